@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * sl_counters.h - every reason the dataplane drops a packet, declared once.
+ *
+ * The X-macro produces the enum and the names the stats file, the CLI and
+ * the tests use. Wire-format reasons come first and share their names and
+ * values with enum sl_wire_status, so a parse result is a drop reason.
+ */
+#ifndef SL_COUNTERS_H
+#define SL_COUNTERS_H
+
+#include "sl_wire.h"
+
+#define SL_DP_DROPS(_)                                                        \
+	_(NOT_FOR_US, "destination is not sluiced's address and port")       \
+	_(MULTI_SEG, "frame spans more than one mbuf")                       \
+	_(UNKNOWN_PIPELINE, "pipeline id not configured")                    \
+	_(UNKNOWN_STAGE, "stage id not in the pipeline")                     \
+	_(SRC_NOT_ALLOWED, "source is no instance of the stage and no client") \
+	_(UNKNOWN_TENANT, "tenant not configured")                           \
+	_(TENANT_RATE, "tenant over its fragment rate")                      \
+	_(TENANT_STREAMS, "tenant over its streams in flight")               \
+	_(FLOW_TABLE_FULL, "no room for a new stream")                       \
+	_(DUPLICATE, "sequence already delivered")                           \
+	_(SEQ_TOO_FAR, "sequence beyond the reorder window")                 \
+	_(REORDER_FULL, "no reorder buffer free")                            \
+	_(AFTER_END, "sequence after the stream's END")                      \
+	_(EXPIRED, "held when its stream expired")                           \
+	_(NO_ORIGIN, "request's client no longer known")                     \
+	_(NO_INSTANCE, "stage has no instance to take the stream")           \
+	_(NO_NEIGHBOR, "next hop's MAC address not resolved yet")            \
+	_(TX_FULL, "transmit queue full")
+
+enum sl_drop {
+#define SL_DROP_WIRE(name, text) SL_DROP_##name = SL_WIRE_##name,
+	SL_WIRE_ERRORS(SL_DROP_WIRE)
+#undef SL_DROP_WIRE
+	SL_DROP_DP_FIRST_ = SL_WIRE_STATUS_MAX - 1,
+#define SL_DROP_DP(name, text) SL_DROP_##name,
+	SL_DP_DROPS(SL_DROP_DP)
+#undef SL_DROP_DP
+	SL_DROP_MAX
+};
+
+/* SL_DROP_OK (0) is never counted; it keeps the values aligned. */
+
+const char *sl_drop_name(enum sl_drop reason);
+const char *sl_drop_text(enum sl_drop reason);
+
+#endif /* SL_COUNTERS_H */

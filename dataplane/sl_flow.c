@@ -1,0 +1,252 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * sl_flow.c - per-stream flow table on rte_hash (see sl_flow.h).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <rte_errno.h>
+#include <rte_hash.h>
+#include <rte_hash_crc.h>
+#include <rte_malloc.h>
+#include <rte_mempool.h>
+
+#include "sl_flow.h"
+
+struct sl_flow_table *
+sl_flow_table_create(const char *name, uint32_t size, uint32_t window,
+		     int socket, sl_flow_release_fn release, void *ctx)
+{
+	char pname[RTE_MEMPOOL_NAMESIZE];
+	struct sl_flow_table *ft;
+	int32_t max_id;
+
+	if (size < 64 || window < 1 || window > SL_CONFIG_REORDER_MAX) {
+		rte_errno = EINVAL;
+		return NULL;
+	}
+	ft = rte_zmalloc_socket("sl_flow_table", sizeof(*ft), 0, socket);
+	if (ft == NULL) {
+		rte_errno = ENOMEM;
+		return NULL;
+	}
+	struct rte_hash_parameters hp = {
+		.name = name,
+		.entries = size,
+		.key_len = sizeof(struct sl_flow_key),
+		.hash_func = rte_hash_crc,
+		.hash_func_init_val = 0,
+		.socket_id = socket,
+		/* Extendable buckets: the table holds @size keys whatever
+		 * their hashes, so "full" means full. */
+		.extra_flag = RTE_HASH_EXTRA_FLAGS_EXT_TABLE,
+	};
+	ft->hash = rte_hash_create(&hp);
+	if (ft->hash == NULL)
+		goto fail;
+	max_id = rte_hash_max_key_id(ft->hash);
+	if (max_id < 0)
+		goto fail;
+	ft->capacity = (uint32_t)max_id + 1;
+	ft->flows = rte_zmalloc_socket("sl_flows",
+				       sizeof(struct sl_flow) * ft->capacity,
+				       RTE_CACHE_LINE_SIZE, socket);
+	if (ft->flows == NULL) {
+		rte_errno = ENOMEM;
+		goto fail;
+	}
+	/* Most streams arrive in order: reorder buffers are borrowed only
+	 * by streams with a gap, so a fraction of the table suffices. */
+	snprintf(pname, sizeof(pname), "ro_%s", name);
+	ft->reorder_pool = rte_mempool_create(pname,
+		RTE_MAX(size / 8, 1024u) - 1, sizeof(struct sl_reorder), 0, 0,
+		NULL, NULL, NULL, NULL, socket,
+		RTE_MEMPOOL_F_SP_PUT | RTE_MEMPOOL_F_SC_GET);
+	if (ft->reorder_pool == NULL)
+		goto fail;
+	ft->window = window;
+	ft->release = release;
+	ft->ctx = ctx;
+	return ft;
+fail:
+	{
+		int err = rte_errno ? rte_errno : ENOMEM;
+
+		rte_free(ft->flows);
+		rte_hash_free(ft->hash);
+		rte_free(ft);
+		rte_errno = err;
+	}
+	return NULL;
+}
+
+void
+sl_flow_table_free(struct sl_flow_table *ft)
+{
+	if (ft == NULL)
+		return;
+	for (uint32_t i = 0; i < ft->capacity; i++)
+		if (ft->flows[i].state != SL_FLOW_FREE)
+			sl_flow_remove(ft, i);
+	rte_mempool_free(ft->reorder_pool);
+	rte_free(ft->flows);
+	rte_hash_free(ft->hash);
+	rte_free(ft);
+}
+
+void
+sl_flow_key_from_hdr(struct sl_flow_key *key, const uint8_t *hdr)
+{
+	uint8_t depth = hdr[5];
+
+	memcpy(&key->pipeline, hdr + 8, 4);
+	memcpy(&key->stage, hdr + SL_WIRE_OFF_STAGE, 2);
+	key->depth = depth;
+	key->zero = 0;
+	memcpy(key->ancestry, hdr + SL_WIRE_OFF_ANCESTRY, 8u * depth);
+	if (depth < SL_ANCESTRY_MAX)
+		memset(&key->ancestry[depth], 0,
+		       8u * (SL_ANCESTRY_MAX - depth));
+}
+
+void
+sl_flow_lookup_bulk(struct sl_flow_table *ft, const struct sl_flow_key **keys,
+		    unsigned int n, uint32_t *idx)
+{
+	int32_t pos[RTE_HASH_LOOKUP_BULK_MAX];
+
+	rte_hash_lookup_bulk(ft->hash, (const void **)keys, n, pos);
+	for (unsigned int i = 0; i < n; i++)
+		idx[i] = pos[i] >= 0 ? (uint32_t)pos[i] : SL_FLOW_NONE;
+}
+
+uint32_t
+sl_flow_lookup(struct sl_flow_table *ft, const struct sl_flow_key *key)
+{
+	int32_t pos = rte_hash_lookup(ft->hash, key);
+
+	return pos >= 0 ? (uint32_t)pos : SL_FLOW_NONE;
+}
+
+int32_t
+sl_flow_add(struct sl_flow_table *ft, const struct sl_flow_key *key,
+	    uint64_t now, bool *created)
+{
+	int32_t pos = rte_hash_add_key(ft->hash, key);
+	struct sl_flow *f;
+	uint32_t gen;
+
+	if (pos < 0)
+		return -ENOSPC;
+	f = &ft->flows[pos];
+	/* rte_hash returns the existing position for a present key: that
+	 * happens when two fragments of a new stream share a burst. */
+	if (f->state != SL_FLOW_FREE) {
+		*created = false;
+		return pos;
+	}
+	gen = f->gen;
+	memset(f, 0, sizeof(*f));
+	f->gen = gen;
+	f->state = SL_FLOW_ACTIVE;
+	f->last_tsc = now;
+	f->end_seq = UINT32_MAX;
+	f->origin = SL_FLOW_NONE;
+	f->instance = SL_INSTANCE_NONE;
+	f->key = *key;
+	ft->active++;
+	*created = true;
+	return pos;
+}
+
+void
+sl_flow_remove(struct sl_flow_table *ft, uint32_t idx)
+{
+	struct sl_flow *f = &ft->flows[idx];
+
+	if (f->state == SL_FLOW_FREE)
+		return;
+	if (ft->release != NULL)
+		ft->release(ft->ctx, f);
+	if (f->held != NULL) {
+		for (uint32_t i = 0; i < ft->window; i++)
+			rte_pktmbuf_free(f->held->slot[i]);
+		rte_mempool_put(ft->reorder_pool, f->held);
+		f->held = NULL;
+		f->n_held = 0;
+	}
+	rte_hash_del_key(ft->hash, &f->key);
+	f->state = SL_FLOW_FREE;
+	f->gen++;
+	ft->active--;
+}
+
+unsigned int
+sl_flow_expire(struct sl_flow_table *ft, uint64_t now, uint64_t idle_tsc,
+	       uint64_t linger_tsc, uint32_t *cursor, unsigned int budget)
+{
+	uint32_t i = *cursor;
+	unsigned int removed = 0;
+
+	if (budget > ft->capacity)
+		budget = ft->capacity;
+	for (unsigned int n = 0; n < budget; n++) {
+		struct sl_flow *f = &ft->flows[i];
+
+		if (f->state != SL_FLOW_FREE) {
+			uint64_t limit = f->state == SL_FLOW_ENDED ?
+						 linger_tsc : idle_tsc;
+
+			if (now - f->last_tsc > limit) {
+				sl_flow_remove(ft, i);
+				removed++;
+			}
+		}
+		if (++i == ft->capacity)
+			i = 0;
+	}
+	*cursor = i;
+	return removed;
+}
+
+int
+sl_flow_hold(struct sl_flow_table *ft, struct sl_flow *f, struct rte_mbuf *m,
+	     uint32_t seq)
+{
+	uint32_t slot = seq % ft->window;
+
+	if (f->held == NULL) {
+		void *obj;
+
+		if (rte_mempool_get(ft->reorder_pool, &obj) != 0)
+			return -ENOBUFS;
+		f->held = obj;
+		memset(f->held, 0, sizeof(*f->held));
+	}
+	if (f->held->slot[slot] != NULL)
+		return -EEXIST;
+	f->held->slot[slot] = m;
+	f->n_held++;
+	return 0;
+}
+
+struct rte_mbuf *
+sl_flow_take_next(struct sl_flow_table *ft, struct sl_flow *f)
+{
+	struct rte_mbuf *m;
+	uint32_t slot;
+
+	if (f->held == NULL)
+		return NULL;
+	slot = f->next_seq % ft->window;
+	m = f->held->slot[slot];
+	if (m == NULL)
+		return NULL;
+	f->held->slot[slot] = NULL;
+	if (--f->n_held == 0) {
+		rte_mempool_put(ft->reorder_pool, f->held);
+		f->held = NULL;
+	}
+	return m;
+}

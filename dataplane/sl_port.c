@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * sl_port.c - mempool and port setup (see sl_port.h).
+ */
+#include <errno.h>
+
+#include <rte_errno.h>
+#include <rte_ethdev.h>
+#include <rte_mbuf.h>
+
+#include "sl_port.h"
+
+struct rte_mempool *
+sl_pool_create(const char *name, unsigned int n_mbufs, int socket)
+{
+	return rte_pktmbuf_pool_create(name, n_mbufs, SL_POOL_CACHE, 0,
+				       RTE_MBUF_DEFAULT_BUF_SIZE, socket);
+}
+
+int
+sl_port_start(uint16_t port_id, struct rte_mempool *pool, const char **what)
+{
+	struct rte_eth_conf conf = {0};
+	struct rte_eth_dev_info info;
+	uint16_t nb_rxd = SL_PORT_RXD, nb_txd = SL_PORT_TXD;
+	int rc;
+
+	*what = "dev_info_get";
+	rc = rte_eth_dev_info_get(port_id, &info);
+	if (rc != 0)
+		return rc;
+	*what = "dev_configure";
+	rc = rte_eth_dev_configure(port_id, 1, 1, &conf);
+	if (rc != 0)
+		return rc;
+	*what = "adjust_nb_rx_tx_desc";
+	rc = rte_eth_dev_adjust_nb_rx_tx_desc(port_id, &nb_rxd, &nb_txd);
+	if (rc != 0)
+		return rc;
+	*what = "rx_queue_setup";
+	rc = rte_eth_rx_queue_setup(port_id, 0, nb_rxd,
+				    rte_eth_dev_socket_id(port_id), NULL, pool);
+	if (rc != 0)
+		return rc;
+	*what = "tx_queue_setup";
+	rc = rte_eth_tx_queue_setup(port_id, 0, nb_txd,
+				    rte_eth_dev_socket_id(port_id), NULL);
+	if (rc != 0)
+		return rc;
+	*what = "dev_start";
+	rc = rte_eth_dev_start(port_id);
+	if (rc != 0)
+		return rc;
+	/* Frames for the address sluiced owns carry the port's MAC, but a
+	 * client may still send to broadcast (ARP); promiscuous mode is
+	 * harmless on a vdev and needed on some PMDs. */
+	rte_eth_promiscuous_enable(port_id);
+	return 0;
+}
+
+void
+sl_port_stop(uint16_t port_id)
+{
+	rte_eth_dev_stop(port_id);
+	rte_eth_dev_close(port_id);
+}

@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * sl_port.h - EAL arguments, mempools and the dataplane port.
+ */
+#ifndef SL_PORT_H
+#define SL_PORT_H
+
+#include <stdint.h>
+
+#include <rte_mempool.h>
+
+#define SL_PORT_RXD 1024
+#define SL_PORT_TXD 1024
+#define SL_POOL_MBUFS 8191
+#define SL_POOL_CACHE 256
+
+/**
+ * sl_pool_create - the packet mempool (default mbuf size: one
+ * 1500-byte frame per mbuf). Return NULL with rte_errno set on failure.
+ */
+struct rte_mempool *sl_pool_create(const char *name, unsigned int n_mbufs,
+				   int socket);
+
+/**
+ * sl_port_start - configure @port_id with one rx and one tx queue fed by
+ * @pool and start it. Return 0 or a negative errno; @what names the step
+ * that failed.
+ */
+int sl_port_start(uint16_t port_id, struct rte_mempool *pool,
+		  const char **what);
+
+/**
+ * sl_port_stop - stop and close @port_id.
+ */
+void sl_port_stop(uint16_t port_id);
+
+#endif /* SL_PORT_H */

@@ -1,0 +1,111 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * sl_stats.c - JSON stats (see sl_stats.h).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <unistd.h>
+
+#include "sl_stats.h"
+
+static const char *const stage_names[SL_STAGE_MAX] = {
+	"rx", "parse", "admit", "order", "route", "tx",
+};
+
+void
+sl_stats_json(const struct sl_dp *dp, const struct rte_mempool *pool,
+	      unsigned int in_use_start, bool final, FILE *out)
+{
+	const struct sl_config *cfg = dp->cfg;
+	const struct sl_dp_counters *c = &dp->cnt;
+	uint64_t total = 0;
+	char ip[16];
+	bool first = true;
+
+	fprintf(out, "{\"final\":%s,\"rx_packets\":%" PRIu64
+		     ",\"tx_packets\":%" PRIu64 ",\"forwarded\":%" PRIu64
+		     ",\"arp_replies\":%" PRIu64 ",\"arp_requests\":%" PRIu64
+		     ",\"non_sluice\":%" PRIu64 ",\"drops\":{",
+		final ? "true" : "false", c->rx_packets, c->tx_packets,
+		c->forwarded, c->arp_replies, c->arp_requests, c->non_sluice);
+	for (int r = 1; r < SL_DROP_MAX; r++) {
+		fprintf(out, "%s\"%s\":%" PRIu64, r == 1 ? "" : ",",
+			sl_drop_name(r), c->drops[r]);
+		total += c->drops[r];
+	}
+	fprintf(out, "},\"drops_total\":%" PRIu64, total);
+	fprintf(out, ",\"flows\":{\"active\":%u,\"created\":%" PRIu64
+		     ",\"ended\":%" PRIu64 ",\"expired\":%" PRIu64 "}",
+		dp->flows ? dp->flows->active : 0, c->flows_created,
+		c->flows_ended, c->flows_expired);
+	fprintf(out, ",\"instances\":[");
+	for (uint16_t p = 0; p < cfg->n_pipelines; p++) {
+		const struct sl_pipeline_cfg *pl = &cfg->pipelines[p];
+
+		for (uint16_t s = 0; s < pl->n_stages; s++) {
+			const struct sl_stage_cfg *st = &pl->stages[s];
+
+			for (uint16_t i = 0; i < st->n_instances; i++) {
+				const struct sl_instance_state *is =
+					&dp->stages[p][s].inst[i];
+
+				fprintf(out,
+					"%s{\"pipeline\":\"%s\",\"stage\":\"%s\""
+					",\"stage_id\":%u,\"aggregation\":%u"
+					",\"instance\":\"%s\",\"address\":\"%s:%u\""
+					",\"streams\":%" PRIu64
+					",\"streams_active\":%u"
+					",\"fragments\":%" PRIu64 "}",
+					first ? "" : ",", pl->name, st->name,
+					st->id, st->aggregation,
+					st->instances[i].name,
+					sl_ipv4_format(st->instances[i].ep.ip,
+						       ip, sizeof(ip)),
+					st->instances[i].ep.port, is->streams,
+					is->streams_active, is->fragments);
+				first = false;
+			}
+		}
+	}
+	fprintf(out, "]");
+	if (dp->profile) {
+		fprintf(out, ",\"stage_cycles\":{");
+		for (int s = 0; s < SL_STAGE_MAX; s++)
+			fprintf(out, "%s\"%s\":{\"cycles\":%" PRIu64
+				     ",\"packets\":%" PRIu64 "}",
+				s ? "," : "", stage_names[s],
+				dp->prof[s].cycles, dp->prof[s].packets);
+		fprintf(out, "}");
+	}
+	fprintf(out, ",\"mbufs\":{\"in_use_start\":%u,\"in_use\":%u}}\n",
+		in_use_start, pool ? rte_mempool_in_use_count(pool) : 0);
+}
+
+int
+sl_stats_write(const struct sl_dp *dp, const struct rte_mempool *pool,
+	       unsigned int in_use_start, bool final, const char *path)
+{
+	char tmp[4096];
+	FILE *f;
+	int rc;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
+		return -ENAMETOOLONG;
+	f = fopen(tmp, "w");
+	if (f == NULL)
+		return -errno;
+	sl_stats_json(dp, pool, in_use_start, final, f);
+	rc = fclose(f);
+	if (rc != 0) {
+		rc = -errno;
+		unlink(tmp);
+		return rc;
+	}
+	if (rename(tmp, path) != 0) {
+		rc = -errno;
+		unlink(tmp);
+		return rc;
+	}
+	return 0;
+}

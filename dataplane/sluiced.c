@@ -1,0 +1,307 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * sluiced - the sluice dataplane daemon.
+ *
+ * Loads a pipeline file, starts EAL with embedded defaults (no hugepages,
+ * one vdev port), and runs the packet path on one worker lcore while the
+ * main lcore writes stats and waits for SIGINT/SIGTERM. The control plane
+ * (io_uring, protobuf API) will run on the main lcore too.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_ethdev.h>
+#include <rte_lcore.h>
+#include <rte_malloc.h>
+
+#include "sl_config.h"
+#include "sl_dp.h"
+#include "sl_port.h"
+#include "sl_stats.h"
+
+#define SL_EAL_ARGS_MAX 64
+
+static volatile sig_atomic_t force_quit;
+
+static void
+on_signal(int sig)
+{
+	(void)sig;
+	force_quit = 1;
+}
+
+struct sluiced_opts {
+	const char *config;
+	const char *iface;
+	const char *vdev;
+	const char *stats_file;
+	const char *lcores;
+	unsigned int stats_interval_ms;
+	unsigned int duration_s;
+	bool poll;
+	bool profile;
+	int n_eal_extra;
+	char **eal_extra;
+};
+
+static void
+usage(FILE *out)
+{
+	fprintf(out,
+		"usage: sluiced --config FILE (--iface IF | --vdev SPEC) [options] [-- EAL args]\n"
+		"  -c, --config FILE        pipeline file (YAML)\n"
+		"  -i, --iface IF           drive IF with net_af_packet (the embedded default)\n"
+		"      --vdev SPEC          use this vdev instead (e.g. net_ring0)\n"
+		"  -s, --stats-file PATH    write JSON stats here each interval and at exit\n"
+		"      --stats-interval-ms MS  (default 1000)\n"
+		"  -d, --duration SEC       stop after SEC seconds (default: until a signal)\n"
+		"      --lcores LIST        EAL lcores (default 0,1: main + one worker)\n"
+		"      --poll               never sleep when idle (production mode)\n"
+		"      --profile            count cycles per packet stage in the stats\n"
+		"  -h, --help\n"
+		"EAL defaults: -l 0,1 --no-huge -m 512 --no-pci --file-prefix sluiced-<pid>\n");
+}
+
+static int
+parse_opts(int argc, char **argv, struct sluiced_opts *o)
+{
+	static const struct option longopts[] = {
+		{"config", required_argument, NULL, 'c'},
+		{"iface", required_argument, NULL, 'i'},
+		{"vdev", required_argument, NULL, 'V'},
+		{"stats-file", required_argument, NULL, 's'},
+		{"stats-interval-ms", required_argument, NULL, 'I'},
+		{"duration", required_argument, NULL, 'd'},
+		{"lcores", required_argument, NULL, 'l'},
+		{"poll", no_argument, NULL, 'P'},
+		{"profile", no_argument, NULL, 'p'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	char *end;
+	int c;
+
+	o->stats_interval_ms = 1000;
+	o->lcores = "0,1";
+	while ((c = getopt_long(argc, argv, "c:i:s:d:h", longopts, NULL)) !=
+	       -1) {
+		switch (c) {
+		case 'c':
+			o->config = optarg;
+			break;
+		case 'i':
+			o->iface = optarg;
+			break;
+		case 'V':
+			o->vdev = optarg;
+			break;
+		case 's':
+			o->stats_file = optarg;
+			break;
+		case 'I':
+			o->stats_interval_ms = strtoul(optarg, &end, 10);
+			if (*end != '\0' || o->stats_interval_ms == 0) {
+				fprintf(stderr, "sluiced: --stats-interval-ms: "
+						"not a positive number: %s\n",
+					optarg);
+				return -1;
+			}
+			break;
+		case 'd':
+			o->duration_s = strtoul(optarg, &end, 10);
+			if (*end != '\0') {
+				fprintf(stderr, "sluiced: --duration: not a "
+						"number: %s\n", optarg);
+				return -1;
+			}
+			break;
+		case 'l':
+			o->lcores = optarg;
+			break;
+		case 'P':
+			o->poll = true;
+			break;
+		case 'p':
+			o->profile = true;
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		default:
+			usage(stderr);
+			return -1;
+		}
+	}
+	if (o->config == NULL) {
+		fprintf(stderr, "sluiced: --config is required\n");
+		return -1;
+	}
+	if ((o->iface == NULL) == (o->vdev == NULL)) {
+		fprintf(stderr, "sluiced: give exactly one of --iface, --vdev\n");
+		return -1;
+	}
+	o->n_eal_extra = argc - optind;
+	o->eal_extra = argv + optind;
+	return 0;
+}
+
+static void
+sleep_ms(unsigned int ms)
+{
+	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+
+	nanosleep(&ts, NULL);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct sluiced_opts o = {0};
+	char err[512], prefix[64], vdev[256];
+	char *eal_argv[SL_EAL_ARGS_MAX];
+	int eal_argc = 0;
+	struct sl_config *cfg;
+	struct rte_mempool *pool;
+	struct sl_dp *dp;
+	unsigned int worker, in_use_start;
+	const char *what;
+	uint16_t port_id;
+	char mac[RTE_ETHER_ADDR_FMT_SIZE], ip[16];
+	uint64_t elapsed_ms = 0, since_stats = 0, dropped = 0;
+	int rc;
+
+	if (parse_opts(argc, argv, &o) != 0)
+		return 1;
+	/* The config is checked before EAL: a bad file costs nothing. */
+	cfg = sl_config_load(o.config, err, sizeof(err));
+	if (cfg == NULL) {
+		fprintf(stderr, "sluiced: %s\n", err);
+		return 1;
+	}
+
+	snprintf(prefix, sizeof(prefix), "--file-prefix=sluiced-%d", getpid());
+	if (o.iface != NULL)
+		snprintf(vdev, sizeof(vdev),
+			 "--vdev=net_af_packet0,iface=%s,qpairs=1", o.iface);
+	else
+		snprintf(vdev, sizeof(vdev), "--vdev=%s", o.vdev);
+	eal_argv[eal_argc++] = argv[0];
+	eal_argv[eal_argc++] = "-l";
+	eal_argv[eal_argc++] = (char *)o.lcores;
+	eal_argv[eal_argc++] = "--no-huge";
+	eal_argv[eal_argc++] = "-m";
+	eal_argv[eal_argc++] = "512";
+	eal_argv[eal_argc++] = "--no-pci";
+	eal_argv[eal_argc++] = "--log-level=lib.eal:warning";
+	eal_argv[eal_argc++] = prefix;
+	eal_argv[eal_argc++] = vdev;
+	for (int i = 0; i < o.n_eal_extra && eal_argc < SL_EAL_ARGS_MAX - 1;
+	     i++)
+		eal_argv[eal_argc++] = o.eal_extra[i];
+	eal_argv[eal_argc] = NULL;
+
+	if (rte_eal_init(eal_argc, eal_argv) < 0)
+		rte_exit(EXIT_FAILURE, "cannot init EAL: %s\n",
+			 rte_strerror(rte_errno));
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+
+	if (rte_eth_dev_count_avail() == 0)
+		rte_exit(EXIT_FAILURE, "no port: check --iface/--vdev\n");
+	port_id = rte_eth_find_next(0);
+	worker = rte_get_next_lcore(-1, 1, 0);
+	if (worker >= RTE_MAX_LCORE)
+		rte_exit(EXIT_FAILURE,
+			 "need a worker lcore besides the main one (-l 0,1)\n");
+	rc = sl_pkt_meta_register();
+	if (rc != 0)
+		rte_exit(EXIT_FAILURE, "cannot register mbuf dynfield: %s\n",
+			 rte_strerror(-rc));
+	pool = sl_pool_create("sl_mbufs", SL_POOL_MBUFS,
+			      rte_lcore_to_socket_id(worker));
+	if (pool == NULL)
+		rte_exit(EXIT_FAILURE, "cannot create mempool: %s\n",
+			 rte_strerror(rte_errno));
+	rc = sl_port_start(port_id, pool, &what);
+	if (rc != 0)
+		rte_exit(EXIT_FAILURE, "cannot start port %u: %s: %s\n",
+			 port_id, what, rte_strerror(-rc));
+	dp = rte_zmalloc("sl_dp", sizeof(*dp), RTE_CACHE_LINE_SIZE);
+	if (dp == NULL)
+		rte_exit(EXIT_FAILURE, "cannot allocate worker context\n");
+	rc = sl_dp_init(dp, cfg, port_id, pool);
+	if (rc != 0)
+		rte_exit(EXIT_FAILURE, "cannot create flow table: %s\n",
+			 rte_strerror(-rc));
+	dp->poll = o.poll;
+	dp->profile = o.profile;
+
+	/* Ask for every instance now so the first fragments find them. */
+	for (uint16_t p = 0; p < cfg->n_pipelines; p++)
+		for (uint16_t s = 0; s < cfg->pipelines[p].n_stages; s++) {
+			const struct sl_stage_cfg *st =
+				&cfg->pipelines[p].stages[s];
+
+			for (uint16_t i = 0; i < st->n_instances; i++)
+				sl_arp_solicit(dp, st->instances[i].ep.ip);
+		}
+	in_use_start = rte_mempool_in_use_count(pool) - dp->n_ctrl;
+
+	rte_ether_format_addr(mac, sizeof(mac), &dp->mac);
+	printf("sluiced: ready port %u mac %s address %s:%u\n", port_id, mac,
+	       sl_ipv4_format(cfg->listen.ip, ip, sizeof(ip)),
+	       cfg->listen.port);
+	fflush(stdout);
+
+	rc = rte_eal_remote_launch(sl_dp_worker, dp, worker);
+	if (rc != 0)
+		rte_exit(EXIT_FAILURE, "cannot launch worker: %s\n",
+			 rte_strerror(-rc));
+
+	while (!force_quit) {
+		sleep_ms(50);
+		elapsed_ms += 50;
+		since_stats += 50;
+		if (o.stats_file != NULL && since_stats >= o.stats_interval_ms) {
+			sl_stats_write(dp, pool, in_use_start, false,
+				       o.stats_file);
+			since_stats = 0;
+		}
+		if (o.duration_s != 0 && elapsed_ms >= o.duration_s * 1000ull)
+			break;
+	}
+
+	dp->quit = true;
+	rte_eal_mp_wait_lcore();
+	/* Streams still in the table give their held fragments back. */
+	sl_flow_table_free(dp->flows);
+	dp->flows = NULL;
+	sl_dp_fini(dp);
+	if (o.stats_file != NULL &&
+	    (rc = sl_stats_write(dp, pool, in_use_start, true,
+				 o.stats_file)) != 0)
+		fprintf(stderr, "sluiced: cannot write %s: %s\n", o.stats_file,
+			strerror(-rc));
+	for (int r = 1; r < SL_DROP_MAX; r++)
+		dropped += dp->cnt.drops[r];
+	printf("sluiced: stopped rx %" PRIu64 " tx %" PRIu64
+	       " forwarded %" PRIu64 " dropped %" PRIu64
+	       " mbufs in use %u (at start %u)\n",
+	       dp->cnt.rx_packets, dp->cnt.tx_packets, dp->cnt.forwarded,
+	       dropped, rte_mempool_in_use_count(pool), in_use_start);
+	sl_port_stop(port_id);
+	rte_free(dp);
+	rte_mempool_free(pool);
+	sl_config_free(cfg);
+	rte_eal_cleanup();
+	return 0;
+}

@@ -1,0 +1,222 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * stage_admit.c - packet stage 2: who may send what, and stream admission.
+ *
+ * In:  parsed fragments (sl_pkt_meta from parse).
+ * Out: fragments of known pipelines and stages, from an allowed source,
+ *      within their tenant's limits, each bound to its flow entry
+ *      (meta->flow); a stream's entry is created at its first fragment.
+ * Drops: UNKNOWN_PIPELINE, UNKNOWN_STAGE, SRC_NOT_ALLOWED (stage 0 must
+ *      come from a configured client network, stage s from an instance
+ *      of stage s), UNKNOWN_TENANT, TENANT_RATE, TENANT_STREAMS,
+ *      FLOW_TABLE_FULL.
+ *
+ * Flow lookups are done in bulk for the burst (rte_hash_lookup_bulk).
+ */
+#include <rte_branch_prediction.h>
+#include <rte_byteorder.h>
+
+#include "sl_dp.h"
+
+static inline int
+admit_pipeline(const struct sl_config *cfg, uint32_t id)
+{
+	for (uint16_t p = 0; p < cfg->n_pipelines; p++)
+		if (cfg->pipelines[p].id == id)
+			return p;
+	return -1;
+}
+
+static bool
+admit_source(const struct sl_config *cfg, const struct sl_pipeline_cfg *pl,
+	     const struct sl_pkt_meta *pm)
+{
+	if (pm->stage == 0) {
+		for (uint16_t i = 0; i < cfg->n_client_nets; i++) {
+			const struct sl_ipv4_net *net = &cfg->client_nets[i];
+
+			if ((pm->src_ip & net->mask) == net->addr)
+				return true;
+		}
+		return false;
+	}
+	const struct sl_stage_cfg *st = &pl->stages[pm->stage - 1];
+
+	for (uint16_t i = 0; i < st->n_instances; i++)
+		if (st->instances[i].ep.ip == pm->src_ip &&
+		    st->instances[i].ep.port == pm->src_port)
+			return true;
+	return false;
+}
+
+/* Token bucket per tenant; true if one more fragment may pass. */
+static bool
+admit_tenant_rate(struct sl_dp *dp, const struct sl_tenant_cfg *tc,
+		  struct sl_tenant_state *ts)
+{
+	if (tc->fragments_per_s == 0)
+		return true;
+	uint64_t cap = (uint64_t)tc->burst * 1000;
+	uint64_t elapsed = dp->now - ts->last_tsc;
+
+	ts->last_tsc = dp->now;
+	ts->tokens_milli += elapsed * tc->fragments_per_s * 1000 / dp->tsc_hz;
+	if (ts->tokens_milli > cap)
+		ts->tokens_milli = cap;
+	if (ts->tokens_milli < 1000)
+		return false;
+	ts->tokens_milli -= 1000;
+	return true;
+}
+
+/* A new stream: fill its entry. */
+static void
+admit_new_flow(struct sl_dp *dp, uint32_t idx, const struct sl_pkt_meta *pm,
+	       uint16_t tenant)
+{
+	struct sl_flow *f = sl_flow_at(dp->flows, idx);
+
+	f->pipeline = pm->pipeline;
+	f->tenant = tenant;
+	if (pm->stage == 0) {
+		f->client_ip = pm->src_ip;
+		f->client_port = pm->src_port;
+		f->origin = idx;
+		f->origin_gen = f->gen;
+	} else {
+		/* The request's client stream: [pipeline, stage 0, id 0]. */
+		struct sl_flow_key ok = f->key;
+		uint32_t o;
+
+		ok.stage = 0;
+		ok.depth = 1;
+		memset(&ok.ancestry[1], 0, 8 * (SL_ANCESTRY_MAX - 1));
+		o = sl_flow_lookup(dp->flows, &ok);
+		if (o != SL_FLOW_NONE) {
+			f->origin = o;
+			f->origin_gen = sl_flow_at(dp->flows, o)->gen;
+		}
+	}
+	dp->cnt.flows_created++;
+	uint8_t ti = dp->tenant_index[tenant];
+
+	if (ti != SL_TENANT_NONE)
+		dp->tenants[ti].streams_active++;
+}
+
+uint16_t
+sl_stage_admit(struct sl_dp *dp, struct rte_mbuf **pkts, uint16_t n)
+{
+	const struct sl_config *cfg = dp->cfg;
+	const struct sl_flow_key *kp[SL_BURST];
+	struct sl_flow_key keys[SL_BURST];
+	uint32_t idx[SL_BURST];
+	uint16_t kept = 0, out = 0;
+
+	/* Checks that need no flow state. */
+	for (uint16_t i = 0; i < n; i++) {
+		struct rte_mbuf *m = pkts[i];
+		struct sl_pkt_meta *pm = sl_pkt_meta(m);
+		const uint8_t *hdr = rte_pktmbuf_mtod_offset(m, const uint8_t *,
+							     pm->hdr_off);
+		uint32_t pid;
+		uint16_t tenant;
+		int p;
+
+		memcpy(&pid, hdr + 8, 4);
+		p = admit_pipeline(cfg, rte_be_to_cpu_32(pid));
+		if (unlikely(p < 0)) {
+			sl_dp_drop(dp, m, SL_DROP_UNKNOWN_PIPELINE);
+			continue;
+		}
+		const struct sl_pipeline_cfg *pl = &cfg->pipelines[p];
+
+		pm->pipeline = (uint8_t)p;
+		if (unlikely(pm->stage > pl->n_stages)) {
+			sl_dp_drop(dp, m, SL_DROP_UNKNOWN_STAGE);
+			continue;
+		}
+		if (unlikely(!admit_source(cfg, pl, pm))) {
+			sl_dp_drop(dp, m, SL_DROP_SRC_NOT_ALLOWED);
+			continue;
+		}
+		if (cfg->n_tenants > 0) {
+			memcpy(&tenant, hdr + 12, 2);
+			tenant = rte_be_to_cpu_16(tenant);
+			uint8_t ti = dp->tenant_index[tenant];
+
+			if (unlikely(ti == SL_TENANT_NONE)) {
+				sl_dp_drop(dp, m, SL_DROP_UNKNOWN_TENANT);
+				continue;
+			}
+			if (unlikely(!admit_tenant_rate(dp, &cfg->tenants[ti],
+							&dp->tenants[ti]))) {
+				sl_dp_drop(dp, m, SL_DROP_TENANT_RATE);
+				continue;
+			}
+		}
+		sl_flow_key_from_hdr(&keys[kept], hdr);
+		kp[kept] = &keys[kept];
+		pkts[kept++] = m;
+	}
+	if (kept == 0)
+		return 0;
+
+	sl_flow_lookup_bulk(dp->flows, kp, kept, idx);
+
+	for (uint16_t i = 0; i < kept; i++) {
+		struct rte_mbuf *m = pkts[i];
+		struct sl_pkt_meta *pm = sl_pkt_meta(m);
+		uint32_t fi = idx[i];
+
+		if (unlikely(fi == SL_FLOW_NONE)) {
+			const uint8_t *hdr = rte_pktmbuf_mtod_offset(
+				m, const uint8_t *, pm->hdr_off);
+			uint16_t tenant;
+			uint8_t ti;
+			bool created;
+			int32_t pos;
+
+			memcpy(&tenant, hdr + 12, 2);
+			tenant = rte_be_to_cpu_16(tenant);
+			ti = dp->tenant_index[tenant];
+			if (ti != SL_TENANT_NONE &&
+			    cfg->tenants[ti].max_streams != 0 &&
+			    dp->tenants[ti].streams_active >=
+				    cfg->tenants[ti].max_streams) {
+				/* An earlier fragment of this burst may have
+				 * created the stream already. */
+				fi = sl_flow_lookup(dp->flows, &keys[i]);
+				if (fi == SL_FLOW_NONE) {
+					sl_dp_drop(dp, m,
+						   SL_DROP_TENANT_STREAMS);
+					continue;
+				}
+			} else {
+				pos = sl_flow_add(dp->flows, &keys[i], dp->now,
+						  &created);
+				if (unlikely(pos < 0)) {
+					sl_dp_drop(dp, m,
+						   SL_DROP_FLOW_TABLE_FULL);
+					continue;
+				}
+				fi = (uint32_t)pos;
+				if (created)
+					admit_new_flow(dp, fi, pm, tenant);
+			}
+		}
+		struct sl_flow *f = sl_flow_at(dp->flows, fi);
+
+		f->last_tsc = dp->now;
+		/* A request stays alive while any of its streams moves. */
+		if (f->origin != SL_FLOW_NONE && f->origin != fi) {
+			struct sl_flow *o = sl_flow_at(dp->flows, f->origin);
+
+			if (o->gen == f->origin_gen)
+				o->last_tsc = dp->now;
+		}
+		pm->flow = fi;
+		pkts[out++] = m;
+	}
+	return out;
+}

@@ -1,0 +1,86 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * stage_parse.c - packet stage 1: validate a frame and decode its header.
+ *
+ * In:  received frames.
+ * Out: valid sluice fragments addressed to sluiced, with sl_pkt_meta
+ *      filled (source, header offset, stage, seq, flags, depth).
+ * Drops: every SL_WIRE_* reason (malformed Ethernet/IPv4/UDP, sluice
+ *      header or tokens, including bad UTF-8), NOT_FOR_US, MULTI_SEG.
+ * Side exit: ARP frames go to sl_arp_input (answered or consumed).
+ *
+ * All validation is sl_wire's, the same code the tools use; nothing in a
+ * frame is trusted before it passed. Cost: see tools/bench/results/.
+ */
+#include <rte_byteorder.h>
+#include <rte_ether.h>
+#include <rte_mbuf.h>
+#include <rte_prefetch.h>
+
+#include "sl_dp.h"
+
+static __rte_noinline void
+parse_not_ipv4(struct sl_dp *dp, struct rte_mbuf *m)
+{
+	const struct rte_ether_hdr *eth =
+		rte_pktmbuf_mtod(m, const struct rte_ether_hdr *);
+
+	if (rte_pktmbuf_data_len(m) >= sizeof(*eth) &&
+	    eth->ether_type == RTE_BE16(RTE_ETHER_TYPE_ARP)) {
+		sl_arp_input(dp, m);
+		return;
+	}
+	sl_dp_drop(dp, m, SL_DROP_NOT_IPV4);
+}
+
+uint16_t
+sl_stage_parse(struct sl_dp *dp, struct rte_mbuf **pkts, uint16_t n)
+{
+	const uint32_t my_ip = dp->cfg->listen.ip;
+	const uint16_t my_port = dp->cfg->listen.port;
+	uint16_t out = 0;
+
+	for (uint16_t i = 0; i < n; i++) {
+		struct rte_mbuf *m = pkts[i];
+		const uint8_t *frame = rte_pktmbuf_mtod(m, const uint8_t *);
+		struct sl_pkt_meta *pm = sl_pkt_meta(m);
+		enum sl_wire_status st;
+		struct sl_frag_hdr hdr;
+		struct sl_frame fr;
+
+		if (i + 1 < n)
+			rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 1], void *));
+		if (unlikely(m->nb_segs != 1)) {
+			sl_dp_drop(dp, m, SL_DROP_MULTI_SEG);
+			continue;
+		}
+		st = sl_wire_parse_frame(frame, rte_pktmbuf_data_len(m), &fr);
+		if (unlikely(st != SL_WIRE_OK)) {
+			if (st == SL_WIRE_NOT_IPV4)
+				parse_not_ipv4(dp, m);
+			else
+				sl_dp_drop(dp, m, (enum sl_drop)st);
+			continue;
+		}
+		if (unlikely(fr.dst_ip != my_ip || fr.dst_port != my_port)) {
+			sl_dp_drop(dp, m, SL_DROP_NOT_FOR_US);
+			continue;
+		}
+		st = sl_wire_parse(frame + fr.hdr_off, fr.dgram_len, &hdr);
+		if (unlikely(st != SL_WIRE_OK)) {
+			sl_dp_drop(dp, m, (enum sl_drop)st);
+			continue;
+		}
+		pm->src_ip = fr.src_ip;
+		pm->src_port = fr.src_port;
+		pm->hdr_off = fr.hdr_off;
+		pm->dgram_len = fr.dgram_len;
+		pm->stage = hdr.stage;
+		pm->seq = hdr.seq;
+		pm->flags = hdr.flags;
+		pm->depth = hdr.depth;
+		pm->flow = SL_FLOW_NONE;
+		pkts[out++] = m;
+	}
+	return out;
+}

@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * stage_tx.c - packet stage 5: hand the burst to the port.
+ *
+ * In:  rewritten frames, plus any control frames (ARP) the worker queued.
+ * Out: none; returns how many frames the port took.
+ * Drops: TX_FULL (the port's queue did not take them; counted, not
+ *      retried: a fragment a stream lost here shows up as a gap the
+ *      receiver sees, never as a silent stall of the worker).
+ */
+#include <rte_ethdev.h>
+
+#include "sl_dp.h"
+
+static uint16_t
+tx_burst_all(struct sl_dp *dp, struct rte_mbuf **pkts, uint16_t n)
+{
+	uint16_t sent = 0;
+
+	/* A short burst is retried a few times: vdev queues drain fast. */
+	for (int tries = 0; tries < 4 && sent < n; tries++)
+		sent += rte_eth_tx_burst(dp->port_id, dp->queue_id,
+					 pkts + sent, n - sent);
+	for (uint16_t i = sent; i < n; i++)
+		sl_dp_drop(dp, pkts[i], SL_DROP_TX_FULL);
+	dp->cnt.tx_packets += sent;
+	return sent;
+}
+
+void
+sl_dp_ctrl_tx(struct sl_dp *dp, struct rte_mbuf *m)
+{
+	if (dp->n_ctrl == SL_CTRL_TX_MAX) {
+		rte_pktmbuf_free(m);
+		return;
+	}
+	dp->ctrl[dp->n_ctrl++] = m;
+}
+
+uint16_t
+sl_stage_tx(struct sl_dp *dp, struct rte_mbuf **pkts, uint16_t n)
+{
+	uint16_t done = 0, sent = 0;
+
+	if (unlikely(dp->n_ctrl != 0)) {
+		uint16_t c = dp->n_ctrl;
+
+		dp->n_ctrl = 0;
+		tx_burst_all(dp, dp->ctrl, c);
+	}
+	while (done < n) {
+		uint16_t chunk = RTE_MIN(n - done, SL_BURST);
+
+		sent += tx_burst_all(dp, pkts + done, chunk);
+		done += chunk;
+	}
+	dp->cnt.forwarded += sent;
+	return sent;
+}
