@@ -100,6 +100,7 @@ sl_dp_init(struct sl_dp *dp, const struct sl_config *cfg, uint16_t port_id,
 	memset(dp, 0, sizeof(*dp));
 	dp->cfg = cfg;
 	dp->port_id = port_id;
+	dp->tx_port_id = port_id;
 	dp->queue_id = 0;
 	dp->pool = pool;
 	dp->tsc_hz = rte_get_tsc_hz();

@@ -118,7 +118,8 @@ struct sl_dp_counters {
 
 struct sl_dp {
 	const struct sl_config *cfg;
-	uint16_t port_id;
+	uint16_t port_id;      /* receives */
+	uint16_t tx_port_id;   /* sends; the same port unless a bench splits them */
 	uint16_t queue_id;
 	struct rte_ether_addr mac;
 	struct rte_mempool *pool; /* for ARP frames this worker makes */
