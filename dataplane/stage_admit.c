@@ -71,16 +71,23 @@ admit_tenant_rate(struct sl_dp *dp, const struct sl_tenant_cfg *tc,
 
 /* A new stream: fill its entry. */
 static void
-admit_new_flow(struct sl_dp *dp, uint32_t idx, const struct sl_pkt_meta *pm,
-	       uint16_t tenant)
+admit_new_flow(struct sl_dp *dp, uint32_t idx, struct rte_mbuf *m,
+	       const struct sl_pkt_meta *pm, uint16_t tenant)
 {
 	struct sl_flow *f = sl_flow_at(dp->flows, idx);
 
 	f->pipeline = pm->pipeline;
 	f->tenant = tenant;
 	if (pm->stage == 0) {
+		const struct rte_ether_hdr *eth =
+			rte_pktmbuf_mtod(m, const struct rte_ether_hdr *);
+
 		f->client_ip = pm->src_ip;
 		f->client_port = pm->src_port;
+		/* The client's kernel may never ARP for us (it learns our
+		 * MAC from our own ARP requests), yet its request's output
+		 * must reach it: learn its MAC from the request itself. */
+		sl_neigh_learn(&dp->neigh, pm->src_ip, &eth->src_addr);
 		f->origin = idx;
 		f->origin_gen = f->gen;
 	} else {
@@ -202,7 +209,7 @@ sl_stage_admit(struct sl_dp *dp, struct rte_mbuf **pkts, uint16_t n)
 				}
 				fi = (uint32_t)pos;
 				if (created)
-					admit_new_flow(dp, fi, pm, tenant);
+					admit_new_flow(dp, fi, m, pm, tenant);
 			}
 		}
 		struct sl_flow *f = sl_flow_at(dp->flows, fi);
