@@ -1,0 +1,470 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_client.c - loopback round trip through the real sluice-engine.
+ *
+ * Starts the sluice-engine binary on 127.0.0.1:<free port> (upper
+ * transform), talks to it through libsluice like a client talking to
+ * sluiced, and checks byte-exact answers, sequence numbers, END/ABORT,
+ * then the engine's stats file after sending out-of-order, duplicate,
+ * gapped, aborted and invalid input on purpose. Last, sluicegen runs
+ * against an echo engine and must verify clean.
+ *
+ * Binaries come from $SL_ENGINE and $SL_SLUICEGEN (set by meson); the
+ * suite skips (77) without them.
+ */
+#include <CUnit/Basic.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "sluice.h"
+
+#define PIPELINE 4
+#define TENANT 9
+
+static const char *engine_bin, *gen_bin;
+static char tmpdir[64] = "/tmp/sl_test_client.XXXXXX";
+static char stats_path[128];
+static pid_t engine_pid = -1;
+static struct sockaddr_in engine_addr;
+static struct sl_sock *client;
+static struct sl_burst rx;
+
+/* A port free right now on 127.0.0.1 (the kernel picks it). */
+static uint16_t
+free_port(void)
+{
+	struct sockaddr_in a;
+	struct sl_sock *s;
+	uint16_t port;
+
+	sl_endpoint_parse("127.0.0.1:0", false, &a);
+	s = sl_sock_open(&a);
+	if (s == NULL)
+		return 0;
+	port = ntohs(s->local.sin_port);
+	sl_sock_close(s);
+	return port;
+}
+
+static pid_t
+spawn(char *const argv[], bool quiet_stdout)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		if (quiet_stdout) {
+			int fd = open("/dev/null", O_WRONLY);
+
+			dup2(fd, STDOUT_FILENO);
+		}
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	return pid;
+}
+
+static int
+start_engine(const char *transform)
+{
+	char listen[32], port_text[8];
+	struct stat st;
+	int i;
+
+	snprintf(port_text, sizeof(port_text), "%u", free_port());
+	snprintf(listen, sizeof(listen), "127.0.0.1:%s", port_text);
+	unlink(stats_path);
+	{
+		char *const argv[] = {(char *)engine_bin, "--listen", listen,
+				      "--name", "t-engine", "--transform",
+				      (char *)transform, "--stats-file",
+				      stats_path, "--quiet", NULL};
+
+		engine_pid = spawn(argv, false);
+	}
+	if (engine_pid < 0)
+		return -1;
+	sl_endpoint_parse(listen, false, &engine_addr);
+	/* The first stats file appears once the socket is bound. */
+	for (i = 0; i < 200; i++) {
+		if (stat(stats_path, &st) == 0)
+			return 0;
+		usleep(10000);
+	}
+	return -1;
+}
+
+static int
+stop_engine(void)
+{
+	int status;
+
+	if (engine_pid < 0)
+		return -1;
+	kill(engine_pid, SIGTERM);
+	if (waitpid(engine_pid, &status, 0) < 0)
+		return -1;
+	engine_pid = -1;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+}
+
+static long long
+stat_value(const char *json, const char *key)
+{
+	char pat[64];
+	const char *p;
+
+	snprintf(pat, sizeof(pat), "\"%s\": ", key);
+	p = strstr(json, pat);
+	if (p == NULL)
+		return -1;
+	return strtoll(p + strlen(pat), NULL, 10);
+}
+
+static int
+read_file(const char *path, char *buf, size_t cap)
+{
+	FILE *f = fopen(path, "r");
+	size_t n;
+
+	if (f == NULL)
+		return -errno;
+	n = fread(buf, 1, cap - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+	return 0;
+}
+
+/* Words of stream @req fragment @seq: two tokens, one multi-byte. */
+static void
+frag_words(uint64_t req, uint32_t seq, const char **a, const char **b)
+{
+	static const char *const w[] = {
+		" caf\xc3\xa9", " na\xc3\xafve", " stream",
+		" token", "!", " Zo\xc3\xab",
+	};
+
+	*a = w[(req + seq) % 6];
+	*b = w[(req + seq + 1) % 6];
+}
+
+static void
+send_frag(uint64_t req, uint32_t seq, uint8_t flags, uint8_t reason)
+{
+	struct sl_stream_tx tx;
+	struct sl_dgram d;
+	uint8_t buf[SL_DGRAM_MAX];
+	const char *a, *b;
+
+	sl_stream_tx_init(&tx, PIPELINE, 0, TENANT, 1, &req);
+	tx.next_seq = seq;
+	sl_stream_tx_begin(&tx, buf, sizeof(buf));
+	frag_words(req, seq, &a, &b);
+	if (!(flags & SL_FRAG_F_ABORT)) {
+		sl_stream_tx_add(&tx, sl_token_hash(a, strlen(a)), a,
+				 strlen(a));
+		sl_stream_tx_add(&tx, sl_token_hash(b, strlen(b)), b,
+				 strlen(b));
+	}
+	d.buf = buf;
+	d.cap = sizeof(buf);
+	d.len = (uint16_t)sl_stream_tx_finish(&tx, flags, reason,
+					      1000000ull * (seq + 1));
+	memset(&d.addr, 0, sizeof(d.addr));
+	CU_ASSERT_EQUAL(sl_sock_send_burst(client, &d, 1), 1);
+}
+
+/* Receive exactly @n answers (or time out after 2 s). */
+static unsigned int
+recv_n(struct sl_frag_view *views, unsigned int n)
+{
+	unsigned int got = 0;
+	int waited = 0;
+
+	sl_burst_reset(&rx);
+	while (got < n && waited < 2000) {
+		struct pollfd p = {.fd = client->fd, .events = POLLIN};
+		int k, i;
+
+		k = sl_sock_recv_burst(client, rx.d + got, n - got);
+		CU_ASSERT(k >= 0);
+		for (i = 0; i < k; i++) {
+			CU_ASSERT_EQUAL(sl_frag_view_parse(&views[got],
+							   &rx.d[got]),
+					SL_WIRE_OK);
+			got++;
+		}
+		if (got < n && poll(&p, 1, 10) == 0)
+			waited += 10;
+	}
+	/* Nothing more may arrive. */
+	if (got == n) {
+		struct pollfd p = {.fd = client->fd, .events = POLLIN};
+
+		CU_ASSERT_EQUAL(poll(&p, 1, 50), 0);
+	}
+	return got;
+}
+
+/* Answer @v must be UPPER(input fragment @in_seq of @req). */
+static void
+check_answer(const struct sl_frag_view *v, uint64_t req, uint32_t in_seq,
+	     uint32_t out_seq, uint8_t flags)
+{
+	struct sl_token_iter it;
+	struct sl_token tok;
+	const char *w[2];
+	unsigned int i = 0;
+
+	CU_ASSERT_EQUAL(v->hdr.pipeline, PIPELINE);
+	CU_ASSERT_EQUAL(v->hdr.stage, 0);
+	CU_ASSERT_EQUAL(v->hdr.tenant, TENANT);
+	CU_ASSERT_EQUAL(v->hdr.depth, 1);
+	CU_ASSERT_EQUAL(v->hdr.ancestry[0], req);
+	CU_ASSERT_EQUAL(v->hdr.seq, out_seq);
+	CU_ASSERT_EQUAL(v->hdr.flags, flags);
+	CU_ASSERT_EQUAL(v->hdr.send_ns, 1000000ull * (in_seq + 1));
+	CU_ASSERT_EQUAL(v->src.sin_port, engine_addr.sin_port);
+	if (flags & SL_FRAG_F_ABORT)
+		return;
+	frag_words(req, in_seq, &w[0], &w[1]);
+	sl_frag_view_tokens(v, &it);
+	while (sl_token_next(&it, &tok)) {
+		char want[32];
+		size_t len;
+
+		CU_ASSERT_FATAL(i < 2);
+		len = strlen(w[i]);
+		sl_transform_text(SL_TRANSFORM_UPPER, want, w[i], len);
+		CU_ASSERT_EQUAL(tok.len, len);
+		CU_ASSERT_EQUAL(memcmp(tok.text, want, len), 0);
+		CU_ASSERT_EQUAL(tok.id, sl_token_hash(want, len));
+		i++;
+	}
+	CU_ASSERT_EQUAL(i, 2);
+}
+
+static void
+test_in_order(void)
+{
+	struct sl_frag_view v[4];
+	uint32_t s;
+
+	for (s = 0; s < 4; s++)
+		send_frag(100, s, s == 3 ? SL_FRAG_F_END : 0, 0);
+	CU_ASSERT_EQUAL_FATAL(recv_n(v, 4), 4);
+	for (s = 0; s < 4; s++)
+		check_answer(&v[s], 100, s, s, s == 3 ? SL_FRAG_F_END : 0);
+}
+
+static void
+test_misordered(void)
+{
+	static const uint32_t order[] = {0, 2, 1, 3};
+	struct sl_frag_view v[4];
+	uint32_t i;
+
+	for (i = 0; i < 4; i++)
+		send_frag(101, order[i], order[i] == 3 ? SL_FRAG_F_END : 0, 0);
+	CU_ASSERT_EQUAL_FATAL(recv_n(v, 4), 4);
+	/* Answered in arrival order, numbered by the engine. */
+	for (i = 0; i < 4; i++)
+		check_answer(&v[i], 101, order[i], i,
+			     i == 3 ? SL_FRAG_F_END : 0);
+}
+
+static void
+test_duplicate(void)
+{
+	struct sl_frag_view v[3];
+
+	send_frag(102, 0, 0, 0);
+	send_frag(102, 1, 0, 0);
+	send_frag(102, 1, 0, 0);
+	send_frag(102, 2, SL_FRAG_F_END, 0);
+	CU_ASSERT_EQUAL_FATAL(recv_n(v, 3), 3);
+	check_answer(&v[0], 102, 0, 0, 0);
+	check_answer(&v[1], 102, 1, 1, 0);
+	check_answer(&v[2], 102, 2, 2, SL_FRAG_F_END);
+}
+
+static void
+test_gap(void)
+{
+	struct sl_frag_view v[2];
+
+	send_frag(103, 0, 0, 0);
+	send_frag(103, 2, SL_FRAG_F_END, 0);
+	CU_ASSERT_EQUAL_FATAL(recv_n(v, 2), 2);
+	check_answer(&v[0], 103, 0, 0, 0);
+	check_answer(&v[1], 103, 2, 1, SL_FRAG_F_ABORT);
+	CU_ASSERT_EQUAL(v[1].hdr.abort_reason, SL_ABORT_ENGINE);
+	CU_ASSERT_EQUAL(v[1].hdr.token_count, 0);
+}
+
+static void
+test_abort_and_invalid(void)
+{
+	struct sl_frag_view v[2];
+	struct sl_dgram d;
+	uint8_t junk[100];
+
+	send_frag(104, 0, 0, 0);
+	send_frag(104, 1, SL_FRAG_F_ABORT, SL_ABORT_CLIENT);
+	CU_ASSERT_EQUAL_FATAL(recv_n(v, 2), 2);
+	check_answer(&v[0], 104, 0, 0, 0);
+	check_answer(&v[1], 104, 1, 1, SL_FRAG_F_ABORT);
+	CU_ASSERT_EQUAL(v[1].hdr.abort_reason, SL_ABORT_CLIENT);
+
+	memset(junk, 0xab, sizeof(junk));
+	d.buf = junk;
+	d.cap = sizeof(junk);
+	d.len = sizeof(junk);
+	memset(&d.addr, 0, sizeof(d.addr));
+	CU_ASSERT_EQUAL(sl_sock_send_burst(client, &d, 1), 1);
+	CU_ASSERT_EQUAL(recv_n(v, 0), 0);
+}
+
+static void
+test_engine_stats(void)
+{
+	char json[2048];
+
+	CU_ASSERT_EQUAL_FATAL(stop_engine(), 0);
+	CU_ASSERT_EQUAL_FATAL(read_file(stats_path, json, sizeof(json)), 0);
+	CU_ASSERT(strstr(json, "\"name\": \"t-engine\"") != NULL);
+	CU_ASSERT_EQUAL(stat_value(json, "streams"), 5);
+	/* in order, misordered and duplicate streams end complete */
+	CU_ASSERT_EQUAL(stat_value(json, "streams_completed"), 3);
+	CU_ASSERT_EQUAL(stat_value(json, "fragments_in"), 4 + 4 + 4 + 2 + 2);
+	CU_ASSERT_EQUAL(stat_value(json, "fragments_out"), 4 + 4 + 3 + 2 + 2);
+	CU_ASSERT_EQUAL(stat_value(json, "tokens_in"), 2 * (4 + 4 + 4 + 2 + 1));
+	/* seq 2 before 1 in stream 101, seq 2 after the gap in 103 */
+	CU_ASSERT_EQUAL(stat_value(json, "misordered"), 2);
+	CU_ASSERT_EQUAL(stat_value(json, "duplicates"), 1);
+	CU_ASSERT_EQUAL(stat_value(json, "incomplete"), 1);
+	CU_ASSERT_EQUAL(stat_value(json, "aborted_in"), 1);
+	CU_ASSERT_EQUAL(stat_value(json, "invalid"), 1);
+}
+
+/* sluicegen against an engine echoing back: clean, exact counts. */
+static void
+run_gen(const char *transform, const char *expect, int want_rc,
+	const char *out_path)
+{
+	char server[32], json[4096];
+	int status, fd, saved;
+	pid_t pid;
+
+	CU_ASSERT_FATAL(start_engine(transform) == 0);
+	snprintf(server, sizeof(server), "127.0.0.1:%u",
+		 ntohs(engine_addr.sin_port));
+	{
+		char *const argv[] = {(char *)gen_bin, "--server", server,
+				      "--requests", "300", "--streams", "8",
+				      "--fragments-per-request", "5",
+				      "--tokens-per-fragment", "3",
+				      "--expect", (char *)expect, "--seed", "7",
+				      "--drain-ms", "300", "--json", "--check",
+				      "--quiet", NULL};
+
+		fflush(stdout);
+		saved = dup(STDOUT_FILENO);
+		fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		dup2(fd, STDOUT_FILENO);
+		close(fd);
+		pid = spawn(argv, false);
+		dup2(saved, STDOUT_FILENO);
+		close(saved);
+	}
+	CU_ASSERT_FATAL(pid > 0);
+	CU_ASSERT_FATAL(waitpid(pid, &status, 0) == pid);
+	CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == want_rc);
+	CU_ASSERT_EQUAL(stop_engine(), 0);
+	CU_ASSERT_EQUAL_FATAL(read_file(out_path, json, sizeof(json)), 0);
+	CU_ASSERT_EQUAL(stat_value(json, "requests"), 300);
+	CU_ASSERT_EQUAL(stat_value(json, "fragments"), 1500);
+	CU_ASSERT_EQUAL(stat_value(json, "fragments_received"), 1500);
+	CU_ASSERT_EQUAL(stat_value(json, "lost"), 0);
+	CU_ASSERT_EQUAL(stat_value(json, "duplicated"), 0);
+	CU_ASSERT_EQUAL(stat_value(json, "misordered"), 0);
+	CU_ASSERT_EQUAL(stat_value(json, "unknown"), 0);
+	if (want_rc == 0) {
+		CU_ASSERT_EQUAL(stat_value(json, "completed"), 300);
+		CU_ASSERT_EQUAL(stat_value(json, "corrupted"), 0);
+	} else {
+		/* A fragment of only digits and punctuation reads the
+		 * same in upper and rot13: nearly all, not all, differ. */
+		CU_ASSERT(stat_value(json, "completed") < 30);
+		CU_ASSERT(stat_value(json, "corrupted") > 1400);
+	}
+}
+
+static void
+test_sluicegen(void)
+{
+	char out[160];
+
+	snprintf(out, sizeof(out), "%s/gen.json", tmpdir);
+	run_gen("rot13", "rot13", 0, out);
+	/* The wrong expectation must be caught on every fragment. */
+	run_gen("rot13", "upper", 1, out);
+	unlink(out);
+}
+
+int
+main(void)
+{
+	struct sockaddr_in local;
+	CU_pSuite s;
+	unsigned int fails;
+
+	engine_bin = getenv("SL_ENGINE");
+	gen_bin = getenv("SL_SLUICEGEN");
+	if (engine_bin == NULL || gen_bin == NULL) {
+		fprintf(stderr, "SL_ENGINE/SL_SLUICEGEN not set: skipped\n");
+		return 77;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	if (mkdtemp(tmpdir) == NULL)
+		return 1;
+	snprintf(stats_path, sizeof(stats_path), "%s/engine.json", tmpdir);
+	if (start_engine("upper") < 0) {
+		fprintf(stderr, "cannot start %s\n", engine_bin);
+		stop_engine();
+		return 1;
+	}
+	sl_endpoint_parse("127.0.0.1:0", false, &local);
+	client = sl_sock_open(&local);
+	if (client == NULL)
+		return 1;
+	sl_sock_set_peer(client, &engine_addr);
+
+	if (CU_initialize_registry() != CUE_SUCCESS)
+		return 1;
+	s = CU_add_suite("client", NULL, NULL);
+	CU_add_test(s, "in-order stream, byte-exact upper", test_in_order);
+	CU_add_test(s, "misordered stream", test_misordered);
+	CU_add_test(s, "duplicate fragment", test_duplicate);
+	CU_add_test(s, "gap answered with ABORT ENGINE", test_gap);
+	CU_add_test(s, "abort and invalid input", test_abort_and_invalid);
+	CU_add_test(s, "engine stats file", test_engine_stats);
+	CU_add_test(s, "sluicegen verifies", test_sluicegen);
+	CU_basic_set_mode(CU_BRM_VERBOSE);
+	CU_basic_run_tests();
+	fails = CU_get_number_of_failures();
+	CU_cleanup_registry();
+
+	stop_engine();
+	sl_sock_close(client);
+	unlink(stats_path);
+	rmdir(tmpdir);
+	return fails ? 1 : 0;
+}

@@ -1,0 +1,389 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * sluice.h - libsluice: what engines and clients need to talk to sluiced
+ * over ordinary UDP sockets.
+ *
+ * - sockets: a non-blocking UDP socket with batch send/receive
+ *   (sendmmsg/recvmmsg) and a parsed view of each received fragment;
+ * - a stream sender that numbers fragments and stamps send times;
+ * - the token transforms the engine emulator applies and the client
+ *   verifies (echo, upper, rot13);
+ * - a small log-linear latency histogram;
+ * - a corpus tokenizer that turns real text into tokens.
+ *
+ * No DPDK: the tools run as plain processes inside network namespaces.
+ * The wire format itself is proto/sl_wire.h, used unchanged.
+ */
+#ifndef SLUICE_H
+#define SLUICE_H
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sl_wire.h"
+
+/* ------------------------------------------------------------------ */
+/* Time and addresses                                                  */
+/* ------------------------------------------------------------------ */
+
+/**
+ * sl_now_ns - CLOCK_MONOTONIC in nanoseconds.
+ *
+ * The clock every send_ns on the wire uses: sender and receiver of a
+ * latency sample must share it, which holds for processes on one host
+ * (network namespaces share the monotonic clock).
+ */
+uint64_t sl_now_ns(void);
+
+/**
+ * sl_endpoint_parse - parse "A.B.C.D:PORT" (or "A.B.C.D" when
+ * @port_optional, giving port 0) into @out.
+ *
+ * Return: 0, or -EINVAL if the text is not a dotted IPv4 address with a
+ * port in 0..65535.
+ */
+int sl_endpoint_parse(const char *text, bool port_optional,
+		      struct sockaddr_in *out);
+
+/**
+ * sl_endpoint_str - format @addr as "A.B.C.D:PORT" into @buf of @len
+ * bytes (SL_ENDPOINT_STRLEN is always enough). Returns @buf.
+ */
+#define SL_ENDPOINT_STRLEN 24
+char *sl_endpoint_str(const struct sockaddr_in *addr, char *buf, size_t len);
+
+/* ------------------------------------------------------------------ */
+/* Sockets and batch I/O                                               */
+/* ------------------------------------------------------------------ */
+
+/* Room for any datagram that fits an Ethernet MTU, with headroom. */
+#define SL_DGRAM_MAX 2048
+/* Most datagrams one sl_sock_send_burst / sl_sock_recv_burst moves. */
+#define SL_BURST_MAX 64
+
+struct sl_sock {
+	int fd;
+	struct sockaddr_in local; /* bound address, port resolved */
+	struct sockaddr_in peer;  /* default destination; sin_family 0 = none */
+};
+
+/*
+ * One datagram of a burst. The caller owns buf. On receive, addr is the
+ * source; on send, addr is the destination, or the socket's peer when
+ * addr.sin_family is 0.
+ */
+struct sl_dgram {
+	uint8_t *buf;
+	uint16_t cap;
+	uint16_t len;
+	struct sockaddr_in addr;
+};
+
+/* A burst with its own storage: the common case for a polling loop. */
+struct sl_burst {
+	unsigned int n;
+	struct sl_dgram d[SL_BURST_MAX];
+	uint8_t storage[SL_BURST_MAX][SL_DGRAM_MAX];
+};
+
+/**
+ * sl_sock_open - open a non-blocking UDP socket bound to @local.
+ * @local: address and port; port 0 picks an ephemeral port, which is
+ *         then found in sock->local.
+ *
+ * Socket buffers are raised (best effort) so bursts from many streams
+ * do not overflow them.
+ * Return: the socket, or NULL with errno set (socket(2)/bind(2) errors,
+ * ENOMEM).
+ */
+struct sl_sock *sl_sock_open(const struct sockaddr_in *local);
+
+/**
+ * sl_sock_close - close the socket and free it. NULL is accepted.
+ */
+void sl_sock_close(struct sl_sock *s);
+
+/**
+ * sl_sock_set_peer - make @peer the destination of datagrams sent with
+ * no address (sl_dgram.addr.sin_family == 0). The socket is not
+ * connect(2)ed: it keeps receiving from any source, as an engine behind
+ * sluiced must.
+ */
+void sl_sock_set_peer(struct sl_sock *s, const struct sockaddr_in *peer);
+
+/**
+ * sl_burst_reset - point every datagram of @b at its own storage and
+ * set b->n to 0. Call once before first use.
+ */
+void sl_burst_reset(struct sl_burst *b);
+
+/**
+ * sl_sock_send_burst - send @n datagrams with one sendmmsg(2).
+ *
+ * Return: how many were sent, from the first (fewer than @n when the
+ * socket buffer is full: the caller keeps the rest, waits for POLLOUT
+ * and retries); 0 when none could be sent right now; -EDESTADDRREQ when
+ * a datagram has no address and the socket no peer; another -errno on
+ * failure.
+ */
+int sl_sock_send_burst(struct sl_sock *s, struct sl_dgram *d,
+		       unsigned int n);
+
+/**
+ * sl_sock_recv_burst - receive up to @n datagrams with one recvmmsg(2)
+ * without blocking.
+ *
+ * Fills d[i].len and d[i].addr. A datagram larger than d[i].cap is
+ * truncated to cap bytes (it then fails to parse: LEN_MISMATCH).
+ * Return: how many were received (0 if none waiting), or -errno.
+ */
+int sl_sock_recv_burst(struct sl_sock *s, struct sl_dgram *d,
+		       unsigned int n);
+
+/*
+ * A received fragment, parsed and validated: header in host order,
+ * payload pointing into the datagram's buffer, and where it came from.
+ */
+struct sl_frag_view {
+	struct sl_frag_hdr hdr;
+	const uint8_t *payload;
+	struct sockaddr_in src;
+};
+
+/**
+ * sl_frag_view_parse - validate datagram @d with sl_wire_parse and fill
+ * @v. Return: SL_WIRE_OK, or the reason it was rejected (then @v is
+ * undefined and the datagram must be counted and dropped).
+ */
+enum sl_wire_status sl_frag_view_parse(struct sl_frag_view *v,
+				       const struct sl_dgram *d);
+
+/**
+ * sl_frag_view_tokens - start iterating over the tokens of @v.
+ */
+void sl_frag_view_tokens(const struct sl_frag_view *v,
+			 struct sl_token_iter *it);
+
+/* ------------------------------------------------------------------ */
+/* Stream sender                                                       */
+/* ------------------------------------------------------------------ */
+
+/*
+ * The identity of one stream and its next sequence number. Fragments
+ * are built one at a time: begin, add tokens, finish.
+ */
+struct sl_stream_tx {
+	uint32_t pipeline;
+	uint16_t stage;
+	uint16_t tenant;
+	uint8_t depth;
+	uint64_t ancestry[SL_ANCESTRY_MAX];
+	uint32_t next_seq;
+	struct sl_wire_builder b;
+};
+
+/**
+ * sl_stream_tx_init - name a stream: @ancestry holds @depth ids
+ * (1..SL_ANCESTRY_MAX). The first fragment gets seq 0.
+ * Return: 0, or -EINVAL for a bad depth.
+ */
+int sl_stream_tx_init(struct sl_stream_tx *tx, uint32_t pipeline,
+		      uint16_t stage, uint16_t tenant, uint8_t depth,
+		      const uint64_t *ancestry);
+
+/**
+ * sl_stream_tx_begin - start the stream's next fragment in @buf of @cap
+ * bytes. Return: 0, or -ENOSPC if @cap cannot hold a header.
+ */
+int sl_stream_tx_begin(struct sl_stream_tx *tx, uint8_t *buf, size_t cap);
+
+/**
+ * sl_stream_tx_add - append one token to the fragment being built.
+ * Return: 0, -ENOSPC if it does not fit (fragment unchanged), -EINVAL
+ * for a text over 65535 bytes.
+ */
+int sl_stream_tx_add(struct sl_stream_tx *tx, uint32_t id, const char *text,
+		     size_t len);
+
+/**
+ * sl_stream_tx_finish - close the fragment: set @flags (SL_FRAG_F_END,
+ * SL_FRAG_F_ABORT) and @abort_reason (0 unless ABORT), stamp @send_ns
+ * (0 = sl_now_ns() now, as late as possible), write the header and
+ * advance the stream's seq.
+ * Return: the datagram length.
+ */
+size_t sl_stream_tx_finish(struct sl_stream_tx *tx, uint8_t flags,
+			   uint8_t abort_reason, uint64_t send_ns);
+
+/* ------------------------------------------------------------------ */
+/* Transforms                                                          */
+/* ------------------------------------------------------------------ */
+
+/*
+ * What an emulated stage does to each token's text. All keep the byte
+ * length and touch only ASCII letters, so UTF-8 multi-byte sequences
+ * (whose bytes are all >= 0x80) pass unchanged and stay valid.
+ */
+enum sl_transform {
+	SL_TRANSFORM_ECHO = 0,
+	SL_TRANSFORM_UPPER,
+	SL_TRANSFORM_ROT13,
+	SL_TRANSFORM_MAX
+};
+
+/**
+ * sl_transform_by_name - look up "echo", "upper" or "rot13".
+ * Return: 0 and *@out set, or -EINVAL for an unknown name.
+ */
+int sl_transform_by_name(const char *name, enum sl_transform *out);
+
+/**
+ * sl_transform_name - the name of @t ("echo"); "?" when out of range.
+ */
+const char *sl_transform_name(enum sl_transform t);
+
+/**
+ * sl_transform_text - write the transform of @len bytes at @src to @dst
+ * (also @len bytes; @dst may equal @src).
+ */
+void sl_transform_text(enum sl_transform t, char *dst, const char *src,
+		       size_t len);
+
+/**
+ * sl_transform_token_id - the id of a token after @t: echo keeps @id (a
+ * real engine's ids need not be text hashes); the others emit a new
+ * token whose id is sl_token_hash() of the transformed @text.
+ */
+uint32_t sl_transform_token_id(enum sl_transform t, uint32_t id,
+			       const char *text, size_t len);
+
+/**
+ * sl_transform_frag - build the answer to fragment @in: every token
+ * transformed by @t, under header @out_hdr (its counts are ignored).
+ * @buf/@cap: where to build; the answer has the same length as the input.
+ *
+ * Return: the datagram length, or -ENOSPC if @cap is too small.
+ */
+int sl_transform_frag(enum sl_transform t, const struct sl_frag_view *in,
+		      const struct sl_frag_hdr *out_hdr, uint8_t *buf,
+		      size_t cap);
+
+/* ------------------------------------------------------------------ */
+/* Latency histogram                                                   */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Log-linear: values below 64 ns get exact buckets; above, each power of
+ * two [2^e, 2^(e+1)) is cut into 32 equal sub-buckets, so a reported
+ * value is within 1/64 (~1.6%) of the true one. Values from 2^36 ns
+ * (~68.7 s) up land in the last bucket; min and max stay exact.
+ */
+#define SL_HIST_SUB_BITS 5
+#define SL_HIST_SUB (1u << SL_HIST_SUB_BITS)
+#define SL_HIST_GROUPS 32
+#define SL_HIST_BUCKETS (SL_HIST_GROUPS * SL_HIST_SUB)
+
+struct sl_hist {
+	uint64_t count;
+	uint64_t sum;
+	uint64_t min;
+	uint64_t max;
+	uint32_t bucket[SL_HIST_BUCKETS];
+};
+
+/**
+ * sl_hist_init - empty the histogram.
+ */
+void sl_hist_init(struct sl_hist *h);
+
+/**
+ * sl_hist_record - add one value (ns). O(1): a count-leading-zeros and
+ * an increment.
+ */
+void sl_hist_record(struct sl_hist *h, uint64_t value);
+
+/**
+ * sl_hist_merge - add every sample of @src into @dst.
+ */
+void sl_hist_merge(struct sl_hist *dst, const struct sl_hist *src);
+
+/**
+ * sl_hist_percentile - the value at percentile @p (0..100]: the middle
+ * of the bucket holding the sample of rank ceil(p/100 * count), clamped
+ * to [min, max]. p >= 100 returns max exactly. Returns 0 when empty.
+ */
+uint64_t sl_hist_percentile(const struct sl_hist *h, double p);
+
+/**
+ * sl_hist_mean - arithmetic mean of the recorded values (exact); 0 when
+ * empty.
+ */
+double sl_hist_mean(const struct sl_hist *h);
+
+/* ------------------------------------------------------------------ */
+/* Corpus tokenizer                                                    */
+/* ------------------------------------------------------------------ */
+
+/* Longest token the tokenizer emits: bounds a fragment's size. */
+#define SL_TOKEN_TEXT_MAX 64
+
+struct sl_corpus_token {
+	uint32_t id;  /* sl_token_hash of the text */
+	uint32_t off; /* offset of the text in sl_corpus.text */
+	uint16_t len;
+};
+
+struct sl_corpus {
+	char *text;
+	size_t len;
+	struct sl_corpus_token *tokens;
+	size_t n_tokens;
+};
+
+/**
+ * sl_token_hash - stable id of a token: FNV-1a 32 of its bytes, masked
+ * to 31 bits so that ids stay positive wherever they are printed.
+ */
+uint32_t sl_token_hash(const char *text, size_t len);
+
+/**
+ * sl_tokenize_next - length of the token starting at @s (@len bytes
+ * left, @len > 0): leading ASCII whitespace, then one run of word
+ * characters (ASCII letters, digits, '_', and any non-ASCII character)
+ * or one run of ASCII punctuation; trailing whitespace alone is a
+ * token. Never longer than SL_TOKEN_TEXT_MAX and never ends inside a
+ * UTF-8 sequence (the text must be valid UTF-8).
+ */
+size_t sl_tokenize_next(const char *s, size_t len);
+
+/**
+ * sl_corpus_from_text - tokenize a copy of @len bytes at @text.
+ * Return: the corpus, or NULL with errno EILSEQ (not valid UTF-8),
+ * EINVAL (empty, or over 4 GiB) or ENOMEM.
+ */
+struct sl_corpus *sl_corpus_from_text(const char *text, size_t len);
+
+/**
+ * sl_corpus_load - read a UTF-8 text file and tokenize it.
+ * Return: the corpus, or NULL with errno from open/read or as
+ * sl_corpus_from_text.
+ */
+struct sl_corpus *sl_corpus_load(const char *path);
+
+/**
+ * sl_corpus_token_text - where token @i's text lies.
+ */
+static inline const char *
+sl_corpus_token_text(const struct sl_corpus *c, size_t i)
+{
+	return c->text + c->tokens[i].off;
+}
+
+/**
+ * sl_corpus_free - free a corpus. NULL is accepted.
+ */
+void sl_corpus_free(struct sl_corpus *c);
+
+#endif /* SLUICE_H */
