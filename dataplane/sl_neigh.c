@@ -135,6 +135,10 @@ sl_arp_solicit(struct sl_dp *dp, uint32_t ip)
 
 	if (e == NULL || (e->asked_tsc != 0 && dp->now - e->asked_tsc < retry))
 		return;
+	/* No room to send it now: leave it unasked, the next housekeeping
+	 * pass asks again. */
+	if (dp->n_ctrl == SL_CTRL_TX_MAX)
+		return;
 	m = rte_pktmbuf_alloc(dp->pool);
 	if (m == NULL)
 		return;
@@ -161,10 +165,17 @@ sl_arp_solicit(struct sl_dp *dp, uint32_t ip)
 void
 sl_neigh_retry(struct sl_dp *dp)
 {
-	for (uint32_t i = 0; i < SL_NEIGH_SIZE; i++) {
-		const struct sl_neigh_entry *e = &dp->neigh.e[i];
+	struct sl_neigh_table *t = &dp->neigh;
 
+	/* Resume where the control queue filled up last time, so that
+	 * more unresolved neighbours than fit one pass all get asked. */
+	for (uint32_t n = 0; n < SL_NEIGH_SIZE; n++) {
+		const struct sl_neigh_entry *e = &t->e[t->retry_cursor];
+
+		if (dp->n_ctrl == SL_CTRL_TX_MAX)
+			return;
 		if (e->ip != 0 && !e->resolved)
 			sl_arp_solicit(dp, e->ip);
+		t->retry_cursor = (t->retry_cursor + 1) & (SL_NEIGH_SIZE - 1);
 	}
 }

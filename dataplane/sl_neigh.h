@@ -28,6 +28,7 @@ struct sl_neigh_entry {
 
 struct sl_neigh_table {
 	uint32_t n_entries;
+	uint32_t retry_cursor; /* where the last retry pass stopped */
 	struct sl_neigh_entry e[SL_NEIGH_SIZE];
 };
 

@@ -34,4 +34,11 @@ int sl_port_start(uint16_t port_id, struct rte_mempool *pool,
  */
 void sl_port_stop(uint16_t port_id);
 
+/**
+ * sl_eal_cleanup - rte_eal_cleanup, then remove EAL's runtime directory
+ * (/var/run/dpdk/<file-prefix>), which EAL leaves behind and which would
+ * pile up with per-process prefixes. Call last.
+ */
+void sl_eal_cleanup(void);
+
 #endif /* SL_PORT_H */

@@ -302,6 +302,6 @@ main(int argc, char **argv)
 	rte_free(dp);
 	rte_mempool_free(pool);
 	sl_config_free(cfg);
-	rte_eal_cleanup();
+	sl_eal_cleanup();
 	return 0;
 }

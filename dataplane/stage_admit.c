@@ -49,20 +49,38 @@ admit_source(const struct sl_config *cfg, const struct sl_pipeline_cfg *pl,
 	return false;
 }
 
-/* Token bucket per tenant; true if one more fragment may pass. */
+/*
+ * Token bucket per tenant, in thousandths of a fragment; true if one more
+ * fragment may pass. The clock only advances by the cycles that were
+ * turned into tokens, so a fast trickle of arrivals never rounds the
+ * refill down to nothing; a long idle spell simply fills the bucket.
+ */
 static bool
 admit_tenant_rate(struct sl_dp *dp, const struct sl_tenant_cfg *tc,
 		  struct sl_tenant_state *ts)
 {
 	if (tc->fragments_per_s == 0)
 		return true;
-	uint64_t cap = (uint64_t)tc->burst * 1000;
+	const uint64_t cap = (uint64_t)tc->burst * 1000;
+	const uint64_t per_s = (uint64_t)tc->fragments_per_s * 1000;
 	uint64_t elapsed = dp->now - ts->last_tsc;
 
-	ts->last_tsc = dp->now;
-	ts->tokens_milli += elapsed * tc->fragments_per_s * 1000 / dp->tsc_hz;
-	if (ts->tokens_milli > cap)
+	/* Idle longer than it takes to fill the bucket (whole seconds). */
+	if (elapsed / dp->tsc_hz > tc->burst / tc->fragments_per_s) {
 		ts->tokens_milli = cap;
+		ts->last_tsc = dp->now;
+	} else {
+		uint64_t add = (uint64_t)((unsigned __int128)elapsed * per_s /
+					  dp->tsc_hz);
+
+		if (add != 0) {
+			ts->tokens_milli += add;
+			ts->last_tsc += (uint64_t)((unsigned __int128)add *
+						   dp->tsc_hz / per_s);
+			if (ts->tokens_milli > cap)
+				ts->tokens_milli = cap;
+		}
+	}
 	if (ts->tokens_milli < 1000)
 		return false;
 	ts->tokens_milli -= 1000;

@@ -1,0 +1,277 @@
+# SPDX-License-Identifier: MIT
+# shellcheck shell=bash
+#
+# lib.sh - shared steps of the integration tests, sourced by each script.
+#
+# The topology: one network namespace holding the client (sluicegen,
+# PREFIX.10) and the engine instances (sluice-engine, PREFIX.11..18), joined
+# by a veth pair to the host, where sluiced drives the host end through
+# net_af_packet and owns PREFIX.1. See tools/netns.sh.
+#
+# A script sets IT_NAME (short, unique per test), sources this file, calls
+# it_init "$@", then the steps it needs. it_init installs an EXIT trap that
+# stops every process it started, removes the namespace and the DPDK
+# runtime folder, and prints the tails of the logs when the test failed.
+#
+# Binaries come from the environment (set by meson.build): SLUICED,
+# SLUICEGEN, SLUICE_ENGINE, SLUICE_INJECT, NETNS_SH.
+#
+# Exit codes: 0 pass, 1 fail, 77 skip (not root, or no `ip netns`).
+
+IT_PREFIX=${IT_PREFIX:-10.77.0}
+IT_PORT=${IT_PORT:-7700}
+IT_PIDS_ENGINES=()
+IT_PID_SLUICED=
+IT_NS=
+IT_WORK=
+IT_EAL_PREFIX=
+
+it_log() {
+	echo "[$IT_NAME] $*"
+}
+
+it_fail() {
+	echo "[$IT_NAME] FAIL: $*" >&2
+	exit 1
+}
+
+it_skip() {
+	echo "[$IT_NAME] SKIP: $*"
+	exit 77
+}
+
+# it_need_bin VAR...: each named variable holds an executable's path.
+it_need_bin() {
+	local var
+	for var in "$@"; do
+		[[ -n ${!var:-} ]] || it_fail "$var is not set (run through meson test)"
+		[[ -x ${!var} ]] || it_fail "$var=${!var} is not an executable (not built?)"
+	done
+}
+
+# it_init BUILD_SUBDIR: checks the machine, makes the work folder (kept
+# after the run for inspection: BUILD_SUBDIR/IT_NAME.work), installs the
+# cleanup trap.
+it_init() {
+	local base=${1:-${TMPDIR:-/tmp}}
+
+	[[ $(id -u) -eq 0 ]] || it_skip "needs root for network namespaces"
+	command -v ip >/dev/null 2>&1 || it_skip "iproute2 is not installed"
+	ip netns list >/dev/null 2>&1 || it_skip "'ip netns' is not available"
+	command -v jq >/dev/null 2>&1 || it_fail "jq is not installed (tools/deps.sh)"
+
+	IT_WORK=$base/$IT_NAME.work
+	rm -rf "$IT_WORK"
+	mkdir -p "$IT_WORK"
+	IT_NS=sl-it-$IT_NAME-$$
+	IT_EAL_PREFIX=sl-it-$IT_NAME-$$
+	trap it_cleanup EXIT
+	trap 'exit 130' INT
+	trap 'exit 143' TERM
+}
+
+it_cleanup() {
+	local rc=$? pid f
+	trap - EXIT
+
+	for pid in $IT_PID_SLUICED "${IT_PIDS_ENGINES[@]}"; do
+		kill -TERM "$pid" 2>/dev/null || true
+	done
+	for pid in $IT_PID_SLUICED "${IT_PIDS_ENGINES[@]}"; do
+		it_wait_pid "$pid" 5 || kill -KILL "$pid" 2>/dev/null || true
+	done
+	if [[ -n $IT_NS && -n ${NETNS_SH:-} ]]; then
+		"$NETNS_SH" down "$IT_NS" >/dev/null 2>&1 || true
+	fi
+	if [[ -n $IT_EAL_PREFIX ]]; then
+		rm -rf "/var/run/dpdk/$IT_EAL_PREFIX"
+	fi
+	if [[ $rc -ne 0 && $rc -ne 77 && -n $IT_WORK && -d $IT_WORK ]]; then
+		echo "[$IT_NAME] exit $rc; logs in $IT_WORK" >&2
+		for f in "$IT_WORK"/*.log "$IT_WORK"/*.err; do
+			[[ -s $f ]] || continue
+			echo "----- $(basename "$f") (last 20 lines)" >&2
+			tail -n 20 "$f" >&2
+		done
+	fi
+	exit $rc
+}
+
+# it_wait_pid PID SECONDS: wait for a child to exit; 1 if still running.
+it_wait_pid() {
+	local pid=$1 limit=$2 i
+	for ((i = 0; i < limit * 20; i++)); do
+		if ! kill -0 "$pid" 2>/dev/null; then
+			wait "$pid" 2>/dev/null || true
+			return 0
+		fi
+		sleep 0.05
+	done
+	return 1
+}
+
+# it_stop PID NAME: SIGTERM a child and wait for it; its exit status is
+# returned (a process that needs SIGKILL fails the test).
+it_stop() {
+	local pid=$1 name=$2 rc=0 i
+	kill -TERM "$pid" 2>/dev/null || true
+	for ((i = 0; i < 200; i++)); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.05
+	done
+	if kill -0 "$pid" 2>/dev/null; then
+		kill -KILL "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+		it_fail "$name (pid $pid) ignored SIGTERM for 10 s"
+	fi
+	wait "$pid" || rc=$?
+	return $rc
+}
+
+# it_netns_up: creates the namespace; sets HOST_IF NS_IF HOST_MAC NS_MAC.
+it_netns_up() {
+	local assign
+	assign=$("$NETNS_SH" up "$IT_NS" "$IT_PREFIX") || it_fail "netns.sh up failed"
+	eval "$assign"
+	it_log "namespace $IT_NS: host $HOST_IF ($HOST_MAC), ns $NS_IF ($NS_MAC)"
+}
+
+# it_ns CMD...: run a command in the namespace. Never redirect its output
+# (it_ns ... >FILE): a function's redirections hold in this shell, so an
+# EXIT trap that fires meanwhile would write its report into FILE. Run
+# `ip netns exec "$IT_NS" CMD >FILE` instead.
+it_ns() {
+	ip netns exec "$IT_NS" "$@"
+}
+
+# it_engine NAME IP:PORT TRANSFORM: start one sluice-engine in the
+# namespace; its stats go to $IT_WORK/engine-<NAME with / as ->.json.
+it_engine() {
+	local name=$1 listen=$2 transform=$3 file
+	file=${name//\//-}
+	# A simple command, not it_ns: $! must be the engine itself (ip netns
+	# exec execs it), not a subshell that SIGTERM would end without it.
+	ip netns exec "$IT_NS" "$SLUICE_ENGINE" --listen "$listen" --name "$name" \
+		--transform "$transform" --stats-file "$IT_WORK/engine-$file.json" \
+		--quiet >"$IT_WORK/engine-$file.log" 2>&1 &
+	IT_PIDS_ENGINES+=($!)
+}
+
+# it_wait_udp IP:PORT...: wait until each UDP port is bound in the namespace.
+it_wait_udp() {
+	local ep i
+	for ep in "$@"; do
+		for ((i = 0; i < 100; i++)); do
+			it_ns ss -Hlun "src $ep" 2>/dev/null | grep -q . && break
+			sleep 0.05
+		done
+		[[ $i -lt 100 ]] || it_fail "nothing listens on $ep after 5 s"
+	done
+}
+
+# it_sluiced CONFIG: start sluiced on the host end and wait for its ready
+# line; sets SLUICED_MAC. Stats go to $IT_WORK/sluiced-stats.json.
+it_sluiced() {
+	local config=$1 i line rc
+	"$SLUICED" --config "$config" --iface "$HOST_IF" \
+		--stats-file "$IT_WORK/sluiced-stats.json" --stats-interval-ms 250 \
+		-- --file-prefix "$IT_EAL_PREFIX" \
+		>"$IT_WORK/sluiced.log" 2>"$IT_WORK/sluiced.err" &
+	IT_PID_SLUICED=$!
+	for ((i = 0; i < 600; i++)); do
+		line=$(grep -m1 '^sluiced: ready port 0 mac ' "$IT_WORK/sluiced.log" || true)
+		[[ -n $line ]] && break
+		if ! kill -0 "$IT_PID_SLUICED" 2>/dev/null; then
+			rc=0
+			wait "$IT_PID_SLUICED" || rc=$?
+			IT_PID_SLUICED=
+			it_fail "sluiced exited ($rc) before it was ready"
+		fi
+		sleep 0.05
+	done
+	[[ -n $line ]] || it_fail "sluiced printed no ready line in 30 s"
+	# shellcheck disable=SC2034 # read by the scripts (sluice-inject)
+	SLUICED_MAC=$(awk '{ print $6 }' <<<"$line")
+	local want="address $IT_PREFIX.1:$IT_PORT"
+	[[ $line == *"$want" ]] || it_fail "ready line '$line' does not end in '$want'"
+	it_log "$line"
+}
+
+# it_stop_all: stop sluiced (final stats) then the engines (their stats).
+it_stop_all() {
+	local pid rc
+	if [[ -n $IT_PID_SLUICED ]]; then
+		rc=0
+		it_stop "$IT_PID_SLUICED" sluiced || rc=$?
+		IT_PID_SLUICED=
+		[[ $rc -eq 0 ]] || it_fail "sluiced exited $rc on SIGTERM (want 0)"
+	fi
+	for pid in "${IT_PIDS_ENGINES[@]}"; do
+		rc=0
+		it_stop "$pid" sluice-engine || rc=$?
+		# An engine may report its signal; either way its stats must exist.
+		[[ $rc -eq 0 || $rc -eq 143 || $rc -eq 130 ]] ||
+			it_fail "sluice-engine (pid $pid) exited $rc"
+	done
+	IT_PIDS_ENGINES=()
+	jq -e '.final == true' "$IT_WORK/sluiced-stats.json" >/dev/null ||
+		it_fail "sluiced's stats file is not final"
+}
+
+# it_write_config FILE DRAFT_AGG POLISH_AGG: the two-stage pipeline
+# (draft on .11/.12, polish on .13/.14) as pipeline 1.
+it_write_config() {
+	cat >"$1" <<EOF
+sluiced: {address: $IT_PREFIX.1, port: $IT_PORT}
+flows: {size: 65536, idle_timeout_ms: 5000, reorder_window: 16}
+clients: [$IT_PREFIX.0/24]
+pipelines:
+  - name: demo
+    id: 1
+    stages:
+      - name: draft
+        aggregation: $2
+        instances: [$IT_PREFIX.11:7801, $IT_PREFIX.12:7801]
+      - name: polish
+        aggregation: $3
+        instances: [$IT_PREFIX.13:7801, $IT_PREFIX.14:7801]
+EOF
+}
+
+# it_two_stage: namespace, the four engines of it_write_config, sluiced.
+it_two_stage() {
+	it_write_config "$IT_WORK/pipeline.yaml" 0 1
+	it_netns_up
+	it_engine draft/0 "$IT_PREFIX.11:7801" upper
+	it_engine draft/1 "$IT_PREFIX.12:7801" upper
+	it_engine polish/0 "$IT_PREFIX.13:7801" rot13
+	it_engine polish/1 "$IT_PREFIX.14:7801" rot13
+	it_wait_udp "$IT_PREFIX.11:7801" "$IT_PREFIX.12:7801" \
+		"$IT_PREFIX.13:7801" "$IT_PREFIX.14:7801"
+	it_sluiced "$IT_WORK/pipeline.yaml"
+}
+
+# it_gen OUT ARGS...: run sluicegen in the namespace against sluiced;
+# its JSON goes to OUT; returns sluicegen's exit status.
+it_gen() {
+	local out=$1 rc=0
+	shift
+	ip netns exec "$IT_NS" "$SLUICEGEN" --server "$IT_PREFIX.1:$IT_PORT" --bind "$IT_PREFIX.10" \
+		--pipeline 1 --tenant 1 --seed 7 --json --quiet "$@" \
+		>"$out" 2>"$IT_WORK/sluicegen.err" || rc=$?
+	return $rc
+}
+
+# it_expect JSON_FILE JQ_FILTER MESSAGE: the filter must yield true.
+it_expect() {
+	jq -e "$2" "$1" >/dev/null 2>&1 || {
+		echo "[$IT_NAME] in $(basename "$1"): $2" >&2
+		it_fail "$3"
+	}
+}
+
+# it_engine_stats: all engine stats as one JSON array in $IT_WORK/engines.json.
+it_engine_stats() {
+	jq -s '.' "$IT_WORK"/engine-*.json >"$IT_WORK/engines.json" ||
+		it_fail "engine stats missing or not JSON"
+}

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+#
+# deps.sh - install the Debian 12 packages sluice builds and runs with.
+#
+# Run it (`tools/deps.sh`) or source it (`. tools/deps.sh`): either way it
+# installs only what is missing, runs `apt-get update` once and only then,
+# and prints nothing when everything is present. Sourcing it changes no
+# shell option of the caller. Needs root when something is missing.
+
+SL_DEPS_PACKAGES="meson ninja-build pkg-config gcc libdpdk-dev dpdk-dev
+liburing-dev libprotobuf-c-dev protobuf-c-compiler libcunit1-dev libyaml-dev
+libhyperscan-dev iproute2 jq python3 ethtool"
+
+sl_deps_missing() {
+	local pkg status
+	for pkg in $SL_DEPS_PACKAGES; do
+		status=$(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null) || status=
+		[ "$status" = installed ] || printf '%s\n' "$pkg"
+	done
+}
+
+sl_deps_install() {
+	local missing log rc
+	missing=$(sl_deps_missing)
+	[ -z "$missing" ] && return 0
+
+	echo "deps.sh: installing: ${missing//$'\n'/ }" >&2
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "deps.sh: need root to install packages" >&2
+		return 1
+	fi
+	log=$(mktemp)
+	# shellcheck disable=SC2086 # one word per package
+	if DEBIAN_FRONTEND=noninteractive apt-get update -q >"$log" 2>&1 &&
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+			--no-install-recommends $missing >>"$log" 2>&1; then
+		rc=0
+	else
+		rc=1
+		echo "deps.sh: apt-get failed; its output:" >&2
+		cat "$log" >&2
+	fi
+	rm -f "$log"
+	[ $rc -eq 0 ] || return 1
+
+	missing=$(sl_deps_missing)
+	if [ -n "$missing" ]; then
+		echo "deps.sh: still missing after install: ${missing//$'\n'/ }" >&2
+		return 1
+	fi
+	return 0
+}
+
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+	sl_deps_install
+	exit $?
+else
+	sl_deps_install
+fi
