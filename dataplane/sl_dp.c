@@ -74,10 +74,7 @@ dp_flow_released(void *ctx, struct sl_flow *f)
 void
 sl_dp_flow_released(struct sl_dp *dp, struct sl_flow *f, bool ended)
 {
-	uint8_t ti = dp->tenant_index[f->tenant];
-
-	if (ti != SL_TENANT_NONE && dp->tenants[ti].streams_active > 0)
-		dp->tenants[ti].streams_active--;
+	sl_dp_tenant_stream_done(dp, f);
 	/* A stream that never ended still counts as in flight at its
 	 * instance until it leaves the table. */
 	if (f->in_flight)
@@ -113,6 +110,8 @@ sl_dp_init(struct sl_dp *dp, const struct sl_config *cfg, uint16_t port_id,
 	dp->idle_tsc = dp->tsc_hz / 1000 * idle_ms;
 	dp->linger_tsc = dp->tsc_hz / 1000 * linger_ms;
 
+	/* Flows start with hop_neigh_gen 0: never a valid generation. */
+	dp->neigh.gen = 1;
 	memset(dp->tenant_index, SL_TENANT_NONE, sizeof(dp->tenant_index));
 	for (uint16_t t = 0; t < cfg->n_tenants; t++) {
 		const struct sl_tenant_cfg *tc = &cfg->tenants[t];
@@ -136,6 +135,8 @@ sl_dp_init(struct sl_dp *dp, const struct sl_config *cfg, uint16_t port_id,
 					 dp_flow_released, dp);
 	if (dp->flows == NULL)
 		return -rte_errno;
+	dp->expire_budget = RTE_MAX(64u, (uint32_t)(dp->flows->capacity /
+				   RTE_MAX(idle_ms / 4, (uint64_t)1)));
 	return 0;
 }
 
@@ -179,10 +180,11 @@ sl_dp_process(struct sl_dp *dp, struct rte_mbuf **pkts, uint16_t n)
 void
 sl_dp_housekeeping(struct sl_dp *dp)
 {
-	static const unsigned int budget = 2048;
-
-	sl_flow_expire(dp->flows, dp->now, dp->idle_tsc, dp->linger_tsc,
-		       &dp->expire_cursor, budget);
+	sl_flow_expire_ended(dp->flows, dp->now, dp->linger_tsc);
+	/* Idle streams are rare and their timeout long: a slice of the
+	 * table per call, the whole table every quarter of the timeout. */
+	sl_flow_expire(dp->flows, dp->now, dp->idle_tsc, UINT64_MAX,
+		       &dp->expire_cursor, dp->expire_budget);
 	sl_neigh_retry(dp);
 	if (dp->n_ctrl != 0)
 		sl_stage_tx(dp, NULL, 0);

@@ -132,6 +132,7 @@ struct sl_dp {
 	uint64_t idle_tsc;     /* flow idle timeout */
 	uint64_t linger_tsc;   /* how long an ended flow stays for dedupe */
 	uint32_t expire_cursor;
+	uint32_t expire_budget; /* flows scanned for idleness per housekeeping */
 	uint64_t next_housekeeping;
 
 	bool profile;
@@ -198,6 +199,17 @@ sl_dp_drop(struct sl_dp *dp, struct rte_mbuf *m, enum sl_drop reason)
 
 /* Queue a frame the worker built itself (ARP); sent with the next burst. */
 void sl_dp_ctrl_tx(struct sl_dp *dp, struct rte_mbuf *m);
+
+/* A stream stops counting against its tenant's max_streams (its END
+ * passed or it left the table). Idempotent. */
+static inline void
+sl_dp_tenant_stream_done(struct sl_dp *dp, struct sl_flow *f)
+{
+	if (f->tenant_counted) {
+		dp->tenants[dp->tenant_index[f->tenant]].streams_active--;
+		f->tenant_counted = 0;
+	}
+}
 
 /* Called by the flow table when a flow leaves it (expiry, flush). */
 void sl_dp_flow_released(struct sl_dp *dp, struct sl_flow *f, bool ended);

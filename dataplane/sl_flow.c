@@ -11,8 +11,17 @@
 #include <rte_hash_crc.h>
 #include <rte_malloc.h>
 #include <rte_mempool.h>
+#include <rte_prefetch.h>
 
 #include "sl_flow.h"
+
+static uint32_t
+flow_hash_func(const void *key, uint32_t key_len, uint32_t init_val)
+{
+	RTE_SET_USED(key_len);
+	RTE_SET_USED(init_val);
+	return sl_flow_hash(key);
+}
 
 struct sl_flow_table *
 sl_flow_table_create(const char *name, uint32_t size, uint32_t window,
@@ -35,7 +44,7 @@ sl_flow_table_create(const char *name, uint32_t size, uint32_t window,
 		.name = name,
 		.entries = size,
 		.key_len = sizeof(struct sl_flow_key),
-		.hash_func = rte_hash_crc,
+		.hash_func = flow_hash_func,
 		.hash_func_init_val = 0,
 		.socket_id = socket,
 		/* Extendable buckets: the table holds @size keys whatever
@@ -49,6 +58,13 @@ sl_flow_table_create(const char *name, uint32_t size, uint32_t window,
 	if (max_id < 0)
 		goto fail;
 	ft->capacity = (uint32_t)max_id + 1;
+	ft->linger = rte_zmalloc_socket("sl_flow_linger",
+					sizeof(*ft->linger) * ft->capacity, 0,
+					socket);
+	if (ft->linger == NULL) {
+		rte_errno = ENOMEM;
+		goto fail;
+	}
 	ft->flows = rte_zmalloc_socket("sl_flows",
 				       sizeof(struct sl_flow) * ft->capacity,
 				       RTE_CACHE_LINE_SIZE, socket);
@@ -74,6 +90,7 @@ fail:
 		int err = rte_errno ? rte_errno : ENOMEM;
 
 		rte_free(ft->flows);
+		rte_free(ft->linger);
 		rte_hash_free(ft->hash);
 		rte_free(ft);
 		rte_errno = err;
@@ -91,6 +108,7 @@ sl_flow_table_free(struct sl_flow_table *ft)
 			sl_flow_remove(ft, i);
 	rte_mempool_free(ft->reorder_pool);
 	rte_free(ft->flows);
+	rte_free(ft->linger);
 	rte_hash_free(ft->hash);
 	rte_free(ft);
 }
@@ -121,6 +139,22 @@ sl_flow_lookup_bulk(struct sl_flow_table *ft, const struct sl_flow_key **keys,
 		idx[i] = pos[i] >= 0 ? (uint32_t)pos[i] : SL_FLOW_NONE;
 }
 
+void
+sl_flow_lookup_bulk_hashed(struct sl_flow_table *ft,
+			   const struct sl_flow_key **keys, const uint32_t *sigs,
+			   unsigned int n, uint32_t *idx)
+{
+	int32_t pos[RTE_HASH_LOOKUP_BULK_MAX];
+
+	rte_hash_lookup_with_hash_bulk(ft->hash, (const void **)keys,
+				       (hash_sig_t *)(uintptr_t)sigs, n, pos);
+	for (unsigned int i = 0; i < n; i++) {
+		idx[i] = pos[i] >= 0 ? (uint32_t)pos[i] : SL_FLOW_NONE;
+		if (pos[i] >= 0)
+			rte_prefetch0(&ft->flows[pos[i]]);
+	}
+}
+
 uint32_t
 sl_flow_lookup(struct sl_flow_table *ft, const struct sl_flow_key *key)
 {
@@ -133,7 +167,14 @@ int32_t
 sl_flow_add(struct sl_flow_table *ft, const struct sl_flow_key *key,
 	    uint64_t now, bool *created)
 {
-	int32_t pos = rte_hash_add_key(ft->hash, key);
+	return sl_flow_add_hashed(ft, key, sl_flow_hash(key), now, created);
+}
+
+int32_t
+sl_flow_add_hashed(struct sl_flow_table *ft, const struct sl_flow_key *key,
+		   uint32_t sig, uint64_t now, bool *created)
+{
+	int32_t pos = rte_hash_add_key_with_hash(ft->hash, key, sig);
 	struct sl_flow *f;
 	uint32_t gen;
 
@@ -180,6 +221,55 @@ sl_flow_remove(struct sl_flow_table *ft, uint32_t idx)
 	f->state = SL_FLOW_FREE;
 	f->gen++;
 	ft->active--;
+}
+
+void
+sl_flow_end(struct sl_flow_table *ft, uint32_t idx, uint64_t now)
+{
+	struct sl_flow *f = &ft->flows[idx];
+	uint32_t tail;
+
+	if (f->state == SL_FLOW_ENDED)
+		return;
+	f->state = SL_FLOW_ENDED;
+	f->last_tsc = now;
+	if (unlikely(ft->linger_count == ft->capacity)) {
+		/* Only reachable if entries were removed behind the queue's
+		 * back; never lose track of one: let it go now. */
+		sl_flow_remove(ft, idx);
+		return;
+	}
+	/* Each flow is queued once per generation and leaves the queue
+	 * before its entry can end again, so capacity slots suffice. */
+	tail = ft->linger_head + ft->linger_count;
+	if (tail >= ft->capacity)
+		tail -= ft->capacity;
+	ft->linger[tail] = (struct sl_flow_linger){
+		.idx = idx, .gen = f->gen, .since = now};
+	ft->linger_count++;
+}
+
+unsigned int
+sl_flow_expire_ended(struct sl_flow_table *ft, uint64_t now,
+		     uint64_t linger_tsc)
+{
+	unsigned int removed = 0;
+
+	while (ft->linger_count != 0) {
+		const struct sl_flow_linger *l = &ft->linger[ft->linger_head];
+		struct sl_flow *f = &ft->flows[l->idx];
+
+		if (now - l->since <= linger_tsc)
+			break;
+		if (f->gen == l->gen && f->state == SL_FLOW_ENDED) {
+			sl_flow_remove(ft, l->idx);
+			removed++;
+		}
+		if (++ft->linger_head == ft->capacity)
+			ft->linger_head = 0;
+		ft->linger_count--;
+	}
+	return removed;
 }
 
 unsigned int

@@ -20,7 +20,11 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
+#include <rte_common.h>
+#include <rte_hash_crc.h>
+#include <rte_ether.h>
 #include <rte_mbuf.h>
 
 #include "sl_config.h"
@@ -50,6 +54,10 @@ struct sl_reorder {
 	struct rte_mbuf *slot[SL_CONFIG_REORDER_MAX]; /* by seq % window */
 };
 
+/*
+ * One stream. 128 bytes, cache aligned: what every fragment touches sits
+ * in the first line, the key and the client address in the second.
+ */
 struct sl_flow {
 	uint64_t last_tsc;
 	uint32_t next_seq;    /* next sequence to deliver */
@@ -57,8 +65,6 @@ struct sl_flow {
 	uint32_t gen;         /* bumped when the entry is reused */
 	uint32_t origin;      /* index of the request's client stream */
 	uint32_t origin_gen;
-	uint32_t client_ip;   /* client streams: where the output returns */
-	uint16_t client_port;
 	uint16_t tenant;
 	uint16_t next_stage;  /* stage id the stream goes to; 0 = the client */
 	uint16_t instance;    /* index in next_stage, SL_INSTANCE_NONE = unrouted */
@@ -67,12 +73,28 @@ struct sl_flow {
 	uint8_t n_held;
 	uint8_t request_done; /* client stream: the final output's END passed */
 	uint8_t in_flight;    /* counted in its instance's streams_active */
+	uint8_t tenant_counted; /* counted in its tenant's streams_active */
 	struct sl_reorder *held;
-	struct sl_flow_key key;
-};
+	/* Next hop, resolved once at the route decision. */
+	uint32_t hop_ip;
+	uint16_t hop_port;
+	struct rte_ether_addr hop_mac;
+	uint32_t hop_neigh_gen; /* neighbour table generation it was read at */
+	/* second cache line */
+	struct sl_flow_key key __rte_cache_aligned;
+	uint32_t client_ip;   /* client streams: where the output returns */
+	uint16_t client_port;
+} __rte_cache_aligned;
 
 /* Called just before a flow leaves the table (expiry or flush). */
 typedef void (*sl_flow_release_fn)(void *ctx, struct sl_flow *f);
+
+/* An ended flow waiting out its linger, oldest first. */
+struct sl_flow_linger {
+	uint32_t idx;
+	uint32_t gen;
+	uint64_t since;
+};
 
 /* Visible for the inline accessors; use the functions below. */
 struct sl_flow_table {
@@ -80,6 +102,11 @@ struct sl_flow_table {
 	struct sl_flow *flows;
 	uint32_t capacity; /* entries in flows[] */
 	uint32_t active;
+	/* Ended flows in the order they ended: the linger is the same for
+	 * all, so they expire from the head without scanning the table. */
+	struct sl_flow_linger *linger;
+	uint32_t linger_head;
+	uint32_t linger_count;
 	uint32_t window;
 	struct rte_mempool *reorder_pool;
 	sl_flow_release_fn release;
@@ -114,6 +141,40 @@ void sl_flow_table_free(struct sl_flow_table *ft);
 void sl_flow_key_from_hdr(struct sl_flow_key *key, const uint8_t *hdr);
 
 /**
+ * sl_flow_hash - the key's hash: CRC32 over the bytes in use (pipeline,
+ * stage, depth and depth ids), so shallow streams hash less. It is the
+ * table's hash function; callers that look a key up more than once
+ * compute it once and use the _hashed variants.
+ */
+static inline uint32_t
+sl_flow_hash(const struct sl_flow_key *key)
+{
+	uint64_t head;
+	uint32_t h;
+
+	memcpy(&head, key, sizeof(head));
+	h = rte_hash_crc_8byte(head, 0x736c);
+	for (uint8_t i = 0; i < key->depth && i < SL_ANCESTRY_MAX; i++)
+		h = rte_hash_crc_8byte(key->ancestry[i], h);
+	return h;
+}
+
+/**
+ * sl_flow_lookup_bulk_hashed - sl_flow_lookup_bulk with the hashes given.
+ */
+void sl_flow_lookup_bulk_hashed(struct sl_flow_table *ft,
+				const struct sl_flow_key **keys,
+				const uint32_t *sigs, unsigned int n,
+				uint32_t *idx);
+
+/**
+ * sl_flow_add_hashed - sl_flow_add with the hash given.
+ */
+int32_t sl_flow_add_hashed(struct sl_flow_table *ft,
+			   const struct sl_flow_key *key, uint32_t sig,
+			   uint64_t now, bool *created);
+
+/**
  * sl_flow_lookup_bulk - look up @n keys (n <= 64).
  * @idx: receives each key's flow index, or SL_FLOW_NONE.
  */
@@ -143,8 +204,22 @@ int32_t sl_flow_add(struct sl_flow_table *ft, const struct sl_flow_key *key,
 void sl_flow_remove(struct sl_flow_table *ft, uint32_t idx);
 
 /**
+ * sl_flow_end - mark flow @idx ENDED at @now (its END or ABORT passed)
+ * and queue it to leave the table after the linger.
+ */
+void sl_flow_end(struct sl_flow_table *ft, uint32_t idx, uint64_t now);
+
+/**
+ * sl_flow_expire_ended - remove the flows that ended more than
+ * @linger_tsc before @now. Return how many were removed.
+ */
+unsigned int sl_flow_expire_ended(struct sl_flow_table *ft, uint64_t now,
+				  uint64_t linger_tsc);
+
+/**
  * sl_flow_expire - scan up to @budget entries from *@cursor and remove
- * those idle longer than @idle_tsc (ACTIVE) or @linger_tsc (ENDED).
+ * those idle longer than @idle_tsc (ACTIVE) or @linger_tsc (ENDED; pass
+ * UINT64_MAX to leave those to sl_flow_expire_ended).
  * Return: how many were removed.
  */
 unsigned int sl_flow_expire(struct sl_flow_table *ft, uint64_t now,

@@ -13,17 +13,10 @@
 #include "sl_dp.h"
 #include "sl_neigh.h"
 
-static inline uint32_t
-neigh_slot(uint32_t ip)
-{
-	/* Fibonacci hashing: consecutive addresses spread out. */
-	return (ip * 2654435761u) >> (32 - 10);
-}
-
 static struct sl_neigh_entry *
 neigh_find(const struct sl_neigh_table *t, uint32_t ip, bool *found)
 {
-	uint32_t i = neigh_slot(ip);
+	uint32_t i = sl_neigh_slot(ip);
 
 	for (uint32_t n = 0; n < SL_NEIGH_SIZE; n++) {
 		const struct sl_neigh_entry *e = &t->e[i];
@@ -59,6 +52,7 @@ sl_neigh_want(struct sl_neigh_table *t, uint32_t ip)
 	memset(e, 0, sizeof(*e));
 	e->ip = ip;
 	t->n_entries++;
+	t->n_unresolved++;
 	return e;
 }
 
@@ -70,18 +64,15 @@ sl_neigh_learn(struct sl_neigh_table *t, uint32_t ip,
 
 	if (e == NULL)
 		return -ENOSPC;
+	if (e->resolved && rte_is_same_ether_addr(&e->mac, mac))
+		return 0;
+	if (!e->resolved)
+		t->n_unresolved--;
+	else
+		t->gen++; /* routes that cached the old MAC re-read it */
 	rte_ether_addr_copy(mac, &e->mac);
 	e->resolved = true;
 	return 0;
-}
-
-const struct rte_ether_addr *
-sl_neigh_lookup(const struct sl_neigh_table *t, uint32_t ip)
-{
-	bool found;
-	const struct sl_neigh_entry *e = neigh_find(t, ip, &found);
-
-	return found && e->resolved ? &e->mac : NULL;
 }
 
 void
@@ -167,6 +158,8 @@ sl_neigh_retry(struct sl_dp *dp)
 {
 	struct sl_neigh_table *t = &dp->neigh;
 
+	if (t->n_unresolved == 0)
+		return;
 	/* Resume where the control queue filled up last time, so that
 	 * more unresolved neighbours than fit one pass all get asked. */
 	for (uint32_t n = 0; n < SL_NEIGH_SIZE; n++) {

@@ -28,6 +28,8 @@ struct sl_neigh_entry {
 
 struct sl_neigh_table {
 	uint32_t n_entries;
+	uint32_t n_unresolved;
+	uint32_t gen;          /* bumped whenever a resolved MAC changes */
 	uint32_t retry_cursor; /* where the last retry pass stopped */
 	struct sl_neigh_entry e[SL_NEIGH_SIZE];
 };
@@ -39,11 +41,32 @@ struct sl_neigh_table {
 int sl_neigh_learn(struct sl_neigh_table *t, uint32_t ip,
 		   const struct rte_ether_addr *mac);
 
+static inline uint32_t
+sl_neigh_slot(uint32_t ip)
+{
+	/* Fibonacci hashing: consecutive addresses spread out. */
+	return (ip * 2654435761u) >> (32 - 10);
+}
+
 /**
  * sl_neigh_lookup - the resolved MAC of @ip, or NULL.
  */
-const struct rte_ether_addr *sl_neigh_lookup(const struct sl_neigh_table *t,
-					     uint32_t ip);
+static inline const struct rte_ether_addr *
+sl_neigh_lookup(const struct sl_neigh_table *t, uint32_t ip)
+{
+	uint32_t i = sl_neigh_slot(ip);
+
+	for (uint32_t n = 0; n < SL_NEIGH_SIZE; n++) {
+		const struct sl_neigh_entry *e = &t->e[i];
+
+		if (e->ip == ip)
+			return e->resolved ? &e->mac : NULL;
+		if (e->ip == 0)
+			return NULL;
+		i = (i + 1) & (SL_NEIGH_SIZE - 1);
+	}
+	return NULL;
+}
 
 /**
  * sl_neigh_want - make sure @ip has an entry (unresolved if new) so

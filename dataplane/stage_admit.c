@@ -125,8 +125,10 @@ admit_new_flow(struct sl_dp *dp, uint32_t idx, struct rte_mbuf *m,
 	dp->cnt.flows_created++;
 	uint8_t ti = dp->tenant_index[tenant];
 
-	if (ti != SL_TENANT_NONE)
+	if (ti != SL_TENANT_NONE) {
 		dp->tenants[ti].streams_active++;
+		f->tenant_counted = 1;
+	}
 }
 
 uint16_t
@@ -135,6 +137,7 @@ sl_stage_admit(struct sl_dp *dp, struct rte_mbuf **pkts, uint16_t n)
 	const struct sl_config *cfg = dp->cfg;
 	const struct sl_flow_key *kp[SL_BURST];
 	struct sl_flow_key keys[SL_BURST];
+	uint32_t sigs[SL_BURST];
 	uint32_t idx[SL_BURST];
 	uint16_t kept = 0, out = 0;
 
@@ -181,13 +184,14 @@ sl_stage_admit(struct sl_dp *dp, struct rte_mbuf **pkts, uint16_t n)
 			}
 		}
 		sl_flow_key_from_hdr(&keys[kept], hdr);
+		sigs[kept] = sl_flow_hash(&keys[kept]);
 		kp[kept] = &keys[kept];
 		pkts[kept++] = m;
 	}
 	if (kept == 0)
 		return 0;
 
-	sl_flow_lookup_bulk(dp->flows, kp, kept, idx);
+	sl_flow_lookup_bulk_hashed(dp->flows, kp, sigs, kept, idx);
 
 	for (uint16_t i = 0; i < kept; i++) {
 		struct rte_mbuf *m = pkts[i];
@@ -218,8 +222,9 @@ sl_stage_admit(struct sl_dp *dp, struct rte_mbuf **pkts, uint16_t n)
 					continue;
 				}
 			} else {
-				pos = sl_flow_add(dp->flows, &keys[i], dp->now,
-						  &created);
+				pos = sl_flow_add_hashed(dp->flows, &keys[i],
+							 sigs[i], dp->now,
+							 &created);
 				if (unlikely(pos < 0)) {
 					sl_dp_drop(dp, m,
 						   SL_DROP_FLOW_TABLE_FULL);

@@ -25,30 +25,6 @@
 #include "sl_dp.h"
 #include "sl_route.h"
 
-static __rte_noinline bool
-route_decide(struct sl_dp *dp, struct sl_flow *f, const struct sl_pkt_meta *pm)
-{
-	const struct sl_pipeline_cfg *pl = &dp->cfg->pipelines[pm->pipeline];
-
-	if (pm->stage == pl->n_stages) {
-		f->next_stage = 0;
-		f->instance = SL_INSTANCE_CLIENT;
-		return true;
-	}
-	const struct sl_stage_cfg *st = &pl->stages[pm->stage];
-	struct sl_stage_state *ss = &dp->stages[pm->pipeline][pm->stage];
-	uint16_t i = sl_route_pick(st, ss, &f->key);
-
-	if (i == SL_INSTANCE_NONE)
-		return false;
-	f->next_stage = pm->stage + 1;
-	f->instance = i;
-	ss->inst[i].streams++;
-	ss->inst[i].streams_active++;
-	f->in_flight = 1;
-	return true;
-}
-
 /* The request's client stream, if it is still the one this flow knew. */
 static inline struct sl_flow *
 route_origin(struct sl_dp *dp, const struct sl_flow *f)
@@ -61,11 +37,49 @@ route_origin(struct sl_dp *dp, const struct sl_flow *f)
 	return o->gen == f->origin_gen && o->state != SL_FLOW_FREE ? o : NULL;
 }
 
+/*
+ * First delivered fragment of a stream: choose where it goes and remember
+ * the next hop's address in the flow. Return 0 or the drop reason.
+ */
+static __rte_noinline enum sl_drop
+route_decide(struct sl_dp *dp, struct sl_flow *f, const struct sl_pkt_meta *pm)
+{
+	const struct sl_pipeline_cfg *pl = &dp->cfg->pipelines[pm->pipeline];
+
+	if (pm->stage == pl->n_stages) {
+		const struct sl_flow *o = route_origin(dp, f);
+
+		if (o == NULL)
+			return SL_DROP_NO_ORIGIN;
+		f->next_stage = 0;
+		f->instance = SL_INSTANCE_CLIENT;
+		f->hop_ip = o->client_ip;
+		f->hop_port = o->client_port;
+		return 0;
+	}
+	const struct sl_stage_cfg *st = &pl->stages[pm->stage];
+	struct sl_stage_state *ss = &dp->stages[pm->pipeline][pm->stage];
+	uint16_t i = sl_route_pick(st, ss, &f->key);
+
+	if (i == SL_INSTANCE_NONE)
+		return SL_DROP_NO_INSTANCE;
+	f->next_stage = pm->stage + 1;
+	f->instance = i;
+	f->hop_ip = st->instances[i].ep.ip;
+	f->hop_port = st->instances[i].ep.port;
+	ss->inst[i].streams++;
+	ss->inst[i].streams_active++;
+	f->in_flight = 1;
+	return 0;
+}
+
 /* END or ABORT passed: the stream is over. */
 static __rte_noinline void
-route_stream_end(struct sl_dp *dp, struct sl_flow *f, struct sl_flow *origin)
+route_stream_end(struct sl_dp *dp, struct sl_flow *f)
 {
-	f->state = SL_FLOW_ENDED;
+	struct sl_flow *origin = route_origin(dp, f);
+	uint32_t idx = (uint32_t)(f - dp->flows->flows);
+
 	dp->cnt.flows_ended++;
 	if (f->in_flight) {
 		dp->stages[f->pipeline][f->next_stage - 1]
@@ -73,15 +87,16 @@ route_stream_end(struct sl_dp *dp, struct sl_flow *f, struct sl_flow *origin)
 			.streams_active--;
 		f->in_flight = 0;
 	}
+	sl_dp_tenant_stream_done(dp, f);
 	/* A client stream must outlive its request: its address is where
 	 * the final output goes. It ends when both are done. */
 	if (f->instance == SL_INSTANCE_CLIENT && origin != NULL) {
 		origin->request_done = 1;
 		if (origin->next_seq > origin->end_seq)
-			origin->state = SL_FLOW_ENDED;
+			sl_flow_end(dp->flows, f->origin, dp->now);
 	}
-	if (f->origin == (uint32_t)(f - dp->flows->flows) && !f->request_done)
-		f->state = SL_FLOW_ACTIVE;
+	if (f->origin != idx || f->request_done)
+		sl_flow_end(dp->flows, idx, dp->now);
 }
 
 static inline void
@@ -131,47 +146,35 @@ route_rewrite(struct sl_dp *dp, struct rte_mbuf *m, struct sl_pkt_meta *pm,
 uint16_t
 sl_stage_route(struct sl_dp *dp, struct rte_mbuf **pkts, uint16_t n)
 {
-	const struct sl_config *cfg = dp->cfg;
 	uint16_t out = 0;
 
 	for (uint16_t i = 0; i < n; i++) {
 		struct rte_mbuf *m = pkts[i];
 		struct sl_pkt_meta *pm = sl_pkt_meta(m);
 		struct sl_flow *f = sl_flow_at(dp->flows, pm->flow);
-		struct sl_flow *origin = NULL;
 		const struct rte_ether_addr *mac;
-		uint32_t dst_ip;
-		uint16_t dst_port;
 
-		if (unlikely(f->instance == SL_INSTANCE_NONE) &&
-		    !route_decide(dp, f, pm)) {
-			sl_dp_drop(dp, m, SL_DROP_NO_INSTANCE);
-			continue;
-		}
-		if (f->instance == SL_INSTANCE_CLIENT) {
-			origin = route_origin(dp, f);
-			if (unlikely(origin == NULL)) {
-				sl_dp_drop(dp, m, SL_DROP_NO_ORIGIN);
+		if (unlikely(f->instance == SL_INSTANCE_NONE)) {
+			enum sl_drop why = route_decide(dp, f, pm);
+
+			if (why != 0) {
+				sl_dp_drop(dp, m, why);
 				continue;
 			}
-			dst_ip = origin->client_ip;
-			dst_port = origin->client_port;
+		}
+		if (likely(f->hop_neigh_gen == dp->neigh.gen)) {
+			mac = &f->hop_mac;
 		} else {
-			const struct sl_instance_cfg *ic =
-				&cfg->pipelines[f->pipeline]
-					 .stages[f->next_stage - 1]
-					 .instances[f->instance];
-
-			dst_ip = ic->ep.ip;
-			dst_port = ic->ep.port;
+			mac = sl_neigh_lookup(&dp->neigh, f->hop_ip);
+			if (unlikely(mac == NULL)) {
+				sl_arp_solicit(dp, f->hop_ip);
+				sl_dp_drop(dp, m, SL_DROP_NO_NEIGHBOR);
+				continue;
+			}
+			f->hop_mac = *mac;
+			f->hop_neigh_gen = dp->neigh.gen;
 		}
-		mac = sl_neigh_lookup(&dp->neigh, dst_ip);
-		if (unlikely(mac == NULL)) {
-			sl_arp_solicit(dp, dst_ip);
-			sl_dp_drop(dp, m, SL_DROP_NO_NEIGHBOR);
-			continue;
-		}
-		route_rewrite(dp, m, pm, mac, dst_ip, dst_port);
+		route_rewrite(dp, m, pm, mac, f->hop_ip, f->hop_port);
 		if (f->instance != SL_INSTANCE_CLIENT) {
 			uint8_t *hdr = rte_pktmbuf_mtod_offset(m, uint8_t *,
 							       pm->hdr_off);
@@ -183,7 +186,7 @@ sl_stage_route(struct sl_dp *dp, struct rte_mbuf **pkts, uint16_t n)
 				.fragments++;
 		}
 		if (unlikely(pm->flags & (SL_FRAG_F_END | SL_FRAG_F_ABORT)))
-			route_stream_end(dp, f, origin);
+			route_stream_end(dp, f);
 		pkts[out++] = m;
 	}
 	return out;

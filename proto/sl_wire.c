@@ -269,6 +269,29 @@ sl_utf8_valid(const uint8_t *s, size_t len)
 	}
 }
 
+/*
+ * Tokens are short (a few bytes) and mostly ASCII: OR the bytes together
+ * inline and call the full decoder only when a byte has its top bit set.
+ */
+static inline bool
+token_text_valid(const uint8_t *s, size_t len)
+{
+	uint64_t acc = 0;
+	size_t i = 0;
+
+	for (; i + 8 <= len; i += 8) {
+		uint64_t w;
+
+		memcpy(&w, s + i, sizeof(w));
+		acc |= w;
+	}
+	for (; i < len; i++)
+		acc |= s[i];
+	if (!(acc & 0x8080808080808080ull))
+		return true;
+	return sl_utf8_valid(s, len);
+}
+
 enum sl_wire_status
 sl_wire_check_tokens(const uint8_t *payload, size_t len, uint16_t token_count)
 {
@@ -286,7 +309,7 @@ sl_wire_check_tokens(const uint8_t *payload, size_t len, uint16_t token_count)
 		text_len = ld16(p + 4);
 		if (text_len > left - SL_WIRE_TOKEN_HDR_LEN)
 			return SL_WIRE_TOKEN_OVERRUN;
-		if (!sl_utf8_valid(p + SL_WIRE_TOKEN_HDR_LEN, text_len))
+		if (!token_text_valid(p + SL_WIRE_TOKEN_HDR_LEN, text_len))
 			return SL_WIRE_BAD_UTF8;
 		p += SL_WIRE_TOKEN_HDR_LEN + text_len;
 		n++;

@@ -1,0 +1,352 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * dp_test.c - shared fixtures of the dataplane CUnit suites (dp_test.h).
+ */
+#include <errno.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <CUnit/Basic.h>
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_eth_ring.h>
+#include <rte_ethdev.h>
+#include <rte_lcore.h>
+
+#include "dp_test.h"
+#include "sl_dp.h"
+#include "sl_port.h"
+
+static struct rte_mempool *test_pool;
+static unsigned int test_in_use_at_begin;
+
+static bool
+eal_error_is_environmental(int err)
+{
+	switch (err) {
+	case EACCES:
+	case EPERM:
+	case ENOMEM:
+	case ENOTSUP:
+	case ENODEV:
+	case ENOSPC:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* The first CPU this process may run on: EAL gets exactly one lcore. */
+static int
+first_allowed_cpu(void)
+{
+	cpu_set_t set;
+
+	if (sched_getaffinity(0, sizeof(set), &set) != 0)
+		return 0;
+	for (int c = 0; c < CPU_SETSIZE; c++)
+		if (CPU_ISSET(c, &set))
+			return c;
+	return 0;
+}
+
+void
+dp_test_eal_init(const char *prog)
+{
+	char prefix[64], lcore[16];
+	char *argv[] = {
+	    (char *)prog,
+	    "--no-huge",
+	    "-m",
+	    "256",
+	    "--no-pci",
+	    "--no-telemetry",
+	    "--log-level=warning",
+	    "--file-prefix",
+	    prefix,
+	    "-l",
+	    lcore,
+	};
+	int argc = (int)RTE_DIM(argv);
+	const char *base = strrchr(prog, '/');
+	int rc;
+
+	snprintf(prefix, sizeof(prefix), "%s-%ld", base ? base + 1 : prog,
+		 (long)getpid());
+	snprintf(lcore, sizeof(lcore), "%d", first_allowed_cpu());
+	rc = rte_eal_init(argc, argv);
+	if (rc < 0) {
+		int err = rte_errno;
+
+		fprintf(stderr, "%s: EAL init failed: %s (errno %d)\n", prog,
+			rte_strerror(err), err);
+		if (eal_error_is_environmental(err)) {
+			fprintf(stderr,
+				"%s: SKIP: this machine cannot run EAL "
+				"with --no-huge -m 256\n",
+				prog);
+			exit(77);
+		}
+		exit(1);
+	}
+	rc = sl_pkt_meta_register();
+	if (rc != 0) {
+		fprintf(stderr, "%s: sl_pkt_meta_register: %s\n", prog,
+			rte_strerror(-rc));
+		exit(1);
+	}
+	test_pool = sl_pool_create("dp_test_pool", DP_TEST_POOL_MBUFS,
+				   (int)rte_socket_id());
+	if (test_pool == NULL) {
+		fprintf(stderr, "%s: cannot create mempool: %s\n", prog,
+			rte_strerror(rte_errno));
+		exit(1);
+	}
+}
+
+void
+dp_test_eal_fini(void)
+{
+	uint16_t port;
+
+	RTE_ETH_FOREACH_DEV(port)
+	{
+		rte_eth_dev_stop(port);
+		rte_eth_dev_close(port);
+	}
+	rte_mempool_free(test_pool);
+	test_pool = NULL;
+	sl_eal_cleanup(); /* also removes /var/run/dpdk/<prefix> */
+}
+
+struct rte_mempool *
+dp_test_pool(void)
+{
+	return test_pool;
+}
+
+void
+dp_test_begin(void)
+{
+	test_in_use_at_begin = rte_mempool_in_use_count(test_pool);
+}
+
+void
+dp_test_end(void)
+{
+	unsigned int now = rte_mempool_in_use_count(test_pool);
+
+	if (now != test_in_use_at_begin)
+		fprintf(stderr, "\n  mbufs in use: %u at the start, %u now\n",
+			test_in_use_at_begin, now);
+	CU_ASSERT_EQUAL(now, test_in_use_at_begin);
+}
+
+static void
+put16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
+static void
+put32(uint8_t *p, uint32_t v)
+{
+	put16(p, (uint16_t)(v >> 16));
+	put16(p + 2, (uint16_t)v);
+}
+
+static uint16_t
+ipv4_cksum(const uint8_t *ip, size_t len)
+{
+	uint32_t sum = 0;
+
+	for (size_t i = 0; i + 1 < len; i += 2)
+		sum += (uint32_t)(ip[i] << 8 | ip[i + 1]);
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return (uint16_t)sum;
+}
+
+bool
+dp_test_ipv4_cksum_ok(const uint8_t *ip, size_t len)
+{
+	return ipv4_cksum(ip, len) == 0xffff;
+}
+
+size_t
+dp_test_build(const struct dp_frag *f, uint8_t *buf, size_t cap,
+	      size_t *dgram_off)
+{
+	size_t ihl = SL_IPV4_HDR_LEN + 4u * f->ip_options;
+	size_t off = SL_ETHER_HDR_LEN + ihl + SL_UDP_HDR_LEN;
+	struct sl_frag_hdr h;
+	struct sl_wire_builder b;
+	uint8_t *ip = buf + SL_ETHER_HDR_LEN;
+	uint8_t *udp = ip + ihl;
+	size_t dlen;
+
+	CU_ASSERT_FATAL(f->ip_options <= 10);
+	CU_ASSERT_FATAL(cap > off + f->trailer + SL_WIRE_HDR_LEN);
+	memset(&h, 0, sizeof(h));
+	h.version = SL_WIRE_VERSION;
+	h.flags = f->flags;
+	h.abort_reason = f->abort_reason;
+	h.depth = f->depth ? f->depth : 1;
+	h.stage = f->stage;
+	h.tenant = f->tenant;
+	h.pipeline = f->pipeline;
+	h.seq = f->seq;
+	h.send_ns = f->send_ns;
+	memcpy(h.ancestry, f->ancestry, sizeof(h.ancestry));
+	CU_ASSERT_FATAL(sl_wire_builder_init(&b, buf + off,
+					     cap - off - f->trailer, &h) == 0);
+	for (unsigned int i = 0; i < f->n_tokens; i++)
+		CU_ASSERT_FATAL(sl_wire_builder_add(&b, f->token_id0 + i,
+						    f->tokens[i],
+						    strlen(f->tokens[i])) == 0);
+	dlen = sl_wire_builder_finish(&b);
+
+	memcpy(buf, &f->dst_mac, 6);
+	memcpy(buf + 6, &f->src_mac, 6);
+	put16(buf + 12, RTE_ETHER_TYPE_IPV4);
+	ip[0] = (uint8_t)(0x40 | (ihl / 4));
+	ip[1] = 0;
+	put16(ip + 2, (uint16_t)(ihl + SL_UDP_HDR_LEN + dlen));
+	put16(ip + 4, 0x1234);
+	put16(ip + 6, 0x4000); /* DF */
+	ip[8] = 64;
+	ip[9] = IPPROTO_UDP;
+	put16(ip + 10, 0);
+	put32(ip + 12, f->src_ip);
+	put32(ip + 16, f->dst_ip);
+	memset(ip + SL_IPV4_HDR_LEN, 0x01, ihl - SL_IPV4_HDR_LEN); /* NOP */
+	put16(ip + 10, (uint16_t)~ipv4_cksum(ip, ihl));
+	put16(udp, f->src_port);
+	put16(udp + 2, f->dst_port);
+	put16(udp + 4, (uint16_t)(SL_UDP_HDR_LEN + dlen));
+	put16(udp + 6, 0);
+	memset(buf + off + dlen, 0xee, f->trailer);
+	if (dgram_off != NULL)
+		*dgram_off = off;
+	return off + dlen + f->trailer;
+}
+
+struct rte_mbuf *
+dp_test_mbuf(const uint8_t *frame, size_t len)
+{
+	struct rte_mbuf *m = rte_pktmbuf_alloc(test_pool);
+	char *p;
+
+	if (m == NULL)
+		return NULL;
+	p = rte_pktmbuf_append(m, (uint16_t)len);
+	if (p == NULL) {
+		rte_pktmbuf_free(m);
+		return NULL;
+	}
+	memcpy(p, frame, len);
+	return m;
+}
+
+struct rte_mbuf *
+dp_test_frame(const struct dp_frag *f)
+{
+	uint8_t buf[DP_TEST_FRAME_MAX];
+	size_t len = dp_test_build(f, buf, sizeof(buf), NULL);
+	struct rte_mbuf *m = dp_test_mbuf(buf, len);
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+	return m;
+}
+
+int
+dp_test_port_create(struct dp_test_port *p, const char *name)
+{
+	char rname[RTE_RING_NAMESIZE];
+	struct rte_ether_addr want = {{0x02, 0, 0, 0, 0, 0x01}};
+	const char *what;
+	int rc;
+
+	memset(p, 0, sizeof(*p));
+	snprintf(rname, sizeof(rname), "%s_rx", name);
+	p->rx = rte_ring_create(rname, 1024, (int)rte_socket_id(),
+				RING_F_SP_ENQ | RING_F_SC_DEQ);
+	snprintf(rname, sizeof(rname), "%s_tx", name);
+	p->tx = rte_ring_create(rname, 1024, (int)rte_socket_id(),
+				RING_F_SP_ENQ | RING_F_SC_DEQ);
+	if (p->rx == NULL || p->tx == NULL)
+		return -rte_errno;
+	rc = rte_eth_from_rings(name, &p->rx, 1, &p->tx, 1, rte_socket_id());
+	if (rc < 0)
+		return -rte_errno;
+	p->port_id = (uint16_t)rc;
+	rc = sl_port_start(p->port_id, test_pool, &what);
+	if (rc != 0) {
+		fprintf(stderr, "ring port %s: %s: %s\n", name, what,
+			rte_strerror(-rc));
+		return rc;
+	}
+	/* Where the PMD refuses, the tests use whatever MAC it reports. */
+	(void)rte_eth_dev_default_mac_addr_set(p->port_id, &want);
+	rc = rte_eth_macaddr_get(p->port_id, &p->mac);
+	return rc;
+}
+
+unsigned int
+dp_test_port_drain(struct dp_test_port *p, struct rte_mbuf **out,
+		   unsigned int max)
+{
+	return rte_ring_dequeue_burst(p->tx, (void **)out, max, NULL);
+}
+
+void
+dp_test_port_flush(struct dp_test_port *p)
+{
+	struct rte_mbuf *m[64];
+	unsigned int n;
+
+	while ((n = rte_ring_dequeue_burst(p->tx, (void **)m, 64, NULL)) != 0)
+		dp_test_free_all(m, n);
+	while ((n = rte_ring_dequeue_burst(p->rx, (void **)m, 64, NULL)) != 0)
+		dp_test_free_all(m, n);
+}
+
+void
+dp_test_free_all(struct rte_mbuf **pkts, unsigned int n)
+{
+	for (unsigned int i = 0; i < n; i++)
+		rte_pktmbuf_free(pkts[i]);
+}
+
+struct sl_config *
+dp_test_config(const char *yaml)
+{
+	char err[256];
+	struct sl_config *cfg =
+	    sl_config_parse(yaml, strlen(yaml), "test.yaml", err, sizeof(err));
+
+	if (cfg == NULL)
+		fprintf(stderr, "config: %s\n", err);
+	return cfg;
+}
+
+int
+dp_test_run(void)
+{
+	unsigned int failures, tests_failed, asserts;
+	CU_ErrorCode err;
+
+	CU_basic_set_mode(CU_BRM_VERBOSE);
+	err = CU_basic_run_tests();
+	failures = CU_get_number_of_failures();
+	tests_failed = CU_get_number_of_tests_failed();
+	asserts = CU_get_number_of_asserts();
+	printf("\n%u asserts, %u failed; %u tests failed\n", asserts, failures,
+	       tests_failed);
+	CU_cleanup_registry();
+	return err == CUE_SUCCESS && failures == 0 && tests_failed == 0 ? 0 : 1;
+}

@@ -1,0 +1,140 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * dp_test.h - shared fixtures of the dataplane CUnit suites.
+ *
+ * EAL without hugepages (a file prefix unique to the program and process),
+ * one packet mempool, sluice frames built with sl_wire_builder into mbufs,
+ * a ring port whose tx ring the tests read back byte by byte, and the
+ * check that closes every test: the mempool holds exactly as many mbufs
+ * in use as when the test began.
+ */
+#ifndef DP_TEST_H
+#define DP_TEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <CUnit/CUnit.h>
+#include <rte_ether.h>
+#include <rte_mbuf.h>
+#include <rte_mempool.h>
+#include <rte_ring.h>
+
+#include "sl_config.h"
+#include "sl_wire.h"
+
+#define DP_TEST_POOL_MBUFS 4095
+#define DP_TEST_FRAME_MAX 1600
+#define DP_TEST_TOKENS_MAX 8
+
+/* IPv4 a.b.c.d in host order. */
+#define DP_IP(a, b, c, d)                                                      \
+	(((uint32_t)(a) << 24) | ((uint32_t)(b) << 16) |                       \
+	 ((uint32_t)(c) << 8) | (uint32_t)(d))
+
+/*
+ * Everything one test frame carries. Zero-initialised fields give a valid
+ * fragment once the addresses, pipeline and ancestry are set; depth 0 is
+ * taken as 1. Tokens: n_tokens texts; ids are token_id0 + i.
+ */
+struct dp_frag {
+	struct rte_ether_addr src_mac;
+	struct rte_ether_addr dst_mac;
+	uint32_t src_ip; /* host order */
+	uint32_t dst_ip;
+	uint16_t src_port;
+	uint16_t dst_port;
+	uint8_t ip_options; /* 4-byte words of IPv4 options (NOPs), 0..10 */
+	uint16_t trailer;   /* bytes of padding after the IPv4 packet */
+
+	uint32_t pipeline;
+	uint16_t stage;
+	uint16_t tenant;
+	uint32_t seq;
+	uint8_t flags;
+	uint8_t abort_reason;
+	uint8_t depth;
+	uint64_t send_ns;
+	uint64_t ancestry[SL_ANCESTRY_MAX];
+	unsigned int n_tokens;
+	uint32_t token_id0;
+	const char *tokens[DP_TEST_TOKENS_MAX];
+};
+
+/**
+ * dp_test_eal_init - start EAL (--no-huge -m 256 --no-pci, file prefix
+ * "<prog>-<pid>", one lcore), register sl_pkt_meta and create the pool.
+ * Exits 77 with a reason when EAL cannot start for an environmental
+ * reason, 1 on any other failure.
+ */
+void dp_test_eal_init(const char *prog);
+
+/** dp_test_eal_fini - free the pool and clean EAL up. */
+void dp_test_eal_fini(void);
+
+/** The shared packet mempool. */
+struct rte_mempool *dp_test_pool(void);
+
+/**
+ * dp_test_begin - remember the pool's in-use count; dp_test_end asserts
+ * that it is back to that value (no mbuf leaked, none freed twice).
+ */
+void dp_test_begin(void);
+void dp_test_end(void);
+
+/**
+ * dp_test_build - write the frame of @f into @buf (@cap bytes).
+ * @dgram_off: receives the offset of the sluice header (may be NULL).
+ * Return: the frame length (CU-asserted to fit).
+ */
+size_t dp_test_build(const struct dp_frag *f, uint8_t *buf, size_t cap,
+		     size_t *dgram_off);
+
+/** dp_test_mbuf - an mbuf holding @len bytes of @frame, or NULL. */
+struct rte_mbuf *dp_test_mbuf(const uint8_t *frame, size_t len);
+
+/** dp_test_frame - dp_test_build + dp_test_mbuf. */
+struct rte_mbuf *dp_test_frame(const struct dp_frag *f);
+
+/** The IPv4 header checksum of a header of @len bytes sums to 0xffff. */
+bool dp_test_ipv4_cksum_ok(const uint8_t *ip, size_t len);
+
+/* A port made with rte_eth_from_rings: tests enqueue on rx, read tx. */
+struct dp_test_port {
+	uint16_t port_id;
+	struct rte_ring *rx;
+	struct rte_ring *tx;
+	struct rte_ether_addr mac;
+};
+
+/**
+ * dp_test_port_create - create and start a ring port named @name (its
+ * MAC set to 02:00:00:00:00:01 where the PMD allows it; @p->mac holds
+ * the MAC the port reports). Return 0 or a negative errno.
+ */
+int dp_test_port_create(struct dp_test_port *p, const char *name);
+
+/** dp_test_port_drain - dequeue up to @max frames sent on @p. */
+unsigned int dp_test_port_drain(struct dp_test_port *p, struct rte_mbuf **out,
+				unsigned int max);
+
+/** dp_test_port_flush - free every frame waiting on both rings. */
+void dp_test_port_flush(struct dp_test_port *p);
+
+/** dp_test_free_all - free @n mbufs. */
+void dp_test_free_all(struct rte_mbuf **pkts, unsigned int n);
+
+/**
+ * dp_test_config - compile an inline YAML pipeline file; NULL (with the
+ * error printed) on failure.
+ */
+struct sl_config *dp_test_config(const char *yaml);
+
+/**
+ * dp_test_run - run every registered suite (verbose) and return the
+ * process exit status: 0 only if CUnit recorded no failure.
+ */
+int dp_test_run(void);
+
+#endif /* DP_TEST_H */

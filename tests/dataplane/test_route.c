@@ -1,0 +1,466 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_route.c - instance selection (dataplane/sl_route.[ch]).
+ *
+ * Rendezvous hashing for aggregation levels 1..6: the same instance for
+ * every stream that shares the first L ancestry ids, consistency when an
+ * instance leaves or joins (compared by endpoint seed, not by index), and
+ * balance; round robin and least loaded for level 0.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <CUnit/Basic.h>
+#include <rte_byteorder.h>
+
+#include "dp_test.h"
+#include "sl_dp.h"
+#include "sl_route.h"
+
+/* xorshift64*: deterministic, so a failure reproduces. */
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+
+static uint64_t
+rng(void)
+{
+	rng_state ^= rng_state >> 12;
+	rng_state ^= rng_state << 25;
+	rng_state ^= rng_state >> 27;
+	return rng_state * 0x2545f4914f6cdd1dull;
+}
+
+static void
+rng_seed(uint64_t s)
+{
+	rng_state = s ? s : 0x9e3779b97f4a7c15ull;
+	for (int i = 0; i < 8; i++)
+		rng();
+}
+
+static struct sl_flow_key
+key_of(uint8_t depth, const uint64_t *ids)
+{
+	struct sl_flow_key k;
+
+	memset(&k, 0, sizeof(k));
+	k.pipeline = rte_cpu_to_be_32(1);
+	k.stage = rte_cpu_to_be_16(1);
+	k.depth = depth;
+	for (uint8_t i = 0; i < depth; i++)
+		k.ancestry[i] = rte_cpu_to_be_64(ids[i]);
+	return k;
+}
+
+static struct sl_flow_key
+random_key(uint8_t depth)
+{
+	uint64_t ids[SL_ANCESTRY_MAX];
+
+	for (int i = 0; i < SL_ANCESTRY_MAX; i++)
+		ids[i] = rng();
+	return key_of(depth, ids);
+}
+
+/* @n distinct random endpoints in 10.0.0.0/8. */
+static void
+random_endpoints(struct sl_endpoint *ep, unsigned int n)
+{
+	for (unsigned int i = 0; i < n; i++) {
+		bool dup;
+
+		do {
+			ep[i].ip =
+			    DP_IP(10, 0, 0, 0) | (uint32_t)(rng() & 0xffffff);
+			ep[i].port = (uint16_t)(1024 + rng() % 60000);
+			dup = false;
+			for (unsigned int j = 0; j < i; j++)
+				dup |= ep[j].ip == ep[i].ip &&
+				       ep[j].port == ep[i].port;
+		} while (dup);
+	}
+}
+
+/* A stage of @n instances at @ep, with its runtime state seeded. */
+static void
+make_stage(struct sl_stage_cfg *st, struct sl_stage_state *ss,
+	   const struct sl_endpoint *ep, uint16_t n, uint8_t level,
+	   enum sl_balance balance)
+{
+	memset(st, 0, sizeof(*st));
+	memset(ss, 0, sizeof(*ss));
+	st->id = 1;
+	st->aggregation = level;
+	st->balance = balance;
+	st->n_instances = n;
+	for (uint16_t i = 0; i < n; i++) {
+		st->instances[i].ep = ep[i];
+		ss->inst[i].seed = sl_route_seed(&ep[i]);
+	}
+}
+
+static void
+test_seed_stable(void)
+{
+	struct sl_endpoint a = {DP_IP(10, 0, 2, 1), 8001};
+	struct sl_endpoint b = {DP_IP(10, 0, 2, 1), 8002};
+	struct sl_endpoint c = {DP_IP(10, 0, 2, 2), 8001};
+	struct sl_endpoint a2 = a;
+	static struct sl_endpoint many[2000];
+	unsigned int same = 0;
+
+	dp_test_begin();
+	CU_ASSERT_EQUAL(sl_route_seed(&a), sl_route_seed(&a2));
+	CU_ASSERT_NOT_EQUAL(sl_route_seed(&a), sl_route_seed(&b));
+	CU_ASSERT_NOT_EQUAL(sl_route_seed(&a), sl_route_seed(&c));
+	rng_seed(11);
+	random_endpoints(many, RTE_DIM(many));
+	for (unsigned int i = 1; i < RTE_DIM(many); i++)
+		same += sl_route_seed(&many[i]) == sl_route_seed(&many[i - 1]);
+	CU_ASSERT_EQUAL(same, 0);
+	dp_test_end();
+}
+
+static void
+test_key_hash_levels(void)
+{
+	uint64_t ids[SL_ANCESTRY_MAX] = {42, 7, 9, 1, 2, 3};
+	uint64_t other[SL_ANCESTRY_MAX] = {42, 8, 9, 1, 2, 3};
+	struct sl_flow_key d1 = key_of(1, ids), d2 = key_of(2, ids),
+			   d6 = key_of(6, ids), o2 = key_of(2, other);
+
+	dp_test_begin();
+	/* A level deeper than the key uses what the key has. */
+	CU_ASSERT_EQUAL(sl_route_key_hash(&d1, 3), sl_route_key_hash(&d1, 1));
+	CU_ASSERT_EQUAL(sl_route_key_hash(&d1, 1), sl_route_key_hash(&d2, 1));
+	CU_ASSERT_EQUAL(sl_route_key_hash(&d6, 1), sl_route_key_hash(&d2, 1));
+	CU_ASSERT_EQUAL(sl_route_key_hash(&o2, 1), sl_route_key_hash(&d2, 1));
+	CU_ASSERT_NOT_EQUAL(sl_route_key_hash(&o2, 2),
+			    sl_route_key_hash(&d2, 2));
+	CU_ASSERT_EQUAL(sl_route_key_hash(&d6, 2), sl_route_key_hash(&d2, 2));
+	CU_ASSERT_NOT_EQUAL(sl_route_key_hash(&d6, 3),
+			    sl_route_key_hash(&d2, 3));
+	dp_test_end();
+}
+
+/*
+ * For each level L, instance count n and seed set: keys agreeing on the
+ * first L ids, whatever their depth (>= L) and later ids, get one instance.
+ */
+static void
+test_aggregation_same_instance(void)
+{
+	static struct sl_stage_cfg st;
+	static struct sl_stage_state ss;
+	struct sl_endpoint ep[SL_MAX_INSTANCES];
+	unsigned int bad = 0, checks = 0, spread_bad = 0;
+
+	dp_test_begin();
+	for (uint64_t seed = 1; seed <= 3; seed++) {
+		rng_seed(seed * 1000003);
+		random_endpoints(ep, SL_MAX_INSTANCES);
+		for (uint8_t level = 1; level <= SL_ANCESTRY_MAX; level++) {
+			for (uint16_t n = 1; n <= SL_MAX_INSTANCES; n++) {
+				unsigned int used = 0;
+				bool seen[SL_MAX_INSTANCES] = {false};
+
+				make_stage(&st, &ss, ep, n, level,
+					   SL_BALANCE_ROUND_ROBIN);
+				for (unsigned int k = 0; k < 200; k++) {
+					uint64_t ids[SL_ANCESTRY_MAX];
+					uint8_t d1 =
+					    (uint8_t)(level +
+						      rng() % (SL_ANCESTRY_MAX -
+							       level + 1));
+					uint8_t d2 =
+					    (uint8_t)(level +
+						      rng() % (SL_ANCESTRY_MAX -
+							       level + 1));
+					struct sl_flow_key a, b;
+					uint16_t ia, ib;
+
+					for (int i = 0; i < SL_ANCESTRY_MAX;
+					     i++)
+						ids[i] = rng();
+					a = key_of(d1, ids);
+					for (int i = level; i < SL_ANCESTRY_MAX;
+					     i++)
+						ids[i] = rng();
+					b = key_of(d2, ids);
+					/* The cursor must not matter either. */
+					ss.rr_next = (uint32_t)rng();
+					ia = sl_route_pick(&st, &ss, &a);
+					ss.rr_next = (uint32_t)rng();
+					ib = sl_route_pick(&st, &ss, &b);
+					checks++;
+					if (ia != ib || ia >= n)
+						bad++;
+					if (ia < n && !seen[ia]) {
+						seen[ia] = true;
+						used++;
+					}
+				}
+				/* 200 keys reach most instances of a stage. */
+				if (used < (n < 8 ? n : 8u))
+					spread_bad++;
+			}
+		}
+	}
+	CU_ASSERT_EQUAL(bad, 0);
+	CU_ASSERT_EQUAL(checks, 3 * 6 * 32 * 200);
+	CU_ASSERT_EQUAL(spread_bad, 0);
+	dp_test_end();
+}
+
+/*
+ * Removing one of n instances moves exactly the keys it owned; every other
+ * key keeps its endpoint. Adding one moves keys only onto the new one.
+ */
+static void
+test_consistency_remove_add(void)
+{
+	struct sl_endpoint ep[SL_MAX_INSTANCES + 1];
+	uint32_t seeds[SL_MAX_INSTANCES + 1], less[SL_MAX_INSTANCES],
+	    more[SL_MAX_INSTANCES + 1];
+	unsigned int wrong_stay = 0, wrong_move = 0, moved = 0, owned = 0;
+	unsigned int add_wrong = 0, add_moved = 0;
+
+	dp_test_begin();
+	for (uint64_t seed = 1; seed <= 4; seed++) {
+		rng_seed(seed * 7919);
+		random_endpoints(ep, SL_MAX_INSTANCES + 1);
+		for (unsigned int i = 0; i <= SL_MAX_INSTANCES; i++)
+			seeds[i] = sl_route_seed(&ep[i]);
+		for (uint16_t n = 2; n <= SL_MAX_INSTANCES; n++) {
+			uint16_t gone = (uint16_t)(rng() % n);
+			uint16_t at = (uint16_t)(rng() % (n + 1));
+			uint16_t m = 0;
+
+			for (uint16_t i = 0; i < n; i++)
+				if (i != gone)
+					less[m++] = seeds[i];
+			/* The newcomer (seeds[n]) joins at a random index. */
+			for (uint16_t i = 0, j = 0; i <= n; i++)
+				more[i] = i == at ? seeds[SL_MAX_INSTANCES]
+						  : seeds[j++];
+			for (unsigned int k = 0; k < 2000; k++) {
+				struct sl_flow_key key =
+				    random_key((uint8_t)(1 + rng() % 6));
+				uint8_t level = (uint8_t)(1 + rng() % 6);
+				uint64_t h = sl_route_key_hash(&key, level);
+				uint32_t before =
+				    seeds[sl_route_rendezvous(h, seeds, n)];
+				uint32_t after = less[sl_route_rendezvous(
+				    h, less, (uint16_t)(n - 1))];
+				uint32_t grown = more[sl_route_rendezvous(
+				    h, more, (uint16_t)(n + 1))];
+
+				if (before == seeds[gone]) {
+					owned++;
+					if (after == seeds[gone])
+						wrong_move++;
+					else
+						moved++;
+				} else if (after != before) {
+					wrong_stay++;
+				}
+				if (grown != before) {
+					add_moved++;
+					if (grown != seeds[SL_MAX_INSTANCES])
+						add_wrong++;
+				}
+			}
+		}
+	}
+	CU_ASSERT_EQUAL(wrong_stay, 0);
+	CU_ASSERT_EQUAL(wrong_move, 0);
+	CU_ASSERT_EQUAL(moved, owned);
+	CU_ASSERT(owned > 0);
+	CU_ASSERT_EQUAL(add_wrong, 0);
+	CU_ASSERT(add_moved > 0);
+	dp_test_end();
+}
+
+static void
+check_balance(const char *what, uint64_t (*next_id)(unsigned int))
+{
+	static struct sl_stage_cfg st;
+	static struct sl_stage_state ss;
+	struct sl_endpoint ep[4];
+	const unsigned int n_keys = 100000;
+
+	for (uint64_t seed = 1; seed <= 4; seed++) {
+		unsigned int count[4] = {0};
+
+		rng_seed(seed * 104729);
+		if (seed == 1) {
+			/* The instances of the stages test's config. */
+			ep[0] = (struct sl_endpoint){DP_IP(10, 0, 3, 1), 8002};
+			ep[1] = (struct sl_endpoint){DP_IP(10, 0, 3, 2), 8002};
+			ep[2] = (struct sl_endpoint){DP_IP(10, 0, 3, 3), 8002};
+			ep[3] = (struct sl_endpoint){DP_IP(10, 0, 3, 4), 8002};
+		} else {
+			random_endpoints(ep, 4);
+		}
+		make_stage(&st, &ss, ep, 4, 1, SL_BALANCE_ROUND_ROBIN);
+		for (unsigned int k = 0; k < n_keys; k++) {
+			uint64_t ids[2] = {next_id(k), k};
+			struct sl_flow_key key = key_of(2, ids);
+			uint16_t i = sl_route_pick(&st, &ss, &key);
+
+			if (i < 4)
+				count[i]++;
+		}
+		CU_ASSERT_EQUAL(count[0] + count[1] + count[2] + count[3],
+				n_keys);
+		for (int i = 0; i < 4; i++) {
+			if (count[i] < 23000 || count[i] > 27000)
+				printf("\n  %s, seed set %u: instance %d has "
+				       "%u of %u keys",
+				       what, (unsigned int)seed, i, count[i],
+				       n_keys);
+			CU_ASSERT(count[i] >= 23000 && count[i] <= 27000);
+		}
+	}
+}
+
+static uint64_t
+random_id(unsigned int k)
+{
+	(void)k;
+	return rng();
+}
+
+static uint64_t
+sequential_id(unsigned int k)
+{
+	return 1 + k;
+}
+
+static void
+test_balance_random_ids(void)
+{
+	dp_test_begin();
+	check_balance("random request ids", random_id);
+	dp_test_end();
+}
+
+static void
+test_balance_sequential_ids(void)
+{
+	dp_test_begin();
+	check_balance("sequential request ids", sequential_id);
+	dp_test_end();
+}
+
+static void
+test_round_robin(void)
+{
+	static struct sl_stage_cfg st;
+	static struct sl_stage_state ss;
+	struct sl_endpoint ep[5];
+	struct sl_flow_key k = random_key(1);
+
+	dp_test_begin();
+	rng_seed(5);
+	random_endpoints(ep, 5);
+	for (uint16_t n = 1; n <= 5; n++) {
+		make_stage(&st, &ss, ep, n, 0, SL_BALANCE_ROUND_ROBIN);
+		for (unsigned int i = 0; i < 3u * n + 1; i++)
+			CU_ASSERT_EQUAL(sl_route_pick(&st, &ss, &k), i % n);
+		CU_ASSERT_EQUAL(ss.rr_next, 3u * n + 1);
+	}
+	/* The same key does not stick: level 0 ignores the ancestry. */
+	make_stage(&st, &ss, ep, 3, 0, SL_BALANCE_ROUND_ROBIN);
+	ss.rr_next = 7;
+	CU_ASSERT_EQUAL(sl_route_pick(&st, &ss, &k), 1);
+	CU_ASSERT_EQUAL(sl_route_pick(&st, &ss, &k), 2);
+	CU_ASSERT_EQUAL(sl_route_pick(&st, &ss, &k), 0);
+	/* No instance: none picked. */
+	make_stage(&st, &ss, ep, 0, 0, SL_BALANCE_ROUND_ROBIN);
+	CU_ASSERT_EQUAL(sl_route_pick(&st, &ss, &k), SL_INSTANCE_NONE);
+	make_stage(&st, &ss, ep, 0, 2, SL_BALANCE_ROUND_ROBIN);
+	CU_ASSERT_EQUAL(sl_route_pick(&st, &ss, &k), SL_INSTANCE_NONE);
+	dp_test_end();
+}
+
+static void
+test_least_loaded(void)
+{
+	static struct sl_stage_cfg st;
+	static struct sl_stage_state ss;
+	struct sl_endpoint ep[4];
+	struct sl_flow_key k = random_key(1);
+	const uint32_t load[4] = {5, 2, 7, 3};
+
+	dp_test_begin();
+	rng_seed(6);
+	random_endpoints(ep, 4);
+	make_stage(&st, &ss, ep, 4, 0, SL_BALANCE_LEAST_LOADED);
+	for (int i = 0; i < 4; i++)
+		ss.inst[i].streams_active = load[i];
+	/* Whatever the cursor, the unique minimum wins. */
+	for (unsigned int r = 0; r < 8; r++)
+		CU_ASSERT_EQUAL(sl_route_pick(&st, &ss, &k), 1);
+
+	/* Ties: one of the least loaded, and both get picked in turn. */
+	ss.inst[3].streams_active = 2;
+	{
+		unsigned int got[4] = {0};
+
+		for (unsigned int r = 0; r < 8; r++) {
+			uint16_t i = sl_route_pick(&st, &ss, &k);
+
+			CU_ASSERT(i == 1 || i == 3);
+			if (i < 4)
+				got[i]++;
+		}
+		CU_ASSERT(got[1] > 0 && got[3] > 0);
+	}
+
+	/* Streams landing where picked: loads even out, and the loaded
+	 * instance gets nothing until the others catch up. */
+	make_stage(&st, &ss, ep, 4, 0, SL_BALANCE_LEAST_LOADED);
+	ss.inst[0].streams_active = 10;
+	for (unsigned int r = 0; r < 30; r++) {
+		uint16_t i = sl_route_pick(&st, &ss, &k);
+
+		CU_ASSERT_NOT_EQUAL(i, 0);
+		if (i < 4)
+			ss.inst[i].streams_active++;
+	}
+	for (int i = 0; i < 4; i++)
+		CU_ASSERT_EQUAL(ss.inst[i].streams_active, 10);
+	dp_test_end();
+}
+
+int
+main(int argc, char **argv)
+{
+	CU_pSuite s;
+	int rc;
+
+	(void)argc;
+	dp_test_eal_init(argv[0]);
+	if (CU_initialize_registry() != CUE_SUCCESS)
+		return 1;
+	s = CU_add_suite("route", NULL, NULL);
+	CU_add_test(s, "seed is a stable function of the endpoint",
+		    test_seed_stable);
+	CU_add_test(s, "key hash uses the first min(L, depth) ids",
+		    test_key_hash_levels);
+	CU_add_test(s, "aggregation L: first L ids pick one instance",
+		    test_aggregation_same_instance);
+	CU_add_test(s, "consistency: remove and add one instance",
+		    test_consistency_remove_add);
+	CU_add_test(s, "balance 4 x 100000 random ids: 25% +- 2%",
+		    test_balance_random_ids);
+	CU_add_test(s, "balance 4 x 100000 sequential ids: 25% +- 2%",
+		    test_balance_sequential_ids);
+	CU_add_test(s, "round robin cycles exactly", test_round_robin);
+	CU_add_test(s, "least loaded picks the fewest streams_active",
+		    test_least_loaded);
+	rc = dp_test_run();
+	dp_test_eal_fini();
+	return rc;
+}
