@@ -951,9 +951,9 @@ usage(const char *prog)
 		"  --streams N       concurrent requests (1024)\n"
 		"  --fragments N     fragments per stream (16)\n"
 		"  --hops 1|2|3      streams per request: the client's, then "
-		"each stage's output (1)\n"
+		"each stage's output (3)\n"
 		"  --flows N         flow table size (262144)\n"
-		"  --idle-ms N       flow idle timeout (50)\n"
+		"  --idle-ms N       flow idle timeout (5000)\n"
 		"  --commit STR      recorded in the report\n"
 		"  --json            one JSON object instead of the table\n"
 		"  --json-file PATH  the table on stdout, the JSON object in PATH\n",
@@ -986,9 +986,9 @@ parse_opts(int argc, char **argv, struct bench_opts *o)
 		.aux_seconds = 1.0,
 		.streams = 1024,
 		.fragments = 16,
-		.hops = 1,
+		.hops = 3,
 		.flows = 262144,
-		.idle_ms = 50,
+		.idle_ms = 5000,
 		.commit = "unknown",
 	};
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
