@@ -7,6 +7,14 @@
  * a missing key can be reported at the line of the mapping that lacks it.
  * The walk is schema-driven and bounded by the SL_MAX_* limits, so anchors
  * and aliases (even cyclic ones) cannot make it loop or blow up.
+ *
+ * A pipeline's DAG is checked after all its stages and edges are read:
+ * cycles, stages cut off from the client, then ancestry depths in
+ * topological order (a splitter adds one level; every edge into a stage
+ * must bring the same depth; a stage cannot aggregate on more ids than
+ * its streams carry). Split patterns are compiled with Hyperscan
+ * (streaming mode) while the file is read, so a bad one is reported at its
+ * line; the databases belong to the config and sl_config_free frees them.
  */
 #include <errno.h>
 #include <limits.h>
@@ -15,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <hs.h>
 #include <yaml.h>
 
 #include "sl_config.h"
@@ -431,9 +440,9 @@ parse_sluiced(struct sl_cfg_ctx *c, const yaml_node_t *node)
 static int
 parse_flows(struct sl_cfg_ctx *c, const yaml_node_t *node)
 {
-	static const char *const keys[] = {"size", "idle_timeout_ms",
-					   "reorder_window", NULL};
-	yaml_node_t *v[3];
+	static const char *const keys[] = {
+	    "size", "idle_timeout_ms", "reorder_window", "buffer_max", NULL};
+	yaml_node_t *v[4];
 
 	if (node == NULL || node_is_null(node))
 		return 0;
@@ -443,7 +452,9 @@ parse_flows(struct sl_cfg_ctx *c, const yaml_node_t *node)
 	    opt_u32(c, v[1], "flows", "idle_timeout_ms", 10, 3600000,
 		    &c->cfg->flow_idle_ms) ||
 	    opt_u32(c, v[2], "flows", "reorder_window", 1,
-		    SL_CONFIG_REORDER_MAX, &c->cfg->reorder_window))
+		    SL_CONFIG_REORDER_MAX, &c->cfg->reorder_window) ||
+	    opt_u32(c, v[3], "flows", "buffer_max", 1, 65536,
+		    &c->cfg->buffer_max))
 		return -EINVAL;
 	return 0;
 }
@@ -653,15 +664,205 @@ parse_instances(struct sl_cfg_ctx *c, const yaml_node_t *node,
 	return 0;
 }
 
+/*
+ * Nodes kept while one pipeline is read, so that the graph checks, which
+ * run once every stage and edge is known, can still point at a line.
+ */
+struct sl_dag_nodes {
+	const yaml_node_t *edges_key; /* NULL for the implicit chain */
+	const yaml_node_t *stage[SL_MAX_STAGES];
+	const yaml_node_t *stage_name[SL_MAX_STAGES];
+	const yaml_node_t *aggregation[SL_MAX_STAGES]; /* NULL if absent */
+	const yaml_node_t *edge[SL_MAX_EDGES];
+	const yaml_node_t *edge_split[SL_MAX_EDGES];
+};
+
+static const char *
+kind_name(enum sl_stage_kind kind)
+{
+	switch (kind) {
+	case SL_STAGE_OP_COUNT:
+		return "count";
+	case SL_STAGE_OP_SUM:
+		return "sum";
+	case SL_STAGE_OP_TOPK:
+		return "topk";
+	case SL_STAGE_OP_CONCAT:
+		return "concat";
+	default:
+		return "engine";
+	}
+}
+
+static const char *
+split_name(enum sl_split split)
+{
+	switch (split) {
+	case SL_SPLIT_LINE:
+		return "line";
+	case SL_SPLIT_SENTENCE:
+		return "sentence";
+	case SL_SPLIT_REGEX:
+		return "regex";
+	default:
+		return "none";
+	}
+}
+
+/* Which of @words (NULL-terminated) the scalar @node is, or an error
+ * quoting it against @expect. */
+static int
+get_word(struct sl_cfg_ctx *c, const yaml_node_t *node, const char *path,
+	 const char *const *words, const char *expect, unsigned int *out)
+{
+	char q[SL_CFG_QUOTE_MAX + 1];
+	const char *s;
+	unsigned int i;
+
+	if (expect_scalar(c, node, path))
+		return -EINVAL;
+	s = (const char *)node->data.scalar.value;
+	for (i = 0; words[i] != NULL; i++)
+		if (!strcmp(words[i], s)) {
+			*out = i;
+			return 0;
+		}
+	return cfg_fail(c, node, path, "must be %s, got \"%s\"", expect,
+			quote(node, q, sizeof(q)));
+}
+
+static int
+get_bool(struct sl_cfg_ctx *c, const yaml_node_t *node, const char *path,
+	 bool *out)
+{
+	static const char *const words[] = {"false", "true", "False", "True",
+					    "FALSE", "TRUE", NULL};
+	unsigned int i;
+
+	if (get_word(c, node, path, words, "true or false", &i))
+		return -EINVAL;
+	*out = i % 2 == 1;
+	return 0;
+}
+
+/*
+ * load_bound: 0 (off) or a plain decimal 1.0..16.0. Same spelling rules
+ * as the integers (no sign, exponent or leading zero) so that what the
+ * file says is what every reader of it sees.
+ */
+static int
+get_load_bound(struct sl_cfg_ctx *c, const yaml_node_t *node, const char *path,
+	       double *out)
+{
+	char q[SL_CFG_QUOTE_MAX + 1];
+	const char *s, *p;
+	double v;
+	bool ok;
+
+	if (node->type != YAML_SCALAR_NODE)
+		return cfg_fail(c, node, path,
+				"must be 0 (off) or a decimal 1.0..16.0, got "
+				"%s",
+				node_kind(node));
+	s = (const char *)node->data.scalar.value;
+	for (p = s; *p >= '0' && *p <= '9'; p++)
+		;
+	ok = p > s && !(s[0] == '0' && p - s > 1);
+	if (ok && *p == '.') {
+		const char *frac = ++p;
+
+		while (*p >= '0' && *p <= '9')
+			p++;
+		ok = p > frac;
+	}
+	if (!ok || *p != '\0')
+		return cfg_fail(c, node, path,
+				"must be 0 (off) or a decimal 1.0..16.0, got "
+				"\"%s\"",
+				quote(node, q, sizeof(q)));
+	v = strtod(s, NULL);
+	if (v != 0.0 && !(v >= 1.0 && v <= 16.0))
+		return cfg_fail(c, node, path,
+				"must be 0 (off) or 1.0..16.0, got %s",
+				quote(node, q, sizeof(q)));
+	*out = v;
+	return 0;
+}
+
+/* Keys of a stage that only some kinds take. */
+static int
+only_for(struct sl_cfg_ctx *c, const yaml_node_t *node, const char *parent,
+	 const char *key, const char *what, enum sl_stage_kind kind)
+{
+	char sub[SL_CFG_PATH_MAX];
+
+	if (node == NULL)
+		return 0;
+	path_key(sub, parent, key);
+	if (kind == SL_STAGE_ENGINE)
+		return cfg_fail(c, node, sub,
+				"only for %s, not an engine stage", what);
+	return cfg_fail(c, node, sub, "only for %s, not operator %s", what,
+			kind_name(kind));
+}
+
+/* Operator keys: v[] as collected by parse_stage. */
+static int
+parse_operator(struct sl_cfg_ctx *c, const yaml_node_t *node, const char *path,
+	       struct sl_stage_cfg *st, yaml_node_t **v)
+{
+	char sub[SL_CFG_PATH_MAX];
+
+	if (only_for(c, v[2], path, "balance", "engine stages", st->kind) ||
+	    only_for(c, v[3], path, "instances", "engine stages", st->kind) ||
+	    only_for(c, v[5], path, "load_bound", "engine stages", st->kind))
+		return -EINVAL;
+	/* A group is keyed by the first `aggregation` ids: with none, one
+	 * operator state would mix every request. */
+	path_key(sub, path, "aggregation");
+	if (v[1] == NULL)
+		return cfg_fail(c, node, sub,
+				"required for operator %s (1..%u)",
+				kind_name(st->kind), SL_ANCESTRY_MAX);
+	if (st->aggregation == 0)
+		return cfg_fail(c, v[1], sub,
+				"must be 1..%u for operator %s, "
+				"got 0",
+				SL_ANCESTRY_MAX, kind_name(st->kind));
+	if (st->kind == SL_STAGE_OP_TOPK) {
+		path_key(sub, path, "k");
+		if (v[6] == NULL)
+			return cfg_fail(c, node, sub,
+					"required for operator topk");
+		if (get_u32(c, v[6], sub, 1, 64, &st->topk))
+			return -EINVAL;
+	} else if (only_for(c, v[6], path, "k", "operator topk", st->kind)) {
+		return -EINVAL;
+	}
+	st->max_groups = SL_CONFIG_DEFAULT_GROUPS;
+	st->max_group_bytes = SL_CONFIG_DEFAULT_GROUP_BYTES;
+	if (opt_u32(c, v[7], path, "max_groups", 1, 1048576, &st->max_groups) ||
+	    opt_u32(c, v[8], path, "max_group_bytes", 256, 16777216,
+		    &st->max_group_bytes))
+		return -EINVAL;
+	return 0;
+}
+
 static int
 parse_stage(struct sl_cfg_ctx *c, const yaml_node_t *node, const char *path,
-	    struct sl_stage_cfg *st)
+	    struct sl_stage_cfg *st, struct sl_dag_nodes *dag, unsigned int idx)
 {
-	static const char *const keys[] = {"name", "aggregation", "balance",
-					   "instances", NULL};
+	static const char *const keys[] = {
+	    "name",	 "aggregation", "balance",
+	    "instances", "operator",	"load_bound",
+	    "k",	 "max_groups",	"max_group_bytes",
+	    NULL};
+	static const char *const operators[] = {"count", "sum", "topk",
+						"concat", NULL};
 	char sub[SL_CFG_PATH_MAX], q[SL_CFG_QUOTE_MAX + 1];
-	yaml_node_t *v[4];
+	yaml_node_t *v[9];
 	uint32_t agg = 0;
+	unsigned int kind;
 
 	if (map_collect(c, node, path, keys, v))
 		return -EINVAL;
@@ -670,10 +871,25 @@ parse_stage(struct sl_cfg_ctx *c, const yaml_node_t *node, const char *path,
 	path_key(sub, path, "name");
 	if (get_name(c, v[0], sub, NULL, st->name))
 		return -EINVAL;
+	dag->stage[idx] = node;
+	dag->stage_name[idx] = v[0];
+	dag->aggregation[idx] = v[1];
+	st->kind = SL_STAGE_ENGINE;
+	if (v[4] != NULL) {
+		path_key(sub, path, "operator");
+		/* An engine is a stage with no operator: not a value here. */
+		if (get_word(c, v[4], sub, operators,
+			     "count, sum, topk or concat", &kind))
+			return -EINVAL;
+		st->kind = (enum sl_stage_kind)(SL_STAGE_OP_COUNT + kind);
+	}
 	if (opt_u32(c, v[1], path, "aggregation", 0, SL_ANCESTRY_MAX, &agg))
 		return -EINVAL;
 	st->aggregation = (uint8_t)agg;
 	st->balance = SL_BALANCE_ROUND_ROBIN;
+	if (st->kind != SL_STAGE_ENGINE)
+		return parse_operator(c, node, path, st, v);
+
 	if (v[2] != NULL) {
 		const char *s;
 
@@ -689,6 +905,24 @@ parse_stage(struct sl_cfg_ctx *c, const yaml_node_t *node, const char *path,
 			    "must be round_robin or least_loaded, got \"%s\"",
 			    quote(v[2], q, sizeof(q)));
 	}
+	if (only_for(c, v[6], path, "k", "operator topk", st->kind) ||
+	    only_for(c, v[7], path, "max_groups", "operator stages",
+		     st->kind) ||
+	    only_for(c, v[8], path, "max_group_bytes", "operator stages",
+		     st->kind))
+		return -EINVAL;
+	if (v[5] != NULL) {
+		path_key(sub, path, "load_bound");
+		/* Bounded load spreads keys; with no key there is nothing
+		 * to bound. */
+		if (st->aggregation == 0)
+			return cfg_fail(c, v[5], sub,
+					"only with aggregation 1..%u, this "
+					"stage has aggregation 0",
+					SL_ANCESTRY_MAX);
+		if (get_load_bound(c, v[5], sub, &st->load_bound))
+			return -EINVAL;
+	}
 	if (v[3] == NULL)
 		return missing(c, node, path, "instances");
 	return parse_instances(c, v[3], path, st);
@@ -696,7 +930,7 @@ parse_stage(struct sl_cfg_ctx *c, const yaml_node_t *node, const char *path,
 
 static int
 parse_stages(struct sl_cfg_ctx *c, const yaml_node_t *node, const char *parent,
-	     struct sl_pipeline_cfg *pl)
+	     struct sl_pipeline_cfg *pl, struct sl_dag_nodes *dag)
 {
 	char list_path[SL_CFG_PATH_MAX], path[SL_CFG_PATH_MAX];
 	char sub[SL_CFG_PATH_MAX];
@@ -711,7 +945,7 @@ parse_stages(struct sl_cfg_ctx *c, const yaml_node_t *node, const char *parent,
 		struct sl_stage_cfg *st = &pl->stages[i];
 
 		path_index(path, list_path, i);
-		if (parse_stage(c, item, path, st))
+		if (parse_stage(c, item, path, st, dag, i))
 			return -EINVAL;
 		st->id = (uint16_t)(i + 1);
 		first_line[i] = node_line(item);
@@ -728,14 +962,482 @@ parse_stages(struct sl_cfg_ctx *c, const yaml_node_t *node, const char *parent,
 	return 0;
 }
 
+/* An edge's end: a stage's name or "client". */
+static int
+edge_end(struct sl_cfg_ctx *c, const yaml_node_t *node, const char *path,
+	 const struct sl_pipeline_cfg *pl, uint16_t *id)
+{
+	char q[SL_CFG_QUOTE_MAX + 1];
+	const char *s;
+	unsigned int i;
+
+	if (expect_scalar(c, node, path))
+		return -EINVAL;
+	s = (const char *)node->data.scalar.value;
+	if (!strcmp(s, "client")) {
+		*id = SL_STAGE_CLIENT;
+		return 0;
+	}
+	for (i = 0; i < pl->n_stages; i++)
+		if (!strcmp(pl->stages[i].name, s)) {
+			*id = pl->stages[i].id;
+			return 0;
+		}
+	return cfg_fail(c, node, path,
+			"no stage named \"%s\" (a stage's name or client)",
+			quote(node, q, sizeof(q)));
+}
+
+/* Hyperscan's words, on one line whatever they hold. */
+static int
+compile_split(struct sl_cfg_ctx *c, const yaml_node_t *node, const char *path,
+	      struct sl_edge_cfg *e)
+{
+	char msg[160];
+	hs_database_t *db = NULL;
+	hs_compile_error_t *ce = NULL;
+	size_t i;
+
+	if (hs_compile(e->pattern, HS_FLAG_UTF8 | HS_FLAG_DOTALL,
+		       HS_MODE_STREAM, NULL, &db, &ce) == HS_SUCCESS) {
+		e->split_db = db;
+		return 0;
+	}
+	snprintf(msg, sizeof(msg), "%s",
+		 ce && ce->message ? ce->message : "unknown error");
+	for (i = 0; msg[i] != '\0'; i++)
+		if ((unsigned char)msg[i] < 0x20 || msg[i] == 0x7f)
+			msg[i] = '?';
+	hs_free_compile_error(ce);
+	return cfg_fail(c, node, path, "does not compile: %s", msg);
+}
+
+static int
+parse_pattern(struct sl_cfg_ctx *c, const yaml_node_t *node, const char *path,
+	      struct sl_edge_cfg *e)
+{
+	const char *s;
+	size_t len;
+
+	if (expect_scalar(c, node, path))
+		return -EINVAL;
+	s = (const char *)node->data.scalar.value;
+	len = node->data.scalar.length;
+	/* "\0" in a double-quoted scalar would cut the C string short. */
+	if (strlen(s) != len)
+		return cfg_fail(c, node, path, "must not contain a NUL byte");
+	if (len == 0)
+		return cfg_fail(c, node, path, "must not be empty");
+	if (len >= SL_PATTERN_MAX)
+		return cfg_fail(c, node, path, "at most %u bytes, got %zu",
+				SL_PATTERN_MAX - 1, len);
+	memcpy(e->pattern, s, len + 1);
+	return 0;
+}
+
+static int
+parse_edge(struct sl_cfg_ctx *c, const yaml_node_t *node, const char *path,
+	   struct sl_pipeline_cfg *pl, unsigned int idx,
+	   struct sl_dag_nodes *dag)
+{
+	static const char *const keys[] = {
+	    "from", "to", "mode", "split", "stream_children", "pattern", NULL};
+	static const char *const modes[] = {"stream", "buffer", NULL};
+	static const char *const splits[] = {"none", "line", "sentence",
+					     "regex", NULL};
+	char sub[SL_CFG_PATH_MAX];
+	struct sl_edge_cfg *e = &pl->edges[idx];
+	yaml_node_t *v[6];
+	unsigned int word, j, n_out = 0;
+
+	if (map_collect(c, node, path, keys, v))
+		return -EINVAL;
+	if (v[0] == NULL)
+		return missing(c, node, path, "from");
+	if (v[1] == NULL)
+		return missing(c, node, path, "to");
+	e->id = (uint16_t)idx;
+	dag->edge[idx] = node;
+	dag->edge_split[idx] = v[3] ? v[3] : node;
+	path_key(sub, path, "from");
+	if (edge_end(c, v[0], sub, pl, &e->from))
+		return -EINVAL;
+	for (j = 0; j < idx; j++)
+		n_out += pl->edges[j].from == e->from;
+	if (n_out >= SL_MAX_OUT_EDGES)
+		return cfg_fail(
+		    c, v[0], sub, "at most %u edges may leave %s%s%s",
+		    SL_MAX_OUT_EDGES, e->from ? "\"" : "",
+		    sl_stage_name_of(pl, e->from), e->from ? "\"" : "");
+	path_key(sub, path, "to");
+	if (edge_end(c, v[1], sub, pl, &e->to))
+		return -EINVAL;
+	if (e->from == SL_STAGE_CLIENT && e->to == SL_STAGE_CLIENT)
+		return cfg_fail(c, v[1], sub,
+				"an edge from client to client passes no "
+				"stage");
+	if (e->from == e->to)
+		return cfg_fail(c, v[1], sub, "edge from \"%s\" to itself",
+				sl_stage_name_of(pl, e->from));
+	for (j = 0; j < idx; j++)
+		if (pl->edges[j].from == e->from && pl->edges[j].to == e->to)
+			return cfg_fail(c, node, path,
+					"duplicate edge %s -> %s (first at "
+					"line %lu)",
+					sl_stage_name_of(pl, e->from),
+					sl_stage_name_of(pl, e->to),
+					node_line(dag->edge[j]));
+	e->mode = SL_EDGE_STREAM;
+	if (v[2] != NULL) {
+		path_key(sub, path, "mode");
+		if (get_word(c, v[2], sub, modes, "stream or buffer", &word))
+			return -EINVAL;
+		e->mode = (enum sl_edge_mode)word;
+	}
+	e->split = SL_SPLIT_NONE;
+	if (v[3] != NULL) {
+		path_key(sub, path, "split");
+		if (get_word(c, v[3], sub, splits,
+			     "none, line, sentence or regex", &word))
+			return -EINVAL;
+		e->split = (enum sl_split)word;
+	}
+	if (v[4] != NULL) {
+		path_key(sub, path, "stream_children");
+		if (e->split == SL_SPLIT_NONE)
+			return cfg_fail(c, v[4], sub,
+					"only for split edges (split: line, "
+					"sentence or regex)");
+		if (get_bool(c, v[4], sub, &e->stream_children))
+			return -EINVAL;
+	}
+	path_key(sub, path, "pattern");
+	switch (e->split) {
+	case SL_SPLIT_NONE:
+		if (v[5] != NULL)
+			return cfg_fail(c, v[5], sub,
+					"only with split: regex, this edge "
+					"does not split");
+		return 0;
+	case SL_SPLIT_LINE:
+	case SL_SPLIT_SENTENCE:
+		if (v[5] != NULL)
+			return cfg_fail(c, v[5], sub,
+					"only with split: regex, split: %s "
+					"has its own",
+					split_name(e->split));
+		/* Regex source, as a file's pattern would be. */
+		snprintf(e->pattern, sizeof(e->pattern), "%s",
+			 e->split == SL_SPLIT_LINE ? "\\n" : "[.!?]\\s");
+		return compile_split(c, v[3], sub, e);
+	case SL_SPLIT_REGEX:
+	default:
+		if (v[5] == NULL)
+			return cfg_fail(c, node, sub,
+					"required with split: regex");
+		if (parse_pattern(c, v[5], sub, e))
+			return -EINVAL;
+		return compile_split(c, v[5], sub, e);
+	}
+}
+
+/* The line of @key's key node in @map: where "edges:" is written. */
+static const yaml_node_t *
+key_node(struct sl_cfg_ctx *c, const yaml_node_t *map, const char *key)
+{
+	yaml_node_pair_t *pair;
+
+	for (pair = map->data.mapping.pairs.start;
+	     pair < map->data.mapping.pairs.top; pair++) {
+		yaml_node_t *k = yaml_document_get_node(c->doc, pair->key);
+
+		if (!strcmp((const char *)k->data.scalar.value, key))
+			return k;
+	}
+	return map;
+}
+
+static int
+parse_edges(struct sl_cfg_ctx *c, const yaml_node_t *node, const char *parent,
+	    struct sl_pipeline_cfg *pl, struct sl_dag_nodes *dag)
+{
+	char list_path[SL_CFG_PATH_MAX], path[SL_CFG_PATH_MAX];
+	unsigned int n, i;
+
+	/* In a pipeline with edges "client" is the client, never a stage. */
+	for (i = 0; i < pl->n_stages; i++)
+		if (!strcmp(pl->stages[i].name, "client")) {
+			path_fmt(path, "%s.stages[%u].name", parent, i);
+			return cfg_fail(c, dag->stage_name[i], path,
+					"\"client\" is the client in edges, "
+					"not a stage name");
+		}
+	path_key(list_path, parent, "edges");
+	if (expect_list(c, node, list_path, 1, SL_MAX_EDGES, &n))
+		return -EINVAL;
+	for (i = 0; i < n; i++) {
+		path_index(path, list_path, i);
+		if (parse_edge(c, list_item(c, node, i), path, pl, i, dag))
+			return -EINVAL;
+	}
+	pl->n_edges = (uint16_t)n;
+	return 0;
+}
+
+/* client -> stages[0] -> ... -> stages[n - 1] -> client, as files without
+ * `edges:` have always meant. */
+static void
+chain_edges(struct sl_pipeline_cfg *pl)
+{
+	unsigned int i;
+
+	for (i = 0; i <= pl->n_stages; i++) {
+		struct sl_edge_cfg *e = &pl->edges[i];
+
+		e->id = (uint16_t)i;
+		e->from = (uint16_t)i;
+		e->to = i == pl->n_stages ? SL_STAGE_CLIENT : (uint16_t)(i + 1);
+		e->mode = SL_EDGE_STREAM;
+		e->split = SL_SPLIT_NONE;
+	}
+	pl->n_edges = (uint16_t)(pl->n_stages + 1);
+}
+
+/*
+ * Names a cycle left over by the topological sort: @left[s] marks stages
+ * it could not order, each of which has an in-edge from another such
+ * stage. Walking back along first such in-edges for n steps must land on
+ * a cycle; the walk then goes round it once.
+ */
+static int
+report_cycle(struct sl_cfg_ctx *c, const struct sl_pipeline_cfg *pl,
+	     const struct sl_dag_nodes *dag, const char *parent,
+	     const bool *left)
+{
+	char path[SL_CFG_PATH_MAX], ring[SL_MAX_STAGES * (SL_NAME_MAX + 4)];
+	uint16_t back[SL_MAX_STAGES + 1], via[SL_MAX_STAGES + 1];
+	unsigned int i, n = 0, start = 0, best, len = 0;
+	uint16_t s = 0, e;
+
+	for (i = 1; i <= pl->n_stages; i++)
+		if (left[i]) {
+			s = (uint16_t)i;
+			break;
+		}
+	for (i = 0; i <= pl->n_stages; i++)
+		for (e = 0; e < pl->n_edges; e++)
+			if (pl->edges[e].to == s && left[pl->edges[e].from]) {
+				s = pl->edges[e].from;
+				break;
+			}
+	/* back[k] is the k-th stage walking backwards, via[k] the edge
+	 * from back[k + 1] into back[k]. */
+	back[0] = s;
+	do {
+		for (e = 0; e < pl->n_edges; e++)
+			if (pl->edges[e].to == back[n] &&
+			    left[pl->edges[e].from])
+				break;
+		via[n] = e;
+		back[n + 1] = pl->edges[e].from;
+		n++;
+	} while (back[n] != s && n < SL_MAX_STAGES);
+	/* Name the cycle from its first stage in file order. */
+	best = 0;
+	for (i = 1; i < n; i++)
+		if (back[i] < back[best])
+			best = i;
+	for (i = 0; i <= n; i++) {
+		start = (best + n - i) % n; /* forwards: reverse of back[] */
+		len += (unsigned int)snprintf(
+		    ring + len, sizeof(ring) - len, "%s%s", i ? " -> " : "",
+		    sl_stage_name_of(pl, back[start]));
+	}
+	/* The edge closing the cycle: into the named stage. */
+	e = via[best];
+	path_fmt(path, "%s.edges[%u]", parent, e);
+	return cfg_fail(c, dag->edge[e], path, "cycle through stage \"%s\": %s",
+			sl_stage_name_of(pl, back[best]), ring);
+}
+
+/*
+ * The graph checks and the derived fields of a pipeline with `edges:`
+ * (explicit) or of the implicit chain. Chains keep today's meaning: an
+ * engine may deepen the ancestry of what it answers itself, so the
+ * aggregation bound is checked on declared DAGs only.
+ */
+static int
+check_dag(struct sl_cfg_ctx *c, struct sl_pipeline_cfg *pl,
+	  const struct sl_dag_nodes *dag, const char *parent)
+{
+	char path[SL_CFG_PATH_MAX];
+	uint16_t order[SL_MAX_STAGES], in_left[SL_MAX_STAGES + 1];
+	bool left[SL_MAX_STAGES + 1], reach[SL_MAX_STAGES + 1];
+	bool out[SL_MAX_STAGES + 1];
+	unsigned int i, n_order = 0, head, to_client = 0;
+	const struct sl_edge_cfg *last_out = NULL;
+	uint16_t e;
+
+	path_key(path, parent, "edges");
+	for (e = 0; e < pl->n_edges; e++) {
+		struct sl_edge_cfg *ed = &pl->edges[e];
+
+		if (ed->from == SL_STAGE_CLIENT)
+			pl->client_edges[pl->n_client_edges++] = e;
+		else
+			pl->stages[ed->from - 1]
+			    .out_edges[pl->stages[ed->from - 1].n_out_edges++] =
+			    e;
+		if (ed->to == SL_STAGE_CLIENT) {
+			to_client++;
+			last_out = ed;
+		} else {
+			pl->stages[ed->to - 1].n_in_edges++;
+		}
+	}
+	if (pl->n_client_edges == 0)
+		return cfg_fail(c, dag->edges_key, path, "no edge from client");
+	if (to_client == 0)
+		return cfg_fail(c, dag->edges_key, path, "no edge to client");
+
+	/* Kahn's sort; in_left[s] counts in-edges from unordered stages. */
+	for (i = 1; i <= pl->n_stages; i++) {
+		in_left[i] = 0;
+		left[i] = true;
+	}
+	for (e = 0; e < pl->n_edges; e++)
+		if (pl->edges[e].from != SL_STAGE_CLIENT &&
+		    pl->edges[e].to != SL_STAGE_CLIENT)
+			in_left[pl->edges[e].to]++;
+	for (i = 1; i <= pl->n_stages; i++)
+		if (in_left[i] == 0)
+			order[n_order++] = (uint16_t)i;
+	for (head = 0; head < n_order; head++) {
+		const struct sl_stage_cfg *st = &pl->stages[order[head] - 1];
+
+		left[order[head]] = false;
+		for (i = 0; i < st->n_out_edges; i++) {
+			uint16_t to = pl->edges[st->out_edges[i]].to;
+
+			if (to != SL_STAGE_CLIENT && --in_left[to] == 0)
+				order[n_order++] = to;
+		}
+	}
+	left[SL_STAGE_CLIENT] = false;
+	if (n_order < pl->n_stages)
+		return report_cycle(c, pl, dag, parent, left);
+
+	/* From the client, in topological order; back to it, in reverse. */
+	for (i = 0; i <= pl->n_stages; i++)
+		reach[i] = out[i] = false;
+	for (i = 0; i < pl->n_client_edges; i++)
+		reach[pl->edges[pl->client_edges[i]].to] = true;
+	for (head = 0; head < n_order; head++) {
+		const struct sl_stage_cfg *st = &pl->stages[order[head] - 1];
+
+		for (i = 0; i < st->n_out_edges && reach[st->id]; i++)
+			reach[pl->edges[st->out_edges[i]].to] = true;
+	}
+	for (head = n_order; head-- > 0;) {
+		const struct sl_stage_cfg *st = &pl->stages[order[head] - 1];
+
+		for (i = 0; i < st->n_out_edges; i++) {
+			uint16_t to = pl->edges[st->out_edges[i]].to;
+
+			if (to == SL_STAGE_CLIENT || out[to])
+				out[st->id] = true;
+		}
+	}
+	for (i = 1; i <= pl->n_stages; i++)
+		if (!reach[i])
+			return cfg_fail(c, dag->edges_key, path,
+					"stage \"%s\" cannot be reached from "
+					"client",
+					pl->stages[i - 1].name);
+	for (i = 1; i <= pl->n_stages; i++)
+		if (!out[i])
+			return cfg_fail(c, dag->edges_key, path,
+					"stage \"%s\" has no way out to client",
+					pl->stages[i - 1].name);
+
+	/* Depths: the client's requests have depth 1. */
+	for (i = 0; i < pl->n_client_edges; i++) {
+		struct sl_edge_cfg *ed = &pl->edges[pl->client_edges[i]];
+
+		ed->depth_in = 1;
+		ed->depth_out = (uint8_t)(1 + (ed->split != SL_SPLIT_NONE));
+	}
+	for (head = 0; head < n_order; head++) {
+		struct sl_stage_cfg *st = &pl->stages[order[head] - 1];
+		unsigned int idx = st->id - 1u;
+		int first = -1;
+
+		for (e = 0; e < pl->n_edges; e++) {
+			const struct sl_edge_cfg *ed = &pl->edges[e];
+
+			if (ed->to != st->id)
+				continue;
+			if (first < 0) {
+				first = e;
+				st->depth_in = ed->depth_out;
+			} else if (ed->depth_out != st->depth_in) {
+				path_fmt(path, "%s.edges[%u]", parent, e);
+				return cfg_fail(
+				    c, dag->edge[e], path,
+				    "edges into \"%s\" disagree on depth: %u "
+				    "here, %u from edges[%d] (line %lu)",
+				    st->name, ed->depth_out, st->depth_in,
+				    first, node_line(dag->edge[first]));
+			}
+		}
+		if (dag->edges_key != NULL && st->aggregation > st->depth_in) {
+			path_fmt(path, "%s.stages[%u].aggregation", parent,
+				 idx);
+			return cfg_fail(
+			    c, dag->aggregation[idx], path,
+			    "must be %u..%u for a stage receiving depth %u "
+			    "streams, got %u",
+			    st->kind == SL_STAGE_ENGINE ? 0 : 1, st->depth_in,
+			    st->depth_in, st->aggregation);
+		}
+		/* An operator emits one stream per group: its output is
+		 * named by the group key, `aggregation` ids deep. */
+		uint8_t out_depth = st->kind == SL_STAGE_ENGINE ?
+					    st->depth_in : st->aggregation;
+
+		for (i = 0; i < st->n_out_edges; i++) {
+			struct sl_edge_cfg *ed = &pl->edges[st->out_edges[i]];
+
+			ed->depth_in = out_depth;
+			ed->depth_out = (uint8_t)(out_depth +
+						  (ed->split != SL_SPLIT_NONE));
+			if (ed->depth_out > SL_ANCESTRY_MAX) {
+				path_fmt(path, "%s.edges[%u].split", parent,
+					 ed->id);
+				return cfg_fail(
+				    c, dag->edge_split[ed->id], path,
+				    "splitting depth %u streams needs depth "
+				    "%u, at most %u",
+				    ed->depth_in, ed->depth_out,
+				    SL_ANCESTRY_MAX);
+			}
+		}
+	}
+	pl->single_output = to_client == 1 && last_out->depth_out == 1;
+	return 0;
+}
+
 static int
 parse_pipeline(struct sl_cfg_ctx *c, const yaml_node_t *node, const char *path,
 	       struct sl_pipeline_cfg *pl)
 {
-	static const char *const keys[] = {"name", "id", "stages", NULL};
+	static const char *const keys[] = {"name", "id", "stages", "edges",
+					   NULL};
 	char sub[SL_CFG_PATH_MAX];
-	yaml_node_t *v[3];
+	struct sl_dag_nodes dag;
+	yaml_node_t *v[4];
 
+	memset(&dag, 0, sizeof(dag));
 	if (map_collect(c, node, path, keys, v))
 		return -EINVAL;
 	if (v[0] == NULL)
@@ -749,7 +1451,16 @@ parse_pipeline(struct sl_cfg_ctx *c, const yaml_node_t *node, const char *path,
 		return -EINVAL;
 	if (v[2] == NULL)
 		return missing(c, node, path, "stages");
-	return parse_stages(c, v[2], path, pl);
+	if (parse_stages(c, v[2], path, pl, &dag))
+		return -EINVAL;
+	if (v[3] == NULL) {
+		chain_edges(pl);
+	} else {
+		dag.edges_key = key_node(c, node, "edges");
+		if (parse_edges(c, v[3], path, pl, &dag))
+			return -EINVAL;
+	}
+	return check_dag(c, pl, &dag, path);
 }
 
 static int
@@ -870,12 +1581,13 @@ config_from_parser(yaml_parser_t *parser, const char *name, char *err,
 	cfg->flow_table_size = SL_CONFIG_DEFAULT_FLOWS;
 	cfg->flow_idle_ms = SL_CONFIG_DEFAULT_IDLE_MS;
 	cfg->reorder_window = SL_CONFIG_DEFAULT_REORDER;
+	cfg->buffer_max = SL_CONFIG_DEFAULT_BUFFER;
 	c.doc = &doc;
 	c.cfg = cfg;
 	rc = parse_root(&c, yaml_document_get_root_node(&doc));
 	yaml_document_delete(&doc);
 	if (rc) {
-		free(cfg);
+		sl_config_free(cfg); /* split databases compiled so far */
 		return NULL;
 	}
 	return cfg;
@@ -928,7 +1640,24 @@ sl_config_load(const char *path, char *err, size_t errlen)
 void
 sl_config_free(struct sl_config *cfg)
 {
+	unsigned int i, j;
+
+	if (cfg == NULL)
+		return;
+	/* Every pipeline slot, not n_pipelines: a config that failed
+	 * half-way has databases in the pipeline being read. */
+	for (i = 0; i < SL_MAX_PIPELINES; i++)
+		for (j = 0; j < SL_MAX_EDGES; j++)
+			hs_free_database(cfg->pipelines[i].edges[j].split_db);
 	free(cfg);
+}
+
+const char *
+sl_stage_name_of(const struct sl_pipeline_cfg *pl, uint16_t id)
+{
+	if (id == SL_STAGE_CLIENT)
+		return "client";
+	return id <= pl->n_stages ? pl->stages[id - 1].name : NULL;
 }
 
 const struct sl_pipeline_cfg *
@@ -948,17 +1677,88 @@ balance_name(enum sl_balance b)
 	return b == SL_BALANCE_LEAST_LOADED ? "least_loaded" : "round_robin";
 }
 
+/* A pattern as a YAML double-quoted scalar would spell it. */
+static void
+dump_pattern(FILE *out, const char *s)
+{
+	fputc('"', out);
+	for (; *s != '\0'; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if (ch == '"' || ch == '\\')
+			fprintf(out, "\\%c", ch);
+		else if (ch == '\n')
+			fputs("\\n", out);
+		else if (ch == '\t')
+			fputs("\\t", out);
+		else if (ch < 0x20 || ch == 0x7f)
+			fprintf(out, "\\x%02x", ch);
+		else
+			fputc(ch, out);
+	}
+	fputc('"', out);
+}
+
+static void
+dump_stage(const struct sl_stage_cfg *st, FILE *out)
+{
+	char ip[16];
+	unsigned int k;
+
+	fprintf(out, "  stage %u %s %s depth %u aggregation %u", st->id,
+		st->name, kind_name(st->kind), st->depth_in, st->aggregation);
+	if (st->kind != SL_STAGE_ENGINE) {
+		if (st->kind == SL_STAGE_OP_TOPK)
+			fprintf(out, " k %lu", (unsigned long)st->topk);
+		fprintf(out, " max_groups %lu max_group_bytes %lu\n",
+			(unsigned long)st->max_groups,
+			(unsigned long)st->max_group_bytes);
+		return;
+	}
+	fprintf(out, " balance %s", balance_name(st->balance));
+	if (st->load_bound != 0.0)
+		fprintf(out, " load_bound %g", st->load_bound);
+	fprintf(out, " instances %u\n", st->n_instances);
+	for (k = 0; k < st->n_instances; k++)
+		fprintf(out, "    instance %s %s:%u\n", st->instances[k].name,
+			sl_ipv4_format(st->instances[k].ep.ip, ip, sizeof(ip)),
+			st->instances[k].ep.port);
+}
+
+static void
+dump_edge(const struct sl_pipeline_cfg *pl, const struct sl_edge_cfg *e,
+	  FILE *out)
+{
+	fprintf(out, "  edge %u %s -> %s", e->id, sl_stage_name_of(pl, e->from),
+		sl_stage_name_of(pl, e->to));
+	if (e->mode == SL_EDGE_BUFFER)
+		fputs(" buffer", out);
+	if (e->split != SL_SPLIT_NONE) {
+		fprintf(out, " split %s", split_name(e->split));
+		if (e->split == SL_SPLIT_REGEX) {
+			fputc(' ', out);
+			dump_pattern(out, e->pattern);
+		}
+		if (e->stream_children)
+			fputs(" stream_children", out);
+		fprintf(out, " depth %u->%u\n", e->depth_in, e->depth_out);
+	} else {
+		fprintf(out, " depth %u\n", e->depth_in);
+	}
+}
+
 void
 sl_config_dump(const struct sl_config *cfg, FILE *out)
 {
 	char ip[16];
-	unsigned int i, j, k;
+	unsigned int i, j;
 
-	fprintf(out, "sluiced %s:%u flows %lu idle %lu ms reorder %lu\n",
-		sl_ipv4_format(cfg->listen.ip, ip, sizeof(ip)),
-		cfg->listen.port, (unsigned long)cfg->flow_table_size,
-		(unsigned long)cfg->flow_idle_ms,
-		(unsigned long)cfg->reorder_window);
+	fprintf(
+	    out, "sluiced %s:%u flows %lu idle %lu ms reorder %lu buffer %lu\n",
+	    sl_ipv4_format(cfg->listen.ip, ip, sizeof(ip)), cfg->listen.port,
+	    (unsigned long)cfg->flow_table_size,
+	    (unsigned long)cfg->flow_idle_ms,
+	    (unsigned long)cfg->reorder_window, (unsigned long)cfg->buffer_max);
 	for (i = 0; i < cfg->n_client_nets; i++)
 		fprintf(
 		    out, "client %s/%u\n",
@@ -978,22 +1778,14 @@ sl_config_dump(const struct sl_config *cfg, FILE *out)
 	for (i = 0; i < cfg->n_pipelines; i++) {
 		const struct sl_pipeline_cfg *pl = &cfg->pipelines[i];
 
-		fprintf(out, "pipeline %s id %lu stages %u\n", pl->name,
-			(unsigned long)pl->id, pl->n_stages);
-		for (j = 0; j < pl->n_stages; j++) {
-			const struct sl_stage_cfg *st = &pl->stages[j];
-
-			fprintf(out,
-				"  stage %u %s aggregation %u balance %s "
-				"instances %u\n",
-				st->id, st->name, st->aggregation,
-				balance_name(st->balance), st->n_instances);
-			for (k = 0; k < st->n_instances; k++)
-				fprintf(out, "    instance %s %s:%u\n",
-					st->instances[k].name,
-					sl_ipv4_format(st->instances[k].ep.ip,
-						       ip, sizeof(ip)),
-					st->instances[k].ep.port);
-		}
+		fprintf(out,
+			"pipeline %s id %lu stages %u edges %u single_output "
+			"%s\n",
+			pl->name, (unsigned long)pl->id, pl->n_stages,
+			pl->n_edges, pl->single_output ? "yes" : "no");
+		for (j = 0; j < pl->n_stages; j++)
+			dump_stage(&pl->stages[j], out);
+		for (j = 0; j < pl->n_edges; j++)
+			dump_edge(pl, &pl->edges[j], out);
 	}
 }

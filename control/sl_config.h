@@ -22,6 +22,10 @@
 #define SL_MAX_INSTANCES 32  /* per stage */
 #define SL_MAX_CLIENT_NETS 16
 #define SL_MAX_TENANTS 64
+#define SL_MAX_EDGES 32     /* per pipeline */
+#define SL_MAX_OUT_EDGES 4  /* edges leaving one stage (or the client) */
+#define SL_PATTERN_MAX 128
+#define SL_STAGE_CLIENT 0   /* an edge's end that is the client */
 
 /* An IPv4 UDP endpoint; both fields in host byte order. */
 struct sl_endpoint {
@@ -42,6 +46,43 @@ enum sl_balance {
 	SL_BALANCE_LEAST_LOADED, /* fewest streams in flight */
 };
 
+/* What runs a stage. Operators run inline in sluiced and have no
+ * instances; their groups are keyed by the first `aggregation` ids. */
+enum sl_stage_kind {
+	SL_STAGE_ENGINE = 0, /* instances reached over the network */
+	SL_STAGE_OP_COUNT,   /* tokens in the group */
+	SL_STAGE_OP_SUM,     /* sum of the tokens' numeric texts */
+	SL_STAGE_OP_TOPK,    /* k tokens with the highest numeric texts */
+	SL_STAGE_OP_CONCAT,  /* every token, ordered by ancestry then producer */
+};
+
+enum sl_edge_mode {
+	SL_EDGE_STREAM = 0, /* forward each fragment as it arrives */
+	SL_EDGE_BUFFER,     /* forward when the upstream stream ends */
+};
+
+enum sl_split {
+	SL_SPLIT_NONE = 0,
+	SL_SPLIT_LINE,     /* cut after each "\n" */
+	SL_SPLIT_SENTENCE, /* cut after [.!?] followed by white space */
+	SL_SPLIT_REGEX,    /* cut after each match of `pattern` */
+};
+
+struct sl_edge_cfg {
+	uint16_t id;   /* index in the pipeline's edges[] */
+	uint16_t from; /* stage id, or SL_STAGE_CLIENT: the client's request */
+	uint16_t to;   /* stage id, or SL_STAGE_CLIENT: back to the client */
+	enum sl_edge_mode mode;
+	enum sl_split split;
+	/* Split edges: route a child stream as soon as its quantum starts
+	 * and send it token by token (else when the quantum is complete). */
+	bool stream_children;
+	char pattern[SL_PATTERN_MAX]; /* the split's pattern (built-in ones too) */
+	void *split_db;  /* compiled pattern (hs_database_t), owned by the config */
+	uint8_t depth_in;  /* ancestry depth of streams entering the edge */
+	uint8_t depth_out; /* depth_in, + 1 for a split */
+};
+
 struct sl_instance_cfg {
 	char name[SL_NAME_MAX]; /* "<stage>/<index>" unless given */
 	struct sl_endpoint ep;
@@ -50,8 +91,20 @@ struct sl_instance_cfg {
 struct sl_stage_cfg {
 	char name[SL_NAME_MAX];
 	uint16_t id;          /* 1-based position in the pipeline */
-	uint8_t aggregation;  /* ids of ancestry that pin an instance, 0..SL_ANCESTRY_MAX */
+	enum sl_stage_kind kind;
+	uint8_t aggregation;  /* ids of ancestry that pin an instance, 0..depth_in */
 	enum sl_balance balance;
+	/* Aggregating engine stages: > 1 turns on bounded-load consistent
+	 * hashing (no instance takes more than load_bound x the mean of new
+	 * keys); 0 = plain rendezvous hashing. */
+	double load_bound;
+	uint32_t topk;            /* SL_STAGE_OP_TOPK: k, 1..64 */
+	uint32_t max_groups;      /* operators: groups in flight at once */
+	uint32_t max_group_bytes; /* operators: state one group may hold */
+	uint8_t depth_in;         /* ancestry depth of the streams it receives */
+	uint8_t n_in_edges;
+	uint8_t n_out_edges;
+	uint16_t out_edges[SL_MAX_OUT_EDGES]; /* indexes into edges[] */
 	uint16_t n_instances;
 	struct sl_instance_cfg instances[SL_MAX_INSTANCES];
 };
@@ -60,9 +113,20 @@ struct sl_pipeline_cfg {
 	char name[SL_NAME_MAX];
 	uint32_t id; /* the wire's pipeline field */
 	uint16_t n_stages;
-	/* stages[i] has id i + 1; a client's stream (stage 0) enters
-	 * stages[0], the output of stages[n_stages - 1] returns to the client. */
-	struct sl_stage_cfg stages[SL_MAX_STAGES];
+	struct sl_stage_cfg stages[SL_MAX_STAGES]; /* stages[i] has id i + 1 */
+	/*
+	 * The DAG. Without `edges:` in the file the pipeline is a chain:
+	 * client -> stages[0] -> ... -> stages[n - 1] -> client, all stream
+	 * edges. Acyclic; every stage reachable from the client and reaching
+	 * it; all edges into a stage agree on depth.
+	 */
+	uint16_t n_edges;
+	struct sl_edge_cfg edges[SL_MAX_EDGES];
+	uint8_t n_client_edges;
+	uint16_t client_edges[SL_MAX_OUT_EDGES]; /* edges from the client */
+	/* Exactly one edge returns to the client and its streams have depth
+	 * 1: a request is done when that one stream ends. */
+	bool single_output;
 };
 
 struct sl_tenant_cfg {
@@ -77,6 +141,7 @@ struct sl_config {
 	uint32_t flow_table_size;  /* streams tracked at once */
 	uint32_t flow_idle_ms;     /* a stream with no fragment for this long expires */
 	uint32_t reorder_window;   /* out-of-order fragments held per stream */
+	uint32_t buffer_max;       /* fragments a buffer edge holds per stream */
 	uint16_t n_client_nets;
 	struct sl_ipv4_net client_nets[SL_MAX_CLIENT_NETS];
 	/* When n_tenants > 0 only these tenants are admitted. */
@@ -91,6 +156,9 @@ struct sl_config {
 #define SL_CONFIG_DEFAULT_IDLE_MS 5000
 #define SL_CONFIG_DEFAULT_REORDER 16
 #define SL_CONFIG_REORDER_MAX 64
+#define SL_CONFIG_DEFAULT_BUFFER 1024
+#define SL_CONFIG_DEFAULT_GROUPS 4096
+#define SL_CONFIG_DEFAULT_GROUP_BYTES 65536
 
 /**
  * sl_config_load - parse, validate and compile a pipeline file.
@@ -112,6 +180,11 @@ struct sl_config *sl_config_parse(const char *yaml, size_t len,
 				  const char *name, char *err, size_t errlen);
 
 void sl_config_free(struct sl_config *cfg);
+
+/**
+ * sl_stage_name_of - "client" for SL_STAGE_CLIENT, else the stage's name.
+ */
+const char *sl_stage_name_of(const struct sl_pipeline_cfg *pl, uint16_t id);
 
 /**
  * sl_config_find_pipeline - the pipeline with wire id @id, or NULL.

@@ -29,6 +29,12 @@
 	_(NO_ORIGIN, "request's client no longer known")                     \
 	_(NO_INSTANCE, "stage has no instance to take the stream")           \
 	_(NO_NEIGHBOR, "next hop's MAC address not resolved yet")            \
+	_(NO_MBUF, "no mbuf for a copy, a child or a result")               \
+	_(EDGE_STATE_FULL, "no edge state for a new stream")                \
+	_(BUFFER_FULL, "buffer edge over flows.buffer_max")                  \
+	_(SPLIT_FULL, "no splitter state for a new stream")                 \
+	_(OP_FULL, "operator stage over max_groups")                         \
+	_(LOOP_FULL, "too many operator results in one burst")               \
 	_(TX_FULL, "transmit queue full")
 
 enum sl_drop {

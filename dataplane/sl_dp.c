@@ -16,6 +16,7 @@
 
 #include "sl_dp.h"
 #include "sl_route.h"
+#include "sl_split.h"
 
 int sl_pkt_meta_offset = -1;
 
@@ -71,19 +72,217 @@ dp_flow_released(void *ctx, struct sl_flow *f)
 	sl_dp_flow_released(ctx, f, f->state == SL_FLOW_ENDED);
 }
 
+/* Give back a stream's edge state. Whatever it still holds is dropped
+ * silently: consumers were told (ABORT) when the stream expired. */
+static void
+dp_edges_release(struct sl_dp *dp, struct sl_flow *f)
+{
+	struct sl_edge_block *eb = f->edges;
+
+	for (unsigned int i = 0; i < SL_MAX_OUT_EDGES; i++) {
+		struct sl_edge_state *es = &eb->e[i];
+		struct sl_route_pin *pin = &es->pin;
+
+		if (pin->in_flight)
+			dp->stages[f->pipeline][pin->stage - 1]
+				.inst[pin->instance]
+				.streams_active--;
+		sl_dp_held_free(dp, &es->buffered, SL_DROP_EXPIRED);
+		sl_split_discard(dp, &es->split);
+	}
+	rte_mempool_put(dp->edge_pool, eb);
+	f->edges = NULL;
+}
+
 void
 sl_dp_flow_released(struct sl_dp *dp, struct sl_flow *f, bool ended)
 {
 	sl_dp_tenant_stream_done(dp, f);
-	/* A stream that never ended still counts as in flight at its
-	 * instance until it leaves the table. */
-	if (f->in_flight)
-		dp->stages[f->pipeline][f->next_stage - 1]
-			.inst[f->instance]
-			.streams_active--;
+	if (f->edges != NULL)
+		dp_edges_release(dp, f);
 	if (!ended)
 		dp->cnt.flows_expired++;
 	dp->cnt.drops[SL_DROP_EXPIRED] += f->n_held;
+}
+
+int
+sl_dp_held_push(struct sl_dp *dp, struct sl_held_list *l, struct rte_mbuf *m)
+{
+	struct sl_held_chunk *c = l->tail;
+
+	if (c == NULL || c->n == SL_HELD_CHUNK) {
+		void *obj;
+
+		if (rte_mempool_get(dp->held_pool, &obj) != 0)
+			return -ENOBUFS;
+		c = obj;
+		c->next = NULL;
+		c->n = 0;
+		if (l->tail != NULL)
+			l->tail->next = c;
+		else
+			l->head = c;
+		l->tail = c;
+	}
+	c->m[c->n++] = m;
+	l->count++;
+	return 0;
+}
+
+struct rte_mbuf *
+sl_dp_held_pop(struct sl_dp *dp, struct sl_held_list *l)
+{
+	struct sl_held_chunk *c = l->head;
+	struct rte_mbuf *m;
+
+	if (c == NULL)
+		return NULL;
+	/* Lists are short-lived and read once, front to back. */
+	m = c->m[0];
+	memmove(&c->m[0], &c->m[1], sizeof(c->m[0]) * (c->n - 1));
+	c->n--;
+	l->count--;
+	if (c->n == 0) {
+		l->head = c->next;
+		if (l->head == NULL)
+			l->tail = NULL;
+		rte_mempool_put(dp->held_pool, c);
+	}
+	return m;
+}
+
+void
+sl_dp_held_free(struct sl_dp *dp, struct sl_held_list *l, enum sl_drop reason)
+{
+	struct rte_mbuf *m;
+
+	while ((m = sl_dp_held_pop(dp, l)) != NULL)
+		sl_dp_drop(dp, m, reason);
+}
+
+struct sl_route_pin *
+sl_dp_pin_of(struct sl_dp *dp, const struct sl_pkt_meta *pm)
+{
+	struct sl_edge_block *eb = sl_flow_at(dp->flows, pm->flow)->edges;
+	struct sl_edge_state *es = &eb->e[pm->slot];
+
+	if (likely(pm->pin_kind == SL_PIN_EDGE))
+		return &es->pin;
+	return sl_split_pin(es->split, pm->pin_kind == SL_PIN_MARKER);
+}
+
+void
+sl_dp_stream_init(struct sl_dp *dp, uint32_t idx, uint8_t pipeline,
+		  uint16_t tenant)
+{
+	struct sl_flow *f = sl_flow_at(dp->flows, idx);
+	uint8_t ti = dp->tenant_index[tenant];
+
+	f->pipeline = pipeline;
+	f->tenant = tenant;
+	if (f->key.stage == 0) {
+		f->origin = idx;
+		f->origin_gen = f->gen;
+	} else {
+		/* The request's client stream: [pipeline, stage 0, id 0]. */
+		struct sl_flow_key ok = f->key;
+		uint32_t o;
+
+		ok.stage = 0;
+		ok.depth = 1;
+		ok.zero = 0;
+		memset(&ok.ancestry[1], 0, 8 * (SL_ANCESTRY_MAX - 1));
+		o = sl_flow_lookup(dp->flows, &ok);
+		if (o != SL_FLOW_NONE) {
+			f->origin = o;
+			f->origin_gen = sl_flow_at(dp->flows, o)->gen;
+		}
+	}
+	dp->cnt.flows_created++;
+	if (ti != SL_TENANT_NONE) {
+		dp->tenants[ti].streams_active++;
+		f->tenant_counted = 1;
+	}
+}
+
+uint32_t
+sl_dp_stream_open(struct sl_dp *dp, const struct sl_flow_key *key,
+		  uint8_t pipeline, uint16_t tenant)
+{
+	bool created;
+	int32_t pos = sl_flow_add(dp->flows, key, dp->now, &created);
+
+	if (pos < 0)
+		return SL_FLOW_NONE;
+	if (created)
+		sl_dp_stream_init(dp, (uint32_t)pos, pipeline, tenant);
+	sl_flow_at(dp->flows, pos)->last_tsc = dp->now;
+	return (uint32_t)pos;
+}
+
+void
+sl_dp_stream_ended(struct sl_dp *dp, uint32_t idx)
+{
+	struct sl_flow *f = sl_flow_at(dp->flows, idx);
+
+	dp->cnt.flows_ended++;
+	sl_dp_tenant_stream_done(dp, f);
+	/* A request's client stream stays until its output is done (or, for
+	 * pipelines with several outputs, until it idles out). */
+	if (f->origin == idx && !f->request_done)
+		return;
+	sl_flow_end(dp->flows, idx, dp->now);
+}
+
+void
+sl_dp_edge_out(struct sl_dp *dp, const struct sl_edge_cfg *e,
+	       struct rte_mbuf *m)
+{
+	const struct sl_pkt_meta *pm = sl_pkt_meta(m);
+
+	if (e->to != SL_STAGE_CLIENT &&
+	    dp->cfg->pipelines[pm->pipeline].stages[e->to - 1].kind !=
+		    SL_STAGE_ENGINE) {
+		sl_op_input(dp, e, m);
+		return;
+	}
+	if (dp->n_out == SL_OUT_MAX)
+		sl_dp_flush(dp);
+	dp->out[dp->n_out++] = m;
+}
+
+void
+sl_dp_flush(struct sl_dp *dp)
+{
+	uint16_t n = dp->n_out;
+
+	dp->n_out = 0;
+	n = sl_stage_route(dp, dp->out, n);
+	sl_stage_tx(dp, dp->out, n);
+}
+
+void
+sl_dp_loop(struct sl_dp *dp, struct rte_mbuf *m)
+{
+	if (dp->n_loop == SL_LOOP_MAX) {
+		sl_dp_drop(dp, m, SL_DROP_LOOP_FULL);
+		return;
+	}
+	dp->loop[(dp->loop_head + dp->n_loop) % SL_LOOP_MAX] = m;
+	dp->n_loop++;
+}
+
+/* Operator results enter fanout as their stage's output. */
+static void
+dp_run_loop(struct sl_dp *dp)
+{
+	while (dp->n_loop != 0) {
+		struct rte_mbuf *m = dp->loop[dp->loop_head];
+
+		dp->loop_head = (dp->loop_head + 1) % SL_LOOP_MAX;
+		dp->n_loop--;
+		sl_dp_fanout_one(dp, m);
+	}
 }
 
 int
@@ -93,6 +292,7 @@ sl_dp_init(struct sl_dp *dp, const struct sl_config *cfg, uint16_t port_id,
 	char name[32];
 	static unsigned int seq;
 	uint64_t idle_ms, linger_ms;
+	int rc;
 
 	memset(dp, 0, sizeof(*dp));
 	dp->cfg = cfg;
@@ -137,14 +337,50 @@ sl_dp_init(struct sl_dp *dp, const struct sl_config *cfg, uint16_t port_id,
 		return -rte_errno;
 	dp->expire_budget = RTE_MAX(64u, (uint32_t)(dp->flows->capacity /
 				   RTE_MAX(idle_ms / 4, (uint64_t)1)));
+	snprintf(name, sizeof(name), "sl_edges_%u", seq - 1);
+	dp->edge_pool = rte_mempool_create(name, dp->flows->capacity,
+		sizeof(struct sl_edge_block), 0, 0, NULL, NULL, NULL, NULL,
+		rte_socket_id(), RTE_MEMPOOL_F_SP_PUT | RTE_MEMPOOL_F_SC_GET);
+	snprintf(name, sizeof(name), "sl_held_%u", seq - 1);
+	dp->held_pool = rte_mempool_create(name,
+		RTE_MAX(dp->flows->capacity / 4, 1024u) - 1,
+		sizeof(struct sl_held_chunk), 0, 0, NULL, NULL, NULL, NULL,
+		rte_socket_id(), RTE_MEMPOOL_F_SP_PUT | RTE_MEMPOOL_F_SC_GET);
+	if (dp->edge_pool == NULL || dp->held_pool == NULL) {
+		rc = -rte_errno;
+		goto fail;
+	}
+	rc = sl_split_init(dp);
+	if (rc == 0)
+		rc = sl_op_init(dp);
+	if (rc != 0)
+		goto fail;
 	return 0;
+fail:
+	sl_dp_fini(dp);
+	return rc;
 }
 
 void
 sl_dp_fini(struct sl_dp *dp)
 {
+	/* Streams give back their edge state (and splitters) first. */
 	sl_flow_table_free(dp->flows);
 	dp->flows = NULL;
+	sl_op_fini(dp);
+	sl_split_fini(dp);
+	rte_mempool_free(dp->edge_pool);
+	dp->edge_pool = NULL;
+	rte_mempool_free(dp->held_pool);
+	dp->held_pool = NULL;
+	for (uint16_t i = 0; i < dp->n_out; i++)
+		rte_pktmbuf_free(dp->out[i]);
+	dp->n_out = 0;
+	while (dp->n_loop != 0) {
+		rte_pktmbuf_free(dp->loop[dp->loop_head]);
+		dp->loop_head = (dp->loop_head + 1) % SL_LOOP_MAX;
+		dp->n_loop--;
+	}
 	for (uint16_t i = 0; i < dp->n_ctrl; i++)
 		rte_pktmbuf_free(dp->ctrl[i]);
 	dp->n_ctrl = 0;
@@ -166,25 +402,110 @@ sl_dp_process(struct sl_dp *dp, struct rte_mbuf **pkts, uint16_t n)
 		n = sl_stage_parse(dp, pkts, n);
 		n = sl_stage_admit(dp, pkts, n);
 		n = sl_stage_order(dp, pkts, n);
-		n = sl_stage_route(dp, pkts, n);
-		sl_stage_tx(dp, pkts, n);
+		sl_stage_fanout(dp, pkts, n);
+		dp_run_loop(dp);
+		sl_dp_flush(dp);
 		return;
 	}
 	PROF(dp, SL_STAGE_PARSE, n, n = sl_stage_parse(dp, pkts, n));
 	PROF(dp, SL_STAGE_ADMIT, n, n = sl_stage_admit(dp, pkts, n));
 	PROF(dp, SL_STAGE_ORDER, n, n = sl_stage_order(dp, pkts, n));
-	PROF(dp, SL_STAGE_ROUTE, n, n = sl_stage_route(dp, pkts, n));
-	PROF(dp, SL_STAGE_TX, n, sl_stage_tx(dp, pkts, n));
+	PROF(dp, SL_STAGE_FANOUT, n, sl_stage_fanout(dp, pkts, n);
+	     dp_run_loop(dp));
+	n = dp->n_out;
+	dp->n_out = 0;
+	PROF(dp, SL_STAGE_ROUTE, n, n = sl_stage_route(dp, dp->out, n));
+	PROF(dp, SL_STAGE_TX, n, sl_stage_tx(dp, dp->out, n));
+}
+
+/*
+ * A stream that never ended: its consumers get an ABORT (EXPIRED), sent
+ * through fanout like any fragment so that buffers, splitters and
+ * operators all see it; the stream then lingers like any ended one.
+ */
+static void
+dp_expire_stream(struct sl_dp *dp, uint32_t idx)
+{
+	struct sl_flow *f = sl_flow_at(dp->flows, idx);
+	struct sl_frag_hdr h = {
+		.version = SL_WIRE_VERSION,
+		.flags = SL_FRAG_F_ABORT,
+		.abort_reason = SL_ABORT_EXPIRED,
+		.depth = f->key.depth,
+		.stage = rte_be_to_cpu_16(f->key.stage),
+		.from_stage = rte_be_to_cpu_16(f->key.stage),
+		.tenant = f->tenant,
+		.pipeline = rte_be_to_cpu_32(f->key.pipeline),
+		.seq = f->next_seq,
+	};
+	struct sl_wire_builder b;
+	struct sl_pkt_meta *pm;
+	struct rte_mbuf *m;
+
+	dp->cnt.flows_expired++;
+	m = rte_pktmbuf_alloc(dp->pool);
+	if (m == NULL) {
+		dp->cnt.drops[SL_DROP_NO_MBUF]++;
+		sl_flow_remove(dp->flows, idx);
+		return;
+	}
+	for (uint8_t i = 0; i < h.depth; i++)
+		h.ancestry[i] = rte_be_to_cpu_64(f->key.ancestry[i]);
+	sl_wire_builder_init(&b, rte_pktmbuf_mtod_offset(m, uint8_t *,
+						       SL_WIRE_FRAME_HDR_OFF),
+			     SL_WIRE_HDR_LEN, &h);
+	sl_wire_builder_finish(&b);
+	m->data_len = SL_WIRE_FRAME_HDR_OFF + SL_WIRE_HDR_LEN;
+	m->pkt_len = m->data_len;
+	pm = sl_pkt_meta(m);
+	memset(pm, 0, sizeof(*pm));
+	pm->flow = idx;
+	pm->seq = h.seq;
+	pm->hdr_off = SL_WIRE_FRAME_HDR_OFF;
+	pm->dgram_len = SL_WIRE_HDR_LEN;
+	pm->stage = h.stage;
+	pm->pipeline = f->pipeline;
+	pm->flags = SL_FRAG_F_ABORT;
+	pm->depth = h.depth;
+	f->end_seq = f->next_seq++;
+	f->request_done = 1;
+	sl_dp_fanout_one(dp, m);
+}
+
+/* A slice of the table per call, the whole table every quarter of the
+ * idle timeout: idle streams are rare and their timeout long. */
+static void
+dp_expire_idle(struct sl_dp *dp)
+{
+	struct sl_flow_table *ft = dp->flows;
+	uint32_t i = dp->expire_cursor;
+
+	for (uint32_t n = 0; n < dp->expire_budget && n < ft->capacity; n++) {
+		struct sl_flow *f = &ft->flows[i];
+
+		if (f->state == SL_FLOW_ACTIVE &&
+		    dp->now - f->last_tsc > dp->idle_tsc) {
+			/* Not started downstream, or already ended (a client
+			 * stream waiting for its output): just let it go. */
+			if (f->edges == NULL || f->next_seq > f->end_seq)
+				sl_flow_remove(ft, i);
+			else
+				dp_expire_stream(dp, i);
+		}
+		if (++i == ft->capacity)
+			i = 0;
+	}
+	dp->expire_cursor = i;
 }
 
 void
 sl_dp_housekeeping(struct sl_dp *dp)
 {
 	sl_flow_expire_ended(dp->flows, dp->now, dp->linger_tsc);
-	/* Idle streams are rare and their timeout long: a slice of the
-	 * table per call, the whole table every quarter of the timeout. */
-	sl_flow_expire(dp->flows, dp->now, dp->idle_tsc, UINT64_MAX,
-		       &dp->expire_cursor, dp->expire_budget);
+	dp_expire_idle(dp);
+	sl_op_housekeeping(dp);
+	dp_run_loop(dp);
+	sl_dp_flush(dp);
 	sl_neigh_retry(dp);
 	if (dp->n_ctrl != 0)
 		sl_stage_tx(dp, NULL, 0);

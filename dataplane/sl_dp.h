@@ -33,25 +33,87 @@
 #include "sl_counters.h"
 #include "sl_flow.h"
 #include "sl_neigh.h"
+#include "sl_op.h"
 
 #define SL_BURST 32
 /* A burst plus every fragment its packets can release from reorder buffers. */
 #define SL_PATH_CAP (SL_BURST * (SL_CONFIG_REORDER_MAX + 1))
 #define SL_CTRL_TX_MAX 64 /* ARP replies and requests waiting to be sent */
+#define SL_OUT_MAX 256    /* fragments staged for route + tx */
+#define SL_LOOP_MAX 1024  /* operator results waiting for fanout */
 
-/* Written by parse and admit, read by the later stages. */
+/* Which route pin of its stream's edge state a fragment follows. */
+enum sl_pin_kind {
+	SL_PIN_EDGE = 0, /* the edge's own: a plain edge */
+	SL_PIN_CHILD,    /* the splitter's current child */
+	SL_PIN_MARKER,   /* the splitter's END|CHILDREN fragment */
+};
+
+/*
+ * Written by parse and admit (and fanout), read by the later stages. It
+ * must fit the mbuf's free dynamic-field area (36 bytes at a 4-byte
+ * boundary in DPDK 22.11), hence indexes rather than pointers.
+ */
 struct sl_pkt_meta {
-	uint32_t flow;     /* flow table index (admit) */
+	uint32_t flow;     /* flow table index of the stream it came in on */
 	uint32_t seq;
 	uint32_t src_ip;   /* host order */
 	uint16_t src_port;
 	uint16_t hdr_off;  /* sluice header offset in the frame */
 	uint16_t dgram_len; /* sluice header + tokens */
-	uint16_t stage;
+	uint16_t stage;    /* the stream's stage on the way in */
 	uint8_t pipeline;  /* index into cfg->pipelines */
 	uint8_t flags;     /* header flags */
 	uint8_t depth;
-	uint8_t pad_;
+	uint8_t edge;      /* fanout: the edge it leaves on (pipeline index) */
+	uint8_t slot;      /* fanout: that edge's slot in the edge block */
+	uint8_t pin_kind;  /* fanout: enum sl_pin_kind */
+};
+
+/*
+ * Where one outgoing stream goes: chosen once, at its first fragment, and
+ * kept (DESIGN §3). A plain edge has one per incoming stream; a splitter
+ * has one for the child stream it is cutting.
+ */
+struct sl_route_pin {
+	uint16_t instance;   /* SL_INSTANCE_NONE until routed; SL_INSTANCE_CLIENT */
+	uint16_t stage;      /* the stage it goes to (0: the client) */
+	uint8_t in_flight;   /* counted in its instance's streams_active */
+	uint8_t oneshot;     /* a single tokenless fragment: not a stream */
+	uint16_t hop_port;
+	uint32_t hop_ip;
+	uint32_t hop_neigh_gen;
+	struct rte_ether_addr hop_mac;
+};
+
+struct sl_splitter;
+
+/* A buffer edge holds the fragments of one stream until its END, in
+ * chunks of pointers borrowed from a mempool. */
+#define SL_HELD_CHUNK 30
+struct sl_held_chunk {
+	struct sl_held_chunk *next;
+	uint16_t n;
+	struct rte_mbuf *m[SL_HELD_CHUNK];
+};
+
+struct sl_held_list {
+	struct sl_held_chunk *head;
+	struct sl_held_chunk *tail;
+	uint32_t count;
+};
+
+/* What an incoming stream keeps per edge it leaves on. */
+struct sl_edge_state {
+	struct sl_route_pin pin;      /* plain edges */
+	struct sl_held_list buffered; /* buffer edges */
+	struct sl_splitter *split;    /* split edges, once the first byte came */
+	uint8_t overflow;             /* buffer edge went over buffer_max */
+};
+
+/* Per incoming stream, borrowed from a mempool at its first fragment. */
+struct sl_edge_block {
+	struct sl_edge_state e[SL_MAX_OUT_EDGES];
 };
 
 extern int sl_pkt_meta_offset;
@@ -93,6 +155,7 @@ enum sl_stage_id {
 	SL_STAGE_PARSE,
 	SL_STAGE_ADMIT,
 	SL_STAGE_ORDER,
+	SL_STAGE_FANOUT,
 	SL_STAGE_ROUTE,
 	SL_STAGE_TX,
 	SL_STAGE_MAX
@@ -144,6 +207,21 @@ struct sl_dp {
 
 	uint16_t n_ctrl;
 	struct rte_mbuf *ctrl[SL_CTRL_TX_MAX];
+
+	/* Fragments fanout made, waiting for route + tx. */
+	uint16_t n_out;
+	struct rte_mbuf *out[SL_OUT_MAX];
+	/* Operator results waiting to go through fanout. */
+	uint16_t loop_head;
+	uint16_t n_loop;
+	struct rte_mbuf *loop[SL_LOOP_MAX];
+
+	struct rte_mempool *edge_pool;  /* struct sl_edge_block */
+	struct rte_mempool *held_pool;  /* struct sl_held_chunk */
+	struct rte_mempool *split_pool; /* struct sl_splitter */
+	void *hs_scratch;               /* Hyperscan scratch of this worker */
+	struct sl_op_state *op;         /* operator groups, NULL if none */
+	struct sl_op_counters op_cnt;
 
 	struct sl_dp_counters cnt;
 	volatile bool quit;
@@ -214,10 +292,79 @@ sl_dp_tenant_stream_done(struct sl_dp *dp, struct sl_flow *f)
 /* Called by the flow table when a flow leaves it (expiry, flush). */
 void sl_dp_flow_released(struct sl_dp *dp, struct sl_flow *f, bool ended);
 
+/**
+ * sl_dp_edge_out - a fragment leaves on edge @e (its meta's pin and edge
+ * set): an operator stage consumes it, anything else is staged for route
+ * and tx (flushed when the staging area fills and after every burst).
+ */
+void sl_dp_edge_out(struct sl_dp *dp, const struct sl_edge_cfg *e,
+		    struct rte_mbuf *m);
+
+/**
+ * sl_dp_flush - route and send everything staged.
+ */
+void sl_dp_flush(struct sl_dp *dp);
+
+/**
+ * sl_dp_loop - queue an operator's result fragment for fanout (after the
+ * current burst's fanout, so operators never recurse).
+ */
+void sl_dp_loop(struct sl_dp *dp, struct rte_mbuf *m);
+
+/**
+ * sl_dp_fanout_one - fanout for one in-order fragment (see
+ * stage_fanout.c). Consumes @m.
+ */
+void sl_dp_fanout_one(struct sl_dp *dp, struct rte_mbuf *m);
+
+/**
+ * sl_dp_stream_init - fill a flow entry just made for a stream of
+ * pipeline index @pipeline: tenant accounting and, for a stream that is
+ * not the client's, the request's client stream it belongs to.
+ */
+void sl_dp_stream_init(struct sl_dp *dp, uint32_t idx, uint8_t pipeline,
+		       uint16_t tenant);
+
+/**
+ * sl_dp_stream_open - find or make the flow of a stream sluiced itself
+ * produces (an operator's result). Return its index or SL_FLOW_NONE.
+ */
+uint32_t sl_dp_stream_open(struct sl_dp *dp, const struct sl_flow_key *key,
+			   uint8_t pipeline, uint16_t tenant);
+
+/**
+ * sl_dp_stream_ended - the stream of flow @idx passed its END or ABORT:
+ * it lingers, unless it is a request's client stream still waiting for
+ * the request's output.
+ */
+void sl_dp_stream_ended(struct sl_dp *dp, uint32_t idx);
+
+/**
+ * sl_dp_held_free - drop every fragment of a buffer edge's list, counting
+ * each under @reason.
+ */
+void sl_dp_held_free(struct sl_dp *dp, struct sl_held_list *l,
+		     enum sl_drop reason);
+
+/**
+ * sl_dp_held_push - append @m to a buffer edge's list. Return 0, or
+ * -ENOBUFS when no chunk is free. sl_dp_held_pop - the oldest, or NULL.
+ */
+int sl_dp_held_push(struct sl_dp *dp, struct sl_held_list *l,
+		    struct rte_mbuf *m);
+struct rte_mbuf *sl_dp_held_pop(struct sl_dp *dp, struct sl_held_list *l);
+
+/**
+ * sl_dp_pin_of - the route pin fragment @pm follows (see sl_pkt_meta).
+ */
+struct sl_route_pin *sl_dp_pin_of(struct sl_dp *dp,
+				  const struct sl_pkt_meta *pm);
+
 /* The packet stages, in path order (one file each). */
 uint16_t sl_stage_parse(struct sl_dp *dp, struct rte_mbuf **pkts, uint16_t n);
 uint16_t sl_stage_admit(struct sl_dp *dp, struct rte_mbuf **pkts, uint16_t n);
 uint16_t sl_stage_order(struct sl_dp *dp, struct rte_mbuf **pkts, uint16_t n);
+uint16_t sl_stage_fanout(struct sl_dp *dp, struct rte_mbuf **pkts, uint16_t n);
 uint16_t sl_stage_route(struct sl_dp *dp, struct rte_mbuf **pkts, uint16_t n);
 uint16_t sl_stage_tx(struct sl_dp *dp, struct rte_mbuf **pkts, uint16_t n);
 

@@ -194,7 +194,6 @@ sl_flow_add_hashed(struct sl_flow_table *ft, const struct sl_flow_key *key,
 	f->last_tsc = now;
 	f->end_seq = UINT32_MAX;
 	f->origin = SL_FLOW_NONE;
-	f->instance = SL_INSTANCE_NONE;
 	f->key = *key;
 	ft->active++;
 	*created = true;

@@ -33,6 +33,9 @@
 #define SL_FLOW_NONE UINT32_MAX
 #define SL_INSTANCE_NONE 0xffff
 #define SL_INSTANCE_CLIENT 0xfffe /* the stream returns to its client */
+/* sl_flow_key.zero: 0 for a stream received, SL_FLOW_KEY_GROUP for an
+ * operator's group (same table layout, never a received stream). */
+#define SL_FLOW_KEY_GROUP 2
 #define SL_FLOW_LINGER_MS 250
 
 /* Raw wire bytes, so a key is a copy of the header, not a decode. */
@@ -66,20 +69,16 @@ struct sl_flow {
 	uint32_t origin;      /* index of the request's client stream */
 	uint32_t origin_gen;
 	uint16_t tenant;
-	uint16_t next_stage;  /* stage id the stream goes to; 0 = the client */
-	uint16_t instance;    /* index in next_stage, SL_INSTANCE_NONE = unrouted */
 	uint8_t pipeline;     /* index into cfg->pipelines */
 	uint8_t state;        /* enum sl_flow_state */
 	uint8_t n_held;
-	uint8_t request_done; /* client stream: the final output's END passed */
-	uint8_t in_flight;    /* counted in its instance's streams_active */
+	uint8_t request_done; /* client stream: the request's output ended */
 	uint8_t tenant_counted; /* counted in its tenant's streams_active */
+	uint8_t pad_;
 	struct sl_reorder *held;
-	/* Next hop, resolved once at the route decision. */
-	uint32_t hop_ip;
-	uint16_t hop_port;
-	struct rte_ether_addr hop_mac;
-	uint32_t hop_neigh_gen; /* neighbour table generation it was read at */
+	/* Per edge the stream leaves on: routes, buffers, splitters
+	 * (struct sl_edge_block, owned by the dataplane). */
+	void *edges;
 	/* second cache line */
 	struct sl_flow_key key __rte_cache_aligned;
 	uint32_t client_ip;   /* client streams: where the output returns */

@@ -28,12 +28,12 @@ sl_route_seed(const struct sl_endpoint *ep)
 }
 
 uint64_t
-sl_route_key_hash(const struct sl_flow_key *key, uint8_t level)
+sl_route_key_hash(const uint64_t *ancestry, uint8_t depth, uint8_t level)
 {
-	uint8_t l = level < key->depth ? level : key->depth;
+	uint8_t l = level < depth ? level : depth;
 
-	return mix64(((uint64_t)rte_hash_crc(key->ancestry, 8u * l, 0x51) << 32) |
-		     rte_hash_crc(key->ancestry, 8u * l, 0x1ce));
+	return mix64(((uint64_t)rte_hash_crc(ancestry, 8u * l, 0x51) << 32) |
+		     rte_hash_crc(ancestry, 8u * l, 0x1ce));
 }
 
 uint16_t
@@ -56,7 +56,7 @@ sl_route_rendezvous(uint64_t key_hash, const uint32_t *seeds, uint16_t n)
 
 uint16_t
 sl_route_pick(const struct sl_stage_cfg *st, struct sl_stage_state *ss,
-	      const struct sl_flow_key *key)
+	      const uint64_t *ancestry, uint8_t depth)
 {
 	uint16_t n = st->n_instances;
 
@@ -67,7 +67,7 @@ sl_route_pick(const struct sl_stage_cfg *st, struct sl_stage_state *ss,
 
 		for (uint16_t i = 0; i < n; i++)
 			seeds[i] = ss->inst[i].seed;
-		return sl_route_rendezvous(sl_route_key_hash(key,
+		return sl_route_rendezvous(sl_route_key_hash(ancestry, depth,
 							     st->aggregation),
 					   seeds, n);
 	}

@@ -28,10 +28,11 @@ struct sl_stage_state;
 uint32_t sl_route_seed(const struct sl_endpoint *ep);
 
 /**
- * sl_route_key_hash - hash of the first min(@level, key->depth) ancestry
- * ids of @key (level >= 1).
+ * sl_route_key_hash - hash of the first min(@level, @depth) ids of
+ * @ancestry (wire order, as in a header; level >= 1).
  */
-uint64_t sl_route_key_hash(const struct sl_flow_key *key, uint8_t level);
+uint64_t sl_route_key_hash(const uint64_t *ancestry, uint8_t depth,
+			   uint8_t level);
 
 /**
  * sl_route_rendezvous - index of the instance with the highest score for
@@ -41,12 +42,12 @@ uint16_t sl_route_rendezvous(uint64_t key_hash, const uint32_t *seeds,
 			     uint16_t n);
 
 /**
- * sl_route_pick - instance index of stage @st for a new stream with @key,
- * updating the stage's round-robin cursor. Return SL_INSTANCE_NONE if the
- * stage has no instance.
+ * sl_route_pick - instance index of stage @st for a new stream named by
+ * @ancestry (wire order) at @depth, updating the stage's round-robin
+ * cursor. Return SL_INSTANCE_NONE if the stage has no instance.
  */
 uint16_t sl_route_pick(const struct sl_stage_cfg *st,
-		       struct sl_stage_state *ss,
-		       const struct sl_flow_key *key);
+		       struct sl_stage_state *ss, const uint64_t *ancestry,
+		       uint8_t depth);
 
 #endif /* SL_ROUTE_H */

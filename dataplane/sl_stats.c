@@ -10,7 +10,7 @@
 #include "sl_stats.h"
 
 static const char *const stage_names[SL_STAGE_MAX] = {
-	"rx", "parse", "admit", "order", "route", "tx",
+	"rx", "parse", "admit", "order", "fanout", "route", "tx",
 };
 
 void

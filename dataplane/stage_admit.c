@@ -94,8 +94,7 @@ admit_new_flow(struct sl_dp *dp, uint32_t idx, struct rte_mbuf *m,
 {
 	struct sl_flow *f = sl_flow_at(dp->flows, idx);
 
-	f->pipeline = pm->pipeline;
-	f->tenant = tenant;
+	sl_dp_stream_init(dp, idx, pm->pipeline, tenant);
 	if (pm->stage == 0) {
 		const struct rte_ether_hdr *eth =
 			rte_pktmbuf_mtod(m, const struct rte_ether_hdr *);
@@ -106,28 +105,6 @@ admit_new_flow(struct sl_dp *dp, uint32_t idx, struct rte_mbuf *m,
 		 * MAC from our own ARP requests), yet its request's output
 		 * must reach it: learn its MAC from the request itself. */
 		sl_neigh_learn(&dp->neigh, pm->src_ip, &eth->src_addr);
-		f->origin = idx;
-		f->origin_gen = f->gen;
-	} else {
-		/* The request's client stream: [pipeline, stage 0, id 0]. */
-		struct sl_flow_key ok = f->key;
-		uint32_t o;
-
-		ok.stage = 0;
-		ok.depth = 1;
-		memset(&ok.ancestry[1], 0, 8 * (SL_ANCESTRY_MAX - 1));
-		o = sl_flow_lookup(dp->flows, &ok);
-		if (o != SL_FLOW_NONE) {
-			f->origin = o;
-			f->origin_gen = sl_flow_at(dp->flows, o)->gen;
-		}
-	}
-	dp->cnt.flows_created++;
-	uint8_t ti = dp->tenant_index[tenant];
-
-	if (ti != SL_TENANT_NONE) {
-		dp->tenants[ti].streams_active++;
-		f->tenant_counted = 1;
 	}
 }
 

@@ -1,20 +1,23 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * stage_route.c - packet stage 4: send each fragment where its stream goes.
+ * stage_route.c - packet stage 5: send each fragment where its stream goes.
  *
- * In:  in-order fragments bound to their flow.
+ * In:  fragments fanout staged, each with the edge it leaves on and the
+ *      route pin of its outgoing stream (sl_pkt_meta.edge, .pin).
  * Out: frames rewritten for their next hop (Ethernet, IPv4, UDP, and the
- *      sluice header's stage field), ready for tx.
- * Decision: made once per stream, at its first delivered fragment, then
- *      pinned in the flow entry. Stage s's output goes to stage s + 1
- *      (chosen by sl_route_pick: rendezvous hash on the first L ancestry
- *      ids for aggregation level L, else round robin / least loaded); the
- *      last stage's output returns to the client that opened the request.
- * Drops: NO_ORIGIN (the request's client is no longer known), NO_INSTANCE,
- *      NO_NEIGHBOR (next hop not resolved yet: ARP is asked again).
+ *      header's stage and from_stage), ready for tx.
+ * Decision: made once per outgoing stream, at its first fragment, and
+ *      pinned: an edge to the client returns to the address the request
+ *      came from; an edge to a stage picks an instance with sl_route_pick
+ *      (rendezvous hash on the first L ancestry ids for aggregation level
+ *      L, else round robin / least loaded). The next hop's MAC is cached
+ *      in the pin and re-read only when the neighbour table changes.
+ * Drops: NO_ORIGIN (the request's client is no longer known),
+ *      NO_INSTANCE, NO_NEIGHBOR (next hop not resolved yet: ARP is asked).
  *
- * When an END or ABORT passes, the stream is marked ended (it lingers in
- * the flow table only to catch duplicates).
+ * When an END or ABORT passes, the outgoing stream stops counting as in
+ * flight at its instance; on a pipeline with a single output, the END of
+ * the output marks the request done.
  */
 #include <rte_branch_prediction.h>
 #include <rte_byteorder.h>
@@ -37,77 +40,90 @@ route_origin(struct sl_dp *dp, const struct sl_flow *f)
 	return o->gen == f->origin_gen && o->state != SL_FLOW_FREE ? o : NULL;
 }
 
-/*
- * First delivered fragment of a stream: choose where it goes and remember
- * the next hop's address in the flow. Return 0 or the drop reason.
- */
+/* First fragment of an outgoing stream: choose where it goes. Return 0 or
+ * the drop reason. */
 static __rte_noinline enum sl_drop
-route_decide(struct sl_dp *dp, struct sl_flow *f, const struct sl_pkt_meta *pm)
+route_decide(struct sl_dp *dp, struct sl_route_pin *pin,
+	     const struct sl_pkt_meta *pm, const uint8_t *hdr)
 {
 	const struct sl_pipeline_cfg *pl = &dp->cfg->pipelines[pm->pipeline];
+	const struct sl_edge_cfg *e = &pl->edges[pm->edge];
 
-	if (pm->stage == pl->n_stages) {
-		const struct sl_flow *o = route_origin(dp, f);
+	if (e->to == SL_STAGE_CLIENT) {
+		const struct sl_flow *o =
+			route_origin(dp, sl_flow_at(dp->flows, pm->flow));
 
 		if (o == NULL)
 			return SL_DROP_NO_ORIGIN;
-		f->next_stage = 0;
-		f->instance = SL_INSTANCE_CLIENT;
-		f->hop_ip = o->client_ip;
-		f->hop_port = o->client_port;
+		pin->stage = SL_STAGE_CLIENT;
+		pin->instance = SL_INSTANCE_CLIENT;
+		pin->hop_ip = o->client_ip;
+		pin->hop_port = o->client_port;
 		return 0;
 	}
-	const struct sl_stage_cfg *st = &pl->stages[pm->stage];
-	struct sl_stage_state *ss = &dp->stages[pm->pipeline][pm->stage];
-	uint16_t i = sl_route_pick(st, ss, &f->key);
+	const struct sl_stage_cfg *st = &pl->stages[e->to - 1];
+	struct sl_stage_state *ss = &dp->stages[pm->pipeline][e->to - 1];
+	uint64_t ancestry[SL_ANCESTRY_MAX];
+	uint16_t i;
 
+	memcpy(ancestry, hdr + SL_WIRE_OFF_ANCESTRY, 8u * pm->depth);
+	i = sl_route_pick(st, ss, ancestry, pm->depth);
 	if (i == SL_INSTANCE_NONE)
 		return SL_DROP_NO_INSTANCE;
-	f->next_stage = pm->stage + 1;
-	f->instance = i;
-	f->hop_ip = st->instances[i].ep.ip;
-	f->hop_port = st->instances[i].ep.port;
-	ss->inst[i].streams++;
-	ss->inst[i].streams_active++;
-	f->in_flight = 1;
+	pin->stage = e->to;
+	pin->instance = i;
+	pin->hop_ip = st->instances[i].ep.ip;
+	pin->hop_port = st->instances[i].ep.port;
+	if (!pin->oneshot) {
+		ss->inst[i].streams++;
+		ss->inst[i].streams_active++;
+		pin->in_flight = 1;
+	}
 	return 0;
 }
 
-/* END or ABORT passed: the stream is over. */
+/* END or ABORT passed on an outgoing stream. */
 static __rte_noinline void
-route_stream_end(struct sl_dp *dp, struct sl_flow *f)
+route_stream_end(struct sl_dp *dp, struct sl_route_pin *pin,
+		 const struct sl_pkt_meta *pm)
 {
-	struct sl_flow *origin = route_origin(dp, f);
-	uint32_t idx = (uint32_t)(f - dp->flows->flows);
+	const struct sl_pipeline_cfg *pl = &dp->cfg->pipelines[pm->pipeline];
 
-	dp->cnt.flows_ended++;
-	if (f->in_flight) {
-		dp->stages[f->pipeline][f->next_stage - 1]
-			.inst[f->instance]
+	if (pin->in_flight) {
+		dp->stages[pm->pipeline][pin->stage - 1]
+			.inst[pin->instance]
 			.streams_active--;
-		f->in_flight = 0;
+		pin->in_flight = 0;
 	}
-	sl_dp_tenant_stream_done(dp, f);
-	/* A client stream must outlive its request: its address is where
-	 * the final output goes. It ends when both are done. */
-	if (f->instance == SL_INSTANCE_CLIENT && origin != NULL) {
-		origin->request_done = 1;
-		if (origin->next_seq > origin->end_seq)
-			sl_flow_end(dp->flows, f->origin, dp->now);
+	/* A request's client stream outlives its own END: its address is
+	 * where the output goes. With a single output, that output's END
+	 * completes the request. */
+	if (pin->instance == SL_INSTANCE_CLIENT && pl->single_output &&
+	    !pin->oneshot) {
+		struct sl_flow *o =
+			route_origin(dp, sl_flow_at(dp->flows, pm->flow));
+
+		if (o != NULL) {
+			o->request_done = 1;
+			if (o->next_seq > o->end_seq)
+				sl_flow_end(dp->flows,
+					    sl_flow_at(dp->flows, pm->flow)
+						    ->origin,
+					    dp->now);
+		}
 	}
-	if (f->origin != idx || f->request_done)
-		sl_flow_end(dp->flows, idx, dp->now);
 }
 
 static inline void
 route_rewrite(struct sl_dp *dp, struct rte_mbuf *m, struct sl_pkt_meta *pm,
-	      const struct rte_ether_addr *dst_mac, uint32_t dst_ip,
-	      uint16_t dst_port)
+	      const struct sl_route_pin *pin)
 {
 	const uint16_t l234 = SL_WIRE_FRAME_HDR_OFF;
 	struct rte_ether_hdr *eth;
 	struct rte_ipv4_hdr *ip;
 	struct rte_udp_hdr *udp;
+	uint8_t *hdr;
+	uint16_t v;
 
 	/* Drop IPv4 options and Ethernet padding: the new frame is exactly
 	 * Ethernet + IPv4 + UDP + datagram. */
@@ -121,8 +137,9 @@ route_rewrite(struct sl_dp *dp, struct rte_mbuf *m, struct sl_pkt_meta *pm,
 	eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
 	ip = (struct rte_ipv4_hdr *)(eth + 1);
 	udp = (struct rte_udp_hdr *)(ip + 1);
+	hdr = (uint8_t *)(udp + 1);
 
-	rte_ether_addr_copy(dst_mac, &eth->dst_addr);
+	rte_ether_addr_copy(&pin->hop_mac, &eth->dst_addr);
 	rte_ether_addr_copy(&dp->mac, &eth->src_addr);
 	eth->ether_type = RTE_BE16(RTE_ETHER_TYPE_IPV4);
 	ip->version_ihl = RTE_IPV4_VHL_DEF;
@@ -134,13 +151,21 @@ route_rewrite(struct sl_dp *dp, struct rte_mbuf *m, struct sl_pkt_meta *pm,
 	ip->time_to_live = 64;
 	ip->next_proto_id = IPPROTO_UDP;
 	ip->src_addr = rte_cpu_to_be_32(dp->cfg->listen.ip);
-	ip->dst_addr = rte_cpu_to_be_32(dst_ip);
+	ip->dst_addr = rte_cpu_to_be_32(pin->hop_ip);
 	ip->hdr_checksum = 0;
 	ip->hdr_checksum = rte_ipv4_cksum(ip);
 	udp->src_port = rte_cpu_to_be_16(dp->cfg->listen.port);
-	udp->dst_port = rte_cpu_to_be_16(dst_port);
+	udp->dst_port = rte_cpu_to_be_16(pin->hop_port);
 	udp->dgram_len = rte_cpu_to_be_16(sizeof(*udp) + pm->dgram_len);
 	udp->dgram_cksum = 0; /* optional in IPv4 */
+
+	/* An instance sees the stage it serves and who produced the stream;
+	 * the client sees the producing stage in both. */
+	v = rte_cpu_to_be_16(pin->instance == SL_INSTANCE_CLIENT ? pm->stage
+								  : pin->stage);
+	memcpy(hdr + SL_WIRE_OFF_STAGE, &v, 2);
+	v = rte_cpu_to_be_16(pm->stage);
+	memcpy(hdr + SL_WIRE_OFF_FROM_STAGE, &v, 2);
 }
 
 uint16_t
@@ -151,42 +176,37 @@ sl_stage_route(struct sl_dp *dp, struct rte_mbuf **pkts, uint16_t n)
 	for (uint16_t i = 0; i < n; i++) {
 		struct rte_mbuf *m = pkts[i];
 		struct sl_pkt_meta *pm = sl_pkt_meta(m);
-		struct sl_flow *f = sl_flow_at(dp->flows, pm->flow);
-		const struct rte_ether_addr *mac;
+		struct sl_route_pin *pin = sl_dp_pin_of(dp, pm);
 
-		if (unlikely(f->instance == SL_INSTANCE_NONE)) {
-			enum sl_drop why = route_decide(dp, f, pm);
+		if (unlikely(pin->instance == SL_INSTANCE_NONE)) {
+			const uint8_t *hdr = rte_pktmbuf_mtod_offset(
+				m, const uint8_t *, pm->hdr_off);
+			enum sl_drop why = route_decide(dp, pin, pm, hdr);
 
 			if (why != 0) {
 				sl_dp_drop(dp, m, why);
 				continue;
 			}
 		}
-		if (likely(f->hop_neigh_gen == dp->neigh.gen)) {
-			mac = &f->hop_mac;
-		} else {
-			mac = sl_neigh_lookup(&dp->neigh, f->hop_ip);
+		if (unlikely(pin->hop_neigh_gen != dp->neigh.gen)) {
+			const struct rte_ether_addr *mac =
+				sl_neigh_lookup(&dp->neigh, pin->hop_ip);
+
 			if (unlikely(mac == NULL)) {
-				sl_arp_solicit(dp, f->hop_ip);
+				sl_arp_solicit(dp, pin->hop_ip);
 				sl_dp_drop(dp, m, SL_DROP_NO_NEIGHBOR);
 				continue;
 			}
-			f->hop_mac = *mac;
-			f->hop_neigh_gen = dp->neigh.gen;
+			pin->hop_mac = *mac;
+			pin->hop_neigh_gen = dp->neigh.gen;
 		}
-		route_rewrite(dp, m, pm, mac, f->hop_ip, f->hop_port);
-		if (f->instance != SL_INSTANCE_CLIENT) {
-			uint8_t *hdr = rte_pktmbuf_mtod_offset(m, uint8_t *,
-							       pm->hdr_off);
-			uint16_t stage_be = rte_cpu_to_be_16(f->next_stage);
-
-			memcpy(hdr + SL_WIRE_OFF_STAGE, &stage_be, 2);
-			dp->stages[f->pipeline][f->next_stage - 1]
-				.inst[f->instance]
+		route_rewrite(dp, m, pm, pin);
+		if (pin->instance != SL_INSTANCE_CLIENT)
+			dp->stages[pm->pipeline][pin->stage - 1]
+				.inst[pin->instance]
 				.fragments++;
-		}
 		if (unlikely(pm->flags & (SL_FRAG_F_END | SL_FRAG_F_ABORT)))
-			route_stream_end(dp, f);
+			route_stream_end(dp, pin, pm);
 		pkts[out++] = m;
 	}
 	return out;

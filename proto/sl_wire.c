@@ -20,14 +20,6 @@
 #define SL_IPV4_OFF_MASK 0x1fff
 
 /* Header field offsets not exported by sl_wire.h. */
-#define SL_WIRE_OFF_MAGIC 0
-#define SL_WIRE_OFF_VERSION 2
-#define SL_WIRE_OFF_DEPTH 5
-#define SL_WIRE_OFF_PIPELINE 8
-#define SL_WIRE_OFF_TENANT 12
-#define SL_WIRE_OFF_TOKEN_COUNT 14
-#define SL_WIRE_OFF_PAYLOAD_LEN 20
-#define SL_WIRE_OFF_RESERVED 22
 
 static inline uint16_t
 ld16(const uint8_t *p)
@@ -187,11 +179,16 @@ sl_wire_parse_hdr(const uint8_t *buf, size_t len, struct sl_frag_hdr *hdr)
 	if (hdr->abort_reason != 0 && (!(hdr->flags & SL_FRAG_F_ABORT) ||
 				       hdr->abort_reason >= SL_ABORT_MAX))
 		return SL_WIRE_BAD_FLAGS;
+	hdr->child_count = ld32(buf + SL_WIRE_OFF_CHILD_COUNT);
+	if ((hdr->flags & SL_FRAG_F_CHILDREN) && !(hdr->flags & SL_FRAG_F_END))
+		return SL_WIRE_BAD_FLAGS;
+	if (hdr->child_count != 0 && !(hdr->flags & SL_FRAG_F_CHILDREN))
+		return SL_WIRE_BAD_FLAGS;
 
 	hdr->depth = buf[SL_WIRE_OFF_DEPTH];
 	if (hdr->depth == 0 || hdr->depth > SL_ANCESTRY_MAX)
 		return SL_WIRE_BAD_DEPTH;
-	if (ld16(buf + SL_WIRE_OFF_RESERVED) != 0)
+	if (ld32(buf + SL_WIRE_OFF_RESERVED) != 0)
 		return SL_WIRE_BAD_RESERVED;
 
 	hdr->payload_len = ld16(buf + SL_WIRE_OFF_PAYLOAD_LEN);
@@ -199,6 +196,7 @@ sl_wire_parse_hdr(const uint8_t *buf, size_t len, struct sl_frag_hdr *hdr)
 		return SL_WIRE_LEN_MISMATCH;
 
 	hdr->stage = ld16(buf + SL_WIRE_OFF_STAGE);
+	hdr->from_stage = ld16(buf + SL_WIRE_OFF_FROM_STAGE);
 	hdr->pipeline = ld32(buf + SL_WIRE_OFF_PIPELINE);
 	hdr->tenant = ld16(buf + SL_WIRE_OFF_TENANT);
 	hdr->token_count = ld16(buf + SL_WIRE_OFF_TOKEN_COUNT);
@@ -347,7 +345,9 @@ sl_wire_encode_hdr(uint8_t *buf, const struct sl_frag_hdr *hdr)
 	st16(buf + SL_WIRE_OFF_TOKEN_COUNT, hdr->token_count);
 	st32(buf + SL_WIRE_OFF_SEQ, hdr->seq);
 	st16(buf + SL_WIRE_OFF_PAYLOAD_LEN, hdr->payload_len);
-	st16(buf + SL_WIRE_OFF_RESERVED, 0);
+	st16(buf + SL_WIRE_OFF_FROM_STAGE, hdr->from_stage);
+	st32(buf + SL_WIRE_OFF_CHILD_COUNT, hdr->child_count);
+	st32(buf + SL_WIRE_OFF_RESERVED, 0);
 	st64(buf + SL_WIRE_OFF_SEND_NS, hdr->send_ns);
 	for (i = 0; i < SL_ANCESTRY_MAX; i++)
 		st64(buf + SL_WIRE_OFF_ANCESTRY + 8 * i,

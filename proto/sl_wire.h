@@ -7,7 +7,7 @@
  * client library and the tests use exactly the code the dataplane runs.
  * The format is documented byte by byte in proto/WIRE.md.
  *
- * A frame is Ethernet / IPv4 / UDP / sluice header (80 bytes) / tokens.
+ * A frame is Ethernet / IPv4 / UDP / sluice header (88 bytes) / tokens.
  * All multi-byte header fields are big-endian (network order).
  */
 #ifndef SL_WIRE_H
@@ -19,7 +19,7 @@
 
 #define SL_WIRE_MAGIC 0x534cu /* "SL" */
 #define SL_WIRE_VERSION 1
-#define SL_WIRE_HDR_LEN 80
+#define SL_WIRE_HDR_LEN 88
 #define SL_WIRE_TOKEN_HDR_LEN 6 /* u32 id + u16 text length */
 #define SL_ANCESTRY_MAX 6
 #define SL_WIRE_UDP_PORT 7700 /* default port of sluiced */
@@ -38,8 +38,12 @@
 enum sl_frag_flag {
 	SL_FRAG_F_END = 0x01,   /* last fragment of its stream */
 	SL_FRAG_F_ABORT = 0x02, /* stream aborted; reason in abort_reason */
+	/* With END: the stream was cut into child_count quanta (child
+	 * streams one ancestry level deeper). A fragment with this flag and
+	 * no tokens tells a consumer how many children to expect. */
+	SL_FRAG_F_CHILDREN = 0x04,
 };
-#define SL_FRAG_F_ALL (SL_FRAG_F_END | SL_FRAG_F_ABORT)
+#define SL_FRAG_F_ALL (SL_FRAG_F_END | SL_FRAG_F_ABORT | SL_FRAG_F_CHILDREN)
 
 /* Why a stream was aborted (header byte 4; 0 unless SL_FRAG_F_ABORT). */
 #define SL_ABORT_REASONS(_)                                                   \
@@ -74,7 +78,8 @@ enum sl_abort_reason {
 	_(SHORT, "shorter than the sluice header")                           \
 	_(BAD_MAGIC, "wrong magic")                                          \
 	_(BAD_VERSION, "unsupported version")                                \
-	_(BAD_FLAGS, "unknown flags or abort reason without ABORT")          \
+	_(BAD_FLAGS, "unknown flags, abort reason without ABORT, "           \
+		     "or children without END")                              \
 	_(BAD_DEPTH, "ancestry depth 0 or deeper than allowed")              \
 	_(BAD_RESERVED, "reserved field not zero")                           \
 	_(LEN_MISMATCH, "payload length disagrees with the datagram")        \
@@ -96,6 +101,7 @@ struct sl_frag_hdr {
 	uint8_t abort_reason; /* enum sl_abort_reason */
 	uint8_t depth;        /* ids used in ancestry[], 1..SL_ANCESTRY_MAX */
 	uint16_t stage;       /* stage the stream belongs to on this hop */
+	uint16_t from_stage;  /* stage that produced it (0: client or sluiced) */
 	uint16_t tenant;
 	uint32_t pipeline;
 	uint16_t token_count;
@@ -103,6 +109,7 @@ struct sl_frag_hdr {
 	uint32_t seq;         /* fragment sequence in its stream, from 0 */
 	uint64_t send_ns;     /* sender's clock, for latency measurement */
 	uint64_t ancestry[SL_ANCESTRY_MAX]; /* [request, quantum, ...] */
+	uint32_t child_count; /* with SL_FRAG_F_CHILDREN, else 0 */
 };
 
 /* Addresses of a parsed frame (host byte order) and where its parts lie. */
@@ -244,12 +251,23 @@ void sl_token_iter_init(struct sl_token_iter *it, const uint8_t *payload,
 			size_t len);
 bool sl_token_next(struct sl_token_iter *it, struct sl_token *tok);
 
-/* Byte offsets of header fields, for code that patches a header in place. */
+/* Byte offsets of header fields (proto/WIRE.md), for code that reads or
+ * patches a header in place. */
+#define SL_WIRE_OFF_MAGIC 0
+#define SL_WIRE_OFF_VERSION 2
 #define SL_WIRE_OFF_FLAGS 3
 #define SL_WIRE_OFF_ABORT 4
+#define SL_WIRE_OFF_DEPTH 5
 #define SL_WIRE_OFF_STAGE 6
+#define SL_WIRE_OFF_PIPELINE 8
+#define SL_WIRE_OFF_TENANT 12
+#define SL_WIRE_OFF_TOKEN_COUNT 14
 #define SL_WIRE_OFF_SEQ 16
+#define SL_WIRE_OFF_PAYLOAD_LEN 20
+#define SL_WIRE_OFF_FROM_STAGE 22
 #define SL_WIRE_OFF_SEND_NS 24
 #define SL_WIRE_OFF_ANCESTRY 32
+#define SL_WIRE_OFF_CHILD_COUNT 80
+#define SL_WIRE_OFF_RESERVED 84
 
 #endif /* SL_WIRE_H */

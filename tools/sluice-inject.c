@@ -27,17 +27,6 @@
 
 #include "sluice.h"
 
-/*
- * Header fields that sl_wire.h does not export (proto/WIRE.md); the
- * self-check catches any disagreement with the parser.
- */
-#define INJ_OFF_MAGIC 0
-#define INJ_OFF_VERSION 2
-#define INJ_OFF_DEPTH 5
-#define INJ_OFF_TOKEN_COUNT 14
-#define INJ_OFF_PAYLOAD_LEN 20
-#define INJ_OFF_RESERVED 22
-
 #define INJ_FRAME_MAX 256
 #define INJ_SRC_PORT 40000
 #define INJ_FOREIGN_SRC "192.0.2.7" /* TEST-NET-1: never a client */
@@ -190,22 +179,22 @@ inj_build(const struct inj_opts *o, enum inj_kind k, uint32_t n,
 
 	switch (k) {
 	case INJ_BAD_MAGIC:
-		put16(sl + INJ_OFF_MAGIC, 0x4c53);
+		put16(sl + SL_WIRE_OFF_MAGIC, 0x4c53);
 		break;
 	case INJ_BAD_VERSION:
-		sl[INJ_OFF_VERSION] = SL_WIRE_VERSION + 1;
+		sl[SL_WIRE_OFF_VERSION] = SL_WIRE_VERSION + 1;
 		break;
 	case INJ_BAD_FLAGS:
 		sl[SL_WIRE_OFF_FLAGS] |= 0x80;
 		break;
 	case INJ_BAD_DEPTH:
-		sl[INJ_OFF_DEPTH] = 7;
+		sl[SL_WIRE_OFF_DEPTH] = 7;
 		break;
 	case INJ_BAD_RESERVED:
-		put16(sl + INJ_OFF_RESERVED, 1);
+		put32(sl + SL_WIRE_OFF_RESERVED, 1);
 		break;
 	case INJ_LEN_MISMATCH:
-		put16(sl + INJ_OFF_PAYLOAD_LEN,
+		put16(sl + SL_WIRE_OFF_PAYLOAD_LEN,
 		      (uint16_t)(dgram - SL_WIRE_HDR_LEN + 1));
 		break;
 	case INJ_TOKEN_OVERRUN:
@@ -213,7 +202,7 @@ inj_build(const struct inj_opts *o, enum inj_kind k, uint32_t n,
 		put16(sl + SL_WIRE_HDR_LEN + 4, 200);
 		break;
 	case INJ_TOKEN_COUNT:
-		put16(sl + INJ_OFF_TOKEN_COUNT, 1);
+		put16(sl + SL_WIRE_OFF_TOKEN_COUNT, 1);
 		break;
 	case INJ_SHORT:
 		dgram = 40;

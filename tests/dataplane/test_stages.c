@@ -500,19 +500,19 @@ test_parse_every_wire_reason(void)
 			d[2] = 2;
 			break;
 		case SL_WIRE_BAD_FLAGS:
-			d[3] = 0x04;
+			d[SL_WIRE_OFF_FLAGS] = 0x80; /* 0x04 is CHILDREN now */
 			break;
 		case SL_WIRE_BAD_DEPTH:
 			d[5] = 7;
 			break;
 		case SL_WIRE_BAD_RESERVED:
-			d[23] = 1;
+			d[SL_WIRE_OFF_RESERVED + 3] = 1;
 			break;
 		case SL_WIRE_LEN_MISMATCH:
 			d[21] ^= 1;
 			break;
 		case SL_WIRE_TOKEN_OVERRUN:
-			put16(d + 80 + 4, 0x7fff);
+			put16(d + SL_WIRE_HDR_LEN + 4, 0x7fff);
 			break;
 		case SL_WIRE_TOKEN_COUNT:
 			put16(d + 14, 3);

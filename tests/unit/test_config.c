@@ -4,7 +4,13 @@
  * defaults, the exact error line for each kind of mistake, loading from a
  * file, and the IPv4 helpers.
  *
- * argv[1]: path of the fixture config_demo.yaml.
+ * Pipelines as DAGs: the fact-checking fixture with every derived field
+ * (depths, edge lists, single output, compiled splitters run on text), the
+ * implicit chain of files without edges, and each graph and stage-kind
+ * rejection.
+ *
+ * argv[1]: path of the fixture config_demo.yaml; config_factcheck.yaml is
+ * read from the same folder.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -13,10 +19,12 @@
 
 #include <CUnit/Basic.h>
 #include <CUnit/CUnit.h>
+#include <hs.h>
 
 #include "sl_config.h"
 
 static const char *fixture_path;
+static char factcheck_path[4096];
 
 static struct sl_config *parse(const char *yaml, char *err, size_t errlen)
 {
@@ -146,6 +154,23 @@ static void test_full(void)
 	CU_ASSERT_STRING_EQUAL(pl->stages[0].instances[0].name, "s/0");
 	CU_ASSERT_EQUAL(pl->stages[0].instances[0].ep.port, 1);
 
+	/* No edges: the chain, as before. Aggregation 6 stays accepted:
+	 * engines of a chain may deepen the ancestry themselves. */
+	pl = &cfg->pipelines[0];
+	CU_ASSERT_EQUAL_FATAL(pl->n_edges, 3);
+	CU_ASSERT_EQUAL(pl->edges[0].from, SL_STAGE_CLIENT);
+	CU_ASSERT_EQUAL(pl->edges[0].to, 1);
+	CU_ASSERT_EQUAL(pl->edges[1].from, 1);
+	CU_ASSERT_EQUAL(pl->edges[1].to, 2);
+	CU_ASSERT_EQUAL(pl->edges[2].from, 2);
+	CU_ASSERT_EQUAL(pl->edges[2].to, SL_STAGE_CLIENT);
+	CU_ASSERT_EQUAL(pl->stages[1].depth_in, 1);
+	CU_ASSERT_EQUAL(pl->stages[0].kind, SL_STAGE_ENGINE);
+	CU_ASSERT_EQUAL(pl->stages[0].load_bound, 0.0);
+	CU_ASSERT_TRUE(pl->single_output);
+	pl = &cfg->pipelines[1];
+	CU_ASSERT_EQUAL(pl->n_edges, 2);
+
 	CU_ASSERT_PTR_EQUAL(sl_config_find_pipeline(cfg, 4294967295u), pl);
 	CU_ASSERT_PTR_EQUAL(sl_config_find_pipeline(cfg, 1),
 			    &cfg->pipelines[0]);
@@ -175,12 +200,18 @@ static void test_defaults(void)
 	CU_ASSERT_EQUAL(cfg->flow_table_size, SL_CONFIG_DEFAULT_FLOWS);
 	CU_ASSERT_EQUAL(cfg->flow_idle_ms, SL_CONFIG_DEFAULT_IDLE_MS);
 	CU_ASSERT_EQUAL(cfg->reorder_window, SL_CONFIG_DEFAULT_REORDER);
+	CU_ASSERT_EQUAL(cfg->buffer_max, SL_CONFIG_DEFAULT_BUFFER);
 	CU_ASSERT_EQUAL(cfg->n_client_nets, 0);
 	CU_ASSERT_EQUAL(cfg->n_tenants, 0);
 	CU_ASSERT_EQUAL(cfg->n_pipelines, 1);
 	st = &cfg->pipelines[0].stages[0];
+	CU_ASSERT_EQUAL(st->kind, SL_STAGE_ENGINE);
 	CU_ASSERT_EQUAL(st->aggregation, 0);
 	CU_ASSERT_EQUAL(st->balance, SL_BALANCE_ROUND_ROBIN);
+	CU_ASSERT_EQUAL(st->load_bound, 0.0);
+	CU_ASSERT_EQUAL(st->topk, 0);
+	CU_ASSERT_EQUAL(st->max_groups, 0);
+	CU_ASSERT_EQUAL(st->max_group_bytes, 0);
 	CU_ASSERT_STRING_EQUAL(st->instances[0].name, "draft/0");
 	sl_config_free(cfg);
 
@@ -551,22 +582,11 @@ static const struct bad_case bad_cases[] = {
 };
 /* clang-format on */
 
+static void run_bad(const struct bad_case *cases, unsigned int n);
+
 static void test_bad(void)
 {
-	unsigned int i;
-
-	for (i = 0; i < sizeof(bad_cases) / sizeof(bad_cases[0]); i++) {
-		char err[512] = "";
-		struct sl_config *cfg =
-		    parse(bad_cases[i].yaml, err, sizeof(err));
-
-		CU_ASSERT_PTR_NULL(cfg);
-		CU_ASSERT_STRING_EQUAL(err, bad_cases[i].err);
-		if (strcmp(err, bad_cases[i].err))
-			fprintf(stderr, "\ncase %u\n  want: %s\n  got:  %s\n",
-				i, bad_cases[i].err, err);
-		sl_config_free(cfg);
-	}
+	run_bad(bad_cases, sizeof(bad_cases) / sizeof(bad_cases[0]));
 }
 
 /* Lists longer than their SL_MAX_* bound. */
@@ -623,7 +643,58 @@ static void test_too_many(void)
 	CU_ASSERT_PTR_NULL(cfg);
 	CU_ASSERT_STRING_EQUAL(err,
 			       "t.yaml:3: clients: at most 16 items, got 17");
+
+	n = snprintf(yaml, sizeof(yaml),
+		     "sluiced: {address: 10.0.0.1}\npipelines:\n"
+		     "  - name: p\n    id: 1\n    stages:\n"
+		     "      - {name: a, instances: [10.0.0.2:1]}\n"
+		     "    edges:\n");
+	for (i = 0; i <= SL_MAX_EDGES; i++)
+		n += snprintf(yaml + n, sizeof(yaml) - n,
+			      "      - {from: client, to: a}\n");
+	cfg = parse(yaml, err, sizeof(err));
+	CU_ASSERT_PTR_NULL(cfg);
+	CU_ASSERT_STRING_EQUAL(err, "t.yaml:8: pipelines[0].edges: at most "
+				    "32 items, got 33");
 	(void)n;
+}
+
+/* A split pattern fills pattern[] with its NUL: 127 bytes, not 128. */
+static void test_pattern_length(void)
+{
+	char yaml[1024], pat[SL_PATTERN_MAX + 1], err[256] = "";
+	struct sl_config *cfg;
+
+	memset(pat, 'a', SL_PATTERN_MAX - 1);
+	pat[SL_PATTERN_MAX - 1] = '\0';
+	snprintf(yaml, sizeof(yaml),
+		 "sluiced: {address: 10.0.0.1}\npipelines:\n"
+		 "  - name: p\n    id: 1\n    stages:\n"
+		 "      - {name: a, instances: [10.0.0.2:1]}\n"
+		 "    edges:\n"
+		 "      - {from: client, to: a}\n"
+		 "      - {from: a, to: client, split: regex, pattern: %s}\n",
+		 pat);
+	cfg = parse(yaml, err, sizeof(err));
+	CU_ASSERT_STRING_EQUAL(err, "");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
+	CU_ASSERT_STRING_EQUAL(cfg->pipelines[0].edges[1].pattern, pat);
+	CU_ASSERT_PTR_NOT_NULL(cfg->pipelines[0].edges[1].split_db);
+	sl_config_free(cfg);
+
+	strcat(pat, "a");
+	snprintf(yaml, sizeof(yaml),
+		 "sluiced: {address: 10.0.0.1}\npipelines:\n"
+		 "  - name: p\n    id: 1\n    stages:\n"
+		 "      - {name: a, instances: [10.0.0.2:1]}\n"
+		 "    edges:\n"
+		 "      - {from: client, to: a}\n"
+		 "      - {from: a, to: client, split: regex, pattern: %s}\n",
+		 pat);
+	cfg = parse(yaml, err, sizeof(err));
+	CU_ASSERT_PTR_NULL(cfg);
+	CU_ASSERT_STRING_EQUAL(err, "t.yaml:9: pipelines[0].edges[1].pattern: "
+				    "at most 127 bytes, got 128");
 }
 
 /* A value with a newline or a long value is quoted back on one line. */
@@ -672,16 +743,21 @@ static void test_load(void)
 	sl_config_dump(cfg, f);
 	fclose(f);
 	CU_ASSERT_STRING_EQUAL(
-	    dump,
-	    "sluiced 10.77.0.1:7700 flows 65536 idle 5000 ms reorder 16\n"
-	    "client 10.77.0.0/24\n"
-	    "tenants any\n"
-	    "pipeline demo id 1 stages 2\n"
-	    "  stage 1 draft aggregation 0 balance round_robin instances 2\n"
-	    "    instance draft/0 10.77.0.11:7801\n"
-	    "    instance draft-b 10.77.0.12:7801\n"
-	    "  stage 2 verify aggregation 1 balance least_loaded instances 1\n"
-	    "    instance verify/0 10.77.0.21:7802\n");
+	    dump, "sluiced 10.77.0.1:7700 flows 65536 idle 5000 ms reorder 16 "
+		  "buffer 1024\n"
+		  "client 10.77.0.0/24\n"
+		  "tenants any\n"
+		  "pipeline demo id 1 stages 2 edges 3 single_output yes\n"
+		  "  stage 1 draft engine depth 1 aggregation 0 balance "
+		  "round_robin instances 2\n"
+		  "    instance draft/0 10.77.0.11:7801\n"
+		  "    instance draft-b 10.77.0.12:7801\n"
+		  "  stage 2 verify engine depth 1 aggregation 1 balance "
+		  "least_loaded instances 1\n"
+		  "    instance verify/0 10.77.0.21:7802\n"
+		  "  edge 0 client -> draft depth 1\n"
+		  "  edge 1 draft -> verify depth 1\n"
+		  "  edge 2 verify -> client depth 1\n");
 	free(dump);
 	sl_config_free(cfg);
 
@@ -720,6 +796,719 @@ static void test_ipv4(void)
 			       "255.255.255.255");
 }
 
+/* Match ends of a compiled splitter over @text, fed in two pieces so that
+ * a quantum boundary may straddle two scans, as fragments do. */
+struct split_ends {
+	unsigned int n;
+	unsigned long long at[8];
+};
+
+static int on_split(unsigned int id, unsigned long long from,
+		    unsigned long long to, unsigned int flags, void *ctx)
+{
+	struct split_ends *e = ctx;
+
+	(void)id;
+	(void)from;
+	(void)flags;
+	if (e->n < 8)
+		e->at[e->n++] = to;
+	return 0;
+}
+
+static struct split_ends split_run(void *db, const char *text, size_t cut)
+{
+	struct split_ends e = {0};
+	hs_scratch_t *scratch = NULL;
+	hs_stream_t *stream = NULL;
+
+	CU_ASSERT_EQUAL_FATAL(hs_alloc_scratch(db, &scratch), HS_SUCCESS);
+	CU_ASSERT_EQUAL_FATAL(hs_open_stream(db, 0, &stream), HS_SUCCESS);
+	CU_ASSERT_EQUAL(hs_scan_stream(stream, text, (unsigned int)cut, 0,
+				       scratch, on_split, &e),
+			HS_SUCCESS);
+	CU_ASSERT_EQUAL(hs_scan_stream(stream, text + cut,
+				       (unsigned int)(strlen(text) - cut), 0,
+				       scratch, on_split, &e),
+			HS_SUCCESS);
+	CU_ASSERT_EQUAL(hs_close_stream(stream, scratch, on_split, &e),
+			HS_SUCCESS);
+	hs_free_scratch(scratch);
+	return e;
+}
+
+static void assert_edge(const struct sl_pipeline_cfg *pl, unsigned int i,
+			uint16_t from, uint16_t to, enum sl_edge_mode mode,
+			enum sl_split split, unsigned int depth_in,
+			unsigned int depth_out)
+{
+	const struct sl_edge_cfg *e = &pl->edges[i];
+
+	CU_ASSERT_EQUAL(e->id, i);
+	CU_ASSERT_EQUAL(e->from, from);
+	CU_ASSERT_EQUAL(e->to, to);
+	CU_ASSERT_EQUAL(e->mode, mode);
+	CU_ASSERT_EQUAL(e->split, split);
+	CU_ASSERT_EQUAL(e->depth_in, depth_in);
+	CU_ASSERT_EQUAL(e->depth_out, depth_out);
+	if (split == SL_SPLIT_NONE) {
+		CU_ASSERT_PTR_NULL(e->split_db);
+		CU_ASSERT_STRING_EQUAL(e->pattern, "");
+		CU_ASSERT_FALSE(e->stream_children);
+	} else {
+		CU_ASSERT_PTR_NOT_NULL(e->split_db);
+	}
+}
+
+static void assert_stage(const struct sl_stage_cfg *st, const char *name,
+			 enum sl_stage_kind kind, unsigned int aggregation,
+			 unsigned int depth_in, unsigned int n_in,
+			 unsigned int n_out, const uint16_t *out)
+{
+	unsigned int i;
+
+	CU_ASSERT_STRING_EQUAL(st->name, name);
+	CU_ASSERT_EQUAL(st->kind, kind);
+	CU_ASSERT_EQUAL(st->aggregation, aggregation);
+	CU_ASSERT_EQUAL(st->depth_in, depth_in);
+	CU_ASSERT_EQUAL(st->n_in_edges, n_in);
+	CU_ASSERT_EQUAL_FATAL(st->n_out_edges, n_out);
+	for (i = 0; i < n_out; i++)
+		CU_ASSERT_EQUAL(st->out_edges[i], out[i]);
+}
+
+/* The README's example, every derived field. */
+static void test_dag_factcheck(void)
+{
+	enum {
+		C = SL_STAGE_CLIENT,
+		ANSWER = 1,
+		CLAIMS,
+		QUERIES,
+		BM25,
+		ENCODER,
+		BEST,
+		RESULTS
+	};
+	char err[512] = "";
+	struct sl_config *cfg =
+	    sl_config_load(factcheck_path, err, sizeof(err));
+	const struct sl_pipeline_cfg *pl;
+	const struct sl_stage_cfg *st;
+	struct split_ends ends;
+
+	CU_ASSERT_STRING_EQUAL(err, "");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
+	CU_ASSERT_EQUAL(cfg->buffer_max, 2048);
+	CU_ASSERT_EQUAL_FATAL(cfg->n_pipelines, 2);
+	pl = &cfg->pipelines[0];
+	CU_ASSERT_STRING_EQUAL(pl->name, "factcheck");
+	CU_ASSERT_EQUAL(pl->id, 2);
+	CU_ASSERT_EQUAL_FATAL(pl->n_stages, 7);
+	CU_ASSERT_EQUAL_FATAL(pl->n_edges, 10);
+
+	assert_edge(pl, 0, C, ANSWER, SL_EDGE_STREAM, SL_SPLIT_NONE, 1, 1);
+	assert_edge(pl, 1, ANSWER, C, SL_EDGE_STREAM, SL_SPLIT_NONE, 1, 1);
+	assert_edge(pl, 2, ANSWER, CLAIMS, SL_EDGE_BUFFER, SL_SPLIT_NONE, 1, 1);
+	assert_edge(pl, 3, CLAIMS, QUERIES, SL_EDGE_STREAM, SL_SPLIT_LINE, 1,
+		    2);
+	assert_edge(pl, 4, QUERIES, BM25, SL_EDGE_STREAM, SL_SPLIT_LINE, 2, 3);
+	assert_edge(pl, 5, QUERIES, ENCODER, SL_EDGE_STREAM, SL_SPLIT_REGEX, 2,
+		    3);
+	assert_edge(pl, 6, BM25, BEST, SL_EDGE_STREAM, SL_SPLIT_NONE, 3, 3);
+	assert_edge(pl, 7, ENCODER, BEST, SL_EDGE_STREAM, SL_SPLIT_NONE, 3, 3);
+	assert_edge(pl, 8, BEST, RESULTS, SL_EDGE_STREAM, SL_SPLIT_NONE, 3, 3);
+	/* An operator emits one stream per group: depth = its aggregation. */
+	assert_edge(pl, 9, RESULTS, C, SL_EDGE_STREAM, SL_SPLIT_NONE, 1, 1);
+	CU_ASSERT_STRING_EQUAL(pl->edges[3].pattern, "\\n");
+	CU_ASSERT_FALSE(pl->edges[3].stream_children);
+	CU_ASSERT_STRING_EQUAL(pl->edges[4].pattern, "\\n");
+	CU_ASSERT_TRUE(pl->edges[4].stream_children);
+	CU_ASSERT_STRING_EQUAL(pl->edges[5].pattern, "\\n");
+	CU_ASSERT_FALSE(pl->edges[5].stream_children);
+
+	CU_ASSERT_EQUAL(pl->n_client_edges, 1);
+	CU_ASSERT_EQUAL(pl->client_edges[0], 0);
+	/* Two edges back to the client (the answer, the results). */
+	CU_ASSERT_FALSE(pl->single_output);
+
+	assert_stage(&pl->stages[0], "answer", SL_STAGE_ENGINE, 0, 1, 1, 2,
+		     (const uint16_t[]){1, 2});
+	assert_stage(&pl->stages[1], "claims", SL_STAGE_ENGINE, 0, 1, 1, 1,
+		     (const uint16_t[]){3});
+	assert_stage(&pl->stages[2], "queries", SL_STAGE_ENGINE, 2, 2, 1, 2,
+		     (const uint16_t[]){4, 5});
+	assert_stage(&pl->stages[3], "bm25", SL_STAGE_ENGINE, 3, 3, 1, 1,
+		     (const uint16_t[]){6});
+	assert_stage(&pl->stages[4], "encoder", SL_STAGE_ENGINE, 0, 3, 1, 1,
+		     (const uint16_t[]){7});
+	assert_stage(&pl->stages[5], "best", SL_STAGE_OP_TOPK, 3, 3, 2, 1,
+		     (const uint16_t[]){8});
+	assert_stage(&pl->stages[6], "results", SL_STAGE_OP_CONCAT, 1, 3, 1, 1,
+		     (const uint16_t[]){9});
+	for (unsigned int i = 0; i < 7; i++)
+		CU_ASSERT_EQUAL(pl->stages[i].id, i + 1);
+
+	st = &pl->stages[3];
+	CU_ASSERT_EQUAL(st->load_bound, 1.25);
+	CU_ASSERT_EQUAL(st->n_instances, 3);
+	CU_ASSERT_STRING_EQUAL(st->instances[2].name, "bm25/2");
+	CU_ASSERT_EQUAL(pl->stages[4].balance, SL_BALANCE_LEAST_LOADED);
+	CU_ASSERT_EQUAL(pl->stages[4].load_bound, 0.0);
+	st = &pl->stages[5];
+	CU_ASSERT_EQUAL(st->topk, 5);
+	CU_ASSERT_EQUAL(st->max_groups, SL_CONFIG_DEFAULT_GROUPS);
+	CU_ASSERT_EQUAL(st->max_group_bytes, SL_CONFIG_DEFAULT_GROUP_BYTES);
+	CU_ASSERT_EQUAL(st->n_instances, 0);
+	st = &pl->stages[6];
+	CU_ASSERT_EQUAL(st->topk, 0);
+	CU_ASSERT_EQUAL(st->max_groups, 1024);
+	CU_ASSERT_EQUAL(st->max_group_bytes, 262144);
+	CU_ASSERT_EQUAL(st->n_instances, 0);
+
+	CU_ASSERT_STRING_EQUAL(sl_stage_name_of(pl, SL_STAGE_CLIENT), "client");
+	CU_ASSERT_STRING_EQUAL(sl_stage_name_of(pl, ANSWER), "answer");
+	CU_ASSERT_STRING_EQUAL(sl_stage_name_of(pl, RESULTS), "results");
+	CU_ASSERT_PTR_NULL(sl_stage_name_of(pl, RESULTS + 1));
+
+	/* The compiled splitters cut where their patterns say, across two
+	 * scans of one stream. */
+	ends =
+	    split_run(pl->edges[3].split_db, "claim one\nclaim two\nrest", 10);
+	CU_ASSERT_EQUAL_FATAL(ends.n, 2);
+	CU_ASSERT_EQUAL(ends.at[0], 10);
+	CU_ASSERT_EQUAL(ends.at[1], 20);
+	ends = split_run(pl->edges[5].split_db, "q\xc3\xa9\nq2\n", 3);
+	CU_ASSERT_EQUAL_FATAL(ends.n, 2);
+	CU_ASSERT_EQUAL(ends.at[0], 4);
+	CU_ASSERT_EQUAL(ends.at[1], 7);
+
+	pl = &cfg->pipelines[1];
+	CU_ASSERT_STRING_EQUAL(pl->name, "tally");
+	CU_ASSERT_EQUAL_FATAL(pl->n_edges, 3);
+	assert_edge(pl, 0, C, 1, SL_EDGE_STREAM, SL_SPLIT_NONE, 1, 1);
+	assert_edge(pl, 1, 1, 2, SL_EDGE_BUFFER, SL_SPLIT_NONE, 1, 1);
+	assert_edge(pl, 2, 2, C, SL_EDGE_STREAM, SL_SPLIT_NONE, 1, 1);
+	assert_stage(&pl->stages[1], "words", SL_STAGE_OP_COUNT, 1, 1, 1, 1,
+		     (const uint16_t[]){2});
+	CU_ASSERT_TRUE(pl->single_output);
+	sl_config_free(cfg);
+}
+
+static void test_dag_dump(void)
+{
+	char err[512] = "";
+	struct sl_config *cfg =
+	    sl_config_load(factcheck_path, err, sizeof(err));
+	char *dump = NULL;
+	size_t dump_len = 0;
+	FILE *f;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
+	f = open_memstream(&dump, &dump_len);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+	sl_config_dump(cfg, f);
+	fclose(f);
+	CU_ASSERT_STRING_EQUAL(
+	    dump,
+	    "sluiced 10.77.0.1:7700 flows 65536 idle 5000 ms reorder 16 "
+	    "buffer 2048\n"
+	    "client 10.77.0.0/24\n"
+	    "tenants any\n"
+	    "pipeline factcheck id 2 stages 7 edges 10 single_output no\n"
+	    "  stage 1 answer engine depth 1 aggregation 0 balance "
+	    "round_robin instances 2\n"
+	    "    instance answer/0 10.77.0.11:7801\n"
+	    "    instance answer/1 10.77.0.12:7801\n"
+	    "  stage 2 claims engine depth 1 aggregation 0 balance "
+	    "round_robin instances 1\n"
+	    "    instance claims/0 10.77.0.21:7801\n"
+	    "  stage 3 queries engine depth 2 aggregation 2 balance "
+	    "round_robin instances 2\n"
+	    "    instance queries/0 10.77.0.31:7801\n"
+	    "    instance queries/1 10.77.0.32:7801\n"
+	    "  stage 4 bm25 engine depth 3 aggregation 3 balance round_robin "
+	    "load_bound 1.25 instances 3\n"
+	    "    instance bm25/0 10.77.0.41:7801\n"
+	    "    instance bm25/1 10.77.0.42:7801\n"
+	    "    instance bm25/2 10.77.0.43:7801\n"
+	    "  stage 5 encoder engine depth 3 aggregation 0 balance "
+	    "least_loaded instances 1\n"
+	    "    instance encoder/0 10.77.0.51:7801\n"
+	    "  stage 6 best topk depth 3 aggregation 3 k 5 max_groups 4096 "
+	    "max_group_bytes 65536\n"
+	    "  stage 7 results concat depth 3 aggregation 1 max_groups 1024 "
+	    "max_group_bytes 262144\n"
+	    "  edge 0 client -> answer depth 1\n"
+	    "  edge 1 answer -> client depth 1\n"
+	    "  edge 2 answer -> claims buffer depth 1\n"
+	    "  edge 3 claims -> queries split line depth 1->2\n"
+	    "  edge 4 queries -> bm25 split line stream_children depth 2->3\n"
+	    "  edge 5 queries -> encoder split regex \"\\\\n\" depth 2->3\n"
+	    "  edge 6 bm25 -> best depth 3\n"
+	    "  edge 7 encoder -> best depth 3\n"
+	    "  edge 8 best -> results depth 3\n"
+	    "  edge 9 results -> client depth 1\n"
+	    "pipeline tally id 3 stages 2 edges 3 single_output yes\n"
+	    "  stage 1 draft engine depth 1 aggregation 0 balance round_robin "
+	    "instances 1\n"
+	    "    instance draft/0 10.77.0.61:7801\n"
+	    "  stage 2 words count depth 1 aggregation 1 max_groups 4096 "
+	    "max_group_bytes 65536\n"
+	    "  edge 0 client -> draft depth 1\n"
+	    "  edge 1 draft -> words buffer depth 1\n"
+	    "  edge 2 words -> client depth 1\n");
+	free(dump);
+	sl_config_free(cfg);
+}
+
+/* The six lines every DAG case below starts with. */
+#define P_HEAD                                                                 \
+	"sluiced:\n"                                                           \
+	"  address: 10.77.0.1\n"                                               \
+	"pipelines:\n"                                                         \
+	"  - name: p\n"                                                        \
+	"    id: 1\n"                                                          \
+	"    stages:\n"
+/* Lines 7..8 and 7..9. */
+#define S_AB                                                                   \
+	"      - {name: a, instances: [10.0.0.2:1]}\n"                         \
+	"      - {name: b, instances: [10.0.0.3:1]}\n"
+#define S_ABC S_AB "      - {name: c, instances: [10.0.0.4:1]}\n"
+
+/* Accepted corner cases: built-in sentence splitter, boundaries of every
+ * new number, an operator in a chain, a split back to the client. */
+static void test_dag_accepts(void)
+{
+	char err[512] = "";
+	struct sl_config *cfg;
+	const struct sl_pipeline_cfg *pl;
+	struct split_ends ends;
+
+	cfg = parse(P_HEAD
+		    "      - {name: a, aggregation: 1, load_bound: 16,\n"
+		    "         instances: [10.0.0.2:1]}\n"
+		    "      - {name: b, aggregation: 2, load_bound: 1.0,\n"
+		    "         instances: [10.0.0.3:1]}\n"
+		    "      - {name: c, aggregation: 2, load_bound: 0,\n"
+		    "         instances: [10.0.0.4:1]}\n"
+		    "      - {name: t, operator: topk, k: 64, aggregation: 2,\n"
+		    "         max_groups: 1048576, max_group_bytes: 16777216}\n"
+		    "      - {name: u, operator: topk, k: 1, aggregation: 1,\n"
+		    "         max_groups: 1, max_group_bytes: 256}\n"
+		    "    edges:\n"
+		    "      - {from: client, to: a}\n"
+		    "      - {from: a, to: b, split: sentence,"
+		    " stream_children: false}\n"
+		    "      - {from: b, to: c, mode: stream, split: none}\n"
+		    "      - {from: c, to: t}\n"
+		    "      - {from: t, to: client, split: regex,"
+		    " pattern: \"\\u00e9+\"}\n"
+		    "      - {from: a, to: u}\n"
+		    "      - {from: u, to: client}\n",
+		    err, sizeof(err));
+	CU_ASSERT_STRING_EQUAL(err, "");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
+	pl = &cfg->pipelines[0];
+	CU_ASSERT_EQUAL(pl->stages[0].load_bound, 16.0);
+	CU_ASSERT_EQUAL(pl->stages[1].load_bound, 1.0);
+	CU_ASSERT_EQUAL(pl->stages[2].load_bound, 0.0);
+	CU_ASSERT_EQUAL(pl->stages[3].topk, 64);
+	CU_ASSERT_EQUAL(pl->stages[3].max_groups, 1048576);
+	CU_ASSERT_EQUAL(pl->stages[3].max_group_bytes, 16777216);
+	CU_ASSERT_EQUAL(pl->stages[4].topk, 1);
+	CU_ASSERT_EQUAL(pl->stages[4].max_groups, 1);
+	CU_ASSERT_EQUAL(pl->stages[4].max_group_bytes, 256);
+	CU_ASSERT_EQUAL(pl->stages[3].depth_in, 2);
+	CU_ASSERT_EQUAL(pl->stages[4].depth_in, 1);
+	assert_edge(pl, 1, 1, 2, SL_EDGE_STREAM, SL_SPLIT_SENTENCE, 1, 2);
+	CU_ASSERT_STRING_EQUAL(pl->edges[1].pattern, "[.!?]\\s");
+	CU_ASSERT_FALSE(pl->edges[1].stream_children);
+	assert_edge(pl, 2, 2, 3, SL_EDGE_STREAM, SL_SPLIT_NONE, 2, 2);
+	/* A split on the way back: the client gets depth 3 streams. */
+	assert_edge(pl, 4, 4, SL_STAGE_CLIENT, SL_EDGE_STREAM, SL_SPLIT_REGEX,
+		    2, 3);
+	CU_ASSERT_STRING_EQUAL(pl->edges[4].pattern, "\xc3\xa9+");
+	CU_ASSERT_EQUAL(pl->n_client_edges, 1);
+	CU_ASSERT_FALSE(pl->single_output);
+	ends = split_run(pl->edges[1].split_db, "One. Two! Three?\nx", 7);
+	CU_ASSERT_EQUAL_FATAL(ends.n, 3);
+	CU_ASSERT_EQUAL(ends.at[0], 5);
+	CU_ASSERT_EQUAL(ends.at[1], 10);
+	CU_ASSERT_EQUAL(ends.at[2], 17);
+	sl_config_free(cfg);
+
+	/* Operators work in a chain too; one edge back at depth 1. */
+	cfg = parse(P_HEAD "      - {name: a, instances: [10.0.0.2:1]}\n"
+			   "      - {name: n, operator: sum, aggregation: 1}\n",
+		    err, sizeof(err));
+	CU_ASSERT_STRING_EQUAL(err, "");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
+	pl = &cfg->pipelines[0];
+	CU_ASSERT_EQUAL(pl->stages[1].kind, SL_STAGE_OP_SUM);
+	CU_ASSERT_EQUAL(pl->stages[1].max_groups, SL_CONFIG_DEFAULT_GROUPS);
+	CU_ASSERT_EQUAL_FATAL(pl->n_edges, 3);
+	assert_edge(pl, 0, SL_STAGE_CLIENT, 1, SL_EDGE_STREAM, SL_SPLIT_NONE, 1,
+		    1);
+	assert_edge(pl, 1, 1, 2, SL_EDGE_STREAM, SL_SPLIT_NONE, 1, 1);
+	assert_edge(pl, 2, 2, SL_STAGE_CLIENT, SL_EDGE_STREAM, SL_SPLIT_NONE, 1,
+		    1);
+	CU_ASSERT_EQUAL(pl->n_client_edges, 1);
+	CU_ASSERT_EQUAL(pl->client_edges[0], 0);
+	CU_ASSERT_EQUAL(pl->stages[0].n_in_edges, 1);
+	CU_ASSERT_EQUAL(pl->stages[0].n_out_edges, 1);
+	CU_ASSERT_EQUAL(pl->stages[0].out_edges[0], 1);
+	CU_ASSERT_EQUAL(pl->stages[1].out_edges[0], 2);
+	CU_ASSERT_TRUE(pl->single_output);
+	sl_config_free(cfg);
+}
+
+/* clang-format off */
+static const struct bad_case dag_bad_cases[] = {
+	/* flows.buffer_max */
+	{ "sluiced:\n"
+	  "  address: 10.77.0.1\n"
+	  "flows:\n"
+	  "  buffer_max: 0\n",
+	  "t.yaml:4: flows.buffer_max: must be 1..65536, got 0" },
+	{ "sluiced:\n"
+	  "  address: 10.77.0.1\n"
+	  "flows: {buffer_max: 65537}\n",
+	  "t.yaml:3: flows.buffer_max: must be 1..65536, got 65537" },
+	/* Stage kinds. */
+	{ P_HEAD
+	  "      - {name: t, operator: median, aggregation: 1}\n",
+	  "t.yaml:7: pipelines[0].stages[0].operator: must be count, sum, topk or concat, got \"median\"" },
+	{ P_HEAD
+	  "      - {name: t, operator: engine, instances: [10.0.0.2:1]}\n",
+	  "t.yaml:7: pipelines[0].stages[0].operator: must be count, sum, topk or concat, got \"engine\"" },
+	{ P_HEAD
+	  "      - name: t\n"
+	  "        operator: sum\n"
+	  "        aggregation: 1\n"
+	  "        instances: [10.0.0.2:1]\n",
+	  "t.yaml:10: pipelines[0].stages[0].instances: only for engine stages, not operator sum" },
+	{ P_HEAD
+	  "      - {name: t, operator: count, aggregation: 0}\n",
+	  "t.yaml:7: pipelines[0].stages[0].aggregation: must be 1..6 for operator count, got 0" },
+	{ P_HEAD
+	  "      - {name: t, operator: concat}\n",
+	  "t.yaml:7: pipelines[0].stages[0].aggregation: required for operator concat (1..6)" },
+	{ P_HEAD
+	  "      - {name: t, operator: topk, aggregation: 1}\n",
+	  "t.yaml:7: pipelines[0].stages[0].k: required for operator topk" },
+	{ P_HEAD
+	  "      - {name: t, operator: topk, aggregation: 1, k: 65}\n",
+	  "t.yaml:7: pipelines[0].stages[0].k: must be 1..64, got 65" },
+	{ P_HEAD
+	  "      - {name: t, operator: topk, aggregation: 1, k: 0}\n",
+	  "t.yaml:7: pipelines[0].stages[0].k: must be 1..64, got 0" },
+	{ P_HEAD
+	  "      - {name: t, operator: sum, aggregation: 1, k: 3}\n",
+	  "t.yaml:7: pipelines[0].stages[0].k: only for operator topk, not operator sum" },
+	{ P_HEAD
+	  "      - name: a\n"
+	  "        k: 5\n"
+	  "        instances: [10.0.0.2:1]\n",
+	  "t.yaml:8: pipelines[0].stages[0].k: only for operator topk, not an engine stage" },
+	{ P_HEAD
+	  "      - {name: a, max_groups: 10, instances: [10.0.0.2:1]}\n",
+	  "t.yaml:7: pipelines[0].stages[0].max_groups: only for operator stages, not an engine stage" },
+	{ P_HEAD
+	  "      - {name: a, max_group_bytes: 1024, instances: [10.0.0.2:1]}\n",
+	  "t.yaml:7: pipelines[0].stages[0].max_group_bytes: only for operator stages, not an engine stage" },
+	{ P_HEAD
+	  "      - {name: t, operator: sum, aggregation: 1, max_groups: 0}\n",
+	  "t.yaml:7: pipelines[0].stages[0].max_groups: must be 1..1048576, got 0" },
+	{ P_HEAD
+	  "      - {name: t, operator: sum, aggregation: 1, max_groups: 1048577}\n",
+	  "t.yaml:7: pipelines[0].stages[0].max_groups: must be 1..1048576, got 1048577" },
+	{ P_HEAD
+	  "      - {name: t, operator: sum, aggregation: 1, max_group_bytes: 255}\n",
+	  "t.yaml:7: pipelines[0].stages[0].max_group_bytes: must be 256..16777216, got 255" },
+	{ P_HEAD
+	  "      - {name: t, operator: sum, aggregation: 1, balance: round_robin}\n",
+	  "t.yaml:7: pipelines[0].stages[0].balance: only for engine stages, not operator sum" },
+	/* load_bound */
+	{ P_HEAD
+	  "      - {name: a, aggregation: 1, load_bound: 0.5, instances: [10.0.0.2:1]}\n",
+	  "t.yaml:7: pipelines[0].stages[0].load_bound: must be 0 (off) or 1.0..16.0, got 0.5" },
+	{ P_HEAD
+	  "      - {name: a, aggregation: 1, load_bound: 16.01, instances: [10.0.0.2:1]}\n",
+	  "t.yaml:7: pipelines[0].stages[0].load_bound: must be 0 (off) or 1.0..16.0, got 16.01" },
+	{ P_HEAD
+	  "      - {name: a, aggregation: 1, load_bound: -1.5, instances: [10.0.0.2:1]}\n",
+	  "t.yaml:7: pipelines[0].stages[0].load_bound: must be 0 (off) or a decimal 1.0..16.0, got \"-1.5\"" },
+	{ P_HEAD
+	  "      - {name: a, aggregation: 1, load_bound: 1e1, instances: [10.0.0.2:1]}\n",
+	  "t.yaml:7: pipelines[0].stages[0].load_bound: must be 0 (off) or a decimal 1.0..16.0, got \"1e1\"" },
+	{ P_HEAD
+	  "      - {name: a, aggregation: 1, load_bound: 1., instances: [10.0.0.2:1]}\n",
+	  "t.yaml:7: pipelines[0].stages[0].load_bound: must be 0 (off) or a decimal 1.0..16.0, got \"1.\"" },
+	{ P_HEAD
+	  "      - {name: a, aggregation: 1, load_bound: 01.5, instances: [10.0.0.2:1]}\n",
+	  "t.yaml:7: pipelines[0].stages[0].load_bound: must be 0 (off) or a decimal 1.0..16.0, got \"01.5\"" },
+	{ P_HEAD
+	  "      - {name: a, aggregation: 1, load_bound: [2], instances: [10.0.0.2:1]}\n",
+	  "t.yaml:7: pipelines[0].stages[0].load_bound: must be 0 (off) or a decimal 1.0..16.0, got a list" },
+	{ P_HEAD
+	  "      - {name: t, operator: count, aggregation: 1, load_bound: 2}\n",
+	  "t.yaml:7: pipelines[0].stages[0].load_bound: only for engine stages, not operator count" },
+	{ P_HEAD
+	  "      - name: a\n"
+	  "        load_bound: 1.25\n"
+	  "        instances: [10.0.0.2:1]\n",
+	  "t.yaml:8: pipelines[0].stages[0].load_bound: only with aggregation 1..6, this stage has aggregation 0" },
+	/* Edge syntax. */
+	{ P_HEAD S_AB
+	  "    edges: []\n",
+	  "t.yaml:9: pipelines[0].edges: must have at least 1 item" },
+	{ P_HEAD S_AB
+	  "    edges: {from: client}\n",
+	  "t.yaml:9: pipelines[0].edges: must be a list, got a mapping" },
+	{ P_HEAD S_AB
+	  "    edges:\n"
+	  "      - {from: client, to: a, weight: 2}\n",
+	  "t.yaml:10: pipelines[0].edges[0].weight: unknown key" },
+	{ P_HEAD S_AB
+	  "    edges:\n"
+	  "      - {from: client}\n",
+	  "t.yaml:10: pipelines[0].edges[0].to: required field missing" },
+	{ P_HEAD S_AB
+	  "    edges:\n"
+	  "      - {to: a}\n",
+	  "t.yaml:10: pipelines[0].edges[0].from: required field missing" },
+	{ P_HEAD S_AB
+	  "    edges:\n"
+	  "      - {from: [client], to: a}\n",
+	  "t.yaml:10: pipelines[0].edges[0].from: must be a scalar, got a list" },
+	{ P_HEAD S_AB
+	  "    edges:\n"
+	  "      - {from: client, to: a}\n"
+	  "      - {from: a, to: bb}\n",
+	  "t.yaml:11: pipelines[0].edges[1].to: no stage named \"bb\" (a stage's name or client)" },
+	{ P_HEAD S_AB
+	  "    edges:\n"
+	  "      - {from: Client, to: a}\n",
+	  "t.yaml:10: pipelines[0].edges[0].from: no stage named \"Client\" (a stage's name or client)" },
+	{ P_HEAD S_AB
+	  "    edges:\n"
+	  "      - {from: client, to: a}\n"
+	  "      - from: a\n"
+	  "        to: a\n",
+	  "t.yaml:12: pipelines[0].edges[1].to: edge from \"a\" to itself" },
+	{ P_HEAD S_AB
+	  "    edges:\n"
+	  "      - {from: client, to: client}\n",
+	  "t.yaml:10: pipelines[0].edges[0].to: an edge from client to client passes no stage" },
+	{ P_HEAD S_AB
+	  "    edges:\n"
+	  "      - {from: client, to: a}\n"
+	  "      - {from: a, to: client}\n"
+	  "      - {from: client, to: a, mode: buffer}\n",
+	  "t.yaml:12: pipelines[0].edges[2]: duplicate edge client -> a (first at line 10)" },
+	{ P_HEAD S_AB
+	  "    edges:\n"
+	  "      - {from: client, to: a, mode: fast}\n",
+	  "t.yaml:10: pipelines[0].edges[0].mode: must be stream or buffer, got \"fast\"" },
+	{ P_HEAD S_AB
+	  "    edges:\n"
+	  "      - {from: client, to: a, split: word}\n",
+	  "t.yaml:10: pipelines[0].edges[0].split: must be none, line, sentence or regex, got \"word\"" },
+	{ P_HEAD S_AB
+	  "    edges:\n"
+	  "      - {from: client, to: a, stream_children: true}\n",
+	  "t.yaml:10: pipelines[0].edges[0].stream_children: only for split edges (split: line, sentence or regex)" },
+	{ P_HEAD S_AB
+	  "    edges:\n"
+	  "      - {from: client, to: a, split: none, stream_children: false}\n",
+	  "t.yaml:10: pipelines[0].edges[0].stream_children: only for split edges (split: line, sentence or regex)" },
+	{ P_HEAD S_AB
+	  "    edges:\n"
+	  "      - {from: client, to: a, split: line, stream_children: yes}\n",
+	  "t.yaml:10: pipelines[0].edges[0].stream_children: must be true or false, got \"yes\"" },
+	{ P_HEAD S_AB
+	  "    edges:\n"
+	  "      - {from: client, to: a, pattern: \"x\"}\n",
+	  "t.yaml:10: pipelines[0].edges[0].pattern: only with split: regex, this edge does not split" },
+	{ P_HEAD S_AB
+	  "    edges:\n"
+	  "      - {from: client, to: a, split: line, pattern: \"x\"}\n",
+	  "t.yaml:10: pipelines[0].edges[0].pattern: only with split: regex, split: line has its own" },
+	{ P_HEAD S_AB
+	  "    edges:\n"
+	  "      - {from: client, to: a}\n"
+	  "      - {from: a, to: client, split: regex}\n",
+	  "t.yaml:11: pipelines[0].edges[1].pattern: required with split: regex" },
+	{ P_HEAD S_AB
+	  "    edges:\n"
+	  "      - {from: client, to: a, split: line}\n"
+	  "      - from: a\n"
+	  "        to: client\n"
+	  "        split: regex\n"
+	  "        pattern: \"(\"\n",
+	  "t.yaml:14: pipelines[0].edges[1].pattern: does not compile: Missing close parenthesis for group started at index 0." },
+	{ P_HEAD S_AB
+	  "    edges:\n"
+	  "      - {from: client, to: a, split: regex, pattern: \"x*\"}\n",
+	  "t.yaml:10: pipelines[0].edges[0].pattern: does not compile: Pattern matches empty buffer; use HS_FLAG_ALLOWEMPTY to enable support." },
+	{ P_HEAD S_AB
+	  "    edges:\n"
+	  "      - {from: client, to: a, split: regex, pattern: '(a)\\1'}\n",
+	  "t.yaml:10: pipelines[0].edges[0].pattern: does not compile: Back-references are unsupported." },
+	{ P_HEAD S_AB
+	  "    edges:\n"
+	  "      - {from: client, to: a, split: regex, pattern: \"\"}\n",
+	  "t.yaml:10: pipelines[0].edges[0].pattern: must not be empty" },
+	{ P_HEAD S_AB
+	  "    edges:\n"
+	  "      - {from: client, to: a, split: regex, pattern: \"a\\0b\"}\n",
+	  "t.yaml:10: pipelines[0].edges[0].pattern: must not contain a NUL byte" },
+	{ P_HEAD S_AB
+	  "    edges:\n"
+	  "      - {from: client, to: a, split: regex, pattern: [a]}\n",
+	  "t.yaml:10: pipelines[0].edges[0].pattern: must be a scalar, got a list" },
+	{ P_HEAD
+	  "      - {name: client, instances: [10.0.0.2:1]}\n"
+	  "    edges:\n"
+	  "      - {from: client, to: client}\n",
+	  "t.yaml:7: pipelines[0].stages[0].name: \"client\" is the client in edges, not a stage name" },
+	/* Out edges: four per stage and for the client. */
+	{ P_HEAD S_ABC
+	  "      - {name: d, instances: [10.0.0.5:1]}\n"
+	  "      - {name: e, instances: [10.0.0.6:1]}\n"
+	  "    edges:\n"
+	  "      - {from: client, to: a}\n"
+	  "      - {from: client, to: b}\n"
+	  "      - {from: client, to: c}\n"
+	  "      - {from: client, to: d}\n"
+	  "      - {from: client, to: e}\n",
+	  "t.yaml:17: pipelines[0].edges[4].from: at most 4 edges may leave client" },
+	{ P_HEAD S_ABC
+	  "      - {name: d, instances: [10.0.0.5:1]}\n"
+	  "      - {name: e, instances: [10.0.0.6:1]}\n"
+	  "      - {name: s, instances: [10.0.0.7:1]}\n"
+	  "    edges:\n"
+	  "      - {from: client, to: s}\n"
+	  "      - {from: s, to: a}\n"
+	  "      - {from: s, to: b, split: line}\n"
+	  "      - {from: s, to: c}\n"
+	  "      - {from: s, to: d}\n"
+	  "      - {from: s, to: e}\n",
+	  "t.yaml:19: pipelines[0].edges[5].from: at most 4 edges may leave \"s\"" },
+	/* The graph. */
+	{ P_HEAD S_AB
+	  "    edges:\n"
+	  "      - {from: a, to: b}\n"
+	  "      - {from: b, to: client}\n",
+	  "t.yaml:9: pipelines[0].edges: no edge from client" },
+	{ P_HEAD S_AB
+	  "    edges:\n"
+	  "      - {from: client, to: a}\n"
+	  "      - {from: a, to: b}\n",
+	  "t.yaml:9: pipelines[0].edges: no edge to client" },
+	{ P_HEAD S_ABC
+	  "    edges:\n"
+	  "      - {from: client, to: a}\n"
+	  "      - {from: a, to: b, split: line}\n"
+	  "      - {from: b, to: c}\n"
+	  "      - {from: c, to: b}\n"
+	  "      - {from: c, to: client}\n",
+	  "t.yaml:14: pipelines[0].edges[3]: cycle through stage \"b\": b -> c -> b" },
+	{ P_HEAD S_ABC
+	  "    edges:\n"
+	  "      - {from: client, to: c}\n"
+	  "      - {from: c, to: b}\n"
+	  "      - {from: b, to: a}\n"
+	  "      - {from: a, to: c}\n"
+	  "      - {from: b, to: client}\n",
+	  "t.yaml:13: pipelines[0].edges[2]: cycle through stage \"a\": a -> c -> b -> a" },
+	{ P_HEAD S_AB
+	  "    edges:\n"
+	  "      - {from: client, to: a}\n"
+	  "      - {from: a, to: client}\n"
+	  "      - {from: b, to: client}\n",
+	  "t.yaml:9: pipelines[0].edges: stage \"b\" cannot be reached from client" },
+	{ P_HEAD S_ABC
+	  "    edges:\n"
+	  "      - {from: client, to: a}\n"
+	  "      - {from: a, to: client}\n"
+	  "      - {from: client, to: b}\n"
+	  "      - {from: b, to: c}\n",
+	  "t.yaml:10: pipelines[0].edges: stage \"b\" has no way out to client" },
+	{ P_HEAD S_ABC
+	  "    edges:\n"
+	  "      - {from: client, to: a}\n"
+	  "      - {from: a, to: b, split: line}\n"
+	  "      - {from: a, to: c}\n"
+	  "      - {from: b, to: c}\n"
+	  "      - {from: c, to: client}\n",
+	  "t.yaml:14: pipelines[0].edges[3]: edges into \"c\" disagree on depth: 2 here, 1 from edges[2] (line 13)" },
+	{ P_HEAD
+	  "      - name: a\n"
+	  "        aggregation: 2\n"
+	  "        instances: [10.0.0.2:1]\n"
+	  "    edges:\n"
+	  "      - {from: client, to: a}\n"
+	  "      - {from: a, to: client}\n",
+	  "t.yaml:8: pipelines[0].stages[0].aggregation: must be 0..1 for a stage receiving depth 1 streams, got 2" },
+	{ P_HEAD
+	  "      - {name: a, instances: [10.0.0.2:1]}\n"
+	  "      - {name: t, operator: count, aggregation: 3}\n"
+	  "    edges:\n"
+	  "      - {from: client, to: a, split: sentence}\n"
+	  "      - {from: a, to: t}\n"
+	  "      - {from: t, to: client}\n",
+	  "t.yaml:8: pipelines[0].stages[1].aggregation: must be 1..2 for a stage receiving depth 2 streams, got 3" },
+	{ P_HEAD S_ABC
+	  "      - {name: d, instances: [10.0.0.5:1]}\n"
+	  "      - {name: e, instances: [10.0.0.6:1]}\n"
+	  "      - {name: f, instances: [10.0.0.7:1]}\n"
+	  "    edges:\n"
+	  "      - {from: client, to: a, split: line}\n"
+	  "      - {from: a, to: b, split: line}\n"
+	  "      - {from: b, to: c, split: line}\n"
+	  "      - {from: c, to: d, split: line}\n"
+	  "      - {from: d, to: e, split: line}\n"
+	  "      - from: e\n"
+	  "        to: f\n"
+	  "        split: sentence\n"
+	  "      - {from: f, to: client}\n",
+	  "t.yaml:21: pipelines[0].edges[5].split: splitting depth 6 streams needs depth 7, at most 6" },
+	/* A later pipeline fails after an earlier one compiled splitters. */
+	{ P_HEAD S_AB
+	  "    edges:\n"
+	  "      - {from: client, to: a, split: line}\n"
+	  "      - {from: a, to: b, split: sentence}\n"
+	  "      - {from: b, to: client, split: regex, pattern: \"x\"}\n"
+	  "  - {name: p, id: 2, stages: [{name: s, instances: [10.0.0.2:1]}]}\n",
+	  "t.yaml:13: pipelines[1].name: duplicate pipeline name \"p\" (first at line 4)" },
+};
+/* clang-format on */
+
+static void run_bad(const struct bad_case *cases, unsigned int n)
+{
+	unsigned int i;
+
+	for (i = 0; i < n; i++) {
+		char err[512] = "";
+		struct sl_config *cfg = parse(cases[i].yaml, err, sizeof(err));
+
+		CU_ASSERT_PTR_NULL(cfg);
+		CU_ASSERT_STRING_EQUAL(err, cases[i].err);
+		if (strcmp(err, cases[i].err))
+			fprintf(stderr, "\ncase %u\n  want: %s\n  got:  %s\n",
+				i, cases[i].err, err);
+		sl_config_free(cfg);
+	}
+}
+
+static void test_dag_bad(void)
+{
+	run_bad(dag_bad_cases,
+		sizeof(dag_bad_cases) / sizeof(dag_bad_cases[0]));
+}
+
 int main(int argc, char **argv)
 {
 	static const struct {
@@ -734,7 +1523,14 @@ int main(int argc, char **argv)
 	    {"error stays one line", test_err_one_line},
 	    {"load from file, dump", test_load},
 	    {"IPv4 parse/format", test_ipv4},
+	    {"DAG: fact-checking fixture, every derived field",
+	     test_dag_factcheck},
+	    {"DAG: dump", test_dag_dump},
+	    {"DAG: accepted corner cases", test_dag_accepts},
+	    {"DAG: rejections", test_dag_bad},
+	    {"DAG: pattern length", test_pattern_length},
 	};
+	const char *slash;
 	CU_pSuite suite;
 	unsigned int i, failures;
 
@@ -743,6 +1539,10 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	fixture_path = argv[1];
+	slash = strrchr(fixture_path, '/');
+	snprintf(factcheck_path, sizeof(factcheck_path),
+		 "%.*sconfig_factcheck.yaml",
+		 slash ? (int)(slash - fixture_path + 1) : 0, fixture_path);
 	if (CU_initialize_registry() != CUE_SUCCESS)
 		return 1;
 	suite = CU_add_suite("config", NULL, NULL);

@@ -21,6 +21,12 @@ static void put16(uint8_t *p, uint16_t v)
 	p[1] = (uint8_t)v;
 }
 
+static void put32(uint8_t *p, uint32_t v)
+{
+	put16(p, (uint16_t)(v >> 16));
+	put16(p + 2, (uint16_t)v);
+}
+
 static uint16_t get16(const uint8_t *p)
 {
 	return (uint16_t)(p[0] << 8 | p[1]);
@@ -36,6 +42,7 @@ static void sample_hdr(struct sl_frag_hdr *h)
 	h->abort_reason = SL_ABORT_GUARD;
 	h->depth = SL_ANCESTRY_MAX;
 	h->stage = 0xa1b2;
+	h->from_stage = 0xe5f6;
 	h->tenant = 0xc3d4;
 	h->pipeline = 0xdeadbeef;
 	h->seq = 0x01020304;
@@ -98,10 +105,11 @@ static bool hdr_equal(const struct sl_frag_hdr *a, const struct sl_frag_hdr *b)
 {
 	return a->version == b->version && a->flags == b->flags &&
 	       a->abort_reason == b->abort_reason && a->depth == b->depth &&
-	       a->stage == b->stage && a->tenant == b->tenant &&
-	       a->pipeline == b->pipeline && a->token_count == b->token_count &&
+	       a->stage == b->stage && a->from_stage == b->from_stage &&
+	       a->tenant == b->tenant && a->pipeline == b->pipeline &&
+	       a->token_count == b->token_count &&
 	       a->payload_len == b->payload_len && a->seq == b->seq &&
-	       a->send_ns == b->send_ns &&
+	       a->send_ns == b->send_ns && a->child_count == b->child_count &&
 	       !memcmp(a->ancestry, b->ancestry, sizeof(a->ancestry));
 }
 
@@ -129,13 +137,14 @@ static void test_roundtrip(void)
 	CU_ASSERT_EQUAL(memcmp(buf + SL_WIRE_OFF_SEQ, "\x01\x02\x03\x04", 4),
 			0);
 	CU_ASSERT_EQUAL(get16(buf + 20), 24);
-	CU_ASSERT_EQUAL(get16(buf + 22), 0);
+	CU_ASSERT_EQUAL(get16(buf + 22), 0xe5f6);
 	CU_ASSERT_EQUAL(memcmp(buf + SL_WIRE_OFF_SEND_NS,
 			       "\x11\x22\x33\x44\x55\x66\x77\x88", 8),
 			0);
 	CU_ASSERT_EQUAL(memcmp(buf + SL_WIRE_OFF_ANCESTRY + 8 * 5,
 			       "\x80\x00\x00\x00\x00\x00\x06\x06", 8),
 			0);
+	CU_ASSERT_EQUAL(memcmp(buf + 80, "\0\0\0\0\0\0\0\0", 8), 0);
 
 	memset(&out, 0xee, sizeof(out));
 	CU_ASSERT_EQUAL(sl_wire_parse(buf, len, &out), SL_WIRE_OK);
@@ -144,6 +153,8 @@ static void test_roundtrip(void)
 	CU_ASSERT_EQUAL(out.abort_reason, in.abort_reason);
 	CU_ASSERT_EQUAL(out.depth, in.depth);
 	CU_ASSERT_EQUAL(out.stage, in.stage);
+	CU_ASSERT_EQUAL(out.from_stage, in.from_stage);
+	CU_ASSERT_EQUAL(out.child_count, 0);
 	CU_ASSERT_EQUAL(out.tenant, in.tenant);
 	CU_ASSERT_EQUAL(out.pipeline, in.pipeline);
 	CU_ASSERT_EQUAL(out.token_count, 2);
@@ -158,8 +169,100 @@ static void test_roundtrip(void)
 	in.payload_len = 24;
 	memset(buf, 0xff, SL_WIRE_HDR_LEN);
 	sl_wire_encode_hdr(buf, &in);
+	CU_ASSERT_EQUAL(memcmp(buf + 84, "\0\0\0\0", 4), 0); /* reserved */
 	CU_ASSERT_EQUAL(sl_wire_parse_hdr(buf, len, &out), SL_WIRE_OK);
 	CU_ASSERT_TRUE(hdr_equal(&in, &out));
+}
+
+/* The exported offsets and sizes are the ones proto/WIRE.md documents. */
+static void test_layout(void)
+{
+	CU_ASSERT_EQUAL(SL_WIRE_HDR_LEN, 88);
+	CU_ASSERT_EQUAL(SL_WIRE_PAYLOAD_MAX, 1500 - 20 - 8 - 88);
+	CU_ASSERT_EQUAL(SL_WIRE_OFF_MAGIC, 0);
+	CU_ASSERT_EQUAL(SL_WIRE_OFF_VERSION, 2);
+	CU_ASSERT_EQUAL(SL_WIRE_OFF_FLAGS, 3);
+	CU_ASSERT_EQUAL(SL_WIRE_OFF_ABORT, 4);
+	CU_ASSERT_EQUAL(SL_WIRE_OFF_DEPTH, 5);
+	CU_ASSERT_EQUAL(SL_WIRE_OFF_STAGE, 6);
+	CU_ASSERT_EQUAL(SL_WIRE_OFF_PIPELINE, 8);
+	CU_ASSERT_EQUAL(SL_WIRE_OFF_TENANT, 12);
+	CU_ASSERT_EQUAL(SL_WIRE_OFF_TOKEN_COUNT, 14);
+	CU_ASSERT_EQUAL(SL_WIRE_OFF_SEQ, 16);
+	CU_ASSERT_EQUAL(SL_WIRE_OFF_PAYLOAD_LEN, 20);
+	CU_ASSERT_EQUAL(SL_WIRE_OFF_FROM_STAGE, 22);
+	CU_ASSERT_EQUAL(SL_WIRE_OFF_SEND_NS, 24);
+	CU_ASSERT_EQUAL(SL_WIRE_OFF_ANCESTRY, 32);
+	CU_ASSERT_EQUAL(SL_WIRE_OFF_ANCESTRY + 8 * SL_ANCESTRY_MAX, 80);
+	CU_ASSERT_EQUAL(SL_WIRE_OFF_CHILD_COUNT, 80);
+	CU_ASSERT_EQUAL(SL_WIRE_OFF_RESERVED, 84);
+	CU_ASSERT_EQUAL(SL_WIRE_OFF_RESERVED + 4, SL_WIRE_HDR_LEN);
+	CU_ASSERT_EQUAL(SL_FRAG_F_END, 0x01);
+	CU_ASSERT_EQUAL(SL_FRAG_F_ABORT, 0x02);
+	CU_ASSERT_EQUAL(SL_FRAG_F_CHILDREN, 0x04);
+}
+
+/*
+ * END|CHILDREN announces how many child streams a stream was cut into; the
+ * announcement is usually a header alone.
+ */
+static void test_children(void)
+{
+	uint8_t buf[BUF_LEN];
+	struct sl_wire_builder b;
+	struct sl_frag_hdr in, out;
+	size_t len;
+
+	sample_hdr(&in);
+	in.flags = SL_FRAG_F_END | SL_FRAG_F_CHILDREN;
+	in.abort_reason = 0;
+	in.depth = 1;
+	memset(&in.ancestry[1], 0,
+	       sizeof(in.ancestry) - sizeof(in.ancestry[0]));
+	in.from_stage = 2;
+	in.child_count = 0x0a0b0c0d;
+	CU_ASSERT_EQUAL_FATAL(sl_wire_builder_init(&b, buf, sizeof(buf), &in),
+			      0);
+	len = sl_wire_builder_finish(&b);
+	CU_ASSERT_EQUAL(len, SL_WIRE_HDR_LEN);
+	CU_ASSERT_EQUAL(buf[3], 0x05);
+	CU_ASSERT_EQUAL(get16(buf + 22), 2);
+	CU_ASSERT_EQUAL(memcmp(buf + 80, "\x0a\x0b\x0c\x0d\0\0\0\0", 8), 0);
+
+	memset(&out, 0xee, sizeof(out));
+	CU_ASSERT_EQUAL(sl_wire_parse(buf, len, &out), SL_WIRE_OK);
+	CU_ASSERT_EQUAL(out.flags, SL_FRAG_F_END | SL_FRAG_F_CHILDREN);
+	CU_ASSERT_EQUAL(out.child_count, 0x0a0b0c0d);
+	CU_ASSERT_EQUAL(out.from_stage, 2);
+	CU_ASSERT_EQUAL(out.token_count, 0);
+	CU_ASSERT_EQUAL(out.payload_len, 0);
+	in.token_count = 0;
+	in.payload_len = 0;
+	CU_ASSERT_TRUE(hdr_equal(&in, &out));
+
+	/* The last fragment of a stream may carry tokens and the count. */
+	CU_ASSERT_EQUAL(sl_wire_builder_init(&b, buf, sizeof(buf), &in), 0);
+	CU_ASSERT_EQUAL(sl_wire_builder_add(&b, 5, "end", 3), 0);
+	len = sl_wire_builder_finish(&b);
+	CU_ASSERT_EQUAL(sl_wire_parse(buf, len, &out), SL_WIRE_OK);
+	CU_ASSERT_EQUAL(out.child_count, 0x0a0b0c0d);
+	CU_ASSERT_EQUAL(out.token_count, 1);
+
+	/* With ABORT too, and at the extremes of the count. */
+	buf[SL_WIRE_OFF_FLAGS] |= SL_FRAG_F_ABORT;
+	buf[SL_WIRE_OFF_ABORT] = SL_ABORT_CHILDREN;
+	put32(buf + 80, 0xffffffffu);
+	CU_ASSERT_EQUAL(sl_wire_parse(buf, len, &out), SL_WIRE_OK);
+	CU_ASSERT_EQUAL(out.child_count, 0xffffffffu);
+	CU_ASSERT_EQUAL(out.abort_reason, SL_ABORT_CHILDREN);
+	put32(buf + 80, 0);
+	CU_ASSERT_EQUAL(sl_wire_parse(buf, len, &out), SL_WIRE_OK);
+	CU_ASSERT_EQUAL(out.child_count, 0);
+
+	/* from_stage is opaque to the parser: any value is valid. */
+	put16(buf + 22, 0xffff);
+	CU_ASSERT_EQUAL(sl_wire_parse(buf, len, &out), SL_WIRE_OK);
+	CU_ASSERT_EQUAL(out.from_stage, 0xffff);
 }
 
 static void test_ancestry_depth(void)
@@ -321,7 +424,7 @@ static void test_hdr_bad(void)
 	EXPECT(len, SL_WIRE_BAD_VERSION);
 
 	RESET();
-	buf[SL_WIRE_OFF_FLAGS] |= 0x04; /* unknown flag bit */
+	buf[SL_WIRE_OFF_FLAGS] |= 0x08; /* unknown flag bit */
 	EXPECT(len, SL_WIRE_BAD_FLAGS);
 	buf[SL_WIRE_OFF_FLAGS] = 0x80;
 	EXPECT(len, SL_WIRE_BAD_FLAGS);
@@ -335,6 +438,32 @@ static void test_hdr_bad(void)
 	buf[SL_WIRE_OFF_ABORT] = SL_ABORT_MAX - 1;
 	EXPECT(len, SL_WIRE_OK);
 
+	/* CHILDREN without END, with or without a count or ABORT. */
+	RESET();
+	buf[SL_WIRE_OFF_ABORT] = 0;
+	buf[SL_WIRE_OFF_FLAGS] = SL_FRAG_F_CHILDREN;
+	EXPECT(len, SL_WIRE_BAD_FLAGS);
+	put32(buf + 80, 3);
+	EXPECT(len, SL_WIRE_BAD_FLAGS);
+	buf[SL_WIRE_OFF_FLAGS] = SL_FRAG_F_CHILDREN | SL_FRAG_F_ABORT;
+	EXPECT(len, SL_WIRE_BAD_FLAGS);
+	buf[SL_WIRE_OFF_FLAGS] |= SL_FRAG_F_END;
+	EXPECT(len, SL_WIRE_OK);
+
+	/* A child count without CHILDREN, whichever of its bytes is set. */
+	for (unsigned int i = 0; i < 4; i++) {
+		RESET();
+		buf[80 + i] = 1;
+		EXPECT(len, SL_WIRE_BAD_FLAGS);
+		buf[SL_WIRE_OFF_FLAGS] |= SL_FRAG_F_CHILDREN;
+		EXPECT(len, SL_WIRE_OK);
+	}
+	/* Checked with the flags, before depth (byte 5). */
+	RESET();
+	buf[80] = 0x80;
+	buf[5] = 0;
+	EXPECT(len, SL_WIRE_BAD_FLAGS);
+
 	RESET();
 	buf[5] = 0;
 	EXPECT(len, SL_WIRE_BAD_DEPTH);
@@ -343,12 +472,17 @@ static void test_hdr_bad(void)
 	buf[5] = 1;
 	EXPECT(len, SL_WIRE_OK);
 
+	for (unsigned int i = 0; i < 4; i++) {
+		RESET();
+		buf[84 + i] = 1;
+		EXPECT(len, SL_WIRE_BAD_RESERVED);
+		buf[84 + i] = 0x80;
+		EXPECT(len, SL_WIRE_BAD_RESERVED);
+	}
+	/* Bytes 22..23, reserved before, are from_stage: any value. */
 	RESET();
-	buf[23] = 1;
-	EXPECT(len, SL_WIRE_BAD_RESERVED);
-	RESET();
-	buf[22] = 0x80;
-	EXPECT(len, SL_WIRE_BAD_RESERVED);
+	put16(buf + 22, 0xffff);
+	EXPECT(len, SL_WIRE_OK);
 
 	RESET();
 	put16(buf + 20, (uint16_t)(len - SL_WIRE_HDR_LEN + 1));
@@ -608,6 +742,8 @@ int main(void)
 		CU_TestFunc fn;
 	} tests[] = {
 	    {"encode/parse round trip", test_roundtrip},
+	    {"field offsets", test_layout},
+	    {"child count announcement", test_children},
 	    {"ancestry beyond depth", test_ancestry_depth},
 	    {"valid frames", test_frame_ok},
 	    {"malformed frames", test_frame_bad},

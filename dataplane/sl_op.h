@@ -1,0 +1,88 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * sl_op.h - inline operators: count, sum, top-k and concat, run by
+ * sluiced on the fragments that reach an operator stage.
+ *
+ * An operator keeps one group per key: the first L ancestry ids of what
+ * it receives (L = the stage's aggregation level). A group ends when
+ * everything that belongs to it has ended, which sluiced knows because it
+ * made the splits itself: every child a split starts on the way to the
+ * operator adds to the group's outstanding count, every parent END that
+ * closes a split and every stream END that reaches the operator takes one
+ * away. At zero the result leaves as the operator stage's output stream
+ * (ancestry = the key, depth L) and goes on along the stage's edges.
+ *
+ * Results do not depend on arrival order: concat orders by ancestry, then
+ * producing stage, then sequence; top-k breaks ties by token id.
+ *
+ * Bounds: groups in flight per stage (max_groups) and bytes per group
+ * (max_group_bytes). Hitting one aborts the group's result with ABORT
+ * (OVERLOAD); a count that goes below zero aborts it with ABORT
+ * (CHILDREN); a group with no event for the idle timeout is aborted with
+ * ABORT (EXPIRED). Every case is counted.
+ */
+#ifndef SL_OP_H
+#define SL_OP_H
+
+#include <stdint.h>
+
+#include <rte_mbuf.h>
+
+#include "sl_config.h"
+
+struct sl_dp;
+
+/* Counters of the operators, summed over stages. */
+struct sl_op_counters {
+	uint64_t groups_created;
+	uint64_t groups_completed;
+	uint64_t groups_aborted;
+	uint64_t groups_full;    /* max_groups reached */
+	uint64_t group_overflow; /* max_group_bytes reached */
+	uint64_t count_mismatch; /* more ENDs than children */
+	uint64_t groups_expired;
+	uint64_t late_inputs;    /* for a group already done */
+	uint64_t not_numeric;    /* sum/top-k tokens without a number */
+};
+
+/**
+ * sl_op_init - group table, chunk pool and split accounting for @dp's
+ * config. Nothing is created when the config has no operator stage.
+ * Return 0 or a negative errno.
+ */
+int sl_op_init(struct sl_dp *dp);
+
+/**
+ * sl_op_fini - free what sl_op_init made (groups in flight are dropped).
+ */
+void sl_op_fini(struct sl_dp *dp);
+
+/**
+ * sl_op_input - feed one fragment arriving at operator stage e->to over
+ * edge @e. Consumes @m.
+ */
+void sl_op_input(struct sl_dp *dp, const struct sl_edge_cfg *e,
+		 struct rte_mbuf *m);
+
+/**
+ * sl_op_split_event - a split on edge @edge of pipeline @pipeline started
+ * a child (@delta +1, @ancestry = the child's, wire order) or closed a
+ * parent (@delta -1, @ancestry = the parent's).
+ */
+void sl_op_split_event(struct sl_dp *dp, uint8_t pipeline, uint16_t edge,
+		       const uint64_t *ancestry, uint8_t depth, int delta);
+
+/**
+ * sl_op_split_abort - the parent stream of a split was aborted: abort the
+ * groups it belonged to with @reason.
+ */
+void sl_op_split_abort(struct sl_dp *dp, uint8_t pipeline, uint16_t edge,
+		       const uint64_t *ancestry, uint8_t depth,
+		       uint8_t reason);
+
+/**
+ * sl_op_housekeeping - abort idle groups, forget finished ones.
+ */
+void sl_op_housekeeping(struct sl_dp *dp);
+
+#endif /* SL_OP_H */

@@ -1,0 +1,473 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * sl_split.c - splitters (see sl_split.h).
+ */
+#include <errno.h>
+#include <string.h>
+
+#include <hs/hs.h>
+#include <rte_byteorder.h>
+#include <rte_errno.h>
+#include <rte_mbuf.h>
+#include <rte_mempool.h>
+
+#include "sl_dp.h"
+#include "sl_op.h"
+#include "sl_split.h"
+
+/* Bytes scanned per Hyperscan call: bounds the cuts one call can report. */
+#define SPLIT_SCAN_CHUNK 64
+
+struct sl_splitter {
+	hs_stream_t *hs;
+	uint64_t offset;     /* parent bytes scanned so far */
+	uint64_t token_base; /* offset of the current token's first byte */
+	uint32_t children;   /* children started */
+	uint32_t child_seq;  /* next sequence of the current child */
+	bool open;           /* the current child has bytes */
+	bool closed;         /* the parent ended: nothing more to cut */
+	uint8_t slot;        /* the edge's slot in the stream's edge block */
+	struct sl_route_pin pin;        /* the current child's route */
+	struct sl_route_pin marker_pin; /* where the END|CHILDREN goes */
+	/* The parent, to build children's headers. */
+	uint32_t flow;
+	uint32_t pipeline_id;
+	uint16_t tenant;
+	uint16_t from_stage;
+	uint8_t pipeline;
+	uint8_t depth;
+	uint64_t send_ns;
+	uint64_t ancestry[SL_ANCESTRY_MAX]; /* wire order */
+	/* The child fragment being filled. */
+	struct rte_mbuf *out;
+	struct sl_wire_builder b;
+	/* Cut offsets reported by the scan in progress (absolute). */
+	unsigned int n_cuts;
+	uint64_t cuts[SPLIT_SCAN_CHUNK + 1];
+};
+
+/* Hyperscan allocates stream state through a global hook: point it at a
+ * mempool so that opening a stream never reaches malloc. */
+static struct rte_mempool *hs_stream_pool;
+
+static void *
+split_hs_alloc(size_t size)
+{
+	void *obj;
+
+	if (hs_stream_pool == NULL || size > hs_stream_pool->elt_size ||
+	    rte_mempool_get(hs_stream_pool, &obj) != 0)
+		return NULL;
+	return obj;
+}
+
+static void
+split_hs_free(void *ptr)
+{
+	if (ptr != NULL)
+		rte_mempool_put(hs_stream_pool, ptr);
+}
+
+int
+sl_split_init(struct sl_dp *dp)
+{
+	const struct sl_config *cfg = dp->cfg;
+	size_t stream_size = 0;
+	bool any = false;
+
+	for (uint16_t p = 0; p < cfg->n_pipelines; p++)
+		for (uint16_t i = 0; i < cfg->pipelines[p].n_edges; i++) {
+			const struct sl_edge_cfg *e = &cfg->pipelines[p].edges[i];
+			size_t sz;
+
+			if (e->split == SL_SPLIT_NONE || e->split_db == NULL)
+				continue;
+			if (hs_alloc_scratch(e->split_db,
+					     (hs_scratch_t **)&dp->hs_scratch) !=
+				    HS_SUCCESS ||
+			    hs_stream_size(e->split_db, &sz) != HS_SUCCESS)
+				return -ENOMEM;
+			if (sz > stream_size)
+				stream_size = sz;
+			any = true;
+		}
+	if (!any)
+		return 0;
+	if (hs_stream_pool == NULL) {
+		hs_stream_pool = rte_mempool_create("sl_hs_streams",
+			RTE_MAX(cfg->flow_table_size / 4, 1024u) - 1,
+			RTE_MAX(stream_size, (size_t)256), 0, 0, NULL, NULL,
+			NULL, NULL, rte_socket_id(), 0);
+		if (hs_stream_pool == NULL)
+			return -rte_errno;
+		hs_set_stream_allocator(split_hs_alloc, split_hs_free);
+	} else if (stream_size > hs_stream_pool->elt_size) {
+		return -E2BIG;
+	}
+	dp->split_pool = rte_mempool_lookup("sl_splitters");
+	if (dp->split_pool == NULL)
+		dp->split_pool = rte_mempool_create("sl_splitters",
+			RTE_MAX(cfg->flow_table_size / 4, 1024u) - 1,
+			sizeof(struct sl_splitter), 0, 0, NULL, NULL, NULL,
+			NULL, rte_socket_id(), 0);
+	if (dp->split_pool == NULL)
+		return -rte_errno;
+	return 0;
+}
+
+void
+sl_split_fini(struct sl_dp *dp)
+{
+	if (dp->hs_scratch != NULL)
+		hs_free_scratch(dp->hs_scratch);
+	dp->hs_scratch = NULL;
+}
+
+static int
+split_on_match(unsigned int id, unsigned long long from,
+	       unsigned long long to, unsigned int flags, void *ctx)
+{
+	struct sl_splitter *sp = ctx;
+
+	(void)id;
+	(void)from;
+	(void)flags;
+	/* Several patterns (or overlapping matches) may end at one byte. */
+	if (sp->n_cuts != 0 && sp->cuts[sp->n_cuts - 1] == to)
+		return 0;
+	if (sp->n_cuts < RTE_DIM(sp->cuts))
+		sp->cuts[sp->n_cuts++] = to;
+	return 0;
+}
+
+/* Send the child fragment being filled. */
+static void
+split_flush(struct sl_dp *dp, struct sl_splitter *sp,
+	    const struct sl_edge_cfg *e, uint8_t flags, uint8_t reason)
+{
+	struct rte_mbuf *m = sp->out;
+	struct sl_pkt_meta *pm;
+	size_t len;
+
+	if (m == NULL)
+		return;
+	sp->out = NULL;
+	sp->b.hdr.flags = flags;
+	sp->b.hdr.abort_reason = reason;
+	sp->b.hdr.seq = sp->child_seq++;
+	len = sl_wire_builder_finish(&sp->b);
+	m->data_len = (uint16_t)(SL_WIRE_FRAME_HDR_OFF + len);
+	m->pkt_len = m->data_len;
+	pm = sl_pkt_meta(m);
+	pm->flow = sp->flow;
+	pm->seq = sp->b.hdr.seq;
+	pm->hdr_off = SL_WIRE_FRAME_HDR_OFF;
+	pm->dgram_len = (uint16_t)len;
+	pm->stage = sp->from_stage;
+	pm->pipeline = sp->pipeline;
+	pm->flags = flags;
+	pm->depth = sp->depth + 1;
+	pm->edge = (uint8_t)e->id;
+	pm->slot = sp->slot;
+	pm->pin_kind = SL_PIN_CHILD;
+	sl_dp_edge_out(dp, e, m);
+}
+
+/* Start a child fragment of the current child in a new mbuf. */
+static bool
+split_new_fragment(struct sl_dp *dp, struct sl_splitter *sp)
+{
+	struct rte_mbuf *m = rte_pktmbuf_alloc(dp->pool);
+	struct sl_frag_hdr h = {
+		.version = SL_WIRE_VERSION,
+		.depth = (uint8_t)(sp->depth + 1),
+		.stage = sp->from_stage,
+		.from_stage = sp->from_stage,
+		.tenant = sp->tenant,
+		.pipeline = sp->pipeline_id,
+		.send_ns = sp->send_ns,
+	};
+
+	if (m == NULL) {
+		dp->cnt.drops[SL_DROP_NO_MBUF]++;
+		return false;
+	}
+	for (uint8_t i = 0; i < sp->depth; i++)
+		h.ancestry[i] = rte_be_to_cpu_64(sp->ancestry[i]);
+	h.ancestry[sp->depth] = sp->children - 1;
+	sl_wire_builder_init(&sp->b,
+			     rte_pktmbuf_mtod_offset(m, uint8_t *,
+						     SL_WIRE_FRAME_HDR_OFF),
+			     rte_pktmbuf_tailroom(m) - SL_WIRE_FRAME_HDR_OFF,
+			     &h);
+	if (sp->b.cap > SL_WIRE_HDR_LEN + SL_WIRE_PAYLOAD_MAX)
+		sp->b.cap = SL_WIRE_HDR_LEN + SL_WIRE_PAYLOAD_MAX;
+	sp->out = m;
+	return true;
+}
+
+static void
+split_child_start(struct sl_dp *dp, struct sl_splitter *sp,
+		  const struct sl_edge_cfg *e)
+{
+	uint64_t child[SL_ANCESTRY_MAX];
+
+	/* The previous child's fragments follow the pin about to be reset:
+	 * send them on their way first. */
+	sl_dp_flush(dp);
+	sp->open = true;
+	sp->child_seq = 0;
+	sp->children++;
+	memset(&sp->pin, 0, sizeof(sp->pin));
+	sp->pin.instance = SL_INSTANCE_NONE;
+	memcpy(child, sp->ancestry, sizeof(child));
+	child[sp->depth] = rte_cpu_to_be_64(sp->children - 1);
+	sl_op_split_event(dp, sp->pipeline, e->id, child,
+			  (uint8_t)(sp->depth + 1), +1);
+}
+
+/* Append a piece of a token to the current child. */
+static void
+split_piece(struct sl_dp *dp, struct sl_splitter *sp,
+	    const struct sl_edge_cfg *e, uint32_t id, const char *text,
+	    size_t len)
+{
+	if (len == 0)
+		return;
+	if (!sp->open)
+		split_child_start(dp, sp, e);
+	if (sp->out == NULL && !split_new_fragment(dp, sp))
+		return;
+	if (sl_wire_builder_add(&sp->b, id, text, len) == 0)
+		return;
+	/* The fragment is full: send it and go on in a new one. */
+	split_flush(dp, sp, e, 0, 0);
+	if (split_new_fragment(dp, sp))
+		sl_wire_builder_add(&sp->b, id, text, len);
+}
+
+/* A cut: the current child is complete (an empty quantum is no child). */
+static void
+split_child_end(struct sl_dp *dp, struct sl_splitter *sp,
+		const struct sl_edge_cfg *e, uint8_t flags, uint8_t reason)
+{
+	if (!sp->open)
+		return;
+	if (sp->out == NULL && !split_new_fragment(dp, sp))
+		goto done;
+	split_flush(dp, sp, e, flags, reason);
+done:
+	sp->open = false;
+}
+
+static void
+split_token(struct sl_dp *dp, struct sl_splitter *sp,
+	    const struct sl_edge_cfg *e, const struct sl_token *t)
+{
+	size_t piece = 0;
+
+	sp->token_base = sp->offset;
+	for (size_t pos = 0; pos < t->len; pos += SPLIT_SCAN_CHUNK) {
+		size_t chunk = RTE_MIN((size_t)SPLIT_SCAN_CHUNK, t->len - pos);
+
+		sp->n_cuts = 0;
+		hs_scan_stream(sp->hs, t->text + pos, (unsigned int)chunk, 0,
+			       dp->hs_scratch, split_on_match, sp);
+		sp->offset += chunk;
+		for (unsigned int c = 0; c < sp->n_cuts; c++) {
+			size_t at = (size_t)(sp->cuts[c] - sp->token_base);
+
+			split_piece(dp, sp, e, t->id, t->text + piece,
+				    at - piece);
+			split_child_end(dp, sp, e, SL_FRAG_F_END, 0);
+			piece = at;
+		}
+	}
+	split_piece(dp, sp, e, t->id, t->text + piece, t->len - piece);
+}
+
+/* Tell the edge's consumer how many children the parent had. */
+static void
+split_marker(struct sl_dp *dp, struct sl_splitter *sp,
+	     const struct sl_edge_cfg *e, uint8_t flags, uint8_t reason)
+{
+	const struct sl_pipeline_cfg *pl = &dp->cfg->pipelines[sp->pipeline];
+	struct sl_frag_hdr h = {
+		.version = SL_WIRE_VERSION,
+		.flags = flags,
+		.abort_reason = reason,
+		.depth = sp->depth,
+		.stage = sp->from_stage,
+		.from_stage = sp->from_stage,
+		.tenant = sp->tenant,
+		.pipeline = sp->pipeline_id,
+		.send_ns = sp->send_ns,
+		.child_count = (flags & SL_FRAG_F_CHILDREN) ? sp->children : 0,
+	};
+	struct sl_wire_builder b;
+	struct sl_pkt_meta *pm;
+	struct rte_mbuf *m;
+
+	/* Only a consumer that aggregates at or above the parent's level
+	 * (and the client) can use the count: its children all met it. */
+	if (e->to != SL_STAGE_CLIENT) {
+		const struct sl_stage_cfg *st = &pl->stages[e->to - 1];
+
+		if (st->kind != SL_STAGE_ENGINE || st->aggregation == 0 ||
+		    st->aggregation > sp->depth)
+			return;
+	}
+	m = rte_pktmbuf_alloc(dp->pool);
+	if (m == NULL) {
+		dp->cnt.drops[SL_DROP_NO_MBUF]++;
+		return;
+	}
+	for (uint8_t i = 0; i < sp->depth; i++)
+		h.ancestry[i] = rte_be_to_cpu_64(sp->ancestry[i]);
+	sl_wire_builder_init(&b, rte_pktmbuf_mtod_offset(m, uint8_t *,
+						       SL_WIRE_FRAME_HDR_OFF),
+			     SL_WIRE_HDR_LEN, &h);
+	sl_wire_builder_finish(&b);
+	m->data_len = SL_WIRE_FRAME_HDR_OFF + SL_WIRE_HDR_LEN;
+	m->pkt_len = m->data_len;
+	pm = sl_pkt_meta(m);
+	memset(pm, 0, sizeof(*pm));
+	pm->flow = sp->flow;
+	pm->hdr_off = SL_WIRE_FRAME_HDR_OFF;
+	pm->dgram_len = SL_WIRE_HDR_LEN;
+	pm->stage = sp->from_stage;
+	pm->pipeline = sp->pipeline;
+	pm->flags = flags;
+	pm->depth = sp->depth;
+	pm->edge = (uint8_t)e->id;
+	memset(&sp->marker_pin, 0, sizeof(sp->marker_pin));
+	sp->marker_pin.instance = SL_INSTANCE_NONE;
+	sp->marker_pin.oneshot = 1;
+	pm->slot = sp->slot;
+	pm->pin_kind = SL_PIN_MARKER;
+	sl_dp_edge_out(dp, e, m);
+}
+
+static void
+split_free(struct sl_dp *dp, struct sl_splitter **state)
+{
+	struct sl_splitter *sp = *state;
+
+	if (sp->out != NULL)
+		rte_pktmbuf_free(sp->out);
+	if (sp->hs != NULL)
+		hs_close_stream(sp->hs, NULL, NULL, NULL);
+	rte_mempool_put(dp->split_pool, sp);
+	*state = NULL;
+}
+
+struct sl_route_pin *
+sl_split_pin(struct sl_splitter *sp, bool marker)
+{
+	return marker ? &sp->marker_pin : &sp->pin;
+}
+
+static struct sl_splitter *
+split_open(struct sl_dp *dp, const struct sl_edge_cfg *e, uint8_t slot,
+	   struct rte_mbuf *m)
+{
+	const struct sl_pkt_meta *pm = sl_pkt_meta(m);
+	const uint8_t *hdr = rte_pktmbuf_mtod_offset(m, const uint8_t *,
+						     pm->hdr_off);
+	struct sl_splitter *sp;
+	void *obj;
+
+	if (rte_mempool_get(dp->split_pool, &obj) != 0)
+		return NULL;
+	sp = obj;
+	memset(sp, 0, sizeof(*sp));
+	if (hs_open_stream(e->split_db, 0, &sp->hs) != HS_SUCCESS) {
+		rte_mempool_put(dp->split_pool, sp);
+		return NULL;
+	}
+	sp->slot = slot;
+	sp->flow = pm->flow;
+	sp->pipeline = pm->pipeline;
+	sp->pipeline_id = dp->cfg->pipelines[pm->pipeline].id;
+	sp->from_stage = pm->stage;
+	sp->depth = pm->depth;
+	sp->tenant = rte_be_to_cpu_16(*(const unaligned_uint16_t *)(hdr +
+							SL_WIRE_OFF_TENANT));
+	memcpy(sp->ancestry, hdr + SL_WIRE_OFF_ANCESTRY, 8u * pm->depth);
+	return sp;
+}
+
+void
+sl_split_input(struct sl_dp *dp, struct sl_splitter **state,
+	       const struct sl_edge_cfg *e, uint8_t slot, struct rte_mbuf *m)
+{
+	const struct sl_pkt_meta *pm = sl_pkt_meta(m);
+	const uint8_t *hdr = rte_pktmbuf_mtod_offset(m, const uint8_t *,
+						     pm->hdr_off);
+	struct sl_splitter *sp = *state;
+	struct sl_token_iter it;
+	struct sl_token t;
+
+	if (sp != NULL && sp->closed)
+		return;
+	if (sp == NULL) {
+		sp = split_open(dp, e, slot, m);
+		if (sp == NULL) {
+			dp->cnt.drops[SL_DROP_SPLIT_FULL]++;
+			return;
+		}
+		*state = sp;
+	}
+	memcpy(&sp->send_ns, hdr + SL_WIRE_OFF_SEND_NS, 8);
+	sp->send_ns = rte_be_to_cpu_64(sp->send_ns);
+	sl_token_iter_init(&it, hdr + SL_WIRE_HDR_LEN,
+			   pm->dgram_len - SL_WIRE_HDR_LEN);
+	while (sl_token_next(&it, &t))
+		split_token(dp, sp, e, &t);
+
+	if (pm->flags & SL_FRAG_F_ABORT) {
+		sl_split_release(dp, state, e, hdr[SL_WIRE_OFF_ABORT]);
+		return;
+	}
+	if (pm->flags & SL_FRAG_F_END) {
+		/* End of data: a pattern anchored at the end may match now. */
+		sp->n_cuts = 0;
+		hs_close_stream(sp->hs, dp->hs_scratch, split_on_match, sp);
+		sp->hs = NULL;
+		split_child_end(dp, sp, e, SL_FRAG_F_END, 0);
+		split_marker(dp, sp, e, SL_FRAG_F_END | SL_FRAG_F_CHILDREN, 0);
+		sl_op_split_event(dp, sp->pipeline, e->id, sp->ancestry,
+				  sp->depth, -1);
+		sp->closed = true;
+		return;
+	}
+	/* Token-streamed children leave with every parent fragment. */
+	if (e->stream_children && sp->open)
+		split_flush(dp, sp, e, 0, 0);
+}
+
+void
+sl_split_release(struct sl_dp *dp, struct sl_splitter **state,
+		 const struct sl_edge_cfg *e, uint8_t reason)
+{
+	struct sl_splitter *sp = *state;
+
+	if (sp == NULL || sp->closed)
+		return;
+	if (sp->open)
+		split_child_end(dp, sp, e, SL_FRAG_F_ABORT, reason);
+	split_marker(dp, sp, e, SL_FRAG_F_ABORT, reason);
+	sl_op_split_abort(dp, sp->pipeline, e->id, sp->ancestry, sp->depth,
+			  reason);
+	if (sp->hs != NULL)
+		hs_close_stream(sp->hs, NULL, NULL, NULL);
+	sp->hs = NULL;
+	sp->closed = true;
+}
+
+void
+sl_split_discard(struct sl_dp *dp, struct sl_splitter **state)
+{
+	if (*state != NULL)
+		split_free(dp, state);
+}

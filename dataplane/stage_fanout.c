@@ -1,0 +1,153 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * stage_fanout.c - packet stage 4: send each fragment along the edges of
+ * the pipeline DAG that leave its stage.
+ *
+ * In:  in-order fragments of received streams (and the results inline
+ *      operators produce, which enter here).
+ * Out: fragments staged for route + tx (sl_dp_edge_out), one per edge and
+ *      per child stream; fragments for operator stages are consumed by
+ *      sl_op_input instead. A fragment leaving on several edges is copied
+ *      for all but the last.
+ * Edges: `stream` forwards at once; `buffer` holds the stream's fragments
+ *      (a bounded list per stream and edge) and lets them go, in order,
+ *      when the stream's END arrives; a split edge hands the fragment to
+ *      its splitter, which cuts child streams (sl_split.c).
+ * Drops: EDGE_STATE_FULL (no edge state for a new stream), BUFFER_FULL
+ *      (a buffered stream over flows.buffer_max: the stream's consumers
+ *      get ABORT (OVERLOAD) instead of its data), NO_MBUF (no copy).
+ *
+ * Per stream and edge the state lives in an edge block borrowed from a
+ * mempool at the stream's first fragment and returned when the stream
+ * leaves the flow table.
+ */
+#include <rte_branch_prediction.h>
+#include <rte_byteorder.h>
+#include <rte_mbuf.h>
+#include <rte_mempool.h>
+
+#include "sl_dp.h"
+#include "sl_op.h"
+#include "sl_split.h"
+
+static inline void
+edge_apply(struct sl_dp *dp, const struct sl_edge_cfg *e,
+	   struct sl_edge_state *es, uint8_t slot, struct rte_mbuf *m)
+{
+	struct sl_pkt_meta *pm = sl_pkt_meta(m);
+
+	if (e->split != SL_SPLIT_NONE) {
+		sl_split_input(dp, &es->split, e, slot, m);
+		rte_pktmbuf_free(m);
+		return;
+	}
+	pm->edge = (uint8_t)e->id;
+	pm->slot = slot;
+	pm->pin_kind = SL_PIN_EDGE;
+	sl_dp_edge_out(dp, e, m);
+}
+
+static __rte_noinline void
+edge_buffer(struct sl_dp *dp, const struct sl_edge_cfg *e,
+	    struct sl_edge_state *es, uint8_t slot, struct rte_mbuf *m)
+{
+	struct sl_held_list *l = &es->buffered;
+	struct sl_pkt_meta *pm = sl_pkt_meta(m);
+	struct rte_mbuf *h;
+
+	if (!(pm->flags & (SL_FRAG_F_END | SL_FRAG_F_ABORT))) {
+		if (l->count >= dp->cfg->buffer_max ||
+		    sl_dp_held_push(dp, l, m) != 0) {
+			/* Over the bound: the stream will end in ABORT. */
+			es->overflow = 1;
+			sl_dp_drop(dp, m, SL_DROP_BUFFER_FULL);
+		}
+		return;
+	}
+	if ((pm->flags & SL_FRAG_F_ABORT) || es->overflow) {
+		uint8_t *hdr = rte_pktmbuf_mtod_offset(m, uint8_t *,
+						       pm->hdr_off);
+
+		sl_dp_held_free(dp, l, SL_DROP_BUFFER_FULL);
+		if (!(pm->flags & SL_FRAG_F_ABORT)) {
+			pm->flags = SL_FRAG_F_ABORT;
+			hdr[SL_WIRE_OFF_FLAGS] = SL_FRAG_F_ABORT;
+			hdr[SL_WIRE_OFF_ABORT] = SL_ABORT_OVERLOAD;
+		}
+		edge_apply(dp, e, es, slot, m);
+		return;
+	}
+	/* END: the whole stream leaves now, in order. */
+	while ((h = sl_dp_held_pop(dp, l)) != NULL)
+		edge_apply(dp, e, es, slot, h);
+	edge_apply(dp, e, es, slot, m);
+}
+
+static inline struct sl_edge_block *
+fanout_block(struct sl_dp *dp, struct sl_flow *f)
+{
+	void *obj;
+
+	if (likely(f->edges != NULL))
+		return f->edges;
+	if (rte_mempool_get(dp->edge_pool, &obj) != 0)
+		return NULL;
+	struct sl_edge_block *eb = obj;
+
+	memset(eb, 0, sizeof(*eb));
+	for (unsigned int i = 0; i < SL_MAX_OUT_EDGES; i++)
+		eb->e[i].pin.instance = SL_INSTANCE_NONE;
+	f->edges = eb;
+	return eb;
+}
+
+void
+sl_dp_fanout_one(struct sl_dp *dp, struct rte_mbuf *m)
+{
+	struct sl_pkt_meta *pm = sl_pkt_meta(m);
+	const struct sl_pipeline_cfg *pl = &dp->cfg->pipelines[pm->pipeline];
+	struct sl_flow *f = sl_flow_at(dp->flows, pm->flow);
+	const uint16_t *edges;
+	struct sl_edge_block *eb;
+	uint8_t n_edges, flags = pm->flags;
+	uint32_t flow = pm->flow;
+
+	if (pm->stage == SL_STAGE_CLIENT) {
+		edges = pl->client_edges;
+		n_edges = pl->n_client_edges;
+	} else {
+		edges = pl->stages[pm->stage - 1].out_edges;
+		n_edges = pl->stages[pm->stage - 1].n_out_edges;
+	}
+	eb = fanout_block(dp, f);
+	if (unlikely(eb == NULL)) {
+		sl_dp_drop(dp, m, SL_DROP_EDGE_STATE_FULL);
+		return;
+	}
+	for (uint8_t i = 0; i < n_edges; i++) {
+		const struct sl_edge_cfg *e = &pl->edges[edges[i]];
+		struct rte_mbuf *x = m;
+
+		if (i + 1 < n_edges) {
+			x = rte_pktmbuf_copy(m, dp->pool, 0, UINT32_MAX);
+			if (unlikely(x == NULL)) {
+				dp->cnt.drops[SL_DROP_NO_MBUF]++;
+				continue;
+			}
+		}
+		if (e->mode == SL_EDGE_BUFFER)
+			edge_buffer(dp, e, &eb->e[i], i, x);
+		else
+			edge_apply(dp, e, &eb->e[i], i, x);
+	}
+	if (unlikely(flags & (SL_FRAG_F_END | SL_FRAG_F_ABORT)))
+		sl_dp_stream_ended(dp, flow);
+}
+
+uint16_t
+sl_stage_fanout(struct sl_dp *dp, struct rte_mbuf **pkts, uint16_t n)
+{
+	for (uint16_t i = 0; i < n; i++)
+		sl_dp_fanout_one(dp, pkts[i]);
+	return 0;
+}
