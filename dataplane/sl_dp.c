@@ -38,6 +38,18 @@ static const char *const drop_texts[SL_DROP_MAX] = {
 #undef SL_DROP_TEXT_DP
 };
 
+static const char *const stage_names[SL_STAGE_MAX] = {
+#define SL_STAGE_NAME(name, text) [SL_STAGE_##name] = text,
+	SL_STAGES(SL_STAGE_NAME)
+#undef SL_STAGE_NAME
+};
+
+const char *
+sl_stage_name(enum sl_stage_id id)
+{
+	return (unsigned int)id < SL_STAGE_MAX ? stage_names[id] : "?";
+}
+
 const char *
 sl_drop_name(enum sl_drop reason)
 {

@@ -149,17 +149,26 @@ struct sl_tenant_state {
 	uint32_t streams_active;
 };
 
-/* Cycles spent per stage, accumulated when sl_dp.profile is set. */
+/* The packet stages in path order; cycles per stage are accumulated in
+ * sl_dp.prof[] when sl_dp.profile is set. */
+#define SL_STAGES(_)                                                          \
+	_(RX, "rx")                                                           \
+	_(PARSE, "parse")                                                     \
+	_(ADMIT, "admit")                                                     \
+	_(ORDER, "order")                                                     \
+	_(FANOUT, "fanout")                                                   \
+	_(ROUTE, "route")                                                     \
+	_(TX, "tx")
+
 enum sl_stage_id {
-	SL_STAGE_RX,
-	SL_STAGE_PARSE,
-	SL_STAGE_ADMIT,
-	SL_STAGE_ORDER,
-	SL_STAGE_FANOUT,
-	SL_STAGE_ROUTE,
-	SL_STAGE_TX,
+#define SL_STAGE_ENUM(name, text) SL_STAGE_##name,
+	SL_STAGES(SL_STAGE_ENUM)
+#undef SL_STAGE_ENUM
 	SL_STAGE_MAX
 };
+
+/* "parse", "route", ... */
+const char *sl_stage_name(enum sl_stage_id id);
 
 struct sl_stage_prof {
 	uint64_t cycles;

@@ -9,10 +9,6 @@
 
 #include "sl_stats.h"
 
-static const char *const stage_names[SL_STAGE_MAX] = {
-	"rx", "parse", "admit", "order", "fanout", "route", "tx",
-};
-
 void
 sl_stats_json(const struct sl_dp *dp, const struct rte_mempool *pool,
 	      unsigned int in_use_start, bool final, FILE *out)
@@ -74,7 +70,7 @@ sl_stats_json(const struct sl_dp *dp, const struct rte_mempool *pool,
 		for (int s = 0; s < SL_STAGE_MAX; s++)
 			fprintf(out, "%s\"%s\":{\"cycles\":%" PRIu64
 				     ",\"packets\":%" PRIu64 "}",
-				s ? "," : "", stage_names[s],
+				s ? "," : "", sl_stage_name(s),
 				dp->prof[s].cycles, dp->prof[s].packets);
 		fprintf(out, "}");
 	}

@@ -686,10 +686,6 @@ json_str(FILE *out, const char *s)
 	fputc('"', out);
 }
 
-static const char *const stage_keys[SL_STAGE_MAX] = {
-	"rx", "parse", "admit", "order", "route", "tx",
-};
-
 static uint64_t
 dp_drops_total(const struct sl_dp *dp)
 {
@@ -800,7 +796,7 @@ report_json(const struct bench *b, const struct bench_summary *sm, FILE *out)
 	fprintf(out, ", \"stage_cycles\": {");
 	for (int s = SL_STAGE_PARSE; s < SL_STAGE_MAX; s++)
 		fprintf(out, "%s\"%s\": %.1f", s == SL_STAGE_PARSE ? "" : ", ",
-			stage_keys[s], sm->stage[s]);
+			sl_stage_name(s), sm->stage[s]);
 	fprintf(out, ", \"housekeeping\": %.1f}", sm->hk);
 	fprintf(out, ", \"per_round\": {");
 	for (int m = 0; m < BENCH_MODE_MAX; m++) {
@@ -858,7 +854,7 @@ report_table(const struct bench *b, const struct bench_summary *sm)
 	       sm->mpps);
 	printf("\nper stage, profiled rounds (median cycles per fragment):\n");
 	for (int s = SL_STAGE_PARSE; s < SL_STAGE_MAX; s++)
-		printf("  %-13s %7.1f\n", stage_keys[s], sm->stage[s]);
+		printf("  %-13s %7.1f\n", sl_stage_name(s), sm->stage[s]);
 	printf("  %-13s %7.1f\n", "housekeeping", sm->hk);
 	printf("  %-13s %7.1f  (fill, ring, rx_burst, loop: profiled minus "
 	       "the above)\n",

@@ -84,20 +84,20 @@ head = ("# Dataplane benchmark log\n\n"
         "Written by tools/bench/dataplane.sh; one line per run. Cycles per "
         "fragment, medians over the rounds (see tools/bench/README.md).\n\n"
         "| date | commit | machine | traffic | fill | io-fwd | path | ratio "
-        "| parse | admit | order | route | tx | hk | Mpps | drops |\n"
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+        "| parse | admit | order | route | tx | hk | Mpps | drops | fanout |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 row = ("| {date} | {commit} | {cpu}, {cores} cores, {ghz:.2f} GHz "
        "| {streams}x{frags}, {hops} hop(s) | {fill:.1f} | {io:.1f} "
        "| {path:.1f} | {ratio:.2f} | {parse:.1f} | {admit:.1f} "
        "| {order:.1f} | {route:.1f} | {tx:.1f} | {hk:.1f} | {mpps:.2f} "
-       "| {drops}{fail} |\n").format(
+       "| {drops}{fail} | {fanout:.1f} |\n").format(
     date=r["date"], commit=r["commit"], cpu=m["cpu"], cores=m["cores"],
     ghz=m["tsc_hz"] / 1e9, streams=t["streams"],
     frags=t["fragments_per_stream"], hops=t["hops"],
     fill=r["fill_cycles"], io=r["io_fwd_cycles"], path=r["path_cycles"],
     ratio=r["ratio"], parse=s["parse"], admit=s["admit"], order=s["order"],
     route=s["route"], tx=s["tx"], hk=s["housekeeping"],
-    mpps=r["mpps_path"], drops=r["drops_total"],
+    mpps=r["mpps_path"], drops=r["drops_total"], fanout=s.get("fanout", 0),
     fail="" if rc == 0 else " FAILED")
 new = not os.path.exists(log)
 with open(log, "a") as f:
