@@ -95,10 +95,12 @@ dp_edges_release(struct sl_dp *dp, struct sl_flow *f)
 		struct sl_edge_state *es = &eb->e[i];
 		struct sl_route_pin *pin = &es->pin;
 
-		if (pin->in_flight)
+		if (pin->in_flight) {
 			dp->stages[f->pipeline][pin->stage - 1]
 				.inst[pin->instance]
 				.streams_active--;
+			sl_route_unpin(dp, pin);
+		}
 		sl_dp_held_free(dp, &es->buffered, SL_DROP_EXPIRED);
 		sl_split_discard(dp, &es->split);
 	}
@@ -365,6 +367,8 @@ sl_dp_init(struct sl_dp *dp, const struct sl_config *cfg, uint16_t port_id,
 	rc = sl_split_init(dp);
 	if (rc == 0)
 		rc = sl_op_init(dp);
+	if (rc == 0)
+		rc = sl_route_init(dp);
 	if (rc != 0)
 		goto fail;
 	return 0;
@@ -381,6 +385,7 @@ sl_dp_fini(struct sl_dp *dp)
 	dp->flows = NULL;
 	sl_op_fini(dp);
 	sl_split_fini(dp);
+	sl_route_fini(dp);
 	rte_mempool_free(dp->edge_pool);
 	dp->edge_pool = NULL;
 	rte_mempool_free(dp->held_pool);
@@ -516,6 +521,7 @@ sl_dp_housekeeping(struct sl_dp *dp)
 	sl_flow_expire_ended(dp->flows, dp->now, dp->linger_tsc);
 	dp_expire_idle(dp);
 	sl_op_housekeeping(dp);
+	sl_route_housekeeping(dp);
 	dp_run_loop(dp);
 	sl_dp_flush(dp);
 	sl_neigh_retry(dp);

@@ -84,6 +84,9 @@ struct sl_route_pin {
 	uint32_t hop_ip;
 	uint32_t hop_neigh_gen;
 	struct rte_ether_addr hop_mac;
+	/* Bounded-load stages: the key's entry in the key pin table. */
+	uint32_t keypin;
+	uint32_t keypin_gen;
 };
 
 struct sl_splitter;
@@ -136,10 +139,12 @@ struct sl_instance_state {
 	uint64_t fragments;      /* fragments sent here */
 	uint32_t streams_active; /* routed and not yet ended */
 	uint32_t seed;           /* rendezvous-hash identity of the endpoint */
+	uint32_t keys_active;    /* bounded-load stages: keys pinned here */
 };
 
 struct sl_stage_state {
 	uint32_t rr_next; /* round-robin cursor */
+	uint32_t keys_active; /* bounded-load stages: keys pinned, all instances */
 	struct sl_instance_state inst[SL_MAX_INSTANCES];
 };
 
@@ -230,6 +235,8 @@ struct sl_dp {
 	struct rte_mempool *split_pool; /* struct sl_splitter */
 	void *hs_scratch;               /* Hyperscan scratch of this worker */
 	struct sl_op_state *op;         /* operator groups, NULL if none */
+	struct sl_keypins *keypins;     /* bounded-load key pins, NULL if none */
+	uint64_t keypins_full;          /* keys routed without a pin: table full */
 	struct sl_op_counters op_cnt;
 
 	struct sl_dp_counters cnt;

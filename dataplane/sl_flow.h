@@ -33,9 +33,10 @@
 #define SL_FLOW_NONE UINT32_MAX
 #define SL_INSTANCE_NONE 0xffff
 #define SL_INSTANCE_CLIENT 0xfffe /* the stream returns to its client */
-/* sl_flow_key.zero: 0 for a stream received, SL_FLOW_KEY_GROUP for an
- * operator's group (same table layout, never a received stream). */
+/* sl_flow_key.zero: 0 for a stream received; other values name keys of
+ * other tables that share the layout (never a received stream). */
 #define SL_FLOW_KEY_GROUP 2
+#define SL_FLOW_KEY_PIN 3 /* a bounded-load key pin (sl_route.c) */
 #define SL_FLOW_LINGER_MS 250
 
 /* Raw wire bytes, so a key is a copy of the header, not a decode. */

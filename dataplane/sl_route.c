@@ -2,10 +2,20 @@
 /*
  * sl_route.c - instance selection (see sl_route.h).
  */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <rte_byteorder.h>
+#include <rte_hash.h>
 #include <rte_hash_crc.h>
+#include <rte_malloc.h>
 
 #include "sl_dp.h"
 #include "sl_route.h"
+
+#define SL_KEYPIN_NONE UINT32_MAX
 
 /* splitmix64's finaliser: a cheap, well-mixed 64-bit permutation. */
 static inline uint64_t
@@ -86,4 +96,213 @@ sl_route_pick(const struct sl_stage_cfg *st, struct sl_stage_state *ss,
 		return best;
 	}
 	return start;
+}
+
+struct keypin {
+	uint64_t last_tsc;
+	uint32_t streams; /* in flight */
+	uint32_t gen;
+	uint16_t instance;
+	uint8_t pipeline;
+	uint8_t stage;
+	uint8_t used;
+	struct sl_flow_key key;
+};
+
+struct sl_keypins {
+	struct rte_hash *hash;
+	struct keypin *pins;
+	uint32_t capacity;
+	uint32_t cursor;
+};
+
+static uint32_t
+keypin_hash_func(const void *key, uint32_t key_len, uint32_t init_val)
+{
+	RTE_SET_USED(key_len);
+	RTE_SET_USED(init_val);
+	return sl_flow_hash(key);
+}
+
+int
+sl_route_init(struct sl_dp *dp)
+{
+	const struct sl_config *cfg = dp->cfg;
+	struct sl_keypins *kp;
+	char name[RTE_HASH_NAMESIZE];
+	static unsigned int seq;
+	bool any = false;
+
+	for (uint16_t p = 0; p < cfg->n_pipelines; p++)
+		for (uint16_t s = 0; s < cfg->pipelines[p].n_stages; s++)
+			any |= cfg->pipelines[p].stages[s].load_bound > 0;
+	if (!any)
+		return 0;
+	kp = rte_zmalloc("sl_keypins", sizeof(*kp), 0);
+	if (kp == NULL)
+		return -ENOMEM;
+	snprintf(name, sizeof(name), "sl_keypins_%u", seq++);
+	struct rte_hash_parameters hp = {
+		.name = name,
+		.entries = RTE_MAX(cfg->flow_table_size / 4, 1024u),
+		.key_len = sizeof(struct sl_flow_key),
+		.hash_func = keypin_hash_func,
+		.socket_id = rte_socket_id(),
+		.extra_flag = RTE_HASH_EXTRA_FLAGS_EXT_TABLE,
+	};
+	kp->hash = rte_hash_create(&hp);
+	if (kp->hash == NULL)
+		goto fail;
+	kp->capacity = (uint32_t)rte_hash_max_key_id(kp->hash) + 1;
+	kp->pins = rte_zmalloc("sl_keypin_entries",
+			       sizeof(*kp->pins) * kp->capacity, 0);
+	if (kp->pins == NULL)
+		goto fail;
+	dp->keypins = kp;
+	return 0;
+fail:
+	rte_hash_free(kp->hash);
+	rte_free(kp);
+	return -ENOMEM;
+}
+
+void
+sl_route_fini(struct sl_dp *dp)
+{
+	struct sl_keypins *kp = dp->keypins;
+
+	if (kp == NULL)
+		return;
+	rte_free(kp->pins);
+	rte_hash_free(kp->hash);
+	rte_free(kp);
+	dp->keypins = NULL;
+}
+
+/* Highest score first, skipping instances at their bound. */
+static uint16_t
+route_bounded_choice(const struct sl_stage_cfg *st, struct sl_stage_state *ss,
+		     uint64_t key_hash)
+{
+	uint16_t n = st->n_instances;
+	uint32_t cap = (uint32_t)ceil(st->load_bound *
+				      (double)(ss->keys_active + 1) / n);
+	uint64_t score[SL_MAX_INSTANCES];
+	bool tried[SL_MAX_INSTANCES] = {false};
+	uint16_t first = 0;
+
+	for (uint16_t i = 0; i < n; i++)
+		score[i] = mix64(key_hash ^ ((uint64_t)ss->inst[i].seed << 32 |
+					     ss->inst[i].seed));
+	for (uint16_t round = 0; round < n; round++) {
+		uint16_t best = SL_INSTANCE_NONE;
+
+		for (uint16_t i = 0; i < n; i++)
+			if (!tried[i] && (best == SL_INSTANCE_NONE ||
+					  score[i] > score[best]))
+				best = i;
+		if (round == 0)
+			first = best;
+		if (ss->inst[best].keys_active < cap)
+			return best;
+		tried[best] = true;
+	}
+	/* Not reached with load_bound >= 1 (the keys cannot all be at their
+	 * bound), but never return nothing: plain rendezvous. */
+	return first;
+}
+
+uint16_t
+sl_route_pick_pinned(struct sl_dp *dp, uint8_t p, uint8_t s,
+		     const uint64_t *ancestry, uint8_t depth,
+		     struct sl_route_pin *pin)
+{
+	const struct sl_pipeline_cfg *pl = &dp->cfg->pipelines[p];
+	const struct sl_stage_cfg *st = &pl->stages[s];
+	struct sl_stage_state *ss = &dp->stages[p][s];
+	struct sl_keypins *kp = dp->keypins;
+	uint8_t l = RTE_MIN(st->aggregation, depth);
+	uint64_t key_hash = sl_route_key_hash(ancestry, depth, st->aggregation);
+	struct sl_flow_key k = {0};
+	struct keypin *e;
+	int32_t pos;
+
+	pin->keypin = SL_KEYPIN_NONE;
+	if (st->n_instances == 0)
+		return SL_INSTANCE_NONE;
+	k.pipeline = rte_cpu_to_be_32(pl->id);
+	k.stage = rte_cpu_to_be_16(st->id);
+	k.depth = l;
+	k.zero = SL_FLOW_KEY_PIN;
+	memcpy(k.ancestry, ancestry, 8u * l);
+	pos = rte_hash_lookup(kp->hash, &k);
+	if (pos >= 0) {
+		e = &kp->pins[pos];
+	} else {
+		pos = rte_hash_add_key(kp->hash, &k);
+		if (pos < 0) {
+			/* No room to remember the key: place it by plain
+			 * rendezvous, which needs no memory to stay put. */
+			dp->keypins_full++;
+			return sl_route_pick(st, ss, ancestry, depth);
+		}
+		e = &kp->pins[pos];
+		uint32_t gen = e->gen;
+
+		memset(e, 0, sizeof(*e));
+		e->gen = gen;
+		e->key = k;
+		e->used = 1;
+		e->pipeline = p;
+		e->stage = s;
+		e->instance = route_bounded_choice(st, ss, key_hash);
+		ss->inst[e->instance].keys_active++;
+		ss->keys_active++;
+	}
+	e->streams++;
+	e->last_tsc = dp->now;
+	pin->keypin = (uint32_t)pos;
+	pin->keypin_gen = e->gen;
+	return e->instance;
+}
+
+void
+sl_route_unpin(struct sl_dp *dp, struct sl_route_pin *pin)
+{
+	struct keypin *e;
+
+	if (dp->keypins == NULL || pin->keypin == SL_KEYPIN_NONE)
+		return;
+	e = &dp->keypins->pins[pin->keypin];
+	if (e->used && e->gen == pin->keypin_gen && e->streams > 0) {
+		e->streams--;
+		e->last_tsc = dp->now;
+	}
+	pin->keypin = SL_KEYPIN_NONE;
+}
+
+void
+sl_route_housekeeping(struct sl_dp *dp)
+{
+	struct sl_keypins *kp = dp->keypins;
+
+	if (kp == NULL)
+		return;
+	for (uint32_t n = 0; n < 256 && n < kp->capacity; n++) {
+		struct keypin *e = &kp->pins[kp->cursor];
+
+		if (e->used && e->streams == 0 &&
+		    dp->now - e->last_tsc > dp->idle_tsc) {
+			struct sl_stage_state *ss =
+				&dp->stages[e->pipeline][e->stage];
+
+			ss->inst[e->instance].keys_active--;
+			ss->keys_active--;
+			rte_hash_del_key(kp->hash, &e->key);
+			e->used = 0;
+			e->gen++;
+		}
+		if (++kp->cursor == kp->capacity)
+			kp->cursor = 0;
+	}
 }

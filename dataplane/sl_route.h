@@ -50,4 +50,43 @@ uint16_t sl_route_pick(const struct sl_stage_cfg *st,
 		       struct sl_stage_state *ss, const uint64_t *ancestry,
 		       uint8_t depth);
 
+struct sl_dp;
+struct sl_route_pin;
+
+/*
+ * Bounded-load consistent hashing (stages with load_bound > 1). Plain
+ * rendezvous hashing sends a hot key's streams all to one instance
+ * (ALTO's Fig. 4). Here the first stream of a key takes the highest-
+ * scoring instance that holds fewer than ceil(load_bound x (keys + 1) /
+ * instances) keys, and the key is pinned there in a table while any of
+ * its streams is in flight and for the idle timeout after, so everything
+ * a stage aggregates still meets one instance.
+ */
+
+/**
+ * sl_route_init - the key pin table, when some stage has load_bound.
+ * Return 0 or a negative errno.
+ */
+int sl_route_init(struct sl_dp *dp);
+void sl_route_fini(struct sl_dp *dp);
+
+/**
+ * sl_route_pick_pinned - instance of bounded-load stage @s of pipeline
+ * index @p for a new stream named by @ancestry (wire order) at @depth;
+ * the key's pin is counted in @pin (released by sl_route_unpin).
+ */
+uint16_t sl_route_pick_pinned(struct sl_dp *dp, uint8_t p, uint8_t s,
+			      const uint64_t *ancestry, uint8_t depth,
+			      struct sl_route_pin *pin);
+
+/**
+ * sl_route_unpin - a stream of a pinned key ended.
+ */
+void sl_route_unpin(struct sl_dp *dp, struct sl_route_pin *pin);
+
+/**
+ * sl_route_housekeeping - forget keys idle for the idle timeout.
+ */
+void sl_route_housekeeping(struct sl_dp *dp);
+
 #endif /* SL_ROUTE_H */

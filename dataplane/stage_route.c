@@ -67,7 +67,12 @@ route_decide(struct sl_dp *dp, struct sl_route_pin *pin,
 	uint16_t i;
 
 	memcpy(ancestry, hdr + SL_WIRE_OFF_ANCESTRY, 8u * pm->depth);
-	i = sl_route_pick(st, ss, ancestry, pm->depth);
+	pin->keypin = UINT32_MAX;
+	if (st->load_bound > 0 && st->aggregation > 0 && !pin->oneshot)
+		i = sl_route_pick_pinned(dp, pm->pipeline, e->to - 1, ancestry,
+					 pm->depth, pin);
+	else
+		i = sl_route_pick(st, ss, ancestry, pm->depth);
 	if (i == SL_INSTANCE_NONE)
 		return SL_DROP_NO_INSTANCE;
 	pin->stage = e->to;
@@ -94,6 +99,7 @@ route_stream_end(struct sl_dp *dp, struct sl_route_pin *pin,
 			.inst[pin->instance]
 			.streams_active--;
 		pin->in_flight = 0;
+		sl_route_unpin(dp, pin);
 	}
 	/* A request's client stream outlives its own END: its address is
 	 * where the output goes. With a single output, that output's END
