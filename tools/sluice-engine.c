@@ -2,12 +2,18 @@
 /*
  * sluice-engine - engine emulator: one instance of one pipeline stage.
  *
- * Answers every input fragment with one output fragment whose tokens are
- * the input's, transformed (echo, upper, rot13), sent back to the
- * fragment's source (sluiced, or a client talking to it directly). The
- * output stream keeps the input's identity (pipeline, stage, tenant,
- * ancestry) and numbers its fragments from 0; send_ns is copied so the
- * client measures latency end to end.
+ * --role transform (the default): answers every input fragment with one
+ * output fragment whose tokens are the input's, transformed (echo, upper,
+ * rot13), sent back to the fragment's source (sluiced, or a client
+ * talking to it directly). The output stream keeps the input's identity
+ * (pipeline, stage, tenant, ancestry) and numbers its fragments from 0;
+ * send_ns is copied so the client measures latency end to end.
+ *
+ * The other roles (answer, claims, queries, bm25, encoder, rerank) emulate
+ * the stages of ALTO's fact-checking pipeline with a timing model: see
+ * engine/roles.c for the timing and engine/model.c for what they say.
+ * In every role a tokenless END|CHILDREN fragment (sluiced announcing how
+ * many quanta a stream was cut into) is counted and not answered.
  *
  * It also checks what the dataplane promises a stage: per stream it
  * tracks the sequence numbers seen and counts misordered and duplicate
@@ -19,60 +25,27 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <math.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
-#include "sluice.h"
+#include "engine/engine.h"
 
-#define ENGINE_TABLE_SIZE 65536u /* power of two */
+#ifndef SL_SOURCE_DIR
+#define SL_SOURCE_DIR "."
+#endif
+#define ENGINE_DEFAULT_CORPUS SL_SOURCE_DIR "/tools/data/corpus.txt"
+
 #define ENGINE_IDLE_NS (10ull * 1000000000ull)
-#define ENGINE_POLL_MS 100
+#define ENGINE_POLL_NS (100ull * 1000000ull)
 #define ENGINE_STATS_NS 1000000000ull
 /* Out-of-order seqs remembered past the lowest missing one. */
 #define ENGINE_AHEAD_BITS 64
-
-struct engine_stream {
-	uint64_t ancestry[SL_ANCESTRY_MAX];
-	uint64_t last_ns;
-	uint64_t seen_ahead; /* bit i: seq expected + 1 + i arrived */
-	uint32_t pipeline;
-	uint32_t expected;   /* lowest seq not yet arrived */
-	uint32_t out_seq;
-	uint32_t fragments;
-	uint16_t stage;
-	uint8_t depth;
-	uint8_t used;
-};
-
-struct engine_stats {
-	uint64_t streams;
-	uint64_t streams_completed;
-	uint64_t fragments_in;
-	uint64_t fragments_out;
-	uint64_t tokens_in;
-	uint64_t misordered;
-	uint64_t duplicates;
-	uint64_t incomplete;
-	uint64_t aborted_in;
-	uint64_t invalid;
-	uint64_t untracked; /* new streams refused by a full table */
-	uint64_t tx_dropped;
-};
-
-struct engine {
-	const char *name;
-	const char *stats_file;
-	enum sl_transform transform;
-	bool quiet;
-	struct sl_sock *sock;
-	struct engine_stream *table;
-	uint32_t n_streams;
-	struct engine_stats st;
-};
 
 static volatile sig_atomic_t engine_stop;
 
@@ -84,10 +57,11 @@ engine_on_signal(int sig)
 }
 
 static uint32_t
-engine_hash(const struct sl_frag_hdr *h)
+engine_hash(const struct engine_key *h)
 {
 	uint64_t x = ((uint64_t)h->pipeline << 24) ^ ((uint64_t)h->stage << 8) ^
-		     h->depth;
+		     h->depth ^ ((uint64_t)h->from_stage << 40) ^
+		     ((uint64_t)h->join << 56);
 	unsigned int i;
 
 	for (i = 0; i < h->depth; i++) {
@@ -100,20 +74,34 @@ engine_hash(const struct sl_frag_hdr *h)
 }
 
 static bool
-engine_key_eq(const struct engine_stream *s, const struct sl_frag_hdr *h)
+engine_key_eq(const struct engine_key *a, const struct engine_key *b)
 {
-	return s->pipeline == h->pipeline && s->stage == h->stage &&
-	       s->depth == h->depth &&
-	       memcmp(s->ancestry, h->ancestry,
-		      h->depth * sizeof(h->ancestry[0])) == 0;
+	return a->pipeline == b->pipeline && a->stage == b->stage &&
+	       a->from_stage == b->from_stage && a->depth == b->depth &&
+	       a->join == b->join &&
+	       memcmp(a->ancestry, b->ancestry,
+		      b->depth * sizeof(b->ancestry[0])) == 0;
+}
+
+/* The key of a fragment's stream: from_stage is part of it, so that the
+ * inputs of a join (same ancestry, different producers) stay apart. */
+static void
+engine_key_of(struct engine_key *k, const struct sl_frag_hdr *h)
+{
+	memset(k, 0, sizeof(*k));
+	k->pipeline = h->pipeline;
+	k->stage = h->stage;
+	k->from_stage = h->from_stage;
+	k->depth = h->depth;
+	memcpy(k->ancestry, h->ancestry, h->depth * sizeof(h->ancestry[0]));
 }
 
 /*
  * Find the stream of @h or claim a slot for it (*created set). Linear
  * probing; NULL when the table is full.
  */
-static struct engine_stream *
-engine_lookup(struct engine *e, const struct sl_frag_hdr *h, bool *created)
+struct engine_stream *
+engine_lookup(struct engine *e, const struct engine_key *h, bool *created)
 {
 	uint32_t mask = ENGINE_TABLE_SIZE - 1, i = engine_hash(h) & mask;
 	uint32_t probes;
@@ -128,16 +116,12 @@ engine_lookup(struct engine *e, const struct sl_frag_hdr *h, bool *created)
 				return NULL;
 			memset(s, 0, sizeof(*s));
 			s->used = 1;
-			s->pipeline = h->pipeline;
-			s->stage = h->stage;
-			s->depth = h->depth;
-			memcpy(s->ancestry, h->ancestry,
-			       h->depth * sizeof(h->ancestry[0]));
+			s->key = *h;
 			e->n_streams++;
 			*created = true;
 			return s;
 		}
-		if (engine_key_eq(s, h))
+		if (engine_key_eq(&s->key, h))
 			return s;
 		i = (i + 1) & mask;
 	}
@@ -145,7 +129,7 @@ engine_lookup(struct engine *e, const struct sl_frag_hdr *h, bool *created)
 }
 
 /* Backward-shift deletion: no tombstones, so lookups stay short. */
-static void
+void
 engine_remove(struct engine *e, struct engine_stream *s)
 {
 	uint32_t mask = ENGINE_TABLE_SIZE - 1;
@@ -153,18 +137,13 @@ engine_remove(struct engine *e, struct engine_stream *s)
 
 	for (;;) {
 		struct engine_stream *n;
-		struct sl_frag_hdr key;
 		uint32_t home;
 
 		i = (i + 1) & mask;
 		n = &e->table[i];
 		if (!n->used)
 			break;
-		key.pipeline = n->pipeline;
-		key.stage = n->stage;
-		key.depth = n->depth;
-		memcpy(key.ancestry, n->ancestry, sizeof(key.ancestry));
-		home = engine_hash(&key) & mask;
+		home = engine_hash(&n->key) & mask;
 		/* n may fill the hole only if its home is not in (hole, i]. */
 		if (((i - home) & mask) >= ((i - hole) & mask)) {
 			e->table[hole] = *n;
@@ -185,9 +164,10 @@ engine_expire(struct engine *e, uint64_t now)
 
 		/* After a removal slot i may hold a shifted entry: look
 		 * at it again before moving on. */
-		if (s->used && now - s->last_ns > ENGINE_IDLE_NS)
+		if (s->used && now - s->last_ns > ENGINE_IDLE_NS) {
+			sl_role_expire(e, s);
 			engine_remove(e, s);
-		else
+		} else
 			i++;
 	}
 }
@@ -234,7 +214,7 @@ engine_write_stats(const struct engine *e)
 		"\"misordered\": %llu, \"duplicates\": %llu, "
 		"\"incomplete\": %llu, \"aborted_in\": %llu, "
 		"\"invalid\": %llu, \"untracked\": %llu, "
-		"\"streams_open\": %u}\n",
+		"\"streams_open\": %u",
 		(unsigned long long)e->st.streams,
 		(unsigned long long)e->st.streams_completed,
 		(unsigned long long)e->st.fragments_in,
@@ -246,6 +226,33 @@ engine_write_stats(const struct engine *e)
 		(unsigned long long)e->st.aborted_in,
 		(unsigned long long)e->st.invalid,
 		(unsigned long long)e->st.untracked, e->n_streams);
+	fprintf(f, ", \"role\": \"%s\", \"requests_served\": %llu, "
+		"\"tokens_out\": %llu, \"queue_max\": %llu, "
+		"\"markers\": %llu, \"children_announced\": %llu, "
+		"\"overload_aborts\": %llu, \"expired\": %llu, "
+		"\"too_long\": %llu, \"join_duplicates\": %llu, "
+		"\"tx_dropped\": %llu, \"busy_ms\": %.3f",
+		sl_engine_role_name(e->role),
+		(unsigned long long)e->st.requests_served,
+		(unsigned long long)e->st.tokens_out,
+		(unsigned long long)e->st.queue_max,
+		(unsigned long long)e->st.markers,
+		(unsigned long long)e->st.children_announced,
+		(unsigned long long)e->st.overload_aborts,
+		(unsigned long long)e->st.expired,
+		(unsigned long long)e->st.too_long,
+		(unsigned long long)e->st.join_duplicates,
+		(unsigned long long)e->st.tx_dropped,
+		(double)e->st.busy_ns / 1e6);
+	if (sl_engine_role_is_lm(e->role))
+		fprintf(f, ", \"ttft_ms_mean\": %.3f, \"tpot_ms_mean\": %.3f",
+			e->st.ttft_count ? (double)e->st.ttft_ns_sum / 1e6 /
+						   (double)e->st.ttft_count
+					 : 0.0,
+			e->st.tpot_count ? (double)e->st.tpot_ns_sum / 1e6 /
+						   (double)e->st.tpot_count
+					 : 0.0);
+	fputs("}\n", f);
 	if (fclose(f) != 0) {
 		int err = errno;
 
@@ -261,11 +268,7 @@ engine_write_stats(const struct engine *e)
 	return 0;
 }
 
-/*
- * Account for the arrival of @seq on @s. Return false for a duplicate,
- * which is not answered.
- */
-static bool
+bool
 engine_track_seq(struct engine *e, struct engine_stream *s, uint32_t seq)
 {
 	uint32_t d;
@@ -296,7 +299,8 @@ engine_track_seq(struct engine *e, struct engine_stream *s, uint32_t seq)
 }
 
 /*
- * Handle one valid input fragment; append the answer (if any) to @out.
+ * Handle one valid input fragment of the transform role; append the
+ * answer (if any) to @out.
  */
 static void
 engine_handle(struct engine *e, const struct sl_frag_view *v,
@@ -304,15 +308,12 @@ engine_handle(struct engine *e, const struct sl_frag_view *v,
 {
 	struct sl_frag_hdr oh = v->hdr;
 	struct engine_stream *s;
+	struct engine_key k;
 	bool created;
 	int len;
 
-	e->st.fragments_in++;
-	e->st.tokens_in += v->hdr.token_count;
-	if (v->hdr.flags & SL_FRAG_F_ABORT)
-		e->st.aborted_in++;
-
-	s = engine_lookup(e, &v->hdr, &created);
+	engine_key_of(&k, &v->hdr);
+	s = engine_lookup(e, &k, &created);
 	if (created)
 		e->st.streams++;
 	if (s == NULL) {
@@ -363,8 +364,11 @@ engine_flush(struct engine *e, struct sl_burst *tx)
 		int rc = sl_sock_send_burst(e->sock, tx->d + sent,
 					    tx->n - sent);
 
-		if (rc < 0)
+		if (rc < 0) {
+			e->st.tx_dropped += tx->n - sent;
+			tx->n = 0;
 			return rc;
+		}
 		if (rc == 0) {
 			struct pollfd p = {.fd = e->sock->fd,
 					   .events = POLLOUT};
@@ -384,13 +388,185 @@ engine_flush(struct engine *e, struct sl_burst *tx)
 	return 0;
 }
 
+struct sl_dgram *
+engine_tx_slot(struct engine *e)
+{
+	struct sl_dgram *d;
+
+	if (e->tx->n == SL_BURST_MAX)
+		(void)engine_flush(e, e->tx); /* failures are counted */
+	d = &e->tx->d[e->tx->n];
+	d->len = 0;
+	return d;
+}
+
+void
+engine_tx_commit(struct engine *e, struct sl_dgram *d)
+{
+	(void)d;
+	e->tx->n++;
+}
+
+/* One valid fragment, any role. */
+static void
+engine_input(struct engine *e, const struct sl_frag_view *v, uint64_t now)
+{
+	e->st.fragments_in++;
+	e->st.tokens_in += v->hdr.token_count;
+	if (v->hdr.flags & SL_FRAG_F_CHILDREN) {
+		e->st.markers++;
+		e->st.children_announced += v->hdr.child_count;
+		/* sluiced's announcement, not part of any stream we answer
+		 * (its seq numbers the parent stream, cut into children). */
+		if (v->hdr.token_count == 0)
+			return;
+	}
+	if (v->hdr.flags & SL_FRAG_F_ABORT)
+		e->st.aborted_in++;
+	if (e->role == SL_ENGINE_ROLE_TRANSFORM) {
+		struct sl_dgram *d = engine_tx_slot(e);
+
+		engine_handle(e, v, d, now);
+		if (d->len > 0)
+			engine_tx_commit(e, d);
+	} else {
+		sl_role_handle(e, v, now);
+	}
+}
+
 static void
 usage(FILE *f)
 {
 	fprintf(f,
 		"usage: sluice-engine --listen IP:PORT [--name NAME]\n"
+		"       [--role transform|answer|claims|queries|bm25|encoder|"
+		"rerank]\n"
 		"       [--transform echo|upper|rot13] [--duration SEC]\n"
-		"       [--stats-file PATH] [--quiet]\n");
+		"       [--stats-file PATH] [--quiet]\n"
+		"  timed roles:\n"
+		"       [--time-scale F (1)] [--seed S (0)] [--corpus FILE]\n"
+		"       [--max-queue N (4096)]\n"
+		"  answer, claims, queries (LM):\n"
+		"       [--max-batch B (8)] [--prefill-ms MS (30)]\n"
+		"       [--prefill-per-token-ms MS (0.5)] [--tpot-ms MS (20)]\n"
+		"       [--batch-alpha A (0.08)]\n"
+		"  bm25, encoder, rerank:\n"
+		"       [--workers W (1)] [--token-ms MS (bm25: 8)]\n"
+		"       [--item-ms MS (encoder: 25, rerank: 30)]\n"
+		"       [--join N (rerank: 2)]\n"
+		"default corpus: %s\n", ENGINE_DEFAULT_CORPUS);
+}
+
+/* A non-negative number option; false (and a message) if it is not. */
+static bool
+engine_opt_double(const char *name, const char *text, double *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtod(text, &end);
+	if (errno != 0 || end == text || *end != '\0' || !(*out >= 0) ||
+	    isinf(*out)) {
+		fprintf(stderr, "sluice-engine: bad --%s '%s'\n", name, text);
+		return false;
+	}
+	return true;
+}
+
+static bool
+engine_opt_uint(const char *name, const char *text, unsigned int min,
+		unsigned int max, unsigned int *out)
+{
+	unsigned long v;
+	char *end;
+
+	errno = 0;
+	v = strtoul(text, &end, 10);
+	if (errno != 0 || end == text || *end != '\0' || text[0] == '-' ||
+	    v < min || v > max) {
+		fprintf(stderr, "sluice-engine: bad --%s '%s' (%u..%u)\n",
+			name, text, min, max);
+		return false;
+	}
+	*out = (unsigned int)v;
+	return true;
+}
+
+static uint64_t
+engine_ms_to_ns(double ms, double scale)
+{
+	return (uint64_t)llround(ms * scale * 1e6);
+}
+
+/* Flags of the timing model, in ms before --time-scale; < 0: unset. */
+struct engine_opts {
+	double time_scale;
+	double prefill_ms;
+	double prefill_per_token_ms;
+	double tpot_ms;
+	double batch_alpha;
+	double token_ms;
+	double item_ms;
+	unsigned int max_batch;
+	unsigned int max_queue;
+	unsigned int workers;
+	unsigned int join;
+	const char *corpus;
+};
+
+enum engine_opt {
+	ENGINE_OPT_ROLE = 256,
+	ENGINE_OPT_TIME_SCALE,
+	ENGINE_OPT_MAX_BATCH,
+	ENGINE_OPT_MAX_QUEUE,
+	ENGINE_OPT_WORKERS,
+	ENGINE_OPT_JOIN,
+	ENGINE_OPT_SEED,
+	ENGINE_OPT_CORPUS,
+	ENGINE_OPT_PREFILL,
+	ENGINE_OPT_PREFILL_TOKEN,
+	ENGINE_OPT_TPOT,
+	ENGINE_OPT_ALPHA,
+	ENGINE_OPT_TOKEN_MS,
+	ENGINE_OPT_ITEM_MS,
+};
+
+/* Turn the flags into the model of @e's role (defaults per role). */
+static int
+engine_setup_model(struct engine *e, const struct engine_opts *o)
+{
+	double item_ms = o->item_ms;
+
+	if (item_ms < 0)
+		item_ms = e->role == SL_ENGINE_ROLE_RERANK ? 30 : 25;
+	e->time_scale = o->time_scale;
+	e->m.prefill_ns = engine_ms_to_ns(o->prefill_ms, o->time_scale);
+	e->m.prefill_per_token_ns =
+		engine_ms_to_ns(o->prefill_per_token_ms, o->time_scale);
+	e->m.tpot_ns = engine_ms_to_ns(o->tpot_ms, o->time_scale);
+	e->m.batch_alpha = o->batch_alpha;
+	e->m.token_ns = engine_ms_to_ns(o->token_ms, o->time_scale);
+	e->m.item_ns = engine_ms_to_ns(item_ms, o->time_scale);
+	e->m.max_batch = o->max_batch;
+	e->m.max_queue = o->max_queue;
+	e->m.workers = o->workers;
+	e->m.join = o->join;
+	if (e->role == SL_ENGINE_ROLE_TRANSFORM)
+		return 0;
+	if (sl_engine_role_is_lm(e->role)) {
+		e->corpus = sl_corpus_load(o->corpus);
+		if (e->corpus == NULL) {
+			fprintf(stderr,
+				"sluice-engine: cannot load corpus %s: %s\n",
+				o->corpus, strerror(errno));
+			return -1;
+		}
+	}
+	if (sl_role_init(e) < 0) {
+		fprintf(stderr, "sluice-engine: cannot allocate timers\n");
+		return -1;
+	}
+	return 0;
 }
 
 int
@@ -404,19 +580,50 @@ main(int argc, char **argv)
 		{"stats-file", required_argument, NULL, 's'},
 		{"quiet", no_argument, NULL, 'q'},
 		{"help", no_argument, NULL, 'h'},
+		{"role", required_argument, NULL, ENGINE_OPT_ROLE},
+		{"time-scale", required_argument, NULL, ENGINE_OPT_TIME_SCALE},
+		{"max-batch", required_argument, NULL, ENGINE_OPT_MAX_BATCH},
+		{"max-queue", required_argument, NULL, ENGINE_OPT_MAX_QUEUE},
+		{"workers", required_argument, NULL, ENGINE_OPT_WORKERS},
+		{"join", required_argument, NULL, ENGINE_OPT_JOIN},
+		{"seed", required_argument, NULL, ENGINE_OPT_SEED},
+		{"corpus", required_argument, NULL, ENGINE_OPT_CORPUS},
+		{"prefill-ms", required_argument, NULL, ENGINE_OPT_PREFILL},
+		{"prefill-per-token-ms", required_argument, NULL,
+		 ENGINE_OPT_PREFILL_TOKEN},
+		{"tpot-ms", required_argument, NULL, ENGINE_OPT_TPOT},
+		{"batch-alpha", required_argument, NULL, ENGINE_OPT_ALPHA},
+		{"token-ms", required_argument, NULL, ENGINE_OPT_TOKEN_MS},
+		{"item-ms", required_argument, NULL, ENGINE_OPT_ITEM_MS},
 		{NULL, 0, NULL, 0},
 	};
 	static struct sl_burst rx, tx;
-	struct engine e = {.transform = SL_TRANSFORM_ECHO};
+	struct engine e = {.transform = SL_TRANSFORM_ECHO,
+			   .role = SL_ENGINE_ROLE_TRANSFORM};
+	struct engine_opts o = {
+		.time_scale = 1,
+		.prefill_ms = 30,
+		.prefill_per_token_ms = 0.5,
+		.tpot_ms = 20,
+		.batch_alpha = 0.08,
+		.token_ms = 8,
+		.item_ms = -1,
+		.max_batch = 8,
+		.max_queue = 4096,
+		.workers = 1,
+		.join = 2,
+		.corpus = ENGINE_DEFAULT_CORPUS,
+	};
 	const char *listen_arg = NULL;
 	char addr_name[SL_ENDPOINT_STRLEN];
 	struct sockaddr_in listen_addr;
 	double duration = 0;
-	uint64_t start, next_stats, next_expire;
+	uint64_t start, next_stats, next_expire, next_timer = UINT64_MAX;
 	struct sigaction sa;
 	int c, rc;
+	bool ok = true;
 
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while (ok && (c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		char *end;
 
 		switch (c) {
@@ -452,11 +659,80 @@ main(int argc, char **argv)
 		case 'h':
 			usage(stdout);
 			return 0;
+		case ENGINE_OPT_ROLE:
+			if (sl_engine_role_by_name(optarg, &e.role) < 0) {
+				fprintf(stderr,
+					"sluice-engine: unknown role '%s' "
+					"(transform, answer, claims, queries, "
+					"bm25, encoder, rerank)\n", optarg);
+				return 2;
+			}
+			break;
+		case ENGINE_OPT_TIME_SCALE:
+			ok = engine_opt_double("time-scale", optarg,
+					       &o.time_scale);
+			break;
+		case ENGINE_OPT_MAX_BATCH:
+			ok = engine_opt_uint("max-batch", optarg, 1, 65536,
+					     &o.max_batch);
+			break;
+		case ENGINE_OPT_MAX_QUEUE:
+			ok = engine_opt_uint("max-queue", optarg, 0,
+					     ENGINE_TABLE_SIZE, &o.max_queue);
+			break;
+		case ENGINE_OPT_WORKERS:
+			ok = engine_opt_uint("workers", optarg, 1, 65536,
+					     &o.workers);
+			break;
+		case ENGINE_OPT_JOIN:
+			ok = engine_opt_uint("join", optarg, 1,
+					     SL_ENGINE_JOIN_MAX, &o.join);
+			break;
+		case ENGINE_OPT_SEED: {
+			unsigned long long seed;
+
+			errno = 0;
+			seed = strtoull(optarg, &end, 0);
+			if (errno != 0 || end == optarg || *end != '\0') {
+				fprintf(stderr,
+					"sluice-engine: bad --seed '%s'\n",
+					optarg);
+				return 2;
+			}
+			e.m.seed = seed;
+			break;
+		}
+		case ENGINE_OPT_CORPUS:
+			o.corpus = optarg;
+			break;
+		case ENGINE_OPT_PREFILL:
+			ok = engine_opt_double("prefill-ms", optarg,
+					       &o.prefill_ms);
+			break;
+		case ENGINE_OPT_PREFILL_TOKEN:
+			ok = engine_opt_double("prefill-per-token-ms", optarg,
+					       &o.prefill_per_token_ms);
+			break;
+		case ENGINE_OPT_TPOT:
+			ok = engine_opt_double("tpot-ms", optarg, &o.tpot_ms);
+			break;
+		case ENGINE_OPT_ALPHA:
+			ok = engine_opt_double("batch-alpha", optarg,
+					       &o.batch_alpha);
+			break;
+		case ENGINE_OPT_TOKEN_MS:
+			ok = engine_opt_double("token-ms", optarg, &o.token_ms);
+			break;
+		case ENGINE_OPT_ITEM_MS:
+			ok = engine_opt_double("item-ms", optarg, &o.item_ms);
+			break;
 		default:
 			usage(stderr);
 			return 2;
 		}
 	}
+	if (!ok)
+		return 2;
 	if (listen_arg == NULL || optind != argc) {
 		usage(stderr);
 		return 2;
@@ -466,6 +742,8 @@ main(int argc, char **argv)
 			listen_arg);
 		return 2;
 	}
+	if (engine_setup_model(&e, &o) < 0)
+		return 1;
 
 	e.sock = sl_sock_open(&listen_addr);
 	if (e.sock == NULL) {
@@ -491,10 +769,21 @@ main(int argc, char **argv)
 
 	sl_burst_reset(&rx);
 	sl_burst_reset(&tx);
-	if (!e.quiet)
-		fprintf(stderr,
-			"sluice-engine %s: listening on %s, transform %s\n",
-			e.name, addr_name, sl_transform_name(e.transform));
+	e.tx = &tx;
+	if (!e.quiet) {
+		if (e.role == SL_ENGINE_ROLE_TRANSFORM)
+			fprintf(stderr,
+				"sluice-engine %s: listening on %s, "
+				"transform %s\n",
+				e.name, addr_name,
+				sl_transform_name(e.transform));
+		else
+			fprintf(stderr,
+				"sluice-engine %s: listening on %s, role %s, "
+				"time scale %g\n",
+				e.name, addr_name, sl_engine_role_name(e.role),
+				e.time_scale);
+	}
 	rc = engine_write_stats(&e);
 	if (rc < 0) {
 		fprintf(stderr, "sluice-engine: cannot write %s: %s\n",
@@ -507,7 +796,8 @@ main(int argc, char **argv)
 	next_expire = start + ENGINE_STATS_NS;
 	while (!engine_stop) {
 		struct pollfd p = {.fd = e.sock->fd, .events = POLLIN};
-		uint64_t now;
+		struct timespec ts;
+		uint64_t now, wait;
 		int n, i;
 
 		n = sl_sock_recv_burst(e.sock, rx.d, SL_BURST_MAX);
@@ -524,10 +814,12 @@ main(int argc, char **argv)
 				e.st.invalid++;
 				continue;
 			}
-			tx.d[tx.n].len = 0;
-			engine_handle(&e, &v, &tx.d[tx.n], now);
-			if (tx.d[tx.n].len > 0)
-				tx.n++;
+			engine_input(&e, &v, now);
+		}
+		if (e.role != SL_ENGINE_ROLE_TRANSFORM) {
+			/* Fire what fell due while we were receiving. */
+			now = sl_now_ns();
+			next_timer = sl_role_run_timers(&e, now);
 		}
 		if (tx.n > 0 && engine_flush(&e, &tx) < 0)
 			break;
@@ -535,6 +827,8 @@ main(int argc, char **argv)
 		if (now >= next_expire) {
 			engine_expire(&e, now);
 			next_expire = now + ENGINE_STATS_NS;
+			if (tx.n > 0 && engine_flush(&e, &tx) < 0)
+				break;
 		}
 		if (now >= next_stats) {
 			engine_write_stats(&e);
@@ -546,7 +840,19 @@ main(int argc, char **argv)
 		/* A full burst means more is probably waiting. */
 		if (n == SL_BURST_MAX)
 			continue;
-		poll(&p, 1, ENGINE_POLL_MS);
+		/* Sleep until input arrives or the next modelled event. */
+		wait = ENGINE_POLL_NS;
+		if (next_timer != UINT64_MAX) {
+			now = sl_now_ns();
+			wait = next_timer <= now ? 0 : next_timer - now;
+			if (wait > ENGINE_POLL_NS)
+				wait = ENGINE_POLL_NS;
+		}
+		if (wait == 0)
+			continue;
+		ts.tv_sec = (time_t)(wait / 1000000000ull);
+		ts.tv_nsec = (long)(wait % 1000000000ull);
+		ppoll(&p, 1, &ts, NULL);
 	}
 
 	rc = engine_write_stats(&e);
@@ -563,6 +869,8 @@ main(int argc, char **argv)
 			(unsigned long long)e.st.duplicates,
 			(unsigned long long)e.st.incomplete,
 			(unsigned long long)e.st.invalid);
+	sl_role_fini(&e);
+	sl_corpus_free(e.corpus);
 	free(e.table);
 	sl_sock_close(e.sock);
 	return rc < 0 ? 1 : 0;

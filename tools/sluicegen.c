@@ -14,6 +14,11 @@
  * Single-threaded: a token bucket on CLOCK_MONOTONIC paces sends, and
  * the waits between sends are ppoll()s on the socket so that replies are
  * read while pacing.
+ *
+ * That is --mode transform, the default. --mode pipeline (below) drives
+ * a whole pipeline DAG instead: open-loop question arrivals (Poisson or
+ * constant), one result stream per request, request latency, achieved
+ * load, rate sweeps and a per-request dump of the results.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -37,7 +42,15 @@
 #define GEN_STAGES_MAX 16
 #define GEN_IDLE_WAIT_NS 10000000ull /* longest sleep with nothing to do */
 
+enum gen_mode {
+	GEN_MODE_TRANSFORM = 0, /* check every fragment through transforms */
+	GEN_MODE_PIPELINE,      /* questions in, one result stream out */
+};
+
+#define GEN_SWEEP_MAX 64
+
 struct gen_opts {
+	enum gen_mode mode;
 	struct sockaddr_in server;
 	struct sockaddr_in bind;
 	uint32_t pipeline;
@@ -57,6 +70,17 @@ struct gen_opts {
 	bool json;
 	bool check;
 	bool quiet;
+	/* --mode pipeline */
+	uint32_t question_tokens;
+	double request_rate; /* requests/s */
+	bool poisson;
+	double sweep[GEN_SWEEP_MAX];
+	unsigned int n_sweep; /* 0: one run at request_rate */
+	double sweep_duration;
+	uint64_t sweep_pause_ms;
+	const char *dump_path;
+	uint64_t id_prefix; /* high 32 bits of request ids */
+	bool have_id_prefix;
 };
 
 struct gen_request {
@@ -438,8 +462,49 @@ usage(FILE *f)
 		"       [--duration SEC | --requests R] [--drain-ms MS]\n"
 		"       [--expect T1,T2,...] [--corpus FILE] [--seed S]\n"
 		"       [--json] [--check] [--quiet]\n"
+		"       sluicegen --mode pipeline --server IP:PORT [--bind IP]\n"
+		"       [--pipeline ID] [--tenant T] [--question-tokens N]\n"
+		"       [--tokens-per-fragment K] [--arrival poisson|constant]\n"
+		"       (--request-rate REQ_PER_S [--duration SEC] |\n"
+		"        --sweep R1,R2,... [--sweep-duration SEC]"
+		" [--sweep-pause-ms MS])\n"
+		"       [--requests R] [--drain-ms MS] [--dump FILE]"
+		" [--id-prefix N]\n"
+		"       [--corpus FILE] [--seed S] [--json] [--check]"
+		" [--quiet]\n"
 		"transforms: echo, upper, rot13 (one per stage, in order)\n"
+		"pipeline mode: defaults --question-tokens 12,"
+		" --tokens-per-fragment 16,\n"
+		"  --drain-ms 30000 (after the last question), --arrival"
+		" poisson;\n"
+		"  --dump writes \"<index>\\t<ok|lost|aborted:REASON>\\t"
+		"<escaped text>\"\n"
+		"  per request (FILE.<i> for rate i of a sweep)\n"
 		"default corpus: %s\n", GEN_DEFAULT_CORPUS);
+}
+
+/* "1,2.5,10": up to GEN_SWEEP_MAX positive rates. */
+static int
+gen_parse_rates(const char *list, double *rates, unsigned int *n)
+{
+	char buf[1024], *save = NULL, *item, *end;
+
+	if (strlen(list) >= sizeof(buf))
+		return -EINVAL;
+	strcpy(buf, list);
+	*n = 0;
+	for (item = strtok_r(buf, ",", &save); item != NULL;
+	     item = strtok_r(NULL, ",", &save)) {
+		double v;
+
+		errno = 0;
+		v = strtod(item, &end);
+		if (errno != 0 || end == item || *end != '\0' ||
+		    !isfinite(v) || v <= 0 || *n == GEN_SWEEP_MAX)
+			return -EINVAL;
+		rates[(*n)++] = v;
+	}
+	return *n ? 0 : -EINVAL;
 }
 
 static bool
@@ -490,10 +555,22 @@ gen_parse_args(struct gen_opts *o, int argc, char **argv)
 		{"json", no_argument, NULL, 'j'},
 		{"check", no_argument, NULL, 'C'},
 		{"quiet", no_argument, NULL, 'q'},
+		{"mode", required_argument, NULL, 'm'},
+		{"question-tokens", required_argument, NULL, 'Q'},
+		{"request-rate", required_argument, NULL, 'A'},
+		{"arrival", required_argument, NULL, 'a'},
+		{"sweep", required_argument, NULL, 'w'},
+		{"sweep-duration", required_argument, NULL, 'W'},
+		{"sweep-pause-ms", required_argument, NULL, 'P'},
+		{"dump", required_argument, NULL, 'u'},
+		{"id-prefix", required_argument, NULL, 'I'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	bool have_server = false, have_duration = false;
+	bool have_drain = false, have_tokens = false;
+	bool have_sweep_duration = false, have_request_rate = false;
+	const char *transform_only = NULL, *pipeline_only = NULL;
 	uint64_t v;
 	int c;
 
@@ -510,6 +587,9 @@ gen_parse_args(struct gen_opts *o, int argc, char **argv)
 	o->expect_text = "echo";
 	o->corpus_path = GEN_DEFAULT_CORPUS;
 	o->seed = 1;
+	o->question_tokens = 12;
+	o->poisson = true;
+	o->sweep_pause_ms = 1000;
 	sl_endpoint_parse("0.0.0.0", true, &o->bind);
 
 #define BAD_ARG(what)                                                         \
@@ -544,20 +624,24 @@ gen_parse_args(struct gen_opts *o, int argc, char **argv)
 			if (!parse_u64(optarg, 1, 1u << 20, &v))
 				BAD_ARG("streams");
 			o->streams = (uint32_t)v;
+			transform_only = "streams";
 			break;
 		case 'r':
 			if (!parse_double(optarg, &o->rate))
 				BAD_ARG("rate");
+			transform_only = "rate";
 			break;
 		case 'F':
 			if (!parse_u64(optarg, 1, 1u << 20, &v))
 				BAD_ARG("fragments-per-request");
 			o->frags = (uint32_t)v;
+			transform_only = "fragments-per-request";
 			break;
 		case 'K':
 			if (!parse_u64(optarg, 1, 1024, &v))
 				BAD_ARG("tokens-per-fragment");
 			o->tokens = (uint32_t)v;
+			have_tokens = true;
 			break;
 		case 'd':
 			if (!parse_double(optarg, &o->duration))
@@ -571,11 +655,71 @@ gen_parse_args(struct gen_opts *o, int argc, char **argv)
 		case 'D':
 			if (!parse_u64(optarg, 0, 3600000, &o->drain_ms))
 				BAD_ARG("drain-ms");
+			have_drain = true;
 			break;
 		case 'e':
 			if (gen_parse_expect(o, optarg) < 0)
 				BAD_ARG("expect");
 			o->expect_text = optarg;
+			transform_only = "expect";
+			break;
+		case 'm':
+			if (strcmp(optarg, "transform") == 0)
+				o->mode = GEN_MODE_TRANSFORM;
+			else if (strcmp(optarg, "pipeline") == 0)
+				o->mode = GEN_MODE_PIPELINE;
+			else
+				BAD_ARG("mode");
+			break;
+		case 'Q':
+			/* A question goes out in one burst of fragments. */
+			if (!parse_u64(optarg, 1, SL_BURST_MAX, &v))
+				BAD_ARG("question-tokens");
+			o->question_tokens = (uint32_t)v;
+			pipeline_only = "question-tokens";
+			break;
+		case 'A':
+			if (!parse_double(optarg, &o->request_rate) ||
+			    o->request_rate <= 0)
+				BAD_ARG("request-rate");
+			have_request_rate = true;
+			pipeline_only = "request-rate";
+			break;
+		case 'a':
+			if (strcmp(optarg, "poisson") == 0)
+				o->poisson = true;
+			else if (strcmp(optarg, "constant") == 0)
+				o->poisson = false;
+			else
+				BAD_ARG("arrival");
+			pipeline_only = "arrival";
+			break;
+		case 'w':
+			if (gen_parse_rates(optarg, o->sweep, &o->n_sweep) < 0)
+				BAD_ARG("sweep");
+			pipeline_only = "sweep";
+			break;
+		case 'W':
+			if (!parse_double(optarg, &o->sweep_duration) ||
+			    o->sweep_duration <= 0)
+				BAD_ARG("sweep-duration");
+			have_sweep_duration = true;
+			pipeline_only = "sweep-duration";
+			break;
+		case 'P':
+			if (!parse_u64(optarg, 0, 3600000, &o->sweep_pause_ms))
+				BAD_ARG("sweep-pause-ms");
+			pipeline_only = "sweep-pause-ms";
+			break;
+		case 'u':
+			o->dump_path = optarg;
+			pipeline_only = "dump";
+			break;
+		case 'I':
+			if (!parse_u64(optarg, 0, UINT32_MAX, &o->id_prefix))
+				BAD_ARG("id-prefix");
+			o->have_id_prefix = true;
+			pipeline_only = "id-prefix";
 			break;
 		case 'c':
 			o->corpus_path = optarg;
@@ -606,10 +750,49 @@ gen_parse_args(struct gen_opts *o, int argc, char **argv)
 		usage(stderr);
 		return -EINVAL;
 	}
-	/* --requests alone runs until R requests; with --duration too,
-	 * whichever comes first. */
-	if (o->requests && !have_duration)
-		o->duration = 0;
+	if (o->mode == GEN_MODE_TRANSFORM) {
+		if (pipeline_only != NULL) {
+			fprintf(stderr, "sluicegen: --%s needs --mode pipeline\n",
+				pipeline_only);
+			return -EINVAL;
+		}
+		/* --requests alone runs until R requests; with --duration
+		 * too, whichever comes first. */
+		if (o->requests && !have_duration)
+			o->duration = 0;
+		return 0;
+	}
+	if (transform_only != NULL) {
+		fprintf(stderr,
+			"sluicegen: --%s is for --mode transform (pipeline mode "
+			"paces requests: --request-rate)\n", transform_only);
+		return -EINVAL;
+	}
+	if (!have_request_rate && o->n_sweep == 0) {
+		fprintf(stderr,
+			"sluicegen: --mode pipeline needs --request-rate or "
+			"--sweep\n");
+		return -EINVAL;
+	}
+	if (have_request_rate && o->n_sweep) {
+		fprintf(stderr,
+			"sluicegen: --request-rate and --sweep exclude each "
+			"other\n");
+		return -EINVAL;
+	}
+	/* Requests take seconds: wait for them. */
+	if (!have_drain)
+		o->drain_ms = 30000;
+	if (!have_tokens)
+		o->tokens = 16;
+	if (!have_sweep_duration)
+		o->sweep_duration = o->duration;
+	/* --requests caps the schedule; without --duration it is the limit. */
+	if (o->requests && !have_duration) {
+		o->duration = 1e9;
+		if (!have_sweep_duration)
+			o->sweep_duration = 1e9;
+	}
 	return 0;
 }
 
@@ -632,6 +815,8 @@ gen_setup(struct gen *g)
 		return -1;
 	}
 	sl_sock_set_peer(g->sock, &g->o.server);
+	if (g->o.mode == GEN_MODE_PIPELINE)
+		goto ids;
 
 	while (cap < 4 * g->o.streams)
 		cap <<= 1;
@@ -657,9 +842,12 @@ gen_setup(struct gen *g)
 	}
 	g->n_free = g->o.streams;
 
+ids:
 	/* Request ids must differ across concurrent sluicegen processes:
 	 * 32 random bits from the kernel, then a counter. */
-	if (getrandom(&prefix, sizeof(prefix), 0) != sizeof(prefix))
+	if (g->o.have_id_prefix)
+		prefix = (uint32_t)g->o.id_prefix;
+	else if (getrandom(&prefix, sizeof(prefix), 0) != sizeof(prefix))
 		prefix = (uint32_t)sl_now_ns() ^ (uint32_t)getpid();
 	g->id_prefix = (uint64_t)prefix << 32;
 	g->rng = g->o.seed;
@@ -888,6 +1076,892 @@ gen_report(const struct gen *g, uint64_t start, uint64_t end)
 	       sl_hist_mean(r) / 1000.0);
 }
 
+/* ------------------------------------------------------------------ */
+/* Pipeline mode                                                       */
+/* ------------------------------------------------------------------ */
+
+/*
+ * --mode pipeline: every request is a question (a few corpus tokens) sent
+ * as one stage-0 stream; the pipeline answers it with exactly one result
+ * stream of depth 1 that ends with END (or ABORT). Requests arrive open
+ * loop, Poisson or evenly spaced, on a schedule drawn before the run, so
+ * that a run is the same for every rate but the time scale: arrival k of
+ * rate R lies at (sum of the first k unit exponentials) / R.
+ *
+ * The result text is checked for sequence (duplicates, misorder, gaps),
+ * not for content: what a pipeline answers is the engines' business.
+ * --dump writes it per request index so that two runs (streaming and
+ * buffered edges) can be compared byte for byte.
+ */
+
+#define GEN_RESULT_SEQ_MAX (1u << 20) /* longer results are corrupt */
+
+enum gen_preq_state {
+	GEN_PREQ_PENDING = 0, /* not sent yet */
+	GEN_PREQ_OPEN,        /* sent, result not complete */
+	GEN_PREQ_DONE,        /* END received and no gap */
+	GEN_PREQ_ABORTED,     /* a result fragment carried ABORT */
+	GEN_PREQ_LOST,        /* not done by the end of the drain */
+};
+
+/* One received fragment of a result: where its text lies in the buffer. */
+struct gen_piece {
+	uint32_t seq;
+	uint32_t off;
+	uint32_t len;
+};
+
+struct gen_preq {
+	uint64_t at_ns;       /* scheduled arrival, from the start of the run */
+	uint64_t sent_ns;     /* first fragment of the question sent */
+	uint64_t first_rx_ns; /* first fragment of the result received */
+	uint64_t done_ns;
+	size_t q_off;         /* first corpus token of the question */
+	uint8_t state;        /* enum gen_preq_state */
+	uint8_t abort_reason;
+	bool have_end;
+	uint32_t end_seq;
+	uint32_t expected;    /* lowest seq not yet received */
+	uint64_t *seen;       /* bitmap of received seqs */
+	uint32_t seen_words;
+	struct gen_piece *pieces;
+	uint32_t n_pieces, cap_pieces;
+	bool pieces_sorted;
+	char *text;           /* result text, in arrival order until done */
+	uint32_t text_len, text_cap;
+};
+
+struct gen_prun_counters {
+	uint64_t requests; /* sent */
+	uint64_t completed;
+	uint64_t aborted;
+	uint64_t aborted_by[SL_ABORT_MAX + 1]; /* last slot: unknown reason */
+	uint64_t lost;
+	uint64_t duplicated;
+	uint64_t misordered;
+	uint64_t corrupted; /* unparsable, wrong pipeline/depth, seq past END */
+	uint64_t unknown;   /* a request id this run did not send */
+	uint64_t fragments;
+	uint64_t fragments_received;
+	uint64_t result_bytes;
+};
+
+/* One run at one request rate. */
+struct gen_prun {
+	double rate;
+	uint32_t index; /* position in the sweep, 0 without one */
+	uint64_t id_hi; /* high 32 bits of every request id of the run */
+	uint64_t n;     /* requests scheduled */
+	struct gen_preq *req;
+	uint64_t next;  /* next request to send */
+	uint64_t n_open;
+	struct gen_prun_counters c;
+	struct sl_hist lat;       /* question sent -> result complete */
+	struct sl_hist first_lat; /* question sent -> first result fragment */
+	uint64_t start_ns, end_ns;
+	uint64_t first_send_ns, last_send_ns, last_done_ns;
+};
+
+/* A double in (0, 1] from 53 random bits: never 0, so log() is finite. */
+static double
+gen_unit_open(uint64_t *rng)
+{
+	return (double)((splitmix64(rng) >> 11) + 1) / 9007199254740992.0;
+}
+
+/**
+ * gen_arrival_gap - one exponential inter-arrival gap of mean 1/@rate
+ * seconds (@poisson), or exactly 1/@rate; draws from @rng.
+ */
+static double
+gen_arrival_gap(uint64_t *rng, double rate, bool poisson)
+{
+	if (!poisson)
+		return 1.0 / rate;
+	return -log(gen_unit_open(rng)) / rate;
+}
+
+/**
+ * gen_arrivals - the arrival schedule of one run: offsets in ns from its
+ * start, the first at 0, every later one a gap after the previous, all
+ * before @duration seconds and at most @max (0: no limit). The random
+ * stream depends on @seed only, so the schedules of two rates differ by
+ * their time scale alone.
+ * Return: an array of *@n offsets (free it), or NULL on ENOMEM.
+ */
+static uint64_t *
+gen_arrivals(double rate, bool poisson, uint64_t seed, double duration,
+	     uint64_t max, uint64_t *n)
+{
+	uint64_t rng = seed ^ 0x6172726976616c73ull; /* "arrivals" */
+	uint64_t cap = 1024, k = 0, *at = malloc(cap * sizeof(*at));
+	double t = 0;
+
+	if (at == NULL)
+		return NULL;
+	while (t < duration && (max == 0 || k < max)) {
+		if (k == cap) {
+			uint64_t *grown = realloc(at, 2 * cap * sizeof(*at));
+
+			if (grown == NULL) {
+				free(at);
+				return NULL;
+			}
+			at = grown;
+			cap *= 2;
+		}
+		at[k++] = (uint64_t)(t * 1e9);
+		t += gen_arrival_gap(&rng, rate, poisson);
+	}
+	*n = k;
+	return at;
+}
+
+/**
+ * gen_question_offset - the first corpus token of request @index's
+ * question: a pure function of @seed and @index, so that every run with
+ * the same seed asks request k the same question.
+ */
+static size_t
+gen_question_offset(uint64_t seed, uint64_t index, size_t n_tokens)
+{
+	uint64_t s = seed * 0x9e3779b97f4a7c15ull ^
+		     (index + 1) * 0xd1b54a32d192ed03ull;
+
+	return (size_t)(splitmix64(&s) % n_tokens);
+}
+
+/**
+ * gen_dump_escape - write @len bytes of @text to @f with backslash,
+ * newline, tab and carriage return escaped as \\ \n \t \r and any other
+ * control byte (and DEL) as \xHH: a result is always one line with no
+ * tab. UTF-8 sequences pass unchanged.
+ */
+static void
+gen_dump_escape(FILE *f, const char *text, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)text[i];
+
+		switch (ch) {
+		case '\\':
+			fputs("\\\\", f);
+			break;
+		case '\n':
+			fputs("\\n", f);
+			break;
+		case '\t':
+			fputs("\\t", f);
+			break;
+		case '\r':
+			fputs("\\r", f);
+			break;
+		default:
+			if (ch < 0x20 || ch == 0x7f)
+				fprintf(f, "\\x%02x", ch);
+			else
+				fputc(ch, f);
+		}
+	}
+}
+
+/* The flags column of a dump line: "ok", "lost" or "aborted:REASON". */
+static void
+gen_dump_flags(FILE *f, const struct gen_preq *r)
+{
+	switch (r->state) {
+	case GEN_PREQ_DONE:
+		fputs("ok", f);
+		break;
+	case GEN_PREQ_ABORTED:
+		fprintf(f, "aborted:%s",
+			r->abort_reason < SL_ABORT_MAX ?
+				sl_abort_reason_name(r->abort_reason) :
+				"UNKNOWN");
+		break;
+	case GEN_PREQ_PENDING:
+		fputs("unsent", f);
+		break;
+	default:
+		fputs("lost", f);
+	}
+}
+
+/**
+ * gen_dump_write - one line per request in index order:
+ * "<index>\t<flags>\t<result text, escaped>\n"; the text only for "ok"
+ * (a partial result differs from run to run and would hide the diff
+ * that matters).
+ */
+static int
+gen_dump_write(const struct gen_prun *run, const char *path)
+{
+	FILE *f = fopen(path, "w");
+	uint64_t i;
+
+	if (f == NULL)
+		return -errno;
+	for (i = 0; i < run->n; i++) {
+		const struct gen_preq *r = &run->req[i];
+
+		fprintf(f, "%" PRIu64 "\t", i);
+		gen_dump_flags(f, r);
+		fputc('\t', f);
+		if (r->state == GEN_PREQ_DONE)
+			gen_dump_escape(f, r->text, r->text_len);
+		fputc('\n', f);
+	}
+	if (fclose(f) != 0)
+		return -errno;
+	return 0;
+}
+
+static int
+gen_piece_cmp(const void *a, const void *b)
+{
+	const struct gen_piece *x = a, *y = b;
+
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* Put the result text in seq order (it arrived in any order). */
+static int
+gen_preq_assemble(struct gen_preq *r)
+{
+	char *text;
+	uint32_t i, off = 0;
+
+	if (r->pieces_sorted)
+		return 0;
+	qsort(r->pieces, r->n_pieces, sizeof(r->pieces[0]), gen_piece_cmp);
+	text = malloc(r->text_cap ? r->text_cap : 1);
+	if (text == NULL)
+		return -ENOMEM;
+	for (i = 0; i < r->n_pieces; i++) {
+		memcpy(text + off, r->text + r->pieces[i].off,
+		       r->pieces[i].len);
+		r->pieces[i].off = off;
+		off += r->pieces[i].len;
+	}
+	free(r->text);
+	r->text = text;
+	r->pieces_sorted = true;
+	return 0;
+}
+
+static void
+gen_preq_free(struct gen_preq *r)
+{
+	free(r->seen);
+	free(r->pieces);
+	free(r->text);
+	r->seen = NULL;
+	r->pieces = NULL;
+	r->text = NULL;
+}
+
+static void
+gen_prun_free(struct gen_prun *run)
+{
+	uint64_t i;
+
+	if (run->req != NULL)
+		for (i = 0; i < run->n; i++)
+			gen_preq_free(&run->req[i]);
+	free(run->req);
+	run->req = NULL;
+}
+
+/* Mark @seq received; false if it was already (a duplicate). */
+static int
+gen_preq_see(struct gen_preq *r, uint32_t seq)
+{
+	uint32_t w = seq / 64;
+
+	if (w >= r->seen_words) {
+		uint32_t words = r->seen_words ? r->seen_words : 1;
+		uint64_t *grown;
+
+		while (words <= w)
+			words *= 2;
+		grown = realloc(r->seen, words * sizeof(*grown));
+		if (grown == NULL)
+			return -ENOMEM;
+		memset(grown + r->seen_words, 0,
+		       (words - r->seen_words) * sizeof(*grown));
+		r->seen = grown;
+		r->seen_words = words;
+	}
+	if (r->seen[w] & (1ull << (seq % 64)))
+		return 0;
+	r->seen[w] |= 1ull << (seq % 64);
+	return 1;
+}
+
+static bool
+gen_preq_has(const struct gen_preq *r, uint32_t seq)
+{
+	return seq / 64 < r->seen_words &&
+	       (r->seen[seq / 64] & (1ull << (seq % 64)));
+}
+
+/* Append the tokens of @v to @r's text as one piece. */
+static int
+gen_preq_store(struct gen_preq *r, const struct sl_frag_view *v)
+{
+	struct sl_token_iter it;
+	struct sl_token tok;
+	uint32_t off = r->text_len;
+
+	if (r->n_pieces == r->cap_pieces) {
+		uint32_t cap = r->cap_pieces ? 2 * r->cap_pieces : 8;
+		struct gen_piece *grown =
+			realloc(r->pieces, cap * sizeof(*grown));
+
+		if (grown == NULL)
+			return -ENOMEM;
+		r->pieces = grown;
+		r->cap_pieces = cap;
+	}
+	if (r->text_len + v->hdr.payload_len > r->text_cap) {
+		uint32_t cap = r->text_cap ? r->text_cap : 256;
+		char *grown;
+
+		while (cap < r->text_len + v->hdr.payload_len)
+			cap *= 2;
+		grown = realloc(r->text, cap);
+		if (grown == NULL)
+			return -ENOMEM;
+		r->text = grown;
+		r->text_cap = cap;
+	}
+	sl_frag_view_tokens(v, &it);
+	while (sl_token_next(&it, &tok)) {
+		memcpy(r->text + r->text_len, tok.text, tok.len);
+		r->text_len += tok.len;
+	}
+	if (r->n_pieces > 0 && r->pieces[r->n_pieces - 1].seq > v->hdr.seq)
+		r->pieces_sorted = false;
+	r->pieces[r->n_pieces++] =
+		(struct gen_piece){v->hdr.seq, off, r->text_len - off};
+	return 0;
+}
+
+static void
+gen_prun_close(struct gen_prun *run, struct gen_preq *r, uint8_t state,
+	       uint64_t now)
+{
+	r->state = state;
+	r->done_ns = now;
+	run->n_open--;
+}
+
+/* One datagram of the result streams. */
+static void
+gen_prun_receive(struct gen *g, struct gen_prun *run, const struct sl_dgram *d,
+		 uint64_t now)
+{
+	struct sl_frag_view v;
+	struct gen_preq *r;
+	uint64_t id, idx;
+	uint32_t seq;
+	int seen;
+
+	if (sl_frag_view_parse(&v, d) != SL_WIRE_OK ||
+	    v.hdr.pipeline != g->o.pipeline || v.hdr.depth != 1) {
+		run->c.corrupted++;
+		return;
+	}
+	id = v.hdr.ancestry[0];
+	idx = id & 0xffffffffull;
+	if ((id >> 32) != run->id_hi || idx >= run->next) {
+		run->c.unknown++;
+		return;
+	}
+	r = &run->req[idx];
+	seq = v.hdr.seq;
+	run->c.fragments_received++;
+	if (r->first_rx_ns == 0) {
+		r->first_rx_ns = now;
+		sl_hist_record(&run->first_lat, now - r->sent_ns);
+	}
+	if (seq >= GEN_RESULT_SEQ_MAX) {
+		run->c.corrupted++;
+		return;
+	}
+	seen = gen_preq_see(r, seq);
+	if (seen < 0) {
+		fprintf(stderr, "sluicegen: out of memory\n");
+		exit(1);
+	}
+	if (seen == 0) {
+		run->c.duplicated++;
+		return;
+	}
+	if (seq != r->expected)
+		run->c.misordered++;
+	while (gen_preq_has(r, r->expected))
+		r->expected++;
+	if (r->state != GEN_PREQ_OPEN) {
+		/* After END, ABORT or the drain: nothing more belongs. */
+		if (r->state == GEN_PREQ_DONE)
+			run->c.corrupted++;
+		return;
+	}
+	if (v.hdr.flags & SL_FRAG_F_ABORT) {
+		r->abort_reason = v.hdr.abort_reason;
+		run->c.aborted++;
+		run->c.aborted_by[v.hdr.abort_reason < SL_ABORT_MAX ?
+					  v.hdr.abort_reason :
+					  SL_ABORT_MAX]++;
+		gen_prun_close(run, r, GEN_PREQ_ABORTED, now);
+		return;
+	}
+	if (r->have_end && seq > r->end_seq) {
+		run->c.corrupted++;
+		return;
+	}
+	if (v.hdr.flags & SL_FRAG_F_END) {
+		if (r->have_end || r->expected > seq + 1) {
+			/* A second END, or fragments beyond this one. */
+			run->c.corrupted++;
+			return;
+		}
+		r->have_end = true;
+		r->end_seq = seq;
+	}
+	if (gen_preq_store(r, &v) < 0) {
+		fprintf(stderr, "sluicegen: out of memory\n");
+		exit(1);
+	}
+	if (r->have_end && r->expected > r->end_seq) {
+		if (gen_preq_assemble(r) < 0) {
+			fprintf(stderr, "sluicegen: out of memory\n");
+			exit(1);
+		}
+		gen_prun_close(run, r, GEN_PREQ_DONE, now);
+		run->c.completed++;
+		run->c.result_bytes += r->text_len;
+		sl_hist_record(&run->lat, now - r->sent_ns);
+		run->last_done_ns = now;
+		if (g->o.dump_path == NULL) {
+			free(r->text);
+			free(r->pieces);
+			r->text = NULL;
+			r->pieces = NULL;
+		}
+	}
+}
+
+/*
+ * Build request @idx's question into @tx: K tokens a fragment (fewer
+ * when they do not fit one), END on the last. Return the fragment
+ * count, or a negative errno.
+ */
+static int
+gen_prun_question(struct gen *g, struct gen_prun *run, uint64_t idx,
+		  struct sl_burst *tx, uint64_t now)
+{
+	struct gen_preq *r = &run->req[idx];
+	uint64_t id = (run->id_hi << 32) | idx;
+	struct sl_stream_tx stream;
+	uint32_t done = 0, frags = 0;
+	int rc;
+
+	sl_stream_tx_init(&stream, g->o.pipeline, 0, g->o.tenant, 1, &id);
+	while (done < g->o.question_tokens) {
+		struct sl_dgram *d = &tx->d[tx->n];
+		uint32_t in_frag = 0;
+		size_t len;
+
+		if (tx->n == SL_BURST_MAX)
+			return -ENOBUFS;
+		rc = sl_stream_tx_begin(&stream, d->buf, d->cap);
+		if (rc < 0)
+			return rc;
+		while (done < g->o.question_tokens && in_frag < g->o.tokens) {
+			size_t t = (r->q_off + done) % g->corpus->n_tokens;
+			const struct sl_corpus_token *tok =
+				&g->corpus->tokens[t];
+
+			rc = sl_stream_tx_add(&stream, tok->id,
+					      sl_corpus_token_text(g->corpus, t),
+					      tok->len);
+			if (rc == -ENOSPC && in_frag > 0)
+				break;
+			if (rc < 0)
+				return rc;
+			done++;
+			in_frag++;
+		}
+		len = sl_stream_tx_finish(
+			&stream,
+			done == g->o.question_tokens ? SL_FRAG_F_END : 0, 0,
+			now);
+		d->len = (uint16_t)len;
+		memset(&d->addr, 0, sizeof(d->addr));
+		tx->n++;
+		frags++;
+	}
+	return (int)frags;
+}
+
+/* Receive whatever is waiting. */
+static int
+gen_prun_poll_rx(struct gen *g, struct gen_prun *run, struct sl_burst *rx)
+{
+	int n, i;
+
+	do {
+		uint64_t now;
+
+		n = sl_sock_recv_burst(g->sock, rx->d, SL_BURST_MAX);
+		if (n < 0) {
+			fprintf(stderr, "sluicegen: recv: %s\n",
+				strerror(-n));
+			return n;
+		}
+		now = sl_now_ns();
+		for (i = 0; i < n; i++)
+			gen_prun_receive(g, run, &rx->d[i], now);
+	} while (n == SL_BURST_MAX);
+	return 0;
+}
+
+/* Send all of @tx; while the socket is full, keep receiving. */
+static int
+gen_prun_flush(struct gen *g, struct gen_prun *run, struct sl_burst *tx,
+	       struct sl_burst *rx)
+{
+	unsigned int sent = 0;
+
+	while (sent < tx->n) {
+		int rc = sl_sock_send_burst(g->sock, tx->d + sent,
+					    tx->n - sent);
+
+		if (rc < 0) {
+			fprintf(stderr, "sluicegen: send: %s\n",
+				strerror(-rc));
+			return rc;
+		}
+		if (rc == 0) {
+			struct pollfd p = {.fd = g->sock->fd,
+					   .events = POLLOUT | POLLIN};
+
+			poll(&p, 1, 10);
+			if (gen_prun_poll_rx(g, run, rx) < 0)
+				return -EIO;
+			continue;
+		}
+		sent += (unsigned int)rc;
+		run->c.fragments += (unsigned int)rc;
+	}
+	tx->n = 0;
+	return 0;
+}
+
+static int
+gen_prun_setup(struct gen *g, struct gen_prun *run, double rate,
+	       uint32_t index, double duration)
+{
+	uint64_t *at, i;
+
+	memset(run, 0, sizeof(*run));
+	run->rate = rate;
+	run->index = index;
+	at = gen_arrivals(rate, g->o.poisson, g->o.seed, duration,
+			  g->o.requests, &run->n);
+	if (at == NULL)
+		return -ENOMEM;
+	if (run->n >= (1ull << 32)) {
+		free(at);
+		return -E2BIG;
+	}
+	run->req = calloc(run->n ? run->n : 1, sizeof(run->req[0]));
+	if (run->req == NULL) {
+		free(at);
+		return -ENOMEM;
+	}
+	for (i = 0; i < run->n; i++) {
+		run->req[i].at_ns = at[i];
+		run->req[i].q_off =
+			gen_question_offset(g->o.seed, i, g->corpus->n_tokens);
+	}
+	free(at);
+	/* Fresh ids for every run of a sweep: late results of one rate
+	 * cannot be taken for the next one's. */
+	run->id_hi = (g->id_prefix >> 32) + index;
+	run->id_hi &= 0xffffffffull;
+	sl_hist_init(&run->lat);
+	sl_hist_init(&run->first_lat);
+	return 0;
+}
+
+static int
+gen_prun_run(struct gen *g, struct gen_prun *run)
+{
+	static struct sl_burst rx, tx;
+	uint64_t drain_ns = g->o.drain_ms * 1000000ull;
+	uint64_t start, now, i;
+
+	sl_burst_reset(&rx);
+	sl_burst_reset(&tx);
+	start = sl_now_ns();
+	run->start_ns = start;
+	for (;;) {
+		uint64_t wait_ns = GEN_IDLE_WAIT_NS;
+		struct timespec ts;
+		struct pollfd p;
+
+		now = sl_now_ns();
+		/* Send every request that is due, in bursts. */
+		while (!gen_stop && run->next < run->n &&
+		       run->req[run->next].at_ns <= now - start) {
+			struct gen_preq *r = &run->req[run->next];
+			int rc;
+
+			if (tx.n + g->o.question_tokens > SL_BURST_MAX &&
+			    gen_prun_flush(g, run, &tx, &rx) < 0)
+				return -1;
+			rc = gen_prun_question(g, run, run->next, &tx, now);
+			if (rc < 0) {
+				fprintf(stderr,
+					"sluicegen: cannot build the question "
+					"of request %" PRIu64 ": %s\n",
+					run->next, strerror(-rc));
+				return -1;
+			}
+			r->sent_ns = now;
+			r->state = GEN_PREQ_OPEN;
+			if (run->first_send_ns == 0)
+				run->first_send_ns = now;
+			run->last_send_ns = now;
+			run->next++;
+			run->n_open++;
+			run->c.requests++;
+		}
+		if (tx.n > 0 && gen_prun_flush(g, run, &tx, &rx) < 0)
+			return -1;
+		if (gen_prun_poll_rx(g, run, &rx) < 0)
+			return -1;
+
+		now = sl_now_ns();
+		if (run->next == run->n || gen_stop) {
+			/* All sent (or stopped): drain. */
+			if (run->n_open == 0)
+				break;
+			if (now - (run->last_send_ns ? run->last_send_ns : start) >=
+			    drain_ns)
+				break;
+		} else {
+			uint64_t due = start + run->req[run->next].at_ns;
+
+			wait_ns = due > now ? due - now : 0;
+			if (wait_ns > GEN_IDLE_WAIT_NS)
+				wait_ns = GEN_IDLE_WAIT_NS;
+		}
+		if (wait_ns == 0)
+			continue;
+		p.fd = g->sock->fd;
+		p.events = POLLIN;
+		ts.tv_sec = (time_t)(wait_ns / 1000000000ull);
+		ts.tv_nsec = (long)(wait_ns % 1000000000ull);
+		ppoll(&p, 1, &ts, NULL);
+	}
+	run->end_ns = now;
+	for (i = 0; i < run->next; i++) {
+		struct gen_preq *r = &run->req[i];
+
+		if (r->state == GEN_PREQ_OPEN) {
+			gen_prun_close(run, r, GEN_PREQ_LOST, now);
+			run->c.lost++;
+		}
+	}
+	return 0;
+}
+
+static double
+gen_prun_achieved(const struct gen_prun *run)
+{
+	double span;
+
+	if (run->c.completed == 0 || run->last_done_ns <= run->first_send_ns)
+		return 0;
+	span = (double)(run->last_done_ns - run->first_send_ns) / 1e9;
+	return (double)run->c.completed / span;
+}
+
+static void
+gen_prun_json(FILE *f, const struct gen *g, const struct gen_prun *run)
+{
+	const struct gen_prun_counters *c = &run->c;
+	const struct sl_hist *h = &run->lat, *fh = &run->first_lat;
+	double dur = (double)(run->end_ns - run->start_ns) / 1e9;
+	unsigned int k;
+	bool first = true;
+
+	fprintf(f,
+		"{\"mode\": \"pipeline\", \"arrival\": \"%s\""
+		", \"offered_rps\": %.3f, \"achieved_rps\": %.3f"
+		", \"requests\": %" PRIu64 ", \"completed\": %" PRIu64
+		", \"aborted\": %" PRIu64 ", \"aborted_by_reason\": {",
+		g->o.poisson ? "poisson" : "constant", run->rate,
+		gen_prun_achieved(run), c->requests, c->completed, c->aborted);
+	for (k = 0; k <= SL_ABORT_MAX; k++) {
+		if (c->aborted_by[k] == 0)
+			continue;
+		fprintf(f, "%s\"%s\": %" PRIu64, first ? "" : ", ",
+			k < SL_ABORT_MAX ? sl_abort_reason_name(k) : "UNKNOWN",
+			c->aborted_by[k]);
+		first = false;
+	}
+	fprintf(f,
+		"}, \"lost\": %" PRIu64 ", \"duplicated\": %" PRIu64
+		", \"misordered\": %" PRIu64 ", \"corrupted\": %" PRIu64
+		", \"unknown\": %" PRIu64 ", \"fragments\": %" PRIu64
+		", \"fragments_received\": %" PRIu64
+		", \"result_bytes\": %" PRIu64
+		", \"p50_us\": %.3f, \"p90_us\": %.3f, \"p99_us\": %.3f"
+		", \"p999_us\": %.3f, \"max_us\": %.3f, \"mean_us\": %.3f"
+		", \"first_p50_us\": %.3f, \"first_p99_us\": %.3f"
+		", \"fragments_per_s\": %.1f, \"duration_s\": %.3f"
+		", \"send_duration_s\": %.3f, \"question_tokens\": %u"
+		", \"seed\": %" PRIu64 "}",
+		c->lost, c->duplicated, c->misordered, c->corrupted,
+		c->unknown, c->fragments, c->fragments_received,
+		c->result_bytes, us(sl_hist_percentile(h, 50)),
+		us(sl_hist_percentile(h, 90)), us(sl_hist_percentile(h, 99)),
+		us(sl_hist_percentile(h, 99.9)), us(h->max),
+		sl_hist_mean(h) / 1000.0, us(sl_hist_percentile(fh, 50)),
+		us(sl_hist_percentile(fh, 99)),
+		dur > 0 ? (double)c->fragments_received / dur : 0, dur,
+		(double)(run->last_send_ns - run->first_send_ns) / 1e9,
+		g->o.question_tokens, g->o.seed);
+}
+
+static void
+gen_prun_table_header(void)
+{
+	printf("  %10s %10s %8s %8s %7s %5s %5s %5s %10s %10s %10s\n",
+	       "offered/s", "achieved/s", "requests", "complete", "aborted",
+	       "lost", "dup", "misord", "p50 ms", "p99 ms", "max ms");
+}
+
+static void
+gen_prun_table_row(const struct gen_prun *run)
+{
+	const struct sl_hist *h = &run->lat;
+
+	printf("  %10.2f %10.2f %8" PRIu64 " %8" PRIu64 " %7" PRIu64
+	       " %5" PRIu64 " %5" PRIu64 " %5" PRIu64
+	       " %10.1f %10.1f %10.1f\n",
+	       run->rate, gen_prun_achieved(run), run->c.requests,
+	       run->c.completed, run->c.aborted, run->c.lost,
+	       run->c.duplicated, run->c.misordered,
+	       (double)sl_hist_percentile(h, 50) / 1e6,
+	       (double)sl_hist_percentile(h, 99) / 1e6, (double)h->max / 1e6);
+}
+
+static bool
+gen_prun_failed(const struct gen_prun *run)
+{
+	const struct gen_prun_counters *c = &run->c;
+
+	return c->lost || c->duplicated || c->misordered || c->aborted ||
+	       c->corrupted || c->unknown || c->completed < c->requests;
+}
+
+/* The dump of run @index: PATH itself, PATH.<index> within a sweep. */
+static void
+gen_dump_path(const struct gen *g, uint32_t index, char *buf, size_t len)
+{
+	if (g->o.n_sweep == 0)
+		snprintf(buf, len, "%s", g->o.dump_path);
+	else
+		snprintf(buf, len, "%s.%u", g->o.dump_path, index);
+}
+
+static int
+gen_pipeline_main(struct gen *g)
+{
+	double single = g->o.request_rate;
+	const double *rates = g->o.n_sweep ? g->o.sweep : &single;
+	unsigned int n_rates = g->o.n_sweep ? g->o.n_sweep : 1, i;
+	double duration = g->o.n_sweep ? g->o.sweep_duration : g->o.duration;
+	bool failed = false;
+
+	if (!g->o.quiet && !g->o.json) {
+		printf("sluicegen: pipeline %u, %s arrivals, %u-token "
+		       "questions, %.1f s per rate, seed %" PRIu64 "\n",
+		       g->o.pipeline, g->o.poisson ? "poisson" : "constant",
+		       g->o.question_tokens, duration, g->o.seed);
+		gen_prun_table_header();
+		fflush(stdout);
+	}
+	if (g->o.json && g->o.n_sweep)
+		printf("{\"sweep\": [");
+	for (i = 0; i < n_rates; i++) {
+		struct gen_prun run;
+		int rc;
+
+		if (i > 0 && g->o.sweep_pause_ms > 0 && !gen_stop) {
+			struct timespec ts = {
+				.tv_sec = (time_t)(g->o.sweep_pause_ms / 1000),
+				.tv_nsec = (long)(g->o.sweep_pause_ms % 1000) *
+					   1000000L};
+			nanosleep(&ts, NULL);
+		}
+		rc = gen_prun_setup(g, &run, rates[i], i, duration);
+		if (rc < 0) {
+			fprintf(stderr, "sluicegen: cannot plan %.3f req/s: %s\n",
+				rates[i], strerror(-rc));
+			return 1;
+		}
+		if (gen_prun_run(g, &run) < 0) {
+			gen_prun_free(&run);
+			return 1;
+		}
+		if (g->o.dump_path != NULL) {
+			char path[4096];
+
+			gen_dump_path(g, i, path, sizeof(path));
+			rc = gen_dump_write(&run, path);
+			if (rc < 0) {
+				fprintf(stderr, "sluicegen: cannot write %s: %s\n",
+					path, strerror(-rc));
+				gen_prun_free(&run);
+				return 1;
+			}
+		}
+		if (g->o.json) {
+			if (g->o.n_sweep && i > 0)
+				printf(", ");
+			gen_prun_json(stdout, g, &run);
+			if (!g->o.n_sweep)
+				printf("\n");
+		} else if (!g->o.quiet) {
+			gen_prun_table_row(&run);
+		}
+		fflush(stdout);
+		if (gen_prun_failed(&run))
+			failed = true;
+		gen_prun_free(&run);
+		if (gen_stop)
+			break;
+	}
+	if (g->o.json && g->o.n_sweep)
+		printf("]}\n");
+	if (g->o.check && failed) {
+		if (!g->o.quiet)
+			fprintf(stderr, "sluicegen: check failed\n");
+		return 1;
+	}
+	return 0;
+}
+
+#ifndef SLUICEGEN_NO_MAIN
 int
 main(int argc, char **argv)
 {
@@ -905,6 +1979,15 @@ main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 
+	if (g.o.mode == GEN_MODE_PIPELINE) {
+		if (gen_setup(&g) < 0) {
+			gen_teardown(&g);
+			return 1;
+		}
+		rc = gen_pipeline_main(&g);
+		gen_teardown(&g);
+		return rc;
+	}
 	if (gen_setup(&g) < 0 || gen_run(&g, &start, &end) < 0) {
 		gen_teardown(&g);
 		return 1;
@@ -920,3 +2003,4 @@ main(int argc, char **argv)
 	gen_teardown(&g);
 	return rc;
 }
+#endif /* SLUICEGEN_NO_MAIN */

@@ -1,0 +1,180 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_engine_model.c - the content model of sluice-engine's timed roles
+ * (tools/engine/model.c): distributions against ALTO Table 1, and
+ * answers that depend on the input bytes only.
+ */
+#include <CUnit/Basic.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model.h"
+
+#define SAMPLES 20000
+
+static struct sl_corpus *corpus;
+
+/* Mean and std of @d over SAMPLES keys must be within 3% / 6%. */
+static void
+check_moments(const struct sl_model_dist *d, double mean, double std)
+{
+	double sum = 0, sum2 = 0, m, s;
+	unsigned int i, v, lo = ~0u, hi = 0;
+
+	for (i = 0; i < SAMPLES; i++) {
+		char text[32];
+		int n = snprintf(text, sizeof(text), "input %u", i);
+
+		v = sl_model_sample(d, sl_model_key(text, (size_t)n, 1), 0);
+		sum += v;
+		sum2 += (double)v * v;
+		lo = v < lo ? v : lo;
+		hi = v > hi ? v : hi;
+	}
+	m = sum / SAMPLES;
+	s = sqrt(sum2 / SAMPLES - m * m);
+	CU_ASSERT(fabs(m - mean) < 0.03 * mean);
+	CU_ASSERT(fabs(s - std) < 0.06 * std);
+	CU_ASSERT(lo >= d->lo && hi <= d->hi);
+	if (fabs(m - mean) >= 0.03 * mean || fabs(s - std) >= 0.06 * std)
+		printf("\n  got %.2f +- %.2f, want %.2f +- %.2f\n", m, s, mean,
+		       std);
+}
+
+static void
+test_table1(void)
+{
+	check_moments(&sl_model_answer_words, 62.5, 57.2);
+	check_moments(&sl_model_n_claims, 3.3, 1.8);
+	check_moments(&sl_model_claim_words, 9.8, 3.5);
+	check_moments(&sl_model_n_queries, 2.5, 1.3);
+	check_moments(&sl_model_query_words, 5.5, 3.1);
+}
+
+static void
+test_seed_and_key(void)
+{
+	CU_ASSERT_EQUAL(sl_model_key("abc", 3, 0), sl_model_key("abc", 3, 0));
+	CU_ASSERT_NOT_EQUAL(sl_model_key("abc", 3, 0),
+			    sl_model_key("abc", 3, 1));
+	CU_ASSERT_NOT_EQUAL(sl_model_key("abc", 3, 0),
+			    sl_model_key("abd", 3, 0));
+}
+
+/* Over many inputs, answers are one line of corpus words in [8, 300]. */
+static void
+test_answers(void)
+{
+	unsigned int i, words_total = 0;
+
+	for (i = 0; i < 500; i++) {
+		struct sl_model_text t = {0};
+		uint64_t key = sl_model_draw(42, i);
+		unsigned int words = 0, nl = 0;
+		bool in = false;
+		size_t k;
+
+		CU_ASSERT_FATAL(sl_model_answer(corpus, key, &t) == 0);
+		CU_ASSERT(sl_utf8_valid((const uint8_t *)t.buf, t.len));
+		for (k = 0; k < t.len; k++) {
+			bool w = sl_model_is_word_byte((unsigned char)t.buf[k]);
+
+			words += w && !in;
+			in = w;
+			nl += t.buf[k] == '\n';
+		}
+		CU_ASSERT(words >= 8 && words <= 300);
+		CU_ASSERT_EQUAL(nl, 1);
+		CU_ASSERT(t.buf[t.len - 1] == '\n');
+		words_total += words;
+		sl_model_text_free(&t);
+	}
+	/* Words as a reader counts them (a hyphen or apostrophe splits
+	 * one) run a little above the model's corpus words. */
+	CU_ASSERT(words_total / 500.0 > 55 && words_total / 500.0 < 85);
+}
+
+static void
+test_bm25_top(void)
+{
+	struct sl_model_bm25 a, b;
+	struct sl_model_doc ta[SL_MODEL_TOP], tb[SL_MODEL_TOP];
+	char text[SL_MODEL_DOC_TEXT_MAX];
+	unsigned int i;
+
+	sl_model_bm25_init(&a, 7);
+	sl_model_bm25_feed(&a, "civil engineer Taipei", 21);
+	sl_model_bm25_top(&a, ta);
+	sl_model_bm25_init(&b, 7);
+	sl_model_bm25_feed(&b, "CIVIL engin", 11);
+	sl_model_bm25_feed(&b, "eer  taipei", 11);
+	sl_model_bm25_top(&b, tb);
+	CU_ASSERT_EQUAL(a.words, 3);
+	CU_ASSERT_EQUAL(memcmp(ta, tb, sizeof(ta)), 0);
+	for (i = 1; i < SL_MODEL_TOP; i++)
+		CU_ASSERT(ta[i].score <= ta[i - 1].score);
+	CU_ASSERT(ta[0].score < 3000);
+	sl_model_bm25_top(&a, ta); /* idempotent after the last word */
+	CU_ASSERT_EQUAL(memcmp(ta, tb, sizeof(ta)), 0);
+
+	ta[0].id = 12;
+	ta[0].score = 705;
+	CU_ASSERT_EQUAL(sl_model_doc_format(&ta[0], text), 10);
+	CU_ASSERT_STRING_EQUAL(text, "doc12:7.05");
+}
+
+static void
+test_rerank(void)
+{
+	const char *in[2] = {"doc1:5.00doc2:4.00doc3:0.01", "emb:deadbeef"};
+	const char *swapped[2] = {"emb:deadbeef", "doc1:5.00doc2:4.00doc3:0.01"};
+	size_t lens[2] = {strlen(in[0]), strlen(in[1])};
+	size_t slens[2] = {lens[1], lens[0]};
+	struct sl_model_doc out[8], again[8];
+	unsigned int n, i;
+
+	n = sl_model_rerank(in, lens, 2, 0, out, 8);
+	CU_ASSERT_EQUAL(n, 3);
+	for (i = 1; i < n; i++)
+		CU_ASSERT(out[i].score <= out[i - 1].score);
+	for (i = 0; i < n; i++) {
+		uint32_t base = out[i].id == 1 ? 500 : out[i].id == 2 ? 400 : 1;
+
+		CU_ASSERT(out[i].score >= base && out[i].score < base + 1000);
+	}
+	/* The embedding changes the order key, not the documents. */
+	CU_ASSERT_EQUAL(sl_model_rerank(in, lens, 2, 0, again, 8), 3);
+	CU_ASSERT_EQUAL(memcmp(out, again, sizeof(out[0]) * 3), 0);
+	/* Inputs in another order mix differently: the caller fixes it. */
+	CU_ASSERT_EQUAL(sl_model_rerank(swapped, slens, 2, 0, again, 8), 3);
+}
+
+int
+main(void)
+{
+	const char *path = SL_SOURCE_DIR "/tools/data/corpus.txt";
+	CU_pSuite s;
+	unsigned int fails;
+
+	corpus = sl_corpus_load(path);
+	if (corpus == NULL) {
+		fprintf(stderr, "cannot load %s: skipped\n", path);
+		return 77;
+	}
+	if (CU_initialize_registry() != CUE_SUCCESS)
+		return 1;
+	s = CU_add_suite("engine model", NULL, NULL);
+	CU_add_test(s, "ALTO Table 1 moments", test_table1);
+	CU_add_test(s, "keys depend on text and seed", test_seed_and_key);
+	CU_add_test(s, "answers: one paragraph of corpus words", test_answers);
+	CU_add_test(s, "bm25: top documents, cut-independent", test_bm25_top);
+	CU_add_test(s, "rerank: same documents re-scored", test_rerank);
+	CU_basic_set_mode(CU_BRM_VERBOSE);
+	CU_basic_run_tests();
+	fails = CU_get_number_of_failures();
+	CU_cleanup_registry();
+	sl_corpus_free(corpus);
+	return fails ? 1 : 0;
+}

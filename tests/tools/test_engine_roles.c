@@ -1,0 +1,917 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_engine_roles.c - the timed roles of the real sluice-engine binary
+ * over 127.0.0.1.
+ *
+ * Each test starts sluice-engine with one --role (time scale 0.01, so a
+ * modelled second takes 10 ms), sends crafted streams the way sluiced
+ * would (stage, from_stage, ancestry), and checks the answers: their
+ * structure per role, that they depend on the input bytes only (two runs,
+ * different fragmentings), TTFT against prompt length and queueing, joins,
+ * markers, ABORT in -> ABORT out, OVERLOAD, and the stats file.
+ *
+ * The binary comes from $SL_ENGINE (set by meson); skipped (77) without.
+ */
+#include <CUnit/Basic.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "sluice.h"
+
+#define PIPELINE 3
+#define TENANT 5
+#define STAGE 2
+#define MAX_STREAMS 16
+#define TEXT_MAX 16384
+
+static const char *engine_bin;
+static char tmpdir[64] = "/tmp/sl_test_roles.XXXXXX";
+static char stats_path[128];
+static pid_t engine_pid = -1;
+static struct sockaddr_in engine_addr;
+static struct sl_sock *client;
+
+static const char question[] =
+	"What is the full name of the author born in Taipei, Taiwan on "
+	"05/11/1991 who writes in the genre of leadership?";
+static const char paragraph[] =
+	"The author's full name is Hsiao Yun-Hwa. Hsiao Yun-Hwa is part of "
+	"the LGBTQ+ community and writes about leadership. The father of "
+	"Hsiao Yun-Hwa is a civil engineer and her mother was unemployed. "
+	"Her books include Artistic Authority: Leading with Creativity, "
+	"which won the Taiwanese Literary Award in 2018.\n";
+static const char claim[] =
+	"The father of Hsiao Yun-Hwa is a civil engineer.\n";
+static const char query[] = "Hsiao Yun-Hwa father civil engineer\n";
+
+/* ---- engine process ---- */
+
+static uint16_t
+free_port(void)
+{
+	struct sockaddr_in a;
+	struct sl_sock *s;
+	uint16_t port;
+
+	sl_endpoint_parse("127.0.0.1:0", false, &a);
+	s = sl_sock_open(&a);
+	if (s == NULL)
+		return 0;
+	port = ntohs(s->local.sin_port);
+	sl_sock_close(s);
+	return port;
+}
+
+/* Start the engine with --role @role and further NULL-ended arguments. */
+static int
+start_engine(const char *role, ...)
+{
+	char listen[32];
+	char *argv[40];
+	unsigned int n = 0;
+	struct stat st;
+	va_list ap;
+	int i;
+
+	snprintf(listen, sizeof(listen), "127.0.0.1:%u", free_port());
+	unlink(stats_path);
+	argv[n++] = (char *)engine_bin;
+	argv[n++] = "--listen";
+	argv[n++] = listen;
+	argv[n++] = "--role";
+	argv[n++] = (char *)role;
+	argv[n++] = "--time-scale";
+	argv[n++] = "0.01";
+	argv[n++] = "--stats-file";
+	argv[n++] = stats_path;
+	argv[n++] = "--quiet";
+	va_start(ap, role);
+	for (;;) {
+		char *a = va_arg(ap, char *);
+
+		if (a == NULL || n == 39)
+			break;
+		argv[n++] = a;
+	}
+	va_end(ap);
+	argv[n] = NULL;
+	engine_pid = fork();
+	if (engine_pid == 0) {
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	if (engine_pid < 0)
+		return -1;
+	sl_endpoint_parse(listen, false, &engine_addr);
+	sl_sock_set_peer(client, &engine_addr);
+	for (i = 0; i < 300; i++) {
+		if (stat(stats_path, &st) == 0)
+			return 0;
+		usleep(10000);
+	}
+	return -1;
+}
+
+static int
+stop_engine(void)
+{
+	int status;
+
+	if (engine_pid < 0)
+		return -1;
+	kill(engine_pid, SIGTERM);
+	if (waitpid(engine_pid, &status, 0) < 0)
+		return -1;
+	engine_pid = -1;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+}
+
+static int
+read_file(const char *path, char *buf, size_t cap)
+{
+	FILE *f = fopen(path, "r");
+	size_t n;
+
+	if (f == NULL)
+		return -errno;
+	n = fread(buf, 1, cap - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+	return 0;
+}
+
+static double
+stat_value(const char *json, const char *key)
+{
+	char pat[64];
+	const char *p;
+
+	snprintf(pat, sizeof(pat), "\"%s\": ", key);
+	p = strstr(json, pat);
+	if (p == NULL)
+		return -1;
+	return strtod(p + strlen(pat), NULL);
+}
+
+/* Stop the engine and read its final stats into @json. */
+static void
+stop_and_stats(char *json, size_t cap)
+{
+	CU_ASSERT_EQUAL(stop_engine(), 0);
+	CU_ASSERT_EQUAL_FATAL(read_file(stats_path, json, cap), 0);
+}
+
+/* ---- sending ---- */
+
+struct in_stream {
+	uint64_t ancestry[SL_ANCESTRY_MAX];
+	uint8_t depth;
+	uint16_t from_stage;
+	uint32_t seq;
+	uint64_t first_send_ns;
+};
+
+static void
+in_stream_init(struct in_stream *s, uint64_t req, uint64_t quantum,
+	       uint8_t depth, uint16_t from_stage)
+{
+	memset(s, 0, sizeof(*s));
+	s->ancestry[0] = req;
+	s->ancestry[1] = quantum;
+	s->ancestry[2] = quantum + 1;
+	s->depth = depth;
+	s->from_stage = from_stage;
+}
+
+/* One fragment of @s with the tokens of @text (NULL: none). */
+static void
+send_frag(struct in_stream *s, const char *text, size_t len, uint8_t flags,
+	  uint8_t reason, uint32_t child_count)
+{
+	struct sl_stream_tx tx;
+	struct sl_dgram d;
+	uint8_t buf[SL_DGRAM_MAX];
+	size_t pos = 0;
+	int rc;
+
+	sl_stream_tx_init(&tx, PIPELINE, STAGE, TENANT, s->depth, s->ancestry);
+	tx.next_seq = s->seq++;
+	sl_stream_tx_begin(&tx, buf, sizeof(buf));
+	while (text != NULL && pos < len) {
+		size_t n = sl_tokenize_next(text + pos, len - pos);
+
+		CU_ASSERT_FATAL(sl_stream_tx_add(&tx,
+						 sl_token_hash(text + pos, n),
+						 text + pos, n) == 0);
+		pos += n;
+	}
+	tx.b.hdr.from_stage = s->from_stage;
+	tx.b.hdr.child_count = child_count;
+	d.buf = buf;
+	d.cap = sizeof(buf);
+	d.len = (uint16_t)sl_stream_tx_finish(&tx, flags, reason, 0);
+	if (s->first_send_ns == 0)
+		s->first_send_ns = tx.b.hdr.send_ns;
+	memset(&d.addr, 0, sizeof(d.addr));
+	do {
+		rc = sl_sock_send_burst(client, &d, 1);
+	} while (rc == 0);
+	CU_ASSERT_EQUAL(rc, 1);
+}
+
+/*
+ * Send @text as a whole stream: @per_frag tokens a fragment (0: as many
+ * as fit one fragment, ~600 bytes), END on the last (@end_flags).
+ */
+static void
+send_text(struct in_stream *s, const char *text, unsigned int per_frag,
+	  uint8_t end_flags)
+{
+	size_t len = strlen(text), pos = 0;
+
+	while (pos < len) {
+		size_t start = pos;
+		unsigned int k = 0;
+
+		while (pos < len && (per_frag == 0 ? pos - start < 600
+						   : k < per_frag)) {
+			pos += sl_tokenize_next(text + pos, len - pos);
+			k++;
+		}
+		send_frag(s, text + start, pos - start,
+			  pos == len ? end_flags : 0, 0, 0);
+	}
+}
+
+/* ---- receiving ---- */
+
+struct out_stream {
+	uint64_t ancestry[SL_ANCESTRY_MAX];
+	uint8_t depth;
+	char text[TEXT_MAX];
+	size_t len;
+	unsigned int frags;
+	unsigned int tokens;
+	unsigned int max_tokens_per_frag;
+	char tok[8][40]; /* first tokens, for operator answers */
+	bool seq_ok;
+	bool ended;
+	bool aborted;
+	uint8_t reason;
+	bool header_ok;
+	uint64_t send_ns;
+	uint64_t first_ns; /* arrival of the first fragment */
+	uint64_t end_ns;
+};
+
+static struct out_stream outs[MAX_STREAMS];
+static unsigned int n_outs;
+
+static struct out_stream *
+out_find(const struct sl_frag_hdr *h)
+{
+	unsigned int i;
+
+	for (i = 0; i < n_outs; i++)
+		if (outs[i].depth == h->depth &&
+		    memcmp(outs[i].ancestry, h->ancestry,
+			   h->depth * sizeof(h->ancestry[0])) == 0)
+			return &outs[i];
+	if (n_outs == MAX_STREAMS)
+		return NULL;
+	memset(&outs[n_outs], 0, sizeof(outs[0]));
+	outs[n_outs].depth = h->depth;
+	memcpy(outs[n_outs].ancestry, h->ancestry,
+	       h->depth * sizeof(h->ancestry[0]));
+	outs[n_outs].seq_ok = true;
+	outs[n_outs].header_ok = true;
+	outs[n_outs].send_ns = h->send_ns;
+	return &outs[n_outs++];
+}
+
+/*
+ * Receive answers until @n streams ended (END or ABORT) or @ms passed,
+ * then @quiet_ms more to catch anything extra. Return streams finished.
+ */
+static unsigned int
+collect(unsigned int n, int ms, int quiet_ms)
+{
+	static struct sl_burst rx;
+	uint64_t deadline = sl_now_ns() + (uint64_t)ms * 1000000ull;
+	uint64_t quiet_end = 0;
+	unsigned int done = 0, i;
+
+	n_outs = 0;
+	sl_burst_reset(&rx);
+	for (;;) {
+		struct pollfd p = {.fd = client->fd, .events = POLLIN};
+		uint64_t now = sl_now_ns();
+		int k, j;
+
+		if (done >= n && quiet_end == 0)
+			quiet_end = now + (uint64_t)quiet_ms * 1000000ull;
+		if (now > deadline || (quiet_end && now > quiet_end))
+			break;
+		k = sl_sock_recv_burst(client, rx.d, SL_BURST_MAX);
+		CU_ASSERT(k >= 0);
+		now = sl_now_ns();
+		for (j = 0; j < k; j++) {
+			struct sl_frag_view v;
+			struct sl_token_iter it;
+			struct sl_token tok;
+			struct out_stream *o;
+			unsigned int nt = 0;
+
+			CU_ASSERT_FATAL(sl_frag_view_parse(&v, &rx.d[j]) ==
+					SL_WIRE_OK);
+			o = out_find(&v.hdr);
+			CU_ASSERT_FATAL(o != NULL);
+			if (v.hdr.seq != o->frags || o->ended || o->aborted)
+				o->seq_ok = false;
+			if (v.hdr.pipeline != PIPELINE ||
+			    v.hdr.tenant != TENANT || v.hdr.stage != STAGE ||
+			    v.hdr.from_stage != STAGE ||
+			    v.hdr.send_ns != o->send_ns)
+				o->header_ok = false;
+			if (o->frags == 0)
+				o->first_ns = now;
+			o->frags++;
+			sl_frag_view_tokens(&v, &it);
+			while (sl_token_next(&it, &tok)) {
+				CU_ASSERT(tok.id == sl_token_hash(tok.text,
+								  tok.len));
+				if (o->tokens < 8 && tok.len < 40) {
+					memcpy(o->tok[o->tokens], tok.text,
+					       tok.len);
+					o->tok[o->tokens][tok.len] = '\0';
+				}
+				if (o->len + tok.len < TEXT_MAX) {
+					memcpy(o->text + o->len, tok.text,
+					       tok.len);
+					o->len += tok.len;
+					o->text[o->len] = '\0';
+				}
+				o->tokens++;
+				nt++;
+			}
+			if (nt > o->max_tokens_per_frag)
+				o->max_tokens_per_frag = nt;
+			if (v.hdr.flags & SL_FRAG_F_ABORT) {
+				o->aborted = true;
+				o->reason = v.hdr.abort_reason;
+			} else if (v.hdr.flags & SL_FRAG_F_END) {
+				o->ended = true;
+			}
+			if (v.hdr.flags & (SL_FRAG_F_ABORT | SL_FRAG_F_END))
+				o->end_ns = now;
+		}
+		if (k == 0)
+			poll(&p, 1, 2);
+		for (i = 0, done = 0; i < n_outs; i++)
+			done += outs[i].ended || outs[i].aborted;
+	}
+	return done;
+}
+
+static struct out_stream *
+out_of(uint64_t req, uint8_t depth)
+{
+	unsigned int i;
+
+	for (i = 0; i < n_outs; i++)
+		if (outs[i].ancestry[0] == req && outs[i].depth == depth)
+			return &outs[i];
+	return NULL;
+}
+
+static unsigned int
+count_char(const char *s, size_t len, char c)
+{
+	unsigned int n = 0;
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		n += s[i] == c;
+	return n;
+}
+
+static unsigned int
+count_words(const char *s, size_t len)
+{
+	unsigned int n = 0;
+	bool in = false;
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		bool w = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			 (c >= '0' && c <= '9') || c == '_' || c >= 0x80;
+
+		n += w && !in;
+		in = w;
+	}
+	return n;
+}
+
+/* Common checks of one answered stream; copies its text to @text. */
+static void
+check_stream(const struct out_stream *o, char *text, size_t cap)
+{
+	CU_ASSERT_FATAL(o != NULL);
+	CU_ASSERT(o->ended);
+	CU_ASSERT(!o->aborted);
+	CU_ASSERT(o->seq_ok);
+	CU_ASSERT(o->header_ok);
+	if (text != NULL) {
+		CU_ASSERT_FATAL(o->len < cap);
+		memcpy(text, o->text, o->len + 1);
+	}
+}
+
+/* ---- LM roles ---- */
+
+/*
+ * Send @input for @role as requests 1 (one token a fragment) and 2 (all
+ * in one fragment), then again to a second engine run as request 3; all
+ * three answers must be byte-identical. Leaves the answer in @text.
+ */
+static void
+run_three_ways(const char *role, const char *input, char *text, size_t cap,
+	       bool lm)
+{
+	static char again[TEXT_MAX];
+	struct in_stream s;
+
+	CU_ASSERT_FATAL(start_engine(role, NULL) == 0);
+	in_stream_init(&s, 1, 0, 1, 1);
+	send_text(&s, input, 1, SL_FRAG_F_END);
+	in_stream_init(&s, 2, 0, 1, 1);
+	send_text(&s, input, 0, SL_FRAG_F_END);
+	CU_ASSERT_EQUAL_FATAL(collect(2, 5000, 20), 2);
+	check_stream(out_of(1, 1), text, cap);
+	check_stream(out_of(2, 1), again, sizeof(again));
+	CU_ASSERT_STRING_EQUAL(text, again);
+	if (lm) /* every token is its own fragment */
+		CU_ASSERT_EQUAL(out_of(1, 1)->max_tokens_per_frag, 1);
+	CU_ASSERT_EQUAL(stop_engine(), 0);
+
+	CU_ASSERT_FATAL(start_engine(role, NULL) == 0);
+	in_stream_init(&s, 3, 0, 1, 1);
+	send_text(&s, input, 3, SL_FRAG_F_END);
+	CU_ASSERT_EQUAL_FATAL(collect(1, 5000, 20), 1);
+	check_stream(out_of(3, 1), again, sizeof(again));
+	CU_ASSERT_STRING_EQUAL(text, again);
+	CU_ASSERT_EQUAL(stop_engine(), 0);
+}
+
+static void
+test_answer(void)
+{
+	static char text[TEXT_MAX];
+	unsigned int words;
+
+	run_three_ways("answer", question, text, sizeof(text), true);
+	words = count_words(text, strlen(text));
+	CU_ASSERT(words >= 8 && words <= 300);
+	CU_ASSERT_EQUAL(count_char(text, strlen(text), '\n'), 1);
+	CU_ASSERT(text[strlen(text) - 1] == '\n');
+}
+
+/* Every word of @out must be one of @in's words. */
+static bool
+words_from(const char *out, const char *in)
+{
+	const char *p = out;
+
+	while (*p) {
+		char w[64];
+		size_t n = 0;
+
+		while (*p && (*p == ' ' || *p == '.' || *p == '\n'))
+			p++;
+		while (*p && *p != ' ' && *p != '.' && *p != '\n' && n < 63)
+			w[n++] = *p++;
+		w[n] = '\0';
+		if (n > 0 && strstr(in, w) == NULL)
+			return false;
+	}
+	return true;
+}
+
+static void
+test_claims(void)
+{
+	static char text[TEXT_MAX];
+	unsigned int lines, i;
+	const char *line;
+
+	run_three_ways("claims", paragraph, text, sizeof(text), true);
+	lines = count_char(text, strlen(text), '\n');
+	CU_ASSERT(lines >= 1 && lines <= 8);
+	CU_ASSERT(text[strlen(text) - 1] == '\n');
+	/* Each claim: at least 3 words of the paragraph, then ".\n". */
+	for (i = 0, line = text; i < lines; i++) {
+		const char *nl = strchr(line, '\n');
+
+		CU_ASSERT_FATAL(nl != NULL);
+		CU_ASSERT(count_words(line, (size_t)(nl - line)) >= 3);
+		CU_ASSERT(nl > line && nl[-1] == '.');
+		line = nl + 1;
+	}
+	CU_ASSERT(words_from(text, paragraph));
+}
+
+static void
+test_queries(void)
+{
+	static char text[TEXT_MAX];
+	unsigned int lines, i;
+	const char *line;
+
+	run_three_ways("queries", claim, text, sizeof(text), true);
+	lines = count_char(text, strlen(text), '\n');
+	CU_ASSERT(lines >= 1 && lines <= 6);
+	CU_ASSERT(text[strlen(text) - 1] == '\n');
+	for (i = 0, line = text; i < lines; i++) {
+		const char *nl = strchr(line, '\n');
+		char first[64];
+		size_t n = 0;
+
+		CU_ASSERT_FATAL(nl != NULL);
+		CU_ASSERT(count_words(line, (size_t)(nl - line)) >= 2);
+		/* A query opens with a word of its claim. */
+		while (line[n] != ' ' && line[n] != '\n' && n < 63) {
+			first[n] = line[n];
+			n++;
+		}
+		first[n] = '\0';
+		CU_ASSERT(strstr(claim, first) != NULL);
+		line = nl + 1;
+	}
+}
+
+/* ---- operators ---- */
+
+/* "doc<id>:<int>.<2 digits>": the score in hundredths, or -1. */
+static long
+doc_score(const char *tok)
+{
+	unsigned int id, whole, frac;
+	int n = 0;
+
+	if (sscanf(tok, "doc%u:%u.%2u%n", &id, &whole, &frac, &n) != 3 ||
+	    (size_t)n != strlen(tok) || tok[strlen(tok) - 3] != '.')
+		return -1;
+	return (long)whole * 100 + frac;
+}
+
+static void
+check_docs(const struct out_stream *o, unsigned int n)
+{
+	unsigned int i;
+
+	CU_ASSERT_EQUAL(o->frags, 1);
+	CU_ASSERT_EQUAL(o->tokens, n);
+	for (i = 0; i < n && i < 8; i++) {
+		CU_ASSERT(doc_score(o->tok[i]) >= 0);
+		if (i > 0)
+			CU_ASSERT(doc_score(o->tok[i]) <=
+				  doc_score(o->tok[i - 1]));
+	}
+}
+
+static void
+test_bm25(void)
+{
+	static char text[TEXT_MAX], split[TEXT_MAX];
+	struct in_stream s;
+
+	run_three_ways("bm25", query, text, sizeof(text), false);
+	check_docs(&outs[0], 5);
+
+	/* Words cut across tokens and case changes score the same. */
+	CU_ASSERT_FATAL(start_engine("bm25", NULL) == 0);
+	in_stream_init(&s, 4, 0, 1, 1);
+	send_frag(&s, "HSIAO Yun-", 10, 0, 0, 0);
+	send_frag(&s, "Hwa fa", 6, 0, 0, 0);
+	send_frag(&s, "ther civil engineer\n", 20, SL_FRAG_F_END, 0, 0);
+	CU_ASSERT_EQUAL_FATAL(collect(1, 5000, 20), 1);
+	check_stream(out_of(4, 1), split, sizeof(split));
+	CU_ASSERT_STRING_EQUAL(text, split);
+	CU_ASSERT_EQUAL(stop_engine(), 0);
+}
+
+static void
+test_encoder(void)
+{
+	static char text[TEXT_MAX];
+	unsigned int hex;
+	int n = 0;
+
+	run_three_ways("encoder", query, text, sizeof(text), false);
+	CU_ASSERT_EQUAL(outs[0].tokens, 1);
+	CU_ASSERT_EQUAL(strlen(text), 12);
+	CU_ASSERT(sscanf(text, "emb:%8x%n", &hex, &n) == 1 && n == 12);
+}
+
+static void
+test_rerank_join(void)
+{
+	static const char docs[] = "doc3:12.34doc17:11.02doc9:10.50"
+				   "doc41:9.99doc0:7.00";
+	static const char emb[] = "emb:0badcafe";
+	static char first[TEXT_MAX];
+	struct in_stream b, e;
+	char json[4096];
+	long total_in = 1234 + 1102 + 1050 + 999 + 700, total_out = 0;
+	unsigned int i;
+
+	CU_ASSERT_FATAL(start_engine("rerank", NULL) == 0);
+	/* One input of two: no answer. */
+	in_stream_init(&b, 10, 7, 3, 4);
+	send_text(&b, docs, 1, SL_FRAG_F_END);
+	CU_ASSERT_EQUAL(collect(1, 150, 0), 0);
+	CU_ASSERT_EQUAL(n_outs, 0);
+	/* The second from_stage completes the join. */
+	in_stream_init(&e, 10, 7, 3, 5);
+	send_text(&e, emb, 0, SL_FRAG_F_END);
+	CU_ASSERT_EQUAL_FATAL(collect(1, 5000, 50), 1);
+	CU_ASSERT_EQUAL(n_outs, 1);
+	check_stream(&outs[0], first, sizeof(first));
+	CU_ASSERT_EQUAL(outs[0].depth, 3);
+	CU_ASSERT_EQUAL(outs[0].send_ns, b.first_send_ns);
+	check_docs(&outs[0], 5);
+	/* Same documents, each score raised by less than 10.00. */
+	for (i = 0; i < 5; i++) {
+		char id[16];
+
+		snprintf(id, sizeof(id), "%.*s:",
+			 (int)(strchr(outs[0].tok[i], ':') - outs[0].tok[i]),
+			 outs[0].tok[i]);
+		CU_ASSERT(strstr(docs, id) != NULL);
+		total_out += doc_score(outs[0].tok[i]);
+	}
+	CU_ASSERT(total_out >= total_in && total_out < total_in + 5000);
+
+	/* Inputs the other way round, another ancestry: same answer. */
+	in_stream_init(&e, 11, 7, 3, 5);
+	send_text(&e, emb, 1, SL_FRAG_F_END);
+	in_stream_init(&b, 11, 7, 3, 4);
+	send_text(&b, docs, 0, SL_FRAG_F_END);
+	CU_ASSERT_EQUAL_FATAL(collect(1, 5000, 20), 1);
+	check_stream(&outs[0], NULL, 0);
+	CU_ASSERT_STRING_EQUAL(outs[0].text, first);
+
+	stop_and_stats(json, sizeof(json));
+	CU_ASSERT_EQUAL(stat_value(json, "requests_served"), 2);
+	CU_ASSERT_EQUAL(stat_value(json, "streams_completed"), 4);
+	CU_ASSERT(stat_value(json, "busy_ms") > 0.5);
+}
+
+/* ---- markers, aborts, overload ---- */
+
+static void
+test_markers(void)
+{
+	struct in_stream s;
+	char json[4096];
+
+	CU_ASSERT_FATAL(start_engine("queries", NULL) == 0);
+	/* [20] was cut into 3 claims: announced, not answered. */
+	in_stream_init(&s, 20, 0, 1, 1);
+	s.seq = 9;
+	send_frag(&s, NULL, 0, SL_FRAG_F_END | SL_FRAG_F_CHILDREN, 0, 3);
+	in_stream_init(&s, 20, 1, 2, 1);
+	send_text(&s, claim, 0, SL_FRAG_F_END);
+	CU_ASSERT_EQUAL(collect(1, 5000, 100), 1);
+	CU_ASSERT_EQUAL(n_outs, 1);
+	CU_ASSERT_EQUAL(outs[0].depth, 2);
+	stop_and_stats(json, sizeof(json));
+	CU_ASSERT_EQUAL(stat_value(json, "markers"), 1);
+	CU_ASSERT_EQUAL(stat_value(json, "children_announced"), 3);
+	CU_ASSERT_EQUAL(stat_value(json, "streams"), 1);
+	CU_ASSERT_EQUAL(stat_value(json, "requests_served"), 1);
+}
+
+static void
+check_abort(const struct out_stream *o, uint8_t reason)
+{
+	CU_ASSERT_FATAL(o != NULL);
+	CU_ASSERT(o->aborted);
+	CU_ASSERT_EQUAL(o->reason, reason);
+	CU_ASSERT_EQUAL(o->frags, 1);
+	CU_ASSERT_EQUAL(o->tokens, 0);
+	CU_ASSERT(o->seq_ok);
+	CU_ASSERT(o->header_ok);
+}
+
+static void
+test_abort(void)
+{
+	struct in_stream s, t;
+	char json[4096];
+
+	/* LM: aborted before its prompt is complete. */
+	CU_ASSERT_FATAL(start_engine("answer", NULL) == 0);
+	in_stream_init(&s, 30, 0, 1, 1);
+	send_text(&s, question, 1, 0);
+	send_frag(&s, NULL, 0, SL_FRAG_F_ABORT, SL_ABORT_CLIENT, 0);
+	CU_ASSERT_EQUAL(collect(1, 2000, 100), 1);
+	CU_ASSERT_EQUAL(n_outs, 1);
+	check_abort(out_of(30, 1), SL_ABORT_CLIENT);
+	stop_and_stats(json, sizeof(json));
+	CU_ASSERT_EQUAL(stat_value(json, "aborted_in"), 1);
+	CU_ASSERT_EQUAL(stat_value(json, "requests_served"), 0);
+
+	/* bm25: aborted while its tokens are being served. */
+	CU_ASSERT_FATAL(start_engine("bm25", NULL) == 0);
+	in_stream_init(&s, 31, 0, 1, 1);
+	send_text(&s, query, 1, 0);
+	send_frag(&s, NULL, 0, SL_FRAG_F_ABORT, SL_ABORT_GUARD, 0);
+	CU_ASSERT_EQUAL(collect(1, 2000, 100), 1);
+	CU_ASSERT_EQUAL(n_outs, 1);
+	check_abort(out_of(31, 1), SL_ABORT_GUARD);
+	CU_ASSERT_EQUAL(stop_engine(), 0);
+
+	/* rerank: one input aborts, the join answers ABORT once. */
+	CU_ASSERT_FATAL(start_engine("rerank", NULL) == 0);
+	in_stream_init(&s, 32, 1, 2, 4);
+	send_frag(&s, "doc1:1.00", 9, 0, 0, 0);
+	send_frag(&s, NULL, 0, SL_FRAG_F_ABORT, SL_ABORT_EXPIRED, 0);
+	in_stream_init(&t, 32, 1, 2, 5);
+	send_text(&t, "emb:00000001", 0, SL_FRAG_F_END);
+	CU_ASSERT_EQUAL(collect(1, 2000, 100), 1);
+	CU_ASSERT_EQUAL(n_outs, 1);
+	check_abort(out_of(32, 2), SL_ABORT_EXPIRED);
+	CU_ASSERT_EQUAL(stop_engine(), 0);
+}
+
+static void
+test_overload(void)
+{
+	struct in_stream s;
+	char json[4096];
+	uint64_t r;
+
+	CU_ASSERT_FATAL(start_engine("answer", "--max-batch", "1",
+				     "--max-queue", "1", NULL) == 0);
+	for (r = 40; r < 43; r++) {
+		in_stream_init(&s, r, 0, 1, 1);
+		send_text(&s, question, 0, SL_FRAG_F_END);
+	}
+	CU_ASSERT_EQUAL(collect(3, 10000, 20), 3);
+	check_stream(out_of(40, 1), NULL, 0);
+	check_stream(out_of(41, 1), NULL, 0);
+	check_abort(out_of(42, 1), SL_ABORT_OVERLOAD);
+	stop_and_stats(json, sizeof(json));
+	CU_ASSERT_EQUAL(stat_value(json, "overload_aborts"), 1);
+	CU_ASSERT_EQUAL(stat_value(json, "queue_max"), 1);
+	CU_ASSERT_EQUAL(stat_value(json, "requests_served"), 2);
+	CU_ASSERT_EQUAL(stat_value(json, "streams_completed"), 3);
+}
+
+/* ---- timing ---- */
+
+/* TTFT as the client sees it: first answer fragment - END sent. */
+static double
+ttft_ms(const struct out_stream *o, uint64_t end_sent_ns)
+{
+	return (double)(o->first_ns - end_sent_ns) / 1e6;
+}
+
+static void
+test_ttft_prompt(void)
+{
+	static char long_prompt[8192];
+	struct in_stream s;
+	double short_ms, long_ms;
+	unsigned int tokens;
+	uint64_t sent;
+	size_t n = 0;
+	char json[4096];
+
+	while (n + sizeof(question) < sizeof(long_prompt)) {
+		memcpy(long_prompt + n, question, sizeof(question) - 1);
+		n += sizeof(question) - 1;
+		long_prompt[n++] = ' ';
+	}
+	long_prompt[n] = '\0';
+	/* 20 ms a prompt token, scaled: 0.2 ms; ~1900 tokens ~ 380 ms. */
+	CU_ASSERT_FATAL(start_engine("answer", "--prefill-per-token-ms", "20",
+				     NULL) == 0);
+	in_stream_init(&s, 50, 0, 1, 1);
+	send_text(&s, "Who?", 0, 0);
+	sent = sl_now_ns();
+	send_frag(&s, NULL, 0, SL_FRAG_F_END, 0, 0);
+	CU_ASSERT_EQUAL_FATAL(collect(1, 5000, 0), 1);
+	short_ms = ttft_ms(out_of(50, 1), sent);
+	tokens = out_of(50, 1)->tokens;
+
+	in_stream_init(&s, 51, 0, 1, 1);
+	send_text(&s, long_prompt, 0, 0);
+	sent = sl_now_ns();
+	send_frag(&s, NULL, 0, SL_FRAG_F_END, 0, 0);
+	CU_ASSERT_EQUAL_FATAL(collect(1, 5000, 0), 1);
+	long_ms = ttft_ms(out_of(51, 1), sent);
+	tokens += out_of(51, 1)->tokens;
+	CU_ASSERT(short_ms < 50);
+	CU_ASSERT(long_ms > short_ms + 150);
+	CU_ASSERT(long_ms < 3000);
+	stop_and_stats(json, sizeof(json));
+	CU_ASSERT(stat_value(json, "ttft_ms_mean") > 100);
+	CU_ASSERT(stat_value(json, "tpot_ms_mean") > 0.1);
+	CU_ASSERT(stat_value(json, "tpot_ms_mean") < 1.0);
+	CU_ASSERT_EQUAL(stat_value(json, "requests_served"), 2);
+	CU_ASSERT_EQUAL(stat_value(json, "tokens_out"), tokens);
+}
+
+static void
+test_ttft_queue(void)
+{
+	struct in_stream s[4];
+	double t[4];
+	uint64_t sent;
+	char json[4096];
+	unsigned int i;
+
+	/* Two decode slots, four prompts: two wait for a slot. 200 ms a
+	 * token, scaled: 2 ms; an answer has >= 8 words, >= 16 ms. */
+	CU_ASSERT_FATAL(start_engine("answer", "--max-batch", "2",
+				     "--tpot-ms", "200", NULL) == 0);
+	for (i = 0; i < 4; i++) {
+		in_stream_init(&s[i], 60 + i, 0, 1, 1);
+		send_text(&s[i], question, 0, 0);
+	}
+	sent = sl_now_ns();
+	for (i = 0; i < 4; i++)
+		send_frag(&s[i], NULL, 0, SL_FRAG_F_END, 0, 0);
+	CU_ASSERT_EQUAL_FATAL(collect(4, 10000, 0), 4);
+	for (i = 0; i < 4; i++) {
+		check_stream(out_of(60 + i, 1), NULL, 0);
+		t[i] = ttft_ms(out_of(60 + i, 1), sent);
+	}
+	CU_ASSERT(t[2] > t[0] + 10 && t[2] > t[1] + 10);
+	CU_ASSERT(t[3] > t[0] + 10 && t[3] > t[1] + 10);
+	/* A queued prompt starts when a sequence ends, not before. */
+	CU_ASSERT(t[2] + 1 >= (double)(out_of(60, 1)->end_ns - sent) / 1e6 ||
+		  t[2] + 1 >= (double)(out_of(61, 1)->end_ns - sent) / 1e6);
+	stop_and_stats(json, sizeof(json));
+	CU_ASSERT_EQUAL(stat_value(json, "queue_max"), 2);
+	CU_ASSERT_EQUAL(stat_value(json, "requests_served"), 4);
+}
+
+int
+main(void)
+{
+	struct sockaddr_in local;
+	CU_pSuite s;
+	unsigned int fails;
+
+	engine_bin = getenv("SL_ENGINE");
+	if (engine_bin == NULL) {
+		fprintf(stderr, "SL_ENGINE not set: skipped\n");
+		return 77;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	if (mkdtemp(tmpdir) == NULL)
+		return 1;
+	snprintf(stats_path, sizeof(stats_path), "%s/engine.json", tmpdir);
+	sl_endpoint_parse("127.0.0.1:0", false, &local);
+	client = sl_sock_open(&local);
+	if (client == NULL)
+		return 1;
+
+	if (CU_initialize_registry() != CUE_SUCCESS)
+		return 1;
+	s = CU_add_suite("engine roles", NULL, NULL);
+	CU_add_test(s, "answer: one paragraph, deterministic", test_answer);
+	CU_add_test(s, "claims: lines of input words", test_claims);
+	CU_add_test(s, "queries: lines from the claim", test_queries);
+	CU_add_test(s, "bm25: top 5, tokenization-independent", test_bm25);
+	CU_add_test(s, "encoder: one embedding token", test_encoder);
+	CU_add_test(s, "rerank: waits for both inputs", test_rerank_join);
+	CU_add_test(s, "markers counted, not answered", test_markers);
+	CU_add_test(s, "ABORT in, ABORT out", test_abort);
+	CU_add_test(s, "OVERLOAD past --max-queue", test_overload);
+	CU_add_test(s, "TTFT grows with the prompt", test_ttft_prompt);
+	CU_add_test(s, "TTFT grows with queueing", test_ttft_queue);
+	CU_basic_set_mode(CU_BRM_VERBOSE);
+	CU_basic_run_tests();
+	fails = CU_get_number_of_failures();
+	CU_cleanup_registry();
+
+	stop_engine();
+	sl_sock_close(client);
+	unlink(stats_path);
+	rmdir(tmpdir);
+	return fails ? 1 : 0;
+}

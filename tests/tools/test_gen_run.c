@@ -1,0 +1,356 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_gen_run.c - the sluicegen binary in --mode pipeline against the
+ * real sluice-engine on 127.0.0.1 (an echo engine answers each question
+ * with one stream: to sluicegen it looks exactly like a pipeline's
+ * result). Checks the sweep JSON (one object per rate, exact counts),
+ * the dump files (one line per request, the question's exact text), that
+ * two runs with one seed dump the same bytes, that --check fails when no
+ * result comes back, and the option checks between the two modes.
+ *
+ * Binaries come from $SL_ENGINE and $SL_SLUICEGEN (set by meson); the
+ * suite skips (77) without them.
+ */
+/* SLUICEGEN_NO_MAIN comes from meson (c_args). */
+#include "sluicegen.c"
+
+#include <CUnit/Basic.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+static const char *engine_bin, *gen_bin;
+static char tmpdir[64] = "/tmp/sl_test_gen_run.XXXXXX";
+static pid_t engine_pid = -1;
+static char engine_ep[32];
+
+static uint16_t
+free_port(void)
+{
+	struct sockaddr_in a;
+	struct sl_sock *s;
+	uint16_t port;
+
+	sl_endpoint_parse("127.0.0.1:0", false, &a);
+	s = sl_sock_open(&a);
+	if (s == NULL)
+		return 0;
+	port = ntohs(s->local.sin_port);
+	sl_sock_close(s);
+	return port;
+}
+
+/* Run argv with stdout to @out (or /dev/null); return its exit status. */
+static int
+run(char *const argv[], const char *out, bool wait_exit, pid_t *pid_out)
+{
+	pid_t pid = fork();
+	int status;
+
+	if (pid == 0) {
+		int fd = open(out ? out : "/dev/null",
+			      O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+		dup2(fd, STDOUT_FILENO);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	if (pid < 0)
+		return -1;
+	if (!wait_exit) {
+		*pid_out = pid;
+		return 0;
+	}
+	if (waitpid(pid, &status, 0) != pid)
+		return -1;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+}
+
+static int
+start_engine(void)
+{
+	char stats[128];
+	struct stat st;
+	int i;
+
+	snprintf(engine_ep, sizeof(engine_ep), "127.0.0.1:%u", free_port());
+	snprintf(stats, sizeof(stats), "%s/engine.json", tmpdir);
+	{
+		char *const argv[] = {(char *)engine_bin, "--listen", engine_ep,
+				      "--transform", "echo", "--stats-file",
+				      stats, "--quiet", NULL};
+
+		if (run(argv, NULL, false, &engine_pid) < 0)
+			return -1;
+	}
+	for (i = 0; i < 200; i++) {
+		if (stat(stats, &st) == 0)
+			return 0;
+		usleep(10000);
+	}
+	return -1;
+}
+
+static void
+stop_engine(void)
+{
+	if (engine_pid > 0) {
+		kill(engine_pid, SIGTERM);
+		waitpid(engine_pid, NULL, 0);
+		engine_pid = -1;
+	}
+}
+
+static char *
+slurp(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "r");
+	char *buf;
+	long n;
+
+	if (f == NULL)
+		return NULL;
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	buf = malloc((size_t)n + 1);
+	if (buf != NULL) {
+		*len = fread(buf, 1, (size_t)n, f);
+		buf[*len] = '\0';
+	}
+	fclose(f);
+	return buf;
+}
+
+/* The value of "key": in @json at or after @from. */
+static double
+json_num(const char *from, const char *key)
+{
+	char pat[64];
+	const char *p;
+
+	snprintf(pat, sizeof(pat), "\"%s\": ", key);
+	p = strstr(from, pat);
+	return p ? strtod(p + strlen(pat), NULL) : -1;
+}
+
+static unsigned int
+count_lines(const char *text)
+{
+	unsigned int n = 0;
+
+	for (; *text; text++)
+		n += *text == '\n';
+	return n;
+}
+
+/* Expected dump line of request @idx: the echoed question. */
+static char *
+question_line(const struct sl_corpus *c, uint64_t seed, uint64_t idx,
+	      uint32_t tokens)
+{
+	size_t off = gen_question_offset(seed, idx, c->n_tokens), len = 0;
+	char *buf = NULL, *out;
+	FILE *f = open_memstream(&buf, &len);
+	uint32_t j;
+
+	fprintf(f, "%" PRIu64 "\tok\t", idx);
+	for (j = 0; j < tokens; j++) {
+		size_t t = (off + j) % c->n_tokens;
+
+		gen_dump_escape(f, sl_corpus_token_text(c, t),
+				c->tokens[t].len);
+	}
+	fputc('\n', f);
+	fclose(f);
+	out = buf;
+	return out;
+}
+
+static void
+test_sweep_json_and_dump(void)
+{
+	char out[128], dump[128], dump0[160], dump1[160], again[128];
+	struct sl_corpus *corpus = sl_corpus_load(GEN_DEFAULT_CORPUS);
+	char *json, *d0, *d1, *d2, *second, *line;
+	size_t len0, len1, len2, len;
+	double req0, req1;
+
+	CU_ASSERT_FATAL(corpus != NULL);
+	snprintf(out, sizeof(out), "%s/sweep.json", tmpdir);
+	snprintf(dump, sizeof(dump), "%s/dump", tmpdir);
+	snprintf(dump0, sizeof(dump0), "%s.0", dump);
+	snprintf(dump1, sizeof(dump1), "%s.1", dump);
+	{
+		char *const argv[] = {(char *)gen_bin, "--mode", "pipeline",
+				      "--server", engine_ep, "--sweep", "40,120",
+				      "--sweep-duration", "0.5",
+				      "--sweep-pause-ms", "50",
+				      "--question-tokens", "20",
+				      "--tokens-per-fragment", "6", "--seed",
+				      "5", "--drain-ms", "2000", "--dump", dump,
+				      "--json", "--check", NULL};
+
+		CU_ASSERT_EQUAL(run(argv, out, true, NULL), 0);
+	}
+	json = slurp(out, &len);
+	CU_ASSERT_FATAL(json != NULL);
+	CU_ASSERT(strncmp(json, "{\"sweep\": [{\"mode\": \"pipeline\"", 30) ==
+		  0);
+	CU_ASSERT(len > 3 && strcmp(json + len - 3, "]}\n") == 0);
+	second = strstr(json + 1, "}, {\"mode\": \"pipeline\"");
+	CU_ASSERT_FATAL(second != NULL);
+	CU_ASSERT(strstr(second + 1, "}, {\"mode\"") == NULL);
+	CU_ASSERT_EQUAL(json_num(json, "offered_rps"), 40.0);
+	CU_ASSERT_EQUAL(json_num(second, "offered_rps"), 120.0);
+	req0 = json_num(json, "requests");
+	req1 = json_num(second, "requests");
+	/* Poisson counts around 20 and 60. */
+	CU_ASSERT(req0 >= 5 && req0 <= 40);
+	CU_ASSERT(req1 >= 30 && req1 <= 100);
+	CU_ASSERT_EQUAL(json_num(json, "completed"), req0);
+	CU_ASSERT_EQUAL(json_num(second, "completed"), req1);
+	/* 20 tokens at 6 a fragment: 4 fragments out, 4 back. */
+	CU_ASSERT_EQUAL(json_num(json, "fragments"), 4 * req0);
+	CU_ASSERT_EQUAL(json_num(json, "fragments_received"), 4 * req0);
+	CU_ASSERT_EQUAL(json_num(second, "fragments_received"), 4 * req1);
+	CU_ASSERT_EQUAL(json_num(json, "lost"), 0);
+	CU_ASSERT_EQUAL(json_num(json, "duplicated"), 0);
+	CU_ASSERT_EQUAL(json_num(json, "misordered"), 0);
+	CU_ASSERT_EQUAL(json_num(json, "aborted"), 0);
+	CU_ASSERT(json_num(json, "p50_us") > 0);
+	CU_ASSERT(json_num(json, "p99_us") >= json_num(json, "p50_us"));
+	CU_ASSERT(json_num(json, "achieved_rps") > 0);
+
+	d0 = slurp(dump0, &len0);
+	d1 = slurp(dump1, &len1);
+	CU_ASSERT_FATAL(d0 != NULL && d1 != NULL);
+	CU_ASSERT_EQUAL(count_lines(d0), (unsigned int)req0);
+	CU_ASSERT_EQUAL(count_lines(d1), (unsigned int)req1);
+	/* One seed: request k asks the same question at every rate. */
+	CU_ASSERT(len0 < len1 && memcmp(d0, d1, len0) == 0);
+	line = question_line(corpus, 5, 0, 20);
+	CU_ASSERT(strncmp(d0, line, strlen(line)) == 0);
+	free(line);
+	line = question_line(corpus, 5, 3, 20);
+	CU_ASSERT(strstr(d0, line) != NULL);
+	free(line);
+
+	/* A single run at the first rate dumps the same bytes. */
+	snprintf(again, sizeof(again), "%s/again", tmpdir);
+	{
+		char *const argv[] = {(char *)gen_bin, "--mode", "pipeline",
+				      "--server", engine_ep, "--request-rate",
+				      "40", "--duration", "0.5",
+				      "--question-tokens", "20",
+				      "--tokens-per-fragment", "6", "--seed",
+				      "5", "--drain-ms", "2000", "--dump",
+				      again, "--quiet", "--check", NULL};
+
+		CU_ASSERT_EQUAL(run(argv, NULL, true, NULL), 0);
+	}
+	d2 = slurp(again, &len2);
+	CU_ASSERT_FATAL(d2 != NULL);
+	CU_ASSERT(len2 == len0 && memcmp(d0, d2, len0) == 0);
+	free(json);
+	free(d0);
+	free(d1);
+	free(d2);
+	sl_corpus_free(corpus);
+}
+
+static void
+test_check_fails_without_results(void)
+{
+	char out[128], server[32], *json;
+	size_t len;
+	double req;
+
+	snprintf(out, sizeof(out), "%s/lost.json", tmpdir);
+	snprintf(server, sizeof(server), "127.0.0.1:%u", free_port());
+	{
+		char *const argv[] = {(char *)gen_bin, "--mode", "pipeline",
+				      "--server", server, "--request-rate",
+				      "100", "--arrival", "constant",
+				      "--duration", "0.2", "--drain-ms", "100",
+				      "--json", "--check", "--quiet", NULL};
+
+		CU_ASSERT_EQUAL(run(argv, out, true, NULL), 1);
+	}
+	json = slurp(out, &len);
+	CU_ASSERT_FATAL(json != NULL);
+	req = json_num(json, "requests");
+	CU_ASSERT_EQUAL(req, 20);
+	CU_ASSERT_EQUAL(json_num(json, "lost"), req);
+	CU_ASSERT_EQUAL(json_num(json, "completed"), 0);
+	CU_ASSERT_EQUAL(json_num(json, "achieved_rps"), 0);
+	CU_ASSERT(strncmp(json, "{\"mode\": \"pipeline\"", 19) == 0);
+	free(json);
+}
+
+static void
+test_option_checks(void)
+{
+	char *const no_rate[] = {(char *)gen_bin, "--mode", "pipeline",
+				 "--server", engine_ep, NULL};
+	char *const frag_rate[] = {(char *)gen_bin, "--mode", "pipeline",
+				   "--server", engine_ep, "--request-rate",
+				   "5", "--rate", "100", NULL};
+	char *const both[] = {(char *)gen_bin, "--mode", "pipeline",
+			      "--server", engine_ep, "--request-rate", "5",
+			      "--sweep", "1,2", NULL};
+	char *const sweep_transform[] = {(char *)gen_bin, "--server",
+					 engine_ep, "--sweep", "1,2", NULL};
+	char *const bad_mode[] = {(char *)gen_bin, "--mode", "dag",
+				  "--server", engine_ep, NULL};
+
+	CU_ASSERT_EQUAL(run(no_rate, NULL, true, NULL), 2);
+	CU_ASSERT_EQUAL(run(frag_rate, NULL, true, NULL), 2);
+	CU_ASSERT_EQUAL(run(both, NULL, true, NULL), 2);
+	CU_ASSERT_EQUAL(run(sweep_transform, NULL, true, NULL), 2);
+	CU_ASSERT_EQUAL(run(bad_mode, NULL, true, NULL), 2);
+}
+
+static int
+rm_tree(void)
+{
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+	return system(cmd);
+}
+
+int
+main(void)
+{
+	CU_pSuite s;
+	unsigned int fails;
+
+	engine_bin = getenv("SL_ENGINE");
+	gen_bin = getenv("SL_SLUICEGEN");
+	if (engine_bin == NULL || gen_bin == NULL) {
+		fprintf(stderr, "SL_ENGINE/SL_SLUICEGEN not set: skipped\n");
+		return 77;
+	}
+	if (mkdtemp(tmpdir) == NULL)
+		return 1;
+	if (start_engine() < 0) {
+		fprintf(stderr, "cannot start %s\n", engine_bin);
+		stop_engine();
+		return 1;
+	}
+	if (CU_initialize_registry() != CUE_SUCCESS)
+		return 1;
+	s = CU_add_suite("gen_run", NULL, NULL);
+	CU_add_test(s, "sweep JSON and dumps", test_sweep_json_and_dump);
+	CU_add_test(s, "--check fails when results are lost",
+		    test_check_fails_without_results);
+	CU_add_test(s, "option checks", test_option_checks);
+	CU_basic_set_mode(CU_BRM_VERBOSE);
+	CU_basic_run_tests();
+	fails = CU_get_number_of_failures();
+	CU_cleanup_registry();
+	stop_engine();
+	rm_tree();
+	return fails ? 1 : 0;
+}

@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+#
+# factcheck-run.sh - the fact-checking demo job: ALTO's pipeline
+# (tools/pipelines/factcheck.yaml: answer 2, claims 2, queries 3, bm25 4,
+# encoder 1, rerank 4 engine instances, an inline concat back to the
+# client) through sluiced for about 20 s of Poisson questions, then a
+# readable report.
+#
+#   tools/bench/factcheck-run.sh [BUILD_DIR]       (default: build)
+#
+# Does not build: the caller (tools/demo.sh) builds first. Writes
+# results/demo.json (sluicegen's pipeline-mode JSON with sluiced's final
+# stats under "sluiced" and the engines' under "engines"),
+# results/sluiced-stats.json, results/engine-*.json and results/logs/.
+# Exit status 1 when a result was lost, duplicated or misordered (or
+# sluicegen wrote no report); aborted requests are reported, not fatal.
+#
+# Environment: FC_RATE (questions/s, default 4), FC_DURATION (s, default
+# 20), FC_TIME_SCALE (engine time scale, default 0.25: a question takes
+# about a quarter of ALTO's seconds), FC_SEED (default 1), FC_CONFIG
+# (default tools/pipelines/factcheck.yaml), FC_ENGINE_ARGS.
+
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+cd "$root"
+
+FC_BUILD=${1:-${FC_BUILD:-build}}
+FC_TAG=factcheck
+FC_NS=${FC_NS:-sluice-demo}
+FC_EAL_PREFIX=${FC_EAL_PREFIX:-sluice-demo}
+FC_TIME_SCALE=${FC_TIME_SCALE:-0.25}
+results=results
+FC_LOGS=$results/logs
+rate=${FC_RATE:-4}
+duration=${FC_DURATION:-20}
+seed=${FC_SEED:-1}
+config=${FC_CONFIG:-tools/pipelines/factcheck.yaml}
+# A request takes seconds of model time; give stragglers 30 of them.
+drain_ms=$(awk -v s="$FC_TIME_SCALE" 'BEGIN { d = 30000 * s; print (d < 5000 ? 5000 : int(d)) }')
+
+# shellcheck source=tools/bench/factcheck.sh
+. tools/bench/factcheck.sh
+
+# Only what this job writes is replaced; results/ may hold other reports.
+rm -rf "$FC_LOGS" "$results/demo.json" "$results/sluiced-stats.json" \
+	"$results"/engine-*.json
+mkdir -p "$FC_LOGS"
+fc_init
+fc_engines_start
+stats=$results/sluiced-stats.json
+fc_sluiced_start "$config" "$stats"
+
+fc_say "sluicegen: Poisson questions at $rate/s for $duration s (seed $seed) ..."
+gen_rc=0
+fc_gen "$FC_LOGS/sluicegen.json" "$FC_LOGS/sluicegen.err" \
+	--request-rate "$rate" --arrival poisson --duration "$duration" \
+	--drain-ms "$drain_ms" --seed "$seed" --dump "$FC_LOGS/results.tsv" \
+	--json --quiet || gen_rc=$?
+jq -e 'type == "object"' "$FC_LOGS/sluicegen.json" >/dev/null 2>&1 || {
+	cat "$FC_LOGS/sluicegen.err" >&2
+	fc_die "sluicegen exited $gen_rc without its JSON report"
+}
+
+rc=0
+fc_sluiced_stop || rc=$?
+[[ $rc -eq 0 ]] || fc_say "warning: sluiced exited $rc on SIGTERM"
+fc_engines_stop
+# The engines' stats go next to the demo's, as tools/demo.sh keeps them.
+cp "$FC_LOGS"/engine-*.json "$results/" 2>/dev/null || true
+[[ -s $stats ]] || fc_die "sluiced wrote no $stats"
+fc_engine_stats "$FC_LOGS/engines.json"
+demo=$results/demo.json
+jq --slurpfile s "$stats" --slurpfile e "$FC_LOGS/engines.json" \
+	--arg scale "$FC_TIME_SCALE" \
+	'. + {time_scale: ($scale | tonumber), sluiced: $s[0], engines: $e[0]}' \
+	"$FC_LOGS/sluicegen.json" >"$demo"
+
+field() {
+	jq -r "$1" "$demo"
+}
+ms() {
+	jq -r "($1) / 1000 | . * 10 | round / 10" "$demo"
+}
+echo
+echo "sluice fact-check: $(field '.duration_s') s, Poisson $(field '.offered_rps') questions/s, engine time scale $FC_TIME_SCALE"
+echo "---------------------------------------------------------------"
+printf '%-26s %14s\n' questions "$(field '.requests')" \
+	completed "$(field '.completed')" \
+	aborted "$(field '.aborted')$(field '.aborted_by_reason | to_entries | map(" \(.key)=\(.value)") | join("")')" \
+	lost "$(field '.lost')" \
+	"duplicated fragments" "$(field '.duplicated')" \
+	"misordered fragments" "$(field '.misordered')" \
+	"achieved questions/s" "$(field '.achieved_rps')" \
+	"latency p50 (ms)" "$(ms .p50_us)" \
+	"latency p90 (ms)" "$(ms .p90_us)" \
+	"latency p99 (ms)" "$(ms .p99_us)" \
+	"latency max (ms)" "$(ms .max_us)" \
+	"first result frag p50 (ms)" "$(ms .first_p50_us)" \
+	"result bytes" "$(field '.result_bytes')" \
+	"fragments out / back" "$(field '.fragments') / $(field '.fragments_received')"
+echo "---------------------------------------------------------------"
+echo "sluiced: rx $(field '.sluiced.rx_packets // "?"') tx $(field '.sluiced.tx_packets // "?"') forwarded $(field '.sluiced.forwarded // "?"')"
+drops=$(field '(.sluiced.drops // {}) | to_entries | map(select(.value > 0) |
+	"\(.key)=\(.value)") | join(" ")')
+echo "drops: ${drops:-none} (total $(field '.sluiced.drops_total // "?"'))"
+printf '  %-10s %10s %10s %10s %10s\n' engine "streams in" "served" "frags out" aborts
+jq -r '.engines[] | "\(.name) \(.streams // 0) \(.requests_served // .streams_completed // 0) \(.fragments_out // 0) \((.overload_aborts // 0) + (.incomplete // 0) + (.expired // 0))"' "$demo" |
+	while read -r name streams served frags aborts; do
+		printf '  %-10s %10s %10s %10s %10s\n' "$name" "$streams" "$served" "$frags" "$aborts"
+	done
+echo "results: $demo $stats $results/engine-*.json; answers in $FC_LOGS/results.tsv"
+
+damage=$(field '.lost + .duplicated + .misordered')
+if [[ $damage -ne 0 ]]; then
+	echo "factcheck: FAILED: lost, duplicated or misordered results" >&2
+	exit 1
+fi
+echo "factcheck: OK"

@@ -1,0 +1,232 @@
+# SPDX-License-Identifier: MIT
+# shellcheck shell=bash
+#
+# factcheck.sh - start and stop ALTO's fact-checking pipeline on the
+# embedded topology; sourced by tools/bench/alto.sh and
+# tools/bench/factcheck-run.sh (not run on its own).
+#
+#   namespace FC_NS (tools/netns.sh): sluicegen on FC_PREFIX.10 and the 16
+#   engine instances on FC_PREFIX.11..18; sluiced on the host end of the
+#   veth pair, FC_PREFIX.1:7700, with tools/pipelines/factcheck*.yaml.
+#
+# The caller sets FC_BUILD (build folder with sluiced, sluicegen,
+# sluice-engine), FC_LOGS (where logs and engine stats go) and
+# FC_TIME_SCALE (every modelled duration of the engines is multiplied by
+# it), optionally FC_NS, FC_EAL_PREFIX and FC_ENGINE_ARGS (extra options
+# for every sluice-engine), then calls fc_init. fc_init installs an EXIT
+# trap that stops everything started here and removes the namespace; a
+# caller with its own cleanup calls fc_cleanup from it instead
+# (FC_OWN_TRAP=1).
+
+FC_PREFIX=${FC_PREFIX:-10.77.0}
+FC_NS=${FC_NS:-sluice-fc}
+FC_EAL_PREFIX=${FC_EAL_PREFIX:-sluice-fc}
+FC_SERVER=$FC_PREFIX.1:7700
+FC_ENGINE_PIDS=()
+FC_SLUICED_PID=
+FC_TAG=${FC_TAG:-fc}
+
+# The instances of tools/pipelines/factcheck.yaml: "stage/index role
+# address". Keep in step with the YAML (fc_check_config compares them).
+FC_INSTANCES=(
+	"answer/0 answer $FC_PREFIX.11:7801"
+	"answer/1 answer $FC_PREFIX.12:7801"
+	"claims/0 claims $FC_PREFIX.13:7801"
+	"claims/1 claims $FC_PREFIX.14:7801"
+	"queries/0 queries $FC_PREFIX.15:7801"
+	"queries/1 queries $FC_PREFIX.16:7801"
+	"queries/2 queries $FC_PREFIX.17:7801"
+	"bm25/0 bm25 $FC_PREFIX.11:7802"
+	"bm25/1 bm25 $FC_PREFIX.12:7802"
+	"bm25/2 bm25 $FC_PREFIX.13:7802"
+	"bm25/3 bm25 $FC_PREFIX.14:7802"
+	"encoder/0 encoder $FC_PREFIX.18:7801"
+	"rerank/0 rerank $FC_PREFIX.15:7802"
+	"rerank/1 rerank $FC_PREFIX.16:7802"
+	"rerank/2 rerank $FC_PREFIX.17:7802"
+	"rerank/3 rerank $FC_PREFIX.18:7802"
+)
+
+fc_say() {
+	echo "$FC_TAG: $*"
+}
+
+fc_die() {
+	echo "$FC_TAG: error: $*" >&2
+	exit 1
+}
+
+# fc_kill PID SECONDS: SIGTERM, wait, SIGKILL. Only our own children.
+fc_kill() {
+	local pid=$1 limit=$2 i
+	[[ -n $pid ]] || return 0
+	kill -TERM "$pid" 2>/dev/null || true
+	for ((i = 0; i < limit * 20; i++)); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.05
+	done
+	if kill -0 "$pid" 2>/dev/null; then
+		kill -KILL "$pid" 2>/dev/null || true
+		fc_say "warning: pid $pid ignored SIGTERM for $limit s and was killed"
+	fi
+	wait "$pid" 2>/dev/null || true
+}
+
+fc_cleanup() {
+	local pid
+	fc_kill "$FC_SLUICED_PID" 10
+	FC_SLUICED_PID=
+	for pid in "${FC_ENGINE_PIDS[@]}"; do
+		kill -TERM "$pid" 2>/dev/null || true
+	done
+	for pid in "${FC_ENGINE_PIDS[@]}"; do
+		fc_kill "$pid" 5
+	done
+	FC_ENGINE_PIDS=()
+	"$FC_ROOT/tools/netns.sh" down "$FC_NS" >/dev/null 2>&1 || true
+	rm -rf "/var/run/dpdk/$FC_EAL_PREFIX"
+}
+
+fc_on_exit() {
+	local rc=$?
+	trap - EXIT INT TERM
+	fc_cleanup
+	[[ $rc -eq 0 ]] || echo "$FC_TAG: failed (exit $rc); logs are in $FC_LOGS/" >&2
+	exit $rc
+}
+
+# fc_init: checks, binaries, traps, a fresh namespace.
+fc_init() {
+	local bin
+	FC_ROOT=${FC_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+	[[ $(id -u) -eq 0 ]] || fc_die "run as root (network namespaces and DPDK need it)"
+	FC_SLUICED=$FC_BUILD/dataplane/sluiced
+	FC_SLUICEGEN=$FC_BUILD/tools/sluicegen
+	FC_ENGINE=$FC_BUILD/tools/sluice-engine
+	for bin in "$FC_SLUICED" "$FC_SLUICEGEN" "$FC_ENGINE"; do
+		[[ -x $bin ]] || fc_die "$bin was not built"
+	done
+	mkdir -p "$FC_LOGS"
+	if [[ -z ${FC_OWN_TRAP:-} ]]; then
+		trap fc_on_exit EXIT
+		trap 'exit 130' INT
+		trap 'exit 143' TERM
+	fi
+	# A run killed by SIGKILL may have left its namespace behind.
+	"$FC_ROOT/tools/netns.sh" down "$FC_NS" >/dev/null 2>&1 || true
+	eval "$("$FC_ROOT/tools/netns.sh" up "$FC_NS" "$FC_PREFIX")"
+	FC_HOST_IF=$HOST_IF
+	fc_say "namespace $FC_NS: sluiced drives $HOST_IF; client and engines on $NS_IF"
+}
+
+# fc_check_config FILE: every instance of FC_INSTANCES is in FILE.
+fc_check_config() {
+	local line ep
+	for line in "${FC_INSTANCES[@]}"; do
+		ep=${line##* }
+		grep -qF "$ep" "$1" || fc_die "$1 has no instance $ep (FC_INSTANCES is out of step)"
+	done
+}
+
+# fc_engines_start: the 16 instances with their roles and the time scale.
+fc_engines_start() {
+	local line name role ep file extra i
+	for line in "${FC_INSTANCES[@]}"; do
+		read -r name role ep <<<"$line"
+		file=${name//\//-}
+		extra=()
+		# The reranker joins bm25's and the encoder's output per query.
+		[[ $role == rerank ]] && extra=(--join 2)
+		# shellcheck disable=SC2086 # FC_ENGINE_ARGS: one word per option
+		ip netns exec "$FC_NS" "$FC_ENGINE" --listen "$ep" --name "$name" \
+			--role "$role" --time-scale "$FC_TIME_SCALE" "${extra[@]}" \
+			${FC_ENGINE_ARGS:-} --stats-file "$FC_LOGS/engine-$file.json" \
+			--quiet >"$FC_LOGS/engine-$file.log" 2>&1 &
+		FC_ENGINE_PIDS+=($!)
+	done
+	for line in "${FC_INSTANCES[@]}"; do
+		ep=${line##* }
+		for ((i = 0; i < 100; i++)); do
+			ip netns exec "$FC_NS" ss -Hlun "src $ep" 2>/dev/null | grep -q . && break
+			sleep 0.05
+		done
+		if [[ $i -ge 100 ]]; then
+			tail -n 5 "$FC_LOGS"/engine-*.log >&2 || true
+			fc_die "no engine listens on $ep after 5 s (see $FC_LOGS/)"
+		fi
+	done
+	fc_say "16 engines up (time scale $FC_TIME_SCALE): answer 2, claims 2, queries 3, bm25 4, encoder 1, rerank 4"
+}
+
+fc_engines_stop() {
+	local pid
+	for pid in "${FC_ENGINE_PIDS[@]}"; do
+		kill -TERM "$pid" 2>/dev/null || true
+	done
+	for pid in "${FC_ENGINE_PIDS[@]}"; do
+		fc_kill "$pid" 10
+	done
+	FC_ENGINE_PIDS=()
+}
+
+# fc_sluiced_start CONFIG STATS_FILE: start sluiced, wait for "ready".
+fc_sluiced_start() {
+	local config=$1 stats=$2 ready="" rc i
+	fc_check_config "$config"
+	"$FC_SLUICED" --config "$config" --iface "$FC_HOST_IF" \
+		--stats-file "$stats" --stats-interval-ms 1000 \
+		-- --file-prefix "$FC_EAL_PREFIX" \
+		>"$FC_LOGS/sluiced.log" 2>"$FC_LOGS/sluiced.err" &
+	FC_SLUICED_PID=$!
+	for ((i = 0; i < 600; i++)); do
+		ready=$(grep -m1 '^sluiced: ready ' "$FC_LOGS/sluiced.log" || true)
+		[[ -n $ready ]] && break
+		if ! kill -0 "$FC_SLUICED_PID" 2>/dev/null; then
+			rc=0
+			wait "$FC_SLUICED_PID" || rc=$?
+			FC_SLUICED_PID=
+			tail -n 20 "$FC_LOGS/sluiced.err" >&2
+			fc_die "sluiced exited ($rc) before it was ready ($config)"
+		fi
+		sleep 0.05
+	done
+	if [[ -z $ready ]]; then
+		tail -n 20 "$FC_LOGS/sluiced.err" >&2
+		fc_die "sluiced printed no ready line within 30 s"
+	fi
+	fc_say "${ready#sluiced: } ($(basename "$config"))"
+}
+
+# fc_sluiced_stop: SIGTERM (sluiced writes its final stats); its status.
+fc_sluiced_stop() {
+	local rc=0 i
+	[[ -n $FC_SLUICED_PID ]] || return 0
+	kill -TERM "$FC_SLUICED_PID" 2>/dev/null || true
+	for ((i = 0; i < 200; i++)); do
+		kill -0 "$FC_SLUICED_PID" 2>/dev/null || break
+		sleep 0.05
+	done
+	if kill -0 "$FC_SLUICED_PID" 2>/dev/null; then
+		kill -KILL "$FC_SLUICED_PID" 2>/dev/null || true
+		fc_say "warning: sluiced ignored SIGTERM for 10 s and was killed"
+	fi
+	wait "$FC_SLUICED_PID" 2>/dev/null || rc=$?
+	FC_SLUICED_PID=
+	return $rc
+}
+
+# fc_gen OUT ERR ARGS...: sluicegen --mode pipeline in the namespace
+# against sluiced; stdout to OUT, stderr to ERR; its exit status.
+fc_gen() {
+	local out=$1 err=$2 rc=0
+	shift 2
+	ip netns exec "$FC_NS" "$FC_SLUICEGEN" --mode pipeline \
+		--server "$FC_SERVER" --bind "$FC_PREFIX.10" --pipeline 1 \
+		--tenant 1 "$@" >"$out" 2>"$err" || rc=$?
+	return $rc
+}
+
+# fc_engine_stats OUT: the engines' stats files as one JSON array.
+fc_engine_stats() {
+	jq -s '.' "$FC_LOGS"/engine-*.json >"$1" 2>/dev/null || echo '[]' >"$1"
+}

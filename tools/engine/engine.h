@@ -1,0 +1,202 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * engine.h - state shared by the parts of sluice-engine: the stream table
+ * and event loop (sluice-engine.c), the timed roles (roles.c), the timer
+ * heap (timer.c) and the content model (model.c).
+ */
+#ifndef SL_ENGINE_H
+#define SL_ENGINE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "model.h"
+#include "sluice.h"
+#include "timer.h"
+
+/* What the instance emulates. transform: per-fragment token transform,
+ * no timing (the original emulator). The others follow ALTO's
+ * fact-checking pipeline, one role per stage. */
+#define SL_ENGINE_ROLES(_)                                                    \
+	_(TRANSFORM, "transform")                                             \
+	_(ANSWER, "answer")                                                   \
+	_(CLAIMS, "claims")                                                   \
+	_(QUERIES, "queries")                                                 \
+	_(BM25, "bm25")                                                       \
+	_(ENCODER, "encoder")                                                 \
+	_(RERANK, "rerank")
+
+enum sl_engine_role {
+#define SL_ENGINE_ROLE_ENUM(name, text) SL_ENGINE_ROLE_##name,
+	SL_ENGINE_ROLES(SL_ENGINE_ROLE_ENUM)
+#undef SL_ENGINE_ROLE_ENUM
+	SL_ENGINE_ROLE_MAX
+};
+
+#define SL_ENGINE_JOIN_MAX 8 /* inputs one join waits for, at most */
+#define ENGINE_TABLE_SIZE 65536u /* stream table slots, power of two */
+
+/* The timing model, durations already multiplied by --time-scale. */
+struct sl_engine_model {
+	uint64_t prefill_ns;           /* LM: fixed part of time to 1st token */
+	uint64_t prefill_per_token_ns; /* LM: per prompt token */
+	uint64_t tpot_ns;              /* LM: per output token, batch of 1 */
+	double batch_alpha;            /* LM: tpot x (1 + alpha (active-1)) */
+	uint64_t token_ns;             /* bm25: service per input token */
+	uint64_t item_ns;              /* encoder, rerank: service per item */
+	unsigned int max_batch;        /* LM: sequences decoded at once */
+	unsigned int workers;          /* others: items served at once */
+	unsigned int max_queue;        /* waiting work before OVERLOAD */
+	unsigned int join;             /* rerank: from_stages to wait for */
+	uint64_t seed;
+};
+
+struct sl_job;
+
+/* Key of the stream table: one input stream, or (join set) the join of
+ * all input streams of one ancestry at a joining stage. */
+struct engine_key {
+	uint64_t ancestry[SL_ANCESTRY_MAX];
+	uint32_t pipeline;
+	uint16_t stage;
+	uint16_t from_stage;
+	uint8_t depth;
+	uint8_t join;
+};
+
+struct engine_stream {
+	struct engine_key key;
+	uint64_t last_ns;
+	uint64_t seen_ahead; /* bit i: seq expected + 1 + i arrived */
+	struct sl_job *job;  /* timed roles: the answer being prepared */
+	uint32_t expected;   /* lowest seq not yet arrived */
+	uint32_t out_seq;
+	uint32_t fragments;
+	uint8_t used;
+};
+
+struct engine_stats {
+	uint64_t streams;
+	uint64_t streams_completed;
+	uint64_t fragments_in;
+	uint64_t fragments_out;
+	uint64_t tokens_in;
+	uint64_t misordered;
+	uint64_t duplicates;
+	uint64_t incomplete;
+	uint64_t aborted_in;
+	uint64_t invalid;
+	uint64_t untracked; /* new streams refused by a full table */
+	uint64_t tx_dropped;
+	/* timed roles */
+	uint64_t requests_served; /* output streams completed (END sent) */
+	uint64_t tokens_out;
+	uint64_t queue_max;
+	uint64_t markers; /* END|CHILDREN announcements seen */
+	uint64_t children_announced;
+	uint64_t overload_aborts;
+	uint64_t expired;
+	uint64_t too_long; /* prompts over the context limit */
+	uint64_t join_duplicates;
+	uint64_t busy_ns; /* modelled service (LM: time with a batch) */
+	uint64_t ttft_ns_sum;
+	uint64_t ttft_count;
+	uint64_t tpot_ns_sum;
+	uint64_t tpot_count;
+};
+
+/* A FIFO of jobs waiting for a batch slot or a worker. */
+struct sl_job_fifo {
+	struct sl_job *head;
+	struct sl_job *tail;
+	uint64_t len;
+};
+
+struct engine {
+	const char *name;
+	const char *stats_file;
+	enum sl_transform transform;
+	enum sl_engine_role role;
+	double time_scale;
+	bool quiet;
+	struct sl_sock *sock;
+	struct sl_burst *tx;
+	struct engine_stream *table;
+	uint32_t n_streams;
+	struct engine_stats st;
+	/* timed roles */
+	struct sl_engine_model m;
+	struct sl_corpus *corpus;
+	struct sl_timer_heap timers;
+	struct sl_job_fifo waiting;
+	unsigned int active; /* LM: sequences in the batch; others: busy */
+	uint64_t busy_since; /* LM: when the batch last became non-empty */
+	uint64_t text_bytes; /* input text held by open streams */
+};
+
+/* sluice-engine.c */
+
+/**
+ * engine_lookup - find the entry of @k, or claim one (*@created set).
+ * Return NULL when the table is full. Entries move on removal: never
+ * keep a pointer to one across engine_remove().
+ */
+struct engine_stream *engine_lookup(struct engine *e,
+				    const struct engine_key *k,
+				    bool *created);
+
+/**
+ * engine_remove - free the entry @s (its job is not touched).
+ */
+void engine_remove(struct engine *e, struct engine_stream *s);
+
+/**
+ * engine_track_seq - account for the arrival of @seq on @s. Return false
+ * for a duplicate, which must not be answered.
+ */
+bool engine_track_seq(struct engine *e, struct engine_stream *s,
+		      uint32_t seq);
+
+/**
+ * engine_tx_slot - the next free datagram of the transmit burst, flushing
+ * the burst first when it is full. Never NULL.
+ * engine_tx_commit - count the datagram just built as ready to send.
+ */
+struct sl_dgram *engine_tx_slot(struct engine *e);
+void engine_tx_commit(struct engine *e, struct sl_dgram *d);
+
+/* roles.c */
+
+const char *sl_engine_role_name(enum sl_engine_role r);
+int sl_engine_role_by_name(const char *name, enum sl_engine_role *out);
+bool sl_engine_role_is_lm(enum sl_engine_role r);
+
+/**
+ * sl_role_handle - take one valid input fragment of a timed role at @now:
+ * accumulate it, start work at END, answer ABORT. Markers are handled
+ * by the caller.
+ */
+void sl_role_handle(struct engine *e, const struct sl_frag_view *v,
+		    uint64_t now);
+
+/**
+ * sl_role_run_timers - fire every modelled event due at @now (emitting
+ * tokens and answers). Return the next deadline (UINT64_MAX: none).
+ */
+uint64_t sl_role_run_timers(struct engine *e, uint64_t now);
+
+/**
+ * sl_role_expire - the stream of @s went idle: answer ABORT EXPIRED if
+ * its answer was not started and release its job. The caller removes @s.
+ */
+void sl_role_expire(struct engine *e, struct engine_stream *s);
+
+/**
+ * sl_role_init - reserve the timers of --max-batch / --workers running
+ * jobs. Return 0 or -ENOMEM.
+ * sl_role_fini - release every job and timer (at exit).
+ */
+int sl_role_init(struct engine *e);
+void sl_role_fini(struct engine *e);
+
+#endif /* SL_ENGINE_H */

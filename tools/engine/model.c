@@ -1,0 +1,577 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * model.c - deterministic content of the emulated stages (see model.h).
+ *
+ * Distribution parameters: each (mu, sigma) below was fitted numerically
+ * so that clamp(round(X), lo, hi) has exactly the mean and standard
+ * deviation ALTO Table 1 reports for that quantity (the clamping moves
+ * the mean, so the textbook lognormal formulas alone are off by a few
+ * percent). Skewed quantities (answer length, counts, query length) are
+ * lognormal; claim length, nearly symmetric, is normal.
+ * tests/tools/test_engine_model.c checks the empirical moments.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model.h"
+
+/* QA: answer paragraph, 62.5 +- 57.2 words, clipped to [8, 300]. */
+const struct sl_model_dist sl_model_answer_words = {
+	.mu = 3.7851, .sigma = 0.8671, .log = true, .lo = 8, .hi = 300};
+/* Claim extraction: 3.3 +- 1.8 claims per answer, [1, 8]. */
+const struct sl_model_dist sl_model_n_claims = {
+	.mu = 1.0582, .sigma = 0.5635, .log = true, .lo = 1, .hi = 8};
+/* 9.8 +- 3.5 words per claim, at least 3. */
+const struct sl_model_dist sl_model_claim_words = {
+	.mu = 9.7600, .sigma = 3.5796, .log = false, .lo = 3, .hi = 30};
+/* Query generation: 2.5 +- 1.3 queries per claim, [1, 6]. */
+const struct sl_model_dist sl_model_n_queries = {
+	.mu = 0.7948, .sigma = 0.5242, .log = true, .lo = 1, .hi = 6};
+/* 5.5 +- 3.1 words per query, at least 2. */
+const struct sl_model_dist sl_model_query_words = {
+	.mu = 1.5612, .sigma = 0.5323, .log = true, .lo = 2, .hi = 24};
+
+int
+sl_model_text_append(struct sl_model_text *t, const char *s, size_t n)
+{
+	if (t->len + n > t->cap) {
+		size_t cap = t->cap ? t->cap : 256;
+		char *grown;
+
+		while (cap < t->len + n)
+			cap *= 2;
+		grown = realloc(t->buf, cap);
+		if (grown == NULL)
+			return -ENOMEM;
+		t->buf = grown;
+		t->cap = cap;
+	}
+	memcpy(t->buf + t->len, s, n);
+	t->len += n;
+	return 0;
+}
+
+void
+sl_model_text_free(struct sl_model_text *t)
+{
+	free(t->buf);
+	t->buf = NULL;
+	t->len = 0;
+	t->cap = 0;
+}
+
+static uint64_t
+sl_model_mix(uint64_t z)
+{
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+uint64_t
+sl_model_key(const char *text, size_t len, uint64_t seed)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		h ^= (unsigned char)text[i];
+		h *= 0x100000001b3ull;
+	}
+	return sl_model_mix(h ^ sl_model_mix(seed + 0x9e3779b97f4a7c15ull));
+}
+
+uint64_t
+sl_model_draw(uint64_t key, uint32_t draw)
+{
+	return sl_model_mix(key + 0x9e3779b97f4a7c15ull * (draw + 1ull));
+}
+
+/* Uniform in (0, 1]: never 0, so log() below is finite. */
+static double
+sl_model_unit(uint64_t key, uint32_t draw)
+{
+	return (double)((sl_model_draw(key, draw) >> 11) + 1) * 0x1.0p-53;
+}
+
+unsigned int
+sl_model_sample(const struct sl_model_dist *d, uint64_t key, uint32_t draw)
+{
+	double u1 = sl_model_unit(key, draw), u2 = sl_model_unit(key, draw + 1);
+	double z = sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2);
+	double x = d->mu + d->sigma * z;
+
+	if (d->log)
+		x = exp(x);
+	x = floor(x + 0.5);
+	if (x < d->lo)
+		return d->lo;
+	if (x > d->hi)
+		return d->hi;
+	return (unsigned int)x;
+}
+
+bool
+sl_model_is_word_byte(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	       (c >= '0' && c <= '9') || c == '_' || c >= 0x80;
+}
+
+static bool
+sl_model_is_space(unsigned char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' ||
+	       c == '\f';
+}
+
+/* Words (runs of word bytes) of a text or of the corpus. */
+struct sl_model_word {
+	const char *text;
+	uint32_t len;
+};
+
+struct sl_model_words {
+	struct sl_model_word *w;
+	size_t n;
+	size_t cap;
+};
+
+static int
+sl_model_words_push(struct sl_model_words *ws, const char *text, size_t len)
+{
+	if (ws->n == ws->cap) {
+		size_t cap = ws->cap ? ws->cap * 2 : 64;
+		struct sl_model_word *grown;
+
+		grown = realloc(ws->w, cap * sizeof(ws->w[0]));
+		if (grown == NULL)
+			return -ENOMEM;
+		ws->w = grown;
+		ws->cap = cap;
+	}
+	ws->w[ws->n].text = text;
+	ws->w[ws->n].len = (uint32_t)len;
+	ws->n++;
+	return 0;
+}
+
+/* Words of a text: runs between whitespace, without the punctuation
+ * that opens or closes them ("Yun-Hwa" and "author's" stay whole). */
+static int
+sl_model_words_of_text(struct sl_model_words *ws, const char *s, size_t len)
+{
+	size_t i = 0;
+
+	while (i < len) {
+		size_t start, end;
+
+		while (i < len && sl_model_is_space((unsigned char)s[i]))
+			i++;
+		start = i;
+		while (i < len && !sl_model_is_space((unsigned char)s[i]))
+			i++;
+		end = i;
+		while (start < end &&
+		       !sl_model_is_word_byte((unsigned char)s[start]))
+			start++;
+		while (end > start &&
+		       !sl_model_is_word_byte((unsigned char)s[end - 1]))
+			end--;
+		if (end > start && sl_model_words_push(ws, s + start, end - start))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+/* Corpus token @t without its leading whitespace, if it is a word. */
+static bool
+sl_model_corpus_word(const struct sl_corpus *c, size_t t, const char **text,
+		     size_t *len)
+{
+	const char *s = sl_corpus_token_text(c, t);
+	size_t n = c->tokens[t].len, i = 0;
+
+	while (i < n && sl_model_is_space((unsigned char)s[i]))
+		i++;
+	if (i == n || !sl_model_is_word_byte((unsigned char)s[i]))
+		return false;
+	*text = s + i;
+	*len = n - i;
+	return true;
+}
+
+/* Append the next @n corpus words from token *@t on (wrapping). */
+static int
+sl_model_corpus_words(const struct sl_corpus *c, size_t *t, size_t n,
+		      struct sl_model_words *ws)
+{
+	size_t scanned = 0;
+
+	while (n > 0 && scanned < 2 * c->n_tokens) {
+		const char *text;
+		size_t len;
+
+		if (sl_model_corpus_word(c, *t, &text, &len)) {
+			if (sl_model_words_push(ws, text, len))
+				return -ENOMEM;
+			n--;
+		}
+		*t = (*t + 1) % c->n_tokens;
+		scanned++;
+	}
+	return 0;
+}
+
+int
+sl_model_answer(const struct sl_corpus *c, uint64_t key,
+		struct sl_model_text *out)
+{
+	unsigned int want = sl_model_sample(&sl_model_answer_words, key, 0);
+	size_t t = sl_model_draw(key, 2) % c->n_tokens, scanned = 0;
+	unsigned int words = 0;
+	const char *text;
+	size_t len;
+
+	/* Start on a line (a corpus line is a question and its answer),
+	 * else at least on a word, so the paragraph does not open with
+	 * ". ". */
+	for (scanned = 0; scanned < c->n_tokens && t != 0; scanned++) {
+		const char *s = sl_corpus_token_text(c, t);
+
+		if (memchr(s, '\n', c->tokens[t].len) != NULL &&
+		    sl_model_corpus_word(c, t, &text, &len))
+			break;
+		t = (t + 1) % c->n_tokens;
+	}
+	scanned = 0;
+	while (!sl_model_corpus_word(c, t, &text, &len) &&
+	       scanned++ < c->n_tokens)
+		t = (t + 1) % c->n_tokens;
+	for (scanned = 0; scanned < 2 * c->n_tokens;
+	     scanned++, t = (t + 1) % c->n_tokens) {
+		const char *s = sl_corpus_token_text(c, t);
+		size_t n = c->tokens[t].len, i = 0;
+		bool word, newline = false;
+
+		while (i < n && sl_model_is_space((unsigned char)s[i])) {
+			newline |= s[i] == '\n' || s[i] == '\r';
+			i++;
+		}
+		if (i == n)
+			continue; /* trailing whitespace token */
+		word = sl_model_is_word_byte((unsigned char)s[i]);
+		/* After the last word only punctuation that sticks to it. */
+		if (words == want && (word || i > 0))
+			break;
+		if (out->len == 0) {
+			s += i;
+			n -= i;
+		} else if (newline) {
+			/* One paragraph: fold line breaks into a space. */
+			if (sl_model_text_append(out, " ", 1))
+				return -ENOMEM;
+			s += i;
+			n -= i;
+		}
+		if (sl_model_text_append(out, s, n))
+			return -ENOMEM;
+		words += word;
+	}
+	return sl_model_text_append(out, "\n", 1);
+}
+
+static int
+sl_model_join(struct sl_model_text *out, const struct sl_model_word *w,
+	      bool first)
+{
+	if (!first && sl_model_text_append(out, " ", 1))
+		return -ENOMEM;
+	return sl_model_text_append(out, w->text, w->len);
+}
+
+int
+sl_model_claims(const char *in, size_t len, const struct sl_corpus *c,
+		uint64_t key, struct sl_model_text *out)
+{
+	unsigned int n_claims = sl_model_sample(&sl_model_n_claims, key, 0), i;
+	struct sl_model_words ws = {0};
+	size_t pos;
+	int rc = -ENOMEM;
+
+	if (sl_model_words_of_text(&ws, in, len))
+		goto out;
+	if (ws.n == 0) {
+		size_t t = sl_model_draw(key, 3) % c->n_tokens;
+
+		if (sl_model_corpus_words(c, &t, 64, &ws) || ws.n == 0)
+			goto out;
+	}
+	/* Claim 1 opens the text; each next one goes on where it ended. */
+	pos = 0;
+	for (i = 0; i < n_claims; i++) {
+		unsigned int n_words, k;
+
+		n_words = sl_model_sample(&sl_model_claim_words, key, 4 + 2 * i);
+		for (k = 0; k < n_words; k++) {
+			if (sl_model_join(out, &ws.w[pos], k == 0))
+				goto out;
+			pos = (pos + 1) % ws.n;
+		}
+		if (sl_model_text_append(out, ".\n", 2))
+			goto out;
+	}
+	rc = 0;
+out:
+	free(ws.w);
+	return rc;
+}
+
+int
+sl_model_queries(const char *in, size_t len, const struct sl_corpus *c,
+		 uint64_t key, struct sl_model_text *out)
+{
+	unsigned int n_queries = sl_model_sample(&sl_model_n_queries, key, 0);
+	struct sl_model_words ws = {0}, cw = {0};
+	size_t t = sl_model_draw(key, 2) % c->n_tokens, pos = 0, cpos = 0;
+	unsigned int i;
+	int rc = -ENOMEM;
+
+	if (sl_model_words_of_text(&ws, in, len))
+		goto out;
+	for (i = 0; i < n_queries; i++) {
+		unsigned int n_words, from_claim, k;
+
+		n_words = sl_model_sample(&sl_model_query_words, key, 4 + 2 * i);
+		from_claim = ws.n > 0 ? (n_words + 1) / 2 : 0;
+		if (sl_model_corpus_words(c, &t, n_words - from_claim, &cw))
+			goto out;
+		for (k = 0; k < n_words; k++) {
+			const struct sl_model_word *w;
+
+			if (k < from_claim) {
+				w = &ws.w[pos];
+				pos = (pos + 1) % ws.n;
+			} else if (cpos < cw.n) {
+				w = &cw.w[cpos++];
+			} else {
+				break;
+			}
+			if (sl_model_join(out, w, k == 0))
+				goto out;
+		}
+		if (sl_model_text_append(out, "\n", 1))
+			goto out;
+	}
+	rc = 0;
+out:
+	free(ws.w);
+	free(cw.w);
+	return rc;
+}
+
+void
+sl_model_bm25_init(struct sl_model_bm25 *b, uint64_t seed)
+{
+	memset(b, 0, sizeof(*b));
+	b->seed = seed;
+	b->word_hash = 2166136261u;
+}
+
+static void
+sl_model_bm25_word(struct sl_model_bm25 *b)
+{
+	uint64_t w = (uint64_t)b->word_hash << 32;
+	unsigned int d;
+
+	for (d = 0; d < SL_MODEL_DOCS; d++)
+		b->score[d] += (uint32_t)(sl_model_mix((w | d) ^ b->seed) %
+					  1000);
+	b->words++;
+	b->word_hash = 2166136261u;
+	b->word_len = 0;
+}
+
+void
+sl_model_bm25_feed(struct sl_model_bm25 *b, const char *text, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)text[i];
+
+		if (sl_model_is_word_byte(c)) {
+			if (c >= 'A' && c <= 'Z')
+				c = (unsigned char)(c + 32);
+			b->word_hash = (b->word_hash ^ c) * 16777619u;
+			b->word_len++;
+		} else if (b->word_len > 0) {
+			sl_model_bm25_word(b);
+		}
+	}
+}
+
+static bool
+sl_model_doc_before(const struct sl_model_doc *a, const struct sl_model_doc *b)
+{
+	return a->score > b->score || (a->score == b->score && a->id < b->id);
+}
+
+/* Best @k of @n documents into @out, best first (selection: n is small). */
+static unsigned int
+sl_model_top(struct sl_model_doc *docs, unsigned int n,
+	     struct sl_model_doc *out, unsigned int k)
+{
+	unsigned int i, j;
+
+	if (k > n)
+		k = n;
+	for (i = 0; i < k; i++) {
+		unsigned int best = i;
+		struct sl_model_doc tmp;
+
+		for (j = i + 1; j < n; j++)
+			if (sl_model_doc_before(&docs[j], &docs[best]))
+				best = j;
+		tmp = docs[i];
+		docs[i] = docs[best];
+		docs[best] = tmp;
+		out[i] = docs[i];
+	}
+	return k;
+}
+
+void
+sl_model_bm25_top(struct sl_model_bm25 *b, struct sl_model_doc *top)
+{
+	struct sl_model_doc docs[SL_MODEL_DOCS];
+	unsigned int d;
+
+	if (b->word_len > 0)
+		sl_model_bm25_word(b);
+	for (d = 0; d < SL_MODEL_DOCS; d++) {
+		docs[d].id = d;
+		docs[d].score = b->score[d];
+	}
+	sl_model_top(docs, SL_MODEL_DOCS, top, SL_MODEL_TOP);
+}
+
+size_t
+sl_model_doc_format(const struct sl_model_doc *d, char *buf)
+{
+	int n = snprintf(buf, SL_MODEL_DOC_TEXT_MAX, "doc%u:%u.%02u",
+			 (unsigned int)d->id, (unsigned int)(d->score / 100),
+			 (unsigned int)(d->score % 100));
+
+	return n < 0 ? 0 : (size_t)n;
+}
+
+uint32_t
+sl_model_embed_step(uint32_t h, const char *text, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		h = (h ^ (unsigned char)text[i]) * 16777619u;
+	return h;
+}
+
+uint32_t
+sl_model_embed_final(uint32_t h, uint64_t seed)
+{
+	return (uint32_t)sl_model_mix(((uint64_t)h << 32) ^ seed);
+}
+
+/* Parse decimal digits at s[*i..len); false if none. */
+static bool
+sl_model_parse_uint(const char *s, size_t len, size_t *i, uint64_t *v)
+{
+	size_t start = *i;
+
+	*v = 0;
+	while (*i < len && s[*i] >= '0' && s[*i] <= '9' && *i - start < 12)
+		*v = *v * 10 + (uint64_t)(s[(*i)++] - '0');
+	return *i > start;
+}
+
+static int
+sl_model_hex(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+#define SL_MODEL_RERANK_MAX 64 /* documents a reranker keeps */
+
+unsigned int
+sl_model_rerank(const char *const *texts, const size_t *lens, unsigned int n,
+		uint64_t seed, struct sl_model_doc *out, unsigned int max)
+{
+	struct sl_model_doc docs[SL_MODEL_RERANK_MAX];
+	unsigned int n_docs = 0, k, d;
+	uint64_t emb = seed;
+
+	for (k = 0; k < n; k++) {
+		const char *s = texts[k];
+		size_t len = lens[k], i = 0;
+
+		while (i < len) {
+			uint64_t id, whole, frac;
+
+			if (len - i >= 12 && memcmp(s + i, "emb:", 4) == 0) {
+				uint32_t h = 0;
+				int j;
+
+				for (j = 0; j < 8; j++) {
+					int x = sl_model_hex(s[i + 4 + j]);
+
+					if (x < 0)
+						break;
+					h = h << 4 | (uint32_t)x;
+				}
+				if (j == 8) {
+					emb = sl_model_mix(emb ^ h);
+					i += 12;
+					continue;
+				}
+			}
+			if (len - i > 3 && memcmp(s + i, "doc", 3) == 0) {
+				size_t j = i + 3;
+
+				if (sl_model_parse_uint(s, len, &j, &id) &&
+				    j + 1 < len && s[j] == ':' && ++j &&
+				    sl_model_parse_uint(s, len, &j, &whole) &&
+				    j + 1 < len && s[j] == '.' && ++j &&
+				    sl_model_parse_uint(s, len, &j, &frac)) {
+					uint32_t score =
+						(uint32_t)(whole * 100 + frac);
+
+					for (d = 0; d < n_docs; d++)
+						if (docs[d].id == id)
+							break;
+					if (d < n_docs) {
+						docs[d].score += score;
+					} else if (n_docs < SL_MODEL_RERANK_MAX) {
+						docs[n_docs].id = (uint32_t)id;
+						docs[n_docs++].score = score;
+					}
+					i = j;
+					continue;
+				}
+			}
+			i++;
+		}
+	}
+	for (d = 0; d < n_docs; d++)
+		docs[d].score += (uint32_t)(sl_model_mix(emb ^ docs[d].id) %
+					    1000);
+	return sl_model_top(docs, n_docs, out, max);
+}

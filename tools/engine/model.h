@@ -1,0 +1,170 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * model.h - what the emulated stages of sluice-engine say: deterministic
+ * text and scores computed from the input bytes alone.
+ *
+ * Every output is a pure function of (input text, --seed, corpus): never
+ * of timing, arrival order or how the input was cut into fragments or
+ * tokens, so a streaming run and a buffered run of the same requests give
+ * byte-identical answers. Lengths and counts are drawn from distributions
+ * fitted to ALTO Table 1 (EuroMLSys '24), keyed by a hash of the input.
+ */
+#ifndef SL_ENGINE_MODEL_H
+#define SL_ENGINE_MODEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sluice.h"
+
+/* A growable byte string: the text an emulated LM is about to emit. */
+struct sl_model_text {
+	char *buf;
+	size_t len;
+	size_t cap;
+};
+
+/**
+ * sl_model_text_append - append @n bytes at @s. Return 0 or -ENOMEM.
+ * sl_model_text_free - release the buffer (the struct may be reused).
+ */
+int sl_model_text_append(struct sl_model_text *t, const char *s, size_t n);
+void sl_model_text_free(struct sl_model_text *t);
+
+/*
+ * A count drawn as clamp(round(X), lo, hi) with X normal(mu, sigma), or
+ * lognormal (exp of that normal) when log is set. mu/sigma are fitted so
+ * that the clamped, rounded count has the target mean and std (model.c).
+ */
+struct sl_model_dist {
+	double mu;
+	double sigma;
+	bool log;
+	unsigned int lo;
+	unsigned int hi;
+};
+
+extern const struct sl_model_dist sl_model_answer_words; /* 62.5 +- 57.2 */
+extern const struct sl_model_dist sl_model_n_claims;     /* 3.3 +- 1.8 */
+extern const struct sl_model_dist sl_model_claim_words;  /* 9.8 +- 3.5 */
+extern const struct sl_model_dist sl_model_n_queries;    /* 2.5 +- 1.3 */
+extern const struct sl_model_dist sl_model_query_words;  /* 5.5 +- 3.1 */
+
+/**
+ * sl_model_key - 64-bit key of @len bytes of text under @seed: FNV-1a 64
+ * of the bytes, then mixed with the seed. Equal texts, equal keys.
+ */
+uint64_t sl_model_key(const char *text, size_t len, uint64_t seed);
+
+/**
+ * sl_model_draw - the @draw-th pseudo-random 64-bit value of @key
+ * (splitmix64 of key + draw): independent draws without any state.
+ */
+uint64_t sl_model_draw(uint64_t key, uint32_t draw);
+
+/**
+ * sl_model_sample - a count from @d, using draws @draw and @draw + 1 of
+ * @key (Box-Muller).
+ */
+unsigned int sl_model_sample(const struct sl_model_dist *d, uint64_t key,
+			     uint32_t draw);
+
+/**
+ * sl_model_is_word_byte - true for bytes of a word: ASCII letters,
+ * digits, '_' and any non-ASCII byte (the corpus tokenizer's classes).
+ */
+bool sl_model_is_word_byte(unsigned char c);
+
+/**
+ * sl_model_answer - the answer role: one paragraph of
+ * sl_model_sample(answer_words) words of corpus text from the first line
+ * after a token chosen by @key, line breaks folded into spaces, ending
+ * with "\n".
+ * Return 0 or -ENOMEM.
+ */
+int sl_model_answer(const struct sl_corpus *c, uint64_t key,
+		    struct sl_model_text *out);
+
+/**
+ * sl_model_claims - the claims role: sl_model_sample(n_claims) claims, one
+ * a line, each a window of consecutive words of the input (@in, @len)
+ * followed by ".\n". Windows follow each other from the first word and
+ * wrap around; an input without words borrows corpus words. A word is a
+ * run between whitespace, trimmed of leading and trailing punctuation.
+ * Return 0 or -ENOMEM.
+ */
+int sl_model_claims(const char *in, size_t len, const struct sl_corpus *c,
+		    uint64_t key, struct sl_model_text *out);
+
+/**
+ * sl_model_queries - the queries role: sl_model_sample(n_queries) search
+ * queries, one a line ending in "\n", each of sl_model_sample(query_words)
+ * words: the first half the claim's next words (from its first, wrapping
+ * around), the rest corpus words from a token chosen by @key.
+ * Return 0 or -ENOMEM.
+ */
+int sl_model_queries(const char *in, size_t len, const struct sl_corpus *c,
+		     uint64_t key, struct sl_model_text *out);
+
+/* ---- retrieval: BM25, query encoder, reranker ---- */
+
+#define SL_MODEL_DOCS 50 /* candidate documents scored per query */
+#define SL_MODEL_TOP 5   /* documents a retrieval stage answers with */
+/* "doc<id>:<score>" with id < 2^32 and score < 2^32 hundredths. */
+#define SL_MODEL_DOC_TEXT_MAX 32
+
+struct sl_model_doc {
+	uint32_t id;
+	uint32_t score; /* hundredths: printed as score / 100 with 2 decimals */
+};
+
+/*
+ * Streaming BM25 stand-in: each completed word adds a per-(word, doc)
+ * score in 0..999 to every candidate. Words are cut on the text, not on
+ * tokens, so the scores do not depend on how the query was tokenized.
+ */
+struct sl_model_bm25 {
+	uint32_t score[SL_MODEL_DOCS];
+	uint64_t seed;
+	uint32_t word_hash; /* FNV-1a 32 of the lowercased word so far */
+	uint32_t word_len;
+	uint32_t words;
+};
+
+void sl_model_bm25_init(struct sl_model_bm25 *b, uint64_t seed);
+/* Feed @len more bytes of the query; a word may span calls. */
+void sl_model_bm25_feed(struct sl_model_bm25 *b, const char *text,
+			size_t len);
+/* End of query: count the last word, write the top SL_MODEL_TOP documents
+ * (score descending, id ascending on ties) to @top. */
+void sl_model_bm25_top(struct sl_model_bm25 *b, struct sl_model_doc *top);
+
+/**
+ * sl_model_doc_format - write "doc<id>:<score>" (score with 2 decimals)
+ * to @buf of SL_MODEL_DOC_TEXT_MAX bytes; return its length.
+ */
+size_t sl_model_doc_format(const struct sl_model_doc *d, char *buf);
+
+/**
+ * sl_model_embed_step / sl_model_embed_final - the encoder's embedding
+ * id: FNV-1a 32 over the text (start with @h = SL_MODEL_EMBED_INIT, feed
+ * any number of pieces), then mixed with @seed.
+ */
+#define SL_MODEL_EMBED_INIT 2166136261u
+uint32_t sl_model_embed_step(uint32_t h, const char *text, size_t len);
+uint32_t sl_model_embed_final(uint32_t h, uint64_t seed);
+
+/**
+ * sl_model_rerank - the reranker: parse every "doc<id>:<score>" and
+ * "emb:<hex>" in the @n inputs (@texts/@lens, in the caller's fixed
+ * order), give each document the sum of its retrieval scores plus a
+ * 0..999 term mixing its id with the embeddings, and write the best
+ * (up to @max, score descending, id ascending) to @out.
+ * Return: how many documents were written.
+ */
+unsigned int sl_model_rerank(const char *const *texts, const size_t *lens,
+			     unsigned int n, uint64_t seed,
+			     struct sl_model_doc *out, unsigned int max);
+
+#endif /* SL_ENGINE_MODEL_H */

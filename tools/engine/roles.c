@@ -1,0 +1,814 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * roles.c - the timed roles of sluice-engine: LM stages (answer, claims,
+ * queries) and retrieval operators (bm25, encoder, rerank).
+ *
+ * Each input stream gets a job: the answer it will receive. The job
+ * collects the input while the stream is open (the stream table entry
+ * owns it), then work starts and the scheduler owns it:
+ *
+ *   LM roles   at END: wait in the FIFO while --max-batch sequences are
+ *              decoding; prefill = base + per_token x prompt tokens; then
+ *              one token per decode step of tpot x (1 + alpha (active-1)),
+ *              each token its own fragment, END on the last.
+ *   bm25       streamed: every arrived token costs --token-ms of a worker;
+ *              after the last token's service (and END) one fragment of
+ *              the top documents.
+ *   encoder    at END: --item-ms of a worker, one token "emb:<hex>".
+ *   rerank     a join: per ancestry, when streams from --join distinct
+ *              from_stages have ended, --item-ms of a worker, then the
+ *              documents re-sorted, one fragment.
+ *
+ * All durations are timers on one heap: nothing sleeps, every stream
+ * progresses concurrently in the one thread. What is said comes from
+ * model.c and depends on the input bytes only; when it is said depends
+ * on the timing model and the load.
+ *
+ * Bounded: the stream table bounds open streams, ENGINE_PROMPT_MAX one
+ * prompt, ENGINE_TEXT_BUDGET all held input text, --max-queue the waiting
+ * FIFO. What does not fit is answered ABORT (OVERLOAD, or ENGINE for an
+ * over-long prompt) and counted.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine.h"
+
+/* Longest prompt an LM accepts (its context window, in bytes). */
+#define ENGINE_PROMPT_MAX (64u * 1024u)
+/* Input text held by all open streams together. */
+#define ENGINE_TEXT_BUDGET (64ull * 1024ull * 1024ull)
+
+static const char *const sl_engine_role_names[SL_ENGINE_ROLE_MAX] = {
+#define SL_ENGINE_ROLE_NAME(name, text) [SL_ENGINE_ROLE_##name] = text,
+	SL_ENGINE_ROLES(SL_ENGINE_ROLE_NAME)
+#undef SL_ENGINE_ROLE_NAME
+};
+
+const char *
+sl_engine_role_name(enum sl_engine_role r)
+{
+	if ((unsigned int)r >= SL_ENGINE_ROLE_MAX)
+		return "?";
+	return sl_engine_role_names[r];
+}
+
+int
+sl_engine_role_by_name(const char *name, enum sl_engine_role *out)
+{
+	unsigned int i;
+
+	for (i = 0; i < SL_ENGINE_ROLE_MAX; i++) {
+		if (strcmp(name, sl_engine_role_names[i]) == 0) {
+			*out = (enum sl_engine_role)i;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+bool
+sl_engine_role_is_lm(enum sl_engine_role r)
+{
+	return r == SL_ENGINE_ROLE_ANSWER || r == SL_ENGINE_ROLE_CLAIMS ||
+	       r == SL_ENGINE_ROLE_QUERIES;
+}
+
+/* The inputs of one join, kept in from_stage order (deterministic). */
+struct sl_join {
+	unsigned int n;
+	uint16_t from[SL_ENGINE_JOIN_MAX];
+	struct sl_model_text text[SL_ENGINE_JOIN_MAX];
+};
+
+struct sl_job {
+	struct sl_frag_hdr out; /* answer identity; out.seq = next seq */
+	struct sockaddr_in dst;
+	struct sl_job *next;       /* in the waiting FIFO */
+	struct sl_model_text in;   /* input text (LM, rerank input) */
+	struct sl_model_text text; /* LM: the answer being emitted */
+	size_t text_pos;
+	uint64_t end_ns;        /* input END: the LM's TTFT origin */
+	uint64_t ready_ns;      /* when it last entered the FIFO */
+	uint64_t last_token_ns; /* LM: deadline of the previous token */
+	struct sl_model_bm25 *bm25;
+	struct sl_join *join;
+	uint32_t in_tokens;
+	uint32_t pending; /* bm25: arrived tokens not yet served */
+	uint32_t embed;   /* encoder: running hash of the text */
+	bool queued;      /* in e->waiting */
+	bool running;     /* a timer is armed for it */
+	bool admitted;    /* counted against --max-queue once */
+	bool input_done;  /* bm25: END arrived */
+	bool answered;    /* ABORT sent: nothing more goes out */
+	uint8_t failed;   /* rerank input: why it failed (the join answers) */
+	bool dead;        /* owner let go while queued or running */
+};
+
+static void
+job_free(struct engine *e, struct sl_job *j)
+{
+	unsigned int i;
+
+	e->text_bytes -= j->in.len;
+	sl_model_text_free(&j->in);
+	sl_model_text_free(&j->text);
+	free(j->bm25);
+	if (j->join != NULL) {
+		for (i = 0; i < j->join->n; i++) {
+			e->text_bytes -= j->join->text[i].len;
+			sl_model_text_free(&j->join->text[i]);
+		}
+		free(j->join);
+	}
+	free(j);
+}
+
+/* The owner lets go: free now, or when the scheduler is done with it. */
+static void
+job_put(struct engine *e, struct sl_job *j)
+{
+	if (j->queued || j->running)
+		j->dead = true;
+	else
+		job_free(e, j);
+}
+
+static struct sl_job *
+job_new(struct engine *e, const struct sl_frag_view *v)
+{
+	struct sl_job *j = calloc(1, sizeof(*j));
+
+	if (j == NULL)
+		return NULL;
+	j->out = v->hdr;
+	j->out.flags = 0;
+	j->out.abort_reason = 0;
+	j->out.seq = 0;
+	j->out.child_count = 0;
+	j->out.from_stage = v->hdr.stage;
+	j->dst = v->src;
+	j->embed = SL_MODEL_EMBED_INIT;
+	if (e->role == SL_ENGINE_ROLE_BM25) {
+		j->bm25 = malloc(sizeof(*j->bm25));
+		if (j->bm25 == NULL) {
+			free(j);
+			return NULL;
+		}
+		sl_model_bm25_init(j->bm25, e->m.seed);
+	}
+	return j;
+}
+
+/* One fragment of @j's answer with @n tokens. */
+static void
+job_send(struct engine *e, struct sl_job *j, const char *const *tok,
+	 const size_t *len, unsigned int n, uint8_t flags, uint8_t reason)
+{
+	struct sl_dgram *d = engine_tx_slot(e);
+	struct sl_wire_builder b;
+	struct sl_frag_hdr h = j->out;
+	unsigned int i;
+
+	h.seq = j->out.seq++;
+	h.flags = flags;
+	h.abort_reason = reason;
+	sl_wire_builder_init(&b, d->buf, d->cap, &h);
+	for (i = 0; i < n; i++) {
+		/* Every answer is built to fit one datagram. */
+		if (sl_wire_builder_add(&b, sl_token_hash(tok[i], len[i]),
+					tok[i], len[i]) < 0)
+			break;
+		e->st.tokens_out++;
+	}
+	d->len = (uint16_t)sl_wire_builder_finish(&b);
+	d->addr = j->dst;
+	engine_tx_commit(e, d);
+}
+
+/* Withdraw @j's answer: ABORT with @reason, once. */
+static void
+job_send_abort(struct engine *e, struct sl_job *j, uint8_t reason)
+{
+	if (j->answered)
+		return;
+	j->answered = true;
+	job_send(e, j, NULL, NULL, 0, SL_FRAG_F_ABORT, reason);
+}
+
+/* No capacity for @j: ABORT OVERLOAD, counted (an OVERLOAD passed on
+ * from upstream is not ours to count). */
+static void
+job_refuse(struct engine *e, struct sl_job *j)
+{
+	if (!j->answered)
+		e->st.overload_aborts++;
+	job_send_abort(e, j, SL_ABORT_OVERLOAD);
+}
+
+static void
+fifo_push(struct engine *e, struct sl_job *j, uint64_t now)
+{
+	j->ready_ns = now;
+	j->next = NULL;
+	if (e->waiting.tail != NULL)
+		e->waiting.tail->next = j;
+	else
+		e->waiting.head = j;
+	e->waiting.tail = j;
+	e->waiting.len++;
+	j->queued = true;
+	if (e->waiting.len > e->st.queue_max)
+		e->st.queue_max = e->waiting.len;
+}
+
+static struct sl_job *
+fifo_pop(struct engine *e)
+{
+	struct sl_job *j = e->waiting.head;
+
+	if (j == NULL)
+		return NULL;
+	e->waiting.head = j->next;
+	if (e->waiting.head == NULL)
+		e->waiting.tail = NULL;
+	e->waiting.len--;
+	j->queued = false;
+	j->next = NULL;
+	return j;
+}
+
+static void
+job_arm(struct engine *e, struct sl_job *j, uint64_t deadline)
+{
+	/* One entry per running job, at most --max-batch or --workers:
+	 * sl_role_init reserved them all, so this does not allocate. */
+	if (sl_timer_arm(&e->timers, deadline, j) < 0)
+		abort();
+	j->running = true;
+}
+
+/* ---- LM roles ---- */
+
+static void
+lm_admit(struct engine *e, struct sl_job *j, uint64_t t)
+{
+	uint64_t ttft = e->m.prefill_ns +
+			e->m.prefill_per_token_ns * (uint64_t)j->in_tokens;
+
+	if (e->active == 0)
+		e->busy_since = t;
+	e->active++;
+	job_arm(e, j, t + ttft);
+}
+
+static void
+lm_admit_waiting(struct engine *e, uint64_t t)
+{
+	while (e->active < e->m.max_batch) {
+		struct sl_job *j = fifo_pop(e);
+
+		if (j == NULL)
+			break;
+		if (j->dead) {
+			job_free(e, j);
+			continue;
+		}
+		/* Timers fire late by the loop's latency: a prompt that
+		 * arrived after the due time starts when it arrived. */
+		lm_admit(e, j, t > j->ready_ns ? t : j->ready_ns);
+	}
+}
+
+/* The prompt is complete: write the answer, then queue for a batch. */
+static void
+lm_start(struct engine *e, struct sl_job *j, uint64_t now)
+{
+	uint64_t key = sl_model_key(j->in.buf, j->in.len, e->m.seed);
+	int rc;
+
+	switch (e->role) {
+	case SL_ENGINE_ROLE_ANSWER:
+		rc = sl_model_answer(e->corpus, key, &j->text);
+		break;
+	case SL_ENGINE_ROLE_CLAIMS:
+		rc = sl_model_claims(j->in.buf, j->in.len, e->corpus, key,
+				     &j->text);
+		break;
+	default:
+		rc = sl_model_queries(j->in.buf, j->in.len, e->corpus, key,
+				      &j->text);
+		break;
+	}
+	e->text_bytes -= j->in.len;
+	sl_model_text_free(&j->in);
+	j->end_ns = now;
+	if (rc < 0) {
+		job_send_abort(e, j, SL_ABORT_ENGINE);
+		job_free(e, j);
+		return;
+	}
+	if (e->active < e->m.max_batch && e->waiting.len == 0) {
+		lm_admit(e, j, now);
+	} else if (e->waiting.len >= e->m.max_queue) {
+		job_refuse(e, j);
+		job_free(e, j);
+	} else {
+		fifo_push(e, j, now);
+	}
+}
+
+/* Prefill or the previous decode step finished at @t: emit one token. */
+static void
+lm_fire(struct engine *e, struct sl_job *j, uint64_t t)
+{
+	const char *tok = j->text.buf + j->text_pos;
+	size_t len = sl_tokenize_next(tok, j->text.len - j->text_pos);
+	bool last = j->text_pos + len >= j->text.len;
+	double step;
+
+	j->running = false;
+	if (j->out.seq == 0) {
+		e->st.ttft_ns_sum += t - j->end_ns;
+		e->st.ttft_count++;
+	} else {
+		e->st.tpot_ns_sum += t - j->last_token_ns;
+		e->st.tpot_count++;
+	}
+	j->last_token_ns = t;
+	job_send(e, j, &tok, &len, 1, last ? SL_FRAG_F_END : 0, 0);
+	j->text_pos += len;
+	if (!last) {
+		step = (double)e->m.tpot_ns *
+		       (1.0 + e->m.batch_alpha * (double)(e->active - 1));
+		job_arm(e, j, t + (uint64_t)step);
+		return;
+	}
+	e->st.requests_served++;
+	e->active--;
+	if (e->active == 0)
+		e->st.busy_ns += t - e->busy_since;
+	job_free(e, j);
+	lm_admit_waiting(e, t);
+}
+
+/* ---- operators served by --workers ---- */
+
+static void
+work_dispatch(struct engine *e, uint64_t t)
+{
+	while (e->active < e->m.workers) {
+		struct sl_job *j = fifo_pop(e);
+		uint64_t service;
+
+		if (j == NULL)
+			break;
+		if (j->dead) {
+			job_free(e, j);
+			continue;
+		}
+		if (e->role == SL_ENGINE_ROLE_BM25) {
+			service = e->m.token_ns * j->pending;
+			j->pending = 0;
+		} else {
+			service = e->m.item_ns;
+		}
+		e->st.busy_ns += service;
+		e->active++;
+		job_arm(e, j, (t > j->ready_ns ? t : j->ready_ns) + service);
+	}
+}
+
+/* Queue @j for a worker; only its first entry counts against the bound
+ * (a bm25 query returns for every batch of tokens that arrived while it
+ * was served). Return false if it was refused. */
+static bool
+work_enqueue(struct engine *e, struct sl_job *j, uint64_t now)
+{
+	if (!j->admitted) {
+		if (e->waiting.len >= e->m.max_queue) {
+			job_refuse(e, j);
+			return false;
+		}
+		j->admitted = true;
+	}
+	fifo_push(e, j, now);
+	work_dispatch(e, now);
+	return true;
+}
+
+static void
+bm25_answer(struct engine *e, struct sl_job *j)
+{
+	struct sl_model_doc top[SL_MODEL_TOP];
+	char text[SL_MODEL_TOP][SL_MODEL_DOC_TEXT_MAX];
+	const char *tok[SL_MODEL_TOP];
+	size_t len[SL_MODEL_TOP];
+	unsigned int i;
+
+	sl_model_bm25_top(j->bm25, top);
+	for (i = 0; i < SL_MODEL_TOP; i++) {
+		len[i] = sl_model_doc_format(&top[i], text[i]);
+		tok[i] = text[i];
+	}
+	job_send(e, j, tok, len, SL_MODEL_TOP, SL_FRAG_F_END, 0);
+	e->st.requests_served++;
+}
+
+static void
+encoder_answer(struct engine *e, struct sl_job *j)
+{
+	char text[16];
+	const char *tok = text;
+	size_t len;
+
+	len = (size_t)snprintf(text, sizeof(text), "emb:%08x",
+			       (unsigned int)sl_model_embed_final(j->embed,
+								  e->m.seed));
+	job_send(e, j, &tok, &len, 1, SL_FRAG_F_END, 0);
+	e->st.requests_served++;
+}
+
+static void
+rerank_answer(struct engine *e, struct sl_job *j)
+{
+	struct sl_model_doc docs[SL_MODEL_TOP];
+	char text[SL_MODEL_TOP][SL_MODEL_DOC_TEXT_MAX];
+	const char *texts[SL_ENGINE_JOIN_MAX], *tok[SL_MODEL_TOP];
+	size_t lens[SL_ENGINE_JOIN_MAX], len[SL_MODEL_TOP];
+	unsigned int i, n;
+
+	for (i = 0; i < j->join->n; i++) {
+		texts[i] = j->join->text[i].buf ? j->join->text[i].buf : "";
+		lens[i] = j->join->text[i].len;
+	}
+	n = sl_model_rerank(texts, lens, j->join->n, e->m.seed, docs,
+			    SL_MODEL_TOP);
+	for (i = 0; i < n; i++) {
+		len[i] = sl_model_doc_format(&docs[i], text[i]);
+		tok[i] = text[i];
+	}
+	job_send(e, j, tok, len, n, SL_FRAG_F_END, 0);
+	e->st.requests_served++;
+}
+
+static void
+work_fire(struct engine *e, struct sl_job *j, uint64_t t)
+{
+	j->running = false;
+	e->active--;
+	if (j->dead) {
+		job_free(e, j);
+	} else if (e->role == SL_ENGINE_ROLE_BM25) {
+		if (j->pending > 0)
+			fifo_push(e, j, t);
+		else if (j->input_done) {
+			bm25_answer(e, j);
+			job_free(e, j);
+		}
+		/* else idle until more of the query arrives */
+	} else {
+		if (e->role == SL_ENGINE_ROLE_ENCODER)
+			encoder_answer(e, j);
+		else
+			rerank_answer(e, j);
+		job_free(e, j);
+	}
+	work_dispatch(e, t);
+}
+
+uint64_t
+sl_role_run_timers(struct engine *e, uint64_t now)
+{
+	uint64_t t;
+	struct sl_job *j;
+
+	while ((j = sl_timer_pop(&e->timers, now, &t)) != NULL) {
+		if (sl_engine_role_is_lm(e->role))
+			lm_fire(e, j, t);
+		else
+			work_fire(e, j, t);
+	}
+	return sl_timer_next(&e->timers);
+}
+
+/* ---- joins ---- */
+
+static struct sl_job *
+join_lookup(struct engine *e, const struct sl_job *in, uint64_t now,
+	    struct engine_stream **entry)
+{
+	struct engine_key k;
+	struct engine_stream *s;
+	bool created;
+
+	memset(&k, 0, sizeof(k));
+	k.pipeline = in->out.pipeline;
+	k.stage = in->out.stage;
+	k.depth = in->out.depth;
+	k.join = 1;
+	memcpy(k.ancestry, in->out.ancestry,
+	       in->out.depth * sizeof(k.ancestry[0]));
+	s = engine_lookup(e, &k, &created);
+	if (s == NULL)
+		return NULL;
+	s->last_ns = now;
+	if (s->job == NULL) {
+		s->job = calloc(1, sizeof(*s->job));
+		if (s->job != NULL)
+			s->job->join = calloc(1, sizeof(*s->job->join));
+		if (s->job == NULL || s->job->join == NULL) {
+			free(s->job);
+			s->job = NULL;
+			engine_remove(e, s);
+			return NULL;
+		}
+		s->job->out = in->out;
+		s->job->dst = in->dst;
+	}
+	*entry = s;
+	return s->job;
+}
+
+/*
+ * Input @in, from stage @from, ended (@reason 0) or failed with @reason.
+ * Add it to its join; start the join when all inputs are in.
+ */
+static void
+join_input(struct engine *e, struct sl_job *in, uint16_t from,
+	   uint8_t reason, uint64_t now)
+{
+	struct engine_stream *s;
+	struct sl_job *g = join_lookup(e, in, now, &s);
+	struct sl_join *jn;
+	unsigned int i, k;
+
+	if (g == NULL) {
+		/* No room to remember the join: refuse it. */
+		if (reason)
+			job_send_abort(e, in, reason);
+		else
+			job_refuse(e, in);
+		job_free(e, in);
+		return;
+	}
+	jn = g->join;
+	for (i = 0; i < jn->n && jn->from[i] < from; i++)
+		;
+	if ((i < jn->n && jn->from[i] == from) ||
+	    jn->n == SL_ENGINE_JOIN_MAX) {
+		e->st.join_duplicates++;
+		job_free(e, in);
+		return;
+	}
+	for (k = jn->n; k > i; k--) {
+		jn->from[k] = jn->from[k - 1];
+		jn->text[k] = jn->text[k - 1];
+	}
+	jn->n++;
+	jn->from[i] = from;
+	memset(&jn->text[i], 0, sizeof(jn->text[i]));
+	/* The answer carries the earliest send time of its inputs. */
+	if (in->out.send_ns < g->out.send_ns)
+		g->out.send_ns = in->out.send_ns;
+	if (reason != 0) {
+		job_send_abort(e, g, reason);
+	} else if (!g->answered) {
+		/* The text (and its share of the budget) moves over. */
+		jn->text[i] = in->in;
+		memset(&in->in, 0, sizeof(in->in));
+	}
+	job_free(e, in);
+	if (jn->n < e->m.join)
+		return;
+	engine_remove(e, s);
+	if (g->answered)
+		job_free(e, g);
+	else if (!work_enqueue(e, g, now))
+		job_free(e, g);
+}
+
+/* ---- input ---- */
+
+/* The input of @j cannot be used: answer ABORT with @reason, except for
+ * a join's input, whose join answers once the input ends. */
+static void
+input_fail(struct engine *e, struct sl_job *j, uint8_t reason)
+{
+	if (e->role != SL_ENGINE_ROLE_RERANK) {
+		if (reason == SL_ABORT_OVERLOAD)
+			job_refuse(e, j);
+		else
+			job_send_abort(e, j, reason);
+		return;
+	}
+	if (reason == SL_ABORT_OVERLOAD)
+		e->st.overload_aborts++;
+	j->failed = reason;
+	j->answered = true;
+}
+
+static void
+role_input_abort(struct engine *e, struct sl_job *j, uint16_t from,
+		 uint8_t reason, uint64_t now)
+{
+	if (e->role == SL_ENGINE_ROLE_RERANK) {
+		join_input(e, j, from, j->failed ? j->failed : reason, now);
+		return;
+	}
+	job_send_abort(e, j, reason);
+	job_put(e, j);
+}
+
+static void
+role_input_end(struct engine *e, struct sl_job *j, uint16_t from,
+	       uint64_t now)
+{
+	if (e->role == SL_ENGINE_ROLE_RERANK) {
+		join_input(e, j, from, j->failed, now);
+		return;
+	}
+	if (j->answered) {
+		job_put(e, j);
+		return;
+	}
+	switch (e->role) {
+	case SL_ENGINE_ROLE_ANSWER:
+	case SL_ENGINE_ROLE_CLAIMS:
+	case SL_ENGINE_ROLE_QUERIES:
+		lm_start(e, j, now);
+		break;
+	case SL_ENGINE_ROLE_BM25:
+		j->input_done = true;
+		if (!j->queued && !j->running) {
+			bm25_answer(e, j);
+			job_free(e, j);
+		}
+		break;
+	case SL_ENGINE_ROLE_ENCODER:
+		if (!work_enqueue(e, j, now))
+			job_free(e, j);
+		break;
+	default:
+		break;
+	}
+}
+
+/* Take the tokens of one fragment into @j. */
+static void
+role_input_tokens(struct engine *e, struct sl_job *j,
+		  const struct sl_frag_view *v, uint64_t now)
+{
+	bool keep_text = sl_engine_role_is_lm(e->role) ||
+			 e->role == SL_ENGINE_ROLE_RERANK;
+	struct sl_token_iter it;
+	struct sl_token tok;
+
+	sl_frag_view_tokens(v, &it);
+	while (!j->answered && sl_token_next(&it, &tok)) {
+		j->in_tokens++;
+		switch (e->role) {
+		case SL_ENGINE_ROLE_BM25:
+			sl_model_bm25_feed(j->bm25, tok.text, tok.len);
+			j->pending++;
+			break;
+		case SL_ENGINE_ROLE_ENCODER:
+			j->embed = sl_model_embed_step(j->embed, tok.text,
+						       tok.len);
+			break;
+		default:
+			break;
+		}
+		if (!keep_text)
+			continue;
+		if (j->in.len + tok.len > ENGINE_PROMPT_MAX) {
+			e->st.too_long++;
+			input_fail(e, j, SL_ABORT_ENGINE);
+		} else if (e->text_bytes + tok.len > ENGINE_TEXT_BUDGET) {
+			input_fail(e, j, SL_ABORT_OVERLOAD);
+		} else if (sl_model_text_append(&j->in, tok.text, tok.len)) {
+			input_fail(e, j, SL_ABORT_ENGINE);
+		} else {
+			e->text_bytes += tok.len;
+		}
+	}
+	if (e->role == SL_ENGINE_ROLE_BM25 && !j->answered &&
+	    j->pending > 0 && !j->queued && !j->running)
+		work_enqueue(e, j, now);
+}
+
+void
+sl_role_handle(struct engine *e, const struct sl_frag_view *v, uint64_t now)
+{
+	const struct sl_frag_hdr *h = &v->hdr;
+	struct engine_stream *s;
+	struct engine_key k;
+	struct sl_job *j;
+	bool created, gap;
+
+	memset(&k, 0, sizeof(k));
+	k.pipeline = h->pipeline;
+	k.stage = h->stage;
+	k.from_stage = h->from_stage;
+	k.depth = h->depth;
+	memcpy(k.ancestry, h->ancestry, h->depth * sizeof(k.ancestry[0]));
+	s = engine_lookup(e, &k, &created);
+	if (created)
+		e->st.streams++;
+	if (s == NULL) {
+		e->st.untracked++;
+		/* No state to answer with: refuse the stream once, on its
+		 * first fragment. */
+		if (h->seq == 0) {
+			struct sl_job *tmp = job_new(e, v);
+
+			if (tmp != NULL) {
+				job_refuse(e, tmp);
+				job_free(e, tmp);
+			}
+		}
+		return;
+	}
+	s->last_ns = now;
+	if (!engine_track_seq(e, s, h->seq))
+		return;
+	s->fragments++;
+	if (s->job == NULL)
+		s->job = job_new(e, v);
+	j = s->job;
+	if (j == NULL) {
+		engine_remove(e, s);
+		return;
+	}
+	if (h->flags & SL_FRAG_F_ABORT) {
+		engine_remove(e, s);
+		role_input_abort(e, j, h->from_stage, h->abort_reason, now);
+		return;
+	}
+	role_input_tokens(e, j, v, now);
+	if (!(h->flags & SL_FRAG_F_END))
+		return;
+	gap = s->expected <= h->seq;
+	engine_remove(e, s);
+	if (gap) {
+		/* A prompt with a hole: a real engine would fail it. */
+		e->st.incomplete++;
+		role_input_abort(e, j, h->from_stage, SL_ABORT_ENGINE, now);
+	} else {
+		e->st.streams_completed++;
+		role_input_end(e, j, h->from_stage, now);
+	}
+}
+
+void
+sl_role_expire(struct engine *e, struct engine_stream *s)
+{
+	struct sl_job *j = s->job;
+
+	s->job = NULL;
+	if (j == NULL)
+		return;
+	e->st.expired++;
+	/* A join or an input still open: nothing was said yet. An input
+	 * of a join leaves the join to expire on its own. */
+	if (e->role != SL_ENGINE_ROLE_RERANK || s->key.join)
+		job_send_abort(e, j, SL_ABORT_EXPIRED);
+	job_put(e, j);
+}
+
+int
+sl_role_init(struct engine *e)
+{
+	unsigned int n = sl_engine_role_is_lm(e->role) ? e->m.max_batch
+						       : e->m.workers;
+
+	e->timers.t = calloc(n + 1, sizeof(e->timers.t[0]));
+	if (e->timers.t == NULL)
+		return -ENOMEM;
+	e->timers.cap = n + 1;
+	return 0;
+}
+
+void
+sl_role_fini(struct engine *e)
+{
+	struct sl_job *j;
+	uint64_t t;
+	uint32_t i;
+
+	/* Jobs of open streams first: those also queued or running are
+	 * only marked, and freed below with the timers and the FIFO. */
+	for (i = 0; e->table != NULL && i < ENGINE_TABLE_SIZE; i++) {
+		if (e->table[i].used && e->table[i].job != NULL) {
+			job_put(e, e->table[i].job);
+			e->table[i].job = NULL;
+		}
+	}
+	while ((j = sl_timer_pop(&e->timers, UINT64_MAX, &t)) != NULL)
+		job_free(e, j);
+	while ((j = fifo_pop(e)) != NULL)
+		job_free(e, j);
+	sl_timer_heap_free(&e->timers);
+}
