@@ -32,6 +32,7 @@
 	_(NO_MBUF, "no mbuf for a copy, a child or a result")               \
 	_(EDGE_STATE_FULL, "no edge state for a new stream")                \
 	_(BUFFER_FULL, "buffer edge over flows.buffer_max")                  \
+	_(STREAM_ABORTED, "held by a buffer edge for an aborted stream")     \
 	_(SPLIT_FULL, "no splitter state for a new stream")                 \
 	_(OP_FULL, "operator stage over max_groups")                         \
 	_(LOOP_FULL, "too many operator results in one burst")               \

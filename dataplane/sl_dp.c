@@ -502,12 +502,18 @@ dp_expire_idle(struct sl_dp *dp)
 
 		if (f->state == SL_FLOW_ACTIVE &&
 		    dp->now - f->last_tsc > dp->idle_tsc) {
-			/* Not started downstream, or already ended (a client
-			 * stream waiting for its output): just let it go. */
-			if (f->edges == NULL || f->next_seq > f->end_seq)
+			/* Not started downstream: let it go. A client stream
+			 * that ended and waits for its output lingers, so an
+			 * ABORT for that output can still find its client. */
+			if (f->edges == NULL) {
 				sl_flow_remove(ft, i);
-			else
+			} else if (f->next_seq > f->end_seq) {
+				dp->cnt.flows_expired++;
+				f->request_done = 1;
+				sl_flow_end(ft, i, dp->now);
+			} else {
 				dp_expire_stream(dp, i);
+			}
 		}
 		if (++i == ft->capacity)
 			i = 0;

@@ -34,7 +34,7 @@ enum op_group_state {
 struct op_chunk {
 	struct op_chunk *next;
 	uint32_t used;
-	uint8_t data[];
+	uint8_t data[] __rte_aligned(8); /* op_top and op_record hold 8-byte fields */
 };
 #define OP_CHUNK_DATA (OP_CHUNK - offsetof(struct op_chunk, data))
 
@@ -154,6 +154,8 @@ sl_op_init(struct sl_dp *dp)
 		return 0;
 	if (groups > OP_GROUPS_MAX)
 		groups = OP_GROUPS_MAX;
+	if (groups < 8) /* rte_hash's smallest table */
+		groups = 8;
 	os = rte_zmalloc("sl_op_state", sizeof(*os), RTE_CACHE_LINE_SIZE);
 	if (os == NULL)
 		return -ENOMEM;
@@ -232,6 +234,8 @@ sl_op_fini(struct sl_dp *dp)
 	dp->op = NULL;
 }
 
+static void op_abort(struct sl_dp *dp, struct op_group *g, uint8_t reason);
+
 static void
 op_key(struct sl_flow_key *k, const struct sl_pipeline_cfg *pl,
        const struct sl_stage_cfg *st, const uint64_t *ancestry)
@@ -261,12 +265,9 @@ op_group_get(struct sl_dp *dp, uint8_t p, uint8_t s, const uint64_t *ancestry,
 	pos = rte_hash_lookup(os->hash, &k);
 	if (pos >= 0)
 		return &os->groups[pos];
-	if (os->active[p][s] >= st->max_groups) {
-		dp->op_cnt.groups_full++;
-		return NULL;
-	}
 	pos = rte_hash_add_key(os->hash, &k);
 	if (pos < 0) {
+		/* Not even room to remember the refusal. */
 		dp->op_cnt.groups_full++;
 		return NULL;
 	}
@@ -287,6 +288,13 @@ op_group_get(struct sl_dp *dp, uint8_t p, uint8_t s, const uint64_t *ancestry,
 	g->credit = st->aggregation == st->depth_in ? st->n_in_edges : 1;
 	os->active[p][s]++;
 	dp->op_cnt.groups_created++;
+	if (os->active[p][s] > st->max_groups) {
+		/* Over the bound: the request's result is an ABORT, and the
+		 * key stays known (done) so later inputs cannot start a
+		 * partial group. */
+		dp->op_cnt.groups_full++;
+		op_abort(dp, g, SL_ABORT_OVERLOAD);
+	}
 	return g;
 }
 
@@ -445,8 +453,7 @@ sl_op_input(struct sl_dp *dp, const struct sl_edge_cfg *e, struct rte_mbuf *m)
 			return;
 		}
 		r->len = len;
-		memcpy(&r->from_stage, hdr + SL_WIRE_OFF_FROM_STAGE, 2);
-		r->from_stage = rte_be_to_cpu_16(r->from_stage);
+		r->from_stage = pm->stage;
 		r->seq = pm->seq;
 		r->depth = pm->depth;
 		for (uint8_t i = 0; i < SL_ANCESTRY_MAX; i++)
@@ -485,7 +492,8 @@ sl_op_input(struct sl_dp *dp, const struct sl_edge_cfg *e, struct rte_mbuf *m)
 
 void
 sl_op_split_event(struct sl_dp *dp, uint8_t pipeline, uint16_t edge,
-		  const uint64_t *ancestry, uint8_t depth, int delta)
+		  const uint64_t *ancestry, uint8_t depth, int delta,
+		  const struct sl_op_request *rq)
 {
 	struct sl_op_state *os = dp->op;
 
@@ -499,7 +507,8 @@ sl_op_split_event(struct sl_dp *dp, uint8_t pipeline, uint16_t edge,
 
 		if (depth < st->aggregation)
 			continue;
-		g = op_group_get(dp, pipeline, a->stage, ancestry, 0, 0);
+		g = op_group_get(dp, pipeline, a->stage, ancestry, rq->tenant,
+				 rq->send_ns);
 		if (g == NULL || g->state != OP_GROUP_ACTIVE)
 			continue;
 		g->last_tsc = dp->now;
@@ -511,7 +520,8 @@ sl_op_split_event(struct sl_dp *dp, uint8_t pipeline, uint16_t edge,
 
 void
 sl_op_split_abort(struct sl_dp *dp, uint8_t pipeline, uint16_t edge,
-		  const uint64_t *ancestry, uint8_t depth, uint8_t reason)
+		  const uint64_t *ancestry, uint8_t depth, uint8_t reason,
+		  const struct sl_op_request *rq)
 {
 	struct sl_op_state *os = dp->op;
 
@@ -525,7 +535,8 @@ sl_op_split_abort(struct sl_dp *dp, uint8_t pipeline, uint16_t edge,
 
 		if (depth < st->aggregation)
 			continue;
-		g = op_group_get(dp, pipeline, a->stage, ancestry, 0, 0);
+		g = op_group_get(dp, pipeline, a->stage, ancestry, rq->tenant,
+				 rq->send_ns);
 		if (g != NULL)
 			op_abort(dp, g, reason);
 	}

@@ -17,7 +17,8 @@
  *
  * Bounds: groups in flight per stage (max_groups) and bytes per group
  * (max_group_bytes). Hitting one aborts the group's result with ABORT
- * (OVERLOAD); a count that goes below zero aborts it with ABORT
+ * (OVERLOAD) (a group refused for max_groups is remembered as done, so
+ * its later inputs cannot start a partial one); a count that goes below zero aborts it with ABORT
  * (CHILDREN); a group with no event for the idle timeout is aborted with
  * ABORT (EXPIRED). Every case is counted.
  */
@@ -64,21 +65,28 @@ void sl_op_fini(struct sl_dp *dp);
 void sl_op_input(struct sl_dp *dp, const struct sl_edge_cfg *e,
 		 struct rte_mbuf *m);
 
+/* The request a split belongs to, for the groups it creates. */
+struct sl_op_request {
+	uint16_t tenant;
+	uint64_t send_ns; /* the request's send time, carried to the result */
+};
+
 /**
  * sl_op_split_event - a split on edge @edge of pipeline @pipeline started
  * a child (@delta +1, @ancestry = the child's, wire order) or closed a
- * parent (@delta -1, @ancestry = the parent's).
+ * parent (@delta -1, @ancestry = the parent's) of request @rq.
  */
 void sl_op_split_event(struct sl_dp *dp, uint8_t pipeline, uint16_t edge,
-		       const uint64_t *ancestry, uint8_t depth, int delta);
+		       const uint64_t *ancestry, uint8_t depth, int delta,
+		       const struct sl_op_request *rq);
 
 /**
  * sl_op_split_abort - the parent stream of a split was aborted: abort the
  * groups it belonged to with @reason.
  */
 void sl_op_split_abort(struct sl_dp *dp, uint8_t pipeline, uint16_t edge,
-		       const uint64_t *ancestry, uint8_t depth,
-		       uint8_t reason);
+		       const uint64_t *ancestry, uint8_t depth, uint8_t reason,
+		       const struct sl_op_request *rq);
 
 /**
  * sl_op_housekeeping - abort idle groups, forget finished ones.

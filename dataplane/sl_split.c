@@ -37,6 +37,7 @@ struct sl_splitter {
 	uint8_t pipeline;
 	uint8_t depth;
 	uint64_t send_ns;
+	struct sl_op_request rq; /* tenant and first send time */
 	uint64_t ancestry[SL_ANCESTRY_MAX]; /* wire order */
 	/* The child fragment being filled. */
 	struct rte_mbuf *out;
@@ -223,7 +224,7 @@ split_child_start(struct sl_dp *dp, struct sl_splitter *sp,
 	memcpy(child, sp->ancestry, sizeof(child));
 	child[sp->depth] = rte_cpu_to_be_64(sp->children - 1);
 	sl_op_split_event(dp, sp->pipeline, e->id, child,
-			  (uint8_t)(sp->depth + 1), +1);
+			  (uint8_t)(sp->depth + 1), +1, &sp->rq);
 }
 
 /* Append a piece of a token to the current child. */
@@ -394,6 +395,7 @@ split_open(struct sl_dp *dp, const struct sl_edge_cfg *e, uint8_t slot,
 	sp->tenant = rte_be_to_cpu_16(*(const unaligned_uint16_t *)(hdr +
 							SL_WIRE_OFF_TENANT));
 	memcpy(sp->ancestry, hdr + SL_WIRE_OFF_ANCESTRY, 8u * pm->depth);
+	sp->rq.tenant = sp->tenant;
 	return sp;
 }
 
@@ -420,6 +422,8 @@ sl_split_input(struct sl_dp *dp, struct sl_splitter **state,
 	}
 	memcpy(&sp->send_ns, hdr + SL_WIRE_OFF_SEND_NS, 8);
 	sp->send_ns = rte_be_to_cpu_64(sp->send_ns);
+	if (sp->rq.send_ns == 0)
+		sp->rq.send_ns = sp->send_ns;
 	sl_token_iter_init(&it, hdr + SL_WIRE_HDR_LEN,
 			   pm->dgram_len - SL_WIRE_HDR_LEN);
 	while (sl_token_next(&it, &t))
@@ -437,7 +441,7 @@ sl_split_input(struct sl_dp *dp, struct sl_splitter **state,
 		split_child_end(dp, sp, e, SL_FRAG_F_END, 0);
 		split_marker(dp, sp, e, SL_FRAG_F_END | SL_FRAG_F_CHILDREN, 0);
 		sl_op_split_event(dp, sp->pipeline, e->id, sp->ancestry,
-				  sp->depth, -1);
+				  sp->depth, -1, &sp->rq);
 		sp->closed = true;
 		return;
 	}
@@ -458,7 +462,7 @@ sl_split_release(struct sl_dp *dp, struct sl_splitter **state,
 		split_child_end(dp, sp, e, SL_FRAG_F_ABORT, reason);
 	split_marker(dp, sp, e, SL_FRAG_F_ABORT, reason);
 	sl_op_split_abort(dp, sp->pipeline, e->id, sp->ancestry, sp->depth,
-			  reason);
+			  reason, &sp->rq);
 	if (sp->hs != NULL)
 		hs_close_stream(sp->hs, NULL, NULL, NULL);
 	sp->hs = NULL;

@@ -15,7 +15,8 @@
  *      its splitter, which cuts child streams (sl_split.c).
  * Drops: EDGE_STATE_FULL (no edge state for a new stream), BUFFER_FULL
  *      (a buffered stream over flows.buffer_max: the stream's consumers
- *      get ABORT (OVERLOAD) instead of its data), NO_MBUF (no copy).
+ *      get ABORT (OVERLOAD) instead of its data), STREAM_ABORTED (held by a
+ *      buffer edge for a stream that ended in ABORT), NO_MBUF (no copy).
  *
  * Per stream and edge the state lives in an edge block borrowed from a
  * mempool at the stream's first fragment and returned when the stream
@@ -68,7 +69,8 @@ edge_buffer(struct sl_dp *dp, const struct sl_edge_cfg *e,
 		uint8_t *hdr = rte_pktmbuf_mtod_offset(m, uint8_t *,
 						       pm->hdr_off);
 
-		sl_dp_held_free(dp, l, SL_DROP_BUFFER_FULL);
+		sl_dp_held_free(dp, l, es->overflow ? SL_DROP_BUFFER_FULL
+						     : SL_DROP_STREAM_ABORTED);
 		if (!(pm->flags & SL_FRAG_F_ABORT)) {
 			pm->flags = SL_FRAG_F_ABORT;
 			hdr[SL_WIRE_OFF_FLAGS] = SL_FRAG_F_ABORT;

@@ -204,10 +204,16 @@ dp_test_build(const struct dp_frag *f, uint8_t *buf, size_t cap,
 	memcpy(h.ancestry, f->ancestry, sizeof(h.ancestry));
 	CU_ASSERT_FATAL(sl_wire_builder_init(&b, buf + off,
 					     cap - off - f->trailer, &h) == 0);
-	for (unsigned int i = 0; i < f->n_tokens; i++)
-		CU_ASSERT_FATAL(sl_wire_builder_add(&b, f->token_id0 + i,
-						    f->tokens[i],
-						    strlen(f->tokens[i])) == 0);
+	CU_ASSERT_FATAL(f->token_texts != NULL ||
+			f->n_tokens <= DP_TEST_TOKENS_MAX);
+	for (unsigned int i = 0; i < f->n_tokens; i++) {
+		const char *text =
+		    f->token_texts ? f->token_texts[i] : f->tokens[i];
+		size_t len = f->token_lens ? f->token_lens[i] : strlen(text);
+		uint32_t id = f->token_ids ? f->token_ids[i] : f->token_id0 + i;
+
+		CU_ASSERT_FATAL(sl_wire_builder_add(&b, id, text, len) == 0);
+	}
 	dlen = sl_wire_builder_finish(&b);
 
 	memcpy(buf, &f->dst_mac, 6);

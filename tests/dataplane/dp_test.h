@@ -36,7 +36,8 @@
 /*
  * Everything one test frame carries. Zero-initialised fields give a valid
  * fragment once the addresses, pipeline and ancestry are set; depth 0 is
- * taken as 1. Tokens: n_tokens texts; ids are token_id0 + i.
+ * taken as 1. Tokens: n_tokens texts; ids are token_id0 + i unless
+ * token_ids is given.
  */
 struct dp_frag {
 	struct rte_ether_addr src_mac;
@@ -60,6 +61,13 @@ struct dp_frag {
 	unsigned int n_tokens;
 	uint32_t token_id0;
 	const char *tokens[DP_TEST_TOKENS_MAX];
+	/* Optional, for more than DP_TEST_TOKENS_MAX tokens or texts with
+	 * explicit lengths and ids: when token_texts is set it replaces
+	 * tokens[]; token_lens (else strlen) and token_ids (else token_id0
+	 * + i) apply to whichever is used. */
+	const char *const *token_texts;
+	const uint16_t *token_lens;
+	const uint32_t *token_ids;
 };
 
 /**

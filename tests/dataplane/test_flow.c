@@ -169,10 +169,13 @@ test_add_lookup(void)
 	CU_ASSERT_EQUAL(f->next_seq, 0);
 	CU_ASSERT_EQUAL(f->end_seq, UINT32_MAX);
 	CU_ASSERT_EQUAL(f->origin, SL_FLOW_NONE);
-	CU_ASSERT_EQUAL(f->instance, SL_INSTANCE_NONE);
+	/* No route yet: edge state (pins) is the dataplane's, made at the
+	 * stream's first fragment through fanout. */
+	CU_ASSERT_PTR_NULL(f->edges);
 	CU_ASSERT_EQUAL(f->n_held, 0);
 	CU_ASSERT_PTR_NULL(f->held);
-	CU_ASSERT_EQUAL(f->in_flight, 0);
+	CU_ASSERT_EQUAL(f->request_done, 0);
+	CU_ASSERT_EQUAL(f->tenant_counted, 0);
 	CU_ASSERT_EQUAL(memcmp(&f->key, &a, sizeof(a)), 0);
 	sl_flow_table_free(ft);
 	dp_test_end();
@@ -231,13 +234,13 @@ test_readd_keeps_state(void)
 	CU_ASSERT_FATAL(ia >= 0);
 	f = sl_flow_at(ft, (uint32_t)ia);
 	f->next_seq = 5;
-	f->instance = 1;
+	f->origin = 3;
 	f->client_ip = 0x0a000105;
 	again = sl_flow_add(ft, &a, T0 + 500, &created);
 	CU_ASSERT_EQUAL(again, ia);
 	CU_ASSERT_FALSE(created);
 	CU_ASSERT_EQUAL(f->next_seq, 5);
-	CU_ASSERT_EQUAL(f->instance, 1);
+	CU_ASSERT_EQUAL(f->origin, 3);
 	CU_ASSERT_EQUAL(f->client_ip, 0x0a000105);
 	CU_ASSERT_EQUAL(f->state, SL_FLOW_ACTIVE);
 	CU_ASSERT_EQUAL(ft->active, 1);

@@ -52,6 +52,21 @@ key_of(uint8_t depth, const uint64_t *ids)
 	return k;
 }
 
+/* The route functions take the ancestry as a header carries it (wire
+ * order) and its depth; a flow key holds exactly that. */
+static uint64_t
+key_hash(const struct sl_flow_key *k, uint8_t level)
+{
+	return sl_route_key_hash(k->ancestry, k->depth, level);
+}
+
+static uint16_t
+pick(const struct sl_stage_cfg *st, struct sl_stage_state *ss,
+     const struct sl_flow_key *k)
+{
+	return sl_route_pick(st, ss, k->ancestry, k->depth);
+}
+
 static struct sl_flow_key
 random_key(uint8_t depth)
 {
@@ -131,15 +146,15 @@ test_key_hash_levels(void)
 
 	dp_test_begin();
 	/* A level deeper than the key uses what the key has. */
-	CU_ASSERT_EQUAL(sl_route_key_hash(&d1, 3), sl_route_key_hash(&d1, 1));
-	CU_ASSERT_EQUAL(sl_route_key_hash(&d1, 1), sl_route_key_hash(&d2, 1));
-	CU_ASSERT_EQUAL(sl_route_key_hash(&d6, 1), sl_route_key_hash(&d2, 1));
-	CU_ASSERT_EQUAL(sl_route_key_hash(&o2, 1), sl_route_key_hash(&d2, 1));
-	CU_ASSERT_NOT_EQUAL(sl_route_key_hash(&o2, 2),
-			    sl_route_key_hash(&d2, 2));
-	CU_ASSERT_EQUAL(sl_route_key_hash(&d6, 2), sl_route_key_hash(&d2, 2));
-	CU_ASSERT_NOT_EQUAL(sl_route_key_hash(&d6, 3),
-			    sl_route_key_hash(&d2, 3));
+	CU_ASSERT_EQUAL(key_hash(&d1, 3), key_hash(&d1, 1));
+	CU_ASSERT_EQUAL(key_hash(&d1, 1), key_hash(&d2, 1));
+	CU_ASSERT_EQUAL(key_hash(&d6, 1), key_hash(&d2, 1));
+	CU_ASSERT_EQUAL(key_hash(&o2, 1), key_hash(&d2, 1));
+	CU_ASSERT_NOT_EQUAL(key_hash(&o2, 2),
+			    key_hash(&d2, 2));
+	CU_ASSERT_EQUAL(key_hash(&d6, 2), key_hash(&d2, 2));
+	CU_ASSERT_NOT_EQUAL(key_hash(&d6, 3),
+			    key_hash(&d2, 3));
 	dp_test_end();
 }
 
@@ -189,9 +204,9 @@ test_aggregation_same_instance(void)
 					b = key_of(d2, ids);
 					/* The cursor must not matter either. */
 					ss.rr_next = (uint32_t)rng();
-					ia = sl_route_pick(&st, &ss, &a);
+					ia = pick(&st, &ss, &a);
 					ss.rr_next = (uint32_t)rng();
-					ib = sl_route_pick(&st, &ss, &b);
+					ib = pick(&st, &ss, &b);
 					checks++;
 					if (ia != ib || ia >= n)
 						bad++;
@@ -247,7 +262,7 @@ test_consistency_remove_add(void)
 				struct sl_flow_key key =
 				    random_key((uint8_t)(1 + rng() % 6));
 				uint8_t level = (uint8_t)(1 + rng() % 6);
-				uint64_t h = sl_route_key_hash(&key, level);
+				uint64_t h = key_hash(&key, level);
 				uint32_t before =
 				    seeds[sl_route_rendezvous(h, seeds, n)];
 				uint32_t after = less[sl_route_rendezvous(
@@ -306,7 +321,7 @@ check_balance(const char *what, uint64_t (*next_id)(unsigned int))
 		for (unsigned int k = 0; k < n_keys; k++) {
 			uint64_t ids[2] = {next_id(k), k};
 			struct sl_flow_key key = key_of(2, ids);
-			uint16_t i = sl_route_pick(&st, &ss, &key);
+			uint16_t i = pick(&st, &ss, &key);
 
 			if (i < 4)
 				count[i]++;
@@ -367,20 +382,20 @@ test_round_robin(void)
 	for (uint16_t n = 1; n <= 5; n++) {
 		make_stage(&st, &ss, ep, n, 0, SL_BALANCE_ROUND_ROBIN);
 		for (unsigned int i = 0; i < 3u * n + 1; i++)
-			CU_ASSERT_EQUAL(sl_route_pick(&st, &ss, &k), i % n);
+			CU_ASSERT_EQUAL(pick(&st, &ss, &k), i % n);
 		CU_ASSERT_EQUAL(ss.rr_next, 3u * n + 1);
 	}
 	/* The same key does not stick: level 0 ignores the ancestry. */
 	make_stage(&st, &ss, ep, 3, 0, SL_BALANCE_ROUND_ROBIN);
 	ss.rr_next = 7;
-	CU_ASSERT_EQUAL(sl_route_pick(&st, &ss, &k), 1);
-	CU_ASSERT_EQUAL(sl_route_pick(&st, &ss, &k), 2);
-	CU_ASSERT_EQUAL(sl_route_pick(&st, &ss, &k), 0);
+	CU_ASSERT_EQUAL(pick(&st, &ss, &k), 1);
+	CU_ASSERT_EQUAL(pick(&st, &ss, &k), 2);
+	CU_ASSERT_EQUAL(pick(&st, &ss, &k), 0);
 	/* No instance: none picked. */
 	make_stage(&st, &ss, ep, 0, 0, SL_BALANCE_ROUND_ROBIN);
-	CU_ASSERT_EQUAL(sl_route_pick(&st, &ss, &k), SL_INSTANCE_NONE);
+	CU_ASSERT_EQUAL(pick(&st, &ss, &k), SL_INSTANCE_NONE);
 	make_stage(&st, &ss, ep, 0, 2, SL_BALANCE_ROUND_ROBIN);
-	CU_ASSERT_EQUAL(sl_route_pick(&st, &ss, &k), SL_INSTANCE_NONE);
+	CU_ASSERT_EQUAL(pick(&st, &ss, &k), SL_INSTANCE_NONE);
 	dp_test_end();
 }
 
@@ -401,7 +416,7 @@ test_least_loaded(void)
 		ss.inst[i].streams_active = load[i];
 	/* Whatever the cursor, the unique minimum wins. */
 	for (unsigned int r = 0; r < 8; r++)
-		CU_ASSERT_EQUAL(sl_route_pick(&st, &ss, &k), 1);
+		CU_ASSERT_EQUAL(pick(&st, &ss, &k), 1);
 
 	/* Ties: one of the least loaded, and both get picked in turn. */
 	ss.inst[3].streams_active = 2;
@@ -409,7 +424,7 @@ test_least_loaded(void)
 		unsigned int got[4] = {0};
 
 		for (unsigned int r = 0; r < 8; r++) {
-			uint16_t i = sl_route_pick(&st, &ss, &k);
+			uint16_t i = pick(&st, &ss, &k);
 
 			CU_ASSERT(i == 1 || i == 3);
 			if (i < 4)
@@ -423,7 +438,7 @@ test_least_loaded(void)
 	make_stage(&st, &ss, ep, 4, 0, SL_BALANCE_LEAST_LOADED);
 	ss.inst[0].streams_active = 10;
 	for (unsigned int r = 0; r < 30; r++) {
-		uint16_t i = sl_route_pick(&st, &ss, &k);
+		uint16_t i = pick(&st, &ss, &k);
 
 		CU_ASSERT_NOT_EQUAL(i, 0);
 		if (i < 4)

@@ -315,7 +315,8 @@ put32(uint8_t *p, uint32_t v)
 /*
  * The frame sluiced must send for fragment @f to @dst_ip:@dst_port with
  * header stage @stage: Ethernet/IPv4/UDP rewritten, datagram unchanged
- * but for the stage field.
+ * but for the stage field and from_stage, which names the stage that
+ * produced the stream (f->stage, 0 for the client).
  */
 static size_t
 expected_frame(const struct dp_frag *f, uint32_t dst_ip, uint16_t dst_port,
@@ -361,6 +362,7 @@ expected_frame(const struct dp_frag *f, uint32_t dst_ip, uint16_t dst_port,
 	put16(udp + 6, 0);
 	memcpy(out + 42, orig + off, dlen);
 	put16(out + 42 + SL_WIRE_OFF_STAGE, stage);
+	put16(out + 42 + SL_WIRE_OFF_FROM_STAGE, f->stage);
 	return 42 + dlen;
 }
 
@@ -388,15 +390,13 @@ assert_frame(struct rte_mbuf *m, const uint8_t *want, size_t len)
 static uint16_t
 stage2_instance_of(uint64_t req)
 {
-	struct sl_flow_key k;
+	uint64_t ancestry[1] = {rte_cpu_to_be_64(req)};
 	uint32_t seeds[2];
 
-	memset(&k, 0, sizeof(k));
-	k.depth = 1;
-	k.ancestry[0] = rte_cpu_to_be_64(req);
 	for (int i = 0; i < 2; i++)
 		seeds[i] = dp->stages[0][1].inst[i].seed;
-	return sl_route_rendezvous(sl_route_key_hash(&k, 1), seeds, 2);
+	return sl_route_rendezvous(sl_route_key_hash(ancestry, 1, 1), seeds,
+				   2);
 }
 
 /* ---------------------------------------------------------------- parse */
@@ -836,7 +836,8 @@ test_admit_binds_flows(void)
 	CU_ASSERT_EQUAL(f->origin_gen, f->gen);
 	CU_ASSERT_EQUAL(f->pipeline, 0);
 	CU_ASSERT_EQUAL(f->last_tsc, t0 + 10);
-	CU_ASSERT_EQUAL(f->instance, SL_INSTANCE_NONE);
+	/* Admit makes no route: edge state comes with fanout. */
+	CU_ASSERT_PTR_NULL(f->edges);
 
 	/* Later streams of request 1 point at its client stream, and keep
 	 * it alive; a stream of an unknown request has no origin. */
@@ -1113,6 +1114,15 @@ client_flow(uint64_t req)
 	return idx == SL_FLOW_NONE ? NULL : sl_flow_at(dp->flows, idx);
 }
 
+/* The route pin of flow @f's stream on its @slot-th out edge. */
+static struct sl_route_pin *
+pin_of(struct sl_flow *f, unsigned int slot)
+{
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f->edges);
+	return &((struct sl_edge_block *)f->edges)->e[slot].pin;
+}
+
 static void
 test_order_in_order(void)
 {
@@ -1238,12 +1248,20 @@ test_order_after_end(void)
 	dp_test_end();
 }
 
-/* Streams that expire with fragments held: counted EXPIRED, freed. */
+/*
+ * A stream that expires with fragments held: its consumer gets an ABORT
+ * (EXPIRED) carrying the next sequence, the stream lingers like an ended
+ * one, and when it leaves the table its held fragments are freed and
+ * counted EXPIRED.
+ */
 static void
 test_order_expiry_frees_held(void)
 {
 	struct rte_mbuf *pkts[SL_PATH_CAP], *out[8];
 	unsigned int in_use;
+	struct dp_frag abort_frag;
+	uint8_t want[DP_TEST_FRAME_MAX];
+	size_t wlen;
 
 	dp_test_begin();
 	dp_open(config_yaml, true);
@@ -1258,21 +1276,72 @@ test_order_expiry_frees_held(void)
 	CU_ASSERT_EQUAL(dp->stages[0][0].inst[0].streams_active, 1);
 	CU_ASSERT_EQUAL(rte_mempool_in_use_count(dp_test_pool()), in_use - 1);
 
-	/* Idle for exactly idle_timeout: still there. One tick more: gone. */
+	/* Idle for exactly idle_timeout: nothing happens. */
 	dp->now = t0 + dp->idle_tsc;
 	sl_dp_housekeeping(dp);
-	CU_ASSERT_PTR_NOT_NULL(client_flow(7));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(client_flow(7));
+	CU_ASSERT_EQUAL(client_flow(7)->state, SL_FLOW_ACTIVE);
+	CU_ASSERT_EQUAL(dp_test_port_drain(&port, out, 8), 0);
+	/* One tick more: the instance is told, bytes exact. */
 	dp->now = t0 + dp->idle_tsc + 1;
 	dp->expire_cursor = 0;
 	sl_dp_housekeeping(dp);
-	CU_ASSERT_PTR_NULL(client_flow(7));
+	memset(&abort_frag, 0, sizeof(abort_frag));
+	abort_frag.pipeline = 1;
+	abort_frag.seq = 1;
+	abort_frag.flags = SL_FRAG_F_ABORT;
+	abort_frag.abort_reason = SL_ABORT_EXPIRED;
+	abort_frag.depth = 1;
+	abort_frag.ancestry[0] = 7;
+	wlen = expected_frame(&abort_frag, S1_IP(0), S1_PORT, 1, want);
+	CU_ASSERT_EQUAL_FATAL(dp_test_port_drain(&port, out, 8), 1);
+	assert_frame(out[0], want, wlen);
+	rte_pktmbuf_free(out[0]);
 	CU_ASSERT_EQUAL(dp->cnt.flows_expired, 1);
 	CU_ASSERT_EQUAL(dp->stages[0][0].inst[0].streams_active, 0);
+	CU_ASSERT_EQUAL(dp->stages[0][0].inst[0].fragments, 2);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(client_flow(7));
+	CU_ASSERT_EQUAL(client_flow(7)->state, SL_FLOW_ENDED);
+	CU_ASSERT_EQUAL(client_flow(7)->n_held, 2);
+	expect_drops(-1);
+	/* A second housekeeping sends nothing more. */
+	sl_dp_housekeeping(dp);
+	CU_ASSERT_EQUAL(dp_test_port_drain(&port, out, 8), 0);
+
+	/* After the linger it leaves: held fragments freed as EXPIRED. */
+	dp->now = t0 + dp->idle_tsc + 1 + dp->linger_tsc + 1;
+	sl_dp_housekeeping(dp);
+	CU_ASSERT_PTR_NULL(client_flow(7));
+	CU_ASSERT_EQUAL(dp->cnt.flows_expired, 1);
 	CU_ASSERT_EQUAL(dp->flows->active, 0);
 	CU_ASSERT_EQUAL(rte_mempool_in_use_count(dp->flows->reorder_pool), 0);
+	CU_ASSERT_EQUAL(rte_mempool_in_use_count(dp->edge_pool), 0);
 	CU_ASSERT_EQUAL(rte_mempool_in_use_count(dp_test_pool()), in_use - 3);
 	expect_drops(SL_DROP_EXPIRED, 2u, -1);
 	CU_ASSERT_EQUAL(dp_test_port_drain(&port, out, 8), 0);
+	dp_close();
+	dp_test_end();
+}
+
+/* A stream that never started downstream (nothing in order yet) has no
+ * consumer to tell: it just leaves, its held fragments counted EXPIRED. */
+static void
+test_order_expiry_unstarted(void)
+{
+	struct rte_mbuf *pkts[SL_PATH_CAP], *out[8];
+
+	dp_test_begin();
+	dp_open(config_yaml, true);
+	pkts[0] = client(9, 1, 0);
+	pkts[1] = client(9, 2, 0);
+	CU_ASSERT_EQUAL(process(pkts, 2, out, 8), 0);
+	CU_ASSERT_PTR_NULL(client_flow(9)->edges);
+	dp->now = t0 + dp->idle_tsc + 1;
+	sl_dp_housekeeping(dp);
+	CU_ASSERT_PTR_NULL(client_flow(9));
+	CU_ASSERT_EQUAL(dp->cnt.flows_expired, 1);
+	CU_ASSERT_EQUAL(dp_test_port_drain(&port, out, 8), 0);
+	expect_drops(SL_DROP_EXPIRED, 2u, -1);
 	dp_close();
 	dp_test_end();
 }
@@ -1347,8 +1416,11 @@ test_route_client_to_stage1(void)
 	CU_ASSERT_EQUAL(dp->cnt.tx_packets, 7);
 	/* A client stream outlives its END until its request is done. */
 	CU_ASSERT_EQUAL(client_flow(1)->state, SL_FLOW_ACTIVE);
-	CU_ASSERT_EQUAL(client_flow(1)->next_stage, 1);
-	CU_ASSERT_EQUAL(client_flow(1)->instance, 0);
+	CU_ASSERT_EQUAL(pin_of(client_flow(1), 0)->stage, 1);
+	CU_ASSERT_EQUAL(pin_of(client_flow(1), 0)->instance, 0);
+	CU_ASSERT_EQUAL(pin_of(client_flow(1), 0)->in_flight, 0);
+	CU_ASSERT_EQUAL(pin_of(client_flow(2), 0)->instance, 1);
+	CU_ASSERT_EQUAL(pin_of(client_flow(2), 0)->in_flight, 1);
 	expect_drops(-1);
 	dp_close();
 	dp_test_end();
@@ -1823,15 +1895,23 @@ e2e_phase(struct e2e_stream *st, unsigned int n, uint16_t burst)
 					e->dst_ip = s.fr.dst_ip;
 					e->dst_port = s.fr.dst_port;
 				}
-				/* In order, once, to one place, byte exact. */
+				/* In order, once, to one place, byte exact but
+				 * for stage (bytes 6-7) and from_stage (22-23:
+				 * the stage that produced the stream). */
 				if (s.h.seq != e->got ||
 				    s.fr.dst_ip != e->dst_ip ||
 				    s.fr.dst_port != e->dst_port ||
 				    s.h.stage != e->out_stage ||
+				    s.h.from_stage != e->tmpl.stage ||
 				    s.len != 42 + e->len[e->got] - e->off ||
 				    memcmp(s.dgram + 8,
 					   e->frame[e->got] + e->off + 8,
-					   s.len - 42 - 8) != 0 ||
+					   SL_WIRE_OFF_FROM_STAGE - 8) != 0 ||
+				    memcmp(s.dgram + SL_WIRE_OFF_SEND_NS,
+					   e->frame[e->got] + e->off +
+					       SL_WIRE_OFF_SEND_NS,
+					   s.len - 42 - SL_WIRE_OFF_SEND_NS) !=
+					0 ||
 				    memcmp(s.dgram, e->frame[e->got] + e->off,
 					   6) != 0)
 					e->bad++;
@@ -2003,8 +2083,10 @@ main(int argc, char **argv)
 	CU_add_test(s, "DUPLICATE of delivered and held", test_order_duplicate);
 	CU_add_test(s, "SEQ_TOO_FAR", test_order_seq_too_far);
 	CU_add_test(s, "AFTER_END", test_order_after_end);
-	CU_add_test(s, "expiry frees held fragments as EXPIRED",
+	CU_add_test(s, "expiry: ABORT(EXPIRED) sent, held freed as EXPIRED",
 		    test_order_expiry_frees_held);
+	CU_add_test(s, "expiry of a stream never started: no ABORT",
+		    test_order_expiry_unstarted);
 	CU_add_test(s, "table free frees held fragments as EXPIRED",
 		    test_order_fini_frees_held);
 	s = CU_add_suite("route", NULL, NULL);

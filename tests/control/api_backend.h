@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * api_backend.h - a stand-in for sluiced behind the control API server:
+ * it records every call and answers with canned data or a canned error.
+ * Used by the server's tests, the sluicectl tests and the fuzzer.
+ *
+ * Canned data: one pipeline "demo" (id 7): stages draft (engine, two
+ * instances), claims (engine, one instance, aggregation 1, fed by a line
+ * split) and total (a sum operator); four edges. Stats carry two drop
+ * reasons, per-stage, per-instance and operator counters, flows, mbufs and
+ * a three-bucket latency histogram.
+ *
+ * apply: a file containing "ERROR: " fails with CODE_INVALID, the rest of
+ * that line being the compiler's line ("demo.yaml:12: FIELD: message");
+ * otherwise it succeeds, bumps the generation unless it is a dry run, and
+ * answers with the canned pipeline.
+ *
+ * Thread-safe: the server calls it on the loop's thread while a test
+ * reads what it recorded from another.
+ */
+#ifndef API_BACKEND_H
+#define API_BACKEND_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "sl_api.h"
+
+enum api_op {
+	API_OP_APPLY,
+	API_OP_GET,
+	API_OP_LIST,
+	API_OP_ADD,
+	API_OP_REMOVE,
+	API_OP_DRAIN,
+	API_OP_STATS,
+	API_OP_MAX
+};
+
+struct api_backend {
+	pthread_mutex_t lock;
+	unsigned int calls[API_OP_MAX];
+	/* The last call's arguments. */
+	enum api_op last_op;
+	char last_yaml[256];
+	size_t last_len;
+	char last_name[256];
+	bool last_dry_run;
+	bool last_reset;
+	char last_pipeline[64];
+	char last_stage[64];
+	char last_instance[64];
+	uint32_t last_ip;
+	uint16_t last_port;
+	uint64_t generation;
+	/* When fail[op].code is set, op fails with this error. */
+	struct sl_api_error fail[API_OP_MAX];
+};
+
+extern const struct sl_api_backend_ops api_backend_ops;
+
+void api_backend_init(struct api_backend *b);
+void api_backend_fini(struct api_backend *b);
+
+/* Make @op fail with @code, @field, @message (code 0: succeed again). */
+void api_backend_fail(struct api_backend *b, enum api_op op, int code,
+		      const char *field, const char *message);
+
+/* A copy of the recorded state, taken under the lock; its lock member
+ * is not a usable mutex. */
+void api_backend_snapshot(struct api_backend *b, struct api_backend *out);
+
+#endif /* API_BACKEND_H */

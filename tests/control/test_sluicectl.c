@@ -1,0 +1,601 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_sluicectl.c - sluicectl against the control API server with the
+ * recording test backend, once per loop backend:
+ *
+ *   test_sluicectl uring|epoll PATH/TO/sluicectl
+ *
+ * Each command runs as a child process; the tests check its exit status,
+ * its stdout lines (runs of spaces squashed, so column widths may change)
+ * and the one stderr line of a failure, and what the backend was asked.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <CUnit/Basic.h>
+
+#include "api_harness.h"
+
+static struct harness *g_h;
+static const char *g_ctl;
+static char g_dir[64];
+
+struct run {
+	int rc;
+	char out[65536];
+	char err[4096];
+};
+
+/* Run sluicectl with --socket of the harness unless @raw; NULL-ended
+ * arguments; @input goes to its stdin (NULL: /dev/null). */
+static void
+ctl_run(struct run *r, bool raw, const char *input, ...)
+{
+	const char *argv[32];
+	int outp[2], errp[2], inp[2];
+	size_t on = 0, en = 0;
+	int n = 0, status;
+	uint64_t deadline = now_ms() + 15000;
+	bool out_open = true, err_open = true;
+	va_list ap;
+	pid_t pid;
+
+	argv[n++] = g_ctl;
+	if (!raw) {
+		argv[n++] = "--socket";
+		argv[n++] = harness_unix_path(g_h);
+	}
+	va_start(ap, input);
+	while (n < 31 && (argv[n] = va_arg(ap, const char *)) != NULL)
+		n++;
+	va_end(ap);
+	argv[n] = NULL;
+	memset(r, 0, sizeof(*r));
+	if (pipe(outp) || pipe(errp) || pipe(inp)) {
+		r->rc = -1;
+		return;
+	}
+	pid = fork();
+	if (pid == 0) {
+		dup2(inp[0], 0);
+		dup2(outp[1], 1);
+		dup2(errp[1], 2);
+		close(inp[1]);
+		close(outp[0]);
+		close(errp[0]);
+		unsetenv("SLUICE_TOKEN");
+		execv(g_ctl, (char *const *)argv);
+		_exit(127);
+	}
+	close(inp[0]);
+	close(outp[1]);
+	close(errp[1]);
+	if (input != NULL)
+		(void)!write(inp[1], input, strlen(input));
+	close(inp[1]);
+	while ((out_open || err_open) && now_ms() < deadline) {
+		struct pollfd p[2] = {{outp[0], POLLIN, 0},
+				      {errp[0], POLLIN, 0}};
+		ssize_t k;
+
+		if (poll(p, 2, 200) <= 0)
+			continue;
+		if (out_open && (p[0].revents & (POLLIN | POLLHUP))) {
+			k = read(outp[0], r->out + on, sizeof(r->out) - 1 - on);
+			if (k <= 0)
+				out_open = false;
+			else
+				on += (size_t)k;
+		}
+		if (err_open && (p[1].revents & (POLLIN | POLLHUP))) {
+			k = read(errp[0], r->err + en, sizeof(r->err) - 1 - en);
+			if (k <= 0)
+				err_open = false;
+			else
+				en += (size_t)k;
+		}
+	}
+	if (out_open || err_open)
+		kill(pid, SIGKILL);
+	close(outp[0]);
+	close(errp[0]);
+	waitpid(pid, &status, 0);
+	r->rc =
+	    WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* @text has the line @line once runs of spaces are squashed. */
+static bool
+has_line(const char *text, const char *line)
+{
+	char buf[512];
+
+	while (*text) {
+		size_t n = 0;
+		bool space = false;
+
+		while (*text && *text != '\n') {
+			if (*text == ' ') {
+				if (!space && n < sizeof(buf) - 1)
+					buf[n++] = ' ';
+				space = true;
+			} else {
+				if (n < sizeof(buf) - 1)
+					buf[n++] = *text;
+				space = false;
+			}
+			text++;
+		}
+		buf[n] = '\0';
+		if (strcmp(buf, line) == 0)
+			return true;
+		if (*text)
+			text++;
+	}
+	printf("\n    missing line \"%s\"\n", line);
+	return false;
+}
+
+static bool
+check(const struct run *r, int rc, const char *err)
+{
+	if (r->rc == rc && (err == NULL || strcmp(r->err, err) == 0))
+		return true;
+	printf("\n    rc %d (want %d) stderr \"%s\" stdout \"%.200s\"\n", r->rc,
+	       rc, r->err, r->out);
+	return false;
+}
+
+static const char *
+write_file(const char *name, const char *text)
+{
+	static char path[128];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", g_dir, name);
+	f = fopen(path, "w");
+	fputs(text, f);
+	fclose(f);
+	return path;
+}
+
+static struct api_backend
+recorded(void)
+{
+	struct api_backend b;
+
+	api_backend_snapshot(harness_backend_of(g_h), &b);
+	return b;
+}
+
+static struct run R;
+
+static void
+test_version(void)
+{
+	ctl_run(&R, false, NULL, "version", NULL);
+	CU_ASSERT(check(&R, 0, ""));
+	CU_ASSERT(has_line(R.out, "sluicectl 0.1.0"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(R.out, "\nsluiced 0.1.0 (wire 1, "
+					     "generation 1, up 0h00m"));
+	ctl_run(&R, true, NULL, "--version", NULL);
+	CU_ASSERT(check(&R, 0, ""));
+	CU_ASSERT_STRING_EQUAL(R.out, "sluicectl 0.1.0\n");
+}
+
+static void
+test_apply(void)
+{
+	const char *ok =
+	    write_file("demo.yaml", "pipelines:\n  - name: demo\n");
+	const char *bad;
+	struct api_backend b;
+	char line[256];
+
+	ctl_run(&R, false, NULL, "apply", "-f", ok, NULL);
+	CU_ASSERT(check(&R, 0, ""));
+	snprintf(line, sizeof(line), "%s: applied as generation 2", ok);
+	CU_ASSERT(has_line(R.out, line));
+	CU_ASSERT(has_line(R.out, " pipeline demo (id 7): 3 stages, 4 edges"));
+	b = recorded();
+	CU_ASSERT_STRING_EQUAL(b.last_yaml, "pipelines:\n  - name: demo\n");
+	CU_ASSERT_STRING_EQUAL(b.last_name, ok);
+	CU_ASSERT_FALSE(b.last_dry_run);
+
+	ctl_run(&R, false, NULL, "apply", "--dry-run", "--file", ok, NULL);
+	CU_ASSERT(check(&R, 0, ""));
+	snprintf(line, sizeof(line),
+		 "%s: valid (dry run, generation 2 stays in use)", ok);
+	CU_ASSERT(has_line(R.out, line));
+	CU_ASSERT_TRUE(recorded().last_dry_run);
+
+	bad = write_file("bad.yaml",
+			 "ERROR: demo.yaml:12: pipelines[0].stages[1]."
+			 "aggregation: must be 0..1 for a stage receiving "
+			 "depth 1 streams, got 3\n");
+	ctl_run(&R, false, NULL, "apply", "-f", bad, NULL);
+	CU_ASSERT(
+	    check(&R, 1,
+		  "sluicectl: apply: demo.yaml:12: pipelines[0].stages[1]."
+		  "aggregation: must be 0..1 for a stage receiving depth "
+		  "1 streams, got 3\n"));
+	CU_ASSERT_STRING_EQUAL(R.out, "");
+
+	ctl_run(&R, false, NULL, "apply", NULL);
+	CU_ASSERT(check(&R, 2, "sluicectl: apply: -f FILE is required\n"));
+	ctl_run(&R, false, NULL, "apply", "-f", "/nonexistent/x.yaml", NULL);
+	CU_ASSERT(check(&R, 2,
+			"sluicectl: apply: cannot read /nonexistent/x.yaml: No "
+			"such file or directory\n"));
+	/* Empty file: refused by the server with its field. */
+	ctl_run(&R, false, NULL, "apply", "-f", write_file("empty.yaml", ""),
+		NULL);
+	snprintf(line, sizeof(line),
+		 "sluicectl: apply: yaml: %s/empty.yaml: empty pipeline file\n",
+		 g_dir);
+	CU_ASSERT(check(&R, 1, line));
+}
+
+static void
+test_get(void)
+{
+	ctl_run(&R, false, NULL, "get", NULL);
+	CU_ASSERT(check(&R, 0, ""));
+	CU_ASSERT(has_line(R.out, "pipeline demo (id 7): 3 stages, 4 edges"));
+	CU_ASSERT(has_line(R.out, " stage 1 draft: engine, aggregation 0, "
+				  "depth 1, round_robin"));
+	CU_ASSERT(has_line(R.out, " stage 2 claims: engine, aggregation 1, "
+				  "depth 2, least_loaded"));
+	CU_ASSERT(
+	    has_line(R.out, " stage 3 total: sum, aggregation 1, depth 2"));
+	CU_ASSERT(has_line(R.out, " instance draft-b 10.77.0.12:7801"));
+	CU_ASSERT(has_line(R.out, " edge client -> draft: stream, depth 1->1"));
+	CU_ASSERT(has_line(R.out, " edge draft -> claims: stream, split line, "
+				  "stream_children, depth 1->2"));
+	CU_ASSERT(has_line(R.out, " edge total -> client: buffer, depth 1->1"));
+	CU_ASSERT_STRING_EQUAL(recorded().last_name, "");
+
+	ctl_run(&R, false, NULL, "get", "demo", NULL);
+	CU_ASSERT(check(&R, 0, ""));
+	CU_ASSERT_STRING_EQUAL(recorded().last_name, "demo");
+	ctl_run(&R, false, NULL, "get", "nope", NULL);
+	CU_ASSERT(check(&R, 1, "sluicectl: get: name: no pipeline \"nope\"\n"));
+	ctl_run(&R, false, NULL, "get", "a", "b", NULL);
+	CU_ASSERT(check(&R, 2,
+			"sluicectl: get: unexpected argument \"b\" (see "
+			"--help)\n"));
+}
+
+static void
+test_instances(void)
+{
+	struct api_backend b;
+
+	ctl_run(&R, false, NULL, "instances", "--pipeline", "demo", "--stage",
+		"claims", NULL);
+	CU_ASSERT(check(&R, 0, ""));
+	CU_ASSERT(has_line(R.out, "PIPELINE STAGE INSTANCE ADDRESS STREAMS "
+				  "ROUTED FRAGMENTS STATE"));
+	CU_ASSERT(has_line(R.out, "demo claims claims/0 10.77.0.21:7802 5 50 "
+				  "500 active"));
+	CU_ASSERT_PTR_NULL(strstr(R.out, "draft"));
+	b = recorded();
+	CU_ASSERT_STRING_EQUAL(b.last_pipeline, "demo");
+	CU_ASSERT_STRING_EQUAL(b.last_stage, "claims");
+
+	ctl_run(&R, false, NULL, "instances", NULL);
+	CU_ASSERT(check(&R, 0, ""));
+	CU_ASSERT(has_line(R.out, "demo draft draft-b 10.77.0.12:7801 0 0 0 "
+				  "draining"));
+	ctl_run(&R, false, NULL, "instances", "--stage", "no way", NULL);
+	CU_ASSERT(check(&R, 1,
+			"sluicectl: instances: stage: must be 1..31 characters "
+			"of [A-Za-z0-9_.-], got \"no way\"\n"));
+}
+
+static void
+test_add_remove_drain(void)
+{
+	struct api_backend b;
+
+	ctl_run(&R, false, NULL, "add", "--pipeline", "demo", "--stage",
+		"draft", "--name", "draft-c", "--address", "10.77.0.13:7803",
+		NULL);
+	CU_ASSERT(check(&R, 0, ""));
+	CU_ASSERT_STRING_EQUAL(R.out,
+			       "added demo/draft/draft-c 10.77.0.13:7803\n");
+	b = recorded();
+	CU_ASSERT_EQUAL(b.last_op, API_OP_ADD);
+	CU_ASSERT_EQUAL(b.last_ip, 0x0a4d000d);
+	CU_ASSERT_EQUAL(b.last_port, 7803);
+
+	ctl_run(&R, false, NULL, "add", "--pipeline", "demo", "--stage",
+		"draft", "--address", "10.0.0.1:70000", NULL);
+	CU_ASSERT(check(&R, 1,
+			"sluicectl: add: instance.port: must be 1..65535, got "
+			"70000\n"));
+	ctl_run(&R, false, NULL, "add", "--pipeline", "demo", "--stage",
+		"draft", "--address", "10.0.0.1", NULL);
+	CU_ASSERT(check(&R, 2,
+			"sluicectl: add: --address: must be IP:PORT, got "
+			"\"10.0.0.1\"\n"));
+	ctl_run(&R, false, NULL, "add", "--pipeline", "demo", "--stage",
+		"draft", NULL);
+	CU_ASSERT(
+	    check(&R, 2, "sluicectl: add: --address IP:PORT is required\n"));
+
+	ctl_run(&R, false, NULL, "remove", "--pipeline", "demo", "--stage",
+		"draft", "--name", "draft-c", NULL);
+	CU_ASSERT(check(&R, 0, ""));
+	CU_ASSERT_STRING_EQUAL(R.out,
+			       "removed demo/draft/draft-c 10.77.0.11:7801\n");
+	CU_ASSERT_EQUAL(recorded().last_op, API_OP_REMOVE);
+	ctl_run(&R, false, NULL, "remove", "--pipeline", "demo", "--stage",
+		"draft", NULL);
+	CU_ASSERT(check(&R, 2, "sluicectl: remove: --name is required\n"));
+
+	ctl_run(&R, false, NULL, "drain", "--pipeline", "demo", "--stage",
+		"draft", "--name", "draft/0", NULL);
+	CU_ASSERT(check(&R, 0, ""));
+	CU_ASSERT_STRING_EQUAL(R.out,
+			       "draining demo/draft/draft/0 "
+			       "10.77.0.11:7801 (3 streams in flight)\n");
+	b = recorded();
+	CU_ASSERT_EQUAL(b.last_op, API_OP_DRAIN);
+	CU_ASSERT_STRING_EQUAL(b.last_instance, "draft/0");
+
+	api_backend_fail(harness_backend_of(g_h), API_OP_DRAIN,
+			 SLUICE__V1__ERROR__CODE__CODE_NOT_FOUND, "instance",
+			 "no instance \"zz\" in demo/draft");
+	ctl_run(&R, false, NULL, "drain", "--pipeline", "demo", "--stage",
+		"draft", "--name", "zz", NULL);
+	CU_ASSERT(check(&R, 1,
+			"sluicectl: drain: instance: no instance \"zz\" "
+			"in demo/draft\n"));
+	api_backend_fail(harness_backend_of(g_h), API_OP_DRAIN, 0, NULL, NULL);
+	ctl_run(&R, false, NULL, "drain", "--pipeline", NULL);
+	CU_ASSERT(check(&R, 2, NULL));
+	CU_ASSERT_EQUAL(strncmp(R.err, "sluicectl: drain: option ", 25), 0);
+}
+
+static void
+test_stats(void)
+{
+	ctl_run(&R, false, NULL, "stats", NULL);
+	CU_ASSERT(check(&R, 0, ""));
+	CU_ASSERT_FALSE(recorded().last_reset);
+	CU_ASSERT(has_line(R.out, "flows: 3 active of 65536, 40 created, 36 "
+				  "ended, 1 expired"));
+	CU_ASSERT(has_line(R.out, "mbufs: 600 in use of 8191 (512 at start)"));
+	CU_ASSERT(has_line(R.out, "latency: 10 samples, mean 250.0 us"));
+	CU_ASSERT(has_line(R.out, " <= 10us 5"));
+	CU_ASSERT(has_line(R.out, " <= 1ms 3"));
+	CU_ASSERT(has_line(R.out, " > 1ms 2"));
+	CU_ASSERT(has_line(R.out, "drops: 15"));
+	CU_ASSERT(has_line(R.out, " BAD_MAGIC 3"));
+	CU_ASSERT(has_line(R.out, " TENANT_RATE 12"));
+	CU_ASSERT(has_line(R.out, "demo draft 500 2000 64000 40 38 1"));
+	CU_ASSERT(has_line(R.out, "demo total sum 2 10 7 1 0 0 0 0 0 4"));
+	{
+		/* Fragments grow per call: match the rest of the line. */
+		static char sq[sizeof(R.out)];
+		size_t n = 0;
+
+		for (const char *p = R.out; *p; p++)
+			if (!(*p == ' ' && n > 0 && sq[n - 1] == ' '))
+				sq[n++] = *p;
+		sq[n] = '\0';
+		CU_ASSERT_PTR_NOT_NULL(strstr(sq, "\ndemo draft draft \"b\"\\x "
+						  "10.77.0.12:7801 "));
+		CU_ASSERT_PTR_NOT_NULL(strstr(sq, " 8000 1 19 draining\n"));
+	}
+
+	ctl_run(&R, false, NULL, "stats", "--reset", NULL);
+	CU_ASSERT(check(&R, 0, ""));
+	CU_ASSERT_TRUE(recorded().last_reset);
+}
+
+static void
+test_stats_json(void)
+{
+	ctl_run(&R, false, NULL, "stats", "--json", NULL);
+	CU_ASSERT(check(&R, 0, ""));
+	/* One line, one object. */
+	CU_ASSERT_EQUAL(R.out[0], '{');
+	CU_ASSERT_PTR_NOT_NULL(strchr(R.out, '\n'));
+	CU_ASSERT_EQUAL(strchr(R.out, '\n')[1], '\0');
+	CU_ASSERT_PTR_NOT_NULL(strstr(R.out, "\"drops\":{\"BAD_MAGIC\":3,"
+					     "\"TENANT_RATE\":12},"
+					     "\"drops_total\":15"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(R.out,
+				      "\"flows\":{\"active\":3,"
+				      "\"capacity\":65536,\"created\":40,"
+				      "\"ended\":36,\"expired\":1}"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(R.out, "\"mbufs\":{\"in_use\":600,"
+					     "\"in_use_start\":512,"
+					     "\"capacity\":8191}"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(R.out, "\"instance\":\"draft \\\"b\\\""
+					     "\\\\x\",\"address\":"
+					     "\"10.77.0.12:7801\""));
+	CU_ASSERT_PTR_NOT_NULL(strstr(R.out,
+				      "\"operators\":[{\"pipeline\":"
+				      "\"demo\",\"stage\":\"total\","
+				      "\"kind\":\"sum\",\"groups_active\":2"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(R.out, "{\"le_ns\":null,\"count\":2}"));
+	/* Valid JSON, by jq where installed. */
+	if (system("command -v jq >/dev/null 2>&1") == 0) {
+		FILE *p = popen("jq -e '.drops_total == 15' >/dev/null", "w");
+		int status;
+
+		CU_ASSERT_FATAL(p != NULL);
+		fputs(R.out, p);
+		status = pclose(p);
+		CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	} else {
+		printf("(jq not installed: JSON syntax not checked) ");
+	}
+}
+
+static int
+count(const char *hay, const char *needle)
+{
+	int n = 0;
+
+	for (const char *p = hay; (p = strstr(p, needle)) != NULL; p++)
+		n++;
+	return n;
+}
+
+static void
+test_top(void)
+{
+	const char *last;
+
+	ctl_run(&R, false, NULL, "top", "--iterations", "3", "--interval-ms",
+		"100", NULL);
+	CU_ASSERT(check(&R, 0, ""));
+	CU_ASSERT_EQUAL(count(R.out, "\033[H\033[2J"), 3);
+	CU_ASSERT_EQUAL(count(R.out, "sluice top: generation"), 3);
+	/* The first screen has no rates yet, the last has. */
+	CU_ASSERT_PTR_NOT_NULL(strstr(R.out, "(-/s)"));
+	last = strrchr(R.out, '\033');
+	CU_ASSERT_FATAL(last != NULL);
+	CU_ASSERT_PTR_NULL(strstr(last, "(-/s)"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(last, "PIPELINE"));
+	CU_ASSERT(has_line(last, " BAD_MAGIC 3"));
+
+	/* q on stdin ends it after the first screen. */
+	ctl_run(&R, false, "q", "top", "--interval-ms", "200", NULL);
+	CU_ASSERT(check(&R, 0, ""));
+	CU_ASSERT_EQUAL(count(R.out, "\033[H\033[2J"), 1);
+
+	ctl_run(&R, false, NULL, "top", "--interval-ms", "5", NULL);
+	CU_ASSERT(check(&R, 2,
+			"sluicectl: top: --interval-ms: must be "
+			"10..4000, got \"5\"\n"));
+}
+
+static void
+test_help_and_usage(void)
+{
+	static const char *const cmds[] = {"apply", "get",    "instances",
+					   "add",   "remove", "drain",
+					   "stats", "top",    "version"};
+	char want[64];
+
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		ctl_run(&R, true, NULL, "--socket", "/nonexistent.sock",
+			cmds[i], "--help", NULL);
+		CU_ASSERT(check(&R, 0, ""));
+		snprintf(want, sizeof(want),
+			 "usage: sluicectl [GLOBAL OPTIONS] %s", cmds[i]);
+		CU_ASSERT_EQUAL(strncmp(R.out, want, strlen(want)), 0);
+	}
+	ctl_run(&R, true, NULL, "--help", NULL);
+	CU_ASSERT(check(&R, 0, ""));
+	CU_ASSERT_EQUAL(strncmp(R.out, "usage: sluicectl ", 17), 0);
+	ctl_run(&R, true, NULL, NULL);
+	CU_ASSERT(check(&R, 2, NULL));
+	ctl_run(&R, false, NULL, "frob", NULL);
+	CU_ASSERT(check(&R, 2,
+			"sluicectl: unknown command \"frob\" (see "
+			"--help)\n"));
+	ctl_run(&R, true, NULL, "--socket", "/nonexistent.sock", "stats", NULL);
+	CU_ASSERT(check(&R, 3,
+			"sluicectl: stats: cannot connect to "
+			"/nonexistent.sock: No such file or "
+			"directory\n"));
+}
+
+static void
+test_tcp(void)
+{
+	struct harness_opts o = {.tcp = true};
+	struct harness *h = harness_start(&o);
+	char hostport[32];
+
+	CU_ASSERT_FATAL(h != NULL);
+	snprintf(hostport, sizeof(hostport), "127.0.0.1:%u",
+		 (unsigned int)harness_tcp_port(h));
+	ctl_run(&R, true, NULL, "--tcp", hostport, "--token", HARNESS_TOKEN,
+		"version", NULL);
+	CU_ASSERT(check(&R, 0, ""));
+	CU_ASSERT_PTR_NOT_NULL(strstr(R.out, "\nsluiced 0.1.0 (wire 1,"));
+	ctl_run(&R, true, NULL, "--tcp", hostport, "--token", "nope", "get",
+		NULL);
+	CU_ASSERT(check(&R, 1, "sluicectl: get: token: wrong token\n"));
+	ctl_run(&R, true, NULL, "--tcp", hostport, "get", NULL);
+	CU_ASSERT(check(&R, 2,
+			"sluicectl: --tcp needs --token (or "
+			"SLUICE_TOKEN)\n"));
+	ctl_run(&R, true, NULL, "--tcp", "nocolon", "--token", "x", "get",
+		NULL);
+	CU_ASSERT(check(&R, 2,
+			"sluicectl: get: --tcp: must be HOST:PORT, got "
+			"\"nocolon\"\n"));
+	harness_stop(h);
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct {
+		const char *name;
+		void (*fn)(void);
+	} tests[] = {
+	    {"version", test_version},
+	    {"apply", test_apply},
+	    {"get", test_get},
+	    {"instances", test_instances},
+	    {"add, remove, drain", test_add_remove_drain},
+	    {"stats", test_stats},
+	    {"stats --json", test_stats_json},
+	    {"top", test_top},
+	    {"help and usage", test_help_and_usage},
+	    {"tcp with token", test_tcp},
+	};
+	char suite_name[32];
+	CU_pSuite suite;
+	unsigned int failed;
+	int rc = harness_main_init(argc, argv);
+
+	if (rc != 0)
+		return rc;
+	if (argc != 3 || access(argv[2], X_OK) != 0) {
+		fprintf(stderr, "usage: %s uring|epoll SLUICECTL\n", argv[0]);
+		return 2;
+	}
+	g_ctl = argv[2];
+	snprintf(g_dir, sizeof(g_dir), "/tmp/sluicectl_test.XXXXXX");
+	if (mkdtemp(g_dir) == NULL)
+		return 1;
+	g_h = harness_start(NULL);
+	if (g_h == NULL)
+		return 1;
+	if (CU_initialize_registry() != CUE_SUCCESS)
+		return 1;
+	snprintf(suite_name, sizeof(suite_name), "sluicectl-%s", argv[1]);
+	suite = CU_add_suite(suite_name, NULL, NULL);
+	for (size_t i = 0; suite && i < sizeof(tests) / sizeof(tests[0]); i++)
+		CU_add_test(suite, tests[i].name, tests[i].fn);
+	CU_basic_set_mode(CU_BRM_VERBOSE);
+	CU_basic_run_tests();
+	failed = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
+	CU_cleanup_registry();
+	harness_stop(g_h);
+	{
+		char cmd[128];
+
+		snprintf(cmd, sizeof(cmd), "rm -rf %s", g_dir);
+		(void)!system(cmd);
+	}
+	return failed ? 1 : 0;
+}

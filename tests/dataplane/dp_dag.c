@@ -1,0 +1,282 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * dp_dag.c - a worker on a ring port for the DAG suites (dp_dag.h).
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <CUnit/CUnit.h>
+
+#include "dp_dag.h"
+
+struct dag dag;
+
+static struct dp_test_port port;
+static struct rte_ether_addr our_mac;
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+
+uint64_t
+dag_rng(void)
+{
+	rng_state ^= rng_state >> 12;
+	rng_state ^= rng_state << 25;
+	rng_state ^= rng_state >> 27;
+	return rng_state * 0x2545f4914f6cdd1dull;
+}
+
+void
+dag_rng_seed(uint64_t s)
+{
+	rng_state = s ? s : 0x9e3779b97f4a7c15ull;
+	for (int i = 0; i < 8; i++)
+		dag_rng();
+}
+
+static struct rte_ether_addr
+mac_of(uint32_t ip)
+{
+	struct rte_ether_addr m = {{0x02, 0x00, (uint8_t)(ip >> 24),
+				    (uint8_t)(ip >> 16), (uint8_t)(ip >> 8),
+				    (uint8_t)ip}};
+
+	return m;
+}
+
+static void
+learn(uint32_t ip)
+{
+	struct rte_ether_addr m = mac_of(ip);
+
+	CU_ASSERT_EQUAL(sl_neigh_learn(&dag.dp->neigh, ip, &m), 0);
+}
+
+int
+dag_port_init(void)
+{
+	dag.sent = calloc(DAG_SENT_MAX, sizeof(*dag.sent));
+	if (dag.sent == NULL)
+		return -1;
+	return dp_test_port_create(&port, "dp_dag");
+}
+
+void
+dag_port_fini(void)
+{
+	dp_test_port_flush(&port);
+	free(dag.sent);
+	dag.sent = NULL;
+}
+
+void
+dag_open(const char *yaml)
+{
+	/* A test that stopped at a fatal assertion left its worker. */
+	if (dag.dp != NULL)
+		dag_close();
+	dag.cfg = dp_test_config(yaml);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(dag.cfg);
+	dag.dp = calloc(1, sizeof(*dag.dp));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(dag.dp);
+	CU_ASSERT_EQUAL_FATAL(
+	    sl_dp_init(dag.dp, dag.cfg, port.port_id, dp_test_pool()), 0);
+	our_mac = port.mac;
+	if (rte_is_zero_ether_addr(&our_mac)) {
+		our_mac = (struct rte_ether_addr){{0x02, 0, 0, 0, 0, 0x01}};
+		dag.dp->mac = our_mac;
+	}
+	dag.t0 = dag.dp->now;
+	dag.n_sent = 0;
+	dag.bad_frames = 0;
+	learn(DAG_CLIENT_IP);
+	for (uint16_t p = 0; p < dag.cfg->n_pipelines; p++)
+		for (uint16_t s = 0; s < dag.cfg->pipelines[p].n_stages; s++) {
+			const struct sl_stage_cfg *st =
+			    &dag.cfg->pipelines[p].stages[s];
+
+			for (uint16_t i = 0; i < st->n_instances; i++)
+				learn(st->instances[i].ep.ip);
+		}
+}
+
+void
+dag_close(void)
+{
+	CU_ASSERT_EQUAL(dag.bad_frames, 0);
+	sl_dp_fini(dag.dp);
+	free(dag.dp);
+	dag.dp = NULL;
+	sl_config_free(dag.cfg);
+	dag.cfg = NULL;
+	dp_test_port_flush(&port);
+	dag.n_sent = 0;
+}
+
+const struct sl_stage_cfg *
+dag_stage(uint16_t stage)
+{
+	return &dag.cfg->pipelines[0].stages[stage - 1];
+}
+
+static struct dp_frag
+frag_base(uint32_t src_ip, uint16_t src_port)
+{
+	struct dp_frag f;
+
+	memset(&f, 0, sizeof(f));
+	f.src_mac = mac_of(src_ip);
+	f.dst_mac = our_mac;
+	f.src_ip = src_ip;
+	f.src_port = src_port;
+	f.dst_ip = DAG_SLUICED_IP;
+	f.dst_port = DAG_SLUICED_PORT;
+	f.pipeline = dag.cfg->pipelines[0].id;
+	return f;
+}
+
+struct dp_frag
+dag_from_client(uint64_t req, uint32_t seq, uint8_t flags)
+{
+	struct dp_frag f = frag_base(DAG_CLIENT_IP, DAG_CLIENT_PORT);
+
+	f.depth = 1;
+	f.ancestry[0] = req;
+	f.seq = seq;
+	f.flags = flags;
+	return f;
+}
+
+struct dp_frag
+dag_from_instance(uint16_t stage, uint16_t inst, const uint64_t *ancestry,
+		  uint8_t depth, uint32_t seq, uint8_t flags)
+{
+	const struct sl_endpoint *ep = &dag_stage(stage)->instances[inst].ep;
+	struct dp_frag f = frag_base(ep->ip, ep->port);
+
+	f.stage = stage;
+	f.depth = depth;
+	memcpy(f.ancestry, ancestry, 8u * depth);
+	f.seq = seq;
+	f.flags = flags;
+	return f;
+}
+
+static void
+capture(void)
+{
+	struct rte_mbuf *out[64];
+	unsigned int k;
+
+	while ((k = dp_test_port_drain(&port, out, RTE_DIM(out))) != 0) {
+		for (unsigned int i = 0; i < k; i++) {
+			const uint8_t *p = rte_pktmbuf_mtod(out[i], uint8_t *);
+			size_t len = rte_pktmbuf_data_len(out[i]);
+			struct sl_frame fr;
+			struct dag_sent *s;
+			bool ok;
+
+			ok = out[i]->nb_segs == 1 &&
+			     sl_wire_parse_frame(p, len, &fr) == SL_WIRE_OK &&
+			     fr.src_ip == DAG_SLUICED_IP &&
+			     fr.src_port == DAG_SLUICED_PORT &&
+			     fr.hdr_off == SL_WIRE_FRAME_HDR_OFF &&
+			     dp_test_ipv4_cksum_ok(p + 14, 20) &&
+			     fr.dgram_len <= sizeof(s->dgram) &&
+			     len == (size_t)SL_WIRE_FRAME_HDR_OFF + fr.dgram_len;
+			if (ok && dag.n_sent < DAG_SENT_MAX) {
+				s = &dag.sent[dag.n_sent];
+				memset(&s->h, 0, sizeof(s->h));
+				ok = sl_wire_parse(p + fr.hdr_off, fr.dgram_len,
+						   &s->h) == SL_WIRE_OK;
+				s->dst_ip = fr.dst_ip;
+				s->dst_port = fr.dst_port;
+				s->dlen = fr.dgram_len;
+				memcpy(s->dgram, p + fr.hdr_off, fr.dgram_len);
+				if (ok)
+					dag.n_sent++;
+			}
+			if (!ok) {
+				printf("\n  a sent frame failed its checks");
+				dag.bad_frames++;
+			}
+			rte_pktmbuf_free(out[i]);
+		}
+	}
+}
+
+unsigned int
+dag_process(const struct dp_frag *f, unsigned int n)
+{
+	struct rte_mbuf *pkts[SL_PATH_CAP];
+	unsigned int before = dag.n_sent;
+
+	CU_ASSERT_FATAL(n <= SL_BURST);
+	for (unsigned int i = 0; i < n; i++)
+		pkts[i] = dp_test_frame(&f[i]);
+	sl_dp_process(dag.dp, pkts, (uint16_t)n);
+	capture();
+	return dag.n_sent - before;
+}
+
+unsigned int
+dag_housekeeping(uint64_t dt)
+{
+	unsigned int before = dag.n_sent;
+
+	dag.dp->now = dag.t0 + dt;
+	sl_dp_housekeeping(dag.dp);
+	capture();
+	return dag.n_sent - before;
+}
+
+void
+dag_clear(void)
+{
+	dag.n_sent = 0;
+}
+
+unsigned int
+dag_tokens(const struct dag_sent *s, struct sl_token *t, unsigned int max)
+{
+	struct sl_token_iter it;
+	unsigned int n = 0;
+
+	sl_token_iter_init(&it, s->dgram + SL_WIRE_HDR_LEN,
+			   s->dlen - SL_WIRE_HDR_LEN);
+	while (n < max && sl_token_next(&it, &t[n]))
+		n++;
+	return n;
+}
+
+void
+dag_expect_drops(int reason, ...)
+{
+	uint64_t want[SL_DROP_MAX] = {0};
+	va_list ap;
+
+	va_start(ap, reason);
+	while (reason >= 0) {
+		want[reason] = va_arg(ap, unsigned int);
+		reason = va_arg(ap, int);
+	}
+	va_end(ap);
+	for (int r = 1; r < SL_DROP_MAX; r++) {
+		if (dag.dp->cnt.drops[r] != want[r])
+			printf("\n  drops[%s] = %lu, want %lu", sl_drop_name(r),
+			       (unsigned long)dag.dp->cnt.drops[r],
+			       (unsigned long)want[r]);
+		CU_ASSERT_EQUAL(dag.dp->cnt.drops[r], want[r]);
+	}
+}
+
+int
+dag_instance_of(const struct sl_stage_cfg *st, uint32_t ip, uint16_t port_)
+{
+	for (uint16_t i = 0; i < st->n_instances; i++)
+		if (st->instances[i].ep.ip == ip &&
+		    st->instances[i].ep.port == port_)
+			return i;
+	return -1;
+}

@@ -1,0 +1,1070 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_ops.c - inline operators (dataplane/sl_op.[ch]) through the whole
+ * path, against results computed here.
+ *
+ * Topologies (the operator is stage `agg`, its result goes to the client):
+ *   children: client -> a -> (split line) -> b -> agg, aggregation 1: the
+ *             leaves are b's answers [R, i] to the children of a's answer;
+ *   join:     client -> a -> (split line) -> b -> c1, c2 -> agg,
+ *             aggregation 1: two in-edges at depth 2, leaves [R, i] from
+ *             c1 and from c2;
+ *   pair:     client -> x, y -> agg, aggregation 1: two in-edges at
+ *             depth 1, leaves [R] from x and from y.
+ * Leaves have random tokens in random fragments, arrive interleaved at
+ * random in bursts shuffled inside, and a's END may come last of all.
+ * The result must be exact (tokens, ids, header), leave exactly once, in
+ * the burst that brings the last END, and be byte-identical whether the
+ * edges into agg stream or buffer. Then the bounds: max_groups,
+ * max_group_bytes, a leaf's ABORT, an idle group.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <CUnit/Basic.h>
+#include <rte_byteorder.h>
+
+#include "dp_dag.h"
+
+enum topo { TOPO_CHILDREN, TOPO_JOIN, TOPO_PAIR, TOPO_JOIN_L2 };
+enum op { OP_COUNT, OP_SUM, OP_TOPK, OP_CONCAT };
+
+static const char *const op_yaml[] = {
+    [OP_COUNT] = "operator: count",
+    [OP_SUM] = "operator: sum",
+    [OP_TOPK] = "operator: topk, k: 3",
+    [OP_CONCAT] = "operator: concat",
+};
+static const char *const op_name[] = {"count", "sum", "topk", "concat"};
+
+#define TOPK 3
+#define MAX_LEAVES 16
+#define MAX_LEAF_FRAGS 8
+#define MAX_TOKENS 8 /* per leaf fragment */
+#define TEXT_LEN 320
+
+/* The operator stage's id in each topology. */
+static uint16_t
+agg_id(enum topo t)
+{
+	return t == TOPO_CHILDREN ? 3 : t == TOPO_PAIR ? 3 : 5;
+}
+
+static void
+open_ops(enum topo t, enum op op, bool buffered, const char *bounds)
+{
+	static char yaml[4096];
+	const char *mode = buffered ? ", mode: buffer" : "";
+
+	switch (t) {
+	case TOPO_CHILDREN:
+		snprintf(yaml, sizeof(yaml),
+			 DAG_YAML_HEAD
+			 "pipelines:\n"
+			 "  - name: p\n"
+			 "    id: 1\n"
+			 "    stages:\n"
+			 "      - {name: a, instances: [10.0.2.1:8001]}\n"
+			 "      - {name: b, instances: [10.0.3.1:8002, "
+			 "10.0.3.2:8002]}\n"
+			 "      - {name: agg, %s, aggregation: 1%s}\n"
+			 "    edges:\n"
+			 "      - {from: client, to: a}\n"
+			 "      - {from: a, to: b, split: line}\n"
+			 "      - {from: b, to: agg%s}\n"
+			 "      - {from: agg, to: client}\n",
+			 op_yaml[op], bounds, mode);
+		break;
+	case TOPO_JOIN:
+	case TOPO_JOIN_L2:
+		snprintf(yaml, sizeof(yaml),
+			 DAG_YAML_HEAD
+			 "pipelines:\n"
+			 "  - name: p\n"
+			 "    id: 1\n"
+			 "    stages:\n"
+			 "      - {name: a, instances: [10.0.2.1:8001]}\n"
+			 "      - {name: b, instances: [10.0.3.1:8002]}\n"
+			 "      - {name: c1, instances: [10.0.4.1:8003]}\n"
+			 "      - {name: c2, instances: [10.0.5.1:8004]}\n"
+			 "      - {name: agg, %s, aggregation: %u%s}\n"
+			 "    edges:\n"
+			 "      - {from: client, to: a}\n"
+			 "      - {from: a, to: b, split: line}\n"
+			 "      - {from: b, to: c1}\n"
+			 "      - {from: b, to: c2}\n"
+			 "      - {from: c1, to: agg%s}\n"
+			 "      - {from: c2, to: agg%s}\n"
+			 "      - {from: agg, to: client}\n",
+			 op_yaml[op], t == TOPO_JOIN_L2 ? 2 : 1, bounds, mode,
+			 mode);
+		break;
+	case TOPO_PAIR:
+		snprintf(yaml, sizeof(yaml),
+			 DAG_YAML_HEAD
+			 "pipelines:\n"
+			 "  - name: p\n"
+			 "    id: 1\n"
+			 "    stages:\n"
+			 "      - {name: x, instances: [10.0.2.1:8001]}\n"
+			 "      - {name: y, instances: [10.0.3.1:8002]}\n"
+			 "      - {name: agg, %s, aggregation: 1%s}\n"
+			 "    edges:\n"
+			 "      - {from: client, to: x}\n"
+			 "      - {from: client, to: y}\n"
+			 "      - {from: x, to: agg%s}\n"
+			 "      - {from: y, to: agg%s}\n"
+			 "      - {from: agg, to: client}\n",
+			 op_yaml[op], bounds, mode, mode);
+		break;
+	}
+	dag_open(yaml);
+}
+
+/* ------------------------------------------------------------- leaves */
+
+struct leaf_frag {
+	unsigned int n;
+	const char *text[MAX_TOKENS];
+	uint16_t len[MAX_TOKENS];
+	uint32_t id[MAX_TOKENS];
+	uint8_t flags;
+	uint8_t reason;
+};
+
+struct leaf {
+	uint16_t stage;
+	uint64_t anc[2];
+	uint8_t depth;
+	unsigned int n_frags;
+	struct leaf_frag f[MAX_LEAF_FRAGS];
+};
+
+struct request {
+	uint64_t req;
+	enum topo topo;
+	enum op op;
+	unsigned int n_children; /* lines of a's answer (0: pair) */
+	unsigned int n_leaves;
+	struct leaf leaves[MAX_LEAVES];
+	unsigned int not_numeric;
+};
+
+static char texts[4096][TEXT_LEN];
+static unsigned int n_texts;
+static uint32_t next_id = 1;
+
+static const char *
+new_text(enum op op, uint16_t *len)
+{
+	static const char *const words[] = {
+	    "alpha", "caf\xc3\xa9", " \xe2\x86\x92 ", "x y", "\xf0\x9f\x99\x82",
+	    "z"};
+	char *t = texts[n_texts++ % RTE_DIM(texts)];
+	uint64_t r = dag_rng();
+
+	switch (op) {
+	case OP_SUM:
+		if (r % 10 == 0)
+			snprintf(t, TEXT_LEN, "n/a");
+		else if (r % 3 == 0)
+			snprintf(t, TEXT_LEN, "doc%u:%d",
+				 (unsigned int)(r >> 8) % 100,
+				 (int)((r >> 20) % 2001) - 1000);
+		else
+			snprintf(t, TEXT_LEN, "%d",
+				 (int)((r >> 20) % 2001) - 1000);
+		break;
+	case OP_TOPK:
+		if (r % 10 == 0)
+			snprintf(t, TEXT_LEN, "doc%u:none",
+				 (unsigned int)(r >> 8) % 100);
+		else
+			snprintf(t, TEXT_LEN, "doc%u:%u",
+				 (unsigned int)(r >> 8) % 100,
+				 (unsigned int)(r >> 20) % 31);
+		break;
+	default:
+		if (r % 9 == 0) {
+			memset(t, 'L', 300);
+			t[300] = '\0';
+		} else {
+			snprintf(t, TEXT_LEN, "%s%u", words[r % RTE_DIM(words)],
+				 (unsigned int)(r >> 32) % 1000);
+		}
+		break;
+	}
+	*len = (uint16_t)strlen(t);
+	return t;
+}
+
+static bool
+numeric(const char *t)
+{
+	const char *c = strrchr(t, ':');
+	char *end;
+
+	c = c ? c + 1 : t;
+	strtod(c, &end);
+	return end != c && *end == '\0';
+}
+
+static double
+value_of(const char *t)
+{
+	const char *c = strrchr(t, ':');
+
+	return strtod(c ? c + 1 : t, NULL);
+}
+
+/* Random tokens (0..@max_tokens) in 1..4 fragments, END on the last or on
+ * a tokenless one. */
+static void
+leaf_fill(struct request *rq, struct leaf *l, unsigned int max_tokens)
+{
+	unsigned int n_tok = (unsigned int)(dag_rng() % (max_tokens + 1));
+	unsigned int per = 1 + (unsigned int)(dag_rng() % 3);
+
+	l->n_frags = 0;
+	do {
+		struct leaf_frag *f = &l->f[l->n_frags++];
+
+		memset(f, 0, sizeof(*f));
+		while (f->n < per && n_tok > 0) {
+			f->text[f->n] = new_text(rq->op, &f->len[f->n]);
+			f->id[f->n] = next_id++;
+			if ((rq->op == OP_SUM || rq->op == OP_TOPK) &&
+			    !numeric(f->text[f->n]))
+				rq->not_numeric++;
+			f->n++;
+			n_tok--;
+		}
+	} while (n_tok > 0 && l->n_frags < MAX_LEAF_FRAGS - 1);
+	if (dag_rng() % 3 == 0)
+		memset(&l->f[l->n_frags++], 0, sizeof(l->f[0]));
+	l->f[l->n_frags - 1].flags = SL_FRAG_F_END;
+}
+
+static void
+request_make(struct request *rq, enum topo t, enum op op, uint64_t req)
+{
+	memset(rq, 0, sizeof(*rq));
+	rq->req = req;
+	rq->topo = t;
+	rq->op = op;
+	if (t == TOPO_PAIR) {
+		rq->n_leaves = 2;
+		for (unsigned int i = 0; i < 2; i++) {
+			rq->leaves[i].stage = (uint16_t)(1 + i);
+			rq->leaves[i].anc[0] = req;
+			rq->leaves[i].depth = 1;
+		}
+	} else {
+		unsigned int per = t == TOPO_CHILDREN ? 1 : 2;
+
+		rq->n_children = 1 + (unsigned int)(dag_rng() % 6);
+		rq->n_leaves = rq->n_children * per;
+		for (unsigned int i = 0; i < rq->n_leaves; i++) {
+			struct leaf *l = &rq->leaves[i];
+
+			l->stage = t == TOPO_CHILDREN ? 2 : (uint16_t)(3 + i % 2);
+			l->anc[0] = req;
+			l->anc[1] = i / per;
+			l->depth = 2;
+		}
+	}
+	for (unsigned int i = 0; i < rq->n_leaves; i++)
+		leaf_fill(rq, &rq->leaves[i], rq->op == OP_CONCAT ? 6 : 8);
+}
+
+/* ---------------------------------------------------------- reference */
+
+struct ref_token {
+	uint32_t id;
+	const char *text;
+	uint16_t len;
+	double v;
+};
+
+static int
+topk_cmp(const void *pa, const void *pb)
+{
+	const struct ref_token *a = pa, *b = pb;
+
+	if (a->v != b->v)
+		return a->v > b->v ? -1 : 1;
+	return a->id < b->id ? -1 : a->id > b->id;
+}
+
+static int
+leaf_cmp(const void *pa, const void *pb)
+{
+	const struct leaf *a = *(const struct leaf *const *)pa;
+	const struct leaf *b = *(const struct leaf *const *)pb;
+
+	for (int i = 0; i < 2; i++)
+		if (a->anc[i] != b->anc[i])
+			return a->anc[i] < b->anc[i] ? -1 : 1;
+	return a->stage < b->stage ? -1 : a->stage > b->stage;
+}
+
+/* The result's tokens; texts of count and sum in @num. */
+static unsigned int
+reference(const struct request *rq, struct ref_token *out, char *num)
+{
+	static struct ref_token all[MAX_LEAVES * MAX_LEAF_FRAGS * MAX_TOKENS];
+	const struct leaf *order[MAX_LEAVES];
+	unsigned int n = 0;
+	double sum = 0;
+
+	for (unsigned int i = 0; i < rq->n_leaves; i++)
+		order[i] = &rq->leaves[i];
+	qsort(order, rq->n_leaves, sizeof(order[0]), leaf_cmp);
+	for (unsigned int i = 0; i < rq->n_leaves; i++)
+		for (unsigned int j = 0; j < order[i]->n_frags; j++)
+			for (unsigned int k = 0; k < order[i]->f[j].n; k++) {
+				const struct leaf_frag *f = &order[i]->f[j];
+
+				all[n++] = (struct ref_token){
+				    f->id[k], f->text[k], f->len[k],
+				    value_of(f->text[k])};
+			}
+	switch (rq->op) {
+	case OP_COUNT:
+		snprintf(num, 32, "%u", n);
+		out[0] = (struct ref_token){0, num, (uint16_t)strlen(num), 0};
+		return 1;
+	case OP_SUM:
+		for (unsigned int i = 0; i < n; i++)
+			if (numeric(all[i].text))
+				sum += all[i].v;
+		snprintf(num, 32, "%.6g", sum);
+		out[0] = (struct ref_token){0, num, (uint16_t)strlen(num), 0};
+		return 1;
+	case OP_TOPK: {
+		unsigned int m = 0;
+
+		for (unsigned int i = 0; i < n; i++)
+			if (numeric(all[i].text))
+				all[m++] = all[i];
+		qsort(all, m, sizeof(all[0]), topk_cmp);
+		m = RTE_MIN(m, (unsigned int)TOPK);
+		memcpy(out, all, m * sizeof(all[0]));
+		return m;
+	}
+	case OP_CONCAT:
+		memcpy(out, all, n * sizeof(all[0]));
+		return n;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------ driving */
+
+/* The client's request and a's answer (n_children lines); a's END comes
+ * with its last line unless @late_end (then it is returned to be sent
+ * later). */
+static void
+request_start(const struct request *rq, bool late_end, struct dp_frag *end)
+{
+	static const char *const line[] = {"line\n"};
+	struct dp_frag f = dag_from_client(rq->req, 0, SL_FRAG_F_END);
+	const uint64_t r1[1] = {rq->req};
+	unsigned int before = dag.n_sent;
+
+	dag_process(&f, 1);
+	CU_ASSERT_EQUAL(dag.n_sent - before, rq->topo == TOPO_PAIR ? 2 : 1);
+	for (unsigned int i = 0; i < rq->n_children; i++) {
+		f = dag_from_instance(1, 0, r1, 1, i,
+				      !late_end && i == rq->n_children - 1
+					  ? SL_FRAG_F_END
+					  : 0);
+		f.n_tokens = 1;
+		f.token_texts = line;
+		dag_process(&f, 1);
+	}
+	if (late_end)
+		*end = dag_from_instance(1, 0, r1, 1, rq->n_children,
+					 SL_FRAG_F_END);
+	dag_clear();
+}
+
+static struct dp_frag
+leaf_frag(const struct leaf *l, unsigned int j)
+{
+	const struct leaf_frag *lf = &l->f[j];
+	struct dp_frag f =
+	    dag_from_instance(l->stage, 0, l->anc, l->depth, j, lf->flags);
+
+	f.abort_reason = lf->reason;
+	f.n_tokens = lf->n;
+	f.token_texts = lf->text;
+	f.token_lens = lf->len;
+	f.token_ids = lf->id;
+	return f;
+}
+
+/* Everything of a request after its start, interleaved: leaf fragments
+ * in stream order, a's late END anywhere. */
+static unsigned int
+interleave(const struct request *rq, const struct dp_frag *late_end,
+	   struct dp_frag *ev)
+{
+	unsigned int next[MAX_LEAVES] = {0}, n = 0, left = 0;
+	bool end_sent = late_end == NULL;
+
+	for (unsigned int i = 0; i < rq->n_leaves; i++)
+		left += rq->leaves[i].n_frags;
+	left += !end_sent;
+	while (left > 0) {
+		unsigned int pick = (unsigned int)(dag_rng() % left);
+
+		if (!end_sent && pick == 0) {
+			ev[n++] = *late_end;
+			end_sent = true;
+			left--;
+			continue;
+		}
+		pick -= !end_sent;
+		for (unsigned int i = 0; i < rq->n_leaves; i++) {
+			unsigned int rest = rq->leaves[i].n_frags - next[i];
+
+			if (pick < rest) {
+				ev[n++] = leaf_frag(&rq->leaves[i], next[i]++);
+				break;
+			}
+			pick -= rest;
+		}
+		left--;
+	}
+	return n;
+}
+
+struct outcome {
+	unsigned int frames;    /* result frames */
+	unsigned int early;     /* result frames before the last END */
+	unsigned int bad;       /* header or token mismatches */
+	size_t bytes;           /* result datagrams, concatenated */
+	uint8_t data[16384];
+};
+
+/* Result frames among the captured ones: append and check the header. */
+static void
+collect(const struct request *rq, struct outcome *o, unsigned int from,
+	uint8_t depth, uint8_t flags_last, uint8_t reason)
+{
+	uint16_t agg = agg_id(rq->topo);
+
+	for (unsigned int i = from; i < dag.n_sent; i++) {
+		const struct dag_sent *s = &dag.sent[i];
+
+		if (s->dst_ip != DAG_CLIENT_IP ||
+		    s->dst_port != DAG_CLIENT_PORT || s->h.stage != agg) {
+			o->bad++;
+			continue;
+		}
+		if (s->h.seq != o->frames || s->h.depth != depth ||
+		    s->h.ancestry[0] != rq->req || s->h.from_stage != agg ||
+		    s->h.pipeline != 1 || s->h.child_count != 0 ||
+		    (s->h.flags != 0 && s->h.flags != flags_last) ||
+		    s->h.abort_reason != (s->h.flags ? reason : 0))
+			o->bad++;
+		if (o->bytes + s->dlen <= sizeof(o->data)) {
+			memcpy(o->data + o->bytes, s->dgram, s->dlen);
+			o->bytes += s->dlen;
+		}
+		o->frames++;
+	}
+}
+
+/* The result's tokens (id, text) against the reference. */
+static bool
+check_tokens(const struct request *rq, const struct outcome *o)
+{
+	static struct ref_token want[MAX_LEAVES * MAX_LEAF_FRAGS * MAX_TOKENS];
+	char num[32];
+	unsigned int n_want = reference(rq, want, num), got = 0;
+	size_t off = 0;
+	bool ok = true;
+
+	while (off + SL_WIRE_HDR_LEN <= o->bytes) {
+		struct dag_sent s;
+		struct sl_token t[256];
+		size_t dlen = SL_WIRE_HDR_LEN +
+			      ((size_t)o->data[off + SL_WIRE_OFF_PAYLOAD_LEN] << 8 |
+			       o->data[off + SL_WIRE_OFF_PAYLOAD_LEN + 1]);
+		unsigned int n;
+
+		if (off + dlen > o->bytes ||
+		    sl_wire_parse(o->data + off, dlen, &s.h) != SL_WIRE_OK)
+			return false;
+		s.dlen = (uint16_t)dlen;
+		memcpy(s.dgram, o->data + off, dlen);
+		off += dlen;
+		n = dag_tokens(&s, t, RTE_DIM(t));
+		for (unsigned int i = 0; i < n; i++, got++) {
+			/* top-k keeps 46 bytes of a token's text */
+			uint16_t wl = got >= n_want ? 0
+				      : rq->op == OP_TOPK
+					  ? RTE_MIN(want[got].len, (uint16_t)46)
+					  : want[got].len;
+			if (got >= n_want || t[i].id != want[got].id ||
+			    t[i].len != wl ||
+			    memcmp(t[i].text, want[got].text, wl) != 0) {
+				if (ok)
+					printf("\n  %s req %lu token %u: id %u "
+					       "'%.*s', want id %u '%.*s'",
+					       op_name[rq->op],
+					       (unsigned long)rq->req, got,
+					       t[i].id, (int)t[i].len,
+					       t[i].text,
+					       got < n_want ? want[got].id : 0,
+					       (int)wl,
+					       got < n_want ? want[got].text
+							    : "");
+				ok = false;
+			}
+		}
+	}
+	if (got != n_want) {
+		printf("\n  %s req %lu: %u result tokens, want %u",
+		       op_name[rq->op], (unsigned long)rq->req, got, n_want);
+		ok = false;
+	}
+	return ok;
+}
+
+/*
+ * One request start to finish; the outcome (result datagrams) in @o.
+ * Bursts of 1..5 events, shuffled inside.
+ */
+static void
+run_request(const struct request *rq, struct outcome *o)
+{
+	static struct dp_frag ev[MAX_LEAVES * MAX_LEAF_FRAGS + 1];
+	struct dp_frag late;
+	bool late_end = rq->topo != TOPO_PAIR && dag_rng() % 2 == 0;
+	unsigned int n_ev, ends_left = rq->n_leaves + late_end;
+
+	memset(o, 0, sizeof(*o));
+	request_start(rq, late_end, &late);
+	n_ev = interleave(rq, late_end ? &late : NULL, ev);
+	for (unsigned int i = 0; i < n_ev;) {
+		unsigned int k = 1 + (unsigned int)(dag_rng() % 5);
+		struct dp_frag burst[8];
+
+		k = RTE_MIN(k, n_ev - i);
+		for (unsigned int j = 0; j < k; j++) {
+			burst[j] = ev[i + j];
+			ends_left -= !!(burst[j].flags & SL_FRAG_F_END);
+		}
+		for (unsigned int j = k; j > 1; j--) {
+			unsigned int x = (unsigned int)(dag_rng() % j);
+			struct dp_frag tmp = burst[j - 1];
+
+			burst[j - 1] = burst[x];
+			burst[x] = tmp;
+		}
+		i += k;
+		dag_process(burst, k);
+		if (ends_left > 0)
+			o->early += dag.n_sent;
+		collect(rq, o, 0, rq->topo == TOPO_JOIN_L2 ? 2 : 1,
+			SL_FRAG_F_END, 0);
+		dag_clear();
+	}
+}
+
+/* Random requests per (topology, operator): exact results, once, at the
+ * last END; then the same requests over buffer edges, byte-identical. */
+static void
+check_random(enum topo t, enum op op)
+{
+	static struct request rq;
+	static struct outcome streamed[24], buffered;
+	unsigned int bad = 0;
+	uint64_t not_numeric = 0;
+
+	dp_test_begin();
+	for (int pass = 0; pass < 2; pass++) {
+		open_ops(t, op, pass == 1, "");
+		dag_rng_seed(0xabcdef + t * 16 + op);
+		n_texts = 0;
+		next_id = 1;
+		not_numeric = 0;
+		for (unsigned int r = 0; r < RTE_DIM(streamed); r++) {
+			struct outcome *o = pass ? &buffered : &streamed[r];
+			uint64_t done0 = dag.dp->op_cnt.groups_completed;
+
+			request_make(&rq, t, op, 1000 + r);
+			not_numeric += rq.not_numeric;
+			run_request(&rq, o);
+			if (o->early != 0 || o->bad != 0 || o->frames == 0 ||
+			    !check_tokens(&rq, o)) {
+				printf("\n  %s %s: req %u: %u frames, %u "
+				       "early, %u bad",
+				       op_name[op], pass ? "buffered" : "streamed",
+				       r, o->frames, o->early, o->bad);
+				bad++;
+			}
+			if (dag.dp->op_cnt.groups_completed != done0 + 1)
+				bad++;
+			if (pass == 1 && (o->bytes != streamed[r].bytes ||
+					  memcmp(o->data, streamed[r].data,
+						 o->bytes) != 0)) {
+				printf("\n  %s req %u: buffered result differs",
+				       op_name[op], r);
+				bad++;
+			}
+			dag_housekeeping(dag.dp->now - dag.t0 +
+					 dag.dp->linger_tsc + 1);
+			dag_clear();
+		}
+		CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_created,
+				RTE_DIM(streamed));
+		CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_completed,
+				RTE_DIM(streamed));
+		CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_aborted, 0);
+		CU_ASSERT_EQUAL(dag.dp->op_cnt.late_inputs, 0);
+		CU_ASSERT_EQUAL(dag.dp->op_cnt.count_mismatch, 0);
+		CU_ASSERT_EQUAL(dag.dp->op_cnt.not_numeric, not_numeric);
+		dag_expect_drops(-1);
+		dag_close();
+	}
+	CU_ASSERT_EQUAL(bad, 0);
+	dp_test_end();
+}
+
+#define RANDOM_TEST(t, op)                                                     \
+	static void test_##t##_##op(void) { check_random(t, op); }
+RANDOM_TEST(TOPO_CHILDREN, OP_COUNT)
+RANDOM_TEST(TOPO_CHILDREN, OP_SUM)
+RANDOM_TEST(TOPO_CHILDREN, OP_TOPK)
+RANDOM_TEST(TOPO_CHILDREN, OP_CONCAT)
+RANDOM_TEST(TOPO_JOIN, OP_COUNT)
+RANDOM_TEST(TOPO_JOIN, OP_SUM)
+RANDOM_TEST(TOPO_JOIN, OP_TOPK)
+RANDOM_TEST(TOPO_JOIN, OP_CONCAT)
+RANDOM_TEST(TOPO_PAIR, OP_COUNT)
+RANDOM_TEST(TOPO_PAIR, OP_SUM)
+RANDOM_TEST(TOPO_PAIR, OP_TOPK)
+RANDOM_TEST(TOPO_PAIR, OP_CONCAT)
+
+/* ------------------------------------------------------------- bounds */
+
+/* A children request with leaves of one fragment each: @tokens[i]. */
+static void
+simple_request(struct request *rq, enum op op, uint64_t req,
+	       unsigned int n_children)
+{
+	static const char *const word = "w";
+
+	memset(rq, 0, sizeof(*rq));
+	rq->req = req;
+	rq->topo = TOPO_CHILDREN;
+	rq->op = op;
+	rq->n_children = n_children;
+	rq->n_leaves = n_children;
+	for (unsigned int i = 0; i < n_children; i++) {
+		struct leaf *l = &rq->leaves[i];
+
+		l->stage = 2;
+		l->anc[0] = req;
+		l->anc[1] = i;
+		l->depth = 2;
+		l->n_frags = 1;
+		l->f[0].n = 1;
+		l->f[0].text[0] = word;
+		l->f[0].len[0] = 1;
+		l->f[0].id[0] = 7;
+		l->f[0].flags = SL_FRAG_F_END;
+	}
+}
+
+static unsigned int
+send_leaf(const struct request *rq, unsigned int i)
+{
+	struct dp_frag f = leaf_frag(&rq->leaves[i], 0);
+
+	return dag_process(&f, 1);
+}
+
+/*
+ * max_groups 4: a fifth request in flight gets no group. Its split events
+ * and its leaves are refused (groups_full, OP_FULL drops) and, as sl_op.c
+ * stands, its client hears nothing (no ABORT): the request only idles
+ * out. The first four complete; once they did, a sixth request works.
+ */
+static void
+test_max_groups(void)
+{
+	static struct request rq[6];
+	struct dp_frag unused;
+
+	dp_test_begin();
+	open_ops(TOPO_CHILDREN, OP_COUNT, false, ", max_groups: 4");
+	for (unsigned int r = 0; r < 5; r++) {
+		simple_request(&rq[r], OP_COUNT, 500 + r, 2);
+		request_start(&rq[r], false, &unused);
+	}
+	CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_created, 4);
+	/* Two children started and one split closed: three refusals. */
+	CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_full, 3);
+	CU_ASSERT_EQUAL(send_leaf(&rq[4], 0), 0);
+	CU_ASSERT_EQUAL(send_leaf(&rq[4], 1), 0);
+	CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_full, 5);
+	dag_expect_drops(SL_DROP_OP_FULL, 2u, -1);
+	for (unsigned int r = 0; r < 4; r++) {
+		CU_ASSERT_EQUAL(send_leaf(&rq[r], 0), 0);
+		CU_ASSERT_EQUAL_FATAL(send_leaf(&rq[r], 1), 1);
+		CU_ASSERT_EQUAL(dag.sent[0].h.ancestry[0], 500 + r);
+		CU_ASSERT_EQUAL(dag.sent[0].h.flags, SL_FRAG_F_END);
+		dag_clear();
+	}
+	simple_request(&rq[5], OP_COUNT, 505, 2);
+	request_start(&rq[5], false, &unused);
+	CU_ASSERT_EQUAL(send_leaf(&rq[5], 0), 0);
+	CU_ASSERT_EQUAL_FATAL(send_leaf(&rq[5], 1), 1);
+	CU_ASSERT_EQUAL(dag.sent[0].h.ancestry[0], 505);
+	CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_created, 5);
+	CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_completed, 5);
+	CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_aborted, 0);
+	CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_full, 5);
+	dag_expect_drops(SL_DROP_OP_FULL, 2u, -1);
+	dag_close();
+	dp_test_end();
+}
+
+/*
+ * A request refused a group at split time whose leaves arrive once there
+ * is room again must not get a result made of some of its leaves (the
+ * group made at its first leaf knows none of its children).
+ */
+static void
+test_max_groups_room_later(void)
+{
+	static struct request rq[5];
+	struct dp_frag unused;
+
+	dp_test_begin();
+	open_ops(TOPO_CHILDREN, OP_COUNT, false, ", max_groups: 4");
+	for (unsigned int r = 0; r < 5; r++) {
+		simple_request(&rq[r], OP_COUNT, 600 + r, 3);
+		request_start(&rq[r], false, &unused);
+	}
+	/* Request 600 completes: room for one group. */
+	for (unsigned int i = 0; i < 3; i++)
+		send_leaf(&rq[0], i);
+	dag_clear();
+	/* Request 604's three leaves. */
+	for (unsigned int i = 0; i < 3; i++)
+		send_leaf(&rq[4], i);
+	for (unsigned int i = 0; i < dag.n_sent; i++) {
+		const struct dag_sent *s = &dag.sent[i];
+		struct sl_token t[4];
+
+		if (s->h.flags == SL_FRAG_F_END && dag_tokens(s, t, 4) == 1) {
+			if (t[0].len != 1 || t[0].text[0] != '3')
+				printf("\n  request 604 got the END result "
+				       "'%.*s' of its 3 leaves",
+				       (int)t[0].len, t[0].text);
+			CU_ASSERT(t[0].len == 1 && t[0].text[0] == '3');
+		}
+	}
+	dag_close();
+	dp_test_end();
+}
+
+/* max_groups may be 1 (control/README.md: 1..1048576): the worker must
+ * start with it. */
+static void
+test_max_groups_one(void)
+{
+	struct sl_config *cfg;
+	struct sl_dp *dp;
+	int rc;
+
+	dp_test_begin();
+	cfg = dp_test_config(DAG_YAML_HEAD
+			     "pipelines:\n"
+			     "  - name: p\n"
+			     "    id: 1\n"
+			     "    stages:\n"
+			     "      - {name: x, instances: [10.0.2.1:8001]}\n"
+			     "      - {name: agg, operator: count, "
+			     "aggregation: 1, max_groups: 1}\n"
+			     "    edges:\n"
+			     "      - {from: client, to: x}\n"
+			     "      - {from: x, to: agg}\n"
+			     "      - {from: agg, to: client}\n");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
+	dp = calloc(1, sizeof(*dp));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(dp);
+	rc = sl_dp_init(dp, cfg, RTE_MAX_ETHPORTS, dp_test_pool());
+	if (rc != 0)
+		printf("\n  sl_dp_init with max_groups 1: %d", rc);
+	CU_ASSERT_EQUAL(rc, 0);
+	if (rc == 0)
+		sl_dp_fini(dp);
+	free(dp);
+	sl_config_free(cfg);
+	dp_test_end();
+}
+
+/* max_group_bytes: concat over the bound aborts the result with
+ * OVERLOAD at once, once; what comes later is swallowed. */
+static void
+test_group_bytes(void)
+{
+	static struct request rq;
+	static char big[120];
+	struct dp_frag unused;
+
+	dp_test_begin();
+	open_ops(TOPO_CHILDREN, OP_CONCAT, false, ", max_group_bytes: 256");
+	memset(big, 'B', sizeof(big) - 1);
+	simple_request(&rq, OP_CONCAT, 700, 3);
+	for (unsigned int i = 0; i < 3; i++) {
+		rq.leaves[i].f[0].text[0] = big;
+		rq.leaves[i].f[0].len[0] = (uint16_t)strlen(big);
+	}
+	request_start(&rq, false, &unused);
+	CU_ASSERT_EQUAL(send_leaf(&rq, 0), 0); /* 64 + 125 bytes: fits */
+	CU_ASSERT_EQUAL_FATAL(send_leaf(&rq, 1), 1);
+	CU_ASSERT_EQUAL(dag.sent[0].h.flags, SL_FRAG_F_ABORT);
+	CU_ASSERT_EQUAL(dag.sent[0].h.abort_reason, SL_ABORT_OVERLOAD);
+	CU_ASSERT_EQUAL(dag.sent[0].h.token_count, 0);
+	CU_ASSERT_EQUAL(dag.sent[0].h.seq, 0);
+	CU_ASSERT_EQUAL(dag.sent[0].h.depth, 1);
+	CU_ASSERT_EQUAL(dag.sent[0].h.ancestry[0], 700);
+	CU_ASSERT_EQUAL(dag.sent[0].h.stage, 3);
+	CU_ASSERT_EQUAL(send_leaf(&rq, 2), 0);
+	CU_ASSERT_EQUAL(dag.dp->op_cnt.group_overflow, 1);
+	CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_aborted, 1);
+	CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_completed, 0);
+	CU_ASSERT_EQUAL(dag.dp->op_cnt.late_inputs, 1);
+	dag_expect_drops(-1);
+	dag_close();
+	dp_test_end();
+}
+
+/* A leaf's ABORT aborts the result with the leaf's reason. */
+static void
+test_leaf_abort(void)
+{
+	static struct request rq;
+	struct dp_frag unused;
+
+	dp_test_begin();
+	open_ops(TOPO_CHILDREN, OP_SUM, false, "");
+	simple_request(&rq, OP_SUM, 800, 3);
+	rq.leaves[1].f[0].flags = SL_FRAG_F_ABORT;
+	rq.leaves[1].f[0].reason = SL_ABORT_GUARD;
+	rq.leaves[1].f[0].n = 0;
+	request_start(&rq, false, &unused);
+	CU_ASSERT_EQUAL(send_leaf(&rq, 0), 0);
+	CU_ASSERT_EQUAL_FATAL(send_leaf(&rq, 1), 1);
+	CU_ASSERT_EQUAL(dag.sent[0].h.flags, SL_FRAG_F_ABORT);
+	CU_ASSERT_EQUAL(dag.sent[0].h.abort_reason, SL_ABORT_GUARD);
+	CU_ASSERT_EQUAL(dag.sent[0].h.ancestry[0], 800);
+	CU_ASSERT_EQUAL(send_leaf(&rq, 2), 0);
+	CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_aborted, 1);
+	CU_ASSERT_EQUAL(dag.dp->op_cnt.late_inputs, 1);
+	dag_expect_drops(-1);
+	dag_close();
+	dp_test_end();
+}
+
+/* Housekeeping at t0 + @dt until the group table was swept once (it is
+ * scanned a slice per call): the frames sent. */
+static unsigned int
+housekeeping_sweep(uint64_t dt)
+{
+	unsigned int sent = 0;
+
+	for (int i = 0; i < 1024; i++)
+		sent += dag_housekeeping(dt);
+	return sent;
+}
+
+/*
+ * An idle group: join at aggregation 2, groups [R, i]. c1 answers [R, 0]
+ * and c2 never does; [R, 1] keeps moving (so the request does not idle
+ * out). One idle timeout after its last event, [R, 0]'s result is an
+ * ABORT (EXPIRED) to the client, counted in groups_expired.
+ */
+static void
+test_idle_group(void)
+{
+	static const char *const lines[] = {"l0\nl1\n"};
+	static const char *const tok[] = {"t"};
+	const uint64_t r1[1] = {900}, c0[2] = {900, 0}, c1[2] = {900, 1};
+	struct dp_frag f;
+	uint64_t idle;
+
+	dp_test_begin();
+	open_ops(TOPO_JOIN_L2, OP_COUNT, false, "");
+	idle = dag.dp->idle_tsc;
+	f = dag_from_client(900, 0, SL_FRAG_F_END);
+	dag_process(&f, 1);
+	f = dag_from_instance(1, 0, r1, 1, 0, SL_FRAG_F_END);
+	f.n_tokens = 1;
+	f.token_texts = lines;
+	dag_process(&f, 1);
+	f = dag_from_instance(3, 0, c0, 2, 0, SL_FRAG_F_END);
+	f.n_tokens = 1;
+	f.token_texts = tok;
+	dag_process(&f, 1);
+	dag_clear();
+	/* Half a timeout later [R, 1] moves. */
+	dag.dp->now = dag.t0 + idle / 2;
+	f = dag_from_instance(3, 0, c1, 2, 0, 0);
+	f.n_tokens = 1;
+	f.token_texts = tok;
+	CU_ASSERT_EQUAL(dag_process(&f, 1), 0);
+	CU_ASSERT_EQUAL(housekeeping_sweep(idle), 0);
+	CU_ASSERT_EQUAL_FATAL(housekeeping_sweep(idle + 1), 1);
+	CU_ASSERT_EQUAL(dag.sent[0].dst_ip, DAG_CLIENT_IP);
+	CU_ASSERT_EQUAL(dag.sent[0].h.flags, SL_FRAG_F_ABORT);
+	CU_ASSERT_EQUAL(dag.sent[0].h.abort_reason, SL_ABORT_EXPIRED);
+	CU_ASSERT_EQUAL(dag.sent[0].h.depth, 2);
+	CU_ASSERT_EQUAL(dag.sent[0].h.ancestry[0], 900);
+	CU_ASSERT_EQUAL(dag.sent[0].h.ancestry[1], 0);
+	CU_ASSERT_EQUAL(dag.sent[0].h.stage, 5);
+	CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_expired, 1);
+	CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_aborted, 1);
+	/* [R, 1] completes normally. */
+	dag_clear();
+	f = dag_from_instance(3, 0, c1, 2, 1, SL_FRAG_F_END);
+	CU_ASSERT_EQUAL(dag_process(&f, 1), 0);
+	f = dag_from_instance(4, 0, c1, 2, 0, SL_FRAG_F_END);
+	CU_ASSERT_EQUAL_FATAL(dag_process(&f, 1), 1);
+	CU_ASSERT_EQUAL(dag.sent[0].h.flags, SL_FRAG_F_END);
+	CU_ASSERT_EQUAL(dag.sent[0].h.ancestry[1], 1);
+	dag_expect_drops(-1);
+	dag_close();
+	dp_test_end();
+}
+
+/*
+ * A whole request goes idle while its group waits for a leaf that never
+ * comes: the client must hear ABORT (EXPIRED) for its result.
+ */
+static void
+test_idle_request(void)
+{
+	static struct request rq;
+	struct dp_frag unused;
+	unsigned int sent;
+
+	dp_test_begin();
+	open_ops(TOPO_CHILDREN, OP_COUNT, false, "");
+	simple_request(&rq, OP_COUNT, 950, 2);
+	request_start(&rq, false, &unused);
+	CU_ASSERT_EQUAL(send_leaf(&rq, 0), 0);
+	sent = housekeeping_sweep(dag.dp->idle_tsc + 1);
+	if (sent != 1 || dag.sent[0].dst_ip != DAG_CLIENT_IP ||
+	    dag.sent[0].h.abort_reason != SL_ABORT_EXPIRED)
+		printf("\n  idle request: %u frames to the client, drops "
+		       "NO_ORIGIN %lu, groups_expired %lu, aborted %lu",
+		       sent, (unsigned long)dag.dp->cnt.drops[SL_DROP_NO_ORIGIN],
+		       (unsigned long)dag.dp->op_cnt.groups_expired,
+		       (unsigned long)dag.dp->op_cnt.groups_aborted);
+	CU_ASSERT_EQUAL(sent, 1);
+	if (sent == 1) {
+		CU_ASSERT_EQUAL(dag.sent[0].h.flags, SL_FRAG_F_ABORT);
+		CU_ASSERT_EQUAL(dag.sent[0].h.abort_reason, SL_ABORT_EXPIRED);
+	}
+	CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_aborted, 1);
+	dag_close();
+	dp_test_end();
+}
+
+/* The result carries the request's tenant and send time. */
+static void
+test_result_tenant(void)
+{
+	static const char *const lines[] = {"l0\n"};
+	const uint64_t r1[1] = {990}, c0[2] = {990, 0};
+	struct dp_frag f;
+
+	dp_test_begin();
+	open_ops(TOPO_CHILDREN, OP_COUNT, false, "");
+	f = dag_from_client(990, 0, SL_FRAG_F_END);
+	f.tenant = 5;
+	f.send_ns = 123456789;
+	dag_process(&f, 1);
+	f = dag_from_instance(1, 0, r1, 1, 0, SL_FRAG_F_END);
+	f.tenant = 5;
+	f.send_ns = 123456789;
+	f.n_tokens = 1;
+	f.token_texts = lines;
+	dag_process(&f, 1);
+	dag_clear();
+	f = dag_from_instance(2, 0, c0, 2, 0, SL_FRAG_F_END);
+	f.tenant = 5;
+	f.send_ns = 123456789;
+	CU_ASSERT_EQUAL_FATAL(dag_process(&f, 1), 1);
+	CU_ASSERT_EQUAL(dag.sent[0].h.flags, SL_FRAG_F_END);
+	if (dag.sent[0].h.tenant != 5)
+		printf("\n  result tenant %u, request's 5",
+		       dag.sent[0].h.tenant);
+	CU_ASSERT_EQUAL(dag.sent[0].h.tenant, 5);
+	CU_ASSERT_EQUAL(dag.sent[0].h.send_ns, 123456789);
+	dag_close();
+	dp_test_end();
+}
+
+int
+main(int argc, char **argv)
+{
+	CU_pSuite s;
+	int rc;
+
+	(void)argc;
+	dp_test_eal_init(argv[0]);
+	if (dag_port_init() != 0) {
+		fprintf(stderr, "cannot create the ring port\n");
+		dp_test_eal_fini();
+		return 1;
+	}
+	if (CU_initialize_registry() != CUE_SUCCESS)
+		return 1;
+	s = CU_add_suite("ops", NULL, NULL);
+	CU_add_test(s, "count over split children",
+		    test_TOPO_CHILDREN_OP_COUNT);
+	CU_add_test(s, "sum over split children", test_TOPO_CHILDREN_OP_SUM);
+	CU_add_test(s, "top-k over split children",
+		    test_TOPO_CHILDREN_OP_TOPK);
+	CU_add_test(s, "concat over split children",
+		    test_TOPO_CHILDREN_OP_CONCAT);
+	CU_add_test(s, "count over a join at depth 2", test_TOPO_JOIN_OP_COUNT);
+	CU_add_test(s, "sum over a join at depth 2", test_TOPO_JOIN_OP_SUM);
+	CU_add_test(s, "top-k over a join at depth 2", test_TOPO_JOIN_OP_TOPK);
+	CU_add_test(s, "concat over a join at depth 2",
+		    test_TOPO_JOIN_OP_CONCAT);
+	CU_add_test(s, "count over a join at depth 1", test_TOPO_PAIR_OP_COUNT);
+	CU_add_test(s, "sum over a join at depth 1", test_TOPO_PAIR_OP_SUM);
+	CU_add_test(s, "top-k over a join at depth 1", test_TOPO_PAIR_OP_TOPK);
+	CU_add_test(s, "concat over a join at depth 1",
+		    test_TOPO_PAIR_OP_CONCAT);
+	CU_add_test(s, "max_groups: refused, OP_FULL, nothing sent",
+		    test_max_groups);
+	CU_add_test(s, "max_groups: no partial result once room frees",
+		    test_max_groups_room_later);
+	CU_add_test(s, "max_groups 1: the worker starts", test_max_groups_one);
+	CU_add_test(s, "max_group_bytes: ABORT(OVERLOAD) once",
+		    test_group_bytes);
+	CU_add_test(s, "a leaf's ABORT aborts the result", test_leaf_abort);
+	CU_add_test(s, "idle group: ABORT(EXPIRED)", test_idle_group);
+	CU_add_test(s, "idle request: client told ABORT(EXPIRED)",
+		    test_idle_request);
+	CU_add_test(s, "result keeps the request's tenant and send time",
+		    test_result_tenant);
+	rc = dp_test_run();
+	dag_port_fini();
+	dp_test_eal_fini();
+	return rc;
+}

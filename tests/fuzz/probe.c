@@ -1,0 +1,14 @@
+/* SPDX-License-Identifier: MIT */
+/* Configure-time probe: does this clang link libFuzzer with ASan? */
+#include <stddef.h>
+#include <stdint.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	(void)data;
+	(void)size;
+	return 0;
+}

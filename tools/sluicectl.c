@@ -1,0 +1,1395 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * sluicectl - the command line client of sluiced's control API
+ * (proto/sluice.proto, control/README.md).
+ *
+ *   sluicectl [--socket PATH | --tcp HOST:PORT --token T] COMMAND [ARGS]
+ *
+ * One request per command over the unix socket (default
+ * /run/sluice/sluiced.sock) or TCP with the shared token (--token, or the
+ * environment variable SLUICE_TOKEN, which keeps it out of ps). Exit
+ * status: 0 done; 1 sluiced refused the request; 2 bad usage; 3 sluiced
+ * could not be reached or spoke nonsense. A failure is one line on stderr:
+ *
+ *   sluicectl: apply: demo.yaml:12: pipelines[0].stages[1].aggregation: ...
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <netdb.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sl_frame.h"
+#include "sluice.pb-c.h"
+
+#ifndef SL_VERSION
+#define SL_VERSION "unknown"
+#endif
+
+#define DEFAULT_SOCKET "/run/sluice/sluiced.sock"
+#define EXIT_REFUSED 1
+#define EXIT_USAGE 2
+#define EXIT_UNREACHABLE 3
+#define IO_TIMEOUT_S 10
+
+struct ctl {
+	const char *socket_path;
+	const char *tcp;
+	const char *token;
+	const char *cmd;
+	int fd;
+	uint64_t next_id;
+};
+
+static void __attribute__((format(printf, 2, 3)))
+fail_line(const struct ctl *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "sluicectl: ");
+	if (c != NULL && c->cmd != NULL)
+		fprintf(stderr, "%s: ", c->cmd);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+/* ------------------------------------------------------------- transport */
+
+static int
+connect_unix(struct ctl *c)
+{
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	int fd;
+
+	if (strlen(c->socket_path) >= sizeof(sun.sun_path)) {
+		fail_line(c, "socket path too long: %s", c->socket_path);
+		return -1;
+	}
+	memcpy(sun.sun_path, c->socket_path, strlen(c->socket_path) + 1);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0) {
+		fail_line(c, "cannot connect to %s: %s", c->socket_path,
+			  strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static int
+connect_tcp(struct ctl *c)
+{
+	struct addrinfo hints = {.ai_family = AF_INET,
+				 .ai_socktype = SOCK_STREAM};
+	struct addrinfo *res = NULL;
+	char host[256];
+	const char *colon = strrchr(c->tcp, ':');
+	int fd = -1, rc;
+
+	if (colon == NULL || colon == c->tcp || colon[1] == '\0' ||
+	    (size_t)(colon - c->tcp) >= sizeof(host)) {
+		fail_line(c, "--tcp: must be HOST:PORT, got \"%s\"", c->tcp);
+		return -2;
+	}
+	memcpy(host, c->tcp, (size_t)(colon - c->tcp));
+	host[colon - c->tcp] = '\0';
+	rc = getaddrinfo(host, colon + 1, &hints, &res);
+	if (rc != 0) {
+		fail_line(c, "cannot resolve %s: %s", c->tcp, gai_strerror(rc));
+		return -1;
+	}
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, res->ai_addr, res->ai_addrlen) != 0) {
+		fail_line(c, "cannot connect to %s: %s", c->tcp,
+			  strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(res);
+	return fd;
+}
+
+static int
+ctl_connect(struct ctl *c)
+{
+	struct timeval tv = {IO_TIMEOUT_S, 0};
+	int fd;
+
+	if (c->fd >= 0)
+		return 0;
+	fd = c->tcp ? connect_tcp(c) : connect_unix(c);
+	if (fd < 0)
+		return fd == -2 ? EXIT_USAGE : EXIT_UNREACHABLE;
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	c->fd = fd;
+	return 0;
+}
+
+static int
+io_all(int fd, void *buf, size_t len, bool writing)
+{
+	uint8_t *p = buf;
+
+	while (len > 0) {
+		ssize_t n = writing ? send(fd, p, len, MSG_NOSIGNAL)
+				    : recv(fd, p, len, 0);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n == 0)
+			errno = ECONNRESET;
+		if (n <= 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* Print a refusal: "FIELD: message" unless the message names the field. */
+static void
+print_error(const struct ctl *c, const Sluice__V1__Error *e)
+{
+	char named[sizeof(": : ") + 128];
+
+	/* A compiler line "FILE:LINE: FIELD: ..." names it already. */
+	snprintf(named, sizeof(named), ": %s: ", e->field);
+	if (e->field[0] != '\0' && strstr(e->message, named) == NULL &&
+	    strncmp(e->message, named + 2, strlen(named + 2)) != 0)
+		fail_line(c, "%s: %s", e->field, e->message);
+	else if (e->message[0] != '\0')
+		fail_line(c, "%s", e->message);
+	else
+		fail_line(c, "refused (code %d)", (int)e->code);
+}
+
+/*
+ * Send @req, wait for its Response. Returns 0 with *out set (the caller
+ * frees it), or the exit status after printing the failure.
+ */
+static int
+call(struct ctl *c, Sluice__V1__Request *req, Sluice__V1__Response **out)
+{
+	uint8_t hdr[SL_FRAME_HDR];
+	Sluice__V1__Response *r;
+	uint8_t *buf;
+	size_t len;
+	uint32_t n;
+	int rc;
+
+	*out = NULL;
+	rc = ctl_connect(c);
+	if (rc != 0)
+		return rc;
+	req->id = ++c->next_id;
+	if (c->token != NULL)
+		req->token = (char *)c->token;
+	len = sluice__v1__request__get_packed_size(req);
+	if (len > SL_FRAME_MAX) {
+		fail_line(c, "request of %zu bytes exceeds the 1 MiB frame",
+			  len);
+		return EXIT_USAGE;
+	}
+	buf = malloc(SL_FRAME_HDR + len);
+	if (buf == NULL) {
+		fail_line(c, "out of memory");
+		return EXIT_UNREACHABLE;
+	}
+	sl_frame_put_header(buf, (uint32_t)len);
+	sluice__v1__request__pack(req, buf + SL_FRAME_HDR);
+	rc = io_all(c->fd, buf, SL_FRAME_HDR + len, true);
+	free(buf);
+	if (rc != 0 || io_all(c->fd, hdr, sizeof(hdr), false) != 0) {
+		fail_line(c, "%s: %s", c->tcp ? c->tcp : c->socket_path,
+			  errno == EAGAIN ? "no answer in time"
+					  : strerror(errno));
+		return EXIT_UNREACHABLE;
+	}
+	n = (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 |
+	    (uint32_t)hdr[2] << 8 | hdr[3];
+	if (n == 0 || n > SL_FRAME_MAX) {
+		fail_line(c, "bad answer: frame of %" PRIu32 " bytes", n);
+		return EXIT_UNREACHABLE;
+	}
+	buf = malloc(n);
+	if (buf == NULL || io_all(c->fd, buf, n, false) != 0) {
+		fail_line(c, "answer cut short: %s", strerror(errno));
+		free(buf);
+		return EXIT_UNREACHABLE;
+	}
+	r = sluice__v1__response__unpack(NULL, n, buf);
+	free(buf);
+	if (r == NULL) {
+		fail_line(c, "bad answer: not a Response");
+		return EXIT_UNREACHABLE;
+	}
+	if (r->error != NULL) {
+		print_error(c, r->error);
+		sluice__v1__response__free_unpacked(r, NULL);
+		return EXIT_REFUSED;
+	}
+	if (r->id != req->id) {
+		fail_line(c, "bad answer: id %" PRIu64 " for request %" PRIu64,
+			  r->id, req->id);
+		sluice__v1__response__free_unpacked(r, NULL);
+		return EXIT_UNREACHABLE;
+	}
+	*out = r;
+	return 0;
+}
+
+/* The answer must hold @result_case. */
+static int
+expect(struct ctl *c, Sluice__V1__Response *r, int result_case)
+{
+	if ((int)r->result_case == result_case)
+		return 0;
+	fail_line(c, "bad answer: result %d, expected %d", (int)r->result_case,
+		  result_case);
+	sluice__v1__response__free_unpacked(r, NULL);
+	return EXIT_UNREACHABLE;
+}
+
+/* ------------------------------------------------------------- arguments */
+
+struct cmd_opts {
+	const char *file;
+	const char *pipeline;
+	const char *stage;
+	const char *name;
+	const char *address;
+	bool dry_run;
+	bool json;
+	bool reset;
+	long iterations;
+	long interval_ms;
+	const char *positional;
+};
+
+enum {
+	OPT_FILE = 'f',
+	OPT_HELP = 'h',
+	OPT_PIPELINE = 256,
+	OPT_STAGE,
+	OPT_NAME,
+	OPT_ADDRESS,
+	OPT_DRY_RUN,
+	OPT_JSON,
+	OPT_RESET,
+	OPT_ITERATIONS,
+	OPT_INTERVAL,
+};
+
+struct command {
+	const char *name;
+	const char *usage;
+	const char *help;
+	const char *shortopts;
+	const struct option *longopts;
+	bool positional; /* takes one optional word */
+	int (*run)(struct ctl *c, const struct cmd_opts *o);
+};
+
+static bool
+parse_long(const char *s, long lo, long hi, long *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v < lo || v > hi)
+		return false;
+	*out = v;
+	return true;
+}
+
+/* --------------------------------------------------------------- printing */
+
+static const char *
+kind_name(Sluice__V1__StageKind k)
+{
+	switch (k) {
+	case SLUICE__V1__STAGE_KIND__STAGE_KIND_COUNT:
+		return "count";
+	case SLUICE__V1__STAGE_KIND__STAGE_KIND_SUM:
+		return "sum";
+	case SLUICE__V1__STAGE_KIND__STAGE_KIND_TOPK:
+		return "topk";
+	case SLUICE__V1__STAGE_KIND__STAGE_KIND_CONCAT:
+		return "concat";
+	default:
+		return "engine";
+	}
+}
+
+static const char *
+split_name(Sluice__V1__Split s)
+{
+	switch (s) {
+	case SLUICE__V1__SPLIT__SPLIT_LINE:
+		return "line";
+	case SLUICE__V1__SPLIT__SPLIT_SENTENCE:
+		return "sentence";
+	case SLUICE__V1__SPLIT__SPLIT_REGEX:
+		return "regex";
+	default:
+		return "none";
+	}
+}
+
+static void
+print_pipeline(const Sluice__V1__Pipeline *pl)
+{
+	printf("pipeline %s (id %" PRIu32 "): %zu stages, %zu edges\n",
+	       pl->name, pl->id, pl->n_stages, pl->n_edges);
+	for (size_t s = 0; s < pl->n_stages; s++) {
+		const Sluice__V1__Stage *st = pl->stages[s];
+
+		printf("  stage %" PRIu32 " %s: %s, aggregation %" PRIu32
+		       ", depth %" PRIu32,
+		       st->id, st->name, kind_name(st->kind), st->aggregation,
+		       st->depth);
+		if (st->kind == SLUICE__V1__STAGE_KIND__STAGE_KIND_ENGINE)
+			printf(", %s",
+			       st->balance ==
+				       SLUICE__V1__BALANCE__BALANCE_LEAST_LOADED
+				   ? "least_loaded"
+				   : "round_robin");
+		if (st->kind == SLUICE__V1__STAGE_KIND__STAGE_KIND_TOPK)
+			printf(", k %" PRIu32, st->topk);
+		if (st->load_bound > 1)
+			printf(", load_bound %.2f", st->load_bound);
+		printf("\n");
+		for (size_t i = 0; i < st->n_instances; i++)
+			printf("    instance %s %s:%" PRIu32 "\n",
+			       st->instances[i]->name,
+			       st->instances[i]->address,
+			       st->instances[i]->port);
+	}
+	for (size_t e = 0; e < pl->n_edges; e++) {
+		const Sluice__V1__Edge *ed = pl->edges[e];
+
+		printf("  edge %s -> %s: %s", ed->from, ed->to,
+		       ed->mode == SLUICE__V1__EDGE_MODE__EDGE_MODE_BUFFER
+			   ? "buffer"
+			   : "stream");
+		if (ed->split != SLUICE__V1__SPLIT__SPLIT_NONE)
+			printf(
+			    ", split %s%s%s%s", split_name(ed->split),
+			    ed->split == SLUICE__V1__SPLIT__SPLIT_REGEX ? " /"
+									: "",
+			    ed->split == SLUICE__V1__SPLIT__SPLIT_REGEX
+				? ed->pattern
+				: "",
+			    ed->split == SLUICE__V1__SPLIT__SPLIT_REGEX ? "/"
+									: "");
+		if (ed->stream_children)
+			printf(", stream_children");
+		printf(", depth %" PRIu32 "->%" PRIu32 "\n", ed->depth_in,
+		       ed->depth_out);
+	}
+}
+
+static void
+json_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if (ch == '"' || ch == '\\')
+			fprintf(f, "\\%c", ch);
+		else if (ch == '\n')
+			fputs("\\n", f);
+		else if (ch < 0x20)
+			fprintf(f, "\\u%04x", ch);
+		else
+			fputc(ch, f);
+	}
+	fputc('"', f);
+}
+
+static void
+print_stats_json(const Sluice__V1__Stats *st)
+{
+	uint64_t total = 0;
+	size_t i;
+
+	printf("{\"generation\":%" PRIu64 ",\"rx_packets\":%" PRIu64
+	       ",\"tx_packets\":%" PRIu64 ",\"forwarded\":%" PRIu64
+	       ",\"drops\":{",
+	       st->generation, st->rx_packets, st->tx_packets, st->forwarded);
+	for (i = 0; i < st->n_drops; i++) {
+		printf("%s", i ? "," : "");
+		json_str(stdout, st->drops[i]->reason);
+		printf(":%" PRIu64, st->drops[i]->count);
+		total += st->drops[i]->count;
+	}
+	printf("},\"drops_total\":%" PRIu64 ",\"stages\":[", total);
+	for (i = 0; i < st->n_stages; i++) {
+		const Sluice__V1__StageStats *s = st->stages[i];
+
+		printf("%s{\"pipeline\":", i ? "," : "");
+		json_str(stdout, s->pipeline);
+		printf(",\"stage\":");
+		json_str(stdout, s->stage);
+		printf(",\"fragments\":%" PRIu64 ",\"tokens\":%" PRIu64
+		       ",\"bytes\":%" PRIu64 ",\"streams_started\":%" PRIu64
+		       ",\"streams_ended\":%" PRIu64
+		       ",\"streams_aborted\":%" PRIu64 "}",
+		       s->fragments, s->tokens, s->bytes, s->streams_started,
+		       s->streams_ended, s->streams_aborted);
+	}
+	printf("],\"instances\":[");
+	for (i = 0; i < st->n_instances; i++) {
+		const Sluice__V1__InstanceStats *s = st->instances[i];
+
+		printf("%s{\"pipeline\":", i ? "," : "");
+		json_str(stdout, s->pipeline);
+		printf(",\"stage\":");
+		json_str(stdout, s->stage);
+		printf(",\"instance\":");
+		json_str(stdout, s->instance);
+		printf(",\"address\":");
+		json_str(stdout, s->address);
+		printf(",\"fragments\":%" PRIu64 ",\"bytes\":%" PRIu64
+		       ",\"streams\":%" PRIu64 ",\"streams_routed\":%" PRIu64
+		       ",\"draining\":%s}",
+		       s->fragments, s->bytes, s->streams, s->streams_routed,
+		       s->draining ? "true" : "false");
+	}
+	printf("],\"operators\":[");
+	for (i = 0; i < st->n_operators; i++) {
+		const Sluice__V1__OperatorStats *s = st->operators[i];
+
+		printf("%s{\"pipeline\":", i ? "," : "");
+		json_str(stdout, s->pipeline);
+		printf(",\"stage\":");
+		json_str(stdout, s->stage);
+		printf(
+		    ",\"kind\":\"%s\",\"groups_active\":%" PRIu64
+		    ",\"groups_created\":%" PRIu64
+		    ",\"groups_completed\":%" PRIu64
+		    ",\"groups_aborted\":%" PRIu64 ",\"groups_full\":%" PRIu64
+		    ",\"group_overflow\":%" PRIu64
+		    ",\"count_mismatch\":%" PRIu64
+		    ",\"groups_expired\":%" PRIu64 ",\"late_inputs\":%" PRIu64
+		    ",\"not_numeric\":%" PRIu64 "}",
+		    kind_name(s->kind), s->groups_active, s->groups_created,
+		    s->groups_completed, s->groups_aborted, s->groups_full,
+		    s->group_overflow, s->count_mismatch, s->groups_expired,
+		    s->late_inputs, s->not_numeric);
+	}
+	printf("]");
+	if (st->flows != NULL)
+		printf(",\"flows\":{\"active\":%" PRIu64
+		       ",\"capacity\":%" PRIu64 ",\"created\":%" PRIu64
+		       ",\"ended\":%" PRIu64 ",\"expired\":%" PRIu64 "}",
+		       st->flows->active, st->flows->capacity,
+		       st->flows->created, st->flows->ended,
+		       st->flows->expired);
+	if (st->mbufs != NULL)
+		printf(",\"mbufs\":{\"in_use\":%" PRIu64
+		       ",\"in_use_start\":%" PRIu64 ",\"capacity\":%" PRIu64
+		       "}",
+		       st->mbufs->in_use, st->mbufs->in_use_start,
+		       st->mbufs->capacity);
+	if (st->latency != NULL) {
+		const Sluice__V1__LatencyHistogram *h = st->latency;
+		size_t n =
+		    h->n_upper_ns < h->n_count ? h->n_upper_ns : h->n_count;
+
+		printf(",\"latency\":{\"samples\":%" PRIu64
+		       ",\"sum_ns\":%" PRIu64 ",\"buckets\":[",
+		       h->samples, h->sum_ns);
+		for (i = 0; i < n; i++) {
+			printf("%s{\"le_ns\":", i ? "," : "");
+			if (h->upper_ns[i])
+				printf("%" PRIu64, h->upper_ns[i]);
+			else
+				printf("null");
+			printf(",\"count\":%" PRIu64 "}", h->count[i]);
+		}
+		printf("]}");
+	}
+	printf("}\n");
+}
+
+static const char *
+ns_text(uint64_t ns, char *buf, size_t len)
+{
+	if (ns >= 1000000000u && ns % 1000000000u == 0)
+		snprintf(buf, len, "%" PRIu64 "s", ns / 1000000000u);
+	else if (ns >= 1000000u && ns % 1000000u == 0)
+		snprintf(buf, len, "%" PRIu64 "ms", ns / 1000000u);
+	else if (ns >= 1000u && ns % 1000u == 0)
+		snprintf(buf, len, "%" PRIu64 "us", ns / 1000u);
+	else
+		snprintf(buf, len, "%" PRIu64 "ns", ns);
+	return buf;
+}
+
+static void
+print_latency(const Sluice__V1__LatencyHistogram *h)
+{
+	size_t n = h->n_upper_ns < h->n_count ? h->n_upper_ns : h->n_count;
+	uint64_t prev = 0;
+	char t[32];
+
+	printf("latency: %" PRIu64 " samples", h->samples);
+	if (h->samples > 0)
+		printf(", mean %.1f us",
+		       (double)h->sum_ns / (double)h->samples / 1000.0);
+	printf("\n");
+	for (size_t i = 0; i < n; i++) {
+		if (h->upper_ns[i] != 0) {
+			printf("  <= %-8s %" PRIu64 "\n",
+			       ns_text(h->upper_ns[i], t, sizeof(t)),
+			       h->count[i]);
+			prev = h->upper_ns[i];
+		} else {
+			printf("  >  %-8s %" PRIu64 "\n",
+			       ns_text(prev, t, sizeof(t)), h->count[i]);
+		}
+	}
+}
+
+static void
+print_stats(const Sluice__V1__Stats *st)
+{
+	uint64_t total = 0;
+	size_t i;
+
+	printf("generation %" PRIu64 "  rx %" PRIu64 "  tx %" PRIu64
+	       "  forwarded %" PRIu64 "\n",
+	       st->generation, st->rx_packets, st->tx_packets, st->forwarded);
+	if (st->flows != NULL)
+		printf("flows: %" PRIu64 " active of %" PRIu64 ", %" PRIu64
+		       " created, %" PRIu64 " ended, %" PRIu64 " expired\n",
+		       st->flows->active, st->flows->capacity,
+		       st->flows->created, st->flows->ended,
+		       st->flows->expired);
+	if (st->mbufs != NULL)
+		printf("mbufs: %" PRIu64 " in use of %" PRIu64 " (%" PRIu64
+		       " at start)\n",
+		       st->mbufs->in_use, st->mbufs->capacity,
+		       st->mbufs->in_use_start);
+	if (st->latency != NULL)
+		print_latency(st->latency);
+	for (i = 0; i < st->n_drops; i++)
+		total += st->drops[i]->count;
+	printf("drops: %" PRIu64 "\n", total);
+	for (i = 0; i < st->n_drops; i++)
+		if (st->drops[i]->count)
+			printf("  %-20s %" PRIu64 "\n", st->drops[i]->reason,
+			       st->drops[i]->count);
+	if (st->n_stages > 0) {
+		printf("%-12s %-12s %10s %10s %12s %8s %8s %8s\n", "PIPELINE",
+		       "STAGE", "FRAGMENTS", "TOKENS", "BYTES", "STARTED",
+		       "ENDED", "ABORTED");
+		for (i = 0; i < st->n_stages; i++) {
+			const Sluice__V1__StageStats *s = st->stages[i];
+
+			printf("%-12s %-12s %10" PRIu64 " %10" PRIu64
+			       " %12" PRIu64 " %8" PRIu64 " %8" PRIu64
+			       " %8" PRIu64 "\n",
+			       s->pipeline, s->stage, s->fragments, s->tokens,
+			       s->bytes, s->streams_started, s->streams_ended,
+			       s->streams_aborted);
+		}
+	}
+	if (st->n_instances > 0) {
+		printf("%-12s %-12s %-16s %-21s %10s %12s %7s %7s %s\n",
+		       "PIPELINE", "STAGE", "INSTANCE", "ADDRESS", "FRAGMENTS",
+		       "BYTES", "STREAMS", "ROUTED", "STATE");
+		for (i = 0; i < st->n_instances; i++) {
+			const Sluice__V1__InstanceStats *s = st->instances[i];
+
+			printf("%-12s %-12s %-16s %-21s %10" PRIu64
+			       " %12" PRIu64 " %7" PRIu64 " %7" PRIu64 " %s\n",
+			       s->pipeline, s->stage, s->instance, s->address,
+			       s->fragments, s->bytes, s->streams,
+			       s->streams_routed,
+			       s->draining ? "draining" : "active");
+		}
+	}
+	if (st->n_operators > 0) {
+		printf("%-12s %-12s %-6s %7s %8s %9s %8s %5s %8s %8s %8s %5s "
+		       "%11s\n",
+		       "PIPELINE", "STAGE", "KIND", "ACTIVE", "CREATED",
+		       "COMPLETED", "ABORTED", "FULL", "OVERFLOW", "MISMATCH",
+		       "EXPIRED", "LATE", "NOT_NUMERIC");
+		for (i = 0; i < st->n_operators; i++) {
+			const Sluice__V1__OperatorStats *s = st->operators[i];
+
+			printf("%-12s %-12s %-6s %7" PRIu64 " %8" PRIu64
+			       " %9" PRIu64 " %8" PRIu64 " %5" PRIu64
+			       " %8" PRIu64 " %8" PRIu64 " %8" PRIu64
+			       " %5" PRIu64 " %11" PRIu64 "\n",
+			       s->pipeline, s->stage, kind_name(s->kind),
+			       s->groups_active, s->groups_created,
+			       s->groups_completed, s->groups_aborted,
+			       s->groups_full, s->group_overflow,
+			       s->count_mismatch, s->groups_expired,
+			       s->late_inputs, s->not_numeric);
+		}
+	}
+}
+
+/* --------------------------------------------------------------- commands */
+
+static char *
+read_file(struct ctl *c, const char *path, size_t *len)
+{
+	/* Room for the rest of the Request inside one frame. */
+	const size_t max = SL_FRAME_MAX - 4096;
+	FILE *f = fopen(path, "rb");
+	char *buf;
+	size_t n;
+
+	if (f == NULL) {
+		fail_line(c, "cannot read %s: %s", path, strerror(errno));
+		return NULL;
+	}
+	buf = malloc(max + 2);
+	if (buf == NULL) {
+		fclose(f);
+		fail_line(c, "out of memory");
+		return NULL;
+	}
+	n = fread(buf, 1, max + 1, f);
+	if (ferror(f) || n > max) {
+		fail_line(c, "%s: %s", path,
+			  n > max ? "larger than a request may carry (1 MiB)"
+				  : strerror(errno));
+		fclose(f);
+		free(buf);
+		return NULL;
+	}
+	fclose(f);
+	if (memchr(buf, '\0', n) != NULL) {
+		fail_line(c, "%s: contains a NUL byte", path);
+		free(buf);
+		return NULL;
+	}
+	buf[n] = '\0';
+	*len = n;
+	return buf;
+}
+
+static int
+cmd_apply(struct ctl *c, const struct cmd_opts *o)
+{
+	Sluice__V1__Request req = SLUICE__V1__REQUEST__INIT;
+	Sluice__V1__ApplyPipeline ap = SLUICE__V1__APPLY_PIPELINE__INIT;
+	Sluice__V1__Response *r;
+	const Sluice__V1__ApplyPipelineResult *res;
+	size_t len;
+	char *yaml;
+	int rc;
+
+	if (o->file == NULL) {
+		fail_line(c, "-f FILE is required");
+		return EXIT_USAGE;
+	}
+	yaml = read_file(c, o->file, &len);
+	if (yaml == NULL)
+		return EXIT_USAGE;
+	ap.yaml = yaml;
+	ap.name = (char *)o->file;
+	ap.dry_run = o->dry_run;
+	req.body_case = SLUICE__V1__REQUEST__BODY_APPLY_PIPELINE;
+	req.apply_pipeline = &ap;
+	rc = call(c, &req, &r);
+	free(yaml);
+	if (rc != 0 ||
+	    (rc = expect(c, r, SLUICE__V1__RESPONSE__RESULT_APPLY_PIPELINE)))
+		return rc;
+	res = r->apply_pipeline;
+	if (o->dry_run)
+		printf("%s: valid (dry run, generation %" PRIu64
+		       " stays in use)\n",
+		       o->file, res->generation);
+	else
+		printf("%s: applied as generation %" PRIu64 "\n", o->file,
+		       res->generation);
+	for (size_t i = 0; i < res->n_pipelines; i++)
+		printf("  pipeline %s (id %" PRIu32
+		       "): %zu stages, %zu edges\n",
+		       res->pipelines[i]->name, res->pipelines[i]->id,
+		       res->pipelines[i]->n_stages, res->pipelines[i]->n_edges);
+	sluice__v1__response__free_unpacked(r, NULL);
+	return 0;
+}
+
+static int
+cmd_get(struct ctl *c, const struct cmd_opts *o)
+{
+	Sluice__V1__Request req = SLUICE__V1__REQUEST__INIT;
+	Sluice__V1__GetPipeline gp = SLUICE__V1__GET_PIPELINE__INIT;
+	Sluice__V1__Response *r;
+	int rc;
+
+	if (o->positional != NULL)
+		gp.name = (char *)o->positional;
+	req.body_case = SLUICE__V1__REQUEST__BODY_GET_PIPELINE;
+	req.get_pipeline = &gp;
+	if ((rc = call(c, &req, &r)) != 0 ||
+	    (rc = expect(c, r, SLUICE__V1__RESPONSE__RESULT_PIPELINES)))
+		return rc;
+	for (size_t i = 0; i < r->pipelines->n_pipelines; i++)
+		print_pipeline(r->pipelines->pipelines[i]);
+	if (r->pipelines->n_pipelines == 0)
+		printf("no pipelines\n");
+	sluice__v1__response__free_unpacked(r, NULL);
+	return 0;
+}
+
+static int
+cmd_instances(struct ctl *c, const struct cmd_opts *o)
+{
+	Sluice__V1__Request req = SLUICE__V1__REQUEST__INIT;
+	Sluice__V1__ListInstances li = SLUICE__V1__LIST_INSTANCES__INIT;
+	Sluice__V1__Response *r;
+	int rc;
+
+	if (o->pipeline != NULL)
+		li.pipeline = (char *)o->pipeline;
+	if (o->stage != NULL)
+		li.stage = (char *)o->stage;
+	req.body_case = SLUICE__V1__REQUEST__BODY_LIST_INSTANCES;
+	req.list_instances = &li;
+	if ((rc = call(c, &req, &r)) != 0 ||
+	    (rc = expect(c, r, SLUICE__V1__RESPONSE__RESULT_INSTANCES)))
+		return rc;
+	printf("%-12s %-12s %-16s %-21s %7s %7s %10s %s\n", "PIPELINE", "STAGE",
+	       "INSTANCE", "ADDRESS", "STREAMS", "ROUTED", "FRAGMENTS",
+	       "STATE");
+	for (size_t i = 0; i < r->instances->n_instances; i++) {
+		const Sluice__V1__InstanceState *s = r->instances->instances[i];
+		char addr[64] = "-";
+
+		if (s->instance != NULL)
+			snprintf(addr, sizeof(addr), "%s:%" PRIu32,
+				 s->instance->address, s->instance->port);
+		printf("%-12s %-12s %-16s %-21s %7" PRIu64 " %7" PRIu64
+		       " %10" PRIu64 " %s\n",
+		       s->pipeline, s->stage,
+		       s->instance ? s->instance->name : "-", addr, s->streams,
+		       s->streams_routed, s->fragments,
+		       s->draining ? "draining" : "active");
+	}
+	sluice__v1__response__free_unpacked(r, NULL);
+	return 0;
+}
+
+static int
+need_ref(struct ctl *c, const struct cmd_opts *o, bool name)
+{
+	if (o->pipeline == NULL) {
+		fail_line(c, "--pipeline is required");
+		return EXIT_USAGE;
+	}
+	if (o->stage == NULL) {
+		fail_line(c, "--stage is required");
+		return EXIT_USAGE;
+	}
+	if (name && o->name == NULL) {
+		fail_line(c, "--name is required");
+		return EXIT_USAGE;
+	}
+	return 0;
+}
+
+static void
+print_instance_result(const char *verb, const Sluice__V1__Response *r)
+{
+	const Sluice__V1__InstanceState *s = r->instance->instance;
+
+	if (s == NULL || s->instance == NULL) {
+		printf("%s\n", verb);
+		return;
+	}
+	printf("%s %s/%s/%s %s:%" PRIu32, verb, s->pipeline, s->stage,
+	       s->instance->name, s->instance->address, s->instance->port);
+	if (s->draining)
+		printf(" (%" PRIu64 " streams in flight)", s->streams);
+	printf("\n");
+}
+
+static int
+cmd_add(struct ctl *c, const struct cmd_opts *o)
+{
+	Sluice__V1__Request req = SLUICE__V1__REQUEST__INIT;
+	Sluice__V1__AddInstance ai = SLUICE__V1__ADD_INSTANCE__INIT;
+	Sluice__V1__Instance in = SLUICE__V1__INSTANCE__INIT;
+	Sluice__V1__Response *r;
+	char addr[64];
+	const char *colon;
+	long port;
+	int rc;
+
+	if ((rc = need_ref(c, o, false)) != 0)
+		return rc;
+	if (o->address == NULL) {
+		fail_line(c, "--address IP:PORT is required");
+		return EXIT_USAGE;
+	}
+	colon = strrchr(o->address, ':');
+	if (colon == NULL || (size_t)(colon - o->address) >= sizeof(addr) ||
+	    !parse_long(colon + 1, 0, UINT32_MAX, &port)) {
+		fail_line(c, "--address: must be IP:PORT, got \"%s\"",
+			  o->address);
+		return EXIT_USAGE;
+	}
+	memcpy(addr, o->address, (size_t)(colon - o->address));
+	addr[colon - o->address] = '\0';
+	in.address = addr;
+	in.port = (uint32_t)port;
+	if (o->name != NULL)
+		in.name = (char *)o->name;
+	ai.pipeline = (char *)o->pipeline;
+	ai.stage = (char *)o->stage;
+	ai.instance = &in;
+	req.body_case = SLUICE__V1__REQUEST__BODY_ADD_INSTANCE;
+	req.add_instance = &ai;
+	if ((rc = call(c, &req, &r)) != 0 ||
+	    (rc = expect(c, r, SLUICE__V1__RESPONSE__RESULT_INSTANCE)))
+		return rc;
+	print_instance_result("added", r);
+	sluice__v1__response__free_unpacked(r, NULL);
+	return 0;
+}
+
+static int
+cmd_remove_or_drain(struct ctl *c, const struct cmd_opts *o, bool drain)
+{
+	Sluice__V1__Request req = SLUICE__V1__REQUEST__INIT;
+	Sluice__V1__RemoveInstance ri = SLUICE__V1__REMOVE_INSTANCE__INIT;
+	Sluice__V1__DrainInstance di = SLUICE__V1__DRAIN_INSTANCE__INIT;
+	Sluice__V1__Response *r;
+	int rc;
+
+	if ((rc = need_ref(c, o, true)) != 0)
+		return rc;
+	if (drain) {
+		di.pipeline = (char *)o->pipeline;
+		di.stage = (char *)o->stage;
+		di.instance = (char *)o->name;
+		req.body_case = SLUICE__V1__REQUEST__BODY_DRAIN_INSTANCE;
+		req.drain_instance = &di;
+	} else {
+		ri.pipeline = (char *)o->pipeline;
+		ri.stage = (char *)o->stage;
+		ri.instance = (char *)o->name;
+		req.body_case = SLUICE__V1__REQUEST__BODY_REMOVE_INSTANCE;
+		req.remove_instance = &ri;
+	}
+	if ((rc = call(c, &req, &r)) != 0 ||
+	    (rc = expect(c, r, SLUICE__V1__RESPONSE__RESULT_INSTANCE)))
+		return rc;
+	print_instance_result(drain ? "draining" : "removed", r);
+	sluice__v1__response__free_unpacked(r, NULL);
+	return 0;
+}
+
+static int
+cmd_remove(struct ctl *c, const struct cmd_opts *o)
+{
+	return cmd_remove_or_drain(c, o, false);
+}
+
+static int
+cmd_drain(struct ctl *c, const struct cmd_opts *o)
+{
+	return cmd_remove_or_drain(c, o, true);
+}
+
+static int
+get_stats(struct ctl *c, bool reset, Sluice__V1__Response **r)
+{
+	Sluice__V1__Request req = SLUICE__V1__REQUEST__INIT;
+	Sluice__V1__GetStats gs = SLUICE__V1__GET_STATS__INIT;
+	int rc;
+
+	gs.reset = reset;
+	req.body_case = SLUICE__V1__REQUEST__BODY_GET_STATS;
+	req.get_stats = &gs;
+	if ((rc = call(c, &req, r)) != 0)
+		return rc;
+	return expect(c, *r, SLUICE__V1__RESPONSE__RESULT_STATS);
+}
+
+static int
+cmd_stats(struct ctl *c, const struct cmd_opts *o)
+{
+	Sluice__V1__Response *r;
+	int rc;
+
+	if ((rc = get_stats(c, o->reset, &r)) != 0)
+		return rc;
+	if (o->json)
+		print_stats_json(r->stats);
+	else
+		print_stats(r->stats);
+	sluice__v1__response__free_unpacked(r, NULL);
+	return 0;
+}
+
+/* ---- top ---- */
+
+static volatile sig_atomic_t top_quit;
+
+static void
+on_sigint(int sig)
+{
+	(void)sig;
+	top_quit = 1;
+}
+
+static uint64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static const char *
+rate(uint64_t now, uint64_t before, uint64_t dt_ms, char *buf, size_t len)
+{
+	if (dt_ms == 0 || now < before)
+		snprintf(buf, len, "-");
+	else
+		snprintf(buf, len, "%.0f",
+			 (double)(now - before) * 1000.0 / (double)dt_ms);
+	return buf;
+}
+
+/* The fragments of instance @i in @prev, matched by name. */
+static bool
+prev_fragments(const Sluice__V1__Stats *prev,
+	       const Sluice__V1__InstanceStats *s, uint64_t *out)
+{
+	for (size_t i = 0; prev && i < prev->n_instances; i++) {
+		const Sluice__V1__InstanceStats *p = prev->instances[i];
+
+		if (!strcmp(p->pipeline, s->pipeline) &&
+		    !strcmp(p->stage, s->stage) &&
+		    !strcmp(p->instance, s->instance)) {
+			*out = p->fragments;
+			return true;
+		}
+	}
+	return false;
+}
+
+static void
+top_screen(const Sluice__V1__Stats *st, const Sluice__V1__Stats *prev,
+	   uint64_t dt_ms, long interval_ms)
+{
+	uint64_t drops = 0, prev_drops = 0;
+	char r1[32], r2[32], r3[32];
+	size_t i;
+
+	for (i = 0; i < st->n_drops; i++)
+		drops += st->drops[i]->count;
+	for (i = 0; prev && i < prev->n_drops; i++)
+		prev_drops += prev->drops[i]->count;
+	printf("\033[H\033[2J");
+	printf("sluice top: generation %" PRIu64 ", every %.1f s (q to quit)\n",
+	       st->generation, (double)interval_ms / 1000.0);
+	printf("rx %" PRIu64 " (%s/s)  tx %" PRIu64 " (%s/s)  drops %" PRIu64
+	       " (%s/s)",
+	       st->rx_packets,
+	       rate(st->rx_packets, prev ? prev->rx_packets : 0,
+		    prev ? dt_ms : 0, r1, sizeof(r1)),
+	       st->tx_packets,
+	       rate(st->tx_packets, prev ? prev->tx_packets : 0,
+		    prev ? dt_ms : 0, r2, sizeof(r2)),
+	       drops,
+	       rate(drops, prev_drops, prev ? dt_ms : 0, r3, sizeof(r3)));
+	if (st->flows != NULL)
+		printf("  flows %" PRIu64 "/%" PRIu64, st->flows->active,
+		       st->flows->capacity);
+	if (st->mbufs != NULL)
+		printf("  mbufs %" PRIu64 "/%" PRIu64, st->mbufs->in_use,
+		       st->mbufs->capacity);
+	printf("\n\n%-12s %-12s %-16s %10s %8s %7s %s\n", "PIPELINE", "STAGE",
+	       "INSTANCE", "FRAGMENTS", "FRAG/S", "STREAMS", "STATE");
+	for (i = 0; i < st->n_instances; i++) {
+		const Sluice__V1__InstanceStats *s = st->instances[i];
+		uint64_t before = 0;
+		bool known = prev_fragments(prev, s, &before);
+
+		printf("%-12s %-12s %-16s %10" PRIu64 " %8s %7" PRIu64 " %s\n",
+		       s->pipeline, s->stage, s->instance, s->fragments,
+		       rate(s->fragments, before, known ? dt_ms : 0, r1,
+			    sizeof(r1)),
+		       s->streams, s->draining ? "draining" : "active");
+	}
+	if (drops > 0) {
+		printf("\ndrops:\n");
+		for (i = 0; i < st->n_drops; i++)
+			if (st->drops[i]->count)
+				printf("  %-20s %" PRIu64 "\n",
+				       st->drops[i]->reason,
+				       st->drops[i]->count);
+	}
+	fflush(stdout);
+}
+
+static int
+cmd_top(struct ctl *c, const struct cmd_opts *o)
+{
+	struct sigaction sa = {.sa_handler = on_sigint};
+	Sluice__V1__Response *prev = NULL, *r;
+	struct termios saved, raw;
+	bool tty = isatty(STDIN_FILENO) == 1;
+	bool watch_stdin = true;
+	uint64_t prev_ms = 0;
+	long done = 0;
+	int rc = 0;
+
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	if (tty && tcgetattr(STDIN_FILENO, &saved) == 0) {
+		raw = saved;
+		raw.c_lflag &= ~(tcflag_t)(ICANON | ECHO);
+		raw.c_cc[VMIN] = 0;
+		raw.c_cc[VTIME] = 0;
+		tcsetattr(STDIN_FILENO, TCSANOW, &raw);
+	} else {
+		tty = false;
+	}
+	while (!top_quit) {
+		uint64_t now, deadline;
+
+		rc = get_stats(c, false, &r);
+		if (rc != 0)
+			break;
+		now = mono_ms();
+		top_screen(r->stats, prev ? prev->stats : NULL, now - prev_ms,
+			   o->interval_ms);
+		if (prev != NULL)
+			sluice__v1__response__free_unpacked(prev, NULL);
+		prev = r;
+		prev_ms = now;
+		if (o->iterations > 0 && ++done >= o->iterations)
+			break;
+		/* Wait out the interval, watching for q. */
+		deadline = now + (uint64_t)o->interval_ms;
+		while (!top_quit && mono_ms() < deadline) {
+			struct pollfd pfd = {STDIN_FILENO, POLLIN, 0};
+			int left = (int)(deadline - mono_ms());
+			char ch;
+
+			if (left < 0)
+				left = 0;
+			if (!watch_stdin) {
+				poll(NULL, 0, left);
+				continue;
+			}
+			if (poll(&pfd, 1, left) <= 0)
+				continue;
+			if (read(STDIN_FILENO, &ch, 1) != 1) {
+				watch_stdin = false; /* EOF: stop watching */
+				continue;
+			}
+			if (ch == 'q' || ch == 'Q')
+				top_quit = 1;
+		}
+	}
+	if (prev != NULL)
+		sluice__v1__response__free_unpacked(prev, NULL);
+	if (tty)
+		tcsetattr(STDIN_FILENO, TCSANOW, &saved);
+	return rc;
+}
+
+static int
+cmd_version(struct ctl *c, const struct cmd_opts *o)
+{
+	Sluice__V1__Request req = SLUICE__V1__REQUEST__INIT;
+	Sluice__V1__GetVersion gv = SLUICE__V1__GET_VERSION__INIT;
+	Sluice__V1__Response *r;
+	uint64_t up_s;
+	int rc;
+
+	(void)o;
+	printf("sluicectl %s\n", SL_VERSION);
+	fflush(stdout);
+	req.body_case = SLUICE__V1__REQUEST__BODY_GET_VERSION;
+	req.get_version = &gv;
+	if ((rc = call(c, &req, &r)) != 0 ||
+	    (rc = expect(c, r, SLUICE__V1__RESPONSE__RESULT_VERSION)))
+		return rc;
+	up_s = r->version->uptime_ns / 1000000000u;
+	printf("sluiced %s (wire %" PRIu32 ", generation %" PRIu64
+	       ", up %" PRIu64 "h%02" PRIu64 "m%02" PRIu64 "s)\n",
+	       r->version->version, r->version->wire_version,
+	       r->version->generation, up_s / 3600, up_s / 60 % 60, up_s % 60);
+	sluice__v1__response__free_unpacked(r, NULL);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ table */
+
+#define HELP_OPT                                                               \
+	{                                                                      \
+		"help", no_argument, NULL, OPT_HELP                            \
+	}
+#define END_OPT                                                                \
+	{                                                                      \
+		NULL, 0, NULL, 0                                               \
+	}
+
+static const struct option apply_opts[] = {
+    {"file", required_argument, NULL, OPT_FILE},
+    {"dry-run", no_argument, NULL, OPT_DRY_RUN},
+    HELP_OPT,
+    END_OPT};
+static const struct option get_opts[] = {HELP_OPT, END_OPT};
+static const struct option instances_opts[] = {
+    {"pipeline", required_argument, NULL, OPT_PIPELINE},
+    {"stage", required_argument, NULL, OPT_STAGE},
+    HELP_OPT,
+    END_OPT};
+static const struct option add_opts[] = {
+    {"pipeline", required_argument, NULL, OPT_PIPELINE},
+    {"stage", required_argument, NULL, OPT_STAGE},
+    {"name", required_argument, NULL, OPT_NAME},
+    {"address", required_argument, NULL, OPT_ADDRESS},
+    HELP_OPT,
+    END_OPT};
+static const struct option ref_opts[] = {
+    {"pipeline", required_argument, NULL, OPT_PIPELINE},
+    {"stage", required_argument, NULL, OPT_STAGE},
+    {"name", required_argument, NULL, OPT_NAME},
+    HELP_OPT,
+    END_OPT};
+static const struct option stats_opts[] = {
+    {"json", no_argument, NULL, OPT_JSON},
+    {"reset", no_argument, NULL, OPT_RESET},
+    HELP_OPT,
+    END_OPT};
+static const struct option top_opts[] = {
+    {"iterations", required_argument, NULL, OPT_ITERATIONS},
+    {"interval-ms", required_argument, NULL, OPT_INTERVAL},
+    HELP_OPT,
+    END_OPT};
+static const struct option version_opts[] = {HELP_OPT, END_OPT};
+
+static const struct command commands[] = {
+    {"apply", "apply -f FILE [--dry-run]",
+     "Compile a pipeline file in sluiced and publish it as the new\n"
+     "configuration (--dry-run: compile and check only). Errors read\n"
+     "FILE:LINE: FIELD: what is wrong.\n",
+     "f:h", apply_opts, false, cmd_apply},
+    {"get", "get [NAME]",
+     "Show the pipeline NAME, or every pipeline: stages, instances,\n"
+     "edges.\n",
+     "h", get_opts, true, cmd_get},
+    {"instances", "instances [--pipeline P] [--stage S]",
+     "List instances with their streams and state.\n", "h", instances_opts,
+     false, cmd_instances},
+    {"add", "add --pipeline P --stage S [--name N] --address IP:PORT",
+     "Add an instance to an engine stage (unnamed: sluiced names it).\n", "h",
+     add_opts, false, cmd_add},
+    {"remove", "remove --pipeline P --stage S --name N",
+     "Remove an instance; streams pinned to it are cut.\n", "h", ref_opts,
+     false, cmd_remove},
+    {"drain", "drain --pipeline P --stage S --name N",
+     "Route no new streams to an instance; pinned streams finish.\n", "h",
+     ref_opts, false, cmd_drain},
+    {"stats", "stats [--json] [--reset]",
+     "Counters: drops by reason, stages, instances, operators, flows,\n"
+     "mbufs, latency. --json prints one JSON object; --reset zeroes the\n"
+     "counters after reading them.\n",
+     "h", stats_opts, false, cmd_stats},
+    {"top", "top [--iterations N] [--interval-ms MS]",
+     "Live view, refreshed every second (--interval-ms) until q or\n"
+     "Ctrl-C, or N refreshes.\n",
+     "h", top_opts, false, cmd_top},
+    {"version", "version", "Versions of sluicectl and sluiced.\n", "h",
+     version_opts, false, cmd_version},
+};
+
+#define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static void
+usage(FILE *f)
+{
+	fprintf(
+	    f,
+	    "usage: sluicectl [--socket PATH | --tcp HOST:PORT --token T] "
+	    "COMMAND [ARGS]\n\n"
+	    "  --socket PATH    unix socket (default %s)\n"
+	    "  --tcp HOST:PORT  TCP instead, with --token or $SLUICE_TOKEN\n\n"
+	    "commands:\n",
+	    DEFAULT_SOCKET);
+	for (size_t i = 0; i < N_COMMANDS; i++)
+		fprintf(f, "  %s\n", commands[i].usage);
+	fprintf(f, "\n'sluicectl COMMAND --help' describes one. Exit status: 0 "
+		   "done, 1 refused by sluiced,\n2 bad usage, 3 sluiced "
+		   "unreachable.\n");
+}
+
+static int
+run_command(struct ctl *c, const struct command *cmd, int argc, char **argv)
+{
+	struct cmd_opts o = {.interval_ms = 1000};
+	int opt;
+
+	c->cmd = cmd->name;
+	optind = 0; /* glibc: start over on the new argv */
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, cmd->shortopts, cmd->longopts,
+				  NULL)) != -1) {
+		switch (opt) {
+		case OPT_HELP:
+			printf("usage: sluicectl [GLOBAL OPTIONS] %s\n\n%s",
+			       cmd->usage, cmd->help);
+			return 0;
+		case OPT_FILE:
+			o.file = optarg;
+			break;
+		case OPT_PIPELINE:
+			o.pipeline = optarg;
+			break;
+		case OPT_STAGE:
+			o.stage = optarg;
+			break;
+		case OPT_NAME:
+			o.name = optarg;
+			break;
+		case OPT_ADDRESS:
+			o.address = optarg;
+			break;
+		case OPT_DRY_RUN:
+			o.dry_run = true;
+			break;
+		case OPT_JSON:
+			o.json = true;
+			break;
+		case OPT_RESET:
+			o.reset = true;
+			break;
+		case OPT_ITERATIONS:
+			if (!parse_long(optarg, 1, 1000000000, &o.iterations)) {
+				fail_line(c,
+					  "--iterations: must be 1.., got "
+					  "\"%s\"",
+					  optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		case OPT_INTERVAL:
+			if (!parse_long(optarg, 10, 4000, &o.interval_ms)) {
+				fail_line(c,
+					  "--interval-ms: must be 10..4000, "
+					  "got \"%s\"",
+					  optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		default:
+			if (optopt != 0)
+				fail_line(c, "option -%c: %s", optopt,
+					  strchr(cmd->shortopts, optopt)
+					      ? "needs a value"
+					      : "unknown");
+			else
+				fail_line(c,
+					  "option %s: unknown or needs a "
+					  "value (see --help)",
+					  argv[optind - 1]);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind < argc) {
+		if (!cmd->positional || optind + 1 < argc) {
+			fail_line(c, "unexpected argument \"%s\" (see --help)",
+				  argv[cmd->positional ? optind + 1 : optind]);
+			return EXIT_USAGE;
+		}
+		o.positional = argv[optind];
+	}
+	return cmd->run(c, &o);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct ctl c = {.socket_path = DEFAULT_SOCKET, .fd = -1};
+	int i = 1, rc;
+
+	signal(SIGPIPE, SIG_IGN);
+	c.token = getenv("SLUICE_TOKEN");
+	while (i < argc && argv[i][0] == '-') {
+		const char *a = argv[i];
+
+		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+			usage(stdout);
+			return 0;
+		}
+		if (!strcmp(a, "--version")) {
+			printf("sluicectl %s\n", SL_VERSION);
+			return 0;
+		}
+		if (i + 1 >= argc ||
+		    (strcmp(a, "--socket") && strcmp(a, "--tcp") &&
+		     strcmp(a, "--token"))) {
+			fail_line(NULL,
+				  "%s: unknown option or missing value "
+				  "(see --help)",
+				  a);
+			return EXIT_USAGE;
+		}
+		if (!strcmp(a, "--socket"))
+			c.socket_path = argv[i + 1];
+		else if (!strcmp(a, "--tcp"))
+			c.tcp = argv[i + 1];
+		else
+			c.token = argv[i + 1];
+		i += 2;
+	}
+	if (i >= argc) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (c.tcp != NULL && (c.token == NULL || c.token[0] == '\0')) {
+		fail_line(NULL, "--tcp needs --token (or SLUICE_TOKEN)");
+		return EXIT_USAGE;
+	}
+	for (size_t k = 0; k < N_COMMANDS; k++) {
+		if (strcmp(argv[i], commands[k].name) == 0) {
+			rc = run_command(&c, &commands[k], argc - i, argv + i);
+			if (c.fd >= 0)
+				close(c.fd);
+			return rc;
+		}
+	}
+	fail_line(NULL, "unknown command \"%s\" (see --help)", argv[i]);
+	return EXIT_USAGE;
+}
