@@ -11,6 +11,7 @@
 #ifndef SL_CONFIG_H
 #define SL_CONFIG_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -83,9 +84,16 @@ struct sl_edge_cfg {
 	uint8_t depth_out; /* depth_in, + 1 for a split */
 };
 
+#define SL_MAX_INSTANCE_UIDS 1024 /* runtime instance slots in sluiced */
+
 struct sl_instance_cfg {
 	char name[SL_NAME_MAX]; /* "<stage>/<index>" unless given */
 	struct sl_endpoint ep;
+	/* Runtime identity: the same instance (pipeline, stage, endpoint)
+	 * keeps its uid across snapshots, so counters and streams in flight
+	 * survive reconfiguration (sl_config_assign_uids). */
+	uint16_t uid;
+	bool draining; /* takes no new streams; those in flight finish */
 };
 
 struct sl_stage_cfg {
@@ -137,6 +145,8 @@ struct sl_tenant_cfg {
 };
 
 struct sl_config {
+	uint64_t generation;       /* snapshot number, set when published */
+	uint16_t next_uid;         /* next instance uid to hand out */
 	struct sl_endpoint listen; /* sluiced's own address and UDP port */
 	uint32_t flow_table_size;  /* streams tracked at once */
 	uint32_t flow_idle_ms;     /* a stream with no fragment for this long expires */
@@ -180,6 +190,61 @@ struct sl_config *sl_config_parse(const char *yaml, size_t len,
 				  const char *name, char *err, size_t errlen);
 
 void sl_config_free(struct sl_config *cfg);
+
+/**
+ * sl_config_clone - a deep copy of @cfg (split patterns compiled again, so
+ * each snapshot owns its databases). Return NULL with errno set.
+ */
+struct sl_config *sl_config_clone(const struct sl_config *cfg);
+
+/**
+ * sl_config_assign_uids - give every instance of @cfg its runtime uid: an
+ * instance that @prev (may be NULL) also has, same pipeline name, stage
+ * name and endpoint, keeps its uid (not its draining state: a file says
+ * which instances take streams); new ones get fresh uids after prev's.
+ * Return 0.
+ */
+int sl_config_assign_uids(struct sl_config *cfg, const struct sl_config *prev);
+
+/**
+ * sl_config_same_layout - true if @a and @b differ at most in instances
+ * (their endpoints, names, draining) and tenants: same pipelines in the
+ * same order, same stages, operators and edges. Streams in flight keep
+ * every piece of state across such a change.
+ */
+bool sl_config_same_layout(const struct sl_config *a,
+			   const struct sl_config *b);
+
+/**
+ * sl_config_check_replace - can @next replace @cur in a running sluiced?
+ * The dataplane port's address and the flow table's geometry are fixed at
+ * start. Return 0, or -EINVAL with "FIELD: message" in @err.
+ */
+int sl_config_check_replace(const struct sl_config *cur,
+			    const struct sl_config *next, char *err,
+			    size_t errlen);
+
+/**
+ * sl_config_share_patterns - for every split edge of @next whose pattern
+ * the edge at the same place in @cur also has, swap the two compiled
+ * databases, so @next uses the very database splitters in flight were
+ * opened with and @cur (freed later) takes the duplicate.
+ */
+void sl_config_share_patterns(struct sl_config *next, struct sl_config *cur);
+
+/**
+ * sl_config_instance_edit - change one instance of a snapshot in place:
+ * @op 'a' adds @ep as @name to pipeline @pipeline stage @stage, 'r'
+ * removes the instance named @name, 'd' drains it. On failure writes
+ * "FIELD: message" to @err and returns a negative errno: -ENOENT (no such
+ * pipeline, stage or instance), -EEXIST (name or endpoint in use),
+ * -ENOSPC (stage full), -EINVAL (an operator stage; the last instance
+ * that is not draining).
+ */
+int sl_config_instance_edit(struct sl_config *cfg, char op,
+			    const char *pipeline, const char *stage,
+			    const char *name, const struct sl_endpoint *ep,
+			    char *err, size_t errlen);
 
 /**
  * sl_stage_name_of - "client" for SL_STAGE_CLIENT, else the stage's name.

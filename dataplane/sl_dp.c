@@ -12,7 +12,9 @@
 #include <rte_errno.h>
 #include <rte_ethdev.h>
 #include <rte_lcore.h>
+#include <rte_malloc.h>
 #include <rte_mbuf_dyn.h>
+#include <rte_rcu_qsbr.h>
 
 #include "sl_dp.h"
 #include "sl_route.h"
@@ -96,9 +98,7 @@ dp_edges_release(struct sl_dp *dp, struct sl_flow *f)
 		struct sl_route_pin *pin = &es->pin;
 
 		if (pin->in_flight) {
-			dp->stages[f->pipeline][pin->stage - 1]
-				.inst[pin->instance]
-				.streams_active--;
+			dp->inst[pin->instance].streams_active--;
 			sl_route_unpin(dp, pin);
 		}
 		sl_dp_held_free(dp, &es->buffered, SL_DROP_EXPIRED);
@@ -299,6 +299,154 @@ dp_run_loop(struct sl_dp *dp)
 	}
 }
 
+/* Seeds for every instance of @cfg; state of an instance @prev did not
+ * have starts at zero (its uid may have served a removed instance). */
+static void
+dp_instances_init(struct sl_dp *dp, const struct sl_config *cfg,
+		  const struct sl_config *prev)
+{
+	bool known[SL_MAX_INSTANCE_UIDS] = {false};
+
+	if (prev != NULL)
+		for (uint16_t p = 0; p < prev->n_pipelines; p++)
+			for (uint16_t s = 0; s < prev->pipelines[p].n_stages;
+			     s++) {
+				const struct sl_stage_cfg *st =
+					&prev->pipelines[p].stages[s];
+
+				for (uint16_t i = 0; i < st->n_instances; i++)
+					known[st->instances[i].uid] = true;
+			}
+	for (uint16_t p = 0; p < cfg->n_pipelines; p++)
+		for (uint16_t s = 0; s < cfg->pipelines[p].n_stages; s++) {
+			const struct sl_stage_cfg *st =
+				&cfg->pipelines[p].stages[s];
+
+			for (uint16_t i = 0; i < st->n_instances; i++) {
+				struct sl_instance_state *is =
+					&dp->inst[st->instances[i].uid];
+
+				if (!known[st->instances[i].uid])
+					memset(is, 0, sizeof(*is));
+				is->seed = sl_route_seed(&st->instances[i].ep);
+				is->ip = st->instances[i].ep.ip;
+				is->port = st->instances[i].ep.port;
+				is->stage_id = st->id;
+				is->pipeline_id = cfg->pipelines[p].id;
+				is->reachable = sl_neigh_lookup(&dp->neigh,
+								is->ip) != NULL;
+				/* A new instance is asked for at once. */
+				if (!is->reachable && dp->pool != NULL)
+					sl_arp_solicit(dp, is->ip);
+			}
+		}
+}
+
+static void
+dp_tenants_init(struct sl_dp *dp, const struct sl_config *cfg)
+{
+	memset(dp->tenant_index, SL_TENANT_NONE, sizeof(dp->tenant_index));
+	for (uint16_t t = 0; t < cfg->n_tenants; t++) {
+		const struct sl_tenant_cfg *tc = &cfg->tenants[t];
+
+		dp->tenant_index[tc->id] = (uint8_t)t;
+		dp->tenants[t].tokens_milli = (uint64_t)tc->burst * 1000;
+		dp->tenants[t].last_tsc = dp->now;
+	}
+}
+
+/*
+ * A new layout (pipelines, stages or edges changed): streams keep their
+ * flow entries (remapped to the pipeline's new index) but lose their edge
+ * state, so their next fragments are routed afresh; streams of a removed
+ * pipeline leave. Operator groups and key pins start over.
+ */
+static void
+dp_relayout(struct sl_dp *dp, const struct sl_config *next)
+{
+	struct sl_flow_table *ft = dp->flows;
+	int map[SL_MAX_PIPELINES];
+
+	for (uint16_t p = 0; p < dp->cfg->n_pipelines; p++) {
+		map[p] = -1;
+		for (uint16_t q = 0; q < next->n_pipelines; q++)
+			if (next->pipelines[q].id == dp->cfg->pipelines[p].id)
+				map[p] = q;
+	}
+	for (uint32_t i = 0; i < ft->capacity; i++) {
+		struct sl_flow *f = &ft->flows[i];
+
+		if (f->state == SL_FLOW_FREE)
+			continue;
+		if (f->edges != NULL)
+			dp_edges_release(dp, f);
+		if (map[f->pipeline] < 0)
+			sl_flow_remove(ft, i);
+		else
+			f->pipeline = (uint8_t)map[f->pipeline];
+	}
+	sl_op_fini(dp);
+	sl_route_fini(dp);
+	memset(dp->stages, 0, sizeof(dp->stages));
+}
+
+void
+sl_dp_adopt(struct sl_dp *dp)
+{
+	const struct sl_config *next = dp->cfg_next;
+	const struct sl_config *old = dp->cfg;
+	bool same = sl_config_same_layout(old, next);
+
+	if (!same)
+		dp_relayout(dp, next);
+	dp_instances_init(dp, next, old);
+	dp_tenants_init(dp, next);
+	dp->cfg = next;
+	if (!same) {
+		/* Failures leave the feature off, counted, never a crash:
+		 * the worker cannot refuse a published config. */
+		if (sl_split_init(dp) != 0 || sl_op_init(dp) != 0 ||
+		    sl_route_init(dp) != 0)
+			dp->cnt.reconfig_errors++;
+	}
+	dp->cnt.reconfigs++;
+	__atomic_store_n(&dp->cfg_next, NULL, __ATOMIC_RELEASE);
+}
+
+int
+sl_dp_publish(struct sl_dp *dp, const struct sl_config *next,
+	      const struct sl_config **old)
+{
+	const struct sl_config *prev = dp->cfg;
+
+	if (!dp->running) {
+		dp->cfg_next = next;
+		sl_dp_adopt(dp);
+		*old = prev;
+		return 0;
+	}
+	__atomic_store_n(&dp->cfg_next, next, __ATOMIC_RELEASE);
+	for (int i = 0; i < 100000; i++) {
+		if (__atomic_load_n(&dp->cfg_next, __ATOMIC_ACQUIRE) == NULL) {
+			/* Taken; one more quiescent state and the old
+			 * snapshot is read nowhere. */
+			rte_rcu_qsbr_synchronize(dp->qsbr, RTE_QSBR_THRID_INVALID);
+			*old = prev;
+			return 0;
+		}
+		rte_delay_us_sleep(10);
+	}
+	/* Withdraw the offer unless the worker took it at the last moment. */
+	const struct sl_config *expect = next;
+
+	if (__atomic_compare_exchange_n(&dp->cfg_next, &expect, NULL, false,
+					__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+		return -ETIMEDOUT;
+	rte_rcu_qsbr_synchronize(dp->qsbr, RTE_QSBR_THRID_INVALID);
+	*old = prev;
+	return 0;
+}
+
 int
 sl_dp_init(struct sl_dp *dp, const struct sl_config *cfg, uint16_t port_id,
 	   struct rte_mempool *pool)
@@ -326,22 +474,8 @@ sl_dp_init(struct sl_dp *dp, const struct sl_config *cfg, uint16_t port_id,
 
 	/* Flows start with hop_neigh_gen 0: never a valid generation. */
 	dp->neigh.gen = 1;
-	memset(dp->tenant_index, SL_TENANT_NONE, sizeof(dp->tenant_index));
-	for (uint16_t t = 0; t < cfg->n_tenants; t++) {
-		const struct sl_tenant_cfg *tc = &cfg->tenants[t];
-
-		dp->tenant_index[tc->id] = (uint8_t)t;
-		dp->tenants[t].tokens_milli = (uint64_t)tc->burst * 1000;
-		dp->tenants[t].last_tsc = dp->now;
-	}
-	for (uint16_t p = 0; p < cfg->n_pipelines; p++) {
-		const struct sl_pipeline_cfg *pl = &cfg->pipelines[p];
-
-		for (uint16_t s = 0; s < pl->n_stages; s++)
-			for (uint16_t i = 0; i < pl->stages[s].n_instances; i++)
-				dp->stages[p][s].inst[i].seed = sl_route_seed(
-					&pl->stages[s].instances[i].ep);
-	}
+	dp_tenants_init(dp, cfg);
+	dp_instances_init(dp, cfg, NULL);
 
 	snprintf(name, sizeof(name), "sl_flows_%u", seq++);
 	dp->flows = sl_flow_table_create(name, cfg->flow_table_size,
@@ -362,6 +496,13 @@ sl_dp_init(struct sl_dp *dp, const struct sl_config *cfg, uint16_t port_id,
 		rte_socket_id(), RTE_MEMPOOL_F_SP_PUT | RTE_MEMPOOL_F_SC_GET);
 	if (dp->edge_pool == NULL || dp->held_pool == NULL) {
 		rc = -rte_errno;
+		goto fail;
+	}
+	dp->qsbr = rte_zmalloc("sl_qsbr", rte_rcu_qsbr_get_memsize(1),
+			       RTE_CACHE_LINE_SIZE);
+	if (dp->qsbr == NULL || rte_rcu_qsbr_init(dp->qsbr, 1) != 0 ||
+	    rte_rcu_qsbr_thread_register(dp->qsbr, 0) != 0) {
+		rc = -ENOMEM;
 		goto fail;
 	}
 	rc = sl_split_init(dp);
@@ -390,6 +531,8 @@ sl_dp_fini(struct sl_dp *dp)
 	dp->edge_pool = NULL;
 	rte_mempool_free(dp->held_pool);
 	dp->held_pool = NULL;
+	rte_free(dp->qsbr);
+	dp->qsbr = NULL;
 	for (uint16_t i = 0; i < dp->n_out; i++)
 		rte_pktmbuf_free(dp->out[i]);
 	dp->n_out = 0;
@@ -521,9 +664,34 @@ dp_expire_idle(struct sl_dp *dp)
 	dp->expire_cursor = i;
 }
 
+/* Instances whose MAC became known can take streams. */
+static void
+dp_reachability(struct sl_dp *dp)
+{
+	const struct sl_config *cfg = dp->cfg;
+
+	if (dp->neigh.n_unresolved == dp->last_unresolved)
+		return;
+	dp->last_unresolved = dp->neigh.n_unresolved;
+	for (uint16_t p = 0; p < cfg->n_pipelines; p++)
+		for (uint16_t s = 0; s < cfg->pipelines[p].n_stages; s++) {
+			const struct sl_stage_cfg *st =
+				&cfg->pipelines[p].stages[s];
+
+			for (uint16_t i = 0; i < st->n_instances; i++) {
+				struct sl_instance_state *is =
+					&dp->inst[st->instances[i].uid];
+
+				is->reachable = sl_neigh_lookup(&dp->neigh,
+								is->ip) != NULL;
+			}
+		}
+}
+
 void
 sl_dp_housekeeping(struct sl_dp *dp)
 {
+	dp_reachability(dp);
 	sl_flow_expire_ended(dp->flows, dp->now, dp->linger_tsc);
 	dp_expire_idle(dp);
 	sl_op_housekeeping(dp);
@@ -558,9 +726,18 @@ sl_dp_worker(void *arg)
 	 * round every nap up. */
 	prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
 	dp->next_housekeeping = rte_rdtsc() + hk_interval;
+	rte_rcu_qsbr_thread_online(dp->qsbr, 0);
+	dp->running = true;
 	while (!dp->quit) {
-		uint16_t n = rte_eth_rx_burst(dp->port_id, dp->queue_id, pkts,
-					      SL_BURST);
+		uint16_t n;
+
+		/* Between bursts nothing of the config is held: a new
+		 * snapshot is taken here, and this is the quiescent point. */
+		if (unlikely(__atomic_load_n(&dp->cfg_next, __ATOMIC_ACQUIRE) !=
+			     NULL))
+			sl_dp_adopt(dp);
+		rte_rcu_qsbr_quiescent(dp->qsbr, 0);
+		n = rte_eth_rx_burst(dp->port_id, dp->queue_id, pkts, SL_BURST);
 
 		dp->now = rte_rdtsc();
 		if (n != 0) {
@@ -579,5 +756,7 @@ sl_dp_worker(void *arg)
 			dp->next_housekeeping = dp->now + hk_interval;
 		}
 	}
+	dp->running = false;
+	rte_rcu_qsbr_thread_offline(dp->qsbr, 0);
 	return 0;
 }

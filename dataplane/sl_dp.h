@@ -76,7 +76,8 @@ struct sl_pkt_meta {
  * has one for the child stream it is cutting.
  */
 struct sl_route_pin {
-	uint16_t instance;   /* SL_INSTANCE_NONE until routed; SL_INSTANCE_CLIENT */
+	uint16_t instance;   /* the instance's uid; SL_INSTANCE_NONE until
+			      * routed; SL_INSTANCE_CLIENT */
 	uint16_t stage;      /* the stage it goes to (0: the client) */
 	uint8_t in_flight;   /* counted in its instance's streams_active */
 	uint8_t oneshot;     /* a single tokenless fragment: not a stream */
@@ -140,12 +141,19 @@ struct sl_instance_state {
 	uint32_t streams_active; /* routed and not yet ended */
 	uint32_t seed;           /* rendezvous-hash identity of the endpoint */
 	uint32_t keys_active;    /* bounded-load stages: keys pinned here */
+	/* Where it is, kept while a snapshot that dropped it still has its
+	 * streams in flight (their output is still admitted). */
+	uint32_t ip;
+	uint16_t port;
+	uint16_t stage_id;
+	uint32_t pipeline_id;
+	uint64_t last_tsc;       /* last fragment sent to it */
+	bool reachable;          /* its MAC is known: it can take streams */
 };
 
 struct sl_stage_state {
 	uint32_t rr_next; /* round-robin cursor */
 	uint32_t keys_active; /* bounded-load stages: keys pinned, all instances */
-	struct sl_instance_state inst[SL_MAX_INSTANCES];
 };
 
 struct sl_tenant_state {
@@ -191,10 +199,19 @@ struct sl_dp_counters {
 	uint64_t flows_created;
 	uint64_t flows_ended;
 	uint64_t flows_expired; /* removed before their END passed */
+	uint64_t reconfigs;       /* config snapshots taken */
+	uint64_t reconfig_errors; /* ... whose derived state failed to build */
 };
+
+struct rte_rcu_qsbr;
 
 struct sl_dp {
 	const struct sl_config *cfg;
+	/* Published by the control plane, taken by the worker at its next
+	 * quiescent point (sl_dp_publish). */
+	const struct sl_config *volatile cfg_next;
+	struct rte_rcu_qsbr *qsbr;
+	volatile bool running; /* the worker loop is up (reports quiescence) */
 	uint16_t port_id;      /* receives */
 	uint16_t tx_port_id;   /* sends; the same port unless a bench splits them */
 	uint16_t queue_id;
@@ -209,12 +226,16 @@ struct sl_dp {
 	uint64_t idle_tsc;     /* flow idle timeout */
 	uint64_t linger_tsc;   /* how long an ended flow stays for dedupe */
 	uint32_t expire_cursor;
+	uint32_t last_unresolved; /* neighbours unresolved at the last check */
 	uint32_t expire_budget; /* flows scanned for idleness per housekeeping */
 	uint64_t next_housekeeping;
 
 	bool profile;
 	struct sl_stage_prof prof[SL_STAGE_MAX];
 
+	/* Instances by uid (sl_instance_cfg.uid): their state outlives the
+	 * config snapshot that named them. */
+	struct sl_instance_state inst[SL_MAX_INSTANCE_UIDS];
 	uint8_t tenant_index[65536]; /* tenant id -> index, SL_TENANT_NONE */
 	struct sl_tenant_state tenants[SL_MAX_TENANTS];
 	struct sl_stage_state stages[SL_MAX_PIPELINES][SL_MAX_STAGES];
@@ -265,6 +286,26 @@ int sl_dp_init(struct sl_dp *dp, const struct sl_config *cfg,
 void sl_dp_fini(struct sl_dp *dp);
 
 /**
+ * sl_dp_publish - make @next the worker's config snapshot; called by the
+ * control plane. The worker takes it at its next quiescent point (between
+ * bursts) and rebuilds what it derives from the config; this returns once
+ * it has and the worker has passed a quiescent state since, so the old
+ * snapshot is no longer read anywhere. Ownership of @next passes to the
+ * dataplane; the old snapshot is returned in *@old for the caller to
+ * free. With no worker running, the switch happens here.
+ * Return 0, or -ETIMEDOUT if the worker did not take it within a second
+ * (then nothing changed and @next is still the caller's).
+ */
+int sl_dp_publish(struct sl_dp *dp, const struct sl_config *next,
+		  const struct sl_config **old);
+
+/**
+ * sl_dp_adopt - worker side of sl_dp_publish (also used directly when no
+ * worker runs).
+ */
+void sl_dp_adopt(struct sl_dp *dp);
+
+/**
  * sl_dp_process - run one received burst through parse, admit, order,
  * route and tx. @pkts must hold SL_PATH_CAP pointers.
  */
@@ -282,6 +323,13 @@ void sl_dp_housekeeping(struct sl_dp *dp);
  * idle back-off of DESIGN §6 unless dp->poll. @arg is the struct sl_dp.
  */
 int sl_dp_worker(void *arg);
+
+/* The runtime state of instance @i of stage index @s of pipeline @p. */
+static inline struct sl_instance_state *
+sl_dp_instance(struct sl_dp *dp, uint8_t p, uint8_t s, uint16_t i)
+{
+	return &dp->inst[dp->cfg->pipelines[p].stages[s].instances[i].uid];
+}
 
 /* Drop @m, counting it under @reason. */
 static inline void

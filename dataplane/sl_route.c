@@ -66,20 +66,32 @@ sl_route_rendezvous(uint64_t key_hash, const uint32_t *seeds, uint16_t n)
 
 uint16_t
 sl_route_pick(const struct sl_stage_cfg *st, struct sl_stage_state *ss,
-	      const uint64_t *ancestry, uint8_t depth)
+	      const struct sl_instance_state *inst, const uint64_t *ancestry,
+	      uint8_t depth)
 {
-	uint16_t n = st->n_instances;
+	uint16_t live[SL_MAX_INSTANCES];
+	uint16_t n = 0;
 
+	/* Draining instances take no new streams; nor does one whose MAC is
+	 * not known yet (just added), unless no instance is reachable. */
+	for (uint16_t i = 0; i < st->n_instances; i++)
+		if (!st->instances[i].draining &&
+		    inst[st->instances[i].uid].reachable)
+			live[n++] = i;
+	if (n == 0)
+		for (uint16_t i = 0; i < st->n_instances; i++)
+			if (!st->instances[i].draining)
+				live[n++] = i;
 	if (n == 0)
 		return SL_INSTANCE_NONE;
 	if (st->aggregation > 0) {
 		uint32_t seeds[SL_MAX_INSTANCES];
 
-		for (uint16_t i = 0; i < n; i++)
-			seeds[i] = ss->inst[i].seed;
-		return sl_route_rendezvous(sl_route_key_hash(ancestry, depth,
-							     st->aggregation),
-					   seeds, n);
+		for (uint16_t k = 0; k < n; k++)
+			seeds[k] = inst[st->instances[live[k]].uid].seed;
+		return live[sl_route_rendezvous(
+			sl_route_key_hash(ancestry, depth, st->aggregation),
+			seeds, n)];
 	}
 	uint16_t start = (uint16_t)(ss->rr_next++ % n);
 
@@ -87,22 +99,22 @@ sl_route_pick(const struct sl_stage_cfg *st, struct sl_stage_state *ss,
 		uint16_t best = start;
 
 		for (uint16_t k = 1; k < n; k++) {
-			uint16_t i = (uint16_t)((start + k) % n);
+			uint16_t j = (uint16_t)((start + k) % n);
 
-			if (ss->inst[i].streams_active <
-			    ss->inst[best].streams_active)
-				best = i;
+			if (inst[st->instances[live[j]].uid].streams_active <
+			    inst[st->instances[live[best]].uid].streams_active)
+				best = j;
 		}
-		return best;
+		return live[best];
 	}
-	return start;
+	return live[start];
 }
 
 struct keypin {
 	uint64_t last_tsc;
 	uint32_t streams; /* in flight */
 	uint32_t gen;
-	uint16_t instance;
+	uint16_t uid;     /* the instance the key is pinned to */
 	uint8_t pipeline;
 	uint8_t stage;
 	uint8_t used;
@@ -179,37 +191,55 @@ sl_route_fini(struct sl_dp *dp)
 	dp->keypins = NULL;
 }
 
-/* Highest score first, skipping instances at their bound. */
+/* Highest score first, skipping instances at their bound (and draining
+ * ones). Return the instance's index in the stage, or NONE. */
 static uint16_t
-route_bounded_choice(const struct sl_stage_cfg *st, struct sl_stage_state *ss,
-		     uint64_t key_hash)
+route_bounded_choice(struct sl_dp *dp, const struct sl_stage_cfg *st,
+		     struct sl_stage_state *ss, uint64_t key_hash)
 {
-	uint16_t n = st->n_instances;
-	uint32_t cap = (uint32_t)ceil(st->load_bound *
-				      (double)(ss->keys_active + 1) / n);
+	uint16_t n = st->n_instances, live = 0;
 	uint64_t score[SL_MAX_INSTANCES];
 	bool tried[SL_MAX_INSTANCES] = {false};
-	uint16_t first = 0;
+	uint16_t first = SL_INSTANCE_NONE;
+	uint32_t cap;
 
-	for (uint16_t i = 0; i < n; i++)
-		score[i] = mix64(key_hash ^ ((uint64_t)ss->inst[i].seed << 32 |
-					     ss->inst[i].seed));
-	for (uint16_t round = 0; round < n; round++) {
+	for (uint16_t i = 0; i < n; i++) {
+		uint32_t seed = dp->inst[st->instances[i].uid].seed;
+
+		score[i] = mix64(key_hash ^ ((uint64_t)seed << 32 | seed));
+		tried[i] = st->instances[i].draining;
+		live += !tried[i];
+	}
+	if (live == 0)
+		return SL_INSTANCE_NONE;
+	cap = (uint32_t)ceil(st->load_bound * (double)(ss->keys_active + 1) /
+			     live);
+	for (uint16_t round = 0; round < live; round++) {
 		uint16_t best = SL_INSTANCE_NONE;
 
 		for (uint16_t i = 0; i < n; i++)
 			if (!tried[i] && (best == SL_INSTANCE_NONE ||
 					  score[i] > score[best]))
 				best = i;
-		if (round == 0)
+		if (first == SL_INSTANCE_NONE)
 			first = best;
-		if (ss->inst[best].keys_active < cap)
+		if (dp->inst[st->instances[best].uid].keys_active < cap)
 			return best;
 		tried[best] = true;
 	}
 	/* Not reached with load_bound >= 1 (the keys cannot all be at their
 	 * bound), but never return nothing: plain rendezvous. */
 	return first;
+}
+
+/* The key's instance if it is still in the stage. */
+static uint16_t
+route_pinned_index(const struct sl_stage_cfg *st, uint16_t uid)
+{
+	for (uint16_t i = 0; i < st->n_instances; i++)
+		if (st->instances[i].uid == uid)
+			return i;
+	return SL_INSTANCE_NONE;
 }
 
 uint16_t
@@ -225,11 +255,10 @@ sl_route_pick_pinned(struct sl_dp *dp, uint8_t p, uint8_t s,
 	uint64_t key_hash = sl_route_key_hash(ancestry, depth, st->aggregation);
 	struct sl_flow_key k = {0};
 	struct keypin *e;
+	uint16_t i;
 	int32_t pos;
 
 	pin->keypin = SL_KEYPIN_NONE;
-	if (st->n_instances == 0)
-		return SL_INSTANCE_NONE;
 	k.pipeline = rte_cpu_to_be_32(pl->id);
 	k.stage = rte_cpu_to_be_16(st->id);
 	k.depth = l;
@@ -238,13 +267,30 @@ sl_route_pick_pinned(struct sl_dp *dp, uint8_t p, uint8_t s,
 	pos = rte_hash_lookup(kp->hash, &k);
 	if (pos >= 0) {
 		e = &kp->pins[pos];
+		/* A pinned key stays even on a draining instance: what the
+		 * stage aggregates must meet one instance. A removed one
+		 * lets the key go. */
+		i = route_pinned_index(st, e->uid);
+		if (i == SL_INSTANCE_NONE) {
+			dp->inst[e->uid].keys_active--;
+			ss->keys_active--;
+			i = route_bounded_choice(dp, st, ss, key_hash);
+			if (i == SL_INSTANCE_NONE)
+				return i;
+			e->uid = st->instances[i].uid;
+			dp->inst[e->uid].keys_active++;
+			ss->keys_active++;
+		}
 	} else {
+		i = route_bounded_choice(dp, st, ss, key_hash);
+		if (i == SL_INSTANCE_NONE)
+			return i;
 		pos = rte_hash_add_key(kp->hash, &k);
 		if (pos < 0) {
 			/* No room to remember the key: place it by plain
 			 * rendezvous, which needs no memory to stay put. */
 			dp->keypins_full++;
-			return sl_route_pick(st, ss, ancestry, depth);
+			return sl_route_pick(st, ss, dp->inst, ancestry, depth);
 		}
 		e = &kp->pins[pos];
 		uint32_t gen = e->gen;
@@ -255,15 +301,15 @@ sl_route_pick_pinned(struct sl_dp *dp, uint8_t p, uint8_t s,
 		e->used = 1;
 		e->pipeline = p;
 		e->stage = s;
-		e->instance = route_bounded_choice(st, ss, key_hash);
-		ss->inst[e->instance].keys_active++;
+		e->uid = st->instances[i].uid;
+		dp->inst[e->uid].keys_active++;
 		ss->keys_active++;
 	}
 	e->streams++;
 	e->last_tsc = dp->now;
 	pin->keypin = (uint32_t)pos;
 	pin->keypin_gen = e->gen;
-	return e->instance;
+	return i;
 }
 
 void
@@ -296,7 +342,7 @@ sl_route_housekeeping(struct sl_dp *dp)
 			struct sl_stage_state *ss =
 				&dp->stages[e->pipeline][e->stage];
 
-			ss->inst[e->instance].keys_active--;
+			dp->inst[e->uid].keys_active--;
 			ss->keys_active--;
 			rte_hash_del_key(kp->hash, &e->key);
 			e->used = 0;

@@ -41,14 +41,19 @@ uint64_t sl_route_key_hash(const uint64_t *ancestry, uint8_t depth,
 uint16_t sl_route_rendezvous(uint64_t key_hash, const uint32_t *seeds,
 			     uint16_t n);
 
+struct sl_instance_state;
+
 /**
  * sl_route_pick - instance index of stage @st for a new stream named by
  * @ancestry (wire order) at @depth, updating the stage's round-robin
- * cursor. Return SL_INSTANCE_NONE if the stage has no instance.
+ * cursor. @inst is the runtime state of every instance, by uid (seeds,
+ * streams in flight). Draining instances are never picked. Return
+ * SL_INSTANCE_NONE if no instance takes new streams.
  */
 uint16_t sl_route_pick(const struct sl_stage_cfg *st,
-		       struct sl_stage_state *ss, const uint64_t *ancestry,
-		       uint8_t depth);
+		       struct sl_stage_state *ss,
+		       const struct sl_instance_state *inst,
+		       const uint64_t *ancestry, uint8_t depth);
 
 struct sl_dp;
 struct sl_route_pin;

@@ -44,12 +44,13 @@ sl_stats_json(const struct sl_dp *dp, const struct rte_mempool *pool,
 
 			for (uint16_t i = 0; i < st->n_instances; i++) {
 				const struct sl_instance_state *is =
-					&dp->stages[p][s].inst[i];
+					&dp->inst[st->instances[i].uid];
 
 				fprintf(out,
 					"%s{\"pipeline\":\"%s\",\"stage\":\"%s\""
 					",\"stage_id\":%u,\"aggregation\":%u"
 					",\"instance\":\"%s\",\"address\":\"%s:%u\""
+					",\"uid\":%u,\"draining\":%s"
 					",\"streams\":%" PRIu64
 					",\"streams_active\":%u"
 					",\"fragments\":%" PRIu64 "}",
@@ -58,7 +59,11 @@ sl_stats_json(const struct sl_dp *dp, const struct rte_mempool *pool,
 					st->instances[i].name,
 					sl_ipv4_format(st->instances[i].ep.ip,
 						       ip, sizeof(ip)),
-					st->instances[i].ep.port, is->streams,
+					st->instances[i].ep.port,
+					st->instances[i].uid,
+					st->instances[i].draining ? "true"
+								  : "false",
+					is->streams,
 					is->streams_active, is->fragments);
 				first = false;
 			}

@@ -49,6 +49,27 @@ admit_source(const struct sl_config *cfg, const struct sl_pipeline_cfg *pl,
 	return false;
 }
 
+/* An instance a newer snapshot removed still answers the streams it had
+ * in flight: those must not be lost. It is heard while it has streams in
+ * flight and for the idle timeout after the last fragment sent to it
+ * (rare path, hence the scan). */
+static __rte_noinline bool
+admit_retired_source(const struct sl_dp *dp, const struct sl_pipeline_cfg *pl,
+		     const struct sl_pkt_meta *pm)
+{
+	for (unsigned int u = 0; u < SL_MAX_INSTANCE_UIDS; u++) {
+		const struct sl_instance_state *is = &dp->inst[u];
+
+		if ((is->streams_active != 0 ||
+		     dp->now - is->last_tsc < dp->idle_tsc) &&
+		    is->ip == pm->src_ip &&
+		    is->port == pm->src_port && is->stage_id == pm->stage &&
+		    is->pipeline_id == pl->id)
+			return true;
+	}
+	return false;
+}
+
 /*
  * Token bucket per tenant, in thousandths of a fragment; true if one more
  * fragment may pass. The clock only advances by the cycles that were
@@ -141,7 +162,9 @@ sl_stage_admit(struct sl_dp *dp, struct rte_mbuf **pkts, uint16_t n)
 			sl_dp_drop(dp, m, SL_DROP_UNKNOWN_STAGE);
 			continue;
 		}
-		if (unlikely(!admit_source(cfg, pl, pm))) {
+		if (unlikely(!admit_source(cfg, pl, pm) &&
+			     (pm->stage == 0 ||
+			      !admit_retired_source(dp, pl, pm)))) {
 			sl_dp_drop(dp, m, SL_DROP_SRC_NOT_ALLOWED);
 			continue;
 		}

@@ -72,16 +72,16 @@ route_decide(struct sl_dp *dp, struct sl_route_pin *pin,
 		i = sl_route_pick_pinned(dp, pm->pipeline, e->to - 1, ancestry,
 					 pm->depth, pin);
 	else
-		i = sl_route_pick(st, ss, ancestry, pm->depth);
+		i = sl_route_pick(st, ss, dp->inst, ancestry, pm->depth);
 	if (i == SL_INSTANCE_NONE)
 		return SL_DROP_NO_INSTANCE;
 	pin->stage = e->to;
-	pin->instance = i;
+	pin->instance = st->instances[i].uid;
 	pin->hop_ip = st->instances[i].ep.ip;
 	pin->hop_port = st->instances[i].ep.port;
 	if (!pin->oneshot) {
-		ss->inst[i].streams++;
-		ss->inst[i].streams_active++;
+		dp->inst[pin->instance].streams++;
+		dp->inst[pin->instance].streams_active++;
 		pin->in_flight = 1;
 	}
 	return 0;
@@ -95,9 +95,7 @@ route_stream_end(struct sl_dp *dp, struct sl_route_pin *pin,
 	const struct sl_pipeline_cfg *pl = &dp->cfg->pipelines[pm->pipeline];
 
 	if (pin->in_flight) {
-		dp->stages[pm->pipeline][pin->stage - 1]
-			.inst[pin->instance]
-			.streams_active--;
+		dp->inst[pin->instance].streams_active--;
 		pin->in_flight = 0;
 		sl_route_unpin(dp, pin);
 	}
@@ -207,10 +205,10 @@ sl_stage_route(struct sl_dp *dp, struct rte_mbuf **pkts, uint16_t n)
 			pin->hop_neigh_gen = dp->neigh.gen;
 		}
 		route_rewrite(dp, m, pm, pin);
-		if (pin->instance != SL_INSTANCE_CLIENT)
-			dp->stages[pm->pipeline][pin->stage - 1]
-				.inst[pin->instance]
-				.fragments++;
+		if (pin->instance != SL_INSTANCE_CLIENT) {
+			dp->inst[pin->instance].fragments++;
+			dp->inst[pin->instance].last_tsc = dp->now;
+		}
 		if (unlikely(pm->flags & (SL_FRAG_F_END | SL_FRAG_F_ABORT)))
 			route_stream_end(dp, pin, pm);
 		pkts[out++] = m;

@@ -88,8 +88,8 @@ start(uint64_t req)
 
 /* Stream edge to b, buffer edge to c: b had the data, c had nothing;
  * both get one ABORT (EXPIRED), seq 3; c's three held fragments are
- * dropped (counted BUFFER_FULL, the reason edge_buffer gives whatever
- * ended the stream). */
+ * dropped as STREAM_ABORTED (the buffer did not overflow: BUFFER_FULL is
+ * only for a stream over flows.buffer_max). */
 static void
 test_stream_and_buffer_edges(void)
 {
@@ -131,13 +131,13 @@ test_stream_and_buffer_edges(void)
 	CU_ASSERT(dag.sent[0].dst_ip == B_IP || dag.sent[0].dst_ip == C_IP);
 	CU_ASSERT(dag.sent[1].dst_ip == B_IP || dag.sent[1].dst_ip == C_IP);
 	/* a's stream, and the request's client stream, which waited for an
-	 * output that never came. */
+	 * output that never came (it lingers, ended, for a late ABORT). */
 	CU_ASSERT_EQUAL(dag.dp->cnt.flows_expired, 2);
 	CU_ASSERT_EQUAL(dag.dp->stages[0][1].inst[0].streams_active, 0);
 	CU_ASSERT_EQUAL(dag.dp->stages[0][2].inst[0].streams_active, 0);
 	CU_ASSERT_EQUAL(dag.dp->stages[0][2].inst[0].fragments, 1);
 	CU_ASSERT_EQUAL(rte_mempool_in_use_count(dag.dp->held_pool), held0);
-	dag_expect_drops(SL_DROP_BUFFER_FULL, 3u, -1);
+	dag_expect_drops(SL_DROP_STREAM_ABORTED, 3u, -1);
 	/* Once: the next housekeeping sends nothing. */
 	dag_clear();
 	CU_ASSERT_EQUAL(sweep(dag.dp->idle_tsc + 2), 0);
@@ -145,7 +145,8 @@ test_stream_and_buffer_edges(void)
 	 * ABORT took sequence 3). */
 	f[0] = a_frag(31, 4, 0);
 	CU_ASSERT_EQUAL(dag_process(f, 1), 0);
-	dag_expect_drops(SL_DROP_BUFFER_FULL, 3u, SL_DROP_AFTER_END, 1u, -1);
+	dag_expect_drops(SL_DROP_STREAM_ABORTED, 3u, SL_DROP_AFTER_END, 1u,
+			 -1);
 	dag_close();
 	dp_test_end();
 }

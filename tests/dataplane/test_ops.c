@@ -692,30 +692,81 @@ send_leaf(const struct request *rq, unsigned int i)
 }
 
 /*
- * max_groups 4: a fifth request in flight gets no group. Its split events
- * and its leaves are refused (groups_full, OP_FULL drops) and, as sl_op.c
- * stands, its client hears nothing (no ABORT): the request only idles
- * out. The first four complete; once they did, a sixth request works.
+ * max_groups 4: a fifth request in flight is over the bound. Its group is
+ * made anyway, as a tombstone aborted at once: its client hears exactly
+ * one ABORT (OVERLOAD) for the result (groups_created, groups_full and
+ * groups_aborted count it), and its later split events and leaves are
+ * swallowed (late inputs, not OP_FULL drops), so no partial result can
+ * start. The first four complete; once they did, a sixth request works.
  */
 static void
 test_max_groups(void)
 {
+	static const char *const line[] = {"line\n"};
 	static struct request rq[6];
-	struct dp_frag unused;
+	const uint64_t r1[1] = {504};
+	struct dp_frag unused, f;
+	unsigned int aborts = 0, results = 0;
 
 	dp_test_begin();
 	open_ops(TOPO_CHILDREN, OP_COUNT, false, ", max_groups: 4");
-	for (unsigned int r = 0; r < 5; r++) {
+	for (unsigned int r = 0; r < 4; r++) {
 		simple_request(&rq[r], OP_COUNT, 500 + r, 2);
 		request_start(&rq[r], false, &unused);
 	}
 	CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_created, 4);
-	/* Two children started and one split closed: three refusals. */
-	CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_full, 3);
+	CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_full, 0);
+	CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_aborted, 0);
+	/* Request 504, step by step: what reaches its client is kept. */
+	simple_request(&rq[4], OP_COUNT, 504, 2);
+	f = dag_from_client(504, 0, SL_FRAG_F_END);
+	CU_ASSERT_EQUAL(dag_process(&f, 1), 1);
+	for (unsigned int i = 0; i < 2; i++) {
+		f = dag_from_instance(1, 0, r1, 1, i,
+				      i == 1 ? SL_FRAG_F_END : 0);
+		f.n_tokens = 1;
+		f.token_texts = line;
+		dag_process(&f, 1);
+		if (i == 0) {
+			/* The first child made the group: over the bound. */
+			CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_created, 5);
+			CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_full, 1);
+			CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_aborted, 1);
+		}
+	}
 	CU_ASSERT_EQUAL(send_leaf(&rq[4], 0), 0);
 	CU_ASSERT_EQUAL(send_leaf(&rq[4], 1), 0);
-	CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_full, 5);
-	dag_expect_drops(SL_DROP_OP_FULL, 2u, -1);
+	for (unsigned int i = 0; i < dag.n_sent; i++) {
+		const struct dag_sent *s = &dag.sent[i];
+
+		if (s->dst_ip != DAG_CLIENT_IP)
+			continue;
+		results++;
+		CU_ASSERT_EQUAL(s->dst_port, DAG_CLIENT_PORT);
+		CU_ASSERT_EQUAL(s->h.stage, 3);
+		CU_ASSERT_EQUAL(s->h.depth, 1);
+		CU_ASSERT_EQUAL(s->h.ancestry[0], 504);
+		if (s->h.flags == SL_FRAG_F_ABORT) {
+			aborts++;
+			CU_ASSERT_EQUAL(s->h.abort_reason, SL_ABORT_OVERLOAD);
+			CU_ASSERT_EQUAL(s->h.seq, 0);
+			CU_ASSERT_EQUAL(s->h.token_count, 0);
+		}
+	}
+	if (results != 1 || aborts != 1)
+		printf("\n  request 504: %u frames to the client, %u ABORT",
+		       results, aborts);
+	CU_ASSERT_EQUAL(results, 1);
+	CU_ASSERT_EQUAL(aborts, 1);
+	dag_clear();
+	/* One refusal only: its second child, its split's close and its
+	 * two leaves found the tombstone. */
+	CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_created, 5);
+	CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_full, 1);
+	CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_aborted, 1);
+	CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_completed, 0);
+	CU_ASSERT_EQUAL(dag.dp->op_cnt.late_inputs, 2);
+	dag_expect_drops(-1);
 	for (unsigned int r = 0; r < 4; r++) {
 		CU_ASSERT_EQUAL(send_leaf(&rq[r], 0), 0);
 		CU_ASSERT_EQUAL_FATAL(send_leaf(&rq[r], 1), 1);
@@ -728,10 +779,63 @@ test_max_groups(void)
 	CU_ASSERT_EQUAL(send_leaf(&rq[5], 0), 0);
 	CU_ASSERT_EQUAL_FATAL(send_leaf(&rq[5], 1), 1);
 	CU_ASSERT_EQUAL(dag.sent[0].h.ancestry[0], 505);
-	CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_created, 5);
+	CU_ASSERT_EQUAL(dag.sent[0].h.flags, SL_FRAG_F_END);
+	CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_created, 6);
 	CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_completed, 5);
-	CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_aborted, 0);
-	CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_full, 5);
+	CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_aborted, 1);
+	CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_full, 1);
+	CU_ASSERT_EQUAL(dag.dp->op_cnt.late_inputs, 2);
+	dag_expect_drops(-1);
+	dag_close();
+	dp_test_end();
+}
+
+/*
+ * max_groups 4 sizes the group table at 8 keys: four groups in flight and
+ * four tombstones fill it. A ninth request cannot even be remembered: its
+ * split events are refused (groups_full, no group), its leaves dropped as
+ * OP_FULL, and its client hears nothing from the operator.
+ */
+static void
+test_max_groups_table_full(void)
+{
+	static struct request rq[9];
+	struct dp_frag unused;
+	unsigned int to_client = 0;
+
+	dp_test_begin();
+	open_ops(TOPO_CHILDREN, OP_COUNT, false, ", max_groups: 4");
+	for (unsigned int r = 0; r < 8; r++) {
+		simple_request(&rq[r], OP_COUNT, 520 + r, 2);
+		request_start(&rq[r], false, &unused);
+	}
+	CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_created, 8);
+	CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_full, 4);
+	CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_aborted, 4);
+	simple_request(&rq[8], OP_COUNT, 528, 2);
+	request_start(&rq[8], false, &unused);
+	/* Two children started and one split closed: three refusals. */
+	CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_created, 8);
+	CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_full, 7);
+	CU_ASSERT_EQUAL(send_leaf(&rq[8], 0), 0);
+	CU_ASSERT_EQUAL(send_leaf(&rq[8], 1), 0);
+	for (unsigned int i = 0; i < dag.n_sent; i++)
+		to_client += dag.sent[i].dst_ip == DAG_CLIENT_IP;
+	CU_ASSERT_EQUAL(to_client, 0);
+	CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_full, 9);
+	CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_aborted, 4);
+	CU_ASSERT_EQUAL(dag.dp->op_cnt.late_inputs, 0);
+	dag_expect_drops(SL_DROP_OP_FULL, 2u, -1);
+	dag_clear();
+	/* The four in flight still complete. */
+	for (unsigned int r = 0; r < 4; r++) {
+		CU_ASSERT_EQUAL(send_leaf(&rq[r], 0), 0);
+		CU_ASSERT_EQUAL_FATAL(send_leaf(&rq[r], 1), 1);
+		CU_ASSERT_EQUAL(dag.sent[0].h.ancestry[0], 520 + r);
+		CU_ASSERT_EQUAL(dag.sent[0].h.flags, SL_FRAG_F_END);
+		dag_clear();
+	}
+	CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_completed, 4);
 	dag_expect_drops(SL_DROP_OP_FULL, 2u, -1);
 	dag_close();
 	dp_test_end();
@@ -1050,8 +1154,10 @@ main(int argc, char **argv)
 	CU_add_test(s, "top-k over a join at depth 1", test_TOPO_PAIR_OP_TOPK);
 	CU_add_test(s, "concat over a join at depth 1",
 		    test_TOPO_PAIR_OP_CONCAT);
-	CU_add_test(s, "max_groups: refused, OP_FULL, nothing sent",
+	CU_add_test(s, "max_groups: refused, ABORT(OVERLOAD) once",
 		    test_max_groups);
+	CU_add_test(s, "max_groups: group table full, OP_FULL",
+		    test_max_groups_table_full);
 	CU_add_test(s, "max_groups: no partial result once room frees",
 		    test_max_groups_room_later);
 	CU_add_test(s, "max_groups 1: the worker starts", test_max_groups_one);

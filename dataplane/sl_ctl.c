@@ -1,0 +1,521 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * sl_ctl.c - the control API backend of sluiced (see sl_ctl.h).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "sl_ctl.h"
+#include "sl_op.h"
+
+#define CODE(x) SLUICE__V1__ERROR__CODE__CODE_##x
+
+static char *
+fmt(struct sl_api_arena *a, const char *f, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static char *
+fmt(struct sl_api_arena *a, const char *f, ...)
+{
+	char buf[128];
+	va_list ap;
+
+	va_start(ap, f);
+	vsnprintf(buf, sizeof(buf), f, ap);
+	va_end(ap);
+	return sl_api_strdup(a, buf);
+}
+
+static char *
+endpoint(struct sl_api_arena *a, const struct sl_endpoint *ep)
+{
+	char ip[16];
+
+	return fmt(a, "%s:%u", sl_ipv4_format(ep->ip, ip, sizeof(ip)),
+		   ep->port);
+}
+
+/* "FIELD: message" (sl_config_instance_edit, sl_config_check_replace). */
+static void
+ctl_error(struct sl_api_error *err, int code, const char *line)
+{
+	const char *sep = strstr(line, ": ");
+	char field[96];
+
+	if (sep == NULL || (size_t)(sep - line) >= sizeof(field)) {
+		sl_api_error_set(err, code, "", "%s", line);
+		return;
+	}
+	memcpy(field, line, (size_t)(sep - line));
+	field[sep - line] = '\0';
+	sl_api_error_set(err, code, field, "%s", line);
+}
+
+/* ------------------------------------------------------ config to protobuf */
+
+static Sluice__V1__Pipeline *
+pipeline_msg(struct sl_api_arena *a, const struct sl_pipeline_cfg *pl)
+{
+	Sluice__V1__Pipeline *m = sl_api_new(a, Sluice__V1__Pipeline, 1);
+	char ip[16];
+
+	if (m == NULL)
+		return NULL;
+	sluice__v1__pipeline__init(m);
+	m->name = sl_api_strdup(a, pl->name);
+	m->id = pl->id;
+	m->single_output = pl->single_output;
+	m->n_stages = pl->n_stages;
+	m->stages = sl_api_new(a, Sluice__V1__Stage *, pl->n_stages);
+	m->n_edges = pl->n_edges;
+	m->edges = sl_api_new(a, Sluice__V1__Edge *, pl->n_edges);
+	if ((pl->n_stages && m->stages == NULL) ||
+	    (pl->n_edges && m->edges == NULL))
+		return NULL;
+	for (uint16_t s = 0; s < pl->n_stages; s++) {
+		const struct sl_stage_cfg *st = &pl->stages[s];
+		Sluice__V1__Stage *sm = sl_api_new(a, Sluice__V1__Stage, 1);
+
+		if (sm == NULL)
+			return NULL;
+		sluice__v1__stage__init(sm);
+		sm->name = sl_api_strdup(a, st->name);
+		sm->id = st->id;
+		sm->aggregation = st->aggregation;
+		sm->balance = (Sluice__V1__Balance)st->balance;
+		sm->kind = (Sluice__V1__StageKind)st->kind;
+		sm->depth = st->depth_in;
+		sm->load_bound = st->load_bound;
+		sm->topk = st->topk;
+		sm->max_groups = st->max_groups;
+		sm->max_group_bytes = st->max_group_bytes;
+		sm->n_instances = st->n_instances;
+		sm->instances = sl_api_new(a, Sluice__V1__Instance *,
+					   st->n_instances);
+		for (uint16_t i = 0; i < st->n_instances; i++) {
+			Sluice__V1__Instance *im =
+				sl_api_new(a, Sluice__V1__Instance, 1);
+
+			if (im == NULL)
+				return NULL;
+			sluice__v1__instance__init(im);
+			im->name = sl_api_strdup(a, st->instances[i].name);
+			im->address = sl_api_strdup(
+				a, sl_ipv4_format(st->instances[i].ep.ip, ip,
+						  sizeof(ip)));
+			im->port = st->instances[i].ep.port;
+			sm->instances[i] = im;
+		}
+		m->stages[s] = sm;
+	}
+	for (uint16_t e = 0; e < pl->n_edges; e++) {
+		const struct sl_edge_cfg *ec = &pl->edges[e];
+		Sluice__V1__Edge *em = sl_api_new(a, Sluice__V1__Edge, 1);
+
+		if (em == NULL)
+			return NULL;
+		sluice__v1__edge__init(em);
+		em->id = ec->id;
+		em->from = sl_api_strdup(a, sl_stage_name_of(pl, ec->from));
+		em->to = sl_api_strdup(a, sl_stage_name_of(pl, ec->to));
+		em->from_stage = ec->from;
+		em->to_stage = ec->to;
+		em->mode = (Sluice__V1__EdgeMode)ec->mode;
+		em->split = (Sluice__V1__Split)ec->split;
+		em->pattern = sl_api_strdup(a, ec->pattern);
+		em->stream_children = ec->stream_children;
+		em->depth_in = ec->depth_in;
+		em->depth_out = ec->depth_out;
+		m->edges[e] = em;
+	}
+	return m;
+}
+
+static int
+pipelines_msg(struct sl_api_arena *a, const struct sl_config *cfg,
+	      const char *name, size_t *n, Sluice__V1__Pipeline ***out)
+{
+	*out = sl_api_new(a, Sluice__V1__Pipeline *, cfg->n_pipelines);
+	*n = 0;
+	if (*out == NULL && cfg->n_pipelines)
+		return -ENOMEM;
+	for (uint16_t p = 0; p < cfg->n_pipelines; p++) {
+		if (name != NULL && name[0] != '\0' &&
+		    strcmp(name, cfg->pipelines[p].name) != 0)
+			continue;
+		(*out)[*n] = pipeline_msg(a, &cfg->pipelines[p]);
+		if ((*out)[*n] == NULL)
+			return -ENOMEM;
+		(*n)++;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------- publishing */
+
+/* Make @next the snapshot in use; @next is consumed either way. */
+static int
+ctl_publish(struct sl_ctl *ctl, struct sl_config *next,
+	    struct sl_api_error *err)
+{
+	const struct sl_config *old = NULL;
+	int rc;
+
+	next->generation = ctl->generation + 1;
+	sl_config_share_patterns(next, (struct sl_config *)ctl->dp->cfg);
+	rc = sl_dp_publish(ctl->dp, next, &old);
+	if (rc != 0) {
+		sl_config_free(next);
+		sl_api_error_set(err, CODE(UNAVAILABLE), "",
+				 "the dataplane did not take the new config");
+		return rc;
+	}
+	ctl->generation++;
+	sl_config_free((struct sl_config *)old);
+	return 0;
+}
+
+static int
+ctl_apply(void *ctx, const char *yaml, size_t len, const char *name,
+	  bool dry_run, Sluice__V1__ApplyPipelineResult *out,
+	  struct sl_api_arena *a, struct sl_api_error *err)
+{
+	struct sl_ctl *ctl = ctx;
+	char msg[512];
+	struct sl_config *next;
+
+	next = sl_config_parse(yaml, len, name, msg, sizeof(msg));
+	if (next == NULL) {
+		sl_api_error_from_line(err, CODE(INVALID), msg);
+		return -EINVAL;
+	}
+	if (sl_config_check_replace(ctl->dp->cfg, next, msg, sizeof(msg)) !=
+	    0) {
+		sl_config_free(next);
+		ctl_error(err, CODE(INVALID), msg);
+		return -EINVAL;
+	}
+	sl_config_assign_uids(next, ctl->dp->cfg);
+	if (pipelines_msg(a, next, NULL, &out->n_pipelines, &out->pipelines)) {
+		sl_config_free(next);
+		return -ENOMEM;
+	}
+	out->dry_run = dry_run;
+	if (dry_run) {
+		sl_config_free(next);
+		out->generation = ctl->generation;
+		return 0;
+	}
+	if (ctl_publish(ctl, next, err) != 0)
+		return -EAGAIN;
+	out->generation = ctl->generation;
+	return 0;
+}
+
+static int
+ctl_get_pipelines(void *ctx, const char *name, Sluice__V1__PipelineList *out,
+		  struct sl_api_arena *a, struct sl_api_error *err)
+{
+	struct sl_ctl *ctl = ctx;
+
+	if (pipelines_msg(a, ctl->dp->cfg, name, &out->n_pipelines,
+			  &out->pipelines) != 0)
+		return -ENOMEM;
+	if (name[0] != '\0' && out->n_pipelines == 0) {
+		sl_api_error_set(err, CODE(NOT_FOUND), "name",
+				 "no pipeline named \"%s\"", name);
+		return -ENOENT;
+	}
+	return 0;
+}
+
+static Sluice__V1__InstanceState *
+instance_state(struct sl_ctl *ctl, struct sl_api_arena *a,
+	       const struct sl_pipeline_cfg *pl, const struct sl_stage_cfg *st,
+	       const struct sl_instance_cfg *in, Sluice__V1__InstanceState *m)
+{
+	const struct sl_instance_state *is = &ctl->dp->inst[in->uid];
+	char ip[16];
+
+	if (m == NULL)
+		m = sl_api_new(a, Sluice__V1__InstanceState, 1);
+	if (m == NULL)
+		return NULL;
+	sluice__v1__instance_state__init(m);
+	m->pipeline = sl_api_strdup(a, pl->name);
+	m->stage = sl_api_strdup(a, st->name);
+	m->instance = sl_api_new(a, Sluice__V1__Instance, 1);
+	if (m->instance == NULL)
+		return NULL;
+	sluice__v1__instance__init(m->instance);
+	m->instance->name = sl_api_strdup(a, in->name);
+	m->instance->address =
+		sl_api_strdup(a, sl_ipv4_format(in->ep.ip, ip, sizeof(ip)));
+	m->instance->port = in->ep.port;
+	m->draining = in->draining;
+	m->streams = is->streams_active;
+	m->streams_routed = is->streams;
+	m->fragments = is->fragments;
+	return m;
+}
+
+static int
+ctl_list_instances(void *ctx, const char *pipeline, const char *stage,
+		   Sluice__V1__InstanceList *out, struct sl_api_arena *a,
+		   struct sl_api_error *err)
+{
+	struct sl_ctl *ctl = ctx;
+	const struct sl_config *cfg = ctl->dp->cfg;
+	size_t n = 0;
+
+	(void)err;
+	out->instances = sl_api_new(a, Sluice__V1__InstanceState *,
+				    SL_MAX_PIPELINES * SL_MAX_STAGES *
+					    SL_MAX_INSTANCES);
+	if (out->instances == NULL)
+		return -ENOMEM;
+	for (uint16_t p = 0; p < cfg->n_pipelines; p++) {
+		const struct sl_pipeline_cfg *pl = &cfg->pipelines[p];
+
+		if (pipeline[0] != '\0' && strcmp(pipeline, pl->name) != 0)
+			continue;
+		for (uint16_t s = 0; s < pl->n_stages; s++) {
+			const struct sl_stage_cfg *st = &pl->stages[s];
+
+			if (stage[0] != '\0' && strcmp(stage, st->name) != 0)
+				continue;
+			for (uint16_t i = 0; i < st->n_instances; i++) {
+				out->instances[n] = instance_state(
+					ctl, a, pl, st, &st->instances[i], NULL);
+				if (out->instances[n] == NULL)
+					return -ENOMEM;
+				n++;
+			}
+		}
+	}
+	out->n_instances = n;
+	return 0;
+}
+
+static int
+ctl_edit(struct sl_ctl *ctl, char op, const struct sl_api_instance_ref *ref,
+	 Sluice__V1__InstanceState *out, struct sl_api_arena *a,
+	 struct sl_api_error *err)
+{
+	struct sl_endpoint ep = {.ip = ref->ip, .port = ref->port};
+	char name[SL_NAME_MAX], msg[256];
+	struct sl_config *next;
+	int rc;
+
+	snprintf(name, sizeof(name), "%s", ref->instance);
+	if (op == 'a' && name[0] == '\0') {
+		char ip[16];
+
+		snprintf(name, sizeof(name), "%s@%s:%u", ref->stage,
+			 sl_ipv4_format(ep.ip, ip, sizeof(ip)), ep.port);
+	}
+	next = sl_config_clone(ctl->dp->cfg);
+	if (next == NULL) {
+		sl_api_error_set(err, CODE(INTERNAL), "",
+				 "cannot copy the config");
+		return -ENOMEM;
+	}
+	rc = sl_config_instance_edit(next, op, ref->pipeline, ref->stage, name,
+				     &ep, msg, sizeof(msg));
+	if (rc != 0) {
+		sl_config_free(next);
+		ctl_error(err,
+			  rc == -ENOENT ? CODE(NOT_FOUND) :
+			  rc == -EEXIST ? CODE(EXISTS) :
+			  rc == -ENOSPC ? CODE(LIMIT) : CODE(INVALID),
+			  msg);
+		return rc;
+	}
+	/* The answer describes the instance as the new snapshot has it (a
+	 * removed one: as it was). */
+	for (uint16_t p = 0; p < ctl->dp->cfg->n_pipelines; p++) {
+		const struct sl_config *cfg = op == 'r' ? ctl->dp->cfg : next;
+		const struct sl_pipeline_cfg *pl = &cfg->pipelines[p];
+
+		if (strcmp(pl->name, ref->pipeline) != 0)
+			continue;
+		for (uint16_t s = 0; s < pl->n_stages; s++)
+			for (uint16_t i = 0; i < pl->stages[s].n_instances; i++)
+				if (strcmp(pl->stages[s].name, ref->stage) == 0 &&
+				    strcmp(pl->stages[s].instances[i].name,
+					   name) == 0)
+					instance_state(ctl, a, pl,
+						       &pl->stages[s],
+						       &pl->stages[s]
+								.instances[i],
+						       out);
+	}
+	return ctl_publish(ctl, next, err) == 0 ? 0 : -EAGAIN;
+}
+
+static int
+ctl_add(void *ctx, const struct sl_api_instance_ref *ref,
+	Sluice__V1__InstanceState *out, struct sl_api_arena *a,
+	struct sl_api_error *err)
+{
+	return ctl_edit(ctx, 'a', ref, out, a, err);
+}
+
+static int
+ctl_remove(void *ctx, const struct sl_api_instance_ref *ref,
+	   Sluice__V1__InstanceState *out, struct sl_api_arena *a,
+	   struct sl_api_error *err)
+{
+	return ctl_edit(ctx, 'r', ref, out, a, err);
+}
+
+static int
+ctl_drain(void *ctx, const struct sl_api_instance_ref *ref,
+	  Sluice__V1__InstanceState *out, struct sl_api_arena *a,
+	  struct sl_api_error *err)
+{
+	return ctl_edit(ctx, 'd', ref, out, a, err);
+}
+
+/* ------------------------------------------------------------------ stats */
+
+static int
+ctl_get_stats(void *ctx, bool reset, Sluice__V1__Stats *out,
+	      struct sl_api_arena *a, struct sl_api_error *err)
+{
+	struct sl_ctl *ctl = ctx;
+	const struct sl_dp *dp = ctl->dp;
+	const struct sl_config *cfg = dp->cfg;
+	struct sl_dp_counters now = dp->cnt;
+	const struct sl_dp_counters *b = &ctl->base;
+	size_t n = 0;
+
+	(void)err;
+	out->rx_packets = now.rx_packets - b->rx_packets;
+	out->tx_packets = now.tx_packets - b->tx_packets;
+	out->forwarded = now.forwarded - b->forwarded;
+	out->generation = ctl->generation;
+	out->drops = sl_api_new(a, Sluice__V1__DropCount *, SL_DROP_MAX);
+	if (out->drops == NULL)
+		return -ENOMEM;
+	for (int r = 1; r < SL_DROP_MAX; r++) {
+		Sluice__V1__DropCount *d =
+			sl_api_new(a, Sluice__V1__DropCount, 1);
+
+		if (d == NULL)
+			return -ENOMEM;
+		sluice__v1__drop_count__init(d);
+		d->reason = (char *)sl_drop_name(r);
+		d->count = now.drops[r] - b->drops[r];
+		out->drops[out->n_drops++] = d;
+	}
+	out->instances = sl_api_new(a, Sluice__V1__InstanceStats *,
+				    SL_MAX_PIPELINES * SL_MAX_STAGES *
+					    SL_MAX_INSTANCES);
+	out->operators = sl_api_new(a, Sluice__V1__OperatorStats *,
+				    SL_MAX_PIPELINES * SL_MAX_STAGES);
+	if (out->instances == NULL || out->operators == NULL)
+		return -ENOMEM;
+	for (uint16_t p = 0; p < cfg->n_pipelines; p++) {
+		const struct sl_pipeline_cfg *pl = &cfg->pipelines[p];
+
+		for (uint16_t s = 0; s < pl->n_stages; s++) {
+			const struct sl_stage_cfg *st = &pl->stages[s];
+
+			if (st->kind != SL_STAGE_ENGINE) {
+				Sluice__V1__OperatorStats *o = sl_api_new(
+					a, Sluice__V1__OperatorStats, 1);
+
+				if (o == NULL)
+					return -ENOMEM;
+				sluice__v1__operator_stats__init(o);
+				o->pipeline = sl_api_strdup(a, pl->name);
+				o->stage = sl_api_strdup(a, st->name);
+				o->kind = (Sluice__V1__StageKind)st->kind;
+				/* The operators' counters are per worker,
+				 * shown on each operator stage. */
+				o->groups_created = dp->op_cnt.groups_created;
+				o->groups_completed =
+					dp->op_cnt.groups_completed;
+				o->groups_aborted = dp->op_cnt.groups_aborted;
+				o->groups_full = dp->op_cnt.groups_full;
+				o->group_overflow = dp->op_cnt.group_overflow;
+				o->count_mismatch = dp->op_cnt.count_mismatch;
+				o->groups_expired = dp->op_cnt.groups_expired;
+				o->late_inputs = dp->op_cnt.late_inputs;
+				o->not_numeric = dp->op_cnt.not_numeric;
+				out->operators[out->n_operators++] = o;
+			}
+			for (uint16_t i = 0; i < st->n_instances; i++) {
+				const struct sl_instance_cfg *in =
+					&st->instances[i];
+				const struct sl_instance_state *is =
+					&dp->inst[in->uid];
+				Sluice__V1__InstanceStats *m = sl_api_new(
+					a, Sluice__V1__InstanceStats, 1);
+
+				if (m == NULL)
+					return -ENOMEM;
+				sluice__v1__instance_stats__init(m);
+				m->pipeline = sl_api_strdup(a, pl->name);
+				m->stage = sl_api_strdup(a, st->name);
+				m->instance = sl_api_strdup(a, in->name);
+				m->address = endpoint(a, &in->ep);
+				m->fragments = is->fragments;
+				m->streams = is->streams_active;
+				m->streams_routed = is->streams;
+				m->draining = in->draining;
+				out->instances[n++] = m;
+			}
+		}
+	}
+	out->n_instances = n;
+	out->flows = sl_api_new(a, Sluice__V1__FlowStats, 1);
+	out->mbufs = sl_api_new(a, Sluice__V1__MbufStats, 1);
+	if (out->flows == NULL || out->mbufs == NULL)
+		return -ENOMEM;
+	sluice__v1__flow_stats__init(out->flows);
+	out->flows->active = dp->flows->active;
+	out->flows->capacity = dp->flows->capacity;
+	out->flows->created = now.flows_created - b->flows_created;
+	out->flows->ended = now.flows_ended - b->flows_ended;
+	out->flows->expired = now.flows_expired - b->flows_expired;
+	sluice__v1__mbuf_stats__init(out->mbufs);
+	out->mbufs->in_use = rte_mempool_in_use_count(ctl->pool);
+	out->mbufs->in_use_start = ctl->in_use_start;
+	out->mbufs->capacity = ctl->pool->size;
+	if (reset)
+		ctl->base = now;
+	return 0;
+}
+
+static uint64_t
+ctl_generation(void *ctx)
+{
+	return ((struct sl_ctl *)ctx)->generation;
+}
+
+const struct sl_api_backend_ops sl_ctl_ops = {
+	.apply = ctl_apply,
+	.get_pipelines = ctl_get_pipelines,
+	.list_instances = ctl_list_instances,
+	.add_instance = ctl_add,
+	.remove_instance = ctl_remove,
+	.drain_instance = ctl_drain,
+	.get_stats = ctl_get_stats,
+	.generation = ctl_generation,
+};
+
+void
+sl_ctl_init(struct sl_ctl *ctl, struct sl_dp *dp, struct rte_mempool *pool,
+	    unsigned int in_use_start)
+{
+	memset(ctl, 0, sizeof(*ctl));
+	ctl->dp = dp;
+	ctl->pool = pool;
+	ctl->in_use_start = in_use_start;
+	ctl->generation = 1;
+}
