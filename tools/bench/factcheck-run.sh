@@ -11,8 +11,16 @@
 #
 # Does not build: the caller (tools/demo.sh) builds first. Writes
 # results/demo.json (sluicegen's pipeline-mode JSON with sluiced's final
-# stats under "sluiced" and the engines' under "engines"),
-# results/sluiced-stats.json, results/engine-*.json and results/logs/.
+# stats under "sluiced", the engines' under "engines" and the live
+# reconfiguration under "reconfig"), results/sluiced-stats.json,
+# results/stats.json (`sluicectl stats --json`), results/metrics.txt (a
+# scrape of the metrics endpoint, checked with promtool when present),
+# results/engine-*.json and results/logs/.
+#
+# Mid-run the job steers the running sluiced through its control API: a
+# third of the way in it starts a fifth bm25 engine and adds it
+# (sluicectl add), two thirds in it drains bm25/0 (sluicectl drain).
+# Neither may cost a question: lost must stay 0.
 # Exit status 1 when a result was lost, duplicated or misordered (or
 # sluicegen wrote no report); aborted requests are reported, not fatal.
 #
@@ -45,19 +53,50 @@ drain_ms=$(awk -v s="$FC_TIME_SCALE" 'BEGIN { d = 30000 * s; print (d < 5000 ? 5
 
 # Only what this job writes is replaced; results/ may hold other reports.
 rm -rf "$FC_LOGS" "$results/demo.json" "$results/sluiced-stats.json" \
-	"$results"/engine-*.json
+	"$results/stats.json" "$results/metrics.txt" "$results"/engine-*.json
 mkdir -p "$FC_LOGS"
+FC_CONTROL=$root/$FC_LOGS/sluiced.sock
+FC_METRICS_PORT=${FC_METRICS_PORT:-9464}
 fc_init
 fc_engines_start
 stats=$results/sluiced-stats.json
 fc_sluiced_start "$config" "$stats"
+ctl() {
+	"$FC_SLUICECTL" --socket "$FC_CONTROL" "$@"
+}
 
 fc_say "sluicegen: Poisson questions at $rate/s for $duration s (seed $seed) ..."
 gen_rc=0
 fc_gen "$FC_LOGS/sluicegen.json" "$FC_LOGS/sluicegen.err" \
 	--request-rate "$rate" --arrival poisson --duration "$duration" \
 	--drain-ms "$drain_ms" --seed "$seed" --dump "$FC_LOGS/results.tsv" \
-	--json --quiet || gen_rc=$?
+	--json --quiet &
+gen_pid=$!
+
+# Live reconfiguration while questions flow.
+added=bm25/4
+added_ep=$FC_PREFIX.18:7803
+drained=bm25/0
+sleep "$(awk -v d="$duration" 'BEGIN { print d / 3 }')"
+fc_engine_start "$added" bm25 "$added_ep"
+sleep 0.3
+ctl add --pipeline factcheck --stage bm25 --name "$added" --address "$added_ep" |
+	sed "s/^/$FC_TAG: sluicectl: /"
+sleep "$(awk -v d="$duration" 'BEGIN { print d / 3 }')"
+ctl drain --pipeline factcheck --stage bm25 --name "$drained" |
+	sed "s/^/$FC_TAG: sluicectl: /"
+wait "$gen_pid" || gen_rc=$?
+ctl instances --stage bm25 >"$FC_LOGS/instances-bm25.txt"
+ctl stats --json >"$results/stats.json"
+curl -sf "http://127.0.0.1:$FC_METRICS_PORT/metrics" >"$results/metrics.txt" ||
+	fc_die "cannot scrape 127.0.0.1:$FC_METRICS_PORT/metrics"
+promtool_rc=skipped
+if command -v promtool >/dev/null; then
+	promtool_rc=0
+	promtool check metrics <"$results/metrics.txt" >"$FC_LOGS/promtool.txt" 2>&1 ||
+		promtool_rc=$?
+fi
+generation=$(jq -r '.generation' "$results/stats.json")
 jq -e 'type == "object"' "$FC_LOGS/sluicegen.json" >/dev/null 2>&1 || {
 	cat "$FC_LOGS/sluicegen.err" >&2
 	fc_die "sluicegen exited $gen_rc without its JSON report"
@@ -73,8 +112,11 @@ cp "$FC_LOGS"/engine-*.json "$results/" 2>/dev/null || true
 fc_engine_stats "$FC_LOGS/engines.json"
 demo=$results/demo.json
 jq --slurpfile s "$stats" --slurpfile e "$FC_LOGS/engines.json" \
-	--arg scale "$FC_TIME_SCALE" \
-	'. + {time_scale: ($scale | tonumber), sluiced: $s[0], engines: $e[0]}' \
+	--arg scale "$FC_TIME_SCALE" --arg added "$added" --arg drained "$drained" \
+	--arg gen "$generation" --arg prom "$promtool_rc" \
+	'. + {time_scale: ($scale | tonumber), sluiced: $s[0], engines: $e[0],
+	      reconfig: {added: $added, drained: $drained,
+	                 generation: ($gen | tonumber), promtool: $prom}}' \
 	"$FC_LOGS/sluicegen.json" >"$demo"
 
 field() {
@@ -110,7 +152,12 @@ jq -r '.engines[] | "\(.name) \(.streams // 0) \(.requests_served // .streams_co
 	while read -r name streams served frags aborts; do
 		printf '  %-10s %10s %10s %10s %10s\n' "$name" "$streams" "$served" "$frags" "$aborts"
 	done
-echo "results: $demo $stats $results/engine-*.json; answers in $FC_LOGS/results.tsv"
+echo "reconfiguration: added $added ($added_ep), drained $drained; config generation $generation"
+sed 's/^/  /' "$FC_LOGS/instances-bm25.txt"
+echo "metrics: $results/metrics.txt ($(grep -vc '^#' "$results/metrics.txt") samples), promtool check metrics: $promtool_rc"
+echo "results: $demo $stats $results/stats.json $results/engine-*.json; answers in $FC_LOGS/results.tsv"
+[[ $promtool_rc == 0 || $promtool_rc == skipped ]] ||
+	fc_die "promtool check metrics failed: $(head -3 "$FC_LOGS/promtool.txt")"
 
 damage=$(field '.lost + .duplicated + .misordered')
 if [[ $damage -ne 0 ]]; then

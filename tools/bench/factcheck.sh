@@ -103,7 +103,8 @@ fc_init() {
 	FC_SLUICED=$FC_BUILD/dataplane/sluiced
 	FC_SLUICEGEN=$FC_BUILD/tools/sluicegen
 	FC_ENGINE=$FC_BUILD/tools/sluice-engine
-	for bin in "$FC_SLUICED" "$FC_SLUICEGEN" "$FC_ENGINE"; do
+	FC_SLUICECTL=$FC_BUILD/tools/sluicectl
+	for bin in "$FC_SLUICED" "$FC_SLUICEGEN" "$FC_ENGINE" "$FC_SLUICECTL"; do
 		[[ -x $bin ]] || fc_die "$bin was not built"
 	done
 	mkdir -p "$FC_LOGS"
@@ -128,21 +129,26 @@ fc_check_config() {
 	done
 }
 
+# fc_engine_start NAME ROLE IP:PORT: one engine instance in the namespace.
+fc_engine_start() {
+	local name=$1 role=$2 ep=$3 file extra=()
+	file=${name//\//-}
+	# The reranker joins bm25's and the encoder's output per query.
+	[[ $role == rerank ]] && extra=(--join 2)
+	# shellcheck disable=SC2086 # FC_ENGINE_ARGS: one word per option
+	ip netns exec "$FC_NS" "$FC_ENGINE" --listen "$ep" --name "$name" \
+		--role "$role" --time-scale "$FC_TIME_SCALE" "${extra[@]}" \
+		${FC_ENGINE_ARGS:-} --stats-file "$FC_LOGS/engine-$file.json" \
+		--quiet >"$FC_LOGS/engine-$file.log" 2>&1 &
+	FC_ENGINE_PIDS+=($!)
+}
+
 # fc_engines_start: the 16 instances with their roles and the time scale.
 fc_engines_start() {
-	local line name role ep file extra i
+	local line name role ep i
 	for line in "${FC_INSTANCES[@]}"; do
 		read -r name role ep <<<"$line"
-		file=${name//\//-}
-		extra=()
-		# The reranker joins bm25's and the encoder's output per query.
-		[[ $role == rerank ]] && extra=(--join 2)
-		# shellcheck disable=SC2086 # FC_ENGINE_ARGS: one word per option
-		ip netns exec "$FC_NS" "$FC_ENGINE" --listen "$ep" --name "$name" \
-			--role "$role" --time-scale "$FC_TIME_SCALE" "${extra[@]}" \
-			${FC_ENGINE_ARGS:-} --stats-file "$FC_LOGS/engine-$file.json" \
-			--quiet >"$FC_LOGS/engine-$file.log" 2>&1 &
-		FC_ENGINE_PIDS+=($!)
+		fc_engine_start "$name" "$role" "$ep"
 	done
 	for line in "${FC_INSTANCES[@]}"; do
 		ep=${line##* }
@@ -173,8 +179,12 @@ fc_engines_stop() {
 fc_sluiced_start() {
 	local config=$1 stats=$2 ready="" rc i
 	fc_check_config "$config"
+	# The control API on a socket of this run's own (FC_CONTROL), and
+	# metrics when FC_METRICS_PORT is set.
+	local control=(--control "${FC_CONTROL:-none}")
+	[[ -n ${FC_METRICS_PORT:-} ]] && control+=(--metrics "$FC_METRICS_PORT")
 	"$FC_SLUICED" --config "$config" --iface "$FC_HOST_IF" \
-		--stats-file "$stats" --stats-interval-ms 1000 \
+		--stats-file "$stats" --stats-interval-ms 1000 "${control[@]}" \
 		-- --file-prefix "$FC_EAL_PREFIX" \
 		>"$FC_LOGS/sluiced.log" 2>"$FC_LOGS/sluiced.err" &
 	FC_SLUICED_PID=$!
