@@ -388,6 +388,9 @@ dp_relayout(struct sl_dp *dp, const struct sl_config *next)
 	sl_op_fini(dp);
 	sl_route_fini(dp);
 	memset(dp->stages, 0, sizeof(dp->stages));
+	/* The key pins are gone: so are the keys they counted. */
+	for (unsigned int u = 0; u < SL_MAX_INSTANCE_UIDS; u++)
+		dp->inst[u].keys_active = 0;
 }
 
 void
@@ -481,8 +484,10 @@ sl_dp_init(struct sl_dp *dp, const struct sl_config *cfg, uint16_t port_id,
 	dp->flows = sl_flow_table_create(name, cfg->flow_table_size,
 					 cfg->reorder_window, rte_socket_id(),
 					 dp_flow_released, dp);
-	if (dp->flows == NULL)
-		return -rte_errno;
+	if (dp->flows == NULL) {
+		rc = -rte_errno;
+		goto fail;
+	}
 	dp->expire_budget = RTE_MAX(64u, (uint32_t)(dp->flows->capacity /
 				   RTE_MAX(idle_ms / 4, (uint64_t)1)));
 	snprintf(name, sizeof(name), "sl_edges_%u", seq - 1);
@@ -670,9 +675,9 @@ dp_reachability(struct sl_dp *dp)
 {
 	const struct sl_config *cfg = dp->cfg;
 
-	if (dp->neigh.n_unresolved == dp->last_unresolved)
+	if (dp->neigh.resolutions == dp->last_resolutions)
 		return;
-	dp->last_unresolved = dp->neigh.n_unresolved;
+	dp->last_resolutions = dp->neigh.resolutions;
 	for (uint16_t p = 0; p < cfg->n_pipelines; p++)
 		for (uint16_t s = 0; s < cfg->pipelines[p].n_stages; s++) {
 			const struct sl_stage_cfg *st =

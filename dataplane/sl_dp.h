@@ -226,7 +226,7 @@ struct sl_dp {
 	uint64_t idle_tsc;     /* flow idle timeout */
 	uint64_t linger_tsc;   /* how long an ended flow stays for dedupe */
 	uint32_t expire_cursor;
-	uint32_t last_unresolved; /* neighbours unresolved at the last check */
+	uint32_t last_resolutions; /* neighbour resolutions at the last check */
 	uint32_t expire_budget; /* flows scanned for idleness per housekeeping */
 	uint64_t next_housekeeping;
 

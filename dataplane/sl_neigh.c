@@ -70,6 +70,7 @@ sl_neigh_learn(struct sl_neigh_table *t, uint32_t ip,
 		t->n_unresolved--;
 	else
 		t->gen++; /* routes that cached the old MAC re-read it */
+	t->resolutions++;
 	rte_ether_addr_copy(mac, &e->mac);
 	e->resolved = true;
 	return 0;

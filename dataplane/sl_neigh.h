@@ -29,6 +29,7 @@ struct sl_neigh_entry {
 struct sl_neigh_table {
 	uint32_t n_entries;
 	uint32_t n_unresolved;
+	uint32_t resolutions;  /* bumped whenever an entry is resolved */
 	uint32_t gen;          /* bumped whenever a resolved MAC changes */
 	uint32_t retry_cursor; /* where the last retry pass stopped */
 	struct sl_neigh_entry e[SL_NEIGH_SIZE];

@@ -203,13 +203,18 @@ route_bounded_choice(struct sl_dp *dp, const struct sl_stage_cfg *st,
 	uint16_t first = SL_INSTANCE_NONE;
 	uint32_t cap;
 
-	for (uint16_t i = 0; i < n; i++) {
-		uint32_t seed = dp->inst[st->instances[i].uid].seed;
+	/* As sl_route_pick: not draining, and reachable unless none is. */
+	for (int pass = 0; pass < 2 && live == 0; pass++)
+		for (uint16_t i = 0; i < n; i++) {
+			const struct sl_instance_state *is =
+				&dp->inst[st->instances[i].uid];
 
-		score[i] = mix64(key_hash ^ ((uint64_t)seed << 32 | seed));
-		tried[i] = st->instances[i].draining;
-		live += !tried[i];
-	}
+			score[i] = mix64(key_hash ^
+					 ((uint64_t)is->seed << 32 | is->seed));
+			tried[i] = st->instances[i].draining ||
+				   (pass == 0 && !is->reachable);
+			live += !tried[i];
+		}
 	if (live == 0)
 		return SL_INSTANCE_NONE;
 	cap = (uint32_t)ceil(st->load_bound * (double)(ss->keys_active + 1) /

@@ -70,6 +70,9 @@ void dag_open(const char *yaml);
 /** dag_close - sl_dp_fini, free the config, drop what is on the port. */
 void dag_close(void);
 
+/* CU-assert that every instance of dag.dp's config is marked reachable. */
+void dag_expect_reachable(void);
+
 /** The first pipeline's stage @stage (1-based). */
 const struct sl_stage_cfg *dag_stage(uint16_t stage);
 

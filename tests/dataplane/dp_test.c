@@ -10,6 +10,8 @@
 #include <unistd.h>
 
 #include <CUnit/Basic.h>
+#include <rte_arp.h>
+#include <rte_byteorder.h>
 #include <rte_eal.h>
 #include <rte_errno.h>
 #include <rte_eth_ring.h>
@@ -355,4 +357,93 @@ dp_test_run(void)
 	       tests_failed);
 	CU_cleanup_registry();
 	return err == CUE_SUCCESS && failures == 0 && tests_failed == 0 ? 0 : 1;
+}
+
+/* Distinct instance addresses of @cfg, @ips (SL_MAX_INSTANCE_UIDS). */
+static unsigned int
+instance_ips(const struct sl_config *cfg, uint32_t *ips)
+{
+	unsigned int n = 0;
+
+	for (uint16_t p = 0; p < cfg->n_pipelines; p++)
+		for (uint16_t s = 0; s < cfg->pipelines[p].n_stages; s++) {
+			const struct sl_stage_cfg *st =
+			    &cfg->pipelines[p].stages[s];
+
+			for (uint16_t i = 0; i < st->n_instances; i++) {
+				uint32_t ip = st->instances[i].ep.ip;
+				unsigned int k = 0;
+
+				while (k < n && ips[k] != ip)
+					k++;
+				if (k == n && n < SL_MAX_INSTANCE_UIDS)
+					ips[n++] = ip;
+			}
+		}
+	return n;
+}
+
+unsigned int
+dp_test_take_start_arps(struct sl_dp *dp)
+{
+	static uint32_t ips[SL_MAX_INSTANCE_UIDS];
+	static bool asked[SL_MAX_INSTANCE_UIDS];
+	unsigned int n_ips = instance_ips(dp->cfg, ips), n = dp->n_ctrl;
+	unsigned int bad = 0;
+
+	memset(asked, 0, sizeof(asked));
+	for (unsigned int i = 0; i < n; i++) {
+		struct rte_mbuf *m = dp->ctrl[i];
+		const struct rte_ether_hdr *eth =
+		    rte_pktmbuf_mtod(m, const struct rte_ether_hdr *);
+		const struct rte_arp_hdr *arp =
+		    (const struct rte_arp_hdr *)(eth + 1);
+		unsigned int k = 0;
+		uint32_t tip;
+
+		if (rte_pktmbuf_data_len(m) != sizeof(*eth) + sizeof(*arp) ||
+		    eth->ether_type != RTE_BE16(RTE_ETHER_TYPE_ARP) ||
+		    arp->arp_opcode != RTE_BE16(RTE_ARP_OP_REQUEST) ||
+		    rte_be_to_cpu_32(arp->arp_data.arp_sip) !=
+			dp->cfg->listen.ip) {
+			bad++;
+		} else {
+			tip = rte_be_to_cpu_32(arp->arp_data.arp_tip);
+			while (k < n_ips && ips[k] != tip)
+				k++;
+			if (k == n_ips || asked[k])
+				bad++;
+			else
+				asked[k] = true;
+		}
+		rte_pktmbuf_free(m);
+	}
+	dp->n_ctrl = 0;
+	if (bad != 0 || n != RTE_MIN(n_ips, (unsigned int)SL_CTRL_TX_MAX))
+		printf("\n  start: %u ARP requests (%u wrong) for %u "
+		       "instance addresses", n, bad, n_ips);
+	CU_ASSERT_EQUAL(bad, 0);
+	CU_ASSERT_EQUAL(n, RTE_MIN(n_ips, (unsigned int)SL_CTRL_TX_MAX));
+	return n;
+}
+
+unsigned int
+dp_test_instances_reachable(const struct sl_dp *dp, unsigned int *total)
+{
+	const struct sl_config *cfg = dp->cfg;
+	unsigned int n = 0, all = 0;
+
+	for (uint16_t p = 0; p < cfg->n_pipelines; p++)
+		for (uint16_t s = 0; s < cfg->pipelines[p].n_stages; s++) {
+			const struct sl_stage_cfg *st =
+			    &cfg->pipelines[p].stages[s];
+
+			for (uint16_t i = 0; i < st->n_instances; i++) {
+				all++;
+				n += dp->inst[st->instances[i].uid].reachable;
+			}
+		}
+	if (total != NULL)
+		*total = all;
+	return n;
 }

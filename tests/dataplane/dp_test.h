@@ -139,6 +139,26 @@ void dp_test_free_all(struct rte_mbuf **pkts, unsigned int n);
  */
 struct sl_config *dp_test_config(const char *yaml);
 
+struct sl_dp;
+
+/**
+ * dp_test_take_start_arps - sl_dp_init asks at once for the MAC of every
+ * instance it does not know (ARP requests queued on dp->ctrl, not yet
+ * sent). CU-assert that the queue holds exactly one ARP request per
+ * distinct instance address of dp->cfg (SL_CTRL_TX_MAX at most; the rest
+ * are left to the retry) and nothing else, free them and empty the queue;
+ * dp->cnt.arp_requests keeps counting them. Return how many there were.
+ */
+unsigned int dp_test_take_start_arps(struct sl_dp *dp);
+
+/**
+ * dp_test_instances_reachable - how many instances of dp->cfg are marked
+ * reachable (their MAC known at the last refresh); @total receives how
+ * many instances there are (may be NULL).
+ */
+unsigned int dp_test_instances_reachable(const struct sl_dp *dp,
+					 unsigned int *total);
+
 /**
  * dp_test_run - run every registered suite (verbose) and return the
  * process exit status: 0 only if CUnit recorded no failure.

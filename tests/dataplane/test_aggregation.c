@@ -97,7 +97,7 @@ want_instance(const uint64_t *ids, uint8_t level)
 		anc[i] = rte_cpu_to_be_64(ids[i]);
 	for (uint16_t i = 0; i < c->n_instances; i++) {
 		seeds[i] = sl_route_seed(&c->instances[i].ep);
-		CU_ASSERT_EQUAL(seeds[i], dag.dp->stages[0][2].inst[i].seed);
+		CU_ASSERT_EQUAL(seeds[i], sl_dp_instance(dag.dp, 0, 2, i)->seed);
 	}
 	return sl_route_rendezvous(sl_route_key_hash(anc, level, level), seeds,
 				   c->n_instances);
@@ -209,7 +209,7 @@ check_level(uint8_t level)
 			if (n_used < RTE_MIN(n, level == 1 ? 3u : 4u))
 				spread_bad++;
 			for (unsigned int i = 0; i < n; i++)
-				if (dag.dp->stages[0][2].inst[i].streams_active)
+				if (sl_dp_instance(dag.dp, 0, 2, i)->streams_active)
 					bad++;
 			dag_expect_drops(-1);
 			dag_close();

@@ -111,7 +111,7 @@ test_stream_and_buffer_edges(void)
 	}
 	CU_ASSERT_EQUAL(rte_mempool_in_use_count(dag.dp->held_pool),
 			held0 + 1);
-	CU_ASSERT_EQUAL(dag.dp->stages[0][1].inst[0].streams_active, 1);
+	CU_ASSERT_EQUAL(sl_dp_instance(dag.dp, 0, 1, 0)->streams_active, 1);
 	dag_clear();
 	/* Not yet at exactly the timeout. */
 	CU_ASSERT_EQUAL(sweep(dag.dp->idle_tsc), 0);
@@ -133,9 +133,9 @@ test_stream_and_buffer_edges(void)
 	/* a's stream, and the request's client stream, which waited for an
 	 * output that never came (it lingers, ended, for a late ABORT). */
 	CU_ASSERT_EQUAL(dag.dp->cnt.flows_expired, 2);
-	CU_ASSERT_EQUAL(dag.dp->stages[0][1].inst[0].streams_active, 0);
-	CU_ASSERT_EQUAL(dag.dp->stages[0][2].inst[0].streams_active, 0);
-	CU_ASSERT_EQUAL(dag.dp->stages[0][2].inst[0].fragments, 1);
+	CU_ASSERT_EQUAL(sl_dp_instance(dag.dp, 0, 1, 0)->streams_active, 0);
+	CU_ASSERT_EQUAL(sl_dp_instance(dag.dp, 0, 2, 0)->streams_active, 0);
+	CU_ASSERT_EQUAL(sl_dp_instance(dag.dp, 0, 2, 0)->fragments, 1);
 	CU_ASSERT_EQUAL(rte_mempool_in_use_count(dag.dp->held_pool), held0);
 	dag_expect_drops(SL_DROP_STREAM_ABORTED, 3u, -1);
 	/* Once: the next housekeeping sends nothing. */
@@ -186,7 +186,7 @@ test_split_edge(void)
 	CU_ASSERT_EQUAL(dag.sent[1].h.flags, SL_FRAG_F_ABORT);
 	CU_ASSERT_EQUAL(dag.sent[1].h.abort_reason, SL_ABORT_EXPIRED);
 	CU_ASSERT_EQUAL(dag.sent[1].h.child_count, 0);
-	CU_ASSERT_EQUAL(dag.dp->stages[0][1].inst[0].streams_active, 0);
+	CU_ASSERT_EQUAL(sl_dp_instance(dag.dp, 0, 1, 0)->streams_active, 0);
 	dag_expect_drops(-1);
 	/* The splitter goes back when the stream leaves the table. */
 	sweep(dag.dp->idle_tsc + 2 + dag.dp->linger_tsc);
@@ -234,7 +234,7 @@ test_buffer_over_max(void)
 	CU_ASSERT_EQUAL(to_c, 1);
 	dag_expect_drops(SL_DROP_BUFFER_FULL, n - 1, -1);
 	CU_ASSERT_EQUAL(rte_mempool_in_use_count(dag.dp->held_pool), held0);
-	CU_ASSERT_EQUAL(dag.dp->stages[0][2].inst[0].streams_active, 0);
+	CU_ASSERT_EQUAL(sl_dp_instance(dag.dp, 0, 2, 0)->streams_active, 0);
 	dag_close();
 	dp_test_end();
 }

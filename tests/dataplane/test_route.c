@@ -60,11 +60,17 @@ key_hash(const struct sl_flow_key *k, uint8_t level)
 	return sl_route_key_hash(k->ancestry, k->depth, level);
 }
 
+/* Runtime state of every instance, by uid, as a dp holds it. */
+static struct sl_instance_state route_inst[SL_MAX_INSTANCE_UIDS];
+
+/* Instance @i of @st's runtime state. */
+#define INST(st, i) (route_inst[(st)->instances[(i)].uid])
+
 static uint16_t
 pick(const struct sl_stage_cfg *st, struct sl_stage_state *ss,
      const struct sl_flow_key *k)
 {
-	return sl_route_pick(st, ss, k->ancestry, k->depth);
+	return sl_route_pick(st, ss, route_inst, k->ancestry, k->depth);
 }
 
 static struct sl_flow_key
@@ -96,7 +102,11 @@ random_endpoints(struct sl_endpoint *ep, unsigned int n)
 	}
 }
 
-/* A stage of @n instances at @ep, with its runtime state seeded. */
+/*
+ * A stage of @n instances at @ep, with its runtime state seeded and
+ * reachable. Uids are not the indices (uid 7 + 3 i): a pick that confused
+ * the two would read another instance's state.
+ */
 static void
 make_stage(struct sl_stage_cfg *st, struct sl_stage_state *ss,
 	   const struct sl_endpoint *ep, uint16_t n, uint8_t level,
@@ -104,13 +114,16 @@ make_stage(struct sl_stage_cfg *st, struct sl_stage_state *ss,
 {
 	memset(st, 0, sizeof(*st));
 	memset(ss, 0, sizeof(*ss));
+	memset(route_inst, 0, sizeof(route_inst));
 	st->id = 1;
 	st->aggregation = level;
 	st->balance = balance;
 	st->n_instances = n;
 	for (uint16_t i = 0; i < n; i++) {
 		st->instances[i].ep = ep[i];
-		ss->inst[i].seed = sl_route_seed(&ep[i]);
+		st->instances[i].uid = (uint16_t)(7 + 3 * i);
+		INST(st, i).seed = sl_route_seed(&ep[i]);
+		INST(st, i).reachable = true;
 	}
 }
 
@@ -413,13 +426,13 @@ test_least_loaded(void)
 	random_endpoints(ep, 4);
 	make_stage(&st, &ss, ep, 4, 0, SL_BALANCE_LEAST_LOADED);
 	for (int i = 0; i < 4; i++)
-		ss.inst[i].streams_active = load[i];
+		INST(&st, i).streams_active = load[i];
 	/* Whatever the cursor, the unique minimum wins. */
 	for (unsigned int r = 0; r < 8; r++)
 		CU_ASSERT_EQUAL(pick(&st, &ss, &k), 1);
 
 	/* Ties: one of the least loaded, and both get picked in turn. */
-	ss.inst[3].streams_active = 2;
+	INST(&st, 3).streams_active = 2;
 	{
 		unsigned int got[4] = {0};
 
@@ -436,16 +449,98 @@ test_least_loaded(void)
 	/* Streams landing where picked: loads even out, and the loaded
 	 * instance gets nothing until the others catch up. */
 	make_stage(&st, &ss, ep, 4, 0, SL_BALANCE_LEAST_LOADED);
-	ss.inst[0].streams_active = 10;
+	INST(&st, 0).streams_active = 10;
 	for (unsigned int r = 0; r < 30; r++) {
 		uint16_t i = pick(&st, &ss, &k);
 
 		CU_ASSERT_NOT_EQUAL(i, 0);
 		if (i < 4)
-			ss.inst[i].streams_active++;
+			INST(&st, i).streams_active++;
 	}
 	for (int i = 0; i < 4; i++)
-		CU_ASSERT_EQUAL(ss.inst[i].streams_active, 10);
+		CU_ASSERT_EQUAL(INST(&st, i).streams_active, 10);
+	dp_test_end();
+}
+
+/*
+ * Draining instances and unreachable ones (MAC not known yet) take no new
+ * stream, whatever the balance; unreachable ones do if no instance is
+ * reachable, draining ones never. Rendezvous keeps every other key where
+ * it was: only the skipped instance's keys move.
+ */
+static void
+test_skip_draining_unreachable(void)
+{
+	static struct sl_stage_cfg st;
+	static struct sl_stage_state ss;
+	struct sl_endpoint ep[4];
+	struct sl_flow_key k = random_key(1);
+	unsigned int got[4] = {0}, moved = 0, owned = 0, wrong = 0;
+	const uint16_t live[3] = {0, 2, 3};
+
+	dp_test_begin();
+	rng_seed(8);
+	random_endpoints(ep, 4);
+	/* Round robin over what is left, in index order. */
+	make_stage(&st, &ss, ep, 4, 0, SL_BALANCE_ROUND_ROBIN);
+	st.instances[1].draining = true;
+	INST(&st, 3).reachable = false;
+	for (unsigned int r = 0; r < 6; r++)
+		CU_ASSERT_EQUAL(pick(&st, &ss, &k), r % 2 ? 2 : 0);
+	/* None reachable: the ones not draining, still. */
+	for (uint16_t i = 0; i < 4; i++)
+		INST(&st, i).reachable = false;
+	ss.rr_next = 0;
+	for (unsigned int r = 0; r < 6; r++)
+		CU_ASSERT_EQUAL(pick(&st, &ss, &k), live[r % 3]);
+	/* All draining: none. */
+	for (uint16_t i = 0; i < 4; i++)
+		st.instances[i].draining = true;
+	CU_ASSERT_EQUAL(pick(&st, &ss, &k), SL_INSTANCE_NONE);
+
+	/* Least loaded ignores a draining instance however idle. */
+	make_stage(&st, &ss, ep, 4, 0, SL_BALANCE_LEAST_LOADED);
+	INST(&st, 0).streams_active = 0;
+	INST(&st, 1).streams_active = 4;
+	INST(&st, 2).streams_active = 3;
+	INST(&st, 3).streams_active = 5;
+	st.instances[0].draining = true;
+	for (unsigned int r = 0; r < 8; r++)
+		CU_ASSERT_EQUAL(pick(&st, &ss, &k), 2);
+	INST(&st, 2).reachable = false;
+	for (unsigned int r = 0; r < 8; r++)
+		CU_ASSERT_EQUAL(pick(&st, &ss, &k), 1);
+
+	/* Rendezvous: keys of instance 2 move when it drains, the others
+	 * stay; the same when it is unreachable instead. */
+	for (int variant = 0; variant < 2; variant++) {
+		make_stage(&st, &ss, ep, 4, 1, SL_BALANCE_ROUND_ROBIN);
+		for (unsigned int n = 0; n < 4000; n++) {
+			struct sl_flow_key key = random_key(2);
+			uint16_t before, after;
+
+			st.instances[2].draining = false;
+			INST(&st, 2).reachable = true;
+			before = pick(&st, &ss, &key);
+			if (variant == 0)
+				st.instances[2].draining = true;
+			else
+				INST(&st, 2).reachable = false;
+			after = pick(&st, &ss, &key);
+			if (before < 4)
+				got[before]++;
+			if (before == 2) {
+				owned++;
+				moved += after != 2 && after < 4;
+			} else {
+				wrong += after != before;
+			}
+		}
+	}
+	CU_ASSERT(owned > 0);
+	CU_ASSERT_EQUAL(moved, owned);
+	CU_ASSERT_EQUAL(wrong, 0);
+	CU_ASSERT(got[0] > 0 && got[1] > 0 && got[3] > 0);
 	dp_test_end();
 }
 
@@ -475,6 +570,8 @@ main(int argc, char **argv)
 	CU_add_test(s, "round robin cycles exactly", test_round_robin);
 	CU_add_test(s, "least loaded picks the fewest streams_active",
 		    test_least_loaded);
+	CU_add_test(s, "draining and unreachable instances take no new stream",
+		    test_skip_draining_unreachable);
 	rc = dp_test_run();
 	dp_test_eal_fini();
 	return rc;

@@ -242,8 +242,8 @@ run_feed(const struct feed *fd)
 	struct dp_frag c = dag_from_client(req, 0, SL_FRAG_F_END);
 
 	for (uint16_t i = 0; i < b->n_instances; i++) {
-		streams0 += ss->inst[i].streams;
-		frags0 += ss->inst[i].fragments;
+		streams0 += sl_dp_instance(dag.dp, 0, 1, i)->streams;
+		frags0 += sl_dp_instance(dag.dp, 0, 1, i)->fragments;
 	}
 	/* The request reaches a; a answers with the text. */
 	CU_ASSERT_EQUAL(dag_process(&c, 1), 1);
@@ -388,7 +388,7 @@ run_feed(const struct feed *fd)
 			int want;
 
 			for (uint16_t i = 0; i < b->n_instances; i++)
-				seeds[i] = ss->inst[i].seed;
+				seeds[i] = sl_dp_instance(dag.dp, 0, 1, i)->seed;
 			if (cur->aggregation == 0)
 				want = (int)((rr0 + k) % b->n_instances);
 			else
@@ -438,7 +438,7 @@ run_feed(const struct feed *fd)
 				uint32_t seeds[SL_MAX_INSTANCES];
 
 				for (uint16_t i2 = 0; i2 < b->n_instances; i2++)
-					seeds[i2] = ss->inst[i2].seed;
+					seeds[i2] = sl_dp_instance(dag.dp, 0, 1, i2)->seed;
 				RUN_CHECK(dag_instance_of(b, s->dst_ip,
 							  s->dst_port) ==
 					      sl_route_rendezvous(
@@ -459,9 +459,9 @@ run_feed(const struct feed *fd)
 		uint64_t streams = 0, frags = 0, active = 0;
 
 		for (uint16_t i = 0; i < b->n_instances; i++) {
-			streams += ss->inst[i].streams;
-			frags += ss->inst[i].fragments;
-			active += ss->inst[i].streams_active;
+			streams += sl_dp_instance(dag.dp, 0, 1, i)->streams;
+			frags += sl_dp_instance(dag.dp, 0, 1, i)->fragments;
+			active += sl_dp_instance(dag.dp, 0, 1, i)->streams_active;
 		}
 		RUN_CHECK(streams - streams0 == nq && active == 0 &&
 			      frags - frags0 == dag.n_sent,
@@ -703,7 +703,7 @@ test_parent_abort(void)
 	CU_ASSERT_EQUAL(dag.sent[2].h.child_count, 0);
 	for (int i = 0; i < 3; i++)
 		CU_ASSERT_EQUAL(
-		    dag.dp->stages[0][1].inst[i].streams_active, 0);
+		    sl_dp_instance(dag.dp, 0, 1, i)->streams_active, 0);
 	dag_expect_drops(-1);
 	dag_close();
 	dp_test_end();
