@@ -323,8 +323,8 @@ sl_metrics_render(const struct sl_metrics_snapshot *s, struct sl_metrics_buf *b)
 	       "Packet buffers in the pool.");
 	sample(b, "sluice_mbufs_capacity", s->mbufs.capacity);
 
-	render_histogram(b, "sluice_fragment_latency_seconds",
-			 "From a fragment's send timestamp to its forwarding.",
+	render_histogram(b, "sluice_fragment_residence_seconds",
+			 "A fragment's time in sluiced, from receive to transmit.",
 			 &s->latency);
 
 	if (s->loop != NULL) {

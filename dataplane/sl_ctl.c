@@ -473,6 +473,52 @@ ctl_get_stats(void *ctx, bool reset, Sluice__V1__Stats *out,
 		}
 	}
 	out->n_instances = n;
+	/* Per stage: what its instances carried. */
+	out->stages = sl_api_new(a, Sluice__V1__StageStats *,
+				 SL_MAX_PIPELINES * SL_MAX_STAGES);
+	if (out->stages == NULL)
+		return -ENOMEM;
+	for (uint16_t p = 0; p < cfg->n_pipelines; p++)
+		for (uint16_t s = 0; s < cfg->pipelines[p].n_stages; s++) {
+			const struct sl_stage_cfg *st =
+				&cfg->pipelines[p].stages[s];
+			Sluice__V1__StageStats *m =
+				sl_api_new(a, Sluice__V1__StageStats, 1);
+
+			if (m == NULL)
+				return -ENOMEM;
+			sluice__v1__stage_stats__init(m);
+			m->pipeline = sl_api_strdup(a, cfg->pipelines[p].name);
+			m->stage = sl_api_strdup(a, st->name);
+			for (uint16_t i = 0; i < st->n_instances; i++) {
+				const struct sl_instance_state *is =
+					&dp->inst[st->instances[i].uid];
+
+				m->fragments += is->fragments;
+				m->streams_started += is->streams;
+				m->streams_ended +=
+					is->streams - is->streams_active;
+			}
+			out->stages[out->n_stages++] = m;
+		}
+	/* Residence in sluiced, log2 buckets; the last is unbounded. */
+	out->latency = sl_api_new(a, Sluice__V1__LatencyHistogram, 1);
+	if (out->latency == NULL)
+		return -ENOMEM;
+	sluice__v1__latency_histogram__init(out->latency);
+	out->latency->upper_ns = sl_api_new(a, uint64_t, SL_RESIDENCE_BUCKETS);
+	out->latency->count = sl_api_new(a, uint64_t, SL_RESIDENCE_BUCKETS);
+	if (out->latency->upper_ns == NULL || out->latency->count == NULL)
+		return -ENOMEM;
+	out->latency->n_upper_ns = SL_RESIDENCE_BUCKETS;
+	out->latency->n_count = SL_RESIDENCE_BUCKETS;
+	for (unsigned int i = 0; i < SL_RESIDENCE_BUCKETS; i++) {
+		out->latency->upper_ns[i] =
+			i + 1 < SL_RESIDENCE_BUCKETS ? 1ull << i : 0;
+		out->latency->count[i] = now.residence[i] - b->residence[i];
+		out->latency->samples += out->latency->count[i];
+	}
+	out->latency->sum_ns = now.residence_sum_ns - b->residence_sum_ns;
 	out->flows = sl_api_new(a, Sluice__V1__FlowStats, 1);
 	out->mbufs = sl_api_new(a, Sluice__V1__MbufStats, 1);
 	if (out->flows == NULL || out->mbufs == NULL)

@@ -466,6 +466,8 @@ sl_dp_init(struct sl_dp *dp, const struct sl_config *cfg, uint16_t port_id,
 	dp->queue_id = 0;
 	dp->pool = pool;
 	dp->tsc_hz = rte_get_tsc_hz();
+	dp->ns_per_tsc_q32 = (uint64_t)(((unsigned __int128)1000000000 << 32) /
+					dp->tsc_hz);
 	dp->now = rte_rdtsc();
 	if (rte_eth_dev_is_valid_port(port_id))
 		rte_eth_macaddr_get(port_id, &dp->mac);

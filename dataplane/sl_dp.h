@@ -188,6 +188,8 @@ struct sl_stage_prof {
 	uint64_t packets; /* packets the stage was given */
 };
 
+#define SL_RESIDENCE_BUCKETS 32
+
 struct sl_dp_counters {
 	uint64_t rx_packets;
 	uint64_t tx_packets;
@@ -200,6 +202,11 @@ struct sl_dp_counters {
 	uint64_t flows_ended;
 	uint64_t flows_expired; /* removed before their END passed */
 	uint64_t reconfigs;       /* config snapshots taken */
+	/* Residence: a fragment's time in sluiced, from its burst's receive
+	 * to its transmit; bucket i counts (2^(i-1), 2^i] ns, the last one
+	 * everything above. */
+	uint64_t residence[SL_RESIDENCE_BUCKETS];
+	uint64_t residence_sum_ns;
 	uint64_t reconfig_errors; /* ... whose derived state failed to build */
 };
 
@@ -222,6 +229,7 @@ struct sl_dp {
 	struct sl_neigh_table neigh;
 
 	uint64_t tsc_hz;
+	uint64_t ns_per_tsc_q32; /* nanoseconds per TSC cycle, 32.32 fixed point */
 	uint64_t now;          /* TSC of the current burst */
 	uint64_t idle_tsc;     /* flow idle timeout */
 	uint64_t linger_tsc;   /* how long an ended flow stays for dedupe */

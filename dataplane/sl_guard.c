@@ -65,6 +65,7 @@ struct guard_rule {
 	unsigned mask_len;
 	uint32_t next_same; /* next rule (index + 1) ending at the same state */
 	unsigned max_width; /* regex */
+	unsigned hold;      /* normalised bytes it makes a stream hold back */
 };
 
 struct sl_guard_set {
@@ -73,7 +74,8 @@ struct sl_guard_set {
 
 	/* Literal automaton: a full goto table over byte classes. */
 	uint8_t cls[256];
-	unsigned n_cls;
+	unsigned n_cls;     /* row stride: classes rounded up to a power of 2 */
+	unsigned cls_shift; /* log2(n_cls): row offset -> state */
 	unsigned n_states;
 	uint32_t *go;       /* n_states * n_cls entries */
 	uint32_t *term;     /* first rule + 1 ending exactly at the state */
@@ -95,6 +97,7 @@ struct sl_guard_set {
 struct guard_iv {
 	uint64_t from, to; /* normalised, [from, to) */
 	uint32_t rule;
+	uint32_t cont; /* continues the mask released just before it */
 };
 
 struct sl_guard_stream {
@@ -364,13 +367,6 @@ holds(const struct guard_rule *r)
 	return r->rule.action != SL_GUARD_ACTION_LOG;
 }
 
-/* Normalised bytes a block or redact rule makes a stream hold back. */
-static unsigned
-rule_hold(const struct guard_rule *r)
-{
-	return r->rule.kind == SL_GUARD_KIND_LITERAL ? r->norm_len - 1
-						     : r->max_width - 1;
-}
 
 static int
 ac_build(struct sl_guard_set *set)
@@ -388,6 +384,12 @@ ac_build(struct sl_guard_set *set)
 	k = 1;
 	for (unsigned b = 0; b < 256; b++)
 		set->cls[b] = used[b] ? (uint8_t)k++ : 0;
+	set->info.ac_classes = k;
+	/* A power-of-two stride turns row offsets into states with a shift. */
+	set->cls_shift = 0;
+	while ((1u << set->cls_shift) < k)
+		set->cls_shift++;
+	k = 1u << set->cls_shift;
 	set->n_cls = k;
 
 	go = calloc((size_t)cap * k, sizeof(*go));
@@ -526,7 +528,7 @@ sl_guard_scan_literals(const struct sl_guard_set *set, const uint8_t *norm,
 	for (size_t i = 0; i < len; i++) {
 		s = set->go[s + set->cls[norm[i]]];
 		if (unlikely(s & AC_EMIT)) {
-			uint32_t st = (s & AC_ROW_MASK) / set->n_cls;
+			uint32_t st = (s & AC_ROW_MASK) >> set->cls_shift;
 
 			for (uint32_t t = set->term[st] ? st : set->out_link[st];
 			     t != 0; t = set->out_link[t])
@@ -717,6 +719,7 @@ check_rule(struct guard_rule *gr, unsigned i, struct sl_guard_error *err)
 				 gr->norm_len, SL_GUARD_LITERAL_MAX);
 			return -EINVAL;
 		}
+		gr->hold = gr->norm_len - 1;
 		return 0;
 	}
 	if (r->kind == SL_GUARD_KIND_REGEX) {
@@ -731,6 +734,18 @@ check_rule(struct guard_rule *gr, unsigned i, struct sl_guard_error *err)
 			return -EINVAL;
 		}
 		gr->max_width = info->max_width;
+		/*
+		 * A match is reported when its last byte is scanned, unless
+		 * it ends in an assertion: \b, \B wait for the next byte,
+		 * $ and \Z before a final newline wait for END. Such a match
+		 * may end one byte before the text scanned so far and still
+		 * be unreported: hold max_width + 1 bytes, not max_width - 1.
+		 * \B does not set matches_at_eod; look for it (a literal
+		 * backslash before a B only costs two bytes of holdback).
+		 */
+		gr->hold = info->matches_at_eod || strstr(r->pattern, "\\B")
+				   ? gr->max_width + 1
+				   : gr->max_width - 1;
 		free(info);
 		if (gr->max_width == UINT_MAX && holds(gr)) {
 			err_rule(err, r, i,
@@ -822,11 +837,11 @@ sl_guard_compile(const struct sl_guard_rule *rules, unsigned n_rules,
 			n_re++;
 			if (gr->max_width != UINT_MAX && gr->max_width > re_max)
 				re_max = gr->max_width;
-			if (holds(gr) && gr->max_width - 1 > set->re_hold)
-				set->re_hold = gr->max_width - 1;
+			if (holds(gr) && gr->hold > set->re_hold)
+				set->re_hold = gr->hold;
 		}
-		if (holds(gr) && (widest < 0 || rule_hold(gr) >
-						  rule_hold(&set->rules[widest])))
+		if (holds(gr) &&
+		    (widest < 0 || gr->hold > set->rules[widest].hold))
 			widest = (int)i;
 	}
 	if (rc != 0)
@@ -864,12 +879,17 @@ sl_guard_compile(const struct sl_guard_rule *rules, unsigned n_rules,
 		err_set(err, "out of memory");
 		goto fail;
 	}
-	for (unsigned i = 0; i < n_rules; i++) {
+	for (unsigned i = 0, last = UINT_MAX; i < n_rules; i++) {
 		struct guard_rule *gr = &set->rules[i];
 		int c;
 
 		if (gr->rule.action != SL_GUARD_ACTION_REDACT)
 			continue;
+		/* Rule sets share a few masks: check each once. */
+		if (last != UINT_MAX &&
+		    strcmp(set->rules[last].rule.mask, gr->rule.mask) == 0)
+			continue;
+		last = i;
 		c = mask_conflict(set, gr, scratch);
 		if (c < 0) {
 			err_set(err, "out of memory");
@@ -908,7 +928,6 @@ sl_guard_compile(const struct sl_guard_rule *rules, unsigned n_rules,
 	in->held_max = set->held_max;
 	in->redact_max = set->redact_max;
 	in->ac_states = set->n_states;
-	in->ac_classes = set->n_cls;
 	in->ac_bytes = (size_t)set->n_states *
 		       (set->n_cls * sizeof(uint32_t) + 2 * sizeof(uint32_t) +
 			sizeof(uint16_t));
@@ -1116,20 +1135,28 @@ span_to_orig(const struct sl_guard_stream *st, uint64_t from, uint64_t to,
 	*oto = st->orig_base + off;
 }
 
-/* Add a pending redaction [from, to), merged with those it overlaps; the
- * merged span keeps the mask of the match that starts first. */
+/*
+ * Add a pending redaction [from, to), merged with those it overlaps; the
+ * merged span keeps the mask of the match that starts first. A match that
+ * starts inside the mask released last (found only after it went out: a
+ * chain of overlapping literals longer than the holdback) continues that
+ * mask: the rest of its span is released as nothing, so the output does
+ * not depend on where the fragments were cut.
+ */
 static int
 add_redaction(struct feed_cx *cx, uint64_t from, uint64_t to, unsigned rule)
 {
 	struct sl_guard_stream *st = cx->st;
 	struct guard_iv *iv = st_iv(st);
 	unsigned n = st->n_iv, k = 0, j;
-	struct guard_iv m = {from, to, rule};
+	struct guard_iv m = {from, to, rule, 0};
 
 	if (to <= st->norm_base)
 		return 0; /* inside a mask already released */
-	if (m.from < st->norm_base)
+	if (m.from < st->norm_base) {
 		m.from = st->norm_base;
+		m.cont = 1;
+	}
 	while (k < n && iv[k].to <= m.from)
 		k++;
 	for (j = k; j < n && iv[j].from < m.to; j++) {
@@ -1137,6 +1164,7 @@ add_redaction(struct feed_cx *cx, uint64_t from, uint64_t to, unsigned rule)
 			m.from = iv[j].from;
 			m.rule = iv[j].rule;
 		}
+		m.cont |= iv[j].cont;
 		if (iv[j].to > m.to)
 			m.to = iv[j].to;
 	}
@@ -1260,7 +1288,7 @@ scan_step(struct feed_cx *cx, bool final)
 				st->norm_end = n;
 				st->decoded_len = i;
 				st->ac = s;
-				if (ac_on_match(cx, s / set->n_cls, n))
+				if (ac_on_match(cx, s >> set->cls_shift, n))
 					return 1;
 			}
 		}
@@ -1288,7 +1316,8 @@ safe_point(const struct sl_guard_stream *st)
 {
 	const struct sl_guard_set *set = st->set;
 	uint64_t n = st->norm_end;
-	uint64_t r = set->hold != NULL ? n - set->hold[st->ac / set->n_cls] : n;
+	uint64_t r = set->hold != NULL ? n - set->hold[st->ac >> set->cls_shift]
+				       : n;
 
 	if (set->re_hold > 0) {
 		uint64_t rr = n > set->re_hold ? n - set->re_hold : 0;
@@ -1328,6 +1357,29 @@ release(struct feed_cx *cx, uint64_t r, bool all)
 	uint32_t i = 0, off = 0, run = 0;
 	unsigned v = 0;
 
+	if (st->n_iv == 0) {
+		/* No redaction pending: the released characters are a prefix;
+		 * find its end from the back, over the short held tail. */
+		i = st->n_chars;
+		off = st->decoded_len;
+		pos = st->norm_end;
+		while (!all && i > 0) {
+			unsigned ol = meta[i - 1] & 0x0F, nl = meta[i - 1] >> 4;
+			uint64_t a = pos - nl;
+
+			if (a < r || (nl == 0 && a == r))
+				break;
+			i--;
+			off -= ol;
+			pos = a;
+		}
+		if (off == 0)
+			return;
+		if (pos > st->plain_end)
+			st->plain_end = pos;
+		emit(cx, held, off, st->orig_base, off);
+		goto compact;
+	}
 	while (i < st->n_chars) {
 		unsigned ol = meta[i] & 0x0F, nl = meta[i] >> 4;
 
@@ -1352,9 +1404,14 @@ release(struct feed_cx *cx, uint64_t r, bool all)
 				pos += nl;
 				i++;
 			}
-			emit(cx, gr->mask, gr->mask_len, st->orig_base + start,
-			     off - start);
-			cx->sc->ctr.c[SL_GUARD_CTR_MASKS]++;
+			if (iv[v].cont) {
+				emit(cx, gr->mask, 0, st->orig_base + start,
+				     off - start);
+			} else {
+				emit(cx, gr->mask, gr->mask_len,
+				     st->orig_base + start, off - start);
+				cx->sc->ctr.c[SL_GUARD_CTR_MASKS]++;
+			}
 			run = off;
 			v++;
 			continue;
@@ -1371,6 +1428,7 @@ release(struct feed_cx *cx, uint64_t r, bool all)
 		emit(cx, held + run, off - run, st->orig_base + run, off - run);
 	if (off == 0 && v == 0)
 		return;
+compact:
 	memmove(held, held + off, st->held_len - off);
 	memmove(meta, meta + i, st->n_chars - i);
 	memmove(iv, iv + v, (st->n_iv - v) * sizeof(*iv));
@@ -1479,7 +1537,8 @@ sl_guard_stream_info(const struct sl_guard_stream *st,
 	info->held_bytes = st->held_len;
 	info->held_norm = (uint32_t)(st->norm_end - st->norm_base);
 	info->held_peak = st->held_peak;
-	info->partial = set->hold != NULL ? set->hold[st->ac / set->n_cls] : 0;
+	info->partial =
+		set->hold != NULL ? set->hold[st->ac >> set->cls_shift] : 0;
 	info->bytes_in = st->bytes_in;
 	info->bytes_released = st->orig_base;
 }

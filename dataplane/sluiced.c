@@ -402,22 +402,9 @@ main(int argc, char **argv)
 	dp->poll = o.poll;
 	dp->profile = o.profile;
 
-	/* Ask for every instance now so the first fragments find them. */
-	for (uint16_t p = 0; p < cfg->n_pipelines; p++)
-		for (uint16_t s = 0; s < cfg->pipelines[p].n_stages; s++) {
-			const struct sl_stage_cfg *st =
-				&cfg->pipelines[p].stages[s];
-
-			for (uint16_t i = 0; i < st->n_instances; i++)
-				sl_arp_solicit(dp, st->instances[i].ep.ip);
-		}
+	/* sl_dp_init asked for every instance (ARP frames queued): they
+	 * are not mbufs the path holds. */
 	in_use_start = rte_mempool_in_use_count(pool) - dp->n_ctrl;
-
-	rte_ether_format_addr(mac, sizeof(mac), &dp->mac);
-	printf("sluiced: ready port %u mac %s address %s:%u\n", port_id, mac,
-	       sl_ipv4_format(cfg->listen.ip, ip, sizeof(ip)),
-	       cfg->listen.port);
-	fflush(stdout);
 
 	sl_ctl_init(&ctl, dp, pool, in_use_start);
 	control_start(&o, &ctl, &loop, &api);
@@ -426,6 +413,13 @@ main(int argc, char **argv)
 	if (rc != 0)
 		rte_exit(EXIT_FAILURE, "cannot launch worker: %s\n",
 			 rte_strerror(-rc));
+
+	/* Ready: the port polls and the control API answers. */
+	rte_ether_format_addr(mac, sizeof(mac), &dp->mac);
+	printf("sluiced: ready port %u mac %s address %s:%u\n", port_id, mac,
+	       sl_ipv4_format(cfg->listen.ip, ip, sizeof(ip)),
+	       cfg->listen.port);
+	fflush(stdout);
 
 	start_ms = now_ms();
 	while (!force_quit) {

@@ -7,7 +7,10 @@
  * Drops: TX_FULL (the port's queue did not take them; counted, not
  *      retried: a fragment a stream lost here shows up as a gap the
  *      receiver sees, never as a silent stall of the worker).
+ * Also records each burst's residence time (receive to transmit) in the
+ *      counters' log2 histogram.
  */
+#include <rte_cycles.h>
 #include <rte_ethdev.h>
 
 #include "sl_dp.h"
@@ -55,5 +58,18 @@ sl_stage_tx(struct sl_dp *dp, struct rte_mbuf **pkts, uint16_t n)
 		done += chunk;
 	}
 	dp->cnt.forwarded += sent;
+	if (sent != 0) {
+		/* One clock read per burst: every fragment of it arrived at
+		 * dp->now and leaves now. */
+		uint64_t ns = (uint64_t)(((unsigned __int128)(rte_rdtsc() -
+							     dp->now) *
+					  dp->ns_per_tsc_q32) >> 32);
+		unsigned int b = ns == 0 ? 0 : 64 - __builtin_clzll(ns);
+
+		if (b >= SL_RESIDENCE_BUCKETS)
+			b = SL_RESIDENCE_BUCKETS - 1;
+		dp->cnt.residence[b] += sent;
+		dp->cnt.residence_sum_ns += ns * sent;
+	}
 	return sent;
 }

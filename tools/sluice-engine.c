@@ -12,6 +12,10 @@
  * The other roles (answer, claims, queries, bm25, encoder, rerank) emulate
  * the stages of ALTO's fact-checking pipeline with a timing model: see
  * engine/roles.c for the timing and engine/model.c for what they say.
+ * --role replay is an LM stage that streams recorded answers: each
+ * question is looked up in --data (JSON lines with "question" and
+ * "generated") and its answer cut into tokens of --chunk-min..--chunk-max
+ * bytes by a draw seeded with --seed.
  * In every role a tokenless END|CHILDREN fragment (sluiced announcing how
  * many quanta a stream was cut into) is counted and not answered.
  *
@@ -244,6 +248,10 @@ engine_write_stats(const struct engine *e)
 		(unsigned long long)e->st.join_duplicates,
 		(unsigned long long)e->st.tx_dropped,
 		(double)e->st.busy_ns / 1e6);
+	if (e->role == SL_ENGINE_ROLE_REPLAY)
+		fprintf(f, ", \"replay_records\": %zu, \"replay_unknown\": %llu",
+			e->replay ? e->replay->n : 0,
+			(unsigned long long)e->st.replay_unknown);
 	if (sl_engine_role_is_lm(e->role))
 		fprintf(f, ", \"ttft_ms_mean\": %.3f, \"tpot_ms_mean\": %.3f",
 			e->st.ttft_count ? (double)e->st.ttft_ns_sum / 1e6 /
@@ -440,7 +448,7 @@ usage(FILE *f)
 	fprintf(f,
 		"usage: sluice-engine --listen IP:PORT [--name NAME]\n"
 		"       [--role transform|answer|claims|queries|bm25|encoder|"
-		"rerank]\n"
+		"rerank|replay]\n"
 		"       [--transform echo|upper|rot13] [--duration SEC]\n"
 		"       [--stats-file PATH] [--quiet]\n"
 		"  timed roles:\n"
@@ -450,6 +458,9 @@ usage(FILE *f)
 		"       [--max-batch B (8)] [--prefill-ms MS (30)]\n"
 		"       [--prefill-per-token-ms MS (0.5)] [--tpot-ms MS (20)]\n"
 		"       [--batch-alpha A (0.08)]\n"
+		"  replay (LM timing as above, no corpus):\n"
+		"       --data FILE.jsonl [--chunk-min BYTES (1)]"
+		" [--chunk-max BYTES (12)]\n"
 		"  bm25, encoder, rerank:\n"
 		"       [--workers W (1)] [--token-ms MS (bm25: 8)]\n"
 		"       [--item-ms MS (encoder: 25, rerank: 30)]\n"
@@ -512,6 +523,9 @@ struct engine_opts {
 	unsigned int workers;
 	unsigned int join;
 	const char *corpus;
+	const char *data;
+	unsigned int chunk_min;
+	unsigned int chunk_max;
 };
 
 enum engine_opt {
@@ -529,6 +543,9 @@ enum engine_opt {
 	ENGINE_OPT_ALPHA,
 	ENGINE_OPT_TOKEN_MS,
 	ENGINE_OPT_ITEM_MS,
+	ENGINE_OPT_DATA,
+	ENGINE_OPT_CHUNK_MIN,
+	ENGINE_OPT_CHUNK_MAX,
 };
 
 /* Turn the flags into the model of @e's role (defaults per role). */
@@ -553,7 +570,17 @@ engine_setup_model(struct engine *e, const struct engine_opts *o)
 	e->m.join = o->join;
 	if (e->role == SL_ENGINE_ROLE_TRANSFORM)
 		return 0;
-	if (sl_engine_role_is_lm(e->role)) {
+	if (e->role == SL_ENGINE_ROLE_REPLAY) {
+		char err[512];
+
+		e->chunk_min = o->chunk_min;
+		e->chunk_max = o->chunk_max;
+		e->replay = sl_model_replay_load(o->data, err, sizeof(err));
+		if (e->replay == NULL) {
+			fprintf(stderr, "sluice-engine: %s\n", err);
+			return -1;
+		}
+	} else if (sl_engine_role_is_lm(e->role)) {
 		e->corpus = sl_corpus_load(o->corpus);
 		if (e->corpus == NULL) {
 			fprintf(stderr,
@@ -595,6 +622,9 @@ main(int argc, char **argv)
 		{"batch-alpha", required_argument, NULL, ENGINE_OPT_ALPHA},
 		{"token-ms", required_argument, NULL, ENGINE_OPT_TOKEN_MS},
 		{"item-ms", required_argument, NULL, ENGINE_OPT_ITEM_MS},
+		{"data", required_argument, NULL, ENGINE_OPT_DATA},
+		{"chunk-min", required_argument, NULL, ENGINE_OPT_CHUNK_MIN},
+		{"chunk-max", required_argument, NULL, ENGINE_OPT_CHUNK_MAX},
 		{NULL, 0, NULL, 0},
 	};
 	static struct sl_burst rx, tx;
@@ -613,6 +643,8 @@ main(int argc, char **argv)
 		.workers = 1,
 		.join = 2,
 		.corpus = ENGINE_DEFAULT_CORPUS,
+		.chunk_min = 1,
+		.chunk_max = 12,
 	};
 	const char *listen_arg = NULL;
 	char addr_name[SL_ENDPOINT_STRLEN];
@@ -664,7 +696,8 @@ main(int argc, char **argv)
 				fprintf(stderr,
 					"sluice-engine: unknown role '%s' "
 					"(transform, answer, claims, queries, "
-					"bm25, encoder, rerank)\n", optarg);
+					"bm25, encoder, rerank, replay)\n",
+					optarg);
 				return 2;
 			}
 			break;
@@ -726,6 +759,19 @@ main(int argc, char **argv)
 		case ENGINE_OPT_ITEM_MS:
 			ok = engine_opt_double("item-ms", optarg, &o.item_ms);
 			break;
+		case ENGINE_OPT_DATA:
+			o.data = optarg;
+			break;
+		case ENGINE_OPT_CHUNK_MIN:
+			ok = engine_opt_uint("chunk-min", optarg, 1,
+					     SL_MODEL_REPLAY_CHUNK_MAX,
+					     &o.chunk_min);
+			break;
+		case ENGINE_OPT_CHUNK_MAX:
+			ok = engine_opt_uint("chunk-max", optarg, 1,
+					     SL_MODEL_REPLAY_CHUNK_MAX,
+					     &o.chunk_max);
+			break;
 		default:
 			usage(stderr);
 			return 2;
@@ -735,6 +781,18 @@ main(int argc, char **argv)
 		return 2;
 	if (listen_arg == NULL || optind != argc) {
 		usage(stderr);
+		return 2;
+	}
+	if ((e.role == SL_ENGINE_ROLE_REPLAY) != (o.data != NULL)) {
+		fprintf(stderr, "sluice-engine: %s\n",
+			o.data ? "--data is for --role replay"
+			       : "--role replay needs --data FILE.jsonl");
+		return 2;
+	}
+	if (o.chunk_min > o.chunk_max) {
+		fprintf(stderr,
+			"sluice-engine: --chunk-min %u is above --chunk-max "
+			"%u\n", o.chunk_min, o.chunk_max);
 		return 2;
 	}
 	if (sl_endpoint_parse(listen_arg, false, &listen_addr) < 0) {
@@ -871,6 +929,7 @@ main(int argc, char **argv)
 			(unsigned long long)e.st.invalid);
 	sl_role_fini(&e);
 	sl_corpus_free(e.corpus);
+	sl_model_replay_free(e.replay);
 	free(e.table);
 	sl_sock_close(e.sock);
 	return rc < 0 ? 1 : 0;

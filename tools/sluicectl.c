@@ -1217,7 +1217,8 @@ static const struct command commands[] = {
      "Add an instance to an engine stage (unnamed: sluiced names it).\n", "h",
      add_opts, false, cmd_add},
     {"remove", "remove --pipeline P --stage S --name N",
-     "Remove an instance; streams pinned to it are cut.\n", "h", ref_opts,
+     "Remove an instance; streams pinned to it finish there, new ones go\n"
+     "elsewhere.\n", "h", ref_opts,
      false, cmd_remove},
     {"drain", "drain --pipeline P --stage S --name N",
      "Route no new streams to an instance; pinned streams finish.\n", "h",

@@ -18,7 +18,8 @@
  * That is --mode transform, the default. --mode pipeline (below) drives
  * a whole pipeline DAG instead: open-loop question arrivals (Poisson or
  * constant), one result stream per request, request latency, achieved
- * load, rate sweeps and a per-request dump of the results.
+ * load, rate sweeps and a per-request dump of the results. Its questions
+ * are corpus text, or with --questions FILE the given ones in file order.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -81,7 +82,25 @@ struct gen_opts {
 	const char *dump_path;
 	uint64_t id_prefix; /* high 32 bits of request ids */
 	bool have_id_prefix;
+	const char *questions_path; /* --questions: JSON lines */
 };
+
+/* --questions: one record of the file. */
+struct gen_question {
+	char *id;       /* the record's "id" as text, for the dump */
+	char *text;     /* the question, valid UTF-8 */
+	size_t len;
+	uint32_t frags; /* fragments it takes at --tokens-per-fragment */
+};
+
+struct gen_questions {
+	struct gen_question *q;
+	size_t n;
+};
+
+static struct gen_questions *gen_questions_load(const char *path,
+						uint32_t tokens_per_frag);
+static void gen_questions_free(struct gen_questions *qs);
 
 struct gen_request {
 	struct sl_stream_tx tx;
@@ -135,6 +154,7 @@ struct gen {
 	struct sl_hist frag_lat;
 	struct sl_hist req_lat;
 	uint64_t first_send_ns, last_send_ns;
+	struct gen_questions *questions; /* --questions, else NULL */
 };
 
 static volatile sig_atomic_t gen_stop;
@@ -470,8 +490,9 @@ usage(FILE *f)
 		" [--sweep-pause-ms MS])\n"
 		"       [--requests R] [--drain-ms MS] [--dump FILE]"
 		" [--id-prefix N]\n"
-		"       [--corpus FILE] [--seed S] [--json] [--check]"
-		" [--quiet]\n"
+		"       [--corpus FILE | --questions FILE.jsonl] [--seed S]"
+		" [--json] [--check]\n"
+		"       [--quiet]\n"
 		"transforms: echo, upper, rot13 (one per stage, in order)\n"
 		"pipeline mode: defaults --question-tokens 12,"
 		" --tokens-per-fragment 16,\n"
@@ -479,7 +500,14 @@ usage(FILE *f)
 		" poisson;\n"
 		"  --dump writes \"<index>\\t<ok|lost|aborted:REASON>\\t"
 		"<escaped text>\"\n"
-		"  per request (FILE.<i> for rate i of a sweep)\n"
+		"  per request (FILE.<i> for rate i of a sweep);\n"
+		"  --questions asks the file's questions (one JSON object a"
+		" line with\n"
+		"  \"id\" and \"question\") in file order, request i the"
+		" i-th, all of them\n"
+		"  unless --duration/--requests stop sooner; its dump lines"
+		" are\n"
+		"  \"<index>\\t<id>\\t<flags>\\t<escaped text>\"\n"
 		"default corpus: %s\n", GEN_DEFAULT_CORPUS);
 }
 
@@ -564,12 +592,14 @@ gen_parse_args(struct gen_opts *o, int argc, char **argv)
 		{"sweep-pause-ms", required_argument, NULL, 'P'},
 		{"dump", required_argument, NULL, 'u'},
 		{"id-prefix", required_argument, NULL, 'I'},
+		{"questions", required_argument, NULL, 'X'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	bool have_server = false, have_duration = false;
 	bool have_drain = false, have_tokens = false;
 	bool have_sweep_duration = false, have_request_rate = false;
+	bool have_question_tokens = false;
 	const char *transform_only = NULL, *pipeline_only = NULL;
 	uint64_t v;
 	int c;
@@ -676,6 +706,7 @@ gen_parse_args(struct gen_opts *o, int argc, char **argv)
 			if (!parse_u64(optarg, 1, SL_BURST_MAX, &v))
 				BAD_ARG("question-tokens");
 			o->question_tokens = (uint32_t)v;
+			have_question_tokens = true;
 			pipeline_only = "question-tokens";
 			break;
 		case 'A':
@@ -720,6 +751,10 @@ gen_parse_args(struct gen_opts *o, int argc, char **argv)
 				BAD_ARG("id-prefix");
 			o->have_id_prefix = true;
 			pipeline_only = "id-prefix";
+			break;
+		case 'X':
+			o->questions_path = optarg;
+			pipeline_only = "questions";
 			break;
 		case 'c':
 			o->corpus_path = optarg;
@@ -779,6 +814,19 @@ gen_parse_args(struct gen_opts *o, int argc, char **argv)
 			"sluicegen: --request-rate and --sweep exclude each "
 			"other\n");
 		return -EINVAL;
+	}
+	if (o->questions_path != NULL && have_question_tokens) {
+		fprintf(stderr,
+			"sluicegen: --question-tokens is for corpus questions, "
+			"not --questions\n");
+		return -EINVAL;
+	}
+	/* --questions: the file is the schedule's length, unless
+	 * --duration or --requests cut it short. */
+	if (o->questions_path != NULL && !have_duration) {
+		o->duration = 1e9;
+		if (!have_sweep_duration)
+			o->sweep_duration = 1e9;
 	}
 	/* Requests take seconds: wait for them. */
 	if (!have_drain)
@@ -853,6 +901,12 @@ ids:
 	g->rng = g->o.seed;
 	sl_hist_init(&g->frag_lat);
 	sl_hist_init(&g->req_lat);
+	if (g->o.questions_path != NULL) {
+		g->questions = gen_questions_load(g->o.questions_path,
+						  g->o.tokens);
+		if (g->questions == NULL)
+			return -1;
+	}
 	return 0;
 }
 
@@ -871,6 +925,7 @@ gen_teardown(struct gen *g)
 	free(g->map.slot);
 	sl_sock_close(g->sock);
 	sl_corpus_free(g->corpus);
+	gen_questions_free(g->questions);
 }
 
 static int
@@ -1160,6 +1215,7 @@ struct gen_prun {
 	struct sl_hist first_lat; /* question sent -> first result fragment */
 	uint64_t start_ns, end_ns;
 	uint64_t first_send_ns, last_send_ns, last_done_ns;
+	const struct gen_questions *questions; /* --questions: for the dump */
 };
 
 /* A double in (0, 1] from 53 random bits: never 0, so log() is finite. */
@@ -1215,6 +1271,407 @@ gen_arrivals(double rate, bool poisson, uint64_t seed, double duration,
 	}
 	*n = k;
 	return at;
+}
+
+/* ---- --questions: JSON lines with "id" and "question" ---- */
+
+struct gen_buf {
+	char *p;
+	size_t len, cap;
+};
+
+static int
+gen_buf_put(struct gen_buf *b, const char *s, size_t n)
+{
+	if (b->len + n + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 128;
+		char *grown;
+
+		while (cap < b->len + n + 1)
+			cap *= 2;
+		grown = realloc(b->p, cap);
+		if (grown == NULL)
+			return -ENOMEM;
+		b->p = grown;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+	return 0;
+}
+
+static void
+gen_json_ws(const char *s, size_t len, size_t *i)
+{
+	while (*i < len && (s[*i] == ' ' || s[*i] == '\t' || s[*i] == '\r' ||
+			    s[*i] == '\n'))
+		(*i)++;
+}
+
+static int
+gen_json_hex4(const char *s, size_t len, size_t i, uint32_t *out)
+{
+	uint32_t v = 0;
+	unsigned int k;
+
+	if (i + 4 > len)
+		return -EINVAL;
+	for (k = 0; k < 4; k++) {
+		char c = s[i + k];
+
+		v <<= 4;
+		if (c >= '0' && c <= '9')
+			v |= (uint32_t)(c - '0');
+		else if (c >= 'a' && c <= 'f')
+			v |= (uint32_t)(c - 'a' + 10);
+		else if (c >= 'A' && c <= 'F')
+			v |= (uint32_t)(c - 'A' + 10);
+		else
+			return -EINVAL;
+	}
+	*out = v;
+	return 0;
+}
+
+/*
+ * gen_json_string - decode the JSON string at @s[*@i] (its opening quote)
+ * into @out, escapes resolved (\uXXXX and surrogate pairs to UTF-8);
+ * *@i moves past the closing quote. Return 0, -EINVAL or -ENOMEM.
+ */
+static int
+gen_json_string(const char *s, size_t len, size_t *i, struct gen_buf *out)
+{
+	size_t p = *i;
+
+	out->len = 0;
+	if (gen_buf_put(out, "", 0) < 0)
+		return -ENOMEM;
+	if (p >= len || s[p++] != '"')
+		return -EINVAL;
+	while (p < len && s[p] != '"') {
+		char ch = s[p], enc[4];
+		uint32_t cp, lo;
+		size_t n = 1;
+
+		if ((unsigned char)ch < 0x20)
+			return -EINVAL;
+		if (ch != '\\') {
+			if (gen_buf_put(out, &ch, 1) < 0)
+				return -ENOMEM;
+			p++;
+			continue;
+		}
+		if (++p >= len)
+			return -EINVAL;
+		ch = s[p++];
+		switch (ch) {
+		case '"': case '\\': case '/':
+			enc[0] = ch;
+			break;
+		case 'b': enc[0] = '\b'; break;
+		case 'f': enc[0] = '\f'; break;
+		case 'n': enc[0] = '\n'; break;
+		case 'r': enc[0] = '\r'; break;
+		case 't': enc[0] = '\t'; break;
+		case 'u':
+			if (gen_json_hex4(s, len, p, &cp) < 0 ||
+			    (cp >= 0xdc00 && cp <= 0xdfff))
+				return -EINVAL;
+			p += 4;
+			if (cp >= 0xd800 && cp <= 0xdbff) {
+				if (p + 6 > len || s[p] != '\\' ||
+				    s[p + 1] != 'u' ||
+				    gen_json_hex4(s, len, p + 2, &lo) < 0 ||
+				    lo < 0xdc00 || lo > 0xdfff)
+					return -EINVAL;
+				p += 6;
+				cp = 0x10000 + ((cp - 0xd800) << 10) +
+				     (lo - 0xdc00);
+			}
+			if (cp < 0x80) {
+				enc[0] = (char)cp;
+			} else if (cp < 0x800) {
+				enc[0] = (char)(0xc0 | cp >> 6);
+				enc[1] = (char)(0x80 | (cp & 0x3f));
+				n = 2;
+			} else if (cp < 0x10000) {
+				enc[0] = (char)(0xe0 | cp >> 12);
+				enc[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+				enc[2] = (char)(0x80 | (cp & 0x3f));
+				n = 3;
+			} else {
+				enc[0] = (char)(0xf0 | cp >> 18);
+				enc[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
+				enc[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
+				enc[3] = (char)(0x80 | (cp & 0x3f));
+				n = 4;
+			}
+			break;
+		default:
+			return -EINVAL;
+		}
+		if (gen_buf_put(out, enc, n) < 0)
+			return -ENOMEM;
+	}
+	if (p >= len)
+		return -EINVAL;
+	*i = p + 1;
+	return 0;
+}
+
+/* Read over a JSON value that is not kept: a string, or anything up to
+ * the next ',' or '}' outside strings and brackets. */
+static int
+gen_json_skip(const char *s, size_t len, size_t *i)
+{
+	size_t p = *i;
+	unsigned int depth = 0;
+	bool in_str = false;
+
+	for (; p < len; p++) {
+		char c = s[p];
+
+		if (in_str) {
+			if (c == '\\')
+				p++;
+			else if (c == '"')
+				in_str = false;
+			continue;
+		}
+		if (c == '"') {
+			in_str = true;
+		} else if (c == '{' || c == '[') {
+			depth++;
+		} else if (c == '}' || c == ']') {
+			if (depth == 0)
+				break;
+			depth--;
+		} else if (c == ',' && depth == 0) {
+			break;
+		}
+	}
+	if (in_str || depth != 0 || p == *i)
+		return -EINVAL;
+	while (p > *i && (s[p - 1] == ' ' || s[p - 1] == '\t' ||
+			  s[p - 1] == '\r' || s[p - 1] == '\n'))
+		p--;
+	*i = p;
+	return 0;
+}
+
+/*
+ * gen_question_frags - fragments question @q takes: tokens of
+ * sl_tokenize_next, at most @k a fragment and as many as fit its payload
+ * (what gen_prun_question builds).
+ */
+static uint32_t
+gen_question_frags(const char *q, size_t len, uint32_t k)
+{
+	uint32_t frags = 0, in_frag = 0;
+	size_t pos = 0, bytes = 0;
+
+	while (pos < len) {
+		size_t t = sl_tokenize_next(q + pos, len - pos);
+		size_t need = SL_WIRE_TOKEN_HDR_LEN + t;
+
+		if (in_frag == 0 || in_frag == k ||
+		    bytes + need > SL_WIRE_PAYLOAD_MAX) {
+			frags++;
+			in_frag = 0;
+			bytes = 0;
+		}
+		in_frag++;
+		bytes += need;
+		pos += t;
+	}
+	return frags ? frags : 1;
+}
+
+static void
+gen_questions_free(struct gen_questions *qs)
+{
+	size_t i;
+
+	if (qs == NULL)
+		return;
+	for (i = 0; i < qs->n; i++) {
+		free(qs->q[i].id);
+		free(qs->q[i].text);
+	}
+	free(qs->q);
+	free(qs);
+}
+
+/* One line into @q; NULL or why it is refused. */
+static const char *
+gen_question_parse(const char *s, size_t len, struct gen_question *q)
+{
+	struct gen_buf key = {0}, val = {0};
+	const char *why = NULL;
+	size_t p = 0;
+
+	gen_json_ws(s, len, &p);
+	if (p >= len || s[p++] != '{') {
+		why = "not a JSON object";
+		goto out;
+	}
+	gen_json_ws(s, len, &p);
+	while (p < len && s[p] != '}') {
+		bool is_q, is_id;
+		int rc = gen_json_string(s, len, &p, &key);
+
+		if (rc < 0) {
+			why = rc == -ENOMEM ? "out of memory" : "bad key";
+			goto out;
+		}
+		gen_json_ws(s, len, &p);
+		if (p >= len || s[p++] != ':') {
+			why = "':' expected";
+			goto out;
+		}
+		gen_json_ws(s, len, &p);
+		is_q = strcmp(key.p, "question") == 0;
+		is_id = strcmp(key.p, "id") == 0;
+		if ((is_q && q->text != NULL) || (is_id && q->id != NULL)) {
+			why = is_q ? "\"question\" given twice"
+				   : "\"id\" given twice";
+			goto out;
+		}
+		if (is_q || (is_id && p < len && s[p] == '"')) {
+			rc = gen_json_string(s, len, &p, &val);
+			if (rc < 0) {
+				why = rc == -ENOMEM ? "out of memory"
+						    : "bad string";
+				goto out;
+			}
+			if (is_q) {
+				q->len = val.len;
+				q->text = val.p;
+			} else {
+				q->id = val.p;
+			}
+			val.p = NULL;
+			val.len = val.cap = 0;
+		} else {
+			size_t start = p;
+
+			if (gen_json_skip(s, len, &p) < 0) {
+				why = "bad value";
+				goto out;
+			}
+			if (is_id) {
+				/* a number: its text as written */
+				q->id = strndup(s + start, p - start);
+				if (q->id == NULL) {
+					why = "out of memory";
+					goto out;
+				}
+			}
+		}
+		gen_json_ws(s, len, &p);
+		if (p < len && s[p] == ',') {
+			p++;
+			gen_json_ws(s, len, &p);
+		} else if (p >= len || s[p] != '}') {
+			why = "',' or '}' expected";
+			goto out;
+		}
+	}
+	if (p >= len) {
+		why = "'}' expected";
+		goto out;
+	}
+	p++;
+	gen_json_ws(s, len, &p);
+	if (p != len)
+		why = "text after the object";
+	else if (q->text == NULL)
+		why = "no \"question\" string";
+	else if (q->len == 0)
+		why = "empty question";
+	else if (!sl_utf8_valid((const uint8_t *)q->text, q->len))
+		why = "question is not valid UTF-8";
+	else if (memchr(q->text, '\0', q->len) != NULL)
+		why = "question holds a NUL byte";
+	else if (q->id == NULL && (q->id = strdup("")) == NULL)
+		why = "out of memory";
+out:
+	free(key.p);
+	free(val.p);
+	return why;
+}
+
+/*
+ * gen_questions_load - read --questions: one JSON object a line with a
+ * string "question" and an "id" (string or number; optional), blank
+ * lines skipped. Each question must go out in one burst at
+ * @tokens_per_frag tokens a fragment.
+ * Return the questions, or NULL after a "FILE:LINE: what" message.
+ */
+static struct gen_questions *
+gen_questions_load(const char *path, uint32_t tokens_per_frag)
+{
+	struct gen_questions *qs = calloc(1, sizeof(*qs));
+	FILE *f = fopen(path, "r");
+	char *line = NULL;
+	size_t cap = 0, n_cap = 0, lineno = 0;
+	ssize_t got;
+
+	if (qs == NULL || f == NULL) {
+		fprintf(stderr, "sluicegen: %s: %s\n", path,
+			strerror(f == NULL ? errno : ENOMEM));
+		goto fail;
+	}
+	while ((got = getline(&line, &cap, f)) >= 0) {
+		struct gen_question q = {0};
+		size_t p = 0;
+		const char *why;
+
+		lineno++;
+		gen_json_ws(line, (size_t)got, &p);
+		if (p == (size_t)got)
+			continue;
+		if (qs->n == n_cap) {
+			size_t nc = n_cap ? 2 * n_cap : 256;
+			struct gen_question *grown =
+				realloc(qs->q, nc * sizeof(*grown));
+
+			if (grown == NULL) {
+				fprintf(stderr, "sluicegen: out of memory\n");
+				goto fail;
+			}
+			qs->q = grown;
+			n_cap = nc;
+		}
+		why = gen_question_parse(line, (size_t)got, &q);
+		qs->q[qs->n++] = q;
+		if (why == NULL) {
+			qs->q[qs->n - 1].frags =
+				gen_question_frags(q.text, q.len,
+						   tokens_per_frag);
+			if (qs->q[qs->n - 1].frags > SL_BURST_MAX)
+				why = "question too long for one burst";
+		}
+		if (why != NULL) {
+			fprintf(stderr, "sluicegen: %s:%zu: %s\n", path,
+				lineno, why);
+			goto fail;
+		}
+	}
+	if (qs->n == 0) {
+		fprintf(stderr, "sluicegen: %s: no questions\n", path);
+		goto fail;
+	}
+	free(line);
+	fclose(f);
+	return qs;
+fail:
+	free(line);
+	if (f != NULL)
+		fclose(f);
+	gen_questions_free(qs);
+	return NULL;
 }
 
 /**
@@ -1293,7 +1750,8 @@ gen_dump_flags(FILE *f, const struct gen_preq *r)
  * gen_dump_write - one line per request in index order:
  * "<index>\t<flags>\t<result text, escaped>\n"; the text only for "ok"
  * (a partial result differs from run to run and would hide the diff
- * that matters).
+ * that matters). With --questions the question's id (escaped) follows
+ * the index: "<index>\t<id>\t<flags>\t<text>\n".
  */
 static int
 gen_dump_write(const struct gen_prun *run, const char *path)
@@ -1307,6 +1765,12 @@ gen_dump_write(const struct gen_prun *run, const char *path)
 		const struct gen_preq *r = &run->req[i];
 
 		fprintf(f, "%" PRIu64 "\t", i);
+		if (run->questions != NULL && i < run->questions->n) {
+			const char *id = run->questions->q[i].id;
+
+			gen_dump_escape(f, id, strlen(id));
+			fputc('\t', f);
+		}
 		gen_dump_flags(f, r);
 		fputc('\t', f);
 		if (r->state == GEN_PREQ_DONE)
@@ -1556,6 +2020,52 @@ gen_prun_receive(struct gen *g, struct gen_prun *run, const struct sl_dgram *d,
 }
 
 /*
+ * --questions: build @q into @tx as sl_tokenize_next tokens, K a
+ * fragment (fewer when they do not fit one), END on the last. Return the
+ * fragment count, or a negative errno.
+ */
+static int
+gen_prun_question_text(struct gen *g, const struct gen_question *q,
+		       struct sl_stream_tx *stream, struct sl_burst *tx,
+		       uint64_t now)
+{
+	size_t pos = 0;
+	uint32_t frags = 0;
+	int rc;
+
+	while (pos < q->len) {
+		struct sl_dgram *d = &tx->d[tx->n];
+		uint32_t in_frag = 0;
+
+		if (tx->n == SL_BURST_MAX)
+			return -ENOBUFS;
+		rc = sl_stream_tx_begin(stream, d->buf, d->cap);
+		if (rc < 0)
+			return rc;
+		while (pos < q->len && in_frag < g->o.tokens) {
+			size_t t = sl_tokenize_next(q->text + pos,
+						    q->len - pos);
+
+			rc = sl_stream_tx_add(stream,
+					      sl_token_hash(q->text + pos, t),
+					      q->text + pos, t);
+			if (rc == -ENOSPC && in_frag > 0)
+				break;
+			if (rc < 0)
+				return rc;
+			pos += t;
+			in_frag++;
+		}
+		d->len = (uint16_t)sl_stream_tx_finish(
+			stream, pos == q->len ? SL_FRAG_F_END : 0, 0, now);
+		memset(&d->addr, 0, sizeof(d->addr));
+		tx->n++;
+		frags++;
+	}
+	return (int)frags;
+}
+
+/*
  * Build request @idx's question into @tx: K tokens a fragment (fewer
  * when they do not fit one), END on the last. Return the fragment
  * count, or a negative errno.
@@ -1571,6 +2081,9 @@ gen_prun_question(struct gen *g, struct gen_prun *run, uint64_t idx,
 	int rc;
 
 	sl_stream_tx_init(&stream, g->o.pipeline, 0, g->o.tenant, 1, &id);
+	if (g->questions != NULL)
+		return gen_prun_question_text(g, &g->questions->q[idx], &stream,
+					      tx, now);
 	while (done < g->o.question_tokens) {
 		struct sl_dgram *d = &tx->d[tx->n];
 		uint32_t in_frag = 0;
@@ -1666,13 +2179,17 @@ static int
 gen_prun_setup(struct gen *g, struct gen_prun *run, double rate,
 	       uint32_t index, double duration)
 {
-	uint64_t *at, i;
+	uint64_t *at, i, max;
 
 	memset(run, 0, sizeof(*run));
 	run->rate = rate;
 	run->index = index;
-	at = gen_arrivals(rate, g->o.poisson, g->o.seed, duration,
-			  g->o.requests, &run->n);
+	run->questions = g->questions;
+	max = g->o.requests;
+	if (g->questions != NULL && (max == 0 || max > g->questions->n))
+		max = g->questions->n;
+	at = gen_arrivals(rate, g->o.poisson, g->o.seed, duration, max,
+			  &run->n);
 	if (at == NULL)
 		return -ENOMEM;
 	if (run->n >= (1ull << 32)) {
@@ -1720,9 +2237,12 @@ gen_prun_run(struct gen *g, struct gen_prun *run)
 		while (!gen_stop && run->next < run->n &&
 		       run->req[run->next].at_ns <= now - start) {
 			struct gen_preq *r = &run->req[run->next];
+			uint32_t need = g->questions != NULL ?
+				g->questions->q[run->next].frags :
+				g->o.question_tokens;
 			int rc;
 
-			if (tx.n + g->o.question_tokens > SL_BURST_MAX &&
+			if (tx.n + need > SL_BURST_MAX &&
 			    gen_prun_flush(g, run, &tx, &rx) < 0)
 				return -1;
 			rc = gen_prun_question(g, run, run->next, &tx, now);

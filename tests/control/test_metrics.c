@@ -146,17 +146,17 @@ test_render(void)
 				   "\"demo\",stage=\"total\",kind=\"sum\"} 4"));
 	CU_ASSERT(has_line(b.data, "sluice_flows_active 9"));
 	CU_ASSERT(has_line(b.data, "sluice_mbufs_capacity 8191"));
-	CU_ASSERT(has_line(b.data, "# TYPE sluice_fragment_latency_seconds "
+	CU_ASSERT(has_line(b.data, "# TYPE sluice_fragment_residence_seconds "
 				   "histogram"));
-	CU_ASSERT(has_line(b.data, "sluice_fragment_latency_seconds_bucket{"
+	CU_ASSERT(has_line(b.data, "sluice_fragment_residence_seconds_bucket{"
 				   "le=\"1e-06\"} 4"));
-	CU_ASSERT(has_line(b.data, "sluice_fragment_latency_seconds_bucket{"
+	CU_ASSERT(has_line(b.data, "sluice_fragment_residence_seconds_bucket{"
 				   "le=\"0.001\"} 9"));
-	CU_ASSERT(has_line(b.data, "sluice_fragment_latency_seconds_bucket{"
+	CU_ASSERT(has_line(b.data, "sluice_fragment_residence_seconds_bucket{"
 				   "le=\"+Inf\"} 10"));
 	CU_ASSERT(has_line(b.data,
-			   "sluice_fragment_latency_seconds_sum 1.500000123"));
-	CU_ASSERT(has_line(b.data, "sluice_fragment_latency_seconds_count 10"));
+			   "sluice_fragment_residence_seconds_sum 1.500000123"));
+	CU_ASSERT(has_line(b.data, "sluice_fragment_residence_seconds_count 10"));
 	CU_ASSERT(has_line(b.data, "sluice_control_loop_accepted_total 42"));
 	CU_ASSERT(has_line(b.data, "# HELP sluice_test_things_total Help with "
 				   "\\\\ and\\nnewline."));
@@ -173,7 +173,7 @@ test_render(void)
 	memset(&s, 0, sizeof(s));
 	CU_ASSERT_EQUAL_FATAL(sl_metrics_render(&s, &b), 0);
 	CU_ASSERT(has_line(b.data, "# TYPE sluice_drops_total counter"));
-	CU_ASSERT(has_line(b.data, "sluice_fragment_latency_seconds_bucket{"
+	CU_ASSERT(has_line(b.data, "sluice_fragment_residence_seconds_bucket{"
 				   "le=\"+Inf\"} 0"));
 	CU_ASSERT_PTR_NULL(strstr(b.data, "sluice_control_loop_"));
 	CU_ASSERT_TRUE(families_announced(b.data));
@@ -252,11 +252,11 @@ test_scrape(void)
 			   "\"demo\",stage=\"total\",kind=\"sum\"} 7"));
 	CU_ASSERT(has_line(body, "sluice_flows_capacity 65536"));
 	CU_ASSERT(has_line(body, "sluice_mbufs_in_use 600"));
-	CU_ASSERT(has_line(body, "sluice_fragment_latency_seconds_bucket{"
+	CU_ASSERT(has_line(body, "sluice_fragment_residence_seconds_bucket{"
 				 "le=\"1e-05\"} 5"));
-	CU_ASSERT(has_line(body, "sluice_fragment_latency_seconds_bucket{"
+	CU_ASSERT(has_line(body, "sluice_fragment_residence_seconds_bucket{"
 				 "le=\"+Inf\"} 10"));
-	CU_ASSERT(has_line(body, "sluice_fragment_latency_seconds_sum "
+	CU_ASSERT(has_line(body, "sluice_fragment_residence_seconds_sum "
 				 "0.002500000"));
 	CU_ASSERT(has_line(body, "sluice_config_generation 1"));
 	CU_ASSERT(has_line(body, "sluice_api_errors_by_code_total{"

@@ -25,6 +25,10 @@ IT_PID_SLUICED=
 IT_NS=
 IT_WORK=
 IT_EAL_PREFIX=
+# Extra sluiced options (before the EAL's --), e.g. from it_control_setup.
+IT_SLUICED_EXTRA=()
+# The control socket of it_control_setup (empty: sluiced's default).
+IT_SOCK=
 
 it_log() {
 	echo "[$IT_NAME] $*"
@@ -175,11 +179,11 @@ it_sluiced() {
 	local config=$1 i line rc
 	"$SLUICED" --config "$config" --iface "$HOST_IF" \
 		--stats-file "$IT_WORK/sluiced-stats.json" --stats-interval-ms 250 \
-		-- --file-prefix "$IT_EAL_PREFIX" \
+		"${IT_SLUICED_EXTRA[@]}" -- --file-prefix "$IT_EAL_PREFIX" \
 		>"$IT_WORK/sluiced.log" 2>"$IT_WORK/sluiced.err" &
 	IT_PID_SLUICED=$!
 	for ((i = 0; i < 600; i++)); do
-		line=$(grep -m1 '^sluiced: ready port 0 mac ' "$IT_WORK/sluiced.log" || true)
+		line=$(grep -m1 '^sluiced: ready port 0 mac ' "$IT_WORK/sluiced.log" 2>/dev/null || true)
 		[[ -n $line ]] && break
 		if ! kill -0 "$IT_PID_SLUICED" 2>/dev/null; then
 			rc=0
@@ -274,4 +278,135 @@ it_expect() {
 it_engine_stats() {
 	jq -s '.' "$IT_WORK"/engine-*.json >"$IT_WORK/engines.json" ||
 		it_fail "engine stats missing or not JSON"
+}
+
+# ------------------------------------------------------------ control plane
+#
+# The scripts that steer sluiced (control.sh, reconfig.sh, drain.sh,
+# metrics.sh) give it a socket of their own and talk to it with sluicectl
+# (SLUICECTL). Nothing here changes what the steps above do by default.
+
+IT_SRC_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+
+# it_chain_config FILE: tools/pipelines/chain.yaml (draft on .11/.12 upper,
+# polish on .13/.14 rot13, aggregation 0 and 1), moved to IT_PREFIX.
+it_chain_config() {
+	sed "s/10\.77\.0\./$IT_PREFIX./g" "$IT_SRC_ROOT/tools/pipelines/chain.yaml" >"$1" ||
+		it_fail "cannot copy tools/pipelines/chain.yaml"
+}
+
+# it_chain: namespace, the four engines of chain.yaml, sluiced on a copy of
+# it (IT_CONFIG); call it_control_setup first to steer it.
+it_chain() {
+	IT_CONFIG=$IT_WORK/chain.yaml
+	it_chain_config "$IT_CONFIG"
+	it_netns_up
+	it_engine draft/0 "$IT_PREFIX.11:7801" upper
+	it_engine draft/1 "$IT_PREFIX.12:7801" upper
+	it_engine polish/0 "$IT_PREFIX.13:7801" rot13
+	it_engine polish/1 "$IT_PREFIX.14:7801" rot13
+	it_wait_udp "$IT_PREFIX.11:7801" "$IT_PREFIX.12:7801" \
+		"$IT_PREFIX.13:7801" "$IT_PREFIX.14:7801"
+	it_sluiced "$IT_CONFIG"
+}
+
+# it_free_port: a TCP port nothing listens on at 127.0.0.1 (host-wide, so
+# drawn from the pid to keep concurrent runs apart).
+it_free_port() {
+	local p=$((20000 + ($$ * 7 + RANDOM) % 30000)) i
+	for ((i = 0; i < 200; i++, p++)); do
+		((p < 65000)) || p=20000
+		if ! ss -Hltn "sport = :$p" 2>/dev/null | grep -q .; then
+			echo "$p"
+			return 0
+		fi
+	done
+	it_fail "no free TCP port found"
+}
+
+# it_control_setup BACKEND [SLUICED OPTIONS...]: sluiced (started later by
+# it_sluiced) serves its API on a socket of this test (IT_SOCK) with loop
+# backend BACKEND (auto, uring, epoll), plus the options given.
+it_control_setup() {
+	local backend=$1
+	shift
+	it_need_bin SLUICECTL
+	IT_SOCK=$IT_WORK/ctl.sock
+	# sun_path holds 107 characters.
+	((${#IT_SOCK} < 100)) || IT_SOCK=/tmp/sl-it-$IT_NAME-$$.sock
+	IT_SLUICED_EXTRA+=(--control "$IT_SOCK" --loop-backend "$backend" "$@")
+}
+
+# it_ctl ARGS...: sluicectl on this test's socket. Sets CTL_RC, CTL_OUT,
+# CTL_ERR (stdout and stderr, trailing newlines cut); never fails itself.
+it_ctl() {
+	CTL_RC=0
+	"$SLUICECTL" --socket "$IT_SOCK" "$@" </dev/null >"$IT_WORK/ctl.out" 2>"$IT_WORK/ctl.err" ||
+		CTL_RC=$?
+	CTL_OUT=$(<"$IT_WORK/ctl.out")
+	CTL_ERR=$(<"$IT_WORK/ctl.err")
+	echo "\$ sluicectl $* -> $CTL_RC" >>"$IT_WORK/ctl-history.log"
+	cat "$IT_WORK/ctl.out" "$IT_WORK/ctl.err" >>"$IT_WORK/ctl-history.log"
+}
+
+# it_ctl_ok ARGS...: sluicectl must exit 0 with nothing on stderr.
+it_ctl_ok() {
+	it_ctl "$@"
+	[[ $CTL_RC -eq 0 && -z $CTL_ERR ]] ||
+		it_fail "sluicectl $* exited $CTL_RC: $CTL_ERR"
+}
+
+# it_ctl_refused RC MESSAGE ARGS...: sluicectl must exit RC with exactly
+# the line MESSAGE on stderr and nothing on stdout.
+it_ctl_refused() {
+	local want_rc=$1 want=$2
+	shift 2
+	it_ctl "$@"
+	[[ $CTL_RC -eq $want_rc ]] ||
+		it_fail "sluicectl $*: exit $CTL_RC, want $want_rc (stderr: $CTL_ERR)"
+	[[ $CTL_ERR == "$want" ]] ||
+		it_fail "sluicectl $*: stderr
+  got:  $CTL_ERR
+  want: $want"
+	[[ -z $CTL_OUT ]] || it_fail "sluicectl $*: unexpected stdout: $CTL_OUT"
+}
+
+# it_ctl_wait: wait until sluiced answers on IT_SOCK (the ready line comes
+# before the control plane starts). A sluiced that exits meanwhile fails
+# the test, or skips it when it said io_uring is unusable.
+it_ctl_wait() {
+	local i rc
+	for ((i = 0; i < 200; i++)); do
+		if [[ -S $IT_SOCK ]] &&
+			"$SLUICECTL" --socket "$IT_SOCK" version >/dev/null 2>&1; then
+			return 0
+		fi
+		if ! kill -0 "$IT_PID_SLUICED" 2>/dev/null; then
+			rc=0
+			wait "$IT_PID_SLUICED" || rc=$?
+			IT_PID_SLUICED=
+			if grep -q 'io_uring .*unusable' "$IT_WORK/sluiced.err"; then
+				it_skip "$(grep -m1 'io_uring .*unusable' "$IT_WORK/sluiced.err")"
+			fi
+			it_fail "sluiced exited ($rc) before its control socket answered"
+		fi
+		sleep 0.05
+	done
+	it_fail "sluiced's control socket $IT_SOCK did not answer in 10 s"
+}
+
+# it_ctl_stats FILE: `sluicectl stats --json` into FILE.
+it_ctl_stats() {
+	it_ctl_ok stats --json
+	printf '%s\n' "$CTL_OUT" >"$1"
+	jq -e 'type == "object"' "$1" >/dev/null || it_fail "stats --json is not a JSON object"
+}
+
+# it_generation: the generation sluiced reports (GetVersion).
+it_generation() {
+	it_ctl_ok version
+	local g
+	g=$(sed -n 's/^sluiced .*generation \([0-9]*\),.*/\1/p' <<<"$CTL_OUT")
+	[[ -n $g ]] || it_fail "no generation in: $CTL_OUT"
+	echo "$g"
 }

@@ -15,8 +15,9 @@
 #include "timer.h"
 
 /* What the instance emulates. transform: per-fragment token transform,
- * no timing (the original emulator). The others follow ALTO's
- * fact-checking pipeline, one role per stage. */
+ * no timing (the original emulator). answer .. rerank follow ALTO's
+ * fact-checking pipeline, one role per stage. replay is an LM stage that
+ * answers each question with a recorded answer (--data). */
 #define SL_ENGINE_ROLES(_)                                                    \
 	_(TRANSFORM, "transform")                                             \
 	_(ANSWER, "answer")                                                   \
@@ -24,7 +25,8 @@
 	_(QUERIES, "queries")                                                 \
 	_(BM25, "bm25")                                                       \
 	_(ENCODER, "encoder")                                                 \
-	_(RERANK, "rerank")
+	_(RERANK, "rerank")                                                   \
+	_(REPLAY, "replay")
 
 enum sl_engine_role {
 #define SL_ENGINE_ROLE_ENUM(name, text) SL_ENGINE_ROLE_##name,
@@ -103,6 +105,7 @@ struct engine_stats {
 	uint64_t ttft_count;
 	uint64_t tpot_ns_sum;
 	uint64_t tpot_count;
+	uint64_t replay_unknown; /* replay: questions not in --data */
 };
 
 /* A FIFO of jobs waiting for a batch slot or a worker. */
@@ -132,6 +135,10 @@ struct engine {
 	unsigned int active; /* LM: sequences in the batch; others: busy */
 	uint64_t busy_since; /* LM: when the batch last became non-empty */
 	uint64_t text_bytes; /* input text held by open streams */
+	/* replay */
+	struct sl_model_replay *replay;
+	unsigned int chunk_min; /* bytes per token, --chunk-min/--chunk-max */
+	unsigned int chunk_max;
 };
 
 /* sluice-engine.c */

@@ -167,4 +167,95 @@ unsigned int sl_model_rerank(const char *const *texts, const size_t *lens,
 			     unsigned int n, uint64_t seed,
 			     struct sl_model_doc *out, unsigned int max);
 
+/* ---- replay: recorded answers streamed back (--role replay) ---- */
+
+/* One record of a replay file: a question and the answer to stream. */
+struct sl_model_replay_entry {
+	char *id;        /* the record's "id" as text ("" without one) */
+	char *question;
+	size_t question_len;
+	char *generated;
+	size_t generated_len;
+};
+
+/* A replay file loaded and indexed by question text. */
+struct sl_model_replay {
+	struct sl_model_replay_entry *e;
+	size_t n;
+	uint32_t *slot; /* index + 1 of the entry (0: empty), open addressing */
+	uint32_t mask;
+};
+
+#define SL_MODEL_REPLAY_TEXT_MAX (256u * 1024u) /* bytes of one field */
+#define SL_MODEL_REPLAY_ENTRIES_MAX (1u << 20)
+
+/**
+ * sl_model_json_string - decode the JSON string whose opening quote is at
+ * @s[*@i] (@len bytes in all) into @out (escapes resolved, \uXXXX and
+ * surrogate pairs to UTF-8); *@i moves past the closing quote.
+ * Return 0, -EINVAL (malformed, or a lone surrogate) or -ENOMEM.
+ */
+int sl_model_json_string(const char *s, size_t len, size_t *i,
+			 struct sl_model_text *out);
+
+/**
+ * sl_model_replay_load - read a JSON-lines file: one object a line with
+ * string fields "question" and "generated" (others, such as "id" or
+ * "truth", are read over; "id" is kept as text). Blank lines are
+ * skipped. Both texts must be valid UTF-8 and at most
+ * SL_MODEL_REPLAY_TEXT_MAX bytes; a question may appear once.
+ * Return the index, or NULL with "FILE:LINE: what is wrong" in @err.
+ */
+struct sl_model_replay *sl_model_replay_load(const char *path, char *err,
+					     size_t errlen);
+
+/**
+ * sl_model_replay_find - the entry whose question is exactly the @len
+ * bytes at @q, or NULL.
+ */
+const struct sl_model_replay_entry *
+sl_model_replay_find(const struct sl_model_replay *r, const char *q,
+		     size_t len);
+
+void sl_model_replay_free(struct sl_model_replay *r);
+
+/*
+ * How a replayed answer is cut into tokens and fragments. Token sizes in
+ * bytes are clamp(round(X), min, max), X log-normal with median
+ * sqrt(min x max) and sigma ln(max / min) / 4 (for 1..12: median 3.5,
+ * mean about 4.2 bytes, near Llama-2's BPE on English text); a piece is
+ * then shortened to end on a UTF-8 character boundary, or lengthened to
+ * the end of the character when not even one fits (so a token exceeds
+ * max only for a character longer than max). Fragments carry 1 ..
+ * SL_MODEL_REPLAY_FRAG_TOKENS tokens, uniformly drawn.
+ */
+#define SL_MODEL_REPLAY_FRAG_TOKENS 4
+#define SL_MODEL_REPLAY_CHUNK_MAX 256 /* largest --chunk-max */
+
+struct sl_model_chunker {
+	const char *text;
+	size_t len;
+	size_t pos;     /* first byte not yet cut */
+	uint64_t key;   /* draws come from this key only */
+	uint32_t draw;  /* next draw */
+	unsigned int min, max;
+};
+
+/**
+ * sl_model_chunker_init - cut @len bytes at @text (valid UTF-8) with the
+ * draws of @key (sl_model_key of the question under --seed).
+ */
+void sl_model_chunker_init(struct sl_model_chunker *c, const char *text,
+			   size_t len, uint64_t key, unsigned int min,
+			   unsigned int max);
+
+/**
+ * sl_model_chunker_frag - the next fragment: up to
+ * SL_MODEL_REPLAY_FRAG_TOKENS pieces, their offsets and lengths in
+ * @off/@len. Return the number of pieces (0 once the text is used up).
+ * The sequence depends on (text, key, min, max) only.
+ */
+unsigned int sl_model_chunker_frag(struct sl_model_chunker *c, size_t *off,
+				   size_t *len);
+
 #endif /* SL_ENGINE_MODEL_H */

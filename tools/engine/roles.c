@@ -18,6 +18,15 @@
  *   rerank     a join: per ancestry, when streams from --join distinct
  *              from_stages have ended, --item-ms of a worker, then the
  *              documents re-sorted, one fragment.
+ *   replay     an LM role (same batch, prefill and decode model) whose
+ *              answer is the recorded "generated" text of the --data
+ *              record whose "question" equals the prompt byte for byte
+ *              (none: ABORT ENGINE, counted as replay_unknown). The text
+ *              is cut into tokens of --chunk-min..--chunk-max bytes on
+ *              UTF-8 character boundaries, 1..4 tokens a fragment
+ *              (model.h, sl_model_chunker), keyed by prompt and --seed;
+ *              a fragment goes out when its last token is decoded, END
+ *              on the last.
  *
  * All durations are timers on one heap: nothing sleeps, every stream
  * progresses concurrently in the one thread. What is said comes from
@@ -73,7 +82,7 @@ bool
 sl_engine_role_is_lm(enum sl_engine_role r)
 {
 	return r == SL_ENGINE_ROLE_ANSWER || r == SL_ENGINE_ROLE_CLAIMS ||
-	       r == SL_ENGINE_ROLE_QUERIES;
+	       r == SL_ENGINE_ROLE_QUERIES || r == SL_ENGINE_ROLE_REPLAY;
 }
 
 /* The inputs of one join, kept in from_stage order (deterministic). */
@@ -95,6 +104,11 @@ struct sl_job {
 	uint64_t last_token_ns; /* LM: deadline of the previous token */
 	struct sl_model_bm25 *bm25;
 	struct sl_join *join;
+	/* replay: the cutter and the fragment due next */
+	struct sl_model_chunker chunk;
+	size_t frag_off[SL_MODEL_REPLAY_FRAG_TOKENS];
+	size_t frag_len[SL_MODEL_REPLAY_FRAG_TOKENS];
+	unsigned int frag_n;
 	uint32_t in_tokens;
 	uint32_t pending; /* bm25: arrived tokens not yet served */
 	uint32_t embed;   /* encoder: running hash of the text */
@@ -258,6 +272,10 @@ lm_admit(struct engine *e, struct sl_job *j, uint64_t t)
 	uint64_t ttft = e->m.prefill_ns +
 			e->m.prefill_per_token_ns * (uint64_t)j->in_tokens;
 
+	/* replay: the first fragment leaves with its last token. */
+	if (e->role == SL_ENGINE_ROLE_REPLAY && j->frag_n > 1)
+		ttft += e->m.tpot_ns * (j->frag_n - 1);
+
 	if (e->active == 0)
 		e->busy_since = t;
 	e->active++;
@@ -282,6 +300,61 @@ lm_admit_waiting(struct engine *e, uint64_t t)
 	}
 }
 
+/* replay: the recorded answer of @j's prompt, and its first fragment. */
+static int
+replay_answer(struct engine *e, struct sl_job *j, uint64_t key)
+{
+	const struct sl_model_replay_entry *r = NULL;
+
+	if (j->in.len > 0)
+		r = sl_model_replay_find(e->replay, j->in.buf, j->in.len);
+	if (r == NULL) {
+		e->st.replay_unknown++;
+		return -ENOENT;
+	}
+	if (sl_model_text_append(&j->text, r->generated, r->generated_len))
+		return -ENOMEM;
+	sl_model_chunker_init(&j->chunk, j->text.buf, j->text.len, key,
+			      e->chunk_min, e->chunk_max);
+	j->frag_n = sl_model_chunker_frag(&j->chunk, j->frag_off, j->frag_len);
+	return 0;
+}
+
+static void lm_finish(struct engine *e, struct sl_job *j, uint64_t t);
+
+/* replay: the last token of the due fragment is decoded at @t. */
+static void
+replay_fire(struct engine *e, struct sl_job *j, uint64_t t)
+{
+	const char *tok[SL_MODEL_REPLAY_FRAG_TOKENS];
+	size_t len[SL_MODEL_REPLAY_FRAG_TOKENS];
+	unsigned int i, n = j->frag_n;
+	double step;
+
+	j->running = false;
+	if (j->out.seq == 0) {
+		e->st.ttft_ns_sum += t - j->end_ns;
+		e->st.ttft_count++;
+	} else {
+		e->st.tpot_ns_sum += t - j->last_token_ns;
+		e->st.tpot_count += n;
+	}
+	j->last_token_ns = t;
+	for (i = 0; i < n; i++) {
+		tok[i] = j->text.buf + j->frag_off[i];
+		len[i] = j->frag_len[i];
+	}
+	j->frag_n = sl_model_chunker_frag(&j->chunk, j->frag_off, j->frag_len);
+	job_send(e, j, tok, len, n, j->frag_n == 0 ? SL_FRAG_F_END : 0, 0);
+	if (j->frag_n > 0) {
+		step = (double)e->m.tpot_ns *
+		       (1.0 + e->m.batch_alpha * (double)(e->active - 1));
+		job_arm(e, j, t + (uint64_t)(step * j->frag_n));
+		return;
+	}
+	lm_finish(e, j, t);
+}
+
 /* The prompt is complete: write the answer, then queue for a batch. */
 static void
 lm_start(struct engine *e, struct sl_job *j, uint64_t now)
@@ -296,6 +369,9 @@ lm_start(struct engine *e, struct sl_job *j, uint64_t now)
 	case SL_ENGINE_ROLE_CLAIMS:
 		rc = sl_model_claims(j->in.buf, j->in.len, e->corpus, key,
 				     &j->text);
+		break;
+	case SL_ENGINE_ROLE_REPLAY:
+		rc = replay_answer(e, j, key);
 		break;
 	default:
 		rc = sl_model_queries(j->in.buf, j->in.len, e->corpus, key,
@@ -346,6 +422,13 @@ lm_fire(struct engine *e, struct sl_job *j, uint64_t t)
 		job_arm(e, j, t + (uint64_t)step);
 		return;
 	}
+	lm_finish(e, j, t);
+}
+
+/* The answer of @j is complete at @t: free its batch slot. */
+static void
+lm_finish(struct engine *e, struct sl_job *j, uint64_t t)
+{
 	e->st.requests_served++;
 	e->active--;
 	if (e->active == 0)
@@ -486,7 +569,9 @@ sl_role_run_timers(struct engine *e, uint64_t now)
 	struct sl_job *j;
 
 	while ((j = sl_timer_pop(&e->timers, now, &t)) != NULL) {
-		if (sl_engine_role_is_lm(e->role))
+		if (e->role == SL_ENGINE_ROLE_REPLAY)
+			replay_fire(e, j, t);
+		else if (sl_engine_role_is_lm(e->role))
 			lm_fire(e, j, t);
 		else
 			work_fire(e, j, t);
@@ -638,6 +723,7 @@ role_input_end(struct engine *e, struct sl_job *j, uint16_t from,
 	case SL_ENGINE_ROLE_ANSWER:
 	case SL_ENGINE_ROLE_CLAIMS:
 	case SL_ENGINE_ROLE_QUERIES:
+	case SL_ENGINE_ROLE_REPLAY:
 		lm_start(e, j, now);
 		break;
 	case SL_ENGINE_ROLE_BM25:
