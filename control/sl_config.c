@@ -27,6 +27,7 @@
 #include <yaml.h>
 
 #include "sl_config.h"
+#include "sl_guard.h"
 
 /* Longest piece of a user's value quoted back in an error message. */
 #define SL_CFG_QUOTE_MAX 48
@@ -1040,18 +1041,34 @@ parse_edge(struct sl_cfg_ctx *c, const yaml_node_t *node, const char *path,
 	   struct sl_pipeline_cfg *pl, unsigned int idx,
 	   struct sl_dag_nodes *dag)
 {
-	static const char *const keys[] = {
-	    "from", "to", "mode", "split", "stream_children", "pattern", NULL};
+	static const char *const keys[] = {"from",	       "to",
+					   "mode",	       "split",
+					   "stream_children", "pattern",
+					   "guard",	       NULL};
 	static const char *const modes[] = {"stream", "buffer", NULL};
 	static const char *const splits[] = {"none", "line", "sentence",
 					     "regex", NULL};
 	char sub[SL_CFG_PATH_MAX];
 	struct sl_edge_cfg *e = &pl->edges[idx];
-	yaml_node_t *v[6];
+	yaml_node_t *v[7];
 	unsigned int word, j, n_out = 0;
 
 	if (map_collect(c, node, path, keys, v))
 		return -EINVAL;
+	if (v[6] != NULL) {
+		char q[SL_CFG_QUOTE_MAX + 1];
+
+		path_key(sub, path, "guard");
+		if (expect_scalar(c, v[6], sub))
+			return -EINVAL;
+		for (j = 0; j < c->cfg->n_guards && !e->guard; j++)
+			if (!strcmp(c->cfg->guards[j].name,
+				    (const char *)v[6]->data.scalar.value))
+				e->guard = (uint8_t)(j + 1);
+		if (!e->guard)
+			return cfg_fail(c, v[6], sub, "no guard named \"%s\"",
+					quote(v[6], q, sizeof(q)));
+	}
 	if (v[0] == NULL)
 		return missing(c, node, path, "from");
 	if (v[1] == NULL)
@@ -1504,12 +1521,255 @@ parse_pipelines(struct sl_cfg_ctx *c, const yaml_node_t *node)
 	return 0;
 }
 
+/* ---------------------------------------------------------------- guards */
+
+struct guard_rules {
+	struct sl_guard_rule *rules;
+	char **owned; /* strings read from a file */
+	unsigned int n, cap, n_owned;
+};
+
+static int
+rules_add(struct guard_rules *r, enum sl_guard_kind kind, const char *pattern,
+	  char *owned)
+{
+	if (r->n == r->cap) {
+		unsigned int cap = r->cap ? r->cap * 2 : 64;
+		void *p = realloc(r->rules, cap * sizeof(*r->rules));
+
+		if (p == NULL)
+			return -ENOMEM;
+		r->rules = p;
+		p = realloc(r->owned, cap * sizeof(*r->owned));
+		if (p == NULL)
+			return -ENOMEM;
+		r->owned = p;
+		r->cap = cap;
+	}
+	if (owned != NULL)
+		r->owned[r->n_owned++] = owned;
+	r->rules[r->n++] = (struct sl_guard_rule){
+		.id = r->n, .kind = kind, .pattern = pattern};
+	return 0;
+}
+
+static void
+rules_free(struct guard_rules *r)
+{
+	for (unsigned int i = 0; i < r->n_owned; i++)
+		free(r->owned[i]);
+	free(r->owned);
+	free(r->rules);
+}
+
+/* A list of scalars (literals or regexes) into @r. */
+static int
+guard_list(struct sl_cfg_ctx *c, const yaml_node_t *node, const char *path,
+	   enum sl_guard_kind kind, struct guard_rules *r)
+{
+	char sub[SL_CFG_PATH_MAX];
+	unsigned int n, i;
+
+	if (expect_list(c, node, path, 1, SL_GUARD_RULES_MAX, &n))
+		return -EINVAL;
+	for (i = 0; i < n; i++) {
+		yaml_node_t *item = list_item(c, node, i);
+
+		path_index(sub, path, i);
+		if (expect_scalar(c, item, sub))
+			return -EINVAL;
+		if (item->data.scalar.length == 0)
+			return cfg_fail(c, item, sub, "must not be empty");
+		if (rules_add(r, kind, (const char *)item->data.scalar.value,
+			      NULL))
+			return cfg_fail(c, item, sub, "out of memory");
+	}
+	return 0;
+}
+
+/* One literal a line (blank lines skipped), relative to the working
+ * directory. */
+static int
+guard_file(struct sl_cfg_ctx *c, const yaml_node_t *node, const char *path,
+	   struct guard_rules *r)
+{
+	char line[SL_GUARD_TEXT_MAX];
+	const char *name;
+	FILE *f;
+
+	if (expect_scalar(c, node, path))
+		return -EINVAL;
+	name = (const char *)node->data.scalar.value;
+	f = fopen(name, "r");
+	if (f == NULL)
+		return cfg_fail(c, node, path, "cannot open %s: %s", name,
+				strerror(errno));
+	while (fgets(line, sizeof(line), f) != NULL) {
+		size_t len = strcspn(line, "\r\n");
+		char *lit;
+
+		line[len] = '\0';
+		if (len == 0)
+			continue;
+		lit = strdup(line);
+		if (lit == NULL || rules_add(r, SL_GUARD_KIND_LITERAL, lit, lit)) {
+			free(lit);
+			fclose(f);
+			return cfg_fail(c, node, path, "out of memory");
+		}
+		if (r->n > SL_GUARD_RULES_MAX) {
+			fclose(f);
+			return cfg_fail(c, node, path, "more than %u rules",
+					SL_GUARD_RULES_MAX);
+		}
+	}
+	fclose(f);
+	return 0;
+}
+
+static int
+guard_text(struct sl_cfg_ctx *c, const yaml_node_t *node, const char *path,
+	   char *out)
+{
+	if (expect_scalar(c, node, path))
+		return -EINVAL;
+	if (node->data.scalar.length >= SL_GUARD_TEXT_MAX)
+		return cfg_fail(c, node, path, "at most %u bytes, got %zu",
+				SL_GUARD_TEXT_MAX - 1,
+				node->data.scalar.length);
+	if (!sl_utf8_valid(node->data.scalar.value, node->data.scalar.length))
+		return cfg_fail(c, node, path, "not valid UTF-8");
+	memcpy(out, node->data.scalar.value, node->data.scalar.length + 1);
+	return 0;
+}
+
+static int
+parse_guard(struct sl_cfg_ctx *c, const yaml_node_t *node, const char *path,
+	    struct sl_guard_cfg *g)
+{
+	static const char *const keys[] = {"name",   "action", "literals",
+					   "literals_file", "regex", "mask",
+					   "prefix", "refusal", NULL};
+	static const char *const actions[] = {"block", "redact", "log", NULL};
+	char sub[SL_CFG_PATH_MAX], mask[SL_GUARD_TEXT_MAX] = "";
+	struct guard_rules r = {0};
+	struct sl_guard_error gerr;
+	struct sl_guard_set *set;
+	unsigned int word = 0;
+	yaml_node_t *v[8];
+	int rc = -EINVAL;
+
+	if (map_collect(c, node, path, keys, v))
+		return -EINVAL;
+	if (v[0] == NULL)
+		return missing(c, node, path, "name");
+	path_key(sub, path, "name");
+	if (get_name(c, v[0], sub, NULL, g->name))
+		return -EINVAL;
+	if (v[1] != NULL) {
+		path_key(sub, path, "action");
+		if (get_word(c, v[1], sub, actions, "block, redact or log",
+			     &word))
+			return -EINVAL;
+	}
+	g->action = (int)word;
+	snprintf(g->refusal, sizeof(g->refusal), "%s",
+		 "I can't help with that.");
+	path_key(sub, path, "mask");
+	if (v[5] != NULL && (g->action != SL_GUARD_ACTION_REDACT ?
+				     cfg_fail(c, v[5], sub,
+					      "only with action: redact") :
+				     guard_text(c, v[5], sub, mask)))
+		return -EINVAL;
+	path_key(sub, path, "prefix");
+	if (v[6] != NULL && guard_text(c, v[6], sub, g->prefix))
+		return -EINVAL;
+	path_key(sub, path, "refusal");
+	if (v[7] != NULL && guard_text(c, v[7], sub, g->refusal))
+		return -EINVAL;
+	path_key(sub, path, "literals");
+	if (v[2] != NULL && guard_list(c, v[2], sub, SL_GUARD_KIND_LITERAL, &r))
+		goto out;
+	path_key(sub, path, "literals_file");
+	if (v[3] != NULL && guard_file(c, v[3], sub, &r))
+		goto out;
+	path_key(sub, path, "regex");
+	if (v[4] != NULL && guard_list(c, v[4], sub, SL_GUARD_KIND_REGEX, &r))
+		goto out;
+	if (r.n == 0 && g->prefix[0] == '\0') {
+		rc = cfg_fail(c, node, path,
+			      "a guard needs rules (literals, literals_file, "
+			      "regex) or a prefix");
+		goto out;
+	}
+	g->n_rules = r.n;
+	if (r.n == 0) {
+		rc = 0;
+		goto out;
+	}
+	for (unsigned int i = 0; i < r.n; i++) {
+		r.rules[i].action = (enum sl_guard_action)g->action;
+		r.rules[i].mask = mask[0] ? mask : NULL;
+	}
+	set = sl_guard_compile(r.rules, r.n, NULL, &gerr);
+	if (set == NULL) {
+		rc = cfg_fail(c, v[2] ? v[2] : v[3] ? v[3] : v[4], path,
+			      "%s", gerr.text);
+		goto out;
+	}
+	g->ref = malloc(sizeof(*g->ref));
+	if (g->ref == NULL) {
+		sl_guard_free(set);
+		rc = cfg_fail(c, node, path, "out of memory");
+		goto out;
+	}
+	g->ref->set = set;
+	g->ref->refs = 1;
+	rc = 0;
+out:
+	rules_free(&r);
+	return rc;
+}
+
+static int
+parse_guards(struct sl_cfg_ctx *c, const yaml_node_t *node)
+{
+	char path[SL_CFG_PATH_MAX];
+	unsigned int n, i, j;
+
+	if (node == NULL)
+		return 0;
+	if (expect_list(c, node, "guards", 1, SL_MAX_GUARDS, &n))
+		return -EINVAL;
+	for (i = 0; i < n; i++) {
+		yaml_node_t *item = list_item(c, node, i);
+		struct sl_guard_cfg *g = &c->cfg->guards[i];
+
+		path_index(path, "guards", i);
+		/* Counted first: sl_config_free releases what compiled. */
+		c->cfg->n_guards = (uint16_t)(i + 1);
+		if (parse_guard(c, item, path, g))
+			return -EINVAL;
+		for (j = 0; j < i; j++)
+			if (!strcmp(c->cfg->guards[j].name, g->name)) {
+				char sub[SL_CFG_PATH_MAX];
+
+				path_key(sub, path, "name");
+				return cfg_fail(c, item, sub,
+						"duplicate guard \"%s\"",
+						g->name);
+			}
+	}
+	return 0;
+}
+
 static int
 parse_root(struct sl_cfg_ctx *c, const yaml_node_t *root)
 {
 	static const char *const keys[] = {"sluiced", "flows",	   "clients",
-					   "tenants", "pipelines", NULL};
-	yaml_node_t *v[5];
+					   "tenants", "pipelines", "guards",
+					   NULL};
+	yaml_node_t *v[6];
 
 	if (root == NULL)
 		return cfg_fail(c, NULL, "document", "empty document");
@@ -1518,7 +1778,8 @@ parse_root(struct sl_cfg_ctx *c, const yaml_node_t *root)
 	if (v[0] == NULL)
 		return missing(c, root, "", "sluiced");
 	if (parse_sluiced(c, v[0]) || parse_flows(c, v[1]) ||
-	    parse_clients(c, v[2]) || parse_tenants(c, v[3]))
+	    parse_clients(c, v[2]) || parse_tenants(c, v[3]) ||
+	    parse_guards(c, v[5]))
 		return -EINVAL;
 	if (v[4] == NULL)
 		return missing(c, root, "", "pipelines");
@@ -1652,6 +1913,14 @@ sl_config_free(struct sl_config *cfg)
 	for (i = 0; i < SL_MAX_PIPELINES; i++)
 		for (j = 0; j < SL_MAX_EDGES; j++)
 			hs_free_database(cfg->pipelines[i].edges[j].split_db);
+	for (i = 0; i < cfg->n_guards; i++) {
+		struct sl_guard_ref *r = cfg->guards[i].ref;
+
+		if (r != NULL && --r->refs == 0) {
+			sl_guard_free(r->set);
+			free(r);
+		}
+	}
 	free(cfg);
 }
 
@@ -1801,6 +2070,10 @@ sl_config_clone(const struct sl_config *cfg)
 	if (c == NULL)
 		return NULL;
 	memcpy(c, cfg, sizeof(*c));
+	/* Guard sets are shared, not recompiled. */
+	for (unsigned int i = 0; i < c->n_guards; i++)
+		if (c->guards[i].ref != NULL)
+			c->guards[i].ref->refs++;
 	for (unsigned int i = 0; i < SL_MAX_PIPELINES; i++)
 		for (unsigned int j = 0; j < SL_MAX_EDGES; j++) {
 			struct sl_edge_cfg *e = &c->pipelines[i].edges[j];
@@ -1998,14 +2271,22 @@ same_edge(const struct sl_edge_cfg *a, const struct sl_edge_cfg *b)
 	return a->from == b->from && a->to == b->to && a->mode == b->mode &&
 	       a->split == b->split &&
 	       a->stream_children == b->stream_children &&
-	       strcmp(a->pattern, b->pattern) == 0;
+	       a->guard == b->guard && strcmp(a->pattern, b->pattern) == 0;
 }
 
 bool
 sl_config_same_layout(const struct sl_config *a, const struct sl_config *b)
 {
-	if (a->n_pipelines != b->n_pipelines || a->buffer_max != b->buffer_max)
+	if (a->n_pipelines != b->n_pipelines || a->buffer_max != b->buffer_max ||
+	    a->n_guards != b->n_guards)
 		return false;
+	/* Streams in flight hold state of a guard's compiled set: the same
+	 * set (shared by a clone), not merely the same rules. */
+	for (unsigned int g = 0; g < a->n_guards; g++)
+		if (a->guards[g].ref != b->guards[g].ref ||
+		    strcmp(a->guards[g].prefix, b->guards[g].prefix) != 0 ||
+		    strcmp(a->guards[g].refusal, b->guards[g].refusal) != 0)
+			return false;
 	for (unsigned int p = 0; p < a->n_pipelines; p++) {
 		const struct sl_pipeline_cfg *x = &a->pipelines[p];
 		const struct sl_pipeline_cfg *y = &b->pipelines[p];

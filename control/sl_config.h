@@ -27,6 +27,9 @@
 #define SL_MAX_OUT_EDGES 4  /* edges leaving one stage (or the client) */
 #define SL_PATTERN_MAX 128
 #define SL_STAGE_CLIENT 0   /* an edge's end that is the client */
+#define SL_MAX_GUARDS 8
+#define SL_GUARD_TEXT_MAX 512
+#define SL_GUARD_RULES_MAX 100000
 
 /* An IPv4 UDP endpoint; both fields in host byte order. */
 struct sl_endpoint {
@@ -82,6 +85,27 @@ struct sl_edge_cfg {
 	void *split_db;  /* compiled pattern (hs_database_t), owned by the config */
 	uint8_t depth_in;  /* ancestry depth of streams entering the edge */
 	uint8_t depth_out; /* depth_in, + 1 for a split */
+	uint8_t guard;     /* 1 + index into cfg->guards; 0: none */
+};
+
+/* A compiled guard rule set, shared by the snapshots that use it. */
+struct sl_guard_ref {
+	void *set;     /* struct sl_guard_set (dataplane/sl_guard.h) */
+	unsigned refs; /* snapshots holding it; the control thread's only */
+};
+
+/*
+ * A guard: a filter (literals and bounded regexes, one action) applied to
+ * the streams of the edges naming it, and/or an instruction prefix put
+ * before every stream those edges carry to an engine.
+ */
+struct sl_guard_cfg {
+	char name[SL_NAME_MAX];
+	int action;             /* enum sl_guard_action of its rules */
+	uint32_t n_rules;
+	struct sl_guard_ref *ref; /* NULL: no filter rules (prefix only) */
+	char prefix[SL_GUARD_TEXT_MAX];  /* "" for none */
+	char refusal[SL_GUARD_TEXT_MAX]; /* what a blocked client receives */
 };
 
 #define SL_MAX_INSTANCE_UIDS 1024 /* runtime instance slots in sluiced */
@@ -157,6 +181,8 @@ struct sl_config {
 	/* When n_tenants > 0 only these tenants are admitted. */
 	uint16_t n_tenants;
 	struct sl_tenant_cfg tenants[SL_MAX_TENANTS];
+	uint16_t n_guards;
+	struct sl_guard_cfg guards[SL_MAX_GUARDS];
 	uint16_t n_pipelines;
 	struct sl_pipeline_cfg pipelines[SL_MAX_PIPELINES];
 };

@@ -36,6 +36,8 @@
 	_(SPLIT_FULL, "no splitter state for a new stream")                 \
 	_(OP_FULL, "operator stage over max_groups")                         \
 	_(LOOP_FULL, "too many operator results in one burst")               \
+	_(GUARD_BLOCKED, "fragment of a stream a guard stopped")             \
+	_(GUARD_STATE_FULL, "no guard state for a new stream")               \
 	_(TX_FULL, "transmit queue full")
 
 enum sl_drop {

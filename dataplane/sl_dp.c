@@ -103,6 +103,7 @@ dp_edges_release(struct sl_dp *dp, struct sl_flow *f)
 		}
 		sl_dp_held_free(dp, &es->buffered, SL_DROP_EXPIRED);
 		sl_split_discard(dp, &es->split);
+		sl_guard_edge_release(dp, es);
 	}
 	rte_mempool_put(dp->edge_pool, eb);
 	f->edges = NULL;
@@ -400,8 +401,10 @@ sl_dp_adopt(struct sl_dp *dp)
 	const struct sl_config *old = dp->cfg;
 	bool same = sl_config_same_layout(old, next);
 
-	if (!same)
+	if (!same) {
 		dp_relayout(dp, next);
+		sl_guard_edge_fini(dp);
+	}
 	dp_instances_init(dp, next, old);
 	dp_tenants_init(dp, next);
 	dp->cfg = next;
@@ -409,7 +412,7 @@ sl_dp_adopt(struct sl_dp *dp)
 		/* Failures leave the feature off, counted, never a crash:
 		 * the worker cannot refuse a published config. */
 		if (sl_split_init(dp) != 0 || sl_op_init(dp) != 0 ||
-		    sl_route_init(dp) != 0)
+		    sl_route_init(dp) != 0 || sl_guard_edge_init(dp) != 0)
 			dp->cnt.reconfig_errors++;
 	}
 	dp->cnt.reconfigs++;
@@ -517,6 +520,8 @@ sl_dp_init(struct sl_dp *dp, const struct sl_config *cfg, uint16_t port_id,
 		rc = sl_op_init(dp);
 	if (rc == 0)
 		rc = sl_route_init(dp);
+	if (rc == 0)
+		rc = sl_guard_edge_init(dp);
 	if (rc != 0)
 		goto fail;
 	return 0;
@@ -534,6 +539,7 @@ sl_dp_fini(struct sl_dp *dp)
 	sl_op_fini(dp);
 	sl_split_fini(dp);
 	sl_route_fini(dp);
+	sl_guard_edge_fini(dp);
 	rte_mempool_free(dp->edge_pool);
 	dp->edge_pool = NULL;
 	rte_mempool_free(dp->held_pool);

@@ -91,6 +91,8 @@ struct sl_route_pin {
 };
 
 struct sl_splitter;
+struct sl_guard_stream;
+struct sl_guard_scratch;
 
 /* A buffer edge holds the fragments of one stream until its END, in
  * chunks of pointers borrowed from a mempool. */
@@ -112,7 +114,10 @@ struct sl_edge_state {
 	struct sl_route_pin pin;      /* plain edges */
 	struct sl_held_list buffered; /* buffer edges */
 	struct sl_splitter *split;    /* split edges, once the first byte came */
+	struct sl_guard_stream *guard; /* guarded edges: the filter's state */
 	uint8_t overflow;             /* buffer edge went over buffer_max */
+	uint8_t guard_blocked;        /* the guard stopped this stream */
+	uint8_t prefix_sent;          /* the guard's prompt prefix went out */
 };
 
 /* Per incoming stream, borrowed from a mempool at its first fragment. */
@@ -202,6 +207,7 @@ struct sl_dp_counters {
 	uint64_t flows_ended;
 	uint64_t flows_expired; /* removed before their END passed */
 	uint64_t reconfigs;       /* config snapshots taken */
+	uint64_t guard_blocks;    /* streams a guard stopped */
 	/* Residence: a fragment's time in sluiced, from its burst's receive
 	 * to its transmit; bucket i counts (2^(i-1), 2^i] ns, the last one
 	 * everything above. */
@@ -265,6 +271,8 @@ struct sl_dp {
 	void *hs_scratch;               /* Hyperscan scratch of this worker */
 	struct sl_op_state *op;         /* operator groups, NULL if none */
 	struct sl_keypins *keypins;     /* bounded-load key pins, NULL if none */
+	struct rte_mempool *guard_pool; /* guard stream states, NULL if none */
+	struct sl_guard_scratch *guard_scratch[SL_MAX_GUARDS];
 	uint64_t keypins_full;          /* keys routed without a pin: table full */
 	struct sl_op_counters op_cnt;
 
@@ -431,6 +439,22 @@ struct rte_mbuf *sl_dp_held_pop(struct sl_dp *dp, struct sl_held_list *l);
  */
 struct sl_route_pin *sl_dp_pin_of(struct sl_dp *dp,
 				  const struct sl_pkt_meta *pm);
+
+/*
+ * Guards on edges (sl_guard_edge.c). sl_guard_edge_filter runs the edge's
+ * filter on @m and rewrites its tokens; false when @m was dropped.
+ * sl_guard_edge_prefix returns the prompt-prefix fragment to send before
+ * @m (the stream's first on this edge) or NULL, and shifts @m's sequence.
+ */
+int sl_guard_edge_init(struct sl_dp *dp);
+void sl_guard_edge_fini(struct sl_dp *dp);
+void sl_guard_edge_release(struct sl_dp *dp, struct sl_edge_state *es);
+bool sl_guard_edge_filter(struct sl_dp *dp, const struct sl_edge_cfg *e,
+			  struct sl_edge_state *es, struct rte_mbuf *m);
+struct rte_mbuf *sl_guard_edge_prefix(struct sl_dp *dp,
+				      const struct sl_edge_cfg *e,
+				      struct sl_edge_state *es,
+				      struct rte_mbuf *m);
 
 /* The packet stages, in path order (one file each). */
 uint16_t sl_stage_parse(struct sl_dp *dp, struct rte_mbuf **pkts, uint16_t n);

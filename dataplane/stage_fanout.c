@@ -18,6 +18,9 @@
  *      get ABORT (OVERLOAD) instead of its data), STREAM_ABORTED (held by a
  *      buffer edge for a stream that ended in ABORT), NO_MBUF (no copy).
  *
+ * Guarded edges run the guard's filter (and prompt prefix) on every
+ *      fragment first (sl_guard_edge.c).
+ *
  * Per stream and edge the state lives in an edge block borrowed from a
  * mempool at the stream's first fragment and returned when the stream
  * leaves the flow table.
@@ -32,8 +35,8 @@
 #include "sl_split.h"
 
 static inline void
-edge_apply(struct sl_dp *dp, const struct sl_edge_cfg *e,
-	   struct sl_edge_state *es, uint8_t slot, struct rte_mbuf *m)
+edge_dispatch(struct sl_dp *dp, const struct sl_edge_cfg *e,
+	      struct sl_edge_state *es, uint8_t slot, struct rte_mbuf *m)
 {
 	struct sl_pkt_meta *pm = sl_pkt_meta(m);
 
@@ -46,6 +49,24 @@ edge_apply(struct sl_dp *dp, const struct sl_edge_cfg *e,
 	pm->slot = slot;
 	pm->pin_kind = SL_PIN_EDGE;
 	sl_dp_edge_out(dp, e, m);
+}
+
+/* A guarded edge filters first (and may put a prompt prefix before the
+ * stream's first fragment). */
+static inline void
+edge_apply(struct sl_dp *dp, const struct sl_edge_cfg *e,
+	   struct sl_edge_state *es, uint8_t slot, struct rte_mbuf *m)
+{
+	if (unlikely(e->guard != 0)) {
+		struct rte_mbuf *prefix;
+
+		if (!sl_guard_edge_filter(dp, e, es, m))
+			return;
+		prefix = sl_guard_edge_prefix(dp, e, es, m);
+		if (prefix != NULL)
+			edge_dispatch(dp, e, es, slot, prefix);
+	}
+	edge_dispatch(dp, e, es, slot, m);
 }
 
 static __rte_noinline void

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * test_guard.c - the guard engine (dataplane/sl_guard.c) on its own.
+ * test_guard.c - the guard engine (control/sl_guard.c) on its own.
  *
  * The property every test checks is the issue's: for any chunking of a
  * stream, nothing a block or redact rule matches is ever released, the

@@ -32,8 +32,8 @@ commit=${SL_BENCH_COMMIT:-$(git -C "$root" rev-parse --short HEAD 2>/dev/null ||
 	echo unknown)}
 # Numbers belong to the code that ran: mark uncommitted changes to it.
 if [[ -z ${SL_BENCH_COMMIT:-} && $commit != unknown ]] &&
-	[[ -n $(git -C "$root" status --porcelain -- dataplane/sl_guard.h \
-		dataplane/sl_guard.c dataplane/sl_guard_norm.c \
+	[[ -n $(git -C "$root" status --porcelain -- control/sl_guard.h \
+		control/sl_guard.c control/sl_guard_norm.c \
 		tools/bench/guard.c 2>/dev/null) ]]; then
 	commit=$commit-dirty
 fi

@@ -1,0 +1,318 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * sl_guard_edge.c - guards on edges: the filter run on every fragment a
+ * guarded edge carries, and the prompt prefix put before its streams.
+ *
+ * Filter: the fragment's token texts go through the guard engine
+ * (control/sl_guard.h) in order; what it releases (original bytes, or a
+ * mask in place of a redacted match) becomes the fragment's new tokens,
+ * one per released piece, so the fragment keeps its sequence number and
+ * the engine's holdback may leave it with no token at all. At END the
+ * engine's final check runs and the rest is flushed. On BLOCK the stream
+ * stops on this edge: a client receives the guard's refusal text and
+ * ABORT (GUARD); an engine receives ABORT (GUARD); the instance that
+ * produced the stream is told ABORT (GUARD) for its input so it stops;
+ * later fragments are dropped (GUARD_BLOCKED). Nothing that could still
+ * be part of a match ever leaves: that is the engine's guarantee.
+ *
+ * Prefix: the first fragment of each stream the edge carries to an engine
+ * is preceded by a fragment holding the guard's instruction text, with
+ * sequence 0; the stream's own fragments follow shifted by one.
+ */
+#include <string.h>
+
+#include <rte_byteorder.h>
+#include <rte_ether.h>
+#include <rte_ip.h>
+#include <rte_mbuf.h>
+#include <rte_mempool.h>
+#include <rte_udp.h>
+
+#include "sl_dp.h"
+#include "sl_guard.h"
+
+/* What the engine released for one fragment, as tokens. */
+struct guard_out {
+	uint8_t buf[SL_WIRE_PAYLOAD_MAX];
+	size_t len;
+	uint16_t n_tokens;
+	uint32_t id;   /* id of the token being fed */
+	bool overflow; /* did not fit one fragment */
+};
+
+static void
+guard_release(void *ctx, const void *bytes, size_t len, uint64_t off,
+	      size_t orig_len)
+{
+	struct guard_out *o = ctx;
+	uint8_t *p = o->buf + o->len;
+	uint16_t l16 = rte_cpu_to_be_16((uint16_t)len);
+	/* A mask stands for the span it replaces: id 0 marks it. */
+	uint32_t id = rte_cpu_to_be_32(len == orig_len ? o->id : 0);
+
+	(void)off;
+	if (len == 0)
+		return;
+	if (o->len + SL_WIRE_TOKEN_HDR_LEN + len > sizeof(o->buf)) {
+		o->overflow = true;
+		return;
+	}
+	memcpy(p, &id, 4);
+	memcpy(p + 4, &l16, 2);
+	memcpy(p + SL_WIRE_TOKEN_HDR_LEN, bytes, len);
+	o->len += SL_WIRE_TOKEN_HDR_LEN + len;
+	o->n_tokens++;
+}
+
+int
+sl_guard_edge_init(struct sl_dp *dp)
+{
+	const struct sl_config *cfg = dp->cfg;
+	size_t state = 0;
+	char name[RTE_MEMPOOL_NAMESIZE];
+	static unsigned int seq;
+
+	for (uint16_t g = 0; g < cfg->n_guards; g++) {
+		const struct sl_guard_ref *r = cfg->guards[g].ref;
+
+		dp->guard_scratch[g] = NULL;
+		if (r == NULL)
+			continue;
+		dp->guard_scratch[g] = sl_guard_scratch_alloc(r->set);
+		if (dp->guard_scratch[g] == NULL)
+			return -ENOMEM;
+		state = RTE_MAX(state, sl_guard_state_size(r->set));
+	}
+	if (state == 0)
+		return 0;
+	snprintf(name, sizeof(name), "sl_guards_%u", seq++);
+	dp->guard_pool = rte_mempool_create(name,
+		RTE_MAX(cfg->flow_table_size / 4, 1024u) - 1,
+		(unsigned int)state, 0, 0, NULL, NULL, NULL, NULL,
+		rte_socket_id(), RTE_MEMPOOL_F_SP_PUT | RTE_MEMPOOL_F_SC_GET);
+	return dp->guard_pool != NULL ? 0 : -ENOMEM;
+}
+
+void
+sl_guard_edge_fini(struct sl_dp *dp)
+{
+	for (unsigned int g = 0; g < SL_MAX_GUARDS; g++) {
+		sl_guard_scratch_free(dp->guard_scratch[g]);
+		dp->guard_scratch[g] = NULL;
+	}
+	/* The pool goes with the last stream that used it: it is freed
+	 * after the flows (sl_dp_fini frees the table first). */
+	rte_mempool_free(dp->guard_pool);
+	dp->guard_pool = NULL;
+}
+
+void
+sl_guard_edge_release(struct sl_dp *dp, struct sl_edge_state *es)
+{
+	if (es->guard != NULL && dp->guard_pool != NULL)
+		rte_mempool_put(dp->guard_pool, es->guard);
+	es->guard = NULL;
+}
+
+/* Replace @m's tokens with @o's (header counts, lengths and flags). */
+static void
+guard_rewrite(struct rte_mbuf *m, struct sl_pkt_meta *pm,
+	      const struct guard_out *o, uint8_t flags, uint8_t reason)
+{
+	uint8_t *hdr = rte_pktmbuf_mtod_offset(m, uint8_t *, pm->hdr_off);
+	uint16_t v;
+
+	memcpy(hdr + SL_WIRE_HDR_LEN, o->buf, o->len);
+	v = rte_cpu_to_be_16(o->n_tokens);
+	memcpy(hdr + SL_WIRE_OFF_TOKEN_COUNT, &v, 2);
+	v = rte_cpu_to_be_16((uint16_t)o->len);
+	memcpy(hdr + SL_WIRE_OFF_PAYLOAD_LEN, &v, 2);
+	hdr[SL_WIRE_OFF_FLAGS] = flags;
+	hdr[SL_WIRE_OFF_ABORT] = reason;
+	pm->flags = flags;
+	pm->dgram_len = (uint16_t)(SL_WIRE_HDR_LEN + o->len);
+	m->data_len = (uint16_t)(pm->hdr_off + pm->dgram_len);
+	m->pkt_len = m->data_len;
+}
+
+/*
+ * The instance that produced a blocked stream is told to stop: ABORT
+ * (GUARD) for its input stream, straight back to where the stream came
+ * from (best effort: no route pin, no retry).
+ */
+static void
+guard_stop_producer(struct sl_dp *dp, const struct sl_pkt_meta *pm,
+		    const uint8_t *hdr)
+{
+	const struct rte_ether_addr *mac =
+		sl_neigh_lookup(&dp->neigh, pm->src_ip);
+	struct rte_ether_hdr *eth;
+	struct rte_ipv4_hdr *ip;
+	struct rte_udp_hdr *udp;
+	struct rte_mbuf *m;
+	uint8_t *h;
+
+	if (pm->stage == SL_STAGE_CLIENT || mac == NULL)
+		return;
+	m = rte_pktmbuf_alloc(dp->pool);
+	if (m == NULL)
+		return;
+	eth = (struct rte_ether_hdr *)rte_pktmbuf_append(
+		m, SL_WIRE_FRAME_HDR_OFF + SL_WIRE_HDR_LEN);
+	if (eth == NULL) {
+		rte_pktmbuf_free(m);
+		return;
+	}
+	ip = (struct rte_ipv4_hdr *)(eth + 1);
+	udp = (struct rte_udp_hdr *)(ip + 1);
+	h = (uint8_t *)(udp + 1);
+	memcpy(h, hdr, SL_WIRE_HDR_LEN);
+	h[SL_WIRE_OFF_FLAGS] = SL_FRAG_F_ABORT;
+	h[SL_WIRE_OFF_ABORT] = SL_ABORT_GUARD;
+	memset(h + SL_WIRE_OFF_TOKEN_COUNT, 0, 2);
+	memset(h + SL_WIRE_OFF_PAYLOAD_LEN, 0, 2);
+	rte_ether_addr_copy(mac, &eth->dst_addr);
+	rte_ether_addr_copy(&dp->mac, &eth->src_addr);
+	eth->ether_type = RTE_BE16(RTE_ETHER_TYPE_IPV4);
+	memset(ip, 0, sizeof(*ip));
+	ip->version_ihl = RTE_IPV4_VHL_DEF;
+	ip->total_length = rte_cpu_to_be_16(sizeof(*ip) + sizeof(*udp) +
+					    SL_WIRE_HDR_LEN);
+	ip->fragment_offset = RTE_BE16(RTE_IPV4_HDR_DF_FLAG);
+	ip->time_to_live = 64;
+	ip->next_proto_id = IPPROTO_UDP;
+	ip->src_addr = rte_cpu_to_be_32(dp->cfg->listen.ip);
+	ip->dst_addr = rte_cpu_to_be_32(pm->src_ip);
+	ip->hdr_checksum = rte_ipv4_cksum(ip);
+	udp->src_port = rte_cpu_to_be_16(dp->cfg->listen.port);
+	udp->dst_port = rte_cpu_to_be_16(pm->src_port);
+	udp->dgram_len = rte_cpu_to_be_16(sizeof(*udp) + SL_WIRE_HDR_LEN);
+	udp->dgram_cksum = 0;
+	sl_dp_ctrl_tx(dp, m);
+}
+
+bool
+sl_guard_edge_filter(struct sl_dp *dp, const struct sl_edge_cfg *e,
+		     struct sl_edge_state *es, struct rte_mbuf *m)
+{
+	const struct sl_guard_cfg *g = &dp->cfg->guards[e->guard - 1];
+	struct sl_guard_scratch *scratch = dp->guard_scratch[e->guard - 1];
+	struct sl_pkt_meta *pm = sl_pkt_meta(m);
+	uint8_t *hdr = rte_pktmbuf_mtod_offset(m, uint8_t *, pm->hdr_off);
+	static struct guard_out o; /* one worker; reused per fragment */
+	struct sl_guard_sink sink = {.release = guard_release, .ctx = &o};
+	enum sl_guard_verdict v = SL_GUARD_VERDICT_PASS;
+	struct sl_token_iter it;
+	struct sl_token t;
+
+	if (es->guard_blocked) {
+		sl_dp_drop(dp, m, SL_DROP_GUARD_BLOCKED);
+		return false;
+	}
+	if (g->ref == NULL)
+		return true; /* a prefix-only guard */
+	if (es->guard == NULL) {
+		void *obj;
+
+		if (rte_mempool_get(dp->guard_pool, &obj) != 0) {
+			sl_dp_drop(dp, m, SL_DROP_GUARD_STATE_FULL);
+			return false;
+		}
+		es->guard = sl_guard_stream_init(g->ref->set, obj,
+						 dp->guard_pool->elt_size);
+	}
+	o.len = 0;
+	o.n_tokens = 0;
+	o.overflow = false;
+	sl_token_iter_init(&it, hdr + SL_WIRE_HDR_LEN,
+			   pm->dgram_len - SL_WIRE_HDR_LEN);
+	while (v == SL_GUARD_VERDICT_PASS && sl_token_next(&it, &t)) {
+		o.id = t.id;
+		v = sl_guard_feed(es->guard, scratch, t.text, t.len, &sink);
+	}
+	if (v == SL_GUARD_VERDICT_PASS && (pm->flags & SL_FRAG_F_END))
+		v = sl_guard_finish(es->guard, scratch, &sink);
+	if (v == SL_GUARD_VERDICT_PASS && !o.overflow) {
+		guard_rewrite(m, pm, &o, pm->flags, hdr[SL_WIRE_OFF_ABORT]);
+		return true;
+	}
+	/* Blocked (or released more than a fragment holds: never pass
+	 * what cannot be checked whole). */
+	es->guard_blocked = 1;
+	dp->cnt.guard_blocks++;
+	guard_stop_producer(dp, pm, hdr);
+	o.len = 0;
+	o.n_tokens = 0;
+	if (e->to == SL_STAGE_CLIENT) {
+		o.id = 0;
+		guard_release(&o, g->refusal, strlen(g->refusal), 0,
+			      strlen(g->refusal));
+	}
+	guard_rewrite(m, pm, &o, SL_FRAG_F_ABORT, SL_ABORT_GUARD);
+	return true;
+}
+
+struct rte_mbuf *
+sl_guard_edge_prefix(struct sl_dp *dp, const struct sl_edge_cfg *e,
+		     struct sl_edge_state *es, struct rte_mbuf *m)
+{
+	const struct sl_guard_cfg *g = &dp->cfg->guards[e->guard - 1];
+	struct sl_pkt_meta *pm = sl_pkt_meta(m);
+	uint8_t *hdr = rte_pktmbuf_mtod_offset(m, uint8_t *, pm->hdr_off);
+	struct sl_pkt_meta *ppm;
+	struct rte_mbuf *p;
+	uint32_t seq;
+	size_t len;
+
+	if (g->prefix[0] == '\0' || e->to == SL_STAGE_CLIENT)
+		return NULL;
+	/* The stream's own fragments move one sequence number on. */
+	seq = rte_cpu_to_be_32(pm->seq + 1);
+	memcpy(hdr + SL_WIRE_OFF_SEQ, &seq, 4);
+	pm->seq++;
+	if (es->prefix_sent)
+		return NULL;
+	es->prefix_sent = 1;
+	p = rte_pktmbuf_alloc(dp->pool);
+	if (p == NULL) {
+		dp->cnt.drops[SL_DROP_NO_MBUF]++;
+		return NULL;
+	}
+	len = strlen(g->prefix);
+	{
+		void *d = rte_pktmbuf_append(p, pm->hdr_off + SL_WIRE_HDR_LEN +
+						     SL_WIRE_TOKEN_HDR_LEN + len);
+
+		if (d == NULL) {
+			rte_pktmbuf_free(p);
+			return NULL;
+		}
+		memcpy(d, rte_pktmbuf_mtod(m, void *),
+		       pm->hdr_off + SL_WIRE_HDR_LEN);
+	}
+	ppm = sl_pkt_meta(p);
+	*ppm = *pm;
+	ppm->seq = 0;
+	ppm->flags = 0;
+	{
+		uint8_t *ph = rte_pktmbuf_mtod_offset(p, uint8_t *,
+						      pm->hdr_off);
+		uint16_t v16 = rte_cpu_to_be_16(1);
+		uint32_t v32 = 0;
+
+		ph[SL_WIRE_OFF_FLAGS] = 0;
+		ph[SL_WIRE_OFF_ABORT] = 0;
+		memcpy(ph + SL_WIRE_OFF_SEQ, &v32, 4);
+		memcpy(ph + SL_WIRE_OFF_TOKEN_COUNT, &v16, 2);
+		v16 = rte_cpu_to_be_16((uint16_t)(SL_WIRE_TOKEN_HDR_LEN + len));
+		memcpy(ph + SL_WIRE_OFF_PAYLOAD_LEN, &v16, 2);
+		memcpy(ph + SL_WIRE_HDR_LEN, &v32, 4); /* token id 0 */
+		v16 = rte_cpu_to_be_16((uint16_t)len);
+		memcpy(ph + SL_WIRE_HDR_LEN + 4, &v16, 2);
+		memcpy(ph + SL_WIRE_HDR_LEN + SL_WIRE_TOKEN_HDR_LEN, g->prefix,
+		       len);
+		ppm->dgram_len =
+			(uint16_t)(SL_WIRE_HDR_LEN + SL_WIRE_TOKEN_HDR_LEN + len);
+	}
+	return p;
+}
