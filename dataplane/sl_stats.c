@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <unistd.h>
 
+#include "sl_guard.h"
 #include "sl_stats.h"
 
 void
@@ -79,6 +80,21 @@ sl_stats_json(const struct sl_dp *dp, const struct rte_mempool *pool,
 				dp->prof[s].cycles, dp->prof[s].packets);
 		fprintf(out, "}");
 	}
+	fprintf(out, ",\"guard_blocks\":%" PRIu64 ",\"guards\":[", c->guard_blocks);
+	for (uint16_t g = 0; g < cfg->n_guards; g++) {
+		struct sl_guard_set_counters gc = {{0}};
+		struct sl_guard_scratch *sc = dp->guard_scratch[g];
+
+		if (sc != NULL)
+			sl_guard_counters_read(&sc, 1, &gc, NULL);
+		fprintf(out, "%s{\"name\":\"%s\"", g ? "," : "",
+			cfg->guards[g].name);
+		for (int k = 0; k < SL_GUARD_CTR_MAX; k++)
+			fprintf(out, ",\"%s\":%" PRIu64,
+				sl_guard_counter_name(k), gc.c[k]);
+		fprintf(out, "}");
+	}
+	fprintf(out, "]");
 	fprintf(out, ",\"mbufs\":{\"in_use_start\":%u,\"in_use\":%u}}\n",
 		in_use_start, pool ? rte_mempool_in_use_count(pool) : 0);
 }
