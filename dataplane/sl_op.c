@@ -490,10 +490,12 @@ sl_op_input(struct sl_dp *dp, const struct sl_edge_cfg *e, struct rte_mbuf *m)
 	rte_pktmbuf_free(m);
 }
 
-void
-sl_op_split_event(struct sl_dp *dp, uint8_t pipeline, uint16_t edge,
-		  const uint64_t *ancestry, uint8_t depth, int delta,
-		  const struct sl_op_request *rq)
+/* Every group that counts splits on @edge: a child started (@delta +1),
+ * a parent closed (-1), or the parent aborted (@abort set, with @reason). */
+static void
+op_split(struct sl_dp *dp, uint8_t pipeline, uint16_t edge,
+	 const uint64_t *ancestry, uint8_t depth,
+	 const struct sl_op_request *rq, int delta, bool abort, uint8_t reason)
 {
 	struct sl_op_state *os = dp->op;
 
@@ -511,6 +513,10 @@ sl_op_split_event(struct sl_dp *dp, uint8_t pipeline, uint16_t edge,
 				 rq->send_ns);
 		if (g == NULL || g->state != OP_GROUP_ACTIVE)
 			continue;
+		if (abort) {
+			op_abort(dp, g, reason);
+			continue;
+		}
 		g->last_tsc = dp->now;
 		g->credit += delta > 0 ? a->units : delta;
 		if (delta < 0)
@@ -519,27 +525,19 @@ sl_op_split_event(struct sl_dp *dp, uint8_t pipeline, uint16_t edge,
 }
 
 void
+sl_op_split_event(struct sl_dp *dp, uint8_t pipeline, uint16_t edge,
+		  const uint64_t *ancestry, uint8_t depth, int delta,
+		  const struct sl_op_request *rq)
+{
+	op_split(dp, pipeline, edge, ancestry, depth, rq, delta, false, 0);
+}
+
+void
 sl_op_split_abort(struct sl_dp *dp, uint8_t pipeline, uint16_t edge,
 		  const uint64_t *ancestry, uint8_t depth, uint8_t reason,
 		  const struct sl_op_request *rq)
 {
-	struct sl_op_state *os = dp->op;
-
-	if (os == NULL)
-		return;
-	for (uint8_t i = 0; i < os->n_acct[pipeline][edge]; i++) {
-		const struct op_acct *a = &os->acct[pipeline][edge][i];
-		const struct sl_stage_cfg *st =
-			&dp->cfg->pipelines[pipeline].stages[a->stage];
-		struct op_group *g;
-
-		if (depth < st->aggregation)
-			continue;
-		g = op_group_get(dp, pipeline, a->stage, ancestry, rq->tenant,
-				 rq->send_ns);
-		if (g != NULL)
-			op_abort(dp, g, reason);
-	}
+	op_split(dp, pipeline, edge, ancestry, depth, rq, 0, true, reason);
 }
 
 static int

@@ -72,23 +72,11 @@ rates=$(awk -v list="$model_rates" -v s="$scale" 'BEGIN {
 # shellcheck source=tools/deps.sh
 . tools/deps.sh || { echo "alto: cannot install the packages sluice needs" >&2; exit 1; }
 
-# Release build without tests or CUDA, as tools/bench/dataplane.sh.
-if [[ ! -f $builddir/build.ninja ]]; then
-	meson setup "$builddir" "$root" -Dbuildtype=release -Dtests=false \
-		-Dcuda=disabled >"$builddir.setup.log" 2>&1 || {
-		cat "$builddir.setup.log" >&2
-		exit 1
-	}
-	rm -f "$builddir.setup.log"
-fi
-ninja -C "$builddir" dataplane/sluiced tools/sluicegen tools/sluice-engine >/dev/null
-
-commit=${SL_BENCH_COMMIT:-$(git rev-parse --short HEAD 2>/dev/null || echo unknown)}
-if [[ -z ${SL_BENCH_COMMIT:-} && $commit != unknown ]] &&
-	[[ -n $(git status --porcelain -- dataplane proto control tools \
-		2>/dev/null) ]]; then
-	commit=$commit-dirty
-fi
+# shellcheck source=tools/bench/common.sh
+. tools/bench/common.sh
+bench_build "$builddir" dataplane/sluiced tools/sluicegen tools/sluice-engine ||
+	exit 1
+commit=$(bench_commit dataplane proto control tools)
 
 FC_BUILD=$builddir
 FC_LOGS=$logs

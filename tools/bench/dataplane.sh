@@ -27,27 +27,10 @@ if ! grep -q "subdir('bench')" "$root/tools/meson.build"; then
 	exit 1
 fi
 
-# Tests and CUDA are not needed here; leaving them out keeps the bench
-# buildable where CUnit or nvcc is missing.
-if [[ ! -f $builddir/build.ninja ]]; then
-	meson setup "$builddir" "$root" -Dbuildtype=release -Dtests=false \
-		-Dcuda=disabled >"$builddir.setup.log" 2>&1 || {
-		cat "$builddir.setup.log" >&2
-		exit 1
-	}
-	rm -f "$builddir.setup.log"
-fi
-ninja -C "$builddir" tools/bench/bench_dataplane >/dev/null
-
-# SL_BENCH_COMMIT names the code when the tree is not a git checkout.
-commit=${SL_BENCH_COMMIT:-$(git -C "$root" rev-parse --short HEAD 2>/dev/null ||
-	echo unknown)}
-# Numbers belong to the code that ran: mark uncommitted changes to it.
-if [[ -z ${SL_BENCH_COMMIT:-} && $commit != unknown ]] &&
-	[[ -n $(git -C "$root" status --porcelain -- dataplane proto control \
-		2>/dev/null) ]]; then
-	commit=$commit-dirty
-fi
+# shellcheck source=tools/bench/common.sh
+. "$root/tools/bench/common.sh"
+bench_build "$builddir" tools/bench/bench_dataplane || exit 1
+commit=$(bench_commit dataplane proto control)
 
 # One core for the bench, the other left to the rest of the machine.
 pin=()

@@ -20,23 +20,12 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 builddir=${SL_BENCH_BUILD:-$root/build-bench}
 results=$root/tools/bench/results
 
-if [[ ! -f $builddir/build.ninja ]]; then
-	meson setup "$builddir" "$root" -Dbuildtype=release -Dtests=false \
-		-Dcuda=disabled >/dev/null
-fi
-ninja -C "$builddir" tools/bench/guard >/dev/null
+# shellcheck source=tools/bench/common.sh
+. "$root/tools/bench/common.sh"
+bench_build "$builddir" tools/bench/guard || exit 1
 bench=$builddir/tools/bench/guard
-
-# SL_BENCH_COMMIT names the code when the tree is not a git checkout.
-commit=${SL_BENCH_COMMIT:-$(git -C "$root" rev-parse --short HEAD 2>/dev/null ||
-	echo unknown)}
-# Numbers belong to the code that ran: mark uncommitted changes to it.
-if [[ -z ${SL_BENCH_COMMIT:-} && $commit != unknown ]] &&
-	[[ -n $(git -C "$root" status --porcelain -- control/sl_guard.h \
-		control/sl_guard.c control/sl_guard_norm.c \
-		tools/bench/guard.c 2>/dev/null) ]]; then
-	commit=$commit-dirty
-fi
+commit=$(bench_commit control/sl_guard.h control/sl_guard.c \
+	control/sl_guard_norm.c tools/bench/guard.c)
 
 pin=()
 if command -v taskset >/dev/null; then

@@ -99,25 +99,11 @@ bench_results=tools/bench/results
 # Stragglers: a long answer at the tail of the run, in real time.
 drain_ms=$(awk -v s="$scale" 'BEGIN { d = 60000 * s; print (d < 5000 ? 5000 : int(d)) }')
 
-if [[ ! -x $builddir/dataplane/sluiced ]]; then
-	if [[ ! -f $builddir/build.ninja ]]; then
-		meson setup "$builddir" "$root" -Dbuildtype=release -Dtests=false \
-			-Dcuda=disabled >"$builddir.setup.log" 2>&1 || {
-			cat "$builddir.setup.log" >&2
-			exit 1
-		}
-		rm -f "$builddir.setup.log"
-	fi
-fi
-ninja -C "$builddir" dataplane/sluiced tools/sluicegen tools/sluice-engine \
-	tools/sluicectl >/dev/null
-
-commit=${SL_BENCH_COMMIT:-$(git rev-parse --short HEAD 2>/dev/null || echo unknown)}
-if [[ -z ${SL_BENCH_COMMIT:-} && $commit != unknown ]] &&
-	[[ -n $(git status --porcelain -- dataplane proto control tools \
-		2>/dev/null) ]]; then
-	commit=$commit-dirty
-fi
+# shellcheck source=tools/bench/common.sh
+. tools/bench/common.sh
+bench_build "$builddir" dataplane/sluiced tools/sluicegen tools/sluice-engine \
+	tools/sluicectl || exit 1
+commit=$(bench_commit dataplane proto control tools)
 
 FC_BUILD=$builddir
 FC_LOGS=$logs
