@@ -1548,8 +1548,9 @@ rules_add(struct guard_rules *r, enum sl_guard_kind kind, const char *pattern,
 	}
 	if (owned != NULL)
 		r->owned[r->n_owned++] = owned;
-	r->rules[r->n++] = (struct sl_guard_rule){
-		.id = r->n, .kind = kind, .pattern = pattern};
+	r->rules[r->n] = (struct sl_guard_rule){
+		.id = r->n + 1, .kind = kind, .pattern = pattern};
+	r->n++;
 	return 0;
 }
 
@@ -1655,7 +1656,7 @@ parse_guard(struct sl_cfg_ctx *c, const yaml_node_t *node, const char *path,
 	struct guard_rules r = {0};
 	struct sl_guard_error gerr;
 	struct sl_guard_set *set;
-	unsigned int word = 0;
+	unsigned int word = 0, n_inline = 0, n_file = 0;
 	yaml_node_t *v[8];
 	int rc = -EINVAL;
 
@@ -1690,9 +1691,11 @@ parse_guard(struct sl_cfg_ctx *c, const yaml_node_t *node, const char *path,
 	path_key(sub, path, "literals");
 	if (v[2] != NULL && guard_list(c, v[2], sub, SL_GUARD_KIND_LITERAL, &r))
 		goto out;
+	n_inline = r.n;
 	path_key(sub, path, "literals_file");
 	if (v[3] != NULL && guard_file(c, v[3], sub, &r))
 		goto out;
+	n_file = r.n;
 	path_key(sub, path, "regex");
 	if (v[4] != NULL && guard_list(c, v[4], sub, SL_GUARD_KIND_REGEX, &r))
 		goto out;
@@ -1713,8 +1716,13 @@ parse_guard(struct sl_cfg_ctx *c, const yaml_node_t *node, const char *path,
 	}
 	set = sl_guard_compile(r.rules, r.n, NULL, &gerr);
 	if (set == NULL) {
-		rc = cfg_fail(c, v[2] ? v[2] : v[3] ? v[3] : v[4], path,
-			      "%s", gerr.text);
+		/* The line of the list the rejected rule came from. */
+		const yaml_node_t *at = gerr.rule < 0 ? node :
+					(unsigned int)gerr.rule < n_inline ? v[2] :
+					(unsigned int)gerr.rule < n_file ? v[3] :
+									 v[4];
+
+		rc = cfg_fail(c, at, path, "%s", gerr.text);
 		goto out;
 	}
 	g->ref = malloc(sizeof(*g->ref));

@@ -443,6 +443,8 @@ struct sl_route_pin *sl_dp_pin_of(struct sl_dp *dp,
 /*
  * Guards on edges (sl_guard_edge.c). sl_guard_edge_filter runs the edge's
  * filter on @m and rewrites its tokens; false when @m was dropped.
+ * @extra: a fragment to send after @m (released text that did not fit in
+ * @m's END fragment), or NULL.
  * sl_guard_edge_prefix returns the prompt-prefix fragment to send before
  * @m (the stream's first on this edge) or NULL, and shifts @m's sequence.
  */
@@ -450,7 +452,8 @@ int sl_guard_edge_init(struct sl_dp *dp);
 void sl_guard_edge_fini(struct sl_dp *dp);
 void sl_guard_edge_release(struct sl_dp *dp, struct sl_edge_state *es);
 bool sl_guard_edge_filter(struct sl_dp *dp, const struct sl_edge_cfg *e,
-			  struct sl_edge_state *es, struct rte_mbuf *m);
+			  struct sl_edge_state *es, struct rte_mbuf *m,
+			  struct rte_mbuf **extra);
 struct rte_mbuf *sl_guard_edge_prefix(struct sl_dp *dp,
 				      const struct sl_edge_cfg *e,
 				      struct sl_edge_state *es,

@@ -19,6 +19,7 @@
  * is preceded by a fragment holding the guard's instruction text, with
  * sequence 0; the stream's own fragments follow shifted by one.
  */
+#include <stddef.h>
 #include <string.h>
 
 #include <rte_byteorder.h>
@@ -31,37 +32,82 @@
 #include "sl_dp.h"
 #include "sl_guard.h"
 
+/*
+ * Released text that did not fit its fragment (held text coming out with
+ * a nearly full one, a mask longer than its match) waits here, encoded as
+ * tokens, for the stream's next fragment; after END it leaves in one more
+ * fragment. It lives right after the stream's engine state.
+ */
+#define GUARD_CARRY_MAX 1024
+
+struct guard_carry {
+	uint16_t len;
+	uint16_t n_tokens;
+	uint32_t last_id; /* the stream's last token id: held text's at END */
+	uint8_t buf[GUARD_CARRY_MAX];
+};
+
 /* What the engine released for one fragment, as tokens. */
 struct guard_out {
 	uint8_t buf[SL_WIRE_PAYLOAD_MAX];
 	size_t len;
 	uint16_t n_tokens;
 	uint32_t id;   /* id of the token being fed */
-	bool overflow; /* did not fit one fragment */
+	bool spill;    /* the fragment is full: the rest goes to the carry */
+	bool overflow; /* not even the carry holds it */
+	struct guard_carry *carry;
+	/* Released bytes from these ranges are original text; anything
+	 * else is a mask (the engine's rule strings). */
+	const uint8_t *text_lo, *text_hi;
+	const uint8_t *state_lo, *state_hi;
 };
+
+static bool
+token_put(uint8_t *buf, size_t cap, size_t *used, uint16_t *n, uint32_t id,
+	  const void *bytes, size_t len)
+{
+	uint16_t l16 = rte_cpu_to_be_16((uint16_t)len);
+	uint32_t id32 = rte_cpu_to_be_32(id);
+
+	if (*used + SL_WIRE_TOKEN_HDR_LEN + len > cap)
+		return false;
+	memcpy(buf + *used, &id32, 4);
+	memcpy(buf + *used + 4, &l16, 2);
+	memcpy(buf + *used + SL_WIRE_TOKEN_HDR_LEN, bytes, len);
+	*used += SL_WIRE_TOKEN_HDR_LEN + len;
+	(*n)++;
+	return true;
+}
 
 static void
 guard_release(void *ctx, const void *bytes, size_t len, uint64_t off,
 	      size_t orig_len)
 {
 	struct guard_out *o = ctx;
-	uint8_t *p = o->buf + o->len;
-	uint16_t l16 = rte_cpu_to_be_16((uint16_t)len);
+	const uint8_t *b = bytes;
+	bool original = (b >= o->text_lo && b < o->text_hi) ||
+			(b >= o->state_lo && b < o->state_hi);
 	/* A mask stands for the span it replaces: id 0 marks it. */
-	uint32_t id = rte_cpu_to_be_32(len == orig_len ? o->id : 0);
+	uint32_t id = original ? o->id : 0;
+	size_t used;
 
 	(void)off;
+	(void)orig_len;
 	if (len == 0)
 		return;
-	if (o->len + SL_WIRE_TOKEN_HDR_LEN + len > sizeof(o->buf)) {
+	if (!o->spill &&
+	    token_put(o->buf, sizeof(o->buf), &o->len, &o->n_tokens, id, b, len))
+		return;
+	o->spill = true;
+	if (o->carry == NULL) {
 		o->overflow = true;
 		return;
 	}
-	memcpy(p, &id, 4);
-	memcpy(p + 4, &l16, 2);
-	memcpy(p + SL_WIRE_TOKEN_HDR_LEN, bytes, len);
-	o->len += SL_WIRE_TOKEN_HDR_LEN + len;
-	o->n_tokens++;
+	used = o->carry->len;
+	if (!token_put(o->carry->buf, sizeof(o->carry->buf), &used,
+		       &o->carry->n_tokens, id, b, len))
+		o->overflow = true;
+	o->carry->len = (uint16_t)used;
 }
 
 int
@@ -81,7 +127,8 @@ sl_guard_edge_init(struct sl_dp *dp)
 		dp->guard_scratch[g] = sl_guard_scratch_alloc(r->set);
 		if (dp->guard_scratch[g] == NULL)
 			return -ENOMEM;
-		state = RTE_MAX(state, sl_guard_state_size(r->set));
+		state = RTE_MAX(state, sl_guard_state_size(r->set) +
+					       sizeof(struct guard_carry));
 	}
 	if (state == 0)
 		return 0;
@@ -193,7 +240,8 @@ guard_stop_producer(struct sl_dp *dp, const struct sl_pkt_meta *pm,
 
 bool
 sl_guard_edge_filter(struct sl_dp *dp, const struct sl_edge_cfg *e,
-		     struct sl_edge_state *es, struct rte_mbuf *m)
+		     struct sl_edge_state *es, struct rte_mbuf *m,
+		     struct rte_mbuf **extra)
 {
 	const struct sl_guard_cfg *g = &dp->cfg->guards[e->guard - 1];
 	struct sl_guard_scratch *scratch = dp->guard_scratch[e->guard - 1];
@@ -205,12 +253,16 @@ sl_guard_edge_filter(struct sl_dp *dp, const struct sl_edge_cfg *e,
 	struct sl_token_iter it;
 	struct sl_token t;
 
+	size_t state_size;
+
+	*extra = NULL;
 	if (es->guard_blocked) {
 		sl_dp_drop(dp, m, SL_DROP_GUARD_BLOCKED);
 		return false;
 	}
 	if (g->ref == NULL)
 		return true; /* a prefix-only guard */
+	state_size = sl_guard_state_size(g->ref->set);
 	if (es->guard == NULL) {
 		void *obj;
 
@@ -218,24 +270,72 @@ sl_guard_edge_filter(struct sl_dp *dp, const struct sl_edge_cfg *e,
 			sl_dp_drop(dp, m, SL_DROP_GUARD_STATE_FULL);
 			return false;
 		}
-		es->guard = sl_guard_stream_init(g->ref->set, obj,
-						 dp->guard_pool->elt_size);
+		es->guard = sl_guard_stream_init(g->ref->set, obj, state_size);
+		memset((uint8_t *)obj + state_size, 0,
+		       offsetof(struct guard_carry, buf));
 	}
+	o.carry = (struct guard_carry *)((uint8_t *)es->guard + state_size);
+	o.state_lo = (const uint8_t *)es->guard;
+	o.state_hi = o.state_lo + state_size;
 	o.len = 0;
 	o.n_tokens = 0;
+	o.spill = false;
 	o.overflow = false;
+	/* What the last fragment could not hold goes first. */
+	if (o.carry->len != 0) {
+		memcpy(o.buf, o.carry->buf, o.carry->len);
+		o.len = o.carry->len;
+		o.n_tokens = o.carry->n_tokens;
+		o.carry->len = 0;
+		o.carry->n_tokens = 0;
+	}
 	sl_token_iter_init(&it, hdr + SL_WIRE_HDR_LEN,
 			   pm->dgram_len - SL_WIRE_HDR_LEN);
 	while (v == SL_GUARD_VERDICT_PASS && sl_token_next(&it, &t)) {
 		o.id = t.id;
+		o.carry->last_id = t.id;
+		o.text_lo = (const uint8_t *)t.text;
+		o.text_hi = o.text_lo + t.len;
 		v = sl_guard_feed(es->guard, scratch, t.text, t.len, &sink);
 	}
+	/* Text still held comes out under the stream's last token id. */
+	o.id = o.carry->last_id;
+	o.text_lo = o.text_hi = NULL;
 	if (v == SL_GUARD_VERDICT_PASS && (pm->flags & SL_FRAG_F_END))
 		v = sl_guard_finish(es->guard, scratch, &sink);
 	if (v == SL_GUARD_VERDICT_PASS && !o.overflow) {
-		guard_rewrite(m, pm, &o, pm->flags, hdr[SL_WIRE_OFF_ABORT]);
+		uint8_t flags = pm->flags;
+
+		/* After END the carry leaves in one more fragment, which
+		 * takes the END over. */
+		if ((flags & SL_FRAG_F_END) && o.carry->len != 0) {
+			*extra = rte_pktmbuf_copy(m, dp->pool, 0, UINT32_MAX);
+			if (*extra == NULL) {
+				dp->cnt.drops[SL_DROP_NO_MBUF]++;
+				goto blocked;
+			}
+			flags &= (uint8_t)~SL_FRAG_F_END;
+		}
+		guard_rewrite(m, pm, &o, flags, hdr[SL_WIRE_OFF_ABORT]);
+		if (*extra != NULL) {
+			struct sl_pkt_meta *xm = sl_pkt_meta(*extra);
+			uint8_t *xh = rte_pktmbuf_mtod_offset(
+				*extra, uint8_t *, xm->hdr_off);
+			uint32_t seq = rte_cpu_to_be_32(pm->seq + 1);
+
+			o.len = o.carry->len;
+			o.n_tokens = o.carry->n_tokens;
+			memcpy(o.buf, o.carry->buf, o.len);
+			o.carry->len = 0;
+			o.carry->n_tokens = 0;
+			memcpy(xh + SL_WIRE_OFF_SEQ, &seq, 4);
+			xm->seq = pm->seq + 1;
+			guard_rewrite(*extra, xm, &o, pm->flags,
+				      xh[SL_WIRE_OFF_ABORT]);
+		}
 		return true;
 	}
+blocked:
 	/* Blocked (or released more than a fragment holds: never pass
 	 * what cannot be checked whole). */
 	es->guard_blocked = 1;
@@ -243,11 +343,9 @@ sl_guard_edge_filter(struct sl_dp *dp, const struct sl_edge_cfg *e,
 	guard_stop_producer(dp, pm, hdr);
 	o.len = 0;
 	o.n_tokens = 0;
-	if (e->to == SL_STAGE_CLIENT) {
-		o.id = 0;
-		guard_release(&o, g->refusal, strlen(g->refusal), 0,
-			      strlen(g->refusal));
-	}
+	if (e->to == SL_STAGE_CLIENT)
+		token_put(o.buf, sizeof(o.buf), &o.len, &o.n_tokens, 0,
+			  g->refusal, strlen(g->refusal));
 	guard_rewrite(m, pm, &o, SL_FRAG_F_ABORT, SL_ABORT_GUARD);
 	return true;
 }
@@ -266,18 +364,23 @@ sl_guard_edge_prefix(struct sl_dp *dp, const struct sl_edge_cfg *e,
 
 	if (g->prefix[0] == '\0' || e->to == SL_STAGE_CLIENT)
 		return NULL;
+	/* Decided at the stream's first fragment: 1 sent, 2 could not be. */
+	if (es->prefix_sent == 0) {
+		p = rte_pktmbuf_alloc(dp->pool);
+		es->prefix_sent = p != NULL ? 1 : 2;
+		if (p == NULL)
+			dp->cnt.drops[SL_DROP_NO_MBUF]++;
+	} else {
+		p = NULL;
+	}
+	if (es->prefix_sent == 2)
+		return NULL;
 	/* The stream's own fragments move one sequence number on. */
 	seq = rte_cpu_to_be_32(pm->seq + 1);
 	memcpy(hdr + SL_WIRE_OFF_SEQ, &seq, 4);
 	pm->seq++;
-	if (es->prefix_sent)
+	if (p == NULL)
 		return NULL;
-	es->prefix_sent = 1;
-	p = rte_pktmbuf_alloc(dp->pool);
-	if (p == NULL) {
-		dp->cnt.drops[SL_DROP_NO_MBUF]++;
-		return NULL;
-	}
 	len = strlen(g->prefix);
 	{
 		void *d = rte_pktmbuf_append(p, pm->hdr_off + SL_WIRE_HDR_LEN +

@@ -58,13 +58,17 @@ edge_apply(struct sl_dp *dp, const struct sl_edge_cfg *e,
 	   struct sl_edge_state *es, uint8_t slot, struct rte_mbuf *m)
 {
 	if (unlikely(e->guard != 0)) {
-		struct rte_mbuf *prefix;
+		struct rte_mbuf *prefix, *extra;
 
-		if (!sl_guard_edge_filter(dp, e, es, m))
+		if (!sl_guard_edge_filter(dp, e, es, m, &extra))
 			return;
 		prefix = sl_guard_edge_prefix(dp, e, es, m);
 		if (prefix != NULL)
 			edge_dispatch(dp, e, es, slot, prefix);
+		edge_dispatch(dp, e, es, slot, m);
+		if (extra != NULL)
+			edge_dispatch(dp, e, es, slot, extra);
+		return;
 	}
 	edge_dispatch(dp, e, es, slot, m);
 }
