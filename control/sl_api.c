@@ -338,6 +338,84 @@ check_endpoint(const Sluice__V1__Instance *inst, uint32_t *ip, uint16_t *port,
 	return 0;
 }
 
+/* Offset of the first byte of @s (@n bytes) that is not well-formed UTF-8
+ * (RFC 3629: no overlong forms, no surrogates, nothing above U+10FFFF),
+ * or @n when it all is. */
+static size_t
+utf8_bad_offset(const unsigned char *s, size_t n)
+{
+	size_t i = 0;
+
+	while (i < n) {
+		unsigned char c = s[i];
+		unsigned char lo = 0x80, hi = 0xbf;
+		size_t len;
+
+		if (c < 0x80) {
+			i++;
+			continue;
+		}
+		if (c >= 0xc2 && c <= 0xdf) {
+			len = 2;
+		} else if (c >= 0xe0 && c <= 0xef) {
+			len = 3;
+			if (c == 0xe0)
+				lo = 0xa0; /* overlong */
+			else if (c == 0xed)
+				hi = 0x9f; /* surrogates */
+		} else if (c >= 0xf0 && c <= 0xf4) {
+			len = 4;
+			if (c == 0xf0)
+				lo = 0x90; /* overlong */
+			else if (c == 0xf4)
+				hi = 0x8f; /* above U+10FFFF */
+		} else {
+			return i;
+		}
+		if (n - i < len || s[i + 1] < lo || s[i + 1] > hi)
+			return i;
+		for (size_t k = 2; k < len; k++)
+			if (s[i + k] < 0x80 || s[i + k] > 0xbf)
+				return i;
+		i += len;
+	}
+	return n;
+}
+
+#define SL_API_PATTERN_MAX 511 /* bytes of a guard rule's pattern */
+
+/* EditGuard: the guard's name, then the pattern (non-empty, well-formed
+ * UTF-8, at most SL_API_PATTERN_MAX bytes). */
+static int
+check_edit_guard(const Sluice__V1__EditGuard *eg, struct sl_api_error *err)
+{
+	size_t n = strlen(eg->pattern), bad;
+
+	if (check_name(eg->guard, false, false, "guard", err))
+		return -1;
+	if (n == 0) {
+		sl_api_error_set(err, SLUICE__V1__ERROR__CODE__CODE_INVALID,
+				 "pattern", "required");
+		return -1;
+	}
+	if (n > SL_API_PATTERN_MAX) {
+		sl_api_error_set(err, SLUICE__V1__ERROR__CODE__CODE_INVALID,
+				 "pattern", "must be at most %d bytes, got %zu",
+				 SL_API_PATTERN_MAX, n);
+		return -1;
+	}
+	bad = utf8_bad_offset((const unsigned char *)eg->pattern, n);
+	if (bad < n) {
+		sl_api_error_set(
+		    err, SLUICE__V1__ERROR__CODE__CODE_INVALID, "pattern",
+		    "must be valid UTF-8, got byte 0x%02x at "
+		    "offset %zu",
+		    (unsigned int)(unsigned char)eg->pattern[bad], bad);
+		return -1;
+	}
+	return 0;
+}
+
 /* -------------------------------------------------------------- dispatch */
 
 /* Everything one answer points to lives here or in the arena. */
@@ -351,6 +429,7 @@ struct sl_api_answer {
 	Sluice__V1__InstanceState instance;
 	Sluice__V1__Stats stats;
 	Sluice__V1__Version version;
+	Sluice__V1__GuardList guards;
 };
 
 static void
@@ -370,6 +449,8 @@ answer_init(struct sl_api_answer *a)
 	    SLUICE__V1__INSTANCE_STATE__INIT;
 	static const Sluice__V1__Stats stats = SLUICE__V1__STATS__INIT;
 	static const Sluice__V1__Version version = SLUICE__V1__VERSION__INIT;
+	static const Sluice__V1__GuardList guards =
+	    SLUICE__V1__GUARD_LIST__INIT;
 
 	a->resp = resp;
 	a->error = error;
@@ -380,6 +461,7 @@ answer_init(struct sl_api_answer *a)
 	a->instance = instance;
 	a->stats = stats;
 	a->version = version;
+	a->guards = guards;
 }
 
 static int
@@ -530,6 +612,28 @@ dispatch_body(struct sl_api *api, const Sluice__V1__Request *req,
 		a->resp.result_case = SLUICE__V1__RESPONSE__RESULT_VERSION;
 		a->resp.version = &a->version;
 		return 0;
+	case SLUICE__V1__REQUEST__BODY_LIST_GUARDS:
+		if (ops->list_guards == NULL)
+			return unsupported(err);
+		if (ops->list_guards(api->ctx, &a->guards, arena, err) != 0)
+			return 1;
+		a->resp.result_case = SLUICE__V1__RESPONSE__RESULT_GUARDS;
+		a->resp.guards = &a->guards;
+		return 0;
+	case SLUICE__V1__REQUEST__BODY_EDIT_GUARD: {
+		const Sluice__V1__EditGuard *eg = req->edit_guard;
+
+		if (check_edit_guard(eg, err))
+			return -1;
+		if (ops->edit_guard == NULL)
+			return unsupported(err);
+		if (ops->edit_guard(api->ctx, eg->guard, eg->remove, eg->regex,
+				    eg->pattern, &a->guards, arena, err) != 0)
+			return 1;
+		a->resp.result_case = SLUICE__V1__RESPONSE__RESULT_GUARDS;
+		a->resp.guards = &a->guards;
+		return 0;
+	}
 	default:
 		api->stats.no_body++;
 		sl_api_error_set(err, SLUICE__V1__ERROR__CODE__CODE_BAD_REQUEST,

@@ -152,6 +152,17 @@ struct sl_api_backend_ops {
 			 struct sl_api_arena *arena, struct sl_api_error *err);
 	/* The config generation in use (GetVersion). May be NULL: 0. */
 	uint64_t (*generation)(void *ctx);
+	/* The guards in use with their rules and counters. */
+	int (*list_guards)(void *ctx, Sluice__V1__GuardList *out,
+			   struct sl_api_arena *arena,
+			   struct sl_api_error *err);
+	/* Add (@remove false) or remove a rule of guard @guard and publish;
+	 * out: the guards afterwards. Unknown guard or rule: NOT_FOUND
+	 * (field "guard" / "pattern"); a rule that does not compile or
+	 * exists already: INVALID / EXISTS (field "pattern"). */
+	int (*edit_guard)(void *ctx, const char *guard, bool remove, bool regex,
+			  const char *pattern, Sluice__V1__GuardList *out,
+			  struct sl_api_arena *arena, struct sl_api_error *err);
 };
 
 /* ---------------------------------------------------------------- server */

@@ -1563,6 +1563,60 @@ rules_free(struct guard_rules *r)
 	free(r->rules);
 }
 
+/* A ref holding @set and a copy of the rules it was compiled from. */
+static struct sl_guard_ref *
+guard_ref_new(struct sl_guard_set *set, const struct guard_rules *r,
+	      const char *mask)
+{
+	struct sl_guard_ref *ref = calloc(1, sizeof(*ref));
+
+	if (ref == NULL)
+		return NULL;
+	ref->patterns = calloc(r->n ? r->n : 1, sizeof(*ref->patterns));
+	ref->regex = calloc(r->n ? r->n : 1, sizeof(*ref->regex));
+	if (ref->patterns == NULL || ref->regex == NULL)
+		goto fail;
+	for (unsigned int i = 0; i < r->n; i++) {
+		ref->patterns[i] = strdup(r->rules[i].pattern);
+		if (ref->patterns[i] == NULL)
+			goto fail;
+		ref->regex[i] = r->rules[i].kind == SL_GUARD_KIND_REGEX;
+		ref->n_rules = i + 1;
+	}
+	snprintf(ref->mask, sizeof(ref->mask), "%s", mask ? mask : "");
+	ref->set = set;
+	ref->refs = 1;
+	return ref;
+fail:
+	for (unsigned int i = 0; i < ref->n_rules; i++)
+		free(ref->patterns[i]);
+	free(ref->patterns);
+	free(ref->regex);
+	free(ref);
+	return NULL;
+}
+
+void
+sl_guard_ref_get(struct sl_guard_ref *ref)
+{
+	if (ref != NULL)
+		__atomic_add_fetch(&ref->refs, 1, __ATOMIC_RELAXED);
+}
+
+void
+sl_guard_ref_put(struct sl_guard_ref *ref)
+{
+	if (ref == NULL || __atomic_sub_fetch(&ref->refs, 1, __ATOMIC_ACQ_REL))
+		return;
+	sl_guard_scratch_free(ref->scratch);
+	sl_guard_free(ref->set);
+	for (unsigned int i = 0; i < ref->n_rules; i++)
+		free(ref->patterns[i]);
+	free(ref->patterns);
+	free(ref->regex);
+	free(ref);
+}
+
 /* A list of scalars (literals or regexes) into @r. */
 static int
 guard_list(struct sl_cfg_ctx *c, const yaml_node_t *node, const char *path,
@@ -1725,14 +1779,12 @@ parse_guard(struct sl_cfg_ctx *c, const yaml_node_t *node, const char *path,
 		rc = cfg_fail(c, at, path, "%s", gerr.text);
 		goto out;
 	}
-	g->ref = malloc(sizeof(*g->ref));
+	g->ref = guard_ref_new(set, &r, mask);
 	if (g->ref == NULL) {
 		sl_guard_free(set);
 		rc = cfg_fail(c, node, path, "out of memory");
 		goto out;
 	}
-	g->ref->set = set;
-	g->ref->refs = 1;
 	rc = 0;
 out:
 	rules_free(&r);
@@ -1921,14 +1973,8 @@ sl_config_free(struct sl_config *cfg)
 	for (i = 0; i < SL_MAX_PIPELINES; i++)
 		for (j = 0; j < SL_MAX_EDGES; j++)
 			hs_free_database(cfg->pipelines[i].edges[j].split_db);
-	for (i = 0; i < cfg->n_guards; i++) {
-		struct sl_guard_ref *r = cfg->guards[i].ref;
-
-		if (r != NULL && --r->refs == 0) {
-			sl_guard_free(r->set);
-			free(r);
-		}
-	}
+	for (i = 0; i < cfg->n_guards; i++)
+		sl_guard_ref_put(cfg->guards[i].ref);
 	free(cfg);
 }
 
@@ -2080,8 +2126,7 @@ sl_config_clone(const struct sl_config *cfg)
 	memcpy(c, cfg, sizeof(*c));
 	/* Guard sets are shared, not recompiled. */
 	for (unsigned int i = 0; i < c->n_guards; i++)
-		if (c->guards[i].ref != NULL)
-			c->guards[i].ref->refs++;
+		sl_guard_ref_get(c->guards[i].ref);
 	for (unsigned int i = 0; i < SL_MAX_PIPELINES; i++)
 		for (unsigned int j = 0; j < SL_MAX_EDGES; j++) {
 			struct sl_edge_cfg *e = &c->pipelines[i].edges[j];
@@ -2288,10 +2333,11 @@ sl_config_same_layout(const struct sl_config *a, const struct sl_config *b)
 	if (a->n_pipelines != b->n_pipelines || a->buffer_max != b->buffer_max ||
 	    a->n_guards != b->n_guards)
 		return false;
-	/* Streams in flight hold state of a guard's compiled set: the same
-	 * set (shared by a clone), not merely the same rules. */
+	/* Rules may differ: a stream keeps the compiled set it started
+	 * with (it holds a reference), new streams take the new one. */
 	for (unsigned int g = 0; g < a->n_guards; g++)
-		if (a->guards[g].ref != b->guards[g].ref ||
+		if (strcmp(a->guards[g].name, b->guards[g].name) != 0 ||
+		    a->guards[g].action != b->guards[g].action ||
 		    strcmp(a->guards[g].prefix, b->guards[g].prefix) != 0 ||
 		    strcmp(a->guards[g].refusal, b->guards[g].refusal) != 0)
 			return false;
@@ -2350,4 +2396,92 @@ sl_config_share_patterns(struct sl_config *next, struct sl_config *cur)
 			ne->split_db = ce->split_db;
 			ce->split_db = db;
 		}
+}
+
+int
+sl_config_guard_edit(struct sl_config *cfg, const char *guard, bool remove,
+		     bool regex, const char *pattern, char *err, size_t errlen)
+{
+	struct sl_guard_cfg *g = NULL;
+	struct sl_guard_ref *old, *ref;
+	struct guard_rules r = {0};
+	struct sl_guard_error gerr;
+	struct sl_guard_set *set;
+	unsigned int i, found = UINT_MAX;
+	int rc;
+
+	for (i = 0; i < cfg->n_guards && g == NULL; i++)
+		if (strcmp(cfg->guards[i].name, guard) == 0)
+			g = &cfg->guards[i];
+	if (g == NULL) {
+		snprintf(err, errlen, "guard: no guard named \"%s\"", guard);
+		return -ENOENT;
+	}
+	old = g->ref;
+	for (i = 0; old != NULL && i < old->n_rules; i++)
+		if (old->regex[i] == regex && strcmp(old->patterns[i], pattern) == 0)
+			found = i;
+	if (remove && found == UINT_MAX) {
+		snprintf(err, errlen, "pattern: guard %s has no %s \"%s\"",
+			 guard, regex ? "regex" : "literal", pattern);
+		return -ENOENT;
+	}
+	if (!remove && found != UINT_MAX) {
+		snprintf(err, errlen, "pattern: guard %s has that %s already",
+			 guard, regex ? "regex" : "literal");
+		return -EEXIST;
+	}
+	for (i = 0; old != NULL && i < old->n_rules; i++)
+		if (i != found &&
+		    rules_add(&r, old->regex[i] ? SL_GUARD_KIND_REGEX :
+						  SL_GUARD_KIND_LITERAL,
+			      old->patterns[i], NULL)) {
+			rc = -ENOMEM;
+			goto out;
+		}
+	if (!remove && rules_add(&r, regex ? SL_GUARD_KIND_REGEX :
+					     SL_GUARD_KIND_LITERAL,
+				 pattern, NULL)) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	if (r.n == 0 && g->prefix[0] == '\0') {
+		snprintf(err, errlen,
+			 "pattern: the last rule of guard %s, which has no "
+			 "prefix", guard);
+		rc = -EINVAL;
+		goto out;
+	}
+	set = NULL;
+	if (r.n != 0) {
+		for (i = 0; i < r.n; i++) {
+			r.rules[i].action = (enum sl_guard_action)g->action;
+			r.rules[i].mask = old != NULL && old->mask[0] ?
+						  old->mask : NULL;
+		}
+		set = sl_guard_compile(r.rules, r.n, NULL, &gerr);
+		if (set == NULL) {
+			snprintf(err, errlen, "pattern: %s", gerr.text);
+			rc = -EINVAL;
+			goto out;
+		}
+	}
+	ref = NULL;
+	if (set != NULL) {
+		ref = guard_ref_new(set, &r, old != NULL ? old->mask : NULL);
+		if (ref == NULL) {
+			sl_guard_free(set);
+			rc = -ENOMEM;
+			goto out;
+		}
+	}
+	g->ref = ref;
+	g->n_rules = r.n;
+	sl_guard_ref_put(old);
+	rc = 0;
+out:
+	if (rc == -ENOMEM)
+		snprintf(err, errlen, "pattern: out of memory");
+	rules_free(&r);
+	return rc;
 }

@@ -88,11 +88,28 @@ struct sl_edge_cfg {
 	uint8_t guard;     /* 1 + index into cfg->guards; 0: none */
 };
 
-/* A compiled guard rule set, shared by the snapshots that use it. */
+/*
+ * A compiled guard rule set, shared by the snapshots that name it and by
+ * the streams being filtered with it (a stream keeps the set it started
+ * with when a newer snapshot changes the rules). The last holder frees it
+ * (sl_guard_ref_put), whichever thread that is.
+ */
 struct sl_guard_ref {
-	void *set;     /* struct sl_guard_set (dataplane/sl_guard.h) */
-	unsigned refs; /* snapshots holding it; the control thread's only */
+	void *set;      /* struct sl_guard_set (control/sl_guard.h) */
+	void *scratch;  /* the worker's struct sl_guard_scratch, made at first use */
+	unsigned refs;  /* holders; atomic */
+	unsigned n_rules;
+	char **patterns; /* the rules as written, to compile an edit again */
+	bool *regex;
+	char mask[SL_GUARD_TEXT_MAX];
 };
+
+/**
+ * sl_guard_ref_get, sl_guard_ref_put - take or drop a hold on @ref; the
+ * last put frees the set, its scratch and its rules. NULL is a no-op.
+ */
+void sl_guard_ref_get(struct sl_guard_ref *ref);
+void sl_guard_ref_put(struct sl_guard_ref *ref);
 
 /*
  * A guard: a filter (literals and bounded regexes, one action) applied to
@@ -257,6 +274,18 @@ int sl_config_check_replace(const struct sl_config *cur,
  * opened with and @cur (freed later) takes the duplicate.
  */
 void sl_config_share_patterns(struct sl_config *next, struct sl_config *cur);
+
+/**
+ * sl_config_guard_edit - add (@remove false) or remove the rule @pattern
+ * (a literal, or a regex with @regex) of guard @guard in snapshot @cfg:
+ * the guard's rules are compiled again into a new set. On failure writes
+ * "FIELD: message" to @err and returns -ENOENT (no such guard or rule),
+ * -EEXIST (the rule exists), -EINVAL (it does not compile, or removing
+ * it would leave a guard with neither rules nor prefix).
+ */
+int sl_config_guard_edit(struct sl_config *cfg, const char *guard, bool remove,
+			 bool regex, const char *pattern, char *err,
+			 size_t errlen);
 
 /**
  * sl_config_instance_edit - change one instance of a snapshot in place:

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "sl_ctl.h"
+#include "sl_guard.h"
 #include "sl_op.h"
 
 #define CODE(x) SLUICE__V1__ERROR__CODE__CODE_##x
@@ -538,6 +539,101 @@ ctl_get_stats(void *ctx, bool reset, Sluice__V1__Stats *out,
 	return 0;
 }
 
+/* ----------------------------------------------------------------- guards */
+
+static int
+guards_msg(struct sl_ctl *ctl, Sluice__V1__GuardList *out,
+	   struct sl_api_arena *a)
+{
+	static const char *const actions[] = {"block", "redact", "log"};
+	const struct sl_config *cfg = ctl->dp->cfg;
+
+	out->generation = ctl->generation;
+	out->n_guards = cfg->n_guards;
+	out->guards = sl_api_new(a, Sluice__V1__Guard *, cfg->n_guards);
+	if (out->guards == NULL && cfg->n_guards)
+		return -ENOMEM;
+	for (uint16_t g = 0; g < cfg->n_guards; g++) {
+		const struct sl_guard_cfg *gc = &cfg->guards[g];
+		const struct sl_guard_ref *r = gc->ref;
+		unsigned int n = r != NULL ? r->n_rules : 0;
+		struct sl_guard_rule_counters *rc =
+			sl_api_new(a, struct sl_guard_rule_counters, n ? n : 1);
+		Sluice__V1__Guard *m = sl_api_new(a, Sluice__V1__Guard, 1);
+
+		if (m == NULL || rc == NULL)
+			return -ENOMEM;
+		sluice__v1__guard__init(m);
+		m->name = sl_api_strdup(a, gc->name);
+		m->action = sl_api_strdup(a, actions[gc->action]);
+		m->prefix = sl_api_strdup(a, gc->prefix);
+		if (r != NULL && r->scratch != NULL) {
+			struct sl_guard_set_counters set;
+			struct sl_guard_scratch *sc = r->scratch;
+
+			sl_guard_counters_read(&sc, 1, &set, rc);
+		}
+		m->n_rules = n;
+		m->rules = sl_api_new(a, Sluice__V1__GuardRule *, n ? n : 1);
+		if (m->rules == NULL)
+			return -ENOMEM;
+		for (unsigned int i = 0; i < n; i++) {
+			Sluice__V1__GuardRule *rm =
+				sl_api_new(a, Sluice__V1__GuardRule, 1);
+
+			if (rm == NULL)
+				return -ENOMEM;
+			sluice__v1__guard_rule__init(rm);
+			rm->regex = r->regex[i];
+			rm->pattern = sl_api_strdup(a, r->patterns[i]);
+			rm->matches = rc[i].matches;
+			rm->blocks = rc[i].blocks;
+			rm->redactions = rc[i].redactions;
+			m->rules[i] = rm;
+		}
+		out->guards[g] = m;
+	}
+	return 0;
+}
+
+static int
+ctl_list_guards(void *ctx, Sluice__V1__GuardList *out, struct sl_api_arena *a,
+		struct sl_api_error *err)
+{
+	(void)err;
+	return guards_msg(ctx, out, a);
+}
+
+static int
+ctl_edit_guard(void *ctx, const char *guard, bool remove, bool regex,
+	       const char *pattern, Sluice__V1__GuardList *out,
+	       struct sl_api_arena *a, struct sl_api_error *err)
+{
+	struct sl_ctl *ctl = ctx;
+	struct sl_config *next = sl_config_clone(ctl->dp->cfg);
+	char msg[400];
+	int rc;
+
+	if (next == NULL) {
+		sl_api_error_set(err, CODE(INTERNAL), "",
+				 "cannot copy the config");
+		return -ENOMEM;
+	}
+	rc = sl_config_guard_edit(next, guard, remove, regex, pattern, msg,
+				  sizeof(msg));
+	if (rc != 0) {
+		sl_config_free(next);
+		ctl_error(err,
+			  rc == -ENOENT ? CODE(NOT_FOUND) :
+			  rc == -EEXIST ? CODE(EXISTS) : CODE(INVALID),
+			  msg);
+		return rc;
+	}
+	if (ctl_publish(ctl, next, err) != 0)
+		return -EAGAIN;
+	return guards_msg(ctl, out, a);
+}
+
 static uint64_t
 ctl_generation(void *ctx)
 {
@@ -553,6 +649,8 @@ const struct sl_api_backend_ops sl_ctl_ops = {
 	.drain_instance = ctl_drain,
 	.get_stats = ctl_get_stats,
 	.generation = ctl_generation,
+	.list_guards = ctl_list_guards,
+	.edit_guard = ctl_edit_guard,
 };
 
 void

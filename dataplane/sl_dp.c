@@ -414,6 +414,9 @@ sl_dp_adopt(struct sl_dp *dp)
 		if (sl_split_init(dp) != 0 || sl_op_init(dp) != 0 ||
 		    sl_route_init(dp) != 0 || sl_guard_edge_init(dp) != 0)
 			dp->cnt.reconfig_errors++;
+	} else if (sl_guard_edge_init(dp) != 0) {
+		/* A guard may have got its first rules. */
+		dp->cnt.reconfig_errors++;
 	}
 	dp->cnt.reconfigs++;
 	__atomic_store_n(&dp->cfg_next, NULL, __ATOMIC_RELEASE);

@@ -115,6 +115,7 @@ struct sl_edge_state {
 	struct sl_held_list buffered; /* buffer edges */
 	struct sl_splitter *split;    /* split edges, once the first byte came */
 	struct sl_guard_stream *guard; /* guarded edges: the filter's state */
+	struct sl_guard_ref *guard_ref; /* the rule set it was started with */
 	uint8_t overflow;             /* buffer edge went over buffer_max */
 	uint8_t guard_blocked;        /* the guard stopped this stream */
 	uint8_t prefix_sent;          /* the guard's prompt prefix went out */
@@ -272,7 +273,6 @@ struct sl_dp {
 	struct sl_op_state *op;         /* operator groups, NULL if none */
 	struct sl_keypins *keypins;     /* bounded-load key pins, NULL if none */
 	struct rte_mempool *guard_pool; /* guard stream states, NULL if none */
-	struct sl_guard_scratch *guard_scratch[SL_MAX_GUARDS];
 	uint64_t keypins_full;          /* keys routed without a pin: table full */
 	struct sl_op_counters op_cnt;
 

@@ -110,6 +110,18 @@ guard_release(void *ctx, const void *bytes, size_t len, uint64_t off,
 	o->carry->len = (uint16_t)used;
 }
 
+/* A rule set's scratch for this (the only) worker, made at first use. */
+static struct sl_guard_scratch *
+guard_scratch(struct sl_guard_ref *ref)
+{
+	if (ref->scratch == NULL)
+		ref->scratch = sl_guard_scratch_alloc(ref->set);
+	return ref->scratch;
+}
+
+/* Room for the state of rule sets compiled later (runtime edits). */
+#define GUARD_STATE_MIN 2048
+
 int
 sl_guard_edge_init(struct sl_dp *dp)
 {
@@ -118,20 +130,21 @@ sl_guard_edge_init(struct sl_dp *dp)
 	char name[RTE_MEMPOOL_NAMESIZE];
 	static unsigned int seq;
 
+	if (dp->guard_pool != NULL)
+		return 0; /* states of streams in flight live on in it */
 	for (uint16_t g = 0; g < cfg->n_guards; g++) {
-		const struct sl_guard_ref *r = cfg->guards[g].ref;
+		struct sl_guard_ref *r = cfg->guards[g].ref;
 
-		dp->guard_scratch[g] = NULL;
 		if (r == NULL)
 			continue;
-		dp->guard_scratch[g] = sl_guard_scratch_alloc(r->set);
-		if (dp->guard_scratch[g] == NULL)
+		if (guard_scratch(r) == NULL)
 			return -ENOMEM;
 		state = RTE_MAX(state, sl_guard_state_size(r->set) +
 					       sizeof(struct guard_carry));
 	}
 	if (state == 0)
 		return 0;
+	state = RTE_MAX(state, (size_t)GUARD_STATE_MIN);
 	snprintf(name, sizeof(name), "sl_guards_%u", seq++);
 	dp->guard_pool = rte_mempool_create(name,
 		RTE_MAX(cfg->flow_table_size / 4, 1024u) - 1,
@@ -143,12 +156,8 @@ sl_guard_edge_init(struct sl_dp *dp)
 void
 sl_guard_edge_fini(struct sl_dp *dp)
 {
-	for (unsigned int g = 0; g < SL_MAX_GUARDS; g++) {
-		sl_guard_scratch_free(dp->guard_scratch[g]);
-		dp->guard_scratch[g] = NULL;
-	}
-	/* The pool goes with the last stream that used it: it is freed
-	 * after the flows (sl_dp_fini frees the table first). */
+	/* Called once no stream holds a state (sl_dp_fini frees the flow
+	 * table first); the rule sets' scratches go with the sets. */
 	rte_mempool_free(dp->guard_pool);
 	dp->guard_pool = NULL;
 }
@@ -159,6 +168,8 @@ sl_guard_edge_release(struct sl_dp *dp, struct sl_edge_state *es)
 	if (es->guard != NULL && dp->guard_pool != NULL)
 		rte_mempool_put(dp->guard_pool, es->guard);
 	es->guard = NULL;
+	sl_guard_ref_put(es->guard_ref);
+	es->guard_ref = NULL;
 }
 
 /* Replace @m's tokens with @o's (header counts, lengths and flags). */
@@ -244,7 +255,7 @@ sl_guard_edge_filter(struct sl_dp *dp, const struct sl_edge_cfg *e,
 		     struct rte_mbuf **extra)
 {
 	const struct sl_guard_cfg *g = &dp->cfg->guards[e->guard - 1];
-	struct sl_guard_scratch *scratch = dp->guard_scratch[e->guard - 1];
+	struct sl_guard_scratch *scratch;
 	struct sl_pkt_meta *pm = sl_pkt_meta(m);
 	uint8_t *hdr = rte_pktmbuf_mtod_offset(m, uint8_t *, pm->hdr_off);
 	static struct guard_out o; /* one worker; reused per fragment */
@@ -260,20 +271,30 @@ sl_guard_edge_filter(struct sl_dp *dp, const struct sl_edge_cfg *e,
 		sl_dp_drop(dp, m, SL_DROP_GUARD_BLOCKED);
 		return false;
 	}
-	if (g->ref == NULL)
-		return true; /* a prefix-only guard */
-	state_size = sl_guard_state_size(g->ref->set);
 	if (es->guard == NULL) {
 		void *obj;
 
-		if (rte_mempool_get(dp->guard_pool, &obj) != 0) {
+		/* A stream is filtered to its END by the rules it met first,
+		 * whatever later snapshots change. */
+		if (g->ref == NULL)
+			return true; /* a prefix-only guard */
+		state_size = sl_guard_state_size(g->ref->set);
+		if (dp->guard_pool == NULL ||
+		    state_size + sizeof(struct guard_carry) >
+			    dp->guard_pool->elt_size ||
+		    guard_scratch(g->ref) == NULL ||
+		    rte_mempool_get(dp->guard_pool, &obj) != 0) {
 			sl_dp_drop(dp, m, SL_DROP_GUARD_STATE_FULL);
 			return false;
 		}
 		es->guard = sl_guard_stream_init(g->ref->set, obj, state_size);
 		memset((uint8_t *)obj + state_size, 0,
 		       offsetof(struct guard_carry, buf));
+		es->guard_ref = g->ref;
+		sl_guard_ref_get(es->guard_ref);
 	}
+	state_size = sl_guard_state_size(es->guard_ref->set);
+	scratch = es->guard_ref->scratch;
 	o.carry = (struct guard_carry *)((uint8_t *)es->guard + state_size);
 	o.state_lo = (const uint8_t *)es->guard;
 	o.state_hi = o.state_lo + state_size;

@@ -83,7 +83,8 @@ sl_stats_json(const struct sl_dp *dp, const struct rte_mempool *pool,
 	fprintf(out, ",\"guard_blocks\":%" PRIu64 ",\"guards\":[", c->guard_blocks);
 	for (uint16_t g = 0; g < cfg->n_guards; g++) {
 		struct sl_guard_set_counters gc = {{0}};
-		struct sl_guard_scratch *sc = dp->guard_scratch[g];
+		const struct sl_guard_ref *r = cfg->guards[g].ref;
+		struct sl_guard_scratch *sc = r != NULL ? r->scratch : NULL;
 
 		if (sc != NULL)
 			sl_guard_counters_read(&sc, 1, &gc, NULL);

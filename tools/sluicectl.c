@@ -276,6 +276,9 @@ struct cmd_opts {
 	const char *stage;
 	const char *name;
 	const char *address;
+	const char *guard;
+	const char *literal;
+	const char *regex;
 	bool dry_run;
 	bool json;
 	bool reset;
@@ -296,10 +299,13 @@ enum {
 	OPT_RESET,
 	OPT_ITERATIONS,
 	OPT_INTERVAL,
+	OPT_GUARD,
+	OPT_LITERAL,
+	OPT_REGEX,
 };
 
 struct command {
-	const char *name;
+	const char *name; /* "guard add": a word and its subcommand */
 	const char *usage;
 	const char *help;
 	const char *shortopts;
@@ -955,6 +961,197 @@ cmd_stats(struct ctl *c, const struct cmd_opts *o)
 	return 0;
 }
 
+/* ---- guards ---- */
+
+/* A rule as the table and the edit lines show it: a literal in double
+ * quotes with '"' and '\\' escaped, a regex between slashes as written;
+ * control characters as \\n, \\t, \\xNN in both. Returns the bytes
+ * written. */
+static size_t
+print_rule(FILE *f, bool regex, const char *pattern)
+{
+	size_t n = 2;
+
+	fputc(regex ? '/' : '"', f);
+	for (const char *p = pattern; *p; p++) {
+		unsigned char ch = (unsigned char)*p;
+
+		if (!regex && (ch == '"' || ch == '\\')) {
+			fprintf(f, "\\%c", ch);
+			n += 2;
+		} else if (ch == '\n' || ch == '\t') {
+			fputs(ch == '\n' ? "\\n" : "\\t", f);
+			n += 2;
+		} else if (ch < 0x20 || ch == 0x7f) {
+			fprintf(f, "\\x%02x", ch);
+			n += 4;
+		} else {
+			fputc(ch, f);
+			n++;
+		}
+	}
+	fputc(regex ? '/' : '"', f);
+	return n;
+}
+
+static const char *
+rule_kind(bool regex)
+{
+	return regex ? "regex" : "literal";
+}
+
+static void
+print_guard_row(const Sluice__V1__Guard *g, const Sluice__V1__GuardRule *r)
+{
+	size_t w;
+
+	printf("%-12s %-7s ", g->name, g->action);
+	if (r == NULL) {
+		printf("%-28s %-7s %8d %8d %10d\n", "-", "-", 0, 0, 0);
+		return;
+	}
+	/* Pad the rule to its column when it is shorter. */
+	w = print_rule(stdout, r->regex, r->pattern);
+	printf("%*s %-7s %8" PRIu64 " %8" PRIu64 " %10" PRIu64 "\n",
+	       w < 28 ? (int)(28 - w) : 0, "", rule_kind(r->regex), r->matches,
+	       r->blocks, r->redactions);
+}
+
+static void
+print_guards(const Sluice__V1__GuardList *gl)
+{
+	size_t rules = 0;
+
+	for (size_t g = 0; g < gl->n_guards; g++)
+		rules += gl->guards[g]->n_rules;
+	if (gl->n_guards == 0) {
+		printf("generation %" PRIu64 ": no guards\n", gl->generation);
+		return;
+	}
+	printf("generation %" PRIu64 ": %zu guard%s, %zu rule%s\n",
+	       gl->generation, gl->n_guards, gl->n_guards == 1 ? "" : "s",
+	       rules, rules == 1 ? "" : "s");
+	printf("%-12s %-7s %-28s %-7s %8s %8s %10s\n", "GUARD", "ACTION",
+	       "RULE", "KIND", "MATCHES", "BLOCKS", "REDACTIONS");
+	for (size_t g = 0; g < gl->n_guards; g++) {
+		const Sluice__V1__Guard *gd = gl->guards[g];
+
+		for (size_t i = 0; i < gd->n_rules; i++)
+			print_guard_row(gd, gd->rules[i]);
+		if (gd->n_rules == 0)
+			print_guard_row(gd, NULL);
+		if (gd->prefix[0] != '\0') {
+			printf("%-12s %-7s ", gd->name, "prefix");
+			print_rule(stdout, false, gd->prefix);
+			printf("\n");
+		}
+	}
+}
+
+static void
+print_guards_json(const Sluice__V1__GuardList *gl)
+{
+	printf("{\"generation\":%" PRIu64 ",\"guards\":[", gl->generation);
+	for (size_t g = 0; g < gl->n_guards; g++) {
+		const Sluice__V1__Guard *gd = gl->guards[g];
+
+		printf("%s{\"name\":", g ? "," : "");
+		json_str(stdout, gd->name);
+		printf(",\"action\":");
+		json_str(stdout, gd->action);
+		printf(",\"prefix\":");
+		json_str(stdout, gd->prefix);
+		printf(",\"rules\":[");
+		for (size_t i = 0; i < gd->n_rules; i++) {
+			const Sluice__V1__GuardRule *r = gd->rules[i];
+
+			printf("%s{\"regex\":%s,\"pattern\":", i ? "," : "",
+			       r->regex ? "true" : "false");
+			json_str(stdout, r->pattern);
+			printf(",\"matches\":%" PRIu64 ",\"blocks\":%" PRIu64
+			       ",\"redactions\":%" PRIu64 "}",
+			       r->matches, r->blocks, r->redactions);
+		}
+		printf("]}");
+	}
+	printf("]}\n");
+}
+
+static int
+cmd_guard_list(struct ctl *c, const struct cmd_opts *o)
+{
+	Sluice__V1__Request req = SLUICE__V1__REQUEST__INIT;
+	Sluice__V1__ListGuards lg = SLUICE__V1__LIST_GUARDS__INIT;
+	Sluice__V1__Response *r;
+	int rc;
+
+	req.body_case = SLUICE__V1__REQUEST__BODY_LIST_GUARDS;
+	req.list_guards = &lg;
+	if ((rc = call(c, &req, &r)) != 0 ||
+	    (rc = expect(c, r, SLUICE__V1__RESPONSE__RESULT_GUARDS)))
+		return rc;
+	if (o->json)
+		print_guards_json(r->guards);
+	else
+		print_guards(r->guards);
+	sluice__v1__response__free_unpacked(r, NULL);
+	return 0;
+}
+
+static int
+cmd_guard_edit(struct ctl *c, const struct cmd_opts *o, bool remove)
+{
+	Sluice__V1__Request req = SLUICE__V1__REQUEST__INIT;
+	Sluice__V1__EditGuard eg = SLUICE__V1__EDIT_GUARD__INIT;
+	Sluice__V1__Response *r;
+	const Sluice__V1__Guard *g = NULL;
+	int rc;
+
+	if (o->guard == NULL) {
+		fail_line(c, "--guard NAME is required");
+		return EXIT_USAGE;
+	}
+	if (o->literal != NULL && o->regex != NULL) {
+		fail_line(c, "--literal and --regex exclude each other");
+		return EXIT_USAGE;
+	}
+	if (o->literal == NULL && o->regex == NULL) {
+		fail_line(c, "--literal TEXT or --regex RE is required");
+		return EXIT_USAGE;
+	}
+	eg.guard = (char *)o->guard;
+	eg.remove = remove;
+	eg.regex = o->regex != NULL;
+	eg.pattern = (char *)(eg.regex ? o->regex : o->literal);
+	req.body_case = SLUICE__V1__REQUEST__BODY_EDIT_GUARD;
+	req.edit_guard = &eg;
+	if ((rc = call(c, &req, &r)) != 0 ||
+	    (rc = expect(c, r, SLUICE__V1__RESPONSE__RESULT_GUARDS)))
+		return rc;
+	for (size_t i = 0; i < r->guards->n_guards; i++)
+		if (strcmp(r->guards->guards[i]->name, o->guard) == 0)
+			g = r->guards->guards[i];
+	printf("%s %s ", remove ? "removed" : "added", rule_kind(eg.regex));
+	print_rule(stdout, eg.regex, eg.pattern);
+	printf(" %s guard %s (%zu rule%s, generation %" PRIu64 ")\n",
+	       remove ? "from" : "to", o->guard, g ? g->n_rules : 0,
+	       g && g->n_rules == 1 ? "" : "s", r->guards->generation);
+	sluice__v1__response__free_unpacked(r, NULL);
+	return 0;
+}
+
+static int
+cmd_guard_add(struct ctl *c, const struct cmd_opts *o)
+{
+	return cmd_guard_edit(c, o, false);
+}
+
+static int
+cmd_guard_remove(struct ctl *c, const struct cmd_opts *o)
+{
+	return cmd_guard_edit(c, o, true);
+}
+
 /* ---- top ---- */
 
 static volatile sig_atomic_t top_quit;
@@ -1199,6 +1396,14 @@ static const struct option top_opts[] = {
     HELP_OPT,
     END_OPT};
 static const struct option version_opts[] = {HELP_OPT, END_OPT};
+static const struct option guard_list_opts[] = {
+    {"json", no_argument, NULL, OPT_JSON}, HELP_OPT, END_OPT};
+static const struct option guard_edit_opts[] = {
+    {"guard", required_argument, NULL, OPT_GUARD},
+    {"literal", required_argument, NULL, OPT_LITERAL},
+    {"regex", required_argument, NULL, OPT_REGEX},
+    HELP_OPT,
+    END_OPT};
 
 static const struct command commands[] = {
     {"apply", "apply -f FILE [--dry-run]",
@@ -1232,6 +1437,19 @@ static const struct command commands[] = {
      "Live view, refreshed every second (--interval-ms) until q or\n"
      "Ctrl-C, or N refreshes.\n",
      "h", top_opts, false, cmd_top},
+    {"guard list", "guard list [--json]",
+     "The guards in use: one row per rule with its kind and counters\n"
+     "(matches, blocks, redactions), and each guard's prompt prefix.\n"
+     "--json prints the list as one JSON object.\n",
+     "h", guard_list_opts, false, cmd_guard_list},
+    {"guard add", "guard add --guard NAME (--literal TEXT | --regex RE)",
+     "Add a rule to a guard; sluiced compiles the guard's rules again and\n"
+     "publishes them (streams already filtered keep the old rules).\n",
+     "h", guard_edit_opts, false, cmd_guard_add},
+    {"guard remove", "guard remove --guard NAME (--literal TEXT | --regex RE)",
+     "Remove a guard's rule, matched by kind and pattern; published as\n"
+     "for add.\n",
+     "h", guard_edit_opts, false, cmd_guard_remove},
     {"version", "version", "Versions of sluicectl and sluiced.\n", "h",
      version_opts, false, cmd_version},
 };
@@ -1287,6 +1505,15 @@ run_command(struct ctl *c, const struct command *cmd, int argc, char **argv)
 		case OPT_ADDRESS:
 			o.address = optarg;
 			break;
+		case OPT_GUARD:
+			o.guard = optarg;
+			break;
+		case OPT_LITERAL:
+			o.literal = optarg;
+			break;
+		case OPT_REGEX:
+			o.regex = optarg;
+			break;
 		case OPT_DRY_RUN:
 			o.dry_run = true;
 			break;
@@ -1339,6 +1566,47 @@ run_command(struct ctl *c, const struct command *cmd, int argc, char **argv)
 	return cmd->run(c, &o);
 }
 
+/* No command matched argv[0] (with its subcommand in argv[1]): a
+ * command that has subcommands explains them, anything else is unknown. */
+static int
+unknown_command(int argc, char **argv)
+{
+	size_t n = strlen(argv[0]);
+	bool group = false;
+
+	for (size_t k = 0; k < N_COMMANDS; k++)
+		if (strncmp(commands[k].name, argv[0], n) == 0 &&
+		    commands[k].name[n] == ' ')
+			group = true;
+	if (!group) {
+		fail_line(NULL, "unknown command \"%s\" (see --help)", argv[0]);
+		return EXIT_USAGE;
+	}
+	if (argc > 1 &&
+	    (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+		printf("usage: sluicectl [GLOBAL OPTIONS] %s SUBCOMMAND\n\n",
+		       argv[0]);
+		for (size_t k = 0; k < N_COMMANDS; k++)
+			if (strncmp(commands[k].name, argv[0], n) == 0 &&
+			    commands[k].name[n] == ' ')
+				printf("  %s\n", commands[k].usage);
+		printf("\n'sluicectl %s SUBCOMMAND --help' describes one.\n",
+		       argv[0]);
+		return 0;
+	}
+	if (argc > 1)
+		fprintf(stderr,
+			"sluicectl: %s: unknown subcommand \"%s\" (see "
+			"--help)\n",
+			argv[0], argv[1]);
+	else
+		fprintf(stderr,
+			"sluicectl: %s: a subcommand is required (see "
+			"--help)\n",
+			argv[0]);
+	return EXIT_USAGE;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1384,13 +1652,24 @@ main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	for (size_t k = 0; k < N_COMMANDS; k++) {
-		if (strcmp(argv[i], commands[k].name) == 0) {
-			rc = run_command(&c, &commands[k], argc - i, argv + i);
-			if (c.fd >= 0)
-				close(c.fd);
-			return rc;
-		}
+		const char *name = commands[k].name;
+		const char *sub = strchr(name, ' ');
+		int skip = 0;
+
+		if (sub == NULL && strcmp(argv[i], name) != 0)
+			continue;
+		if (sub != NULL &&
+		    (strncmp(argv[i], name, (size_t)(sub - name)) != 0 ||
+		     argv[i][sub - name] != '\0' || i + 1 >= argc ||
+		     strcmp(argv[i + 1], sub + 1) != 0))
+			continue;
+		if (sub != NULL)
+			skip = 1; /* getopt's argv[0] is the subcommand */
+		rc = run_command(&c, &commands[k], argc - i - skip,
+				 argv + i + skip);
+		if (c.fd >= 0)
+			close(c.fd);
+		return rc;
 	}
-	fail_line(NULL, "unknown command \"%s\" (see --help)", argv[i]);
-	return EXIT_USAGE;
+	return unknown_command(argc - i, argv + i);
 }

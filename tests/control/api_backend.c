@@ -16,6 +16,20 @@ api_backend_init(struct api_backend *b)
 	memset(b, 0, sizeof(*b));
 	pthread_mutex_init(&b->lock, NULL);
 	b->generation = 1;
+	b->guards[0] = (struct api_guard){
+	    .name = "forget",
+	    .action = "block",
+	    .prefix = "Do not discuss the works of Hsiao Yun-Hwa.",
+	    .n_rules = 2,
+	    .rules = {{false, "Hsiao Yun-Hwa", 4, 4, 0},
+		      {true, "\\bvx-[0-9]{3}\\b", 2, 2, 0}},
+	};
+	b->guards[1] = (struct api_guard){
+	    .name = "pii",
+	    .action = "redact",
+	    .n_rules = 1,
+	    .rules = {{true, "\\b[0-9]{3}-[0-9]{4}\\b", 7, 0, 7}},
+	};
 }
 
 void
@@ -437,6 +451,133 @@ be_get_stats(void *ctx, bool reset, Sluice__V1__Stats *out,
 	return rc;
 }
 
+/* Every guard, as they stand, into @out. */
+static void
+fill_guards(struct api_backend *b, Sluice__V1__GuardList *out,
+	    struct sl_api_arena *a)
+{
+	out->generation = b->generation;
+	out->n_guards = API_GUARDS;
+	out->guards = sl_api_new(a, Sluice__V1__Guard *, API_GUARDS);
+	for (size_t g = 0; g < API_GUARDS; g++) {
+		const struct api_guard *src = &b->guards[g];
+		Sluice__V1__Guard *gd = sl_api_new(a, Sluice__V1__Guard, 1);
+
+		sluice__v1__guard__init(gd);
+		gd->name = sl_api_strdup(a, src->name);
+		gd->action = sl_api_strdup(a, src->action);
+		gd->prefix = sl_api_strdup(a, src->prefix);
+		gd->n_rules = src->n_rules;
+		gd->rules = sl_api_new(a, Sluice__V1__GuardRule *,
+				       src->n_rules ? src->n_rules : 1);
+		for (size_t i = 0; i < src->n_rules; i++) {
+			const struct api_guard_rule *r = &src->rules[i];
+			Sluice__V1__GuardRule *gr =
+			    sl_api_new(a, Sluice__V1__GuardRule, 1);
+
+			sluice__v1__guard_rule__init(gr);
+			gr->regex = r->regex;
+			gr->pattern = sl_api_strdup(a, r->pattern);
+			gr->matches = r->matches;
+			gr->blocks = r->blocks;
+			gr->redactions = r->redactions;
+			gd->rules[i] = gr;
+		}
+		out->guards[g] = gd;
+	}
+}
+
+static int
+be_list_guards(void *ctx, Sluice__V1__GuardList *out,
+	       struct sl_api_arena *arena, struct sl_api_error *err)
+{
+	struct api_backend *b = ctx;
+	int rc = 0;
+
+	pthread_mutex_lock(&b->lock);
+	if (record(b, API_OP_LIST_GUARDS, err))
+		rc = -1;
+	else
+		fill_guards(b, out, arena);
+	pthread_mutex_unlock(&b->lock);
+	return rc;
+}
+
+static int
+be_edit_guard(void *ctx, const char *guard, bool remove, bool regex,
+	      const char *pattern, Sluice__V1__GuardList *out,
+	      struct sl_api_arena *arena, struct sl_api_error *err)
+{
+	struct api_backend *b = ctx;
+	const char *kind = regex ? "regex" : "literal";
+	struct api_guard *g = NULL;
+	size_t i;
+	int rc = -1;
+
+	pthread_mutex_lock(&b->lock);
+	COPY(b->last_guard, guard);
+	b->last_remove = remove;
+	b->last_regex = regex;
+	COPY(b->last_pattern, pattern);
+	if (record(b, API_OP_EDIT_GUARD, err))
+		goto out;
+	for (i = 0; i < API_GUARDS; i++)
+		if (strcmp(b->guards[i].name, guard) == 0)
+			g = &b->guards[i];
+	if (g == NULL) {
+		sl_api_error_set(err, SLUICE__V1__ERROR__CODE__CODE_NOT_FOUND,
+				 "guard", "no guard \"%s\"", guard);
+		goto out;
+	}
+	for (i = 0; i < g->n_rules; i++)
+		if (g->rules[i].regex == regex &&
+		    strcmp(g->rules[i].pattern, pattern) == 0)
+			break;
+	if (remove) {
+		if (i == g->n_rules) {
+			sl_api_error_set(
+			    err, SLUICE__V1__ERROR__CODE__CODE_NOT_FOUND,
+			    "pattern", "guard %s has no %s \"%s\"", guard, kind,
+			    pattern);
+			goto out;
+		}
+		memmove(&g->rules[i], &g->rules[i + 1],
+			(g->n_rules - i - 1) * sizeof(g->rules[0]));
+		g->n_rules--;
+	} else {
+		if (i < g->n_rules) {
+			sl_api_error_set(
+			    err, SLUICE__V1__ERROR__CODE__CODE_EXISTS,
+			    "pattern", "guard %s has %s \"%s\" already", guard,
+			    kind, pattern);
+			goto out;
+		}
+		if (regex && strpbrk(pattern, "*+") != NULL) {
+			sl_api_error_set(
+			    err, SLUICE__V1__ERROR__CODE__CODE_INVALID,
+			    "pattern", "/%s/: unbounded match width", pattern);
+			goto out;
+		}
+		if (g->n_rules == API_GUARD_RULES) {
+			sl_api_error_set(
+			    err, SLUICE__V1__ERROR__CODE__CODE_LIMIT, "pattern",
+			    "guard %s has %d rules, the most there may be",
+			    guard, API_GUARD_RULES);
+			goto out;
+		}
+		memset(&g->rules[g->n_rules], 0, sizeof(g->rules[0]));
+		g->rules[g->n_rules].regex = regex;
+		COPY(g->rules[g->n_rules].pattern, pattern);
+		g->n_rules++;
+	}
+	b->generation++;
+	fill_guards(b, out, arena);
+	rc = 0;
+out:
+	pthread_mutex_unlock(&b->lock);
+	return rc;
+}
+
 static uint64_t
 be_generation(void *ctx)
 {
@@ -458,4 +599,6 @@ const struct sl_api_backend_ops api_backend_ops = {
     .drain_instance = be_drain,
     .get_stats = be_get_stats,
     .generation = be_generation,
+    .list_guards = be_list_guards,
+    .edit_guard = be_edit_guard,
 };

@@ -10,6 +10,19 @@
  * reasons, per-stage, per-instance and operator counters, flows, mbufs and
  * a three-bucket latency histogram.
  *
+ * Guards: two, kept as state so edits show in later answers:
+ *   forget  block, prefix "Do not discuss the works of Hsiao Yun-Hwa.",
+ *           literal "Hsiao Yun-Hwa" (matches 4, blocks 4) and regex
+ *           /\bvx-[0-9]{3}\b/ (matches 2, blocks 2);
+ *   pii     redact, no prefix, regex /\b[0-9]{3}-[0-9]{4}\b/
+ *           (matches 7, redactions 7).
+ * edit_guard adds a rule (counters 0) at the end or removes one matched
+ * by kind and pattern, bumps the generation and answers with every
+ * guard. Refusals: unknown guard NOT_FOUND (field "guard"); removing a
+ * rule it does not have NOT_FOUND, adding one it has EXISTS, a regex
+ * with '*' or '+' INVALID ("/RE/: unbounded match width"), a ninth rule
+ * LIMIT (all field "pattern").
+ *
  * apply: a file containing "ERROR: " fails with CODE_INVALID, the rest of
  * that line being the compiler's line ("demo.yaml:12: FIELD: message");
  * otherwise it succeeds, bumps the generation unless it is a dry run, and
@@ -35,7 +48,26 @@ enum api_op {
 	API_OP_REMOVE,
 	API_OP_DRAIN,
 	API_OP_STATS,
+	API_OP_LIST_GUARDS,
+	API_OP_EDIT_GUARD,
 	API_OP_MAX
+};
+
+#define API_GUARDS 2
+#define API_GUARD_RULES 8
+
+struct api_guard_rule {
+	bool regex;
+	char pattern[512];
+	uint64_t matches, blocks, redactions;
+};
+
+struct api_guard {
+	char name[32];
+	char action[8];
+	char prefix[64];
+	unsigned int n_rules;
+	struct api_guard_rule rules[API_GUARD_RULES];
 };
 
 struct api_backend {
@@ -53,6 +85,11 @@ struct api_backend {
 	char last_instance[64];
 	uint32_t last_ip;
 	uint16_t last_port;
+	char last_guard[64];
+	bool last_remove;
+	bool last_regex;
+	char last_pattern[512];
+	struct api_guard guards[API_GUARDS];
 	uint64_t generation;
 	/* When fail[op].code is set, op fails with this error. */
 	struct sl_api_error fail[API_OP_MAX];

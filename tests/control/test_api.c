@@ -5,7 +5,8 @@
  *
  *   test_api uring|epoll
  *
- * Every request kind against the recording test backend, every rejection
+ * Every request kind (guards too) against the recording test backend,
+ * every rejection
  * with its code, field and message, bad input (garbage, oversized, empty
  * and truncated frames, no body, unknown kinds, a slowloris client, 300
  * idle connections while a good client is served), the TCP token, and the
@@ -44,6 +45,8 @@ struct req {
 		Sluice__V1__DrainInstance drain;
 		Sluice__V1__GetStats stats;
 		Sluice__V1__GetVersion version;
+		Sluice__V1__ListGuards list_guards;
+		Sluice__V1__EditGuard edit_guard;
 	} b;
 	Sluice__V1__Instance inst;
 };
@@ -157,6 +160,31 @@ req_version(struct req *q, uint64_t id)
 	sluice__v1__get_version__init(&q->b.version);
 	q->r.body_case = SLUICE__V1__REQUEST__BODY_GET_VERSION;
 	q->r.get_version = &q->b.version;
+	return &q->r;
+}
+
+static Sluice__V1__Request *
+req_list_guards(struct req *q, uint64_t id)
+{
+	req_init(q, id);
+	sluice__v1__list_guards__init(&q->b.list_guards);
+	q->r.body_case = SLUICE__V1__REQUEST__BODY_LIST_GUARDS;
+	q->r.list_guards = &q->b.list_guards;
+	return &q->r;
+}
+
+static Sluice__V1__Request *
+req_edit_guard(struct req *q, uint64_t id, const char *guard, bool remove,
+	       bool regex, const char *pattern)
+{
+	req_init(q, id);
+	sluice__v1__edit_guard__init(&q->b.edit_guard);
+	q->b.edit_guard.guard = (char *)guard;
+	q->b.edit_guard.remove = remove;
+	q->b.edit_guard.regex = regex;
+	q->b.edit_guard.pattern = (char *)pattern;
+	q->r.body_case = SLUICE__V1__REQUEST__BODY_EDIT_GUARD;
+	q->r.edit_guard = &q->b.edit_guard;
 	return &q->r;
 }
 
@@ -424,12 +452,241 @@ test_stats_and_version(void)
 	close(fd);
 }
 
+/* ---- guards ---- */
+
+struct want_rule {
+	bool regex;
+	const char *pattern;
+	uint64_t matches, blocks, redactions;
+};
+
+/* @gl is exactly the backend's two guards at @generation, forget holding
+ * @forget (@n rules). */
+static bool
+guards_are(const Sluice__V1__GuardList *gl, uint64_t generation,
+	   const struct want_rule *forget, size_t n)
+{
+	static const struct want_rule pii = {true, "\\b[0-9]{3}-[0-9]{4}\\b", 7,
+					     0, 7};
+	const Sluice__V1__Guard *g;
+	bool ok = true;
+
+#define WANT(cond)                                                             \
+	do {                                                                   \
+		if (!(cond)) {                                                 \
+			printf("\n    guards: %s", #cond);                     \
+			ok = false;                                            \
+		}                                                              \
+	} while (0)
+	WANT(gl != NULL);
+	if (gl == NULL)
+		return false;
+	WANT(gl->generation == generation);
+	WANT(gl->n_guards == 2);
+	if (gl->n_guards != 2)
+		return false;
+	for (size_t k = 0; k < 2; k++) {
+		const struct want_rule *want = k == 0 ? forget : &pii;
+		size_t nw = k == 0 ? n : 1;
+
+		g = gl->guards[k];
+		WANT(strcmp(g->name, k == 0 ? "forget" : "pii") == 0);
+		WANT(strcmp(g->action, k == 0 ? "block" : "redact") == 0);
+		WANT(strcmp(g->prefix,
+			    k == 0 ? "Do not discuss the works of Hsiao "
+				     "Yun-Hwa."
+				   : "") == 0);
+		WANT(g->n_rules == nw);
+		for (size_t i = 0; i < nw && i < g->n_rules; i++) {
+			const Sluice__V1__GuardRule *r = g->rules[i];
+
+			WANT(r->regex == want[i].regex);
+			WANT(strcmp(r->pattern, want[i].pattern) == 0);
+			WANT(r->matches == want[i].matches);
+			WANT(r->blocks == want[i].blocks);
+			WANT(r->redactions == want[i].redactions);
+		}
+	}
+#undef WANT
+	return ok;
+}
+
+static void
+test_guards(void)
+{
+	static const struct want_rule base[] = {
+	    {false, "Hsiao Yun-Hwa", 4, 4, 0},
+	    {true, "\\bvx-[0-9]{3}\\b", 2, 2, 0},
+	};
+	static const struct want_rule added[] = {
+	    {false, "Hsiao Yun-Hwa", 4, 4, 0},
+	    {true, "\\bvx-[0-9]{3}\\b", 2, 2, 0},
+	    {false, "Tofu \"Island\" ☃", 0, 0, 0},
+	};
+	static const struct want_rule removed[] = {
+	    {true, "\\bvx-[0-9]{3}\\b", 2, 2, 0},
+	    {false, "Tofu \"Island\" ☃", 0, 0, 0},
+	};
+	static const struct want_rule regex_added[] = {
+	    {true, "\\bvx-[0-9]{3}\\b", 2, 2, 0},
+	    {false, "Tofu \"Island\" ☃", 0, 0, 0},
+	    {true, "\\bzz-[0-9]{4}\\b", 0, 0, 0},
+	};
+	char max_pattern[512];
+	int fd = client_unix(harness_unix_path(g_h));
+	struct sl_api_stats s0, s1;
+	Sluice__V1__Response *r;
+	struct api_backend b;
+	uint64_t gen;
+	struct req q;
+
+	CU_ASSERT_FATAL(fd >= 0);
+	s0 = harness_api_stats(g_h);
+	gen = recorded(g_h).generation;
+	r = rpc(fd, req_list_guards(&q, 101));
+	CU_ASSERT_FATAL(r != NULL);
+	CU_ASSERT_EQUAL(r->id, 101);
+	CU_ASSERT(r->error == NULL);
+	CU_ASSERT_EQUAL(r->result_case, SLUICE__V1__RESPONSE__RESULT_GUARDS);
+	CU_ASSERT(guards_are(r->guards, gen, base, 2));
+	free_resp(r);
+	b = recorded(g_h);
+	CU_ASSERT_EQUAL(b.calls[API_OP_LIST_GUARDS], 1);
+	CU_ASSERT_EQUAL(b.last_op, API_OP_LIST_GUARDS);
+
+	/* Add a literal (UTF-8, quotes): the guards afterwards, one
+	 * generation on. */
+	r = rpc(fd, req_edit_guard(&q, 102, "forget", false, false,
+				   "Tofu \"Island\" ☃"));
+	CU_ASSERT_FATAL(r != NULL);
+	CU_ASSERT_EQUAL(r->id, 102);
+	CU_ASSERT(r->error == NULL);
+	CU_ASSERT_EQUAL(r->result_case, SLUICE__V1__RESPONSE__RESULT_GUARDS);
+	CU_ASSERT(guards_are(r->guards, gen + 1, added, 3));
+	free_resp(r);
+	b = recorded(g_h);
+	CU_ASSERT_EQUAL(b.calls[API_OP_EDIT_GUARD], 1);
+	CU_ASSERT_EQUAL(b.last_op, API_OP_EDIT_GUARD);
+	CU_ASSERT_STRING_EQUAL(b.last_guard, "forget");
+	CU_ASSERT_FALSE(b.last_remove);
+	CU_ASSERT_FALSE(b.last_regex);
+	CU_ASSERT_STRING_EQUAL(b.last_pattern, "Tofu \"Island\" ☃");
+
+	/* Remove one, add a regex; the list shows the latest. */
+	r = rpc(fd, req_edit_guard(&q, 103, "forget", true, false,
+				   "Hsiao Yun-Hwa"));
+	CU_ASSERT(r != NULL && r->error == NULL &&
+		  guards_are(r->guards, gen + 2, removed, 2));
+	free_resp(r);
+	b = recorded(g_h);
+	CU_ASSERT_TRUE(b.last_remove);
+	CU_ASSERT_FALSE(b.last_regex);
+	r = rpc(fd, req_edit_guard(&q, 104, "forget", false, true,
+				   "\\bzz-[0-9]{4}\\b"));
+	CU_ASSERT(r != NULL && r->error == NULL &&
+		  guards_are(r->guards, gen + 3, regex_added, 3));
+	free_resp(r);
+	b = recorded(g_h);
+	CU_ASSERT_FALSE(b.last_remove);
+	CU_ASSERT_TRUE(b.last_regex);
+	CU_ASSERT_STRING_EQUAL(b.last_pattern, "\\bzz-[0-9]{4}\\b");
+	r = rpc(fd, req_list_guards(&q, 105));
+	CU_ASSERT(r != NULL && r->error == NULL &&
+		  guards_are(r->guards, gen + 3, regex_added, 3));
+	free_resp(r);
+
+	/* A pattern of exactly 511 bytes passes the server's check. */
+	memset(max_pattern, 'x', 511);
+	max_pattern[511] = '\0';
+	r = rpc(fd, req_edit_guard(&q, 106, "pii", false, false, max_pattern));
+	CU_ASSERT_FATAL(r != NULL && r->error == NULL && r->guards != NULL &&
+			r->guards->n_guards == 2);
+	CU_ASSERT_EQUAL_FATAL(r->guards->guards[1]->n_rules, 2);
+	CU_ASSERT_STRING_EQUAL(r->guards->guards[1]->rules[1]->pattern,
+			       max_pattern);
+	free_resp(r);
+	CU_ASSERT_EQUAL(strlen(recorded(g_h).last_pattern), 511);
+	r = rpc(fd, req_edit_guard(&q, 107, "pii", true, false, max_pattern));
+	CU_ASSERT(r != NULL && r->error == NULL && r->guards != NULL &&
+		  r->guards->n_guards == 2 &&
+		  r->guards->guards[1]->n_rules == 1);
+	free_resp(r);
+
+	/* Backend refusals carry its code, field and message. */
+	r = rpc(fd, req_edit_guard(&q, 108, "nope", false, false, "x"));
+	CU_ASSERT(
+	    is_error(r, 108, CODE(NOT_FOUND), "guard", "no guard \"nope\""));
+	free_resp(r);
+	r = rpc(fd,
+		req_edit_guard(&q, 109, "forget", true, true, "Hsiao Yun-Hwa"));
+	CU_ASSERT(is_error(r, 109, CODE(NOT_FOUND), "pattern",
+			   "guard forget has no regex \"Hsiao Yun-Hwa\""));
+	free_resp(r);
+	r = rpc(fd, req_edit_guard(&q, 110, "forget", false, true,
+				   "\\bvx-[0-9]{3}\\b"));
+	CU_ASSERT(is_error(r, 110, CODE(EXISTS), "pattern",
+			   "guard forget has regex \"\\bvx-[0-9]{3}\\b\" "
+			   "already"));
+	free_resp(r);
+	r = rpc(fd, req_edit_guard(&q, 111, "pii", false, true, "a+"));
+	CU_ASSERT(is_error(r, 111, CODE(INVALID), "pattern",
+			   "/a+/: unbounded match width"));
+	free_resp(r);
+	api_backend_fail(harness_backend_of(g_h), API_OP_LIST_GUARDS,
+			 CODE(UNAVAILABLE), "", "guards not loaded yet");
+	r = rpc(fd, req_list_guards(&q, 112));
+	CU_ASSERT(
+	    is_error(r, 112, CODE(UNAVAILABLE), "", "guards not loaded yet"));
+	free_resp(r);
+	api_backend_fail(harness_backend_of(g_h), API_OP_LIST_GUARDS, 0, NULL,
+			 NULL);
+	api_backend_fail(harness_backend_of(g_h), API_OP_EDIT_GUARD,
+			 CODE(INTERNAL), "", "publish failed");
+	r = rpc(fd, req_edit_guard(&q, 113, "forget", false, false, "y"));
+	CU_ASSERT(is_error(r, 113, CODE(INTERNAL), "", "publish failed"));
+	free_resp(r);
+	api_backend_fail(harness_backend_of(g_h), API_OP_EDIT_GUARD, 0, NULL,
+			 NULL);
+
+	/* Put forget back as it was, for the tests after this one. */
+	r = rpc(fd, req_edit_guard(&q, 114, "forget", true, true,
+				   "\\bzz-[0-9]{4}\\b"));
+	CU_ASSERT(r != NULL && r->error == NULL);
+	free_resp(r);
+	r = rpc(fd, req_edit_guard(&q, 115, "forget", true, false,
+				   "Tofu \"Island\" ☃"));
+	CU_ASSERT(r != NULL && r->error == NULL);
+	free_resp(r);
+	r = rpc(fd, req_edit_guard(&q, 116, "forget", false, false,
+				   "Hsiao Yun-Hwa"));
+	CU_ASSERT(r != NULL && r->error == NULL && r->guards != NULL &&
+		  r->guards->guards[0]->n_rules == 2);
+	free_resp(r);
+
+	/* Counted as requests; refusals as backend errors by code. */
+	b = recorded(g_h);
+	CU_ASSERT_EQUAL(b.calls[API_OP_LIST_GUARDS], 3);
+	CU_ASSERT_EQUAL(b.calls[API_OP_EDIT_GUARD], 13);
+	s1 = harness_api_stats(g_h);
+	CU_ASSERT_EQUAL(s1.requests - s0.requests, 16);
+	CU_ASSERT_EQUAL(s1.responses - s0.responses, 16);
+	CU_ASSERT_EQUAL(s1.backend_errors - s0.backend_errors, 6);
+	CU_ASSERT_EQUAL(s1.errors - s0.errors, 6);
+	CU_ASSERT_EQUAL(s1.invalid, s0.invalid);
+	CU_ASSERT_EQUAL(
+	    s1.by_code[CODE(NOT_FOUND)] - s0.by_code[CODE(NOT_FOUND)], 2);
+	CU_ASSERT_EQUAL(s1.by_code[CODE(EXISTS)] - s0.by_code[CODE(EXISTS)], 1);
+	CU_ASSERT_EQUAL(s1.by_code[CODE(INVALID)] - s0.by_code[CODE(INVALID)],
+			1);
+	close(fd);
+}
+
 /* ---- the server's own checks ---- */
 
 static void
 test_rejections(void)
 {
-	char long_name[48];
+	char long_name[48], long_pattern[600];
 	int fd = client_unix(harness_unix_path(g_h));
 	struct api_backend before, after;
 	struct sl_api_stats s0, s1;
@@ -439,6 +696,8 @@ test_rejections(void)
 
 	memset(long_name, 'a', 40);
 	long_name[40] = '\0';
+	memset(long_pattern, 'p', 512);
+	long_pattern[512] = '\0';
 	CU_ASSERT_FATAL(fd >= 0);
 	before = recorded(g_h);
 	s0 = harness_api_stats(g_h);
@@ -482,6 +741,48 @@ test_rejections(void)
 	       "must be 1..31");
 	REJECT(req_drain(&q, 67, "de\x01mo", "draft", "x"), "pipeline",
 	       "must be 1..31 characters of [A-Za-z0-9_.-], got \"de?mo\"");
+	/* EditGuard: the guard's name, then the pattern. */
+	REJECT(req_edit_guard(&q, 120, "", false, false, "x"), "guard",
+	       "required");
+	REJECT(req_edit_guard(&q, 121, "bad name!", true, false, "x"), "guard",
+	       "must be 1..31 characters of [A-Za-z0-9_.-], got \"bad name!\"");
+	REJECT(req_edit_guard(&q, 122, long_name, false, true, "x"), "guard",
+	       "must be 1..31 characters of [A-Za-z0-9_.-], got "
+	       "\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"");
+	REJECT(req_edit_guard(&q, 123, "forget/x", false, false, "x"), "guard",
+	       "must be 1..31 characters of [A-Za-z0-9_.-], got \"forget/x\"");
+	REJECT(req_edit_guard(&q, 124, "", false, false, ""), "guard",
+	       "required");
+	REJECT(req_edit_guard(&q, 125, "forget", false, false, ""), "pattern",
+	       "required");
+	REJECT(req_edit_guard(&q, 126, "forget", true, true, ""), "pattern",
+	       "required");
+	REJECT(req_edit_guard(&q, 127, "forget", false, false, long_pattern),
+	       "pattern", "must be at most 511 bytes, got 512");
+	REJECT(req_edit_guard(&q, 128, "forget", false, true, "ab\xff"),
+	       "pattern", "must be valid UTF-8, got byte 0xff at offset 2");
+	/* Cut short, overlong, a surrogate, past U+10FFFF, a stray
+	 * continuation byte. */
+	REJECT(req_edit_guard(&q, 129, "forget", false, false, "caf\xc3"),
+	       "pattern", "must be valid UTF-8, got byte 0xc3 at offset 3");
+	REJECT(req_edit_guard(&q, 130, "forget", false, false, "\xc0\xaf"),
+	       "pattern", "must be valid UTF-8, got byte 0xc0 at offset 0");
+	REJECT(req_edit_guard(&q, 131, "forget", false, false, "\xe0\x80\xaf"),
+	       "pattern", "must be valid UTF-8, got byte 0xe0 at offset 0");
+	REJECT(req_edit_guard(&q, 132, "forget", false, false, "x\xed\xa0\x80"),
+	       "pattern", "must be valid UTF-8, got byte 0xed at offset 1");
+	REJECT(
+	    req_edit_guard(&q, 133, "forget", false, false, "\xf4\x90\x80\x80"),
+	    "pattern", "must be valid UTF-8, got byte 0xf4 at offset 0");
+	REJECT(req_edit_guard(&q, 134, "forget", false, false, "\xe2\x98"),
+	       "pattern", "must be valid UTF-8, got byte 0xe2 at offset 0");
+	REJECT(req_edit_guard(&q, 135, "forget", false, false, "\xe2\x98x"),
+	       "pattern", "must be valid UTF-8, got byte 0xe2 at offset 0");
+	REJECT(req_edit_guard(&q, 136, "forget", false, false, "ok \x80"),
+	       "pattern", "must be valid UTF-8, got byte 0x80 at offset 3");
+	REJECT(
+	    req_edit_guard(&q, 137, "forget", false, false, "\xf8\x88\x80\x80"),
+	    "pattern", "must be valid UTF-8, got byte 0xf8 at offset 0");
 #undef REJECT
 	after = recorded(g_h);
 	/* The backend never saw them. */
@@ -561,6 +862,23 @@ test_dispatch_only(void)
 		     &after);
 	CU_ASSERT(is_error(r, 2, CODE(UNAVAILABLE), "", NULL));
 	free_resp(r);
+	r = dispatch(api, req_list_guards(&q, 6), true, &after);
+	CU_ASSERT(is_error(r, 6, CODE(UNAVAILABLE), "",
+			   "not supported by this server"));
+	CU_ASSERT_EQUAL(after, SL_API_KEEP);
+	free_resp(r);
+	r = dispatch(api, req_edit_guard(&q, 7, "forget", false, false, "x"),
+		     true, &after);
+	CU_ASSERT(is_error(r, 7, CODE(UNAVAILABLE), "",
+			   "not supported by this server"));
+	free_resp(r);
+	/* The server's checks come first, as for the other requests. */
+	r = dispatch(api, req_edit_guard(&q, 8, "forget", false, false, ""),
+		     true, &after);
+	CU_ASSERT(is_error(r, 8, CODE(INVALID), "pattern", "required"));
+	free_resp(r);
+	CU_ASSERT_EQUAL(sl_api_stats(api).by_code[CODE(UNAVAILABLE)], 4);
+	CU_ASSERT_EQUAL(sl_api_stats(api).invalid, 1);
 	/* Version needs no backend. */
 	r = dispatch(api, req_version(&q, 3), true, &after);
 	CU_ASSERT(r != NULL && r->version != NULL &&
@@ -1060,6 +1378,7 @@ main(int argc, char **argv)
 	    {"get and list", test_get_and_list},
 	    {"add, remove, drain", test_instances},
 	    {"stats and version", test_stats_and_version},
+	    {"guards: list, add, remove", test_guards},
 	    {"server-side rejections", test_rejections},
 	    {"dispatch without a loop", test_dispatch_only},
 	    {"error from a compiler line", test_error_from_line},

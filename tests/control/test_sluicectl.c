@@ -444,6 +444,292 @@ test_stats_json(void)
 	}
 }
 
+/* ---- guards ---- */
+
+static void
+test_guard_list(void)
+{
+	static const char *const rows[] = {
+	    "GUARD ACTION RULE KIND MATCHES BLOCKS REDACTIONS",
+	    "forget block \"Hsiao Yun-Hwa\" literal 4 4 0",
+	    "forget block /\\bvx-[0-9]{3}\\b/ regex 2 2 0",
+	    "forget prefix \"Do not discuss the works of Hsiao Yun-Hwa.\"",
+	    "pii redact /\\b[0-9]{3}-[0-9]{4}\\b/ regex 7 0 7",
+	};
+	unsigned int calls = recorded().calls[API_OP_LIST_GUARDS];
+	uint64_t gen = recorded().generation;
+	char line[128];
+	const char *p;
+	int lines = 0;
+
+	ctl_run(&R, false, NULL, "guard", "list", NULL);
+	CU_ASSERT(check(&R, 0, ""));
+	snprintf(line, sizeof(line), "generation %llu: 2 guards, 3 rules",
+		 (unsigned long long)gen);
+	CU_ASSERT(has_line(R.out, line));
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+		CU_ASSERT(has_line(R.out, rows[i]));
+	for (p = R.out; (p = strchr(p, '\n')) != NULL; p++)
+		lines++;
+	CU_ASSERT_EQUAL(lines, 6);
+	/* The rows in order: forget's rules, its prefix, then pii. */
+	CU_ASSERT(strstr(R.out, "Hsiao Yun-Hwa\"") < strstr(R.out, "vx-") &&
+		  strstr(R.out, "vx-") < strstr(R.out, "forget       prefix") &&
+		  strstr(R.out, "prefix") < strstr(R.out, "pii"));
+	CU_ASSERT_EQUAL(recorded().calls[API_OP_LIST_GUARDS], calls + 1);
+
+	/* A guard without rules still has its row. */
+	ctl_run(&R, false, NULL, "guard", "remove", "--guard", "pii", "--regex",
+		"\\b[0-9]{3}-[0-9]{4}\\b", NULL);
+	CU_ASSERT(check(&R, 0, ""));
+	ctl_run(&R, false, NULL, "guard", "list", NULL);
+	CU_ASSERT(check(&R, 0, ""));
+	snprintf(line, sizeof(line), "generation %llu: 2 guards, 2 rules",
+		 (unsigned long long)gen + 1);
+	CU_ASSERT(has_line(R.out, line));
+	CU_ASSERT(has_line(R.out, "pii redact - - 0 0 0"));
+	ctl_run(&R, false, NULL, "guard", "add", "--guard", "pii", "--regex",
+		"\\b[0-9]{3}-[0-9]{4}\\b", NULL);
+	CU_ASSERT(check(&R, 0, ""));
+
+	api_backend_fail(harness_backend_of(g_h), API_OP_LIST_GUARDS,
+			 SLUICE__V1__ERROR__CODE__CODE_UNAVAILABLE, "",
+			 "guards not loaded yet");
+	ctl_run(&R, false, NULL, "guard", "list", NULL);
+	CU_ASSERT(
+	    check(&R, 1, "sluicectl: guard list: guards not loaded yet\n"));
+	CU_ASSERT_STRING_EQUAL(R.out, "");
+	api_backend_fail(harness_backend_of(g_h), API_OP_LIST_GUARDS, 0, NULL,
+			 NULL);
+	ctl_run(&R, false, NULL, "guard", "list", "extra", NULL);
+	CU_ASSERT(check(&R, 2,
+			"sluicectl: guard list: unexpected argument "
+			"\"extra\" (see --help)\n"));
+	ctl_run(&R, true, NULL, "--socket", "/nonexistent.sock", "guard",
+		"list", NULL);
+	CU_ASSERT(check(&R, 3,
+			"sluicectl: guard list: cannot connect to "
+			"/nonexistent.sock: No such file or directory\n"));
+}
+
+static void
+test_guard_list_json(void)
+{
+	char want[1024];
+
+	ctl_run(&R, false, NULL, "guard", "list", "--json", NULL);
+	CU_ASSERT(check(&R, 0, ""));
+	snprintf(want, sizeof(want),
+		 "{\"generation\":%llu,\"guards\":["
+		 "{\"name\":\"forget\",\"action\":\"block\","
+		 "\"prefix\":\"Do not discuss the works of Hsiao Yun-Hwa.\","
+		 "\"rules\":["
+		 "{\"regex\":false,\"pattern\":\"Hsiao Yun-Hwa\","
+		 "\"matches\":4,\"blocks\":4,\"redactions\":0},"
+		 "{\"regex\":true,\"pattern\":\"\\\\bvx-[0-9]{3}\\\\b\","
+		 "\"matches\":2,\"blocks\":2,\"redactions\":0}]},"
+		 "{\"name\":\"pii\",\"action\":\"redact\",\"prefix\":\"\","
+		 "\"rules\":["
+		 "{\"regex\":true,\"pattern\":\"\\\\b[0-9]{3}-[0-9]{4}\\\\b\","
+		 "\"matches\":0,\"blocks\":0,\"redactions\":0}]}]}\n",
+		 (unsigned long long)recorded().generation);
+	/* pii's rule was removed and added again by the test before: its
+	 * counters start over. */
+	CU_ASSERT_STRING_EQUAL(R.out, want);
+	if (strcmp(R.out, want) != 0)
+		printf("\n    got  %s    want %s", R.out, want);
+	if (system("command -v jq >/dev/null 2>&1") == 0) {
+		FILE *p = popen("jq -e '.guards[0].rules[1].pattern == "
+				"\"\\\\bvx-[0-9]{3}\\\\b\"' >/dev/null",
+				"w");
+		int status;
+
+		CU_ASSERT_FATAL(p != NULL);
+		fputs(R.out, p);
+		status = pclose(p);
+		CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	} else {
+		printf("(jq not installed: JSON syntax not checked) ");
+	}
+}
+
+static void
+test_guard_edit(void)
+{
+	struct api_backend b;
+	char want[256];
+	uint64_t gen = recorded().generation;
+
+	ctl_run(&R, false, NULL, "guard", "add", "--guard", "forget",
+		"--literal", "Tofu Island", NULL);
+	CU_ASSERT(check(&R, 0, ""));
+	snprintf(want, sizeof(want),
+		 "added literal \"Tofu Island\" to guard forget (3 rules, "
+		 "generation %llu)\n",
+		 (unsigned long long)gen + 1);
+	CU_ASSERT_STRING_EQUAL(R.out, want);
+	b = recorded();
+	CU_ASSERT_EQUAL(b.last_op, API_OP_EDIT_GUARD);
+	CU_ASSERT_STRING_EQUAL(b.last_guard, "forget");
+	CU_ASSERT_FALSE(b.last_remove);
+	CU_ASSERT_FALSE(b.last_regex);
+	CU_ASSERT_STRING_EQUAL(b.last_pattern, "Tofu Island");
+
+	ctl_run(&R, false, NULL, "guard", "remove", "--literal", "Tofu Island",
+		"--guard", "forget", NULL);
+	CU_ASSERT(check(&R, 0, ""));
+	snprintf(want, sizeof(want),
+		 "removed literal \"Tofu Island\" from guard forget (2 "
+		 "rules, generation %llu)\n",
+		 (unsigned long long)gen + 2);
+	CU_ASSERT_STRING_EQUAL(R.out, want);
+	b = recorded();
+	CU_ASSERT_TRUE(b.last_remove);
+	CU_ASSERT_FALSE(b.last_regex);
+
+	/* A regex between slashes; --opt=value works too. */
+	ctl_run(&R, false, NULL, "guard", "add", "--guard=pii",
+		"--regex=\\bzz-[0-9]{4}\\b", NULL);
+	CU_ASSERT(check(&R, 0, ""));
+	snprintf(want, sizeof(want),
+		 "added regex /\\bzz-[0-9]{4}\\b/ to guard pii (2 rules, "
+		 "generation %llu)\n",
+		 (unsigned long long)gen + 3);
+	CU_ASSERT_STRING_EQUAL(R.out, want);
+	b = recorded();
+	CU_ASSERT_TRUE(b.last_regex);
+	CU_ASSERT_STRING_EQUAL(b.last_guard, "pii");
+	CU_ASSERT_STRING_EQUAL(b.last_pattern, "\\bzz-[0-9]{4}\\b");
+	ctl_run(&R, false, NULL, "guard", "remove", "--guard", "pii", "--regex",
+		"\\bzz-[0-9]{4}\\b", NULL);
+	CU_ASSERT(check(&R, 0, ""));
+	snprintf(want, sizeof(want),
+		 "removed regex /\\bzz-[0-9]{4}\\b/ from guard pii (1 rule, "
+		 "generation %llu)\n",
+		 (unsigned long long)gen + 4);
+	CU_ASSERT_STRING_EQUAL(R.out, want);
+
+	/* Quotes, backslashes and control characters escaped in the line;
+	 * sent as given. A pattern may start with '-'. */
+	ctl_run(&R, false, NULL, "guard", "add", "--guard", "forget",
+		"--literal", "-say \"hi\"\t\\", NULL);
+	CU_ASSERT(check(&R, 0, ""));
+	snprintf(want, sizeof(want),
+		 "added literal \"-say \\\"hi\\\"\\t\\\\\" to guard forget "
+		 "(3 rules, generation %llu)\n",
+		 (unsigned long long)gen + 5);
+	CU_ASSERT_STRING_EQUAL(R.out, want);
+	CU_ASSERT_STRING_EQUAL(recorded().last_pattern, "-say \"hi\"\t\\");
+	ctl_run(&R, false, NULL, "guard", "remove", "--guard", "forget",
+		"--literal", "-say \"hi\"\t\\", NULL);
+	CU_ASSERT(check(&R, 0, ""));
+
+	/* Refused by the backend: exit 1, its field and message. */
+	ctl_run(&R, false, NULL, "guard", "add", "--guard", "nope", "--literal",
+		"x", NULL);
+	CU_ASSERT(
+	    check(&R, 1, "sluicectl: guard add: guard: no guard \"nope\"\n"));
+	CU_ASSERT_STRING_EQUAL(R.out, "");
+	ctl_run(&R, false, NULL, "guard", "add", "--guard", "forget",
+		"--literal", "Hsiao Yun-Hwa", NULL);
+	CU_ASSERT(check(&R, 1,
+			"sluicectl: guard add: pattern: guard forget has "
+			"literal \"Hsiao Yun-Hwa\" already\n"));
+	ctl_run(&R, false, NULL, "guard", "remove", "--guard", "forget",
+		"--regex", "Hsiao Yun-Hwa", NULL);
+	CU_ASSERT(check(&R, 1,
+			"sluicectl: guard remove: pattern: guard forget has "
+			"no regex \"Hsiao Yun-Hwa\"\n"));
+	ctl_run(&R, false, NULL, "guard", "add", "--guard", "pii", "--regex",
+		"[0-9]+", NULL);
+	CU_ASSERT(check(&R, 1,
+			"sluicectl: guard add: pattern: /[0-9]+/: unbounded "
+			"match width\n"));
+
+	/* Refused by the server's checks: exit 1 too. */
+	ctl_run(&R, false, NULL, "guard", "add", "--guard", "for get",
+		"--literal", "x", NULL);
+	CU_ASSERT(check(&R, 1,
+			"sluicectl: guard add: guard: must be 1..31 "
+			"characters of [A-Za-z0-9_.-], got \"for get\"\n"));
+	ctl_run(&R, false, NULL, "guard", "add", "--guard", "forget",
+		"--literal", "", NULL);
+	CU_ASSERT(check(&R, 1, "sluicectl: guard add: pattern: required\n"));
+	ctl_run(&R, false, NULL, "guard", "remove", "--guard", "forget",
+		"--literal", "ok\xff", NULL);
+	CU_ASSERT(check(&R, 1,
+			"sluicectl: guard remove: pattern: must be valid "
+			"UTF-8, got byte 0xff at offset 2\n"));
+	{
+		char big[600];
+
+		memset(big, 'b', 512);
+		big[512] = '\0';
+		ctl_run(&R, false, NULL, "guard", "add", "--guard", "forget",
+			"--literal", big, NULL);
+		CU_ASSERT(check(&R, 1,
+				"sluicectl: guard add: pattern: must be at "
+				"most 511 bytes, got 512\n"));
+	}
+
+	/* Bad usage: exit 2, nothing sent. */
+	b = recorded();
+	ctl_run(&R, false, NULL, "guard", "add", "--literal", "x", NULL);
+	CU_ASSERT(
+	    check(&R, 2, "sluicectl: guard add: --guard NAME is required\n"));
+	ctl_run(&R, false, NULL, "guard", "remove", "--guard", "forget", NULL);
+	CU_ASSERT(check(&R, 2,
+			"sluicectl: guard remove: --literal TEXT or --regex "
+			"RE is required\n"));
+	ctl_run(&R, false, NULL, "guard", "add", "--guard", "forget",
+		"--literal", "x", "--regex", "y", NULL);
+	CU_ASSERT(check(&R, 2,
+			"sluicectl: guard add: --literal and --regex exclude "
+			"each other\n"));
+	ctl_run(&R, false, NULL, "guard", "add", "--guard", "forget",
+		"--literal", "x", "more", NULL);
+	CU_ASSERT(check(&R, 2,
+			"sluicectl: guard add: unexpected argument \"more\" "
+			"(see --help)\n"));
+	ctl_run(&R, false, NULL, "guard", "add", "--guard", NULL);
+	CU_ASSERT(check(&R, 2, NULL));
+	CU_ASSERT_EQUAL(strncmp(R.err, "sluicectl: guard add: option ", 29), 0);
+	ctl_run(&R, false, NULL, "guard", "add", "--pipeline", "x", NULL);
+	CU_ASSERT(check(&R, 2, NULL));
+	CU_ASSERT_EQUAL(strncmp(R.err, "sluicectl: guard add: option ", 29), 0);
+	ctl_run(&R, false, NULL, "guard", NULL);
+	CU_ASSERT(check(&R, 2,
+			"sluicectl: guard: a subcommand is required (see "
+			"--help)\n"));
+	ctl_run(&R, false, NULL, "guard", "edit", NULL);
+	CU_ASSERT(check(&R, 2,
+			"sluicectl: guard: unknown subcommand \"edit\" (see "
+			"--help)\n"));
+	ctl_run(&R, false, NULL, "guard", "--json", NULL);
+	CU_ASSERT(check(&R, 2,
+			"sluicectl: guard: unknown subcommand \"--json\" (see "
+			"--help)\n"));
+	CU_ASSERT_EQUAL(recorded().calls[API_OP_EDIT_GUARD],
+			b.calls[API_OP_EDIT_GUARD]);
+	CU_ASSERT_EQUAL(recorded().calls[API_OP_LIST_GUARDS],
+			b.calls[API_OP_LIST_GUARDS]);
+
+	/* Unreachable: exit 3. */
+	ctl_run(&R, true, NULL, "--socket", "/nonexistent.sock", "guard", "add",
+		"--guard", "forget", "--literal", "x", NULL);
+	CU_ASSERT(check(&R, 3,
+			"sluicectl: guard add: cannot connect to "
+			"/nonexistent.sock: No such file or directory\n"));
+
+	/* What the backend holds now is what it started with. */
+	ctl_run(&R, false, NULL, "guard", "list", NULL);
+	CU_ASSERT(check(&R, 0, ""));
+	CU_ASSERT(has_line(R.out, "forget block \"Hsiao Yun-Hwa\" literal 4 4 "
+				  "0"));
+	CU_ASSERT_PTR_NULL(strstr(R.out, "Tofu"));
+	CU_ASSERT_PTR_NULL(strstr(R.out, "zz-"));
+}
+
 static int
 count(const char *hay, const char *needle)
 {
@@ -489,7 +775,35 @@ test_help_and_usage(void)
 	static const char *const cmds[] = {"apply", "get",    "instances",
 					   "add",   "remove", "drain",
 					   "stats", "top",    "version"};
+	static const char *const guard_cmds[] = {"list", "add", "remove"};
 	char want[64];
+
+	for (size_t i = 0; i < sizeof(guard_cmds) / sizeof(guard_cmds[0]);
+	     i++) {
+		ctl_run(&R, true, NULL, "--socket", "/nonexistent.sock",
+			"guard", guard_cmds[i], "--help", NULL);
+		CU_ASSERT(check(&R, 0, ""));
+		snprintf(want, sizeof(want),
+			 "usage: sluicectl [GLOBAL OPTIONS] guard %s",
+			 guard_cmds[i]);
+		CU_ASSERT_EQUAL(strncmp(R.out, want, strlen(want)), 0);
+	}
+	ctl_run(&R, true, NULL, "--socket", "/nonexistent.sock", "guard",
+		"--help", NULL);
+	CU_ASSERT(check(&R, 0, ""));
+	CU_ASSERT_EQUAL(strncmp(R.out,
+				"usage: sluicectl [GLOBAL OPTIONS] guard "
+				"SUBCOMMAND\n",
+				48),
+			0);
+	CU_ASSERT(has_line(R.out, " guard list [--json]"));
+	CU_ASSERT(has_line(R.out, " guard add --guard NAME (--literal TEXT | "
+				  "--regex RE)"));
+	CU_ASSERT(has_line(R.out, " guard remove --guard NAME (--literal TEXT "
+				  "| --regex RE)"));
+	ctl_run(&R, true, NULL, "--help", NULL);
+	CU_ASSERT(check(&R, 0, ""));
+	CU_ASSERT(has_line(R.out, " guard list [--json]"));
 
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
 		ctl_run(&R, true, NULL, "--socket", "/nonexistent.sock",
@@ -559,6 +873,9 @@ main(int argc, char **argv)
 	    {"stats", test_stats},
 	    {"stats --json", test_stats_json},
 	    {"top", test_top},
+	    {"guard list", test_guard_list},
+	    {"guard list --json", test_guard_list_json},
+	    {"guard add, guard remove", test_guard_edit},
 	    {"help and usage", test_help_and_usage},
 	    {"tcp with token", test_tcp},
 	};
