@@ -88,8 +88,11 @@ sl_stats_json(const struct sl_dp *dp, const struct rte_mempool *pool,
 
 		if (sc != NULL)
 			sl_guard_counters_read(&sc, 1, &gc, NULL);
-		fprintf(out, "%s{\"name\":\"%s\"", g ? "," : "",
-			cfg->guards[g].name);
+		fprintf(out, "%s{\"name\":\"%s\",\"rules\":%u,"
+			     "\"state_bytes\":%zu",
+			g ? "," : "", cfg->guards[g].name,
+			r != NULL ? r->n_rules : 0,
+			r != NULL ? sl_guard_state_size(r->set) : (size_t)0);
 		for (int k = 0; k < SL_GUARD_CTR_MAX; k++)
 			fprintf(out, ",\"%s\":%" PRIu64,
 				sl_guard_counter_name(k), gc.c[k]);
