@@ -175,6 +175,39 @@ sl_dp_held_free(struct sl_dp *dp, struct sl_held_list *l, enum sl_drop reason)
 		sl_dp_drop(dp, m, reason);
 }
 
+struct rte_mbuf *
+sl_dp_tokenless(struct sl_dp *dp, struct sl_frag_hdr *h,
+		const uint64_t *ancestry, uint32_t flow, uint8_t pipeline)
+{
+	struct rte_mbuf *m = rte_pktmbuf_alloc(dp->pool);
+	struct sl_wire_builder b;
+	struct sl_pkt_meta *pm;
+
+	if (m == NULL) {
+		dp->cnt.drops[SL_DROP_NO_MBUF]++;
+		return NULL;
+	}
+	for (uint8_t i = 0; i < h->depth; i++)
+		h->ancestry[i] = rte_be_to_cpu_64(ancestry[i]);
+	sl_wire_builder_init(&b, rte_pktmbuf_mtod_offset(m, uint8_t *,
+						       SL_WIRE_FRAME_HDR_OFF),
+			     SL_WIRE_HDR_LEN, h);
+	sl_wire_builder_finish(&b);
+	m->data_len = SL_WIRE_FRAME_HDR_OFF + SL_WIRE_HDR_LEN;
+	m->pkt_len = m->data_len;
+	pm = sl_pkt_meta(m);
+	memset(pm, 0, sizeof(*pm));
+	pm->flow = flow;
+	pm->seq = h->seq;
+	pm->hdr_off = SL_WIRE_FRAME_HDR_OFF;
+	pm->dgram_len = SL_WIRE_HDR_LEN;
+	pm->stage = h->stage;
+	pm->pipeline = pipeline;
+	pm->flags = h->flags;
+	pm->depth = h->depth;
+	return m;
+}
+
 struct sl_route_pin *
 sl_dp_pin_of(struct sl_dp *dp, const struct sl_pkt_meta *pm)
 {
@@ -614,35 +647,14 @@ dp_expire_stream(struct sl_dp *dp, uint32_t idx)
 		.pipeline = rte_be_to_cpu_32(f->key.pipeline),
 		.seq = f->next_seq,
 	};
-	struct sl_wire_builder b;
-	struct sl_pkt_meta *pm;
 	struct rte_mbuf *m;
 
 	dp->cnt.flows_expired++;
-	m = rte_pktmbuf_alloc(dp->pool);
+	m = sl_dp_tokenless(dp, &h, f->key.ancestry, idx, f->pipeline);
 	if (m == NULL) {
-		dp->cnt.drops[SL_DROP_NO_MBUF]++;
 		sl_flow_remove(dp->flows, idx);
 		return;
 	}
-	for (uint8_t i = 0; i < h.depth; i++)
-		h.ancestry[i] = rte_be_to_cpu_64(f->key.ancestry[i]);
-	sl_wire_builder_init(&b, rte_pktmbuf_mtod_offset(m, uint8_t *,
-						       SL_WIRE_FRAME_HDR_OFF),
-			     SL_WIRE_HDR_LEN, &h);
-	sl_wire_builder_finish(&b);
-	m->data_len = SL_WIRE_FRAME_HDR_OFF + SL_WIRE_HDR_LEN;
-	m->pkt_len = m->data_len;
-	pm = sl_pkt_meta(m);
-	memset(pm, 0, sizeof(*pm));
-	pm->flow = idx;
-	pm->seq = h.seq;
-	pm->hdr_off = SL_WIRE_FRAME_HDR_OFF;
-	pm->dgram_len = SL_WIRE_HDR_LEN;
-	pm->stage = h.stage;
-	pm->pipeline = f->pipeline;
-	pm->flags = SL_FRAG_F_ABORT;
-	pm->depth = h.depth;
 	f->end_seq = f->next_seq++;
 	f->request_done = 1;
 	sl_dp_fanout_one(dp, m);

@@ -435,6 +435,16 @@ int sl_dp_held_push(struct sl_dp *dp, struct sl_held_list *l,
 struct rte_mbuf *sl_dp_held_pop(struct sl_dp *dp, struct sl_held_list *l);
 
 /**
+ * sl_dp_tokenless - a new fragment without tokens (an ABORT, a child
+ * count): header @h, whose ancestry is taken from @ancestry (wire order,
+ * h->depth ids), in an mbuf whose meta says it came in on flow @flow of
+ * pipeline index @pipeline. NULL (counted NO_MBUF) when the pool is dry.
+ */
+struct rte_mbuf *sl_dp_tokenless(struct sl_dp *dp, struct sl_frag_hdr *h,
+				 const uint64_t *ancestry, uint32_t flow,
+				 uint8_t pipeline);
+
+/**
  * sl_dp_pin_of - the route pin fragment @pm follows (see sl_pkt_meta).
  */
 struct sl_route_pin *sl_dp_pin_of(struct sl_dp *dp,

@@ -305,7 +305,6 @@ split_marker(struct sl_dp *dp, struct sl_splitter *sp,
 		.send_ns = sp->send_ns,
 		.child_count = (flags & SL_FRAG_F_CHILDREN) ? sp->children : 0,
 	};
-	struct sl_wire_builder b;
 	struct sl_pkt_meta *pm;
 	struct rte_mbuf *m;
 
@@ -318,28 +317,10 @@ split_marker(struct sl_dp *dp, struct sl_splitter *sp,
 		    st->aggregation > sp->depth)
 			return;
 	}
-	m = rte_pktmbuf_alloc(dp->pool);
-	if (m == NULL) {
-		dp->cnt.drops[SL_DROP_NO_MBUF]++;
+	m = sl_dp_tokenless(dp, &h, sp->ancestry, sp->flow, sp->pipeline);
+	if (m == NULL)
 		return;
-	}
-	for (uint8_t i = 0; i < sp->depth; i++)
-		h.ancestry[i] = rte_be_to_cpu_64(sp->ancestry[i]);
-	sl_wire_builder_init(&b, rte_pktmbuf_mtod_offset(m, uint8_t *,
-						       SL_WIRE_FRAME_HDR_OFF),
-			     SL_WIRE_HDR_LEN, &h);
-	sl_wire_builder_finish(&b);
-	m->data_len = SL_WIRE_FRAME_HDR_OFF + SL_WIRE_HDR_LEN;
-	m->pkt_len = m->data_len;
 	pm = sl_pkt_meta(m);
-	memset(pm, 0, sizeof(*pm));
-	pm->flow = sp->flow;
-	pm->hdr_off = SL_WIRE_FRAME_HDR_OFF;
-	pm->dgram_len = SL_WIRE_HDR_LEN;
-	pm->stage = sp->from_stage;
-	pm->pipeline = sp->pipeline;
-	pm->flags = flags;
-	pm->depth = sp->depth;
 	pm->edge = (uint8_t)e->id;
 	memset(&sp->marker_pin, 0, sizeof(sp->marker_pin));
 	sp->marker_pin.instance = SL_INSTANCE_NONE;
