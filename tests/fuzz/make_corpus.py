@@ -97,6 +97,14 @@ seeds = {
     "oversized_length": seed(True, 128, struct.pack(">I", (1 << 20) + 1) + b"x" * 16),
     "zero_length": seed(True, 128, struct.pack(">I", 0) + frame(request(22, 17, b""))),
     "garbage": seed(True, 128, frame(b"\x0f" * 12)),
+    "list_guards": seed(True, 128, frame(request(23, 18, b""))),
+    "guard_add": seed(True, 4, frame(request(24, 19, field_bytes(1, "forget")
+        + field_bytes(4, "Hsiao Yun-Hwa")))),
+    "guard_remove_regex": seed(True, 128, frame(request(25, 19,
+        field_bytes(1, "forget") + field_varint(2, 1) + field_varint(3, 1)
+        + field_bytes(4, "vx-[0-9]{3}")))),
+    "guard_bad_utf8": seed(True, 128, frame(request(26, 19,
+        field_bytes(1, "forget") + field_bytes(4, b"\xc0\x80")))),
 }
 
 here = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus", "frame")
