@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "sluice.h"
+#include "tt_proc.h"
 
 #define PIPELINE 4
 #define TENANT 9
@@ -37,48 +38,12 @@ static struct sockaddr_in engine_addr;
 static struct sl_sock *client;
 static struct sl_burst rx;
 
-/* A port free right now on 127.0.0.1 (the kernel picks it). */
-static uint16_t
-free_port(void)
-{
-	struct sockaddr_in a;
-	struct sl_sock *s;
-	uint16_t port;
-
-	sl_endpoint_parse("127.0.0.1:0", false, &a);
-	s = sl_sock_open(&a);
-	if (s == NULL)
-		return 0;
-	port = ntohs(s->local.sin_port);
-	sl_sock_close(s);
-	return port;
-}
-
-static pid_t
-spawn(char *const argv[], bool quiet_stdout)
-{
-	pid_t pid = fork();
-
-	if (pid == 0) {
-		if (quiet_stdout) {
-			int fd = open("/dev/null", O_WRONLY);
-
-			dup2(fd, STDOUT_FILENO);
-		}
-		execv(argv[0], argv);
-		_exit(127);
-	}
-	return pid;
-}
-
 static int
 start_engine(const char *transform)
 {
 	char listen[32], port_text[8];
-	struct stat st;
-	int i;
 
-	snprintf(port_text, sizeof(port_text), "%u", free_port());
+	snprintf(port_text, sizeof(port_text), "%u", tt_free_port());
 	snprintf(listen, sizeof(listen), "127.0.0.1:%s", port_text);
 	unlink(stats_path);
 	{
@@ -87,59 +52,13 @@ start_engine(const char *transform)
 				      (char *)transform, "--stats-file",
 				      stats_path, "--quiet", NULL};
 
-		engine_pid = spawn(argv, false);
+		engine_pid = tt_spawn(argv, NULL, NULL);
 	}
 	if (engine_pid < 0)
 		return -1;
 	sl_endpoint_parse(listen, false, &engine_addr);
 	/* The first stats file appears once the socket is bound. */
-	for (i = 0; i < 200; i++) {
-		if (stat(stats_path, &st) == 0)
-			return 0;
-		usleep(10000);
-	}
-	return -1;
-}
-
-static int
-stop_engine(void)
-{
-	int status;
-
-	if (engine_pid < 0)
-		return -1;
-	kill(engine_pid, SIGTERM);
-	if (waitpid(engine_pid, &status, 0) < 0)
-		return -1;
-	engine_pid = -1;
-	return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
-}
-
-static long long
-stat_value(const char *json, const char *key)
-{
-	char pat[64];
-	const char *p;
-
-	snprintf(pat, sizeof(pat), "\"%s\": ", key);
-	p = strstr(json, pat);
-	if (p == NULL)
-		return -1;
-	return strtoll(p + strlen(pat), NULL, 10);
-}
-
-static int
-read_file(const char *path, char *buf, size_t cap)
-{
-	FILE *f = fopen(path, "r");
-	size_t n;
-
-	if (f == NULL)
-		return -errno;
-	n = fread(buf, 1, cap - 1, f);
-	buf[n] = '\0';
-	fclose(f);
-	return 0;
+	return tt_wait_file(stats_path, 200, NULL);
 }
 
 /* Words of stream @req fragment @seq: two tokens, one multi-byte. */
@@ -337,21 +256,22 @@ test_engine_stats(void)
 {
 	char json[2048];
 
-	CU_ASSERT_EQUAL_FATAL(stop_engine(), 0);
-	CU_ASSERT_EQUAL_FATAL(read_file(stats_path, json, sizeof(json)), 0);
+	CU_ASSERT_EQUAL_FATAL(tt_stop(&engine_pid), 0);
+	CU_ASSERT_EQUAL_FATAL(tt_read_file(stats_path, json, sizeof(json)), 0);
 	CU_ASSERT(strstr(json, "\"name\": \"t-engine\"") != NULL);
-	CU_ASSERT_EQUAL(stat_value(json, "streams"), 5);
+	CU_ASSERT_EQUAL(tt_json_num(json, "streams"), 5);
 	/* in order, misordered and duplicate streams end complete */
-	CU_ASSERT_EQUAL(stat_value(json, "streams_completed"), 3);
-	CU_ASSERT_EQUAL(stat_value(json, "fragments_in"), 4 + 4 + 4 + 2 + 2);
-	CU_ASSERT_EQUAL(stat_value(json, "fragments_out"), 4 + 4 + 3 + 2 + 2);
-	CU_ASSERT_EQUAL(stat_value(json, "tokens_in"), 2 * (4 + 4 + 4 + 2 + 1));
+	CU_ASSERT_EQUAL(tt_json_num(json, "streams_completed"), 3);
+	CU_ASSERT_EQUAL(tt_json_num(json, "fragments_in"), 4 + 4 + 4 + 2 + 2);
+	CU_ASSERT_EQUAL(tt_json_num(json, "fragments_out"), 4 + 4 + 3 + 2 + 2);
+	CU_ASSERT_EQUAL(tt_json_num(json, "tokens_in"),
+			2 * (4 + 4 + 4 + 2 + 1));
 	/* seq 2 before 1 in stream 101, seq 2 after the gap in 103 */
-	CU_ASSERT_EQUAL(stat_value(json, "misordered"), 2);
-	CU_ASSERT_EQUAL(stat_value(json, "duplicates"), 1);
-	CU_ASSERT_EQUAL(stat_value(json, "incomplete"), 1);
-	CU_ASSERT_EQUAL(stat_value(json, "aborted_in"), 1);
-	CU_ASSERT_EQUAL(stat_value(json, "invalid"), 1);
+	CU_ASSERT_EQUAL(tt_json_num(json, "misordered"), 2);
+	CU_ASSERT_EQUAL(tt_json_num(json, "duplicates"), 1);
+	CU_ASSERT_EQUAL(tt_json_num(json, "incomplete"), 1);
+	CU_ASSERT_EQUAL(tt_json_num(json, "aborted_in"), 1);
+	CU_ASSERT_EQUAL(tt_json_num(json, "invalid"), 1);
 }
 
 /* sluicegen against an engine echoing back: clean, exact counts. */
@@ -360,8 +280,7 @@ run_gen(const char *transform, const char *expect, int want_rc,
 	const char *out_path)
 {
 	char server[32], json[4096];
-	int status, fd, saved;
-	pid_t pid;
+		pid_t pid;
 
 	CU_ASSERT_FATAL(start_engine(transform) == 0);
 	snprintf(server, sizeof(server), "127.0.0.1:%u",
@@ -375,35 +294,27 @@ run_gen(const char *transform, const char *expect, int want_rc,
 				      "--drain-ms", "300", "--json", "--check",
 				      "--quiet", NULL};
 
-		fflush(stdout);
-		saved = dup(STDOUT_FILENO);
-		fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-		dup2(fd, STDOUT_FILENO);
-		close(fd);
-		pid = spawn(argv, false);
-		dup2(saved, STDOUT_FILENO);
-		close(saved);
+		pid = tt_spawn(argv, out_path, NULL);
 	}
 	CU_ASSERT_FATAL(pid > 0);
-	CU_ASSERT_FATAL(waitpid(pid, &status, 0) == pid);
-	CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == want_rc);
-	CU_ASSERT_EQUAL(stop_engine(), 0);
-	CU_ASSERT_EQUAL_FATAL(read_file(out_path, json, sizeof(json)), 0);
-	CU_ASSERT_EQUAL(stat_value(json, "requests"), 300);
-	CU_ASSERT_EQUAL(stat_value(json, "fragments"), 1500);
-	CU_ASSERT_EQUAL(stat_value(json, "fragments_received"), 1500);
-	CU_ASSERT_EQUAL(stat_value(json, "lost"), 0);
-	CU_ASSERT_EQUAL(stat_value(json, "duplicated"), 0);
-	CU_ASSERT_EQUAL(stat_value(json, "misordered"), 0);
-	CU_ASSERT_EQUAL(stat_value(json, "unknown"), 0);
+	CU_ASSERT_EQUAL(tt_wait(pid), want_rc);
+	CU_ASSERT_EQUAL(tt_stop(&engine_pid), 0);
+	CU_ASSERT_EQUAL_FATAL(tt_read_file(out_path, json, sizeof(json)), 0);
+	CU_ASSERT_EQUAL(tt_json_num(json, "requests"), 300);
+	CU_ASSERT_EQUAL(tt_json_num(json, "fragments"), 1500);
+	CU_ASSERT_EQUAL(tt_json_num(json, "fragments_received"), 1500);
+	CU_ASSERT_EQUAL(tt_json_num(json, "lost"), 0);
+	CU_ASSERT_EQUAL(tt_json_num(json, "duplicated"), 0);
+	CU_ASSERT_EQUAL(tt_json_num(json, "misordered"), 0);
+	CU_ASSERT_EQUAL(tt_json_num(json, "unknown"), 0);
 	if (want_rc == 0) {
-		CU_ASSERT_EQUAL(stat_value(json, "completed"), 300);
-		CU_ASSERT_EQUAL(stat_value(json, "corrupted"), 0);
+		CU_ASSERT_EQUAL(tt_json_num(json, "completed"), 300);
+		CU_ASSERT_EQUAL(tt_json_num(json, "corrupted"), 0);
 	} else {
 		/* A fragment of only digits and punctuation reads the
 		 * same in upper and rot13: nearly all, not all, differ. */
-		CU_ASSERT(stat_value(json, "completed") < 30);
-		CU_ASSERT(stat_value(json, "corrupted") > 1400);
+		CU_ASSERT(tt_json_num(json, "completed") < 30);
+		CU_ASSERT(tt_json_num(json, "corrupted") > 1400);
 	}
 }
 
@@ -438,7 +349,7 @@ main(void)
 	snprintf(stats_path, sizeof(stats_path), "%s/engine.json", tmpdir);
 	if (start_engine("upper") < 0) {
 		fprintf(stderr, "cannot start %s\n", engine_bin);
-		stop_engine();
+		tt_stop(&engine_pid);
 		return 1;
 	}
 	sl_endpoint_parse("127.0.0.1:0", false, &local);
@@ -462,7 +373,7 @@ main(void)
 	fails = CU_get_number_of_failures();
 	CU_cleanup_registry();
 
-	stop_engine();
+	tt_stop(&engine_pid);
 	sl_sock_close(client);
 	unlink(stats_path);
 	rmdir(tmpdir);

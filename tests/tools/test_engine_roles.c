@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "sluice.h"
+#include "tt_proc.h"
 
 #define PIPELINE 3
 #define TENANT 5
@@ -55,22 +56,6 @@ static const char query[] = "Hsiao Yun-Hwa father civil engineer\n";
 
 /* ---- engine process ---- */
 
-static uint16_t
-free_port(void)
-{
-	struct sockaddr_in a;
-	struct sl_sock *s;
-	uint16_t port;
-
-	sl_endpoint_parse("127.0.0.1:0", false, &a);
-	s = sl_sock_open(&a);
-	if (s == NULL)
-		return 0;
-	port = ntohs(s->local.sin_port);
-	sl_sock_close(s);
-	return port;
-}
-
 /* Start the engine with --role @role and further NULL-ended arguments. */
 static int
 start_engine(const char *role, ...)
@@ -78,11 +63,9 @@ start_engine(const char *role, ...)
 	char listen[32];
 	char *argv[40];
 	unsigned int n = 0;
-	struct stat st;
 	va_list ap;
-	int i;
 
-	snprintf(listen, sizeof(listen), "127.0.0.1:%u", free_port());
+	snprintf(listen, sizeof(listen), "127.0.0.1:%u", tt_free_port());
 	unlink(stats_path);
 	argv[n++] = (char *)engine_bin;
 	argv[n++] = "--listen";
@@ -104,70 +87,20 @@ start_engine(const char *role, ...)
 	}
 	va_end(ap);
 	argv[n] = NULL;
-	engine_pid = fork();
-	if (engine_pid == 0) {
-		execv(argv[0], argv);
-		_exit(127);
-	}
+	engine_pid = tt_spawn(argv, NULL, NULL);
 	if (engine_pid < 0)
 		return -1;
 	sl_endpoint_parse(listen, false, &engine_addr);
 	sl_sock_set_peer(client, &engine_addr);
-	for (i = 0; i < 300; i++) {
-		if (stat(stats_path, &st) == 0)
-			return 0;
-		usleep(10000);
-	}
-	return -1;
-}
-
-static int
-stop_engine(void)
-{
-	int status;
-
-	if (engine_pid < 0)
-		return -1;
-	kill(engine_pid, SIGTERM);
-	if (waitpid(engine_pid, &status, 0) < 0)
-		return -1;
-	engine_pid = -1;
-	return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
-}
-
-static int
-read_file(const char *path, char *buf, size_t cap)
-{
-	FILE *f = fopen(path, "r");
-	size_t n;
-
-	if (f == NULL)
-		return -errno;
-	n = fread(buf, 1, cap - 1, f);
-	buf[n] = '\0';
-	fclose(f);
-	return 0;
-}
-
-static double
-stat_value(const char *json, const char *key)
-{
-	char pat[64];
-	const char *p;
-
-	snprintf(pat, sizeof(pat), "\"%s\": ", key);
-	p = strstr(json, pat);
-	if (p == NULL)
-		return -1;
-	return strtod(p + strlen(pat), NULL);
+	return tt_wait_file(stats_path, 300, NULL);
 }
 
 /* Stop the engine and read its final stats into @json. */
 static void
 stop_and_stats(char *json, size_t cap)
 {
-	CU_ASSERT_EQUAL(stop_engine(), 0);
-	CU_ASSERT_EQUAL_FATAL(read_file(stats_path, json, cap), 0);
+	CU_ASSERT_EQUAL(tt_stop(&engine_pid), 0);
+	CU_ASSERT_EQUAL_FATAL(tt_read_file(stats_path, json, cap), 0);
 }
 
 /* ---- sending ---- */
@@ -462,7 +395,7 @@ run_three_ways(const char *role, const char *input, char *text, size_t cap,
 	CU_ASSERT_STRING_EQUAL(text, again);
 	if (lm) /* every token is its own fragment */
 		CU_ASSERT_EQUAL(out_of(1, 1)->max_tokens_per_frag, 1);
-	CU_ASSERT_EQUAL(stop_engine(), 0);
+	CU_ASSERT_EQUAL(tt_stop(&engine_pid), 0);
 
 	CU_ASSERT_FATAL(start_engine(role, NULL) == 0);
 	in_stream_init(&s, 3, 0, 1, 1);
@@ -470,7 +403,7 @@ run_three_ways(const char *role, const char *input, char *text, size_t cap,
 	CU_ASSERT_EQUAL_FATAL(collect(1, 5000, 20), 1);
 	check_stream(out_of(3, 1), again, sizeof(again));
 	CU_ASSERT_STRING_EQUAL(text, again);
-	CU_ASSERT_EQUAL(stop_engine(), 0);
+	CU_ASSERT_EQUAL(tt_stop(&engine_pid), 0);
 }
 
 static void
@@ -607,7 +540,7 @@ test_bm25(void)
 	CU_ASSERT_EQUAL_FATAL(collect(1, 5000, 20), 1);
 	check_stream(out_of(4, 1), split, sizeof(split));
 	CU_ASSERT_STRING_EQUAL(text, split);
-	CU_ASSERT_EQUAL(stop_engine(), 0);
+	CU_ASSERT_EQUAL(tt_stop(&engine_pid), 0);
 }
 
 static void
@@ -672,9 +605,9 @@ test_rerank_join(void)
 	CU_ASSERT_STRING_EQUAL(outs[0].text, first);
 
 	stop_and_stats(json, sizeof(json));
-	CU_ASSERT_EQUAL(stat_value(json, "requests_served"), 2);
-	CU_ASSERT_EQUAL(stat_value(json, "streams_completed"), 4);
-	CU_ASSERT(stat_value(json, "busy_ms") > 0.5);
+	CU_ASSERT_EQUAL(tt_json_num(json, "requests_served"), 2);
+	CU_ASSERT_EQUAL(tt_json_num(json, "streams_completed"), 4);
+	CU_ASSERT(tt_json_num(json, "busy_ms") > 0.5);
 }
 
 /* ---- markers, aborts, overload ---- */
@@ -696,10 +629,10 @@ test_markers(void)
 	CU_ASSERT_EQUAL(n_outs, 1);
 	CU_ASSERT_EQUAL(outs[0].depth, 2);
 	stop_and_stats(json, sizeof(json));
-	CU_ASSERT_EQUAL(stat_value(json, "markers"), 1);
-	CU_ASSERT_EQUAL(stat_value(json, "children_announced"), 3);
-	CU_ASSERT_EQUAL(stat_value(json, "streams"), 1);
-	CU_ASSERT_EQUAL(stat_value(json, "requests_served"), 1);
+	CU_ASSERT_EQUAL(tt_json_num(json, "markers"), 1);
+	CU_ASSERT_EQUAL(tt_json_num(json, "children_announced"), 3);
+	CU_ASSERT_EQUAL(tt_json_num(json, "streams"), 1);
+	CU_ASSERT_EQUAL(tt_json_num(json, "requests_served"), 1);
 }
 
 static void
@@ -729,8 +662,8 @@ test_abort(void)
 	CU_ASSERT_EQUAL(n_outs, 1);
 	check_abort(out_of(30, 1), SL_ABORT_CLIENT);
 	stop_and_stats(json, sizeof(json));
-	CU_ASSERT_EQUAL(stat_value(json, "aborted_in"), 1);
-	CU_ASSERT_EQUAL(stat_value(json, "requests_served"), 0);
+	CU_ASSERT_EQUAL(tt_json_num(json, "aborted_in"), 1);
+	CU_ASSERT_EQUAL(tt_json_num(json, "requests_served"), 0);
 
 	/* bm25: aborted while its tokens are being served. */
 	CU_ASSERT_FATAL(start_engine("bm25", NULL) == 0);
@@ -740,7 +673,7 @@ test_abort(void)
 	CU_ASSERT_EQUAL(collect(1, 2000, 100), 1);
 	CU_ASSERT_EQUAL(n_outs, 1);
 	check_abort(out_of(31, 1), SL_ABORT_GUARD);
-	CU_ASSERT_EQUAL(stop_engine(), 0);
+	CU_ASSERT_EQUAL(tt_stop(&engine_pid), 0);
 
 	/* rerank: one input aborts, the join answers ABORT once. */
 	CU_ASSERT_FATAL(start_engine("rerank", NULL) == 0);
@@ -752,7 +685,7 @@ test_abort(void)
 	CU_ASSERT_EQUAL(collect(1, 2000, 100), 1);
 	CU_ASSERT_EQUAL(n_outs, 1);
 	check_abort(out_of(32, 2), SL_ABORT_EXPIRED);
-	CU_ASSERT_EQUAL(stop_engine(), 0);
+	CU_ASSERT_EQUAL(tt_stop(&engine_pid), 0);
 }
 
 static void
@@ -773,10 +706,10 @@ test_overload(void)
 	check_stream(out_of(41, 1), NULL, 0);
 	check_abort(out_of(42, 1), SL_ABORT_OVERLOAD);
 	stop_and_stats(json, sizeof(json));
-	CU_ASSERT_EQUAL(stat_value(json, "overload_aborts"), 1);
-	CU_ASSERT_EQUAL(stat_value(json, "queue_max"), 1);
-	CU_ASSERT_EQUAL(stat_value(json, "requests_served"), 2);
-	CU_ASSERT_EQUAL(stat_value(json, "streams_completed"), 3);
+	CU_ASSERT_EQUAL(tt_json_num(json, "overload_aborts"), 1);
+	CU_ASSERT_EQUAL(tt_json_num(json, "queue_max"), 1);
+	CU_ASSERT_EQUAL(tt_json_num(json, "requests_served"), 2);
+	CU_ASSERT_EQUAL(tt_json_num(json, "streams_completed"), 3);
 }
 
 /* ---- timing ---- */
@@ -827,11 +760,11 @@ test_ttft_prompt(void)
 	CU_ASSERT(long_ms > short_ms + 150);
 	CU_ASSERT(long_ms < 3000);
 	stop_and_stats(json, sizeof(json));
-	CU_ASSERT(stat_value(json, "ttft_ms_mean") > 100);
-	CU_ASSERT(stat_value(json, "tpot_ms_mean") > 0.1);
-	CU_ASSERT(stat_value(json, "tpot_ms_mean") < 1.0);
-	CU_ASSERT_EQUAL(stat_value(json, "requests_served"), 2);
-	CU_ASSERT_EQUAL(stat_value(json, "tokens_out"), tokens);
+	CU_ASSERT(tt_json_num(json, "ttft_ms_mean") > 100);
+	CU_ASSERT(tt_json_num(json, "tpot_ms_mean") > 0.1);
+	CU_ASSERT(tt_json_num(json, "tpot_ms_mean") < 1.0);
+	CU_ASSERT_EQUAL(tt_json_num(json, "requests_served"), 2);
+	CU_ASSERT_EQUAL(tt_json_num(json, "tokens_out"), tokens);
 }
 
 static void
@@ -865,8 +798,8 @@ test_ttft_queue(void)
 	CU_ASSERT(t[2] + 1 >= (double)(out_of(60, 1)->end_ns - sent) / 1e6 ||
 		  t[2] + 1 >= (double)(out_of(61, 1)->end_ns - sent) / 1e6);
 	stop_and_stats(json, sizeof(json));
-	CU_ASSERT_EQUAL(stat_value(json, "queue_max"), 2);
-	CU_ASSERT_EQUAL(stat_value(json, "requests_served"), 4);
+	CU_ASSERT_EQUAL(tt_json_num(json, "queue_max"), 2);
+	CU_ASSERT_EQUAL(tt_json_num(json, "requests_served"), 4);
 }
 
 int
@@ -909,7 +842,7 @@ main(void)
 	fails = CU_get_number_of_failures();
 	CU_cleanup_registry();
 
-	stop_engine();
+	tt_stop(&engine_pid);
 	sl_sock_close(client);
 	unlink(stats_path);
 	rmdir(tmpdir);

@@ -15,6 +15,7 @@
 #include "sluicegen.c"
 
 #include <CUnit/Basic.h>
+#include "tt_proc.h"
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -24,114 +25,23 @@ static char tmpdir[64] = "/tmp/sl_test_gen_run.XXXXXX";
 static pid_t engine_pid = -1;
 static char engine_ep[32];
 
-static uint16_t
-free_port(void)
-{
-	struct sockaddr_in a;
-	struct sl_sock *s;
-	uint16_t port;
-
-	sl_endpoint_parse("127.0.0.1:0", false, &a);
-	s = sl_sock_open(&a);
-	if (s == NULL)
-		return 0;
-	port = ntohs(s->local.sin_port);
-	sl_sock_close(s);
-	return port;
-}
-
-/* Run argv with stdout to @out (or /dev/null); return its exit status. */
-static int
-run(char *const argv[], const char *out, bool wait_exit, pid_t *pid_out)
-{
-	pid_t pid = fork();
-	int status;
-
-	if (pid == 0) {
-		int fd = open(out ? out : "/dev/null",
-			      O_WRONLY | O_CREAT | O_TRUNC, 0600);
-
-		dup2(fd, STDOUT_FILENO);
-		execv(argv[0], argv);
-		_exit(127);
-	}
-	if (pid < 0)
-		return -1;
-	if (!wait_exit) {
-		*pid_out = pid;
-		return 0;
-	}
-	if (waitpid(pid, &status, 0) != pid)
-		return -1;
-	return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
-}
-
 static int
 start_engine(void)
 {
 	char stats[128];
-	struct stat st;
-	int i;
 
-	snprintf(engine_ep, sizeof(engine_ep), "127.0.0.1:%u", free_port());
+	snprintf(engine_ep, sizeof(engine_ep), "127.0.0.1:%u", tt_free_port());
 	snprintf(stats, sizeof(stats), "%s/engine.json", tmpdir);
 	{
 		char *const argv[] = {(char *)engine_bin, "--listen", engine_ep,
 				      "--transform", "echo", "--stats-file",
 				      stats, "--quiet", NULL};
 
-		if (run(argv, NULL, false, &engine_pid) < 0)
+		engine_pid = tt_spawn(argv, "/dev/null", NULL);
+		if (engine_pid < 0)
 			return -1;
 	}
-	for (i = 0; i < 200; i++) {
-		if (stat(stats, &st) == 0)
-			return 0;
-		usleep(10000);
-	}
-	return -1;
-}
-
-static void
-stop_engine(void)
-{
-	if (engine_pid > 0) {
-		kill(engine_pid, SIGTERM);
-		waitpid(engine_pid, NULL, 0);
-		engine_pid = -1;
-	}
-}
-
-static char *
-slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "r");
-	char *buf;
-	long n;
-
-	if (f == NULL)
-		return NULL;
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	buf = malloc((size_t)n + 1);
-	if (buf != NULL) {
-		*len = fread(buf, 1, (size_t)n, f);
-		buf[*len] = '\0';
-	}
-	fclose(f);
-	return buf;
-}
-
-/* The value of "key": in @json at or after @from. */
-static double
-json_num(const char *from, const char *key)
-{
-	char pat[64];
-	const char *p;
-
-	snprintf(pat, sizeof(pat), "\"%s\": ", key);
-	p = strstr(from, pat);
-	return p ? strtod(p + strlen(pat), NULL) : -1;
+	return tt_wait_file(stats, 200, NULL);
 }
 
 static unsigned int
@@ -191,9 +101,9 @@ test_sweep_json_and_dump(void)
 				      "5", "--drain-ms", "2000", "--dump", dump,
 				      "--json", "--check", NULL};
 
-		CU_ASSERT_EQUAL(run(argv, out, true, NULL), 0);
+		CU_ASSERT_EQUAL(tt_run(argv, out, NULL), 0);
 	}
-	json = slurp(out, &len);
+	json = tt_slurp(out, &len);
 	CU_ASSERT_FATAL(json != NULL);
 	CU_ASSERT(strncmp(json, "{\"sweep\": [{\"mode\": \"pipeline\"", 30) ==
 		  0);
@@ -201,29 +111,29 @@ test_sweep_json_and_dump(void)
 	second = strstr(json + 1, "}, {\"mode\": \"pipeline\"");
 	CU_ASSERT_FATAL(second != NULL);
 	CU_ASSERT(strstr(second + 1, "}, {\"mode\"") == NULL);
-	CU_ASSERT_EQUAL(json_num(json, "offered_rps"), 40.0);
-	CU_ASSERT_EQUAL(json_num(second, "offered_rps"), 120.0);
-	req0 = json_num(json, "requests");
-	req1 = json_num(second, "requests");
+	CU_ASSERT_EQUAL(tt_json_num(json, "offered_rps"), 40.0);
+	CU_ASSERT_EQUAL(tt_json_num(second, "offered_rps"), 120.0);
+	req0 = tt_json_num(json, "requests");
+	req1 = tt_json_num(second, "requests");
 	/* Poisson counts around 20 and 60. */
 	CU_ASSERT(req0 >= 5 && req0 <= 40);
 	CU_ASSERT(req1 >= 30 && req1 <= 100);
-	CU_ASSERT_EQUAL(json_num(json, "completed"), req0);
-	CU_ASSERT_EQUAL(json_num(second, "completed"), req1);
+	CU_ASSERT_EQUAL(tt_json_num(json, "completed"), req0);
+	CU_ASSERT_EQUAL(tt_json_num(second, "completed"), req1);
 	/* 20 tokens at 6 a fragment: 4 fragments out, 4 back. */
-	CU_ASSERT_EQUAL(json_num(json, "fragments"), 4 * req0);
-	CU_ASSERT_EQUAL(json_num(json, "fragments_received"), 4 * req0);
-	CU_ASSERT_EQUAL(json_num(second, "fragments_received"), 4 * req1);
-	CU_ASSERT_EQUAL(json_num(json, "lost"), 0);
-	CU_ASSERT_EQUAL(json_num(json, "duplicated"), 0);
-	CU_ASSERT_EQUAL(json_num(json, "misordered"), 0);
-	CU_ASSERT_EQUAL(json_num(json, "aborted"), 0);
-	CU_ASSERT(json_num(json, "p50_us") > 0);
-	CU_ASSERT(json_num(json, "p99_us") >= json_num(json, "p50_us"));
-	CU_ASSERT(json_num(json, "achieved_rps") > 0);
+	CU_ASSERT_EQUAL(tt_json_num(json, "fragments"), 4 * req0);
+	CU_ASSERT_EQUAL(tt_json_num(json, "fragments_received"), 4 * req0);
+	CU_ASSERT_EQUAL(tt_json_num(second, "fragments_received"), 4 * req1);
+	CU_ASSERT_EQUAL(tt_json_num(json, "lost"), 0);
+	CU_ASSERT_EQUAL(tt_json_num(json, "duplicated"), 0);
+	CU_ASSERT_EQUAL(tt_json_num(json, "misordered"), 0);
+	CU_ASSERT_EQUAL(tt_json_num(json, "aborted"), 0);
+	CU_ASSERT(tt_json_num(json, "p50_us") > 0);
+	CU_ASSERT(tt_json_num(json, "p99_us") >= tt_json_num(json, "p50_us"));
+	CU_ASSERT(tt_json_num(json, "achieved_rps") > 0);
 
-	d0 = slurp(dump0, &len0);
-	d1 = slurp(dump1, &len1);
+	d0 = tt_slurp(dump0, &len0);
+	d1 = tt_slurp(dump1, &len1);
 	CU_ASSERT_FATAL(d0 != NULL && d1 != NULL);
 	CU_ASSERT_EQUAL(count_lines(d0), (unsigned int)req0);
 	CU_ASSERT_EQUAL(count_lines(d1), (unsigned int)req1);
@@ -247,9 +157,9 @@ test_sweep_json_and_dump(void)
 				      "5", "--drain-ms", "2000", "--dump",
 				      again, "--quiet", "--check", NULL};
 
-		CU_ASSERT_EQUAL(run(argv, NULL, true, NULL), 0);
+		CU_ASSERT_EQUAL(tt_run(argv, "/dev/null", NULL), 0);
 	}
-	d2 = slurp(again, &len2);
+	d2 = tt_slurp(again, &len2);
 	CU_ASSERT_FATAL(d2 != NULL);
 	CU_ASSERT(len2 == len0 && memcmp(d0, d2, len0) == 0);
 	free(json);
@@ -267,7 +177,7 @@ test_check_fails_without_results(void)
 	double req;
 
 	snprintf(out, sizeof(out), "%s/lost.json", tmpdir);
-	snprintf(server, sizeof(server), "127.0.0.1:%u", free_port());
+	snprintf(server, sizeof(server), "127.0.0.1:%u", tt_free_port());
 	{
 		char *const argv[] = {(char *)gen_bin, "--mode", "pipeline",
 				      "--server", server, "--request-rate",
@@ -275,15 +185,15 @@ test_check_fails_without_results(void)
 				      "--duration", "0.2", "--drain-ms", "100",
 				      "--json", "--check", "--quiet", NULL};
 
-		CU_ASSERT_EQUAL(run(argv, out, true, NULL), 1);
+		CU_ASSERT_EQUAL(tt_run(argv, out, NULL), 1);
 	}
-	json = slurp(out, &len);
+	json = tt_slurp(out, &len);
 	CU_ASSERT_FATAL(json != NULL);
-	req = json_num(json, "requests");
+	req = tt_json_num(json, "requests");
 	CU_ASSERT_EQUAL(req, 20);
-	CU_ASSERT_EQUAL(json_num(json, "lost"), req);
-	CU_ASSERT_EQUAL(json_num(json, "completed"), 0);
-	CU_ASSERT_EQUAL(json_num(json, "achieved_rps"), 0);
+	CU_ASSERT_EQUAL(tt_json_num(json, "lost"), req);
+	CU_ASSERT_EQUAL(tt_json_num(json, "completed"), 0);
+	CU_ASSERT_EQUAL(tt_json_num(json, "achieved_rps"), 0);
 	CU_ASSERT(strncmp(json, "{\"mode\": \"pipeline\"", 19) == 0);
 	free(json);
 }
@@ -304,11 +214,11 @@ test_option_checks(void)
 	char *const bad_mode[] = {(char *)gen_bin, "--mode", "dag",
 				  "--server", engine_ep, NULL};
 
-	CU_ASSERT_EQUAL(run(no_rate, NULL, true, NULL), 2);
-	CU_ASSERT_EQUAL(run(frag_rate, NULL, true, NULL), 2);
-	CU_ASSERT_EQUAL(run(both, NULL, true, NULL), 2);
-	CU_ASSERT_EQUAL(run(sweep_transform, NULL, true, NULL), 2);
-	CU_ASSERT_EQUAL(run(bad_mode, NULL, true, NULL), 2);
+	CU_ASSERT_EQUAL(tt_run(no_rate, "/dev/null", NULL), 2);
+	CU_ASSERT_EQUAL(tt_run(frag_rate, "/dev/null", NULL), 2);
+	CU_ASSERT_EQUAL(tt_run(both, "/dev/null", NULL), 2);
+	CU_ASSERT_EQUAL(tt_run(sweep_transform, "/dev/null", NULL), 2);
+	CU_ASSERT_EQUAL(tt_run(bad_mode, "/dev/null", NULL), 2);
 }
 
 static int
@@ -336,7 +246,7 @@ main(void)
 		return 1;
 	if (start_engine() < 0) {
 		fprintf(stderr, "cannot start %s\n", engine_bin);
-		stop_engine();
+		tt_stop(&engine_pid);
 		return 1;
 	}
 	if (CU_initialize_registry() != CUE_SUCCESS)
@@ -350,7 +260,7 @@ main(void)
 	CU_basic_run_tests();
 	fails = CU_get_number_of_failures();
 	CU_cleanup_registry();
-	stop_engine();
+	tt_stop(&engine_pid);
 	rm_tree();
 	return fails ? 1 : 0;
 }

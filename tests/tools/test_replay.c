@@ -35,6 +35,7 @@
 
 #include "model.h"
 #include "sluice.h"
+#include "tt_proc.h"
 
 #ifndef SL_SOURCE_DIR
 #define SL_SOURCE_DIR "."
@@ -338,22 +339,6 @@ test_replay_load(void)
 
 /* ---- the binary ---- */
 
-static uint16_t
-free_port(void)
-{
-	struct sockaddr_in a;
-	struct sl_sock *s;
-	uint16_t port;
-
-	sl_endpoint_parse("127.0.0.1:0", false, &a);
-	s = sl_sock_open(&a);
-	if (s == NULL)
-		return 0;
-	port = ntohs(s->local.sin_port);
-	sl_sock_close(s);
-	return port;
-}
-
 /* Run the engine with NULL-ended extra arguments; wait for its stats
  * file (started) or its exit. Return 0 when running, else its status. */
 static int
@@ -362,12 +347,10 @@ start_engine(const char *first, ...)
 	char listen[32];
 	char *argv[40];
 	unsigned int n = 0;
-	struct stat st;
 	struct sockaddr_in addr;
 	va_list ap;
-	int i, status;
 
-	snprintf(listen, sizeof(listen), "127.0.0.1:%u", free_port());
+	snprintf(listen, sizeof(listen), "127.0.0.1:%u", tt_free_port());
 	unlink(stats_path);
 	argv[n++] = (char *)engine_bin;
 	argv[n++] = "--listen";
@@ -383,42 +366,12 @@ start_engine(const char *first, ...)
 		argv[n++] = (char *)a;
 	va_end(ap);
 	argv[n] = NULL;
-	engine_pid = fork();
-	if (engine_pid == 0) {
-		int fd = open("/dev/null", O_WRONLY);
-
-		dup2(fd, STDERR_FILENO);
-		execv(argv[0], argv);
-		_exit(127);
-	}
+	engine_pid = tt_spawn(argv, NULL, "/dev/null");
 	if (engine_pid < 0)
 		return -1;
 	sl_endpoint_parse(listen, false, &addr);
 	sl_sock_set_peer(client, &addr);
-	for (i = 0; i < 500; i++) {
-		if (stat(stats_path, &st) == 0)
-			return 0;
-		if (waitpid(engine_pid, &status, WNOHANG) == engine_pid) {
-			engine_pid = -1;
-			return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
-		}
-		usleep(10000);
-	}
-	return -1;
-}
-
-static int
-stop_engine(void)
-{
-	int status;
-
-	if (engine_pid < 0)
-		return -1;
-	kill(engine_pid, SIGTERM);
-	if (waitpid(engine_pid, &status, 0) < 0)
-		return -1;
-	engine_pid = -1;
-	return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+	return tt_wait_file(stats_path, 500, &engine_pid);
 }
 
 /* Send @q as request @req: 3 tokens a fragment, END on the last. */
@@ -631,7 +584,7 @@ run_seed(const char *seed, const char *min, const char *max,
 	}
 	/* The data did hold multi-byte characters. */
 	CU_ASSERT(multi >= 20);
-	CU_ASSERT_EQUAL(stop_engine(), 0);
+	CU_ASSERT_EQUAL(tt_stop(&engine_pid), 0);
 }
 
 static size_t cuts_a[N_ASK][MAX_CUTS + 1], cuts_b[N_ASK][MAX_CUTS + 1];
@@ -694,7 +647,7 @@ test_engine_unknown(void)
 	CU_ASSERT(answers[1].aborted);
 	CU_ASSERT_EQUAL(answers[1].reason, SL_ABORT_ENGINE);
 	CU_ASSERT(answers[2].ended);
-	CU_ASSERT_EQUAL(stop_engine(), 0);
+	CU_ASSERT_EQUAL(tt_stop(&engine_pid), 0);
 	f = fopen(stats_path, "r");
 	CU_ASSERT_FATAL(f != NULL);
 	n = fread(json, 1, sizeof(json) - 1, f);
@@ -774,7 +727,7 @@ main(void)
 	fails = CU_get_number_of_failures();
 	CU_cleanup_registry();
 
-	stop_engine();
+	tt_stop(&engine_pid);
 	sl_model_replay_free(tofu);
 	sl_sock_close(client);
 	unlink(stats_path);

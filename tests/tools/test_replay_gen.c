@@ -19,6 +19,7 @@
 #include "sluicegen.c"
 
 #include <CUnit/Basic.h>
+#include "tt_proc.h"
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -186,74 +187,23 @@ test_build(void)
 
 /* ---- the binary ---- */
 
-static uint16_t
-free_port(void)
-{
-	struct sockaddr_in a;
-	struct sl_sock *s;
-	uint16_t port;
-
-	sl_endpoint_parse("127.0.0.1:0", false, &a);
-	s = sl_sock_open(&a);
-	if (s == NULL)
-		return 0;
-	port = ntohs(s->local.sin_port);
-	sl_sock_close(s);
-	return port;
-}
-
-/* Run argv with stdout to @out (or /dev/null), stderr to /dev/null;
- * wait unless @pid_out is set. Return its exit status. */
-static int
-run(char *const argv[], const char *out, pid_t *pid_out)
-{
-	pid_t pid = fork();
-	int status;
-
-	if (pid == 0) {
-		int fd = open(out ? out : "/dev/null",
-			      O_WRONLY | O_CREAT | O_TRUNC, 0600);
-		int null = open("/dev/null", O_WRONLY);
-
-		dup2(fd, STDOUT_FILENO);
-		dup2(null, STDERR_FILENO);
-		execv(argv[0], argv);
-		_exit(127);
-	}
-	if (pid < 0)
-		return -1;
-	if (pid_out != NULL) {
-		*pid_out = pid;
-		return 0;
-	}
-	if (waitpid(pid, &status, 0) != pid)
-		return -1;
-	return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
-}
-
 static int
 start_engine(void)
 {
 	char stats[128];
-	struct stat st;
-	int i;
 
-	snprintf(engine_ep, sizeof(engine_ep), "127.0.0.1:%u", free_port());
+	snprintf(engine_ep, sizeof(engine_ep), "127.0.0.1:%u", tt_free_port());
 	snprintf(stats, sizeof(stats), "%s/engine.json", tmpdir);
 	{
 		char *const argv[] = {(char *)engine_bin, "--listen", engine_ep,
 				      "--transform", "echo", "--stats-file",
 				      stats, "--quiet", NULL};
 
-		if (run(argv, NULL, &engine_pid) < 0)
+		engine_pid = tt_spawn(argv, "/dev/null", "/dev/null");
+		if (engine_pid < 0)
 			return -1;
 	}
-	for (i = 0; i < 200; i++) {
-		if (stat(stats, &st) == 0)
-			return 0;
-		usleep(10000);
-	}
-	return -1;
+	return tt_wait_file(stats, 200, NULL);
 }
 
 static void
@@ -261,35 +211,9 @@ stop_engine(void)
 {
 	char stats[128];
 
-	if (engine_pid > 0) {
-		kill(engine_pid, SIGTERM);
-		waitpid(engine_pid, NULL, 0);
-		engine_pid = -1;
-	}
+	tt_stop(&engine_pid);
 	snprintf(stats, sizeof(stats), "%s/engine.json", tmpdir);
 	unlink(stats);
-}
-
-static char *
-slurp(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	char *buf;
-	long n;
-	size_t got;
-
-	if (f == NULL)
-		return NULL;
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	buf = malloc((size_t)n + 1);
-	if (buf != NULL) {
-		got = fread(buf, 1, (size_t)n, f);
-		buf[got] = '\0';
-	}
-	fclose(f);
-	return buf;
 }
 
 static void
@@ -310,13 +234,13 @@ test_dump(void)
 				      "--drain-ms", "3000", "--dump", dump,
 				      "--json", "--check", NULL};
 
-		CU_ASSERT_EQUAL(run(argv, out, NULL), 0);
+		CU_ASSERT_EQUAL(tt_run(argv, out, "/dev/null"), 0);
 	}
-	text = slurp(dump);
+	text = tt_slurp(dump, NULL);
 	CU_ASSERT_FATAL(text != NULL);
 	CU_ASSERT_STRING_EQUAL(text, want_dump);
 	free(text);
-	text = slurp(out);
+	text = tt_slurp(out, NULL);
 	CU_ASSERT_FATAL(text != NULL);
 	CU_ASSERT_PTR_NOT_NULL(strstr(text, "\"requests\": 3,"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(text, "\"completed\": 3,"));
@@ -342,9 +266,9 @@ test_requests_and_sweep(void)
 				      "--drain-ms", "3000", "--dump", dump,
 				      "--check", "--quiet", NULL};
 
-		CU_ASSERT_EQUAL(run(argv, NULL, NULL), 0);
+		CU_ASSERT_EQUAL(tt_run(argv, "/dev/null", "/dev/null"), 0);
 	}
-	text = slurp(dump);
+	text = tt_slurp(dump, NULL);
 	CU_ASSERT_FATAL(text != NULL);
 	CU_ASSERT(strncmp(text, want_dump, strlen(want_dump) -
 					   strlen("2\t\tok\tNo id at all?\n")) ==
@@ -361,11 +285,11 @@ test_requests_and_sweep(void)
 				      "10", "--drain-ms", "3000", "--dump",
 				      dump, "--check", "--quiet", NULL};
 
-		CU_ASSERT_EQUAL(run(argv, NULL, NULL), 0);
+		CU_ASSERT_EQUAL(tt_run(argv, "/dev/null", "/dev/null"), 0);
 	}
 	for (int i = 0; i < 2; i++) {
 		snprintf(path, sizeof(path), "%s.%d", dump, i);
-		text = slurp(path);
+		text = tt_slurp(path, NULL);
 		CU_ASSERT_FATAL(text != NULL);
 		CU_ASSERT_STRING_EQUAL(text, want_dump);
 		free(text);
@@ -387,21 +311,21 @@ test_options(void)
 				      qpath, "--question-tokens", "4",
 				      "--request-rate", "10", NULL};
 
-		CU_ASSERT_EQUAL(run(argv, NULL, NULL), 2);
+		CU_ASSERT_EQUAL(tt_run(argv, "/dev/null", "/dev/null"), 2);
 	}
 	{
 		char *const argv[] = {(char *)gen_bin, "--server",
 				      "127.0.0.1:9", "--questions", qpath,
 				      NULL};
 
-		CU_ASSERT_EQUAL(run(argv, NULL, NULL), 2);
+		CU_ASSERT_EQUAL(tt_run(argv, "/dev/null", "/dev/null"), 2);
 	}
 	{
 		char *const argv[] = {(char *)gen_bin, "--mode", "pipeline",
 				      "--server", "127.0.0.1:9", "--questions",
 				      missing, "--request-rate", "10", NULL};
 
-		CU_ASSERT_EQUAL(run(argv, NULL, NULL), 1);
+		CU_ASSERT_EQUAL(tt_run(argv, "/dev/null", "/dev/null"), 1);
 	}
 }
 
