@@ -280,7 +280,7 @@ run_gen(const char *transform, const char *expect, int want_rc,
 	const char *out_path)
 {
 	char server[32], json[4096];
-		pid_t pid;
+	pid_t pid;
 
 	CU_ASSERT_FATAL(start_engine(transform) == 0);
 	snprintf(server, sizeof(server), "127.0.0.1:%u",
