@@ -38,7 +38,8 @@
 	_(LOOP_FULL, "too many operator results in one burst")               \
 	_(GUARD_BLOCKED, "fragment of a stream a guard stopped")             \
 	_(GUARD_STATE_FULL, "no guard state for a new stream")               \
-	_(TX_FULL, "transmit queue full")
+	_(TX_FULL, "transmit queue full")                                   \
+	_(UNSOLICITED, "control fragment for no stream sluiced sent")
 
 enum sl_drop {
 #define SL_DROP_WIRE(name, text) SL_DROP_##name = SL_WIRE_##name,

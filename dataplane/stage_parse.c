@@ -71,6 +71,10 @@ sl_stage_parse(struct sl_dp *dp, struct rte_mbuf **pkts, uint16_t n)
 			sl_dp_drop(dp, m, (enum sl_drop)st);
 			continue;
 		}
+		if (unlikely(hdr.flags & SL_FRAG_F_CONTROL)) {
+			sl_dp_drop(dp, m, SL_DROP_UNSOLICITED);
+			continue;
+		}
 		pm->src_ip = fr.src_ip;
 		pm->src_port = fr.src_port;
 		pm->hdr_off = fr.hdr_off;

@@ -19,7 +19,13 @@
 #define SL_IPV4_MF 0x2000
 #define SL_IPV4_OFF_MASK 0x1fff
 
-/* Header field offsets not exported by sl_wire.h. */
+/* Control flags (or PAUSE) are rare: keep data fragments straight-line. */
+static inline bool
+unlikely_ctl(unsigned int flags)
+{
+	return __builtin_expect((flags & (SL_FRAG_F_CONTROL |
+					  SL_FRAG_F_PAUSE)) != 0, 0);
+}
 
 static inline uint16_t
 ld16(const uint8_t *p)
@@ -182,8 +188,22 @@ sl_wire_parse_hdr(const uint8_t *buf, size_t len, struct sl_frag_hdr *hdr)
 	hdr->child_count = ld32(buf + SL_WIRE_OFF_CHILD_COUNT);
 	if ((hdr->flags & SL_FRAG_F_CHILDREN) && !(hdr->flags & SL_FRAG_F_END))
 		return SL_WIRE_BAD_FLAGS;
-	if (hdr->child_count != 0 && !(hdr->flags & SL_FRAG_F_CHILDREN))
+	if (unlikely_ctl(hdr->flags)) {
+		unsigned int ctl = hdr->flags & SL_FRAG_F_CONTROL;
+
+		/* One control kind, no data flags, PAUSE only on a PROBE,
+		 * a count only on a NACK, and no tokens (checked below). */
+		if ((ctl & (ctl - 1)) != 0 || (hdr->flags & SL_FRAG_F_DATA) ||
+		    ((hdr->flags & SL_FRAG_F_PAUSE) &&
+		     ctl != SL_FRAG_F_PROBE) ||
+		    (hdr->child_count != 0 && ctl != SL_FRAG_F_NACK) ||
+		    ld16(buf + SL_WIRE_OFF_PAYLOAD_LEN) != 0 ||
+		    ld16(buf + SL_WIRE_OFF_TOKEN_COUNT) != 0)
+			return SL_WIRE_BAD_FLAGS;
+	} else if (hdr->child_count != 0 &&
+		   !(hdr->flags & SL_FRAG_F_CHILDREN)) {
 		return SL_WIRE_BAD_FLAGS;
+	}
 
 	hdr->depth = buf[SL_WIRE_OFF_DEPTH];
 	if (hdr->depth == 0 || hdr->depth > SL_ANCESTRY_MAX)
@@ -194,6 +214,8 @@ sl_wire_parse_hdr(const uint8_t *buf, size_t len, struct sl_frag_hdr *hdr)
 	hdr->payload_len = ld16(buf + SL_WIRE_OFF_PAYLOAD_LEN);
 	if (hdr->payload_len != len - SL_WIRE_HDR_LEN)
 		return SL_WIRE_LEN_MISMATCH;
+	if (hdr->payload_len > SL_WIRE_PAYLOAD_MAX)
+		return SL_WIRE_TOO_BIG;
 
 	hdr->stage = ld16(buf + SL_WIRE_OFF_STAGE);
 	hdr->from_stage = ld16(buf + SL_WIRE_OFF_FROM_STAGE);
@@ -354,12 +376,34 @@ sl_wire_encode_hdr(uint8_t *buf, const struct sl_frag_hdr *hdr)
 		     i < hdr->depth ? hdr->ancestry[i] : 0);
 }
 
+size_t
+sl_wire_encode_control(uint8_t *buf, const struct sl_frag_hdr *stream,
+		       uint8_t flags, uint32_t seq, uint32_t count,
+		       uint64_t send_ns)
+{
+	struct sl_frag_hdr h = *stream;
+
+	h.version = SL_WIRE_VERSION;
+	h.flags = flags;
+	h.abort_reason = 0;
+	h.token_count = 0;
+	h.payload_len = 0;
+	h.seq = seq;
+	h.child_count = (flags & SL_FRAG_F_NACK) ? count : 0;
+	h.send_ns = send_ns;
+	sl_wire_encode_hdr(buf, &h);
+	return SL_WIRE_HDR_LEN;
+}
+
 int
 sl_wire_builder_init(struct sl_wire_builder *b, uint8_t *buf, size_t cap,
 		     const struct sl_frag_hdr *hdr)
 {
 	if (cap < SL_WIRE_HDR_LEN)
 		return -ENOSPC;
+	/* Receivers refuse more (TOO_BIG): never build it. */
+	if (cap > SL_WIRE_HDR_LEN + SL_WIRE_PAYLOAD_MAX)
+		cap = SL_WIRE_HDR_LEN + SL_WIRE_PAYLOAD_MAX;
 	b->buf = buf;
 	b->cap = cap;
 	b->len = SL_WIRE_HDR_LEN;

@@ -34,6 +34,14 @@
 /* Offset of the sluice header in a frame without IPv4 options. */
 #define SL_WIRE_FRAME_HDR_OFF (SL_ETHER_HDR_LEN + SL_IPV4_HDR_LEN + SL_UDP_HDR_LEN)
 
+/* Loss repair (proto/WIRE.md, "Loss repair and liveness"): the timings
+ * every hop's two ends share. */
+#define SL_RTX_WINDOW 32     /* fragments a sender keeps per stream */
+#define SL_RTX_NACK_MS 20    /* first NACK repeat, doubling */
+#define SL_RTX_RTO_MS 20     /* first END/ABORT resend without ACK, doubling */
+#define SL_RTX_TRIES 5       /* NACK repeats, and END resends */
+#define SL_RTX_LINGER_MS 1000 /* an ended stream is remembered this long */
+
 /* Header flags. Bits not listed here must be zero on the wire. */
 enum sl_frag_flag {
 	SL_FRAG_F_END = 0x01,   /* last fragment of its stream */
@@ -42,8 +50,24 @@ enum sl_frag_flag {
 	 * streams one ancestry level deeper). A fragment with this flag and
 	 * no tokens tells a consumer how many children to expect. */
 	SL_FRAG_F_CHILDREN = 0x04,
+	/*
+	 * Control fragments (proto/WIRE.md, "Loss repair and liveness"):
+	 * no tokens, none of END/ABORT/CHILDREN, exactly one of these.
+	 * NACK: the receiver of a stream asks the hop it came from to send
+	 * child_count fragments again, from seq. ACK: the receiver has the
+	 * stream up to its END or ABORT at seq; the sender may forget it.
+	 * PROBE: liveness, sluiced to an instance and back.
+	 */
+	SL_FRAG_F_NACK = 0x08,
+	SL_FRAG_F_ACK = 0x10,
+	SL_FRAG_F_PROBE = 0x20,
+	/* Only with PROBE, from an instance: route no new streams to it
+	 * until a PROBE without PAUSE. */
+	SL_FRAG_F_PAUSE = 0x40,
 };
-#define SL_FRAG_F_ALL (SL_FRAG_F_END | SL_FRAG_F_ABORT | SL_FRAG_F_CHILDREN)
+#define SL_FRAG_F_DATA (SL_FRAG_F_END | SL_FRAG_F_ABORT | SL_FRAG_F_CHILDREN)
+#define SL_FRAG_F_CONTROL (SL_FRAG_F_NACK | SL_FRAG_F_ACK | SL_FRAG_F_PROBE)
+#define SL_FRAG_F_ALL (SL_FRAG_F_DATA | SL_FRAG_F_CONTROL | SL_FRAG_F_PAUSE)
 
 /* Why a stream was aborted (header byte 4; 0 unless SL_FRAG_F_ABORT). */
 #define SL_ABORT_REASONS(_)                                                   \
@@ -53,7 +77,9 @@ enum sl_frag_flag {
 	_(GUARD, "blocked by a guard")                                        \
 	_(OVERLOAD, "no capacity")                                            \
 	_(ENGINE, "engine failed")                                            \
-	_(CHILDREN, "child count mismatch")
+	_(CHILDREN, "child count mismatch")                                   \
+	_(LOST, "a lost fragment could not be sent again")                    \
+	_(SHUTDOWN, "sluiced or the engine shut down")
 
 enum sl_abort_reason {
 #define SL_ABORT_ENUM(name, text) SL_ABORT_##name,
@@ -79,10 +105,11 @@ enum sl_abort_reason {
 	_(BAD_MAGIC, "wrong magic")                                          \
 	_(BAD_VERSION, "unsupported version")                                \
 	_(BAD_FLAGS, "unknown flags, abort reason without ABORT, "           \
-		     "or children without END")                              \
+		     "children without END, or a bad control fragment")     \
 	_(BAD_DEPTH, "ancestry depth 0 or deeper than allowed")              \
 	_(BAD_RESERVED, "reserved field not zero")                           \
 	_(LEN_MISMATCH, "payload length disagrees with the datagram")        \
+	_(TOO_BIG, "payload over SL_WIRE_PAYLOAD_MAX bytes")                 \
 	_(TOKEN_OVERRUN, "token runs past the payload")                      \
 	_(TOKEN_COUNT, "token count disagrees with the payload")             \
 	_(BAD_UTF8, "token text is not valid UTF-8")
@@ -109,7 +136,8 @@ struct sl_frag_hdr {
 	uint32_t seq;         /* fragment sequence in its stream, from 0 */
 	uint64_t send_ns;     /* sender's clock, for latency measurement */
 	uint64_t ancestry[SL_ANCESTRY_MAX]; /* [request, quantum, ...] */
-	uint32_t child_count; /* with SL_FRAG_F_CHILDREN, else 0 */
+	uint32_t child_count; /* with SL_FRAG_F_CHILDREN: children; with
+			       * SL_FRAG_F_NACK: fragments asked for; else 0 */
 };
 
 /* Addresses of a parsed frame (host byte order) and where its parts lie. */
@@ -209,6 +237,17 @@ bool sl_utf8_valid(const uint8_t *s, size_t len);
  */
 void sl_wire_encode_hdr(uint8_t *buf, const struct sl_frag_hdr *hdr);
 
+/**
+ * sl_wire_encode_control - write a control fragment (88 bytes, no tokens)
+ * at @buf: @flags is SL_FRAG_F_NACK, SL_FRAG_F_ACK or SL_FRAG_F_PROBE
+ * (with SL_FRAG_F_PAUSE), for the stream named by @stream's pipeline,
+ * stage, from_stage, tenant, depth and ancestry; @seq and @count (NACK
+ * only, else 0) as WIRE.md says; @send_ns as given. Return the length.
+ */
+size_t sl_wire_encode_control(uint8_t *buf, const struct sl_frag_hdr *stream,
+			      uint8_t flags, uint32_t seq, uint32_t count,
+			      uint64_t send_ns);
+
 /*
  * Builds one datagram: header first, then tokens appended one by one;
  * sl_wire_builder_finish() writes the final token count and payload
@@ -223,8 +262,10 @@ struct sl_wire_builder {
 
 /**
  * sl_wire_builder_init - start a datagram in @buf of @cap bytes with @hdr
- * (its token_count and payload_len are ignored). Return 0, or -ENOSPC if
- * @cap cannot hold the header.
+ * (its token_count and payload_len are ignored). A @cap above
+ * SL_WIRE_HDR_LEN + SL_WIRE_PAYLOAD_MAX is used only up to that, so a
+ * builder never makes a fragment receivers refuse as TOO_BIG. Return 0,
+ * or -ENOSPC if @cap cannot hold the header.
  */
 int sl_wire_builder_init(struct sl_wire_builder *b, uint8_t *buf, size_t cap,
 			 const struct sl_frag_hdr *hdr);

@@ -539,6 +539,28 @@ test_parse_every_wire_reason(void)
 			l = dp_test_build(&g, b, sizeof(b), NULL);
 			break;
 		}
+		case SL_WIRE_TOO_BIG: {
+			/* 1384 bytes of tokens (the most a builder makes),
+			 * then one byte more in every length. */
+			static char text[SL_WIRE_PAYLOAD_MAX];
+			struct dp_frag g = f;
+			uint16_t tl = SL_WIRE_PAYLOAD_MAX - SL_WIRE_TOKEN_HDR_LEN;
+
+			memset(text, 'x', sizeof(text));
+			g.n_tokens = 1;
+			g.token_texts = (const char *const[]){text};
+			g.token_lens = &tl;
+			l = dp_test_build(&g, b, sizeof(b), NULL);
+			CU_ASSERT_EQUAL(l, 42 + SL_WIRE_HDR_LEN +
+						   SL_WIRE_PAYLOAD_MAX);
+			b[l] = 'x';
+			put16(d + SL_WIRE_HDR_LEN + 4, (uint16_t)(tl + 1));
+			put16(d + 20, SL_WIRE_PAYLOAD_MAX + 1);
+			put16(udp + 4, (uint16_t)(l + 1 - 34));
+			put16(ip + 2, (uint16_t)(l + 1 - 14));
+			l++;
+			break;
+		}
 		default:
 			CU_FAIL("a wire status this test does not know");
 		}

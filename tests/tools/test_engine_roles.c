@@ -163,7 +163,7 @@ send_frag(struct in_stream *s, const char *text, size_t len, uint8_t flags,
 
 /*
  * Send @text as a whole stream: @per_frag tokens a fragment (0: as many
- * as fit one fragment, ~600 bytes), END on the last (@end_flags).
+ * as fit one fragment, ~400 bytes of text), END on the last (@end_flags).
  */
 static void
 send_text(struct in_stream *s, const char *text, unsigned int per_frag,
@@ -175,7 +175,7 @@ send_text(struct in_stream *s, const char *text, unsigned int per_frag,
 		size_t start = pos;
 		unsigned int k = 0;
 
-		while (pos < len && (per_frag == 0 ? pos - start < 600
+		while (pos < len && (per_frag == 0 ? pos - start < 400
 						   : k < per_frag)) {
 			pos += sl_tokenize_next(text + pos, len - pos);
 			k++;
