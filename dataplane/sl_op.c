@@ -1,6 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * sl_op.c - inline operators (see sl_op.h).
+ *
+ * A group's state lives in fixed-size chunks from one mempool made at
+ * init (nothing is allocated on the packet path): concat's records, or
+ * top-k's table. Every byte a group takes is charged against its
+ * max_group_bytes; an empty pool aborts the group like the bound does.
+ * Concat orders its records when the group completes by linking them in
+ * one list and merge-sorting it in place, so a group holds any number of
+ * records up to its bound. A result is sized before it is built: it goes
+ * whole, or is replaced by ABORT (OVERLOAD).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -20,8 +29,6 @@
 
 #define OP_CHUNK 4096
 #define OP_TOPK_MAX 64
-#define OP_TEXT_MAX 46
-#define OP_SORT_MAX 4096
 #define OP_GROUPS_MAX (1u << 20)
 
 enum op_group_state {
@@ -30,7 +37,7 @@ enum op_group_state {
 	OP_GROUP_DONE, /* result sent; lingers to swallow late inputs */
 };
 
-/* Arena chunk; records and top-k entries never span two. */
+/* Arena chunk; records and top-k tables never span two. */
 struct op_chunk {
 	struct op_chunk *next;
 	uint32_t used;
@@ -40,7 +47,8 @@ struct op_chunk {
 
 /* One fragment's tokens kept by concat, with what orders it. */
 struct op_record {
-	uint16_t len; /* token bytes that follow, wire format */
+	struct op_record *next; /* result order, linked when the group ends */
+	uint16_t len;		/* token bytes that follow, wire format */
 	uint16_t from_stage;
 	uint32_t seq;
 	uint8_t depth;
@@ -48,12 +56,23 @@ struct op_record {
 	uint8_t tokens[];
 };
 
+/*
+ * One top-k entry. The table is k entries, best first, then k text slots
+ * of SL_OP_TOPK_TEXT bytes: inserting moves the 16-byte entries only, and
+ * the entry pushed out gives its slot to the newcomer.
+ */
 struct op_top {
 	double value;
 	uint32_t id;
-	uint16_t len;
-	char text[OP_TEXT_MAX];
+	uint8_t len;  /* text bytes kept, a whole number of characters */
+	uint8_t slot; /* its text: slot x SL_OP_TOPK_TEXT after the entries */
 };
+#define OP_TOP_BYTES(k) ((k) * (sizeof(struct op_top) + SL_OP_TOPK_TEXT))
+
+_Static_assert(OP_TOP_BYTES(OP_TOPK_MAX) <= OP_CHUNK_DATA,
+	       "the largest top-k table fits one chunk");
+_Static_assert(OP_TOPK_MAX <= UINT8_MAX && SL_OP_TOPK_TEXT <= UINT8_MAX,
+	       "n_top, slot and len are bytes");
 
 struct op_group {
 	uint64_t last_tsc;
@@ -88,7 +107,6 @@ struct sl_op_state {
 	uint32_t active[SL_MAX_PIPELINES][SL_MAX_STAGES];
 	uint8_t n_acct[SL_MAX_PIPELINES][SL_MAX_EDGES];
 	struct op_acct acct[SL_MAX_PIPELINES][SL_MAX_EDGES][SL_MAX_STAGES];
-	const struct op_record *sort[OP_SORT_MAX];
 };
 
 static uint32_t
@@ -111,7 +129,8 @@ op_plan_accounting(struct sl_op_state *os, uint8_t p,
 	const struct sl_stage_cfg *st = &pl->stages[op];
 	uint16_t cur = st->id;
 
-	for (;;) {
+	/* The compiler refuses cycles; the walk is bounded all the same. */
+	for (uint16_t steps = 0; steps < pl->n_edges; steps++) {
 		const struct sl_edge_cfg *in = NULL;
 
 		for (uint16_t i = 0; i < pl->n_edges && in == NULL; i++)
@@ -120,7 +139,8 @@ op_plan_accounting(struct sl_op_state *os, uint8_t p,
 		if (in == NULL)
 			return;
 		if (in->split != SL_SPLIT_NONE &&
-		    in->depth_in >= st->aggregation) {
+		    in->depth_in >= st->aggregation &&
+		    os->n_acct[p][in->id] < SL_MAX_STAGES) {
 			uint8_t *n = &os->n_acct[p][in->id];
 
 			os->acct[p][in->id][*n].stage = op;
@@ -136,6 +156,41 @@ op_plan_accounting(struct sl_op_state *os, uint8_t p,
 	}
 }
 
+/* What the code below relies on, checked once per config. */
+static int
+op_check_config(const struct sl_dp *dp)
+{
+	const struct sl_config *cfg = dp->cfg;
+	uint32_t room = rte_pktmbuf_data_room_size(dp->pool);
+
+	/* A result fragment is built in place in one mbuf. */
+	if (room < RTE_PKTMBUF_HEADROOM + SL_WIRE_FRAME_HDR_OFF +
+		       SL_WIRE_HDR_LEN + SL_WIRE_PAYLOAD_MAX)
+		return -EINVAL;
+	if (cfg->n_pipelines > SL_MAX_PIPELINES)
+		return -EINVAL;
+	for (uint16_t p = 0; p < cfg->n_pipelines; p++) {
+		const struct sl_pipeline_cfg *pl = &cfg->pipelines[p];
+
+		if (pl->n_stages > SL_MAX_STAGES || pl->n_edges > SL_MAX_EDGES)
+			return -EINVAL;
+		for (uint16_t s = 0; s < pl->n_stages; s++) {
+			const struct sl_stage_cfg *st = &pl->stages[s];
+
+			if (st->kind == SL_STAGE_ENGINE)
+				continue;
+			if (st->aggregation < 1 ||
+			    st->aggregation > st->depth_in ||
+			    st->depth_in > SL_ANCESTRY_MAX)
+				return -EINVAL;
+			if (st->kind == SL_STAGE_OP_TOPK &&
+			    (st->topk < 1 || st->topk > OP_TOPK_MAX))
+				return -EINVAL;
+		}
+	}
+	return 0;
+}
+
 int
 sl_op_init(struct sl_dp *dp)
 {
@@ -144,7 +199,11 @@ sl_op_init(struct sl_dp *dp)
 	uint64_t groups = 0;
 	char name[RTE_HASH_NAMESIZE];
 	static unsigned int seq;
+	int rc;
 
+	rc = op_check_config(dp);
+	if (rc != 0)
+		return rc;
 	for (uint16_t p = 0; p < cfg->n_pipelines; p++)
 		for (uint16_t s = 0; s < cfg->pipelines[p].n_stages; s++)
 			if (cfg->pipelines[p].stages[s].kind != SL_STAGE_ENGINE)
@@ -197,12 +256,10 @@ fail:
 	return -ENOMEM;
 }
 
+/* Give @g's chunks back. */
 static void
-op_group_free(struct sl_dp *dp, uint32_t idx)
+op_group_release(struct sl_op_state *os, struct op_group *g)
 {
-	struct sl_op_state *os = dp->op;
-	struct op_group *g = &os->groups[idx];
-
 	while (g->head != NULL) {
 		struct op_chunk *c = g->head;
 
@@ -210,6 +267,18 @@ op_group_free(struct sl_dp *dp, uint32_t idx)
 		rte_mempool_put(os->chunks, c);
 	}
 	g->tail = NULL;
+	g->bytes = 0;
+	g->n_top = 0;
+	g->n_records = 0;
+}
+
+static void
+op_group_free(struct sl_dp *dp, uint32_t idx)
+{
+	struct sl_op_state *os = dp->op;
+	struct op_group *g = &os->groups[idx];
+
+	op_group_release(os, g);
 	if (g->state == OP_GROUP_ACTIVE)
 		os->active[g->pipeline][g->stage]--;
 	rte_hash_del_key(os->hash, &g->key);
@@ -236,6 +305,8 @@ sl_op_fini(struct sl_dp *dp)
 
 static void op_abort(struct sl_dp *dp, struct op_group *g, uint8_t reason);
 
+/* The group key: the first L ids of @ancestry, which the caller checked
+ * holds at least L (op_check_config: L <= SL_ANCESTRY_MAX). */
 static void
 op_key(struct sl_flow_key *k, const struct sl_pipeline_cfg *pl,
        const struct sl_stage_cfg *st, const uint64_t *ancestry)
@@ -308,7 +379,8 @@ op_alloc(struct sl_dp *dp, struct op_group *g, uint32_t len)
 	struct op_chunk *c = g->tail;
 	void *obj;
 
-	if (len > OP_CHUNK_DATA || g->bytes + len > st->max_group_bytes)
+	/* g->bytes never exceeds the bound, so the difference cannot wrap. */
+	if (len > OP_CHUNK_DATA || len > st->max_group_bytes - g->bytes)
 		return NULL;
 	if (c == NULL || c->used + len > OP_CHUNK_DATA) {
 		if (rte_mempool_get(dp->op->chunks, &obj) != 0)
@@ -328,7 +400,8 @@ op_alloc(struct sl_dp *dp, struct op_group *g, uint32_t len)
 	return obj;
 }
 
-/* The number in a token: after its last ':' if any ("doc17:0.83"). */
+/* The number in a token: after its last ':' if any ("doc17:0.83"); the
+ * whole rest of the text must be the number (a NUL inside is no end). */
 static bool
 op_number(const struct sl_token *t, double *v)
 {
@@ -350,7 +423,22 @@ op_number(const struct sl_token *t, double *v)
 	*v = strtod(buf, &end);
 	while (*end == ' ' || *end == '\n' || *end == '\t')
 		end++;
-	return end != buf && *end == '\0' && isfinite(*v);
+	return end != buf && end == buf + len && isfinite(*v);
+}
+
+/*
+ * The longest prefix of @len bytes at @s that has at most @max bytes and
+ * ends on a character boundary. Token texts are valid UTF-8 (sl_wire
+ * checks them), so a boundary is any byte that is not 10xxxxxx.
+ */
+static size_t
+op_utf8_prefix(const char *s, size_t len, size_t max)
+{
+	if (len <= max)
+		return len;
+	while (max > 0 && ((uint8_t)s[max] & 0xc0) == 0x80)
+		max--;
+	return max;
 }
 
 static bool
@@ -359,30 +447,44 @@ op_top_before(const struct op_top *a, double v, uint32_t id)
 	return a->value > v || (a->value == v && a->id < id);
 }
 
-static void
+/* Offer @t (value @v) to @g's top @k. False: the group had no room for
+ * its table and was aborted. */
+static bool
 op_topk_add(struct sl_dp *dp, struct op_group *g, const struct sl_token *t,
 	    double v, uint32_t k)
 {
 	struct op_top *top;
+	char *texts;
 	uint32_t pos;
+	uint8_t slot;
 
-	if (g->head == NULL && op_alloc(dp, g, sizeof(*top) * k) == NULL)
-		return;
+	if (g->head == NULL &&
+	    op_alloc(dp, g, (uint32_t)OP_TOP_BYTES(k)) == NULL) {
+		dp->op_cnt.group_overflow++;
+		op_abort(dp, g, SL_ABORT_OVERLOAD);
+		return false;
+	}
 	top = (struct op_top *)g->head->data;
+	texts = (char *)&top[k];
 	/* Sorted, best first; insertion keeps k small and the order total. */
 	pos = g->n_top;
 	while (pos > 0 && !op_top_before(&top[pos - 1], v, t->id))
 		pos--;
 	if (pos >= k)
-		return;
+		return true;
 	if (g->n_top < k)
-		g->n_top++;
+		slot = g->n_top++;
+	else
+		slot = top[k - 1].slot; /* the entry pushed out */
 	memmove(&top[pos + 1], &top[pos],
 		sizeof(*top) * (g->n_top - 1 - pos));
 	top[pos].value = v;
 	top[pos].id = t->id;
-	top[pos].len = (uint16_t)RTE_MIN((size_t)t->len, sizeof(top->text));
-	memcpy(top[pos].text, t->text, top[pos].len);
+	top[pos].slot = slot;
+	top[pos].len =
+	    (uint8_t)op_utf8_prefix(t->text, t->len, SL_OP_TOPK_TEXT);
+	memcpy(texts + (size_t)slot * SL_OP_TOPK_TEXT, t->text, top[pos].len);
+	return true;
 }
 
 /* Build the result stream's fragments and queue them for fanout. */
@@ -394,7 +496,6 @@ op_abort(struct sl_dp *dp, struct op_group *g, uint8_t reason)
 {
 	if (g->state != OP_GROUP_ACTIVE)
 		return;
-	dp->op_cnt.groups_aborted++;
 	op_emit(dp, g, SL_FRAG_F_ABORT, reason);
 }
 
@@ -407,9 +508,34 @@ op_check_done(struct sl_dp *dp, struct op_group *g)
 		dp->op_cnt.count_mismatch++;
 		op_abort(dp, g, SL_ABORT_CHILDREN);
 	} else if (g->credit == 0) {
-		dp->op_cnt.groups_completed++;
 		op_emit(dp, g, SL_FRAG_F_END, 0);
 	}
+}
+
+/* Keep one fragment's tokens for concat. False: the group went over its
+ * bound and was aborted. */
+static bool
+op_concat_add(struct sl_dp *dp, struct op_group *g,
+	      const struct sl_pkt_meta *pm, const uint64_t *ancestry,
+	      const uint8_t *tokens, uint16_t len)
+{
+	struct op_record *r = op_alloc(dp, g, (uint32_t)(sizeof(*r) + len));
+
+	if (r == NULL) {
+		dp->op_cnt.group_overflow++;
+		op_abort(dp, g, SL_ABORT_OVERLOAD);
+		return false;
+	}
+	r->next = NULL;
+	r->len = len;
+	r->from_stage = pm->stage;
+	r->seq = pm->seq;
+	r->depth = pm->depth;
+	for (uint8_t i = 0; i < SL_ANCESTRY_MAX; i++)
+		r->path[i] = i < pm->depth ? rte_be_to_cpu_64(ancestry[i]) : 0;
+	memcpy(r->tokens, tokens, len);
+	g->n_records++;
+	return true;
 }
 
 void
@@ -418,15 +544,41 @@ sl_op_input(struct sl_dp *dp, const struct sl_edge_cfg *e, struct rte_mbuf *m)
 	struct sl_pkt_meta *pm = sl_pkt_meta(m);
 	const struct sl_pipeline_cfg *pl = &dp->cfg->pipelines[pm->pipeline];
 	const struct sl_stage_cfg *st = &pl->stages[e->to - 1];
-	const uint8_t *hdr = rte_pktmbuf_mtod_offset(m, const uint8_t *,
-						     pm->hdr_off);
+	const uint8_t *hdr;
 	uint64_t ancestry[SL_ANCESTRY_MAX];
-	uint16_t tenant;
+	uint16_t tenant, len;
 	uint64_t send_ns;
 	struct op_group *g;
 	struct sl_token_iter it;
 	struct sl_token t;
 
+	if (unlikely(dp->op == NULL)) {
+		/* The operators' state could not be made for this config
+		 * (counted in reconfig_errors): nothing can hold a group. */
+		sl_dp_drop(dp, m, SL_DROP_OP_FULL);
+		return;
+	}
+	/*
+	 * The key is the first L ids, and the group counts the streams of
+	 * the stage's input depth: a shallower fragment has no ids to key
+	 * with, a deeper one would take away credit that no stream of the
+	 * group gave (a result short of data). Dropped before either; a
+	 * group that waited for it idles out with ABORT (EXPIRED).
+	 */
+	if (unlikely(pm->depth != st->depth_in ||
+		     pm->depth < st->aggregation)) {
+		dp->op_cnt.depth_mismatch++;
+		sl_dp_drop(dp, m, SL_DROP_BAD_DEPTH);
+		return;
+	}
+	if (unlikely(pm->dgram_len < SL_WIRE_HDR_LEN ||
+		     (uint32_t)pm->hdr_off + pm->dgram_len >
+			 rte_pktmbuf_data_len(m))) {
+		sl_dp_drop(dp, m, SL_DROP_LEN_MISMATCH);
+		return;
+	}
+	hdr = rte_pktmbuf_mtod_offset(m, const uint8_t *, pm->hdr_off);
+	len = (uint16_t)(pm->dgram_len - SL_WIRE_HDR_LEN);
 	memcpy(ancestry, hdr + SL_WIRE_OFF_ANCESTRY, 8u * pm->depth);
 	memcpy(&tenant, hdr + SL_WIRE_OFF_TENANT, 2);
 	memcpy(&send_ns, hdr + SL_WIRE_OFF_SEND_NS, 8);
@@ -442,29 +594,13 @@ sl_op_input(struct sl_dp *dp, const struct sl_edge_cfg *e, struct rte_mbuf *m)
 		return;
 	}
 	g->last_tsc = dp->now;
-	if (st->kind == SL_STAGE_OP_CONCAT && pm->dgram_len > SL_WIRE_HDR_LEN) {
-		uint16_t len = pm->dgram_len - SL_WIRE_HDR_LEN;
-		struct op_record *r = op_alloc(dp, g, sizeof(*r) + len);
-
-		if (r == NULL) {
-			dp->op_cnt.group_overflow++;
-			op_abort(dp, g, SL_ABORT_OVERLOAD);
-			rte_pktmbuf_free(m);
-			return;
-		}
-		r->len = len;
-		r->from_stage = pm->stage;
-		r->seq = pm->seq;
-		r->depth = pm->depth;
-		for (uint8_t i = 0; i < SL_ANCESTRY_MAX; i++)
-			r->path[i] = i < pm->depth ?
-					     rte_be_to_cpu_64(ancestry[i]) : 0;
-		memcpy(r->tokens, hdr + SL_WIRE_HDR_LEN, len);
-		g->n_records++;
+	if (st->kind == SL_STAGE_OP_CONCAT) {
+		if (len > 0)
+			op_concat_add(dp, g, pm, ancestry,
+				      hdr + SL_WIRE_HDR_LEN, len);
 	} else {
-		sl_token_iter_init(&it, hdr + SL_WIRE_HDR_LEN,
-				   pm->dgram_len - SL_WIRE_HDR_LEN);
-		while (sl_token_next(&it, &t)) {
+		sl_token_iter_init(&it, hdr + SL_WIRE_HDR_LEN, len);
+		while (g->state == OP_GROUP_ACTIVE && sl_token_next(&it, &t)) {
 			double v;
 
 			g->tokens++;
@@ -480,12 +616,16 @@ sl_op_input(struct sl_dp *dp, const struct sl_edge_cfg *e, struct rte_mbuf *m)
 				op_topk_add(dp, g, &t, v, st->topk);
 		}
 	}
-	if (pm->flags & SL_FRAG_F_ABORT) {
-		op_abort(dp, g, hdr[SL_WIRE_OFF_ABORT]);
-	} else if (pm->flags & SL_FRAG_F_END) {
-		/* A count marker closes a split, a stream END one leaf. */
-		g->credit--;
-		op_check_done(dp, g);
+	/* Unless a bound aborted the group on the way. */
+	if (g->state == OP_GROUP_ACTIVE) {
+		if (pm->flags & SL_FRAG_F_ABORT) {
+			op_abort(dp, g, hdr[SL_WIRE_OFF_ABORT]);
+		} else if (pm->flags & SL_FRAG_F_END) {
+			/* A count marker closes a split, a stream END
+			 * one leaf. */
+			g->credit--;
+			op_check_done(dp, g);
+		}
 	}
 	rte_pktmbuf_free(m);
 }
@@ -498,17 +638,31 @@ op_split(struct sl_dp *dp, uint8_t pipeline, uint16_t edge,
 	 const struct sl_op_request *rq, int delta, bool abort, uint8_t reason)
 {
 	struct sl_op_state *os = dp->op;
+	const struct sl_edge_cfg *e;
 
-	if (os == NULL)
+	if (os == NULL || pipeline >= dp->cfg->n_pipelines ||
+	    edge >= dp->cfg->pipelines[pipeline].n_edges ||
+	    os->n_acct[pipeline][edge] == 0)
 		return;
+	/* A child has the edge's output depth, its parent the input depth;
+	 * a stream of another depth is none of these groups' business (and
+	 * might not hold the ids of their keys). */
+	e = &dp->cfg->pipelines[pipeline].edges[edge];
+	if (depth != (delta > 0 ? e->depth_out : e->depth_in)) {
+		dp->op_cnt.depth_mismatch++;
+		return;
+	}
 	for (uint8_t i = 0; i < os->n_acct[pipeline][edge]; i++) {
 		const struct op_acct *a = &os->acct[pipeline][edge][i];
 		const struct sl_stage_cfg *st =
 			&dp->cfg->pipelines[pipeline].stages[a->stage];
 		struct op_group *g;
 
-		if (depth < st->aggregation)
+		/* Planned only where depth_in >= L; checked where used. */
+		if (depth < st->aggregation) {
+			dp->op_cnt.depth_mismatch++;
 			continue;
+		}
 		g = op_group_get(dp, pipeline, a->stage, ancestry, rq->tenant,
 				 rq->send_ns);
 		if (g == NULL || g->state != OP_GROUP_ACTIVE)
@@ -541,14 +695,13 @@ sl_op_split_abort(struct sl_dp *dp, uint8_t pipeline, uint16_t edge,
 }
 
 static int
-op_record_cmp(const void *pa, const void *pb)
+op_record_cmp(const struct op_record *a, const struct op_record *b)
 {
-	const struct op_record *a = *(const struct op_record *const *)pa;
-	const struct op_record *b = *(const struct op_record *const *)pb;
-
 	for (unsigned int i = 0; i < SL_ANCESTRY_MAX; i++)
 		if (a->path[i] != b->path[i])
 			return a->path[i] < b->path[i] ? -1 : 1;
+	if (a->depth != b->depth)
+		return a->depth < b->depth ? -1 : 1;
 	if (a->from_stage != b->from_stage)
 		return a->from_stage < b->from_stage ? -1 : 1;
 	if (a->seq != b->seq)
@@ -556,18 +709,84 @@ op_record_cmp(const void *pa, const void *pb)
 	return 0;
 }
 
-/* The result stream being written: one fragment at a time. */
+/*
+ * @g's records in result order: linked in arrival order, then merge-sorted
+ * bottom up (runs of 1, 2, 4, ... merged pairwise) in place, so no array
+ * bounds how many there may be and nothing is allocated.
+ */
+static struct op_record *
+op_records_sorted(struct op_group *g)
+{
+	struct op_record *list = NULL, **link = &list;
+
+	for (struct op_chunk *c = g->head; c != NULL; c = c->next)
+		for (uint32_t off = 0; off < c->used;) {
+			struct op_record *r = (void *)(c->data + off);
+
+			*link = r;
+			link = &r->next;
+			off +=
+			    RTE_ALIGN_CEIL((uint32_t)(sizeof(*r) + r->len), 8);
+		}
+	*link = NULL;
+	for (size_t width = 1;; width *= 2) {
+		struct op_record *p = list, *out = NULL, **tail = &out;
+		size_t merges = 0;
+
+		while (p != NULL) {
+			struct op_record *q = p;
+			size_t np = 0, nq = width;
+
+			merges++;
+			while (np < width && q != NULL) {
+				np++;
+				q = q->next;
+			}
+			while (np > 0 || (nq > 0 && q != NULL)) {
+				struct op_record *r;
+
+				if (np > 0 && (nq == 0 || q == NULL ||
+					       op_record_cmp(p, q) <= 0)) {
+					r = p;
+					p = p->next;
+					np--;
+				} else {
+					r = q;
+					q = q->next;
+					nq--;
+				}
+				*tail = r;
+				tail = &r->next;
+			}
+			p = q;
+		}
+		*tail = NULL;
+		list = out;
+		if (merges <= 1)
+			return list;
+	}
+}
+
+/*
+ * The result stream being written, one fragment at a time. With @sizing
+ * nothing is built: the fragments the result needs are counted.
+ */
 struct op_out {
 	struct sl_dp *dp;
 	struct op_group *g;
 	uint32_t flow;
 	uint32_t seq;
+	bool sizing;
+	bool cut;	/* a token could not be sent: the result is cut */
+	uint32_t frags; /* sizing: fragments needed so far */
+	size_t room;	/* sizing: payload bytes left in the last one */
 	struct rte_mbuf *m;
 	struct sl_wire_builder b;
 };
 
+/* Start the next fragment in @m, or in a new mbuf when @m is NULL. */
 static bool
-op_out_begin(struct op_out *o)
+op_out_begin(struct op_out *o, struct rte_mbuf *m)
 {
 	const struct sl_pipeline_cfg *pl = &o->dp->cfg->pipelines[o->g->pipeline];
 	const struct sl_stage_cfg *st = &pl->stages[o->g->stage];
@@ -582,17 +801,19 @@ op_out_begin(struct op_out *o)
 		.seq = o->seq,
 	};
 
-	o->m = rte_pktmbuf_alloc(o->dp->pool);
-	if (o->m == NULL) {
+	if (m == NULL)
+		m = rte_pktmbuf_alloc(o->dp->pool);
+	o->m = m;
+	if (m == NULL) {
 		o->dp->cnt.drops[SL_DROP_NO_MBUF]++;
 		return false;
 	}
 	for (uint8_t i = 0; i < st->aggregation; i++)
 		h.ancestry[i] = rte_be_to_cpu_64(o->g->key.ancestry[i]);
-	sl_wire_builder_init(&o->b,
-			     rte_pktmbuf_mtod_offset(o->m, uint8_t *,
-						     SL_WIRE_FRAME_HDR_OFF),
-			     SL_WIRE_HDR_LEN + SL_WIRE_PAYLOAD_MAX, &h);
+	/* op_check_config made sure an mbuf holds a whole fragment. */
+	sl_wire_builder_init(
+	    &o->b, rte_pktmbuf_mtod_offset(m, uint8_t *, SL_WIRE_FRAME_HDR_OFF),
+	    SL_WIRE_HDR_LEN + SL_WIRE_PAYLOAD_MAX, &h);
 	return true;
 }
 
@@ -602,8 +823,6 @@ op_out_send(struct op_out *o, uint8_t flags, uint8_t reason)
 	struct sl_pkt_meta *pm;
 	size_t len;
 
-	if (o->m == NULL && !op_out_begin(o))
-		return;
 	o->b.hdr.flags = flags;
 	o->b.hdr.abort_reason = reason;
 	len = sl_wire_builder_finish(&o->b);
@@ -626,13 +845,104 @@ op_out_send(struct op_out *o, uint8_t flags, uint8_t reason)
 static void
 op_out_token(struct op_out *o, uint32_t id, const char *text, size_t len)
 {
-	if (o->m == NULL && !op_out_begin(o))
+	size_t need = SL_WIRE_TOKEN_HDR_LEN + len;
+	struct rte_mbuf *next;
+
+	if (o->cut)
 		return;
+	/* Tokens are never split: one larger than a fragment cannot go. */
+	if (need > SL_WIRE_PAYLOAD_MAX) {
+		o->cut = true;
+		return;
+	}
+	if (o->sizing) {
+		if (o->frags == 0 || need > o->room) {
+			o->frags++;
+			o->room = SL_WIRE_PAYLOAD_MAX;
+		}
+		o->room -= need;
+		return;
+	}
+	if (o->m == NULL && !op_out_begin(o, NULL)) {
+		o->cut = true;
+		return;
+	}
 	if (sl_wire_builder_add(&o->b, id, text, len) == 0)
 		return;
+	/* This fragment is full. It leaves once the next one has its mbuf,
+	 * so a result cut short still has an mbuf for its ABORT. */
+	next = rte_pktmbuf_alloc(o->dp->pool);
+	if (next == NULL) {
+		o->dp->cnt.drops[SL_DROP_NO_MBUF]++;
+		o->cut = true;
+		return;
+	}
 	op_out_send(o, 0, 0);
-	if (op_out_begin(o))
-		sl_wire_builder_add(&o->b, id, text, len);
+	op_out_begin(o, next);
+	if (sl_wire_builder_add(&o->b, id, text, len) != 0)
+		o->cut = true;
+}
+
+/* Every token of @g's result, in order, into @o. */
+static void
+op_out_result(struct op_out *o, const struct sl_stage_cfg *st,
+	      const struct op_record *records)
+{
+	const struct op_group *g = o->g;
+	char num[32];
+
+	switch (st->kind) {
+	case SL_STAGE_OP_COUNT:
+		snprintf(num, sizeof(num), "%" PRIu64, g->tokens);
+		op_out_token(o, 0, num, strlen(num));
+		break;
+	case SL_STAGE_OP_SUM:
+		snprintf(num, sizeof(num), "%.6g", g->sum);
+		op_out_token(o, 0, num, strlen(num));
+		break;
+	case SL_STAGE_OP_TOPK: {
+		const struct op_top *top;
+		const char *texts;
+
+		if (g->n_top == 0)
+			break;
+		top = (const struct op_top *)g->head->data;
+		texts = (const char *)&top[st->topk];
+		for (uint8_t i = 0; i < g->n_top; i++)
+			op_out_token(o, top[i].id,
+				     texts +
+					 (size_t)top[i].slot * SL_OP_TOPK_TEXT,
+				     top[i].len);
+		break;
+	}
+	case SL_STAGE_OP_CONCAT:
+		for (const struct op_record *r = records; r != NULL && !o->cut;
+		     r = r->next) {
+			struct sl_token_iter it;
+			struct sl_token t;
+
+			sl_token_iter_init(&it, r->tokens, r->len);
+			while (sl_token_next(&it, &t))
+				op_out_token(o, t.id, t.text, t.len);
+		}
+		break;
+	default:
+		break;
+	}
+}
+
+/*
+ * The last fragment: END with what is left, or, for an ABORT or a result
+ * that was cut, a tokenless ABORT (reusing the fragment in hand).
+ */
+static void
+op_out_end(struct op_out *o, uint8_t flags, uint8_t reason)
+{
+	if (o->m == NULL && !op_out_begin(o, NULL))
+		return;
+	if (flags & SL_FRAG_F_ABORT)
+		op_out_begin(o, o->m);
+	op_out_send(o, flags, reason);
 }
 
 static void
@@ -640,10 +950,9 @@ op_emit(struct sl_dp *dp, struct op_group *g, uint8_t flags, uint8_t reason)
 {
 	struct sl_op_state *os = dp->op;
 	const struct sl_stage_cfg *st =
-		&dp->cfg->pipelines[g->pipeline].stages[g->stage];
+	    &dp->cfg->pipelines[g->pipeline].stages[g->stage];
 	struct sl_flow_key k = g->key;
 	struct op_out o = {.dp = dp, .g = g};
-	char num[32];
 
 	g->state = OP_GROUP_DONE;
 	g->last_tsc = dp->now;
@@ -653,67 +962,43 @@ op_emit(struct sl_dp *dp, struct op_group *g, uint8_t flags, uint8_t reason)
 	o.flow = sl_dp_stream_open(dp, &k, g->pipeline, g->tenant);
 	if (o.flow == SL_FLOW_NONE) {
 		dp->cnt.drops[SL_DROP_FLOW_TABLE_FULL]++;
-		return;
-	}
-	if (flags & SL_FRAG_F_ABORT) {
-		op_out_send(&o, flags, reason);
-		return;
-	}
-	switch (st->kind) {
-	case SL_STAGE_OP_COUNT:
-		snprintf(num, sizeof(num), "%" PRIu64, g->tokens);
-		op_out_token(&o, 0, num, strlen(num));
-		break;
-	case SL_STAGE_OP_SUM:
-		snprintf(num, sizeof(num), "%.6g", g->sum);
-		op_out_token(&o, 0, num, strlen(num));
-		break;
-	case SL_STAGE_OP_TOPK:
-		for (uint8_t i = 0; i < g->n_top; i++) {
-			const struct op_top *t =
-				&((const struct op_top *)g->head->data)[i];
+	} else if (!(flags & SL_FRAG_F_ABORT)) {
+		const struct op_record *records = st->kind == SL_STAGE_OP_CONCAT
+						      ? op_records_sorted(g)
+						      : NULL;
+		struct op_out size = o;
+		uint32_t frags;
 
-			op_out_token(&o, t->id, t->text, t->len);
+		/*
+		 * Sized first, so a result that cannot leave whole (more
+		 * fragments than the worker queues per burst, or than there
+		 * are mbufs) is an ABORT with nothing before it. Should an
+		 * mbuf still be missing on the way, what left is followed by
+		 * the ABORT.
+		 */
+		size.sizing = true;
+		op_out_result(&size, st, records);
+		frags = RTE_MAX(size.frags, 1u);
+		if (!size.cut &&
+		    frags <= (uint32_t)(SL_LOOP_MAX - dp->n_loop) &&
+		    frags <= rte_mempool_avail_count(dp->pool))
+			op_out_result(&o, st, records);
+		else
+			o.cut = true;
+		if (o.cut) {
+			dp->op_cnt.result_overflow++;
+			flags = SL_FRAG_F_ABORT;
+			reason = SL_ABORT_OVERLOAD;
 		}
-		break;
-	case SL_STAGE_OP_CONCAT: {
-		uint32_t n = 0;
-
-		for (const struct op_chunk *c = g->head; c != NULL;
-		     c = c->next)
-			for (uint32_t off = 0; off < c->used;) {
-				const struct op_record *r =
-					(const void *)(c->data + off);
-
-				if (n < OP_SORT_MAX)
-					os->sort[n++] = r;
-				off += RTE_ALIGN_CEIL(
-					(uint32_t)(sizeof(*r) + r->len), 8);
-			}
-		qsort(os->sort, n, sizeof(os->sort[0]), op_record_cmp);
-		for (uint32_t i = 0; i < n; i++) {
-			struct sl_token_iter it;
-			struct sl_token t;
-
-			sl_token_iter_init(&it, os->sort[i]->tokens,
-					   os->sort[i]->len);
-			while (sl_token_next(&it, &t))
-				op_out_token(&o, t.id, t.text, t.len);
-		}
-		break;
 	}
-	default:
-		break;
-	}
-	op_out_send(&o, SL_FRAG_F_END, 0);
+	if (flags & SL_FRAG_F_ABORT)
+		dp->op_cnt.groups_aborted++;
+	else
+		dp->op_cnt.groups_completed++;
+	if (o.flow != SL_FLOW_NONE)
+		op_out_end(&o, flags, reason);
 	/* Keep the key, drop the state: late inputs are swallowed. */
-	while (g->head != NULL) {
-		struct op_chunk *c = g->head;
-
-		g->head = c->next;
-		rte_mempool_put(os->chunks, c);
-	}
-	g->tail = NULL;
+	op_group_release(os, g);
 }
 
 void

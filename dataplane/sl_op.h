@@ -13,14 +13,36 @@
  * (ancestry = the key, depth L) and goes on along the stage's edges.
  *
  * Results do not depend on arrival order: concat orders by ancestry, then
- * producing stage, then sequence; top-k breaks ties by token id.
+ * producing stage, then sequence; top-k breaks ties by token id. Top-k
+ * keeps the first SL_OP_TOPK_TEXT bytes of a token's text, cut back to a
+ * character boundary (the text stays valid UTF-8).
  *
  * Bounds: groups in flight per stage (max_groups) and bytes per group
- * (max_group_bytes). Hitting one aborts the group's result with ABORT
- * (OVERLOAD) (a group refused for max_groups is remembered as done, so
- * its later inputs cannot start a partial one); a count that goes below zero aborts it with ABORT
+ * (max_group_bytes): concat holds any number of records up to it (each
+ * costs 72 bytes plus its tokens' wire bytes), top-k its table of k x 62
+ * bytes from its first numeric token on. Hitting one, or finding the
+ * shared chunk pool empty, aborts the group's result with ABORT
+ * (OVERLOAD) and gives its state back at once (a group refused for
+ * max_groups is remembered as done, so its later inputs cannot start a
+ * partial one); a count that goes below zero aborts it with ABORT
  * (CHILDREN); a group with no event for the idle timeout is aborted with
  * ABORT (EXPIRED). Every case is counted.
+ *
+ * A result leaves whole or not at all: it is sized before it is built,
+ * and one that needs more fragments than the worker queues per burst
+ * (SL_LOOP_MAX, with what is already queued) or than there are free
+ * mbufs, or holds a token no fragment can carry, is replaced by ABORT
+ * (OVERLOAD) (result_overflow). Should an mbuf still be missing half way,
+ * the fragments sent are followed by that ABORT, never by END.
+ *
+ * Depth: an operator takes streams of its stage's input depth (depth_in,
+ * at least its level L). A fragment of another depth is dropped
+ * (BAD_DEPTH, counted in depth_mismatch) before any group is looked up:
+ * one shallower than L has no key, a deeper one would close a leaf the
+ * group never counted. A split event whose depth does not fit its edge is
+ * ignored and counted the same way. The group a dropped fragment belonged
+ * to is left alone: if it waited for that fragment it idles out with ABORT
+ * (EXPIRED).
  */
 #ifndef SL_OP_H
 #define SL_OP_H
@@ -30,6 +52,9 @@
 #include <rte_mbuf.h>
 
 #include "sl_config.h"
+
+/* Bytes of a token's text that top-k keeps (fewer: whole characters). */
+#define SL_OP_TOPK_TEXT 46
 
 struct sl_dp;
 
@@ -44,12 +69,16 @@ struct sl_op_counters {
 	uint64_t groups_expired;
 	uint64_t late_inputs;    /* for a group already done */
 	uint64_t not_numeric;    /* sum/top-k tokens without a number */
+	uint64_t depth_mismatch; /* inputs, split events at a wrong depth */
+	uint64_t result_overflow; /* results that could not leave whole */
 };
 
 /**
  * sl_op_init - group table, chunk pool and split accounting for @dp's
  * config. Nothing is created when the config has no operator stage.
- * Return 0 or a negative errno.
+ * Return 0, -EINVAL for a config beyond what the operators hold (k above
+ * 64, a level outside 1..depth_in, a depth above SL_ANCESTRY_MAX, mbufs
+ * too small for a whole fragment) or -ENOMEM.
  */
 int sl_op_init(struct sl_dp *dp);
 
@@ -60,7 +89,9 @@ void sl_op_fini(struct sl_dp *dp);
 
 /**
  * sl_op_input - feed one fragment arriving at operator stage e->to over
- * edge @e. Consumes @m.
+ * edge @e. Consumes @m (a fragment of the wrong depth is dropped as
+ * BAD_DEPTH; with no operator state, e.g. after a failed re-init, as
+ * OP_FULL).
  */
 void sl_op_input(struct sl_dp *dp, const struct sl_edge_cfg *e,
 		 struct rte_mbuf *m);

@@ -16,7 +16,12 @@
  * The result must be exact (tokens, ids, header), leave exactly once, in
  * the burst that brings the last END, and be byte-identical whether the
  * edges into agg stream or buffer. Then the bounds: max_groups,
- * max_group_bytes, a leaf's ABORT, an idle group.
+ * max_group_bytes, a leaf's ABORT, an idle group. Then what a packet or a
+ * config must not break (issue 8): any number of concat records up to
+ * max_group_bytes, results that leave whole or as ABORT (OVERLOAD), top-k
+ * texts cut on character boundaries and k up to 64, chunks given back on
+ * abort, numbers with a NUL inside, fragments and split events of a depth
+ * the operator does not take, no operator state, configs sl_op refuses.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -52,8 +57,12 @@ agg_id(enum topo t)
 	return t == TOPO_CHILDREN ? 3 : t == TOPO_PAIR ? 3 : 5;
 }
 
+/* The topology @t with the operator stage's line @op_line ("operator:
+ * ..."), its bounds @bounds (", max_groups: 4") and, with @buffered,
+ * buffer edges into it. */
 static void
-open_ops(enum topo t, enum op op, bool buffered, const char *bounds)
+open_ops_line(enum topo t, const char *op_line, bool buffered,
+	      const char *bounds)
 {
 	static char yaml[4096];
 	const char *mode = buffered ? ", mode: buffer" : "";
@@ -75,7 +84,7 @@ open_ops(enum topo t, enum op op, bool buffered, const char *bounds)
 			 "      - {from: a, to: b, split: line}\n"
 			 "      - {from: b, to: agg%s}\n"
 			 "      - {from: agg, to: client}\n",
-			 op_yaml[op], bounds, mode);
+			 op_line, bounds, mode);
 		break;
 	case TOPO_JOIN:
 	case TOPO_JOIN_L2:
@@ -98,7 +107,7 @@ open_ops(enum topo t, enum op op, bool buffered, const char *bounds)
 			 "      - {from: c1, to: agg%s}\n"
 			 "      - {from: c2, to: agg%s}\n"
 			 "      - {from: agg, to: client}\n",
-			 op_yaml[op], t == TOPO_JOIN_L2 ? 2 : 1, bounds, mode,
+			 op_line, t == TOPO_JOIN_L2 ? 2 : 1, bounds, mode,
 			 mode);
 		break;
 	case TOPO_PAIR:
@@ -117,10 +126,16 @@ open_ops(enum topo t, enum op op, bool buffered, const char *bounds)
 			 "      - {from: x, to: agg%s}\n"
 			 "      - {from: y, to: agg%s}\n"
 			 "      - {from: agg, to: client}\n",
-			 op_yaml[op], bounds, mode, mode);
+			 op_line, bounds, mode, mode);
 		break;
 	}
 	dag_open(yaml);
+}
+
+static void
+open_ops(enum topo t, enum op op, bool buffered, const char *bounds)
+{
+	open_ops_line(t, op_yaml[op], buffered, bounds);
 }
 
 /* ------------------------------------------------------------- leaves */
@@ -505,10 +520,12 @@ check_tokens(const struct request *rq, const struct outcome *o)
 		off += dlen;
 		n = dag_tokens(&s, t, RTE_DIM(t));
 		for (unsigned int i = 0; i < n; i++, got++) {
-			/* top-k keeps 46 bytes of a token's text */
+			/* top-k keeps SL_OP_TOPK_TEXT bytes of a token's
+			 * text (these texts are ASCII) */
 			uint16_t wl = got >= n_want ? 0
 				      : rq->op == OP_TOPK
-					  ? RTE_MIN(want[got].len, (uint16_t)46)
+					  ? RTE_MIN(want[got].len,
+						    (uint16_t)SL_OP_TOPK_TEXT)
 					  : want[got].len;
 			if (got >= n_want || t[i].id != want[got].id ||
 			    t[i].len != wl ||
@@ -1121,6 +1138,858 @@ test_result_tenant(void)
 	dp_test_end();
 }
 
+/* ------------------------------------------- hardening (issue 8) */
+
+/* A result token as a test expects it. */
+struct want {
+	uint32_t id;
+	const char *text;
+	uint16_t len;
+};
+
+static uint64_t
+drops_total(void)
+{
+	uint64_t n = 0;
+
+	for (int r = 1; r < SL_DROP_MAX; r++)
+		n += dag.dp->cnt.drops[r];
+	return n;
+}
+
+/*
+ * The frames captured from dag.sent[@from] on are exactly the result of
+ * operator stage @agg for group [@req] (depth 1): the datagrams built here
+ * with sl_wire_builder from the @n tokens @w, fragments filled in token
+ * order without splitting a token, seq from 0, @last_flags on the last
+ * (END; or ABORT with @reason, and then @n is 0); all to the client.
+ */
+static bool
+result_frames(uint16_t agg, uint64_t req, const struct want *w, unsigned int n,
+	      unsigned int from, uint8_t last_flags, uint8_t reason)
+{
+	static uint8_t buf[SL_WIRE_HDR_LEN + SL_WIRE_PAYLOAD_MAX];
+	struct sl_frag_hdr h = {
+	    .version = SL_WIRE_VERSION,
+	    .depth = 1,
+	    .stage = agg,
+	    .from_stage = agg,
+	    .pipeline = 1,
+	    .ancestry = {req},
+	};
+	unsigned int frame = from, i = 0;
+	bool ok = true;
+
+	for (;;) {
+		struct sl_wire_builder b;
+		const struct dag_sent *s;
+		size_t len;
+
+		h.seq = frame - from;
+		sl_wire_builder_init(&b, buf, sizeof(buf), &h);
+		while (i < n && sl_wire_builder_add(&b, w[i].id, w[i].text,
+						    w[i].len) == 0)
+			i++;
+		if (i < n && b.hdr.token_count == 0) {
+			printf("\n  token %u fits no fragment", i);
+			return false;
+		}
+		if (i == n) {
+			b.hdr.flags = last_flags;
+			b.hdr.abort_reason = reason;
+		}
+		len = sl_wire_builder_finish(&b);
+		if (frame >= dag.n_sent) {
+			printf("\n  result [%lu]: %u frames, want more",
+			       (unsigned long)req, frame - from);
+			return false;
+		}
+		s = &dag.sent[frame++];
+		if (s->dst_ip != DAG_CLIENT_IP ||
+		    s->dst_port != DAG_CLIENT_PORT || s->dlen != len ||
+		    memcmp(s->dgram, buf, len) != 0) {
+			if (ok)
+				printf("\n  result [%lu] frame %u differs (%u "
+				       "bytes, flags %u, want %zu, %u)",
+				       (unsigned long)req, frame - 1 - from,
+				       s->dlen, s->h.flags, len, b.hdr.flags);
+			ok = false;
+		}
+		if (i == n)
+			break;
+	}
+	if (frame != dag.n_sent) {
+		printf("\n  result [%lu]: %u frames, want %u",
+		       (unsigned long)req, dag.n_sent - from, frame - from);
+		ok = false;
+	}
+	return ok;
+}
+
+/* Pair topology: the client's request [@req], to x and y. */
+static void
+pair_start(uint64_t req)
+{
+	struct dp_frag f = dag_from_client(req, 0, SL_FRAG_F_END);
+
+	CU_ASSERT_EQUAL(dag_process(&f, 1), 2);
+	dag_clear();
+}
+
+/* Fragment @seq of stage @stage's (x 1, y 2) answer [@req], @n tokens. */
+static struct dp_frag
+pair_frag(uint16_t stage, uint64_t req, uint32_t seq, uint8_t flags,
+	  const char *const *texts, const uint16_t *lens, const uint32_t *ids,
+	  unsigned int n)
+{
+	const uint64_t anc[1] = {req};
+	struct dp_frag f = dag_from_instance(stage, 0, anc, 1, seq, flags);
+
+	f.n_tokens = n;
+	f.token_texts = texts;
+	f.token_lens = lens;
+	f.token_ids = ids;
+	return f;
+}
+
+/* A tokenless END at @seq of stage @stage's answer [@req]; frames sent. */
+static unsigned int
+pair_end(uint16_t stage, uint64_t req, uint32_t seq)
+{
+	struct dp_frag f =
+	    pair_frag(stage, req, seq, SL_FRAG_F_END, NULL, NULL, NULL, 0);
+
+	return dag_process(&f, 1);
+}
+
+/*
+ * Stage @stage's answer [@req]: @n fragments of one token each (@texts[i],
+ * @lens[i], id @id0 + i), SL_BURST a burst, END on the last when @end.
+ * Return the frames sent.
+ */
+static unsigned int
+pair_stream(uint16_t stage, uint64_t req, const char *const *texts,
+	    const uint16_t *lens, uint32_t id0, unsigned int n, bool end)
+{
+	static uint32_t ids[SL_BURST];
+	struct dp_frag burst[SL_BURST];
+	unsigned int sent = 0;
+
+	for (unsigned int i = 0; i < n;) {
+		unsigned int k = RTE_MIN(n - i, (unsigned int)SL_BURST);
+
+		for (unsigned int j = 0; j < k; j++) {
+			ids[j] = id0 + i + j;
+			burst[j] =
+			    pair_frag(stage, req, i + j,
+				      end && i + j == n - 1 ? SL_FRAG_F_END : 0,
+				      &texts[i + j], &lens[i + j], &ids[j], 1);
+		}
+		sent += dag_process(burst, k);
+		i += k;
+	}
+	return sent;
+}
+
+#define MANY_RECORDS 2500 /* per leaf: 5,000 records in one group */
+
+/*
+ * concat held 4,096 records (a fixed sort array) and left the rest out of
+ * the result without a word. x and y answer [R] in 2,500 one-token
+ * fragments each, interleaved 16 and 16 a burst: the result is all 5,000
+ * tokens, x's in sequence order then y's, byte for byte, at the last END.
+ */
+static void
+test_concat_many_records(void)
+{
+	static char text[2][MANY_RECORDS][12];
+	static const char *texts[2][MANY_RECORDS];
+	static uint16_t lens[2][MANY_RECORDS];
+	static struct want want[2 * MANY_RECORDS];
+	const uint64_t req = 1200;
+	unsigned int early = 0;
+
+	dp_test_begin();
+	open_ops(TOPO_PAIR, OP_CONCAT, false, ", max_group_bytes: 1048576");
+	for (unsigned int s = 0; s < 2; s++)
+		for (unsigned int i = 0; i < MANY_RECORDS; i++) {
+			snprintf(text[s][i], sizeof(text[s][i]), "%c%u ",
+				 s ? 'y' : 'x', i);
+			texts[s][i] = text[s][i];
+			lens[s][i] = (uint16_t)strlen(text[s][i]);
+			want[s * MANY_RECORDS + i] = (struct want){
+			    (s + 1) * 100000 + i, texts[s][i], lens[s][i]};
+		}
+	pair_start(req);
+	for (unsigned int i = 0; i < MANY_RECORDS; i += 16) {
+		struct dp_frag burst[32];
+		uint32_t ids[32];
+		unsigned int k = RTE_MIN(16u, MANY_RECORDS - i), n = 0;
+
+		early += dag.n_sent;
+		for (unsigned int s = 0; s < 2; s++)
+			for (unsigned int j = 0; j < k; j++, n++) {
+				ids[n] = (s + 1) * 100000 + i + j;
+				burst[n] = pair_frag(
+				    (uint16_t)(1 + s), req, i + j,
+				    i + j == MANY_RECORDS - 1 ? SL_FRAG_F_END
+							      : 0,
+				    &texts[s][i + j], &lens[s][i + j], &ids[n],
+				    1);
+			}
+		dag_process(burst, n);
+	}
+	CU_ASSERT_EQUAL(early, 0);
+	CU_ASSERT(
+	    result_frames(3, req, want, 2 * MANY_RECORDS, 0, SL_FRAG_F_END, 0));
+	CU_ASSERT_EQUAL(dag.bad_frames, 0);
+	CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_created, 1);
+	CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_completed, 1);
+	CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_aborted, 0);
+	CU_ASSERT_EQUAL(dag.dp->op_cnt.group_overflow, 0);
+	CU_ASSERT_EQUAL(dag.dp->op_cnt.result_overflow, 0);
+	dag_expect_drops(-1);
+	dag_close();
+	dp_test_end();
+}
+
+static char big_text[1400];
+
+/*
+ * A result is queued whole for fanout: 1,000 fragments go, byte for
+ * byte; SL_LOOP_MAX + 1 fragments cannot all wait in the worker's queue
+ * (the fragments past it were dropped as LOOP_FULL, the END among them):
+ * the result is ABORT (OVERLOAD) alone, counted in result_overflow.
+ */
+static void
+test_concat_result_over_loop(void)
+{
+	static const char *texts[SL_LOOP_MAX + 1];
+	static uint16_t lens[SL_LOOP_MAX + 1];
+	static struct want want[1000];
+
+	dp_test_begin();
+	open_ops(TOPO_PAIR, OP_CONCAT, false, ", max_group_bytes: 16777216");
+	memset(big_text, 'b', sizeof(big_text));
+	for (unsigned int i = 0; i < RTE_DIM(texts); i++) {
+		texts[i] = big_text;
+		lens[i] = 1300; /* one token fills a result fragment */
+	}
+	for (unsigned int i = 0; i < RTE_DIM(want); i++)
+		want[i] = (struct want){1 + i, big_text, 1300};
+	pair_start(1300);
+	CU_ASSERT_EQUAL(pair_stream(1, 1300, texts, lens, 1, 1000, true), 0);
+	CU_ASSERT_EQUAL(pair_end(2, 1300, 0), 1000);
+	CU_ASSERT(result_frames(3, 1300, want, 1000, 0, SL_FRAG_F_END, 0));
+	dag_clear();
+	pair_start(1301);
+	CU_ASSERT_EQUAL(
+	    pair_stream(1, 1301, texts, lens, 1, SL_LOOP_MAX + 1, true), 0);
+	pair_end(2, 1301, 0);
+	CU_ASSERT(result_frames(3, 1301, NULL, 0, 0, SL_FRAG_F_ABORT,
+				SL_ABORT_OVERLOAD));
+	CU_ASSERT_EQUAL(dag.bad_frames, 0);
+	CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_completed, 1);
+	CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_aborted, 1);
+	CU_ASSERT_EQUAL(dag.dp->op_cnt.result_overflow, 1);
+	CU_ASSERT_EQUAL(dag.dp->op_cnt.group_overflow, 0);
+	dag_expect_drops(-1);
+	dag_close();
+	dp_test_end();
+}
+
+/*
+ * A result needing 40 fragments when 9 mbufs are left: it was sent until
+ * the mbufs ran out and went on with holes and no END. Now it is sized
+ * first: ABORT (OVERLOAD) alone, no NO_MBUF drop. With the mbufs back the
+ * same answer gives the whole result.
+ */
+static void
+test_concat_result_no_mbufs(void)
+{
+	static const char *texts[40];
+	static uint16_t lens[40];
+	static struct want want[40];
+	static struct rte_mbuf *held[DP_TEST_POOL_MBUFS];
+	struct rte_mempool *pool = dp_test_pool();
+	unsigned int n_held = 0;
+
+	dp_test_begin();
+	open_ops(TOPO_PAIR, OP_CONCAT, false, ", max_group_bytes: 1048576");
+	memset(big_text, 'm', sizeof(big_text));
+	for (unsigned int i = 0; i < RTE_DIM(texts); i++) {
+		texts[i] = big_text;
+		lens[i] = 1300;
+		want[i] = (struct want){1 + i, big_text, 1300};
+	}
+	pair_start(1400);
+	CU_ASSERT_EQUAL(pair_stream(1, 1400, texts, lens, 1, 40, true), 0);
+	/* Ten left: one for y's END, nine for the result. */
+	while (rte_mempool_avail_count(pool) > 10 && n_held < RTE_DIM(held) &&
+	       (held[n_held] = rte_pktmbuf_alloc(pool)) != NULL)
+		n_held++;
+	CU_ASSERT_EQUAL(rte_mempool_avail_count(pool), 10);
+	pair_end(2, 1400, 0);
+	dp_test_free_all(held, n_held);
+	CU_ASSERT(result_frames(3, 1400, NULL, 0, 0, SL_FRAG_F_ABORT,
+				SL_ABORT_OVERLOAD));
+	CU_ASSERT_EQUAL(dag.dp->op_cnt.result_overflow, 1);
+	CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_aborted, 1);
+	dag_expect_drops(-1);
+	dag_clear();
+	pair_start(1401);
+	CU_ASSERT_EQUAL(pair_stream(1, 1401, texts, lens, 1, 40, true), 0);
+	CU_ASSERT_EQUAL(pair_end(2, 1401, 0), 40);
+	CU_ASSERT(result_frames(3, 1401, want, 40, 0, SL_FRAG_F_END, 0));
+	CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_completed, 1);
+	CU_ASSERT_EQUAL(dag.dp->op_cnt.result_overflow, 1);
+	dag_expect_drops(-1);
+	dag_close();
+	dp_test_end();
+}
+
+/*
+ * A token of 1,400 bytes (a fragment's payload may exceed 1,384 bytes on
+ * the way in) fits no result fragment: it was left out and the result
+ * ended with END. Now the result is ABORT (OVERLOAD).
+ */
+static void
+test_concat_token_too_big(void)
+{
+	const char *texts[2] = {"small", big_text};
+	const uint16_t lens[2] = {5, 1400};
+	const uint32_t ids[2] = {1, 2};
+	struct dp_frag f;
+
+	dp_test_begin();
+	open_ops(TOPO_PAIR, OP_CONCAT, false, "");
+	memset(big_text, 'h', sizeof(big_text));
+	pair_start(1500);
+	f = pair_frag(1, 1500, 0, SL_FRAG_F_END, texts, lens, ids, 2);
+	CU_ASSERT_EQUAL(dag_process(&f, 1), 0);
+	CU_ASSERT_EQUAL(pair_end(2, 1500, 0), 1);
+	CU_ASSERT(result_frames(3, 1500, NULL, 0, 0, SL_FRAG_F_ABORT,
+				SL_ABORT_OVERLOAD));
+	CU_ASSERT_EQUAL(dag.dp->op_cnt.result_overflow, 1);
+	CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_aborted, 1);
+	CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_completed, 0);
+	dag_expect_drops(-1);
+	dag_close();
+	dp_test_end();
+}
+
+/*
+ * top-k keeps SL_OP_TOPK_TEXT bytes of a text and cut them mid-character.
+ * Texts of 2-, 3- and 4-byte characters after 0..w-1 ASCII bytes put the
+ * cut at every position inside a character (and on a boundary); each
+ * kept text must be the longest run of whole characters that fits, valid
+ * UTF-8. Texts that fit (46 bytes exactly, "€:5") are kept whole.
+ */
+static void
+test_topk_utf8_cut(void)
+{
+	static const char *const wide[] = {
+	    [2] = "\xc3\xa9", [3] = "\xe2\x82\xac", [4] = "\xf0\x9f\x99\x82"};
+	static char text[16][80];
+	static const char *texts[16];
+	static uint16_t lens[16];
+	static uint32_t ids[16];
+	static struct want want[16];
+	unsigned int n = 0, value = 90;
+	struct dp_frag f;
+	struct sl_token t[16];
+
+	dp_test_begin();
+	open_ops_line(TOPO_PAIR, "operator: topk, k: 16", false, "");
+	for (unsigned int w = 2; w <= 4; w++)
+		for (unsigned int p = 0; p < w; p++, n++) {
+			size_t len = p;
+
+			memset(text[n], 'a', p);
+			while (len < SL_OP_TOPK_TEXT + 8) {
+				memcpy(text[n] + len, wide[w], w);
+				len += w;
+			}
+			want[n].len =
+			    (uint16_t)(p + (SL_OP_TOPK_TEXT - p) / w * w);
+			len += (size_t)snprintf(text[n] + len, 80 - len, ":%u",
+						value--);
+			lens[n] = (uint16_t)len;
+		}
+	/* 23 x é: exactly 46 bytes before the number, cut on a boundary. */
+	for (unsigned int i = 0; i < 23; i++)
+		memcpy(text[n] + 2 * i, wide[2], 2);
+	lens[n] = (uint16_t)(46 + snprintf(text[n] + 46, 34, ":%u", value--));
+	want[n++].len = 46;
+	/* 22 x é + ":4": 46 bytes in all, kept whole. */
+	for (unsigned int i = 0; i < 22; i++)
+		memcpy(text[n] + 2 * i, wide[2], 2);
+	lens[n] = (uint16_t)(44 + snprintf(text[n] + 44, 36, ":%u", 4u));
+	want[n].len = lens[n];
+	n++;
+	value = 4;
+	snprintf(text[n], 80, "%s:%u", wide[3], --value);
+	lens[n] = (uint16_t)strlen(text[n]);
+	want[n].len = lens[n];
+	n++;
+	for (unsigned int i = 0; i < n; i++) {
+		texts[i] = text[i];
+		ids[i] = 1 + i;
+		want[i].id = ids[i];
+		want[i].text = text[i];
+	}
+	pair_start(1600);
+	f = pair_frag(1, 1600, 0, SL_FRAG_F_END, texts, lens, ids, n);
+	CU_ASSERT_EQUAL(dag_process(&f, 1), 0);
+	CU_ASSERT_EQUAL_FATAL(pair_end(2, 1600, 0), 1);
+	CU_ASSERT(result_frames(3, 1600, want, n, 0, SL_FRAG_F_END, 0));
+	CU_ASSERT_EQUAL_FATAL(dag_tokens(&dag.sent[0], t, RTE_DIM(t)), n);
+	for (unsigned int i = 0; i < n; i++) {
+		if (!sl_utf8_valid((const uint8_t *)t[i].text, t[i].len))
+			printf("\n  top-k token %u: '%.*s' is not UTF-8", i,
+			       (int)t[i].len, t[i].text);
+		CU_ASSERT(sl_utf8_valid((const uint8_t *)t[i].text, t[i].len));
+		CU_ASSERT(t[i].len <= SL_OP_TOPK_TEXT);
+	}
+	CU_ASSERT_EQUAL(dag.bad_frames, 0);
+	CU_ASSERT_EQUAL(dag.dp->op_cnt.not_numeric, 0);
+	CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_completed, 1);
+	dag_expect_drops(-1);
+	dag_close();
+	dp_test_end();
+}
+
+static int
+want_by_value(const void *pa, const void *pb)
+{
+	const struct want *a = pa, *b = pb;
+	double va = strtod(strchr(a->text, ':') + 1, NULL);
+	double vb = strtod(strchr(b->text, ':') + 1, NULL);
+
+	if (va != vb)
+		return va > vb ? -1 : 1;
+	return a->id < b->id ? -1 : a->id > b->id;
+}
+
+/*
+ * k may be 64 (control/README.md), but 64 entries of the old table did
+ * not fit a chunk: top-k with k 64 never kept a token and sent an empty
+ * END. 70 numbers in 7 fragments: the 64 best, byte for byte.
+ */
+static void
+test_topk_k64(void)
+{
+	static char text[70][16];
+	static const char *texts[70];
+	static uint16_t lens[70];
+	static uint32_t ids[70];
+	static struct want want[70];
+	struct dp_frag f[7];
+
+	dp_test_begin();
+	open_ops_line(TOPO_PAIR, "operator: topk, k: 64", false, "");
+	for (unsigned int i = 0; i < 70; i++) {
+		snprintf(text[i], sizeof(text[i]), "v%u:%u", i, i * 37 % 70);
+		texts[i] = text[i];
+		lens[i] = (uint16_t)strlen(text[i]);
+		ids[i] = 1 + i;
+		want[i] = (struct want){ids[i], texts[i], lens[i]};
+	}
+	qsort(want, 70, sizeof(want[0]), want_by_value);
+	pair_start(1650);
+	for (unsigned int i = 0; i < 7; i++)
+		f[i] =
+		    pair_frag(1, 1650, i, i == 6 ? SL_FRAG_F_END : 0,
+			      &texts[10 * i], &lens[10 * i], &ids[10 * i], 10);
+	CU_ASSERT_EQUAL(dag_process(f, 7), 0);
+	CU_ASSERT_EQUAL(pair_end(2, 1650, 0), 1);
+	CU_ASSERT(result_frames(3, 1650, want, 64, 0, SL_FRAG_F_END, 0));
+	CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_completed, 1);
+	CU_ASSERT_EQUAL(dag.dp->op_cnt.group_overflow, 0);
+	dag_expect_drops(-1);
+	dag_close();
+	dp_test_end();
+}
+
+/*
+ * k 5 needs a 310-byte table; with max_group_bytes 256 it was never made
+ * and the result was an empty END. Now the group is over its bound at its
+ * first number: ABORT (OVERLOAD) at once, y's END found a finished group.
+ */
+static void
+test_topk_table_over_bound(void)
+{
+	static const char *const texts[1] = {"d:1"};
+	static const uint16_t lens[1] = {3};
+	static const uint32_t ids[1] = {9};
+	struct dp_frag f;
+
+	dp_test_begin();
+	open_ops_line(TOPO_PAIR, "operator: topk, k: 5", false,
+		      ", max_group_bytes: 256");
+	pair_start(1700);
+	f = pair_frag(1, 1700, 0, SL_FRAG_F_END, texts, lens, ids, 1);
+	CU_ASSERT_EQUAL(dag_process(&f, 1), 1);
+	CU_ASSERT(result_frames(3, 1700, NULL, 0, 0, SL_FRAG_F_ABORT,
+				SL_ABORT_OVERLOAD));
+	CU_ASSERT_EQUAL(pair_end(2, 1700, 0), 0);
+	CU_ASSERT_EQUAL(dag.dp->op_cnt.group_overflow, 1);
+	CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_aborted, 1);
+	CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_completed, 0);
+	CU_ASSERT_EQUAL(dag.dp->op_cnt.late_inputs, 1);
+	dag_expect_drops(-1);
+	dag_close();
+	dp_test_end();
+}
+
+/*
+ * A group aborted over max_group_bytes kept its chunks until it was
+ * forgotten (linger), so a few of them emptied the pool and the next
+ * request's result was an ABORT. max_groups 4 gives a pool of 15 chunks;
+ * three requests each fill 6 and go over at their twelfth 1,300-byte
+ * record; the fourth must still complete, byte for byte.
+ */
+static void
+test_concat_abort_frees_chunks(void)
+{
+	static const char *texts[12];
+	static uint16_t lens[12];
+	const struct want one = {1, big_text, 1300};
+
+	dp_test_begin();
+	open_ops(TOPO_PAIR, OP_CONCAT, false,
+		 ", max_groups: 4, max_group_bytes: 16384");
+	memset(big_text, 'c', sizeof(big_text));
+	for (unsigned int i = 0; i < RTE_DIM(texts); i++) {
+		texts[i] = big_text;
+		lens[i] = 1300;
+	}
+	for (uint64_t r = 1800; r < 1803; r++) {
+		pair_start(r);
+		CU_ASSERT_EQUAL(pair_stream(1, r, texts, lens, 1, 12, false),
+				1);
+		CU_ASSERT(result_frames(3, r, NULL, 0, 0, SL_FRAG_F_ABORT,
+					SL_ABORT_OVERLOAD));
+		CU_ASSERT_EQUAL(pair_end(2, r, 0), 0);
+		dag_clear();
+	}
+	pair_start(1803);
+	CU_ASSERT_EQUAL(pair_stream(1, 1803, texts, lens, 1, 1, true), 0);
+	CU_ASSERT_EQUAL(pair_end(2, 1803, 0), 1);
+	CU_ASSERT(result_frames(3, 1803, &one, 1, 0, SL_FRAG_F_END, 0));
+	CU_ASSERT_EQUAL(dag.dp->op_cnt.group_overflow, 3);
+	CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_aborted, 3);
+	CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_completed, 1);
+	CU_ASSERT_EQUAL(dag.dp->op_cnt.late_inputs, 3);
+	dag_expect_drops(-1);
+	dag_close();
+	dp_test_end();
+}
+
+/*
+ * A number is the whole rest of the text: "7\0x" (a NUL is valid UTF-8)
+ * was read as 7. Sum over "7\0x", "5", "2\0", "doc\0:4", "1.5\0": 9.
+ */
+static void
+test_sum_nul_inside(void)
+{
+	static const char *const texts[5] = {"7\0x", "5", "2\0", "doc\0:4",
+					     "1.5\0"};
+	static const uint16_t lens[5] = {3, 1, 2, 6, 4};
+	static const uint32_t ids[5] = {1, 2, 3, 4, 5};
+	const struct want nine = {0, "9", 1};
+	struct dp_frag f;
+
+	dp_test_begin();
+	open_ops(TOPO_PAIR, OP_SUM, false, "");
+	pair_start(1850);
+	f = pair_frag(1, 1850, 0, SL_FRAG_F_END, texts, lens, ids, 5);
+	CU_ASSERT_EQUAL(dag_process(&f, 1), 0);
+	CU_ASSERT_EQUAL(pair_end(2, 1850, 0), 1);
+	CU_ASSERT(result_frames(3, 1850, &nine, 1, 0, SL_FRAG_F_END, 0));
+	CU_ASSERT_EQUAL(dag.dp->op_cnt.not_numeric, 3);
+	dag_expect_drops(-1);
+	dag_close();
+	dp_test_end();
+}
+
+/* The first pipeline's edge @from -> @to. */
+static const struct sl_edge_cfg *
+edge_of(uint16_t from, uint16_t to)
+{
+	const struct sl_pipeline_cfg *pl = &dag.cfg->pipelines[0];
+
+	for (uint16_t i = 0; i < pl->n_edges; i++)
+		if (pl->edges[i].from == from && pl->edges[i].to == to)
+			return &pl->edges[i];
+	return NULL;
+}
+
+/*
+ * @f through the real parse stage, then straight into the operator over
+ * @e: past admit, order and fanout, which may refuse it earlier, so this
+ * is sl_op's own check.
+ */
+static void
+op_input_direct(const struct dp_frag *f, const struct sl_edge_cfg *e)
+{
+	struct rte_mbuf *m;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(e);
+	m = dp_test_frame(f);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+	CU_ASSERT_EQUAL_FATAL(sl_stage_parse(dag.dp, &m, 1), 1);
+	sl_pkt_meta(m)->pipeline = 0;
+	sl_op_input(dag.dp, e, m);
+}
+
+/* The only frame sent is the END of a count result @count for the group
+ * @anc (@depth ids) of operator stage @agg. */
+static void
+expect_count(uint16_t agg, const uint64_t *anc, uint8_t depth,
+	     const char *count)
+{
+	struct sl_token t[2];
+
+	CU_ASSERT_EQUAL_FATAL(dag.n_sent, 1);
+	CU_ASSERT_EQUAL(dag.sent[0].dst_ip, DAG_CLIENT_IP);
+	CU_ASSERT_EQUAL(dag.sent[0].h.flags, SL_FRAG_F_END);
+	CU_ASSERT_EQUAL(dag.sent[0].h.stage, agg);
+	CU_ASSERT_EQUAL(dag.sent[0].h.seq, 0);
+	CU_ASSERT_EQUAL(dag.sent[0].h.depth, depth);
+	for (uint8_t i = 0; i < depth; i++)
+		CU_ASSERT_EQUAL(dag.sent[0].h.ancestry[i], anc[i]);
+	CU_ASSERT_EQUAL_FATAL(dag_tokens(&dag.sent[0], t, 2), 1);
+	CU_ASSERT_EQUAL(t[0].id, 0);
+	CU_ASSERT(t[0].len == strlen(count) &&
+		  memcmp(t[0].text, count, t[0].len) == 0);
+}
+
+/*
+ * Aggregation 2 keys groups by [R, i]; a depth-1 fragment [R] reached the
+ * operator and its key read an id the fragment does not have. It is
+ * dropped (BAD_DEPTH, depth_mismatch) before any group is made, and group
+ * [R, 0] completes exactly as if it had never come.
+ */
+static void
+test_depth_below_level(void)
+{
+	static const char *const line[] = {"l0\n"};
+	static const char *const tok[] = {"t"};
+	const uint64_t r1[1] = {1900}, c0[2] = {1900, 0};
+	struct dp_frag f;
+
+	dp_test_begin();
+	open_ops(TOPO_JOIN_L2, OP_COUNT, false, "");
+	f = dag_from_client(1900, 0, SL_FRAG_F_END);
+	dag_process(&f, 1);
+	f = dag_from_instance(1, 0, r1, 1, 0, SL_FRAG_F_END);
+	f.n_tokens = 1;
+	f.token_texts = line;
+	dag_process(&f, 1);
+	dag_clear();
+	f = dag_from_instance(3, 0, r1, 1, 0, SL_FRAG_F_END);
+	f.n_tokens = 1;
+	f.token_texts = tok;
+	op_input_direct(&f, edge_of(3, 5));
+	CU_ASSERT_EQUAL(dag.dp->op_cnt.depth_mismatch, 1);
+	CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_created, 0);
+	CU_ASSERT_EQUAL(dag.dp->n_loop, 0);
+	dag_expect_drops(SL_DROP_BAD_DEPTH, 1u, -1);
+	f = dag_from_instance(3, 0, c0, 2, 0, SL_FRAG_F_END);
+	f.n_tokens = 1;
+	f.token_texts = tok;
+	CU_ASSERT_EQUAL(dag_process(&f, 1), 0);
+	f = dag_from_instance(4, 0, c0, 2, 0, SL_FRAG_F_END);
+	CU_ASSERT_EQUAL(dag_process(&f, 1), 1);
+	expect_count(5, c0, 2, "1");
+	CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_created, 1);
+	CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_completed, 1);
+	CU_ASSERT_EQUAL(dag.dp->op_cnt.depth_mismatch, 1);
+	dag_expect_drops(SL_DROP_BAD_DEPTH, 1u, -1);
+	dag_close();
+	dp_test_end();
+}
+
+/*
+ * The operator takes depth-2 leaves [R, i]; a depth-3 stream's END took
+ * away a leaf's credit, so the result left at the first real leaf, short
+ * of the second. Straight into sl_op: dropped (BAD_DEPTH), and the result
+ * counts both leaves.
+ */
+static void
+test_depth_above_input(void)
+{
+	static struct request rq;
+	const uint64_t deep[3] = {1950, 0, 5}, r1[1] = {1950};
+	struct dp_frag unused, f;
+
+	dp_test_begin();
+	open_ops(TOPO_CHILDREN, OP_COUNT, false, "");
+	simple_request(&rq, OP_COUNT, 1950, 2);
+	request_start(&rq, false, &unused);
+	f = dag_from_instance(2, 0, deep, 3, 0, SL_FRAG_F_END);
+	op_input_direct(&f, edge_of(2, 3));
+	CU_ASSERT_EQUAL(dag.dp->op_cnt.depth_mismatch, 1);
+	CU_ASSERT_EQUAL(dag.dp->n_loop, 0);
+	CU_ASSERT_EQUAL(send_leaf(&rq, 0), 0);
+	CU_ASSERT_EQUAL(send_leaf(&rq, 1), 1);
+	expect_count(3, r1, 1, "2");
+	CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_completed, 1);
+	CU_ASSERT_EQUAL(dag.dp->op_cnt.count_mismatch, 0);
+	dag_expect_drops(SL_DROP_BAD_DEPTH, 1u, -1);
+	dag_close();
+	dp_test_end();
+}
+
+/*
+ * The same through the whole path: an instance of b answers [R, 0, 5].
+ * Whichever stage refuses it, it is one drop, and the result is the one
+ * of the two real leaves, after the second.
+ */
+static void
+test_depth_above_input_path(void)
+{
+	static struct request rq;
+	static const char *const tok[] = {"t"};
+	const uint64_t deep[3] = {1960, 0, 5}, r1[1] = {1960};
+	struct dp_frag unused, f;
+
+	dp_test_begin();
+	open_ops(TOPO_CHILDREN, OP_COUNT, false, "");
+	simple_request(&rq, OP_COUNT, 1960, 2);
+	request_start(&rq, false, &unused);
+	f = dag_from_instance(2, 0, deep, 3, 0, SL_FRAG_F_END);
+	f.n_tokens = 1;
+	f.token_texts = tok;
+	CU_ASSERT_EQUAL(dag_process(&f, 1), 0);
+	CU_ASSERT_EQUAL(drops_total(), 1);
+	CU_ASSERT_EQUAL(send_leaf(&rq, 0), 0);
+	CU_ASSERT_EQUAL(send_leaf(&rq, 1), 1);
+	expect_count(3, r1, 1, "2");
+	CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_completed, 1);
+	CU_ASSERT_EQUAL(drops_total(), 1);
+	dag_close();
+	dp_test_end();
+}
+
+/*
+ * Split events whose depth does not fit their edge (a→b takes depth 1
+ * parents and gives depth 2 children) are none of the group's business:
+ * a depth-2 "parent" [R, 7] aborting used to abort group [R]. They are
+ * counted in depth_mismatch and change nothing; indexes past the config
+ * are ignored. The request then completes with its two leaves.
+ */
+static void
+test_split_event_depth(void)
+{
+	static struct request rq;
+	const uint64_t r1[1] = {1970};
+	const uint64_t wrong[3] = {rte_cpu_to_be_64(1970), rte_cpu_to_be_64(7),
+				   rte_cpu_to_be_64(1)};
+	const struct sl_op_request orq = {0, 0};
+	const struct sl_edge_cfg *e;
+	struct dp_frag unused;
+
+	dp_test_begin();
+	open_ops(TOPO_CHILDREN, OP_COUNT, false, "");
+	e = edge_of(1, 2);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(e);
+	simple_request(&rq, OP_COUNT, 1970, 2);
+	request_start(&rq, false, &unused);
+	CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_created, 1);
+	sl_op_split_abort(dag.dp, 0, e->id, wrong, 2, SL_ABORT_GUARD, &orq);
+	sl_op_split_event(dag.dp, 0, e->id, wrong, 1, +1, &orq);
+	sl_op_split_event(dag.dp, 0, e->id, wrong, 3, +1, &orq);
+	sl_op_split_event(dag.dp, 0, e->id, wrong, 2, -1, &orq);
+	CU_ASSERT_EQUAL(dag.dp->op_cnt.depth_mismatch, 4);
+	sl_op_split_event(dag.dp, SL_MAX_PIPELINES, e->id, wrong, 2, +1, &orq);
+	sl_op_split_event(dag.dp, 0, SL_MAX_EDGES, wrong, 2, +1, &orq);
+	sl_op_split_abort(dag.dp, 0, UINT16_MAX, wrong, 1, SL_ABORT_GUARD,
+			  &orq);
+	CU_ASSERT_EQUAL(dag.dp->op_cnt.depth_mismatch, 4);
+	CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_created, 1);
+	CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_aborted, 0);
+	CU_ASSERT_EQUAL(dag.dp->n_loop, 0);
+	CU_ASSERT_EQUAL(send_leaf(&rq, 0), 0);
+	CU_ASSERT_EQUAL(send_leaf(&rq, 1), 1);
+	expect_count(3, r1, 1, "2");
+	dag_expect_drops(-1);
+	dag_close();
+	dp_test_end();
+}
+
+/*
+ * After a failed re-init the worker runs with no operator state
+ * (sl_dp_adopt counts reconfig_errors and carries on): a fragment for the
+ * operator dereferenced it. Now it is dropped as OP_FULL.
+ */
+static void
+test_no_op_state(void)
+{
+	static const char *const texts[1] = {"w"};
+	static const uint16_t lens[1] = {1};
+	static const uint32_t ids[1] = {1};
+	struct dp_frag f;
+
+	dp_test_begin();
+	open_ops(TOPO_PAIR, OP_COUNT, false, "");
+	sl_op_fini(dag.dp);
+	pair_start(1980);
+	f = pair_frag(1, 1980, 0, SL_FRAG_F_END, texts, lens, ids, 1);
+	CU_ASSERT_EQUAL(dag_process(&f, 1), 0);
+	CU_ASSERT_EQUAL(pair_end(2, 1980, 0), 0);
+	sl_op_housekeeping(dag.dp);
+	dag_expect_drops(SL_DROP_OP_FULL, 2u, -1);
+	dag_close();
+	dp_test_end();
+}
+
+/*
+ * sl_op_init refuses a config beyond what the operators hold, whatever
+ * the compiler let through: k above 64 (its table must fit a chunk), a
+ * level deeper than the stage's input.
+ */
+static void
+test_init_refuses(void)
+{
+	struct sl_config *cfg;
+	struct sl_dp *dp;
+	int rc;
+
+	dp_test_begin();
+	cfg = dp_test_config(DAG_YAML_HEAD
+			     "pipelines:\n"
+			     "  - name: p\n"
+			     "    id: 1\n"
+			     "    stages:\n"
+			     "      - {name: x, instances: [10.0.2.1:8001]}\n"
+			     "      - {name: agg, operator: topk, k: 3, "
+			     "aggregation: 1}\n"
+			     "    edges:\n"
+			     "      - {from: client, to: x}\n"
+			     "      - {from: x, to: agg}\n"
+			     "      - {from: agg, to: client}\n");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
+	for (int c = 0; c < 3; c++) {
+		struct sl_stage_cfg *st = &cfg->pipelines[0].stages[1];
+
+		st->topk = c == 0 ? 65 : 3;
+		st->aggregation = c == 1 ? 2 : 1;
+		dp = calloc(1, sizeof(*dp));
+		CU_ASSERT_PTR_NOT_NULL_FATAL(dp);
+		rc = sl_dp_init(dp, cfg, RTE_MAX_ETHPORTS, dp_test_pool());
+		if (rc != (c < 2 ? -EINVAL : 0))
+			printf("\n  case %d: sl_dp_init %d", c, rc);
+		CU_ASSERT_EQUAL(rc, c < 2 ? -EINVAL : 0);
+		if (rc == 0)
+			sl_dp_fini(dp);
+		free(dp);
+	}
+	sl_config_free(cfg);
+	dp_test_end();
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1169,6 +2038,34 @@ main(int argc, char **argv)
 		    test_idle_request);
 	CU_add_test(s, "result keeps the request's tenant and send time",
 		    test_result_tenant);
+	CU_add_test(s, "concat: 5,000 records, none left out",
+		    test_concat_many_records);
+	CU_add_test(s, "concat: result over SL_LOOP_MAX fragments: ABORT",
+		    test_concat_result_over_loop);
+	CU_add_test(s, "concat: too few mbufs for the result: ABORT",
+		    test_concat_result_no_mbufs);
+	CU_add_test(s, "concat: token larger than a fragment: ABORT",
+		    test_concat_token_too_big);
+	CU_add_test(s, "concat: an aborted group gives its chunks back",
+		    test_concat_abort_frees_chunks);
+	CU_add_test(s, "top-k: texts cut on a character boundary",
+		    test_topk_utf8_cut);
+	CU_add_test(s, "top-k: k 64", test_topk_k64);
+	CU_add_test(s, "top-k: table over max_group_bytes: ABORT",
+		    test_topk_table_over_bound);
+	CU_add_test(s, "sum: a NUL inside is no number", test_sum_nul_inside);
+	CU_add_test(s, "depth below the level: dropped, no key read",
+		    test_depth_below_level);
+	CU_add_test(s, "depth above the input: dropped, no credit taken",
+		    test_depth_above_input);
+	CU_add_test(s, "depth above the input, whole path: one drop",
+		    test_depth_above_input_path);
+	CU_add_test(s, "split events at a wrong depth or index: ignored",
+		    test_split_event_depth);
+	CU_add_test(s, "no operator state: OP_FULL, no crash",
+		    test_no_op_state);
+	CU_add_test(s, "init refuses k > 64 and a level deeper than input",
+		    test_init_refuses);
 	rc = dp_test_run();
 	dag_port_fini();
 	dp_test_eal_fini();
