@@ -29,6 +29,8 @@
 #include "sl_config.h"
 #include "sl_guard.h"
 
+#define CFG_MAX_U32(a, b) ((uint32_t)(a) > (uint32_t)(b) ? (uint32_t)(a) : (uint32_t)(b))
+
 /* Longest piece of a user's value quoted back in an error message. */
 #define SL_CFG_QUOTE_MAX 48
 #define SL_CFG_PATH_MAX 128
@@ -442,21 +444,39 @@ static int
 parse_flows(struct sl_cfg_ctx *c, const yaml_node_t *node)
 {
 	static const char *const keys[] = {
-	    "size", "idle_timeout_ms", "reorder_window", "buffer_max", NULL};
-	yaml_node_t *v[4];
+	    "size", "idle_timeout_ms", "reorder_window", "buffer_max",
+	    "client_streams", "source_streams", NULL};
+	struct sl_config *cfg = c->cfg;
+	yaml_node_t *v[6];
 
 	if (node == NULL || node_is_null(node))
-		return 0;
+		goto defaults;
 	if (map_collect(c, node, "flows", keys, v) ||
 	    opt_u32(c, v[0], "flows", "size", 64, 4194304,
-		    &c->cfg->flow_table_size) ||
+		    &cfg->flow_table_size) ||
 	    opt_u32(c, v[1], "flows", "idle_timeout_ms", 10, 3600000,
-		    &c->cfg->flow_idle_ms) ||
+		    &cfg->flow_idle_ms) ||
 	    opt_u32(c, v[2], "flows", "reorder_window", 1,
-		    SL_CONFIG_REORDER_MAX, &c->cfg->reorder_window) ||
+		    SL_CONFIG_REORDER_MAX, &cfg->reorder_window) ||
 	    opt_u32(c, v[3], "flows", "buffer_max", 1, 65536,
-		    &c->cfg->buffer_max))
+		    &cfg->buffer_max) ||
+	    opt_u32(c, v[4], "flows", "client_streams", 1,
+		    cfg->flow_table_size, &cfg->client_streams))
 		return -EINVAL;
+	/* Bounded by what the file says of the clients' share. */
+	if (opt_u32(c, v[5], "flows", "source_streams", 1,
+		    cfg->client_streams ? cfg->client_streams
+					: cfg->flow_table_size / 4,
+		    &cfg->source_streams))
+		return -EINVAL;
+defaults:
+	/* The clients' own streams take a quarter of the table at most, one
+	 * address a quarter of that: the rest is the engine outputs' of
+	 * requests already admitted, which new requests never starve. */
+	if (cfg->client_streams == 0)
+		cfg->client_streams = CFG_MAX_U32(cfg->flow_table_size / 4, 1);
+	if (cfg->source_streams == 0)
+		cfg->source_streams = CFG_MAX_U32(cfg->client_streams / 4, 1);
 	return 0;
 }
 
@@ -485,31 +505,41 @@ parse_prefix(const char *s, struct sl_ipv4_net *net)
 	return 0;
 }
 
+/* A list of IPv4 prefixes at @path: `clients:`, a tenant's `sources:`. */
 static int
-parse_clients(struct sl_cfg_ctx *c, const yaml_node_t *node)
+parse_prefix_list(struct sl_cfg_ctx *c, const yaml_node_t *node,
+		  const char *where, struct sl_ipv4_net *nets,
+		  unsigned int min, unsigned int max, uint16_t *count)
 {
 	char path[SL_CFG_PATH_MAX], q[SL_CFG_QUOTE_MAX + 1];
 	unsigned int n, i;
 
-	if (node == NULL)
-		return 0;
-	if (expect_list(c, node, "clients", 0, SL_MAX_CLIENT_NETS, &n))
+	if (expect_list(c, node, where, min, max, &n))
 		return -EINVAL;
 	for (i = 0; i < n; i++) {
 		yaml_node_t *item = list_item(c, node, i);
 
-		path_index(path, "clients", i);
+		path_index(path, where, i);
 		if (expect_scalar(c, item, path))
 			return -EINVAL;
 		if (parse_prefix((const char *)item->data.scalar.value,
-				 &c->cfg->client_nets[i]))
+				 &nets[i]))
 			return cfg_fail(c, item, path,
 					"must be an IPv4 prefix A.B.C.D/0..32 "
 					"with no host bits set, got \"%s\"",
 					quote(item, q, sizeof(q)));
 	}
-	c->cfg->n_client_nets = (uint16_t)n;
+	*count = (uint16_t)n;
 	return 0;
+}
+
+static int
+parse_clients(struct sl_cfg_ctx *c, const yaml_node_t *node)
+{
+	if (node == NULL)
+		return 0;
+	return parse_prefix_list(c, node, "clients", c->cfg->client_nets, 0,
+				 SL_MAX_CLIENT_NETS, &c->cfg->n_client_nets);
 }
 
 static int
@@ -517,11 +547,18 @@ parse_tenant(struct sl_cfg_ctx *c, const yaml_node_t *node, const char *path,
 	     struct sl_tenant_cfg *t)
 {
 	static const char *const keys[] = {"id", "max_streams",
-					   "fragments_per_s", "burst", NULL};
-	yaml_node_t *v[4];
+					   "fragments_per_s", "burst",
+					   "sources", NULL};
+	char sub[SL_CFG_PATH_MAX];
+	yaml_node_t *v[5];
 	uint32_t id;
 
 	if (map_collect(c, node, path, keys, v))
+		return -EINVAL;
+	path_key(sub, path, "sources");
+	if (v[4] != NULL &&
+	    parse_prefix_list(c, v[4], sub, t->sources, 1,
+			      SL_MAX_TENANT_SOURCES, &t->n_sources))
 		return -EINVAL;
 	if (v[0] == NULL)
 		return missing(c, node, path, "id");
@@ -816,7 +853,8 @@ parse_operator(struct sl_cfg_ctx *c, const yaml_node_t *node, const char *path,
 
 	if (only_for(c, v[2], path, "balance", "engine stages", st->kind) ||
 	    only_for(c, v[3], path, "instances", "engine stages", st->kind) ||
-	    only_for(c, v[5], path, "load_bound", "engine stages", st->kind))
+	    only_for(c, v[5], path, "load_bound", "engine stages", st->kind) ||
+	    only_for(c, v[9], path, "idempotent", "engine stages", st->kind))
 		return -EINVAL;
 	/* A group is keyed by the first `aggregation` ids: with none, one
 	 * operator state would mix every request. */
@@ -857,11 +895,11 @@ parse_stage(struct sl_cfg_ctx *c, const yaml_node_t *node, const char *path,
 	    "name",	 "aggregation", "balance",
 	    "instances", "operator",	"load_bound",
 	    "k",	 "max_groups",	"max_group_bytes",
-	    NULL};
+	    "idempotent", NULL};
 	static const char *const operators[] = {"count", "sum", "topk",
 						"concat", NULL};
 	char sub[SL_CFG_PATH_MAX], q[SL_CFG_QUOTE_MAX + 1];
-	yaml_node_t *v[9];
+	yaml_node_t *v[10];
 	uint32_t agg = 0;
 	unsigned int kind;
 
@@ -912,6 +950,11 @@ parse_stage(struct sl_cfg_ctx *c, const yaml_node_t *node, const char *path,
 	    only_for(c, v[8], path, "max_group_bytes", "operator stages",
 		     st->kind))
 		return -EINVAL;
+	if (v[9] != NULL) {
+		path_key(sub, path, "idempotent");
+		if (get_bool(c, v[9], sub, &st->idempotent))
+			return -EINVAL;
+	}
 	if (v[5] != NULL) {
 		path_key(sub, path, "load_bound");
 		/* Bounded load spreads keys; with no key there is nothing
@@ -1278,6 +1321,66 @@ report_cycle(struct sl_cfg_ctx *c, const struct sl_pipeline_cfg *pl,
 }
 
 /*
+ * The depths the streams arriving as stage s's output may have
+ * (depth_min/max[s]; s = 0: the client's requests, always depth 1): what
+ * admission checks every fragment against, so that no ancestry index
+ * downstream (aggregation keys, a splitter's child id) can pass the ids
+ * a fragment really carries. In a declared DAG every depth is exact. In
+ * a chain an engine may deepen what it answers itself, up to the
+ * ancestry's size, but never below what the stage after it aggregates
+ * on; the chain's first stage receives the client's depth 1 streams, so
+ * it cannot aggregate on more than one id.
+ */
+static int
+check_depths(struct sl_cfg_ctx *c, struct sl_pipeline_cfg *pl,
+	     const struct sl_dag_nodes *dag, const char *parent)
+{
+	char path[SL_CFG_PATH_MAX];
+	unsigned int i, k;
+
+	pl->depth_min[SL_STAGE_CLIENT] = 1;
+	pl->depth_max[SL_STAGE_CLIENT] = 1;
+	for (i = 1; i <= pl->n_stages; i++) {
+		const struct sl_stage_cfg *st = &pl->stages[i - 1];
+		uint8_t need = 1;
+
+		if (st->kind != SL_STAGE_ENGINE) {
+			pl->depth_min[i] = pl->depth_max[i] = st->aggregation;
+			continue;
+		}
+		if (dag->edges_key != NULL) {
+			pl->depth_min[i] = pl->depth_max[i] = st->depth_in;
+			continue;
+		}
+		for (k = 0; k < st->n_out_edges; k++) {
+			const struct sl_edge_cfg *ed = &pl->edges[st->out_edges[k]];
+
+			if (ed->to != SL_STAGE_CLIENT &&
+			    pl->stages[ed->to - 1].aggregation > need)
+				need = pl->stages[ed->to - 1].aggregation;
+		}
+		pl->depth_min[i] = need;
+		pl->depth_max[i] = SL_ANCESTRY_MAX;
+	}
+	if (dag->edges_key != NULL)
+		return 0;
+	for (k = 0; k < pl->n_client_edges; k++) {
+		const struct sl_edge_cfg *ed = &pl->edges[pl->client_edges[k]];
+		unsigned int idx = ed->to - 1u;
+
+		if (ed->to == SL_STAGE_CLIENT ||
+		    pl->stages[idx].aggregation <= 1)
+			continue;
+		path_fmt(path, "%s.stages[%u].aggregation", parent, idx);
+		return cfg_fail(c, dag->aggregation[idx], path,
+				"must be 0..1 for the first stage of a chain "
+				"(clients send depth 1 streams), got %u",
+				pl->stages[idx].aggregation);
+	}
+	return 0;
+}
+
+/*
  * The graph checks and the derived fields of a pipeline with `edges:`
  * (explicit) or of the implicit chain. Chains keep today's meaning: an
  * engine may deepen the ancestry of what it answers itself, so the
@@ -1441,7 +1544,7 @@ check_dag(struct sl_cfg_ctx *c, struct sl_pipeline_cfg *pl,
 		}
 	}
 	pl->single_output = to_client == 1 && last_out->depth_out == 1;
-	return 0;
+	return check_depths(c, pl, dag, parent);
 }
 
 static int
@@ -1823,13 +1926,42 @@ parse_guards(struct sl_cfg_ctx *c, const yaml_node_t *node)
 	return 0;
 }
 
+/* `liveness: {probe_ms, dead_ms}`: how engines are watched. */
+static int
+parse_liveness(struct sl_cfg_ctx *c, const yaml_node_t *node)
+{
+	static const char *const keys[] = {"probe_ms", "dead_ms", NULL};
+	struct sl_config *cfg = c->cfg;
+	yaml_node_t *v[2];
+
+	if (node == NULL || node_is_null(node))
+		return 0;
+	if (map_collect(c, node, "liveness", keys, v) ||
+	    opt_u32(c, v[0], "liveness", "probe_ms", 0, 60000,
+		    &cfg->probe_ms) ||
+	    opt_u32(c, v[1], "liveness", "dead_ms", 20, 3600000,
+		    &cfg->dead_ms))
+		return -EINVAL;
+	/* probe_ms 0 turns liveness off (instances are never found dead).
+	 * Otherwise one lost probe answer must not kill an instance. */
+	if (cfg->probe_ms != 0 && cfg->probe_ms < 10)
+		return cfg_fail(c, v[0], "liveness.probe_ms",
+				"must be 0 (off) or 10..60000, got %u",
+				cfg->probe_ms);
+	if (cfg->probe_ms != 0 && cfg->dead_ms < 2 * cfg->probe_ms)
+		return cfg_fail(c, v[1] != NULL ? v[1] : node, "liveness.dead_ms",
+				"must be at least twice probe_ms (%u), got %u",
+				cfg->probe_ms, cfg->dead_ms);
+	return 0;
+}
+
 static int
 parse_root(struct sl_cfg_ctx *c, const yaml_node_t *root)
 {
 	static const char *const keys[] = {"sluiced", "flows",	   "clients",
 					   "tenants", "pipelines", "guards",
-					   NULL};
-	yaml_node_t *v[6];
+					   "liveness", NULL};
+	yaml_node_t *v[7];
 
 	if (root == NULL)
 		return cfg_fail(c, NULL, "document", "empty document");
@@ -1839,7 +1971,7 @@ parse_root(struct sl_cfg_ctx *c, const yaml_node_t *root)
 		return missing(c, root, "", "sluiced");
 	if (parse_sluiced(c, v[0]) || parse_flows(c, v[1]) ||
 	    parse_clients(c, v[2]) || parse_tenants(c, v[3]) ||
-	    parse_guards(c, v[5]))
+	    parse_guards(c, v[5]) || parse_liveness(c, v[6]))
 		return -EINVAL;
 	if (v[4] == NULL)
 		return missing(c, root, "", "pipelines");
@@ -1903,6 +2035,8 @@ config_from_parser(yaml_parser_t *parser, const char *name, char *err,
 	cfg->flow_idle_ms = SL_CONFIG_DEFAULT_IDLE_MS;
 	cfg->reorder_window = SL_CONFIG_DEFAULT_REORDER;
 	cfg->buffer_max = SL_CONFIG_DEFAULT_BUFFER;
+	cfg->probe_ms = SL_CONFIG_DEFAULT_PROBE_MS;
+	cfg->dead_ms = SL_CONFIG_DEFAULT_DEAD_MS;
 	c.doc = &doc;
 	c.cfg = cfg;
 	rc = parse_root(&c, yaml_document_get_root_node(&doc));
@@ -2325,6 +2459,21 @@ same_edge(const struct sl_edge_cfg *a, const struct sl_edge_cfg *b)
 	       a->split == b->split &&
 	       a->stream_children == b->stream_children &&
 	       a->guard == b->guard && strcmp(a->pattern, b->pattern) == 0;
+}
+
+bool
+sl_config_net_match(const struct sl_ipv4_net *nets, uint16_t n, uint32_t ip)
+{
+	for (uint16_t i = 0; i < n; i++)
+		if ((ip & nets[i].mask) == nets[i].addr)
+			return true;
+	return false;
+}
+
+bool
+sl_config_is_client(const struct sl_config *cfg, uint32_t ip)
+{
+	return sl_config_net_match(cfg->client_nets, cfg->n_client_nets, ip);
 }
 
 bool

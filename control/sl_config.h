@@ -151,6 +151,9 @@ struct sl_stage_cfg {
 	uint32_t max_groups;      /* operators: groups in flight at once */
 	uint32_t max_group_bytes; /* operators: state one group may hold */
 	uint8_t depth_in;         /* ancestry depth of the streams it receives */
+	/* Engines: a stream whose instance died before answering anything
+	 * may be sent again to another instance (else it is aborted). */
+	bool idempotent;
 	uint8_t n_in_edges;
 	uint8_t n_out_edges;
 	uint16_t out_edges[SL_MAX_OUT_EDGES]; /* indexes into edges[] */
@@ -176,13 +179,25 @@ struct sl_pipeline_cfg {
 	/* Exactly one edge returns to the client and its streams have depth
 	 * 1: a request is done when that one stream ends. */
 	bool single_output;
+	/* Ancestry depths a stream arriving as stage s's output may have
+	 * (s = 0: a client's request, depth 1); anything else is dropped as
+	 * DEPTH_MISMATCH. Exact in a declared DAG; in a chain from what the
+	 * next stage aggregates on up to SL_ANCESTRY_MAX. */
+	uint8_t depth_min[SL_MAX_STAGES + 1];
+	uint8_t depth_max[SL_MAX_STAGES + 1];
 };
+
+#define SL_MAX_TENANT_SOURCES 8
 
 struct sl_tenant_cfg {
 	uint16_t id;
 	uint32_t max_streams;     /* streams in flight; 0 = unlimited */
 	uint32_t fragments_per_s; /* token-bucket rate; 0 = unlimited */
 	uint32_t burst;           /* bucket depth in fragments */
+	/* Client addresses that may open requests as this tenant; none:
+	 * any client address (the tenant is then only a label). */
+	uint16_t n_sources;
+	struct sl_ipv4_net sources[SL_MAX_TENANT_SOURCES];
 };
 
 struct sl_config {
@@ -193,6 +208,10 @@ struct sl_config {
 	uint32_t flow_idle_ms;     /* a stream with no fragment for this long expires */
 	uint32_t reorder_window;   /* out-of-order fragments held per stream */
 	uint32_t buffer_max;       /* fragments a buffer edge holds per stream */
+	uint32_t client_streams;   /* clients' streams in the table at once */
+	uint32_t source_streams;   /* ... from one client address */
+	uint32_t probe_ms;         /* liveness: PROBE each instance this often */
+	uint32_t dead_ms;          /* ... dead when not heard for this long */
 	uint16_t n_client_nets;
 	struct sl_ipv4_net client_nets[SL_MAX_CLIENT_NETS];
 	/* When n_tenants > 0 only these tenants are admitted. */
@@ -212,6 +231,8 @@ struct sl_config {
 #define SL_CONFIG_DEFAULT_BUFFER 1024
 #define SL_CONFIG_DEFAULT_GROUPS 4096
 #define SL_CONFIG_DEFAULT_GROUP_BYTES 65536
+#define SL_CONFIG_DEFAULT_PROBE_MS 100
+#define SL_CONFIG_DEFAULT_DEAD_MS 1000
 
 /**
  * sl_config_load - parse, validate and compile a pipeline file.
@@ -317,6 +338,14 @@ sl_config_find_pipeline(const struct sl_config *cfg, uint32_t id);
  * instance) to @out.
  */
 void sl_config_dump(const struct sl_config *cfg, FILE *out);
+
+/**
+ * sl_config_net_match - true if @ip (host order) is in one of the @n
+ * prefixes @nets. sl_config_is_client - in one of cfg's client networks.
+ */
+bool sl_config_net_match(const struct sl_ipv4_net *nets, uint16_t n,
+			 uint32_t ip);
+bool sl_config_is_client(const struct sl_config *cfg, uint32_t ip);
 
 /**
  * sl_ipv4_parse - parse dotted-quad @s into host order @ip. Return 0 or

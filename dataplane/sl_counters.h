@@ -17,18 +17,25 @@
 	_(UNKNOWN_PIPELINE, "pipeline id not configured")                    \
 	_(UNKNOWN_STAGE, "stage id not in the pipeline")                     \
 	_(SRC_NOT_ALLOWED, "source is no instance of the stage and no client") \
+	_(DEPTH_MISMATCH, "ancestry depth not the one its stage's streams have") \
 	_(UNKNOWN_TENANT, "tenant not configured")                           \
+	_(TENANT_SOURCE, "tenant not allowed from this client address")      \
 	_(TENANT_RATE, "tenant over its fragment rate")                      \
 	_(TENANT_STREAMS, "tenant over its streams in flight")               \
+	_(SOURCE_STREAMS, "client address over its streams in flight")       \
+	_(CLIENT_STREAMS, "clients' streams over their share of the table")  \
 	_(FLOW_TABLE_FULL, "no room for a new stream")                       \
 	_(DUPLICATE, "sequence already delivered")                           \
 	_(SEQ_TOO_FAR, "sequence beyond the reorder window")                 \
 	_(REORDER_FULL, "no reorder buffer free")                            \
+	_(HOLD_QUOTA, "client, tenant or clients hold all the mbufs they may") \
 	_(AFTER_END, "sequence after the stream's END")                      \
 	_(EXPIRED, "held when its stream expired")                           \
 	_(NO_ORIGIN, "request's client no longer known")                     \
 	_(NO_INSTANCE, "stage has no instance to take the stream")           \
-	_(NO_NEIGHBOR, "next hop's MAC address not resolved yet")            \
+	_(NO_NEIGHBOR, "next hop's MAC address not resolved yet, not kept")  \
+	_(NO_ROUTE, "its stream was refused a route (ABORT sent instead)")   \
+	_(REQUEST_ABORTED, "output of a request sluiced aborted")            \
 	_(NO_MBUF, "no mbuf for a copy, a child or a result")               \
 	_(EDGE_STATE_FULL, "no edge state for a new stream")                \
 	_(BUFFER_FULL, "buffer edge over flows.buffer_max")                  \

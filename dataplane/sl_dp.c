@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/random.h>
 #include <time.h>
 
 #include <rte_cycles.h>
@@ -112,11 +113,22 @@ dp_edges_release(struct sl_dp *dp, struct sl_flow *f)
 void
 sl_dp_flow_released(struct sl_dp *dp, struct sl_flow *f, bool ended)
 {
-	sl_dp_tenant_stream_done(dp, f);
+	if (f->tenant_counted) {
+		dp->tenant_use[f->tenant].streams--;
+		f->tenant_counted = 0;
+	}
+	if (f->marks & SL_FLOW_M_CHARGED) {
+		dp->src_use[f->src_slot].streams--;
+		dp->client_streams--;
+		f->marks &= (uint8_t)~SL_FLOW_M_CHARGED;
+	}
 	if (f->edges != NULL)
 		dp_edges_release(dp, f);
 	if (!ended)
 		dp->cnt.flows_expired++;
+	/* The flow table frees the reorder buffer's fragments next. */
+	sl_dp_held_charge(dp, f->src_slot, f->tenant, f->key.stage == 0,
+			  -(int)f->n_held);
 	dp->cnt.drops[SL_DROP_EXPIRED] += f->n_held;
 }
 
@@ -125,6 +137,8 @@ sl_dp_held_push(struct sl_dp *dp, struct sl_held_list *l, struct rte_mbuf *m)
 {
 	struct sl_held_chunk *c = l->tail;
 
+	if (!sl_dp_hold_ok(dp, l->src_slot, l->tenant, false))
+		return -EDQUOT;
 	if (c == NULL || c->n == SL_HELD_CHUNK) {
 		void *obj;
 
@@ -141,6 +155,7 @@ sl_dp_held_push(struct sl_dp *dp, struct sl_held_list *l, struct rte_mbuf *m)
 	}
 	c->m[c->n++] = m;
 	l->count++;
+	sl_dp_held_charge(dp, l->src_slot, l->tenant, false, 1);
 	return 0;
 }
 
@@ -157,6 +172,7 @@ sl_dp_held_pop(struct sl_dp *dp, struct sl_held_list *l)
 	memmove(&c->m[0], &c->m[1], sizeof(c->m[0]) * (c->n - 1));
 	c->n--;
 	l->count--;
+	sl_dp_held_charge(dp, l->src_slot, l->tenant, false, -1);
 	if (c->n == 0) {
 		l->head = c->next;
 		if (l->head == NULL)
@@ -219,38 +235,67 @@ sl_dp_pin_of(struct sl_dp *dp, const struct sl_pkt_meta *pm)
 	return sl_split_pin(es->split, pm->pin_kind == SL_PIN_MARKER);
 }
 
+uint32_t
+sl_dp_request_origin(struct sl_dp *dp, uint64_t id_be)
+{
+	uint64_t id = rte_be_to_cpu_64(id_be);
+	uint32_t o = (uint32_t)id;
+	const struct sl_flow *of;
+
+	if (!(id & SL_DP_REQUEST_ID_MARK) || o >= dp->flows->capacity)
+		return SL_FLOW_NONE;
+	of = sl_flow_at(dp->flows, o);
+	if (sl_dp_request_id(o, of->gen) != id || of->state == SL_FLOW_FREE ||
+	    of->key.stage != 0)
+		return SL_FLOW_NONE;
+	return o;
+}
+
 void
 sl_dp_stream_init(struct sl_dp *dp, uint32_t idx, uint8_t pipeline,
 		  uint16_t tenant)
 {
 	struct sl_flow *f = sl_flow_at(dp->flows, idx);
-	uint8_t ti = dp->tenant_index[tenant];
 
 	f->pipeline = pipeline;
 	f->tenant = tenant;
 	if (f->key.stage == 0) {
 		f->origin = idx;
 		f->origin_gen = f->gen;
+		f->src_slot = sl_dp_src_slot(dp, f->key.src_ip);
+		dp->src_use[f->src_slot].streams++;
+		dp->client_streams++;
+		f->marks |= SL_FLOW_M_CHARGED;
 	} else {
-		/* The request's client stream: [pipeline, stage 0, id 0]. */
-		struct sl_flow_key ok = f->key;
-		uint32_t o;
+		/* Every stream of a request names it by sluiced's id: its
+		 * client stream's index and generation. The request's
+		 * tenant and address pay for it, whatever the header says. */
+		uint32_t o = sl_dp_request_origin(dp, f->key.ancestry[0]);
 
-		ok.stage = 0;
-		ok.depth = 1;
-		ok.zero = 0;
-		memset(&ok.ancestry[1], 0, 8 * (SL_ANCESTRY_MAX - 1));
-		o = sl_flow_lookup(dp->flows, &ok);
 		if (o != SL_FLOW_NONE) {
+			const struct sl_flow *of = sl_flow_at(dp->flows, o);
+
 			f->origin = o;
-			f->origin_gen = sl_flow_at(dp->flows, o)->gen;
+			f->origin_gen = of->gen;
+			f->tenant = of->tenant;
+			f->src_slot = of->src_slot;
+		} else {
+			f->src_slot = sl_dp_src_slot(dp, f->key.src_ip);
 		}
 	}
 	dp->cnt.flows_created++;
-	if (ti != SL_TENANT_NONE) {
-		dp->tenants[ti].streams_active++;
-		f->tenant_counted = 1;
-	}
+	dp->tenant_use[f->tenant].streams++;
+	f->tenant_counted = 1;
+}
+
+void
+sl_dp_flow_ancestry(struct sl_dp *dp, uint32_t idx, uint64_t *out)
+{
+	const struct sl_flow *f = sl_flow_at(dp->flows, idx);
+
+	memcpy(out, f->key.ancestry, sizeof(f->key.ancestry));
+	if (f->key.stage == 0)
+		out[0] = rte_cpu_to_be_64(sl_dp_request_id(idx, f->gen));
 }
 
 uint32_t
@@ -266,6 +311,119 @@ sl_dp_stream_open(struct sl_dp *dp, const struct sl_flow_key *key,
 		sl_dp_stream_init(dp, (uint32_t)pos, pipeline, tenant);
 	sl_flow_at(dp->flows, pos)->last_tsc = dp->now;
 	return (uint32_t)pos;
+}
+
+void
+sl_dp_abort_output(struct sl_dp *dp, uint8_t pipeline, uint16_t stage,
+		   const uint64_t *ancestry, uint8_t depth, uint16_t tenant,
+		   uint32_t src_ip, uint16_t src_port, uint8_t reason)
+{
+	const struct sl_pipeline_cfg *pl = &dp->cfg->pipelines[pipeline];
+	struct sl_flow_key k;
+	struct sl_flow *f;
+	struct rte_mbuf *m;
+	uint32_t idx;
+
+	memset(&k, 0, sizeof(k));
+	k.pipeline = rte_cpu_to_be_32(pl->id);
+	k.stage = rte_cpu_to_be_16(stage);
+	k.depth = RTE_MIN(depth, (uint8_t)SL_ANCESTRY_MAX);
+	k.src_ip = src_ip;
+	k.src_port = src_port;
+	k.tenant = rte_cpu_to_be_16(tenant);
+	memcpy(k.ancestry, ancestry, 8u * k.depth);
+	idx = sl_dp_stream_open(dp, &k, pipeline, tenant);
+	if (idx == SL_FLOW_NONE) {
+		uint32_t o = sl_dp_request_origin(dp, ancestry[0]);
+
+		dp->cnt.drops[SL_DROP_FLOW_TABLE_FULL]++;
+		if (o != SL_FLOW_NONE)
+			sl_dp_request_abort(dp, o, reason);
+		return;
+	}
+	f = sl_flow_at(dp->flows, idx);
+	if (f->end_seq != UINT32_MAX)
+		return; /* it ended (or is about to) on its own */
+	struct sl_frag_hdr h = {
+		.version = SL_WIRE_VERSION,
+		.flags = SL_FRAG_F_ABORT,
+		.abort_reason = reason,
+		.depth = k.depth,
+		.stage = stage,
+		.from_stage = stage,
+		.tenant = tenant,
+		.pipeline = pl->id,
+		.seq = f->next_seq,
+	};
+	m = sl_dp_tokenless(dp, &h, ancestry, idx, pipeline);
+	if (m == NULL) {
+		uint32_t o = sl_dp_request_origin(dp, ancestry[0]);
+
+		if (o != SL_FLOW_NONE)
+			sl_dp_request_abort(dp, o, reason);
+		return;
+	}
+	f->end_seq = f->next_seq++;
+	sl_dp_loop(dp, m);
+}
+
+void
+sl_dp_request_abort(struct sl_dp *dp, uint32_t origin, uint8_t reason)
+{
+	struct sl_flow *o = sl_flow_at(dp->flows, origin);
+	struct sl_frag_hdr h;
+
+	if (o->marks & SL_FLOW_M_ABORTED)
+		return;
+	o->marks |= SL_FLOW_M_ABORTED;
+	o->request_done = 1;
+	dp->cnt.requests_aborted++;
+	memset(&h, 0, sizeof(h));
+	h.version = SL_WIRE_VERSION;
+	h.pipeline = rte_be_to_cpu_32(o->key.pipeline);
+	h.tenant = rte_be_to_cpu_16(o->key.tenant);
+	h.depth = 1;
+	h.ancestry[0] = rte_be_to_cpu_64(o->key.ancestry[0]);
+	/* The request's own stream, back to its client: see WIRE.md. */
+	sl_dp_send_abort(dp, o->key.src_ip, o->key.src_port, &h, reason, true);
+	if (o->state == SL_FLOW_ACTIVE && o->next_seq > o->end_seq)
+		sl_flow_end(dp->flows, origin, dp->now);
+}
+
+void
+sl_dp_refuse(struct sl_dp *dp, struct rte_mbuf *m, enum sl_drop reason)
+{
+	const struct sl_pkt_meta *pm = sl_pkt_meta(m);
+	const uint8_t *hdr = rte_pktmbuf_mtod_offset(m, const uint8_t *,
+						     pm->hdr_off);
+	uint64_t id;
+
+	dp->cnt.drops[reason]++;
+	memcpy(&id, hdr + SL_WIRE_OFF_ANCESTRY, 8);
+	if (!(pm->flags & SL_FRAG_F_ABORT)) {
+		if (pm->stage == 0) {
+			struct sl_frag_hdr h;
+			uint32_t pid;
+			uint16_t t;
+
+			memset(&h, 0, sizeof(h));
+			memcpy(&pid, hdr + SL_WIRE_OFF_PIPELINE, 4);
+			memcpy(&t, hdr + SL_WIRE_OFF_TENANT, 2);
+			h.pipeline = rte_be_to_cpu_32(pid);
+			h.tenant = rte_be_to_cpu_16(t);
+			h.depth = 1;
+			h.ancestry[0] = rte_be_to_cpu_64(id);
+			if (sl_dp_send_abort(dp, pm->src_ip, pm->src_port, &h,
+					     SL_ABORT_OVERLOAD, false) == 0)
+				dp->cnt.requests_refused++;
+		} else {
+			uint32_t o = sl_dp_request_origin(dp, id);
+
+			if (o != SL_FLOW_NONE)
+				sl_dp_request_abort(dp, o, SL_ABORT_OVERLOAD);
+		}
+	}
+	rte_pktmbuf_free(m);
 }
 
 void
@@ -360,8 +518,13 @@ dp_instances_init(struct sl_dp *dp, const struct sl_config *cfg,
 				struct sl_instance_state *is =
 					&dp->inst[st->instances[i].uid];
 
-				if (!known[st->instances[i].uid])
+				if (!known[st->instances[i].uid]) {
 					memset(is, 0, sizeof(*is));
+					/* Alive until proven dead: it has
+					 * liveness.dead_ms to answer. */
+					is->alive = true;
+					is->heard_tsc = dp->now;
+				}
 				is->seed = sl_route_seed(&st->instances[i].ep);
 				is->ip = st->instances[i].ep.ip;
 				is->port = st->instances[i].ep.port;
@@ -369,24 +532,69 @@ dp_instances_init(struct sl_dp *dp, const struct sl_config *cfg,
 				is->pipeline_id = cfg->pipelines[p].id;
 				is->reachable = sl_neigh_lookup(&dp->neigh,
 								is->ip) != NULL;
-				/* A new instance is asked for at once. */
+				/* A new instance is asked for at once (and
+				 * kept: an instance's entry is never
+				 * evicted for a client's). */
+				sl_neigh_want(&dp->neigh, is->ip,
+					      SL_NEIGH_INSTANCE, dp->now);
 				if (!is->reachable && dp->pool != NULL)
 					sl_arp_solicit(dp, is->ip);
 			}
 		}
 }
 
+/*
+ * Token buckets by configured tenant; what tenants hold (dp->tenant_use)
+ * is kept by tenant id and outlives any snapshot. A bucket whose tenant
+ * the previous snapshot also had keeps its level.
+ */
 static void
-dp_tenants_init(struct sl_dp *dp, const struct sl_config *cfg)
+dp_tenants_init(struct sl_dp *dp, const struct sl_config *cfg,
+		const struct sl_config *prev)
 {
+	struct sl_tenant_state old[SL_MAX_TENANTS];
+	uint8_t old_index[SL_MAX_TENANTS];
+	uint16_t n_old = prev != NULL ? prev->n_tenants : 0;
+
+	for (uint16_t t = 0; t < n_old; t++) {
+		old[t] = dp->tenants[t];
+		old_index[t] = t;
+	}
 	memset(dp->tenant_index, SL_TENANT_NONE, sizeof(dp->tenant_index));
 	for (uint16_t t = 0; t < cfg->n_tenants; t++) {
 		const struct sl_tenant_cfg *tc = &cfg->tenants[t];
+		uint16_t k;
 
 		dp->tenant_index[tc->id] = (uint8_t)t;
-		dp->tenants[t].tokens_milli = (uint64_t)tc->burst * 1000;
-		dp->tenants[t].last_tsc = dp->now;
+		for (k = 0; k < n_old; k++)
+			if (prev->tenants[old_index[k]].id == tc->id)
+				break;
+		if (k < n_old) {
+			dp->tenants[t] = old[k];
+		} else {
+			dp->tenants[t].tokens_milli =
+				(uint64_t)tc->burst * 1000;
+			dp->tenants[t].last_tsc = dp->now;
+		}
 	}
+}
+
+/* Quotas from the config and the mempool: half of the pool may be held
+ * in reorder buffers and buffer edges, the clients' streams' reorder
+ * buffers a quarter, one client address's requests an eighth and one
+ * tenant's a quarter; the rest stays free for receive and for the
+ * engine outputs of requests already admitted. */
+static void
+dp_quota_init(struct sl_dp *dp, const struct sl_config *cfg)
+{
+	uint32_t pool = dp->pool != NULL ? dp->pool->size : 8192;
+
+	dp->quota.client_streams = cfg->client_streams;
+	dp->quota.source_streams = cfg->source_streams;
+	dp->quota.held_max = RTE_MAX(pool / 2, 1u);
+	dp->quota.held_client = RTE_MAX(pool / 4, 1u);
+	dp->quota.held_source = RTE_MAX(pool / 8, 1u);
+	dp->quota.held_tenant = RTE_MAX(pool / 4, 1u);
 }
 
 /*
@@ -439,7 +647,8 @@ sl_dp_adopt(struct sl_dp *dp)
 		sl_guard_edge_fini(dp);
 	}
 	dp_instances_init(dp, next, old);
-	dp_tenants_init(dp, next);
+	dp_tenants_init(dp, next, old);
+	dp_quota_init(dp, next);
 	dp->cfg = next;
 	if (!same) {
 		/* Failures leave the feature off, counted, never a crash:
@@ -518,7 +727,11 @@ sl_dp_init(struct sl_dp *dp, const struct sl_config *cfg, uint16_t port_id,
 
 	/* Flows start with hop_neigh_gen 0: never a valid generation. */
 	dp->neigh.gen = 1;
-	dp_tenants_init(dp, cfg);
+	if (getrandom(&dp->src_key, sizeof(dp->src_key), 0) !=
+	    sizeof(dp->src_key))
+		dp->src_key = rte_rdtsc() * 0x9e3779b97f4a7c15ull;
+	dp_tenants_init(dp, cfg, NULL);
+	dp_quota_init(dp, cfg);
 	dp_instances_init(dp, cfg, NULL);
 
 	snprintf(name, sizeof(name), "sl_flows_%u", seq++);
@@ -551,7 +764,9 @@ sl_dp_init(struct sl_dp *dp, const struct sl_config *cfg, uint16_t port_id,
 		rc = -ENOMEM;
 		goto fail;
 	}
-	rc = sl_split_init(dp);
+	rc = sl_rtx_init(dp);
+	if (rc == 0)
+		rc = sl_split_init(dp);
 	if (rc == 0)
 		rc = sl_op_init(dp);
 	if (rc == 0)
@@ -572,6 +787,7 @@ sl_dp_fini(struct sl_dp *dp)
 	/* Streams give back their edge state (and splitters) first. */
 	sl_flow_table_free(dp->flows);
 	dp->flows = NULL;
+	sl_rtx_fini(dp);
 	sl_op_fini(dp);
 	sl_split_fini(dp);
 	sl_route_fini(dp);
@@ -612,8 +828,11 @@ sl_dp_process(struct sl_dp *dp, struct rte_mbuf **pkts, uint16_t n)
 		n = sl_stage_admit(dp, pkts, n);
 		n = sl_stage_order(dp, pkts, n);
 		sl_stage_fanout(dp, pkts, n);
-		dp_run_loop(dp);
-		sl_dp_flush(dp);
+		/* Routing may put ABORTs in the loop (sl_dp_abort_output). */
+		do {
+			dp_run_loop(dp);
+			sl_dp_flush(dp);
+		} while (unlikely(dp->n_loop != 0));
 		return;
 	}
 	PROF(dp, SL_STAGE_PARSE, n, n = sl_stage_parse(dp, pkts, n));
@@ -625,6 +844,10 @@ sl_dp_process(struct sl_dp *dp, struct rte_mbuf **pkts, uint16_t n)
 	dp->n_out = 0;
 	PROF(dp, SL_STAGE_ROUTE, n, n = sl_stage_route(dp, dp->out, n));
 	PROF(dp, SL_STAGE_TX, n, sl_stage_tx(dp, dp->out, n));
+	while (unlikely(dp->n_loop != 0)) {
+		dp_run_loop(dp);
+		sl_dp_flush(dp);
+	}
 }
 
 /*
@@ -643,14 +866,16 @@ dp_expire_stream(struct sl_dp *dp, uint32_t idx)
 		.depth = f->key.depth,
 		.stage = rte_be_to_cpu_16(f->key.stage),
 		.from_stage = rte_be_to_cpu_16(f->key.stage),
-		.tenant = f->tenant,
+		.tenant = rte_be_to_cpu_16(f->key.tenant),
 		.pipeline = rte_be_to_cpu_32(f->key.pipeline),
 		.seq = f->next_seq,
 	};
+	uint64_t ancestry[SL_ANCESTRY_MAX];
 	struct rte_mbuf *m;
 
 	dp->cnt.flows_expired++;
-	m = sl_dp_tokenless(dp, &h, f->key.ancestry, idx, f->pipeline);
+	sl_dp_flow_ancestry(dp, idx, ancestry);
+	m = sl_dp_tokenless(dp, &h, ancestry, idx, f->pipeline);
 	if (m == NULL) {
 		sl_flow_remove(dp->flows, idx);
 		return;
@@ -673,12 +898,22 @@ dp_expire_idle(struct sl_dp *dp)
 
 		if (f->state == SL_FLOW_ACTIVE &&
 		    dp->now - f->last_tsc > dp->idle_tsc) {
-			/* Not started downstream: let it go. A client stream
-			 * that ended and waits for its output lingers, so an
-			 * ABORT for that output can still find its client. */
-			if (f->edges == NULL) {
-				sl_flow_remove(ft, i);
-			} else if (f->next_seq > f->end_seq) {
+			/* A client stream that ended and whose request saw
+			 * no output: the client is told (a request's output
+			 * that never started has no stream of its own to
+			 * carry the news). It lingers, so an ABORT for an
+			 * output can still find its client. Any other
+			 * stream, started downstream or not, ends with an
+			 * ABORT through fanout: every consumer hears. */
+			if (f->key.stage == 0 && f->next_seq > f->end_seq) {
+				const struct sl_pipeline_cfg *pl =
+					&dp->cfg->pipelines[f->pipeline];
+
+				if (!f->request_done &&
+				    (pl->single_output ||
+				     !(f->marks & SL_FLOW_M_OUTPUT)))
+					sl_dp_request_abort(dp, i,
+							    SL_ABORT_EXPIRED);
 				dp->cnt.flows_expired++;
 				f->request_done = 1;
 				sl_flow_end(ft, i, dp->now);
@@ -690,6 +925,47 @@ dp_expire_idle(struct sl_dp *dp)
 			i = 0;
 	}
 	dp->expire_cursor = i;
+}
+
+void
+sl_dp_gap_watch(struct sl_dp *dp, uint32_t idx)
+{
+	struct sl_flow *f = sl_flow_at(dp->flows, idx);
+	uint32_t t;
+
+	if ((f->marks & SL_FLOW_M_GAP) || dp->n_gaps == SL_GAPS_MAX)
+		return;
+	t = (dp->gap_head + dp->n_gaps) % SL_GAPS_MAX;
+	dp->gaps[t] = (struct sl_gap_ref){idx, f->gen};
+	dp->n_gaps++;
+	f->marks |= SL_FLOW_M_GAP;
+}
+
+/* NACK repeats that are due; a stream leaves the list when its gap is
+ * closed, its repeats are spent or it left the table. */
+static void
+dp_gaps(struct sl_dp *dp)
+{
+	for (uint32_t n = dp->n_gaps; n > 0; n--) {
+		struct sl_gap_ref g = dp->gaps[dp->gap_head];
+		struct sl_flow *f = sl_flow_at(dp->flows, g.idx);
+		struct rte_mbuf *held;
+
+		dp->gap_head = (dp->gap_head + 1) % SL_GAPS_MAX;
+		dp->n_gaps--;
+		if (f->gen != g.gen || f->state != SL_FLOW_ACTIVE)
+			continue;
+		if (f->gap_end <= f->next_seq || f->nack_tries > SL_RTX_TRIES ||
+		    f->next_seq > f->end_seq) {
+			f->marks &= (uint8_t)~SL_FLOW_M_GAP;
+			continue;
+		}
+		held = sl_flow_first_held(dp->flows, f);
+		sl_rtx_nack(dp, f, f->gap_end,
+			    held != NULL ? sl_dp_from_stage(held) : 0);
+		dp->gaps[(dp->gap_head + dp->n_gaps) % SL_GAPS_MAX] = g;
+		dp->n_gaps++;
+	}
 }
 
 /* Instances whose MAC became known can take streams. */
@@ -720,12 +996,17 @@ void
 sl_dp_housekeeping(struct sl_dp *dp)
 {
 	dp_reachability(dp);
+	dp_gaps(dp);
+	sl_rtx_housekeeping(dp);
+	sl_live_housekeeping(dp);
 	sl_flow_expire_ended(dp->flows, dp->now, dp->linger_tsc);
 	dp_expire_idle(dp);
 	sl_op_housekeeping(dp);
 	sl_route_housekeeping(dp);
-	dp_run_loop(dp);
-	sl_dp_flush(dp);
+	do {
+		dp_run_loop(dp);
+		sl_dp_flush(dp);
+	} while (dp->n_loop != 0);
 	sl_neigh_retry(dp);
 	if (dp->n_ctrl != 0)
 		sl_stage_tx(dp, NULL, 0);

@@ -24,7 +24,9 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
+#include <rte_byteorder.h>
 #include <rte_ether.h>
 #include <rte_mbuf.h>
 #include <rte_mbuf_dyn.h>
@@ -34,13 +36,16 @@
 #include "sl_flow.h"
 #include "sl_neigh.h"
 #include "sl_op.h"
+#include "sl_live.h"
+#include "sl_rtx.h"
 
 #define SL_BURST 32
 /* A burst plus every fragment its packets can release from reorder buffers. */
 #define SL_PATH_CAP (SL_BURST * (SL_CONFIG_REORDER_MAX + 1))
-#define SL_CTRL_TX_MAX 64 /* ARP replies and requests waiting to be sent */
+#define SL_CTRL_TX_MAX 256 /* ARP, NACK/ACK/PROBE and resends to be sent */
 #define SL_OUT_MAX 256    /* fragments staged for route + tx */
 #define SL_LOOP_MAX 1024  /* operator results waiting for fanout */
+#define SL_GAPS_MAX 4096  /* streams with an open gap watched for NACKs */
 
 /* Which route pin of its stream's edge state a fragment follows. */
 enum sl_pin_kind {
@@ -83,12 +88,26 @@ struct sl_route_pin {
 	uint8_t oneshot;     /* a single tokenless fragment: not a stream */
 	uint16_t hop_port;
 	uint32_t hop_ip;
+	uint64_t client_req; /* to the client: its own request id (wire) */
 	uint32_t hop_neigh_gen;
 	struct rte_ether_addr hop_mac;
 	/* Bounded-load stages: the key's entry in the key pin table. */
 	uint32_t keypin;
 	uint32_t keypin_gen;
+	/* The outgoing stream's copies for resends (sl_rtx.c). */
+	uint32_t rtx;
+	uint32_t rtx_gen;
 };
+
+/* A pin not routed yet. */
+static inline void
+sl_route_pin_reset(struct sl_route_pin *pin)
+{
+	memset(pin, 0, sizeof(*pin));
+	pin->instance = SL_INSTANCE_NONE;
+	pin->rtx = UINT32_MAX;
+	pin->keypin = UINT32_MAX;
+}
 
 struct sl_splitter;
 struct sl_guard_stream;
@@ -107,6 +126,9 @@ struct sl_held_list {
 	struct sl_held_chunk *head;
 	struct sl_held_chunk *tail;
 	uint32_t count;
+	/* Who the held mbufs are charged to (sl_dp_held_push). */
+	uint16_t src_slot;
+	uint16_t tenant;
 };
 
 /* What an incoming stream keeps per edge it leaves on. */
@@ -155,17 +177,62 @@ struct sl_instance_state {
 	uint32_t pipeline_id;
 	uint64_t last_tsc;       /* last fragment sent to it */
 	bool reachable;          /* its MAC is known: it can take streams */
+	/* Liveness (sl_live.c): heard from within liveness.dead_ms, and
+	 * whether its last PROBE answer asked for no new streams. */
+	bool alive;
+	bool paused;
+	uint64_t heard_tsc;      /* last fragment (of any kind) from it */
+	uint32_t probe_seq;      /* PROBEs sent */
+	uint64_t deaths;         /* times it was found dead */
+	uint64_t streams_aborted; /* its streams aborted when it died */
+	uint64_t streams_resent;  /* ... sent again to another instance */
 };
+
+/* May instance @i of stage @st take a new stream: not draining, alive
+ * (liveness, sl_live.c) and not paused by its own PROBE answers. */
+static inline bool
+sl_route_takes_new(const struct sl_stage_cfg *st,
+		   const struct sl_instance_state *inst, uint16_t i)
+{
+	const struct sl_instance_state *is = &inst[st->instances[i].uid];
+
+	return !st->instances[i].draining && is->alive && !is->paused;
+}
 
 struct sl_stage_state {
 	uint32_t rr_next; /* round-robin cursor */
 	uint32_t keys_active; /* bounded-load stages: keys pinned, all instances */
 };
 
+/* A configured tenant's token bucket (by index in cfg->tenants). */
 struct sl_tenant_state {
 	uint64_t tokens_milli; /* token bucket, in 1/1000 fragment */
 	uint64_t last_tsc;
-	uint32_t streams_active;
+};
+
+/*
+ * What one client address or one tenant holds right now: streams (a
+ * client address: its requests' client streams; a tenant: every stream
+ * of its requests) and mbufs held in reorder buffers and buffer edges
+ * (charged to the request's client address and tenant whichever stage
+ * holds them). Kept by tenant id and by a slot of the client address
+ * (keyed hash), so it survives reconfiguration.
+ */
+struct sl_use {
+	uint32_t streams;
+	uint32_t held;
+};
+
+#define SL_SRC_SLOTS 4096 /* client-address slots (power of two) */
+
+/* Quotas, derived at sl_dp_init from the config and the mempool. */
+struct sl_quota {
+	uint32_t client_streams; /* client streams in the table at once */
+	uint32_t source_streams; /* ... from one client address */
+	uint32_t held_max;       /* mbufs held, all streams */
+	uint32_t held_client;    /* ... by client streams (reorder) */
+	uint32_t held_source;    /* ... for one client address's requests */
+	uint32_t held_tenant;    /* ... for one tenant's requests */
 };
 
 /* The packet stages in path order; cycles per stage are accumulated in
@@ -203,6 +270,14 @@ struct sl_dp_counters {
 	uint64_t arp_replies;
 	uint64_t arp_requests;
 	uint64_t non_sluice;  /* ARP frames not for us, consumed silently */
+	uint64_t arp_deferred; /* fragments kept unsent until ARP answers */
+	uint64_t arp_ignored;  /* ARP from an address we may not learn */
+	uint64_t requests_refused; /* new requests answered ABORT (OVERLOAD) */
+	uint64_t requests_aborted; /* admitted requests sluiced aborted */
+	uint64_t probes_sent;
+	uint64_t probes_answered;
+	uint64_t instances_died;
+	uint64_t instances_revived;
 	uint64_t drops[SL_DROP_MAX];
 	uint64_t flows_created;
 	uint64_t flows_ended;
@@ -215,6 +290,7 @@ struct sl_dp_counters {
 	uint64_t residence[SL_RESIDENCE_BUCKETS];
 	uint64_t residence_sum_ns;
 	uint64_t reconfig_errors; /* ... whose derived state failed to build */
+	struct sl_rtx_counters rtx; /* loss repair (sl_rtx.h) */
 };
 
 struct rte_rcu_qsbr;
@@ -244,6 +320,7 @@ struct sl_dp {
 	uint32_t last_resolutions; /* neighbour resolutions at the last check */
 	uint32_t expire_budget; /* flows scanned for idleness per housekeeping */
 	uint64_t next_housekeeping;
+	uint64_t next_probe_tsc;   /* liveness: next round of PROBEs */
 
 	bool profile;
 	struct sl_stage_prof prof[SL_STAGE_MAX];
@@ -253,10 +330,26 @@ struct sl_dp {
 	struct sl_instance_state inst[SL_MAX_INSTANCE_UIDS];
 	uint8_t tenant_index[65536]; /* tenant id -> index, SL_TENANT_NONE */
 	struct sl_tenant_state tenants[SL_MAX_TENANTS];
+	struct sl_quota quota;
+	uint32_t client_streams;   /* client streams in the table */
+	uint32_t held_total;       /* mbufs held (reorder + buffer edges) */
+	uint32_t held_by_clients;  /* ... in client streams' reorder buffers */
+	uint64_t src_key;          /* secret of the client-address slots */
+	struct sl_use src_use[SL_SRC_SLOTS];
+	struct sl_use tenant_use[65536];
 	struct sl_stage_state stages[SL_MAX_PIPELINES][SL_MAX_STAGES];
 
 	uint16_t n_ctrl;
 	struct rte_mbuf *ctrl[SL_CTRL_TX_MAX];
+
+	/* Streams with an open gap whose NACK repeats are due some time:
+	 * a ring walked by housekeeping (sl_dp_gap_watch). */
+	uint32_t gap_head;
+	uint32_t n_gaps;
+	struct sl_gap_ref {
+		uint32_t idx;
+		uint32_t gen;
+	} gaps[SL_GAPS_MAX];
 
 	/* Fragments fanout made, waiting for route + tx. */
 	uint16_t n_out;
@@ -272,6 +365,7 @@ struct sl_dp {
 	void *hs_scratch;               /* Hyperscan scratch of this worker */
 	struct sl_op_state *op;         /* operator groups, NULL if none */
 	struct sl_keypins *keypins;     /* bounded-load key pins, NULL if none */
+	struct sl_rtx *rtx;             /* outgoing streams' copies (sl_rtx.c) */
 	struct rte_mempool *guard_pool; /* guard stream states, NULL if none */
 	uint64_t keypins_full;          /* keys routed without a pin: table full */
 	struct sl_op_counters op_cnt;
@@ -347,6 +441,19 @@ sl_dp_instance(struct sl_dp *dp, uint8_t p, uint8_t s, uint16_t i)
 	return &dp->inst[dp->cfg->pipelines[p].stages[s].instances[i].uid];
 }
 
+/* The from_stage its sender wrote in fragment @m (host order). */
+static inline uint16_t
+sl_dp_from_stage(const struct rte_mbuf *m)
+{
+	const struct sl_pkt_meta *pm = sl_pkt_meta((struct rte_mbuf *)m);
+	uint16_t v;
+
+	memcpy(&v, rte_pktmbuf_mtod_offset(m, const uint8_t *,
+					   pm->hdr_off + SL_WIRE_OFF_FROM_STAGE),
+	       2);
+	return rte_be_to_cpu_16(v);
+}
+
 /* Drop @m, counting it under @reason. */
 static inline void
 sl_dp_drop(struct sl_dp *dp, struct rte_mbuf *m, enum sl_drop reason)
@@ -358,16 +465,116 @@ sl_dp_drop(struct sl_dp *dp, struct rte_mbuf *m, enum sl_drop reason)
 /* Queue a frame the worker built itself (ARP); sent with the next burst. */
 void sl_dp_ctrl_tx(struct sl_dp *dp, struct rte_mbuf *m);
 
-/* A stream stops counting against its tenant's max_streams (its END
- * passed or it left the table). Idempotent. */
+/*
+ * A stream's END passed: it stops counting against its tenant's streams
+ * in flight. A client stream counts until it leaves the table instead
+ * (its request is in flight until then, however early its END came).
+ * Idempotent.
+ */
 static inline void
 sl_dp_tenant_stream_done(struct sl_dp *dp, struct sl_flow *f)
 {
-	if (f->tenant_counted) {
-		dp->tenants[dp->tenant_index[f->tenant]].streams_active--;
+	if (f->tenant_counted && f->key.stage != 0) {
+		dp->tenant_use[f->tenant].streams--;
 		f->tenant_counted = 0;
 	}
 }
+
+/* sluiced's id of the request whose client stream is flow @idx of
+ * generation @gen: what instances see as ancestry[0] (host order). The
+ * top bit marks it (a reader tells it from a client's id at a glance). */
+#define SL_DP_REQUEST_ID_MARK (1ull << 63)
+static inline uint64_t
+sl_dp_request_id(uint32_t idx, uint32_t gen)
+{
+	return SL_DP_REQUEST_ID_MARK | (uint64_t)(gen & 0x7fffffffu) << 32 |
+	       idx;
+}
+
+/**
+ * sl_dp_request_origin - the flow index of the client stream of the
+ * request sluiced calls @id (wire order, as in an ancestry), if it is
+ * still in the table; else SL_FLOW_NONE.
+ */
+uint32_t sl_dp_request_origin(struct sl_dp *dp, uint64_t id_be);
+
+/**
+ * sl_dp_refuse - drop @m, counted under @reason, and tell whoever waits
+ * for its request: a client whose new request was refused gets ABORT
+ * (OVERLOAD) for it; a refused stream of an admitted request aborts the
+ * request (sl_dp_request_abort). Nothing is sent for a fragment that
+ * was itself an ABORT.
+ */
+void sl_dp_refuse(struct sl_dp *dp, struct rte_mbuf *m, enum sl_drop reason);
+
+/**
+ * sl_dp_abort_output - stage @stage of pipeline index @pipeline will
+ * never answer the stream named @ancestry (wire order, @depth ids) of
+ * tenant @tenant: put an ABORT (@reason) in its place, as if the stage
+ * had sent it from @src_ip:@src_port (its instance; 0 for none), so that
+ * every consumer hears (buffers, operators, the client) through fanout.
+ * Output the instance sends later for it is dropped after that END.
+ */
+void sl_dp_abort_output(struct sl_dp *dp, uint8_t pipeline, uint16_t stage,
+			const uint64_t *ancestry, uint8_t depth,
+			uint16_t tenant, uint32_t src_ip, uint16_t src_port,
+			uint8_t reason);
+
+/**
+ * sl_dp_request_abort - end the request of client stream @origin with
+ * ABORT (@reason) to its client, on every edge that returns to the
+ * client, now: for when no stream of the request can carry the news
+ * (a table full, a refused engine output). Later output of the request
+ * is dropped (REQUEST_ABORTED). Idempotent.
+ */
+void sl_dp_request_abort(struct sl_dp *dp, uint32_t origin, uint8_t reason);
+
+/* The slot of client address @ip in dp->src_use. */
+static inline uint16_t
+sl_dp_src_slot(const struct sl_dp *dp, uint32_t ip)
+{
+	uint64_t x = ((uint64_t)ip ^ dp->src_key) * 0x9e3779b97f4a7c15ull;
+
+	x ^= x >> 29;
+	x *= 0xbf58476d1ce4e5b9ull;
+	return (uint16_t)((x >> 40) & (SL_SRC_SLOTS - 1));
+}
+
+/*
+ * May one more mbuf be held for a stream charged to @src_slot and
+ * @tenant (@client: in a client stream's reorder buffer)? The bounds keep
+ * room for receive and for the engine outputs of admitted requests
+ * whatever one client, tenant or the clients together do.
+ */
+static inline bool
+sl_dp_hold_ok(const struct sl_dp *dp, uint16_t src_slot, uint16_t tenant,
+	      bool client)
+{
+	return dp->held_total < dp->quota.held_max &&
+	       dp->src_use[src_slot].held < dp->quota.held_source &&
+	       dp->tenant_use[tenant].held < dp->quota.held_tenant &&
+	       (!client || dp->held_by_clients < dp->quota.held_client);
+}
+
+/* Count @n mbufs more (or, negative, fewer) held for @src_slot/@tenant. */
+static inline void
+sl_dp_held_charge(struct sl_dp *dp, uint16_t src_slot, uint16_t tenant,
+		  bool client, int n)
+{
+	dp->held_total += (uint32_t)n;
+	dp->src_use[src_slot].held += (uint32_t)n;
+	dp->tenant_use[tenant].held += (uint32_t)n;
+	if (client)
+		dp->held_by_clients += (uint32_t)n;
+}
+
+/**
+ * sl_dp_gap_watch - stream @idx has an open gap: repeat its NACK from
+ * housekeeping until the gap closes or the repeats run out. A stream
+ * that does not fit the watch list is repaired by its sender's END
+ * resend instead (which reopens the gap here).
+ */
+void sl_dp_gap_watch(struct sl_dp *dp, uint32_t idx);
 
 /* Called by the flow table when a flow leaves it (expiry, flush). */
 void sl_dp_flow_released(struct sl_dp *dp, struct sl_flow *f, bool ended);
@@ -404,6 +611,13 @@ void sl_dp_fanout_one(struct sl_dp *dp, struct rte_mbuf *m);
  */
 void sl_dp_stream_init(struct sl_dp *dp, uint32_t idx, uint8_t pipeline,
 		       uint16_t tenant);
+
+/**
+ * sl_dp_flow_ancestry - the ancestry of flow @idx's stream as sluiced
+ * sends it on (wire order): a client stream's first id is sluiced's
+ * request id, not the client's.
+ */
+void sl_dp_flow_ancestry(struct sl_dp *dp, uint32_t idx, uint64_t *out);
 
 /**
  * sl_dp_stream_open - find or make the flow of a stream sluiced itself

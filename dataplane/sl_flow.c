@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include <rte_errno.h>
 #include <rte_hash.h>
@@ -33,6 +34,10 @@ sl_flow_table_create(const char *name, uint32_t size, uint32_t window,
 
 	if (size < 64 || window < 1 || window > SL_CONFIG_REORDER_MAX) {
 		rte_errno = EINVAL;
+		return NULL;
+	}
+	if (sl_flow_hash_seed() != 0) {
+		rte_errno = EAGAIN;
 		return NULL;
 	}
 	ft = rte_zmalloc_socket("sl_flow_table", sizeof(*ft), 0, socket);
@@ -113,15 +118,51 @@ sl_flow_table_free(struct sl_flow_table *ft)
 	rte_free(ft);
 }
 
-void
-sl_flow_key_from_hdr(struct sl_flow_key *key, const uint8_t *hdr)
-{
-	uint8_t depth = hdr[5];
+/* What every fragment touches in one line, the key in the next. */
+_Static_assert(sizeof(struct sl_flow) == 128, "sl_flow is two lines");
+_Static_assert(sizeof(struct sl_flow_key) == 64, "sl_flow_key is one line");
 
-	memcpy(&key->pipeline, hdr + 8, 4);
+uint64_t sl_flow_hash_key[2];
+
+int
+sl_flow_hash_seed(void)
+{
+	static bool seeded;
+	uint8_t *p = (uint8_t *)sl_flow_hash_key;
+	size_t got = 0;
+
+	if (seeded)
+		return 0;
+	while (got < sizeof(sl_flow_hash_key)) {
+		ssize_t n = getrandom(p + got, sizeof(sl_flow_hash_key) - got,
+				      0);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		got += (size_t)n;
+	}
+	seeded = true;
+	return 0;
+}
+
+void
+sl_flow_key_from_hdr(struct sl_flow_key *key, const uint8_t *hdr,
+		     uint32_t src_ip, uint16_t src_port)
+{
+	uint8_t depth = hdr[SL_WIRE_OFF_DEPTH];
+
+	if (depth > SL_ANCESTRY_MAX)
+		depth = SL_ANCESTRY_MAX;
+	memcpy(&key->pipeline, hdr + SL_WIRE_OFF_PIPELINE, 4);
 	memcpy(&key->stage, hdr + SL_WIRE_OFF_STAGE, 2);
 	key->depth = depth;
 	key->zero = 0;
+	key->src_ip = src_ip;
+	key->src_port = src_port;
+	memcpy(&key->tenant, hdr + SL_WIRE_OFF_TENANT, 2);
 	memcpy(key->ancestry, hdr + SL_WIRE_OFF_ANCESTRY, 8u * depth);
 	if (depth < SL_ANCESTRY_MAX)
 		memset(&key->ancestry[depth], 0,
@@ -338,4 +379,19 @@ sl_flow_take_next(struct sl_flow_table *ft, struct sl_flow *f)
 		f->held = NULL;
 	}
 	return m;
+}
+
+struct rte_mbuf *
+sl_flow_first_held(struct sl_flow_table *ft, const struct sl_flow *f)
+{
+	if (f->held == NULL)
+		return NULL;
+	for (uint32_t i = 0; i < ft->window; i++) {
+		struct rte_mbuf *m = f->held->slot[(f->next_seq + i) %
+						   ft->window];
+
+		if (m != NULL)
+			return m;
+	}
+	return NULL;
 }

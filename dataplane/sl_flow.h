@@ -11,7 +11,7 @@
  * short linger after their END passed (long enough to recognise
  * retransmitted duplicates).
  *
- * Keys are rte_hash keys (CRC32 hash, extendable buckets so the table
+ * Keys are rte_hash keys (keyed SipHash, extendable buckets so the table
  * really holds its configured size); the position rte_hash gives a key
  * indexes a flat array of struct sl_flow. Single writer: one worker.
  */
@@ -33,18 +33,29 @@
 #define SL_FLOW_NONE UINT32_MAX
 #define SL_INSTANCE_NONE 0xffff
 #define SL_INSTANCE_CLIENT 0xfffe /* the stream returns to its client */
+#define SL_INSTANCE_REFUSED 0xfffd /* no route: its fragments are dropped */
 /* sl_flow_key.zero: 0 for a stream received; other values name keys of
  * other tables that share the layout (never a received stream). */
 #define SL_FLOW_KEY_GROUP 2
 #define SL_FLOW_KEY_PIN 3 /* a bounded-load key pin (sl_route.c) */
-#define SL_FLOW_LINGER_MS 250
+/* An ended stream stays this long to recognise (and ACK) duplicates: at
+ * least as long as a sender resends an un-ACKed END (WIRE.md). */
+#define SL_FLOW_LINGER_MS SL_RTX_LINGER_MS
 
-/* Raw wire bytes, so a key is a copy of the header, not a decode. */
+/*
+ * A stream is named by its wire identity and by who sent it: a guessed
+ * request id from another client or tenant names another stream. Raw
+ * wire bytes where they come from the header, so a key is mostly a copy.
+ * 64 bytes: one cache line.
+ */
 struct sl_flow_key {
 	uint32_t pipeline; /* network order */
 	uint16_t stage;    /* network order */
 	uint8_t depth;
 	uint8_t zero;
+	uint32_t src_ip;   /* host order; 0 for streams sluiced makes */
+	uint16_t src_port; /* host order */
+	uint16_t tenant;   /* network order, as on the wire */
 	uint64_t ancestry[SL_ANCESTRY_MAX]; /* network order; unused ids 0 */
 };
 
@@ -53,6 +64,25 @@ enum sl_flow_state {
 	SL_FLOW_ACTIVE,
 	SL_FLOW_ENDED, /* END or ABORT passed; lingers for dedupe */
 };
+
+/* sl_flow.marks */
+#define SL_FLOW_M_CHARGED 0x01 /* a client stream counted in its address's
+				* and the clients' streams */
+#define SL_FLOW_M_ABORTED 0x02 /* a client stream whose request was aborted
+				* by sluiced (sl_dp_request_abort) */
+#define SL_FLOW_M_GAP 0x04     /* on the worker's list of open gaps */
+#define SL_FLOW_M_OUTPUT 0x08  /* a client stream whose request sent the
+				* client some output */
+
+/* A coarse clock for per-flow timers that must fit 32 bits: TSC >> 16
+ * (tens of microseconds a tick; wraps after a day or more, compared with
+ * a signed difference). */
+#define SL_FLOW_COARSE_SHIFT 16
+static inline uint32_t
+sl_flow_coarse(uint64_t tsc)
+{
+	return (uint32_t)(tsc >> SL_FLOW_COARSE_SHIFT);
+}
 
 struct sl_reorder {
 	struct rte_mbuf *slot[SL_CONFIG_REORDER_MAX]; /* by seq % window */
@@ -74,16 +104,21 @@ struct sl_flow {
 	uint8_t state;        /* enum sl_flow_state */
 	uint8_t n_held;
 	uint8_t request_done; /* client stream: the request's output ended */
-	uint8_t tenant_counted; /* counted in its tenant's streams_active */
+	uint8_t tenant_counted; /* counted in its tenant's streams */
+	uint8_t nack_tries;   /* NACKs sent for the gap now open */
+	uint16_t src_slot;    /* the request's client address, for quotas */
+	uint8_t marks;        /* SL_FLOW_M_* */
 	uint8_t pad_;
 	struct sl_reorder *held;
 	/* Per edge the stream leaves on: routes, buffers, splitters
 	 * (struct sl_edge_block, owned by the dataplane). */
 	void *edges;
-	/* second cache line */
+	uint32_t nack_due;    /* coarse clock (sl_flow_coarse) of the next
+			       * NACK for the open gap */
+	uint32_t gap_end;     /* a sequence seen beyond the open gap */
+	/* second cache line: the key (a client stream's key has the client's
+	 * address: where the request's output returns) */
 	struct sl_flow_key key __rte_cache_aligned;
-	uint32_t client_ip;   /* client streams: where the output returns */
-	uint16_t client_port;
 } __rte_cache_aligned;
 
 /* Called just before a flow leaves the table (expiry or flush). */
@@ -135,28 +170,83 @@ struct sl_flow_table *sl_flow_table_create(const char *name, uint32_t size,
 void sl_flow_table_free(struct sl_flow_table *ft);
 
 /**
- * sl_flow_key_from_hdr - the key of the stream a wire header belongs to.
+ * sl_flow_key_from_hdr - the key of the stream a wire header belongs to,
+ * sent from @src_ip:@src_port (host order).
  * @hdr: first byte of a validated sluice header.
  */
-void sl_flow_key_from_hdr(struct sl_flow_key *key, const uint8_t *hdr);
+void sl_flow_key_from_hdr(struct sl_flow_key *key, const uint8_t *hdr,
+			  uint32_t src_ip, uint16_t src_port);
+
+/* The secret of sl_flow_hash, drawn once per process (getrandom). */
+extern uint64_t sl_flow_hash_key[2];
 
 /**
- * sl_flow_hash - the key's hash: CRC32 over the bytes in use (pipeline,
- * stage, depth and depth ids), so shallow streams hash less. It is the
- * table's hash function; callers that look a key up more than once
- * compute it once and use the _hashed variants.
+ * sl_flow_hash_seed - draw the hash secret (idempotent; the first call
+ * per process draws it). Return 0 or -errno from getrandom(2).
+ */
+int sl_flow_hash_seed(void);
+
+#define SL_SIP_ROUND(v0, v1, v2, v3)                                          \
+	do {                                                                  \
+		v0 += v1;                                                     \
+		v1 = (v1 << 13) | (v1 >> 51);                                 \
+		v1 ^= v0;                                                     \
+		v0 = (v0 << 32) | (v0 >> 32);                                 \
+		v2 += v3;                                                     \
+		v3 = (v3 << 16) | (v3 >> 48);                                 \
+		v3 ^= v2;                                                     \
+		v0 += v3;                                                     \
+		v3 = (v3 << 21) | (v3 >> 43);                                 \
+		v3 ^= v0;                                                     \
+		v2 += v1;                                                     \
+		v1 = (v1 << 17) | (v1 >> 47);                                 \
+		v1 ^= v2;                                                     \
+		v2 = (v2 << 32) | (v2 >> 32);                                 \
+	} while (0)
+
+/**
+ * sl_flow_hash - the key's hash: SipHash-1-3 (Aumasson and Bernstein's
+ * keyed PRF, the variant Rust's HashMap uses against hash flooding) under
+ * a per-process secret, over the bytes in use (the 16-byte head and
+ * depth ids), folded to 32 bits. A sender who does not know the secret
+ * cannot aim many streams at one bucket chain. It is the table's hash
+ * function (and that of the operator-group and key-pin tables, which
+ * share the layout); callers that look a key up more than once compute it
+ * once and use the _hashed variants.
  */
 static inline uint32_t
 sl_flow_hash(const struct sl_flow_key *key)
 {
-	uint64_t head;
-	uint32_t h;
+	uint64_t v0 = sl_flow_hash_key[0] ^ 0x736f6d6570736575ull;
+	uint64_t v1 = sl_flow_hash_key[1] ^ 0x646f72616e646f6dull;
+	uint64_t v2 = sl_flow_hash_key[0] ^ 0x6c7967656e657261ull;
+	uint64_t v3 = sl_flow_hash_key[1] ^ 0x7465646279746573ull;
+	uint8_t depth = key->depth < SL_ANCESTRY_MAX ? key->depth
+						     : SL_ANCESTRY_MAX;
+	uint64_t w[2], b;
 
-	memcpy(&head, key, sizeof(head));
-	h = rte_hash_crc_8byte(head, 0x736c);
-	for (uint8_t i = 0; i < key->depth && i < SL_ANCESTRY_MAX; i++)
-		h = rte_hash_crc_8byte(key->ancestry[i], h);
-	return h;
+	memcpy(w, key, sizeof(w));
+	v3 ^= w[0];
+	SL_SIP_ROUND(v0, v1, v2, v3);
+	v0 ^= w[0];
+	v3 ^= w[1];
+	SL_SIP_ROUND(v0, v1, v2, v3);
+	v0 ^= w[1];
+	for (uint8_t i = 0; i < depth; i++) {
+		v3 ^= key->ancestry[i];
+		SL_SIP_ROUND(v0, v1, v2, v3);
+		v0 ^= key->ancestry[i];
+	}
+	b = (uint64_t)(16 + 8u * depth) << 56;
+	v3 ^= b;
+	SL_SIP_ROUND(v0, v1, v2, v3);
+	v0 ^= b;
+	v2 ^= 0xff;
+	SL_SIP_ROUND(v0, v1, v2, v3);
+	SL_SIP_ROUND(v0, v1, v2, v3);
+	SL_SIP_ROUND(v0, v1, v2, v3);
+	b = v0 ^ v1 ^ v2 ^ v3;
+	return (uint32_t)(b ^ (b >> 32));
 }
 
 /**
@@ -247,5 +337,12 @@ sl_flow_at(struct sl_flow_table *ft, uint32_t idx)
 {
 	return &ft->flows[idx];
 }
+
+/**
+ * sl_flow_first_held - the held fragment with the lowest sequence, or
+ * NULL when the flow holds none.
+ */
+struct rte_mbuf *sl_flow_first_held(struct sl_flow_table *ft,
+				    const struct sl_flow *f);
 
 #endif /* SL_FLOW_H */

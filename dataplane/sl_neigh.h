@@ -5,8 +5,24 @@
  * sluiced owns an IPv4 address that no kernel knows about, so it answers
  * ARP for it and resolves its next hops itself: instances are asked for at
  * start and re-asked until they answer; clients are learned from the ARP
- * request their kernel sends before the first fragment. A small
- * open-addressed table, owned by one worker.
+ * request their kernel sends before the first fragment (or, when none
+ * came, from their first request). A small open-addressed table, owned by
+ * one worker.
+ *
+ * Who may be learned: only the configured instances and addresses in the
+ * client networks (the caller says which: sl_dp_neigh_kind); an ARP from
+ * anyone else is answered but not remembered. Instances have the table to
+ * themselves but for SL_NEIGH_CLIENTS_MAX client entries; when those are
+ * taken, a new client evicts the least recently confirmed of a few
+ * clients, so no flood of ARP senders can leave a client or an instance
+ * unresolvable. Only ARP binds an address that is known to a new MAC: a
+ * data packet teaches a MAC only where none is known yet.
+ *
+ * Entries age: one not confirmed by ARP for SL_NEIGH_REFRESH_MS is asked
+ * again (its MAC stays in use meanwhile); with no answer within
+ * SL_NEIGH_STALE_MS more, a client entry is forgotten and an instance
+ * entry goes back to unresolved (asked until it answers, its streams
+ * kept for resends meanwhile).
  */
 #ifndef SL_NEIGH_H
 #define SL_NEIGH_H
@@ -16,37 +32,48 @@
 
 #include <rte_ether.h>
 
-#define SL_NEIGH_SIZE 1024 /* power of two */
+#define SL_NEIGH_SIZE 4096 /* power of two */
+#define SL_NEIGH_CLIENTS_MAX (SL_NEIGH_SIZE / 4)
 #define SL_NEIGH_RETRY_MS 200
+#define SL_NEIGH_REFRESH_MS 30000
+#define SL_NEIGH_STALE_MS 5000
+#define SL_NEIGH_EVICT_PROBE 16 /* clients compared to evict one */
+
+enum sl_neigh_kind {
+	SL_NEIGH_NONE = 0,   /* may not be learned */
+	SL_NEIGH_CLIENT,
+	SL_NEIGH_INSTANCE,
+};
 
 struct sl_neigh_entry {
 	uint32_t ip; /* host order; 0 = empty */
 	bool resolved;
+	uint8_t kind; /* enum sl_neigh_kind */
 	struct rte_ether_addr mac;
 	uint64_t asked_tsc; /* last ARP request we sent for it */
+	uint64_t seen_tsc;  /* last ARP that confirmed its MAC */
 };
 
 struct sl_neigh_table {
 	uint32_t n_entries;
+	uint32_t n_clients;
 	uint32_t n_unresolved;
 	uint32_t resolutions;  /* bumped whenever an entry is resolved */
 	uint32_t gen;          /* bumped whenever a resolved MAC changes */
 	uint32_t retry_cursor; /* where the last retry pass stopped */
+	uint32_t age_cursor;   /* where the last ageing pass stopped */
+	uint32_t evict_cursor;
+	uint64_t evicted;      /* client entries evicted for room */
+	uint64_t refused;      /* addresses not learned: table full */
+	uint64_t forgotten;    /* client entries aged out */
 	struct sl_neigh_entry e[SL_NEIGH_SIZE];
 };
-
-/**
- * sl_neigh_learn - record @ip at @mac. Return 0, or -ENOSPC if the table
- * is full (the address is then not remembered).
- */
-int sl_neigh_learn(struct sl_neigh_table *t, uint32_t ip,
-		   const struct rte_ether_addr *mac);
 
 static inline uint32_t
 sl_neigh_slot(uint32_t ip)
 {
 	/* Fibonacci hashing: consecutive addresses spread out. */
-	return (ip * 2654435761u) >> (32 - 10);
+	return (ip * 2654435761u) >> (32 - 12);
 }
 
 /**
@@ -70,29 +97,64 @@ sl_neigh_lookup(const struct sl_neigh_table *t, uint32_t ip)
 }
 
 /**
- * sl_neigh_want - make sure @ip has an entry (unresolved if new) so
- * housekeeping keeps asking for it. Return the entry or NULL if full.
+ * sl_neigh_want - make sure @ip has an entry of @kind (unresolved if new)
+ * so housekeeping keeps asking for it; a client entry may evict another
+ * client's. An existing client entry becomes an instance entry when
+ * asked for as one. Return the entry, or NULL (kind NONE, or no room).
  */
-struct sl_neigh_entry *sl_neigh_want(struct sl_neigh_table *t, uint32_t ip);
+struct sl_neigh_entry *sl_neigh_want(struct sl_neigh_table *t, uint32_t ip,
+				     enum sl_neigh_kind kind, uint64_t now);
+
+/**
+ * sl_neigh_learn - ARP said @ip is at @mac: record it (a changed MAC is
+ * taken: routes re-read it) and count it as confirmed at @now. Return 0,
+ * -EPERM for kind NONE, or -ENOSPC when there is no room.
+ */
+int sl_neigh_learn(struct sl_neigh_table *t, uint32_t ip,
+		   const struct rte_ether_addr *mac, enum sl_neigh_kind kind,
+		   uint64_t now);
+
+/**
+ * sl_neigh_learn_first - a data packet from @ip came from @mac: record it
+ * only if no MAC is known for @ip (never rebinds). Return 0, or -EEXIST
+ * when a MAC was known already, -ENOSPC when there is no room.
+ */
+int sl_neigh_learn_first(struct sl_neigh_table *t, uint32_t ip,
+			 const struct rte_ether_addr *mac,
+			 enum sl_neigh_kind kind, uint64_t now);
+
+/**
+ * sl_neigh_forget - remove @ip's entry (a client that left, or a test).
+ */
+void sl_neigh_forget(struct sl_neigh_table *t, uint32_t ip);
 
 struct sl_dp;
 struct rte_mbuf;
 
 /**
- * sl_arp_input - handle an ARP frame: learn the sender, answer a request
- * for our address (the mbuf becomes the reply and is queued), free
- * anything else. Always consumes @m.
+ * sl_dp_neigh_kind - may @ip be learned by @dp, and as what: an instance
+ * of the config, an address in a client network, or NONE.
+ */
+enum sl_neigh_kind sl_dp_neigh_kind(const struct sl_dp *dp, uint32_t ip);
+
+/**
+ * sl_arp_input - handle an ARP frame: learn the sender (when it may be
+ * learned), answer a request for our address (the mbuf becomes the reply
+ * and is queued), free anything else. Always consumes @m.
  */
 void sl_arp_input(struct sl_dp *dp, struct rte_mbuf *m);
 
 /**
- * sl_arp_solicit - ask who has @ip, unless asked within SL_NEIGH_RETRY_MS.
+ * sl_arp_solicit - queue an ARP request for @ip (rate-limited per address
+ * to one per SL_NEIGH_RETRY_MS); creates the entry if it may.
  */
 void sl_arp_solicit(struct sl_dp *dp, uint32_t ip);
 
 /**
- * sl_neigh_retry - re-ask every unresolved neighbour whose last request
- * is older than SL_NEIGH_RETRY_MS.
+ * sl_neigh_retry - housekeeping: ask again for every unresolved entry
+ * whose last request is older than SL_NEIGH_RETRY_MS, refresh entries not
+ * confirmed for SL_NEIGH_REFRESH_MS and age out those that stopped
+ * answering (a bounded slice of the table per call).
  */
 void sl_neigh_retry(struct sl_dp *dp);
 

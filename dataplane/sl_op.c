@@ -568,7 +568,7 @@ sl_op_input(struct sl_dp *dp, const struct sl_edge_cfg *e, struct rte_mbuf *m)
 	if (unlikely(pm->depth != st->depth_in ||
 		     pm->depth < st->aggregation)) {
 		dp->op_cnt.depth_mismatch++;
-		sl_dp_drop(dp, m, SL_DROP_BAD_DEPTH);
+		sl_dp_drop(dp, m, SL_DROP_DEPTH_MISMATCH);
 		return;
 	}
 	if (unlikely(pm->dgram_len < SL_WIRE_HDR_LEN ||

@@ -72,15 +72,16 @@ sl_route_pick(const struct sl_stage_cfg *st, struct sl_stage_state *ss,
 	uint16_t live[SL_MAX_INSTANCES];
 	uint16_t n = 0;
 
-	/* Draining instances take no new streams; nor does one whose MAC is
-	 * not known yet (just added), unless no instance is reachable. */
+	/* Draining, dead and paused instances take no new streams; nor
+	 * does one whose MAC is not known yet (just added), unless no
+	 * instance is reachable. */
 	for (uint16_t i = 0; i < st->n_instances; i++)
-		if (!st->instances[i].draining &&
+		if (sl_route_takes_new(st, inst, i) &&
 		    inst[st->instances[i].uid].reachable)
 			live[n++] = i;
 	if (n == 0)
 		for (uint16_t i = 0; i < st->n_instances; i++)
-			if (!st->instances[i].draining)
+			if (sl_route_takes_new(st, inst, i))
 				live[n++] = i;
 	if (n == 0)
 		return SL_INSTANCE_NONE;
@@ -211,7 +212,7 @@ route_bounded_choice(struct sl_dp *dp, const struct sl_stage_cfg *st,
 
 			score[i] = mix64(key_hash ^
 					 ((uint64_t)is->seed << 32 | is->seed));
-			tried[i] = st->instances[i].draining ||
+			tried[i] = !sl_route_takes_new(st, dp->inst, i) ||
 				   (pass == 0 && !is->reachable);
 			live += !tried[i];
 		}
@@ -237,10 +238,13 @@ route_bounded_choice(struct sl_dp *dp, const struct sl_stage_cfg *st,
 	return first;
 }
 
-/* The key's instance if it is still in the stage. */
+/* The key's instance if it is still in the stage and alive. */
 static uint16_t
-route_pinned_index(const struct sl_stage_cfg *st, uint16_t uid)
+route_pinned_index(const struct sl_dp *dp, const struct sl_stage_cfg *st,
+		   uint16_t uid)
 {
+	if (!dp->inst[uid].alive)
+		return SL_INSTANCE_NONE;
 	for (uint16_t i = 0; i < st->n_instances; i++)
 		if (st->instances[i].uid == uid)
 			return i;
@@ -272,10 +276,10 @@ sl_route_pick_pinned(struct sl_dp *dp, uint8_t p, uint8_t s,
 	pos = rte_hash_lookup(kp->hash, &k);
 	if (pos >= 0) {
 		e = &kp->pins[pos];
-		/* A pinned key stays even on a draining instance: what the
-		 * stage aggregates must meet one instance. A removed one
-		 * lets the key go. */
-		i = route_pinned_index(st, e->uid);
+		/* A pinned key stays even on a draining (or paused)
+		 * instance: what the stage aggregates must meet one
+		 * instance. A removed or dead one lets the key go. */
+		i = route_pinned_index(dp, st, e->uid);
 		if (i == SL_INSTANCE_NONE) {
 			dp->inst[e->uid].keys_active--;
 			ss->keys_active--;

@@ -219,8 +219,7 @@ split_child_start(struct sl_dp *dp, struct sl_splitter *sp,
 	sp->open = true;
 	sp->child_seq = 0;
 	sp->children++;
-	memset(&sp->pin, 0, sizeof(sp->pin));
-	sp->pin.instance = SL_INSTANCE_NONE;
+	sl_route_pin_reset(&sp->pin);
 	memcpy(child, sp->ancestry, sizeof(child));
 	child[sp->depth] = rte_cpu_to_be_64(sp->children - 1);
 	sl_op_split_event(dp, sp->pipeline, e->id, child,
@@ -322,8 +321,7 @@ split_marker(struct sl_dp *dp, struct sl_splitter *sp,
 		return;
 	pm = sl_pkt_meta(m);
 	pm->edge = (uint8_t)e->id;
-	memset(&sp->marker_pin, 0, sizeof(sp->marker_pin));
-	sp->marker_pin.instance = SL_INSTANCE_NONE;
+	sl_route_pin_reset(&sp->marker_pin);
 	sp->marker_pin.oneshot = 1;
 	pm->slot = sp->slot;
 	pm->pin_kind = SL_PIN_MARKER;
@@ -343,6 +341,16 @@ split_free(struct sl_dp *dp, struct sl_splitter **state)
 	*state = NULL;
 }
 
+void
+sl_split_child_ancestry(const struct sl_splitter *sp, uint64_t *out,
+			uint8_t *depth)
+{
+	memset(out, 0, 8u * SL_ANCESTRY_MAX);
+	memcpy(out, sp->ancestry, 8u * sp->depth);
+	out[sp->depth] = rte_cpu_to_be_64(sp->children - 1);
+	*depth = (uint8_t)(sp->depth + 1);
+}
+
 struct sl_route_pin *
 sl_split_pin(struct sl_splitter *sp, bool marker)
 {
@@ -359,12 +367,21 @@ split_open(struct sl_dp *dp, const struct sl_edge_cfg *e, uint8_t slot,
 	struct sl_splitter *sp;
 	void *obj;
 
-	if (rte_mempool_get(dp->split_pool, &obj) != 0)
+	/* A child is one level deeper: there must be a level left (the
+	 * compiler and admission see to it; checked where it is used). */
+	if (unlikely(pm->depth == 0 || pm->depth >= SL_ANCESTRY_MAX)) {
+		dp->cnt.drops[SL_DROP_DEPTH_MISMATCH]++;
 		return NULL;
+	}
+	if (rte_mempool_get(dp->split_pool, &obj) != 0) {
+		dp->cnt.drops[SL_DROP_SPLIT_FULL]++;
+		return NULL;
+	}
 	sp = obj;
 	memset(sp, 0, sizeof(*sp));
 	if (hs_open_stream(e->split_db, 0, &sp->hs) != HS_SUCCESS) {
 		rte_mempool_put(dp->split_pool, sp);
+		dp->cnt.drops[SL_DROP_SPLIT_FULL]++;
 		return NULL;
 	}
 	sp->slot = slot;
@@ -395,10 +412,8 @@ sl_split_input(struct sl_dp *dp, struct sl_splitter **state,
 		return;
 	if (sp == NULL) {
 		sp = split_open(dp, e, slot, m);
-		if (sp == NULL) {
-			dp->cnt.drops[SL_DROP_SPLIT_FULL]++;
+		if (sp == NULL)
 			return;
-		}
 		*state = sp;
 	}
 	memcpy(&sp->send_ns, hdr + SL_WIRE_OFF_SEND_NS, 8);

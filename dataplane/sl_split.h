@@ -67,6 +67,13 @@ void sl_split_input(struct sl_dp *dp, struct sl_splitter **state,
 struct sl_route_pin *sl_split_pin(struct sl_splitter *sp, bool marker);
 
 /**
+ * sl_split_child_ancestry - the ancestry (wire order, @depth ids) of the
+ * child the splitter is cutting now.
+ */
+void sl_split_child_ancestry(const struct sl_splitter *sp, uint64_t *out,
+			     uint8_t *depth);
+
+/**
  * sl_split_release - the parent was aborted: a child in progress gets an
  * ABORT with @reason, and so do the consumers told about children.
  */

@@ -122,8 +122,11 @@ fanout_block(struct sl_dp *dp, struct sl_flow *f)
 	struct sl_edge_block *eb = obj;
 
 	memset(eb, 0, sizeof(*eb));
-	for (unsigned int i = 0; i < SL_MAX_OUT_EDGES; i++)
-		eb->e[i].pin.instance = SL_INSTANCE_NONE;
+	for (unsigned int i = 0; i < SL_MAX_OUT_EDGES; i++) {
+		sl_route_pin_reset(&eb->e[i].pin);
+		eb->e[i].buffered.src_slot = f->src_slot;
+		eb->e[i].buffered.tenant = f->tenant;
+	}
 	f->edges = eb;
 	return eb;
 }

@@ -10,7 +10,14 @@
  *      window per input; the burst array is sized for it).
  * Drops: DUPLICATE (sequence already delivered or already held),
  *      AFTER_END (beyond the stream's END), SEQ_TOO_FAR (beyond the
- *      window), REORDER_FULL (no reorder buffer free).
+ *      window), REORDER_FULL (no reorder buffer free), HOLD_QUOTA (the
+ *      request's client address or tenant, or the clients together,
+ *      hold all the mbufs they may: sl_dp_hold_ok).
+ * Loss repair: a gap is NACKed to the stream's sender when it opens and
+ *      again on a doubling schedule (housekeeping); a fragment dropped
+ *      for a bound is left to that repair too, so no bound loses data a
+ *      sender still has. The END or ABORT, once delivered, is ACKed, and
+ *      so is each duplicate of it (sl_rtx.h).
  *
  * Fragments still held when a stream expires are dropped as EXPIRED by
  * the flow table's release hook.
@@ -22,12 +29,32 @@
 
 #include "sl_dp.h"
 
+/* A fragment beyond the next expected one came: a gap is open. NACK it
+ * now unless a NACK for it is already out, and let housekeeping repeat
+ * it (sl_dp_gap_watch). */
+static inline void
+order_gap(struct sl_dp *dp, struct sl_flow *f, struct rte_mbuf *m)
+{
+	if (f->nack_tries == 0 || sl_pkt_meta(m)->seq > f->gap_end)
+		f->nack_tries = 0;
+	sl_rtx_nack(dp, f, sl_pkt_meta(m)->seq, sl_dp_from_stage(m));
+	sl_dp_gap_watch(dp, sl_pkt_meta(m)->flow);
+}
+
 static __rte_noinline void
 order_out_of_line(struct sl_dp *dp, struct sl_flow *f, struct rte_mbuf *m,
 		  uint32_t seq)
 {
-	if (seq < f->next_seq) {
-		sl_dp_drop(dp, m, SL_DROP_DUPLICATE);
+	const uint8_t flags = sl_pkt_meta(m)->flags;
+
+	if (seq < f->next_seq || (f->end_seq != UINT32_MAX &&
+				  f->next_seq > f->end_seq)) {
+		/* The ACK of a delivered END may have been lost. */
+		if (seq == f->end_seq && f->next_seq > f->end_seq &&
+		    (flags & (SL_FRAG_F_END | SL_FRAG_F_ABORT)))
+			sl_rtx_ack(dp, f, seq, sl_dp_from_stage(m));
+		sl_dp_drop(dp, m, seq < f->next_seq ? SL_DROP_DUPLICATE
+						     : SL_DROP_AFTER_END);
 		return;
 	}
 	if (f->end_seq != UINT32_MAX && seq > f->end_seq) {
@@ -35,18 +62,38 @@ order_out_of_line(struct sl_dp *dp, struct sl_flow *f, struct rte_mbuf *m,
 		return;
 	}
 	if (seq - f->next_seq >= dp->flows->window) {
+		/* The sender resends it once the gap before it is filled. */
+		order_gap(dp, f, m);
 		sl_dp_drop(dp, m, SL_DROP_SEQ_TOO_FAR);
+		return;
+	}
+	if (!sl_dp_hold_ok(dp, f->src_slot, f->tenant, f->key.stage == 0)) {
+		order_gap(dp, f, m);
+		sl_dp_drop(dp, m, SL_DROP_HOLD_QUOTA);
 		return;
 	}
 	int rc = sl_flow_hold(dp->flows, f, m, seq);
 
 	if (rc == -EEXIST) {
 		sl_dp_drop(dp, m, SL_DROP_DUPLICATE);
-	} else if (rc != 0) {
-		sl_dp_drop(dp, m, SL_DROP_REORDER_FULL);
-	} else if (sl_pkt_meta(m)->flags & (SL_FRAG_F_END | SL_FRAG_F_ABORT)) {
-		f->end_seq = seq;
+		return;
 	}
+	if (rc != 0) {
+		order_gap(dp, f, m);
+		sl_dp_drop(dp, m, SL_DROP_REORDER_FULL);
+		return;
+	}
+	sl_dp_held_charge(dp, f->src_slot, f->tenant, f->key.stage == 0, 1);
+	if (flags & (SL_FRAG_F_END | SL_FRAG_F_ABORT))
+		f->end_seq = seq;
+	order_gap(dp, f, m);
+}
+
+/* The stream's END or ABORT was delivered: tell its sender. */
+static __rte_noinline void
+order_ended(struct sl_dp *dp, struct sl_flow *f, const struct rte_mbuf *m)
+{
+	sl_rtx_ack(dp, f, f->end_seq, sl_dp_from_stage(m));
 }
 
 uint16_t
@@ -77,10 +124,21 @@ sl_stage_order(struct sl_dp *dp, struct rte_mbuf **pkts, uint16_t n)
 
 			while (f->next_seq <= f->end_seq &&
 			       (r = sl_flow_take_next(dp->flows, f)) != NULL) {
+				sl_dp_held_charge(dp, f->src_slot, f->tenant,
+						  f->key.stage == 0, -1);
 				f->next_seq++;
 				pkts[out++] = r;
 			}
+			/* Still a gap after what was released: a new one,
+			 * NACKed afresh. */
+			if (f->next_seq <= f->end_seq &&
+			    (r = sl_flow_first_held(dp->flows, f)) != NULL) {
+				f->nack_tries = 0;
+				order_gap(dp, f, r);
+			}
 		}
+		if (unlikely(f->next_seq > f->end_seq))
+			order_ended(dp, f, m);
 	}
 	return out;
 }

@@ -7,7 +7,9 @@
  *      filled (source, header offset, stage, seq, flags, depth).
  * Drops: every SL_WIRE_* reason (malformed Ethernet/IPv4/UDP, sluice
  *      header or tokens, including bad UTF-8), NOT_FOR_US, MULTI_SEG.
- * Side exit: ARP frames go to sl_arp_input (answered or consumed).
+ * Side exits: ARP frames go to sl_arp_input (answered or consumed);
+ *      control fragments (NACK, ACK: sl_rtx_input; PROBE answers:
+ *      sl_live_probe_input) are consumed there.
  *
  * All validation is sl_wire's, the same code the tools use; nothing in a
  * frame is trusted before it passed. Cost: see tools/bench/results/.
@@ -31,6 +33,18 @@ parse_not_ipv4(struct sl_dp *dp, struct rte_mbuf *m)
 		return;
 	}
 	sl_dp_drop(dp, m, SL_DROP_NOT_IPV4);
+}
+
+/* A control fragment: loss repair or liveness, never a stream's data. */
+static __rte_noinline void
+parse_control(struct sl_dp *dp, struct rte_mbuf *m,
+	      const struct sl_frag_hdr *h, const struct sl_frame *fr)
+{
+	if (h->flags & SL_FRAG_F_PROBE)
+		sl_live_probe_input(dp, h, fr->src_ip, fr->src_port);
+	else
+		sl_rtx_input(dp, h, fr->src_ip, fr->src_port);
+	rte_pktmbuf_free(m);
 }
 
 uint16_t
@@ -72,7 +86,7 @@ sl_stage_parse(struct sl_dp *dp, struct rte_mbuf **pkts, uint16_t n)
 			continue;
 		}
 		if (unlikely(hdr.flags & SL_FRAG_F_CONTROL)) {
-			sl_dp_drop(dp, m, SL_DROP_UNSOLICITED);
+			parse_control(dp, m, &hdr, &fr);
 			continue;
 		}
 		pm->src_ip = fr.src_ip;

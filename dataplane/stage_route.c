@@ -13,7 +13,15 @@
  *      L, else round robin / least loaded). The next hop's MAC is cached
  *      in the pin and re-read only when the neighbour table changes.
  * Drops: NO_ORIGIN (the request's client is no longer known),
- *      NO_INSTANCE, NO_NEIGHBOR (next hop not resolved yet: ARP is asked).
+ *      NO_INSTANCE (no instance of the stage can take a new stream: its
+ *      consumers get ABORT (OVERLOAD) in its place, sl_dp_abort_output),
+ *      NO_ROUTE (later fragments of such a stream), REQUEST_ABORTED
+ *      (output of a request sluiced already aborted), NO_NEIGHBOR (next
+ *      hop not resolved and the fragment could not be kept).
+ * Loss repair: every fragment sent is kept for resends (sl_rtx_keep);
+ *      one whose next hop is not resolved yet is kept without being sent
+ *      (ARP is asked) and goes out on the receiver's NACK or the END's
+ *      resend.
  *
  * When an END or ABORT passes, the outgoing stream stops counting as in
  * flight at its instance; on a pipeline with a single output, the END of
@@ -22,8 +30,6 @@
 #include <rte_branch_prediction.h>
 #include <rte_byteorder.h>
 #include <rte_ether.h>
-#include <rte_ip.h>
-#include <rte_udp.h>
 
 #include "sl_dp.h"
 #include "sl_route.h"
@@ -55,10 +61,16 @@ route_decide(struct sl_dp *dp, struct sl_route_pin *pin,
 
 		if (o == NULL)
 			return SL_DROP_NO_ORIGIN;
+		if (o->marks & SL_FLOW_M_ABORTED)
+			return SL_DROP_REQUEST_ABORTED;
 		pin->stage = SL_STAGE_CLIENT;
 		pin->instance = SL_INSTANCE_CLIENT;
-		pin->hop_ip = o->client_ip;
-		pin->hop_port = o->client_port;
+		pin->hop_ip = o->key.src_ip;
+		pin->hop_port = o->key.src_port;
+		pin->client_req = o->key.ancestry[0];
+		/* route_origin gave a live entry of the same generation. */
+		sl_flow_at(dp->flows, sl_flow_at(dp->flows, pm->flow)->origin)
+			->marks |= SL_FLOW_M_OUTPUT;
 		return 0;
 	}
 	const struct sl_stage_cfg *st = &pl->stages[e->to - 1];
@@ -66,6 +78,10 @@ route_decide(struct sl_dp *dp, struct sl_route_pin *pin,
 	uint64_t ancestry[SL_ANCESTRY_MAX];
 	uint16_t i;
 
+	/* Admission checked the depth; the key must not read past it. */
+	if (unlikely(pm->depth > SL_ANCESTRY_MAX ||
+		     st->aggregation > pm->depth))
+		return SL_DROP_DEPTH_MISMATCH;
 	memcpy(ancestry, hdr + SL_WIRE_OFF_ANCESTRY, 8u * pm->depth);
 	pin->keypin = UINT32_MAX;
 	if (st->load_bound > 0 && st->aggregation > 0 && !pin->oneshot)
@@ -73,8 +89,16 @@ route_decide(struct sl_dp *dp, struct sl_route_pin *pin,
 					 pm->depth, pin);
 	else
 		i = sl_route_pick(st, ss, dp->inst, ancestry, pm->depth);
-	if (i == SL_INSTANCE_NONE)
+	if (i == SL_INSTANCE_NONE) {
+		/* Refused now rather than queued until lost: whoever waits
+		 * for this stage's answer hears ABORT (OVERLOAD). */
+		if (!pin->oneshot)
+			sl_dp_abort_output(
+				dp, pm->pipeline, e->to, ancestry, pm->depth,
+				sl_flow_at(dp->flows, pm->flow)->tenant, 0, 0,
+				SL_ABORT_OVERLOAD);
 		return SL_DROP_NO_INSTANCE;
+	}
 	pin->stage = e->to;
 	pin->instance = st->instances[i].uid;
 	pin->hop_ip = st->instances[i].ep.ip;
@@ -120,12 +144,9 @@ route_stream_end(struct sl_dp *dp, struct sl_route_pin *pin,
 
 static inline void
 route_rewrite(struct sl_dp *dp, struct rte_mbuf *m, struct sl_pkt_meta *pm,
-	      const struct sl_route_pin *pin)
+	      const struct sl_route_pin *pin, const struct rte_ether_addr *mac)
 {
 	const uint16_t l234 = SL_WIRE_FRAME_HDR_OFF;
-	struct rte_ether_hdr *eth;
-	struct rte_ipv4_hdr *ip;
-	struct rte_udp_hdr *udp;
 	uint8_t *hdr;
 	uint16_t v;
 
@@ -135,38 +156,19 @@ route_rewrite(struct sl_dp *dp, struct rte_mbuf *m, struct sl_pkt_meta *pm,
 		rte_pktmbuf_adj(m, pm->hdr_off - l234);
 		pm->hdr_off = l234;
 	}
-	if (rte_pktmbuf_data_len(m) > l234 + pm->dgram_len)
-		rte_pktmbuf_trim(m, rte_pktmbuf_data_len(m) - l234 -
-					    pm->dgram_len);
-	eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
-	ip = (struct rte_ipv4_hdr *)(eth + 1);
-	udp = (struct rte_udp_hdr *)(ip + 1);
-	hdr = (uint8_t *)(udp + 1);
-
-	rte_ether_addr_copy(&pin->hop_mac, &eth->dst_addr);
-	rte_ether_addr_copy(&dp->mac, &eth->src_addr);
-	eth->ether_type = RTE_BE16(RTE_ETHER_TYPE_IPV4);
-	ip->version_ihl = RTE_IPV4_VHL_DEF;
-	ip->type_of_service = 0;
-	ip->total_length = rte_cpu_to_be_16(sizeof(*ip) + sizeof(*udp) +
-					    pm->dgram_len);
-	ip->packet_id = 0;
-	ip->fragment_offset = RTE_BE16(RTE_IPV4_HDR_DF_FLAG);
-	ip->time_to_live = 64;
-	ip->next_proto_id = IPPROTO_UDP;
-	ip->src_addr = rte_cpu_to_be_32(dp->cfg->listen.ip);
-	ip->dst_addr = rte_cpu_to_be_32(pin->hop_ip);
-	ip->hdr_checksum = 0;
-	ip->hdr_checksum = rte_ipv4_cksum(ip);
-	udp->src_port = rte_cpu_to_be_16(dp->cfg->listen.port);
-	udp->dst_port = rte_cpu_to_be_16(pin->hop_port);
-	udp->dgram_len = rte_cpu_to_be_16(sizeof(*udp) + pm->dgram_len);
-	udp->dgram_cksum = 0; /* optional in IPv4 */
+	sl_dp_frame_headers(dp, m, mac, pin->hop_ip, pin->hop_port,
+			    pm->dgram_len);
+	hdr = rte_pktmbuf_mtod_offset(m, uint8_t *, l234);
 
 	/* An instance sees the stage it serves and who produced the stream;
-	 * the client sees the producing stage in both. */
-	v = rte_cpu_to_be_16(pin->instance == SL_INSTANCE_CLIENT ? pm->stage
-								  : pin->stage);
+	 * the client sees the producing stage in both, and its own request
+	 * id (instances see sluiced's). */
+	if (pin->instance == SL_INSTANCE_CLIENT) {
+		v = rte_cpu_to_be_16(pm->stage);
+		memcpy(hdr + SL_WIRE_OFF_ANCESTRY, &pin->client_req, 8);
+	} else {
+		v = rte_cpu_to_be_16(pin->stage);
+	}
 	memcpy(hdr + SL_WIRE_OFF_STAGE, &v, 2);
 	v = rte_cpu_to_be_16(pm->stage);
 	memcpy(hdr + SL_WIRE_OFF_FROM_STAGE, &v, 2);
@@ -181,36 +183,55 @@ sl_stage_route(struct sl_dp *dp, struct rte_mbuf **pkts, uint16_t n)
 		struct rte_mbuf *m = pkts[i];
 		struct sl_pkt_meta *pm = sl_pkt_meta(m);
 		struct sl_route_pin *pin = sl_dp_pin_of(dp, pm);
+		const struct rte_ether_addr *mac = &pin->hop_mac;
 
-		if (unlikely(pin->instance == SL_INSTANCE_NONE)) {
+		if (unlikely(pin->instance == SL_INSTANCE_NONE ||
+			     pin->instance == SL_INSTANCE_REFUSED)) {
 			const uint8_t *hdr = rte_pktmbuf_mtod_offset(
 				m, const uint8_t *, pm->hdr_off);
-			enum sl_drop why = route_decide(dp, pin, pm, hdr);
+			enum sl_drop why;
 
+			if (pin->instance == SL_INSTANCE_REFUSED) {
+				sl_dp_drop(dp, m, SL_DROP_NO_ROUTE);
+				continue;
+			}
+			why = route_decide(dp, pin, pm, hdr);
 			if (why != 0) {
+				/* Decided once: the stream's later fragments
+				 * need no second look. */
+				if (!pin->oneshot)
+					pin->instance = SL_INSTANCE_REFUSED;
 				sl_dp_drop(dp, m, why);
 				continue;
 			}
 		}
 		if (unlikely(pin->hop_neigh_gen != dp->neigh.gen)) {
-			const struct rte_ether_addr *mac =
-				sl_neigh_lookup(&dp->neigh, pin->hop_ip);
-
-			if (unlikely(mac == NULL)) {
+			mac = sl_neigh_lookup(&dp->neigh, pin->hop_ip);
+			if (likely(mac != NULL)) {
+				pin->hop_mac = *mac;
+				pin->hop_neigh_gen = dp->neigh.gen;
+			} else {
 				sl_arp_solicit(dp, pin->hop_ip);
-				sl_dp_drop(dp, m, SL_DROP_NO_NEIGHBOR);
-				continue;
 			}
-			pin->hop_mac = *mac;
-			pin->hop_neigh_gen = dp->neigh.gen;
 		}
-		route_rewrite(dp, m, pm, pin);
+		route_rewrite(dp, m, pm, pin, mac);
 		if (pin->instance != SL_INSTANCE_CLIENT) {
 			dp->inst[pin->instance].fragments++;
 			dp->inst[pin->instance].last_tsc = dp->now;
 		}
+		sl_rtx_keep(dp, pin, m);
 		if (unlikely(pm->flags & (SL_FRAG_F_END | SL_FRAG_F_ABORT)))
 			route_stream_end(dp, pin, pm);
+		if (unlikely(mac == NULL)) {
+			/* Kept without its MAC: sent on the receiver's NACK
+			 * or the END's resend, once ARP has answered. */
+			if (rte_mbuf_refcnt_read(m) > 1)
+				dp->cnt.arp_deferred++;
+			else
+				dp->cnt.drops[SL_DROP_NO_NEIGHBOR]++;
+			rte_pktmbuf_free(m);
+			continue;
+		}
 		pkts[out++] = m;
 	}
 	return out;

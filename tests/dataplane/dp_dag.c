@@ -9,6 +9,8 @@
 
 #include <CUnit/CUnit.h>
 
+#include <rte_byteorder.h>
+
 #include "dp_dag.h"
 
 struct dag dag;
@@ -50,14 +52,26 @@ learn(uint32_t ip)
 {
 	struct rte_ether_addr m = mac_of(ip);
 
-	CU_ASSERT_EQUAL(sl_neigh_learn(&dag.dp->neigh, ip, &m), 0);
+	CU_ASSERT_EQUAL(sl_neigh_learn(&dag.dp->neigh, ip, &m,
+				       sl_dp_neigh_kind(dag.dp, ip),
+				       dag.dp->now),
+			0);
 }
+
+/* The client's requests as sluiced named them, most recent first. */
+#define DAG_REQS 4096
+static struct {
+	uint64_t req;
+	uint64_t id;
+} dag_reqs[DAG_REQS];
+static unsigned int dag_n_reqs;
 
 int
 dag_port_init(void)
 {
 	dag.sent = calloc(DAG_SENT_MAX, sizeof(*dag.sent));
-	if (dag.sent == NULL)
+	dag.ctl = calloc(DAG_SENT_MAX, sizeof(*dag.ctl));
+	if (dag.sent == NULL || dag.ctl == NULL)
 		return -1;
 	return dp_test_port_create(&port, "dp_dag");
 }
@@ -67,7 +81,9 @@ dag_port_fini(void)
 {
 	dp_test_port_flush(&port);
 	free(dag.sent);
+	free(dag.ctl);
 	dag.sent = NULL;
+	dag.ctl = NULL;
 }
 
 void
@@ -89,7 +105,10 @@ dag_open(const char *yaml)
 	}
 	dag.t0 = dag.dp->now;
 	dag.n_sent = 0;
+	dag.n_ctl = 0;
 	dag.bad_frames = 0;
+	dag.raw_ids = false;
+	dag_n_reqs = 0;
 	/* sl_dp_init asked for every instance's MAC; the worker's first
 	 * housekeeping runs before any answer comes back. */
 	dp_test_take_start_arps(dag.dp);
@@ -134,6 +153,7 @@ dag_close(void)
 	dag.cfg = NULL;
 	dp_test_port_flush(&port);
 	dag.n_sent = 0;
+	dag.n_ctl = 0;
 }
 
 const struct sl_stage_cfg *
@@ -185,6 +205,50 @@ dag_from_instance(uint16_t stage, uint16_t inst, const uint64_t *ancestry,
 	return f;
 }
 
+
+static void
+remember_request(const struct dp_frag *f)
+{
+	uint64_t id = dp_test_req_to_sluiced(dag.dp, f->pipeline, f->src_ip,
+					     f->src_port, f->tenant,
+					     f->ancestry[0]);
+
+	if (id == f->ancestry[0])
+		return;
+	for (unsigned int i = 0; i < dag_n_reqs; i++)
+		if (dag_reqs[i].req == f->ancestry[0]) {
+			dag_reqs[i].id = id;
+			return;
+		}
+	if (dag_n_reqs == DAG_REQS)
+		dag_n_reqs = 0; /* old requests are done with */
+	dag_reqs[dag_n_reqs].req = f->ancestry[0];
+	dag_reqs[dag_n_reqs].id = id;
+	dag_n_reqs++;
+}
+
+uint64_t
+dag_wire_id(uint64_t req)
+{
+	for (unsigned int i = 0; i < dag_n_reqs; i++)
+		if (dag_reqs[i].req == req)
+			return dag_reqs[i].id;
+	return req;
+}
+
+/* What went to an instance names the request by the client's id. */
+static void
+unmap_request(struct dag_sent *s)
+{
+	uint64_t id = dp_test_req_from_sluiced(dag.dp, s->h.ancestry[0]);
+
+	if (id == s->h.ancestry[0])
+		return;
+	s->h.ancestry[0] = id;
+	id = rte_cpu_to_be_64(id);
+	memcpy(s->dgram + SL_WIRE_OFF_ANCESTRY, &id, 8);
+}
+
 static void
 capture(void)
 {
@@ -192,12 +256,23 @@ capture(void)
 	unsigned int k;
 
 	while ((k = dp_test_port_drain(&port, out, RTE_DIM(out))) != 0) {
+		k = dp_test_receivers(dag.dp, out, k);
 		for (unsigned int i = 0; i < k; i++) {
 			const uint8_t *p = rte_pktmbuf_mtod(out[i], uint8_t *);
 			size_t len = rte_pktmbuf_data_len(out[i]);
 			struct sl_frame fr;
 			struct dag_sent *s;
 			bool ok;
+
+			/* sluiced refreshing a neighbour: it answers. */
+			if (len >= 42 && p[12] == 0x08 && p[13] == 0x06) {
+				learn((uint32_t)p[38] << 24 |
+				      (uint32_t)p[39] << 16 |
+				      (uint32_t)p[40] << 8 | p[41]);
+				dag.n_arp++;
+				rte_pktmbuf_free(out[i]);
+				continue;
+			}
 
 			ok = out[i]->nb_segs == 1 &&
 			     sl_wire_parse_frame(p, len, &fr) == SL_WIRE_OK &&
@@ -207,18 +282,26 @@ capture(void)
 			     dp_test_ipv4_cksum_ok(p + 14, 20) &&
 			     fr.dgram_len <= sizeof(s->dgram) &&
 			     len == (size_t)SL_WIRE_FRAME_HDR_OFF + fr.dgram_len;
-			if (ok && dag.n_sent < DAG_SENT_MAX) {
-				s = &dag.sent[dag.n_sent];
-				memset(&s->h, 0, sizeof(s->h));
+			if (ok) {
+				struct sl_frag_hdr h;
+
 				ok = sl_wire_parse(p + fr.hdr_off, fr.dgram_len,
-						   &s->h) == SL_WIRE_OK;
+						   &h) == SL_WIRE_OK;
+				if (!ok || dag.n_sent == DAG_SENT_MAX ||
+				    dag.n_ctl == DAG_SENT_MAX)
+					goto next;
+				s = (h.flags & SL_FRAG_F_CONTROL)
+					    ? &dag.ctl[dag.n_ctl++]
+					    : &dag.sent[dag.n_sent++];
+				s->h = h;
 				s->dst_ip = fr.dst_ip;
 				s->dst_port = fr.dst_port;
 				s->dlen = fr.dgram_len;
 				memcpy(s->dgram, p + fr.hdr_off, fr.dgram_len);
-				if (ok)
-					dag.n_sent++;
+				if (!dag.raw_ids && fr.dst_ip != DAG_CLIENT_IP)
+					unmap_request(s);
 			}
+		next:
 			if (!ok) {
 				printf("\n  a sent frame failed its checks");
 				dag.bad_frames++;
@@ -235,9 +318,17 @@ dag_process(const struct dp_frag *f, unsigned int n)
 	unsigned int before = dag.n_sent;
 
 	CU_ASSERT_FATAL(n <= SL_BURST);
-	for (unsigned int i = 0; i < n; i++)
-		pkts[i] = dp_test_frame(&f[i]);
+	for (unsigned int i = 0; i < n; i++) {
+		struct dp_frag g = f[i];
+
+		if (g.stage != 0 && !dag.raw_ids)
+			g.ancestry[0] = dag_wire_id(g.ancestry[0]);
+		pkts[i] = dp_test_frame(&g);
+	}
 	sl_dp_process(dag.dp, pkts, (uint16_t)n);
+	for (unsigned int i = 0; i < n; i++)
+		if (f[i].stage == 0 && f[i].src_ip == DAG_CLIENT_IP)
+			remember_request(&f[i]);
 	capture();
 	return dag.n_sent - before;
 }
@@ -257,6 +348,7 @@ void
 dag_clear(void)
 {
 	dag.n_sent = 0;
+	dag.n_ctl = 0;
 }
 
 unsigned int

@@ -34,6 +34,7 @@
 	"  idle_timeout_ms: 1000\n"                                            \
 	"  reorder_window: 8\n"                                                \
 	"  buffer_max: 128\n"                                                   \
+	"liveness: {probe_ms: 0}\n"                                            \
 	"clients:\n"                                                           \
 	"  - 10.0.1.0/24\n"
 
@@ -53,6 +54,12 @@ struct dag {
 	unsigned int n_sent;
 	struct dag_sent *sent; /* DAG_SENT_MAX, in the order sent */
 	unsigned int bad_frames; /* sent frames that failed a check */
+	/* Control fragments sluiced sent (ACK, NACK, PROBE), apart from the
+	 * data in sent[], so that data assertions see data only. */
+	unsigned int n_ctl;
+	struct dag_sent *ctl; /* DAG_SENT_MAX */
+	bool raw_ids; /* keep sluiced's request ids in what is captured */
+	unsigned int n_arp; /* ARP requests sluiced sent (answered at once) */
 };
 
 extern struct dag dag;
@@ -80,11 +87,23 @@ const struct sl_stage_cfg *dag_stage(uint16_t stage);
  * dag_from_client - a fragment of the client's request @req (stage 0,
  * depth 1) with no tokens. dag_from_instance - a fragment produced by
  * instance @inst of stage @stage, on its address, for @ancestry/@depth.
+ *
+ * Instances see a request under the id sluiced gave it; the harness
+ * hides that: what is captured going to an instance shows the client's
+ * id again (unless dag.raw_ids), and dag_process gives an instance's
+ * fragment whose first id is a client's request id sluiced's id for it.
  */
 struct dp_frag dag_from_client(uint64_t req, uint32_t seq, uint8_t flags);
 struct dp_frag dag_from_instance(uint16_t stage, uint16_t inst,
 				 const uint64_t *ancestry, uint8_t depth,
 				 uint32_t seq, uint8_t flags);
+
+/**
+ * dag_wire_id - the id sluiced gave the client's request @req (the last
+ * one of that id dag_process sent), what instances see and what routing
+ * hashes; @req when there was none.
+ */
+uint64_t dag_wire_id(uint64_t req);
 
 /**
  * dag_process - build @n fragments and run them through sl_dp_process as

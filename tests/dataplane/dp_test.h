@@ -159,6 +159,32 @@ unsigned int dp_test_take_start_arps(struct sl_dp *dp);
 unsigned int dp_test_instances_reachable(const struct sl_dp *dp,
 					 unsigned int *total);
 
+/*
+ * What the far ends of sluiced's hops do (proto/WIRE.md, loss repair),
+ * so that a suite sees data only: dp_test_receivers takes the @n frames
+ * sluiced sent in @out, keeps the data fragments there (in order; the
+ * return value is how many), puts the control fragments (ACK, NACK,
+ * PROBE) aside (counted in dp_test_ctl[flag], then freed), and, unless
+ * dp_test_no_acks, answers every END or ABORT it sent with the ACK its
+ * receiver would send, run through sl_dp_process at once.
+ */
+extern bool dp_test_no_acks;
+extern unsigned int dp_test_ctl_nacks, dp_test_ctl_acks, dp_test_ctl_probes;
+unsigned int dp_test_receivers(struct sl_dp *dp, struct rte_mbuf **out,
+			       unsigned int n);
+
+/**
+ * dp_test_req_to_sluiced - the id sluiced gave request @req of the client
+ * at @ip:@port (tenant @tenant) of pipeline @pipeline_id: what instances
+ * see in ancestry[0] (host order); @req itself when no such request is in
+ * the table. dp_test_req_from_sluiced - the client's own id behind
+ * sluiced's id @id; @id itself when it names no request.
+ */
+uint64_t dp_test_req_to_sluiced(struct sl_dp *dp, uint32_t pipeline_id,
+				uint32_t ip, uint16_t port, uint16_t tenant,
+				uint64_t req);
+uint64_t dp_test_req_from_sluiced(struct sl_dp *dp, uint64_t id);
+
 /**
  * dp_test_run - run every registered suite (verbose) and return the
  * process exit status: 0 only if CUnit recorded no failure.

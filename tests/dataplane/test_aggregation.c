@@ -94,7 +94,8 @@ want_instance(const uint64_t *ids, uint8_t level)
 	uint32_t seeds[SL_MAX_INSTANCES];
 
 	for (uint8_t i = 0; i < level; i++)
-		anc[i] = rte_cpu_to_be_64(ids[i]);
+		anc[i] = rte_cpu_to_be_64(i == 0 ? dag_wire_id(ids[0])
+						 : ids[i]);
 	for (uint16_t i = 0; i < c->n_instances; i++) {
 		seeds[i] = sl_route_seed(&c->instances[i].ep);
 		CU_ASSERT_EQUAL(seeds[i], sl_dp_instance(dag.dp, 0, 2, i)->seed);

@@ -77,6 +77,40 @@ sweep(uint64_t dt)
 	return sent;
 }
 
+/*
+ * Of the frames just captured, the one to the client is the ABORT
+ * (EXPIRED) of its request @req's own stream (stage 0, seq 0): its
+ * request ended with no output. It is taken out of dag.sent, so the rest
+ * are what went to the instances, in order.
+ */
+static void
+expect_request_abort(uint64_t req)
+{
+	unsigned int found = 0, k = 0;
+
+	for (unsigned int i = 0; i < dag.n_sent; i++) {
+		const struct dag_sent *s = &dag.sent[i];
+
+		if (s->dst_ip != DAG_CLIENT_IP) {
+			dag.sent[k++] = *s;
+			continue;
+		}
+		found++;
+		CU_ASSERT_EQUAL(s->dst_port, DAG_CLIENT_PORT);
+		CU_ASSERT_EQUAL(s->h.flags, SL_FRAG_F_ABORT);
+		CU_ASSERT_EQUAL(s->h.abort_reason, SL_ABORT_EXPIRED);
+		CU_ASSERT_EQUAL(s->h.stage, 0);
+		CU_ASSERT_EQUAL(s->h.from_stage, 0);
+		CU_ASSERT_EQUAL(s->h.seq, 0);
+		CU_ASSERT_EQUAL(s->h.depth, 1);
+		CU_ASSERT_EQUAL(s->h.ancestry[0], req);
+		CU_ASSERT_EQUAL(s->dlen, SL_WIRE_HDR_LEN);
+	}
+	dag.n_sent = k;
+	CU_ASSERT_EQUAL(found, 1);
+	CU_ASSERT_EQUAL(dag.dp->cnt.requests_aborted, 1);
+}
+
 static void
 start(uint64_t req)
 {
@@ -115,7 +149,10 @@ test_stream_and_buffer_edges(void)
 	dag_clear();
 	/* Not yet at exactly the timeout. */
 	CU_ASSERT_EQUAL(sweep(dag.dp->idle_tsc), 0);
-	CU_ASSERT_EQUAL_FATAL(sweep(dag.dp->idle_tsc + 1), 2);
+	/* b and c hear ABORT (EXPIRED); so does the client, on its own
+	 * request's stream, since no output of its request reached it. */
+	CU_ASSERT_EQUAL_FATAL(sweep(dag.dp->idle_tsc + 1), 3);
+	expect_request_abort(31);
 	for (unsigned int i = 0; i < 2; i++) {
 		const struct dag_sent *s = &dag.sent[i];
 
@@ -173,7 +210,8 @@ test_split_edge(void)
 	CU_ASSERT_EQUAL_FATAL(dag_process(&f, 1), 1);
 	CU_ASSERT_EQUAL(dag.sent[0].h.flags, SL_FRAG_F_END);
 	dag_clear();
-	CU_ASSERT_EQUAL_FATAL(sweep(dag.dp->idle_tsc + 1), 2);
+	CU_ASSERT_EQUAL_FATAL(sweep(dag.dp->idle_tsc + 1), 3);
+	expect_request_abort(41);
 	CU_ASSERT_EQUAL(dag.sent[0].h.depth, 2);
 	CU_ASSERT_EQUAL(dag.sent[0].h.ancestry[1], 1);
 	CU_ASSERT_EQUAL(dag.sent[0].h.flags, SL_FRAG_F_ABORT);

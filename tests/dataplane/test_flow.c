@@ -133,9 +133,62 @@ test_key_from_hdr(void)
 	/* Ids past depth carry no meaning: garbage there is not the key. */
 	memset(hdr + SL_WIRE_OFF_ANCESTRY + 16, 0xab, 32);
 	memset(&k, 0x5a, sizeof(k));
-	sl_flow_key_from_hdr(&k, hdr);
+	sl_flow_key_from_hdr(&k, hdr, 0x0a000105, 40000);
+	want.src_ip = 0x0a000105;
+	want.src_port = 40000;
+	want.tenant = rte_cpu_to_be_16(9);
 	CU_ASSERT_EQUAL(memcmp(&k, &want, sizeof(k)), 0);
-	CU_ASSERT_EQUAL(sizeof(k), 56); /* no padding hashed */
+	CU_ASSERT_EQUAL(sizeof(k), 64); /* no padding hashed: one line */
+	CU_ASSERT_EQUAL(sizeof(struct sl_flow), 128);
+	dp_test_end();
+}
+
+/*
+ * The same wire identity from another address or of another tenant is
+ * another stream (a guessed request id joins nothing), and the hash is
+ * keyed: another secret gives other hashes for the same keys.
+ */
+static void
+test_key_source_tenant_keyed(void)
+{
+	struct sl_flow_key a = key(0, 42, 0), b = a, c = a;
+	uint64_t saved[2];
+	uint32_t ha, same = 0;
+	struct sl_flow_table *ft;
+	bool created;
+	int32_t ia, ib, ic;
+
+	dp_test_begin();
+	a.src_ip = 0x0a000105;
+	a.src_port = 40000;
+	b = a;
+	b.src_ip = 0x0a000106;
+	c = a;
+	c.tenant = rte_cpu_to_be_16(2);
+	ft = table(64, 8, NULL);
+	ia = sl_flow_add(ft, &a, T0, &created);
+	ib = sl_flow_add(ft, &b, T0, &created);
+	ic = sl_flow_add(ft, &c, T0, &created);
+	CU_ASSERT(ia >= 0 && ib >= 0 && ic >= 0);
+	CU_ASSERT(ia != ib && ia != ic && ib != ic);
+	CU_ASSERT_EQUAL(ft->active, 3);
+	sl_flow_table_free(ft);
+
+	/* Keyed: 64 keys under two secrets agree on (almost) no hash. */
+	memcpy(saved, sl_flow_hash_key, sizeof(saved));
+	for (uint64_t r = 0; r < 64; r++) {
+		struct sl_flow_key k = key(0, r, 0);
+
+		sl_flow_hash_key[0] = saved[0];
+		sl_flow_hash_key[1] = saved[1];
+		ha = sl_flow_hash(&k);
+		sl_flow_hash_key[0] = saved[0] ^ 0x9e3779b97f4a7c15ull;
+		same += sl_flow_hash(&k) == ha;
+	}
+	memcpy(sl_flow_hash_key, saved, sizeof(saved));
+	CU_ASSERT(same <= 1);
+	/* The secret is drawn: never the all-zero key. */
+	CU_ASSERT(saved[0] != 0 || saved[1] != 0);
 	dp_test_end();
 }
 
@@ -235,13 +288,13 @@ test_readd_keeps_state(void)
 	f = sl_flow_at(ft, (uint32_t)ia);
 	f->next_seq = 5;
 	f->origin = 3;
-	f->client_ip = 0x0a000105;
+	f->src_slot = 77;
 	again = sl_flow_add(ft, &a, T0 + 500, &created);
 	CU_ASSERT_EQUAL(again, ia);
 	CU_ASSERT_FALSE(created);
 	CU_ASSERT_EQUAL(f->next_seq, 5);
 	CU_ASSERT_EQUAL(f->origin, 3);
-	CU_ASSERT_EQUAL(f->client_ip, 0x0a000105);
+	CU_ASSERT_EQUAL(f->src_slot, 77);
 	CU_ASSERT_EQUAL(f->state, SL_FLOW_ACTIVE);
 	CU_ASSERT_EQUAL(ft->active, 1);
 	sl_flow_table_free(ft);
@@ -665,6 +718,8 @@ main(int argc, char **argv)
 	CU_add_test(s, "create rejects bad size and window", test_create_args);
 	CU_add_test(s, "key from header ignores ids past depth",
 		    test_key_from_hdr);
+	CU_add_test(s, "source and tenant name the stream; keyed hash",
+		    test_key_source_tenant_keyed);
 	CU_add_test(s, "add then lookup", test_add_lookup);
 	CU_add_test(s, "bulk lookup", test_lookup_bulk);
 	CU_add_test(s, "re-add of a present key keeps its state",

@@ -357,7 +357,9 @@ test_add(void)
 	CU_ASSERT_EQUAL(a2->streams, 0);
 
 	/* Resolved: after the next housekeeping it takes one in three. */
-	CU_ASSERT_EQUAL(sl_neigh_learn(&dag.dp->neigh, A2_IP, &m), 0);
+	CU_ASSERT_EQUAL(sl_neigh_learn(&dag.dp->neigh, A2_IP, &m,
+				       SL_NEIGH_INSTANCE, dag.dp->now),
+			0);
 	CU_ASSERT_EQUAL(dag_housekeeping(0), 0);
 	CU_ASSERT_TRUE(a2->reachable);
 	dag_expect_reachable();
@@ -525,11 +527,16 @@ flow_of(const struct dp_frag *f)
 {
 	uint8_t b[DP_TEST_FRAME_MAX];
 	struct sl_flow_key key;
+	struct dp_frag g = *f;
 	size_t off;
 	uint32_t idx;
 
+	/* An instance's stream names the request by sluiced's id. */
+	if (g.stage != 0)
+		g.ancestry[0] = dag_wire_id(g.ancestry[0]);
+	f = &g;
 	dp_test_build(f, b, sizeof(b), &off);
-	sl_flow_key_from_hdr(&key, b + off);
+	sl_flow_key_from_hdr(&key, b + off, f->src_ip, f->src_port);
 	idx = sl_flow_lookup(dag.dp->flows, &key);
 	return idx == SL_FLOW_NONE ? NULL : sl_flow_at(dag.dp->flows, idx);
 }

@@ -124,6 +124,7 @@ make_stage(struct sl_stage_cfg *st, struct sl_stage_state *ss,
 		st->instances[i].uid = (uint16_t)(7 + 3 * i);
 		INST(st, i).seed = sl_route_seed(&ep[i]);
 		INST(st, i).reachable = true;
+		INST(st, i).alive = true;
 	}
 }
 

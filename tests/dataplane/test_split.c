@@ -382,7 +382,7 @@ run_feed(const struct feed *fd)
 		/* Where it went. */
 		if (seq > 0) {
 			int inst = dag_instance_of(b, dst_ip, dst_port);
-			uint64_t anc[2] = {rte_cpu_to_be_64(req),
+			uint64_t anc[2] = {rte_cpu_to_be_64(dag_wire_id(req)),
 					   rte_cpu_to_be_64(k)};
 			uint32_t seeds[SL_MAX_INSTANCES];
 			int want;
@@ -434,7 +434,8 @@ run_feed(const struct feed *fd)
 				  "marker fields: flags %#x count %u",
 				  s->h.flags, s->h.child_count);
 			{
-				uint64_t anc[1] = {rte_cpu_to_be_64(req)};
+				uint64_t anc[1] = {
+					rte_cpu_to_be_64(dag_wire_id(req))};
 				uint32_t seeds[SL_MAX_INSTANCES];
 
 				for (uint16_t i2 = 0; i2 < b->n_instances; i2++)

@@ -51,7 +51,8 @@
 	"          - 10.0.3.1:8002\n"                                          \
 	"          - 10.0.3.2:8002\n"
 
-static const char config_yaml[] = "sluiced:\n"
+static const char config_yaml[] = "liveness: {probe_ms: 0}\n"
+				  "sluiced:\n"
 				  "  address: 10.0.0.1\n"
 				  "  port: 7700\n"
 				  "flows:\n"
@@ -61,7 +62,8 @@ static const char config_yaml[] = "sluiced:\n"
 				  "clients:\n"
 				  "  - 10.0.1.0/24\n" PIPELINE_YAML;
 
-static const char small_table_yaml[] = "sluiced:\n"
+static const char small_table_yaml[] = "liveness: {probe_ms: 0}\n"
+				  "sluiced:\n"
 				       "  address: 10.0.0.1\n"
 				       "flows:\n"
 				       "  size: 64\n"
@@ -69,7 +71,8 @@ static const char small_table_yaml[] = "sluiced:\n"
 				       "clients:\n"
 				       "  - 10.0.1.0/24\n" PIPELINE_YAML;
 
-static const char tenants_yaml[] = "sluiced:\n"
+static const char tenants_yaml[] = "liveness: {probe_ms: 0}\n"
+				  "sluiced:\n"
 				   "  address: 10.0.0.1\n"
 				   "flows:\n"
 				   "  reorder_window: 8\n"
@@ -109,7 +112,9 @@ learn(uint32_t ip)
 {
 	struct rte_ether_addr m = mac_of(ip);
 
-	CU_ASSERT_EQUAL(sl_neigh_learn(&dp->neigh, ip, &m), 0);
+	CU_ASSERT_EQUAL(sl_neigh_learn(&dp->neigh, ip, &m,
+				       sl_dp_neigh_kind(dp, ip), dp->now),
+			0);
 }
 
 /* A worker context on the ring port; @learn_all: every neighbour known. */
@@ -830,11 +835,18 @@ test_admit_sources(void)
 		struct sl_flow_key k;
 
 		CU_ASSERT_FATAL(pm->flow < dp->flows->capacity);
+		const struct sl_flow *fl = sl_flow_at(dp->flows, pm->flow);
+
 		sl_flow_key_from_hdr(&k, rte_pktmbuf_mtod_offset(
-					     pkts[i], uint8_t *, pm->hdr_off));
-		CU_ASSERT_EQUAL(memcmp(&sl_flow_at(dp->flows, pm->flow)->key,
-				       &k, sizeof(k)),
-				0);
+					     pkts[i], uint8_t *, pm->hdr_off),
+				     pm->src_ip, pm->src_port);
+		/* A client's request id was replaced by sluiced's. */
+		if (pm->stage == 0) {
+			CU_ASSERT_EQUAL(rte_be_to_cpu_64(k.ancestry[0]),
+					sl_dp_request_id(pm->flow, fl->gen));
+			k.ancestry[0] = fl->key.ancestry[0];
+		}
+		CU_ASSERT_EQUAL(memcmp(&fl->key, &k, sizeof(k)), 0);
 	}
 	CU_ASSERT_EQUAL(sl_pkt_meta(pkts[0])->src_ip, CLIENT_IP);
 	CU_ASSERT_EQUAL(sl_pkt_meta(pkts[3])->src_ip, S2_IP(1));
@@ -866,8 +878,8 @@ test_admit_binds_flows(void)
 	dp_test_free_all(pkts, 3);
 	f = sl_flow_at(dp->flows, c1);
 	CU_ASSERT_EQUAL(f->state, SL_FLOW_ACTIVE);
-	CU_ASSERT_EQUAL(f->client_ip, CLIENT_IP);
-	CU_ASSERT_EQUAL(f->client_port, CLIENT_PORT);
+	CU_ASSERT_EQUAL(f->key.src_ip, CLIENT_IP);
+	CU_ASSERT_EQUAL(f->key.src_port, CLIENT_PORT);
 	CU_ASSERT_EQUAL(f->origin, c1);
 	CU_ASSERT_EQUAL(f->origin_gen, f->gen);
 	CU_ASSERT_EQUAL(f->pipeline, 0);
@@ -946,7 +958,7 @@ test_admit_tenants(void)
 	dp_test_free_all(pkts, out);
 	expect_drops(SL_DROP_UNKNOWN_TENANT, 1u, SL_DROP_TENANT_RATE, 3u,
 		     SL_DROP_TENANT_STREAMS, 1u, -1);
-	CU_ASSERT_EQUAL(dp->tenants[1].streams_active, 2);
+	CU_ASSERT_EQUAL(dp->tenant_use[2].streams, 2);
 	/* A stream already admitted goes on. */
 	f = frag(CLIENT_IP, CLIENT_PORT, 0, 20, 0, 1, 0);
 	pkts[0] = with_tenant(f, 2);
@@ -960,15 +972,15 @@ test_admit_tenants(void)
 		struct sl_flow_key key;
 
 		dp_test_build(&k, b, sizeof(b), &off);
-		sl_flow_key_from_hdr(&key, b + off);
+		sl_flow_key_from_hdr(&key, b + off, CLIENT_IP, CLIENT_PORT);
 		sl_flow_remove(dp->flows, sl_flow_lookup(dp->flows, &key));
 	}
-	CU_ASSERT_EQUAL(dp->tenants[1].streams_active, 1);
+	CU_ASSERT_EQUAL(dp->tenant_use[2].streams, 1);
 	f = frag(CLIENT_IP, CLIENT_PORT, 0, 22, 0, 0, 0);
 	pkts[0] = with_tenant(f, 2);
 	CU_ASSERT_EQUAL(to_order(pkts, 1), 1);
 	rte_pktmbuf_free(pkts[0]);
-	CU_ASSERT_EQUAL(dp->tenants[1].streams_active, 2);
+	CU_ASSERT_EQUAL(dp->tenant_use[2].streams, 2);
 	expect_drops(SL_DROP_UNKNOWN_TENANT, 1u, SL_DROP_TENANT_RATE, 3u,
 		     SL_DROP_TENANT_STREAMS, 1u, -1);
 	dp_close();
@@ -1001,7 +1013,7 @@ test_admit_tenant_streams_same_burst(void)
 	CU_ASSERT_EQUAL(sl_pkt_meta(pkts[1])->seq, 1);
 	dp_test_free_all(pkts, 2);
 	expect_drops(SL_DROP_TENANT_STREAMS, 1u, -1);
-	CU_ASSERT_EQUAL(dp->tenants[1].streams_active, 2);
+	CU_ASSERT_EQUAL(dp->tenant_use[2].streams, 2);
 	CU_ASSERT_EQUAL(dp->cnt.flows_created, 2);
 	dp_close();
 	dp_test_end();
@@ -1145,7 +1157,7 @@ client_flow(uint64_t req)
 	uint32_t idx;
 
 	dp_test_build(&k, b, sizeof(b), &off);
-	sl_flow_key_from_hdr(&key, b + off);
+	sl_flow_key_from_hdr(&key, b + off, CLIENT_IP, CLIENT_PORT);
 	idx = sl_flow_lookup(dp->flows, &key);
 	return idx == SL_FLOW_NONE ? NULL : sl_flow_at(dp->flows, idx);
 }
@@ -1690,7 +1702,7 @@ test_route_ended_stream_lingers(void)
 	CU_ASSERT_EQUAL_FATAL(process1(dp_test_frame(&f), out, 8), 1);
 	rte_pktmbuf_free(out[0]);
 	dp_test_build(&f, b, sizeof(b), &off);
-	sl_flow_key_from_hdr(&key, b + off);
+	sl_flow_key_from_hdr(&key, b + off, CLIENT_IP, CLIENT_PORT);
 	idx = sl_flow_lookup(dp->flows, &key);
 	CU_ASSERT_FATAL(idx != SL_FLOW_NONE);
 	CU_ASSERT_EQUAL(sl_flow_at(dp->flows, idx)->state, SL_FLOW_ENDED);
@@ -1814,7 +1826,8 @@ test_neigh_retry_many(void)
 	memset(asked, 0, sizeof(asked));
 	for (unsigned int i = 0; i < N; i++)
 		CU_ASSERT_PTR_NOT_NULL(
-		    sl_neigh_want(&dp->neigh, DP_IP(10, 0, 9, 1 + i)));
+		    sl_neigh_want(&dp->neigh, DP_IP(10, 0, 9, 1 + i),
+				  SL_NEIGH_INSTANCE, dp->now));
 	for (unsigned int round = 1; round <= 4; round++) {
 		dp->now =
 		    t0 + round * (dp->tsc_hz / 1000 * (SL_NEIGH_RETRY_MS + 1));

@@ -609,7 +609,8 @@ bench_dp(struct bench *b)
 	for (unsigned int c = 0; c < BENCH_CLIENTS; c++) {
 		mac.addr_bytes[5] = (uint8_t)c;
 		mac.addr_bytes[4] = 0xc1;
-		if (sl_neigh_learn(&b->dp->neigh, BENCH_CLIENT_IP(c), &mac))
+		if (sl_neigh_learn(&b->dp->neigh, BENCH_CLIENT_IP(c), &mac,
+				   SL_NEIGH_CLIENT, b->dp->now))
 			rte_exit(EXIT_FAILURE, "neighbour table full\n");
 	}
 	for (uint16_t s = 0; s < b->cfg->pipelines[0].n_stages; s++) {
@@ -619,7 +620,8 @@ bench_dp(struct bench *b)
 			mac.addr_bytes[4] = (uint8_t)(s + 1);
 			mac.addr_bytes[5] = (uint8_t)i;
 			if (sl_neigh_learn(&b->dp->neigh, st->instances[i].ep.ip,
-					   &mac))
+					   &mac, SL_NEIGH_INSTANCE,
+					   b->dp->now))
 				rte_exit(EXIT_FAILURE, "neighbour table full\n");
 		}
 	}

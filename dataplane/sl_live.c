@@ -1,0 +1,220 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * sl_live.c - liveness of engine instances (proto/WIRE.md, "Loss repair
+ * and liveness").
+ *
+ * Every liveness.probe_ms sluiced sends each instance of its config a
+ * PROBE; an instance answers with one of its own, PAUSE set while it
+ * wants no new streams. Anything an instance sends counts as a sign of
+ * life. One not heard from for liveness.dead_ms is dead: it takes no new
+ * streams (sl_route_takes_new), and every stream routed to it and not yet
+ * ended is dealt with at once rather than left to time out: sent again to
+ * another instance when its stage is idempotent, the dead one answered
+ * nothing for it yet and every fragment of it is still kept for resends;
+ * otherwise aborted downstream with ABORT (ENGINE) in the place of the
+ * answer that will not come (sl_dp_abort_output), and its later
+ * fragments dropped (NO_ROUTE). An instance heard from again is alive.
+ */
+#include <string.h>
+
+#include <rte_byteorder.h>
+
+#include "sl_dp.h"
+#include "sl_live.h"
+#include "sl_route.h"
+#include "sl_split.h"
+
+void
+sl_live_heard(struct sl_dp *dp, uint16_t uid)
+{
+	struct sl_instance_state *is = &dp->inst[uid];
+
+	is->heard_tsc = dp->now;
+	if (unlikely(!is->alive)) {
+		is->alive = true;
+		dp->cnt.instances_revived++;
+	}
+}
+
+void
+sl_live_probe_input(struct sl_dp *dp, const struct sl_frag_hdr *h,
+		    uint32_t ip, uint16_t port)
+{
+	const struct sl_pipeline_cfg *pl =
+		sl_config_find_pipeline(dp->cfg, h->pipeline);
+
+	if (pl != NULL && h->stage >= 1 && h->stage <= pl->n_stages) {
+		const struct sl_stage_cfg *st = &pl->stages[h->stage - 1];
+
+		for (uint16_t i = 0; i < st->n_instances; i++) {
+			const struct sl_instance_cfg *ic = &st->instances[i];
+
+			if (ic->ep.ip != ip || ic->ep.port != port)
+				continue;
+			sl_live_heard(dp, ic->uid);
+			dp->inst[ic->uid].paused =
+				(h->flags & SL_FRAG_F_PAUSE) != 0;
+			dp->cnt.probes_answered++;
+			return;
+		}
+	}
+	dp->cnt.drops[SL_DROP_UNSOLICITED]++;
+}
+
+/* The stream a pin carries to an instance, as that instance saw it. */
+struct live_stream {
+	uint64_t ancestry[SL_ANCESTRY_MAX]; /* wire order */
+	uint8_t depth;
+};
+
+/*
+ * Every fragment of the stream is still kept (from sequence 0) and the
+ * dead instance answered nothing for it: send it all to another instance
+ * of the stage, as if routed there first. Return true if done.
+ */
+static bool
+live_resend_elsewhere(struct sl_dp *dp, uint8_t p, struct sl_route_pin *pin,
+		      const struct live_stream *ls, uint16_t tenant)
+{
+	const struct sl_pipeline_cfg *pl = &dp->cfg->pipelines[p];
+	const struct sl_stage_cfg *st = &pl->stages[pin->stage - 1];
+	struct sl_instance_state *old = &dp->inst[pin->instance];
+	struct sl_flow_key k;
+	uint16_t i;
+
+	if (!st->idempotent || pin->keypin != UINT32_MAX)
+		return false;
+	/* Nothing answered yet: no output stream from it in the table. */
+	memset(&k, 0, sizeof(k));
+	k.pipeline = rte_cpu_to_be_32(pl->id);
+	k.stage = rte_cpu_to_be_16(pin->stage);
+	k.depth = ls->depth;
+	k.src_ip = old->ip;
+	k.src_port = old->port;
+	k.tenant = rte_cpu_to_be_16(tenant);
+	memcpy(k.ancestry, ls->ancestry, 8u * ls->depth);
+	if (sl_flow_lookup(dp->flows, &k) != SL_FLOW_NONE)
+		return false;
+	i = sl_route_pick(st, &dp->stages[p][pin->stage - 1], dp->inst,
+			  ls->ancestry, ls->depth);
+	if (i == SL_INSTANCE_NONE)
+		return false;
+	return sl_rtx_move(dp, pin, st->instances[i].uid,
+			   st->instances[i].ep.ip, st->instances[i].ep.port);
+}
+
+/* Stream @pin was routed to a dead instance. */
+static void
+live_handle_pin(struct sl_dp *dp, uint8_t p, struct sl_route_pin *pin,
+		const struct live_stream *ls, uint16_t tenant)
+{
+	struct sl_instance_state *is = &dp->inst[pin->instance];
+	uint32_t ip = is->ip;
+	uint16_t port = is->port;
+
+	if (live_resend_elsewhere(dp, p, pin, ls, tenant)) {
+		is->streams_resent++;
+		return;
+	}
+	is->streams_aborted++;
+	is->streams_active--;
+	pin->in_flight = 0;
+	sl_route_unpin(dp, pin);
+	sl_rtx_forget(dp, pin);
+	pin->instance = SL_INSTANCE_REFUSED;
+	sl_dp_abort_output(dp, p, pin->stage, ls->ancestry, ls->depth, tenant,
+			   ip, port, SL_ABORT_ENGINE);
+}
+
+/* Everything routed to instance @uid and not ended yet. */
+static void
+live_instance_died(struct sl_dp *dp, uint16_t uid)
+{
+	struct sl_flow_table *ft = dp->flows;
+
+	for (uint32_t idx = 0; idx < ft->capacity; idx++) {
+		struct sl_flow *f = &ft->flows[idx];
+		struct sl_edge_block *eb = f->edges;
+		struct live_stream ls;
+
+		if (f->state == SL_FLOW_FREE || eb == NULL)
+			continue;
+		sl_dp_flow_ancestry(dp, idx, ls.ancestry);
+		ls.depth = f->key.depth;
+		for (unsigned int e = 0; e < SL_MAX_OUT_EDGES; e++) {
+			struct sl_edge_state *es = &eb->e[e];
+			struct sl_route_pin *child;
+
+			if (es->pin.in_flight && es->pin.instance == uid)
+				live_handle_pin(dp, f->pipeline, &es->pin, &ls,
+						f->tenant);
+			if (es->split == NULL)
+				continue;
+			child = sl_split_pin(es->split, false);
+			if (child->in_flight && child->instance == uid) {
+				struct live_stream cs;
+
+				sl_split_child_ancestry(es->split, cs.ancestry,
+							&cs.depth);
+				live_handle_pin(dp, f->pipeline, child, &cs,
+						f->tenant);
+			}
+		}
+	}
+}
+
+void
+sl_live_housekeeping(struct sl_dp *dp)
+{
+	const struct sl_config *cfg = dp->cfg;
+	const uint64_t ms = dp->tsc_hz / 1000;
+	bool probe = dp->now >= dp->next_probe_tsc;
+
+	if (cfg->probe_ms == 0)
+		return;
+	if (probe)
+		dp->next_probe_tsc = dp->now + ms * cfg->probe_ms;
+	for (uint16_t p = 0; p < cfg->n_pipelines; p++) {
+		const struct sl_pipeline_cfg *pl = &cfg->pipelines[p];
+
+		for (uint16_t s = 0; s < pl->n_stages; s++) {
+			const struct sl_stage_cfg *st = &pl->stages[s];
+
+			for (uint16_t i = 0; i < st->n_instances; i++) {
+				uint16_t uid = st->instances[i].uid;
+				struct sl_instance_state *is = &dp->inst[uid];
+
+				if (is->alive &&
+				    dp->now - is->heard_tsc > ms * cfg->dead_ms) {
+					is->alive = false;
+					is->paused = false;
+					is->deaths++;
+					dp->cnt.instances_died++;
+					live_instance_died(dp, uid);
+				}
+				if (probe)
+					sl_live_probe(dp, pl, st, uid);
+			}
+		}
+	}
+}
+
+void
+sl_live_probe(struct sl_dp *dp, const struct sl_pipeline_cfg *pl,
+	      const struct sl_stage_cfg *st, uint16_t uid)
+{
+	struct sl_instance_state *is = &dp->inst[uid];
+	struct sl_frag_hdr h;
+
+	memset(&h, 0, sizeof(h));
+	h.pipeline = pl->id;
+	h.stage = st->id;
+	h.depth = 1;
+	h.send_ns = (uint64_t)(((unsigned __int128)dp->now *
+				dp->ns_per_tsc_q32) >> 32);
+	if (sl_dp_send_control(dp, is->ip, is->port, &h, SL_FRAG_F_PROBE,
+			       is->probe_seq, 0) == 0) {
+		is->probe_seq++;
+		dp->cnt.probes_sent++;
+	}
+}

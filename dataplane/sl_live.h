@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * sl_live.h - liveness of engine instances: PROBEs, deaths, revivals,
+ * PAUSE (see sl_live.c).
+ */
+#ifndef SL_LIVE_H
+#define SL_LIVE_H
+
+#include <stdint.h>
+
+#include "sl_config.h"
+#include "sl_wire.h"
+
+struct sl_dp;
+
+/**
+ * sl_live_heard - instance @uid sent something: it is alive (again).
+ */
+void sl_live_heard(struct sl_dp *dp, uint16_t uid);
+
+/**
+ * sl_live_probe_input - a PROBE @h from @ip:@port: the instance it names
+ * is alive, and paused if PAUSE is set. Unknown senders are counted
+ * (UNSOLICITED).
+ */
+void sl_live_probe_input(struct sl_dp *dp, const struct sl_frag_hdr *h,
+			 uint32_t ip, uint16_t port);
+
+/**
+ * sl_live_probe - send instance @uid of stage @st a PROBE now.
+ */
+void sl_live_probe(struct sl_dp *dp, const struct sl_pipeline_cfg *pl,
+		   const struct sl_stage_cfg *st, uint16_t uid);
+
+/**
+ * sl_live_housekeeping - PROBE every instance each liveness.probe_ms
+ * (0: liveness off), find the dead and deal with their streams.
+ */
+void sl_live_housekeeping(struct sl_dp *dp);
+
+#endif /* SL_LIVE_H */
