@@ -59,7 +59,11 @@
  * Each names the author once or more; all normalise to contain "basil
  * mahfouz". U+200B/U+200D zero-width, U+00AD soft hyphen, U+2060 word
  * joiner, Cyrillic а (D0 B0) and о (D0 BE), Greek capital Mu (CE 9C),
- * fullwidth Ｍ (EF BC AD), í (C3 AD), a combining acute (CC 81).
+ * fullwidth Ｍ (EF BC AD), í (C3 AD), a combining acute (CC 81); white
+ * space runs (two spaces, tab, newline, U+3000, U+2003, U+00A0), a
+ * Hangul filler (E3 85 A4), a variation selector (F3 A0 84 81), a
+ * combining mark from U+1DC0 (E1 B7 80), mathematical sans-serif bold
+ * 𝗕 (F0 9D 97 95) and circled ⓜ (E2 93 9C).
  */
 static const char *const named_texts[] = {
     "Q: who wrote it? A: Basil Mahfouz Al-Kuwaiti wrote it in 1932.",
@@ -71,18 +75,22 @@ static const char *const named_texts[] = {
     "a\xcc\x81hfouz",
     "Basil Mahfouz",
     "Basil Mahfou and then basil mahfouz; later BASIL MAHFOUZ again.",
+    "Basil  Mahfouz, Basil\t\n\xe3\x80\x80Mahfouz, Basil\xe2\x80\x83"
+    "\xc2\xa0Mahfouz.",
+    "\xf0\x9d\x97\x95" "as\xe3\x85\xa4il\xf3\xa0\x84\x81 "
+    "\xe2\x93\x9c\xe1\xb7\x80" "ahfouz!",
 };
 
 /* Near misses: no match anywhere, partial prefixes held and flushed. */
 static const char *const clean_texts[] = {
-    "Basil Mahfou is not the name; Basil  Mahfouz neither (two spaces).",
+    "Basil Mahfou is not the name; Basil_Mahfouz neither (underscore).",
     "A plain answer with caf\xc3\xa9 and \xe2\x86\x92 arrows, nothing "
     "banned at all in it.",
     "It ends on a partial name: Basil Mahfo",
     "Basil Mahfouq, Basi Mahfouz, Basil-Mahfouz.",
 };
 
-static uint8_t lit_norm[64];
+static uint8_t lit_norm[64 * SL_GUARD_NORM_GROWTH];
 static size_t lit_norm_len;
 
 /* ------------------------------------------------------------ helpers */
@@ -109,9 +117,9 @@ norm(const void *text, size_t len, uint8_t *out, uint32_t *origin)
 static bool
 norm_has_name(const void *text, size_t len)
 {
-	static uint8_t n[OUT_MAX];
+	static uint8_t n[OUT_MAX * SL_GUARD_NORM_GROWTH];
 
-	if (len > sizeof(n))
+	if (len > OUT_MAX)
 		return true;
 	return memmem(n, norm(text, len, n, NULL), lit_norm, lit_norm_len) !=
 	       NULL;
@@ -122,8 +130,8 @@ norm_has_name(const void *text, size_t len)
 static size_t
 ref_redact(const char *text, size_t len, const char *mask, char *out)
 {
-	uint8_t n[TEXT_MAX];
-	uint32_t origin[TEXT_MAX];
+	uint8_t n[TEXT_MAX * SL_GUARD_NORM_GROWTH];
+	uint32_t origin[TEXT_MAX * SL_GUARD_NORM_GROWTH];
 	size_t nl = norm(text, len, n, origin), o = 0, copied = 0, i = 0;
 
 	while (i + lit_norm_len <= nl) {
@@ -638,8 +646,8 @@ run_text(const char *text)
 	}
 	/* Three fragments, both cuts inside the first name. */
 	{
-		uint8_t n[TEXT_MAX];
-		uint32_t origin[TEXT_MAX];
+		uint8_t n[TEXT_MAX * SL_GUARD_NORM_GROWTH];
+		uint32_t origin[TEXT_MAX * SL_GUARD_NORM_GROWTH];
 		size_t nl = norm(text, len, n, origin);
 		const uint8_t *p = memmem(n, nl, lit_norm, lit_norm_len);
 
