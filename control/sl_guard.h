@@ -66,6 +66,11 @@
 /* Replacement of a REDACT rule that names no mask. */
 #define SL_GUARD_MASK_DEFAULT "[REDACTED]"
 
+/* The token id a guarded edge gives text that is not a model's token as
+ * it came (proto/WIRE.md): a mask, a piece of a token cut by the
+ * holdback, what a redaction left of a token, a prefix, a refusal. */
+#define SL_GUARD_TOKEN_ID_NEUTRAL 0
+
 /* Longest literal after normalisation, in bytes. */
 #define SL_GUARD_LITERAL_MAX 4096
 
