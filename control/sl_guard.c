@@ -1378,8 +1378,10 @@ scan_step(struct feed_cx *cx, bool final)
 	const uint32_t *go = set->go;
 	const uint8_t *cls = set->cls;
 	uint32_t i = st->decoded_len, end = st->held_len, nb = 0;
-	uint32_t s = st->ac;
+	uint32_t s = st->ac, nc = st->n_chars;
 	uint64_t n = st->norm_end;
+	/* Kept in registers; the stream sees them before any callback. */
+	uint8_t space = st->space;
 
 	while (i < end) {
 		uint8_t out[SL_GUARD_FOLD_MAX];
@@ -1391,16 +1393,17 @@ scan_step(struct feed_cx *cx, bool final)
 			/* The next fold might not fit: hand Hyperscan what
 			 * it has, then go on. */
 			st->decoded_len = i;
+			st->n_chars = nc;
 			st->ac = s;
 			st->norm_end = n;
 			if (hs_step(cx, nbuf, nb) != 0)
 				return 1;
 			nb = 0;
 		}
-		nl = norm_char(held + i, end - i, final, &st->space, &ol, out);
+		nl = norm_char(held + i, end - i, final, &space, &ol, out);
 		if (nl < 0)
 			break;
-		meta[st->n_chars++] = META(ol, nl);
+		meta[nc++] = META(ol, nl);
 		i += ol;
 		for (int k = 0; k < nl; k++) {
 			if (nbuf != NULL)
@@ -1413,6 +1416,7 @@ scan_step(struct feed_cx *cx, bool final)
 				s &= AC_ROW_MASK;
 				st->norm_end = n;
 				st->decoded_len = i;
+				st->n_chars = nc;
 				st->ac = s;
 				if (ac_on_match(cx, s >> set->cls_shift, n))
 					return 1;
@@ -1420,6 +1424,8 @@ scan_step(struct feed_cx *cx, bool final)
 		}
 	}
 	st->decoded_len = i;
+	st->n_chars = nc;
+	st->space = space;
 	st->ac = s;
 	st->norm_end = n;
 	return nb > 0 ? hs_step(cx, nbuf, nb) : 0;
