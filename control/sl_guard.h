@@ -48,10 +48,12 @@
  * pending redactions would exceed redact_max, is blocked with reason
  * "state bound", never passed.
  *
- * Cost (tools/bench/guard.sh, 2-vCPU AMD EPYC VM, 4.4-byte fragments of
- * the TOFU answers, all names split): 60-90 cycles per byte, 6-10 M
- * fragments/s for 15 or 10,000 names, 1.1-1.3x the cycles of the
- * check-with-previous-tail baseline, which leaked all 275 names.
+ * Cost (tools/bench/guard.sh, commit 25cabda, 2-vCPU Intel Xeon VM at
+ * 2.1 GHz, 4.4-byte fragments of the TOFU answers, all names split):
+ * 29.5-29.8 cycles per byte, 16 M fragments/s for 15 or 10,000 names
+ * (26.5-27.1 with c0aa18f's hand-made tables, same run), 0.93-1.07x the
+ * cycles of the check-with-previous-tail baseline, which leaked all 275
+ * names.
  */
 #ifndef SL_GUARD_H
 #define SL_GUARD_H
