@@ -713,6 +713,7 @@ struct sl_dag_nodes {
 	const yaml_node_t *aggregation[SL_MAX_STAGES]; /* NULL if absent */
 	const yaml_node_t *edge[SL_MAX_EDGES];
 	const yaml_node_t *edge_split[SL_MAX_EDGES];
+	const yaml_node_t *edge_guard[SL_MAX_EDGES]; /* NULL if absent */
 };
 
 static const char *
@@ -1111,6 +1112,7 @@ parse_edge(struct sl_cfg_ctx *c, const yaml_node_t *node, const char *path,
 		if (!e->guard)
 			return cfg_fail(c, v[6], sub, "no guard named \"%s\"",
 					quote(v[6], q, sizeof(q)));
+		dag->edge_guard[idx] = v[6];
 	}
 	if (v[0] == NULL)
 		return missing(c, node, path, "from");
@@ -1547,15 +1549,76 @@ check_dag(struct sl_cfg_ctx *c, struct sl_pipeline_cfg *pl,
 	return check_depths(c, pl, dag, parent);
 }
 
+/*
+ * guard: required. Every edge back to the client must carry a guard that
+ * filters: rules, and an action that stops or masks (block, redact). A
+ * weaker rule, "every path from the request to the client passes some
+ * guarded edge", would accept a pipeline guarded only on the client's
+ * request, yet an engine writes banned text by itself (the model knows
+ * the name) and an operator joins pieces into it; only the last hop sees
+ * everything the client gets.
+ */
+static int
+check_guard_required(struct sl_cfg_ctx *c, const struct sl_pipeline_cfg *pl,
+		     const struct sl_dag_nodes *dag, const yaml_node_t *req,
+		     const char *parent)
+{
+	char path[SL_CFG_PATH_MAX];
+	uint16_t e;
+
+	for (e = 0; e < pl->n_edges; e++) {
+		const struct sl_edge_cfg *ed = &pl->edges[e];
+		const struct sl_guard_cfg *g;
+		const char *from = sl_stage_name_of(pl, ed->from);
+
+		if (ed->to != SL_STAGE_CLIENT)
+			continue;
+		if (dag->edges_key == NULL) {
+			path_key(path, parent, "guard");
+			return cfg_fail(c, req, path,
+					"required, but a pipeline without "
+					"edges: has no guards: stage \"%s\" "
+					"returns to the client unfiltered",
+					from);
+		}
+		path_fmt(path, "%s.edges[%u].guard", parent, e);
+		if (ed->guard == 0)
+			return cfg_fail(c, dag->edge[e], path,
+					"missing: %s -> client returns to the "
+					"client unfiltered, and the pipeline "
+					"says guard: required (line %lu)",
+					from, node_line(req));
+		g = &c->cfg->guards[ed->guard - 1];
+		if (g->ref == NULL)
+			return cfg_fail(c, dag->edge_guard[e], path,
+					"guard \"%s\" has no rules (a prefix "
+					"only): %s -> client returns to the "
+					"client unfiltered, and the pipeline "
+					"says guard: required (line %lu)",
+					g->name, from, node_line(req));
+		if (g->action == SL_GUARD_ACTION_LOG)
+			return cfg_fail(c, dag->edge_guard[e], path,
+					"guard \"%s\" only logs (action: log): "
+					"%s -> client returns to the client "
+					"unfiltered, and the pipeline says "
+					"guard: required (line %lu)",
+					g->name, from, node_line(req));
+	}
+	return 0;
+}
+
 static int
 parse_pipeline(struct sl_cfg_ctx *c, const yaml_node_t *node, const char *path,
 	       struct sl_pipeline_cfg *pl)
 {
-	static const char *const keys[] = {"name", "id", "stages", "edges",
-					   NULL};
+	static const char *const keys[] = {"name",  "id",    "stages",
+					   "edges", "guard", NULL};
+	static const char *const guard_words[] = {"optional", "required",
+						  NULL};
 	char sub[SL_CFG_PATH_MAX];
 	struct sl_dag_nodes dag;
-	yaml_node_t *v[4];
+	yaml_node_t *v[5];
+	unsigned int word = 0;
 
 	memset(&dag, 0, sizeof(dag));
 	if (map_collect(c, node, path, keys, v))
@@ -1569,6 +1632,13 @@ parse_pipeline(struct sl_cfg_ctx *c, const yaml_node_t *node, const char *path,
 		return missing(c, node, path, "id");
 	if (opt_u32(c, v[1], path, "id", 1, UINT32_MAX, &pl->id))
 		return -EINVAL;
+	if (v[4] != NULL) {
+		path_key(sub, path, "guard");
+		if (get_word(c, v[4], sub, guard_words, "optional or required",
+			     &word))
+			return -EINVAL;
+		pl->guard_required = word == 1;
+	}
 	if (v[2] == NULL)
 		return missing(c, node, path, "stages");
 	if (parse_stages(c, v[2], path, pl, &dag))
@@ -1580,7 +1650,11 @@ parse_pipeline(struct sl_cfg_ctx *c, const yaml_node_t *node, const char *path,
 		if (parse_edges(c, v[3], path, pl, &dag))
 			return -EINVAL;
 	}
-	return check_dag(c, pl, &dag, path);
+	if (check_dag(c, pl, &dag, path))
+		return -EINVAL;
+	return pl->guard_required
+		       ? check_guard_required(c, pl, &dag, v[4], path)
+		       : 0;
 }
 
 static int
@@ -2547,6 +2621,34 @@ sl_config_share_patterns(struct sl_config *next, struct sl_config *cur)
 		}
 }
 
+/*
+ * Is guard @gi on an edge to the client of a pipeline that says guard:
+ * required? Then it must keep a rule: write why into @err, return true.
+ */
+static bool
+guard_required_on(const struct sl_config *cfg, unsigned int gi, char *err,
+		  size_t errlen, const char *guard)
+{
+	for (unsigned int p = 0; p < cfg->n_pipelines; p++) {
+		const struct sl_pipeline_cfg *pl = &cfg->pipelines[p];
+
+		for (unsigned int e = 0; pl->guard_required && e < pl->n_edges;
+		     e++)
+			if (pl->edges[e].to == SL_STAGE_CLIENT &&
+			    pl->edges[e].guard == gi + 1) {
+				snprintf(err, errlen,
+					 "pattern: the last rule of guard %s, "
+					 "which pipeline %s requires on %s -> "
+					 "client (guard: required)",
+					 guard, pl->name,
+					 sl_stage_name_of(pl,
+							  pl->edges[e].from));
+				return true;
+			}
+	}
+	return false;
+}
+
 int
 sl_config_guard_edit(struct sl_config *cfg, const char *guard, bool remove,
 		     bool regex, const char *pattern, char *err, size_t errlen)
@@ -2598,6 +2700,12 @@ sl_config_guard_edit(struct sl_config *cfg, const char *guard, bool remove,
 		snprintf(err, errlen,
 			 "pattern: the last rule of guard %s, which has no "
 			 "prefix", guard);
+		rc = -EINVAL;
+		goto out;
+	}
+	if (r.n == 0 &&
+	    guard_required_on(cfg, (unsigned int)(g - cfg->guards), err,
+			      errlen, guard)) {
 		rc = -EINVAL;
 		goto out;
 	}

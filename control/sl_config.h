@@ -185,6 +185,9 @@ struct sl_pipeline_cfg {
 	 * next stage aggregates on up to SL_ANCESTRY_MAX. */
 	uint8_t depth_min[SL_MAX_STAGES + 1];
 	uint8_t depth_max[SL_MAX_STAGES + 1];
+	/* `guard: required`: every edge to the client carries a guard with
+	 * block or redact rules (checked at compile and on guard edits). */
+	bool guard_required;
 };
 
 #define SL_MAX_TENANT_SOURCES 8
@@ -302,7 +305,8 @@ void sl_config_share_patterns(struct sl_config *next, struct sl_config *cur);
  * the guard's rules are compiled again into a new set. On failure writes
  * "FIELD: message" to @err and returns -ENOENT (no such guard or rule),
  * -EEXIST (the rule exists), -EINVAL (it does not compile, or removing
- * it would leave a guard with neither rules nor prefix).
+ * it would leave a guard with neither rules nor prefix, or without rules
+ * on an edge to the client of a pipeline that says guard: required).
  */
 int sl_config_guard_edit(struct sl_config *cfg, const char *guard, bool remove,
 			 bool regex, const char *pattern, char *err,

@@ -6,16 +6,22 @@
  * A stream's state is one block of caller memory:
  *
  *   struct sl_guard_stream | held original bytes (held_max) | one meta
- *   byte per held character (original length | normalised length << 4) |
- *   normalised bytes of the current step, for Hyperscan (held_max, only
+ *   byte per held character (original length | normalised length << 3) |
+ *   normalised bytes of the current step, for Hyperscan (nbuf_size, only
  *   with regexes) | pending redactions (redact_max) | Hyperscan stream
  *
  * A feed appends its bytes to the held buffer (as much as fits), decodes
- * and normalises the new complete characters, runs them through the
- * automaton byte by byte and through Hyperscan as one block, then releases
- * the prefix that no block or redact rule can still reach. It repeats until
- * the feed is consumed; a full buffer with nothing releasable is the state
- * bound.
+ * and normalises the new complete characters (sl_guard_norm.c's table and
+ * the stream's "last byte was a space" bit), runs them through the
+ * automaton byte by byte and through Hyperscan in blocks of up to
+ * nbuf_size bytes, then releases the characters that no block or redact
+ * rule can still reach. It repeats until the feed is consumed; a full
+ * buffer with nothing releasable is the state bound.
+ *
+ * A character's fold may be several normalised bytes (ß -> "ss"), and a
+ * match may start or end inside them: a character is released only when
+ * all of its normalised bytes lie before the safe point, and a redaction
+ * covers every character one of its bytes comes from.
  *
  * The Hyperscan stream lives in the caller's memory too: at compile time a
  * freshly opened stream is copied into the set as a template, and a new
@@ -34,6 +40,7 @@
 #include <hs.h>
 
 #include "sl_guard.h"
+#include "sl_guard_norm.h"
 
 #define GUARD_HS_FLAGS (HS_FLAG_CASELESS | HS_FLAG_UTF8 | HS_FLAG_SOM_LEFTMOST)
 #define GUARD_HS_MODE (HS_MODE_STREAM | HS_MODE_SOM_HORIZON_SMALL)
@@ -47,6 +54,16 @@
 #define GUARD_INVALID 0x1A
 
 #define REDACT_MAX_DEFAULT 8
+
+/* A held character's meta byte: original length 1..4 (an invalid
+ * sequence 1..3), normalised length 0..SL_GUARD_FOLD_MAX. */
+#define META(ol, nl) ((uint8_t)((ol) | (unsigned)(nl) << 3))
+#define META_OL(m) ((unsigned)(m) & 0x07u)
+#define META_NL(m) ((unsigned)(m) >> 3)
+_Static_assert(SL_GUARD_FOLD_MAX <= 31, "a fold length fits 5 bits");
+
+/* Normalised bytes handed to Hyperscan at once, at least. */
+#define NBUF_MIN 256
 
 #define likely(x) __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
@@ -89,6 +106,7 @@ struct sl_guard_set {
 	unsigned re_hold; /* widest block/redact regex's max_width - 1 */
 
 	uint32_t held_max;
+	uint32_t nbuf_size;
 	uint16_t redact_max;
 	size_t off_held, off_meta, off_nbuf, off_iv, off_hs, state_size;
 	struct sl_guard_set_info info;
@@ -105,6 +123,7 @@ struct sl_guard_stream {
 	uint32_t ac;          /* automaton row */
 	uint8_t status;       /* enum guard_status */
 	uint8_t reason;       /* enum sl_guard_reason */
+	uint8_t space;        /* the last normalised byte was a space */
 	uint16_t n_iv;
 	uint32_t block_rule_id;
 	uint32_t held_len;    /* original bytes held, character in progress too */
@@ -239,23 +258,49 @@ utf8_encode(uint32_t c, uint8_t *o)
 	return 4;
 }
 
+/* A fold with a space in it: a space right after a space is dropped. */
+static int
+fold_collapse(uint32_t e, uint8_t *space, uint8_t *out)
+{
+	const uint8_t *src = sl_guard_fold.pool + SL_FOLD_OFF(e);
+	unsigned len = SL_FOLD_LEN(e);
+	int o = 0;
+
+	for (unsigned k = 0; k < len; k++) {
+		if (src[k] == ' ') {
+			if (*space)
+				continue;
+			*space = 1;
+		} else {
+			*space = 0;
+		}
+		out[o++] = src[k];
+	}
+	return o;
+}
+
 /*
  * Normalise the character at @p: its original length in *@ol, normalised
- * bytes in @out (return their count, 0..4). Return -1 when the bytes are
- * an incomplete prefix and @final is false.
+ * bytes in @out (return their count, 0..SL_GUARD_FOLD_MAX). *@space is the
+ * stream's "last normalised byte was a space" bit, read and updated.
+ * Return -1 when the bytes are an incomplete prefix and @final is false.
  */
 static inline int
-norm_char(const uint8_t *p, size_t n, bool final, unsigned *ol, uint8_t *out)
+norm_char(const uint8_t *p, size_t n, bool final, uint8_t *space,
+	  unsigned *ol, uint8_t *out)
 {
-	uint32_t cp;
+	uint32_t cp, e;
 	int r;
 
 	if (likely(p[0] < 0x80)) {
-		uint8_t b = p[0];
+		uint8_t c = sl_guard_fold.ascii[p[0]];
+		uint8_t sp = c == ' ';
+		int nl = !(sp & *space); /* no branch: spaces are common */
 
 		*ol = 1;
-		out[0] = (uint8_t)(b + (((unsigned)(b - 'A') < 26u) << 5));
-		return 1;
+		*space = sp;
+		out[0] = c;
+		return nl;
 	}
 	r = utf8_decode(p, n, &cp, ol);
 	if (r == 0) {
@@ -266,10 +311,22 @@ norm_char(const uint8_t *p, size_t n, bool final, unsigned *ol, uint8_t *out)
 	}
 	if (r < 0) {
 		out[0] = GUARD_INVALID;
+		*space = 0;
 		return 1;
 	}
-	cp = sl_guard_norm_cp(cp);
-	return cp == 0 ? 0 : (int)utf8_encode(cp, out);
+	e = sl_guard_fold_entry(cp);
+	if (e == SL_FOLD_SAME) {
+		memcpy(out, p, *ol);
+		*space = 0;
+		return (int)*ol;
+	}
+	if (unlikely(e & SL_FOLD_SPACE))
+		return fold_collapse(e, space, out);
+	if (SL_FOLD_LEN(e) == 0)
+		return 0; /* dropped: the space bit stays */
+	memcpy(out, sl_guard_fold.pool + SL_FOLD_OFF(e), SL_FOLD_LEN(e));
+	*space = 0;
+	return (int)SL_FOLD_LEN(e);
 }
 
 size_t
@@ -278,10 +335,18 @@ sl_guard_normalize(const void *text, size_t len, uint8_t *out,
 {
 	const uint8_t *p = text;
 	size_t i = 0, o = 0;
+	uint8_t space = 0;
 
+	if (sl_guard_norm_init(NULL, 0) != 0) {
+		/* No table (ICU failed; nothing compiles): as it is. */
+		memcpy(out, text, len);
+		for (size_t k = 0; origin != NULL && k < len; k++)
+			origin[k] = (uint32_t)k;
+		return len;
+	}
 	while (i < len) {
 		unsigned ol;
-		int nl = norm_char(p + i, len - i, true, &ol, out + o);
+		int nl = norm_char(p + i, len - i, true, &space, &ol, out + o);
 
 		if (origin != NULL)
 			for (int k = 0; k < nl; k++)
@@ -578,7 +643,7 @@ static int
 mask_conflict(const struct sl_guard_set *set, const struct guard_rule *r,
 	      hs_scratch_t *scratch)
 {
-	uint8_t *mn = malloc(r->mask_len + 1);
+	uint8_t *mn = malloc((size_t)r->mask_len * SL_GUARD_NORM_GROWTH + 1);
 	struct mask_check mc = {set, 0};
 	size_t ml;
 
@@ -704,7 +769,7 @@ check_rule(struct guard_rule *gr, unsigned i, struct sl_guard_error *err)
 			err_rule(err, r, i, "not valid UTF-8 (byte %zu)", bad);
 			return -EINVAL;
 		}
-		gr->norm = malloc(len + 1);
+		gr->norm = malloc(len * SL_GUARD_NORM_GROWTH + 1);
 		if (gr->norm == NULL)
 			return -ENOMEM;
 		gr->norm_len = (unsigned)sl_guard_normalize(r->pattern, len,
@@ -779,6 +844,7 @@ sl_guard_compile(const struct sl_guard_rule *rules, unsigned n_rules,
 	unsigned n_lit = 0, n_re = 0, lit_max = 0, re_max = 0, lit_hold = 0;
 	int widest = -1, rc = 0;
 	unsigned hold;
+	char why[200];
 
 	if (err != NULL) {
 		err->rule = -1;
@@ -788,6 +854,10 @@ sl_guard_compile(const struct sl_guard_rule *rules, unsigned n_rules,
 	if (set == NULL) {
 		err_set(err, "out of memory");
 		return NULL;
+	}
+	if (sl_guard_norm_init(why, sizeof(why)) != 0) {
+		err_set(err, "%s", why);
+		goto fail;
 	}
 	set->n_rules = n_rules;
 	set->rules = calloc(n_rules ? n_rules : 1, sizeof(*set->rules));
@@ -906,10 +976,13 @@ sl_guard_compile(const struct sl_guard_rule *rules, unsigned n_rules,
 	if (rc != 0)
 		goto fail;
 
+	/* Hyperscan gets the normalised bytes of a step in blocks; a block
+	 * is handed over when the next character's fold might not fit. */
+	set->nbuf_size = set->held_max > NBUF_MIN ? set->held_max : NBUF_MIN;
 	set->off_held = align_up(sizeof(struct sl_guard_stream), 8);
 	set->off_meta = set->off_held + set->held_max;
 	set->off_nbuf = set->off_meta + set->held_max;
-	set->off_iv = align_up(set->off_nbuf + (set->db ? set->held_max : 0),
+	set->off_iv = align_up(set->off_nbuf + (set->db ? set->nbuf_size : 0),
 			       8);
 	set->off_hs = align_up(set->off_iv + (size_t)set->redact_max *
 						     sizeof(struct guard_iv),
@@ -1119,7 +1192,7 @@ span_to_orig(const struct sl_guard_stream *st, uint64_t from, uint64_t to,
 	if (to <= pos)
 		return;
 	for (uint32_t i = 0; i < st->n_chars; i++) {
-		unsigned ol = meta[i] & 0x0F, nl = meta[i] >> 4;
+		unsigned ol = META_OL(meta[i]), nl = META_NL(meta[i]);
 
 		if (nl > 0 && !have_from && from < pos + nl) {
 			*ofrom = st->orig_base + off;
@@ -1133,6 +1206,29 @@ span_to_orig(const struct sl_guard_stream *st, uint64_t from, uint64_t to,
 		}
 	}
 	*oto = st->orig_base + off;
+}
+
+/*
+ * Widen the held normalised span [*from, *to) to whole characters: two
+ * matches in the bytes of one character (a fold such as ß -> "ss") share
+ * that character, so they are one span, whatever was released between
+ * finding them.
+ */
+static void
+snap_to_chars(const struct sl_guard_stream *st, uint64_t *from, uint64_t *to)
+{
+	const uint8_t *meta = st_meta(st);
+	uint64_t pos = st->norm_base;
+
+	for (uint32_t i = 0; i < st->n_chars && pos < *to; i++) {
+		unsigned nl = META_NL(meta[i]);
+
+		if (nl > 1 && *from > pos && *from < pos + nl)
+			*from = pos;
+		if (nl > 1 && *to > pos && *to < pos + nl)
+			*to = pos + nl;
+		pos += nl;
+	}
 }
 
 /*
@@ -1157,6 +1253,7 @@ add_redaction(struct feed_cx *cx, uint64_t from, uint64_t to, unsigned rule)
 		m.from = st->norm_base;
 		m.cont = 1;
 	}
+	snap_to_chars(st, &m.from, &m.to);
 	while (k < n && iv[k].to <= m.from)
 		k++;
 	for (j = k; j < n && iv[j].from < m.to; j++) {
@@ -1248,6 +1345,23 @@ ac_on_match(struct feed_cx *cx, uint32_t st_idx, uint64_t end)
 	return 0;
 }
 
+/* Scan @nb normalised bytes with Hyperscan; non-zero if blocked. */
+static int
+hs_step(struct feed_cx *cx, const uint8_t *nbuf, uint32_t nb)
+{
+	struct sl_guard_stream *st = cx->st;
+	hs_error_t e = hs_scan_stream(st_hs(st), (const char *)nbuf, nb, 0,
+				      cx->sc->hs, hs_on_match, cx);
+
+	if (st->status == GUARD_BLOCKED)
+		return 1;
+	if (e != HS_SUCCESS) {
+		block(cx, SL_GUARD_REASON_SCANNER, 0);
+		return 1;
+	}
+	return 0;
+}
+
 /*
  * Decode, normalise and match the held bytes not decoded yet. With @final,
  * an incomplete character at the end is an invalid one. Return non-zero if
@@ -1264,17 +1378,32 @@ scan_step(struct feed_cx *cx, bool final)
 	const uint32_t *go = set->go;
 	const uint8_t *cls = set->cls;
 	uint32_t i = st->decoded_len, end = st->held_len, nb = 0;
-	uint32_t s = st->ac;
+	uint32_t s = st->ac, nc = st->n_chars;
 	uint64_t n = st->norm_end;
+	/* Kept in registers; the stream sees them before any callback. */
+	uint8_t space = st->space;
 
 	while (i < end) {
-		uint8_t out[4];
+		uint8_t out[SL_GUARD_FOLD_MAX];
 		unsigned ol;
-		int nl = norm_char(held + i, end - i, final, &ol, out);
+		int nl;
 
+		if (nbuf != NULL &&
+		    unlikely(nb + SL_GUARD_FOLD_MAX > set->nbuf_size)) {
+			/* The next fold might not fit: hand Hyperscan what
+			 * it has, then go on. */
+			st->decoded_len = i;
+			st->n_chars = nc;
+			st->ac = s;
+			st->norm_end = n;
+			if (hs_step(cx, nbuf, nb) != 0)
+				return 1;
+			nb = 0;
+		}
+		nl = norm_char(held + i, end - i, final, &space, &ol, out);
 		if (nl < 0)
 			break;
-		meta[st->n_chars++] = (uint8_t)(ol | (unsigned)nl << 4);
+		meta[nc++] = META(ol, nl);
 		i += ol;
 		for (int k = 0; k < nl; k++) {
 			if (nbuf != NULL)
@@ -1287,6 +1416,7 @@ scan_step(struct feed_cx *cx, bool final)
 				s &= AC_ROW_MASK;
 				st->norm_end = n;
 				st->decoded_len = i;
+				st->n_chars = nc;
 				st->ac = s;
 				if (ac_on_match(cx, s >> set->cls_shift, n))
 					return 1;
@@ -1294,20 +1424,11 @@ scan_step(struct feed_cx *cx, bool final)
 		}
 	}
 	st->decoded_len = i;
+	st->n_chars = nc;
+	st->space = space;
 	st->ac = s;
 	st->norm_end = n;
-	if (nb > 0) {
-		hs_error_t e = hs_scan_stream(st_hs(st), (const char *)nbuf, nb,
-					      0, cx->sc->hs, hs_on_match, cx);
-
-		if (st->status == GUARD_BLOCKED)
-			return 1;
-		if (e != HS_SUCCESS) {
-			block(cx, SL_GUARD_REASON_SCANNER, 0);
-			return 1;
-		}
-	}
-	return 0;
+	return nb > 0 ? hs_step(cx, nbuf, nb) : 0;
 }
 
 /* The normalised offset before which no block or redact rule can match. */
@@ -1338,13 +1459,13 @@ emit(struct feed_cx *cx, const void *bytes, size_t len, uint64_t orig,
 }
 
 /*
- * Release the held characters that start before normalised offset @r
- * (every one with @all), masks in place of pending redactions that start
- * before it. A character that starts before @r cannot hold the start of a
- * later match: literal safe points are character boundaries, and a regex
- * match (UTF-8 mode) starts on one too. A dropped character (no
- * normalised bytes) at @r goes as well: it precedes any match starting
- * there.
+ * Release the held characters whose normalised bytes all lie before
+ * normalised offset @r (every one with @all), masks in place of pending
+ * redactions that start before it. A later match starts at @r or after,
+ * so none of its bytes comes from a released character, also when @r
+ * falls inside a character's fold (ß -> "ss" and a literal starting
+ * "s..."). A dropped character (no normalised bytes) at @r goes as well:
+ * it precedes any match starting there.
  */
 static void
 release(struct feed_cx *cx, uint64_t r, bool all)
@@ -1363,15 +1484,10 @@ release(struct feed_cx *cx, uint64_t r, bool all)
 		i = st->n_chars;
 		off = st->decoded_len;
 		pos = st->norm_end;
-		while (!all && i > 0) {
-			unsigned ol = meta[i - 1] & 0x0F, nl = meta[i - 1] >> 4;
-			uint64_t a = pos - nl;
-
-			if (a < r || (nl == 0 && a == r))
-				break;
+		while (!all && i > 0 && pos > r) {
 			i--;
-			off -= ol;
-			pos = a;
+			off -= META_OL(meta[i]);
+			pos -= META_NL(meta[i]);
 		}
 		if (off == 0)
 			return;
@@ -1381,7 +1497,7 @@ release(struct feed_cx *cx, uint64_t r, bool all)
 		goto compact;
 	}
 	while (i < st->n_chars) {
-		unsigned ol = meta[i] & 0x0F, nl = meta[i] >> 4;
+		unsigned ol = META_OL(meta[i]), nl = META_NL(meta[i]);
 
 		if (v < st->n_iv && pos < iv[v].to &&
 		    (nl > 0 ? pos + nl > iv[v].from : pos > iv[v].from)) {
@@ -1395,8 +1511,8 @@ release(struct feed_cx *cx, uint64_t r, bool all)
 				     st->orig_base + run, off - run);
 			start = off;
 			while (i < st->n_chars) {
-				ol = meta[i] & 0x0F;
-				nl = meta[i] >> 4;
+				ol = META_OL(meta[i]);
+				nl = META_NL(meta[i]);
 				if (pos >= iv[v].to ||
 				    (nl == 0 && pos == iv[v].from))
 					break;
@@ -1416,7 +1532,7 @@ release(struct feed_cx *cx, uint64_t r, bool all)
 			v++;
 			continue;
 		}
-		if (!all && pos >= r && !(nl == 0 && pos == r))
+		if (!all && pos + nl > r)
 			break;
 		off += ol;
 		pos += nl;

@@ -13,11 +13,13 @@
  *
  * Per stream, the caller owns the state memory (sl_guard_state_size()
  * bytes, SL_GUARD_STATE_ALIGN aligned); feeding and finishing allocate
- * nothing. Text is normalised (case folding, zero-width and format
- * characters removed, diacritics stripped, look-alike letters mapped; see
- * sl_guard_norm_cp()) one code point at a time, also when a character is
- * split across feeds, and matched on the normalised bytes. Original bytes
- * are released only where no block or redact rule can still match:
+ * nothing. Text is normalised one code point at a time, also when a
+ * character is split across feeds, and matched on the normalised bytes:
+ * NFKC_Casefold, combining marks stripped, default-ignorable code points
+ * removed, white space to ' ' with runs collapsed to one, and UTS #39
+ * confusables folded to their prototypes outside ASCII (sl_guard_norm.c,
+ * a table built from ICU once per process). Original bytes are released
+ * only where no block or redact rule can still match:
  *
  *   - literals: the held tail is the longest proper prefix of a block or
  *     redact literal that ends the text so far (at most the longest such
@@ -27,8 +29,9 @@
  *     when its match can end in an assertion (\b, \B, $, \Z), which
  *     Hyperscan reports one byte, or a final newline and END, later;
  *
- * both translated to whole original characters, never splitting a
- * multi-byte character. At END, sl_guard_finish() runs the final check
+ * both translated to whole original characters (a character goes only
+ * when all of its normalised bytes are before the safe point), never
+ * splitting a multi-byte character. At END, sl_guard_finish() runs the final check
  * (end-anchored regexes included) and flushes the rest.
  *
  * Actions: BLOCK stops the stream (what is held is dropped, later feeds
@@ -45,10 +48,12 @@
  * pending redactions would exceed redact_max, is blocked with reason
  * "state bound", never passed.
  *
- * Cost (tools/bench/guard.sh, 2-vCPU AMD EPYC VM, 4.4-byte fragments of
- * the TOFU answers, all names split): 60-90 cycles per byte, 6-10 M
- * fragments/s for 15 or 10,000 names, 1.1-1.3x the cycles of the
- * check-with-previous-tail baseline, which leaked all 275 names.
+ * Cost (tools/bench/guard.sh, commit 25cabda, 2-vCPU Intel Xeon VM at
+ * 2.1 GHz, 4.4-byte fragments of the TOFU answers, all names split):
+ * 29.5-29.8 cycles per byte, 16 M fragments/s for 15 or 10,000 names
+ * (26.5-27.1 with c0aa18f's hand-made tables, same run), 0.93-1.07x the
+ * cycles of the check-with-previous-tail baseline, which leaked all 275
+ * names.
  */
 #ifndef SL_GUARD_H
 #define SL_GUARD_H
@@ -63,8 +68,19 @@
 /* Replacement of a REDACT rule that names no mask. */
 #define SL_GUARD_MASK_DEFAULT "[REDACTED]"
 
+/* The token id a guarded edge gives text that is not a model's token as
+ * it came (proto/WIRE.md): a mask, a piece of a token cut by the
+ * holdback, what a redaction left of a token, a prefix, a refusal. */
+#define SL_GUARD_TOKEN_ID_NEUTRAL 0
+
 /* Longest literal after normalisation, in bytes. */
 #define SL_GUARD_LITERAL_MAX 4096
+
+/* Most normalised bytes one code point becomes (U+FDFA: 30), and most
+ * times longer than its UTF-8 a character's normalisation is (U+FDFA:
+ * 3 bytes to 30); sl_guard_norm_init() checks both against ICU's data. */
+#define SL_GUARD_FOLD_MAX 31
+#define SL_GUARD_NORM_GROWTH 10
 
 enum sl_guard_kind {
 	SL_GUARD_KIND_LITERAL,
@@ -313,19 +329,48 @@ void sl_guard_counters_read(struct sl_guard_scratch *const *scratch,
 const char *sl_guard_counter_name(enum sl_guard_counter c);
 const char *sl_guard_reason_text(enum sl_guard_reason r);
 
+/* The Unicode data the normalisation was built from. */
+struct sl_guard_norm_info {
+	char icu_version[20];     /* "72.1" */
+	char unicode_version[20]; /* "15.0" */
+	unsigned folded;          /* code points that do not stay as they are */
+	unsigned dropped;         /* of which dropped (fold to nothing) */
+	unsigned fold_max;        /* longest fold, bytes */
+	unsigned blocks;          /* 128-code-point blocks in the table */
+	size_t table_bytes;
+};
+
 /**
- * sl_guard_norm_cp - the normalisation of one code point: the code point
- * it becomes, or 0 if it is dropped (zero-width and format characters,
- * combining marks). Never longer in UTF-8 than the input code point.
+ * sl_guard_norm_init - build the per-code-point fold table from ICU, once
+ * per process (later calls return at once; thread safe). sl_guard_compile()
+ * calls it. Return 0, or -EINVAL with "Unicode fold table: <why>" in @err
+ * (may be NULL) when ICU fails or its data breaks SL_GUARD_FOLD_MAX or
+ * SL_GUARD_NORM_GROWTH; then no rule set compiles.
  */
-uint32_t sl_guard_norm_cp(uint32_t cp);
+int sl_guard_norm_init(char *err, size_t errlen);
+
+/**
+ * sl_guard_norm_info - what sl_guard_norm_init() built (zeros if it
+ * failed).
+ */
+void sl_guard_norm_info(struct sl_guard_norm_info *info);
+
+/**
+ * sl_guard_norm_cp - the normalisation of one code point, before white
+ * space runs are collapsed: its UTF-8 in @out (room for SL_GUARD_FOLD_MAX
+ * bytes). Return the length, 0 if it is dropped (default-ignorable code
+ * points, combining marks). Surrogates and values past U+10FFFF give one
+ * 0x1A, as invalid UTF-8 does.
+ */
+unsigned sl_guard_norm_cp(uint32_t cp, uint8_t *out);
 
 /**
  * sl_guard_normalize - normalise @len bytes of UTF-8 text at once into
- * @out (room for @len bytes; the output is never longer). Each invalid or
- * incomplete sequence becomes one 0x1A (SUB). When @origin is not NULL,
- * origin[i] is the offset in @text of the character that produced out[i].
- * Return the number of bytes written.
+ * @out (room for SL_GUARD_NORM_GROWTH x @len bytes), as a stream of that
+ * text is: white space runs become one space, each invalid or incomplete
+ * sequence one 0x1A (SUB). When @origin is not NULL (as many entries as
+ * @out), origin[i] is the offset in @text of the character that produced
+ * out[i]. Return the number of bytes written.
  */
 size_t sl_guard_normalize(const void *text, size_t len, uint8_t *out,
 			  uint32_t *origin);

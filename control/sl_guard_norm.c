@@ -1,232 +1,464 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * sl_guard_norm.c - the guard's text normalisation, one code point at a
- * time: what a banned term may look like and still be the same term.
+ * sl_guard_norm.c - the guard's text normalisation: what a banned term may
+ * look like and still be the same term, one code point at a time.
  *
- * Decisions (each maps one code point to at most one code point, never
- * longer in UTF-8, so a normalised character boundary is an original
- * character boundary and held text maps back to whole characters):
+ * The fold of a code point is computed with ICU (Debian's libicu) and
+ * repeated until it no longer changes; one round is:
  *
- *   - dropped: zero-width and format characters (U+00AD, U+034F, U+061C,
- *     U+115F, U+1160, U+17B4, U+17B5, U+180B-U+180E, U+200B-U+200F,
- *     U+202A-U+202E, U+2060-U+2064, U+2066-U+206F, U+FE00-U+FE0F, U+FEFF,
- *     U+E0000-U+E007F) and combining diacritical marks U+0300-U+036F;
- *   - case folded: ASCII, Latin-1 Supplement, Latin Extended-A, Latin
- *     Extended Additional, Greek and Cyrillic (U+0400-U+052F);
- *   - diacritics stripped from Latin, Greek and Cyrillic letters (é, ø, ł,
- *     ı, ά, ё, й -> e, o, l, i, a, е, и): a banned "José" is "jose", and
- *     so is "JOSE" or "Jose\u0301";
- *   - look-alikes mapped to Latin: Cyrillic а в е к м н о р с т у х і ј ѕ
- *     һ ԁ ԛ ԝ ӏ and capitals; Greek α β ε ζ η ι κ μ ο ρ τ χ and capitals,
- *     ν -> v, υ -> u but Ν -> n, Υ -> y (the shapes differ by case, so a
- *     Greek-script literal with ν or υ matches that case only); fullwidth
- *     U+FF01-U+FF5E -> ASCII; mathematical alphanumerics U+1D400-U+1D6A3
- *     and digits U+1D7CE-U+1D7FF -> ASCII; Unicode spaces -> ' ', dashes
- *     U+2010-U+2015 and U+2212 -> '-', U+2018 U+2019 U+02BC -> '\'',
- *     U+201C U+201D -> '"';
- *   - not expanded: ß, æ, œ, ĳ, ligatures (one code point to one), and
- *     runs of spaces are not collapsed.
+ *   1. NFKC: compatibility forms (fullwidth, mathematical alphanumerics,
+ *      ligatures, circled and small forms, Roman numerals) to the plain
+ *      characters;
+ *   2. NFD, then every combining mark dropped (general category Mn or Me,
+ *      or a non-zero combining class): diacritics are stripped, so "José",
+ *      "JOSE" and "Jose" + U+0301 all match "jose", and a decomposed
+ *      character folds like its precomposed form;
+ *   3. default-ignorable code points dropped (zero-width and format
+ *      characters, variation selectors, bidi controls, tags, Hangul
+ *      fillers, soft hyphen);
+ *   4. White_Space code points (tab, newlines, U+0085, U+00A0,
+ *      U+2000..U+200A, U+2028, U+3000, ...) become ' ';
+ *   5. every code point outside ASCII replaced by its UTS #39 confusable
+ *      prototype (ICU's uspoof skeleton, from confusables.txt), by shape
+ *      and so before case folding: Cyrillic and Greek look-alikes,
+ *      letter-like symbols and so on become what they look like. ASCII
+ *      is never folded into other ASCII: "rn" and "m", "0" and "o", "1",
+ *      "I" and "l" stay apart, so regexes written in lower-case ASCII keep
+ *      their meaning; a look-alike of one of those gets the one its kind
+ *      suggests (a capital letter I, a digit 0 or 1; ascii_prototype());
+ *   6. NFKC_Casefold (case folding, ß to "ss"), NFD and marks dropped
+ *      again.
  *
- * The tables were generated from Unicode 14 data (Python unicodedata:
- * lower(), then the first code point of NFD when it is a letter, then the
- * look-alike map above); unassigned code points map to themselves.
+ * A letter whose capital and small forms look like different Latin
+ * letters folds by shape (Greek Ν to n but ν to v), so a literal written
+ * with one of them matches that case only; Latin-script literals are
+ * unaffected.
+ *
+ * The stream applies one rule the table cannot: a space right after a
+ * space (dropped code points in between do not count) is dropped, so any
+ * run of white space is one ' '.
+ *
+ * Because every step works on single code points (the marks that NFKC
+ * would compose are dropped, Hangul syllables decompose to jamo), the
+ * fold of a text is the concatenation of the folds of its code points,
+ * whatever fragments it arrives in. A fold may be longer than its code
+ * point (ß -> "ss", U+FDFA -> 30 bytes): at most SL_GUARD_FOLD_MAX bytes
+ * and SL_GUARD_NORM_GROWTH times its UTF-8 length, checked when the table
+ * is built.
+ *
+ * The table is built once per process (about 0.2 s; the first rule set
+ * compiled or the first sl_guard_normalize() call pays it) into a
+ * two-level index over 128-code-point blocks: blocks where every code
+ * point stays as it is share one block, so the streams' lookups touch a
+ * few hundred KiB.
  */
-#include <stdint.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <unicode/uchar.h>
+#include <unicode/unorm2.h>
+#include <unicode/uspoof.h>
+#include <unicode/ustring.h>
+#include <unicode/utf16.h>
+#include <unicode/uversion.h>
 
 #include "sl_guard.h"
+#include "sl_guard_norm.h"
 
-static const uint16_t norm_latin[0x0180 - 0x00A0] = {
-	0x0020, 0x00A1, 0x00A2, 0x00A3, 0x00A4, 0x00A5, 0x00A6, 0x00A7, /* U+00A0 */
-	0x00A8, 0x00A9, 0x00AA, 0x00AB, 0x00AC, 0x0000, 0x00AE, 0x00AF, /* U+00A8 */
-	0x00B0, 0x00B1, 0x00B2, 0x00B3, 0x00B4, 0x006D, 0x00B6, 0x00B7, /* U+00B0 */
-	0x00B8, 0x00B9, 0x00BA, 0x00BB, 0x00BC, 0x00BD, 0x00BE, 0x00BF, /* U+00B8 */
-	0x0061, 0x0061, 0x0061, 0x0061, 0x0061, 0x0061, 0x00E6, 0x0063, /* U+00C0 */
-	0x0065, 0x0065, 0x0065, 0x0065, 0x0069, 0x0069, 0x0069, 0x0069, /* U+00C8 */
-	0x00F0, 0x006E, 0x006F, 0x006F, 0x006F, 0x006F, 0x006F, 0x00D7, /* U+00D0 */
-	0x006F, 0x0075, 0x0075, 0x0075, 0x0075, 0x0079, 0x00FE, 0x00DF, /* U+00D8 */
-	0x0061, 0x0061, 0x0061, 0x0061, 0x0061, 0x0061, 0x00E6, 0x0063, /* U+00E0 */
-	0x0065, 0x0065, 0x0065, 0x0065, 0x0069, 0x0069, 0x0069, 0x0069, /* U+00E8 */
-	0x00F0, 0x006E, 0x006F, 0x006F, 0x006F, 0x006F, 0x006F, 0x00F7, /* U+00F0 */
-	0x006F, 0x0075, 0x0075, 0x0075, 0x0075, 0x0079, 0x00FE, 0x0079, /* U+00F8 */
-	0x0061, 0x0061, 0x0061, 0x0061, 0x0061, 0x0061, 0x0063, 0x0063, /* U+0100 */
-	0x0063, 0x0063, 0x0063, 0x0063, 0x0063, 0x0063, 0x0064, 0x0064, /* U+0108 */
-	0x0064, 0x0064, 0x0065, 0x0065, 0x0065, 0x0065, 0x0065, 0x0065, /* U+0110 */
-	0x0065, 0x0065, 0x0065, 0x0065, 0x0067, 0x0067, 0x0067, 0x0067, /* U+0118 */
-	0x0067, 0x0067, 0x0067, 0x0067, 0x0068, 0x0068, 0x0068, 0x0068, /* U+0120 */
-	0x0069, 0x0069, 0x0069, 0x0069, 0x0069, 0x0069, 0x0069, 0x0069, /* U+0128 */
-	0x0069, 0x0069, 0x0133, 0x0133, 0x006A, 0x006A, 0x006B, 0x006B, /* U+0130 */
-	0x0138, 0x006C, 0x006C, 0x006C, 0x006C, 0x006C, 0x006C, 0x006C, /* U+0138 */
-	0x006C, 0x006C, 0x006C, 0x006E, 0x006E, 0x006E, 0x006E, 0x006E, /* U+0140 */
-	0x006E, 0x0149, 0x014B, 0x014B, 0x006F, 0x006F, 0x006F, 0x006F, /* U+0148 */
-	0x006F, 0x006F, 0x0153, 0x0153, 0x0072, 0x0072, 0x0072, 0x0072, /* U+0150 */
-	0x0072, 0x0072, 0x0073, 0x0073, 0x0073, 0x0073, 0x0073, 0x0073, /* U+0158 */
-	0x0073, 0x0073, 0x0074, 0x0074, 0x0074, 0x0074, 0x0074, 0x0074, /* U+0160 */
-	0x0075, 0x0075, 0x0075, 0x0075, 0x0075, 0x0075, 0x0075, 0x0075, /* U+0168 */
-	0x0075, 0x0075, 0x0075, 0x0075, 0x0077, 0x0077, 0x0079, 0x0079, /* U+0170 */
-	0x0079, 0x007A, 0x007A, 0x007A, 0x007A, 0x007A, 0x007A, 0x0073, /* U+0178 */
+struct sl_guard_fold sl_guard_fold;
+
+static pthread_once_t fold_once = PTHREAD_ONCE_INIT;
+static char fold_error[160];
+static struct sl_guard_norm_info fold_info;
+
+/* Working strings: the longest fold (U+FDFA) is 18 code points. */
+#define FOLD_U16_MAX 256
+#define FOLD_ROUNDS_MAX 8
+
+struct fold_icu {
+	const UNormalizer2 *nfkc, *nfkc_cf, *nfd;
+	USpoofChecker *spoof;
 };
 
-static const uint16_t norm_greek[0x0400 - 0x0370] = {
-	0x0371, 0x0371, 0x0373, 0x0373, 0x02B9, 0x0375, 0x0377, 0x0377, /* U+0370 */
-	0x0378, 0x0379, 0x037A, 0x037B, 0x037C, 0x037D, 0x037E, 0x03F3, /* U+0378 */
-	0x0380, 0x0381, 0x0382, 0x0383, 0x0384, 0x0385, 0x0061, 0x0387, /* U+0380 */
-	0x0065, 0x0068, 0x0069, 0x038B, 0x006F, 0x038D, 0x0075, 0x03C9, /* U+0388 */
-	0x0069, 0x0061, 0x0062, 0x03B3, 0x03B4, 0x0065, 0x007A, 0x0068, /* U+0390 */
-	0x03B8, 0x0069, 0x006B, 0x03BB, 0x006D, 0x006E, 0x03BE, 0x006F, /* U+0398 */
-	0x03C0, 0x0070, 0x03A2, 0x03C3, 0x0074, 0x0079, 0x03C6, 0x0078, /* U+03A0 */
-	0x03C8, 0x03C9, 0x0069, 0x0075, 0x0061, 0x0065, 0x0068, 0x0069, /* U+03A8 */
-	0x0075, 0x0061, 0x0062, 0x03B3, 0x03B4, 0x0065, 0x007A, 0x0068, /* U+03B0 */
-	0x03B8, 0x0069, 0x006B, 0x03BB, 0x006D, 0x0076, 0x03BE, 0x006F, /* U+03B8 */
-	0x03C0, 0x0070, 0x03C3, 0x03C3, 0x0074, 0x0075, 0x03C6, 0x0078, /* U+03C0 */
-	0x03C8, 0x03C9, 0x0069, 0x0075, 0x006F, 0x0075, 0x03C9, 0x03D7, /* U+03C8 */
-	0x03D0, 0x03D1, 0x03D2, 0x03D2, 0x03D2, 0x03D5, 0x03D6, 0x03D7, /* U+03D0 */
-	0x03D9, 0x03D9, 0x03DB, 0x03DB, 0x03DD, 0x03DD, 0x03DF, 0x03DF, /* U+03D8 */
-	0x03E1, 0x03E1, 0x03E3, 0x03E3, 0x03E5, 0x03E5, 0x03E7, 0x03E7, /* U+03E0 */
-	0x03E9, 0x03E9, 0x03EB, 0x03EB, 0x03ED, 0x03ED, 0x03EF, 0x03EF, /* U+03E8 */
-	0x03F0, 0x03F1, 0x03F2, 0x03F3, 0x03B8, 0x03F5, 0x03F6, 0x03F8, /* U+03F0 */
-	0x03F8, 0x03F2, 0x03FB, 0x03FB, 0x03FC, 0x037B, 0x037C, 0x037D, /* U+03F8 */
-};
-
-static const uint16_t norm_cyrillic[0x0530 - 0x0400] = {
-	0x0065, 0x0065, 0x0452, 0x0433, 0x0454, 0x0073, 0x0069, 0x0069, /* U+0400 */
-	0x006A, 0x0459, 0x045A, 0x045B, 0x006B, 0x0438, 0x0079, 0x045F, /* U+0408 */
-	0x0061, 0x0431, 0x0062, 0x0433, 0x0434, 0x0065, 0x0436, 0x0437, /* U+0410 */
-	0x0438, 0x0438, 0x006B, 0x043B, 0x006D, 0x0068, 0x006F, 0x043F, /* U+0418 */
-	0x0070, 0x0063, 0x0074, 0x0079, 0x0444, 0x0078, 0x0446, 0x0447, /* U+0420 */
-	0x0448, 0x0449, 0x044A, 0x044B, 0x044C, 0x044D, 0x044E, 0x044F, /* U+0428 */
-	0x0061, 0x0431, 0x0062, 0x0433, 0x0434, 0x0065, 0x0436, 0x0437, /* U+0430 */
-	0x0438, 0x0438, 0x006B, 0x043B, 0x006D, 0x0068, 0x006F, 0x043F, /* U+0438 */
-	0x0070, 0x0063, 0x0074, 0x0079, 0x0444, 0x0078, 0x0446, 0x0447, /* U+0440 */
-	0x0448, 0x0449, 0x044A, 0x044B, 0x044C, 0x044D, 0x044E, 0x044F, /* U+0448 */
-	0x0065, 0x0065, 0x0452, 0x0433, 0x0454, 0x0073, 0x0069, 0x0069, /* U+0450 */
-	0x006A, 0x0459, 0x045A, 0x045B, 0x006B, 0x0438, 0x0079, 0x045F, /* U+0458 */
-	0x0461, 0x0461, 0x0463, 0x0463, 0x0465, 0x0465, 0x0467, 0x0467, /* U+0460 */
-	0x0469, 0x0469, 0x046B, 0x046B, 0x046D, 0x046D, 0x046F, 0x046F, /* U+0468 */
-	0x0471, 0x0471, 0x0473, 0x0473, 0x0475, 0x0475, 0x0475, 0x0475, /* U+0470 */
-	0x0479, 0x0479, 0x047B, 0x047B, 0x047D, 0x047D, 0x047F, 0x047F, /* U+0478 */
-	0x0481, 0x0481, 0x0482, 0x0483, 0x0484, 0x0485, 0x0486, 0x0487, /* U+0480 */
-	0x0488, 0x0489, 0x048B, 0x048B, 0x048D, 0x048D, 0x048F, 0x048F, /* U+0488 */
-	0x0491, 0x0491, 0x0493, 0x0493, 0x0495, 0x0495, 0x0497, 0x0497, /* U+0490 */
-	0x0499, 0x0499, 0x049B, 0x049B, 0x049D, 0x049D, 0x049F, 0x049F, /* U+0498 */
-	0x04A1, 0x04A1, 0x04A3, 0x04A3, 0x04A5, 0x04A5, 0x04A7, 0x04A7, /* U+04A0 */
-	0x04A9, 0x04A9, 0x04AB, 0x04AB, 0x04AD, 0x04AD, 0x04AF, 0x04AF, /* U+04A8 */
-	0x04B1, 0x04B1, 0x04B3, 0x04B3, 0x04B5, 0x04B5, 0x04B7, 0x04B7, /* U+04B0 */
-	0x04B9, 0x04B9, 0x0068, 0x0068, 0x04BD, 0x04BD, 0x04BF, 0x04BF, /* U+04B8 */
-	0x006C, 0x0436, 0x0436, 0x04C4, 0x04C4, 0x04C6, 0x04C6, 0x04C8, /* U+04C0 */
-	0x04C8, 0x04CA, 0x04CA, 0x04CC, 0x04CC, 0x04CE, 0x04CE, 0x006C, /* U+04C8 */
-	0x0061, 0x0061, 0x0061, 0x0061, 0x04D5, 0x04D5, 0x0065, 0x0065, /* U+04D0 */
-	0x04D9, 0x04D9, 0x04D9, 0x04D9, 0x0436, 0x0436, 0x0437, 0x0437, /* U+04D8 */
-	0x04E1, 0x04E1, 0x0438, 0x0438, 0x0438, 0x0438, 0x006F, 0x006F, /* U+04E0 */
-	0x04E9, 0x04E9, 0x04E9, 0x04E9, 0x044D, 0x044D, 0x0079, 0x0079, /* U+04E8 */
-	0x0079, 0x0079, 0x0079, 0x0079, 0x0447, 0x0447, 0x04F7, 0x04F7, /* U+04F0 */
-	0x044B, 0x044B, 0x04FB, 0x04FB, 0x04FD, 0x04FD, 0x04FF, 0x04FF, /* U+04F8 */
-	0x0064, 0x0064, 0x0503, 0x0503, 0x0505, 0x0505, 0x0507, 0x0507, /* U+0500 */
-	0x0509, 0x0509, 0x050B, 0x050B, 0x050D, 0x050D, 0x050F, 0x050F, /* U+0508 */
-	0x0511, 0x0511, 0x0513, 0x0513, 0x0515, 0x0515, 0x0517, 0x0517, /* U+0510 */
-	0x0519, 0x0519, 0x0071, 0x0071, 0x0077, 0x0077, 0x051F, 0x051F, /* U+0518 */
-	0x0521, 0x0521, 0x0523, 0x0523, 0x0525, 0x0525, 0x0527, 0x0527, /* U+0520 */
-	0x0529, 0x0529, 0x052B, 0x052B, 0x052D, 0x052D, 0x052F, 0x052F, /* U+0528 */
-};
-
-static const uint16_t norm_latin_ext_add[0x1F00 - 0x1E00] = {
-	0x0061, 0x0061, 0x0062, 0x0062, 0x0062, 0x0062, 0x0062, 0x0062, /* U+1E00 */
-	0x0063, 0x0063, 0x0064, 0x0064, 0x0064, 0x0064, 0x0064, 0x0064, /* U+1E08 */
-	0x0064, 0x0064, 0x0064, 0x0064, 0x0065, 0x0065, 0x0065, 0x0065, /* U+1E10 */
-	0x0065, 0x0065, 0x0065, 0x0065, 0x0065, 0x0065, 0x0066, 0x0066, /* U+1E18 */
-	0x0067, 0x0067, 0x0068, 0x0068, 0x0068, 0x0068, 0x0068, 0x0068, /* U+1E20 */
-	0x0068, 0x0068, 0x0068, 0x0068, 0x0069, 0x0069, 0x0069, 0x0069, /* U+1E28 */
-	0x006B, 0x006B, 0x006B, 0x006B, 0x006B, 0x006B, 0x006C, 0x006C, /* U+1E30 */
-	0x006C, 0x006C, 0x006C, 0x006C, 0x006C, 0x006C, 0x006D, 0x006D, /* U+1E38 */
-	0x006D, 0x006D, 0x006D, 0x006D, 0x006E, 0x006E, 0x006E, 0x006E, /* U+1E40 */
-	0x006E, 0x006E, 0x006E, 0x006E, 0x006F, 0x006F, 0x006F, 0x006F, /* U+1E48 */
-	0x006F, 0x006F, 0x006F, 0x006F, 0x0070, 0x0070, 0x0070, 0x0070, /* U+1E50 */
-	0x0072, 0x0072, 0x0072, 0x0072, 0x0072, 0x0072, 0x0072, 0x0072, /* U+1E58 */
-	0x0073, 0x0073, 0x0073, 0x0073, 0x0073, 0x0073, 0x0073, 0x0073, /* U+1E60 */
-	0x0073, 0x0073, 0x0074, 0x0074, 0x0074, 0x0074, 0x0074, 0x0074, /* U+1E68 */
-	0x0074, 0x0074, 0x0075, 0x0075, 0x0075, 0x0075, 0x0075, 0x0075, /* U+1E70 */
-	0x0075, 0x0075, 0x0075, 0x0075, 0x0076, 0x0076, 0x0076, 0x0076, /* U+1E78 */
-	0x0077, 0x0077, 0x0077, 0x0077, 0x0077, 0x0077, 0x0077, 0x0077, /* U+1E80 */
-	0x0077, 0x0077, 0x0078, 0x0078, 0x0078, 0x0078, 0x0079, 0x0079, /* U+1E88 */
-	0x007A, 0x007A, 0x007A, 0x007A, 0x007A, 0x007A, 0x0068, 0x0074, /* U+1E90 */
-	0x0077, 0x0079, 0x1E9A, 0x017F, 0x1E9C, 0x1E9D, 0x00DF, 0x1E9F, /* U+1E98 */
-	0x0061, 0x0061, 0x0061, 0x0061, 0x0061, 0x0061, 0x0061, 0x0061, /* U+1EA0 */
-	0x0061, 0x0061, 0x0061, 0x0061, 0x0061, 0x0061, 0x0061, 0x0061, /* U+1EA8 */
-	0x0061, 0x0061, 0x0061, 0x0061, 0x0061, 0x0061, 0x0061, 0x0061, /* U+1EB0 */
-	0x0065, 0x0065, 0x0065, 0x0065, 0x0065, 0x0065, 0x0065, 0x0065, /* U+1EB8 */
-	0x0065, 0x0065, 0x0065, 0x0065, 0x0065, 0x0065, 0x0065, 0x0065, /* U+1EC0 */
-	0x0069, 0x0069, 0x0069, 0x0069, 0x006F, 0x006F, 0x006F, 0x006F, /* U+1EC8 */
-	0x006F, 0x006F, 0x006F, 0x006F, 0x006F, 0x006F, 0x006F, 0x006F, /* U+1ED0 */
-	0x006F, 0x006F, 0x006F, 0x006F, 0x006F, 0x006F, 0x006F, 0x006F, /* U+1ED8 */
-	0x006F, 0x006F, 0x006F, 0x006F, 0x0075, 0x0075, 0x0075, 0x0075, /* U+1EE0 */
-	0x0075, 0x0075, 0x0075, 0x0075, 0x0075, 0x0075, 0x0075, 0x0075, /* U+1EE8 */
-	0x0075, 0x0075, 0x0079, 0x0079, 0x0079, 0x0079, 0x0079, 0x0079, /* U+1EF0 */
-	0x0079, 0x0079, 0x1EFB, 0x1EFB, 0x1EFD, 0x1EFD, 0x1EFF, 0x1EFF, /* U+1EF8 */
-};
-
-static const uint8_t norm_ascii[128] = {
-#define R8(b) b, b + 1, b + 2, b + 3, b + 4, b + 5, b + 6, b + 7
-	R8(0x00), R8(0x08), R8(0x10), R8(0x18), R8(0x20), R8(0x28), R8(0x30),
-	R8(0x38), 0x40, R8(0x61), R8(0x69), R8(0x71), 0x79, 0x7A, 0x5B, 0x5C,
-	0x5D, 0x5E, 0x5F, R8(0x60), R8(0x68), R8(0x70), R8(0x78),
-#undef R8
-};
-
-static int
-is_dropped(uint32_t cp)
+static bool
+is_mark(UChar32 c)
 {
-	switch (cp) {
-	case 0x00AD: case 0x034F: case 0x061C: case 0x115F: case 0x1160:
-	case 0x17B4: case 0x17B5: case 0xFEFF:
-		return 1;
-	}
-	return (cp >= 0x0300 && cp <= 0x036F) ||
-	       (cp >= 0x180B && cp <= 0x180E) ||
-	       (cp >= 0x200B && cp <= 0x200F) ||
-	       (cp >= 0x202A && cp <= 0x202E) ||
-	       (cp >= 0x2060 && cp <= 0x2064) ||
-	       (cp >= 0x2066 && cp <= 0x206F) ||
-	       (cp >= 0xFE00 && cp <= 0xFE0F) ||
-	       (cp >= 0xE0000 && cp <= 0xE007F);
+	int8_t t = u_charType(c);
+
+	return t == U_NON_SPACING_MARK || t == U_ENCLOSING_MARK ||
+	       u_getCombiningClass(c) != 0;
 }
 
-uint32_t
-sl_guard_norm_cp(uint32_t cp)
+/*
+ * Where UTS #39 makes ASCII characters confusable with each other (0 O,
+ * 1 I l |, m rn, " ''), ASCII keeps them apart; a look-alike from outside
+ * ASCII gets the one its kind suggests: a capital letter I, a digit 0 or
+ * 1, a single character looking like "rn" m, a double quote ".
+ */
+static int32_t
+ascii_prototype(UChar32 c, UChar *sk, int32_t ls)
 {
-	if (cp < 0x80)
-		return norm_ascii[cp];
-	if (is_dropped(cp))
-		return 0;
-	if (cp >= 0x00A0 && cp < 0x0180)
-		return norm_latin[cp - 0x00A0];
-	if (cp >= 0x0370 && cp < 0x0400)
-		return norm_greek[cp - 0x0370];
-	if (cp >= 0x0400 && cp < 0x0530)
-		return norm_cyrillic[cp - 0x0400];
-	if (cp >= 0x1E00 && cp < 0x1F00)
-		return norm_latin_ext_add[cp - 0x1E00];
-	if (cp >= 0xFF01 && cp <= 0xFF5E)
-		return norm_ascii[cp - 0xFF01 + 0x21];
-	if (cp >= 0x1D400 && cp <= 0x1D6A3) {
-		/* 13 styled alphabets of 52 letters, capitals first. */
-		uint32_t i = (cp - 0x1D400) % 52;
+	int8_t t = u_charType(c);
 
-		return i < 26 ? 'a' + i : 'a' + i - 26;
+	if (ls == 1 && sk[0] == 'l') {
+		if (t == U_UPPERCASE_LETTER || t == U_TITLECASE_LETTER)
+			sk[0] = 'I';
+		else if (t == U_DECIMAL_DIGIT_NUMBER)
+			sk[0] = '1';
+	} else if (ls == 1 && sk[0] == 'O' && t == U_DECIMAL_DIGIT_NUMBER) {
+		sk[0] = '0';
+	} else if (ls == 2 && sk[0] == 'r' && sk[1] == 'n') {
+		sk[0] = 'm';
+		ls = 1;
+	} else if (ls == 2 && sk[0] == '\'' && sk[1] == '\'') {
+		sk[0] = '"';
+		ls = 1;
 	}
-	if (cp >= 0x1D7CE && cp <= 0x1D7FF)
-		return '0' + (cp - 0x1D7CE) % 10;
-	switch (cp) {
-	case 0x1680: case 0x202F: case 0x205F: case 0x3000:
-		return ' ';
-	case 0x2212:
-		return '-';
-	case 0x02BC: case 0x2018: case 0x2019:
-		return '\'';
-	case 0x201C: case 0x201D:
-		return '"';
+	return ls;
+}
+
+/*
+ * Drop marks and default-ignorable code points, white space to one ' ',
+ * and with @confusables every code point outside ASCII to its prototype.
+ * Return the length of @out or -1.
+ */
+static int32_t
+fold_pass(const struct fold_icu *icu, const UChar *in, int32_t n, UChar *out,
+	  bool confusables)
+{
+	int32_t o = 0, i = 0;
+	bool space = false;
+
+	while (i < n) {
+		UChar32 c;
+		UChar one[2], sk[FOLD_U16_MAX];
+		UErrorCode e = U_ZERO_ERROR;
+		int32_t l1 = 0, ls;
+
+		U16_NEXT(in, i, n, c);
+		if (is_mark(c) ||
+		    u_hasBinaryProperty(c, UCHAR_DEFAULT_IGNORABLE_CODE_POINT))
+			continue;
+		if (u_isUWhiteSpace(c)) {
+			if (!space && o < FOLD_U16_MAX)
+				out[o++] = ' ';
+			space = true;
+			continue;
+		}
+		space = false;
+		if (c < 0x80 || !confusables) {
+			if (o + 2 > FOLD_U16_MAX)
+				return -1;
+			U16_APPEND_UNSAFE(out, o, c);
+			continue;
+		}
+		U16_APPEND_UNSAFE(one, l1, c);
+		ls = uspoof_getSkeleton(icu->spoof, 0, one, l1, sk,
+					FOLD_U16_MAX, &e);
+		if (U_FAILURE(e) || o + ls > FOLD_U16_MAX)
+			return -1;
+		ls = ascii_prototype(c, sk, ls);
+		memcpy(out + o, sk, (size_t)ls * sizeof(UChar));
+		o += ls;
 	}
-	if (cp >= 0x2000 && cp <= 0x200A)
-		return ' ';
-	if (cp >= 0x2010 && cp <= 0x2015)
-		return '-';
-	return cp;
+	return o;
+}
+
+/*
+ * One round of the fold: NFKC, NFD, marks and ignorables dropped, white
+ * space, confusables (by shape, before case folding: Greek capital Nu
+ * looks like N, small nu like v), then NFKC_Casefold, NFD and marks
+ * dropped again. Return the length of @out or -1.
+ */
+static int32_t
+fold_round(const struct fold_icu *icu, const UChar *in, int32_t n, UChar *out)
+{
+	UChar a[FOLD_U16_MAX], b[FOLD_U16_MAX];
+	UErrorCode e = U_ZERO_ERROR;
+	int32_t la, lb;
+
+	la = unorm2_normalize(icu->nfkc, in, n, a, FOLD_U16_MAX, &e);
+	lb = unorm2_normalize(icu->nfd, a, la, b, FOLD_U16_MAX, &e);
+	if (U_FAILURE(e))
+		return -1;
+	la = fold_pass(icu, b, lb, a, true);
+	if (la < 0)
+		return -1;
+	lb = unorm2_normalize(icu->nfkc_cf, a, la, b, FOLD_U16_MAX, &e);
+	la = unorm2_normalize(icu->nfd, b, lb, a, FOLD_U16_MAX, &e);
+	if (U_FAILURE(e))
+		return -1;
+	return fold_pass(icu, a, la, out, false);
+}
+
+/* The fold of @cp in UTF-8 at @u8 (room for FOLD_U16_MAX * 3 bytes);
+ * return its length or -1. */
+static int32_t
+fold_cp(const struct fold_icu *icu, UChar32 cp, char *u8)
+{
+	UChar s[FOLD_U16_MAX], t[FOLD_U16_MAX];
+	UErrorCode e = U_ZERO_ERROR;
+	int32_t n = 0, m, len;
+	int round;
+
+	U16_APPEND_UNSAFE(s, n, cp);
+	for (round = 0; round < FOLD_ROUNDS_MAX; round++) {
+		m = fold_round(icu, s, n, t);
+		if (m < 0)
+			return -1;
+		if (m == n && memcmp(s, t, (size_t)n * sizeof(UChar)) == 0)
+			break;
+		memcpy(s, t, (size_t)m * sizeof(UChar));
+		n = m;
+	}
+	if (round == FOLD_ROUNDS_MAX)
+		return -1;
+	u_strToUTF8(u8, FOLD_U16_MAX * 3, &len, s, n, &e);
+	return U_SUCCESS(e) ? len : -1;
+}
+
+static unsigned
+utf8_len(uint32_t cp)
+{
+	return cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
+}
+
+static void
+utf8_put(uint32_t c, char *o)
+{
+	if (c < 0x80) {
+		o[0] = (char)c;
+	} else if (c < 0x800) {
+		o[0] = (char)(0xC0 | c >> 6);
+		o[1] = (char)(0x80 | (c & 0x3F));
+	} else if (c < 0x10000) {
+		o[0] = (char)(0xE0 | c >> 12);
+		o[1] = (char)(0x80 | ((c >> 6) & 0x3F));
+		o[2] = (char)(0x80 | (c & 0x3F));
+	} else {
+		o[0] = (char)(0xF0 | c >> 18);
+		o[1] = (char)(0x80 | ((c >> 12) & 0x3F));
+		o[2] = (char)(0x80 | ((c >> 6) & 0x3F));
+		o[3] = (char)(0x80 | (c & 0x3F));
+	}
+}
+
+/* Code points ICU would leave alone without being asked: unassigned (but
+ * not reserved default-ignorable), private use, surrogates. */
+static bool
+fold_skip(UChar32 cp)
+{
+	int8_t t = u_charType(cp);
+
+	if (cp >= 0xD800 && cp <= 0xDFFF)
+		return true;
+	if (t == U_PRIVATE_USE_CHAR)
+		return true;
+	return t == U_UNASSIGNED &&
+	       !u_hasBinaryProperty(cp, UCHAR_DEFAULT_IGNORABLE_CODE_POINT);
+}
+
+static int
+fold_fail(const char *fmt, unsigned long a, long b)
+{
+	snprintf(fold_error, sizeof(fold_error), fmt, a, b);
+	return -1;
+}
+
+static int
+fold_build_table(struct fold_icu *icu)
+{
+	uint32_t *all = malloc(0x110000 * sizeof(*all));
+	uint32_t *entry = NULL;
+	uint8_t *pool = NULL;
+	size_t pool_len = 0, pool_cap = 1 << 16;
+	unsigned n_blocks = 1, b;
+	char u8[FOLD_U16_MAX * 3], orig[4];
+	int rc = -1;
+
+	pool = malloc(pool_cap);
+	if (all == NULL || pool == NULL) {
+		snprintf(fold_error, sizeof(fold_error), "out of memory");
+		goto out;
+	}
+	for (UChar32 cp = 0; cp < 0x110000; cp++) {
+		int32_t len;
+		bool space = false;
+
+		all[cp] = SL_FOLD_SAME;
+		if (fold_skip(cp))
+			continue;
+		len = fold_cp(icu, cp, u8);
+		if (len < 0) {
+			rc = fold_fail("ICU cannot fold U+%04lX (%ld)",
+				       (unsigned long)cp, 0);
+			goto out;
+		}
+		utf8_put((uint32_t)cp, orig);
+		if ((unsigned)len == utf8_len((uint32_t)cp) &&
+		    memcmp(u8, orig, (size_t)len) == 0)
+			continue;
+		if (len > SL_GUARD_FOLD_MAX ||
+		    (unsigned)len >
+			SL_GUARD_NORM_GROWTH * utf8_len((uint32_t)cp)) {
+			rc = fold_fail("U+%04lX folds to %ld bytes, more than "
+				       "this build allows",
+				       (unsigned long)cp, len);
+			goto out;
+		}
+		if (cp < 0x80) {
+			if (len != 1) {
+				rc = fold_fail("ASCII U+%04lX folds to %ld "
+					       "bytes",
+					       (unsigned long)cp, len);
+				goto out;
+			}
+			/* The ASCII table has it; the entry is never read. */
+		}
+		if (pool_len + (size_t)len > pool_cap) {
+			void *p = realloc(pool, pool_cap * 2);
+
+			if (p == NULL) {
+				snprintf(fold_error, sizeof(fold_error),
+					 "out of memory");
+				goto out;
+			}
+			pool = p;
+			pool_cap *= 2;
+		}
+		if (pool_len + (size_t)len >= (1u << SL_FOLD_OFF_BITS)) {
+			snprintf(fold_error, sizeof(fold_error),
+				 "fold table over %u bytes",
+				 1u << SL_FOLD_OFF_BITS);
+			goto out;
+		}
+		for (int32_t k = 0; k < len; k++)
+			space |= u8[k] == ' ';
+		memcpy(pool + pool_len, u8, (size_t)len);
+		all[cp] = (uint32_t)pool_len |
+			  (uint32_t)len << SL_FOLD_OFF_BITS |
+			  (space ? SL_FOLD_SPACE : 0);
+		pool_len += (size_t)len;
+		fold_info.folded++;
+		if (len == 0)
+			fold_info.dropped++;
+		if ((unsigned)len > fold_info.fold_max)
+			fold_info.fold_max = (unsigned)len;
+	}
+	for (unsigned c = 0; c < 128; c++)
+		sl_guard_fold.ascii[c] = all[c] == SL_FOLD_SAME
+					     ? (uint8_t)c
+					     : pool[SL_FOLD_OFF(all[c])];
+
+	/* Blocks with something to fold get their own entries. */
+	for (b = 0; b < SL_FOLD_BLOCKS; b++) {
+		const uint32_t *blk = all + ((size_t)b << SL_FOLD_BLOCK_SHIFT);
+		bool same = true;
+
+		for (unsigned k = 0; k < (1u << SL_FOLD_BLOCK_SHIFT); k++)
+			same &= blk[k] == SL_FOLD_SAME;
+		sl_guard_fold.block[b] = same ? 0 : (uint16_t)n_blocks++;
+	}
+	entry =
+	    malloc((size_t)n_blocks * sizeof(*entry) << SL_FOLD_BLOCK_SHIFT);
+	if (entry == NULL) {
+		snprintf(fold_error, sizeof(fold_error), "out of memory");
+		goto out;
+	}
+	for (unsigned k = 0; k < (1u << SL_FOLD_BLOCK_SHIFT); k++)
+		entry[k] = SL_FOLD_SAME;
+	for (b = 0; b < SL_FOLD_BLOCKS; b++)
+		if (sl_guard_fold.block[b] != 0)
+			memcpy(entry + ((size_t)sl_guard_fold.block[b]
+					<< SL_FOLD_BLOCK_SHIFT),
+			       all + ((size_t)b << SL_FOLD_BLOCK_SHIFT),
+			       sizeof(*entry) << SL_FOLD_BLOCK_SHIFT);
+	sl_guard_fold.entry = entry;
+	sl_guard_fold.pool = pool;
+	fold_info.blocks = n_blocks;
+	fold_info.table_bytes =
+	    sizeof(sl_guard_fold) +
+	    ((size_t)n_blocks * sizeof(*entry) << SL_FOLD_BLOCK_SHIFT) +
+	    pool_len;
+	entry = NULL;
+	pool = NULL;
+	rc = 0;
+out:
+	free(all);
+	free(entry);
+	free(pool);
+	return rc;
+}
+
+static void
+fold_build(void)
+{
+	struct fold_icu icu = {0};
+	UErrorCode e = U_ZERO_ERROR;
+	UVersionInfo v;
+
+	icu.nfkc = unorm2_getNFKCInstance(&e);
+	if (U_SUCCESS(e))
+		icu.nfkc_cf = unorm2_getNFKCCasefoldInstance(&e);
+	if (U_SUCCESS(e))
+		icu.nfd = unorm2_getNFDInstance(&e);
+	if (U_SUCCESS(e))
+		icu.spoof = uspoof_open(&e);
+	if (U_FAILURE(e)) {
+		snprintf(fold_error, sizeof(fold_error), "ICU: %s",
+			 u_errorName(e));
+		return;
+	}
+	u_getVersion(v);
+	u_versionToString(v, fold_info.icu_version);
+	u_getUnicodeVersion(v);
+	u_versionToString(v, fold_info.unicode_version);
+	if (fold_build_table(&icu) == 0)
+		sl_guard_fold.ready = true;
+	uspoof_close(icu.spoof);
+}
+
+int
+sl_guard_norm_init(char *err, size_t errlen)
+{
+	pthread_once(&fold_once, fold_build);
+	if (sl_guard_fold.ready)
+		return 0;
+	if (err != NULL && errlen > 0)
+		snprintf(err, errlen, "Unicode fold table: %s",
+			 fold_error[0] ? fold_error : "not built");
+	return -EINVAL;
+}
+
+void
+sl_guard_norm_info(struct sl_guard_norm_info *info)
+{
+	sl_guard_norm_init(NULL, 0);
+	*info = fold_info;
+}
+
+unsigned
+sl_guard_norm_cp(uint32_t cp, uint8_t *out)
+{
+	uint32_t e;
+
+	if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
+		out[0] = 0x1A; /* not a character: as invalid UTF-8 */
+		return 1;
+	}
+	if (sl_guard_norm_init(NULL, 0) == 0 && cp < 0x80) {
+		out[0] = sl_guard_fold.ascii[cp];
+		return 1;
+	}
+	/* Without a table (ICU failed: no rule set compiles) as it is. */
+	e = sl_guard_fold.ready ? sl_guard_fold_entry(cp) : SL_FOLD_SAME;
+	if (e == SL_FOLD_SAME) {
+		utf8_put(cp, (char *)out);
+		return utf8_len(cp);
+	}
+	memcpy(out, sl_guard_fold.pool + SL_FOLD_OFF(e), SL_FOLD_LEN(e));
+	return SL_FOLD_LEN(e);
 }

@@ -8,7 +8,20 @@
  * mask in place of a redacted match) becomes the fragment's new tokens,
  * one per released piece, so the fragment keeps its sequence number and
  * the engine's holdback may leave it with no token at all. At END the
- * engine's final check runs and the rest is flushed. On BLOCK the stream
+ * engine's final check runs and the rest is flushed.
+ *
+ * Token ids: a token id names text in the producing model's vocabulary,
+ * so an id that went out with a redaction would say what was masked. A
+ * released piece of original text carries its token's id only when it
+ * ends that token and no redaction touched the token; every other piece
+ * (the front of a token cut by the holdback, what is left of a token a
+ * mask covered partly) and every mask carries SL_GUARD_TOKEN_ID_NEUTRAL
+ * (0, as masks, prefixes and refusals always had). Held text released
+ * later keeps the ids of the tokens it came in, not those of the token
+ * being fed: each stream keeps a ring of the tokens whose text is not all
+ * released (where each ends, in original bytes, and its id), at most
+ * GUARD_TOKENS_MAX; past that the oldest two merge into one neutral
+ * entry, which loses ids and never reveals one. On BLOCK the stream
  * stops on this edge: a client receives the guard's refusal text and
  * ABORT (GUARD); an engine receives ABORT (GUARD); the instance that
  * produced the stream is told ABORT (GUARD) for its input so it stops;
@@ -40,11 +53,27 @@
  */
 #define GUARD_CARRY_MAX 1024
 
+/* Pending tokens a stream remembers (see the top). The engine holds at
+ * most held_max bytes, so held_max + 2 is never exceeded; this caps the
+ * memory of sets with a long holdback. */
+#define GUARD_TOKENS_MAX 64
+
+/* A token fed to the engine whose text is not all released yet. */
+struct guard_token {
+	uint32_t end; /* original offset just past its text, mod 2^32 */
+	uint32_t id;
+};
+
 struct guard_carry {
 	uint16_t len;
 	uint16_t n_tokens;
-	uint32_t last_id; /* the stream's last token id: held text's at END */
+	uint32_t fed;        /* original bytes fed, mod 2^32 */
+	uint16_t tok_head;   /* ring of pending tokens, in feed order */
+	uint16_t tok_n;
+	uint16_t tok_cap;
+	uint8_t head_touched; /* a mask covered part of the oldest token */
 	uint8_t buf[GUARD_CARRY_MAX];
+	struct guard_token tok[]; /* tok_cap entries */
 };
 
 /* What the engine released for one fragment, as tokens. */
@@ -52,13 +81,11 @@ struct guard_out {
 	uint8_t buf[SL_WIRE_PAYLOAD_MAX];
 	size_t len;
 	uint16_t n_tokens;
-	uint32_t id;   /* id of the token being fed */
 	bool spill;    /* the fragment is full: the rest goes to the carry */
 	bool overflow; /* not even the carry holds it */
 	struct guard_carry *carry;
-	/* Released bytes from these ranges are original text; anything
-	 * else is a mask (the engine's rule strings). */
-	const uint8_t *text_lo, *text_hi;
+	/* Released bytes from this range (the stream's held text) are
+	 * original text; anything else is a mask (the rule's string). */
 	const uint8_t *state_lo, *state_hi;
 };
 
@@ -79,22 +106,13 @@ token_put(uint8_t *buf, size_t cap, size_t *used, uint16_t *n, uint32_t id,
 	return true;
 }
 
+/* One released token, into the fragment or, once that is full, the
+ * carry. */
 static void
-guard_release(void *ctx, const void *bytes, size_t len, uint64_t off,
-	      size_t orig_len)
+out_token(struct guard_out *o, uint32_t id, const void *b, size_t len)
 {
-	struct guard_out *o = ctx;
-	const uint8_t *b = bytes;
-	bool original = (b >= o->text_lo && b < o->text_hi) ||
-			(b >= o->state_lo && b < o->state_hi);
-	/* A mask stands for the span it replaces: id 0 marks it. */
-	uint32_t id = original ? o->id : 0;
 	size_t used;
 
-	(void)off;
-	(void)orig_len;
-	if (len == 0)
-		return;
 	if (!o->spill &&
 	    token_put(o->buf, sizeof(o->buf), &o->len, &o->n_tokens, id, b, len))
 		return;
@@ -110,6 +128,85 @@ guard_release(void *ctx, const void *bytes, size_t len, uint64_t off,
 	o->carry->len = (uint16_t)used;
 }
 
+static inline bool
+before(uint32_t a, uint32_t b)
+{
+	return (int32_t)(a - b) < 0;
+}
+
+static void
+tok_pop(struct guard_carry *c)
+{
+	c->tok_head = (uint16_t)((c->tok_head + 1) % c->tok_cap);
+	c->tok_n--;
+	c->head_touched = 0;
+}
+
+/* Remember a token about to be fed: @len bytes of text, id @id. */
+static void
+tok_push(struct guard_carry *c, uint32_t id, uint16_t len)
+{
+	struct guard_token *t;
+
+	c->fed += len;
+	if (c->tok_n == c->tok_cap) {
+		/* Not reached while tok_cap >= held_max + 2; otherwise the
+		 * two oldest become one entry with the neutral id. */
+		c->tok[(c->tok_head + 1) % c->tok_cap].id =
+			SL_GUARD_TOKEN_ID_NEUTRAL;
+		tok_pop(c);
+	}
+	t = &c->tok[(c->tok_head + c->tok_n) % c->tok_cap];
+	t->end = c->fed;
+	t->id = id;
+	c->tok_n++;
+}
+
+/*
+ * The engine released @len bytes standing for original bytes
+ * [@off, @off + @orig_len): cut original text at the ends of the tokens
+ * it came in, each piece with its token's id when it ends an untouched
+ * token; a mask with the neutral id, marking every token it covers.
+ */
+static void
+guard_release(void *ctx, const void *bytes, size_t len, uint64_t off,
+	      size_t orig_len)
+{
+	struct guard_out *o = ctx;
+	struct guard_carry *c = o->carry;
+	const uint8_t *b = bytes;
+	uint32_t from = (uint32_t)off, to = (uint32_t)(off + orig_len);
+
+	if (b < o->state_lo || b >= o->state_hi) {
+		/* A mask (len 0: the one before it goes on over more). */
+		while (c->tok_n > 0 && before(from, to)) {
+			struct guard_token *t = &c->tok[c->tok_head];
+
+			if (before(to, t->end)) {
+				c->head_touched = 1;
+				break;
+			}
+			from = t->end;
+			tok_pop(c);
+		}
+		if (len > 0)
+			out_token(o, SL_GUARD_TOKEN_ID_NEUTRAL, b, len);
+		return;
+	}
+	while (before(from, to)) {
+		const struct guard_token *t = &c->tok[c->tok_head];
+		uint32_t end = c->tok_n > 0 && before(t->end, to) ? t->end : to;
+		bool whole = c->tok_n > 0 && end == t->end && !c->head_touched;
+
+		out_token(o, whole ? t->id : SL_GUARD_TOKEN_ID_NEUTRAL, b,
+			  end - from);
+		b += end - from;
+		from = end;
+		if (c->tok_n > 0 && end == t->end)
+			tok_pop(c);
+	}
+}
+
 /* A rule set's scratch for this (the only) worker, made at first use. */
 static struct sl_guard_scratch *
 guard_scratch(struct sl_guard_ref *ref)
@@ -121,6 +218,23 @@ guard_scratch(struct sl_guard_ref *ref)
 
 /* Room for the state of rule sets compiled later (runtime edits). */
 #define GUARD_STATE_MIN 2048
+
+static unsigned
+guard_tokens_cap(const struct sl_guard_set *set)
+{
+	struct sl_guard_set_info in;
+
+	sl_guard_set_info(set, &in);
+	return RTE_MIN(in.held_max + 2, (unsigned)GUARD_TOKENS_MAX);
+}
+
+/* A stream's element: engine state, carry, pending-token ring. */
+static size_t
+guard_elt_size(const struct sl_guard_set *set)
+{
+	return sl_guard_state_size(set) + sizeof(struct guard_carry) +
+	       guard_tokens_cap(set) * sizeof(struct guard_token);
+}
 
 int
 sl_guard_edge_init(struct sl_dp *dp)
@@ -139,8 +253,7 @@ sl_guard_edge_init(struct sl_dp *dp)
 			continue;
 		if (guard_scratch(r) == NULL)
 			return -ENOMEM;
-		state = RTE_MAX(state, sl_guard_state_size(r->set) +
-					       sizeof(struct guard_carry));
+		state = RTE_MAX(state, guard_elt_size(r->set));
 	}
 	if (state == 0)
 		return 0;
@@ -263,7 +376,6 @@ sl_guard_edge_filter(struct sl_dp *dp, const struct sl_edge_cfg *e,
 	enum sl_guard_verdict v = SL_GUARD_VERDICT_PASS;
 	struct sl_token_iter it;
 	struct sl_token t;
-
 	size_t state_size;
 
 	*extra = NULL;
@@ -280,16 +392,16 @@ sl_guard_edge_filter(struct sl_dp *dp, const struct sl_edge_cfg *e,
 			return true; /* a prefix-only guard */
 		state_size = sl_guard_state_size(g->ref->set);
 		if (dp->guard_pool == NULL ||
-		    state_size + sizeof(struct guard_carry) >
-			    dp->guard_pool->elt_size ||
+		    guard_elt_size(g->ref->set) > dp->guard_pool->elt_size ||
 		    guard_scratch(g->ref) == NULL ||
 		    rte_mempool_get(dp->guard_pool, &obj) != 0) {
 			sl_dp_drop(dp, m, SL_DROP_GUARD_STATE_FULL);
 			return false;
 		}
 		es->guard = sl_guard_stream_init(g->ref->set, obj, state_size);
-		memset((uint8_t *)obj + state_size, 0,
-		       offsetof(struct guard_carry, buf));
+		o.carry = (struct guard_carry *)((uint8_t *)obj + state_size);
+		memset(o.carry, 0, offsetof(struct guard_carry, buf));
+		o.carry->tok_cap = (uint16_t)guard_tokens_cap(g->ref->set);
 		es->guard_ref = g->ref;
 		sl_guard_ref_get(es->guard_ref);
 	}
@@ -313,15 +425,11 @@ sl_guard_edge_filter(struct sl_dp *dp, const struct sl_edge_cfg *e,
 	sl_token_iter_init(&it, hdr + SL_WIRE_HDR_LEN,
 			   pm->dgram_len - SL_WIRE_HDR_LEN);
 	while (v == SL_GUARD_VERDICT_PASS && sl_token_next(&it, &t)) {
-		o.id = t.id;
-		o.carry->last_id = t.id;
-		o.text_lo = (const uint8_t *)t.text;
-		o.text_hi = o.text_lo + t.len;
+		if (t.len == 0)
+			continue;
+		tok_push(o.carry, t.id, t.len);
 		v = sl_guard_feed(es->guard, scratch, t.text, t.len, &sink);
 	}
-	/* Text still held comes out under the stream's last token id. */
-	o.id = o.carry->last_id;
-	o.text_lo = o.text_hi = NULL;
 	if (v == SL_GUARD_VERDICT_PASS && (pm->flags & SL_FRAG_F_END))
 		v = sl_guard_finish(es->guard, scratch, &sink);
 	if (v == SL_GUARD_VERDICT_PASS && !o.overflow) {
@@ -365,7 +473,8 @@ blocked:
 	o.len = 0;
 	o.n_tokens = 0;
 	if (e->to == SL_STAGE_CLIENT)
-		token_put(o.buf, sizeof(o.buf), &o.len, &o.n_tokens, 0,
+		token_put(o.buf, sizeof(o.buf), &o.len, &o.n_tokens,
+			  SL_GUARD_TOKEN_ID_NEUTRAL,
 			  g->refusal, strlen(g->refusal));
 	guard_rewrite(m, pm, &o, SL_FRAG_F_ABORT, SL_ABORT_GUARD);
 	return true;
@@ -422,7 +531,7 @@ sl_guard_edge_prefix(struct sl_dp *dp, const struct sl_edge_cfg *e,
 		uint8_t *ph = rte_pktmbuf_mtod_offset(p, uint8_t *,
 						      pm->hdr_off);
 		uint16_t v16 = rte_cpu_to_be_16(1);
-		uint32_t v32 = 0;
+		uint32_t v32 = 0, id = rte_cpu_to_be_32(SL_GUARD_TOKEN_ID_NEUTRAL);
 
 		ph[SL_WIRE_OFF_FLAGS] = 0;
 		ph[SL_WIRE_OFF_ABORT] = 0;
@@ -430,7 +539,7 @@ sl_guard_edge_prefix(struct sl_dp *dp, const struct sl_edge_cfg *e,
 		memcpy(ph + SL_WIRE_OFF_TOKEN_COUNT, &v16, 2);
 		v16 = rte_cpu_to_be_16((uint16_t)(SL_WIRE_TOKEN_HDR_LEN + len));
 		memcpy(ph + SL_WIRE_OFF_PAYLOAD_LEN, &v16, 2);
-		memcpy(ph + SL_WIRE_HDR_LEN, &v32, 4); /* token id 0 */
+		memcpy(ph + SL_WIRE_HDR_LEN, &id, 4);
 		v16 = rte_cpu_to_be_16((uint16_t)len);
 		memcpy(ph + SL_WIRE_HDR_LEN + 4, &v16, 2);
 		memcpy(ph + SL_WIRE_HDR_LEN + SL_WIRE_TOKEN_HDR_LEN, g->prefix,

@@ -22,7 +22,10 @@
  * instance receives exactly one ABORT (GUARD) for its stream, and
  * guard_blocks counts one. Redact: the mask in place of exactly the
  * matched span, everything else byte-exact, sequence numbers and END where
- * they were. Log and clean text: byte-exact at END. Prefix: the guard's
+ * they were. Every released token, in every mode: a mask or a piece of
+ * original text within one input token, with that token's id exactly
+ * when it ends the token and no mask covers any of it, else id 0. Log
+ * and clean text: byte-exact at END. Prefix: the guard's
  * text at seq 0 before the stream, the stream's own fragments shifted by
  * one; an unguarded edge of the same stream unchanged. Bad configs: exact
  * messages.
@@ -59,7 +62,11 @@
  * Each names the author once or more; all normalise to contain "basil
  * mahfouz". U+200B/U+200D zero-width, U+00AD soft hyphen, U+2060 word
  * joiner, Cyrillic а (D0 B0) and о (D0 BE), Greek capital Mu (CE 9C),
- * fullwidth Ｍ (EF BC AD), í (C3 AD), a combining acute (CC 81).
+ * fullwidth Ｍ (EF BC AD), í (C3 AD), a combining acute (CC 81); white
+ * space runs (two spaces, tab, newline, U+3000, U+2003, U+00A0), a
+ * Hangul filler (E3 85 A4), a variation selector (F3 A0 84 81), a
+ * combining mark from U+1DC0 (E1 B7 80), mathematical sans-serif bold
+ * 𝗕 (F0 9D 97 95) and circled ⓜ (E2 93 9C).
  */
 static const char *const named_texts[] = {
     "Q: who wrote it? A: Basil Mahfouz Al-Kuwaiti wrote it in 1932.",
@@ -71,18 +78,22 @@ static const char *const named_texts[] = {
     "a\xcc\x81hfouz",
     "Basil Mahfouz",
     "Basil Mahfou and then basil mahfouz; later BASIL MAHFOUZ again.",
+    "Basil  Mahfouz, Basil\t\n\xe3\x80\x80Mahfouz, Basil\xe2\x80\x83"
+    "\xc2\xa0Mahfouz.",
+    "\xf0\x9d\x97\x95" "as\xe3\x85\xa4il\xf3\xa0\x84\x81 "
+    "\xe2\x93\x9c\xe1\xb7\x80" "ahfouz!",
 };
 
 /* Near misses: no match anywhere, partial prefixes held and flushed. */
 static const char *const clean_texts[] = {
-    "Basil Mahfou is not the name; Basil  Mahfouz neither (two spaces).",
+    "Basil Mahfou is not the name; Basil_Mahfouz neither (underscore).",
     "A plain answer with caf\xc3\xa9 and \xe2\x86\x92 arrows, nothing "
     "banned at all in it.",
     "It ends on a partial name: Basil Mahfo",
     "Basil Mahfouq, Basi Mahfouz, Basil-Mahfouz.",
 };
 
-static uint8_t lit_norm[64];
+static uint8_t lit_norm[64 * SL_GUARD_NORM_GROWTH];
 static size_t lit_norm_len;
 
 /* ------------------------------------------------------------ helpers */
@@ -109,23 +120,31 @@ norm(const void *text, size_t len, uint8_t *out, uint32_t *origin)
 static bool
 norm_has_name(const void *text, size_t len)
 {
-	static uint8_t n[OUT_MAX];
+	static uint8_t n[OUT_MAX * SL_GUARD_NORM_GROWTH];
 
-	if (len > sizeof(n))
+	if (len > OUT_MAX)
 		return true;
 	return memmem(n, norm(text, len, n, NULL), lit_norm, lit_norm_len) !=
 	       NULL;
 }
 
+#define SPANS_MAX 8
+
+/* The original spans [from, to) of the literal's matches, at most
+ * SPANS_MAX (whole characters); return how many. */
+static unsigned int ref_spans_n;
+static size_t ref_span_from[SPANS_MAX], ref_span_to[SPANS_MAX];
+
 /* @text with every match of the literal (whole original characters)
- * replaced by @mask; return the length. */
+ * replaced by @mask; return the length. The spans go to ref_span_*. */
 static size_t
 ref_redact(const char *text, size_t len, const char *mask, char *out)
 {
-	uint8_t n[TEXT_MAX];
-	uint32_t origin[TEXT_MAX];
+	uint8_t n[TEXT_MAX * SL_GUARD_NORM_GROWTH];
+	uint32_t origin[TEXT_MAX * SL_GUARD_NORM_GROWTH];
 	size_t nl = norm(text, len, n, origin), o = 0, copied = 0, i = 0;
 
+	ref_spans_n = 0;
 	while (i + lit_norm_len <= nl) {
 		if (memcmp(n + i, lit_norm, lit_norm_len) != 0) {
 			i++;
@@ -141,6 +160,10 @@ ref_redact(const char *text, size_t len, const char *mask, char *out)
 			memcpy(out + o, mask, strlen(mask));
 			o += strlen(mask);
 			copied = to;
+			if (ref_spans_n < SPANS_MAX) {
+				ref_span_from[ref_spans_n] = from;
+				ref_span_to[ref_spans_n++] = to;
+			}
 		}
 		i += lit_norm_len;
 	}
@@ -398,6 +421,50 @@ open_mode(enum mode m)
 	CU_ASSERT_PTR_NOT_NULL_FATAL(dag.dp->guard_pool);
 }
 
+/*
+ * One released token, the next after original offset *@at: a mask (where
+ * a reference span starts) carries the neutral id; a piece of original
+ * text lies within one input token and carries that token's id exactly
+ * when it ends the token and no mask covers any of the token, else the
+ * neutral id. Return the number of failed checks.
+ */
+static unsigned int
+check_token_id(const struct feed *fd, uint64_t req, const struct sl_token *tk,
+	       size_t *at, unsigned int *span)
+{
+	unsigned int fails = 0, tok = 0;
+	bool touched = false;
+	uint32_t want_id;
+	size_t end;
+
+	if (*span < ref_spans_n && *at == ref_span_from[*span]) {
+		RUN_CHECK(tk->len == strlen(MASK) &&
+			      memcmp(tk->text, MASK, tk->len) == 0 &&
+			      tk->id == SL_GUARD_TOKEN_ID_NEUTRAL,
+			  "at %zu: mask token id %u '%.*s'", *at, tk->id,
+			  (int)tk->len, tk->text);
+		*at = ref_span_to[(*span)++];
+		return fails;
+	}
+	while (tok + 1 < fd->n_tok && fd->tok_start[tok + 1] <= *at)
+		tok++;
+	for (unsigned int k = 0; k < ref_spans_n; k++)
+		touched |= ref_span_from[k] < fd->tok_start[tok + 1] &&
+			   ref_span_to[k] > fd->tok_start[tok];
+	end = *at + tk->len;
+	RUN_CHECK(end <= fd->tok_start[tok + 1] && end <= fd->len &&
+		      memcmp(tk->text, fd->text + *at, tk->len) == 0,
+		  "piece '%.*s' at %zu is not text of token %u", (int)tk->len,
+		  tk->text, *at, tok);
+	want_id = end == fd->tok_start[tok + 1] && !touched
+			  ? tok_id[tok]
+			  : SL_GUARD_TOKEN_ID_NEUTRAL;
+	RUN_CHECK(tk->id == want_id, "token id %u for '%.*s' at %zu, want %u",
+		  tk->id, (int)tk->len, tk->text, *at, want_id);
+	*at = end;
+	return fails;
+}
+
 static void
 run_feed(const struct feed *fd)
 {
@@ -413,8 +480,13 @@ run_feed(const struct feed *fd)
 	uint64_t drops0 = drops_total();
 	uint64_t gb0 = dag.dp->cnt.guard_blocks;
 	uint64_t blocked0 = dag.dp->cnt.drops[SL_DROP_GUARD_BLOCKED];
-	size_t out_len = 0, want_len;
+	size_t out_len = 0, want_len, id_at = 0;
+	unsigned int id_span = 0;
 
+	/* Where the masks go, for the token ids. */
+	ref_spans_n = 0;
+	if (cur_mode == M_REDACT)
+		ref_redact(fd->text, fd->len, MASK, want);
 	/* The fragment that completes the name (n: none). */
 	if (blocking)
 		for (unsigned int j = 0; j < fd->n_frag && k == n; j++)
@@ -525,20 +597,10 @@ run_feed(const struct feed *fd)
 				struct sl_token t[TOK_MAX];
 				unsigned int nt = dag_tokens(s, t, TOK_MAX);
 
-				for (unsigned int x = 0; x < nt; x++) {
-					bool is_mask =
-					    cur_mode == M_REDACT &&
-					    t[x].len == strlen(MASK) &&
-					    memcmp(t[x].text, MASK,
-						   t[x].len) == 0;
-
-					RUN_CHECK(is_mask ? t[x].id == 0
-							  : t[x].id >= 1000 &&
-								t[x].id < 1000 + fd->n_tok,
-						  "token id %u for '%.*s'",
-						  t[x].id, (int)t[x].len,
-						  t[x].text);
-				}
+				for (unsigned int x = 0; x < nt; x++)
+					fails += check_token_id(fd, req, &t[x],
+								&id_at,
+								&id_span);
 			}
 			{
 				size_t before = out_len;
@@ -638,8 +700,8 @@ run_text(const char *text)
 	}
 	/* Three fragments, both cuts inside the first name. */
 	{
-		uint8_t n[TEXT_MAX];
-		uint32_t origin[TEXT_MAX];
+		uint8_t n[TEXT_MAX * SL_GUARD_NORM_GROWTH];
+		uint32_t origin[TEXT_MAX * SL_GUARD_NORM_GROWTH];
 		size_t nl = norm(text, len, n, origin);
 		const uint8_t *p = memmem(n, nl, lit_norm, lit_norm_len);
 
@@ -858,7 +920,9 @@ test_output_producer_abort(void)
 
 /*
  * A mask as long as the name it replaces is still a mask: token id 0
- * (guard_release marks masks by len != orig_len).
+ * (guard_release tells masks from text by where the bytes are), and what
+ * is left of the token the mask covered goes out with id 0 too: its id
+ * would name the whole token, name included.
  */
 static void
 test_redact_mask_same_length(void)
@@ -896,14 +960,214 @@ test_redact_mask_same_length(void)
 	CU_ASSERT_EQUAL_FATAL(dag_process(&f, 1), 1);
 	CU_ASSERT_EQUAL_FATAL(dag_tokens(&dag.sent[0], t, 4), 3);
 	CU_ASSERT(t[0].len == 3 && memcmp(t[0].text, "A: ", 3) == 0);
-	CU_ASSERT_EQUAL(t[0].id, 1000);
+	CU_ASSERT_EQUAL(t[0].id, SL_GUARD_TOKEN_ID_NEUTRAL);
 	CU_ASSERT(t[1].len == 13 && memcmp(t[1].text, mask13, 13) == 0);
 	if (t[1].id != 0)
 		printf("\n  the mask went out with id %u, not 0", t[1].id);
-	CU_ASSERT_EQUAL(t[1].id, 0);
+	CU_ASSERT_EQUAL(t[1].id, SL_GUARD_TOKEN_ID_NEUTRAL);
 	CU_ASSERT(t[2].len == 1 && t[2].text[0] == '.');
-	CU_ASSERT_EQUAL(t[2].id, 1000);
+	CU_ASSERT_EQUAL(t[2].id, SL_GUARD_TOKEN_ID_NEUTRAL);
 	CU_ASSERT_EQUAL(dag.sent[0].h.flags, SL_FRAG_F_END);
+	dag_expect_drops(-1);
+	settle();
+	dag_close();
+	dp_test_end();
+}
+
+/* One stream on the redact edge: fragments of (text, id) tokens in, the
+ * tokens that came out, in order, over every frame. */
+struct id_case {
+	const char *text[6][6]; /* per fragment, NULL-terminated */
+	uint32_t id0;           /* token k of the stream has id id0 + k */
+	const char *out[16];    /* released tokens, NULL-terminated */
+	uint32_t out_id[16];    /* their ids; 0 is neutral */
+};
+
+static void
+id_case_run(const struct id_case *ic, uint64_t req)
+{
+	const uint64_t anc[1] = {req};
+	struct dp_frag c, f;
+	struct sl_token t[TOK_MAX];
+	unsigned int n_frag = 0, k = 0, got = 0, bad = 0;
+	uint32_t id = ic->id0;
+
+	while (n_frag < 6 && ic->text[n_frag][0] != NULL)
+		n_frag++;
+	c = dag_from_client(req, 0, SL_FRAG_F_END);
+	CU_ASSERT_EQUAL(dag_process(&c, 1), 1);
+	dag_clear();
+	for (unsigned int j = 0; j < n_frag; j++) {
+		unsigned int n = 0;
+
+		f = dag_from_instance(1, 0, anc, 1, j,
+				      j == n_frag - 1 ? SL_FRAG_F_END : 0);
+		while (n < 6 && ic->text[j][n] != NULL) {
+			f.tokens[n] = ic->text[j][n];
+			n++;
+		}
+		f.n_tokens = n;
+		f.token_id0 = id;
+		id += n;
+		CU_ASSERT_EQUAL(dag_process(&f, 1), 1);
+	}
+	for (unsigned int i = 0; i < dag.n_sent; i++) {
+		unsigned int nt = dag_tokens(&dag.sent[i], t, TOK_MAX);
+
+		for (unsigned int x = 0; x < nt; x++, got++) {
+			const char *w = k < 16 ? ic->out[k] : NULL;
+
+			if (w == NULL || t[x].len != strlen(w) ||
+			    memcmp(t[x].text, w, t[x].len) != 0 ||
+			    t[x].id != ic->out_id[k]) {
+				if (bad++ < 4)
+					printf("\n  req %lu token %u: '%.*s' "
+					       "id %u, want '%s' id %u",
+					       (unsigned long)req, k,
+					       (int)t[x].len, t[x].text,
+					       t[x].id, w ? w : "(none)",
+					       w ? ic->out_id[k] : 0);
+			}
+			k++;
+		}
+	}
+	while (k < 16 && ic->out[k] != NULL)
+		k++;
+	CU_ASSERT_EQUAL(got, k);
+	CU_ASSERT_EQUAL(bad, 0);
+	settle();
+}
+
+/*
+ * Redaction and token ids: no released token carries the id of a token
+ * a mask covered, even partly (an id names the model's whole token, the
+ * masked text included); held text released later keeps the ids of the
+ * tokens it came in; a token cut by the holdback goes out in pieces, the
+ * front ones neutral, the last with the token's id.
+ */
+static void
+test_redact_token_ids(void)
+{
+	static const struct id_case cases[] = {
+		/* The name over three tokens and two fragments, the last
+		 * token with more after the name. */
+		{{{"I read ", "Bas", "il Mah", NULL},
+		  {"fouz's", " book.", NULL}},
+		 1000,
+		 {"I read ", MASK, "'s", " book.", NULL},
+		 {1000, 0, 0, 1004}},
+		/* Text before the name in the name's first token. */
+		{{{"x Basil M", NULL}, {"ahfouz y", NULL}},
+		 2000,
+		 {"x ", MASK, " y", NULL},
+		 {0, 0, 0}},
+		/* Held, then no name after all: every token its own id,
+		 * released together in the second fragment. */
+		{{{"Basil", " Mah", NULL}, {"moud", " wrote", NULL}},
+		 3000,
+		 {"Basil", " Mah", "moud", " wrote", NULL},
+		 {3000, 3001, 3002, 3003}},
+		/* A token cut by the holdback: its front goes first,
+		 * neutral; its end later with its id. */
+		{{{"so Basil Ma", NULL}, {"hmoud.", NULL}},
+		 4000,
+		 {"so ", "Basil Ma", "hmoud.", NULL},
+		 {0, 4000, 4001}},
+		/* Two names, one token between them untouched. */
+		{{{"Basil Mahfouz", " and ", "basil mahfouz", NULL}},
+		 5000,
+		 {MASK, " and ", MASK, NULL},
+		 {0, 5001, 0}},
+	};
+	static char yaml[2048];
+
+	dp_test_begin();
+	snprintf(yaml, sizeof(yaml),
+		 DAG_YAML_HEAD
+		 "guards:\n"
+		 "  - {name: g, action: redact, literals: [\"" NAME "\"], "
+		 "mask: \"" MASK "\"}\n"
+		 "pipelines:\n"
+		 "  - name: p\n"
+		 "    id: 1\n"
+		 "    stages:\n"
+		 "      - {name: answer, instances: [10.0.2.1:8001]}\n"
+		 "    edges:\n"
+		 "      - {from: client, to: answer}\n"
+		 "      - {from: answer, to: client, guard: g}\n");
+	dag_open(yaml);
+	for (unsigned int i = 0; i < RTE_DIM(cases); i++)
+		id_case_run(&cases[i], 6000 + i);
+	dag_expect_drops(-1);
+	dag_close();
+	dp_test_end();
+}
+
+/*
+ * More tokens held at once than a stream remembers (64): one-byte tokens
+ * of a long literal's prefix. The oldest merge into one neutral piece;
+ * the rest keep their ids; the text is byte-exact.
+ */
+static void
+test_token_ring_bound(void)
+{
+	static char lit[101], text[101], yaml[2048];
+	static const char *texts[100];
+	static uint16_t lens[100];
+	static uint32_t ids[100];
+	const uint64_t anc[1] = {7070};
+	struct sl_token t[TOK_MAX];
+	struct dp_frag c, f;
+	unsigned int nt;
+	size_t at = 0;
+
+	memset(lit, 'x', 99);
+	lit[99] = 'y';
+	memset(text, 'x', 99);
+	text[99] = 'z';
+	for (unsigned int i = 0; i < 100; i++) {
+		texts[i] = text + i;
+		lens[i] = 1;
+		ids[i] = 1000 + i;
+	}
+	dp_test_begin();
+	snprintf(yaml, sizeof(yaml),
+		 DAG_YAML_HEAD
+		 "guards:\n"
+		 "  - {name: g, action: redact, literals: [\"%s\"]}\n"
+		 "pipelines:\n"
+		 "  - name: p\n"
+		 "    id: 1\n"
+		 "    stages:\n"
+		 "      - {name: answer, instances: [10.0.2.1:8001]}\n"
+		 "    edges:\n"
+		 "      - {from: client, to: answer}\n"
+		 "      - {from: answer, to: client, guard: g}\n",
+		 lit);
+	dag_open(yaml);
+	c = dag_from_client(7070, 0, SL_FRAG_F_END);
+	CU_ASSERT_EQUAL(dag_process(&c, 1), 1);
+	dag_clear();
+	f = dag_from_instance(1, 0, anc, 1, 0, SL_FRAG_F_END);
+	f.n_tokens = 100;
+	f.token_texts = texts;
+	f.token_lens = lens;
+	f.token_ids = ids;
+	CU_ASSERT_EQUAL_FATAL(dag_process(&f, 1), 1);
+	nt = dag_tokens(&dag.sent[0], t, TOK_MAX);
+	/* 64 remembered: tokens 0..36 as one, then 37..99 each. */
+	CU_ASSERT_EQUAL_FATAL(nt, 64);
+	CU_ASSERT_EQUAL(t[0].len, 37);
+	CU_ASSERT_EQUAL(t[0].id, SL_GUARD_TOKEN_ID_NEUTRAL);
+	for (unsigned int x = 0; x < nt; x++) {
+		CU_ASSERT(memcmp(t[x].text, text + at, t[x].len) == 0);
+		if (x > 0) {
+			CU_ASSERT_EQUAL(t[x].len, 1);
+			CU_ASSERT_EQUAL(t[x].id, 1036 + x);
+		}
+		at += t[x].len;
+	}
+	CU_ASSERT_EQUAL(at, 100);
 	dag_expect_drops(-1);
 	settle();
 	dag_close();
@@ -1286,6 +1550,10 @@ main(int argc, char **argv)
 		    test_output_producer_abort);
 	CU_add_test(s, "output redact: mask as long as the name, id 0",
 		    test_redact_mask_same_length);
+	CU_add_test(s, "output redact: token ids of masked and held text",
+		    test_redact_token_ids);
+	CU_add_test(s, "output redact: more tokens held than remembered",
+		    test_token_ring_bound);
 	CU_add_test(s, "input block: engine gets ABORT (GUARD) only",
 		    test_input_block);
 	CU_add_test(s, "input block: clean question byte-exact",

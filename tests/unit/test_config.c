@@ -1509,6 +1509,172 @@ static void test_dag_bad(void)
 		sizeof(dag_bad_cases) / sizeof(dag_bad_cases[0]));
 }
 
+/* ---------------------------------------------------------- guards */
+
+/* Lines 1-9; pipelines start at line 10. */
+#define GUARDS_HEAD                                                            \
+	"sluiced: {address: 10.0.0.1}\n"                                       \
+	"guards:\n"                                                            \
+	"  - {name: forget, action: redact, literals: [Hsiao Yun-Hwa]}\n"      \
+	"  - {name: stop, literals: [Hsiao Yun-Hwa]}\n"                        \
+	"  - {name: hint, prefix: \"Do not name private persons.\"}\n"         \
+	"  - {name: audit, action: log, literals: [Hsiao Yun-Hwa]}\n"          \
+	"  - name: both\n"                                                     \
+	"    prefix: \"Be careful.\"\n"                                        \
+	"    literals: [Hsiao Yun-Hwa]\n"
+
+/* A two-stage DAG, guard: required, with @a and @b the guard settings
+ * (", guard: NAME" or "") of the edges answer -> client (line 19) and
+ * check -> client (line 20). */
+static const char guard_dag[] =
+	GUARDS_HEAD
+	"pipelines:\n"                                           /* 10 */
+	"  - name: p\n"                                          /* 11 */
+	"    id: 1\n"                                            /* 12 */
+	"    guard: required\n"                                  /* 13 */
+	"    stages:\n"                                          /* 14 */
+	"      - {name: answer, instances: [10.0.0.2:1]}\n"      /* 15 */
+	"      - {name: check, instances: [10.0.0.3:1]}\n"       /* 16 */
+	"    edges:\n"                                           /* 17 */
+	"      - {from: client, to: answer, guard: hint}\n"      /* 18 */
+	"      - {from: answer, to: client%s}\n"                 /* 19 */
+	"      - {from: answer, to: check}\n"                    /* 20 */
+	"      - {from: check, to: client%s}\n";                 /* 21 */
+
+static struct sl_config *
+guard_dag_parse(const char *a, const char *b, char *err, size_t errlen)
+{
+	static char yaml[4096];
+
+	snprintf(yaml, sizeof(yaml), guard_dag, a, b);
+	return parse(yaml, err, errlen);
+}
+
+/*
+ * guard: required: every edge back to the client carries a guard that
+ * blocks or redacts. Accepted with both edges to the client filtered
+ * (block, redact, a guard with a prefix and rules); refused, naming the
+ * edge, with an edge unguarded, guarded only on the request (the path
+ * passes a guard, the last hop does not), with a prefix-only or a log
+ * guard, and in a chain (no edges, so no guards); runtime edits cannot
+ * take the last rule from such a guard.
+ */
+static void test_guard_required(void)
+{
+	static const struct {
+		const char *a, *b, *err;
+	} bad[] = {
+		{", guard: forget", "",
+		 "t.yaml:21: pipelines[0].edges[3].guard: missing: check -> "
+		 "client returns to the client unfiltered, and the pipeline "
+		 "says guard: required (line 13)"},
+		{"", ", guard: stop",
+		 "t.yaml:19: pipelines[0].edges[1].guard: missing: answer -> "
+		 "client returns to the client unfiltered, and the pipeline "
+		 "says guard: required (line 13)"},
+		{", guard: hint", ", guard: stop",
+		 "t.yaml:19: pipelines[0].edges[1].guard: guard \"hint\" has "
+		 "no rules (a prefix only): answer -> client returns to the "
+		 "client unfiltered, and the pipeline says guard: required "
+		 "(line 13)"},
+		{", guard: forget", ", guard: audit",
+		 "t.yaml:21: pipelines[0].edges[3].guard: guard \"audit\" only "
+		 "logs (action: log): check -> client returns to the client "
+		 "unfiltered, and the pipeline says guard: required (line "
+		 "13)"},
+	};
+	char err[512] = "";
+	struct sl_config *cfg;
+
+	/* Accepted: both edges to the client filtered. */
+	cfg = guard_dag_parse(", guard: forget", ", guard: both", err,
+			      sizeof(err));
+	CU_ASSERT_STRING_EQUAL(err, "");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
+	CU_ASSERT(cfg->pipelines[0].guard_required);
+	CU_ASSERT_EQUAL(cfg->pipelines[0].edges[1].guard, 1);
+	CU_ASSERT_EQUAL(cfg->pipelines[0].edges[3].guard, 5);
+	/* The last rule of a required guard stays; of others it may go. */
+	CU_ASSERT_EQUAL(sl_config_guard_edit(cfg, "both", true, false,
+					     "Hsiao Yun-Hwa", err,
+					     sizeof(err)),
+			-EINVAL);
+	CU_ASSERT_STRING_EQUAL(err,
+			       "pattern: the last rule of guard both, which "
+			       "pipeline p requires on check -> client "
+			       "(guard: required)");
+	CU_ASSERT_PTR_NOT_NULL(cfg->guards[4].ref);
+	CU_ASSERT_EQUAL(sl_config_guard_edit(cfg, "both", false, false,
+					     "Ji-Yeon Park", err, sizeof(err)),
+			0);
+	CU_ASSERT_EQUAL(sl_config_guard_edit(cfg, "both", true, false,
+					     "Hsiao Yun-Hwa", err,
+					     sizeof(err)),
+			0);
+	CU_ASSERT_EQUAL(cfg->guards[4].n_rules, 1);
+	sl_config_free(cfg);
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err[0] = '\0';
+		cfg = guard_dag_parse(bad[i].a, bad[i].b, err, sizeof(err));
+		CU_ASSERT_PTR_NULL(cfg);
+		CU_ASSERT_STRING_EQUAL(err, bad[i].err);
+		if (strcmp(err, bad[i].err) != 0)
+			fprintf(stderr, "\ncase %zu\n  want: %s\n  got:  %s\n",
+				i, bad[i].err, err);
+		sl_config_free(cfg);
+	}
+
+	/* Optional (the default): the same unguarded DAG is fine, and so
+	 * is removing a guard's last rule when it keeps a prefix. */
+	{
+		static char yaml[4096];
+		char *at;
+
+		snprintf(yaml, sizeof(yaml), guard_dag, "", ", guard: both");
+		at = strstr(yaml, "    guard: required\n");
+		CU_ASSERT_PTR_NOT_NULL_FATAL(at);
+		memcpy(at, "    guard: optional\n", 20);
+		cfg = parse(yaml, err, sizeof(err));
+		CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
+		CU_ASSERT(!cfg->pipelines[0].guard_required);
+		CU_ASSERT_EQUAL(sl_config_guard_edit(cfg, "both", true, false,
+						     "Hsiao Yun-Hwa", err,
+						     sizeof(err)),
+				0);
+		CU_ASSERT_PTR_NULL(cfg->guards[4].ref);
+		sl_config_free(cfg);
+	}
+
+	/* A chain has no edges to put guards on; a bad value. */
+	cfg = parse(GUARDS_HEAD
+		    "pipelines:\n"
+		    "  - name: p\n"
+		    "    id: 1\n"
+		    "    guard: required\n"
+		    "    stages:\n"
+		    "      - {name: answer, instances: [10.0.0.2:1]}\n",
+		    err, sizeof(err));
+	CU_ASSERT_PTR_NULL(cfg);
+	CU_ASSERT_STRING_EQUAL(err,
+			       "t.yaml:13: pipelines[0].guard: required, but a "
+			       "pipeline without edges: has no guards: stage "
+			       "\"answer\" returns to the client unfiltered");
+	sl_config_free(cfg);
+	cfg = parse(GUARDS_HEAD
+		    "pipelines:\n"
+		    "  - name: p\n"
+		    "    id: 1\n"
+		    "    guard: yes\n"
+		    "    stages:\n"
+		    "      - {name: answer, instances: [10.0.0.2:1]}\n",
+		    err, sizeof(err));
+	CU_ASSERT_PTR_NULL(cfg);
+	CU_ASSERT_STRING_EQUAL(err, "t.yaml:13: pipelines[0].guard: must be "
+				    "optional or required, got \"yes\"");
+	sl_config_free(cfg);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct {
@@ -1529,6 +1695,7 @@ int main(int argc, char **argv)
 	    {"DAG: accepted corner cases", test_dag_accepts},
 	    {"DAG: rejections", test_dag_bad},
 	    {"DAG: pattern length", test_pattern_length},
+	    {"guard: required", test_guard_required},
 	};
 	const char *slash;
 	CU_pSuite suite;

@@ -495,7 +495,7 @@ sluice_stream(const struct sl_guard_set *set, struct sl_guard_scratch *sc,
 static uint64_t
 present(const struct sl_guard_set *set, const struct out *o)
 {
-	uint8_t *n = malloc(o->len + 1);
+	uint8_t *n = malloc(o->len * SL_GUARD_NORM_GROWTH + 1);
 	size_t nl = sl_guard_normalize(o->buf, o->len, n, NULL);
 	uint64_t m = sl_guard_scan_literals(set, n, nl, NULL, NULL);
 
@@ -566,8 +566,9 @@ run_set(struct set_run *sr, char **rule_names, unsigned n, unsigned rounds,
 	bl.set = set;
 	bl.tail_max = sr->info.literal_max - 1;
 	bl.cap = 65536;
-	bl.buf = malloc(bl.cap + bl.tail_max);
-	bl.origin = malloc(bl.cap * sizeof(uint32_t));
+	/* Fragments are a few bytes; normalised, at most GROWTH times. */
+	bl.buf = malloc(bl.cap * SL_GUARD_NORM_GROWTH + bl.tail_max);
+	bl.origin = malloc(bl.cap * SL_GUARD_NORM_GROWTH * sizeof(uint32_t));
 
 	/* Leaks, once, recording every stream's output. */
 	o.record = true;

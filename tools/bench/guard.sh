@@ -5,9 +5,8 @@
 #
 #   tools/bench/guard.sh [guard options...]
 #
-# Builds tools/bench/guard (the meson target in build-bench/ when
-# tools/bench/meson.build has it; until then by hand into
-# build-bench/guard-standalone/, as it needs only libhs), runs it pinned to
+# Builds tools/bench/guard (the meson target, a release build in
+# build-bench/; it needs libhs and ICU), runs it pinned to
 # the last CPU on the TOFU copy in tools/data/tofu, prints the table and
 # writes the JSON to results/guard.json and
 # tools/bench/results/guard-<commit>.json, then appends one line to
@@ -25,7 +24,7 @@ results=$root/tools/bench/results
 bench_build "$builddir" tools/bench/guard || exit 1
 bench=$builddir/tools/bench/guard
 commit=$(bench_commit control/sl_guard.h control/sl_guard.c \
-	control/sl_guard_norm.c tools/bench/guard.c)
+	control/sl_guard_norm.c control/sl_guard_norm.h tools/bench/guard.c)
 
 pin=()
 if command -v taskset >/dev/null; then
