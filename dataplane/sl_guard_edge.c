@@ -308,58 +308,26 @@ guard_rewrite(struct rte_mbuf *m, struct sl_pkt_meta *pm,
 
 /*
  * The instance that produced a blocked stream is told to stop: ABORT
- * (GUARD) for its input stream, straight back to where the stream came
- * from (best effort: no route pin, no retry).
+ * (GUARD) named like the stream it produces, straight back to where the
+ * stream came from, kept and resent until ACKed like any END.
  */
 static void
 guard_stop_producer(struct sl_dp *dp, const struct sl_pkt_meta *pm,
 		    const uint8_t *hdr)
 {
-	const struct rte_ether_addr *mac =
-		sl_neigh_lookup(&dp->neigh, pm->src_ip);
-	struct rte_ether_hdr *eth;
-	struct rte_ipv4_hdr *ip;
-	struct rte_udp_hdr *udp;
-	struct rte_mbuf *m;
-	uint8_t *h;
+	struct sl_frag_hdr h;
+	uint16_t plen;
 
-	if (pm->stage == SL_STAGE_CLIENT || mac == NULL)
+	memcpy(&plen, hdr + SL_WIRE_OFF_PAYLOAD_LEN, 2);
+	if (pm->stage == SL_STAGE_CLIENT ||
+	    sl_wire_parse_hdr(hdr, SL_WIRE_HDR_LEN + rte_be_to_cpu_16(plen),
+			      &h) != SL_WIRE_OK)
 		return;
-	m = rte_pktmbuf_alloc(dp->pool);
-	if (m == NULL)
-		return;
-	eth = (struct rte_ether_hdr *)rte_pktmbuf_append(
-		m, SL_WIRE_FRAME_HDR_OFF + SL_WIRE_HDR_LEN);
-	if (eth == NULL) {
-		rte_pktmbuf_free(m);
-		return;
-	}
-	ip = (struct rte_ipv4_hdr *)(eth + 1);
-	udp = (struct rte_udp_hdr *)(ip + 1);
-	h = (uint8_t *)(udp + 1);
-	memcpy(h, hdr, SL_WIRE_HDR_LEN);
-	h[SL_WIRE_OFF_FLAGS] = SL_FRAG_F_ABORT;
-	h[SL_WIRE_OFF_ABORT] = SL_ABORT_GUARD;
-	memset(h + SL_WIRE_OFF_TOKEN_COUNT, 0, 2);
-	memset(h + SL_WIRE_OFF_PAYLOAD_LEN, 0, 2);
-	rte_ether_addr_copy(mac, &eth->dst_addr);
-	rte_ether_addr_copy(&dp->mac, &eth->src_addr);
-	eth->ether_type = RTE_BE16(RTE_ETHER_TYPE_IPV4);
-	memset(ip, 0, sizeof(*ip));
-	ip->version_ihl = RTE_IPV4_VHL_DEF;
-	ip->total_length = rte_cpu_to_be_16(sizeof(*ip) + sizeof(*udp) +
-					    SL_WIRE_HDR_LEN);
-	ip->fragment_offset = RTE_BE16(RTE_IPV4_HDR_DF_FLAG);
-	ip->time_to_live = 64;
-	ip->next_proto_id = IPPROTO_UDP;
-	ip->src_addr = rte_cpu_to_be_32(dp->cfg->listen.ip);
-	ip->dst_addr = rte_cpu_to_be_32(pm->src_ip);
-	ip->hdr_checksum = rte_ipv4_cksum(ip);
-	udp->src_port = rte_cpu_to_be_16(dp->cfg->listen.port);
-	udp->dst_port = rte_cpu_to_be_16(pm->src_port);
-	udp->dgram_len = rte_cpu_to_be_16(sizeof(*udp) + SL_WIRE_HDR_LEN);
-	udp->dgram_cksum = 0;
-	sl_dp_ctrl_tx(dp, m);
+	/* A stream of its own (seq 0) named like the producer's output,
+	 * kept and resent until the producer ACKs it. */
+	h.seq = 0;
+	sl_dp_send_abort(dp, pm->src_ip, pm->src_port, &h, SL_ABORT_GUARD,
+			 true);
 }
 
 bool

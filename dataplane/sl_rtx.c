@@ -714,7 +714,7 @@ sl_rtx_nack(struct sl_dp *dp, struct sl_flow *f, uint32_t seq_seen,
 	uint32_t now = sl_flow_coarse(dp->now);
 	struct sl_frag_hdr h;
 
-	if (seq_seen > f->gap_end || f->nack_tries == 0)
+	if (seq_seen > f->gap_end)
 		f->gap_end = seq_seen;
 	if (f->gap_end <= f->next_seq || f->nack_tries > SL_RTX_TRIES ||
 	    (f->nack_tries != 0 && (int32_t)(now - f->nack_due) < 0))

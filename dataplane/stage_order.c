@@ -35,7 +35,9 @@
 static inline void
 order_gap(struct sl_dp *dp, struct sl_flow *f, struct rte_mbuf *m)
 {
-	if (f->nack_tries == 0 || sl_pkt_meta(m)->seq > f->gap_end)
+	/* A new gap is NACKed at once; one already NACKed only grows (the
+	 * repeats ask for all of it): no NACK per early fragment. */
+	if (f->gap_end <= f->next_seq)
 		f->nack_tries = 0;
 	sl_rtx_nack(dp, f, sl_pkt_meta(m)->seq, sl_dp_from_stage(m));
 	sl_dp_gap_watch(dp, sl_pkt_meta(m)->flow);
@@ -133,7 +135,7 @@ sl_stage_order(struct sl_dp *dp, struct rte_mbuf **pkts, uint16_t n)
 			 * NACKed afresh. */
 			if (f->next_seq <= f->end_seq &&
 			    (r = sl_flow_first_held(dp->flows, f)) != NULL) {
-				f->nack_tries = 0;
+				f->gap_end = f->next_seq;
 				order_gap(dp, f, r);
 			}
 		}
