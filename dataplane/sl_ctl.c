@@ -169,9 +169,20 @@ ctl_publish(struct sl_ctl *ctl, struct sl_config *next,
 	sl_config_share_patterns(next, (struct sl_config *)ctl->dp->cfg);
 	rc = sl_dp_publish(ctl->dp, next, &old);
 	if (rc != 0) {
+		/* Nothing changed: the running snapshot takes its own
+		 * databases back before the refused one goes. */
+		sl_config_share_patterns(next,
+					 (struct sl_config *)ctl->dp->cfg);
 		sl_config_free(next);
-		sl_api_error_set(err, CODE(UNAVAILABLE), "",
-				 "the dataplane did not take the new config");
+		if (rc == -ETIMEDOUT)
+			sl_api_error_set(err, CODE(UNAVAILABLE), "",
+					 "the dataplane did not take the new "
+					 "config");
+		else
+			sl_api_error_set(err, CODE(UNAVAILABLE), "",
+					 "the dataplane could not build the new "
+					 "config's state (%s); nothing changed",
+					 strerror(-rc));
 		return rc;
 	}
 	ctl->generation++;

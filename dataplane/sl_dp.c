@@ -478,6 +478,8 @@ sl_dp_loop(struct sl_dp *dp, struct rte_mbuf *m)
 	dp->n_loop++;
 }
 
+static void dp_end_stream(struct sl_dp *dp, uint32_t idx, uint8_t reason);
+
 /* Operator results enter fanout as their stage's output. */
 static void
 dp_run_loop(struct sl_dp *dp)
@@ -597,11 +599,94 @@ dp_quota_init(struct sl_dp *dp, const struct sl_config *cfg)
 	dp->quota.held_tenant = RTE_MAX(pool / 4, 1u);
 }
 
+/* What a config's derived state is made of (sl_split/op/route/
+ * guard_edge_init fill these fields of struct sl_dp). */
+struct dp_derived {
+	void *hs_scratch;
+	struct sl_op_state *op;
+	struct sl_keypins *keypins;
+	struct rte_mempool *guard_pool;
+};
+
+static void
+dp_derived_swap(struct sl_dp *dp, struct dp_derived *d)
+{
+	struct dp_derived cur = {dp->hs_scratch, dp->op, dp->keypins,
+				 dp->guard_pool};
+
+	dp->hs_scratch = d->hs_scratch;
+	dp->op = d->op;
+	dp->keypins = d->keypins;
+	dp->guard_pool = d->guard_pool;
+	*d = cur;
+}
+
+/* Free the derived state in @d (swapped in for the finis). */
+static void
+dp_derived_free(struct sl_dp *dp, struct dp_derived *d)
+{
+	dp_derived_swap(dp, d);
+	sl_op_fini(dp);
+	sl_route_fini(dp);
+	sl_split_fini(dp);
+	sl_guard_edge_fini(dp);
+	dp_derived_swap(dp, d);
+}
+
 /*
- * A new layout (pipelines, stages or edges changed): streams keep their
- * flow entries (remapped to the pipeline's new index) but lose their edge
- * state, so their next fragments are routed afresh; streams of a removed
- * pipeline leave. Operator groups and key pins start over.
+ * Build the derived state of @next into @d, leaving dp's own untouched.
+ * A new layout gets all of it fresh; the same layout keeps the current
+ * state (streams in flight hold pieces of it) and may only gain a guard
+ * state pool (a guard got its first rules). Return 0 or a negative
+ * errno, with nothing left allocated.
+ */
+static int
+dp_derived_build(struct sl_dp *dp, const struct sl_config *next, bool same,
+		 struct dp_derived *d)
+{
+	const struct sl_config *cur = dp->cfg;
+	struct dp_derived keep = {0};
+	int rc;
+
+	*d = keep;
+	if (same && dp->guard_pool != NULL)
+		return 0;
+	dp_derived_swap(dp, d); /* dp's fields now NULL, its own in d */
+	keep = *d;
+	*d = (struct dp_derived){0};
+	dp->cfg = next;
+	if (same) {
+		rc = sl_guard_edge_init(dp);
+	} else {
+		rc = sl_split_init(dp);
+		if (rc == 0)
+			rc = sl_op_init(dp);
+		if (rc == 0)
+			rc = sl_route_init(dp);
+		if (rc == 0)
+			rc = sl_guard_edge_init(dp);
+	}
+	dp->cfg = cur;
+	*d = keep;
+	dp_derived_swap(dp, d); /* dp's own back, the new ones in d */
+	if (rc != 0) {
+		dp_derived_free(dp, d);
+		*d = (struct dp_derived){0};
+	}
+	return rc;
+}
+
+/*
+ * A new layout (pipelines, stages or edges changed): what a stream keeps
+ * per edge (route pins, buffers, splitters, guard state) and what
+ * operators hold belong to the old graph. Every stream that started
+ * downstream and has not ended is ended explicitly first, under the old
+ * config: an ABORT (RECONFIG) goes through fanout in its place, so every
+ * consumer hears it (a buffer drops what it held, a splitter aborts its
+ * child, an operator its group, a guard-blocked stream stays stopped).
+ * A request whose pipeline is gone is told too. Streams that did not
+ * start keep their entries (remapped to the pipeline's new index) and
+ * start under the new graph.
  */
 static void
 dp_relayout(struct sl_dp *dp, const struct sl_config *next)
@@ -618,6 +703,21 @@ dp_relayout(struct sl_dp *dp, const struct sl_config *next)
 	for (uint32_t i = 0; i < ft->capacity; i++) {
 		struct sl_flow *f = &ft->flows[i];
 
+		if (f->state != SL_FLOW_ACTIVE)
+			continue;
+		if (f->edges != NULL && f->next_seq <= f->end_seq)
+			dp_end_stream(dp, i, SL_ABORT_RECONFIG);
+		else if (map[f->pipeline] < 0 && f->key.stage == 0 &&
+			 !f->request_done)
+			sl_dp_request_abort(dp, i, SL_ABORT_RECONFIG);
+	}
+	do {
+		dp_run_loop(dp);
+		sl_dp_flush(dp);
+	} while (dp->n_loop != 0);
+	for (uint32_t i = 0; i < ft->capacity; i++) {
+		struct sl_flow *f = &ft->flows[i];
+
 		if (f->state == SL_FLOW_FREE)
 			continue;
 		if (f->edges != NULL)
@@ -627,40 +727,48 @@ dp_relayout(struct sl_dp *dp, const struct sl_config *next)
 		else
 			f->pipeline = (uint8_t)map[f->pipeline];
 	}
-	sl_op_fini(dp);
-	sl_route_fini(dp);
 	memset(dp->stages, 0, sizeof(dp->stages));
 	/* The key pins are gone: so are the keys they counted. */
 	for (unsigned int u = 0; u < SL_MAX_INSTANCE_UIDS; u++)
 		dp->inst[u].keys_active = 0;
 }
 
+/*
+ * Take dp->cfg_next. All or nothing: the derived state of the new
+ * config is built first; if that fails nothing changes and the reason is
+ * left in dp->adopt_rc for sl_dp_publish.
+ */
 void
 sl_dp_adopt(struct sl_dp *dp)
 {
 	const struct sl_config *next = dp->cfg_next;
 	const struct sl_config *old = dp->cfg;
 	bool same = sl_config_same_layout(old, next);
+	struct dp_derived fresh;
+	int rc;
 
+	rc = dp_derived_build(dp, next, same, &fresh);
+	if (rc != 0) {
+		dp->cnt.reconfig_errors++;
+		dp->adopt_rc = rc;
+		__atomic_store_n(&dp->cfg_next, NULL, __ATOMIC_RELEASE);
+		return;
+	}
 	if (!same) {
 		dp_relayout(dp, next);
-		sl_guard_edge_fini(dp);
+		/* Streams gave their edge state back: the old derived state
+		 * is held by nothing now. */
+		dp_derived_swap(dp, &fresh);
+		dp_derived_free(dp, &fresh);
+	} else if (fresh.guard_pool != NULL) {
+		dp->guard_pool = fresh.guard_pool;
 	}
 	dp_instances_init(dp, next, old);
 	dp_tenants_init(dp, next, old);
 	dp_quota_init(dp, next);
 	dp->cfg = next;
-	if (!same) {
-		/* Failures leave the feature off, counted, never a crash:
-		 * the worker cannot refuse a published config. */
-		if (sl_split_init(dp) != 0 || sl_op_init(dp) != 0 ||
-		    sl_route_init(dp) != 0 || sl_guard_edge_init(dp) != 0)
-			dp->cnt.reconfig_errors++;
-	} else if (sl_guard_edge_init(dp) != 0) {
-		/* A guard may have got its first rules. */
-		dp->cnt.reconfig_errors++;
-	}
 	dp->cnt.reconfigs++;
+	dp->adopt_rc = 0;
 	__atomic_store_n(&dp->cfg_next, NULL, __ATOMIC_RELEASE);
 }
 
@@ -670,18 +778,23 @@ sl_dp_publish(struct sl_dp *dp, const struct sl_config *next,
 {
 	const struct sl_config *prev = dp->cfg;
 
+	*old = NULL;
 	if (!dp->running) {
 		dp->cfg_next = next;
 		sl_dp_adopt(dp);
+		if (dp->adopt_rc != 0)
+			return dp->adopt_rc;
 		*old = prev;
 		return 0;
 	}
 	__atomic_store_n(&dp->cfg_next, next, __ATOMIC_RELEASE);
 	for (int i = 0; i < 100000; i++) {
 		if (__atomic_load_n(&dp->cfg_next, __ATOMIC_ACQUIRE) == NULL) {
-			/* Taken; one more quiescent state and the old
-			 * snapshot is read nowhere. */
+			/* Taken (or refused); one more quiescent state and
+			 * the old snapshot is read nowhere. */
 			rte_rcu_qsbr_synchronize(dp->qsbr, RTE_QSBR_THRID_INVALID);
+			if (dp->adopt_rc != 0)
+				return dp->adopt_rc;
 			*old = prev;
 			return 0;
 		}
@@ -850,19 +963,14 @@ sl_dp_process(struct sl_dp *dp, struct rte_mbuf **pkts, uint16_t n)
 	}
 }
 
-/*
- * A stream that never ended: its consumers get an ABORT (EXPIRED), sent
- * through fanout like any fragment so that buffers, splitters and
- * operators all see it; the stream then lingers like any ended one.
- */
 static void
-dp_expire_stream(struct sl_dp *dp, uint32_t idx)
+dp_end_stream(struct sl_dp *dp, uint32_t idx, uint8_t reason)
 {
 	struct sl_flow *f = sl_flow_at(dp->flows, idx);
 	struct sl_frag_hdr h = {
 		.version = SL_WIRE_VERSION,
 		.flags = SL_FRAG_F_ABORT,
-		.abort_reason = SL_ABORT_EXPIRED,
+		.abort_reason = reason,
 		.depth = f->key.depth,
 		.stage = rte_be_to_cpu_16(f->key.stage),
 		.from_stage = rte_be_to_cpu_16(f->key.stage),
@@ -873,7 +981,6 @@ dp_expire_stream(struct sl_dp *dp, uint32_t idx)
 	uint64_t ancestry[SL_ANCESTRY_MAX];
 	struct rte_mbuf *m;
 
-	dp->cnt.flows_expired++;
 	sl_dp_flow_ancestry(dp, idx, ancestry);
 	m = sl_dp_tokenless(dp, &h, ancestry, idx, f->pipeline);
 	if (m == NULL) {
@@ -884,6 +991,19 @@ dp_expire_stream(struct sl_dp *dp, uint32_t idx)
 	f->request_done = 1;
 	sl_dp_fanout_one(dp, m);
 }
+
+/*
+ * A stream that never ended: its consumers get an ABORT (EXPIRED), sent
+ * through fanout like any fragment so that buffers, splitters and
+ * operators all see it; the stream then lingers like any ended one.
+ */
+static void
+dp_expire_stream(struct sl_dp *dp, uint32_t idx)
+{
+	dp->cnt.flows_expired++;
+	dp_end_stream(dp, idx, SL_ABORT_EXPIRED);
+}
+
 
 /* A slice of the table per call, the whole table every quarter of the
  * idle timeout: idle streams are rare and their timeout long. */

@@ -302,6 +302,7 @@ struct sl_dp {
 	const struct sl_config *volatile cfg_next;
 	struct rte_rcu_qsbr *qsbr;
 	volatile bool running; /* the worker loop is up (reports quiescence) */
+	int adopt_rc;          /* the last sl_dp_adopt: 0 or why it refused */
 	uint16_t port_id;      /* receives */
 	uint16_t tx_port_id;   /* sends; the same port unless a bench splits them */
 	uint16_t queue_id;
@@ -403,8 +404,12 @@ void sl_dp_fini(struct sl_dp *dp);
  * snapshot is no longer read anywhere. Ownership of @next passes to the
  * dataplane; the old snapshot is returned in *@old for the caller to
  * free. With no worker running, the switch happens here.
- * Return 0, or -ETIMEDOUT if the worker did not take it within a second
- * (then nothing changed and @next is still the caller's).
+ * All or nothing: the new config's derived state (splitters' scratch,
+ * operator groups, key pins, guard states) is built before anything
+ * changes; if it cannot be, nothing changed.
+ * Return 0, -ETIMEDOUT if the worker did not take it within a second,
+ * or the negative errno the build failed with; on any failure nothing
+ * changed, *@old is NULL and @next is still the caller's.
  */
 int sl_dp_publish(struct sl_dp *dp, const struct sl_config *next,
 		  const struct sl_config **old);

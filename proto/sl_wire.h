@@ -79,7 +79,8 @@ enum sl_frag_flag {
 	_(ENGINE, "engine failed")                                            \
 	_(CHILDREN, "child count mismatch")                                   \
 	_(LOST, "a lost fragment could not be sent again")                    \
-	_(SHUTDOWN, "sluiced or the engine shut down")
+	_(SHUTDOWN, "sluiced or the engine shut down")                        \
+	_(RECONFIG, "the pipeline changed under the stream")
 
 enum sl_abort_reason {
 #define SL_ABORT_ENUM(name, text) SL_ABORT_##name,

@@ -249,8 +249,8 @@ unmap_request(struct dag_sent *s)
 	memcpy(s->dgram + SL_WIRE_OFF_ANCESTRY, &id, 8);
 }
 
-static void
-capture(void)
+void
+dag_capture(void)
 {
 	struct rte_mbuf *out[64];
 	unsigned int k;
@@ -329,7 +329,7 @@ dag_process(const struct dp_frag *f, unsigned int n)
 	for (unsigned int i = 0; i < n; i++)
 		if (f[i].stage == 0 && f[i].src_ip == DAG_CLIENT_IP)
 			remember_request(&f[i]);
-	capture();
+	dag_capture();
 	return dag.n_sent - before;
 }
 
@@ -340,7 +340,7 @@ dag_housekeeping(uint64_t dt)
 
 	dag.dp->now = dag.t0 + dt;
 	sl_dp_housekeeping(dag.dp);
-	capture();
+	dag_capture();
 	return dag.n_sent - before;
 }
 

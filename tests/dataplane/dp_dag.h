@@ -116,6 +116,10 @@ unsigned int dag_process(const struct dp_frag *f, unsigned int n);
  * return the frames it sent (appended to dag.sent). */
 unsigned int dag_housekeeping(uint64_t dt);
 
+/** dag_capture - take what sluiced sent so far into dag.sent (what the
+ * other calls do after their work). */
+void dag_capture(void);
+
 /** dag_clear - forget what was captured. */
 void dag_clear(void);
 

@@ -542,11 +542,14 @@ flow_of(const struct dp_frag *f)
 }
 
 /*
- * A new layout (q before p, p's a -> b a buffer edge): the streams stay
- * (their order state: no sequence is held or dropped), remapped to p's
- * new index, but lose their routes: the next fragments are routed afresh
- * by a reset cursor, and a's stream in flight now waits for its END.
- * The old snapshot is freed right after the publish.
+ * A new layout (q before p, p's a -> b a buffer edge): what the streams
+ * in flight kept per edge belongs to the old graph, so each that started
+ * downstream is ended explicitly, under the old config, with ABORT
+ * (RECONFIG) to whoever had its beginning (before, it lost its route and
+ * state silently and went on unrouted, and a guard-blocked stream flowed
+ * again). Their entries stay (remapped, ended) so late fragments are
+ * after their end; new requests take the new graph. The old snapshot is
+ * freed right after the publish.
  */
 static void
 test_relayout(void)
@@ -554,6 +557,7 @@ test_relayout(void)
 	struct dp_frag f;
 	struct sl_flow *fl;
 	struct sl_instance_state *a0, *a1, *b0;
+	unsigned int to_a0 = 0, to_a1 = 0, to_b = 0;
 	uint64_t created;
 	uint32_t active;
 
@@ -568,13 +572,39 @@ test_relayout(void)
 	CU_ASSERT_EQUAL(active, 3);
 
 	republish(parsed(relayout_yaml));
+	dag_capture();
 	CU_ASSERT_EQUAL(dag.cfg->n_pipelines, 2);
 	CU_ASSERT_EQUAL(dag.cfg->pipelines[1].id, P_ID);
+	/* Three streams had started: three ABORTs (RECONFIG), seq 1. */
+	CU_ASSERT_EQUAL_FATAL(dag.n_sent, 3);
+	for (unsigned int i = 0; i < dag.n_sent; i++) {
+		const struct dag_sent *s = &dag.sent[i];
+
+		CU_ASSERT_EQUAL(s->h.flags, SL_FRAG_F_ABORT);
+		CU_ASSERT_EQUAL(s->h.abort_reason, SL_ABORT_RECONFIG);
+		CU_ASSERT_EQUAL(s->h.seq, 1);
+		CU_ASSERT_EQUAL(s->dlen, SL_WIRE_HDR_LEN);
+		if (s->dst_ip == A0_IP && s->h.ancestry[0] == 1)
+			to_a0++;
+		else if (s->dst_ip == A1_IP && s->h.ancestry[0] == 2)
+			to_a1++;
+		else if (s->dst_ip == B_IP && s->h.ancestry[0] == 1 &&
+			 s->h.from_stage == 1)
+			to_b++;
+	}
+	CU_ASSERT(to_a0 == 1 && to_a1 == 1 && to_b == 1);
+	dag_clear();
 	a0 = inst_at(1, 1, A0_IP, A_PORT, NULL);
 	a1 = inst_at(1, 1, A1_IP, A_PORT, NULL);
 	b0 = inst_at(1, 2, B_IP, B_PORT, NULL);
-	/* Kept and remapped; their routes are gone, and with them what
-	 * the instances had in flight; the counters stay. */
+	CU_ASSERT_EQUAL(a0->streams_active, 0);
+	CU_ASSERT_EQUAL(a1->streams_active, 0);
+	CU_ASSERT_EQUAL(b0->streams_active, 0);
+	CU_ASSERT_EQUAL(a0->streams, 1);
+	CU_ASSERT_EQUAL(a1->streams, 1);
+	CU_ASSERT_EQUAL(b0->streams, 1);
+	/* Kept, remapped, ended: late fragments are behind their end (the
+	 * ABORT took their sequence). */
 	CU_ASSERT_EQUAL(dag.dp->flows->active, active);
 	f = from_client(1, 0, 0);
 	fl = flow_of(&f);
@@ -585,40 +615,79 @@ test_relayout(void)
 	fl = flow_of(&f);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(fl);
 	CU_ASSERT_EQUAL(fl->pipeline, 1);
-	CU_ASSERT_EQUAL(a0->streams_active, 0);
-	CU_ASSERT_EQUAL(a1->streams_active, 0);
-	CU_ASSERT_EQUAL(b0->streams_active, 0);
-	CU_ASSERT_EQUAL(a0->streams, 1);
-	CU_ASSERT_EQUAL(a1->streams, 1);
-	CU_ASSERT_EQUAL(b0->streams, 1);
+	CU_ASSERT_EQUAL(fl->state, SL_FLOW_ENDED);
 	CU_ASSERT_EQUAL(dag.dp->stages[1][0].rr_next, 0);
 	/* q's instance is new: asked for. */
 	take_arp_request(DP_IP(10, 0, 9, 1));
+	CU_ASSERT_EQUAL(send1(from_client(2, 1, 0)), 0);
+	CU_ASSERT_EQUAL(send1(from_ep(A0_IP, A_PORT, 1, 1, 1, 0)), 0);
+	dag_expect_drops(SL_DROP_DUPLICATE, 2u, -1);
 
-	/* Routed afresh: stream 2 first takes a/0, then stream 1 a/1. */
-	CU_ASSERT_EQUAL(send1(from_client(2, 1, 0)), A0_IP);
-	CU_ASSERT_EQUAL(send1(from_client(1, 1, SL_FRAG_F_END)), A1_IP);
-	CU_ASSERT_EQUAL(a0->streams, 2);
-	CU_ASSERT_EQUAL(a1->streams, 2);
-	CU_ASSERT_EQUAL(a0->streams_active, 1);
-	CU_ASSERT_EQUAL(a1->streams_active, 0);
-	/* a/0's answer [1] now goes on a buffer edge: held to its END. */
-	f = from_ep(A0_IP, A_PORT, 1, 1, 1, 0);
+	/* A new request takes the new graph: a/0's answer waits on the
+	 * buffer edge to b until its END. */
+	CU_ASSERT_EQUAL(send1(from_client(3, 0, SL_FRAG_F_END)), A0_IP);
+	f = from_ep(A0_IP, A_PORT, 1, 3, 0, 0);
 	CU_ASSERT_EQUAL(dag_process(&f, 1), 0);
-	f = from_ep(A0_IP, A_PORT, 1, 1, 2, SL_FRAG_F_END);
+	f = from_ep(A0_IP, A_PORT, 1, 3, 1, SL_FRAG_F_END);
 	CU_ASSERT_EQUAL(dag_process(&f, 1), 2);
 	for (unsigned int i = 0; i < dag.n_sent; i++) {
 		CU_ASSERT_EQUAL(dag.sent[i].dst_ip, B_IP);
-		CU_ASSERT_EQUAL(dag.sent[i].h.ancestry[0], 1);
+		CU_ASSERT_EQUAL(dag.sent[i].h.ancestry[0], 3);
+		CU_ASSERT_EQUAL(dag.sent[i].h.seq, i);
 	}
 	dag_clear();
 	CU_ASSERT_EQUAL(b0->streams, 2);
 	CU_ASSERT_EQUAL(b0->streams_active, 0);
-	CU_ASSERT_EQUAL(b0->fragments, 3);
-	/* No stream was made anew, none lost. */
-	CU_ASSERT_EQUAL(dag.dp->cnt.flows_created, created);
-	CU_ASSERT_EQUAL(dag.dp->cnt.flows_ended, 2);
+	CU_ASSERT_EQUAL(dag.dp->cnt.flows_created, created + 2);
 	CU_ASSERT_EQUAL(dag.dp->cnt.flows_expired, 0);
+	dag_expect_drops(SL_DROP_DUPLICATE, 2u, -1);
+	dag_close();
+	dp_test_end();
+}
+
+/*
+ * An apply whose derived state cannot be built (here: operator state
+ * the worker cannot allocate, a top-k whose table could never fit its
+ * groups) changes nothing: sl_dp_publish says why, the running config,
+ * its streams and routes stay, and traffic goes on. Before, the worker
+ * took the config with NULL state and the next fragment crashed it.
+ */
+static void
+test_failed_apply_changes_nothing(void)
+{
+	static const char bad_yaml[] =
+	    DAG_YAML_HEAD
+	    "pipelines:\n"
+	    "  - name: p\n"
+	    "    id: 1\n" P_STAGES
+	    "      - {name: t, operator: topk, k: 64, aggregation: 1,\n"
+	    "         max_groups: 1048576}\n"
+	    "    edges:\n"
+	    "      - {from: client, to: a}\n"
+	    "      - {from: a, to: b}\n"
+	    "      - {from: b, to: t}\n"
+	    "      - {from: t, to: client}\n";
+	struct sl_config *next;
+	const struct sl_config *before, *old = NULL;
+	int rc;
+
+	dp_test_begin();
+	dag_open(two_yaml);
+	before = dag.dp->cfg;
+	CU_ASSERT_EQUAL(send1(from_client(1, 0, 0)), A0_IP);
+	next = parsed(bad_yaml);
+	rc = sl_dp_publish(dag.dp, next, &old);
+	CU_ASSERT(rc < 0);
+	CU_ASSERT_PTR_NULL(old);
+	CU_ASSERT_PTR_EQUAL(dag.dp->cfg, before);
+	CU_ASSERT_EQUAL(dag.dp->cnt.reconfig_errors, 1);
+	CU_ASSERT_EQUAL(dag.dp->cnt.reconfigs, 0);
+	sl_config_free(next);
+	/* The stream in flight keeps its route; nothing was aborted. */
+	dag_capture();
+	CU_ASSERT_EQUAL(dag.n_sent, 0);
+	CU_ASSERT_EQUAL(send1(from_client(1, 1, 0)), A0_IP);
+	CU_ASSERT_EQUAL(send1(from_client(2, 0, 0)), A1_IP);
 	dag_expect_drops(-1);
 	dag_close();
 	dp_test_end();
@@ -647,8 +716,10 @@ main(int argc, char **argv)
 		    test_remove);
 	CU_add_test(s, "same layout: uids, counters and pins survive",
 		    test_counters_survive);
-	CU_add_test(s, "new layout: flows remapped, routed afresh, old freed",
+	CU_add_test(s, "new layout: started streams ABORT (RECONFIG), old freed",
 		    test_relayout);
+	CU_add_test(s, "a failed apply changes nothing",
+		    test_failed_apply_changes_nothing);
 	rc = dp_test_run();
 	dag_port_fini();
 	dp_test_eal_fini();
