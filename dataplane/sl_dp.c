@@ -895,6 +895,40 @@ fail:
 }
 
 void
+sl_dp_shutdown(struct sl_dp *dp, uint8_t reason)
+{
+	struct sl_flow_table *ft = dp->flows;
+
+	if (ft == NULL)
+		return;
+	dp->now = rte_rdtsc();
+	for (uint32_t i = 0; i < ft->capacity; i++) {
+		struct sl_flow *f = &ft->flows[i];
+
+		if (f->state != SL_FLOW_ACTIVE)
+			continue;
+		if (f->next_seq <= f->end_seq)
+			dp_end_stream(dp, i, reason);
+		else if (f->key.stage == 0 && !f->request_done)
+			sl_dp_request_abort(dp, i, reason);
+		/* Let the ABORTs out a burst at a time. */
+		if (dp->n_loop > SL_LOOP_MAX / 2 ||
+		    dp->n_ctrl > SL_CTRL_TX_MAX / 2) {
+			do {
+				dp_run_loop(dp);
+				sl_dp_flush(dp);
+			} while (dp->n_loop != 0);
+			sl_stage_tx(dp, NULL, 0);
+		}
+	}
+	do {
+		dp_run_loop(dp);
+		sl_dp_flush(dp);
+	} while (dp->n_loop != 0);
+	sl_stage_tx(dp, NULL, 0);
+}
+
+void
 sl_dp_fini(struct sl_dp *dp)
 {
 	/* Streams give back their edge state (and splitters) first. */

@@ -391,6 +391,15 @@ int sl_dp_init(struct sl_dp *dp, const struct sl_config *cfg,
 	       uint16_t port_id, struct rte_mempool *pool);
 
 /**
+ * sl_dp_shutdown - sluiced is stopping (the worker no longer runs; the
+ * caller is the only thread touching @dp): every stream in flight ends
+ * with ABORT (@reason, SL_ABORT_SHUTDOWN) to its consumers, and every
+ * request still waiting for output gets ABORT on its own stream, sent
+ * now. Nothing is lost silently at a stop.
+ */
+void sl_dp_shutdown(struct sl_dp *dp, uint8_t reason);
+
+/**
  * sl_dp_fini - release everything sl_dp_init created. Fragments still
  * held in reorder buffers are freed and counted as EXPIRED.
  */

@@ -7,13 +7,17 @@
  * PROBE; an instance answers with one of its own, PAUSE set while it
  * wants no new streams. Anything an instance sends counts as a sign of
  * life. One not heard from for liveness.dead_ms is dead: it takes no new
- * streams (sl_route_takes_new), and every stream routed to it and not yet
- * ended is dealt with at once rather than left to time out: sent again to
- * another instance when its stage is idempotent, the dead one answered
- * nothing for it yet and every fragment of it is still kept for resends;
- * otherwise aborted downstream with ABORT (ENGINE) in the place of the
- * answer that will not come (sl_dp_abort_output), and its later
- * fragments dropped (NO_ROUTE). An instance heard from again is alive.
+ * streams (sl_route_takes_new), and every stream routed to it whose
+ * answer has not ended (the stream itself may have) is dealt with at once
+ * rather than left to time out: sent again to another instance when its
+ * stage is idempotent, the dead one answered nothing for it yet and every
+ * fragment of it is still kept (an idempotent stage's copies are kept past
+ * the ACK for this); otherwise aborted downstream with ABORT (ENGINE) in
+ * the place of the answer that will not come (sl_dp_abort_output), and
+ * its later fragments dropped (NO_ROUTE). A stream whose entry left the
+ * table (its END passed a linger ago) is no longer known here: its
+ * request ends by its idle timeout, with ABORT (EXPIRED) to the client.
+ * An instance heard from again is alive.
  */
 #include <string.h>
 
@@ -103,7 +107,34 @@ live_resend_elsewhere(struct sl_dp *dp, uint8_t p, struct sl_route_pin *pin,
 			   st->instances[i].ep.ip, st->instances[i].ep.port);
 }
 
-/* Stream @pin was routed to a dead instance. */
+/* The output of the dead instance at @ip:@port for stream @ls has ended
+ * (or: nothing is owed). */
+static bool
+live_answered(struct sl_dp *dp, uint8_t p, uint16_t stage,
+	      const struct live_stream *ls, uint16_t tenant, uint32_t ip,
+	      uint16_t port)
+{
+	struct sl_flow_key k;
+	uint32_t idx;
+
+	memset(&k, 0, sizeof(k));
+	k.pipeline = rte_cpu_to_be_32(dp->cfg->pipelines[p].id);
+	k.stage = rte_cpu_to_be_16(stage);
+	k.depth = ls->depth;
+	k.src_ip = ip;
+	k.src_port = port;
+	k.tenant = rte_cpu_to_be_16(tenant);
+	memcpy(k.ancestry, ls->ancestry, 8u * ls->depth);
+	idx = sl_flow_lookup(dp->flows, &k);
+	return idx != SL_FLOW_NONE &&
+	       sl_flow_at(dp->flows, idx)->end_seq != UINT32_MAX;
+}
+
+/*
+ * Stream @pin was routed to the dead instance: whatever it still owed
+ * for it (the stream may have ended on the way in, the answer is still
+ * due) is sent elsewhere or aborted.
+ */
 static void
 live_handle_pin(struct sl_dp *dp, uint8_t p, struct sl_route_pin *pin,
 		const struct live_stream *ls, uint16_t tenant)
@@ -112,14 +143,25 @@ live_handle_pin(struct sl_dp *dp, uint8_t p, struct sl_route_pin *pin,
 	uint32_t ip = is->ip;
 	uint16_t port = is->port;
 
+	if (live_answered(dp, p, pin->stage, ls, tenant, ip, port)) {
+		/* Nothing owed: later fragments need no route. */
+		if (pin->in_flight) {
+			is->streams_active--;
+			pin->in_flight = 0;
+			sl_route_unpin(dp, pin);
+		}
+		return;
+	}
 	if (live_resend_elsewhere(dp, p, pin, ls, tenant)) {
 		is->streams_resent++;
 		return;
 	}
 	is->streams_aborted++;
-	is->streams_active--;
-	pin->in_flight = 0;
-	sl_route_unpin(dp, pin);
+	if (pin->in_flight) {
+		is->streams_active--;
+		pin->in_flight = 0;
+		sl_route_unpin(dp, pin);
+	}
 	sl_rtx_forget(dp, pin);
 	pin->instance = SL_INSTANCE_REFUSED;
 	sl_dp_abort_output(dp, p, pin->stage, ls->ancestry, ls->depth, tenant,
@@ -145,13 +187,13 @@ live_instance_died(struct sl_dp *dp, uint16_t uid)
 			struct sl_edge_state *es = &eb->e[e];
 			struct sl_route_pin *child;
 
-			if (es->pin.in_flight && es->pin.instance == uid)
+			if (es->pin.instance == uid && !es->pin.oneshot)
 				live_handle_pin(dp, f->pipeline, &es->pin, &ls,
 						f->tenant);
 			if (es->split == NULL)
 				continue;
 			child = sl_split_pin(es->split, false);
-			if (child->in_flight && child->instance == uid) {
+			if (child->instance == uid) {
 				struct live_stream cs;
 
 				sl_split_child_ancestry(es->split, cs.ancestry,

@@ -245,17 +245,19 @@ sl_arp_input(struct sl_dp *dp, struct rte_mbuf *m)
 	tip = rte_be_to_cpu_32(arp->arp_data.arp_tip);
 	if (tip != dp->cfg->listen.ip)
 		goto consumed;
-	/* Only learn from frames addressed to us (what we would answer),
-	 * and only whom we may talk to. */
-	if (sip != 0 && !rte_is_zero_ether_addr(&arp->arp_data.arp_sha) &&
-	    rte_is_unicast_ether_addr(&arp->arp_data.arp_sha)) {
+	/* Only frames addressed to us, and only from whom we may talk to:
+	 * learned, and (a request) answered; anyone else is ignored. */
+	{
 		enum sl_neigh_kind kind = sl_dp_neigh_kind(dp, sip);
 
-		if (kind == SL_NEIGH_NONE)
+		if (kind == SL_NEIGH_NONE ||
+		    rte_is_zero_ether_addr(&arp->arp_data.arp_sha) ||
+		    !rte_is_unicast_ether_addr(&arp->arp_data.arp_sha)) {
 			dp->cnt.arp_ignored++;
-		else
-			sl_neigh_learn(&dp->neigh, sip, &arp->arp_data.arp_sha,
-				       kind, dp->now);
+			goto consumed;
+		}
+		sl_neigh_learn(&dp->neigh, sip, &arp->arp_data.arp_sha, kind,
+			       dp->now);
 	}
 	if (arp->arp_opcode != RTE_BE16(RTE_ARP_OP_REQUEST))
 		goto consumed;

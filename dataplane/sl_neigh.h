@@ -11,7 +11,7 @@
  *
  * Who may be learned: only the configured instances and addresses in the
  * client networks (the caller says which: sl_dp_neigh_kind); an ARP from
- * anyone else is answered but not remembered. Instances have the table to
+ * anyone else is neither answered nor remembered. Instances have the table to
  * themselves but for SL_NEIGH_CLIENTS_MAX client entries; when those are
  * taken, a new client evicts the least recently confirmed of a few
  * clients, so no flood of ARP senders can leave a client or an instance
@@ -138,9 +138,10 @@ struct rte_mbuf;
 enum sl_neigh_kind sl_dp_neigh_kind(const struct sl_dp *dp, uint32_t ip);
 
 /**
- * sl_arp_input - handle an ARP frame: learn the sender (when it may be
- * learned), answer a request for our address (the mbuf becomes the reply
- * and is queued), free anything else. Always consumes @m.
+ * sl_arp_input - handle an ARP frame for our address from a sender that
+ * may be learned (sl_dp_neigh_kind): learn it, and answer a request (the
+ * mbuf becomes the reply and is queued). Anything else is freed (counted
+ * arp_ignored when the sender may not be learned). Always consumes @m.
  */
 void sl_arp_input(struct sl_dp *dp, struct rte_mbuf *m);
 

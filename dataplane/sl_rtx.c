@@ -37,6 +37,7 @@ struct rtx_entry {
 	uint8_t used;
 	uint8_t tries;
 	uint8_t pending;
+	uint8_t retain; /* an idempotent stage's: kept past the ACK */
 	struct rte_mbuf *copy[SL_RTX_WINDOW];
 };
 
@@ -297,7 +298,8 @@ rtx_make_room(struct sl_dp *dp)
 }
 
 void
-sl_rtx_keep(struct sl_dp *dp, struct sl_route_pin *pin, struct rte_mbuf *m)
+sl_rtx_keep(struct sl_dp *dp, struct sl_route_pin *pin, struct rte_mbuf *m,
+	    bool retain)
 {
 	struct sl_rtx *rt = dp->rtx;
 	struct rtx_entry *e;
@@ -335,6 +337,7 @@ sl_rtx_keep(struct sl_dp *dp, struct sl_route_pin *pin, struct rte_mbuf *m)
 	seq = rtx_seq_of(m);
 	flags = rtx_hdr(m)[SL_WIRE_OFF_FLAGS];
 	e->last_tsc = dp->now;
+	e->retain |= retain;
 	if (e->end_seq != UINT32_MAX && seq > e->end_seq)
 		return; /* nothing follows an END */
 	if (e->base == e->next) {
@@ -474,7 +477,13 @@ sl_rtx_input(struct sl_dp *dp, const struct sl_frag_hdr *h, uint32_t src_ip,
 		rtx_on_nack(dp, &rt->e[pos], h);
 		return;
 	}
-	if (rt->e[pos].end_seq == h->seq)
+	if (rt->e[pos].end_seq != h->seq)
+		return;
+	if (rt->e[pos].retain)
+		/* Delivered; kept (no more resends) in case its instance
+		 * dies before answering: sl_rtx_move. */
+		rtx_pending_unlink(rt, (uint32_t)pos);
+	else
 		rtx_remove(rt, (uint32_t)pos);
 }
 
@@ -571,9 +580,11 @@ sl_rtx_move(struct sl_dp *dp, struct sl_route_pin *pin, uint16_t uid,
 					       rte_be_to_cpu_16(plen)));
 	}
 	rtx_remove(rt, pin->rtx);
-	dp->inst[pin->instance].streams_active--;
 	dp->inst[uid].streams++;
-	dp->inst[uid].streams_active++;
+	if (pin->in_flight) {
+		dp->inst[pin->instance].streams_active--;
+		dp->inst[uid].streams_active++;
+	}
 	pin->instance = uid;
 	pin->hop_ip = ip;
 	pin->hop_port = port;
@@ -582,7 +593,7 @@ sl_rtx_move(struct sl_dp *dp, struct sl_route_pin *pin, uint16_t uid,
 	if (mac == NULL)
 		sl_arp_solicit(dp, ip);
 	for (s = 0; s < n; s++) {
-		sl_rtx_keep(dp, pin, moved[s]);
+		sl_rtx_keep(dp, pin, moved[s], true);
 		if (mac != NULL && dp->n_ctrl < SL_CTRL_TX_MAX)
 			dp->ctrl[dp->n_ctrl++] = moved[s];
 		else
@@ -694,7 +705,7 @@ sl_dp_send_abort(struct sl_dp *dp, uint32_t ip, uint16_t port,
 		return -ENOBUFS;
 	/* Kept like any END: resent until ACKed, with its MAC once known. */
 	if (keep)
-		sl_rtx_keep(dp, NULL, m);
+		sl_rtx_keep(dp, NULL, m, false);
 	if (sl_neigh_lookup(&dp->neigh, ip) == NULL ||
 	    dp->n_ctrl == SL_CTRL_TX_MAX) {
 		if (dp->n_ctrl == SL_CTRL_TX_MAX)

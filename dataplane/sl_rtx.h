@@ -70,10 +70,12 @@ void sl_rtx_fini(struct sl_dp *dp);
  * sl_rtx_keep - @m, rewritten for its next hop, is about to be sent on
  * the outgoing stream of @pin (NULL: a fragment sluiced made outside any
  * route, looked up by its identity): keep a reference to it. An END or
- * ABORT starts the wait for its ACK.
+ * ABORT starts the wait for its ACK. With @retain (an idempotent stage)
+ * the copies stay after the ACK, until the stream idles out or is moved
+ * (sl_rtx_move), so the stream can be sent again to another instance.
  */
 void sl_rtx_keep(struct sl_dp *dp, struct sl_route_pin *pin,
-		 struct rte_mbuf *m);
+		 struct rte_mbuf *m, bool retain);
 
 /**
  * sl_rtx_forget - drop the copies of @pin's outgoing stream (its receiver

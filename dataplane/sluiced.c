@@ -445,6 +445,8 @@ main(int argc, char **argv)
 
 	dp->quit = true;
 	rte_eal_mp_wait_lcore();
+	/* Streams in flight end with a reason, not silence. */
+	sl_dp_shutdown(dp, SL_ABORT_SHUTDOWN);
 	sl_loop_destroy(loop);
 	sl_api_destroy(api);
 	/* Streams still in the table give their held fragments back. */

@@ -219,7 +219,11 @@ sl_stage_route(struct sl_dp *dp, struct rte_mbuf **pkts, uint16_t n)
 			dp->inst[pin->instance].fragments++;
 			dp->inst[pin->instance].last_tsc = dp->now;
 		}
-		sl_rtx_keep(dp, pin, m);
+		sl_rtx_keep(dp, pin, m,
+			    pin->instance != SL_INSTANCE_CLIENT &&
+				    dp->cfg->pipelines[pm->pipeline]
+					    .stages[pin->stage - 1]
+					    .idempotent);
 		if (unlikely(pm->flags & (SL_FRAG_F_END | SL_FRAG_F_ABORT)))
 			route_stream_end(dp, pin, pm);
 		if (unlikely(mac == NULL)) {

@@ -9,6 +9,7 @@
 
 #include <CUnit/CUnit.h>
 
+#include <rte_arp.h>
 #include <rte_byteorder.h>
 
 #include "dp_dag.h"
@@ -109,6 +110,7 @@ dag_open(const char *yaml)
 	dag.bad_frames = 0;
 	dag.raw_ids = false;
 	dag_n_reqs = 0;
+	dp_test_ctl_nacks = dp_test_ctl_acks = dp_test_ctl_probes = 0;
 	/* sl_dp_init asked for every instance's MAC; the worker's first
 	 * housekeeping runs before any answer comes back. */
 	dp_test_take_start_arps(dag.dp);
@@ -264,11 +266,13 @@ dag_capture(void)
 			struct dag_sent *s;
 			bool ok;
 
-			/* sluiced refreshing a neighbour: it answers. */
+			/* sluiced asking for a neighbour: it answers (a
+			 * reply sluiced sent is just counted). */
 			if (len >= 42 && p[12] == 0x08 && p[13] == 0x06) {
-				learn((uint32_t)p[38] << 24 |
-				      (uint32_t)p[39] << 16 |
-				      (uint32_t)p[40] << 8 | p[41]);
+				if (p[21] == RTE_ARP_OP_REQUEST)
+					learn((uint32_t)p[38] << 24 |
+					      (uint32_t)p[39] << 16 |
+					      (uint32_t)p[40] << 8 | p[41]);
 				dag.n_arp++;
 				rte_pktmbuf_free(out[i]);
 				continue;
@@ -327,7 +331,7 @@ dag_process(const struct dp_frag *f, unsigned int n)
 	}
 	sl_dp_process(dag.dp, pkts, (uint16_t)n);
 	for (unsigned int i = 0; i < n; i++)
-		if (f[i].stage == 0 && f[i].src_ip == DAG_CLIENT_IP)
+		if (f[i].stage == 0)
 			remember_request(&f[i]);
 	dag_capture();
 	return dag.n_sent - before;

@@ -1,0 +1,1051 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_hardening.c - what a client, an engine or the network can do to
+ * sluiced, and what it must do back (issue 8): one test per defect found
+ * at c0aa18f, each asserting the exact drops, frames and counters.
+ *
+ * - depth: a fragment's ancestry depth is checked against its stage's
+ *   (a depth-6 stream into a split edge, a depth that does not fit an
+ *   operator's level, a client stream deeper than 1);
+ * - isolation: a request id guessed by another client or tenant names
+ *   another stream, and instances see sluiced's own ids; tenants bound
+ *   to addresses; a tenant removed while its streams are counted;
+ * - quotas: mbufs held for one address, the clients' share of the table,
+ *   one address's streams, buffer edges; engine outputs of admitted
+ *   requests never starved; refused requests told ABORT (OVERLOAD);
+ * - loss repair: a gap NACKed, a NACK answered byte for byte or with
+ *   ABORT (LOST), an END resent until ACKed, duplicates of it re-ACKed;
+ * - liveness: a silent instance found dead, its streams aborted (or sent
+ *   again elsewhere when its stage is idempotent), PAUSE, no instance;
+ * - neighbours: learned only for instances and clients, bounded with
+ *   room kept for instances, never rebound by a data packet;
+ * - shutdown: streams in flight end with ABORT (SHUTDOWN).
+ *
+ * The worker runs on the DAG fixture (dp_dag.h): a ring port, time driven
+ * by the test, what sluiced sends captured and decoded; every test ends
+ * with the mempool back at its starting in-use count.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <CUnit/Basic.h>
+#include <rte_arp.h>
+#include <rte_byteorder.h>
+
+#include "dp_dag.h"
+#include "sl_neigh.h"
+
+#define A_IP DP_IP(10, 0, 2, 1)
+#define A2_IP DP_IP(10, 0, 2, 2)
+#define B_IP DP_IP(10, 0, 3, 1)
+#define OTHER_CLIENT_IP DP_IP(10, 0, 1, 6)
+
+/* The DAG fixture's head, liveness left to each config. */
+#define HEAD(extra)                                                            \
+	"sluiced: {address: 10.0.0.1, port: 7700}\n"                           \
+	"flows: {size: 1024, idle_timeout_ms: 1000, reorder_window: 8,\n"      \
+	"        buffer_max: 128" extra "}\n"                                  \
+	"clients: [10.0.1.0/24]\n"
+#define NO_LIVENESS "liveness: {probe_ms: 0}\n"
+
+/* a splits its answer into b (aggregation 1 lets b see the marker). */
+static const char split_yaml[] =
+    HEAD("") NO_LIVENESS
+    "pipelines:\n"
+    "  - name: p\n"
+    "    id: 1\n"
+    "    stages:\n"
+    "      - {name: a, instances: [10.0.2.1:8001]}\n"
+    "      - {name: b, aggregation: 1, instances: [10.0.3.1:8002]}\n"
+    "    edges:\n"
+    "      - {from: client, to: a}\n"
+    "      - {from: a, to: b, split: line}\n"
+    "      - {from: b, to: client}\n";
+
+/* a then b, plain stream edges. */
+static const char chain_yaml[] =
+    HEAD("") NO_LIVENESS
+    "pipelines:\n"
+    "  - name: p\n"
+    "    id: 1\n"
+    "    stages:\n"
+    "      - {name: a, instances: [10.0.2.1:8001]}\n"
+    "      - {name: b, instances: [10.0.3.1:8002]}\n"
+    "    edges:\n"
+    "      - {from: client, to: a}\n"
+    "      - {from: a, to: b}\n"
+    "      - {from: b, to: client}\n";
+
+static struct rte_ether_addr
+mac_of(uint32_t ip)
+{
+	struct rte_ether_addr m = {{0x02, 0x00, (uint8_t)(ip >> 24),
+				    (uint8_t)(ip >> 16), (uint8_t)(ip >> 8),
+				    (uint8_t)ip}};
+
+	return m;
+}
+
+/* A fragment of request @req from the client at @ip (port 40000). */
+static struct dp_frag
+client_at(uint32_t ip, uint64_t req, uint32_t seq, uint8_t flags)
+{
+	struct dp_frag f = dag_from_client(req, seq, flags);
+
+	f.src_ip = ip;
+	f.src_mac = mac_of(ip);
+	return f;
+}
+
+/* Instance @inst of stage @stage answering [@req] (depth 1). */
+static struct dp_frag
+answer(uint16_t stage, uint16_t inst, uint64_t req, uint32_t seq,
+       uint8_t flags)
+{
+	const uint64_t id[1] = {req};
+
+	return dag_from_instance(stage, inst, id, 1, seq, flags);
+}
+
+/* A control fragment (NACK, ACK, PROBE) from @ip:@port naming @f's
+ * stream as @f names it (its ancestry as given: no id mapping) and
+ * from_stage @from. */
+static void
+send_control_from(uint32_t ip, uint16_t port, const struct dp_frag *f,
+		  uint16_t from, uint8_t flags, uint32_t seq, uint32_t count)
+{
+	struct rte_mbuf *pkts[SL_PATH_CAP];
+	struct dp_frag c = *f;
+	uint8_t b[DP_TEST_FRAME_MAX];
+	struct sl_frag_hdr h;
+	size_t off, len;
+
+	c.src_ip = ip;
+	c.src_port = port;
+	c.src_mac = mac_of(ip);
+	c.n_tokens = 0;
+	c.token_texts = NULL;
+	c.flags = 0;
+	c.abort_reason = 0;
+	len = dp_test_build(&c, b, sizeof(b), &off);
+	CU_ASSERT_EQUAL_FATAL(sl_wire_parse(b + off, len - off, &h),
+			      SL_WIRE_OK);
+	h.from_stage = from;
+	sl_wire_encode_control(b + off, &h, flags, seq, count, 0);
+	pkts[0] = dp_test_mbuf(b, len);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(pkts[0]);
+	sl_dp_process(dag.dp, pkts, 1);
+	dag_capture();
+}
+
+static void
+send_control(uint32_t ip, uint16_t port, const struct dp_frag *f,
+	     uint8_t flags, uint32_t seq, uint32_t count)
+{
+	send_control_from(ip, port, f, 0, flags, seq, count);
+}
+
+/* How many captured frames went to @ip with flags @flags (and reason). */
+static unsigned int
+sent_to(uint32_t ip, uint8_t flags, uint8_t reason)
+{
+	unsigned int n = 0;
+
+	for (unsigned int i = 0; i < dag.n_sent; i++)
+		n += dag.sent[i].dst_ip == ip && dag.sent[i].h.flags == flags &&
+		     dag.sent[i].h.abort_reason == reason;
+	return n;
+}
+
+/* ------------------------------------------------------------- depth */
+
+/*
+ * At c0aa18f a depth-6 stream into a split edge wrote past 6-element
+ * arrays (one on the stack in sl_split.c: ASan stack-buffer-overflow) and
+ * put depth-7 frames on the wire. Now a's streams have depth 1 and
+ * nothing else gets in.
+ */
+static void
+test_depth6_into_split(void)
+{
+	static const char *const tok[] = {"one\ntwo\n"};
+	const uint64_t deep[6] = {1, 2, 3, 4, 5, 6};
+	struct dp_frag f;
+
+	dp_test_begin();
+	dag_open(split_yaml);
+	f = dag_from_client(1, 0, SL_FRAG_F_END);
+	CU_ASSERT_EQUAL(dag_process(&f, 1), 1);
+	dag_clear();
+	for (uint8_t depth = 2; depth <= SL_ANCESTRY_MAX; depth++) {
+		f = dag_from_instance(1, 0, deep, depth, 0, SL_FRAG_F_END);
+		f.n_tokens = 1;
+		f.token_texts = tok;
+		CU_ASSERT_EQUAL(dag_process(&f, 1), 0);
+	}
+	dag_expect_drops(SL_DROP_DEPTH_MISMATCH, 5u, -1);
+	CU_ASSERT_EQUAL(rte_mempool_in_use_count(dag.dp->split_pool), 0);
+	/* The depth a's streams have still splits. */
+	f = answer(1, 0, 1, 0, SL_FRAG_F_END);
+	f.n_tokens = 1;
+	f.token_texts = tok;
+	CU_ASSERT_EQUAL(dag_process(&f, 1), 3); /* two children, a marker */
+	for (unsigned int i = 0; i < dag.n_sent; i++)
+		CU_ASSERT(dag.sent[i].h.depth <= 2);
+	dag_close();
+	dp_test_end();
+}
+
+/* A client stream deeper than 1 was forwarded and every result dropped
+ * as NO_ORIGIN; an instance's stream shallower than its stage's level
+ * made the aggregation key read ids that were never sent. Both are
+ * refused where they enter. */
+static void
+test_depth_client_and_level(void)
+{
+	static const char agg_yaml[] =
+	    HEAD("") NO_LIVENESS
+	    "pipelines:\n"
+	    "  - name: p\n"
+	    "    id: 1\n"
+	    "    stages:\n"
+	    "      - {name: a, instances: [10.0.2.1:8001]}\n"
+	    "      - {name: b, aggregation: 2, instances: [10.0.3.1:8002,\n"
+	    "                                            10.0.3.2:8002]}\n"
+	    "      - {name: t, operator: concat, aggregation: 1}\n"
+	    "    edges:\n"
+	    "      - {from: client, to: a, split: line}\n"
+	    "      - {from: a, to: b}\n"
+	    "      - {from: b, to: t}\n"
+	    "      - {from: t, to: client}\n";
+	const uint64_t id1[1] = {7};
+	struct dp_frag f;
+
+	dp_test_begin();
+	dag_open(agg_yaml);
+	f = dag_from_client(7, 0, 0);
+	f.depth = 2;
+	f.ancestry[1] = 1;
+	CU_ASSERT_EQUAL(dag_process(&f, 1), 0);
+	dag_expect_drops(SL_DROP_DEPTH_MISMATCH, 1u, -1);
+	/* a's streams are children of the client's: depth 2, so a depth 1
+	 * one cannot name what b aggregates on. */
+	f = dag_from_instance(1, 0, id1, 1, 0, SL_FRAG_F_END);
+	CU_ASSERT_EQUAL(dag_process(&f, 1), 0);
+	dag_expect_drops(SL_DROP_DEPTH_MISMATCH, 2u, -1);
+	CU_ASSERT_EQUAL(dag.dp->cfg->pipelines[0].depth_min[1], 2);
+	CU_ASSERT_EQUAL(dag.dp->cfg->pipelines[0].depth_max[1], 2);
+	CU_ASSERT_EQUAL(dag.dp->cfg->pipelines[0].depth_min[0], 1);
+	CU_ASSERT_EQUAL(dag.dp->cfg->pipelines[0].depth_max[0], 1);
+	dag_close();
+	dp_test_end();
+}
+
+/* ---------------------------------------------------------- isolation */
+
+/*
+ * Two clients (and two tenants) use request id 42: three streams, and
+ * the instance sees three different ids, none of them 42; each answer
+ * returns to its own client with its own id. At c0aa18f the flow key had
+ * no source or tenant, so the second joined the first's request.
+ */
+static void
+test_guessed_request_id(void)
+{
+	struct dp_frag f[3];
+	uint64_t seen[3];
+	unsigned int n;
+
+	dp_test_begin();
+	dag_open(chain_yaml);
+	dag.raw_ids = true; /* look at what the instance really sees */
+	f[0] = client_at(DAG_CLIENT_IP, 42, 0, SL_FRAG_F_END);
+	f[1] = client_at(OTHER_CLIENT_IP, 42, 0, SL_FRAG_F_END);
+	f[2] = client_at(DAG_CLIENT_IP, 42, 0, SL_FRAG_F_END);
+	f[2].tenant = 9;
+	n = dag_process(f, 3);
+	CU_ASSERT_EQUAL_FATAL(n, 3);
+	for (unsigned int i = 0; i < 3; i++) {
+		CU_ASSERT_EQUAL(dag.sent[i].dst_ip, A_IP);
+		seen[i] = dag.sent[i].h.ancestry[0];
+		CU_ASSERT((seen[i] & SL_DP_REQUEST_ID_MARK) != 0);
+		CU_ASSERT(seen[i] != 42);
+	}
+	CU_ASSERT(seen[0] != seen[1] && seen[0] != seen[2] &&
+		  seen[1] != seen[2]);
+	CU_ASSERT_EQUAL(dag.dp->cnt.flows_created, 3);
+	dag_clear();
+	/* b answers each: each goes back to its own client, id 42. */
+	for (unsigned int i = 0; i < 3; i++) {
+		const uint64_t id[1] = {seen[i]};
+		struct dp_frag a = dag_from_instance(1, 0, id, 1, 0,
+						     SL_FRAG_F_END);
+		struct dp_frag b = dag_from_instance(2, 0, id, 1, 0,
+						     SL_FRAG_F_END);
+
+		a.tenant = f[i].tenant;
+		b.tenant = f[i].tenant;
+		CU_ASSERT_EQUAL(dag_process(&a, 1), 1);
+		CU_ASSERT_EQUAL(dag_process(&b, 1), 1);
+	}
+	CU_ASSERT_EQUAL_FATAL(dag.n_sent, 6);
+	CU_ASSERT_EQUAL(dag.sent[1].dst_ip, DAG_CLIENT_IP);
+	CU_ASSERT_EQUAL(dag.sent[3].dst_ip, OTHER_CLIENT_IP);
+	CU_ASSERT_EQUAL(dag.sent[5].dst_ip, DAG_CLIENT_IP);
+	CU_ASSERT_EQUAL(dag.sent[5].h.tenant, 9);
+	for (unsigned int i = 1; i < 6; i += 2)
+		CU_ASSERT_EQUAL(dag.sent[i].h.ancestry[0], 42);
+	dag_expect_drops(-1);
+	dag_close();
+	dp_test_end();
+}
+
+/* A tenant bound to addresses is refused elsewhere, with an ABORT
+ * (OVERLOAD) back on the request's own stream. */
+static void
+test_tenant_source(void)
+{
+	static const char yaml[] =
+	    HEAD("") NO_LIVENESS
+	    "tenants:\n"
+	    "  - {id: 5, sources: [10.0.1.5]}\n"
+	    "  - {id: 6}\n"
+	    "pipelines:\n"
+	    "  - name: p\n"
+	    "    id: 1\n"
+	    "    stages:\n"
+	    "      - {name: a, instances: [10.0.2.1:8001]}\n"
+	    "    edges:\n"
+	    "      - {from: client, to: a}\n"
+	    "      - {from: a, to: client}\n";
+	struct dp_frag f;
+
+	dp_test_begin();
+	dag_open(yaml);
+	f = client_at(DAG_CLIENT_IP, 1, 0, SL_FRAG_F_END);
+	f.tenant = 5;
+	CU_ASSERT_EQUAL(dag_process(&f, 1), 1);
+	f = client_at(OTHER_CLIENT_IP, 2, 0, SL_FRAG_F_END);
+	f.tenant = 5;
+	CU_ASSERT_EQUAL(dag_process(&f, 1), 0);
+	dag_expect_drops(SL_DROP_TENANT_SOURCE, 1u, -1);
+	/* Unbound tenant 6 from anywhere in the client networks. */
+	f.tenant = 6;
+	CU_ASSERT_EQUAL(dag_process(&f, 1), 1);
+	dag_close();
+	dp_test_end();
+}
+
+/*
+ * A reconfiguration removes a tenant while its streams are counted. At
+ * c0aa18f the stream's END then decremented tenants[0xff] (UBSan: index
+ * out of bounds). Now what a tenant holds is kept by its id.
+ */
+static void
+test_tenant_removed_while_counted(void)
+{
+	static const char with[] =
+	    HEAD("") NO_LIVENESS
+	    "tenants: [{id: 3, max_streams: 4}, {id: 4}]\n"
+	    "pipelines:\n"
+	    "  - name: p\n"
+	    "    id: 1\n"
+	    "    stages:\n"
+	    "      - {name: a, instances: [10.0.2.1:8001]}\n"
+	    "    edges:\n"
+	    "      - {from: client, to: a}\n"
+	    "      - {from: a, to: client}\n";
+	static const char without[] =
+	    HEAD("") NO_LIVENESS
+	    "tenants: [{id: 4}]\n"
+	    "pipelines:\n"
+	    "  - name: p\n"
+	    "    id: 1\n"
+	    "    stages:\n"
+	    "      - {name: a, instances: [10.0.2.1:8001]}\n"
+	    "    edges:\n"
+	    "      - {from: client, to: a}\n"
+	    "      - {from: a, to: client}\n";
+	const struct sl_config *old = NULL;
+	struct sl_config *next;
+	struct dp_frag f;
+
+	dp_test_begin();
+	dag_open(with);
+	f = dag_from_client(1, 0, 0);
+	f.tenant = 3;
+	CU_ASSERT_EQUAL(dag_process(&f, 1), 1);
+	f = answer(1, 0, 1, 0, 0);
+	f.tenant = 3;
+	CU_ASSERT_EQUAL(dag_process(&f, 1), 1);
+	CU_ASSERT_EQUAL(dag.dp->tenant_use[3].streams, 2);
+	next = dp_test_config(without);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(next);
+	CU_ASSERT_EQUAL(sl_config_assign_uids(next, dag.dp->cfg), 0);
+	CU_ASSERT_EQUAL_FATAL(sl_dp_publish(dag.dp, next, &old), 0);
+	sl_config_free((struct sl_config *)old);
+	dag.cfg = next;
+	/* The answer ends: tenant 3's count by id, no index 0xff. */
+	f = answer(1, 0, 1, 1, SL_FRAG_F_END);
+	f.tenant = 3;
+	CU_ASSERT_EQUAL(dag_process(&f, 1), 1);
+	CU_ASSERT_EQUAL(dag.dp->tenant_use[3].streams, 1);
+	/* The client stream leaves with its request. */
+	dag_housekeeping(2 * dag.dp->idle_tsc + dag.dp->linger_tsc);
+	dag_housekeeping(3 * dag.dp->idle_tsc + 2 * dag.dp->linger_tsc);
+	CU_ASSERT_EQUAL(dag.dp->tenant_use[3].streams, 0);
+	CU_ASSERT_EQUAL(dag.dp->tenant_use[0xff].streams, 0);
+	dag_close();
+	dp_test_end();
+}
+
+/* ------------------------------------------------------------- quotas */
+
+/*
+ * 600 streams that each withhold sequence 0 froze receive at c0aa18f
+ * (7,935 of 8,191 mbufs held, no drop counter moving). Now what one
+ * address's requests hold is bounded (HOLD_QUOTA, the rest NACKed for a
+ * resend) and another client's request goes through whole.
+ */
+static void
+test_withheld_seq0(void)
+{
+	struct dp_frag f[SL_BURST];
+	unsigned int held_before, n = 0;
+	uint32_t bound;
+
+	dp_test_begin();
+	dag_open(HEAD(", client_streams: 1000, source_streams: 1000")
+		 NO_LIVENESS
+		 "pipelines:\n"
+		 "  - name: p\n"
+		 "    id: 1\n"
+		 "    stages:\n"
+		 "      - {name: a, instances: [10.0.2.1:8001]}\n"
+		 "      - {name: b, instances: [10.0.3.1:8002]}\n"
+		 "    edges:\n"
+		 "      - {from: client, to: a}\n"
+		 "      - {from: a, to: b}\n"
+		 "      - {from: b, to: client}\n");
+	bound = dag.dp->quota.held_source;
+	CU_ASSERT(bound > 0 && bound < dp_test_pool()->size / 4);
+	held_before = rte_mempool_in_use_count(dp_test_pool());
+	for (uint64_t r = 0; r < 600; r++) {
+		for (uint32_t s = 1; s < 8; s++) {
+			f[n++] = client_at(OTHER_CLIENT_IP, 1000 + r, s, 0);
+			if (n == SL_BURST) {
+				dag_process(f, n);
+				n = 0;
+			}
+		}
+	}
+	if (n != 0)
+		dag_process(f, n);
+	CU_ASSERT_EQUAL(dag.dp->held_total, bound);
+	CU_ASSERT(rte_mempool_in_use_count(dp_test_pool()) - held_before <=
+		  bound);
+	CU_ASSERT(dag.dp->cnt.drops[SL_DROP_HOLD_QUOTA] > 0);
+	CU_ASSERT(dag.dp->cnt.drops[SL_DROP_SOURCE_STREAMS] +
+			  dag.dp->cnt.drops[SL_DROP_HOLD_QUOTA] +
+			  dag.dp->held_total ==
+		  600 * 7);
+	/* The canary: another client's request, answered through. */
+	f[0] = dag_from_client(7, 0, SL_FRAG_F_END);
+	CU_ASSERT_EQUAL(dag_process(f, 1), 1);
+	f[0] = answer(1, 0, 7, 0, SL_FRAG_F_END);
+	CU_ASSERT_EQUAL(dag_process(f, 1), 1);
+	f[0] = answer(2, 0, 7, 0, SL_FRAG_F_END);
+	CU_ASSERT_EQUAL(dag_process(f, 1), 1);
+	CU_ASSERT_EQUAL(dag.sent[dag.n_sent - 1].dst_ip, DAG_CLIENT_IP);
+	dag_close();
+	dp_test_end();
+}
+
+/*
+ * One address floods new requests: past its share (flows.source_streams)
+ * each is refused with ABORT (OVERLOAD) on the request's own stream; past
+ * the clients' share (flows.client_streams) every client is refused, but
+ * the engine outputs of requests already admitted still get entries.
+ */
+static void
+test_request_flood(void)
+{
+	static const char yaml[] =
+	    HEAD(", client_streams: 8, source_streams: 4") NO_LIVENESS
+	    "pipelines:\n"
+	    "  - name: p\n"
+	    "    id: 1\n"
+	    "    stages:\n"
+	    "      - {name: a, instances: [10.0.2.1:8001]}\n"
+	    "      - {name: b, instances: [10.0.3.1:8002]}\n"
+	    "    edges:\n"
+	    "      - {from: client, to: a}\n"
+	    "      - {from: a, to: b}\n"
+	    "      - {from: b, to: client}\n";
+	struct dp_frag f;
+
+	dp_test_begin();
+	dag_open(yaml);
+	for (uint64_t r = 0; r < 6; r++) {
+		f = client_at(OTHER_CLIENT_IP, 100 + r, 0, SL_FRAG_F_END);
+		dag_process(&f, 1);
+	}
+	CU_ASSERT_EQUAL(sent_to(A_IP, SL_FRAG_F_END, 0), 4);
+	CU_ASSERT_EQUAL(sent_to(OTHER_CLIENT_IP, SL_FRAG_F_ABORT,
+				SL_ABORT_OVERLOAD),
+			2);
+	CU_ASSERT_EQUAL(dag.dp->cnt.drops[SL_DROP_SOURCE_STREAMS], 2);
+	CU_ASSERT_EQUAL(dag.dp->cnt.requests_refused, 2);
+	/* The refusal names the request as its client did: stage 0, seq 0. */
+	for (unsigned int i = 0; i < dag.n_sent; i++)
+		if (dag.sent[i].dst_ip == OTHER_CLIENT_IP) {
+			CU_ASSERT_EQUAL(dag.sent[i].h.stage, 0);
+			CU_ASSERT_EQUAL(dag.sent[i].h.seq, 0);
+			CU_ASSERT(dag.sent[i].h.ancestry[0] >= 104);
+		}
+	dag_clear();
+	/* Another address gets the rest of the clients' share: 4 more. */
+	for (uint64_t r = 0; r < 5; r++) {
+		f = client_at(DAG_CLIENT_IP, 200 + r, 0, SL_FRAG_F_END);
+		dag_process(&f, 1);
+	}
+	CU_ASSERT_EQUAL(sent_to(A_IP, SL_FRAG_F_END, 0), 4);
+	CU_ASSERT_EQUAL(dag.dp->cnt.drops[SL_DROP_CLIENT_STREAMS], 1);
+	dag_clear();
+	/* Engine outputs of admitted requests still get entries. */
+	for (uint64_t r = 0; r < 4; r++) {
+		f = answer(1, 0, 200 + r, 0, SL_FRAG_F_END);
+		CU_ASSERT_EQUAL(dag_process(&f, 1), 1);
+	}
+	CU_ASSERT_EQUAL(dag.dp->cnt.drops[SL_DROP_FLOW_TABLE_FULL], 0);
+	dag_close();
+	dp_test_end();
+}
+
+/* A buffer edge over what its requests may hold: the consumer gets
+ * ABORT (OVERLOAD) in place of the stream, the held mbufs go back. */
+static void
+test_buffer_quota(void)
+{
+	static const char yaml[] =
+	    HEAD("") NO_LIVENESS
+	    "pipelines:\n"
+	    "  - name: p\n"
+	    "    id: 1\n"
+	    "    stages:\n"
+	    "      - {name: a, instances: [10.0.2.1:8001]}\n"
+	    "      - {name: b, instances: [10.0.3.1:8002]}\n"
+	    "    edges:\n"
+	    "      - {from: client, to: a}\n"
+	    "      - {from: a, to: b, mode: buffer}\n"
+	    "      - {from: b, to: client}\n";
+	static const char *const tok[] = {"w"};
+	struct dp_frag f[SL_BURST];
+	uint32_t seq = 0;
+
+	dp_test_begin();
+	dag_open(yaml);
+	f[0] = dag_from_client(1, 0, SL_FRAG_F_END);
+	dag_process(f, 1);
+	dag_clear();
+	/* The source's bound, lowered: a's answer holds more than it. */
+	dag.dp->quota.held_source = 50;
+	while (seq < 100) {
+		unsigned int n = 0;
+
+		while (n < SL_BURST && seq < 100) {
+			f[n] = answer(1, 0, 1, seq++, 0);
+			f[n].n_tokens = 1;
+			f[n].token_texts = tok;
+			n++;
+		}
+		CU_ASSERT_EQUAL(dag_process(f, n), 0);
+	}
+	CU_ASSERT_EQUAL(dag.dp->held_total, 50);
+	f[0] = answer(1, 0, 1, seq, SL_FRAG_F_END);
+	CU_ASSERT_EQUAL_FATAL(dag_process(f, 1), 1);
+	CU_ASSERT_EQUAL(dag.sent[0].dst_ip, B_IP);
+	CU_ASSERT_EQUAL(dag.sent[0].h.flags, SL_FRAG_F_ABORT);
+	CU_ASSERT_EQUAL(dag.sent[0].h.abort_reason, SL_ABORT_OVERLOAD);
+	CU_ASSERT_EQUAL(dag.dp->held_total, 0);
+	CU_ASSERT_EQUAL(dag.dp->src_use[0].held +
+			    dag.dp->tenant_use[0].held,
+			0);
+	dag_expect_drops(SL_DROP_BUFFER_FULL, 100u, -1);
+	dag_close();
+	dp_test_end();
+}
+
+/* ------------------------------------------------------- loss repair */
+
+/*
+ * sluiced's side of every hop: a gap in what it receives is NACKed to
+ * the sender; what it sent is resent byte for byte on the receiver's
+ * NACK, or ABORT (LOST) when gone; an END without its ACK is resent on a
+ * doubling schedule and given up after SL_RTX_TRIES; a duplicate of a
+ * delivered END is ACKed again.
+ */
+static void
+test_loss_repair(void)
+{
+	static const char *const tok[] = {"hello", " world"};
+	struct dp_frag f, sent0;
+	uint8_t first[SL_WIRE_HDR_LEN + 64];
+	uint16_t first_len;
+
+	dp_test_begin();
+	dag_open(chain_yaml);
+	dp_test_no_acks = true;
+	/* The client's seq 1 arrives first: a NACK for seq 0 goes back. */
+	f = dag_from_client(5, 1, SL_FRAG_F_END);
+	CU_ASSERT_EQUAL(dag_process(&f, 1), 0);
+	CU_ASSERT_EQUAL(dag.dp->cnt.rtx.nacks_tx, 1);
+	CU_ASSERT_EQUAL(dp_test_ctl_nacks, 1);
+	/* The repeat comes on its schedule, not before. */
+	dag_housekeeping(dag.dp->tsc_hz / 1000 * (SL_RTX_NACK_MS - 1));
+	CU_ASSERT_EQUAL(dag.dp->cnt.rtx.nacks_tx, 1);
+	dag_housekeeping(dag.dp->tsc_hz / 1000 * (SL_RTX_NACK_MS + 1));
+	CU_ASSERT_EQUAL(dag.dp->cnt.rtx.nacks_tx, 2);
+	/* The gap filled: both go out, the END is ACKed. */
+	f = dag_from_client(5, 0, 0);
+	f.n_tokens = 2;
+	f.token_texts = tok;
+	CU_ASSERT_EQUAL(dag_process(&f, 1), 2);
+	CU_ASSERT_EQUAL(dag.dp->cnt.rtx.acks_tx, 1);
+	first_len = dag.sent[0].dlen;
+	memcpy(first, dag.sent[0].dgram, first_len);
+	dag_clear();
+	/* The END again (our ACK lost): dropped, ACKed again. */
+	f = dag_from_client(5, 1, SL_FRAG_F_END);
+	CU_ASSERT_EQUAL(dag_process(&f, 1), 0);
+	CU_ASSERT_EQUAL(dag.dp->cnt.rtx.acks_tx, 2);
+
+	/* a NACKs seq 0 of what sluiced sent it: resent, byte for byte. */
+	sent0 = dag_from_client(5, 0, 0);
+	sent0.stage = 1; /* as a received it */
+	sent0.ancestry[0] = dag_wire_id(5);
+	send_control(A_IP, 8001, &sent0, SL_FRAG_F_NACK, 0, 1);
+	CU_ASSERT_EQUAL_FATAL(dag.n_sent, 1);
+	CU_ASSERT_EQUAL(dag.sent[0].dlen, first_len);
+	CU_ASSERT_EQUAL(memcmp(dag.sent[0].dgram, first, first_len), 0);
+	CU_ASSERT_EQUAL(dag.dp->cnt.rtx.resent, 1);
+	dag_clear();
+	/* The END, never ACKed by a, is resent after RTO, 2 RTO, ...: 5
+	 * times, then given up. */
+	for (unsigned int k = 0; k <= SL_RTX_TRIES; k++)
+		dag_housekeeping(dag.dp->tsc_hz / 1000 * 200 * (k + 1) +
+				 dag.dp->tsc_hz / 1000 * SL_RTX_RTO_MS *
+					 ((2u << k) - 1));
+	CU_ASSERT_EQUAL(dag.dp->cnt.rtx.end_resends, SL_RTX_TRIES);
+	CU_ASSERT_EQUAL(dag.dp->cnt.rtx.gave_up, 1);
+	CU_ASSERT_EQUAL(sent_to(A_IP, SL_FRAG_F_END, 0), SL_RTX_TRIES);
+	dag_clear();
+	/* Forgotten: a NACK now names nothing (UNSOLICITED). */
+	send_control(A_IP, 8001, &sent0, SL_FRAG_F_NACK, 0, 1);
+	CU_ASSERT_EQUAL(dag.n_sent, 0);
+	CU_ASSERT_EQUAL(dag.dp->cnt.drops[SL_DROP_UNSOLICITED], 1);
+	dp_test_no_acks = false;
+	dag_close();
+	dp_test_end();
+}
+
+/* A NACK for what sluiced no longer keeps: ABORT (LOST) at that seq. */
+static void
+test_nack_evicted(void)
+{
+	static const char *const tok[] = {"x"};
+	struct dp_frag f, as_seen;
+
+	dp_test_begin();
+	dag_open(chain_yaml);
+	f = dag_from_client(6, 0, SL_FRAG_F_END);
+	dag_process(&f, 1);
+	/* a's answer: SL_RTX_WINDOW + 4 fragments; the first 4 roll out. */
+	for (uint32_t s = 0; s < SL_RTX_WINDOW + 4; s++) {
+		f = answer(1, 0, 6, s, 0);
+		f.n_tokens = 1;
+		f.token_texts = tok;
+		CU_ASSERT_EQUAL(dag_process(&f, 1), 1);
+	}
+	dag_clear();
+	as_seen = answer(1, 0, 6, 0, 0);
+	as_seen.stage = 2;
+	as_seen.ancestry[0] = dag_wire_id(6);
+	send_control_from(B_IP, 8002, &as_seen, 1, SL_FRAG_F_NACK, 2, 3);
+	CU_ASSERT_EQUAL_FATAL(dag.n_sent, 1);
+	CU_ASSERT_EQUAL(dag.sent[0].dst_ip, B_IP);
+	CU_ASSERT_EQUAL(dag.sent[0].h.flags, SL_FRAG_F_ABORT);
+	CU_ASSERT_EQUAL(dag.sent[0].h.abort_reason, SL_ABORT_LOST);
+	CU_ASSERT_EQUAL(dag.sent[0].h.seq, 2);
+	CU_ASSERT_EQUAL(dag.dp->cnt.rtx.lost_aborts, 1);
+	dag_clear();
+	/* One still kept is resent. */
+	send_control_from(B_IP, 8002, &as_seen, 1, SL_FRAG_F_NACK,
+			  SL_RTX_WINDOW + 3, 1);
+	CU_ASSERT_EQUAL_FATAL(dag.n_sent, 1);
+	CU_ASSERT_EQUAL(dag.sent[0].h.seq, SL_RTX_WINDOW + 3);
+	CU_ASSERT_EQUAL(dag.sent[0].h.flags, 0);
+	dag_close();
+	dp_test_end();
+}
+
+/* ---------------------------------------------------------- liveness */
+
+static const char live_yaml[] =
+    HEAD("")
+    "liveness: {probe_ms: 100, dead_ms: 300}\n"
+    "pipelines:\n"
+    "  - name: p\n"
+    "    id: 1\n"
+    "    stages:\n"
+    "      - {name: a, instances: [10.0.2.1:8001, 10.0.2.2:8001]}\n"
+    "      - {name: b, instances: [10.0.3.1:8002]}\n"
+    "    edges:\n"
+    "      - {from: client, to: a}\n"
+    "      - {from: a, to: b}\n"
+    "      - {from: b, to: client}\n";
+
+/* The PROBE answer of the instance at @ip:@port of stage @stage. */
+static void
+probe_answer_of(uint32_t ip, uint16_t port, uint16_t stage, uint8_t flags)
+{
+	struct dp_frag p = dag_from_client(0, 0, 0);
+
+	p.stage = stage;
+	send_control(ip, port, &p, flags, 0, 0);
+}
+
+/* ... of an instance of stage 1 (port 8001), with @flags. */
+static void
+probe_answer(uint32_t ip, uint8_t flags)
+{
+	probe_answer_of(ip, 8001, 1, flags);
+}
+
+/*
+ * An instance that stops answering is dead after liveness.dead_ms: its
+ * stream in flight is aborted downstream (ABORT (ENGINE) from stage a to
+ * b, and on to the client) and new streams go to the live one. Before,
+ * a dead instance kept receiving new streams forever and its requests
+ * were never answered. Heard from again, it is alive.
+ */
+static void
+test_dead_instance(void)
+{
+	struct dp_frag f;
+	uint64_t t_ms;
+
+	dp_test_begin();
+	dag_open(live_yaml);
+	t_ms = dag.dp->tsc_hz / 1000;
+	f = dag_from_client(1, 0, SL_FRAG_F_END);
+	CU_ASSERT_EQUAL(dag_process(&f, 1), 1);
+	CU_ASSERT_EQUAL(dag.sent[0].dst_ip, A_IP);
+	dag_clear();
+	/* Probes go out; a/1 and b answer, a/0 does not. */
+	for (uint64_t t = 100; t <= 400; t += 100) {
+		dag_housekeeping(t * t_ms);
+		probe_answer(A2_IP, SL_FRAG_F_PROBE);
+		probe_answer_of(B_IP, 8002, 2, SL_FRAG_F_PROBE);
+	}
+	CU_ASSERT(dp_test_ctl_probes >= 6);
+	CU_ASSERT_FALSE(sl_dp_instance(dag.dp, 0, 0, 0)->alive);
+	CU_ASSERT_TRUE(sl_dp_instance(dag.dp, 0, 0, 1)->alive);
+	CU_ASSERT_EQUAL(dag.dp->cnt.instances_died, 1);
+	CU_ASSERT_EQUAL(sl_dp_instance(dag.dp, 0, 0, 0)->streams_aborted, 1);
+	CU_ASSERT_EQUAL(sl_dp_instance(dag.dp, 0, 0, 0)->streams_active, 0);
+	/* Its answer that will not come: ABORT (ENGINE) to b, as a's. */
+	CU_ASSERT_EQUAL(sent_to(B_IP, SL_FRAG_F_ABORT, SL_ABORT_ENGINE), 1);
+	dag_clear();
+	/* New streams avoid it. */
+	for (uint64_t r = 2; r < 6; r++) {
+		f = dag_from_client(r, 0, SL_FRAG_F_END);
+		CU_ASSERT_EQUAL(dag_process(&f, 1), 1);
+		CU_ASSERT_EQUAL(dag.sent[dag.n_sent - 1].dst_ip, A2_IP);
+	}
+	/* It speaks again: alive. */
+	probe_answer(A_IP, SL_FRAG_F_PROBE);
+	CU_ASSERT_TRUE(sl_dp_instance(dag.dp, 0, 0, 0)->alive);
+	CU_ASSERT_EQUAL(dag.dp->cnt.instances_revived, 1);
+	dag_close();
+	dp_test_end();
+}
+
+/*
+ * PAUSE: an instance that asks for no new streams gets none; when no
+ * instance of a stage can take a stream, the request is refused at once
+ * with ABORT (OVERLOAD) (from the stage, on to the client) rather than
+ * queued until lost.
+ */
+static void
+test_pause_and_overload(void)
+{
+	struct dp_frag f;
+
+	dp_test_begin();
+	dag_open(live_yaml);
+	probe_answer(A_IP, SL_FRAG_F_PROBE | SL_FRAG_F_PAUSE);
+	CU_ASSERT_TRUE(sl_dp_instance(dag.dp, 0, 0, 0)->paused);
+	for (uint64_t r = 1; r <= 3; r++) {
+		f = dag_from_client(r, 0, SL_FRAG_F_END);
+		CU_ASSERT_EQUAL(dag_process(&f, 1), 1);
+		CU_ASSERT_EQUAL(dag.sent[dag.n_sent - 1].dst_ip, A2_IP);
+	}
+	dag_clear();
+	probe_answer(A2_IP, SL_FRAG_F_PROBE | SL_FRAG_F_PAUSE);
+	f = dag_from_client(4, 0, SL_FRAG_F_END);
+	dag_process(&f, 1);
+	/* Nobody took it: a's answer is ABORT (OVERLOAD) to b. */
+	CU_ASSERT_EQUAL(sent_to(A_IP, SL_FRAG_F_END, 0), 0);
+	CU_ASSERT_EQUAL(sent_to(A2_IP, SL_FRAG_F_END, 0), 0);
+	CU_ASSERT_EQUAL(sent_to(B_IP, SL_FRAG_F_ABORT, SL_ABORT_OVERLOAD), 1);
+	dag_expect_drops(SL_DROP_NO_INSTANCE, 1u, -1);
+	dag_clear();
+	/* Unpaused: streams flow again. */
+	probe_answer(A_IP, SL_FRAG_F_PROBE);
+	f = dag_from_client(5, 0, SL_FRAG_F_END);
+	CU_ASSERT_EQUAL(dag_process(&f, 1), 1);
+	CU_ASSERT_EQUAL(dag.sent[0].dst_ip, A_IP);
+	dag_close();
+	dp_test_end();
+}
+
+/* An idempotent stage's stream is sent again, whole, to another instance
+ * when its instance dies having answered nothing. */
+static void
+test_idempotent_resend(void)
+{
+	static const char yaml[] =
+	    HEAD("")
+	    "liveness: {probe_ms: 100, dead_ms: 300}\n"
+	    "pipelines:\n"
+	    "  - name: p\n"
+	    "    id: 1\n"
+	    "    stages:\n"
+	    "      - {name: a, idempotent: true,\n"
+	    "         instances: [10.0.2.1:8001, 10.0.2.2:8001]}\n"
+	    "    edges:\n"
+	    "      - {from: client, to: a}\n"
+	    "      - {from: a, to: client}\n";
+	static const char *const tok[] = {"question"};
+	struct dp_frag f[2];
+	uint64_t t_ms;
+
+	dp_test_begin();
+	dag_open(yaml);
+	t_ms = dag.dp->tsc_hz / 1000;
+	f[0] = dag_from_client(1, 0, 0);
+	f[0].n_tokens = 1;
+	f[0].token_texts = tok;
+	f[1] = dag_from_client(1, 1, SL_FRAG_F_END);
+	CU_ASSERT_EQUAL(dag_process(f, 2), 2);
+	CU_ASSERT_EQUAL(dag.sent[0].dst_ip, A_IP);
+	dag_clear();
+	for (uint64_t t = 100; t <= 400; t += 100) {
+		dag_housekeeping(t * t_ms);
+		probe_answer(A2_IP, SL_FRAG_F_PROBE);
+	}
+	/* Both fragments again, to a/1, same bytes but the address. */
+	CU_ASSERT_EQUAL(sl_dp_instance(dag.dp, 0, 0, 0)->streams_resent, 1);
+	CU_ASSERT_EQUAL(sent_to(A2_IP, 0, 0), 1);
+	CU_ASSERT_EQUAL(sent_to(A2_IP, SL_FRAG_F_END, 0), 1);
+	CU_ASSERT_EQUAL(sl_dp_instance(dag.dp, 0, 0, 1)->streams_active, 0);
+	dag_expect_drops(-1);
+	dag_close();
+	dp_test_end();
+}
+
+/* --------------------------------------------------------- neighbours */
+
+static struct rte_mbuf *
+arp_from(uint32_t sip, const struct rte_ether_addr *sha)
+{
+	uint8_t b[42];
+	struct rte_ether_hdr *eth = (struct rte_ether_hdr *)b;
+	struct rte_arp_hdr *arp = (struct rte_arp_hdr *)(eth + 1);
+
+	memset(b, 0, sizeof(b));
+	memset(&eth->dst_addr, 0xff, 6);
+	eth->src_addr = *sha;
+	eth->ether_type = RTE_BE16(RTE_ETHER_TYPE_ARP);
+	arp->arp_hardware = RTE_BE16(RTE_ARP_HRD_ETHER);
+	arp->arp_protocol = RTE_BE16(RTE_ETHER_TYPE_IPV4);
+	arp->arp_hlen = 6;
+	arp->arp_plen = 4;
+	arp->arp_opcode = RTE_BE16(RTE_ARP_OP_REQUEST);
+	arp->arp_data.arp_sha = *sha;
+	arp->arp_data.arp_sip = rte_cpu_to_be_32(sip);
+	arp->arp_data.arp_tip = rte_cpu_to_be_32(DAG_SLUICED_IP);
+	return dp_test_mbuf(b, sizeof(b));
+}
+
+/*
+ * At c0aa18f 1,100 ARP senders filled the 1,024-entry table for good: a
+ * new client and a new engine then stayed NO_NEIGHBOR. Now only the
+ * config's instances and client addresses are learned, clients have a
+ * bounded share (a new one evicts the least recently confirmed) and an
+ * instance always has room; and one request sent with an instance's
+ * address and a made-up MAC does not divert its traffic.
+ */
+static void
+test_neighbours(void)
+{
+	struct rte_mbuf *pkts[SL_PATH_CAP];
+	struct rte_ether_addr fake = {{0x02, 0xba, 0xd0, 0xba, 0xd0, 0x01}};
+	const struct rte_ether_addr *mac;
+	struct dp_frag f;
+	uint16_t n = 0;
+
+	dp_test_begin();
+	dag_open(
+	    "sluiced: {address: 10.0.0.1, port: 7700}\n"
+	    "flows: {size: 1024, idle_timeout_ms: 1000, reorder_window: 8}\n"
+	    "clients: [10.0.1.0/24, 10.8.0.0/16]\n" NO_LIVENESS
+	    "pipelines:\n"
+	    "  - name: p\n"
+	    "    id: 1\n"
+	    "    stages:\n"
+	    "      - {name: a, instances: [10.0.2.1:8001]}\n"
+	    "    edges:\n"
+	    "      - {from: client, to: a}\n"
+	    "      - {from: a, to: client}\n");
+	/* 1,100 senders outside every client network: none learned. */
+	for (uint32_t i = 0; i < 1100; i++) {
+		struct rte_ether_addr m = mac_of(DP_IP(192, 168, 0, 0) + i);
+
+		pkts[n++] = arp_from(DP_IP(192, 168, 0, 0) + i, &m);
+		if (n == SL_BURST) {
+			sl_dp_process(dag.dp, pkts, n);
+			dag_capture();
+			n = 0;
+		}
+	}
+	/* 3,000 in a client network: bounded, evicting. */
+	for (uint32_t i = 0; i < 3000; i++) {
+		struct rte_ether_addr m = mac_of(DP_IP(10, 8, 0, 0) + i);
+
+		pkts[n++] = arp_from(DP_IP(10, 8, 0, 0) + i, &m);
+		if (n == SL_BURST) {
+			sl_dp_process(dag.dp, pkts, n);
+			dag_capture();
+			n = 0;
+		}
+	}
+	if (n != 0) {
+		sl_dp_process(dag.dp, pkts, n);
+		dag_capture();
+	}
+	CU_ASSERT_EQUAL(dag.dp->cnt.arp_ignored, 1100);
+	CU_ASSERT_EQUAL(dag.dp->cnt.arp_replies, 3000);
+	CU_ASSERT(dag.dp->neigh.n_clients <= SL_NEIGH_CLIENTS_MAX);
+	CU_ASSERT(dag.dp->neigh.evicted > 0);
+	CU_ASSERT_PTR_NULL(sl_neigh_lookup(&dag.dp->neigh,
+					   DP_IP(192, 168, 0, 7)));
+	/* The instance is still known; a new client is still learned. */
+	CU_ASSERT_PTR_NOT_NULL(sl_neigh_lookup(&dag.dp->neigh, A_IP));
+	f = client_at(OTHER_CLIENT_IP, 1, 0, SL_FRAG_F_END);
+	CU_ASSERT_EQUAL(dag_process(&f, 1), 1);
+	f = answer(1, 0, 1, 0, SL_FRAG_F_END);
+	f.ancestry[0] = 1;
+	dag_process(&f, 1);
+	CU_ASSERT_EQUAL(dag.sent[dag.n_sent - 1].dst_ip, OTHER_CLIENT_IP);
+	CU_ASSERT_PTR_NOT_NULL(sl_neigh_lookup(&dag.dp->neigh,
+					       OTHER_CLIENT_IP));
+	/* A request from the instance's address with a made-up MAC (the
+	 * address is no client: refused) and one from a known client with
+	 * another MAC: neither rebinds. */
+	f = client_at(DAG_CLIENT_IP, 2, 0, SL_FRAG_F_END);
+	f.src_mac = fake;
+	dag_process(&f, 1);
+	mac = sl_neigh_lookup(&dag.dp->neigh, DAG_CLIENT_IP);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(mac);
+	CU_ASSERT_FALSE(rte_is_same_ether_addr(mac, &fake));
+	f = client_at(A_IP, 3, 0, SL_FRAG_F_END);
+	f.src_mac = fake;
+	dag_process(&f, 1);
+	mac = sl_neigh_lookup(&dag.dp->neigh, A_IP);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(mac);
+	CU_ASSERT_FALSE(rte_is_same_ether_addr(mac, &fake));
+	dag_close();
+	dp_test_end();
+}
+
+/* ----------------------------------------------------------- shutdown */
+
+/* At a stop every stream in flight ends with ABORT (SHUTDOWN), and a
+ * request waiting for output hears it on its own stream. */
+static void
+test_shutdown(void)
+{
+	struct dp_frag f;
+
+	dp_test_begin();
+	dag_open(chain_yaml);
+	f = dag_from_client(1, 0, 0);		/* still sending */
+	dag_process(&f, 1);
+	f = dag_from_client(2, 0, SL_FRAG_F_END); /* waiting for output */
+	dag_process(&f, 1);
+	f = answer(1, 0, 2, 0, 0);		/* a answering it */
+	dag_process(&f, 1);
+	dag_clear();
+	sl_dp_shutdown(dag.dp, SL_ABORT_SHUTDOWN);
+	dag_capture();
+	CU_ASSERT_EQUAL(sent_to(A_IP, SL_FRAG_F_ABORT, SL_ABORT_SHUTDOWN), 1);
+	CU_ASSERT_EQUAL(sent_to(B_IP, SL_FRAG_F_ABORT, SL_ABORT_SHUTDOWN), 1);
+	CU_ASSERT_EQUAL(sent_to(DAG_CLIENT_IP, SL_FRAG_F_ABORT,
+				SL_ABORT_SHUTDOWN),
+			1);
+	dag_close();
+	dp_test_end();
+}
+
+int
+main(int argc, char **argv)
+{
+	CU_pSuite s;
+	int rc;
+
+	(void)argc;
+	dp_test_eal_init(argv[0]);
+	if (dag_port_init() != 0) {
+		fprintf(stderr, "cannot create the ring port\n");
+		dp_test_eal_fini();
+		return 1;
+	}
+	if (CU_initialize_registry() != CUE_SUCCESS)
+		return 1;
+	s = CU_add_suite("hardening", NULL, NULL);
+	CU_add_test(s, "depth 2..6 into a split edge: DEPTH_MISMATCH",
+		    test_depth6_into_split);
+	CU_add_test(s, "client depth 2, depth below a level: refused",
+		    test_depth_client_and_level);
+	CU_add_test(s, "a guessed request id joins nothing",
+		    test_guessed_request_id);
+	CU_add_test(s, "tenant bound to addresses", test_tenant_source);
+	CU_add_test(s, "tenant removed while counted",
+		    test_tenant_removed_while_counted);
+	CU_add_test(s, "600 streams withholding seq 0: bounded, canary ok",
+		    test_withheld_seq0);
+	CU_add_test(s, "request flood: refused with ABORT, outputs served",
+		    test_request_flood);
+	CU_add_test(s, "buffer edge over the quota: ABORT (OVERLOAD)",
+		    test_buffer_quota);
+	CU_add_test(s, "NACK, resend, END resends, re-ACK",
+		    test_loss_repair);
+	CU_add_test(s, "NACK for an evicted copy: ABORT (LOST)",
+		    test_nack_evicted);
+	CU_add_test(s, "dead instance: streams aborted, avoided, revived",
+		    test_dead_instance);
+	CU_add_test(s, "PAUSE, and no instance: ABORT (OVERLOAD)",
+		    test_pause_and_overload);
+	CU_add_test(s, "idempotent stage: resent elsewhere",
+		    test_idempotent_resend);
+	CU_add_test(s, "neighbours: learned, bounded, never rebound",
+		    test_neighbours);
+	CU_add_test(s, "shutdown: ABORT (SHUTDOWN)", test_shutdown);
+	rc = dp_test_run();
+	dag_port_fini();
+	dp_test_eal_fini();
+	return rc;
+}
