@@ -956,6 +956,8 @@ sl_dp_fini(struct sl_dp *dp)
 	for (uint16_t i = 0; i < dp->n_ctrl; i++)
 		rte_pktmbuf_free(dp->ctrl[i]);
 	dp->n_ctrl = 0;
+	if (dp->impair != NULL)
+		sl_impair_flush(dp->impair);
 }
 
 #define PROF(dp, id, n, call)                                                 \
@@ -1162,7 +1164,8 @@ sl_dp_housekeeping(struct sl_dp *dp)
 		sl_dp_flush(dp);
 	} while (dp->n_loop != 0);
 	sl_neigh_retry(dp);
-	if (dp->n_ctrl != 0)
+	if (dp->n_ctrl != 0 ||
+	    (dp->impair != NULL && dp->impair->n_held_tx != 0))
 		sl_stage_tx(dp, NULL, 0);
 }
 
@@ -1200,7 +1203,17 @@ sl_dp_worker(void *arg)
 			     NULL))
 			sl_dp_adopt(dp);
 		rte_rcu_qsbr_quiescent(dp->qsbr, 0);
-		n = rte_eth_rx_burst(dp->port_id, dp->queue_id, pkts, SL_BURST);
+		if (likely(dp->impair == NULL)) {
+			n = rte_eth_rx_burst(dp->port_id, dp->queue_id, pkts,
+					     SL_BURST);
+		} else {
+			/* Room for copies and frames held back. */
+			n = rte_eth_rx_burst(dp->port_id, dp->queue_id, pkts,
+					     SL_BURST - SL_IMPAIR_HELD);
+			if (n != 0 || dp->impair->n_held_rx != 0)
+				n = sl_impair_rx(dp->impair, dp->pool, pkts, n,
+						 SL_BURST);
+		}
 
 		dp->now = rte_rdtsc();
 		if (n != 0) {

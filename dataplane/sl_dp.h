@@ -36,6 +36,7 @@
 #include "sl_flow.h"
 #include "sl_neigh.h"
 #include "sl_op.h"
+#include "sl_impair.h"
 #include "sl_live.h"
 #include "sl_rtx.h"
 
@@ -367,6 +368,7 @@ struct sl_dp {
 	struct sl_op_state *op;         /* operator groups, NULL if none */
 	struct sl_keypins *keypins;     /* bounded-load key pins, NULL if none */
 	struct sl_rtx *rtx;             /* outgoing streams' copies (sl_rtx.c) */
+	struct sl_impair *impair;       /* fault injector, NULL: off */
 	struct rte_mempool *guard_pool; /* guard stream states, NULL if none */
 	uint64_t keypins_full;          /* keys routed without a pin: table full */
 	struct sl_op_counters op_cnt;

@@ -32,6 +32,42 @@ sl_stats_json(const struct sl_dp *dp, const struct rte_mempool *pool,
 		total += c->drops[r];
 	}
 	fprintf(out, "},\"drops_total\":%" PRIu64, total);
+	fprintf(out, ",\"arp_deferred\":%" PRIu64 ",\"arp_ignored\":%" PRIu64
+		     ",\"requests_refused\":%" PRIu64
+		     ",\"requests_aborted\":%" PRIu64,
+		c->arp_deferred, c->arp_ignored, c->requests_refused,
+		c->requests_aborted);
+	fprintf(out, ",\"rtx\":{\"kept\":%" PRIu64 ",\"resent\":%" PRIu64
+		     ",\"end_resends\":%" PRIu64 ",\"lost_aborts\":%" PRIu64
+		     ",\"evicted\":%" PRIu64 ",\"gave_up\":%" PRIu64
+		     ",\"untracked\":%" PRIu64 ",\"nacks_rx\":%" PRIu64
+		     ",\"acks_rx\":%" PRIu64 ",\"nacks_tx\":%" PRIu64
+		     ",\"acks_tx\":%" PRIu64 ",\"ctrl_full\":%" PRIu64 "}",
+		c->rtx.kept, c->rtx.resent, c->rtx.end_resends,
+		c->rtx.lost_aborts, c->rtx.evicted, c->rtx.gave_up,
+		c->rtx.untracked, c->rtx.nacks_rx, c->rtx.acks_rx,
+		c->rtx.nacks_tx, c->rtx.acks_tx, c->rtx.ctrl_full);
+	fprintf(out, ",\"liveness\":{\"probes_sent\":%" PRIu64
+		     ",\"probes_answered\":%" PRIu64
+		     ",\"instances_died\":%" PRIu64
+		     ",\"instances_revived\":%" PRIu64 "}",
+		c->probes_sent, c->probes_answered, c->instances_died,
+		c->instances_revived);
+	fprintf(out, ",\"quotas\":{\"client_streams\":%u"
+		     ",\"client_streams_max\":%u,\"source_streams_max\":%u"
+		     ",\"held\":%u,\"held_max\":%u,\"held_by_clients\":%u"
+		     ",\"held_clients_max\":%u,\"held_source_max\":%u"
+		     ",\"held_tenant_max\":%u}",
+		dp->client_streams, dp->quota.client_streams,
+		dp->quota.source_streams, dp->held_total, dp->quota.held_max,
+		dp->held_by_clients, dp->quota.held_client,
+		dp->quota.held_source, dp->quota.held_tenant);
+	fprintf(out, ",\"neighbours\":{\"entries\":%u,\"clients\":%u"
+		     ",\"unresolved\":%u,\"evicted\":%" PRIu64
+		     ",\"refused\":%" PRIu64 ",\"forgotten\":%" PRIu64 "}",
+		dp->neigh.n_entries, dp->neigh.n_clients,
+		dp->neigh.n_unresolved, dp->neigh.evicted, dp->neigh.refused,
+		dp->neigh.forgotten);
 	fprintf(out, ",\"flows\":{\"active\":%u,\"created\":%" PRIu64
 		     ",\"ended\":%" PRIu64 ",\"expired\":%" PRIu64 "}",
 		dp->flows ? dp->flows->active : 0, c->flows_created,
@@ -52,9 +88,13 @@ sl_stats_json(const struct sl_dp *dp, const struct rte_mempool *pool,
 					",\"stage_id\":%u,\"aggregation\":%u"
 					",\"instance\":\"%s\",\"address\":\"%s:%u\""
 					",\"uid\":%u,\"draining\":%s"
+					",\"alive\":%s,\"paused\":%s"
 					",\"streams\":%" PRIu64
 					",\"streams_active\":%u"
-					",\"fragments\":%" PRIu64 "}",
+					",\"fragments\":%" PRIu64
+					",\"deaths\":%" PRIu64
+					",\"streams_aborted\":%" PRIu64
+					",\"streams_resent\":%" PRIu64 "}",
 					first ? "" : ",", pl->name, st->name,
 					st->id, st->aggregation,
 					st->instances[i].name,
@@ -64,8 +104,12 @@ sl_stats_json(const struct sl_dp *dp, const struct rte_mempool *pool,
 					st->instances[i].uid,
 					st->instances[i].draining ? "true"
 								  : "false",
+					is->alive ? "true" : "false",
+					is->paused ? "true" : "false",
 					is->streams,
-					is->streams_active, is->fragments);
+					is->streams_active, is->fragments,
+					is->deaths, is->streams_aborted,
+					is->streams_resent);
 				first = false;
 			}
 		}

@@ -10,6 +10,8 @@
  * Also records each burst's residence time (receive to transmit) in the
  *      counters' log2 histogram.
  */
+#include <string.h>
+
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
 
@@ -18,7 +20,16 @@
 static uint16_t
 tx_burst_all(struct sl_dp *dp, struct rte_mbuf **pkts, uint16_t n)
 {
+	struct rte_mbuf *impaired[2 * SL_BURST];
 	uint16_t sent = 0;
+
+	/* The fault injector (tests, chaos runs) sees every frame out. */
+	if (unlikely(dp->impair != NULL)) {
+		memcpy(impaired, pkts, n * sizeof(pkts[0]));
+		n = sl_impair_tx(dp->impair, dp->pool, impaired, n,
+				 RTE_DIM(impaired));
+		pkts = impaired;
+	}
 
 	/* A short burst is retried a few times: vdev queues drain fast. */
 	for (int tries = 0; tries < 4 && sent < n; tries++)
@@ -49,8 +60,13 @@ sl_stage_tx(struct sl_dp *dp, struct rte_mbuf **pkts, uint16_t n)
 		uint16_t c = dp->n_ctrl;
 
 		dp->n_ctrl = 0;
-		tx_burst_all(dp, dp->ctrl, c);
+		for (uint16_t i = 0; i < c; i += SL_BURST)
+			tx_burst_all(dp, dp->ctrl + i,
+				     RTE_MIN(c - i, SL_BURST));
 	}
+	if (unlikely(dp->impair != NULL && n == 0 &&
+		     dp->impair->n_held_tx != 0))
+		tx_burst_all(dp, NULL, 0);
 	while (done < n) {
 		uint16_t chunk = RTE_MIN(n - done, SL_BURST);
 
