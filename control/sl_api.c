@@ -1058,7 +1058,7 @@ sl_api_dispatch_peer(struct sl_api *api, struct sl_api_peer *peer,
 		api->stats.denied++;
 		sl_api_error_set(
 		    &err, SLUICE__V1__ERROR__CODE__CODE_PERMISSION_DENIED, "",
-		    "%s: needs the admin role; this caller is %s", op,
+		    "%s needs the admin role; this caller is %s", op,
 		    peer->role == SL_API_ROLE_READ ? "read-only"
 						   : "not authorised");
 		audit(api, peer, req, op, &err, &a);
