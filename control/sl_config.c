@@ -1662,7 +1662,7 @@ guard_file(struct sl_cfg_ctx *c, const yaml_node_t *node, const char *path,
 	name = (const char *)node->data.scalar.value;
 	if (sl_confine_file(c->files, name, &text, &len, why, sizeof(why)) !=
 	    0)
-		return cfg_fail(c, node, path, "%s: %s",
+		return cfg_fail(c, node, path, "\"%s\": %s",
 				quote(node, q, sizeof(q)), why);
 	for (p = text; *p != '\0';) {
 		size_t n = strcspn(p, "\n");
@@ -1679,7 +1679,8 @@ guard_file(struct sl_cfg_ctx *c, const yaml_node_t *node, const char *path,
 		if (n >= SL_GUARD_TEXT_MAX) {
 			free(text);
 			return cfg_fail(c, node, path,
-					"%s: line %u: at most %u bytes, got %zu",
+					"\"%s\": line %u: at most %u bytes, "
+					"got %zu",
 					quote(node, q, sizeof(q)), line,
 					SL_GUARD_TEXT_MAX - 1, n);
 		}
