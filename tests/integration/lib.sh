@@ -30,6 +30,8 @@ IT_SLUICED_EXTRA=()
 # The user sluiced runs as after start-up (its default): the work folder
 # is made writable by it, for the stats file and the state directory.
 IT_SLUICED_USER=${IT_SLUICED_USER:-nobody}
+# The port options of it_sluiced; empty: --iface "$HOST_IF" (af_packet).
+IT_SLUICED_PORT=()
 # The control socket of it_control_setup (empty: sluiced's default).
 IT_SOCK=
 
@@ -186,8 +188,9 @@ it_wait_udp() {
 # line; sets SLUICED_MAC. Stats go to $IT_WORK/sluiced-stats.json, runtime
 # changes to $IT_WORK/state (each test its own, never /var/lib/sluice).
 it_sluiced() {
-	local config=$1 i line rc
-	"$SLUICED" --config "$config" --iface "$HOST_IF" \
+	local config=$1 i line rc port=(--iface "$HOST_IF")
+	((${#IT_SLUICED_PORT[@]} == 0)) || port=("${IT_SLUICED_PORT[@]}")
+	"$SLUICED" --config "$config" "${port[@]}" \
 		--stats-file "$IT_WORK/sluiced-stats.json" --stats-interval-ms 250 \
 		--state-dir "$IT_WORK/state" --user "$IT_SLUICED_USER" \
 		"${IT_SLUICED_EXTRA[@]}" -- --file-prefix "$IT_EAL_PREFIX" \
