@@ -773,21 +773,26 @@ main(int argc, char **argv)
 				 err, sizeof(err));
 	if (cfg == NULL) {
 		fprintf(stderr, "sluiced: %s\n", err);
+		free(config_text);
 		return 1;
 	}
 	persist = strcmp(o.state_dir, "none") != 0;
 	if (persist)
 		state_dir_prepare(o.state_dir, &user);
-	if (sl_state_init(&state, persist ? o.state_dir : NULL, o.config,
-			  config_text, config_len, err, sizeof(err)) != 0) {
+	rc = sl_state_init(&state, persist ? o.state_dir : NULL, o.config,
+			   config_text, config_len, err, sizeof(err));
+	free(config_text);
+	if (rc != 0) {
 		fprintf(stderr, "sluiced: --state-dir %s\n", err);
+		sl_config_free(cfg);
 		return 1;
 	}
-	free(config_text);
 	rc = sl_state_restore(&state, &files, &cfg, &restored, err,
 			      sizeof(err));
 	if (rc < 0) {
 		fprintf(stderr, "sluiced: state: %s\n", err);
+		sl_state_fini(&state);
+		sl_config_free(cfg);
 		return 1;
 	}
 	if (rc == 1)
