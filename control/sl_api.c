@@ -146,9 +146,10 @@ sl_api_error_from_line(struct sl_api_error *err, int code, const char *line)
 }
 
 static const char *const code_names[] = {
-    "UNSPECIFIED", "BAD_REQUEST",     "INVALID",     "NOT_FOUND",
-    "EXISTS",	   "LIMIT",	      "UNAUTHENTICATED", "UNAVAILABLE",
-    "INTERNAL",	   "PERMISSION_DENIED",
+    "UNSPECIFIED",	 "BAD_REQUEST", "INVALID",
+    "NOT_FOUND",	 "EXISTS",	"LIMIT",
+    "UNAUTHENTICATED",	 "UNAVAILABLE", "INTERNAL",
+    "PERMISSION_DENIED",
 };
 
 const char *
@@ -250,8 +251,9 @@ token_role(const struct sl_api *api, const char *given)
 	bool admin = token_equal(api->token, api->token_len, given);
 	bool ro = token_equal(api->ro_token, api->ro_token_len, given);
 
-	return admin ? SL_API_ROLE_ADMIN : ro ? SL_API_ROLE_READ
-					      : SL_API_ROLE_NONE;
+	return admin ? SL_API_ROLE_ADMIN
+	       : ro  ? SL_API_ROLE_READ
+		     : SL_API_ROLE_NONE;
 }
 
 /* Refill the failure bucket; true when it is empty (throttled). */
@@ -999,11 +1001,10 @@ authenticate(struct sl_api *api, struct sl_api_peer *peer,
 	}
 	if (peer->role == SL_API_ROLE_NONE && auth_throttled(api)) {
 		api->stats.auth_throttled++;
-		sl_api_error_set(err,
-				 SLUICE__V1__ERROR__CODE__CODE_UNAUTHENTICATED,
-				 "token",
-				 "too many failed authentications; try again "
-				 "in a few seconds");
+		sl_api_error_set(
+		    err, SLUICE__V1__ERROR__CODE__CODE_UNAUTHENTICATED, "token",
+		    "too many failed authentications; try again "
+		    "in a few seconds");
 		*after = SL_API_CLOSE;
 		return -1;
 	}
@@ -1395,9 +1396,9 @@ listen_unix(struct sl_api *api, const struct sl_api_params *p)
 		unlink(path);
 		return -ENOMEM;
 	}
-	rc = sl_loop_listen_limited(api->loop, fd, api_on_accept, &api->unix_l,
-				    &p->unix_limits,
-				    &api->unix_l.loop_listener);
+	rc =
+	    sl_loop_listen_limited(api->loop, fd, api_on_accept, &api->unix_l,
+				   &p->unix_limits, &api->unix_l.loop_listener);
 	if (rc < 0)
 		return rc;
 	if (p->unix_chgrp)
@@ -1459,8 +1460,8 @@ sl_api_create(struct sl_loop *loop, const struct sl_api_params *p,
 
 	if (ops == NULL ||
 	    (loop == NULL && p != NULL && (p->unix_path || p->tcp)) ||
-	    (p != NULL && (!token_ok(p->token, p->tcp) ||
-			   !token_ok(p->ro_token, false))) ||
+	    (p != NULL &&
+	     (!token_ok(p->token, p->tcp) || !token_ok(p->ro_token, false))) ||
 	    (p != NULL && p->ro_token != NULL && p->ro_token[0] != '\0' &&
 	     (p->token == NULL || strcmp(p->token, p->ro_token) == 0))) {
 		errno = EINVAL;
@@ -1500,11 +1501,11 @@ sl_api_create(struct sl_loop *loop, const struct sl_api_params *p,
 			memcpy(api->ro_token, p->ro_token, api->ro_token_len);
 		}
 		if (p->audit_log != NULL) {
-			api->audit_fd = open(p->audit_log,
-					     O_WRONLY | O_APPEND | O_CREAT |
-						 O_CLOEXEC | O_NOCTTY |
-						 O_NOFOLLOW,
-					     0600);
+			api->audit_fd =
+			    open(p->audit_log,
+				 O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC |
+				     O_NOCTTY | O_NOFOLLOW,
+				 0600);
 			if (api->audit_fd < 0)
 				rc = -errno;
 			else

@@ -27,8 +27,8 @@ openat2_beneath(int dir_fd, const char *rel)
 #ifdef SYS_openat2
 	struct open_how how = {
 	    .flags = SL_CONFINE_OPEN_FLAGS,
-	    .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
-		       RESOLVE_NO_MAGICLINKS,
+	    .resolve =
+		RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
 	};
 	long fd = syscall(SYS_openat2, dir_fd, rel, &how, sizeof(how));
 
@@ -130,8 +130,8 @@ sl_confine_read(const struct sl_confine *c, const char *name, char **data,
 		size_t *len, char *why, size_t whylen)
 {
 	const char *dir = c != NULL && c->dir != NULL ? c->dir : ".";
-	size_t max = c != NULL && c->max_bytes ? c->max_bytes
-					       : SL_CONFINE_MAX_BYTES;
+	size_t max =
+	    c != NULL && c->max_bytes ? c->max_bytes : SL_CONFINE_MAX_BYTES;
 	char canon[PATH_MAX];
 	const char *rel = name;
 	struct stat st;
@@ -149,8 +149,8 @@ sl_confine_read(const struct sl_confine *c, const char *name, char **data,
 			      "beneath the config directory %s)",
 			      dir);
 	if (realpath(dir, canon) == NULL)
-		return refuse(-errno, why, whylen,
-			      "config directory %s: %s", dir, strerror(errno));
+		return refuse(-errno, why, whylen, "config directory %s: %s",
+			      dir, strerror(errno));
 	if (name[0] == '/') {
 		size_t n = strlen(canon);
 
@@ -159,8 +159,7 @@ sl_confine_read(const struct sl_confine *c, const char *name, char **data,
 			n = 0;
 		if (strncmp(name, canon, n) != 0 || name[n] != '/')
 			return refuse(-EXDEV, why, whylen,
-				      "outside the config directory %s",
-				      canon);
+				      "outside the config directory %s", canon);
 		rel = name + n;
 		while (*rel == '/')
 			rel++;

@@ -41,9 +41,9 @@ struct sl_confine;
  * by the caller) and *@len, return 0; or return a negative errno with
  * @why set to one line saying why (no file name: the caller names it).
  */
-typedef int (*sl_confine_read_fn)(const struct sl_confine *c,
-				  const char *name, char **data, size_t *len,
-				  char *why, size_t whylen);
+typedef int (*sl_confine_read_fn)(const struct sl_confine *c, const char *name,
+				  char **data, size_t *len, char *why,
+				  size_t whylen);
 
 struct sl_confine {
 	const char *dir;	 /* the config directory; NULL: "." */
@@ -65,14 +65,14 @@ struct sl_confine {
  *   or the errno of open/read (-ENOENT, -EACCES, ...).
  * @why holds one line for the error.
  */
-int sl_confine_read(const struct sl_confine *c, const char *name,
-		    char **data, size_t *len, char *why, size_t whylen);
+int sl_confine_read(const struct sl_confine *c, const char *name, char **data,
+		    size_t *len, char *why, size_t whylen);
 
 /*
  * sl_confine_file - read through @c's hook (sl_confine_read when it has
  * none). @c may be NULL: confined to the working directory.
  */
-int sl_confine_file(const struct sl_confine *c, const char *name,
-		    char **data, size_t *len, char *why, size_t whylen);
+int sl_confine_file(const struct sl_confine *c, const char *name, char **data,
+		    size_t *len, char *why, size_t whylen);
 
 #endif /* SL_CONFINE_H */

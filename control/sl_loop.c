@@ -13,9 +13,10 @@
  * Lists: an open connection sits on its listener's live list, ordered by
  * last progress (sl_conn_touch moves it to the tail), so the idle check
  * only looks at the head of each listener's list (each listener has its
- * own idle timeout and connection limit). A closed one moves to loop->closed until on_close has been
- * called and the backend holds no request on it; only then is it freed,
- * which is why a callback may close any connection at any time.
+ * own idle timeout and connection limit). A closed one moves to loop->closed
+ * until on_close has been called and the backend holds no request on it; only
+ * then is it freed, which is why a callback may close any connection at any
+ * time.
  */
 #include <errno.h>
 #include <fcntl.h>

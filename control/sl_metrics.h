@@ -167,7 +167,8 @@ sl_metrics_http_listen(struct sl_loop *loop, int fd,
 		       const struct sl_listen_params *lp);
 
 /* sl_metrics_http_listener - its listener, for sl_listener_stats. */
-struct sl_listener *sl_metrics_http_listener(const struct sl_metrics_http *http);
+struct sl_listener *
+sl_metrics_http_listener(const struct sl_metrics_http *http);
 
 void sl_metrics_http_destroy(struct sl_metrics_http *http);
 

@@ -141,10 +141,9 @@ edit_name(const Sluice__V1__Request *e, char *buf, size_t len)
 			     : "?");
 		break;
 	case SLUICE__V1__REQUEST__BODY_REMOVE_INSTANCE:
-		snprintf(buf, len, "remove %s/%s/%s",
-			 e->remove_instance->pipeline,
-			 e->remove_instance->stage,
-			 e->remove_instance->instance);
+		snprintf(
+		    buf, len, "remove %s/%s/%s", e->remove_instance->pipeline,
+		    e->remove_instance->stage, e->remove_instance->instance);
 		break;
 	case SLUICE__V1__REQUEST__BODY_DRAIN_INSTANCE:
 		snprintf(buf, len, "drain %s/%s/%s",
@@ -152,12 +151,11 @@ edit_name(const Sluice__V1__Request *e, char *buf, size_t len)
 			 e->drain_instance->instance);
 		break;
 	case SLUICE__V1__REQUEST__BODY_EDIT_GUARD:
-		snprintf(buf, len, "guard %s %s %s%.64s%s",
-			 e->edit_guard->remove ? "remove" : "add",
-			 e->edit_guard->guard,
-			 e->edit_guard->regex ? "/" : "\"",
-			 e->edit_guard->pattern,
-			 e->edit_guard->regex ? "/" : "\"");
+		snprintf(
+		    buf, len, "guard %s %s %s%.64s%s",
+		    e->edit_guard->remove ? "remove" : "add",
+		    e->edit_guard->guard, e->edit_guard->regex ? "/" : "\"",
+		    e->edit_guard->pattern, e->edit_guard->regex ? "/" : "\"");
 		break;
 	default:
 		snprintf(buf, len, "request kind %d", (int)e->body_case);
@@ -222,8 +220,9 @@ state_write(struct sl_state *st, const char *name, const char *yaml,
 		return -ENOMEM;
 	}
 	sluice__v1__saved_state__pack(&s, buf);
-	fd = openat(st->dir_fd, SL_STATE_TMP,
-		    O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	fd =
+	    openat(st->dir_fd, SL_STATE_TMP,
+		   O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0) {
 		rc = -errno;
 		free(buf);
@@ -341,8 +340,8 @@ state_read(struct sl_state *st, Sluice__V1__SavedState **out, char *err,
 	    (uint64_t)sb.st_size > SL_STATE_MAX_BYTES) {
 		close(fd);
 		snprintf(err, errlen,
-			 "%s: not a regular file of at most %u bytes",
-			 st->path, SL_STATE_MAX_BYTES);
+			 "%s: not a regular file of at most %u bytes", st->path,
+			 SL_STATE_MAX_BYTES);
 		return -EINVAL;
 	}
 	buf = malloc((size_t)sb.st_size + 1);
@@ -364,8 +363,8 @@ state_read(struct sl_state *st, Sluice__V1__SavedState **out, char *err,
 	*out = sluice__v1__saved_state__unpack(NULL, have, buf);
 	free(buf);
 	if (*out == NULL || (*out)->version != 1) {
-		snprintf(err, errlen,
-			 "%s: not a sluice state file (version 1)", st->path);
+		snprintf(err, errlen, "%s: not a sluice state file (version 1)",
+			 st->path);
 		if (*out != NULL)
 			sluice__v1__saved_state__free_unpacked(*out, NULL);
 		return -EINVAL;
@@ -413,17 +412,17 @@ sl_state_restore(struct sl_state *st, const struct sl_confine *files,
 		return rc;
 	}
 	if (s->n_edits > SL_STATE_MAX_EDITS || s->generation == 0) {
-		snprintf(err, errlen, "%s: %zu edits, generation %" PRIu64
+		snprintf(err, errlen,
+			 "%s: %zu edits, generation %" PRIu64
 			 ": not a state this sluiced wrote",
 			 st->path, s->n_edits, s->generation);
 		sluice__v1__saved_state__free_unpacked(s, NULL);
 		return -EINVAL;
 	}
 	if (s->config_name[0] != '\0') {
-		next = sl_config_parse_in(s->config_yaml,
-					  strlen(s->config_yaml),
-					  s->config_name, files, msg,
-					  sizeof(msg));
+		next =
+		    sl_config_parse_in(s->config_yaml, strlen(s->config_yaml),
+				       s->config_name, files, msg, sizeof(msg));
 		if (next == NULL) {
 			snprintf(err, errlen,
 				 "%s: the applied file no longer compiles: %s",
@@ -568,9 +567,8 @@ sl_state_save_edit(struct sl_state *st, const Sluice__V1__Request *edit,
 	}
 	st->edits = edits;
 	edits[st->n_edits] = copy;
-	rc = state_write(st, st->config_name,
-			 st->config_yaml, edits, st->n_edits + 1, generation,
-			 err, errlen);
+	rc = state_write(st, st->config_name, st->config_yaml, edits,
+			 st->n_edits + 1, generation, err, errlen);
 	if (rc != 0) {
 		sluice__v1__request__free_unpacked(copy, NULL);
 		return rc;

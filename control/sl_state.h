@@ -124,9 +124,9 @@ struct sl_config *sl_state_apply_edit(const struct sl_config *cur,
  * writing, with @err set. On failure nothing changed, in memory or on
  * disk.
  */
-int sl_state_save_apply(struct sl_state *st, const char *name,
-			const char *yaml, size_t len, uint64_t generation,
-			char *err, size_t errlen);
+int sl_state_save_apply(struct sl_state *st, const char *name, const char *yaml,
+			size_t len, uint64_t generation, char *err,
+			size_t errlen);
 int sl_state_save_edit(struct sl_state *st, const Sluice__V1__Request *edit,
 		       uint64_t generation, char *err, size_t errlen);
 

@@ -163,8 +163,8 @@ sl_priv_drop(const struct sl_priv_user *u, const int *keep, int n_keep,
 		 "dropped root: uid %u (%s) gid %u, %d groups, capabilities "
 		 "%s, no_new_privs %d",
 		 (unsigned int)u->uid, u->name, (unsigned int)u->gid,
-		 u->n_groups, text != NULL && strcmp(text, "=") != 0 ? text
-								     : "none",
+		 u->n_groups,
+		 text != NULL && strcmp(text, "=") != 0 ? text : "none",
 		 prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0));
 	cap_free(text);
 	cap_free(caps);

@@ -53,8 +53,7 @@ int sl_priv_resolve_user(const char *name, struct sl_priv_user *u, char *err,
  * kernel. Returns 0 (yes), -EACCES or another -errno (no), or the errno
  * of fork. Without u->drop it asks for the process as it is.
  */
-int sl_priv_user_can(const struct sl_priv_user *u, const char *path,
-		     int mode);
+int sl_priv_user_can(const struct sl_priv_user *u, const char *path, int mode);
 
 /*
  * sl_priv_drop - become @u (setgroups, setgid, setuid; all threads),

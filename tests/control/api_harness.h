@@ -33,7 +33,7 @@ struct harness_opts {
 	uint32_t unix_mode;	  /* 0: 0600 */
 	bool admin_gid_set;	  /* unix peers in admin_gid are admins */
 	gid_t admin_gid;
-	const char *audit_log;	  /* NULL: none */
+	const char *audit_log; /* NULL: none */
 	/* Per-listener limits (zeros: the loop's). */
 	struct sl_listen_params unix_limits, tcp_limits, metrics_limits;
 };

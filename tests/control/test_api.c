@@ -1397,9 +1397,9 @@ test_op_roles(void)
 		if (!(f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF))
 			continue;
 		kinds++;
-		body = calloc(1, ((const ProtobufCMessageDescriptor *)
-				      f->descriptor)
-				     ->sizeof_message);
+		body = calloc(
+		    1, ((const ProtobufCMessageDescriptor *)f->descriptor)
+			   ->sizeof_message);
 		CU_ASSERT_FATAL(body != NULL);
 		((const ProtobufCMessageDescriptor *)f->descriptor)
 		    ->message_init(body);
@@ -1446,14 +1446,14 @@ expect_changes_denied(int fd, const char *token, const char *who)
 	struct req q;
 	Sluice__V1__Request *changes[7];
 	static const char *const ops[] = {
-	    "apply", "add", "remove", "drain", "stats --reset", "guard add",
-	    "guard remove"};
+	    "apply",	     "add",	  "remove",	 "drain",
+	    "stats --reset", "guard add", "guard remove"};
 	struct req qs[7];
 	unsigned int ok = 0;
 
 	changes[0] = req_apply(&qs[0], 901, "x: 1\n", "x.yaml", true);
-	changes[1] = req_add(&qs[1], 902, "demo", "claims", "c2", "10.0.0.9",
-			     7801);
+	changes[1] =
+	    req_add(&qs[1], 902, "demo", "claims", "c2", "10.0.0.9", 7801);
 	changes[2] = req_remove(&qs[2], 903, "demo", "claims", "claims/0");
 	changes[3] = req_drain(&qs[3], 904, "demo", "claims", "claims/0");
 	changes[4] = req_stats(&qs[4], 905, true);
@@ -1550,9 +1550,8 @@ test_ro_token_and_audit(void)
 	free_resp(r);
 	CU_ASSERT_EQUAL(expect_changes_denied(fd, NULL, "read-only"), 8);
 	/* With the read-only token again: still denied. */
-	CU_ASSERT_EQUAL(expect_changes_denied(fd, HARNESS_RO_TOKEN,
-					      "read-only"),
-			8);
+	CU_ASSERT_EQUAL(
+	    expect_changes_denied(fd, HARNESS_RO_TOKEN, "read-only"), 8);
 	b1 = recorded(h);
 	for (int op = 0; op < API_OP_MAX; op++)
 		if (op != API_OP_GET && op != API_OP_LIST &&
@@ -1574,8 +1573,8 @@ test_ro_token_and_audit(void)
 	r = rpc(fd, &q.r);
 	CU_ASSERT(is_error(r, 6, CODE(INVALID), "instance.name", NULL));
 	free_resp(r);
-	r = rpc(fd, req_edit_guard(&q, 7, "forget", false, false,
-				   "Tofu Island"));
+	r = rpc(fd,
+		req_edit_guard(&q, 7, "forget", false, false, "Tofu Island"));
 	CU_ASSERT(r != NULL && r->error == NULL && r->guards != NULL);
 	free_resp(r);
 	port = -1;
@@ -1596,21 +1595,19 @@ test_ro_token_and_audit(void)
 	n = audit_lines(path, lines, 32);
 	CU_ASSERT_EQUAL_FATAL(n, 17);
 	/* Only changes are audited; the reads above left no line. */
-	CU_ASSERT_PTR_NOT_NULL(strstr(lines[0],
-				      "peer=tcp addr=127.0.0.1:"));
-	CU_ASSERT_PTR_NOT_NULL(
-	    strstr(lines[0],
-		   " role=read op=\"apply\" name=\"x.yaml\" bytes=5 "
-		   "dry_run=true result=PERMISSION_DENIED message=\"apply "
-		   "needs the admin role; this caller is read-only\""));
+	CU_ASSERT_PTR_NOT_NULL(strstr(lines[0], "peer=tcp addr=127.0.0.1:"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(
+	    lines[0], " role=read op=\"apply\" name=\"x.yaml\" bytes=5 "
+		      "dry_run=true result=PERMISSION_DENIED message=\"apply "
+		      "needs the admin role; this caller is read-only\""));
 	CU_ASSERT_PTR_NOT_NULL(
 	    strstr(lines[1],
 		   " role=read op=\"add\" pipeline=\"demo\" stage=\"claims\" "
 		   "instance=\"c2\" address=\"10.0.0.9\" port=7801 "
 		   "result=PERMISSION_DENIED"));
-	CU_ASSERT_PTR_NOT_NULL(
-	    strstr(lines[4], " role=read op=\"stats --reset\" "
-			     "result=PERMISSION_DENIED"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(lines[4],
+				      " role=read op=\"stats --reset\" "
+				      "result=PERMISSION_DENIED"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(
 	    lines[6], " role=read op=\"guard remove\" guard=\"forget\" "
 		      "kind=literal pattern=\"x\" result=PERMISSION_DENIED"));
@@ -1818,8 +1815,8 @@ test_preauth_limit(void)
 	CU_ASSERT_EQUAL(send_all(fd, buf, len), 0);
 	free(buf);
 	r = recv_response(fd);
-	CU_ASSERT(is_error(r, 4, CODE(UNAUTHENTICATED), "token",
-			   "missing token"));
+	CU_ASSERT(
+	    is_error(r, 4, CODE(UNAUTHENTICATED), "token", "missing token"));
 	free_resp(r);
 	close(fd);
 

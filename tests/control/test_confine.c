@@ -108,14 +108,15 @@ test_reads_inside(void)
 	for (int m = 0; m < 2; m++) {
 		CU_ASSERT_EQUAL(rd(modes[m], "lists/authors.txt", &text, why),
 				0);
-		CU_ASSERT_STRING_EQUAL(text, "Hsiao Yun-Hwa\r\n\nBasil Mahfouz\n");
+		CU_ASSERT_STRING_EQUAL(text,
+				       "Hsiao Yun-Hwa\r\n\nBasil Mahfouz\n");
 		free(text);
-		CU_ASSERT_EQUAL(rd(modes[m], "./lists//authors.txt", &text,
-				   why),
-				0);
+		CU_ASSERT_EQUAL(
+		    rd(modes[m], "./lists//authors.txt", &text, why), 0);
 		free(text);
 		CU_ASSERT_EQUAL(rd(modes[m], abs, &text, why), 0);
-		CU_ASSERT_STRING_EQUAL(text, "Hsiao Yun-Hwa\r\n\nBasil Mahfouz\n");
+		CU_ASSERT_STRING_EQUAL(text,
+				       "Hsiao Yun-Hwa\r\n\nBasil Mahfouz\n");
 		free(text);
 		CU_ASSERT_EQUAL(rd(modes[m], "top.txt", &text, why), 0);
 		free(text);
@@ -230,9 +231,9 @@ test_config_field(void)
 		 g_dir);
 	CU_ASSERT_STRING_EQUAL(err, want);
 	CU_ASSERT_PTR_NULL(compile("zero", &c, err));
-	CU_ASSERT_STRING_EQUAL(err,
-			       "t.yaml:4: guards[0].literals_file: \"zero\": is "
-			       "or goes through a symbolic link (not followed)");
+	CU_ASSERT_STRING_EQUAL(
+	    err, "t.yaml:4: guards[0].literals_file: \"zero\": is "
+		 "or goes through a symbolic link (not followed)");
 	CU_ASSERT_PTR_NULL(compile("fifo", &c, err));
 	CU_ASSERT_STRING_EQUAL(err, "t.yaml:4: guards[0].literals_file: "
 				    "\"fifo\": not a regular file");

@@ -324,9 +324,9 @@ test_raise_limit(void)
 	/* Without the raise the second frame is refused at its header. */
 	sl_frame_decoder_init(&d, 4096);
 	CU_ASSERT_EQUAL(sl_frame_decode(&d, stream, len, &used, &f), 1);
-	CU_ASSERT_EQUAL(sl_frame_decode(&d, stream + used, len - used, &used,
-					&f),
-			-EMSGSIZE);
+	CU_ASSERT_EQUAL(
+	    sl_frame_decode(&d, stream + used, len - used, &used, &f),
+	    -EMSGSIZE);
 	CU_ASSERT_EQUAL(used, SL_FRAME_HDR);
 	CU_ASSERT_EQUAL(d.want, 5000);
 	CU_ASSERT_EQUAL(sl_frame_capacity(&d), 0);

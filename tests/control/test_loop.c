@@ -878,9 +878,8 @@ test_listener_limits(void)
 	memset(&other, 0, sizeof(other));
 	fd = listen_socket(&other, T_TCP);
 	CU_ASSERT_FATAL(fd >= 0);
-	CU_ASSERT_EQUAL_FATAL(sl_loop_listen_limited(s.loop, fd,
-						     echo_on_accept, &s, &lp,
-						     &limited),
+	CU_ASSERT_EQUAL_FATAL(sl_loop_listen_limited(s.loop, fd, echo_on_accept,
+						     &s, &lp, &limited),
 			      0);
 	CU_ASSERT_FATAL(limited != NULL);
 	for (int i = 0; i < 5; i++) {

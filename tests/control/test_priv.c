@@ -54,8 +54,8 @@ expect_secret_refused(const char *path, const char *why)
 	char out[256] = "untouched", err[512], want[512];
 
 	snprintf(want, sizeof(want), "%s: %s", path, why);
-	CU_ASSERT(sl_priv_read_secret(path, out, sizeof(out), err,
-				      sizeof(err)) < 0);
+	CU_ASSERT(
+	    sl_priv_read_secret(path, out, sizeof(out), err, sizeof(err)) < 0);
 	if (strcmp(err, want) != 0)
 		printf("\n    got  %s\n    want %s", err, want);
 	CU_ASSERT_STRING_EQUAL(err, want);
@@ -69,14 +69,12 @@ test_secret_files(void)
 	const char *p;
 
 	p = file("ok", "0123456789abcdef-token\n", 0600);
-	CU_ASSERT_EQUAL(sl_priv_read_secret(p, out, sizeof(out), err,
-					    sizeof(err)),
-			0);
+	CU_ASSERT_EQUAL(
+	    sl_priv_read_secret(p, out, sizeof(out), err, sizeof(err)), 0);
 	CU_ASSERT_STRING_EQUAL(out, "0123456789abcdef-token");
 	p = file("crlf", "0123456789abcdef-token\r\n", 0400);
-	CU_ASSERT_EQUAL(sl_priv_read_secret(p, out, sizeof(out), err,
-					    sizeof(err)),
-			0);
+	CU_ASSERT_EQUAL(
+	    sl_priv_read_secret(p, out, sizeof(out), err, sizeof(err)), 0);
 	CU_ASSERT_STRING_EQUAL(out, "0123456789abcdef-token");
 
 	p = file("group", "0123456789abcdef-token\n", 0640);
@@ -110,9 +108,8 @@ test_secret_files(void)
 					 "to root or to uid 0");
 	}
 	/* The environment's token, by the same rules. */
-	CU_ASSERT_EQUAL(sl_priv_check_secret("0123456789abcdef", 256, err,
-					     sizeof(err)),
-			0);
+	CU_ASSERT_EQUAL(
+	    sl_priv_check_secret("0123456789abcdef", 256, err, sizeof(err)), 0);
 	CU_ASSERT_EQUAL(sl_priv_check_secret("tiny", 256, err, sizeof(err)),
 			-EINVAL);
 	CU_ASSERT_STRING_EQUAL(err, "4 bytes: at least 16 (e.g. head -c 24 "
@@ -126,9 +123,8 @@ test_user_lookup(void)
 	char err[256];
 
 	if (geteuid() != 0) {
-		CU_ASSERT_EQUAL(sl_priv_resolve_user("nobody", &u, err,
-						     sizeof(err)),
-				0);
+		CU_ASSERT_EQUAL(
+		    sl_priv_resolve_user("nobody", &u, err, sizeof(err)), 0);
 		CU_ASSERT_FALSE(u.drop);
 		return;
 	}
@@ -137,12 +133,11 @@ test_user_lookup(void)
 	CU_ASSERT_TRUE(u.drop);
 	CU_ASSERT_EQUAL(u.uid, 65534);
 	CU_ASSERT(u.n_groups >= 1);
-	CU_ASSERT_EQUAL(sl_priv_resolve_user("root", &u, err, sizeof(err)),
-			0);
+	CU_ASSERT_EQUAL(sl_priv_resolve_user("root", &u, err, sizeof(err)), 0);
 	CU_ASSERT_FALSE(u.drop);
-	CU_ASSERT_EQUAL(sl_priv_resolve_user("no-such-user-x", &u, err,
-					     sizeof(err)),
-			-ENOENT);
+	CU_ASSERT_EQUAL(
+	    sl_priv_resolve_user("no-such-user-x", &u, err, sizeof(err)),
+	    -ENOENT);
 	CU_ASSERT_STRING_EQUAL(err, "--user no-such-user-x: no such user "
 				    "(create one, e.g. useradd --system "
 				    "--no-create-home sluice)");
@@ -186,8 +181,7 @@ idle_thread(void *arg)
 
 /* The "Field:\t..." line of /proc/self/task/TID/status, the value only. */
 static void
-status_field(const char *status_path, const char *field, char *out,
-	     size_t len)
+status_field(const char *status_path, const char *field, char *out, size_t len)
 {
 	char line[256];
 	FILE *f = fopen(status_path, "r");
@@ -294,12 +288,11 @@ test_drop(void)
 
 	if (geteuid() != 0) {
 		/* Nothing to drop: said so, nothing changed. */
-		CU_ASSERT_EQUAL(sl_priv_resolve_user("nobody", &u, err,
-						     sizeof(err)),
-				0);
-		CU_ASSERT_EQUAL(sl_priv_drop(&u, NULL, 0, msg, sizeof(msg)),
-				0);
-		CU_ASSERT_STRING_EQUAL(msg, "not dropping: not started as root");
+		CU_ASSERT_EQUAL(
+		    sl_priv_resolve_user("nobody", &u, err, sizeof(err)), 0);
+		CU_ASSERT_EQUAL(sl_priv_drop(&u, NULL, 0, msg, sizeof(msg)), 0);
+		CU_ASSERT_STRING_EQUAL(msg,
+				       "not dropping: not started as root");
 		return;
 	}
 	CU_ASSERT_EQUAL(drop_in_child(NULL, 0, "0000000000000000"), 0);

@@ -853,8 +853,8 @@ test_tcp(void)
 	CU_ASSERT_FATAL(h != NULL);
 	snprintf(hostport, sizeof(hostport), "127.0.0.1:%u",
 		 (unsigned int)harness_tcp_port(h));
-	snprintf(tf, sizeof(tf), "%s", token_file("admin.token",
-						  HARNESS_TOKEN "\n", 0600));
+	snprintf(tf, sizeof(tf), "%s",
+		 token_file("admin.token", HARNESS_TOKEN "\n", 0600));
 	ctl_run(&R, true, NULL, "--tcp", hostport, "--token-file", tf,
 		"version", NULL);
 	CU_ASSERT(check(&R, 0, ""));
@@ -867,8 +867,8 @@ test_tcp(void)
 			"visible to every local user (ps); use --token-file "
 			"PATH or SLUICE_TOKEN\n"));
 	CU_ASSERT_STRING_EQUAL(R.out, "");
-	ctl_run(&R, true, NULL, "--tcp", hostport,
-		"--token=" HARNESS_TOKEN, "version", NULL);
+	ctl_run(&R, true, NULL, "--tcp", hostport, "--token=" HARNESS_TOKEN,
+		"version", NULL);
 	CU_ASSERT_EQUAL(R.rc, 2);
 	/* A token file others can read is refused. */
 	token_file("open.token", HARNESS_TOKEN "\n", 0644);
@@ -900,8 +900,8 @@ test_tcp(void)
 	CU_ASSERT(check(&R, 0, ""));
 	ctl_run(&R, true, NULL, "--tcp", hostport, "--token-file",
 		token_file("ro.token", HARNESS_RO_TOKEN, 0600), "drain",
-		"--pipeline", "demo", "--stage", "claims", "--name",
-		"claims/0", NULL);
+		"--pipeline", "demo", "--stage", "claims", "--name", "claims/0",
+		NULL);
 	CU_ASSERT(check(&R, 1,
 			"sluicectl: drain: drain needs the admin role; this "
 			"caller is read-only\n"));
@@ -915,8 +915,8 @@ test_tcp(void)
 	big[big_len] = '\0';
 	snprintf(big_path, sizeof(big_path), "%s", write_file("big.yaml", big));
 	free(big);
-	ctl_run(&R, true, NULL, "--tcp", hostport, "--token-file", tf,
-		"apply", "-f", big_path, NULL);
+	ctl_run(&R, true, NULL, "--tcp", hostport, "--token-file", tf, "apply",
+		"-f", big_path, NULL);
 	CU_ASSERT(check(&R, 0, ""));
 	api_backend_snapshot(harness_backend_of(h), &b);
 	CU_ASSERT_EQUAL(b.calls[API_OP_APPLY], 1);

@@ -233,8 +233,7 @@ test_edits_restored(void)
 	CU_ASSERT_TRUE(find_instance(back, "draft/0")->draining);
 	CU_ASSERT_FALSE(find_instance(back, "draft/1")->draining);
 	CU_ASSERT_EQUAL_FATAL(back->guards[0].n_rules, 2);
-	CU_ASSERT_STRING_EQUAL(back->guards[0].ref->patterns[1],
-			       "Tofu Island");
+	CU_ASSERT_STRING_EQUAL(back->guards[0].ref->patterns[1], "Tofu Island");
 	/* The edits kept are the requests, without id or token. */
 	CU_ASSERT_EQUAL_FATAL(st2.n_edits, 3);
 	CU_ASSERT_EQUAL(st2.edits[0]->id, 0);
@@ -242,8 +241,8 @@ test_edits_restored(void)
 	CU_ASSERT_STRING_EQUAL(st2.edits[0]->add_instance->instance->name,
 			       "extra");
 	/* A later change goes on from there. */
-	change(&st2, &back, remove_req(&r, (Sluice__V1__RemoveInstance *)&d,
-				       "extra"));
+	change(&st2, &back,
+	       remove_req(&r, (Sluice__V1__RemoveInstance *)&d, "extra"));
 	CU_ASSERT_EQUAL(st2.generation, 5);
 	sl_state_fini(&st2);
 	sl_config_free(back);
@@ -328,8 +327,8 @@ test_refusals(void)
 	/* An edit that does not apply to what the state starts from. */
 	clear_dir();
 	CU_ASSERT_EQUAL_FATAL(restart(&st, startup_yaml, &cfg, &info, err), 0);
-	CU_ASSERT_EQUAL(sl_state_save_edit(&st, remove_req(&r, &rm, "ghost"),
-					   2, err, sizeof(err)),
+	CU_ASSERT_EQUAL(sl_state_save_edit(&st, remove_req(&r, &rm, "ghost"), 2,
+					   err, sizeof(err)),
 			0);
 	sl_state_fini(&st);
 	sl_config_free(cfg);
@@ -459,9 +458,9 @@ test_edit_limit(void)
 	unsigned int ok = 0;
 
 	/* In memory only (no directory): the limit is the same. */
-	CU_ASSERT_EQUAL_FATAL(sl_state_init(&st, NULL, g_startup,
-					    startup_yaml, strlen(startup_yaml),
-					    err, sizeof(err)),
+	CU_ASSERT_EQUAL_FATAL(sl_state_init(&st, NULL, g_startup, startup_yaml,
+					    strlen(startup_yaml), err,
+					    sizeof(err)),
 			      0);
 	drain_req(&r, &d, "draft/0");
 	for (unsigned int i = 0; i < SL_STATE_MAX_EDITS; i++)
@@ -478,8 +477,7 @@ test_edit_limit(void)
 					    strlen(applied_yaml), 5000, err,
 					    sizeof(err)),
 			0);
-	CU_ASSERT_EQUAL(sl_state_save_edit(&st, &r, 5001, err, sizeof(err)),
-			0);
+	CU_ASSERT_EQUAL(sl_state_save_edit(&st, &r, 5001, err, sizeof(err)), 0);
 	sl_state_fini(&st);
 }
 
