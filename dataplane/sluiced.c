@@ -517,6 +517,27 @@ group_id(const char *opt, const char *name, gid_t *gid)
 	return false;
 }
 
+/* Room for every connection the listeners may hold, plus the daemon's
+ * own descriptors: raised (up to the hard limit) while still root. */
+static void
+raise_fd_limit(unsigned int conns)
+{
+	struct rlimit rl;
+	rlim_t need = (rlim_t)conns + 256;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= need)
+		return;
+	rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= need
+			  ? need
+			  : rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur < need)
+		fprintf(stderr,
+			"sluiced: warning: %u control connections need %llu "
+			"descriptors, the limit is %llu\n",
+			conns, (unsigned long long)need,
+			(unsigned long long)rl.rlim_cur);
+}
+
 /* The control plane on the main lcore: event loop, protobuf API,
  * metrics. Exits on failure: a sluiced that cannot be steered is not
  * started half-way. */
@@ -547,6 +568,7 @@ control_start(const struct sluiced_opts *o, struct sl_ctl *ctl,
 
 	*loop = NULL;
 	*api = NULL;
+	raise_fd_limit(lp.max_conns);
 	if (o->admin_group != NULL) {
 		if (!group_id("admin-group", o->admin_group, &ap.admin_gid))
 			rte_exit(EXIT_FAILURE, "bad --admin-group\n");
