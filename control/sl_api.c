@@ -4,6 +4,8 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
 #include <inttypes.h>
 #include <libgen.h>
 #include <netinet/in.h>
@@ -144,8 +146,10 @@ sl_api_error_from_line(struct sl_api_error *err, int code, const char *line)
 }
 
 static const char *const code_names[] = {
-    "UNSPECIFIED", "BAD_REQUEST",     "INVALID",     "NOT_FOUND", "EXISTS",
-    "LIMIT",	   "UNAUTHENTICATED", "UNAVAILABLE", "INTERNAL",
+    "UNSPECIFIED",	 "BAD_REQUEST", "INVALID",
+    "NOT_FOUND",	 "EXISTS",	"LIMIT",
+    "UNAUTHENTICATED",	 "UNAVAILABLE", "INTERNAL",
+    "PERMISSION_DENIED",
 };
 
 const char *
@@ -161,7 +165,8 @@ sl_api_code_name(int code)
 
 struct sl_api_listener {
 	struct sl_api *api;
-	bool trusted; /* unix socket: no token */
+	enum sl_api_transport transport;
+	struct sl_listener *loop_listener; /* for its counters */
 };
 
 struct sl_api {
@@ -174,8 +179,19 @@ struct sl_api {
 	dev_t unix_dev;
 	ino_t unix_ino;
 	uint16_t tcp_port;
+	uid_t owner_uid; /* euid at creation: an admin on the unix socket */
+	bool admin_gid_set;
+	gid_t admin_gid;
 	size_t token_len;
 	char token[SL_API_TOKEN_MAX];
+	size_t ro_token_len;
+	char ro_token[SL_API_TOKEN_MAX];
+	struct sl_listen_params metrics_limits;
+	int audit_fd; /* -1: none */
+	/* Failed authentications: tokens left (scaled by 1000) and when
+	 * the bucket was last refilled. */
+	uint64_t auth_bucket_milli;
+	uint64_t auth_refill_ns;
 	char version[64];
 	void (*log)(const char *line, void *log_ctx);
 	void *log_ctx;
@@ -186,7 +202,7 @@ struct sl_api {
 
 struct sl_api_conn {
 	struct sl_api *api;
-	bool trusted;
+	struct sl_api_peer peer;
 	bool closing;
 	struct sl_frame_decoder dec;
 };
@@ -203,7 +219,7 @@ mono_ns(void)
 static void __attribute__((format(printf, 2, 3)))
 api_log(struct sl_api *api, const char *fmt, ...)
 {
-	char line[512];
+	char line[1024];
 	va_list ap;
 
 	va_start(ap, fmt);
@@ -217,15 +233,65 @@ api_log(struct sl_api *api, const char *fmt, ...)
 
 /* Equal length and bytes, in time that depends only on the lengths. */
 static bool
-token_equal(const struct sl_api *api, const char *given)
+token_equal(const char *want, size_t want_len, const char *given)
 {
 	size_t n = strnlen(given, SL_API_TOKEN_MAX);
-	unsigned char diff = n != api->token_len || api->token_len == 0;
+	unsigned char diff = n != want_len || want_len == 0;
 
-	for (size_t i = 0; i < api->token_len; i++)
-		diff |= (unsigned char)api->token[i] ^
+	for (size_t i = 0; i < want_len; i++)
+		diff |= (unsigned char)want[i] ^
 			(unsigned char)(i < n ? given[i] : 0);
 	return diff == 0;
+}
+
+/* The role a token gives; both are compared whatever the first says. */
+static enum sl_api_role
+token_role(const struct sl_api *api, const char *given)
+{
+	bool admin = token_equal(api->token, api->token_len, given);
+	bool ro = token_equal(api->ro_token, api->ro_token_len, given);
+
+	return admin ? SL_API_ROLE_ADMIN
+	       : ro  ? SL_API_ROLE_READ
+		     : SL_API_ROLE_NONE;
+}
+
+/* Refill the failure bucket; true when it is empty (throttled). */
+static bool
+auth_throttled(struct sl_api *api)
+{
+	uint64_t now = mono_ns();
+	uint64_t cap = (uint64_t)SL_API_AUTH_FAIL_BURST * 1000;
+	uint64_t add = (now - api->auth_refill_ns) / 1000000u *
+		       SL_API_AUTH_FAIL_PER_S; /* milli-tokens per ms */
+
+	if (add > 0) {
+		api->auth_bucket_milli = api->auth_bucket_milli + add > cap
+					     ? cap
+					     : api->auth_bucket_milli + add;
+		api->auth_refill_ns = now;
+	}
+	return api->auth_bucket_milli < 1000;
+}
+
+static void
+auth_failed(struct sl_api *api)
+{
+	api->auth_bucket_milli =
+	    api->auth_bucket_milli >= 1000 ? api->auth_bucket_milli - 1000 : 0;
+}
+
+const char *
+sl_api_role_name(enum sl_api_role role)
+{
+	switch (role) {
+	case SL_API_ROLE_READ:
+		return "read";
+	case SL_API_ROLE_ADMIN:
+		return "admin";
+	default:
+		return "none";
+	}
 }
 
 /* ------------------------------------------------------------ validation */
@@ -683,15 +749,293 @@ pack_reply(struct sl_api *api, struct sl_api_answer *a,
 	*reply_len = SL_FRAME_HDR + len;
 }
 
+/* ------------------------------------------------------------ roles, audit */
+
+enum sl_api_role
+sl_api_op_role(const Sluice__V1__Request *req, const char **name)
+{
+	const char *n = NULL;
+	enum sl_api_role role = SL_API_ROLE_READ;
+
+	switch (req->body_case) {
+	case SLUICE__V1__REQUEST__BODY_APPLY_PIPELINE:
+		/* A dry run changes nothing, but compiles (and reads the
+		 * files a config names) at the caller's request. */
+		n = "apply";
+		role = SL_API_ROLE_ADMIN;
+		break;
+	case SLUICE__V1__REQUEST__BODY_GET_PIPELINE:
+		n = "get";
+		break;
+	case SLUICE__V1__REQUEST__BODY_LIST_INSTANCES:
+		n = "instances";
+		break;
+	case SLUICE__V1__REQUEST__BODY_ADD_INSTANCE:
+		n = "add";
+		role = SL_API_ROLE_ADMIN;
+		break;
+	case SLUICE__V1__REQUEST__BODY_REMOVE_INSTANCE:
+		n = "remove";
+		role = SL_API_ROLE_ADMIN;
+		break;
+	case SLUICE__V1__REQUEST__BODY_DRAIN_INSTANCE:
+		n = "drain";
+		role = SL_API_ROLE_ADMIN;
+		break;
+	case SLUICE__V1__REQUEST__BODY_GET_STATS:
+		/* Zeroing the counters changes what everyone else reads. */
+		if (req->get_stats != NULL && req->get_stats->reset) {
+			n = "stats --reset";
+			role = SL_API_ROLE_ADMIN;
+		} else {
+			n = "stats";
+		}
+		break;
+	case SLUICE__V1__REQUEST__BODY_GET_VERSION:
+		n = "version";
+		break;
+	case SLUICE__V1__REQUEST__BODY_LIST_GUARDS:
+		n = "guard list";
+		break;
+	case SLUICE__V1__REQUEST__BODY_EDIT_GUARD:
+		n = req->edit_guard != NULL && req->edit_guard->remove
+			? "guard remove"
+			: "guard add";
+		role = SL_API_ROLE_ADMIN;
+		break;
+	default:
+		role = SL_API_ROLE_NONE;
+		break;
+	}
+	if (name != NULL)
+		*name = n;
+	return role;
+}
+
+/* A line being built: appends stop quietly at the end of the buffer. */
+struct sl_api_line {
+	char buf[1536];
+	size_t len;
+};
+
+static void __attribute__((format(printf, 2, 3)))
+line_add(struct sl_api_line *l, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (l->len >= sizeof(l->buf) - 1)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(l->buf + l->len, sizeof(l->buf) - l->len, fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		l->len += (size_t)n;
+	if (l->len >= sizeof(l->buf))
+		l->len = sizeof(l->buf) - 1;
+}
+
+/* key="value" with quotes, backslashes and control bytes escaped, cut at
+ * 200 bytes: a request's strings never break the line apart. */
+static void
+line_quoted(struct sl_api_line *l, const char *key, const char *v)
+{
+	size_t i;
+
+	line_add(l, " %s=\"", key);
+	for (i = 0; v[i] != '\0' && i < 200; i++) {
+		unsigned char ch = (unsigned char)v[i];
+
+		if (ch == '"' || ch == '\\')
+			line_add(l, "\\%c", ch);
+		else if (ch < 0x20 || ch == 0x7f)
+			line_add(l, "\\x%02x", ch);
+		else
+			line_add(l, "%c", ch);
+	}
+	line_add(l, "%s\"", v[i] != '\0' ? "..." : "");
+}
+
+static void
+line_peer(struct sl_api_line *l, const struct sl_api_peer *peer)
+{
+	switch (peer->transport) {
+	case SL_API_TRANSPORT_UNIX:
+		if (peer->has_cred)
+			line_add(l, " peer=unix pid=%d uid=%u gid=%u",
+				 (int)peer->pid, (unsigned int)peer->uid,
+				 (unsigned int)peer->gid);
+		else
+			line_add(l, " peer=unix");
+		break;
+	case SL_API_TRANSPORT_TCP:
+		line_add(l, " peer=tcp addr=%s", peer->addr);
+		break;
+	default:
+		line_add(l, " peer=direct");
+		break;
+	}
+	line_add(l, " role=%s", sl_api_role_name(peer->role));
+}
+
+static void
+line_args(struct sl_api_line *l, const Sluice__V1__Request *req)
+{
+	switch (req->body_case) {
+	case SLUICE__V1__REQUEST__BODY_APPLY_PIPELINE:
+		line_quoted(l, "name", req->apply_pipeline->name);
+		line_add(l, " bytes=%zu dry_run=%s",
+			 strlen(req->apply_pipeline->yaml),
+			 req->apply_pipeline->dry_run ? "true" : "false");
+		break;
+	case SLUICE__V1__REQUEST__BODY_ADD_INSTANCE:
+		line_quoted(l, "pipeline", req->add_instance->pipeline);
+		line_quoted(l, "stage", req->add_instance->stage);
+		if (req->add_instance->instance != NULL) {
+			line_quoted(l, "instance",
+				    req->add_instance->instance->name);
+			line_quoted(l, "address",
+				    req->add_instance->instance->address);
+			line_add(l, " port=%" PRIu32,
+				 req->add_instance->instance->port);
+		}
+		break;
+	case SLUICE__V1__REQUEST__BODY_REMOVE_INSTANCE:
+		line_quoted(l, "pipeline", req->remove_instance->pipeline);
+		line_quoted(l, "stage", req->remove_instance->stage);
+		line_quoted(l, "instance", req->remove_instance->instance);
+		break;
+	case SLUICE__V1__REQUEST__BODY_DRAIN_INSTANCE:
+		line_quoted(l, "pipeline", req->drain_instance->pipeline);
+		line_quoted(l, "stage", req->drain_instance->stage);
+		line_quoted(l, "instance", req->drain_instance->instance);
+		break;
+	case SLUICE__V1__REQUEST__BODY_EDIT_GUARD:
+		line_quoted(l, "guard", req->edit_guard->guard);
+		line_add(l, " kind=%s",
+			 req->edit_guard->regex ? "regex" : "literal");
+		line_quoted(l, "pattern", req->edit_guard->pattern);
+		break;
+	default:
+		break;
+	}
+}
+
+/* One line per change asked for: to the log, and appended to the audit
+ * file with a UTC timestamp in one write(2), so concurrent appenders never
+ * interleave inside a line. */
+static void
+audit(struct sl_api *api, const struct sl_api_peer *peer,
+      const Sluice__V1__Request *req, const char *op,
+      const struct sl_api_error *err, const struct sl_api_answer *a)
+{
+	struct sl_api_line l = {.len = 0};
+	char stamp[64];
+	struct timespec ts;
+	struct tm tm;
+
+	line_add(&l, "audit:");
+	line_peer(&l, peer);
+	line_add(&l, " op=\"%s\"", op);
+	line_args(&l, req);
+	if (err->code != 0) {
+		line_add(&l, " result=%s", sl_api_code_name(err->code));
+		if (err->field[0] != '\0')
+			line_quoted(&l, "field", err->field);
+		line_quoted(&l, "message", err->message);
+	} else {
+		line_add(&l, " result=ok");
+		if (a->resp.result_case ==
+		    SLUICE__V1__RESPONSE__RESULT_APPLY_PIPELINE)
+			line_add(&l, " generation=%" PRIu64,
+				 a->apply.generation);
+		else if (api->ops->generation != NULL)
+			line_add(&l, " generation=%" PRIu64,
+				 api->ops->generation(api->ctx));
+	}
+	api->stats.audited++;
+	api_log(api, "%s", l.buf);
+	if (api->audit_fd < 0)
+		return;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	snprintf(stamp, sizeof(stamp), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ ",
+		 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+		 tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
+	{
+		char out[sizeof(stamp) + sizeof(l.buf) + 1];
+		size_t n = (size_t)snprintf(out, sizeof(out), "%s%s\n", stamp,
+					    l.buf + strlen("audit: "));
+		ssize_t w;
+
+		if (n >= sizeof(out))
+			n = sizeof(out) - 1;
+		do
+			w = write(api->audit_fd, out, n);
+		while (w < 0 && errno == EINTR);
+		if (w != (ssize_t)n)
+			api->stats.audit_failed++;
+	}
+}
+
+/* Who may send this request; -1 with @err filled (and @after set) when
+ * nobody on this connection may, 0 to go on. */
+static int
+authenticate(struct sl_api *api, struct sl_api_peer *peer,
+	     const Sluice__V1__Request *req, struct sl_api_error *err,
+	     enum sl_api_after *after)
+{
+	enum sl_api_role role;
+
+	if (peer->transport != SL_API_TRANSPORT_TCP)
+		return 0;
+	if (req->token[0] == '\0') {
+		if (peer->role != SL_API_ROLE_NONE)
+			return 0;
+		api->stats.unauthenticated++;
+		sl_api_error_set(err,
+				 SLUICE__V1__ERROR__CODE__CODE_UNAUTHENTICATED,
+				 "token", "missing token");
+		*after = SL_API_CLOSE;
+		return -1;
+	}
+	if (peer->role == SL_API_ROLE_NONE && auth_throttled(api)) {
+		api->stats.auth_throttled++;
+		sl_api_error_set(
+		    err, SLUICE__V1__ERROR__CODE__CODE_UNAUTHENTICATED, "token",
+		    "too many failed authentications; try again "
+		    "in a few seconds");
+		*after = SL_API_CLOSE;
+		return -1;
+	}
+	role = token_role(api, req->token);
+	if (role == SL_API_ROLE_NONE) {
+		api->stats.unauthenticated++;
+		auth_failed(api);
+		api_log(api, "api: tcp client %s: wrong token, closing",
+			peer->addr[0] ? peer->addr : "?");
+		sl_api_error_set(err,
+				 SLUICE__V1__ERROR__CODE__CODE_UNAUTHENTICATED,
+				 "token", "wrong token");
+		*after = SL_API_CLOSE;
+		return -1;
+	}
+	peer->role = role;
+	return 0;
+}
+
 enum sl_api_after
-sl_api_dispatch(struct sl_api *api, const uint8_t *frame, size_t len,
-		bool trusted, uint8_t **reply, size_t *reply_len)
+sl_api_dispatch_peer(struct sl_api *api, struct sl_api_peer *peer,
+		     const uint8_t *frame, size_t len, uint8_t **reply,
+		     size_t *reply_len)
 {
 	struct sl_api_error err = {0};
 	struct sl_api_answer a;
 	struct sl_api_arena arena = {NULL};
 	Sluice__V1__Request *req;
 	enum sl_api_after after = SL_API_KEEP;
+	enum sl_api_role need;
+	const char *op = NULL;
 	int rc;
 
 	answer_init(&a);
@@ -708,12 +1052,17 @@ sl_api_dispatch(struct sl_api *api, const uint8_t *frame, size_t len,
 	}
 	api->stats.requests++;
 	a.resp.id = req->id;
-	if (!trusted && !token_equal(api, req->token)) {
-		api->stats.unauthenticated++;
+	if (authenticate(api, peer, req, &err, &after) != 0)
+		goto out;
+	need = sl_api_op_role(req, &op);
+	if (need != SL_API_ROLE_NONE && peer->role < need) {
+		api->stats.denied++;
 		sl_api_error_set(
-		    &err, SLUICE__V1__ERROR__CODE__CODE_UNAUTHENTICATED,
-		    "token", "%s token", req->token[0] ? "wrong" : "missing");
-		after = SL_API_CLOSE;
+		    &err, SLUICE__V1__ERROR__CODE__CODE_PERMISSION_DENIED, "",
+		    "%s needs the admin role; this caller is %s", op,
+		    peer->role == SL_API_ROLE_READ ? "read-only"
+						   : "not authorised");
+		audit(api, peer, req, op, &err, &a);
 		goto out;
 	}
 	rc = dispatch_body(api, req, &a, &arena, &err);
@@ -728,6 +1077,8 @@ sl_api_dispatch(struct sl_api *api, const uint8_t *frame, size_t len,
 					 "backend failed");
 		}
 	}
+	if (need == SL_API_ROLE_ADMIN)
+		audit(api, peer, req, op, &err, &a);
 out:
 	pack_reply(api, &a, &err, reply, reply_len);
 	if (*reply != NULL)
@@ -741,6 +1092,19 @@ out:
 		arena.head = next;
 	}
 	return *reply == NULL ? SL_API_CLOSE : after;
+}
+
+enum sl_api_after
+sl_api_dispatch(struct sl_api *api, const uint8_t *frame, size_t len,
+		bool trusted, uint8_t **reply, size_t *reply_len)
+{
+	struct sl_api_peer peer = {
+	    .transport =
+		trusted ? SL_API_TRANSPORT_DIRECT : SL_API_TRANSPORT_TCP,
+	    .role = trusted ? SL_API_ROLE_ADMIN : SL_API_ROLE_NONE,
+	};
+
+	return sl_api_dispatch_peer(api, &peer, frame, len, reply, reply_len);
 }
 
 void
@@ -783,6 +1147,32 @@ conn_reply(struct sl_api_conn *ac, struct sl_conn *conn, uint8_t *reply,
 	free(reply);
 }
 
+/* A TCP connection announced a frame over the pre-authentication limit:
+ * answer without reading it and close. */
+static void
+preauth_too_large(struct sl_api_conn *ac, struct sl_conn *conn)
+{
+	struct sl_api *api = ac->api;
+	struct sl_api_error err = {0};
+	struct sl_api_answer a;
+	uint8_t *reply;
+	size_t reply_len;
+
+	api->stats.preauth_too_large++;
+	answer_init(&a);
+	sl_api_error_set(&err, SLUICE__V1__ERROR__CODE__CODE_UNAUTHENTICATED,
+			 "token",
+			 "frame of %" PRIu32 " bytes before authentication: "
+			 "at most %u until a request has carried a valid token",
+			 ac->dec.want, SL_API_PREAUTH_FRAME_MAX);
+	api_log(api, "api: tcp client %s: %s, closing", ac->peer.addr,
+		err.message);
+	pack_reply(api, &a, &err, &reply, &reply_len);
+	if (reply != NULL)
+		api->stats.responses++;
+	conn_reply(ac, conn, reply, reply_len);
+}
+
 static void
 api_on_data(struct sl_conn *conn, const uint8_t *buf, size_t len, void *ctx)
 {
@@ -801,20 +1191,35 @@ api_on_data(struct sl_conn *conn, const uint8_t *buf, size_t len, void *ctx)
 		if (rc == 0)
 			break;
 		if (rc < 0) {
-			sl_api_frame_error(api, rc, ac->dec.want, &reply,
-					   &reply_len);
-			conn_reply(ac, conn, reply, reply_len);
+			if (rc == -EMSGSIZE &&
+			    ac->peer.role == SL_API_ROLE_NONE &&
+			    ac->peer.transport == SL_API_TRANSPORT_TCP) {
+				preauth_too_large(ac, conn);
+			} else {
+				sl_api_frame_error(api, rc, ac->dec.want,
+						   &reply, &reply_len);
+				conn_reply(ac, conn, reply, reply_len);
+			}
 			ac->closing = true;
 			sl_conn_close(conn);
 			break;
 		}
-		sl_conn_touch(conn);
-		after = sl_api_dispatch(api, fr.data, fr.len, ac->trusted,
-					&reply, &reply_len);
+		/* An unauthenticated peer makes no progress: it has the idle
+		 * timeout from its accept to present a valid token. */
+		if (ac->peer.role != SL_API_ROLE_NONE ||
+		    ac->peer.transport != SL_API_TRANSPORT_TCP)
+			sl_conn_touch(conn);
+		after = sl_api_dispatch_peer(api, &ac->peer, fr.data, fr.len,
+					     &reply, &reply_len);
 		conn_reply(ac, conn, reply, reply_len);
 		if (after == SL_API_CLOSE) {
 			ac->closing = true;
 			sl_conn_close(conn);
+		} else if (ac->peer.role != SL_API_ROLE_NONE &&
+			   ac->dec.max < SL_FRAME_MAX) {
+			/* Authenticated: full-size frames from the next on. */
+			sl_conn_touch(conn);
+			sl_frame_decoder_set_max(&ac->dec, SL_FRAME_MAX);
 		}
 	}
 	/* Let go of a big frame's buffer now rather than at the next one. */
@@ -843,6 +1248,24 @@ static const struct sl_conn_handler api_handler = {
     .on_close = api_on_close,
 };
 
+/* True when @gid is the peer's primary group or one of its supplementary
+ * groups (SO_PEERGROUPS, Linux 4.13). */
+static bool
+peer_in_group(int fd, const struct ucred *cred, gid_t gid)
+{
+	gid_t groups[256];
+	socklen_t gl = sizeof(groups);
+
+	if (cred->gid == gid)
+		return true;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &gl) != 0)
+		return false;
+	for (size_t i = 0; i < gl / sizeof(gid_t); i++)
+		if (groups[i] == gid)
+			return true;
+	return false;
+}
+
 static const struct sl_conn_handler *
 api_on_accept(struct sl_conn *conn, void *ctx)
 {
@@ -853,29 +1276,48 @@ api_on_accept(struct sl_conn *conn, void *ctx)
 	if (ac == NULL)
 		return NULL;
 	ac->api = api;
-	ac->trusted = l->trusted;
-	sl_frame_decoder_init(&ac->dec, SL_FRAME_MAX);
+	ac->peer.transport = l->transport;
+	ac->peer.role = SL_API_ROLE_NONE;
 	sl_conn_set_ctx(conn, ac);
 	api->stats.connections++;
-	if (l->trusted) {
+	if (l->transport == SL_API_TRANSPORT_UNIX) {
 		struct ucred cred;
 		socklen_t cl = sizeof(cred);
 
+		sl_frame_decoder_init(&ac->dec, SL_FRAME_MAX);
 		if (getsockopt(sl_conn_fd(conn), SOL_SOCKET, SO_PEERCRED, &cred,
-			       &cl) == 0)
-			api_log(api, "api: unix client pid %d uid %u gid %u",
-				(int)cred.pid, (unsigned int)cred.uid,
-				(unsigned int)cred.gid);
+			       &cl) == 0) {
+			ac->peer.has_cred = true;
+			ac->peer.pid = cred.pid;
+			ac->peer.uid = cred.uid;
+			ac->peer.gid = cred.gid;
+			ac->peer.role =
+			    cred.uid == 0 || cred.uid == api->owner_uid ||
+				    (api->admin_gid_set &&
+				     peer_in_group(sl_conn_fd(conn), &cred,
+						   api->admin_gid))
+				? SL_API_ROLE_ADMIN
+				: SL_API_ROLE_READ;
+		}
+		api_log(api, "api: unix client pid %d uid %u gid %u (%s)",
+			(int)ac->peer.pid, (unsigned int)ac->peer.uid,
+			(unsigned int)ac->peer.gid,
+			sl_api_role_name(ac->peer.role));
 	} else {
 		struct sockaddr_in sin;
 		socklen_t sl = sizeof(sin);
 		char ip[INET_ADDRSTRLEN] = "?";
 
+		/* Small frames until a valid token: nobody makes sluiced
+		 * buffer a megabyte without knowing the token. */
+		sl_frame_decoder_init(&ac->dec, SL_API_PREAUTH_FRAME_MAX);
+		memset(&sin, 0, sizeof(sin));
 		if (getpeername(sl_conn_fd(conn), (struct sockaddr *)&sin,
 				&sl) == 0)
 			inet_ntop(AF_INET, &sin.sin_addr, ip, sizeof(ip));
-		api_log(api, "api: tcp client %s:%u", ip,
-			(unsigned int)ntohs(sin.sin_port));
+		snprintf(ac->peer.addr, sizeof(ac->peer.addr), "%s:%u", ip,
+			 (unsigned int)ntohs(sin.sin_port));
+		api_log(api, "api: tcp client %s", ac->peer.addr);
 	}
 	return &api_handler;
 }
@@ -908,8 +1350,10 @@ clear_unix_path(const char *path, const struct sockaddr_un *sun)
 }
 
 static int
-listen_unix(struct sl_api *api, const char *path, uint32_t mode)
+listen_unix(struct sl_api *api, const struct sl_api_params *p)
 {
+	const char *path = p->unix_path;
+	uint32_t mode = p->unix_mode ? p->unix_mode : 0600;
 	struct sockaddr_un sun = {.sun_family = AF_UNIX};
 	char dir[sizeof(sun.sun_path)];
 	struct stat st;
@@ -935,6 +1379,8 @@ listen_unix(struct sl_api *api, const char *path, uint32_t mode)
 	old = umask(0177);
 	rc = bind(fd, (struct sockaddr *)&sun, sizeof(sun));
 	umask(old);
+	if (rc == 0 && p->unix_chgrp)
+		rc = chown(path, (uid_t)-1, p->unix_gid);
 	if (rc != 0 || chmod(path, mode) != 0 || listen(fd, 128) != 0 ||
 	    lstat(path, &st) != 0) {
 		rc = -errno;
@@ -950,17 +1396,24 @@ listen_unix(struct sl_api *api, const char *path, uint32_t mode)
 		unlink(path);
 		return -ENOMEM;
 	}
-	rc = sl_loop_listen(api->loop, fd, api_on_accept, &api->unix_l);
+	rc =
+	    sl_loop_listen_limited(api->loop, fd, api_on_accept, &api->unix_l,
+				   &p->unix_limits, &api->unix_l.loop_listener);
 	if (rc < 0)
 		return rc;
-	api_log(api, "api: listening on %s (mode %04o)", path,
-		(unsigned int)mode);
+	if (p->unix_chgrp)
+		api_log(api, "api: listening on %s (mode %04o, group %u)", path,
+			(unsigned int)mode, (unsigned int)p->unix_gid);
+	else
+		api_log(api, "api: listening on %s (mode %04o)", path,
+			(unsigned int)mode);
 	return 0;
 }
 
 static int
-listen_tcp(struct sl_api *api, uint16_t port)
+listen_tcp(struct sl_api *api, const struct sl_api_params *p)
 {
+	uint16_t port = p->tcp_port;
 	struct sockaddr_in sin = {.sin_family = AF_INET};
 	socklen_t sl = sizeof(sin);
 	int one = 1;
@@ -980,12 +1433,22 @@ listen_tcp(struct sl_api *api, uint16_t port)
 		return rc;
 	}
 	api->tcp_port = ntohs(sin.sin_port);
-	rc = sl_loop_listen(api->loop, fd, api_on_accept, &api->tcp_l);
+	rc = sl_loop_listen_limited(api->loop, fd, api_on_accept, &api->tcp_l,
+				    &p->tcp_limits, &api->tcp_l.loop_listener);
 	if (rc < 0)
 		return rc;
-	api_log(api, "api: listening on 127.0.0.1:%u (token required)",
-		(unsigned int)api->tcp_port);
+	api_log(api, "api: listening on 127.0.0.1:%u (token required%s)",
+		(unsigned int)api->tcp_port,
+		api->ro_token_len ? "; read-only token accepted" : "");
 	return 0;
+}
+
+static bool
+token_ok(const char *t, bool required)
+{
+	if (t == NULL || t[0] == '\0')
+		return !required;
+	return strlen(t) < SL_API_TOKEN_MAX;
 }
 
 struct sl_api *
@@ -997,10 +1460,10 @@ sl_api_create(struct sl_loop *loop, const struct sl_api_params *p,
 
 	if (ops == NULL ||
 	    (loop == NULL && p != NULL && (p->unix_path || p->tcp)) ||
-	    (p != NULL && p->tcp &&
-	     (p->token == NULL || p->token[0] == '\0')) ||
-	    (p != NULL && p->token != NULL &&
-	     strlen(p->token) >= SL_API_TOKEN_MAX)) {
+	    (p != NULL &&
+	     (!token_ok(p->token, p->tcp) || !token_ok(p->ro_token, false))) ||
+	    (p != NULL && p->ro_token != NULL && p->ro_token[0] != '\0' &&
+	     (p->token == NULL || strcmp(p->token, p->ro_token) == 0))) {
 		errno = EINVAL;
 		return NULL;
 	}
@@ -1012,24 +1475,47 @@ sl_api_create(struct sl_loop *loop, const struct sl_api_params *p,
 	api->loop = loop;
 	api->ops = ops;
 	api->ctx = ctx;
+	api->audit_fd = -1;
+	api->owner_uid = geteuid();
 	api->unix_l.api = api;
-	api->unix_l.trusted = true;
+	api->unix_l.transport = SL_API_TRANSPORT_UNIX;
 	api->tcp_l.api = api;
+	api->tcp_l.transport = SL_API_TRANSPORT_TCP;
 	api->start_ns = mono_ns();
+	api->auth_bucket_milli = (uint64_t)SL_API_AUTH_FAIL_BURST * 1000;
+	api->auth_refill_ns = api->start_ns;
 	snprintf(api->version, sizeof(api->version), "%s",
 		 p && p->version ? p->version : "unknown");
 	if (p != NULL) {
 		api->log = p->log;
 		api->log_ctx = p->log_ctx;
+		api->admin_gid_set = p->admin_gid_set;
+		api->admin_gid = p->admin_gid;
+		api->metrics_limits = p->metrics_limits;
 		if (p->token != NULL) {
 			api->token_len = strlen(p->token);
 			memcpy(api->token, p->token, api->token_len);
 		}
-		if (p->unix_path != NULL)
-			rc = listen_unix(api, p->unix_path,
-					 p->unix_mode ? p->unix_mode : 0600);
+		if (p->ro_token != NULL) {
+			api->ro_token_len = strlen(p->ro_token);
+			memcpy(api->ro_token, p->ro_token, api->ro_token_len);
+		}
+		if (p->audit_log != NULL) {
+			api->audit_fd =
+			    open(p->audit_log,
+				 O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC |
+				     O_NOCTTY | O_NOFOLLOW,
+				 0600);
+			if (api->audit_fd < 0)
+				rc = -errno;
+			else
+				api_log(api, "api: audit lines also go to %s",
+					p->audit_log);
+		}
+		if (rc == 0 && p->unix_path != NULL)
+			rc = listen_unix(api, p);
 		if (rc == 0 && p->tcp)
-			rc = listen_tcp(api, p->tcp_port);
+			rc = listen_tcp(api, p);
 	}
 	if (rc < 0) {
 		sl_api_destroy(api);
@@ -1047,11 +1533,18 @@ sl_api_destroy(struct sl_api *api)
 	if (api == NULL)
 		return;
 	if (api->unix_path != NULL && lstat(api->unix_path, &st) == 0 &&
-	    st.st_dev == api->unix_dev && st.st_ino == api->unix_ino)
-		unlink(api->unix_path);
+	    st.st_dev == api->unix_dev && st.st_ino == api->unix_ino &&
+	    unlink(api->unix_path) != 0)
+		api_log(api,
+			"api: cannot remove %s: %s (the next start replaces "
+			"it)",
+			api->unix_path, strerror(errno));
 	free(api->unix_path);
 	sl_metrics_http_destroy(api->metrics);
-	memset(api->token, 0, sizeof(api->token));
+	if (api->audit_fd >= 0)
+		close(api->audit_fd);
+	explicit_bzero(api->token, sizeof(api->token));
+	explicit_bzero(api->ro_token, sizeof(api->ro_token));
 	free(api);
 }
 
@@ -1065,6 +1558,24 @@ struct sl_api_stats
 sl_api_stats(const struct sl_api *api)
 {
 	return api->stats;
+}
+
+bool
+sl_api_listener_stats(const struct sl_api *api, const char *which,
+		      struct sl_listener_stats *out)
+{
+	const struct sl_listener *l = NULL;
+
+	if (strcmp(which, "unix") == 0)
+		l = api->unix_l.loop_listener;
+	else if (strcmp(which, "tcp") == 0)
+		l = api->tcp_l.loop_listener;
+	else if (strcmp(which, "metrics") == 0 && api->metrics != NULL)
+		l = sl_metrics_http_listener(api->metrics);
+	if (l == NULL)
+		return false;
+	*out = sl_listener_stats(l);
+	return true;
 }
 
 /* ---------------------------------------------------------------- metrics */
@@ -1227,7 +1738,7 @@ sl_api_metrics_snapshot(struct sl_api *api, const Sluice__V1__Stats *st,
 		*loop_stats = sl_loop_stats(api->loop);
 		snap->loop = loop_stats;
 	}
-	n = SL_API_N_STATS + SL_API_N_CODES;
+	n = SL_API_N_STATS + SL_API_N_CODES + 3 * 3;
 	ctr = sl_api_new(arena, struct sl_metrics_counter, n);
 	if (ctr == NULL)
 		return -ENOMEM;
@@ -1245,6 +1756,37 @@ sl_api_metrics_snapshot(struct sl_api *api, const Sluice__V1__Stats *st,
 		c->label = "code";
 		c->label_value = code_names[i];
 		c->value = api->stats.by_code[i];
+	}
+	/* Per listener, one family per counter: whose limit is hit. */
+	n = SL_API_N_STATS + SL_API_N_CODES;
+	for (int f = 0; f < 3; f++) {
+		static const char *const names[] = {
+		    "sluice_api_listener_accepted",
+		    "sluice_api_listener_rejected_full",
+		    "sluice_api_listener_closed_idle"};
+		static const char *const helps[] = {
+		    "Control listeners: connections accepted.",
+		    "Control listeners: connections refused at the "
+		    "listener's (or the loop's) connection limit.",
+		    "Control listeners: connections closed by the idle "
+		    "timeout."};
+		static const char *const which[] = {"unix", "tcp", "metrics"};
+
+		for (int w = 0; w < 3; w++) {
+			struct sl_listener_stats ls;
+			struct sl_metrics_counter *c;
+
+			if (!sl_api_listener_stats(api, which[w], &ls))
+				continue;
+			c = &ctr[n++];
+			c->name = names[f];
+			c->help = helps[f];
+			c->label = "listener";
+			c->label_value = which[w];
+			c->value = f == 0   ? ls.accepted
+				   : f == 1 ? ls.rejected_full
+					    : ls.closed_idle;
+		}
 	}
 	snap->counters = ctr;
 	snap->n_counters = n;
@@ -1298,6 +1840,7 @@ sl_api_serve_metrics(struct sl_api *api, int fd)
 			close(fd);
 		return -EINVAL;
 	}
-	api->metrics = sl_metrics_http_listen(api->loop, fd, &src);
+	api->metrics =
+	    sl_metrics_http_listen(api->loop, fd, &src, &api->metrics_limits);
 	return api->metrics ? 0 : -errno;
 }

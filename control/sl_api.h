@@ -2,27 +2,44 @@
 /*
  * sl_api.h - the control API server (proto/sluice.proto) on sl_loop.
  *
- * sluiced listens on a unix socket (no token; the peer's pid/uid/gid are
- * logged from SO_PEERCRED) and, when asked, on TCP 127.0.0.1:PORT, where
- * every Request must carry the shared token. Each frame (sl_frame.h) is
- * one Request and gets one Response with the same id. The server checks
- * the shape of a request (names, addresses, required fields) and hands it
- * to a backend, an ops table the daemon implements; the server owns the
- * sockets, framing, authentication, limits and counters, the backend owns
- * the configuration and the dataplane.
+ * sluiced listens on a unix socket and, when asked, on TCP
+ * 127.0.0.1:PORT. Each frame (sl_frame.h) is one Request and gets one
+ * Response with the same id. The server checks who may do what, the shape
+ * of a request (names, addresses, required fields) and hands it to a
+ * backend, an ops table the daemon implements; the server owns the
+ * sockets, framing, authentication, roles, the audit log, limits and
+ * counters, the backend owns the configuration and the dataplane.
  *
- * Limits come from the loop the server runs on: the daemon creates it with
- * idle_timeout_ms = SL_API_IDLE_TIMEOUT_MS (a frame must arrive whole
- * within it: the server touches a connection only on complete frames, so
- * a peer that trickles bytes is closed as idle) and max_conns, which bounds
- * how many connections, idle or not, may be open at once.
+ * Who may do what. Every request kind is a read or a change
+ * (sl_api_op_role): changes need the admin role.
+ *   unix socket  admin: peer uid 0, the uid that created the server, and
+ *                members of admin_gid (primary or supplementary group);
+ *                read-only: any other peer the socket's mode lets in.
+ *   TCP          nothing before a valid token; the admin token gives
+ *                admin, ro_token read-only. Until a request has carried a
+ *                valid token, frames are capped at SL_API_PREAUTH_FRAME_MAX
+ *                (a longer length field closes the connection unread); a
+ *                wrong token closes it, and failed authentications are
+ *                rate limited (SL_API_AUTH_FAIL_*) for everyone.
+ * A change refused for its role is CODE_PERMISSION_DENIED with the
+ * operation named. Every change, allowed or not, is one audit line (who,
+ * what with its arguments, result) in the log and, when audit_log is
+ * given, appended to that file.
+ *
+ * Limits: each listener (unix, TCP, metrics) has its own connection limit
+ * and idle timeout (struct sl_listen_params), so one cannot take the slots
+ * of another; the loop's idle_timeout_ms is the default (a frame must
+ * arrive whole within it: the server touches a connection only on
+ * complete frames, so a peer that trickles bytes is closed as idle).
  *
  * Bad input never blocks the loop and always ends the same way:
  *   frame length 0 or over 1 MiB      Error BAD_REQUEST, id 0, then close
+ *   TCP frame over 4 KiB before auth  Error UNAUTHENTICATED, id 0, close
  *   payload that is no Request        Error BAD_REQUEST, id 0, then close
  *   Request without a body (or with   Error BAD_REQUEST, connection stays
  *     a kind this build does not know)
  *   wrong or missing token on TCP     Error UNAUTHENTICATED, then close
+ *   a change from a read-only caller  Error PERMISSION_DENIED, stays open
  *   peer closes inside a frame        closed, counted as truncated
  *   no complete frame in time         closed by the loop as idle
  * Each case has a counter (SL_API_STATS) and each error reply is counted by
@@ -36,6 +53,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "sluice.pb-c.h"
 
@@ -45,6 +63,11 @@
 #define SL_API_DEFAULT_SOCKET "/run/sluice/sluiced.sock"
 #define SL_API_IDLE_TIMEOUT_MS 5000
 #define SL_API_TOKEN_MAX 256
+#define SL_API_PREAUTH_FRAME_MAX 4096 /* TCP frames before a valid token */
+/* Failed authentications: a bucket of this many, refilled at this rate
+ * per second; while it is empty, tokens are not even compared. */
+#define SL_API_AUTH_FAIL_BURST 20
+#define SL_API_AUTH_FAIL_PER_S 10
 #define SL_API_NAME_MAX 32 /* pipeline, stage, instance names, NUL included */
 
 struct sl_api;
@@ -167,20 +190,61 @@ struct sl_api_backend_ops {
 
 /* ---------------------------------------------------------------- server */
 
+/* What a caller may do. Ordered: a role allows what those below allow. */
+enum sl_api_role {
+	SL_API_ROLE_NONE = 0, /* nothing (TCP before a valid token) */
+	SL_API_ROLE_READ,     /* reads only */
+	SL_API_ROLE_ADMIN,    /* reads and changes */
+};
+
+/* How a caller reached the server. */
+enum sl_api_transport {
+	SL_API_TRANSPORT_DIRECT = 0, /* sl_api_dispatch in-process */
+	SL_API_TRANSPORT_UNIX,
+	SL_API_TRANSPORT_TCP,
+};
+
+/* Who sent a request: the server keeps one per connection; its role
+ * changes when a TCP request carries a valid token. */
+struct sl_api_peer {
+	enum sl_api_transport transport;
+	enum sl_api_role role;
+	bool has_cred; /* unix: pid, uid, gid are known */
+	pid_t pid;
+	uid_t uid;
+	gid_t gid;
+	char addr[64]; /* TCP: "IP:PORT" */
+};
+
 struct sl_api_params {
 	/* Unix socket: NULL for none. The parent directory must exist. A
 	 * stale socket file (nobody accepting) is replaced; a live one is
 	 * EADDRINUSE; anything else at the path is EEXIST. */
 	const char *unix_path;
 	uint32_t unix_mode; /* 0: 0600 */
+	bool unix_chgrp;    /* give the socket file group unix_gid */
+	gid_t unix_gid;
+	/* Unix peers in this group (primary or supplementary) are admins
+	 * besides uid 0 and the server's own euid. */
+	bool admin_gid_set;
+	gid_t admin_gid;
 	/* TCP on 127.0.0.1:tcp_port when tcp is set (port 0: any free port,
-	 * see sl_api_tcp_port). token: what every Request on TCP (and every
-	 * untrusted sl_api_dispatch) must carry, 1..SL_API_TOKEN_MAX-1
-	 * bytes; required with tcp. Without a token, untrusted requests are
+	 * see sl_api_tcp_port). token: the admin token, 1..SL_API_TOKEN_MAX-1
+	 * bytes; required with tcp. ro_token: a read-only token (NULL: none;
+	 * must differ from token). Without a token, untrusted requests are
 	 * all refused. */
 	bool tcp;
 	uint16_t tcp_port;
 	const char *token;
+	const char *ro_token;
+	/* Each listener's connection limit and idle timeout (zeros: the
+	 * loop's). */
+	struct sl_listen_params unix_limits;
+	struct sl_listen_params tcp_limits;
+	struct sl_listen_params metrics_limits;
+	/* Audit lines are also appended here (O_APPEND, created 0600),
+	 * opened by sl_api_create. NULL: the log only. */
+	const char *audit_log;
 	const char *version; /* Version.version; NULL: "unknown" */
 	/* Log lines without trailing newline; NULL writes to stderr. */
 	void (*log)(const char *line, void *log_ctx);
@@ -198,6 +262,13 @@ struct sl_api_params {
 	X(bad_frame, "frames that did not decode as a Request")                \
 	X(no_body, "requests with no body or an unknown kind")                 \
 	X(unauthenticated, "requests refused for a missing or wrong token")    \
+	X(preauth_too_large,                                                   \
+	  "TCP connections closed for a frame over 4 KiB before a token")      \
+	X(auth_throttled,                                                      \
+	  "authentications refused while failures were over the rate limit")   \
+	X(denied, "changes refused for the caller's role")                     \
+	X(audited, "audit lines written (one per change asked for)")           \
+	X(audit_failed, "audit lines the audit file did not take")             \
 	X(invalid, "requests refused by the server's checks")                  \
 	X(backend_errors, "requests the backend refused")                      \
 	X(truncated, "connections the peer closed inside a frame")             \
@@ -218,12 +289,14 @@ struct sl_api_stats {
  * @p: sockets and logging; copied (strings too). NULL: no sockets.
  * @ops, @ctx: the backend; @ops must outlive the server.
  * Returns the server, or NULL with errno:
- *   EINVAL      TCP without a token, token too long, bad arguments;
+ *   EINVAL      TCP without a token, token too long, ro_token equal to
+ *               token, bad arguments;
  *   ENOENT      the unix socket's directory does not exist;
  *   EADDRINUSE  a live server owns the unix path, or the TCP port is taken;
  *   EEXIST      something that is not a socket is at the unix path;
  *   ENAMETOOLONG the unix path does not fit sockaddr_un;
- *   or the errno of socket/bind/listen/sl_loop_listen.
+ *   or the errno of socket/bind/listen/sl_loop_listen, or of opening
+ *   audit_log.
  * Teardown order: sl_loop_destroy(loop) first (it closes the connections,
  * whose state the server frees in on_close), then sl_api_destroy.
  */
@@ -257,7 +330,8 @@ enum sl_api_after {
 /*
  * sl_api_dispatch - one frame's payload in, one framed Response out.
  * @frame, @len: the payload (no length prefix).
- * @trusted: the transport needs no token (the unix socket).
+ * @trusted: an in-process admin (true), or a TCP peer that has not
+ *   authenticated (false: the request must carry a token).
  * @reply, @reply_len: receive a malloc'd buffer holding the 4-byte length
  *   and the packed Response; the caller frees it. NULL when even the
  *   error reply could not be built (out of memory): close then.
@@ -266,6 +340,35 @@ enum sl_api_after {
 enum sl_api_after sl_api_dispatch(struct sl_api *api, const uint8_t *frame,
 				  size_t len, bool trusted, uint8_t **reply,
 				  size_t *reply_len);
+
+/*
+ * sl_api_dispatch_peer - sl_api_dispatch for the request of @peer, whose
+ * role a TCP token may change (a connection keeps its peer across
+ * requests). What the sockets use.
+ */
+enum sl_api_after sl_api_dispatch_peer(struct sl_api *api,
+				       struct sl_api_peer *peer,
+				       const uint8_t *frame, size_t len,
+				       uint8_t **reply, size_t *reply_len);
+
+/*
+ * sl_api_op_role - the role @req needs (SL_API_ROLE_READ or _ADMIN), and
+ * in *@name (may be NULL) the operation's name as audit lines and errors
+ * give it ("apply", "add", "stats --reset", "guard add", ...).
+ * SL_API_ROLE_NONE for a request without a body this server knows.
+ */
+enum sl_api_role sl_api_op_role(const Sluice__V1__Request *req,
+				const char **name);
+
+/* sl_api_role_name - "none", "read" or "admin". */
+const char *sl_api_role_name(enum sl_api_role role);
+
+/*
+ * sl_api_listener_stats - a copy of one listener's counters ("unix",
+ * "tcp", "metrics"); false when the server has no such listener.
+ */
+bool sl_api_listener_stats(const struct sl_api *api, const char *which,
+			   struct sl_listener_stats *out);
 
 /*
  * sl_api_frame_error - the framed error Response (id 0, CODE_BAD_REQUEST)
@@ -303,9 +406,10 @@ const char *sl_api_code_name(int code);
 
 /*
  * sl_api_serve_metrics - serve GET /metrics (sl_metrics.h) on @fd, a bound
- * and listening TCP socket the loop takes over. Each scrape asks the
- * backend's get_stats (reset false) and adds the loop's and this server's
- * counters. Returns 0 or a negative errno (the fd is closed then too).
+ * and listening TCP socket the loop takes over, with the metrics_limits of
+ * the server's params. Each scrape asks the backend's get_stats (reset
+ * false) and adds the loop's and this server's counters. Returns 0 or a
+ * negative errno (the fd is closed then too).
  */
 int sl_api_serve_metrics(struct sl_api *api, int fd);
 

@@ -26,6 +26,7 @@
 #include <hs.h>
 #include <yaml.h>
 
+#include "sl_confine.h"
 #include "sl_config.h"
 #include "sl_guard.h"
 
@@ -41,6 +42,7 @@ struct sl_cfg_ctx {
 	size_t errlen;
 	yaml_document_t *doc;
 	struct sl_config *cfg;
+	const struct sl_confine *files; /* every file the config names */
 };
 
 static unsigned long
@@ -1819,43 +1821,60 @@ guard_list(struct sl_cfg_ctx *c, const yaml_node_t *node, const char *path,
 	return 0;
 }
 
-/* One literal a line (blank lines skipped), relative to the working
- * directory. */
+/* One literal a line (blank lines skipped, a CR before the LF ignored),
+ * read through the config's file confinement (sl_confine.h): beneath the
+ * config directory, no links, a regular file of bounded size. */
 static int
 guard_file(struct sl_cfg_ctx *c, const yaml_node_t *node, const char *path,
 	   struct guard_rules *r)
 {
-	char line[SL_GUARD_TEXT_MAX];
-	const char *name;
-	FILE *f;
+	char why[256], q[SL_CFG_QUOTE_MAX + 8];
+	const char *name, *p;
+	unsigned int line = 0;
+	char *text;
+	size_t len;
 
 	if (expect_scalar(c, node, path))
 		return -EINVAL;
 	name = (const char *)node->data.scalar.value;
-	f = fopen(name, "r");
-	if (f == NULL)
-		return cfg_fail(c, node, path, "cannot open %s: %s", name,
-				strerror(errno));
-	while (fgets(line, sizeof(line), f) != NULL) {
-		size_t len = strcspn(line, "\r\n");
+	if (sl_confine_file(c->files, name, &text, &len, why, sizeof(why)) !=
+	    0)
+		return cfg_fail(c, node, path, "\"%s\": %s",
+				quote(node, q, sizeof(q)), why);
+	for (p = text; *p != '\0';) {
+		size_t n = strcspn(p, "\n");
+		const char *next = p[n] == '\n' ? p + n + 1 : p + n;
 		char *lit;
 
-		line[len] = '\0';
-		if (len == 0)
+		line++;
+		if (n > 0 && p[n - 1] == '\r')
+			n--;
+		if (n == 0) {
+			p = next;
 			continue;
-		lit = strdup(line);
+		}
+		if (n >= SL_GUARD_TEXT_MAX) {
+			free(text);
+			return cfg_fail(c, node, path,
+					"\"%s\": line %u: at most %u bytes, "
+					"got %zu",
+					quote(node, q, sizeof(q)), line,
+					SL_GUARD_TEXT_MAX - 1, n);
+		}
+		lit = strndup(p, n);
 		if (lit == NULL || rules_add(r, SL_GUARD_KIND_LITERAL, lit, lit)) {
 			free(lit);
-			fclose(f);
+			free(text);
 			return cfg_fail(c, node, path, "out of memory");
 		}
 		if (r->n > SL_GUARD_RULES_MAX) {
-			fclose(f);
+			free(text);
 			return cfg_fail(c, node, path, "more than %u rules",
 					SL_GUARD_RULES_MAX);
 		}
+		p = next;
 	}
-	fclose(f);
+	free(text);
 	return 0;
 }
 
@@ -2067,13 +2086,14 @@ syntax_error(struct sl_cfg_ctx *c, const yaml_parser_t *parser)
 
 /* Loads the one document @parser yields and compiles it. */
 static struct sl_config *
-config_from_parser(yaml_parser_t *parser, const char *name, char *err,
-		   size_t errlen)
+config_from_parser(yaml_parser_t *parser, const char *name,
+		   const struct sl_confine *files, char *err, size_t errlen)
 {
 	struct sl_cfg_ctx c = {
 	    .file = name,
 	    .err = err,
 	    .errlen = errlen,
+	    .files = files,
 	};
 	yaml_document_t doc, extra;
 	struct sl_config *cfg;
@@ -2126,8 +2146,8 @@ config_from_parser(yaml_parser_t *parser, const char *name, char *err,
 }
 
 struct sl_config *
-sl_config_parse(const char *yaml, size_t len, const char *name, char *err,
-		size_t errlen)
+sl_config_parse_in(const char *yaml, size_t len, const char *name,
+		   const struct sl_confine *files, char *err, size_t errlen)
 {
 	yaml_parser_t parser;
 	struct sl_config *cfg;
@@ -2137,13 +2157,21 @@ sl_config_parse(const char *yaml, size_t len, const char *name, char *err,
 		return NULL;
 	}
 	yaml_parser_set_input_string(&parser, (const unsigned char *)yaml, len);
-	cfg = config_from_parser(&parser, name, err, errlen);
+	cfg = config_from_parser(&parser, name, files, err, errlen);
 	yaml_parser_delete(&parser);
 	return cfg;
 }
 
 struct sl_config *
-sl_config_load(const char *path, char *err, size_t errlen)
+sl_config_parse(const char *yaml, size_t len, const char *name, char *err,
+		size_t errlen)
+{
+	return sl_config_parse_in(yaml, len, name, NULL, err, errlen);
+}
+
+struct sl_config *
+sl_config_load_in(const char *path, const struct sl_confine *files, char *err,
+		  size_t errlen)
 {
 	yaml_parser_t parser;
 	struct sl_config *cfg;
@@ -2161,12 +2189,29 @@ sl_config_load(const char *path, char *err, size_t errlen)
 		return NULL;
 	}
 	yaml_parser_set_input_file(&parser, f);
-	cfg = config_from_parser(&parser, path, err, errlen);
+	cfg = config_from_parser(&parser, path, files, err, errlen);
 	yaml_parser_delete(&parser);
 	if (cfg == NULL && ferror(f))
 		snprintf(err, errlen, "%s: read error", path);
 	fclose(f);
 	return cfg;
+}
+
+struct sl_config *
+sl_config_load(const char *path, char *err, size_t errlen)
+{
+	char dir[PATH_MAX];
+	struct sl_confine files = {.dir = dir};
+	const char *slash = strrchr(path, '/');
+
+	/* The file's own directory: where the operator keeps its lists. */
+	if (slash == NULL)
+		snprintf(dir, sizeof(dir), ".");
+	else if (slash == path)
+		snprintf(dir, sizeof(dir), "/");
+	else
+		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+	return sl_config_load_in(path, &files, err, errlen);
 }
 
 void

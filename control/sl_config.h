@@ -251,10 +251,29 @@ struct sl_config *sl_config_load(const char *path, char *err, size_t errlen);
 
 /**
  * sl_config_parse - as sl_config_load, from a string; @name is used as
- * the file name in error messages.
+ * the file name in error messages. Files the config names
+ * (`literals_file:`) are confined to the working directory.
  */
 struct sl_config *sl_config_parse(const char *yaml, size_t len,
 				  const char *name, char *err, size_t errlen);
+
+struct sl_confine;
+
+/**
+ * sl_config_parse_in, sl_config_load_in - as sl_config_parse and
+ * sl_config_load, reading every file the config names through @files
+ * (control/sl_confine.h: beneath one directory, no links, regular files of
+ * bounded size; NULL: the working directory). A file refused is an error
+ * of its field, "FILE:LINE: guards[0].literals_file: \"x\": why".
+ * sl_config_load confines to the directory the file is in.
+ */
+struct sl_config *sl_config_parse_in(const char *yaml, size_t len,
+				     const char *name,
+				     const struct sl_confine *files, char *err,
+				     size_t errlen);
+struct sl_config *sl_config_load_in(const char *path,
+				    const struct sl_confine *files, char *err,
+				    size_t errlen);
 
 void sl_config_free(struct sl_config *cfg);
 

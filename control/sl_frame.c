@@ -21,6 +21,12 @@ sl_frame_decoder_init(struct sl_frame_decoder *d, uint32_t max)
 }
 
 void
+sl_frame_decoder_set_max(struct sl_frame_decoder *d, uint32_t max)
+{
+	d->max = (max == 0 || max > SL_FRAME_MAX) ? SL_FRAME_MAX : max;
+}
+
+void
 sl_frame_decoder_fini(struct sl_frame_decoder *d)
 {
 	free(d->buf);

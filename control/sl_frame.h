@@ -49,6 +49,14 @@ struct sl_frame {
 void sl_frame_decoder_init(struct sl_frame_decoder *d, uint32_t max);
 
 /*
+ * sl_frame_decoder_set_max - accept payloads of 1..@max bytes from the
+ * next length field on (as in sl_frame_decoder_init). A length already
+ * read was checked against the old limit. The control API starts a TCP
+ * connection small and raises the limit once it has authenticated.
+ */
+void sl_frame_decoder_set_max(struct sl_frame_decoder *d, uint32_t max);
+
+/*
  * sl_frame_decoder_fini - free what the decoder holds. It may be
  * initialised again afterwards.
  */

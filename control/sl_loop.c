@@ -10,11 +10,13 @@
  * events through the loop_* and conn_* helpers defined before the
  * #includes; it never calls a protocol callback itself.
  *
- * Lists: an open connection sits on loop->live, ordered by last progress
- * (sl_conn_touch moves it to the tail), so the idle check only looks at
- * the head. A closed one moves to loop->closed until on_close has been
- * called and the backend holds no request on it; only then is it freed,
- * which is why a callback may close any connection at any time.
+ * Lists: an open connection sits on its listener's live list, ordered by
+ * last progress (sl_conn_touch moves it to the tail), so the idle check
+ * only looks at the head of each listener's list (each listener has its
+ * own idle timeout and connection limit). A closed one moves to loop->closed
+ * until on_close has been called and the backend holds no request on it; only
+ * then is it freed, which is why a callback may close any connection at any
+ * time.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -87,11 +89,14 @@ struct sl_conn {
 	uint8_t be_flags;
 	const struct sl_conn_handler *handler;
 	void *ctx;
+	struct sl_listener *listener; /* accepted on; outlives the conn */
 	uint64_t last_progress_ms;
 	struct sl_outq out;
-	TAILQ_ENTRY(sl_conn) link; /* loop->live or loop->closed */
+	TAILQ_ENTRY(sl_conn) link; /* listener->live or loop->closed */
 	TAILQ_ENTRY(sl_conn) flush_link;
 };
+
+TAILQ_HEAD(sl_conn_list, sl_conn);
 
 struct sl_listener {
 	struct sl_loop *loop;
@@ -100,6 +105,11 @@ struct sl_listener {
 	sl_loop_accept_fn on_accept;
 	void *ctx;
 	struct sl_loop_timer *backoff;
+	uint32_t max_conns;	  /* 0: only the loop's limit */
+	uint32_t idle_timeout_ms; /* 0: never */
+	uint32_t n_conns;	  /* open or draining, accepted here */
+	struct sl_listener_stats stats;
+	struct sl_conn_list live;
 	TAILQ_ENTRY(sl_listener) link;
 };
 
@@ -132,8 +142,6 @@ struct sl_loop_ops {
 	int (*wait)(struct sl_loop *loop, int timeout_ms);
 };
 
-TAILQ_HEAD(sl_conn_list, sl_conn);
-
 struct sl_loop {
 	const struct sl_loop_ops *ops;
 	void *be; /* the backend's state */
@@ -143,7 +151,6 @@ struct sl_loop {
 	volatile sig_atomic_t stop;
 	bool destroying;
 	uint32_t n_conns; /* open or draining */
-	struct sl_conn_list live;
 	struct sl_conn_list closed;
 	struct sl_conn_list flush;
 	TAILQ_HEAD(, sl_listener) listeners;
@@ -393,7 +400,8 @@ conn_terminate(struct sl_conn *c, int reason)
 
 	if (c->state == SL_CONN_CLOSED)
 		return;
-	TAILQ_REMOVE(&loop->live, c, link);
+	TAILQ_REMOVE(&c->listener->live, c, link);
+	c->listener->n_conns--;
 	if (c->in_flush) {
 		TAILQ_REMOVE(&loop->flush, c, flush_link);
 		c->in_flush = false;
@@ -410,6 +418,7 @@ conn_terminate(struct sl_conn *c, int reason)
 		break;
 	case SL_CONN_CLOSE_IDLE:
 		loop->stats.closed_idle++;
+		c->listener->stats.closed_idle++;
 		break;
 	case SL_CONN_CLOSE_SLOW_READER:
 		loop->stats.closed_slow_reader++;
@@ -501,9 +510,11 @@ loop_accepted(struct sl_loop *loop, struct sl_listener *l, int fd)
 		close(fd);
 		return;
 	}
-	if (loop->n_conns >= loop->p.max_conns) {
+	if (loop->n_conns >= loop->p.max_conns ||
+	    (l->max_conns != 0 && l->n_conns >= l->max_conns)) {
 		close(fd);
 		loop->stats.rejected_full++;
+		l->stats.rejected_full++;
 		return;
 	}
 	c = calloc(1, sizeof(*c));
@@ -516,14 +527,16 @@ loop_accepted(struct sl_loop *loop, struct sl_listener *l, int fd)
 	c->fd = fd;
 	c->state = SL_CONN_OPEN;
 	c->ctx = l->ctx;
+	c->listener = l;
 	c->last_progress_ms = loop->now_ms;
 	if (loop->ops->conn_start(loop, c) < 0) {
 		conn_free(c);
 		loop->stats.accept_errors++;
 		return;
 	}
-	TAILQ_INSERT_TAIL(&loop->live, c, link);
+	TAILQ_INSERT_TAIL(&l->live, c, link);
 	loop->n_conns++;
+	l->n_conns++;
 	h = l->on_accept(c, l->ctx);
 	if (h == NULL) {
 		loop->stats.rejected_by_handler++;
@@ -533,6 +546,7 @@ loop_accepted(struct sl_loop *loop, struct sl_listener *l, int fd)
 	}
 	c->handler = h;
 	loop->stats.accepted++;
+	l->stats.accepted++;
 }
 
 static void
@@ -575,19 +589,24 @@ loop_reap(struct sl_loop *loop)
 static void
 loop_check_idle(struct sl_loop *loop)
 {
+	struct sl_listener *l;
 	struct sl_conn *c;
 
-	if (loop->p.idle_timeout_ms == 0)
-		return;
-	while ((c = TAILQ_FIRST(&loop->live)) != NULL &&
-	       loop->now_ms - c->last_progress_ms >= loop->p.idle_timeout_ms)
-		conn_terminate(c, SL_CONN_CLOSE_IDLE);
+	TAILQ_FOREACH(l, &loop->listeners, link)
+	{
+		if (l->idle_timeout_ms == 0)
+			continue;
+		while ((c = TAILQ_FIRST(&l->live)) != NULL &&
+		       loop->now_ms - c->last_progress_ms >= l->idle_timeout_ms)
+			conn_terminate(c, SL_CONN_CLOSE_IDLE);
+	}
 }
 
 /* Milliseconds until the next timer or idle deadline; -1 if none. */
 static int64_t
 loop_next_deadline(const struct sl_loop *loop)
 {
+	const struct sl_listener *l;
 	int64_t best = -1;
 
 	if (loop->heap_len > 0) {
@@ -595,12 +614,16 @@ loop_next_deadline(const struct sl_loop *loop)
 
 		best = d > loop->now_ms ? (int64_t)(d - loop->now_ms) : 0;
 	}
-	if (loop->p.idle_timeout_ms > 0 && !TAILQ_EMPTY(&loop->live)) {
-		uint64_t d = TAILQ_FIRST(&loop->live)->last_progress_ms +
-			     loop->p.idle_timeout_ms;
-		int64_t left =
-		    d > loop->now_ms ? (int64_t)(d - loop->now_ms) : 0;
+	TAILQ_FOREACH(l, &loop->listeners, link)
+	{
+		uint64_t d;
+		int64_t left;
 
+		if (l->idle_timeout_ms == 0 || TAILQ_EMPTY(&l->live))
+			continue;
+		d = TAILQ_FIRST(&l->live)->last_progress_ms +
+		    l->idle_timeout_ms;
+		left = d > loop->now_ms ? (int64_t)(d - loop->now_ms) : 0;
 		if (best < 0 || left < best)
 			best = left;
 	}
@@ -682,7 +705,6 @@ sl_loop_create(enum sl_loop_backend want, const struct sl_loop_params *p)
 		return NULL;
 	if (loop_params(&loop->p, p) < 0)
 		return loop_fail(loop, EINVAL);
-	TAILQ_INIT(&loop->live);
 	TAILQ_INIT(&loop->closed);
 	TAILQ_INIT(&loop->flush);
 	TAILQ_INIT(&loop->listeners);
@@ -753,9 +775,11 @@ sl_loop_destroy(struct sl_loop *loop)
 		return;
 	loop->destroying = true;
 	TAILQ_FOREACH(l, &loop->listeners, link)
-	loop->ops->listener_shut(loop, l);
-	while ((c = TAILQ_FIRST(&loop->live)) != NULL)
-		conn_terminate(c, SL_CONN_CLOSE_SHUTDOWN);
+	{
+		loop->ops->listener_shut(loop, l);
+		while ((c = TAILQ_FIRST(&l->live)) != NULL)
+			conn_terminate(c, SL_CONN_CLOSE_SHUTDOWN);
+	}
 	loop_reap(loop);
 	/* let the backend finish cancelling what still names a connection */
 	until = clock_ms() + SL_LOOP_DESTROY_DRAIN_MS;
@@ -790,6 +814,15 @@ int
 sl_loop_listen(struct sl_loop *loop, int fd, sl_loop_accept_fn on_accept,
 	       void *ctx)
 {
+	return sl_loop_listen_limited(loop, fd, on_accept, ctx, NULL, NULL);
+}
+
+int
+sl_loop_listen_limited(struct sl_loop *loop, int fd,
+		       sl_loop_accept_fn on_accept, void *ctx,
+		       const struct sl_listen_params *lp,
+		       struct sl_listener **out)
+{
 	struct sl_listener *l;
 	int listening = 0;
 	socklen_t len = sizeof(listening);
@@ -818,6 +851,11 @@ sl_loop_listen(struct sl_loop *loop, int fd, sl_loop_accept_fn on_accept,
 	l->fd = fd;
 	l->on_accept = on_accept;
 	l->ctx = ctx;
+	l->max_conns = lp != NULL ? lp->max_conns : 0;
+	l->idle_timeout_ms = lp != NULL && lp->idle_timeout_ms != 0
+				 ? lp->idle_timeout_ms
+				 : loop->p.idle_timeout_ms;
+	TAILQ_INIT(&l->live);
 	rc = loop->ops->listen(loop, l);
 	if (rc < 0) {
 		close(fd);
@@ -825,7 +863,18 @@ sl_loop_listen(struct sl_loop *loop, int fd, sl_loop_accept_fn on_accept,
 		return rc;
 	}
 	TAILQ_INSERT_TAIL(&loop->listeners, l, link);
+	if (out != NULL)
+		*out = l;
 	return 0;
+}
+
+struct sl_listener_stats
+sl_listener_stats(const struct sl_listener *l)
+{
+	struct sl_listener_stats s = l->stats;
+
+	s.open = l->n_conns;
+	return s;
 }
 
 int
@@ -966,8 +1015,8 @@ sl_conn_touch(struct sl_conn *conn)
 		return;
 	conn->last_progress_ms = loop->now_ms;
 	if (TAILQ_NEXT(conn, link) != NULL) {
-		TAILQ_REMOVE(&loop->live, conn, link);
-		TAILQ_INSERT_TAIL(&loop->live, conn, link);
+		TAILQ_REMOVE(&conn->listener->live, conn, link);
+		TAILQ_INSERT_TAIL(&conn->listener->live, conn, link);
 	}
 }
 

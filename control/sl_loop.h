@@ -28,6 +28,7 @@
 
 struct sl_loop;
 struct sl_conn;
+struct sl_listener;
 struct sl_loop_timer;
 
 enum sl_loop_backend {
@@ -38,7 +39,8 @@ enum sl_loop_backend {
 
 /* Limits; a zero field takes the default shown. */
 struct sl_loop_params {
-	uint32_t max_conns;	  /* open connections; default 1024 */
+	uint32_t max_conns;	  /* open connections on all listeners
+				   * together; default 1024 */
 	size_t out_limit;	  /* bytes queued for send per connection
 				   * before it is closed as a slow reader;
 				   * default 4 MiB */
@@ -46,7 +48,8 @@ struct sl_loop_params {
 	uint32_t in_buf_count;	  /* io_uring buffer ring entries, rounded up
 				   * to a power of two; default 256 */
 	uint32_t idle_timeout_ms; /* close a connection this long without
-				   * sl_conn_touch(); 0 = never */
+				   * sl_conn_touch(); 0 = never; a listener
+				   * may set its own (sl_listen_params) */
 	/* One line per notable event (backend chosen, accept backoff),
 	 * without trailing newline. NULL writes to stderr. */
 	void (*log)(const char *line, void *log_ctx);
@@ -75,6 +78,26 @@ struct sl_loop_stats {
 #define SL_LOOP_STAT_FIELD(name, help) uint64_t name;
 	SL_LOOP_STATS(SL_LOOP_STAT_FIELD)
 #undef SL_LOOP_STAT_FIELD
+};
+
+/*
+ * One listener's own limits (sl_loop_listen_limited). A zero field: no
+ * limit of its own (max_conns; the loop's still applies) or the loop's
+ * idle timeout (idle_timeout_ms). Separate limits keep one listener (an
+ * unauthenticated metrics port, say) from taking every connection slot
+ * another (the operator's API socket) needs.
+ */
+struct sl_listen_params {
+	uint32_t max_conns;
+	uint32_t idle_timeout_ms;
+};
+
+/* A listener's counters; open is the connections it holds now. */
+struct sl_listener_stats {
+	uint64_t accepted;
+	uint64_t rejected_full; /* its own or the loop's limit reached */
+	uint64_t closed_idle;
+	uint64_t open;
 };
 
 /* Why a connection was closed: X(NAME, text). */
@@ -167,6 +190,26 @@ const char *sl_loop_backend_name(const struct sl_loop *loop);
  */
 int sl_loop_listen(struct sl_loop *loop, int fd, sl_loop_accept_fn on_accept,
 		   void *ctx);
+
+/*
+ * sl_loop_listen_limited - sl_loop_listen with limits of its own.
+ * @lp: this listener's connection limit and idle timeout; NULL: none of
+ *   its own (as sl_loop_listen). A connection beyond lp->max_conns is
+ *   accepted and closed at once, counted in the loop's and the listener's
+ *   rejected_full; the other listeners are not affected.
+ * @out: receives the listener (for sl_listener_stats), may be NULL. It
+ *   lives until sl_loop_destroy.
+ * Returns as sl_loop_listen.
+ */
+int sl_loop_listen_limited(struct sl_loop *loop, int fd,
+			   sl_loop_accept_fn on_accept, void *ctx,
+			   const struct sl_listen_params *lp,
+			   struct sl_listener **out);
+
+/*
+ * sl_listener_stats - a copy of one listener's counters.
+ */
+struct sl_listener_stats sl_listener_stats(const struct sl_listener *l);
 
 /*
  * sl_loop_run_once - wait for and process what is ready.

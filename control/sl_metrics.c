@@ -359,6 +359,7 @@ sl_metrics_render(const struct sl_metrics_snapshot *s, struct sl_metrics_buf *b)
 
 struct sl_metrics_http {
 	struct sl_loop *loop;
+	struct sl_listener *listener;
 	struct sl_metrics_source src;
 	struct sl_metrics_http_stats stats;
 };
@@ -512,7 +513,8 @@ http_on_accept(struct sl_conn *conn, void *ctx)
 
 struct sl_metrics_http *
 sl_metrics_http_listen(struct sl_loop *loop, int fd,
-		       const struct sl_metrics_source *src)
+		       const struct sl_metrics_source *src,
+		       const struct sl_listen_params *lp)
 {
 	struct sl_metrics_http *http;
 	int rc;
@@ -531,7 +533,8 @@ sl_metrics_http_listen(struct sl_loop *loop, int fd,
 	}
 	http->loop = loop;
 	http->src = *src;
-	rc = sl_loop_listen(loop, fd, http_on_accept, http);
+	rc = sl_loop_listen_limited(loop, fd, http_on_accept, http, lp,
+				    &http->listener);
 	if (rc < 0) {
 		free(http);
 		errno = -rc;
@@ -550,4 +553,10 @@ struct sl_metrics_http_stats
 sl_metrics_http_stats(const struct sl_metrics_http *http)
 {
 	return http->stats;
+}
+
+struct sl_listener *
+sl_metrics_http_listener(const struct sl_metrics_http *http)
+{
+	return http->listener;
 }

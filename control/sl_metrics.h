@@ -156,12 +156,19 @@ struct sl_metrics_http;
  * sl_metrics_http_listen - answer scrapes on @fd, a bound, listening
  * stream socket the loop takes over (also on failure).
  * @src: copied.
+ * @lp: this listener's connection limit and idle timeout (NULL: the
+ *   loop's), so scrapers cannot take the connections the API needs.
  * Returns the responder, or NULL with errno. Free it with
  * sl_metrics_http_destroy after sl_loop_destroy.
  */
 struct sl_metrics_http *
 sl_metrics_http_listen(struct sl_loop *loop, int fd,
-		       const struct sl_metrics_source *src);
+		       const struct sl_metrics_source *src,
+		       const struct sl_listen_params *lp);
+
+/* sl_metrics_http_listener - its listener, for sl_listener_stats. */
+struct sl_listener *
+sl_metrics_http_listener(const struct sl_metrics_http *http);
 
 void sl_metrics_http_destroy(struct sl_metrics_http *http);
 

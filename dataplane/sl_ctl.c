@@ -8,6 +8,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <arpa/inet.h>
+
+#include "sl_confine.h"
 #include "sl_ctl.h"
 #include "sl_guard.h"
 #include "sl_op.h"
@@ -190,6 +193,36 @@ ctl_publish(struct sl_ctl *ctl, struct sl_config *next,
 	return 0;
 }
 
+/* The change could not be kept: nothing was published. */
+static void
+state_error(struct sl_api_error *err, int rc, const char *msg)
+{
+	if (rc == -ENOSPC)
+		sl_api_error_set(err, CODE(LIMIT), "", "%s", msg);
+	else
+		sl_api_error_set(err, CODE(UNAVAILABLE), "",
+				 "not saved, nothing changed: %s", msg);
+}
+
+/* Publish @next (consumed) after its change was saved; a failed publish
+ * takes the saved change back. */
+static int
+ctl_commit(struct sl_ctl *ctl, struct sl_config *next,
+	   struct sl_api_error *err)
+{
+	char msg[512];
+
+	if (ctl_publish(ctl, next, err) == 0)
+		return 0;
+	if (ctl->state != NULL &&
+	    sl_state_undo_last(ctl->state, msg, sizeof(msg)) != 0)
+		fprintf(stderr,
+			"sluiced: state: cannot take back the change the "
+			"dataplane refused: %s\n",
+			msg);
+	return -EAGAIN;
+}
+
 static int
 ctl_apply(void *ctx, const char *yaml, size_t len, const char *name,
 	  bool dry_run, Sluice__V1__ApplyPipelineResult *out,
@@ -198,8 +231,10 @@ ctl_apply(void *ctx, const char *yaml, size_t len, const char *name,
 	struct sl_ctl *ctl = ctx;
 	char msg[512];
 	struct sl_config *next;
+	int rc;
 
-	next = sl_config_parse(yaml, len, name, msg, sizeof(msg));
+	next = sl_config_parse_in(yaml, len, name, ctl->files, msg,
+				  sizeof(msg));
 	if (next == NULL) {
 		sl_api_error_from_line(err, CODE(INVALID), msg);
 		return -EINVAL;
@@ -221,7 +256,15 @@ ctl_apply(void *ctx, const char *yaml, size_t len, const char *name,
 		out->generation = ctl->generation;
 		return 0;
 	}
-	if (ctl_publish(ctl, next, err) != 0)
+	if (ctl->state != NULL &&
+	    (rc = sl_state_save_apply(ctl->state, name, yaml, len,
+				      ctl->generation + 1, msg,
+				      sizeof(msg))) != 0) {
+		sl_config_free(next);
+		state_error(err, rc, msg);
+		return rc;
+	}
+	if (ctl_commit(ctl, next, err) != 0)
 		return -EAGAIN;
 	out->generation = ctl->generation;
 	return 0;
@@ -312,40 +355,83 @@ ctl_list_instances(void *ctx, const char *pipeline, const char *stage,
 	return 0;
 }
 
+/* Compile @edit on the snapshot in use, save it, publish it. *@next is
+ * the compiled snapshot until published (for the answer). */
+static int
+ctl_change(struct sl_ctl *ctl, const Sluice__V1__Request *edit,
+	   struct sl_config **next, struct sl_api_error *err)
+{
+	char msg[512];
+	int code, rc;
+
+	*next = sl_state_apply_edit(ctl->dp->cfg, edit, &code, msg,
+				    sizeof(msg));
+	if (*next == NULL) {
+		ctl_error(err, code, msg);
+		return code == CODE(NOT_FOUND) ? -ENOENT
+		       : code == CODE(EXISTS)	? -EEXIST
+		       : code == CODE(LIMIT)	? -ENOSPC
+						: -EINVAL;
+	}
+	if (ctl->state != NULL &&
+	    (rc = sl_state_save_edit(ctl->state, edit, ctl->generation + 1,
+				     msg, sizeof(msg))) != 0) {
+		sl_config_free(*next);
+		*next = NULL;
+		state_error(err, rc, msg);
+		return rc;
+	}
+	return 0;
+}
+
 static int
 ctl_edit(struct sl_ctl *ctl, char op, const struct sl_api_instance_ref *ref,
 	 Sluice__V1__InstanceState *out, struct sl_api_arena *a,
 	 struct sl_api_error *err)
 {
-	struct sl_endpoint ep = {.ip = ref->ip, .port = ref->port};
-	char name[SL_NAME_MAX], msg[256];
+	Sluice__V1__Request req = SLUICE__V1__REQUEST__INIT;
+	Sluice__V1__AddInstance add = SLUICE__V1__ADD_INSTANCE__INIT;
+	Sluice__V1__RemoveInstance rm = SLUICE__V1__REMOVE_INSTANCE__INIT;
+	Sluice__V1__DrainInstance dr = SLUICE__V1__DRAIN_INSTANCE__INIT;
+	Sluice__V1__Instance inst = SLUICE__V1__INSTANCE__INIT;
+	char name[SL_NAME_MAX], ip[16];
 	struct sl_config *next;
 	int rc;
 
 	snprintf(name, sizeof(name), "%s", ref->instance);
-	if (op == 'a' && name[0] == '\0') {
-		char ip[16];
-
+	if (op == 'a' && name[0] == '\0')
 		snprintf(name, sizeof(name), "%s@%s:%u", ref->stage,
-			 sl_ipv4_format(ep.ip, ip, sizeof(ip)), ep.port);
+			 sl_ipv4_format(ref->ip, ip, sizeof(ip)), ref->port);
+	/* The change as it is kept: an add names the instance it made. */
+	switch (op) {
+	case 'a':
+		inst.name = name;
+		inst.address = (char *)sl_ipv4_format(ref->ip, ip, sizeof(ip));
+		inst.port = ref->port;
+		add.pipeline = (char *)ref->pipeline;
+		add.stage = (char *)ref->stage;
+		add.instance = &inst;
+		req.body_case = SLUICE__V1__REQUEST__BODY_ADD_INSTANCE;
+		req.add_instance = &add;
+		break;
+	case 'r':
+		rm.pipeline = (char *)ref->pipeline;
+		rm.stage = (char *)ref->stage;
+		rm.instance = name;
+		req.body_case = SLUICE__V1__REQUEST__BODY_REMOVE_INSTANCE;
+		req.remove_instance = &rm;
+		break;
+	default:
+		dr.pipeline = (char *)ref->pipeline;
+		dr.stage = (char *)ref->stage;
+		dr.instance = name;
+		req.body_case = SLUICE__V1__REQUEST__BODY_DRAIN_INSTANCE;
+		req.drain_instance = &dr;
+		break;
 	}
-	next = sl_config_clone(ctl->dp->cfg);
-	if (next == NULL) {
-		sl_api_error_set(err, CODE(INTERNAL), "",
-				 "cannot copy the config");
-		return -ENOMEM;
-	}
-	rc = sl_config_instance_edit(next, op, ref->pipeline, ref->stage, name,
-				     &ep, msg, sizeof(msg));
-	if (rc != 0) {
-		sl_config_free(next);
-		ctl_error(err,
-			  rc == -ENOENT ? CODE(NOT_FOUND) :
-			  rc == -EEXIST ? CODE(EXISTS) :
-			  rc == -ENOSPC ? CODE(LIMIT) : CODE(INVALID),
-			  msg);
+	rc = ctl_change(ctl, &req, &next, err);
+	if (rc != 0)
 		return rc;
-	}
 	/* The answer describes the instance as the new snapshot has it (a
 	 * removed one: as it was). */
 	for (uint16_t p = 0; p < ctl->dp->cfg->n_pipelines; p++) {
@@ -365,7 +451,7 @@ ctl_edit(struct sl_ctl *ctl, char op, const struct sl_api_instance_ref *ref,
 								.instances[i],
 						       out);
 	}
-	return ctl_publish(ctl, next, err) == 0 ? 0 : -EAGAIN;
+	return ctl_commit(ctl, next, err);
 }
 
 static int
@@ -406,6 +492,17 @@ ctl_get_stats(void *ctx, bool reset, Sluice__V1__Stats *out,
 	size_t n = 0;
 
 	(void)err;
+	if (ctl->restored.restored) {
+		out->restored = sl_api_new(a, Sluice__V1__RestoredState, 1);
+		if (out->restored == NULL)
+			return -ENOMEM;
+		sluice__v1__restored_state__init(out->restored);
+		out->restored->path = sl_api_strdup(
+		    a, ctl->state != NULL ? ctl->state->path : "");
+		out->restored->generation = ctl->restored.generation;
+		out->restored->config = sl_api_strdup(a, ctl->restored.config);
+		out->restored->edits = ctl->restored.edits;
+	}
 	out->rx_packets = now.rx_packets - b->rx_packets;
 	out->tx_packets = now.tx_packets - b->tx_packets;
 	out->forwarded = now.forwarded - b->forwarded;
@@ -620,27 +717,22 @@ ctl_edit_guard(void *ctx, const char *guard, bool remove, bool regex,
 	       const char *pattern, Sluice__V1__GuardList *out,
 	       struct sl_api_arena *a, struct sl_api_error *err)
 {
+	Sluice__V1__Request req = SLUICE__V1__REQUEST__INIT;
+	Sluice__V1__EditGuard eg = SLUICE__V1__EDIT_GUARD__INIT;
 	struct sl_ctl *ctl = ctx;
-	struct sl_config *next = sl_config_clone(ctl->dp->cfg);
-	char msg[400];
+	struct sl_config *next;
 	int rc;
 
-	if (next == NULL) {
-		sl_api_error_set(err, CODE(INTERNAL), "",
-				 "cannot copy the config");
-		return -ENOMEM;
-	}
-	rc = sl_config_guard_edit(next, guard, remove, regex, pattern, msg,
-				  sizeof(msg));
-	if (rc != 0) {
-		sl_config_free(next);
-		ctl_error(err,
-			  rc == -ENOENT ? CODE(NOT_FOUND) :
-			  rc == -EEXIST ? CODE(EXISTS) : CODE(INVALID),
-			  msg);
+	eg.guard = (char *)guard;
+	eg.remove = remove;
+	eg.regex = regex;
+	eg.pattern = (char *)pattern;
+	req.body_case = SLUICE__V1__REQUEST__BODY_EDIT_GUARD;
+	req.edit_guard = &eg;
+	rc = ctl_change(ctl, &req, &next, err);
+	if (rc != 0)
 		return rc;
-	}
-	if (ctl_publish(ctl, next, err) != 0)
+	if (ctl_commit(ctl, next, err) != 0)
 		return -EAGAIN;
 	return guards_msg(ctl, out, a);
 }
@@ -666,11 +758,16 @@ const struct sl_api_backend_ops sl_ctl_ops = {
 
 void
 sl_ctl_init(struct sl_ctl *ctl, struct sl_dp *dp, struct rte_mempool *pool,
-	    unsigned int in_use_start)
+	    unsigned int in_use_start, const struct sl_confine *files,
+	    struct sl_state *state, const struct sl_state_restored *restored)
 {
 	memset(ctl, 0, sizeof(*ctl));
 	ctl->dp = dp;
 	ctl->pool = pool;
 	ctl->in_use_start = in_use_start;
-	ctl->generation = 1;
+	ctl->generation = state != NULL ? state->generation : 1;
+	ctl->files = files;
+	ctl->state = state;
+	if (restored != NULL)
+		ctl->restored = *restored;
 }

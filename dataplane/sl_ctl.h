@@ -4,10 +4,12 @@
  * server (control/sl_api.h) calls, on the main lcore.
  *
  * It compiles pipeline files and instance edits into new config
- * snapshots and publishes them to the worker (sl_dp_publish: RCU, the old
- * snapshot freed after the worker's next quiescent state), and answers
- * reads (pipelines, instances, stats) from the snapshot in use and the
- * worker's counters.
+ * snapshots, saves each change (sl_state: atomically, before anything is
+ * published or answered), publishes them to the worker (sl_dp_publish:
+ * RCU, the old snapshot freed after the worker's next quiescent state),
+ * and answers reads (pipelines, instances, stats) from the snapshot in use
+ * and the worker's counters. Files an applied pipeline names are read
+ * only beneath the config directory (sl_confine).
  */
 #ifndef SL_CTL_H
 #define SL_CTL_H
@@ -16,6 +18,9 @@
 
 #include "sl_api.h"
 #include "sl_dp.h"
+#include "sl_state.h"
+
+struct sl_confine;
 
 struct sl_ctl {
 	struct sl_dp *dp;
@@ -24,15 +29,26 @@ struct sl_ctl {
 	uint64_t generation;
 	/* What GetStats(reset) zeroed: later reads subtract it. */
 	struct sl_dp_counters base;
+	/* Files an applied pipeline names are read through this (the
+	 * config directory); NULL: the working directory. */
+	const struct sl_confine *files;
+	/* Every change is saved here before it is published and answered;
+	 * NULL: not kept. */
+	struct sl_state *state;
+	/* What the start restored from the state (GetStats.restored). */
+	struct sl_state_restored restored;
 };
 
 extern const struct sl_api_backend_ops sl_ctl_ops;
 
 /**
  * sl_ctl_init - a backend for @dp, whose current config becomes
- * generation 1.
+ * generation 1, or @state's generation when @state is given; @files and
+ * @restored (may be NULL) as in struct sl_ctl.
  */
 void sl_ctl_init(struct sl_ctl *ctl, struct sl_dp *dp,
-		 struct rte_mempool *pool, unsigned int in_use_start);
+		 struct rte_mempool *pool, unsigned int in_use_start,
+		 const struct sl_confine *files, struct sl_state *state,
+		 const struct sl_state_restored *restored);
 
 #endif /* SL_CTL_H */

@@ -2,22 +2,29 @@
 /*
  * sluiced - the sluice dataplane daemon.
  *
- * Loads a pipeline file, starts EAL with embedded defaults (no hugepages,
- * one vdev port), and runs the packet path on one worker lcore while the
- * main lcore writes stats and waits for SIGINT/SIGTERM. The control plane
- * (io_uring, protobuf API) will run on the main lcore too.
+ * Loads a pipeline file (and, with --state-dir, the runtime changes saved
+ * since), starts EAL with embedded defaults (no hugepages, one vdev port),
+ * serves the control API and metrics on the main lcore, gives up root,
+ * and runs the packet path on one worker lcore until SIGINT/SIGTERM.
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
+#include <grp.h>
 #include <inttypes.h>
+#include <libgen.h>
+#include <limits.h>
+#include <linux/capability.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -29,14 +36,24 @@
 
 #include "sl_api.h"
 #include "sl_config.h"
+#include "sl_confine.h"
 #include "sl_ctl.h"
 #include "sl_dp.h"
 #include "sl_loop.h"
 #include "sl_port.h"
+#include "sl_priv.h"
+#include "sl_state.h"
 #include "sl_stats.h"
 
 #define SL_EAL_ARGS_MAX 64
 #define SL_VERSION "0.1.0"
+#define SL_DEFAULT_STATE_DIR "/var/lib/sluice"
+#define SL_CONFIG_MAX_BYTES (1u << 20) /* the --config file */
+/* Connection limits and idle timeouts per listener (defaults). */
+#define SL_DEF_CONNS_UNIX 64
+#define SL_DEF_CONNS_TCP 64
+#define SL_DEF_CONNS_METRICS 16
+#define SL_DEF_METRICS_IDLE_MS 2000
 
 static volatile sig_atomic_t force_quit;
 
@@ -59,9 +76,21 @@ struct sluiced_opts {
 	bool profile;
 	const char *control;   /* unix socket path, "none" for no API */
 	unsigned int control_tcp; /* 127.0.0.1 port, 0 = off */
-	const char *token;
+	const char *token_file;
+	const char *ro_token_file;
+	char token[SL_API_TOKEN_MAX];	 /* from the file or SLUICE_TOKEN */
+	char ro_token[SL_API_TOKEN_MAX]; /* from ro_token_file */
 	unsigned int metrics;  /* 127.0.0.1 port of GET /metrics, 0 = off */
 	const char *loop_backend;
+	const char *user;
+	const char *admin_group;
+	const char *control_group;
+	unsigned int control_mode; /* 0: 0600, or 0660 with a group */
+	const char *audit_log;
+	const char *config_dir;
+	const char *state_dir; /* "none": off */
+	unsigned int conns_unix, conns_tcp, conns_metrics;
+	unsigned int idle_ms, metrics_idle_ms;
 	int n_eal_extra;
 	char **eal_extra;
 };
@@ -80,19 +109,133 @@ usage(FILE *out)
 		"      --lcores LIST        EAL lcores (default 0,1: main + one worker)\n"
 		"      --poll               never sleep when idle (production mode)\n"
 		"      --profile            count cycles per packet stage in the stats\n"
+		"control plane:\n"
 		"      --control PATH       control API unix socket (default "
 		SL_API_DEFAULT_SOCKET ", none: off)\n"
-		"      --control-tcp PORT   also on 127.0.0.1:PORT (needs --token)\n"
-		"      --token TOKEN        shared token for TCP requests\n"
+		"      --control-mode MODE  its mode: 0600 (default), 0660 or 0666; peers\n"
+		"                           other than root and --admin-group are read-only\n"
+		"      --control-group G    the socket's group (mode 0660 unless given)\n"
+		"      --admin-group G      unix peers in group G may change things too\n"
+		"      --control-tcp PORT   also on 127.0.0.1:PORT (needs a token)\n"
+		"      --token-file PATH    the admin token for TCP (mode 0600; or SLUICE_TOKEN)\n"
+		"      --ro-token-file PATH a read-only token for TCP\n"
 		"      --metrics PORT       Prometheus GET /metrics on 127.0.0.1:PORT\n"
+		"      --max-conns-unix N   connections at once per listener (default %d,\n"
+		"      --max-conns-tcp N    %d, %d)\n"
+		"      --max-conns-metrics N\n"
+		"      --idle-timeout-ms MS API connections without a whole request (default %d)\n"
+		"      --metrics-idle-timeout-ms MS  scrapes (default %d)\n"
+		"      --audit-log FILE     append an audit line per change here too\n"
 		"      --loop-backend B     auto (default), uring or epoll\n"
+		"files and privileges:\n"
+		"      --config-dir DIR     files a config names are read beneath DIR only\n"
+		"                           (default: the directory of --config)\n"
+		"      --state-dir DIR      keep runtime changes here and restore them at\n"
+		"                           start (default " SL_DEFAULT_STATE_DIR ", none: off)\n"
+		"      --user NAME          run as NAME after start-up (default "
+		SL_PRIV_DEFAULT_USER ")\n"
 		"  -h, --help\n"
-		"EAL defaults: -l 0,1 --no-huge -m 512 --no-pci --file-prefix sluiced-<pid>\n");
+		"EAL defaults: -l 0,1 --no-huge -m 512 --no-pci --no-shconf --no-telemetry\n"
+		"              --file-prefix sluiced-<pid>\n",
+		SL_DEF_CONNS_UNIX, SL_DEF_CONNS_TCP, SL_DEF_CONNS_METRICS,
+		SL_API_IDLE_TIMEOUT_MS, SL_DEF_METRICS_IDLE_MS);
+}
+
+/* A number in [lo, hi] for option @name; false after saying why. */
+static bool
+opt_number(const char *name, const char *arg, unsigned long lo,
+	   unsigned long hi, unsigned int *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(arg, &end, 10);
+	if (errno || end == arg || *end != '\0' || v < lo || v > hi) {
+		fprintf(stderr, "sluiced: --%s: must be %lu..%lu, got \"%s\"\n",
+			name, lo, hi, arg);
+		return false;
+	}
+	*out = (unsigned int)v;
+	return true;
+}
+
+/* The admin token: --token-file, else SLUICE_TOKEN (scrubbed from the
+ * environment either way); the read-only one from --ro-token-file. */
+static int
+load_tokens(struct sluiced_opts *o)
+{
+	char *env = getenv("SLUICE_TOKEN");
+	char err[512];
+	int rc = 0;
+
+	if (o->token_file != NULL) {
+		if (sl_priv_read_secret(o->token_file, o->token,
+					sizeof(o->token), err,
+					sizeof(err)) != 0) {
+			fprintf(stderr, "sluiced: --token-file %s\n", err);
+			rc = -1;
+		}
+	} else if (env != NULL && env[0] != '\0') {
+		if (sl_priv_check_secret(env, sizeof(o->token), err,
+					 sizeof(err)) != 0) {
+			fprintf(stderr, "sluiced: SLUICE_TOKEN: %s\n", err);
+			rc = -1;
+		} else {
+			snprintf(o->token, sizeof(o->token), "%s", env);
+		}
+	}
+	/* The environment of a process is readable in /proc by its user:
+	 * nothing of the token stays there. */
+	if (env != NULL) {
+		explicit_bzero(env, strlen(env));
+		unsetenv("SLUICE_TOKEN");
+	}
+	if (rc == 0 && o->ro_token_file != NULL &&
+	    sl_priv_read_secret(o->ro_token_file, o->ro_token,
+				sizeof(o->ro_token), err, sizeof(err)) != 0) {
+		fprintf(stderr, "sluiced: --ro-token-file %s\n", err);
+		rc = -1;
+	}
+	if (rc == 0 && o->ro_token[0] != '\0' &&
+	    strcmp(o->ro_token, o->token) == 0) {
+		fprintf(stderr, "sluiced: --ro-token-file: the read-only token "
+				"must differ from the admin token\n");
+		rc = -1;
+	}
+	if (rc == 0 && o->control_tcp != 0 && o->token[0] == '\0') {
+		fprintf(stderr, "sluiced: --control-tcp needs a token: "
+				"--token-file PATH or SLUICE_TOKEN\n");
+		rc = -1;
+	}
+	if (rc == 0 && o->control_tcp == 0 &&
+	    (o->token_file != NULL || o->ro_token_file != NULL)) {
+		fprintf(stderr, "sluiced: --token-file and --ro-token-file "
+				"need --control-tcp\n");
+		rc = -1;
+	}
+	return rc;
 }
 
 static int
 parse_opts(int argc, char **argv, struct sluiced_opts *o)
 {
+	enum {
+		OPT_TOKEN_FILE = 256,
+		OPT_RO_TOKEN_FILE,
+		OPT_USER,
+		OPT_ADMIN_GROUP,
+		OPT_CONTROL_GROUP,
+		OPT_CONTROL_MODE,
+		OPT_AUDIT_LOG,
+		OPT_CONFIG_DIR,
+		OPT_STATE_DIR,
+		OPT_CONNS_UNIX,
+		OPT_CONNS_TCP,
+		OPT_CONNS_METRICS,
+		OPT_IDLE,
+		OPT_METRICS_IDLE,
+	};
 	static const struct option longopts[] = {
 		{"config", required_argument, NULL, 'c'},
 		{"iface", required_argument, NULL, 'i'},
@@ -106,8 +249,23 @@ parse_opts(int argc, char **argv, struct sluiced_opts *o)
 		{"control", required_argument, NULL, 'C'},
 		{"control-tcp", required_argument, NULL, 'T'},
 		{"token", required_argument, NULL, 'k'},
+		{"token-file", required_argument, NULL, OPT_TOKEN_FILE},
+		{"ro-token-file", required_argument, NULL, OPT_RO_TOKEN_FILE},
 		{"metrics", required_argument, NULL, 'M'},
 		{"loop-backend", required_argument, NULL, 'B'},
+		{"user", required_argument, NULL, OPT_USER},
+		{"admin-group", required_argument, NULL, OPT_ADMIN_GROUP},
+		{"control-group", required_argument, NULL, OPT_CONTROL_GROUP},
+		{"control-mode", required_argument, NULL, OPT_CONTROL_MODE},
+		{"audit-log", required_argument, NULL, OPT_AUDIT_LOG},
+		{"config-dir", required_argument, NULL, OPT_CONFIG_DIR},
+		{"state-dir", required_argument, NULL, OPT_STATE_DIR},
+		{"max-conns-unix", required_argument, NULL, OPT_CONNS_UNIX},
+		{"max-conns-tcp", required_argument, NULL, OPT_CONNS_TCP},
+		{"max-conns-metrics", required_argument, NULL, OPT_CONNS_METRICS},
+		{"idle-timeout-ms", required_argument, NULL, OPT_IDLE},
+		{"metrics-idle-timeout-ms", required_argument, NULL,
+		 OPT_METRICS_IDLE},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -118,6 +276,13 @@ parse_opts(int argc, char **argv, struct sluiced_opts *o)
 	o->lcores = "0,1";
 	o->control = SL_API_DEFAULT_SOCKET;
 	o->loop_backend = "auto";
+	o->user = SL_PRIV_DEFAULT_USER;
+	o->state_dir = SL_DEFAULT_STATE_DIR;
+	o->conns_unix = SL_DEF_CONNS_UNIX;
+	o->conns_tcp = SL_DEF_CONNS_TCP;
+	o->conns_metrics = SL_DEF_CONNS_METRICS;
+	o->idle_ms = SL_API_IDLE_TIMEOUT_MS;
+	o->metrics_idle_ms = SL_DEF_METRICS_IDLE_MS;
 	while ((c = getopt_long(argc, argv, "c:i:s:d:h", longopts, NULL)) !=
 	       -1) {
 		switch (c) {
@@ -179,10 +344,79 @@ parse_opts(int argc, char **argv, struct sluiced_opts *o)
 			break;
 		}
 		case 'k':
-			o->token = optarg;
+			/* Refused before anything reads it: argv is in
+			 * ps and /proc/PID/cmdline for every local user. */
+			fprintf(stderr,
+				"sluiced: --token: a token on the command line "
+				"is visible to every local user (ps, "
+				"/proc/PID/cmdline); put it in a file only root "
+				"can read and pass --token-file PATH, or set "
+				"SLUICE_TOKEN\n");
+			return -1;
+		case OPT_TOKEN_FILE:
+			o->token_file = optarg;
+			break;
+		case OPT_RO_TOKEN_FILE:
+			o->ro_token_file = optarg;
 			break;
 		case 'B':
 			o->loop_backend = optarg;
+			break;
+		case OPT_USER:
+			o->user = optarg;
+			break;
+		case OPT_ADMIN_GROUP:
+			o->admin_group = optarg;
+			break;
+		case OPT_CONTROL_GROUP:
+			o->control_group = optarg;
+			break;
+		case OPT_CONTROL_MODE:
+			if (strcmp(optarg, "0600") && strcmp(optarg, "600") &&
+			    strcmp(optarg, "0660") && strcmp(optarg, "660") &&
+			    strcmp(optarg, "0666") && strcmp(optarg, "666")) {
+				fprintf(stderr,
+					"sluiced: --control-mode: 0600 (root "
+					"only), 0660 (the socket's group) or "
+					"0666 (every local user), not %s\n",
+					optarg);
+				return -1;
+			}
+			o->control_mode = (unsigned int)strtoul(optarg, NULL, 8);
+			break;
+		case OPT_AUDIT_LOG:
+			o->audit_log = optarg;
+			break;
+		case OPT_CONFIG_DIR:
+			o->config_dir = optarg;
+			break;
+		case OPT_STATE_DIR:
+			o->state_dir = optarg;
+			break;
+		case OPT_CONNS_UNIX:
+			if (!opt_number("max-conns-unix", optarg, 1, 65536,
+					&o->conns_unix))
+				return -1;
+			break;
+		case OPT_CONNS_TCP:
+			if (!opt_number("max-conns-tcp", optarg, 1, 65536,
+					&o->conns_tcp))
+				return -1;
+			break;
+		case OPT_CONNS_METRICS:
+			if (!opt_number("max-conns-metrics", optarg, 1, 65536,
+					&o->conns_metrics))
+				return -1;
+			break;
+		case OPT_IDLE:
+			if (!opt_number("idle-timeout-ms", optarg, 100,
+					3600000, &o->idle_ms))
+				return -1;
+			break;
+		case OPT_METRICS_IDLE:
+			if (!opt_number("metrics-idle-timeout-ms", optarg, 100,
+					3600000, &o->metrics_idle_ms))
+				return -1;
 			break;
 		case 'h':
 			usage(stdout);
@@ -196,10 +430,6 @@ parse_opts(int argc, char **argv, struct sluiced_opts *o)
 		fprintf(stderr, "sluiced: --config is required\n");
 		return -1;
 	}
-	if (o->control_tcp != 0 && o->token == NULL) {
-		fprintf(stderr, "sluiced: --control-tcp needs --token\n");
-		return -1;
-	}
 	if (strcmp(o->loop_backend, "auto") != 0 &&
 	    strcmp(o->loop_backend, "uring") != 0 &&
 	    strcmp(o->loop_backend, "epoll") != 0) {
@@ -211,6 +441,8 @@ parse_opts(int argc, char **argv, struct sluiced_opts *o)
 		fprintf(stderr, "sluiced: give exactly one of --iface, --vdev\n");
 		return -1;
 	}
+	if (load_tokens(o) != 0)
+		return -1;
 	o->n_eal_extra = argc - optind;
 	o->eal_extra = argv + optind;
 	return 0;
@@ -264,6 +496,48 @@ listen_local(unsigned int port)
 	return fd;
 }
 
+/* A group name or number; false after saying why. */
+static bool
+group_id(const char *opt, const char *name, gid_t *gid)
+{
+	struct group *gr = getgrnam(name);
+	char *end;
+	unsigned long v;
+
+	if (gr != NULL) {
+		*gid = gr->gr_gid;
+		return true;
+	}
+	v = strtoul(name, &end, 10);
+	if (*name != '\0' && *end == '\0' && v < UINT32_MAX) {
+		*gid = (gid_t)v;
+		return true;
+	}
+	fprintf(stderr, "sluiced: --%s: no group named %s\n", opt, name);
+	return false;
+}
+
+/* Room for every connection the listeners may hold, plus the daemon's
+ * own descriptors: raised (up to the hard limit) while still root. */
+static void
+raise_fd_limit(unsigned int conns)
+{
+	struct rlimit rl;
+	rlim_t need = (rlim_t)conns + 256;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= need)
+		return;
+	rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= need
+			  ? need
+			  : rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur < need)
+		fprintf(stderr,
+			"sluiced: warning: %u control connections need %llu "
+			"descriptors, the limit is %llu\n",
+			conns, (unsigned long long)need,
+			(unsigned long long)rl.rlim_cur);
+}
+
 /* The control plane on the main lcore: event loop, protobuf API,
  * metrics. Exits on failure: a sluiced that cannot be steered is not
  * started half-way. */
@@ -273,20 +547,45 @@ control_start(const struct sluiced_opts *o, struct sl_ctl *ctl,
 {
 	enum sl_loop_backend want = SL_LOOP_BACKEND_AUTO;
 	struct sl_loop_params lp = {
-		.idle_timeout_ms = SL_API_IDLE_TIMEOUT_MS,
+		.idle_timeout_ms = o->idle_ms,
+		.max_conns = o->conns_unix + o->conns_tcp + o->conns_metrics,
 		.log = log_line,
 	};
 	struct sl_api_params ap = {
 		.unix_path = strcmp(o->control, "none") == 0 ? NULL : o->control,
+		.unix_mode = o->control_mode,
 		.tcp = o->control_tcp != 0,
 		.tcp_port = (uint16_t)o->control_tcp,
-		.token = o->token,
+		.token = o->token[0] ? o->token : NULL,
+		.ro_token = o->ro_token[0] ? o->ro_token : NULL,
+		.unix_limits = {o->conns_unix, o->idle_ms},
+		.tcp_limits = {o->conns_tcp, o->idle_ms},
+		.metrics_limits = {o->conns_metrics, o->metrics_idle_ms},
+		.audit_log = o->audit_log,
 		.version = SL_VERSION,
 		.log = log_line,
 	};
 
 	*loop = NULL;
 	*api = NULL;
+	raise_fd_limit(lp.max_conns);
+	if (o->admin_group != NULL) {
+		if (!group_id("admin-group", o->admin_group, &ap.admin_gid))
+			rte_exit(EXIT_FAILURE, "bad --admin-group\n");
+		ap.admin_gid_set = true;
+	}
+	/* The socket's group: its own option, else the admin group; with
+	 * one, mode 0660 unless a mode was given. */
+	if (o->control_group != NULL || o->admin_group != NULL) {
+		const char *g = o->control_group ? o->control_group
+						 : o->admin_group;
+
+		if (!group_id("control-group", g, &ap.unix_gid))
+			rte_exit(EXIT_FAILURE, "bad --control-group\n");
+		ap.unix_chgrp = true;
+		if (ap.unix_mode == 0)
+			ap.unix_mode = 0660;
+	}
 	if (ap.unix_path == NULL && !ap.tcp && o->metrics == 0)
 		return;
 	if (strcmp(o->loop_backend, "uring") == 0)
@@ -297,7 +596,8 @@ control_start(const struct sluiced_opts *o, struct sl_ctl *ctl,
 	if (*loop == NULL)
 		rte_exit(EXIT_FAILURE, "cannot create the control loop: %s\n",
 			 strerror(errno));
-	/* The default socket's directory is ours to make. */
+	/* The default socket's directory is ours to make. It stays root's
+	 * (0755): after the drop nobody else may place a socket there. */
 	if (ap.unix_path != NULL &&
 	    strcmp(ap.unix_path, SL_API_DEFAULT_SOCKET) == 0)
 		mkdir("/run/sluice", 0755);
@@ -316,11 +616,143 @@ control_start(const struct sluiced_opts *o, struct sl_ctl *ctl,
 	}
 }
 
+/* The --config file's text (bounded), NUL-terminated; exits on failure
+ * with the line sl_config_load would print. */
+static char *
+read_config(const char *path, size_t *len)
+{
+	char *buf = malloc(SL_CONFIG_MAX_BYTES + 2);
+	FILE *f = fopen(path, "rb");
+	size_t n;
+
+	if (f == NULL) {
+		fprintf(stderr, "sluiced: %s: cannot open: %s\n", path,
+			strerror(errno));
+		exit(1);
+	}
+	if (buf == NULL) {
+		fprintf(stderr, "sluiced: %s: out of memory\n", path);
+		exit(1);
+	}
+	n = fread(buf, 1, SL_CONFIG_MAX_BYTES + 1, f);
+	if (ferror(f)) {
+		fprintf(stderr, "sluiced: %s: read error\n", path);
+		exit(1);
+	}
+	fclose(f);
+	if (n > SL_CONFIG_MAX_BYTES) {
+		fprintf(stderr, "sluiced: %s: larger than %u bytes\n", path,
+			SL_CONFIG_MAX_BYTES);
+		exit(1);
+	}
+	buf[n] = '\0';
+	*len = n;
+	return buf;
+}
+
+/* --config-dir, else the directory of --config: where the files a config
+ * names must be. */
+static void
+config_dir(const struct sluiced_opts *o, char *dir, size_t len)
+{
+	char copy[PATH_MAX], real[PATH_MAX];
+	const char *want = copy;
+	struct stat st;
+
+	snprintf(copy, sizeof(copy), "%s",
+		 o->config_dir != NULL ? o->config_dir : o->config);
+	if (o->config_dir == NULL)
+		want = dirname(copy);
+	errno = 0;
+	if (realpath(want, real) == NULL || stat(real, &st) != 0 ||
+	    !S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "sluiced: --config-dir %s: %s\n", want,
+			errno ? strerror(errno) : "not a directory");
+		exit(1);
+	}
+	snprintf(dir, len, "%s", real);
+}
+
+/* The state directory: made (0700, the run user's) when missing, and it
+ * must be writable by that user. */
+static void
+state_dir_prepare(const char *dir, const struct sl_priv_user *u)
+{
+	struct stat st;
+	int rc;
+
+	if (stat(dir, &st) != 0) {
+		if (errno != ENOENT || mkdir(dir, 0700) != 0) {
+			fprintf(stderr, "sluiced: --state-dir %s: %s\n", dir,
+				strerror(errno));
+			exit(1);
+		}
+		if (u->drop && chown(dir, u->uid, u->gid) != 0) {
+			fprintf(stderr, "sluiced: --state-dir %s: chown: %s\n",
+				dir, strerror(errno));
+			exit(1);
+		}
+	} else if (!S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "sluiced: --state-dir %s: not a directory\n",
+			dir);
+		exit(1);
+	}
+	rc = sl_priv_user_can(u, dir, W_OK | X_OK);
+	if (rc != 0) {
+		fprintf(stderr,
+			"sluiced: --state-dir %s: user %s cannot write there "
+			"(%s); chown it to %s, or --state-dir none\n",
+			dir, u->name, strerror(-rc), u->name);
+		exit(1);
+	}
+}
+
+/* The stats file is replaced by rename(2) in its directory, after the
+ * drop: that directory must be writable by the run user. */
+static void
+stats_dir_check(const char *path, const struct sl_priv_user *u)
+{
+	char copy[PATH_MAX];
+	const char *dir;
+	int rc;
+
+	snprintf(copy, sizeof(copy), "%s", path);
+	dir = dirname(copy);
+	rc = sl_priv_user_can(u, dir, W_OK | X_OK);
+	if (rc != 0) {
+		fprintf(stderr,
+			"sluiced: --stats-file %s: user %s cannot write in %s "
+			"(%s); make it writable by %s or choose another "
+			"--user\n",
+			path, u->name, dir, strerror(-rc), u->name);
+		exit(1);
+	}
+}
+
+/* Give up root: the port, the sockets and every file are open. An
+ * af_xdp port detaches its XDP program when it closes, which needs
+ * CAP_NET_ADMIN: that one stays, in the main thread only. */
+static void
+drop_root(const struct sl_priv_user *u, uint16_t port_id)
+{
+	struct rte_eth_dev_info info;
+	int keep[1], n_keep = 0;
+	char msg[512];
+
+	if (rte_eth_dev_info_get(port_id, &info) == 0 &&
+	    info.driver_name != NULL &&
+	    strcmp(info.driver_name, "net_af_xdp") == 0)
+		keep[n_keep++] = CAP_NET_ADMIN;
+	if (sl_priv_drop(u, keep, n_keep, msg, sizeof(msg)) != 0)
+		rte_exit(EXIT_FAILURE, "cannot drop root: %s\n", msg);
+	fprintf(stderr, "sluiced: %s\n", msg);
+}
+
 int
 main(int argc, char **argv)
 {
 	struct sluiced_opts o = {0};
-	char err[512], prefix[64], vdev[256];
+	char err[1024], prefix[64], vdev[256], dir[PATH_MAX];
 	char *eal_argv[SL_EAL_ARGS_MAX];
 	int eal_argc = 0;
 	struct sl_config *cfg;
@@ -331,19 +763,76 @@ main(int argc, char **argv)
 	uint16_t port_id;
 	char mac[RTE_ETHER_ADDR_FMT_SIZE], ip[16];
 	uint64_t elapsed_ms = 0, since_stats = 0, dropped = 0, start_ms;
+	struct sl_confine files = {.dir = dir};
+	struct sl_state state;
+	struct sl_state_restored restored;
+	struct sl_priv_user user;
 	struct sl_loop *loop;
 	struct sl_api *api;
 	struct sl_ctl ctl;
+	char *config_text;
+	size_t config_len;
+	bool persist;
 	int rc;
 
+	/* Before any thread exists, so every thread has it: nothing
+	 * sluiced runs can gain privileges through execve. */
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
+		fprintf(stderr, "sluiced: PR_SET_NO_NEW_PRIVS: %s\n",
+			strerror(errno));
+		return 1;
+	}
 	if (parse_opts(argc, argv, &o) != 0)
 		return 1;
-	/* The config is checked before EAL: a bad file costs nothing. */
-	cfg = sl_config_load(o.config, err, sizeof(err));
-	if (cfg == NULL) {
+	if (sl_priv_resolve_user(o.user, &user, err, sizeof(err)) != 0) {
 		fprintf(stderr, "sluiced: %s\n", err);
 		return 1;
 	}
+	/* The config is checked before EAL: a bad file costs nothing. */
+	config_dir(&o, dir, sizeof(dir));
+	config_text = read_config(o.config, &config_len);
+	cfg = sl_config_parse_in(config_text, config_len, o.config, &files,
+				 err, sizeof(err));
+	if (cfg == NULL) {
+		fprintf(stderr, "sluiced: %s\n", err);
+		free(config_text);
+		return 1;
+	}
+	persist = strcmp(o.state_dir, "none") != 0;
+	if (persist)
+		state_dir_prepare(o.state_dir, &user);
+	rc = sl_state_init(&state, persist ? o.state_dir : NULL, o.config,
+			   config_text, config_len, err, sizeof(err));
+	free(config_text);
+	if (rc != 0) {
+		fprintf(stderr, "sluiced: --state-dir %s\n", err);
+		sl_config_free(cfg);
+		return 1;
+	}
+	rc = sl_state_restore(&state, &files, &cfg, &restored, err,
+			      sizeof(err));
+	if (rc < 0) {
+		fprintf(stderr, "sluiced: state: %s\n", err);
+		sl_state_fini(&state);
+		sl_config_free(cfg);
+		return 1;
+	}
+	if (rc == 1)
+		fprintf(stderr,
+			"sluiced: restored generation %" PRIu64 " from %s: %s "
+			"and %" PRIu32 " edits\n",
+			restored.generation, state.path, restored.config,
+			restored.edits);
+	else if (rc == 2)
+		fprintf(stderr, "sluiced: state: %s\n", err);
+	if (o.stats_file != NULL)
+		stats_dir_check(o.stats_file, &user);
+	if (user.drop && sl_priv_user_can(&user, dir, R_OK | X_OK) != 0)
+		fprintf(stderr,
+			"sluiced: warning: user %s cannot read the config "
+			"directory %s: applied files naming files there will "
+			"be refused\n",
+			user.name, dir);
 
 	snprintf(prefix, sizeof(prefix), "--file-prefix=sluiced-%d", getpid());
 	if (o.iface != NULL)
@@ -358,6 +847,11 @@ main(int argc, char **argv)
 	eal_argv[eal_argc++] = "-m";
 	eal_argv[eal_argc++] = "512";
 	eal_argv[eal_argc++] = "--no-pci";
+	/* No files in EAL's runtime folder (only root may remove them,
+	 * and sluiced is not root when it ends) and no telemetry socket:
+	 * one process, no secondaries. */
+	eal_argv[eal_argc++] = "--no-shconf";
+	eal_argv[eal_argc++] = "--no-telemetry";
 	eal_argv[eal_argc++] = "--log-level=lib.eal:warning";
 	eal_argv[eal_argc++] = prefix;
 	eal_argv[eal_argc++] = vdev;
@@ -369,6 +863,8 @@ main(int argc, char **argv)
 	if (rte_eal_init(eal_argc, eal_argv) < 0)
 		rte_exit(EXIT_FAILURE, "cannot init EAL: %s\n",
 			 rte_strerror(rte_errno));
+	/* Empty with --no-shconf: gone now, while root may remove it. */
+	rmdir(rte_eal_get_runtime_dir());
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 
@@ -406,8 +902,12 @@ main(int argc, char **argv)
 	 * are not mbufs the path holds. */
 	in_use_start = rte_mempool_in_use_count(pool) - dp->n_ctrl;
 
-	sl_ctl_init(&ctl, dp, pool, in_use_start);
+	sl_ctl_init(&ctl, dp, pool, in_use_start, &files,
+		    persist ? &state : NULL, &restored);
 	control_start(&o, &ctl, &loop, &api);
+	explicit_bzero(o.token, sizeof(o.token));
+	explicit_bzero(o.ro_token, sizeof(o.ro_token));
+	drop_root(&user, port_id);
 
 	rc = rte_eal_remote_launch(sl_dp_worker, dp, worker);
 	if (rc != 0)
@@ -449,6 +949,7 @@ main(int argc, char **argv)
 	sl_dp_shutdown(dp, SL_ABORT_SHUTDOWN);
 	sl_loop_destroy(loop);
 	sl_api_destroy(api);
+	sl_state_fini(&state);
 	/* Streams still in the table give their held fragments back. */
 	sl_flow_table_free(dp->flows);
 	dp->flows = NULL;

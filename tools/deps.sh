@@ -10,8 +10,8 @@
 
 SL_DEPS_PACKAGES="meson ninja-build pkg-config gcc libdpdk-dev dpdk-dev
 liburing-dev libprotobuf-c-dev protobuf-c-compiler libcunit1-dev libyaml-dev
-libhyperscan-dev libicu-dev iproute2 jq python3 ethtool gnuplot-nox prometheus clang libclang-rt-14-dev
-curl"
+libhyperscan-dev libicu-dev iproute2 jq python3 ethtool gnuplot-nox prometheus
+clang libclang-rt-14-dev curl libcap-dev"
 
 sl_deps_missing() {
 	local pkg status

@@ -3,11 +3,15 @@
  * sluicectl - the command line client of sluiced's control API
  * (proto/sluice.proto, control/README.md).
  *
- *   sluicectl [--socket PATH | --tcp HOST:PORT --token T] COMMAND [ARGS]
+ *   sluicectl [--socket PATH | --tcp HOST:PORT [--token-file PATH]]
+ *             COMMAND [ARGS]
  *
  * One request per command over the unix socket (default
- * /run/sluice/sluiced.sock) or TCP with the shared token (--token, or the
- * environment variable SLUICE_TOKEN, which keeps it out of ps). Exit
+ * /run/sluice/sluiced.sock) or TCP with a token, read from a file only its
+ * owner can read (--token-file) or the environment variable SLUICE_TOKEN;
+ * never from the command line, where every local user sees it (ps). Over
+ * TCP a request larger than sluiced reads before authentication (4 KiB) is
+ * preceded by a small GetVersion that authenticates the connection. Exit
  * status: 0 done; 1 sluiced refused the request; 2 bad usage; 3 sluiced
  * could not be reached or spoke nonsense. A failure is one line on stderr:
  *
@@ -15,6 +19,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <netdb.h>
@@ -26,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/un.h>
 #include <termios.h>
@@ -44,6 +50,9 @@
 #define EXIT_USAGE 2
 #define EXIT_UNREACHABLE 3
 #define IO_TIMEOUT_S 10
+#define TOKEN_MAX 256
+/* What sluiced reads on TCP before a valid token (SL_API_PREAUTH_FRAME_MAX). */
+#define PREAUTH_FRAME_MAX 4096
 
 struct ctl {
 	const char *socket_path;
@@ -51,6 +60,7 @@ struct ctl {
 	const char *token;
 	const char *cmd;
 	int fd;
+	bool authenticated; /* a request on this TCP connection succeeded */
 	uint64_t next_id;
 };
 
@@ -185,6 +195,27 @@ print_error(const struct ctl *c, const Sluice__V1__Error *e)
  * Send @req, wait for its Response. Returns 0 with *out set (the caller
  * frees it), or the exit status after printing the failure.
  */
+static int call(struct ctl *c, Sluice__V1__Request *req,
+		Sluice__V1__Response **out);
+
+/* Over TCP, a request too large for an unauthenticated connection goes
+ * after a small one that authenticates it. */
+static int
+authenticate(struct ctl *c)
+{
+	Sluice__V1__Request req = SLUICE__V1__REQUEST__INIT;
+	Sluice__V1__GetVersion gv = SLUICE__V1__GET_VERSION__INIT;
+	Sluice__V1__Response *r;
+	int rc;
+
+	req.body_case = SLUICE__V1__REQUEST__BODY_GET_VERSION;
+	req.get_version = &gv;
+	rc = call(c, &req, &r);
+	if (rc == 0)
+		sluice__v1__response__free_unpacked(r, NULL);
+	return rc;
+}
+
 static int
 call(struct ctl *c, Sluice__V1__Request *req, Sluice__V1__Response **out)
 {
@@ -199,8 +230,18 @@ call(struct ctl *c, Sluice__V1__Request *req, Sluice__V1__Response **out)
 	rc = ctl_connect(c);
 	if (rc != 0)
 		return rc;
+	if (c->tcp != NULL && !c->authenticated && c->token != NULL) {
+		req->token = (char *)c->token;
+		if (sluice__v1__request__get_packed_size(req) >
+		    PREAUTH_FRAME_MAX - 64) {
+			rc = authenticate(c);
+			if (rc != 0)
+				return rc;
+		}
+	}
 	req->id = ++c->next_id;
-	if (c->token != NULL)
+	/* Only TCP reads it: a unix socket is never handed the secret. */
+	if (c->token != NULL && c->tcp != NULL)
 		req->token = (char *)c->token;
 	len = sluice__v1__request__get_packed_size(req);
 	if (len > SL_FRAME_MAX) {
@@ -252,6 +293,7 @@ call(struct ctl *c, Sluice__V1__Request *req, Sluice__V1__Response **out)
 		sluice__v1__response__free_unpacked(r, NULL);
 		return EXIT_UNREACHABLE;
 	}
+	c->authenticated = true;
 	*out = r;
 	return 0;
 }
@@ -506,6 +548,16 @@ print_stats_json(const Sluice__V1__Stats *st)
 		    s->late_inputs, s->not_numeric);
 	}
 	printf("]");
+	if (st->restored != NULL) {
+		printf(",\"restored\":{\"path\":");
+		json_str(stdout, st->restored->path);
+		printf(",\"generation\":%" PRIu64 ",\"config\":",
+		       st->restored->generation);
+		json_str(stdout, st->restored->config);
+		printf(",\"edits\":%" PRIu32 "}", st->restored->edits);
+	} else {
+		printf(",\"restored\":null");
+	}
 	if (st->flows != NULL)
 		printf(",\"flows\":{\"active\":%" PRIu64
 		       ",\"capacity\":%" PRIu64 ",\"created\":%" PRIu64
@@ -588,6 +640,11 @@ print_stats(const Sluice__V1__Stats *st)
 	printf("generation %" PRIu64 "  rx %" PRIu64 "  tx %" PRIu64
 	       "  forwarded %" PRIu64 "\n",
 	       st->generation, st->rx_packets, st->tx_packets, st->forwarded);
+	if (st->restored != NULL)
+		printf("restored: generation %" PRIu64 " from %s (%s and %" PRIu32
+		       " edits)\n",
+		       st->restored->generation, st->restored->path,
+		       st->restored->config, st->restored->edits);
 	if (st->flows != NULL)
 		printf("flows: %" PRIu64 " active of %" PRIu64 ", %" PRIu64
 		       " created, %" PRIu64 " ended, %" PRIu64 " expired\n",
@@ -1461,10 +1518,12 @@ usage(FILE *f)
 {
 	fprintf(
 	    f,
-	    "usage: sluicectl [--socket PATH | --tcp HOST:PORT --token T] "
-	    "COMMAND [ARGS]\n\n"
-	    "  --socket PATH    unix socket (default %s)\n"
-	    "  --tcp HOST:PORT  TCP instead, with --token or $SLUICE_TOKEN\n\n"
+	    "usage: sluicectl [--socket PATH | --tcp HOST:PORT "
+	    "[--token-file PATH]] COMMAND [ARGS]\n\n"
+	    "  --socket PATH      unix socket (default %s)\n"
+	    "  --tcp HOST:PORT    TCP instead, with a token from\n"
+	    "  --token-file PATH  a file only you can read (mode 0600), or\n"
+	    "                     $SLUICE_TOKEN\n\n"
 	    "commands:\n",
 	    DEFAULT_SOCKET);
 	for (size_t i = 0; i < N_COMMANDS; i++)
@@ -1607,10 +1666,60 @@ unknown_command(int argc, char **argv)
 	return EXIT_USAGE;
 }
 
+/* A token from @path: a regular file with no group or other permission
+ * bits; one trailing newline cut. 0, or EXIT_USAGE after saying why. */
+static int
+read_token_file(const char *path, char *out, size_t outlen)
+{
+	struct stat st;
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+
+	if (fd < 0) {
+		fail_line(NULL, "--token-file %s: %s", path, strerror(errno));
+		return EXIT_USAGE;
+	}
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		fail_line(NULL, "--token-file %s: not a regular file", path);
+		return EXIT_USAGE;
+	}
+	if (st.st_mode & (S_IRWXG | S_IRWXO)) {
+		close(fd);
+		fail_line(NULL,
+			  "--token-file %s: mode %04o lets group or others "
+			  "read or change the token; chmod 600 %s",
+			  path, (unsigned int)(st.st_mode & 07777), path);
+		return EXIT_USAGE;
+	}
+	n = read(fd, out, outlen);
+	close(fd);
+	if (n < 0 || (size_t)n >= outlen) {
+		fail_line(NULL, "--token-file %s: %s", path,
+			  n < 0 ? strerror(errno) : "longer than a token");
+		return EXIT_USAGE;
+	}
+	out[n] = '\0';
+	if (n > 0 && out[n - 1] == '\n')
+		out[--n] = '\0';
+	if (n > 0 && out[n - 1] == '\r')
+		out[--n] = '\0';
+	if (n == 0 || strlen(out) != (size_t)n ||
+	    strpbrk(out, "\r\n") != NULL) {
+		fail_line(NULL,
+			  "--token-file %s: want one line holding the token",
+			  path);
+		return EXIT_USAGE;
+	}
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
 	struct ctl c = {.socket_path = DEFAULT_SOCKET, .fd = -1};
+	static char token[TOKEN_MAX + 2];
+	const char *token_file = NULL;
 	int i = 1, rc;
 
 	signal(SIGPIPE, SIG_IGN);
@@ -1626,9 +1735,16 @@ main(int argc, char **argv)
 			printf("sluicectl %s\n", SL_VERSION);
 			return 0;
 		}
+		if (!strcmp(a, "--token") || !strncmp(a, "--token=", 8)) {
+			fail_line(NULL,
+				  "--token: a token on the command line is "
+				  "visible to every local user (ps); use "
+				  "--token-file PATH or SLUICE_TOKEN");
+			return EXIT_USAGE;
+		}
 		if (i + 1 >= argc ||
 		    (strcmp(a, "--socket") && strcmp(a, "--tcp") &&
-		     strcmp(a, "--token"))) {
+		     strcmp(a, "--token-file"))) {
 			fail_line(NULL,
 				  "%s: unknown option or missing value "
 				  "(see --help)",
@@ -1640,15 +1756,22 @@ main(int argc, char **argv)
 		else if (!strcmp(a, "--tcp"))
 			c.tcp = argv[i + 1];
 		else
-			c.token = argv[i + 1];
+			token_file = argv[i + 1];
 		i += 2;
 	}
 	if (i >= argc) {
 		usage(stderr);
 		return EXIT_USAGE;
 	}
+	if (token_file != NULL) {
+		rc = read_token_file(token_file, token, sizeof(token));
+		if (rc != 0)
+			return rc;
+		c.token = token;
+	}
 	if (c.tcp != NULL && (c.token == NULL || c.token[0] == '\0')) {
-		fail_line(NULL, "--tcp needs --token (or SLUICE_TOKEN)");
+		fail_line(NULL, "--tcp needs --token-file PATH (or "
+				"SLUICE_TOKEN)");
 		return EXIT_USAGE;
 	}
 	for (size_t k = 0; k < N_COMMANDS; k++) {

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/un.h>
 #include <time.h>
@@ -152,8 +153,16 @@ harness_thread(void *arg)
 		goto ready;
 	}
 	ap.unix_path = h->path;
+	ap.unix_mode = h->opts.unix_mode;
+	ap.admin_gid_set = h->opts.admin_gid_set;
+	ap.admin_gid = h->opts.admin_gid;
 	ap.tcp = h->opts.tcp;
 	ap.token = HARNESS_TOKEN;
+	ap.ro_token = h->opts.ro_token ? HARNESS_RO_TOKEN : NULL;
+	ap.unix_limits = h->opts.unix_limits;
+	ap.tcp_limits = h->opts.tcp_limits;
+	ap.metrics_limits = h->opts.metrics_limits;
+	ap.audit_log = h->opts.audit_log;
 	ap.version = "0.1.0";
 	ap.log = quiet_log;
 	h->api = sl_api_create(h->loop, &ap, &api_backend_ops, &h->backend);
@@ -202,6 +211,9 @@ harness_start(const struct harness_opts *o)
 		free(h);
 		return NULL;
 	}
+	/* A socket others may use sits in a folder they can reach. */
+	if (h->opts.unix_mode & 0077)
+		chmod(h->dir, 0755);
 	snprintf(h->path, sizeof(h->path), "%s/sluiced.sock", h->dir);
 	if (pthread_create(&h->thread, NULL, harness_thread, h) != 0) {
 		rmdir(h->dir);
@@ -297,6 +309,30 @@ harness_api_stats(struct harness *h)
 
 	harness_call(h, get_api_stats, &s);
 	return s;
+}
+
+struct listener_query {
+	const char *which;
+	struct sl_listener_stats out;
+};
+
+static void
+get_listener_stats(struct sl_api *api, struct sl_loop *loop, void *arg)
+{
+	struct listener_query *q = arg;
+
+	(void)loop;
+	memset(&q->out, 0, sizeof(q->out));
+	sl_api_listener_stats(api, q->which, &q->out);
+}
+
+struct sl_listener_stats
+harness_listener_stats(struct harness *h, const char *which)
+{
+	struct listener_query q = {.which = which};
+
+	harness_call(h, get_listener_stats, &q);
+	return q.out;
 }
 
 struct sl_loop_stats

@@ -22,12 +22,20 @@
 #include "sl_loop.h"
 
 #define HARNESS_TOKEN "s3cret-token"
+#define HARNESS_RO_TOKEN "read-only-token"
 
 struct harness_opts {
 	uint32_t idle_timeout_ms; /* 0: SL_API_IDLE_TIMEOUT_MS */
 	uint32_t max_conns;	  /* 0: loop default */
 	bool tcp;		  /* with token HARNESS_TOKEN */
+	bool ro_token;		  /* and HARNESS_RO_TOKEN, read-only */
 	bool metrics;		  /* GET /metrics on 127.0.0.1:any */
+	uint32_t unix_mode;	  /* 0: 0600 */
+	bool admin_gid_set;	  /* unix peers in admin_gid are admins */
+	gid_t admin_gid;
+	const char *audit_log; /* NULL: none */
+	/* Per-listener limits (zeros: the loop's). */
+	struct sl_listen_params unix_limits, tcp_limits, metrics_limits;
 };
 
 struct harness;
@@ -57,6 +65,9 @@ void harness_call(struct harness *h,
 		  void *arg);
 struct sl_api_stats harness_api_stats(struct harness *h);
 struct sl_loop_stats harness_loop_stats(struct harness *h);
+/* One listener's counters: "unix", "tcp" or "metrics". */
+struct sl_listener_stats harness_listener_stats(struct harness *h,
+						const char *which);
 
 /* ---- clients ---- */
 

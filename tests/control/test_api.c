@@ -10,17 +10,28 @@
  * with its code, field and message, bad input (garbage, oversized, empty
  * and truncated frames, no body, unknown kinds, a slowloris client, 300
  * idle connections while a good client is served), the TCP token, and the
- * unix socket's mode and life cycle. The uring run exits 77 (SKIP) where
- * io_uring is unavailable.
+ * unix socket's mode and life cycle. Security: every request kind is
+ * classified read or admin; the read-only token and unix peers other than
+ * root get PERMISSION_DENIED for every change (an admin group lifts it);
+ * audit lines, exactly; frames over 4 KiB before a valid token close the
+ * connection unread, a big apply after a small authenticating request
+ * passes; failed authentications are rate limited; a full metrics
+ * listener (or a full unix one) leaves the other listeners usable, and
+ * each listener has its own idle timeout. The uring run exits 77 (SKIP)
+ * where io_uring is unavailable.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <CUnit/Basic.h>
@@ -1352,6 +1363,622 @@ test_unix_socket(void)
 	rmdir(dir);
 }
 
+/* ---- security ---- */
+
+/* A Request of every kind the protocol has (every field of the oneof),
+ * classified: none may be left without a role. */
+static void
+test_op_roles(void)
+{
+	static const struct {
+		const char *name;
+		enum sl_api_role role;
+	} want[] = {
+	    {"apply", SL_API_ROLE_ADMIN},     {"get", SL_API_ROLE_READ},
+	    {"instances", SL_API_ROLE_READ},  {"add", SL_API_ROLE_ADMIN},
+	    {"remove", SL_API_ROLE_ADMIN},    {"drain", SL_API_ROLE_ADMIN},
+	    {"stats", SL_API_ROLE_READ},      {"version", SL_API_ROLE_READ},
+	    {"guard list", SL_API_ROLE_READ}, {"guard add", SL_API_ROLE_ADMIN},
+	};
+	const ProtobufCMessageDescriptor *d = &sluice__v1__request__descriptor;
+	unsigned int kinds = 0;
+	Sluice__V1__GetStats gs = SLUICE__V1__GET_STATS__INIT;
+	Sluice__V1__EditGuard eg = SLUICE__V1__EDIT_GUARD__INIT;
+	Sluice__V1__Request rq = SLUICE__V1__REQUEST__INIT;
+	const char *name;
+
+	for (unsigned int i = 0; i < d->n_fields; i++) {
+		const ProtobufCFieldDescriptor *f = &d->fields[i];
+		Sluice__V1__Request req = SLUICE__V1__REQUEST__INIT;
+		ProtobufCMessage *body;
+		enum sl_api_role role;
+		bool found = false;
+
+		if (!(f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF))
+			continue;
+		kinds++;
+		body = calloc(
+		    1, ((const ProtobufCMessageDescriptor *)f->descriptor)
+			   ->sizeof_message);
+		CU_ASSERT_FATAL(body != NULL);
+		((const ProtobufCMessageDescriptor *)f->descriptor)
+		    ->message_init(body);
+		*(uint32_t *)((char *)&req + f->quantifier_offset) = f->id;
+		*(ProtobufCMessage **)((char *)&req + f->offset) = body;
+		name = NULL;
+		role = sl_api_op_role(&req, &name);
+		CU_ASSERT_NOT_EQUAL(role, SL_API_ROLE_NONE);
+		CU_ASSERT_PTR_NOT_NULL(name);
+		for (size_t k = 0; name && k < sizeof(want) / sizeof(want[0]);
+		     k++)
+			if (strcmp(name, want[k].name) == 0) {
+				found = true;
+				CU_ASSERT_EQUAL(role, want[k].role);
+			}
+		if (!found)
+			printf("\n    request field %s (%u): op \"%s\" not in "
+			       "the table",
+			       f->name, f->id, name ? name : "(none)");
+		CU_ASSERT_TRUE(found);
+		free(body);
+	}
+	CU_ASSERT_EQUAL(kinds, 10);
+	/* What depends on the arguments. */
+	rq.body_case = SLUICE__V1__REQUEST__BODY_GET_STATS;
+	rq.get_stats = &gs;
+	gs.reset = true;
+	CU_ASSERT_EQUAL(sl_api_op_role(&rq, &name), SL_API_ROLE_ADMIN);
+	CU_ASSERT_STRING_EQUAL(name, "stats --reset");
+	rq.body_case = SLUICE__V1__REQUEST__BODY_EDIT_GUARD;
+	rq.edit_guard = &eg;
+	eg.remove = true;
+	CU_ASSERT_EQUAL(sl_api_op_role(&rq, &name), SL_API_ROLE_ADMIN);
+	CU_ASSERT_STRING_EQUAL(name, "guard remove");
+	rq.body_case = SLUICE__V1__REQUEST__BODY__NOT_SET;
+	CU_ASSERT_EQUAL(sl_api_op_role(&rq, &name), SL_API_ROLE_NONE);
+}
+
+/* Every change with @token (NULL: none, the connection's role) on @fd:
+ * each refused with PERMISSION_DENIED naming it, the connection open. */
+static unsigned int
+expect_changes_denied(int fd, const char *token, const char *who)
+{
+	struct req q;
+	Sluice__V1__Request *changes[7];
+	static const char *const ops[] = {
+	    "apply",	     "add",	  "remove",	 "drain",
+	    "stats --reset", "guard add", "guard remove"};
+	struct req qs[7];
+	unsigned int ok = 0;
+
+	changes[0] = req_apply(&qs[0], 901, "x: 1\n", "x.yaml", true);
+	changes[1] =
+	    req_add(&qs[1], 902, "demo", "claims", "c2", "10.0.0.9", 7801);
+	changes[2] = req_remove(&qs[2], 903, "demo", "claims", "claims/0");
+	changes[3] = req_drain(&qs[3], 904, "demo", "claims", "claims/0");
+	changes[4] = req_stats(&qs[4], 905, true);
+	changes[5] = req_edit_guard(&qs[5], 906, "forget", false, false, "x");
+	changes[6] = req_edit_guard(&qs[6], 907, "forget", true, false, "x");
+	for (int i = 0; i < 7; i++) {
+		Sluice__V1__Response *r;
+		char msg[128];
+
+		if (token != NULL)
+			changes[i]->token = (char *)token;
+		r = rpc(fd, changes[i]);
+		snprintf(msg, sizeof(msg),
+			 "%s needs the admin role; this caller is %s", ops[i],
+			 who);
+		ok += is_error(r, 901 + (uint64_t)i, CODE(PERMISSION_DENIED),
+			       "", msg);
+		free_resp(r);
+	}
+	/* Still open for reads. */
+	{
+		Sluice__V1__Response *r = rpc(fd, req_version(&q, 999));
+
+		ok += r != NULL && r->version != NULL;
+		free_resp(r);
+	}
+	return ok;
+}
+
+/* The audit file's lines without their timestamps, in @out. */
+static unsigned int
+audit_lines(const char *path, char lines[][512], unsigned int max)
+{
+	FILE *f = fopen(path, "r");
+	char buf[2048];
+	unsigned int n = 0;
+
+	if (f == NULL)
+		return 0;
+	while (n < max && fgets(buf, sizeof(buf), f) != NULL) {
+		const char *sp = strchr(buf, ' ');
+
+		buf[strcspn(buf, "\n")] = '\0';
+		/* 2026-12-06T00:17:01.123Z */
+		CU_ASSERT(sp != NULL && sp - buf == 24 && buf[10] == 'T' &&
+			  buf[23] == 'Z');
+		snprintf(lines[n++], 512, "%.500s", sp ? sp + 1 : buf);
+	}
+	fclose(f);
+	return n;
+}
+
+static void
+test_ro_token_and_audit(void)
+{
+	char dir[] = "/tmp/sl_api_audit.XXXXXX", path[96];
+	struct harness_opts o = {.tcp = true, .ro_token = true};
+	struct api_backend b0, b1;
+	struct sl_api_stats s;
+	struct harness *h;
+	Sluice__V1__Response *r;
+	char lines[32][512], want[512];
+	struct stat st;
+	struct req q;
+	int fd, port;
+	unsigned int n;
+
+	CU_ASSERT_FATAL(mkdtemp(dir) != NULL);
+	snprintf(path, sizeof(path), "%s/audit.log", dir);
+	o.audit_log = path;
+	h = harness_start(&o);
+	CU_ASSERT_FATAL(h != NULL);
+	CU_ASSERT_EQUAL(stat(path, &st), 0);
+	CU_ASSERT_EQUAL(st.st_mode & 0777, 0600);
+	b0 = recorded(h);
+
+	/* Read-only: every read, no change. */
+	fd = client_tcp(harness_tcp_port(h));
+	CU_ASSERT_FATAL(fd >= 0);
+	req_get(&q, 1, "");
+	q.r.token = HARNESS_RO_TOKEN;
+	r = rpc(fd, &q.r);
+	CU_ASSERT(r != NULL && r->error == NULL && r->pipelines != NULL);
+	free_resp(r);
+	/* The connection keeps its role without the token. */
+	r = rpc(fd, req_list(&q, 2, "", ""));
+	CU_ASSERT(r != NULL && r->error == NULL && r->instances != NULL);
+	free_resp(r);
+	r = rpc(fd, req_stats(&q, 3, false));
+	CU_ASSERT(r != NULL && r->error == NULL && r->stats != NULL);
+	free_resp(r);
+	r = rpc(fd, req_list_guards(&q, 4));
+	CU_ASSERT(r != NULL && r->error == NULL && r->guards != NULL);
+	free_resp(r);
+	CU_ASSERT_EQUAL(expect_changes_denied(fd, NULL, "read-only"), 8);
+	/* With the read-only token again: still denied. */
+	CU_ASSERT_EQUAL(
+	    expect_changes_denied(fd, HARNESS_RO_TOKEN, "read-only"), 8);
+	b1 = recorded(h);
+	for (int op = 0; op < API_OP_MAX; op++)
+		if (op != API_OP_GET && op != API_OP_LIST &&
+		    op != API_OP_STATS && op != API_OP_LIST_GUARDS)
+			CU_ASSERT_EQUAL(b1.calls[op], b0.calls[op]);
+	/* The admin token on the same connection: changes pass. */
+	req_drain(&q, 5, "demo", "claims", "claims/0");
+	q.r.token = HARNESS_TOKEN;
+	r = rpc(fd, &q.r);
+	CU_ASSERT(r != NULL && r->error == NULL && r->instance != NULL);
+	free_resp(r);
+	close(fd);
+
+	/* Admin from the start; a refused change is audited too. */
+	fd = client_tcp(harness_tcp_port(h));
+	CU_ASSERT_FATAL(fd >= 0);
+	req_add(&q, 6, "demo", "claims", "c\"2\n", "10.0.0.9", 7801);
+	q.r.token = HARNESS_TOKEN;
+	r = rpc(fd, &q.r);
+	CU_ASSERT(is_error(r, 6, CODE(INVALID), "instance.name", NULL));
+	free_resp(r);
+	r = rpc(fd,
+		req_edit_guard(&q, 7, "forget", false, false, "Tofu Island"));
+	CU_ASSERT(r != NULL && r->error == NULL && r->guards != NULL);
+	free_resp(r);
+	port = -1;
+	{
+		struct sockaddr_in sin;
+		socklen_t sl = sizeof(sin);
+
+		if (getsockname(fd, (struct sockaddr *)&sin, &sl) == 0)
+			port = ntohs(sin.sin_port);
+	}
+	close(fd);
+
+	s = harness_api_stats(h);
+	CU_ASSERT_EQUAL(s.denied, 14);
+	CU_ASSERT_EQUAL(s.by_code[CODE(PERMISSION_DENIED)], 14);
+	CU_ASSERT_EQUAL(s.audited, 17);
+	CU_ASSERT_EQUAL(s.audit_failed, 0);
+	n = audit_lines(path, lines, 32);
+	CU_ASSERT_EQUAL_FATAL(n, 17);
+	/* Only changes are audited; the reads above left no line. */
+	CU_ASSERT_PTR_NOT_NULL(strstr(lines[0], "peer=tcp addr=127.0.0.1:"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(
+	    lines[0], " role=read op=\"apply\" name=\"x.yaml\" bytes=5 "
+		      "dry_run=true result=PERMISSION_DENIED message=\"apply "
+		      "needs the admin role; this caller is read-only\""));
+	CU_ASSERT_PTR_NOT_NULL(
+	    strstr(lines[1],
+		   " role=read op=\"add\" pipeline=\"demo\" stage=\"claims\" "
+		   "instance=\"c2\" address=\"10.0.0.9\" port=7801 "
+		   "result=PERMISSION_DENIED"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(lines[4],
+				      " role=read op=\"stats --reset\" "
+				      "result=PERMISSION_DENIED"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(
+	    lines[6], " role=read op=\"guard remove\" guard=\"forget\" "
+		      "kind=literal pattern=\"x\" result=PERMISSION_DENIED"));
+	CU_ASSERT_PTR_NOT_NULL(
+	    strstr(lines[14], " role=admin op=\"drain\" pipeline=\"demo\" "
+			      "stage=\"claims\" instance=\"claims/0\" "
+			      "result=ok generation="));
+	/* Quotes and line breaks of a request cannot break the line. */
+	snprintf(want, sizeof(want),
+		 "peer=tcp addr=127.0.0.1:%d role=admin op=\"add\" "
+		 "pipeline=\"demo\" stage=\"claims\" "
+		 "instance=\"c\\\"2\\x0a\" address=\"10.0.0.9\" port=7801 "
+		 "result=INVALID field=\"instance.name\" message=\"must be "
+		 "1..31 characters of [A-Za-z0-9_.-/], got \\\"c\\\"2?\\\"\"",
+		 port);
+	CU_ASSERT_STRING_EQUAL(lines[15], want);
+	snprintf(want, sizeof(want),
+		 "peer=tcp addr=127.0.0.1:%d role=admin op=\"guard add\" "
+		 "guard=\"forget\" kind=literal pattern=\"Tofu Island\" "
+		 "result=ok generation=%llu",
+		 port, (unsigned long long)recorded(h).generation);
+	CU_ASSERT_STRING_EQUAL(lines[16], want);
+	harness_stop(h);
+	unlink(path);
+	rmdir(dir);
+}
+
+/* In a child with uid/gid 65534 (and @group as its only supplementary
+ * group when non-zero): a read, then an add. Exit 0 when the read passed
+ * and the add was denied (@admin false) or passed (@admin true). */
+static int
+child_as_nobody(struct harness *h, gid_t group, bool admin)
+{
+	pid_t pid = fork();
+	int status;
+
+	if (pid == 0) {
+		Sluice__V1__Response *r;
+		struct req q;
+		int fd, rc = 0;
+
+		if (setgroups(group ? 1 : 0, &group) != 0 ||
+		    setgid(65534) != 0 || setuid(65534) != 0)
+			_exit(10);
+		fd = client_unix(harness_unix_path(h));
+		if (fd < 0)
+			_exit(11);
+		r = rpc(fd, req_version(&q, 1));
+		if (r == NULL || r->version == NULL)
+			rc = 12;
+		free_resp(r);
+		r = rpc(fd, req_add(&q, 2, "demo", "claims", "kid", "10.0.0.7",
+				    7801));
+		if (admin ? (r == NULL || r->error != NULL)
+			  : !is_error(r, 2, CODE(PERMISSION_DENIED), "",
+				      "add needs the admin role; this caller "
+				      "is read-only"))
+			rc = 13;
+		free_resp(r);
+		close(fd);
+		_exit(rc);
+	}
+	if (pid < 0 || waitpid(pid, &status, 0) != pid)
+		return -1;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+}
+
+static void
+test_unix_roles(void)
+{
+	struct harness_opts o = {.unix_mode = 0666};
+	struct harness *h;
+	struct sl_api_stats s;
+
+	if (geteuid() != 0) {
+		printf("\n    (not root: the other-uid checks need root) ");
+		return;
+	}
+	h = harness_start(&o);
+	CU_ASSERT_FATAL(h != NULL);
+	CU_ASSERT_EQUAL(child_as_nobody(h, 0, false), 0);
+	s = harness_api_stats(h);
+	CU_ASSERT_EQUAL(s.denied, 1);
+	CU_ASSERT_EQUAL(recorded(h).calls[API_OP_ADD], 0);
+	harness_stop(h);
+
+	/* Members of the admin group may change things. */
+	o.admin_gid_set = true;
+	o.admin_gid = 4242;
+	h = harness_start(&o);
+	CU_ASSERT_FATAL(h != NULL);
+	CU_ASSERT_EQUAL(child_as_nobody(h, 4242, true), 0);
+	CU_ASSERT_EQUAL(child_as_nobody(h, 4243, false), 0);
+	CU_ASSERT_EQUAL(recorded(h).calls[API_OP_ADD], 1);
+	CU_ASSERT_EQUAL(harness_api_stats(h).denied, 1);
+	harness_stop(h);
+}
+
+/* A Request framed, as bytes. */
+static uint8_t *
+framed(const Sluice__V1__Request *rq, size_t *len)
+{
+	size_t n = sluice__v1__request__get_packed_size(rq);
+	uint8_t *buf = malloc(SL_FRAME_HDR + n);
+
+	sl_frame_put_header(buf, (uint32_t)n);
+	sluice__v1__request__pack(rq, buf + SL_FRAME_HDR);
+	*len = SL_FRAME_HDR + n;
+	return buf;
+}
+
+static void
+test_preauth_limit(void)
+{
+	struct harness_opts o = {.tcp = true};
+	struct harness *h = harness_start(&o);
+	size_t big_len = 200000, len;
+	char *big = malloc(big_len + 1);
+	uint8_t hdr[SL_FRAME_HDR + 16] = {0}, *buf;
+	Sluice__V1__Response *r;
+	struct sl_api_stats s;
+	struct req q;
+	int fd;
+
+	CU_ASSERT_FATAL(h != NULL && big != NULL);
+	memset(big, '#', big_len);
+	big[0] = 'x';
+	big[1] = ':';
+	big[2] = ' ';
+	big[3] = '1';
+	big[4] = '\n';
+	big[big_len] = '\0';
+
+	/* 4097 announced before any token: answered unread, closed. */
+	fd = client_tcp(harness_tcp_port(h));
+	CU_ASSERT_FATAL(fd >= 0);
+	sl_frame_put_header(hdr, SL_API_PREAUTH_FRAME_MAX + 1);
+	CU_ASSERT_EQUAL(send_all(fd, hdr, sizeof(hdr)), 0);
+	r = recv_response(fd);
+	CU_ASSERT(is_error(r, 0, CODE(UNAUTHENTICATED), "token",
+			   "frame of 4097 bytes before authentication: at "
+			   "most 4096 until a request has carried a valid "
+			   "token"));
+	free_resp(r);
+	CU_ASSERT_TRUE(peer_closed(fd));
+	close(fd);
+
+	/* A big apply carrying the right token as the first request: the
+	 * token is in the frame sluiced does not read. */
+	fd = client_tcp(harness_tcp_port(h));
+	CU_ASSERT_FATAL(fd >= 0);
+	req_apply(&q, 1, big, "big.yaml", false);
+	q.r.token = HARNESS_TOKEN;
+	buf = framed(&q.r, &len);
+	(void)send_all(fd, buf, len); /* may fail once sluiced closes */
+	free(buf);
+	r = recv_response(fd);
+	CU_ASSERT(is_error(r, 0, CODE(UNAUTHENTICATED), "token", "frame of "));
+	free_resp(r);
+	close(fd);
+	CU_ASSERT_EQUAL(recorded(h).calls[API_OP_APPLY], 0);
+
+	/* A small authenticating request first, then the big one (without
+	 * a token) in the same write: both answered, the apply whole. */
+	fd = client_tcp(harness_tcp_port(h));
+	CU_ASSERT_FATAL(fd >= 0);
+	{
+		struct req q2;
+		uint8_t *a, *both;
+		size_t alen;
+
+		req_version(&q2, 2);
+		q2.r.token = HARNESS_TOKEN;
+		a = framed(&q2.r, &alen);
+		req_apply(&q, 3, big, "big.yaml", false);
+		buf = framed(&q.r, &len);
+		both = malloc(alen + len);
+		memcpy(both, a, alen);
+		memcpy(both + alen, buf, len);
+		CU_ASSERT_EQUAL(send_all(fd, both, alen + len), 0);
+		free(a);
+		free(buf);
+		free(both);
+	}
+	r = recv_response(fd);
+	CU_ASSERT(r != NULL && r->id == 2 && r->version != NULL);
+	free_resp(r);
+	r = recv_response(fd);
+	CU_ASSERT(r != NULL && r->id == 3 && r->error == NULL &&
+		  r->apply_pipeline != NULL);
+	free_resp(r);
+	close(fd);
+	CU_ASSERT_EQUAL(recorded(h).calls[API_OP_APPLY], 1);
+	CU_ASSERT_EQUAL(recorded(h).last_len, big_len);
+
+	/* Exactly the limit is read before a token (and refused for the
+	 * token it lacks). */
+	fd = client_tcp(harness_tcp_port(h));
+	CU_ASSERT_FATAL(fd >= 0);
+	big[SL_API_PREAUTH_FRAME_MAX - 16] = '\0';
+	req_apply(&q, 4, big, "a", false);
+	buf = framed(&q.r, &len);
+	CU_ASSERT(len - SL_FRAME_HDR <= SL_API_PREAUTH_FRAME_MAX &&
+		  len - SL_FRAME_HDR > SL_API_PREAUTH_FRAME_MAX - 32);
+	CU_ASSERT_EQUAL(send_all(fd, buf, len), 0);
+	free(buf);
+	r = recv_response(fd);
+	CU_ASSERT(
+	    is_error(r, 4, CODE(UNAUTHENTICATED), "token", "missing token"));
+	free_resp(r);
+	close(fd);
+
+	s = harness_api_stats(h);
+	CU_ASSERT_EQUAL(s.preauth_too_large, 2);
+	CU_ASSERT_EQUAL(s.unauthenticated, 1);
+	free(big);
+	harness_stop(h);
+}
+
+/* A TCP request with @token on a new connection: its error code, or 0. */
+static int
+tcp_try(struct harness *h, const char *token, uint64_t id)
+{
+	Sluice__V1__Response *r;
+	struct req q;
+	int fd = client_tcp(harness_tcp_port(h)), code = -1;
+
+	if (fd < 0)
+		return -1;
+	req_version(&q, id);
+	q.r.token = (char *)token;
+	r = rpc(fd, &q.r);
+	if (r != NULL)
+		code = r->error != NULL ? (int)r->error->code : 0;
+	if (r != NULL && r->error != NULL && id == 1000)
+		printf("\n    %s", r->error->message);
+	free_resp(r);
+	close(fd);
+	return code;
+}
+
+static void
+test_auth_rate_limit(void)
+{
+	struct harness_opts o = {.tcp = true};
+	struct harness *h = harness_start(&o);
+	Sluice__V1__Response *r;
+	struct sl_api_stats s;
+	struct req q;
+	unsigned int wrong = 0;
+	int keep, fd;
+
+	CU_ASSERT_FATAL(h != NULL);
+	/* Authenticated before the flood. */
+	keep = client_tcp(harness_tcp_port(h));
+	CU_ASSERT_FATAL(keep >= 0);
+	req_version(&q, 1);
+	q.r.token = HARNESS_TOKEN;
+	r = rpc(keep, &q.r);
+	CU_ASSERT(r != NULL && r->version != NULL);
+	free_resp(r);
+
+	for (int i = 0; i < SL_API_AUTH_FAIL_BURST; i++)
+		wrong += tcp_try(h, "guess-guess-guess", 10 + (uint64_t)i) ==
+			 CODE(UNAUTHENTICATED);
+	CU_ASSERT_EQUAL(wrong, SL_API_AUTH_FAIL_BURST);
+	/* The bucket is empty: not even the right token is compared. */
+	fd = client_tcp(harness_tcp_port(h));
+	CU_ASSERT_FATAL(fd >= 0);
+	req_version(&q, 50);
+	q.r.token = HARNESS_TOKEN;
+	r = rpc(fd, &q.r);
+	CU_ASSERT(is_error(r, 50, CODE(UNAUTHENTICATED), "token",
+			   "too many failed authentications; try again in a "
+			   "few seconds"));
+	free_resp(r);
+	CU_ASSERT_TRUE(peer_closed(fd));
+	close(fd);
+	/* A connection that authenticated before goes on. */
+	r = rpc(keep, req_stats(&q, 51, false));
+	CU_ASSERT(r != NULL && r->stats != NULL);
+	free_resp(r);
+	/* Refilled at SL_API_AUTH_FAIL_PER_S. */
+	sleep_ms(1000 / SL_API_AUTH_FAIL_PER_S * 3);
+	CU_ASSERT_EQUAL(tcp_try(h, HARNESS_TOKEN, 52), 0);
+	s = harness_api_stats(h);
+	CU_ASSERT_EQUAL(s.unauthenticated, SL_API_AUTH_FAIL_BURST);
+	CU_ASSERT_EQUAL(s.auth_throttled, 1);
+	close(keep);
+	harness_stop(h);
+}
+
+static void
+test_listener_limits(void)
+{
+	struct harness_opts o = {
+	    .tcp = true,
+	    .metrics = true,
+	    .unix_limits = {8, 0},
+	    .tcp_limits = {8, 0},
+	    .metrics_limits = {4, 400},
+	};
+	struct harness *h = harness_start(&o);
+	struct sl_listener_stats ls;
+	Sluice__V1__Response *r;
+	int m[10], u[9], idle_unix;
+	unsigned int closed = 0;
+	struct req q;
+
+	CU_ASSERT_FATAL(h != NULL);
+	idle_unix = client_unix(harness_unix_path(h));
+	CU_ASSERT_FATAL(idle_unix >= 0);
+	/* Ten scrapers that never send a request. */
+	for (int i = 0; i < 10; i++) {
+		m[i] = client_tcp(harness_metrics_port(h));
+		CU_ASSERT_FATAL(m[i] >= 0);
+	}
+	sleep_ms(150);
+	ls = harness_listener_stats(h, "metrics");
+	CU_ASSERT_EQUAL(ls.accepted, 4);
+	CU_ASSERT_EQUAL(ls.rejected_full, 6);
+	CU_ASSERT_EQUAL(ls.open, 4);
+	/* The operator is not locked out of either API listener. */
+	{
+		int fd = client_unix(harness_unix_path(h));
+
+		CU_ASSERT_FATAL(fd >= 0);
+		r = rpc(fd, req_version(&q, 1));
+		CU_ASSERT(r != NULL && r->version != NULL);
+		free_resp(r);
+		close(fd);
+		fd = client_tcp(harness_tcp_port(h));
+		CU_ASSERT_FATAL(fd >= 0);
+		req_version(&q, 2);
+		q.r.token = HARNESS_TOKEN;
+		r = rpc(fd, &q.r);
+		CU_ASSERT(r != NULL && r->version != NULL);
+		free_resp(r);
+		close(fd);
+	}
+	/* The scrapers go at their own idle timeout (400 ms); the idle
+	 * unix client has the loop's 5 s and stays. */
+	sleep_ms(700);
+	for (int i = 0; i < 10; i++) {
+		closed += peer_closed(m[i]);
+		close(m[i]);
+	}
+	CU_ASSERT_EQUAL(closed, 10);
+	ls = harness_listener_stats(h, "metrics");
+	CU_ASSERT_EQUAL(ls.closed_idle, 4);
+	CU_ASSERT_EQUAL(ls.open, 0);
+	r = rpc(idle_unix, req_version(&q, 3));
+	CU_ASSERT(r != NULL && r->version != NULL);
+	free_resp(r);
+
+	/* A full unix listener leaves TCP usable. */
+	for (int i = 0; i < 9; i++) {
+		u[i] = i == 0 ? idle_unix : client_unix(harness_unix_path(h));
+		CU_ASSERT_FATAL(u[i] >= 0);
+	}
+	sleep_ms(150);
+	ls = harness_listener_stats(h, "unix");
+	CU_ASSERT_EQUAL(ls.open, 8);
+	CU_ASSERT(ls.rejected_full >= 1);
+	CU_ASSERT_TRUE(peer_closed(u[8]));
+	CU_ASSERT_EQUAL(tcp_try(h, HARNESS_TOKEN, 4), 0);
+	for (int i = 0; i < 9; i++)
+		close(u[i]);
+	harness_stop(h);
+}
+
 static void
 test_counters(void)
 {
@@ -1392,6 +2019,12 @@ main(int argc, char **argv)
 	    {"max connections", test_max_conns},
 	    {"tcp token", test_tcp_token},
 	    {"unix socket", test_unix_socket},
+	    {"every request kind has a role", test_op_roles},
+	    {"read-only token, audit lines", test_ro_token_and_audit},
+	    {"unix peers: read-only, admin group", test_unix_roles},
+	    {"4 KiB before a valid token", test_preauth_limit},
+	    {"failed authentications rate limited", test_auth_rate_limit},
+	    {"limits per listener", test_listener_limits},
 	    {"counters add up", test_counters},
 	};
 	char suite_name[32];

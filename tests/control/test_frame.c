@@ -289,6 +289,51 @@ test_buffered_frame_lifetime(void)
 	sl_frame_decoder_fini(&d);
 }
 
+/* The limit can be raised between frames (the API does once a TCP peer
+ * has authenticated): frames before obey the old one, after the new. */
+static void
+test_raise_limit(void)
+{
+	static const uint32_t lens[] = {100, 5000, 70000};
+	uint8_t *stream = malloc(SL_FRAME_HDR * 3 + 75100);
+	struct sl_frame_decoder d;
+	struct sl_frame f;
+	size_t len, used, off = 0;
+
+	CU_ASSERT_FATAL(stream != NULL);
+	len = build_stream(stream, lens, 3);
+	sl_frame_decoder_init(&d, 4096);
+	CU_ASSERT_EQUAL(sl_frame_decode(&d, stream, len, &used, &f), 1);
+	CU_ASSERT(payload_ok(&f, 0, 100));
+	off += used;
+	sl_frame_decoder_set_max(&d, 0); /* 0: SL_FRAME_MAX */
+	CU_ASSERT_EQUAL(d.max, SL_FRAME_MAX);
+	/* Byte at a time, so the bigger frames go through the buffer. */
+	for (size_t i = 1; i < 3; i++) {
+		int rc = 0;
+
+		while (rc == 0 && off < len) {
+			rc = sl_frame_decode(&d, stream + off, 1, &used, &f);
+			off += used;
+		}
+		CU_ASSERT_EQUAL(rc, 1);
+		CU_ASSERT(payload_ok(&f, i, lens[i]));
+	}
+	sl_frame_decoder_fini(&d);
+
+	/* Without the raise the second frame is refused at its header. */
+	sl_frame_decoder_init(&d, 4096);
+	CU_ASSERT_EQUAL(sl_frame_decode(&d, stream, len, &used, &f), 1);
+	CU_ASSERT_EQUAL(
+	    sl_frame_decode(&d, stream + used, len - used, &used, &f),
+	    -EMSGSIZE);
+	CU_ASSERT_EQUAL(used, SL_FRAME_HDR);
+	CU_ASSERT_EQUAL(d.want, 5000);
+	CU_ASSERT_EQUAL(sl_frame_capacity(&d), 0);
+	sl_frame_decoder_fini(&d);
+	free(stream);
+}
+
 int
 main(void)
 {
@@ -304,6 +349,7 @@ main(void)
 	    {"zero length refused", test_zero_length},
 	    {"memory follows bytes received", test_bounded_memory},
 	    {"buffered frame lifetime", test_buffered_frame_lifetime},
+	    {"limit raised between frames", test_raise_limit},
 	};
 	CU_pSuite suite;
 	unsigned int failed;

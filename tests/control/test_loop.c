@@ -851,6 +851,83 @@ test_max_conns(void)
 	sl_loop_destroy(s.loop);
 }
 
+/* Run the loop for @ms. */
+static void
+spin(struct srv *s, unsigned int ms)
+{
+	uint64_t end = now_ms() + ms;
+
+	while (now_ms() < end)
+		sl_loop_run_once(s->loop, 5);
+}
+
+/* Two listeners: the second with a limit and an idle timeout of its own,
+ * which the first does not feel. */
+static void
+test_listener_limits(void)
+{
+	struct sl_loop_params p = {.max_conns = 64, .idle_timeout_ms = 0};
+	struct sl_listen_params lp = {.max_conns = 3, .idle_timeout_ms = 200};
+	struct sl_listener *limited = NULL;
+	struct sl_listener_stats a, b;
+	struct srv s, other;
+	int fd, ca[2], cb[5];
+
+	CU_ASSERT_FATAL(srv_start(&s, &p, T_UNIX) == 0);
+	/* The second listener's address, from a srv of its own. */
+	memset(&other, 0, sizeof(other));
+	fd = listen_socket(&other, T_TCP);
+	CU_ASSERT_FATAL(fd >= 0);
+	CU_ASSERT_EQUAL_FATAL(sl_loop_listen_limited(s.loop, fd, echo_on_accept,
+						     &s, &lp, &limited),
+			      0);
+	CU_ASSERT_FATAL(limited != NULL);
+	for (int i = 0; i < 5; i++) {
+		cb[i] = cli_connect(&other, 0);
+		CU_ASSERT_FATAL(cb[i] >= 0);
+	}
+	for (int i = 0; i < 2; i++) {
+		ca[i] = cli_connect(&s, 0);
+		CU_ASSERT_FATAL(ca[i] >= 0);
+	}
+	spin(&s, 100);
+	b = sl_listener_stats(limited);
+	CU_ASSERT_EQUAL(b.accepted, 3);
+	CU_ASSERT_EQUAL(b.rejected_full, 2);
+	CU_ASSERT_EQUAL(b.open, 3);
+	CU_ASSERT_EQUAL(sl_loop_stats(s.loop).rejected_full, 2);
+	CU_ASSERT_EQUAL(sl_loop_stats(s.loop).accepted, 5);
+	/* Its idle timeout closes its three; the first listener has none. */
+	spin(&s, 400);
+	b = sl_listener_stats(limited);
+	CU_ASSERT_EQUAL(b.closed_idle, 3);
+	CU_ASSERT_EQUAL(b.open, 0);
+	CU_ASSERT_EQUAL(sl_loop_stats(s.loop).closed_idle, 3);
+	CU_ASSERT_EQUAL(s.reasons[SL_CONN_CLOSE_IDLE], 3);
+	CU_ASSERT_EQUAL(atomic_load(&s.closed), 3);
+	/* Room again: a new one is served (echo). */
+	{
+		uint8_t *f = make_frame(10, 1), back[14];
+		int c = cli_connect(&other, 0);
+
+		CU_ASSERT_FATAL(c >= 0 && f != NULL);
+		CU_ASSERT_EQUAL(write_all(c, f, 14), 0);
+		spin(&s, 50);
+		CU_ASSERT_EQUAL(recv(c, back, sizeof(back), MSG_WAITALL), 14);
+		CU_ASSERT_EQUAL(memcmp(back, f, 14), 0);
+		free(f);
+		close(c);
+	}
+	for (int i = 0; i < 5; i++)
+		close(cb[i]);
+	for (int i = 0; i < 2; i++)
+		close(ca[i]);
+	spin(&s, 50);
+	a = sl_listener_stats(limited);
+	CU_ASSERT_EQUAL(a.accepted, 4);
+	sl_loop_destroy(s.loop);
+}
+
 /* Half a frame, then close (TCP: with a reset when c->count is set). */
 static void *
 half_frame_client(void *arg)
@@ -1327,6 +1404,7 @@ main(int argc, char **argv)
 	    {"slow reader over unix", test_slow_reader_unix},
 	    {"slow reader over tcp", test_slow_reader_tcp},
 	    {"max connections", test_max_conns},
+	    {"limits per listener", test_listener_limits},
 	    {"peer closes mid-frame", test_peer_close_mid_frame},
 	    {"peer resets mid-frame", test_peer_reset_mid_frame},
 	    {"close inside on_data", test_close_in_on_data},

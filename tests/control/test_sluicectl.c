@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -829,32 +830,98 @@ test_help_and_usage(void)
 			"directory\n"));
 }
 
+/* A token file of @mode holding @text. */
+static const char *
+token_file(const char *name, const char *text, mode_t mode)
+{
+	const char *path = write_file(name, text);
+
+	chmod(path, mode);
+	return path;
+}
+
 static void
 test_tcp(void)
 {
-	struct harness_opts o = {.tcp = true};
+	struct harness_opts o = {.tcp = true, .ro_token = true};
 	struct harness *h = harness_start(&o);
-	char hostport[32];
+	char hostport[32], tf[128], big_path[128], want[256];
+	struct api_backend b;
+	size_t big_len = 300000;
+	char *big;
 
 	CU_ASSERT_FATAL(h != NULL);
 	snprintf(hostport, sizeof(hostport), "127.0.0.1:%u",
 		 (unsigned int)harness_tcp_port(h));
-	ctl_run(&R, true, NULL, "--tcp", hostport, "--token", HARNESS_TOKEN,
+	snprintf(tf, sizeof(tf), "%s",
+		 token_file("admin.token", HARNESS_TOKEN "\n", 0600));
+	ctl_run(&R, true, NULL, "--tcp", hostport, "--token-file", tf,
 		"version", NULL);
 	CU_ASSERT(check(&R, 0, ""));
 	CU_ASSERT_PTR_NOT_NULL(strstr(R.out, "\nsluiced 0.1.0 (wire 1,"));
-	ctl_run(&R, true, NULL, "--tcp", hostport, "--token", "nope", "get",
+	/* Never on the command line. */
+	ctl_run(&R, true, NULL, "--tcp", hostport, "--token", HARNESS_TOKEN,
+		"version", NULL);
+	CU_ASSERT(check(&R, 2,
+			"sluicectl: --token: a token on the command line is "
+			"visible to every local user (ps); use --token-file "
+			"PATH or SLUICE_TOKEN\n"));
+	CU_ASSERT_STRING_EQUAL(R.out, "");
+	ctl_run(&R, true, NULL, "--tcp", hostport, "--token=" HARNESS_TOKEN,
+		"version", NULL);
+	CU_ASSERT_EQUAL(R.rc, 2);
+	/* A token file others can read is refused. */
+	token_file("open.token", HARNESS_TOKEN "\n", 0644);
+	snprintf(want, sizeof(want),
+		 "sluicectl: --token-file %s/open.token: mode 0644 lets "
+		 "group or others read or change the token; chmod 600 "
+		 "%s/open.token\n",
+		 g_dir, g_dir);
+	ctl_run(&R, true, NULL, "--tcp", hostport, "--token-file",
+		token_file("open.token", HARNESS_TOKEN "\n", 0644), "get",
 		NULL);
+	CU_ASSERT(check(&R, 2, want));
+	ctl_run(&R, true, NULL, "--tcp", hostport, "--token-file",
+		token_file("wrong.token", "nope\n", 0600), "get", NULL);
 	CU_ASSERT(check(&R, 1, "sluicectl: get: token: wrong token\n"));
 	ctl_run(&R, true, NULL, "--tcp", hostport, "get", NULL);
 	CU_ASSERT(check(&R, 2,
-			"sluicectl: --tcp needs --token (or "
+			"sluicectl: --tcp needs --token-file PATH (or "
 			"SLUICE_TOKEN)\n"));
-	ctl_run(&R, true, NULL, "--tcp", "nocolon", "--token", "x", "get",
+	ctl_run(&R, true, NULL, "--tcp", "nocolon", "--token-file", tf, "get",
 		NULL);
 	CU_ASSERT(check(&R, 2,
 			"sluicectl: get: --tcp: must be HOST:PORT, got "
 			"\"nocolon\"\n"));
+	/* The read-only token reads, and may not change. */
+	ctl_run(&R, true, NULL, "--tcp", hostport, "--token-file",
+		token_file("ro.token", HARNESS_RO_TOKEN, 0600), "instances",
+		NULL);
+	CU_ASSERT(check(&R, 0, ""));
+	ctl_run(&R, true, NULL, "--tcp", hostport, "--token-file",
+		token_file("ro.token", HARNESS_RO_TOKEN, 0600), "drain",
+		"--pipeline", "demo", "--stage", "claims", "--name", "claims/0",
+		NULL);
+	CU_ASSERT(check(&R, 1,
+			"sluicectl: drain: drain needs the admin role; this "
+			"caller is read-only\n"));
+	/* A file far over what sluiced reads before a token: sluicectl
+	 * authenticates with a small request first. */
+	big = malloc(big_len + 1);
+	CU_ASSERT_FATAL(big != NULL);
+	memset(big, '#', big_len);
+	memcpy(big, "x: 1\n", 5);
+	big[big_len - 1] = '\n';
+	big[big_len] = '\0';
+	snprintf(big_path, sizeof(big_path), "%s", write_file("big.yaml", big));
+	free(big);
+	ctl_run(&R, true, NULL, "--tcp", hostport, "--token-file", tf, "apply",
+		"-f", big_path, NULL);
+	CU_ASSERT(check(&R, 0, ""));
+	api_backend_snapshot(harness_backend_of(h), &b);
+	CU_ASSERT_EQUAL(b.calls[API_OP_APPLY], 1);
+	CU_ASSERT_EQUAL(b.last_len, big_len);
+	CU_ASSERT_EQUAL(harness_api_stats(h).preauth_too_large, 0);
 	harness_stop(h);
 }
 

@@ -14,8 +14,20 @@
 # the running config untouched; add with a duplicate name, a duplicate
 # address, an unknown stage and pipeline; drain and remove of an unknown
 # instance; add, drain, remove that succeed (one generation each), the
-# last active instance refused; usage and unreachable exit codes; the TCP
-# endpoint with the right token, a wrong one and none.
+# last active instance refused; usage and unreachable exit codes.
+#
+# Security: --token on sluiced's command line refused, a token file others
+# can read refused, a short SLUICE_TOKEN refused; the TCP endpoint with the
+# admin token file, a wrong one and none; the read-only token reads and is
+# refused every change (PERMISSION_DENIED, the op named); a unix peer other
+# than root (nobody, through a 0666 socket) likewise; a frame over 4 KiB
+# before a token is answered unread and closed; a 200 KiB apply over TCP
+# passes (sluicectl authenticates first); pipeline files naming
+# /etc/shadow, a link to /dev/zero, a FIFO, `..` in literals_file are
+# refused at once with the field named, and the daemon still stops on
+# SIGTERM; 2000 connections to the metrics port leave the unix socket and
+# TCP usable (the metrics listener's own limit turns them away); the audit
+# log has one line per change asked for, with who, what and the result.
 #
 # usage: control.sh WORK_BASE uring|epoll
 #   (binaries in SLUICED SLUICE_ENGINE SLUICECTL NETNS_SH)
@@ -35,9 +47,47 @@ IT_NAME=control-$backend
 it_init "$1"
 it_need_bin SLUICED SLUICE_ENGINE SLUICECTL NETNS_SH
 
-token=it-token-$$-$RANDOM
+# ------------------------------------------------------- tokens at start
+# secret_file NAME TEXT MODE: a token file owned by root.
+secret_file() {
+	printf '%s\n' "$2" >"$IT_WORK/$1"
+	chmod "$3" "$IT_WORK/$1"
+	echo "$IT_WORK/$1"
+}
+token=it-token-$$-$RANDOM-$RANDOM
+ro_token=it-ro-token-$$-$RANDOM-$RANDOM
+token_file=$(secret_file admin.token "$token" 600)
+ro_token_file=$(secret_file ro.token "$ro_token" 600)
+# refused_start WANT_LINE SLUICED_ARGS...: exit 1 with exactly that line.
+refused_start() {
+	local want=$1 rc=0 err
+	shift
+	timeout 20 "$SLUICED" "$@" >/dev/null 2>"$IT_WORK/start.err" || rc=$?
+	err=$(<"$IT_WORK/start.err")
+	[[ $rc -eq 1 && $err == "$want" ]] ||
+		it_fail "sluiced $*: exit $rc
+  got:  $err
+  want: $want"
+}
+it_chain_config "$IT_WORK/argv.yaml"
+refused_start "sluiced: --token: a token on the command line is visible to every local user (ps, /proc/PID/cmdline); put it in a file only root can read and pass --token-file PATH, or set SLUICE_TOKEN" \
+	--config "$IT_WORK/argv.yaml" --vdev net_null0 --control-tcp 1 --token "$token"
+open_file=$(secret_file open.token "$token" 644)
+refused_start "sluiced: --token-file $open_file: mode 0644 lets group or others read or change the token; chmod 600 $open_file" \
+	--config "$IT_WORK/argv.yaml" --vdev net_null0 --control-tcp 1 --token-file "$open_file"
+SLUICE_TOKEN=short refused_start "sluiced: SLUICE_TOKEN: 5 bytes: at least 16 (e.g. head -c 24 /dev/urandom | base64)" \
+	--config "$IT_WORK/argv.yaml" --vdev net_null0 --control-tcp 1
+refused_start "sluiced: --control-tcp needs a token: --token-file PATH or SLUICE_TOKEN" \
+	--config "$IT_WORK/argv.yaml" --vdev net_null0 --control-tcp 1
+
 tcp_port=$(it_free_port)
-it_control_setup "$backend" --control-tcp "$tcp_port" --token "$token"
+metrics_port=$(it_free_port)
+((metrics_port != tcp_port)) || metrics_port=$((tcp_port + 1))
+# The socket is open to every local user (0666): root administers, the
+# others may only read.
+it_control_setup "$backend" --control-tcp "$tcp_port" --token-file "$token_file" \
+	--ro-token-file "$ro_token_file" --control-mode 0666 \
+	--metrics "$metrics_port" --audit-log "$IT_WORK/audit.log"
 it_chain
 it_ctl_wait
 
@@ -171,6 +221,45 @@ no-instances-key|$W/no-instances-key.yaml:9: pipelines[0].stages[1].instances: r
 aggregation|$W/aggregation.yaml:9: pipelines[0].stages[1].aggregation: must be 0..1 for a stage receiving depth 1 streams, got 3
 flows-size|flows: size and reorder_window are fixed while sluiced runs
 EOF
+# Files a pipeline names are read beneath the config directory only, as
+# regular files: the daemon reads nothing else for an API caller, and
+# nothing blocks its control loop.
+cfgdir=$(realpath "$IT_WORK")
+guarded_file() { # NAME LITERALS_FILE
+	{
+		cat "$IT_CONFIG"
+		cat <<EOF
+guards:
+  - name: g
+    literals_file: $2
+EOF
+	} >"$W/$1.yaml"
+}
+ln -sfn /dev/zero "$W/zero"
+ln -sfn /etc "$W/etc-link"
+rm -f "$W/fifo"
+mkfifo "$W/fifo"
+lines=$(wc -l <"$IT_CONFIG")
+guarded_file shadow /etc/shadow
+guarded_file zero zero
+guarded_file fifo fifo
+guarded_file etc etc-link/shadow
+guarded_file dotdot ../../../etc/shadow
+field_line=$((lines + 3))
+while IFS='|' read -r name value why; do
+	it_ctl_refused 1 "sluicectl: apply: $W/$name.yaml:$field_line: guards[0].literals_file: \"$value\": $why" \
+		apply -f "$W/$name.yaml"
+done <<EOF
+shadow|/etc/shadow|outside the config directory $cfgdir
+zero|zero|is or goes through a symbolic link (not followed)
+fifo|fifo|not a regular file
+etc|etc-link/shadow|is or goes through a symbolic link (not followed)
+dotdot|../../../etc/shadow|must not contain ".." (files are read from beneath the config directory $cfgdir)
+EOF
+it_ctl_ok guard list
+[[ $CTL_OUT == "generation 1: no guards" ]] || it_fail "guard list after refused files: $CTL_OUT"
+[[ $(it_generation) -eq 1 ]] || it_fail "a refused literals_file changed the generation"
+
 it_ctl_refused 2 "sluicectl: apply: -f FILE is required" apply
 it_ctl_refused 2 "sluicectl: apply: cannot read $W/absent.yaml: No such file or directory" \
 	apply -f "$W/absent.yaml"
@@ -238,27 +327,183 @@ $(row polish polish/1 "$P.14:7801")"
 
 # ------------------------------------------------------------------ TCP
 tcp=(--tcp "127.0.0.1:$tcp_port")
-rc=0
-out=$("$SLUICECTL" "${tcp[@]}" --token "$token" get 2>"$IT_WORK/tcp.err") || rc=$?
-[[ $rc -eq 0 && ! -s $IT_WORK/tcp.err ]] ||
-	it_fail "get over TCP with the token: exit $rc: $(cat "$IT_WORK/tcp.err")"
-[[ $out == "$running_config" ]] || it_fail "get over TCP: unexpected output: $out"
-rc=0
-out=$(SLUICE_TOKEN=$token "$SLUICECTL" "${tcp[@]}" version 2>"$IT_WORK/tcp.err") || rc=$?
-[[ $rc -eq 0 && $out == *"(wire 1, generation 6, up "* ]] ||
-	it_fail "version over TCP with \$SLUICE_TOKEN: exit $rc: $out $(cat "$IT_WORK/tcp.err")"
-rc=0
-out=$("$SLUICECTL" "${tcp[@]}" --token "wrong-$token" get 2>"$IT_WORK/tcp.err") || rc=$?
-err=$(cat "$IT_WORK/tcp.err")
-[[ $rc -eq 1 && -z $out && $err == "sluicectl: get: token: wrong token" ]] ||
-	it_fail "get over TCP with a wrong token: exit $rc, stdout '$out', stderr '$err'"
-rc=0
-out=$(SLUICE_TOKEN='' "$SLUICECTL" "${tcp[@]}" get 2>"$IT_WORK/tcp.err") || rc=$?
-err=$(cat "$IT_WORK/tcp.err")
-[[ $rc -eq 2 && -z $out && $err == "sluicectl: --tcp needs --token (or SLUICE_TOKEN)" ]] ||
-	it_fail "get over TCP without a token: exit $rc, stdout '$out', stderr '$err'"
-grep -qF "api: listening on 127.0.0.1:$tcp_port (token required)" "$IT_WORK/sluiced.err" ||
+# tcp_ctl OUT_VAR ERR_VAR RC_VAR ARGS...: sluicectl over TCP (no socket).
+tcp_ctl() {
+	local rc=0
+	"$SLUICECTL" "${tcp[@]}" "$@" >"$IT_WORK/tcp.out" 2>"$IT_WORK/tcp.err" </dev/null || rc=$?
+	TCP_RC=$rc
+	TCP_OUT=$(<"$IT_WORK/tcp.out")
+	TCP_ERR=$(<"$IT_WORK/tcp.err")
+	echo "\$ sluicectl ${tcp[*]} $* -> $rc" >>"$IT_WORK/ctl-history.log"
+}
+tcp_ctl --token-file "$token_file" get
+[[ $TCP_RC -eq 0 && -z $TCP_ERR && $TCP_OUT == "$running_config" ]] ||
+	it_fail "get over TCP with the token file: exit $TCP_RC: $TCP_ERR $TCP_OUT"
+SLUICE_TOKEN=$token tcp_ctl version
+[[ $TCP_RC -eq 0 && $TCP_OUT == *"(wire 1, generation 6, up "* ]] ||
+	it_fail "version over TCP with \$SLUICE_TOKEN: exit $TCP_RC: $TCP_OUT $TCP_ERR"
+tcp_ctl --token-file "$(secret_file wrong.token "wrong-$token" 600)" get
+[[ $TCP_RC -eq 1 && -z $TCP_OUT && $TCP_ERR == "sluicectl: get: token: wrong token" ]] ||
+	it_fail "get over TCP with a wrong token: exit $TCP_RC, stdout '$TCP_OUT', stderr '$TCP_ERR'"
+SLUICE_TOKEN='' tcp_ctl get
+[[ $TCP_RC -eq 2 && -z $TCP_OUT && $TCP_ERR == "sluicectl: --tcp needs --token-file PATH (or SLUICE_TOKEN)" ]] ||
+	it_fail "get over TCP without a token: exit $TCP_RC, stdout '$TCP_OUT', stderr '$TCP_ERR'"
+tcp_ctl --token "$token" get
+[[ $TCP_RC -eq 2 && $TCP_ERR == "sluicectl: --token: a token on the command line is visible to every local user (ps); use --token-file PATH or SLUICE_TOKEN" ]] ||
+	it_fail "sluicectl --token: exit $TCP_RC: $TCP_ERR"
+grep -qF "api: listening on 127.0.0.1:$tcp_port (token required; read-only token accepted)" "$IT_WORK/sluiced.err" ||
 	it_fail "sluiced did not log its TCP listener"
+
+# The read-only token reads and changes nothing.
+tcp_ctl --token-file "$ro_token_file" instances
+[[ $TCP_RC -eq 0 && $(grep -c '^demo ' <<<"$TCP_OUT") -eq 4 ]] ||
+	it_fail "instances with the read-only token: exit $TCP_RC: $TCP_ERR"
+while IFS='|' read -r op cmd args; do
+	# shellcheck disable=SC2086 # args are words
+	tcp_ctl --token-file "$ro_token_file" $args
+	[[ $TCP_RC -eq 1 && -z $TCP_OUT && $TCP_ERR == "sluicectl: $cmd: $op needs the admin role; this caller is read-only" ]] ||
+		it_fail "$op with the read-only token: exit $TCP_RC, stderr '$TCP_ERR'"
+done <<EOF
+apply|apply|apply -f $IT_CONFIG
+add|add|add --pipeline demo --stage polish --name ro --address $P.16:7801
+remove|remove|remove --pipeline demo --stage polish --name polish/0
+drain|drain|drain --pipeline demo --stage polish --name polish/0
+stats --reset|stats|stats --reset
+guard add|guard add|guard add --guard g --literal x
+EOF
+# ... as does a unix peer other than root.
+nobody=(setpriv --reuid=65534 --regid=65534 --clear-groups)
+rc=0
+out=$("${nobody[@]}" "$SLUICECTL" --socket "$IT_SOCK" get 2>"$IT_WORK/nobody.err") || rc=$?
+[[ $rc -eq 0 && $out == "$running_config" ]] ||
+	it_fail "get as nobody: exit $rc: $(cat "$IT_WORK/nobody.err")"
+rc=0
+out=$("${nobody[@]}" "$SLUICECTL" --socket "$IT_SOCK" add --pipeline demo --stage polish \
+	--name ro --address "$P.16:7801" 2>"$IT_WORK/nobody.err") || rc=$?
+[[ $rc -eq 1 && -z $out && $(cat "$IT_WORK/nobody.err") == "sluicectl: add: add needs the admin role; this caller is read-only" ]] ||
+	it_fail "add as nobody: exit $rc: $(cat "$IT_WORK/nobody.err")"
+[[ $(it_generation) -eq 6 ]] || it_fail "a read-only caller changed the generation"
+
+# A frame over 4 KiB before any token: answered unread, closed.
+python3 - "$tcp_port" <<'EOF' || it_fail "a 5000-byte frame before a token was not refused"
+import socket, struct, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
+s.sendall(struct.pack(">I", 5000) + b"x" * 64)
+data = b""
+while True:
+    chunk = s.recv(4096)
+    if not chunk:
+        break
+    data += chunk
+n = struct.unpack(">I", data[:4])[0]
+assert len(data) == 4 + n, (len(data), n)
+assert b"frame of 5000 bytes before authentication" in data, data
+EOF
+# A 200 KiB file over TCP: sluicectl authenticates with a small request.
+{
+	cat "$IT_CONFIG"
+	for ((i = 0; i < 2500; i++)); do
+		echo "# padding line $i: a pipeline file may carry long comments"
+	done
+} >"$W/big.yaml"
+(($(stat -c %s "$W/big.yaml") > 150000)) || it_fail "big.yaml is not big"
+tcp_ctl --token-file "$token_file" apply -f "$W/big.yaml"
+[[ $TCP_RC -eq 0 && $TCP_OUT == "$W/big.yaml: applied as generation 7"* ]] ||
+	it_fail "a 200 KiB apply over TCP: exit $TCP_RC: $TCP_ERR $TCP_OUT"
+
+# 2000 scrapers hold the metrics port: the operator still gets in (one
+# shared limit of 1024 connections would have locked them out).
+python3 - "$metrics_port" 2000 "$IT_WORK/flood.ready" "$IT_WORK/flood.done" <<'EOF' &
+import errno, os, resource, select, socket, sys, time
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 8192)), hard))
+port, n, ready, done = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
+# Keep n connections open, 32 connects in flight at a time (a burst would
+# only overflow the listen backlog), replacing any the server closes.
+poller = select.poll()
+conns, t0, said = {}, time.time(), False   # fd -> [socket, established]
+def opened():
+    return sum(1 for c in conns.values() if c[1])
+while not os.path.exists(done) and time.time() - t0 < 20:
+    in_flight = sum(1 for c in conns.values() if not c[1])
+    while len(conns) < n and in_flight < 32:
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setblocking(False)
+        if s.connect_ex(("127.0.0.1", port)) not in (0, errno.EINPROGRESS):
+            s.close()
+            break
+        conns[s.fileno()] = [s, False]
+        poller.register(s.fileno(), select.POLLOUT)
+        in_flight += 1
+    for fd, ev in poller.poll(20):
+        c = conns[fd]
+        if not c[1] and ev & select.POLLOUT and not ev & (select.POLLERR | select.POLLHUP) and \
+           c[0].getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0:
+            c[1] = True
+            poller.modify(fd, select.POLLIN)
+            continue
+        poller.unregister(fd)
+        c[0].close()
+        del conns[fd]
+    if not said and time.time() - t0 > 2:
+        open(ready, "w").write("%d\n" % opened())
+        said = True
+EOF
+flood=$!
+for ((i = 0; i < 600; i++)); do
+	[[ -s $IT_WORK/flood.ready ]] && break
+	sleep 0.05
+done
+[[ -s $IT_WORK/flood.ready ]] || it_fail "the metrics flood never got going"
+# For 4 s of the flood (scrapers are replaced as soon as they are closed),
+# the operator gets in every time, by both ways.
+for ((i = 0; i < 20; i++)); do
+	it_ctl_ok version
+	if ((i % 4 == 0)); then
+		tcp_ctl --token-file "$token_file" version
+		[[ $TCP_RC -eq 0 ]] || it_fail "TCP while the metrics port is flooded: exit $TCP_RC: $TCP_ERR"
+	fi
+	sleep 0.2
+done
+touch "$IT_WORK/flood.done"
+wait "$flood" || true
+it_log "metrics flood: unix and TCP answered 20 and 5 times"
+metrics=
+for ((i = 0; i < 100; i++)); do
+	metrics=$(curl -sf "http://127.0.0.1:$metrics_port/metrics") && break
+	sleep 0.1
+done
+# The flood hit the metrics listener's own limit (how often depends on the
+# machine's speed: at least 100 times in those seconds), and only it.
+rejected=$(sed -n 's/^sluice_api_listener_rejected_full_total{listener="metrics"} //p' <<<"$metrics")
+accepted=$(sed -n 's/^sluice_api_listener_accepted_total{listener="metrics"} //p' <<<"$metrics")
+[[ -n $rejected && -n $accepted ]] && ((rejected >= 100)) ||
+	it_fail "the metrics listener accepted $accepted and turned away $rejected scrapers"
+it_log "metrics listener: $accepted scrapers accepted, $rejected turned away at its limit"
+[[ $(sed -n 's/^sluice_api_listener_rejected_full_total{listener="unix"} //p' <<<"$metrics") == 0 &&
+	$(sed -n 's/^sluice_api_listener_rejected_full_total{listener="tcp"} //p' <<<"$metrics") == 0 ]] ||
+	it_fail "unix or TCP connections were turned away"
+grep -qx 'sluice_api_preauth_too_large_total 1' <<<"$metrics" ||
+	it_fail "preauth_too_large is not 1: $(grep preauth <<<"$metrics")"
+grep -qx 'sluice_api_denied_total 7' <<<"$metrics" ||
+	it_fail "denied is not 7: $(grep denied_total <<<"$metrics")"
+
+# The audit log: a line per change asked for, reads none.
+audited=$(sed -n 's/^sluice_api_audited_total //p' <<<"$metrics")
+[[ $(wc -l <"$IT_WORK/audit.log") -eq $audited ]] ||
+	it_fail "audit.log has $(wc -l <"$IT_WORK/audit.log") lines, sluiced counted $audited"
+! grep -q 'op="get"\|op="instances"\|op="version"\|op="stats"' "$IT_WORK/audit.log" ||
+	it_fail "reads in the audit log"
+audit_has() { # PATTERN (grep -E on the line after its timestamp)
+	grep -Eq "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]{12}Z $1\$" "$IT_WORK/audit.log" ||
+		it_fail "no audit line like: $1"
+}
+audit_has "peer=unix pid=[0-9]+ uid=0 gid=0 role=admin op=\"add\" pipeline=\"demo\" stage=\"polish\" instance=\"extra\" address=\"$P.15\" port=7801 result=ok generation=2"
+audit_has "peer=unix pid=[0-9]+ uid=0 gid=0 role=admin op=\"drain\" pipeline=\"demo\" stage=\"polish\" instance=\"polish/1\" result=INVALID field=\"instance\" message=\"instance: polish/1 is the last instance of polish taking new streams\""
+audit_has "peer=tcp addr=127.0.0.1:[0-9]+ role=read op=\"add\" pipeline=\"demo\" stage=\"polish\" instance=\"ro\" address=\"$P.16\" port=7801 result=PERMISSION_DENIED message=\"add needs the admin role; this caller is read-only\""
+audit_has "peer=unix pid=[0-9]+ uid=65534 gid=65534 role=read op=\"add\" pipeline=\"demo\" stage=\"polish\" instance=\"ro\" address=\"$P.16\" port=7801 result=PERMISSION_DENIED message=\"add needs the admin role; this caller is read-only\""
+audit_has "peer=tcp addr=127.0.0.1:[0-9]+ role=admin op=\"apply\" name=\"$W/big.yaml\" bytes=[0-9]+ dry_run=false result=ok generation=7"
+audit_has "peer=unix pid=[0-9]+ uid=0 gid=0 role=admin op=\"apply\" name=\"$W/shadow.yaml\" bytes=[0-9]+ dry_run=false result=INVALID field=\"guards\[0\].literals_file\" message=\".*outside the config directory $cfgdir\""
 
 # ---------------------------------------------------------- unreachable
 rc=0
@@ -268,7 +513,7 @@ rc=0
 
 # The socket answered every request and still does; sluiced ends cleanly
 # and takes its socket file with it.
-[[ $(it_generation) -eq 6 ]] || it_fail "generation is not 6 at the end"
+[[ $(it_generation) -eq 7 ]] || it_fail "generation is not 7 at the end"
 it_stop_all
 [[ ! -e $IT_SOCK ]] || it_fail "sluiced left its socket file $IT_SOCK"
 it_expect "$IT_WORK/sluiced-stats.json" '.mbufs.in_use == .mbufs.in_use_start' \

@@ -27,6 +27,11 @@ IT_WORK=
 IT_EAL_PREFIX=
 # Extra sluiced options (before the EAL's --), e.g. from it_control_setup.
 IT_SLUICED_EXTRA=()
+# The user sluiced runs as after start-up (its default): the work folder
+# is made writable by it, for the stats file and the state directory.
+IT_SLUICED_USER=${IT_SLUICED_USER:-nobody}
+# The port options of it_sluiced; empty: --iface "$HOST_IF" (af_packet).
+IT_SLUICED_PORT=()
 # The control socket of it_control_setup (empty: sluiced's default).
 IT_SOCK=
 
@@ -67,6 +72,9 @@ it_init() {
 	IT_WORK=$base/$IT_NAME.work
 	rm -rf "$IT_WORK"
 	mkdir -p "$IT_WORK"
+	# sluiced writes its stats (and state) here after dropping root.
+	chown "$IT_SLUICED_USER" "$IT_WORK" ||
+		it_fail "cannot give $IT_WORK to $IT_SLUICED_USER"
 	IT_NS=sl-it-$IT_NAME-$$
 	IT_EAL_PREFIX=sl-it-$IT_NAME-$$
 	trap it_cleanup EXIT
@@ -89,6 +97,9 @@ it_cleanup() {
 	fi
 	if [[ -n $IT_EAL_PREFIX ]]; then
 		rm -rf "/var/run/dpdk/$IT_EAL_PREFIX"
+	fi
+	if [[ -n ${IT_SOCK_DIR:-} ]]; then
+		rm -rf "$IT_SOCK_DIR"
 	fi
 	if [[ $rc -ne 0 && $rc -ne 77 && -n $IT_WORK && -d $IT_WORK ]]; then
 		echo "[$IT_NAME] exit $rc; logs in $IT_WORK" >&2
@@ -174,11 +185,14 @@ it_wait_udp() {
 }
 
 # it_sluiced CONFIG: start sluiced on the host end and wait for its ready
-# line; sets SLUICED_MAC. Stats go to $IT_WORK/sluiced-stats.json.
+# line; sets SLUICED_MAC. Stats go to $IT_WORK/sluiced-stats.json, runtime
+# changes to $IT_WORK/state (each test its own, never /var/lib/sluice).
 it_sluiced() {
-	local config=$1 i line rc
-	"$SLUICED" --config "$config" --iface "$HOST_IF" \
+	local config=$1 i line rc port=(--iface "$HOST_IF")
+	((${#IT_SLUICED_PORT[@]} == 0)) || port=("${IT_SLUICED_PORT[@]}")
+	"$SLUICED" --config "$config" "${port[@]}" \
 		--stats-file "$IT_WORK/sluiced-stats.json" --stats-interval-ms 250 \
+		--state-dir "$IT_WORK/state" --user "$IT_SLUICED_USER" \
 		"${IT_SLUICED_EXTRA[@]}" -- --file-prefix "$IT_EAL_PREFIX" \
 		>"$IT_WORK/sluiced.log" 2>"$IT_WORK/sluiced.err" &
 	IT_PID_SLUICED=$!
@@ -332,8 +346,14 @@ it_control_setup() {
 	shift
 	it_need_bin SLUICECTL
 	IT_SOCK=$IT_WORK/ctl.sock
-	# sun_path holds 107 characters.
-	((${#IT_SOCK} < 100)) || IT_SOCK=/tmp/sl-it-$IT_NAME-$$.sock
+	# sun_path holds 107 characters. The folder must let sluiced remove
+	# the socket once it is no longer root (not /tmp: sticky).
+	if ((${#IT_SOCK} >= 100)); then
+		IT_SOCK_DIR=/tmp/sl-it-$IT_NAME-$$
+		mkdir -p "$IT_SOCK_DIR" && chown "$IT_SLUICED_USER" "$IT_SOCK_DIR" ||
+			it_fail "cannot make $IT_SOCK_DIR"
+		IT_SOCK=$IT_SOCK_DIR/ctl.sock
+	fi
 	IT_SLUICED_EXTRA+=(--control "$IT_SOCK" --loop-backend "$backend" "$@")
 }
 

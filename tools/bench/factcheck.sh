@@ -25,6 +25,11 @@ FC_SERVER=$FC_PREFIX.1:7700
 FC_ENGINE_PIDS=()
 FC_SLUICED_PID=
 FC_TAG=${FC_TAG:-fc}
+# sluiced gives up root after start-up and becomes this user, who must be
+# able to write its stats (kept in FC_LOGS, copied where asked at stop).
+FC_SLUICED_USER=${FC_SLUICED_USER:-nobody}
+FC_SLUICED_STATS=
+FC_SLUICED_STATS_RUN=
 
 # The instances of tools/pipelines/factcheck.yaml: "stage/index role
 # address". Keep in step with the YAML (fc_check_config compares them).
@@ -108,6 +113,8 @@ fc_init() {
 		[[ -x $bin ]] || fc_die "$bin was not built"
 	done
 	mkdir -p "$FC_LOGS"
+	chown "$FC_SLUICED_USER" "$FC_LOGS" ||
+		fc_die "cannot give $FC_LOGS to $FC_SLUICED_USER (sluiced writes there)"
 	if [[ -z ${FC_OWN_TRAP:-} ]]; then
 		trap fc_on_exit EXIT
 		trap 'exit 130' INT
@@ -183,8 +190,12 @@ fc_sluiced_start() {
 	# metrics when FC_METRICS_PORT is set.
 	local control=(--control "${FC_CONTROL:-none}")
 	[[ -n ${FC_METRICS_PORT:-} ]] && control+=(--metrics "$FC_METRICS_PORT")
+	# A benchmark starts from its file every time: no saved state.
+	FC_SLUICED_STATS=$stats
+	FC_SLUICED_STATS_RUN=$FC_LOGS/$(basename "$stats")
 	"$FC_SLUICED" --config "$config" --iface "$FC_HOST_IF" \
-		--stats-file "$stats" --stats-interval-ms 1000 "${control[@]}" \
+		--stats-file "$FC_SLUICED_STATS_RUN" --stats-interval-ms 1000 \
+		--state-dir none --user "$FC_SLUICED_USER" "${control[@]}" \
 		-- --file-prefix "$FC_EAL_PREFIX" \
 		>"$FC_LOGS/sluiced.log" 2>"$FC_LOGS/sluiced.err" &
 	FC_SLUICED_PID=$!
@@ -222,6 +233,10 @@ fc_sluiced_stop() {
 	fi
 	wait "$FC_SLUICED_PID" 2>/dev/null || rc=$?
 	FC_SLUICED_PID=
+	if [[ -n $FC_SLUICED_STATS && $FC_SLUICED_STATS_RUN != "$FC_SLUICED_STATS" &&
+		-f $FC_SLUICED_STATS_RUN ]]; then
+		cp "$FC_SLUICED_STATS_RUN" "$FC_SLUICED_STATS"
+	fi
 	return $rc
 }
 

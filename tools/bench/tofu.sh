@@ -157,9 +157,12 @@ tofu_sluiced_start() {
 	local config=$1 tag=$2 ready="" rc i
 	tofu_error=
 	fc_check_config "$config"
+	# The guard files are named from the repository root (the config
+	# directory); a run starts from its file, with no saved state.
 	"$FC_SLUICED" --config "$config" --iface "$FC_HOST_IF" \
 		--stats-file "$FC_LOGS/sluiced-$tag-stats.json" \
-		--stats-interval-ms 1000 --control none \
+		--stats-interval-ms 1000 --control none --config-dir . \
+		--state-dir none --user "$FC_SLUICED_USER" \
 		-- --file-prefix "$FC_EAL_PREFIX" \
 		>"$FC_LOGS/sluiced-$tag.log" 2>"$FC_LOGS/sluiced-$tag.err" &
 	FC_SLUICED_PID=$!
