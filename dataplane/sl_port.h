@@ -11,7 +11,9 @@
 
 #define SL_PORT_RXD 1024
 #define SL_PORT_TXD 1024
-#define SL_POOL_MBUFS 8191
+/* Half of it may be held in reorder buffers and buffer edges, a quarter
+ * kept for resends (sl_dp.c, sl_rtx.c): the rest receives. */
+#define SL_POOL_MBUFS 32767
 #define SL_POOL_CACHE 256
 
 /**

@@ -62,6 +62,18 @@ sl_stats_json(const struct sl_dp *dp, const struct rte_mempool *pool,
 		dp->quota.source_streams, dp->held_total, dp->quota.held_max,
 		dp->held_by_clients, dp->quota.held_client,
 		dp->quota.held_source, dp->quota.held_tenant);
+	if (dp->impair != NULL) {
+		const struct sl_impair *im = dp->impair;
+
+		fprintf(out, ",\"impair\":{\"rx\":{\"seen\":%" PRIu64
+			     ",\"dropped\":%" PRIu64 ",\"duplicated\":%" PRIu64
+			     ",\"reordered\":%" PRIu64 "},\"tx\":{\"seen\":%" PRIu64
+			     ",\"dropped\":%" PRIu64 ",\"duplicated\":%" PRIu64
+			     ",\"reordered\":%" PRIu64 "}}",
+			im->rx.seen, im->rx.dropped, im->rx.duplicated,
+			im->rx.reordered, im->tx.seen, im->tx.dropped,
+			im->tx.duplicated, im->tx.reordered);
+	}
 	fprintf(out, ",\"neighbours\":{\"entries\":%u,\"clients\":%u"
 		     ",\"unresolved\":%u,\"evicted\":%" PRIu64
 		     ",\"refused\":%" PRIu64 ",\"forgotten\":%" PRIu64 "}",

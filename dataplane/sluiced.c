@@ -93,6 +93,9 @@ struct sluiced_opts {
 	unsigned int idle_ms, metrics_idle_ms;
 	int n_eal_extra;
 	char **eal_extra;
+	/* --impair: the fault injector on the port (tests, chaos runs). */
+	bool impaired;
+	struct sl_impair impair;
 };
 
 static void
@@ -109,6 +112,9 @@ usage(FILE *out)
 		"      --lcores LIST        EAL lcores (default 0,1: main + one worker)\n"
 		"      --poll               never sleep when idle (production mode)\n"
 		"      --profile            count cycles per packet stage in the stats\n"
+		"      --impair SPEC        inject faults on the port, e.g.\n"
+		"                           drop=5,dup=1,reorder=3,dir=both,hop=A.B.C.D,seed=N\n"
+		"                           (percentages; for tests and tools/bench/chaos.sh)\n"
 		"control plane:\n"
 		"      --control PATH       control API unix socket (default "
 		SL_API_DEFAULT_SOCKET ", none: off)\n"
@@ -235,6 +241,7 @@ parse_opts(int argc, char **argv, struct sluiced_opts *o)
 		OPT_CONNS_METRICS,
 		OPT_IDLE,
 		OPT_METRICS_IDLE,
+		OPT_IMPAIR,
 	};
 	static const struct option longopts[] = {
 		{"config", required_argument, NULL, 'c'},
@@ -266,6 +273,7 @@ parse_opts(int argc, char **argv, struct sluiced_opts *o)
 		{"idle-timeout-ms", required_argument, NULL, OPT_IDLE},
 		{"metrics-idle-timeout-ms", required_argument, NULL,
 		 OPT_METRICS_IDLE},
+		{"impair", required_argument, NULL, OPT_IMPAIR},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -324,6 +332,17 @@ parse_opts(int argc, char **argv, struct sluiced_opts *o)
 		case 'p':
 			o->profile = true;
 			break;
+		case OPT_IMPAIR: {
+			char err[160];
+
+			if (sl_impair_parse(&o->impair, optarg, err,
+					    sizeof(err)) != 0) {
+				fprintf(stderr, "sluiced: --impair: %s\n", err);
+				return -1;
+			}
+			o->impaired = true;
+			break;
+		}
 		case 'C':
 			o->control = optarg;
 			break;
@@ -897,6 +916,13 @@ main(int argc, char **argv)
 			 rte_strerror(-rc));
 	dp->poll = o.poll;
 	dp->profile = o.profile;
+	if (o.impaired) {
+		dp->impair = &o.impair;
+		printf("sluiced: impairing the port: drop %.2f%% dup %.2f%% "
+		       "reorder %.2f%%\n",
+		       o.impair.drop_ppm / 1e4, o.impair.dup_ppm / 1e4,
+		       o.impair.reorder_ppm / 1e4);
+	}
 
 	/* sl_dp_init asked for every instance (ARP frames queued): they
 	 * are not mbufs the path holds. */
