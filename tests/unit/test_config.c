@@ -225,6 +225,61 @@ static void test_defaults(void)
 	CU_ASSERT_EQUAL(cfg->flow_table_size, SL_CONFIG_DEFAULT_FLOWS);
 	CU_ASSERT_EQUAL(cfg->n_client_nets, 0);
 	CU_ASSERT_EQUAL(cfg->pipelines[0].id, 9);
+	/* Quotas and liveness by default. */
+	CU_ASSERT_EQUAL(cfg->client_streams, SL_CONFIG_DEFAULT_FLOWS / 4);
+	CU_ASSERT_EQUAL(cfg->source_streams, SL_CONFIG_DEFAULT_FLOWS / 16);
+	CU_ASSERT_EQUAL(cfg->probe_ms, SL_CONFIG_DEFAULT_PROBE_MS);
+	CU_ASSERT_EQUAL(cfg->dead_ms, SL_CONFIG_DEFAULT_DEAD_MS);
+	CU_ASSERT_FALSE(cfg->pipelines[0].stages[0].idempotent);
+	/* A chain's depths: the client's 1, the engine's from 1 to 6. */
+	CU_ASSERT_EQUAL(cfg->pipelines[0].depth_min[0], 1);
+	CU_ASSERT_EQUAL(cfg->pipelines[0].depth_max[0], 1);
+	CU_ASSERT_EQUAL(cfg->pipelines[0].depth_min[1], 1);
+	CU_ASSERT_EQUAL(cfg->pipelines[0].depth_max[1], SL_ANCESTRY_MAX);
+	sl_config_free(cfg);
+}
+
+/* The hardening keys: quotas, liveness, tenants' sources, idempotent
+ * stages, and the depths a chain's engines may answer with. */
+static void test_hardening_keys(void)
+{
+	char err[256] = "";
+	struct sl_config *cfg = parse(
+	    "sluiced: {address: 10.0.0.1}\n"
+	    "flows: {size: 1024, client_streams: 100, source_streams: 10}\n"
+	    "liveness: {probe_ms: 50, dead_ms: 150}\n"
+	    "clients: [10.0.1.0/24]\n"
+	    "tenants:\n"
+	    "  - {id: 2, sources: [10.0.1.5, 10.0.1.128/25]}\n"
+	    "pipelines:\n"
+	    "  - name: p\n"
+	    "    id: 1\n"
+	    "    stages:\n"
+	    "      - {name: a, idempotent: true, instances: [10.0.2.1:1]}\n"
+	    "      - {name: b, aggregation: 3, instances: [10.0.3.1:1]}\n",
+	    err, sizeof(err));
+	const struct sl_pipeline_cfg *pl;
+
+	CU_ASSERT_STRING_EQUAL(err, "");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
+	CU_ASSERT_EQUAL(cfg->client_streams, 100);
+	CU_ASSERT_EQUAL(cfg->source_streams, 10);
+	CU_ASSERT_EQUAL(cfg->probe_ms, 50);
+	CU_ASSERT_EQUAL(cfg->dead_ms, 150);
+	CU_ASSERT_EQUAL(cfg->tenants[0].n_sources, 2);
+	CU_ASSERT_EQUAL(cfg->tenants[0].sources[1].prefix_len, 25);
+	CU_ASSERT_TRUE(sl_config_net_match(cfg->tenants[0].sources, 2,
+					   0x0a0001c8));
+	CU_ASSERT_FALSE(sl_config_net_match(cfg->tenants[0].sources, 2,
+					    0x0a000106));
+	CU_ASSERT_TRUE(sl_config_is_client(cfg, 0x0a000106));
+	CU_ASSERT_FALSE(sl_config_is_client(cfg, 0x0a000206));
+	pl = &cfg->pipelines[0];
+	CU_ASSERT_TRUE(pl->stages[0].idempotent);
+	/* a's answers must carry the 3 ids b aggregates on. */
+	CU_ASSERT_EQUAL(pl->depth_min[1], 3);
+	CU_ASSERT_EQUAL(pl->depth_max[1], SL_ANCESTRY_MAX);
+	CU_ASSERT_EQUAL(pl->depth_min[2], 1);
 	sl_config_free(cfg);
 }
 
@@ -579,6 +634,37 @@ static const struct bad_case bad_cases[] = {
 	  "  address: 10.77.0.1\n"
 	  "tenants: []\n",
 	  "t.yaml:3: tenants: must have at least 1 item" },
+	/* The hardening keys. */
+	{ "sluiced: {address: 10.77.0.1}\n"
+	  "flows: {size: 64, client_streams: 65}\n",
+	  "t.yaml:2: flows.client_streams: must be 1..64, got 65" },
+	{ "sluiced: {address: 10.77.0.1}\n"
+	  "flows: {size: 64, client_streams: 8, source_streams: 9}\n",
+	  "t.yaml:2: flows.source_streams: must be 1..8, got 9" },
+	{ "sluiced: {address: 10.77.0.1}\n"
+	  "liveness: {probe_ms: 100, dead_ms: 150}\n",
+	  "t.yaml:2: liveness.dead_ms: must be at least twice probe_ms (100), got 150" },
+	{ "sluiced: {address: 10.77.0.1}\n"
+	  "liveness: {probe_ms: 5}\n",
+	  "t.yaml:2: liveness.probe_ms: must be 0 (off) or 10..60000, got 5" },
+	{ "sluiced: {address: 10.77.0.1}\n"
+	  "tenants: [{id: 1, sources: [10.0.0.1/8]}]\n",
+	  "t.yaml:2: tenants[0].sources[0]: must be an IPv4 prefix A.B.C.D/0..32 with no host bits set, got \"10.0.0.1/8\"" },
+	{ "sluiced: {address: 10.77.0.1}\n"
+	  "pipelines:\n"
+	  "  - name: p\n"
+	  "    id: 1\n"
+	  "    stages:\n"
+	  "      - {name: a, aggregation: 2, instances: [10.0.0.2:1]}\n",
+	  "t.yaml:6: pipelines[0].stages[0].aggregation: must be 0..1 for the first stage of a chain (clients send depth 1 streams), got 2" },
+	{ "sluiced: {address: 10.77.0.1}\n"
+	  "pipelines:\n"
+	  "  - name: p\n"
+	  "    id: 1\n"
+	  "    stages:\n"
+	  "      - {name: a, instances: [10.0.0.2:1]}\n"
+	  "      - {name: t, operator: count, aggregation: 1, idempotent: true}\n",
+	  "t.yaml:7: pipelines[0].stages[1].idempotent: only for engine stages, not operator count" },
 };
 /* clang-format on */
 
@@ -1683,6 +1769,7 @@ int main(int argc, char **argv)
 	} tests[] = {
 	    {"every field", test_full},
 	    {"defaults", test_defaults},
+	    {"hardening keys", test_hardening_keys},
 	    {"default instance name, long stage", test_default_name_long_stage},
 	    {"rejections", test_bad},
 	    {"too many items", test_too_many},
