@@ -1738,7 +1738,8 @@ sl_api_metrics_snapshot(struct sl_api *api, const Sluice__V1__Stats *st,
 		*loop_stats = sl_loop_stats(api->loop);
 		snap->loop = loop_stats;
 	}
-	n = SL_API_N_STATS + SL_API_N_CODES + 3 * 3;
+	n = SL_API_N_STATS + SL_API_N_CODES + 3 * 3 +
+	    (st != NULL ? st->n_counters : 0);
 	ctr = sl_api_new(arena, struct sl_metrics_counter, n);
 	if (ctr == NULL)
 		return -ENOMEM;
@@ -1787,6 +1788,19 @@ sl_api_metrics_snapshot(struct sl_api *api, const Sluice__V1__Stats *st,
 				   : f == 1 ? ls.rejected_full
 					    : ls.closed_idle;
 		}
+	}
+	/* The dataplane's own (Stats.counters), as the backend gave them. */
+	for (i = 0; st != NULL && i < st->n_counters; i++) {
+		const Sluice__V1__Counter *x = st->counters[i];
+		struct sl_metrics_counter *c = &ctr[n++];
+
+		c->name = x->name;
+		c->help = x->help;
+		c->label = x->label != NULL && x->label[0] != '\0' ? x->label
+								  : NULL;
+		c->label_value = x->label_value;
+		c->value = x->value;
+		c->gauge = x->gauge;
 	}
 	snap->counters = ctr;
 	snap->n_counters = n;

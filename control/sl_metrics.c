@@ -340,9 +340,11 @@ sl_metrics_render(const struct sl_metrics_snapshot *s, struct sl_metrics_buf *b)
 		const struct sl_metrics_counter *c = &s->counters[i];
 		char name[128];
 
-		snprintf(name, sizeof(name), "%s_total", c->name);
+		snprintf(name, sizeof(name), c->gauge ? "%s" : "%s_total",
+			 c->name);
 		if (i == 0 || strcmp(c->name, s->counters[i - 1].name) != 0)
-			family(b, name, "counter", c->help);
+			family(b, name, c->gauge ? "gauge" : "counter",
+			       c->help);
 		if (c->label != NULL) {
 			const char *l[] = {c->label, NULL};
 

@@ -79,6 +79,7 @@ struct sl_metrics_counter {
 	const char *label;	 /* NULL, or one label's name ... */
 	const char *label_value; /* ... and value */
 	uint64_t value;
+	bool gauge;              /* a level: rendered as NAME, type gauge */
 };
 
 /* A latency histogram as the dataplane keeps it: count[i] samples in
@@ -115,8 +116,9 @@ struct sl_metrics_snapshot {
 	/* The control loop's counters (SL_LOOP_STATS), as
 	 * sluice_control_loop_<name>_total; NULL leaves them out. */
 	const struct sl_loop_stats *loop;
-	/* More counters, rendered as NAME_total; consecutive entries with
-	 * the same name form one family (one HELP/TYPE). */
+	/* More counters, rendered as NAME_total (gauges as NAME);
+	 * consecutive entries with the same name form one family (one
+	 * HELP/TYPE). */
 	size_t n_counters;
 	const struct sl_metrics_counter *counters;
 };

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -480,6 +481,145 @@ ctl_drain(void *ctx, const struct sl_api_instance_ref *ref,
 
 /* ------------------------------------------------------------------ stats */
 
+/*
+ * The dataplane counters exported beyond the fixed fields of Stats, once:
+ * name, help, the member of struct sl_dp_counters.
+ */
+#define SL_CTL_COUNTERS(_)                                                     \
+	_(sluice_requests_refused, "New requests answered ABORT (OVERLOAD): a quota or a full table.", requests_refused) \
+	_(sluice_requests_aborted, "Admitted requests sluiced ended with ABORT on their own stream.", requests_aborted) \
+	_(sluice_arp_deferred, "Fragments kept unsent until their next hop's MAC was known.", arp_deferred) \
+	_(sluice_arp_ignored, "ARP frames from addresses sluiced may not learn.", arp_ignored) \
+	_(sluice_rtx_kept, "Loss repair: fragments kept for a resend.", rtx.kept) \
+	_(sluice_rtx_resent, "Loss repair: fragments sent again for a NACK.", rtx.resent) \
+	_(sluice_rtx_end_resends, "Loss repair: END or ABORT sent again for a missing ACK.", rtx.end_resends) \
+	_(sluice_rtx_lost_aborts, "Loss repair: ABORT (LOST) for a fragment no longer kept.", rtx.lost_aborts) \
+	_(sluice_rtx_evicted, "Loss repair: copies dropped for the global bound.", rtx.evicted) \
+	_(sluice_rtx_gave_up, "Loss repair: streams whose END was never ACKed.", rtx.gave_up) \
+	_(sluice_rtx_untracked, "Loss repair: streams sent without copies (table full).", rtx.untracked) \
+	_(sluice_rtx_nacks_received, "Loss repair: NACKs received.", rtx.nacks_rx) \
+	_(sluice_rtx_acks_received, "Loss repair: ACKs received.", rtx.acks_rx) \
+	_(sluice_rtx_nacks_sent, "Loss repair: NACKs sent.", rtx.nacks_tx) \
+	_(sluice_rtx_acks_sent, "Loss repair: ACKs sent.", rtx.acks_tx) \
+	_(sluice_control_frames_unsent, "Control frames not sent: the queue was full.", rtx.ctrl_full) \
+	_(sluice_probes_sent, "Liveness: PROBEs sent to instances.", probes_sent) \
+	_(sluice_probes_answered, "Liveness: PROBE answers received.", probes_answered) \
+	_(sluice_instances_died, "Liveness: instances found dead.", instances_died) \
+	_(sluice_instances_revived, "Liveness: dead instances heard from again.", instances_revived)
+
+static const struct {
+	const char *name;
+	const char *help;
+	size_t off;
+} ctl_counters[] = {
+#define SL_CTL_COUNTER(n, h, m) {#n, h, offsetof(struct sl_dp_counters, m)},
+	SL_CTL_COUNTERS(SL_CTL_COUNTER)
+#undef SL_CTL_COUNTER
+};
+
+static uint64_t
+ctl_counter(const struct sl_dp_counters *c, size_t off)
+{
+	return *(const uint64_t *)((const char *)c + off);
+}
+
+/* Append a counter (or gauge) to @out. */
+static int
+ctl_add_counter(Sluice__V1__Stats *out, struct sl_api_arena *a,
+		const char *name, const char *help, const char *label,
+		const char *label_value, uint64_t value, bool gauge)
+{
+	Sluice__V1__Counter *c = sl_api_new(a, Sluice__V1__Counter, 1);
+
+	if (c == NULL)
+		return -ENOMEM;
+	sluice__v1__counter__init(c);
+	c->name = (char *)name;
+	c->help = (char *)help;
+	c->label = (char *)(label != NULL ? label : "");
+	c->label_value =
+		label_value != NULL ? sl_api_strdup(a, label_value) : (char *)"";
+	c->value = value;
+	c->gauge = gauge;
+	out->counters[out->n_counters++] = c;
+	return 0;
+}
+
+/* The counters of SL_CTL_COUNTERS, the quotas in use and each
+ * instance's health, into @out->counters. */
+static int
+ctl_fill_counters(const struct sl_ctl *ctl, const struct sl_dp_counters *now,
+		  Sluice__V1__Stats *out, struct sl_api_arena *a)
+{
+	const struct sl_dp *dp = ctl->dp;
+	const struct sl_config *cfg = dp->cfg;
+	size_t n_inst = 0, max;
+
+	for (uint16_t p = 0; p < cfg->n_pipelines; p++)
+		for (uint16_t s = 0; s < cfg->pipelines[p].n_stages; s++)
+			n_inst += cfg->pipelines[p].stages[s].n_instances;
+	max = RTE_DIM(ctl_counters) + 8 + 3 * n_inst;
+	out->counters = sl_api_new(a, Sluice__V1__Counter *, max);
+	if (out->counters == NULL)
+		return -ENOMEM;
+	for (size_t i = 0; i < RTE_DIM(ctl_counters); i++)
+		if (ctl_add_counter(out, a, ctl_counters[i].name,
+				    ctl_counters[i].help, NULL, NULL,
+				    ctl_counter(now, ctl_counters[i].off) -
+					    ctl_counter(&ctl->base,
+							ctl_counters[i].off),
+				    false) != 0)
+			return -ENOMEM;
+	if (ctl_add_counter(out, a, "sluice_client_streams",
+			    "Clients' streams in the table (gauge).", NULL,
+			    NULL, dp->client_streams, true) ||
+	    ctl_add_counter(out, a, "sluice_client_streams_max",
+			    "flows.client_streams (gauge).", NULL, NULL,
+			    dp->quota.client_streams, true) ||
+	    ctl_add_counter(out, a, "sluice_held_mbufs",
+			    "Mbufs held in reorder buffers and buffer edges "
+			    "(gauge).",
+			    NULL, NULL, dp->held_total, true) ||
+	    ctl_add_counter(out, a, "sluice_held_mbufs_max",
+			    "Mbufs the streams may hold in all (gauge).", NULL,
+			    NULL, dp->quota.held_max, true) ||
+	    ctl_add_counter(out, a, "sluice_neighbours",
+			    "Neighbour table entries (gauge).", NULL, NULL,
+			    dp->neigh.n_entries, true) ||
+	    ctl_add_counter(out, a, "sluice_neighbours_evicted",
+			    "Client neighbour entries evicted for room.", NULL,
+			    NULL, dp->neigh.evicted, false))
+		return -ENOMEM;
+	for (uint16_t p = 0; p < cfg->n_pipelines; p++)
+		for (uint16_t s = 0; s < cfg->pipelines[p].n_stages; s++) {
+			const struct sl_stage_cfg *st =
+				&cfg->pipelines[p].stages[s];
+
+			for (uint16_t i = 0; i < st->n_instances; i++) {
+				const struct sl_instance_state *is =
+					&dp->inst[st->instances[i].uid];
+				const char *nm = st->instances[i].name;
+
+				if (ctl_add_counter(
+					out, a, "sluice_instance_alive",
+					"An instance is alive (1) or found dead "
+					"(0) by liveness (gauge).",
+					"instance", nm, is->alive, true) ||
+				    ctl_add_counter(
+					out, a, "sluice_instance_paused",
+					"An instance asked for no new streams "
+					"(PAUSE) (gauge).",
+					"instance", nm, is->paused, true) ||
+				    ctl_add_counter(
+					out, a, "sluice_instance_deaths",
+					"Times an instance was found dead.",
+					"instance", nm, is->deaths, false))
+					return -ENOMEM;
+			}
+		}
+	return 0;
+}
+
 static int
 ctl_get_stats(void *ctx, bool reset, Sluice__V1__Stats *out,
 	      struct sl_api_arena *a, struct sl_api_error *err)
@@ -503,6 +643,8 @@ ctl_get_stats(void *ctx, bool reset, Sluice__V1__Stats *out,
 		out->restored->config = sl_api_strdup(a, ctl->restored.config);
 		out->restored->edits = ctl->restored.edits;
 	}
+	if (ctl_fill_counters(ctl, &now, out, a) != 0)
+		return -ENOMEM;
 	out->rx_packets = now.rx_packets - b->rx_packets;
 	out->tx_packets = now.tx_packets - b->tx_packets;
 	out->forwarded = now.forwarded - b->forwarded;

@@ -548,6 +548,16 @@ print_stats_json(const Sluice__V1__Stats *st)
 		    s->late_inputs, s->not_numeric);
 	}
 	printf("]");
+	printf(",\"counters\":{");
+	for (i = 0; i < st->n_counters; i++) {
+		const Sluice__V1__Counter *c = st->counters[i];
+
+		printf("%s\"%s", i ? "," : "", c->name);
+		if (c->label != NULL && c->label[0] != '\0')
+			printf("{%s=%s}", c->label, c->label_value);
+		printf("\":%" PRIu64, c->value);
+	}
+	printf("}");
 	if (st->restored != NULL) {
 		printf(",\"restored\":{\"path\":");
 		json_str(stdout, st->restored->path);
