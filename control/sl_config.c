@@ -447,9 +447,9 @@ parse_flows(struct sl_cfg_ctx *c, const yaml_node_t *node)
 {
 	static const char *const keys[] = {
 	    "size", "idle_timeout_ms", "reorder_window", "buffer_max",
-	    "client_streams", "source_streams", NULL};
+	    "client_streams", "source_streams", "tenant_streams", NULL};
 	struct sl_config *cfg = c->cfg;
-	yaml_node_t *v[6];
+	yaml_node_t *v[7];
 
 	if (node == NULL || node_is_null(node))
 		goto defaults;
@@ -469,16 +469,24 @@ parse_flows(struct sl_cfg_ctx *c, const yaml_node_t *node)
 	if (opt_u32(c, v[5], "flows", "source_streams", 1,
 		    cfg->client_streams ? cfg->client_streams
 					: cfg->flow_table_size / 4,
-		    &cfg->source_streams))
+		    &cfg->source_streams) ||
+	    opt_u32(c, v[6], "flows", "tenant_streams", 1,
+		    cfg->client_streams ? cfg->client_streams
+					: cfg->flow_table_size / 4,
+		    &cfg->tenant_streams))
 		return -EINVAL;
 defaults:
 	/* The clients' own streams take a quarter of the table at most, one
-	 * address a quarter of that: the rest is the engine outputs' of
-	 * requests already admitted, which new requests never starve. */
+	 * address a quarter of that, one tenant half: the rest is the engine
+	 * outputs' of requests already admitted, which new requests never
+	 * starve. */
 	if (cfg->client_streams == 0)
 		cfg->client_streams = CFG_MAX_U32(cfg->flow_table_size / 4, 1);
 	if (cfg->source_streams == 0)
 		cfg->source_streams = CFG_MAX_U32(cfg->client_streams / 4, 1);
+	/* No one tenant takes more than half of the clients' share. */
+	if (cfg->tenant_streams == 0)
+		cfg->tenant_streams = CFG_MAX_U32(cfg->client_streams / 2, 1);
 	return 0;
 }
 

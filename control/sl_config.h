@@ -213,6 +213,7 @@ struct sl_config {
 	uint32_t buffer_max;       /* fragments a buffer edge holds per stream */
 	uint32_t client_streams;   /* clients' streams in the table at once */
 	uint32_t source_streams;   /* ... from one client address */
+	uint32_t tenant_streams;   /* ... of one tenant */
 	uint32_t probe_ms;         /* liveness: PROBE each instance this often */
 	uint32_t dead_ms;          /* ... dead when not heard for this long */
 	uint16_t n_client_nets;

@@ -119,6 +119,7 @@ sl_dp_flow_released(struct sl_dp *dp, struct sl_flow *f, bool ended)
 	}
 	if (f->marks & SL_FLOW_M_CHARGED) {
 		dp->src_use[f->src_slot].streams--;
+		dp->tenant_use[f->tenant].requests--;
 		dp->client_streams--;
 		f->marks &= (uint8_t)~SL_FLOW_M_CHARGED;
 	}
@@ -264,6 +265,7 @@ sl_dp_stream_init(struct sl_dp *dp, uint32_t idx, uint8_t pipeline,
 		f->origin_gen = f->gen;
 		f->src_slot = sl_dp_src_slot(dp, f->key.src_ip);
 		dp->src_use[f->src_slot].streams++;
+		dp->tenant_use[tenant].requests++;
 		dp->client_streams++;
 		f->marks |= SL_FLOW_M_CHARGED;
 	} else {
@@ -593,6 +595,7 @@ dp_quota_init(struct sl_dp *dp, const struct sl_config *cfg)
 
 	dp->quota.client_streams = cfg->client_streams;
 	dp->quota.source_streams = cfg->source_streams;
+	dp->quota.tenant_streams = cfg->tenant_streams;
 	dp->quota.held_max = RTE_MAX(pool / 2, 1u);
 	dp->quota.held_client = RTE_MAX(pool / 4, 1u);
 	dp->quota.held_source = RTE_MAX(pool / 8, 1u);

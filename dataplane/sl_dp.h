@@ -222,6 +222,7 @@ struct sl_tenant_state {
 struct sl_use {
 	uint32_t streams;
 	uint32_t held;
+	uint32_t requests; /* a tenant's: its clients' streams in the table */
 };
 
 #define SL_SRC_SLOTS 4096 /* client-address slots (power of two) */
@@ -230,6 +231,7 @@ struct sl_use {
 struct sl_quota {
 	uint32_t client_streams; /* client streams in the table at once */
 	uint32_t source_streams; /* ... from one client address */
+	uint32_t tenant_streams; /* ... of one tenant */
 	uint32_t held_max;       /* mbufs held, all streams */
 	uint32_t held_client;    /* ... by client streams (reorder) */
 	uint32_t held_source;    /* ... for one client address's requests */

@@ -190,6 +190,8 @@ admit_request_quota(struct sl_dp *dp, const struct sl_pkt_meta *pm,
 	if (dp->src_use[sl_dp_src_slot(dp, pm->src_ip)].streams >=
 	    dp->quota.source_streams)
 		return SL_DROP_SOURCE_STREAMS;
+	if (dp->tenant_use[tenant].requests >= dp->quota.tenant_streams)
+		return SL_DROP_TENANT_STREAMS;
 	if (ti != SL_TENANT_NONE && cfg->tenants[ti].max_streams != 0 &&
 	    dp->tenant_use[tenant].streams >= cfg->tenants[ti].max_streams)
 		return SL_DROP_TENANT_STREAMS;

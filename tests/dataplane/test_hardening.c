@@ -446,16 +446,23 @@ test_withheld_seq0(void)
 	CU_ASSERT(rte_mempool_in_use_count(dp_test_pool()) - held_before <=
 		  bound);
 	CU_ASSERT(dag.dp->cnt.drops[SL_DROP_HOLD_QUOTA] > 0);
-	CU_ASSERT(dag.dp->cnt.drops[SL_DROP_SOURCE_STREAMS] +
+	/* Tenant 0's share of the clients' streams (half) refused the
+	 * rest of its new streams. */
+	CU_ASSERT_EQUAL(dag.dp->tenant_use[0].requests,
+			dag.dp->quota.tenant_streams);
+	CU_ASSERT(dag.dp->cnt.drops[SL_DROP_TENANT_STREAMS] +
 			  dag.dp->cnt.drops[SL_DROP_HOLD_QUOTA] +
 			  dag.dp->held_total ==
 		  600 * 7);
-	/* The canary: another client's request, answered through. */
+	/* The canary: another client of another tenant, answered through. */
 	f[0] = dag_from_client(7, 0, SL_FRAG_F_END);
+	f[0].tenant = 2;
 	CU_ASSERT_EQUAL(dag_process(f, 1), 1);
 	f[0] = answer(1, 0, 7, 0, SL_FRAG_F_END);
+	f[0].tenant = 2;
 	CU_ASSERT_EQUAL(dag_process(f, 1), 1);
 	f[0] = answer(2, 0, 7, 0, SL_FRAG_F_END);
+	f[0].tenant = 2;
 	CU_ASSERT_EQUAL(dag_process(f, 1), 1);
 	CU_ASSERT_EQUAL(dag.sent[dag.n_sent - 1].dst_ip, DAG_CLIENT_IP);
 	dag_close();
@@ -472,7 +479,8 @@ static void
 test_request_flood(void)
 {
 	static const char yaml[] =
-	    HEAD(", client_streams: 8, source_streams: 4") NO_LIVENESS
+	    HEAD(", client_streams: 8, source_streams: 4, tenant_streams: 8")
+	    NO_LIVENESS
 	    "pipelines:\n"
 	    "  - name: p\n"
 	    "    id: 1\n"
