@@ -19,11 +19,24 @@
  * In every role a tokenless END|CHILDREN fragment (sluiced announcing how
  * many quanta a stream was cut into) is counted and not answered.
  *
- * It also checks what the dataplane promises a stage: per stream it
- * tracks the sequence numbers seen and counts misordered and duplicate
+ * Every datagram goes through libsluice's sl_rel (proto/WIRE.md, "Loss
+ * repair and liveness"): input streams come out in sequence and once,
+ * their gaps NACKed to sluiced and their END/ABORT ACKed; a gap never
+ * filled comes out as ABORT (EXPIRED) and is answered as such; answers
+ * are kept for sluiced's NACKs and their END resent until ACKed. PROBEs
+ * are answered, with PAUSE while the admission queue is full (timed
+ * roles: --max-queue jobs waiting and every batch slot or worker busy;
+ * cleared a quarter below), and sluiced is told at once when that
+ * changes. On SIGTERM (or --duration) every answer still owed ends with
+ * ABORT (SHUTDOWN), and the engine waits up to ENGINE_LINGER_NS for the
+ * ACKs before it exits.
+ *
+ * It still checks what the layer below promises: per stream it tracks
+ * the sequence numbers handed to it and counts misordered and duplicate
  * fragments and streams that END with a gap (answered with ABORT ENGINE,
- * as a real engine that lost part of its prompt would). Duplicates are
- * not answered: an engine must not emit the same output twice.
+ * as a real engine that lost part of its prompt would); with sl_rel in
+ * front these stay 0. Duplicates are not answered: an engine must not
+ * emit the same output twice.
  *
  * Deterministic: no randomness, one thread, answers in arrival order.
  */

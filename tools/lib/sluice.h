@@ -6,6 +6,8 @@
  * - sockets: a non-blocking UDP socket with batch send/receive
  *   (sendmmsg/recvmmsg) and a parsed view of each received fragment;
  * - a stream sender that numbers fragments and stamps send times;
+ * - reliable streams (sl_rel): the client and engine end of the loss
+ *   repair and liveness protocol of proto/WIRE.md;
  * - the token transforms the engine emulator applies and the client
  *   verifies (echo, upper, rot13);
  * - a small log-linear latency histogram;
