@@ -322,6 +322,7 @@ struct sl_rel {
 	/* receive */
 	struct sl_rel_rx *rx;
 	struct sl_rel_entry *rx_free;
+	uint32_t rx_hw; /* entries ever used: pages touched as needed */
 	struct sl_rel_table rx_tab;
 	uint32_t rx_n;
 	struct sl_rel_link rx_open, rx_linger, rx_gapped;
@@ -336,6 +337,7 @@ struct sl_rel {
 	/* send */
 	struct sl_rel_tx *tx;
 	struct sl_rel_entry *tx_free;
+	uint32_t tx_hw;
 	struct sl_rel_table tx_tab;
 	uint32_t tx_n, tx_pending, tx_lost, tx_n_done;
 	struct sl_rel_link tx_open, tx_tail, tx_done;
@@ -600,12 +602,16 @@ rx_create(struct sl_rel *r, const struct sl_rel_key *k, uint64_t hash)
 {
 	struct sl_rel_rx *s;
 
-	if (r->rx_free == NULL)
+	if (r->rx_free == NULL && r->rx_hw == r->cfg.rx_streams_max)
 		rx_reclaim_one(r);
-	if (r->rx_free == NULL)
+	if (r->rx_free != NULL) {
+		s = (struct sl_rel_rx *)(void *)r->rx_free;
+		r->rx_free = s->e.hnext;
+	} else if (r->rx_hw < r->cfg.rx_streams_max) {
+		s = &r->rx[r->rx_hw++];
+	} else {
 		return NULL;
-	s = (struct sl_rel_rx *)(void *)r->rx_free;
-	r->rx_free = s->e.hnext;
+	}
 	memset(s, 0, sizeof(*s));
 	s->e.key = *k;
 	s->e.hash = hash;
@@ -992,7 +998,10 @@ tx_create(struct sl_rel *r, const struct sl_rel_key *k, uint64_t hash)
 {
 	struct sl_rel_tx *t;
 
-	if (r->tx_free == NULL && !link_empty(&r->tx_done)) {
+	if (r->tx_free == NULL && r->tx_hw < r->cfg.tx_streams_max) {
+		r->tx[r->tx_hw].e.hnext = NULL;
+		r->tx_free = &r->tx[r->tx_hw++].e;
+	} else if (r->tx_free == NULL && !link_empty(&r->tx_done)) {
 		/* A stream already ACKed is the cheapest to forget. */
 		tx_forget(r, link_entry(r->tx_done.next, struct sl_rel_tx,
 					lru));
@@ -1329,7 +1338,6 @@ sl_rel_new(struct sl_sock *sock, const struct sl_rel_config *cfg)
 {
 	struct sl_rel_config def;
 	struct sl_rel *r;
-	uint32_t i;
 
 	if (cfg == NULL) {
 		sl_rel_config_default(&def);
@@ -1374,16 +1382,9 @@ sl_rel_new(struct sl_sock *sock, const struct sl_rel_config *cfg)
 		return NULL;
 	}
 	sl_burst_reset(r->out);
-	/* Free lists in index order: the first streams touch the first
-	 * pages only. */
-	for (i = cfg->rx_streams_max; i-- > 0;) {
-		r->rx[i].e.hnext = r->rx_free;
-		r->rx_free = &r->rx[i].e;
-	}
-	for (i = cfg->tx_streams_max; i-- > 0;) {
-		r->tx[i].e.hnext = r->tx_free;
-		r->tx_free = &r->tx[i].e;
-	}
+	/* The entry arrays are taken from the front as streams come (and
+	 * reused from the free lists): a process that tracks few streams
+	 * touches few pages of them. */
 	return r;
 }
 
