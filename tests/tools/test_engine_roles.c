@@ -71,6 +71,9 @@ start_engine(const char *role, ...)
 	unsigned int n = 0;
 	va_list ap;
 
+	/* A test that failed midway may have left its engine running. */
+	if (engine_pid > 0)
+		tt_stop(&engine_pid);
 	snprintf(listen, sizeof(listen), "127.0.0.1:%u", tt_free_port());
 	unlink(stats_path);
 	argv[n++] = (char *)engine_bin;
