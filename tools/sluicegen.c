@@ -886,7 +886,12 @@ gen_setup(struct gen *g)
 
 		sl_rel_config_default(&rc);
 		rc.rx_streams_max = GEN_REL_STREAMS;
-		rc.tx_streams_max = GEN_REL_STREAMS;
+		/* Transform mode: every open request, and as many more
+		 * ended ones lingering. */
+		if (g->o.mode == GEN_MODE_TRANSFORM &&
+		    2 * g->o.streams + 1024 > rc.rx_streams_max)
+			rc.rx_streams_max = 2 * g->o.streams + 1024;
+		rc.tx_streams_max = rc.rx_streams_max;
 		g->rel = sl_rel_new(g->sock, &rc);
 		if (g->rel == NULL) {
 			fprintf(stderr, "sluicegen: cannot allocate stream "
