@@ -19,11 +19,24 @@
  * In every role a tokenless END|CHILDREN fragment (sluiced announcing how
  * many quanta a stream was cut into) is counted and not answered.
  *
- * It also checks what the dataplane promises a stage: per stream it
- * tracks the sequence numbers seen and counts misordered and duplicate
+ * Every datagram goes through libsluice's sl_rel (proto/WIRE.md, "Loss
+ * repair and liveness"): input streams come out in sequence and once,
+ * their gaps NACKed to sluiced and their END/ABORT ACKed; a gap never
+ * filled comes out as ABORT (EXPIRED) and is answered as such; answers
+ * are kept for sluiced's NACKs and their END resent until ACKed. PROBEs
+ * are answered, with PAUSE while the admission queue is full (timed
+ * roles: --max-queue jobs waiting and every batch slot or worker busy;
+ * cleared a quarter below), and sluiced is told at once when that
+ * changes. On SIGTERM (or --duration) every answer still owed ends with
+ * ABORT (SHUTDOWN), and the engine waits up to ENGINE_LINGER_NS for the
+ * ACKs before it exits.
+ *
+ * It still checks what the layer below promises: per stream it tracks
+ * the sequence numbers handed to it and counts misordered and duplicate
  * fragments and streams that END with a gap (answered with ABORT ENGINE,
- * as a real engine that lost part of its prompt would). Duplicates are
- * not answered: an engine must not emit the same output twice.
+ * as a real engine that lost part of its prompt would); with sl_rel in
+ * front these stay 0. Duplicates are not answered: an engine must not
+ * emit the same output twice.
  *
  * Deterministic: no randomness, one thread, answers in arrival order.
  */
@@ -48,6 +61,9 @@
 #define ENGINE_IDLE_NS (10ull * 1000000000ull)
 #define ENGINE_POLL_NS (100ull * 1000000ull)
 #define ENGINE_STATS_NS 1000000000ull
+/* At exit, how long to wait for the ACKs of what was sent: the END
+ * resend schedule (620 ms) and its last answer fit. */
+#define ENGINE_LINGER_NS 1500000000ull
 /* Out-of-order seqs remembered past the lowest missing one. */
 #define ENGINE_AHEAD_BITS 64
 
@@ -125,6 +141,24 @@ engine_lookup(struct engine *e, const struct engine_key *h, bool *created)
 			*created = true;
 			return s;
 		}
+		if (engine_key_eq(&s->key, h))
+			return s;
+		i = (i + 1) & mask;
+	}
+	return NULL;
+}
+
+struct engine_stream *
+engine_find(struct engine *e, const struct engine_key *h)
+{
+	uint32_t mask = ENGINE_TABLE_SIZE - 1, i = engine_hash(h) & mask;
+	uint32_t probes;
+
+	for (probes = 0; probes < ENGINE_TABLE_SIZE; probes++) {
+		struct engine_stream *s = &e->table[i];
+
+		if (!s->used)
+			return NULL;
 		if (engine_key_eq(&s->key, h))
 			return s;
 		i = (i + 1) & mask;
@@ -252,6 +286,24 @@ engine_write_stats(const struct engine *e)
 		fprintf(f, ", \"replay_records\": %zu, \"replay_unknown\": %llu",
 			e->replay ? e->replay->n : 0,
 			(unsigned long long)e->st.replay_unknown);
+	fprintf(f, ", \"paused\": %s, \"pause_changes\": %llu, "
+		"\"shutdown_aborts\": %llu, \"shutdown_dropped\": %llu, "
+		"\"rel\": ",
+		e->rel && sl_rel_paused(e->rel) ? "true" : "false",
+		(unsigned long long)e->st.pause_changes,
+		(unsigned long long)e->st.shutdown_aborts,
+		(unsigned long long)e->st.shutdown_dropped);
+	if (e->rel != NULL) {
+		struct sl_rel_usage u;
+
+		sl_rel_counters_json(f, sl_rel_counters(e->rel), NULL);
+		sl_rel_usage(e->rel, &u);
+		fprintf(f, ", \"rel_pending\": %u, \"rel_copies\": %u, "
+			"\"rel_held\": %u",
+			u.tx_pending, u.tx_copies, u.rx_held);
+	} else {
+		fputs("{}", f);
+	}
 	if (sl_engine_role_is_lm(e->role))
 		fprintf(f, ", \"ttft_ms_mean\": %.3f, \"tpot_ms_mean\": %.3f",
 			e->st.ttft_count ? (double)e->st.ttft_ns_sum / 1e6 /
@@ -369,8 +421,8 @@ engine_flush(struct engine *e, struct sl_burst *tx)
 	unsigned int sent = 0;
 
 	while (sent < tx->n) {
-		int rc = sl_sock_send_burst(e->sock, tx->d + sent,
-					    tx->n - sent);
+		int rc = sl_rel_send_burst(e->rel, tx->d + sent, tx->n - sent,
+					   sl_now_ns());
 
 		if (rc < 0) {
 			e->st.tx_dropped += tx->n - sent;
@@ -381,10 +433,16 @@ engine_flush(struct engine *e, struct sl_burst *tx)
 			struct pollfd p = {.fd = e->sock->fd,
 					   .events = POLLOUT};
 
-			/* Socket buffer full: wait a little, then give up
-			 * on the rest rather than stall every stream. */
+			/* Socket buffer full: wait a little, then leave the
+			 * rest to loss repair (kept as if sent: the NACK or
+			 * the END's resend brings it) rather than stall
+			 * every stream. */
 			if (poll(&p, 1, 10) <= 0) {
+				uint64_t now = sl_now_ns();
+
 				e->st.tx_dropped += tx->n - sent;
+				for (; sent < tx->n; sent++)
+					sl_rel_track(e->rel, &tx->d[sent], now);
 				break;
 			}
 			continue;
@@ -413,6 +471,69 @@ engine_tx_commit(struct engine *e, struct sl_dgram *d)
 {
 	(void)d;
 	e->tx->n++;
+}
+
+/* PAUSE while the admission queue is full; tell sluiced on a change. */
+static void
+engine_update_pause(struct engine *e, uint64_t now)
+{
+	bool was = sl_rel_paused(e->rel), want = sl_role_pause(e, was);
+
+	if (want != was) {
+		e->st.pause_changes++;
+		sl_rel_set_pause(e->rel, want, now);
+	}
+}
+
+/*
+ * Leaving with streams in flight: every output this instance owes ends
+ * with ABORT (SHUTDOWN) now, rather than by sluiced's timeout; then wait
+ * (bounded) for the ACKs of everything sent, resending as the protocol
+ * says. What arrives meanwhile is not served.
+ */
+static void
+engine_shutdown(struct engine *e, struct sl_burst *rx)
+{
+	uint64_t now = sl_now_ns(), end = now + ENGINE_LINGER_NS;
+	struct sl_frag_view v;
+	unsigned int n = 0;
+
+	if (e->role != SL_ENGINE_ROLE_TRANSFORM)
+		n += sl_role_shutdown(e);
+	(void)engine_flush(e, e->tx);
+	/* Transform outputs, and anything else started and not ended. */
+	n += sl_rel_abort_open(e->rel, SL_ABORT_SHUTDOWN, sl_now_ns());
+	e->st.shutdown_aborts += n;
+	for (;;) {
+		struct pollfd p = {.fd = e->sock->fd, .events = POLLIN};
+		struct sl_rel_usage u;
+		struct timespec ts;
+		uint64_t next;
+		int k, i;
+
+		k = sl_sock_recv_burst(e->sock, rx->d, SL_BURST_MAX);
+		now = sl_now_ns();
+		for (i = 0; i < k; i++) {
+			if (sl_rel_input(e->rel, &rx->d[i], now) != SL_WIRE_OK)
+				e->st.invalid++;
+			while (sl_rel_next(e->rel, &v))
+				e->st.shutdown_dropped++;
+		}
+		next = sl_rel_tick(e->rel, now);
+		while (sl_rel_next(e->rel, &v))
+			e->st.shutdown_dropped++;
+		sl_rel_usage(e->rel, &u);
+		if (u.tx_pending == 0 || now >= end)
+			break;
+		if (k == SL_BURST_MAX)
+			continue;
+		if (next > end)
+			next = end;
+		next = next > now ? next - now : 0;
+		ts.tv_sec = (time_t)(next / 1000000000ull);
+		ts.tv_nsec = (long)(next % 1000000000ull);
+		ppoll(&p, 1, &ts, NULL);
+	}
 }
 
 /* One valid fragment, any role. */
@@ -818,6 +939,22 @@ main(int argc, char **argv)
 			"sluice-engine: cannot allocate stream table\n");
 		return 1;
 	}
+	{
+		struct sl_rel_config rc;
+
+		/* As many streams each way as the stream table holds. */
+		sl_rel_config_default(&rc);
+		rc.rx_streams_max = ENGINE_TABLE_SIZE;
+		rc.tx_streams_max = ENGINE_TABLE_SIZE;
+		rc.answer_probes = true;
+		e.rel = sl_rel_new(e.sock, &rc);
+		if (e.rel == NULL) {
+			fprintf(stderr,
+				"sluice-engine: cannot allocate stream "
+				"state: %s\n", strerror(errno));
+			return 1;
+		}
+	}
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = engine_on_signal;
@@ -854,8 +991,9 @@ main(int argc, char **argv)
 	next_expire = start + ENGINE_STATS_NS;
 	while (!engine_stop) {
 		struct pollfd p = {.fd = e.sock->fd, .events = POLLIN};
+		struct sl_frag_view v;
 		struct timespec ts;
-		uint64_t now, wait;
+		uint64_t now, wait, next_rel;
 		int n, i;
 
 		n = sl_sock_recv_burst(e.sock, rx.d, SL_BURST_MAX);
@@ -866,19 +1004,27 @@ main(int argc, char **argv)
 		}
 		now = sl_now_ns();
 		for (i = 0; i < n; i++) {
-			struct sl_frag_view v;
-
-			if (sl_frag_view_parse(&v, &rx.d[i]) != SL_WIRE_OK) {
+			/* Control fragments stop here; data comes out in
+			 * sequence, once per fragment. */
+			if (sl_rel_input(e.rel, &rx.d[i], now) != SL_WIRE_OK) {
 				e.st.invalid++;
 				continue;
 			}
-			engine_input(&e, &v, now);
+			while (sl_rel_next(e.rel, &v))
+				engine_input(&e, &v, now);
 		}
 		if (e.role != SL_ENGINE_ROLE_TRANSFORM) {
 			/* Fire what fell due while we were receiving. */
 			now = sl_now_ns();
 			next_timer = sl_role_run_timers(&e, now);
 		}
+		/* NACK repeats, resends; a stream given up comes out as
+		 * ABORT (EXPIRED) and is answered as such. */
+		now = sl_now_ns();
+		next_rel = sl_rel_tick(e.rel, now);
+		while (sl_rel_next(e.rel, &v))
+			engine_input(&e, &v, now);
+		engine_update_pause(&e, now);
 		if (tx.n > 0 && engine_flush(&e, &tx) < 0)
 			break;
 
@@ -898,11 +1044,14 @@ main(int argc, char **argv)
 		/* A full burst means more is probably waiting. */
 		if (n == SL_BURST_MAX)
 			continue;
-		/* Sleep until input arrives or the next modelled event. */
+		/* Sleep until input arrives, the next modelled event or
+		 * the next repair timer. */
 		wait = ENGINE_POLL_NS;
-		if (next_timer != UINT64_MAX) {
+		if (next_timer < next_rel)
+			next_rel = next_timer;
+		if (next_rel != UINT64_MAX) {
 			now = sl_now_ns();
-			wait = next_timer <= now ? 0 : next_timer - now;
+			wait = next_rel <= now ? 0 : next_rel - now;
 			if (wait > ENGINE_POLL_NS)
 				wait = ENGINE_POLL_NS;
 		}
@@ -913,6 +1062,7 @@ main(int argc, char **argv)
 		ppoll(&p, 1, &ts, NULL);
 	}
 
+	engine_shutdown(&e, &rx);
 	rc = engine_write_stats(&e);
 	if (!e.quiet)
 		fprintf(stderr,
@@ -928,6 +1078,7 @@ main(int argc, char **argv)
 			(unsigned long long)e.st.incomplete,
 			(unsigned long long)e.st.invalid);
 	sl_role_fini(&e);
+	sl_rel_free(e.rel);
 	sl_corpus_free(e.corpus);
 	sl_model_replay_free(e.replay);
 	free(e.table);

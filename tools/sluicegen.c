@@ -15,6 +15,15 @@
  * the waits between sends are ppoll()s on the socket so that replies are
  * read while pacing.
  *
+ * Every hop repairs its own losses (proto/WIRE.md, "Loss repair and
+ * liveness"): everything sent and received goes through libsluice's
+ * sl_rel, which keeps copies of the requests for sluiced's NACKs and
+ * resends their END until ACKed, and delivers each result stream in
+ * order and once, NACKing gaps and ACKing its END. A request is "lost"
+ * when it is neither completed nor aborted within --drain-ms; aborts
+ * are counted by reason, and the repair counters (NACKs, resends, ...)
+ * are reported with the rest (--json: "rel").
+ *
  * That is --mode transform, the default. --mode pipeline (below) drives
  * a whole pipeline DAG instead: open-loop question arrivals (Poisson or
  * constant), one result stream per request, request latency, achieved
@@ -42,6 +51,12 @@
 #define GEN_DEFAULT_CORPUS SL_SOURCE_DIR "/tools/data/corpus.txt"
 #define GEN_STAGES_MAX 16
 #define GEN_IDLE_WAIT_NS 10000000ull /* longest sleep with nothing to do */
+/* After the last request: how long to wait for sluiced's ACKs of our
+ * requests (their END resends end within 620 ms). */
+#define GEN_LINGER_NS 700000000ull
+/* Streams tracked each way: open ones and those ended in the last
+ * SL_RTX_LINGER_MS. */
+#define GEN_REL_STREAMS 65536
 
 enum gen_mode {
 	GEN_MODE_TRANSFORM = 0, /* check every fragment through transforms */
@@ -122,7 +137,9 @@ struct gen_counters {
 	uint64_t fragments;
 	uint64_t fragments_received;
 	uint64_t tokens_received;
-	uint64_t lost;
+	uint64_t lost;           /* requests neither completed nor aborted */
+	uint64_t fragments_lost; /* their answer fragments never received */
+	uint64_t aborted_by[SL_ABORT_MAX + 1]; /* last slot: unknown */
 	uint64_t duplicated;
 	uint64_t misordered;
 	uint64_t corrupted;
@@ -141,6 +158,7 @@ struct gen {
 	struct gen_opts o;
 	struct sl_corpus *corpus;
 	struct sl_sock *sock;
+	struct sl_rel *rel; /* loss repair of every stream, both ways */
 	struct gen_request *req;
 	uint32_t *free_slots;
 	uint32_t n_free;
@@ -374,19 +392,15 @@ gen_verify(const struct gen *g, const struct gen_request *r,
 	return j == g->o.tokens;
 }
 
+/* One fragment of a result, as sl_rel delivered it (in order, once). */
 static void
-gen_receive(struct gen *g, const struct sl_dgram *d, uint64_t now)
+gen_take(struct gen *g, const struct sl_frag_view *vp, uint64_t now)
 {
-	struct sl_frag_view v;
+	const struct sl_frag_view v = *vp;
 	struct gen_request *r;
 	uint32_t seq;
 	int32_t slot;
 
-	if (sl_frag_view_parse(&v, d) != SL_WIRE_OK) {
-		/* Not even a fragment: the path mangled it. */
-		g->c.corrupted++;
-		return;
-	}
 	slot = gen_map_find(&g->map, v.hdr.ancestry[0]);
 	if (slot < 0 || v.hdr.depth != 1) {
 		g->c.unknown++;
@@ -402,6 +416,9 @@ gen_receive(struct gen *g, const struct sl_dgram *d, uint64_t now)
 
 	if (v.hdr.flags & SL_FRAG_F_ABORT) {
 		g->c.aborted++;
+		g->c.aborted_by[v.hdr.abort_reason < SL_ABORT_MAX
+					? v.hdr.abort_reason
+					: SL_ABORT_MAX]++;
 		gen_close_request(g, r);
 		return;
 	}
@@ -447,7 +464,8 @@ gen_expire(struct gen *g, uint64_t now)
 			continue;
 		if (r->sent < g->o.frags || now - r->last_ns < drain_ns)
 			continue;
-		g->c.lost += g->o.frags - r->received;
+		g->c.lost++;
+		g->c.fragments_lost += g->o.frags - r->received;
 		gen_close_request(g, r);
 	}
 }
@@ -863,6 +881,24 @@ gen_setup(struct gen *g)
 		return -1;
 	}
 	sl_sock_set_peer(g->sock, &g->o.server);
+	{
+		struct sl_rel_config rc;
+
+		sl_rel_config_default(&rc);
+		rc.rx_streams_max = GEN_REL_STREAMS;
+		/* Transform mode: every open request, and as many more
+		 * ended ones lingering. */
+		if (g->o.mode == GEN_MODE_TRANSFORM &&
+		    2 * g->o.streams + 1024 > rc.rx_streams_max)
+			rc.rx_streams_max = 2 * g->o.streams + 1024;
+		rc.tx_streams_max = rc.rx_streams_max;
+		g->rel = sl_rel_new(g->sock, &rc);
+		if (g->rel == NULL) {
+			fprintf(stderr, "sluicegen: cannot allocate stream "
+				"state: %s\n", strerror(errno));
+			return -1;
+		}
+	}
 	if (g->o.mode == GEN_MODE_PIPELINE)
 		goto ids;
 
@@ -923,15 +959,115 @@ gen_teardown(struct gen *g)
 	free(g->sendq);
 	free(g->map.keys);
 	free(g->map.slot);
+	sl_rel_free(g->rel);
 	sl_sock_close(g->sock);
 	sl_corpus_free(g->corpus);
 	gen_questions_free(g->questions);
 }
 
+/* Where delivered fragments go: a mode's accounting. */
+typedef void (*gen_take_fn)(struct gen *g, void *ctx,
+			    const struct sl_frag_view *v, uint64_t now);
+
+/*
+ * Receive whatever waits: each datagram through sl_rel (control consumed,
+ * data in order and once) and what it delivers to @take. A datagram that
+ * is not a valid fragment counts in *@corrupted. Return 0 or -errno.
+ */
+static int
+gen_rel_rx(struct gen *g, gen_take_fn take, void *ctx, uint64_t *corrupted)
+{
+	static struct sl_burst rx;
+	static bool ready;
+	int n, i;
+
+	if (!ready) {
+		sl_burst_reset(&rx);
+		ready = true;
+	}
+	do {
+		struct sl_frag_view v;
+		uint64_t now;
+
+		n = sl_sock_recv_burst(g->sock, rx.d, SL_BURST_MAX);
+		if (n < 0) {
+			fprintf(stderr, "sluicegen: recv: %s\n",
+				strerror(-n));
+			return n;
+		}
+		now = sl_now_ns();
+		for (i = 0; i < n; i++) {
+			if (sl_rel_input(g->rel, &rx.d[i], now) !=
+			    SL_WIRE_OK) {
+				/* Not even a fragment: the path mangled it. */
+				(*corrupted)++;
+				continue;
+			}
+			while (sl_rel_next(g->rel, &v))
+				take(g, ctx, &v, now);
+		}
+	} while (n == SL_BURST_MAX);
+	return 0;
+}
+
+/* Run the repair timers; streams given up go to @take as ABORT EXPIRED.
+ * Return the next deadline. */
+static uint64_t
+gen_rel_tick(struct gen *g, gen_take_fn take, void *ctx)
+{
+	struct sl_frag_view v;
+	uint64_t now = sl_now_ns(), next = sl_rel_tick(g->rel, now);
+
+	while (sl_rel_next(g->rel, &v))
+		take(g, ctx, &v, now);
+	return next;
+}
+
+/*
+ * Keep serving the streams for a while: until @until, or (@until_acked)
+ * as soon as sluiced has ACKed every request. Late results still reach
+ * @take; our ACKs and resends still go out.
+ */
+static int
+gen_rel_serve(struct gen *g, gen_take_fn take, void *ctx, uint64_t *corrupted,
+	      uint64_t until, bool until_acked)
+{
+	for (;;) {
+		struct pollfd p = {.fd = g->sock->fd, .events = POLLIN};
+		struct sl_rel_usage u;
+		struct timespec ts;
+		uint64_t now, next;
+
+		if (gen_rel_rx(g, take, ctx, corrupted) < 0)
+			return -1;
+		next = gen_rel_tick(g, take, ctx);
+		sl_rel_usage(g->rel, &u);
+		now = sl_now_ns();
+		if (now >= until || (until_acked && u.tx_pending == 0))
+			return 0;
+		if (next > until)
+			next = until;
+		next = next > now ? next - now : 0;
+		if (next > GEN_IDLE_WAIT_NS)
+			next = GEN_IDLE_WAIT_NS;
+		ts.tv_sec = 0;
+		ts.tv_nsec = (long)next;
+		ppoll(&p, 1, &ts, NULL);
+	}
+}
+
+static void
+gen_take_cb(struct gen *g, void *ctx, const struct sl_frag_view *v,
+	    uint64_t now)
+{
+	(void)ctx;
+	gen_take(g, v, now);
+}
+
 static int
 gen_run(struct gen *g, uint64_t *start_out, uint64_t *end_out)
 {
-	static struct sl_burst rx, tx;
+	static struct sl_burst tx;
 	uint64_t start = sl_now_ns(), last_refill = start;
 	uint64_t duration_ns = (uint64_t)(g->o.duration * 1e9);
 	double burst = g->o.rate / 100.0, tokens = 1.0;
@@ -944,15 +1080,13 @@ gen_run(struct gen *g, uint64_t *start_out, uint64_t *end_out)
 		burst = 1.0;
 	if (burst > SL_BURST_MAX)
 		burst = SL_BURST_MAX;
-	sl_burst_reset(&rx);
 	sl_burst_reset(&tx);
 	*start_out = start;
 
 	for (;;) {
-		uint64_t now = sl_now_ns(), wait_ns;
+		uint64_t now = sl_now_ns(), wait_ns, next_rel;
 		struct timespec ts;
 		struct pollfd p;
-		int n, i;
 
 		if (opening &&
 		    (gen_stop || (duration_ns && now - start >= duration_ns) ||
@@ -992,8 +1126,8 @@ gen_run(struct gen *g, uint64_t *start_out, uint64_t *end_out)
 			tx_sent = 0;
 		}
 		if (tx.n > 0) {
-			int rc = sl_sock_send_burst(g->sock, tx.d + tx_sent,
-						    tx.n - tx_sent);
+			int rc = sl_rel_send_burst(g->rel, tx.d + tx_sent,
+						   tx.n - tx_sent, now);
 
 			if (rc < 0) {
 				fprintf(stderr, "sluicegen: send: %s\n",
@@ -1011,18 +1145,10 @@ gen_run(struct gen *g, uint64_t *start_out, uint64_t *end_out)
 				tx.n = 0;
 		}
 
-		do {
-			n = sl_sock_recv_burst(g->sock, rx.d, SL_BURST_MAX);
-			if (n < 0) {
-				fprintf(stderr, "sluicegen: recv: %s\n",
-					strerror(-n));
-				return -1;
-			}
-			now = sl_now_ns();
-			for (i = 0; i < n; i++)
-				gen_receive(g, &rx.d[i], now);
-		} while (n == SL_BURST_MAX);
-
+		if (gen_rel_rx(g, gen_take_cb, NULL, &g->c.corrupted) < 0)
+			return -1;
+		next_rel = gen_rel_tick(g, gen_take_cb, NULL);
+		now = sl_now_ns();
 		gen_expire(g, now);
 		if (!opening && g->n_open == 0 && tx.n == 0)
 			break;
@@ -1045,6 +1171,10 @@ gen_run(struct gen *g, uint64_t *start_out, uint64_t *end_out)
 		} else if (opening && g->n_free > 0) {
 			wait_ns = 0;
 		}
+		if (next_rel <= now)
+			wait_ns = 0;
+		else if (next_rel - now < wait_ns)
+			wait_ns = next_rel - now;
 		if (wait_ns == 0)
 			continue;
 		ts.tv_sec = (time_t)(wait_ns / 1000000000ull);
@@ -1052,13 +1182,55 @@ gen_run(struct gen *g, uint64_t *start_out, uint64_t *end_out)
 		ppoll(&p, 1, &ts, NULL);
 	}
 	*end_out = sl_now_ns();
-	return 0;
+	/* Our requests' END resends may still be needed. */
+	return gen_rel_serve(g, gen_take_cb, NULL, &g->c.corrupted,
+			     *end_out + GEN_LINGER_NS, true);
 }
 
 static double
 us(uint64_t ns)
 {
 	return (double)ns / 1000.0;
+}
+
+/* {"OVERLOAD": 3, ...}: the reasons seen, by name. */
+static void
+gen_json_reasons(FILE *f, const uint64_t *by)
+{
+	unsigned int k;
+	bool first = true;
+
+	fputc('{', f);
+	for (k = 0; k <= SL_ABORT_MAX; k++) {
+		if (by[k] == 0)
+			continue;
+		fprintf(f, "%s\"%s\": %" PRIu64, first ? "" : ", ",
+			k < SL_ABORT_MAX ? sl_abort_reason_name(k) : "UNKNOWN",
+			by[k]);
+		first = false;
+	}
+	fputc('}', f);
+}
+
+/* The repair counters of one run (@base: at its start; NULL: all). */
+static void
+gen_text_rel(const struct sl_rel_counters *c,
+	     const struct sl_rel_counters *base)
+{
+#define GEN_REL_D(name) (c->name - (base != NULL ? base->name : 0))
+	printf("  repair: %" PRIu64 " NACKs sent, %" PRIu64 " received, %"
+	       PRIu64 " resent, %" PRIu64 " ABORT LOST, %" PRIu64
+	       " END resends, %" PRIu64 " gave up;\n"
+	       "          %" PRIu64 " ACKs sent, %" PRIu64 " received, %"
+	       PRIu64 " duplicates dropped, %" PRIu64 " held, %" PRIu64
+	       " given up (NACKs unanswered), %" PRIu64 " refused\n",
+	       GEN_REL_D(nacks_sent), GEN_REL_D(nacks_received),
+	       GEN_REL_D(resent), GEN_REL_D(lost_aborts_sent),
+	       GEN_REL_D(end_resends), GEN_REL_D(gave_up),
+	       GEN_REL_D(acks_sent), GEN_REL_D(acks_received),
+	       GEN_REL_D(duplicates_dropped), GEN_REL_D(held),
+	       GEN_REL_D(nack_gave_up), GEN_REL_D(rx_refused));
+#undef GEN_REL_D
 }
 
 static void
@@ -1085,7 +1257,7 @@ gen_report(const struct gen *g, uint64_t start, uint64_t end)
 		       ", \"max_us\": %.3f, \"mean_us\": %.3f"
 		       ", \"request_p50_us\": %.3f, \"request_p99_us\": %.3f"
 		       ", \"fragments_per_s\": %.1f, \"tokens_per_s\": %.1f"
-		       ", \"offered_rate\": %.1f, \"duration_s\": %.3f}\n",
+		       ", \"offered_rate\": %.1f, \"duration_s\": %.3f",
 		       c->requests, c->completed, c->fragments,
 		       c->fragments_received, c->lost, c->duplicated,
 		       c->misordered, c->corrupted, c->aborted, c->unknown,
@@ -1096,6 +1268,13 @@ gen_report(const struct gen *g, uint64_t start, uint64_t end)
 		       sl_hist_mean(f) / 1000.0,
 		       us(sl_hist_percentile(r, 50)),
 		       us(sl_hist_percentile(r, 99)), fps, tps, offered, dur);
+		printf(", \"fragments_lost\": %" PRIu64
+		       ", \"aborted_by_reason\": ",
+		       c->fragments_lost);
+		gen_json_reasons(stdout, c->aborted_by);
+		printf(", \"rel\": ");
+		sl_rel_counters_json(stdout, sl_rel_counters(g->rel), NULL);
+		printf("}\n");
 		return;
 	}
 	if (g->o.quiet)
@@ -1114,6 +1293,13 @@ gen_report(const struct gen *g, uint64_t start, uint64_t end)
 	       c->misordered, "corrupted", c->corrupted);
 	printf("  %-20s %12" PRIu64 "   %-20s %12" PRIu64 "\n", "aborted",
 	       c->aborted, "unknown", c->unknown);
+	printf("  %-20s %12" PRIu64 "\n", "fragments lost", c->fragments_lost);
+	if (c->aborted > 0) {
+		printf("  aborted by reason    ");
+		gen_json_reasons(stdout, c->aborted_by);
+		printf("\n");
+	}
+	gen_text_rel(sl_rel_counters(g->rel), NULL);
 	printf("  %-20s %12.1f   %-20s %12.1f\n", "offered frag/s", offered,
 	       "received frag/s", fps);
 	printf("  %-20s %12.1f\n", "received tokens/s", tps);
@@ -1216,6 +1402,7 @@ struct gen_prun {
 	uint64_t start_ns, end_ns;
 	uint64_t first_send_ns, last_send_ns, last_done_ns;
 	const struct gen_questions *questions; /* --questions: for the dump */
+	struct sl_rel_counters rel_base; /* repair counters at the start */
 };
 
 /* A double in (0, 1] from 53 random bits: never 0, so log() is finite. */
@@ -1922,19 +2109,22 @@ gen_prun_close(struct gen_prun *run, struct gen_preq *r, uint8_t state,
 	run->n_open--;
 }
 
-/* One datagram of the result streams. */
+/*
+ * One fragment of the result streams. Through sl_rel it comes in order
+ * and once; the checks below still count what a broken path would do
+ * (test_gen.c feeds them directly).
+ */
 static void
-gen_prun_receive(struct gen *g, struct gen_prun *run, const struct sl_dgram *d,
-		 uint64_t now)
+gen_prun_take(struct gen *g, struct gen_prun *run, const struct sl_frag_view *vp,
+	      uint64_t now)
 {
-	struct sl_frag_view v;
+	const struct sl_frag_view v = *vp;
 	struct gen_preq *r;
 	uint64_t id, idx;
 	uint32_t seq;
 	int seen;
 
-	if (sl_frag_view_parse(&v, d) != SL_WIRE_OK ||
-	    v.hdr.pipeline != g->o.pipeline || v.hdr.depth != 1) {
+	if (v.hdr.pipeline != g->o.pipeline || v.hdr.depth != 1) {
 		run->c.corrupted++;
 		return;
 	}
@@ -2017,6 +2207,13 @@ gen_prun_receive(struct gen *g, struct gen_prun *run, const struct sl_dgram *d,
 			r->pieces = NULL;
 		}
 	}
+}
+
+static void
+gen_prun_take_cb(struct gen *g, void *ctx, const struct sl_frag_view *v,
+		 uint64_t now)
+{
+	gen_prun_take(g, ctx, v, now);
 }
 
 /*
@@ -2123,36 +2320,20 @@ gen_prun_question(struct gen *g, struct gen_prun *run, uint64_t idx,
 
 /* Receive whatever is waiting. */
 static int
-gen_prun_poll_rx(struct gen *g, struct gen_prun *run, struct sl_burst *rx)
+gen_prun_poll_rx(struct gen *g, struct gen_prun *run)
 {
-	int n, i;
-
-	do {
-		uint64_t now;
-
-		n = sl_sock_recv_burst(g->sock, rx->d, SL_BURST_MAX);
-		if (n < 0) {
-			fprintf(stderr, "sluicegen: recv: %s\n",
-				strerror(-n));
-			return n;
-		}
-		now = sl_now_ns();
-		for (i = 0; i < n; i++)
-			gen_prun_receive(g, run, &rx->d[i], now);
-	} while (n == SL_BURST_MAX);
-	return 0;
+	return gen_rel_rx(g, gen_prun_take_cb, run, &run->c.corrupted);
 }
 
 /* Send all of @tx; while the socket is full, keep receiving. */
 static int
-gen_prun_flush(struct gen *g, struct gen_prun *run, struct sl_burst *tx,
-	       struct sl_burst *rx)
+gen_prun_flush(struct gen *g, struct gen_prun *run, struct sl_burst *tx)
 {
 	unsigned int sent = 0;
 
 	while (sent < tx->n) {
-		int rc = sl_sock_send_burst(g->sock, tx->d + sent,
-					    tx->n - sent);
+		int rc = sl_rel_send_burst(g->rel, tx->d + sent, tx->n - sent,
+					   sl_now_ns());
 
 		if (rc < 0) {
 			fprintf(stderr, "sluicegen: send: %s\n",
@@ -2164,7 +2345,7 @@ gen_prun_flush(struct gen *g, struct gen_prun *run, struct sl_burst *tx,
 					   .events = POLLOUT | POLLIN};
 
 			poll(&p, 1, 10);
-			if (gen_prun_poll_rx(g, run, rx) < 0)
+			if (gen_prun_poll_rx(g, run) < 0)
 				return -EIO;
 			continue;
 		}
@@ -2211,6 +2392,8 @@ gen_prun_setup(struct gen *g, struct gen_prun *run, double rate,
 	 * cannot be taken for the next one's. */
 	run->id_hi = (g->id_prefix >> 32) + index;
 	run->id_hi &= 0xffffffffull;
+	if (g->rel != NULL)
+		run->rel_base = *sl_rel_counters(g->rel);
 	sl_hist_init(&run->lat);
 	sl_hist_init(&run->first_lat);
 	return 0;
@@ -2219,16 +2402,15 @@ gen_prun_setup(struct gen *g, struct gen_prun *run, double rate,
 static int
 gen_prun_run(struct gen *g, struct gen_prun *run)
 {
-	static struct sl_burst rx, tx;
+	static struct sl_burst tx;
 	uint64_t drain_ns = g->o.drain_ms * 1000000ull;
 	uint64_t start, now, i;
 
-	sl_burst_reset(&rx);
 	sl_burst_reset(&tx);
 	start = sl_now_ns();
 	run->start_ns = start;
 	for (;;) {
-		uint64_t wait_ns = GEN_IDLE_WAIT_NS;
+		uint64_t wait_ns = GEN_IDLE_WAIT_NS, next_rel;
 		struct timespec ts;
 		struct pollfd p;
 
@@ -2243,7 +2425,7 @@ gen_prun_run(struct gen *g, struct gen_prun *run)
 			int rc;
 
 			if (tx.n + need > SL_BURST_MAX &&
-			    gen_prun_flush(g, run, &tx, &rx) < 0)
+			    gen_prun_flush(g, run, &tx) < 0)
 				return -1;
 			rc = gen_prun_question(g, run, run->next, &tx, now);
 			if (rc < 0) {
@@ -2262,10 +2444,11 @@ gen_prun_run(struct gen *g, struct gen_prun *run)
 			run->n_open++;
 			run->c.requests++;
 		}
-		if (tx.n > 0 && gen_prun_flush(g, run, &tx, &rx) < 0)
+		if (tx.n > 0 && gen_prun_flush(g, run, &tx) < 0)
 			return -1;
-		if (gen_prun_poll_rx(g, run, &rx) < 0)
+		if (gen_prun_poll_rx(g, run) < 0)
 			return -1;
+		next_rel = gen_rel_tick(g, gen_prun_take_cb, run);
 
 		now = sl_now_ns();
 		if (run->next == run->n || gen_stop) {
@@ -2282,6 +2465,10 @@ gen_prun_run(struct gen *g, struct gen_prun *run)
 			if (wait_ns > GEN_IDLE_WAIT_NS)
 				wait_ns = GEN_IDLE_WAIT_NS;
 		}
+		if (next_rel <= now)
+			wait_ns = 0;
+		else if (next_rel - now < wait_ns)
+			wait_ns = next_rel - now;
 		if (wait_ns == 0)
 			continue;
 		p.fd = g->sock->fd;
@@ -2348,7 +2535,7 @@ gen_prun_json(FILE *f, const struct gen *g, const struct gen_prun *run)
 		", \"first_p50_us\": %.3f, \"first_p99_us\": %.3f"
 		", \"fragments_per_s\": %.1f, \"duration_s\": %.3f"
 		", \"send_duration_s\": %.3f, \"question_tokens\": %u"
-		", \"seed\": %" PRIu64 "}",
+		", \"seed\": %" PRIu64,
 		c->lost, c->duplicated, c->misordered, c->corrupted,
 		c->unknown, c->fragments, c->fragments_received,
 		c->result_bytes, us(sl_hist_percentile(h, 50)),
@@ -2359,6 +2546,9 @@ gen_prun_json(FILE *f, const struct gen *g, const struct gen_prun *run)
 		dur > 0 ? (double)c->fragments_received / dur : 0, dur,
 		(double)(run->last_send_ns - run->first_send_ns) / 1e9,
 		g->o.question_tokens, g->o.seed);
+	fprintf(f, ", \"rel\": ");
+	sl_rel_counters_json(f, sl_rel_counters(g->rel), &run->rel_base);
+	fputc('}', f);
 }
 
 static void
@@ -2424,15 +2614,9 @@ gen_pipeline_main(struct gen *g)
 		printf("{\"sweep\": [");
 	for (i = 0; i < n_rates; i++) {
 		struct gen_prun run;
+		uint64_t now;
 		int rc;
 
-		if (i > 0 && g->o.sweep_pause_ms > 0 && !gen_stop) {
-			struct timespec ts = {
-				.tv_sec = (time_t)(g->o.sweep_pause_ms / 1000),
-				.tv_nsec = (long)(g->o.sweep_pause_ms % 1000) *
-					   1000000L};
-			nanosleep(&ts, NULL);
-		}
 		rc = gen_prun_setup(g, &run, rates[i], i, duration);
 		if (rc < 0) {
 			fprintf(stderr, "sluicegen: cannot plan %.3f req/s: %s\n",
@@ -2440,6 +2624,22 @@ gen_pipeline_main(struct gen *g)
 			return 1;
 		}
 		if (gen_prun_run(g, &run) < 0) {
+			gen_prun_free(&run);
+			return 1;
+		}
+		/* The pause before the next rate, or the end: the streams
+		 * are still served (late results, ACKs, END resends). */
+		now = sl_now_ns();
+		if (i + 1 < n_rates && g->o.sweep_pause_ms > 0 && !gen_stop)
+			rc = gen_rel_serve(g, gen_prun_take_cb, &run,
+					   &run.c.corrupted,
+					   now + g->o.sweep_pause_ms * 1000000ull,
+					   false);
+		else
+			rc = gen_rel_serve(g, gen_prun_take_cb, &run,
+					   &run.c.corrupted, now + GEN_LINGER_NS,
+					   true);
+		if (rc < 0) {
 			gen_prun_free(&run);
 			return 1;
 		}
@@ -2463,6 +2663,7 @@ gen_pipeline_main(struct gen *g)
 				printf("\n");
 		} else if (!g->o.quiet) {
 			gen_prun_table_row(&run);
+			gen_text_rel(sl_rel_counters(g->rel), &run.rel_base);
 		}
 		fflush(stdout);
 		if (gen_prun_failed(&run))

@@ -8,7 +8,11 @@
  * would (stage, from_stage, ancestry), and checks the answers: their
  * structure per role, that they depend on the input bytes only (two runs,
  * different fragmentings), TTFT against prompt length and queueing, joins,
- * markers, ABORT in -> ABORT out, OVERLOAD, and the stats file.
+ * markers, ABORT in -> ABORT out, OVERLOAD, and the stats file. The
+ * client socket is raw and ACKs by hand (tt_peer.c), so that every
+ * control fragment the engine sends is seen: ACKs of its inputs, PROBE
+ * answers with PAUSE while its admission queue is full, and at SIGTERM
+ * the ABORT (SHUTDOWN) of every answer it still owed.
  *
  * The binary comes from $SL_ENGINE (set by meson); skipped (77) without.
  */
@@ -26,6 +30,7 @@
 #include <unistd.h>
 
 #include "sluice.h"
+#include "tt_peer.h"
 #include "tt_proc.h"
 
 #define PIPELINE 3
@@ -40,6 +45,7 @@ static char stats_path[128];
 static pid_t engine_pid = -1;
 static struct sockaddr_in engine_addr;
 static struct sl_sock *client;
+static struct tt_ctl_log ctl; /* control fragments from the engine */
 
 static const char question[] =
 	"What is the full name of the author born in Taipei, Taiwan on "
@@ -65,6 +71,9 @@ start_engine(const char *role, ...)
 	unsigned int n = 0;
 	va_list ap;
 
+	/* A test that failed midway may have left its engine running. */
+	if (engine_pid > 0)
+		tt_stop(&engine_pid);
 	snprintf(listen, sizeof(listen), "127.0.0.1:%u", tt_free_port());
 	unlink(stats_path);
 	argv[n++] = (char *)engine_bin;
@@ -90,6 +99,7 @@ start_engine(const char *role, ...)
 	engine_pid = tt_spawn(argv, NULL, NULL);
 	if (engine_pid < 0)
 		return -1;
+	memset(&ctl, 0, sizeof(ctl));
 	sl_endpoint_parse(listen, false, &engine_addr);
 	sl_sock_set_peer(client, &engine_addr);
 	return tt_wait_file(stats_path, 300, NULL);
@@ -196,6 +206,7 @@ struct out_stream {
 	unsigned int tokens;
 	unsigned int max_tokens_per_frag;
 	char tok[8][40]; /* first tokens, for operator answers */
+	unsigned int resends; /* its END again: our ACK was late */
 	bool seq_ok;
 	bool ended;
 	bool aborted;
@@ -231,6 +242,86 @@ out_find(const struct sl_frag_hdr *h)
 	return &outs[n_outs++];
 }
 
+/* One datagram from the engine: control to ctl; an answer fragment to
+ * its out_stream, its END or ABORT ACKed (again when resent). */
+static void
+take(const struct sl_dgram *d, uint64_t now)
+{
+	struct sl_frag_view v;
+	struct sl_token_iter it;
+	struct sl_token tok;
+	struct out_stream *o;
+	unsigned int nt = 0;
+
+	CU_ASSERT_FATAL(sl_frag_view_parse(&v, d) == SL_WIRE_OK);
+	if (tt_ctl_take(&ctl, &v))
+		return;
+	o = out_find(&v.hdr);
+	CU_ASSERT_FATAL(o != NULL);
+	if (v.hdr.flags & (SL_FRAG_F_ABORT | SL_FRAG_F_END)) {
+		tt_ack(client, &v);
+		if ((o->ended || o->aborted) && v.hdr.seq + 1 == o->frags) {
+			o->resends++;
+			return;
+		}
+	}
+	if (v.hdr.seq != o->frags || o->ended || o->aborted)
+		o->seq_ok = false;
+	if (v.hdr.pipeline != PIPELINE || v.hdr.tenant != TENANT ||
+	    v.hdr.stage != STAGE || v.hdr.from_stage != STAGE ||
+	    v.hdr.send_ns != o->send_ns)
+		o->header_ok = false;
+	if (o->frags == 0)
+		o->first_ns = now;
+	o->frags++;
+	sl_frag_view_tokens(&v, &it);
+	while (sl_token_next(&it, &tok)) {
+		CU_ASSERT(tok.id == sl_token_hash(tok.text, tok.len));
+		if (o->tokens < 8 && tok.len < 40) {
+			memcpy(o->tok[o->tokens], tok.text, tok.len);
+			o->tok[o->tokens][tok.len] = '\0';
+		}
+		if (o->len + tok.len < TEXT_MAX) {
+			memcpy(o->text + o->len, tok.text, tok.len);
+			o->len += tok.len;
+			o->text[o->len] = '\0';
+		}
+		o->tokens++;
+		nt++;
+	}
+	if (nt > o->max_tokens_per_frag)
+		o->max_tokens_per_frag = nt;
+	if (v.hdr.flags & SL_FRAG_F_ABORT) {
+		o->aborted = true;
+		o->reason = v.hdr.abort_reason;
+	} else if (v.hdr.flags & SL_FRAG_F_END) {
+		o->ended = true;
+	}
+	if (v.hdr.flags & (SL_FRAG_F_ABORT | SL_FRAG_F_END))
+		o->end_ns = now;
+}
+
+/* Receive for up to @ms, until @until() holds (NULL: the whole time). */
+static void
+pump(int ms, bool (*until)(void))
+{
+	static struct sl_burst rx;
+	uint64_t deadline = sl_now_ns() + (uint64_t)ms * 1000000ull;
+
+	sl_burst_reset(&rx);
+	while (sl_now_ns() < deadline && (until == NULL || !until())) {
+		struct pollfd p = {.fd = client->fd, .events = POLLIN};
+		int k, j;
+
+		k = sl_sock_recv_burst(client, rx.d, SL_BURST_MAX);
+		CU_ASSERT(k >= 0);
+		for (j = 0; j < k; j++)
+			take(&rx.d[j], sl_now_ns());
+		if (k <= 0)
+			poll(&p, 1, 2);
+	}
+}
+
 /*
  * Receive answers until @n streams ended (END or ABORT) or @ms passed,
  * then @quiet_ms more to catch anything extra. Return streams finished.
@@ -257,56 +348,8 @@ collect(unsigned int n, int ms, int quiet_ms)
 		k = sl_sock_recv_burst(client, rx.d, SL_BURST_MAX);
 		CU_ASSERT(k >= 0);
 		now = sl_now_ns();
-		for (j = 0; j < k; j++) {
-			struct sl_frag_view v;
-			struct sl_token_iter it;
-			struct sl_token tok;
-			struct out_stream *o;
-			unsigned int nt = 0;
-
-			CU_ASSERT_FATAL(sl_frag_view_parse(&v, &rx.d[j]) ==
-					SL_WIRE_OK);
-			o = out_find(&v.hdr);
-			CU_ASSERT_FATAL(o != NULL);
-			if (v.hdr.seq != o->frags || o->ended || o->aborted)
-				o->seq_ok = false;
-			if (v.hdr.pipeline != PIPELINE ||
-			    v.hdr.tenant != TENANT || v.hdr.stage != STAGE ||
-			    v.hdr.from_stage != STAGE ||
-			    v.hdr.send_ns != o->send_ns)
-				o->header_ok = false;
-			if (o->frags == 0)
-				o->first_ns = now;
-			o->frags++;
-			sl_frag_view_tokens(&v, &it);
-			while (sl_token_next(&it, &tok)) {
-				CU_ASSERT(tok.id == sl_token_hash(tok.text,
-								  tok.len));
-				if (o->tokens < 8 && tok.len < 40) {
-					memcpy(o->tok[o->tokens], tok.text,
-					       tok.len);
-					o->tok[o->tokens][tok.len] = '\0';
-				}
-				if (o->len + tok.len < TEXT_MAX) {
-					memcpy(o->text + o->len, tok.text,
-					       tok.len);
-					o->len += tok.len;
-					o->text[o->len] = '\0';
-				}
-				o->tokens++;
-				nt++;
-			}
-			if (nt > o->max_tokens_per_frag)
-				o->max_tokens_per_frag = nt;
-			if (v.hdr.flags & SL_FRAG_F_ABORT) {
-				o->aborted = true;
-				o->reason = v.hdr.abort_reason;
-			} else if (v.hdr.flags & SL_FRAG_F_END) {
-				o->ended = true;
-			}
-			if (v.hdr.flags & (SL_FRAG_F_ABORT | SL_FRAG_F_END))
-				o->end_ns = now;
-		}
+		for (j = 0; j < k; j++)
+			take(&rx.d[j], now);
 		if (k == 0)
 			poll(&p, 1, 2);
 		for (i = 0, done = 0; i < n_outs; i++)
@@ -391,6 +434,10 @@ run_three_ways(const char *role, const char *input, char *text, size_t cap,
 	send_text(&s, input, 0, SL_FRAG_F_END);
 	CU_ASSERT_EQUAL_FATAL(collect(2, 5000, 20), 2);
 	check_stream(out_of(1, 1), text, cap);
+	/* Each input END was ACKed once, nothing NACKed. */
+	CU_ASSERT_EQUAL(tt_ctl_count(&ctl, SL_FRAG_F_ACK, 1, UINT32_MAX), 1);
+	CU_ASSERT_EQUAL(tt_ctl_count(&ctl, SL_FRAG_F_ACK, 2, UINT32_MAX), 1);
+	CU_ASSERT_EQUAL(tt_ctl_count(&ctl, SL_FRAG_F_NACK, 1, UINT32_MAX), 0);
 	check_stream(out_of(2, 1), again, sizeof(again));
 	CU_ASSERT_STRING_EQUAL(text, again);
 	if (lm) /* every token is its own fragment */
@@ -631,6 +678,9 @@ test_markers(void)
 	stop_and_stats(json, sizeof(json));
 	CU_ASSERT_EQUAL(tt_json_num(json, "markers"), 1);
 	CU_ASSERT_EQUAL(tt_json_num(json, "children_announced"), 3);
+	/* The announcement is a stream of its own: ACKed at its seq. */
+	CU_ASSERT_EQUAL(tt_ctl_count(&ctl, SL_FRAG_F_ACK, 20, 9), 1);
+	CU_ASSERT_EQUAL(tt_ctl_count(&ctl, SL_FRAG_F_NACK, 20, UINT32_MAX), 0);
 	CU_ASSERT_EQUAL(tt_json_num(json, "streams"), 1);
 	CU_ASSERT_EQUAL(tt_json_num(json, "requests_served"), 1);
 }
@@ -710,6 +760,220 @@ test_overload(void)
 	CU_ASSERT_EQUAL(tt_json_num(json, "queue_max"), 1);
 	CU_ASSERT_EQUAL(tt_json_num(json, "requests_served"), 2);
 	CU_ASSERT_EQUAL(tt_json_num(json, "streams_completed"), 3);
+}
+
+/* ---- liveness and shutdown ---- */
+
+static void
+send_probe(uint32_t seq, uint64_t send_ns)
+{
+	struct sl_frag_hdr h;
+	uint8_t buf[SL_WIRE_HDR_LEN];
+	struct sl_dgram d = {.buf = buf, .cap = sizeof(buf)};
+
+	/* As sluiced probes an instance of stage STAGE. */
+	memset(&h, 0, sizeof(h));
+	h.pipeline = PIPELINE;
+	h.stage = STAGE;
+	h.depth = 1;
+	d.len = (uint16_t)sl_wire_encode_control(buf, &h, SL_FRAG_F_PROBE,
+						 seq, 0, send_ns);
+	memset(&d.addr, 0, sizeof(d.addr));
+	CU_ASSERT_EQUAL(sl_sock_send_burst(client, &d, 1), 1);
+}
+
+static unsigned int want;
+
+/* The @n-th PROBE the engine sent (from 0), or NULL. */
+static const struct tt_ctl *
+nth_probe(unsigned int n)
+{
+	unsigned int i;
+
+	for (i = 0; i < ctl.n; i++)
+		if ((ctl.e[i].flags & SL_FRAG_F_PROBE) && n-- == 0)
+			return &ctl.e[i];
+	return NULL;
+}
+
+static bool
+probes_in(void)
+{
+	return nth_probe(want - 1) != NULL;
+}
+
+static bool
+done_in(void)
+{
+	unsigned int i, done = 0;
+
+	for (i = 0; i < n_outs; i++)
+		done += outs[i].ended || outs[i].aborted;
+	return done >= want;
+}
+
+static void
+check_probe(unsigned int n, uint8_t flags, uint32_t seq, uint64_t send_ns)
+{
+	const struct tt_ctl *p;
+
+	want = n + 1;
+	pump(2000, probes_in);
+	p = nth_probe(n);
+	CU_ASSERT_FATAL(p != NULL);
+	CU_ASSERT_EQUAL(p->flags, flags);
+	CU_ASSERT_EQUAL(p->seq, seq);
+	CU_ASSERT_EQUAL(p->pipeline, PIPELINE);
+	CU_ASSERT_EQUAL(p->stage, STAGE);
+	if (send_ns != 0)
+		CU_ASSERT_EQUAL(p->send_ns, send_ns);
+}
+
+/* PAUSE while the admission queue is full, cleared below it; answers to
+ * sluiced's PROBE carry it and a change is told unprompted. */
+static void
+test_pause(void)
+{
+	struct in_stream s;
+	char json[4096];
+	const char *rel;
+	uint64_t r;
+
+	/* One worker, 300 ms an item (scaled), two may wait. */
+	CU_ASSERT_FATAL(start_engine("encoder", "--workers", "1", "--item-ms",
+				     "30000", "--max-queue", "2", NULL) == 0);
+	n_outs = 0;
+	send_probe(1, 111);
+	check_probe(0, SL_FRAG_F_PROBE, 1, 111);
+	/* One served, two waiting: full. */
+	for (r = 100; r < 103; r++) {
+		in_stream_init(&s, r, 0, 1, 1);
+		send_text(&s, query, 0, SL_FRAG_F_END);
+	}
+	check_probe(1, SL_FRAG_F_PROBE | SL_FRAG_F_PAUSE, 1, 0);
+	send_probe(2, 222);
+	check_probe(2, SL_FRAG_F_PROBE | SL_FRAG_F_PAUSE, 2, 222);
+	/* The first item done, the next served, one waiting: below. */
+	check_probe(3, SL_FRAG_F_PROBE, 2, 0);
+	send_probe(3, 333);
+	check_probe(4, SL_FRAG_F_PROBE, 3, 333);
+	want = 3;
+	pump(3000, done_in);
+	for (r = 100; r < 103; r++) {
+		check_stream(out_of(r, 1), NULL, 0);
+		/* The input END of each was ACKed. */
+		CU_ASSERT_EQUAL(tt_ctl_count(&ctl, SL_FRAG_F_ACK, r, 0), 1);
+	}
+	CU_ASSERT(nth_probe(5) == NULL);
+	stop_and_stats(json, sizeof(json));
+	CU_ASSERT(strstr(json, "\"paused\": false") != NULL);
+	CU_ASSERT_EQUAL(tt_json_num(json, "pause_changes"), 2);
+	CU_ASSERT_EQUAL(tt_json_num(json, "queue_max"), 2);
+	rel = strstr(json, "\"rel\": {");
+	CU_ASSERT_FATAL(rel != NULL);
+	CU_ASSERT_EQUAL(tt_json_num(rel, "probes_answered"), 3);
+	CU_ASSERT_EQUAL(tt_json_num(rel, "probes_sent"), 2);
+	CU_ASSERT_EQUAL(tt_json_num(rel, "acks_sent"), 3);
+	CU_ASSERT_EQUAL(tt_json_num(rel, "acks_received"), 3);
+}
+
+static bool
+two_tokens_of_90(void)
+{
+	const struct out_stream *o = out_of(90, 1);
+
+	return o != NULL && o->frags >= 2;
+}
+
+/* SIGTERM with answers owed: one being decoded, one queued, one whose
+ * prompt is still arriving. Each ends with ABORT (SHUTDOWN), numbered
+ * after what it sent; the engine waits for our ACKs, then exits 0. */
+static void
+test_shutdown(void)
+{
+	struct in_stream s;
+	const struct out_stream *o;
+	char json[4096];
+	const char *rel;
+	uint64_t r;
+
+	/* One decode slot, 50 ms a token (scaled). */
+	CU_ASSERT_FATAL(start_engine("answer", "--max-batch", "1",
+				     "--tpot-ms", "5000", NULL) == 0);
+	n_outs = 0;
+	in_stream_init(&s, 90, 0, 1, 1);
+	send_text(&s, question, 0, SL_FRAG_F_END);
+	in_stream_init(&s, 91, 0, 1, 1);
+	send_text(&s, question, 0, SL_FRAG_F_END);
+	in_stream_init(&s, 92, 0, 1, 1);
+	send_frag(&s, "Who", 3, 0, 0, 0);
+	pump(3000, two_tokens_of_90);
+	CU_ASSERT_FATAL(two_tokens_of_90());
+	CU_ASSERT_EQUAL(kill(engine_pid, SIGTERM), 0);
+	want = 3;
+	pump(3000, done_in);
+	CU_ASSERT_EQUAL(tt_wait(engine_pid), 0);
+	engine_pid = -1;
+	for (r = 90; r < 93; r++) {
+		o = out_of(r, 1);
+		CU_ASSERT_FATAL(o != NULL);
+		CU_ASSERT(o->aborted);
+		CU_ASSERT_EQUAL(o->reason, SL_ABORT_SHUTDOWN);
+		CU_ASSERT(o->seq_ok);
+		CU_ASSERT(o->header_ok);
+	}
+	CU_ASSERT(out_of(90, 1)->frags >= 3);
+	CU_ASSERT(out_of(90, 1)->tokens == out_of(90, 1)->frags - 1);
+	CU_ASSERT_EQUAL(out_of(91, 1)->frags, 1);
+	CU_ASSERT_EQUAL(out_of(92, 1)->frags, 1);
+	CU_ASSERT_EQUAL(out_of(92, 1)->tokens, 0);
+	CU_ASSERT_EQUAL_FATAL(tt_read_file(stats_path, json, sizeof(json)), 0);
+	CU_ASSERT_EQUAL(tt_json_num(json, "shutdown_aborts"), 3);
+	CU_ASSERT_EQUAL(tt_json_num(json, "rel_pending"), 0);
+	rel = strstr(json, "\"rel\": {");
+	CU_ASSERT_FATAL(rel != NULL);
+	CU_ASSERT_EQUAL(tt_json_num(rel, "acks_received"), 3);
+	CU_ASSERT_EQUAL(tt_json_num(rel, "gave_up"), 0);
+}
+
+static bool
+two_answers_of_95(void)
+{
+	const struct out_stream *o = out_of(95, 1);
+
+	return o != NULL && o->frags >= 2;
+}
+
+/* The transform role: an answer stream started and not ended is cut
+ * with ABORT (SHUTDOWN) at its next seq. */
+static void
+test_shutdown_transform(void)
+{
+	struct in_stream s;
+	const struct out_stream *o;
+	char json[4096];
+
+	CU_ASSERT_FATAL(start_engine("transform", NULL) == 0);
+	n_outs = 0;
+	in_stream_init(&s, 95, 0, 1, 1);
+	send_frag(&s, "One", 3, 0, 0, 0);
+	send_frag(&s, " two", 4, 0, 0, 0);
+	pump(2000, two_answers_of_95);
+	CU_ASSERT_EQUAL(kill(engine_pid, SIGTERM), 0);
+	want = 1;
+	pump(3000, done_in);
+	CU_ASSERT_EQUAL(tt_wait(engine_pid), 0);
+	engine_pid = -1;
+	o = out_of(95, 1);
+	CU_ASSERT_FATAL(o != NULL);
+	CU_ASSERT(o->aborted);
+	CU_ASSERT_EQUAL(o->reason, SL_ABORT_SHUTDOWN);
+	CU_ASSERT_EQUAL(o->frags, 3);
+	CU_ASSERT(o->seq_ok);
+	CU_ASSERT_STRING_EQUAL(o->text, "One two");
+	CU_ASSERT_EQUAL_FATAL(tt_read_file(stats_path, json, sizeof(json)), 0);
+	CU_ASSERT_EQUAL(tt_json_num(json, "shutdown_aborts"), 1);
+	CU_ASSERT_EQUAL(tt_json_num(json, "rel_pending"), 0);
 }
 
 /* ---- timing ---- */
@@ -835,6 +1099,10 @@ main(void)
 	CU_add_test(s, "markers counted, not answered", test_markers);
 	CU_add_test(s, "ABORT in, ABORT out", test_abort);
 	CU_add_test(s, "OVERLOAD past --max-queue", test_overload);
+	CU_add_test(s, "PAUSE follows the admission queue", test_pause);
+	CU_add_test(s, "SIGTERM: ABORT SHUTDOWN for answers owed",
+		    test_shutdown);
+	CU_add_test(s, "SIGTERM: transform answers cut", test_shutdown_transform);
 	CU_add_test(s, "TTFT grows with the prompt", test_ttft_prompt);
 	CU_add_test(s, "TTFT grows with queueing", test_ttft_queue);
 	CU_basic_set_mode(CU_BRM_VERBOSE);

@@ -181,6 +181,7 @@ deliver(uint64_t idx, uint32_t seq, const char *const *words,
 	uint64_t id = ((trun.id_hi + other_run) << 32) | idx;
 	struct sl_stream_tx tx;
 	struct sl_dgram d = {.buf = buf, .cap = sizeof(buf)};
+	struct sl_frag_view v;
 	unsigned int i;
 
 	sl_stream_tx_init(&tx, 3, 7, 1, 1, &id);
@@ -192,7 +193,8 @@ deliver(uint64_t idx, uint32_t seq, const char *const *words,
 						 words[i],
 						 strlen(words[i])) == 0);
 	d.len = (uint16_t)sl_stream_tx_finish(&tx, flags, reason, 500);
-	gen_prun_receive(&tg, &trun, &d, now);
+	CU_ASSERT_FATAL(sl_frag_view_parse(&v, &d) == SL_WIRE_OK);
+	gen_prun_take(&tg, &trun, &v, now);
 }
 
 static void
@@ -264,10 +266,62 @@ test_receive_abort_unknown(void)
 	trun.next = 1;
 	deliver(1, 0, w0, 1, SL_FRAG_F_END, 0, 3000);
 	CU_ASSERT_EQUAL(trun.c.unknown, 2);
-	memset(buf, 0, sizeof(buf));
-	gen_prun_receive(&tg, &trun, &junk, 4000);
-	CU_ASSERT_EQUAL(trun.c.corrupted, 1);
 	CU_ASSERT_EQUAL(trun.req[1].state, GEN_PREQ_OPEN);
+
+	/* Through the socket and sl_rel, as a run receives: junk counts
+	 * as corrupted; request 1's one-fragment result completes it and
+	 * is ACKed to where it came from. */
+	{
+		static const char *const w1[] = {"Done."};
+		uint64_t id = (trun.id_hi << 32) | 1;
+		struct sockaddr_in lo;
+		struct sl_sock *from;
+		struct sl_stream_tx tx;
+		struct sl_frag_hdr h;
+		int tries;
+
+		sl_endpoint_parse("127.0.0.1:0", false, &lo);
+		tg.sock = sl_sock_open(&lo);
+		from = sl_sock_open(&lo);
+		CU_ASSERT_FATAL(tg.sock != NULL && from != NULL);
+		tg.rel = sl_rel_new(tg.sock, NULL);
+		CU_ASSERT_FATAL(tg.rel != NULL);
+		trun.next = 2;
+		memset(buf, 0, sizeof(buf));
+		junk.addr = tg.sock->local;
+		CU_ASSERT_EQUAL(sl_sock_send_burst(from, &junk, 1), 1);
+		sl_stream_tx_init(&tx, 3, 7, 1, 1, &id);
+		sl_stream_tx_begin(&tx, buf, sizeof(buf));
+		sl_stream_tx_add(&tx, 1, w1[0], strlen(w1[0]));
+		junk.len = (uint16_t)sl_stream_tx_finish(&tx, SL_FRAG_F_END,
+							 0, 500);
+		CU_ASSERT_EQUAL(sl_sock_send_burst(from, &junk, 1), 1);
+		for (tries = 0; tries < 200 && trun.c.corrupted +
+						trun.c.completed < 2; tries++) {
+			usleep(1000);
+			CU_ASSERT_EQUAL(gen_prun_poll_rx(&tg, &trun), 0);
+		}
+		CU_ASSERT_EQUAL(trun.c.corrupted, 1);
+		CU_ASSERT_EQUAL(trun.req[1].state, GEN_PREQ_DONE);
+		CU_ASSERT_EQUAL(trun.req[1].text_len, 5);
+		CU_ASSERT_EQUAL(sl_rel_counters(tg.rel)->acks_sent, 1);
+		for (tries = 0; tries < 200; tries++) {
+			junk.len = 0;
+			if (sl_sock_recv_burst(from, &junk, 1) == 1)
+				break;
+			usleep(1000);
+		}
+		CU_ASSERT_EQUAL_FATAL(sl_wire_parse(buf, junk.len, &h),
+				      SL_WIRE_OK);
+		CU_ASSERT_EQUAL(h.flags, SL_FRAG_F_ACK);
+		CU_ASSERT_EQUAL(h.seq, 0);
+		CU_ASSERT_EQUAL(h.ancestry[0], id);
+		sl_rel_free(tg.rel);
+		sl_sock_close(tg.sock);
+		sl_sock_close(from);
+		tg.rel = NULL;
+		tg.sock = NULL;
+	}
 	gen_prun_free(&trun);
 }
 

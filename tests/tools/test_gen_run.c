@@ -6,7 +6,11 @@
  * result). Checks the sweep JSON (one object per rate, exact counts),
  * the dump files (one line per request, the question's exact text), that
  * two runs with one seed dump the same bytes, that --check fails when no
- * result comes back, and the option checks between the two modes.
+ * result comes back, and the option checks between the two modes. Then
+ * both modes through a lossy relay (tt_relay.c: 5 % loss, 1 %
+ * duplication and reordering each way) between sluicegen and the
+ * engine: every hop repairs itself and the run still checks clean, byte
+ * for byte, with the repair counters showing the work.
  *
  * Binaries come from $SL_ENGINE and $SL_SLUICEGEN (set by meson); the
  * suite skips (77) without them.
@@ -16,6 +20,7 @@
 
 #include <CUnit/Basic.h>
 #include "tt_proc.h"
+#include "tt_relay.h"
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -221,6 +226,165 @@ test_option_checks(void)
 	CU_ASSERT_EQUAL(tt_run(bad_mode, "/dev/null", NULL), 2);
 }
 
+/* Lost = requests neither completed nor aborted, in transform mode too. */
+static void
+test_transform_lost_requests(void)
+{
+	char out[128], server[32], *json, *rel;
+
+	snprintf(out, sizeof(out), "%s/tlost.json", tmpdir);
+	snprintf(server, sizeof(server), "127.0.0.1:%u", tt_free_port());
+	{
+		char *const argv[] = {(char *)gen_bin, "--server", server,
+				      "--requests", "10", "--streams", "4",
+				      "--fragments-per-request", "3",
+				      "--drain-ms", "100", "--json", "--check",
+				      "--quiet", NULL};
+
+		CU_ASSERT_EQUAL(tt_run(argv, out, NULL), 1);
+	}
+	json = tt_slurp(out, NULL);
+	CU_ASSERT_FATAL(json != NULL);
+	CU_ASSERT_EQUAL(tt_json_num(json, "requests"), 10);
+	CU_ASSERT_EQUAL(tt_json_num(json, "lost"), 10);
+	CU_ASSERT_EQUAL(tt_json_num(json, "fragments_lost"), 30);
+	CU_ASSERT_EQUAL(tt_json_num(json, "completed"), 0);
+	CU_ASSERT(strstr(json, "\"aborted_by_reason\": {}") != NULL);
+	/* Nobody ACKed the requests: their ENDs were sent again. */
+	rel = strstr(json, "\"rel\": {");
+	CU_ASSERT_FATAL(rel != NULL);
+	CU_ASSERT_EQUAL(tt_json_num(rel, "acks_received"), 0);
+	CU_ASSERT(tt_json_num(rel, "end_resends") >= 10);
+	free(json);
+}
+
+static struct tt_lossy lossy;
+
+/* Run sluicegen with @args (NULL-ended, after --server) through a relay
+ * to the engine that drops @drop; its JSON to @out. Return its status. */
+static int
+gen_through_relay(double drop, uint64_t seed, const char *out,
+		  const char *const *args, struct tt_relay *r)
+{
+	struct sockaddr_in eng;
+	char server[32];
+	char *argv[40];
+	unsigned int n = 0;
+	uint64_t end = sl_now_ns() + 60000000000ull;
+	pid_t pid;
+	int status = -1;
+
+	sl_endpoint_parse(engine_ep, false, &eng);
+	tt_lossy_init(&lossy, drop, 0.01, 0.01, 2, seed);
+	CU_ASSERT_FATAL(tt_relay_open(r, &eng, tt_lossy_rule, &lossy, seed) ==
+			0);
+	snprintf(server, sizeof(server), "127.0.0.1:%u",
+		 ntohs(r->near->local.sin_port));
+	argv[n++] = (char *)gen_bin;
+	argv[n++] = "--server";
+	argv[n++] = server;
+	while (*args != NULL && n < 39)
+		argv[n++] = (char *)*args++;
+	argv[n] = NULL;
+	pid = tt_spawn(argv, out, NULL);
+	CU_ASSERT_FATAL(pid > 0);
+	while (sl_now_ns() < end) {
+		struct pollfd p[2] = {{.fd = r->near->fd, .events = POLLIN},
+				      {.fd = r->far->fd, .events = POLLIN}};
+		int st;
+
+		poll(p, 2, 1);
+		tt_relay_pump(r);
+		if (waitpid(pid, &st, WNOHANG) == pid) {
+			status = WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+			break;
+		}
+	}
+	if (status < 0) {
+		kill(pid, SIGKILL);
+		tt_wait(pid);
+	}
+	tt_relay_close(r);
+	return status;
+}
+
+static void
+test_transform_through_loss(void)
+{
+	static const char *const args[] = {
+		"--requests", "400", "--streams", "16",
+		"--fragments-per-request", "6", "--tokens-per-fragment", "3",
+		"--expect", "echo", "--seed", "3", "--drain-ms", "3000",
+		"--json", "--check", "--quiet", NULL};
+	struct tt_relay r;
+	char out[128], *json, *rel;
+
+	snprintf(out, sizeof(out), "%s/lossy.json", tmpdir);
+	CU_ASSERT_EQUAL(gen_through_relay(0.05, 5, out, args, &r), 0);
+	json = tt_slurp(out, NULL);
+	CU_ASSERT_FATAL(json != NULL);
+	CU_ASSERT_EQUAL(tt_json_num(json, "requests"), 400);
+	CU_ASSERT_EQUAL(tt_json_num(json, "completed"), 400);
+	CU_ASSERT_EQUAL(tt_json_num(json, "fragments"), 2400);
+	CU_ASSERT_EQUAL(tt_json_num(json, "fragments_received"), 2400);
+	CU_ASSERT_EQUAL(tt_json_num(json, "lost"), 0);
+	CU_ASSERT_EQUAL(tt_json_num(json, "duplicated"), 0);
+	CU_ASSERT_EQUAL(tt_json_num(json, "misordered"), 0);
+	CU_ASSERT_EQUAL(tt_json_num(json, "corrupted"), 0);
+	CU_ASSERT_EQUAL(tt_json_num(json, "aborted"), 0);
+	CU_ASSERT_EQUAL(tt_json_num(json, "unknown"), 0);
+	CU_ASSERT(r.dropped[0] > 0 && r.dropped[1] > 0);
+	CU_ASSERT(r.duplicated[0] + r.duplicated[1] > 0);
+	/* Both directions were repaired: sluicegen NACKed the answers'
+	 * gaps, and resent what the engine NACKed. */
+	rel = strstr(json, "\"rel\": {");
+	CU_ASSERT_FATAL(rel != NULL);
+	CU_ASSERT(tt_json_num(rel, "nacks_sent") > 0);
+	CU_ASSERT(tt_json_num(rel, "nacks_received") > 0);
+	CU_ASSERT(tt_json_num(rel, "resent") > 0);
+	CU_ASSERT(tt_json_num(rel, "duplicates_dropped") > 0);
+	CU_ASSERT_EQUAL(tt_json_num(rel, "delivered"), 2400);
+	CU_ASSERT_EQUAL(tt_json_num(rel, "acks_sent"), 400);
+	CU_ASSERT_EQUAL(tt_json_num(rel, "nack_gave_up"), 0);
+	CU_ASSERT_EQUAL(tt_json_num(rel, "lost_aborts_sent"), 0);
+	CU_ASSERT_EQUAL(tt_json_num(rel, "gave_up"), 0);
+	free(json);
+}
+
+static void
+test_pipeline_through_loss(void)
+{
+	static const char *const args[] = {
+		"--mode", "pipeline", "--request-rate", "300", "--arrival",
+		"constant", "--duration", "1", "--requests", "300",
+		"--question-tokens", "12",
+		"--tokens-per-fragment", "4", "--seed", "9", "--drain-ms",
+		"3000", "--json", "--check", NULL};
+	struct tt_relay r;
+	char out[128], *json, *rel;
+
+	snprintf(out, sizeof(out), "%s/plossy.json", tmpdir);
+	CU_ASSERT_EQUAL(gen_through_relay(0.05, 6, out, args, &r), 0);
+	json = tt_slurp(out, NULL);
+	CU_ASSERT_FATAL(json != NULL);
+	CU_ASSERT_EQUAL(tt_json_num(json, "requests"), 300);
+	CU_ASSERT_EQUAL(tt_json_num(json, "completed"), 300);
+	CU_ASSERT_EQUAL(tt_json_num(json, "fragments"), 900);
+	CU_ASSERT_EQUAL(tt_json_num(json, "fragments_received"), 900);
+	CU_ASSERT_EQUAL(tt_json_num(json, "lost"), 0);
+	CU_ASSERT_EQUAL(tt_json_num(json, "aborted"), 0);
+	CU_ASSERT_EQUAL(tt_json_num(json, "corrupted"), 0);
+	CU_ASSERT(r.dropped[0] > 0 && r.dropped[1] > 0);
+	rel = strstr(json, "\"rel\": {");
+	CU_ASSERT_FATAL(rel != NULL);
+	CU_ASSERT(tt_json_num(rel, "nacks_sent") > 0);
+	CU_ASSERT(tt_json_num(rel, "resent") > 0);
+	CU_ASSERT_EQUAL(tt_json_num(rel, "delivered"), 900);
+	CU_ASSERT_EQUAL(tt_json_num(rel, "acks_sent"), 300);
+	CU_ASSERT_EQUAL(tt_json_num(rel, "gave_up"), 0);
+	free(json);
+}
+
 static int
 rm_tree(void)
 {
@@ -256,6 +420,12 @@ main(void)
 	CU_add_test(s, "--check fails when results are lost",
 		    test_check_fails_without_results);
 	CU_add_test(s, "option checks", test_option_checks);
+	CU_add_test(s, "transform mode: lost counts requests",
+		    test_transform_lost_requests);
+	CU_add_test(s, "transform mode through 5% loss, dup, reorder",
+		    test_transform_through_loss);
+	CU_add_test(s, "pipeline mode through 5% loss, dup, reorder",
+		    test_pipeline_through_loss);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
 	fails = CU_get_number_of_failures();

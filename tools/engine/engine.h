@@ -106,6 +106,10 @@ struct engine_stats {
 	uint64_t tpot_ns_sum;
 	uint64_t tpot_count;
 	uint64_t replay_unknown; /* replay: questions not in --data */
+	/* liveness */
+	uint64_t pause_changes;   /* PAUSE set or cleared */
+	uint64_t shutdown_aborts; /* ABORT SHUTDOWN sent at SIGTERM */
+	uint64_t shutdown_dropped; /* fragments that came during shutdown */
 };
 
 /* A FIFO of jobs waiting for a batch slot or a worker. */
@@ -123,6 +127,7 @@ struct engine {
 	double time_scale;
 	bool quiet;
 	struct sl_sock *sock;
+	struct sl_rel *rel; /* loss repair, ACKs, PROBE answers */
 	struct sl_burst *tx;
 	struct engine_stream *table;
 	uint32_t n_streams;
@@ -151,6 +156,12 @@ struct engine {
 struct engine_stream *engine_lookup(struct engine *e,
 				    const struct engine_key *k,
 				    bool *created);
+
+/**
+ * engine_find - the entry of @k, or NULL; claims nothing.
+ */
+struct engine_stream *engine_find(struct engine *e,
+				  const struct engine_key *k);
 
 /**
  * engine_remove - free the entry @s (its job is not touched).
@@ -197,6 +208,22 @@ uint64_t sl_role_run_timers(struct engine *e, uint64_t now);
  * its answer was not started and release its job. The caller removes @s.
  */
 void sl_role_expire(struct engine *e, struct engine_stream *s);
+
+/**
+ * sl_role_pause - whether the instance should ask for no new streams:
+ * set when its admission queue is at its limit (--max-queue waiting and
+ * every batch slot or worker busy), cleared once the work in it has
+ * fallen a quarter below that (@paused: the state now). Never for the
+ * transform role, which has no queue.
+ */
+bool sl_role_pause(const struct engine *e, bool paused);
+
+/**
+ * sl_role_shutdown - answer ABORT SHUTDOWN on the output of every job
+ * not answered yet (input still arriving, queued, running). Return how
+ * many were sent.
+ */
+unsigned int sl_role_shutdown(struct engine *e);
 
 /**
  * sl_role_init - reserve the timers of --max-batch / --workers running

@@ -864,6 +864,65 @@ sl_role_expire(struct engine *e, struct engine_stream *s)
 	job_put(e, j);
 }
 
+bool
+sl_role_pause(const struct engine *e, bool paused)
+{
+	uint64_t cap, limit, load, hyst;
+
+	if (e->role == SL_ENGINE_ROLE_TRANSFORM)
+		return false;
+	cap = sl_engine_role_is_lm(e->role) ? e->m.max_batch : e->m.workers;
+	limit = cap + e->m.max_queue;
+	load = e->active + e->waiting.len;
+	/* A quarter of hysteresis (at least one job): a queue that hovers
+	 * at its limit does not flap. */
+	hyst = limit / 4 ? limit / 4 : 1;
+	if (!paused)
+		return load >= limit;
+	return load + hyst > limit;
+}
+
+/* Withdraw @j's answer for a shutdown, once. */
+static unsigned int
+job_shutdown(struct engine *e, struct sl_job *j)
+{
+	if (j == NULL || j->answered || j->dead)
+		return 0;
+	job_send_abort(e, j, SL_ABORT_SHUTDOWN);
+	return 1;
+}
+
+unsigned int
+sl_role_shutdown(struct engine *e)
+{
+	unsigned int n = 0;
+	struct sl_job *j;
+	size_t i;
+
+	for (i = 0; e->table != NULL && i < ENGINE_TABLE_SIZE; i++) {
+		struct engine_stream *s = &e->table[i];
+
+		if (!s->used)
+			continue;
+		/* A join's inputs are answered by the join (same output
+		 * stream): an input only while its join does not exist. */
+		if (e->role == SL_ENGINE_ROLE_RERANK && !s->key.join) {
+			struct engine_key k = s->key;
+
+			k.from_stage = 0;
+			k.join = 1;
+			if (engine_find(e, &k) != NULL)
+				continue;
+		}
+		n += job_shutdown(e, s->job);
+	}
+	for (j = e->waiting.head; j != NULL; j = j->next)
+		n += job_shutdown(e, j);
+	for (i = 0; i < e->timers.n; i++)
+		n += job_shutdown(e, e->timers.t[i].arg);
+	return n;
+}
+
 int
 sl_role_init(struct engine *e)
 {

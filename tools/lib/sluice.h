@@ -6,6 +6,8 @@
  * - sockets: a non-blocking UDP socket with batch send/receive
  *   (sendmmsg/recvmmsg) and a parsed view of each received fragment;
  * - a stream sender that numbers fragments and stamps send times;
+ * - reliable streams (sl_rel): the client and engine end of the loss
+ *   repair and liveness protocol of proto/WIRE.md;
  * - the token transforms the engine emulator applies and the client
  *   verifies (echo, upper, rot13);
  * - a small log-linear latency histogram;
@@ -21,6 +23,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "sl_wire.h"
 
@@ -216,6 +219,258 @@ int sl_stream_tx_add(struct sl_stream_tx *tx, uint32_t id, const char *text,
  */
 size_t sl_stream_tx_finish(struct sl_stream_tx *tx, uint8_t flags,
 			   uint8_t abort_reason, uint64_t send_ns);
+
+/* ------------------------------------------------------------------ */
+/* Reliable streams: loss repair and liveness (sl_rel.c)               */
+/* ------------------------------------------------------------------ */
+
+/*
+ * The client and engine end of every hop of proto/WIRE.md, "Loss repair
+ * and liveness", on top of one struct sl_sock:
+ *
+ * - receiving, each stream (named by its source address, pipeline,
+ *   stage, from_stage, tenant, depth and ancestry) is delivered in
+ *   sequence and once: early fragments are held (at most rx_window past
+ *   the next expected one, rx_bytes_max for all streams), duplicates
+ *   dropped, gaps NACKed at once and again after SL_RTX_NACK_MS,
+ *   doubling, SL_RTX_TRIES times; then the stream is given up and
+ *   delivered as a tokenless ABORT (EXPIRED) at the first missing seq.
+ *   An END or ABORT delivered is ACKed (again for each duplicate) and
+ *   the stream is remembered SL_RTX_LINGER_MS, so that what follows is
+ *   dropped;
+ * - sending, the last tx_window fragments of every stream are kept byte
+ *   for byte (tx_bytes_max for all streams, oldest first); a NACK is
+ *   answered with the copies asked for, or one tokenless ABORT (LOST) at
+ *   the first it no longer holds; an END or ABORT without ACK is sent
+ *   again after SL_RTX_RTO_MS, doubling, SL_RTX_TRIES times; an ACK
+ *   forgets the stream (remembered SL_RTX_LINGER_MS more, without
+ *   copies, so that a NACK it overtook is ignored, not taken for a
+ *   loss);
+ * - liveness: with answer_probes, a PROBE is answered at once (same
+ *   pipeline, stage, seq, send_ns; PAUSE while sl_rel_set_pause() says
+ *   so) and every prober is told when the pause state changes.
+ *
+ * Everything is bounded: streams tracked each way, bytes held each way,
+ * fragments per stream; what does not fit is refused or evicted and
+ * counted (struct sl_rel_counters), never silently. Ended and idle
+ * streams are reclaimed.
+ *
+ * A polling loop feeds every received datagram to sl_rel_input() and
+ * takes what it delivers with sl_rel_next(); sends data with
+ * sl_rel_send_burst() (copies are kept of what left); and calls
+ * sl_rel_tick() when sl_rel_tick() last said (NACK repeats, END resends,
+ * give-ups, linger and idle expiry). One thread; no callbacks.
+ */
+
+/* Counters, all monotonic (sl_rel_counters()). */
+#define SL_REL_COUNTERS(_)                                                    \
+	/* receiving */                                                       \
+	_(delivered, "data fragments delivered in order")                    \
+	_(held, "early fragments held until the gap before them filled")     \
+	_(duplicates_dropped, "data fragments already delivered or held")    \
+	_(after_end_dropped, "data fragments past their stream's END/ABORT") \
+	_(beyond_window, "early fragments past the reorder window, dropped") \
+	_(held_over_bound, "early fragments dropped: rx_bytes_max reached")  \
+	_(rx_refused, "fragments of new streams refused: receive table full")\
+	_(nacks_sent, "NACKs sent (first ones and repeats)")                 \
+	_(nack_gave_up, "streams given up after SL_RTX_TRIES NACK repeats")  \
+	_(acks_sent, "ACKs of a delivered END or ABORT")                     \
+	_(acks_repeated, "ACKs sent again for a duplicate END or ABORT")     \
+	_(rx_idle_reclaimed, "open receive streams reclaimed when idle")     \
+	_(undrained, "deliveries dropped: sl_rel_next() not called")         \
+	/* sending */                                                         \
+	_(nacks_received, "NACKs received")                                  \
+	_(nacks_bogus, "NACKs for sequences never sent, ignored")            \
+	_(resent, "fragments sent again for a NACK")                         \
+	_(lost_aborts_sent, "tokenless ABORT (LOST) sent: fragment not held")\
+	_(nacks_stale, "NACKs for a stream already ACKed (overtaken)")       \
+	_(acks_received, "ACKs that ended a tracked stream")                 \
+	_(acks_unknown, "ACKs for no stream awaiting one (late, duplicate)") \
+	_(end_resends, "END/ABORT fragments sent again without an ACK")      \
+	_(gave_up, "streams forgotten after SL_RTX_TRIES END resends")       \
+	_(tx_streams_evicted, "send streams evicted: send table full")       \
+	_(tx_copies_evicted, "copies evicted: tx_bytes_max reached")         \
+	_(tx_bytes_evicted, "bytes of the copies evicted for tx_bytes_max")  \
+	_(tx_idle_reclaimed, "send streams without END reclaimed when idle") \
+	_(suppressed, "fragments of a stream ended by ABORT (LOST), unsent") \
+	/* liveness */                                                        \
+	_(probes_answered, "PROBEs answered")                                \
+	_(probes_ignored, "PROBEs received with answer_probes off")          \
+	_(probes_sent, "unprompted PROBEs: the pause state changed")         \
+	/* both */                                                            \
+	_(ctl_dropped, "control or resent datagrams the socket refused")
+
+struct sl_rel_counters {
+#define SL_REL_COUNTER_FIELD(name, text) uint64_t name;
+	SL_REL_COUNTERS(SL_REL_COUNTER_FIELD)
+#undef SL_REL_COUNTER_FIELD
+};
+
+enum sl_rel_counter {
+#define SL_REL_COUNTER_ENUM(name, text) SL_REL_C_##name,
+	SL_REL_COUNTERS(SL_REL_COUNTER_ENUM)
+#undef SL_REL_COUNTER_ENUM
+	SL_REL_C_MAX
+};
+
+/* What the state holds right now (sl_rel_usage()). */
+struct sl_rel_usage {
+	uint32_t rx_streams; /* open and lingering */
+	uint32_t rx_held;    /* early fragments held */
+	uint64_t rx_bytes;   /* their bytes */
+	uint32_t tx_streams; /* open, awaiting ACK, or suppressing */
+	uint32_t tx_acked;   /* ACKed, remembered SL_RTX_LINGER_MS */
+	uint32_t tx_pending; /* END/ABORT sent, awaiting ACK */
+	uint32_t tx_copies;  /* fragments kept for resending */
+	uint64_t tx_bytes;   /* their bytes */
+};
+
+/* Largest reorder window (sl_rel_config.rx_window). */
+#define SL_REL_RX_WINDOW_MAX 256
+
+struct sl_rel_config {
+	uint32_t rx_streams_max; /* receive streams, lingering ones too */
+	uint32_t tx_streams_max; /* send streams */
+	uint64_t rx_bytes_max;   /* early fragments held, all streams */
+	uint64_t tx_bytes_max;   /* copies kept, all streams */
+	uint32_t rx_window;      /* held while seq < expected + rx_window */
+	uint32_t tx_window;      /* copies per stream, 1..SL_RTX_WINDOW */
+	uint64_t idle_ns;        /* open state without traffic reclaimed */
+	bool answer_probes;      /* an engine instance: answer PROBEs */
+};
+
+/**
+ * sl_rel_config_default - fill @cfg with the defaults: 16384 streams
+ * each way, 16 MiB held and 32 MiB of copies, rx_window and tx_window
+ * SL_RTX_WINDOW, idle 30 s, probes not answered.
+ */
+void sl_rel_config_default(struct sl_rel_config *cfg);
+
+struct sl_rel;
+
+/**
+ * sl_rel_new - reliable streams over @sock (which the caller keeps and
+ * closes after sl_rel_free()), bounded by @cfg (NULL: the defaults).
+ *
+ * All tables are allocated here; afterwards only copies of fragments
+ * are allocated, each within the byte bounds.
+ * Return: the state, or NULL with errno EINVAL (a bound of 0, rx_window
+ * over SL_REL_RX_WINDOW_MAX, tx_window over SL_RTX_WINDOW) or ENOMEM.
+ */
+struct sl_rel *sl_rel_new(struct sl_sock *sock,
+			  const struct sl_rel_config *cfg);
+
+/**
+ * sl_rel_free - release every stream, copy and table. NULL is accepted.
+ */
+void sl_rel_free(struct sl_rel *r);
+
+/**
+ * sl_rel_input - take one received datagram @d at time @now (ns, the
+ * sl_now_ns() clock, never decreasing between calls).
+ *
+ * A control fragment is consumed: NACK and ACK act on the send side,
+ * PROBE is answered (with answer_probes). A data fragment goes to its
+ * stream's receive state; what becomes deliverable in order (it, and
+ * held fragments after it) is then taken with sl_rel_next(), which must
+ * be called until it returns false before the next sl_rel_input() or
+ * sl_rel_tick(). NACKs and ACKs this causes are sent before returning.
+ *
+ * Return: SL_WIRE_OK, or why the datagram is not a valid fragment
+ * (sl_wire_parse(); nothing else was done: the caller counts it).
+ */
+enum sl_wire_status sl_rel_input(struct sl_rel *r, const struct sl_dgram *d,
+				 uint64_t now);
+
+/**
+ * sl_rel_next - the next fragment delivered by the last sl_rel_input()
+ * or sl_rel_tick(), in sequence order per stream.
+ * @v: filled like sl_frag_view_parse() does; payload points into @d of
+ *     sl_rel_input() or into a held copy, valid until the next call to
+ *     sl_rel_next(), sl_rel_input() or sl_rel_tick().
+ *
+ * A stream given up (its gap never filled) is delivered as a tokenless
+ * fragment with ABORT, reason EXPIRED, at its first missing seq.
+ * Return: false when nothing more is waiting.
+ */
+bool sl_rel_next(struct sl_rel *r, struct sl_frag_view *v);
+
+/**
+ * sl_rel_send_burst - sl_sock_send_burst() that keeps a copy of every
+ * data fragment that left, for NACKs and the END resend.
+ *
+ * Fragments of a stream that was ended by an ABORT (LOST) are not sent
+ * (they would be dropped after its end) but count as sent. Datagrams
+ * that are not valid fragments go out unkept.
+ * Return: as sl_sock_send_burst(): how many of @d were consumed, from
+ * the first.
+ */
+int sl_rel_send_burst(struct sl_rel *r, struct sl_dgram *d, unsigned int n,
+		      uint64_t now);
+
+/**
+ * sl_rel_track - keep a copy of data fragment @d as if it had been
+ * sent: for a datagram the socket would not take, so that the
+ * receiver's NACK (or, for an END, the resend after SL_RTX_RTO_MS)
+ * repairs it instead of the stream being cut.
+ */
+void sl_rel_track(struct sl_rel *r, const struct sl_dgram *d, uint64_t now);
+
+/**
+ * sl_rel_tick - run what fell due at @now: NACK repeats and give-ups,
+ * END resends and give-ups, linger and idle expiry. Streams given up
+ * are then taken with sl_rel_next().
+ * Return: when to call it again at the latest (ns; UINT64_MAX: nothing
+ * pending).
+ */
+uint64_t sl_rel_tick(struct sl_rel *r, uint64_t now);
+
+/**
+ * sl_rel_set_pause - whether this instance wants no new streams: the
+ * PAUSE flag of every PROBE answer; on a change, each address that
+ * probed us (the last few) gets an unprompted PROBE saying so.
+ */
+void sl_rel_set_pause(struct sl_rel *r, bool pause, uint64_t now);
+
+/**
+ * sl_rel_paused - the state sl_rel_set_pause() last set.
+ */
+bool sl_rel_paused(const struct sl_rel *r);
+
+/**
+ * sl_rel_abort_open - end every send stream the application has not
+ * ended with a tokenless ABORT (@reason) at its next seq, kept and
+ * resent like any END until ACKed (a shutdown with streams in flight).
+ * Return: how many streams were aborted.
+ */
+unsigned int sl_rel_abort_open(struct sl_rel *r, uint8_t reason,
+			       uint64_t now);
+
+/**
+ * sl_rel_counters - the counters; valid as long as @r.
+ */
+const struct sl_rel_counters *sl_rel_counters(const struct sl_rel *r);
+
+/**
+ * sl_rel_usage - what @r holds now, into @u.
+ */
+void sl_rel_usage(const struct sl_rel *r, struct sl_rel_usage *u);
+
+/**
+ * sl_rel_counter_name - name of counter @i ("nacks_sent"); NULL out of
+ * range. sl_rel_counter_get - its value in @c.
+ */
+const char *sl_rel_counter_name(unsigned int i);
+uint64_t sl_rel_counter_get(const struct sl_rel_counters *c, unsigned int i);
+
+/**
+ * sl_rel_counters_json - write @c as one JSON object, every counter by
+ * name ({"delivered": 12, ...}); with @base, each value less @base's
+ * (the counters of one run of several). Return: @f's error state as
+ * ferror().
+ */
+int sl_rel_counters_json(FILE *f, const struct sl_rel_counters *c,
+			 const struct sl_rel_counters *base);
 
 /* ------------------------------------------------------------------ */
 /* Transforms                                                          */
