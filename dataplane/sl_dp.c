@@ -117,12 +117,7 @@ sl_dp_flow_released(struct sl_dp *dp, struct sl_flow *f, bool ended)
 		dp->tenant_use[f->tenant].streams--;
 		f->tenant_counted = 0;
 	}
-	if (f->marks & SL_FLOW_M_CHARGED) {
-		dp->src_use[f->src_slot].streams--;
-		dp->tenant_use[f->tenant].requests--;
-		dp->client_streams--;
-		f->marks &= (uint8_t)~SL_FLOW_M_CHARGED;
-	}
+	sl_dp_request_uncharge(dp, f);
 	if (f->edges != NULL)
 		dp_edges_release(dp, f);
 	if (!ended)
@@ -389,7 +384,7 @@ sl_dp_request_abort(struct sl_dp *dp, uint32_t origin, uint8_t reason)
 	/* The request's own stream, back to its client: see WIRE.md. */
 	sl_dp_send_abort(dp, o->key.src_ip, o->key.src_port, &h, reason, true);
 	if (o->state == SL_FLOW_ACTIVE && o->next_seq > o->end_seq)
-		sl_flow_end(dp->flows, origin, dp->now);
+		sl_dp_flow_end(dp, origin);
 }
 
 void
@@ -439,7 +434,7 @@ sl_dp_stream_ended(struct sl_dp *dp, uint32_t idx)
 	 * pipelines with several outputs, until it idles out). */
 	if (f->origin == idx && !f->request_done)
 		return;
-	sl_flow_end(dp->flows, idx, dp->now);
+	sl_dp_flow_end(dp, idx);
 }
 
 void
@@ -1075,7 +1070,7 @@ dp_expire_idle(struct sl_dp *dp)
 							    SL_ABORT_EXPIRED);
 				dp->cnt.flows_expired++;
 				f->request_done = 1;
-				sl_flow_end(ft, i, dp->now);
+				sl_dp_flow_end(dp, i);
 			} else {
 				dp_expire_stream(dp, i);
 			}

@@ -470,7 +470,12 @@ sl_rtx_input(struct sl_dp *dp, const struct sl_frag_hdr *h, uint32_t src_ip,
 	rtx_key_of_hdr(&k, h, src_ip, src_port);
 	pos = rte_hash_lookup(rt->hash, &k);
 	if (pos < 0 || !rt->e[pos].used) {
-		dp->cnt.drops[SL_DROP_UNSOLICITED]++;
+		/* An ACK for a stream forgotten (gave up, or a refusal that
+		 * was never kept) is late, not wrong; a NACK is unsolicited. */
+		if (h->flags & SL_FRAG_F_ACK)
+			dp->cnt.rtx.acks_stale++;
+		else
+			dp->cnt.drops[SL_DROP_UNSOLICITED]++;
 		return;
 	}
 	if (h->flags & SL_FRAG_F_NACK) {

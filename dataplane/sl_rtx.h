@@ -49,6 +49,7 @@ struct sl_rtx_counters {
 	uint64_t untracked;     /* streams sent with no entry (table full) */
 	uint64_t nacks_rx;
 	uint64_t acks_rx;
+	uint64_t acks_stale;    /* ACKs for streams no longer kept */
 	uint64_t nacks_tx;
 	uint64_t acks_tx;
 	uint64_t ctrl_full;     /* control frames not sent: queue full */

@@ -973,6 +973,9 @@ main(int argc, char **argv)
 	rte_eal_mp_wait_lcore();
 	/* Streams in flight end with a reason, not silence. */
 	sl_dp_shutdown(dp, SL_ABORT_SHUTDOWN);
+	/* Let the PMD give back what its transmit ring still holds (AF_XDP
+	 * reclaims sent frames only on its next transmit). */
+	rte_eth_tx_done_cleanup(port_id, 0, 0);
 	sl_loop_destroy(loop);
 	sl_api_destroy(api);
 	sl_state_fini(&state);

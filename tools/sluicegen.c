@@ -271,6 +271,22 @@ gen_sendq_pop(struct gen *g)
 	return slot;
 }
 
+/* Take @slot out of the send queue (a request that ended before it was
+ * fully sent: refused, or aborted): its slot is free to be reused. */
+static void
+gen_sendq_remove(struct gen *g, uint32_t slot)
+{
+	uint32_t n = g->sendq_len, k = 0;
+
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t s = g->sendq[(g->sendq_head + i) % g->o.streams];
+
+		if (s != slot)
+			g->sendq[(g->sendq_head + k++) % g->o.streams] = s;
+	}
+	g->sendq_len = k;
+}
+
 static void
 gen_open_request(struct gen *g, uint64_t now)
 {
@@ -298,6 +314,8 @@ gen_open_request(struct gen *g, uint64_t now)
 static void
 gen_close_request(struct gen *g, struct gen_request *r)
 {
+	if (r->sent < g->o.frags)
+		gen_sendq_remove(g, (uint32_t)(r - g->req));
 	gen_map_remove(&g->map, r->id);
 	r->open = false;
 	g->free_slots[g->n_free++] = (uint32_t)(r - g->req);
@@ -2137,6 +2155,19 @@ gen_prun_take(struct gen *g, struct gen_prun *run, const struct sl_frag_view *vp
 	r = &run->req[idx];
 	seq = v.hdr.seq;
 	run->c.fragments_received++;
+	/* sluiced refused or ended the request itself: an ABORT on the
+	 * request's own stream (stage 0; WIRE.md), whatever results came. */
+	if (v.hdr.stage == 0 && (v.hdr.flags & SL_FRAG_F_ABORT)) {
+		if (r->state == GEN_PREQ_OPEN) {
+			r->abort_reason = v.hdr.abort_reason;
+			run->c.aborted++;
+			run->c.aborted_by[v.hdr.abort_reason < SL_ABORT_MAX
+						  ? v.hdr.abort_reason
+						  : SL_ABORT_MAX]++;
+			gen_prun_close(run, r, GEN_PREQ_ABORTED, now);
+		}
+		return;
+	}
 	if (r->first_rx_ns == 0) {
 		r->first_rx_ns = now;
 		sl_hist_record(&run->first_lat, now - r->sent_ns);
