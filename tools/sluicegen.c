@@ -910,6 +910,8 @@ gen_setup(struct gen *g)
 		    2 * g->o.streams + 1024 > rc.rx_streams_max)
 			rc.rx_streams_max = 2 * g->o.streams + 1024;
 		rc.tx_streams_max = rc.rx_streams_max;
+		/* A request sluiced never ACKed ends as ABORT (LOST). */
+		rc.report_gave_up = true;
 		g->rel = sl_rel_new(g->sock, &rc);
 		if (g->rel == NULL) {
 			fprintf(stderr, "sluicegen: cannot allocate stream "

@@ -93,6 +93,10 @@ struct got {
 static struct got got[STREAMS_MAX];
 static unsigned int n_done, n_aborted, n_bad;
 
+/* What A's ticks delivered: its send streams given up. */
+static struct sl_frag_hdr a_gave[STREAMS_MAX];
+static unsigned int n_a_gave;
+
 static void
 b_take(const struct sl_frag_view *v)
 {
@@ -178,7 +182,7 @@ setup(const struct sl_rel_config *ca, const struct sl_rel_config *cb,
 	sl_sock_set_peer(A.s, &R.near->local);
 	memset(got, 0, sizeof(got));
 	memset(n_frags, 0, sizeof(n_frags));
-	n_done = n_aborted = n_bad = 0;
+	n_done = n_aborted = n_bad = n_a_gave = 0;
 	fixed_size = false;
 }
 
@@ -232,8 +236,11 @@ step(void)
 	side_input(&A, false, now);
 	now = sl_now_ns();
 	sl_rel_tick(A.rel, now);
-	while (sl_rel_next(A.rel, &v))
-		CU_FAIL("A delivered from a tick");
+	while (sl_rel_next(A.rel, &v)) {
+		/* Only a send stream given up, with report_gave_up. */
+		CU_ASSERT_FATAL(n_a_gave < STREAMS_MAX);
+		a_gave[n_a_gave++] = v.hdr;
+	}
 	sl_rel_tick(B.rel, now);
 	while (sl_rel_next(B.rel, &v))
 		b_take(&v);
@@ -1048,6 +1055,67 @@ test_abort_open(void)
 	teardown();
 }
 
+static enum tt_verdict
+rule_b_gone(void *ctx, int dir, uint64_t idx, const struct sl_frag_hdr *h)
+{
+	(void)ctx;
+	(void)idx;
+	(void)h;
+	return dir == TT_A_TO_B ? TT_DROP : TT_PASS;
+}
+
+/* B is gone: with report_gave_up, A's application is told, once per
+ * stream, with an ABORT (LOST) on the stream's own identity; without
+ * it, A forgets the stream and says nothing (the other tests). */
+static void
+test_report_gave_up(void)
+{
+	struct sl_rel_config cfg;
+	struct sl_rel_usage u;
+	unsigned int at[2], i;
+
+	sl_rel_config_default(&cfg);
+	cfg.report_gave_up = true;
+	setup(&cfg, NULL, rule_b_gone, NULL);
+	n_frags[70] = 3;
+	n_frags[71] = 1;
+	a_send(70, 0, 3);
+	a_send(71, 0, 1);
+	/* Resends at 20, 60, 140, 300 and 620 ms; 640 ms later, the
+	 * give-up. */
+	run_for(1400);
+	CU_ASSERT_EQUAL(ca()->end_resends, 2 * SL_RTX_TRIES);
+	CU_ASSERT_EQUAL(ca()->gave_up, 2);
+	CU_ASSERT_EQUAL(n_done + n_aborted, 0);
+	CU_ASSERT_FATAL(n_a_gave == 2);
+	at[0] = a_gave[0].ancestry[0] == 70 ? 0 : 1; /* either order */
+	at[1] = 1 - at[0];
+	CU_ASSERT_EQUAL(a_gave[at[0]].ancestry[0], 70);
+	CU_ASSERT_EQUAL(a_gave[at[0]].seq, 2);
+	CU_ASSERT_EQUAL(a_gave[at[1]].ancestry[0], 71);
+	CU_ASSERT_EQUAL(a_gave[at[1]].seq, 0);
+	for (i = 0; i < 2; i++) {
+		const struct sl_frag_hdr *h = &a_gave[i];
+
+		CU_ASSERT_EQUAL(h->flags, SL_FRAG_F_ABORT);
+		CU_ASSERT_EQUAL(h->abort_reason, SL_ABORT_LOST);
+		CU_ASSERT_EQUAL(h->pipeline, PIPELINE);
+		CU_ASSERT_EQUAL(h->stage, STAGE);
+		CU_ASSERT_EQUAL(h->from_stage, FROM_STAGE);
+		CU_ASSERT_EQUAL(h->tenant, TENANT);
+		CU_ASSERT_EQUAL(h->depth, 2);
+		CU_ASSERT_EQUAL(h->ancestry[1], 99);
+		CU_ASSERT_EQUAL(h->token_count, 0);
+	}
+	sl_rel_usage(A.rel, &u);
+	CU_ASSERT_EQUAL(u.tx_streams, 0);
+	CU_ASSERT_EQUAL(u.tx_copies, 0);
+	/* Told once: nothing more comes. */
+	run_for(100);
+	CU_ASSERT_EQUAL(n_a_gave, 2);
+	teardown();
+}
+
 /* A fragment the socket did not take, tracked: the NACK repairs it. */
 static void
 test_track(void)
@@ -1238,6 +1306,8 @@ main(void)
 		    test_tx_table_bound);
 	CU_add_test(s, "PROBE answered, PAUSE set and cleared", test_probe);
 	CU_add_test(s, "open streams aborted on shutdown", test_abort_open);
+	CU_add_test(s, "a send stream given up is reported",
+		    test_report_gave_up);
 	CU_add_test(s, "tracked unsent fragments repaired", test_track);
 	CU_add_test(s, "child count marker at any seq", test_marker);
 	CU_add_test(s, "idle reclaim and linger", test_idle_and_linger);

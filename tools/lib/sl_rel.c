@@ -1233,6 +1233,27 @@ tx_ack(struct sl_rel *r, const struct sl_frag_hdr *h,
 	r->tx_n_done++;
 }
 
+/* The receiver never ACKed @t's end: tell the application with an
+ * ABORT (LOST) on @t's own identity, as if its receiver had sent it.
+ * Return: false when there is no room to deliver it in this tick. */
+static bool
+tx_report_gave_up(struct sl_rel *r, struct sl_rel_tx *t)
+{
+	struct sl_rel_dlv *x;
+	uint8_t *buf;
+
+	if (r->synth_n >= SL_REL_SYNTH_MAX || r->dlv_n >= r->dlv_cap)
+		return false;
+	buf = r->synth[r->synth_n++];
+	build_abort(buf, &t->e.key, t->end_seq, SL_ABORT_LOST, r->now);
+	x = &r->dlv[r->dlv_n++];
+	(void)sl_wire_parse_hdr(buf, SL_WIRE_HDR_LEN, &x->hdr);
+	x->payload = buf + SL_WIRE_HDR_LEN;
+	key_addr(&t->e.key, &x->src);
+	x->own = NULL;
+	return true;
+}
+
 static void
 tx_tail_timers(struct sl_rel *r)
 {
@@ -1245,6 +1266,9 @@ tx_tail_timers(struct sl_rel *r)
 		next = l->next;
 		if (t->tail_due <= r->now) {
 			if (t->tail_tries >= SL_RTX_TRIES) {
+				if (r->cfg.report_gave_up &&
+				    !tx_report_gave_up(r, t))
+					goto next; /* no room: the next tick */
 				r->c.gave_up++;
 				tx_forget(r, t);
 				continue;
@@ -1255,6 +1279,7 @@ tx_tail_timers(struct sl_rel *r)
 			t->tail_interval *= 2;
 			t->tail_due = r->now + t->tail_interval;
 		}
+	next:
 		if (t->tail_due < due)
 			due = t->tail_due;
 	}

@@ -337,6 +337,9 @@ struct sl_rel_config {
 	uint32_t tx_window;      /* copies per stream, 1..SL_RTX_WINDOW */
 	uint64_t idle_ns;        /* open state without traffic reclaimed */
 	bool answer_probes;      /* an engine instance: answer PROBEs */
+	bool report_gave_up;     /* a client: a send stream whose end was
+				  * never ACKed is delivered as an ABORT
+				  * (LOST) on its own identity */
 };
 
 /**
@@ -419,7 +422,10 @@ void sl_rel_track(struct sl_rel *r, const struct sl_dgram *d, uint64_t now);
 /**
  * sl_rel_tick - run what fell due at @now: NACK repeats and give-ups,
  * END resends and give-ups, linger and idle expiry. Streams given up
- * are then taken with sl_rel_next().
+ * are then taken with sl_rel_next(): a receive stream as an ABORT
+ * (EXPIRED) at its gap; with report_gave_up, a send stream whose end
+ * was never ACKed as an ABORT (LOST) carrying the send stream's own
+ * identity and its end's seq (its src the receiver's address).
  * Return: when to call it again at the latest (ns; UINT64_MAX: nothing
  * pending).
  */
