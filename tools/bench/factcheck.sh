@@ -12,8 +12,9 @@
 # The caller sets FC_BUILD (build folder with sluiced, sluicegen,
 # sluice-engine), FC_LOGS (where logs and engine stats go) and
 # FC_TIME_SCALE (every modelled duration of the engines is multiplied by
-# it), optionally FC_NS, FC_EAL_PREFIX and FC_ENGINE_ARGS (extra options
-# for every sluice-engine), then calls fc_init. fc_init installs an EXIT
+# it), optionally FC_NS, FC_EAL_PREFIX, FC_ENGINE_ARGS (extra options
+# for every sluice-engine) and FC_SLUICED_ARGS (for sluiced, e.g.
+# --impair), then calls fc_init. fc_init installs an EXIT
 # trap that stops everything started here and removes the namespace; a
 # caller with its own cleanup calls fc_cleanup from it instead
 # (FC_OWN_TRAP=1).
@@ -193,10 +194,11 @@ fc_sluiced_start() {
 	# A benchmark starts from its file every time: no saved state.
 	FC_SLUICED_STATS=$stats
 	FC_SLUICED_STATS_RUN=$FC_LOGS/$(basename "$stats")
+	# shellcheck disable=SC2086 # FC_SLUICED_ARGS: one word per option
 	"$FC_SLUICED" --config "$config" --iface "$FC_HOST_IF" \
 		--stats-file "$FC_SLUICED_STATS_RUN" --stats-interval-ms 1000 \
 		--state-dir none --user "$FC_SLUICED_USER" "${control[@]}" \
-		-- --file-prefix "$FC_EAL_PREFIX" \
+		${FC_SLUICED_ARGS:-} -- --file-prefix "$FC_EAL_PREFIX" \
 		>"$FC_LOGS/sluiced.log" 2>"$FC_LOGS/sluiced.err" &
 	FC_SLUICED_PID=$!
 	for ((i = 0; i < 600; i++)); do
