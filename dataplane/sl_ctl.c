@@ -496,6 +496,7 @@ ctl_drain(void *ctx, const struct sl_api_instance_ref *ref,
 	_(sluice_rtx_lost_aborts, "Loss repair: ABORT (LOST) for a fragment no longer kept.", rtx.lost_aborts) \
 	_(sluice_rtx_evicted, "Loss repair: copies dropped for the global bound.", rtx.evicted) \
 	_(sluice_rtx_gave_up, "Loss repair: streams whose END was never ACKed.", rtx.gave_up) \
+	_(sluice_rtx_nack_gave_up, "Loss repair: received streams ended ABORT (LOST) at a gap never repaired.", rtx.nack_gave_up) \
 	_(sluice_rtx_untracked, "Loss repair: streams sent without copies (table full).", rtx.untracked) \
 	_(sluice_rtx_nacks_received, "Loss repair: NACKs received.", rtx.nacks_rx) \
 	_(sluice_rtx_acks_received, "Loss repair: ACKs received.", rtx.acks_rx) \

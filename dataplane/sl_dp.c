@@ -1096,7 +1096,8 @@ sl_dp_gap_watch(struct sl_dp *dp, uint32_t idx)
 }
 
 /* NACK repeats that are due; a stream leaves the list when its gap is
- * closed, its repeats are spent or it left the table. */
+ * closed, or it left the table, or its repeats are spent: then it ends
+ * with ABORT (LOST) at the gap. */
 static void
 dp_gaps(struct sl_dp *dp)
 {
@@ -1109,9 +1110,16 @@ dp_gaps(struct sl_dp *dp)
 		dp->n_gaps--;
 		if (f->gen != g.gen || f->state != SL_FLOW_ACTIVE)
 			continue;
-		if (f->gap_end <= f->next_seq || f->nack_tries > SL_RTX_TRIES ||
-		    f->next_seq > f->end_seq) {
+		if (f->gap_end <= f->next_seq || f->next_seq > f->end_seq) {
 			f->marks &= (uint8_t)~SL_FLOW_M_GAP;
+			continue;
+		}
+		if (sl_rtx_gap_spent(dp, f)) {
+			/* Its sender never repaired it: the stream ends
+			 * here, explicitly, like one that went quiet. */
+			f->marks &= (uint8_t)~SL_FLOW_M_GAP;
+			dp->cnt.rtx.nack_gave_up++;
+			dp_end_stream(dp, g.idx, SL_ABORT_LOST);
 			continue;
 		}
 		held = sl_flow_first_held(dp->flows, f);

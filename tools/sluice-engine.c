@@ -22,7 +22,7 @@
  * Every datagram goes through libsluice's sl_rel (proto/WIRE.md, "Loss
  * repair and liveness"): input streams come out in sequence and once,
  * their gaps NACKed to sluiced and their END/ABORT ACKed; a gap never
- * filled comes out as ABORT (EXPIRED) and is answered as such; answers
+ * filled comes out as ABORT (LOST) and is answered as such; answers
  * are kept for sluiced's NACKs and their END resent until ACKed. PROBEs
  * are answered, with PAUSE while the admission queue is full (timed
  * roles: --max-queue jobs waiting and every batch slot or worker busy;

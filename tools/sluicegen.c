@@ -1030,7 +1030,7 @@ gen_rel_rx(struct gen *g, gen_take_fn take, void *ctx, uint64_t *corrupted)
 	return 0;
 }
 
-/* Run the repair timers; streams given up go to @take as ABORT EXPIRED.
+/* Run the repair timers; streams given up go to @take as ABORT LOST.
  * Return the next deadline. */
 static uint64_t
 gen_rel_tick(struct gen *g, gen_take_fn take, void *ctx)

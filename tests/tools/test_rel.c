@@ -11,7 +11,7 @@
  * streams), or exactly the datagrams a scenario names: a lost END, a
  * stream with only its END left, a NACK for a fragment no longer held
  * (ABORT LOST), a duplicated END, a gap that never fills (NACK give-up
- * and ABORT EXPIRED), the memory and table bounds (exact counters when
+ * and ABORT LOST), the memory and table bounds (exact counters when
  * they evict or refuse), PROBE answers with and without PAUSE, idle
  * reclaim, linger, shutdown aborts and suppression after ABORT LOST.
  */
@@ -734,7 +734,7 @@ test_dup_end(void)
 	teardown();
 }
 
-/* A gap that never fills: six NACKs, then ABORT (EXPIRED) at the gap. */
+/* A gap that never fills: six NACKs, then ABORT (LOST) at the gap. */
 static void
 test_nack_gives_up(void)
 {
@@ -750,7 +750,7 @@ test_nack_gives_up(void)
 	CU_ASSERT_FATAL(run_until(1, 4000));
 	run_for(100);
 	CU_ASSERT(got[7].aborted);
-	CU_ASSERT_EQUAL(got[7].reason, SL_ABORT_EXPIRED);
+	CU_ASSERT_EQUAL(got[7].reason, SL_ABORT_LOST);
 	CU_ASSERT_EQUAL(got[7].abort_seq, 1);
 	CU_ASSERT_EQUAL(got[7].frags, 1);
 	CU_ASSERT_EQUAL(cb()->nacks_sent, 1 + SL_RTX_TRIES);
@@ -1297,7 +1297,7 @@ main(void)
 	CU_add_test(s, "after ABORT LOST the rest is suppressed",
 		    test_suppressed_after_lost);
 	CU_add_test(s, "duplicate END ACKed again", test_dup_end);
-	CU_add_test(s, "gap never filled: NACKs, then ABORT EXPIRED",
+	CU_add_test(s, "gap never filled: NACKs, then ABORT LOST",
 		    test_nack_gives_up);
 	CU_add_test(s, "tx byte bound evicts oldest, exact", test_tx_bytes_bound);
 	CU_add_test(s, "rx byte bound, exact", test_rx_bytes_bound);

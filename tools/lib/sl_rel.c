@@ -10,7 +10,7 @@
  * them fills. A gap starts a NACK schedule (now, then SL_RTX_NACK_MS,
  * doubling, SL_RTX_TRIES repeats), restarted whenever the stream makes
  * progress; at its end the stream is given up and delivered as a
- * tokenless ABORT (EXPIRED) at the first missing seq. An END or ABORT
+ * tokenless ABORT (LOST) at the first missing seq. An END or ABORT
  * delivered ends the stream: ACK, then the entry lingers SL_RTX_LINGER_MS
  * on a FIFO so that duplicates are dropped (an END's duplicate ACKed
  * again).
@@ -867,7 +867,7 @@ rx_gap_timers(struct sl_rel *r)
 
 				build_abort(buf, &s->e.key,
 					    (uint32_t)s->expected,
-					    SL_ABORT_EXPIRED, s->last_send_ns);
+					    SL_ABORT_LOST, s->last_send_ns);
 				(void)sl_wire_parse_hdr(buf, SL_WIRE_HDR_LEN,
 							&hdr);
 				rx_deliver(r, s, &hdr, buf + SL_WIRE_HDR_LEN,

@@ -234,7 +234,7 @@ size_t sl_stream_tx_finish(struct sl_stream_tx *tx, uint8_t flags,
  *   the next expected one, rx_bytes_max for all streams), duplicates
  *   dropped, gaps NACKed at once and again after SL_RTX_NACK_MS,
  *   doubling, SL_RTX_TRIES times; then the stream is given up and
- *   delivered as a tokenless ABORT (EXPIRED) at the first missing seq.
+ *   delivered as a tokenless ABORT (LOST) at the first missing seq.
  *   An END or ABORT delivered is ACKed (again for each duplicate) and
  *   the stream is remembered SL_RTX_LINGER_MS, so that what follows is
  *   dropped;
@@ -393,7 +393,7 @@ enum sl_wire_status sl_rel_input(struct sl_rel *r, const struct sl_dgram *d,
  *     sl_rel_next(), sl_rel_input() or sl_rel_tick().
  *
  * A stream given up (its gap never filled) is delivered as a tokenless
- * fragment with ABORT, reason EXPIRED, at its first missing seq.
+ * fragment with ABORT, reason LOST, at its first missing seq.
  * Return: false when nothing more is waiting.
  */
 bool sl_rel_next(struct sl_rel *r, struct sl_frag_view *v);
@@ -423,7 +423,7 @@ void sl_rel_track(struct sl_rel *r, const struct sl_dgram *d, uint64_t now);
  * sl_rel_tick - run what fell due at @now: NACK repeats and give-ups,
  * END resends and give-ups, linger and idle expiry. Streams given up
  * are then taken with sl_rel_next(): a receive stream as an ABORT
- * (EXPIRED) at its gap; with report_gave_up, a send stream whose end
+ * (LOST) at its gap; with report_gave_up, a send stream whose end
  * was never ACKed as an ABORT (LOST) carrying the send stream's own
  * identity and its end's seq (its src the receiver's address).
  * Return: when to call it again at the latest (ns; UINT64_MAX: nothing
