@@ -634,10 +634,14 @@ test_all_lost(void)
 static void
 test_nack_evicted(void)
 {
+	struct sl_rel_config cfg;
 	struct sl_rel_usage u;
 
+	/* A window of SL_RTX_WINDOW (the default is larger). */
+	sl_rel_config_default(&cfg);
+	cfg.tx_window = SL_RTX_WINDOW;
 	script_reset();
-	setup(NULL, NULL, script_rule, NULL);
+	setup(&cfg, NULL, script_rule, NULL);
 	n_frags[4] = 40;
 	sc.drop_id = 4;
 	sc.drop_from = 3;
@@ -678,16 +682,47 @@ test_nack_evicted(void)
 	teardown();
 }
 
+/* With the default send window, a burst far longer than B's window
+ * (32) is repaired from a loss at its start: B holds 4..34, drops the
+ * rest, and its NACKs after each filled gap ask for what it dropped. */
+static void
+test_long_burst_repaired(void)
+{
+	struct sl_rel_usage u;
+
+	script_reset();
+	setup(NULL, NULL, script_rule, NULL);
+	n_frags[6] = 100;
+	sc.drop_id = 6;
+	sc.drop_from = 3;
+	sc.drop_to = 4;
+	sc.times = 1;
+	a_send(6, 0, 100);
+	sl_rel_usage(A.rel, &u);
+	CU_ASSERT_EQUAL(u.tx_copies, 100);
+	CU_ASSERT_FATAL(run_until(1, 3000));
+	CU_ASSERT(got[6].done && got[6].frags == 100 && !got[6].bad);
+	CU_ASSERT_EQUAL(cb()->beyond_window, 100 - 35);
+	CU_ASSERT_EQUAL(ca()->lost_aborts_sent, 0);
+	CU_ASSERT_EQUAL(n_bad, 0);
+	sl_rel_usage(A.rel, &u);
+	CU_ASSERT_EQUAL(u.tx_copies, 0);
+	teardown();
+}
+
 /* The stream is cut by ABORT (LOST) while A's application still sends
  * it: what it sends next is suppressed, its END lets the entry go. */
 static void
 test_suppressed_after_lost(void)
 {
+	struct sl_rel_config cfg;
 	struct sl_rel_usage u;
 	uint64_t passed;
 
+	sl_rel_config_default(&cfg);
+	cfg.tx_window = SL_RTX_WINDOW; /* 40 sent: 0..7 gone */
 	script_reset();
-	setup(NULL, NULL, script_rule, NULL);
+	setup(&cfg, NULL, script_rule, NULL);
 	n_frags[5] = 43;
 	sc.drop_id = 5;
 	sc.drop_from = 3;
@@ -1250,7 +1285,7 @@ test_config_and_json(void)
 	cfg.rx_window = SL_REL_RX_WINDOW_MAX + 1;
 	CU_ASSERT_PTR_NULL(sl_rel_new(s, &cfg));
 	sl_rel_config_default(&cfg);
-	cfg.tx_window = SL_RTX_WINDOW + 1;
+	cfg.tx_window = SL_REL_TX_WINDOW_MAX + 1;
 	CU_ASSERT_PTR_NULL(sl_rel_new(s, &cfg));
 	sl_rel_config_default(&cfg);
 	cfg.tx_bytes_max = 0;
@@ -1305,6 +1340,8 @@ main(void)
 	CU_add_test(s, "tx table full evicts the oldest stream",
 		    test_tx_table_bound);
 	CU_add_test(s, "PROBE answered, PAUSE set and cleared", test_probe);
+	CU_add_test(s, "a burst longer than the receive window repaired",
+		    test_long_burst_repaired);
 	CU_add_test(s, "open streams aborted on shutdown", test_abort_open);
 	CU_add_test(s, "a send stream given up is reported",
 		    test_report_gave_up);

@@ -16,7 +16,7 @@
  * again).
  *
  * Send side. One entry per stream (destination + identity) with a ring of
- * SL_RTX_WINDOW copies indexed by seq; every copy is also on one global
+ * the last tx_window copies indexed by seq; every copy is also on one global
  * FIFO, oldest first, which the byte bound evicts from. After the END or
  * ABORT the entry moves to the tail list and is resent on its schedule
  * until an ACK forgets it. A NACK for a seq no longer held is answered
@@ -285,7 +285,7 @@ enum sl_rel_tx_state {
 struct sl_rel_tx {
 	struct sl_rel_entry e;
 	struct sl_rel_link lru; /* tx_open by last send, or tx_tail */
-	struct sl_rel_copy *ring[SL_RTX_WINDOW]; /* by seq % SL_RTX_WINDOW */
+	struct sl_rel_copy *ring[SL_REL_TX_WINDOW_MAX]; /* by seq % that */
 	uint64_t last_ns;
 	uint64_t next_seq; /* highest seq sent + 1 */
 	uint64_t tail_due;
@@ -410,7 +410,7 @@ sl_rel_config_default(struct sl_rel_config *cfg)
 	cfg->rx_bytes_max = 16ull << 20;
 	cfg->tx_bytes_max = 32ull << 20;
 	cfg->rx_window = SL_RTX_WINDOW;
-	cfg->tx_window = SL_RTX_WINDOW;
+	cfg->tx_window = SL_REL_TX_WINDOW_MAX;
 	cfg->idle_ns = 30ull * 1000000000ull;
 }
 
@@ -890,7 +890,7 @@ static void
 copy_free(struct sl_rel *r, struct sl_rel_copy *c)
 {
 	struct sl_rel_tx *t = c->owner;
-	unsigned int slot = c->seq % SL_RTX_WINDOW;
+	unsigned int slot = c->seq % SL_REL_TX_WINDOW_MAX;
 
 	if (t->ring[slot] == c)
 		t->ring[slot] = NULL;
@@ -905,7 +905,7 @@ tx_free_copies(struct sl_rel *r, struct sl_rel_tx *t)
 {
 	unsigned int i;
 
-	for (i = 0; i < SL_RTX_WINDOW; i++)
+	for (i = 0; i < SL_REL_TX_WINDOW_MAX; i++)
 		if (t->ring[i] != NULL)
 			copy_free(r, t->ring[i]);
 }
@@ -913,7 +913,7 @@ tx_free_copies(struct sl_rel *r, struct sl_rel_tx *t)
 static struct sl_rel_copy *
 tx_copy_of(const struct sl_rel_tx *t, uint64_t seq)
 {
-	struct sl_rel_copy *c = t->ring[seq % SL_RTX_WINDOW];
+	struct sl_rel_copy *c = t->ring[seq % SL_REL_TX_WINDOW_MAX];
 
 	return c != NULL && c->seq == seq ? c : NULL;
 }
@@ -944,7 +944,7 @@ tx_keep(struct sl_rel *r, struct sl_rel_tx *t, uint32_t seq,
 	struct sl_rel_copy *c;
 	unsigned int i;
 
-	for (i = 0; i < SL_RTX_WINDOW; i++) {
+	for (i = 0; i < SL_REL_TX_WINDOW_MAX; i++) {
 		c = t->ring[i];
 		if (c != NULL && (c->seq == seq ||
 				  (uint64_t)c->seq + r->cfg.tx_window <= seq))
@@ -971,7 +971,7 @@ tx_keep(struct sl_rel *r, struct sl_rel_tx *t, uint32_t seq,
 	c->seq = seq;
 	c->len = len;
 	memcpy(c->data, buf, len);
-	t->ring[seq % SL_RTX_WINDOW] = c;
+	t->ring[seq % SL_REL_TX_WINDOW_MAX] = c;
 	link_add_tail(&r->copies, &c->fifo);
 	r->tx_bytes += len;
 	r->tx_copies++;
@@ -1183,8 +1183,8 @@ tx_nack(struct sl_rel *r, const struct sl_frag_hdr *h,
 	n = h->child_count;
 	if (n > t->next_seq - h->seq)
 		n = t->next_seq - h->seq;
-	if (n > SL_RTX_WINDOW)
-		n = SL_RTX_WINDOW;
+	if (n > r->cfg.tx_window)
+		n = r->cfg.tx_window;
 	for (i = h->seq; i < h->seq + n; i++) {
 		struct sl_rel_copy *c = tx_copy_of(t, i);
 
@@ -1372,7 +1372,7 @@ sl_rel_new(struct sl_sock *sock, const struct sl_rel_config *cfg)
 	    cfg->tx_streams_max == 0 || cfg->rx_bytes_max == 0 ||
 	    cfg->tx_bytes_max == 0 || cfg->rx_window == 0 ||
 	    cfg->rx_window > SL_REL_RX_WINDOW_MAX || cfg->tx_window == 0 ||
-	    cfg->tx_window > SL_RTX_WINDOW || cfg->idle_ns == 0) {
+	    cfg->tx_window > SL_REL_TX_WINDOW_MAX || cfg->idle_ns == 0) {
 		errno = EINVAL;
 		return NULL;
 	}
