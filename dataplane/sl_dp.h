@@ -552,6 +552,21 @@ uint32_t sl_dp_request_origin(struct sl_dp *dp, uint64_t id_be);
 void sl_dp_refuse(struct sl_dp *dp, struct rte_mbuf *m, enum sl_drop reason);
 
 /**
+ * sl_dp_end_stream - received stream @idx will not go on (its sender is
+ * gone, it cannot be repaired, sluiced is stopping): an ABORT (@reason)
+ * at its next seq goes through fanout so that every consumer hears, and
+ * the stream ends there.
+ */
+void sl_dp_end_stream(struct sl_dp *dp, uint32_t idx, uint8_t reason);
+
+/**
+ * sl_dp_make_room - between many ABORTs made at once (a dead instance, a
+ * shutdown): once the loop queue or the control queue is half full, run
+ * the loop and send what waits, so that none of them is dropped.
+ */
+void sl_dp_make_room(struct sl_dp *dp);
+
+/**
  * sl_dp_abort_output - stage @stage of pipeline index @pipeline will
  * never answer the stream named @ancestry (wire order, @depth ids) of
  * tenant @tenant: put an ABORT (@reason) in its place, as if the stage

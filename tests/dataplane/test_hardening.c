@@ -896,6 +896,129 @@ test_dead_instance(void)
 	dp_test_end();
 }
 
+/* live_yaml with streams idle for 5 s before they expire. */
+static const char live_idle5_yaml[] =
+    "sluiced: {address: 10.0.0.1, port: 7700}\n"
+    "flows: {size: 1024, idle_timeout_ms: 5000, reorder_window: 8}\n"
+    "clients: [10.0.1.0/24]\n"
+    "liveness: {probe_ms: 100, dead_ms: 300}\n"
+    "pipelines:\n"
+    "  - name: p\n"
+    "    id: 1\n"
+    "    stages:\n"
+    "      - {name: a, instances: [10.0.2.1:8001, 10.0.2.2:8001]}\n"
+    "      - {name: b, instances: [10.0.3.1:8002]}\n"
+    "    edges:\n"
+    "      - {from: client, to: a}\n"
+    "      - {from: a, to: b}\n"
+    "      - {from: b, to: client}\n";
+
+/*
+ * b got its whole input (a's answer, ended) and queued it: its answer is
+ * owed but not started. The input stays in the table past its linger
+ * while b lives, so that b's death still finds it: ABORT (ENGINE) for
+ * b's answer, on to the client, at once. Before, the input left after
+ * its linger and the request waited for the idle timeout (EXPIRED).
+ */
+static void
+test_dead_before_answer(void)
+{
+	static const char *const tok[] = {"x"};
+	struct dp_frag f;
+	uint64_t t_ms;
+
+	dp_test_begin();
+	dag_open(live_idle5_yaml);
+	t_ms = dag.dp->tsc_hz / 1000;
+	f = dag_from_client(1, 0, SL_FRAG_F_END);
+	CU_ASSERT_EQUAL(dag_process(&f, 1), 1);
+	f = answer(1, 0, 1, 0, SL_FRAG_F_END);
+	f.n_tokens = 1;
+	f.token_texts = tok;
+	CU_ASSERT_EQUAL(dag_process(&f, 1), 1);
+	CU_ASSERT_EQUAL(dag.sent[1].dst_ip, B_IP);
+	dag_clear();
+	/* 2 s, everyone alive, b busy: nothing ends. */
+	for (uint64_t t = 100; t <= 2000; t += 100) {
+		dag_housekeeping(t * t_ms);
+		probe_answer(A_IP, SL_FRAG_F_PROBE);
+		probe_answer(A2_IP, SL_FRAG_F_PROBE);
+		probe_answer_of(B_IP, 8002, 2, SL_FRAG_F_PROBE);
+	}
+	CU_ASSERT_EQUAL(dag.n_sent, 0);
+	/* b falls silent: its owed answer is aborted. */
+	for (uint64_t t = 2100; t <= 2500; t += 100) {
+		dag_housekeeping(t * t_ms);
+		probe_answer(A_IP, SL_FRAG_F_PROBE);
+		probe_answer(A2_IP, SL_FRAG_F_PROBE);
+	}
+	CU_ASSERT_FALSE(sl_dp_instance(dag.dp, 0, 1, 0)->alive);
+	CU_ASSERT_EQUAL(sl_dp_instance(dag.dp, 0, 1, 0)->streams_aborted, 1);
+	CU_ASSERT_EQUAL(dag.n_sent, 1);
+	CU_ASSERT_EQUAL(sent_to(DAG_CLIENT_IP, SL_FRAG_F_ABORT,
+				SL_ABORT_ENGINE), 1);
+	dag_close();
+	dp_test_end();
+}
+
+/*
+ * An instance that dies half-way through an answer whose input has long
+ * gone from the table (b's input, a's answer, ended and lingered out):
+ * its answer under way ends with ABORT (ENGINE), on to the client. At
+ * 5% loss in chaos.sh such a stream waited for the idle timeout and
+ * reached the client as EXPIRED a minute later.
+ */
+static void
+test_dead_mid_answer(void)
+{
+	static const char *const tok[] = {"x"};
+	struct dp_frag f;
+	uint64_t t_ms;
+	uint32_t q = 0;
+
+	dp_test_begin();
+	dag_open(live_yaml);
+	t_ms = dag.dp->tsc_hz / 1000;
+	f = dag_from_client(1, 0, SL_FRAG_F_END);
+	CU_ASSERT_EQUAL(dag_process(&f, 1), 1);
+	f = answer(1, 0, 1, 0, SL_FRAG_F_END);
+	f.n_tokens = 1;
+	f.token_texts = tok;
+	CU_ASSERT_EQUAL(dag_process(&f, 1), 1);
+	CU_ASSERT_EQUAL(dag.sent[1].dst_ip, B_IP);
+	dag_clear();
+	/* 1.5 s, everyone answering, b a token every 100 ms: a's answer to
+	 * b lingers out. */
+	for (uint64_t t = 100; t <= 1500; t += 100) {
+		dag_housekeeping(t * t_ms);
+		probe_answer(A_IP, SL_FRAG_F_PROBE);
+		probe_answer(A2_IP, SL_FRAG_F_PROBE);
+		probe_answer_of(B_IP, 8002, 2, SL_FRAG_F_PROBE);
+		f = answer(2, 0, 1, q++, 0);
+		f.n_tokens = 1;
+		f.token_texts = tok;
+		CU_ASSERT_EQUAL(dag_process(&f, 1), 1);
+	}
+	CU_ASSERT_EQUAL(sent_to(DAG_CLIENT_IP, SL_FRAG_F_ABORT,
+				SL_ABORT_ENGINE), 0);
+	dag_clear();
+	/* b falls silent. */
+	for (uint64_t t = 1600; t <= 2000; t += 100) {
+		dag_housekeeping(t * t_ms);
+		probe_answer(A_IP, SL_FRAG_F_PROBE);
+		probe_answer(A2_IP, SL_FRAG_F_PROBE);
+	}
+	CU_ASSERT_FALSE(sl_dp_instance(dag.dp, 0, 1, 0)->alive);
+	CU_ASSERT_EQUAL(sl_dp_instance(dag.dp, 0, 1, 0)->streams_aborted, 1);
+	CU_ASSERT_EQUAL(sent_to(DAG_CLIENT_IP, SL_FRAG_F_ABORT,
+				SL_ABORT_ENGINE), 1);
+	for (unsigned int i = 0; i < dag.n_sent; i++)
+		if (dag.sent[i].h.flags == SL_FRAG_F_ABORT)
+			CU_ASSERT_EQUAL(dag.sent[i].h.seq, q);
+	dag_close();
+	dp_test_end();
+}
+
 /*
  * PAUSE: an instance that asks for no new streams gets none; when no
  * instance of a stage can take a stream, the request is refused at once
@@ -1163,6 +1286,10 @@ main(int argc, char **argv)
 		    test_nack_evicted);
 	CU_add_test(s, "dead instance: streams aborted, avoided, revived",
 		    test_dead_instance);
+	CU_add_test(s, "dead before answering, input ended: ABORT (ENGINE)",
+		    test_dead_before_answer);
+	CU_add_test(s, "dead mid-answer, its input long gone: ABORT (ENGINE)",
+		    test_dead_mid_answer);
 	CU_add_test(s, "PAUSE, and no instance: ABORT (OVERLOAD)",
 		    test_pause_and_overload);
 	CU_add_test(s, "idempotent stage: resent elsewhere",
@@ -1175,3 +1302,4 @@ main(int argc, char **argv)
 	dp_test_eal_fini();
 	return rc;
 }
+
