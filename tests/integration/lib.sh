@@ -188,11 +188,15 @@ it_wait_udp() {
 # line; sets SLUICED_MAC. Stats go to $IT_WORK/sluiced-stats.json, runtime
 # changes to $IT_WORK/state (each test its own, never /var/lib/sluice).
 it_sluiced() {
-	local config=$1 i line rc port=(--iface "$HOST_IF")
+	local config=$1 i line rc port=(--iface "$HOST_IF") ctl=()
 	((${#IT_SLUICED_PORT[@]} == 0)) || port=("${IT_SLUICED_PORT[@]}")
+	# A control socket of the test's own unless it chose one: never the
+	# default path another sluiced on this machine may hold.
+	[[ " ${IT_SLUICED_EXTRA[*]} " == *" --control "* ]] ||
+		ctl=(--control "$IT_WORK/sluiced.sock")
 	"$SLUICED" --config "$config" "${port[@]}" \
 		--stats-file "$IT_WORK/sluiced-stats.json" --stats-interval-ms 250 \
-		--state-dir "$IT_WORK/state" --user "$IT_SLUICED_USER" \
+		--state-dir "$IT_WORK/state" --user "$IT_SLUICED_USER" "${ctl[@]}" \
 		"${IT_SLUICED_EXTRA[@]}" -- --file-prefix "$IT_EAL_PREFIX" \
 		>"$IT_WORK/sluiced.log" 2>"$IT_WORK/sluiced.err" &
 	IT_PID_SLUICED=$!
