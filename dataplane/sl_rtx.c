@@ -616,6 +616,12 @@ rtx_on_nack(struct sl_dp *dp, struct rtx_entry *e, const struct sl_frag_hdr *h)
 	uint32_t from = h->seq, count = h->child_count ? h->child_count : 1;
 	uint32_t to = from + count;
 
+	/* The receiver is alive and repairing a gap before the END it has
+	 * not ACKed yet: the END's resends start over rather than run out
+	 * while the repair goes on. */
+	if (e->pending)
+		rtx_pending_append(dp, (uint32_t)(e - rt->e), 0);
+
 	if (to < from || to > e->next)
 		to = e->next; /* nothing beyond what was sent */
 	if (from >= to)
@@ -671,11 +677,27 @@ sl_rtx_input(struct sl_dp *dp, const struct sl_frag_hdr *h, uint32_t src_ip,
 	pos = rte_hash_lookup(rt->hash, &k);
 	if (pos < 0 || !rt->e[pos].used) {
 		/* An ACK for a stream forgotten (gave up, or a refusal that
-		 * was never kept) is late, not wrong; a NACK is unsolicited. */
-		if (h->flags & SL_FRAG_F_ACK)
+		 * was never kept) is late, not wrong. A NACK for one cannot
+		 * be answered with data: a receiver sluiced knows (an
+		 * instance or a client it learned) is told the stream ends
+		 * there (ABORT LOST, not kept) rather than left to run out
+		 * its repeats; anyone else gets nothing. */
+		if (h->flags & SL_FRAG_F_ACK) {
 			dp->cnt.rtx.acks_stale++;
-		else
+		} else {
+			struct sl_frag_hdr a = *h;
+
 			dp->cnt.drops[SL_DROP_UNSOLICITED]++;
+			if (sl_neigh_lookup(&dp->neigh, src_ip) == NULL)
+				return;
+			a.flags = 0;
+			a.child_count = 0;
+			a.token_count = 0;
+			a.payload_len = 0;
+			if (sl_dp_send_abort(dp, src_ip, src_port, &a,
+					     SL_ABORT_LOST, false) == 0)
+				dp->cnt.rtx.lost_aborts++;
+		}
 		return;
 	}
 	if (h->flags & SL_FRAG_F_NACK) {

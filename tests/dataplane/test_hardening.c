@@ -649,10 +649,21 @@ test_loss_repair(void)
 	CU_ASSERT_EQUAL(dag.dp->cnt.rtx.gave_up, 1);
 	CU_ASSERT_EQUAL(sent_to(A_IP, SL_FRAG_F_END, 0), SL_RTX_TRIES);
 	dag_clear();
-	/* Forgotten: a NACK now names nothing (UNSOLICITED). */
+	/* Forgotten: a NACK now names nothing (UNSOLICITED); a, a
+	 * neighbour, is told the stream ends there. */
 	send_control(A_IP, 8001, &sent0, SL_FRAG_F_NACK, 0, 1);
-	CU_ASSERT_EQUAL(dag.n_sent, 0);
 	CU_ASSERT_EQUAL(dag.dp->cnt.drops[SL_DROP_UNSOLICITED], 1);
+	CU_ASSERT_EQUAL_FATAL(dag.n_sent, 1);
+	CU_ASSERT_EQUAL(dag.sent[0].dst_ip, A_IP);
+	CU_ASSERT_EQUAL(dag.sent[0].h.flags, SL_FRAG_F_ABORT);
+	CU_ASSERT_EQUAL(dag.sent[0].h.abort_reason, SL_ABORT_LOST);
+	CU_ASSERT_EQUAL(dag.sent[0].h.seq, 0);
+	CU_ASSERT_EQUAL(dag.dp->cnt.rtx.lost_aborts, 1);
+	dag_clear();
+	/* From an address sluiced does not know: nothing at all. */
+	send_control(DP_IP(10, 0, 9, 9), 8001, &sent0, SL_FRAG_F_NACK, 0, 1);
+	CU_ASSERT_EQUAL(dag.n_sent, 0);
+	CU_ASSERT_EQUAL(dag.dp->cnt.drops[SL_DROP_UNSOLICITED], 2);
 	dp_test_no_acks = false;
 	dag_close();
 	dp_test_end();

@@ -1180,6 +1180,13 @@ tx_nack(struct sl_rel *r, const struct sl_frag_hdr *h,
 		r->c.lost_aborts_sent++;
 		return;
 	}
+	if (t->state == SL_REL_TX_TAIL) {
+		/* The receiver is alive and repairing a gap before the END
+		 * it has not ACKed: the END's resends start over. */
+		t->tail_tries = 0;
+		t->tail_interval = (uint64_t)SL_RTX_RTO_MS * NS_PER_MS;
+		t->tail_due = r->now + t->tail_interval;
+	}
 	n = h->child_count;
 	if (n > t->next_seq - h->seq)
 		n = t->next_seq - h->seq;
