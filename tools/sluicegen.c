@@ -145,6 +145,7 @@ struct gen_counters {
 	uint64_t corrupted;
 	uint64_t aborted;
 	uint64_t unknown;
+	uint64_t late_aborts; /* an ABORT for a request already ended */
 };
 
 /* Open requests by id: linear probing, backward-shift deletion. */
@@ -420,6 +421,16 @@ gen_take(struct gen *g, const struct sl_frag_view *vp, uint64_t now)
 	int32_t slot;
 
 	slot = gen_map_find(&g->map, v.hdr.ancestry[0]);
+	if (slot < 0 && v.hdr.depth == 1 && (v.hdr.flags & SL_FRAG_F_ABORT) &&
+	    (v.hdr.ancestry[0] & ~0xffffffffull) == g->id_prefix &&
+	    (v.hdr.ancestry[0] & 0xffffffffull) <
+		    (g->c.requests & 0xffffffffull)) {
+		/* One of ours, already ended (completed, or aborted by an
+		 * earlier ABORT: sluiced's on its own stream, or our own
+		 * sl_rel's when sluiced never ACKed it). */
+		g->c.late_aborts++;
+		return;
+	}
 	if (slot < 0 || v.hdr.depth != 1) {
 		g->c.unknown++;
 		return;
@@ -1272,6 +1283,7 @@ gen_report(const struct gen *g, uint64_t start, uint64_t end)
 		       ", \"lost\": %" PRIu64 ", \"duplicated\": %" PRIu64
 		       ", \"misordered\": %" PRIu64 ", \"corrupted\": %" PRIu64
 		       ", \"aborted\": %" PRIu64 ", \"unknown\": %" PRIu64
+		       ", \"late_aborts\": %" PRIu64
 		       ", \"p50_us\": %.3f, \"p90_us\": %.3f"
 		       ", \"p99_us\": %.3f, \"p999_us\": %.3f"
 		       ", \"max_us\": %.3f, \"mean_us\": %.3f"
@@ -1281,7 +1293,7 @@ gen_report(const struct gen *g, uint64_t start, uint64_t end)
 		       c->requests, c->completed, c->fragments,
 		       c->fragments_received, c->lost, c->duplicated,
 		       c->misordered, c->corrupted, c->aborted, c->unknown,
-		       us(sl_hist_percentile(f, 50)),
+		       c->late_aborts, us(sl_hist_percentile(f, 50)),
 		       us(sl_hist_percentile(f, 90)),
 		       us(sl_hist_percentile(f, 99)),
 		       us(sl_hist_percentile(f, 99.9)), us(f->max),
@@ -1313,7 +1325,9 @@ gen_report(const struct gen *g, uint64_t start, uint64_t end)
 	       c->misordered, "corrupted", c->corrupted);
 	printf("  %-20s %12" PRIu64 "   %-20s %12" PRIu64 "\n", "aborted",
 	       c->aborted, "unknown", c->unknown);
-	printf("  %-20s %12" PRIu64 "\n", "fragments lost", c->fragments_lost);
+	printf("  %-20s %12" PRIu64 "   %-20s %12" PRIu64 "\n",
+	       "fragments lost", c->fragments_lost, "late aborts",
+	       c->late_aborts);
 	if (c->aborted > 0) {
 		printf("  aborted by reason    ");
 		gen_json_reasons(stdout, c->aborted_by);

@@ -32,12 +32,7 @@ pipelines:
          instances: [$IT_PREFIX.13:7801, $IT_PREFIX.14:7801]}
 EOF
 it_netns_up
-it_engine draft/0 "$IT_PREFIX.11:7801" upper
-it_engine draft/1 "$IT_PREFIX.12:7801" upper
-it_engine polish/0 "$IT_PREFIX.13:7801" rot13
-it_engine polish/1 "$IT_PREFIX.14:7801" rot13
-it_wait_udp "$IT_PREFIX.11:7801" "$IT_PREFIX.12:7801" \
-	"$IT_PREFIX.13:7801" "$IT_PREFIX.14:7801"
+it_chain_engines
 it_sluiced "$config"
 
 # The flooder: 256 requests open at once from .18, as fast as it can.

@@ -23,12 +23,7 @@ config=$IT_WORK/pipeline.yaml
 it_write_config "$config" 0 1
 echo "liveness: {probe_ms: 50, dead_ms: 300}" >>"$config"
 it_netns_up
-it_engine draft/0 "$IT_PREFIX.11:7801" upper
-it_engine draft/1 "$IT_PREFIX.12:7801" upper
-it_engine polish/0 "$IT_PREFIX.13:7801" rot13
-it_engine polish/1 "$IT_PREFIX.14:7801" rot13
-it_wait_udp "$IT_PREFIX.11:7801" "$IT_PREFIX.12:7801" \
-	"$IT_PREFIX.13:7801" "$IT_PREFIX.14:7801"
+it_chain_engines
 it_sluiced "$config"
 
 gen=$IT_WORK/sluicegen.json

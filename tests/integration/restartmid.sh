@@ -19,15 +19,7 @@ it_init "$@"
 it_need_bin SLUICED SLUICEGEN SLUICE_ENGINE NETNS_SH
 
 config=$IT_WORK/pipeline.yaml
-it_write_config "$config" 0 1
-it_netns_up
-it_engine draft/0 "$IT_PREFIX.11:7801" upper
-it_engine draft/1 "$IT_PREFIX.12:7801" upper
-it_engine polish/0 "$IT_PREFIX.13:7801" rot13
-it_engine polish/1 "$IT_PREFIX.14:7801" rot13
-it_wait_udp "$IT_PREFIX.11:7801" "$IT_PREFIX.12:7801" \
-	"$IT_PREFIX.13:7801" "$IT_PREFIX.14:7801"
-it_sluiced "$config"
+it_two_stage
 
 gen=$IT_WORK/sluicegen.json
 it_gen "$gen" --streams 16 --rate 2000 --fragments-per-request 8 \
