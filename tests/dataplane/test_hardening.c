@@ -907,6 +907,38 @@ test_dead_instance(void)
 	dp_test_end();
 }
 
+/* Request 1 through a/0, whose whole answer (one token, END) went on
+ * to b. */
+static void
+dead_setup(const char *yaml)
+{
+	static const char *const tok[] = {"x"};
+	struct dp_frag f;
+
+	dp_test_begin();
+	dag_open(yaml);
+	f = dag_from_client(1, 0, SL_FRAG_F_END);
+	CU_ASSERT_EQUAL(dag_process(&f, 1), 1);
+	f = answer(1, 0, 1, 0, SL_FRAG_F_END);
+	f.n_tokens = 1;
+	f.token_texts = tok;
+	CU_ASSERT_EQUAL(dag_process(&f, 1), 1);
+	CU_ASSERT_EQUAL(dag.sent[1].dst_ip, B_IP);
+	dag_clear();
+}
+
+/* Housekeeping at @t ms, then the PROBE answers of a/0, a/1 and, with
+ * @b_alive, b. */
+static void
+dead_tick(uint64_t t, bool b_alive)
+{
+	dag_housekeeping(t * (dag.dp->tsc_hz / 1000));
+	probe_answer(A_IP, SL_FRAG_F_PROBE);
+	probe_answer(A2_IP, SL_FRAG_F_PROBE);
+	if (b_alive)
+		probe_answer_of(B_IP, 8002, 2, SL_FRAG_F_PROBE);
+}
+
 /* live_yaml with streams idle for 5 s before they expire. */
 static const char live_idle5_yaml[] =
     "sluiced: {address: 10.0.0.1, port: 7700}\n"
@@ -934,35 +966,14 @@ static const char live_idle5_yaml[] =
 static void
 test_dead_before_answer(void)
 {
-	static const char *const tok[] = {"x"};
-	struct dp_frag f;
-	uint64_t t_ms;
-
-	dp_test_begin();
-	dag_open(live_idle5_yaml);
-	t_ms = dag.dp->tsc_hz / 1000;
-	f = dag_from_client(1, 0, SL_FRAG_F_END);
-	CU_ASSERT_EQUAL(dag_process(&f, 1), 1);
-	f = answer(1, 0, 1, 0, SL_FRAG_F_END);
-	f.n_tokens = 1;
-	f.token_texts = tok;
-	CU_ASSERT_EQUAL(dag_process(&f, 1), 1);
-	CU_ASSERT_EQUAL(dag.sent[1].dst_ip, B_IP);
-	dag_clear();
+	dead_setup(live_idle5_yaml);
 	/* 2 s, everyone alive, b busy: nothing ends. */
-	for (uint64_t t = 100; t <= 2000; t += 100) {
-		dag_housekeeping(t * t_ms);
-		probe_answer(A_IP, SL_FRAG_F_PROBE);
-		probe_answer(A2_IP, SL_FRAG_F_PROBE);
-		probe_answer_of(B_IP, 8002, 2, SL_FRAG_F_PROBE);
-	}
+	for (uint64_t t = 100; t <= 2000; t += 100)
+		dead_tick(t, true);
 	CU_ASSERT_EQUAL(dag.n_sent, 0);
 	/* b falls silent: its owed answer is aborted. */
-	for (uint64_t t = 2100; t <= 2500; t += 100) {
-		dag_housekeeping(t * t_ms);
-		probe_answer(A_IP, SL_FRAG_F_PROBE);
-		probe_answer(A2_IP, SL_FRAG_F_PROBE);
-	}
+	for (uint64_t t = 2100; t <= 2500; t += 100)
+		dead_tick(t, false);
 	CU_ASSERT_FALSE(sl_dp_instance(dag.dp, 0, 1, 0)->alive);
 	CU_ASSERT_EQUAL(sl_dp_instance(dag.dp, 0, 1, 0)->streams_aborted, 1);
 	CU_ASSERT_EQUAL(dag.n_sent, 1);
@@ -984,27 +995,13 @@ test_dead_mid_answer(void)
 {
 	static const char *const tok[] = {"x"};
 	struct dp_frag f;
-	uint64_t t_ms;
 	uint32_t q = 0;
 
-	dp_test_begin();
-	dag_open(live_yaml);
-	t_ms = dag.dp->tsc_hz / 1000;
-	f = dag_from_client(1, 0, SL_FRAG_F_END);
-	CU_ASSERT_EQUAL(dag_process(&f, 1), 1);
-	f = answer(1, 0, 1, 0, SL_FRAG_F_END);
-	f.n_tokens = 1;
-	f.token_texts = tok;
-	CU_ASSERT_EQUAL(dag_process(&f, 1), 1);
-	CU_ASSERT_EQUAL(dag.sent[1].dst_ip, B_IP);
-	dag_clear();
+	dead_setup(live_yaml);
 	/* 1.5 s, everyone answering, b a token every 100 ms: a's answer to
 	 * b lingers out. */
 	for (uint64_t t = 100; t <= 1500; t += 100) {
-		dag_housekeeping(t * t_ms);
-		probe_answer(A_IP, SL_FRAG_F_PROBE);
-		probe_answer(A2_IP, SL_FRAG_F_PROBE);
-		probe_answer_of(B_IP, 8002, 2, SL_FRAG_F_PROBE);
+		dead_tick(t, true);
 		f = answer(2, 0, 1, q++, 0);
 		f.n_tokens = 1;
 		f.token_texts = tok;
@@ -1014,11 +1011,8 @@ test_dead_mid_answer(void)
 				SL_ABORT_ENGINE), 0);
 	dag_clear();
 	/* b falls silent. */
-	for (uint64_t t = 1600; t <= 2000; t += 100) {
-		dag_housekeeping(t * t_ms);
-		probe_answer(A_IP, SL_FRAG_F_PROBE);
-		probe_answer(A2_IP, SL_FRAG_F_PROBE);
-	}
+	for (uint64_t t = 1600; t <= 2000; t += 100)
+		dead_tick(t, false);
 	CU_ASSERT_FALSE(sl_dp_instance(dag.dp, 0, 1, 0)->alive);
 	CU_ASSERT_EQUAL(sl_dp_instance(dag.dp, 0, 1, 0)->streams_aborted, 1);
 	CU_ASSERT_EQUAL(sent_to(DAG_CLIENT_IP, SL_FRAG_F_ABORT,
