@@ -109,7 +109,7 @@ void sl_api_arena_destroy(struct sl_api_arena *arena);
 struct sl_api_error {
 	int code;
 	char field[96];
-	char message[256];
+	char message[1024]; /* two paths fit: the config's and its directory */
 };
 
 /* The instance an AddInstance, RemoveInstance or DrainInstance names. */

@@ -1836,7 +1836,7 @@ static int
 guard_file(struct sl_cfg_ctx *c, const yaml_node_t *node, const char *path,
 	   struct guard_rules *r)
 {
-	char why[256], q[SL_CFG_QUOTE_MAX + 8];
+	char why[512], q[SL_CFG_QUOTE_MAX + 8];
 	const char *name, *p;
 	unsigned int line = 0;
 	char *text;

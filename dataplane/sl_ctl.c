@@ -211,7 +211,7 @@ static int
 ctl_commit(struct sl_ctl *ctl, struct sl_config *next,
 	   struct sl_api_error *err)
 {
-	char msg[512];
+	char msg[1024];
 
 	if (ctl_publish(ctl, next, err) == 0)
 		return 0;
@@ -230,7 +230,7 @@ ctl_apply(void *ctx, const char *yaml, size_t len, const char *name,
 	  struct sl_api_arena *a, struct sl_api_error *err)
 {
 	struct sl_ctl *ctl = ctx;
-	char msg[512];
+	char msg[1024];
 	struct sl_config *next;
 	int rc;
 
@@ -362,7 +362,7 @@ static int
 ctl_change(struct sl_ctl *ctl, const Sluice__V1__Request *edit,
 	   struct sl_config **next, struct sl_api_error *err)
 {
-	char msg[512];
+	char msg[1024];
 	int code, rc;
 
 	*next = sl_state_apply_edit(ctl->dp->cfg, edit, &code, msg,
