@@ -127,6 +127,23 @@ live_output(struct sl_dp *dp, uint8_t p, uint16_t stage,
 	return sl_flow_lookup(dp->flows, &k);
 }
 
+/*
+ * Is the request stream @f belongs to over (its client stream gone, or
+ * done: its single output ended, or it was aborted or expired)? Then no
+ * answer is owed for any of its streams: nothing more reaches the client.
+ */
+static bool
+live_request_over(struct sl_dp *dp, const struct sl_flow *f)
+{
+	const struct sl_flow *o;
+
+	if (f->origin == SL_FLOW_NONE)
+		return true;
+	o = sl_flow_at(dp->flows, f->origin);
+	return o->gen != f->origin_gen || o->state == SL_FLOW_FREE ||
+	       o->request_done;
+}
+
 bool
 sl_live_owed(struct sl_dp *dp, const struct sl_flow *f, uint64_t now)
 {
@@ -136,6 +153,13 @@ sl_live_owed(struct sl_dp *dp, const struct sl_flow *f, uint64_t now)
 
 	if (dp->cfg->probe_ms == 0 || eb == NULL ||
 	    now - f->last_tsc > dp->idle_tsc)
+		return false;
+	/* An answer that ended lingers out like any stream and is then no
+	 * longer in the table to show that it was given: a client stream
+	 * (which ends only with its request) always outlives its stage's
+	 * answer. Whatever a request that is over was owed no longer
+	 * matters; only a request still in flight can be owed anything. */
+	if (live_request_over(dp, f))
 		return false;
 	sl_dp_flow_ancestry(dp, idx, ls.ancestry);
 	ls.depth = f->key.depth;

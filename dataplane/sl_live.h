@@ -34,10 +34,11 @@ void sl_live_probe(struct sl_dp *dp, const struct sl_pipeline_cfg *pl,
 
 /**
  * sl_live_owed - ended stream @f went to an engine instance that is
- * alive and has not started its answer yet (with liveness on, and for
- * at most the idle timeout): the stream stays in the table past its
- * linger, so that the instance's death still finds what it owed (the
- * flow table's keep hook).
+ * alive and has not started its answer yet, and its request is still in
+ * flight (with liveness on, and for at most the idle timeout): the
+ * stream stays in the table past its linger, so that the instance's
+ * death still finds what it owed (the flow table's keep hook). Nothing
+ * is owed for a request that is over.
  */
 bool sl_live_owed(struct sl_dp *dp, const struct sl_flow *f, uint64_t now);
 

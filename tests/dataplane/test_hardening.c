@@ -1025,6 +1025,69 @@ test_dead_mid_answer(void)
 }
 
 /*
+ * A request that is over owes nothing. Its client stream leaves the
+ * table only when the request is done (b's answer ended), a's answer to
+ * it ended before that, so a's answer lingers out first and is no
+ * longer in the table to show that a answered. Before, the keep hook
+ * took that for an answer never started: every finished request's
+ * client stream stayed past its linger until the idle timeout (5 s
+ * here instead of 1; the dataplane bench filled its flow table with
+ * them), and a's death in that time sent b an ABORT (ENGINE) for an
+ * answer a had given whole long before.
+ */
+static void
+test_done_request_not_kept(void)
+{
+	static const char *const tok[] = {"x"};
+	struct dp_frag f;
+	uint64_t t_ms;
+
+	dp_test_begin();
+	dag_open(live_idle5_yaml);
+	t_ms = dag.dp->tsc_hz / 1000;
+	f = dag_from_client(1, 0, SL_FRAG_F_END);
+	CU_ASSERT_EQUAL(dag_process(&f, 1), 1);
+	CU_ASSERT_EQUAL(dag.sent[0].dst_ip, A_IP);
+	f = answer(1, 0, 1, 0, SL_FRAG_F_END);
+	f.n_tokens = 1;
+	f.token_texts = tok;
+	CU_ASSERT_EQUAL(dag_process(&f, 1), 1);
+	CU_ASSERT_EQUAL(dag.sent[1].dst_ip, B_IP);
+	f = answer(2, 0, 1, 0, SL_FRAG_F_END);
+	f.n_tokens = 1;
+	f.token_texts = tok;
+	CU_ASSERT_EQUAL(dag_process(&f, 1), 1);
+	CU_ASSERT_EQUAL(dag.sent[2].dst_ip, DAG_CLIENT_IP);
+	CU_ASSERT_EQUAL(dag.sent[2].h.flags, SL_FRAG_F_END);
+	/* The client stream, a's answer and b's answer. */
+	CU_ASSERT_EQUAL(dag.dp->flows->active, 3);
+	dag_clear();
+	/* Everyone alive and answering: all three leave after the linger
+	 * (1 s), none is kept. */
+	for (uint64_t t = 100; t <= 1500; t += 100) {
+		dag_housekeeping(t * t_ms);
+		probe_answer(A_IP, SL_FRAG_F_PROBE);
+		probe_answer(A2_IP, SL_FRAG_F_PROBE);
+		probe_answer_of(B_IP, 8002, 2, SL_FRAG_F_PROBE);
+	}
+	CU_ASSERT_EQUAL(dag.dp->flows->active, 0);
+	CU_ASSERT_EQUAL(dag.dp->cnt.flows_expired, 0);
+	/* a falls silent: it owed nothing, nobody hears of its death. */
+	for (uint64_t t = 1600; t <= 2000; t += 100) {
+		dag_housekeeping(t * t_ms);
+		probe_answer(A2_IP, SL_FRAG_F_PROBE);
+		probe_answer_of(B_IP, 8002, 2, SL_FRAG_F_PROBE);
+	}
+	CU_ASSERT_FALSE(sl_dp_instance(dag.dp, 0, 0, 0)->alive);
+	CU_ASSERT_EQUAL(sl_dp_instance(dag.dp, 0, 0, 0)->streams_aborted, 0);
+	CU_ASSERT_EQUAL(dag.n_sent, 0);
+	CU_ASSERT_EQUAL(dag.dp->cnt.requests_aborted, 0);
+	dag_expect_drops(-1);
+	dag_close();
+	dp_test_end();
+}
+
+/*
  * PAUSE: an instance that asks for no new streams gets none; when no
  * instance of a stage can take a stream, the request is refused at once
  * with ABORT (OVERLOAD) (from the stage, on to the client) rather than
@@ -1295,6 +1358,8 @@ main(int argc, char **argv)
 		    test_dead_before_answer);
 	CU_add_test(s, "dead mid-answer, its input long gone: ABORT (ENGINE)",
 		    test_dead_mid_answer);
+	CU_add_test(s, "request done, its answers lingered out: not kept",
+		    test_done_request_not_kept);
 	CU_add_test(s, "PAUSE, and no instance: ABORT (OVERLOAD)",
 		    test_pause_and_overload);
 	CU_add_test(s, "idempotent stage: resent elsewhere",

@@ -10,9 +10,10 @@
 # writes the JSON to tools/bench/results/dataplane-<commit>.json (with the
 # options appended to the name when there are any), then
 # appends one line to tools/bench/results/dataplane.md. Options are passed
-# to the bench (e.g. --rounds 3 --seconds 1 for a quicker look; --hops 3
-# for whole requests). About 35 s with the defaults. Exits non-zero when
-# the bench saw any drop.
+# to the bench (e.g. --rounds 3 --seconds 1 for a quicker look; --hops 1
+# for requests whose answers are one fragment). About 45 s with the
+# defaults. Exits non-zero when a check of the bench failed (a drop, a
+# refusal, an unanswered END: tools/bench/README.md).
 
 set -euo pipefail
 
