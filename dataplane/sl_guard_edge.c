@@ -504,6 +504,8 @@ sl_guard_edge_prefix(struct sl_dp *dp, const struct sl_edge_cfg *e,
 		ph[SL_WIRE_OFF_FLAGS] = 0;
 		ph[SL_WIRE_OFF_ABORT] = 0;
 		memcpy(ph + SL_WIRE_OFF_SEQ, &v32, 4);
+		/* A plain fragment: no count of children or anything. */
+		memcpy(ph + SL_WIRE_OFF_CHILD_COUNT, &v32, 4);
 		memcpy(ph + SL_WIRE_OFF_TOKEN_COUNT, &v16, 2);
 		v16 = rte_cpu_to_be_16((uint16_t)(SL_WIRE_TOKEN_HDR_LEN + len));
 		memcpy(ph + SL_WIRE_OFF_PAYLOAD_LEN, &v16, 2);

@@ -1306,6 +1306,43 @@ test_prefix(void)
 	dp_test_end();
 }
 
+/* A client's one-fragment stream with END|CHILDREN: the prefix made from
+ * its header is a plain fragment (no flags, child count 0), and the
+ * stream itself goes on with its flags and count (found by
+ * fuzz_dataplane: the prefix kept the count, a fragment receivers refuse
+ * as BAD_FLAGS). */
+static void
+test_prefix_children(void)
+{
+	struct dp_frag f;
+	unsigned int n_answer = 0;
+
+	dp_test_begin();
+	dag_open(prefix_yaml);
+	f = dag_from_client(9, 0, SL_FRAG_F_END | SL_FRAG_F_CHILDREN);
+	f.child_count = 3;
+	dag_clear();
+	CU_ASSERT_EQUAL(dag_process(&f, 1), 3);
+	CU_ASSERT_EQUAL(dag.bad_frames, 0);
+	for (unsigned int i = 0; i < dag.n_sent; i++) {
+		const struct dag_sent *s = &dag.sent[i];
+
+		if (s->dst_ip != ANSWER_IP)
+			continue;
+		CU_ASSERT_EQUAL(s->h.seq, n_answer);
+		CU_ASSERT_EQUAL(s->h.flags, n_answer == 0 ? 0 :
+						SL_FRAG_F_END |
+						SL_FRAG_F_CHILDREN);
+		CU_ASSERT_EQUAL(s->h.child_count, n_answer == 0 ? 0 : 3);
+		n_answer++;
+	}
+	CU_ASSERT_EQUAL(n_answer, 2);
+	dag_expect_drops(-1);
+	settle();
+	dag_close();
+	dp_test_end();
+}
+
 /* A stream without the guard: the same question through an unguarded
  * config reaches the engine unchanged (no prefix, seq from 0). */
 static void
@@ -1560,6 +1597,8 @@ main(int argc, char **argv)
 		    test_input_clean);
 	CU_add_test(s, "prefix: seq 0 prefix, question shifted",
 		    test_prefix);
+	CU_add_test(s, "prefix: a plain fragment before END|CHILDREN",
+		    test_prefix_children);
 	CU_add_test(s, "prefix: unguarded stream unchanged",
 		    test_prefix_unguarded);
 	CU_add_test(s, "prefix and filter on one edge",
