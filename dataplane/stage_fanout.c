@@ -101,6 +101,8 @@ edge_buffer(struct sl_dp *dp, const struct sl_edge_cfg *e,
 			pm->flags = SL_FRAG_F_ABORT;
 			hdr[SL_WIRE_OFF_FLAGS] = SL_FRAG_F_ABORT;
 			hdr[SL_WIRE_OFF_ABORT] = SL_ABORT_OVERLOAD;
+			/* The END's child count goes with it. */
+			memset(hdr + SL_WIRE_OFF_CHILD_COUNT, 0, 4);
 		}
 		edge_apply(dp, e, es, slot, m);
 		return;

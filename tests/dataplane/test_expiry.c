@@ -237,7 +237,7 @@ test_split_edge(void)
  * excess is dropped at once, the rest at the END, and c gets one ABORT
  * (OVERLOAD) instead of the stream; b gets everything. */
 static void
-test_buffer_over_max(void)
+buffer_over_max(uint8_t end_flags, uint32_t children)
 {
 	struct dp_frag f[32];
 	unsigned int to_b = 0, to_c = 0, held0;
@@ -250,14 +250,19 @@ test_buffer_over_max(void)
 	for (uint32_t s = 0; s < n; s += 32) {
 		unsigned int k = RTE_MIN(32u, n - s);
 
-		for (unsigned int i = 0; i < k; i++)
-			f[i] = a_frag(51, s + i,
-				      s + i == n - 1 ? SL_FRAG_F_END : 0);
+		for (unsigned int i = 0; i < k; i++) {
+			f[i] = a_frag(51, s + i, s + i == n - 1 ? end_flags : 0);
+			if (s + i == n - 1)
+				f[i].child_count = children;
+		}
 		dag_process(f, k);
 	}
+	CU_ASSERT_EQUAL(dag.bad_frames, 0);
 	for (unsigned int i = 0; i < dag.n_sent; i++) {
 		if (dag.sent[i].dst_ip == B_IP) {
 			CU_ASSERT_EQUAL(dag.sent[i].h.seq, to_b);
+			CU_ASSERT_EQUAL(dag.sent[i].h.child_count,
+					to_b == n - 1 ? children : 0);
 			to_b++;
 		} else {
 			CU_ASSERT_EQUAL(dag.sent[i].dst_ip, C_IP);
@@ -265,6 +270,7 @@ test_buffer_over_max(void)
 			CU_ASSERT_EQUAL(dag.sent[i].h.abort_reason,
 					SL_ABORT_OVERLOAD);
 			CU_ASSERT_EQUAL(dag.sent[i].h.seq, n - 1);
+			CU_ASSERT_EQUAL(dag.sent[i].h.child_count, 0);
 			to_c++;
 		}
 	}
@@ -275,6 +281,21 @@ test_buffer_over_max(void)
 	CU_ASSERT_EQUAL(sl_dp_instance(dag.dp, 0, 2, 0)->streams_active, 0);
 	dag_close();
 	dp_test_end();
+}
+
+static void
+test_buffer_over_max(void)
+{
+	buffer_over_max(SL_FRAG_F_END, 0);
+}
+
+/* The END that becomes the ABORT carried a child count: the ABORT does
+ * not (found by fuzz_dataplane: sluiced sent ABORT with a count, a
+ * fragment receivers refuse as BAD_FLAGS). */
+static void
+test_buffer_over_max_children(void)
+{
+	buffer_over_max(SL_FRAG_F_END | SL_FRAG_F_CHILDREN, 2);
 }
 
 int
@@ -297,6 +318,8 @@ main(int argc, char **argv)
 		    test_stream_and_buffer_edges);
 	CU_add_test(s, "split edge: child in progress and marker aborted",
 		    test_split_edge);
+	CU_add_test(s, "buffer edge over buffer_max, END|CHILDREN: no count",
+		    test_buffer_over_max_children);
 	CU_add_test(s, "buffer edge over buffer_max: ABORT(OVERLOAD)",
 		    test_buffer_over_max);
 	rc = dp_test_run();
