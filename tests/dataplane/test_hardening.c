@@ -781,6 +781,58 @@ test_dead_instance(void)
 }
 
 /*
+ * The instance with uid 0 dies while one of its answers has opened a
+ * splitter that has no child yet: only the answer's own stream is dealt
+ * with. Before, the splitter's unused child pin (zeroed: instance 0,
+ * stage 0) was taken for a stream routed to uid 0, and its stage - 1
+ * indexed stages[-1] (found by fuzz_dataplane).
+ */
+static void
+test_dead_instance_open_splitter(void)
+{
+	static const char yaml[] =
+	    HEAD("")
+	    "liveness: {probe_ms: 100, dead_ms: 300}\n"
+	    "pipelines:\n"
+	    "  - name: p\n"
+	    "    id: 1\n"
+	    "    stages:\n"
+	    "      - {name: a, instances: [10.0.2.1:8001, 10.0.2.2:8001]}\n"
+	    "      - {name: b, instances: [10.0.3.1:8002]}\n"
+	    "    edges:\n"
+	    "      - {from: client, to: a}\n"
+	    "      - {from: a, to: b, split: line}\n"
+	    "      - {from: b, to: client}\n";
+	const uint64_t r1[1] = {1};
+	struct dp_frag f;
+	uint64_t t_ms;
+
+	dp_test_begin();
+	dag_open(yaml);
+	CU_ASSERT_EQUAL(dag_stage(1)->instances[0].uid, 0);
+	t_ms = dag.dp->tsc_hz / 1000;
+	f = dag_from_client(1, 0, SL_FRAG_F_END);
+	CU_ASSERT_EQUAL(dag_process(&f, 1), 1);
+	CU_ASSERT_EQUAL(dag.sent[0].dst_ip, A_IP);
+	/* a/0 answers, no text yet: the splitter opens, no child. */
+	f = dag_from_instance(1, 0, r1, 1, 0, 0);
+	CU_ASSERT_EQUAL(dag_process(&f, 1), 0);
+	dag_clear();
+	for (uint64_t t = 100; t <= 400; t += 100) {
+		dag_housekeeping(t * t_ms);
+		probe_answer(A2_IP, SL_FRAG_F_PROBE);
+		probe_answer_of(B_IP, 8002, 2, SL_FRAG_F_PROBE);
+	}
+	CU_ASSERT_FALSE(sl_dp_instance(dag.dp, 0, 0, 0)->alive);
+	CU_ASSERT_EQUAL(dag.dp->cnt.instances_died, 1);
+	/* The client stream's route to a/0, nothing else. */
+	CU_ASSERT_EQUAL(sl_dp_instance(dag.dp, 0, 0, 0)->streams_aborted, 1);
+	CU_ASSERT_EQUAL(sl_dp_instance(dag.dp, 0, 0, 0)->streams_active, 0);
+	dag_close();
+	dp_test_end();
+}
+
+/*
  * PAUSE: an instance that asks for no new streams gets none; when no
  * instance of a stage can take a stream, the request is refused at once
  * with ABORT (OVERLOAD) (from the stage, on to the client) rather than
@@ -1045,6 +1097,8 @@ main(int argc, char **argv)
 		    test_nack_evicted);
 	CU_add_test(s, "dead instance: streams aborted, avoided, revived",
 		    test_dead_instance);
+	CU_add_test(s, "liveness: uid 0 dies, a splitter without child",
+		    test_dead_instance_open_splitter);
 	CU_add_test(s, "PAUSE, and no instance: ABORT (OVERLOAD)",
 		    test_pause_and_overload);
 	CU_add_test(s, "idempotent stage: resent elsewhere",
