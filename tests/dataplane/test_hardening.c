@@ -833,6 +833,63 @@ test_dead_instance_open_splitter(void)
 }
 
 /*
+ * A bounded-load stage whose instances all died: a stream for a key
+ * pinned to one of them finds nobody (ABORT (OVERLOAD)), and the key is
+ * let go then. Before, the pin stayed on the dead instance after its
+ * count was taken back, and housekeeping took it back again when the
+ * key idled out: the instance's and the stage's key counts went below
+ * zero, and bounded load read 4294967295 keys (found by fuzz_dataplane).
+ */
+static void
+test_dead_stage_key_pin(void)
+{
+	static const char yaml[] =
+	    HEAD("")
+	    "liveness: {probe_ms: 100, dead_ms: 300}\n"
+	    "pipelines:\n"
+	    "  - name: p\n"
+	    "    id: 1\n"
+	    "    stages:\n"
+	    "      - {name: a, instances: [10.0.2.1:8001]}\n"
+	    "      - {name: b, aggregation: 1, load_bound: 1.5,\n"
+	    "         instances: [10.0.3.1:8002, 10.0.3.2:8002]}\n";
+	const uint64_t r0[2] = {1, 0}, r1[2] = {1, 1};
+	struct dp_frag f;
+	uint64_t t_ms;
+
+	dp_test_begin();
+	dag_open(yaml);
+	t_ms = dag.dp->tsc_hz / 1000;
+	f = dag_from_client(1, 0, SL_FRAG_F_END);
+	CU_ASSERT_EQUAL(dag_process(&f, 1), 1);
+	/* a's first answer pins key [1] to a b instance. */
+	f = dag_from_instance(1, 0, r0, 2, 0, SL_FRAG_F_END);
+	CU_ASSERT_EQUAL(dag_process(&f, 1), 1);
+	CU_ASSERT_EQUAL(dag.dp->stages[0][1].keys_active, 1);
+	/* b's instances fall silent and die; a lives. */
+	for (uint64_t t = 100; t <= 400; t += 100) {
+		dag_housekeeping(t * t_ms);
+		probe_answer(A_IP, SL_FRAG_F_PROBE);
+	}
+	CU_ASSERT_FALSE(sl_dp_instance(dag.dp, 0, 1, 0)->alive);
+	CU_ASSERT_FALSE(sl_dp_instance(dag.dp, 0, 1, 1)->alive);
+	/* a's second answer for the key: nobody takes it. */
+	f = dag_from_instance(1, 0, r1, 2, 0, SL_FRAG_F_END);
+	dag_process(&f, 1);
+	CU_ASSERT(dag.dp->cnt.drops[SL_DROP_NO_INSTANCE] >= 1);
+	/* Long idle: every count is back to zero, none below. */
+	for (uint64_t t = 500; t <= 4000; t += 100) {
+		dag_housekeeping(t * t_ms);
+		probe_answer(A_IP, SL_FRAG_F_PROBE);
+	}
+	CU_ASSERT_EQUAL(dag.dp->stages[0][1].keys_active, 0);
+	CU_ASSERT_EQUAL(sl_dp_instance(dag.dp, 0, 1, 0)->keys_active, 0);
+	CU_ASSERT_EQUAL(sl_dp_instance(dag.dp, 0, 1, 1)->keys_active, 0);
+	dag_close();
+	dp_test_end();
+}
+
+/*
  * PAUSE: an instance that asks for no new streams gets none; when no
  * instance of a stage can take a stream, the request is refused at once
  * with ABORT (OVERLOAD) (from the stage, on to the client) rather than
@@ -1099,6 +1156,8 @@ main(int argc, char **argv)
 		    test_dead_instance);
 	CU_add_test(s, "liveness: uid 0 dies, a splitter without child",
 		    test_dead_instance_open_splitter);
+	CU_add_test(s, "liveness: a key pinned on a stage all dead",
+		    test_dead_stage_key_pin);
 	CU_add_test(s, "PAUSE, and no instance: ABORT (OVERLOAD)",
 		    test_pause_and_overload);
 	CU_add_test(s, "idempotent stage: resent elsewhere",
