@@ -391,29 +391,35 @@ err_quote(const char *s, size_t max, char *out, size_t cap)
 	size_t o = 0, i = 0;
 
 	while (p[i] != '\0' && i < max) {
-		unsigned len = p[i] < 0x80 ? 1 :
-			       (p[i] & 0xE0) == 0xC0 ? 2 :
-			       (p[i] & 0xF0) == 0xE0 ? 3 :
-			       (p[i] & 0xF8) == 0xF0 ? 4 : 0;
-		uint32_t cp = len == 1 ? p[i] :
-			      len == 2 ? p[i] & 0x1Fu :
-			      len == 3 ? p[i] & 0x0Fu : p[i] & 0x07u;
-		bool ok = len != 0 && i + len <= max;
+		unsigned len = p[i] < 0x80	       ? 1
+			       : (p[i] & 0xE0) == 0xC0 ? 2
+			       : (p[i] & 0xF0) == 0xE0 ? 3
+			       : (p[i] & 0xF8) == 0xF0 ? 4
+						       : 0;
+		uint32_t cp = len == 1	 ? p[i]
+			      : len == 2 ? p[i] & 0x1Fu
+			      : len == 3 ? p[i] & 0x0Fu
+					 : p[i] & 0x07u;
+		bool ok = len != 0;
 
 		for (unsigned k = 1; ok && k < len; k++) {
 			ok = (p[i + k] & 0xC0) == 0x80;
 			cp = cp << 6 | (p[i + k] & 0x3Fu);
 		}
 		if (ok && len > 1)
-			ok = cp >= (len == 2 ? 0x80u : len == 3 ? 0x800u
-								: 0x10000u) &&
+			ok = cp >= (len == 2   ? 0x80u
+				    : len == 3 ? 0x800u
+					       : 0x10000u) &&
 			     cp <= 0x10FFFF && (cp < 0xD800 || cp > 0xDFFF);
 		if (ok && len == 1 && (cp < 0x20 || cp == 0x7F))
 			ok = false;
+		if (ok && i + len > max)
+			break; /* a character past the cut */
 		if (!ok) {
 			if (o + 4 >= cap)
 				break;
-			o += (size_t)snprintf(out + o, cap - o, "\\x%02X", p[i]);
+			o +=
+			    (size_t)snprintf(out + o, cap - o, "\\x%02X", p[i]);
 			i++;
 			continue;
 		}
@@ -442,16 +448,16 @@ err_trim(char *s)
 	if (start == 0 || (unsigned char)s[start - 1] < 0xC0)
 		return;
 	start--;
-	need = ((unsigned char)s[start] & 0xE0) == 0xC0 ? 2 :
-	       ((unsigned char)s[start] & 0xF0) == 0xE0 ? 3 : 4;
+	need = ((unsigned char)s[start] & 0xE0) == 0xC0	  ? 2
+	       : ((unsigned char)s[start] & 0xF0) == 0xE0 ? 3
+							  : 4;
 	if (n - start < need)
 		s[start] = '\0';
 }
 
-static void
-err_rule(struct sl_guard_error *err, const struct sl_guard_rule *r,
-	 unsigned index, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+static void err_rule(struct sl_guard_error *err, const struct sl_guard_rule *r,
+		     unsigned index, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 static void
 err_rule(struct sl_guard_error *err, const struct sl_guard_rule *r,
