@@ -3,12 +3,19 @@
  * fuzz_dataplane.c - libFuzzer harness for the packet path as sluiced
  * runs it: EAL without hugepages, a net_ring port, the packet mempool,
  * and a worker context (struct sl_dp) on a fixed pipeline file that has
- * every kind of stage and edge (a DAG with a split edge, a buffer edge,
- * top-k, concat, sum and count operators, guarded edges that block,
- * redact and put a prefix, aggregation with bounded load, tenants with
- * limits and sources, liveness, an idempotent stage). Every input starts
- * a fresh worker, so a failure replays from its input alone; EAL, the
- * pool, the port and the compiled configs are made once per process.
+ * every kind of stage and edge (fuzz_pipelines.h: a DAG with a split
+ * edge, a buffer edge, top-k, concat, sum and count operators, guarded
+ * edges that block, redact and put a prefix, aggregation with bounded
+ * load, tenants with limits and sources, liveness, an idempotent stage).
+ * EAL, the pool, the port and the compiled configs are made once per
+ * process (LLVMFuzzerInitialize). The worker context lives across inputs
+ * (sl_dp_init costs milliseconds) and every input ends with it holding
+ * nothing, on config A, its instances revived by PROBE answers at the
+ * next input's start; every 512 inputs it is stopped (sl_dp_fini must
+ * give the pool back whole) and started again. A finding that needs the
+ * inputs before it does not replay alone: FUZZ_TRACE=1 prints every
+ * frame in and out, and the quiet-time checks below stop at the input
+ * that broke a count.
  *
  * Input: byte 0 holds options (bit 0: the far ends ACK every END and
  * ABORT sluiced sends, as receivers do; else only the input's own ACKs
@@ -45,14 +52,15 @@
  *
  * After the commands, the far ends go quiet (every END and ABORT
  * ACKed, PROBEs unanswered) and time runs on in 500 ms steps until
- * nothing is left: then the flow table is empty, no mbuf is held (the
- * pool is back to its in-use count before sl_dp_init), and every
- * quota's count is back to zero (streams and held mbufs per client
- * address, tenant, instance and stage; clients' streams). The
- * counters must agree with what the harness saw (every frame fed
- * counted as received, every frame taken off the ring counted as
- * sent, none dropped at transmit), and sl_dp_fini leaves the pool where
- * it was. ASan/UBSan/LSan catch the rest.
+ * nothing is left (at most 20 s): then the flow table is empty, no
+ * key is pinned, no mbuf is held (the pool is back to its in-use count
+ * before sl_dp_init), and every quota's count is back to zero (streams
+ * and held mbufs per client address and tenant, streams and keys per
+ * instance and stage, clients' streams). The counters must agree with
+ * what the harness saw (every frame fed counted as received, every frame
+ * taken off the ring counted as sent, none dropped at transmit), and
+ * sl_dp_fini leaves the pool where it was. ASan/UBSan/LSan catch the
+ * rest.
  *
  * Build and run: tests/fuzz/README.md.
  */
