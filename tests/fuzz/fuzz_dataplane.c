@@ -42,7 +42,10 @@
  *                     resends, PROBEs and liveness, neighbour retries;
  *   reconfigure       a snapshot with instances added, removed and
  *                     drained (same layout), or one with another graph,
- *                     published as sl_ctl does (no worker: adopted).
+ *                     published as sl_ctl does (no worker: adopted);
+ *   shutdown          sl_dp_shutdown (every stream in flight ABORTed),
+ *                     sl_dp_fini (the pool must be whole), and a fresh
+ *                     worker for the rest of the input.
  *
  * Every frame sluiced sends is checked: ARP, or a valid frame and
  * fragment (sl_wire_parse_frame, sl_wire_parse) from sluiced's address
@@ -143,7 +146,9 @@ static struct {
 	const uint8_t *in;
 	size_t n, off;
 	struct sl_dp *dp;
+	struct sl_dp_counters c0; /* the worker's counters at the start */
 	unsigned int reconfigs;
+	unsigned int shutdowns;
 	bool auto_ack;
 	struct rte_mbuf *burst[SL_PATH_CAP];
 	uint16_t n_burst;
@@ -1196,12 +1201,57 @@ worker_stop(void)
 		fail("sl_dp_fini did not give every mbuf back");
 }
 
+/* sluiced stops: every stream in flight ends with ABORT (SHUTDOWN), every
+ * request waiting gets ABORT; then the pool must be whole after
+ * sl_dp_fini, and a fresh worker goes on with the rest of the input. */
+static void
+cmd_shutdown(void)
+{
+	const struct sl_config *cfg;
+
+	if (trace)
+		fprintf(stderr, "shutdown\n");
+	if (r.shutdowns++ >= 1)
+		return; /* a restart costs milliseconds: one per input */
+	if (r.n_burst != 0)
+		process();
+	sl_dp_shutdown(r.dp, SL_ABORT_SHUTDOWN);
+	if (r.dp->n_out != 0 || r.dp->n_loop != 0 || r.dp->n_ctrl != 0)
+		fail("work left staged after sl_dp_shutdown");
+	r.auto_ack = false; /* nobody answers a stopped sluiced */
+	drain();
+	/* What the far ends answered (ARP) never reaches it. */
+	for (uint16_t i = 0; i < r.n_burst; i++)
+		rte_pktmbuf_free(r.burst[i]);
+	r.n_burst = 0;
+	check_counters(&r.c0);
+	cfg = r.dp->cfg;
+	sl_dp_fini(g.dp);
+	free(g.dp);
+	g.dp = NULL;
+	if (cfg != g.cfg[FZ_CFG_A]) {
+		sl_config_free(g.spare[g.cur_kind]);
+		g.spare[g.cur_kind] = (struct sl_config *)cfg;
+	}
+	g.cur_kind = FZ_CFG_A;
+	while (rte_ring_count(g.tx) != 0)
+		drain();
+	if (rte_mempool_in_use_count(g.pool) != g.in_use_base)
+		fail("sl_dp_fini did not give every mbuf back");
+	worker_start();
+	r.dp = g.dp;
+	r.n_to_inst = r.n_ends = 0;
+	learn_all();
+	revive();
+	r.fed = r.taken = 0;
+	r.c0 = r.dp->cnt;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct sl_dp_counters c0;
 	uint8_t opts;
 
 	if (size < 1)
@@ -1226,7 +1276,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	learn_all();
 	revive();
 	r.fed = r.taken = 0;
-	c0 = r.dp->cnt;
+	r.c0 = r.dp->cnt;
 	r.auto_ack = opts & 1;
 
 	while (more()) {
@@ -1257,8 +1307,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		case 11:
 			cmd_arp();
 			break;
-		case 12:
 		case 13:
+			if (op & 0x80) {
+				cmd_shutdown();
+				break;
+			}
+			/* fall through */
+		case 12:
 			if (r.n_burst != 0)
 				process();
 			break;
@@ -1278,9 +1333,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	quiet();
 	if (trace)
-		trace_counters(&c0);
+		trace_counters(&r.c0);
 	check_quiet();
-	check_counters(&c0);
+	check_counters(&r.c0);
 	/* Config A again for the next input (nothing is in flight). */
 	if (r.dp->cfg != g.cfg[FZ_CFG_A])
 		publish(g.cfg[FZ_CFG_A], FZ_CFG_A);
