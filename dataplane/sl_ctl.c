@@ -496,9 +496,11 @@ ctl_drain(void *ctx, const struct sl_api_instance_ref *ref,
 	_(sluice_rtx_lost_aborts, "Loss repair: ABORT (LOST) for a fragment no longer kept.", rtx.lost_aborts) \
 	_(sluice_rtx_evicted, "Loss repair: copies dropped for the global bound.", rtx.evicted) \
 	_(sluice_rtx_gave_up, "Loss repair: streams whose END was never ACKed.", rtx.gave_up) \
+	_(sluice_rtx_nack_gave_up, "Loss repair: received streams ended ABORT (LOST) at a gap never repaired.", rtx.nack_gave_up) \
 	_(sluice_rtx_untracked, "Loss repair: streams sent without copies (table full).", rtx.untracked) \
 	_(sluice_rtx_nacks_received, "Loss repair: NACKs received.", rtx.nacks_rx) \
 	_(sluice_rtx_acks_received, "Loss repair: ACKs received.", rtx.acks_rx) \
+	_(sluice_rtx_acks_stale, "Loss repair: ACKs for streams no longer kept.", rtx.acks_stale) \
 	_(sluice_rtx_nacks_sent, "Loss repair: NACKs sent.", rtx.nacks_tx) \
 	_(sluice_rtx_acks_sent, "Loss repair: ACKs sent.", rtx.acks_tx) \
 	_(sluice_control_frames_unsent, "Control frames not sent: the queue was full.", rtx.ctrl_full) \
@@ -590,33 +592,44 @@ ctl_fill_counters(const struct sl_ctl *ctl, const struct sl_dp_counters *now,
 			    "Client neighbour entries evicted for room.", NULL,
 			    NULL, dp->neigh.evicted, false))
 		return -ENOMEM;
-	for (uint16_t p = 0; p < cfg->n_pipelines; p++)
-		for (uint16_t s = 0; s < cfg->pipelines[p].n_stages; s++) {
-			const struct sl_stage_cfg *st =
-				&cfg->pipelines[p].stages[s];
+	/* One family at a time (Prometheus wants each family's samples
+	 * together), every instance in each. */
+	for (int f = 0; f < 3; f++) {
+		static const char *const names[] = {"sluice_instance_alive",
+						    "sluice_instance_paused",
+						    "sluice_instance_deaths"};
+		static const char *const helps[] = {
+		    "An instance is alive (1) or found dead (0) by liveness "
+		    "(gauge).",
+		    "An instance asked for no new streams (PAUSE) (gauge).",
+		    "Times an instance was found dead."};
 
-			for (uint16_t i = 0; i < st->n_instances; i++) {
-				const struct sl_instance_state *is =
-					&dp->inst[st->instances[i].uid];
-				const char *nm = st->instances[i].name;
+		for (uint16_t p = 0; p < cfg->n_pipelines; p++)
+			for (uint16_t s = 0; s < cfg->pipelines[p].n_stages;
+			     s++) {
+				const struct sl_stage_cfg *st =
+					&cfg->pipelines[p].stages[s];
 
-				if (ctl_add_counter(
-					out, a, "sluice_instance_alive",
-					"An instance is alive (1) or found dead "
-					"(0) by liveness (gauge).",
-					"instance", nm, is->alive, true) ||
-				    ctl_add_counter(
-					out, a, "sluice_instance_paused",
-					"An instance asked for no new streams "
-					"(PAUSE) (gauge).",
-					"instance", nm, is->paused, true) ||
-				    ctl_add_counter(
-					out, a, "sluice_instance_deaths",
-					"Times an instance was found dead.",
-					"instance", nm, is->deaths, false))
-					return -ENOMEM;
+				for (uint16_t i = 0; i < st->n_instances; i++) {
+					const struct sl_instance_state *is =
+						&dp->inst[st->instances[i].uid];
+					uint64_t v = f == 0   ? is->alive
+						     : f == 1 ? is->paused
+							      : is->deaths;
+					char who[2 * SL_NAME_MAX + 2];
+
+					/* Unique across pipelines. */
+					snprintf(who, sizeof(who), "%s:%s",
+						 cfg->pipelines[p].name,
+						 st->instances[i].name);
+					if (ctl_add_counter(out, a, names[f],
+							    helps[f],
+							    "instance", who, v,
+							    f < 2) != 0)
+						return -ENOMEM;
+				}
 			}
-		}
+	}
 	return 0;
 }
 

@@ -87,6 +87,12 @@ dp_flow_released(void *ctx, struct sl_flow *f)
 	sl_dp_flow_released(ctx, f, f->state == SL_FLOW_ENDED);
 }
 
+static bool
+dp_flow_keep(void *ctx, const struct sl_flow *f, uint64_t now)
+{
+	return sl_live_owed(ctx, f, now);
+}
+
 /* Give back a stream's edge state. Whatever it still holds is dropped
  * silently: consumers were told (ABORT) when the stream expired. */
 static void
@@ -117,12 +123,7 @@ sl_dp_flow_released(struct sl_dp *dp, struct sl_flow *f, bool ended)
 		dp->tenant_use[f->tenant].streams--;
 		f->tenant_counted = 0;
 	}
-	if (f->marks & SL_FLOW_M_CHARGED) {
-		dp->src_use[f->src_slot].streams--;
-		dp->tenant_use[f->tenant].requests--;
-		dp->client_streams--;
-		f->marks &= (uint8_t)~SL_FLOW_M_CHARGED;
-	}
+	sl_dp_request_uncharge(dp, f);
 	if (f->edges != NULL)
 		dp_edges_release(dp, f);
 	if (!ended)
@@ -389,7 +390,7 @@ sl_dp_request_abort(struct sl_dp *dp, uint32_t origin, uint8_t reason)
 	/* The request's own stream, back to its client: see WIRE.md. */
 	sl_dp_send_abort(dp, o->key.src_ip, o->key.src_port, &h, reason, true);
 	if (o->state == SL_FLOW_ACTIVE && o->next_seq > o->end_seq)
-		sl_flow_end(dp->flows, origin, dp->now);
+		sl_dp_flow_end(dp, origin);
 }
 
 void
@@ -439,7 +440,7 @@ sl_dp_stream_ended(struct sl_dp *dp, uint32_t idx)
 	 * pipelines with several outputs, until it idles out). */
 	if (f->origin == idx && !f->request_done)
 		return;
-	sl_flow_end(dp->flows, idx, dp->now);
+	sl_dp_flow_end(dp, idx);
 }
 
 void
@@ -480,7 +481,6 @@ sl_dp_loop(struct sl_dp *dp, struct rte_mbuf *m)
 	dp->n_loop++;
 }
 
-static void dp_end_stream(struct sl_dp *dp, uint32_t idx, uint8_t reason);
 
 /* Operator results enter fanout as their stage's output. */
 static void
@@ -709,7 +709,7 @@ dp_relayout(struct sl_dp *dp, const struct sl_config *next)
 		if (f->state != SL_FLOW_ACTIVE)
 			continue;
 		if (f->edges != NULL && f->next_seq <= f->end_seq)
-			dp_end_stream(dp, i, SL_ABORT_RECONFIG);
+			sl_dp_end_stream(dp, i, SL_ABORT_RECONFIG);
 		else if (map[f->pipeline] < 0 && f->key.stage == 0 &&
 			 !f->request_done)
 			sl_dp_request_abort(dp, i, SL_ABORT_RECONFIG);
@@ -858,6 +858,7 @@ sl_dp_init(struct sl_dp *dp, const struct sl_config *cfg, uint16_t port_id,
 		rc = -rte_errno;
 		goto fail;
 	}
+	sl_flow_set_keep(dp->flows, dp_flow_keep);
 	dp->expire_budget = RTE_MAX(64u, (uint32_t)(dp->flows->capacity /
 				   RTE_MAX(idle_ms / 4, (uint64_t)1)));
 	snprintf(name, sizeof(name), "sl_edges_%u", seq - 1);
@@ -911,18 +912,10 @@ sl_dp_shutdown(struct sl_dp *dp, uint8_t reason)
 		if (f->state != SL_FLOW_ACTIVE)
 			continue;
 		if (f->next_seq <= f->end_seq)
-			dp_end_stream(dp, i, reason);
+			sl_dp_end_stream(dp, i, reason);
 		else if (f->key.stage == 0 && !f->request_done)
 			sl_dp_request_abort(dp, i, reason);
-		/* Let the ABORTs out a burst at a time. */
-		if (dp->n_loop > SL_LOOP_MAX / 2 ||
-		    dp->n_ctrl > SL_CTRL_TX_MAX / 2) {
-			do {
-				dp_run_loop(dp);
-				sl_dp_flush(dp);
-			} while (dp->n_loop != 0);
-			sl_stage_tx(dp, NULL, 0);
-		}
+		sl_dp_make_room(dp);
 	}
 	do {
 		dp_run_loop(dp);
@@ -1002,8 +995,20 @@ sl_dp_process(struct sl_dp *dp, struct rte_mbuf **pkts, uint16_t n)
 	}
 }
 
-static void
-dp_end_stream(struct sl_dp *dp, uint32_t idx, uint8_t reason)
+void
+sl_dp_make_room(struct sl_dp *dp)
+{
+	if (dp->n_loop <= SL_LOOP_MAX / 2 && dp->n_ctrl <= SL_CTRL_TX_MAX / 2)
+		return;
+	do {
+		dp_run_loop(dp);
+		sl_dp_flush(dp);
+	} while (dp->n_loop != 0);
+	sl_stage_tx(dp, NULL, 0);
+}
+
+void
+sl_dp_end_stream(struct sl_dp *dp, uint32_t idx, uint8_t reason)
 {
 	struct sl_flow *f = sl_flow_at(dp->flows, idx);
 	struct sl_frag_hdr h = {
@@ -1040,7 +1045,7 @@ static void
 dp_expire_stream(struct sl_dp *dp, uint32_t idx)
 {
 	dp->cnt.flows_expired++;
-	dp_end_stream(dp, idx, SL_ABORT_EXPIRED);
+	sl_dp_end_stream(dp, idx, SL_ABORT_EXPIRED);
 }
 
 
@@ -1075,7 +1080,7 @@ dp_expire_idle(struct sl_dp *dp)
 							    SL_ABORT_EXPIRED);
 				dp->cnt.flows_expired++;
 				f->request_done = 1;
-				sl_flow_end(ft, i, dp->now);
+				sl_dp_flow_end(dp, i);
 			} else {
 				dp_expire_stream(dp, i);
 			}
@@ -1101,7 +1106,8 @@ sl_dp_gap_watch(struct sl_dp *dp, uint32_t idx)
 }
 
 /* NACK repeats that are due; a stream leaves the list when its gap is
- * closed, its repeats are spent or it left the table. */
+ * closed, or it left the table, or its repeats are spent: then it ends
+ * with ABORT (LOST) at the gap. */
 static void
 dp_gaps(struct sl_dp *dp)
 {
@@ -1114,9 +1120,17 @@ dp_gaps(struct sl_dp *dp)
 		dp->n_gaps--;
 		if (f->gen != g.gen || f->state != SL_FLOW_ACTIVE)
 			continue;
-		if (f->gap_end <= f->next_seq || f->nack_tries > SL_RTX_TRIES ||
-		    f->next_seq > f->end_seq) {
+		if (f->gap_end <= f->next_seq || f->next_seq > f->end_seq) {
 			f->marks &= (uint8_t)~SL_FLOW_M_GAP;
+			continue;
+		}
+		if (sl_rtx_gap_spent(dp, f)) {
+			/* Its sender never repaired it: the stream ends
+			 * here, explicitly, like one that went quiet. */
+			f->marks &= (uint8_t)~SL_FLOW_M_GAP;
+			dp->cnt.rtx.nack_gave_up++;
+			sl_dp_end_stream(dp, g.idx, SL_ABORT_LOST);
+			sl_dp_make_room(dp);
 			continue;
 		}
 		held = sl_flow_first_held(dp->flows, f);

@@ -498,6 +498,32 @@ sl_dp_tenant_stream_done(struct sl_dp *dp, struct sl_flow *f)
 	}
 }
 
+/* A client stream's request no longer counts against its address's,
+ * its tenant's and the clients' share (it is done, or left). Idempotent. */
+static inline void
+sl_dp_request_uncharge(struct sl_dp *dp, struct sl_flow *f)
+{
+	if (f->marks & SL_FLOW_M_CHARGED) {
+		dp->src_use[f->src_slot].streams--;
+		dp->tenant_use[f->tenant].requests--;
+		dp->client_streams--;
+		f->marks &= (uint8_t)~SL_FLOW_M_CHARGED;
+	}
+}
+
+/* Flow @idx ended (its END passed, and a client stream's request is
+ * done): it lingers for duplicates, and a request's quota is free again
+ * (a done request lingering is no request in flight). */
+static inline void
+sl_dp_flow_end(struct sl_dp *dp, uint32_t idx)
+{
+	struct sl_flow *f = sl_flow_at(dp->flows, idx);
+
+	if (f->key.stage == 0)
+		sl_dp_request_uncharge(dp, f);
+	sl_flow_end(dp->flows, idx, dp->now);
+}
+
 /* sluiced's id of the request whose client stream is flow @idx of
  * generation @gen: what instances see as ancestry[0] (host order). The
  * top bit marks it (a reader tells it from a client's id at a glance). */
@@ -524,6 +550,21 @@ uint32_t sl_dp_request_origin(struct sl_dp *dp, uint64_t id_be);
  * was itself an ABORT.
  */
 void sl_dp_refuse(struct sl_dp *dp, struct rte_mbuf *m, enum sl_drop reason);
+
+/**
+ * sl_dp_end_stream - received stream @idx will not go on (its sender is
+ * gone, it cannot be repaired, sluiced is stopping): an ABORT (@reason)
+ * at its next seq goes through fanout so that every consumer hears, and
+ * the stream ends there.
+ */
+void sl_dp_end_stream(struct sl_dp *dp, uint32_t idx, uint8_t reason);
+
+/**
+ * sl_dp_make_room - between many ABORTs made at once (a dead instance, a
+ * shutdown): once the loop queue or the control queue is half full, run
+ * the loop and send what waits, so that none of them is dropped.
+ */
+void sl_dp_make_room(struct sl_dp *dp);
 
 /**
  * sl_dp_abort_output - stage @stage of pipeline index @pipeline will

@@ -302,14 +302,32 @@ sl_flow_expire_ended(struct sl_flow_table *ft, uint64_t now,
 		if (now - l->since <= linger_tsc)
 			break;
 		if (f->gen == l->gen && f->state == SL_FLOW_ENDED) {
-			sl_flow_remove(ft, l->idx);
-			removed++;
+			if (ft->keep != NULL && ft->keep(ft->ctx, f, now)) {
+				/* Once more, at the tail: the ring has room,
+				 * this record leaves it. */
+				uint32_t t = ft->linger_head + ft->linger_count;
+
+				if (t >= ft->capacity)
+					t -= ft->capacity;
+				ft->linger[t] = (struct sl_flow_linger){
+					l->idx, l->gen, now};
+				ft->linger_count++;
+			} else {
+				sl_flow_remove(ft, l->idx);
+				removed++;
+			}
 		}
 		if (++ft->linger_head == ft->capacity)
 			ft->linger_head = 0;
 		ft->linger_count--;
 	}
 	return removed;
+}
+
+void
+sl_flow_set_keep(struct sl_flow_table *ft, sl_flow_keep_fn keep)
+{
+	ft->keep = keep;
 }
 
 unsigned int

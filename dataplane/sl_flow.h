@@ -124,6 +124,11 @@ struct sl_flow {
 /* Called just before a flow leaves the table (expiry or flush). */
 typedef void (*sl_flow_release_fn)(void *ctx, struct sl_flow *f);
 
+/* Whether an ended flow whose linger is over must stay a while longer
+ * (something it is waiting for has not happened yet). */
+typedef bool (*sl_flow_keep_fn)(void *ctx, const struct sl_flow *f,
+				uint64_t now);
+
 /* An ended flow waiting out its linger, oldest first. */
 struct sl_flow_linger {
 	uint32_t idx;
@@ -145,6 +150,7 @@ struct sl_flow_table {
 	uint32_t window;
 	struct rte_mempool *reorder_pool;
 	sl_flow_release_fn release;
+	sl_flow_keep_fn keep; /* NULL: every linger ends on time */
 	void *ctx;
 };
 
@@ -300,8 +306,15 @@ void sl_flow_remove(struct sl_flow_table *ft, uint32_t idx);
 void sl_flow_end(struct sl_flow_table *ft, uint32_t idx, uint64_t now);
 
 /**
+ * sl_flow_set_keep - have @keep (called with the table's ctx) decide,
+ * when a flow's linger is over, whether it lingers once more.
+ */
+void sl_flow_set_keep(struct sl_flow_table *ft, sl_flow_keep_fn keep);
+
+/**
  * sl_flow_expire_ended - remove the flows that ended more than
- * @linger_tsc before @now. Return how many were removed.
+ * @linger_tsc before @now, but for those the keep hook keeps: they
+ * linger again from @now. Return how many were removed.
  */
 unsigned int sl_flow_expire_ended(struct sl_flow_table *ft, uint64_t now,
 				  uint64_t linger_tsc);

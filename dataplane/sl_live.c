@@ -107,15 +107,14 @@ live_resend_elsewhere(struct sl_dp *dp, uint8_t p, struct sl_route_pin *pin,
 			   st->instances[i].ep.ip, st->instances[i].ep.port);
 }
 
-/* The output of the dead instance at @ip:@port for stream @ls has ended
- * (or: nothing is owed). */
-static bool
-live_answered(struct sl_dp *dp, uint8_t p, uint16_t stage,
-	      const struct live_stream *ls, uint16_t tenant, uint32_t ip,
-	      uint16_t port)
+/* The output of the instance at @ip:@port for stream @ls, or
+ * SL_FLOW_NONE: it has not started. */
+static uint32_t
+live_output(struct sl_dp *dp, uint8_t p, uint16_t stage,
+	    const struct live_stream *ls, uint16_t tenant, uint32_t ip,
+	    uint16_t port)
 {
 	struct sl_flow_key k;
-	uint32_t idx;
 
 	memset(&k, 0, sizeof(k));
 	k.pipeline = rte_cpu_to_be_32(dp->cfg->pipelines[p].id);
@@ -125,7 +124,45 @@ live_answered(struct sl_dp *dp, uint8_t p, uint16_t stage,
 	k.src_port = port;
 	k.tenant = rte_cpu_to_be_16(tenant);
 	memcpy(k.ancestry, ls->ancestry, 8u * ls->depth);
-	idx = sl_flow_lookup(dp->flows, &k);
+	return sl_flow_lookup(dp->flows, &k);
+}
+
+bool
+sl_live_owed(struct sl_dp *dp, const struct sl_flow *f, uint64_t now)
+{
+	const struct sl_edge_block *eb = f->edges;
+	uint32_t idx = (uint32_t)(f - dp->flows->flows);
+	struct live_stream ls;
+
+	if (dp->cfg->probe_ms == 0 || eb == NULL ||
+	    now - f->last_tsc > dp->idle_tsc)
+		return false;
+	sl_dp_flow_ancestry(dp, idx, ls.ancestry);
+	ls.depth = f->key.depth;
+	for (unsigned int e = 0; e < SL_MAX_OUT_EDGES; e++) {
+		const struct sl_route_pin *pin = &eb->e[e].pin;
+		const struct sl_instance_state *is;
+
+		if (pin->oneshot || pin->instance >= SL_MAX_INSTANCE_UIDS)
+			continue;
+		is = &dp->inst[pin->instance];
+		if (is->alive && live_output(dp, f->pipeline, pin->stage, &ls,
+					     f->tenant, is->ip, is->port) ==
+					 SL_FLOW_NONE)
+			return true;
+	}
+	return false;
+}
+
+/* The output of the dead instance at @ip:@port for stream @ls has ended
+ * (or: nothing is owed). */
+static bool
+live_answered(struct sl_dp *dp, uint8_t p, uint16_t stage,
+	      const struct live_stream *ls, uint16_t tenant, uint32_t ip,
+	      uint16_t port)
+{
+	uint32_t idx = live_output(dp, p, stage, ls, tenant, ip, port);
+
 	return idx != SL_FLOW_NONE &&
 	       sl_flow_at(dp->flows, idx)->end_seq != UINT32_MAX;
 }
@@ -168,40 +205,55 @@ live_handle_pin(struct sl_dp *dp, uint8_t p, struct sl_route_pin *pin,
 			   ip, port, SL_ABORT_ENGINE);
 }
 
-/* Everything routed to instance @uid and not ended yet. */
+/* What flow @idx has to do with dead instance @uid: the stream it was
+ * sending (its answer under way, or a gap before an END it will never
+ * fill), or streams routed to it whose answer has not ended. */
+static void
+live_flow_died(struct sl_dp *dp, uint16_t uid, uint32_t idx)
+{
+	struct sl_flow *f = sl_flow_at(dp->flows, idx);
+	struct sl_instance_state *is = &dp->inst[uid];
+	struct sl_edge_block *eb;
+	struct live_stream ls;
+
+	if (f->state == SL_FLOW_ACTIVE && f->key.src_ip == is->ip &&
+	    f->key.src_port == is->port && f->next_seq <= f->end_seq) {
+		is->streams_aborted++;
+		sl_dp_end_stream(dp, idx, SL_ABORT_ENGINE);
+	}
+	eb = f->edges; /* after: the ABORT may have made or freed it */
+	if (f->state == SL_FLOW_FREE || eb == NULL)
+		return;
+	sl_dp_flow_ancestry(dp, idx, ls.ancestry);
+	ls.depth = f->key.depth;
+	for (unsigned int e = 0; e < SL_MAX_OUT_EDGES; e++) {
+		struct sl_edge_state *es = &eb->e[e];
+		struct sl_route_pin *child;
+
+		if (es->pin.instance == uid && !es->pin.oneshot)
+			live_handle_pin(dp, f->pipeline, &es->pin, &ls,
+					f->tenant);
+		if (es->split == NULL)
+			continue;
+		child = sl_split_pin(es->split, false);
+		if (child->instance == uid) {
+			struct live_stream cs;
+
+			sl_split_child_ancestry(es->split, cs.ancestry,
+						&cs.depth);
+			live_handle_pin(dp, f->pipeline, child, &cs,
+					f->tenant);
+		}
+	}
+}
+
+/* Instance @uid died: every flow, and the ABORTs out between flows. */
 static void
 live_instance_died(struct sl_dp *dp, uint16_t uid)
 {
-	struct sl_flow_table *ft = dp->flows;
-
-	for (uint32_t idx = 0; idx < ft->capacity; idx++) {
-		struct sl_flow *f = &ft->flows[idx];
-		struct sl_edge_block *eb = f->edges;
-		struct live_stream ls;
-
-		if (f->state == SL_FLOW_FREE || eb == NULL)
-			continue;
-		sl_dp_flow_ancestry(dp, idx, ls.ancestry);
-		ls.depth = f->key.depth;
-		for (unsigned int e = 0; e < SL_MAX_OUT_EDGES; e++) {
-			struct sl_edge_state *es = &eb->e[e];
-			struct sl_route_pin *child;
-
-			if (es->pin.instance == uid && !es->pin.oneshot)
-				live_handle_pin(dp, f->pipeline, &es->pin, &ls,
-						f->tenant);
-			if (es->split == NULL)
-				continue;
-			child = sl_split_pin(es->split, false);
-			if (child->instance == uid) {
-				struct live_stream cs;
-
-				sl_split_child_ancestry(es->split, cs.ancestry,
-							&cs.depth);
-				live_handle_pin(dp, f->pipeline, child, &cs,
-						f->tenant);
-			}
-		}
+	for (uint32_t idx = 0; idx < dp->flows->capacity; idx++) {
+		live_flow_died(dp, uid, idx);
+		sl_dp_make_room(dp);
 	}
 }
 

@@ -33,6 +33,15 @@ void sl_live_probe(struct sl_dp *dp, const struct sl_pipeline_cfg *pl,
 		   const struct sl_stage_cfg *st, uint16_t uid);
 
 /**
+ * sl_live_owed - ended stream @f went to an engine instance that is
+ * alive and has not started its answer yet (with liveness on, and for
+ * at most the idle timeout): the stream stays in the table past its
+ * linger, so that the instance's death still finds what it owed (the
+ * flow table's keep hook).
+ */
+bool sl_live_owed(struct sl_dp *dp, const struct sl_flow *f, uint64_t now);
+
+/**
  * sl_live_housekeeping - PROBE every instance each liveness.probe_ms
  * (0: liveness off), find the dead and deal with their streams.
  */

@@ -19,10 +19,28 @@
 #define SL_FLOW_KEY_RTX 4 /* sl_flow_key.zero of an outgoing stream */
 
 /*
- * One outgoing stream. copy[s % SL_RTX_WINDOW] holds the fragment with
- * sequence s for base <= s < next (NULL where it was evicted or never
- * kept). Entries whose END or ABORT waits for its ACK are linked on the
- * pending list.
+ * The copies of one outgoing stream are kept in blocks of RTX_BLOCK
+ * consecutive sequences, linked in ascending order from the entry's
+ * head: a stream of any length (a buffer edge's flush is a burst of up
+ * to flows.buffer_max fragments) is repairable from its first fragment,
+ * and memory follows the copies kept, not the longest stream possible.
+ * A block goes back to the free list when its last copy goes.
+ */
+#define RTX_BLOCK 32
+
+struct rtx_block {
+	struct rte_mbuf *m[RTX_BLOCK]; /* m[i]: sequence first + i */
+	uint32_t first;                /* a multiple of RTX_BLOCK */
+	uint32_t next;                 /* next block, or the free list */
+	uint32_t n;                    /* copies held */
+	uint32_t pad;
+};
+
+/*
+ * One outgoing stream: copies of base <= seq < next (where kept: some
+ * were evicted, or never kept), at most SL_RTX_STREAM_COPIES of them.
+ * Entries whose END or ABORT waits for its ACK are linked on the pending
+ * list.
  */
 struct rtx_entry {
 	struct sl_flow_key key;
@@ -38,7 +56,8 @@ struct rtx_entry {
 	uint8_t tries;
 	uint8_t pending;
 	uint8_t retain; /* an idempotent stage's: kept past the ACK */
-	struct rte_mbuf *copy[SL_RTX_WINDOW];
+	uint32_t head;  /* first block, SL_RTX_NONE: no copy */
+	uint32_t tail;  /* last block */
 };
 
 /* A copy in the order kept: what the global bound evicts first. */
@@ -60,6 +79,9 @@ struct sl_rtx {
 	uint32_t sweep;        /* idle sweep cursor */
 	uint32_t copies;       /* live copies */
 	uint32_t copies_max;
+	struct rtx_block *blk;
+	uint32_t n_blk;
+	uint32_t blk_free;     /* free list through rtx_block.next */
 	struct rtx_order *order; /* ring of copies_max records */
 	uint32_t order_head;
 	uint32_t order_count;
@@ -104,13 +126,23 @@ sl_rtx_init(struct sl_dp *dp)
 	rt->copies_max = RTE_MAX(pool / 4, 16u);
 	rt->order = rte_zmalloc("sl_rtx_order",
 				sizeof(*rt->order) * rt->copies_max, 0);
-	if (rt->e == NULL || rt->order == NULL)
+	/* A block for every stream with copies, and the copies' worth
+	 * twice over; beyond that (scattered sequences), the oldest copies
+	 * go until a block is free. */
+	rt->n_blk = rt->capacity + 2 * (rt->copies_max / RTX_BLOCK) + 64;
+	rt->blk = rte_zmalloc("sl_rtx_blocks", sizeof(*rt->blk) * rt->n_blk,
+			      RTE_CACHE_LINE_SIZE);
+	if (rt->e == NULL || rt->order == NULL || rt->blk == NULL)
 		goto fail;
+	for (uint32_t b = 0; b < rt->n_blk; b++)
+		rt->blk[b].next = b + 1 < rt->n_blk ? b + 1 : SL_RTX_NONE;
+	rt->blk_free = 0;
 	for (unsigned int l = 0; l <= SL_RTX_TRIES; l++)
 		rt->pending_head[l] = rt->pending_tail[l] = SL_RTX_NONE;
 	dp->rtx = rt;
 	return 0;
 fail:
+	rte_free(rt->blk);
 	rte_free(rt->order);
 	rte_free(rt->e);
 	rte_hash_free(rt->hash);
@@ -156,13 +188,107 @@ rtx_pending_append(struct sl_dp *dp, uint32_t i, uint8_t tries)
 	e->pending = 1;
 }
 
-static void
-rtx_drop_copy(struct sl_rtx *rt, struct rtx_entry *e, uint32_t slot)
+/* The block of @e that holds @seq, or SL_RTX_NONE; with @prev, its
+ * predecessor there (SL_RTX_NONE: it is the head). */
+static uint32_t
+rtx_block_find(const struct sl_rtx *rt, const struct rtx_entry *e,
+	       uint32_t seq, uint32_t *prev)
 {
-	if (e->copy[slot] != NULL) {
-		rte_pktmbuf_free(e->copy[slot]);
-		e->copy[slot] = NULL;
-		rt->copies--;
+	uint32_t b = e->head, p = SL_RTX_NONE;
+
+	/* Without @prev, the last block first: where sends append. */
+	if (prev == NULL && e->tail != SL_RTX_NONE &&
+	    seq >= rt->blk[e->tail].first)
+		return seq - rt->blk[e->tail].first < RTX_BLOCK ? e->tail
+								: SL_RTX_NONE;
+
+	while (b != SL_RTX_NONE && rt->blk[b].first <= seq) {
+		if (seq - rt->blk[b].first < RTX_BLOCK)
+			break;
+		p = b;
+		b = rt->blk[b].next;
+	}
+	if (b != SL_RTX_NONE && rt->blk[b].first > seq)
+		b = SL_RTX_NONE;
+	if (prev != NULL)
+		*prev = p;
+	return b;
+}
+
+/* Where the copy of @seq is, or NULL: no block holds it. */
+static struct rte_mbuf **
+rtx_slot(const struct sl_rtx *rt, const struct rtx_entry *e, uint32_t seq)
+{
+	uint32_t b = rtx_block_find(rt, e, seq, NULL);
+
+	return b != SL_RTX_NONE ? &rt->blk[b].m[seq - rt->blk[b].first]
+				: NULL;
+}
+
+/* The copy of @seq, or NULL. */
+static struct rte_mbuf *
+rtx_copy_of(const struct sl_rtx *rt, const struct rtx_entry *e, uint32_t seq)
+{
+	struct rte_mbuf **mp = rtx_slot(rt, e, seq);
+
+	return mp != NULL ? *mp : NULL;
+}
+
+/* Unlink block @b (after @prev) from @e and free it. */
+static void
+rtx_block_release(struct sl_rtx *rt, struct rtx_entry *e, uint32_t b,
+		  uint32_t prev)
+{
+	uint32_t next = rt->blk[b].next;
+
+	if (prev == SL_RTX_NONE)
+		e->head = next;
+	else
+		rt->blk[prev].next = next;
+	if (e->tail == b)
+		e->tail = prev;
+	rt->blk[b].next = rt->blk_free;
+	rt->blk_free = b;
+}
+
+/* Drop the copy of @seq, if kept; its block goes when it empties. */
+static bool
+rtx_drop_copy(struct sl_rtx *rt, struct rtx_entry *e, uint32_t seq)
+{
+	uint32_t prev, b = rtx_block_find(rt, e, seq, &prev);
+	struct rte_mbuf **mp;
+
+	if (b == SL_RTX_NONE)
+		return false;
+	mp = &rt->blk[b].m[seq - rt->blk[b].first];
+	if (*mp == NULL)
+		return false;
+	rte_pktmbuf_free(*mp);
+	*mp = NULL;
+	rt->copies--;
+	if (--rt->blk[b].n == 0)
+		rtx_block_release(rt, e, b, prev);
+	return true;
+}
+
+/* Drop every copy of @e below @seq. */
+static void
+rtx_drop_below(struct sl_rtx *rt, struct rtx_entry *e, uint32_t seq)
+{
+	while (e->head != SL_RTX_NONE && rt->blk[e->head].first < seq) {
+		struct rtx_block *k = &rt->blk[e->head];
+		uint32_t end = RTE_MIN(seq - k->first, (uint32_t)RTX_BLOCK);
+
+		for (uint32_t i = 0; i < end; i++)
+			if (k->m[i] != NULL) {
+				rte_pktmbuf_free(k->m[i]);
+				k->m[i] = NULL;
+				rt->copies--;
+				k->n--;
+			}
+		if (k->n != 0)
+			break;
+		rtx_block_release(rt, e, e->head, SL_RTX_NONE);
 	}
 }
 
@@ -174,8 +300,9 @@ rtx_remove(struct sl_rtx *rt, uint32_t i)
 	if (!e->used)
 		return;
 	rtx_pending_unlink(rt, i);
-	for (uint32_t s = 0; s < SL_RTX_WINDOW; s++)
-		rtx_drop_copy(rt, e, s);
+	rtx_drop_below(rt, e, UINT32_MAX);
+	/* A copy at seq UINT32_MAX cannot be: sequences stop below. */
+	RTE_ASSERT(e->head == SL_RTX_NONE);
 	rte_hash_del_key(rt->hash, &e->key);
 	e->used = 0;
 	e->gen++;
@@ -190,6 +317,7 @@ sl_rtx_fini(struct sl_dp *dp)
 		return;
 	for (uint32_t i = 0; i < rt->capacity; i++)
 		rtx_remove(rt, i);
+	rte_free(rt->blk);
 	rte_free(rt->order);
 	rte_free(rt->e);
 	rte_hash_free(rt->hash);
@@ -263,8 +391,9 @@ rtx_entry_get(struct sl_dp *dp, const struct sl_flow_key *k)
 	if (!e->used) {
 		uint32_t gen = e->gen;
 
-		memset(e, 0, offsetof(struct rtx_entry, copy));
+		memset(e, 0, sizeof(*e));
 		e->gen = gen;
+		e->head = e->tail = SL_RTX_NONE;
 		e->key = *k;
 		e->used = 1;
 		e->end_seq = UINT32_MAX;
@@ -273,7 +402,22 @@ rtx_entry_get(struct sl_dp *dp, const struct sl_flow_key *k)
 	return (uint32_t)pos;
 }
 
-/* Over the global bound: the oldest copies go, whoever they belong to. */
+/* Evict the oldest copy on record, whoever it belongs to. */
+static void
+rtx_evict_oldest(struct sl_dp *dp)
+{
+	struct sl_rtx *rt = dp->rtx;
+	const struct rtx_order *o = &rt->order[rt->order_head];
+	struct rtx_entry *e = &rt->e[o->idx];
+
+	if (e->used && e->gen == o->gen && rtx_drop_copy(rt, e, o->seq))
+		dp->cnt.rtx.evicted++;
+	if (++rt->order_head == rt->copies_max)
+		rt->order_head = 0;
+	rt->order_count--;
+}
+
+/* Over the global bound: the oldest copies go. */
 static void
 rtx_make_room(struct sl_dp *dp)
 {
@@ -281,20 +425,59 @@ rtx_make_room(struct sl_dp *dp)
 
 	while (rt->order_count != 0 &&
 	       (rt->copies >= rt->copies_max ||
-		rt->order_count == rt->copies_max)) {
-		const struct rtx_order *o = &rt->order[rt->order_head];
-		struct rtx_entry *e = &rt->e[o->idx];
-		uint32_t slot = o->seq % SL_RTX_WINDOW;
+		rt->order_count == rt->copies_max))
+		rtx_evict_oldest(dp);
+}
 
-		if (e->used && e->gen == o->gen && e->copy[slot] != NULL &&
-		    rtx_seq_of(e->copy[slot]) == o->seq) {
-			rtx_drop_copy(rt, e, slot);
-			dp->cnt.rtx.evicted++;
-		}
-		if (++rt->order_head == rt->copies_max)
-			rt->order_head = 0;
-		rt->order_count--;
+/* A free block (the oldest copies evicted until one is), or
+ * SL_RTX_NONE. */
+static uint32_t
+rtx_block_alloc(struct sl_dp *dp)
+{
+	struct sl_rtx *rt = dp->rtx;
+	uint32_t b;
+
+	while (rt->blk_free == SL_RTX_NONE && rt->order_count != 0)
+		rtx_evict_oldest(dp);
+	b = rt->blk_free;
+	if (b == SL_RTX_NONE)
+		return b;
+	rt->blk_free = rt->blk[b].next;
+	memset(&rt->blk[b], 0, sizeof(rt->blk[b]));
+	return b;
+}
+
+/* The block for @seq in @e, made if needed; SL_RTX_NONE when no block
+ * can be had. */
+static uint32_t
+rtx_block_make(struct sl_dp *dp, struct rtx_entry *e, uint32_t seq)
+{
+	struct sl_rtx *rt = dp->rtx;
+	uint32_t b, prev, nb;
+
+	/* The common case: the next sequence, in the last block. */
+	if (e->tail != SL_RTX_NONE && seq >= rt->blk[e->tail].first &&
+	    seq - rt->blk[e->tail].first < RTX_BLOCK)
+		return e->tail;
+	b = rtx_block_find(rt, e, seq, NULL);
+	if (b != SL_RTX_NONE)
+		return b;
+	/* Evicting for a block may change @e's blocks: look again after. */
+	nb = rtx_block_alloc(dp);
+	if (nb == SL_RTX_NONE)
+		return SL_RTX_NONE;
+	rt->blk[nb].first = seq - seq % RTX_BLOCK;
+	(void)rtx_block_find(rt, e, seq, &prev);
+	if (prev == SL_RTX_NONE) {
+		rt->blk[nb].next = e->head;
+		e->head = nb;
+	} else {
+		rt->blk[nb].next = rt->blk[prev].next;
+		rt->blk[prev].next = nb;
 	}
+	if (rt->blk[nb].next == SL_RTX_NONE)
+		e->tail = nb;
+	return nb;
 }
 
 void
@@ -303,7 +486,8 @@ sl_rtx_keep(struct sl_dp *dp, struct sl_route_pin *pin, struct rte_mbuf *m,
 {
 	struct sl_rtx *rt = dp->rtx;
 	struct rtx_entry *e;
-	uint32_t i = SL_RTX_NONE, seq, slot;
+	uint32_t i = SL_RTX_NONE, seq, b;
+	struct rte_mbuf **slot;
 	uint8_t flags;
 
 	if (unlikely(rt == NULL))
@@ -345,16 +529,27 @@ sl_rtx_keep(struct sl_dp *dp, struct sl_route_pin *pin, struct rte_mbuf *m,
 		e->next = seq;
 	}
 	if (seq < e->base)
-		return; /* older than the window: not kept */
-	while (seq - e->base >= SL_RTX_WINDOW) {
-		rtx_drop_copy(rt, e, e->base % SL_RTX_WINDOW);
-		e->base++;
+		return; /* below what the stream keeps */
+	if (seq - e->base >= SL_RTX_STREAM_COPIES) {
+		e->base = seq - SL_RTX_STREAM_COPIES + 1;
+		rtx_drop_below(rt, e, e->base);
 	}
-	slot = seq % SL_RTX_WINDOW;
-	rtx_drop_copy(rt, e, slot);
 	rtx_make_room(dp);
+	b = rtx_block_make(dp, e, seq);
+	if (b == SL_RTX_NONE) {
+		dp->cnt.rtx.untracked++;
+		return;
+	}
+	slot = &rt->blk[b].m[seq - rt->blk[b].first];
+	if (*slot != NULL) {
+		/* The same seq sent again: this one is kept. */
+		rte_pktmbuf_free(*slot);
+		rt->copies--;
+		rt->blk[b].n--;
+	}
 	rte_mbuf_refcnt_update(m, 1);
-	e->copy[slot] = m;
+	*slot = m;
+	rt->blk[b].n++;
 	rt->copies++;
 	dp->cnt.rtx.kept++;
 	{
@@ -375,9 +570,9 @@ sl_rtx_keep(struct sl_dp *dp, struct sl_route_pin *pin, struct rte_mbuf *m,
 
 /* Queue a kept copy for sending again, its MAC brought up to date. */
 static bool
-rtx_resend(struct sl_dp *dp, struct rtx_entry *e, uint32_t slot)
+rtx_resend(struct sl_dp *dp, struct rtx_entry *e, struct rte_mbuf **slot)
 {
-	struct rte_mbuf *m = e->copy[slot];
+	struct rte_mbuf *m = *slot;
 	const struct rte_ether_addr *mac;
 	struct rte_ether_hdr *eth;
 
@@ -402,7 +597,7 @@ rtx_resend(struct sl_dp *dp, struct rtx_entry *e, uint32_t slot)
 				return false;
 			}
 			rte_pktmbuf_free(m);
-			e->copy[slot] = m = c;
+			*slot = m = c;
 			eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
 		}
 		rte_ether_addr_copy(mac, &eth->dst_addr);
@@ -417,16 +612,21 @@ rtx_resend(struct sl_dp *dp, struct rtx_entry *e, uint32_t slot)
 static void
 rtx_on_nack(struct sl_dp *dp, struct rtx_entry *e, const struct sl_frag_hdr *h)
 {
+	struct sl_rtx *rt = dp->rtx;
 	uint32_t from = h->seq, count = h->child_count ? h->child_count : 1;
 	uint32_t to = from + count;
+
+	/* The receiver is alive and repairing a gap before the END it has
+	 * not ACKed yet: the END's resends start over rather than run out
+	 * while the repair goes on. */
+	if (e->pending)
+		rtx_pending_append(dp, (uint32_t)(e - rt->e), 0);
 
 	if (to < from || to > e->next)
 		to = e->next; /* nothing beyond what was sent */
 	if (from >= to)
 		return;
-	if (from < e->base ||
-	    e->copy[from % SL_RTX_WINDOW] == NULL ||
-	    rtx_seq_of(e->copy[from % SL_RTX_WINDOW]) != from) {
+	if (from < e->base || rtx_copy_of(rt, e, from) == NULL) {
 		/* Gone: the stream ends at the receiver, explicitly. */
 		struct sl_frag_hdr a = *h;
 
@@ -440,14 +640,20 @@ rtx_on_nack(struct sl_dp *dp, struct rtx_entry *e, const struct sl_frag_hdr *h)
 			dp->cnt.rtx.lost_aborts++;
 		return;
 	}
-	for (uint32_t s = from; s < to; s++) {
-		uint32_t slot = s % SL_RTX_WINDOW;
+	/* Block by block: a NACK may ask for hundreds. */
+	for (uint32_t b = e->head; b != SL_RTX_NONE; b = rt->blk[b].next) {
+		struct rtx_block *k = &rt->blk[b];
+		uint32_t j = from > k->first ? from - k->first : 0;
 
-		if (e->copy[slot] == NULL || rtx_seq_of(e->copy[slot]) != s)
-			continue;
-		if (!rtx_resend(dp, e, slot))
+		if (k->first >= to)
 			break;
-		dp->cnt.rtx.resent++;
+		for (; j < RTX_BLOCK && k->first + j < to; j++) {
+			if (k->m[j] == NULL)
+				continue;
+			if (!rtx_resend(dp, e, &k->m[j]))
+				return; /* the queue is full: NACKed again */
+			dp->cnt.rtx.resent++;
+		}
 	}
 }
 
@@ -470,7 +676,28 @@ sl_rtx_input(struct sl_dp *dp, const struct sl_frag_hdr *h, uint32_t src_ip,
 	rtx_key_of_hdr(&k, h, src_ip, src_port);
 	pos = rte_hash_lookup(rt->hash, &k);
 	if (pos < 0 || !rt->e[pos].used) {
-		dp->cnt.drops[SL_DROP_UNSOLICITED]++;
+		/* An ACK for a stream forgotten (gave up, or a refusal that
+		 * was never kept) is late, not wrong. A NACK for one cannot
+		 * be answered with data: a receiver sluiced knows (an
+		 * instance or a client it learned) is told the stream ends
+		 * there (ABORT LOST, not kept) rather than left to run out
+		 * its repeats; anyone else gets nothing. */
+		if (h->flags & SL_FRAG_F_ACK) {
+			dp->cnt.rtx.acks_stale++;
+		} else {
+			struct sl_frag_hdr a = *h;
+
+			dp->cnt.drops[SL_DROP_UNSOLICITED]++;
+			if (sl_neigh_lookup(&dp->neigh, src_ip) == NULL)
+				return;
+			a.flags = 0;
+			a.child_count = 0;
+			a.token_count = 0;
+			a.payload_len = 0;
+			if (sl_dp_send_abort(dp, src_ip, src_port, &a,
+					     SL_ABORT_LOST, false) == 0)
+				dp->cnt.rtx.lost_aborts++;
+		}
 		return;
 	}
 	if (h->flags & SL_FRAG_F_NACK) {
@@ -501,15 +728,14 @@ sl_rtx_housekeeping(struct sl_dp *dp)
 		while ((i = rt->pending_head[l]) != SL_RTX_NONE &&
 		       rt->e[i].due_tsc <= dp->now) {
 			struct rtx_entry *e = &rt->e[i];
-			uint32_t slot = e->end_seq % SL_RTX_WINDOW;
+			struct rte_mbuf **slot = rtx_slot(rt, e, e->end_seq);
 
 			if (l == SL_RTX_TRIES) {
 				dp->cnt.rtx.gave_up++;
 				rtx_remove(rt, i);
 				continue;
 			}
-			if (e->copy[slot] != NULL &&
-			    rtx_seq_of(e->copy[slot]) == e->end_seq &&
+			if (slot != NULL && *slot != NULL &&
 			    rtx_resend(dp, e, slot))
 				dp->cnt.rtx.end_resends++;
 			rtx_pending_append(dp, i, (uint8_t)(l + 1));
@@ -545,7 +771,7 @@ sl_rtx_move(struct sl_dp *dp, struct sl_route_pin *pin, uint16_t uid,
 	    uint32_t ip, uint16_t port)
 {
 	struct sl_rtx *rt = dp->rtx;
-	struct rte_mbuf *moved[SL_RTX_WINDOW];
+	struct rte_mbuf *moved[SL_RTX_MOVE_MAX];
 	const struct rte_ether_addr *mac;
 	struct rtx_entry *e;
 	uint32_t n, s;
@@ -555,18 +781,20 @@ sl_rtx_move(struct sl_dp *dp, struct sl_route_pin *pin, uint16_t uid,
 		return false;
 	e = &rt->e[pin->rtx];
 	/* Only a stream kept whole, from its first fragment. */
-	if (e->base != 0 || e->next == 0 || e->next > SL_RTX_WINDOW)
+	if (e->base != 0 || e->next == 0 || e->next > SL_RTX_MOVE_MAX)
 		return false;
 	n = e->next;
-	for (s = 0; s < n; s++)
-		if (e->copy[s] == NULL || rtx_seq_of(e->copy[s]) != s)
+	for (s = 0; s < n; s++) {
+		moved[s] = rtx_copy_of(rt, e, s);
+		if (moved[s] == NULL)
 			return false;
+	}
 	mac = sl_neigh_lookup(&dp->neigh, ip);
 	for (s = 0; s < n; s++) {
-		const uint8_t *h = rtx_hdr(e->copy[s]);
+		const uint8_t *h = rtx_hdr(moved[s]);
 		uint16_t plen;
 
-		moved[s] = rte_pktmbuf_copy(e->copy[s], dp->pool, 0,
+		moved[s] = rte_pktmbuf_copy(moved[s], dp->pool, 0,
 					    UINT32_MAX);
 		if (moved[s] == NULL) {
 			while (s-- > 0)
@@ -746,6 +974,21 @@ sl_rtx_nack(struct sl_dp *dp, struct sl_flow *f, uint32_t seq_seen,
 	return sl_dp_send_control(dp, f->key.src_ip, f->key.src_port, &h,
 				  SL_FRAG_F_NACK, f->next_seq,
 				  f->gap_end - f->next_seq) == 0;
+}
+
+void
+sl_rtx_gap_progress(struct sl_dp *dp, struct sl_flow *f)
+{
+	f->nack_tries = 1;
+	f->nack_due = sl_flow_coarse(dp->now) +
+		      sl_flow_coarse(dp->tsc_hz / 1000 * SL_RTX_NACK_MS);
+}
+
+bool
+sl_rtx_gap_spent(const struct sl_dp *dp, const struct sl_flow *f)
+{
+	return f->nack_tries > SL_RTX_TRIES &&
+	       (int32_t)(sl_flow_coarse(dp->now) - f->nack_due) >= 0;
 }
 
 void

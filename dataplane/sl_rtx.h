@@ -5,8 +5,12 @@
  *
  * Egress: every fragment sluiced sends is kept (a reference to the very
  * mbuf, so a resend is byte for byte the first send) in its outgoing
- * stream's entry: the last SL_RTX_WINDOW fragments, under a global bound
- * (a quarter of the mempool; the oldest copy goes first). A NACK from the
+ * stream's entry, from the stream's first fragment (up to
+ * SL_RTX_STREAM_COPIES), under a global bound (a quarter of the mempool;
+ * the oldest copy goes first, whatever stream it belongs to). A receiver
+ * holds only a window of early fragments and NACKs the rest once the gap
+ * before them is filled: the sender must still have them, however long
+ * the burst (a buffer edge flushes hundreds of fragments at once). A NACK from the
  * receiver resends what it asks for, or ABORT (LOST) when the first
  * fragment asked for is gone; an END or ABORT without its ACK is sent
  * again after SL_RTX_RTO_MS, doubling, SL_RTX_TRIES times; the ACK frees
@@ -37,6 +41,11 @@ struct sl_route_pin;
 struct sl_flow;
 
 #define SL_RTX_NONE UINT32_MAX
+/* Copies kept per outgoing stream at most: a buffer edge's whole flush
+ * (flows.buffer_max's largest value) stays repairable from its start. */
+#define SL_RTX_STREAM_COPIES 65536
+/* The longest stream sl_rtx_move() sends again whole. */
+#define SL_RTX_MOVE_MAX 256
 
 /* Counters of loss repair (sl_dp_counters.rtx). */
 struct sl_rtx_counters {
@@ -46,9 +55,12 @@ struct sl_rtx_counters {
 	uint64_t lost_aborts;   /* ABORT (LOST): asked for a fragment gone */
 	uint64_t evicted;       /* copies dropped for the global bound */
 	uint64_t gave_up;       /* streams whose END was never ACKed */
+	uint64_t nack_gave_up;  /* received streams ended ABORT (LOST) at a
+				 * gap no NACK repaired */
 	uint64_t untracked;     /* streams sent with no entry (table full) */
 	uint64_t nacks_rx;
 	uint64_t acks_rx;
+	uint64_t acks_stale;    /* ACKs for streams no longer kept */
 	uint64_t nacks_tx;
 	uint64_t acks_tx;
 	uint64_t ctrl_full;     /* control frames not sent: queue full */
@@ -114,6 +126,19 @@ void sl_rtx_housekeeping(struct sl_dp *dp);
  */
 bool sl_rtx_nack(struct sl_dp *dp, struct sl_flow *f, uint32_t seq_seen,
 		 uint16_t from_stage);
+
+/**
+ * sl_rtx_gap_progress - received stream @f's open gap shrank (a resent
+ * fragment filled part of it): its NACK repeats start over, the next one
+ * SL_RTX_NACK_MS from now.
+ */
+void sl_rtx_gap_progress(struct sl_dp *dp, struct sl_flow *f);
+
+/**
+ * sl_rtx_gap_spent - @f's gap has had every NACK repeat and the last
+ * one's wait without progress: the stream cannot be repaired.
+ */
+bool sl_rtx_gap_spent(const struct sl_dp *dp, const struct sl_flow *f);
 
 /**
  * sl_rtx_ack - the END or ABORT with sequence @seq of received stream @f

@@ -40,12 +40,14 @@ sl_stats_json(const struct sl_dp *dp, const struct rte_mempool *pool,
 	fprintf(out, ",\"rtx\":{\"kept\":%" PRIu64 ",\"resent\":%" PRIu64
 		     ",\"end_resends\":%" PRIu64 ",\"lost_aborts\":%" PRIu64
 		     ",\"evicted\":%" PRIu64 ",\"gave_up\":%" PRIu64
-		     ",\"untracked\":%" PRIu64 ",\"nacks_rx\":%" PRIu64
-		     ",\"acks_rx\":%" PRIu64 ",\"nacks_tx\":%" PRIu64
+		     ",\"nack_gave_up\":%" PRIu64 ",\"untracked\":%" PRIu64 ",\"nacks_rx\":%" PRIu64
+		     ",\"acks_rx\":%" PRIu64 ",\"acks_stale\":%" PRIu64
+		     ",\"nacks_tx\":%" PRIu64
 		     ",\"acks_tx\":%" PRIu64 ",\"ctrl_full\":%" PRIu64 "}",
 		c->rtx.kept, c->rtx.resent, c->rtx.end_resends,
 		c->rtx.lost_aborts, c->rtx.evicted, c->rtx.gave_up,
-		c->rtx.untracked, c->rtx.nacks_rx, c->rtx.acks_rx,
+		c->rtx.nack_gave_up, c->rtx.untracked, c->rtx.nacks_rx, c->rtx.acks_rx,
+		c->rtx.acks_stale,
 		c->rtx.nacks_tx, c->rtx.acks_tx, c->rtx.ctrl_full);
 	fprintf(out, ",\"liveness\":{\"probes_sent\":%" PRIu64
 		     ",\"probes_answered\":%" PRIu64

@@ -141,10 +141,50 @@ usage(FILE *out)
 		"      --user NAME          run as NAME after start-up (default "
 		SL_PRIV_DEFAULT_USER ")\n"
 		"  -h, --help\n"
-		"EAL defaults: -l 0,1 --no-huge -m 512 --no-pci --no-shconf --no-telemetry\n"
+		"EAL defaults: -l 0,1 --no-huge -m MiB --no-pci --no-shconf --no-telemetry\n"
+		"              (MiB from the mbuf pool and flows.size, at least 512)\n"
 		"              --file-prefix sluiced-<pid>\n",
 		SL_DEF_CONNS_UNIX, SL_DEF_CONNS_TCP, SL_DEF_CONNS_METRICS,
 		SL_API_IDLE_TIMEOUT_MS, SL_DEF_METRICS_IDLE_MS);
+}
+
+/*
+ * The memory EAL reserves (-m, MiB; --no-huge memory is reserved, then
+ * touched only as it is used): the mbuf pool, then per flow table entry
+ * everything sized by flows.size (the entry, its hash slot and key, the
+ * edge block, and the shares of reorder buffers, held chunks, splitters,
+ * guard and Hyperscan stream states). Measured: 1.6 KiB per entry (the
+ * smallest -m that starts tools/pipelines/factcheck.yaml, 262144 entries,
+ * against the same file at 65536); a layout change builds the new
+ * generation's state beside the old one, hence twice that, rounded up.
+ */
+#define SL_MEM_BASE_MB 128
+#define SL_MEM_PER_FLOW 3584
+#define SL_MEM_MIN_MB 512
+
+static unsigned int
+eal_memory_mb(const struct sl_config *cfg)
+{
+	uint64_t b = (uint64_t)SL_POOL_MBUFS *
+		     (RTE_MBUF_DEFAULT_BUF_SIZE + sizeof(struct rte_mbuf) + 64);
+
+	b += (uint64_t)cfg->flow_table_size * SL_MEM_PER_FLOW;
+	b = SL_MEM_BASE_MB + (b >> 20) + 1;
+	return (unsigned int)RTE_MAX(b, (uint64_t)SL_MEM_MIN_MB);
+}
+
+/* The operator gave EAL its memory after `--`: theirs wins. */
+static bool
+eal_has_memory(const struct sluiced_opts *o)
+{
+	for (int i = 0; i < o->n_eal_extra; i++) {
+		const char *a = o->eal_extra[i];
+
+		if (strncmp(a, "-m", 2) == 0 ||
+		    strncmp(a, "--socket-mem", 12) == 0)
+			return true;
+	}
+	return false;
 }
 
 /* A number in [lo, hi] for option @name; false after saying why. */
@@ -771,7 +811,7 @@ int
 main(int argc, char **argv)
 {
 	struct sluiced_opts o = {0};
-	char err[1024], prefix[64], vdev[256], dir[PATH_MAX];
+	char err[1024], prefix[64], vdev[256], dir[PATH_MAX], mem[16];
 	char *eal_argv[SL_EAL_ARGS_MAX];
 	int eal_argc = 0;
 	struct sl_config *cfg;
@@ -863,8 +903,11 @@ main(int argc, char **argv)
 	eal_argv[eal_argc++] = "-l";
 	eal_argv[eal_argc++] = (char *)o.lcores;
 	eal_argv[eal_argc++] = "--no-huge";
-	eal_argv[eal_argc++] = "-m";
-	eal_argv[eal_argc++] = "512";
+	if (!eal_has_memory(&o)) {
+		snprintf(mem, sizeof(mem), "%u", eal_memory_mb(cfg));
+		eal_argv[eal_argc++] = "-m";
+		eal_argv[eal_argc++] = mem;
+	}
 	eal_argv[eal_argc++] = "--no-pci";
 	/* No files in EAL's runtime folder (only root may remove them,
 	 * and sluiced is not root when it ends) and no telemetry socket:
@@ -973,6 +1016,9 @@ main(int argc, char **argv)
 	rte_eal_mp_wait_lcore();
 	/* Streams in flight end with a reason, not silence. */
 	sl_dp_shutdown(dp, SL_ABORT_SHUTDOWN);
+	/* Let the PMD give back what its transmit ring still holds (AF_XDP
+	 * reclaims sent frames only on its next transmit). */
+	rte_eth_tx_done_cleanup(port_id, 0, 0);
 	sl_loop_destroy(loop);
 	sl_api_destroy(api);
 	sl_state_fini(&state);

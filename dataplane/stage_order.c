@@ -15,8 +15,9 @@
  *      hold all the mbufs they may: sl_dp_hold_ok).
  * Loss repair: a gap is NACKed to the stream's sender when it opens and
  *      again on a doubling schedule (housekeeping); a fragment dropped
- *      for a bound is left to that repair too, so no bound loses data a
- *      sender still has. The END or ABORT, once delivered, is ACKed, and
+ *      for a bound is asked for in the same NACK, so no bound loses data
+ *      a sender still has. A gap still open after the last repeat ends
+ *      the stream with ABORT (LOST) at it (housekeeping). The END or ABORT, once delivered, is ACKed, and
  *      so is each duplicate of it (sl_rtx.h).
  *
  * Fragments still held when a stream expires are dropped as EXPIRED by
@@ -29,17 +30,19 @@
 
 #include "sl_dp.h"
 
-/* A fragment beyond the next expected one came: a gap is open. NACK it
- * now unless a NACK for it is already out, and let housekeeping repeat
- * it (sl_dp_gap_watch). */
+/* A fragment beyond the next expected one came: a gap is open up to
+ * @gap_end (its seq when it is held; one past it when it was dropped,
+ * so that it is asked for too). NACK it now unless a NACK for it is
+ * already out, and let housekeeping repeat it (sl_dp_gap_watch). */
 static inline void
-order_gap(struct sl_dp *dp, struct sl_flow *f, struct rte_mbuf *m)
+order_gap(struct sl_dp *dp, struct sl_flow *f, struct rte_mbuf *m,
+	  uint32_t gap_end)
 {
 	/* A new gap is NACKed at once; one already NACKed only grows (the
 	 * repeats ask for all of it): no NACK per early fragment. */
 	if (f->gap_end <= f->next_seq)
 		f->nack_tries = 0;
-	sl_rtx_nack(dp, f, sl_pkt_meta(m)->seq, sl_dp_from_stage(m));
+	sl_rtx_nack(dp, f, gap_end, sl_dp_from_stage(m));
 	sl_dp_gap_watch(dp, sl_pkt_meta(m)->flow);
 }
 
@@ -64,13 +67,13 @@ order_out_of_line(struct sl_dp *dp, struct sl_flow *f, struct rte_mbuf *m,
 		return;
 	}
 	if (seq - f->next_seq >= dp->flows->window) {
-		/* The sender resends it once the gap before it is filled. */
-		order_gap(dp, f, m);
+		/* The sender resends it with the gap before it. */
+		order_gap(dp, f, m, seq + 1);
 		sl_dp_drop(dp, m, SL_DROP_SEQ_TOO_FAR);
 		return;
 	}
 	if (!sl_dp_hold_ok(dp, f->src_slot, f->tenant, f->key.stage == 0)) {
-		order_gap(dp, f, m);
+		order_gap(dp, f, m, seq + 1);
 		sl_dp_drop(dp, m, SL_DROP_HOLD_QUOTA);
 		return;
 	}
@@ -81,14 +84,14 @@ order_out_of_line(struct sl_dp *dp, struct sl_flow *f, struct rte_mbuf *m,
 		return;
 	}
 	if (rc != 0) {
-		order_gap(dp, f, m);
+		order_gap(dp, f, m, seq + 1);
 		sl_dp_drop(dp, m, SL_DROP_REORDER_FULL);
 		return;
 	}
 	sl_dp_held_charge(dp, f->src_slot, f->tenant, f->key.stage == 0, 1);
 	if (flags & (SL_FRAG_F_END | SL_FRAG_F_ABORT))
 		f->end_seq = seq;
-	order_gap(dp, f, m);
+	order_gap(dp, f, m, seq);
 }
 
 /* The stream's END or ABORT was delivered: tell its sender. */
@@ -121,8 +124,9 @@ sl_stage_order(struct sl_dp *dp, struct rte_mbuf **pkts, uint16_t n)
 			f->end_seq = pm->seq;
 		f->next_seq++;
 		pkts[out++] = m;
-		if (unlikely(f->held != NULL)) {
+		if (unlikely(f->held != NULL || f->gap_end > f->next_seq)) {
 			struct rte_mbuf *r;
+			bool released = false;
 
 			while (f->next_seq <= f->end_seq &&
 			       (r = sl_flow_take_next(dp->flows, f)) != NULL) {
@@ -130,13 +134,22 @@ sl_stage_order(struct sl_dp *dp, struct rte_mbuf **pkts, uint16_t n)
 						  f->key.stage == 0, -1);
 				f->next_seq++;
 				pkts[out++] = r;
+				released = true;
 			}
-			/* Still a gap after what was released: a new one,
-			 * NACKed afresh. */
-			if (f->next_seq <= f->end_seq &&
-			    (r = sl_flow_first_held(dp->flows, f)) != NULL) {
-				f->gap_end = f->next_seq;
-				order_gap(dp, f, r);
+			if (f->next_seq > f->end_seq ||
+			    f->gap_end <= f->next_seq) {
+				/* No gap left. */
+			} else if (released) {
+				/* A gap filled and another behind it: NACKed
+				 * afresh, at once. */
+				r = sl_flow_first_held(dp->flows, f);
+				f->nack_tries = 0;
+				order_gap(dp, f, r != NULL ? r : m,
+					  r != NULL ? sl_pkt_meta(r)->seq
+						    : f->gap_end);
+			} else {
+				/* The gap shrinks: its repeats start over. */
+				sl_rtx_gap_progress(dp, f);
 			}
 		}
 		if (unlikely(f->next_seq > f->end_seq))

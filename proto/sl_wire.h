@@ -36,7 +36,7 @@
 
 /* Loss repair (proto/WIRE.md, "Loss repair and liveness"): the timings
  * every hop's two ends share. */
-#define SL_RTX_WINDOW 32     /* fragments a sender keeps per stream */
+#define SL_RTX_WINDOW 32     /* fragments libsluice keeps per stream */
 #define SL_RTX_NACK_MS 20    /* first NACK repeat, doubling */
 #define SL_RTX_RTO_MS 20     /* first END/ABORT resend without ACK, doubling */
 #define SL_RTX_TRIES 5       /* NACK repeats, and END resends */

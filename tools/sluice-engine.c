@@ -22,12 +22,12 @@
  * Every datagram goes through libsluice's sl_rel (proto/WIRE.md, "Loss
  * repair and liveness"): input streams come out in sequence and once,
  * their gaps NACKed to sluiced and their END/ABORT ACKed; a gap never
- * filled comes out as ABORT (EXPIRED) and is answered as such; answers
+ * filled comes out as ABORT (LOST) and is answered as such; answers
  * are kept for sluiced's NACKs and their END resent until ACKed. PROBEs
  * are answered, with PAUSE while the admission queue is full (timed
- * roles: --max-queue jobs waiting and every batch slot or worker busy;
- * cleared a quarter below), and sluiced is told at once when that
- * changes. On SIGTERM (or --duration) every answer still owed ends with
+ * roles: --max-queue jobs waiting and every batch slot or worker busy,
+ * or the oldest waiting --max-wait-ms; cleared a quarter below, and
+ * below half the wait), and sluiced is told at once when that changes. On SIGTERM (or --duration) every answer still owed ends with
  * ABORT (SHUTDOWN), and the engine waits up to ENGINE_LINGER_NS for the
  * ACKs before it exits.
  *
@@ -477,7 +477,7 @@ engine_tx_commit(struct engine *e, struct sl_dgram *d)
 static void
 engine_update_pause(struct engine *e, uint64_t now)
 {
-	bool was = sl_rel_paused(e->rel), want = sl_role_pause(e, was);
+	bool was = sl_rel_paused(e->rel), want = sl_role_pause(e, was, now);
 
 	if (want != was) {
 		e->st.pause_changes++;
@@ -574,7 +574,7 @@ usage(FILE *f)
 		"       [--stats-file PATH] [--quiet]\n"
 		"  timed roles:\n"
 		"       [--time-scale F (1)] [--seed S (0)] [--corpus FILE]\n"
-		"       [--max-queue N (4096)]\n"
+		"       [--max-queue N (4096)] [--max-wait-ms MS (0: none)]\n"
 		"  answer, claims, queries (LM):\n"
 		"       [--max-batch B (8)] [--prefill-ms MS (30)]\n"
 		"       [--prefill-per-token-ms MS (0.5)] [--tpot-ms MS (20)]\n"
@@ -641,6 +641,7 @@ struct engine_opts {
 	double item_ms;
 	unsigned int max_batch;
 	unsigned int max_queue;
+	double max_wait_ms;
 	unsigned int workers;
 	unsigned int join;
 	const char *corpus;
@@ -654,6 +655,7 @@ enum engine_opt {
 	ENGINE_OPT_TIME_SCALE,
 	ENGINE_OPT_MAX_BATCH,
 	ENGINE_OPT_MAX_QUEUE,
+	ENGINE_OPT_MAX_WAIT,
 	ENGINE_OPT_WORKERS,
 	ENGINE_OPT_JOIN,
 	ENGINE_OPT_SEED,
@@ -687,6 +689,7 @@ engine_setup_model(struct engine *e, const struct engine_opts *o)
 	e->m.item_ns = engine_ms_to_ns(item_ms, o->time_scale);
 	e->m.max_batch = o->max_batch;
 	e->m.max_queue = o->max_queue;
+	e->m.max_wait_ns = engine_ms_to_ns(o->max_wait_ms, o->time_scale);
 	e->m.workers = o->workers;
 	e->m.join = o->join;
 	if (e->role == SL_ENGINE_ROLE_TRANSFORM)
@@ -732,6 +735,7 @@ main(int argc, char **argv)
 		{"time-scale", required_argument, NULL, ENGINE_OPT_TIME_SCALE},
 		{"max-batch", required_argument, NULL, ENGINE_OPT_MAX_BATCH},
 		{"max-queue", required_argument, NULL, ENGINE_OPT_MAX_QUEUE},
+		{"max-wait-ms", required_argument, NULL, ENGINE_OPT_MAX_WAIT},
 		{"workers", required_argument, NULL, ENGINE_OPT_WORKERS},
 		{"join", required_argument, NULL, ENGINE_OPT_JOIN},
 		{"seed", required_argument, NULL, ENGINE_OPT_SEED},
@@ -833,6 +837,10 @@ main(int argc, char **argv)
 		case ENGINE_OPT_MAX_QUEUE:
 			ok = engine_opt_uint("max-queue", optarg, 0,
 					     ENGINE_TABLE_SIZE, &o.max_queue);
+			break;
+		case ENGINE_OPT_MAX_WAIT:
+			ok = engine_opt_double("max-wait-ms", optarg,
+					       &o.max_wait_ms);
 			break;
 		case ENGINE_OPT_WORKERS:
 			ok = engine_opt_uint("workers", optarg, 1, 65536,
@@ -1049,6 +1057,13 @@ main(int argc, char **argv)
 		wait = ENGINE_POLL_NS;
 		if (next_timer < next_rel)
 			next_rel = next_timer;
+		if (e.role != SL_ENGINE_ROLE_TRANSFORM) {
+			uint64_t due = sl_role_pause_due(&e,
+							 sl_rel_paused(e.rel));
+
+			if (due < next_rel)
+				next_rel = due;
+		}
 		if (next_rel != UINT64_MAX) {
 			now = sl_now_ns();
 			wait = next_rel <= now ? 0 : next_rel - now;

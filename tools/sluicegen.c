@@ -145,6 +145,7 @@ struct gen_counters {
 	uint64_t corrupted;
 	uint64_t aborted;
 	uint64_t unknown;
+	uint64_t late_aborts; /* an ABORT for a request already ended */
 };
 
 /* Open requests by id: linear probing, backward-shift deletion. */
@@ -271,6 +272,22 @@ gen_sendq_pop(struct gen *g)
 	return slot;
 }
 
+/* Take @slot out of the send queue (a request that ended before it was
+ * fully sent: refused, or aborted): its slot is free to be reused. */
+static void
+gen_sendq_remove(struct gen *g, uint32_t slot)
+{
+	uint32_t n = g->sendq_len, k = 0;
+
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t s = g->sendq[(g->sendq_head + i) % g->o.streams];
+
+		if (s != slot)
+			g->sendq[(g->sendq_head + k++) % g->o.streams] = s;
+	}
+	g->sendq_len = k;
+}
+
 static void
 gen_open_request(struct gen *g, uint64_t now)
 {
@@ -298,6 +315,8 @@ gen_open_request(struct gen *g, uint64_t now)
 static void
 gen_close_request(struct gen *g, struct gen_request *r)
 {
+	if (r->sent < g->o.frags)
+		gen_sendq_remove(g, (uint32_t)(r - g->req));
 	gen_map_remove(&g->map, r->id);
 	r->open = false;
 	g->free_slots[g->n_free++] = (uint32_t)(r - g->req);
@@ -402,6 +421,16 @@ gen_take(struct gen *g, const struct sl_frag_view *vp, uint64_t now)
 	int32_t slot;
 
 	slot = gen_map_find(&g->map, v.hdr.ancestry[0]);
+	if (slot < 0 && v.hdr.depth == 1 && (v.hdr.flags & SL_FRAG_F_ABORT) &&
+	    (v.hdr.ancestry[0] & ~0xffffffffull) == g->id_prefix &&
+	    (v.hdr.ancestry[0] & 0xffffffffull) <
+		    (g->c.requests & 0xffffffffull)) {
+		/* One of ours, already ended (completed, or aborted by an
+		 * earlier ABORT: sluiced's on its own stream, or our own
+		 * sl_rel's when sluiced never ACKed it). */
+		g->c.late_aborts++;
+		return;
+	}
 	if (slot < 0 || v.hdr.depth != 1) {
 		g->c.unknown++;
 		return;
@@ -892,6 +921,8 @@ gen_setup(struct gen *g)
 		    2 * g->o.streams + 1024 > rc.rx_streams_max)
 			rc.rx_streams_max = 2 * g->o.streams + 1024;
 		rc.tx_streams_max = rc.rx_streams_max;
+		/* A request sluiced never ACKed ends as ABORT (LOST). */
+		rc.report_gave_up = true;
 		g->rel = sl_rel_new(g->sock, &rc);
 		if (g->rel == NULL) {
 			fprintf(stderr, "sluicegen: cannot allocate stream "
@@ -1010,7 +1041,7 @@ gen_rel_rx(struct gen *g, gen_take_fn take, void *ctx, uint64_t *corrupted)
 	return 0;
 }
 
-/* Run the repair timers; streams given up go to @take as ABORT EXPIRED.
+/* Run the repair timers; streams given up go to @take as ABORT LOST.
  * Return the next deadline. */
 static uint64_t
 gen_rel_tick(struct gen *g, gen_take_fn take, void *ctx)
@@ -1252,6 +1283,7 @@ gen_report(const struct gen *g, uint64_t start, uint64_t end)
 		       ", \"lost\": %" PRIu64 ", \"duplicated\": %" PRIu64
 		       ", \"misordered\": %" PRIu64 ", \"corrupted\": %" PRIu64
 		       ", \"aborted\": %" PRIu64 ", \"unknown\": %" PRIu64
+		       ", \"late_aborts\": %" PRIu64
 		       ", \"p50_us\": %.3f, \"p90_us\": %.3f"
 		       ", \"p99_us\": %.3f, \"p999_us\": %.3f"
 		       ", \"max_us\": %.3f, \"mean_us\": %.3f"
@@ -1261,7 +1293,7 @@ gen_report(const struct gen *g, uint64_t start, uint64_t end)
 		       c->requests, c->completed, c->fragments,
 		       c->fragments_received, c->lost, c->duplicated,
 		       c->misordered, c->corrupted, c->aborted, c->unknown,
-		       us(sl_hist_percentile(f, 50)),
+		       c->late_aborts, us(sl_hist_percentile(f, 50)),
 		       us(sl_hist_percentile(f, 90)),
 		       us(sl_hist_percentile(f, 99)),
 		       us(sl_hist_percentile(f, 99.9)), us(f->max),
@@ -1293,7 +1325,9 @@ gen_report(const struct gen *g, uint64_t start, uint64_t end)
 	       c->misordered, "corrupted", c->corrupted);
 	printf("  %-20s %12" PRIu64 "   %-20s %12" PRIu64 "\n", "aborted",
 	       c->aborted, "unknown", c->unknown);
-	printf("  %-20s %12" PRIu64 "\n", "fragments lost", c->fragments_lost);
+	printf("  %-20s %12" PRIu64 "   %-20s %12" PRIu64 "\n",
+	       "fragments lost", c->fragments_lost, "late aborts",
+	       c->late_aborts);
 	if (c->aborted > 0) {
 		printf("  aborted by reason    ");
 		gen_json_reasons(stdout, c->aborted_by);
@@ -2137,6 +2171,19 @@ gen_prun_take(struct gen *g, struct gen_prun *run, const struct sl_frag_view *vp
 	r = &run->req[idx];
 	seq = v.hdr.seq;
 	run->c.fragments_received++;
+	/* sluiced refused or ended the request itself: an ABORT on the
+	 * request's own stream (stage 0; WIRE.md), whatever results came. */
+	if (v.hdr.stage == 0 && (v.hdr.flags & SL_FRAG_F_ABORT)) {
+		if (r->state == GEN_PREQ_OPEN) {
+			r->abort_reason = v.hdr.abort_reason;
+			run->c.aborted++;
+			run->c.aborted_by[v.hdr.abort_reason < SL_ABORT_MAX
+						  ? v.hdr.abort_reason
+						  : SL_ABORT_MAX]++;
+			gen_prun_close(run, r, GEN_PREQ_ABORTED, now);
+		}
+		return;
+	}
 	if (r->first_rx_ns == 0) {
 		r->first_rx_ns = now;
 		sl_hist_record(&run->first_lat, now - r->sent_ns);

@@ -71,8 +71,7 @@ int
 dag_port_init(void)
 {
 	dag.sent = calloc(DAG_SENT_MAX, sizeof(*dag.sent));
-	dag.ctl = calloc(DAG_SENT_MAX, sizeof(*dag.ctl));
-	if (dag.sent == NULL || dag.ctl == NULL)
+	if (dag.sent == NULL)
 		return -1;
 	return dp_test_port_create(&port, "dp_dag");
 }
@@ -82,9 +81,7 @@ dag_port_fini(void)
 {
 	dp_test_port_flush(&port);
 	free(dag.sent);
-	free(dag.ctl);
 	dag.sent = NULL;
-	dag.ctl = NULL;
 }
 
 void
@@ -106,7 +103,6 @@ dag_open(const char *yaml)
 	}
 	dag.t0 = dag.dp->now;
 	dag.n_sent = 0;
-	dag.n_ctl = 0;
 	dag.bad_frames = 0;
 	dag.raw_ids = false;
 	dag_n_reqs = 0;
@@ -155,7 +151,6 @@ dag_close(void)
 	dag.cfg = NULL;
 	dp_test_port_flush(&port);
 	dag.n_sent = 0;
-	dag.n_ctl = 0;
 }
 
 const struct sl_stage_cfg *
@@ -291,12 +286,9 @@ dag_capture(void)
 
 				ok = sl_wire_parse(p + fr.hdr_off, fr.dgram_len,
 						   &h) == SL_WIRE_OK;
-				if (!ok || dag.n_sent == DAG_SENT_MAX ||
-				    dag.n_ctl == DAG_SENT_MAX)
+				if (!ok || dag.n_sent == DAG_SENT_MAX)
 					goto next;
-				s = (h.flags & SL_FRAG_F_CONTROL)
-					    ? &dag.ctl[dag.n_ctl++]
-					    : &dag.sent[dag.n_sent++];
+				s = &dag.sent[dag.n_sent++];
 				s->h = h;
 				s->dst_ip = fr.dst_ip;
 				s->dst_port = fr.dst_port;
@@ -352,7 +344,6 @@ void
 dag_clear(void)
 {
 	dag.n_sent = 0;
-	dag.n_ctl = 0;
 }
 
 unsigned int

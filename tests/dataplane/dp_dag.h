@@ -54,10 +54,6 @@ struct dag {
 	unsigned int n_sent;
 	struct dag_sent *sent; /* DAG_SENT_MAX, in the order sent */
 	unsigned int bad_frames; /* sent frames that failed a check */
-	/* Control fragments sluiced sent (ACK, NACK, PROBE), apart from the
-	 * data in sent[], so that data assertions see data only. */
-	unsigned int n_ctl;
-	struct dag_sent *ctl; /* DAG_SENT_MAX */
 	bool raw_ids; /* keep sluiced's request ids in what is captured */
 	unsigned int n_arp; /* ARP requests sluiced sent (answered at once) */
 };

@@ -481,6 +481,7 @@ dp_test_req_from_sluiced(struct sl_dp *dp, uint64_t id)
 
 bool dp_test_no_acks;
 unsigned int dp_test_ctl_nacks, dp_test_ctl_acks, dp_test_ctl_probes;
+struct sl_frag_hdr dp_test_last_nack;
 
 unsigned int
 dp_test_receivers(struct sl_dp *dp, struct rte_mbuf **out, unsigned int n)
@@ -503,6 +504,8 @@ dp_test_receivers(struct sl_dp *dp, struct rte_mbuf **out, unsigned int n)
 			dp_test_ctl_nacks += !!(h.flags & SL_FRAG_F_NACK);
 			dp_test_ctl_acks += !!(h.flags & SL_FRAG_F_ACK);
 			dp_test_ctl_probes += !!(h.flags & SL_FRAG_F_PROBE);
+			if (h.flags & SL_FRAG_F_NACK)
+				dp_test_last_nack = h;
 			rte_pktmbuf_free(out[i]);
 			continue;
 		}

@@ -171,6 +171,7 @@ unsigned int dp_test_instances_reachable(const struct sl_dp *dp,
  */
 extern bool dp_test_no_acks;
 extern unsigned int dp_test_ctl_nacks, dp_test_ctl_acks, dp_test_ctl_probes;
+extern struct sl_frag_hdr dp_test_last_nack; /* the last NACK set aside */
 unsigned int dp_test_receivers(struct sl_dp *dp, struct rte_mbuf **out,
 			       unsigned int n);
 

@@ -347,6 +347,62 @@ test_remove_bumps_gen(void)
 	dp_test_end();
 }
 
+/* The keep hook: b is kept while its counter says so, a goes on time. */
+static unsigned int keep_b_times;
+
+static bool
+keep_b(void *ctx, const struct sl_flow *f, uint64_t now)
+{
+	const struct release_log *log = ctx;
+
+	(void)now;
+	if (f != sl_flow_at(log->ft, 1) || keep_b_times == 0)
+		return false;
+	keep_b_times--;
+	return true;
+}
+
+static void
+test_linger_keep(void)
+{
+	struct release_log log;
+	struct sl_flow_table *ft;
+	struct sl_flow_key ka = key(0, 1, 0), kb = key(0, 2, 0);
+	const uint64_t linger = 100;
+	bool created;
+	int32_t ia, ib;
+
+	dp_test_begin();
+	ft = table(64, 8, &log);
+	sl_flow_set_keep(ft, keep_b);
+	ia = sl_flow_add(ft, &ka, T0, &created);
+	ib = sl_flow_add(ft, &kb, T0, &created);
+	CU_ASSERT_FATAL(ia == 0 && ib == 1);
+	sl_flow_end(ft, (uint32_t)ia, T0);
+	sl_flow_end(ft, (uint32_t)ib, T0);
+	keep_b_times = 2;
+	/* Both lingers are over: a goes, b lingers again from now. */
+	CU_ASSERT_EQUAL(sl_flow_expire_ended(ft, T0 + linger + 1, linger), 1);
+	CU_ASSERT_EQUAL(sl_flow_lookup(ft, &ka), SL_FLOW_NONE);
+	CU_ASSERT_EQUAL(sl_flow_lookup(ft, &kb), (uint32_t)ib);
+	CU_ASSERT_EQUAL(ft->linger_count, 1);
+	/* Not before its new linger is over; then kept once more; then
+	 * gone. */
+	CU_ASSERT_EQUAL(sl_flow_expire_ended(ft, T0 + 2 * linger + 1, linger),
+			0);
+	CU_ASSERT_EQUAL(sl_flow_expire_ended(ft, T0 + 2 * linger + 2, linger),
+			0);
+	CU_ASSERT_EQUAL(keep_b_times, 0);
+	CU_ASSERT_EQUAL(sl_flow_expire_ended(ft, T0 + 3 * linger + 3, linger),
+			1);
+	CU_ASSERT_EQUAL(sl_flow_lookup(ft, &kb), SL_FLOW_NONE);
+	CU_ASSERT_EQUAL(ft->linger_count, 0);
+	CU_ASSERT_EQUAL(log.calls, 2);
+	CU_ASSERT_EQUAL(log.per_idx[ib], 1);
+	sl_flow_table_free(ft);
+	dp_test_end();
+}
+
 static void
 test_expire_idle_and_linger(void)
 {
@@ -725,6 +781,8 @@ main(int argc, char **argv)
 	CU_add_test(s, "re-add of a present key keeps its state",
 		    test_readd_keeps_state);
 	CU_add_test(s, "remove bumps gen", test_remove_bumps_gen);
+	CU_add_test(s, "linger kept by the keep hook, then ended",
+		    test_linger_keep);
 	CU_add_test(s, "expiry: idle ACTIVE and lingering ENDED",
 		    test_expire_idle_and_linger);
 	CU_add_test(s, "expiry: cursor and budget", test_expire_cursor_budget);

@@ -188,11 +188,15 @@ it_wait_udp() {
 # line; sets SLUICED_MAC. Stats go to $IT_WORK/sluiced-stats.json, runtime
 # changes to $IT_WORK/state (each test its own, never /var/lib/sluice).
 it_sluiced() {
-	local config=$1 i line rc port=(--iface "$HOST_IF")
+	local config=$1 i line rc port=(--iface "$HOST_IF") ctl=()
 	((${#IT_SLUICED_PORT[@]} == 0)) || port=("${IT_SLUICED_PORT[@]}")
+	# A control socket of the test's own unless it chose one: never the
+	# default path another sluiced on this machine may hold.
+	[[ " ${IT_SLUICED_EXTRA[*]} " == *" --control "* ]] ||
+		ctl=(--control "$IT_WORK/sluiced.sock")
 	"$SLUICED" --config "$config" "${port[@]}" \
 		--stats-file "$IT_WORK/sluiced-stats.json" --stats-interval-ms 250 \
-		--state-dir "$IT_WORK/state" --user "$IT_SLUICED_USER" \
+		--state-dir "$IT_WORK/state" --user "$IT_SLUICED_USER" "${ctl[@]}" \
 		"${IT_SLUICED_EXTRA[@]}" -- --file-prefix "$IT_EAL_PREFIX" \
 		>"$IT_WORK/sluiced.log" 2>"$IT_WORK/sluiced.err" &
 	IT_PID_SLUICED=$!
@@ -236,6 +240,17 @@ it_stop_all() {
 		it_fail "sluiced's stats file is not final"
 }
 
+# it_chain_engines: the chain's four engines (draft/0,1 upper on .11 and
+# .12; polish/0,1 rot13 on .13 and .14), listening before it returns.
+it_chain_engines() {
+	it_engine draft/0 "$IT_PREFIX.11:7801" upper
+	it_engine draft/1 "$IT_PREFIX.12:7801" upper
+	it_engine polish/0 "$IT_PREFIX.13:7801" rot13
+	it_engine polish/1 "$IT_PREFIX.14:7801" rot13
+	it_wait_udp "$IT_PREFIX.11:7801" "$IT_PREFIX.12:7801" \
+		"$IT_PREFIX.13:7801" "$IT_PREFIX.14:7801"
+}
+
 # it_write_config FILE DRAFT_AGG POLISH_AGG: the two-stage pipeline
 # (draft on .11/.12, polish on .13/.14) as pipeline 1.
 it_write_config() {
@@ -260,12 +275,7 @@ EOF
 it_two_stage() {
 	it_write_config "$IT_WORK/pipeline.yaml" 0 1
 	it_netns_up
-	it_engine draft/0 "$IT_PREFIX.11:7801" upper
-	it_engine draft/1 "$IT_PREFIX.12:7801" upper
-	it_engine polish/0 "$IT_PREFIX.13:7801" rot13
-	it_engine polish/1 "$IT_PREFIX.14:7801" rot13
-	it_wait_udp "$IT_PREFIX.11:7801" "$IT_PREFIX.12:7801" \
-		"$IT_PREFIX.13:7801" "$IT_PREFIX.14:7801"
+	it_chain_engines
 	it_sluiced "$IT_WORK/pipeline.yaml"
 }
 
@@ -315,12 +325,7 @@ it_chain() {
 	IT_CONFIG=$IT_WORK/chain.yaml
 	it_chain_config "$IT_CONFIG"
 	it_netns_up
-	it_engine draft/0 "$IT_PREFIX.11:7801" upper
-	it_engine draft/1 "$IT_PREFIX.12:7801" upper
-	it_engine polish/0 "$IT_PREFIX.13:7801" rot13
-	it_engine polish/1 "$IT_PREFIX.14:7801" rot13
-	it_wait_udp "$IT_PREFIX.11:7801" "$IT_PREFIX.12:7801" \
-		"$IT_PREFIX.13:7801" "$IT_PREFIX.14:7801"
+	it_chain_engines
 	it_sluiced "$IT_CONFIG"
 }
 

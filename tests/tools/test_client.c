@@ -9,7 +9,7 @@
  * gapped, aborted and invalid input on purpose. The client's socket is
  * raw (tt_peer.c ACKs by hand) so that every control fragment the engine
  * sends is seen: the ACK of each input END/ABORT, the NACK of each gap
- * with its repeats, and the ABORT (EXPIRED) when a gap is never filled.
+ * with its repeats, and the ABORT (LOST) when a gap is never filled.
  * Last, sluicegen runs against an echo engine and must verify clean.
  *
  * Binaries come from $SL_ENGINE and $SL_SLUICEGEN (set by meson); the
@@ -320,7 +320,7 @@ test_gap(void)
 }
 
 /* A gap nobody fills: NACKed SL_RTX_TRIES more times, then the stream
- * is given up and answered ABORT (EXPIRED) where the gap is. */
+ * is given up and answered ABORT (LOST) where the gap is. */
 static void
 test_gap_never_filled(void)
 {
@@ -336,7 +336,7 @@ test_gap_never_filled(void)
 			1 + SL_RTX_TRIES);
 	CU_ASSERT_EQUAL_FATAL(recv_n(v, 1), 1);
 	CU_ASSERT_EQUAL(v[0].hdr.flags, SL_FRAG_F_ABORT);
-	CU_ASSERT_EQUAL(v[0].hdr.abort_reason, SL_ABORT_EXPIRED);
+	CU_ASSERT_EQUAL(v[0].hdr.abort_reason, SL_ABORT_LOST);
 	CU_ASSERT_EQUAL(v[0].hdr.seq, 1);
 	CU_ASSERT_EQUAL(v[0].hdr.token_count, 0);
 	CU_ASSERT_EQUAL(v[0].hdr.ancestry[0], 105);
@@ -514,7 +514,7 @@ main(void)
 	CU_add_test(s, "misordered stream", test_misordered);
 	CU_add_test(s, "duplicate fragment", test_duplicate);
 	CU_add_test(s, "gap NACKed, repaired", test_gap);
-	CU_add_test(s, "gap never filled: ABORT EXPIRED",
+	CU_add_test(s, "gap never filled: ABORT LOST",
 		    test_gap_never_filled);
 	CU_add_test(s, "abort and invalid input", test_abort_and_invalid);
 	CU_add_test(s, "engine stats file", test_engine_stats);

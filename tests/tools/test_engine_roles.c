@@ -877,6 +877,44 @@ test_pause(void)
 	CU_ASSERT_EQUAL(tt_json_num(rel, "acks_received"), 3);
 }
 
+/* --max-wait-ms: once the oldest waiting work has waited that long, the
+ * instance says PAUSE and new work is refused at once (ABORT OVERLOAD)
+ * instead of queued behind it. Under overload, alto.sh's requests
+ * queued past the client's patience and were counted lost. */
+static void
+test_max_wait(void)
+{
+	struct in_stream s;
+	char json[4096];
+	uint64_t r;
+
+	/* One worker, 600 ms an item; work may wait 100 ms (scaled). */
+	CU_ASSERT_FATAL(start_engine("encoder", "--workers", "1", "--item-ms",
+				     "60000", "--max-wait-ms", "10000",
+				     NULL) == 0);
+	n_outs = 0;
+	send_probe(1, 111);
+	check_probe(0, SL_FRAG_F_PROBE, 1, 111);
+	/* One served, one waiting: not full by count. */
+	for (r = 110; r < 112; r++) {
+		in_stream_init(&s, r, 0, 1, 1);
+		send_text(&s, query, 0, SL_FRAG_F_END);
+	}
+	/* 111 has waited 100 ms: PAUSE, told unprompted. */
+	check_probe(1, SL_FRAG_F_PROBE | SL_FRAG_F_PAUSE, 1, 0);
+	pump(200, NULL); /* 111 has waited about 300 ms */
+	in_stream_init(&s, 112, 0, 1, 1);
+	send_text(&s, query, 0, SL_FRAG_F_END);
+	CU_ASSERT_EQUAL(collect(3, 5000, 50), 3);
+	check_stream(out_of(110, 1), NULL, 0);
+	check_stream(out_of(111, 1), NULL, 0);
+	check_abort(out_of(112, 1), SL_ABORT_OVERLOAD);
+	stop_and_stats(json, sizeof(json));
+	CU_ASSERT_EQUAL(tt_json_num(json, "overload_aborts"), 1);
+	CU_ASSERT_EQUAL(tt_json_num(json, "requests_served"), 2);
+	CU_ASSERT_EQUAL(tt_json_num(json, "queue_max"), 1);
+}
+
 static bool
 two_tokens_of_90(void)
 {
@@ -1100,6 +1138,7 @@ main(void)
 	CU_add_test(s, "ABORT in, ABORT out", test_abort);
 	CU_add_test(s, "OVERLOAD past --max-queue", test_overload);
 	CU_add_test(s, "PAUSE follows the admission queue", test_pause);
+	CU_add_test(s, "--max-wait-ms: PAUSE, then OVERLOAD", test_max_wait);
 	CU_add_test(s, "SIGTERM: ABORT SHUTDOWN for answers owed",
 		    test_shutdown);
 	CU_add_test(s, "SIGTERM: transform answers cut", test_shutdown_transform);

@@ -11,7 +11,7 @@
  * streams), or exactly the datagrams a scenario names: a lost END, a
  * stream with only its END left, a NACK for a fragment no longer held
  * (ABORT LOST), a duplicated END, a gap that never fills (NACK give-up
- * and ABORT EXPIRED), the memory and table bounds (exact counters when
+ * and ABORT LOST), the memory and table bounds (exact counters when
  * they evict or refuse), PROBE answers with and without PAUSE, idle
  * reclaim, linger, shutdown aborts and suppression after ABORT LOST.
  */
@@ -92,6 +92,10 @@ struct got {
 
 static struct got got[STREAMS_MAX];
 static unsigned int n_done, n_aborted, n_bad;
+
+/* What A's ticks delivered: its send streams given up. */
+static struct sl_frag_hdr a_gave[STREAMS_MAX];
+static unsigned int n_a_gave;
 
 static void
 b_take(const struct sl_frag_view *v)
@@ -178,7 +182,7 @@ setup(const struct sl_rel_config *ca, const struct sl_rel_config *cb,
 	sl_sock_set_peer(A.s, &R.near->local);
 	memset(got, 0, sizeof(got));
 	memset(n_frags, 0, sizeof(n_frags));
-	n_done = n_aborted = n_bad = 0;
+	n_done = n_aborted = n_bad = n_a_gave = 0;
 	fixed_size = false;
 }
 
@@ -232,8 +236,11 @@ step(void)
 	side_input(&A, false, now);
 	now = sl_now_ns();
 	sl_rel_tick(A.rel, now);
-	while (sl_rel_next(A.rel, &v))
-		CU_FAIL("A delivered from a tick");
+	while (sl_rel_next(A.rel, &v)) {
+		/* Only a send stream given up, with report_gave_up. */
+		CU_ASSERT_FATAL(n_a_gave < STREAMS_MAX);
+		a_gave[n_a_gave++] = v.hdr;
+	}
 	sl_rel_tick(B.rel, now);
 	while (sl_rel_next(B.rel, &v))
 		b_take(&v);
@@ -627,10 +634,14 @@ test_all_lost(void)
 static void
 test_nack_evicted(void)
 {
+	struct sl_rel_config cfg;
 	struct sl_rel_usage u;
 
+	/* A window of SL_RTX_WINDOW (the default is larger). */
+	sl_rel_config_default(&cfg);
+	cfg.tx_window = SL_RTX_WINDOW;
 	script_reset();
-	setup(NULL, NULL, script_rule, NULL);
+	setup(&cfg, NULL, script_rule, NULL);
 	n_frags[4] = 40;
 	sc.drop_id = 4;
 	sc.drop_from = 3;
@@ -671,16 +682,47 @@ test_nack_evicted(void)
 	teardown();
 }
 
+/* With the default send window, a burst far longer than B's window
+ * (32) is repaired from a loss at its start: B holds 4..34, drops the
+ * rest, and its NACKs after each filled gap ask for what it dropped. */
+static void
+test_long_burst_repaired(void)
+{
+	struct sl_rel_usage u;
+
+	script_reset();
+	setup(NULL, NULL, script_rule, NULL);
+	n_frags[6] = 100;
+	sc.drop_id = 6;
+	sc.drop_from = 3;
+	sc.drop_to = 4;
+	sc.times = 1;
+	a_send(6, 0, 100);
+	sl_rel_usage(A.rel, &u);
+	CU_ASSERT_EQUAL(u.tx_copies, 100);
+	CU_ASSERT_FATAL(run_until(1, 3000));
+	CU_ASSERT(got[6].done && got[6].frags == 100 && !got[6].bad);
+	CU_ASSERT_EQUAL(cb()->beyond_window, 100 - 35);
+	CU_ASSERT_EQUAL(ca()->lost_aborts_sent, 0);
+	CU_ASSERT_EQUAL(n_bad, 0);
+	sl_rel_usage(A.rel, &u);
+	CU_ASSERT_EQUAL(u.tx_copies, 0);
+	teardown();
+}
+
 /* The stream is cut by ABORT (LOST) while A's application still sends
  * it: what it sends next is suppressed, its END lets the entry go. */
 static void
 test_suppressed_after_lost(void)
 {
+	struct sl_rel_config cfg;
 	struct sl_rel_usage u;
 	uint64_t passed;
 
+	sl_rel_config_default(&cfg);
+	cfg.tx_window = SL_RTX_WINDOW; /* 40 sent: 0..7 gone */
 	script_reset();
-	setup(NULL, NULL, script_rule, NULL);
+	setup(&cfg, NULL, script_rule, NULL);
 	n_frags[5] = 43;
 	sc.drop_id = 5;
 	sc.drop_from = 3;
@@ -727,7 +769,7 @@ test_dup_end(void)
 	teardown();
 }
 
-/* A gap that never fills: six NACKs, then ABORT (EXPIRED) at the gap. */
+/* A gap that never fills: six NACKs, then ABORT (LOST) at the gap. */
 static void
 test_nack_gives_up(void)
 {
@@ -743,7 +785,7 @@ test_nack_gives_up(void)
 	CU_ASSERT_FATAL(run_until(1, 4000));
 	run_for(100);
 	CU_ASSERT(got[7].aborted);
-	CU_ASSERT_EQUAL(got[7].reason, SL_ABORT_EXPIRED);
+	CU_ASSERT_EQUAL(got[7].reason, SL_ABORT_LOST);
 	CU_ASSERT_EQUAL(got[7].abort_seq, 1);
 	CU_ASSERT_EQUAL(got[7].frags, 1);
 	CU_ASSERT_EQUAL(cb()->nacks_sent, 1 + SL_RTX_TRIES);
@@ -753,9 +795,9 @@ test_nack_gives_up(void)
 	CU_ASSERT_EQUAL(cb()->nack_gave_up, 1);
 	CU_ASSERT_EQUAL(cb()->acks_sent, 0);
 	CU_ASSERT_EQUAL(ca()->resent, 1 + SL_RTX_TRIES);
-	/* Nobody ACKs the END: A resends it SL_RTX_TRIES times, then
-	 * forgets the stream. */
-	CU_ASSERT_EQUAL(ca()->end_resends, SL_RTX_TRIES);
+	/* Nobody ACKs the END: each NACK started its resends over; after
+	 * the last, A resends it SL_RTX_TRIES times, then forgets it. */
+	CU_ASSERT(ca()->end_resends > SL_RTX_TRIES);
 	CU_ASSERT_EQUAL(ca()->gave_up, 1);
 	CU_ASSERT_EQUAL(ca()->acks_received, 0);
 	teardown();
@@ -1048,6 +1090,67 @@ test_abort_open(void)
 	teardown();
 }
 
+static enum tt_verdict
+rule_b_gone(void *ctx, int dir, uint64_t idx, const struct sl_frag_hdr *h)
+{
+	(void)ctx;
+	(void)idx;
+	(void)h;
+	return dir == TT_A_TO_B ? TT_DROP : TT_PASS;
+}
+
+/* B is gone: with report_gave_up, A's application is told, once per
+ * stream, with an ABORT (LOST) on the stream's own identity; without
+ * it, A forgets the stream and says nothing (the other tests). */
+static void
+test_report_gave_up(void)
+{
+	struct sl_rel_config cfg;
+	struct sl_rel_usage u;
+	unsigned int at[2], i;
+
+	sl_rel_config_default(&cfg);
+	cfg.report_gave_up = true;
+	setup(&cfg, NULL, rule_b_gone, NULL);
+	n_frags[70] = 3;
+	n_frags[71] = 1;
+	a_send(70, 0, 3);
+	a_send(71, 0, 1);
+	/* Resends at 20, 60, 140, 300 and 620 ms; 640 ms later, the
+	 * give-up. */
+	run_for(1400);
+	CU_ASSERT_EQUAL(ca()->end_resends, 2 * SL_RTX_TRIES);
+	CU_ASSERT_EQUAL(ca()->gave_up, 2);
+	CU_ASSERT_EQUAL(n_done + n_aborted, 0);
+	CU_ASSERT_FATAL(n_a_gave == 2);
+	at[0] = a_gave[0].ancestry[0] == 70 ? 0 : 1; /* either order */
+	at[1] = 1 - at[0];
+	CU_ASSERT_EQUAL(a_gave[at[0]].ancestry[0], 70);
+	CU_ASSERT_EQUAL(a_gave[at[0]].seq, 2);
+	CU_ASSERT_EQUAL(a_gave[at[1]].ancestry[0], 71);
+	CU_ASSERT_EQUAL(a_gave[at[1]].seq, 0);
+	for (i = 0; i < 2; i++) {
+		const struct sl_frag_hdr *h = &a_gave[i];
+
+		CU_ASSERT_EQUAL(h->flags, SL_FRAG_F_ABORT);
+		CU_ASSERT_EQUAL(h->abort_reason, SL_ABORT_LOST);
+		CU_ASSERT_EQUAL(h->pipeline, PIPELINE);
+		CU_ASSERT_EQUAL(h->stage, STAGE);
+		CU_ASSERT_EQUAL(h->from_stage, FROM_STAGE);
+		CU_ASSERT_EQUAL(h->tenant, TENANT);
+		CU_ASSERT_EQUAL(h->depth, 2);
+		CU_ASSERT_EQUAL(h->ancestry[1], 99);
+		CU_ASSERT_EQUAL(h->token_count, 0);
+	}
+	sl_rel_usage(A.rel, &u);
+	CU_ASSERT_EQUAL(u.tx_streams, 0);
+	CU_ASSERT_EQUAL(u.tx_copies, 0);
+	/* Told once: nothing more comes. */
+	run_for(100);
+	CU_ASSERT_EQUAL(n_a_gave, 2);
+	teardown();
+}
+
 /* A fragment the socket did not take, tracked: the NACK repairs it. */
 static void
 test_track(void)
@@ -1182,7 +1285,7 @@ test_config_and_json(void)
 	cfg.rx_window = SL_REL_RX_WINDOW_MAX + 1;
 	CU_ASSERT_PTR_NULL(sl_rel_new(s, &cfg));
 	sl_rel_config_default(&cfg);
-	cfg.tx_window = SL_RTX_WINDOW + 1;
+	cfg.tx_window = SL_REL_TX_WINDOW_MAX + 1;
 	CU_ASSERT_PTR_NULL(sl_rel_new(s, &cfg));
 	sl_rel_config_default(&cfg);
 	cfg.tx_bytes_max = 0;
@@ -1229,7 +1332,7 @@ main(void)
 	CU_add_test(s, "after ABORT LOST the rest is suppressed",
 		    test_suppressed_after_lost);
 	CU_add_test(s, "duplicate END ACKed again", test_dup_end);
-	CU_add_test(s, "gap never filled: NACKs, then ABORT EXPIRED",
+	CU_add_test(s, "gap never filled: NACKs, then ABORT LOST",
 		    test_nack_gives_up);
 	CU_add_test(s, "tx byte bound evicts oldest, exact", test_tx_bytes_bound);
 	CU_add_test(s, "rx byte bound, exact", test_rx_bytes_bound);
@@ -1237,7 +1340,11 @@ main(void)
 	CU_add_test(s, "tx table full evicts the oldest stream",
 		    test_tx_table_bound);
 	CU_add_test(s, "PROBE answered, PAUSE set and cleared", test_probe);
+	CU_add_test(s, "a burst longer than the receive window repaired",
+		    test_long_burst_repaired);
 	CU_add_test(s, "open streams aborted on shutdown", test_abort_open);
+	CU_add_test(s, "a send stream given up is reported",
+		    test_report_gave_up);
 	CU_add_test(s, "tracked unsent fragments repaired", test_track);
 	CU_add_test(s, "child count marker at any seq", test_marker);
 	CU_add_test(s, "idle reclaim and linger", test_idle_and_linger);

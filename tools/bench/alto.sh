@@ -36,7 +36,9 @@
 #                    scale to give real rates)
 #   ALTO_DURATION    seconds of arrivals per rate (default 20)
 #   ALTO_DRAIN_MS    wait for stragglers after the last question (default
-#                    15 s of model time, at least 3 s)
+#                    40 s of model time, at least 3 s: longer than an
+#                    admitted request can take with every engine's queue
+#                    bounded by FC_MAX_WAIT_MS, tools/bench/factcheck.sh)
 #   ALTO_SEED        sluicegen's seed (default 1)
 #   ALTO_BUILD       build folder (default build-bench; built if needed)
 #   ALTO_ENGINE_ARGS extra options for every sluice-engine
@@ -61,7 +63,7 @@ bench_results=tools/bench/results
 awk -v s="$scale" 'BEGIN { exit !(s > 0) }' ||
 	{ echo "alto: ALTO_TIME_SCALE must be > 0, got '$scale'" >&2; exit 2; }
 target_ms=$(awk -v s="$scale" 'BEGIN { printf "%g", 4000 * s }')
-drain_ms=${ALTO_DRAIN_MS:-$(awk -v s="$scale" 'BEGIN { d = 15000 * s; print (d < 3000 ? 3000 : int(d)) }')}
+drain_ms=${ALTO_DRAIN_MS:-$(awk -v s="$scale" 'BEGIN { d = 40000 * s; print (d < 3000 ? 3000 : int(d)) }')}
 # Real rates: model rates / time scale.
 rates=$(awk -v list="$model_rates" -v s="$scale" 'BEGIN {
 	n = split(list, r, ",")

@@ -12,8 +12,16 @@
 # The caller sets FC_BUILD (build folder with sluiced, sluicegen,
 # sluice-engine), FC_LOGS (where logs and engine stats go) and
 # FC_TIME_SCALE (every modelled duration of the engines is multiplied by
-# it), optionally FC_NS, FC_EAL_PREFIX and FC_ENGINE_ARGS (extra options
-# for every sluice-engine), then calls fc_init. fc_init installs an EXIT
+# it), optionally FC_NS, FC_EAL_PREFIX, FC_ENGINE_ARGS (extra options
+# for every sluice-engine), FC_SLUICED_ARGS (for sluiced, e.g. --impair)
+# and FC_MAX_WAIT_MS, then calls fc_init.
+#
+# Every engine refuses new work (ABORT OVERLOAD, and PAUSE to sluiced)
+# once its oldest waiting work has waited FC_MAX_WAIT_MS of model time
+# (default 4000: ALTO's latency target for the whole pipeline; work
+# that waited that long in one queue cannot meet it). Under overload a
+# request is then refused at once instead of queued past any client's
+# patience; 0 turns the bound off. fc_init installs an EXIT
 # trap that stops everything started here and removes the namespace; a
 # caller with its own cleanup calls fc_cleanup from it instead
 # (FC_OWN_TRAP=1).
@@ -23,6 +31,7 @@ FC_NS=${FC_NS:-sluice-fc}
 FC_EAL_PREFIX=${FC_EAL_PREFIX:-sluice-fc}
 FC_SERVER=$FC_PREFIX.1:7700
 FC_ENGINE_PIDS=()
+FC_MAX_WAIT_MS=${FC_MAX_WAIT_MS:-4000}
 FC_SLUICED_PID=
 FC_TAG=${FC_TAG:-fc}
 # sluiced gives up root after start-up and becomes this user, who must be
@@ -145,6 +154,7 @@ fc_engine_start() {
 	# shellcheck disable=SC2086 # FC_ENGINE_ARGS: one word per option
 	ip netns exec "$FC_NS" "$FC_ENGINE" --listen "$ep" --name "$name" \
 		--role "$role" --time-scale "$FC_TIME_SCALE" "${extra[@]}" \
+		--max-wait-ms "$FC_MAX_WAIT_MS" \
 		${FC_ENGINE_ARGS:-} --stats-file "$FC_LOGS/engine-$file.json" \
 		--quiet >"$FC_LOGS/engine-$file.log" 2>&1 &
 	FC_ENGINE_PIDS+=($!)
@@ -193,10 +203,11 @@ fc_sluiced_start() {
 	# A benchmark starts from its file every time: no saved state.
 	FC_SLUICED_STATS=$stats
 	FC_SLUICED_STATS_RUN=$FC_LOGS/$(basename "$stats")
+	# shellcheck disable=SC2086 # FC_SLUICED_ARGS: one word per option
 	"$FC_SLUICED" --config "$config" --iface "$FC_HOST_IF" \
 		--stats-file "$FC_SLUICED_STATS_RUN" --stats-interval-ms 1000 \
 		--state-dir none --user "$FC_SLUICED_USER" "${control[@]}" \
-		-- --file-prefix "$FC_EAL_PREFIX" \
+		${FC_SLUICED_ARGS:-} -- --file-prefix "$FC_EAL_PREFIX" \
 		>"$FC_LOGS/sluiced.log" 2>"$FC_LOGS/sluiced.err" &
 	FC_SLUICED_PID=$!
 	for ((i = 0; i < 600; i++)); do

@@ -49,6 +49,8 @@ struct sl_engine_model {
 	unsigned int max_batch;        /* LM: sequences decoded at once */
 	unsigned int workers;          /* others: items served at once */
 	unsigned int max_queue;        /* waiting work before OVERLOAD */
+	uint64_t max_wait_ns;          /* oldest waiting work before
+					* OVERLOAD; 0: no bound */
 	unsigned int join;             /* rerank: from_stages to wait for */
 	uint64_t seed;
 };
@@ -210,13 +212,22 @@ uint64_t sl_role_run_timers(struct engine *e, uint64_t now);
 void sl_role_expire(struct engine *e, struct engine_stream *s);
 
 /**
- * sl_role_pause - whether the instance should ask for no new streams:
- * set when its admission queue is at its limit (--max-queue waiting and
- * every batch slot or worker busy), cleared once the work in it has
- * fallen a quarter below that (@paused: the state now). Never for the
- * transform role, which has no queue.
+ * sl_role_pause - whether the instance should ask for no new streams at
+ * @now: set when its admission queue is at its limit (--max-queue
+ * waiting and every batch slot or worker busy) or its oldest waiting
+ * work has waited --max-wait-ms, cleared once the work in it has fallen
+ * a quarter below that and the oldest has waited less than half of it
+ * (@paused: the state now). Never for the transform role, which has no
+ * queue.
  */
-bool sl_role_pause(const struct engine *e, bool paused);
+bool sl_role_pause(const struct engine *e, bool paused, uint64_t now);
+
+/**
+ * sl_role_pause_due - when sl_role_pause() may change by the passing of
+ * time alone (the oldest waiting work reaching --max-wait-ms, or half
+ * of it while @paused); UINT64_MAX: not by time.
+ */
+uint64_t sl_role_pause_due(const struct engine *e, bool paused);
 
 /**
  * sl_role_shutdown - answer ABORT SHUTDOWN on the output of every job

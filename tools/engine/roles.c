@@ -35,8 +35,11 @@
  *
  * Bounded: the stream table bounds open streams, ENGINE_PROMPT_MAX one
  * prompt, ENGINE_TEXT_BUDGET all held input text, --max-queue the waiting
- * FIFO. What does not fit is answered ABORT (OVERLOAD, or ENGINE for an
- * over-long prompt) and counted.
+ * FIFO and --max-wait-ms how long its oldest work may have waited when
+ * new work comes (work that would wait longer than that is refused at
+ * once rather than served too late: a queue that only grows under
+ * overload turns into explicit refusals). What does not fit is answered
+ * ABORT (OVERLOAD, or ENGINE for an over-long prompt) and counted.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -238,6 +241,24 @@ fifo_push(struct engine *e, struct sl_job *j, uint64_t now)
 		e->st.queue_max = e->waiting.len;
 }
 
+/* The oldest waiting work has waited longer than @limit_ns (0: never). */
+static bool
+fifo_waited(const struct engine *e, uint64_t now, uint64_t limit_ns)
+{
+	const struct sl_job *h = e->waiting.head;
+
+	return limit_ns != 0 && h != NULL && now > h->ready_ns &&
+	       now - h->ready_ns > limit_ns;
+}
+
+/* No room for new work: --max-queue waiting, or waited --max-wait-ms. */
+static bool
+fifo_full(const struct engine *e, uint64_t now)
+{
+	return e->waiting.len >= e->m.max_queue ||
+	       fifo_waited(e, now, e->m.max_wait_ns);
+}
+
 static struct sl_job *
 fifo_pop(struct engine *e)
 {
@@ -388,7 +409,7 @@ lm_start(struct engine *e, struct sl_job *j, uint64_t now)
 	}
 	if (e->active < e->m.max_batch && e->waiting.len == 0) {
 		lm_admit(e, j, now);
-	} else if (e->waiting.len >= e->m.max_queue) {
+	} else if (fifo_full(e, now)) {
 		job_refuse(e, j);
 		job_free(e, j);
 	} else {
@@ -471,7 +492,7 @@ static bool
 work_enqueue(struct engine *e, struct sl_job *j, uint64_t now)
 {
 	if (!j->admitted) {
-		if (e->waiting.len >= e->m.max_queue) {
+		if (fifo_full(e, now)) {
 			job_refuse(e, j);
 			return false;
 		}
@@ -865,7 +886,7 @@ sl_role_expire(struct engine *e, struct engine_stream *s)
 }
 
 bool
-sl_role_pause(const struct engine *e, bool paused)
+sl_role_pause(const struct engine *e, bool paused, uint64_t now)
 {
 	uint64_t cap, limit, load, hyst;
 
@@ -874,12 +895,24 @@ sl_role_pause(const struct engine *e, bool paused)
 	cap = sl_engine_role_is_lm(e->role) ? e->m.max_batch : e->m.workers;
 	limit = cap + e->m.max_queue;
 	load = e->active + e->waiting.len;
-	/* A quarter of hysteresis (at least one job): a queue that hovers
-	 * at its limit does not flap. */
+	/* A quarter of hysteresis (at least one job), and half the wait:
+	 * a queue that hovers at its limit does not flap. */
 	hyst = limit / 4 ? limit / 4 : 1;
 	if (!paused)
-		return load >= limit;
-	return load + hyst > limit;
+		return load >= limit || fifo_waited(e, now, e->m.max_wait_ns);
+	return load + hyst > limit || fifo_waited(e, now, e->m.max_wait_ns / 2);
+}
+
+uint64_t
+sl_role_pause_due(const struct engine *e, bool paused)
+{
+	const struct sl_job *h = e->waiting.head;
+
+	if (e->m.max_wait_ns == 0 || h == NULL)
+		return UINT64_MAX;
+	/* Paused, it clears only once a younger head has waited less than
+	 * half: that comes with a pop, not with time. */
+	return paused ? UINT64_MAX : h->ready_ns + e->m.max_wait_ns + 1;
 }
 
 /* Withdraw @j's answer for a shutdown, once. */

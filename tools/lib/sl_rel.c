@@ -10,13 +10,13 @@
  * them fills. A gap starts a NACK schedule (now, then SL_RTX_NACK_MS,
  * doubling, SL_RTX_TRIES repeats), restarted whenever the stream makes
  * progress; at its end the stream is given up and delivered as a
- * tokenless ABORT (EXPIRED) at the first missing seq. An END or ABORT
+ * tokenless ABORT (LOST) at the first missing seq. An END or ABORT
  * delivered ends the stream: ACK, then the entry lingers SL_RTX_LINGER_MS
  * on a FIFO so that duplicates are dropped (an END's duplicate ACKed
  * again).
  *
  * Send side. One entry per stream (destination + identity) with a ring of
- * SL_RTX_WINDOW copies indexed by seq; every copy is also on one global
+ * the last tx_window copies indexed by seq; every copy is also on one global
  * FIFO, oldest first, which the byte bound evicts from. After the END or
  * ABORT the entry moves to the tail list and is resent on its schedule
  * until an ACK forgets it. A NACK for a seq no longer held is answered
@@ -285,7 +285,7 @@ enum sl_rel_tx_state {
 struct sl_rel_tx {
 	struct sl_rel_entry e;
 	struct sl_rel_link lru; /* tx_open by last send, or tx_tail */
-	struct sl_rel_copy *ring[SL_RTX_WINDOW]; /* by seq % SL_RTX_WINDOW */
+	struct sl_rel_copy *ring[SL_REL_TX_WINDOW_MAX]; /* by seq % that */
 	uint64_t last_ns;
 	uint64_t next_seq; /* highest seq sent + 1 */
 	uint64_t tail_due;
@@ -410,7 +410,7 @@ sl_rel_config_default(struct sl_rel_config *cfg)
 	cfg->rx_bytes_max = 16ull << 20;
 	cfg->tx_bytes_max = 32ull << 20;
 	cfg->rx_window = SL_RTX_WINDOW;
-	cfg->tx_window = SL_RTX_WINDOW;
+	cfg->tx_window = SL_REL_TX_WINDOW_MAX;
 	cfg->idle_ns = 30ull * 1000000000ull;
 }
 
@@ -867,7 +867,7 @@ rx_gap_timers(struct sl_rel *r)
 
 				build_abort(buf, &s->e.key,
 					    (uint32_t)s->expected,
-					    SL_ABORT_EXPIRED, s->last_send_ns);
+					    SL_ABORT_LOST, s->last_send_ns);
 				(void)sl_wire_parse_hdr(buf, SL_WIRE_HDR_LEN,
 							&hdr);
 				rx_deliver(r, s, &hdr, buf + SL_WIRE_HDR_LEN,
@@ -890,7 +890,7 @@ static void
 copy_free(struct sl_rel *r, struct sl_rel_copy *c)
 {
 	struct sl_rel_tx *t = c->owner;
-	unsigned int slot = c->seq % SL_RTX_WINDOW;
+	unsigned int slot = c->seq % SL_REL_TX_WINDOW_MAX;
 
 	if (t->ring[slot] == c)
 		t->ring[slot] = NULL;
@@ -905,7 +905,7 @@ tx_free_copies(struct sl_rel *r, struct sl_rel_tx *t)
 {
 	unsigned int i;
 
-	for (i = 0; i < SL_RTX_WINDOW; i++)
+	for (i = 0; i < SL_REL_TX_WINDOW_MAX; i++)
 		if (t->ring[i] != NULL)
 			copy_free(r, t->ring[i]);
 }
@@ -913,7 +913,7 @@ tx_free_copies(struct sl_rel *r, struct sl_rel_tx *t)
 static struct sl_rel_copy *
 tx_copy_of(const struct sl_rel_tx *t, uint64_t seq)
 {
-	struct sl_rel_copy *c = t->ring[seq % SL_RTX_WINDOW];
+	struct sl_rel_copy *c = t->ring[seq % SL_REL_TX_WINDOW_MAX];
 
 	return c != NULL && c->seq == seq ? c : NULL;
 }
@@ -944,7 +944,7 @@ tx_keep(struct sl_rel *r, struct sl_rel_tx *t, uint32_t seq,
 	struct sl_rel_copy *c;
 	unsigned int i;
 
-	for (i = 0; i < SL_RTX_WINDOW; i++) {
+	for (i = 0; i < SL_REL_TX_WINDOW_MAX; i++) {
 		c = t->ring[i];
 		if (c != NULL && (c->seq == seq ||
 				  (uint64_t)c->seq + r->cfg.tx_window <= seq))
@@ -971,7 +971,7 @@ tx_keep(struct sl_rel *r, struct sl_rel_tx *t, uint32_t seq,
 	c->seq = seq;
 	c->len = len;
 	memcpy(c->data, buf, len);
-	t->ring[seq % SL_RTX_WINDOW] = c;
+	t->ring[seq % SL_REL_TX_WINDOW_MAX] = c;
 	link_add_tail(&r->copies, &c->fifo);
 	r->tx_bytes += len;
 	r->tx_copies++;
@@ -1180,11 +1180,18 @@ tx_nack(struct sl_rel *r, const struct sl_frag_hdr *h,
 		r->c.lost_aborts_sent++;
 		return;
 	}
+	if (t->state == SL_REL_TX_TAIL) {
+		/* The receiver is alive and repairing a gap before the END
+		 * it has not ACKed: the END's resends start over. */
+		t->tail_tries = 0;
+		t->tail_interval = (uint64_t)SL_RTX_RTO_MS * NS_PER_MS;
+		t->tail_due = r->now + t->tail_interval;
+	}
 	n = h->child_count;
 	if (n > t->next_seq - h->seq)
 		n = t->next_seq - h->seq;
-	if (n > SL_RTX_WINDOW)
-		n = SL_RTX_WINDOW;
+	if (n > r->cfg.tx_window)
+		n = r->cfg.tx_window;
 	for (i = h->seq; i < h->seq + n; i++) {
 		struct sl_rel_copy *c = tx_copy_of(t, i);
 
@@ -1233,6 +1240,27 @@ tx_ack(struct sl_rel *r, const struct sl_frag_hdr *h,
 	r->tx_n_done++;
 }
 
+/* The receiver never ACKed @t's end: tell the application with an
+ * ABORT (LOST) on @t's own identity, as if its receiver had sent it.
+ * Return: false when there is no room to deliver it in this tick. */
+static bool
+tx_report_gave_up(struct sl_rel *r, struct sl_rel_tx *t)
+{
+	struct sl_rel_dlv *x;
+	uint8_t *buf;
+
+	if (r->synth_n >= SL_REL_SYNTH_MAX || r->dlv_n >= r->dlv_cap)
+		return false;
+	buf = r->synth[r->synth_n++];
+	build_abort(buf, &t->e.key, t->end_seq, SL_ABORT_LOST, r->now);
+	x = &r->dlv[r->dlv_n++];
+	(void)sl_wire_parse_hdr(buf, SL_WIRE_HDR_LEN, &x->hdr);
+	x->payload = buf + SL_WIRE_HDR_LEN;
+	key_addr(&t->e.key, &x->src);
+	x->own = NULL;
+	return true;
+}
+
 static void
 tx_tail_timers(struct sl_rel *r)
 {
@@ -1245,6 +1273,9 @@ tx_tail_timers(struct sl_rel *r)
 		next = l->next;
 		if (t->tail_due <= r->now) {
 			if (t->tail_tries >= SL_RTX_TRIES) {
+				if (r->cfg.report_gave_up &&
+				    !tx_report_gave_up(r, t))
+					goto next; /* no room: the next tick */
 				r->c.gave_up++;
 				tx_forget(r, t);
 				continue;
@@ -1255,6 +1286,7 @@ tx_tail_timers(struct sl_rel *r)
 			t->tail_interval *= 2;
 			t->tail_due = r->now + t->tail_interval;
 		}
+	next:
 		if (t->tail_due < due)
 			due = t->tail_due;
 	}
@@ -1347,7 +1379,7 @@ sl_rel_new(struct sl_sock *sock, const struct sl_rel_config *cfg)
 	    cfg->tx_streams_max == 0 || cfg->rx_bytes_max == 0 ||
 	    cfg->tx_bytes_max == 0 || cfg->rx_window == 0 ||
 	    cfg->rx_window > SL_REL_RX_WINDOW_MAX || cfg->tx_window == 0 ||
-	    cfg->tx_window > SL_RTX_WINDOW || cfg->idle_ns == 0) {
+	    cfg->tx_window > SL_REL_TX_WINDOW_MAX || cfg->idle_ns == 0) {
 		errno = EINVAL;
 		return NULL;
 	}

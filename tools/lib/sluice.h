@@ -233,8 +233,9 @@ size_t sl_stream_tx_finish(struct sl_stream_tx *tx, uint8_t flags,
  *   sequence and once: early fragments are held (at most rx_window past
  *   the next expected one, rx_bytes_max for all streams), duplicates
  *   dropped, gaps NACKed at once and again after SL_RTX_NACK_MS,
- *   doubling, SL_RTX_TRIES times; then the stream is given up and
- *   delivered as a tokenless ABORT (EXPIRED) at the first missing seq.
+ *   doubling, SL_RTX_TRIES times (starting over when the gap shrinks);
+ *   then the stream is given up and
+ *   delivered as a tokenless ABORT (LOST) at the first missing seq.
  *   An END or ABORT delivered is ACKed (again for each duplicate) and
  *   the stream is remembered SL_RTX_LINGER_MS, so that what follows is
  *   dropped;
@@ -327,6 +328,11 @@ struct sl_rel_usage {
 
 /* Largest reorder window (sl_rel_config.rx_window). */
 #define SL_REL_RX_WINDOW_MAX 256
+/* Largest send window (sl_rel_config.tx_window), and the default: a
+ * stream keeps this many copies, enough for the repair schedule of a
+ * receiver that holds fewer (sluiced's reorder_window) while the model
+ * keeps producing. */
+#define SL_REL_TX_WINDOW_MAX 256
 
 struct sl_rel_config {
 	uint32_t rx_streams_max; /* receive streams, lingering ones too */
@@ -334,15 +340,18 @@ struct sl_rel_config {
 	uint64_t rx_bytes_max;   /* early fragments held, all streams */
 	uint64_t tx_bytes_max;   /* copies kept, all streams */
 	uint32_t rx_window;      /* held while seq < expected + rx_window */
-	uint32_t tx_window;      /* copies per stream, 1..SL_RTX_WINDOW */
+	uint32_t tx_window;      /* copies per stream, 1..SL_REL_TX_WINDOW_MAX */
 	uint64_t idle_ns;        /* open state without traffic reclaimed */
 	bool answer_probes;      /* an engine instance: answer PROBEs */
+	bool report_gave_up;     /* a client: a send stream whose end was
+				  * never ACKed is delivered as an ABORT
+				  * (LOST) on its own identity */
 };
 
 /**
  * sl_rel_config_default - fill @cfg with the defaults: 16384 streams
- * each way, 16 MiB held and 32 MiB of copies, rx_window and tx_window
- * SL_RTX_WINDOW, idle 30 s, probes not answered.
+ * each way, 16 MiB held and 32 MiB of copies, rx_window SL_RTX_WINDOW,
+ * tx_window SL_REL_TX_WINDOW_MAX, idle 30 s, probes not answered.
  */
 void sl_rel_config_default(struct sl_rel_config *cfg);
 
@@ -355,7 +364,8 @@ struct sl_rel;
  * All tables are allocated here; afterwards only copies of fragments
  * are allocated, each within the byte bounds.
  * Return: the state, or NULL with errno EINVAL (a bound of 0, rx_window
- * over SL_REL_RX_WINDOW_MAX, tx_window over SL_RTX_WINDOW) or ENOMEM.
+ * over SL_REL_RX_WINDOW_MAX, tx_window over SL_REL_TX_WINDOW_MAX) or
+ * ENOMEM.
  */
 struct sl_rel *sl_rel_new(struct sl_sock *sock,
 			  const struct sl_rel_config *cfg);
@@ -390,7 +400,7 @@ enum sl_wire_status sl_rel_input(struct sl_rel *r, const struct sl_dgram *d,
  *     sl_rel_next(), sl_rel_input() or sl_rel_tick().
  *
  * A stream given up (its gap never filled) is delivered as a tokenless
- * fragment with ABORT, reason EXPIRED, at its first missing seq.
+ * fragment with ABORT, reason LOST, at its first missing seq.
  * Return: false when nothing more is waiting.
  */
 bool sl_rel_next(struct sl_rel *r, struct sl_frag_view *v);
@@ -419,7 +429,10 @@ void sl_rel_track(struct sl_rel *r, const struct sl_dgram *d, uint64_t now);
 /**
  * sl_rel_tick - run what fell due at @now: NACK repeats and give-ups,
  * END resends and give-ups, linger and idle expiry. Streams given up
- * are then taken with sl_rel_next().
+ * are then taken with sl_rel_next(): a receive stream as an ABORT
+ * (LOST) at its gap; with report_gave_up, a send stream whose end
+ * was never ACKed as an ABORT (LOST) carrying the send stream's own
+ * identity and its end's seq (its src the receiver's address).
  * Return: when to call it again at the latest (ns; UINT64_MAX: nothing
  * pending).
  */
