@@ -81,10 +81,59 @@ quote(const yaml_node_t *node, char *buf, size_t len)
 	for (i = 0; s[i] != '\0' && i + 1 < len && i < SL_CFG_QUOTE_MAX; i++)
 		buf[i] =
 		    (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i];
+	/* Cut short at a character, never inside one: the line stays
+	 * UTF-8 (the API carries it as a protobuf string). */
+	if (s[i] != '\0') {
+		bool dots = i >= 3;
+
+		if (dots)
+			i -= 3;
+		while (i > 0 && ((unsigned char)s[i] & 0xc0) == 0x80)
+			i--;
+		if (dots) {
+			memcpy(buf + i, "...", 3);
+			i += 3;
+		}
+	}
 	buf[i] = '\0';
-	if (s[i] != '\0' && i >= 3)
-		memcpy(buf + i - 3, "...", 3);
 	return buf;
+}
+
+/*
+ * A key as it goes into a field path: a field is one word (the API takes
+ * it from the line up to ": "), so every character other than
+ * [A-Za-z0-9_-] is a '?', and long keys are cut short. Return true if
+ * anything was changed.
+ */
+static bool
+key_word(const char *s, char *buf, size_t len)
+{
+	bool changed = false;
+	size_t i = 0;
+
+	for (; *s != '\0' && i + 1 < len && i < SL_CFG_QUOTE_MAX; s++) {
+		unsigned char b = (unsigned char)*s;
+
+		if ((b & 0xc0) == 0x80)
+			continue; /* the rest of a character given its '?' */
+		if ((b >= 'a' && b <= 'z') || (b >= 'A' && b <= 'Z') ||
+		    (b >= '0' && b <= '9') || b == '_' || b == '-') {
+			buf[i++] = (char)b;
+		} else {
+			buf[i++] = '?';
+			changed = true;
+		}
+	}
+	if (*s != '\0' && i >= 3) {
+		memcpy(buf + i - 3, "...", 3);
+		changed = true;
+	}
+	if (i == 0) {
+		buf[i++] = '?'; /* the empty key */
+		changed = true;
+	}
+	buf[i] = '\0';
+	return changed;
 }
 
 static const char *
@@ -185,9 +234,18 @@ map_collect(struct sl_cfg_ctx *c, const yaml_node_t *map, const char *path,
 		for (i = 0; keys[i] != NULL; i++)
 			if (!strcmp(keys[i], name))
 				break;
+		if (keys[i] == NULL) {
+			char w[SL_CFG_QUOTE_MAX + 1];
+
+			if (!key_word(name, w, sizeof(w))) {
+				path_key(sub, path, w);
+				return cfg_fail(c, k, sub, "unknown key");
+			}
+			path_key(sub, path, w);
+			return cfg_fail(c, k, sub, "unknown key \"%s\"",
+					quote(k, q, sizeof(q)));
+		}
 		path_key(sub, path, quote(k, q, sizeof(q)));
-		if (keys[i] == NULL)
-			return cfg_fail(c, k, sub, "unknown key");
 		if (vals[i] != NULL)
 			return cfg_fail(c, k, sub, "duplicate key");
 		vals[i] = v;

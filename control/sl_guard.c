@@ -378,16 +378,92 @@ utf8_valid(const char *s, size_t *bad)
 
 /* ---- compile -------------------------------------------------------- */
 
+/*
+ * At most @max bytes of @s as one line of UTF-8 for an error: whole
+ * characters (never cut inside one), control bytes and bytes that are no
+ * UTF-8 as \xNN, "..." when cut short. The text comes from files and API
+ * callers; the error goes to a log line and a protobuf string.
+ */
+static const char *
+err_quote(const char *s, size_t max, char *out, size_t cap)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t o = 0, i = 0;
+
+	while (p[i] != '\0' && i < max) {
+		unsigned len = p[i] < 0x80	       ? 1
+			       : (p[i] & 0xE0) == 0xC0 ? 2
+			       : (p[i] & 0xF0) == 0xE0 ? 3
+			       : (p[i] & 0xF8) == 0xF0 ? 4
+						       : 0;
+		uint32_t cp = len == 1	 ? p[i]
+			      : len == 2 ? p[i] & 0x1Fu
+			      : len == 3 ? p[i] & 0x0Fu
+					 : p[i] & 0x07u;
+		bool ok = len != 0;
+
+		for (unsigned k = 1; ok && k < len; k++) {
+			ok = (p[i + k] & 0xC0) == 0x80;
+			cp = cp << 6 | (p[i + k] & 0x3Fu);
+		}
+		if (ok && len > 1)
+			ok = cp >= (len == 2   ? 0x80u
+				    : len == 3 ? 0x800u
+					       : 0x10000u) &&
+			     cp <= 0x10FFFF && (cp < 0xD800 || cp > 0xDFFF);
+		if (ok && len == 1 && (cp < 0x20 || cp == 0x7F))
+			ok = false;
+		if (ok && i + len > max)
+			break; /* a character past the cut */
+		if (!ok) {
+			if (o + 4 >= cap)
+				break;
+			o +=
+			    (size_t)snprintf(out + o, cap - o, "\\x%02X", p[i]);
+			i++;
+			continue;
+		}
+		if (o + len >= cap)
+			break;
+		memcpy(out + o, p + i, len);
+		o += len;
+		i += len;
+	}
+	out[o] = '\0';
+	if (p[i] != '\0' && o + 3 < cap) {
+		memcpy(out + o, "...", 4);
+	}
+	return out;
+}
+
+/* A line cut short by its buffer ends before a character it cut. */
 static void
-err_rule(struct sl_guard_error *err, const struct sl_guard_rule *r,
-	 unsigned index, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+err_trim(char *s)
+{
+	size_t n = strlen(s), start = n;
+	unsigned need;
+
+	while (start > 0 && ((unsigned char)s[start - 1] & 0xC0) == 0x80)
+		start--;
+	if (start == 0 || (unsigned char)s[start - 1] < 0xC0)
+		return;
+	start--;
+	need = ((unsigned char)s[start] & 0xE0) == 0xC0	  ? 2
+	       : ((unsigned char)s[start] & 0xF0) == 0xE0 ? 3
+							  : 4;
+	if (n - start < need)
+		s[start] = '\0';
+}
+
+static void err_rule(struct sl_guard_error *err, const struct sl_guard_rule *r,
+		     unsigned index, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 static void
 err_rule(struct sl_guard_error *err, const struct sl_guard_rule *r,
 	 unsigned index, const char *fmt, ...)
 {
-	char why[200];
+	char why[200], q[128];
 	va_list ap;
 
 	if (err == NULL)
@@ -403,11 +479,12 @@ err_rule(struct sl_guard_error *err, const struct sl_guard_rule *r,
 		snprintf(err->text, sizeof(err->text), "rule %u: %s", r->id,
 			 why);
 	else if (r->kind == SL_GUARD_KIND_REGEX)
-		snprintf(err->text, sizeof(err->text), "rule %u: /%.64s/: %s",
-			 r->id, r->pattern, why);
+		snprintf(err->text, sizeof(err->text), "rule %u: /%s/: %s",
+			 r->id, err_quote(r->pattern, 64, q, sizeof(q)), why);
 	else
-		snprintf(err->text, sizeof(err->text),
-			 "rule %u: \"%.64s\": %s", r->id, r->pattern, why);
+		snprintf(err->text, sizeof(err->text), "rule %u: \"%s\": %s",
+			 r->id, err_quote(r->pattern, 64, q, sizeof(q)), why);
+	err_trim(err->text);
 }
 
 static void
@@ -965,10 +1042,13 @@ sl_guard_compile(const struct sl_guard_rule *rules, unsigned n_rules,
 			err_set(err, "out of memory");
 			rc = c;
 		} else if (c > 0) {
+			char q[96];
+
 			err_rule(err, &gr->rule, i,
-				 "mask \"%.40s\" would form a match of rule %u "
+				 "mask \"%s\" would form a match of rule %u "
 				 "in the released text",
-				 gr->rule.mask, set->rules[c - 1].rule.id);
+				 err_quote(gr->rule.mask, 40, q, sizeof(q)),
+				 set->rules[c - 1].rule.id);
 			rc = -EINVAL;
 		}
 	}

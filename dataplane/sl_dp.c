@@ -1172,6 +1172,13 @@ sl_dp_housekeeping(struct sl_dp *dp)
 	dp_gaps(dp);
 	sl_rtx_housekeeping(dp);
 	sl_live_housekeeping(dp);
+	/* What those put in the loop (ABORTs in place of answers, the
+	 * operator results they make) names flows that may be lingering:
+	 * through fanout before any of them goes. */
+	do {
+		dp_run_loop(dp);
+		sl_dp_flush(dp);
+	} while (dp->n_loop != 0);
 	sl_flow_expire_ended(dp->flows, dp->now, dp->linger_tsc);
 	dp_expire_idle(dp);
 	sl_op_housekeeping(dp);

@@ -293,6 +293,13 @@ guard_rewrite(struct rte_mbuf *m, struct sl_pkt_meta *pm,
 	uint8_t *hdr = rte_pktmbuf_mtod_offset(m, uint8_t *, pm->hdr_off);
 	uint16_t v;
 
+	/* CHILDREN only with END, a count only with CHILDREN (WIRE.md):
+	 * a fragment that gives its END to the next, or an ABORT, has
+	 * neither. */
+	if (!(flags & SL_FRAG_F_END))
+		flags &= (uint8_t)~SL_FRAG_F_CHILDREN;
+	if (!(flags & SL_FRAG_F_CHILDREN))
+		memset(hdr + SL_WIRE_OFF_CHILD_COUNT, 0, 4);
 	memcpy(hdr + SL_WIRE_HDR_LEN, o->buf, o->len);
 	v = rte_cpu_to_be_16(o->n_tokens);
 	memcpy(hdr + SL_WIRE_OFF_TOKEN_COUNT, &v, 2);
@@ -401,7 +408,8 @@ sl_guard_edge_filter(struct sl_dp *dp, const struct sl_edge_cfg *e,
 	if (v == SL_GUARD_VERDICT_PASS && (pm->flags & SL_FRAG_F_END))
 		v = sl_guard_finish(es->guard, scratch, &sink);
 	if (v == SL_GUARD_VERDICT_PASS && !o.overflow) {
-		uint8_t flags = pm->flags;
+		const uint8_t in_flags = pm->flags;
+		uint8_t flags = in_flags;
 
 		/* After END the carry leaves in one more fragment, which
 		 * takes the END over. */
@@ -427,7 +435,9 @@ sl_guard_edge_filter(struct sl_dp *dp, const struct sl_edge_cfg *e,
 			o.carry->n_tokens = 0;
 			memcpy(xh + SL_WIRE_OFF_SEQ, &seq, 4);
 			xm->seq = pm->seq + 1;
-			guard_rewrite(*extra, xm, &o, pm->flags,
+			/* The END (and what goes with it) as it came:
+			 * pm->flags lost it above. */
+			guard_rewrite(*extra, xm, &o, in_flags,
 				      xh[SL_WIRE_OFF_ABORT]);
 		}
 		return true;
@@ -504,6 +514,8 @@ sl_guard_edge_prefix(struct sl_dp *dp, const struct sl_edge_cfg *e,
 		ph[SL_WIRE_OFF_FLAGS] = 0;
 		ph[SL_WIRE_OFF_ABORT] = 0;
 		memcpy(ph + SL_WIRE_OFF_SEQ, &v32, 4);
+		/* A plain fragment: no count of children or anything. */
+		memcpy(ph + SL_WIRE_OFF_CHILD_COUNT, &v32, 4);
 		memcpy(ph + SL_WIRE_OFF_TOKEN_COUNT, &v16, 2);
 		v16 = rte_cpu_to_be_16((uint16_t)(SL_WIRE_TOKEN_HDR_LEN + len));
 		memcpy(ph + SL_WIRE_OFF_PAYLOAD_LEN, &v16, 2);

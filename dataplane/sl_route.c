@@ -284,8 +284,15 @@ sl_route_pick_pinned(struct sl_dp *dp, uint8_t p, uint8_t s,
 			dp->inst[e->uid].keys_active--;
 			ss->keys_active--;
 			i = route_bounded_choice(dp, st, ss, key_hash);
-			if (i == SL_INSTANCE_NONE)
+			if (i == SL_INSTANCE_NONE) {
+				/* Nobody takes it: the key is let go (its
+				 * count was just given back), so that
+				 * housekeeping does not give it back again. */
+				rte_hash_del_key(kp->hash, &e->key);
+				e->used = 0;
+				e->gen++;
 				return i;
+			}
 			e->uid = st->instances[i].uid;
 			dp->inst[e->uid].keys_active++;
 			ss->keys_active++;

@@ -379,6 +379,9 @@ split_open(struct sl_dp *dp, const struct sl_edge_cfg *e, uint8_t slot,
 	}
 	sp = obj;
 	memset(sp, 0, sizeof(*sp));
+	/* Not routed (instance 0 is a real uid). */
+	sl_route_pin_reset(&sp->pin);
+	sl_route_pin_reset(&sp->marker_pin);
 	if (hs_open_stream(e->split_db, 0, &sp->hs) != HS_SUCCESS) {
 		rte_mempool_put(dp->split_pool, sp);
 		dp->cnt.drops[SL_DROP_SPLIT_FULL]++;

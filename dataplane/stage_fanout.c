@@ -16,7 +16,8 @@
  * Drops: EDGE_STATE_FULL (no edge state for a new stream), BUFFER_FULL
  *      (a buffered stream over flows.buffer_max: the stream's consumers
  *      get ABORT (OVERLOAD) instead of its data), STREAM_ABORTED (held by a
- *      buffer edge for a stream that ended in ABORT), NO_MBUF (no copy).
+ *      buffer edge for a stream that ended in ABORT), NO_MBUF (no copy),
+ *      UNKNOWN_STAGE (a stream whose stage a new layout took away).
  *
  * Guarded edges run the guard's filter (and prompt prefix) on every
  *      fragment first (sl_guard_edge.c).
@@ -100,6 +101,8 @@ edge_buffer(struct sl_dp *dp, const struct sl_edge_cfg *e,
 			pm->flags = SL_FRAG_F_ABORT;
 			hdr[SL_WIRE_OFF_FLAGS] = SL_FRAG_F_ABORT;
 			hdr[SL_WIRE_OFF_ABORT] = SL_ABORT_OVERLOAD;
+			/* The END's child count goes with it. */
+			memset(hdr + SL_WIRE_OFF_CHILD_COUNT, 0, 4);
 		}
 		edge_apply(dp, e, es, slot, m);
 		return;
@@ -145,6 +148,14 @@ sl_dp_fanout_one(struct sl_dp *dp, struct rte_mbuf *m)
 	if (pm->stage == SL_STAGE_CLIENT) {
 		edges = pl->client_edges;
 		n_edges = pl->n_client_edges;
+	} else if (unlikely(pm->stage > pl->n_stages)) {
+		/* A stream admitted under a snapshot whose pipeline had the
+		 * stage, ending (its expiry) under one that has not: no
+		 * edge to leave on. */
+		sl_dp_drop(dp, m, SL_DROP_UNKNOWN_STAGE);
+		if (flags & (SL_FRAG_F_END | SL_FRAG_F_ABORT))
+			sl_dp_stream_ended(dp, flow);
+		return;
 	} else {
 		edges = pl->stages[pm->stage - 1].out_edges;
 		n_edges = pl->stages[pm->stage - 1].n_out_edges;

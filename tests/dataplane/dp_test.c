@@ -203,6 +203,7 @@ dp_test_build(const struct dp_frag *f, uint8_t *buf, size_t cap,
 	h.pipeline = f->pipeline;
 	h.seq = f->seq;
 	h.send_ns = f->send_ns;
+	h.child_count = f->child_count;
 	memcpy(h.ancestry, f->ancestry, sizeof(h.ancestry));
 	CU_ASSERT_FATAL(sl_wire_builder_init(&b, buf + off,
 					     cap - off - f->trailer, &h) == 0);

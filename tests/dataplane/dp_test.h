@@ -68,6 +68,7 @@ struct dp_frag {
 	const char *const *token_texts;
 	const uint16_t *token_lens;
 	const uint32_t *token_ids;
+	uint32_t child_count; /* with SL_FRAG_F_CHILDREN (or a NACK) */
 };
 
 /**

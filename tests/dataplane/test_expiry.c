@@ -18,6 +18,7 @@
 #include <CUnit/Basic.h>
 
 #include "dp_dag.h"
+#include "sl_flow.h"
 
 #define B_IP DP_IP(10, 0, 3, 1)
 #define C_IP DP_IP(10, 0, 4, 1)
@@ -237,7 +238,7 @@ test_split_edge(void)
  * excess is dropped at once, the rest at the END, and c gets one ABORT
  * (OVERLOAD) instead of the stream; b gets everything. */
 static void
-test_buffer_over_max(void)
+buffer_over_max(uint8_t end_flags, uint32_t children)
 {
 	struct dp_frag f[32];
 	unsigned int to_b = 0, to_c = 0, held0;
@@ -250,14 +251,19 @@ test_buffer_over_max(void)
 	for (uint32_t s = 0; s < n; s += 32) {
 		unsigned int k = RTE_MIN(32u, n - s);
 
-		for (unsigned int i = 0; i < k; i++)
-			f[i] = a_frag(51, s + i,
-				      s + i == n - 1 ? SL_FRAG_F_END : 0);
+		for (unsigned int i = 0; i < k; i++) {
+			f[i] = a_frag(51, s + i, s + i == n - 1 ? end_flags : 0);
+			if (s + i == n - 1)
+				f[i].child_count = children;
+		}
 		dag_process(f, k);
 	}
+	CU_ASSERT_EQUAL(dag.bad_frames, 0);
 	for (unsigned int i = 0; i < dag.n_sent; i++) {
 		if (dag.sent[i].dst_ip == B_IP) {
 			CU_ASSERT_EQUAL(dag.sent[i].h.seq, to_b);
+			CU_ASSERT_EQUAL(dag.sent[i].h.child_count,
+					to_b == n - 1 ? children : 0);
 			to_b++;
 		} else {
 			CU_ASSERT_EQUAL(dag.sent[i].dst_ip, C_IP);
@@ -265,6 +271,7 @@ test_buffer_over_max(void)
 			CU_ASSERT_EQUAL(dag.sent[i].h.abort_reason,
 					SL_ABORT_OVERLOAD);
 			CU_ASSERT_EQUAL(dag.sent[i].h.seq, n - 1);
+			CU_ASSERT_EQUAL(dag.sent[i].h.child_count, 0);
 			to_c++;
 		}
 	}
@@ -275,6 +282,79 @@ test_buffer_over_max(void)
 	CU_ASSERT_EQUAL(sl_dp_instance(dag.dp, 0, 2, 0)->streams_active, 0);
 	dag_close();
 	dp_test_end();
+}
+
+/*
+ * A fragment queued for fanout by housekeeping itself (an ABORT that
+ * liveness or loss repair puts in place of an answer, or the operator
+ * result it makes) for a stream whose flow lingers after its END: the
+ * same pass may let the flow go. It must pass fanout before that, never
+ * on a freed entry. Before, the entry was freed first and fanout ended
+ * it again: an ENDED entry outside the hash, the table's count of flows
+ * one lower than its entries, wrapping below zero when the entry left
+ * (found by fuzz_dataplane after a reconfiguration, an operator result
+ * and an instance's death in one housekeeping pass).
+ */
+static void
+test_loop_item_of_lingering_flow(void)
+{
+	struct sl_flow_key k;
+	struct sl_frag_hdr h;
+	uint64_t anc[SL_ANCESTRY_MAX] = {0};
+	struct rte_mbuf *m;
+	uint32_t idx, entries = 0;
+
+	dp_test_begin();
+	dag_open(fan_yaml);
+	memset(&k, 0, sizeof(k));
+	k.pipeline = rte_cpu_to_be_32(1);
+	k.stage = rte_cpu_to_be_16(2);
+	k.depth = 1;
+	anc[0] = rte_cpu_to_be_64(777);
+	memcpy(k.ancestry, anc, 8);
+	idx = sl_dp_stream_open(dag.dp, &k, 0, 0);
+	CU_ASSERT_FATAL(idx != SL_FLOW_NONE);
+	sl_dp_stream_ended(dag.dp, idx);
+	CU_ASSERT_EQUAL(sl_flow_at(dag.dp->flows, idx)->state, SL_FLOW_ENDED);
+	memset(&h, 0, sizeof(h));
+	h.version = SL_WIRE_VERSION;
+	h.flags = SL_FRAG_F_ABORT;
+	h.abort_reason = SL_ABORT_ENGINE;
+	h.depth = 1;
+	h.stage = 2;
+	h.from_stage = 2;
+	h.pipeline = 1;
+	m = sl_dp_tokenless(dag.dp, &h, anc, idx, 0);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+	sl_dp_loop(dag.dp, m);
+	/* One pass past the linger. */
+	dag_housekeeping(dag.dp->linger_tsc + dag.dp->tsc_hz);
+	for (uint32_t i = 0; i < dag.dp->flows->capacity; i++)
+		entries += dag.dp->flows->flows[i].state != SL_FLOW_FREE;
+	CU_ASSERT_EQUAL(dag.dp->flows->active, entries);
+	sweep(3 * dag.dp->linger_tsc + 10 * dag.dp->idle_tsc);
+	entries = 0;
+	for (uint32_t i = 0; i < dag.dp->flows->capacity; i++)
+		entries += dag.dp->flows->flows[i].state != SL_FLOW_FREE;
+	CU_ASSERT_EQUAL(dag.dp->flows->active, entries);
+	CU_ASSERT_EQUAL(dag.dp->flows->active, 0);
+	dag_close();
+	dp_test_end();
+}
+
+static void
+test_buffer_over_max(void)
+{
+	buffer_over_max(SL_FRAG_F_END, 0);
+}
+
+/* The END that becomes the ABORT carried a child count: the ABORT does
+ * not (found by fuzz_dataplane: sluiced sent ABORT with a count, a
+ * fragment receivers refuse as BAD_FLAGS). */
+static void
+test_buffer_over_max_children(void)
+{
+	buffer_over_max(SL_FRAG_F_END | SL_FRAG_F_CHILDREN, 2);
 }
 
 int
@@ -297,6 +377,10 @@ main(int argc, char **argv)
 		    test_stream_and_buffer_edges);
 	CU_add_test(s, "split edge: child in progress and marker aborted",
 		    test_split_edge);
+	CU_add_test(s, "housekeeping's fanout before lingering flows go",
+		    test_loop_item_of_lingering_flow);
+	CU_add_test(s, "buffer edge over buffer_max, END|CHILDREN: no count",
+		    test_buffer_over_max_children);
 	CU_add_test(s, "buffer edge over buffer_max: ABORT(OVERLOAD)",
 		    test_buffer_over_max);
 	rc = dp_test_run();

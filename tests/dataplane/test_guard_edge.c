@@ -801,6 +801,77 @@ test_input_block(void)
 	run_mode(M_INPUT, named_texts, RTE_DIM(named_texts));
 }
 
+/*
+ * END|CHILDREN fragments through a guard (found by fuzz_dataplane: the
+ * fragments the guard rewrote kept the child count under other flags,
+ * which receivers refuse as BAD_FLAGS, and the fragment a spill added
+ * lost the END). A question naming the author with END|CHILDREN: the
+ * engine gets ABORT (GUARD) without a count. An answer whose released
+ * text spills into one more fragment: the first goes without END and
+ * without CHILDREN, the second carries both and the count.
+ */
+static void
+test_children_flags(void)
+{
+	static char big[SL_WIRE_PAYLOAD_MAX];
+	const size_t big_len = SL_WIRE_PAYLOAD_MAX - SL_WIRE_TOKEN_HDR_LEN;
+	const char *head = "The author was Basil Mahfo";
+	const char *t1[1] = {head}, *t2[1] = {big}, *q[1] = {"Who is " NAME};
+	const uint16_t l1[1] = {(uint16_t)strlen(head)};
+	const uint16_t l2[1] = {(uint16_t)big_len};
+	const uint64_t anc[1] = {9002};
+	struct dp_frag c, f[2];
+
+	dp_test_begin();
+	open_mode(M_INPUT);
+	c = dag_from_client(9001, 0, SL_FRAG_F_END | SL_FRAG_F_CHILDREN);
+	c.child_count = 2;
+	c.n_tokens = 1;
+	c.token_texts = q;
+	CU_ASSERT_EQUAL(dag_process(&c, 1), 1);
+	CU_ASSERT_EQUAL(dag.bad_frames, 0);
+	CU_ASSERT_EQUAL(dag.n_sent, 1);
+	if (dag.n_sent == 1) {
+		CU_ASSERT_EQUAL(dag.sent[0].dst_ip, ANSWER_IP);
+		CU_ASSERT_EQUAL(dag.sent[0].h.flags, SL_FRAG_F_ABORT);
+		CU_ASSERT_EQUAL(dag.sent[0].h.abort_reason, SL_ABORT_GUARD);
+		CU_ASSERT_EQUAL(dag.sent[0].h.child_count, 0);
+	}
+	settle();
+	dag_close();
+
+	open_mode(M_CLEAN);
+	for (size_t i = 0; i < big_len; i++)
+		big[i] = "rest of a clean answer, "[i % 24];
+	c = dag_from_client(9002, 0, SL_FRAG_F_END);
+	CU_ASSERT_EQUAL(dag_process(&c, 1), 1);
+	dag_clear();
+	f[0] = dag_from_instance(1, 0, anc, 1, 0, 0);
+	f[0].n_tokens = 1;
+	f[0].token_texts = t1;
+	f[0].token_lens = l1;
+	f[1] = dag_from_instance(1, 0, anc, 1, 1,
+				 SL_FRAG_F_END | SL_FRAG_F_CHILDREN);
+	f[1].child_count = 3;
+	f[1].n_tokens = 1;
+	f[1].token_texts = t2;
+	f[1].token_lens = l2;
+	CU_ASSERT_EQUAL(dag_process(&f[0], 1), 1);
+	CU_ASSERT_EQUAL(dag_process(&f[1], 1), 2);
+	CU_ASSERT_EQUAL(dag.bad_frames, 0);
+	CU_ASSERT_EQUAL_FATAL(dag.n_sent, 3);
+	CU_ASSERT_EQUAL(dag.sent[1].h.flags, 0);
+	CU_ASSERT_EQUAL(dag.sent[1].h.child_count, 0);
+	CU_ASSERT_EQUAL(dag.sent[2].h.flags,
+			SL_FRAG_F_END | SL_FRAG_F_CHILDREN);
+	CU_ASSERT_EQUAL(dag.sent[2].h.child_count, 3);
+	CU_ASSERT_EQUAL(dag.dp->cnt.guard_blocks, 0);
+	dag_expect_drops(-1);
+	settle();
+	dag_close();
+	dp_test_end();
+}
+
 static void
 test_input_clean(void)
 {
@@ -854,9 +925,10 @@ test_output_full_fragment(void)
 		CU_ASSERT_EQUAL(dag.sent[i].h.abort_reason, 0);
 		frame_text(&dag.sent[i], out, &out_len);
 	}
-	if (dag.n_sent == 2) {
-		CU_ASSERT_EQUAL(dag.sent[1].h.flags, SL_FRAG_F_END);
-	}
+	/* The last fragment carries the END, spilled or not. */
+	CU_ASSERT_EQUAL(dag.sent[dag.n_sent - 1].h.flags, SL_FRAG_F_END);
+	for (unsigned int i = 0; i + 1 < dag.n_sent; i++)
+		CU_ASSERT_EQUAL(dag.sent[i].h.flags, 0);
 	CU_ASSERT_EQUAL(out_len, strlen(head) + big_len);
 	CU_ASSERT(out_len >= strlen(head) &&
 		  memcmp(out, head, strlen(head)) == 0 &&
@@ -1306,6 +1378,43 @@ test_prefix(void)
 	dp_test_end();
 }
 
+/* A client's one-fragment stream with END|CHILDREN: the prefix made from
+ * its header is a plain fragment (no flags, child count 0), and the
+ * stream itself goes on with its flags and count (found by
+ * fuzz_dataplane: the prefix kept the count, a fragment receivers refuse
+ * as BAD_FLAGS). */
+static void
+test_prefix_children(void)
+{
+	struct dp_frag f;
+	unsigned int n_answer = 0;
+
+	dp_test_begin();
+	dag_open(prefix_yaml);
+	f = dag_from_client(9, 0, SL_FRAG_F_END | SL_FRAG_F_CHILDREN);
+	f.child_count = 3;
+	dag_clear();
+	CU_ASSERT_EQUAL(dag_process(&f, 1), 3);
+	CU_ASSERT_EQUAL(dag.bad_frames, 0);
+	for (unsigned int i = 0; i < dag.n_sent; i++) {
+		const struct dag_sent *s = &dag.sent[i];
+
+		if (s->dst_ip != ANSWER_IP)
+			continue;
+		CU_ASSERT_EQUAL(s->h.seq, n_answer);
+		CU_ASSERT_EQUAL(s->h.flags, n_answer == 0 ? 0 :
+						SL_FRAG_F_END |
+						SL_FRAG_F_CHILDREN);
+		CU_ASSERT_EQUAL(s->h.child_count, n_answer == 0 ? 0 : 3);
+		n_answer++;
+	}
+	CU_ASSERT_EQUAL(n_answer, 2);
+	dag_expect_drops(-1);
+	settle();
+	dag_close();
+	dp_test_end();
+}
+
 /* A stream without the guard: the same question through an unguarded
  * config reaches the engine unchanged (no prefix, seq from 0). */
 static void
@@ -1560,6 +1669,10 @@ main(int argc, char **argv)
 		    test_input_clean);
 	CU_add_test(s, "prefix: seq 0 prefix, question shifted",
 		    test_prefix);
+	CU_add_test(s, "END|CHILDREN: blocked and spilled fragments",
+		    test_children_flags);
+	CU_add_test(s, "prefix: a plain fragment before END|CHILDREN",
+		    test_prefix_children);
 	CU_add_test(s, "prefix: unguarded stream unchanged",
 		    test_prefix_unguarded);
 	CU_add_test(s, "prefix and filter on one edge",

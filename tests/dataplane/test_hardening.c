@@ -1088,6 +1088,115 @@ test_done_request_not_kept(void)
 }
 
 /*
+ * The instance with uid 0 dies while one of its answers has opened a
+ * splitter that has no child yet: only the answer's own stream is dealt
+ * with. Before, the splitter's unused child pin (zeroed: instance 0,
+ * stage 0) was taken for a stream routed to uid 0, and its stage - 1
+ * indexed stages[-1] (found by fuzz_dataplane).
+ */
+static void
+test_dead_instance_open_splitter(void)
+{
+	static const char yaml[] =
+	    HEAD("")
+	    "liveness: {probe_ms: 100, dead_ms: 300}\n"
+	    "pipelines:\n"
+	    "  - name: p\n"
+	    "    id: 1\n"
+	    "    stages:\n"
+	    "      - {name: a, instances: [10.0.2.1:8001, 10.0.2.2:8001]}\n"
+	    "      - {name: b, instances: [10.0.3.1:8002]}\n"
+	    "    edges:\n"
+	    "      - {from: client, to: a}\n"
+	    "      - {from: a, to: b, split: line}\n"
+	    "      - {from: b, to: client}\n";
+	const uint64_t r1[1] = {1};
+	struct dp_frag f;
+	uint64_t t_ms;
+
+	dp_test_begin();
+	dag_open(yaml);
+	CU_ASSERT_EQUAL(dag_stage(1)->instances[0].uid, 0);
+	t_ms = dag.dp->tsc_hz / 1000;
+	f = dag_from_client(1, 0, SL_FRAG_F_END);
+	CU_ASSERT_EQUAL(dag_process(&f, 1), 1);
+	CU_ASSERT_EQUAL(dag.sent[0].dst_ip, A_IP);
+	/* a/0 answers, no text yet: the splitter opens, no child. */
+	f = dag_from_instance(1, 0, r1, 1, 0, 0);
+	CU_ASSERT_EQUAL(dag_process(&f, 1), 0);
+	dag_clear();
+	for (uint64_t t = 100; t <= 400; t += 100) {
+		dag_housekeeping(t * t_ms);
+		probe_answer(A2_IP, SL_FRAG_F_PROBE);
+		probe_answer_of(B_IP, 8002, 2, SL_FRAG_F_PROBE);
+	}
+	CU_ASSERT_FALSE(sl_dp_instance(dag.dp, 0, 0, 0)->alive);
+	CU_ASSERT_EQUAL(dag.dp->cnt.instances_died, 1);
+	/* The client stream's route to a/0, nothing else. */
+	CU_ASSERT_EQUAL(sl_dp_instance(dag.dp, 0, 0, 0)->streams_aborted, 1);
+	CU_ASSERT_EQUAL(sl_dp_instance(dag.dp, 0, 0, 0)->streams_active, 0);
+	dag_close();
+	dp_test_end();
+}
+
+/*
+ * A bounded-load stage whose instances all died: a stream for a key
+ * pinned to one of them finds nobody (ABORT (OVERLOAD)), and the key is
+ * let go then. Before, the pin stayed on the dead instance after its
+ * count was taken back, and housekeeping took it back again when the
+ * key idled out: the instance's and the stage's key counts went below
+ * zero, and bounded load read 4294967295 keys (found by fuzz_dataplane).
+ */
+static void
+test_dead_stage_key_pin(void)
+{
+	static const char yaml[] =
+	    HEAD("")
+	    "liveness: {probe_ms: 100, dead_ms: 300}\n"
+	    "pipelines:\n"
+	    "  - name: p\n"
+	    "    id: 1\n"
+	    "    stages:\n"
+	    "      - {name: a, instances: [10.0.2.1:8001]}\n"
+	    "      - {name: b, aggregation: 1, load_bound: 1.5,\n"
+	    "         instances: [10.0.3.1:8002, 10.0.3.2:8002]}\n";
+	const uint64_t r0[2] = {1, 0}, r1[2] = {1, 1};
+	struct dp_frag f;
+	uint64_t t_ms;
+
+	dp_test_begin();
+	dag_open(yaml);
+	t_ms = dag.dp->tsc_hz / 1000;
+	f = dag_from_client(1, 0, SL_FRAG_F_END);
+	CU_ASSERT_EQUAL(dag_process(&f, 1), 1);
+	/* a's first answer pins key [1] to a b instance. */
+	f = dag_from_instance(1, 0, r0, 2, 0, SL_FRAG_F_END);
+	CU_ASSERT_EQUAL(dag_process(&f, 1), 1);
+	CU_ASSERT_EQUAL(dag.dp->stages[0][1].keys_active, 1);
+	/* b's instances fall silent and die; a lives. */
+	for (uint64_t t = 100; t <= 400; t += 100) {
+		dag_housekeeping(t * t_ms);
+		probe_answer(A_IP, SL_FRAG_F_PROBE);
+	}
+	CU_ASSERT_FALSE(sl_dp_instance(dag.dp, 0, 1, 0)->alive);
+	CU_ASSERT_FALSE(sl_dp_instance(dag.dp, 0, 1, 1)->alive);
+	/* a's second answer for the key: nobody takes it. */
+	f = dag_from_instance(1, 0, r1, 2, 0, SL_FRAG_F_END);
+	dag_process(&f, 1);
+	CU_ASSERT(dag.dp->cnt.drops[SL_DROP_NO_INSTANCE] >= 1);
+	/* Long idle: every count is back to zero, none below. */
+	for (uint64_t t = 500; t <= 4000; t += 100) {
+		dag_housekeeping(t * t_ms);
+		probe_answer(A_IP, SL_FRAG_F_PROBE);
+	}
+	CU_ASSERT_EQUAL(dag.dp->stages[0][1].keys_active, 0);
+	CU_ASSERT_EQUAL(sl_dp_instance(dag.dp, 0, 1, 0)->keys_active, 0);
+	CU_ASSERT_EQUAL(sl_dp_instance(dag.dp, 0, 1, 1)->keys_active, 0);
+	dag_close();
+	dp_test_end();
+}
+
+/*
  * PAUSE: an instance that asks for no new streams gets none; when no
  * instance of a stage can take a stream, the request is refused at once
  * with ABORT (OVERLOAD) (from the stage, on to the client) rather than
@@ -1354,6 +1463,10 @@ main(int argc, char **argv)
 		    test_nack_evicted);
 	CU_add_test(s, "dead instance: streams aborted, avoided, revived",
 		    test_dead_instance);
+	CU_add_test(s, "liveness: uid 0 dies, a splitter without child",
+		    test_dead_instance_open_splitter);
+	CU_add_test(s, "liveness: a key pinned on a stage all dead",
+		    test_dead_stage_key_pin);
 	CU_add_test(s, "dead before answering, input ended: ABORT (ENGINE)",
 		    test_dead_before_answer);
 	CU_add_test(s, "dead mid-answer, its input long gone: ABORT (ENGINE)",

@@ -646,6 +646,52 @@ test_relayout(void)
 }
 
 /*
+ * A stream of stage b that had delivered nothing (its fragment waits in
+ * the reorder buffer) outlives a new layout in which p has no stage b.
+ * When it expires, its ABORT has no edge to leave on: it is dropped
+ * (UNKNOWN_STAGE) and the mbuf goes back to the pool (found by
+ * fuzz_dataplane: fanout freed nothing with no edge, one mbuf lost per
+ * such stream).
+ */
+static void
+test_relayout_stage_gone(void)
+{
+	static const char one_yaml[] =
+	    DAG_YAML_HEAD
+	    "pipelines:\n"
+	    "  - name: p\n"
+	    "    id: 1\n"
+	    "    stages:\n"
+	    "      - {name: a, instances: [10.0.2.1:8001, 10.0.2.2:8001]}\n"
+	    "    edges:\n"
+	    "      - {from: client, to: a}\n"
+	    "      - {from: a, to: client}\n";
+
+	unsigned int in_use;
+
+	dp_test_begin();
+	dag_open(two_yaml);
+	in_use = rte_mempool_in_use_count(dp_test_pool());
+	CU_ASSERT_EQUAL(send1(from_ep(B_IP, B_PORT, 2, 1, 3, 0)), 0);
+	CU_ASSERT_EQUAL(dag.dp->held_total, 1);
+	republish(parsed(one_yaml));
+	dag_capture();
+	CU_ASSERT_EQUAL(dag.n_sent, 0);
+	CU_ASSERT_EQUAL(dag.dp->flows->active, 1);
+	/* Idle: the stream expires (its held fragment with it), one
+	 * slice of the table per pass. */
+	for (uint64_t ms = 3000; ms < 6000; ms += 10)
+		dag_housekeeping(ms * (dag.dp->tsc_hz / 1000));
+	CU_ASSERT_EQUAL(dag.n_sent, 0);
+	CU_ASSERT_EQUAL(dag.dp->flows->active, 0);
+	CU_ASSERT_EQUAL(dag.dp->held_total, 0);
+	CU_ASSERT_EQUAL(rte_mempool_in_use_count(dp_test_pool()), in_use);
+	dag_expect_drops(SL_DROP_UNKNOWN_STAGE, 1u, SL_DROP_EXPIRED, 1u, -1);
+	dag_close();
+	dp_test_end();
+}
+
+/*
  * An apply whose derived state cannot be built (here: operator state
  * the worker cannot allocate, a top-k whose table could never fit its
  * groups) changes nothing: sl_dp_publish says why, the running config,
@@ -718,6 +764,8 @@ main(int argc, char **argv)
 		    test_counters_survive);
 	CU_add_test(s, "new layout: started streams ABORT (RECONFIG), old freed",
 		    test_relayout);
+	CU_add_test(s, "new layout: a stream of a stage gone expires clean",
+		    test_relayout_stage_gone);
 	CU_add_test(s, "a failed apply changes nothing",
 		    test_failed_apply_changes_nothing);
 	rc = dp_test_run();

@@ -17,7 +17,7 @@
  * authentication failure; decoder errors and CLOSE end the connection as
  * the server does. ASan/UBSan/LSan catch the rest.
  *
- * Build and run: see control/README.md ("Fuzzing").
+ * Build and run: tests/fuzz/README.md.
  */
 #include <stdint.h>
 #include <stdio.h>

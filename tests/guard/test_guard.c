@@ -935,8 +935,30 @@ test_compile_errors(void)
 	expect_reject(r, 4, NULL, 1, 3,
 		      "rule 2: \"\xE2\x80\x8B\xC2\xAD\": empty after "
 		      "normalisation");
+	/* The rule is quoted as one line of UTF-8: bytes that are no
+	 * UTF-8 and control bytes as \xNN, cut at a character (found by
+	 * fuzz_config: a literals_file line went into the error raw). */
 	expect_reject(r + 2, 1, NULL, 0, 1,
-		      "rule 3: \"bad\xFFutf\": not valid UTF-8 (byte 3)");
+		      "rule 3: \"bad\\xFFutf\": not valid UTF-8 (byte 3)");
+	r[0] = (struct sl_guard_rule){6, SL_GUARD_KIND_LITERAL,
+				      SL_GUARD_ACTION_BLOCK, "a\nb\x7f\xC3",
+				      NULL};
+	expect_reject(r, 1, NULL, 0, 1,
+		      "rule 6: \"a\\x0Ab\\x7F\\xC3\": not valid UTF-8 "
+		      "(byte 4)");
+	r[0].pattern = "\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9"
+		       "\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9"
+		       "\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9"
+		       "\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9"
+		       "\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9"
+		       "\xC3\xA9\xC3\xA9x\xFF";
+	expect_reject(r, 1, NULL, 0, 1,
+		      "rule 6: \"\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9"
+		      "\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9"
+		      "\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9"
+		      "\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9"
+		      "\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9...\": "
+		      "not valid UTF-8 (byte 65)");
 	r[0] = (struct sl_guard_rule){5, SL_GUARD_KIND_LITERAL,
 				      SL_GUARD_ACTION_BLOCK, "", NULL};
 	expect_reject(r, 1, NULL, 0, 1,

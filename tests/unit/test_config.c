@@ -361,6 +361,25 @@ static const struct bad_case bad_cases[] = {
 	  "        aggregaton: 1\n"
 	  "        instances: [10.77.0.11:7801]\n",
 	  "t.yaml:8: pipelines[0].stages[0].aggregaton: unknown key" },
+	/* A field is one word whatever the key holds (the API takes it
+	 * up to ": "); the key itself goes into the message, cut at a
+	 * character, never inside one. */
+	{ "sluiced:\n"
+	  "  address: 10.77.0.1\n"
+	  "\"pipelines: x\": 1\n",
+	  "t.yaml:3: pipelines??x: unknown key \"pipelines: x\"" },
+	{ "sluiced:\n"
+	  "  address: 10.77.0.1\n"
+	  "\"\": 1\n",
+	  "t.yaml:3: ?: unknown key \"\"" },
+	{ "sluiced:\n"
+	  "  \"caf\xC3\xA9\": 1\n",
+	  "t.yaml:2: sluiced.caf?: unknown key \"caf\xC3\xA9\"" },
+	{ "sluiced:\n"
+	  "  aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	  "\xC3\xA9\xC3\xA9\xC3\xA9: 1\n",
+	  "t.yaml:2: sluiced.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa???: "
+	  "unknown key \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa...\"" },
 	{ "sluiced:\n"
 	  "  address: 10.77.0.1\n"
 	  "  address: 10.77.0.2\n",
