@@ -911,10 +911,11 @@ sl_dp_shutdown(struct sl_dp *dp, uint8_t reason)
 
 		if (f->state != SL_FLOW_ACTIVE)
 			continue;
+		/* A client still sending its request is told too. */
+		if (f->key.stage == 0 && !f->request_done)
+			sl_dp_request_abort(dp, i, reason);
 		if (f->next_seq <= f->end_seq)
 			sl_dp_end_stream(dp, i, reason);
-		else if (f->key.stage == 0 && !f->request_done)
-			sl_dp_request_abort(dp, i, reason);
 		sl_dp_make_room(dp);
 	}
 	do {
@@ -1062,22 +1063,23 @@ dp_expire_idle(struct sl_dp *dp)
 
 		if (f->state == SL_FLOW_ACTIVE &&
 		    dp->now - f->last_tsc > dp->idle_tsc) {
-			/* A client stream that ended and whose request saw
-			 * no output: the client is told (a request's output
-			 * that never started has no stream of its own to
-			 * carry the news). It lingers, so an ABORT for an
-			 * output can still find its client. Any other
-			 * stream, started downstream or not, ends with an
-			 * ABORT through fanout: every consumer hears. */
-			if (f->key.stage == 0 && f->next_seq > f->end_seq) {
-				const struct sl_pipeline_cfg *pl =
-					&dp->cfg->pipelines[f->pipeline];
+			/* A client stream whose request saw no output: the
+			 * client is told (a request's output that never
+			 * started has no stream of its own to carry the
+			 * news, and the way down may be gone: a dead
+			 * instance, a refused route). One that ended
+			 * lingers, so an ABORT for an output can still find
+			 * its client. Any other stream, and a client stream
+			 * that never ended, started downstream or not, ends
+			 * with an ABORT through fanout: every consumer
+			 * hears. */
+			bool ended = f->next_seq > f->end_seq;
 
-				if (!f->request_done &&
-				    (pl->single_output ||
-				     !(f->marks & SL_FLOW_M_OUTPUT)))
-					sl_dp_request_abort(dp, i,
-							    SL_ABORT_EXPIRED);
+			if (f->key.stage == 0 && !f->request_done &&
+			    (dp->cfg->pipelines[f->pipeline].single_output ||
+			     !(f->marks & SL_FLOW_M_OUTPUT)))
+				sl_dp_request_abort(dp, i, SL_ABORT_EXPIRED);
+			if (f->key.stage == 0 && ended) {
 				dp->cnt.flows_expired++;
 				f->request_done = 1;
 				sl_dp_flow_end(dp, i);

@@ -1397,11 +1397,13 @@ test_neighbours(void)
 
 /* ----------------------------------------------------------- shutdown */
 
-/* At a stop every stream in flight ends with ABORT (SHUTDOWN), and a
- * request waiting for output hears it on its own stream. */
+/* At a stop every stream in flight ends with ABORT (SHUTDOWN), and every
+ * request hears it on its own stream: the one waiting for output, and
+ * the one still being sent (before, only its stage was told). */
 static void
 test_shutdown(void)
 {
+	unsigned int told = 0;
 	struct dp_frag f;
 
 	dp_test_begin();
@@ -1419,7 +1421,14 @@ test_shutdown(void)
 	CU_ASSERT_EQUAL(sent_to(B_IP, SL_FRAG_F_ABORT, SL_ABORT_SHUTDOWN), 1);
 	CU_ASSERT_EQUAL(sent_to(DAG_CLIENT_IP, SL_FRAG_F_ABORT,
 				SL_ABORT_SHUTDOWN),
-			1);
+			2);
+	for (unsigned int i = 0; i < dag.n_sent; i++)
+		if (dag.sent[i].dst_ip == DAG_CLIENT_IP) {
+			CU_ASSERT_EQUAL(dag.sent[i].h.stage, 0);
+			CU_ASSERT_EQUAL(dag.sent[i].h.seq, 0);
+			told |= 1u << (dag.sent[i].h.ancestry[0] & 7);
+		}
+	CU_ASSERT_EQUAL(told, (1u << 1) | (1u << 2));
 	dag_close();
 	dp_test_end();
 }

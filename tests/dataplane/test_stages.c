@@ -355,6 +355,37 @@ decode(struct rte_mbuf *m, struct sent *s)
 	return true;
 }
 
+/* Of the @n frames in @out, the one to the client (ABORT @reason at the
+ * request's own identity: seq 0, stage 0, depth 1, ancestry [@req]) is
+ * checked and freed, and the other moved to out[0] untouched; 1 when
+ * so. */
+static int
+take_client_abort(struct rte_mbuf **out, unsigned int n, uint64_t req,
+		  uint8_t reason)
+{
+	unsigned int c = n;
+	struct sl_frame fr;
+	struct sent s;
+
+	if (n != 2)
+		return 0;
+	for (unsigned int i = 0; i < n; i++)
+		if (sl_wire_parse_frame(rte_pktmbuf_mtod(out[i], uint8_t *),
+					rte_pktmbuf_data_len(out[i]),
+					&fr) == SL_WIRE_OK &&
+		    fr.dst_ip == CLIENT_IP)
+			c = i;
+	if (c == n || !decode(out[c], &s))
+		return 0;
+	if (s.h.flags != SL_FRAG_F_ABORT || s.h.abort_reason != reason ||
+	    s.h.seq != 0 || s.h.stage != 0 || s.h.depth != 1 ||
+	    s.h.ancestry[0] != req || s.fr.dst_port != CLIENT_PORT)
+		return 0;
+	rte_pktmbuf_free(out[c]);
+	out[0] = out[1 - c];
+	return 1;
+}
+
 static uint32_t
 seq_of(struct rte_mbuf *m)
 {
@@ -1396,10 +1427,13 @@ test_order_expiry_frees_held(void)
 	CU_ASSERT_PTR_NOT_NULL_FATAL(client_flow(7));
 	CU_ASSERT_EQUAL(client_flow(7)->state, SL_FLOW_ACTIVE);
 	CU_ASSERT_EQUAL(drain(out, 8), 0);
-	/* One tick more: the instance is told, bytes exact. */
+	/* One tick more: the instance is told, bytes exact, and the
+	 * client, whose request never got an answer. */
 	dp->now = t0 + dp->idle_tsc + 1;
 	dp->expire_cursor = 0;
 	sl_dp_housekeeping(dp);
+	CU_ASSERT_EQUAL_FATAL(drain(out, 8), 2);
+	CU_ASSERT_FATAL(take_client_abort(out, 2, 7, SL_ABORT_EXPIRED));
 	memset(&abort_frag, 0, sizeof(abort_frag));
 	abort_frag.pipeline = 1;
 	abort_frag.seq = 1;
@@ -1408,7 +1442,6 @@ test_order_expiry_frees_held(void)
 	abort_frag.depth = 1;
 	abort_frag.ancestry[0] = 7;
 	wlen = expected_frame(&abort_frag, S1_IP(0), S1_PORT, 1, want);
-	CU_ASSERT_EQUAL_FATAL(drain(out, 8), 1);
 	assert_frame(out[0], want, wlen);
 	rte_pktmbuf_free(out[0]);
 	CU_ASSERT_EQUAL(dp->cnt.flows_expired, 1);
@@ -1440,9 +1473,10 @@ test_order_expiry_frees_held(void)
 /*
  * A stream that never started downstream (its first fragment lost for
  * good) still ends explicitly: its consumer gets ABORT (EXPIRED) at seq
- * 0 (an instance answers it with its own ABORT, which reaches the
- * client), and the held fragments are freed as EXPIRED once it lingered.
- * Before, it left silently and its request was never answered.
+ * 0, the client ABORT (EXPIRED) for its request, and the held fragments
+ * are freed as EXPIRED once it lingered. Before, it left silently and
+ * its request was never answered; then the client heard only if the
+ * instance answered the ABORT.
  */
 static void
 test_order_expiry_unstarted(void)
@@ -1460,7 +1494,10 @@ test_order_expiry_unstarted(void)
 	CU_ASSERT_EQUAL(dp->cnt.rtx.nacks_tx, 1);
 	dp->now = t0 + dp->idle_tsc + 1;
 	sl_dp_housekeeping(dp);
-	CU_ASSERT_EQUAL_FATAL(drain(out, 8), 1);
+	/* The client is told at once: it might not hear from the stage
+	 * (an instance dead, a route refused). */
+	CU_ASSERT_EQUAL_FATAL(drain(out, 8), 2);
+	CU_ASSERT_FATAL(take_client_abort(out, 2, 9, SL_ABORT_EXPIRED));
 	CU_ASSERT_FATAL(decode(out[0], &s));
 	CU_ASSERT_EQUAL(s.fr.dst_ip, S1_IP(0));
 	CU_ASSERT_EQUAL(s.h.flags, SL_FRAG_F_ABORT);
