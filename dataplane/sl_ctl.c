@@ -182,6 +182,15 @@ ctl_publish(struct sl_ctl *ctl, struct sl_config *next,
 			sl_api_error_set(err, CODE(UNAVAILABLE), "",
 					 "the dataplane did not take the new "
 					 "config");
+		else if (rc == -EBUSY)
+			sl_api_error_set(err, CODE(UNAVAILABLE), "",
+					 "a guard's streams need larger state "
+					 "than before, and %d earlier guard "
+					 "states are still held by streams in "
+					 "flight; nothing changed, try again "
+					 "once they end (at most the idle "
+					 "timeout)",
+					 SL_GUARD_POOLS_RETIRED);
 		else
 			sl_api_error_set(err, CODE(UNAVAILABLE), "",
 					 "the dataplane could not build the new "

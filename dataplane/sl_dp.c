@@ -640,8 +640,9 @@ dp_derived_free(struct sl_dp *dp, struct dp_derived *d)
  * Build the derived state of @next into @d, leaving dp's own untouched.
  * A new layout gets all of it fresh; the same layout keeps the current
  * state (streams in flight hold pieces of it) and may only gain a guard
- * state pool (a guard got its first rules). Return 0 or a negative
- * errno, with nothing left allocated.
+ * state pool (a guard got its first rules, or an edit grew its states
+ * past the current pool's: sl_guard_edge_retire). Return 0 or a
+ * negative errno, with nothing left allocated.
  */
 static int
 dp_derived_build(struct sl_dp *dp, const struct sl_config *next, bool same,
@@ -652,8 +653,11 @@ dp_derived_build(struct sl_dp *dp, const struct sl_config *next, bool same,
 	int rc;
 
 	*d = keep;
-	if (same && dp->guard_pool != NULL)
-		return 0;
+	if (same) {
+		rc = sl_guard_edge_fits(dp, next);
+		if (rc != 0)
+			return rc < 0 ? rc : 0;
+	}
 	dp_derived_swap(dp, d); /* dp's fields now NULL, its own in d */
 	keep = *d;
 	*d = (struct dp_derived){0};
@@ -764,7 +768,7 @@ sl_dp_adopt(struct sl_dp *dp)
 		dp_derived_swap(dp, &fresh);
 		dp_derived_free(dp, &fresh);
 	} else if (fresh.guard_pool != NULL) {
-		dp->guard_pool = fresh.guard_pool;
+		sl_guard_edge_retire(dp, fresh.guard_pool);
 	}
 	dp_instances_init(dp, next, old);
 	dp_tenants_init(dp, next, old);
@@ -931,6 +935,7 @@ sl_dp_fini(struct sl_dp *dp)
 	/* Streams give back their edge state (and splitters) first. */
 	sl_flow_table_free(dp->flows);
 	dp->flows = NULL;
+	sl_guard_edge_reap(dp, true);
 	sl_rtx_fini(dp);
 	sl_op_fini(dp);
 	sl_split_fini(dp);
@@ -1185,6 +1190,8 @@ sl_dp_housekeeping(struct sl_dp *dp)
 	dp_expire_idle(dp);
 	sl_op_housekeeping(dp);
 	sl_route_housekeeping(dp);
+	if (dp->n_guard_retired != 0)
+		sl_guard_edge_reap(dp, false);
 	do {
 		dp_run_loop(dp);
 		sl_dp_flush(dp);

@@ -47,6 +47,7 @@
 #define SL_OUT_MAX 256    /* fragments staged for route + tx */
 #define SL_LOOP_MAX 1024  /* operator results waiting for fanout */
 #define SL_GAPS_MAX 4096  /* streams with an open gap watched for NACKs */
+#define SL_GUARD_POOLS_RETIRED 4 /* guard pools outgrown, not yet freed */
 
 /* Which route pin of its stream's edge state a fragment follows. */
 enum sl_pin_kind {
@@ -372,6 +373,10 @@ struct sl_dp {
 	struct sl_rtx *rtx;             /* outgoing streams' copies (sl_rtx.c) */
 	struct sl_impair *impair;       /* fault injector, NULL: off */
 	struct rte_mempool *guard_pool; /* guard stream states, NULL if none */
+	/* Pools a guard edit outgrew: streams in flight still hold states
+	 * of them; each is freed once all its states are back. */
+	struct rte_mempool *guard_retired[SL_GUARD_POOLS_RETIRED];
+	uint8_t n_guard_retired;
 	uint64_t keypins_full;          /* keys routed without a pin: table full */
 	struct sl_op_counters op_cnt;
 
@@ -733,6 +738,14 @@ struct sl_route_pin *sl_dp_pin_of(struct sl_dp *dp,
  */
 int sl_guard_edge_init(struct sl_dp *dp);
 void sl_guard_edge_fini(struct sl_dp *dp);
+/* Whether @next's guards fit the states of the current pool (a same
+ * layout keeps it); -EBUSY when they do not and no pool can be retired. */
+int sl_guard_edge_fits(const struct sl_dp *dp, const struct sl_config *next);
+/* The current pool goes to the retired ones (@pool in its place). */
+void sl_guard_edge_retire(struct sl_dp *dp, struct rte_mempool *pool);
+/* Free the retired pools that have all their states back (@all: every
+ * one, when no stream is left). */
+void sl_guard_edge_reap(struct sl_dp *dp, bool all);
 void sl_guard_edge_release(struct sl_dp *dp, struct sl_edge_state *es);
 bool sl_guard_edge_filter(struct sl_dp *dp, const struct sl_edge_cfg *e,
 			  struct sl_edge_state *es, struct rte_mbuf *m,

@@ -236,11 +236,60 @@ guard_elt_size(const struct sl_guard_set *set)
 	       guard_tokens_cap(set) * sizeof(struct guard_token);
 }
 
+/* The element a stream of any of @cfg's guards needs; 0: no rules. */
+static size_t
+guard_elt_need(const struct sl_config *cfg)
+{
+	size_t state = 0;
+
+	for (uint16_t g = 0; g < cfg->n_guards; g++) {
+		struct sl_guard_ref *r = cfg->guards[g].ref;
+
+		if (r != NULL)
+			state = RTE_MAX(state, guard_elt_size(r->set));
+	}
+	return state == 0 ? 0 : RTE_MAX(state, (size_t)GUARD_STATE_MIN);
+}
+
+int
+sl_guard_edge_fits(const struct sl_dp *dp, const struct sl_config *next)
+{
+	if (dp->guard_pool == NULL)
+		return 0;
+	if (guard_elt_need(next) <= dp->guard_pool->elt_size)
+		return 1;
+	return dp->n_guard_retired < SL_GUARD_POOLS_RETIRED ? 0 : -EBUSY;
+}
+
+void
+sl_guard_edge_retire(struct sl_dp *dp, struct rte_mempool *pool)
+{
+	if (dp->guard_pool != NULL)
+		dp->guard_retired[dp->n_guard_retired++] = dp->guard_pool;
+	dp->guard_pool = pool;
+}
+
+void
+sl_guard_edge_reap(struct sl_dp *dp, bool all)
+{
+	uint8_t kept = 0;
+
+	for (uint8_t i = 0; i < dp->n_guard_retired; i++) {
+		struct rte_mempool *p = dp->guard_retired[i];
+
+		if (all || rte_mempool_full(p))
+			rte_mempool_free(p);
+		else
+			dp->guard_retired[kept++] = p;
+	}
+	dp->n_guard_retired = kept;
+}
+
 int
 sl_guard_edge_init(struct sl_dp *dp)
 {
 	const struct sl_config *cfg = dp->cfg;
-	size_t state = 0;
+	size_t state = guard_elt_need(cfg);
 	char name[RTE_MEMPOOL_NAMESIZE];
 	static unsigned int seq;
 
@@ -249,15 +298,11 @@ sl_guard_edge_init(struct sl_dp *dp)
 	for (uint16_t g = 0; g < cfg->n_guards; g++) {
 		struct sl_guard_ref *r = cfg->guards[g].ref;
 
-		if (r == NULL)
-			continue;
-		if (guard_scratch(r) == NULL)
+		if (r != NULL && guard_scratch(r) == NULL)
 			return -ENOMEM;
-		state = RTE_MAX(state, guard_elt_size(r->set));
 	}
 	if (state == 0)
 		return 0;
-	state = RTE_MAX(state, (size_t)GUARD_STATE_MIN);
 	snprintf(name, sizeof(name), "sl_guards_%u", seq++);
 	dp->guard_pool = rte_mempool_create(name,
 		RTE_MAX(cfg->flow_table_size / 4, 1024u) - 1,
@@ -278,8 +323,11 @@ sl_guard_edge_fini(struct sl_dp *dp)
 void
 sl_guard_edge_release(struct sl_dp *dp, struct sl_edge_state *es)
 {
-	if (es->guard != NULL && dp->guard_pool != NULL)
-		rte_mempool_put(dp->guard_pool, es->guard);
+	/* Back to its own pool: the current one, or one a guard edit
+	 * outgrew (sl_guard_edge_retire). */
+	(void)dp;
+	if (es->guard != NULL)
+		rte_mempool_put(rte_mempool_from_obj(es->guard), es->guard);
 	es->guard = NULL;
 	sl_guard_ref_put(es->guard_ref);
 	es->guard_ref = NULL;

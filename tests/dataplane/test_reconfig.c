@@ -739,6 +739,88 @@ test_failed_apply_changes_nothing(void)
 	dp_test_end();
 }
 
+/*
+ * An EditGuard that grows its guard's per-stream state past the pool's
+ * elements (a 2,000-byte literal: the bytes held back grow with it) gets
+ * a larger pool; streams in flight keep their states in the old one,
+ * which is freed once they are all back. Before, the same-layout
+ * snapshot kept the old pool and every new stream on the edge was
+ * dropped (GUARD_STATE_FULL) until a layout change.
+ */
+static void
+test_guard_edit_grows(void)
+{
+	static const char yaml[] =
+	    DAG_YAML_HEAD
+	    "guards:\n"
+	    "  - {name: g, action: block, literals: [secret]}\n"
+	    "pipelines:\n"
+	    "  - name: p\n"
+	    "    id: 1\n" P_STAGES
+	    "    edges:\n"
+	    "      - {from: client, to: a, guard: g}\n"
+	    "      - {from: a, to: b}\n"
+	    "      - {from: b, to: client}\n";
+	static const char *const hello[] = {"hello "}, *const world[] = {"world"};
+	static char big[2001];
+	struct rte_mempool *p1;
+	struct sl_config *next;
+	struct dp_frag f;
+	char err[256] = "";
+	uint64_t t_ms;
+
+	memset(big, 'x', sizeof(big) - 1);
+	dp_test_begin();
+	dag_open(yaml);
+	t_ms = dag.dp->tsc_hz / 1000;
+	f = from_client(1, 0, 0);
+	f.n_tokens = 1;
+	f.token_texts = hello;
+	CU_ASSERT_EQUAL(send1(f), A0_IP);
+	p1 = dag.dp->guard_pool;
+	CU_ASSERT_PTR_NOT_NULL_FATAL(p1);
+	CU_ASSERT_EQUAL(rte_mempool_in_use_count(p1), 1);
+
+	next = sl_config_clone(dag.dp->cfg);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(next);
+	CU_ASSERT_EQUAL_FATAL(sl_config_guard_edit(next, "g", false, false,
+						   big, err, sizeof(err)),
+			      0);
+	republish(next);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(dag.dp->guard_pool);
+	CU_ASSERT_PTR_NOT_EQUAL(dag.dp->guard_pool, p1);
+	CU_ASSERT(dag.dp->guard_pool->elt_size > p1->elt_size);
+	CU_ASSERT_EQUAL(dag.dp->n_guard_retired, 1);
+	CU_ASSERT_PTR_EQUAL(dag.dp->guard_retired[0], p1);
+
+	/* A new stream is filtered by the edited rules, in the new pool. */
+	f = from_client(2, 0, 0);
+	f.n_tokens = 1;
+	f.token_texts = hello;
+	CU_ASSERT_EQUAL(send1(f), A1_IP);
+	CU_ASSERT_EQUAL(rte_mempool_in_use_count(dag.dp->guard_pool), 1);
+	/* The stream in flight goes on with the state it started with. */
+	f = from_client(1, 1, SL_FRAG_F_END);
+	f.n_tokens = 1;
+	f.token_texts = world;
+	CU_ASSERT_EQUAL(send1(f), A0_IP);
+	f = from_client(2, 1, SL_FRAG_F_END);
+	f.n_tokens = 1;
+	f.token_texts = world;
+	CU_ASSERT_EQUAL(send1(f), A1_IP);
+	CU_ASSERT_EQUAL(dag.dp->cnt.drops[SL_DROP_GUARD_STATE_FULL], 0);
+	dag_clear();
+	/* Both requests idle out (no answer) and linger out: every state is
+	 * back and the old pool freed. */
+	for (uint64_t t = 100; t <= 4000; t += 100)
+		dag_housekeeping(t * t_ms);
+	CU_ASSERT_EQUAL(dag.dp->flows->active, 0);
+	CU_ASSERT_EQUAL(dag.dp->n_guard_retired, 0);
+	CU_ASSERT_EQUAL(rte_mempool_in_use_count(dag.dp->guard_pool), 0);
+	dag_close();
+	dp_test_end();
+}
+
 int
 main(int argc, char **argv)
 {
@@ -768,6 +850,8 @@ main(int argc, char **argv)
 		    test_relayout_stage_gone);
 	CU_add_test(s, "a failed apply changes nothing",
 		    test_failed_apply_changes_nothing);
+	CU_add_test(s, "a guard edit grows its states: a larger pool",
+		    test_guard_edit_grows);
 	rc = dp_test_run();
 	dag_port_fini();
 	dp_test_eal_fini();
