@@ -210,8 +210,9 @@ fc_sluiced_start() {
 		${FC_SLUICED_ARGS:-} -- --file-prefix "$FC_EAL_PREFIX" \
 		>"$FC_LOGS/sluiced.log" 2>"$FC_LOGS/sluiced.err" &
 	FC_SLUICED_PID=$!
+	# The background shell may not have made the log yet: -s.
 	for ((i = 0; i < 600; i++)); do
-		ready=$(grep -m1 '^sluiced: ready ' "$FC_LOGS/sluiced.log" || true)
+		ready=$(grep -s -m1 '^sluiced: ready ' "$FC_LOGS/sluiced.log" || true)
 		[[ -n $ready ]] && break
 		if ! kill -0 "$FC_SLUICED_PID" 2>/dev/null; then
 			rc=0
