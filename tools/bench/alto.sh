@@ -76,8 +76,8 @@ rates=$(awk -v list="$model_rates" -v s="$scale" 'BEGIN {
 
 # shellcheck source=tools/bench/common.sh
 . tools/bench/common.sh
-bench_build "$builddir" dataplane/sluiced tools/sluicegen tools/sluice-engine ||
-	exit 1
+bench_build "$builddir" dataplane/sluiced tools/sluicegen tools/sluice-engine \
+	tools/sluicectl || exit 1
 commit=$(bench_commit dataplane proto control tools)
 
 FC_BUILD=$builddir
