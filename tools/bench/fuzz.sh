@@ -11,11 +11,13 @@
 # clone: installs what is missing (tools/deps.sh: clang, libclang-rt),
 # configures build-fuzz/ (SL_FUZZ_BUILD) and builds only that fuzzer.
 #
-# One job, one worker (-jobs=1 -workers=1: the machines are small and
-# shared), -rss_limit_mb=2048, a -max_len per target. The campaign's
-# corpus starts from tests/fuzz/corpus/TARGET and lives in
-# results/fuzz/TARGET/corpus (SL_FUZZ_WORK), so a second run goes on where
-# the first stopped; libFuzzer's log is results/fuzz/TARGET/fuzz-0.log. A
+# One job, one worker by default (the machines are small and shared);
+# SL_FUZZ_JOBS=N runs N (-jobs=N -workers=N, RUNS/N inputs each, one
+# corpus), for a machine with cores to spare. -rss_limit_mb=2048, a
+# -max_len per target. The campaign's corpus starts from
+# tests/fuzz/corpus/TARGET and lives in results/fuzz/TARGET/corpus
+# (SL_FUZZ_WORK), so a second run goes on where the first stopped;
+# libFuzzer's logs are results/fuzz/TARGET/fuzz-J.log. A
 # finding is kept in tests/fuzz/crashes/ (not tracked) and the script exits
 # 1. At the end one line goes to tools/bench/results/fuzz.md: inputs run,
 # exec/s, coverage (cov: edges, ft: features), corpus, peak RSS, duration,
@@ -71,8 +73,9 @@ mkdir -p "$work/corpus" "$crashes" "$results"
 artifacts=$work/artifacts
 rm -rf "$artifacts"
 mkdir -p "$artifacts"
-log=$work/fuzz-0.log
-rm -f "$log"
+jobs=${SL_FUZZ_JOBS:-1}
+[[ $jobs =~ ^[1-9][0-9]*$ ]] || { echo "fuzz.sh: SL_FUZZ_JOBS must be a count" >&2; exit 2; }
+rm -f "$work"/fuzz-*.log
 
 # A smaller ASan quarantine than the 256 MiB default: hours of inputs of
 # every size otherwise grow the heap towards -rss_limit_mb.
@@ -80,18 +83,29 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-quarantine_size_mb=64}
 echo "fuzz.sh: fuzz_$target, $runs inputs at most, $max_s s at most ($commit)"
 start=$(date +%s)
 rc=0
-(cd "$work" && "$fuzzer" -jobs=1 -workers=1 -runs="$runs" \
+(cd "$work" && "$fuzzer" -jobs="$jobs" -workers="$jobs" \
+	-runs=$(((runs + jobs - 1) / jobs)) \
 	-max_total_time="$max_s" -max_len="$max_len" -rss_limit_mb=2048 \
 	-timeout=60 -print_final_stats=1 -artifact_prefix="$artifacts/" \
 	"$work/corpus" "$root/tests/fuzz/corpus/$target" >/dev/null 2>&1) || rc=$?
 end=$(date +%s)
 
-# libFuzzer's own lines: the last status line and the final stats.
+# libFuzzer's own lines: the last status line and the final stats, of
+# every job (inputs and exec/s summed, peak RSS the largest).
+log=$work/fuzz-0.log
 status=$(grep -aE '^#[0-9]+[[:space:]]' "$log" | tail -n 1 || true)
-stat() { grep -a "^stat::$1:" "$log" | tail -n 1 | awk '{print $2}'; }
-inputs=$(stat number_of_executed_units)
-execs=$(stat average_exec_per_sec)
-rss=$(stat peak_rss_mb)
+stat() {
+	local f v
+	for f in "$work"/fuzz-*.log; do
+		v=$(grep -a "^stat::$1:" "$f" | tail -n 1 | awk '{print $2}')
+		echo "${v:-0}"
+	done | awk -v how="$2" '
+		{ s += $1; if ($1 > m) m = $1; n++ }
+		END { if (n) print (how == "max" ? m : s) }'
+}
+inputs=$(stat number_of_executed_units sum)
+execs=$(stat average_exec_per_sec sum)
+rss=$(stat peak_rss_mb max)
 cov=$(sed -nE 's/.* cov: ([0-9]+) .*/\1/p' <<<"$status")
 ft=$(sed -nE 's/.* ft: ([0-9]+) .*/\1/p' <<<"$status")
 corpus=$(sed -nE 's/.* corp: ([0-9]+\/[0-9]+[a-zA-Z]*) .*/\1/p' <<<"$status")
@@ -111,13 +125,15 @@ model=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
 mhz=$(sed -n 's/^cpu MHz[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
 machine="${model:-unknown CPU}, $(nproc) cores"
 [[ -n $mhz ]] && machine="$machine, $(awk -v m="$mhz" 'BEGIN{printf "%.2f GHz", m/1000}')"
+[[ $jobs -gt 1 ]] && machine="$machine, $jobs jobs"
 duration=$((end - start))
 [[ -f $results/fuzz.md ]] || cat >"$results/fuzz.md" <<'EOF'
 # Fuzzing campaigns
 
 Written by tools/bench/fuzz.sh; one line per campaign of one fuzzer
 (tests/fuzz/fuzz_TARGET.c, clang 14 libFuzzer with ASan and UBSan, one
-job, one worker). inputs: executed units; cov: edges covered, ft:
+job, one worker unless the machine column says more). inputs: executed
+units (of all jobs); cov: edges covered, ft:
 libFuzzer features; corpus: inputs / bytes at the end; findings: crashes,
 leaks, timeouts and OOMs the run stopped on (kept in tests/fuzz/crashes/).
 Findings fixed since are listed under the table.
