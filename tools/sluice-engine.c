@@ -575,10 +575,13 @@ usage(FILE *f)
 		"  timed roles:\n"
 		"       [--time-scale F (1)] [--seed S (0)] [--corpus FILE]\n"
 		"       [--max-queue N (4096)] [--max-wait-ms MS (0: none)]\n"
-		"  answer, claims, queries (LM):\n"
-		"       [--max-batch B (8)] [--prefill-ms MS (30)]\n"
-		"       [--prefill-per-token-ms MS (0.5)] [--tpot-ms MS (20)]\n"
-		"       [--batch-alpha A (0.08)]\n"
+		"  answer, claims, queries (LM: an iteration loop like vLLM's,\n"
+		"  constants of a 7B model on an A100, tools/engine/README.md):\n"
+		"       [--decode-ms MS (12)] [--decode-per-seq-ms MS (0.3)]\n"
+		"       [--prefill-ms MS (11)] [--prefill-per-token-ms MS (0.08)]\n"
+		"       [--max-num-seqs N (256)] [--max-batched-tokens N (4096)]\n"
+		"       [--kv-tokens N (110000)] [--prefix-tokens N (0)]\n"
+		"       [--prefix-cache SLOTS (0: none)] [--chunked-prefill]\n"
 		"  replay (LM timing as above, no corpus):\n"
 		"       --data FILE.jsonl [--chunk-min BYTES (1)]"
 		" [--chunk-max BYTES (12)]\n"
@@ -633,10 +636,15 @@ engine_ms_to_ns(double ms, double scale)
 /* Flags of the timing model, in ms before --time-scale; < 0: unset. */
 struct engine_opts {
 	double time_scale;
+	double decode_ms;
+	double decode_per_seq_ms;
 	double prefill_ms;
 	double prefill_per_token_ms;
-	double tpot_ms;
-	double batch_alpha;
+	unsigned int max_batched_tokens;
+	unsigned int kv_tokens;
+	unsigned int prefix_tokens;
+	unsigned int prefix_cache;
+	bool chunked_prefill;
 	double token_ms;
 	double item_ms;
 	unsigned int max_batch;
@@ -662,8 +670,13 @@ enum engine_opt {
 	ENGINE_OPT_CORPUS,
 	ENGINE_OPT_PREFILL,
 	ENGINE_OPT_PREFILL_TOKEN,
-	ENGINE_OPT_TPOT,
-	ENGINE_OPT_ALPHA,
+	ENGINE_OPT_DECODE,
+	ENGINE_OPT_DECODE_SEQ,
+	ENGINE_OPT_BATCHED_TOKENS,
+	ENGINE_OPT_KV_TOKENS,
+	ENGINE_OPT_PREFIX_TOKENS,
+	ENGINE_OPT_PREFIX_CACHE,
+	ENGINE_OPT_CHUNKED,
 	ENGINE_OPT_TOKEN_MS,
 	ENGINE_OPT_ITEM_MS,
 	ENGINE_OPT_DATA,
@@ -680,11 +693,20 @@ engine_setup_model(struct engine *e, const struct engine_opts *o)
 	if (item_ms < 0)
 		item_ms = e->role == SL_ENGINE_ROLE_RERANK ? 30 : 25;
 	e->time_scale = o->time_scale;
-	e->m.prefill_ns = engine_ms_to_ns(o->prefill_ms, o->time_scale);
-	e->m.prefill_per_token_ns =
-		engine_ms_to_ns(o->prefill_per_token_ms, o->time_scale);
-	e->m.tpot_ns = engine_ms_to_ns(o->tpot_ms, o->time_scale);
-	e->m.batch_alpha = o->batch_alpha;
+	e->m.lm = (struct sl_lm_params){
+		.decode_base_ns = engine_ms_to_ns(o->decode_ms, o->time_scale),
+		.decode_per_seq_ns =
+			engine_ms_to_ns(o->decode_per_seq_ms, o->time_scale),
+		.prefill_base_ns = engine_ms_to_ns(o->prefill_ms, o->time_scale),
+		.prefill_per_token_ns =
+			engine_ms_to_ns(o->prefill_per_token_ms, o->time_scale),
+		.max_num_seqs = o->max_batch,
+		.max_batched_tokens = o->max_batched_tokens,
+		.kv_tokens = o->kv_tokens,
+		.prefix_cache_slots = o->prefix_cache,
+		.chunked_prefill = o->chunked_prefill,
+	};
+	e->m.prefix_tokens = o->prefix_tokens;
 	e->m.token_ns = engine_ms_to_ns(o->token_ms, o->time_scale);
 	e->m.item_ns = engine_ms_to_ns(item_ms, o->time_scale);
 	e->m.max_batch = o->max_batch;
@@ -733,6 +755,7 @@ main(int argc, char **argv)
 		{"help", no_argument, NULL, 'h'},
 		{"role", required_argument, NULL, ENGINE_OPT_ROLE},
 		{"time-scale", required_argument, NULL, ENGINE_OPT_TIME_SCALE},
+		{"max-num-seqs", required_argument, NULL, ENGINE_OPT_MAX_BATCH},
 		{"max-batch", required_argument, NULL, ENGINE_OPT_MAX_BATCH},
 		{"max-queue", required_argument, NULL, ENGINE_OPT_MAX_QUEUE},
 		{"max-wait-ms", required_argument, NULL, ENGINE_OPT_MAX_WAIT},
@@ -743,8 +766,16 @@ main(int argc, char **argv)
 		{"prefill-ms", required_argument, NULL, ENGINE_OPT_PREFILL},
 		{"prefill-per-token-ms", required_argument, NULL,
 		 ENGINE_OPT_PREFILL_TOKEN},
-		{"tpot-ms", required_argument, NULL, ENGINE_OPT_TPOT},
-		{"batch-alpha", required_argument, NULL, ENGINE_OPT_ALPHA},
+		{"decode-ms", required_argument, NULL, ENGINE_OPT_DECODE},
+		{"decode-per-seq-ms", required_argument, NULL,
+		 ENGINE_OPT_DECODE_SEQ},
+		{"max-batched-tokens", required_argument, NULL,
+		 ENGINE_OPT_BATCHED_TOKENS},
+		{"kv-tokens", required_argument, NULL, ENGINE_OPT_KV_TOKENS},
+		{"prefix-tokens", required_argument, NULL,
+		 ENGINE_OPT_PREFIX_TOKENS},
+		{"prefix-cache", required_argument, NULL, ENGINE_OPT_PREFIX_CACHE},
+		{"chunked-prefill", no_argument, NULL, ENGINE_OPT_CHUNKED},
 		{"token-ms", required_argument, NULL, ENGINE_OPT_TOKEN_MS},
 		{"item-ms", required_argument, NULL, ENGINE_OPT_ITEM_MS},
 		{"data", required_argument, NULL, ENGINE_OPT_DATA},
@@ -757,13 +788,16 @@ main(int argc, char **argv)
 			   .role = SL_ENGINE_ROLE_TRANSFORM};
 	struct engine_opts o = {
 		.time_scale = 1,
-		.prefill_ms = 30,
-		.prefill_per_token_ms = 0.5,
-		.tpot_ms = 20,
-		.batch_alpha = 0.08,
+		/* tools/engine/README.md gives each one's source. */
+		.decode_ms = 12,
+		.decode_per_seq_ms = 0.3,
+		.prefill_ms = 11,
+		.prefill_per_token_ms = 0.08,
+		.max_batched_tokens = 4096,
+		.kv_tokens = 110000,
 		.token_ms = 8,
 		.item_ms = -1,
-		.max_batch = 8,
+		.max_batch = 256,
 		.max_queue = 4096,
 		.workers = 1,
 		.join = 2,
@@ -831,7 +865,7 @@ main(int argc, char **argv)
 					       &o.time_scale);
 			break;
 		case ENGINE_OPT_MAX_BATCH:
-			ok = engine_opt_uint("max-batch", optarg, 1, 65536,
+			ok = engine_opt_uint("max-num-seqs", optarg, 1, 65536,
 					     &o.max_batch);
 			break;
 		case ENGINE_OPT_MAX_QUEUE:
@@ -875,12 +909,32 @@ main(int argc, char **argv)
 			ok = engine_opt_double("prefill-per-token-ms", optarg,
 					       &o.prefill_per_token_ms);
 			break;
-		case ENGINE_OPT_TPOT:
-			ok = engine_opt_double("tpot-ms", optarg, &o.tpot_ms);
+		case ENGINE_OPT_DECODE:
+			ok = engine_opt_double("decode-ms", optarg,
+					       &o.decode_ms);
 			break;
-		case ENGINE_OPT_ALPHA:
-			ok = engine_opt_double("batch-alpha", optarg,
-					       &o.batch_alpha);
+		case ENGINE_OPT_DECODE_SEQ:
+			ok = engine_opt_double("decode-per-seq-ms", optarg,
+					       &o.decode_per_seq_ms);
+			break;
+		case ENGINE_OPT_BATCHED_TOKENS:
+			ok = engine_opt_uint("max-batched-tokens", optarg, 1,
+					     1u << 24, &o.max_batched_tokens);
+			break;
+		case ENGINE_OPT_KV_TOKENS:
+			ok = engine_opt_uint("kv-tokens", optarg, 1, 1u << 30,
+					     &o.kv_tokens);
+			break;
+		case ENGINE_OPT_PREFIX_TOKENS:
+			ok = engine_opt_uint("prefix-tokens", optarg, 0,
+					     1u << 20, &o.prefix_tokens);
+			break;
+		case ENGINE_OPT_PREFIX_CACHE:
+			ok = engine_opt_uint("prefix-cache", optarg, 0, 4096,
+					     &o.prefix_cache);
+			break;
+		case ENGINE_OPT_CHUNKED:
+			o.chunked_prefill = true;
 			break;
 		case ENGINE_OPT_TOKEN_MS:
 			ok = engine_opt_double("token-ms", optarg, &o.token_ms);

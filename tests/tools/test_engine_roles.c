@@ -935,9 +935,9 @@ test_shutdown(void)
 	const char *rel;
 	uint64_t r;
 
-	/* One decode slot, 50 ms a token (scaled). */
+	/* One sequence at a time, 50 ms a decode (scaled). */
 	CU_ASSERT_FATAL(start_engine("answer", "--max-batch", "1",
-				     "--tpot-ms", "5000", NULL) == 0);
+				     "--decode-ms", "5000", NULL) == 0);
 	n_outs = 0;
 	in_stream_init(&s, 90, 0, 1, 1);
 	send_text(&s, question, 0, SL_FRAG_F_END);
@@ -1078,10 +1078,10 @@ test_ttft_queue(void)
 	char json[4096];
 	unsigned int i;
 
-	/* Two decode slots, four prompts: two wait for a slot. 200 ms a
+	/* Two sequences at a time, four prompts: two wait for a slot. 200 ms a
 	 * token, scaled: 2 ms; an answer has >= 8 words, >= 16 ms. */
 	CU_ASSERT_FATAL(start_engine("answer", "--max-batch", "2",
-				     "--tpot-ms", "200", NULL) == 0);
+				     "--decode-ms", "200", NULL) == 0);
 	for (i = 0; i < 4; i++) {
 		in_stream_init(&s[i], 60 + i, 0, 1, 1);
 		send_text(&s[i], question, 0, 0);

@@ -43,7 +43,7 @@
 # Defaults: --guards none,output,input_output, --build build-bench (a
 # release build, made if missing, as tools/bench/alto.sh), --seed 1,
 # --rate 40 (requests/s of real time), --time-scale 0.1 (engines' LM
-# timing: 30 ms prefill + 20 ms a token in model time), --chunk-min 1,
+# timing: tools/engine/README.md, in model time), --chunk-min 1,
 # --chunk-max 12.
 
 set -euo pipefail

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "lm_loop.h"
 #include "model.h"
 #include "sluice.h"
 #include "timer.h"
@@ -40,13 +41,12 @@ enum sl_engine_role {
 
 /* The timing model, durations already multiplied by --time-scale. */
 struct sl_engine_model {
-	uint64_t prefill_ns;           /* LM: fixed part of time to 1st token */
-	uint64_t prefill_per_token_ns; /* LM: per prompt token */
-	uint64_t tpot_ns;              /* LM: per output token, batch of 1 */
-	double batch_alpha;            /* LM: tpot x (1 + alpha (active-1)) */
+	struct sl_lm_params lm;        /* LM: the iteration loop (lm_loop.h) */
+	uint32_t prefix_tokens;        /* LM: the stage's few-shot prompt */
 	uint64_t token_ns;             /* bm25: service per input token */
 	uint64_t item_ns;              /* encoder, rerank: service per item */
-	unsigned int max_batch;        /* LM: sequences decoded at once */
+	unsigned int max_batch;        /* LM: sequences in the loop at once
+					* (lm.max_num_seqs) */
 	unsigned int workers;          /* others: items served at once */
 	unsigned int max_queue;        /* waiting work before OVERLOAD */
 	uint64_t max_wait_ns;          /* oldest waiting work before
@@ -139,8 +139,10 @@ struct engine {
 	struct sl_corpus *corpus;
 	struct sl_timer_heap timers;
 	struct sl_job_fifo waiting;
-	unsigned int active; /* LM: sequences in the batch; others: busy */
-	uint64_t busy_since; /* LM: when the batch last became non-empty */
+	unsigned int active; /* LM: sequences in the loop; others: busy */
+	struct sl_lm lm;     /* LM: the iteration loop */
+	struct sl_lm_event *lm_ev; /* LM: one iteration's tokens */
+	bool lm_armed;       /* LM: the loop's timer is in the heap */
 	uint64_t text_bytes; /* input text held by open streams */
 	/* replay */
 	struct sl_model_replay *replay;

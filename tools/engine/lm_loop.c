@@ -437,6 +437,14 @@ sl_lm_submit(struct sl_lm *lm, void *owner, uint32_t prompt_tokens,
 	return 0;
 }
 
+void *
+sl_lm_owner(const struct sl_lm *lm, uint32_t i)
+{
+	const struct sl_lm_seq *s = &lm->seqs[i];
+
+	return s->state == LM_FREE || s->dead ? NULL : s->owner;
+}
+
 int
 sl_lm_cancel(struct sl_lm *lm, void *owner)
 {

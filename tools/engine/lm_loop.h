@@ -146,6 +146,12 @@ sl_lm_next(const struct sl_lm *lm)
 unsigned int sl_lm_step(struct sl_lm *lm, uint64_t now, struct sl_lm_event *ev,
 			unsigned int max);
 
+/**
+ * sl_lm_owner - the owner of sequence slot @i (< capacity) held by the
+ * loop, NULL when the slot is free or its sequence cancelled.
+ */
+void *sl_lm_owner(const struct sl_lm *lm, uint32_t i);
+
 /* Sequences waiting and running. */
 static inline uint32_t
 sl_lm_waiting(const struct sl_lm *lm)

@@ -7,10 +7,13 @@
  * collects the input while the stream is open (the stream table entry
  * owns it), then work starts and the scheduler owns it:
  *
- *   LM roles   at END: wait in the FIFO while --max-batch sequences are
- *              decoding; prefill = base + per_token x prompt tokens; then
- *              one token per decode step of tpot x (1 + alpha (active-1)),
- *              each token its own fragment, END on the last.
+ *   LM roles   at END: into the instance's iteration loop (lm_loop.h:
+ *              prefill iterations that stall the decodes, decodes of
+ *              a + b x batch, a KV budget with preemption) while fewer
+ *              than --max-num-seqs sequences are in it, else wait in the
+ *              FIFO; the prompt is --prefix-tokens (the stage's few-shot
+ *              prompt) and the input's tokens; each token its own
+ *              fragment, END on the last.
  *   bm25       streamed: every arrived token costs --token-ms of a worker;
  *              after the last token's service (and END) one fragment of
  *              the top documents.
@@ -18,7 +21,7 @@
  *   rerank     a join: per ancestry, when streams from --join distinct
  *              from_stages have ended, --item-ms of a worker, then the
  *              documents re-sorted, one fragment.
- *   replay     an LM role (same batch, prefill and decode model) whose
+ *   replay     an LM role (same iteration loop) whose
  *              answer is the recorded "generated" text of the --data
  *              record whose "question" equals the prompt byte for byte
  *              (none: ABORT ENGINE, counted as replay_unknown). The text
@@ -112,6 +115,7 @@ struct sl_job {
 	size_t frag_off[SL_MODEL_REPLAY_FRAG_TOKENS];
 	size_t frag_len[SL_MODEL_REPLAY_FRAG_TOKENS];
 	unsigned int frag_n;
+	unsigned int frag_done; /* of its tokens decoded */
 	uint32_t in_tokens;
 	uint32_t pending; /* bm25: arrived tokens not yet served */
 	uint32_t embed;   /* encoder: running hash of the text */
@@ -285,22 +289,65 @@ job_arm(struct engine *e, struct sl_job *j, uint64_t deadline)
 	j->running = true;
 }
 
-/* ---- LM roles ---- */
+/* ---- LM roles: the iteration loop (lm_loop.h) ---- */
 
+/* The loop's one timer entry: armed while an iteration runs. */
+static void
+lm_arm(struct engine *e)
+{
+	uint64_t t = sl_lm_next(&e->lm);
+
+	if (t == UINT64_MAX || e->lm_armed)
+		return;
+	/* sl_role_init reserved the entry: this does not allocate. */
+	if (sl_timer_arm(&e->timers, t, &e->lm) < 0)
+		abort();
+	e->lm_armed = true;
+}
+
+/* Tokens @j will be answered with. */
+static uint32_t
+lm_out_tokens(const struct engine *e, const struct sl_job *j)
+{
+	uint32_t n = 0;
+
+	if (e->role == SL_ENGINE_ROLE_REPLAY) {
+		struct sl_model_chunker c = j->chunk;
+		size_t off[SL_MODEL_REPLAY_FRAG_TOKENS];
+		size_t len[SL_MODEL_REPLAY_FRAG_TOKENS];
+		unsigned int k;
+
+		n = j->frag_n;
+		while ((k = sl_model_chunker_frag(&c, off, len)) > 0)
+			n += k;
+		return n;
+	}
+	for (size_t pos = 0; pos < j->text.len; n++)
+		pos += sl_tokenize_next(j->text.buf + pos, j->text.len - pos);
+	return n;
+}
+
+static void lm_finish(struct engine *e, struct sl_job *j, uint64_t t);
+
+/* Into the loop at @t: its prompt is the stage's prefix and the input. */
 static void
 lm_admit(struct engine *e, struct sl_job *j, uint64_t t)
 {
-	uint64_t ttft = e->m.prefill_ns +
-			e->m.prefill_per_token_ns * (uint64_t)j->in_tokens;
+	uint32_t prefix = e->m.prefix_tokens;
+	uint32_t out = lm_out_tokens(e, j);
 
-	/* replay: the first fragment leaves with its last token. */
-	if (e->role == SL_ENGINE_ROLE_REPLAY && j->frag_n > 1)
-		ttft += e->m.tpot_ns * (j->frag_n - 1);
-
-	if (e->active == 0)
-		e->busy_since = t;
+	if (out == 0 ||
+	    sl_lm_submit(&e->lm, j, prefix + j->in_tokens, out,
+			 (uint64_t)e->role + 1, prefix, t) != 0) {
+		/* Nothing to say, or more than the KV cache holds. */
+		if (out != 0)
+			e->st.too_long++;
+		job_send_abort(e, j, SL_ABORT_ENGINE);
+		job_free(e, j);
+		return;
+	}
 	e->active++;
-	job_arm(e, j, t + ttft);
+	lm_arm(e);
 }
 
 static void
@@ -338,45 +385,31 @@ replay_answer(struct engine *e, struct sl_job *j, uint64_t key)
 	sl_model_chunker_init(&j->chunk, j->text.buf, j->text.len, key,
 			      e->chunk_min, e->chunk_max);
 	j->frag_n = sl_model_chunker_frag(&j->chunk, j->frag_off, j->frag_len);
+	j->frag_done = 0;
 	return 0;
 }
 
-static void lm_finish(struct engine *e, struct sl_job *j, uint64_t t);
-
-/* replay: the last token of the due fragment is decoded at @t. */
+/* replay: a token of the due fragment is decoded at @t; the fragment
+ * leaves with its last. */
 static void
-replay_fire(struct engine *e, struct sl_job *j, uint64_t t)
+replay_token(struct engine *e, struct sl_job *j, bool last)
 {
 	const char *tok[SL_MODEL_REPLAY_FRAG_TOKENS];
 	size_t len[SL_MODEL_REPLAY_FRAG_TOKENS];
 	unsigned int i, n = j->frag_n;
-	double step;
 
-	j->running = false;
-	if (j->out.seq == 0) {
-		e->st.ttft_ns_sum += t - j->end_ns;
-		e->st.ttft_count++;
-	} else {
-		e->st.tpot_ns_sum += t - j->last_token_ns;
-		e->st.tpot_count += n;
-	}
-	j->last_token_ns = t;
+	if (++j->frag_done < n && !last)
+		return;
 	for (i = 0; i < n; i++) {
 		tok[i] = j->text.buf + j->frag_off[i];
 		len[i] = j->frag_len[i];
 	}
 	j->frag_n = sl_model_chunker_frag(&j->chunk, j->frag_off, j->frag_len);
-	job_send(e, j, tok, len, n, j->frag_n == 0 ? SL_FRAG_F_END : 0, 0);
-	if (j->frag_n > 0) {
-		step = (double)e->m.tpot_ns *
-		       (1.0 + e->m.batch_alpha * (double)(e->active - 1));
-		job_arm(e, j, t + (uint64_t)(step * j->frag_n));
-		return;
-	}
-	lm_finish(e, j, t);
+	j->frag_done = 0;
+	job_send(e, j, tok, len, n, last ? SL_FRAG_F_END : 0, 0);
 }
 
-/* The prompt is complete: write the answer, then queue for a batch. */
+/* The prompt is complete: write the answer, then queue for the loop. */
 static void
 lm_start(struct engine *e, struct sl_job *j, uint64_t now)
 {
@@ -417,17 +450,13 @@ lm_start(struct engine *e, struct sl_job *j, uint64_t now)
 	}
 }
 
-/* Prefill or the previous decode step finished at @t: emit one token. */
+/* The loop gave @j its token @index at @t: send it (a token a fragment;
+ * replay: whole fragments). */
 static void
-lm_fire(struct engine *e, struct sl_job *j, uint64_t t)
+lm_token(struct engine *e, struct sl_job *j, uint32_t index, bool last,
+	 uint64_t t)
 {
-	const char *tok = j->text.buf + j->text_pos;
-	size_t len = sl_tokenize_next(tok, j->text.len - j->text_pos);
-	bool last = j->text_pos + len >= j->text.len;
-	double step;
-
-	j->running = false;
-	if (j->out.seq == 0) {
+	if (index == 0) {
 		e->st.ttft_ns_sum += t - j->end_ns;
 		e->st.ttft_count++;
 	} else {
@@ -435,25 +464,43 @@ lm_fire(struct engine *e, struct sl_job *j, uint64_t t)
 		e->st.tpot_count++;
 	}
 	j->last_token_ns = t;
-	job_send(e, j, &tok, &len, 1, last ? SL_FRAG_F_END : 0, 0);
-	j->text_pos += len;
-	if (!last) {
-		step = (double)e->m.tpot_ns *
-		       (1.0 + e->m.batch_alpha * (double)(e->active - 1));
-		job_arm(e, j, t + (uint64_t)step);
-		return;
+	if (e->role == SL_ENGINE_ROLE_REPLAY) {
+		replay_token(e, j, last);
+	} else {
+		const char *tok = j->text.buf + j->text_pos;
+		size_t len = sl_tokenize_next(tok, j->text.len - j->text_pos);
+
+		job_send(e, j, &tok, &len, 1, last ? SL_FRAG_F_END : 0, 0);
+		j->text_pos += len;
 	}
-	lm_finish(e, j, t);
+	if (last)
+		lm_finish(e, j, t);
 }
 
-/* The answer of @j is complete at @t: free its batch slot. */
+/* The iteration due at @t ended: its tokens go out, the next starts. */
+static void
+lm_tick(struct engine *e, uint64_t t)
+{
+	struct sl_lm_event *ev = e->lm_ev;
+	unsigned int n;
+
+	e->lm_armed = false;
+	/* lm_ev holds max_num_seqs events: every iteration fits. */
+	do {
+		n = sl_lm_step(&e->lm, t, ev, e->m.max_batch);
+		for (unsigned int i = 0; i < n; i++)
+			lm_token(e, ev[i].owner, ev[i].index, ev[i].last, t);
+	} while (n > 0 && sl_lm_next(&e->lm) <= t);
+	e->st.busy_ns = e->lm.st.busy_ns;
+	lm_arm(e);
+}
+
+/* The answer of @j is complete at @t: a slot of the loop is free. */
 static void
 lm_finish(struct engine *e, struct sl_job *j, uint64_t t)
 {
 	e->st.requests_served++;
 	e->active--;
-	if (e->active == 0)
-		e->st.busy_ns += t - e->busy_since;
 	job_free(e, j);
 	lm_admit_waiting(e, t);
 }
@@ -590,10 +637,8 @@ sl_role_run_timers(struct engine *e, uint64_t now)
 	struct sl_job *j;
 
 	while ((j = sl_timer_pop(&e->timers, now, &t)) != NULL) {
-		if (e->role == SL_ENGINE_ROLE_REPLAY)
-			replay_fire(e, j, t);
-		else if (sl_engine_role_is_lm(e->role))
-			lm_fire(e, j, t);
+		if ((void *)j == (void *)&e->lm)
+			lm_tick(e, t);
 		else
 			work_fire(e, j, t);
 	}
@@ -952,20 +997,29 @@ sl_role_shutdown(struct engine *e)
 	for (j = e->waiting.head; j != NULL; j = j->next)
 		n += job_shutdown(e, j);
 	for (i = 0; i < e->timers.n; i++)
-		n += job_shutdown(e, e->timers.t[i].arg);
+		if (e->timers.t[i].arg != (void *)&e->lm)
+			n += job_shutdown(e, e->timers.t[i].arg);
+	for (i = 0; i < e->lm.capacity; i++)
+		n += job_shutdown(e, sl_lm_owner(&e->lm, (uint32_t)i));
 	return n;
 }
 
 int
 sl_role_init(struct engine *e)
 {
-	unsigned int n = sl_engine_role_is_lm(e->role) ? e->m.max_batch
-						       : e->m.workers;
+	/* LM: the loop's one entry; others: one a worker. */
+	unsigned int n = sl_engine_role_is_lm(e->role) ? 1 : e->m.workers;
 
 	e->timers.t = calloc(n + 1, sizeof(e->timers.t[0]));
 	if (e->timers.t == NULL)
 		return -ENOMEM;
 	e->timers.cap = n + 1;
+	if (!sl_engine_role_is_lm(e->role))
+		return 0;
+	e->m.lm.max_num_seqs = e->m.max_batch;
+	e->lm_ev = calloc(e->m.max_batch, sizeof(*e->lm_ev));
+	if (e->lm_ev == NULL || sl_lm_init(&e->lm, &e->m.lm, e->m.max_batch))
+		return -ENOMEM;
 	return 0;
 }
 
@@ -985,8 +1039,17 @@ sl_role_fini(struct engine *e)
 		}
 	}
 	while ((j = sl_timer_pop(&e->timers, UINT64_MAX, &t)) != NULL)
-		job_free(e, j);
+		if ((void *)j != (void *)&e->lm)
+			job_free(e, j);
 	while ((j = fifo_pop(e)) != NULL)
 		job_free(e, j);
+	for (i = 0; i < e->lm.capacity; i++) {
+		j = sl_lm_owner(&e->lm, i);
+		if (j != NULL)
+			job_free(e, j);
+	}
+	sl_lm_fini(&e->lm);
+	free(e->lm_ev);
+	e->lm_ev = NULL;
 	sl_timer_heap_free(&e->timers);
 }
