@@ -282,6 +282,20 @@ engine_write_stats(const struct engine *e)
 		(unsigned long long)e->st.join_duplicates,
 		(unsigned long long)e->st.tx_dropped,
 		(double)e->st.busy_ns / 1e6);
+	if (e->role == SL_ENGINE_ROLE_ENCODER ||
+	    e->role == SL_ENGINE_ROLE_RERANK)
+		fprintf(f, ", \"batches\": %llu",
+			(unsigned long long)e->st.batches);
+	if (sl_engine_role_is_lm(e->role))
+		fprintf(f, ", \"lm_iterations\": %llu, "
+			"\"lm_prefill_iterations\": %llu, "
+			"\"lm_prompt_tokens\": %llu, \"lm_prefix_hits\": %llu, "
+			"\"lm_preemptions\": %llu",
+			(unsigned long long)e->lm.st.iterations,
+			(unsigned long long)e->lm.st.prefill_iterations,
+			(unsigned long long)e->lm.st.prompt_tokens,
+			(unsigned long long)e->lm.st.prefix_hits,
+			(unsigned long long)e->lm.st.preemptions);
 	if (e->role == SL_ENGINE_ROLE_REPLAY)
 		fprintf(f, ", \"replay_records\": %zu, \"replay_unknown\": %llu",
 			e->replay ? e->replay->n : 0,
@@ -586,8 +600,10 @@ usage(FILE *f)
 		"       --data FILE.jsonl [--chunk-min BYTES (1)]"
 		" [--chunk-max BYTES (12)]\n"
 		"  bm25, encoder, rerank:\n"
-		"       [--workers W (1)] [--token-ms MS (bm25: 8)]\n"
-		"       [--item-ms MS (encoder: 25, rerank: 30)]\n"
+		"       [--workers W (1)] [--token-ms MS (bm25: 2)]\n"
+		"       [--item-ms MS (encoder: 5 a batch, rerank: 15)]\n"
+		"       [--batch N (encoder: 32)] [--item-batch-ms MS"
+		" (encoder: 0.3)]\n"
 		"       [--join N (rerank: 2)]\n"
 		"default corpus: %s\n", ENGINE_DEFAULT_CORPUS);
 }
@@ -647,6 +663,8 @@ struct engine_opts {
 	bool chunked_prefill;
 	double token_ms;
 	double item_ms;
+	double item_batch_ms;
+	unsigned int batch;
 	unsigned int max_batch;
 	unsigned int max_queue;
 	double max_wait_ms;
@@ -679,6 +697,8 @@ enum engine_opt {
 	ENGINE_OPT_CHUNKED,
 	ENGINE_OPT_TOKEN_MS,
 	ENGINE_OPT_ITEM_MS,
+	ENGINE_OPT_ITEM_BATCH_MS,
+	ENGINE_OPT_BATCH,
 	ENGINE_OPT_DATA,
 	ENGINE_OPT_CHUNK_MIN,
 	ENGINE_OPT_CHUNK_MAX,
@@ -688,10 +708,12 @@ enum engine_opt {
 static int
 engine_setup_model(struct engine *e, const struct engine_opts *o)
 {
-	double item_ms = o->item_ms;
+	bool encoder = e->role == SL_ENGINE_ROLE_ENCODER;
+	/* Per role, tools/engine/README.md says how they were sized. */
+	double item_ms = o->item_ms >= 0 ? o->item_ms : encoder ? 5 : 15;
+	double item_batch_ms = o->item_batch_ms >= 0 ? o->item_batch_ms
+				: encoder ? 0.3 : 0;
 
-	if (item_ms < 0)
-		item_ms = e->role == SL_ENGINE_ROLE_RERANK ? 30 : 25;
 	e->time_scale = o->time_scale;
 	e->m.lm = (struct sl_lm_params){
 		.decode_base_ns = engine_ms_to_ns(o->decode_ms, o->time_scale),
@@ -709,6 +731,8 @@ engine_setup_model(struct engine *e, const struct engine_opts *o)
 	e->m.prefix_tokens = o->prefix_tokens;
 	e->m.token_ns = engine_ms_to_ns(o->token_ms, o->time_scale);
 	e->m.item_ns = engine_ms_to_ns(item_ms, o->time_scale);
+	e->m.item_batch_ns = engine_ms_to_ns(item_batch_ms, o->time_scale);
+	e->m.batch = o->batch ? o->batch : encoder ? 32 : 1;
 	e->m.max_batch = o->max_batch;
 	e->m.max_queue = o->max_queue;
 	e->m.max_wait_ns = engine_ms_to_ns(o->max_wait_ms, o->time_scale);
@@ -778,6 +802,9 @@ main(int argc, char **argv)
 		{"chunked-prefill", no_argument, NULL, ENGINE_OPT_CHUNKED},
 		{"token-ms", required_argument, NULL, ENGINE_OPT_TOKEN_MS},
 		{"item-ms", required_argument, NULL, ENGINE_OPT_ITEM_MS},
+		{"item-batch-ms", required_argument, NULL,
+		 ENGINE_OPT_ITEM_BATCH_MS},
+		{"batch", required_argument, NULL, ENGINE_OPT_BATCH},
 		{"data", required_argument, NULL, ENGINE_OPT_DATA},
 		{"chunk-min", required_argument, NULL, ENGINE_OPT_CHUNK_MIN},
 		{"chunk-max", required_argument, NULL, ENGINE_OPT_CHUNK_MAX},
@@ -795,8 +822,9 @@ main(int argc, char **argv)
 		.prefill_per_token_ms = 0.08,
 		.max_batched_tokens = 4096,
 		.kv_tokens = 110000,
-		.token_ms = 8,
+		.token_ms = 2,
 		.item_ms = -1,
+		.item_batch_ms = -1,
 		.max_batch = 256,
 		.max_queue = 4096,
 		.workers = 1,
@@ -941,6 +969,14 @@ main(int argc, char **argv)
 			break;
 		case ENGINE_OPT_ITEM_MS:
 			ok = engine_opt_double("item-ms", optarg, &o.item_ms);
+			break;
+		case ENGINE_OPT_ITEM_BATCH_MS:
+			ok = engine_opt_double("item-batch-ms", optarg,
+					       &o.item_batch_ms);
+			break;
+		case ENGINE_OPT_BATCH:
+			ok = engine_opt_uint("batch", optarg, 1, 4096,
+					     &o.batch);
 			break;
 		case ENGINE_OPT_DATA:
 			o.data = optarg;

@@ -44,7 +44,10 @@ struct sl_engine_model {
 	struct sl_lm_params lm;        /* LM: the iteration loop (lm_loop.h) */
 	uint32_t prefix_tokens;        /* LM: the stage's few-shot prompt */
 	uint64_t token_ns;             /* bm25: service per input token */
-	uint64_t item_ns;              /* encoder, rerank: service per item */
+	uint64_t item_ns;              /* encoder, rerank: service per item
+					* (encoder: per batch) */
+	uint64_t item_batch_ns;        /* encoder: and per item of a batch */
+	unsigned int batch;            /* encoder: items served at once */
 	unsigned int max_batch;        /* LM: sequences in the loop at once
 					* (lm.max_num_seqs) */
 	unsigned int workers;          /* others: items served at once */
@@ -102,7 +105,8 @@ struct engine_stats {
 	uint64_t expired;
 	uint64_t too_long; /* prompts over the context limit */
 	uint64_t join_duplicates;
-	uint64_t busy_ns; /* modelled service (LM: time with a batch) */
+	uint64_t busy_ns; /* modelled service (LM: time with an iteration) */
+	uint64_t batches; /* encoder, rerank: services (each of a batch) */
 	uint64_t ttft_ns_sum;
 	uint64_t ttft_count;
 	uint64_t tpot_ns_sum;

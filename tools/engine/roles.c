@@ -102,6 +102,7 @@ struct sl_job {
 	struct sl_frag_hdr out; /* answer identity; out.seq = next seq */
 	struct sockaddr_in dst;
 	struct sl_job *next;       /* in the waiting FIFO */
+	struct sl_job *batch_next; /* encoder: the rest of its batch */
 	struct sl_model_text in;   /* input text (LM, rerank input) */
 	struct sl_model_text text; /* LM: the answer being emitted */
 	size_t text_pos;
@@ -524,7 +525,20 @@ work_dispatch(struct engine *e, uint64_t t)
 			service = e->m.token_ns * j->pending;
 			j->pending = 0;
 		} else {
-			service = e->m.item_ns;
+			unsigned int n = 1;
+
+			/* Up to --batch waiting items at once (the encoder
+			 * batches), chained behind the first (its timer). */
+			while (n < e->m.batch && e->waiting.head != NULL) {
+				struct sl_job *b = fifo_pop(e);
+
+				b->batch_next = j->batch_next;
+				b->running = true;
+				j->batch_next = b;
+				n++;
+			}
+			service = e->m.item_ns + e->m.item_batch_ns * n;
+			e->st.batches++;
 		}
 		e->st.busy_ns += service;
 		e->active++;
@@ -610,7 +624,7 @@ work_fire(struct engine *e, struct sl_job *j, uint64_t t)
 {
 	j->running = false;
 	e->active--;
-	if (j->dead) {
+	if (j->dead && e->role == SL_ENGINE_ROLE_BM25) {
 		job_free(e, j);
 	} else if (e->role == SL_ENGINE_ROLE_BM25) {
 		if (j->pending > 0)
@@ -621,11 +635,16 @@ work_fire(struct engine *e, struct sl_job *j, uint64_t t)
 		}
 		/* else idle until more of the query arrives */
 	} else {
-		if (e->role == SL_ENGINE_ROLE_ENCODER)
-			encoder_answer(e, j);
-		else
-			rerank_answer(e, j);
-		job_free(e, j);
+		while (j != NULL) {
+			struct sl_job *b = j->batch_next;
+
+			if (!j->dead && e->role == SL_ENGINE_ROLE_ENCODER)
+				encoder_answer(e, j);
+			else if (!j->dead)
+				rerank_answer(e, j);
+			job_free(e, j);
+			j = b;
+		}
 	}
 	work_dispatch(e, t);
 }
@@ -998,7 +1017,8 @@ sl_role_shutdown(struct engine *e)
 		n += job_shutdown(e, j);
 	for (i = 0; i < e->timers.n; i++)
 		if (e->timers.t[i].arg != (void *)&e->lm)
-			n += job_shutdown(e, e->timers.t[i].arg);
+			for (j = e->timers.t[i].arg; j != NULL; j = j->batch_next)
+				n += job_shutdown(e, j);
 	for (i = 0; i < e->lm.capacity; i++)
 		n += job_shutdown(e, sl_lm_owner(&e->lm, (uint32_t)i));
 	return n;
@@ -1038,9 +1058,14 @@ sl_role_fini(struct engine *e)
 			e->table[i].job = NULL;
 		}
 	}
-	while ((j = sl_timer_pop(&e->timers, UINT64_MAX, &t)) != NULL)
-		if ((void *)j != (void *)&e->lm)
+	while ((j = sl_timer_pop(&e->timers, UINT64_MAX, &t)) != NULL) {
+		while ((void *)j != (void *)&e->lm && j != NULL) {
+			struct sl_job *b = j->batch_next;
+
 			job_free(e, j);
+			j = b;
+		}
+	}
 	while ((j = fifo_pop(e)) != NULL)
 		job_free(e, j);
 	for (i = 0; i < e->lm.capacity; i++) {
