@@ -13,8 +13,17 @@
 # sluice-engine), FC_LOGS (where logs and engine stats go) and
 # FC_TIME_SCALE (every modelled duration of the engines is multiplied by
 # it), optionally FC_NS, FC_EAL_PREFIX, FC_ENGINE_ARGS (extra options
-# for every sluice-engine), FC_SLUICED_ARGS (for sluiced, e.g. --impair)
-# and FC_MAX_WAIT_MS, then calls fc_init.
+# for every sluice-engine), FC_SLUICED_ARGS (for sluiced, e.g. --impair),
+# FC_MAX_WAIT_MS and FC_CLAIMS_PREFIX / FC_QUERIES_PREFIX, then calls
+# fc_init.
+#
+# The claims and queries LMs prefill a few-shot prompt before each input
+# (--prefix-tokens): FacTool's claim-extraction and query-generation
+# prompts are 2,281 and 1,210 characters (GAIR-NLP/factool,
+# factool/utils/prompts/claim_extraction.yaml and query_generation.yaml;
+# ALTO did not publish its own), at about 4 characters a token 570 and
+# 300 tokens (FC_CLAIMS_PREFIX, FC_QUERIES_PREFIX). The answer stage has
+# none.
 #
 # Every engine refuses new work (ABORT OVERLOAD, and PAUSE to sluiced)
 # once its oldest waiting work has waited FC_MAX_WAIT_MS of model time
@@ -32,6 +41,8 @@ FC_EAL_PREFIX=${FC_EAL_PREFIX:-sluice-fc}
 FC_SERVER=$FC_PREFIX.1:7700
 FC_ENGINE_PIDS=()
 FC_MAX_WAIT_MS=${FC_MAX_WAIT_MS:-4000}
+FC_CLAIMS_PREFIX=${FC_CLAIMS_PREFIX:-570}
+FC_QUERIES_PREFIX=${FC_QUERIES_PREFIX:-300}
 FC_SLUICED_PID=
 FC_TAG=${FC_TAG:-fc}
 # sluiced gives up root after start-up and becomes this user, who must be
@@ -151,6 +162,8 @@ fc_engine_start() {
 	file=${name//\//-}
 	# The reranker joins bm25's and the encoder's output per query.
 	[[ $role == rerank ]] && extra=(--join 2)
+	[[ $role == claims ]] && extra=(--prefix-tokens "$FC_CLAIMS_PREFIX")
+	[[ $role == queries ]] && extra=(--prefix-tokens "$FC_QUERIES_PREFIX")
 	# shellcheck disable=SC2086 # FC_ENGINE_ARGS: one word per option
 	ip netns exec "$FC_NS" "$FC_ENGINE" --listen "$ep" --name "$name" \
 		--role "$role" --time-scale "$FC_TIME_SCALE" "${extra[@]}" \
