@@ -47,10 +47,41 @@ static void
 test_table1(void)
 {
 	check_moments(&sl_model_answer_words, 62.5, 57.2);
-	check_moments(&sl_model_n_claims, 3.3, 1.8);
 	check_moments(&sl_model_claim_words, 9.8, 3.5);
 	check_moments(&sl_model_n_queries, 2.5, 1.3);
 	check_moments(&sl_model_query_words, 5.5, 3.1);
+}
+
+/* Claims grow with the text: exact values, and Table 1's 3.3 +- 1.8 an
+ * answer over the answer lengths. */
+static void
+test_claims_per_length(void)
+{
+	double sum = 0, sum2 = 0, m, s;
+	char text[32];
+
+	CU_ASSERT_EQUAL(sl_model_n_claims(0), 1);
+	CU_ASSERT_EQUAL(sl_model_n_claims(8), 1);
+	CU_ASSERT_EQUAL(sl_model_n_claims(15), 1);
+	CU_ASSERT_EQUAL(sl_model_n_claims(30), 2);
+	CU_ASSERT_EQUAL(sl_model_n_claims(62), 4);
+	CU_ASSERT_EQUAL(sl_model_n_claims(300), 8);
+	for (unsigned int w = 1; w < 1000; w++)
+		CU_ASSERT(sl_model_n_claims(w) >= sl_model_n_claims(w - 1));
+	for (int i = 0; i < SAMPLES; i++) {
+		int n = snprintf(text, sizeof(text), "q%d", i);
+		unsigned int words = sl_model_sample(
+		    &sl_model_answer_words, sl_model_key(text, (size_t)n, 1), 0);
+		unsigned int v = sl_model_n_claims(words);
+
+		sum += v;
+		sum2 += (double)v * v;
+	}
+	m = sum / SAMPLES;
+	s = sqrt(sum2 / SAMPLES - m * m);
+	printf("\n  claims an answer: %.2f +- %.2f ", m, s);
+	CU_ASSERT(fabs(m - 3.3) < 0.03 * 3.3);
+	CU_ASSERT(fabs(s - 1.8) < 0.06 * 1.8);
 }
 
 static void
@@ -167,6 +198,7 @@ main(void)
 		return 1;
 	s = CU_add_suite("engine model", NULL, NULL);
 	CU_add_test(s, "ALTO Table 1 moments", test_table1);
+	CU_add_test(s, "claims grow with the text", test_claims_per_length);
 	CU_add_test(s, "keys depend on text and seed", test_seed_and_key);
 	CU_add_test(s, "answers: one paragraph of corpus words", test_answers);
 	CU_add_test(s, "bm25: top documents, cut-independent", test_bm25_top);

@@ -21,9 +21,10 @@
 /* QA: answer paragraph, 62.5 +- 57.2 words, clipped to [8, 300]. */
 const struct sl_model_dist sl_model_answer_words = {
 	.mu = 3.7851, .sigma = 0.8671, .log = true, .lo = 8, .hi = 300};
-/* Claim extraction: 3.3 +- 1.8 claims per answer, [1, 8]. */
-const struct sl_model_dist sl_model_n_claims = {
-	.mu = 1.0582, .sigma = 0.5635, .log = true, .lo = 1, .hi = 8};
+/* Claim extraction: claims grow with the text, 3.3 +- 1.8 an answer. */
+#define SL_MODEL_CLAIM_WORDS 8.6
+#define SL_MODEL_CLAIM_EXP 0.65
+#define SL_MODEL_CLAIMS_MAX 8
 /* 9.8 +- 3.5 words per claim, at least 3. */
 const struct sl_model_dist sl_model_claim_words = {
 	.mu = 9.7600, .sigma = 3.5796, .log = false, .lo = 3, .hi = 30};
@@ -293,17 +294,30 @@ sl_model_join(struct sl_model_text *out, const struct sl_model_word *w,
 	return sl_model_text_append(out, w->text, w->len);
 }
 
+unsigned int
+sl_model_n_claims(unsigned int words)
+{
+	double n = floor(pow((double)words / SL_MODEL_CLAIM_WORDS,
+			     SL_MODEL_CLAIM_EXP) +
+			 0.5);
+
+	if (n < 1)
+		return 1;
+	return n > SL_MODEL_CLAIMS_MAX ? SL_MODEL_CLAIMS_MAX : (unsigned int)n;
+}
+
 int
 sl_model_claims(const char *in, size_t len, const struct sl_corpus *c,
 		uint64_t key, struct sl_model_text *out)
 {
-	unsigned int n_claims = sl_model_sample(&sl_model_n_claims, key, 0), i;
+	unsigned int n_claims, i;
 	struct sl_model_words ws = {0};
 	size_t pos;
 	int rc = -ENOMEM;
 
 	if (sl_model_words_of_text(&ws, in, len))
 		goto out;
+	n_claims = sl_model_n_claims((unsigned int)ws.n);
 	if (ws.n == 0) {
 		size_t t = sl_model_draw(key, 3) % c->n_tokens;
 

@@ -46,7 +46,16 @@ struct sl_model_dist {
 };
 
 extern const struct sl_model_dist sl_model_answer_words; /* 62.5 +- 57.2 */
-extern const struct sl_model_dist sl_model_n_claims;     /* 3.3 +- 1.8 */
+
+/**
+ * sl_model_n_claims - claims in a text of @words words:
+ * clamp(round((words / 8.6)^0.65), 1, 8). The two constants are fitted to
+ * Table 1: over its answer lengths (sl_model_answer_words) this gives
+ * 3.3 +- 1.8 claims an answer, as Table 1 does. Claims grow with the
+ * text, so a sentence on its own (a `split: sentence` edge) gives its
+ * share rather than a whole answer's.
+ */
+unsigned int sl_model_n_claims(unsigned int words);
 extern const struct sl_model_dist sl_model_claim_words;  /* 9.8 +- 3.5 */
 extern const struct sl_model_dist sl_model_n_queries;    /* 2.5 +- 1.3 */
 extern const struct sl_model_dist sl_model_query_words;  /* 5.5 +- 3.1 */
@@ -87,8 +96,9 @@ int sl_model_answer(const struct sl_corpus *c, uint64_t key,
 		    struct sl_model_text *out);
 
 /**
- * sl_model_claims - the claims role: sl_model_sample(n_claims) claims, one
- * a line, each a window of consecutive words of the input (@in, @len)
+ * sl_model_claims - the claims role: sl_model_n_claims(words of the
+ * input) claims, one a line, each a window of consecutive words of the
+ * input (@in, @len)
  * followed by ".\n". Windows follow each other from the first word and
  * wrap around; an input without words borrows corpus words. A word is a
  * run between whitespace, trimmed of leading and trailing punctuation.
