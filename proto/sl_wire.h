@@ -80,7 +80,8 @@ enum sl_frag_flag {
 	_(CHILDREN, "child count mismatch")                                   \
 	_(LOST, "a lost fragment could not be sent again")                    \
 	_(SHUTDOWN, "sluiced or the engine shut down")                        \
-	_(RECONFIG, "the pipeline changed under the stream")
+	_(RECONFIG, "the pipeline changed under the stream")                  \
+	_(TOO_LONG, "the prompt does not fit the engine")
 
 enum sl_abort_reason {
 #define SL_ABORT_ENUM(name, text) SL_ABORT_##name,

@@ -1008,6 +1008,14 @@ main(int argc, char **argv)
 			       : "--role replay needs --data FILE.jsonl");
 		return 2;
 	}
+	if (o.kv_tokens <= o.prefix_tokens + 1) {
+		fprintf(stderr,
+			"sluice-engine: bad --kv-tokens %u: no prompt fits (the "
+			"--prefix-tokens %u and one token of input and of "
+			"answer need more)\n",
+			o.kv_tokens, o.prefix_tokens);
+		return 2;
+	}
 	if (o.chunk_min > o.chunk_max) {
 		fprintf(stderr,
 			"sluice-engine: --chunk-min %u is above --chunk-max "

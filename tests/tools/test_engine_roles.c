@@ -881,6 +881,70 @@ test_pause(void)
 	CU_ASSERT_EQUAL(tt_json_num(rel, "acks_received"), 3);
 }
 
+/* The question again and again, about 8 KiB (some 1,900 tokens). */
+static const char *
+long_prompt_text(void)
+{
+	static char long_prompt[8192];
+	size_t n = 0;
+
+	if (long_prompt[0] != '\0')
+		return long_prompt;
+	while (n + sizeof(question) < sizeof(long_prompt)) {
+		memcpy(long_prompt + n, question, sizeof(question) - 1);
+		n += sizeof(question) - 1;
+		long_prompt[n++] = ' ';
+	}
+	long_prompt[n] = '\0';
+	return long_prompt;
+}
+
+/* A prompt that, with its answer, does not fit the KV cache is aborted
+ * TOO_LONG and counted; the next one is served. A KV budget no prompt
+ * could fit is refused at start, the option named. */
+static void
+test_too_long(void)
+{
+	static char err_path[] = "/tmp/sl-engine-err-XXXXXX";
+	char *argv[] = {(char *)engine_bin, "--listen", "127.0.0.1:1",
+			"--role", "answer", "--kv-tokens", "10",
+			"--prefix-tokens", "9", NULL};
+	struct in_stream s;
+	char json[4096], err[512] = "";
+	pid_t pid;
+	int fd;
+	FILE *f;
+
+	fd = mkstemp(err_path);
+	CU_ASSERT_FATAL(fd >= 0);
+	close(fd);
+	pid = tt_spawn(argv, NULL, err_path);
+	CU_ASSERT_FATAL(pid > 0);
+	CU_ASSERT_EQUAL(tt_wait(pid), 2);
+	f = fopen(err_path, "r");
+	CU_ASSERT_FATAL(f != NULL);
+	CU_ASSERT(fgets(err, sizeof(err), f) != NULL);
+	fclose(f);
+	unlink(err_path);
+	CU_ASSERT(strstr(err, "bad --kv-tokens 10") != NULL);
+
+	/* 400 tokens of KV: the question and its answer (at most some
+	 * 350 tokens) fit, the long prompt does not. */
+	CU_ASSERT_FATAL(start_engine("answer", "--kv-tokens", "400", NULL) ==
+			0);
+	n_outs = 0;
+	in_stream_init(&s, 130, 0, 1, 1);
+	send_text(&s, long_prompt_text(), 0, SL_FRAG_F_END);
+	in_stream_init(&s, 131, 0, 1, 1);
+	send_text(&s, question, 0, SL_FRAG_F_END);
+	CU_ASSERT_EQUAL(collect(2, 5000, 20), 2);
+	check_abort(out_of(130, 1), SL_ABORT_TOO_LONG);
+	check_stream(out_of(131, 1), NULL, 0);
+	stop_and_stats(json, sizeof(json));
+	CU_ASSERT_EQUAL(tt_json_num(json, "too_long"), 1);
+	CU_ASSERT_EQUAL(tt_json_num(json, "requests_served"), 1);
+}
+
 /* The encoder serves what waits in batches of --batch: one query alone
  * (nothing else had come), then the four that came meanwhile in one
  * service, every answer what the query alone would give. */
@@ -1061,20 +1125,13 @@ ttft_ms(const struct out_stream *o, uint64_t end_sent_ns)
 static void
 test_ttft_prompt(void)
 {
-	static char long_prompt[8192];
+	const char *long_prompt = long_prompt_text();
 	struct in_stream s;
 	double short_ms, long_ms;
 	unsigned int tokens;
 	uint64_t sent;
-	size_t n = 0;
 	char json[4096];
 
-	while (n + sizeof(question) < sizeof(long_prompt)) {
-		memcpy(long_prompt + n, question, sizeof(question) - 1);
-		n += sizeof(question) - 1;
-		long_prompt[n++] = ' ';
-	}
-	long_prompt[n] = '\0';
 	/* 20 ms a prompt token, scaled: 0.2 ms; ~1900 tokens ~ 380 ms. */
 	CU_ASSERT_FATAL(start_engine("answer", "--prefill-per-token-ms", "20",
 				     NULL) == 0);
@@ -1179,6 +1236,7 @@ main(void)
 	CU_add_test(s, "PAUSE follows the admission queue", test_pause);
 	CU_add_test(s, "--max-wait-ms: PAUSE, then OVERLOAD", test_max_wait);
 	CU_add_test(s, "encoder: batches of --batch", test_encoder_batch);
+	CU_add_test(s, "prompt over the KV budget: TOO_LONG", test_too_long);
 	CU_add_test(s, "SIGTERM: ABORT SHUTDOWN for answers owed",
 		    test_shutdown);
 	CU_add_test(s, "SIGTERM: transform answers cut", test_shutdown_transform);

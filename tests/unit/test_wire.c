@@ -583,7 +583,7 @@ static void test_control(void)
 	CU_ASSERT_STRING_EQUAL(sl_abort_reason_name(SL_ABORT_LOST), "LOST");
 	CU_ASSERT_STRING_EQUAL(sl_abort_reason_name(SL_ABORT_SHUTDOWN),
 			       "SHUTDOWN");
-	CU_ASSERT_EQUAL(SL_ABORT_MAX, 10);
+	CU_ASSERT_EQUAL(SL_ABORT_MAX, 11);
 }
 
 /* A payload over SL_WIRE_PAYLOAD_MAX is refused, even when consistent;
@@ -858,7 +858,7 @@ static void test_names(void)
 			       "CHILDREN");
 	CU_ASSERT_STRING_EQUAL(sl_abort_reason_name(SL_ABORT_MAX), "UNKNOWN");
 	CU_ASSERT_EQUAL(SL_WIRE_STATUS_MAX, 19);
-	CU_ASSERT_EQUAL(SL_ABORT_MAX, 10);
+	CU_ASSERT_EQUAL(SL_ABORT_MAX, 11);
 }
 
 int main(void)

@@ -343,7 +343,8 @@ lm_admit(struct engine *e, struct sl_job *j, uint64_t t)
 		/* Nothing to say, or more than the KV cache holds. */
 		if (out != 0)
 			e->st.too_long++;
-		job_send_abort(e, j, SL_ABORT_ENGINE);
+		job_send_abort(e, j, out != 0 ? SL_ABORT_TOO_LONG
+					       : SL_ABORT_ENGINE);
 		job_free(e, j);
 		return;
 	}
@@ -856,7 +857,7 @@ role_input_tokens(struct engine *e, struct sl_job *j,
 			continue;
 		if (j->in.len + tok.len > ENGINE_PROMPT_MAX) {
 			e->st.too_long++;
-			input_fail(e, j, SL_ABORT_ENGINE);
+			input_fail(e, j, SL_ABORT_TOO_LONG);
 		} else if (e->text_bytes + tok.len > ENGINE_TEXT_BUDGET) {
 			input_fail(e, j, SL_ABORT_OVERLOAD);
 		} else if (sl_model_text_append(&j->in, tok.text, tok.len)) {
