@@ -596,6 +596,7 @@ usage(FILE *f)
 		"       [--max-num-seqs N (256)] [--max-batched-tokens N (4096)]\n"
 		"       [--kv-tokens N (110000)] [--prefix-tokens N (0)]\n"
 		"       [--prefix-cache SLOTS (0: none)] [--chunked-prefill]\n"
+		"       [--serial-children]\n"
 		"  replay (LM timing as above, no corpus):\n"
 		"       --data FILE.jsonl [--chunk-min BYTES (1)]"
 		" [--chunk-max BYTES (12)]\n"
@@ -661,6 +662,7 @@ struct engine_opts {
 	unsigned int prefix_tokens;
 	unsigned int prefix_cache;
 	bool chunked_prefill;
+	bool serial_children;
 	double token_ms;
 	double item_ms;
 	double item_batch_ms;
@@ -695,6 +697,7 @@ enum engine_opt {
 	ENGINE_OPT_PREFIX_TOKENS,
 	ENGINE_OPT_PREFIX_CACHE,
 	ENGINE_OPT_CHUNKED,
+	ENGINE_OPT_SERIAL,
 	ENGINE_OPT_TOKEN_MS,
 	ENGINE_OPT_ITEM_MS,
 	ENGINE_OPT_ITEM_BATCH_MS,
@@ -729,6 +732,7 @@ engine_setup_model(struct engine *e, const struct engine_opts *o)
 		.chunked_prefill = o->chunked_prefill,
 	};
 	e->m.prefix_tokens = o->prefix_tokens;
+	e->m.serial_children = o->serial_children;
 	e->m.token_ns = engine_ms_to_ns(o->token_ms, o->time_scale);
 	e->m.item_ns = engine_ms_to_ns(item_ms, o->time_scale);
 	e->m.item_batch_ns = engine_ms_to_ns(item_batch_ms, o->time_scale);
@@ -800,6 +804,7 @@ main(int argc, char **argv)
 		 ENGINE_OPT_PREFIX_TOKENS},
 		{"prefix-cache", required_argument, NULL, ENGINE_OPT_PREFIX_CACHE},
 		{"chunked-prefill", no_argument, NULL, ENGINE_OPT_CHUNKED},
+		{"serial-children", no_argument, NULL, ENGINE_OPT_SERIAL},
 		{"token-ms", required_argument, NULL, ENGINE_OPT_TOKEN_MS},
 		{"item-ms", required_argument, NULL, ENGINE_OPT_ITEM_MS},
 		{"item-batch-ms", required_argument, NULL,
@@ -963,6 +968,9 @@ main(int argc, char **argv)
 			break;
 		case ENGINE_OPT_CHUNKED:
 			o.chunked_prefill = true;
+			break;
+		case ENGINE_OPT_SERIAL:
+			o.serial_children = true;
 			break;
 		case ENGINE_OPT_TOKEN_MS:
 			ok = engine_opt_double("token-ms", optarg, &o.token_ms);

@@ -945,6 +945,57 @@ test_too_long(void)
 	CU_ASSERT_EQUAL(tt_json_num(json, "requests_served"), 1);
 }
 
+/* The answer to child @child of request @req (depth 2), or NULL. */
+static const struct out_stream *
+out_child(uint64_t req, uint64_t child)
+{
+	for (unsigned int i = 0; i < n_outs; i++)
+		if (outs[i].ancestry[0] == req && outs[i].depth == 2 &&
+		    outs[i].ancestry[1] == child)
+			return &outs[i];
+	return NULL;
+}
+
+/* --serial-children (a baseline switch): one answer a request at a time.
+ * Request 140's three children are answered one after another, each
+ * starting once the one before ended; request 141's child meanwhile. */
+static void
+test_serial_children(void)
+{
+	const struct out_stream *o[3], *other;
+	struct in_stream s;
+	uint64_t k;
+
+	/* 20 ms a decode, scaled. */
+	CU_ASSERT_FATAL(start_engine("queries", "--serial-children",
+				     "--decode-ms", "2000", NULL) == 0);
+	n_outs = 0;
+	for (k = 1; k <= 3; k++) {
+		in_stream_init(&s, 140, k, 2, 1);
+		send_text(&s, question, 0, SL_FRAG_F_END);
+	}
+	in_stream_init(&s, 141, 1, 2, 1);
+	send_text(&s, question, 0, SL_FRAG_F_END);
+	CU_ASSERT_EQUAL_FATAL(collect(4, 10000, 50), 4);
+	for (k = 1; k <= 3; k++) {
+		o[k - 1] = out_child(140, k);
+		CU_ASSERT_PTR_NOT_NULL_FATAL(o[k - 1]);
+		check_stream(o[k - 1], NULL, 0);
+	}
+	other = out_child(141, 1);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(other);
+	/* In arrival order, each starts after the one before ended. */
+	for (int a = 0; a < 3; a++)
+		for (int b = 0; b < 3; b++)
+			if (o[a]->first_ns < o[b]->first_ns)
+				CU_ASSERT(o[b]->first_ns >= o[a]->end_ns);
+	/* The other request did not wait for 140's. */
+	CU_ASSERT(other->first_ns < o[0]->end_ns ||
+		  other->first_ns < o[1]->end_ns ||
+		  other->first_ns < o[2]->end_ns);
+	CU_ASSERT_EQUAL(tt_stop(&engine_pid), 0);
+}
+
 /* The encoder serves what waits in batches of --batch: one query alone
  * (nothing else had come), then the four that came meanwhile in one
  * service, every answer what the query alone would give. */
@@ -1237,6 +1288,8 @@ main(void)
 	CU_add_test(s, "--max-wait-ms: PAUSE, then OVERLOAD", test_max_wait);
 	CU_add_test(s, "encoder: batches of --batch", test_encoder_batch);
 	CU_add_test(s, "prompt over the KV budget: TOO_LONG", test_too_long);
+	CU_add_test(s, "--serial-children: a request's answers in turn",
+		    test_serial_children);
 	CU_add_test(s, "SIGTERM: ABORT SHUTDOWN for answers owed",
 		    test_shutdown);
 	CU_add_test(s, "SIGTERM: transform answers cut", test_shutdown_transform);

@@ -43,6 +43,7 @@ enum sl_engine_role {
 struct sl_engine_model {
 	struct sl_lm_params lm;        /* LM: the iteration loop (lm_loop.h) */
 	uint32_t prefix_tokens;        /* LM: the stage's few-shot prompt */
+	bool serial_children;          /* LM: one answer a request at a time */
 	uint64_t token_ns;             /* bm25: service per input token */
 	uint64_t item_ns;              /* encoder, rerank: service per item
 					* (encoder: per batch) */

@@ -280,6 +280,46 @@ fifo_pop(struct engine *e)
 	return j;
 }
 
+/* --serial-children: is another answer of @j's request in the loop? */
+static bool
+lm_request_busy(const struct engine *e, const struct sl_job *j)
+{
+	if (!e->m.serial_children)
+		return false;
+	for (uint32_t i = 0; i < e->lm.capacity; i++) {
+		const struct sl_job *o = sl_lm_owner(&e->lm, i);
+
+		if (o != NULL && o->out.ancestry[0] == j->out.ancestry[0])
+			return true;
+	}
+	return false;
+}
+
+/* The first waiting job the loop may take now (FIFO order, skipping
+ * those whose request is busy under --serial-children), unlinked. */
+static struct sl_job *
+fifo_pop_ready(struct engine *e)
+{
+	struct sl_job *j, *prev = NULL;
+
+	if (!e->m.serial_children)
+		return fifo_pop(e);
+	for (j = e->waiting.head; j != NULL; prev = j, j = j->next) {
+		if (!j->dead && lm_request_busy(e, j))
+			continue;
+		if (prev == NULL)
+			return fifo_pop(e);
+		prev->next = j->next;
+		if (e->waiting.tail == j)
+			e->waiting.tail = prev;
+		e->waiting.len--;
+		j->queued = false;
+		j->next = NULL;
+		return j;
+	}
+	return NULL;
+}
+
 static void
 job_arm(struct engine *e, struct sl_job *j, uint64_t deadline)
 {
@@ -356,7 +396,7 @@ static void
 lm_admit_waiting(struct engine *e, uint64_t t)
 {
 	while (e->active < e->m.max_batch) {
-		struct sl_job *j = fifo_pop(e);
+		struct sl_job *j = fifo_pop_ready(e);
 
 		if (j == NULL)
 			break;
@@ -442,7 +482,8 @@ lm_start(struct engine *e, struct sl_job *j, uint64_t now)
 		job_free(e, j);
 		return;
 	}
-	if (e->active < e->m.max_batch && e->waiting.len == 0) {
+	if (e->active < e->m.max_batch && e->waiting.len == 0 &&
+	    !lm_request_busy(e, j)) {
 		lm_admit(e, j, now);
 	} else if (fifo_full(e, now)) {
 		job_refuse(e, j);
