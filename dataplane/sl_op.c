@@ -960,6 +960,18 @@ op_emit(struct sl_dp *dp, struct op_group *g, uint8_t flags, uint8_t reason)
 	/* The result is the operator stage's own stream. */
 	k.zero = 0;
 	o.flow = sl_dp_stream_open(dp, &k, g->pipeline, g->tenant);
+	if (o.flow != SL_FLOW_NONE) {
+		const struct sl_flow *f = sl_flow_at(dp->flows, o.flow);
+
+		/* The key's result went out already (a group before a new
+		 * layout dropped the groups, its stream still lingering):
+		 * nothing may follow its end. */
+		if (f->state != SL_FLOW_ACTIVE || f->next_seq > f->end_seq) {
+			dp->op_cnt.late_inputs++;
+			op_group_release(os, g);
+			return;
+		}
+	}
 	if (o.flow == SL_FLOW_NONE) {
 		dp->cnt.drops[SL_DROP_FLOW_TABLE_FULL]++;
 	} else if (!(flags & SL_FRAG_F_ABORT)) {

@@ -67,7 +67,8 @@ struct sl_op_counters {
 	uint64_t group_overflow; /* max_group_bytes reached */
 	uint64_t count_mismatch; /* more ENDs than children */
 	uint64_t groups_expired;
-	uint64_t late_inputs;    /* for a group already done */
+	uint64_t late_inputs;    /* for a group already done (or whose
+				  * result stream ended already) */
 	uint64_t not_numeric;    /* sum/top-k tokens without a number */
 	uint64_t depth_mismatch; /* inputs, split events at a wrong depth */
 	uint64_t result_overflow; /* results that could not leave whole */

@@ -821,6 +821,76 @@ test_guard_edit_grows(void)
 	dp_test_end();
 }
 
+/*
+ * A new layout drops the operators' groups, but a result stream that
+ * already ended still lingers: a new group of the same key (a second
+ * instance's answer, after the change) must not send a second result on
+ * it. Before, the client got a count after the END of its result.
+ */
+static void
+test_relayout_result_once(void)
+{
+#define OP_STAGES                                                          \
+	"    stages:\n"                                                     \
+	"      - {name: a, instances: [10.0.2.1:8001, 10.0.2.2:8001]}\n"    \
+	"      - {name: n, operator: count, aggregation: 1}\n"
+	static const char yaml[] =
+	    DAG_YAML_HEAD
+	    "pipelines:\n"
+	    "  - name: p\n"
+	    "    id: 1\n" OP_STAGES
+	    "    edges:\n"
+	    "      - {from: client, to: a}\n"
+	    "      - {from: a, to: n}\n"
+	    "      - {from: n, to: client}\n";
+	static const char yaml2[] =
+	    DAG_YAML_HEAD
+	    "pipelines:\n"
+	    "  - name: p\n"
+	    "    id: 1\n" OP_STAGES
+	    "      - {name: b, instances: [10.0.3.1:8002]}\n"
+	    "    edges:\n"
+	    "      - {from: client, to: a}\n"
+	    "      - {from: a, to: n}\n"
+	    "      - {from: a, to: b}\n"
+	    "      - {from: n, to: client}\n"
+	    "      - {from: b, to: client}\n";
+#undef OP_STAGES
+	static const char *const tok[] = {"x"};
+	struct dp_frag f;
+	unsigned int to_client = 0;
+
+	dp_test_begin();
+	dag_open(yaml);
+	CU_ASSERT_EQUAL(send1(from_client(1, 0, SL_FRAG_F_END)), A0_IP);
+	/* a/0's answer: the count's group completes, its result ends. */
+	f = from_ep(A0_IP, A_PORT, 1, 1, 0, SL_FRAG_F_END);
+	f.n_tokens = 1;
+	f.token_texts = tok;
+	dag_process(&f, 1);
+	for (unsigned int i = 0; i < dag.n_sent; i++)
+		to_client += dag.sent[i].dst_ip == DAG_CLIENT_IP;
+	CU_ASSERT(to_client >= 1);
+	CU_ASSERT_EQUAL(dag.sent[dag.n_sent - 1].dst_ip, DAG_CLIENT_IP);
+	CU_ASSERT(dag.sent[dag.n_sent - 1].h.flags & SL_FRAG_F_END);
+	dag_clear();
+
+	republish(parsed(yaml2));
+	dag_capture();
+	dag_clear();
+	/* a/1 answers the same request after the change: a new group. */
+	f = from_ep(A1_IP, A_PORT, 1, 1, 0, SL_FRAG_F_END);
+	f.n_tokens = 1;
+	f.token_texts = tok;
+	dag_process(&f, 1);
+	to_client = 0;
+	for (unsigned int i = 0; i < dag.n_sent; i++)
+		to_client += dag.sent[i].dst_ip == DAG_CLIENT_IP;
+	CU_ASSERT_EQUAL(to_client, 0);
+	dag_close();
+	dp_test_end();
+}
+
 int
 main(int argc, char **argv)
 {
@@ -852,6 +922,8 @@ main(int argc, char **argv)
 		    test_failed_apply_changes_nothing);
 	CU_add_test(s, "a guard edit grows its states: a larger pool",
 		    test_guard_edit_grows);
+	CU_add_test(s, "new layout: an ended result is not sent again",
+		    test_relayout_result_once);
 	rc = dp_test_run();
 	dag_port_fini();
 	dp_test_eal_fini();
