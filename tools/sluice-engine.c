@@ -319,13 +319,19 @@ engine_write_stats(const struct engine *e)
 		fputs("{}", f);
 	}
 	if (sl_engine_role_is_lm(e->role))
-		fprintf(f, ", \"ttft_ms_mean\": %.3f, \"tpot_ms_mean\": %.3f",
+		fprintf(f, ", \"ttft_ms_mean\": %.3f, \"tpot_ms_mean\": %.3f, "
+			"\"output_ms_mean\": %.3f, \"lines_out\": %llu",
 			e->st.ttft_count ? (double)e->st.ttft_ns_sum / 1e6 /
 						   (double)e->st.ttft_count
 					 : 0.0,
 			e->st.tpot_count ? (double)e->st.tpot_ns_sum / 1e6 /
 						   (double)e->st.tpot_count
-					 : 0.0);
+					 : 0.0,
+			e->st.requests_served
+				? (double)e->st.output_ns_sum / 1e6 /
+					  (double)e->st.requests_served
+				: 0.0,
+			(unsigned long long)e->st.lines_out);
 	fputs("}\n", f);
 	if (fclose(f) != 0) {
 		int err = errno;

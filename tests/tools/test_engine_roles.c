@@ -1210,6 +1210,10 @@ test_ttft_prompt(void)
 	CU_ASSERT(tt_json_num(json, "tpot_ms_mean") < 1.0);
 	CU_ASSERT_EQUAL(tt_json_num(json, "requests_served"), 2);
 	CU_ASSERT_EQUAL(tt_json_num(json, "tokens_out"), tokens);
+	/* Input END to answer END: at least the time to the first token. */
+	CU_ASSERT(tt_json_num(json, "output_ms_mean") >=
+		  tt_json_num(json, "ttft_ms_mean"));
+	CU_ASSERT(tt_json_num(json, "lines_out") >= 2);
 	/* One prefill a prompt (one at a time), the rest decodes. */
 	CU_ASSERT_EQUAL(tt_json_num(json, "lm_prefill_iterations"), 2);
 	CU_ASSERT_EQUAL(tt_json_num(json, "lm_iterations"), tokens);

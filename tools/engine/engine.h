@@ -112,6 +112,8 @@ struct engine_stats {
 	uint64_t ttft_count;
 	uint64_t tpot_ns_sum;
 	uint64_t tpot_count;
+	uint64_t output_ns_sum; /* LM: input END to answer END, summed */
+	uint64_t lines_out;     /* LM: answer lines (claims, queries) */
 	uint64_t replay_unknown; /* replay: questions not in --data */
 	/* liveness */
 	uint64_t pause_changes;   /* PAUSE set or cleared */

@@ -542,6 +542,9 @@ lm_tick(struct engine *e, uint64_t t)
 static void
 lm_finish(struct engine *e, struct sl_job *j, uint64_t t)
 {
+	e->st.output_ns_sum += t - j->end_ns;
+	for (size_t i = 0; i < j->text.len; i++)
+		e->st.lines_out += j->text.buf[i] == '\n';
 	e->st.requests_served++;
 	e->active--;
 	job_free(e, j);
