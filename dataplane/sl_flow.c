@@ -263,6 +263,26 @@ sl_flow_remove(struct sl_flow_table *ft, uint32_t idx)
 	ft->active--;
 }
 
+/* Drop the linger records of entries removed behind the queue's back (a
+ * generation that is no longer ENDED), keeping the others in order. */
+static void
+linger_compact(struct sl_flow_table *ft)
+{
+	uint32_t n = 0;
+
+	for (uint32_t k = 0; k < ft->linger_count; k++) {
+		uint32_t from = (ft->linger_head + k) % ft->capacity;
+		const struct sl_flow_linger l = ft->linger[from];
+		const struct sl_flow *f = &ft->flows[l.idx];
+
+		if (f->gen != l.gen || f->state != SL_FLOW_ENDED)
+			continue;
+		ft->linger[(ft->linger_head + n) % ft->capacity] = l;
+		n++;
+	}
+	ft->linger_count = n;
+}
+
 void
 sl_flow_end(struct sl_flow_table *ft, uint32_t idx, uint64_t now)
 {
@@ -273,6 +293,15 @@ sl_flow_end(struct sl_flow_table *ft, uint32_t idx, uint64_t now)
 		return;
 	f->state = SL_FLOW_ENDED;
 	f->last_tsc = now;
+	/* Records of entries removed behind the queue's back (expired,
+	 * freed on a failure, a pipeline gone) stay in it until the head
+	 * passes them: with entries reused meanwhile the ring can fill.
+	 * Removing this entry now would free state that fragments of the
+	 * burst still name (found by fuzz_dataplane): drop the dead
+	 * records instead; every live one is an ENDED entry, and this one
+	 * is not in the ring, so there is room after. */
+	if (unlikely(ft->linger_count == ft->capacity))
+		linger_compact(ft);
 	if (unlikely(ft->linger_count == ft->capacity)) {
 		/* Only reachable if entries were removed behind the queue's
 		 * back; never lose track of one: let it go now. */

@@ -403,6 +403,52 @@ test_linger_keep(void)
 	dp_test_end();
 }
 
+/*
+ * The linger ring full of records of entries removed behind its back
+ * (ended, then removed and their entries reused): a stream that ends now
+ * is queued after the dead records are dropped. Before, it was removed
+ * at once, while fragments of its burst still named its edge state
+ * (found by fuzz_dataplane: a NULL edge block in route).
+ */
+static void
+test_linger_ring_full(void)
+{
+	struct release_log log;
+	struct sl_flow_table *ft;
+	struct sl_flow_key kb = key(0, 999, 0);
+	unsigned int calls;
+	bool created;
+	int32_t ib;
+
+	dp_test_begin();
+	ft = table(64, 8, &log);
+	for (uint64_t r = 1; ft->linger_count < ft->capacity; r++) {
+		struct sl_flow_key k = key(0, r, 0);
+		int32_t i = sl_flow_add(ft, &k, T0, &created);
+
+		CU_ASSERT_FATAL(i >= 0 && created);
+		sl_flow_end(ft, (uint32_t)i, T0);
+		sl_flow_remove(ft, (uint32_t)i);
+		CU_ASSERT_FATAL(r < 1000);
+	}
+	CU_ASSERT_EQUAL(ft->active, 0);
+	ib = sl_flow_add(ft, &kb, T0, &created);
+	CU_ASSERT_FATAL(ib >= 0);
+	calls = log.calls;
+	sl_flow_end(ft, (uint32_t)ib, T0 + 1);
+	CU_ASSERT_EQUAL(log.calls, calls); /* not released */
+	/* Still there, ended, the one live record in the ring. */
+	CU_ASSERT_EQUAL(sl_flow_lookup(ft, &kb), (uint32_t)ib);
+	CU_ASSERT_EQUAL(ft->flows[ib].state, SL_FLOW_ENDED);
+	CU_ASSERT_EQUAL(ft->linger_count, 1);
+	/* It leaves after its linger, like any other. */
+	CU_ASSERT_EQUAL(sl_flow_expire_ended(ft, T0 + 1 + 101, 100), 1);
+	CU_ASSERT_EQUAL(sl_flow_lookup(ft, &kb), SL_FLOW_NONE);
+	CU_ASSERT_EQUAL(ft->linger_count, 0);
+	sl_flow_table_free(ft);
+	dp_test_end();
+}
+
 static void
 test_expire_idle_and_linger(void)
 {
@@ -783,6 +829,8 @@ main(int argc, char **argv)
 	CU_add_test(s, "remove bumps gen", test_remove_bumps_gen);
 	CU_add_test(s, "linger kept by the keep hook, then ended",
 		    test_linger_keep);
+	CU_add_test(s, "linger ring full of dead records: still queued",
+		    test_linger_ring_full);
 	CU_add_test(s, "expiry: idle ACTIVE and lingering ENDED",
 		    test_expire_idle_and_linger);
 	CU_add_test(s, "expiry: cursor and budget", test_expire_cursor_budget);
