@@ -32,15 +32,17 @@
 #define CORPUS SL_SOURCE_DIR "/tools/data/corpus.txt"
 #define QUESTION_TOKENS 12 /* sluicegen's default question */
 
+#define MS_NS(ms) ((uint64_t)((ms) * 1e6 + 0.5))
+
 /* sluice-engine's defaults (tools/engine/README.md has the sources). */
 static const struct sl_lm_params lm_defaults = {
-	.decode_base_ns = 12000000,
-	.decode_per_seq_ns = 300000,
-	.prefill_base_ns = 11000000,
-	.prefill_per_token_ns = 80000,
-	.max_num_seqs = 256,
-	.max_batched_tokens = 4096,
-	.kv_tokens = 110000,
+	.decode_base_ns = MS_NS(SL_LM_DEFAULT_DECODE_MS),
+	.decode_per_seq_ns = MS_NS(SL_LM_DEFAULT_DECODE_PER_SEQ_MS),
+	.prefill_base_ns = MS_NS(SL_LM_DEFAULT_PREFILL_MS),
+	.prefill_per_token_ns = MS_NS(SL_LM_DEFAULT_PREFILL_PER_TOKEN_MS),
+	.max_num_seqs = SL_LM_DEFAULT_MAX_NUM_SEQS,
+	.max_batched_tokens = SL_LM_DEFAULT_BATCHED_TOKENS,
+	.kv_tokens = SL_LM_DEFAULT_KV_TOKENS,
 };
 
 enum prompt { P_QA, P_CLAIMS, P_QUERIES, P_MAX };

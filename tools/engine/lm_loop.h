@@ -42,6 +42,17 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+/* sluice-engine's defaults, model time (tools/engine/README.md gives
+ * the source of each; sluice-engine's options and the lm_capacity bench
+ * both start from these). */
+#define SL_LM_DEFAULT_DECODE_MS 12.0
+#define SL_LM_DEFAULT_DECODE_PER_SEQ_MS 0.3
+#define SL_LM_DEFAULT_PREFILL_MS 11.0
+#define SL_LM_DEFAULT_PREFILL_PER_TOKEN_MS 0.08
+#define SL_LM_DEFAULT_MAX_NUM_SEQS 256
+#define SL_LM_DEFAULT_BATCHED_TOKENS 4096
+#define SL_LM_DEFAULT_KV_TOKENS 110000
+
 /* The constants of one instance (tools/engine/README.md has their
  * sources). */
 struct sl_lm_params {
