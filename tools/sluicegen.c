@@ -95,6 +95,7 @@ struct gen_opts {
 	double sweep_duration;
 	uint64_t sweep_pause_ms;
 	const char *dump_path;
+	const char *times_path; /* --times: per-request timeline */
 	uint64_t id_prefix; /* high 32 bits of request ids */
 	bool have_id_prefix;
 	const char *questions_path; /* --questions: JSON lines */
@@ -536,7 +537,7 @@ usage(FILE *f)
 		"        --sweep R1,R2,... [--sweep-duration SEC]"
 		" [--sweep-pause-ms MS])\n"
 		"       [--requests R] [--drain-ms MS] [--dump FILE]"
-		" [--id-prefix N]\n"
+		" [--times FILE] [--id-prefix N]\n"
 		"       [--corpus FILE | --questions FILE.jsonl] [--seed S]"
 		" [--json] [--check]\n"
 		"       [--quiet]\n"
@@ -548,6 +549,10 @@ usage(FILE *f)
 		"  --dump writes \"<index>\\t<ok|lost|aborted:REASON>\\t"
 		"<escaped text>\"\n"
 		"  per request (FILE.<i> for rate i of a sweep);\n"
+		"  --times writes \"<index>\\t<due_us>\\t<sent_us>\\t"
+		"<first_us>\\t<done_us>\\t<flags>\"\n"
+		"  per request, microseconds from the run's start (0: never),"
+		" FILE.<i> likewise;\n"
 		"  --questions asks the file's questions (one JSON object a"
 		" line with\n"
 		"  \"id\" and \"question\") in file order, request i the"
@@ -638,6 +643,7 @@ gen_parse_args(struct gen_opts *o, int argc, char **argv)
 		{"sweep-duration", required_argument, NULL, 'W'},
 		{"sweep-pause-ms", required_argument, NULL, 'P'},
 		{"dump", required_argument, NULL, 'u'},
+		{"times", required_argument, NULL, 'T'},
 		{"id-prefix", required_argument, NULL, 'I'},
 		{"questions", required_argument, NULL, 'X'},
 		{"help", no_argument, NULL, 'h'},
@@ -792,6 +798,10 @@ gen_parse_args(struct gen_opts *o, int argc, char **argv)
 		case 'u':
 			o->dump_path = optarg;
 			pipeline_only = "dump";
+			break;
+		case 'T':
+			o->times_path = optarg;
+			pipeline_only = "times";
 			break;
 		case 'I':
 			if (!parse_u64(optarg, 0, UINT32_MAX, &o->id_prefix))
@@ -2003,6 +2013,53 @@ gen_dump_write(const struct gen_prun *run, const char *path)
 	return 0;
 }
 
+/*
+ * The times of a run's offset @ns from its start in microseconds, 0 for
+ * "never" (a request is never sent at the run's first nanosecond: its
+ * question is built first).
+ */
+static uint64_t
+gen_times_us(const struct gen_prun *run, uint64_t ns)
+{
+	return ns > run->start_ns ? (ns - run->start_ns) / 1000 : 0;
+}
+
+/**
+ * gen_times_write - one line per request in index order:
+ * "<index>\t<due_us>\t<sent_us>\t<first_us>\t<done_us>\t<flags>\n",
+ * microseconds from the run's start: when the schedule wanted it sent,
+ * when its question went out, its first result fragment, its END or
+ * ABORT (0: never); flags as in the dump. What a harness needs to drop a
+ * warm-up, pool percentiles across runs or compute its own load.
+ */
+static int
+gen_times_write(const struct gen_prun *run, const char *path)
+{
+	FILE *f = fopen(path, "w");
+	uint64_t i;
+
+	if (f == NULL)
+		return -errno;
+	for (i = 0; i < run->n; i++) {
+		const struct gen_preq *r = &run->req[i];
+		bool closed = r->state == GEN_PREQ_DONE ||
+			      r->state == GEN_PREQ_ABORTED;
+
+		fprintf(f, "%" PRIu64 "\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64
+			   "\t%" PRIu64 "\t",
+			i, r->at_ns / 1000,
+			r->state == GEN_PREQ_PENDING ? 0 :
+				gen_times_us(run, r->sent_ns),
+			r->first_rx_ns ? gen_times_us(run, r->first_rx_ns) : 0,
+			closed ? gen_times_us(run, r->done_ns) : 0);
+		gen_dump_flags(f, r);
+		fputc('\n', f);
+	}
+	if (fclose(f) != 0)
+		return -errno;
+	return 0;
+}
+
 static int
 gen_piece_cmp(const void *a, const void *b)
 {
@@ -2630,14 +2687,16 @@ gen_prun_failed(const struct gen_prun *run)
 	       c->corrupted || c->unknown || c->completed < c->requests;
 }
 
-/* The dump of run @index: PATH itself, PATH.<index> within a sweep. */
+/* The dump or times file @base of run @index: @base itself, or
+ * @base.<index> within a sweep. */
 static void
-gen_dump_path(const struct gen *g, uint32_t index, char *buf, size_t len)
+gen_run_path(const struct gen *g, const char *base, uint32_t index,
+	     char *buf, size_t len)
 {
 	if (g->o.n_sweep == 0)
-		snprintf(buf, len, "%s", g->o.dump_path);
+		snprintf(buf, len, "%s", base);
 	else
-		snprintf(buf, len, "%s.%u", g->o.dump_path, index);
+		snprintf(buf, len, "%s.%u", base, index);
 }
 
 static int
@@ -2690,11 +2749,15 @@ gen_pipeline_main(struct gen *g)
 			gen_prun_free(&run);
 			return 1;
 		}
-		if (g->o.dump_path != NULL) {
+		for (unsigned int w = 0; w < 2; w++) {
+			const char *base = w ? g->o.times_path : g->o.dump_path;
 			char path[4096];
 
-			gen_dump_path(g, i, path, sizeof(path));
-			rc = gen_dump_write(&run, path);
+			if (base == NULL)
+				continue;
+			gen_run_path(g, base, i, path, sizeof(path));
+			rc = w ? gen_times_write(&run, path) :
+				 gen_dump_write(&run, path);
 			if (rc < 0) {
 				fprintf(stderr, "sluicegen: cannot write %s: %s\n",
 					path, strerror(-rc));

@@ -1,83 +1,160 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 #
-# alto.sh - ALTO's headline experiment (EuroMLSys '24, Fig. 3) on sluice:
-# the fact-checking pipeline with streaming edges against the same
-# pipeline with every edge buffered, under Poisson load.
+# alto.sh - ALTO's headline experiment (EuroMLSys '24, Fig. 3) on sluice,
+# measured well: the fact-checking pipeline under Poisson load in three
+# arms, several seeds, with confidence intervals and a validation of the
+# engine model against ALTO's own figures.
 #
-#   tools/bench/alto.sh
+#   tools/bench/alto.sh [--quick]
 #
-# On the tools/netns.sh topology it starts the 16 engine emulators
-# (sluice-engine --role answer|claims|queries|bm25|encoder|rerank, ALTO's
-# instance counts) with one time scale, sluiced with
-# tools/pipelines/factcheck.yaml, and runs `sluicegen --mode pipeline
-# --sweep` over increasing Poisson rates; then restarts engines and
-# sluiced with tools/pipelines/factcheck-buffered.yaml and sweeps the same
-# rates with the same seed. As in the paper: achieved load = requests
-# completed / (last completion - first send); a point counts only where
-# achieved >= 80% of offered; the latency target is 4 s of model time,
-# i.e. 4000 ms x ALTO_TIME_SCALE.
+# Arms (ALTO_ARMS, run in this order, rotated per point):
+#   buffered   tools/pipelines/factcheck-buffered.yaml: every edge waits for
+#              the whole upstream output (ALTO's baseline)
+#   streaming  tools/pipelines/factcheck.yaml: ALTO's streamed edges
+#   sentences  tools/pipelines/factcheck-sentences.yaml: streaming, and the
+#              answer reaches claim extraction sentence by sentence
+# and the baselines behind switches, for a run that names them:
+#   hash, buffered-hash  streaming / buffered with ALTO's hash(request_id)
+#              routing on every stage (aggregation 1 everywhere)
+#   buffered-serial      buffered, query generation serving one request's
+#              claims one after another (sluice-engine --serial-children;
+#              the audit's hypothesis H3)
 #
-# Writes results/alto.csv (mode,offered_rps,achieved_rps,completed,aborted,
-# lost,p50_ms,p99_ms), results/alto.png (median and P99 latency against
-# achieved load, both modes, target line), results/alto.json (summary:
-# highest achieved load under the target per mode and their ratio, P99
-# ratio at the lowest rate, whether both modes gave byte-identical final
-# results at the lowest rate), copies alto.json to
-# tools/bench/results/alto-<commit>.json and appends a line to
-# tools/bench/results/alto.md. Logs: results/alto-logs/. Everything it
-# started is stopped and the namespace removed on exit.
+# Method. For every seed, for every rate (model requests/s), every arm
+# runs one point: fresh engines (tools/bench/factcheck.sh, ALTO's 16
+# instances) and a fresh sluiced, then sluicegen sends W warm-up requests
+# followed by M measured ones, Poisson, at rate / ALTO_TIME_SCALE real
+# requests/s; the arrivals and the questions are those of the seed, the
+# same in every arm. M is the smaller of ALTO_MIN_REQUESTS (2000) and
+# ALTO_MIN_MODEL_S (300 s) of model time, and never under 1000 (a P99 is
+# reported only from at least 1000 completions); W covers
+# ALTO_WARMUP_MODEL_S (20 s) of model time and is discarded. The arms of
+# one point run one after another in a rotated order (the machine's
+# noise reaches all of them alike). From sluicegen's per-request times
+# (--times) tools/bench/alto.py computes, in model time: achieved load =
+# measured completions / (last completion - first measured send), the
+# median and P99; a point is shown where achieved >= 80% of offered (as
+# in the paper). Per arm and seed, the load where the median crosses the
+# 4 s target is interpolated linearly between shown points; ratios are
+# taken per seed (same arrivals) and reported as mean and 95% confidence
+# interval (Student's t over seeds). Low load is the lowest rate.
 #
-# Environment:
-#   ALTO_TIME_SCALE  engine time scale (default 0.25: a request takes a
-#                    quarter of the model's seconds, the sweep ~10 min)
-#   ALTO_RATES       comma list of offered rates in requests/s of model
-#                    time (default 1,2,3,3.5,4,4.5,5,6: divided by the time
-#                    scale to give real rates)
-#   ALTO_DURATION    seconds of arrivals per rate (default 20)
-#   ALTO_DRAIN_MS    wait for stragglers after the last question (default
-#                    40 s of model time, at least 3 s: longer than an
-#                    admitted request can take with every engine's queue
-#                    bounded by FC_MAX_WAIT_MS, tools/bench/factcheck.sh)
-#   ALTO_SEED        sluicegen's seed (default 1)
-#   ALTO_BUILD       build folder (default build-bench; built if needed)
-#   ALTO_ENGINE_ARGS extra options for every sluice-engine
-#   ALTO_MODES       "streaming buffered" (default) or one of them
+# An overhead check runs the streaming arm at ALTO_CHECK_RATE (15) model
+# requests/s for ALTO_CHECK_REQUESTS at time scale 1.0 and at the scale
+# used: unscaled costs (kernel, sluiced, timers) weigh 1/scale times more
+# in model time at a small scale; the check passes when both medians agree
+# within 10%.
+#
+# Writes (ALTO_OUT, default results/): alto.csv (one line per point and
+# seed), alto-summary.csv (per arm and rate: means and 95% intervals over
+# seeds), alto.png (median and P99 against achieved load, model time, with
+# ALTO's points), alto.json (per arm the points per seed; the ratios; the
+# validation block; the engine constants) and alto-logs/. A full run
+# copies alto.json to tools/bench/results/alto-<commit>.json and adds a
+# line to tools/bench/results/alto.md; --quick records nothing.
+#
+# --quick: a smoke run (one seed, two rates, a few dozen requests a point,
+# about two minutes): checks that everything runs and that the arms agree
+# byte for byte; its figures mean nothing.
+#
+# Environment (model time unless said):
+#   ALTO_TIME_SCALE      engine time scale (full 0.1, quick 0.25)
+#   ALTO_RATES           comma list of offered rates, requests/s
+#   ALTO_SEEDS           comma list of seeds (full 1,2,3)
+#   ALTO_ARMS            arms, space separated (buffered streaming sentences)
+#   ALTO_MIN_REQUESTS, ALTO_MIN_MODEL_S, ALTO_WARMUP_MODEL_S  (above)
+#   ALTO_CHECK           1 (default) runs the overhead check, 0 not
+#   ALTO_CHECK_RATE, ALTO_CHECK_REQUESTS
+#   ALTO_BUILD           build folder (default build-bench; built if needed)
+#   ALTO_OUT             output folder (default results)
+#   ALTO_ENGINE_ARGS     extra options for every sluice-engine
+#   ALTO_MAX_WAIT_MS     engines refuse work that waited this long (0,
+#                        the default: never, as ALTO's queues)
+#   ALTO_PREFIX_CACHE    N > 0: every LM instance keeps N prompt prefixes
+#                        (sluice-engine --prefix-cache N), as vLLM >= 0.4
+#                        does; 0 (default): none, as ALTO's vLLM 0.2.6
 
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$root"
 
-scale=${ALTO_TIME_SCALE:-0.25}
-model_rates=${ALTO_RATES:-1,2,3,3.5,4,4.5,5,6}
-duration=${ALTO_DURATION:-20}
-seed=${ALTO_SEED:-1}
-modes=${ALTO_MODES:-streaming buffered}
+die() {
+	echo "alto: $*" >&2
+	exit 2
+}
+
+quick=0
+case ${1:-} in
+--quick) quick=1 ;;
+"") ;;
+*)
+	echo "usage: $0 [--quick]" >&2
+	exit 2
+	;;
+esac
+
+if [[ $quick -eq 1 ]]; then
+	scale=${ALTO_TIME_SCALE:-0.25}
+	model_rates=${ALTO_RATES:-5,15}
+	seeds=${ALTO_SEEDS:-1}
+	min_requests=${ALTO_MIN_REQUESTS:-40}
+	min_model_s=${ALTO_MIN_MODEL_S:-8}
+	warmup_model_s=${ALTO_WARMUP_MODEL_S:-2}
+	p99_min=0
+	check_requests=${ALTO_CHECK_REQUESTS:-20}
+else
+	scale=${ALTO_TIME_SCALE:-0.1}
+	model_rates=${ALTO_RATES:-4,6,8,12,15,17,18,19,20,21.5}
+	seeds=${ALTO_SEEDS:-1,2,3}
+	min_requests=${ALTO_MIN_REQUESTS:-2000}
+	min_model_s=${ALTO_MIN_MODEL_S:-300}
+	warmup_model_s=${ALTO_WARMUP_MODEL_S:-20}
+	p99_min=1000
+	check_requests=${ALTO_CHECK_REQUESTS:-600}
+fi
+arms=${ALTO_ARMS:-buffered streaming sentences}
+check=${ALTO_CHECK:-1}
+prefix_cache=${ALTO_PREFIX_CACHE:-0}
+[[ $prefix_cache =~ ^[0-9]+$ ]] || die "ALTO_PREFIX_CACHE must be a count"
+lm_args=
+[[ $prefix_cache -gt 0 ]] && lm_args="--prefix-cache $prefix_cache"
+check_rate=${ALTO_CHECK_RATE:-15}
 builddir=${ALTO_BUILD:-build-bench}
 [[ $builddir = /* ]] || builddir=$root/$builddir
-results=results
-logs=$results/alto-logs
-bench_results=tools/bench/results
+out=${ALTO_OUT:-results}
+[[ $out = /* ]] || out=$root/$out
+logs=$out/alto-logs
+bench_results=$root/tools/bench/results
 
-awk -v s="$scale" 'BEGIN { exit !(s > 0) }' ||
-	{ echo "alto: ALTO_TIME_SCALE must be > 0, got '$scale'" >&2; exit 2; }
-target_ms=$(awk -v s="$scale" 'BEGIN { printf "%g", 4000 * s }')
-drain_ms=${ALTO_DRAIN_MS:-$(awk -v s="$scale" 'BEGIN { d = 40000 * s; print (d < 3000 ? 3000 : int(d)) }')}
-# Real rates: model rates / time scale.
-rates=$(awk -v list="$model_rates" -v s="$scale" 'BEGIN {
-	n = split(list, r, ",")
-	for (i = 1; i <= n; i++)
-		printf "%s%g", (i > 1 ? "," : ""), r[i] / s
-}')
+positive() {
+	awk -v v="$1" 'BEGIN { exit !(v ~ /^[0-9]*\.?[0-9]+$/ && v + 0 > 0) }'
+}
+positive "$scale" || die "ALTO_TIME_SCALE must be a number > 0, got '$scale'"
+for r in ${model_rates//,/ }; do
+	positive "$r" || die "ALTO_RATES: '$r' is not a rate > 0"
+done
+for s in ${seeds//,/ }; do
+	[[ $s =~ ^[0-9]+$ ]] || die "ALTO_SEEDS: '$s' is not a seed"
+done
+for v in min_requests min_model_s warmup_model_s check_requests; do
+	[[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a whole number, got '${!v}'"
+done
+positive "$check_rate" || die "ALTO_CHECK_RATE must be a rate > 0"
+for arm in $arms; do
+	case $arm in
+	buffered | streaming | sentences | hash | buffered-hash | buffered-serial) ;;
+	*) die "ALTO_ARMS: unknown arm '$arm'" ;;
+	esac
+done
 
 # shellcheck source=tools/deps.sh
 . tools/deps.sh || { echo "alto: cannot install the packages sluice needs" >&2; exit 1; }
-
 # shellcheck source=tools/bench/common.sh
 . tools/bench/common.sh
 bench_build "$builddir" dataplane/sluiced tools/sluicegen tools/sluice-engine \
-	tools/sluicectl || exit 1
+	tools/sluicectl tools/bench/lm_capacity || exit 1
 commit=$(bench_commit dataplane proto control tools)
 
 FC_BUILD=$builddir
@@ -87,208 +164,150 @@ FC_NS=sluice-alto
 FC_EAL_PREFIX=sluice-alto
 FC_TIME_SCALE=$scale
 FC_ENGINE_ARGS=${ALTO_ENGINE_ARGS:-}
+# ALTO's engines queued without bound; a refusal after a bounded wait
+# (factcheck.sh's default) would cap the median below the target and
+# hide the crossing.
+FC_MAX_WAIT_MS=${ALTO_MAX_WAIT_MS:-0}
 # shellcheck source=tools/bench/factcheck.sh
 . tools/bench/factcheck.sh
 
-rm -rf "$logs" "$results/alto.csv" "$results/alto.png" "$results/alto.json"
-mkdir -p "$logs" "$bench_results"
+rm -rf "$logs" "$out/alto.csv" "$out/alto-summary.csv" "$out/alto.png" \
+	"$out/alto.json"
+mkdir -p "$logs"
 fc_init
 
-fc_say "time scale $scale: target $target_ms ms; rates $rates req/s" \
-	"($model_rates in model time), $duration s each, drain $drain_ms ms"
-start_s=$SECONDS
-for mode in $modes; do
-	case $mode in
-	streaming) config=tools/pipelines/factcheck.yaml ;;
-	buffered) config=tools/pipelines/factcheck-buffered.yaml ;;
-	*) fc_die "unknown mode '$mode' in ALTO_MODES" ;;
+# ALTO's hash(request_id) on every stage: the arm's file with aggregation
+# 1 on each stage (a stage's own aggregation line replaced).
+hash_config() {
+	awk '
+		/^    stages:/ { in_stages = 1 }
+		/^    edges:/ { in_stages = 0 }
+		in_stages && /^        aggregation:/ { next }
+		{ print }
+		in_stages && /^      - name: / {
+			print "        aggregation: 1          # ALTO: hash(request_id)"
+		}' "$1" >"$2"
+}
+hash_config tools/pipelines/factcheck.yaml "$logs/factcheck-hash.yaml"
+hash_config tools/pipelines/factcheck-buffered.yaml \
+	"$logs/factcheck-buffered-hash.yaml"
+
+arm_config() {
+	case $1 in
+	buffered | buffered-serial) echo tools/pipelines/factcheck-buffered.yaml ;;
+	streaming) echo tools/pipelines/factcheck.yaml ;;
+	sentences) echo tools/pipelines/factcheck-sentences.yaml ;;
+	hash) echo "$logs/factcheck-hash.yaml" ;;
+	buffered-hash) echo "$logs/factcheck-buffered-hash.yaml" ;;
 	esac
-	# Fresh engines and sluiced per mode: no queue or flow carries over.
-	fc_engines_start
-	fc_sluiced_start "$config" "$logs/sluiced-$mode-stats.json"
-	fc_say "$mode: sweeping $rates req/s ..."
-	gen_rc=0
-	fc_gen "$logs/sweep-$mode.json" "$logs/sweep-$mode.err" \
-		--sweep "$rates" --sweep-duration "$duration" \
-		--sweep-pause-ms 2000 --arrival poisson --drain-ms "$drain_ms" \
-		--seed "$seed" --dump "$logs/dump-$mode" --json || gen_rc=$?
-	jq -e '.sweep | length > 0' "$logs/sweep-$mode.json" >/dev/null 2>&1 || {
-		cat "$logs/sweep-$mode.err" >&2
-		fc_die "sluicegen ($mode) exited $gen_rc without its sweep report"
+}
+
+# point ARM RATE SEED SCALE MEASURED WARMUP TAG: one point, its files in
+# $logs/TAG/; a line in $logs/points.jsonl.
+point() {
+	local arm=$1 rate=$2 seed=$3 pscale=$4 measured=$5 warm=$6 tag=$7
+	local dir=$logs/$tag real drain_ms rc=0 t0=$SECONDS
+	mkdir -p "$dir"
+	chown "$FC_SLUICED_USER" "$dir"
+	real=$(awk -v r="$rate" -v s="$pscale" 'BEGIN { printf "%.6g", r / s }')
+	# Stragglers: 40 s of model time after the last question, at least 3 s.
+	drain_ms=$(awk -v s="$pscale" 'BEGIN { d = 40000 * s; print (d < 3000 ? 3000 : int(d)) }')
+	FC_TIME_SCALE=$pscale
+	FC_ARGS_answer=$lm_args
+	FC_ARGS_claims=$lm_args
+	FC_ARGS_queries=$lm_args
+	[[ $arm == buffered-serial ]] && FC_ARGS_queries+=" --serial-children"
+	fc_engines_start >/dev/null
+	fc_sluiced_start "$(arm_config "$arm")" "$dir/sluiced-stats.json" >/dev/null
+	fc_gen "$dir/gen.json" "$dir/gen.err" --request-rate "$real" \
+		--requests $((warm + measured)) --arrival poisson \
+		--drain-ms "$drain_ms" --seed "$seed" --dump "$dir/dump" \
+		--times "$dir/times" --json || rc=$?
+	jq -e '.requests > 0' "$dir/gen.json" >/dev/null 2>&1 || {
+		cat "$dir/gen.err" >&2
+		fc_die "sluicegen ($tag) exited $rc without its report"
 	}
-	jq -r '.sweep[] | "  offered \(.offered_rps) achieved \(.achieved_rps | . * 100 | round / 100) completed \(.completed)/\(.requests) aborted \(.aborted) lost \(.lost) p50 \(.p50_us / 1000 | round) ms p99 \(.p99_us / 1000 | round) ms"' \
-		"$logs/sweep-$mode.json"
 	rc=0
 	fc_sluiced_stop || rc=$?
-	[[ $rc -eq 0 ]] || fc_say "warning: sluiced exited $rc on SIGTERM"
+	[[ $rc -eq 0 ]] || fc_say "warning: sluiced exited $rc on SIGTERM ($tag)"
 	fc_engines_stop
-	fc_engine_stats "$logs/engines-$mode.json"
-	mv "$logs/sluiced.log" "$logs/sluiced-$mode.log"
-	mv "$logs/sluiced.err" "$logs/sluiced-$mode.err"
+	fc_engine_stats "$dir/engines.json"
+	mv "$logs/sluiced.log" "$logs/sluiced.err" "$dir/"
 	rm -f "$logs"/engine-*.json
+	jq -cn --arg arm "$arm" --argjson rate "$rate" --argjson seed "$seed" \
+		--argjson scale "$pscale" --argjson warmup "$warm" \
+		--argjson measured "$measured" --arg dir "$tag" \
+		'{arm: $arm, rate: $rate, seed: $seed, scale: $scale,
+		  warmup: $warmup, measured: $measured, dir: $dir}' \
+		>>"$logs/points.jsonl"
+	jq -r --arg t "$tag" --argjson s "$pscale" --argjson w "$warm" \
+		--arg secs "$((SECONDS - t0))" \
+		'"  \($t): \(.completed)/\(.requests) done, \(.aborted) aborted, \(.lost) unfinished; p50 \(.p50_us / 1000 / $s | round) ms model (warm-up included) [\($secs) s]"' \
+		"$dir/gen.json"
+}
+
+# Requests of a point at RATE: measured and warm-up.
+measured_at() {
+	awk -v r="$1" -v n="$min_requests" -v t="$min_model_s" -v p="$p99_min" \
+		'BEGIN { m = r * t; m = (m == int(m) ? m : int(m) + 1)
+			 if (m > n) m = n; if (m < p) m = p; print m }'
+}
+warmup_at() {
+	awk -v r="$1" -v w="$warmup_model_s" \
+		'BEGIN { m = r * w; print (m == int(m) ? m : int(m) + 1) }'
+}
+
+n_arms=$(wc -w <<<"$arms")
+fc_say "time scale $scale; arms: $arms; rates ${model_rates} model req/s;" \
+	"seeds $seeds; >= $min_requests requests or $min_model_s s a point," \
+	"warm-up $warmup_model_s s"
+start_s=$SECONDS
+k=0
+for seed in ${seeds//,/ }; do
+	for rate in ${model_rates//,/ }; do
+		m=$(measured_at "$rate")
+		w=$(warmup_at "$rate")
+		# The arms in a rotated order: no arm always runs first.
+		read -ra order <<<"$arms"
+		for ((i = 0; i < n_arms; i++)); do
+			arm=${order[$(((i + k) % n_arms))]}
+			point "$arm" "$rate" "$seed" "$scale" "$m" "$w" \
+				"$arm-r$rate-s$seed"
+		done
+		k=$((k + 1))
+	done
 done
+if [[ $check -eq 1 ]]; then
+	fc_say "overhead check: streaming at $check_rate req/s, scale 1 and $scale"
+	w=$(warmup_at "$check_rate")
+	point streaming "$check_rate" 1 1 "$check_requests" "$w" check-scale-1
+	point streaming "$check_rate" 1 "$scale" "$check_requests" "$w" \
+		"check-scale-$scale"
+fi
 elapsed=$((SECONDS - start_s))
 
+"$builddir/tools/bench/lm_capacity" >"$logs/lm_capacity.json"
 cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null || true)
-machine="${cpu:-unknown cpu}, $(nproc) cores"
-python3 - "$logs" "$results" "$scale" "$target_ms" "$commit" "$machine" \
-	"$model_rates" "$duration" "$seed" "$elapsed" "$modes" <<'EOF'
-import datetime, json, os, sys
+python3 tools/bench/alto.py --logs "$logs" --out "$out" --scale "$scale" \
+	--commit "$commit" --machine "${cpu:-unknown cpu}, $(nproc) cores" \
+	--elapsed "$elapsed" --p99-min "$p99_min" --quick "$quick" \
+	--check "$check" --engine-readme tools/engine/README.md \
+	--lm-capacity "$logs/lm_capacity.json" \
+	--prefix-cache "$prefix_cache" --claims-prefix "$FC_CLAIMS_PREFIX" --queries-prefix "$FC_QUERIES_PREFIX" \
+	--max-wait-ms "$FC_MAX_WAIT_MS"
 
-logs, results, scale, target, commit, machine, model_rates, duration, \
-    seed, elapsed, modes = sys.argv[1:]
-scale, target = float(scale), float(target)
-modes = modes.split()
-
-
-def points(mode):
-    path = os.path.join(logs, "sweep-%s.json" % mode)
-    if not os.path.exists(path):
-        return []
-    return json.load(open(path))["sweep"]
-
-
-def shown(p):
-    return p["completed"] > 0 and p["achieved_rps"] >= 0.8 * p["offered_rps"]
-
-
-def summary(pts):
-    ok = [p for p in pts if shown(p)]
-    under = [p for p in ok if p["p50_us"] / 1000 <= target]
-    best = max(under, key=lambda p: p["achieved_rps"]) if under else None
-    under99 = [p for p in ok if p["p99_us"] / 1000 <= target]
-    best99 = max(under99, key=lambda p: p["achieved_rps"]) if under99 else None
-    # Where the median crosses the target, linearly between the last
-    # point under it and the next shown point (in offered order).
-    at_target = best["achieved_rps"] if best else None
-    for a, b in zip(ok, ok[1:]):
-        pa, pb = a["p50_us"] / 1000, b["p50_us"] / 1000
-        if pa <= target < pb:
-            f = (target - pa) / (pb - pa)
-            at_target = a["achieved_rps"] + f * (b["achieved_rps"] - a["achieved_rps"])
-            break
-    # The knee is seen when some rate stays under the target and a
-    # higher one does not (over it, or under 80% achieved).
-    knee = bool(under) and any(
-        (not shown(p)) or p["p50_us"] / 1000 > target
-        for p in pts if p["offered_rps"] > best["offered_rps"])
-    return {
-        "max_rate_under_target": best["achieved_rps"] if best else 0.0,
-        "offered_at_max": best["offered_rps"] if best else None,
-        "p50_ms_at_max": best["p50_us"] / 1000 if best else None,
-        "rate_at_target_interpolated": at_target,
-        "max_rate_p99_under_target": best99["achieved_rps"] if best99 else 0.0,
-        "knee_seen": knee,
-        "points": [{
-            "offered_rps": p["offered_rps"],
-            "achieved_rps": round(p["achieved_rps"], 3),
-            "requests": p["requests"], "completed": p["completed"],
-            "aborted": p["aborted"],
-            "aborted_by_reason": p.get("aborted_by_reason", {}),
-            "lost": p["lost"], "duplicated": p["duplicated"],
-            "misordered": p["misordered"],
-            "p50_ms": round(p["p50_us"] / 1000, 1),
-            "p99_ms": round(p["p99_us"] / 1000, 1),
-            "shown": shown(p)} for p in pts],
-    }
-
-
-data = {m: points(m) for m in modes}
-with open(os.path.join(results, "alto.csv"), "w") as f:
-    f.write("mode,offered_rps,achieved_rps,completed,aborted,lost,p50_ms,p99_ms\n")
-    for m in modes:
-        for p in data[m]:
-            f.write("%s,%g,%.3f,%d,%d,%d,%.1f,%.1f\n" % (
-                m, p["offered_rps"], p["achieved_rps"], p["completed"],
-                p["aborted"], p["lost"], p["p50_us"] / 1000,
-                p["p99_us"] / 1000))
-
-out = {
-    "time_scale": scale,
-    "target_ms": target,
-    "rates_model_rps": [float(r) for r in model_rates.split(",")],
-    "duration_s": float(duration),
-    "seed": int(seed),
-    "elapsed_s": int(elapsed),
-}
-for m in modes:
-    out[m] = summary(data[m])
-s, b = out.get("streaming"), out.get("buffered")
-ratio = None
-if s and b and b["max_rate_under_target"] > 0:
-    ratio = s["max_rate_under_target"] / b["max_rate_under_target"]
-out["throughput_ratio_at_target"] = ratio
-interp = None
-if s and b and s["rate_at_target_interpolated"] and b["rate_at_target_interpolated"]:
-    interp = s["rate_at_target_interpolated"] / b["rate_at_target_interpolated"]
-out["throughput_ratio_at_target_interpolated"] = interp
-p99 = None
-if data.get("streaming") and data.get("buffered"):
-    ps, pb = data["streaming"][0]["p99_us"], data["buffered"][0]["p99_us"]
-    if ps > 0:
-        p99 = pb / ps
-out["p99_ratio_low_load"] = p99
-
-# Final results at the lowest rate, streaming against buffered.
-ident, diff_lines, ok_lines = None, None, None
-d0 = [os.path.join(logs, "dump-%s.0" % m) for m in ("streaming", "buffered")]
-if all(os.path.exists(p) for p in d0):
-    a, c = open(d0[0], "rb").read(), open(d0[1], "rb").read()
-    ident = a == c
-    la, lc = a.split(b"\n"), c.split(b"\n")
-    diff_lines = sum(1 for x, y in zip(la, lc) if x != y) + abs(len(la) - len(lc))
-    ok_lines = sum(1 for x in la if b"\tok\t" in x)
-out["identical_results"] = ident
-out["differing_result_lines"] = diff_lines
-out["ok_results_compared"] = ok_lines
-out["commit"] = commit
-out["machine"] = machine
-out["date"] = datetime.datetime.utcnow().strftime("%Y-%m-%dT%H:%M:%SZ")
-json.dump(out, open(os.path.join(results, "alto.json"), "w"), indent=1)
-open(os.path.join(results, "alto.json"), "a").write("\n")
-EOF
-
-gnuplot -e "csv='$results/alto.csv'; out='$results/alto.png'; target=$target_ms; scale=$scale; subtitle=' - $commit'" \
+gnuplot -e "dir='$out'; arms='$arms'; subtitle='$commit, time scale $scale, prefix cache $prefix_cache'" \
 	tools/bench/alto.gnuplot 2>"$logs/gnuplot.err" ||
 	fc_say "warning: gnuplot failed (see $logs/gnuplot.err)"
 
-cp "$results/alto.json" "$bench_results/alto-$commit.json"
-python3 - "$results/alto.json" "$bench_results/alto.md" <<'EOF'
-import json, os, sys
-
-r = json.load(open(sys.argv[1]))
-log = sys.argv[2]
-fmt = lambda v, f="%.2f": "-" if v is None else f % v
-s, b = r.get("streaming", {}), r.get("buffered", {})
-head = ("# ALTO benchmark log\n\n"
-        "Written by tools/bench/alto.sh; one line per run (see "
-        "tools/bench/README.md, ALTO section). Rates in requests/s of real "
-        "time; max = highest achieved load with median latency under the "
-        "target (points with achieved >= 80% of offered).\n\n"
-        "| date | commit | machine | time scale | target ms | streaming max | "
-        "buffered max | ratio | P99 ratio at low load | identical results | "
-        "knee s/b | run s |\n"
-        "|---|---|---|---|---|---|---|---|---|---|---|---|\n")
-row = "| %s | %s | %s | %g | %g | %s | %s | %s | %s | %s | %s/%s | %s |\n" % (
-    r["date"], r["commit"], r["machine"], r["time_scale"], r["target_ms"],
-    fmt(s.get("max_rate_under_target")), fmt(b.get("max_rate_under_target")),
-    fmt(r["throughput_ratio_at_target"]), fmt(r["p99_ratio_low_load"]),
-    r["identical_results"], s.get("knee_seen"), b.get("knee_seen"),
-    r["elapsed_s"])
-new = not os.path.exists(log)
-with open(log, "a") as f:
-    if new:
-        f.write(head)
-    f.write(row)
-EOF
-
-echo
-jq -r '"ALTO on sluice (time scale \(.time_scale), target \(.target_ms) ms, \(.elapsed_s) s):",
-	"  streaming: max \(.streaming.max_rate_under_target // "-") req/s under target (knee seen: \(.streaming.knee_seen // "-"))",
-	"  buffered:  max \(.buffered.max_rate_under_target // "-") req/s under target (knee seen: \(.buffered.knee_seen // "-"))",
-	"  throughput ratio at target: \(.throughput_ratio_at_target // "-") (interpolated \(.throughput_ratio_at_target_interpolated // "-"))",
-	"  P99 ratio at the lowest rate (buffered/streaming): \(.p99_ratio_low_load // "-")",
-	"  identical final results at the lowest rate: \(.identical_results) (\(.differing_result_lines // "-") lines differ of \(.ok_results_compared // "-") ok)"' \
-	"$results/alto.json"
-echo "results: $results/alto.csv $results/alto.png $results/alto.json," \
-	"$bench_results/alto-$commit.json, a line in $bench_results/alto.md"
+if [[ $quick -eq 0 ]]; then
+	mkdir -p "$bench_results"
+	name=alto-$commit
+	[[ $prefix_cache -gt 0 ]] && name+=-prefix-cache
+	cp "$out/alto.json" "$bench_results/$name.json"
+	cp "$out/alto.png" "$bench_results/$name.png" 2>/dev/null || true
+	python3 tools/bench/alto.py --record "$out/alto.json" \
+		--md "$bench_results/alto.md"
+	echo "recorded: $bench_results/$name.json (.png), a line in $bench_results/alto.md"
+fi
+echo "results: $out/alto.csv $out/alto-summary.csv $out/alto.png $out/alto.json"

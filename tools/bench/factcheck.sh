@@ -13,7 +13,9 @@
 # sluice-engine), FC_LOGS (where logs and engine stats go) and
 # FC_TIME_SCALE (every modelled duration of the engines is multiplied by
 # it), optionally FC_NS, FC_EAL_PREFIX, FC_ENGINE_ARGS (extra options
-# for every sluice-engine), FC_SLUICED_ARGS (for sluiced, e.g. --impair),
+# for every sluice-engine), FC_ARGS_<role> (for that role's instances,
+# e.g. FC_ARGS_queries=--serial-children), FC_SLUICED_ARGS (for sluiced,
+# e.g. --impair),
 # FC_MAX_WAIT_MS and FC_CLAIMS_PREFIX / FC_QUERIES_PREFIX, then calls
 # fc_init.
 #
@@ -164,6 +166,10 @@ fc_engine_start() {
 	[[ $role == rerank ]] && extra=(--join 2)
 	[[ $role == claims ]] && extra=(--prefix-tokens "$FC_CLAIMS_PREFIX")
 	[[ $role == queries ]] && extra=(--prefix-tokens "$FC_QUERIES_PREFIX")
+	# FC_ARGS_<role>: extra options for that role's instances only.
+	local role_args="FC_ARGS_$role"
+	# shellcheck disable=SC2206 # one word per option
+	extra+=(${!role_args:-})
 	# shellcheck disable=SC2086 # FC_ENGINE_ARGS: one word per option
 	ip netns exec "$FC_NS" "$FC_ENGINE" --listen "$ep" --name "$name" \
 		--role "$role" --time-scale "$FC_TIME_SCALE" "${extra[@]}" \
