@@ -1977,40 +1977,32 @@ gen_dump_flags(FILE *f, const struct gen_preq *r)
 	}
 }
 
+/* One line of a per-request file (the dump, the times) for request @i. */
+typedef void (*gen_line_fn)(FILE *f, const struct gen_prun *run, uint64_t i);
+
 /**
- * gen_dump_write - one line per request in index order:
- * "<index>\t<flags>\t<result text, escaped>\n"; the text only for "ok"
- * (a partial result differs from run to run and would hide the diff
- * that matters). With --questions the question's id (escaped) follows
- * the index: "<index>\t<id>\t<flags>\t<text>\n".
+ * gen_dump_line - "<index>\t<flags>\t<result text, escaped>\n"; the
+ * text only for "ok" (a partial result differs from run to run and would
+ * hide the diff that matters). With --questions the question's id
+ * (escaped) follows the index: "<index>\t<id>\t<flags>\t<text>\n".
  */
-static int
-gen_dump_write(const struct gen_prun *run, const char *path)
+static void
+gen_dump_line(FILE *f, const struct gen_prun *run, uint64_t i)
 {
-	FILE *f = fopen(path, "w");
-	uint64_t i;
+	const struct gen_preq *r = &run->req[i];
 
-	if (f == NULL)
-		return -errno;
-	for (i = 0; i < run->n; i++) {
-		const struct gen_preq *r = &run->req[i];
+	fprintf(f, "%" PRIu64 "\t", i);
+	if (run->questions != NULL && i < run->questions->n) {
+		const char *id = run->questions->q[i].id;
 
-		fprintf(f, "%" PRIu64 "\t", i);
-		if (run->questions != NULL && i < run->questions->n) {
-			const char *id = run->questions->q[i].id;
-
-			gen_dump_escape(f, id, strlen(id));
-			fputc('\t', f);
-		}
-		gen_dump_flags(f, r);
+		gen_dump_escape(f, id, strlen(id));
 		fputc('\t', f);
-		if (r->state == GEN_PREQ_DONE)
-			gen_dump_escape(f, r->text, r->text_len);
-		fputc('\n', f);
 	}
-	if (fclose(f) != 0)
-		return -errno;
-	return 0;
+	gen_dump_flags(f, r);
+	fputc('\t', f);
+	if (r->state == GEN_PREQ_DONE)
+		gen_dump_escape(f, r->text, r->text_len);
+	fputc('\n', f);
 }
 
 /*
@@ -2025,36 +2017,42 @@ gen_times_us(const struct gen_prun *run, uint64_t ns)
 }
 
 /**
- * gen_times_write - one line per request in index order:
- * "<index>\t<due_us>\t<sent_us>\t<first_us>\t<done_us>\t<flags>\n",
- * microseconds from the run's start: when the schedule wanted it sent,
- * when its question went out, its first result fragment, its END or
- * ABORT (0: never); flags as in the dump. What a harness needs to drop a
- * warm-up, pool percentiles across runs or compute its own load.
+ * gen_times_line - "<index>\t<due_us>\t<sent_us>\t<first_us>\t<done_us>\t
+ * <flags>\n", microseconds from the run's start: when the schedule wanted
+ * it sent, when its question went out, its first result fragment, its
+ * END or ABORT (0: never); flags as in the dump. What a harness needs to
+ * drop a warm-up, pool percentiles across runs or compute its own load.
  */
+static void
+gen_times_line(FILE *f, const struct gen_prun *run, uint64_t i)
+{
+	const struct gen_preq *r = &run->req[i];
+	bool closed = r->state == GEN_PREQ_DONE ||
+		      r->state == GEN_PREQ_ABORTED;
+
+	fprintf(f, "%" PRIu64 "\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64
+		   "\t%" PRIu64 "\t",
+		i, r->at_ns / 1000,
+		r->state == GEN_PREQ_PENDING ? 0 :
+			gen_times_us(run, r->sent_ns),
+		r->first_rx_ns ? gen_times_us(run, r->first_rx_ns) : 0,
+		closed ? gen_times_us(run, r->done_ns) : 0);
+	gen_dump_flags(f, r);
+	fputc('\n', f);
+}
+
+/* @path gets one @line per request of @run, in index order. */
 static int
-gen_times_write(const struct gen_prun *run, const char *path)
+gen_run_file_write(const struct gen_prun *run, const char *path,
+		   gen_line_fn line)
 {
 	FILE *f = fopen(path, "w");
 	uint64_t i;
 
 	if (f == NULL)
 		return -errno;
-	for (i = 0; i < run->n; i++) {
-		const struct gen_preq *r = &run->req[i];
-		bool closed = r->state == GEN_PREQ_DONE ||
-			      r->state == GEN_PREQ_ABORTED;
-
-		fprintf(f, "%" PRIu64 "\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64
-			   "\t%" PRIu64 "\t",
-			i, r->at_ns / 1000,
-			r->state == GEN_PREQ_PENDING ? 0 :
-				gen_times_us(run, r->sent_ns),
-			r->first_rx_ns ? gen_times_us(run, r->first_rx_ns) : 0,
-			closed ? gen_times_us(run, r->done_ns) : 0);
-		gen_dump_flags(f, r);
-		fputc('\n', f);
-	}
+	for (i = 0; i < run->n; i++)
+		line(f, run, i);
 	if (fclose(f) != 0)
 		return -errno;
 	return 0;
@@ -2756,8 +2754,8 @@ gen_pipeline_main(struct gen *g)
 			if (base == NULL)
 				continue;
 			gen_run_path(g, base, i, path, sizeof(path));
-			rc = w ? gen_times_write(&run, path) :
-				 gen_dump_write(&run, path);
+			rc = gen_run_file_write(&run, path,
+						w ? gen_times_line : gen_dump_line);
 			if (rc < 0) {
 				fprintf(stderr, "sluicegen: cannot write %s: %s\n",
 					path, strerror(-rc));

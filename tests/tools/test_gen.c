@@ -343,7 +343,42 @@ test_dump_lines(void)
 	deliver(0, 0, w0, 2, SL_FRAG_F_END, 0, 2000);
 	deliver(1, 0, NULL, 0, SL_FRAG_F_ABORT, SL_ABORT_GUARD, 2000);
 	trun.req[2].state = GEN_PREQ_LOST;
-	CU_ASSERT_EQUAL(gen_dump_write(&trun, path), 0);
+	CU_ASSERT_EQUAL(gen_run_file_write(&trun, path, gen_dump_line), 0);
+	f = fopen(path, "r");
+	CU_ASSERT_FATAL(f != NULL);
+	n = fread(text, 1, sizeof(text) - 1, f);
+	text[n] = '\0';
+	fclose(f);
+	unlink(path);
+	CU_ASSERT_STRING_EQUAL(text, want);
+	gen_prun_free(&trun);
+}
+
+/* --times: due, sent, first fragment, END/ABORT in us from the start. */
+static void
+test_times_lines(void)
+{
+	static const char *const w0[] = {"Yes"};
+	static const char want[] = "0\t1000\t1\t2\t2\tok\n"
+				   "1\t2000\t1\t5\t5\taborted:GUARD\n"
+				   "2\t3000\t1\t0\t0\tlost\n"
+				   "3\t4000\t0\t0\t0\tunsent\n";
+	char path[] = "/tmp/sl_test_gen.XXXXXX", text[256];
+	FILE *f;
+	size_t n;
+	int fd = mkstemp(path);
+
+	CU_ASSERT_FATAL(fd >= 0);
+	close(fd);
+	setup_run(4, path);
+	for (unsigned int i = 0; i < 4; i++)
+		trun.req[i].at_ns = (i + 1) * 1000000ull;
+	trun.req[3].state = GEN_PREQ_PENDING;
+	trun.n_open = 3;
+	deliver(0, 0, w0, 1, SL_FRAG_F_END, 0, 2000);
+	deliver(1, 0, NULL, 0, SL_FRAG_F_ABORT, SL_ABORT_GUARD, 5000);
+	trun.req[2].state = GEN_PREQ_LOST;
+	CU_ASSERT_EQUAL(gen_run_file_write(&trun, path, gen_times_line), 0);
 	f = fopen(path, "r");
 	CU_ASSERT_FATAL(f != NULL);
 	n = fread(text, 1, sizeof(text) - 1, f);
@@ -375,6 +410,7 @@ main(void)
 	CU_add_test(s, "result abort, unknown ids, junk",
 		    test_receive_abort_unknown);
 	CU_add_test(s, "dump lines", test_dump_lines);
+	CU_add_test(s, "times lines", test_times_lines);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
 	fails = CU_get_number_of_failures();

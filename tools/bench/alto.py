@@ -249,7 +249,7 @@ def analyse(a):
            "date": datetime.datetime.now(datetime.timezone.utc)
            .strftime("%Y-%m-%dT%H:%M:%SZ"),
            "quick": bool(a.quick), "time_scale": a.scale,
-           "prefix_cache": a.prefix_cache,
+           "prefix_cache": a.prefix_cache, "lm_args": a.lm_args.strip(),
            "target_s": TARGET_S, "rates_model_rps": rates, "seeds": seeds,
            "p99_min_samples": a.p99_min, "elapsed_s": a.elapsed,
            "units": "model time: seconds and requests/s"}
@@ -495,6 +495,7 @@ def main():
     ap.add_argument("--engine-readme")
     ap.add_argument("--lm-capacity")
     ap.add_argument("--prefix-cache", type=int, default=0)
+    ap.add_argument("--lm-args", default="")
     ap.add_argument("--claims-prefix", type=int)
     ap.add_argument("--queries-prefix", type=int)
     ap.add_argument("--max-wait-ms", type=int)

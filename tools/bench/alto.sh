@@ -17,9 +17,11 @@
 # and the baselines behind switches, for a run that names them:
 #   hash, buffered-hash  streaming / buffered with ALTO's hash(request_id)
 #              routing on every stage (aggregation 1 everywhere)
-#   buffered-serial      buffered, query generation serving one request's
-#              claims one after another (sluice-engine --serial-children;
-#              the audit's hypothesis H3)
+#   buffered-serial      buffered-hash, and query generation serves one
+#              request's claims one after another (sluice-engine
+#              --serial-children; the audit's hypothesis H3: with
+#              hash(request_id) all of a request's claims meet one
+#              instance)
 #
 # Method. For every seed, for every rate (model requests/s), every arm
 # runs one point: fresh engines (tools/bench/factcheck.sh, ALTO's 16
@@ -54,9 +56,10 @@
 # copies alto.json to tools/bench/results/alto-<commit>.json and adds a
 # line to tools/bench/results/alto.md; --quick records nothing.
 #
-# --quick: a smoke run (one seed, two rates, a few dozen requests a point,
-# about two minutes): checks that everything runs and that the arms agree
-# byte for byte; its figures mean nothing.
+# --quick: a smoke run (one seed, rates 2 and 5, a few dozen requests a
+# point, about a minute; the integration test integration-alto): checks
+# that everything runs and that the arms agree byte for byte; its figures
+# mean nothing.
 #
 # Environment (model time unless said):
 #   ALTO_TIME_SCALE      engine time scale (full 0.1, quick 0.25)
@@ -69,8 +72,11 @@
 #   ALTO_BUILD           build folder (default build-bench; built if needed)
 #   ALTO_OUT             output folder (default results)
 #   ALTO_ENGINE_ARGS     extra options for every sluice-engine
+#   ALTO_NS              network namespace and EAL prefix (sluice-alto)
 #   ALTO_MAX_WAIT_MS     engines refuse work that waited this long (0,
 #                        the default: never, as ALTO's queues)
+#   ALTO_LM_ARGS         extra options for the LM instances only (answer,
+#                        claims, queries), e.g. --chunked-prefill
 #   ALTO_PREFIX_CACHE    N > 0: every LM instance keeps N prompt prefixes
 #                        (sluice-engine --prefix-cache N), as vLLM >= 0.4
 #                        does; 0 (default): none, as ALTO's vLLM 0.2.6
@@ -97,7 +103,7 @@ esac
 
 if [[ $quick -eq 1 ]]; then
 	scale=${ALTO_TIME_SCALE:-0.25}
-	model_rates=${ALTO_RATES:-5,15}
+	model_rates=${ALTO_RATES:-2,5}
 	seeds=${ALTO_SEEDS:-1}
 	min_requests=${ALTO_MIN_REQUESTS:-40}
 	min_model_s=${ALTO_MIN_MODEL_S:-8}
@@ -118,8 +124,8 @@ arms=${ALTO_ARMS:-buffered streaming sentences}
 check=${ALTO_CHECK:-1}
 prefix_cache=${ALTO_PREFIX_CACHE:-0}
 [[ $prefix_cache =~ ^[0-9]+$ ]] || die "ALTO_PREFIX_CACHE must be a count"
-lm_args=
-[[ $prefix_cache -gt 0 ]] && lm_args="--prefix-cache $prefix_cache"
+lm_args=${ALTO_LM_ARGS:-}
+[[ $prefix_cache -gt 0 ]] && lm_args+=" --prefix-cache $prefix_cache"
 check_rate=${ALTO_CHECK_RATE:-15}
 builddir=${ALTO_BUILD:-build-bench}
 [[ $builddir = /* ]] || builddir=$root/$builddir
@@ -160,8 +166,8 @@ commit=$(bench_commit dataplane proto control tools)
 FC_BUILD=$builddir
 FC_LOGS=$logs
 FC_TAG=alto
-FC_NS=sluice-alto
-FC_EAL_PREFIX=sluice-alto
+FC_NS=${ALTO_NS:-sluice-alto}
+FC_EAL_PREFIX=$FC_NS
 FC_TIME_SCALE=$scale
 FC_ENGINE_ARGS=${ALTO_ENGINE_ARGS:-}
 # ALTO's engines queued without bound; a refusal after a bounded wait
@@ -194,11 +200,11 @@ hash_config tools/pipelines/factcheck-buffered.yaml \
 
 arm_config() {
 	case $1 in
-	buffered | buffered-serial) echo tools/pipelines/factcheck-buffered.yaml ;;
+	buffered) echo tools/pipelines/factcheck-buffered.yaml ;;
 	streaming) echo tools/pipelines/factcheck.yaml ;;
 	sentences) echo tools/pipelines/factcheck-sentences.yaml ;;
 	hash) echo "$logs/factcheck-hash.yaml" ;;
-	buffered-hash) echo "$logs/factcheck-buffered-hash.yaml" ;;
+	buffered-hash | buffered-serial) echo "$logs/factcheck-buffered-hash.yaml" ;;
 	esac
 }
 
@@ -293,10 +299,13 @@ python3 tools/bench/alto.py --logs "$logs" --out "$out" --scale "$scale" \
 	--elapsed "$elapsed" --p99-min "$p99_min" --quick "$quick" \
 	--check "$check" --engine-readme tools/engine/README.md \
 	--lm-capacity "$logs/lm_capacity.json" \
-	--prefix-cache "$prefix_cache" --claims-prefix "$FC_CLAIMS_PREFIX" --queries-prefix "$FC_QUERIES_PREFIX" \
-	--max-wait-ms "$FC_MAX_WAIT_MS"
+	--prefix-cache "$prefix_cache" --lm-args="$lm_args" \
+	--claims-prefix "$FC_CLAIMS_PREFIX" \
+	--queries-prefix "$FC_QUERIES_PREFIX" --max-wait-ms "$FC_MAX_WAIT_MS"
 
-gnuplot -e "dir='$out'; arms='$arms'; subtitle='$commit, time scale $scale, prefix cache $prefix_cache'" \
+subtitle="$commit, time scale $scale, prefix cache $prefix_cache"
+[[ -n ${lm_args// /} ]] && subtitle+=", LM:$lm_args"
+gnuplot -e "dir='$out'; arms='$arms'; subtitle='$subtitle'" \
 	tools/bench/alto.gnuplot 2>"$logs/gnuplot.err" ||
 	fc_say "warning: gnuplot failed (see $logs/gnuplot.err)"
 
