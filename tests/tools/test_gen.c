@@ -325,6 +325,26 @@ test_receive_abort_unknown(void)
 	gen_prun_free(&trun);
 }
 
+/* What gen_run_file_write(@line) writes for trun, in @text (NUL ended). */
+static void
+written(gen_line_fn line, char *text, size_t cap)
+{
+	char path[] = "/tmp/sl_test_gen.XXXXXX";
+	FILE *f;
+	size_t n;
+	int fd = mkstemp(path);
+
+	CU_ASSERT_FATAL(fd >= 0);
+	close(fd);
+	CU_ASSERT_EQUAL(gen_run_file_write(&trun, path, line), 0);
+	f = fopen(path, "r");
+	CU_ASSERT_FATAL(f != NULL);
+	n = fread(text, 1, cap - 1, f);
+	text[n] = '\0';
+	fclose(f);
+	unlink(path);
+}
+
 static void
 test_dump_lines(void)
 {
@@ -332,24 +352,13 @@ test_dump_lines(void)
 	static const char want[] = "0\tok\tYes\\t\\\\no\\n\n"
 				   "1\taborted:GUARD\t\n"
 				   "2\tlost\t\n";
-	char path[] = "/tmp/sl_test_gen.XXXXXX", text[256];
-	FILE *f;
-	size_t n;
-	int fd = mkstemp(path);
+	char text[256];
 
-	CU_ASSERT_FATAL(fd >= 0);
-	close(fd);
-	setup_run(3, path);
+	setup_run(3, "x");
 	deliver(0, 0, w0, 2, SL_FRAG_F_END, 0, 2000);
 	deliver(1, 0, NULL, 0, SL_FRAG_F_ABORT, SL_ABORT_GUARD, 2000);
 	trun.req[2].state = GEN_PREQ_LOST;
-	CU_ASSERT_EQUAL(gen_run_file_write(&trun, path, gen_dump_line), 0);
-	f = fopen(path, "r");
-	CU_ASSERT_FATAL(f != NULL);
-	n = fread(text, 1, sizeof(text) - 1, f);
-	text[n] = '\0';
-	fclose(f);
-	unlink(path);
+	written(gen_dump_line, text, sizeof(text));
 	CU_ASSERT_STRING_EQUAL(text, want);
 	gen_prun_free(&trun);
 }
@@ -363,14 +372,9 @@ test_times_lines(void)
 				   "1\t2000\t1\t5\t5\taborted:GUARD\n"
 				   "2\t3000\t1\t0\t0\tlost\n"
 				   "3\t4000\t0\t0\t0\tunsent\n";
-	char path[] = "/tmp/sl_test_gen.XXXXXX", text[256];
-	FILE *f;
-	size_t n;
-	int fd = mkstemp(path);
+	char text[256];
 
-	CU_ASSERT_FATAL(fd >= 0);
-	close(fd);
-	setup_run(4, path);
+	setup_run(4, "x");
 	for (unsigned int i = 0; i < 4; i++)
 		trun.req[i].at_ns = (i + 1) * 1000000ull;
 	trun.req[3].state = GEN_PREQ_PENDING;
@@ -378,13 +382,7 @@ test_times_lines(void)
 	deliver(0, 0, w0, 1, SL_FRAG_F_END, 0, 2000);
 	deliver(1, 0, NULL, 0, SL_FRAG_F_ABORT, SL_ABORT_GUARD, 5000);
 	trun.req[2].state = GEN_PREQ_LOST;
-	CU_ASSERT_EQUAL(gen_run_file_write(&trun, path, gen_times_line), 0);
-	f = fopen(path, "r");
-	CU_ASSERT_FATAL(f != NULL);
-	n = fread(text, 1, sizeof(text) - 1, f);
-	text[n] = '\0';
-	fclose(f);
-	unlink(path);
+	written(gen_times_line, text, sizeof(text));
 	CU_ASSERT_STRING_EQUAL(text, want);
 	gen_prun_free(&trun);
 }
