@@ -12,8 +12,11 @@
 #define SL_PORT_RXD 1024
 #define SL_PORT_TXD 1024
 /* Half of it may be held in reorder buffers and buffer edges, a quarter
- * kept for resends (sl_dp.c, sl_rtx.c): the rest receives. */
+ * kept for resends (sl_dp.c, sl_rtx.c): the rest receives. sluiced
+ * --mbufs sets another size in [MIN, MAX] (2^n - 1 suits the ring). */
 #define SL_POOL_MBUFS 32767
+#define SL_POOL_MBUFS_MIN 8191
+#define SL_POOL_MBUFS_MAX 1048575
 #define SL_POOL_CACHE 256
 
 /**

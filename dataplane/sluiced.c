@@ -91,6 +91,7 @@ struct sluiced_opts {
 	const char *state_dir; /* "none": off */
 	unsigned int conns_unix, conns_tcp, conns_metrics;
 	unsigned int idle_ms, metrics_idle_ms;
+	unsigned int mbufs; /* the mbuf pool: hold quotas derive from it */
 	int n_eal_extra;
 	char **eal_extra;
 	/* --impair: the fault injector on the port (tests, chaos runs). */
@@ -112,6 +113,8 @@ usage(FILE *out)
 		"      --lcores LIST        EAL lcores (default 0,1: main + one worker)\n"
 		"      --poll               never sleep when idle (production mode)\n"
 		"      --profile            count cycles per packet stage in the stats\n"
+		"      --mbufs N            mbufs in the pool (default %u, %u..%u); the\n"
+		"                           hold quotas are shares of it\n"
 		"      --impair SPEC        inject faults on the port, e.g.\n"
 		"                           drop=5,dup=1,reorder=3,dir=both,hop=A.B.C.D,seed=N\n"
 		"                           (percentages; for tests and tools/bench/chaos.sh)\n"
@@ -144,6 +147,7 @@ usage(FILE *out)
 		"EAL defaults: -l 0,1 --no-huge -m MiB --no-pci --no-shconf --no-telemetry\n"
 		"              (MiB from the mbuf pool and flows.size, at least 512)\n"
 		"              --file-prefix sluiced-<pid>\n",
+		SL_POOL_MBUFS, SL_POOL_MBUFS_MIN, SL_POOL_MBUFS_MAX,
 		SL_DEF_CONNS_UNIX, SL_DEF_CONNS_TCP, SL_DEF_CONNS_METRICS,
 		SL_API_IDLE_TIMEOUT_MS, SL_DEF_METRICS_IDLE_MS);
 }
@@ -163,9 +167,9 @@ usage(FILE *out)
 #define SL_MEM_MIN_MB 512
 
 static unsigned int
-eal_memory_mb(const struct sl_config *cfg)
+eal_memory_mb(const struct sl_config *cfg, unsigned int mbufs)
 {
-	uint64_t b = (uint64_t)SL_POOL_MBUFS *
+	uint64_t b = (uint64_t)mbufs *
 		     (RTE_MBUF_DEFAULT_BUF_SIZE + sizeof(struct rte_mbuf) + 64);
 
 	b += (uint64_t)cfg->flow_table_size * SL_MEM_PER_FLOW;
@@ -282,6 +286,7 @@ parse_opts(int argc, char **argv, struct sluiced_opts *o)
 		OPT_IDLE,
 		OPT_METRICS_IDLE,
 		OPT_IMPAIR,
+		OPT_MBUFS,
 	};
 	static const struct option longopts[] = {
 		{"config", required_argument, NULL, 'c'},
@@ -314,6 +319,7 @@ parse_opts(int argc, char **argv, struct sluiced_opts *o)
 		{"metrics-idle-timeout-ms", required_argument, NULL,
 		 OPT_METRICS_IDLE},
 		{"impair", required_argument, NULL, OPT_IMPAIR},
+		{"mbufs", required_argument, NULL, OPT_MBUFS},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -327,6 +333,7 @@ parse_opts(int argc, char **argv, struct sluiced_opts *o)
 	o->user = SL_PRIV_DEFAULT_USER;
 	o->state_dir = SL_DEFAULT_STATE_DIR;
 	o->conns_unix = SL_DEF_CONNS_UNIX;
+	o->mbufs = SL_POOL_MBUFS;
 	o->conns_tcp = SL_DEF_CONNS_TCP;
 	o->conns_metrics = SL_DEF_CONNS_METRICS;
 	o->idle_ms = SL_API_IDLE_TIMEOUT_MS;
@@ -451,6 +458,11 @@ parse_opts(int argc, char **argv, struct sluiced_opts *o)
 			break;
 		case OPT_STATE_DIR:
 			o->state_dir = optarg;
+			break;
+		case OPT_MBUFS:
+			if (!opt_number("mbufs", optarg, SL_POOL_MBUFS_MIN,
+					SL_POOL_MBUFS_MAX, &o->mbufs))
+				return -1;
 			break;
 		case OPT_CONNS_UNIX:
 			if (!opt_number("max-conns-unix", optarg, 1, 65536,
@@ -904,7 +916,7 @@ main(int argc, char **argv)
 	eal_argv[eal_argc++] = (char *)o.lcores;
 	eal_argv[eal_argc++] = "--no-huge";
 	if (!eal_has_memory(&o)) {
-		snprintf(mem, sizeof(mem), "%u", eal_memory_mb(cfg));
+		snprintf(mem, sizeof(mem), "%u", eal_memory_mb(cfg, o.mbufs));
 		eal_argv[eal_argc++] = "-m";
 		eal_argv[eal_argc++] = mem;
 	}
@@ -941,7 +953,7 @@ main(int argc, char **argv)
 	if (rc != 0)
 		rte_exit(EXIT_FAILURE, "cannot register mbuf dynfield: %s\n",
 			 rte_strerror(-rc));
-	pool = sl_pool_create("sl_mbufs", SL_POOL_MBUFS,
+	pool = sl_pool_create("sl_mbufs", o.mbufs,
 			      rte_lcore_to_socket_id(worker));
 	if (pool == NULL)
 		rte_exit(EXIT_FAILURE, "cannot create mempool: %s\n",

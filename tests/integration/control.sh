@@ -16,6 +16,7 @@
 # instance; add, drain, remove that succeed (one generation each), the
 # last active instance refused; usage and unreachable exit codes.
 #
+# --mbufs: out of range refused at start; 16383 is the pool's capacity.
 # Security: --token on sluiced's command line refused, a token file others
 # can read refused, a short SLUICE_TOKEN refused; the TCP endpoint with the
 # admin token file, a wrong one and none; the read-only token reads and is
@@ -79,6 +80,8 @@ SLUICE_TOKEN=short refused_start "sluiced: SLUICE_TOKEN: 5 bytes: at least 16 (e
 	--config "$IT_WORK/argv.yaml" --vdev net_null0 --control-tcp 1
 refused_start "sluiced: --control-tcp needs a token: --token-file PATH or SLUICE_TOKEN" \
 	--config "$IT_WORK/argv.yaml" --vdev net_null0 --control-tcp 1
+refused_start 'sluiced: --mbufs: must be 8191..1048575, got "8190"' \
+	--config "$IT_WORK/argv.yaml" --vdev net_null0 --mbufs 8190
 
 tcp_port=$(it_free_port)
 metrics_port=$(it_free_port)
@@ -87,7 +90,7 @@ metrics_port=$(it_free_port)
 # others may only read.
 it_control_setup "$backend" --control-tcp "$tcp_port" --token-file "$token_file" \
 	--ro-token-file "$ro_token_file" --control-mode 0666 \
-	--metrics "$metrics_port" --audit-log "$IT_WORK/audit.log"
+	--metrics "$metrics_port" --audit-log "$IT_WORK/audit.log" --mbufs 16383
 it_chain
 it_ctl_wait
 
@@ -158,6 +161,7 @@ it_expect "$stats" '(.instances | length) == 4 and
 	"stats at start: the 4 instances of chain.yaml, idle"
 it_expect "$stats" '.mbufs.in_use == .mbufs.in_use_start and .flows.active == 0' \
 	"stats at start: mbufs or flows in use"
+it_expect "$stats" '.mbufs.capacity == 16383' "stats: the pool is not --mbufs 16383"
 it_ctl_ok stats
 [[ $CTL_OUT == "generation 1  rx "* && $CTL_OUT == *$'\ndrops: 0\n'* ]] ||
 	it_fail "stats: unexpected text: $CTL_OUT"
