@@ -451,8 +451,13 @@ def record(a):
     new = not os.path.exists(a.md)
     sb = r.get("throughput_ratio_at_target")
     se = r.get("sentences_vs_buffered") or {}
-    row = "| %s | %s | %s | %g | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n" % (
-        r["date"], r["commit"], r["machine"], r["time_scale"],
+    run = " ".join(r["arms"].keys())
+    if r.get("prefix_cache"):
+        run += ", prefix cache %d" % r["prefix_cache"]
+    if r.get("lm_args"):
+        run += ", LM: %s" % r["lm_args"]
+    row = "| %s | %s | %s | %s | %g | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n" % (
+        r["date"], r["commit"], r["machine"], run, r["time_scale"],
         ",".join(str(s) for s in r["seeds"]),
         fmt(r["arms"].get("streaming", {}).get("rate_at_target")),
         fmt(r["arms"].get("buffered", {}).get("rate_at_target")),
@@ -461,11 +466,11 @@ def record(a):
         fmt(se.get("p99_ratio_low_load")), fmt(se.get("median_ratio_low_load")),
         "pass" if (r.get("overhead_check") or {}).get("pass") else "fail",
         r["elapsed_s"])
-    head = ("| date | commit | machine | time scale | seeds | streaming 4 s "
+    head = ("| date | commit | machine | arms | time scale | seeds | streaming 4 s "
             "crossing | buffered 4 s crossing | throughput ratio s/b | P99 "
             "ratio s/b low load | median ratio s/b low load | P99 ratio "
             "sentences/b | median ratio sentences/b | overhead check | run s |\n"
-            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
     text = "" if new else open(a.md).read()
     with open(a.md, "a") as f:
         if new:

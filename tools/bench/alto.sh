@@ -53,8 +53,9 @@
 # seeds), alto.png (median and P99 against achieved load, model time, with
 # ALTO's points), alto.json (per arm the points per seed; the ratios; the
 # validation block; the engine constants) and alto-logs/. A full run
-# copies alto.json to tools/bench/results/alto-<commit>.json and adds a
-# line to tools/bench/results/alto.md; --quick records nothing.
+# copies alto.json and alto.png to tools/bench/results/alto-<commit>[-
+# prefix-cache][-<arms>].{json,png} and adds a line to
+# tools/bench/results/alto.md; --quick records nothing.
 #
 # --quick: a smoke run (one seed, rates 2 and 5, a few dozen requests a
 # point, about a minute; the integration test integration-alto): checks
@@ -319,8 +320,10 @@ gnuplot -e "dir='$out'; arms='$arms'; subtitle='$subtitle'" \
 
 if [[ $quick -eq 0 ]]; then
 	mkdir -p "$bench_results"
+	# One file per kind of run: the default arms, a prefix cache, others.
 	name=alto-$commit
 	[[ $prefix_cache -gt 0 ]] && name+=-prefix-cache
+	[[ $arms != "buffered streaming sentences" ]] && name+="-${arms// /+}"
 	cp "$out/alto.json" "$bench_results/$name.json"
 	cp "$out/alto.png" "$bench_results/$name.png" 2>/dev/null || true
 	python3 tools/bench/alto.py --record "$out/alto.json" \
