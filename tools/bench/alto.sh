@@ -255,7 +255,7 @@ point() {
 		'{arm: $arm, rate: $rate, seed: $seed, scale: $scale,
 		  warmup: $warmup, measured: $measured, dir: $dir}' \
 		>>"$logs/points.jsonl"
-	jq -r --arg t "$tag" --argjson s "$pscale" --argjson w "$warm" \
+	jq -r --arg t "$tag" --argjson s "$pscale" \
 		--arg secs "$((SECONDS - t0))" \
 		'"  \($t): \(.completed)/\(.requests) done, \(.aborted) aborted, \(.lost) unfinished; p50 \(.p50_us / 1000 / $s | round) ms model (warm-up included) [\($secs) s]"' \
 		"$dir/gen.json"
@@ -292,6 +292,8 @@ for seed in ${seeds//,/ }; do
 		k=$((k + 1))
 	done
 done
+# At scale 1 there is nothing to compare.
+awk -v s="$scale" 'BEGIN { exit !(s == 1) }' && check=0
 if [[ $check -eq 1 ]]; then
 	fc_say "overhead check: streaming at $check_rate req/s, scale 1 and $scale"
 	w=$(warmup_at "$check_rate")
