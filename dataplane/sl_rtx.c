@@ -657,6 +657,22 @@ rtx_on_nack(struct sl_dp *dp, struct rtx_entry *e, const struct sl_frag_hdr *h)
 	}
 }
 
+/*
+ * Is @ip:@port a receiver sluiced sends to: a client (its address; its
+ * port is whatever its request came from) or an instance, of the running
+ * snapshot or one it dropped (address and port)? Rare path: a scan.
+ */
+static bool
+rtx_known_receiver(const struct sl_dp *dp, uint32_t ip, uint16_t port)
+{
+	if (sl_config_is_client(dp->cfg, ip))
+		return true;
+	for (unsigned int u = 0; u < SL_MAX_INSTANCE_UIDS; u++)
+		if (dp->inst[u].ip == ip && dp->inst[u].port == port)
+			return true;
+	return false;
+}
+
 void
 sl_rtx_input(struct sl_dp *dp, const struct sl_frag_hdr *h, uint32_t src_ip,
 	     uint16_t src_port)
@@ -679,16 +695,18 @@ sl_rtx_input(struct sl_dp *dp, const struct sl_frag_hdr *h, uint32_t src_ip,
 		/* An ACK for a stream forgotten (gave up, or a refusal that
 		 * was never kept) is late, not wrong. A NACK for one cannot
 		 * be answered with data: a receiver sluiced knows (an
-		 * instance or a client it learned) is told the stream ends
-		 * there (ABORT LOST, not kept) rather than left to run out
-		 * its repeats; anyone else gets nothing. */
+		 * instance, by address and port, or a client, and one whose
+		 * MAC it has) is told the stream ends there (ABORT LOST, not
+		 * kept) rather than left to run out its repeats; anyone else
+		 * (another port of an instance's host too) gets nothing. */
 		if (h->flags & SL_FRAG_F_ACK) {
 			dp->cnt.rtx.acks_stale++;
 		} else {
 			struct sl_frag_hdr a = *h;
 
 			dp->cnt.drops[SL_DROP_UNSOLICITED]++;
-			if (sl_neigh_lookup(&dp->neigh, src_ip) == NULL)
+			if (sl_neigh_lookup(&dp->neigh, src_ip) == NULL ||
+			    !rtx_known_receiver(dp, src_ip, src_port))
 				return;
 			a.flags = 0;
 			a.child_count = 0;

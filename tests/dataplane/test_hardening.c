@@ -664,6 +664,12 @@ test_loss_repair(void)
 	send_control(DP_IP(10, 0, 9, 9), 8001, &sent0, SL_FRAG_F_NACK, 0, 1);
 	CU_ASSERT_EQUAL(dag.n_sent, 0);
 	CU_ASSERT_EQUAL(dag.dp->cnt.drops[SL_DROP_UNSOLICITED], 2);
+	/* Nor from a's host on another port (found by fuzz_dataplane: the
+	 * ABORT went to whatever port the NACK named). */
+	send_control(A_IP, 48761, &sent0, SL_FRAG_F_NACK, 0, 1);
+	CU_ASSERT_EQUAL(dag.n_sent, 0);
+	CU_ASSERT_EQUAL(dag.dp->cnt.drops[SL_DROP_UNSOLICITED], 3);
+	CU_ASSERT_EQUAL(dag.dp->cnt.rtx.lost_aborts, 1);
 	dp_test_no_acks = false;
 	dag_close();
 	dp_test_end();

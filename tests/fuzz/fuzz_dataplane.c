@@ -549,8 +549,14 @@ drain(void)
 			/* To an instance of some config, or a client (from
 			 * whatever port its request came). */
 			if (source_at(fr.dst_ip, fr.dst_port) == NULL &&
-			    (fr.dst_ip >> 8) != (FZ_IP(10, 0, 1, 0) >> 8))
+			    (fr.dst_ip >> 8) != (FZ_IP(10, 0, 1, 0) >> 8)) {
+				fprintf(stderr,
+					"fuzz_dataplane: to %08x:%u: stage %u "
+					"flags %02x seq %u\n",
+					fr.dst_ip, fr.dst_port, h.stage,
+					h.flags, h.seq);
 				fail("sluiced sent to an unknown address");
+			}
 			trace_frag("out", fr.dst_ip, fr.dst_port, &h);
 			e.h = h;
 			e.dst_ip = fr.dst_ip;
