@@ -310,7 +310,7 @@ python3 tools/bench/alto.py --logs "$logs" --out "$out" --scale "$scale" \
 	--elapsed "$elapsed" --p99-min "$p99_min" --quick "$quick" \
 	--check "$check" --engine-readme tools/engine/README.md \
 	--lm-capacity "$logs/lm_capacity.json" \
-	--prefix-cache "$prefix_cache" --lm-args="$lm_args" \
+	--prefix-cache "$prefix_cache" --lm-args="${ALTO_LM_ARGS:-}" \
 	--claims-prefix "$FC_CLAIMS_PREFIX" \
 	--queries-prefix "$FC_QUERIES_PREFIX" --max-wait-ms "$FC_MAX_WAIT_MS"
 
