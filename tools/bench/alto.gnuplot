@@ -44,7 +44,7 @@ is(a) = strcol(1) eq a
 pick(a, col) = is(a) ? column(col) : NaN
 
 set multiplot layout 1,2 title sprintf( \
-	"sluice: ALTO fact-checking pipeline, three arms, 95%% bands over seeds (%s)", \
+	"sluice: ALTO fact-checking pipeline by arm, 95%% bands over seeds (%s)", \
 	subtitle)
 
 set title 'median latency (cf. ALTO Fig. 3a)'
