@@ -101,6 +101,7 @@ def read_point(logs, pt, p99_min):
     gen = json.load(open(os.path.join(logs, pt["dir"], "gen.json")))
     p = {
         "arm": pt["arm"], "rate": pt["rate"], "seed": pt["seed"],
+        "dir": pt["dir"],
         "scale": scale, "requests": n, "warmup": pt["warmup"],
         "completed": len(lat), "aborted": aborted,
         "aborted_by_reason": reasons, "unfinished": lost,
@@ -310,9 +311,9 @@ def analyse(a):
             pa, pb = get(arm, low, s), get("buffered", low, s)
             if not pa or not pb:
                 continue
-            la = open(os.path.join(a.logs, "%s-r%g-s%d" % (arm, low, s), "dump"),
+            la = open(os.path.join(a.logs, pa["dir"], "dump"),
                       "rb").read().split(b"\n")
-            lb = open(os.path.join(a.logs, "buffered-r%g-s%d" % (low, s), "dump"),
+            lb = open(os.path.join(a.logs, pb["dir"], "dump"),
                       "rb").read().split(b"\n")
             for x, y in zip(la, lb):
                 if b"\tok\t" not in x or b"\tok\t" not in y:
