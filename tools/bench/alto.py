@@ -217,11 +217,15 @@ def analyse(a):
                 "" if p["p50_s"] is None else p["p50_s"],
                 "" if p["p99_s"] is None else p["p99_s"], p["shown"]))
 
+    by_key = {(p["arm"], p["rate"], p["seed"]): p for p in pts}
+
     def get(arm, rate, seed):
-        for p in pts:
-            if p["arm"] == arm and p["rate"] == rate and p["seed"] == seed:
-                return p
-        return None
+        return by_key.get((arm, rate, seed))
+
+    # Each arm's crossing per seed, once: (load, how).
+    cross = {(arm, s): crossing([p for p in pts if p["arm"] == arm and
+                                 p["seed"] == s])
+             for arm in arms for s in seeds}
 
     # alto-summary.csv: per arm and rate, over the seeds where shown.
     with open(os.path.join(a.out, "alto-summary.csv"), "w") as f:
@@ -256,11 +260,9 @@ def analyse(a):
            "units": "model time: seconds and requests/s"}
     per_arm = {}
     for arm in arms:
-        cross = [crossing([p for p in pts if p["arm"] == arm and
-                           p["seed"] == s]) for s in seeds]
         per_arm[arm] = {
-            "rate_at_target": ci95([c[0] for c in cross]),
-            "rate_at_target_how": [c[1] for c in cross],
+            "rate_at_target": ci95([cross[arm, s][0] for s in seeds]),
+            "rate_at_target_how": [cross[arm, s][1] for s in seeds],
             "low_load_p50_s": ci95([(get(arm, low, s) or {}).get("p50_s")
                                     for s in seeds]),
             "low_load_p99_s": ci95([(get(arm, low, s) or {}).get("p99_s")
@@ -276,8 +278,7 @@ def analyse(a):
             return None
         thr, p99, p50 = [], [], []
         for s in seeds:
-            cn = crossing([p for p in pts if p["arm"] == num_arm and p["seed"] == s])[0]
-            cd = crossing([p for p in pts if p["arm"] == den_arm and p["seed"] == s])[0]
+            cn, cd = cross[num_arm, s][0], cross[den_arm, s][0]
             thr.append(cn / cd if cn and cd else None)
             n, d = get(num_arm, low, s), get(den_arm, low, s)
             p99.append(d["p99_s"] / n["p99_s"] if n and d and n["p99_s"]

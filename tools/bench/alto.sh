@@ -261,15 +261,20 @@ point() {
 		"$dir/gen.json"
 }
 
-# Requests of a point at RATE: measured and warm-up.
+# Requests of a point at RATE: measured (the requests of min_model_s
+# seconds, at most min_requests, at least p99_min) and warm-up.
+requests_in() { # RATE SECONDS: requests arriving in SECONDS, rounded up
+	awk -v r="$1" -v t="$2" 'BEGIN { m = r * t; print (m == int(m) ? m : int(m) + 1) }'
+}
 measured_at() {
-	awk -v r="$1" -v n="$min_requests" -v t="$min_model_s" -v p="$p99_min" \
-		'BEGIN { m = r * t; m = (m == int(m) ? m : int(m) + 1)
-			 if (m > n) m = n; if (m < p) m = p; print m }'
+	local m
+	m=$(requests_in "$1" "$min_model_s")
+	((m > min_requests)) && m=$min_requests
+	((m < p99_min)) && m=$p99_min
+	echo "$m"
 }
 warmup_at() {
-	awk -v r="$1" -v w="$warmup_model_s" \
-		'BEGIN { m = r * w; print (m == int(m) ? m : int(m) + 1) }'
+	requests_in "$1" "$warmup_model_s"
 }
 
 n_arms=$(wc -w <<<"$arms")
