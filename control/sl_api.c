@@ -1685,17 +1685,10 @@ sl_api_metrics_snapshot(struct sl_api *api, const Sluice__V1__Stats *st,
 			    .pipeline = x->pipeline,
 			    .stage = x->stage,
 			    .kind = kind_label(x->kind),
-			    .groups_active = x->groups_active,
-			    .groups_created = x->groups_created,
-			    .groups_completed = x->groups_completed,
-			    .groups_aborted = x->groups_aborted,
-			    .groups_full = x->groups_full,
-			    .group_overflow = x->group_overflow,
-			    .count_mismatch = x->count_mismatch,
-			    .groups_expired = x->groups_expired,
-			    .late_inputs = x->late_inputs,
-			    .not_numeric = x->not_numeric,
 			};
+#define SL_API_OP(m, kind, prom, help) op[i].m = x->m;
+			SL_STATS_OPERATOR(SL_API_OP)
+#undef SL_API_OP
 		}
 		snap->drops = d;
 		snap->n_drops = st->n_drops;

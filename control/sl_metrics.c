@@ -185,26 +185,11 @@ static const struct field instance_fields[] = {
 };
 
 static const struct field operator_fields[] = {
-#define F(n, t, s, h)                                                          \
-	{                                                                      \
-		"sluice_operator_" #n s, t, h,                                 \
-		    offsetof(struct sl_metrics_operator, n)                    \
-	}
-    F(groups_active, "gauge", "", "Operator groups in flight."),
-    F(groups_created, "counter", "_total", "Operator groups created."),
-    F(groups_completed, "counter", "_total",
-      "Operator groups whose result left."),
-    F(groups_aborted, "counter", "_total", "Operator groups aborted."),
-    F(groups_full, "counter", "_total",
-      "Groups refused because max_groups was reached."),
-    F(group_overflow, "counter", "_total",
-      "Groups aborted at max_group_bytes."),
-    F(count_mismatch, "counter", "_total",
-      "Groups aborted for more ENDs than children."),
-    F(groups_expired, "counter", "_total",
-      "Groups aborted by the idle timeout."),
-    F(late_inputs, "counter", "_total", "Fragments for a group already done."),
-    F(not_numeric, "counter", "_total", "Sum/top-k tokens without a number."),
+#define F(m, kind, prom, help)                                                 \
+	{"sluice_" prom SL_STATS_TOTAL_##kind,                                 \
+	 SL_STATS_GAUGE_##kind ? "gauge" : "counter", help,                    \
+	 offsetof(struct sl_metrics_operator, m)},
+    SL_STATS_OPERATOR(F)
 #undef F
 };
 

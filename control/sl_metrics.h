@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 #include "sl_loop.h"
+#include "sl_stats_def.h"
 
 #define SL_METRICS_REQUEST_MAX 8192
 #define SL_METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
@@ -56,20 +57,12 @@ struct sl_metrics_instance {
 	uint64_t draining;	 /* gauge: 0 or 1 */
 };
 
+/* One operator stage: the fields of SL_STATS_OPERATOR. */
 struct sl_metrics_operator {
 	const char *pipeline;
 	const char *stage;
-	const char *kind;	/* label: "count", "sum", "topk", "concat" */
-	uint64_t groups_active; /* gauge; the rest are counters */
-	uint64_t groups_created;
-	uint64_t groups_completed;
-	uint64_t groups_aborted;
-	uint64_t groups_full;
-	uint64_t group_overflow;
-	uint64_t count_mismatch;
-	uint64_t groups_expired;
-	uint64_t late_inputs;
-	uint64_t not_numeric;
+	const char *kind; /* label: "count", "sum", "topk", "concat" */
+	SL_STATS_OPERATOR(SL_STATS_FIELD)
 };
 
 /* A counter outside the dataplane's (the API server's, for one). */

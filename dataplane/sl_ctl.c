@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <arpa/inet.h>
@@ -15,6 +16,7 @@
 #include "sl_ctl.h"
 #include "sl_guard.h"
 #include "sl_op.h"
+#include "sl_stats.h"
 
 #define CODE(x) SLUICE__V1__ERROR__CODE__CODE_##x
 
@@ -170,13 +172,13 @@ ctl_publish(struct sl_ctl *ctl, struct sl_config *next,
 	int rc;
 
 	next->generation = ctl->generation + 1;
-	sl_config_share_patterns(next, (struct sl_config *)ctl->dp->cfg);
+	sl_config_share_patterns(next, (struct sl_config *)ctl->cfg);
 	rc = sl_dp_publish(ctl->dp, next, &old);
 	if (rc != 0) {
 		/* Nothing changed: the running snapshot takes its own
 		 * databases back before the refused one goes. */
 		sl_config_share_patterns(next,
-					 (struct sl_config *)ctl->dp->cfg);
+					 (struct sl_config *)ctl->cfg);
 		sl_config_free(next);
 		if (rc == -ETIMEDOUT)
 			sl_api_error_set(err, CODE(UNAVAILABLE), "",
@@ -199,6 +201,7 @@ ctl_publish(struct sl_ctl *ctl, struct sl_config *next,
 		return rc;
 	}
 	ctl->generation++;
+	ctl->cfg = next;
 	sl_config_free((struct sl_config *)old);
 	return 0;
 }
@@ -249,13 +252,13 @@ ctl_apply(void *ctx, const char *yaml, size_t len, const char *name,
 		sl_api_error_from_line(err, CODE(INVALID), msg);
 		return -EINVAL;
 	}
-	if (sl_config_check_replace(ctl->dp->cfg, next, msg, sizeof(msg)) !=
+	if (sl_config_check_replace(ctl->cfg, next, msg, sizeof(msg)) !=
 	    0) {
 		sl_config_free(next);
 		ctl_error(err, CODE(INVALID), msg);
 		return -EINVAL;
 	}
-	sl_config_assign_uids(next, ctl->dp->cfg);
+	sl_config_assign_uids(next, ctl->cfg);
 	if (pipelines_msg(a, next, NULL, &out->n_pipelines, &out->pipelines)) {
 		sl_config_free(next);
 		return -ENOMEM;
@@ -286,7 +289,7 @@ ctl_get_pipelines(void *ctx, const char *name, Sluice__V1__PipelineList *out,
 {
 	struct sl_ctl *ctl = ctx;
 
-	if (pipelines_msg(a, ctl->dp->cfg, name, &out->n_pipelines,
+	if (pipelines_msg(a, ctl->cfg, name, &out->n_pipelines,
 			  &out->pipelines) != 0)
 		return -ENOMEM;
 	if (name[0] != '\0' && out->n_pipelines == 0) {
@@ -297,12 +300,27 @@ ctl_get_pipelines(void *ctx, const char *name, Sluice__V1__PipelineList *out,
 	return 0;
 }
 
+/* A snapshot of the worker into ctl->now. */
+static int
+ctl_snapshot(struct sl_ctl *ctl, struct sl_api_error *err)
+{
+	int rc;
+
+	memset(ctl->now.rules, 0, sizeof(ctl->now.rules));
+	rc = sl_stats_take(ctl->dp, &ctl->now);
+	if (rc != 0)
+		sl_api_error_set(err, CODE(UNAVAILABLE), "",
+				 "the dataplane did not answer for its "
+				 "counters (%s)", strerror(-rc));
+	return rc;
+}
+
 static Sluice__V1__InstanceState *
 instance_state(struct sl_ctl *ctl, struct sl_api_arena *a,
 	       const struct sl_pipeline_cfg *pl, const struct sl_stage_cfg *st,
 	       const struct sl_instance_cfg *in, Sluice__V1__InstanceState *m)
 {
-	const struct sl_instance_state *is = &ctl->dp->inst[in->uid];
+	const struct sl_stats_instance *is = &ctl->now.inst[in->uid];
 	char ip[16];
 
 	if (m == NULL)
@@ -333,10 +351,11 @@ ctl_list_instances(void *ctx, const char *pipeline, const char *stage,
 		   struct sl_api_error *err)
 {
 	struct sl_ctl *ctl = ctx;
-	const struct sl_config *cfg = ctl->dp->cfg;
+	const struct sl_config *cfg = ctl->cfg;
 	size_t n = 0;
 
-	(void)err;
+	if (ctl_snapshot(ctl, err) != 0)
+		return -EAGAIN;
 	out->instances = sl_api_new(a, Sluice__V1__InstanceState *,
 				    SL_MAX_PIPELINES * SL_MAX_STAGES *
 					    SL_MAX_INSTANCES);
@@ -374,7 +393,7 @@ ctl_change(struct sl_ctl *ctl, const Sluice__V1__Request *edit,
 	char msg[1024];
 	int code, rc;
 
-	*next = sl_state_apply_edit(ctl->dp->cfg, edit, &code, msg,
+	*next = sl_state_apply_edit(ctl->cfg, edit, &code, msg,
 				    sizeof(msg));
 	if (*next == NULL) {
 		ctl_error(err, code, msg);
@@ -443,9 +462,12 @@ ctl_edit(struct sl_ctl *ctl, char op, const struct sl_api_instance_ref *ref,
 	if (rc != 0)
 		return rc;
 	/* The answer describes the instance as the new snapshot has it (a
-	 * removed one: as it was). */
-	for (uint16_t p = 0; p < ctl->dp->cfg->n_pipelines; p++) {
-		const struct sl_config *cfg = op == 'r' ? ctl->dp->cfg : next;
+	 * removed one: as it was), with its counters as the worker has them
+	 * now (none, should it not answer: the change goes on). */
+	if (sl_stats_take(ctl->dp, &ctl->now) != 0)
+		memset(ctl->now.inst, 0, sizeof(ctl->now.inst));
+	for (uint16_t p = 0; p < ctl->cfg->n_pipelines; p++) {
+		const struct sl_config *cfg = op == 'r' ? ctl->cfg : next;
 		const struct sl_pipeline_cfg *pl = &cfg->pipelines[p];
 
 		if (strcmp(pl->name, ref->pipeline) != 0)
@@ -490,51 +512,7 @@ ctl_drain(void *ctx, const struct sl_api_instance_ref *ref,
 
 /* ------------------------------------------------------------------ stats */
 
-/*
- * The dataplane counters exported beyond the fixed fields of Stats, once:
- * name, help, the member of struct sl_dp_counters.
- */
-#define SL_CTL_COUNTERS(_)                                                     \
-	_(sluice_requests_refused, "New requests answered ABORT (OVERLOAD): a quota or a full table.", requests_refused) \
-	_(sluice_requests_aborted, "Admitted requests sluiced ended with ABORT on their own stream.", requests_aborted) \
-	_(sluice_arp_deferred, "Fragments kept unsent until their next hop's MAC was known.", arp_deferred) \
-	_(sluice_arp_ignored, "ARP frames from addresses sluiced may not learn.", arp_ignored) \
-	_(sluice_rtx_kept, "Loss repair: fragments kept for a resend.", rtx.kept) \
-	_(sluice_rtx_resent, "Loss repair: fragments sent again for a NACK.", rtx.resent) \
-	_(sluice_rtx_end_resends, "Loss repair: END or ABORT sent again for a missing ACK.", rtx.end_resends) \
-	_(sluice_rtx_lost_aborts, "Loss repair: ABORT (LOST) for a fragment no longer kept.", rtx.lost_aborts) \
-	_(sluice_rtx_evicted, "Loss repair: copies dropped for the global bound.", rtx.evicted) \
-	_(sluice_rtx_gave_up, "Loss repair: streams whose END was never ACKed.", rtx.gave_up) \
-	_(sluice_rtx_nack_gave_up, "Loss repair: received streams ended ABORT (LOST) at a gap never repaired.", rtx.nack_gave_up) \
-	_(sluice_rtx_untracked, "Loss repair: streams sent without copies (table full).", rtx.untracked) \
-	_(sluice_rtx_nacks_received, "Loss repair: NACKs received.", rtx.nacks_rx) \
-	_(sluice_rtx_acks_received, "Loss repair: ACKs received.", rtx.acks_rx) \
-	_(sluice_rtx_acks_stale, "Loss repair: ACKs for streams no longer kept.", rtx.acks_stale) \
-	_(sluice_rtx_nacks_sent, "Loss repair: NACKs sent.", rtx.nacks_tx) \
-	_(sluice_rtx_acks_sent, "Loss repair: ACKs sent.", rtx.acks_tx) \
-	_(sluice_control_frames_unsent, "Control frames not sent: the queue was full.", rtx.ctrl_full) \
-	_(sluice_probes_sent, "Liveness: PROBEs sent to instances.", probes_sent) \
-	_(sluice_probes_answered, "Liveness: PROBE answers received.", probes_answered) \
-	_(sluice_instances_died, "Liveness: instances found dead.", instances_died) \
-	_(sluice_instances_revived, "Liveness: dead instances heard from again.", instances_revived)
-
-static const struct {
-	const char *name;
-	const char *help;
-	size_t off;
-} ctl_counters[] = {
-#define SL_CTL_COUNTER(n, h, m) {#n, h, offsetof(struct sl_dp_counters, m)},
-	SL_CTL_COUNTERS(SL_CTL_COUNTER)
-#undef SL_CTL_COUNTER
-};
-
-static uint64_t
-ctl_counter(const struct sl_dp_counters *c, size_t off)
-{
-	return *(const uint64_t *)((const char *)c + off);
-}
-
-/* Append a counter (or gauge) to @out. */
+/* Append a counter (or gauge) to @out; @value_label is copied. */
 static int
 ctl_add_counter(Sluice__V1__Stats *out, struct sl_api_arena *a,
 		const char *name, const char *help, const char *label,
@@ -556,88 +534,95 @@ ctl_add_counter(Sluice__V1__Stats *out, struct sl_api_arena *a,
 	return 0;
 }
 
-/* The counters of SL_CTL_COUNTERS, the quotas in use and each
- * instance's health, into @out->counters. */
+/* The entries of table @group of struct @src that have a Prometheus
+ * family, unlabelled. */
+#define CTL_COUNTERS(group, src)                                               \
+	do {                                                                   \
+		__typeof__(src) s_ = (src);                                    \
+		group(CTL_COUNTER)                                             \
+	} while (0)
+#define CTL_COUNTER(m, kind, prom, help)                                       \
+	if (sizeof(prom) > 1 &&                                                \
+	    ctl_add_counter(out, a, "sluice_" prom, help, NULL, NULL, s_->m,   \
+			    SL_STATS_GAUGE_##kind) != 0)                       \
+		return -ENOMEM;
+
+/* Per instance and per tenant: one family at a time (Prometheus wants a
+ * family's samples together), labelled. */
+#define CTL_LABELLED(m, kind, prom, help)                                      \
+	if (sizeof(prom) > 1)                                                  \
+		for (size_t k_ = 0; k_ < n_; k_++)                             \
+			if (ctl_add_counter(out, a, "sluice_" prom, help,      \
+					    label_, who_[k_], src_[k_]->m,     \
+					    SL_STATS_GAUGE_##kind) != 0)       \
+				return -ENOMEM;
+
+#define CTL_ENTRIES(m, kind, prom, help) +1
+
+/* "PIPELINE:INSTANCE", the label of an instance's families. */
+#define SL_CTL_WHO (2 * SL_NAME_MAX + 2)
+
+/* Everything the fixed fields of Stats do not carry, into
+ * @out->counters. */
 static int
-ctl_fill_counters(const struct sl_ctl *ctl, const struct sl_dp_counters *now,
-		  Sluice__V1__Stats *out, struct sl_api_arena *a)
+ctl_fill_counters(const struct sl_stats *s, Sluice__V1__Stats *out,
+		  struct sl_api_arena *a)
 {
-	const struct sl_dp *dp = ctl->dp;
-	const struct sl_config *cfg = dp->cfg;
+	const struct sl_config *cfg = s->cfg;
+	const struct sl_stats_instance
+		*srcs[SL_MAX_PIPELINES * SL_MAX_STAGES * SL_MAX_INSTANCES];
+	char(*names)[SL_CTL_WHO];
 	size_t n_inst = 0, max;
 
+	names = sl_api_alloc(a, sizeof(names[0]) * RTE_DIM(srcs));
+	if (names == NULL)
+		return -ENOMEM;
 	for (uint16_t p = 0; p < cfg->n_pipelines; p++)
-		for (uint16_t s = 0; s < cfg->pipelines[p].n_stages; s++)
-			n_inst += cfg->pipelines[p].stages[s].n_instances;
-	max = RTE_DIM(ctl_counters) + 8 + 3 * n_inst;
+		for (uint16_t st = 0; st < cfg->pipelines[p].n_stages; st++) {
+			const struct sl_stage_cfg *sc =
+				&cfg->pipelines[p].stages[st];
+
+			for (uint16_t i = 0; i < sc->n_instances; i++) {
+				/* Unique across pipelines. */
+				snprintf(names[n_inst], sizeof(names[0]),
+					 "%s:%s", cfg->pipelines[p].name,
+					 sc->instances[i].name);
+				srcs[n_inst++] = &s->inst[sc->instances[i].uid];
+			}
+		}
+	max = (0 SL_STATS_DP(CTL_ENTRIES) SL_STATS_RTX(CTL_ENTRIES)
+		       SL_STATS_LIVE(CTL_ENTRIES) SL_STATS_QUOTA(CTL_ENTRIES)
+			       SL_STATS_NEIGH(CTL_ENTRIES)) +
+	      n_inst * (0 SL_STATS_INSTANCE(CTL_ENTRIES)) +
+	      cfg->n_tenants * (0 SL_STATS_TENANT(CTL_ENTRIES));
 	out->counters = sl_api_new(a, Sluice__V1__Counter *, max);
 	if (out->counters == NULL)
 		return -ENOMEM;
-	for (size_t i = 0; i < RTE_DIM(ctl_counters); i++)
-		if (ctl_add_counter(out, a, ctl_counters[i].name,
-				    ctl_counters[i].help, NULL, NULL,
-				    ctl_counter(now, ctl_counters[i].off) -
-					    ctl_counter(&ctl->base,
-							ctl_counters[i].off),
-				    false) != 0)
-			return -ENOMEM;
-	if (ctl_add_counter(out, a, "sluice_client_streams",
-			    "Clients' streams in the table (gauge).", NULL,
-			    NULL, dp->client_streams, true) ||
-	    ctl_add_counter(out, a, "sluice_client_streams_max",
-			    "flows.client_streams (gauge).", NULL, NULL,
-			    dp->quota.client_streams, true) ||
-	    ctl_add_counter(out, a, "sluice_held_mbufs",
-			    "Mbufs held in reorder buffers and buffer edges "
-			    "(gauge).",
-			    NULL, NULL, dp->held_total, true) ||
-	    ctl_add_counter(out, a, "sluice_held_mbufs_max",
-			    "Mbufs the streams may hold in all (gauge).", NULL,
-			    NULL, dp->quota.held_max, true) ||
-	    ctl_add_counter(out, a, "sluice_neighbours",
-			    "Neighbour table entries (gauge).", NULL, NULL,
-			    dp->neigh.n_entries, true) ||
-	    ctl_add_counter(out, a, "sluice_neighbours_evicted",
-			    "Client neighbour entries evicted for room.", NULL,
-			    NULL, dp->neigh.evicted, false))
-		return -ENOMEM;
-	/* One family at a time (Prometheus wants each family's samples
-	 * together), every instance in each. */
-	for (int f = 0; f < 3; f++) {
-		static const char *const names[] = {"sluice_instance_alive",
-						    "sluice_instance_paused",
-						    "sluice_instance_deaths"};
-		static const char *const helps[] = {
-		    "An instance is alive (1) or found dead (0) by liveness "
-		    "(gauge).",
-		    "An instance asked for no new streams (PAUSE) (gauge).",
-		    "Times an instance was found dead."};
+	CTL_COUNTERS(SL_STATS_DP, &s->dp);
+	CTL_COUNTERS(SL_STATS_RTX, &s->dp.rtx);
+	CTL_COUNTERS(SL_STATS_LIVE, &s->dp.live);
+	CTL_COUNTERS(SL_STATS_QUOTA, &s->quota);
+	CTL_COUNTERS(SL_STATS_NEIGH, &s->neigh);
+	{
+		const struct sl_stats_instance *const *src_ = srcs;
+		char(*who_)[SL_CTL_WHO] = names;
+		const char *label_ = "instance";
+		size_t n_ = n_inst;
 
-		for (uint16_t p = 0; p < cfg->n_pipelines; p++)
-			for (uint16_t s = 0; s < cfg->pipelines[p].n_stages;
-			     s++) {
-				const struct sl_stage_cfg *st =
-					&cfg->pipelines[p].stages[s];
+		SL_STATS_INSTANCE(CTL_LABELLED)
+	}
+	{
+		const struct sl_stats_tenant *src_[SL_MAX_TENANTS];
+		char who_[SL_MAX_TENANTS][8];
+		const char *label_ = "tenant";
+		size_t n_ = cfg->n_tenants;
 
-				for (uint16_t i = 0; i < st->n_instances; i++) {
-					const struct sl_instance_state *is =
-						&dp->inst[st->instances[i].uid];
-					uint64_t v = f == 0   ? is->alive
-						     : f == 1 ? is->paused
-							      : is->deaths;
-					char who[2 * SL_NAME_MAX + 2];
-
-					/* Unique across pipelines. */
-					snprintf(who, sizeof(who), "%s:%s",
-						 cfg->pipelines[p].name,
-						 st->instances[i].name);
-					if (ctl_add_counter(out, a, names[f],
-							    helps[f],
-							    "instance", who, v,
-							    f < 2) != 0)
-						return -ENOMEM;
-				}
-			}
+		for (size_t t = 0; t < n_; t++) {
+			src_[t] = &s->tenant[t];
+			snprintf(who_[t], sizeof(who_[t]), "%u",
+				 cfg->tenants[t].id);
+		}
+		SL_STATS_TENANT(CTL_LABELLED)
 	}
 	return 0;
 }
@@ -647,13 +632,30 @@ ctl_get_stats(void *ctx, bool reset, Sluice__V1__Stats *out,
 	      struct sl_api_arena *a, struct sl_api_error *err)
 {
 	struct sl_ctl *ctl = ctx;
-	const struct sl_dp *dp = ctl->dp;
-	const struct sl_config *cfg = dp->cfg;
-	struct sl_dp_counters now = dp->cnt;
-	const struct sl_dp_counters *b = &ctl->base;
+	const struct sl_stats *s = &ctl->now;
+	const struct sl_config *cfg;
+	const struct sl_dp_counters *c = &s->dp;
 	size_t n = 0;
+	int rc;
 
-	(void)err;
+	rc = ctl_snapshot(ctl, err);
+	if (rc != 0)
+		return rc;
+	/* The answer counts since the last reset; a reset starts the
+	 * counters again after it. */
+	if (reset) {
+		struct sl_stats *raw = malloc(sizeof(*raw));
+
+		if (raw == NULL)
+			return -ENOMEM;
+		*raw = ctl->now;
+		sl_stats_since(&ctl->now, &ctl->base);
+		ctl->base = *raw;
+		free(raw);
+	} else {
+		sl_stats_since(&ctl->now, &ctl->base);
+	}
+	cfg = s->cfg;
 	if (ctl->restored.restored) {
 		out->restored = sl_api_new(a, Sluice__V1__RestoredState, 1);
 		if (out->restored == NULL)
@@ -665,11 +667,11 @@ ctl_get_stats(void *ctx, bool reset, Sluice__V1__Stats *out,
 		out->restored->config = sl_api_strdup(a, ctl->restored.config);
 		out->restored->edits = ctl->restored.edits;
 	}
-	if (ctl_fill_counters(ctl, &now, out, a) != 0)
+	if (ctl_fill_counters(s, out, a) != 0)
 		return -ENOMEM;
-	out->rx_packets = now.rx_packets - b->rx_packets;
-	out->tx_packets = now.tx_packets - b->tx_packets;
-	out->forwarded = now.forwarded - b->forwarded;
+	out->rx_packets = c->rx_packets;
+	out->tx_packets = c->tx_packets;
+	out->forwarded = c->forwarded;
 	out->generation = ctl->generation;
 	out->drops = sl_api_new(a, Sluice__V1__DropCount *, SL_DROP_MAX);
 	if (out->drops == NULL)
@@ -682,7 +684,7 @@ ctl_get_stats(void *ctx, bool reset, Sluice__V1__Stats *out,
 			return -ENOMEM;
 		sluice__v1__drop_count__init(d);
 		d->reason = (char *)sl_drop_name(r);
-		d->count = now.drops[r] - b->drops[r];
+		d->count = c->drops[r];
 		out->drops[out->n_drops++] = d;
 	}
 	out->instances = sl_api_new(a, Sluice__V1__InstanceStats *,
@@ -690,15 +692,28 @@ ctl_get_stats(void *ctx, bool reset, Sluice__V1__Stats *out,
 					    SL_MAX_INSTANCES);
 	out->operators = sl_api_new(a, Sluice__V1__OperatorStats *,
 				    SL_MAX_PIPELINES * SL_MAX_STAGES);
-	if (out->instances == NULL || out->operators == NULL)
+	out->stages = sl_api_new(a, Sluice__V1__StageStats *,
+				 SL_MAX_PIPELINES * SL_MAX_STAGES);
+	if (out->instances == NULL || out->operators == NULL ||
+	    out->stages == NULL)
 		return -ENOMEM;
 	for (uint16_t p = 0; p < cfg->n_pipelines; p++) {
 		const struct sl_pipeline_cfg *pl = &cfg->pipelines[p];
 
-		for (uint16_t s = 0; s < pl->n_stages; s++) {
-			const struct sl_stage_cfg *st = &pl->stages[s];
+		for (uint16_t st_i = 0; st_i < pl->n_stages; st_i++) {
+			const struct sl_stage_cfg *st = &pl->stages[st_i];
+			Sluice__V1__StageStats *sm =
+				sl_api_new(a, Sluice__V1__StageStats, 1);
 
+			if (sm == NULL)
+				return -ENOMEM;
+			sluice__v1__stage_stats__init(sm);
+			sm->pipeline = sl_api_strdup(a, pl->name);
+			sm->stage = sl_api_strdup(a, st->name);
+			out->stages[out->n_stages++] = sm;
 			if (st->kind != SL_STAGE_ENGINE) {
+				const struct sl_op_counters *oc =
+					&s->op[p][st_i];
 				Sluice__V1__OperatorStats *o = sl_api_new(
 					a, Sluice__V1__OperatorStats, 1);
 
@@ -708,25 +723,16 @@ ctl_get_stats(void *ctx, bool reset, Sluice__V1__Stats *out,
 				o->pipeline = sl_api_strdup(a, pl->name);
 				o->stage = sl_api_strdup(a, st->name);
 				o->kind = (Sluice__V1__StageKind)st->kind;
-				/* The operators' counters are per worker,
-				 * shown on each operator stage. */
-				o->groups_created = dp->op_cnt.groups_created;
-				o->groups_completed =
-					dp->op_cnt.groups_completed;
-				o->groups_aborted = dp->op_cnt.groups_aborted;
-				o->groups_full = dp->op_cnt.groups_full;
-				o->group_overflow = dp->op_cnt.group_overflow;
-				o->count_mismatch = dp->op_cnt.count_mismatch;
-				o->groups_expired = dp->op_cnt.groups_expired;
-				o->late_inputs = dp->op_cnt.late_inputs;
-				o->not_numeric = dp->op_cnt.not_numeric;
+#define CTL_OP(m, kind, prom, help) o->m = oc->m;
+				SL_STATS_OPERATOR(CTL_OP)
+#undef CTL_OP
 				out->operators[out->n_operators++] = o;
 			}
 			for (uint16_t i = 0; i < st->n_instances; i++) {
 				const struct sl_instance_cfg *in =
 					&st->instances[i];
-				const struct sl_instance_state *is =
-					&dp->inst[in->uid];
+				const struct sl_stats_instance *is =
+					&s->inst[in->uid];
 				Sluice__V1__InstanceStats *m = sl_api_new(
 					a, Sluice__V1__InstanceStats, 1);
 
@@ -742,38 +748,17 @@ ctl_get_stats(void *ctx, bool reset, Sluice__V1__Stats *out,
 				m->streams_routed = is->streams;
 				m->draining = in->draining;
 				out->instances[n++] = m;
+				/* A stage: what its instances carried. */
+				sm->fragments += is->fragments;
+				sm->streams_started += is->streams;
+				sm->streams_ended +=
+					is->streams >= is->streams_active
+						? is->streams - is->streams_active
+						: 0;
 			}
 		}
 	}
 	out->n_instances = n;
-	/* Per stage: what its instances carried. */
-	out->stages = sl_api_new(a, Sluice__V1__StageStats *,
-				 SL_MAX_PIPELINES * SL_MAX_STAGES);
-	if (out->stages == NULL)
-		return -ENOMEM;
-	for (uint16_t p = 0; p < cfg->n_pipelines; p++)
-		for (uint16_t s = 0; s < cfg->pipelines[p].n_stages; s++) {
-			const struct sl_stage_cfg *st =
-				&cfg->pipelines[p].stages[s];
-			Sluice__V1__StageStats *m =
-				sl_api_new(a, Sluice__V1__StageStats, 1);
-
-			if (m == NULL)
-				return -ENOMEM;
-			sluice__v1__stage_stats__init(m);
-			m->pipeline = sl_api_strdup(a, cfg->pipelines[p].name);
-			m->stage = sl_api_strdup(a, st->name);
-			for (uint16_t i = 0; i < st->n_instances; i++) {
-				const struct sl_instance_state *is =
-					&dp->inst[st->instances[i].uid];
-
-				m->fragments += is->fragments;
-				m->streams_started += is->streams;
-				m->streams_ended +=
-					is->streams - is->streams_active;
-			}
-			out->stages[out->n_stages++] = m;
-		}
 	/* Residence in sluiced, log2 buckets; the last is unbounded. */
 	out->latency = sl_api_new(a, Sluice__V1__LatencyHistogram, 1);
 	if (out->latency == NULL)
@@ -788,26 +773,24 @@ ctl_get_stats(void *ctx, bool reset, Sluice__V1__Stats *out,
 	for (unsigned int i = 0; i < SL_RESIDENCE_BUCKETS; i++) {
 		out->latency->upper_ns[i] =
 			i + 1 < SL_RESIDENCE_BUCKETS ? 1ull << i : 0;
-		out->latency->count[i] = now.residence[i] - b->residence[i];
+		out->latency->count[i] = c->residence[i];
 		out->latency->samples += out->latency->count[i];
 	}
-	out->latency->sum_ns = now.residence_sum_ns - b->residence_sum_ns;
+	out->latency->sum_ns = c->residence_sum_ns;
 	out->flows = sl_api_new(a, Sluice__V1__FlowStats, 1);
 	out->mbufs = sl_api_new(a, Sluice__V1__MbufStats, 1);
 	if (out->flows == NULL || out->mbufs == NULL)
 		return -ENOMEM;
 	sluice__v1__flow_stats__init(out->flows);
-	out->flows->active = dp->flows->active;
-	out->flows->capacity = dp->flows->capacity;
-	out->flows->created = now.flows_created - b->flows_created;
-	out->flows->ended = now.flows_ended - b->flows_ended;
-	out->flows->expired = now.flows_expired - b->flows_expired;
+	out->flows->active = s->flows_active;
+	out->flows->capacity = s->flows_capacity;
+#define CTL_FLOW(m, kind, prom, help) out->flows->m = c->flows.m;
+	SL_STATS_FLOWS(CTL_FLOW)
+#undef CTL_FLOW
 	sluice__v1__mbuf_stats__init(out->mbufs);
 	out->mbufs->in_use = rte_mempool_in_use_count(ctl->pool);
 	out->mbufs->in_use_start = ctl->in_use_start;
 	out->mbufs->capacity = ctl->pool->size;
-	if (reset)
-		ctl->base = now;
 	return 0;
 }
 
@@ -815,11 +798,33 @@ ctl_get_stats(void *ctx, bool reset, Sluice__V1__Stats *out,
 
 static int
 guards_msg(struct sl_ctl *ctl, Sluice__V1__GuardList *out,
-	   struct sl_api_arena *a)
+	   struct sl_api_arena *a, struct sl_api_error *err)
 {
 	static const char *const actions[] = {"block", "redact", "log"};
-	const struct sl_config *cfg = ctl->dp->cfg;
+	const struct sl_config *cfg = ctl->cfg;
+	struct sl_guard_rule_counters *rc[SL_MAX_GUARDS];
+	int rcode;
 
+	/* The rules' counters come with a snapshot. */
+	memset(ctl->now.rules, 0, sizeof(ctl->now.rules));
+	for (uint16_t g = 0; g < cfg->n_guards; g++) {
+		const struct sl_guard_ref *r = cfg->guards[g].ref;
+		unsigned int n = r != NULL ? r->n_rules : 0;
+
+		rc[g] = sl_api_new(a, struct sl_guard_rule_counters, n ? n : 1);
+		if (rc[g] == NULL)
+			return -ENOMEM;
+		ctl->now.rules[g] = rc[g];
+		ctl->now.n_rules[g] = n;
+	}
+	rcode = sl_stats_take(ctl->dp, &ctl->now);
+	memset(ctl->now.rules, 0, sizeof(ctl->now.rules));
+	if (rcode != 0) {
+		sl_api_error_set(err, CODE(UNAVAILABLE), "",
+				 "the dataplane did not answer for its "
+				 "counters (%s)", strerror(-rcode));
+		return rcode;
+	}
 	out->generation = ctl->generation;
 	out->n_guards = cfg->n_guards;
 	out->guards = sl_api_new(a, Sluice__V1__Guard *, cfg->n_guards);
@@ -829,22 +834,14 @@ guards_msg(struct sl_ctl *ctl, Sluice__V1__GuardList *out,
 		const struct sl_guard_cfg *gc = &cfg->guards[g];
 		const struct sl_guard_ref *r = gc->ref;
 		unsigned int n = r != NULL ? r->n_rules : 0;
-		struct sl_guard_rule_counters *rc =
-			sl_api_new(a, struct sl_guard_rule_counters, n ? n : 1);
 		Sluice__V1__Guard *m = sl_api_new(a, Sluice__V1__Guard, 1);
 
-		if (m == NULL || rc == NULL)
+		if (m == NULL)
 			return -ENOMEM;
 		sluice__v1__guard__init(m);
 		m->name = sl_api_strdup(a, gc->name);
 		m->action = sl_api_strdup(a, actions[gc->action]);
 		m->prefix = sl_api_strdup(a, gc->prefix);
-		if (r != NULL && r->scratch != NULL) {
-			struct sl_guard_set_counters set;
-			struct sl_guard_scratch *sc = r->scratch;
-
-			sl_guard_counters_read(&sc, 1, &set, rc);
-		}
 		m->n_rules = n;
 		m->rules = sl_api_new(a, Sluice__V1__GuardRule *, n ? n : 1);
 		if (m->rules == NULL)
@@ -858,9 +855,9 @@ guards_msg(struct sl_ctl *ctl, Sluice__V1__GuardList *out,
 			sluice__v1__guard_rule__init(rm);
 			rm->regex = r->regex[i];
 			rm->pattern = sl_api_strdup(a, r->patterns[i]);
-			rm->matches = rc[i].matches;
-			rm->blocks = rc[i].blocks;
-			rm->redactions = rc[i].redactions;
+			rm->matches = rc[g][i].matches;
+			rm->blocks = rc[g][i].blocks;
+			rm->redactions = rc[g][i].redactions;
 			m->rules[i] = rm;
 		}
 		out->guards[g] = m;
@@ -872,8 +869,7 @@ static int
 ctl_list_guards(void *ctx, Sluice__V1__GuardList *out, struct sl_api_arena *a,
 		struct sl_api_error *err)
 {
-	(void)err;
-	return guards_msg(ctx, out, a);
+	return guards_msg(ctx, out, a, err);
 }
 
 static int
@@ -898,7 +894,7 @@ ctl_edit_guard(void *ctx, const char *guard, bool remove, bool regex,
 		return rc;
 	if (ctl_commit(ctl, next, err) != 0)
 		return -EAGAIN;
-	return guards_msg(ctl, out, a);
+	return guards_msg(ctl, out, a, err);
 }
 
 static uint64_t
@@ -927,6 +923,7 @@ sl_ctl_init(struct sl_ctl *ctl, struct sl_dp *dp, struct rte_mempool *pool,
 {
 	memset(ctl, 0, sizeof(*ctl));
 	ctl->dp = dp;
+	ctl->cfg = dp->cfg; /* before the worker starts: ours to read */
 	ctl->pool = pool;
 	ctl->in_use_start = in_use_start;
 	ctl->generation = state != NULL ? state->generation : 1;

@@ -18,6 +18,7 @@
 
 #include "sl_api.h"
 #include "sl_dp.h"
+#include "sl_stats.h"
 #include "sl_state.h"
 
 struct sl_confine;
@@ -27,8 +28,13 @@ struct sl_ctl {
 	struct rte_mempool *pool; /* for mbuf use in the stats */
 	unsigned int in_use_start;
 	uint64_t generation;
-	/* What GetStats(reset) zeroed: later reads subtract it. */
-	struct sl_dp_counters base;
+	/* The config snapshot it published last (the worker's). */
+	const struct sl_config *cfg;
+	/* The control plane's view of the worker: snapshots only
+	 * (sl_stats.h). @base is what GetStats(reset) zeroed: later reads
+	 * subtract it; @now is the last snapshot taken. */
+	struct sl_stats base;
+	struct sl_stats now;
 	/* Files an applied pipeline names are read through this (the
 	 * config directory); NULL: the working directory. */
 	const struct sl_confine *files;

@@ -1,13 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * sl_dp.c - worker context, the packet path and the worker loop.
+ * sl_dp.c - worker context and the packet path (the loop: sl_worker.c).
  */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/prctl.h>
+#include <stdlib.h>
 #include <sys/random.h>
-#include <time.h>
 
 #include <rte_cycles.h>
 #include <rte_errno.h>
@@ -127,7 +126,7 @@ sl_dp_flow_released(struct sl_dp *dp, struct sl_flow *f, bool ended)
 	if (f->edges != NULL)
 		dp_edges_release(dp, f);
 	if (!ended)
-		dp->cnt.flows_expired++;
+		dp->cnt.flows.expired++;
 	/* The flow table frees the reorder buffer's fragments next. */
 	sl_dp_held_charge(dp, f->src_slot, f->tenant, f->key.stage == 0,
 			  -(int)f->n_held);
@@ -286,7 +285,7 @@ sl_dp_stream_init(struct sl_dp *dp, uint32_t idx, uint8_t pipeline,
 			f->src_slot = sl_dp_src_slot(dp, f->key.src_ip);
 		}
 	}
-	dp->cnt.flows_created++;
+	dp->cnt.flows.created++;
 	dp->tenant_use[f->tenant].streams++;
 	f->tenant_counted = 1;
 }
@@ -434,7 +433,7 @@ sl_dp_stream_ended(struct sl_dp *dp, uint32_t idx)
 {
 	struct sl_flow *f = sl_flow_at(dp->flows, idx);
 
-	dp->cnt.flows_ended++;
+	dp->cnt.flows.ended++;
 	sl_dp_tenant_stream_done(dp, f);
 	/* A request's client stream stays until its output is done (or, for
 	 * pipelines with several outputs, until it idles out). */
@@ -767,6 +766,9 @@ sl_dp_adopt(struct sl_dp *dp)
 		 * is held by nothing now. */
 		dp_derived_swap(dp, &fresh);
 		dp_derived_free(dp, &fresh);
+		/* Operator counters are kept by stage index: a new layout
+		 * starts them again. */
+		memset(dp->op_cnt, 0, sizeof(dp->op_cnt));
 	} else if (fresh.guard_pool != NULL) {
 		sl_guard_edge_retire(dp, fresh.guard_pool);
 	}
@@ -960,6 +962,9 @@ sl_dp_fini(struct sl_dp *dp)
 	dp->n_ctrl = 0;
 	if (dp->impair != NULL)
 		sl_impair_flush(dp->impair);
+	/* The stats box (sl_stats.c): one allocation. */
+	free(dp->stats_box);
+	dp->stats_box = NULL;
 }
 
 #define PROF(dp, id, n, call)                                                 \
@@ -1050,7 +1055,7 @@ sl_dp_end_stream(struct sl_dp *dp, uint32_t idx, uint8_t reason)
 static void
 dp_expire_stream(struct sl_dp *dp, uint32_t idx)
 {
-	dp->cnt.flows_expired++;
+	dp->cnt.flows.expired++;
 	sl_dp_end_stream(dp, idx, SL_ABORT_EXPIRED);
 }
 
@@ -1085,7 +1090,7 @@ dp_expire_idle(struct sl_dp *dp)
 			     !(f->marks & SL_FLOW_M_OUTPUT)))
 				sl_dp_request_abort(dp, i, SL_ABORT_EXPIRED);
 			if (f->key.stage == 0 && ended) {
-				dp->cnt.flows_expired++;
+				dp->cnt.flows.expired++;
 				f->request_done = 1;
 				sl_dp_flow_end(dp, i);
 			} else {
@@ -1200,72 +1205,4 @@ sl_dp_housekeeping(struct sl_dp *dp)
 	if (dp->n_ctrl != 0 ||
 	    (dp->impair != NULL && dp->impair->n_held_tx != 0))
 		sl_stage_tx(dp, NULL, 0);
-}
-
-/*
- * Idle back-off (DESIGN §6): after a run of empty polls the worker sleeps,
- * doubling the nap up to SL_IDLE_SLEEP_MAX_US, so that on a 2-core machine
- * the clients and engines sharing the cores are not starved. Any packet
- * resets it. dp->poll (production) never sleeps.
- */
-#define SL_IDLE_SPINS 256
-#define SL_IDLE_SLEEP_MIN_US 4
-#define SL_IDLE_SLEEP_MAX_US 128
-#define SL_HOUSEKEEPING_US 1000
-
-int
-sl_dp_worker(void *arg)
-{
-	struct sl_dp *dp = arg;
-	struct rte_mbuf *pkts[SL_PATH_CAP];
-	uint64_t hk_interval = dp->tsc_hz / 1000000 * SL_HOUSEKEEPING_US;
-	unsigned int empty = 0, nap_us = SL_IDLE_SLEEP_MIN_US;
-
-	/* Short naps must be short: the default 50 us timer slack would
-	 * round every nap up. */
-	prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
-	dp->next_housekeeping = rte_rdtsc() + hk_interval;
-	rte_rcu_qsbr_thread_online(dp->qsbr, 0);
-	dp->running = true;
-	while (!dp->quit) {
-		uint16_t n;
-
-		/* Between bursts nothing of the config is held: a new
-		 * snapshot is taken here, and this is the quiescent point. */
-		if (unlikely(__atomic_load_n(&dp->cfg_next, __ATOMIC_ACQUIRE) !=
-			     NULL))
-			sl_dp_adopt(dp);
-		rte_rcu_qsbr_quiescent(dp->qsbr, 0);
-		if (likely(dp->impair == NULL)) {
-			n = rte_eth_rx_burst(dp->port_id, dp->queue_id, pkts,
-					     SL_BURST);
-		} else {
-			/* Room for copies and frames held back. */
-			n = rte_eth_rx_burst(dp->port_id, dp->queue_id, pkts,
-					     SL_BURST - SL_IMPAIR_HELD);
-			if (n != 0 || dp->impair->n_held_rx != 0)
-				n = sl_impair_rx(dp->impair, dp->pool, pkts, n,
-						 SL_BURST);
-		}
-
-		dp->now = rte_rdtsc();
-		if (n != 0) {
-			empty = 0;
-			nap_us = SL_IDLE_SLEEP_MIN_US;
-			sl_dp_process(dp, pkts, n);
-		} else if (!dp->poll && ++empty > SL_IDLE_SPINS) {
-			struct timespec ts = {0, nap_us * 1000L};
-
-			nanosleep(&ts, NULL);
-			if (nap_us < SL_IDLE_SLEEP_MAX_US)
-				nap_us *= 2;
-		}
-		if (dp->now >= dp->next_housekeeping) {
-			sl_dp_housekeeping(dp);
-			dp->next_housekeeping = dp->now + hk_interval;
-		}
-	}
-	dp->running = false;
-	rte_rcu_qsbr_thread_offline(dp->qsbr, 0);
-	return 0;
 }

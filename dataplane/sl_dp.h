@@ -39,6 +39,7 @@
 #include "sl_impair.h"
 #include "sl_live.h"
 #include "sl_rtx.h"
+#include "sl_stats_def.h"
 
 #define SL_BURST 32
 /* A burst plus every fragment its packets can release from reorder buffers. */
@@ -267,37 +268,33 @@ struct sl_stage_prof {
 
 #define SL_RESIDENCE_BUCKETS 32
 
+/* "flows" and "liveness" counters (proto/sl_stats_def.h). */
+struct sl_flow_counters {
+	SL_STATS_FLOWS(SL_STATS_FIELD)
+};
+
+struct sl_live_counters {
+	SL_STATS_LIVE(SL_STATS_FIELD)
+};
+
+/* The worker's counters: the scalars of SL_STATS_DP, then the arrays and
+ * the domains with a struct of their own. Read by the control plane only
+ * through a snapshot (sl_stats.h). */
 struct sl_dp_counters {
-	uint64_t rx_packets;
-	uint64_t tx_packets;
-	uint64_t forwarded;   /* fragments handed to the port */
-	uint64_t arp_replies;
-	uint64_t arp_requests;
-	uint64_t non_sluice;  /* ARP frames not for us, consumed silently */
-	uint64_t arp_deferred; /* fragments kept unsent until ARP answers */
-	uint64_t arp_ignored;  /* ARP from an address we may not learn */
-	uint64_t requests_refused; /* new requests answered ABORT (OVERLOAD) */
-	uint64_t requests_aborted; /* admitted requests sluiced aborted */
-	uint64_t probes_sent;
-	uint64_t probes_answered;
-	uint64_t instances_died;
-	uint64_t instances_revived;
+	SL_STATS_DP(SL_STATS_FIELD)
 	uint64_t drops[SL_DROP_MAX];
-	uint64_t flows_created;
-	uint64_t flows_ended;
-	uint64_t flows_expired; /* removed before their END passed */
-	uint64_t reconfigs;       /* config snapshots taken */
-	uint64_t guard_blocks;    /* streams a guard stopped */
 	/* Residence: a fragment's time in sluiced, from its burst's receive
 	 * to its transmit; bucket i counts (2^(i-1), 2^i] ns, the last one
 	 * everything above. */
 	uint64_t residence[SL_RESIDENCE_BUCKETS];
 	uint64_t residence_sum_ns;
-	uint64_t reconfig_errors; /* ... whose derived state failed to build */
+	struct sl_flow_counters flows;
+	struct sl_live_counters live;
 	struct sl_rtx_counters rtx; /* loss repair (sl_rtx.h) */
 };
 
 struct rte_rcu_qsbr;
+struct sl_stats;
 
 struct sl_dp {
 	const struct sl_config *cfg;
@@ -377,10 +374,17 @@ struct sl_dp {
 	 * of them; each is freed once all its states are back. */
 	struct rte_mempool *guard_retired[SL_GUARD_POOLS_RETIRED];
 	uint8_t n_guard_retired;
-	uint64_t keypins_full;          /* keys routed without a pin: table full */
-	struct sl_op_counters op_cnt;
+	/* Per operator stage, by pipeline and stage index (zeroed when a
+	 * new layout is taken). */
+	struct sl_op_counters op_cnt[SL_MAX_PIPELINES][SL_MAX_STAGES];
 
 	struct sl_dp_counters cnt;
+	/* Stats snapshots (sl_stats.c): the reader asks by raising
+	 * stats_req; the worker fills stats_box between bursts and sets
+	 * stats_done to it. */
+	struct sl_stats *stats_box;
+	uint32_t stats_req;
+	uint32_t stats_done;
 	volatile bool quit;
 	bool poll;             /* never sleep when idle (production mode) */
 };

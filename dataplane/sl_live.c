@@ -36,7 +36,7 @@ sl_live_heard(struct sl_dp *dp, uint16_t uid)
 	is->heard_tsc = dp->now;
 	if (unlikely(!is->alive)) {
 		is->alive = true;
-		dp->cnt.instances_revived++;
+		dp->cnt.live.instances_revived++;
 	}
 }
 
@@ -58,7 +58,7 @@ sl_live_probe_input(struct sl_dp *dp, const struct sl_frag_hdr *h,
 			sl_live_heard(dp, ic->uid);
 			dp->inst[ic->uid].paused =
 				(h->flags & SL_FRAG_F_PAUSE) != 0;
-			dp->cnt.probes_answered++;
+			dp->cnt.live.probes_answered++;
 			return;
 		}
 	}
@@ -307,7 +307,7 @@ sl_live_housekeeping(struct sl_dp *dp)
 					is->alive = false;
 					is->paused = false;
 					is->deaths++;
-					dp->cnt.instances_died++;
+					dp->cnt.live.instances_died++;
 					live_instance_died(dp, uid);
 				}
 				if (probe)
@@ -333,6 +333,6 @@ sl_live_probe(struct sl_dp *dp, const struct sl_pipeline_cfg *pl,
 	if (sl_dp_send_control(dp, is->ip, is->port, &h, SL_FRAG_F_PROBE,
 			       is->probe_seq, 0) == 0) {
 		is->probe_seq++;
-		dp->cnt.probes_sent++;
+		dp->cnt.live.probes_sent++;
 	}
 }

@@ -109,6 +109,13 @@ struct sl_op_state {
 	struct op_acct acct[SL_MAX_PIPELINES][SL_MAX_EDGES][SL_MAX_STAGES];
 };
 
+/* The counters of @g's stage. */
+static inline struct sl_op_counters *
+op_cnt(struct sl_dp *dp, const struct op_group *g)
+{
+	return &dp->op_cnt[g->pipeline][g->stage];
+}
+
 static uint32_t
 op_hash_func(const void *key, uint32_t key_len, uint32_t init_val)
 {
@@ -339,7 +346,7 @@ op_group_get(struct sl_dp *dp, uint8_t p, uint8_t s, const uint64_t *ancestry,
 	pos = rte_hash_add_key(os->hash, &k);
 	if (pos < 0) {
 		/* Not even room to remember the refusal. */
-		dp->op_cnt.groups_full++;
+		dp->op_cnt[p][s].groups_full++;
 		return NULL;
 	}
 	g = &os->groups[pos];
@@ -358,12 +365,12 @@ op_group_get(struct sl_dp *dp, uint8_t p, uint8_t s, const uint64_t *ancestry,
 	 * stream per in-edge (L == depth_in). */
 	g->credit = st->aggregation == st->depth_in ? st->n_in_edges : 1;
 	os->active[p][s]++;
-	dp->op_cnt.groups_created++;
+	dp->op_cnt[p][s].groups_created++;
 	if (os->active[p][s] > st->max_groups) {
 		/* Over the bound: the request's result is an ABORT, and the
 		 * key stays known (done) so later inputs cannot start a
 		 * partial group. */
-		dp->op_cnt.groups_full++;
+		dp->op_cnt[p][s].groups_full++;
 		op_abort(dp, g, SL_ABORT_OVERLOAD);
 	}
 	return g;
@@ -460,7 +467,7 @@ op_topk_add(struct sl_dp *dp, struct op_group *g, const struct sl_token *t,
 
 	if (g->head == NULL &&
 	    op_alloc(dp, g, (uint32_t)OP_TOP_BYTES(k)) == NULL) {
-		dp->op_cnt.group_overflow++;
+		op_cnt(dp, g)->group_overflow++;
 		op_abort(dp, g, SL_ABORT_OVERLOAD);
 		return false;
 	}
@@ -505,7 +512,7 @@ op_check_done(struct sl_dp *dp, struct op_group *g)
 	if (g->state != OP_GROUP_ACTIVE)
 		return;
 	if (g->credit < 0) {
-		dp->op_cnt.count_mismatch++;
+		op_cnt(dp, g)->count_mismatch++;
 		op_abort(dp, g, SL_ABORT_CHILDREN);
 	} else if (g->credit == 0) {
 		op_emit(dp, g, SL_FRAG_F_END, 0);
@@ -522,7 +529,7 @@ op_concat_add(struct sl_dp *dp, struct op_group *g,
 	struct op_record *r = op_alloc(dp, g, (uint32_t)(sizeof(*r) + len));
 
 	if (r == NULL) {
-		dp->op_cnt.group_overflow++;
+		op_cnt(dp, g)->group_overflow++;
 		op_abort(dp, g, SL_ABORT_OVERLOAD);
 		return false;
 	}
@@ -567,7 +574,7 @@ sl_op_input(struct sl_dp *dp, const struct sl_edge_cfg *e, struct rte_mbuf *m)
 	 */
 	if (unlikely(pm->depth != st->depth_in ||
 		     pm->depth < st->aggregation)) {
-		dp->op_cnt.depth_mismatch++;
+		dp->op_cnt[pm->pipeline][e->to - 1].depth_mismatch++;
 		sl_dp_drop(dp, m, SL_DROP_DEPTH_MISMATCH);
 		return;
 	}
@@ -589,7 +596,7 @@ sl_op_input(struct sl_dp *dp, const struct sl_edge_cfg *e, struct rte_mbuf *m)
 		return;
 	}
 	if (g->state != OP_GROUP_ACTIVE) {
-		dp->op_cnt.late_inputs++;
+		op_cnt(dp, g)->late_inputs++;
 		rte_pktmbuf_free(m);
 		return;
 	}
@@ -607,7 +614,7 @@ sl_op_input(struct sl_dp *dp, const struct sl_edge_cfg *e, struct rte_mbuf *m)
 			if (st->kind == SL_STAGE_OP_COUNT)
 				continue;
 			if (!op_number(&t, &v)) {
-				dp->op_cnt.not_numeric++;
+				op_cnt(dp, g)->not_numeric++;
 				continue;
 			}
 			if (st->kind == SL_STAGE_OP_SUM)
@@ -649,7 +656,10 @@ op_split(struct sl_dp *dp, uint8_t pipeline, uint16_t edge,
 	 * might not hold the ids of their keys). */
 	e = &dp->cfg->pipelines[pipeline].edges[edge];
 	if (depth != (delta > 0 ? e->depth_out : e->depth_in)) {
-		dp->op_cnt.depth_mismatch++;
+		/* Counted at each operator stage that counts this edge. */
+		for (uint8_t i = 0; i < os->n_acct[pipeline][edge]; i++)
+			dp->op_cnt[pipeline][os->acct[pipeline][edge][i].stage]
+				.depth_mismatch++;
 		return;
 	}
 	for (uint8_t i = 0; i < os->n_acct[pipeline][edge]; i++) {
@@ -660,7 +670,7 @@ op_split(struct sl_dp *dp, uint8_t pipeline, uint16_t edge,
 
 		/* Planned only where depth_in >= L; checked where used. */
 		if (depth < st->aggregation) {
-			dp->op_cnt.depth_mismatch++;
+			dp->op_cnt[pipeline][a->stage].depth_mismatch++;
 			continue;
 		}
 		g = op_group_get(dp, pipeline, a->stage, ancestry, rq->tenant,
@@ -967,7 +977,7 @@ op_emit(struct sl_dp *dp, struct op_group *g, uint8_t flags, uint8_t reason)
 		 * layout dropped the groups, its stream still lingering):
 		 * nothing may follow its end. */
 		if (f->state != SL_FLOW_ACTIVE || f->next_seq > f->end_seq) {
-			dp->op_cnt.late_inputs++;
+			op_cnt(dp, g)->late_inputs++;
 			op_group_release(os, g);
 			return;
 		}
@@ -998,19 +1008,25 @@ op_emit(struct sl_dp *dp, struct op_group *g, uint8_t flags, uint8_t reason)
 		else
 			o.cut = true;
 		if (o.cut) {
-			dp->op_cnt.result_overflow++;
+			op_cnt(dp, g)->result_overflow++;
 			flags = SL_FRAG_F_ABORT;
 			reason = SL_ABORT_OVERLOAD;
 		}
 	}
 	if (flags & SL_FRAG_F_ABORT)
-		dp->op_cnt.groups_aborted++;
+		op_cnt(dp, g)->groups_aborted++;
 	else
-		dp->op_cnt.groups_completed++;
+		op_cnt(dp, g)->groups_completed++;
 	if (o.flow != SL_FLOW_NONE)
 		op_out_end(&o, flags, reason);
 	/* Keep the key, drop the state: late inputs are swallowed. */
 	op_group_release(os, g);
+}
+
+uint32_t
+sl_op_active(const struct sl_dp *dp, uint8_t p, uint8_t s)
+{
+	return dp->op != NULL ? dp->op->active[p][s] : 0;
 }
 
 void
@@ -1030,7 +1046,7 @@ sl_op_housekeeping(struct sl_dp *dp)
 			os->cursor = 0;
 		if (g->state == OP_GROUP_ACTIVE &&
 		    dp->now - g->last_tsc > dp->idle_tsc) {
-			dp->op_cnt.groups_expired++;
+			op_cnt(dp, g)->groups_expired++;
 			op_abort(dp, g, SL_ABORT_EXPIRED);
 		} else if (g->state == OP_GROUP_DONE &&
 			   dp->now - g->last_tsc > dp->linger_tsc) {

@@ -52,26 +52,17 @@
 #include <rte_mbuf.h>
 
 #include "sl_config.h"
+#include "sl_stats_def.h"
 
 /* Bytes of a token's text that top-k keeps (fewer: whole characters). */
 #define SL_OP_TOPK_TEXT 46
 
 struct sl_dp;
 
-/* Counters of the operators, summed over stages. */
+/* The counters of one operator stage (proto/sl_stats_def.h,
+ * SL_STATS_OPERATOR; groups_active is filled in snapshots only). */
 struct sl_op_counters {
-	uint64_t groups_created;
-	uint64_t groups_completed;
-	uint64_t groups_aborted;
-	uint64_t groups_full;    /* max_groups reached */
-	uint64_t group_overflow; /* max_group_bytes reached */
-	uint64_t count_mismatch; /* more ENDs than children */
-	uint64_t groups_expired;
-	uint64_t late_inputs;    /* for a group already done (or whose
-				  * result stream ended already) */
-	uint64_t not_numeric;    /* sum/top-k tokens without a number */
-	uint64_t depth_mismatch; /* inputs, split events at a wrong depth */
-	uint64_t result_overflow; /* results that could not leave whole */
+	SL_STATS_OPERATOR(SL_STATS_FIELD)
 };
 
 /**
@@ -119,6 +110,9 @@ void sl_op_split_event(struct sl_dp *dp, uint8_t pipeline, uint16_t edge,
 void sl_op_split_abort(struct sl_dp *dp, uint8_t pipeline, uint16_t edge,
 		       const uint64_t *ancestry, uint8_t depth, uint8_t reason,
 		       const struct sl_op_request *rq);
+
+/* Groups in flight at stage @s of pipeline index @p. */
+uint32_t sl_op_active(const struct sl_dp *dp, uint8_t p, uint8_t s);
 
 /**
  * sl_op_housekeeping - abort idle groups, forget finished ones.

@@ -305,7 +305,7 @@ sl_route_pick_pinned(struct sl_dp *dp, uint8_t p, uint8_t s,
 		if (pos < 0) {
 			/* No room to remember the key: place it by plain
 			 * rendezvous, which needs no memory to stay put. */
-			dp->keypins_full++;
+			dp->cnt.keypins_full++;
 			return sl_route_pick(st, ss, dp->inst, ancestry, depth);
 		}
 		e = &kp->pins[pos];

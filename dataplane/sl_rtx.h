@@ -34,6 +34,7 @@
 
 #include <rte_mbuf.h>
 
+#include "sl_stats_def.h"
 #include "sl_wire.h"
 
 struct sl_dp;
@@ -48,22 +49,9 @@ struct sl_flow;
 #define SL_RTX_MOVE_MAX 256
 
 /* Counters of loss repair (sl_dp_counters.rtx). */
+/* Loss repair's counters (proto/sl_stats_def.h, SL_STATS_RTX). */
 struct sl_rtx_counters {
-	uint64_t kept;          /* fragments kept for a resend */
-	uint64_t resent;        /* fragments sent again for a NACK */
-	uint64_t end_resends;   /* END/ABORT sent again for a missing ACK */
-	uint64_t lost_aborts;   /* ABORT (LOST): asked for a fragment gone */
-	uint64_t evicted;       /* copies dropped for the global bound */
-	uint64_t gave_up;       /* streams whose END was never ACKed */
-	uint64_t nack_gave_up;  /* received streams ended ABORT (LOST) at a
-				 * gap no NACK repaired */
-	uint64_t untracked;     /* streams sent with no entry (table full) */
-	uint64_t nacks_rx;
-	uint64_t acks_rx;
-	uint64_t acks_stale;    /* ACKs for streams no longer kept */
-	uint64_t nacks_tx;
-	uint64_t acks_tx;
-	uint64_t ctrl_full;     /* control frames not sent: queue full */
+	SL_STATS_RTX(SL_STATS_FIELD)
 };
 
 /**

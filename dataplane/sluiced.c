@@ -830,6 +830,7 @@ main(int argc, char **argv)
 	struct rte_mempool *pool;
 	struct sl_dp *dp;
 	unsigned int worker, in_use_start;
+	struct sl_stats *snap; /* the stats file's */
 	const char *what;
 	uint16_t port_id;
 	char mac[RTE_ETHER_ADDR_FMT_SIZE], ip[16];
@@ -963,7 +964,8 @@ main(int argc, char **argv)
 		rte_exit(EXIT_FAILURE, "cannot start port %u: %s: %s\n",
 			 port_id, what, rte_strerror(-rc));
 	dp = rte_zmalloc("sl_dp", sizeof(*dp), RTE_CACHE_LINE_SIZE);
-	if (dp == NULL)
+	snap = calloc(1, sizeof(*snap));
+	if (dp == NULL || snap == NULL)
 		rte_exit(EXIT_FAILURE, "cannot allocate worker context\n");
 	rc = sl_dp_init(dp, cfg, port_id, pool);
 	if (rc != 0)
@@ -1016,8 +1018,9 @@ main(int argc, char **argv)
 		since_stats += t - elapsed_ms;
 		elapsed_ms = t;
 		if (o.stats_file != NULL && since_stats >= o.stats_interval_ms) {
-			sl_stats_write(dp, pool, in_use_start, false,
-				       o.stats_file);
+			if (sl_stats_take(dp, snap) == 0)
+				sl_stats_write(snap, pool, in_use_start, false,
+					       o.stats_file);
 			since_stats = 0;
 		}
 		if (o.duration_s != 0 && elapsed_ms >= o.duration_s * 1000ull)
@@ -1038,23 +1041,26 @@ main(int argc, char **argv)
 	sl_flow_table_free(dp->flows);
 	dp->flows = NULL;
 	sl_dp_fini(dp);
+	/* No worker: the snapshot is taken here. */
+	sl_stats_take(dp, snap);
 	if (o.stats_file != NULL &&
-	    (rc = sl_stats_write(dp, pool, in_use_start, true,
+	    (rc = sl_stats_write(snap, pool, in_use_start, true,
 				 o.stats_file)) != 0)
 		fprintf(stderr, "sluiced: cannot write %s: %s\n", o.stats_file,
 			strerror(-rc));
 	for (int r = 1; r < SL_DROP_MAX; r++)
-		dropped += dp->cnt.drops[r];
+		dropped += snap->dp.drops[r];
 	printf("sluiced: stopped rx %" PRIu64 " tx %" PRIu64
 	       " forwarded %" PRIu64 " dropped %" PRIu64
 	       " mbufs in use %u (at start %u)\n",
-	       dp->cnt.rx_packets, dp->cnt.tx_packets, dp->cnt.forwarded,
+	       snap->dp.rx_packets, snap->dp.tx_packets, snap->dp.forwarded,
 	       dropped, rte_mempool_in_use_count(pool), in_use_start);
 	sl_port_stop(port_id);
 	/* The snapshot in use: the one loaded at start unless the control
 	 * plane replaced it (and freed that one then). */
 	cfg = (struct sl_config *)dp->cfg;
 	rte_free(dp);
+	free(snap);
 	rte_mempool_free(pool);
 	sl_config_free(cfg);
 	sl_eal_cleanup();

@@ -39,6 +39,7 @@
 #include <unistd.h>
 
 #include "sl_frame.h"
+#include "sl_stats_def.h"
 #include "sluice.pb-c.h"
 
 #ifndef SL_VERSION
@@ -533,19 +534,11 @@ print_stats_json(const Sluice__V1__Stats *st)
 		json_str(stdout, s->pipeline);
 		printf(",\"stage\":");
 		json_str(stdout, s->stage);
-		printf(
-		    ",\"kind\":\"%s\",\"groups_active\":%" PRIu64
-		    ",\"groups_created\":%" PRIu64
-		    ",\"groups_completed\":%" PRIu64
-		    ",\"groups_aborted\":%" PRIu64 ",\"groups_full\":%" PRIu64
-		    ",\"group_overflow\":%" PRIu64
-		    ",\"count_mismatch\":%" PRIu64
-		    ",\"groups_expired\":%" PRIu64 ",\"late_inputs\":%" PRIu64
-		    ",\"not_numeric\":%" PRIu64 "}",
-		    kind_name(s->kind), s->groups_active, s->groups_created,
-		    s->groups_completed, s->groups_aborted, s->groups_full,
-		    s->group_overflow, s->count_mismatch, s->groups_expired,
-		    s->late_inputs, s->not_numeric);
+		printf(",\"kind\":\"%s\"", kind_name(s->kind));
+#define OP_JSON(m, kind, prom, help) printf(",\"" #m "\":%" PRIu64, s->m);
+		SL_STATS_OPERATOR(OP_JSON)
+#undef OP_JSON
+		printf("}");
 	}
 	printf("]");
 	printf(",\"counters\":{");

@@ -11,6 +11,7 @@
 
 #include <rte_arp.h>
 #include <rte_byteorder.h>
+#include <rte_ring.h>
 
 #include "dp_dag.h"
 
@@ -327,6 +328,22 @@ dag_process(const struct dp_frag *f, unsigned int n)
 			remember_request(&f[i]);
 	dag_capture();
 	return dag.n_sent - before;
+}
+
+void
+dag_inject(const struct dp_frag *f, unsigned int n)
+{
+	struct rte_mbuf *pkts[SL_BURST];
+
+	CU_ASSERT_FATAL(n <= SL_BURST);
+	for (unsigned int i = 0; i < n; i++) {
+		CU_ASSERT_FATAL(f[i].stage == 0);
+		pkts[i] = dp_test_frame(&f[i]);
+		remember_request(&f[i]);
+	}
+	CU_ASSERT_EQUAL(rte_ring_enqueue_burst(port.rx, (void **)pkts, n,
+					       NULL),
+			n);
 }
 
 unsigned int

@@ -108,6 +108,12 @@ uint64_t dag_wire_id(uint64_t req);
  */
 unsigned int dag_process(const struct dp_frag *f, unsigned int n);
 
+/**
+ * dag_inject - put client fragments @f on the port's receive ring, for a
+ * worker that polls the port itself (sl_dp_worker on a thread).
+ */
+void dag_inject(const struct dp_frag *f, unsigned int n);
+
 /** dag_housekeeping - set dp->now to t0 + @dt and run housekeeping;
  * return the frames it sent (appended to dag.sent). */
 unsigned int dag_housekeeping(uint64_t dt);

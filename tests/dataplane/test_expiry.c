@@ -170,7 +170,7 @@ test_stream_and_buffer_edges(void)
 	CU_ASSERT(dag.sent[1].dst_ip == B_IP || dag.sent[1].dst_ip == C_IP);
 	/* a's stream, and the request's client stream, which waited for an
 	 * output that never came (it lingers, ended, for a late ABORT). */
-	CU_ASSERT_EQUAL(dag.dp->cnt.flows_expired, 2);
+	CU_ASSERT_EQUAL(dag.dp->cnt.flows.expired, 2);
 	CU_ASSERT_EQUAL(sl_dp_instance(dag.dp, 0, 1, 0)->streams_active, 0);
 	CU_ASSERT_EQUAL(sl_dp_instance(dag.dp, 0, 2, 0)->streams_active, 0);
 	CU_ASSERT_EQUAL(sl_dp_instance(dag.dp, 0, 2, 0)->fragments, 1);

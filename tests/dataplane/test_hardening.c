@@ -274,7 +274,7 @@ test_guessed_request_id(void)
 	}
 	CU_ASSERT(seen[0] != seen[1] && seen[0] != seen[2] &&
 		  seen[1] != seen[2]);
-	CU_ASSERT_EQUAL(dag.dp->cnt.flows_created, 3);
+	CU_ASSERT_EQUAL(dag.dp->cnt.flows.created, 3);
 	dag_clear();
 	/* b answers each: each goes back to its own client, id 42. */
 	for (unsigned int i = 0; i < 3; i++) {
@@ -893,7 +893,7 @@ test_dead_instance(void)
 	CU_ASSERT(dp_test_ctl_probes >= 6);
 	CU_ASSERT_FALSE(sl_dp_instance(dag.dp, 0, 0, 0)->alive);
 	CU_ASSERT_TRUE(sl_dp_instance(dag.dp, 0, 0, 1)->alive);
-	CU_ASSERT_EQUAL(dag.dp->cnt.instances_died, 1);
+	CU_ASSERT_EQUAL(dag.dp->cnt.live.instances_died, 1);
 	CU_ASSERT_EQUAL(sl_dp_instance(dag.dp, 0, 0, 0)->streams_aborted, 1);
 	CU_ASSERT_EQUAL(sl_dp_instance(dag.dp, 0, 0, 0)->streams_active, 0);
 	/* Its answer that will not come: ABORT (ENGINE) to b, as a's. */
@@ -908,7 +908,7 @@ test_dead_instance(void)
 	/* It speaks again: alive. */
 	probe_answer(A_IP, SL_FRAG_F_PROBE);
 	CU_ASSERT_TRUE(sl_dp_instance(dag.dp, 0, 0, 0)->alive);
-	CU_ASSERT_EQUAL(dag.dp->cnt.instances_revived, 1);
+	CU_ASSERT_EQUAL(dag.dp->cnt.live.instances_revived, 1);
 	dag_close();
 	dp_test_end();
 }
@@ -1077,7 +1077,7 @@ test_done_request_not_kept(void)
 		probe_answer_of(B_IP, 8002, 2, SL_FRAG_F_PROBE);
 	}
 	CU_ASSERT_EQUAL(dag.dp->flows->active, 0);
-	CU_ASSERT_EQUAL(dag.dp->cnt.flows_expired, 0);
+	CU_ASSERT_EQUAL(dag.dp->cnt.flows.expired, 0);
 	/* a falls silent: it owed nothing, nobody hears of its death. */
 	for (uint64_t t = 1600; t <= 2000; t += 100) {
 		dag_housekeeping(t * t_ms);
@@ -1137,7 +1137,7 @@ test_dead_instance_open_splitter(void)
 		probe_answer_of(B_IP, 8002, 2, SL_FRAG_F_PROBE);
 	}
 	CU_ASSERT_FALSE(sl_dp_instance(dag.dp, 0, 0, 0)->alive);
-	CU_ASSERT_EQUAL(dag.dp->cnt.instances_died, 1);
+	CU_ASSERT_EQUAL(dag.dp->cnt.live.instances_died, 1);
 	/* The client stream's route to a/0, nothing else. */
 	CU_ASSERT_EQUAL(sl_dp_instance(dag.dp, 0, 0, 0)->streams_aborted, 1);
 	CU_ASSERT_EQUAL(sl_dp_instance(dag.dp, 0, 0, 0)->streams_active, 0);

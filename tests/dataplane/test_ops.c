@@ -57,6 +57,19 @@ agg_id(enum topo t)
 	return t == TOPO_CHILDREN ? 3 : t == TOPO_PAIR ? 3 : 5;
 }
 
+/* The counters of operator stage `agg` (there is one per topology). */
+static const struct sl_op_counters *
+agg_cnt(void)
+{
+	const struct sl_pipeline_cfg *pl = &dag.dp->cfg->pipelines[0];
+
+	for (uint16_t s = 0; s < pl->n_stages; s++)
+		if (strcmp(pl->stages[s].name, "agg") == 0)
+			return &dag.dp->op_cnt[0][s];
+	CU_FAIL_FATAL("no stage agg");
+	return NULL;
+}
+
 /* The topology @t with the operator stage's line @op_line ("operator:
  * ..."), its bounds @bounds (", max_groups: 4") and, with @buffered,
  * buffer edges into it. */
@@ -613,7 +626,7 @@ check_random(enum topo t, enum op op)
 		not_numeric = 0;
 		for (unsigned int r = 0; r < RTE_DIM(streamed); r++) {
 			struct outcome *o = pass ? &buffered : &streamed[r];
-			uint64_t done0 = dag.dp->op_cnt.groups_completed;
+			uint64_t done0 = agg_cnt()->groups_completed;
 
 			request_make(&rq, t, op, 1000 + r);
 			not_numeric += rq.not_numeric;
@@ -626,7 +639,7 @@ check_random(enum topo t, enum op op)
 				       r, o->frames, o->early, o->bad);
 				bad++;
 			}
-			if (dag.dp->op_cnt.groups_completed != done0 + 1)
+			if (agg_cnt()->groups_completed != done0 + 1)
 				bad++;
 			if (pass == 1 && (o->bytes != streamed[r].bytes ||
 					  memcmp(o->data, streamed[r].data,
@@ -639,14 +652,14 @@ check_random(enum topo t, enum op op)
 					 dag.dp->linger_tsc + 1);
 			dag_clear();
 		}
-		CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_created,
+		CU_ASSERT_EQUAL(agg_cnt()->groups_created,
 				RTE_DIM(streamed));
-		CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_completed,
+		CU_ASSERT_EQUAL(agg_cnt()->groups_completed,
 				RTE_DIM(streamed));
-		CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_aborted, 0);
-		CU_ASSERT_EQUAL(dag.dp->op_cnt.late_inputs, 0);
-		CU_ASSERT_EQUAL(dag.dp->op_cnt.count_mismatch, 0);
-		CU_ASSERT_EQUAL(dag.dp->op_cnt.not_numeric, not_numeric);
+		CU_ASSERT_EQUAL(agg_cnt()->groups_aborted, 0);
+		CU_ASSERT_EQUAL(agg_cnt()->late_inputs, 0);
+		CU_ASSERT_EQUAL(agg_cnt()->count_mismatch, 0);
+		CU_ASSERT_EQUAL(agg_cnt()->not_numeric, not_numeric);
 		dag_expect_drops(-1);
 		dag_close();
 	}
@@ -731,9 +744,9 @@ test_max_groups(void)
 		simple_request(&rq[r], OP_COUNT, 500 + r, 2);
 		request_start(&rq[r], false, &unused);
 	}
-	CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_created, 4);
-	CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_full, 0);
-	CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_aborted, 0);
+	CU_ASSERT_EQUAL(agg_cnt()->groups_created, 4);
+	CU_ASSERT_EQUAL(agg_cnt()->groups_full, 0);
+	CU_ASSERT_EQUAL(agg_cnt()->groups_aborted, 0);
 	/* Request 504, step by step: what reaches its client is kept. */
 	simple_request(&rq[4], OP_COUNT, 504, 2);
 	f = dag_from_client(504, 0, SL_FRAG_F_END);
@@ -746,9 +759,9 @@ test_max_groups(void)
 		dag_process(&f, 1);
 		if (i == 0) {
 			/* The first child made the group: over the bound. */
-			CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_created, 5);
-			CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_full, 1);
-			CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_aborted, 1);
+			CU_ASSERT_EQUAL(agg_cnt()->groups_created, 5);
+			CU_ASSERT_EQUAL(agg_cnt()->groups_full, 1);
+			CU_ASSERT_EQUAL(agg_cnt()->groups_aborted, 1);
 		}
 	}
 	CU_ASSERT_EQUAL(send_leaf(&rq[4], 0), 0);
@@ -778,11 +791,11 @@ test_max_groups(void)
 	dag_clear();
 	/* One refusal only: its second child, its split's close and its
 	 * two leaves found the tombstone. */
-	CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_created, 5);
-	CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_full, 1);
-	CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_aborted, 1);
-	CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_completed, 0);
-	CU_ASSERT_EQUAL(dag.dp->op_cnt.late_inputs, 2);
+	CU_ASSERT_EQUAL(agg_cnt()->groups_created, 5);
+	CU_ASSERT_EQUAL(agg_cnt()->groups_full, 1);
+	CU_ASSERT_EQUAL(agg_cnt()->groups_aborted, 1);
+	CU_ASSERT_EQUAL(agg_cnt()->groups_completed, 0);
+	CU_ASSERT_EQUAL(agg_cnt()->late_inputs, 2);
 	dag_expect_drops(-1);
 	for (unsigned int r = 0; r < 4; r++) {
 		CU_ASSERT_EQUAL(send_leaf(&rq[r], 0), 0);
@@ -797,11 +810,11 @@ test_max_groups(void)
 	CU_ASSERT_EQUAL_FATAL(send_leaf(&rq[5], 1), 1);
 	CU_ASSERT_EQUAL(dag.sent[0].h.ancestry[0], 505);
 	CU_ASSERT_EQUAL(dag.sent[0].h.flags, SL_FRAG_F_END);
-	CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_created, 6);
-	CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_completed, 5);
-	CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_aborted, 1);
-	CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_full, 1);
-	CU_ASSERT_EQUAL(dag.dp->op_cnt.late_inputs, 2);
+	CU_ASSERT_EQUAL(agg_cnt()->groups_created, 6);
+	CU_ASSERT_EQUAL(agg_cnt()->groups_completed, 5);
+	CU_ASSERT_EQUAL(agg_cnt()->groups_aborted, 1);
+	CU_ASSERT_EQUAL(agg_cnt()->groups_full, 1);
+	CU_ASSERT_EQUAL(agg_cnt()->late_inputs, 2);
 	dag_expect_drops(-1);
 	dag_close();
 	dp_test_end();
@@ -826,22 +839,22 @@ test_max_groups_table_full(void)
 		simple_request(&rq[r], OP_COUNT, 520 + r, 2);
 		request_start(&rq[r], false, &unused);
 	}
-	CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_created, 8);
-	CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_full, 4);
-	CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_aborted, 4);
+	CU_ASSERT_EQUAL(agg_cnt()->groups_created, 8);
+	CU_ASSERT_EQUAL(agg_cnt()->groups_full, 4);
+	CU_ASSERT_EQUAL(agg_cnt()->groups_aborted, 4);
 	simple_request(&rq[8], OP_COUNT, 528, 2);
 	request_start(&rq[8], false, &unused);
 	/* Two children started and one split closed: three refusals. */
-	CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_created, 8);
-	CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_full, 7);
+	CU_ASSERT_EQUAL(agg_cnt()->groups_created, 8);
+	CU_ASSERT_EQUAL(agg_cnt()->groups_full, 7);
 	CU_ASSERT_EQUAL(send_leaf(&rq[8], 0), 0);
 	CU_ASSERT_EQUAL(send_leaf(&rq[8], 1), 0);
 	for (unsigned int i = 0; i < dag.n_sent; i++)
 		to_client += dag.sent[i].dst_ip == DAG_CLIENT_IP;
 	CU_ASSERT_EQUAL(to_client, 0);
-	CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_full, 9);
-	CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_aborted, 4);
-	CU_ASSERT_EQUAL(dag.dp->op_cnt.late_inputs, 0);
+	CU_ASSERT_EQUAL(agg_cnt()->groups_full, 9);
+	CU_ASSERT_EQUAL(agg_cnt()->groups_aborted, 4);
+	CU_ASSERT_EQUAL(agg_cnt()->late_inputs, 0);
 	dag_expect_drops(SL_DROP_OP_FULL, 2u, -1);
 	dag_clear();
 	/* The four in flight still complete. */
@@ -852,7 +865,7 @@ test_max_groups_table_full(void)
 		CU_ASSERT_EQUAL(dag.sent[0].h.flags, SL_FRAG_F_END);
 		dag_clear();
 	}
-	CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_completed, 4);
+	CU_ASSERT_EQUAL(agg_cnt()->groups_completed, 4);
 	dag_expect_drops(SL_DROP_OP_FULL, 2u, -1);
 	dag_close();
 	dp_test_end();
@@ -962,10 +975,10 @@ test_group_bytes(void)
 	CU_ASSERT_EQUAL(dag.sent[0].h.ancestry[0], 700);
 	CU_ASSERT_EQUAL(dag.sent[0].h.stage, 3);
 	CU_ASSERT_EQUAL(send_leaf(&rq, 2), 0);
-	CU_ASSERT_EQUAL(dag.dp->op_cnt.group_overflow, 1);
-	CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_aborted, 1);
-	CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_completed, 0);
-	CU_ASSERT_EQUAL(dag.dp->op_cnt.late_inputs, 1);
+	CU_ASSERT_EQUAL(agg_cnt()->group_overflow, 1);
+	CU_ASSERT_EQUAL(agg_cnt()->groups_aborted, 1);
+	CU_ASSERT_EQUAL(agg_cnt()->groups_completed, 0);
+	CU_ASSERT_EQUAL(agg_cnt()->late_inputs, 1);
 	dag_expect_drops(-1);
 	dag_close();
 	dp_test_end();
@@ -991,8 +1004,8 @@ test_leaf_abort(void)
 	CU_ASSERT_EQUAL(dag.sent[0].h.abort_reason, SL_ABORT_GUARD);
 	CU_ASSERT_EQUAL(dag.sent[0].h.ancestry[0], 800);
 	CU_ASSERT_EQUAL(send_leaf(&rq, 2), 0);
-	CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_aborted, 1);
-	CU_ASSERT_EQUAL(dag.dp->op_cnt.late_inputs, 1);
+	CU_ASSERT_EQUAL(agg_cnt()->groups_aborted, 1);
+	CU_ASSERT_EQUAL(agg_cnt()->late_inputs, 1);
 	dag_expect_drops(-1);
 	dag_close();
 	dp_test_end();
@@ -1054,8 +1067,8 @@ test_idle_group(void)
 	CU_ASSERT_EQUAL(dag.sent[0].h.ancestry[0], 900);
 	CU_ASSERT_EQUAL(dag.sent[0].h.ancestry[1], 0);
 	CU_ASSERT_EQUAL(dag.sent[0].h.stage, 5);
-	CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_expired, 1);
-	CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_aborted, 1);
+	CU_ASSERT_EQUAL(agg_cnt()->groups_expired, 1);
+	CU_ASSERT_EQUAL(agg_cnt()->groups_aborted, 1);
 	/* [R, 1] completes normally. */
 	dag_clear();
 	f = dag_from_instance(3, 0, c1, 2, 1, SL_FRAG_F_END);
@@ -1091,14 +1104,14 @@ test_idle_request(void)
 		printf("\n  idle request: %u frames to the client, drops "
 		       "NO_ORIGIN %lu, groups_expired %lu, aborted %lu",
 		       sent, (unsigned long)dag.dp->cnt.drops[SL_DROP_NO_ORIGIN],
-		       (unsigned long)dag.dp->op_cnt.groups_expired,
-		       (unsigned long)dag.dp->op_cnt.groups_aborted);
+		       (unsigned long)agg_cnt()->groups_expired,
+		       (unsigned long)agg_cnt()->groups_aborted);
 	CU_ASSERT_EQUAL(sent, 1);
 	if (sent == 1) {
 		CU_ASSERT_EQUAL(dag.sent[0].h.flags, SL_FRAG_F_ABORT);
 		CU_ASSERT_EQUAL(dag.sent[0].h.abort_reason, SL_ABORT_EXPIRED);
 	}
-	CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_aborted, 1);
+	CU_ASSERT_EQUAL(agg_cnt()->groups_aborted, 1);
 	dag_close();
 	dp_test_end();
 }
@@ -1343,11 +1356,11 @@ test_concat_many_records(void)
 	CU_ASSERT(
 	    result_frames(3, req, want, 2 * MANY_RECORDS, 0, SL_FRAG_F_END, 0));
 	CU_ASSERT_EQUAL(dag.bad_frames, 0);
-	CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_created, 1);
-	CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_completed, 1);
-	CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_aborted, 0);
-	CU_ASSERT_EQUAL(dag.dp->op_cnt.group_overflow, 0);
-	CU_ASSERT_EQUAL(dag.dp->op_cnt.result_overflow, 0);
+	CU_ASSERT_EQUAL(agg_cnt()->groups_created, 1);
+	CU_ASSERT_EQUAL(agg_cnt()->groups_completed, 1);
+	CU_ASSERT_EQUAL(agg_cnt()->groups_aborted, 0);
+	CU_ASSERT_EQUAL(agg_cnt()->group_overflow, 0);
+	CU_ASSERT_EQUAL(agg_cnt()->result_overflow, 0);
 	dag_expect_drops(-1);
 	dag_close();
 	dp_test_end();
@@ -1389,10 +1402,10 @@ test_concat_result_over_loop(void)
 	CU_ASSERT(result_frames(3, 1301, NULL, 0, 0, SL_FRAG_F_ABORT,
 				SL_ABORT_OVERLOAD));
 	CU_ASSERT_EQUAL(dag.bad_frames, 0);
-	CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_completed, 1);
-	CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_aborted, 1);
-	CU_ASSERT_EQUAL(dag.dp->op_cnt.result_overflow, 1);
-	CU_ASSERT_EQUAL(dag.dp->op_cnt.group_overflow, 0);
+	CU_ASSERT_EQUAL(agg_cnt()->groups_completed, 1);
+	CU_ASSERT_EQUAL(agg_cnt()->groups_aborted, 1);
+	CU_ASSERT_EQUAL(agg_cnt()->result_overflow, 1);
+	CU_ASSERT_EQUAL(agg_cnt()->group_overflow, 0);
 	dag_expect_drops(-1);
 	dag_close();
 	dp_test_end();
@@ -1433,16 +1446,16 @@ test_concat_result_no_mbufs(void)
 	dp_test_free_all(held, n_held);
 	CU_ASSERT(result_frames(3, 1400, NULL, 0, 0, SL_FRAG_F_ABORT,
 				SL_ABORT_OVERLOAD));
-	CU_ASSERT_EQUAL(dag.dp->op_cnt.result_overflow, 1);
-	CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_aborted, 1);
+	CU_ASSERT_EQUAL(agg_cnt()->result_overflow, 1);
+	CU_ASSERT_EQUAL(agg_cnt()->groups_aborted, 1);
 	dag_expect_drops(-1);
 	dag_clear();
 	pair_start(1401);
 	CU_ASSERT_EQUAL(pair_stream(1, 1401, texts, lens, 1, 40, true), 0);
 	CU_ASSERT_EQUAL(pair_end(2, 1401, 0), 40);
 	CU_ASSERT(result_frames(3, 1401, want, 40, 0, SL_FRAG_F_END, 0));
-	CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_completed, 1);
-	CU_ASSERT_EQUAL(dag.dp->op_cnt.result_overflow, 1);
+	CU_ASSERT_EQUAL(agg_cnt()->groups_completed, 1);
+	CU_ASSERT_EQUAL(agg_cnt()->result_overflow, 1);
 	dag_expect_drops(-1);
 	dag_close();
 	dp_test_end();
@@ -1474,9 +1487,9 @@ test_concat_token_too_big(void)
 	CU_ASSERT_EQUAL(dag_process(&f, 1), 0);
 	CU_ASSERT_EQUAL(pair_end(2, 1500, 0), 1); /* exactly full */
 	CU_ASSERT(result_frames(3, 1500, want, 2, 0, SL_FRAG_F_END, 0));
-	CU_ASSERT_EQUAL(dag.dp->op_cnt.result_overflow, 0);
-	CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_aborted, 0);
-	CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_completed, 1);
+	CU_ASSERT_EQUAL(agg_cnt()->result_overflow, 0);
+	CU_ASSERT_EQUAL(agg_cnt()->groups_aborted, 0);
+	CU_ASSERT_EQUAL(agg_cnt()->groups_completed, 1);
 	dag_expect_drops(-1);
 	dag_close();
 	dp_test_end();
@@ -1556,8 +1569,8 @@ test_topk_utf8_cut(void)
 		CU_ASSERT(t[i].len <= SL_OP_TOPK_TEXT);
 	}
 	CU_ASSERT_EQUAL(dag.bad_frames, 0);
-	CU_ASSERT_EQUAL(dag.dp->op_cnt.not_numeric, 0);
-	CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_completed, 1);
+	CU_ASSERT_EQUAL(agg_cnt()->not_numeric, 0);
+	CU_ASSERT_EQUAL(agg_cnt()->groups_completed, 1);
 	dag_expect_drops(-1);
 	dag_close();
 	dp_test_end();
@@ -1608,8 +1621,8 @@ test_topk_k64(void)
 	CU_ASSERT_EQUAL(dag_process(f, 7), 0);
 	CU_ASSERT_EQUAL(pair_end(2, 1650, 0), 1);
 	CU_ASSERT(result_frames(3, 1650, want, 64, 0, SL_FRAG_F_END, 0));
-	CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_completed, 1);
-	CU_ASSERT_EQUAL(dag.dp->op_cnt.group_overflow, 0);
+	CU_ASSERT_EQUAL(agg_cnt()->groups_completed, 1);
+	CU_ASSERT_EQUAL(agg_cnt()->group_overflow, 0);
 	dag_expect_drops(-1);
 	dag_close();
 	dp_test_end();
@@ -1637,10 +1650,10 @@ test_topk_table_over_bound(void)
 	CU_ASSERT(result_frames(3, 1700, NULL, 0, 0, SL_FRAG_F_ABORT,
 				SL_ABORT_OVERLOAD));
 	CU_ASSERT_EQUAL(pair_end(2, 1700, 0), 0);
-	CU_ASSERT_EQUAL(dag.dp->op_cnt.group_overflow, 1);
-	CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_aborted, 1);
-	CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_completed, 0);
-	CU_ASSERT_EQUAL(dag.dp->op_cnt.late_inputs, 1);
+	CU_ASSERT_EQUAL(agg_cnt()->group_overflow, 1);
+	CU_ASSERT_EQUAL(agg_cnt()->groups_aborted, 1);
+	CU_ASSERT_EQUAL(agg_cnt()->groups_completed, 0);
+	CU_ASSERT_EQUAL(agg_cnt()->late_inputs, 1);
 	dag_expect_drops(-1);
 	dag_close();
 	dp_test_end();
@@ -1681,10 +1694,10 @@ test_concat_abort_frees_chunks(void)
 	CU_ASSERT_EQUAL(pair_stream(1, 1803, texts, lens, 1, 1, true), 0);
 	CU_ASSERT_EQUAL(pair_end(2, 1803, 0), 1);
 	CU_ASSERT(result_frames(3, 1803, &one, 1, 0, SL_FRAG_F_END, 0));
-	CU_ASSERT_EQUAL(dag.dp->op_cnt.group_overflow, 3);
-	CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_aborted, 3);
-	CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_completed, 1);
-	CU_ASSERT_EQUAL(dag.dp->op_cnt.late_inputs, 3);
+	CU_ASSERT_EQUAL(agg_cnt()->group_overflow, 3);
+	CU_ASSERT_EQUAL(agg_cnt()->groups_aborted, 3);
+	CU_ASSERT_EQUAL(agg_cnt()->groups_completed, 1);
+	CU_ASSERT_EQUAL(agg_cnt()->late_inputs, 3);
 	dag_expect_drops(-1);
 	dag_close();
 	dp_test_end();
@@ -1711,7 +1724,7 @@ test_sum_nul_inside(void)
 	CU_ASSERT_EQUAL(dag_process(&f, 1), 0);
 	CU_ASSERT_EQUAL(pair_end(2, 1850, 0), 1);
 	CU_ASSERT(result_frames(3, 1850, &nine, 1, 0, SL_FRAG_F_END, 0));
-	CU_ASSERT_EQUAL(dag.dp->op_cnt.not_numeric, 3);
+	CU_ASSERT_EQUAL(agg_cnt()->not_numeric, 3);
 	dag_expect_drops(-1);
 	dag_close();
 	dp_test_end();
@@ -1796,8 +1809,8 @@ test_depth_below_level(void)
 	f.n_tokens = 1;
 	f.token_texts = tok;
 	op_input_direct(&f, edge_of(3, 5));
-	CU_ASSERT_EQUAL(dag.dp->op_cnt.depth_mismatch, 1);
-	CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_created, 0);
+	CU_ASSERT_EQUAL(agg_cnt()->depth_mismatch, 1);
+	CU_ASSERT_EQUAL(agg_cnt()->groups_created, 0);
 	CU_ASSERT_EQUAL(dag.dp->n_loop, 0);
 	dag_expect_drops(SL_DROP_DEPTH_MISMATCH, 1u, -1);
 	f = dag_from_instance(3, 0, c0, 2, 0, SL_FRAG_F_END);
@@ -1807,9 +1820,9 @@ test_depth_below_level(void)
 	f = dag_from_instance(4, 0, c0, 2, 0, SL_FRAG_F_END);
 	CU_ASSERT_EQUAL(dag_process(&f, 1), 1);
 	expect_count(5, c0, 2, "1");
-	CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_created, 1);
-	CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_completed, 1);
-	CU_ASSERT_EQUAL(dag.dp->op_cnt.depth_mismatch, 1);
+	CU_ASSERT_EQUAL(agg_cnt()->groups_created, 1);
+	CU_ASSERT_EQUAL(agg_cnt()->groups_completed, 1);
+	CU_ASSERT_EQUAL(agg_cnt()->depth_mismatch, 1);
 	dag_expect_drops(SL_DROP_DEPTH_MISMATCH, 1u, -1);
 	dag_close();
 	dp_test_end();
@@ -1834,13 +1847,13 @@ test_depth_above_input(void)
 	request_start(&rq, false, &unused);
 	f = dag_from_instance(2, 0, deep, 3, 0, SL_FRAG_F_END);
 	op_input_direct(&f, edge_of(2, 3));
-	CU_ASSERT_EQUAL(dag.dp->op_cnt.depth_mismatch, 1);
+	CU_ASSERT_EQUAL(agg_cnt()->depth_mismatch, 1);
 	CU_ASSERT_EQUAL(dag.dp->n_loop, 0);
 	CU_ASSERT_EQUAL(send_leaf(&rq, 0), 0);
 	CU_ASSERT_EQUAL(send_leaf(&rq, 1), 1);
 	expect_count(3, r1, 1, "2");
-	CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_completed, 1);
-	CU_ASSERT_EQUAL(dag.dp->op_cnt.count_mismatch, 0);
+	CU_ASSERT_EQUAL(agg_cnt()->groups_completed, 1);
+	CU_ASSERT_EQUAL(agg_cnt()->count_mismatch, 0);
 	dag_expect_drops(SL_DROP_DEPTH_MISMATCH, 1u, -1);
 	dag_close();
 	dp_test_end();
@@ -1871,7 +1884,7 @@ test_depth_above_input_path(void)
 	CU_ASSERT_EQUAL(send_leaf(&rq, 0), 0);
 	CU_ASSERT_EQUAL(send_leaf(&rq, 1), 1);
 	expect_count(3, r1, 1, "2");
-	CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_completed, 1);
+	CU_ASSERT_EQUAL(agg_cnt()->groups_completed, 1);
 	CU_ASSERT_EQUAL(drops_total(), 1);
 	dag_close();
 	dp_test_end();
@@ -1901,19 +1914,19 @@ test_split_event_depth(void)
 	CU_ASSERT_PTR_NOT_NULL_FATAL(e);
 	simple_request(&rq, OP_COUNT, 1970, 2);
 	request_start(&rq, false, &unused);
-	CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_created, 1);
+	CU_ASSERT_EQUAL(agg_cnt()->groups_created, 1);
 	sl_op_split_abort(dag.dp, 0, e->id, wrong, 2, SL_ABORT_GUARD, &orq);
 	sl_op_split_event(dag.dp, 0, e->id, wrong, 1, +1, &orq);
 	sl_op_split_event(dag.dp, 0, e->id, wrong, 3, +1, &orq);
 	sl_op_split_event(dag.dp, 0, e->id, wrong, 2, -1, &orq);
-	CU_ASSERT_EQUAL(dag.dp->op_cnt.depth_mismatch, 4);
+	CU_ASSERT_EQUAL(agg_cnt()->depth_mismatch, 4);
 	sl_op_split_event(dag.dp, SL_MAX_PIPELINES, e->id, wrong, 2, +1, &orq);
 	sl_op_split_event(dag.dp, 0, SL_MAX_EDGES, wrong, 2, +1, &orq);
 	sl_op_split_abort(dag.dp, 0, UINT16_MAX, wrong, 1, SL_ABORT_GUARD,
 			  &orq);
-	CU_ASSERT_EQUAL(dag.dp->op_cnt.depth_mismatch, 4);
-	CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_created, 1);
-	CU_ASSERT_EQUAL(dag.dp->op_cnt.groups_aborted, 0);
+	CU_ASSERT_EQUAL(agg_cnt()->depth_mismatch, 4);
+	CU_ASSERT_EQUAL(agg_cnt()->groups_created, 1);
+	CU_ASSERT_EQUAL(agg_cnt()->groups_aborted, 0);
 	CU_ASSERT_EQUAL(dag.dp->n_loop, 0);
 	CU_ASSERT_EQUAL(send_leaf(&rq, 0), 0);
 	CU_ASSERT_EQUAL(send_leaf(&rq, 1), 1);

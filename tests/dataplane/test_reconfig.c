@@ -290,7 +290,7 @@ test_drain(void)
 	CU_ASSERT_EQUAL(a1->streams_active, 2 + 7);
 	CU_ASSERT_EQUAL(a1->fragments, 2 + 7);
 	CU_ASSERT_EQUAL(inst_at(0, 2, B_IP, B_PORT, NULL)->streams, 1);
-	CU_ASSERT_EQUAL(dag.dp->cnt.flows_ended, 3);
+	CU_ASSERT_EQUAL(dag.dp->cnt.flows.ended, 3);
 	dag_expect_drops(-1);
 	dag_close();
 	dp_test_end();
@@ -514,7 +514,7 @@ test_counters_survive(void)
 	CU_ASSERT_EQUAL(b0->streams, 1);
 	CU_ASSERT_EQUAL(b0->streams_active, 0);
 	CU_ASSERT_EQUAL(b0->fragments, 2);
-	CU_ASSERT_EQUAL(dag.dp->cnt.flows_ended, 3);
+	CU_ASSERT_EQUAL(dag.dp->cnt.flows.ended, 3);
 	dag_expect_drops(-1);
 	dag_close();
 	dp_test_end();
@@ -566,7 +566,7 @@ test_relayout(void)
 	CU_ASSERT_EQUAL(send1(from_client(1, 0, 0)), A0_IP);
 	CU_ASSERT_EQUAL(send1(from_client(2, 0, 0)), A1_IP);
 	CU_ASSERT_EQUAL(send1(from_ep(A0_IP, A_PORT, 1, 1, 0, 0)), B_IP);
-	created = dag.dp->cnt.flows_created;
+	created = dag.dp->cnt.flows.created;
 	active = dag.dp->flows->active;
 	CU_ASSERT_EQUAL(created, 3);
 	CU_ASSERT_EQUAL(active, 3);
@@ -638,8 +638,8 @@ test_relayout(void)
 	dag_clear();
 	CU_ASSERT_EQUAL(b0->streams, 2);
 	CU_ASSERT_EQUAL(b0->streams_active, 0);
-	CU_ASSERT_EQUAL(dag.dp->cnt.flows_created, created + 2);
-	CU_ASSERT_EQUAL(dag.dp->cnt.flows_expired, 0);
+	CU_ASSERT_EQUAL(dag.dp->cnt.flows.created, created + 2);
+	CU_ASSERT_EQUAL(dag.dp->cnt.flows.expired, 0);
 	dag_expect_drops(SL_DROP_DUPLICATE, 2u, -1);
 	dag_close();
 	dp_test_end();

@@ -877,7 +877,7 @@ test_admit_unknown_pipeline_stage(void)
 	expect_drops(SL_DROP_UNKNOWN_PIPELINE, 1u, SL_DROP_UNKNOWN_STAGE, 2u,
 		     -1);
 	CU_ASSERT_EQUAL(dp->flows->active, 0);
-	CU_ASSERT_EQUAL(dp->cnt.flows_created, 0);
+	CU_ASSERT_EQUAL(dp->cnt.flows.created, 0);
 	dp_close();
 	dp_test_end();
 }
@@ -918,7 +918,7 @@ test_admit_sources(void)
 	out = sl_stage_admit(dp, pkts, n);
 	CU_ASSERT_EQUAL(out, 4);
 	expect_drops(SL_DROP_SRC_NOT_ALLOWED, 5u, -1);
-	CU_ASSERT_EQUAL(dp->cnt.flows_created, 4);
+	CU_ASSERT_EQUAL(dp->cnt.flows.created, 4);
 	CU_ASSERT_EQUAL(dp->flows->active, 4);
 	for (uint16_t i = 0; i < out; i++) {
 		struct sl_pkt_meta *pm = sl_pkt_meta(pkts[i]);
@@ -964,7 +964,7 @@ test_admit_binds_flows(void)
 	c2 = sl_pkt_meta(pkts[2])->flow;
 	CU_ASSERT_EQUAL(sl_pkt_meta(pkts[1])->flow, c1);
 	CU_ASSERT_NOT_EQUAL(c1, c2);
-	CU_ASSERT_EQUAL(dp->cnt.flows_created, 2);
+	CU_ASSERT_EQUAL(dp->cnt.flows.created, 2);
 	dp_test_free_all(pkts, 3);
 	f = sl_flow_at(dp->flows, c1);
 	CU_ASSERT_EQUAL(f->state, SL_FLOW_ACTIVE);
@@ -995,7 +995,7 @@ test_admit_binds_flows(void)
 	CU_ASSERT_EQUAL(sl_flow_at(dp->flows, orphan)->origin, SL_FLOW_NONE);
 	CU_ASSERT_EQUAL(f->last_tsc, t0 + 500);
 	CU_ASSERT_EQUAL(sl_flow_at(dp->flows, c2)->last_tsc, t0 + 10);
-	CU_ASSERT_EQUAL(dp->cnt.flows_created, 5);
+	CU_ASSERT_EQUAL(dp->cnt.flows.created, 5);
 	expect_drops(-1);
 	dp_close();
 	dp_test_end();
@@ -1106,7 +1106,7 @@ test_admit_tenant_streams_same_burst(void)
 	dp_test_free_all(pkts, 2);
 	expect_drops(SL_DROP_TENANT_STREAMS, 1u, -1);
 	CU_ASSERT_EQUAL(dp->tenant_use[2].streams, 2);
-	CU_ASSERT_EQUAL(dp->cnt.flows_created, 2);
+	CU_ASSERT_EQUAL(dp->cnt.flows.created, 2);
 	dp_close();
 	dp_test_end();
 }
@@ -1444,7 +1444,7 @@ test_order_expiry_frees_held(void)
 	wlen = expected_frame(&abort_frag, S1_IP(0), S1_PORT, 1, want);
 	assert_frame(out[0], want, wlen);
 	rte_pktmbuf_free(out[0]);
-	CU_ASSERT_EQUAL(dp->cnt.flows_expired, 1);
+	CU_ASSERT_EQUAL(dp->cnt.flows.expired, 1);
 	CU_ASSERT_EQUAL(sl_dp_instance(dp, 0, 0, 0)->streams_active, 0);
 	CU_ASSERT_EQUAL(sl_dp_instance(dp, 0, 0, 0)->fragments, 2);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(client_flow(7));
@@ -1459,7 +1459,7 @@ test_order_expiry_frees_held(void)
 	dp->now = t0 + dp->idle_tsc + 1 + dp->linger_tsc + 1;
 	sl_dp_housekeeping(dp);
 	CU_ASSERT_PTR_NULL(client_flow(7));
-	CU_ASSERT_EQUAL(dp->cnt.flows_expired, 1);
+	CU_ASSERT_EQUAL(dp->cnt.flows.expired, 1);
 	CU_ASSERT_EQUAL(dp->flows->active, 0);
 	CU_ASSERT_EQUAL(rte_mempool_in_use_count(dp->flows->reorder_pool), 0);
 	CU_ASSERT_EQUAL(rte_mempool_in_use_count(dp->edge_pool), 0);
@@ -1506,7 +1506,7 @@ test_order_expiry_unstarted(void)
 	CU_ASSERT_EQUAL(s.h.stage, 1);
 	CU_ASSERT_EQUAL(s.h.ancestry[0], 9);
 	rte_pktmbuf_free(out[0]);
-	CU_ASSERT_EQUAL(dp->cnt.flows_expired, 1);
+	CU_ASSERT_EQUAL(dp->cnt.flows.expired, 1);
 	CU_ASSERT_EQUAL(client_flow(9)->state, SL_FLOW_ENDED);
 	dp->now += dp->linger_tsc + 1;
 	sl_dp_housekeeping(dp);
@@ -1530,7 +1530,7 @@ test_order_fini_frees_held(void)
 	sl_flow_table_free(dp->flows);
 	dp->flows = NULL;
 	expect_drops(SL_DROP_EXPIRED, 2u, -1);
-	CU_ASSERT_EQUAL(dp->cnt.flows_expired, 1);
+	CU_ASSERT_EQUAL(dp->cnt.flows.expired, 1);
 	dp_close();
 	dp_test_end();
 }
@@ -1581,7 +1581,7 @@ test_route_client_to_stage1(void)
 	CU_ASSERT_EQUAL(sl_dp_instance(dp, 0, 0, 1)->streams, 1);
 	CU_ASSERT_EQUAL(sl_dp_instance(dp, 0, 0, 1)->fragments, 2);
 	CU_ASSERT_EQUAL(sl_dp_instance(dp, 0, 0, 1)->streams_active, 1);
-	CU_ASSERT_EQUAL(dp->cnt.flows_ended, 1);
+	CU_ASSERT_EQUAL(dp->cnt.flows.ended, 1);
 	CU_ASSERT_EQUAL(dp->cnt.forwarded, 7);
 	/* And the ACK of A's END, back to its client. */
 	CU_ASSERT_EQUAL(dp->cnt.rtx.acks_tx, 1);
@@ -1664,7 +1664,7 @@ test_route_stage1_to_stage2_to_client(void)
 	/* Client stream ended and its request done: it only lingers. */
 	CU_ASSERT_EQUAL(client_flow(5)->state, SL_FLOW_ENDED);
 	CU_ASSERT_EQUAL(client_flow(5)->request_done, 1);
-	CU_ASSERT_EQUAL(dp->cnt.flows_ended, 3);
+	CU_ASSERT_EQUAL(dp->cnt.flows.ended, 3);
 	CU_ASSERT_EQUAL(dp->cnt.forwarded, 6);
 	expect_drops(-1);
 	dp_close();
@@ -1901,8 +1901,8 @@ test_route_ended_stream_lingers(void)
 	sl_dp_housekeeping(dp);
 	CU_ASSERT_EQUAL(sl_flow_lookup(dp->flows, &key), SL_FLOW_NONE);
 	CU_ASSERT_PTR_NOT_NULL(client_flow(3)); /* idle less than 1 s */
-	CU_ASSERT_EQUAL(dp->cnt.flows_expired, 0);
-	CU_ASSERT_EQUAL(dp->cnt.flows_ended, 1);
+	CU_ASSERT_EQUAL(dp->cnt.flows.expired, 0);
+	CU_ASSERT_EQUAL(dp->cnt.flows.ended, 1);
 	dp_close();
 	dp_test_end();
 }
@@ -2284,9 +2284,9 @@ test_e2e_interleaved(void)
 	}
 	expect_drops(SL_DROP_DUPLICATE, (unsigned int)dups, -1);
 	CU_ASSERT_EQUAL(dp->cnt.forwarded, 16 * n_frags);
-	CU_ASSERT_EQUAL(dp->cnt.flows_created, 16);
-	CU_ASSERT_EQUAL(dp->cnt.flows_ended, 16);
-	CU_ASSERT_EQUAL(dp->cnt.flows_expired, 0);
+	CU_ASSERT_EQUAL(dp->cnt.flows.created, 16);
+	CU_ASSERT_EQUAL(dp->cnt.flows.ended, 16);
+	CU_ASSERT_EQUAL(dp->cnt.flows.expired, 0);
 	for (int s = 0; s < 2; s++)
 		for (int i = 0; i < 2; i++)
 			CU_ASSERT_EQUAL(sl_dp_instance(dp, 0, s, i)->streams_active,

@@ -1145,12 +1145,12 @@ trace_counters(const struct sl_dp_counters *c0)
 	    "flows created +%llu ended +%llu expired +%llu; requests "
 	    "aborted +%llu refused +%llu; instances died +%llu; rtx kept "
 	    "+%llu gave_up +%llu untracked +%llu\n",
-	    (unsigned long long)(c->flows_created - c0->flows_created),
-	    (unsigned long long)(c->flows_ended - c0->flows_ended),
-	    (unsigned long long)(c->flows_expired - c0->flows_expired),
+	    (unsigned long long)(c->flows.created - c0->flows.created),
+	    (unsigned long long)(c->flows.ended - c0->flows.ended),
+	    (unsigned long long)(c->flows.expired - c0->flows.expired),
 	    (unsigned long long)(c->requests_aborted - c0->requests_aborted),
 	    (unsigned long long)(c->requests_refused - c0->requests_refused),
-	    (unsigned long long)(c->instances_died - c0->instances_died),
+	    (unsigned long long)(c->live.instances_died - c0->live.instances_died),
 	    (unsigned long long)(c->rtx.kept - c0->rtx.kept),
 	    (unsigned long long)(c->rtx.gave_up - c0->rtx.gave_up),
 	    (unsigned long long)(c->rtx.untracked - c0->rtx.untracked));

@@ -1202,8 +1202,8 @@ report_json(const struct bench *b, const struct bench_summary *sm, FILE *out)
 	fprintf(out, ", \"liveness\": {\"probe_ms\": %u, \"probes_sent\": %"
 		PRIu64 ", \"probes_answered\": %" PRIu64
 		", \"instances_died\": %" PRIu64 "}",
-		b->cfg->probe_ms, dp->cnt.probes_sent,
-		dp->cnt.probes_answered, dp->cnt.instances_died);
+		b->cfg->probe_ms, dp->cnt.live.probes_sent,
+		dp->cnt.live.probes_answered, dp->cnt.live.instances_died);
 	fprintf(out, ", \"quotas\": {\"client_streams\": %u, "
 		"\"source_streams\": %u, \"tenant_streams\": %u, "
 		"\"requests_peak\": %u, \"requests_refused\": %" PRIu64
@@ -1272,8 +1272,8 @@ report_table(const struct bench *b, const struct bench_summary *sm)
 	       dp->cnt.rx_packets, b->gen->acks, b->gen->probe_answers);
 	printf("flows: %" PRIu64 " created, %" PRIu64 " ended, %" PRIu64
 	       " expired idle; table %u, peak %u in use\n",
-	       dp->cnt.flows_created, dp->cnt.flows_ended,
-	       dp->cnt.flows_expired, dp->flows->capacity, b->flows_peak);
+	       dp->cnt.flows.created, dp->cnt.flows.ended,
+	       dp->cnt.flows.expired, dp->flows->capacity, b->flows_peak);
 	printf("requests in flight: peak %u (client_streams %u, "
 	       "source_streams %u, tenant_streams %u); refused %" PRIu64
 	       ", aborted %" PRIu64 "\n",
@@ -1289,8 +1289,8 @@ report_table(const struct bench *b, const struct bench_summary *sm)
 	       dp->cnt.rtx.gave_up);
 	printf("liveness: probe_ms %u, %" PRIu64 " PROBEs, %" PRIu64
 	       " answered, %" PRIu64 " instances died\n",
-	       b->cfg->probe_ms, dp->cnt.probes_sent, dp->cnt.probes_answered,
-	       dp->cnt.instances_died);
+	       b->cfg->probe_ms, dp->cnt.live.probes_sent, dp->cnt.live.probes_answered,
+	       dp->cnt.live.instances_died);
 	printf("drops: %" PRIu64 "\n", sm->drops);
 }
 
@@ -1369,9 +1369,9 @@ check(struct bench *b)
 		fail(&bad, "%" PRIu64 " ACKs sent, %" PRIu64 " taken by loss "
 		     "repair, %" PRIu64 " of them for no stream waiting",
 		     g->acks, dp->cnt.rtx.acks_rx, dp->cnt.rtx.acks_stale);
-	if (dp->cnt.probes_answered != g->probe_answers)
+	if (dp->cnt.live.probes_answered != g->probe_answers)
 		fail(&bad, "%" PRIu64 " PROBE answers sent, %" PRIu64 " taken",
-		     g->probe_answers, dp->cnt.probes_answered);
+		     g->probe_answers, dp->cnt.live.probes_answered);
 	if (dp->cnt.rtx.gave_up != 0 || dp->cnt.rtx.resent != 0 ||
 	    dp->cnt.rtx.nacks_tx != 0 || dp->cnt.rtx.nacks_rx != 0)
 		fail(&bad, "loss repair worked on a lossless run: %" PRIu64
@@ -1388,16 +1388,16 @@ check(struct bench *b)
 			"came later than %u ms (the bench was not running "
 			"that long)\n", dp->cnt.rtx.end_resends,
 			SL_RTX_RTO_MS);
-	if (dp->cnt.instances_died != 0)
-		fail(&bad, "%" PRIu64 " instance deaths", dp->cnt.instances_died);
+	if (dp->cnt.live.instances_died != 0)
+		fail(&bad, "%" PRIu64 " instance deaths", dp->cnt.live.instances_died);
 	if (dp->cnt.requests_refused != 0 || dp->cnt.requests_aborted != 0)
 		fail(&bad, "%" PRIu64 " requests refused, %" PRIu64 " aborted",
 		     dp->cnt.requests_refused, dp->cnt.requests_aborted);
-	if (dp->cnt.flows_created != dp->cnt.flows_ended ||
-	    dp->cnt.flows_expired != 0)
+	if (dp->cnt.flows.created != dp->cnt.flows.ended ||
+	    dp->cnt.flows.expired != 0)
 		fail(&bad, "%" PRIu64 " streams created, %" PRIu64 " ended, %"
-		     PRIu64 " expired", dp->cnt.flows_created,
-		     dp->cnt.flows_ended, dp->cnt.flows_expired);
+		     PRIu64 " expired", dp->cnt.flows.created,
+		     dp->cnt.flows.ended, dp->cnt.flows.expired);
 	if (bad) {
 		fprintf(stderr, "FAIL: the numbers above measure a path that "
 			"lost or refused work; fix the cause (flow table size, "
