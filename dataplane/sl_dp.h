@@ -70,6 +70,7 @@ struct sl_pkt_meta {
 	uint16_t hdr_off;  /* sluice header offset in the frame */
 	uint16_t dgram_len; /* sluice header + tokens */
 	uint16_t stage;    /* the stream's stage on the way in */
+	uint32_t pin;      /* SL_PIN_CHILD: its child's pin in dp->child_pins */
 	uint8_t pipeline;  /* index into cfg->pipelines */
 	uint8_t flags;     /* header flags */
 	uint8_t depth;
@@ -111,6 +112,9 @@ sl_route_pin_reset(struct sl_route_pin *pin)
 	pin->rtx = UINT32_MAX;
 	pin->keypin = UINT32_MAX;
 }
+
+_Static_assert(sizeof(struct sl_pkt_meta) <= 36,
+	       "sl_pkt_meta fits the mbuf's free dynamic-field area");
 
 struct sl_splitter;
 struct sl_guard_stream;
@@ -240,20 +244,30 @@ struct sl_quota {
 	uint32_t held_tenant;    /* ... for one tenant's requests */
 };
 
-/* The packet stages in path order; cycles per stage are accumulated in
- * sl_dp.prof[] when sl_dp.profile is set. */
-#define SL_STAGES(_)                                                          \
-	_(RX, "rx")                                                           \
-	_(PARSE, "parse")                                                     \
-	_(ADMIT, "admit")                                                     \
-	_(ORDER, "order")                                                     \
-	_(FANOUT, "fanout")                                                   \
-	_(ROUTE, "route")                                                     \
-	_(TX, "tx")
+/*
+ * The packet path as a table of nodes, in path order: id, name, the
+ * function, and what it works on. BURST nodes take the received burst in
+ * place, each what the one before let through; fanout consumes it,
+ * staging what leaves for OUT nodes (dp->out) and operator results for
+ * itself again (dp->loop); OUT nodes take what is staged. The worker
+ * (sl_worker.c) knows the nodes only through this table, with one
+ * profiler: cycles and packets per node in sl_dp.prof[] when
+ * sl_dp.profile is set. rx is the worker's receive, listed for the
+ * profile. The GPU delivery node (issue 14) goes beside tx:
+ *	_(GPU_TX, "gpu_tx", sl_stage_gpu_tx, OUT)
+ */
+#define SL_NODES(_)                                                           \
+	_(RX, "rx", NULL, RX)                                                 \
+	_(PARSE, "parse", sl_stage_parse, BURST)                              \
+	_(ADMIT, "admit", sl_stage_admit, BURST)                              \
+	_(ORDER, "order", sl_stage_order, BURST)                              \
+	_(FANOUT, "fanout", sl_stage_fanout, BURST)                           \
+	_(ROUTE, "route", sl_stage_route, OUT)                                \
+	_(TX, "tx", sl_stage_tx, OUT)
 
 enum sl_stage_id {
-#define SL_STAGE_ENUM(name, text) SL_STAGE_##name,
-	SL_STAGES(SL_STAGE_ENUM)
+#define SL_STAGE_ENUM(name, text, fn, input) SL_STAGE_##name,
+	SL_NODES(SL_STAGE_ENUM)
 #undef SL_STAGE_ENUM
 	SL_STAGE_MAX
 };
@@ -325,6 +339,7 @@ struct sl_dp {
 	uint64_t next_probe_tsc;   /* liveness: next round of PROBEs */
 
 	bool profile;
+	bool prof_nested; /* a profiled node is running (sl_worker.c) */
 	struct sl_stage_prof prof[SL_STAGE_MAX];
 
 	/* Instances by uid (sl_instance_cfg.uid): their state outlives the
@@ -364,6 +379,17 @@ struct sl_dp {
 	struct rte_mempool *edge_pool;  /* struct sl_edge_block */
 	struct rte_mempool *held_pool;  /* struct sl_held_chunk */
 	struct rte_mempool *split_pool; /* struct sl_splitter */
+	/* Split children's route pins (sl_split.c), by index: a child's pin
+	 * stays where its fragments point until route has passed them,
+	 * whatever children its splitter starts meanwhile. Each index is
+	 * free, a splitter's current child's, or retired (a finished
+	 * child's, with fragments waiting for route): splitters + SL_OUT_MAX
+	 * bound them all. */
+	struct sl_route_pin *child_pins;
+	uint32_t *child_free;
+	uint32_t *child_retired;
+	uint32_t n_child_free;
+	uint32_t n_child_retired;
 	void *hs_scratch;               /* Hyperscan scratch of this worker */
 	struct sl_op_state *op;         /* operator groups, NULL if none */
 	struct sl_keypins *keypins;     /* bounded-load key pins, NULL if none */
@@ -442,25 +468,6 @@ int sl_dp_publish(struct sl_dp *dp, const struct sl_config *next,
  */
 void sl_dp_adopt(struct sl_dp *dp);
 
-/**
- * sl_dp_process - run one received burst through parse, admit, order,
- * route and tx. @pkts must hold SL_PATH_CAP pointers.
- */
-void sl_dp_process(struct sl_dp *dp, struct rte_mbuf **pkts, uint16_t n);
-
-/**
- * sl_dp_housekeeping - expire idle flows (a bounded slice of the table),
- * retry unresolved neighbours and flush control frames. Cheap; the worker
- * calls it about once a millisecond.
- */
-void sl_dp_housekeeping(struct sl_dp *dp);
-
-/**
- * sl_dp_worker - lcore entry point: poll the port until dp->quit, with the
- * idle back-off of DESIGN §6 unless dp->poll. @arg is the struct sl_dp.
- */
-int sl_dp_worker(void *arg);
-
 /* The runtime state of instance @i of stage index @s of pipeline @p. */
 static inline struct sl_instance_state *
 sl_dp_instance(struct sl_dp *dp, uint8_t p, uint8_t s, uint16_t i)
@@ -492,245 +499,11 @@ sl_dp_drop(struct sl_dp *dp, struct rte_mbuf *m, enum sl_drop reason)
 /* Queue a frame the worker built itself (ARP); sent with the next burst. */
 void sl_dp_ctrl_tx(struct sl_dp *dp, struct rte_mbuf *m);
 
-/*
- * A stream's END passed: it stops counting against its tenant's streams
- * in flight. A client stream counts until it leaves the table instead
- * (its request is in flight until then, however early its END came).
- * Idempotent.
- */
-static inline void
-sl_dp_tenant_stream_done(struct sl_dp *dp, struct sl_flow *f)
-{
-	if (f->tenant_counted && f->key.stage != 0) {
-		dp->tenant_use[f->tenant].streams--;
-		f->tenant_counted = 0;
-	}
-}
-
-/* A client stream's request no longer counts against its address's,
- * its tenant's and the clients' share (it is done, or left). Idempotent. */
-static inline void
-sl_dp_request_uncharge(struct sl_dp *dp, struct sl_flow *f)
-{
-	if (f->marks & SL_FLOW_M_CHARGED) {
-		dp->src_use[f->src_slot].streams--;
-		dp->tenant_use[f->tenant].requests--;
-		dp->client_streams--;
-		f->marks &= (uint8_t)~SL_FLOW_M_CHARGED;
-	}
-}
-
-/* Flow @idx ended (its END passed, and a client stream's request is
- * done): it lingers for duplicates, and a request's quota is free again
- * (a done request lingering is no request in flight). */
-static inline void
-sl_dp_flow_end(struct sl_dp *dp, uint32_t idx)
-{
-	struct sl_flow *f = sl_flow_at(dp->flows, idx);
-
-	if (f->key.stage == 0)
-		sl_dp_request_uncharge(dp, f);
-	sl_flow_end(dp->flows, idx, dp->now);
-}
-
-/* sluiced's id of the request whose client stream is flow @idx of
- * generation @gen: what instances see as ancestry[0] (host order). The
- * top bit marks it (a reader tells it from a client's id at a glance). */
-#define SL_DP_REQUEST_ID_MARK (1ull << 63)
-static inline uint64_t
-sl_dp_request_id(uint32_t idx, uint32_t gen)
-{
-	return SL_DP_REQUEST_ID_MARK | (uint64_t)(gen & 0x7fffffffu) << 32 |
-	       idx;
-}
-
-/**
- * sl_dp_request_origin - the flow index of the client stream of the
- * request sluiced calls @id (wire order, as in an ancestry), if it is
- * still in the table; else SL_FLOW_NONE.
- */
-uint32_t sl_dp_request_origin(struct sl_dp *dp, uint64_t id_be);
-
-/**
- * sl_dp_refuse - drop @m, counted under @reason, and tell whoever waits
- * for its request: a client whose new request was refused gets ABORT
- * (OVERLOAD) for it; a refused stream of an admitted request aborts the
- * request (sl_dp_request_abort). Nothing is sent for a fragment that
- * was itself an ABORT.
- */
-void sl_dp_refuse(struct sl_dp *dp, struct rte_mbuf *m, enum sl_drop reason);
-
-/**
- * sl_dp_end_stream - received stream @idx will not go on (its sender is
- * gone, it cannot be repaired, sluiced is stopping): an ABORT (@reason)
- * at its next seq goes through fanout so that every consumer hears, and
- * the stream ends there.
- */
-void sl_dp_end_stream(struct sl_dp *dp, uint32_t idx, uint8_t reason);
-
-/**
- * sl_dp_make_room - between many ABORTs made at once (a dead instance, a
- * shutdown): once the loop queue or the control queue is half full, run
- * the loop and send what waits, so that none of them is dropped.
- */
-void sl_dp_make_room(struct sl_dp *dp);
-
-/**
- * sl_dp_abort_output - stage @stage of pipeline index @pipeline will
- * never answer the stream named @ancestry (wire order, @depth ids) of
- * tenant @tenant: put an ABORT (@reason) in its place, as if the stage
- * had sent it from @src_ip:@src_port (its instance; 0 for none), so that
- * every consumer hears (buffers, operators, the client) through fanout.
- * Output the instance sends later for it is dropped after that END.
- */
-void sl_dp_abort_output(struct sl_dp *dp, uint8_t pipeline, uint16_t stage,
-			const uint64_t *ancestry, uint8_t depth,
-			uint16_t tenant, uint32_t src_ip, uint16_t src_port,
-			uint8_t reason);
-
-/**
- * sl_dp_request_abort - end the request of client stream @origin with
- * ABORT (@reason) to its client, on every edge that returns to the
- * client, now: for when no stream of the request can carry the news
- * (a table full, a refused engine output). Later output of the request
- * is dropped (REQUEST_ABORTED). Idempotent.
- */
-void sl_dp_request_abort(struct sl_dp *dp, uint32_t origin, uint8_t reason);
-
-/* The slot of client address @ip in dp->src_use. */
-static inline uint16_t
-sl_dp_src_slot(const struct sl_dp *dp, uint32_t ip)
-{
-	uint64_t x = ((uint64_t)ip ^ dp->src_key) * 0x9e3779b97f4a7c15ull;
-
-	x ^= x >> 29;
-	x *= 0xbf58476d1ce4e5b9ull;
-	return (uint16_t)((x >> 40) & (SL_SRC_SLOTS - 1));
-}
-
-/*
- * May one more mbuf be held for a stream charged to @src_slot and
- * @tenant (@client: in a client stream's reorder buffer)? The bounds keep
- * room for receive and for the engine outputs of admitted requests
- * whatever one client, tenant or the clients together do.
- */
-static inline bool
-sl_dp_hold_ok(const struct sl_dp *dp, uint16_t src_slot, uint16_t tenant,
-	      bool client)
-{
-	return dp->held_total < dp->quota.held_max &&
-	       dp->src_use[src_slot].held < dp->quota.held_source &&
-	       dp->tenant_use[tenant].held < dp->quota.held_tenant &&
-	       (!client || dp->held_by_clients < dp->quota.held_client);
-}
-
-/* Count @n mbufs more (or, negative, fewer) held for @src_slot/@tenant. */
-static inline void
-sl_dp_held_charge(struct sl_dp *dp, uint16_t src_slot, uint16_t tenant,
-		  bool client, int n)
-{
-	dp->held_total += (uint32_t)n;
-	dp->src_use[src_slot].held += (uint32_t)n;
-	dp->tenant_use[tenant].held += (uint32_t)n;
-	if (client)
-		dp->held_by_clients += (uint32_t)n;
-}
-
-/**
- * sl_dp_gap_watch - stream @idx has an open gap: repeat its NACK from
- * housekeeping until the gap closes or the repeats run out. A stream
- * that does not fit the watch list is repaired by its sender's END
- * resend instead (which reopens the gap here).
- */
-void sl_dp_gap_watch(struct sl_dp *dp, uint32_t idx);
-
-/* Called by the flow table when a flow leaves it (expiry, flush). */
-void sl_dp_flow_released(struct sl_dp *dp, struct sl_flow *f, bool ended);
-
-/**
- * sl_dp_edge_out - a fragment leaves on edge @e (its meta's pin and edge
- * set): an operator stage consumes it, anything else is staged for route
- * and tx (flushed when the staging area fills and after every burst).
- */
-void sl_dp_edge_out(struct sl_dp *dp, const struct sl_edge_cfg *e,
-		    struct rte_mbuf *m);
-
-/**
- * sl_dp_flush - route and send everything staged.
- */
-void sl_dp_flush(struct sl_dp *dp);
-
-/**
- * sl_dp_loop - queue an operator's result fragment for fanout (after the
- * current burst's fanout, so operators never recurse).
- */
-void sl_dp_loop(struct sl_dp *dp, struct rte_mbuf *m);
-
 /**
  * sl_dp_fanout_one - fanout for one in-order fragment (see
  * stage_fanout.c). Consumes @m.
  */
 void sl_dp_fanout_one(struct sl_dp *dp, struct rte_mbuf *m);
-
-/**
- * sl_dp_stream_init - fill a flow entry just made for a stream of
- * pipeline index @pipeline: tenant accounting and, for a stream that is
- * not the client's, the request's client stream it belongs to.
- */
-void sl_dp_stream_init(struct sl_dp *dp, uint32_t idx, uint8_t pipeline,
-		       uint16_t tenant);
-
-/**
- * sl_dp_flow_ancestry - the ancestry of flow @idx's stream as sluiced
- * sends it on (wire order): a client stream's first id is sluiced's
- * request id, not the client's.
- */
-void sl_dp_flow_ancestry(struct sl_dp *dp, uint32_t idx, uint64_t *out);
-
-/**
- * sl_dp_stream_open - find or make the flow of a stream sluiced itself
- * produces (an operator's result). Return its index or SL_FLOW_NONE.
- */
-uint32_t sl_dp_stream_open(struct sl_dp *dp, const struct sl_flow_key *key,
-			   uint8_t pipeline, uint16_t tenant);
-
-/**
- * sl_dp_stream_ended - the stream of flow @idx passed its END or ABORT:
- * it lingers, unless it is a request's client stream still waiting for
- * the request's output.
- */
-void sl_dp_stream_ended(struct sl_dp *dp, uint32_t idx);
-
-/**
- * sl_dp_held_free - drop every fragment of a buffer edge's list, counting
- * each under @reason.
- */
-void sl_dp_held_free(struct sl_dp *dp, struct sl_held_list *l,
-		     enum sl_drop reason);
-
-/**
- * sl_dp_held_push - append @m to a buffer edge's list. Return 0, or
- * -ENOBUFS when no chunk is free. sl_dp_held_pop - the oldest, or NULL.
- */
-int sl_dp_held_push(struct sl_dp *dp, struct sl_held_list *l,
-		    struct rte_mbuf *m);
-struct rte_mbuf *sl_dp_held_pop(struct sl_dp *dp, struct sl_held_list *l);
-
-/**
- * sl_dp_tokenless - a new fragment without tokens (an ABORT, a child
- * count): header @h, whose ancestry is taken from @ancestry (wire order,
- * h->depth ids), in an mbuf whose meta says it came in on flow @flow of
- * pipeline index @pipeline. NULL (counted NO_MBUF) when the pool is dry.
- */
-struct rte_mbuf *sl_dp_tokenless(struct sl_dp *dp, struct sl_frag_hdr *h,
-				 const uint64_t *ancestry, uint32_t flow,
-				 uint8_t pipeline);
-
-/**
- * sl_dp_pin_of - the route pin fragment @pm follows (see sl_pkt_meta).
- */
-struct sl_route_pin *sl_dp_pin_of(struct sl_dp *dp,
-				  const struct sl_pkt_meta *pm);
 
 /*
  * Guards on edges (sl_guard_edge.c). sl_guard_edge_filter runs the edge's

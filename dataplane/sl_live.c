@@ -24,6 +24,8 @@
 #include <rte_byteorder.h>
 
 #include "sl_dp.h"
+#include "sl_stream.h"
+#include "sl_worker.h"
 #include "sl_live.h"
 #include "sl_route.h"
 #include "sl_split.h"
@@ -259,8 +261,8 @@ live_flow_died(struct sl_dp *dp, uint16_t uid, uint32_t idx)
 					f->tenant);
 		if (es->split == NULL)
 			continue;
-		child = sl_split_pin(es->split, false);
-		if (child->instance == uid) {
+		child = sl_split_pin(dp, es->split, false);
+		if (child != NULL && child->instance == uid) {
 			struct live_stream cs;
 
 			sl_split_child_ancestry(es->split, cs.ancestry,

@@ -25,6 +25,8 @@
 #include <rte_mempool.h>
 
 #include "sl_dp.h"
+#include "sl_stream.h"
+#include "sl_worker.h"
 #include "sl_op.h"
 
 #define OP_CHUNK 4096

@@ -8,10 +8,13 @@
 #include <hs/hs.h>
 #include <rte_byteorder.h>
 #include <rte_errno.h>
+#include <rte_malloc.h>
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
 
 #include "sl_dp.h"
+#include "sl_frag.h"
+#include "sl_worker.h"
 #include "sl_op.h"
 #include "sl_split.h"
 
@@ -27,7 +30,8 @@ struct sl_splitter {
 	bool open;           /* the current child has bytes */
 	bool closed;         /* the parent ended: nothing more to cut */
 	uint8_t slot;        /* the edge's slot in the stream's edge block */
-	struct sl_route_pin pin;        /* the current child's route */
+	uint32_t pin;        /* the current child's route: dp->child_pins */
+	bool pin_staged;     /* ... and a fragment pointing at it is staged */
 	struct sl_route_pin marker_pin; /* where the END|CHILDREN goes */
 	/* The parent, to build children's headers. */
 	uint32_t flow;
@@ -67,6 +71,65 @@ split_hs_free(void *ptr)
 {
 	if (ptr != NULL)
 		rte_mempool_put(hs_stream_pool, ptr);
+}
+
+/*
+ * Children's pins. A child's fragments are staged for route with the
+ * index of its pin; when the next child starts, the finished child's pin
+ * is retired (not reset) until route has passed them, so no fragment
+ * ever follows another child's route and fanout never has to flush
+ * half-way. Current pins are at most one per splitter, retired ones at
+ * most one per staged fragment: the arena never runs dry.
+ */
+static int
+split_pins_init(struct sl_dp *dp)
+{
+	uint32_t cap;
+
+	if (dp->child_pins != NULL)
+		return 0;
+	cap = dp->split_pool->size + SL_OUT_MAX;
+	dp->child_pins = rte_zmalloc("sl_child_pins",
+				     (size_t)cap * sizeof(*dp->child_pins), 0);
+	dp->child_free = rte_malloc("sl_child_free", (size_t)cap * 4, 0);
+	dp->child_retired = rte_malloc("sl_child_retired", (size_t)cap * 4, 0);
+	if (dp->child_pins == NULL || dp->child_free == NULL ||
+	    dp->child_retired == NULL) {
+		rte_free(dp->child_pins);
+		rte_free(dp->child_free);
+		rte_free(dp->child_retired);
+		dp->child_pins = NULL;
+		dp->child_free = dp->child_retired = NULL;
+		return -ENOMEM;
+	}
+	for (uint32_t i = 0; i < cap; i++)
+		dp->child_free[i] = cap - 1 - i;
+	dp->n_child_free = cap;
+	dp->n_child_retired = 0;
+	return 0;
+}
+
+/* The splitter's current child is done with its pin: free it, or retire
+ * it while a staged fragment still points at it. */
+static void
+split_pin_put(struct sl_dp *dp, struct sl_splitter *sp)
+{
+	if (sp->pin == UINT32_MAX)
+		return;
+	if (sp->pin_staged)
+		dp->child_retired[dp->n_child_retired++] = sp->pin;
+	else
+		dp->child_free[dp->n_child_free++] = sp->pin;
+	sp->pin = UINT32_MAX;
+	sp->pin_staged = false;
+}
+
+void
+sl_split_pins_routed(struct sl_dp *dp)
+{
+	while (dp->n_child_retired != 0)
+		dp->child_free[dp->n_child_free++] =
+			dp->child_retired[--dp->n_child_retired];
 }
 
 int
@@ -113,7 +176,7 @@ sl_split_init(struct sl_dp *dp)
 			NULL, rte_socket_id(), 0);
 	if (dp->split_pool == NULL)
 		return -rte_errno;
-	return 0;
+	return split_pins_init(dp);
 }
 
 void
@@ -160,6 +223,7 @@ split_flush(struct sl_dp *dp, struct sl_splitter *sp,
 	m->data_len = (uint16_t)(SL_WIRE_FRAME_HDR_OFF + len);
 	m->pkt_len = m->data_len;
 	pm = sl_pkt_meta(m);
+	pm->pin = sp->pin;
 	pm->flow = sp->flow;
 	pm->seq = sp->b.hdr.seq;
 	pm->hdr_off = SL_WIRE_FRAME_HDR_OFF;
@@ -171,7 +235,8 @@ split_flush(struct sl_dp *dp, struct sl_splitter *sp,
 	pm->edge = (uint8_t)e->id;
 	pm->slot = sp->slot;
 	pm->pin_kind = SL_PIN_CHILD;
-	sl_dp_edge_out(dp, e, m);
+	if (sl_dp_edge_out(dp, e, m))
+		sp->pin_staged = true;
 }
 
 /* Start a child fragment of the current child in a new mbuf. */
@@ -207,23 +272,30 @@ split_new_fragment(struct sl_dp *dp, struct sl_splitter *sp)
 	return true;
 }
 
-static void
+static bool
 split_child_start(struct sl_dp *dp, struct sl_splitter *sp,
 		  const struct sl_edge_cfg *e)
 {
 	uint64_t child[SL_ANCESTRY_MAX];
 
-	/* The previous child's fragments follow the pin about to be reset:
-	 * send them on their way first. */
-	sl_dp_flush(dp);
+	/* The previous child's pin stays for its staged fragments; this
+	 * child gets its own. */
+	split_pin_put(dp, sp);
+	if (unlikely(dp->n_child_free == 0)) {
+		/* Beyond the bound above: not a child without a route. */
+		dp->cnt.drops[SL_DROP_SPLIT_FULL]++;
+		return false;
+	}
+	sp->pin = dp->child_free[--dp->n_child_free];
+	sl_route_pin_reset(&dp->child_pins[sp->pin]);
 	sp->open = true;
 	sp->child_seq = 0;
 	sp->children++;
-	sl_route_pin_reset(&sp->pin);
 	memcpy(child, sp->ancestry, sizeof(child));
 	child[sp->depth] = rte_cpu_to_be_64(sp->children - 1);
 	sl_op_split_event(dp, sp->pipeline, e->id, child,
 			  (uint8_t)(sp->depth + 1), +1, &sp->rq);
+	return true;
 }
 
 /* Append a piece of a token to the current child. */
@@ -234,8 +306,8 @@ split_piece(struct sl_dp *dp, struct sl_splitter *sp,
 {
 	if (len == 0)
 		return;
-	if (!sp->open)
-		split_child_start(dp, sp, e);
+	if (!sp->open && !split_child_start(dp, sp, e))
+		return;
 	if (sp->out == NULL && !split_new_fragment(dp, sp))
 		return;
 	if (sl_wire_builder_add(&sp->b, id, text, len) == 0)
@@ -337,6 +409,7 @@ split_free(struct sl_dp *dp, struct sl_splitter **state)
 		rte_pktmbuf_free(sp->out);
 	if (sp->hs != NULL)
 		hs_close_stream(sp->hs, NULL, NULL, NULL);
+	split_pin_put(dp, sp);
 	rte_mempool_put(dp->split_pool, sp);
 	*state = NULL;
 }
@@ -352,9 +425,11 @@ sl_split_child_ancestry(const struct sl_splitter *sp, uint64_t *out,
 }
 
 struct sl_route_pin *
-sl_split_pin(struct sl_splitter *sp, bool marker)
+sl_split_pin(struct sl_dp *dp, struct sl_splitter *sp, bool marker)
 {
-	return marker ? &sp->marker_pin : &sp->pin;
+	if (marker)
+		return &sp->marker_pin;
+	return sp->pin != UINT32_MAX ? &dp->child_pins[sp->pin] : NULL;
 }
 
 static struct sl_splitter *
@@ -379,8 +454,8 @@ split_open(struct sl_dp *dp, const struct sl_edge_cfg *e, uint8_t slot,
 	}
 	sp = obj;
 	memset(sp, 0, sizeof(*sp));
-	/* Not routed (instance 0 is a real uid). */
-	sl_route_pin_reset(&sp->pin);
+	/* No child yet; the marker not routed (instance 0 is a real uid). */
+	sp->pin = UINT32_MAX;
 	sl_route_pin_reset(&sp->marker_pin);
 	if (hs_open_stream(e->split_db, 0, &sp->hs) != HS_SUCCESS) {
 		rte_mempool_put(dp->split_pool, sp);

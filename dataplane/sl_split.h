@@ -61,10 +61,17 @@ void sl_split_input(struct sl_dp *dp, struct sl_splitter **state,
 		    struct rte_mbuf *m);
 
 /**
- * sl_split_pin - the route of the splitter's current child, or (@marker)
- * of its END|CHILDREN fragment.
+ * sl_split_pin - the route of the splitter's current child (NULL before
+ * its first child), or (@marker) of its END|CHILDREN fragment.
  */
-struct sl_route_pin *sl_split_pin(struct sl_splitter *sp, bool marker);
+struct sl_route_pin *sl_split_pin(struct sl_dp *dp, struct sl_splitter *sp,
+				  bool marker);
+
+/**
+ * sl_split_pins_routed - route has passed every staged fragment: the pins
+ * of children that finished since are free again.
+ */
+void sl_split_pins_routed(struct sl_dp *dp);
 
 /**
  * sl_split_child_ancestry - the ancestry (wire order, @depth ids) of the

@@ -39,6 +39,7 @@
 #include "sl_confine.h"
 #include "sl_ctl.h"
 #include "sl_dp.h"
+#include "sl_worker.h"
 #include "sl_loop.h"
 #include "sl_port.h"
 #include "sl_priv.h"

@@ -34,6 +34,7 @@
 #include <rte_byteorder.h>
 
 #include "sl_dp.h"
+#include "sl_stream.h"
 
 static inline int
 admit_pipeline(const struct sl_config *cfg, uint32_t id)

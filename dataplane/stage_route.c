@@ -32,6 +32,8 @@
 #include <rte_ether.h>
 
 #include "sl_dp.h"
+#include "sl_split.h"
+#include "sl_stream.h"
 #include "sl_route.h"
 
 /* The request's client stream, if it is still the one this flow knew. */
@@ -173,6 +175,20 @@ route_rewrite(struct sl_dp *dp, struct rte_mbuf *m, struct sl_pkt_meta *pm,
 	memcpy(hdr + SL_WIRE_OFF_FROM_STAGE, &v, 2);
 }
 
+/* The route pin fragment @pm follows (see sl_pkt_meta). */
+static struct sl_route_pin *
+route_pin_of(struct sl_dp *dp, const struct sl_pkt_meta *pm)
+{
+	struct sl_edge_block *eb = sl_flow_at(dp->flows, pm->flow)->edges;
+	struct sl_edge_state *es = &eb->e[pm->slot];
+
+	if (likely(pm->pin_kind == SL_PIN_EDGE))
+		return &es->pin;
+	if (pm->pin_kind == SL_PIN_CHILD)
+		return &dp->child_pins[pm->pin];
+	return sl_split_pin(dp, es->split, true);
+}
+
 uint16_t
 sl_stage_route(struct sl_dp *dp, struct rte_mbuf **pkts, uint16_t n)
 {
@@ -181,7 +197,7 @@ sl_stage_route(struct sl_dp *dp, struct rte_mbuf **pkts, uint16_t n)
 	for (uint16_t i = 0; i < n; i++) {
 		struct rte_mbuf *m = pkts[i];
 		struct sl_pkt_meta *pm = sl_pkt_meta(m);
-		struct sl_route_pin *pin = sl_dp_pin_of(dp, pm);
+		struct sl_route_pin *pin = route_pin_of(dp, pm);
 		const struct rte_ether_addr *mac = &pin->hop_mac;
 
 		if (unlikely(pin->instance == SL_INSTANCE_NONE ||

@@ -17,6 +17,9 @@
 
 #include "dp_test.h"
 #include "sl_dp.h"
+#include "sl_frag.h"
+#include "sl_stream.h"
+#include "sl_worker.h"
 
 #define DAG_SLUICED_IP DP_IP(10, 0, 0, 1)
 #define DAG_SLUICED_PORT 7700

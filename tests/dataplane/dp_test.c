@@ -20,6 +20,9 @@
 
 #include "dp_test.h"
 #include "sl_dp.h"
+#include "sl_frag.h"
+#include "sl_stream.h"
+#include "sl_worker.h"
 #include "sl_port.h"
 
 static struct rte_mempool *test_pool;

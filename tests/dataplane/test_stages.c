@@ -22,6 +22,8 @@
 
 #include "dp_test.h"
 #include "sl_dp.h"
+#include "sl_stream.h"
+#include "sl_worker.h"
 #include "sl_route.h"
 
 #define SLUICED_IP DP_IP(10, 0, 0, 1)

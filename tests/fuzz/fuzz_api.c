@@ -59,6 +59,8 @@
 #include "sl_confine.h"
 #include "sl_ctl.h"
 #include "sl_dp.h"
+#include "sl_stream.h"
+#include "sl_worker.h"
 #include "sl_port.h"
 #include "sl_wire.h"
 #include "sluice.pb-c.h"

@@ -60,6 +60,8 @@
 
 #include "sl_config.h"
 #include "sl_dp.h"
+#include "sl_stream.h"
+#include "sl_worker.h"
 #include "sl_port.h"
 #include "sl_wire.h"
 
