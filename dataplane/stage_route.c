@@ -26,6 +26,11 @@
  * When an END or ABORT passes, the outgoing stream stops counting as in
  * flight at its instance; on a pipeline with a single output, the END of
  * the output marks the request done.
+ *
+ * Cost: 205.1 and 234.1 cycles per fragment in two runs of
+ *      `tools/bench/dataplane.sh` at f4a4841 (medians of the profiled
+ *      rounds; 2-vCPU Xeon at 2.10 GHz, shared; 1024 streams x 16
+ *      fragments, 3 hops; tools/bench/results/dataplane.md has every run).
  */
 #include <rte_branch_prediction.h>
 #include <rte_byteorder.h>
