@@ -363,6 +363,41 @@ dp_test_run(void)
 	return err == CUE_SUCCESS && failures == 0 && tests_failed == 0 ? 0 : 1;
 }
 
+int
+dp_test_main(const char *prog, const struct dp_test_case *cases,
+	     int (*setup)(void), void (*teardown)(void))
+{
+	CU_pSuite s = NULL;
+	int rc;
+
+	dp_test_eal_init(prog);
+	if (setup != NULL && setup() != 0) {
+		fprintf(stderr, "%s: cannot create the ring port\n", prog);
+		dp_test_eal_fini();
+		return 1;
+	}
+	if (CU_initialize_registry() != CUE_SUCCESS)
+		return 1;
+	for (const struct dp_test_case *c = cases; c->suite || c->fn; c++) {
+		if (c->fn == NULL)
+			s = CU_add_suite(c->suite, NULL, NULL);
+		else if (s == NULL || CU_add_test(s, c->name, c->fn) == NULL)
+			s = NULL;
+		if (s == NULL) {
+			fprintf(stderr, "%s: cannot register %s\n", prog,
+				c->suite ? c->suite : c->name);
+			CU_cleanup_registry();
+			dp_test_eal_fini();
+			return 1;
+		}
+	}
+	rc = dp_test_run();
+	if (teardown != NULL)
+		teardown();
+	dp_test_eal_fini();
+	return rc;
+}
+
 /* Distinct instance addresses of @cfg, @ips (SL_MAX_INSTANCE_UIDS). */
 static unsigned int
 instance_ips(const struct sl_config *cfg, uint32_t *ips)

@@ -193,4 +193,24 @@ uint64_t dp_test_req_from_sluiced(struct sl_dp *dp, uint64_t id);
  */
 int dp_test_run(void);
 
+/* A suite's tests: DP_SUITE starts a CUnit suite, DP_CASE adds a test to
+ * it, DP_END ends the list. */
+struct dp_test_case {
+	const char *suite;
+	const char *name;
+	void (*fn)(void);
+};
+#define DP_SUITE(name) {(name), NULL, NULL}
+#define DP_CASE(name, fn) {NULL, (name), (fn)}
+#define DP_END {NULL, NULL, NULL}
+
+/**
+ * dp_test_main - a test program's main: EAL (dp_test_eal_init), @setup
+ * (a port; NULL for none), the suites and tests of @cases, the run, then
+ * @teardown and EAL's end. Return the exit status (dp_test_run's, 1 when
+ * the suites could not be set up).
+ */
+int dp_test_main(const char *prog, const struct dp_test_case *cases,
+		 int (*setup)(void), void (*teardown)(void));
+
 #endif /* DP_TEST_H */

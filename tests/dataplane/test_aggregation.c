@@ -305,32 +305,23 @@ test_remove_one_instance(void)
 	dp_test_end();
 }
 
+static const struct dp_test_case cases[] = {
+	DP_SUITE("aggregation"),
+	DP_CASE("aggregation 2: a claim's children and marker meet, "
+		"1..32 instances",
+		test_level2),
+	DP_CASE("aggregation 1: a request's children meet",
+		test_level1),
+	DP_CASE("aggregation 0: round robin, no marker",
+		test_level0),
+	DP_CASE("removing an instance moves only its claims",
+		test_remove_one_instance),
+	DP_END,
+};
+
 int
 main(int argc, char **argv)
 {
-	CU_pSuite s;
-	int rc;
-
 	(void)argc;
-	dp_test_eal_init(argv[0]);
-	if (dag_port_init() != 0) {
-		fprintf(stderr, "cannot create the ring port\n");
-		dp_test_eal_fini();
-		return 1;
-	}
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 1;
-	s = CU_add_suite("aggregation", NULL, NULL);
-	CU_add_test(s, "aggregation 2: a claim's children and marker meet, "
-		       "1..32 instances",
-		    test_level2);
-	CU_add_test(s, "aggregation 1: a request's children meet",
-		    test_level1);
-	CU_add_test(s, "aggregation 0: round robin, no marker", test_level0);
-	CU_add_test(s, "removing an instance moves only its claims",
-		    test_remove_one_instance);
-	rc = dp_test_run();
-	dag_port_fini();
-	dp_test_eal_fini();
-	return rc;
+	return dp_test_main(argv[0], cases, dag_port_init, dag_port_fini);
 }

@@ -357,34 +357,24 @@ test_buffer_over_max_children(void)
 	buffer_over_max(SL_FRAG_F_END | SL_FRAG_F_CHILDREN, 2);
 }
 
+static const struct dp_test_case cases[] = {
+	DP_SUITE("expiry"),
+	DP_CASE("stream and buffer edges: ABORT(EXPIRED), held dropped",
+		test_stream_and_buffer_edges),
+	DP_CASE("split edge: child in progress and marker aborted",
+		test_split_edge),
+	DP_CASE("housekeeping's fanout before lingering flows go",
+		test_loop_item_of_lingering_flow),
+	DP_CASE("buffer edge over buffer_max, END|CHILDREN: no count",
+		test_buffer_over_max_children),
+	DP_CASE("buffer edge over buffer_max: ABORT(OVERLOAD)",
+		test_buffer_over_max),
+	DP_END,
+};
+
 int
 main(int argc, char **argv)
 {
-	CU_pSuite s;
-	int rc;
-
 	(void)argc;
-	dp_test_eal_init(argv[0]);
-	if (dag_port_init() != 0) {
-		fprintf(stderr, "cannot create the ring port\n");
-		dp_test_eal_fini();
-		return 1;
-	}
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 1;
-	s = CU_add_suite("expiry", NULL, NULL);
-	CU_add_test(s, "stream and buffer edges: ABORT(EXPIRED), held dropped",
-		    test_stream_and_buffer_edges);
-	CU_add_test(s, "split edge: child in progress and marker aborted",
-		    test_split_edge);
-	CU_add_test(s, "housekeeping's fanout before lingering flows go",
-		    test_loop_item_of_lingering_flow);
-	CU_add_test(s, "buffer edge over buffer_max, END|CHILDREN: no count",
-		    test_buffer_over_max_children);
-	CU_add_test(s, "buffer edge over buffer_max: ABORT(OVERLOAD)",
-		    test_buffer_over_max);
-	rc = dp_test_run();
-	dag_port_fini();
-	dp_test_eal_fini();
-	return rc;
+	return dp_test_main(argv[0], cases, dag_port_init, dag_port_fini);
 }

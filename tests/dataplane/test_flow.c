@@ -806,46 +806,48 @@ test_release_once_per_flow(void)
 	dp_test_end();
 }
 
+static const struct dp_test_case cases[] = {
+	DP_SUITE("flow"),
+	DP_CASE("create rejects bad size and window",
+		test_create_args),
+	DP_CASE("key from header ignores ids past depth",
+		test_key_from_hdr),
+	DP_CASE("source and tenant name the stream; keyed hash",
+		test_key_source_tenant_keyed),
+	DP_CASE("add then lookup",
+		test_add_lookup),
+	DP_CASE("bulk lookup",
+		test_lookup_bulk),
+	DP_CASE("re-add of a present key keeps its state",
+		test_readd_keeps_state),
+	DP_CASE("remove bumps gen",
+		test_remove_bumps_gen),
+	DP_CASE("linger kept by the keep hook, then ended",
+		test_linger_keep),
+	DP_CASE("linger ring full of dead records: still queued",
+		test_linger_ring_full),
+	DP_CASE("expiry: idle ACTIVE and lingering ENDED",
+		test_expire_idle_and_linger),
+	DP_CASE("expiry: cursor and budget",
+		test_expire_cursor_budget),
+	DP_CASE("full table: 64 fit, 65th is ENOSPC",
+		test_full_table),
+	DP_CASE("hold/take_next in window order",
+		test_hold_take_in_window_order),
+	DP_CASE("hold of a held sequence is EEXIST",
+		test_hold_duplicate),
+	DP_CASE("hold without a free reorder buffer is ENOBUFS",
+		test_hold_no_buffer),
+	DP_CASE("table free releases held mbufs",
+		test_free_releases_held),
+	DP_CASE("release hook once per removed flow",
+		test_release_once_per_flow),
+	DP_END,
+};
+
 int
 main(int argc, char **argv)
 {
-	CU_pSuite s;
-	int rc;
-
 	(void)argc;
-	dp_test_eal_init(argv[0]);
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 1;
-	s = CU_add_suite("flow", NULL, NULL);
-	CU_add_test(s, "create rejects bad size and window", test_create_args);
-	CU_add_test(s, "key from header ignores ids past depth",
-		    test_key_from_hdr);
-	CU_add_test(s, "source and tenant name the stream; keyed hash",
-		    test_key_source_tenant_keyed);
-	CU_add_test(s, "add then lookup", test_add_lookup);
-	CU_add_test(s, "bulk lookup", test_lookup_bulk);
-	CU_add_test(s, "re-add of a present key keeps its state",
-		    test_readd_keeps_state);
-	CU_add_test(s, "remove bumps gen", test_remove_bumps_gen);
-	CU_add_test(s, "linger kept by the keep hook, then ended",
-		    test_linger_keep);
-	CU_add_test(s, "linger ring full of dead records: still queued",
-		    test_linger_ring_full);
-	CU_add_test(s, "expiry: idle ACTIVE and lingering ENDED",
-		    test_expire_idle_and_linger);
-	CU_add_test(s, "expiry: cursor and budget", test_expire_cursor_budget);
-	CU_add_test(s, "full table: 64 fit, 65th is ENOSPC", test_full_table);
-	CU_add_test(s, "hold/take_next in window order",
-		    test_hold_take_in_window_order);
-	CU_add_test(s, "hold of a held sequence is EEXIST",
-		    test_hold_duplicate);
-	CU_add_test(s, "hold without a free reorder buffer is ENOBUFS",
-		    test_hold_no_buffer);
-	CU_add_test(s, "table free releases held mbufs",
-		    test_free_releases_held);
-	CU_add_test(s, "release hook once per removed flow",
-		    test_release_once_per_flow);
-	rc = dp_test_run();
-	dp_test_eal_fini();
-	return rc;
+	return dp_test_main(argv[0], cases, NULL, NULL);
 }

@@ -1626,60 +1626,51 @@ test_bad_configs(void)
 	dp_test_end();
 }
 
+static const struct dp_test_case cases[] = {
+	DP_SUITE("guard_edge"),
+	DP_CASE("output block: every cut, obfuscated names",
+		test_output_block),
+	DP_CASE("output redact: mask in place, rest byte-exact",
+		test_output_redact),
+	DP_CASE("output redact: clean text unchanged",
+		test_output_redact_clean),
+	DP_CASE("output log: byte-exact, nothing blocked",
+		test_output_log),
+	DP_CASE("output block: clean text byte-exact at END",
+		test_output_clean),
+	DP_CASE("output block: clean text in full fragments",
+		test_output_full_fragment),
+	DP_CASE("output block: producer ABORT while a name is held",
+		test_output_producer_abort),
+	DP_CASE("output redact: mask as long as the name, id 0",
+		test_redact_mask_same_length),
+	DP_CASE("output redact: token ids of masked and held text",
+		test_redact_token_ids),
+	DP_CASE("output redact: more tokens held than remembered",
+		test_token_ring_bound),
+	DP_CASE("input block: engine gets ABORT (GUARD) only",
+		test_input_block),
+	DP_CASE("input block: clean question byte-exact",
+		test_input_clean),
+	DP_CASE("prefix: seq 0 prefix, question shifted",
+		test_prefix),
+	DP_CASE("END|CHILDREN: blocked and spilled fragments",
+		test_children_flags),
+	DP_CASE("prefix: a plain fragment before END|CHILDREN",
+		test_prefix_children),
+	DP_CASE("prefix: unguarded stream unchanged",
+		test_prefix_unguarded),
+	DP_CASE("prefix and filter on one edge",
+		test_prefix_and_filter),
+	DP_CASE("bad configs: exact messages",
+		test_bad_configs),
+	DP_END,
+};
+
 int
 main(int argc, char **argv)
 {
-	CU_pSuite s;
-	int rc;
-
 	(void)argc;
-	dp_test_eal_init(argv[0]);
-	if (dag_port_init() != 0) {
-		fprintf(stderr, "cannot create the ring port\n");
-		dp_test_eal_fini();
-		return 1;
-	}
 	lit_norm_len = sl_guard_normalize(NAME, strlen(NAME), lit_norm, NULL);
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 1;
-	s = CU_add_suite("guard_edge", NULL, NULL);
-	CU_add_test(s, "output block: every cut, obfuscated names",
-		    test_output_block);
-	CU_add_test(s, "output redact: mask in place, rest byte-exact",
-		    test_output_redact);
-	CU_add_test(s, "output redact: clean text unchanged",
-		    test_output_redact_clean);
-	CU_add_test(s, "output log: byte-exact, nothing blocked",
-		    test_output_log);
-	CU_add_test(s, "output block: clean text byte-exact at END",
-		    test_output_clean);
-	CU_add_test(s, "output block: clean text in full fragments",
-		    test_output_full_fragment);
-	CU_add_test(s, "output block: producer ABORT while a name is held",
-		    test_output_producer_abort);
-	CU_add_test(s, "output redact: mask as long as the name, id 0",
-		    test_redact_mask_same_length);
-	CU_add_test(s, "output redact: token ids of masked and held text",
-		    test_redact_token_ids);
-	CU_add_test(s, "output redact: more tokens held than remembered",
-		    test_token_ring_bound);
-	CU_add_test(s, "input block: engine gets ABORT (GUARD) only",
-		    test_input_block);
-	CU_add_test(s, "input block: clean question byte-exact",
-		    test_input_clean);
-	CU_add_test(s, "prefix: seq 0 prefix, question shifted",
-		    test_prefix);
-	CU_add_test(s, "END|CHILDREN: blocked and spilled fragments",
-		    test_children_flags);
-	CU_add_test(s, "prefix: a plain fragment before END|CHILDREN",
-		    test_prefix_children);
-	CU_add_test(s, "prefix: unguarded stream unchanged",
-		    test_prefix_unguarded);
-	CU_add_test(s, "prefix and filter on one edge",
-		    test_prefix_and_filter);
-	CU_add_test(s, "bad configs: exact messages", test_bad_configs);
-	rc = dp_test_run();
-	dag_port_fini();
-	dp_test_eal_fini();
-	return rc;
+	return dp_test_main(argv[0], cases, dag_port_init, dag_port_fini);
 }

@@ -1439,65 +1439,57 @@ test_shutdown(void)
 	dp_test_end();
 }
 
+static const struct dp_test_case cases[] = {
+	DP_SUITE("hardening"),
+	DP_CASE("depth 2..6 into a split edge: DEPTH_MISMATCH",
+		test_depth6_into_split),
+	DP_CASE("client depth 2, depth below a level: refused",
+		test_depth_client_and_level),
+	DP_CASE("a guessed request id joins nothing",
+		test_guessed_request_id),
+	DP_CASE("tenant bound to addresses",
+		test_tenant_source),
+	DP_CASE("tenant removed while counted",
+		test_tenant_removed_while_counted),
+	DP_CASE("600 streams withholding seq 0: bounded, canary ok",
+		test_withheld_seq0),
+	DP_CASE("request flood: refused with ABORT, outputs served",
+		test_request_flood),
+	DP_CASE("buffer edge over the quota: ABORT (OVERLOAD)",
+		test_buffer_quota),
+	DP_CASE("NACK, resend, END resends, re-ACK",
+		test_loss_repair),
+	DP_CASE("gaps: dropped asked for, repeats, give-up ABORT (LOST)",
+		test_gap_repair_and_give_up),
+	DP_CASE("NACK for an evicted copy: ABORT (LOST)",
+		test_nack_evicted),
+	DP_CASE("dead instance: streams aborted, avoided, revived",
+		test_dead_instance),
+	DP_CASE("liveness: uid 0 dies, a splitter without child",
+		test_dead_instance_open_splitter),
+	DP_CASE("liveness: a key pinned on a stage all dead",
+		test_dead_stage_key_pin),
+	DP_CASE("dead before answering, input ended: ABORT (ENGINE)",
+		test_dead_before_answer),
+	DP_CASE("dead mid-answer, its input long gone: ABORT (ENGINE)",
+		test_dead_mid_answer),
+	DP_CASE("request done, its answers lingered out: not kept",
+		test_done_request_not_kept),
+	DP_CASE("PAUSE, and no instance: ABORT (OVERLOAD)",
+		test_pause_and_overload),
+	DP_CASE("idempotent stage: resent elsewhere",
+		test_idempotent_resend),
+	DP_CASE("neighbours: learned, bounded, never rebound",
+		test_neighbours),
+	DP_CASE("shutdown: ABORT (SHUTDOWN)",
+		test_shutdown),
+	DP_END,
+};
+
 int
 main(int argc, char **argv)
 {
-	CU_pSuite s;
-	int rc;
-
 	(void)argc;
-	dp_test_eal_init(argv[0]);
-	if (dag_port_init() != 0) {
-		fprintf(stderr, "cannot create the ring port\n");
-		dp_test_eal_fini();
-		return 1;
-	}
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 1;
-	s = CU_add_suite("hardening", NULL, NULL);
-	CU_add_test(s, "depth 2..6 into a split edge: DEPTH_MISMATCH",
-		    test_depth6_into_split);
-	CU_add_test(s, "client depth 2, depth below a level: refused",
-		    test_depth_client_and_level);
-	CU_add_test(s, "a guessed request id joins nothing",
-		    test_guessed_request_id);
-	CU_add_test(s, "tenant bound to addresses", test_tenant_source);
-	CU_add_test(s, "tenant removed while counted",
-		    test_tenant_removed_while_counted);
-	CU_add_test(s, "600 streams withholding seq 0: bounded, canary ok",
-		    test_withheld_seq0);
-	CU_add_test(s, "request flood: refused with ABORT, outputs served",
-		    test_request_flood);
-	CU_add_test(s, "buffer edge over the quota: ABORT (OVERLOAD)",
-		    test_buffer_quota);
-	CU_add_test(s, "NACK, resend, END resends, re-ACK",
-		    test_loss_repair);
-	CU_add_test(s, "gaps: dropped asked for, repeats, give-up ABORT (LOST)",
-		    test_gap_repair_and_give_up);
-	CU_add_test(s, "NACK for an evicted copy: ABORT (LOST)",
-		    test_nack_evicted);
-	CU_add_test(s, "dead instance: streams aborted, avoided, revived",
-		    test_dead_instance);
-	CU_add_test(s, "liveness: uid 0 dies, a splitter without child",
-		    test_dead_instance_open_splitter);
-	CU_add_test(s, "liveness: a key pinned on a stage all dead",
-		    test_dead_stage_key_pin);
-	CU_add_test(s, "dead before answering, input ended: ABORT (ENGINE)",
-		    test_dead_before_answer);
-	CU_add_test(s, "dead mid-answer, its input long gone: ABORT (ENGINE)",
-		    test_dead_mid_answer);
-	CU_add_test(s, "request done, its answers lingered out: not kept",
-		    test_done_request_not_kept);
-	CU_add_test(s, "PAUSE, and no instance: ABORT (OVERLOAD)",
-		    test_pause_and_overload);
-	CU_add_test(s, "idempotent stage: resent elsewhere",
-		    test_idempotent_resend);
-	CU_add_test(s, "neighbours: learned, bounded, never rebound",
-		    test_neighbours);
-	CU_add_test(s, "shutdown: ABORT (SHUTDOWN)", test_shutdown);
-	rc = dp_test_run();
-	dag_port_fini();
-	dp_test_eal_fini();
-	return rc;
+	return dp_test_main(argv[0], cases, dag_port_init, dag_port_fini);
 }
 

@@ -2007,84 +2007,86 @@ test_init_refuses(void)
 	dp_test_end();
 }
 
+static const struct dp_test_case cases[] = {
+	DP_SUITE("ops"),
+	DP_CASE("count over split children",
+		test_TOPO_CHILDREN_OP_COUNT),
+	DP_CASE("sum over split children",
+		test_TOPO_CHILDREN_OP_SUM),
+	DP_CASE("top-k over split children",
+		test_TOPO_CHILDREN_OP_TOPK),
+	DP_CASE("concat over split children",
+		test_TOPO_CHILDREN_OP_CONCAT),
+	DP_CASE("count over a join at depth 2",
+		test_TOPO_JOIN_OP_COUNT),
+	DP_CASE("sum over a join at depth 2",
+		test_TOPO_JOIN_OP_SUM),
+	DP_CASE("top-k over a join at depth 2",
+		test_TOPO_JOIN_OP_TOPK),
+	DP_CASE("concat over a join at depth 2",
+		test_TOPO_JOIN_OP_CONCAT),
+	DP_CASE("count over a join at depth 1",
+		test_TOPO_PAIR_OP_COUNT),
+	DP_CASE("sum over a join at depth 1",
+		test_TOPO_PAIR_OP_SUM),
+	DP_CASE("top-k over a join at depth 1",
+		test_TOPO_PAIR_OP_TOPK),
+	DP_CASE("concat over a join at depth 1",
+		test_TOPO_PAIR_OP_CONCAT),
+	DP_CASE("max_groups: refused, ABORT(OVERLOAD) once",
+		test_max_groups),
+	DP_CASE("max_groups: group table full, OP_FULL",
+		test_max_groups_table_full),
+	DP_CASE("max_groups: no partial result once room frees",
+		test_max_groups_room_later),
+	DP_CASE("max_groups 1: the worker starts",
+		test_max_groups_one),
+	DP_CASE("max_group_bytes: ABORT(OVERLOAD) once",
+		test_group_bytes),
+	DP_CASE("a leaf's ABORT aborts the result",
+		test_leaf_abort),
+	DP_CASE("idle group: ABORT(EXPIRED)",
+		test_idle_group),
+	DP_CASE("idle request: client told ABORT(EXPIRED)",
+		test_idle_request),
+	DP_CASE("result keeps the request's tenant and send time",
+		test_result_tenant),
+	DP_CASE("concat: 5,000 records, none left out",
+		test_concat_many_records),
+	DP_CASE("concat: result over SL_LOOP_MAX fragments: ABORT",
+		test_concat_result_over_loop),
+	DP_CASE("concat: too few mbufs for the result: ABORT",
+		test_concat_result_no_mbufs),
+	DP_CASE("concat: the largest token a fragment carries",
+		test_concat_token_too_big),
+	DP_CASE("concat: an aborted group gives its chunks back",
+		test_concat_abort_frees_chunks),
+	DP_CASE("top-k: texts cut on a character boundary",
+		test_topk_utf8_cut),
+	DP_CASE("top-k: k 64",
+		test_topk_k64),
+	DP_CASE("top-k: table over max_group_bytes: ABORT",
+		test_topk_table_over_bound),
+	DP_CASE("sum: a NUL inside is no number",
+		test_sum_nul_inside),
+	DP_CASE("depth below the level: dropped, no key read",
+		test_depth_below_level),
+	DP_CASE("depth above the input: dropped, no credit taken",
+		test_depth_above_input),
+	DP_CASE("depth above the input, whole path: one drop",
+		test_depth_above_input_path),
+	DP_CASE("split events at a wrong depth or index: ignored",
+		test_split_event_depth),
+	DP_CASE("no operator state: OP_FULL, no crash",
+		test_no_op_state),
+	DP_CASE("init refuses k > 64 and a level deeper than input",
+		test_init_refuses),
+	DP_END,
+};
+
 int
 main(int argc, char **argv)
 {
-	CU_pSuite s;
-	int rc;
-
 	(void)argc;
-	dp_test_eal_init(argv[0]);
-	if (dag_port_init() != 0) {
-		fprintf(stderr, "cannot create the ring port\n");
-		dp_test_eal_fini();
-		return 1;
-	}
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 1;
-	s = CU_add_suite("ops", NULL, NULL);
-	CU_add_test(s, "count over split children",
-		    test_TOPO_CHILDREN_OP_COUNT);
-	CU_add_test(s, "sum over split children", test_TOPO_CHILDREN_OP_SUM);
-	CU_add_test(s, "top-k over split children",
-		    test_TOPO_CHILDREN_OP_TOPK);
-	CU_add_test(s, "concat over split children",
-		    test_TOPO_CHILDREN_OP_CONCAT);
-	CU_add_test(s, "count over a join at depth 2", test_TOPO_JOIN_OP_COUNT);
-	CU_add_test(s, "sum over a join at depth 2", test_TOPO_JOIN_OP_SUM);
-	CU_add_test(s, "top-k over a join at depth 2", test_TOPO_JOIN_OP_TOPK);
-	CU_add_test(s, "concat over a join at depth 2",
-		    test_TOPO_JOIN_OP_CONCAT);
-	CU_add_test(s, "count over a join at depth 1", test_TOPO_PAIR_OP_COUNT);
-	CU_add_test(s, "sum over a join at depth 1", test_TOPO_PAIR_OP_SUM);
-	CU_add_test(s, "top-k over a join at depth 1", test_TOPO_PAIR_OP_TOPK);
-	CU_add_test(s, "concat over a join at depth 1",
-		    test_TOPO_PAIR_OP_CONCAT);
-	CU_add_test(s, "max_groups: refused, ABORT(OVERLOAD) once",
-		    test_max_groups);
-	CU_add_test(s, "max_groups: group table full, OP_FULL",
-		    test_max_groups_table_full);
-	CU_add_test(s, "max_groups: no partial result once room frees",
-		    test_max_groups_room_later);
-	CU_add_test(s, "max_groups 1: the worker starts", test_max_groups_one);
-	CU_add_test(s, "max_group_bytes: ABORT(OVERLOAD) once",
-		    test_group_bytes);
-	CU_add_test(s, "a leaf's ABORT aborts the result", test_leaf_abort);
-	CU_add_test(s, "idle group: ABORT(EXPIRED)", test_idle_group);
-	CU_add_test(s, "idle request: client told ABORT(EXPIRED)",
-		    test_idle_request);
-	CU_add_test(s, "result keeps the request's tenant and send time",
-		    test_result_tenant);
-	CU_add_test(s, "concat: 5,000 records, none left out",
-		    test_concat_many_records);
-	CU_add_test(s, "concat: result over SL_LOOP_MAX fragments: ABORT",
-		    test_concat_result_over_loop);
-	CU_add_test(s, "concat: too few mbufs for the result: ABORT",
-		    test_concat_result_no_mbufs);
-	CU_add_test(s, "concat: the largest token a fragment carries",
-		    test_concat_token_too_big);
-	CU_add_test(s, "concat: an aborted group gives its chunks back",
-		    test_concat_abort_frees_chunks);
-	CU_add_test(s, "top-k: texts cut on a character boundary",
-		    test_topk_utf8_cut);
-	CU_add_test(s, "top-k: k 64", test_topk_k64);
-	CU_add_test(s, "top-k: table over max_group_bytes: ABORT",
-		    test_topk_table_over_bound);
-	CU_add_test(s, "sum: a NUL inside is no number", test_sum_nul_inside);
-	CU_add_test(s, "depth below the level: dropped, no key read",
-		    test_depth_below_level);
-	CU_add_test(s, "depth above the input: dropped, no credit taken",
-		    test_depth_above_input);
-	CU_add_test(s, "depth above the input, whole path: one drop",
-		    test_depth_above_input_path);
-	CU_add_test(s, "split events at a wrong depth or index: ignored",
-		    test_split_event_depth);
-	CU_add_test(s, "no operator state: OP_FULL, no crash",
-		    test_no_op_state);
-	CU_add_test(s, "init refuses k > 64 and a level deeper than input",
-		    test_init_refuses);
-	rc = dp_test_run();
-	dag_port_fini();
-	dp_test_eal_fini();
-	return rc;
+	return dp_test_main(argv[0], cases, dag_port_init, dag_port_fini);
 }

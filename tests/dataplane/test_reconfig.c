@@ -891,41 +891,32 @@ test_relayout_result_once(void)
 	dp_test_end();
 }
 
+static const struct dp_test_case cases[] = {
+	DP_SUITE("reconfig"),
+	DP_CASE("drain: no new streams, pinned ones finish",
+		test_drain),
+	DP_CASE("add: fresh uid, new streams once resolved",
+		test_add),
+	DP_CASE("remove: streams in flight keep route, answers heard",
+		test_remove),
+	DP_CASE("same layout: uids, counters and pins survive",
+		test_counters_survive),
+	DP_CASE("new layout: started streams ABORT (RECONFIG), old freed",
+		test_relayout),
+	DP_CASE("new layout: a stream of a stage gone expires clean",
+		test_relayout_stage_gone),
+	DP_CASE("a failed apply changes nothing",
+		test_failed_apply_changes_nothing),
+	DP_CASE("a guard edit grows its states: a larger pool",
+		test_guard_edit_grows),
+	DP_CASE("new layout: an ended result is not sent again",
+		test_relayout_result_once),
+	DP_END,
+};
+
 int
 main(int argc, char **argv)
 {
-	CU_pSuite s;
-	int rc;
-
 	(void)argc;
-	dp_test_eal_init(argv[0]);
-	if (dag_port_init() != 0) {
-		fprintf(stderr, "cannot create the ring port\n");
-		dp_test_eal_fini();
-		return 1;
-	}
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 1;
-	s = CU_add_suite("reconfig", NULL, NULL);
-	CU_add_test(s, "drain: no new streams, pinned ones finish",
-		    test_drain);
-	CU_add_test(s, "add: fresh uid, new streams once resolved", test_add);
-	CU_add_test(s, "remove: streams in flight keep route, answers heard",
-		    test_remove);
-	CU_add_test(s, "same layout: uids, counters and pins survive",
-		    test_counters_survive);
-	CU_add_test(s, "new layout: started streams ABORT (RECONFIG), old freed",
-		    test_relayout);
-	CU_add_test(s, "new layout: a stream of a stage gone expires clean",
-		    test_relayout_stage_gone);
-	CU_add_test(s, "a failed apply changes nothing",
-		    test_failed_apply_changes_nothing);
-	CU_add_test(s, "a guard edit grows its states: a larger pool",
-		    test_guard_edit_grows);
-	CU_add_test(s, "new layout: an ended result is not sent again",
-		    test_relayout_result_once);
-	rc = dp_test_run();
-	dag_port_fini();
-	dp_test_eal_fini();
-	return rc;
+	return dp_test_main(argv[0], cases, dag_port_init, dag_port_fini);
 }

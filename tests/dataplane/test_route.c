@@ -545,35 +545,32 @@ test_skip_draining_unreachable(void)
 	dp_test_end();
 }
 
+static const struct dp_test_case cases[] = {
+	DP_SUITE("route"),
+	DP_CASE("seed is a stable function of the endpoint",
+		test_seed_stable),
+	DP_CASE("key hash uses the first min(L, depth) ids",
+		test_key_hash_levels),
+	DP_CASE("aggregation L: first L ids pick one instance",
+		test_aggregation_same_instance),
+	DP_CASE("consistency: remove and add one instance",
+		test_consistency_remove_add),
+	DP_CASE("balance 4 x 100000 random ids: 25% +- 2%",
+		test_balance_random_ids),
+	DP_CASE("balance 4 x 100000 sequential ids: 25% +- 2%",
+		test_balance_sequential_ids),
+	DP_CASE("round robin cycles exactly",
+		test_round_robin),
+	DP_CASE("least loaded picks the fewest streams_active",
+		test_least_loaded),
+	DP_CASE("draining and unreachable instances take no new stream",
+		test_skip_draining_unreachable),
+	DP_END,
+};
+
 int
 main(int argc, char **argv)
 {
-	CU_pSuite s;
-	int rc;
-
 	(void)argc;
-	dp_test_eal_init(argv[0]);
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 1;
-	s = CU_add_suite("route", NULL, NULL);
-	CU_add_test(s, "seed is a stable function of the endpoint",
-		    test_seed_stable);
-	CU_add_test(s, "key hash uses the first min(L, depth) ids",
-		    test_key_hash_levels);
-	CU_add_test(s, "aggregation L: first L ids pick one instance",
-		    test_aggregation_same_instance);
-	CU_add_test(s, "consistency: remove and add one instance",
-		    test_consistency_remove_add);
-	CU_add_test(s, "balance 4 x 100000 random ids: 25% +- 2%",
-		    test_balance_random_ids);
-	CU_add_test(s, "balance 4 x 100000 sequential ids: 25% +- 2%",
-		    test_balance_sequential_ids);
-	CU_add_test(s, "round robin cycles exactly", test_round_robin);
-	CU_add_test(s, "least loaded picks the fewest streams_active",
-		    test_least_loaded);
-	CU_add_test(s, "draining and unreachable instances take no new stream",
-		    test_skip_draining_unreachable);
-	rc = dp_test_run();
-	dp_test_eal_fini();
-	return rc;
+	return dp_test_main(argv[0], cases, NULL, NULL);
 }

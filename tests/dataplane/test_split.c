@@ -710,45 +710,38 @@ test_parent_abort(void)
 	dp_test_end();
 }
 
+static const struct dp_test_case cases[] = {
+	DP_SUITE("split"),
+	DP_CASE("line: every cut, chars, random",
+		test_variant_0),
+	DP_CASE("line, stream_children: pieces leave at once",
+		test_variant_1),
+	DP_CASE("line, b aggregation 0: round robin, no marker",
+		test_variant_2),
+	DP_CASE("line, b aggregation 2: per child, no marker",
+		test_variant_3),
+	DP_CASE("sentence: every cut, chars, random",
+		test_variant_4),
+	DP_CASE("sentence, stream_children, aggregation 2",
+		test_variant_5),
+	DP_CASE("regex [;|]: every cut, chars, random",
+		test_variant_6),
+	DP_CASE("regex [;|], stream_children, aggregation 0",
+		test_variant_7),
+	DP_CASE("buffer + line: nothing before the parent's END",
+		test_variant_8),
+	DP_CASE("buffer + regex, stream_children",
+		test_variant_9),
+	DP_CASE("empty parent: no child, marker counts 0",
+		test_empty_parent),
+	DP_CASE("parent ABORT: child and marker aborted",
+		test_parent_abort),
+	DP_END,
+};
+
 int
 main(int argc, char **argv)
 {
-	CU_pSuite s;
-	int rc;
-
 	(void)argc;
-	dp_test_eal_init(argv[0]);
-	if (dag_port_init() != 0) {
-		fprintf(stderr, "cannot create the ring port\n");
-		dp_test_eal_fini();
-		return 1;
-	}
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 1;
-	s = CU_add_suite("split", NULL, NULL);
-	CU_add_test(s, "line: every cut, chars, random", test_variant_0);
-	CU_add_test(s, "line, stream_children: pieces leave at once",
-		    test_variant_1);
-	CU_add_test(s, "line, b aggregation 0: round robin, no marker",
-		    test_variant_2);
-	CU_add_test(s, "line, b aggregation 2: per child, no marker",
-		    test_variant_3);
-	CU_add_test(s, "sentence: every cut, chars, random", test_variant_4);
-	CU_add_test(s, "sentence, stream_children, aggregation 2",
-		    test_variant_5);
-	CU_add_test(s, "regex [;|]: every cut, chars, random",
-		    test_variant_6);
-	CU_add_test(s, "regex [;|], stream_children, aggregation 0",
-		    test_variant_7);
-	CU_add_test(s, "buffer + line: nothing before the parent's END",
-		    test_variant_8);
-	CU_add_test(s, "buffer + regex, stream_children", test_variant_9);
-	CU_add_test(s, "empty parent: no child, marker counts 0",
-		    test_empty_parent);
-	CU_add_test(s, "parent ABORT: child and marker aborted",
-		    test_parent_abort);
-	rc = dp_test_run();
-	dag_port_fini();
-	dp_test_eal_fini();
-	return rc;
+	return dp_test_main(argv[0], cases, dag_port_init, dag_port_fini);
 }

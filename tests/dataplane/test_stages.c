@@ -2304,88 +2304,97 @@ test_e2e_interleaved(void)
 	dp_test_end();
 }
 
+/* The suite's own ring port. */
+static int
+stages_port(void)
+{
+	return dp_test_port_create(&port, "dp_stages");
+}
+
+static void
+stages_port_flush(void)
+{
+	dp_test_port_flush(&port);
+}
+
+static const struct dp_test_case cases[] = {
+	DP_SUITE("parse"),
+	DP_CASE("valid fragments decoded into sl_pkt_meta",
+		test_parse_valid),
+	DP_CASE("every SL_WIRE reason counted once, MULTI_SEG",
+		test_parse_every_wire_reason),
+	DP_CASE("NOT_FOR_US: other IP, other port",
+		test_parse_not_for_us),
+	DP_CASE("ARP request for sluiced answered, bytes exact",
+		test_parse_arp_for_us_answered),
+	DP_CASE("ARP for another address consumed",
+		test_parse_arp_not_for_us),
+	DP_SUITE("admit"),
+	DP_CASE("UNKNOWN_PIPELINE, UNKNOWN_STAGE",
+		test_admit_unknown_pipeline_stage),
+	DP_CASE("SRC_NOT_ALLOWED per stage",
+		test_admit_sources),
+	DP_CASE("flow entries, origin, keep-alive",
+		test_admit_binds_flows),
+	DP_CASE("tenants: UNKNOWN_TENANT, TENANT_RATE, TENANT_STREAMS",
+		test_admit_tenants),
+	DP_CASE("tenant stream limit and a same-burst stream",
+		test_admit_tenant_streams_same_burst),
+	DP_CASE("tenant rate refills under steady traffic",
+		test_admit_tenant_rate_steady_traffic),
+	DP_CASE("tenant rate after a long idle spell",
+		test_admit_tenant_rate_after_long_idle),
+	DP_CASE("FLOW_TABLE_FULL at 65 streams in 64",
+		test_admit_flow_table_full),
+	DP_SUITE("order"),
+	DP_CASE("in order passes",
+		test_order_in_order),
+	DP_CASE("out of order held, released with the gap filler",
+		test_order_out_of_order),
+	DP_CASE("DUPLICATE of delivered and held",
+		test_order_duplicate),
+	DP_CASE("SEQ_TOO_FAR",
+		test_order_seq_too_far),
+	DP_CASE("AFTER_END",
+		test_order_after_end),
+	DP_CASE("expiry: ABORT(EXPIRED) sent, held freed as EXPIRED",
+		test_order_expiry_frees_held),
+	DP_CASE("expiry of a stream never started: ABORT at seq 0",
+		test_order_expiry_unstarted),
+	DP_CASE("table free frees held fragments as EXPIRED",
+		test_order_fini_frees_held),
+	DP_SUITE("route"),
+	DP_CASE("client stream pinned to a stage-1 instance, bytes",
+		test_route_client_to_stage1),
+	DP_CASE("rewrite drops IPv4 options and trailing bytes",
+		test_route_rewrite_strips_options),
+	DP_CASE("stage 1 -> stage 2 -> client, bytes",
+		test_route_stage1_to_stage2_to_client),
+	DP_CASE("aggregation 1: a request's streams meet",
+		test_route_aggregation_meets),
+	DP_CASE("NO_NEIGHBOR and the ARP request, bytes",
+		test_route_no_neighbor),
+	DP_CASE("NO_ORIGIN",
+		test_route_no_origin),
+	DP_CASE("ended stream lingers then leaves",
+		test_route_ended_stream_lingers),
+	DP_SUITE("tx"),
+	DP_CASE("TX_FULL when the queue takes nothing",
+		test_tx_full),
+	DP_CASE("a release of more than SL_BURST goes out whole",
+		test_release_more_than_a_burst),
+	DP_CASE("ARP retry reaches > SL_CTRL_TX_MAX neighbours",
+		test_neigh_retry_many),
+	DP_SUITE("path"),
+	DP_CASE("end to end on the ring port, interleaved, dups, "
+		"reordering",
+		test_e2e_interleaved),
+	DP_END,
+};
+
 int
 main(int argc, char **argv)
 {
-	CU_pSuite s;
-	int rc;
-
 	(void)argc;
-	dp_test_eal_init(argv[0]);
-	if (dp_test_port_create(&port, "dp_stages") != 0) {
-		fprintf(stderr, "cannot create the ring port\n");
-		dp_test_eal_fini();
-		return 1;
-	}
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 1;
-	s = CU_add_suite("parse", NULL, NULL);
-	CU_add_test(s, "valid fragments decoded into sl_pkt_meta",
-		    test_parse_valid);
-	CU_add_test(s, "every SL_WIRE reason counted once, MULTI_SEG",
-		    test_parse_every_wire_reason);
-	CU_add_test(s, "NOT_FOR_US: other IP, other port",
-		    test_parse_not_for_us);
-	CU_add_test(s, "ARP request for sluiced answered, bytes exact",
-		    test_parse_arp_for_us_answered);
-	CU_add_test(s, "ARP for another address consumed",
-		    test_parse_arp_not_for_us);
-	s = CU_add_suite("admit", NULL, NULL);
-	CU_add_test(s, "UNKNOWN_PIPELINE, UNKNOWN_STAGE",
-		    test_admit_unknown_pipeline_stage);
-	CU_add_test(s, "SRC_NOT_ALLOWED per stage", test_admit_sources);
-	CU_add_test(s, "flow entries, origin, keep-alive",
-		    test_admit_binds_flows);
-	CU_add_test(s, "tenants: UNKNOWN_TENANT, TENANT_RATE, TENANT_STREAMS",
-		    test_admit_tenants);
-	CU_add_test(s, "tenant stream limit and a same-burst stream",
-		    test_admit_tenant_streams_same_burst);
-	CU_add_test(s, "tenant rate refills under steady traffic",
-		    test_admit_tenant_rate_steady_traffic);
-	CU_add_test(s, "tenant rate after a long idle spell",
-		    test_admit_tenant_rate_after_long_idle);
-	CU_add_test(s, "FLOW_TABLE_FULL at 65 streams in 64",
-		    test_admit_flow_table_full);
-	s = CU_add_suite("order", NULL, NULL);
-	CU_add_test(s, "in order passes", test_order_in_order);
-	CU_add_test(s, "out of order held, released with the gap filler",
-		    test_order_out_of_order);
-	CU_add_test(s, "DUPLICATE of delivered and held", test_order_duplicate);
-	CU_add_test(s, "SEQ_TOO_FAR", test_order_seq_too_far);
-	CU_add_test(s, "AFTER_END", test_order_after_end);
-	CU_add_test(s, "expiry: ABORT(EXPIRED) sent, held freed as EXPIRED",
-		    test_order_expiry_frees_held);
-	CU_add_test(s, "expiry of a stream never started: ABORT at seq 0",
-		    test_order_expiry_unstarted);
-	CU_add_test(s, "table free frees held fragments as EXPIRED",
-		    test_order_fini_frees_held);
-	s = CU_add_suite("route", NULL, NULL);
-	CU_add_test(s, "client stream pinned to a stage-1 instance, bytes",
-		    test_route_client_to_stage1);
-	CU_add_test(s, "rewrite drops IPv4 options and trailing bytes",
-		    test_route_rewrite_strips_options);
-	CU_add_test(s, "stage 1 -> stage 2 -> client, bytes",
-		    test_route_stage1_to_stage2_to_client);
-	CU_add_test(s, "aggregation 1: a request's streams meet",
-		    test_route_aggregation_meets);
-	CU_add_test(s, "NO_NEIGHBOR and the ARP request, bytes",
-		    test_route_no_neighbor);
-	CU_add_test(s, "NO_ORIGIN", test_route_no_origin);
-	CU_add_test(s, "ended stream lingers then leaves",
-		    test_route_ended_stream_lingers);
-	s = CU_add_suite("tx", NULL, NULL);
-	CU_add_test(s, "TX_FULL when the queue takes nothing", test_tx_full);
-	CU_add_test(s, "a release of more than SL_BURST goes out whole",
-		    test_release_more_than_a_burst);
-	CU_add_test(s, "ARP retry reaches > SL_CTRL_TX_MAX neighbours",
-		    test_neigh_retry_many);
-	s = CU_add_suite("path", NULL, NULL);
-	CU_add_test(s,
-		    "end to end on the ring port, interleaved, dups, "
-		    "reordering",
-		    test_e2e_interleaved);
-	rc = dp_test_run();
-	dp_test_port_flush(&port);
-	dp_test_eal_fini();
-	return rc;
+	return dp_test_main(argv[0], cases, stages_port, stages_port_flush);
 }

@@ -288,29 +288,20 @@ test_operator_stages(void)
 	free(snap);
 }
 
+static const struct dp_test_case cases[] = {
+	DP_SUITE("stats"),
+	DP_CASE("a running worker answers snapshots; stopped: equal",
+		test_worker_snapshot),
+	DP_CASE("reset: every counter, no gauge",
+		test_since),
+	DP_CASE("operator counters per stage, in the stats file",
+		test_operator_stages),
+	DP_END,
+};
+
 int
 main(int argc, char **argv)
 {
-	CU_pSuite s;
-	int rc;
-
 	(void)argc;
-	dp_test_eal_init(argv[0]);
-	if (dag_port_init() != 0) {
-		fprintf(stderr, "cannot create the ring port\n");
-		dp_test_eal_fini();
-		return 1;
-	}
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 1;
-	s = CU_add_suite("stats", NULL, NULL);
-	CU_add_test(s, "a running worker answers snapshots; stopped: equal",
-		    test_worker_snapshot);
-	CU_add_test(s, "reset: every counter, no gauge", test_since);
-	CU_add_test(s, "operator counters per stage, in the stats file",
-		    test_operator_stages);
-	rc = dp_test_run();
-	dag_port_fini();
-	dp_test_eal_fini();
-	return rc;
+	return dp_test_main(argv[0], cases, dag_port_init, dag_port_fini);
 }
