@@ -62,6 +62,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sl_guard_norm.h"
+
 /* Alignment of a stream's state memory (Hyperscan stream state inside). */
 #define SL_GUARD_STATE_ALIGN 64
 
@@ -76,11 +78,6 @@
 /* Longest literal after normalisation, in bytes. */
 #define SL_GUARD_LITERAL_MAX 4096
 
-/* Most normalised bytes one code point becomes (U+FDFA: 30), and most
- * times longer than its UTF-8 a character's normalisation is (U+FDFA:
- * 3 bytes to 30); sl_guard_norm_init() checks both against ICU's data. */
-#define SL_GUARD_FOLD_MAX 31
-#define SL_GUARD_NORM_GROWTH 10
 
 enum sl_guard_kind {
 	SL_GUARD_KIND_LITERAL,
@@ -328,41 +325,6 @@ void sl_guard_counters_read(struct sl_guard_scratch *const *scratch,
 
 const char *sl_guard_counter_name(enum sl_guard_counter c);
 const char *sl_guard_reason_text(enum sl_guard_reason r);
-
-/* The Unicode data the normalisation was built from. */
-struct sl_guard_norm_info {
-	char icu_version[20];     /* "72.1" */
-	char unicode_version[20]; /* "15.0" */
-	unsigned folded;          /* code points that do not stay as they are */
-	unsigned dropped;         /* of which dropped (fold to nothing) */
-	unsigned fold_max;        /* longest fold, bytes */
-	unsigned blocks;          /* 128-code-point blocks in the table */
-	size_t table_bytes;
-};
-
-/**
- * sl_guard_norm_init - build the per-code-point fold table from ICU, once
- * per process (later calls return at once; thread safe). sl_guard_compile()
- * calls it. Return 0, or -EINVAL with "Unicode fold table: <why>" in @err
- * (may be NULL) when ICU fails or its data breaks SL_GUARD_FOLD_MAX or
- * SL_GUARD_NORM_GROWTH; then no rule set compiles.
- */
-int sl_guard_norm_init(char *err, size_t errlen);
-
-/**
- * sl_guard_norm_info - what sl_guard_norm_init() built (zeros if it
- * failed).
- */
-void sl_guard_norm_info(struct sl_guard_norm_info *info);
-
-/**
- * sl_guard_norm_cp - the normalisation of one code point, before white
- * space runs are collapsed: its UTF-8 in @out (room for SL_GUARD_FOLD_MAX
- * bytes). Return the length, 0 if it is dropped (default-ignorable code
- * points, combining marks). Surrogates and values past U+10FFFF give one
- * 0x1A, as invalid UTF-8 does.
- */
-unsigned sl_guard_norm_cp(uint32_t cp, uint8_t *out);
 
 /**
  * sl_guard_normalize - normalise @len bytes of UTF-8 text at once into

@@ -65,7 +65,6 @@
 #include <unicode/utf16.h>
 #include <unicode/uversion.h>
 
-#include "sl_guard.h"
 #include "sl_guard_norm.h"
 
 struct sl_guard_fold sl_guard_fold;

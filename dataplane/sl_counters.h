@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * sl_counters.h - every reason the dataplane drops a packet, declared once.
+ * sl_counters.h - every reason the dataplane drops a packet, declared once,
+ * and the structs of the worker's counters.
  *
  * The X-macro produces the enum and the names the stats file, the CLI and
  * the tests use. Wire-format reasons come first and share their names and
@@ -9,6 +10,9 @@
 #ifndef SL_COUNTERS_H
 #define SL_COUNTERS_H
 
+#include <stdint.h>
+
+#include "sl_stats_def.h"
 #include "sl_wire.h"
 
 #define SL_DP_DROPS(_)                                                        \
@@ -63,5 +67,48 @@ enum sl_drop {
 
 const char *sl_drop_name(enum sl_drop reason);
 const char *sl_drop_text(enum sl_drop reason);
+
+/*
+ * The worker's counters, generated from the tables of proto/sl_stats_def.h
+ * (their one declaration): read by the control plane only through a
+ * snapshot (sl_stats.h).
+ */
+#define SL_RESIDENCE_BUCKETS 32
+
+/* Loss repair's counters (proto/sl_stats_def.h, SL_STATS_RTX). */
+struct sl_rtx_counters {
+	SL_STATS_RTX(SL_STATS_FIELD)
+};
+
+/* The counters of one operator stage (proto/sl_stats_def.h,
+ * SL_STATS_OPERATOR; groups_active is filled in snapshots only). */
+struct sl_op_counters {
+	SL_STATS_OPERATOR(SL_STATS_FIELD)
+};
+
+
+struct sl_flow_counters {
+	SL_STATS_FLOWS(SL_STATS_FIELD)
+};
+
+struct sl_live_counters {
+	SL_STATS_LIVE(SL_STATS_FIELD)
+};
+
+/* The worker's counters: the scalars of SL_STATS_DP, then the arrays and
+ * the domains with a struct of their own. Read by the control plane only
+ * through a snapshot (sl_stats.h). */
+struct sl_dp_counters {
+	SL_STATS_DP(SL_STATS_FIELD)
+	uint64_t drops[SL_DROP_MAX];
+	/* Residence: a fragment's time in sluiced, from its burst's receive
+	 * to its transmit; bucket i counts (2^(i-1), 2^i] ns, the last one
+	 * everything above. */
+	uint64_t residence[SL_RESIDENCE_BUCKETS];
+	uint64_t residence_sum_ns;
+	struct sl_flow_counters flows;
+	struct sl_live_counters live;
+	struct sl_rtx_counters rtx; /* loss repair (sl_rtx.h) */
+};
 
 #endif /* SL_COUNTERS_H */

@@ -17,6 +17,7 @@
 #include "sl_guard.h"
 #include "sl_op.h"
 #include "sl_stats.h"
+#include "sl_worker.h"
 
 #define CODE(x) SLUICE__V1__ERROR__CODE__CODE_##x
 

@@ -35,18 +35,17 @@
 #include "sl_counters.h"
 #include "sl_flow.h"
 #include "sl_neigh.h"
-#include "sl_op.h"
 #include "sl_impair.h"
-#include "sl_live.h"
-#include "sl_rtx.h"
 #include "sl_stats_def.h"
 
 #define SL_BURST 32
 /* A burst plus every fragment its packets can release from reorder buffers. */
 #define SL_PATH_CAP (SL_BURST * (SL_CONFIG_REORDER_MAX + 1))
-#define SL_CTRL_TX_MAX 256 /* ARP, NACK/ACK/PROBE and resends to be sent */
-#define SL_OUT_MAX 256    /* fragments staged for route + tx */
-#define SL_LOOP_MAX 1024  /* operator results waiting for fanout */
+#define SL_OUT_MAX 256    /* fragments route and tx take per call */
+#define SL_RESULT_FRAGS_MAX 1024 /* fragments one operator result may take */
+/* What the producers of a mass of ABORTs (a dead instance, repairs given
+ * up, a stop) queue before they let the worker drain the queues. */
+#define SL_QUEUE_BUDGET 512
 #define SL_GAPS_MAX 4096  /* streams with an open gap watched for NACKs */
 #define SL_GUARD_POOLS_RETIRED 4 /* guard pools outgrown, not yet freed */
 
@@ -250,7 +249,7 @@ struct sl_quota {
  * place, each what the one before let through; fanout consumes it,
  * staging what leaves for OUT nodes (dp->out) and operator results for
  * itself again (dp->loop); OUT nodes take what is staged. The worker
- * (sl_worker.c) knows the nodes only through this table, with one
+ * (sl_path.c) knows the nodes only through this table, with one
  * profiler: cycles and packets per node in sl_dp.prof[] when
  * sl_dp.profile is set. rx is the worker's receive, listed for the
  * profile. The GPU delivery node (issue 14) goes beside tx:
@@ -280,35 +279,11 @@ struct sl_stage_prof {
 	uint64_t packets; /* packets the stage was given */
 };
 
-#define SL_RESIDENCE_BUCKETS 32
-
-/* "flows" and "liveness" counters (proto/sl_stats_def.h). */
-struct sl_flow_counters {
-	SL_STATS_FLOWS(SL_STATS_FIELD)
-};
-
-struct sl_live_counters {
-	SL_STATS_LIVE(SL_STATS_FIELD)
-};
-
-/* The worker's counters: the scalars of SL_STATS_DP, then the arrays and
- * the domains with a struct of their own. Read by the control plane only
- * through a snapshot (sl_stats.h). */
-struct sl_dp_counters {
-	SL_STATS_DP(SL_STATS_FIELD)
-	uint64_t drops[SL_DROP_MAX];
-	/* Residence: a fragment's time in sluiced, from its burst's receive
-	 * to its transmit; bucket i counts (2^(i-1), 2^i] ns, the last one
-	 * everything above. */
-	uint64_t residence[SL_RESIDENCE_BUCKETS];
-	uint64_t residence_sum_ns;
-	struct sl_flow_counters flows;
-	struct sl_live_counters live;
-	struct sl_rtx_counters rtx; /* loss repair (sl_rtx.h) */
-};
-
 struct rte_rcu_qsbr;
 struct sl_stats;
+struct sl_op_state;
+struct sl_keypins;
+struct sl_rtx;
 
 struct sl_dp {
 	const struct sl_config *cfg;
@@ -337,9 +312,14 @@ struct sl_dp {
 	uint32_t expire_budget; /* flows scanned for idleness per housekeeping */
 	uint64_t next_housekeeping;
 	uint64_t next_probe_tsc;   /* liveness: next round of PROBEs */
+	/* Liveness: instances found dead whose streams are still to be dealt
+	 * with (sl_live_deaths), the first from flow dying_cursor on. */
+	uint32_t n_dying;
+	uint32_t dying_cursor;
+	uint16_t dying[SL_MAX_INSTANCE_UIDS];
 
 	bool profile;
-	bool prof_nested; /* a profiled node is running (sl_worker.c) */
+	bool prof_nested; /* a profiled node is running (sl_path.c) */
 	struct sl_stage_prof prof[SL_STAGE_MAX];
 
 	/* Instances by uid (sl_instance_cfg.uid): their state outlives the
@@ -356,25 +336,36 @@ struct sl_dp {
 	struct sl_use tenant_use[65536];
 	struct sl_stage_state stages[SL_MAX_PIPELINES][SL_MAX_STAGES];
 
-	uint16_t n_ctrl;
-	struct rte_mbuf *ctrl[SL_CTRL_TX_MAX];
+	/*
+	 * The worker's queues, each as long as the mempool (queue_cap): an
+	 * entry holds an mbuf, so a queue can fill only with resends of one
+	 * copy, and no producer ever has to run a consumer. The worker
+	 * (sl_path.c) drains them: ctrl through tx, out through route and
+	 * tx, loop through fanout.
+	 */
+	uint32_t queue_cap;
+	uint32_t n_ctrl;         /* frames the worker built: ARP, NACK/ACK,
+				  * PROBEs, resends, ABORTs on a request */
+	struct rte_mbuf **ctrl;
 
 	/* Streams with an open gap whose NACK repeats are due some time:
 	 * a ring walked by housekeeping (sl_dp_gap_watch). */
 	uint32_t gap_head;
 	uint32_t n_gaps;
+	uint32_t gaps_todo; /* of them, still to look at this round */
 	struct sl_gap_ref {
 		uint32_t idx;
 		uint32_t gen;
 	} gaps[SL_GAPS_MAX];
 
-	/* Fragments fanout made, waiting for route + tx. */
-	uint16_t n_out;
-	struct rte_mbuf *out[SL_OUT_MAX];
-	/* Operator results waiting to go through fanout. */
-	uint16_t loop_head;
-	uint16_t n_loop;
-	struct rte_mbuf *loop[SL_LOOP_MAX];
+	/* Fragments fanout staged, waiting for route + tx. */
+	uint32_t n_out;
+	struct rte_mbuf **out;
+	/* Fragments waiting to go through fanout: operator results, and
+	 * ABORTs in place of a stream's or an answer's rest. A ring. */
+	uint32_t loop_head;
+	uint32_t n_loop;
+	struct rte_mbuf **loop;
 
 	struct rte_mempool *edge_pool;  /* struct sl_edge_block */
 	struct rte_mempool *held_pool;  /* struct sl_held_chunk */
@@ -417,57 +408,6 @@ struct sl_dp {
 
 #define SL_TENANT_NONE 0xff
 
-/**
- * sl_dp_init - set up a worker context.
- * @dp: zeroed by the caller or not; fully initialised here.
- * @cfg: the config snapshot; must outlive @dp.
- * @port_id: the port to receive from and send to (queue 0).
- * @pool: mempool for frames the worker builds (ARP).
- *
- * Creates the flow table. Return 0 or a negative errno.
- */
-int sl_dp_init(struct sl_dp *dp, const struct sl_config *cfg,
-	       uint16_t port_id, struct rte_mempool *pool);
-
-/**
- * sl_dp_shutdown - sluiced is stopping (the worker no longer runs; the
- * caller is the only thread touching @dp): every stream in flight ends
- * with ABORT (@reason, SL_ABORT_SHUTDOWN) to its consumers, and every
- * request still waiting for output gets ABORT on its own stream, sent
- * now. Nothing is lost silently at a stop.
- */
-void sl_dp_shutdown(struct sl_dp *dp, uint8_t reason);
-
-/**
- * sl_dp_fini - release everything sl_dp_init created. Fragments still
- * held in reorder buffers are freed and counted as EXPIRED.
- */
-void sl_dp_fini(struct sl_dp *dp);
-
-/**
- * sl_dp_publish - make @next the worker's config snapshot; called by the
- * control plane. The worker takes it at its next quiescent point (between
- * bursts) and rebuilds what it derives from the config; this returns once
- * it has and the worker has passed a quiescent state since, so the old
- * snapshot is no longer read anywhere. Ownership of @next passes to the
- * dataplane; the old snapshot is returned in *@old for the caller to
- * free. With no worker running, the switch happens here.
- * All or nothing: the new config's derived state (splitters' scratch,
- * operator groups, key pins, guard states) is built before anything
- * changes; if it cannot be, nothing changed.
- * Return 0, -ETIMEDOUT if the worker did not take it within a second,
- * or the negative errno the build failed with; on any failure nothing
- * changed, *@old is NULL and @next is still the caller's.
- */
-int sl_dp_publish(struct sl_dp *dp, const struct sl_config *next,
-		  const struct sl_config **old);
-
-/**
- * sl_dp_adopt - worker side of sl_dp_publish (also used directly when no
- * worker runs).
- */
-void sl_dp_adopt(struct sl_dp *dp);
-
 /* The runtime state of instance @i of stage index @s of pipeline @p. */
 static inline struct sl_instance_state *
 sl_dp_instance(struct sl_dp *dp, uint8_t p, uint8_t s, uint16_t i)
@@ -496,48 +436,50 @@ sl_dp_drop(struct sl_dp *dp, struct rte_mbuf *m, enum sl_drop reason)
 	rte_pktmbuf_free(m);
 }
 
-/* Queue a frame the worker built itself (ARP); sent with the next burst. */
-void sl_dp_ctrl_tx(struct sl_dp *dp, struct rte_mbuf *m);
+/* Queue a frame the worker built itself (ARP, NACK/ACK, PROBE, a
+ * resend, an ABORT): sent with the next burst. Counted in ctrl_full and
+ * freed should the queue be full (only resends of one copy can fill it). */
+static inline void
+sl_dp_ctrl_tx(struct sl_dp *dp, struct rte_mbuf *m)
+{
+	if (unlikely(dp->n_ctrl == dp->queue_cap)) {
+		dp->cnt.rtx.ctrl_full++;
+		rte_pktmbuf_free(m);
+		return;
+	}
+	dp->ctrl[dp->n_ctrl++] = m;
+}
 
-/**
- * sl_dp_fanout_one - fanout for one in-order fragment (see
- * stage_fanout.c). Consumes @m.
- */
-void sl_dp_fanout_one(struct sl_dp *dp, struct rte_mbuf *m);
+/* Queue @m for fanout (after what waits already). */
+static inline void
+sl_dp_loop(struct sl_dp *dp, struct rte_mbuf *m)
+{
+	if (unlikely(dp->n_loop == dp->queue_cap)) {
+		sl_dp_drop(dp, m, SL_DROP_LOOP_FULL);
+		return;
+	}
+	dp->loop[(dp->loop_head + dp->n_loop) % dp->queue_cap] = m;
+	dp->n_loop++;
+}
 
-/*
- * Guards on edges (sl_guard_edge.c). sl_guard_edge_filter runs the edge's
- * filter on @m and rewrites its tokens; false when @m was dropped.
- * @extra: a fragment to send after @m (released text that did not fit in
- * @m's END fragment), or NULL.
- * sl_guard_edge_prefix returns the prompt-prefix fragment to send before
- * @m (the stream's first on this edge) or NULL, and shifts @m's sequence.
- */
-int sl_guard_edge_init(struct sl_dp *dp);
-void sl_guard_edge_fini(struct sl_dp *dp);
-/* Whether @next's guards fit the states of the current pool (a same
- * layout keeps it); -EBUSY when they do not and no pool can be retired. */
-int sl_guard_edge_fits(const struct sl_dp *dp, const struct sl_config *next);
-/* The current pool goes to the retired ones (@pool in its place). */
-void sl_guard_edge_retire(struct sl_dp *dp, struct rte_mempool *pool);
-/* Free the retired pools that have all their states back (@all: every
- * one, when no stream is left). */
-void sl_guard_edge_reap(struct sl_dp *dp, bool all);
-void sl_guard_edge_release(struct sl_dp *dp, struct sl_edge_state *es);
-bool sl_guard_edge_filter(struct sl_dp *dp, const struct sl_edge_cfg *e,
-			  struct sl_edge_state *es, struct rte_mbuf *m,
-			  struct rte_mbuf **extra);
-struct rte_mbuf *sl_guard_edge_prefix(struct sl_dp *dp,
-				      const struct sl_edge_cfg *e,
-				      struct sl_edge_state *es,
-				      struct rte_mbuf *m);
+/* Stage @m for route and tx. */
+static inline void
+sl_dp_out(struct sl_dp *dp, struct rte_mbuf *m)
+{
+	if (unlikely(dp->n_out == dp->queue_cap)) {
+		sl_dp_drop(dp, m, SL_DROP_TX_FULL);
+		return;
+	}
+	dp->out[dp->n_out++] = m;
+}
 
-/* The packet stages, in path order (one file each). */
-uint16_t sl_stage_parse(struct sl_dp *dp, struct rte_mbuf **pkts, uint16_t n);
-uint16_t sl_stage_admit(struct sl_dp *dp, struct rte_mbuf **pkts, uint16_t n);
-uint16_t sl_stage_order(struct sl_dp *dp, struct rte_mbuf **pkts, uint16_t n);
-uint16_t sl_stage_fanout(struct sl_dp *dp, struct rte_mbuf **pkts, uint16_t n);
-uint16_t sl_stage_route(struct sl_dp *dp, struct rte_mbuf **pkts, uint16_t n);
-uint16_t sl_stage_tx(struct sl_dp *dp, struct rte_mbuf **pkts, uint16_t n);
+/* Whether a mass of ABORTs in the making should let the worker drain the
+ * queues first (it keeps the mbufs in flight bounded). */
+static inline bool
+sl_dp_queues_busy(const struct sl_dp *dp)
+{
+	return dp->n_loop + dp->n_ctrl >= SL_QUEUE_BUDGET;
+}
+
 
 #endif /* SL_DP_H */

@@ -44,6 +44,7 @@
 
 #include "sl_dp.h"
 #include "sl_guard.h"
+#include "sl_rtx.h"
 
 /*
  * Released text that did not fit its fragment (held text coming out with

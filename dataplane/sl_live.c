@@ -25,10 +25,10 @@
 
 #include "sl_dp.h"
 #include "sl_stream.h"
-#include "sl_worker.h"
 #include "sl_live.h"
 #include "sl_route.h"
 #include "sl_split.h"
+#include "sl_rtx.h"
 
 void
 sl_live_heard(struct sl_dp *dp, uint16_t uid)
@@ -144,6 +144,12 @@ live_request_over(struct sl_dp *dp, const struct sl_flow *f)
 	o = sl_flow_at(dp->flows, f->origin);
 	return o->gen != f->origin_gen || o->state == SL_FLOW_FREE ||
 	       o->request_done;
+}
+
+bool
+sl_live_keep(void *ctx, const struct sl_flow *f, uint64_t now)
+{
+	return sl_live_owed(ctx, f, now);
 }
 
 bool
@@ -273,14 +279,34 @@ live_flow_died(struct sl_dp *dp, uint16_t uid, uint32_t idx)
 	}
 }
 
-/* Instance @uid died: every flow, and the ABORTs out between flows. */
+/* Instance @uid died: its flows are dealt with by sl_live_deaths. */
 static void
 live_instance_died(struct sl_dp *dp, uint16_t uid)
 {
-	for (uint32_t idx = 0; idx < dp->flows->capacity; idx++) {
-		live_flow_died(dp, uid, idx);
-		sl_dp_make_room(dp);
+	for (uint32_t i = 0; i < dp->n_dying; i++)
+		if (dp->dying[i] == uid)
+			return;
+	if (dp->n_dying < SL_MAX_INSTANCE_UIDS)
+		dp->dying[dp->n_dying++] = uid;
+}
+
+bool
+sl_live_deaths(struct sl_dp *dp)
+{
+	while (dp->n_dying != 0) {
+		uint16_t uid = dp->dying[0];
+
+		while (dp->dying_cursor < dp->flows->capacity) {
+			if (sl_dp_queues_busy(dp))
+				return true;
+			live_flow_died(dp, uid, dp->dying_cursor++);
+		}
+		dp->dying_cursor = 0;
+		dp->n_dying--;
+		memmove(dp->dying, dp->dying + 1,
+			dp->n_dying * sizeof(dp->dying[0]));
 	}
+	return false;
 }
 
 void

@@ -6,6 +6,7 @@
 #ifndef SL_LIVE_H
 #define SL_LIVE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "sl_config.h"
@@ -42,10 +43,17 @@ void sl_live_probe(struct sl_dp *dp, const struct sl_pipeline_cfg *pl,
  */
 bool sl_live_owed(struct sl_dp *dp, const struct sl_flow *f, uint64_t now);
 
+/* sl_live_owed as the flow table's keep hook (sl_flow_set_keep). */
+bool sl_live_keep(void *ctx, const struct sl_flow *f, uint64_t now);
+
 /**
  * sl_live_housekeeping - PROBE every instance each liveness.probe_ms
- * (0: liveness off), find the dead and deal with their streams.
+ * (0: liveness off) and find the dead; sl_live_deaths deals with their
+ * streams (aborted or sent elsewhere), a slice at a time: it returns true
+ * when the worker's queues filled first (the worker drains them and calls
+ * it again), false once every dead instance's streams are dealt with.
  */
 void sl_live_housekeeping(struct sl_dp *dp);
+bool sl_live_deaths(struct sl_dp *dp);
 
 #endif /* SL_LIVE_H */

@@ -123,40 +123,30 @@ int sl_neigh_learn_first(struct sl_neigh_table *t, uint32_t ip,
 			 const struct rte_ether_addr *mac,
 			 enum sl_neigh_kind kind, uint64_t now);
 
+/* The slot after @i (the table is probed linearly). */
+static inline uint32_t
+sl_neigh_next(uint32_t i)
+{
+	return (i + 1) & (SL_NEIGH_SIZE - 1);
+}
+
+/**
+ * sl_neigh_find - @ip's entry (*@found), else the empty slot where it
+ * would go (NULL: the table is full and holds no @ip).
+ */
+struct sl_neigh_entry *sl_neigh_find(const struct sl_neigh_table *t,
+				     uint32_t ip, bool *found);
+
+/**
+ * sl_neigh_delete - empty slot @i and shift the later members of its
+ * probe run back (Knuth's algorithm R), so lookups still stop at the
+ * first empty slot.
+ */
+void sl_neigh_delete(struct sl_neigh_table *t, uint32_t i);
+
 /**
  * sl_neigh_forget - remove @ip's entry (a client that left, or a test).
  */
 void sl_neigh_forget(struct sl_neigh_table *t, uint32_t ip);
-
-struct sl_dp;
-struct rte_mbuf;
-
-/**
- * sl_dp_neigh_kind - may @ip be learned by @dp, and as what: an instance
- * of the config, an address in a client network, or NONE.
- */
-enum sl_neigh_kind sl_dp_neigh_kind(const struct sl_dp *dp, uint32_t ip);
-
-/**
- * sl_arp_input - handle an ARP frame for our address from a sender that
- * may be learned (sl_dp_neigh_kind): learn it, and answer a request (the
- * mbuf becomes the reply and is queued). Anything else is freed (counted
- * arp_ignored when the sender may not be learned). Always consumes @m.
- */
-void sl_arp_input(struct sl_dp *dp, struct rte_mbuf *m);
-
-/**
- * sl_arp_solicit - queue an ARP request for @ip (rate-limited per address
- * to one per SL_NEIGH_RETRY_MS); creates the entry if it may.
- */
-void sl_arp_solicit(struct sl_dp *dp, uint32_t ip);
-
-/**
- * sl_neigh_retry - housekeeping: ask again for every unresolved entry
- * whose last request is older than SL_NEIGH_RETRY_MS, refresh entries not
- * confirmed for SL_NEIGH_REFRESH_MS and age out those that stopped
- * answering (a bounded slice of the table per call).
- */
-void sl_neigh_retry(struct sl_dp *dp);
 
 #endif /* SL_NEIGH_H */

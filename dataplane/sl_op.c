@@ -26,7 +26,6 @@
 
 #include "sl_dp.h"
 #include "sl_stream.h"
-#include "sl_worker.h"
 #include "sl_op.h"
 
 #define OP_CHUNK 4096
@@ -1004,7 +1003,7 @@ op_emit(struct sl_dp *dp, struct op_group *g, uint8_t flags, uint8_t reason)
 		op_out_result(&size, st, records);
 		frags = RTE_MAX(size.frags, 1u);
 		if (!size.cut &&
-		    frags <= (uint32_t)(SL_LOOP_MAX - dp->n_loop) &&
+		    frags <= SL_RESULT_FRAGS_MAX &&
 		    frags <= rte_mempool_avail_count(dp->pool))
 			op_out_result(&o, st, records);
 		else
@@ -1055,4 +1054,20 @@ sl_op_housekeeping(struct sl_dp *dp)
 			op_group_free(dp, idx);
 		}
 	}
+}
+
+bool
+sl_dp_edge_out(struct sl_dp *dp, const struct sl_edge_cfg *e,
+	       struct rte_mbuf *m)
+{
+	const struct sl_pkt_meta *pm = sl_pkt_meta(m);
+
+	if (e->to != SL_STAGE_CLIENT &&
+	    dp->cfg->pipelines[pm->pipeline].stages[e->to - 1].kind !=
+		    SL_STAGE_ENGINE) {
+		sl_op_input(dp, e, m);
+		return false;
+	}
+	sl_dp_out(dp, m);
+	return true;
 }

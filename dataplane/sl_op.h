@@ -29,9 +29,8 @@
  * ABORT (EXPIRED). Every case is counted.
  *
  * A result leaves whole or not at all: it is sized before it is built,
- * and one that needs more fragments than the worker queues per burst
- * (SL_LOOP_MAX, with what is already queued) or than there are free
- * mbufs, or holds a token no fragment can carry, is replaced by ABORT
+ * and one that needs more fragments than a result may take
+ * (SL_RESULT_FRAGS_MAX, 1,024) or than there are free mbufs, or holds a token no fragment can carry, is replaced by ABORT
  * (OVERLOAD) (result_overflow). Should an mbuf still be missing half way,
  * the fragments sent are followed by that ABORT, never by END.
  *
@@ -52,18 +51,13 @@
 #include <rte_mbuf.h>
 
 #include "sl_config.h"
-#include "sl_stats_def.h"
+#include "sl_counters.h"
 
 /* Bytes of a token's text that top-k keeps (fewer: whole characters). */
 #define SL_OP_TOPK_TEXT 46
 
 struct sl_dp;
 
-/* The counters of one operator stage (proto/sl_stats_def.h,
- * SL_STATS_OPERATOR; groups_active is filled in snapshots only). */
-struct sl_op_counters {
-	SL_STATS_OPERATOR(SL_STATS_FIELD)
-};
 
 /**
  * sl_op_init - group table, chunk pool and split accounting for @dp's
@@ -118,5 +112,14 @@ uint32_t sl_op_active(const struct sl_dp *dp, uint8_t p, uint8_t s);
  * sl_op_housekeeping - abort idle groups, forget finished ones.
  */
 void sl_op_housekeeping(struct sl_dp *dp);
+
+/**
+ * sl_dp_edge_out - a fragment leaves on edge @e (its meta's pin and edge
+ * set): an operator stage consumes it, anything else is staged for route
+ * and tx (flushed when the staging area fills and after every burst).
+ * Return whether it was staged (its pin will be read by route).
+ */
+bool sl_dp_edge_out(struct sl_dp *dp, const struct sl_edge_cfg *e,
+		    struct rte_mbuf *m);
 
 #endif /* SL_OP_H */

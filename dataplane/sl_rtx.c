@@ -15,6 +15,7 @@
 
 #include "sl_dp.h"
 #include "sl_rtx.h"
+#include "sl_arp.h"
 
 #define SL_FLOW_KEY_RTX 4 /* sl_flow_key.zero of an outgoing stream */
 
@@ -576,7 +577,7 @@ rtx_resend(struct sl_dp *dp, struct rtx_entry *e, struct rte_mbuf **slot)
 	const struct rte_ether_addr *mac;
 	struct rte_ether_hdr *eth;
 
-	if (dp->n_ctrl == SL_CTRL_TX_MAX) {
+	if (dp->n_ctrl == dp->queue_cap) {
 		dp->cnt.rtx.ctrl_full++;
 		return false;
 	}
@@ -840,7 +841,7 @@ sl_rtx_move(struct sl_dp *dp, struct sl_route_pin *pin, uint16_t uid,
 		sl_arp_solicit(dp, ip);
 	for (s = 0; s < n; s++) {
 		sl_rtx_keep(dp, pin, moved[s], true);
-		if (mac != NULL && dp->n_ctrl < SL_CTRL_TX_MAX)
+		if (mac != NULL && dp->n_ctrl < dp->queue_cap)
 			dp->ctrl[dp->n_ctrl++] = moved[s];
 		else
 			rte_pktmbuf_free(moved[s]); /* kept: sent on NACK */
@@ -913,7 +914,7 @@ sl_dp_send_control(struct sl_dp *dp, uint32_t ip, uint16_t port,
 		sl_arp_solicit(dp, ip);
 		return -ENOBUFS;
 	}
-	if (dp->n_ctrl == SL_CTRL_TX_MAX) {
+	if (dp->n_ctrl == dp->queue_cap) {
 		dp->cnt.rtx.ctrl_full++;
 		return -ENOBUFS;
 	}
@@ -953,8 +954,8 @@ sl_dp_send_abort(struct sl_dp *dp, uint32_t ip, uint16_t port,
 	if (keep)
 		sl_rtx_keep(dp, NULL, m, false);
 	if (sl_neigh_lookup(&dp->neigh, ip) == NULL ||
-	    dp->n_ctrl == SL_CTRL_TX_MAX) {
-		if (dp->n_ctrl == SL_CTRL_TX_MAX)
+	    dp->n_ctrl == dp->queue_cap) {
+		if (dp->n_ctrl == dp->queue_cap)
 			dp->cnt.rtx.ctrl_full++;
 		sl_arp_solicit(dp, ip);
 		rte_pktmbuf_free(m); /* a kept copy goes on its timer */

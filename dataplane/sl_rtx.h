@@ -34,7 +34,7 @@
 
 #include <rte_mbuf.h>
 
-#include "sl_stats_def.h"
+#include "sl_counters.h"
 #include "sl_wire.h"
 
 struct sl_dp;
@@ -49,10 +49,6 @@ struct sl_flow;
 #define SL_RTX_MOVE_MAX 256
 
 /* Counters of loss repair (sl_dp_counters.rtx). */
-/* Loss repair's counters (proto/sl_stats_def.h, SL_STATS_RTX). */
-struct sl_rtx_counters {
-	SL_STATS_RTX(SL_STATS_FIELD)
-};
 
 /**
  * sl_rtx_init - the egress table, sized from the config's flow table

@@ -14,7 +14,6 @@
 
 #include "sl_dp.h"
 #include "sl_frag.h"
-#include "sl_worker.h"
 #include "sl_op.h"
 #include "sl_split.h"
 

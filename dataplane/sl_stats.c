@@ -13,6 +13,7 @@
 #include <rte_cycles.h>
 
 #include "sl_stats.h"
+#include "sl_op.h"
 
 /* ------------------------------------------------------------ snapshots */
 

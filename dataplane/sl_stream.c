@@ -10,124 +10,23 @@
 
 #include "sl_dp.h"
 #include "sl_frag.h"
-#include "sl_guard.h"
-#include "sl_live.h"
-#include "sl_route.h"
 #include "sl_rtx.h"
-#include "sl_split.h"
 #include "sl_stream.h"
-#include "sl_worker.h"
 
 void
-sl_stream_flow_released(void *ctx, struct sl_flow *f)
-{
-	sl_dp_flow_released(ctx, f, f->state == SL_FLOW_ENDED);
-}
-
-bool
-sl_stream_flow_keep(void *ctx, const struct sl_flow *f, uint64_t now)
-{
-	return sl_live_owed(ctx, f, now);
-}
-
-/* Give back a stream's edge state. Whatever it still holds is dropped
- * silently: consumers were told (ABORT) when the stream expired. */
-void
-sl_stream_edges_release(struct sl_dp *dp, struct sl_flow *f)
-{
-	struct sl_edge_block *eb = f->edges;
-
-	for (unsigned int i = 0; i < SL_MAX_OUT_EDGES; i++) {
-		struct sl_edge_state *es = &eb->e[i];
-		struct sl_route_pin *pin = &es->pin;
-
-		if (pin->in_flight) {
-			dp->inst[pin->instance].streams_active--;
-			sl_route_unpin(dp, pin);
-		}
-		sl_dp_held_free(dp, &es->buffered, SL_DROP_EXPIRED);
-		sl_split_discard(dp, &es->split);
-		sl_guard_edge_release(dp, es);
-	}
-	rte_mempool_put(dp->edge_pool, eb);
-	f->edges = NULL;
-}
-
-void
-sl_dp_flow_released(struct sl_dp *dp, struct sl_flow *f, bool ended)
+sl_stream_released(struct sl_dp *dp, struct sl_flow *f, bool ended)
 {
 	if (f->tenant_counted) {
 		dp->tenant_use[f->tenant].streams--;
 		f->tenant_counted = 0;
 	}
 	sl_dp_request_uncharge(dp, f);
-	if (f->edges != NULL)
-		sl_stream_edges_release(dp, f);
 	if (!ended)
 		dp->cnt.flows.expired++;
 	/* The flow table frees the reorder buffer's fragments next. */
 	sl_dp_held_charge(dp, f->src_slot, f->tenant, f->key.stage == 0,
 			  -(int)f->n_held);
 	dp->cnt.drops[SL_DROP_EXPIRED] += f->n_held;
-}
-
-int
-sl_dp_held_push(struct sl_dp *dp, struct sl_held_list *l, struct rte_mbuf *m)
-{
-	struct sl_held_chunk *c = l->tail;
-
-	if (!sl_dp_hold_ok(dp, l->src_slot, l->tenant, false))
-		return -EDQUOT;
-	if (c == NULL || c->n == SL_HELD_CHUNK) {
-		void *obj;
-
-		if (rte_mempool_get(dp->held_pool, &obj) != 0)
-			return -ENOBUFS;
-		c = obj;
-		c->next = NULL;
-		c->n = 0;
-		if (l->tail != NULL)
-			l->tail->next = c;
-		else
-			l->head = c;
-		l->tail = c;
-	}
-	c->m[c->n++] = m;
-	l->count++;
-	sl_dp_held_charge(dp, l->src_slot, l->tenant, false, 1);
-	return 0;
-}
-
-struct rte_mbuf *
-sl_dp_held_pop(struct sl_dp *dp, struct sl_held_list *l)
-{
-	struct sl_held_chunk *c = l->head;
-	struct rte_mbuf *m;
-
-	if (c == NULL)
-		return NULL;
-	/* Lists are short-lived and read once, front to back. */
-	m = c->m[0];
-	memmove(&c->m[0], &c->m[1], sizeof(c->m[0]) * (c->n - 1));
-	c->n--;
-	l->count--;
-	sl_dp_held_charge(dp, l->src_slot, l->tenant, false, -1);
-	if (c->n == 0) {
-		l->head = c->next;
-		if (l->head == NULL)
-			l->tail = NULL;
-		rte_mempool_put(dp->held_pool, c);
-	}
-	return m;
-}
-
-void
-sl_dp_held_free(struct sl_dp *dp, struct sl_held_list *l, enum sl_drop reason)
-{
-	struct rte_mbuf *m;
-
-	while ((m = sl_dp_held_pop(dp, l)) != NULL)
-		sl_dp_drop(dp, m, reason);
 }
 
 uint32_t
@@ -362,7 +261,7 @@ sl_dp_end_stream(struct sl_dp *dp, uint32_t idx, uint8_t reason)
 	}
 	f->end_seq = f->next_seq++;
 	f->request_done = 1;
-	sl_dp_fanout_one(dp, m);
+	sl_dp_loop(dp, m);
 }
 
 /*
@@ -437,10 +336,12 @@ sl_dp_gap_watch(struct sl_dp *dp, uint32_t idx)
 /* NACK repeats that are due; a stream leaves the list when its gap is
  * closed, or it left the table, or its repeats are spent: then it ends
  * with ABORT (LOST) at the gap. */
-void
-sl_stream_gaps(struct sl_dp *dp)
+bool
+sl_stream_gaps(struct sl_dp *dp, bool start)
 {
-	for (uint32_t n = dp->n_gaps; n > 0; n--) {
+	if (start)
+		dp->gaps_todo = dp->n_gaps;
+	for (; dp->gaps_todo > 0; dp->gaps_todo--) {
 		struct sl_gap_ref g = dp->gaps[dp->gap_head];
 		struct sl_flow *f = sl_flow_at(dp->flows, g.idx);
 		struct rte_mbuf *held;
@@ -459,7 +360,10 @@ sl_stream_gaps(struct sl_dp *dp)
 			f->marks &= (uint8_t)~SL_FLOW_M_GAP;
 			dp->cnt.rtx.nack_gave_up++;
 			sl_dp_end_stream(dp, g.idx, SL_ABORT_LOST);
-			sl_dp_make_room(dp);
+			if (sl_dp_queues_busy(dp)) {
+				dp->gaps_todo--;
+				return true;
+			}
 			continue;
 		}
 		held = sl_flow_first_held(dp->flows, f);
@@ -468,4 +372,5 @@ sl_stream_gaps(struct sl_dp *dp)
 		dp->gaps[(dp->gap_head + dp->n_gaps) % SL_GAPS_MAX] = g;
 		dp->n_gaps++;
 	}
+	return false;
 }

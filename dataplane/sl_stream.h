@@ -2,8 +2,9 @@
 /*
  * sl_stream.h - streams and requests in the flow table: how a stream
  * starts, ends, is aborted, expires and is repaired; what its request and
- * its client hold (quotas); a buffer edge's held list. The worker and
- * every node use these; they call no node.
+ * its client hold (quotas). The worker and every node use these; they
+ * call no node: a stream's ABORT goes through fanout by the worker's
+ * queue (sl_dp_loop).
  */
 #ifndef SL_STREAM_H
 #define SL_STREAM_H
@@ -160,8 +161,10 @@ sl_dp_held_charge(struct sl_dp *dp, uint16_t src_slot, uint16_t tenant,
  */
 void sl_dp_gap_watch(struct sl_dp *dp, uint32_t idx);
 
-/* Called by the flow table when a flow leaves it (expiry, flush). */
-void sl_dp_flow_released(struct sl_dp *dp, struct sl_flow *f, bool ended);
+/* Flow @f leaves the table (@ended: after its END; else it expired):
+ * what it counted against its tenant, its request and the held quotas is
+ * given back. (Its edge state is fanout's: sl_fanout_release.) */
+void sl_stream_released(struct sl_dp *dp, struct sl_flow *f, bool ended);
 
 /**
  * sl_dp_stream_init - fill a flow entry just made for a stream of
@@ -192,37 +195,16 @@ uint32_t sl_dp_stream_open(struct sl_dp *dp, const struct sl_flow_key *key,
  */
 void sl_dp_stream_ended(struct sl_dp *dp, uint32_t idx);
 
-/**
- * sl_dp_held_free - drop every fragment of a buffer edge's list, counting
- * each under @reason.
- */
-void sl_dp_held_free(struct sl_dp *dp, struct sl_held_list *l,
-		     enum sl_drop reason);
-
-/**
- * sl_dp_held_push - append @m to a buffer edge's list. Return 0, or
- * -ENOBUFS when no chunk is free. sl_dp_held_pop - the oldest, or NULL.
- */
-int sl_dp_held_push(struct sl_dp *dp, struct sl_held_list *l,
-		    struct rte_mbuf *m);
-struct rte_mbuf *sl_dp_held_pop(struct sl_dp *dp, struct sl_held_list *l);
-
-/* Give back a stream's edge state (pins, buffers, splitters, guard
- * states); what it still holds is dropped silently: its consumers were
- * told (ABORT) when it ended or expired. */
-void sl_stream_edges_release(struct sl_dp *dp, struct sl_flow *f);
-
-/* The flow table's hooks (sl_flow_table_create, sl_flow_set_keep). */
-void sl_stream_flow_released(void *ctx, struct sl_flow *f);
-bool sl_stream_flow_keep(void *ctx, const struct sl_flow *f, uint64_t now);
 
 /**
  * sl_stream_expire_idle - housekeeping: streams idle past the timeout, a
  * bounded slice of the table per call, end with ABORT (EXPIRED).
  * sl_stream_gaps - housekeeping: NACK repeats for open gaps; a gap no
- * repeat repaired ends its stream with ABORT (LOST).
+ * repeat repaired ends its stream with ABORT (LOST). @start begins a
+ * round over the watched gaps; true: the worker's queues filled first,
+ * drain them and call again (without @start) to go on with the round.
  */
 void sl_stream_expire_idle(struct sl_dp *dp);
-void sl_stream_gaps(struct sl_dp *dp);
+bool sl_stream_gaps(struct sl_dp *dp, bool start);
 
 #endif /* SL_STREAM_H */

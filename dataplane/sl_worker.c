@@ -1,170 +1,69 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * sl_worker.c - the worker (see sl_worker.h): the node walk (SL_NODES),
- * its queues, housekeeping, and the lcore loop: receive, the packet path,
- * and between bursts the control plane's config snapshots and stats
- * requests.
+ * sl_worker.c - the worker (see sl_worker.h): init and fini of its
+ * context, config snapshots (publish, adopt, the derived state, a new
+ * layout), the lcore loop (receive, the path, and between bursts the
+ * control plane's snapshots and stats requests), shutdown.
  */
-#include <stdbool.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <sys/prctl.h>
 #include <time.h>
+#include <string.h>
+#include <sys/random.h>
 
 #include <rte_cycles.h>
+#include <rte_errno.h>
 #include <rte_ethdev.h>
+#include <rte_lcore.h>
+#include <rte_malloc.h>
 #include <rte_rcu_qsbr.h>
 
 #include "sl_dp.h"
+#include "sl_guard_edge.h"
+#include "sl_worker.h"
 #include "sl_op.h"
 #include "sl_route.h"
+#include "sl_rtx.h"
 #include "sl_split.h"
 #include "sl_stats.h"
 #include "sl_stream.h"
-#include "sl_worker.h"
+#include "sl_path.h"
+#include "sl_node.h"
+#include "sl_live.h"
+#include "sl_arp.h"
 
-/* ------------------------------------------------------------ the nodes */
-
-enum node_input { NODE_RX, NODE_BURST, NODE_OUT };
-
-typedef uint16_t (*node_fn)(struct sl_dp *dp, struct rte_mbuf **pkts,
-			    uint16_t n);
-
-static const node_fn node_process[SL_STAGE_MAX] = {
-#define NODE_FN(id, name, fn, input) [SL_STAGE_##id] = fn,
-	SL_NODES(NODE_FN)
-#undef NODE_FN
-};
-
-static const enum node_input node_input[SL_STAGE_MAX] = {
-#define NODE_INPUT(id, name, fn, input) [SL_STAGE_##id] = NODE_##input,
-	SL_NODES(NODE_INPUT)
-#undef NODE_INPUT
-};
-
-/*
- * Run node @id on @n packets: the one profiler. A node run inside
- * another's (route and tx when fanout's staging area fills) counts as
- * that one's, so the per-node cycles add up to the path's.
- */
-static inline uint16_t
-node_run(struct sl_dp *dp, unsigned int id, struct rte_mbuf **pkts,
-	 uint16_t n)
-{
-	uint64_t t0;
-
-	if (likely(!dp->profile) || dp->prof_nested)
-		return node_process[id](dp, pkts, n);
-	dp->prof_nested = true;
-	t0 = rte_rdtsc();
-	dp->prof[id].packets += n;
-	n = node_process[id](dp, pkts, n);
-	dp->prof[id].cycles += rte_rdtsc() - t0;
-	dp->prof_nested = false;
-	return n;
-}
-
-void
-sl_dp_process(struct sl_dp *dp, struct rte_mbuf **pkts, uint16_t n)
-{
-	dp->cnt.rx_packets += n;
-	for (unsigned int id = 0; id < SL_STAGE_MAX; id++)
-		if (node_input[id] == NODE_BURST)
-			n = node_run(dp, id, pkts, n);
-	/* Routing may put ABORTs in the loop (sl_dp_abort_output). */
-	sl_dp_drain(dp);
-}
-
-/* ----------------------------------------------------------- the queues */
-
-bool
-sl_dp_edge_out(struct sl_dp *dp, const struct sl_edge_cfg *e,
-	       struct rte_mbuf *m)
-{
-	const struct sl_pkt_meta *pm = sl_pkt_meta(m);
-
-	if (e->to != SL_STAGE_CLIENT &&
-	    dp->cfg->pipelines[pm->pipeline].stages[e->to - 1].kind !=
-		    SL_STAGE_ENGINE) {
-		sl_op_input(dp, e, m);
-		return false;
-	}
-	if (dp->n_out == SL_OUT_MAX)
-		sl_dp_flush(dp);
-	dp->out[dp->n_out++] = m;
-	return true;
-}
-
-void
-sl_dp_flush(struct sl_dp *dp)
-{
-	uint16_t n = dp->n_out;
-
-	dp->n_out = 0;
-	for (unsigned int id = 0; id < SL_STAGE_MAX; id++)
-		if (node_input[id] == NODE_OUT)
-			n = node_run(dp, id, dp->out, n);
-	/* Route has read every pin the staged fragments pointed at. */
-	sl_split_pins_routed(dp);
-}
-
-void
-sl_dp_loop(struct sl_dp *dp, struct rte_mbuf *m)
-{
-	if (dp->n_loop == SL_LOOP_MAX) {
-		sl_dp_drop(dp, m, SL_DROP_LOOP_FULL);
-		return;
-	}
-	dp->loop[(dp->loop_head + dp->n_loop) % SL_LOOP_MAX] = m;
-	dp->n_loop++;
-}
-
-/* Operator results (and ABORTs in place of answers) enter fanout as their
- * stage's output, in the order they were queued. */
+/* The flow table's release hook: the stream's accounting and its edge
+ * state. */
 static void
-dp_run_loop(struct sl_dp *dp)
+dp_flow_released(void *ctx, struct sl_flow *f)
 {
-	struct rte_mbuf *chunk[SL_BURST];
+	struct sl_dp *dp = ctx;
 
-	while (dp->n_loop != 0) {
-		uint16_t k = 0;
-
-		while (k < SL_BURST && dp->n_loop != 0) {
-			chunk[k++] = dp->loop[dp->loop_head];
-			dp->loop_head = (dp->loop_head + 1) % SL_LOOP_MAX;
-			dp->n_loop--;
-		}
-		node_run(dp, SL_STAGE_FANOUT, chunk, k);
-	}
+	sl_stream_released(dp, f, f->state == SL_FLOW_ENDED);
+	if (f->edges != NULL)
+		sl_fanout_release(dp, f);
 }
 
-void
-sl_dp_drain(struct sl_dp *dp)
-{
-	do {
-		dp_run_loop(dp);
-		sl_dp_flush(dp);
-	} while (unlikely(dp->n_loop != 0));
-}
-
-void
-sl_dp_make_room(struct sl_dp *dp)
-{
-	if (dp->n_loop <= SL_LOOP_MAX / 2 && dp->n_ctrl <= SL_CTRL_TX_MAX / 2)
-		return;
-	sl_dp_drain(dp);
-	node_run(dp, SL_STAGE_TX, NULL, 0);
-}
-
-/* --------------------------------------------------------- housekeeping */
-
-/* Instances whose MAC became known can take streams. */
+/* Seeds for every instance of @cfg; state of an instance @prev did not
+ * have starts at zero (its uid may have served a removed instance). */
 static void
-dp_reachability(struct sl_dp *dp)
+dp_instances_init(struct sl_dp *dp, const struct sl_config *cfg,
+		  const struct sl_config *prev)
 {
-	const struct sl_config *cfg = dp->cfg;
+	bool known[SL_MAX_INSTANCE_UIDS] = {false};
 
-	if (dp->neigh.resolutions == dp->last_resolutions)
-		return;
-	dp->last_resolutions = dp->neigh.resolutions;
+	if (prev != NULL)
+		for (uint16_t p = 0; p < prev->n_pipelines; p++)
+			for (uint16_t s = 0; s < prev->pipelines[p].n_stages;
+			     s++) {
+				const struct sl_stage_cfg *st =
+					&prev->pipelines[p].stages[s];
+
+				for (uint16_t i = 0; i < st->n_instances; i++)
+					known[st->instances[i].uid] = true;
+			}
 	for (uint16_t p = 0; p < cfg->n_pipelines; p++)
 		for (uint16_t s = 0; s < cfg->pipelines[p].n_stages; s++) {
 			const struct sl_stage_cfg *st =
@@ -174,37 +73,467 @@ dp_reachability(struct sl_dp *dp)
 				struct sl_instance_state *is =
 					&dp->inst[st->instances[i].uid];
 
+				if (!known[st->instances[i].uid]) {
+					memset(is, 0, sizeof(*is));
+					/* Alive until proven dead: it has
+					 * liveness.dead_ms to answer. */
+					is->alive = true;
+					is->heard_tsc = dp->now;
+				}
+				is->seed = sl_route_seed(&st->instances[i].ep);
+				is->ip = st->instances[i].ep.ip;
+				is->port = st->instances[i].ep.port;
+				is->stage_id = st->id;
+				is->pipeline_id = cfg->pipelines[p].id;
 				is->reachable = sl_neigh_lookup(&dp->neigh,
 								is->ip) != NULL;
+				/* A new instance is asked for at once (and
+				 * kept: an instance's entry is never
+				 * evicted for a client's). */
+				sl_neigh_want(&dp->neigh, is->ip,
+					      SL_NEIGH_INSTANCE, dp->now);
+				if (!is->reachable && dp->pool != NULL)
+					sl_arp_solicit(dp, is->ip);
 			}
 		}
 }
 
-void
-sl_dp_housekeeping(struct sl_dp *dp)
+/*
+ * Token buckets by configured tenant; what tenants hold (dp->tenant_use)
+ * is kept by tenant id and outlives any snapshot. A bucket whose tenant
+ * the previous snapshot also had keeps its level.
+ */
+static void
+dp_tenants_init(struct sl_dp *dp, const struct sl_config *cfg,
+		const struct sl_config *prev)
 {
-	dp_reachability(dp);
-	sl_stream_gaps(dp);
-	sl_rtx_housekeeping(dp);
-	sl_live_housekeeping(dp);
-	/* What those put in the loop (ABORTs in place of answers, the
-	 * operator results they make) names flows that may be lingering:
-	 * through fanout before any of them goes. */
-	sl_dp_drain(dp);
-	sl_flow_expire_ended(dp->flows, dp->now, dp->linger_tsc);
-	sl_stream_expire_idle(dp);
-	sl_op_housekeeping(dp);
-	sl_route_housekeeping(dp);
-	if (dp->n_guard_retired != 0)
-		sl_guard_edge_reap(dp, false);
-	sl_dp_drain(dp);
-	sl_neigh_retry(dp);
-	if (dp->n_ctrl != 0 ||
-	    (dp->impair != NULL && dp->impair->n_held_tx != 0))
-		node_run(dp, SL_STAGE_TX, NULL, 0);
+	struct sl_tenant_state old[SL_MAX_TENANTS];
+	uint8_t old_index[SL_MAX_TENANTS];
+	uint16_t n_old = prev != NULL ? prev->n_tenants : 0;
+
+	for (uint16_t t = 0; t < n_old; t++) {
+		old[t] = dp->tenants[t];
+		old_index[t] = t;
+	}
+	memset(dp->tenant_index, SL_TENANT_NONE, sizeof(dp->tenant_index));
+	for (uint16_t t = 0; t < cfg->n_tenants; t++) {
+		const struct sl_tenant_cfg *tc = &cfg->tenants[t];
+		uint16_t k;
+
+		dp->tenant_index[tc->id] = (uint8_t)t;
+		for (k = 0; k < n_old; k++)
+			if (prev->tenants[old_index[k]].id == tc->id)
+				break;
+		if (k < n_old) {
+			dp->tenants[t] = old[k];
+		} else {
+			dp->tenants[t].tokens_milli =
+				(uint64_t)tc->burst * 1000;
+			dp->tenants[t].last_tsc = dp->now;
+		}
+	}
 }
 
-/* ------------------------------------------------------------- the loop */
+/* Quotas from the config and the mempool: half of the pool may be held
+ * in reorder buffers and buffer edges, the clients' streams' reorder
+ * buffers a quarter, one client address's requests an eighth and one
+ * tenant's a quarter; the rest stays free for receive and for the
+ * engine outputs of requests already admitted. */
+static void
+dp_quota_init(struct sl_dp *dp, const struct sl_config *cfg)
+{
+	uint32_t pool = dp->pool != NULL ? dp->pool->size : 8192;
+
+	dp->quota.client_streams = cfg->client_streams;
+	dp->quota.source_streams = cfg->source_streams;
+	dp->quota.tenant_streams = cfg->tenant_streams;
+	dp->quota.held_max = RTE_MAX(pool / 2, 1u);
+	dp->quota.held_client = RTE_MAX(pool / 4, 1u);
+	dp->quota.held_source = RTE_MAX(pool / 8, 1u);
+	dp->quota.held_tenant = RTE_MAX(pool / 4, 1u);
+}
+
+/* What a config's derived state is made of (sl_split/op/route/
+ * guard_edge_init fill these fields of struct sl_dp). */
+struct dp_derived {
+	void *hs_scratch;
+	struct sl_op_state *op;
+	struct sl_keypins *keypins;
+	struct rte_mempool *guard_pool;
+};
+
+static void
+dp_derived_swap(struct sl_dp *dp, struct dp_derived *d)
+{
+	struct dp_derived cur = {dp->hs_scratch, dp->op, dp->keypins,
+				 dp->guard_pool};
+
+	dp->hs_scratch = d->hs_scratch;
+	dp->op = d->op;
+	dp->keypins = d->keypins;
+	dp->guard_pool = d->guard_pool;
+	*d = cur;
+}
+
+/* Free the derived state in @d (swapped in for the finis). */
+static void
+dp_derived_free(struct sl_dp *dp, struct dp_derived *d)
+{
+	dp_derived_swap(dp, d);
+	sl_op_fini(dp);
+	sl_route_fini(dp);
+	sl_split_fini(dp);
+	sl_guard_edge_fini(dp);
+	dp_derived_swap(dp, d);
+}
+
+/*
+ * Build the derived state of @next into @d, leaving dp's own untouched.
+ * A new layout gets all of it fresh; the same layout keeps the current
+ * state (streams in flight hold pieces of it) and may only gain a guard
+ * state pool (a guard got its first rules, or an edit grew its states
+ * past the current pool's: sl_guard_edge_retire). Return 0 or a
+ * negative errno, with nothing left allocated.
+ */
+static int
+dp_derived_build(struct sl_dp *dp, const struct sl_config *next, bool same,
+		 struct dp_derived *d)
+{
+	const struct sl_config *cur = dp->cfg;
+	struct dp_derived keep = {0};
+	int rc;
+
+	*d = keep;
+	if (same) {
+		rc = sl_guard_edge_fits(dp, next);
+		if (rc != 0)
+			return rc < 0 ? rc : 0;
+	}
+	dp_derived_swap(dp, d); /* dp's fields now NULL, its own in d */
+	keep = *d;
+	*d = (struct dp_derived){0};
+	dp->cfg = next;
+	if (same) {
+		rc = sl_guard_edge_init(dp);
+	} else {
+		rc = sl_split_init(dp);
+		if (rc == 0)
+			rc = sl_op_init(dp);
+		if (rc == 0)
+			rc = sl_route_init(dp);
+		if (rc == 0)
+			rc = sl_guard_edge_init(dp);
+	}
+	dp->cfg = cur;
+	*d = keep;
+	dp_derived_swap(dp, d); /* dp's own back, the new ones in d */
+	if (rc != 0) {
+		dp_derived_free(dp, d);
+		*d = (struct dp_derived){0};
+	}
+	return rc;
+}
+
+/*
+ * A new layout (pipelines, stages or edges changed): what a stream keeps
+ * per edge (route pins, buffers, splitters, guard state) and what
+ * operators hold belong to the old graph. Every stream that started
+ * downstream and has not ended is ended explicitly first, under the old
+ * config: an ABORT (RECONFIG) goes through fanout in its place, so every
+ * consumer hears it (a buffer drops what it held, a splitter aborts its
+ * child, an operator its group, a guard-blocked stream stays stopped).
+ * A request whose pipeline is gone is told too. Streams that did not
+ * start keep their entries (remapped to the pipeline's new index) and
+ * start under the new graph.
+ */
+static void
+dp_relayout(struct sl_dp *dp, const struct sl_config *next)
+{
+	struct sl_flow_table *ft = dp->flows;
+	int map[SL_MAX_PIPELINES];
+
+	for (uint16_t p = 0; p < dp->cfg->n_pipelines; p++) {
+		map[p] = -1;
+		for (uint16_t q = 0; q < next->n_pipelines; q++)
+			if (next->pipelines[q].id == dp->cfg->pipelines[p].id)
+				map[p] = q;
+	}
+	for (uint32_t i = 0; i < ft->capacity; i++) {
+		struct sl_flow *f = &ft->flows[i];
+
+		if (f->state != SL_FLOW_ACTIVE)
+			continue;
+		if (f->edges != NULL && f->next_seq <= f->end_seq)
+			sl_dp_end_stream(dp, i, SL_ABORT_RECONFIG);
+		else if (map[f->pipeline] < 0 && f->key.stage == 0 &&
+			 !f->request_done)
+			sl_dp_request_abort(dp, i, SL_ABORT_RECONFIG);
+	}
+	sl_dp_drain(dp);
+	for (uint32_t i = 0; i < ft->capacity; i++) {
+		struct sl_flow *f = &ft->flows[i];
+
+		if (f->state == SL_FLOW_FREE)
+			continue;
+		if (f->edges != NULL)
+			sl_fanout_release(dp, f);
+		if (map[f->pipeline] < 0)
+			sl_flow_remove(ft, i);
+		else
+			f->pipeline = (uint8_t)map[f->pipeline];
+	}
+	memset(dp->stages, 0, sizeof(dp->stages));
+	/* The key pins are gone: so are the keys they counted. */
+	for (unsigned int u = 0; u < SL_MAX_INSTANCE_UIDS; u++)
+		dp->inst[u].keys_active = 0;
+}
+
+/*
+ * Take dp->cfg_next. All or nothing: the derived state of the new
+ * config is built first; if that fails nothing changes and the reason is
+ * left in dp->adopt_rc for sl_dp_publish.
+ */
+void
+sl_dp_adopt(struct sl_dp *dp)
+{
+	const struct sl_config *next = dp->cfg_next;
+	const struct sl_config *old = dp->cfg;
+	bool same = sl_config_same_layout(old, next);
+	struct dp_derived fresh;
+	int rc;
+
+	rc = dp_derived_build(dp, next, same, &fresh);
+	if (rc != 0) {
+		dp->cnt.reconfig_errors++;
+		dp->adopt_rc = rc;
+		__atomic_store_n(&dp->cfg_next, NULL, __ATOMIC_RELEASE);
+		return;
+	}
+	if (!same) {
+		dp_relayout(dp, next);
+		/* Streams gave their edge state back: the old derived state
+		 * is held by nothing now. */
+		dp_derived_swap(dp, &fresh);
+		dp_derived_free(dp, &fresh);
+		/* Operator counters are kept by stage index: a new layout
+		 * starts them again. */
+		memset(dp->op_cnt, 0, sizeof(dp->op_cnt));
+	} else if (fresh.guard_pool != NULL) {
+		sl_guard_edge_retire(dp, fresh.guard_pool);
+	}
+	dp_instances_init(dp, next, old);
+	dp_tenants_init(dp, next, old);
+	dp_quota_init(dp, next);
+	dp->cfg = next;
+	dp->cnt.reconfigs++;
+	dp->adopt_rc = 0;
+	__atomic_store_n(&dp->cfg_next, NULL, __ATOMIC_RELEASE);
+}
+
+int
+sl_dp_publish(struct sl_dp *dp, const struct sl_config *next,
+	      const struct sl_config **old)
+{
+	const struct sl_config *prev = dp->cfg;
+
+	*old = NULL;
+	if (!dp->running) {
+		dp->cfg_next = next;
+		sl_dp_adopt(dp);
+		if (dp->adopt_rc != 0)
+			return dp->adopt_rc;
+		*old = prev;
+		return 0;
+	}
+	__atomic_store_n(&dp->cfg_next, next, __ATOMIC_RELEASE);
+	for (int i = 0; i < 100000; i++) {
+		if (__atomic_load_n(&dp->cfg_next, __ATOMIC_ACQUIRE) == NULL) {
+			/* Taken (or refused); one more quiescent state and
+			 * the old snapshot is read nowhere. */
+			rte_rcu_qsbr_synchronize(dp->qsbr, RTE_QSBR_THRID_INVALID);
+			if (dp->adopt_rc != 0)
+				return dp->adopt_rc;
+			*old = prev;
+			return 0;
+		}
+		rte_delay_us_sleep(10);
+	}
+	/* Withdraw the offer unless the worker took it at the last moment. */
+	const struct sl_config *expect = next;
+
+	if (__atomic_compare_exchange_n(&dp->cfg_next, &expect, NULL, false,
+					__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+		return -ETIMEDOUT;
+	rte_rcu_qsbr_synchronize(dp->qsbr, RTE_QSBR_THRID_INVALID);
+	*old = prev;
+	return 0;
+}
+
+int
+sl_dp_init(struct sl_dp *dp, const struct sl_config *cfg, uint16_t port_id,
+	   struct rte_mempool *pool)
+{
+	char name[32];
+	static unsigned int seq;
+	uint64_t idle_ms, linger_ms;
+	int rc;
+
+	memset(dp, 0, sizeof(*dp));
+	dp->cfg = cfg;
+	dp->port_id = port_id;
+	dp->tx_port_id = port_id;
+	dp->queue_id = 0;
+	dp->pool = pool;
+	dp->tsc_hz = rte_get_tsc_hz();
+	dp->ns_per_tsc_q32 = (uint64_t)(((unsigned __int128)1000000000 << 32) /
+					dp->tsc_hz);
+	dp->now = rte_rdtsc();
+	if (rte_eth_dev_is_valid_port(port_id))
+		rte_eth_macaddr_get(port_id, &dp->mac);
+	/* The queues: as long as the mempool (see struct sl_dp). */
+	dp->queue_cap = RTE_MAX(pool != NULL ? pool->size : 0u, 1024u);
+	dp->ctrl = rte_malloc("sl_ctrl", sizeof(*dp->ctrl) * dp->queue_cap, 0);
+	dp->out = rte_malloc("sl_out", sizeof(*dp->out) * dp->queue_cap, 0);
+	dp->loop = rte_malloc("sl_loop", sizeof(*dp->loop) * dp->queue_cap, 0);
+	if (dp->ctrl == NULL || dp->out == NULL || dp->loop == NULL) {
+		rte_free(dp->ctrl);
+		rte_free(dp->out);
+		rte_free(dp->loop);
+		return -ENOMEM;
+	}
+
+	idle_ms = cfg->flow_idle_ms;
+	linger_ms = RTE_MIN((uint64_t)SL_FLOW_LINGER_MS, idle_ms);
+	dp->idle_tsc = dp->tsc_hz / 1000 * idle_ms;
+	dp->linger_tsc = dp->tsc_hz / 1000 * linger_ms;
+
+	/* Flows start with hop_neigh_gen 0: never a valid generation. */
+	dp->neigh.gen = 1;
+	if (getrandom(&dp->src_key, sizeof(dp->src_key), 0) !=
+	    sizeof(dp->src_key))
+		dp->src_key = rte_rdtsc() * 0x9e3779b97f4a7c15ull;
+	dp_tenants_init(dp, cfg, NULL);
+	dp_quota_init(dp, cfg);
+	dp_instances_init(dp, cfg, NULL);
+
+	snprintf(name, sizeof(name), "sl_flows_%u", seq++);
+	dp->flows = sl_flow_table_create(name, cfg->flow_table_size,
+					 cfg->reorder_window, rte_socket_id(),
+					 dp_flow_released, dp);
+	if (dp->flows == NULL) {
+		rc = -rte_errno;
+		goto fail;
+	}
+	sl_flow_set_keep(dp->flows, sl_live_keep);
+	dp->expire_budget = RTE_MAX(64u, (uint32_t)(dp->flows->capacity /
+				   RTE_MAX(idle_ms / 4, (uint64_t)1)));
+	snprintf(name, sizeof(name), "sl_edges_%u", seq - 1);
+	dp->edge_pool = rte_mempool_create(name, dp->flows->capacity,
+		sizeof(struct sl_edge_block), 0, 0, NULL, NULL, NULL, NULL,
+		rte_socket_id(), RTE_MEMPOOL_F_SP_PUT | RTE_MEMPOOL_F_SC_GET);
+	snprintf(name, sizeof(name), "sl_held_%u", seq - 1);
+	dp->held_pool = rte_mempool_create(name,
+		RTE_MAX(dp->flows->capacity / 4, 1024u) - 1,
+		sizeof(struct sl_held_chunk), 0, 0, NULL, NULL, NULL, NULL,
+		rte_socket_id(), RTE_MEMPOOL_F_SP_PUT | RTE_MEMPOOL_F_SC_GET);
+	if (dp->edge_pool == NULL || dp->held_pool == NULL) {
+		rc = -rte_errno;
+		goto fail;
+	}
+	dp->qsbr = rte_zmalloc("sl_qsbr", rte_rcu_qsbr_get_memsize(1),
+			       RTE_CACHE_LINE_SIZE);
+	if (dp->qsbr == NULL || rte_rcu_qsbr_init(dp->qsbr, 1) != 0 ||
+	    rte_rcu_qsbr_thread_register(dp->qsbr, 0) != 0) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	rc = sl_rtx_init(dp);
+	if (rc == 0)
+		rc = sl_split_init(dp);
+	if (rc == 0)
+		rc = sl_op_init(dp);
+	if (rc == 0)
+		rc = sl_route_init(dp);
+	if (rc == 0)
+		rc = sl_guard_edge_init(dp);
+	if (rc != 0)
+		goto fail;
+	return 0;
+fail:
+	sl_dp_fini(dp);
+	return rc;
+}
+
+void
+sl_dp_shutdown(struct sl_dp *dp, uint8_t reason)
+{
+	struct sl_flow_table *ft = dp->flows;
+
+	if (ft == NULL)
+		return;
+	dp->now = rte_rdtsc();
+	for (uint32_t i = 0; i < ft->capacity; i++) {
+		struct sl_flow *f = &ft->flows[i];
+
+		if (f->state != SL_FLOW_ACTIVE)
+			continue;
+		/* A client still sending its request is told too. */
+		if (f->key.stage == 0 && !f->request_done)
+			sl_dp_request_abort(dp, i, reason);
+		if (f->next_seq <= f->end_seq)
+			sl_dp_end_stream(dp, i, reason);
+		sl_dp_make_room(dp);
+	}
+	sl_dp_drain(dp);
+	sl_stage_tx(dp, NULL, 0);
+}
+
+void
+sl_dp_fini(struct sl_dp *dp)
+{
+	/* Streams give back their edge state (and splitters) first. */
+	sl_flow_table_free(dp->flows);
+	dp->flows = NULL;
+	sl_guard_edge_reap(dp, true);
+	sl_rtx_fini(dp);
+	sl_op_fini(dp);
+	sl_split_fini(dp);
+	sl_route_fini(dp);
+	sl_guard_edge_fini(dp);
+	rte_mempool_free(dp->edge_pool);
+	dp->edge_pool = NULL;
+	rte_mempool_free(dp->held_pool);
+	dp->held_pool = NULL;
+	rte_free(dp->qsbr);
+	dp->qsbr = NULL;
+	for (uint32_t i = 0; i < dp->n_out; i++)
+		rte_pktmbuf_free(dp->out[i]);
+	dp->n_out = 0;
+	while (dp->n_loop != 0) {
+		rte_pktmbuf_free(dp->loop[dp->loop_head]);
+		dp->loop_head = (dp->loop_head + 1) % dp->queue_cap;
+		dp->n_loop--;
+	}
+	for (uint32_t i = 0; i < dp->n_ctrl; i++)
+		rte_pktmbuf_free(dp->ctrl[i]);
+	dp->n_ctrl = 0;
+	rte_free(dp->ctrl);
+	rte_free(dp->out);
+	rte_free(dp->loop);
+	dp->ctrl = dp->out = dp->loop = NULL;
+	if (dp->impair != NULL)
+		sl_impair_flush(dp->impair);
+	rte_free(dp->child_pins);
+	rte_free(dp->child_free);
+	rte_free(dp->child_retired);
+	dp->child_pins = NULL;
+	dp->child_free = dp->child_retired = NULL;
+	/* The stats box (sl_stats.c): one allocation. */
+	free(dp->stats_box);
+	dp->stats_box = NULL;
+}
+
+/* --------------------------------------------------------- the lcore loop */
 
 /*
  * Idle back-off (DESIGN §6): after a run of empty polls the worker sleeps,

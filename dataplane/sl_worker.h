@@ -1,69 +1,74 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * sl_worker.h - the worker: the node walk over a burst, its queues (the
- * fragments fanout staged for route and tx, operator results waiting for
- * fanout), housekeeping and the lcore loop.
+ * sl_worker.h - the worker: init and fini of its context, the config
+ * snapshots the control plane publishes, the lcore loop, shutdown. The
+ * top of the dataplane's modules: it calls the path (sl_path.h), nothing
+ * calls it but sluiced, the control backend and the tests.
  */
 #ifndef SL_WORKER_H
 #define SL_WORKER_H
 
-#include <stdbool.h>
 #include <stdint.h>
 
-#include <rte_mbuf.h>
+#include <rte_mempool.h>
 
 #include "sl_dp.h"
 
 /**
- * sl_dp_process - run one received burst through parse, admit, order,
- * route and tx. @pkts must hold SL_PATH_CAP pointers.
+ * sl_dp_init - set up a worker context.
+ * @dp: zeroed by the caller or not; fully initialised here.
+ * @cfg: the config snapshot; must outlive @dp.
+ * @port_id: the port to receive from and send to (queue 0).
+ * @pool: mempool for frames the worker builds (ARP).
+ *
+ * Creates the flow table. Return 0 or a negative errno.
  */
-void sl_dp_process(struct sl_dp *dp, struct rte_mbuf **pkts, uint16_t n);
+int sl_dp_init(struct sl_dp *dp, const struct sl_config *cfg,
+	       uint16_t port_id, struct rte_mempool *pool);
 
 /**
- * sl_dp_housekeeping - expire idle flows (a bounded slice of the table),
- * retry unresolved neighbours and flush control frames. Cheap; the worker
- * calls it about once a millisecond.
+ * sl_dp_shutdown - sluiced is stopping (the worker no longer runs; the
+ * caller is the only thread touching @dp): every stream in flight ends
+ * with ABORT (@reason, SL_ABORT_SHUTDOWN) to its consumers, and every
+ * request still waiting for output gets ABORT on its own stream, sent
+ * now. Nothing is lost silently at a stop.
  */
-void sl_dp_housekeeping(struct sl_dp *dp);
+void sl_dp_shutdown(struct sl_dp *dp, uint8_t reason);
+
+/**
+ * sl_dp_fini - release everything sl_dp_init created. Fragments still
+ * held in reorder buffers are freed and counted as EXPIRED.
+ */
+void sl_dp_fini(struct sl_dp *dp);
+
+/**
+ * sl_dp_publish - make @next the worker's config snapshot; called by the
+ * control plane. The worker takes it at its next quiescent point (between
+ * bursts) and rebuilds what it derives from the config; this returns once
+ * it has and the worker has passed a quiescent state since, so the old
+ * snapshot is no longer read anywhere. Ownership of @next passes to the
+ * dataplane; the old snapshot is returned in *@old for the caller to
+ * free. With no worker running, the switch happens here.
+ * All or nothing: the new config's derived state (splitters' scratch,
+ * operator groups, key pins, guard states) is built before anything
+ * changes; if it cannot be, nothing changed.
+ * Return 0, -ETIMEDOUT if the worker did not take it within a second,
+ * or the negative errno the build failed with; on any failure nothing
+ * changed, *@old is NULL and @next is still the caller's.
+ */
+int sl_dp_publish(struct sl_dp *dp, const struct sl_config *next,
+		  const struct sl_config **old);
+
+/**
+ * sl_dp_adopt - worker side of sl_dp_publish (also used directly when no
+ * worker runs).
+ */
+void sl_dp_adopt(struct sl_dp *dp);
 
 /**
  * sl_dp_worker - lcore entry point: poll the port until dp->quit, with the
  * idle back-off of DESIGN §6 unless dp->poll. @arg is the struct sl_dp.
  */
 int sl_dp_worker(void *arg);
-
-/**
- * sl_dp_make_room - between many ABORTs made at once (a dead instance, a
- * shutdown): once the loop queue or the control queue is half full, run
- * the loop and send what waits, so that none of them is dropped.
- */
-void sl_dp_make_room(struct sl_dp *dp);
-
-/**
- * sl_dp_edge_out - a fragment leaves on edge @e (its meta's pin and edge
- * set): an operator stage consumes it, anything else is staged for route
- * and tx (flushed when the staging area fills and after every burst).
- * Return whether it was staged (its pin will be read by route).
- */
-bool sl_dp_edge_out(struct sl_dp *dp, const struct sl_edge_cfg *e,
-		    struct rte_mbuf *m);
-
-/**
- * sl_dp_flush - route and send everything staged.
- */
-void sl_dp_flush(struct sl_dp *dp);
-
-/**
- * sl_dp_loop - queue an operator's result fragment for fanout (after the
- * current burst's fanout, so operators never recurse).
- */
-void sl_dp_loop(struct sl_dp *dp, struct rte_mbuf *m);
-
-/**
- * sl_dp_drain - run the queues empty: operator results (and ABORTs put in
- * their place) through fanout, everything staged through route and tx.
- */
-void sl_dp_drain(struct sl_dp *dp);
 
 #endif /* SL_WORKER_H */

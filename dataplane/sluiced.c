@@ -39,12 +39,13 @@
 #include "sl_confine.h"
 #include "sl_ctl.h"
 #include "sl_dp.h"
-#include "sl_worker.h"
+#include "sl_path.h"
 #include "sl_loop.h"
 #include "sl_port.h"
 #include "sl_priv.h"
 #include "sl_state.h"
 #include "sl_stats.h"
+#include "sl_worker.h"
 
 #define SL_EAL_ARGS_MAX 64
 #define SL_VERSION "0.1.0"

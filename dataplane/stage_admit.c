@@ -40,6 +40,7 @@
 
 #include "sl_dp.h"
 #include "sl_stream.h"
+#include "sl_live.h"
 
 static inline int
 admit_pipeline(const struct sl_config *cfg, uint32_t id)

@@ -39,9 +39,70 @@
 
 #include "sl_dp.h"
 #include "sl_stream.h"
-#include "sl_worker.h"
 #include "sl_op.h"
 #include "sl_split.h"
+#include "sl_guard_edge.h"
+#include "sl_route.h"
+
+/* A buffer edge's list of held fragments. */
+static int
+held_push(struct sl_dp *dp, struct sl_held_list *l, struct rte_mbuf *m)
+{
+	struct sl_held_chunk *c = l->tail;
+
+	if (!sl_dp_hold_ok(dp, l->src_slot, l->tenant, false))
+		return -EDQUOT;
+	if (c == NULL || c->n == SL_HELD_CHUNK) {
+		void *obj;
+
+		if (rte_mempool_get(dp->held_pool, &obj) != 0)
+			return -ENOBUFS;
+		c = obj;
+		c->next = NULL;
+		c->n = 0;
+		if (l->tail != NULL)
+			l->tail->next = c;
+		else
+			l->head = c;
+		l->tail = c;
+	}
+	c->m[c->n++] = m;
+	l->count++;
+	sl_dp_held_charge(dp, l->src_slot, l->tenant, false, 1);
+	return 0;
+}
+
+static struct rte_mbuf *
+held_pop(struct sl_dp *dp, struct sl_held_list *l)
+{
+	struct sl_held_chunk *c = l->head;
+	struct rte_mbuf *m;
+
+	if (c == NULL)
+		return NULL;
+	/* Lists are short-lived and read once, front to back. */
+	m = c->m[0];
+	memmove(&c->m[0], &c->m[1], sizeof(c->m[0]) * (c->n - 1));
+	c->n--;
+	l->count--;
+	sl_dp_held_charge(dp, l->src_slot, l->tenant, false, -1);
+	if (c->n == 0) {
+		l->head = c->next;
+		if (l->head == NULL)
+			l->tail = NULL;
+		rte_mempool_put(dp->held_pool, c);
+	}
+	return m;
+}
+
+static void
+held_free(struct sl_dp *dp, struct sl_held_list *l, enum sl_drop reason)
+{
+	struct rte_mbuf *m;
+
+	while ((m = held_pop(dp, l)) != NULL)
+		sl_dp_drop(dp, m, reason);
+}
 
 static inline void
 edge_dispatch(struct sl_dp *dp, const struct sl_edge_cfg *e,
@@ -92,7 +153,7 @@ edge_buffer(struct sl_dp *dp, const struct sl_edge_cfg *e,
 
 	if (!(pm->flags & (SL_FRAG_F_END | SL_FRAG_F_ABORT))) {
 		if (l->count >= dp->cfg->buffer_max ||
-		    sl_dp_held_push(dp, l, m) != 0) {
+		    held_push(dp, l, m) != 0) {
 			/* Over the bound: the stream will end in ABORT. */
 			es->overflow = 1;
 			sl_dp_drop(dp, m, SL_DROP_BUFFER_FULL);
@@ -103,7 +164,7 @@ edge_buffer(struct sl_dp *dp, const struct sl_edge_cfg *e,
 		uint8_t *hdr = rte_pktmbuf_mtod_offset(m, uint8_t *,
 						       pm->hdr_off);
 
-		sl_dp_held_free(dp, l, es->overflow ? SL_DROP_BUFFER_FULL
+		held_free(dp, l, es->overflow ? SL_DROP_BUFFER_FULL
 						     : SL_DROP_STREAM_ABORTED);
 		if (!(pm->flags & SL_FRAG_F_ABORT)) {
 			pm->flags = SL_FRAG_F_ABORT;
@@ -116,7 +177,7 @@ edge_buffer(struct sl_dp *dp, const struct sl_edge_cfg *e,
 		return;
 	}
 	/* END: the whole stream leaves now, in order. */
-	while ((h = sl_dp_held_pop(dp, l)) != NULL)
+	while ((h = held_pop(dp, l)) != NULL)
 		edge_apply(dp, e, es, slot, h);
 	edge_apply(dp, e, es, slot, m);
 }
@@ -199,4 +260,27 @@ sl_stage_fanout(struct sl_dp *dp, struct rte_mbuf **pkts, uint16_t n)
 	for (uint16_t i = 0; i < n; i++)
 		sl_dp_fanout_one(dp, pkts[i]);
 	return 0;
+}
+
+/* Give back a stream's edge state. Whatever it still holds is dropped
+ * silently: consumers were told (ABORT) when the stream expired. */
+void
+sl_fanout_release(struct sl_dp *dp, struct sl_flow *f)
+{
+	struct sl_edge_block *eb = f->edges;
+
+	for (unsigned int i = 0; i < SL_MAX_OUT_EDGES; i++) {
+		struct sl_edge_state *es = &eb->e[i];
+		struct sl_route_pin *pin = &es->pin;
+
+		if (pin->in_flight) {
+			dp->inst[pin->instance].streams_active--;
+			sl_route_unpin(dp, pin);
+		}
+		held_free(dp, &es->buffered, SL_DROP_EXPIRED);
+		sl_split_discard(dp, &es->split);
+		sl_guard_edge_release(dp, es);
+	}
+	rte_mempool_put(dp->edge_pool, eb);
+	f->edges = NULL;
 }

@@ -35,6 +35,7 @@
 
 #include "sl_dp.h"
 #include "sl_stream.h"
+#include "sl_rtx.h"
 
 /* A fragment beyond the next expected one came: a gap is open up to
  * @gap_end (its seq when it is held; one past it when it was dropped,

@@ -40,6 +40,8 @@
 #include "sl_split.h"
 #include "sl_stream.h"
 #include "sl_route.h"
+#include "sl_rtx.h"
+#include "sl_arp.h"
 
 /* The request's client stream, if it is still the one this flow knew. */
 static inline struct sl_flow *

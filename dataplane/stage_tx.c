@@ -46,28 +46,18 @@ tx_burst_all(struct sl_dp *dp, struct rte_mbuf **pkts, uint16_t n)
 	return sent;
 }
 
-void
-sl_dp_ctrl_tx(struct sl_dp *dp, struct rte_mbuf *m)
-{
-	if (dp->n_ctrl == SL_CTRL_TX_MAX) {
-		rte_pktmbuf_free(m);
-		return;
-	}
-	dp->ctrl[dp->n_ctrl++] = m;
-}
-
 uint16_t
 sl_stage_tx(struct sl_dp *dp, struct rte_mbuf **pkts, uint16_t n)
 {
 	uint16_t done = 0, sent = 0;
 
 	if (unlikely(dp->n_ctrl != 0)) {
-		uint16_t c = dp->n_ctrl;
+		uint32_t c = dp->n_ctrl;
 
 		dp->n_ctrl = 0;
-		for (uint16_t i = 0; i < c; i += SL_BURST)
+		for (uint32_t i = 0; i < c; i += SL_BURST)
 			tx_burst_all(dp, dp->ctrl + i,
-				     RTE_MIN(c - i, SL_BURST));
+				     (uint16_t)RTE_MIN(c - i, (uint32_t)SL_BURST));
 	}
 	if (unlikely(dp->impair != NULL && n == 0 &&
 		     dp->impair->n_held_tx != 0))

@@ -14,6 +14,8 @@
 #include <rte_ring.h>
 
 #include "dp_dag.h"
+#include "sl_worker.h"
+#include "sl_arp.h"
 
 struct dag dag;
 

@@ -19,7 +19,7 @@
 #include "sl_dp.h"
 #include "sl_frag.h"
 #include "sl_stream.h"
-#include "sl_worker.h"
+#include "sl_path.h"
 
 #define DAG_SLUICED_IP DP_IP(10, 0, 0, 1)
 #define DAG_SLUICED_PORT 7700

@@ -22,8 +22,9 @@
 #include "sl_dp.h"
 #include "sl_frag.h"
 #include "sl_stream.h"
-#include "sl_worker.h"
+#include "sl_path.h"
 #include "sl_port.h"
+#include "sl_rtx.h"
 
 static struct rte_mempool *test_pool;
 static unsigned int test_in_use_at_begin;
@@ -458,11 +459,11 @@ dp_test_take_start_arps(struct sl_dp *dp)
 		rte_pktmbuf_free(m);
 	}
 	dp->n_ctrl = 0;
-	if (bad != 0 || n != RTE_MIN(n_ips, (unsigned int)SL_CTRL_TX_MAX))
+	if (bad != 0 || n != RTE_MIN(n_ips, dp->queue_cap))
 		printf("\n  start: %u ARP requests (%u wrong) for %u "
 		       "instance addresses", n, bad, n_ips);
 	CU_ASSERT_EQUAL(bad, 0);
-	CU_ASSERT_EQUAL(n, RTE_MIN(n_ips, (unsigned int)SL_CTRL_TX_MAX));
+	CU_ASSERT_EQUAL(n, RTE_MIN(n_ips, dp->queue_cap));
 	return n;
 }
 

@@ -35,6 +35,7 @@
 
 #include "dp_dag.h"
 #include "sl_neigh.h"
+#include "sl_worker.h"
 
 #define A_IP DP_IP(10, 0, 2, 1)
 #define A2_IP DP_IP(10, 0, 2, 2)

@@ -32,6 +32,9 @@
 #include <rte_byteorder.h>
 
 #include "dp_dag.h"
+#include "sl_op.h"
+#include "sl_worker.h"
+#include "sl_node.h"
 
 enum topo { TOPO_CHILDREN, TOPO_JOIN, TOPO_PAIR, TOPO_JOIN_L2 };
 enum op { OP_COUNT, OP_SUM, OP_TOPK, OP_CONCAT };
@@ -1370,15 +1373,16 @@ static char big_text[1400];
 
 /*
  * A result is queued whole for fanout: 1,000 fragments go, byte for
- * byte; SL_LOOP_MAX + 1 fragments cannot all wait in the worker's queue
- * (the fragments past it were dropped as LOOP_FULL, the END among them):
- * the result is ABORT (OVERLOAD) alone, counted in result_overflow.
+ * byte; a result of SL_RESULT_FRAGS_MAX + 1 fragments is more than one
+ * result may take (once the fragments past the worker's queue were
+ * dropped as LOOP_FULL, the END among them): the result is ABORT
+ * (OVERLOAD) alone, counted in result_overflow.
  */
 static void
 test_concat_result_over_loop(void)
 {
-	static const char *texts[SL_LOOP_MAX + 1];
-	static uint16_t lens[SL_LOOP_MAX + 1];
+	static const char *texts[SL_RESULT_FRAGS_MAX + 1];
+	static uint16_t lens[SL_RESULT_FRAGS_MAX + 1];
 	static struct want want[1000];
 
 	dp_test_begin();
@@ -1397,7 +1401,7 @@ test_concat_result_over_loop(void)
 	dag_clear();
 	pair_start(1301);
 	CU_ASSERT_EQUAL(
-	    pair_stream(1, 1301, texts, lens, 1, SL_LOOP_MAX + 1, true), 0);
+	    pair_stream(1, 1301, texts, lens, 1, SL_RESULT_FRAGS_MAX + 1, true), 0);
 	pair_end(2, 1301, 0);
 	CU_ASSERT(result_frames(3, 1301, NULL, 0, 0, SL_FRAG_F_ABORT,
 				SL_ABORT_OVERLOAD));
@@ -2053,7 +2057,7 @@ static const struct dp_test_case cases[] = {
 		test_result_tenant),
 	DP_CASE("concat: 5,000 records, none left out",
 		test_concat_many_records),
-	DP_CASE("concat: result over SL_LOOP_MAX fragments: ABORT",
+	DP_CASE("concat: result over SL_RESULT_FRAGS_MAX fragments: ABORT",
 		test_concat_result_over_loop),
 	DP_CASE("concat: too few mbufs for the result: ABORT",
 		test_concat_result_no_mbufs),

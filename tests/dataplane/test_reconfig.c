@@ -23,6 +23,7 @@
 #include "dp_dag.h"
 #include "sl_flow.h"
 #include "sl_neigh.h"
+#include "sl_worker.h"
 
 #define P_ID 1
 #define A0_IP DP_IP(10, 0, 2, 1)

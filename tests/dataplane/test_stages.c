@@ -23,8 +23,11 @@
 #include "dp_test.h"
 #include "sl_dp.h"
 #include "sl_stream.h"
-#include "sl_worker.h"
+#include "sl_path.h"
 #include "sl_route.h"
+#include "sl_worker.h"
+#include "sl_node.h"
+#include "sl_arp.h"
 
 #define SLUICED_IP DP_IP(10, 0, 0, 1)
 #define SLUICED_PORT 7700
@@ -1995,14 +1998,14 @@ test_release_more_than_a_burst(void)
 }
 
 /*
- * More unresolved neighbours than SL_CTRL_TX_MAX: housekeeping must, over
+ * More unresolved neighbours than fit one ARP pass: housekeeping must, over
  * a few retry periods, ask for every one of them, and count only the ARP
  * requests it really sent.
  */
 static void
 test_neigh_retry_many(void)
 {
-	enum { N = SL_CTRL_TX_MAX + 44 };
+	enum { N = 300 };
 	static bool asked[N];
 	struct rte_mbuf *out[64];
 	unsigned int n_asked = 0, frames = 0, k;

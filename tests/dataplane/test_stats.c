@@ -19,6 +19,7 @@
 
 #include "dp_dag.h"
 #include "sl_stats.h"
+#include "sl_worker.h"
 
 #define X_IP DP_IP(10, 0, 2, 1)
 

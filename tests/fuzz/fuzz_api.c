@@ -60,7 +60,7 @@
 #include "sl_ctl.h"
 #include "sl_dp.h"
 #include "sl_stream.h"
-#include "sl_worker.h"
+#include "sl_path.h"
 #include "sl_port.h"
 #include "sl_wire.h"
 #include "sluice.pb-c.h"

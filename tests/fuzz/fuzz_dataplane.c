@@ -90,7 +90,7 @@
 #include "sl_config.h"
 #include "sl_dp.h"
 #include "sl_stream.h"
-#include "sl_worker.h"
+#include "sl_path.h"
 #include "sl_port.h"
 #include "sl_wire.h"
 

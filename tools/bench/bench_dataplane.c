@@ -61,9 +61,10 @@
 #include "sl_config.h"
 #include "sl_dp.h"
 #include "sl_stream.h"
-#include "sl_worker.h"
+#include "sl_path.h"
 #include "sl_port.h"
 #include "sl_wire.h"
+#include "sl_worker.h"
 
 #define BENCH_RING_SIZE 1024
 #define BENCH_CLIENTS 16
