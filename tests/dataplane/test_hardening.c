@@ -914,6 +914,71 @@ test_dead_instance(void)
 	dp_test_end();
 }
 
+/* live_yaml with room for 1,400 requests of one client at once. */
+static const char live_many_yaml[] =
+    "sluiced: {address: 10.0.0.1, port: 7700}\n"
+    "flows: {size: 4096, idle_timeout_ms: 5000, reorder_window: 8,\n"
+    "        client_streams: 2000, source_streams: 2000,\n"
+    "        tenant_streams: 2000}\n"
+    "clients: [10.0.1.0/24]\n"
+    "liveness: {probe_ms: 100, dead_ms: 300}\n"
+    "pipelines:\n"
+    "  - name: p\n"
+    "    id: 1\n"
+    "    stages:\n"
+    "      - {name: a, instances: [10.0.2.1:8001, 10.0.2.2:8001]}\n"
+    "      - {name: b, instances: [10.0.3.1:8002]}\n"
+    "    edges:\n"
+    "      - {from: client, to: a}\n"
+    "      - {from: a, to: b}\n"
+    "      - {from: b, to: client}\n";
+
+/*
+ * An instance dies with more streams in flight than the worker queues
+ * ABORTs before it drains them (SL_QUEUE_BUDGET): its death is dealt with
+ * a slice at a time, every stream still gets exactly one ABORT (ENGINE),
+ * nothing is dropped, every mbuf comes back.
+ */
+static void
+test_dead_instance_many(void)
+{
+	enum { N = 1400 };
+	struct dp_frag f[SL_BURST];
+	unsigned int to_a = 0;
+	uint64_t t_ms;
+
+	dp_test_begin();
+	dag_open(live_many_yaml);
+	t_ms = dag.dp->tsc_hz / 1000;
+	for (unsigned int r = 0; r < N; r += SL_BURST) {
+		unsigned int k = RTE_MIN(N - r, (unsigned int)SL_BURST);
+
+		for (unsigned int i = 0; i < k; i++)
+			f[i] = dag_from_client(1 + r + i, 0, SL_FRAG_F_END);
+		CU_ASSERT_EQUAL(dag_process(f, k), k);
+	}
+	to_a = sent_to(A_IP, SL_FRAG_F_END, 0);
+	CU_ASSERT_EQUAL(to_a + sent_to(A2_IP, SL_FRAG_F_END, 0), N);
+	CU_ASSERT(to_a > SL_QUEUE_BUDGET);
+	CU_ASSERT_EQUAL(sl_dp_instance(dag.dp, 0, 0, 0)->streams, to_a);
+	dag_clear();
+	for (uint64_t t = 100; t <= 400; t += 100) {
+		dag_housekeeping(t * t_ms);
+		probe_answer(A2_IP, SL_FRAG_F_PROBE);
+		probe_answer_of(B_IP, 8002, 2, SL_FRAG_F_PROBE);
+	}
+	CU_ASSERT_FALSE(sl_dp_instance(dag.dp, 0, 0, 0)->alive);
+	CU_ASSERT_EQUAL(dag.dp->cnt.live.instances_died, 1);
+	CU_ASSERT_EQUAL(dag.dp->n_dying, 0);
+	CU_ASSERT_EQUAL(sl_dp_instance(dag.dp, 0, 0, 0)->streams_aborted, to_a);
+	CU_ASSERT_EQUAL(sl_dp_instance(dag.dp, 0, 0, 0)->streams_active, 0);
+	CU_ASSERT_EQUAL(sent_to(B_IP, SL_FRAG_F_ABORT, SL_ABORT_ENGINE), to_a);
+	CU_ASSERT_EQUAL(dag.dp->n_loop + dag.dp->n_out + dag.dp->n_ctrl, 0);
+	dag_expect_drops(-1);
+	dag_close();
+	dp_test_end();
+}
+
 /* Request 1 through a/0, whose whole answer (one token, END) went on
  * to b. */
 static void
@@ -1466,6 +1531,8 @@ static const struct dp_test_case cases[] = {
 		test_nack_evicted),
 	DP_CASE("dead instance: streams aborted, avoided, revived",
 		test_dead_instance),
+	DP_CASE("dead instance with more streams than the queue budget",
+		test_dead_instance_many),
 	DP_CASE("liveness: uid 0 dies, a splitter without child",
 		test_dead_instance_open_splitter),
 	DP_CASE("liveness: a key pinned on a stage all dead",
