@@ -30,8 +30,8 @@
  *
  * Flow lookups are done in bulk for the burst (rte_hash_lookup_bulk).
  *
- * Cost: 133.8 and 156.4 cycles per fragment in two runs of
- *      `tools/bench/dataplane.sh` at f4a4841 (medians of the profiled
+ * Cost: 119.8 and 130.2 cycles per fragment in two runs of
+ *      `tools/bench/dataplane.sh` at 9160481 (medians of the profiled
  *      rounds; 2-vCPU Xeon at 2.10 GHz, shared; 1024 streams x 16
  *      fragments, 3 hops; tools/bench/results/dataplane.md has every run).
  */
