@@ -5,7 +5,8 @@
     tests/lint/imports.py DIR...
 
 A module is a .c file with its .h (sl_path.c and sl_path.h are module
-sl_path). Module A imports B when a file of A includes B's header. The
+sl_path); X_int.h is module X's private header, shared by the files X is
+split into (control/sl_config_int.h). Module A imports B when a file of A includes B's header. The
 modules of each DIR must form no circle: then every module can be read,
 tested and changed knowing only those below it. Prints each circle (its
 modules and the includes that close it) and exits 1; prints the order of
@@ -16,16 +17,26 @@ import re
 import sys
 
 
+def module(f):
+    name = f.rsplit(".", 1)[0]
+    if f.endswith("_int.h"):
+        name = name[: -len("_int")]
+    return name
+
+
 def graph(d):
     files = [f for f in os.listdir(d) if f.endswith((".c", ".h"))]
-    mods = {f.rsplit(".", 1)[0] for f in files}
+    mods = {module(f) for f in files}
     edges = {m: {} for m in mods}
     for f in sorted(files):
         with open(os.path.join(d, f), encoding="utf-8") as fh:
             for line in fh:
                 m = re.match(r'#include "(\S+)\.h"', line)
-                if m and m.group(1) in mods and m.group(1) != f.rsplit(".", 1)[0]:
-                    edges[f.rsplit(".", 1)[0]].setdefault(m.group(1), f)
+                if not m:
+                    continue
+                target = module(m.group(1) + ".h")
+                if target in mods and target != module(f):
+                    edges[module(f)].setdefault(target, f)
     return edges
 
 
