@@ -233,31 +233,6 @@ utf8_decode(const uint8_t *p, size_t n, uint32_t *cp, unsigned *used)
 	return 1;
 }
 
-static inline unsigned
-utf8_encode(uint32_t c, uint8_t *o)
-{
-	if (c < 0x80) {
-		o[0] = (uint8_t)c;
-		return 1;
-	}
-	if (c < 0x800) {
-		o[0] = (uint8_t)(0xC0 | c >> 6);
-		o[1] = (uint8_t)(0x80 | (c & 0x3F));
-		return 2;
-	}
-	if (c < 0x10000) {
-		o[0] = (uint8_t)(0xE0 | c >> 12);
-		o[1] = (uint8_t)(0x80 | ((c >> 6) & 0x3F));
-		o[2] = (uint8_t)(0x80 | (c & 0x3F));
-		return 3;
-	}
-	o[0] = (uint8_t)(0xF0 | c >> 18);
-	o[1] = (uint8_t)(0x80 | ((c >> 12) & 0x3F));
-	o[2] = (uint8_t)(0x80 | ((c >> 6) & 0x3F));
-	o[3] = (uint8_t)(0x80 | (c & 0x3F));
-	return 4;
-}
-
 /* A fold with a space in it: a space right after a space is dropped. */
 static int
 fold_collapse(uint32_t e, uint8_t *space, uint8_t *out)

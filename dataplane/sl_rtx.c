@@ -854,32 +854,18 @@ sl_dp_frame_headers(struct sl_dp *dp, struct rte_mbuf *m,
 		    const struct rte_ether_addr *mac, uint32_t ip,
 		    uint16_t port, uint16_t dgram_len)
 {
-	struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
-	struct rte_ipv4_hdr *iph = (struct rte_ipv4_hdr *)(eth + 1);
-	struct rte_udp_hdr *udp = (struct rte_udp_hdr *)(iph + 1);
+	struct sl_frame_ends e = {
+		.src_ip = dp->cfg->listen.ip,
+		.dst_ip = ip,
+		.src_port = dp->cfg->listen.port,
+		.dst_port = port,
+	};
 
 	if (mac != NULL)
-		rte_ether_addr_copy(mac, &eth->dst_addr);
-	else
-		memset(&eth->dst_addr, 0, sizeof(eth->dst_addr));
-	rte_ether_addr_copy(&dp->mac, &eth->src_addr);
-	eth->ether_type = RTE_BE16(RTE_ETHER_TYPE_IPV4);
-	iph->version_ihl = RTE_IPV4_VHL_DEF;
-	iph->type_of_service = 0;
-	iph->total_length =
-		rte_cpu_to_be_16(sizeof(*iph) + sizeof(*udp) + dgram_len);
-	iph->packet_id = 0;
-	iph->fragment_offset = RTE_BE16(RTE_IPV4_HDR_DF_FLAG);
-	iph->time_to_live = 64;
-	iph->next_proto_id = IPPROTO_UDP;
-	iph->src_addr = rte_cpu_to_be_32(dp->cfg->listen.ip);
-	iph->dst_addr = rte_cpu_to_be_32(ip);
-	iph->hdr_checksum = 0;
-	iph->hdr_checksum = rte_ipv4_cksum(iph);
-	udp->src_port = rte_cpu_to_be_16(dp->cfg->listen.port);
-	udp->dst_port = rte_cpu_to_be_16(port);
-	udp->dgram_len = rte_cpu_to_be_16(sizeof(*udp) + dgram_len);
-	udp->dgram_cksum = 0; /* optional in IPv4 */
+		memcpy(e.dst_mac, mac->addr_bytes, 6);
+	memcpy(e.src_mac, dp->mac.addr_bytes, 6);
+	sl_wire_frame_write(rte_pktmbuf_mtod(m, uint8_t *), &e, dgram_len, 0,
+			    0);
 	m->data_len = (uint16_t)(SL_WIRE_FRAME_HDR_OFF + dgram_len);
 	m->pkt_len = m->data_len;
 }

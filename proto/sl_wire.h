@@ -190,6 +190,33 @@ const char *sl_abort_reason_name(unsigned int reason);
 enum sl_wire_status sl_wire_parse_frame(const uint8_t *frame, size_t len,
 					struct sl_frame *out);
 
+/* Where a frame comes from and goes to (host byte order). */
+struct sl_frame_ends {
+	uint8_t dst_mac[6];
+	uint8_t src_mac[6];
+	uint32_t src_ip;
+	uint32_t dst_ip;
+	uint16_t src_port;
+	uint16_t dst_port;
+};
+
+/**
+ * sl_wire_frame_write - the one L2-L4 writer: Ethernet, IPv4 (DF, TTL 64,
+ * id @ip_id, @ip_options words of NOP options, header checksum) and UDP
+ * (checksum 0: optional in IPv4) headers for a @dgram_len-byte datagram
+ * that follows them. Return the headers' length (SL_WIRE_FRAME_HDR_OFF
+ * without options).
+ */
+size_t sl_wire_frame_write(uint8_t *frame, const struct sl_frame_ends *e,
+			   uint16_t dgram_len, uint8_t ip_options,
+			   uint16_t ip_id);
+
+/**
+ * sl_wire_ipv4_sum - the folded one's-complement sum of @len bytes: store
+ * its complement as a header's checksum; a valid header sums to 0xffff.
+ */
+uint16_t sl_wire_ipv4_sum(const uint8_t *hdr, size_t len);
+
 /**
  * sl_wire_parse_hdr - decode and validate the sluice header.
  * @buf: first byte of the sluice header (the UDP payload).

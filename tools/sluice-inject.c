@@ -112,16 +112,9 @@ put32(uint8_t *p, uint32_t v)
 }
 
 static uint16_t
-ipv4_checksum(const uint8_t *hdr, size_t len)
+ld16(const uint8_t *p)
 {
-	uint32_t sum = 0;
-	size_t i;
-
-	for (i = 0; i + 1 < len; i += 2)
-		sum += (uint32_t)(hdr[i] << 8 | hdr[i + 1]);
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return (uint16_t)~sum;
+	return (uint16_t)(p[0] << 8 | p[1]);
 }
 
 /*
@@ -139,8 +132,7 @@ inj_build(const struct inj_opts *o, enum inj_kind k, uint32_t n,
 	struct sl_frag_hdr h;
 	uint32_t src_ip = o->src_ip;
 	uint16_t dst_port = o->dst_port;
-	size_t dgram, total, frame_len;
-	uint16_t ip_total;
+	size_t dgram, frame_len;
 
 	memset(frame, 0, INJ_FRAME_MAX);
 	memset(&h, 0, sizeof(h));
@@ -218,31 +210,45 @@ inj_build(const struct inj_opts *o, enum inj_kind k, uint32_t n,
 		break;
 	}
 
-	total = SL_IPV4_HDR_LEN + SL_UDP_HDR_LEN + dgram;
-	frame_len = SL_ETHER_HDR_LEN + total;
-	ip_total = (uint16_t)total;
+	/* A valid frame first, then exactly one thing wrong with it. */
+	{
+		struct sl_frame_ends e = {
+			.src_ip = src_ip,
+			.dst_ip = o->dst_ip,
+			.src_port = INJ_SRC_PORT,
+			.dst_port = dst_port,
+		};
 
-	memcpy(frame, o->dst_mac, 6);
-	memcpy(frame + 6, o->src_mac, 6);
-	put16(frame + 12, k == INJ_NOT_IPV4 ? 0x88b5 : ETHERTYPE_IP);
-
-	ip[0] = k == INJ_IP_BAD_HDR ? 0x44 : 0x45;
-	if (k == INJ_IP_BAD_LEN)
-		ip_total = (uint16_t)(total + 100);
-	put16(ip + 2, ip_total);
-	put16(ip + 4, (uint16_t)n);
-	put16(ip + 6, k == INJ_IP_FRAGMENT ? 0x2000 : 0x4000); /* MF : DF */
-	ip[8] = 64;
-	ip[9] = k == INJ_NOT_UDP ? 253 : 17;
-	put32(ip + 12, src_ip);
-	put32(ip + 16, o->dst_ip);
-	put16(ip + 10, ipv4_checksum(ip, SL_IPV4_HDR_LEN));
-
-	put16(udp, INJ_SRC_PORT);
-	put16(udp + 2, dst_port);
-	put16(udp + 4, (uint16_t)(SL_UDP_HDR_LEN + dgram +
-				  (k == INJ_UDP_BAD_LEN ? 8 : 0)));
-	put16(udp + 6, 0);
+		memcpy(e.dst_mac, o->dst_mac, 6);
+		memcpy(e.src_mac, o->src_mac, 6);
+		frame_len = sl_wire_frame_write(frame, &e, (uint16_t)dgram, 0,
+						(uint16_t)n) +
+			    dgram;
+	}
+	switch (k) {
+	case INJ_NOT_IPV4:
+		put16(frame + 12, 0x88b5);
+		break;
+	case INJ_IP_BAD_HDR:
+		ip[0] = 0x44;
+		break;
+	case INJ_IP_BAD_LEN:
+		put16(ip + 2, (uint16_t)(ld16(ip + 2) + 100));
+		break;
+	case INJ_IP_FRAGMENT:
+		put16(ip + 6, 0x2000); /* MF */
+		break;
+	case INJ_NOT_UDP:
+		ip[9] = 253;
+		break;
+	case INJ_UDP_BAD_LEN:
+		put16(udp + 4, (uint16_t)(ld16(udp + 4) + 8));
+		break;
+	default:
+		break;
+	}
+	put16(ip + 10, 0);
+	put16(ip + 10, (uint16_t)~sl_wire_ipv4_sum(ip, SL_IPV4_HDR_LEN));
 
 	if (k == INJ_FRAME_SHORT)
 		frame_len = 30;

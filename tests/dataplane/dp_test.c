@@ -151,36 +151,10 @@ dp_test_end(void)
 	CU_ASSERT_EQUAL(now, test_in_use_at_begin);
 }
 
-static void
-put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static void
-put32(uint8_t *p, uint32_t v)
-{
-	put16(p, (uint16_t)(v >> 16));
-	put16(p + 2, (uint16_t)v);
-}
-
-static uint16_t
-ipv4_cksum(const uint8_t *ip, size_t len)
-{
-	uint32_t sum = 0;
-
-	for (size_t i = 0; i + 1 < len; i += 2)
-		sum += (uint32_t)(ip[i] << 8 | ip[i + 1]);
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return (uint16_t)sum;
-}
-
 bool
 dp_test_ipv4_cksum_ok(const uint8_t *ip, size_t len)
 {
-	return ipv4_cksum(ip, len) == 0xffff;
+	return sl_wire_ipv4_sum(ip, len) == 0xffff;
 }
 
 size_t
@@ -191,8 +165,7 @@ dp_test_build(const struct dp_frag *f, uint8_t *buf, size_t cap,
 	size_t off = SL_ETHER_HDR_LEN + ihl + SL_UDP_HDR_LEN;
 	struct sl_frag_hdr h;
 	struct sl_wire_builder b;
-	uint8_t *ip = buf + SL_ETHER_HDR_LEN;
-	uint8_t *udp = ip + ihl;
+	struct sl_frame_ends e;
 	size_t dlen;
 
 	CU_ASSERT_FATAL(f->ip_options <= 10);
@@ -223,25 +196,16 @@ dp_test_build(const struct dp_frag *f, uint8_t *buf, size_t cap,
 	}
 	dlen = sl_wire_builder_finish(&b);
 
-	memcpy(buf, &f->dst_mac, 6);
-	memcpy(buf + 6, &f->src_mac, 6);
-	put16(buf + 12, RTE_ETHER_TYPE_IPV4);
-	ip[0] = (uint8_t)(0x40 | (ihl / 4));
-	ip[1] = 0;
-	put16(ip + 2, (uint16_t)(ihl + SL_UDP_HDR_LEN + dlen));
-	put16(ip + 4, 0x1234);
-	put16(ip + 6, 0x4000); /* DF */
-	ip[8] = 64;
-	ip[9] = IPPROTO_UDP;
-	put16(ip + 10, 0);
-	put32(ip + 12, f->src_ip);
-	put32(ip + 16, f->dst_ip);
-	memset(ip + SL_IPV4_HDR_LEN, 0x01, ihl - SL_IPV4_HDR_LEN); /* NOP */
-	put16(ip + 10, (uint16_t)~ipv4_cksum(ip, ihl));
-	put16(udp, f->src_port);
-	put16(udp + 2, f->dst_port);
-	put16(udp + 4, (uint16_t)(SL_UDP_HDR_LEN + dlen));
-	put16(udp + 6, 0);
+	e = (struct sl_frame_ends){
+		.src_ip = f->src_ip,
+		.dst_ip = f->dst_ip,
+		.src_port = f->src_port,
+		.dst_port = f->dst_port,
+	};
+	memcpy(e.dst_mac, &f->dst_mac, 6);
+	memcpy(e.src_mac, &f->src_mac, 6);
+	CU_ASSERT_FATAL(sl_wire_frame_write(buf, &e, (uint16_t)dlen,
+					    f->ip_options, 0x1234) == off);
 	memset(buf + off + dlen, 0xee, f->trailer);
 	if (dgram_off != NULL)
 		*dgram_off = off;

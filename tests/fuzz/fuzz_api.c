@@ -56,6 +56,7 @@
 #include "fuzz_eal.h"
 #include "fuzz_pipelines.h"
 #include "sl_api.h"
+#include "sl_arp.h"
 #include "sl_confine.h"
 #include "sl_ctl.h"
 #include "sl_dp.h"
@@ -63,6 +64,7 @@
 #include "sl_path.h"
 #include "sl_port.h"
 #include "sl_wire.h"
+#include "sl_worker.h"
 #include "sluice.pb-c.h"
 
 /* sl_frame.h's framing (that header cannot join sl_wire.h here: both

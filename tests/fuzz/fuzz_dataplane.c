@@ -88,11 +88,13 @@
 #include "fuzz_eal.h"
 #include "fuzz_pipelines.h"
 #include "sl_config.h"
+#include "sl_arp.h"
 #include "sl_dp.h"
 #include "sl_stream.h"
 #include "sl_path.h"
 #include "sl_port.h"
 #include "sl_wire.h"
+#include "sl_worker.h"
 
 #define FZ_POOL_MBUFS 2047
 #define FZ_RING 4096
@@ -324,64 +326,27 @@ source_at(uint32_t ip, uint16_t port)
 
 /* ------------------------------------------------------------- frames */
 
-static void
-put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static void
-put32(uint8_t *p, uint32_t v)
-{
-	put16(p, (uint16_t)(v >> 16));
-	put16(p + 2, (uint16_t)v);
-}
-
-static uint16_t
-ipv4_sum(const uint8_t *ip, size_t len)
-{
-	uint32_t sum = 0;
-
-	for (size_t i = 0; i + 1 < len; i += 2)
-		sum += (uint32_t)(ip[i] << 8 | ip[i + 1]);
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return (uint16_t)sum;
-}
-
 /* Ethernet/IPv4(+@opt words of options)/UDP around @dgram; return the
  * frame length, or 0 if it does not fit. */
 static size_t
 frame_wrap(uint8_t *buf, size_t cap, uint32_t src_ip, uint16_t src_port,
 	   const uint8_t *dgram, size_t dlen, unsigned int opt, size_t trailer)
 {
-	size_t ihl = SL_IPV4_HDR_LEN + 4u * opt;
-	size_t off = SL_ETHER_HDR_LEN + ihl + SL_UDP_HDR_LEN;
+	size_t off = SL_ETHER_HDR_LEN + SL_IPV4_HDR_LEN + 4u * opt +
+		     SL_UDP_HDR_LEN;
 	struct rte_ether_addr src = mac_of(src_ip);
-	uint8_t *ip = buf + SL_ETHER_HDR_LEN, *udp = ip + ihl;
+	struct sl_frame_ends e = {
+		.src_ip = src_ip,
+		.dst_ip = FZ_SLUICED_IP,
+		.src_port = src_port,
+		.dst_port = FZ_SLUICED_PORT,
+	};
 
 	if (off + dlen + trailer > cap)
 		return 0;
-	memcpy(buf, &g.mac, 6);
-	memcpy(buf + 6, &src, 6);
-	put16(buf + 12, RTE_ETHER_TYPE_IPV4);
-	ip[0] = (uint8_t)(0x40 | (ihl / 4));
-	ip[1] = 0;
-	put16(ip + 2, (uint16_t)(ihl + SL_UDP_HDR_LEN + dlen));
-	put16(ip + 4, 0x1234);
-	put16(ip + 6, 0x4000);
-	ip[8] = 64;
-	ip[9] = IPPROTO_UDP;
-	put16(ip + 10, 0);
-	put32(ip + 12, src_ip);
-	put32(ip + 16, FZ_SLUICED_IP);
-	memset(ip + SL_IPV4_HDR_LEN, 0x01, ihl - SL_IPV4_HDR_LEN);
-	put16(ip + 10, (uint16_t)~ipv4_sum(ip, ihl));
-	put16(udp, src_port);
-	put16(udp + 2, FZ_SLUICED_PORT);
-	put16(udp + 4, (uint16_t)(SL_UDP_HDR_LEN + dlen));
-	put16(udp + 6, 0);
+	memcpy(e.dst_mac, &g.mac, 6);
+	memcpy(e.src_mac, &src, 6);
+	sl_wire_frame_write(buf, &e, (uint16_t)dlen, (uint8_t)opt, 0x1234);
 	memcpy(buf + off, dgram, dlen);
 	memset(buf + off + dlen, 0xee, trailer);
 	return off + dlen + trailer;
@@ -532,9 +497,9 @@ drain(void)
 			if (sl_wire_parse_frame(p, len, &fr) != SL_WIRE_OK ||
 			    fr.src_ip != FZ_SLUICED_IP ||
 			    fr.src_port != FZ_SLUICED_PORT ||
-			    ipv4_sum(p + SL_ETHER_HDR_LEN,
-				     (size_t)(p[SL_ETHER_HDR_LEN] & 0xf) * 4) !=
-				0xffff ||
+			    sl_wire_ipv4_sum(p + SL_ETHER_HDR_LEN,
+					     (size_t)(p[SL_ETHER_HDR_LEN] & 0xf) *
+						 4) != 0xffff ||
 			    len != (size_t)fr.hdr_off + fr.dgram_len)
 				fail("sluiced sent a bad frame");
 			st = sl_wire_parse(p + fr.hdr_off, fr.dgram_len, &h);

@@ -861,6 +861,55 @@ static void test_names(void)
 	CU_ASSERT_EQUAL(SL_ABORT_MAX, 11);
 }
 
+/* The one L2-L4 writer: bytes exact without options, parsed back with
+ * 3 words of options, checksum valid either way. */
+static void test_frame_write(void)
+{
+	static const uint8_t want[SL_WIRE_FRAME_HDR_OFF] = {
+	    /* Ethernet */
+	    0x02, 0, 0, 0, 0, 0x01, 0x02, 0, 0, 0, 0, 0x02, 0x08, 0x00,
+	    /* IPv4: 20 + 8 + 100 = 128 bytes, id 0x1234, DF, TTL 64, UDP */
+	    0x45, 0, 0x00, 0x80, 0x12, 0x34, 0x40, 0x00, 64, 17, 0x13, 0x34,
+	    10, 0, 1, 5, 10, 0, 0, 1,
+	    /* UDP 40000 -> 7700, 108 bytes, no checksum */
+	    0x9c, 0x40, 0x1e, 0x14, 0x00, 0x6c, 0, 0};
+	const struct sl_frame_ends e = {
+	    .dst_mac = {0x02, 0, 0, 0, 0, 0x01},
+	    .src_mac = {0x02, 0, 0, 0, 0, 0x02},
+	    .src_ip = 0x0a000105,
+	    .dst_ip = 0x0a000001,
+	    .src_port = 40000,
+	    .dst_port = 7700,
+	};
+	uint8_t f[SL_WIRE_FRAME_HDR_OFF + 12 + 100];
+	struct sl_frame fr;
+
+	memset(f, 0xaa, sizeof(f));
+	CU_ASSERT_EQUAL(sl_wire_frame_write(f, &e, 100, 0, 0x1234),
+			SL_WIRE_FRAME_HDR_OFF);
+	CU_ASSERT_EQUAL(memcmp(f, want, sizeof(want)), 0);
+	CU_ASSERT_EQUAL(sl_wire_ipv4_sum(f + SL_ETHER_HDR_LEN, 20), 0xffff);
+	CU_ASSERT_EQUAL(f[SL_WIRE_FRAME_HDR_OFF], 0xaa); /* nothing past */
+	CU_ASSERT_EQUAL(sl_wire_parse_frame(f, SL_WIRE_FRAME_HDR_OFF + 100,
+					    &fr),
+			SL_WIRE_OK);
+	CU_ASSERT_EQUAL(fr.src_ip, e.src_ip);
+	CU_ASSERT_EQUAL(fr.dst_port, 7700);
+	CU_ASSERT_EQUAL(fr.hdr_off, SL_WIRE_FRAME_HDR_OFF);
+	CU_ASSERT_EQUAL(fr.dgram_len, 100);
+
+	CU_ASSERT_EQUAL(sl_wire_frame_write(f, &e, 100, 3, 7),
+			SL_WIRE_FRAME_HDR_OFF + 12);
+	CU_ASSERT_EQUAL(f[SL_ETHER_HDR_LEN], 0x48);
+	CU_ASSERT_EQUAL(f[SL_ETHER_HDR_LEN + 20], 0x01); /* NOP */
+	CU_ASSERT_EQUAL(sl_wire_ipv4_sum(f + SL_ETHER_HDR_LEN, 32), 0xffff);
+	CU_ASSERT_EQUAL(sl_wire_parse_frame(
+			    f, SL_WIRE_FRAME_HDR_OFF + 12 + 100, &fr),
+			SL_WIRE_OK);
+	CU_ASSERT_EQUAL(fr.hdr_off, SL_WIRE_FRAME_HDR_OFF + 12);
+	CU_ASSERT_EQUAL(fr.dgram_len, 100);
+}
+
 int main(void)
 {
 	static const struct {
@@ -872,6 +921,7 @@ int main(void)
 	    {"child count announcement", test_children},
 	    {"ancestry beyond depth", test_ancestry_depth},
 	    {"valid frames", test_frame_ok},
+	    {"the frame writer", test_frame_write},
 	    {"malformed frames", test_frame_bad},
 	    {"malformed headers", test_hdr_bad},
 	    {"control fragments", test_control},

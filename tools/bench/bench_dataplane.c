@@ -256,24 +256,16 @@ tmpl_frame(struct bench_tmpl *t, uint32_t src_ip, uint16_t src_port,
 	   uint8_t mac_hi, uint8_t mac_lo, size_t dgram,
 	   const struct rte_ether_addr *dst_mac)
 {
-	struct rte_ether_hdr *eth = (struct rte_ether_hdr *)t->frame;
-	struct rte_ipv4_hdr *ip = (struct rte_ipv4_hdr *)(eth + 1);
-	struct rte_udp_hdr *udp = (struct rte_udp_hdr *)(ip + 1);
+	struct sl_frame_ends e = {
+		.src_mac = {0x02, 0, 0, 0, mac_hi, mac_lo},
+		.src_ip = src_ip,
+		.dst_ip = BENCH_LISTEN_IP,
+		.src_port = src_port,
+		.dst_port = BENCH_LISTEN_PORT,
+	};
 
-	rte_ether_addr_copy(dst_mac, &eth->dst_addr);
-	eth->src_addr = (struct rte_ether_addr){{0x02, 0, 0, 0, mac_hi, mac_lo}};
-	eth->ether_type = RTE_BE16(RTE_ETHER_TYPE_IPV4);
-	ip->version_ihl = RTE_IPV4_VHL_DEF;
-	ip->total_length = rte_cpu_to_be_16(sizeof(*ip) + sizeof(*udp) + dgram);
-	ip->fragment_offset = RTE_BE16(RTE_IPV4_HDR_DF_FLAG);
-	ip->time_to_live = 64;
-	ip->next_proto_id = IPPROTO_UDP;
-	ip->src_addr = rte_cpu_to_be_32(src_ip);
-	ip->dst_addr = rte_cpu_to_be_32(BENCH_LISTEN_IP);
-	ip->hdr_checksum = rte_ipv4_cksum(ip);
-	udp->src_port = rte_cpu_to_be_16(src_port);
-	udp->dst_port = rte_cpu_to_be_16(BENCH_LISTEN_PORT);
-	udp->dgram_len = rte_cpu_to_be_16(sizeof(*udp) + dgram);
+	memcpy(e.dst_mac, dst_mac->addr_bytes, 6);
+	sl_wire_frame_write(t->frame, &e, (uint16_t)dgram, 0, 0);
 	t->len = (uint16_t)(SL_WIRE_FRAME_HDR_OFF + dgram);
 }
 
