@@ -119,48 +119,6 @@ sl_abort_reason_name(unsigned int reason)
 	return sl_abort_reason_names[reason];
 }
 
-uint16_t
-sl_wire_ipv4_sum(const uint8_t *hdr, size_t len)
-{
-	uint32_t sum = 0;
-
-	for (size_t i = 0; i + 1 < len; i += 2)
-		sum += ld16(hdr + i);
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return (uint16_t)sum;
-}
-
-size_t
-sl_wire_frame_write(uint8_t *frame, const struct sl_frame_ends *e,
-		    uint16_t dgram_len, uint8_t ip_options, uint16_t ip_id)
-{
-	const size_t ihl = SL_IPV4_HDR_LEN + 4u * ip_options;
-	uint8_t *ip = frame + SL_ETHER_HDR_LEN;
-	uint8_t *udp = ip + ihl;
-
-	memcpy(frame, e->dst_mac, 6);
-	memcpy(frame + 6, e->src_mac, 6);
-	st16(frame + 12, SL_ETHERTYPE_IPV4);
-	ip[0] = (uint8_t)(0x40 | (ihl / 4));
-	ip[1] = 0;
-	st16(ip + 2, (uint16_t)(ihl + SL_UDP_HDR_LEN + dgram_len));
-	st16(ip + 4, ip_id);
-	st16(ip + 6, 0x4000); /* DF */
-	ip[8] = 64;
-	ip[9] = SL_IPPROTO_UDP;
-	st16(ip + 10, 0);
-	st32(ip + 12, e->src_ip);
-	st32(ip + 16, e->dst_ip);
-	memset(ip + SL_IPV4_HDR_LEN, 0x01, ihl - SL_IPV4_HDR_LEN); /* NOP */
-	st16(ip + 10, (uint16_t)~sl_wire_ipv4_sum(ip, ihl));
-	st16(udp, e->src_port);
-	st16(udp + 2, e->dst_port);
-	st16(udp + 4, (uint16_t)(SL_UDP_HDR_LEN + dgram_len));
-	st16(udp + 6, 0); /* optional in IPv4 */
-	return SL_ETHER_HDR_LEN + ihl + SL_UDP_HDR_LEN;
-}
-
 enum sl_wire_status
 sl_wire_parse_frame(const uint8_t *frame, size_t len, struct sl_frame *out)
 {

@@ -13,9 +13,11 @@
 #ifndef SL_WIRE_H
 #define SL_WIRE_H
 
+#include <endian.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #define SL_WIRE_MAGIC 0x534cu /* "SL" */
 #define SL_WIRE_VERSION 1
@@ -201,21 +203,82 @@ struct sl_frame_ends {
 };
 
 /**
+ * sl_wire_ipv4_sum - the folded one's-complement sum of @len bytes (host
+ * order): store its complement as a header's checksum; a valid header
+ * sums to 0xffff. Byte order does not matter until the end (RFC 1071):
+ * 32-bit words as they lie, folded, swapped once.
+ */
+static inline uint16_t
+sl_wire_ipv4_sum(const uint8_t *hdr, size_t len)
+{
+	uint64_t sum = 0;
+	size_t i = 0;
+
+	for (; i + 4 <= len; i += 4) {
+		uint32_t w;
+
+		memcpy(&w, hdr + i, 4);
+		sum += w;
+	}
+	if (i + 2 <= len) {
+		uint16_t w;
+
+		memcpy(&w, hdr + i, 2);
+		sum += w;
+	}
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return be16toh((uint16_t)sum);
+}
+
+/* @v big-endian at @p. */
+static inline void
+sl_wire_st16(uint8_t *p, uint16_t v)
+{
+	v = htobe16(v);
+	memcpy(p, &v, sizeof(v));
+}
+
+/**
  * sl_wire_frame_write - the one L2-L4 writer: Ethernet, IPv4 (DF, TTL 64,
  * id @ip_id, @ip_options words of NOP options, header checksum) and UDP
  * (checksum 0: optional in IPv4) headers for a @dgram_len-byte datagram
  * that follows them. Return the headers' length (SL_WIRE_FRAME_HDR_OFF
- * without options).
+ * without options). Inline: sluiced writes one per fragment it sends.
  */
-size_t sl_wire_frame_write(uint8_t *frame, const struct sl_frame_ends *e,
-			   uint16_t dgram_len, uint8_t ip_options,
-			   uint16_t ip_id);
+static inline size_t
+sl_wire_frame_write(uint8_t *frame, const struct sl_frame_ends *e,
+		    uint16_t dgram_len, uint8_t ip_options, uint16_t ip_id)
+{
+	const size_t ihl = SL_IPV4_HDR_LEN + 4u * ip_options;
+	uint8_t *ip = frame + SL_ETHER_HDR_LEN;
+	uint8_t *udp = ip + ihl;
+	uint32_t a;
 
-/**
- * sl_wire_ipv4_sum - the folded one's-complement sum of @len bytes: store
- * its complement as a header's checksum; a valid header sums to 0xffff.
- */
-uint16_t sl_wire_ipv4_sum(const uint8_t *hdr, size_t len);
+	memcpy(frame, e->dst_mac, 6);
+	memcpy(frame + 6, e->src_mac, 6);
+	sl_wire_st16(frame + 12, 0x0800); /* IPv4 */
+	ip[0] = (uint8_t)(0x40 | (ihl / 4));
+	ip[1] = 0;
+	sl_wire_st16(ip + 2, (uint16_t)(ihl + SL_UDP_HDR_LEN + dgram_len));
+	sl_wire_st16(ip + 4, ip_id);
+	sl_wire_st16(ip + 6, 0x4000); /* DF */
+	ip[8] = 64;
+	ip[9] = 17; /* UDP */
+	sl_wire_st16(ip + 10, 0);
+	a = htobe32(e->src_ip);
+	memcpy(ip + 12, &a, 4);
+	a = htobe32(e->dst_ip);
+	memcpy(ip + 16, &a, 4);
+	if (ip_options != 0)
+		memset(ip + SL_IPV4_HDR_LEN, 0x01, ihl - SL_IPV4_HDR_LEN);
+	sl_wire_st16(ip + 10, (uint16_t)~sl_wire_ipv4_sum(ip, ihl));
+	sl_wire_st16(udp, e->src_port);
+	sl_wire_st16(udp + 2, e->dst_port);
+	sl_wire_st16(udp + 4, (uint16_t)(SL_UDP_HDR_LEN + dgram_len));
+	sl_wire_st16(udp + 6, 0); /* optional in IPv4 */
+	return SL_ETHER_HDR_LEN + ihl + SL_UDP_HDR_LEN;
+}
 
 /**
  * sl_wire_parse_hdr - decode and validate the sluice header.
