@@ -30,8 +30,8 @@
  *
  * Flow lookups are done in bulk for the burst (rte_hash_lookup_bulk).
  *
- * Cost: 119.8 and 130.2 cycles per fragment in two runs of
- *      `tools/bench/dataplane.sh` at 9160481 (medians of the profiled
+ * Cost: 117.4 and 117.8 cycles per fragment in two runs of
+ *      `tools/bench/dataplane.sh` at d7c2c28 (medians of the profiled
  *      rounds; 2-vCPU Xeon at 2.10 GHz, shared; 1024 streams x 16
  *      fragments, 3 hops; tools/bench/results/dataplane.md has every run).
  */

@@ -26,9 +26,9 @@
  * mempool at the stream's first fragment and returned when the stream
  * leaves the flow table.
  *
- * Cost: 56.2 and 58.3 cycles per fragment (operator results
+ * Cost: 53.6 and 54.8 cycles per fragment (operator results
  *      passing through it included) in two runs of
- *      `tools/bench/dataplane.sh` at 9160481 (medians of the profiled
+ *      `tools/bench/dataplane.sh` at d7c2c28 (medians of the profiled
  *      rounds; 2-vCPU Xeon at 2.10 GHz, shared; 1024 streams x 16
  *      fragments, 3 hops; tools/bench/results/dataplane.md has every run).
  */

@@ -23,8 +23,8 @@
  * Fragments still held when a stream expires are dropped as EXPIRED by
  * the flow table's release hook.
  *
- * Cost: 17.0 and 18.1 cycles per fragment in two runs of
- *      `tools/bench/dataplane.sh` at 9160481 (medians of the profiled
+ * Cost: 15.5 and 15.4 cycles per fragment in two runs of
+ *      `tools/bench/dataplane.sh` at d7c2c28 (medians of the profiled
  *      rounds; 2-vCPU Xeon at 2.10 GHz, shared; 1024 streams x 16
  *      fragments, 3 hops; tools/bench/results/dataplane.md has every run).
  */

@@ -14,8 +14,8 @@
  * All validation is sl_wire's, the same code the tools use; nothing in a
  * frame is trusted before it passed. Cost: see tools/bench/results/.
  *
- * Cost: 86.7 and 95.1 cycles per fragment in two runs of
- *      `tools/bench/dataplane.sh` at 9160481 (medians of the profiled
+ * Cost: 87.2 and 88.8 cycles per fragment in two runs of
+ *      `tools/bench/dataplane.sh` at d7c2c28 (medians of the profiled
  *      rounds; 2-vCPU Xeon at 2.10 GHz, shared; 1024 streams x 16
  *      fragments, 3 hops; tools/bench/results/dataplane.md has every run).
  */

@@ -27,8 +27,8 @@
  * flight at its instance; on a pipeline with a single output, the END of
  * the output marks the request done.
  *
- * Cost: 178.6 and 190.2 cycles per fragment in two runs of
- *      `tools/bench/dataplane.sh` at 9160481 (medians of the profiled
+ * Cost: 189.8 and 195.7 cycles per fragment in two runs of
+ *      `tools/bench/dataplane.sh` at d7c2c28 (medians of the profiled
  *      rounds; 2-vCPU Xeon at 2.10 GHz, shared; 1024 streams x 16
  *      fragments, 3 hops; tools/bench/results/dataplane.md has every run).
  */
