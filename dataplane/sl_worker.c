@@ -175,15 +175,43 @@ dp_derived_swap(struct sl_dp *dp, struct dp_derived *d)
 	*d = cur;
 }
 
+/*
+ * What a config's layout derives, in the order it is made (and undone in
+ * reverse): one init loop and one fini loop for every caller.
+ */
+static const struct {
+	int (*init)(struct sl_dp *dp);
+	void (*fini)(struct sl_dp *dp);
+} dp_parts[] = {
+	{sl_split_init, sl_split_fini},
+	{sl_op_init, sl_op_fini},
+	{sl_route_init, sl_route_fini},
+	{sl_guard_edge_init, sl_guard_edge_fini},
+};
+
+static void
+dp_parts_fini(struct sl_dp *dp)
+{
+	for (size_t i = RTE_DIM(dp_parts); i-- > 0;)
+		dp_parts[i].fini(dp);
+}
+
+static int
+dp_parts_init(struct sl_dp *dp)
+{
+	int rc = 0;
+
+	for (size_t i = 0; i < RTE_DIM(dp_parts) && rc == 0; i++)
+		rc = dp_parts[i].init(dp);
+	return rc;
+}
+
 /* Free the derived state in @d (swapped in for the finis). */
 static void
 dp_derived_free(struct sl_dp *dp, struct dp_derived *d)
 {
 	dp_derived_swap(dp, d);
-	sl_op_fini(dp);
-	sl_route_fini(dp);
-	sl_split_fini(dp);
-	sl_guard_edge_fini(dp);
+	dp_parts_fini(dp);
 	dp_derived_swap(dp, d);
 }
 
@@ -213,17 +241,8 @@ dp_derived_build(struct sl_dp *dp, const struct sl_config *next, bool same,
 	keep = *d;
 	*d = (struct dp_derived){0};
 	dp->cfg = next;
-	if (same) {
-		rc = sl_guard_edge_init(dp);
-	} else {
-		rc = sl_split_init(dp);
-		if (rc == 0)
-			rc = sl_op_init(dp);
-		if (rc == 0)
-			rc = sl_route_init(dp);
-		if (rc == 0)
-			rc = sl_guard_edge_init(dp);
-	}
+	/* The same layout keeps the rest: streams in flight hold it. */
+	rc = same ? sl_guard_edge_init(dp) : dp_parts_init(dp);
 	dp->cfg = cur;
 	*d = keep;
 	dp_derived_swap(dp, d); /* dp's own back, the new ones in d */
@@ -449,13 +468,7 @@ sl_dp_init(struct sl_dp *dp, const struct sl_config *cfg, uint16_t port_id,
 	}
 	rc = sl_rtx_init(dp);
 	if (rc == 0)
-		rc = sl_split_init(dp);
-	if (rc == 0)
-		rc = sl_op_init(dp);
-	if (rc == 0)
-		rc = sl_route_init(dp);
-	if (rc == 0)
-		rc = sl_guard_edge_init(dp);
+		rc = dp_parts_init(dp);
 	if (rc != 0)
 		goto fail;
 	return 0;
@@ -496,10 +509,7 @@ sl_dp_fini(struct sl_dp *dp)
 	dp->flows = NULL;
 	sl_guard_edge_reap(dp, true);
 	sl_rtx_fini(dp);
-	sl_op_fini(dp);
-	sl_split_fini(dp);
-	sl_route_fini(dp);
-	sl_guard_edge_fini(dp);
+	dp_parts_fini(dp);
 	rte_mempool_free(dp->edge_pool);
 	dp->edge_pool = NULL;
 	rte_mempool_free(dp->held_pool);
