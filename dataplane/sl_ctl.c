@@ -628,66 +628,14 @@ ctl_fill_counters(const struct sl_stats *s, Sluice__V1__Stats *out,
 	return 0;
 }
 
+/* Per stage, instance and operator stage of the snapshot's config. */
 static int
-ctl_get_stats(void *ctx, bool reset, Sluice__V1__Stats *out,
-	      struct sl_api_arena *a, struct sl_api_error *err)
+ctl_stats_graph(const struct sl_stats *s, Sluice__V1__Stats *out,
+		struct sl_api_arena *a)
 {
-	struct sl_ctl *ctl = ctx;
-	const struct sl_stats *s = &ctl->now;
-	const struct sl_config *cfg;
-	const struct sl_dp_counters *c = &s->dp;
+	const struct sl_config *cfg = s->cfg;
 	size_t n = 0;
-	int rc;
 
-	rc = ctl_snapshot(ctl, err);
-	if (rc != 0)
-		return rc;
-	/* The answer counts since the last reset; a reset starts the
-	 * counters again after it. */
-	if (reset) {
-		struct sl_stats *raw = malloc(sizeof(*raw));
-
-		if (raw == NULL)
-			return -ENOMEM;
-		*raw = ctl->now;
-		sl_stats_since(&ctl->now, &ctl->base);
-		ctl->base = *raw;
-		free(raw);
-	} else {
-		sl_stats_since(&ctl->now, &ctl->base);
-	}
-	cfg = s->cfg;
-	if (ctl->restored.restored) {
-		out->restored = sl_api_new(a, Sluice__V1__RestoredState, 1);
-		if (out->restored == NULL)
-			return -ENOMEM;
-		sluice__v1__restored_state__init(out->restored);
-		out->restored->path = sl_api_strdup(
-		    a, ctl->state != NULL ? ctl->state->path : "");
-		out->restored->generation = ctl->restored.generation;
-		out->restored->config = sl_api_strdup(a, ctl->restored.config);
-		out->restored->edits = ctl->restored.edits;
-	}
-	if (ctl_fill_counters(s, out, a) != 0)
-		return -ENOMEM;
-	out->rx_packets = c->rx_packets;
-	out->tx_packets = c->tx_packets;
-	out->forwarded = c->forwarded;
-	out->generation = ctl->generation;
-	out->drops = sl_api_new(a, Sluice__V1__DropCount *, SL_DROP_MAX);
-	if (out->drops == NULL)
-		return -ENOMEM;
-	for (int r = 1; r < SL_DROP_MAX; r++) {
-		Sluice__V1__DropCount *d =
-			sl_api_new(a, Sluice__V1__DropCount, 1);
-
-		if (d == NULL)
-			return -ENOMEM;
-		sluice__v1__drop_count__init(d);
-		d->reason = (char *)sl_drop_name(r);
-		d->count = c->drops[r];
-		out->drops[out->n_drops++] = d;
-	}
 	out->instances = sl_api_new(a, Sluice__V1__InstanceStats *,
 				    SL_MAX_PIPELINES * SL_MAX_STAGES *
 					    SL_MAX_INSTANCES);
@@ -760,6 +708,17 @@ ctl_get_stats(void *ctx, bool reset, Sluice__V1__Stats *out,
 		}
 	}
 	out->n_instances = n;
+	return 0;
+}
+
+/* The residence histogram, flows and mbufs. */
+static int
+ctl_stats_tail(const struct sl_ctl *ctl, Sluice__V1__Stats *out,
+	       struct sl_api_arena *a)
+{
+	const struct sl_stats *s = &ctl->now;
+	const struct sl_dp_counters *c = &s->dp;
+
 	/* Residence in sluiced, log2 buckets; the last is unbounded. */
 	out->latency = sl_api_new(a, Sluice__V1__LatencyHistogram, 1);
 	if (out->latency == NULL)
@@ -792,6 +751,68 @@ ctl_get_stats(void *ctx, bool reset, Sluice__V1__Stats *out,
 	out->mbufs->in_use = rte_mempool_in_use_count(ctl->pool);
 	out->mbufs->in_use_start = ctl->in_use_start;
 	out->mbufs->capacity = ctl->pool->size;
+	return 0;
+}
+
+static int
+ctl_get_stats(void *ctx, bool reset, Sluice__V1__Stats *out,
+	      struct sl_api_arena *a, struct sl_api_error *err)
+{
+	struct sl_ctl *ctl = ctx;
+	const struct sl_stats *s = &ctl->now;
+	const struct sl_dp_counters *c = &s->dp;
+	int rc;
+
+	rc = ctl_snapshot(ctl, err);
+	if (rc != 0)
+		return rc;
+	/* The answer counts since the last reset; a reset starts the
+	 * counters again after it. */
+	if (reset) {
+		struct sl_stats *raw = malloc(sizeof(*raw));
+
+		if (raw == NULL)
+			return -ENOMEM;
+		*raw = ctl->now;
+		sl_stats_since(&ctl->now, &ctl->base);
+		ctl->base = *raw;
+		free(raw);
+	} else {
+		sl_stats_since(&ctl->now, &ctl->base);
+	}
+	if (ctl->restored.restored) {
+		out->restored = sl_api_new(a, Sluice__V1__RestoredState, 1);
+		if (out->restored == NULL)
+			return -ENOMEM;
+		sluice__v1__restored_state__init(out->restored);
+		out->restored->path = sl_api_strdup(
+		    a, ctl->state != NULL ? ctl->state->path : "");
+		out->restored->generation = ctl->restored.generation;
+		out->restored->config = sl_api_strdup(a, ctl->restored.config);
+		out->restored->edits = ctl->restored.edits;
+	}
+	if (ctl_fill_counters(s, out, a) != 0)
+		return -ENOMEM;
+	out->rx_packets = c->rx_packets;
+	out->tx_packets = c->tx_packets;
+	out->forwarded = c->forwarded;
+	out->generation = ctl->generation;
+	out->drops = sl_api_new(a, Sluice__V1__DropCount *, SL_DROP_MAX);
+	if (out->drops == NULL)
+		return -ENOMEM;
+	for (int r = 1; r < SL_DROP_MAX; r++) {
+		Sluice__V1__DropCount *d =
+			sl_api_new(a, Sluice__V1__DropCount, 1);
+
+		if (d == NULL)
+			return -ENOMEM;
+		sluice__v1__drop_count__init(d);
+		d->reason = (char *)sl_drop_name(r);
+		d->count = c->drops[r];
+		out->drops[out->n_drops++] = d;
+	}
+	if (ctl_stats_graph(s, out, a) != 0 || ctl_stats_tail(ctl, out, a) != 0)
+		return -ENOMEM;
 	return 0;
 }
 
