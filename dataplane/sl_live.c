@@ -24,11 +24,11 @@
 #include <rte_byteorder.h>
 
 #include "sl_dp.h"
-#include "sl_stream.h"
 #include "sl_live.h"
 #include "sl_route.h"
-#include "sl_split.h"
 #include "sl_rtx.h"
+#include "sl_split.h"
+#include "sl_stream.h"
 
 void
 sl_live_heard(struct sl_dp *dp, uint16_t uid)

@@ -25,8 +25,8 @@
 #include <rte_mempool.h>
 
 #include "sl_dp.h"
-#include "sl_stream.h"
 #include "sl_op.h"
+#include "sl_stream.h"
 
 #define OP_CHUNK 4096
 #define OP_TOPK_MAX 64

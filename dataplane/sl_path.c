@@ -9,17 +9,17 @@
 #include <rte_ethdev.h>
 #include <rte_rcu_qsbr.h>
 
-#include "sl_dp.h"
-#include "sl_op.h"
-#include "sl_route.h"
-#include "sl_split.h"
-#include "sl_node.h"
-#include "sl_stream.h"
-#include "sl_path.h"
-#include "sl_rtx.h"
-#include "sl_live.h"
-#include "sl_guard_edge.h"
 #include "sl_arp.h"
+#include "sl_dp.h"
+#include "sl_guard_edge.h"
+#include "sl_live.h"
+#include "sl_node.h"
+#include "sl_op.h"
+#include "sl_path.h"
+#include "sl_route.h"
+#include "sl_rtx.h"
+#include "sl_split.h"
+#include "sl_stream.h"
 
 /* ------------------------------------------------------------ the nodes */
 
@@ -41,9 +41,9 @@ static const enum node_input node_input[SL_STAGE_MAX] = {
 };
 
 /*
- * Run node @id on @n packets: the one profiler. A node run inside
- * another's (route and tx when fanout's staging area fills) counts as
- * that one's, so the per-node cycles add up to the path's.
+ * Run node @id on @n packets: the one profiler. Should a node ever run
+ * inside another's, it counts as that one's, so that the per-node cycles
+ * add up to the path's.
  */
 static inline uint16_t
 node_run(struct sl_dp *dp, unsigned int id, struct rte_mbuf **pkts,
@@ -124,10 +124,9 @@ sl_dp_drain(struct sl_dp *dp)
 void
 sl_dp_make_room(struct sl_dp *dp)
 {
-	if (!sl_dp_queues_busy(dp))
-		return;
-	sl_dp_drain(dp);
-	node_run(dp, SL_STAGE_TX, NULL, 0);
+	/* Draining runs tx, which sends the control frames too. */
+	if (sl_dp_queues_busy(dp))
+		sl_dp_drain(dp);
 }
 
 /* --------------------------------------------------------- housekeeping */

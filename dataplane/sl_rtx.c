@@ -13,9 +13,9 @@
 #include <rte_malloc.h>
 #include <rte_udp.h>
 
+#include "sl_arp.h"
 #include "sl_dp.h"
 #include "sl_rtx.h"
-#include "sl_arp.h"
 
 #define SL_FLOW_KEY_RTX 4 /* sl_flow_key.zero of an outgoing stream */
 

@@ -12,8 +12,8 @@
 
 #include <rte_cycles.h>
 
-#include "sl_stats.h"
 #include "sl_op.h"
+#include "sl_stats.h"
 
 /* ------------------------------------------------------------ snapshots */
 

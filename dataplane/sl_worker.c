@@ -20,19 +20,19 @@
 #include <rte_malloc.h>
 #include <rte_rcu_qsbr.h>
 
+#include "sl_arp.h"
 #include "sl_dp.h"
 #include "sl_guard_edge.h"
-#include "sl_worker.h"
+#include "sl_live.h"
+#include "sl_node.h"
 #include "sl_op.h"
+#include "sl_path.h"
 #include "sl_route.h"
 #include "sl_rtx.h"
 #include "sl_split.h"
 #include "sl_stats.h"
 #include "sl_stream.h"
-#include "sl_path.h"
-#include "sl_node.h"
-#include "sl_live.h"
-#include "sl_arp.h"
+#include "sl_worker.h"
 
 /* The flow table's release hook: the stream's accounting and its edge
  * state. */

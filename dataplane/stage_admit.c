@@ -39,8 +39,8 @@
 #include <rte_byteorder.h>
 
 #include "sl_dp.h"
-#include "sl_stream.h"
 #include "sl_live.h"
+#include "sl_stream.h"
 
 static inline int
 admit_pipeline(const struct sl_config *cfg, uint32_t id)

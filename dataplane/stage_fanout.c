@@ -38,11 +38,11 @@
 #include <rte_mempool.h>
 
 #include "sl_dp.h"
-#include "sl_stream.h"
-#include "sl_op.h"
-#include "sl_split.h"
 #include "sl_guard_edge.h"
+#include "sl_op.h"
 #include "sl_route.h"
+#include "sl_split.h"
+#include "sl_stream.h"
 
 /* A buffer edge's list of held fragments. */
 static int

@@ -34,8 +34,8 @@
 #include <rte_memcpy.h>
 
 #include "sl_dp.h"
-#include "sl_stream.h"
 #include "sl_rtx.h"
+#include "sl_stream.h"
 
 /* A fragment beyond the next expected one came: a gap is open up to
  * @gap_end (its seq when it is held; one past it when it was dropped,

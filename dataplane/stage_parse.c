@@ -24,10 +24,10 @@
 #include <rte_mbuf.h>
 #include <rte_prefetch.h>
 
+#include "sl_arp.h"
 #include "sl_dp.h"
 #include "sl_live.h"
 #include "sl_rtx.h"
-#include "sl_arp.h"
 
 static __rte_noinline void
 parse_not_ipv4(struct sl_dp *dp, struct rte_mbuf *m)

@@ -36,12 +36,12 @@
 #include <rte_byteorder.h>
 #include <rte_ether.h>
 
+#include "sl_arp.h"
 #include "sl_dp.h"
-#include "sl_split.h"
-#include "sl_stream.h"
 #include "sl_route.h"
 #include "sl_rtx.h"
-#include "sl_arp.h"
+#include "sl_split.h"
+#include "sl_stream.h"
 
 /* The request's client stream, if it is still the one this flow knew. */
 static inline struct sl_flow *

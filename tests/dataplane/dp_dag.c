@@ -14,8 +14,8 @@
 #include <rte_ring.h>
 
 #include "dp_dag.h"
-#include "sl_worker.h"
 #include "sl_arp.h"
+#include "sl_worker.h"
 
 struct dag dag;
 

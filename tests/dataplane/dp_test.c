@@ -21,10 +21,10 @@
 #include "dp_test.h"
 #include "sl_dp.h"
 #include "sl_frag.h"
-#include "sl_stream.h"
 #include "sl_path.h"
 #include "sl_port.h"
 #include "sl_rtx.h"
+#include "sl_stream.h"
 
 static struct rte_mempool *test_pool;
 static unsigned int test_in_use_at_begin;

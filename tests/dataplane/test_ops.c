@@ -32,9 +32,9 @@
 #include <rte_byteorder.h>
 
 #include "dp_dag.h"
+#include "sl_node.h"
 #include "sl_op.h"
 #include "sl_worker.h"
-#include "sl_node.h"
 
 enum topo { TOPO_CHILDREN, TOPO_JOIN, TOPO_PAIR, TOPO_JOIN_L2 };
 enum op { OP_COUNT, OP_SUM, OP_TOPK, OP_CONCAT };

@@ -21,13 +21,13 @@
 #include <rte_ethdev.h>
 
 #include "dp_test.h"
+#include "sl_arp.h"
 #include "sl_dp.h"
-#include "sl_stream.h"
+#include "sl_node.h"
 #include "sl_path.h"
 #include "sl_route.h"
+#include "sl_stream.h"
 #include "sl_worker.h"
-#include "sl_node.h"
-#include "sl_arp.h"
 
 #define SLUICED_IP DP_IP(10, 0, 0, 1)
 #define SLUICED_PORT 7700
