@@ -300,6 +300,7 @@ struct sl_dp {
 	struct rte_mempool *pool; /* for ARP frames this worker makes */
 
 	struct sl_flow_table *flows;
+	uint32_t flows_capacity; /* its size, kept for the last stats */
 	struct sl_neigh_table neigh;
 
 	uint64_t tsc_hz;

@@ -48,7 +48,7 @@ sl_stats_fill(const struct sl_dp *dp, struct sl_stats *out)
 	n->refused = dp->neigh.refused;
 	n->forgotten = dp->neigh.forgotten;
 	out->flows_active = dp->flows != NULL ? dp->flows->active : 0;
-	out->flows_capacity = dp->flows != NULL ? dp->flows->capacity : 0;
+	out->flows_capacity = dp->flows_capacity;
 	out->impair = dp->impair != NULL;
 	if (dp->impair != NULL) {
 		out->impair_rx = dp->impair->rx;

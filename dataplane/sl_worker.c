@@ -443,6 +443,7 @@ sl_dp_init(struct sl_dp *dp, const struct sl_config *cfg, uint16_t port_id,
 		rc = -rte_errno;
 		goto fail;
 	}
+	dp->flows_capacity = dp->flows->capacity;
 	sl_flow_set_keep(dp->flows, sl_live_keep);
 	dp->expire_budget = RTE_MAX(64u, (uint32_t)(dp->flows->capacity /
 				   RTE_MAX(idle_ms / 4, (uint64_t)1)));

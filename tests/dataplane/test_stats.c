@@ -112,6 +112,8 @@ test_worker_snapshot(void)
 	CU_ASSERT_EQUAL(snap->dp.rx_packets, 3);
 	CU_ASSERT_EQUAL(snap->dp.forwarded, 3);
 	CU_ASSERT_EQUAL(snap->dp.flows.created, 1);
+	CU_ASSERT_EQUAL(snap->flows_active, 1); /* the request lingers */
+	CU_ASSERT_EQUAL(snap->flows_capacity, dag.dp->flows->capacity);
 	CU_ASSERT_EQUAL(snap->inst[uid].fragments, 3);
 	CU_ASSERT_EQUAL(snap->inst[uid].streams, 1);
 	CU_ASSERT_EQUAL(snap->inst[uid].alive, 1);
