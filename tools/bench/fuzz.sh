@@ -9,7 +9,8 @@
 # fuzz_TARGET.c); RUNS defaults to 10000000 inputs, MAX_SECONDS (the cap
 # that keeps a slow target from running away) to 7200. Works from a fresh
 # clone: installs what is missing (tools/deps.sh: clang, libclang-rt),
-# configures build-fuzz/ (SL_FUZZ_BUILD) and builds only that fuzzer.
+# configures build-fuzz/ (SL_FUZZ_BUILD, -Dfuzz=enabled) and builds only
+# that fuzzer.
 #
 # One job, one worker by default (the machines are small and shared);
 # SL_FUZZ_JOBS=N runs N (-jobs=N -workers=N, RUNS/N inputs each, one
@@ -54,7 +55,8 @@ crashes=$root/tests/fuzz/crashes
 . "$root/tools/bench/common.sh"
 
 if [[ ! -f $builddir/build.ninja ]]; then
-	meson setup "$builddir" "$root" -Dcuda=disabled >"$builddir.setup.log" 2>&1 || {
+	meson setup "$builddir" "$root" -Dcuda=disabled -Dfuzz=enabled \
+		>"$builddir.setup.log" 2>&1 || {
 		cat "$builddir.setup.log" >&2
 		exit 1
 	}
