@@ -46,7 +46,7 @@
 	_(STREAM_ABORTED, "held by a buffer edge for an aborted stream")     \
 	_(SPLIT_FULL, "no splitter state for a new stream")                 \
 	_(OP_FULL, "operator stage over max_groups")                         \
-	_(LOOP_FULL, "too many operator results in one burst")               \
+	_(LOOP_FULL, "the worker's fanout queue was full")                  \
 	_(GUARD_BLOCKED, "fragment of a stream a guard stopped")             \
 	_(GUARD_STATE_FULL, "no guard state for a new stream")               \
 	_(TX_FULL, "transmit queue full")                                   \

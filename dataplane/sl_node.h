@@ -21,12 +21,6 @@ uint16_t sl_stage_route(struct sl_dp *dp, struct rte_mbuf **pkts, uint16_t n);
 uint16_t sl_stage_tx(struct sl_dp *dp, struct rte_mbuf **pkts, uint16_t n);
 
 /**
- * sl_dp_fanout_one - fanout for one in-order fragment (see
- * stage_fanout.c). Consumes @m.
- */
-void sl_dp_fanout_one(struct sl_dp *dp, struct rte_mbuf *m);
-
-/**
  * sl_fanout_release - give back a stream's edge state (pins, buffers,
  * splitters, guard states), when it leaves the table or a new layout
  * takes its edges away. What it still holds is dropped silently: its

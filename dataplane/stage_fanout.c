@@ -203,8 +203,9 @@ fanout_block(struct sl_dp *dp, struct sl_flow *f)
 	return eb;
 }
 
-void
-sl_dp_fanout_one(struct sl_dp *dp, struct rte_mbuf *m)
+/* Fanout for one in-order fragment. Consumes @m. */
+static void
+fanout_one(struct sl_dp *dp, struct rte_mbuf *m)
 {
 	struct sl_pkt_meta *pm = sl_pkt_meta(m);
 	const struct sl_pipeline_cfg *pl = &dp->cfg->pipelines[pm->pipeline];
@@ -258,7 +259,7 @@ uint16_t
 sl_stage_fanout(struct sl_dp *dp, struct rte_mbuf **pkts, uint16_t n)
 {
 	for (uint16_t i = 0; i < n; i++)
-		sl_dp_fanout_one(dp, pkts[i]);
+		fanout_one(dp, pkts[i]);
 	return 0;
 }
 
