@@ -1506,191 +1506,6 @@ gen_arrivals(double rate, bool poisson, uint64_t seed, double duration,
 
 /* ---- --questions: JSON lines with "id" and "question" ---- */
 
-struct gen_buf {
-	char *p;
-	size_t len, cap;
-};
-
-static int
-gen_buf_put(struct gen_buf *b, const char *s, size_t n)
-{
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 128;
-		char *grown;
-
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		grown = realloc(b->p, cap);
-		if (grown == NULL)
-			return -ENOMEM;
-		b->p = grown;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-	return 0;
-}
-
-static void
-gen_json_ws(const char *s, size_t len, size_t *i)
-{
-	while (*i < len && (s[*i] == ' ' || s[*i] == '\t' || s[*i] == '\r' ||
-			    s[*i] == '\n'))
-		(*i)++;
-}
-
-static int
-gen_json_hex4(const char *s, size_t len, size_t i, uint32_t *out)
-{
-	uint32_t v = 0;
-	unsigned int k;
-
-	if (i + 4 > len)
-		return -EINVAL;
-	for (k = 0; k < 4; k++) {
-		char c = s[i + k];
-
-		v <<= 4;
-		if (c >= '0' && c <= '9')
-			v |= (uint32_t)(c - '0');
-		else if (c >= 'a' && c <= 'f')
-			v |= (uint32_t)(c - 'a' + 10);
-		else if (c >= 'A' && c <= 'F')
-			v |= (uint32_t)(c - 'A' + 10);
-		else
-			return -EINVAL;
-	}
-	*out = v;
-	return 0;
-}
-
-/*
- * gen_json_string - decode the JSON string at @s[*@i] (its opening quote)
- * into @out, escapes resolved (\uXXXX and surrogate pairs to UTF-8);
- * *@i moves past the closing quote. Return 0, -EINVAL or -ENOMEM.
- */
-static int
-gen_json_string(const char *s, size_t len, size_t *i, struct gen_buf *out)
-{
-	size_t p = *i;
-
-	out->len = 0;
-	if (gen_buf_put(out, "", 0) < 0)
-		return -ENOMEM;
-	if (p >= len || s[p++] != '"')
-		return -EINVAL;
-	while (p < len && s[p] != '"') {
-		char ch = s[p], enc[4];
-		uint32_t cp, lo;
-		size_t n = 1;
-
-		if ((unsigned char)ch < 0x20)
-			return -EINVAL;
-		if (ch != '\\') {
-			if (gen_buf_put(out, &ch, 1) < 0)
-				return -ENOMEM;
-			p++;
-			continue;
-		}
-		if (++p >= len)
-			return -EINVAL;
-		ch = s[p++];
-		switch (ch) {
-		case '"': case '\\': case '/':
-			enc[0] = ch;
-			break;
-		case 'b': enc[0] = '\b'; break;
-		case 'f': enc[0] = '\f'; break;
-		case 'n': enc[0] = '\n'; break;
-		case 'r': enc[0] = '\r'; break;
-		case 't': enc[0] = '\t'; break;
-		case 'u':
-			if (gen_json_hex4(s, len, p, &cp) < 0 ||
-			    (cp >= 0xdc00 && cp <= 0xdfff))
-				return -EINVAL;
-			p += 4;
-			if (cp >= 0xd800 && cp <= 0xdbff) {
-				if (p + 6 > len || s[p] != '\\' ||
-				    s[p + 1] != 'u' ||
-				    gen_json_hex4(s, len, p + 2, &lo) < 0 ||
-				    lo < 0xdc00 || lo > 0xdfff)
-					return -EINVAL;
-				p += 6;
-				cp = 0x10000 + ((cp - 0xd800) << 10) +
-				     (lo - 0xdc00);
-			}
-			if (cp < 0x80) {
-				enc[0] = (char)cp;
-			} else if (cp < 0x800) {
-				enc[0] = (char)(0xc0 | cp >> 6);
-				enc[1] = (char)(0x80 | (cp & 0x3f));
-				n = 2;
-			} else if (cp < 0x10000) {
-				enc[0] = (char)(0xe0 | cp >> 12);
-				enc[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-				enc[2] = (char)(0x80 | (cp & 0x3f));
-				n = 3;
-			} else {
-				enc[0] = (char)(0xf0 | cp >> 18);
-				enc[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-				enc[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
-				enc[3] = (char)(0x80 | (cp & 0x3f));
-				n = 4;
-			}
-			break;
-		default:
-			return -EINVAL;
-		}
-		if (gen_buf_put(out, enc, n) < 0)
-			return -ENOMEM;
-	}
-	if (p >= len)
-		return -EINVAL;
-	*i = p + 1;
-	return 0;
-}
-
-/* Read over a JSON value that is not kept: a string, or anything up to
- * the next ',' or '}' outside strings and brackets. */
-static int
-gen_json_skip(const char *s, size_t len, size_t *i)
-{
-	size_t p = *i;
-	unsigned int depth = 0;
-	bool in_str = false;
-
-	for (; p < len; p++) {
-		char c = s[p];
-
-		if (in_str) {
-			if (c == '\\')
-				p++;
-			else if (c == '"')
-				in_str = false;
-			continue;
-		}
-		if (c == '"') {
-			in_str = true;
-		} else if (c == '{' || c == '[') {
-			depth++;
-		} else if (c == '}' || c == ']') {
-			if (depth == 0)
-				break;
-			depth--;
-		} else if (c == ',' && depth == 0) {
-			break;
-		}
-	}
-	if (in_str || depth != 0 || p == *i)
-		return -EINVAL;
-	while (p > *i && (s[p - 1] == ' ' || s[p - 1] == '\t' ||
-			  s[p - 1] == '\r' || s[p - 1] == '\n'))
-		p--;
-	*i = p;
-	return 0;
-}
-
 /*
  * gen_question_frags - fragments question @q takes: tokens of
  * sl_tokenize_next, at most @k a fragment and as many as fit its payload
@@ -1734,174 +1549,95 @@ gen_questions_free(struct gen_questions *qs)
 	free(qs);
 }
 
-/* One line into @q; NULL or why it is refused. */
-static const char *
-gen_question_parse(const char *s, size_t len, struct gen_question *q)
+enum { GEN_Q_QUESTION, GEN_Q_ID };
+
+struct gen_questions_ctx {
+	struct gen_questions *qs;
+	size_t cap;
+	uint32_t tokens_per_frag;
+};
+
+/* sl_jsonl_load's callback: keep one question. */
+static int
+gen_question_add(void *arg, struct sl_jsonl_field *f, unsigned int n,
+		 char *why, size_t why_len)
 {
-	struct gen_buf key = {0}, val = {0};
-	const char *why = NULL;
-	size_t p = 0;
+	struct gen_questions_ctx *c = arg;
+	struct gen_questions *qs = c->qs;
+	struct gen_question *q;
 
-	gen_json_ws(s, len, &p);
-	if (p >= len || s[p++] != '{') {
-		why = "not a JSON object";
-		goto out;
+	(void)n;
+	if (f[GEN_Q_QUESTION].len == 0) {
+		snprintf(why, why_len, "empty question");
+		return -1;
 	}
-	gen_json_ws(s, len, &p);
-	while (p < len && s[p] != '}') {
-		bool is_q, is_id;
-		int rc = gen_json_string(s, len, &p, &key);
+	if (qs->n == c->cap) {
+		size_t nc = c->cap ? 2 * c->cap : 256;
+		struct gen_question *grown =
+			realloc(qs->q, nc * sizeof(*grown));
 
-		if (rc < 0) {
-			why = rc == -ENOMEM ? "out of memory" : "bad key";
-			goto out;
+		if (grown == NULL) {
+			snprintf(why, why_len, "out of memory");
+			return -1;
 		}
-		gen_json_ws(s, len, &p);
-		if (p >= len || s[p++] != ':') {
-			why = "':' expected";
-			goto out;
-		}
-		gen_json_ws(s, len, &p);
-		is_q = strcmp(key.p, "question") == 0;
-		is_id = strcmp(key.p, "id") == 0;
-		if ((is_q && q->text != NULL) || (is_id && q->id != NULL)) {
-			why = is_q ? "\"question\" given twice"
-				   : "\"id\" given twice";
-			goto out;
-		}
-		if (is_q || (is_id && p < len && s[p] == '"')) {
-			rc = gen_json_string(s, len, &p, &val);
-			if (rc < 0) {
-				why = rc == -ENOMEM ? "out of memory"
-						    : "bad string";
-				goto out;
-			}
-			if (is_q) {
-				q->len = val.len;
-				q->text = val.p;
-			} else {
-				q->id = val.p;
-			}
-			val.p = NULL;
-			val.len = val.cap = 0;
-		} else {
-			size_t start = p;
-
-			if (gen_json_skip(s, len, &p) < 0) {
-				why = "bad value";
-				goto out;
-			}
-			if (is_id) {
-				/* a number: its text as written */
-				q->id = strndup(s + start, p - start);
-				if (q->id == NULL) {
-					why = "out of memory";
-					goto out;
-				}
-			}
-		}
-		gen_json_ws(s, len, &p);
-		if (p < len && s[p] == ',') {
-			p++;
-			gen_json_ws(s, len, &p);
-		} else if (p >= len || s[p] != '}') {
-			why = "',' or '}' expected";
-			goto out;
-		}
+		qs->q = grown;
+		c->cap = nc;
 	}
-	if (p >= len) {
-		why = "'}' expected";
-		goto out;
+	q = &qs->q[qs->n];
+	q->frags = gen_question_frags(f[GEN_Q_QUESTION].val,
+				      f[GEN_Q_QUESTION].len,
+				      c->tokens_per_frag);
+	if (q->frags > SL_BURST_MAX) {
+		snprintf(why, why_len, "question too long for one burst");
+		return -1;
 	}
-	p++;
-	gen_json_ws(s, len, &p);
-	if (p != len)
-		why = "text after the object";
-	else if (q->text == NULL)
-		why = "no \"question\" string";
-	else if (q->len == 0)
-		why = "empty question";
-	else if (!sl_utf8_valid((const uint8_t *)q->text, q->len))
-		why = "question is not valid UTF-8";
-	else if (memchr(q->text, '\0', q->len) != NULL)
-		why = "question holds a NUL byte";
-	else if (q->id == NULL && (q->id = strdup("")) == NULL)
-		why = "out of memory";
-out:
-	free(key.p);
-	free(val.p);
-	return why;
+	if (f[GEN_Q_ID].val == NULL && (f[GEN_Q_ID].val = strdup("")) == NULL) {
+		snprintf(why, why_len, "out of memory");
+		return -1;
+	}
+	q->text = f[GEN_Q_QUESTION].val;
+	q->len = f[GEN_Q_QUESTION].len;
+	q->id = f[GEN_Q_ID].val;
+	f[GEN_Q_QUESTION].val = NULL;
+	f[GEN_Q_ID].val = NULL;
+	qs->n++;
+	return 0;
 }
 
 /*
  * gen_questions_load - read --questions: one JSON object a line with a
- * string "question" and an "id" (string or number; optional), blank
- * lines skipped. Each question must go out in one burst at
- * @tokens_per_frag tokens a fragment.
+ * string "question" and an "id" (string or integer; optional), blank
+ * lines skipped (sl_jsonl_load). Each question must go out in one burst
+ * at @tokens_per_frag tokens a fragment.
  * Return the questions, or NULL after a "FILE:LINE: what" message.
  */
 static struct gen_questions *
 gen_questions_load(const char *path, uint32_t tokens_per_frag)
 {
-	struct gen_questions *qs = calloc(1, sizeof(*qs));
-	FILE *f = fopen(path, "r");
-	char *line = NULL;
-	size_t cap = 0, n_cap = 0, lineno = 0;
-	ssize_t got;
+	struct sl_jsonl_field f[] = {
+		[GEN_Q_QUESTION] = {"question", SL_JSONL_STRING, true, 0},
+		[GEN_Q_ID] = {"id", SL_JSONL_ID, false, 1024},
+	};
+	struct gen_questions_ctx c = {.tokens_per_frag = tokens_per_frag};
+	char err[512];
 
-	if (qs == NULL || f == NULL) {
-		fprintf(stderr, "sluicegen: %s: %s\n", path,
-			strerror(f == NULL ? errno : ENOMEM));
+	c.qs = calloc(1, sizeof(*c.qs));
+	if (c.qs == NULL) {
+		fprintf(stderr, "sluicegen: out of memory\n");
+		return NULL;
+	}
+	if (sl_jsonl_load(path, f, 2, gen_question_add, &c, err, sizeof(err)) <
+	    0) {
+		fprintf(stderr, "sluicegen: %s\n", err);
 		goto fail;
 	}
-	while ((got = getline(&line, &cap, f)) >= 0) {
-		struct gen_question q = {0};
-		size_t p = 0;
-		const char *why;
-
-		lineno++;
-		gen_json_ws(line, (size_t)got, &p);
-		if (p == (size_t)got)
-			continue;
-		if (qs->n == n_cap) {
-			size_t nc = n_cap ? 2 * n_cap : 256;
-			struct gen_question *grown =
-				realloc(qs->q, nc * sizeof(*grown));
-
-			if (grown == NULL) {
-				fprintf(stderr, "sluicegen: out of memory\n");
-				goto fail;
-			}
-			qs->q = grown;
-			n_cap = nc;
-		}
-		why = gen_question_parse(line, (size_t)got, &q);
-		qs->q[qs->n++] = q;
-		if (why == NULL) {
-			qs->q[qs->n - 1].frags =
-				gen_question_frags(q.text, q.len,
-						   tokens_per_frag);
-			if (qs->q[qs->n - 1].frags > SL_BURST_MAX)
-				why = "question too long for one burst";
-		}
-		if (why != NULL) {
-			fprintf(stderr, "sluicegen: %s:%zu: %s\n", path,
-				lineno, why);
-			goto fail;
-		}
-	}
-	if (qs->n == 0) {
+	if (c.qs->n == 0) {
 		fprintf(stderr, "sluicegen: %s: no questions\n", path);
 		goto fail;
 	}
-	free(line);
-	fclose(f);
-	return qs;
+	return c.qs;
 fail:
-	free(line);
-	if (f != NULL)
-		fclose(f);
-	gen_questions_free(qs);
+	gen_questions_free(c.qs);
 	return NULL;
 }
 

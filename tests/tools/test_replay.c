@@ -218,6 +218,8 @@ test_chunker_sizes(void)
 
 /* ---- unit: JSON and the replay file ---- */
 
+/* What a record's string comes out as (sl_jsonl_record on jansson):
+ * escapes, surrogate pairs and raw UTF-8 decoded; the malformed refused. */
 static void
 test_json_string(void)
 {
@@ -236,25 +238,55 @@ test_json_string(void)
 		{"\"tab\there\"", NULL},    /* raw control character */
 		{"\"open", NULL},
 		{"\"\\u12\"", NULL},
+		{"\"nul \\u0000\"", NULL}, /* no NUL inside a text */
+		{"\"\xff\"", NULL},          /* not UTF-8 */
 	};
-	struct sl_model_text out = {0};
 	unsigned int i;
 
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		size_t p = 0, len = strlen(cases[i].in);
-		int rc = sl_model_json_string(cases[i].in, len, &p, &out);
+		struct sl_jsonl_field f = {"question", SL_JSONL_STRING, true,
+					   0, NULL, 0};
+		char line[128], why[256];
+		int rc;
 
+		snprintf(line, sizeof(line), "{\"question\": %s}\n",
+			 cases[i].in);
+		rc = sl_jsonl_record(line, strlen(line), &f, 1, why,
+				     sizeof(why));
 		if (cases[i].want == NULL) {
-			CU_ASSERT_EQUAL(rc, -EINVAL);
+			CU_ASSERT_EQUAL(rc, -1);
+			CU_ASSERT(strncmp(why, "not JSON: ", 10) == 0);
+			CU_ASSERT_PTR_NULL(f.val);
 			continue;
 		}
-		CU_ASSERT_EQUAL(rc, 0);
-		CU_ASSERT_EQUAL(p, len);
-		CU_ASSERT_EQUAL(out.len, strlen(cases[i].want));
-		CU_ASSERT(out.len == strlen(cases[i].want) &&
-			  memcmp(out.buf, cases[i].want, out.len) == 0);
+		CU_ASSERT_EQUAL_FATAL(rc, 0);
+		CU_ASSERT_EQUAL(f.len, strlen(cases[i].want));
+		CU_ASSERT_STRING_EQUAL(f.val, cases[i].want);
+		sl_jsonl_clear(&f, 1);
 	}
-	sl_model_text_free(&out);
+	{
+		/* A field's length limit, and a blank line. */
+		struct sl_jsonl_field f = {"question", SL_JSONL_STRING, true,
+					   4, NULL, 0};
+		char why[256];
+		const char *ok = "{\"question\": \"abcd\"}";
+		const char *big = "{\"question\": \"abcde\"}";
+
+		CU_ASSERT_EQUAL(sl_jsonl_record(ok, strlen(ok), &f, 1, why,
+						sizeof(why)),
+				0);
+		CU_ASSERT_EQUAL(f.len, 4);
+		sl_jsonl_clear(&f, 1);
+		CU_ASSERT_EQUAL(sl_jsonl_record(big, strlen(big), &f, 1, why,
+						sizeof(why)),
+				-1);
+		CU_ASSERT_STRING_EQUAL(why,
+				       "\"question\" is longer than 4 bytes");
+		CU_ASSERT_PTR_NULL(f.val);
+		CU_ASSERT_EQUAL(sl_jsonl_record(" \t\r\n", 4, &f, 1, why,
+						sizeof(why)),
+				1);
+	}
 }
 
 static void
@@ -308,13 +340,19 @@ test_replay_load(void)
 			 ":1: \"question\" is not a string"},
 			{"[1]\n", ":1: not a JSON object"},
 			{"{\"question\": \"a\", \"generated\": \"b\"} x\n",
-			 ":1: text after the object"},
+			 ":1: not JSON: end of file expected near 'x' (column 37)"},
 			{"{\"question\": \"a\" \"generated\": \"b\"}\n",
-			 ":1: ',' or '}' expected"},
+			 ":1: not JSON: '}' expected near '\"generated\"'"},
 			{"{\"question\": \"\\udc00\", \"generated\": \"b\"}\n",
-			 ":1: bad string"},
+			 ":1: not JSON: invalid Unicode '\\uDC00'"},
 			{"{\"question\": \"\xff\", \"generated\": \"b\"}\n",
-			 ":1: text is not valid UTF-8"},
+			 ":1: not JSON: unable to decode byte 0xff"},
+			{"{\"question\": \"a\", \"question\": \"b\", "
+			 "\"generated\": \"b\"}\n",
+			 ":1: not JSON: duplicate object key"},
+			{"{\"question\": \"a\", \"generated\": \"b\", "
+			 "\"id\": 1.5}\n",
+			 ":1: \"id\" is not a string or an integer"},
 			{"{\"question\": \"a\", \"generated\": \"b\"}\n"
 			 "{\"question\": \"a\", \"generated\": \"c\"}\n",
 			 "record 2 (id ) repeats the question of record 1"},

@@ -592,204 +592,6 @@ sl_model_rerank(const char *const *texts, const size_t *lens, unsigned int n,
 
 /* ---- replay ---- */
 
-static void
-sl_model_json_ws(const char *s, size_t len, size_t *i)
-{
-	while (*i < len && (s[*i] == ' ' || s[*i] == '\t' || s[*i] == '\r' ||
-			    s[*i] == '\n'))
-		(*i)++;
-}
-
-static int
-sl_model_hex4(const char *s, size_t len, size_t i, uint32_t *out)
-{
-	uint32_t v = 0;
-	unsigned int k;
-
-	if (i + 4 > len)
-		return -EINVAL;
-	for (k = 0; k < 4; k++) {
-		int d = sl_model_hex(s[i + k]);
-
-		if (d < 0)
-			return -EINVAL;
-		v = v << 4 | (uint32_t)d;
-	}
-	*out = v;
-	return 0;
-}
-
-static int
-sl_model_utf8_put(struct sl_model_text *out, uint32_t cp)
-{
-	char b[4];
-	size_t n;
-
-	if (cp < 0x80) {
-		b[0] = (char)cp;
-		n = 1;
-	} else if (cp < 0x800) {
-		b[0] = (char)(0xc0 | cp >> 6);
-		b[1] = (char)(0x80 | (cp & 0x3f));
-		n = 2;
-	} else if (cp < 0x10000) {
-		b[0] = (char)(0xe0 | cp >> 12);
-		b[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-		b[2] = (char)(0x80 | (cp & 0x3f));
-		n = 3;
-	} else {
-		b[0] = (char)(0xf0 | cp >> 18);
-		b[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-		b[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
-		b[3] = (char)(0x80 | (cp & 0x3f));
-		n = 4;
-	}
-	return sl_model_text_append(out, b, n);
-}
-
-int
-sl_model_json_string(const char *s, size_t len, size_t *i,
-		     struct sl_model_text *out)
-{
-	size_t p = *i, run;
-
-	if (p >= len || s[p] != '"')
-		return -EINVAL;
-	p++;
-	out->len = 0;
-	for (;;) {
-		char ch;
-		int rc = 0;
-
-		/* Copy the plain run up to the next quote or backslash. */
-		for (run = p; run < len && s[run] != '"' && s[run] != '\\' &&
-			      (unsigned char)s[run] >= 0x20;
-		     run++)
-			;
-		if (run > p && sl_model_text_append(out, s + p, run - p))
-			return -ENOMEM;
-		p = run;
-		if (p >= len || (unsigned char)s[p] < 0x20)
-			return -EINVAL;
-		if (s[p] == '"')
-			break;
-		if (++p >= len)
-			return -EINVAL;
-		ch = s[p++];
-		switch (ch) {
-		case '"':
-		case '\\':
-		case '/':
-			rc = sl_model_text_append(out, &ch, 1);
-			break;
-		case 'b':
-			rc = sl_model_text_append(out, "\b", 1);
-			break;
-		case 'f':
-			rc = sl_model_text_append(out, "\f", 1);
-			break;
-		case 'n':
-			rc = sl_model_text_append(out, "\n", 1);
-			break;
-		case 'r':
-			rc = sl_model_text_append(out, "\r", 1);
-			break;
-		case 't':
-			rc = sl_model_text_append(out, "\t", 1);
-			break;
-		case 'u': {
-			uint32_t cp, lo;
-
-			if (sl_model_hex4(s, len, p, &cp) < 0)
-				return -EINVAL;
-			p += 4;
-			if (cp >= 0xdc00 && cp <= 0xdfff)
-				return -EINVAL;
-			if (cp >= 0xd800 && cp <= 0xdbff) {
-				if (p + 6 > len || s[p] != '\\' ||
-				    s[p + 1] != 'u' ||
-				    sl_model_hex4(s, len, p + 2, &lo) < 0 ||
-				    lo < 0xdc00 || lo > 0xdfff)
-					return -EINVAL;
-				p += 6;
-				cp = 0x10000 + ((cp - 0xd800) << 10) +
-				     (lo - 0xdc00);
-			}
-			rc = sl_model_utf8_put(out, cp);
-			break;
-		}
-		default:
-			return -EINVAL;
-		}
-		if (rc)
-			return -ENOMEM;
-	}
-	*i = p + 1;
-	return 0;
-}
-
-/* Read over one JSON value (not a string's contents: those are checked
- * by the caller when kept). Nesting is bounded. */
-static int
-sl_model_json_skip(const char *s, size_t len, size_t *i, unsigned int depth)
-{
-	size_t p = *i;
-
-	if (depth > 32 || p >= len)
-		return -EINVAL;
-	if (s[p] == '"') {
-		for (p++; p < len && s[p] != '"'; p++)
-			if (s[p] == '\\')
-				p++;
-		if (p >= len)
-			return -EINVAL;
-		*i = p + 1;
-		return 0;
-	}
-	if (s[p] == '{' || s[p] == '[') {
-		char close = s[p] == '{' ? '}' : ']';
-
-		p++;
-		sl_model_json_ws(s, len, &p);
-		if (p < len && s[p] == close) {
-			*i = p + 1;
-			return 0;
-		}
-		for (;;) {
-			if (close == '}') {
-				if (sl_model_json_skip(s, len, &p, depth + 1) ||
-				    s[p - 1] != '"')
-					return -EINVAL;
-				sl_model_json_ws(s, len, &p);
-				if (p >= len || s[p++] != ':')
-					return -EINVAL;
-				sl_model_json_ws(s, len, &p);
-			}
-			if (sl_model_json_skip(s, len, &p, depth + 1))
-				return -EINVAL;
-			sl_model_json_ws(s, len, &p);
-			if (p < len && s[p] == ',') {
-				p++;
-				sl_model_json_ws(s, len, &p);
-				continue;
-			}
-			if (p < len && s[p] == close) {
-				*i = p + 1;
-				return 0;
-			}
-			return -EINVAL;
-		}
-	}
-	/* number, true, false, null: a run of their characters */
-	while (p < len && (sl_model_is_word_byte((unsigned char)s[p]) ||
-			   s[p] == '-' || s[p] == '+' || s[p] == '.'))
-		p++;
-	if (p == *i)
-		return -EINVAL;
-	*i = p;
-	return 0;
-}
-
 static uint32_t
 sl_model_replay_hash(const char *q, size_t len)
 {
@@ -831,205 +633,73 @@ sl_model_replay_free(struct sl_model_replay *r)
 	free(r);
 }
 
-/* A copy of @t's bytes, NUL-terminated; NULL on ENOMEM. */
-static char *
-sl_model_text_dup(const struct sl_model_text *t)
+enum { SL_REPLAY_QUESTION, SL_REPLAY_GENERATED, SL_REPLAY_ID };
+
+/* sl_jsonl_load's callback: keep one record. */
+static int
+sl_model_replay_add(void *arg, struct sl_jsonl_field *f, unsigned int n,
+		    char *why, size_t why_len)
 {
-	char *s = malloc(t->len + 1);
+	struct sl_model_replay *r = arg;
+	struct sl_model_replay_entry *e;
 
-	if (s == NULL)
-		return NULL;
-	if (t->len)
-		memcpy(s, t->buf, t->len);
-	s[t->len] = '\0';
-	return s;
-}
-
-/* Parse one line into @e; NULL or the reason it is refused. */
-static const char *
-sl_model_replay_line(const char *s, size_t len,
-		     struct sl_model_replay_entry *e)
-{
-	struct sl_model_text key = {0}, val = {0};
-	bool have_q = false, have_g = false;
-	const char *why = NULL;
-	size_t p = 0;
-
-	sl_model_json_ws(s, len, &p);
-	if (p >= len || s[p++] != '{')
-		return "not a JSON object";
-	sl_model_json_ws(s, len, &p);
-	if (p < len && s[p] == '}') {
-		p++;
-		goto done;
+	(void)n;
+	if (r->n == SL_MODEL_REPLAY_ENTRIES_MAX) {
+		snprintf(why, why_len, "more than %u records",
+			 SL_MODEL_REPLAY_ENTRIES_MAX);
+		return -1;
 	}
-	for (;;) {
-		int rc = sl_model_json_string(s, len, &p, &key);
+	if (r->n == r->cap) {
+		size_t nc = r->cap ? 2 * r->cap : 256;
+		struct sl_model_replay_entry *g =
+			realloc(r->e, nc * sizeof(*g));
 
-		if (rc) {
-			why = rc == -ENOMEM ? "out of memory" : "bad key";
-			goto out;
+		if (g == NULL) {
+			snprintf(why, why_len, "out of memory");
+			return -1;
 		}
-		sl_model_json_ws(s, len, &p);
-		if (p >= len || s[p++] != ':') {
-			why = "':' expected";
-			goto out;
-		}
-		sl_model_json_ws(s, len, &p);
-		if ((key.len == 8 && memcmp(key.buf, "question", 8) == 0) ||
-		    (key.len == 9 && memcmp(key.buf, "generated", 9) == 0)) {
-			bool q = key.len == 8;
-			char **dst = q ? &e->question : &e->generated;
-
-			if (q ? have_q : have_g) {
-				why = q ? "\"question\" given twice"
-					: "\"generated\" given twice";
-				goto out;
-			}
-			if (p >= len || s[p] != '"') {
-				why = q ? "\"question\" is not a string"
-					: "\"generated\" is not a string";
-				goto out;
-			}
-			rc = sl_model_json_string(s, len, &p, &val);
-			if (rc) {
-				why = rc == -ENOMEM ? "out of memory"
-						    : "bad string";
-				goto out;
-			}
-			if (val.len > SL_MODEL_REPLAY_TEXT_MAX) {
-				why = "text longer than 256 KiB";
-				goto out;
-			}
-			if (!sl_utf8_valid((const uint8_t *)val.buf, val.len)) {
-				why = "text is not valid UTF-8";
-				goto out;
-			}
-			*dst = sl_model_text_dup(&val);
-			if (*dst == NULL) {
-				why = "out of memory";
-				goto out;
-			}
-			if (q) {
-				e->question_len = val.len;
-				have_q = true;
-			} else {
-				e->generated_len = val.len;
-				have_g = true;
-			}
-		} else if (key.len == 2 && memcmp(key.buf, "id", 2) == 0 &&
-			   e->id == NULL) {
-			size_t start = p;
-
-			if (p < len && s[p] == '"') {
-				rc = sl_model_json_string(s, len, &p, &val);
-				if (rc == 0)
-					e->id = sl_model_text_dup(&val);
-			} else {
-				rc = sl_model_json_skip(s, len, &p, 0);
-				if (rc == 0) {
-					e->id = malloc(p - start + 1);
-					if (e->id != NULL) {
-						memcpy(e->id, s + start,
-						       p - start);
-						e->id[p - start] = '\0';
-					}
-				}
-			}
-			if (rc) {
-				why = "bad \"id\"";
-				goto out;
-			}
-			if (e->id == NULL) {
-				why = "out of memory";
-				goto out;
-			}
-		} else if (sl_model_json_skip(s, len, &p, 0)) {
-			why = "bad value";
-			goto out;
-		}
-		sl_model_json_ws(s, len, &p);
-		if (p < len && s[p] == ',') {
-			p++;
-			sl_model_json_ws(s, len, &p);
-			continue;
-		}
-		if (p < len && s[p] == '}') {
-			p++;
-			break;
-		}
-		why = "',' or '}' expected";
-		goto out;
+		r->e = g;
+		r->cap = nc;
 	}
-done:
-	sl_model_json_ws(s, len, &p);
-	if (p != len)
-		why = "text after the object";
-	else if (!have_q)
-		why = "no \"question\" string";
-	else if (!have_g)
-		why = "no \"generated\" string";
-	else if (e->id == NULL && (e->id = calloc(1, 1)) == NULL)
-		why = "out of memory";
-out:
-	sl_model_text_free(&key);
-	sl_model_text_free(&val);
-	return why;
+	e = &r->e[r->n];
+	if (f[SL_REPLAY_ID].val == NULL &&
+	    (f[SL_REPLAY_ID].val = calloc(1, 1)) == NULL) {
+		snprintf(why, why_len, "out of memory");
+		return -1;
+	}
+	e->question = f[SL_REPLAY_QUESTION].val;
+	e->question_len = f[SL_REPLAY_QUESTION].len;
+	e->generated = f[SL_REPLAY_GENERATED].val;
+	e->generated_len = f[SL_REPLAY_GENERATED].len;
+	e->id = f[SL_REPLAY_ID].val;
+	f[SL_REPLAY_QUESTION].val = NULL;
+	f[SL_REPLAY_GENERATED].val = NULL;
+	f[SL_REPLAY_ID].val = NULL;
+	r->n++;
+	return 0;
 }
 
 struct sl_model_replay *
 sl_model_replay_load(const char *path, char *err, size_t errlen)
 {
+	struct sl_jsonl_field f[] = {
+		[SL_REPLAY_QUESTION] = {"question", SL_JSONL_STRING, true,
+					SL_MODEL_REPLAY_TEXT_MAX},
+		[SL_REPLAY_GENERATED] = {"generated", SL_JSONL_STRING, true,
+					 SL_MODEL_REPLAY_TEXT_MAX},
+		[SL_REPLAY_ID] = {"id", SL_JSONL_ID, false, 1024},
+	};
 	struct sl_model_replay *r = calloc(1, sizeof(*r));
-	FILE *f = fopen(path, "r");
-	char *line = NULL;
-	size_t cap = 0, n_cap = 0, lineno = 0, k;
-	ssize_t got;
 	uint32_t slots = 2;
+	size_t k;
 
-	if (r == NULL || f == NULL) {
-		snprintf(err, errlen, "%s: %s", path,
-			 strerror(f == NULL ? errno : ENOMEM));
+	if (r == NULL) {
+		snprintf(err, errlen, "%s: out of memory", path);
+		return NULL;
+	}
+	if (sl_jsonl_load(path, f, 3, sl_model_replay_add, r, err, errlen) <
+	    0)
 		goto fail;
-	}
-	while ((got = getline(&line, &cap, f)) >= 0) {
-		struct sl_model_replay_entry e = {0};
-		size_t len = (size_t)got, p = 0;
-		const char *why;
-
-		lineno++;
-		sl_model_json_ws(line, len, &p);
-		if (p == len)
-			continue;
-		if (r->n == SL_MODEL_REPLAY_ENTRIES_MAX) {
-			snprintf(err, errlen, "%s:%zu: more than %u records",
-				 path, lineno, SL_MODEL_REPLAY_ENTRIES_MAX);
-			goto fail;
-		}
-		if (r->n == n_cap) {
-			size_t nc = n_cap ? 2 * n_cap : 256;
-			struct sl_model_replay_entry *g =
-				realloc(r->e, nc * sizeof(*g));
-
-			if (g == NULL) {
-				snprintf(err, errlen, "%s: out of memory",
-					 path);
-				goto fail;
-			}
-			r->e = g;
-			n_cap = nc;
-		}
-		why = sl_model_replay_line(line, len, &e);
-		r->e[r->n++] = e; /* freed with the index, even if refused */
-		if (why != NULL) {
-			snprintf(err, errlen, "%s:%zu: %s", path, lineno, why);
-			goto fail;
-		}
-	}
-	if (ferror(f)) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		goto fail;
-	}
 	if (r->n == 0) {
 		snprintf(err, errlen, "%s: no records", path);
 		goto fail;
@@ -1065,13 +735,8 @@ sl_model_replay_load(const char *path, char *err, size_t errlen)
 		}
 		r->slot[i] = (uint32_t)k + 1;
 	}
-	free(line);
-	fclose(f);
 	return r;
 fail:
-	free(line);
-	if (f != NULL)
-		fclose(f);
 	sl_model_replay_free(r);
 	return NULL;
 }

@@ -191,7 +191,7 @@ struct sl_model_replay_entry {
 /* A replay file loaded and indexed by question text. */
 struct sl_model_replay {
 	struct sl_model_replay_entry *e;
-	size_t n;
+	size_t n, cap;
 	uint32_t *slot; /* index + 1 of the entry (0: empty), open addressing */
 	uint32_t mask;
 };
@@ -200,19 +200,10 @@ struct sl_model_replay {
 #define SL_MODEL_REPLAY_ENTRIES_MAX (1u << 20)
 
 /**
- * sl_model_json_string - decode the JSON string whose opening quote is at
- * @s[*@i] (@len bytes in all) into @out (escapes resolved, \uXXXX and
- * surrogate pairs to UTF-8); *@i moves past the closing quote.
- * Return 0, -EINVAL (malformed, or a lone surrogate) or -ENOMEM.
- */
-int sl_model_json_string(const char *s, size_t len, size_t *i,
-			 struct sl_model_text *out);
-
-/**
- * sl_model_replay_load - read a JSON-lines file: one object a line with
- * string fields "question" and "generated" (others, such as "id" or
- * "truth", are read over; "id" is kept as text). Blank lines are
- * skipped. Both texts must be valid UTF-8 and at most
+ * sl_model_replay_load - read a JSON Lines file (sl_jsonl_load): one
+ * object a line with string fields "question" and "generated" (others,
+ * such as "truth", are read over; "id", a string or an integer, is kept
+ * as text). Blank lines are skipped. Both texts are at most
  * SL_MODEL_REPLAY_TEXT_MAX bytes; a question may appear once.
  * Return the index, or NULL with "FILE:LINE: what is wrong" in @err.
  */

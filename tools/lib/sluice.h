@@ -654,4 +654,56 @@ sl_corpus_token_text(const struct sl_corpus *c, size_t i)
  */
 void sl_corpus_free(struct sl_corpus *c);
 
+/* ------------------------------------------------------------------ */
+/* JSON Lines records                                                  */
+/* ------------------------------------------------------------------ */
+
+/*
+ * One field a record may carry. The loader fills @val (a malloc'd,
+ * NUL-terminated copy; NULL when the record lacks the field) and @len;
+ * a callback that keeps @val sets it to NULL, else the loader frees it.
+ */
+enum sl_jsonl_kind {
+	SL_JSONL_STRING, /* a string */
+	SL_JSONL_ID,     /* a string or an integer, kept as its text */
+};
+
+struct sl_jsonl_field {
+	const char *name;
+	enum sl_jsonl_kind kind;
+	bool required;
+	size_t max_len; /* bytes; 0: no limit */
+	char *val;
+	size_t len;
+};
+
+/* Called once a record; return 0, or -1 after writing why to @why. */
+typedef int (*sl_jsonl_fn)(void *arg, struct sl_jsonl_field *f,
+			   unsigned int n, char *why, size_t why_len);
+
+/**
+ * sl_jsonl_load - read a JSON Lines file (jansson): each non-blank line
+ * one object; the @n fields @f are taken from it, other members are read
+ * over. A member named twice, text that is not UTF-8, "\u0000" in a
+ * string, a missing required field or one of the wrong type refuses the
+ * record; @fn sees each accepted record in file order.
+ *
+ * Return: the records read, or -1 with "PATH:LINE: why" (or "PATH:
+ * strerror") in @err.
+ */
+long sl_jsonl_load(const char *path, struct sl_jsonl_field *f,
+		   unsigned int n, sl_jsonl_fn fn, void *arg, char *err,
+		   size_t err_len);
+
+/**
+ * sl_jsonl_record - sl_jsonl_load's reading of one line of @len bytes.
+ * Return: 0, 1 for a blank line (nothing filled), or -1 with why in
+ * @why. The caller frees the fields' values (sl_jsonl_clear).
+ */
+int sl_jsonl_record(const char *line, size_t len, struct sl_jsonl_field *f,
+		    unsigned int n, char *why, size_t why_len);
+
+/** sl_jsonl_clear - free the fields' values and set them to NULL. */
+void sl_jsonl_clear(struct sl_jsonl_field *f, unsigned int n);
+
 #endif /* SLUICE_H */
