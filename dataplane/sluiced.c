@@ -40,6 +40,7 @@
 #include "sl_ctl.h"
 #include "sl_dp.h"
 #include "sl_loop.h"
+#include "sl_opt.h"
 #include "sl_path.h"
 #include "sl_port.h"
 #include "sl_priv.h"
@@ -193,25 +194,6 @@ eal_has_memory(const struct sluiced_opts *o)
 	return false;
 }
 
-/* A number in [lo, hi] for option @name; false after saying why. */
-static bool
-opt_number(const char *name, const char *arg, unsigned long lo,
-	   unsigned long hi, unsigned int *out)
-{
-	char *end;
-	unsigned long v;
-
-	errno = 0;
-	v = strtoul(arg, &end, 10);
-	if (errno || end == arg || *end != '\0' || v < lo || v > hi) {
-		fprintf(stderr, "sluiced: --%s: must be %lu..%lu, got \"%s\"\n",
-			name, lo, hi, arg);
-		return false;
-	}
-	*out = (unsigned int)v;
-	return true;
-}
-
 /* The admin token: --token-file, else SLUICE_TOKEN (scrubbed from the
  * environment either way); the read-only one from --ro-token-file. */
 static int
@@ -325,7 +307,6 @@ parse_opts(int argc, char **argv, struct sluiced_opts *o)
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	char *end;
 	int c;
 
 	o->stats_interval_ms = 1000;
@@ -356,21 +337,14 @@ parse_opts(int argc, char **argv, struct sluiced_opts *o)
 			o->stats_file = optarg;
 			break;
 		case 'I':
-			o->stats_interval_ms = strtoul(optarg, &end, 10);
-			if (*end != '\0' || o->stats_interval_ms == 0) {
-				fprintf(stderr, "sluiced: --stats-interval-ms: "
-						"not a positive number: %s\n",
-					optarg);
+			if (!sl_opt_uint("sluiced", "stats-interval-ms", optarg,
+					 1, 3600000, &o->stats_interval_ms))
 				return -1;
-			}
 			break;
 		case 'd':
-			o->duration_s = strtoul(optarg, &end, 10);
-			if (*end != '\0') {
-				fprintf(stderr, "sluiced: --duration: not a "
-						"number: %s\n", optarg);
+			if (!sl_opt_uint("sluiced", "duration", optarg, 0,
+					 UINT32_MAX, &o->duration_s))
 				return -1;
-			}
 			break;
 		case 'l':
 			o->lcores = optarg;
@@ -396,21 +370,14 @@ parse_opts(int argc, char **argv, struct sluiced_opts *o)
 			o->control = optarg;
 			break;
 		case 'T':
-		case 'M': {
-			unsigned long v = strtoul(optarg, &end, 10);
-
-			if (*end != '\0' || v == 0 || v > 65535) {
-				fprintf(stderr, "sluiced: --%s: not a port: %s\n",
-					c == 'T' ? "control-tcp" : "metrics",
-					optarg);
+		case 'M':
+			if (!sl_opt_uint("sluiced",
+					 c == 'T' ? "control-tcp" : "metrics",
+					 optarg, 1, 65535,
+					 c == 'T' ? &o->control_tcp
+						  : &o->metrics))
 				return -1;
-			}
-			if (c == 'T')
-				o->control_tcp = (unsigned int)v;
-			else
-				o->metrics = (unsigned int)v;
 			break;
-		}
 		case 'k':
 			/* Refused before anything reads it: argv is in
 			 * ps and /proc/PID/cmdline for every local user. */
@@ -462,32 +429,32 @@ parse_opts(int argc, char **argv, struct sluiced_opts *o)
 			o->state_dir = optarg;
 			break;
 		case OPT_MBUFS:
-			if (!opt_number("mbufs", optarg, SL_POOL_MBUFS_MIN,
+			if (!sl_opt_uint("sluiced", "mbufs", optarg, SL_POOL_MBUFS_MIN,
 					SL_POOL_MBUFS_MAX, &o->mbufs))
 				return -1;
 			break;
 		case OPT_CONNS_UNIX:
-			if (!opt_number("max-conns-unix", optarg, 1, 65536,
+			if (!sl_opt_uint("sluiced", "max-conns-unix", optarg, 1, 65536,
 					&o->conns_unix))
 				return -1;
 			break;
 		case OPT_CONNS_TCP:
-			if (!opt_number("max-conns-tcp", optarg, 1, 65536,
+			if (!sl_opt_uint("sluiced", "max-conns-tcp", optarg, 1, 65536,
 					&o->conns_tcp))
 				return -1;
 			break;
 		case OPT_CONNS_METRICS:
-			if (!opt_number("max-conns-metrics", optarg, 1, 65536,
+			if (!sl_opt_uint("sluiced", "max-conns-metrics", optarg, 1, 65536,
 					&o->conns_metrics))
 				return -1;
 			break;
 		case OPT_IDLE:
-			if (!opt_number("idle-timeout-ms", optarg, 100,
+			if (!sl_opt_uint("sluiced", "idle-timeout-ms", optarg, 100,
 					3600000, &o->idle_ms))
 				return -1;
 			break;
 		case OPT_METRICS_IDLE:
-			if (!opt_number("metrics-idle-timeout-ms", optarg, 100,
+			if (!sl_opt_uint("sluiced", "metrics-idle-timeout-ms", optarg, 100,
 					3600000, &o->metrics_idle_ms))
 				return -1;
 			break;

@@ -41,6 +41,7 @@
  * Deterministic: no randomness, one thread, answers in arrival order.
  */
 #include <errno.h>
+#include <float.h>
 #include <getopt.h>
 #include <math.h>
 #include <poll.h>
@@ -52,6 +53,7 @@
 #include <unistd.h>
 
 #include "engine/engine.h"
+#include "sl_opt.h"
 
 #ifndef SL_SOURCE_DIR
 #define SL_SOURCE_DIR "."
@@ -615,41 +617,6 @@ usage(FILE *f)
 		"default corpus: %s\n", ENGINE_DEFAULT_CORPUS);
 }
 
-/* A non-negative number option; false (and a message) if it is not. */
-static bool
-engine_opt_double(const char *name, const char *text, double *out)
-{
-	char *end;
-
-	errno = 0;
-	*out = strtod(text, &end);
-	if (errno != 0 || end == text || *end != '\0' || !(*out >= 0) ||
-	    isinf(*out)) {
-		fprintf(stderr, "sluice-engine: bad --%s '%s'\n", name, text);
-		return false;
-	}
-	return true;
-}
-
-static bool
-engine_opt_uint(const char *name, const char *text, unsigned int min,
-		unsigned int max, unsigned int *out)
-{
-	unsigned long v;
-	char *end;
-
-	errno = 0;
-	v = strtoul(text, &end, 10);
-	if (errno != 0 || end == text || *end != '\0' || text[0] == '-' ||
-	    v < min || v > max) {
-		fprintf(stderr, "sluice-engine: bad --%s '%s' (%u..%u)\n",
-			name, text, min, max);
-		return false;
-	}
-	*out = (unsigned int)v;
-	return true;
-}
-
 static uint64_t
 engine_ms_to_ns(double ms, double scale)
 {
@@ -854,7 +821,6 @@ main(int argc, char **argv)
 	bool ok = true;
 
 	while (ok && (c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		char *end;
 
 		switch (c) {
 		case 'l':
@@ -872,13 +838,9 @@ main(int argc, char **argv)
 			}
 			break;
 		case 'd':
-			duration = strtod(optarg, &end);
-			if (*end != '\0' || duration < 0) {
-				fprintf(stderr,
-					"sluice-engine: bad --duration '%s'\n",
-					optarg);
+			if (!sl_opt_double("sluice-engine", "duration", optarg,
+					   0, DBL_MAX, &duration))
 				return 2;
-			}
 			break;
 		case 's':
 			e.stats_file = optarg;
@@ -900,76 +862,67 @@ main(int argc, char **argv)
 			}
 			break;
 		case ENGINE_OPT_TIME_SCALE:
-			ok = engine_opt_double("time-scale", optarg,
-					       &o.time_scale);
+			ok = sl_opt_double("sluice-engine", "time-scale", optarg, 0,
+					       DBL_MAX, &o.time_scale);
 			break;
 		case ENGINE_OPT_MAX_BATCH:
-			ok = engine_opt_uint("max-num-seqs", optarg, 1, 65536,
+			ok = sl_opt_uint("sluice-engine", "max-num-seqs", optarg, 1, 65536,
 					     &o.max_batch);
 			break;
 		case ENGINE_OPT_MAX_QUEUE:
-			ok = engine_opt_uint("max-queue", optarg, 0,
+			ok = sl_opt_uint("sluice-engine", "max-queue", optarg, 0,
 					     ENGINE_TABLE_SIZE, &o.max_queue);
 			break;
 		case ENGINE_OPT_MAX_WAIT:
-			ok = engine_opt_double("max-wait-ms", optarg,
-					       &o.max_wait_ms);
+			ok = sl_opt_double("sluice-engine", "max-wait-ms", optarg, 0,
+					       DBL_MAX, &o.max_wait_ms);
 			break;
 		case ENGINE_OPT_WORKERS:
-			ok = engine_opt_uint("workers", optarg, 1, 65536,
+			ok = sl_opt_uint("sluice-engine", "workers", optarg, 1, 65536,
 					     &o.workers);
 			break;
 		case ENGINE_OPT_JOIN:
-			ok = engine_opt_uint("join", optarg, 1,
+			ok = sl_opt_uint("sluice-engine", "join", optarg, 1,
 					     SL_ENGINE_JOIN_MAX, &o.join);
 			break;
-		case ENGINE_OPT_SEED: {
-			unsigned long long seed;
-
-			errno = 0;
-			seed = strtoull(optarg, &end, 0);
-			if (errno != 0 || end == optarg || *end != '\0') {
-				fprintf(stderr,
-					"sluice-engine: bad --seed '%s'\n",
-					optarg);
+		case ENGINE_OPT_SEED:
+			if (!sl_opt_u64("sluice-engine", "seed", optarg, 0,
+					UINT64_MAX, &e.m.seed))
 				return 2;
-			}
-			e.m.seed = seed;
 			break;
-		}
 		case ENGINE_OPT_CORPUS:
 			o.corpus = optarg;
 			break;
 		case ENGINE_OPT_PREFILL:
-			ok = engine_opt_double("prefill-ms", optarg,
-					       &o.prefill_ms);
+			ok = sl_opt_double("sluice-engine", "prefill-ms", optarg, 0,
+					       DBL_MAX, &o.prefill_ms);
 			break;
 		case ENGINE_OPT_PREFILL_TOKEN:
-			ok = engine_opt_double("prefill-per-token-ms", optarg,
-					       &o.prefill_per_token_ms);
+			ok = sl_opt_double("sluice-engine", "prefill-per-token-ms", optarg, 0,
+					       DBL_MAX, &o.prefill_per_token_ms);
 			break;
 		case ENGINE_OPT_DECODE:
-			ok = engine_opt_double("decode-ms", optarg,
-					       &o.decode_ms);
+			ok = sl_opt_double("sluice-engine", "decode-ms", optarg, 0,
+					       DBL_MAX, &o.decode_ms);
 			break;
 		case ENGINE_OPT_DECODE_SEQ:
-			ok = engine_opt_double("decode-per-seq-ms", optarg,
-					       &o.decode_per_seq_ms);
+			ok = sl_opt_double("sluice-engine", "decode-per-seq-ms", optarg, 0,
+					       DBL_MAX, &o.decode_per_seq_ms);
 			break;
 		case ENGINE_OPT_BATCHED_TOKENS:
-			ok = engine_opt_uint("max-batched-tokens", optarg, 1,
+			ok = sl_opt_uint("sluice-engine", "max-batched-tokens", optarg, 1,
 					     1u << 24, &o.max_batched_tokens);
 			break;
 		case ENGINE_OPT_KV_TOKENS:
-			ok = engine_opt_uint("kv-tokens", optarg, 1, 1u << 30,
+			ok = sl_opt_uint("sluice-engine", "kv-tokens", optarg, 1, 1u << 30,
 					     &o.kv_tokens);
 			break;
 		case ENGINE_OPT_PREFIX_TOKENS:
-			ok = engine_opt_uint("prefix-tokens", optarg, 0,
+			ok = sl_opt_uint("sluice-engine", "prefix-tokens", optarg, 0,
 					     1u << 20, &o.prefix_tokens);
 			break;
 		case ENGINE_OPT_PREFIX_CACHE:
-			ok = engine_opt_uint("prefix-cache", optarg, 0, 4096,
+			ok = sl_opt_uint("sluice-engine", "prefix-cache", optarg, 0, 4096,
 					     &o.prefix_cache);
 			break;
 		case ENGINE_OPT_CHUNKED:
@@ -979,29 +932,29 @@ main(int argc, char **argv)
 			o.serial_children = true;
 			break;
 		case ENGINE_OPT_TOKEN_MS:
-			ok = engine_opt_double("token-ms", optarg, &o.token_ms);
+			ok = sl_opt_double("sluice-engine", "token-ms", optarg, 0, DBL_MAX, &o.token_ms);
 			break;
 		case ENGINE_OPT_ITEM_MS:
-			ok = engine_opt_double("item-ms", optarg, &o.item_ms);
+			ok = sl_opt_double("sluice-engine", "item-ms", optarg, 0, DBL_MAX, &o.item_ms);
 			break;
 		case ENGINE_OPT_ITEM_BATCH_MS:
-			ok = engine_opt_double("item-batch-ms", optarg,
-					       &o.item_batch_ms);
+			ok = sl_opt_double("sluice-engine", "item-batch-ms", optarg, 0,
+					       DBL_MAX, &o.item_batch_ms);
 			break;
 		case ENGINE_OPT_BATCH:
-			ok = engine_opt_uint("batch", optarg, 1, 4096,
+			ok = sl_opt_uint("sluice-engine", "batch", optarg, 1, 4096,
 					     &o.batch);
 			break;
 		case ENGINE_OPT_DATA:
 			o.data = optarg;
 			break;
 		case ENGINE_OPT_CHUNK_MIN:
-			ok = engine_opt_uint("chunk-min", optarg, 1,
+			ok = sl_opt_uint("sluice-engine", "chunk-min", optarg, 1,
 					     SL_MODEL_REPLAY_CHUNK_MAX,
 					     &o.chunk_min);
 			break;
 		case ENGINE_OPT_CHUNK_MAX:
-			ok = engine_opt_uint("chunk-max", optarg, 1,
+			ok = sl_opt_uint("sluice-engine", "chunk-max", optarg, 1,
 					     SL_MODEL_REPLAY_CHUNK_MAX,
 					     &o.chunk_max);
 			break;

@@ -25,6 +25,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "sl_opt.h"
 #include "sluice.h"
 
 #define INJ_FRAME_MAX 256
@@ -349,8 +350,7 @@ inj_parse_args(struct inj_opts *o, int argc, char **argv)
 		{NULL, 0, NULL, 0},
 	};
 	unsigned int have = 0;
-	unsigned long v;
-	char *end;
+	uint64_t v;
 	int c;
 
 	memset(o, 0, sizeof(*o));
@@ -377,22 +377,19 @@ inj_parse_args(struct inj_opts *o, int argc, char **argv)
 			have |= 8;
 			break;
 		case 'p':
-			v = strtoul(optarg, &end, 10);
-			if (*end != '\0' || v == 0 || v >= 65535)
+			if (!sl_parse_u64(optarg, 1, 65535, &v))
 				goto bad;
 			o->dst_port = (uint16_t)v;
 			have |= 16;
 			break;
 		case 'P':
-			v = strtoul(optarg, &end, 10);
-			if (*end != '\0' || v > UINT32_MAX)
+			if (!sl_parse_u64(optarg, 0, UINT32_MAX, &v))
 				goto bad;
 			o->pipeline = (uint32_t)v;
 			have |= 32;
 			break;
 		case 'c':
-			v = strtoul(optarg, &end, 10);
-			if (*end != '\0' || v == 0 || v > 1000000)
+			if (!sl_parse_u64(optarg, 1, 1000000, &v))
 				goto bad;
 			o->count = v;
 			break;

@@ -39,6 +39,7 @@
 #include <unistd.h>
 
 #include "sl_frame.h"
+#include "sl_opt.h"
 #include "sl_stats_def.h"
 #include "sluice.pb-c.h"
 
@@ -325,8 +326,8 @@ struct cmd_opts {
 	bool dry_run;
 	bool json;
 	bool reset;
-	long iterations;
-	long interval_ms;
+	uint64_t iterations;
+	uint64_t interval_ms;
 	const char *positional;
 };
 
@@ -356,20 +357,6 @@ struct command {
 	bool positional; /* takes one optional word */
 	int (*run)(struct ctl *c, const struct cmd_opts *o);
 };
-
-static bool
-parse_long(const char *s, long lo, long hi, long *out)
-{
-	char *end;
-	long v;
-
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno || end == s || *end || v < lo || v > hi)
-		return false;
-	*out = v;
-	return true;
-}
 
 /* --------------------------------------------------------------- printing */
 
@@ -911,7 +898,7 @@ cmd_add(struct ctl *c, const struct cmd_opts *o)
 	Sluice__V1__Response *r;
 	char addr[64];
 	const char *colon;
-	long port;
+	uint64_t port;
 	int rc;
 
 	if ((rc = need_ref(c, o, false)) != 0)
@@ -922,7 +909,7 @@ cmd_add(struct ctl *c, const struct cmd_opts *o)
 	}
 	colon = strrchr(o->address, ':');
 	if (colon == NULL || (size_t)(colon - o->address) >= sizeof(addr) ||
-	    !parse_long(colon + 1, 0, UINT32_MAX, &port)) {
+	    !sl_parse_u64(colon + 1, 0, UINT32_MAX, &port)) {
 		fail_line(c, "--address: must be IP:PORT, got \"%s\"",
 			  o->address);
 		return EXIT_USAGE;
@@ -1325,7 +1312,7 @@ cmd_top(struct ctl *c, const struct cmd_opts *o)
 	bool tty = isatty(STDIN_FILENO) == 1;
 	bool watch_stdin = true;
 	uint64_t prev_ms = 0;
-	long done = 0;
+	uint64_t done = 0;
 	int rc = 0;
 
 	sigaction(SIGINT, &sa, NULL);
@@ -1586,7 +1573,7 @@ run_command(struct ctl *c, const struct command *cmd, int argc, char **argv)
 			o.reset = true;
 			break;
 		case OPT_ITERATIONS:
-			if (!parse_long(optarg, 1, 1000000000, &o.iterations)) {
+			if (!sl_parse_u64(optarg, 1, 1000000000, &o.iterations)) {
 				fail_line(c,
 					  "--iterations: must be 1.., got "
 					  "\"%s\"",
@@ -1595,7 +1582,7 @@ run_command(struct ctl *c, const struct command *cmd, int argc, char **argv)
 			}
 			break;
 		case OPT_INTERVAL:
-			if (!parse_long(optarg, 10, 4000, &o.interval_ms)) {
+			if (!sl_parse_u64(optarg, 10, 4000, &o.interval_ms)) {
 				fail_line(c,
 					  "--interval-ms: must be 10..4000, "
 					  "got \"%s\"",

@@ -31,6 +31,7 @@
  * are corpus text, or with --questions FILE the given ones in file order.
  */
 #include <errno.h>
+#include <float.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <math.h>
@@ -43,6 +44,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "sl_opt.h"
 #include "sluice.h"
 
 #ifndef SL_SOURCE_DIR
@@ -567,7 +569,7 @@ usage(FILE *f)
 static int
 gen_parse_rates(const char *list, double *rates, unsigned int *n)
 {
-	char buf[1024], *save = NULL, *item, *end;
+	char buf[1024], *save = NULL, *item;
 
 	if (strlen(list) >= sizeof(buf))
 		return -EINVAL;
@@ -577,41 +579,12 @@ gen_parse_rates(const char *list, double *rates, unsigned int *n)
 	     item = strtok_r(NULL, ",", &save)) {
 		double v;
 
-		errno = 0;
-		v = strtod(item, &end);
-		if (errno != 0 || end == item || *end != '\0' ||
-		    !isfinite(v) || v <= 0 || *n == GEN_SWEEP_MAX)
+		if (!sl_parse_double(item, 0, DBL_MAX, &v) || v <= 0 ||
+		    *n == GEN_SWEEP_MAX)
 			return -EINVAL;
 		rates[(*n)++] = v;
 	}
 	return *n ? 0 : -EINVAL;
-}
-
-static bool
-parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-
-	if (*s < '0' || *s > '9')
-		return false;
-	errno = 0;
-	v = strtoull(s, &end, 0);
-	if (errno != 0 || *end != '\0' || v < min || v > max)
-		return false;
-	*out = v;
-	return true;
-}
-
-static bool
-parse_double(const char *s, double *out)
-{
-	char *end;
-
-	errno = 0;
-	*out = strtod(s, &end);
-	return errno == 0 && *end == '\0' && end != s && *out >= 0 &&
-	       isfinite(*out);
 }
 
 static int
@@ -694,49 +667,49 @@ gen_parse_args(struct gen_opts *o, int argc, char **argv)
 				BAD_ARG("bind");
 			break;
 		case 'p':
-			if (!parse_u64(optarg, 0, UINT32_MAX, &v))
+			if (!sl_parse_u64(optarg, 0, UINT32_MAX, &v))
 				BAD_ARG("pipeline");
 			o->pipeline = (uint32_t)v;
 			break;
 		case 't':
-			if (!parse_u64(optarg, 0, UINT16_MAX, &v))
+			if (!sl_parse_u64(optarg, 0, UINT16_MAX, &v))
 				BAD_ARG("tenant");
 			o->tenant = (uint16_t)v;
 			break;
 		case 'n':
-			if (!parse_u64(optarg, 1, 1u << 20, &v))
+			if (!sl_parse_u64(optarg, 1, 1u << 20, &v))
 				BAD_ARG("streams");
 			o->streams = (uint32_t)v;
 			transform_only = "streams";
 			break;
 		case 'r':
-			if (!parse_double(optarg, &o->rate))
+			if (!sl_parse_double(optarg, 0, DBL_MAX, &o->rate))
 				BAD_ARG("rate");
 			transform_only = "rate";
 			break;
 		case 'F':
-			if (!parse_u64(optarg, 1, 1u << 20, &v))
+			if (!sl_parse_u64(optarg, 1, 1u << 20, &v))
 				BAD_ARG("fragments-per-request");
 			o->frags = (uint32_t)v;
 			transform_only = "fragments-per-request";
 			break;
 		case 'K':
-			if (!parse_u64(optarg, 1, 1024, &v))
+			if (!sl_parse_u64(optarg, 1, 1024, &v))
 				BAD_ARG("tokens-per-fragment");
 			o->tokens = (uint32_t)v;
 			have_tokens = true;
 			break;
 		case 'd':
-			if (!parse_double(optarg, &o->duration))
+			if (!sl_parse_double(optarg, 0, DBL_MAX, &o->duration))
 				BAD_ARG("duration");
 			have_duration = true;
 			break;
 		case 'R':
-			if (!parse_u64(optarg, 1, UINT32_MAX, &o->requests))
+			if (!sl_parse_u64(optarg, 1, UINT32_MAX, &o->requests))
 				BAD_ARG("requests");
 			break;
 		case 'D':
-			if (!parse_u64(optarg, 0, 3600000, &o->drain_ms))
+			if (!sl_parse_u64(optarg, 0, 3600000, &o->drain_ms))
 				BAD_ARG("drain-ms");
 			have_drain = true;
 			break;
@@ -756,14 +729,14 @@ gen_parse_args(struct gen_opts *o, int argc, char **argv)
 			break;
 		case 'Q':
 			/* A question goes out in one burst of fragments. */
-			if (!parse_u64(optarg, 1, SL_BURST_MAX, &v))
+			if (!sl_parse_u64(optarg, 1, SL_BURST_MAX, &v))
 				BAD_ARG("question-tokens");
 			o->question_tokens = (uint32_t)v;
 			have_question_tokens = true;
 			pipeline_only = "question-tokens";
 			break;
 		case 'A':
-			if (!parse_double(optarg, &o->request_rate) ||
+			if (!sl_parse_double(optarg, 0, DBL_MAX, &o->request_rate) ||
 			    o->request_rate <= 0)
 				BAD_ARG("request-rate");
 			have_request_rate = true;
@@ -784,14 +757,14 @@ gen_parse_args(struct gen_opts *o, int argc, char **argv)
 			pipeline_only = "sweep";
 			break;
 		case 'W':
-			if (!parse_double(optarg, &o->sweep_duration) ||
+			if (!sl_parse_double(optarg, 0, DBL_MAX, &o->sweep_duration) ||
 			    o->sweep_duration <= 0)
 				BAD_ARG("sweep-duration");
 			have_sweep_duration = true;
 			pipeline_only = "sweep-duration";
 			break;
 		case 'P':
-			if (!parse_u64(optarg, 0, 3600000, &o->sweep_pause_ms))
+			if (!sl_parse_u64(optarg, 0, 3600000, &o->sweep_pause_ms))
 				BAD_ARG("sweep-pause-ms");
 			pipeline_only = "sweep-pause-ms";
 			break;
@@ -804,7 +777,7 @@ gen_parse_args(struct gen_opts *o, int argc, char **argv)
 			pipeline_only = "times";
 			break;
 		case 'I':
-			if (!parse_u64(optarg, 0, UINT32_MAX, &o->id_prefix))
+			if (!sl_parse_u64(optarg, 0, UINT32_MAX, &o->id_prefix))
 				BAD_ARG("id-prefix");
 			o->have_id_prefix = true;
 			pipeline_only = "id-prefix";
@@ -817,7 +790,7 @@ gen_parse_args(struct gen_opts *o, int argc, char **argv)
 			o->corpus_path = optarg;
 			break;
 		case 'S':
-			if (!parse_u64(optarg, 0, UINT64_MAX, &o->seed))
+			if (!sl_parse_u64(optarg, 0, UINT64_MAX, &o->seed))
 				BAD_ARG("seed");
 			break;
 		case 'j':

@@ -27,6 +27,7 @@
 
 #include "lm_loop.h"
 #include "model.h"
+#include "sl_opt.h"
 #include "sluice.h"
 
 #define CORPUS SL_SOURCE_DIR "/tools/data/corpus.txt"
@@ -175,8 +176,7 @@ main(int argc, char **argv)
 	int o;
 
 	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		char *end;
-		unsigned long v;
+		uint64_t v;
 
 		if (o != 'n' && o != 's' && o != 'c' && o != 'q') {
 			fprintf(stderr, "usage: lm_capacity [--requests N] "
@@ -184,8 +184,7 @@ main(int argc, char **argv)
 					"[--queries-prefix T]\n");
 			return 2;
 		}
-		v = strtoul(optarg, &end, 10);
-		if (*end != '\0' || v == 0 || v > 1000000) {
+		if (!sl_parse_u64(optarg, 1, 1000000, &v)) {
 			fprintf(stderr, "lm_capacity: bad value '%s'\n",
 				optarg);
 			return 2;
