@@ -96,7 +96,6 @@ struct sl_edge_cfg {
  */
 struct sl_guard_ref {
 	void *set;      /* struct sl_guard_set (control/sl_guard.h) */
-	void *scratch;  /* the worker's struct sl_guard_scratch, made at first use */
 	unsigned refs;  /* holders; atomic */
 	unsigned n_rules;
 	char **patterns; /* the rules as written, to compile an edit again */
@@ -106,7 +105,7 @@ struct sl_guard_ref {
 
 /**
  * sl_guard_ref_get, sl_guard_ref_put - take or drop a hold on @ref; the
- * last put frees the set, its scratch and its rules. NULL is a no-op.
+ * last put frees the set and its rules. NULL is a no-op.
  */
 void sl_guard_ref_get(struct sl_guard_ref *ref);
 void sl_guard_ref_put(struct sl_guard_ref *ref);

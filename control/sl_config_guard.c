@@ -98,7 +98,6 @@ sl_guard_ref_put(struct sl_guard_ref *ref)
 {
 	if (ref == NULL || __atomic_sub_fetch(&ref->refs, 1, __ATOMIC_ACQ_REL))
 		return;
-	sl_guard_scratch_free(ref->scratch);
 	sl_guard_free(ref->set);
 	for (unsigned int i = 0; i < ref->n_rules; i++)
 		free(ref->patterns[i]);

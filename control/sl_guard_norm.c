@@ -461,3 +461,31 @@ sl_guard_norm_cp(uint32_t cp, uint8_t *out)
 	memcpy(out, sl_guard_fold.pool + SL_FOLD_OFF(e), SL_FOLD_LEN(e));
 	return SL_FOLD_LEN(e);
 }
+
+size_t
+sl_guard_normalize(const void *text, size_t len, uint8_t *out,
+		   uint32_t *origin)
+{
+	const uint8_t *p = text;
+	size_t i = 0, o = 0;
+	uint8_t space = 0;
+
+	if (sl_guard_norm_init(NULL, 0) != 0) {
+		/* No table (ICU failed; nothing compiles): as it is. */
+		memcpy(out, text, len);
+		for (size_t k = 0; origin != NULL && k < len; k++)
+			origin[k] = (uint32_t)k;
+		return len;
+	}
+	while (i < len) {
+		unsigned ol;
+		int nl = sl_guard_norm_char(p + i, len - i, true, &space, &ol, out + o);
+
+		if (origin != NULL)
+			for (int k = 0; k < nl; k++)
+				origin[o + k] = (uint32_t)i;
+		o += (size_t)nl;
+		i += ol;
+	}
+	return o;
+}

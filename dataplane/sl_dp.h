@@ -48,6 +48,9 @@
 #define SL_QUEUE_BUDGET 512
 #define SL_GAPS_MAX 4096  /* streams with an open gap watched for NACKs */
 #define SL_GUARD_POOLS_RETIRED 4 /* guard pools outgrown, not yet freed */
+/* Rule sets a worker holds scratches for at once: the snapshot's, and
+ * older ones streams in flight still run. */
+#define SL_GUARD_SCRATCH_MAX (4 * SL_MAX_GUARDS)
 
 /* Which route pin of its stream's edge state a fragment follows. */
 enum sl_pin_kind {
@@ -118,6 +121,8 @@ _Static_assert(sizeof(struct sl_pkt_meta) <= 36,
 struct sl_splitter;
 struct sl_guard_stream;
 struct sl_guard_scratch;
+struct sl_guard_out;
+struct sl_guard_ref;
 
 /* A buffer edge holds the fragments of one stream until its END, in
  * chunks of pointers borrowed from a mempool. */
@@ -392,6 +397,14 @@ struct sl_dp {
 	 * of them; each is freed once all its states are back. */
 	struct rte_mempool *guard_retired[SL_GUARD_POOLS_RETIRED];
 	uint8_t n_guard_retired;
+	/* This worker's guard scratches, one per rule set it runs (and each
+	 * holding its set), and the filter's output buffer (sl_guard_edge.c). */
+	struct {
+		struct sl_guard_ref *ref;
+		struct sl_guard_scratch *sc;
+	} guard_sc[SL_GUARD_SCRATCH_MAX];
+	uint8_t n_guard_sc;
+	struct sl_guard_out *guard_out;
 	/* Per operator stage, by pipeline and stage index (zeroed when a
 	 * new layout is taken). */
 	struct sl_op_counters op_cnt[SL_MAX_PIPELINES][SL_MAX_STAGES];

@@ -38,6 +38,7 @@
 #include <rte_byteorder.h>
 #include <rte_ether.h>
 #include <rte_ip.h>
+#include <rte_malloc.h>
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
 #include <rte_udp.h>
@@ -78,7 +79,7 @@ struct guard_carry {
 };
 
 /* What the engine released for one fragment, as tokens. */
-struct guard_out {
+struct sl_guard_out {
 	uint8_t buf[SL_WIRE_PAYLOAD_MAX];
 	size_t len;
 	uint16_t n_tokens;
@@ -110,7 +111,7 @@ token_put(uint8_t *buf, size_t cap, size_t *used, uint16_t *n, uint32_t id,
 /* One released token, into the fragment or, once that is full, the
  * carry. */
 static void
-out_token(struct guard_out *o, uint32_t id, const void *b, size_t len)
+out_token(struct sl_guard_out *o, uint32_t id, const void *b, size_t len)
 {
 	size_t used;
 
@@ -173,7 +174,7 @@ static void
 guard_release(void *ctx, const void *bytes, size_t len, uint64_t off,
 	      size_t orig_len)
 {
-	struct guard_out *o = ctx;
+	struct sl_guard_out *o = ctx;
 	struct guard_carry *c = o->carry;
 	const uint8_t *b = bytes;
 	uint32_t from = (uint32_t)off, to = (uint32_t)(off + orig_len);
@@ -208,13 +209,66 @@ guard_release(void *ctx, const void *bytes, size_t len, uint64_t off,
 	}
 }
 
-/* A rule set's scratch for this (the only) worker, made at first use. */
-static struct sl_guard_scratch *
-guard_scratch(struct sl_guard_ref *ref)
+/*
+ * This worker's scratches (Hyperscan scratch and counters), one per rule
+ * set it runs or ran: each entry holds its set. The scratch of a set that
+ * the current snapshot no longer names goes once no stream or snapshot
+ * holds the set but this entry (@all: every one, at the end).
+ */
+static void
+guard_scratch_reap(struct sl_dp *dp, bool all)
 {
-	if (ref->scratch == NULL)
-		ref->scratch = sl_guard_scratch_alloc(ref->set);
-	return ref->scratch;
+	const struct sl_config *cfg = dp->cfg;
+	uint8_t kept = 0;
+
+	for (uint8_t i = 0; i < dp->n_guard_sc; i++) {
+		struct sl_guard_ref *ref = dp->guard_sc[i].ref;
+		bool keep = !all && __atomic_load_n(&ref->refs,
+						    __ATOMIC_ACQUIRE) > 1;
+
+		for (uint16_t g = 0; !all && !keep && cfg != NULL &&
+				     g < cfg->n_guards;
+		     g++)
+			keep = cfg->guards[g].ref == ref;
+		if (keep) {
+			dp->guard_sc[kept++] = dp->guard_sc[i];
+			continue;
+		}
+		sl_guard_scratch_free(dp->guard_sc[i].sc);
+		sl_guard_ref_put(ref);
+	}
+	dp->n_guard_sc = kept;
+}
+
+struct sl_guard_scratch *
+sl_guard_edge_scratch(const struct sl_dp *dp, const struct sl_guard_ref *ref)
+{
+	for (uint8_t i = 0; i < dp->n_guard_sc; i++)
+		if (dp->guard_sc[i].ref == ref)
+			return dp->guard_sc[i].sc;
+	return NULL;
+}
+
+/* sl_guard_edge_scratch, made (holding @ref) when missing; NULL: no
+ * memory, or no room (SL_GUARD_SCRATCH_MAX sets at once). */
+static struct sl_guard_scratch *
+guard_scratch_make(struct sl_dp *dp, struct sl_guard_ref *ref)
+{
+	struct sl_guard_scratch *sc = sl_guard_edge_scratch(dp, ref);
+
+	if (sc != NULL)
+		return sc;
+	if (dp->n_guard_sc == SL_GUARD_SCRATCH_MAX)
+		guard_scratch_reap(dp, false);
+	if (dp->n_guard_sc == SL_GUARD_SCRATCH_MAX)
+		return NULL;
+	sc = sl_guard_scratch_alloc(ref->set);
+	if (sc == NULL)
+		return NULL;
+	sl_guard_ref_get(ref);
+	dp->guard_sc[dp->n_guard_sc].ref = ref;
+	dp->guard_sc[dp->n_guard_sc++].sc = sc;
+	return sc;
 }
 
 /* Room for the state of rule sets compiled later (runtime edits). */
@@ -275,6 +329,9 @@ sl_guard_edge_reap(struct sl_dp *dp, bool all)
 {
 	uint8_t kept = 0;
 
+	if (!all)
+		guard_scratch_reap(dp, false);
+
 	for (uint8_t i = 0; i < dp->n_guard_retired; i++) {
 		struct rte_mempool *p = dp->guard_retired[i];
 
@@ -294,14 +351,21 @@ sl_guard_edge_init(struct sl_dp *dp)
 	char name[RTE_MEMPOOL_NAMESIZE];
 	static unsigned int seq;
 
-	if (dp->guard_pool != NULL)
-		return 0; /* states of streams in flight live on in it */
+	if (dp->guard_out == NULL) {
+		dp->guard_out = rte_zmalloc("sl_guard_out",
+					    sizeof(*dp->guard_out), 0);
+		if (dp->guard_out == NULL)
+			return -ENOMEM;
+	}
+	guard_scratch_reap(dp, false);
 	for (uint16_t g = 0; g < cfg->n_guards; g++) {
 		struct sl_guard_ref *r = cfg->guards[g].ref;
 
-		if (r != NULL && guard_scratch(r) == NULL)
+		if (r != NULL && guard_scratch_make(dp, r) == NULL)
 			return -ENOMEM;
 	}
+	if (dp->guard_pool != NULL)
+		return 0; /* states of streams in flight live on in it */
 	if (state == 0)
 		return 0;
 	snprintf(name, sizeof(name), "sl_guards_%u", seq++);
@@ -316,9 +380,12 @@ void
 sl_guard_edge_fini(struct sl_dp *dp)
 {
 	/* Called once no stream holds a state (sl_dp_fini frees the flow
-	 * table first); the rule sets' scratches go with the sets. */
+	 * table first). */
 	rte_mempool_free(dp->guard_pool);
 	dp->guard_pool = NULL;
+	guard_scratch_reap(dp, true);
+	rte_free(dp->guard_out);
+	dp->guard_out = NULL;
 }
 
 void
@@ -337,7 +404,7 @@ sl_guard_edge_release(struct sl_dp *dp, struct sl_edge_state *es)
 /* Replace @m's tokens with @o's (header counts, lengths and flags). */
 static void
 guard_rewrite(struct rte_mbuf *m, struct sl_pkt_meta *pm,
-	      const struct guard_out *o, uint8_t flags, uint8_t reason)
+	      const struct sl_guard_out *o, uint8_t flags, uint8_t reason)
 {
 	uint8_t *hdr = rte_pktmbuf_mtod_offset(m, uint8_t *, pm->hdr_off);
 	uint16_t v;
@@ -395,8 +462,8 @@ sl_guard_edge_filter(struct sl_dp *dp, const struct sl_edge_cfg *e,
 	struct sl_guard_scratch *scratch;
 	struct sl_pkt_meta *pm = sl_pkt_meta(m);
 	uint8_t *hdr = rte_pktmbuf_mtod_offset(m, uint8_t *, pm->hdr_off);
-	static struct guard_out o; /* one worker; reused per fragment */
-	struct sl_guard_sink sink = {.release = guard_release, .ctx = &o};
+	struct sl_guard_out *o = dp->guard_out;
+	struct sl_guard_sink sink = {.release = guard_release, .ctx = o};
 	enum sl_guard_verdict v = SL_GUARD_VERDICT_PASS;
 	struct sl_token_iter it;
 	struct sl_token t;
@@ -417,52 +484,52 @@ sl_guard_edge_filter(struct sl_dp *dp, const struct sl_edge_cfg *e,
 		state_size = sl_guard_state_size(g->ref->set);
 		if (dp->guard_pool == NULL ||
 		    guard_elt_size(g->ref->set) > dp->guard_pool->elt_size ||
-		    guard_scratch(g->ref) == NULL ||
+		    guard_scratch_make(dp, g->ref) == NULL ||
 		    rte_mempool_get(dp->guard_pool, &obj) != 0) {
 			sl_dp_drop(dp, m, SL_DROP_GUARD_STATE_FULL);
 			return false;
 		}
 		es->guard = sl_guard_stream_init(g->ref->set, obj, state_size);
-		o.carry = (struct guard_carry *)((uint8_t *)obj + state_size);
-		memset(o.carry, 0, offsetof(struct guard_carry, buf));
-		o.carry->tok_cap = (uint16_t)guard_tokens_cap(g->ref->set);
+		o->carry = (struct guard_carry *)((uint8_t *)obj + state_size);
+		memset(o->carry, 0, offsetof(struct guard_carry, buf));
+		o->carry->tok_cap = (uint16_t)guard_tokens_cap(g->ref->set);
 		es->guard_ref = g->ref;
 		sl_guard_ref_get(es->guard_ref);
 	}
 	state_size = sl_guard_state_size(es->guard_ref->set);
-	scratch = es->guard_ref->scratch;
-	o.carry = (struct guard_carry *)((uint8_t *)es->guard + state_size);
-	o.state_lo = (const uint8_t *)es->guard;
-	o.state_hi = o.state_lo + state_size;
-	o.len = 0;
-	o.n_tokens = 0;
-	o.spill = false;
-	o.overflow = false;
+	scratch = sl_guard_edge_scratch(dp, es->guard_ref);
+	o->carry = (struct guard_carry *)((uint8_t *)es->guard + state_size);
+	o->state_lo = (const uint8_t *)es->guard;
+	o->state_hi = o->state_lo + state_size;
+	o->len = 0;
+	o->n_tokens = 0;
+	o->spill = false;
+	o->overflow = false;
 	/* What the last fragment could not hold goes first. */
-	if (o.carry->len != 0) {
-		memcpy(o.buf, o.carry->buf, o.carry->len);
-		o.len = o.carry->len;
-		o.n_tokens = o.carry->n_tokens;
-		o.carry->len = 0;
-		o.carry->n_tokens = 0;
+	if (o->carry->len != 0) {
+		memcpy(o->buf, o->carry->buf, o->carry->len);
+		o->len = o->carry->len;
+		o->n_tokens = o->carry->n_tokens;
+		o->carry->len = 0;
+		o->carry->n_tokens = 0;
 	}
 	sl_token_iter_init(&it, hdr + SL_WIRE_HDR_LEN,
 			   pm->dgram_len - SL_WIRE_HDR_LEN);
 	while (v == SL_GUARD_VERDICT_PASS && sl_token_next(&it, &t)) {
 		if (t.len == 0)
 			continue;
-		tok_push(o.carry, t.id, t.len);
+		tok_push(o->carry, t.id, t.len);
 		v = sl_guard_feed(es->guard, scratch, t.text, t.len, &sink);
 	}
 	if (v == SL_GUARD_VERDICT_PASS && (pm->flags & SL_FRAG_F_END))
 		v = sl_guard_finish(es->guard, scratch, &sink);
-	if (v == SL_GUARD_VERDICT_PASS && !o.overflow) {
+	if (v == SL_GUARD_VERDICT_PASS && !o->overflow) {
 		const uint8_t in_flags = pm->flags;
 		uint8_t flags = in_flags;
 
 		/* After END the carry leaves in one more fragment, which
 		 * takes the END over. */
-		if ((flags & SL_FRAG_F_END) && o.carry->len != 0) {
+		if ((flags & SL_FRAG_F_END) && o->carry->len != 0) {
 			*extra = rte_pktmbuf_copy(m, dp->pool, 0, UINT32_MAX);
 			if (*extra == NULL) {
 				dp->cnt.drops[SL_DROP_NO_MBUF]++;
@@ -470,23 +537,23 @@ sl_guard_edge_filter(struct sl_dp *dp, const struct sl_edge_cfg *e,
 			}
 			flags &= (uint8_t)~SL_FRAG_F_END;
 		}
-		guard_rewrite(m, pm, &o, flags, hdr[SL_WIRE_OFF_ABORT]);
+		guard_rewrite(m, pm, o, flags, hdr[SL_WIRE_OFF_ABORT]);
 		if (*extra != NULL) {
 			struct sl_pkt_meta *xm = sl_pkt_meta(*extra);
 			uint8_t *xh = rte_pktmbuf_mtod_offset(
 				*extra, uint8_t *, xm->hdr_off);
 			uint32_t seq = rte_cpu_to_be_32(pm->seq + 1);
 
-			o.len = o.carry->len;
-			o.n_tokens = o.carry->n_tokens;
-			memcpy(o.buf, o.carry->buf, o.len);
-			o.carry->len = 0;
-			o.carry->n_tokens = 0;
+			o->len = o->carry->len;
+			o->n_tokens = o->carry->n_tokens;
+			memcpy(o->buf, o->carry->buf, o->len);
+			o->carry->len = 0;
+			o->carry->n_tokens = 0;
 			memcpy(xh + SL_WIRE_OFF_SEQ, &seq, 4);
 			xm->seq = pm->seq + 1;
 			/* The END (and what goes with it) as it came:
 			 * pm->flags lost it above. */
-			guard_rewrite(*extra, xm, &o, in_flags,
+			guard_rewrite(*extra, xm, o, in_flags,
 				      xh[SL_WIRE_OFF_ABORT]);
 		}
 		return true;
@@ -497,13 +564,13 @@ blocked:
 	es->guard_blocked = 1;
 	dp->cnt.guard_blocks++;
 	guard_stop_producer(dp, pm, hdr);
-	o.len = 0;
-	o.n_tokens = 0;
+	o->len = 0;
+	o->n_tokens = 0;
 	if (e->to == SL_STAGE_CLIENT)
-		token_put(o.buf, sizeof(o.buf), &o.len, &o.n_tokens,
+		token_put(o->buf, sizeof(o->buf), &o->len, &o->n_tokens,
 			  SL_GUARD_TOKEN_ID_NEUTRAL,
 			  g->refusal, strlen(g->refusal));
-	guard_rewrite(m, pm, &o, SL_FRAG_F_ABORT, SL_ABORT_GUARD);
+	guard_rewrite(m, pm, o, SL_FRAG_F_ABORT, SL_ABORT_GUARD);
 	return true;
 }
 

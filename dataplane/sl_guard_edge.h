@@ -32,6 +32,10 @@ void sl_guard_edge_retire(struct sl_dp *dp, struct rte_mempool *pool);
  * one, when no stream is left). */
 void sl_guard_edge_reap(struct sl_dp *dp, bool all);
 void sl_guard_edge_release(struct sl_dp *dp, struct sl_edge_state *es);
+/* This worker's scratch (Hyperscan scratch, counters) for rule set @ref;
+ * NULL when it has none (made for every set of a snapshot it adopts). */
+struct sl_guard_scratch *sl_guard_edge_scratch(const struct sl_dp *dp,
+					       const struct sl_guard_ref *ref);
 bool sl_guard_edge_filter(struct sl_dp *dp, const struct sl_edge_cfg *e,
 			  struct sl_edge_state *es, struct rte_mbuf *m,
 			  struct rte_mbuf **extra);

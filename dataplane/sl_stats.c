@@ -12,6 +12,7 @@
 
 #include <rte_cycles.h>
 
+#include "sl_guard_edge.h"
 #include "sl_op.h"
 #include "sl_stats.h"
 
@@ -88,7 +89,8 @@ sl_stats_fill(const struct sl_dp *dp, struct sl_stats *out)
 	}
 	for (uint16_t g = 0; g < cfg->n_guards; g++) {
 		const struct sl_guard_ref *r = cfg->guards[g].ref;
-		struct sl_guard_scratch *sc = r != NULL ? r->scratch : NULL;
+		struct sl_guard_scratch *sc =
+			r != NULL ? sl_guard_edge_scratch(dp, r) : NULL;
 		struct sl_guard_set_counters set;
 		bool rules = out->rules[g] != NULL && r != NULL &&
 			     out->n_rules[g] == r->n_rules;

@@ -42,6 +42,7 @@
 
 #include "dp_dag.h"
 #include "sl_guard.h"
+#include "sl_guard_edge.h"
 
 #define NAME "Basil Mahfouz"
 #define REFUSAL "Sorry, I cannot discuss that person."
@@ -761,6 +762,19 @@ run_mode(enum mode m, const char *const *texts, unsigned int n_texts)
 		CU_ASSERT(tot.blocked_later > 0);
 	CU_ASSERT_EQUAL(dag.dp->cnt.guard_blocks, tot.blocked);
 	CU_ASSERT_EQUAL(rte_mempool_in_use_count(dag.dp->guard_pool), 0);
+	/* The worker's own scratch for the set counted the same blocks. */
+	{
+		const struct sl_config *cfg = dag.dp->cfg;
+		struct sl_guard_scratch *sc;
+		struct sl_guard_set_counters c;
+
+		CU_ASSERT_FATAL(cfg->n_guards == 1 && cfg->guards[0].ref);
+		sc = sl_guard_edge_scratch(dag.dp, cfg->guards[0].ref);
+		CU_ASSERT_FATAL(sc != NULL);
+		CU_ASSERT_EQUAL(dag.dp->n_guard_sc, 1);
+		sl_guard_counters_read(&sc, 1, &c, NULL);
+		CU_ASSERT_EQUAL(c.c[SL_GUARD_CTR_BLOCKS_RULE], tot.blocked);
+	}
 	dag_close();
 	dp_test_end();
 }

@@ -24,7 +24,8 @@ results=$root/tools/bench/results
 bench_build "$builddir" tools/bench/guard || exit 1
 bench=$builddir/tools/bench/guard
 commit=$(bench_commit control/sl_guard.h control/sl_guard.c \
-	control/sl_guard_norm.c control/sl_guard_norm.h tools/bench/guard.c)
+	control/sl_guard_int.h control/sl_guard_run.c control/sl_guard_norm.c \
+	control/sl_guard_norm.h tools/bench/guard.c)
 
 pin=()
 if command -v taskset >/dev/null; then
