@@ -146,10 +146,10 @@ sl_api_error_from_line(struct sl_api_error *err, int code, const char *line)
 }
 
 static const char *const code_names[] = {
-    "UNSPECIFIED",	 "BAD_REQUEST", "INVALID",
-    "NOT_FOUND",	 "EXISTS",	"LIMIT",
-    "UNAUTHENTICATED",	 "UNAVAILABLE", "INTERNAL",
-    "PERMISSION_DENIED",
+	"UNSPECIFIED",       "BAD_REQUEST", "INVALID",
+	"NOT_FOUND",         "EXISTS",      "LIMIT",
+	"UNAUTHENTICATED",   "UNAVAILABLE", "INTERNAL",
+	"PERMISSION_DENIED",
 };
 
 const char *
@@ -267,8 +267,8 @@ auth_throttled(struct sl_api *api)
 
 	if (add > 0) {
 		api->auth_bucket_milli = api->auth_bucket_milli + add > cap
-					     ? cap
-					     : api->auth_bucket_milli + add;
+						 ? cap
+						 : api->auth_bucket_milli + add;
 		api->auth_refill_ns = now;
 	}
 	return api->auth_bucket_milli < 1000;
@@ -277,8 +277,9 @@ auth_throttled(struct sl_api *api)
 static void
 auth_failed(struct sl_api *api)
 {
-	api->auth_bucket_milli =
-	    api->auth_bucket_milli >= 1000 ? api->auth_bucket_milli - 1000 : 0;
+	api->auth_bucket_milli = api->auth_bucket_milli >= 1000
+					 ? api->auth_bucket_milli - 1000
+					 : 0;
 }
 
 const char *
@@ -380,10 +381,10 @@ check_endpoint(const Sluice__V1__Instance *inst, uint32_t *ip, uint16_t *port,
 	}
 	if (inet_pton(AF_INET, inst->address, &a) != 1) {
 		sl_api_error_set(
-		    err, SLUICE__V1__ERROR__CODE__CODE_INVALID,
-		    "instance.address",
-		    "must be a dotted-quad IPv4 address, got \"%s\"",
-		    quoted(inst->address, q, sizeof(q)));
+			err, SLUICE__V1__ERROR__CODE__CODE_INVALID,
+			"instance.address",
+			"must be a dotted-quad IPv4 address, got \"%s\"",
+			quoted(inst->address, q, sizeof(q)));
 		return -1;
 	}
 	*ip = ntohl(a.s_addr);
@@ -473,10 +474,10 @@ check_edit_guard(const Sluice__V1__EditGuard *eg, struct sl_api_error *err)
 	bad = utf8_bad_offset((const unsigned char *)eg->pattern, n);
 	if (bad < n) {
 		sl_api_error_set(
-		    err, SLUICE__V1__ERROR__CODE__CODE_INVALID, "pattern",
-		    "must be valid UTF-8, got byte 0x%02x at "
-		    "offset %zu",
-		    (unsigned int)(unsigned char)eg->pattern[bad], bad);
+			err, SLUICE__V1__ERROR__CODE__CODE_INVALID, "pattern",
+			"must be valid UTF-8, got byte 0x%02x at "
+			"offset %zu",
+			(unsigned int)(unsigned char)eg->pattern[bad], bad);
 		return -1;
 	}
 	return 0;
@@ -504,19 +505,19 @@ answer_init(struct sl_api_answer *a)
 	static const Sluice__V1__Response resp = SLUICE__V1__RESPONSE__INIT;
 	static const Sluice__V1__Error error = SLUICE__V1__ERROR__INIT;
 	static const Sluice__V1__ApplyPipelineResult apply =
-	    SLUICE__V1__APPLY_PIPELINE_RESULT__INIT;
+		SLUICE__V1__APPLY_PIPELINE_RESULT__INIT;
 	static const Sluice__V1__PipelineList pipelines =
-	    SLUICE__V1__PIPELINE_LIST__INIT;
+		SLUICE__V1__PIPELINE_LIST__INIT;
 	static const Sluice__V1__InstanceList instances =
-	    SLUICE__V1__INSTANCE_LIST__INIT;
+		SLUICE__V1__INSTANCE_LIST__INIT;
 	static const Sluice__V1__InstanceResult instance_result =
-	    SLUICE__V1__INSTANCE_RESULT__INIT;
+		SLUICE__V1__INSTANCE_RESULT__INIT;
 	static const Sluice__V1__InstanceState instance =
-	    SLUICE__V1__INSTANCE_STATE__INIT;
+		SLUICE__V1__INSTANCE_STATE__INIT;
 	static const Sluice__V1__Stats stats = SLUICE__V1__STATS__INIT;
 	static const Sluice__V1__Version version = SLUICE__V1__VERSION__INIT;
 	static const Sluice__V1__GuardList guards =
-	    SLUICE__V1__GUARD_LIST__INIT;
+		SLUICE__V1__GUARD_LIST__INIT;
 
 	a->resp = resp;
 	a->error = error;
@@ -585,17 +586,18 @@ dispatch_body(struct sl_api *api, const Sluice__V1__Request *req,
 		size_t len = strlen(ap->yaml);
 
 		if (strlen(name) > 255 || strpbrk(name, "\n\r") != NULL) {
-			sl_api_error_set(
-			    err, SLUICE__V1__ERROR__CODE__CODE_INVALID, "name",
-			    "must be one line of at most 255 "
-			    "characters, got \"%s\"",
-			    quoted(name, q, sizeof(q)));
+			sl_api_error_set(err,
+					 SLUICE__V1__ERROR__CODE__CODE_INVALID,
+					 "name",
+					 "must be one line of at most 255 "
+					 "characters, got \"%s\"",
+					 quoted(name, q, sizeof(q)));
 			return -1;
 		}
 		if (len == 0) {
 			sl_api_error_set(
-			    err, SLUICE__V1__ERROR__CODE__CODE_INVALID, "yaml",
-			    "%s: empty pipeline file", name);
+				err, SLUICE__V1__ERROR__CODE__CODE_INVALID,
+				"yaml", "%s: empty pipeline file", name);
 			return -1;
 		}
 		if (ops->apply == NULL)
@@ -604,7 +606,7 @@ dispatch_body(struct sl_api *api, const Sluice__V1__Request *req,
 			       &a->apply, arena, err) != 0)
 			return 1;
 		a->resp.result_case =
-		    SLUICE__V1__RESPONSE__RESULT_APPLY_PIPELINE;
+			SLUICE__V1__RESPONSE__RESULT_APPLY_PIPELINE;
 		a->resp.apply_pipeline = &a->apply;
 		return 0;
 	}
@@ -651,15 +653,16 @@ dispatch_body(struct sl_api *api, const Sluice__V1__Request *req,
 				   a, arena, err);
 	}
 	case SLUICE__V1__REQUEST__BODY_REMOVE_INSTANCE:
-		return do_instance(
-		    api, ops->remove_instance, req->remove_instance->pipeline,
-		    req->remove_instance->stage, req->remove_instance->instance,
-		    NULL, a, arena, err);
+		return do_instance(api, ops->remove_instance,
+				   req->remove_instance->pipeline,
+				   req->remove_instance->stage,
+				   req->remove_instance->instance, NULL, a,
+				   arena, err);
 	case SLUICE__V1__REQUEST__BODY_DRAIN_INSTANCE:
 		return do_instance(
-		    api, ops->drain_instance, req->drain_instance->pipeline,
-		    req->drain_instance->stage, req->drain_instance->instance,
-		    NULL, a, arena, err);
+			api, ops->drain_instance, req->drain_instance->pipeline,
+			req->drain_instance->stage,
+			req->drain_instance->instance, NULL, a, arena, err);
 	case SLUICE__V1__REQUEST__BODY_GET_STATS:
 		if (ops->get_stats == NULL)
 			return unsupported(err);
@@ -673,7 +676,7 @@ dispatch_body(struct sl_api *api, const Sluice__V1__Request *req,
 		a->version.version = api->version;
 		a->version.wire_version = 1;
 		a->version.generation =
-		    ops->generation ? ops->generation(api->ctx) : 0;
+			ops->generation ? ops->generation(api->ctx) : 0;
 		a->version.uptime_ns = mono_ns() - api->start_ns;
 		a->resp.result_case = SLUICE__V1__RESPONSE__RESULT_VERSION;
 		a->resp.version = &a->version;
@@ -799,8 +802,8 @@ sl_api_op_role(const Sluice__V1__Request *req, const char **name)
 		break;
 	case SLUICE__V1__REQUEST__BODY_EDIT_GUARD:
 		n = req->edit_guard != NULL && req->edit_guard->remove
-			? "guard remove"
-			: "guard add";
+			    ? "guard remove"
+			    : "guard add";
 		role = SL_API_ROLE_ADMIN;
 		break;
 	default:
@@ -1001,10 +1004,11 @@ authenticate(struct sl_api *api, struct sl_api_peer *peer,
 	}
 	if (peer->role == SL_API_ROLE_NONE && auth_throttled(api)) {
 		api->stats.auth_throttled++;
-		sl_api_error_set(
-		    err, SLUICE__V1__ERROR__CODE__CODE_UNAUTHENTICATED, "token",
-		    "too many failed authentications; try again "
-		    "in a few seconds");
+		sl_api_error_set(err,
+				 SLUICE__V1__ERROR__CODE__CODE_UNAUTHENTICATED,
+				 "token",
+				 "too many failed authentications; try again "
+				 "in a few seconds");
 		*after = SL_API_CLOSE;
 		return -1;
 	}
@@ -1045,8 +1049,8 @@ sl_api_dispatch_peer(struct sl_api *api, struct sl_api_peer *peer,
 	if (req == NULL) {
 		api->stats.bad_frame++;
 		sl_api_error_set(
-		    &err, SLUICE__V1__ERROR__CODE__CODE_BAD_REQUEST, NULL,
-		    "frame of %zu bytes is not a Request", len);
+			&err, SLUICE__V1__ERROR__CODE__CODE_BAD_REQUEST, NULL,
+			"frame of %zu bytes is not a Request", len);
 		after = SL_API_CLOSE;
 		goto out;
 	}
@@ -1058,10 +1062,10 @@ sl_api_dispatch_peer(struct sl_api *api, struct sl_api_peer *peer,
 	if (need != SL_API_ROLE_NONE && peer->role < need) {
 		api->stats.denied++;
 		sl_api_error_set(
-		    &err, SLUICE__V1__ERROR__CODE__CODE_PERMISSION_DENIED, "",
-		    "%s needs the admin role; this caller is %s", op,
-		    peer->role == SL_API_ROLE_READ ? "read-only"
-						   : "not authorised");
+			&err, SLUICE__V1__ERROR__CODE__CODE_PERMISSION_DENIED,
+			"", "%s needs the admin role; this caller is %s", op,
+			peer->role == SL_API_ROLE_READ ? "read-only"
+						       : "not authorised");
 		audit(api, peer, req, op, &err, &a);
 		goto out;
 	}
@@ -1099,9 +1103,9 @@ sl_api_dispatch(struct sl_api *api, const uint8_t *frame, size_t len,
 		bool trusted, uint8_t **reply, size_t *reply_len)
 {
 	struct sl_api_peer peer = {
-	    .transport =
-		trusted ? SL_API_TRANSPORT_DIRECT : SL_API_TRANSPORT_TCP,
-	    .role = trusted ? SL_API_ROLE_ADMIN : SL_API_ROLE_NONE,
+		.transport = trusted ? SL_API_TRANSPORT_DIRECT
+				     : SL_API_TRANSPORT_TCP,
+		.role = trusted ? SL_API_ROLE_ADMIN : SL_API_ROLE_NONE,
 	};
 
 	return sl_api_dispatch_peer(api, &peer, frame, len, reply, reply_len);
@@ -1118,10 +1122,10 @@ sl_api_frame_error(struct sl_api *api, int rc, uint32_t frame_len,
 	if (rc == -EMSGSIZE) {
 		api->stats.frame_too_large++;
 		sl_api_error_set(
-		    &err, SLUICE__V1__ERROR__CODE__CODE_BAD_REQUEST, NULL,
-		    "frame of %" PRIu32 " bytes exceeds the limit "
-		    "of %u",
-		    frame_len, SL_FRAME_MAX);
+			&err, SLUICE__V1__ERROR__CODE__CODE_BAD_REQUEST, NULL,
+			"frame of %" PRIu32 " bytes exceeds the limit "
+			"of %u",
+			frame_len, SL_FRAME_MAX);
 	} else if (rc == -EBADMSG) {
 		api->stats.frame_empty++;
 		sl_api_error_set(&err,
@@ -1244,8 +1248,8 @@ api_on_close(struct sl_conn *conn, int reason, void *ctx)
 }
 
 static const struct sl_conn_handler api_handler = {
-    .on_data = api_on_data,
-    .on_close = api_on_close,
+	.on_data = api_on_data,
+	.on_close = api_on_close,
 };
 
 /* True when @gid is the peer's primary group or one of its supplementary
@@ -1292,12 +1296,13 @@ api_on_accept(struct sl_conn *conn, void *ctx)
 			ac->peer.uid = cred.uid;
 			ac->peer.gid = cred.gid;
 			ac->peer.role =
-			    cred.uid == 0 || cred.uid == api->owner_uid ||
-				    (api->admin_gid_set &&
-				     peer_in_group(sl_conn_fd(conn), &cred,
-						   api->admin_gid))
-				? SL_API_ROLE_ADMIN
-				: SL_API_ROLE_READ;
+				cred.uid == 0 || cred.uid == api->owner_uid ||
+						(api->admin_gid_set &&
+						 peer_in_group(sl_conn_fd(conn),
+							       &cred,
+							       api->admin_gid))
+					? SL_API_ROLE_ADMIN
+					: SL_API_ROLE_READ;
 		}
 		api_log(api, "api: unix client pid %d uid %u gid %u (%s)",
 			(int)ac->peer.pid, (unsigned int)ac->peer.uid,
@@ -1396,9 +1401,9 @@ listen_unix(struct sl_api *api, const struct sl_api_params *p)
 		unlink(path);
 		return -ENOMEM;
 	}
-	rc =
-	    sl_loop_listen_limited(api->loop, fd, api_on_accept, &api->unix_l,
-				   &p->unix_limits, &api->unix_l.loop_listener);
+	rc = sl_loop_listen_limited(api->loop, fd, api_on_accept, &api->unix_l,
+				    &p->unix_limits,
+				    &api->unix_l.loop_listener);
 	if (rc < 0)
 		return rc;
 	if (p->unix_chgrp)
@@ -1502,10 +1507,10 @@ sl_api_create(struct sl_loop *loop, const struct sl_api_params *p,
 		}
 		if (p->audit_log != NULL) {
 			api->audit_fd =
-			    open(p->audit_log,
-				 O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC |
-				     O_NOCTTY | O_NOFOLLOW,
-				 0600);
+				open(p->audit_log,
+				     O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC |
+					     O_NOCTTY | O_NOFOLLOW,
+				     0600);
 			if (api->audit_fd < 0)
 				rc = -errno;
 			else
@@ -1599,19 +1604,19 @@ kind_label(Sluice__V1__StageKind kind)
 
 static const char *const api_stat_names[] = {
 #define SL_API_STAT_NAME(name, help) "sluice_api_" #name,
-    SL_API_STATS(SL_API_STAT_NAME)
+	SL_API_STATS(SL_API_STAT_NAME)
 #undef SL_API_STAT_NAME
 };
 
 static const char *const api_stat_help[] = {
 #define SL_API_STAT_HELP(name, help) "Control API: " help ".",
-    SL_API_STATS(SL_API_STAT_HELP)
+	SL_API_STATS(SL_API_STAT_HELP)
 #undef SL_API_STAT_HELP
 };
 
 static const size_t api_stat_offs[] = {
 #define SL_API_STAT_OFF(name, help) offsetof(struct sl_api_stats, name),
-    SL_API_STATS(SL_API_STAT_OFF)
+	SL_API_STATS(SL_API_STAT_OFF)
 #undef SL_API_STAT_OFF
 };
 
@@ -1654,37 +1659,37 @@ sl_api_metrics_snapshot(struct sl_api *api, const Sluice__V1__Stats *st,
 			const Sluice__V1__StageStats *x = st->stages[i];
 
 			s[i] = (struct sl_metrics_stage){
-			    .pipeline = x->pipeline,
-			    .stage = x->stage,
-			    .fragments = x->fragments,
-			    .tokens = x->tokens,
-			    .bytes = x->bytes,
-			    .streams_started = x->streams_started,
-			    .streams_ended = x->streams_ended,
-			    .streams_aborted = x->streams_aborted,
+				.pipeline = x->pipeline,
+				.stage = x->stage,
+				.fragments = x->fragments,
+				.tokens = x->tokens,
+				.bytes = x->bytes,
+				.streams_started = x->streams_started,
+				.streams_ended = x->streams_ended,
+				.streams_aborted = x->streams_aborted,
 			};
 		}
 		for (i = 0; i < st->n_instances; i++) {
 			const Sluice__V1__InstanceStats *x = st->instances[i];
 
 			in[i] = (struct sl_metrics_instance){
-			    .pipeline = x->pipeline,
-			    .stage = x->stage,
-			    .instance = x->instance,
-			    .fragments = x->fragments,
-			    .bytes = x->bytes,
-			    .streams_routed = x->streams_routed,
-			    .streams_active = x->streams,
-			    .draining = x->draining,
+				.pipeline = x->pipeline,
+				.stage = x->stage,
+				.instance = x->instance,
+				.fragments = x->fragments,
+				.bytes = x->bytes,
+				.streams_routed = x->streams_routed,
+				.streams_active = x->streams,
+				.draining = x->draining,
 			};
 		}
 		for (i = 0; i < st->n_operators; i++) {
 			const Sluice__V1__OperatorStats *x = st->operators[i];
 
 			op[i] = (struct sl_metrics_operator){
-			    .pipeline = x->pipeline,
-			    .stage = x->stage,
-			    .kind = kind_label(x->kind),
+				.pipeline = x->pipeline,
+				.stage = x->stage,
+				.kind = kind_label(x->kind),
 			};
 #define SL_API_OP(m, kind, prom, help) op[i].m = x->m;
 			SL_STATS_OPERATOR(SL_API_OP)
@@ -1713,8 +1718,8 @@ sl_api_metrics_snapshot(struct sl_api *api, const Sluice__V1__Stats *st,
 			const Sluice__V1__LatencyHistogram *h = st->latency;
 
 			snap->latency.n_buckets = h->n_upper_ns < h->n_count
-						      ? h->n_upper_ns
-						      : h->n_count;
+							  ? h->n_upper_ns
+							  : h->n_count;
 			snap->latency.upper_ns = h->upper_ns;
 			snap->latency.count = h->count;
 			snap->latency.samples = h->samples;
@@ -1755,15 +1760,15 @@ sl_api_metrics_snapshot(struct sl_api *api, const Sluice__V1__Stats *st,
 	n = SL_API_N_STATS + SL_API_N_CODES;
 	for (int f = 0; f < 3; f++) {
 		static const char *const names[] = {
-		    "sluice_api_listener_accepted",
-		    "sluice_api_listener_rejected_full",
-		    "sluice_api_listener_closed_idle"};
+			"sluice_api_listener_accepted",
+			"sluice_api_listener_rejected_full",
+			"sluice_api_listener_closed_idle"};
 		static const char *const helps[] = {
-		    "Control listeners: connections accepted.",
-		    "Control listeners: connections refused at the "
-		    "listener's (or the loop's) connection limit.",
-		    "Control listeners: connections closed by the idle "
-		    "timeout."};
+			"Control listeners: connections accepted.",
+			"Control listeners: connections refused at the "
+			"listener's (or the loop's) connection limit.",
+			"Control listeners: connections closed by the idle "
+			"timeout."};
 		static const char *const which[] = {"unix", "tcp", "metrics"};
 
 		for (int w = 0; w < 3; w++) {
@@ -1790,7 +1795,7 @@ sl_api_metrics_snapshot(struct sl_api *api, const Sluice__V1__Stats *st,
 		c->name = x->name;
 		c->help = x->help;
 		c->label = x->label != NULL && x->label[0] != '\0' ? x->label
-								  : NULL;
+								   : NULL;
 		c->label_value = x->label_value;
 		c->value = x->value;
 		c->gauge = x->gauge;
@@ -1847,7 +1852,7 @@ sl_api_serve_metrics(struct sl_api *api, int fd)
 			close(fd);
 		return -EINVAL;
 	}
-	api->metrics =
-	    sl_metrics_http_listen(api->loop, fd, &src, &api->metrics_limits);
+	api->metrics = sl_metrics_http_listen(api->loop, fd, &src,
+					      &api->metrics_limits);
 	return api->metrics ? 0 : -errno;
 }

@@ -118,8 +118,8 @@ struct sl_api_instance_ref {
 	const char *stage;    /* non-empty, < SL_API_NAME_MAX, checked */
 	const char *instance; /* add: may be "" (backend names it); else
 			       * non-empty; < SL_API_NAME_MAX */
-	uint32_t ip;	      /* add only: IPv4, host byte order */
-	uint16_t port;	      /* add only: 1..65535 */
+	uint32_t ip;          /* add only: IPv4, host byte order */
+	uint16_t port;        /* add only: 1..65535 */
 };
 
 /*
@@ -394,7 +394,7 @@ void sl_api_error_from_line(struct sl_api_error *err, int code,
  */
 void sl_api_error_set(struct sl_api_error *err, int code, const char *field,
 		      const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+	__attribute__((format(printf, 4, 5)));
 
 /*
  * sl_api_code_name - "BAD_REQUEST" for CODE_BAD_REQUEST, ...; "UNKNOWN"

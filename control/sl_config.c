@@ -68,9 +68,10 @@ parse_sluiced(struct sl_cfg_ctx *c, const yaml_node_t *node)
 static int
 parse_flows(struct sl_cfg_ctx *c, const yaml_node_t *node)
 {
-	static const char *const keys[] = {
-	    "size", "idle_timeout_ms", "reorder_window", "buffer_max",
-	    "client_streams", "source_streams", "tenant_streams", NULL};
+	static const char *const keys[] = {"size",           "idle_timeout_ms",
+					   "reorder_window", "buffer_max",
+					   "client_streams", "source_streams",
+					   "tenant_streams", NULL};
 	struct sl_config *cfg = c->cfg;
 	yaml_node_t *v[7];
 
@@ -78,25 +79,25 @@ parse_flows(struct sl_cfg_ctx *c, const yaml_node_t *node)
 		goto defaults;
 	if (cfg_map_collect(c, node, "flows", keys, v) ||
 	    cfg_opt_u32(c, v[0], "flows", "size", 64, 4194304,
-		    &cfg->flow_table_size) ||
+			&cfg->flow_table_size) ||
 	    cfg_opt_u32(c, v[1], "flows", "idle_timeout_ms", 10, 3600000,
-		    &cfg->flow_idle_ms) ||
+			&cfg->flow_idle_ms) ||
 	    cfg_opt_u32(c, v[2], "flows", "reorder_window", 1,
-		    SL_CONFIG_REORDER_MAX, &cfg->reorder_window) ||
+			SL_CONFIG_REORDER_MAX, &cfg->reorder_window) ||
 	    cfg_opt_u32(c, v[3], "flows", "buffer_max", 1, 65536,
-		    &cfg->buffer_max) ||
+			&cfg->buffer_max) ||
 	    cfg_opt_u32(c, v[4], "flows", "client_streams", 1,
-		    cfg->flow_table_size, &cfg->client_streams))
+			cfg->flow_table_size, &cfg->client_streams))
 		return -EINVAL;
 	/* Bounded by what the file says of the clients' share. */
 	if (cfg_opt_u32(c, v[5], "flows", "source_streams", 1,
-		    cfg->client_streams ? cfg->client_streams
-					: cfg->flow_table_size / 4,
-		    &cfg->source_streams) ||
+			cfg->client_streams ? cfg->client_streams
+					    : cfg->flow_table_size / 4,
+			&cfg->source_streams) ||
 	    cfg_opt_u32(c, v[6], "flows", "tenant_streams", 1,
-		    cfg->client_streams ? cfg->client_streams
-					: cfg->flow_table_size / 4,
-		    &cfg->tenant_streams))
+			cfg->client_streams ? cfg->client_streams
+					    : cfg->flow_table_size / 4,
+			&cfg->tenant_streams))
 		return -EINVAL;
 defaults:
 	/* The clients' own streams take a quarter of the table at most, one
@@ -119,16 +120,17 @@ parse_clients(struct sl_cfg_ctx *c, const yaml_node_t *node)
 	if (node == NULL)
 		return 0;
 	return cfg_parse_prefix_list(c, node, "clients", c->cfg->client_nets, 0,
-				 SL_MAX_CLIENT_NETS, &c->cfg->n_client_nets);
+				     SL_MAX_CLIENT_NETS,
+				     &c->cfg->n_client_nets);
 }
 
 static int
 parse_tenant(struct sl_cfg_ctx *c, const yaml_node_t *node, const char *path,
 	     struct sl_tenant_cfg *t)
 {
-	static const char *const keys[] = {"id", "max_streams",
-					   "fragments_per_s", "burst",
-					   "sources", NULL};
+	static const char *const keys[] = {
+		"id",    "max_streams", "fragments_per_s",
+		"burst", "sources",     NULL};
 	char sub[SL_CFG_PATH_MAX];
 	yaml_node_t *v[5];
 	uint32_t id;
@@ -138,15 +140,15 @@ parse_tenant(struct sl_cfg_ctx *c, const yaml_node_t *node, const char *path,
 	cfg_path_key(sub, path, "sources");
 	if (v[4] != NULL &&
 	    cfg_parse_prefix_list(c, v[4], sub, t->sources, 1,
-			      SL_MAX_TENANT_SOURCES, &t->n_sources))
+				  SL_MAX_TENANT_SOURCES, &t->n_sources))
 		return -EINVAL;
 	if (v[0] == NULL)
 		return cfg_missing(c, node, path, "id");
 	if (cfg_opt_u32(c, v[0], path, "id", 0, UINT16_MAX, &id) ||
 	    cfg_opt_u32(c, v[1], path, "max_streams", 0, UINT32_MAX,
-		    &t->max_streams) ||
+			&t->max_streams) ||
 	    cfg_opt_u32(c, v[2], path, "fragments_per_s", 0, UINT32_MAX,
-		    &t->fragments_per_s))
+			&t->fragments_per_s))
 		return -EINVAL;
 	t->id = (uint16_t)id;
 	/* A tenth of a second of traffic; 64 when the rate is unlimited. */
@@ -154,7 +156,7 @@ parse_tenant(struct sl_cfg_ctx *c, const yaml_node_t *node, const char *path,
 		t->burst = 64;
 	else
 		t->burst =
-		    t->fragments_per_s / 10 ? t->fragments_per_s / 10 : 1;
+			t->fragments_per_s / 10 ? t->fragments_per_s / 10 : 1;
 	return cfg_opt_u32(c, v[3], path, "burst", 1, UINT32_MAX, &t->burst);
 }
 
@@ -216,10 +218,10 @@ parse_instance(struct sl_cfg_ctx *c, const yaml_node_t *node, const char *path,
 	if (node->type == YAML_SCALAR_NODE)
 		return cfg_get_endpoint(c, node, path, &inst->ep);
 	if (node->type != YAML_MAPPING_NODE)
-		return cfg_fail(
-		    c, node, path,
-		    "must be \"IP:PORT\" or a mapping {name, address}, got %s",
-		    cfg_node_kind(node));
+		return cfg_fail(c, node, path,
+				"must be \"IP:PORT\" or a mapping {name, "
+				"address}, got %s",
+				cfg_node_kind(node));
 	if (cfg_map_collect(c, node, path, keys, v))
 		return -EINVAL;
 	if (v[0] != NULL) {
@@ -256,21 +258,22 @@ parse_instances(struct sl_cfg_ctx *c, const yaml_node_t *node,
 		first_line[i] = cfg_node_line(item);
 		if (inst->ep.ip == self->ip && inst->ep.port == self->port)
 			return cfg_fail(
-			    c, item, path,
-			    "endpoint %s:%u is sluiced's own address",
-			    sl_ipv4_format(inst->ep.ip, a, sizeof(a)),
-			    inst->ep.port);
+				c, item, path,
+				"endpoint %s:%u is sluiced's own address",
+				sl_ipv4_format(inst->ep.ip, a, sizeof(a)),
+				inst->ep.port);
 		for (j = 0; j < i; j++) {
 			const struct sl_instance_cfg *o = &st->instances[j];
 
 			if (o->ep.ip == inst->ep.ip &&
 			    o->ep.port == inst->ep.port)
-				return cfg_fail(
-				    c, item, path,
-				    "duplicate endpoint %s:%u (first at line "
-				    "%lu)",
-				    sl_ipv4_format(inst->ep.ip, a, sizeof(a)),
-				    inst->ep.port, first_line[j]);
+				return cfg_fail(c, item, path,
+						"duplicate endpoint %s:%u "
+						"(first at line "
+						"%lu)",
+						sl_ipv4_format(inst->ep.ip, a,
+							       sizeof(a)),
+						inst->ep.port, first_line[j]);
 			if (!strcmp(o->name, inst->name))
 				return cfg_fail(c, item, path,
 						"duplicate instance name "
@@ -334,9 +337,12 @@ parse_operator(struct sl_cfg_ctx *c, const yaml_node_t *node, const char *path,
 	char sub[SL_CFG_PATH_MAX];
 
 	if (cfg_only_for(c, v[2], path, "balance", "engine stages", st->kind) ||
-	    cfg_only_for(c, v[3], path, "instances", "engine stages", st->kind) ||
-	    cfg_only_for(c, v[5], path, "load_bound", "engine stages", st->kind) ||
-	    cfg_only_for(c, v[9], path, "idempotent", "engine stages", st->kind))
+	    cfg_only_for(c, v[3], path, "instances", "engine stages",
+			 st->kind) ||
+	    cfg_only_for(c, v[5], path, "load_bound", "engine stages",
+			 st->kind) ||
+	    cfg_only_for(c, v[9], path, "idempotent", "engine stages",
+			 st->kind))
 		return -EINVAL;
 	/* A group is keyed by the first `aggregation` ids: with none, one
 	 * operator state would mix every request. */
@@ -357,14 +363,16 @@ parse_operator(struct sl_cfg_ctx *c, const yaml_node_t *node, const char *path,
 					"required for operator topk");
 		if (cfg_get_u32(c, v[6], sub, 1, 64, &st->topk))
 			return -EINVAL;
-	} else if (cfg_only_for(c, v[6], path, "k", "operator topk", st->kind)) {
+	} else if (cfg_only_for(c, v[6], path, "k", "operator topk",
+				st->kind)) {
 		return -EINVAL;
 	}
 	st->max_groups = SL_CONFIG_DEFAULT_GROUPS;
 	st->max_group_bytes = SL_CONFIG_DEFAULT_GROUP_BYTES;
-	if (cfg_opt_u32(c, v[7], path, "max_groups", 1, 1048576, &st->max_groups) ||
+	if (cfg_opt_u32(c, v[7], path, "max_groups", 1, 1048576,
+			&st->max_groups) ||
 	    cfg_opt_u32(c, v[8], path, "max_group_bytes", 256, 16777216,
-		    &st->max_group_bytes))
+			&st->max_group_bytes))
 		return -EINVAL;
 	return 0;
 }
@@ -374,10 +382,10 @@ parse_stage(struct sl_cfg_ctx *c, const yaml_node_t *node, const char *path,
 	    struct sl_stage_cfg *st, struct sl_dag_nodes *dag, unsigned int idx)
 {
 	static const char *const keys[] = {
-	    "name",	 "aggregation", "balance",
-	    "instances", "operator",	"load_bound",
-	    "k",	 "max_groups",	"max_group_bytes",
-	    "idempotent", NULL};
+		"name",       "aggregation", "balance",
+		"instances",  "operator",    "load_bound",
+		"k",          "max_groups",  "max_group_bytes",
+		"idempotent", NULL};
 	static const char *const operators[] = {"count", "sum", "topk",
 						"concat", NULL};
 	char sub[SL_CFG_PATH_MAX], q[SL_CFG_QUOTE_MAX + 1];
@@ -400,7 +408,7 @@ parse_stage(struct sl_cfg_ctx *c, const yaml_node_t *node, const char *path,
 		cfg_path_key(sub, path, "operator");
 		/* An engine is a stage with no operator: not a value here. */
 		if (cfg_get_word(c, v[4], sub, operators,
-			     "count, sum, topk or concat", &kind))
+				 "count, sum, topk or concat", &kind))
 			return -EINVAL;
 		st->kind = (enum sl_stage_kind)(SL_STAGE_OP_COUNT + kind);
 	}
@@ -421,16 +429,16 @@ parse_stage(struct sl_cfg_ctx *c, const yaml_node_t *node, const char *path,
 		if (!strcmp(s, "least_loaded"))
 			st->balance = SL_BALANCE_LEAST_LOADED;
 		else if (strcmp(s, "round_robin"))
-			return cfg_fail(
-			    c, v[2], sub,
-			    "must be round_robin or least_loaded, got \"%s\"",
-			    cfg_quote(v[2], q, sizeof(q)));
+			return cfg_fail(c, v[2], sub,
+					"must be round_robin or least_loaded, "
+					"got \"%s\"",
+					cfg_quote(v[2], q, sizeof(q)));
 	}
 	if (cfg_only_for(c, v[6], path, "k", "operator topk", st->kind) ||
 	    cfg_only_for(c, v[7], path, "max_groups", "operator stages",
-		     st->kind) ||
+			 st->kind) ||
 	    cfg_only_for(c, v[8], path, "max_group_bytes", "operator stages",
-		     st->kind))
+			 st->kind))
 		return -EINVAL;
 	if (v[9] != NULL) {
 		cfg_path_key(sub, path, "idempotent");
@@ -566,10 +574,9 @@ parse_edge(struct sl_cfg_ctx *c, const yaml_node_t *node, const char *path,
 	   struct sl_pipeline_cfg *pl, unsigned int idx,
 	   struct sl_dag_nodes *dag)
 {
-	static const char *const keys[] = {"from",	       "to",
-					   "mode",	       "split",
-					   "stream_children", "pattern",
-					   "guard",	       NULL};
+	static const char *const keys[] = {
+		"from",    "to",    "mode", "split", "stream_children",
+		"pattern", "guard", NULL};
 	static const char *const modes[] = {"stream", "buffer", NULL};
 	static const char *const splits[] = {"none", "line", "sentence",
 					     "regex", NULL};
@@ -609,9 +616,9 @@ parse_edge(struct sl_cfg_ctx *c, const yaml_node_t *node, const char *path,
 		n_out += pl->edges[j].from == e->from;
 	if (n_out >= SL_MAX_OUT_EDGES)
 		return cfg_fail(
-		    c, v[0], sub, "at most %u edges may leave %s%s%s",
-		    SL_MAX_OUT_EDGES, e->from ? "\"" : "",
-		    sl_stage_name_of(pl, e->from), e->from ? "\"" : "");
+			c, v[0], sub, "at most %u edges may leave %s%s%s",
+			SL_MAX_OUT_EDGES, e->from ? "\"" : "",
+			sl_stage_name_of(pl, e->from), e->from ? "\"" : "");
 	cfg_path_key(sub, path, "to");
 	if (edge_end(c, v[1], sub, pl, &e->to))
 		return -EINVAL;
@@ -633,7 +640,8 @@ parse_edge(struct sl_cfg_ctx *c, const yaml_node_t *node, const char *path,
 	e->mode = SL_EDGE_STREAM;
 	if (v[2] != NULL) {
 		cfg_path_key(sub, path, "mode");
-		if (cfg_get_word(c, v[2], sub, modes, "stream or buffer", &word))
+		if (cfg_get_word(c, v[2], sub, modes, "stream or buffer",
+				 &word))
 			return -EINVAL;
 		e->mode = (enum sl_edge_mode)word;
 	}
@@ -641,7 +649,7 @@ parse_edge(struct sl_cfg_ctx *c, const yaml_node_t *node, const char *path,
 	if (v[3] != NULL) {
 		cfg_path_key(sub, path, "split");
 		if (cfg_get_word(c, v[3], sub, splits,
-			     "none, line, sentence or regex", &word))
+				 "none, line, sentence or regex", &word))
 			return -EINVAL;
 		e->split = (enum sl_split)word;
 	}
@@ -717,8 +725,7 @@ parse_pipeline(struct sl_cfg_ctx *c, const yaml_node_t *node, const char *path,
 {
 	static const char *const keys[] = {"name",  "id",    "stages",
 					   "edges", "guard", NULL};
-	static const char *const guard_words[] = {"optional", "required",
-						  NULL};
+	static const char *const guard_words[] = {"optional", "required", NULL};
 	char sub[SL_CFG_PATH_MAX];
 	struct sl_dag_nodes dag;
 	yaml_node_t *v[5];
@@ -738,8 +745,8 @@ parse_pipeline(struct sl_cfg_ctx *c, const yaml_node_t *node, const char *path,
 		return -EINVAL;
 	if (v[4] != NULL) {
 		cfg_path_key(sub, path, "guard");
-		if (cfg_get_word(c, v[4], sub, guard_words, "optional or required",
-			     &word))
+		if (cfg_get_word(c, v[4], sub, guard_words,
+				 "optional or required", &word))
 			return -EINVAL;
 		pl->guard_required = word == 1;
 	}
@@ -814,9 +821,9 @@ parse_liveness(struct sl_cfg_ctx *c, const yaml_node_t *node)
 		return 0;
 	if (cfg_map_collect(c, node, "liveness", keys, v) ||
 	    cfg_opt_u32(c, v[0], "liveness", "probe_ms", 0, 60000,
-		    &cfg->probe_ms) ||
+			&cfg->probe_ms) ||
 	    cfg_opt_u32(c, v[1], "liveness", "dead_ms", 20, 3600000,
-		    &cfg->dead_ms))
+			&cfg->dead_ms))
 		return -EINVAL;
 	/* probe_ms 0 turns liveness off (instances are never found dead).
 	 * Otherwise one lost probe answer must not kill an instance. */
@@ -825,7 +832,8 @@ parse_liveness(struct sl_cfg_ctx *c, const yaml_node_t *node)
 				"must be 0 (off) or 10..60000, got %u",
 				cfg->probe_ms);
 	if (cfg->probe_ms != 0 && cfg->dead_ms < 2 * cfg->probe_ms)
-		return cfg_fail(c, v[1] != NULL ? v[1] : node, "liveness.dead_ms",
+		return cfg_fail(c, v[1] != NULL ? v[1] : node,
+				"liveness.dead_ms",
 				"must be at least twice probe_ms (%u), got %u",
 				cfg->probe_ms, cfg->dead_ms);
 	return 0;
@@ -834,8 +842,8 @@ parse_liveness(struct sl_cfg_ctx *c, const yaml_node_t *node)
 static int
 parse_root(struct sl_cfg_ctx *c, const yaml_node_t *root)
 {
-	static const char *const keys[] = {"sluiced", "flows",	   "clients",
-					   "tenants", "pipelines", "guards",
+	static const char *const keys[] = {"sluiced",  "flows",     "clients",
+					   "tenants",  "pipelines", "guards",
 					   "liveness", NULL};
 	yaml_node_t *v[7];
 
@@ -873,10 +881,10 @@ config_from_parser(yaml_parser_t *parser, const char *name,
 		   const struct sl_confine *files, char *err, size_t errlen)
 {
 	struct sl_cfg_ctx c = {
-	    .file = name,
-	    .err = err,
-	    .errlen = errlen,
-	    .files = files,
+		.file = name,
+		.err = err,
+		.errlen = errlen,
+		.files = files,
 	};
 	yaml_document_t doc, extra;
 	struct sl_config *cfg;

@@ -19,14 +19,14 @@
 
 #define SL_NAME_MAX 32
 #define SL_MAX_PIPELINES 8
-#define SL_MAX_STAGES 16     /* per pipeline */
-#define SL_MAX_INSTANCES 32  /* per stage */
+#define SL_MAX_STAGES 16    /* per pipeline */
+#define SL_MAX_INSTANCES 32 /* per stage */
 #define SL_MAX_CLIENT_NETS 16
 #define SL_MAX_TENANTS 64
-#define SL_MAX_EDGES 32     /* per pipeline */
-#define SL_MAX_OUT_EDGES 4  /* edges leaving one stage (or the client) */
+#define SL_MAX_EDGES 32    /* per pipeline */
+#define SL_MAX_OUT_EDGES 4 /* edges leaving one stage (or the client) */
 #define SL_PATTERN_MAX 128
-#define SL_STAGE_CLIENT 0   /* an edge's end that is the client */
+#define SL_STAGE_CLIENT 0 /* an edge's end that is the client */
 #define SL_MAX_GUARDS 8
 #define SL_GUARD_TEXT_MAX 512
 #define SL_GUARD_RULES_MAX 100000
@@ -57,7 +57,7 @@ enum sl_stage_kind {
 	SL_STAGE_OP_COUNT,   /* tokens in the group */
 	SL_STAGE_OP_SUM,     /* sum of the tokens' numeric texts */
 	SL_STAGE_OP_TOPK,    /* k tokens with the highest numeric texts */
-	SL_STAGE_OP_CONCAT,  /* every token, ordered by ancestry then producer */
+	SL_STAGE_OP_CONCAT, /* every token, ordered by ancestry then producer */
 };
 
 enum sl_edge_mode {
@@ -81,8 +81,9 @@ struct sl_edge_cfg {
 	/* Split edges: route a child stream as soon as its quantum starts
 	 * and send it token by token (else when the quantum is complete). */
 	bool stream_children;
-	char pattern[SL_PATTERN_MAX]; /* the split's pattern (built-in ones too) */
-	void *split_db;  /* compiled pattern (hs_database_t), owned by the config */
+	char pattern
+		[SL_PATTERN_MAX]; /* the split's pattern (built-in ones too) */
+	void *split_db; /* compiled pattern (hs_database_t), owned by the config */
 	uint8_t depth_in;  /* ancestry depth of streams entering the edge */
 	uint8_t depth_out; /* depth_in, + 1 for a split */
 	uint8_t guard;     /* 1 + index into cfg->guards; 0: none */
@@ -95,8 +96,8 @@ struct sl_edge_cfg {
  * (sl_guard_ref_put), whichever thread that is.
  */
 struct sl_guard_ref {
-	void *set;      /* struct sl_guard_set (control/sl_guard.h) */
-	unsigned refs;  /* holders; atomic */
+	void *set;     /* struct sl_guard_set (control/sl_guard.h) */
+	unsigned refs; /* holders; atomic */
 	unsigned n_rules;
 	char **patterns; /* the rules as written, to compile an edit again */
 	bool *regex;
@@ -117,7 +118,7 @@ void sl_guard_ref_put(struct sl_guard_ref *ref);
  */
 struct sl_guard_cfg {
 	char name[SL_NAME_MAX];
-	int action;             /* enum sl_guard_action of its rules */
+	int action; /* enum sl_guard_action of its rules */
 	uint32_t n_rules;
 	struct sl_guard_ref *ref; /* NULL: no filter rules (prefix only) */
 	char prefix[SL_GUARD_TEXT_MAX];  /* "" for none */
@@ -138,9 +139,9 @@ struct sl_instance_cfg {
 
 struct sl_stage_cfg {
 	char name[SL_NAME_MAX];
-	uint16_t id;          /* 1-based position in the pipeline */
+	uint16_t id; /* 1-based position in the pipeline */
 	enum sl_stage_kind kind;
-	uint8_t aggregation;  /* ids of ancestry that pin an instance, 0..depth_in */
+	uint8_t aggregation; /* ids of ancestry that pin an instance, 0..depth_in */
 	enum sl_balance balance;
 	/* Aggregating engine stages: > 1 turns on bounded-load consistent
 	 * hashing (no instance takes more than load_bound x the mean of new
@@ -149,7 +150,7 @@ struct sl_stage_cfg {
 	uint32_t topk;            /* SL_STAGE_OP_TOPK: k, 1..64 */
 	uint32_t max_groups;      /* operators: groups in flight at once */
 	uint32_t max_group_bytes; /* operators: state one group may hold */
-	uint8_t depth_in;         /* ancestry depth of the streams it receives */
+	uint8_t depth_in; /* ancestry depth of the streams it receives */
 	/* Engines: a stream whose instance died before answering anything
 	 * may be sent again to another instance (else it is aborted). */
 	bool idempotent;
@@ -207,14 +208,15 @@ struct sl_config {
 	uint16_t next_uid;         /* next instance uid to hand out */
 	struct sl_endpoint listen; /* sluiced's own address and UDP port */
 	uint32_t flow_table_size;  /* streams tracked at once */
-	uint32_t flow_idle_ms;     /* a stream with no fragment for this long expires */
-	uint32_t reorder_window;   /* out-of-order fragments held per stream */
-	uint32_t buffer_max;       /* fragments a buffer edge holds per stream */
-	uint32_t client_streams;   /* clients' streams in the table at once */
-	uint32_t source_streams;   /* ... from one client address */
-	uint32_t tenant_streams;   /* ... of one tenant */
-	uint32_t probe_ms;         /* liveness: PROBE each instance this often */
-	uint32_t dead_ms;          /* ... dead when not heard for this long */
+	uint32_t
+		flow_idle_ms; /* a stream with no fragment for this long expires */
+	uint32_t reorder_window; /* out-of-order fragments held per stream */
+	uint32_t buffer_max;     /* fragments a buffer edge holds per stream */
+	uint32_t client_streams; /* clients' streams in the table at once */
+	uint32_t source_streams; /* ... from one client address */
+	uint32_t tenant_streams; /* ... of one tenant */
+	uint32_t probe_ms;       /* liveness: PROBE each instance this often */
+	uint32_t dead_ms;        /* ... dead when not heard for this long */
 	uint16_t n_client_nets;
 	struct sl_ipv4_net client_nets[SL_MAX_CLIENT_NETS];
 	/* When n_tenants > 0 only these tenants are admitted. */

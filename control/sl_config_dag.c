@@ -85,8 +85,8 @@ report_cycle(struct sl_cfg_ctx *c, const struct sl_pipeline_cfg *pl,
 	for (i = 0; i <= n; i++) {
 		start = (best + n - i) % n; /* forwards: reverse of back[] */
 		len += (unsigned int)snprintf(
-		    ring + len, sizeof(ring) - len, "%s%s", i ? " -> " : "",
-		    sl_stage_name_of(pl, back[start]));
+			ring + len, sizeof(ring) - len, "%s%s", i ? " -> " : "",
+			sl_stage_name_of(pl, back[start]));
 	}
 	/* The edge closing the cycle: into the named stage. */
 	e = via[best];
@@ -128,7 +128,8 @@ check_depths(struct sl_cfg_ctx *c, struct sl_pipeline_cfg *pl,
 			continue;
 		}
 		for (k = 0; k < st->n_out_edges; k++) {
-			const struct sl_edge_cfg *ed = &pl->edges[st->out_edges[k]];
+			const struct sl_edge_cfg *ed =
+				&pl->edges[st->out_edges[k]];
 
 			if (ed->to != SL_STAGE_CLIENT &&
 			    pl->stages[ed->to - 1].aggregation > need)
@@ -180,9 +181,8 @@ cfg_check_dag(struct sl_cfg_ctx *c, struct sl_pipeline_cfg *pl,
 		if (ed->from == SL_STAGE_CLIENT)
 			pl->client_edges[pl->n_client_edges++] = e;
 		else
-			pl->stages[ed->from - 1]
-			    .out_edges[pl->stages[ed->from - 1].n_out_edges++] =
-			    e;
+			pl->stages[ed->from - 1].out_edges
+				[pl->stages[ed->from - 1].n_out_edges++] = e;
 		if (ed->to == SL_STAGE_CLIENT) {
 			to_client++;
 			last_out = ed;
@@ -278,27 +278,29 @@ cfg_check_dag(struct sl_cfg_ctx *c, struct sl_pipeline_cfg *pl,
 			} else if (ed->depth_out != st->depth_in) {
 				cfg_path_fmt(path, "%s.edges[%u]", parent, e);
 				return cfg_fail(
-				    c, dag->edge[e], path,
-				    "edges into \"%s\" disagree on depth: %u "
-				    "here, %u from edges[%d] (line %lu)",
-				    st->name, ed->depth_out, st->depth_in,
-				    first, cfg_node_line(dag->edge[first]));
+					c, dag->edge[e], path,
+					"edges into \"%s\" disagree on depth: "
+					"%u "
+					"here, %u from edges[%d] (line %lu)",
+					st->name, ed->depth_out, st->depth_in,
+					first, cfg_node_line(dag->edge[first]));
 			}
 		}
 		if (dag->edges_key != NULL && st->aggregation > st->depth_in) {
 			cfg_path_fmt(path, "%s.stages[%u].aggregation", parent,
-				 idx);
+				     idx);
 			return cfg_fail(
-			    c, dag->aggregation[idx], path,
-			    "must be %u..%u for a stage receiving depth %u "
-			    "streams, got %u",
-			    st->kind == SL_STAGE_ENGINE ? 0 : 1, st->depth_in,
-			    st->depth_in, st->aggregation);
+				c, dag->aggregation[idx], path,
+				"must be %u..%u for a stage receiving depth %u "
+				"streams, got %u",
+				st->kind == SL_STAGE_ENGINE ? 0 : 1,
+				st->depth_in, st->depth_in, st->aggregation);
 		}
 		/* An operator emits one stream per group: its output is
 		 * named by the group key, `aggregation` ids deep. */
-		uint8_t out_depth = st->kind == SL_STAGE_ENGINE ?
-					    st->depth_in : st->aggregation;
+		uint8_t out_depth = st->kind == SL_STAGE_ENGINE
+					    ? st->depth_in
+					    : st->aggregation;
 
 		for (i = 0; i < st->n_out_edges; i++) {
 			struct sl_edge_cfg *ed = &pl->edges[st->out_edges[i]];
@@ -308,13 +310,14 @@ cfg_check_dag(struct sl_cfg_ctx *c, struct sl_pipeline_cfg *pl,
 						  (ed->split != SL_SPLIT_NONE));
 			if (ed->depth_out > SL_ANCESTRY_MAX) {
 				cfg_path_fmt(path, "%s.edges[%u].split", parent,
-					 ed->id);
-				return cfg_fail(
-				    c, dag->edge_split[ed->id], path,
-				    "splitting depth %u streams needs depth "
-				    "%u, at most %u",
-				    ed->depth_in, ed->depth_out,
-				    SL_ANCESTRY_MAX);
+					     ed->id);
+				return cfg_fail(c, dag->edge_split[ed->id],
+						path,
+						"splitting depth %u streams "
+						"needs depth "
+						"%u, at most %u",
+						ed->depth_in, ed->depth_out,
+						SL_ANCESTRY_MAX);
 			}
 		}
 	}

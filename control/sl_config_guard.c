@@ -147,8 +147,7 @@ guard_file(struct sl_cfg_ctx *c, const yaml_node_t *node, const char *path,
 	if (cfg_expect_scalar(c, node, path))
 		return -EINVAL;
 	name = (const char *)node->data.scalar.value;
-	if (sl_confine_file(c->files, name, &text, &len, why, sizeof(why)) !=
-	    0)
+	if (sl_confine_file(c->files, name, &text, &len, why, sizeof(why)) != 0)
 		return cfg_fail(c, node, path, "\"%s\": %s",
 				cfg_quote(node, q, sizeof(q)), why);
 	for (p = text; *p != '\0';) {
@@ -172,7 +171,8 @@ guard_file(struct sl_cfg_ctx *c, const yaml_node_t *node, const char *path,
 					SL_GUARD_TEXT_MAX - 1, n);
 		}
 		lit = strndup(p, n);
-		if (lit == NULL || rules_add(r, SL_GUARD_KIND_LITERAL, lit, lit)) {
+		if (lit == NULL ||
+		    rules_add(r, SL_GUARD_KIND_LITERAL, lit, lit)) {
 			free(lit);
 			free(text);
 			return cfg_fail(c, node, path, "out of memory");
@@ -208,9 +208,10 @@ static int
 parse_guard(struct sl_cfg_ctx *c, const yaml_node_t *node, const char *path,
 	    struct sl_guard_cfg *g)
 {
-	static const char *const keys[] = {"name",   "action", "literals",
-					   "literals_file", "regex", "mask",
-					   "prefix", "refusal", NULL};
+	static const char *const keys[] = {
+		"name",          "action",  "literals",
+		"literals_file", "regex",   "mask",
+		"prefix",        "refusal", NULL};
 	static const char *const actions[] = {"block", "redact", "log", NULL};
 	char sub[SL_CFG_PATH_MAX], mask[SL_GUARD_TEXT_MAX] = "";
 	struct guard_rules r = {0};
@@ -230,17 +231,17 @@ parse_guard(struct sl_cfg_ctx *c, const yaml_node_t *node, const char *path,
 	if (v[1] != NULL) {
 		cfg_path_key(sub, path, "action");
 		if (cfg_get_word(c, v[1], sub, actions, "block, redact or log",
-			     &word))
+				 &word))
 			return -EINVAL;
 	}
 	g->action = (int)word;
 	snprintf(g->refusal, sizeof(g->refusal), "%s",
 		 "I can't help with that.");
 	cfg_path_key(sub, path, "mask");
-	if (v[5] != NULL && (g->action != SL_GUARD_ACTION_REDACT ?
-				     cfg_fail(c, v[5], sub,
-					      "only with action: redact") :
-				     guard_text(c, v[5], sub, mask)))
+	if (v[5] != NULL &&
+	    (g->action != SL_GUARD_ACTION_REDACT
+		     ? cfg_fail(c, v[5], sub, "only with action: redact")
+		     : guard_text(c, v[5], sub, mask)))
 		return -EINVAL;
 	cfg_path_key(sub, path, "prefix");
 	if (v[6] != NULL && guard_text(c, v[6], sub, g->prefix))
@@ -277,10 +278,11 @@ parse_guard(struct sl_cfg_ctx *c, const yaml_node_t *node, const char *path,
 	set = sl_guard_compile(r.rules, r.n, NULL, &gerr);
 	if (set == NULL) {
 		/* The line of the list the rejected rule came from. */
-		const yaml_node_t *at = gerr.rule < 0 ? node :
-					(unsigned int)gerr.rule < n_inline ? v[2] :
-					(unsigned int)gerr.rule < n_file ? v[3] :
-									 v[4];
+		const yaml_node_t *at =
+			gerr.rule < 0                        ? node
+			: (unsigned int)gerr.rule < n_inline ? v[2]
+			: (unsigned int)gerr.rule < n_file   ? v[3]
+							     : v[4];
 
 		rc = cfg_fail(c, at, path, "%s", gerr.text);
 		goto out;
@@ -378,7 +380,8 @@ sl_config_guard_edit(struct sl_config *cfg, const char *guard, bool remove,
 	}
 	old = g->ref;
 	for (i = 0; old != NULL && i < old->n_rules; i++)
-		if (old->regex[i] == regex && strcmp(old->patterns[i], pattern) == 0)
+		if (old->regex[i] == regex &&
+		    strcmp(old->patterns[i], pattern) == 0)
 			found = i;
 	if (remove && found == UINT_MAX) {
 		snprintf(err, errlen, "pattern: guard %s has no %s \"%s\"",
@@ -392,28 +395,29 @@ sl_config_guard_edit(struct sl_config *cfg, const char *guard, bool remove,
 	}
 	for (i = 0; old != NULL && i < old->n_rules; i++)
 		if (i != found &&
-		    rules_add(&r, old->regex[i] ? SL_GUARD_KIND_REGEX :
-						  SL_GUARD_KIND_LITERAL,
+		    rules_add(&r,
+			      old->regex[i] ? SL_GUARD_KIND_REGEX
+					    : SL_GUARD_KIND_LITERAL,
 			      old->patterns[i], NULL)) {
 			rc = -ENOMEM;
 			goto out;
 		}
-	if (!remove && rules_add(&r, regex ? SL_GUARD_KIND_REGEX :
-					     SL_GUARD_KIND_LITERAL,
-				 pattern, NULL)) {
+	if (!remove &&
+	    rules_add(&r, regex ? SL_GUARD_KIND_REGEX : SL_GUARD_KIND_LITERAL,
+		      pattern, NULL)) {
 		rc = -ENOMEM;
 		goto out;
 	}
 	if (r.n == 0 && g->prefix[0] == '\0') {
 		snprintf(err, errlen,
 			 "pattern: the last rule of guard %s, which has no "
-			 "prefix", guard);
+			 "prefix",
+			 guard);
 		rc = -EINVAL;
 		goto out;
 	}
-	if (r.n == 0 &&
-	    guard_required_on(cfg, (unsigned int)(g - cfg->guards), err,
-			      errlen, guard)) {
+	if (r.n == 0 && guard_required_on(cfg, (unsigned int)(g - cfg->guards),
+					  err, errlen, guard)) {
 		rc = -EINVAL;
 		goto out;
 	}
@@ -421,8 +425,8 @@ sl_config_guard_edit(struct sl_config *cfg, const char *guard, bool remove,
 	if (r.n != 0) {
 		for (i = 0; i < r.n; i++) {
 			r.rules[i].action = (enum sl_guard_action)g->action;
-			r.rules[i].mask = old != NULL && old->mask[0] ?
-						  old->mask : NULL;
+			r.rules[i].mask =
+				old != NULL && old->mask[0] ? old->mask : NULL;
 		}
 		set = sl_guard_compile(r.rules, r.n, NULL, &gerr);
 		if (set == NULL) {

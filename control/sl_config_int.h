@@ -88,19 +88,17 @@ int cfg_expect_list(struct sl_cfg_ctx *c, const yaml_node_t *node,
 yaml_node_t *cfg_list_item(struct sl_cfg_ctx *c, const yaml_node_t *list,
 			   unsigned int i);
 
-int
-cfg_get_u32(struct sl_cfg_ctx *c, const yaml_node_t *node, const char *path,
-	uint32_t min, uint32_t max, uint32_t *out);
+int cfg_get_u32(struct sl_cfg_ctx *c, const yaml_node_t *node, const char *path,
+		uint32_t min, uint32_t max, uint32_t *out);
 
-int
-cfg_opt_u32(struct sl_cfg_ctx *c, const yaml_node_t *node, const char *parent,
-	const char *key, uint32_t min, uint32_t max, uint32_t *out);
+int cfg_opt_u32(struct sl_cfg_ctx *c, const yaml_node_t *node,
+		const char *parent, const char *key, uint32_t min, uint32_t max,
+		uint32_t *out);
 
 int cfg_get_name(struct sl_cfg_ctx *c, const yaml_node_t *node,
 		 const char *path, const char *extra, char *out);
 
-bool
-cfg_ipv4_unicast(uint32_t ip);
+bool cfg_ipv4_unicast(uint32_t ip);
 
 int cfg_get_endpoint(struct sl_cfg_ctx *c, const yaml_node_t *node,
 		     const char *path, struct sl_endpoint *ep);

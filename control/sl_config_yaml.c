@@ -54,7 +54,7 @@ cfg_quote(const yaml_node_t *node, char *buf, size_t len)
 
 	for (i = 0; s[i] != '\0' && i + 1 < len && i < SL_CFG_QUOTE_MAX; i++)
 		buf[i] =
-		    (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i];
+			(unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i];
 	/* Cut short at a character, never inside one: the line stays
 	 * UTF-8 (the API carries it as a protobuf string). */
 	if (s[i] != '\0') {
@@ -191,7 +191,8 @@ cfg_map_collect(struct sl_cfg_ctx *c, const yaml_node_t *map, const char *path,
 
 	if (map->type != YAML_MAPPING_NODE)
 		return cfg_fail(c, map, path[0] ? path : "document",
-				"must be a mapping, got %s", cfg_node_kind(map));
+				"must be a mapping, got %s",
+				cfg_node_kind(map));
 	for (i = 0; keys[i] != NULL; i++)
 		vals[i] = NULL;
 
@@ -295,15 +296,16 @@ parse_decimal(const char *s, uint64_t *v)
 
 int
 cfg_get_u32(struct sl_cfg_ctx *c, const yaml_node_t *node, const char *path,
-	uint32_t min, uint32_t max, uint32_t *out)
+	    uint32_t min, uint32_t max, uint32_t *out)
 {
 	char q[SL_CFG_QUOTE_MAX + 1];
 	uint64_t v;
 
 	if (node->type != YAML_SCALAR_NODE)
-		return cfg_fail(
-		    c, node, path, "must be a number %lu..%lu, got %s",
-		    (unsigned long)min, (unsigned long)max, cfg_node_kind(node));
+		return cfg_fail(c, node, path,
+				"must be a number %lu..%lu, got %s",
+				(unsigned long)min, (unsigned long)max,
+				cfg_node_kind(node));
 	if (!parse_decimal((const char *)node->data.scalar.value, &v))
 		return cfg_fail(c, node, path,
 				"must be a decimal number %lu..%lu, got \"%s\"",
@@ -320,7 +322,7 @@ cfg_get_u32(struct sl_cfg_ctx *c, const yaml_node_t *node, const char *path,
 /* Optional number: keeps *out (the default) when the key is absent. */
 int
 cfg_opt_u32(struct sl_cfg_ctx *c, const yaml_node_t *node, const char *parent,
-	const char *key, uint32_t min, uint32_t max, uint32_t *out)
+	    const char *key, uint32_t min, uint32_t max, uint32_t *out)
 {
 	char path[SL_CFG_PATH_MAX];
 
@@ -359,11 +361,11 @@ cfg_get_name(struct sl_cfg_ctx *c, const yaml_node_t *node, const char *path,
 		return -EINVAL;
 	s = (const char *)node->data.scalar.value;
 	if (!name_valid(s, extra))
-		return cfg_fail(
-		    c, node, path,
-		    "must be 1..%d characters of [A-Za-z0-9_.-%s], got \"%s\"",
-		    SL_NAME_MAX - 1, extra ? extra : "",
-		    cfg_quote(node, q, sizeof(q)));
+		return cfg_fail(c, node, path,
+				"must be 1..%d characters of [A-Za-z0-9_.-%s], "
+				"got \"%s\"",
+				SL_NAME_MAX - 1, extra ? extra : "",
+				cfg_quote(node, q, sizeof(q)));
 	memcpy(out, s, strlen(s) + 1);
 	return 0;
 }

@@ -26,9 +26,9 @@ openat2_beneath(int dir_fd, const char *rel)
 {
 #ifdef SYS_openat2
 	struct open_how how = {
-	    .flags = SL_CONFINE_OPEN_FLAGS,
-	    .resolve =
-		RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+		.flags = SL_CONFINE_OPEN_FLAGS,
+		.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
+			   RESOLVE_NO_MAGICLINKS,
 	};
 	long fd = syscall(SYS_openat2, dir_fd, rel, &how, sizeof(how));
 
@@ -131,7 +131,7 @@ sl_confine_read(const struct sl_confine *c, const char *name, char **data,
 {
 	const char *dir = c != NULL && c->dir != NULL ? c->dir : ".";
 	size_t max =
-	    c != NULL && c->max_bytes ? c->max_bytes : SL_CONFINE_MAX_BYTES;
+		c != NULL && c->max_bytes ? c->max_bytes : SL_CONFINE_MAX_BYTES;
 	char canon[PATH_MAX];
 	const char *rel = name;
 	struct stat st;

@@ -46,11 +46,11 @@ typedef int (*sl_confine_read_fn)(const struct sl_confine *c, const char *name,
 				  size_t whylen);
 
 struct sl_confine {
-	const char *dir;	 /* the config directory; NULL: "." */
-	size_t max_bytes;	 /* 0: SL_CONFINE_MAX_BYTES */
-	unsigned int flags;	 /* SL_CONFINE_* */
+	const char *dir;         /* the config directory; NULL: "." */
+	size_t max_bytes;        /* 0: SL_CONFINE_MAX_BYTES */
+	unsigned int flags;      /* SL_CONFINE_* */
 	sl_confine_read_fn read; /* NULL: sl_confine_read */
-	void *ctx;		 /* for a replacement read */
+	void *ctx;               /* for a replacement read */
 };
 
 /*

@@ -29,9 +29,9 @@ struct sl_frame_decoder {
 	uint32_t want; /* payload length of the frame being read */
 	uint8_t hdr[SL_FRAME_HDR];
 	uint8_t hdr_len; /* header bytes held, 0..4 */
-	int error;	 /* 0, or the negative errno it stopped on */
-	uint8_t *buf;	 /* partial payload; cap bytes */
-	size_t have;	 /* payload bytes held */
+	int error;       /* 0, or the negative errno it stopped on */
+	uint8_t *buf;    /* partial payload; cap bytes */
+	size_t have;     /* payload bytes held */
 	size_t cap;
 };
 

@@ -80,12 +80,12 @@ err_quote(const char *s, size_t max, char *out, size_t cap)
 	size_t o = 0, i = 0;
 
 	while (p[i] != '\0' && i < max) {
-		unsigned len = p[i] < 0x80	       ? 1
+		unsigned len = p[i] < 0x80             ? 1
 			       : (p[i] & 0xE0) == 0xC0 ? 2
 			       : (p[i] & 0xF0) == 0xE0 ? 3
 			       : (p[i] & 0xF8) == 0xF0 ? 4
 						       : 0;
-		uint32_t cp = len == 1	 ? p[i]
+		uint32_t cp = len == 1   ? p[i]
 			      : len == 2 ? p[i] & 0x1Fu
 			      : len == 3 ? p[i] & 0x0Fu
 					 : p[i] & 0x07u;
@@ -107,8 +107,8 @@ err_quote(const char *s, size_t max, char *out, size_t cap)
 		if (!ok) {
 			if (o + 4 >= cap)
 				break;
-			o +=
-			    (size_t)snprintf(out + o, cap - o, "\\x%02X", p[i]);
+			o += (size_t)snprintf(out + o, cap - o, "\\x%02X",
+					      p[i]);
 			i++;
 			continue;
 		}
@@ -137,7 +137,7 @@ err_trim(char *s)
 	if (start == 0 || (unsigned char)s[start - 1] < 0xC0)
 		return;
 	start--;
-	need = ((unsigned char)s[start] & 0xE0) == 0xC0	  ? 2
+	need = ((unsigned char)s[start] & 0xE0) == 0xC0   ? 2
 	       : ((unsigned char)s[start] & 0xF0) == 0xE0 ? 3
 							  : 4;
 	if (n - start < need)
@@ -146,7 +146,7 @@ err_trim(char *s)
 
 static void err_rule(struct sl_guard_error *err, const struct sl_guard_rule *r,
 		     unsigned index, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+	__attribute__((format(printf, 4, 5)));
 
 static void
 err_rule(struct sl_guard_error *err, const struct sl_guard_rule *r,
@@ -176,8 +176,7 @@ err_rule(struct sl_guard_error *err, const struct sl_guard_rule *r,
 	err_trim(err->text);
 }
 
-static void
-err_set(struct sl_guard_error *err, const char *fmt, ...)
+static void err_set(struct sl_guard_error *err, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
 static void
@@ -238,17 +237,20 @@ ac_build(struct sl_guard_set *set)
 				if (n == cap) {
 					void *g, *d, *p, *t;
 
-					if ((uint64_t)cap * 2 * k > AC_ROW_MASK) {
+					if ((uint64_t)cap * 2 * k >
+					    AC_ROW_MASK) {
 						rc = -E2BIG;
 						goto out;
 					}
 					g = realloc(go, (size_t)cap * 2 * k *
-							    sizeof(*go));
+								sizeof(*go));
 					d = realloc(depth,
-						    (size_t)cap * 2 * sizeof(*depth));
+						    (size_t)cap * 2 *
+							    sizeof(*depth));
 					p = realloc(proper, (size_t)cap * 2);
-					t = realloc(set->term, (size_t)cap * 2 *
-								       sizeof(uint32_t));
+					t = realloc(set->term,
+						    (size_t)cap * 2 *
+							    sizeof(uint32_t));
 					if (g != NULL)
 						go = g;
 					if (d != NULL)
@@ -341,7 +343,8 @@ sl_guard_scan_literals(const struct sl_guard_set *set, const uint8_t *norm,
 		if (unlikely(s & AC_EMIT)) {
 			uint32_t st = (s & AC_ROW_MASK) >> set->cls_shift;
 
-			for (uint32_t t = set->term[st] ? st : set->out_link[st];
+			for (uint32_t t = set->term[st] ? st
+							: set->out_link[st];
 			     t != 0; t = set->out_link[t])
 				for (uint32_t r1 = set->term[t]; r1 != 0;
 				     r1 = set->rules[r1 - 1].next_same)
@@ -415,7 +418,8 @@ mask_conflict(const struct sl_guard_set *set, const struct guard_rule *r,
 			mc.found = (int)i + 1;
 	}
 	if (mc.found == 0 && set->db != NULL && ml > 0) {
-		void *mem = aligned_alloc(64, (set->hs_stream_bytes + 63) & ~63ul);
+		void *mem =
+			aligned_alloc(64, (set->hs_stream_bytes + 63) & ~63ul);
 
 		if (mem == NULL) {
 			free(mn);
@@ -460,7 +464,8 @@ hs_build(struct sl_guard_set *set, struct sl_guard_error *err)
 				 cerr->message);
 		} else {
 			err_set(err, "Hyperscan: %s",
-				cerr != NULL ? cerr->message : "compile failed");
+				cerr != NULL ? cerr->message
+					     : "compile failed");
 		}
 		hs_free_compile_error(cerr);
 		set->db = NULL;
@@ -671,8 +676,8 @@ sl_guard_compile(const struct sl_guard_rule *rules, unsigned n_rules,
 		goto fail;
 
 	hold = lit_hold > set->re_hold ? lit_hold : set->re_hold;
-	set->held_max = cfg != NULL && cfg->held_max ? cfg->held_max
-						      : 4 * hold + 64;
+	set->held_max =
+		cfg != NULL && cfg->held_max ? cfg->held_max : 4 * hold + 64;
 	set->redact_max = cfg != NULL && cfg->redact_max ? cfg->redact_max
 							 : REDACT_MAX_DEFAULT;
 	if (set->held_max < 4 * hold + 8 || set->held_max > (1u << 24)) {
@@ -691,7 +696,8 @@ sl_guard_compile(const struct sl_guard_rule *rules, unsigned n_rules,
 	/* Masks last: they are checked with the compiled matchers. */
 	hs_scratch_t *scratch = NULL;
 
-	if (set->db != NULL && hs_alloc_scratch(set->db, &scratch) != HS_SUCCESS) {
+	if (set->db != NULL &&
+	    hs_alloc_scratch(set->db, &scratch) != HS_SUCCESS) {
 		err_set(err, "out of memory");
 		goto fail;
 	}
@@ -731,8 +737,8 @@ sl_guard_compile(const struct sl_guard_rule *rules, unsigned n_rules,
 	set->off_held = align_up(sizeof(struct sl_guard_stream), 8);
 	set->off_meta = set->off_held + set->held_max;
 	set->off_nbuf = set->off_meta + set->held_max;
-	set->off_iv = align_up(set->off_nbuf + (set->db ? set->nbuf_size : 0),
-			       8);
+	set->off_iv =
+		align_up(set->off_nbuf + (set->db ? set->nbuf_size : 0), 8);
 	set->off_hs = align_up(set->off_iv + (size_t)set->redact_max *
 						     sizeof(struct guard_iv),
 			       SL_GUARD_STATE_ALIGN);

@@ -78,7 +78,6 @@
 /* Longest literal after normalisation, in bytes. */
 #define SL_GUARD_LITERAL_MAX 4096
 
-
 enum sl_guard_kind {
 	SL_GUARD_KIND_LITERAL,
 	SL_GUARD_KIND_REGEX,
@@ -96,40 +95,40 @@ enum sl_guard_verdict {
 };
 
 /* Why a stream was blocked. */
-#define SL_GUARD_REASONS(_)                                                   \
-	_(NONE, "not blocked")                                               \
-	_(RULE, "a block rule matched")                                      \
-	_(STATE_BOUND, "state bound")                                        \
-	_(SCANNER, "Hyperscan scan error")                                   \
+#define SL_GUARD_REASONS(_)                                                    \
+	_(NONE, "not blocked")                                                 \
+	_(RULE, "a block rule matched")                                        \
+	_(STATE_BOUND, "state bound")                                          \
+	_(SCANNER, "Hyperscan scan error")                                     \
 	_(MISUSE, "feed after finish, or scratch of another set")
 
 enum sl_guard_reason {
 #define SL_GUARD_REASON_ENUM(name, text) SL_GUARD_REASON_##name,
 	SL_GUARD_REASONS(SL_GUARD_REASON_ENUM)
 #undef SL_GUARD_REASON_ENUM
-	SL_GUARD_REASON_MAX
+		SL_GUARD_REASON_MAX
 };
 
 /* Per-set counters, summed over the scratches (workers) that used it. */
-#define SL_GUARD_COUNTERS(_)                                                  \
-	_(FRAGMENTS, "fragments fed")                                         \
-	_(BYTES_IN, "original bytes fed")                                     \
-	_(BYTES_OUT, "bytes released, masks included")                       \
-	_(STREAMS_FINISHED, "streams finished (END), not blocked")            \
-	_(MATCHES, "rule matches, all actions")                              \
-	_(BLOCKS_RULE, "streams blocked by a block rule")                    \
-	_(BLOCKS_STATE_BOUND, "streams blocked: state bound")                \
-	_(BLOCKS_OTHER, "streams blocked: scanner error or misuse")          \
-	_(REDACTIONS, "redact matches")                                      \
-	_(MASKS, "masks released (merged redactions)")                      \
-	_(LOGGED, "log matches")                                             \
+#define SL_GUARD_COUNTERS(_)                                                   \
+	_(FRAGMENTS, "fragments fed")                                          \
+	_(BYTES_IN, "original bytes fed")                                      \
+	_(BYTES_OUT, "bytes released, masks included")                         \
+	_(STREAMS_FINISHED, "streams finished (END), not blocked")             \
+	_(MATCHES, "rule matches, all actions")                                \
+	_(BLOCKS_RULE, "streams blocked by a block rule")                      \
+	_(BLOCKS_STATE_BOUND, "streams blocked: state bound")                  \
+	_(BLOCKS_OTHER, "streams blocked: scanner error or misuse")            \
+	_(REDACTIONS, "redact matches")                                        \
+	_(MASKS, "masks released (merged redactions)")                         \
+	_(LOGGED, "log matches")                                               \
 	_(LATE_MATCHES, "matches starting in released text (must stay 0)")
 
 enum sl_guard_counter {
 #define SL_GUARD_COUNTER_ENUM(name, text) SL_GUARD_CTR_##name,
 	SL_GUARD_COUNTERS(SL_GUARD_COUNTER_ENUM)
 #undef SL_GUARD_COUNTER_ENUM
-	SL_GUARD_CTR_MAX
+		SL_GUARD_CTR_MAX
 };
 
 struct sl_guard_set_counters {
@@ -144,11 +143,11 @@ struct sl_guard_rule_counters {
 
 /* One rule as configured. Strings are NUL-terminated UTF-8. */
 struct sl_guard_rule {
-	uint32_t id;                 /* reported in matches and errors */
+	uint32_t id; /* reported in matches and errors */
 	enum sl_guard_kind kind;
 	enum sl_guard_action action;
-	const char *pattern;         /* literal text or Hyperscan regex */
-	const char *mask;            /* REDACT only; NULL: the default */
+	const char *pattern; /* literal text or Hyperscan regex */
+	const char *mask;    /* REDACT only; NULL: the default */
 };
 
 struct sl_guard_config {
@@ -177,17 +176,17 @@ struct sl_guard_set_info {
 	uint32_t held_max;        /* bound on held original bytes */
 	uint16_t redact_max;
 	unsigned ac_states;
-	unsigned ac_classes;      /* byte classes: the goto table's width */
-	size_t ac_bytes;          /* automaton memory */
-	size_t hs_db_bytes;       /* Hyperscan database, 0 without regexes */
-	size_t hs_stream_bytes;   /* Hyperscan stream state per stream */
-	size_t state_size;        /* = sl_guard_state_size() */
+	unsigned ac_classes;    /* byte classes: the goto table's width */
+	size_t ac_bytes;        /* automaton memory */
+	size_t hs_db_bytes;     /* Hyperscan database, 0 without regexes */
+	size_t hs_stream_bytes; /* Hyperscan stream state per stream */
+	size_t state_size;      /* = sl_guard_state_size() */
 };
 
 /* A match, offsets from the start of the stream. */
 struct sl_guard_match {
 	uint32_t rule_id;
-	unsigned rule;               /* index in the compiled rule array */
+	unsigned rule; /* index in the compiled rule array */
 	enum sl_guard_action action;
 	uint64_t from, to;           /* normalised bytes, [from, to) */
 	uint64_t orig_from, orig_to; /* original bytes, whole characters */
@@ -211,14 +210,14 @@ struct sl_guard_sink {
 struct sl_guard_stream_info {
 	enum sl_guard_verdict verdict;
 	enum sl_guard_reason reason;
-	uint32_t block_rule_id;   /* reason RULE: the rule that blocked */
+	uint32_t block_rule_id; /* reason RULE: the rule that blocked */
 	bool finished;
-	uint32_t held_bytes;      /* original bytes held now */
-	uint32_t held_norm;       /* normalised bytes held now */
-	uint32_t held_peak;       /* most original bytes held after a feed */
-	unsigned partial;         /* longest partial block/redact literal */
+	uint32_t held_bytes; /* original bytes held now */
+	uint32_t held_norm;  /* normalised bytes held now */
+	uint32_t held_peak;  /* most original bytes held after a feed */
+	unsigned partial;    /* longest partial block/redact literal */
 	uint64_t bytes_in;
-	uint64_t bytes_released;  /* original bytes released or masked */
+	uint64_t bytes_released; /* original bytes released or masked */
 };
 
 struct sl_guard_set;
@@ -319,8 +318,8 @@ void sl_guard_stream_info(const struct sl_guard_stream *st,
  * into @set_out and, when not NULL, @rules_out (one entry per rule, in
  * compile order). Read while the workers are quiet or accept torn sums.
  */
-void sl_guard_counters_read(struct sl_guard_scratch *const *scratch,
-			    unsigned n, struct sl_guard_set_counters *set_out,
+void sl_guard_counters_read(struct sl_guard_scratch *const *scratch, unsigned n,
+			    struct sl_guard_set_counters *set_out,
 			    struct sl_guard_rule_counters *rules_out);
 
 const char *sl_guard_counter_name(enum sl_guard_counter c);

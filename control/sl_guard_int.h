@@ -30,7 +30,7 @@
 /* A held character's meta byte: original length 1..4 (an invalid
  * sequence 1..3), normalised length 0..SL_GUARD_FOLD_MAX. */
 #define META(ol, nl) ((uint8_t)((ol) | (unsigned)(nl) << 3))
-#define META_OL(m) ((unsigned)(m) & 0x07u)
+#define META_OL(m) ((unsigned)(m)&0x07u)
 #define META_NL(m) ((unsigned)(m) >> 3)
 _Static_assert(SL_GUARD_FOLD_MAX <= 31, "a fold length fits 5 bits");
 
@@ -92,20 +92,20 @@ struct guard_iv {
 
 struct sl_guard_stream {
 	const struct sl_guard_set *set;
-	uint32_t ac;          /* automaton row */
-	uint8_t status;       /* enum guard_status */
-	uint8_t reason;       /* enum sl_guard_reason */
-	uint8_t space;        /* the last normalised byte was a space */
+	uint32_t ac;    /* automaton row */
+	uint8_t status; /* enum guard_status */
+	uint8_t reason; /* enum sl_guard_reason */
+	uint8_t space;  /* the last normalised byte was a space */
 	uint16_t n_iv;
 	uint32_t block_rule_id;
-	uint32_t held_len;    /* original bytes held, character in progress too */
+	uint32_t held_len; /* original bytes held, character in progress too */
 	uint32_t decoded_len; /* of which in complete characters */
 	uint32_t n_chars;
 	uint32_t held_peak;
-	uint64_t norm_base;   /* normalised offset of the first held character */
-	uint64_t norm_end;    /* normalised bytes so far */
-	uint64_t plain_end;   /* normalised end of the plain text released */
-	uint64_t orig_base;   /* original offset of the first held byte */
+	uint64_t norm_base; /* normalised offset of the first held character */
+	uint64_t norm_end;  /* normalised bytes so far */
+	uint64_t plain_end; /* normalised end of the plain text released */
+	uint64_t orig_base; /* original offset of the first held byte */
 	uint64_t bytes_in;
 };
 

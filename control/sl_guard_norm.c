@@ -302,7 +302,7 @@ fold_build_table(struct fold_icu *icu)
 			continue;
 		if (len > SL_GUARD_FOLD_MAX ||
 		    (unsigned)len >
-			SL_GUARD_NORM_GROWTH * utf8_len((uint32_t)cp)) {
+			    SL_GUARD_NORM_GROWTH * utf8_len((uint32_t)cp)) {
 			rc = fold_fail("U+%04lX folds to %ld bytes, more than "
 				       "this build allows",
 				       (unsigned long)cp, len);
@@ -349,8 +349,8 @@ fold_build_table(struct fold_icu *icu)
 	}
 	for (unsigned c = 0; c < 128; c++)
 		sl_guard_fold.ascii[c] = all[c] == SL_FOLD_SAME
-					     ? (uint8_t)c
-					     : pool[SL_FOLD_OFF(all[c])];
+						 ? (uint8_t)c
+						 : pool[SL_FOLD_OFF(all[c])];
 
 	/* Blocks with something to fold get their own entries. */
 	for (b = 0; b < SL_FOLD_BLOCKS; b++) {
@@ -361,8 +361,8 @@ fold_build_table(struct fold_icu *icu)
 			same &= blk[k] == SL_FOLD_SAME;
 		sl_guard_fold.block[b] = same ? 0 : (uint16_t)n_blocks++;
 	}
-	entry =
-	    malloc((size_t)n_blocks * sizeof(*entry) << SL_FOLD_BLOCK_SHIFT);
+	entry = malloc((size_t)n_blocks * sizeof(*entry)
+		       << SL_FOLD_BLOCK_SHIFT);
 	if (entry == NULL) {
 		snprintf(fold_error, sizeof(fold_error), "out of memory");
 		goto out;
@@ -379,9 +379,9 @@ fold_build_table(struct fold_icu *icu)
 	sl_guard_fold.pool = pool;
 	fold_info.blocks = n_blocks;
 	fold_info.table_bytes =
-	    sizeof(sl_guard_fold) +
-	    ((size_t)n_blocks * sizeof(*entry) << SL_FOLD_BLOCK_SHIFT) +
-	    pool_len;
+		sizeof(sl_guard_fold) +
+		((size_t)n_blocks * sizeof(*entry) << SL_FOLD_BLOCK_SHIFT) +
+		pool_len;
 	entry = NULL;
 	pool = NULL;
 	rc = 0;
@@ -463,8 +463,7 @@ sl_guard_norm_cp(uint32_t cp, uint8_t *out)
 }
 
 size_t
-sl_guard_normalize(const void *text, size_t len, uint8_t *out,
-		   uint32_t *origin)
+sl_guard_normalize(const void *text, size_t len, uint8_t *out, uint32_t *origin)
 {
 	const uint8_t *p = text;
 	size_t i = 0, o = 0;
@@ -479,7 +478,8 @@ sl_guard_normalize(const void *text, size_t len, uint8_t *out,
 	}
 	while (i < len) {
 		unsigned ol;
-		int nl = sl_guard_norm_char(p + i, len - i, true, &space, &ol, out + o);
+		int nl = sl_guard_norm_char(p + i, len - i, true, &space, &ol,
+					    out + o);
 
 		if (origin != NULL)
 			for (int k = 0; k < nl; k++)

@@ -48,9 +48,9 @@ static inline uint32_t
 sl_guard_fold_entry(uint32_t cp)
 {
 	return sl_guard_fold
-	    .entry[(uint32_t)sl_guard_fold.block[cp >> SL_FOLD_BLOCK_SHIFT]
-		       << SL_FOLD_BLOCK_SHIFT |
-		   (cp & ((1u << SL_FOLD_BLOCK_SHIFT) - 1))];
+		.entry[(uint32_t)sl_guard_fold.block[cp >> SL_FOLD_BLOCK_SHIFT]
+			       << SL_FOLD_BLOCK_SHIFT |
+		       (cp & ((1u << SL_FOLD_BLOCK_SHIFT) - 1))];
 }
 
 /* The Unicode data the normalisation was built from. */
@@ -176,7 +176,7 @@ sl_guard_fold_collapse(uint32_t e, uint8_t *space, uint8_t *out)
  */
 static inline int
 sl_guard_norm_char(const uint8_t *p, size_t n, bool final, uint8_t *space,
-	  unsigned *ol, uint8_t *out)
+		   unsigned *ol, uint8_t *out)
 {
 	uint32_t cp, e;
 	int r;

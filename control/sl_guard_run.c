@@ -46,8 +46,8 @@ sl_guard_scratch_alloc(const struct sl_guard_set *set)
 	if (sc == NULL)
 		return NULL;
 	sc->set = set;
-	sc->rule_ctr = calloc(set->n_rules ? set->n_rules : 1,
-			      sizeof(*sc->rule_ctr));
+	sc->rule_ctr =
+		calloc(set->n_rules ? set->n_rules : 1, sizeof(*sc->rule_ctr));
 	if (sc->rule_ctr == NULL ||
 	    (set->db != NULL &&
 	     hs_alloc_scratch(set->db, &sc->hs) != HS_SUCCESS)) {
@@ -376,7 +376,8 @@ scan_step(struct feed_cx *cx, bool final)
 				return 1;
 			nb = 0;
 		}
-		nl = sl_guard_norm_char(held + i, end - i, final, &space, &ol, out);
+		nl = sl_guard_norm_char(held + i, end - i, final, &space, &ol,
+					out);
 		if (nl < 0)
 			break;
 		meta[nc++] = META(ol, nl);
@@ -413,8 +414,8 @@ safe_point(const struct sl_guard_stream *st)
 {
 	const struct sl_guard_set *set = st->set;
 	uint64_t n = st->norm_end;
-	uint64_t r = set->hold != NULL ? n - set->hold[st->ac >> set->cls_shift]
-				       : n;
+	uint64_t r =
+		set->hold != NULL ? n - set->hold[st->ac >> set->cls_shift] : n;
 
 	if (set->re_hold > 0) {
 		uint64_t rr = n > set->re_hold ? n - set->re_hold : 0;

@@ -59,7 +59,7 @@ _Static_assert(_Alignof(max_align_t) > SL_SRC_MASK,
 enum sl_conn_state {
 	SL_CONN_OPEN,
 	SL_CONN_DRAINING, /* sl_conn_close with output still queued */
-	SL_CONN_CLOSED,	  /* on loop->closed */
+	SL_CONN_CLOSED,   /* on loop->closed */
 };
 
 /*
@@ -105,9 +105,9 @@ struct sl_listener {
 	sl_loop_accept_fn on_accept;
 	void *ctx;
 	struct sl_loop_timer *backoff;
-	uint32_t max_conns;	  /* 0: only the loop's limit */
+	uint32_t max_conns;       /* 0: only the loop's limit */
 	uint32_t idle_timeout_ms; /* 0: never */
-	uint32_t n_conns;	  /* open or draining, accepted here */
+	uint32_t n_conns;         /* open or draining, accepted here */
 	struct sl_listener_stats stats;
 	struct sl_conn_list live;
 	TAILQ_ENTRY(sl_listener) link;
@@ -202,7 +202,7 @@ outq_append(struct sl_outq *q, const uint8_t *buf, size_t len)
 
 	if (rest > 0) {
 		size_t cap =
-		    rest > SL_LOOP_OUT_CHUNK ? rest : SL_LOOP_OUT_CHUNK;
+			rest > SL_LOOP_OUT_CHUNK ? rest : SL_LOOP_OUT_CHUNK;
 		struct sl_out_chunk *ch = malloc(sizeof(*ch) + cap);
 
 		if (ch == NULL)
@@ -338,7 +338,7 @@ heap_push(struct sl_loop *loop, struct sl_loop_timer *t)
 	if (loop->heap_len == loop->heap_cap) {
 		uint32_t cap = loop->heap_cap ? loop->heap_cap * 2 : 16;
 		struct sl_loop_timer **heap =
-		    realloc(loop->heap, cap * sizeof(*heap));
+			realloc(loop->heap, cap * sizeof(*heap));
 
 		if (heap == NULL)
 			return -ENOMEM;
@@ -637,7 +637,7 @@ loop_next_deadline(const struct sl_loop *loop)
 
 static const char *const sl_conn_close_reason_names[] = {
 #define SL_CONN_CLOSE_NAME(name, text) text,
-    SL_CONN_CLOSE_REASONS(SL_CONN_CLOSE_NAME)
+	SL_CONN_CLOSE_REASONS(SL_CONN_CLOSE_NAME)
 #undef SL_CONN_CLOSE_NAME
 };
 
@@ -853,8 +853,8 @@ sl_loop_listen_limited(struct sl_loop *loop, int fd,
 	l->ctx = ctx;
 	l->max_conns = lp != NULL ? lp->max_conns : 0;
 	l->idle_timeout_ms = lp != NULL && lp->idle_timeout_ms != 0
-				 ? lp->idle_timeout_ms
-				 : loop->p.idle_timeout_ms;
+				     ? lp->idle_timeout_ms
+				     : loop->p.idle_timeout_ms;
 	TAILQ_INIT(&l->live);
 	rc = loop->ops->listen(loop, l);
 	if (rc < 0) {

@@ -39,13 +39,13 @@ enum sl_loop_backend {
 
 /* Limits; a zero field takes the default shown. */
 struct sl_loop_params {
-	uint32_t max_conns;	  /* open connections on all listeners
+	uint32_t max_conns;       /* open connections on all listeners
 				   * together; default 1024 */
-	size_t out_limit;	  /* bytes queued for send per connection
+	size_t out_limit;         /* bytes queued for send per connection
 				   * before it is closed as a slow reader;
 				   * default 4 MiB */
-	uint32_t in_buf_size;	  /* one receive buffer; default 16 KiB */
-	uint32_t in_buf_count;	  /* io_uring buffer ring entries, rounded up
+	uint32_t in_buf_size;     /* one receive buffer; default 16 KiB */
+	uint32_t in_buf_count;    /* io_uring buffer ring entries, rounded up
 				   * to a power of two; default 256 */
 	uint32_t idle_timeout_ms; /* close a connection this long without
 				   * sl_conn_touch(); 0 = never; a listener

@@ -155,8 +155,8 @@ epoll_accept_ready(struct sl_loop *loop, struct sl_listener *l)
 	int i;
 
 	for (i = 0; i < SL_EPOLL_ACCEPTS_PER_EVENT; i++) {
-		int fd =
-		    accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		int fd = accept4(l->fd, NULL, NULL,
+				 SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 		if (fd >= 0) {
 			loop_accepted(loop, l, fd);
@@ -239,14 +239,14 @@ epoll_wait_dispatch(struct sl_loop *loop, int timeout_ms)
 }
 
 static const struct sl_loop_ops sl_loop_epoll_ops = {
-    .name = "epoll",
-    .init = epoll_init,
-    .fini = epoll_fini,
-    .listen = epoll_listen,
-    .listener_shut = epoll_listener_shut,
-    .conn_start = epoll_conn_start,
-    .conn_flush = epoll_conn_flush,
-    .conn_shut = epoll_conn_shut,
-    .conn_busy = epoll_conn_busy,
-    .wait = epoll_wait_dispatch,
+	.name = "epoll",
+	.init = epoll_init,
+	.fini = epoll_fini,
+	.listen = epoll_listen,
+	.listener_shut = epoll_listener_shut,
+	.conn_start = epoll_conn_start,
+	.conn_flush = epoll_conn_flush,
+	.conn_shut = epoll_conn_shut,
+	.conn_busy = epoll_conn_busy,
+	.wait = epoll_wait_dispatch,
 };

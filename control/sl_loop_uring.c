@@ -184,10 +184,10 @@ uring_init(struct sl_loop *loop, char *why, size_t why_len)
 		unsigned int flags;
 		const char *name;
 	} modes[] = {
-	    {IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
-	     "SINGLE_ISSUER|DEFER_TASKRUN"},
-	    {IORING_SETUP_COOP_TASKRUN, "COOP_TASKRUN"},
-	    {0, "no setup flags"},
+		{IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
+		 "SINGLE_ISSUER|DEFER_TASKRUN"},
+		{IORING_SETUP_COOP_TASKRUN, "COOP_TASKRUN"},
+		{0, "no setup flags"},
 	};
 	static const int needed_ops[] = {IORING_OP_ACCEPT, IORING_OP_RECV,
 					 IORING_OP_SEND,
@@ -460,8 +460,8 @@ uring_wait(struct sl_loop *loop, int timeout_ms)
 		rc = io_uring_submit_and_wait(&u->ring, 1);
 	} else {
 		struct __kernel_timespec ts = {
-		    .tv_sec = timeout_ms / 1000,
-		    .tv_nsec = (long long)(timeout_ms % 1000) * 1000000,
+			.tv_sec = timeout_ms / 1000,
+			.tv_nsec = (long long)(timeout_ms % 1000) * 1000000,
 		};
 
 		rc = io_uring_submit_and_wait_timeout(&u->ring, &cqe, 1, &ts,
@@ -497,14 +497,14 @@ uring_wait(struct sl_loop *loop, int timeout_ms)
 }
 
 static const struct sl_loop_ops sl_loop_uring_ops = {
-    .name = "io_uring",
-    .init = uring_init,
-    .fini = uring_fini,
-    .listen = uring_listen,
-    .listener_shut = uring_listener_shut,
-    .conn_start = uring_conn_start,
-    .conn_flush = uring_conn_flush,
-    .conn_shut = uring_conn_shut,
-    .conn_busy = uring_conn_busy,
-    .wait = uring_wait,
+	.name = "io_uring",
+	.init = uring_init,
+	.fini = uring_fini,
+	.listen = uring_listen,
+	.listener_shut = uring_listener_shut,
+	.conn_start = uring_conn_start,
+	.conn_flush = uring_conn_flush,
+	.conn_shut = uring_conn_shut,
+	.conn_busy = uring_conn_busy,
+	.wait = uring_wait,
 };

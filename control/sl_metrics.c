@@ -158,14 +158,14 @@ static const struct field stage_fields[] = {
 #define F(n, h)                                                                \
 	{                                                                      \
 		"sluice_stage_" #n "_total", "counter", h,                     \
-		    offsetof(struct sl_metrics_stage, n)                       \
+			offsetof(struct sl_metrics_stage, n)                   \
 	}
-    F(fragments, "Fragments the stage received."),
-    F(tokens, "Tokens the stage received."),
-    F(bytes, "Payload bytes the stage received."),
-    F(streams_started, "Streams started at the stage."),
-    F(streams_ended, "Streams ended at the stage."),
-    F(streams_aborted, "Streams aborted at the stage."),
+	F(fragments, "Fragments the stage received."),
+	F(tokens, "Tokens the stage received."),
+	F(bytes, "Payload bytes the stage received."),
+	F(streams_started, "Streams started at the stage."),
+	F(streams_ended, "Streams ended at the stage."),
+	F(streams_aborted, "Streams aborted at the stage."),
 #undef F
 };
 
@@ -173,14 +173,14 @@ static const struct field instance_fields[] = {
 #define F(n, t, s, h)                                                          \
 	{                                                                      \
 		"sluice_instance_" #n s, t, h,                                 \
-		    offsetof(struct sl_metrics_instance, n)                    \
+			offsetof(struct sl_metrics_instance, n)                \
 	}
-    F(fragments, "counter", "_total", "Fragments sent to the instance."),
-    F(bytes, "counter", "_total", "Bytes sent to the instance."),
-    F(streams_routed, "counter", "_total",
-      "Streams ever routed to the instance."),
-    F(streams_active, "gauge", "", "Streams pinned to the instance now."),
-    F(draining, "gauge", "", "1 while the instance takes no new streams."),
+	F(fragments, "counter", "_total", "Fragments sent to the instance."),
+	F(bytes, "counter", "_total", "Bytes sent to the instance."),
+	F(streams_routed, "counter", "_total",
+	  "Streams ever routed to the instance."),
+	F(streams_active, "gauge", "", "Streams pinned to the instance now."),
+	F(draining, "gauge", "", "1 while the instance takes no new streams."),
 #undef F
 };
 
@@ -189,7 +189,7 @@ static const struct field operator_fields[] = {
 	{"sluice_" prom SL_STATS_TOTAL_##kind,                                 \
 	 SL_STATS_GAUGE_##kind ? "gauge" : "counter", help,                    \
 	 offsetof(struct sl_metrics_operator, m)},
-    SL_STATS_OPERATOR(F)
+	SL_STATS_OPERATOR(F)
 #undef F
 };
 
@@ -260,8 +260,8 @@ sl_metrics_render(const struct sl_metrics_snapshot *s, struct sl_metrics_buf *b)
 			v[0] = s->stages[i].pipeline;
 			v[1] = s->stages[i].stage;
 			sample_labels(
-			    b, stage_fields[f].name, l_stage, v,
-			    U64_AT(&s->stages[i], stage_fields[f].off));
+				b, stage_fields[f].name, l_stage, v,
+				U64_AT(&s->stages[i], stage_fields[f].off));
 		}
 	}
 	for (f = 0; f < sizeof(instance_fields) / sizeof(instance_fields[0]);
@@ -272,9 +272,9 @@ sl_metrics_render(const struct sl_metrics_snapshot *s, struct sl_metrics_buf *b)
 			v[0] = s->instances[i].pipeline;
 			v[1] = s->instances[i].stage;
 			v[2] = s->instances[i].instance;
-			sample_labels(
-			    b, instance_fields[f].name, l_inst, v,
-			    U64_AT(&s->instances[i], instance_fields[f].off));
+			sample_labels(b, instance_fields[f].name, l_inst, v,
+				      U64_AT(&s->instances[i],
+					     instance_fields[f].off));
 		}
 	}
 	for (f = 0; f < sizeof(operator_fields) / sizeof(operator_fields[0]);
@@ -285,9 +285,9 @@ sl_metrics_render(const struct sl_metrics_snapshot *s, struct sl_metrics_buf *b)
 			v[0] = s->operators[i].pipeline;
 			v[1] = s->operators[i].stage;
 			v[2] = s->operators[i].kind;
-			sample_labels(
-			    b, operator_fields[f].name, l_op, v,
-			    U64_AT(&s->operators[i], operator_fields[f].off));
+			sample_labels(b, operator_fields[f].name, l_op, v,
+				      U64_AT(&s->operators[i],
+					     operator_fields[f].off));
 		}
 	}
 
@@ -308,9 +308,10 @@ sl_metrics_render(const struct sl_metrics_snapshot *s, struct sl_metrics_buf *b)
 	       "Packet buffers in the pool.");
 	sample(b, "sluice_mbufs_capacity", s->mbufs.capacity);
 
-	render_histogram(b, "sluice_fragment_residence_seconds",
-			 "A fragment's time in sluiced, from receive to transmit.",
-			 &s->latency);
+	render_histogram(
+		b, "sluice_fragment_residence_seconds",
+		"A fragment's time in sluiced, from receive to transmit.",
+		&s->latency);
 
 	if (s->loop != NULL) {
 #define SL_METRICS_LOOP(n, h)                                                  \
@@ -479,8 +480,8 @@ http_on_close(struct sl_conn *conn, int reason, void *ctx)
 }
 
 static const struct sl_conn_handler http_handler = {
-    .on_data = http_on_data,
-    .on_close = http_on_close,
+	.on_data = http_on_data,
+	.on_close = http_on_close,
 };
 
 static const struct sl_conn_handler *

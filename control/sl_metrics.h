@@ -54,7 +54,7 @@ struct sl_metrics_instance {
 	uint64_t bytes;
 	uint64_t streams_routed; /* counter */
 	uint64_t streams_active; /* gauge */
-	uint64_t draining;	 /* gauge: 0 or 1 */
+	uint64_t draining;       /* gauge: 0 or 1 */
 };
 
 /* One operator stage: the fields of SL_STATS_OPERATOR. */
@@ -69,10 +69,10 @@ struct sl_metrics_operator {
 struct sl_metrics_counter {
 	const char *name; /* family name without _total */
 	const char *help;
-	const char *label;	 /* NULL, or one label's name ... */
+	const char *label;       /* NULL, or one label's name ... */
 	const char *label_value; /* ... and value */
 	uint64_t value;
-	bool gauge;              /* a level: rendered as NAME, type gauge */
+	bool gauge; /* a level: rendered as NAME, type gauge */
 };
 
 /* A latency histogram as the dataplane keeps it: count[i] samples in

@@ -122,7 +122,8 @@ dump_stage(const struct sl_stage_cfg *st, FILE *out)
 	unsigned int k;
 
 	fprintf(out, "  stage %u %s %s depth %u aggregation %u", st->id,
-		st->name, cfg_kind_name(st->kind), st->depth_in, st->aggregation);
+		st->name, cfg_kind_name(st->kind), st->depth_in,
+		st->aggregation);
 	if (st->kind != SL_STAGE_ENGINE) {
 		if (st->kind == SL_STAGE_OP_TOPK)
 			fprintf(out, " k %lu", (unsigned long)st->topk);
@@ -169,27 +170,29 @@ sl_config_dump(const struct sl_config *cfg, FILE *out)
 	char ip[16];
 	unsigned int i, j;
 
-	fprintf(
-	    out, "sluiced %s:%u flows %lu idle %lu ms reorder %lu buffer %lu\n",
-	    sl_ipv4_format(cfg->listen.ip, ip, sizeof(ip)), cfg->listen.port,
-	    (unsigned long)cfg->flow_table_size,
-	    (unsigned long)cfg->flow_idle_ms,
-	    (unsigned long)cfg->reorder_window, (unsigned long)cfg->buffer_max);
+	fprintf(out,
+		"sluiced %s:%u flows %lu idle %lu ms reorder %lu buffer %lu\n",
+		sl_ipv4_format(cfg->listen.ip, ip, sizeof(ip)),
+		cfg->listen.port, (unsigned long)cfg->flow_table_size,
+		(unsigned long)cfg->flow_idle_ms,
+		(unsigned long)cfg->reorder_window,
+		(unsigned long)cfg->buffer_max);
 	for (i = 0; i < cfg->n_client_nets; i++)
-		fprintf(
-		    out, "client %s/%u\n",
-		    sl_ipv4_format(cfg->client_nets[i].addr, ip, sizeof(ip)),
-		    cfg->client_nets[i].prefix_len);
+		fprintf(out, "client %s/%u\n",
+			sl_ipv4_format(cfg->client_nets[i].addr, ip,
+				       sizeof(ip)),
+			cfg->client_nets[i].prefix_len);
 	if (cfg->n_tenants == 0)
 		fprintf(out, "tenants any\n");
 	for (i = 0; i < cfg->n_tenants; i++) {
 		const struct sl_tenant_cfg *t = &cfg->tenants[i];
 
-		fprintf(
-		    out,
-		    "tenant %u max_streams %lu fragments_per_s %lu burst %lu\n",
-		    t->id, (unsigned long)t->max_streams,
-		    (unsigned long)t->fragments_per_s, (unsigned long)t->burst);
+		fprintf(out,
+			"tenant %u max_streams %lu fragments_per_s %lu burst "
+			"%lu\n",
+			t->id, (unsigned long)t->max_streams,
+			(unsigned long)t->fragments_per_s,
+			(unsigned long)t->burst);
 	}
 	for (i = 0; i < cfg->n_pipelines; i++) {
 		const struct sl_pipeline_cfg *pl = &cfg->pipelines[i];
@@ -226,7 +229,8 @@ sl_config_clone(const struct sl_config *cfg)
 			if (e->split_db == NULL)
 				continue;
 			e->split_db = NULL;
-			if (hs_compile(e->pattern, HS_FLAG_UTF8 | HS_FLAG_DOTALL,
+			if (hs_compile(e->pattern,
+				       HS_FLAG_UTF8 | HS_FLAG_DOTALL,
 				       HS_MODE_STREAM, NULL, &db,
 				       &ce) != HS_SUCCESS) {
 				hs_free_compile_error(ce);
@@ -290,7 +294,8 @@ sl_config_assign_uids(struct sl_config *cfg, const struct sl_config *prev)
 				/* Fresh uids only move forward, so a uid still
 				 * named by streams of a removed instance is not
 				 * handed to a new one before it wraps. */
-				in->uid = (uint16_t)(next++ % SL_MAX_INSTANCE_UIDS);
+				in->uid = (uint16_t)(next++ %
+						     SL_MAX_INSTANCE_UIDS);
 			}
 		}
 	}
@@ -373,19 +378,21 @@ sl_config_instance_edit(struct sl_config *cfg, char op, const char *pipeline,
 		snprintf(in->name, sizeof(in->name), "%s", name);
 		in->ep = *ep;
 		in->uid = cfg->next_uid;
-		cfg->next_uid = (uint16_t)((cfg->next_uid + 1) %
-					   SL_MAX_INSTANCE_UIDS);
+		cfg->next_uid =
+			(uint16_t)((cfg->next_uid + 1) % SL_MAX_INSTANCE_UIDS);
 		return 0;
 	}
 	if (found < 0) {
-		snprintf(err, errlen, "instance: no instance named \"%s\" in %s",
+		snprintf(err, errlen,
+			 "instance: no instance named \"%s\" in %s",
 			 name != NULL ? name : "", stage);
 		return -ENOENT;
 	}
 	if (!st->instances[found].draining && live == 1) {
 		snprintf(err, errlen,
 			 "instance: %s is the last instance of %s taking new "
-			 "streams", name, stage);
+			 "streams",
+			 name, stage);
 		return -EINVAL;
 	}
 	if (op == 'd') {
@@ -435,8 +442,8 @@ sl_config_is_client(const struct sl_config *cfg, uint32_t ip)
 bool
 sl_config_same_layout(const struct sl_config *a, const struct sl_config *b)
 {
-	if (a->n_pipelines != b->n_pipelines || a->buffer_max != b->buffer_max ||
-	    a->n_guards != b->n_guards)
+	if (a->n_pipelines != b->n_pipelines ||
+	    a->buffer_max != b->buffer_max || a->n_guards != b->n_guards)
 		return false;
 	/* Rules may differ: a stream keeps the compiled set it started
 	 * with (it holds a reference), new streams take the new one. */
@@ -469,14 +476,16 @@ sl_config_check_replace(const struct sl_config *cur,
 {
 	if (cur->listen.ip != next->listen.ip ||
 	    cur->listen.port != next->listen.port) {
-		snprintf(err, errlen, "sluiced: the dataplane address is fixed "
-				      "while sluiced runs");
+		snprintf(err, errlen,
+			 "sluiced: the dataplane address is fixed "
+			 "while sluiced runs");
 		return -EINVAL;
 	}
 	if (cur->flow_table_size != next->flow_table_size ||
 	    cur->reorder_window != next->reorder_window) {
-		snprintf(err, errlen, "flows: size and reorder_window are fixed "
-				      "while sluiced runs");
+		snprintf(err, errlen,
+			 "flows: size and reorder_window are fixed "
+			 "while sluiced runs");
 		return -EINVAL;
 	}
 	return 0;

@@ -69,21 +69,21 @@ sl_state_apply_edit(const struct sl_config *cur,
 	}
 	case SLUICE__V1__REQUEST__BODY_REMOVE_INSTANCE:
 		rc = sl_config_instance_edit(
-		    next, 'r', edit->remove_instance->pipeline,
-		    edit->remove_instance->stage,
-		    edit->remove_instance->instance, &ep, msg, msglen);
+			next, 'r', edit->remove_instance->pipeline,
+			edit->remove_instance->stage,
+			edit->remove_instance->instance, &ep, msg, msglen);
 		break;
 	case SLUICE__V1__REQUEST__BODY_DRAIN_INSTANCE:
 		rc = sl_config_instance_edit(
-		    next, 'd', edit->drain_instance->pipeline,
-		    edit->drain_instance->stage, edit->drain_instance->instance,
-		    &ep, msg, msglen);
+			next, 'd', edit->drain_instance->pipeline,
+			edit->drain_instance->stage,
+			edit->drain_instance->instance, &ep, msg, msglen);
 		break;
 	case SLUICE__V1__REQUEST__BODY_EDIT_GUARD:
 		rc = sl_config_guard_edit(
-		    next, edit->edit_guard->guard, edit->edit_guard->remove,
-		    edit->edit_guard->regex, edit->edit_guard->pattern, msg,
-		    msglen);
+			next, edit->edit_guard->guard, edit->edit_guard->remove,
+			edit->edit_guard->regex, edit->edit_guard->pattern, msg,
+			msglen);
 		break;
 	default:
 		rc = -EINVAL;
@@ -137,13 +137,14 @@ edit_name(const Sluice__V1__Request *e, char *buf, size_t len)
 		snprintf(buf, len, "add %s/%s/%s", e->add_instance->pipeline,
 			 e->add_instance->stage,
 			 e->add_instance->instance
-			     ? e->add_instance->instance->name
-			     : "?");
+				 ? e->add_instance->instance->name
+				 : "?");
 		break;
 	case SLUICE__V1__REQUEST__BODY_REMOVE_INSTANCE:
-		snprintf(
-		    buf, len, "remove %s/%s/%s", e->remove_instance->pipeline,
-		    e->remove_instance->stage, e->remove_instance->instance);
+		snprintf(buf, len, "remove %s/%s/%s",
+			 e->remove_instance->pipeline,
+			 e->remove_instance->stage,
+			 e->remove_instance->instance);
 		break;
 	case SLUICE__V1__REQUEST__BODY_DRAIN_INSTANCE:
 		snprintf(buf, len, "drain %s/%s/%s",
@@ -151,11 +152,12 @@ edit_name(const Sluice__V1__Request *e, char *buf, size_t len)
 			 e->drain_instance->instance);
 		break;
 	case SLUICE__V1__REQUEST__BODY_EDIT_GUARD:
-		snprintf(
-		    buf, len, "guard %s %s %s%.64s%s",
-		    e->edit_guard->remove ? "remove" : "add",
-		    e->edit_guard->guard, e->edit_guard->regex ? "/" : "\"",
-		    e->edit_guard->pattern, e->edit_guard->regex ? "/" : "\"");
+		snprintf(buf, len, "guard %s %s %s%.64s%s",
+			 e->edit_guard->remove ? "remove" : "add",
+			 e->edit_guard->guard,
+			 e->edit_guard->regex ? "/" : "\"",
+			 e->edit_guard->pattern,
+			 e->edit_guard->regex ? "/" : "\"");
 		break;
 	default:
 		snprintf(buf, len, "request kind %d", (int)e->body_case);
@@ -220,9 +222,9 @@ state_write(struct sl_state *st, const char *name, const char *yaml,
 		return -ENOMEM;
 	}
 	sluice__v1__saved_state__pack(&s, buf);
-	fd =
-	    openat(st->dir_fd, SL_STATE_TMP,
-		   O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	fd = openat(st->dir_fd, SL_STATE_TMP,
+		    O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
+		    0600);
 	if (fd < 0) {
 		rc = -errno;
 		free(buf);
@@ -420,9 +422,9 @@ sl_state_restore(struct sl_state *st, const struct sl_confine *files,
 		return -EINVAL;
 	}
 	if (s->config_name[0] != '\0') {
-		next =
-		    sl_config_parse_in(s->config_yaml, strlen(s->config_yaml),
-				       s->config_name, files, msg, sizeof(msg));
+		next = sl_config_parse_in(
+			s->config_yaml, strlen(s->config_yaml), s->config_name,
+			files, msg, sizeof(msg));
 		if (next == NULL) {
 			snprintf(err, errlen,
 				 "%s: the applied file no longer compiles: %s",

@@ -104,8 +104,8 @@ neigh_ask(struct sl_dp *dp, struct sl_neigh_entry *e)
 	if (m == NULL)
 		return;
 	e->asked_tsc = dp->now ? dp->now : 1;
-	eth = (struct rte_ether_hdr *)rte_pktmbuf_append(m,
-		sizeof(*eth) + sizeof(*arp));
+	eth = (struct rte_ether_hdr *)rte_pktmbuf_append(
+		m, sizeof(*eth) + sizeof(*arp));
 	arp = (struct rte_arp_hdr *)(eth + 1);
 	memset(&eth->dst_addr, 0xff, sizeof(eth->dst_addr));
 	rte_ether_addr_copy(&dp->mac, &eth->src_addr);

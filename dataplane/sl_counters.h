@@ -15,52 +15,53 @@
 #include "sl_stats_def.h"
 #include "sl_wire.h"
 
-#define SL_DP_DROPS(_)                                                        \
-	_(NOT_FOR_US, "destination is not sluiced's address and port")       \
-	_(MULTI_SEG, "frame spans more than one mbuf")                       \
-	_(UNKNOWN_PIPELINE, "pipeline id not configured")                    \
-	_(UNKNOWN_STAGE, "stage id not in the pipeline")                     \
+#define SL_DP_DROPS(_)                                                         \
+	_(NOT_FOR_US, "destination is not sluiced's address and port")         \
+	_(MULTI_SEG, "frame spans more than one mbuf")                         \
+	_(UNKNOWN_PIPELINE, "pipeline id not configured")                      \
+	_(UNKNOWN_STAGE, "stage id not in the pipeline")                       \
 	_(SRC_NOT_ALLOWED, "source is no instance of the stage and no client") \
-	_(DEPTH_MISMATCH, "ancestry depth not the one its stage's streams have") \
-	_(UNKNOWN_TENANT, "tenant not configured")                           \
-	_(TENANT_SOURCE, "tenant not allowed from this client address")      \
-	_(TENANT_RATE, "tenant over its fragment rate")                      \
-	_(TENANT_STREAMS, "tenant over its streams in flight")               \
-	_(SOURCE_STREAMS, "client address over its streams in flight")       \
-	_(CLIENT_STREAMS, "clients' streams over their share of the table")  \
-	_(FLOW_TABLE_FULL, "no room for a new stream")                       \
-	_(DUPLICATE, "sequence already delivered")                           \
-	_(SEQ_TOO_FAR, "sequence beyond the reorder window")                 \
-	_(REORDER_FULL, "no reorder buffer free")                            \
+	_(DEPTH_MISMATCH,                                                      \
+	  "ancestry depth not the one its stage's streams have")               \
+	_(UNKNOWN_TENANT, "tenant not configured")                             \
+	_(TENANT_SOURCE, "tenant not allowed from this client address")        \
+	_(TENANT_RATE, "tenant over its fragment rate")                        \
+	_(TENANT_STREAMS, "tenant over its streams in flight")                 \
+	_(SOURCE_STREAMS, "client address over its streams in flight")         \
+	_(CLIENT_STREAMS, "clients' streams over their share of the table")    \
+	_(FLOW_TABLE_FULL, "no room for a new stream")                         \
+	_(DUPLICATE, "sequence already delivered")                             \
+	_(SEQ_TOO_FAR, "sequence beyond the reorder window")                   \
+	_(REORDER_FULL, "no reorder buffer free")                              \
 	_(HOLD_QUOTA, "client, tenant or clients hold all the mbufs they may") \
-	_(AFTER_END, "sequence after the stream's END")                      \
-	_(EXPIRED, "held when its stream expired")                           \
-	_(NO_ORIGIN, "request's client no longer known")                     \
-	_(NO_INSTANCE, "stage has no instance to take the stream")           \
-	_(NO_NEIGHBOR, "next hop's MAC address not resolved yet, not kept")  \
-	_(NO_ROUTE, "its stream was refused a route (ABORT sent instead)")   \
-	_(REQUEST_ABORTED, "output of a request sluiced aborted")            \
-	_(NO_MBUF, "no mbuf for a copy, a child or a result")               \
-	_(EDGE_STATE_FULL, "no edge state for a new stream")                \
-	_(BUFFER_FULL, "buffer edge over flows.buffer_max")                  \
-	_(STREAM_ABORTED, "held by a buffer edge for an aborted stream")     \
-	_(SPLIT_FULL, "no splitter state for a new stream")                 \
-	_(OP_FULL, "operator stage over max_groups")                         \
-	_(LOOP_FULL, "the worker's fanout queue was full")                  \
-	_(GUARD_BLOCKED, "fragment of a stream a guard stopped")             \
-	_(GUARD_STATE_FULL, "no guard state for a new stream")               \
-	_(TX_FULL, "transmit queue full")                                   \
+	_(AFTER_END, "sequence after the stream's END")                        \
+	_(EXPIRED, "held when its stream expired")                             \
+	_(NO_ORIGIN, "request's client no longer known")                       \
+	_(NO_INSTANCE, "stage has no instance to take the stream")             \
+	_(NO_NEIGHBOR, "next hop's MAC address not resolved yet, not kept")    \
+	_(NO_ROUTE, "its stream was refused a route (ABORT sent instead)")     \
+	_(REQUEST_ABORTED, "output of a request sluiced aborted")              \
+	_(NO_MBUF, "no mbuf for a copy, a child or a result")                  \
+	_(EDGE_STATE_FULL, "no edge state for a new stream")                   \
+	_(BUFFER_FULL, "buffer edge over flows.buffer_max")                    \
+	_(STREAM_ABORTED, "held by a buffer edge for an aborted stream")       \
+	_(SPLIT_FULL, "no splitter state for a new stream")                    \
+	_(OP_FULL, "operator stage over max_groups")                           \
+	_(LOOP_FULL, "the worker's fanout queue was full")                     \
+	_(GUARD_BLOCKED, "fragment of a stream a guard stopped")               \
+	_(GUARD_STATE_FULL, "no guard state for a new stream")                 \
+	_(TX_FULL, "transmit queue full")                                      \
 	_(UNSOLICITED, "control fragment for no stream sluiced sent")
 
 enum sl_drop {
 #define SL_DROP_WIRE(name, text) SL_DROP_##name = SL_WIRE_##name,
 	SL_WIRE_ERRORS(SL_DROP_WIRE)
 #undef SL_DROP_WIRE
-	SL_DROP_DP_FIRST_ = SL_WIRE_STATUS_MAX - 1,
+		SL_DROP_DP_FIRST_ = SL_WIRE_STATUS_MAX - 1,
 #define SL_DROP_DP(name, text) SL_DROP_##name,
 	SL_DP_DROPS(SL_DROP_DP)
 #undef SL_DROP_DP
-	SL_DROP_MAX
+		SL_DROP_MAX
 };
 
 /* SL_DROP_OK (0) is never counted; it keeps the values aligned. */
@@ -85,7 +86,6 @@ struct sl_rtx_counters {
 struct sl_op_counters {
 	SL_STATS_OPERATOR(SL_STATS_FIELD)
 };
-
 
 struct sl_flow_counters {
 	SL_STATS_FLOWS(SL_STATS_FIELD)

@@ -21,8 +21,7 @@
 
 #define CODE(x) SLUICE__V1__ERROR__CODE__CODE_##x
 
-static char *
-fmt(struct sl_api_arena *a, const char *f, ...)
+static char *fmt(struct sl_api_arena *a, const char *f, ...)
 	__attribute__((format(printf, 2, 3)));
 
 static char *
@@ -101,8 +100,8 @@ pipeline_msg(struct sl_api_arena *a, const struct sl_pipeline_cfg *pl)
 		sm->max_groups = st->max_groups;
 		sm->max_group_bytes = st->max_group_bytes;
 		sm->n_instances = st->n_instances;
-		sm->instances = sl_api_new(a, Sluice__V1__Instance *,
-					   st->n_instances);
+		sm->instances =
+			sl_api_new(a, Sluice__V1__Instance *, st->n_instances);
 		for (uint16_t i = 0; i < st->n_instances; i++) {
 			Sluice__V1__Instance *im =
 				sl_api_new(a, Sluice__V1__Instance, 1);
@@ -178,8 +177,7 @@ ctl_publish(struct sl_ctl *ctl, struct sl_config *next,
 	if (rc != 0) {
 		/* Nothing changed: the running snapshot takes its own
 		 * databases back before the refused one goes. */
-		sl_config_share_patterns(next,
-					 (struct sl_config *)ctl->cfg);
+		sl_config_share_patterns(next, (struct sl_config *)ctl->cfg);
 		sl_config_free(next);
 		if (rc == -ETIMEDOUT)
 			sl_api_error_set(err, CODE(UNAVAILABLE), "",
@@ -195,10 +193,11 @@ ctl_publish(struct sl_ctl *ctl, struct sl_config *next,
 					 "timeout)",
 					 SL_GUARD_POOLS_RETIRED);
 		else
-			sl_api_error_set(err, CODE(UNAVAILABLE), "",
-					 "the dataplane could not build the new "
-					 "config's state (%s); nothing changed",
-					 strerror(-rc));
+			sl_api_error_set(
+				err, CODE(UNAVAILABLE), "",
+				"the dataplane could not build the new "
+				"config's state (%s); nothing changed",
+				strerror(-rc));
 		return rc;
 	}
 	ctl->generation++;
@@ -221,8 +220,7 @@ state_error(struct sl_api_error *err, int rc, const char *msg)
 /* Publish @next (consumed) after its change was saved; a failed publish
  * takes the saved change back. */
 static int
-ctl_commit(struct sl_ctl *ctl, struct sl_config *next,
-	   struct sl_api_error *err)
+ctl_commit(struct sl_ctl *ctl, struct sl_config *next, struct sl_api_error *err)
 {
 	char msg[1024];
 
@@ -253,8 +251,7 @@ ctl_apply(void *ctx, const char *yaml, size_t len, const char *name,
 		sl_api_error_from_line(err, CODE(INVALID), msg);
 		return -EINVAL;
 	}
-	if (sl_config_check_replace(ctl->cfg, next, msg, sizeof(msg)) !=
-	    0) {
+	if (sl_config_check_replace(ctl->cfg, next, msg, sizeof(msg)) != 0) {
 		sl_config_free(next);
 		ctl_error(err, CODE(INVALID), msg);
 		return -EINVAL;
@@ -272,8 +269,8 @@ ctl_apply(void *ctx, const char *yaml, size_t len, const char *name,
 	}
 	if (ctl->state != NULL &&
 	    (rc = sl_state_save_apply(ctl->state, name, yaml, len,
-				      ctl->generation + 1, msg,
-				      sizeof(msg))) != 0) {
+				      ctl->generation + 1, msg, sizeof(msg))) !=
+		    0) {
 		sl_config_free(next);
 		state_error(err, rc, msg);
 		return rc;
@@ -312,7 +309,8 @@ ctl_snapshot(struct sl_ctl *ctl, struct sl_api_error *err)
 	if (rc != 0)
 		sl_api_error_set(err, CODE(UNAVAILABLE), "",
 				 "the dataplane did not answer for its "
-				 "counters (%s)", strerror(-rc));
+				 "counters (%s)",
+				 strerror(-rc));
 	return rc;
 }
 
@@ -357,9 +355,9 @@ ctl_list_instances(void *ctx, const char *pipeline, const char *stage,
 
 	if (ctl_snapshot(ctl, err) != 0)
 		return -EAGAIN;
-	out->instances = sl_api_new(a, Sluice__V1__InstanceState *,
-				    SL_MAX_PIPELINES * SL_MAX_STAGES *
-					    SL_MAX_INSTANCES);
+	out->instances =
+		sl_api_new(a, Sluice__V1__InstanceState *,
+			   SL_MAX_PIPELINES * SL_MAX_STAGES * SL_MAX_INSTANCES);
 	if (out->instances == NULL)
 		return -ENOMEM;
 	for (uint16_t p = 0; p < cfg->n_pipelines; p++) {
@@ -373,8 +371,9 @@ ctl_list_instances(void *ctx, const char *pipeline, const char *stage,
 			if (stage[0] != '\0' && strcmp(stage, st->name) != 0)
 				continue;
 			for (uint16_t i = 0; i < st->n_instances; i++) {
-				out->instances[n] = instance_state(
-					ctl, a, pl, st, &st->instances[i], NULL);
+				out->instances[n] =
+					instance_state(ctl, a, pl, st,
+						       &st->instances[i], NULL);
 				if (out->instances[n] == NULL)
 					return -ENOMEM;
 				n++;
@@ -394,18 +393,17 @@ ctl_change(struct sl_ctl *ctl, const Sluice__V1__Request *edit,
 	char msg[1024];
 	int code, rc;
 
-	*next = sl_state_apply_edit(ctl->cfg, edit, &code, msg,
-				    sizeof(msg));
+	*next = sl_state_apply_edit(ctl->cfg, edit, &code, msg, sizeof(msg));
 	if (*next == NULL) {
 		ctl_error(err, code, msg);
 		return code == CODE(NOT_FOUND) ? -ENOENT
-		       : code == CODE(EXISTS)	? -EEXIST
-		       : code == CODE(LIMIT)	? -ENOSPC
-						: -EINVAL;
+		       : code == CODE(EXISTS)  ? -EEXIST
+		       : code == CODE(LIMIT)   ? -ENOSPC
+					       : -EINVAL;
 	}
 	if (ctl->state != NULL &&
-	    (rc = sl_state_save_edit(ctl->state, edit, ctl->generation + 1,
-				     msg, sizeof(msg))) != 0) {
+	    (rc = sl_state_save_edit(ctl->state, edit, ctl->generation + 1, msg,
+				     sizeof(msg))) != 0) {
 		sl_config_free(*next);
 		*next = NULL;
 		state_error(err, rc, msg);
@@ -475,14 +473,14 @@ ctl_edit(struct sl_ctl *ctl, char op, const struct sl_api_instance_ref *ref,
 			continue;
 		for (uint16_t s = 0; s < pl->n_stages; s++)
 			for (uint16_t i = 0; i < pl->stages[s].n_instances; i++)
-				if (strcmp(pl->stages[s].name, ref->stage) == 0 &&
+				if (strcmp(pl->stages[s].name, ref->stage) ==
+					    0 &&
 				    strcmp(pl->stages[s].instances[i].name,
 					   name) == 0)
-					instance_state(ctl, a, pl,
-						       &pl->stages[s],
-						       &pl->stages[s]
-								.instances[i],
-						       out);
+					instance_state(
+						ctl, a, pl, &pl->stages[s],
+						&pl->stages[s].instances[i],
+						out);
 	}
 	return ctl_commit(ctl, next, err);
 }
@@ -527,8 +525,8 @@ ctl_add_counter(Sluice__V1__Stats *out, struct sl_api_arena *a,
 	c->name = (char *)name;
 	c->help = (char *)help;
 	c->label = (char *)(label != NULL ? label : "");
-	c->label_value =
-		label_value != NULL ? sl_api_strdup(a, label_value) : (char *)"";
+	c->label_value = label_value != NULL ? sl_api_strdup(a, label_value)
+					     : (char *)"";
 	c->value = value;
 	c->gauge = gauge;
 	out->counters[out->n_counters++] = c;
@@ -636,9 +634,9 @@ ctl_stats_graph(const struct sl_stats *s, Sluice__V1__Stats *out,
 	const struct sl_config *cfg = s->cfg;
 	size_t n = 0;
 
-	out->instances = sl_api_new(a, Sluice__V1__InstanceStats *,
-				    SL_MAX_PIPELINES * SL_MAX_STAGES *
-					    SL_MAX_INSTANCES);
+	out->instances =
+		sl_api_new(a, Sluice__V1__InstanceStats *,
+			   SL_MAX_PIPELINES * SL_MAX_STAGES * SL_MAX_INSTANCES);
 	out->operators = sl_api_new(a, Sluice__V1__OperatorStats *,
 				    SL_MAX_PIPELINES * SL_MAX_STAGES);
 	out->stages = sl_api_new(a, Sluice__V1__StageStats *,
@@ -702,7 +700,8 @@ ctl_stats_graph(const struct sl_stats *s, Sluice__V1__Stats *out,
 				sm->streams_started += is->streams;
 				sm->streams_ended +=
 					is->streams >= is->streams_active
-						? is->streams - is->streams_active
+						? is->streams -
+							  is->streams_active
 						: 0;
 			}
 		}
@@ -786,7 +785,7 @@ ctl_get_stats(void *ctx, bool reset, Sluice__V1__Stats *out,
 			return -ENOMEM;
 		sluice__v1__restored_state__init(out->restored);
 		out->restored->path = sl_api_strdup(
-		    a, ctl->state != NULL ? ctl->state->path : "");
+			a, ctl->state != NULL ? ctl->state->path : "");
 		out->restored->generation = ctl->restored.generation;
 		out->restored->config = sl_api_strdup(a, ctl->restored.config);
 		out->restored->edits = ctl->restored.edits;
@@ -844,7 +843,8 @@ guards_msg(struct sl_ctl *ctl, Sluice__V1__GuardList *out,
 	if (rcode != 0) {
 		sl_api_error_set(err, CODE(UNAVAILABLE), "",
 				 "the dataplane did not answer for its "
-				 "counters (%s)", strerror(-rcode));
+				 "counters (%s)",
+				 strerror(-rcode));
 		return rcode;
 	}
 	out->generation = ctl->generation;

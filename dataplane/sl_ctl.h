@@ -52,9 +52,9 @@ extern const struct sl_api_backend_ops sl_ctl_ops;
  * generation 1, or @state's generation when @state is given; @files and
  * @restored (may be NULL) as in struct sl_ctl.
  */
-void sl_ctl_init(struct sl_ctl *ctl, struct sl_dp *dp,
-		 struct rte_mempool *pool, unsigned int in_use_start,
-		 const struct sl_confine *files, struct sl_state *state,
+void sl_ctl_init(struct sl_ctl *ctl, struct sl_dp *dp, struct rte_mempool *pool,
+		 unsigned int in_use_start, const struct sl_confine *files,
+		 struct sl_state *state,
 		 const struct sl_state_restored *restored);
 
 #endif /* SL_CTL_H */

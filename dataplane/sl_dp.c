@@ -25,7 +25,7 @@ static const char *const drop_names[SL_DROP_MAX] = {
 	SL_WIRE_ERRORS(SL_DROP_NAME_WIRE)
 #undef SL_DROP_NAME_WIRE
 #define SL_DROP_NAME_DP(name, text) [SL_DROP_##name] = #name,
-	SL_DP_DROPS(SL_DROP_NAME_DP)
+		SL_DP_DROPS(SL_DROP_NAME_DP)
 #undef SL_DROP_NAME_DP
 };
 
@@ -34,7 +34,7 @@ static const char *const drop_texts[SL_DROP_MAX] = {
 	SL_WIRE_ERRORS(SL_DROP_TEXT_WIRE)
 #undef SL_DROP_TEXT_WIRE
 #define SL_DROP_TEXT_DP(name, text) [SL_DROP_##name] = text,
-	SL_DP_DROPS(SL_DROP_TEXT_DP)
+		SL_DP_DROPS(SL_DROP_TEXT_DP)
 #undef SL_DROP_TEXT_DP
 };
 

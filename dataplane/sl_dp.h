@@ -41,12 +41,12 @@
 #define SL_BURST 32
 /* A burst plus every fragment its packets can release from reorder buffers. */
 #define SL_PATH_CAP (SL_BURST * (SL_CONFIG_REORDER_MAX + 1))
-#define SL_OUT_MAX 256    /* fragments route and tx take per call */
+#define SL_OUT_MAX 256           /* fragments route and tx take per call */
 #define SL_RESULT_FRAGS_MAX 1024 /* fragments one operator result may take */
 /* What the producers of a mass of ABORTs (a dead instance, repairs given
  * up, a stop) queue before they let the worker drain the queues. */
 #define SL_QUEUE_BUDGET 512
-#define SL_GAPS_MAX 4096  /* streams with an open gap watched for NACKs */
+#define SL_GAPS_MAX 4096 /* streams with an open gap watched for NACKs */
 #define SL_GUARD_POOLS_RETIRED 4 /* guard pools outgrown, not yet freed */
 /* Rule sets a worker holds scratches for at once: the snapshot's, and
  * older ones streams in flight still run. */
@@ -65,20 +65,20 @@ enum sl_pin_kind {
  * boundary in DPDK 22.11), hence indexes rather than pointers.
  */
 struct sl_pkt_meta {
-	uint32_t flow;     /* flow table index of the stream it came in on */
+	uint32_t flow; /* flow table index of the stream it came in on */
 	uint32_t seq;
-	uint32_t src_ip;   /* host order */
+	uint32_t src_ip; /* host order */
 	uint16_t src_port;
-	uint16_t hdr_off;  /* sluice header offset in the frame */
+	uint16_t hdr_off;   /* sluice header offset in the frame */
 	uint16_t dgram_len; /* sluice header + tokens */
-	uint16_t stage;    /* the stream's stage on the way in */
-	uint32_t pin;      /* SL_PIN_CHILD: its child's pin in dp->child_pins */
-	uint8_t pipeline;  /* index into cfg->pipelines */
-	uint8_t flags;     /* header flags */
+	uint16_t stage;     /* the stream's stage on the way in */
+	uint32_t pin;     /* SL_PIN_CHILD: its child's pin in dp->child_pins */
+	uint8_t pipeline; /* index into cfg->pipelines */
+	uint8_t flags;    /* header flags */
 	uint8_t depth;
-	uint8_t edge;      /* fanout: the edge it leaves on (pipeline index) */
-	uint8_t slot;      /* fanout: that edge's slot in the edge block */
-	uint8_t pin_kind;  /* fanout: enum sl_pin_kind */
+	uint8_t edge;     /* fanout: the edge it leaves on (pipeline index) */
+	uint8_t slot;     /* fanout: that edge's slot in the edge block */
+	uint8_t pin_kind; /* fanout: enum sl_pin_kind */
 };
 
 /*
@@ -87,11 +87,11 @@ struct sl_pkt_meta {
  * has one for the child stream it is cutting.
  */
 struct sl_route_pin {
-	uint16_t instance;   /* the instance's uid; SL_INSTANCE_NONE until
+	uint16_t instance; /* the instance's uid; SL_INSTANCE_NONE until
 			      * routed; SL_INSTANCE_CLIENT */
-	uint16_t stage;      /* the stage it goes to (0: the client) */
-	uint8_t in_flight;   /* counted in its instance's streams_active */
-	uint8_t oneshot;     /* a single tokenless fragment: not a stream */
+	uint16_t stage;    /* the stage it goes to (0: the client) */
+	uint8_t in_flight; /* counted in its instance's streams_active */
+	uint8_t oneshot;   /* a single tokenless fragment: not a stream */
 	uint16_t hop_port;
 	uint32_t hop_ip;
 	uint64_t client_req; /* to the client: its own request id (wire) */
@@ -146,12 +146,12 @@ struct sl_held_list {
 struct sl_edge_state {
 	struct sl_route_pin pin;      /* plain edges */
 	struct sl_held_list buffered; /* buffer edges */
-	struct sl_splitter *split;    /* split edges, once the first byte came */
-	struct sl_guard_stream *guard; /* guarded edges: the filter's state */
+	struct sl_splitter *split; /* split edges, once the first byte came */
+	struct sl_guard_stream *guard;  /* guarded edges: the filter's state */
 	struct sl_guard_ref *guard_ref; /* the rule set it was started with */
-	uint8_t overflow;             /* buffer edge went over buffer_max */
-	uint8_t guard_blocked;        /* the guard stopped this stream */
-	uint8_t prefix_sent;          /* the guard's prompt prefix went out */
+	uint8_t overflow;               /* buffer edge went over buffer_max */
+	uint8_t guard_blocked;          /* the guard stopped this stream */
+	uint8_t prefix_sent;            /* the guard's prompt prefix went out */
 };
 
 /* Per incoming stream, borrowed from a mempool at its first fragment. */
@@ -186,15 +186,15 @@ struct sl_instance_state {
 	uint16_t port;
 	uint16_t stage_id;
 	uint32_t pipeline_id;
-	uint64_t last_tsc;       /* last fragment sent to it */
-	bool reachable;          /* its MAC is known: it can take streams */
+	uint64_t last_tsc; /* last fragment sent to it */
+	bool reachable;    /* its MAC is known: it can take streams */
 	/* Liveness (sl_live.c): heard from within liveness.dead_ms, and
 	 * whether its last PROBE answer asked for no new streams. */
 	bool alive;
 	bool paused;
-	uint64_t heard_tsc;      /* last fragment (of any kind) from it */
-	uint32_t probe_seq;      /* PROBEs sent */
-	uint64_t deaths;         /* times it was found dead */
+	uint64_t heard_tsc;       /* last fragment (of any kind) from it */
+	uint32_t probe_seq;       /* PROBEs sent */
+	uint64_t deaths;          /* times it was found dead */
 	uint64_t streams_aborted; /* its streams aborted when it died */
 	uint64_t streams_resent;  /* ... sent again to another instance */
 };
@@ -212,7 +212,8 @@ sl_route_takes_new(const struct sl_stage_cfg *st,
 
 struct sl_stage_state {
 	uint32_t rr_next; /* round-robin cursor */
-	uint32_t keys_active; /* bounded-load stages: keys pinned, all instances */
+	uint32_t
+		keys_active; /* bounded-load stages: keys pinned, all instances */
 };
 
 /* A configured tenant's token bucket (by index in cfg->tenants). */
@@ -260,20 +261,20 @@ struct sl_quota {
  * profile. The GPU delivery node (issue 14) goes beside tx:
  *	_(GPU_TX, "gpu_tx", sl_stage_gpu_tx, OUT)
  */
-#define SL_NODES(_)                                                           \
-	_(RX, "rx", NULL, RX)                                                 \
-	_(PARSE, "parse", sl_stage_parse, BURST)                              \
-	_(ADMIT, "admit", sl_stage_admit, BURST)                              \
-	_(ORDER, "order", sl_stage_order, BURST)                              \
-	_(FANOUT, "fanout", sl_stage_fanout, BURST)                           \
-	_(ROUTE, "route", sl_stage_route, OUT)                                \
+#define SL_NODES(_)                                                            \
+	_(RX, "rx", NULL, RX)                                                  \
+	_(PARSE, "parse", sl_stage_parse, BURST)                               \
+	_(ADMIT, "admit", sl_stage_admit, BURST)                               \
+	_(ORDER, "order", sl_stage_order, BURST)                               \
+	_(FANOUT, "fanout", sl_stage_fanout, BURST)                            \
+	_(ROUTE, "route", sl_stage_route, OUT)                                 \
 	_(TX, "tx", sl_stage_tx, OUT)
 
 enum sl_stage_id {
 #define SL_STAGE_ENUM(name, text, fn, input) SL_STAGE_##name,
 	SL_NODES(SL_STAGE_ENUM)
 #undef SL_STAGE_ENUM
-	SL_STAGE_MAX
+		SL_STAGE_MAX
 };
 
 /* "parse", "route", ... */
@@ -299,7 +300,8 @@ struct sl_dp {
 	volatile bool running; /* the worker loop is up (reports quiescence) */
 	int adopt_rc;          /* the last sl_dp_adopt: 0 or why it refused */
 	uint16_t port_id;      /* receives */
-	uint16_t tx_port_id;   /* sends; the same port unless a bench splits them */
+	uint16_t
+		tx_port_id; /* sends; the same port unless a bench splits them */
 	uint16_t queue_id;
 	struct rte_ether_addr mac;
 	struct rte_mempool *pool; /* for ARP frames this worker makes */
@@ -309,15 +311,17 @@ struct sl_dp {
 	struct sl_neigh_table neigh;
 
 	uint64_t tsc_hz;
-	uint64_t ns_per_tsc_q32; /* nanoseconds per TSC cycle, 32.32 fixed point */
-	uint64_t now;          /* TSC of the current burst */
-	uint64_t idle_tsc;     /* flow idle timeout */
-	uint64_t linger_tsc;   /* how long an ended flow stays for dedupe */
+	uint64_t
+		ns_per_tsc_q32; /* nanoseconds per TSC cycle, 32.32 fixed point */
+	uint64_t now;           /* TSC of the current burst */
+	uint64_t idle_tsc;      /* flow idle timeout */
+	uint64_t linger_tsc;    /* how long an ended flow stays for dedupe */
 	uint32_t expire_cursor;
 	uint32_t last_resolutions; /* neighbour resolutions at the last check */
-	uint32_t expire_budget; /* flows scanned for idleness per housekeeping */
+	uint32_t
+		expire_budget; /* flows scanned for idleness per housekeeping */
 	uint64_t next_housekeeping;
-	uint64_t next_probe_tsc;   /* liveness: next round of PROBEs */
+	uint64_t next_probe_tsc; /* liveness: next round of PROBEs */
 	/* Liveness: instances found dead whose streams are still to be dealt
 	 * with (sl_live_deaths), the first from flow dying_cursor on. */
 	uint32_t n_dying;
@@ -334,10 +338,10 @@ struct sl_dp {
 	uint8_t tenant_index[65536]; /* tenant id -> index, SL_TENANT_NONE */
 	struct sl_tenant_state tenants[SL_MAX_TENANTS];
 	struct sl_quota quota;
-	uint32_t client_streams;   /* client streams in the table */
-	uint32_t held_total;       /* mbufs held (reorder + buffer edges) */
-	uint32_t held_by_clients;  /* ... in client streams' reorder buffers */
-	uint64_t src_key;          /* secret of the client-address slots */
+	uint32_t client_streams;  /* client streams in the table */
+	uint32_t held_total;      /* mbufs held (reorder + buffer edges) */
+	uint32_t held_by_clients; /* ... in client streams' reorder buffers */
+	uint64_t src_key;         /* secret of the client-address slots */
 	struct sl_use src_use[SL_SRC_SLOTS];
 	struct sl_use tenant_use[65536];
 	struct sl_stage_state stages[SL_MAX_PIPELINES][SL_MAX_STAGES];
@@ -350,7 +354,7 @@ struct sl_dp {
 	 * tx, loop through fanout.
 	 */
 	uint32_t queue_cap;
-	uint32_t n_ctrl;         /* frames the worker built: ARP, NACK/ACK,
+	uint32_t n_ctrl; /* frames the worker built: ARP, NACK/ACK,
 				  * PROBEs, resends, ABORTs on a request */
 	struct rte_mbuf **ctrl;
 
@@ -387,11 +391,11 @@ struct sl_dp {
 	uint32_t *child_retired;
 	uint32_t n_child_free;
 	uint32_t n_child_retired;
-	void *hs_scratch;               /* Hyperscan scratch of this worker */
-	struct sl_op_state *op;         /* operator groups, NULL if none */
-	struct sl_keypins *keypins;     /* bounded-load key pins, NULL if none */
-	struct sl_rtx *rtx;             /* outgoing streams' copies (sl_rtx.c) */
-	struct sl_impair *impair;       /* fault injector, NULL: off */
+	void *hs_scratch;           /* Hyperscan scratch of this worker */
+	struct sl_op_state *op;     /* operator groups, NULL if none */
+	struct sl_keypins *keypins; /* bounded-load key pins, NULL if none */
+	struct sl_rtx *rtx;         /* outgoing streams' copies (sl_rtx.c) */
+	struct sl_impair *impair;   /* fault injector, NULL: off */
 	struct rte_mempool *guard_pool; /* guard stream states, NULL if none */
 	/* Pools a guard edit outgrew: streams in flight still hold states
 	 * of them; each is freed once all its states are back. */
@@ -417,7 +421,7 @@ struct sl_dp {
 	uint32_t stats_req;
 	uint32_t stats_done;
 	volatile bool quit;
-	bool poll;             /* never sleep when idle (production mode) */
+	bool poll; /* never sleep when idle (production mode) */
 };
 
 #define SL_TENANT_NONE 0xff
@@ -436,8 +440,9 @@ sl_dp_from_stage(const struct rte_mbuf *m)
 	const struct sl_pkt_meta *pm = sl_pkt_meta((struct rte_mbuf *)m);
 	uint16_t v;
 
-	memcpy(&v, rte_pktmbuf_mtod_offset(m, const uint8_t *,
-					   pm->hdr_off + SL_WIRE_OFF_FROM_STAGE),
+	memcpy(&v,
+	       rte_pktmbuf_mtod_offset(m, const uint8_t *,
+				       pm->hdr_off + SL_WIRE_OFF_FROM_STAGE),
 	       2);
 	return rte_be_to_cpu_16(v);
 }
@@ -494,6 +499,5 @@ sl_dp_queues_busy(const struct sl_dp *dp)
 {
 	return dp->n_loop + dp->n_ctrl >= SL_QUEUE_BUDGET;
 }
-
 
 #endif /* SL_DP_H */

@@ -80,9 +80,9 @@ sl_flow_table_create(const char *name, uint32_t size, uint32_t window,
 	/* Most streams arrive in order: reorder buffers are borrowed only
 	 * by streams with a gap, so a fraction of the table suffices. */
 	snprintf(pname, sizeof(pname), "ro_%s", name);
-	ft->reorder_pool = rte_mempool_create(pname,
-		RTE_MAX(size / 8, 1024u) - 1, sizeof(struct sl_reorder), 0, 0,
-		NULL, NULL, NULL, NULL, socket,
+	ft->reorder_pool = rte_mempool_create(
+		pname, RTE_MAX(size / 8, 1024u) - 1, sizeof(struct sl_reorder),
+		0, 0, NULL, NULL, NULL, NULL, socket,
 		RTE_MEMPOOL_F_SP_PUT | RTE_MEMPOOL_F_SC_GET);
 	if (ft->reorder_pool == NULL)
 		goto fail;
@@ -90,16 +90,15 @@ sl_flow_table_create(const char *name, uint32_t size, uint32_t window,
 	ft->release = release;
 	ft->ctx = ctx;
 	return ft;
-fail:
-	{
-		int err = rte_errno ? rte_errno : ENOMEM;
+fail : {
+	int err = rte_errno ? rte_errno : ENOMEM;
 
-		rte_free(ft->flows);
-		rte_free(ft->linger);
-		rte_hash_free(ft->hash);
-		rte_free(ft);
-		rte_errno = err;
-	}
+	rte_free(ft->flows);
+	rte_free(ft->linger);
+	rte_hash_free(ft->hash);
+	rte_free(ft);
+	rte_errno = err;
+}
 	return NULL;
 }
 
@@ -134,8 +133,8 @@ sl_flow_hash_seed(void)
 	if (seeded)
 		return 0;
 	while (got < sizeof(sl_flow_hash_key)) {
-		ssize_t n = getrandom(p + got, sizeof(sl_flow_hash_key) - got,
-				      0);
+		ssize_t n =
+			getrandom(p + got, sizeof(sl_flow_hash_key) - got, 0);
 
 		if (n < 0) {
 			if (errno == EINTR)
@@ -182,8 +181,8 @@ sl_flow_lookup_bulk(struct sl_flow_table *ft, const struct sl_flow_key **keys,
 
 void
 sl_flow_lookup_bulk_hashed(struct sl_flow_table *ft,
-			   const struct sl_flow_key **keys, const uint32_t *sigs,
-			   unsigned int n, uint32_t *idx)
+			   const struct sl_flow_key **keys,
+			   const uint32_t *sigs, unsigned int n, uint32_t *idx)
 {
 	int32_t pos[RTE_HASH_LOOKUP_BULK_MAX];
 
@@ -372,8 +371,8 @@ sl_flow_expire(struct sl_flow_table *ft, uint64_t now, uint64_t idle_tsc,
 		struct sl_flow *f = &ft->flows[i];
 
 		if (f->state != SL_FLOW_FREE) {
-			uint64_t limit = f->state == SL_FLOW_ENDED ?
-						 linger_tsc : idle_tsc;
+			uint64_t limit = f->state == SL_FLOW_ENDED ? linger_tsc
+								   : idle_tsc;
 
 			if (now - f->last_tsc > limit) {
 				sl_flow_remove(ft, i);
@@ -434,8 +433,8 @@ sl_flow_first_held(struct sl_flow_table *ft, const struct sl_flow *f)
 	if (f->held == NULL)
 		return NULL;
 	for (uint32_t i = 0; i < ft->window; i++) {
-		struct rte_mbuf *m = f->held->slot[(f->next_seq + i) %
-						   ft->window];
+		struct rte_mbuf *m =
+			f->held->slot[(f->next_seq + i) % ft->window];
 
 		if (m != NULL)
 			return m;

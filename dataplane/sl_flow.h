@@ -32,7 +32,7 @@
 
 #define SL_FLOW_NONE UINT32_MAX
 #define SL_INSTANCE_NONE 0xffff
-#define SL_INSTANCE_CLIENT 0xfffe /* the stream returns to its client */
+#define SL_INSTANCE_CLIENT 0xfffe  /* the stream returns to its client */
 #define SL_INSTANCE_REFUSED 0xfffd /* no route: its fragments are dropped */
 /* sl_flow_key.zero: 0 for a stream received; other values name keys of
  * other tables that share the layout (never a received stream). */
@@ -66,12 +66,15 @@ enum sl_flow_state {
 };
 
 /* sl_flow.marks */
-#define SL_FLOW_M_CHARGED 0x01 /* a client stream counted in its address's
+#define SL_FLOW_M_CHARGED                                                      \
+	0x01 /* a client stream counted in its address's
 				* and the clients' streams */
-#define SL_FLOW_M_ABORTED 0x02 /* a client stream whose request was aborted
+#define SL_FLOW_M_ABORTED                                                      \
+	0x02               /* a client stream whose request was aborted
 				* by sluiced (sl_dp_request_abort) */
-#define SL_FLOW_M_GAP 0x04     /* on the worker's list of open gaps */
-#define SL_FLOW_M_OUTPUT 0x08  /* a client stream whose request sent the
+#define SL_FLOW_M_GAP 0x04 /* on the worker's list of open gaps */
+#define SL_FLOW_M_OUTPUT                                                       \
+	0x08 /* a client stream whose request sent the
 				* client some output */
 
 /* A coarse clock for per-flow timers that must fit 32 bits: TSC >> 16
@@ -94,28 +97,28 @@ struct sl_reorder {
  */
 struct sl_flow {
 	uint64_t last_tsc;
-	uint32_t next_seq;    /* next sequence to deliver */
-	uint32_t end_seq;     /* sequence of END/ABORT, UINT32_MAX until seen */
-	uint32_t gen;         /* bumped when the entry is reused */
-	uint32_t origin;      /* index of the request's client stream */
+	uint32_t next_seq; /* next sequence to deliver */
+	uint32_t end_seq;  /* sequence of END/ABORT, UINT32_MAX until seen */
+	uint32_t gen;      /* bumped when the entry is reused */
+	uint32_t origin;   /* index of the request's client stream */
 	uint32_t origin_gen;
 	uint16_t tenant;
-	uint8_t pipeline;     /* index into cfg->pipelines */
-	uint8_t state;        /* enum sl_flow_state */
+	uint8_t pipeline; /* index into cfg->pipelines */
+	uint8_t state;    /* enum sl_flow_state */
 	uint8_t n_held;
-	uint8_t request_done; /* client stream: the request's output ended */
+	uint8_t request_done;   /* client stream: the request's output ended */
 	uint8_t tenant_counted; /* counted in its tenant's streams */
-	uint8_t nack_tries;   /* NACKs sent for the gap now open */
-	uint16_t src_slot;    /* the request's client address, for quotas */
-	uint8_t marks;        /* SL_FLOW_M_* */
+	uint8_t nack_tries;     /* NACKs sent for the gap now open */
+	uint16_t src_slot;      /* the request's client address, for quotas */
+	uint8_t marks;          /* SL_FLOW_M_* */
 	uint8_t pad_;
 	struct sl_reorder *held;
 	/* Per edge the stream leaves on: routes, buffers, splitters
 	 * (struct sl_edge_block, owned by the dataplane). */
 	void *edges;
-	uint32_t nack_due;    /* coarse clock (sl_flow_coarse) of the next
+	uint32_t nack_due; /* coarse clock (sl_flow_coarse) of the next
 			       * NACK for the open gap */
-	uint32_t gap_end;     /* a sequence seen beyond the open gap */
+	uint32_t gap_end;  /* a sequence seen beyond the open gap */
 	/* second cache line: the key (a client stream's key has the client's
 	 * address: where the request's output returns) */
 	struct sl_flow_key key __rte_cache_aligned;
@@ -192,22 +195,22 @@ extern uint64_t sl_flow_hash_key[2];
  */
 int sl_flow_hash_seed(void);
 
-#define SL_SIP_ROUND(v0, v1, v2, v3)                                          \
-	do {                                                                  \
-		v0 += v1;                                                     \
-		v1 = (v1 << 13) | (v1 >> 51);                                 \
-		v1 ^= v0;                                                     \
-		v0 = (v0 << 32) | (v0 >> 32);                                 \
-		v2 += v3;                                                     \
-		v3 = (v3 << 16) | (v3 >> 48);                                 \
-		v3 ^= v2;                                                     \
-		v0 += v3;                                                     \
-		v3 = (v3 << 21) | (v3 >> 43);                                 \
-		v3 ^= v0;                                                     \
-		v2 += v1;                                                     \
-		v1 = (v1 << 17) | (v1 >> 47);                                 \
-		v1 ^= v2;                                                     \
-		v2 = (v2 << 32) | (v2 >> 32);                                 \
+#define SL_SIP_ROUND(v0, v1, v2, v3)                                           \
+	do {                                                                   \
+		v0 += v1;                                                      \
+		v1 = (v1 << 13) | (v1 >> 51);                                  \
+		v1 ^= v0;                                                      \
+		v0 = (v0 << 32) | (v0 >> 32);                                  \
+		v2 += v3;                                                      \
+		v3 = (v3 << 16) | (v3 >> 48);                                  \
+		v3 ^= v2;                                                      \
+		v0 += v3;                                                      \
+		v3 = (v3 << 21) | (v3 >> 43);                                  \
+		v3 ^= v0;                                                      \
+		v2 += v1;                                                      \
+		v1 = (v1 << 17) | (v1 >> 47);                                  \
+		v1 ^= v2;                                                      \
+		v2 = (v2 << 32) | (v2 >> 32);                                  \
 	} while (0)
 
 /**
@@ -227,8 +230,8 @@ sl_flow_hash(const struct sl_flow_key *key)
 	uint64_t v1 = sl_flow_hash_key[1] ^ 0x646f72616e646f6dull;
 	uint64_t v2 = sl_flow_hash_key[0] ^ 0x6c7967656e657261ull;
 	uint64_t v3 = sl_flow_hash_key[1] ^ 0x7465646279746573ull;
-	uint8_t depth = key->depth < SL_ANCESTRY_MAX ? key->depth
-						     : SL_ANCESTRY_MAX;
+	uint8_t depth =
+		key->depth < SL_ANCESTRY_MAX ? key->depth : SL_ANCESTRY_MAX;
 	uint64_t w[2], b;
 
 	memcpy(w, key, sizeof(w));
@@ -342,8 +345,7 @@ int sl_flow_hold(struct sl_flow_table *ft, struct sl_flow *f,
  * sl_flow_take_next - the held fragment with sequence f->next_seq, removed
  * from the buffer, or NULL. Gives the reorder buffer back when it empties.
  */
-struct rte_mbuf *sl_flow_take_next(struct sl_flow_table *ft,
-				   struct sl_flow *f);
+struct rte_mbuf *sl_flow_take_next(struct sl_flow_table *ft, struct sl_flow *f);
 
 static inline struct sl_flow *
 sl_flow_at(struct sl_flow_table *ft, uint32_t idx)

@@ -24,9 +24,10 @@ sl_dp_tokenless(struct sl_dp *dp, struct sl_frag_hdr *h,
 	}
 	for (uint8_t i = 0; i < h->depth; i++)
 		h->ancestry[i] = rte_be_to_cpu_64(ancestry[i]);
-	sl_wire_builder_init(&b, rte_pktmbuf_mtod_offset(m, uint8_t *,
-						       SL_WIRE_FRAME_HDR_OFF),
-			     SL_WIRE_HDR_LEN, h);
+	sl_wire_builder_init(
+		&b,
+		rte_pktmbuf_mtod_offset(m, uint8_t *, SL_WIRE_FRAME_HDR_OFF),
+		SL_WIRE_HDR_LEN, h);
 	sl_wire_builder_finish(&b);
 	m->data_len = SL_WIRE_FRAME_HDR_OFF + SL_WIRE_HDR_LEN;
 	m->pkt_len = m->data_len;

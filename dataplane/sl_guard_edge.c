@@ -69,8 +69,8 @@ struct guard_token {
 struct guard_carry {
 	uint16_t len;
 	uint16_t n_tokens;
-	uint32_t fed;        /* original bytes fed, mod 2^32 */
-	uint16_t tok_head;   /* ring of pending tokens, in feed order */
+	uint32_t fed;      /* original bytes fed, mod 2^32 */
+	uint16_t tok_head; /* ring of pending tokens, in feed order */
 	uint16_t tok_n;
 	uint16_t tok_cap;
 	uint8_t head_touched; /* a mask covered part of the oldest token */
@@ -115,8 +115,8 @@ out_token(struct sl_guard_out *o, uint32_t id, const void *b, size_t len)
 {
 	size_t used;
 
-	if (!o->spill &&
-	    token_put(o->buf, sizeof(o->buf), &o->len, &o->n_tokens, id, b, len))
+	if (!o->spill && token_put(o->buf, sizeof(o->buf), &o->len,
+				   &o->n_tokens, id, b, len))
 		return;
 	o->spill = true;
 	if (o->carry == NULL) {
@@ -223,12 +223,11 @@ guard_scratch_reap(struct sl_dp *dp, bool all)
 
 	for (uint8_t i = 0; i < dp->n_guard_sc; i++) {
 		struct sl_guard_ref *ref = dp->guard_sc[i].ref;
-		bool keep = !all && __atomic_load_n(&ref->refs,
-						    __ATOMIC_ACQUIRE) > 1;
+		bool keep = !all &&
+			    __atomic_load_n(&ref->refs, __ATOMIC_ACQUIRE) > 1;
 
-		for (uint16_t g = 0; !all && !keep && cfg != NULL &&
-				     g < cfg->n_guards;
-		     g++)
+		for (uint16_t g = 0;
+		     !all && !keep && cfg != NULL && g < cfg->n_guards; g++)
 			keep = cfg->guards[g].ref == ref;
 		if (keep) {
 			dp->guard_sc[kept++] = dp->guard_sc[i];
@@ -329,8 +328,13 @@ sl_guard_edge_reap(struct sl_dp *dp, bool all)
 {
 	uint8_t kept = 0;
 
-	if (!all)
-		guard_scratch_reap(dp, false);
+	/* The scratches and the output buffer are the worker's, not a
+	 * snapshot's: they go with the worker (@all) or when their set does. */
+	guard_scratch_reap(dp, all);
+	if (all) {
+		rte_free(dp->guard_out);
+		dp->guard_out = NULL;
+	}
 
 	for (uint8_t i = 0; i < dp->n_guard_retired; i++) {
 		struct rte_mempool *p = dp->guard_retired[i];
@@ -352,8 +356,8 @@ sl_guard_edge_init(struct sl_dp *dp)
 	static unsigned int seq;
 
 	if (dp->guard_out == NULL) {
-		dp->guard_out = rte_zmalloc("sl_guard_out",
-					    sizeof(*dp->guard_out), 0);
+		dp->guard_out =
+			rte_zmalloc("sl_guard_out", sizeof(*dp->guard_out), 0);
 		if (dp->guard_out == NULL)
 			return -ENOMEM;
 	}
@@ -369,8 +373,8 @@ sl_guard_edge_init(struct sl_dp *dp)
 	if (state == 0)
 		return 0;
 	snprintf(name, sizeof(name), "sl_guards_%u", seq++);
-	dp->guard_pool = rte_mempool_create(name,
-		RTE_MAX(cfg->flow_table_size / 4, 1024u) - 1,
+	dp->guard_pool = rte_mempool_create(
+		name, RTE_MAX(cfg->flow_table_size / 4, 1024u) - 1,
 		(unsigned int)state, 0, 0, NULL, NULL, NULL, NULL,
 		rte_socket_id(), RTE_MEMPOOL_F_SP_PUT | RTE_MEMPOOL_F_SC_GET);
 	return dp->guard_pool != NULL ? 0 : -ENOMEM;
@@ -383,9 +387,6 @@ sl_guard_edge_fini(struct sl_dp *dp)
 	 * table first). */
 	rte_mempool_free(dp->guard_pool);
 	dp->guard_pool = NULL;
-	guard_scratch_reap(dp, true);
-	rte_free(dp->guard_out);
-	dp->guard_out = NULL;
 }
 
 void
@@ -540,8 +541,8 @@ sl_guard_edge_filter(struct sl_dp *dp, const struct sl_edge_cfg *e,
 		guard_rewrite(m, pm, o, flags, hdr[SL_WIRE_OFF_ABORT]);
 		if (*extra != NULL) {
 			struct sl_pkt_meta *xm = sl_pkt_meta(*extra);
-			uint8_t *xh = rte_pktmbuf_mtod_offset(
-				*extra, uint8_t *, xm->hdr_off);
+			uint8_t *xh = rte_pktmbuf_mtod_offset(*extra, uint8_t *,
+							      xm->hdr_off);
 			uint32_t seq = rte_cpu_to_be_32(pm->seq + 1);
 
 			o->len = o->carry->len;
@@ -568,8 +569,8 @@ blocked:
 	o->n_tokens = 0;
 	if (e->to == SL_STAGE_CLIENT)
 		token_put(o->buf, sizeof(o->buf), &o->len, &o->n_tokens,
-			  SL_GUARD_TOKEN_ID_NEUTRAL,
-			  g->refusal, strlen(g->refusal));
+			  SL_GUARD_TOKEN_ID_NEUTRAL, g->refusal,
+			  strlen(g->refusal));
 	guard_rewrite(m, pm, o, SL_FRAG_F_ABORT, SL_ABORT_GUARD);
 	return true;
 }
@@ -608,7 +609,8 @@ sl_guard_edge_prefix(struct sl_dp *dp, const struct sl_edge_cfg *e,
 	len = strlen(g->prefix);
 	{
 		void *d = rte_pktmbuf_append(p, pm->hdr_off + SL_WIRE_HDR_LEN +
-						     SL_WIRE_TOKEN_HDR_LEN + len);
+							SL_WIRE_TOKEN_HDR_LEN +
+							len);
 
 		if (d == NULL) {
 			rte_pktmbuf_free(p);
@@ -622,10 +624,11 @@ sl_guard_edge_prefix(struct sl_dp *dp, const struct sl_edge_cfg *e,
 	ppm->seq = 0;
 	ppm->flags = 0;
 	{
-		uint8_t *ph = rte_pktmbuf_mtod_offset(p, uint8_t *,
-						      pm->hdr_off);
+		uint8_t *ph =
+			rte_pktmbuf_mtod_offset(p, uint8_t *, pm->hdr_off);
 		uint16_t v16 = rte_cpu_to_be_16(1);
-		uint32_t v32 = 0, id = rte_cpu_to_be_32(SL_GUARD_TOKEN_ID_NEUTRAL);
+		uint32_t v32 = 0,
+			 id = rte_cpu_to_be_32(SL_GUARD_TOKEN_ID_NEUTRAL);
 
 		ph[SL_WIRE_OFF_FLAGS] = 0;
 		ph[SL_WIRE_OFF_ABORT] = 0;
@@ -640,8 +643,8 @@ sl_guard_edge_prefix(struct sl_dp *dp, const struct sl_edge_cfg *e,
 		memcpy(ph + SL_WIRE_HDR_LEN + 4, &v16, 2);
 		memcpy(ph + SL_WIRE_HDR_LEN + SL_WIRE_TOKEN_HDR_LEN, g->prefix,
 		       len);
-		ppm->dgram_len =
-			(uint16_t)(SL_WIRE_HDR_LEN + SL_WIRE_TOKEN_HDR_LEN + len);
+		ppm->dgram_len = (uint16_t)(SL_WIRE_HDR_LEN +
+					    SL_WIRE_TOKEN_HDR_LEN + len);
 	}
 	return p;
 }

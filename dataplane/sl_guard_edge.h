@@ -28,8 +28,9 @@ void sl_guard_edge_fini(struct sl_dp *dp);
 int sl_guard_edge_fits(const struct sl_dp *dp, const struct sl_config *next);
 /* The current pool goes to the retired ones (@pool in its place). */
 void sl_guard_edge_retire(struct sl_dp *dp, struct rte_mempool *pool);
-/* Free the retired pools that have all their states back (@all: every
- * one, when no stream is left). */
+/* Free the retired pools that have all their states back and the
+ * scratches of sets nothing else holds (@all: every one, and the filter's
+ * buffer, when the worker ends). */
 void sl_guard_edge_reap(struct sl_dp *dp, bool all);
 void sl_guard_edge_release(struct sl_dp *dp, struct sl_edge_state *es);
 /* This worker's scratch (Hyperscan scratch, counters) for rule set @ref;

@@ -68,8 +68,9 @@ sl_impair_parse(struct sl_impair *im, const char *spec, char *err,
 		if (!strcmp(tok, "drop") || !strcmp(tok, "dup") ||
 		    !strcmp(tok, "reorder")) {
 			uint32_t *ppm = !strcmp(tok, "drop") ? &im->drop_ppm
-					: !strcmp(tok, "dup") ? &im->dup_ppm
-							       : &im->reorder_ppm;
+					: !strcmp(tok, "dup")
+						? &im->dup_ppm
+						: &im->reorder_ppm;
 
 			if (impair_pct(v, ppm) != 0) {
 				snprintf(err, errlen,
@@ -182,8 +183,8 @@ impair_burst(struct sl_impair *im, struct rte_mempool *pool,
 		}
 		pkts[out++] = m;
 		if (impair_chance(im, im->dup_ppm)) {
-			struct rte_mbuf *d = rte_pktmbuf_copy(m, pool, 0,
-							      UINT32_MAX);
+			struct rte_mbuf *d =
+				rte_pktmbuf_copy(m, pool, 0, UINT32_MAX);
 
 			if (d != NULL && n_later < SL_IMPAIR_HELD) {
 				c->duplicated++;

@@ -44,7 +44,7 @@ struct sl_impair {
 	uint32_t drop_ppm;
 	uint32_t dup_ppm;
 	uint32_t reorder_ppm;
-	uint8_t dir;      /* enum sl_impair_dir */
+	uint8_t dir; /* enum sl_impair_dir */
 	uint8_t n_hops;
 	uint32_t hops[SL_IMPAIR_HOPS]; /* host order; none: every hop */
 	uint64_t rng;

@@ -43,8 +43,8 @@ sl_live_heard(struct sl_dp *dp, uint16_t uid)
 }
 
 void
-sl_live_probe_input(struct sl_dp *dp, const struct sl_frag_hdr *h,
-		    uint32_t ip, uint16_t port)
+sl_live_probe_input(struct sl_dp *dp, const struct sl_frag_hdr *h, uint32_t ip,
+		    uint16_t port)
 {
 	const struct sl_pipeline_cfg *pl =
 		sl_config_find_pipeline(dp->cfg, h->pipeline);
@@ -178,9 +178,9 @@ sl_live_owed(struct sl_dp *dp, const struct sl_flow *f, uint64_t now)
 		if (pin->oneshot || pin->instance >= SL_MAX_INSTANCE_UIDS)
 			continue;
 		is = &dp->inst[pin->instance];
-		if (is->alive && live_output(dp, f->pipeline, pin->stage, &ls,
-					     f->tenant, is->ip, is->port) ==
-					 SL_FLOW_NONE)
+		if (is->alive &&
+		    live_output(dp, f->pipeline, pin->stage, &ls, f->tenant,
+				is->ip, is->port) == SL_FLOW_NONE)
 			return true;
 	}
 	return false;
@@ -273,8 +273,7 @@ live_flow_died(struct sl_dp *dp, uint16_t uid, uint32_t idx)
 
 			sl_split_child_ancestry(es->split, cs.ancestry,
 						&cs.depth);
-			live_handle_pin(dp, f->pipeline, child, &cs,
-					f->tenant);
+			live_handle_pin(dp, f->pipeline, child, &cs, f->tenant);
 		}
 	}
 }
@@ -330,8 +329,8 @@ sl_live_housekeeping(struct sl_dp *dp)
 				uint16_t uid = st->instances[i].uid;
 				struct sl_instance_state *is = &dp->inst[uid];
 
-				if (is->alive &&
-				    dp->now - is->heard_tsc > ms * cfg->dead_ms) {
+				if (is->alive && dp->now - is->heard_tsc >
+							 ms * cfg->dead_ms) {
 					is->alive = false;
 					is->paused = false;
 					is->deaths++;
@@ -356,8 +355,9 @@ sl_live_probe(struct sl_dp *dp, const struct sl_pipeline_cfg *pl,
 	h.pipeline = pl->id;
 	h.stage = st->id;
 	h.depth = 1;
-	h.send_ns = (uint64_t)(((unsigned __int128)dp->now *
-				dp->ns_per_tsc_q32) >> 32);
+	h.send_ns =
+		(uint64_t)(((unsigned __int128)dp->now * dp->ns_per_tsc_q32) >>
+			   32);
 	if (sl_dp_send_control(dp, is->ip, is->port, &h, SL_FRAG_F_PROBE,
 			       is->probe_seq, 0) == 0) {
 		is->probe_seq++;

@@ -59,7 +59,8 @@ sl_neigh_delete(struct sl_neigh_table *t, uint32_t i)
 		home = sl_neigh_slot(t->e[j].ip);
 		/* j's entry may move to i unless its home lies cyclically
 		 * in (i, j]. */
-		if ((i <= j) ? (home > i && home <= j) : (home > i || home <= j))
+		if ((i <= j) ? (home > i && home <= j)
+			     : (home > i || home <= j))
 			continue;
 		t->e[i] = t->e[j];
 		i = j;
@@ -127,7 +128,8 @@ sl_neigh_want(struct sl_neigh_table *t, uint32_t ip, enum sl_neigh_kind kind,
 			t->refused++;
 			return NULL;
 		}
-		e = sl_neigh_find(t, ip, &found); /* the shift may have moved it */
+		e = sl_neigh_find(t, ip,
+				  &found); /* the shift may have moved it */
 	}
 	/* Keep one slot empty so probes always terminate. */
 	if (e == NULL || t->n_entries + 1 >= SL_NEIGH_SIZE) {

@@ -40,7 +40,7 @@
 #define SL_NEIGH_EVICT_PROBE 16 /* clients compared to evict one */
 
 enum sl_neigh_kind {
-	SL_NEIGH_NONE = 0,   /* may not be learned */
+	SL_NEIGH_NONE = 0, /* may not be learned */
 	SL_NEIGH_CLIENT,
 	SL_NEIGH_INSTANCE,
 };
@@ -63,9 +63,9 @@ struct sl_neigh_table {
 	uint32_t retry_cursor; /* where the last retry pass stopped */
 	uint32_t age_cursor;   /* where the last ageing pass stopped */
 	uint32_t evict_cursor;
-	uint64_t evicted;      /* client entries evicted for room */
-	uint64_t refused;      /* addresses not learned: table full */
-	uint64_t forgotten;    /* client entries aged out */
+	uint64_t evicted;   /* client entries evicted for room */
+	uint64_t refused;   /* addresses not learned: table full */
+	uint64_t forgotten; /* client entries aged out */
 	struct sl_neigh_entry e[SL_NEIGH_SIZE];
 };
 

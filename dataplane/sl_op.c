@@ -42,14 +42,15 @@ enum op_group_state {
 struct op_chunk {
 	struct op_chunk *next;
 	uint32_t used;
-	uint8_t data[] __rte_aligned(8); /* op_top and op_record hold 8-byte fields */
+	uint8_t data[] __rte_aligned(
+		8); /* op_top and op_record hold 8-byte fields */
 };
 #define OP_CHUNK_DATA (OP_CHUNK - offsetof(struct op_chunk, data))
 
 /* One fragment's tokens kept by concat, with what orders it. */
 struct op_record {
 	struct op_record *next; /* result order, linked when the group ends */
-	uint16_t len;		/* token bytes that follow, wire format */
+	uint16_t len;           /* token bytes that follow, wire format */
 	uint16_t from_stage;
 	uint32_t seq;
 	uint8_t depth;
@@ -173,7 +174,7 @@ op_check_config(const struct sl_dp *dp)
 
 	/* A result fragment is built in place in one mbuf. */
 	if (room < RTE_PKTMBUF_HEADROOM + SL_WIRE_FRAME_HDR_OFF +
-		       SL_WIRE_HDR_LEN + SL_WIRE_PAYLOAD_MAX)
+			   SL_WIRE_HDR_LEN + SL_WIRE_PAYLOAD_MAX)
 		return -EINVAL;
 	if (cfg->n_pipelines > SL_MAX_PIPELINES)
 		return -EINVAL;
@@ -215,8 +216,9 @@ sl_op_init(struct sl_dp *dp)
 	for (uint16_t p = 0; p < cfg->n_pipelines; p++)
 		for (uint16_t s = 0; s < cfg->pipelines[p].n_stages; s++)
 			if (cfg->pipelines[p].stages[s].kind != SL_STAGE_ENGINE)
-				groups += 2ull *
-					  cfg->pipelines[p].stages[s].max_groups;
+				groups +=
+					2ull *
+					cfg->pipelines[p].stages[s].max_groups;
 	if (groups == 0)
 		return 0;
 	if (groups > OP_GROUPS_MAX)
@@ -239,13 +241,13 @@ sl_op_init(struct sl_dp *dp)
 	if (os->hash == NULL)
 		goto fail;
 	os->capacity = (uint32_t)rte_hash_max_key_id(os->hash) + 1;
-	os->groups = rte_zmalloc("sl_op_groups",
-				 sizeof(*os->groups) * os->capacity,
-				 RTE_CACHE_LINE_SIZE);
+	os->groups =
+		rte_zmalloc("sl_op_groups", sizeof(*os->groups) * os->capacity,
+			    RTE_CACHE_LINE_SIZE);
 	snprintf(name, sizeof(name), "sl_opchunks_%u", seq++);
-	os->chunks = rte_mempool_create(name,
-		(unsigned int)RTE_MIN(groups * 2, 16384ull) - 1, OP_CHUNK, 0,
-		0, NULL, NULL, NULL, NULL, rte_socket_id(), 0);
+	os->chunks = rte_mempool_create(
+		name, (unsigned int)RTE_MIN(groups * 2, 16384ull) - 1, OP_CHUNK,
+		0, 0, NULL, NULL, NULL, NULL, rte_socket_id(), 0);
 	if (os->groups == NULL || os->chunks == NULL)
 		goto fail;
 	for (uint16_t p = 0; p < cfg->n_pipelines; p++)
@@ -484,13 +486,12 @@ op_topk_add(struct sl_dp *dp, struct op_group *g, const struct sl_token *t,
 		slot = g->n_top++;
 	else
 		slot = top[k - 1].slot; /* the entry pushed out */
-	memmove(&top[pos + 1], &top[pos],
-		sizeof(*top) * (g->n_top - 1 - pos));
+	memmove(&top[pos + 1], &top[pos], sizeof(*top) * (g->n_top - 1 - pos));
 	top[pos].value = v;
 	top[pos].id = t->id;
 	top[pos].slot = slot;
 	top[pos].len =
-	    (uint8_t)op_utf8_prefix(t->text, t->len, SL_OP_TOPK_TEXT);
+		(uint8_t)op_utf8_prefix(t->text, t->len, SL_OP_TOPK_TEXT);
 	memcpy(texts + (size_t)slot * SL_OP_TOPK_TEXT, t->text, top[pos].len);
 	return true;
 }
@@ -581,7 +582,7 @@ sl_op_input(struct sl_dp *dp, const struct sl_edge_cfg *e, struct rte_mbuf *m)
 	}
 	if (unlikely(pm->dgram_len < SL_WIRE_HDR_LEN ||
 		     (uint32_t)pm->hdr_off + pm->dgram_len >
-			 rte_pktmbuf_data_len(m))) {
+			     rte_pktmbuf_data_len(m))) {
 		sl_dp_drop(dp, m, SL_DROP_LEN_MISMATCH);
 		return;
 	}
@@ -736,8 +737,8 @@ op_records_sorted(struct op_group *g)
 
 			*link = r;
 			link = &r->next;
-			off +=
-			    RTE_ALIGN_CEIL((uint32_t)(sizeof(*r) + r->len), 8);
+			off += RTE_ALIGN_CEIL((uint32_t)(sizeof(*r) + r->len),
+					      8);
 		}
 	*link = NULL;
 	for (size_t width = 1;; width *= 2) {
@@ -788,9 +789,9 @@ struct op_out {
 	uint32_t flow;
 	uint32_t seq;
 	bool sizing;
-	bool cut;	/* a token could not be sent: the result is cut */
+	bool cut;       /* a token could not be sent: the result is cut */
 	uint32_t frags; /* sizing: fragments needed so far */
-	size_t room;	/* sizing: payload bytes left in the last one */
+	size_t room;    /* sizing: payload bytes left in the last one */
 	struct rte_mbuf *m;
 	struct sl_wire_builder b;
 };
@@ -799,7 +800,8 @@ struct op_out {
 static bool
 op_out_begin(struct op_out *o, struct rte_mbuf *m)
 {
-	const struct sl_pipeline_cfg *pl = &o->dp->cfg->pipelines[o->g->pipeline];
+	const struct sl_pipeline_cfg *pl =
+		&o->dp->cfg->pipelines[o->g->pipeline];
 	const struct sl_stage_cfg *st = &pl->stages[o->g->stage];
 	struct sl_frag_hdr h = {
 		.version = SL_WIRE_VERSION,
@@ -823,8 +825,9 @@ op_out_begin(struct op_out *o, struct rte_mbuf *m)
 		h.ancestry[i] = rte_be_to_cpu_64(o->g->key.ancestry[i]);
 	/* op_check_config made sure an mbuf holds a whole fragment. */
 	sl_wire_builder_init(
-	    &o->b, rte_pktmbuf_mtod_offset(m, uint8_t *, SL_WIRE_FRAME_HDR_OFF),
-	    SL_WIRE_HDR_LEN + SL_WIRE_PAYLOAD_MAX, &h);
+		&o->b,
+		rte_pktmbuf_mtod_offset(m, uint8_t *, SL_WIRE_FRAME_HDR_OFF),
+		SL_WIRE_HDR_LEN + SL_WIRE_PAYLOAD_MAX, &h);
 	return true;
 }
 
@@ -921,8 +924,8 @@ op_out_result(struct op_out *o, const struct sl_stage_cfg *st,
 		texts = (const char *)&top[st->topk];
 		for (uint8_t i = 0; i < g->n_top; i++)
 			op_out_token(o, top[i].id,
-				     texts +
-					 (size_t)top[i].slot * SL_OP_TOPK_TEXT,
+				     texts + (size_t)top[i].slot *
+						     SL_OP_TOPK_TEXT,
 				     top[i].len);
 		break;
 	}
@@ -961,7 +964,7 @@ op_emit(struct sl_dp *dp, struct op_group *g, uint8_t flags, uint8_t reason)
 {
 	struct sl_op_state *os = dp->op;
 	const struct sl_stage_cfg *st =
-	    &dp->cfg->pipelines[g->pipeline].stages[g->stage];
+		&dp->cfg->pipelines[g->pipeline].stages[g->stage];
 	struct sl_flow_key k = g->key;
 	struct op_out o = {.dp = dp, .g = g};
 
@@ -987,8 +990,8 @@ op_emit(struct sl_dp *dp, struct op_group *g, uint8_t flags, uint8_t reason)
 		dp->cnt.drops[SL_DROP_FLOW_TABLE_FULL]++;
 	} else if (!(flags & SL_FRAG_F_ABORT)) {
 		const struct op_record *records = st->kind == SL_STAGE_OP_CONCAT
-						      ? op_records_sorted(g)
-						      : NULL;
+							  ? op_records_sorted(g)
+							  : NULL;
 		struct op_out size = o;
 		uint32_t frags;
 
@@ -1002,8 +1005,7 @@ op_emit(struct sl_dp *dp, struct op_group *g, uint8_t flags, uint8_t reason)
 		size.sizing = true;
 		op_out_result(&size, st, records);
 		frags = RTE_MAX(size.frags, 1u);
-		if (!size.cut &&
-		    frags <= SL_RESULT_FRAGS_MAX &&
+		if (!size.cut && frags <= SL_RESULT_FRAGS_MAX &&
 		    frags <= rte_mempool_avail_count(dp->pool))
 			op_out_result(&o, st, records);
 		else

@@ -58,7 +58,6 @@
 
 struct sl_dp;
 
-
 /**
  * sl_op_init - group table, chunk pool and split accounting for @dp's
  * config. Nothing is created when the config has no operator stage.

@@ -46,8 +46,7 @@ static const enum node_input node_input[SL_STAGE_MAX] = {
  * add up to the path's.
  */
 static inline uint16_t
-node_run(struct sl_dp *dp, unsigned int id, struct rte_mbuf **pkts,
-	 uint16_t n)
+node_run(struct sl_dp *dp, unsigned int id, struct rte_mbuf **pkts, uint16_t n)
 {
 	uint64_t t0;
 

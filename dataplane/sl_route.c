@@ -53,8 +53,8 @@ sl_route_rendezvous(uint64_t key_hash, const uint32_t *seeds, uint16_t n)
 	uint16_t best = 0;
 
 	for (uint16_t i = 0; i < n; i++) {
-		uint64_t score = mix64(key_hash ^ ((uint64_t)seeds[i] << 32 |
-						  seeds[i]));
+		uint64_t score =
+			mix64(key_hash ^ ((uint64_t)seeds[i] << 32 | seeds[i]));
 
 		if (i == 0 || score > best_score) {
 			best_score = score;
@@ -115,7 +115,7 @@ struct keypin {
 	uint64_t last_tsc;
 	uint32_t streams; /* in flight */
 	uint32_t gen;
-	uint16_t uid;     /* the instance the key is pinned to */
+	uint16_t uid; /* the instance the key is pinned to */
 	uint8_t pipeline;
 	uint8_t stage;
 	uint8_t used;

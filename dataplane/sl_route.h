@@ -50,8 +50,7 @@ struct sl_instance_state;
  * streams in flight). Draining instances are never picked. Return
  * SL_INSTANCE_NONE if no instance takes new streams.
  */
-uint16_t sl_route_pick(const struct sl_stage_cfg *st,
-		       struct sl_stage_state *ss,
+uint16_t sl_route_pick(const struct sl_stage_cfg *st, struct sl_stage_state *ss,
 		       const struct sl_instance_state *inst,
 		       const uint64_t *ancestry, uint8_t depth);
 

@@ -45,13 +45,13 @@ struct rtx_block {
  */
 struct rtx_entry {
 	struct sl_flow_key key;
-	uint64_t due_tsc;   /* next END resend */
-	uint64_t last_tsc;  /* last fragment kept or resent */
+	uint64_t due_tsc;  /* next END resend */
+	uint64_t last_tsc; /* last fragment kept or resent */
 	uint32_t gen;
 	uint32_t base;
 	uint32_t next;
-	uint32_t end_seq;   /* END/ABORT sent at this seq; UINT32_MAX */
-	uint32_t prev;      /* pending list */
+	uint32_t end_seq; /* END/ABORT sent at this seq; UINT32_MAX */
+	uint32_t prev;    /* pending list */
 	uint32_t next_pending;
 	uint8_t used;
 	uint8_t tries;
@@ -77,12 +77,12 @@ struct sl_rtx {
 	 * order its entries fall due. */
 	uint32_t pending_head[SL_RTX_TRIES + 1];
 	uint32_t pending_tail[SL_RTX_TRIES + 1];
-	uint32_t sweep;        /* idle sweep cursor */
-	uint32_t copies;       /* live copies */
+	uint32_t sweep;  /* idle sweep cursor */
+	uint32_t copies; /* live copies */
 	uint32_t copies_max;
 	struct rtx_block *blk;
 	uint32_t n_blk;
-	uint32_t blk_free;     /* free list through rtx_block.next */
+	uint32_t blk_free;       /* free list through rtx_block.next */
 	struct rtx_order *order; /* ring of copies_max records */
 	uint32_t order_head;
 	uint32_t order_count;
@@ -102,8 +102,8 @@ sl_rtx_init(struct sl_dp *dp)
 	static unsigned int seq;
 	char name[RTE_HASH_NAMESIZE];
 	struct sl_rtx *rt;
-	uint32_t size = RTE_MIN(RTE_MAX(dp->cfg->flow_table_size / 4, 1024u),
-				65536u);
+	uint32_t size =
+		RTE_MIN(RTE_MAX(dp->cfg->flow_table_size / 4, 1024u), 65536u);
 	uint32_t pool = dp->pool != NULL ? dp->pool->size : 4096;
 
 	rt = rte_zmalloc("sl_rtx", sizeof(*rt), 0);
@@ -192,8 +192,8 @@ rtx_pending_append(struct sl_dp *dp, uint32_t i, uint8_t tries)
 /* The block of @e that holds @seq, or SL_RTX_NONE; with @prev, its
  * predecessor there (SL_RTX_NONE: it is the head). */
 static uint32_t
-rtx_block_find(const struct sl_rtx *rt, const struct rtx_entry *e,
-	       uint32_t seq, uint32_t *prev)
+rtx_block_find(const struct sl_rtx *rt, const struct rtx_entry *e, uint32_t seq,
+	       uint32_t *prev)
 {
 	uint32_t b = e->head, p = SL_RTX_NONE;
 
@@ -222,8 +222,7 @@ rtx_slot(const struct sl_rtx *rt, const struct rtx_entry *e, uint32_t seq)
 {
 	uint32_t b = rtx_block_find(rt, e, seq, NULL);
 
-	return b != SL_RTX_NONE ? &rt->blk[b].m[seq - rt->blk[b].first]
-				: NULL;
+	return b != SL_RTX_NONE ? &rt->blk[b].m[seq - rt->blk[b].first] : NULL;
 }
 
 /* The copy of @seq, or NULL. */
@@ -348,8 +347,8 @@ rtx_key_of_frame(struct sl_flow_key *k, struct rte_mbuf *m, uint32_t ip,
 		 uint16_t port)
 {
 	const uint8_t *hdr = rtx_hdr(m);
-	uint8_t depth = RTE_MIN(hdr[SL_WIRE_OFF_DEPTH],
-				(uint8_t)SL_ANCESTRY_MAX);
+	uint8_t depth =
+		RTE_MIN(hdr[SL_WIRE_OFF_DEPTH], (uint8_t)SL_ANCESTRY_MAX);
 
 	memset(k, 0, sizeof(*k));
 	memcpy(&k->pipeline, hdr + SL_WIRE_OFF_PIPELINE, 4);
@@ -364,8 +363,8 @@ rtx_key_of_frame(struct sl_flow_key *k, struct rte_mbuf *m, uint32_t ip,
 
 /* The key a NACK or ACK from @ip:@port names. */
 static void
-rtx_key_of_hdr(struct sl_flow_key *k, const struct sl_frag_hdr *h,
-	       uint32_t ip, uint16_t port)
+rtx_key_of_hdr(struct sl_flow_key *k, const struct sl_frag_hdr *h, uint32_t ip,
+	       uint16_t port)
 {
 	memset(k, 0, sizeof(*k));
 	k->pipeline = rte_cpu_to_be_32(h->pipeline);
@@ -424,9 +423,8 @@ rtx_make_room(struct sl_dp *dp)
 {
 	struct sl_rtx *rt = dp->rtx;
 
-	while (rt->order_count != 0 &&
-	       (rt->copies >= rt->copies_max ||
-		rt->order_count == rt->copies_max))
+	while (rt->order_count != 0 && (rt->copies >= rt->copies_max ||
+					rt->order_count == rt->copies_max))
 		rtx_evict_oldest(dp);
 }
 
@@ -493,8 +491,8 @@ sl_rtx_keep(struct sl_dp *dp, struct sl_route_pin *pin, struct rte_mbuf *m,
 
 	if (unlikely(rt == NULL))
 		return;
-	if (pin != NULL && pin->rtx != SL_RTX_NONE &&
-	    rt->e[pin->rtx].used && rt->e[pin->rtx].gen == pin->rtx_gen) {
+	if (pin != NULL && pin->rtx != SL_RTX_NONE && rt->e[pin->rtx].used &&
+	    rt->e[pin->rtx].gen == pin->rtx_gen) {
 		i = pin->rtx;
 	} else {
 		struct sl_flow_key k;
@@ -590,8 +588,8 @@ rtx_resend(struct sl_dp *dp, struct rtx_entry *e, struct rte_mbuf **slot)
 	if (!rte_is_same_ether_addr(&eth->dst_addr, mac)) {
 		/* The PMD may still hold the first send: change a copy. */
 		if (rte_mbuf_refcnt_read(m) > 1) {
-			struct rte_mbuf *c = rte_pktmbuf_copy(m, dp->pool, 0,
-							      UINT32_MAX);
+			struct rte_mbuf *c =
+				rte_pktmbuf_copy(m, dp->pool, 0, UINT32_MAX);
 
 			if (c == NULL) {
 				dp->cnt.drops[SL_DROP_NO_MBUF]++;
@@ -779,8 +777,8 @@ sl_rtx_forget(struct sl_dp *dp, struct sl_route_pin *pin)
 {
 	struct sl_rtx *rt = dp->rtx;
 
-	if (rt != NULL && pin->rtx != SL_RTX_NONE &&
-	    rt->e[pin->rtx].used && rt->e[pin->rtx].gen == pin->rtx_gen)
+	if (rt != NULL && pin->rtx != SL_RTX_NONE && rt->e[pin->rtx].used &&
+	    rt->e[pin->rtx].gen == pin->rtx_gen)
 		rtx_remove(rt, pin->rtx);
 	pin->rtx = SL_RTX_NONE;
 }
@@ -795,8 +793,8 @@ sl_rtx_move(struct sl_dp *dp, struct sl_route_pin *pin, uint16_t uid,
 	struct rtx_entry *e;
 	uint32_t n, s;
 
-	if (rt == NULL || pin->rtx == SL_RTX_NONE ||
-	    !rt->e[pin->rtx].used || rt->e[pin->rtx].gen != pin->rtx_gen)
+	if (rt == NULL || pin->rtx == SL_RTX_NONE || !rt->e[pin->rtx].used ||
+	    rt->e[pin->rtx].gen != pin->rtx_gen)
 		return false;
 	e = &rt->e[pin->rtx];
 	/* Only a stream kept whole, from its first fragment. */
@@ -813,8 +811,7 @@ sl_rtx_move(struct sl_dp *dp, struct sl_route_pin *pin, uint16_t uid,
 		const uint8_t *h = rtx_hdr(moved[s]);
 		uint16_t plen;
 
-		moved[s] = rte_pktmbuf_copy(moved[s], dp->pool, 0,
-					    UINT32_MAX);
+		moved[s] = rte_pktmbuf_copy(moved[s], dp->pool, 0, UINT32_MAX);
 		if (moved[s] == NULL) {
 			while (s-- > 0)
 				rte_pktmbuf_free(moved[s]);
@@ -822,9 +819,9 @@ sl_rtx_move(struct sl_dp *dp, struct sl_route_pin *pin, uint16_t uid,
 			return false;
 		}
 		memcpy(&plen, h + SL_WIRE_OFF_PAYLOAD_LEN, 2);
-		sl_dp_frame_headers(dp, moved[s], mac, ip, port,
-				    (uint16_t)(SL_WIRE_HDR_LEN +
-					       rte_be_to_cpu_16(plen)));
+		sl_dp_frame_headers(
+			dp, moved[s], mac, ip, port,
+			(uint16_t)(SL_WIRE_HDR_LEN + rte_be_to_cpu_16(plen)));
 	}
 	rtx_remove(rt, pin->rtx);
 	dp->inst[uid].streams++;

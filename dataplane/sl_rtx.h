@@ -70,8 +70,8 @@ void sl_rtx_fini(struct sl_dp *dp);
  * the copies stay after the ACK, until the stream idles out or is moved
  * (sl_rtx_move), so the stream can be sent again to another instance.
  */
-void sl_rtx_keep(struct sl_dp *dp, struct sl_route_pin *pin,
-		 struct rte_mbuf *m, bool retain);
+void sl_rtx_keep(struct sl_dp *dp, struct sl_route_pin *pin, struct rte_mbuf *m,
+		 bool retain);
 
 /**
  * sl_rtx_forget - drop the copies of @pin's outgoing stream (its receiver

@@ -40,7 +40,7 @@ struct sl_splitter {
 	uint8_t pipeline;
 	uint8_t depth;
 	uint64_t send_ns;
-	struct sl_op_request rq; /* tenant and first send time */
+	struct sl_op_request rq;            /* tenant and first send time */
 	uint64_t ancestry[SL_ANCESTRY_MAX]; /* wire order */
 	/* The child fragment being filled. */
 	struct rte_mbuf *out;
@@ -140,13 +140,15 @@ sl_split_init(struct sl_dp *dp)
 
 	for (uint16_t p = 0; p < cfg->n_pipelines; p++)
 		for (uint16_t i = 0; i < cfg->pipelines[p].n_edges; i++) {
-			const struct sl_edge_cfg *e = &cfg->pipelines[p].edges[i];
+			const struct sl_edge_cfg *e =
+				&cfg->pipelines[p].edges[i];
 			size_t sz;
 
 			if (e->split == SL_SPLIT_NONE || e->split_db == NULL)
 				continue;
-			if (hs_alloc_scratch(e->split_db,
-					     (hs_scratch_t **)&dp->hs_scratch) !=
+			if (hs_alloc_scratch(
+				    e->split_db,
+				    (hs_scratch_t **)&dp->hs_scratch) !=
 				    HS_SUCCESS ||
 			    hs_stream_size(e->split_db, &sz) != HS_SUCCESS)
 				return -ENOMEM;
@@ -157,7 +159,8 @@ sl_split_init(struct sl_dp *dp)
 	if (!any)
 		return 0;
 	if (hs_stream_pool == NULL) {
-		hs_stream_pool = rte_mempool_create("sl_hs_streams",
+		hs_stream_pool = rte_mempool_create(
+			"sl_hs_streams",
 			RTE_MAX(cfg->flow_table_size / 4, 1024u) - 1,
 			RTE_MAX(stream_size, (size_t)256), 0, 0, NULL, NULL,
 			NULL, NULL, rte_socket_id(), 0);
@@ -169,7 +172,8 @@ sl_split_init(struct sl_dp *dp)
 	}
 	dp->split_pool = rte_mempool_lookup("sl_splitters");
 	if (dp->split_pool == NULL)
-		dp->split_pool = rte_mempool_create("sl_splitters",
+		dp->split_pool = rte_mempool_create(
+			"sl_splitters",
 			RTE_MAX(cfg->flow_table_size / 4, 1024u) - 1,
 			sizeof(struct sl_splitter), 0, 0, NULL, NULL, NULL,
 			NULL, rte_socket_id(), 0);
@@ -187,8 +191,8 @@ sl_split_fini(struct sl_dp *dp)
 }
 
 static int
-split_on_match(unsigned int id, unsigned long long from,
-	       unsigned long long to, unsigned int flags, void *ctx)
+split_on_match(unsigned int id, unsigned long long from, unsigned long long to,
+	       unsigned int flags, void *ctx)
 {
 	struct sl_splitter *sp = ctx;
 
@@ -260,11 +264,10 @@ split_new_fragment(struct sl_dp *dp, struct sl_splitter *sp)
 	for (uint8_t i = 0; i < sp->depth; i++)
 		h.ancestry[i] = rte_be_to_cpu_64(sp->ancestry[i]);
 	h.ancestry[sp->depth] = sp->children - 1;
-	sl_wire_builder_init(&sp->b,
-			     rte_pktmbuf_mtod_offset(m, uint8_t *,
-						     SL_WIRE_FRAME_HDR_OFF),
-			     rte_pktmbuf_tailroom(m) - SL_WIRE_FRAME_HDR_OFF,
-			     &h);
+	sl_wire_builder_init(
+		&sp->b,
+		rte_pktmbuf_mtod_offset(m, uint8_t *, SL_WIRE_FRAME_HDR_OFF),
+		rte_pktmbuf_tailroom(m) - SL_WIRE_FRAME_HDR_OFF, &h);
 	if (sp->b.cap > SL_WIRE_HDR_LEN + SL_WIRE_PAYLOAD_MAX)
 		sp->b.cap = SL_WIRE_HDR_LEN + SL_WIRE_PAYLOAD_MAX;
 	sp->out = m;
@@ -436,8 +439,8 @@ split_open(struct sl_dp *dp, const struct sl_edge_cfg *e, uint8_t slot,
 	   struct rte_mbuf *m)
 {
 	const struct sl_pkt_meta *pm = sl_pkt_meta(m);
-	const uint8_t *hdr = rte_pktmbuf_mtod_offset(m, const uint8_t *,
-						     pm->hdr_off);
+	const uint8_t *hdr =
+		rte_pktmbuf_mtod_offset(m, const uint8_t *, pm->hdr_off);
 	struct sl_splitter *sp;
 	void *obj;
 
@@ -467,8 +470,8 @@ split_open(struct sl_dp *dp, const struct sl_edge_cfg *e, uint8_t slot,
 	sp->pipeline_id = dp->cfg->pipelines[pm->pipeline].id;
 	sp->from_stage = pm->stage;
 	sp->depth = pm->depth;
-	sp->tenant = rte_be_to_cpu_16(*(const unaligned_uint16_t *)(hdr +
-							SL_WIRE_OFF_TENANT));
+	sp->tenant = rte_be_to_cpu_16(
+		*(const unaligned_uint16_t *)(hdr + SL_WIRE_OFF_TENANT));
 	memcpy(sp->ancestry, hdr + SL_WIRE_OFF_ANCESTRY, 8u * pm->depth);
 	sp->rq.tenant = sp->tenant;
 	return sp;
@@ -479,8 +482,8 @@ sl_split_input(struct sl_dp *dp, struct sl_splitter **state,
 	       const struct sl_edge_cfg *e, uint8_t slot, struct rte_mbuf *m)
 {
 	const struct sl_pkt_meta *pm = sl_pkt_meta(m);
-	const uint8_t *hdr = rte_pktmbuf_mtod_offset(m, const uint8_t *,
-						     pm->hdr_off);
+	const uint8_t *hdr =
+		rte_pktmbuf_mtod_offset(m, const uint8_t *, pm->hdr_off);
 	struct sl_splitter *sp = *state;
 	struct sl_token_iter it;
 	struct sl_token t;

@@ -148,8 +148,10 @@ stats_box(struct sl_dp *dp, const struct sl_stats *want)
 		dp->stats_box = &box->s;
 	}
 	for (unsigned int g = 0; g < SL_MAX_GUARDS; g++) {
-		box->s.rules[g] = want->rules[g] != NULL ? &box->rules[at] : NULL;
-		box->s.n_rules[g] = want->rules[g] != NULL ? want->n_rules[g] : 0;
+		box->s.rules[g] =
+			want->rules[g] != NULL ? &box->rules[at] : NULL;
+		box->s.n_rules[g] =
+			want->rules[g] != NULL ? want->n_rules[g] : 0;
 		at += box->s.n_rules[g];
 	}
 	return box;
@@ -296,13 +298,16 @@ json_instances(const struct sl_stats *s, FILE *out)
 				bool first = false;
 
 				fprintf(out,
-					"%s{\"pipeline\":\"%s\",\"stage\":\"%s\""
+					"%s{\"pipeline\":\"%s\",\"stage\":\"%"
+					"s\""
 					",\"stage_id\":%u,\"aggregation\":%u"
-					",\"instance\":\"%s\",\"address\":\"%s:%u\""
+					",\"instance\":\"%s\",\"address\":\"%s:"
+					"%u\""
 					",\"uid\":%u,\"draining\":%s",
 					any ? "," : "", pl->name, st->name,
 					st->id, st->aggregation, in->name,
-					sl_ipv4_format(in->ep.ip, ip, sizeof(ip)),
+					sl_ipv4_format(in->ep.ip, ip,
+						       sizeof(ip)),
 					in->ep.port, in->uid,
 					in->draining ? "true" : "false");
 				JSON_TABLE(out, &first, SL_STATS_INSTANCE,
@@ -366,8 +371,9 @@ json_guards(const struct sl_stats *s, FILE *out)
 	for (uint16_t g = 0; g < cfg->n_guards; g++) {
 		const struct sl_guard_ref *r = cfg->guards[g].ref;
 
-		fprintf(out, "%s{\"name\":\"%s\",\"rules\":%u,"
-			      "\"state_bytes\":%zu",
+		fprintf(out,
+			"%s{\"name\":\"%s\",\"rules\":%u,"
+			"\"state_bytes\":%zu",
 			g ? "," : "", cfg->guards[g].name,
 			r != NULL ? r->n_rules : 0,
 			r != NULL ? sl_guard_state_size(r->set) : (size_t)0);
@@ -401,7 +407,7 @@ sl_stats_json(const struct sl_stats *s, const struct rte_mempool *pool,
 	JSON_OBJECT(out, "quotas", SL_STATS_QUOTA, &s->quota);
 	if (s->impair) {
 		const struct sl_impair_counters *d[2] = {&s->impair_rx,
-							  &s->impair_tx};
+							 &s->impair_tx};
 
 		fprintf(out, ",\"impair\":{");
 		for (int i = 0; i < 2; i++)
@@ -416,8 +422,7 @@ sl_stats_json(const struct sl_stats *s, const struct rte_mempool *pool,
 		fputc('}', out);
 	}
 	JSON_OBJECT(out, "neighbours", SL_STATS_NEIGH, &s->neigh);
-	fprintf(out, ",\"flows\":{\"active\":%" PRIu64
-		      ",\"capacity\":%" PRIu64,
+	fprintf(out, ",\"flows\":{\"active\":%" PRIu64 ",\"capacity\":%" PRIu64,
 		s->flows_active, s->flows_capacity);
 	JSON_TABLE(out, &first, SL_STATS_FLOWS, &c->flows);
 	fputc('}', out);
@@ -427,8 +432,9 @@ sl_stats_json(const struct sl_stats *s, const struct rte_mempool *pool,
 	if (s->profile) {
 		fprintf(out, ",\"stage_cycles\":{");
 		for (int st = 0; st < SL_STAGE_MAX; st++)
-			fprintf(out, "%s\"%s\":{\"cycles\":%" PRIu64
-				      ",\"packets\":%" PRIu64 "}",
+			fprintf(out,
+				"%s\"%s\":{\"cycles\":%" PRIu64
+				",\"packets\":%" PRIu64 "}",
 				st ? "," : "", sl_stage_name(st),
 				s->prof[st].cycles, s->prof[st].packets);
 		fputc('}', out);

@@ -189,8 +189,8 @@ void
 sl_dp_refuse(struct sl_dp *dp, struct rte_mbuf *m, enum sl_drop reason)
 {
 	const struct sl_pkt_meta *pm = sl_pkt_meta(m);
-	const uint8_t *hdr = rte_pktmbuf_mtod_offset(m, const uint8_t *,
-						     pm->hdr_off);
+	const uint8_t *hdr =
+		rte_pktmbuf_mtod_offset(m, const uint8_t *, pm->hdr_off);
 	uint64_t id;
 
 	dp->cnt.drops[reason]++;

@@ -195,7 +195,6 @@ uint32_t sl_dp_stream_open(struct sl_dp *dp, const struct sl_flow_key *key,
  */
 void sl_dp_stream_ended(struct sl_dp *dp, uint32_t idx);
 
-
 /**
  * sl_stream_expire_idle - housekeeping: streams idle past the timeout, a
  * bounded slice of the table per call, end with ABORT (EXPIRED).

@@ -369,7 +369,8 @@ sl_dp_publish(struct sl_dp *dp, const struct sl_config *next,
 		if (__atomic_load_n(&dp->cfg_next, __ATOMIC_ACQUIRE) == NULL) {
 			/* Taken (or refused); one more quiescent state and
 			 * the old snapshot is read nowhere. */
-			rte_rcu_qsbr_synchronize(dp->qsbr, RTE_QSBR_THRID_INVALID);
+			rte_rcu_qsbr_synchronize(dp->qsbr,
+						 RTE_QSBR_THRID_INVALID);
 			if (dp->adopt_rc != 0)
 				return dp->adopt_rc;
 			*old = prev;
@@ -404,8 +405,8 @@ sl_dp_init(struct sl_dp *dp, const struct sl_config *cfg, uint16_t port_id,
 	dp->queue_id = 0;
 	dp->pool = pool;
 	dp->tsc_hz = rte_get_tsc_hz();
-	dp->ns_per_tsc_q32 = (uint64_t)(((unsigned __int128)1000000000 << 32) /
-					dp->tsc_hz);
+	dp->ns_per_tsc_q32 =
+		(uint64_t)(((unsigned __int128)1000000000 << 32) / dp->tsc_hz);
 	dp->now = rte_rdtsc();
 	if (rte_eth_dev_is_valid_port(port_id))
 		rte_eth_macaddr_get(port_id, &dp->mac);
@@ -445,15 +446,17 @@ sl_dp_init(struct sl_dp *dp, const struct sl_config *cfg, uint16_t port_id,
 	}
 	dp->flows_capacity = dp->flows->capacity;
 	sl_flow_set_keep(dp->flows, sl_live_keep);
-	dp->expire_budget = RTE_MAX(64u, (uint32_t)(dp->flows->capacity /
-				   RTE_MAX(idle_ms / 4, (uint64_t)1)));
+	dp->expire_budget =
+		RTE_MAX(64u, (uint32_t)(dp->flows->capacity /
+					RTE_MAX(idle_ms / 4, (uint64_t)1)));
 	snprintf(name, sizeof(name), "sl_edges_%u", seq - 1);
-	dp->edge_pool = rte_mempool_create(name, dp->flows->capacity,
-		sizeof(struct sl_edge_block), 0, 0, NULL, NULL, NULL, NULL,
-		rte_socket_id(), RTE_MEMPOOL_F_SP_PUT | RTE_MEMPOOL_F_SC_GET);
+	dp->edge_pool = rte_mempool_create(
+		name, dp->flows->capacity, sizeof(struct sl_edge_block), 0, 0,
+		NULL, NULL, NULL, NULL, rte_socket_id(),
+		RTE_MEMPOOL_F_SP_PUT | RTE_MEMPOOL_F_SC_GET);
 	snprintf(name, sizeof(name), "sl_held_%u", seq - 1);
-	dp->held_pool = rte_mempool_create(name,
-		RTE_MAX(dp->flows->capacity / 4, 1024u) - 1,
+	dp->held_pool = rte_mempool_create(
+		name, RTE_MAX(dp->flows->capacity / 4, 1024u) - 1,
 		sizeof(struct sl_held_chunk), 0, 0, NULL, NULL, NULL, NULL,
 		rte_socket_id(), RTE_MEMPOOL_F_SP_PUT | RTE_MEMPOOL_F_SC_GET);
 	if (dp->edge_pool == NULL || dp->held_pool == NULL) {

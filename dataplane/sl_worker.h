@@ -23,8 +23,8 @@
  *
  * Creates the flow table. Return 0 or a negative errno.
  */
-int sl_dp_init(struct sl_dp *dp, const struct sl_config *cfg,
-	       uint16_t port_id, struct rte_mempool *pool);
+int sl_dp_init(struct sl_dp *dp, const struct sl_config *cfg, uint16_t port_id,
+	       struct rte_mempool *pool);
 
 /**
  * sl_dp_shutdown - sluiced is stopping (the worker no longer runs; the

@@ -77,13 +77,13 @@ struct sluiced_opts {
 	unsigned int duration_s;
 	bool poll;
 	bool profile;
-	const char *control;   /* unix socket path, "none" for no API */
+	const char *control;      /* unix socket path, "none" for no API */
 	unsigned int control_tcp; /* 127.0.0.1 port, 0 = off */
 	const char *token_file;
 	const char *ro_token_file;
-	char token[SL_API_TOKEN_MAX];	 /* from the file or SLUICE_TOKEN */
+	char token[SL_API_TOKEN_MAX];    /* from the file or SLUICE_TOKEN */
 	char ro_token[SL_API_TOKEN_MAX]; /* from ro_token_file */
-	unsigned int metrics;  /* 127.0.0.1 port of GET /metrics, 0 = off */
+	unsigned int metrics; /* 127.0.0.1 port of GET /metrics, 0 = off */
 	const char *loop_backend;
 	const char *user;
 	const char *admin_group;
@@ -106,49 +106,76 @@ static void
 usage(FILE *out)
 {
 	fprintf(out,
-		"usage: sluiced --config FILE (--iface IF | --vdev SPEC) [options] [-- EAL args]\n"
+		"usage: sluiced --config FILE (--iface IF | --vdev SPEC) "
+		"[options] [-- EAL args]\n"
 		"  -c, --config FILE        pipeline file (YAML)\n"
-		"  -i, --iface IF           drive IF with net_af_packet (the embedded default)\n"
-		"      --vdev SPEC          use this vdev instead (e.g. net_ring0)\n"
-		"  -s, --stats-file PATH    write JSON stats here each interval and at exit\n"
+		"  -i, --iface IF           drive IF with net_af_packet (the "
+		"embedded default)\n"
+		"      --vdev SPEC          use this vdev instead (e.g. "
+		"net_ring0)\n"
+		"  -s, --stats-file PATH    write JSON stats here each "
+		"interval and at exit\n"
 		"      --stats-interval-ms MS  (default 1000)\n"
-		"  -d, --duration SEC       stop after SEC seconds (default: until a signal)\n"
-		"      --lcores LIST        EAL lcores (default 0,1: main + one worker)\n"
-		"      --poll               never sleep when idle (production mode)\n"
-		"      --profile            count cycles per packet stage in the stats\n"
-		"      --mbufs N            mbufs in the pool (default %u, %u..%u); the\n"
+		"  -d, --duration SEC       stop after SEC seconds (default: "
+		"until a signal)\n"
+		"      --lcores LIST        EAL lcores (default 0,1: main + "
+		"one worker)\n"
+		"      --poll               never sleep when idle (production "
+		"mode)\n"
+		"      --profile            count cycles per packet stage in "
+		"the stats\n"
+		"      --mbufs N            mbufs in the pool (default %u, "
+		"%u..%u); the\n"
 		"                           hold quotas are shares of it\n"
 		"      --impair SPEC        inject faults on the port, e.g.\n"
-		"                           drop=5,dup=1,reorder=3,dir=both,hop=A.B.C.D,seed=N\n"
-		"                           (percentages; for tests and tools/bench/chaos.sh)\n"
+		"                           "
+		"drop=5,dup=1,reorder=3,dir=both,hop=A.B.C.D,seed=N\n"
+		"                           (percentages; for tests and "
+		"tools/bench/chaos.sh)\n"
 		"control plane:\n"
-		"      --control PATH       control API unix socket (default "
-		SL_API_DEFAULT_SOCKET ", none: off)\n"
-		"      --control-mode MODE  its mode: 0600 (default), 0660 or 0666; peers\n"
-		"                           other than root and --admin-group are read-only\n"
-		"      --control-group G    the socket's group (mode 0660 unless given)\n"
-		"      --admin-group G      unix peers in group G may change things too\n"
-		"      --control-tcp PORT   also on 127.0.0.1:PORT (needs a token)\n"
-		"      --token-file PATH    the admin token for TCP (mode 0600; or SLUICE_TOKEN)\n"
+		"      --control PATH       control API unix socket "
+		"(default " SL_API_DEFAULT_SOCKET ", none: off)\n"
+		"      --control-mode MODE  its mode: 0600 (default), 0660 or "
+		"0666; peers\n"
+		"                           other than root and --admin-group "
+		"are read-only\n"
+		"      --control-group G    the socket's group (mode 0660 "
+		"unless given)\n"
+		"      --admin-group G      unix peers in group G may change "
+		"things too\n"
+		"      --control-tcp PORT   also on 127.0.0.1:PORT (needs a "
+		"token)\n"
+		"      --token-file PATH    the admin token for TCP (mode "
+		"0600; or SLUICE_TOKEN)\n"
 		"      --ro-token-file PATH a read-only token for TCP\n"
-		"      --metrics PORT       Prometheus GET /metrics on 127.0.0.1:PORT\n"
-		"      --max-conns-unix N   connections at once per listener (default %d,\n"
+		"      --metrics PORT       Prometheus GET /metrics on "
+		"127.0.0.1:PORT\n"
+		"      --max-conns-unix N   connections at once per listener "
+		"(default %d,\n"
 		"      --max-conns-tcp N    %d, %d)\n"
 		"      --max-conns-metrics N\n"
-		"      --idle-timeout-ms MS API connections without a whole request (default %d)\n"
+		"      --idle-timeout-ms MS API connections without a whole "
+		"request (default %d)\n"
 		"      --metrics-idle-timeout-ms MS  scrapes (default %d)\n"
-		"      --audit-log FILE     append an audit line per change here too\n"
+		"      --audit-log FILE     append an audit line per change "
+		"here too\n"
 		"      --loop-backend B     auto (default), uring or epoll\n"
 		"files and privileges:\n"
-		"      --config-dir DIR     files a config names are read beneath DIR only\n"
-		"                           (default: the directory of --config)\n"
-		"      --state-dir DIR      keep runtime changes here and restore them at\n"
-		"                           start (default " SL_DEFAULT_STATE_DIR ", none: off)\n"
-		"      --user NAME          run as NAME after start-up (default "
-		SL_PRIV_DEFAULT_USER ")\n"
+		"      --config-dir DIR     files a config names are read "
+		"beneath DIR only\n"
+		"                           (default: the directory of "
+		"--config)\n"
+		"      --state-dir DIR      keep runtime changes here and "
+		"restore them at\n"
+		"                           start "
+		"(default " SL_DEFAULT_STATE_DIR ", none: off)\n"
+		"      --user NAME          run as NAME after start-up "
+		"(default " SL_PRIV_DEFAULT_USER ")\n"
 		"  -h, --help\n"
-		"EAL defaults: -l 0,1 --no-huge -m MiB --no-pci --no-shconf --no-telemetry\n"
-		"              (MiB from the mbuf pool and flows.size, at least 512)\n"
+		"EAL defaults: -l 0,1 --no-huge -m MiB --no-pci --no-shconf "
+		"--no-telemetry\n"
+		"              (MiB from the mbuf pool and flows.size, at "
+		"least 512)\n"
 		"              --file-prefix sluiced-<pid>\n",
 		SL_POOL_MBUFS, SL_POOL_MBUFS_MIN, SL_POOL_MBUFS_MAX,
 		SL_DEF_CONNS_UNIX, SL_DEF_CONNS_TCP, SL_DEF_CONNS_METRICS,
@@ -298,7 +325,8 @@ parse_opts(int argc, char **argv, struct sluiced_opts *o)
 		{"state-dir", required_argument, NULL, OPT_STATE_DIR},
 		{"max-conns-unix", required_argument, NULL, OPT_CONNS_UNIX},
 		{"max-conns-tcp", required_argument, NULL, OPT_CONNS_TCP},
-		{"max-conns-metrics", required_argument, NULL, OPT_CONNS_METRICS},
+		{"max-conns-metrics", required_argument, NULL,
+		 OPT_CONNS_METRICS},
 		{"idle-timeout-ms", required_argument, NULL, OPT_IDLE},
 		{"metrics-idle-timeout-ms", required_argument, NULL,
 		 OPT_METRICS_IDLE},
@@ -384,7 +412,8 @@ parse_opts(int argc, char **argv, struct sluiced_opts *o)
 			fprintf(stderr,
 				"sluiced: --token: a token on the command line "
 				"is visible to every local user (ps, "
-				"/proc/PID/cmdline); put it in a file only root "
+				"/proc/PID/cmdline); put it in a file only "
+				"root "
 				"can read and pass --token-file PATH, or set "
 				"SLUICE_TOKEN\n");
 			return -1;
@@ -417,7 +446,8 @@ parse_opts(int argc, char **argv, struct sluiced_opts *o)
 					optarg);
 				return -1;
 			}
-			o->control_mode = (unsigned int)strtoul(optarg, NULL, 8);
+			o->control_mode =
+				(unsigned int)strtoul(optarg, NULL, 8);
 			break;
 		case OPT_AUDIT_LOG:
 			o->audit_log = optarg;
@@ -429,33 +459,35 @@ parse_opts(int argc, char **argv, struct sluiced_opts *o)
 			o->state_dir = optarg;
 			break;
 		case OPT_MBUFS:
-			if (!sl_opt_uint("sluiced", "mbufs", optarg, SL_POOL_MBUFS_MIN,
-					SL_POOL_MBUFS_MAX, &o->mbufs))
+			if (!sl_opt_uint("sluiced", "mbufs", optarg,
+					 SL_POOL_MBUFS_MIN, SL_POOL_MBUFS_MAX,
+					 &o->mbufs))
 				return -1;
 			break;
 		case OPT_CONNS_UNIX:
-			if (!sl_opt_uint("sluiced", "max-conns-unix", optarg, 1, 65536,
-					&o->conns_unix))
+			if (!sl_opt_uint("sluiced", "max-conns-unix", optarg, 1,
+					 65536, &o->conns_unix))
 				return -1;
 			break;
 		case OPT_CONNS_TCP:
-			if (!sl_opt_uint("sluiced", "max-conns-tcp", optarg, 1, 65536,
-					&o->conns_tcp))
+			if (!sl_opt_uint("sluiced", "max-conns-tcp", optarg, 1,
+					 65536, &o->conns_tcp))
 				return -1;
 			break;
 		case OPT_CONNS_METRICS:
-			if (!sl_opt_uint("sluiced", "max-conns-metrics", optarg, 1, 65536,
-					&o->conns_metrics))
+			if (!sl_opt_uint("sluiced", "max-conns-metrics", optarg,
+					 1, 65536, &o->conns_metrics))
 				return -1;
 			break;
 		case OPT_IDLE:
-			if (!sl_opt_uint("sluiced", "idle-timeout-ms", optarg, 100,
-					3600000, &o->idle_ms))
+			if (!sl_opt_uint("sluiced", "idle-timeout-ms", optarg,
+					 100, 3600000, &o->idle_ms))
 				return -1;
 			break;
 		case OPT_METRICS_IDLE:
-			if (!sl_opt_uint("sluiced", "metrics-idle-timeout-ms", optarg, 100,
-					3600000, &o->metrics_idle_ms))
+			if (!sl_opt_uint("sluiced", "metrics-idle-timeout-ms",
+					 optarg, 100, 3600000,
+					 &o->metrics_idle_ms))
 				return -1;
 			break;
 		case 'h':
@@ -473,12 +505,15 @@ parse_opts(int argc, char **argv, struct sluiced_opts *o)
 	if (strcmp(o->loop_backend, "auto") != 0 &&
 	    strcmp(o->loop_backend, "uring") != 0 &&
 	    strcmp(o->loop_backend, "epoll") != 0) {
-		fprintf(stderr, "sluiced: --loop-backend: auto, uring or epoll, "
-				"not %s\n", o->loop_backend);
+		fprintf(stderr,
+			"sluiced: --loop-backend: auto, uring or epoll, "
+			"not %s\n",
+			o->loop_backend);
 		return -1;
 	}
 	if ((o->iface == NULL) == (o->vdev == NULL)) {
-		fprintf(stderr, "sluiced: give exactly one of --iface, --vdev\n");
+		fprintf(stderr,
+			"sluiced: give exactly one of --iface, --vdev\n");
 		return -1;
 	}
 	if (load_tokens(o) != 0)
@@ -568,8 +603,8 @@ raise_fd_limit(unsigned int conns)
 	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= need)
 		return;
 	rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= need
-			  ? need
-			  : rl.rlim_max;
+			      ? need
+			      : rl.rlim_max;
 	if (setrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur < need)
 		fprintf(stderr,
 			"sluiced: warning: %u control connections need %llu "
@@ -592,7 +627,8 @@ control_start(const struct sluiced_opts *o, struct sl_ctl *ctl,
 		.log = log_line,
 	};
 	struct sl_api_params ap = {
-		.unix_path = strcmp(o->control, "none") == 0 ? NULL : o->control,
+		.unix_path =
+			strcmp(o->control, "none") == 0 ? NULL : o->control,
 		.unix_mode = o->control_mode,
 		.tcp = o->control_tcp != 0,
 		.tcp_port = (uint16_t)o->control_tcp,
@@ -617,8 +653,8 @@ control_start(const struct sluiced_opts *o, struct sl_ctl *ctl,
 	/* The socket's group: its own option, else the admin group; with
 	 * one, mode 0660 unless a mode was given. */
 	if (o->control_group != NULL || o->admin_group != NULL) {
-		const char *g = o->control_group ? o->control_group
-						 : o->admin_group;
+		const char *g =
+			o->control_group ? o->control_group : o->admin_group;
 
 		if (!group_id("control-group", g, &ap.unix_gid))
 			rte_exit(EXIT_FAILURE, "bad --control-group\n");
@@ -832,8 +868,8 @@ main(int argc, char **argv)
 	/* The config is checked before EAL: a bad file costs nothing. */
 	config_dir(&o, dir, sizeof(dir));
 	config_text = read_config(o.config, &config_len);
-	cfg = sl_config_parse_in(config_text, config_len, o.config, &files,
-				 err, sizeof(err));
+	cfg = sl_config_parse_in(config_text, config_len, o.config, &files, err,
+				 sizeof(err));
 	if (cfg == NULL) {
 		fprintf(stderr, "sluiced: %s\n", err);
 		free(config_text);
@@ -986,7 +1022,8 @@ main(int argc, char **argv)
 		t = now_ms() - start_ms;
 		since_stats += t - elapsed_ms;
 		elapsed_ms = t;
-		if (o.stats_file != NULL && since_stats >= o.stats_interval_ms) {
+		if (o.stats_file != NULL &&
+		    since_stats >= o.stats_interval_ms) {
 			if (sl_stats_take(dp, snap) == 0)
 				sl_stats_write(snap, pool, in_use_start, false,
 					       o.stats_file);

@@ -82,9 +82,8 @@ admit_retired_source(const struct sl_dp *dp, const struct sl_pipeline_cfg *pl,
 
 		if ((is->streams_active != 0 ||
 		     dp->now - is->last_tsc < dp->idle_tsc) &&
-		    is->ip == pm->src_ip &&
-		    is->port == pm->src_port && is->stage_id == pm->stage &&
-		    is->pipeline_id == pl->id)
+		    is->ip == pm->src_ip && is->port == pm->src_port &&
+		    is->stage_id == pm->stage && is->pipeline_id == pl->id)
 			return true;
 	}
 	return false;
@@ -305,12 +304,12 @@ sl_stage_admit(struct sl_dp *dp, struct rte_mbuf **pkts, uint16_t n)
 		f->last_tsc = dp->now;
 		if (f->key.stage == 0) {
 			/* Towards instances the request has sluiced's id. */
-			uint64_t id = rte_cpu_to_be_64(
-				sl_dp_request_id(fi, f->gen));
+			uint64_t id =
+				rte_cpu_to_be_64(sl_dp_request_id(fi, f->gen));
 
-			memcpy(rte_pktmbuf_mtod_offset(m, uint8_t *,
-						       pm->hdr_off +
-							       SL_WIRE_OFF_ANCESTRY),
+			memcpy(rte_pktmbuf_mtod_offset(
+				       m, uint8_t *,
+				       pm->hdr_off + SL_WIRE_OFF_ANCESTRY),
 			       &id, 8);
 		} else if (f->origin != SL_FLOW_NONE) {
 			/* A request stays alive while any of its streams

@@ -161,11 +161,12 @@ edge_buffer(struct sl_dp *dp, const struct sl_edge_cfg *e,
 		return;
 	}
 	if ((pm->flags & SL_FRAG_F_ABORT) || es->overflow) {
-		uint8_t *hdr = rte_pktmbuf_mtod_offset(m, uint8_t *,
-						       pm->hdr_off);
+		uint8_t *hdr =
+			rte_pktmbuf_mtod_offset(m, uint8_t *, pm->hdr_off);
 
-		held_free(dp, l, es->overflow ? SL_DROP_BUFFER_FULL
-						     : SL_DROP_STREAM_ABORTED);
+		held_free(dp, l,
+			  es->overflow ? SL_DROP_BUFFER_FULL
+				       : SL_DROP_STREAM_ABORTED);
 		if (!(pm->flags & SL_FRAG_F_ABORT)) {
 			pm->flags = SL_FRAG_F_ABORT;
 			hdr[SL_WIRE_OFF_FLAGS] = SL_FRAG_F_ABORT;

@@ -59,14 +59,15 @@ order_out_of_line(struct sl_dp *dp, struct sl_flow *f, struct rte_mbuf *m,
 {
 	const uint8_t flags = sl_pkt_meta(m)->flags;
 
-	if (seq < f->next_seq || (f->end_seq != UINT32_MAX &&
-				  f->next_seq > f->end_seq)) {
+	if (seq < f->next_seq ||
+	    (f->end_seq != UINT32_MAX && f->next_seq > f->end_seq)) {
 		/* The ACK of a delivered END may have been lost. */
 		if (seq == f->end_seq && f->next_seq > f->end_seq &&
 		    (flags & (SL_FRAG_F_END | SL_FRAG_F_ABORT)))
 			sl_rtx_ack(dp, f, seq, sl_dp_from_stage(m));
-		sl_dp_drop(dp, m, seq < f->next_seq ? SL_DROP_DUPLICATE
-						     : SL_DROP_AFTER_END);
+		sl_dp_drop(dp, m,
+			   seq < f->next_seq ? SL_DROP_DUPLICATE
+					     : SL_DROP_AFTER_END);
 		return;
 	}
 	if (f->end_seq != UINT32_MAX && seq > f->end_seq) {

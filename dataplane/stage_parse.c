@@ -45,8 +45,8 @@ parse_not_ipv4(struct sl_dp *dp, struct rte_mbuf *m)
 
 /* A control fragment: loss repair or liveness, never a stream's data. */
 static __rte_noinline void
-parse_control(struct sl_dp *dp, struct rte_mbuf *m,
-	      const struct sl_frag_hdr *h, const struct sl_frame *fr)
+parse_control(struct sl_dp *dp, struct rte_mbuf *m, const struct sl_frag_hdr *h,
+	      const struct sl_frame *fr)
 {
 	if (h->flags & SL_FRAG_F_PROBE)
 		sl_live_probe_input(dp, h, fr->src_ip, fr->src_port);

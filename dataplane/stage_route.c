@@ -143,9 +143,9 @@ route_stream_end(struct sl_dp *dp, struct sl_route_pin *pin,
 		if (o != NULL) {
 			o->request_done = 1;
 			if (o->next_seq > o->end_seq)
-				sl_dp_flow_end(
-					dp, sl_flow_at(dp->flows, pm->flow)
-						    ->origin);
+				sl_dp_flow_end(dp,
+					       sl_flow_at(dp->flows, pm->flow)
+						       ->origin);
 		}
 	}
 }

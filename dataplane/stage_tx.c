@@ -56,8 +56,9 @@ sl_stage_tx(struct sl_dp *dp, struct rte_mbuf **pkts, uint16_t n)
 
 		dp->n_ctrl = 0;
 		for (uint32_t i = 0; i < c; i += SL_BURST)
-			tx_burst_all(dp, dp->ctrl + i,
-				     (uint16_t)RTE_MIN(c - i, (uint32_t)SL_BURST));
+			tx_burst_all(
+				dp, dp->ctrl + i,
+				(uint16_t)RTE_MIN(c - i, (uint32_t)SL_BURST));
 	}
 	if (unlikely(dp->impair != NULL && n == 0 &&
 		     dp->impair->n_held_tx != 0))
@@ -72,9 +73,10 @@ sl_stage_tx(struct sl_dp *dp, struct rte_mbuf **pkts, uint16_t n)
 	if (sent != 0) {
 		/* One clock read per burst: every fragment of it arrived at
 		 * dp->now and leaves now. */
-		uint64_t ns = (uint64_t)(((unsigned __int128)(rte_rdtsc() -
-							     dp->now) *
-					  dp->ns_per_tsc_q32) >> 32);
+		uint64_t ns =
+			(uint64_t)(((unsigned __int128)(rte_rdtsc() - dp->now) *
+				    dp->ns_per_tsc_q32) >>
+				   32);
 		unsigned int b = ns == 0 ? 0 : 64 - __builtin_clzll(ns);
 
 		if (b >= SL_RESIDENCE_BUCKETS)

@@ -23,7 +23,7 @@ struct sl_gpu_probe {
 	int cuda_status;    /* CUresult of the failing call, 0 if none */
 	int driver_version; /* e.g. 12040, 0 if unknown */
 	int devices;
-	char reason[160];   /* why this backend was chosen */
+	char reason[160]; /* why this backend was chosen */
 };
 
 /**

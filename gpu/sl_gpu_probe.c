@@ -41,8 +41,8 @@ probe_cuda(struct sl_gpu_probe *out)
 	for (size_t i = 0; i < sizeof(libs) / sizeof(libs[0]) && !h; i++)
 		h = dlopen(libs[i], RTLD_NOW | RTLD_LOCAL);
 	if (h == NULL) {
-		snprintf(out->reason, sizeof(out->reason),
-			 "no CUDA driver: %s", dlerror());
+		snprintf(out->reason, sizeof(out->reason), "no CUDA driver: %s",
+			 dlerror());
 		return;
 	}
 	init = (cu_init_fn)dlsym(h, "cuInit");
@@ -59,17 +59,18 @@ probe_cuda(struct sl_gpu_probe *out)
 		out->cuda_status = rc;
 		snprintf(out->reason, sizeof(out->reason),
 			 "cuInit failed with CUresult %d%s", rc,
-			 rc == 34 ? " (stub library, no driver)" :
-			 rc == 100 ? " (no device)" :
-			 rc == 35 ? " (driver too old)" : "");
+			 rc == 34    ? " (stub library, no driver)"
+			 : rc == 100 ? " (no device)"
+			 : rc == 35  ? " (driver too old)"
+				     : "");
 		goto close;
 	}
 	rc = version(&out->driver_version);
 	if (rc != 0 || out->driver_version < SL_CUDA_MIN_DRIVER) {
 		out->cuda_status = rc;
 		snprintf(out->reason, sizeof(out->reason),
-			 "CUDA driver version %d below %d",
-			 out->driver_version, SL_CUDA_MIN_DRIVER);
+			 "CUDA driver version %d below %d", out->driver_version,
+			 SL_CUDA_MIN_DRIVER);
 		goto close;
 	}
 	rc = count(&out->devices);

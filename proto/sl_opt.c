@@ -22,8 +22,8 @@ sl_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 		s += 2;
 	}
 	if (!((*s >= '0' && *s <= '9') ||
-	      (base == 16 && ((*s >= 'a' && *s <= 'f') ||
-			      (*s >= 'A' && *s <= 'F')))))
+	      (base == 16 &&
+	       ((*s >= 'a' && *s <= 'f') || (*s >= 'A' && *s <= 'F')))))
 		return false;
 	errno = 0;
 	v = strtoull(s, &end, base);
@@ -39,26 +39,25 @@ sl_parse_double(const char *s, double min, double max, double *out)
 	char *end;
 	double v;
 
-	if (!((*s >= '0' && *s <= '9') || *s == '.' || *s == '-' ||
-	      *s == '+'))
+	if (!((*s >= '0' && *s <= '9') || *s == '.' || *s == '-' || *s == '+'))
 		return false;
 	errno = 0;
 	v = strtod(s, &end);
-	if (errno != 0 || end == s || *end != '\0' || !isfinite(v) ||
-	    v < min || v > max)
+	if (errno != 0 || end == s || *end != '\0' || !isfinite(v) || v < min ||
+	    v > max)
 		return false;
 	*out = v;
 	return true;
 }
 
 bool
-sl_opt_u64(const char *prog, const char *name, const char *arg,
-	   uint64_t min, uint64_t max, uint64_t *out)
+sl_opt_u64(const char *prog, const char *name, const char *arg, uint64_t min,
+	   uint64_t max, uint64_t *out)
 {
 	if (sl_parse_u64(arg, min, max, out))
 		return true;
-	fprintf(stderr, "%s: --%s: must be %" PRIu64 "..%" PRIu64
-			", got \"%s\"\n",
+	fprintf(stderr,
+		"%s: --%s: must be %" PRIu64 "..%" PRIu64 ", got \"%s\"\n",
 		prog, name, min, max, arg);
 	return false;
 }
@@ -76,12 +75,12 @@ sl_opt_uint(const char *prog, const char *name, const char *arg,
 }
 
 bool
-sl_opt_double(const char *prog, const char *name, const char *arg,
-	      double min, double max, double *out)
+sl_opt_double(const char *prog, const char *name, const char *arg, double min,
+	      double max, double *out)
 {
 	if (sl_parse_double(arg, min, max, out))
 		return true;
-	fprintf(stderr, "%s: --%s: must be a number %g..%g, got \"%s\"\n",
-		prog, name, min, max, arg);
+	fprintf(stderr, "%s: --%s: must be a number %g..%g, got \"%s\"\n", prog,
+		name, min, max, arg);
 	return false;
 }

@@ -30,150 +30,154 @@
 #include <stdint.h>
 
 /* Worker-wide, top level of the stats file. */
-#define SL_STATS_DP(_)                                                        \
-	_(rx_packets, C, "", "Packets the dataplane received.")            \
-	_(tx_packets, C, "", "Packets the dataplane sent.")                \
-	_(forwarded, C, "", "Fragments handed to the port.")               \
-	_(arp_replies, C, "arp_replies", "ARP replies sent.")                \
-	_(arp_requests, C, "arp_requests", "ARP requests sent.")             \
-	_(non_sluice, C, "non_sluice_frames",                                \
-	  "ARP frames not for sluiced, consumed silently.")                  \
-	_(arp_deferred, C, "arp_deferred",                                   \
-	  "Fragments kept unsent until their next hop's MAC was known.")     \
-	_(arp_ignored, C, "arp_ignored",                                     \
-	  "ARP frames from addresses sluiced may not learn.")                \
-	_(requests_refused, C, "requests_refused",                           \
-	  "New requests answered ABORT (OVERLOAD): a quota or a full table.") \
-	_(requests_aborted, C, "requests_aborted",                           \
-	  "Admitted requests sluiced ended with ABORT on their own stream.") \
-	_(guard_blocks, C, "guard_blocks", "Streams a guard stopped.")       \
-	_(reconfigs, C, "reconfigs", "Config snapshots the worker took.")    \
-	_(reconfig_errors, C, "reconfig_errors",                             \
+#define SL_STATS_DP(_)                                                         \
+	_(rx_packets, C, "", "Packets the dataplane received.")                \
+	_(tx_packets, C, "", "Packets the dataplane sent.")                    \
+	_(forwarded, C, "", "Fragments handed to the port.")                   \
+	_(arp_replies, C, "arp_replies", "ARP replies sent.")                  \
+	_(arp_requests, C, "arp_requests", "ARP requests sent.")               \
+	_(non_sluice, C, "non_sluice_frames",                                  \
+	  "ARP frames not for sluiced, consumed silently.")                    \
+	_(arp_deferred, C, "arp_deferred",                                     \
+	  "Fragments kept unsent until their next hop's MAC was known.")       \
+	_(arp_ignored, C, "arp_ignored",                                       \
+	  "ARP frames from addresses sluiced may not learn.")                  \
+	_(requests_refused, C, "requests_refused",                             \
+	  "New requests answered ABORT (OVERLOAD): a quota or a full table.")  \
+	_(requests_aborted, C, "requests_aborted",                             \
+	  "Admitted requests sluiced ended with ABORT on their own stream.")   \
+	_(guard_blocks, C, "guard_blocks", "Streams a guard stopped.")         \
+	_(reconfigs, C, "reconfigs", "Config snapshots the worker took.")      \
+	_(reconfig_errors, C, "reconfig_errors",                               \
 	  "Config snapshots refused: their derived state could not be built.") \
-	_(keypins_full, C, "keypins_full",                                   \
+	_(keypins_full, C, "keypins_full",                                     \
 	  "Keys routed without a pin: the key pin table was full.")
 
 /* "flows": the flow table (active and capacity are fixed fields). */
-#define SL_STATS_FLOWS(_)                                                     \
-	_(created, C, "", "Streams tracked.")                              \
-	_(ended, C, "", "Streams that ended.")                             \
+#define SL_STATS_FLOWS(_)                                                      \
+	_(created, C, "", "Streams tracked.")                                  \
+	_(ended, C, "", "Streams that ended.")                                 \
 	_(expired, C, "", "Streams removed before their END.")
 
 /* "rtx": loss repair (dataplane/sl_rtx.h). */
-#define SL_STATS_RTX(_)                                                       \
-	_(kept, C, "rtx_kept", "Loss repair: fragments kept for a resend.")  \
-	_(resent, C, "rtx_resent",                                           \
-	  "Loss repair: fragments sent again for a NACK.")                   \
-	_(end_resends, C, "rtx_end_resends",                                 \
-	  "Loss repair: END or ABORT sent again for a missing ACK.")         \
-	_(lost_aborts, C, "rtx_lost_aborts",                                 \
-	  "Loss repair: ABORT (LOST) for a fragment no longer kept.")        \
-	_(evicted, C, "rtx_evicted",                                         \
-	  "Loss repair: copies dropped for the global bound.")               \
-	_(gave_up, C, "rtx_gave_up",                                         \
-	  "Loss repair: streams whose END was never ACKed.")                 \
-	_(nack_gave_up, C, "rtx_nack_gave_up",                               \
-	  "Loss repair: received streams ended ABORT (LOST) at a gap never " \
-	  "repaired.")                                                       \
-	_(untracked, C, "rtx_untracked",                                     \
-	  "Loss repair: streams sent without copies (table full).")          \
-	_(nacks_rx, C, "rtx_nacks_received", "Loss repair: NACKs received.") \
-	_(acks_rx, C, "rtx_acks_received", "Loss repair: ACKs received.")    \
-	_(acks_stale, C, "rtx_acks_stale",                                   \
-	  "Loss repair: ACKs for streams no longer kept.")                   \
-	_(nacks_tx, C, "rtx_nacks_sent", "Loss repair: NACKs sent.")         \
-	_(acks_tx, C, "rtx_acks_sent", "Loss repair: ACKs sent.")            \
-	_(ctrl_full, C, "control_frames_unsent",                             \
+#define SL_STATS_RTX(_)                                                        \
+	_(kept, C, "rtx_kept", "Loss repair: fragments kept for a resend.")    \
+	_(resent, C, "rtx_resent",                                             \
+	  "Loss repair: fragments sent again for a NACK.")                     \
+	_(end_resends, C, "rtx_end_resends",                                   \
+	  "Loss repair: END or ABORT sent again for a missing ACK.")           \
+	_(lost_aborts, C, "rtx_lost_aborts",                                   \
+	  "Loss repair: ABORT (LOST) for a fragment no longer kept.")          \
+	_(evicted, C, "rtx_evicted",                                           \
+	  "Loss repair: copies dropped for the global bound.")                 \
+	_(gave_up, C, "rtx_gave_up",                                           \
+	  "Loss repair: streams whose END was never ACKed.")                   \
+	_(nack_gave_up, C, "rtx_nack_gave_up",                                 \
+	  "Loss repair: received streams ended ABORT (LOST) at a gap never "   \
+	  "repaired.")                                                         \
+	_(untracked, C, "rtx_untracked",                                       \
+	  "Loss repair: streams sent without copies (table full).")            \
+	_(nacks_rx, C, "rtx_nacks_received", "Loss repair: NACKs received.")   \
+	_(acks_rx, C, "rtx_acks_received", "Loss repair: ACKs received.")      \
+	_(acks_stale, C, "rtx_acks_stale",                                     \
+	  "Loss repair: ACKs for streams no longer kept.")                     \
+	_(nacks_tx, C, "rtx_nacks_sent", "Loss repair: NACKs sent.")           \
+	_(acks_tx, C, "rtx_acks_sent", "Loss repair: ACKs sent.")              \
+	_(ctrl_full, C, "control_frames_unsent",                               \
 	  "Control frames not sent: the queue was full.")
 
 /* "liveness" (dataplane/sl_live.h). */
-#define SL_STATS_LIVE(_)                                                      \
-	_(probes_sent, C, "probes_sent", "Liveness: PROBEs sent to instances.") \
-	_(probes_answered, C, "probes_answered",                             \
-	  "Liveness: PROBE answers received.")                               \
-	_(instances_died, C, "instances_died",                               \
-	  "Liveness: instances found dead.")                                 \
-	_(instances_revived, C, "instances_revived",                         \
+#define SL_STATS_LIVE(_)                                                       \
+	_(probes_sent, C, "probes_sent",                                       \
+	  "Liveness: PROBEs sent to instances.")                               \
+	_(probes_answered, C, "probes_answered",                               \
+	  "Liveness: PROBE answers received.")                                 \
+	_(instances_died, C, "instances_died",                                 \
+	  "Liveness: instances found dead.")                                   \
+	_(instances_revived, C, "instances_revived",                           \
 	  "Liveness: dead instances heard from again.")
 
 /* "quotas": what the streams hold and may hold (dataplane/README.md). */
-#define SL_STATS_QUOTA(_)                                                     \
-	_(client_streams, G, "client_streams", "Clients' streams in the table.") \
-	_(client_streams_max, G, "client_streams_max", "flows.client_streams.") \
-	_(source_streams_max, G, "source_streams_max",                       \
-	  "flows.source_streams: one client address's streams at most.")     \
-	_(held, G, "held_mbufs",                                             \
-	  "Mbufs held in reorder buffers and buffer edges.")                 \
+#define SL_STATS_QUOTA(_)                                                      \
+	_(client_streams, G, "client_streams",                                 \
+	  "Clients' streams in the table.")                                    \
+	_(client_streams_max, G, "client_streams_max",                         \
+	  "flows.client_streams.")                                             \
+	_(source_streams_max, G, "source_streams_max",                         \
+	  "flows.source_streams: one client address's streams at most.")       \
+	_(held, G, "held_mbufs",                                               \
+	  "Mbufs held in reorder buffers and buffer edges.")                   \
 	_(held_max, G, "held_mbufs_max", "Mbufs the streams may hold in all.") \
-	_(held_by_clients, G, "held_mbufs_clients",                          \
-	  "Mbufs held in clients' reorder buffers.")                         \
-	_(held_clients_max, G, "held_mbufs_clients_max",                     \
-	  "Mbufs the clients' reorder buffers may hold.")                    \
-	_(held_source_max, G, "held_mbufs_source_max",                       \
-	  "Mbufs one client address's requests may hold.")                   \
-	_(held_tenant_max, G, "held_mbufs_tenant_max",                       \
+	_(held_by_clients, G, "held_mbufs_clients",                            \
+	  "Mbufs held in clients' reorder buffers.")                           \
+	_(held_clients_max, G, "held_mbufs_clients_max",                       \
+	  "Mbufs the clients' reorder buffers may hold.")                      \
+	_(held_source_max, G, "held_mbufs_source_max",                         \
+	  "Mbufs one client address's requests may hold.")                     \
+	_(held_tenant_max, G, "held_mbufs_tenant_max",                         \
 	  "Mbufs one tenant's requests may hold.")
 
 /* "neighbours" (dataplane/sl_neigh.h). */
-#define SL_STATS_NEIGH(_)                                                     \
-	_(entries, G, "neighbours", "Neighbour table entries.")              \
-	_(clients, G, "neighbours_clients", "Neighbour entries of clients.") \
-	_(unresolved, G, "neighbours_unresolved",                            \
-	  "Neighbour entries waiting for an ARP answer.")                    \
-	_(evicted, C, "neighbours_evicted",                                  \
-	  "Client neighbour entries evicted for room.")                      \
-	_(refused, C, "neighbours_refused",                                  \
-	  "Neighbours not learned: no room.")                                \
-	_(forgotten, C, "neighbours_forgotten",                              \
-	  "Neighbour entries aged out.")
+#define SL_STATS_NEIGH(_)                                                      \
+	_(entries, G, "neighbours", "Neighbour table entries.")                \
+	_(clients, G, "neighbours_clients", "Neighbour entries of clients.")   \
+	_(unresolved, G, "neighbours_unresolved",                              \
+	  "Neighbour entries waiting for an ARP answer.")                      \
+	_(evicted, C, "neighbours_evicted",                                    \
+	  "Client neighbour entries evicted for room.")                        \
+	_(refused, C, "neighbours_refused",                                    \
+	  "Neighbours not learned: no room.")                                  \
+	_(forgotten, C, "neighbours_forgotten", "Neighbour entries aged out.")
 
 /* One instance ("instances" in the stats file; Prometheus label
  * instance="PIPELINE:NAME"). */
-#define SL_STATS_INSTANCE(_)                                                  \
-	_(alive, B, "instance_alive",                                        \
-	  "An instance is alive (1) or found dead (0) by liveness.")         \
-	_(paused, B, "instance_paused",                                      \
-	  "An instance asked for no new streams (PAUSE).")                   \
-	_(streams, C, "", "Streams ever routed to the instance.")          \
-	_(streams_active, G, "", "Streams pinned to the instance now.")    \
-	_(fragments, C, "", "Fragments sent to the instance.")             \
-	_(deaths, C, "instance_deaths", "Times an instance was found dead.") \
-	_(streams_aborted, C, "instance_streams_aborted",                    \
-	  "Streams of an instance aborted when it died.")                    \
-	_(streams_resent, C, "instance_streams_resent",                      \
+#define SL_STATS_INSTANCE(_)                                                   \
+	_(alive, B, "instance_alive",                                          \
+	  "An instance is alive (1) or found dead (0) by liveness.")           \
+	_(paused, B, "instance_paused",                                        \
+	  "An instance asked for no new streams (PAUSE).")                     \
+	_(streams, C, "", "Streams ever routed to the instance.")              \
+	_(streams_active, G, "", "Streams pinned to the instance now.")        \
+	_(fragments, C, "", "Fragments sent to the instance.")                 \
+	_(deaths, C, "instance_deaths", "Times an instance was found dead.")   \
+	_(streams_aborted, C, "instance_streams_aborted",                      \
+	  "Streams of an instance aborted when it died.")                      \
+	_(streams_resent, C, "instance_streams_resent",                        \
 	  "Streams of an instance that died sent again to another one.")
 
 /* One operator stage ("operators"; Prometheus sluice_operator_*). */
-#define SL_STATS_OPERATOR(_)                                                  \
-	_(groups_active, G, "operator_groups_active", "Operator groups in flight.") \
-	_(groups_created, C, "operator_groups_created", "Operator groups created.") \
-	_(groups_completed, C, "operator_groups_completed",                  \
-	  "Operator groups whose result left.")                              \
-	_(groups_aborted, C, "operator_groups_aborted", "Operator groups aborted.") \
-	_(groups_full, C, "operator_groups_full",                            \
-	  "Groups refused because max_groups was reached.")                  \
-	_(group_overflow, C, "operator_group_overflow",                      \
-	  "Groups aborted at max_group_bytes.")                              \
-	_(count_mismatch, C, "operator_count_mismatch",                      \
-	  "Groups aborted for more ENDs than children.")                     \
-	_(groups_expired, C, "operator_groups_expired",                      \
-	  "Groups aborted by the idle timeout.")                             \
-	_(late_inputs, C, "operator_late_inputs",                            \
-	  "Fragments for a group already done.")                             \
-	_(not_numeric, C, "operator_not_numeric",                            \
-	  "Sum/top-k tokens without a number.")                              \
-	_(depth_mismatch, C, "operator_depth_mismatch",                      \
-	  "Inputs and split events at a depth the stage does not take.")     \
-	_(result_overflow, C, "operator_result_overflow",                    \
+#define SL_STATS_OPERATOR(_)                                                   \
+	_(groups_active, G, "operator_groups_active",                          \
+	  "Operator groups in flight.")                                        \
+	_(groups_created, C, "operator_groups_created",                        \
+	  "Operator groups created.")                                          \
+	_(groups_completed, C, "operator_groups_completed",                    \
+	  "Operator groups whose result left.")                                \
+	_(groups_aborted, C, "operator_groups_aborted",                        \
+	  "Operator groups aborted.")                                          \
+	_(groups_full, C, "operator_groups_full",                              \
+	  "Groups refused because max_groups was reached.")                    \
+	_(group_overflow, C, "operator_group_overflow",                        \
+	  "Groups aborted at max_group_bytes.")                                \
+	_(count_mismatch, C, "operator_count_mismatch",                        \
+	  "Groups aborted for more ENDs than children.")                       \
+	_(groups_expired, C, "operator_groups_expired",                        \
+	  "Groups aborted by the idle timeout.")                               \
+	_(late_inputs, C, "operator_late_inputs",                              \
+	  "Fragments for a group already done.")                               \
+	_(not_numeric, C, "operator_not_numeric",                              \
+	  "Sum/top-k tokens without a number.")                                \
+	_(depth_mismatch, C, "operator_depth_mismatch",                        \
+	  "Inputs and split events at a depth the stage does not take.")       \
+	_(result_overflow, C, "operator_result_overflow",                      \
 	  "Results that could not leave whole (ABORT OVERLOAD instead).")
 
 /* One configured tenant ("tenants"; label tenant="ID"). */
-#define SL_STATS_TENANT(_)                                                    \
-	_(streams, G, "tenant_streams", "A tenant's streams in flight.")     \
-	_(requests, G, "tenant_requests",                                    \
-	  "A tenant's client streams in the table.")                         \
-	_(held, G, "tenant_held_mbufs",                                      \
-	  "Mbufs held for a tenant's requests.")
+#define SL_STATS_TENANT(_)                                                     \
+	_(streams, G, "tenant_streams", "A tenant's streams in flight.")       \
+	_(requests, G, "tenant_requests",                                      \
+	  "A tenant's client streams in the table.")                           \
+	_(held, G, "tenant_held_mbufs", "Mbufs held for a tenant's requests.")
 
 /* A struct member for an entry. */
 #define SL_STATS_FIELD(m, kind, prom, help) uint64_t m;

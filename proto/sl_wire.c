@@ -23,8 +23,8 @@
 static inline bool
 unlikely_ctl(unsigned int flags)
 {
-	return __builtin_expect((flags & (SL_FRAG_F_CONTROL |
-					  SL_FRAG_F_PAUSE)) != 0, 0);
+	return __builtin_expect(
+		(flags & (SL_FRAG_F_CONTROL | SL_FRAG_F_PAUSE)) != 0, 0);
 }
 
 static inline uint16_t
@@ -228,8 +228,9 @@ sl_wire_parse_hdr(const uint8_t *buf, size_t len, struct sl_frag_hdr *hdr)
 	 * the whole array sees the same key whatever the sender left there. */
 	for (i = 0; i < SL_ANCESTRY_MAX; i++)
 		hdr->ancestry[i] =
-		    i < hdr->depth ? ld64(buf + SL_WIRE_OFF_ANCESTRY + 8 * i)
-				   : 0;
+			i < hdr->depth
+				? ld64(buf + SL_WIRE_OFF_ANCESTRY + 8 * i)
+				: 0;
 	return SL_WIRE_OK;
 }
 

@@ -34,14 +34,15 @@
 #define SL_IPV4_HDR_LEN 20
 #define SL_UDP_HDR_LEN 8
 /* Offset of the sluice header in a frame without IPv4 options. */
-#define SL_WIRE_FRAME_HDR_OFF (SL_ETHER_HDR_LEN + SL_IPV4_HDR_LEN + SL_UDP_HDR_LEN)
+#define SL_WIRE_FRAME_HDR_OFF                                                  \
+	(SL_ETHER_HDR_LEN + SL_IPV4_HDR_LEN + SL_UDP_HDR_LEN)
 
 /* Loss repair (proto/WIRE.md, "Loss repair and liveness"): the timings
  * every hop's two ends share. */
-#define SL_RTX_WINDOW 32     /* fragments libsluice keeps per stream */
-#define SL_RTX_NACK_MS 20    /* first NACK repeat, doubling */
-#define SL_RTX_RTO_MS 20     /* first END/ABORT resend without ACK, doubling */
-#define SL_RTX_TRIES 5       /* NACK repeats, and END resends */
+#define SL_RTX_WINDOW 32      /* fragments libsluice keeps per stream */
+#define SL_RTX_NACK_MS 20     /* first NACK repeat, doubling */
+#define SL_RTX_RTO_MS 20      /* first END/ABORT resend without ACK, doubling */
+#define SL_RTX_TRIES 5        /* NACK repeats, and END resends */
 #define SL_RTX_LINGER_MS 1000 /* an ended stream is remembered this long */
 
 /* Header flags. Bits not listed here must be zero on the wire. */
@@ -72,57 +73,57 @@ enum sl_frag_flag {
 #define SL_FRAG_F_ALL (SL_FRAG_F_DATA | SL_FRAG_F_CONTROL | SL_FRAG_F_PAUSE)
 
 /* Why a stream was aborted (header byte 4; 0 unless SL_FRAG_F_ABORT). */
-#define SL_ABORT_REASONS(_)                                                   \
-	_(NONE, "none")                                                       \
-	_(CLIENT, "client gave up")                                           \
-	_(EXPIRED, "stream expired")                                          \
-	_(GUARD, "blocked by a guard")                                        \
-	_(OVERLOAD, "no capacity")                                            \
-	_(ENGINE, "engine failed")                                            \
-	_(CHILDREN, "child count mismatch")                                   \
-	_(LOST, "a lost fragment could not be sent again")                    \
-	_(SHUTDOWN, "sluiced or the engine shut down")                        \
-	_(RECONFIG, "the pipeline changed under the stream")                  \
+#define SL_ABORT_REASONS(_)                                                    \
+	_(NONE, "none")                                                        \
+	_(CLIENT, "client gave up")                                            \
+	_(EXPIRED, "stream expired")                                           \
+	_(GUARD, "blocked by a guard")                                         \
+	_(OVERLOAD, "no capacity")                                             \
+	_(ENGINE, "engine failed")                                             \
+	_(CHILDREN, "child count mismatch")                                    \
+	_(LOST, "a lost fragment could not be sent again")                     \
+	_(SHUTDOWN, "sluiced or the engine shut down")                         \
+	_(RECONFIG, "the pipeline changed under the stream")                   \
 	_(TOO_LONG, "the prompt does not fit the engine")
 
 enum sl_abort_reason {
 #define SL_ABORT_ENUM(name, text) SL_ABORT_##name,
 	SL_ABORT_REASONS(SL_ABORT_ENUM)
 #undef SL_ABORT_ENUM
-	SL_ABORT_MAX
+		SL_ABORT_MAX
 };
 
 /*
  * Why a frame or fragment is invalid. SL_WIRE_OK is 0; every other value
  * becomes a drop reason of the dataplane with the same name.
  */
-#define SL_WIRE_ERRORS(_)                                                     \
-	_(OK, "valid")                                                        \
-	_(FRAME_SHORT, "frame shorter than Ethernet+IPv4+UDP")               \
-	_(NOT_IPV4, "ethertype is not IPv4")                                 \
-	_(IP_BAD_HDR, "IPv4 version or header length invalid")               \
-	_(IP_BAD_LEN, "IPv4 total length disagrees with the frame")          \
-	_(IP_FRAGMENT, "IPv4 fragment")                                      \
-	_(NOT_UDP, "IPv4 protocol is not UDP")                               \
-	_(UDP_BAD_LEN, "UDP length disagrees with IPv4 length")              \
-	_(SHORT, "shorter than the sluice header")                           \
-	_(BAD_MAGIC, "wrong magic")                                          \
-	_(BAD_VERSION, "unsupported version")                                \
-	_(BAD_FLAGS, "unknown flags, abort reason without ABORT, "           \
-		     "children without END, or a bad control fragment")     \
-	_(BAD_DEPTH, "ancestry depth 0 or deeper than allowed")              \
-	_(BAD_RESERVED, "reserved field not zero")                           \
-	_(LEN_MISMATCH, "payload length disagrees with the datagram")        \
-	_(TOO_BIG, "payload over SL_WIRE_PAYLOAD_MAX bytes")                 \
-	_(TOKEN_OVERRUN, "token runs past the payload")                      \
-	_(TOKEN_COUNT, "token count disagrees with the payload")             \
+#define SL_WIRE_ERRORS(_)                                                      \
+	_(OK, "valid")                                                         \
+	_(FRAME_SHORT, "frame shorter than Ethernet+IPv4+UDP")                 \
+	_(NOT_IPV4, "ethertype is not IPv4")                                   \
+	_(IP_BAD_HDR, "IPv4 version or header length invalid")                 \
+	_(IP_BAD_LEN, "IPv4 total length disagrees with the frame")            \
+	_(IP_FRAGMENT, "IPv4 fragment")                                        \
+	_(NOT_UDP, "IPv4 protocol is not UDP")                                 \
+	_(UDP_BAD_LEN, "UDP length disagrees with IPv4 length")                \
+	_(SHORT, "shorter than the sluice header")                             \
+	_(BAD_MAGIC, "wrong magic")                                            \
+	_(BAD_VERSION, "unsupported version")                                  \
+	_(BAD_FLAGS, "unknown flags, abort reason without ABORT, "             \
+		     "children without END, or a bad control fragment")        \
+	_(BAD_DEPTH, "ancestry depth 0 or deeper than allowed")                \
+	_(BAD_RESERVED, "reserved field not zero")                             \
+	_(LEN_MISMATCH, "payload length disagrees with the datagram")          \
+	_(TOO_BIG, "payload over SL_WIRE_PAYLOAD_MAX bytes")                   \
+	_(TOKEN_OVERRUN, "token runs past the payload")                        \
+	_(TOKEN_COUNT, "token count disagrees with the payload")               \
 	_(BAD_UTF8, "token text is not valid UTF-8")
 
 enum sl_wire_status {
 #define SL_WIRE_ENUM(name, text) SL_WIRE_##name,
 	SL_WIRE_ERRORS(SL_WIRE_ENUM)
 #undef SL_WIRE_ENUM
-	SL_WIRE_STATUS_MAX
+		SL_WIRE_STATUS_MAX
 };
 
 /* The fixed header, in host byte order. */
@@ -132,7 +133,7 @@ struct sl_frag_hdr {
 	uint8_t abort_reason; /* enum sl_abort_reason */
 	uint8_t depth;        /* ids used in ancestry[], 1..SL_ANCESTRY_MAX */
 	uint16_t stage;       /* stage the stream belongs to on this hop */
-	uint16_t from_stage;  /* stage that produced it (0: client or sluiced) */
+	uint16_t from_stage; /* stage that produced it (0: client or sluiced) */
 	uint16_t tenant;
 	uint32_t pipeline;
 	uint16_t token_count;
@@ -152,7 +153,7 @@ struct sl_frame {
 	uint32_t dst_ip;
 	uint16_t src_port;
 	uint16_t dst_port;
-	uint16_t hdr_off; /* offset of the sluice header in the frame */
+	uint16_t hdr_off;   /* offset of the sluice header in the frame */
 	uint16_t dgram_len; /* UDP payload length (sluice header + tokens) */
 };
 

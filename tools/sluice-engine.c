@@ -266,7 +266,8 @@ engine_write_stats(const struct engine *e)
 		(unsigned long long)e->st.aborted_in,
 		(unsigned long long)e->st.invalid,
 		(unsigned long long)e->st.untracked, e->n_streams);
-	fprintf(f, ", \"role\": \"%s\", \"requests_served\": %llu, "
+	fprintf(f,
+		", \"role\": \"%s\", \"requests_served\": %llu, "
 		"\"tokens_out\": %llu, \"queue_max\": %llu, "
 		"\"markers\": %llu, \"children_announced\": %llu, "
 		"\"overload_aborts\": %llu, \"expired\": %llu, "
@@ -289,7 +290,8 @@ engine_write_stats(const struct engine *e)
 		fprintf(f, ", \"batches\": %llu",
 			(unsigned long long)e->st.batches);
 	if (sl_engine_role_is_lm(e->role))
-		fprintf(f, ", \"lm_iterations\": %llu, "
+		fprintf(f,
+			", \"lm_iterations\": %llu, "
 			"\"lm_prefill_iterations\": %llu, "
 			"\"lm_prompt_tokens\": %llu, \"lm_prefix_hits\": %llu, "
 			"\"lm_preemptions\": %llu",
@@ -299,10 +301,12 @@ engine_write_stats(const struct engine *e)
 			(unsigned long long)e->lm.st.prefix_hits,
 			(unsigned long long)e->lm.st.preemptions);
 	if (e->role == SL_ENGINE_ROLE_REPLAY)
-		fprintf(f, ", \"replay_records\": %zu, \"replay_unknown\": %llu",
+		fprintf(f,
+			", \"replay_records\": %zu, \"replay_unknown\": %llu",
 			e->replay ? e->replay->n : 0,
 			(unsigned long long)e->st.replay_unknown);
-	fprintf(f, ", \"paused\": %s, \"pause_changes\": %llu, "
+	fprintf(f,
+		", \"paused\": %s, \"pause_changes\": %llu, "
 		"\"shutdown_aborts\": %llu, \"shutdown_dropped\": %llu, "
 		"\"rel\": ",
 		e->rel && sl_rel_paused(e->rel) ? "true" : "false",
@@ -314,14 +318,16 @@ engine_write_stats(const struct engine *e)
 
 		sl_rel_counters_json(f, sl_rel_counters(e->rel), NULL);
 		sl_rel_usage(e->rel, &u);
-		fprintf(f, ", \"rel_pending\": %u, \"rel_copies\": %u, "
+		fprintf(f,
+			", \"rel_pending\": %u, \"rel_copies\": %u, "
 			"\"rel_held\": %u",
 			u.tx_pending, u.tx_copies, u.rx_held);
 	} else {
 		fputs("{}", f);
 	}
 	if (sl_engine_role_is_lm(e->role))
-		fprintf(f, ", \"ttft_ms_mean\": %.3f, \"tpot_ms_mean\": %.3f, "
+		fprintf(f,
+			", \"ttft_ms_mean\": %.3f, \"tpot_ms_mean\": %.3f, "
 			"\"output_ms_mean\": %.3f, \"lines_out\": %llu",
 			e->st.ttft_count ? (double)e->st.ttft_ns_sum / 1e6 /
 						   (double)e->st.ttft_count
@@ -597,11 +603,15 @@ usage(FILE *f)
 		"  timed roles:\n"
 		"       [--time-scale F (1)] [--seed S (0)] [--corpus FILE]\n"
 		"       [--max-queue N (4096)] [--max-wait-ms MS (0: none)]\n"
-		"  answer, claims, queries (LM: an iteration loop like vLLM's,\n"
-		"  constants of a 7B model on an A100, tools/engine/README.md):\n"
+		"  answer, claims, queries (LM: an iteration loop like "
+		"vLLM's,\n"
+		"  constants of a 7B model on an A100, "
+		"tools/engine/README.md):\n"
 		"       [--decode-ms MS (12)] [--decode-per-seq-ms MS (0.3)]\n"
-		"       [--prefill-ms MS (11)] [--prefill-per-token-ms MS (0.08)]\n"
-		"       [--max-num-seqs N (256)] [--max-batched-tokens N (4096)]\n"
+		"       [--prefill-ms MS (11)] [--prefill-per-token-ms MS "
+		"(0.08)]\n"
+		"       [--max-num-seqs N (256)] [--max-batched-tokens N "
+		"(4096)]\n"
 		"       [--kv-tokens N (110000)] [--prefix-tokens N (0)]\n"
 		"       [--prefix-cache SLOTS (0: none)] [--chunked-prefill]\n"
 		"       [--serial-children]\n"
@@ -614,7 +624,8 @@ usage(FILE *f)
 		"       [--batch N (encoder: 32)] [--item-batch-ms MS"
 		" (encoder: 0.3)]\n"
 		"       [--join N (rerank: 2)]\n"
-		"default corpus: %s\n", ENGINE_DEFAULT_CORPUS);
+		"default corpus: %s\n",
+		ENGINE_DEFAULT_CORPUS);
 }
 
 static uint64_t
@@ -688,14 +699,16 @@ engine_setup_model(struct engine *e, const struct engine_opts *o)
 	/* Per role, tools/engine/README.md says how they were sized. */
 	double item_ms = o->item_ms >= 0 ? o->item_ms : encoder ? 5 : 15;
 	double item_batch_ms = o->item_batch_ms >= 0 ? o->item_batch_ms
-				: encoder ? 0.3 : 0;
+			       : encoder             ? 0.3
+						     : 0;
 
 	e->time_scale = o->time_scale;
 	e->m.lm = (struct sl_lm_params){
 		.decode_base_ns = engine_ms_to_ns(o->decode_ms, o->time_scale),
 		.decode_per_seq_ns =
 			engine_ms_to_ns(o->decode_per_seq_ms, o->time_scale),
-		.prefill_base_ns = engine_ms_to_ns(o->prefill_ms, o->time_scale),
+		.prefill_base_ns =
+			engine_ms_to_ns(o->prefill_ms, o->time_scale),
 		.prefill_per_token_ns =
 			engine_ms_to_ns(o->prefill_per_token_ms, o->time_scale),
 		.max_num_seqs = o->max_batch,
@@ -775,7 +788,8 @@ main(int argc, char **argv)
 		{"kv-tokens", required_argument, NULL, ENGINE_OPT_KV_TOKENS},
 		{"prefix-tokens", required_argument, NULL,
 		 ENGINE_OPT_PREFIX_TOKENS},
-		{"prefix-cache", required_argument, NULL, ENGINE_OPT_PREFIX_CACHE},
+		{"prefix-cache", required_argument, NULL,
+		 ENGINE_OPT_PREFIX_CACHE},
 		{"chunked-prefill", no_argument, NULL, ENGINE_OPT_CHUNKED},
 		{"serial-children", no_argument, NULL, ENGINE_OPT_SERIAL},
 		{"token-ms", required_argument, NULL, ENGINE_OPT_TOKEN_MS},
@@ -833,7 +847,8 @@ main(int argc, char **argv)
 			if (sl_transform_by_name(optarg, &e.transform) < 0) {
 				fprintf(stderr,
 					"sluice-engine: unknown transform '%s' "
-					"(echo, upper, rot13)\n", optarg);
+					"(echo, upper, rot13)\n",
+					optarg);
 				return 2;
 			}
 			break;
@@ -862,28 +877,28 @@ main(int argc, char **argv)
 			}
 			break;
 		case ENGINE_OPT_TIME_SCALE:
-			ok = sl_opt_double("sluice-engine", "time-scale", optarg, 0,
-					       DBL_MAX, &o.time_scale);
+			ok = sl_opt_double("sluice-engine", "time-scale",
+					   optarg, 0, DBL_MAX, &o.time_scale);
 			break;
 		case ENGINE_OPT_MAX_BATCH:
-			ok = sl_opt_uint("sluice-engine", "max-num-seqs", optarg, 1, 65536,
-					     &o.max_batch);
+			ok = sl_opt_uint("sluice-engine", "max-num-seqs",
+					 optarg, 1, 65536, &o.max_batch);
 			break;
 		case ENGINE_OPT_MAX_QUEUE:
-			ok = sl_opt_uint("sluice-engine", "max-queue", optarg, 0,
-					     ENGINE_TABLE_SIZE, &o.max_queue);
+			ok = sl_opt_uint("sluice-engine", "max-queue", optarg,
+					 0, ENGINE_TABLE_SIZE, &o.max_queue);
 			break;
 		case ENGINE_OPT_MAX_WAIT:
-			ok = sl_opt_double("sluice-engine", "max-wait-ms", optarg, 0,
-					       DBL_MAX, &o.max_wait_ms);
+			ok = sl_opt_double("sluice-engine", "max-wait-ms",
+					   optarg, 0, DBL_MAX, &o.max_wait_ms);
 			break;
 		case ENGINE_OPT_WORKERS:
-			ok = sl_opt_uint("sluice-engine", "workers", optarg, 1, 65536,
-					     &o.workers);
+			ok = sl_opt_uint("sluice-engine", "workers", optarg, 1,
+					 65536, &o.workers);
 			break;
 		case ENGINE_OPT_JOIN:
 			ok = sl_opt_uint("sluice-engine", "join", optarg, 1,
-					     SL_ENGINE_JOIN_MAX, &o.join);
+					 SL_ENGINE_JOIN_MAX, &o.join);
 			break;
 		case ENGINE_OPT_SEED:
 			if (!sl_opt_u64("sluice-engine", "seed", optarg, 0,
@@ -894,36 +909,39 @@ main(int argc, char **argv)
 			o.corpus = optarg;
 			break;
 		case ENGINE_OPT_PREFILL:
-			ok = sl_opt_double("sluice-engine", "prefill-ms", optarg, 0,
-					       DBL_MAX, &o.prefill_ms);
+			ok = sl_opt_double("sluice-engine", "prefill-ms",
+					   optarg, 0, DBL_MAX, &o.prefill_ms);
 			break;
 		case ENGINE_OPT_PREFILL_TOKEN:
-			ok = sl_opt_double("sluice-engine", "prefill-per-token-ms", optarg, 0,
-					       DBL_MAX, &o.prefill_per_token_ms);
+			ok = sl_opt_double("sluice-engine",
+					   "prefill-per-token-ms", optarg, 0,
+					   DBL_MAX, &o.prefill_per_token_ms);
 			break;
 		case ENGINE_OPT_DECODE:
-			ok = sl_opt_double("sluice-engine", "decode-ms", optarg, 0,
-					       DBL_MAX, &o.decode_ms);
+			ok = sl_opt_double("sluice-engine", "decode-ms", optarg,
+					   0, DBL_MAX, &o.decode_ms);
 			break;
 		case ENGINE_OPT_DECODE_SEQ:
-			ok = sl_opt_double("sluice-engine", "decode-per-seq-ms", optarg, 0,
-					       DBL_MAX, &o.decode_per_seq_ms);
+			ok = sl_opt_double("sluice-engine", "decode-per-seq-ms",
+					   optarg, 0, DBL_MAX,
+					   &o.decode_per_seq_ms);
 			break;
 		case ENGINE_OPT_BATCHED_TOKENS:
-			ok = sl_opt_uint("sluice-engine", "max-batched-tokens", optarg, 1,
-					     1u << 24, &o.max_batched_tokens);
+			ok = sl_opt_uint("sluice-engine", "max-batched-tokens",
+					 optarg, 1, 1u << 24,
+					 &o.max_batched_tokens);
 			break;
 		case ENGINE_OPT_KV_TOKENS:
-			ok = sl_opt_uint("sluice-engine", "kv-tokens", optarg, 1, 1u << 30,
-					     &o.kv_tokens);
+			ok = sl_opt_uint("sluice-engine", "kv-tokens", optarg,
+					 1, 1u << 30, &o.kv_tokens);
 			break;
 		case ENGINE_OPT_PREFIX_TOKENS:
-			ok = sl_opt_uint("sluice-engine", "prefix-tokens", optarg, 0,
-					     1u << 20, &o.prefix_tokens);
+			ok = sl_opt_uint("sluice-engine", "prefix-tokens",
+					 optarg, 0, 1u << 20, &o.prefix_tokens);
 			break;
 		case ENGINE_OPT_PREFIX_CACHE:
-			ok = sl_opt_uint("sluice-engine", "prefix-cache", optarg, 0, 4096,
-					     &o.prefix_cache);
+			ok = sl_opt_uint("sluice-engine", "prefix-cache",
+					 optarg, 0, 4096, &o.prefix_cache);
 			break;
 		case ENGINE_OPT_CHUNKED:
 			o.chunked_prefill = true;
@@ -932,31 +950,34 @@ main(int argc, char **argv)
 			o.serial_children = true;
 			break;
 		case ENGINE_OPT_TOKEN_MS:
-			ok = sl_opt_double("sluice-engine", "token-ms", optarg, 0, DBL_MAX, &o.token_ms);
+			ok = sl_opt_double("sluice-engine", "token-ms", optarg,
+					   0, DBL_MAX, &o.token_ms);
 			break;
 		case ENGINE_OPT_ITEM_MS:
-			ok = sl_opt_double("sluice-engine", "item-ms", optarg, 0, DBL_MAX, &o.item_ms);
+			ok = sl_opt_double("sluice-engine", "item-ms", optarg,
+					   0, DBL_MAX, &o.item_ms);
 			break;
 		case ENGINE_OPT_ITEM_BATCH_MS:
-			ok = sl_opt_double("sluice-engine", "item-batch-ms", optarg, 0,
-					       DBL_MAX, &o.item_batch_ms);
+			ok = sl_opt_double("sluice-engine", "item-batch-ms",
+					   optarg, 0, DBL_MAX,
+					   &o.item_batch_ms);
 			break;
 		case ENGINE_OPT_BATCH:
-			ok = sl_opt_uint("sluice-engine", "batch", optarg, 1, 4096,
-					     &o.batch);
+			ok = sl_opt_uint("sluice-engine", "batch", optarg, 1,
+					 4096, &o.batch);
 			break;
 		case ENGINE_OPT_DATA:
 			o.data = optarg;
 			break;
 		case ENGINE_OPT_CHUNK_MIN:
-			ok = sl_opt_uint("sluice-engine", "chunk-min", optarg, 1,
-					     SL_MODEL_REPLAY_CHUNK_MAX,
-					     &o.chunk_min);
+			ok = sl_opt_uint("sluice-engine", "chunk-min", optarg,
+					 1, SL_MODEL_REPLAY_CHUNK_MAX,
+					 &o.chunk_min);
 			break;
 		case ENGINE_OPT_CHUNK_MAX:
-			ok = sl_opt_uint("sluice-engine", "chunk-max", optarg, 1,
-					     SL_MODEL_REPLAY_CHUNK_MAX,
-					     &o.chunk_max);
+			ok = sl_opt_uint("sluice-engine", "chunk-max", optarg,
+					 1, SL_MODEL_REPLAY_CHUNK_MAX,
+					 &o.chunk_max);
 			break;
 		default:
 			usage(stderr);
@@ -977,7 +998,8 @@ main(int argc, char **argv)
 	}
 	if (o.kv_tokens <= o.prefix_tokens + 1) {
 		fprintf(stderr,
-			"sluice-engine: bad --kv-tokens %u: no prompt fits (the "
+			"sluice-engine: bad --kv-tokens %u: no prompt fits "
+			"(the "
 			"--prefix-tokens %u and one token of input and of "
 			"answer need more)\n",
 			o.kv_tokens, o.prefix_tokens);
@@ -986,7 +1008,8 @@ main(int argc, char **argv)
 	if (o.chunk_min > o.chunk_max) {
 		fprintf(stderr,
 			"sluice-engine: --chunk-min %u is above --chunk-max "
-			"%u\n", o.chunk_min, o.chunk_max);
+			"%u\n",
+			o.chunk_min, o.chunk_max);
 		return 2;
 	}
 	if (sl_endpoint_parse(listen_arg, false, &listen_addr) < 0) {
@@ -1024,7 +1047,8 @@ main(int argc, char **argv)
 		if (e.rel == NULL) {
 			fprintf(stderr,
 				"sluice-engine: cannot allocate stream "
-				"state: %s\n", strerror(errno));
+				"state: %s\n",
+				strerror(errno));
 			return 1;
 		}
 	}
@@ -1111,8 +1135,7 @@ main(int argc, char **argv)
 			engine_write_stats(&e);
 			next_stats = now + ENGINE_STATS_NS;
 		}
-		if (duration > 0 &&
-		    (double)(now - start) >= duration * 1e9)
+		if (duration > 0 && (double)(now - start) >= duration * 1e9)
 			break;
 		/* A full burst means more is probably waiting. */
 		if (n == SL_BURST_MAX)
@@ -1123,8 +1146,8 @@ main(int argc, char **argv)
 		if (next_timer < next_rel)
 			next_rel = next_timer;
 		if (e.role != SL_ENGINE_ROLE_TRANSFORM) {
-			uint64_t due = sl_role_pause_due(&e,
-							 sl_rel_paused(e.rel));
+			uint64_t due =
+				sl_role_pause_due(&e, sl_rel_paused(e.rel));
 
 			if (due < next_rel)
 				next_rel = due;

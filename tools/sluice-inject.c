@@ -123,8 +123,7 @@ ld16(const uint8_t *p)
  * distinct streams). Return its length.
  */
 static size_t
-inj_build(const struct inj_opts *o, enum inj_kind k, uint32_t n,
-	  uint8_t *frame)
+inj_build(const struct inj_opts *o, enum inj_kind k, uint32_t n, uint8_t *frame)
 {
 	uint8_t *ip = frame + SL_ETHER_HDR_LEN;
 	uint8_t *udp = ip + SL_IPV4_HDR_LEN;
@@ -299,8 +298,8 @@ parse_mac(const char *s, uint8_t mac[6])
 	unsigned int v[6], i;
 	char end;
 
-	if (sscanf(s, "%x:%x:%x:%x:%x:%x%c", &v[0], &v[1], &v[2], &v[3],
-		   &v[4], &v[5], &end) != 6)
+	if (sscanf(s, "%x:%x:%x:%x:%x:%x%c", &v[0], &v[1], &v[2], &v[3], &v[4],
+		   &v[5], &end) != 6)
 		return -EINVAL;
 	for (i = 0; i < 6; i++) {
 		if (v[i] > 0xff)

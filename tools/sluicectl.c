@@ -406,10 +406,9 @@ print_pipeline(const Sluice__V1__Pipeline *pl)
 		       st->depth);
 		if (st->kind == SLUICE__V1__STAGE_KIND__STAGE_KIND_ENGINE)
 			printf(", %s",
-			       st->balance ==
-				       SLUICE__V1__BALANCE__BALANCE_LEAST_LOADED
-				   ? "least_loaded"
-				   : "round_robin");
+			       st->balance == SLUICE__V1__BALANCE__BALANCE_LEAST_LOADED
+				       ? "least_loaded"
+				       : "round_robin");
 		if (st->kind == SLUICE__V1__STAGE_KIND__STAGE_KIND_TOPK)
 			printf(", k %" PRIu32, st->topk);
 		if (st->load_bound > 1)
@@ -426,18 +425,19 @@ print_pipeline(const Sluice__V1__Pipeline *pl)
 
 		printf("  edge %s -> %s: %s", ed->from, ed->to,
 		       ed->mode == SLUICE__V1__EDGE_MODE__EDGE_MODE_BUFFER
-			   ? "buffer"
-			   : "stream");
+			       ? "buffer"
+			       : "stream");
 		if (ed->split != SLUICE__V1__SPLIT__SPLIT_NONE)
-			printf(
-			    ", split %s%s%s%s", split_name(ed->split),
-			    ed->split == SLUICE__V1__SPLIT__SPLIT_REGEX ? " /"
-									: "",
-			    ed->split == SLUICE__V1__SPLIT__SPLIT_REGEX
-				? ed->pattern
-				: "",
-			    ed->split == SLUICE__V1__SPLIT__SPLIT_REGEX ? "/"
-									: "");
+			printf(", split %s%s%s%s", split_name(ed->split),
+			       ed->split == SLUICE__V1__SPLIT__SPLIT_REGEX
+				       ? " /"
+				       : "",
+			       ed->split == SLUICE__V1__SPLIT__SPLIT_REGEX
+				       ? ed->pattern
+				       : "",
+			       ed->split == SLUICE__V1__SPLIT__SPLIT_REGEX
+				       ? "/"
+				       : "");
 		if (ed->stream_children)
 			printf(", stream_children");
 		printf(", depth %" PRIu32 "->%" PRIu32 "\n", ed->depth_in,
@@ -564,7 +564,7 @@ print_stats_json(const Sluice__V1__Stats *st)
 	if (st->latency != NULL) {
 		const Sluice__V1__LatencyHistogram *h = st->latency;
 		size_t n =
-		    h->n_upper_ns < h->n_count ? h->n_upper_ns : h->n_count;
+			h->n_upper_ns < h->n_count ? h->n_upper_ns : h->n_count;
 
 		printf(",\"latency\":{\"samples\":%" PRIu64
 		       ",\"sum_ns\":%" PRIu64 ",\"buckets\":[",
@@ -631,8 +631,8 @@ print_stats(const Sluice__V1__Stats *st)
 	       "  forwarded %" PRIu64 "\n",
 	       st->generation, st->rx_packets, st->tx_packets, st->forwarded);
 	if (st->restored != NULL)
-		printf("restored: generation %" PRIu64 " from %s (%s and %" PRIu32
-		       " edits)\n",
+		printf("restored: generation %" PRIu64
+		       " from %s (%s and %" PRIu32 " edits)\n",
 		       st->restored->generation, st->restored->path,
 		       st->restored->config, st->restored->edits);
 	if (st->flows != NULL)
@@ -1409,96 +1409,97 @@ cmd_version(struct ctl *c, const struct cmd_opts *o)
 	}
 
 static const struct option apply_opts[] = {
-    {"file", required_argument, NULL, OPT_FILE},
-    {"dry-run", no_argument, NULL, OPT_DRY_RUN},
-    HELP_OPT,
-    END_OPT};
+	{"file", required_argument, NULL, OPT_FILE},
+	{"dry-run", no_argument, NULL, OPT_DRY_RUN},
+	HELP_OPT,
+	END_OPT};
 static const struct option get_opts[] = {HELP_OPT, END_OPT};
 static const struct option instances_opts[] = {
-    {"pipeline", required_argument, NULL, OPT_PIPELINE},
-    {"stage", required_argument, NULL, OPT_STAGE},
-    HELP_OPT,
-    END_OPT};
+	{"pipeline", required_argument, NULL, OPT_PIPELINE},
+	{"stage", required_argument, NULL, OPT_STAGE},
+	HELP_OPT,
+	END_OPT};
 static const struct option add_opts[] = {
-    {"pipeline", required_argument, NULL, OPT_PIPELINE},
-    {"stage", required_argument, NULL, OPT_STAGE},
-    {"name", required_argument, NULL, OPT_NAME},
-    {"address", required_argument, NULL, OPT_ADDRESS},
-    HELP_OPT,
-    END_OPT};
+	{"pipeline", required_argument, NULL, OPT_PIPELINE},
+	{"stage", required_argument, NULL, OPT_STAGE},
+	{"name", required_argument, NULL, OPT_NAME},
+	{"address", required_argument, NULL, OPT_ADDRESS},
+	HELP_OPT,
+	END_OPT};
 static const struct option ref_opts[] = {
-    {"pipeline", required_argument, NULL, OPT_PIPELINE},
-    {"stage", required_argument, NULL, OPT_STAGE},
-    {"name", required_argument, NULL, OPT_NAME},
-    HELP_OPT,
-    END_OPT};
+	{"pipeline", required_argument, NULL, OPT_PIPELINE},
+	{"stage", required_argument, NULL, OPT_STAGE},
+	{"name", required_argument, NULL, OPT_NAME},
+	HELP_OPT,
+	END_OPT};
 static const struct option stats_opts[] = {
-    {"json", no_argument, NULL, OPT_JSON},
-    {"reset", no_argument, NULL, OPT_RESET},
-    HELP_OPT,
-    END_OPT};
+	{"json", no_argument, NULL, OPT_JSON},
+	{"reset", no_argument, NULL, OPT_RESET},
+	HELP_OPT,
+	END_OPT};
 static const struct option top_opts[] = {
-    {"iterations", required_argument, NULL, OPT_ITERATIONS},
-    {"interval-ms", required_argument, NULL, OPT_INTERVAL},
-    HELP_OPT,
-    END_OPT};
+	{"iterations", required_argument, NULL, OPT_ITERATIONS},
+	{"interval-ms", required_argument, NULL, OPT_INTERVAL},
+	HELP_OPT,
+	END_OPT};
 static const struct option version_opts[] = {HELP_OPT, END_OPT};
 static const struct option guard_list_opts[] = {
-    {"json", no_argument, NULL, OPT_JSON}, HELP_OPT, END_OPT};
+	{"json", no_argument, NULL, OPT_JSON}, HELP_OPT, END_OPT};
 static const struct option guard_edit_opts[] = {
-    {"guard", required_argument, NULL, OPT_GUARD},
-    {"literal", required_argument, NULL, OPT_LITERAL},
-    {"regex", required_argument, NULL, OPT_REGEX},
-    HELP_OPT,
-    END_OPT};
+	{"guard", required_argument, NULL, OPT_GUARD},
+	{"literal", required_argument, NULL, OPT_LITERAL},
+	{"regex", required_argument, NULL, OPT_REGEX},
+	HELP_OPT,
+	END_OPT};
 
 static const struct command commands[] = {
-    {"apply", "apply -f FILE [--dry-run]",
-     "Compile a pipeline file in sluiced and publish it as the new\n"
-     "configuration (--dry-run: compile and check only). Errors read\n"
-     "FILE:LINE: FIELD: what is wrong.\n",
-     "f:h", apply_opts, false, cmd_apply},
-    {"get", "get [NAME]",
-     "Show the pipeline NAME, or every pipeline: stages, instances,\n"
-     "edges.\n",
-     "h", get_opts, true, cmd_get},
-    {"instances", "instances [--pipeline P] [--stage S]",
-     "List instances with their streams and state.\n", "h", instances_opts,
-     false, cmd_instances},
-    {"add", "add --pipeline P --stage S [--name N] --address IP:PORT",
-     "Add an instance to an engine stage (unnamed: sluiced names it).\n", "h",
-     add_opts, false, cmd_add},
-    {"remove", "remove --pipeline P --stage S --name N",
-     "Remove an instance; streams pinned to it finish there, new ones go\n"
-     "elsewhere.\n", "h", ref_opts,
-     false, cmd_remove},
-    {"drain", "drain --pipeline P --stage S --name N",
-     "Route no new streams to an instance; pinned streams finish.\n", "h",
-     ref_opts, false, cmd_drain},
-    {"stats", "stats [--json] [--reset]",
-     "Counters: drops by reason, stages, instances, operators, flows,\n"
-     "mbufs, latency. --json prints one JSON object; --reset zeroes the\n"
-     "counters after reading them.\n",
-     "h", stats_opts, false, cmd_stats},
-    {"top", "top [--iterations N] [--interval-ms MS]",
-     "Live view, refreshed every second (--interval-ms) until q or\n"
-     "Ctrl-C, or N refreshes.\n",
-     "h", top_opts, false, cmd_top},
-    {"guard list", "guard list [--json]",
-     "The guards in use: one row per rule with its kind and counters\n"
-     "(matches, blocks, redactions), and each guard's prompt prefix.\n"
-     "--json prints the list as one JSON object.\n",
-     "h", guard_list_opts, false, cmd_guard_list},
-    {"guard add", "guard add --guard NAME (--literal TEXT | --regex RE)",
-     "Add a rule to a guard; sluiced compiles the guard's rules again and\n"
-     "publishes them (streams already filtered keep the old rules).\n",
-     "h", guard_edit_opts, false, cmd_guard_add},
-    {"guard remove", "guard remove --guard NAME (--literal TEXT | --regex RE)",
-     "Remove a guard's rule, matched by kind and pattern; published as\n"
-     "for add.\n",
-     "h", guard_edit_opts, false, cmd_guard_remove},
-    {"version", "version", "Versions of sluicectl and sluiced.\n", "h",
-     version_opts, false, cmd_version},
+	{"apply", "apply -f FILE [--dry-run]",
+	 "Compile a pipeline file in sluiced and publish it as the new\n"
+	 "configuration (--dry-run: compile and check only). Errors read\n"
+	 "FILE:LINE: FIELD: what is wrong.\n",
+	 "f:h", apply_opts, false, cmd_apply},
+	{"get", "get [NAME]",
+	 "Show the pipeline NAME, or every pipeline: stages, instances,\n"
+	 "edges.\n",
+	 "h", get_opts, true, cmd_get},
+	{"instances", "instances [--pipeline P] [--stage S]",
+	 "List instances with their streams and state.\n", "h", instances_opts,
+	 false, cmd_instances},
+	{"add", "add --pipeline P --stage S [--name N] --address IP:PORT",
+	 "Add an instance to an engine stage (unnamed: sluiced names it).\n",
+	 "h", add_opts, false, cmd_add},
+	{"remove", "remove --pipeline P --stage S --name N",
+	 "Remove an instance; streams pinned to it finish there, new ones go\n"
+	 "elsewhere.\n",
+	 "h", ref_opts, false, cmd_remove},
+	{"drain", "drain --pipeline P --stage S --name N",
+	 "Route no new streams to an instance; pinned streams finish.\n", "h",
+	 ref_opts, false, cmd_drain},
+	{"stats", "stats [--json] [--reset]",
+	 "Counters: drops by reason, stages, instances, operators, flows,\n"
+	 "mbufs, latency. --json prints one JSON object; --reset zeroes the\n"
+	 "counters after reading them.\n",
+	 "h", stats_opts, false, cmd_stats},
+	{"top", "top [--iterations N] [--interval-ms MS]",
+	 "Live view, refreshed every second (--interval-ms) until q or\n"
+	 "Ctrl-C, or N refreshes.\n",
+	 "h", top_opts, false, cmd_top},
+	{"guard list", "guard list [--json]",
+	 "The guards in use: one row per rule with its kind and counters\n"
+	 "(matches, blocks, redactions), and each guard's prompt prefix.\n"
+	 "--json prints the list as one JSON object.\n",
+	 "h", guard_list_opts, false, cmd_guard_list},
+	{"guard add", "guard add --guard NAME (--literal TEXT | --regex RE)",
+	 "Add a rule to a guard; sluiced compiles the guard's rules again and\n"
+	 "publishes them (streams already filtered keep the old rules).\n",
+	 "h", guard_edit_opts, false, cmd_guard_add},
+	{"guard remove",
+	 "guard remove --guard NAME (--literal TEXT | --regex RE)",
+	 "Remove a guard's rule, matched by kind and pattern; published as\n"
+	 "for add.\n",
+	 "h", guard_edit_opts, false, cmd_guard_remove},
+	{"version", "version", "Versions of sluicectl and sluiced.\n", "h",
+	 version_opts, false, cmd_version},
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -1506,16 +1507,16 @@ static const struct command commands[] = {
 static void
 usage(FILE *f)
 {
-	fprintf(
-	    f,
-	    "usage: sluicectl [--socket PATH | --tcp HOST:PORT "
-	    "[--token-file PATH]] COMMAND [ARGS]\n\n"
-	    "  --socket PATH      unix socket (default %s)\n"
-	    "  --tcp HOST:PORT    TCP instead, with a token from\n"
-	    "  --token-file PATH  a file only you can read (mode 0600), or\n"
-	    "                     $SLUICE_TOKEN\n\n"
-	    "commands:\n",
-	    DEFAULT_SOCKET);
+	fprintf(f,
+		"usage: sluicectl [--socket PATH | --tcp HOST:PORT "
+		"[--token-file PATH]] COMMAND [ARGS]\n\n"
+		"  --socket PATH      unix socket (default %s)\n"
+		"  --tcp HOST:PORT    TCP instead, with a token from\n"
+		"  --token-file PATH  a file only you can read (mode 0600), "
+		"or\n"
+		"                     $SLUICE_TOKEN\n\n"
+		"commands:\n",
+		DEFAULT_SOCKET);
 	for (size_t i = 0; i < N_COMMANDS; i++)
 		fprintf(f, "  %s\n", commands[i].usage);
 	fprintf(f, "\n'sluicectl COMMAND --help' describes one. Exit status: 0 "
@@ -1573,7 +1574,8 @@ run_command(struct ctl *c, const struct command *cmd, int argc, char **argv)
 			o.reset = true;
 			break;
 		case OPT_ITERATIONS:
-			if (!sl_parse_u64(optarg, 1, 1000000000, &o.iterations)) {
+			if (!sl_parse_u64(optarg, 1, 1000000000,
+					  &o.iterations)) {
 				fail_line(c,
 					  "--iterations: must be 1.., got "
 					  "\"%s\"",
@@ -1594,8 +1596,8 @@ run_command(struct ctl *c, const struct command *cmd, int argc, char **argv)
 			if (optopt != 0)
 				fail_line(c, "option -%c: %s", optopt,
 					  strchr(cmd->shortopts, optopt)
-					      ? "needs a value"
-					      : "unknown");
+						  ? "needs a value"
+						  : "unknown");
 			else
 				fail_line(c,
 					  "option %s: unknown or needs a "

@@ -98,15 +98,15 @@ struct gen_opts {
 	uint64_t sweep_pause_ms;
 	const char *dump_path;
 	const char *times_path; /* --times: per-request timeline */
-	uint64_t id_prefix; /* high 32 bits of request ids */
+	uint64_t id_prefix;     /* high 32 bits of request ids */
 	bool have_id_prefix;
 	const char *questions_path; /* --questions: JSON lines */
 };
 
 /* --questions: one record of the file. */
 struct gen_question {
-	char *id;       /* the record's "id" as text, for the dump */
-	char *text;     /* the question, valid UTF-8 */
+	char *id;   /* the record's "id" as text, for the dump */
+	char *text; /* the question, valid UTF-8 */
 	size_t len;
 	uint32_t frags; /* fragments it takes at --tokens-per-fragment */
 };
@@ -124,14 +124,14 @@ struct gen_request {
 	struct sl_stream_tx tx;
 	uint64_t id;
 	uint64_t first_send_ns;
-	uint64_t last_ns;   /* last send or receive: drives the drain timer */
-	size_t tok_off;     /* first corpus token of the request */
+	uint64_t last_ns; /* last send or receive: drives the drain timer */
+	size_t tok_off;   /* first corpus token of the request */
 	uint32_t sent;
-	uint32_t received;  /* distinct in-range fragments */
-	uint32_t expected;  /* lowest output seq not yet received */
-	uint8_t *got;       /* F flags */
+	uint32_t received; /* distinct in-range fragments */
+	uint32_t expected; /* lowest output seq not yet received */
+	uint8_t *got;      /* F flags */
 	bool open;
-	bool bad;           /* some fragment failed the content check */
+	bool bad; /* some fragment failed the content check */
 };
 
 struct gen_counters {
@@ -328,8 +328,8 @@ gen_close_request(struct gen *g, struct gen_request *r)
 
 /* Corpus token j of fragment i of @r. */
 static size_t
-gen_token_index(const struct gen *g, const struct gen_request *r,
-		uint32_t frag, uint32_t j)
+gen_token_index(const struct gen *g, const struct gen_request *r, uint32_t frag,
+		uint32_t j)
 {
 	return (r->tok_off + (size_t)frag * g->o.tokens + j) %
 	       g->corpus->n_tokens;
@@ -361,9 +361,8 @@ gen_build_fragment(struct gen *g, struct sl_dgram *d, uint64_t now)
 		if (rc < 0)
 			return rc;
 	}
-	len = sl_stream_tx_finish(&r->tx,
-				  frag + 1 == g->o.frags ? SL_FRAG_F_END : 0,
-				  0, 0);
+	len = sl_stream_tx_finish(
+		&r->tx, frag + 1 == g->o.frags ? SL_FRAG_F_END : 0, 0, 0);
 	d->len = (uint16_t)len;
 	memset(&d->addr, 0, sizeof(d->addr));
 	r->sent++;
@@ -532,9 +531,11 @@ usage(FILE *f)
 		"       [--duration SEC | --requests R] [--drain-ms MS]\n"
 		"       [--expect T1,T2,...] [--corpus FILE] [--seed S]\n"
 		"       [--json] [--check] [--quiet]\n"
-		"       sluicegen --mode pipeline --server IP:PORT [--bind IP]\n"
+		"       sluicegen --mode pipeline --server IP:PORT [--bind "
+		"IP]\n"
 		"       [--pipeline ID] [--tenant T] [--question-tokens N]\n"
-		"       [--tokens-per-fragment K] [--arrival poisson|constant]\n"
+		"       [--tokens-per-fragment K] [--arrival "
+		"poisson|constant]\n"
 		"       (--request-rate REQ_PER_S [--duration SEC] |\n"
 		"        --sweep R1,R2,... [--sweep-duration SEC]"
 		" [--sweep-pause-ms MS])\n"
@@ -562,7 +563,8 @@ usage(FILE *f)
 		"  unless --duration/--requests stop sooner; its dump lines"
 		" are\n"
 		"  \"<index>\\t<id>\\t<flags>\\t<escaped text>\"\n"
-		"default corpus: %s\n", GEN_DEFAULT_CORPUS);
+		"default corpus: %s\n",
+		GEN_DEFAULT_CORPUS);
 }
 
 /* "1,2.5,10": up to GEN_SWEEP_MAX positive rates. */
@@ -648,10 +650,10 @@ gen_parse_args(struct gen_opts *o, int argc, char **argv)
 	o->sweep_pause_ms = 1000;
 	sl_endpoint_parse("0.0.0.0", true, &o->bind);
 
-#define BAD_ARG(what)                                                         \
-	do {                                                                  \
-		fprintf(stderr, "sluicegen: bad --%s '%s'\n", what, optarg);  \
-		return -EINVAL;                                               \
+#define BAD_ARG(what)                                                          \
+	do {                                                                   \
+		fprintf(stderr, "sluicegen: bad --%s '%s'\n", what, optarg);   \
+		return -EINVAL;                                                \
 	} while (0)
 
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -736,7 +738,8 @@ gen_parse_args(struct gen_opts *o, int argc, char **argv)
 			pipeline_only = "question-tokens";
 			break;
 		case 'A':
-			if (!sl_parse_double(optarg, 0, DBL_MAX, &o->request_rate) ||
+			if (!sl_parse_double(optarg, 0, DBL_MAX,
+					     &o->request_rate) ||
 			    o->request_rate <= 0)
 				BAD_ARG("request-rate");
 			have_request_rate = true;
@@ -757,14 +760,16 @@ gen_parse_args(struct gen_opts *o, int argc, char **argv)
 			pipeline_only = "sweep";
 			break;
 		case 'W':
-			if (!sl_parse_double(optarg, 0, DBL_MAX, &o->sweep_duration) ||
+			if (!sl_parse_double(optarg, 0, DBL_MAX,
+					     &o->sweep_duration) ||
 			    o->sweep_duration <= 0)
 				BAD_ARG("sweep-duration");
 			have_sweep_duration = true;
 			pipeline_only = "sweep-duration";
 			break;
 		case 'P':
-			if (!sl_parse_u64(optarg, 0, 3600000, &o->sweep_pause_ms))
+			if (!sl_parse_u64(optarg, 0, 3600000,
+					  &o->sweep_pause_ms))
 				BAD_ARG("sweep-pause-ms");
 			pipeline_only = "sweep-pause-ms";
 			break;
@@ -817,7 +822,8 @@ gen_parse_args(struct gen_opts *o, int argc, char **argv)
 	}
 	if (o->mode == GEN_MODE_TRANSFORM) {
 		if (pipeline_only != NULL) {
-			fprintf(stderr, "sluicegen: --%s needs --mode pipeline\n",
+			fprintf(stderr,
+				"sluicegen: --%s needs --mode pipeline\n",
 				pipeline_only);
 			return -EINVAL;
 		}
@@ -829,8 +835,10 @@ gen_parse_args(struct gen_opts *o, int argc, char **argv)
 	}
 	if (transform_only != NULL) {
 		fprintf(stderr,
-			"sluicegen: --%s is for --mode transform (pipeline mode "
-			"paces requests: --request-rate)\n", transform_only);
+			"sluicegen: --%s is for --mode transform (pipeline "
+			"mode "
+			"paces requests: --request-rate)\n",
+			transform_only);
 		return -EINVAL;
 	}
 	if (!have_request_rate && o->n_sweep == 0) {
@@ -908,8 +916,10 @@ gen_setup(struct gen *g)
 		rc.report_gave_up = true;
 		g->rel = sl_rel_new(g->sock, &rc);
 		if (g->rel == NULL) {
-			fprintf(stderr, "sluicegen: cannot allocate stream "
-				"state: %s\n", strerror(errno));
+			fprintf(stderr,
+				"sluicegen: cannot allocate stream "
+				"state: %s\n",
+				strerror(errno));
 			return -1;
 		}
 	}
@@ -952,8 +962,8 @@ ids:
 	sl_hist_init(&g->frag_lat);
 	sl_hist_init(&g->req_lat);
 	if (g->o.questions_path != NULL) {
-		g->questions = gen_questions_load(g->o.questions_path,
-						  g->o.tokens);
+		g->questions =
+			gen_questions_load(g->o.questions_path, g->o.tokens);
 		if (g->questions == NULL)
 			return -1;
 	}
@@ -1005,14 +1015,12 @@ gen_rel_rx(struct gen *g, gen_take_fn take, void *ctx, uint64_t *corrupted)
 
 		n = sl_sock_recv_burst(g->sock, rx.d, SL_BURST_MAX);
 		if (n < 0) {
-			fprintf(stderr, "sluicegen: recv: %s\n",
-				strerror(-n));
+			fprintf(stderr, "sluicegen: recv: %s\n", strerror(-n));
 			return n;
 		}
 		now = sl_now_ns();
 		for (i = 0; i < n; i++) {
-			if (sl_rel_input(g->rel, &rx.d[i], now) !=
-			    SL_WIRE_OK) {
+			if (sl_rel_input(g->rel, &rx.d[i], now) != SL_WIRE_OK) {
 				/* Not even a fragment: the path mangled it. */
 				(*corrupted)++;
 				continue;
@@ -1123,8 +1131,8 @@ gen_run(struct gen *g, uint64_t *start_out, uint64_t *end_out)
 				budget = (unsigned int)tokens;
 			}
 			while (tx.n < budget && g->sendq_len > 0) {
-				int len = gen_build_fragment(g, &tx.d[tx.n],
-							     now);
+				int len =
+					gen_build_fragment(g, &tx.d[tx.n], now);
 
 				if (len < 0) {
 					fprintf(stderr,
@@ -1179,7 +1187,8 @@ gen_run(struct gen *g, uint64_t *start_out, uint64_t *end_out)
 				wait_ns = 0;
 			else if (tokens < 1.0)
 				wait_ns = (uint64_t)((1.0 - tokens) * 1e9 /
-						     g->o.rate) + 1;
+						     g->o.rate) +
+					  1;
 			else
 				wait_ns = 0;
 		} else if (opening && g->n_free > 0) {
@@ -1232,18 +1241,17 @@ gen_text_rel(const struct sl_rel_counters *c,
 	     const struct sl_rel_counters *base)
 {
 #define GEN_REL_D(name) (c->name - (base != NULL ? base->name : 0))
-	printf("  repair: %" PRIu64 " NACKs sent, %" PRIu64 " received, %"
-	       PRIu64 " resent, %" PRIu64 " ABORT LOST, %" PRIu64
+	printf("  repair: %" PRIu64 " NACKs sent, %" PRIu64
+	       " received, %" PRIu64 " resent, %" PRIu64 " ABORT LOST, %" PRIu64
 	       " END resends, %" PRIu64 " gave up;\n"
-	       "          %" PRIu64 " ACKs sent, %" PRIu64 " received, %"
-	       PRIu64 " duplicates dropped, %" PRIu64 " held, %" PRIu64
+	       "          %" PRIu64 " ACKs sent, %" PRIu64 " received, %" PRIu64
+	       " duplicates dropped, %" PRIu64 " held, %" PRIu64
 	       " given up (NACKs unanswered), %" PRIu64 " refused\n",
 	       GEN_REL_D(nacks_sent), GEN_REL_D(nacks_received),
 	       GEN_REL_D(resent), GEN_REL_D(lost_aborts_sent),
-	       GEN_REL_D(end_resends), GEN_REL_D(gave_up),
-	       GEN_REL_D(acks_sent), GEN_REL_D(acks_received),
-	       GEN_REL_D(duplicates_dropped), GEN_REL_D(held),
-	       GEN_REL_D(nack_gave_up), GEN_REL_D(rx_refused));
+	       GEN_REL_D(end_resends), GEN_REL_D(gave_up), GEN_REL_D(acks_sent),
+	       GEN_REL_D(acks_received), GEN_REL_D(duplicates_dropped),
+	       GEN_REL_D(held), GEN_REL_D(nack_gave_up), GEN_REL_D(rx_refused));
 #undef GEN_REL_D
 }
 
@@ -1255,8 +1263,10 @@ gen_report(const struct gen *g, uint64_t start, uint64_t end)
 	double send_dur = (double)(g->last_send_ns - g->first_send_ns) / 1e9;
 	double fps = dur > 0 ? (double)c->fragments_received / dur : 0;
 	double tps = dur > 0 ? (double)c->tokens_received / dur : 0;
-	double offered = g->o.rate > 0 ? g->o.rate :
-			 (send_dur > 0 ? (double)c->fragments / send_dur : 0);
+	double offered =
+		g->o.rate > 0
+			? g->o.rate
+			: (send_dur > 0 ? (double)c->fragments / send_dur : 0);
 	const struct sl_hist *f = &g->frag_lat, *r = &g->req_lat;
 
 	if (g->o.json) {
@@ -1280,8 +1290,7 @@ gen_report(const struct gen *g, uint64_t start, uint64_t end)
 		       us(sl_hist_percentile(f, 90)),
 		       us(sl_hist_percentile(f, 99)),
 		       us(sl_hist_percentile(f, 99.9)), us(f->max),
-		       sl_hist_mean(f) / 1000.0,
-		       us(sl_hist_percentile(r, 50)),
+		       sl_hist_mean(f) / 1000.0, us(sl_hist_percentile(r, 50)),
 		       us(sl_hist_percentile(r, 99)), fps, tps, offered, dur);
 		printf(", \"fragments_lost\": %" PRIu64
 		       ", \"aborted_by_reason\": ",
@@ -1327,11 +1336,10 @@ gen_report(const struct gen *g, uint64_t start, uint64_t end)
 	       us(sl_hist_percentile(f, 90)), us(sl_hist_percentile(f, 99)),
 	       us(sl_hist_percentile(f, 99.9)), us(f->max),
 	       sl_hist_mean(f) / 1000.0);
-	printf("  %-10s %10.1f %10.1f %10.1f %10.1f %10.1f %10.1f\n",
-	       "request", us(sl_hist_percentile(r, 50)),
-	       us(sl_hist_percentile(r, 90)), us(sl_hist_percentile(r, 99)),
-	       us(sl_hist_percentile(r, 99.9)), us(r->max),
-	       sl_hist_mean(r) / 1000.0);
+	printf("  %-10s %10.1f %10.1f %10.1f %10.1f %10.1f %10.1f\n", "request",
+	       us(sl_hist_percentile(r, 50)), us(sl_hist_percentile(r, 90)),
+	       us(sl_hist_percentile(r, 99)), us(sl_hist_percentile(r, 99.9)),
+	       us(r->max), sl_hist_mean(r) / 1000.0);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1374,18 +1382,18 @@ struct gen_preq {
 	uint64_t sent_ns;     /* first fragment of the question sent */
 	uint64_t first_rx_ns; /* first fragment of the result received */
 	uint64_t done_ns;
-	size_t q_off;         /* first corpus token of the question */
-	uint8_t state;        /* enum gen_preq_state */
+	size_t q_off;  /* first corpus token of the question */
+	uint8_t state; /* enum gen_preq_state */
 	uint8_t abort_reason;
 	bool have_end;
 	uint32_t end_seq;
-	uint32_t expected;    /* lowest seq not yet received */
-	uint64_t *seen;       /* bitmap of received seqs */
+	uint32_t expected; /* lowest seq not yet received */
+	uint64_t *seen;    /* bitmap of received seqs */
 	uint32_t seen_words;
 	struct gen_piece *pieces;
 	uint32_t n_pieces, cap_pieces;
 	bool pieces_sorted;
-	char *text;           /* result text, in arrival order until done */
+	char *text; /* result text, in arrival order until done */
 	uint32_t text_len, text_cap;
 };
 
@@ -1411,7 +1419,7 @@ struct gen_prun {
 	uint64_t id_hi; /* high 32 bits of every request id of the run */
 	uint64_t n;     /* requests scheduled */
 	struct gen_preq *req;
-	uint64_t next;  /* next request to send */
+	uint64_t next; /* next request to send */
 	uint64_t n_open;
 	struct gen_prun_counters c;
 	struct sl_hist lat;       /* question sent -> result complete */
@@ -1532,8 +1540,8 @@ struct gen_questions_ctx {
 
 /* sl_jsonl_load's callback: keep one question. */
 static int
-gen_question_add(void *arg, struct sl_jsonl_field *f, unsigned int n,
-		 char *why, size_t why_len)
+gen_question_add(void *arg, struct sl_jsonl_field *f, unsigned int n, char *why,
+		 size_t why_len)
 {
 	struct gen_questions_ctx *c = arg;
 	struct gen_questions *qs = c->qs;
@@ -1557,9 +1565,9 @@ gen_question_add(void *arg, struct sl_jsonl_field *f, unsigned int n,
 		c->cap = nc;
 	}
 	q = &qs->q[qs->n];
-	q->frags = gen_question_frags(f[GEN_Q_QUESTION].val,
-				      f[GEN_Q_QUESTION].len,
-				      c->tokens_per_frag);
+	q->frags =
+		gen_question_frags(f[GEN_Q_QUESTION].val, f[GEN_Q_QUESTION].len,
+				   c->tokens_per_frag);
 	if (q->frags > SL_BURST_MAX) {
 		snprintf(why, why_len, "question too long for one burst");
 		return -1;
@@ -1674,9 +1682,9 @@ gen_dump_flags(FILE *f, const struct gen_preq *r)
 		break;
 	case GEN_PREQ_ABORTED:
 		fprintf(f, "aborted:%s",
-			r->abort_reason < SL_ABORT_MAX ?
-				sl_abort_reason_name(r->abort_reason) :
-				"UNKNOWN");
+			r->abort_reason < SL_ABORT_MAX
+				? sl_abort_reason_name(r->abort_reason)
+				: "UNKNOWN");
 		break;
 	case GEN_PREQ_PENDING:
 		fputs("unsent", f);
@@ -1736,14 +1744,14 @@ static void
 gen_times_line(FILE *f, const struct gen_prun *run, uint64_t i)
 {
 	const struct gen_preq *r = &run->req[i];
-	bool closed = r->state == GEN_PREQ_DONE ||
-		      r->state == GEN_PREQ_ABORTED;
+	bool closed = r->state == GEN_PREQ_DONE || r->state == GEN_PREQ_ABORTED;
 
-	fprintf(f, "%" PRIu64 "\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64
-		   "\t%" PRIu64 "\t",
+	fprintf(f,
+		"%" PRIu64 "\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64
+		"\t",
 		i, r->at_ns / 1000,
-		r->state == GEN_PREQ_PENDING ? 0 :
-			gen_times_us(run, r->sent_ns),
+		r->state == GEN_PREQ_PENDING ? 0
+					     : gen_times_us(run, r->sent_ns),
 		r->first_rx_ns ? gen_times_us(run, r->first_rx_ns) : 0,
 		closed ? gen_times_us(run, r->done_ns) : 0);
 	gen_dump_flags(f, r);
@@ -1913,8 +1921,8 @@ gen_prun_close(struct gen_prun *run, struct gen_preq *r, uint8_t state,
  * (test_gen.c feeds them directly).
  */
 static void
-gen_prun_take(struct gen *g, struct gen_prun *run, const struct sl_frag_view *vp,
-	      uint64_t now)
+gen_prun_take(struct gen *g, struct gen_prun *run,
+	      const struct sl_frag_view *vp, uint64_t now)
 {
 	const struct sl_frag_view v = *vp;
 	struct gen_preq *r;
@@ -1978,9 +1986,9 @@ gen_prun_take(struct gen *g, struct gen_prun *run, const struct sl_frag_view *vp
 	if (v.hdr.flags & SL_FRAG_F_ABORT) {
 		r->abort_reason = v.hdr.abort_reason;
 		run->c.aborted++;
-		run->c.aborted_by[v.hdr.abort_reason < SL_ABORT_MAX ?
-					  v.hdr.abort_reason :
-					  SL_ABORT_MAX]++;
+		run->c.aborted_by[v.hdr.abort_reason < SL_ABORT_MAX
+					  ? v.hdr.abort_reason
+					  : SL_ABORT_MAX]++;
 		gen_prun_close(run, r, GEN_PREQ_ABORTED, now);
 		return;
 	}
@@ -2051,8 +2059,8 @@ gen_prun_question_text(struct gen *g, const struct gen_question *q,
 		if (rc < 0)
 			return rc;
 		while (pos < q->len && in_frag < g->o.tokens) {
-			size_t t = sl_tokenize_next(q->text + pos,
-						    q->len - pos);
+			size_t t =
+				sl_tokenize_next(q->text + pos, q->len - pos);
 
 			rc = sl_stream_tx_add(stream,
 					      sl_token_hash(q->text + pos, t),
@@ -2107,9 +2115,9 @@ gen_prun_question(struct gen *g, struct gen_prun *run, uint64_t idx,
 			const struct sl_corpus_token *tok =
 				&g->corpus->tokens[t];
 
-			rc = sl_stream_tx_add(&stream, tok->id,
-					      sl_corpus_token_text(g->corpus, t),
-					      tok->len);
+			rc = sl_stream_tx_add(
+				&stream, tok->id,
+				sl_corpus_token_text(g->corpus, t), tok->len);
 			if (rc == -ENOSPC && in_frag > 0)
 				break;
 			if (rc < 0)
@@ -2147,8 +2155,7 @@ gen_prun_flush(struct gen *g, struct gen_prun *run, struct sl_burst *tx)
 					   sl_now_ns());
 
 		if (rc < 0) {
-			fprintf(stderr, "sluicegen: send: %s\n",
-				strerror(-rc));
+			fprintf(stderr, "sluicegen: send: %s\n", strerror(-rc));
 			return rc;
 		}
 		if (rc == 0) {
@@ -2168,8 +2175,8 @@ gen_prun_flush(struct gen *g, struct gen_prun *run, struct sl_burst *tx)
 }
 
 static int
-gen_prun_setup(struct gen *g, struct gen_prun *run, double rate,
-	       uint32_t index, double duration)
+gen_prun_setup(struct gen *g, struct gen_prun *run, double rate, uint32_t index,
+	       double duration)
 {
 	uint64_t *at, i, max;
 
@@ -2230,9 +2237,10 @@ gen_prun_run(struct gen *g, struct gen_prun *run)
 		while (!gen_stop && run->next < run->n &&
 		       run->req[run->next].at_ns <= now - start) {
 			struct gen_preq *r = &run->req[run->next];
-			uint32_t need = g->questions != NULL ?
-				g->questions->q[run->next].frags :
-				g->o.question_tokens;
+			uint32_t need =
+				g->questions != NULL
+					? g->questions->q[run->next].frags
+					: g->o.question_tokens;
 			int rc;
 
 			if (tx.n + need > SL_BURST_MAX &&
@@ -2266,7 +2274,8 @@ gen_prun_run(struct gen *g, struct gen_prun *run)
 			/* All sent (or stopped): drain. */
 			if (run->n_open == 0)
 				break;
-			if (now - (run->last_send_ns ? run->last_send_ns : start) >=
+			if (now - (run->last_send_ns ? run->last_send_ns
+						     : start) >=
 			    drain_ns)
 				break;
 		} else {
@@ -2347,13 +2356,12 @@ gen_prun_json(FILE *f, const struct gen *g, const struct gen_prun *run)
 		", \"fragments_per_s\": %.1f, \"duration_s\": %.3f"
 		", \"send_duration_s\": %.3f, \"question_tokens\": %u"
 		", \"seed\": %" PRIu64,
-		c->lost, c->duplicated, c->misordered, c->corrupted,
-		c->unknown, c->fragments, c->fragments_received,
-		c->result_bytes, us(sl_hist_percentile(h, 50)),
-		us(sl_hist_percentile(h, 90)), us(sl_hist_percentile(h, 99)),
-		us(sl_hist_percentile(h, 99.9)), us(h->max),
-		sl_hist_mean(h) / 1000.0, us(sl_hist_percentile(fh, 50)),
-		us(sl_hist_percentile(fh, 99)),
+		c->lost, c->duplicated, c->misordered, c->corrupted, c->unknown,
+		c->fragments, c->fragments_received, c->result_bytes,
+		us(sl_hist_percentile(h, 50)), us(sl_hist_percentile(h, 90)),
+		us(sl_hist_percentile(h, 99)), us(sl_hist_percentile(h, 99.9)),
+		us(h->max), sl_hist_mean(h) / 1000.0,
+		us(sl_hist_percentile(fh, 50)), us(sl_hist_percentile(fh, 99)),
 		dur > 0 ? (double)c->fragments_received / dur : 0, dur,
 		(double)(run->last_send_ns - run->first_send_ns) / 1e9,
 		g->o.question_tokens, g->o.seed);
@@ -2376,12 +2384,10 @@ gen_prun_table_row(const struct gen_prun *run)
 	const struct sl_hist *h = &run->lat;
 
 	printf("  %10.2f %10.2f %8" PRIu64 " %8" PRIu64 " %7" PRIu64
-	       " %5" PRIu64 " %5" PRIu64 " %5" PRIu64
-	       " %10.1f %10.1f %10.1f\n",
+	       " %5" PRIu64 " %5" PRIu64 " %5" PRIu64 " %10.1f %10.1f %10.1f\n",
 	       run->rate, gen_prun_achieved(run), run->c.requests,
-	       run->c.completed, run->c.aborted, run->c.lost,
-	       run->c.duplicated, run->c.misordered,
-	       (double)sl_hist_percentile(h, 50) / 1e6,
+	       run->c.completed, run->c.aborted, run->c.lost, run->c.duplicated,
+	       run->c.misordered, (double)sl_hist_percentile(h, 50) / 1e6,
 	       (double)sl_hist_percentile(h, 99) / 1e6, (double)h->max / 1e6);
 }
 
@@ -2397,8 +2403,8 @@ gen_prun_failed(const struct gen_prun *run)
 /* The dump or times file @base of run @index: @base itself, or
  * @base.<index> within a sweep. */
 static void
-gen_run_path(const struct gen *g, const char *base, uint32_t index,
-	     char *buf, size_t len)
+gen_run_path(const struct gen *g, const char *base, uint32_t index, char *buf,
+	     size_t len)
 {
 	if (g->o.n_sweep == 0)
 		snprintf(buf, len, "%s", base);
@@ -2432,7 +2438,8 @@ gen_pipeline_main(struct gen *g)
 
 		rc = gen_prun_setup(g, &run, rates[i], i, duration);
 		if (rc < 0) {
-			fprintf(stderr, "sluicegen: cannot plan %.3f req/s: %s\n",
+			fprintf(stderr,
+				"sluicegen: cannot plan %.3f req/s: %s\n",
 				rates[i], strerror(-rc));
 			return 1;
 		}
@@ -2444,14 +2451,13 @@ gen_pipeline_main(struct gen *g)
 		 * are still served (late results, ACKs, END resends). */
 		now = sl_now_ns();
 		if (i + 1 < n_rates && g->o.sweep_pause_ms > 0 && !gen_stop)
-			rc = gen_rel_serve(g, gen_prun_take_cb, &run,
-					   &run.c.corrupted,
-					   now + g->o.sweep_pause_ms * 1000000ull,
-					   false);
+			rc = gen_rel_serve(
+				g, gen_prun_take_cb, &run, &run.c.corrupted,
+				now + g->o.sweep_pause_ms * 1000000ull, false);
 		else
 			rc = gen_rel_serve(g, gen_prun_take_cb, &run,
-					   &run.c.corrupted, now + GEN_LINGER_NS,
-					   true);
+					   &run.c.corrupted,
+					   now + GEN_LINGER_NS, true);
 		if (rc < 0) {
 			gen_prun_free(&run);
 			return 1;
@@ -2463,10 +2469,11 @@ gen_pipeline_main(struct gen *g)
 			if (base == NULL)
 				continue;
 			gen_run_path(g, base, i, path, sizeof(path));
-			rc = gen_run_file_write(&run, path,
-						w ? gen_times_line : gen_dump_line);
+			rc = gen_run_file_write(
+				&run, path, w ? gen_times_line : gen_dump_line);
 			if (rc < 0) {
-				fprintf(stderr, "sluicegen: cannot write %s: %s\n",
+				fprintf(stderr,
+					"sluicegen: cannot write %s: %s\n",
 					path, strerror(-rc));
 				gen_prun_free(&run);
 				return 1;

@@ -17,18 +17,18 @@ api_backend_init(struct api_backend *b)
 	pthread_mutex_init(&b->lock, NULL);
 	b->generation = 1;
 	b->guards[0] = (struct api_guard){
-	    .name = "forget",
-	    .action = "block",
-	    .prefix = "Do not discuss the works of Hsiao Yun-Hwa.",
-	    .n_rules = 2,
-	    .rules = {{false, "Hsiao Yun-Hwa", 4, 4, 0},
-		      {true, "\\bvx-[0-9]{3}\\b", 2, 2, 0}},
+		.name = "forget",
+		.action = "block",
+		.prefix = "Do not discuss the works of Hsiao Yun-Hwa.",
+		.n_rules = 2,
+		.rules = {{false, "Hsiao Yun-Hwa", 4, 4, 0},
+			  {true, "\\bvx-[0-9]{3}\\b", 2, 2, 0}},
 	};
 	b->guards[1] = (struct api_guard){
-	    .name = "pii",
-	    .action = "redact",
-	    .n_rules = 1,
-	    .rules = {{true, "\\b[0-9]{3}-[0-9]{4}\\b", 7, 0, 7}},
+		.name = "pii",
+		.action = "redact",
+		.n_rules = 1,
+		.rules = {{true, "\\b[0-9]{3}-[0-9]{4}\\b", 7, 0, 7}},
 	};
 }
 
@@ -216,7 +216,7 @@ be_apply(void *ctx, const char *yaml, size_t len, const char *name,
 		memcpy(buf, line + 7, n);
 		buf[n] = '\0';
 		sl_api_error_from_line(
-		    err, SLUICE__V1__ERROR__CODE__CODE_INVALID, buf);
+			err, SLUICE__V1__ERROR__CODE__CODE_INVALID, buf);
 		rc = -1;
 	} else {
 		if (!dry_run)
@@ -270,19 +270,19 @@ be_list_instances(void *ctx, const char *pipeline, const char *stage,
 		rc = -1;
 	} else {
 		out->instances =
-		    sl_api_new(arena, Sluice__V1__InstanceState *, 3);
+			sl_api_new(arena, Sluice__V1__InstanceState *, 3);
 		if (stage[0] == '\0' || strcmp(stage, "draft") == 0) {
-			out->instances[out->n_instances++] =
-			    mk_state(arena, NULL, "demo", "draft", "draft/0",
-				     "10.77.0.11", 7801, 3, false);
-			out->instances[out->n_instances++] =
-			    mk_state(arena, NULL, "demo", "draft", "draft-b",
-				     "10.77.0.12", 7801, 0, true);
+			out->instances[out->n_instances++] = mk_state(
+				arena, NULL, "demo", "draft", "draft/0",
+				"10.77.0.11", 7801, 3, false);
+			out->instances[out->n_instances++] = mk_state(
+				arena, NULL, "demo", "draft", "draft-b",
+				"10.77.0.12", 7801, 0, true);
 		}
 		if (stage[0] == '\0' || strcmp(stage, "claims") == 0)
-			out->instances[out->n_instances++] =
-			    mk_state(arena, NULL, "demo", "claims", "claims/0",
-				     "10.77.0.21", 7802, 5, false);
+			out->instances[out->n_instances++] = mk_state(
+				arena, NULL, "demo", "claims", "claims/0",
+				"10.77.0.21", 7802, 5, false);
 	}
 	pthread_mutex_unlock(&b->lock);
 	return rc;
@@ -392,16 +392,16 @@ be_get_stats(void *ctx, bool reset, Sluice__V1__Stats *out,
 	out->instances = sl_api_new(a, Sluice__V1__InstanceStats *, 2);
 	for (i = 0; i < 2; i++) {
 		Sluice__V1__InstanceStats *in =
-		    sl_api_new(a, Sluice__V1__InstanceStats, 1);
+			sl_api_new(a, Sluice__V1__InstanceStats, 1);
 
 		sluice__v1__instance_stats__init(in);
 		in->pipeline = sl_api_strdup(a, "demo");
 		in->stage = sl_api_strdup(a, "draft");
 		/* A label value that needs escaping. */
 		in->instance =
-		    sl_api_strdup(a, i ? "draft \"b\"\\x" : "draft/0");
-		in->address =
-		    sl_api_strdup(a, i ? "10.77.0.12:7801" : "10.77.0.11:7801");
+			sl_api_strdup(a, i ? "draft \"b\"\\x" : "draft/0");
+		in->address = sl_api_strdup(a, i ? "10.77.0.12:7801"
+						 : "10.77.0.11:7801");
 		in->fragments = 300 + 100 * calls - 200 * i;
 		in->bytes = 9000 - 1000 * i;
 		in->streams = 2 - i;
@@ -439,7 +439,7 @@ be_get_stats(void *ctx, bool reset, Sluice__V1__Stats *out,
 	out->latency->upper_ns = sl_api_new(a, uint64_t, 3);
 	out->latency->upper_ns[0] = 10000;   /* 10 us */
 	out->latency->upper_ns[1] = 1000000; /* 1 ms */
-	out->latency->upper_ns[2] = 0;	     /* unbounded */
+	out->latency->upper_ns[2] = 0;       /* unbounded */
 	out->latency->n_count = 3;
 	out->latency->count = sl_api_new(a, uint64_t, 3);
 	out->latency->count[0] = 5;
@@ -473,7 +473,7 @@ fill_guards(struct api_backend *b, Sluice__V1__GuardList *out,
 		for (size_t i = 0; i < src->n_rules; i++) {
 			const struct api_guard_rule *r = &src->rules[i];
 			Sluice__V1__GuardRule *gr =
-			    sl_api_new(a, Sluice__V1__GuardRule, 1);
+				sl_api_new(a, Sluice__V1__GuardRule, 1);
 
 			sluice__v1__guard_rule__init(gr);
 			gr->regex = r->regex;
@@ -536,9 +536,9 @@ be_edit_guard(void *ctx, const char *guard, bool remove, bool regex,
 	if (remove) {
 		if (i == g->n_rules) {
 			sl_api_error_set(
-			    err, SLUICE__V1__ERROR__CODE__CODE_NOT_FOUND,
-			    "pattern", "guard %s has no %s \"%s\"", guard, kind,
-			    pattern);
+				err, SLUICE__V1__ERROR__CODE__CODE_NOT_FOUND,
+				"pattern", "guard %s has no %s \"%s\"", guard,
+				kind, pattern);
 			goto out;
 		}
 		memmove(&g->rules[i], &g->rules[i + 1],
@@ -547,22 +547,24 @@ be_edit_guard(void *ctx, const char *guard, bool remove, bool regex,
 	} else {
 		if (i < g->n_rules) {
 			sl_api_error_set(
-			    err, SLUICE__V1__ERROR__CODE__CODE_EXISTS,
-			    "pattern", "guard %s has %s \"%s\" already", guard,
-			    kind, pattern);
+				err, SLUICE__V1__ERROR__CODE__CODE_EXISTS,
+				"pattern", "guard %s has %s \"%s\" already",
+				guard, kind, pattern);
 			goto out;
 		}
 		if (regex && strpbrk(pattern, "*+") != NULL) {
 			sl_api_error_set(
-			    err, SLUICE__V1__ERROR__CODE__CODE_INVALID,
-			    "pattern", "/%s/: unbounded match width", pattern);
+				err, SLUICE__V1__ERROR__CODE__CODE_INVALID,
+				"pattern", "/%s/: unbounded match width",
+				pattern);
 			goto out;
 		}
 		if (g->n_rules == API_GUARD_RULES) {
 			sl_api_error_set(
-			    err, SLUICE__V1__ERROR__CODE__CODE_LIMIT, "pattern",
-			    "guard %s has %d rules, the most there may be",
-			    guard, API_GUARD_RULES);
+				err, SLUICE__V1__ERROR__CODE__CODE_LIMIT,
+				"pattern",
+				"guard %s has %d rules, the most there may be",
+				guard, API_GUARD_RULES);
 			goto out;
 		}
 		memset(&g->rules[g->n_rules], 0, sizeof(g->rules[0]));
@@ -591,14 +593,14 @@ be_generation(void *ctx)
 }
 
 const struct sl_api_backend_ops api_backend_ops = {
-    .apply = be_apply,
-    .get_pipelines = be_get_pipelines,
-    .list_instances = be_list_instances,
-    .add_instance = be_add,
-    .remove_instance = be_remove,
-    .drain_instance = be_drain,
-    .get_stats = be_get_stats,
-    .generation = be_generation,
-    .list_guards = be_list_guards,
-    .edit_guard = be_edit_guard,
+	.apply = be_apply,
+	.get_pipelines = be_get_pipelines,
+	.list_instances = be_list_instances,
+	.add_instance = be_add,
+	.remove_instance = be_remove,
+	.drain_instance = be_drain,
+	.get_stats = be_get_stats,
+	.generation = be_generation,
+	.list_guards = be_list_guards,
+	.edit_guard = be_edit_guard,
 };

@@ -26,12 +26,12 @@
 
 struct harness_opts {
 	uint32_t idle_timeout_ms; /* 0: SL_API_IDLE_TIMEOUT_MS */
-	uint32_t max_conns;	  /* 0: loop default */
-	bool tcp;		  /* with token HARNESS_TOKEN */
-	bool ro_token;		  /* and HARNESS_RO_TOKEN, read-only */
-	bool metrics;		  /* GET /metrics on 127.0.0.1:any */
-	uint32_t unix_mode;	  /* 0: 0600 */
-	bool admin_gid_set;	  /* unix peers in admin_gid are admins */
+	uint32_t max_conns;       /* 0: loop default */
+	bool tcp;                 /* with token HARNESS_TOKEN */
+	bool ro_token;            /* and HARNESS_RO_TOKEN, read-only */
+	bool metrics;             /* GET /metrics on 127.0.0.1:any */
+	uint32_t unix_mode;       /* 0: 0600 */
+	bool admin_gid_set;       /* unix peers in admin_gid are admins */
 	gid_t admin_gid;
 	const char *audit_log; /* NULL: none */
 	/* Per-listener limits (zeros: the loop's). */

@@ -112,7 +112,7 @@ test_reads_inside(void)
 				       "Hsiao Yun-Hwa\r\n\nBasil Mahfouz\n");
 		free(text);
 		CU_ASSERT_EQUAL(
-		    rd(modes[m], "./lists//authors.txt", &text, why), 0);
+			rd(modes[m], "./lists//authors.txt", &text, why), 0);
 		free(text);
 		CU_ASSERT_EQUAL(rd(modes[m], abs, &text, why), 0);
 		CU_ASSERT_STRING_EQUAL(text,
@@ -168,18 +168,18 @@ test_refused(void)
 
 /* The compiler names the field and the value; nothing is read. */
 static const char *yaml_head =
-    "sluiced: {address: 10.77.0.1}\n"
-    "guards:\n"
-    "  - name: authors\n"
-    "    literals_file: %s\n"
-    "pipelines:\n"
-    "  - name: p\n"
-    "    id: 1\n"
-    "    stages:\n"
-    "      - {name: a, instances: [10.77.0.11:7801]}\n"
-    "    edges:\n"
-    "      - {from: client, to: a}\n"
-    "      - {from: a, to: client, guard: authors}\n";
+	"sluiced: {address: 10.77.0.1}\n"
+	"guards:\n"
+	"  - name: authors\n"
+	"    literals_file: %s\n"
+	"pipelines:\n"
+	"  - name: p\n"
+	"    id: 1\n"
+	"    stages:\n"
+	"      - {name: a, instances: [10.77.0.11:7801]}\n"
+	"    edges:\n"
+	"      - {from: client, to: a}\n"
+	"      - {from: a, to: client, guard: authors}\n";
 
 static struct sl_config *
 compile(const char *file, const struct sl_confine *c, char *err)
@@ -232,8 +232,8 @@ test_config_field(void)
 	CU_ASSERT_STRING_EQUAL(err, want);
 	CU_ASSERT_PTR_NULL(compile("zero", &c, err));
 	CU_ASSERT_STRING_EQUAL(
-	    err, "t.yaml:4: guards[0].literals_file: \"zero\": is "
-		 "or goes through a symbolic link (not followed)");
+		err, "t.yaml:4: guards[0].literals_file: \"zero\": is "
+		     "or goes through a symbolic link (not followed)");
 	CU_ASSERT_PTR_NULL(compile("fifo", &c, err));
 	CU_ASSERT_STRING_EQUAL(err, "t.yaml:4: guards[0].literals_file: "
 				    "\"fifo\": not a regular file");
@@ -325,9 +325,9 @@ main(void)
 		const char *name;
 		void (*fn)(void);
 	} tests[] = {
-	    {"reads inside the config directory", test_reads_inside},
-	    {"refusals", test_refused},
-	    {"literals_file in a config", test_config_field},
+		{"reads inside the config directory", test_reads_inside},
+		{"refusals", test_refused},
+		{"literals_file in a config", test_config_field},
 	};
 	CU_pSuite suite;
 	unsigned int failed;

@@ -156,7 +156,7 @@ test_split_everywhere(void)
 			if (part == 0)
 				CU_ASSERT_EQUAL(sl_frame_buffered(&d),
 						(cut == 13 || cut == len) ? 0
-						: cut < 13		  ? cut
+						: cut < 13                ? cut
 							   : cut - 13);
 		}
 		CU_ASSERT_EQUAL(frames, 2);
@@ -325,8 +325,8 @@ test_raise_limit(void)
 	sl_frame_decoder_init(&d, 4096);
 	CU_ASSERT_EQUAL(sl_frame_decode(&d, stream, len, &used, &f), 1);
 	CU_ASSERT_EQUAL(
-	    sl_frame_decode(&d, stream + used, len - used, &used, &f),
-	    -EMSGSIZE);
+		sl_frame_decode(&d, stream + used, len - used, &used, &f),
+		-EMSGSIZE);
 	CU_ASSERT_EQUAL(used, SL_FRAME_HDR);
 	CU_ASSERT_EQUAL(d.want, 5000);
 	CU_ASSERT_EQUAL(sl_frame_capacity(&d), 0);
@@ -341,15 +341,15 @@ main(void)
 		const char *name;
 		void (*fn)(void);
 	} tests[] = {
-	    {"whole frames, no copy", test_whole_frames},
-	    {"byte at a time", test_byte_at_a_time},
-	    {"split at every point", test_split_everywhere},
-	    {"1 MiB accepted", test_max_size},
-	    {"oversize refused", test_oversize},
-	    {"zero length refused", test_zero_length},
-	    {"memory follows bytes received", test_bounded_memory},
-	    {"buffered frame lifetime", test_buffered_frame_lifetime},
-	    {"limit raised between frames", test_raise_limit},
+		{"whole frames, no copy", test_whole_frames},
+		{"byte at a time", test_byte_at_a_time},
+		{"split at every point", test_split_everywhere},
+		{"1 MiB accepted", test_max_size},
+		{"oversize refused", test_oversize},
+		{"zero length refused", test_zero_length},
+		{"memory follows bytes received", test_bounded_memory},
+		{"buffered frame lifetime", test_buffered_frame_lifetime},
+		{"limit raised between frames", test_raise_limit},
 	};
 	CU_pSuite suite;
 	unsigned int failed;

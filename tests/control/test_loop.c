@@ -134,7 +134,7 @@ echo_frames(struct sl_conn *conn, struct echo_conn *ec)
 			sl_conn_close(conn);
 			ec->quit = true;
 			ec->srv->send_after_close_rc =
-			    sl_conn_send(conn, "late", 4);
+				sl_conn_send(conn, "late", 4);
 			open = false;
 			off += 8;
 			break;
@@ -196,8 +196,8 @@ echo_on_close(struct sl_conn *conn, int reason, void *ctx)
 }
 
 static const struct sl_conn_handler echo_handler = {
-    .on_data = echo_on_data,
-    .on_close = echo_on_close,
+	.on_data = echo_on_data,
+	.on_close = echo_on_close,
 };
 
 static const struct sl_conn_handler *
@@ -450,8 +450,8 @@ await(atomic_int *v, int want)
 /* ---- tests ---- */
 
 static const size_t echo_sizes[] = {
-    0,	  1,	2,    3,    100,   4091,  4092,	 4093,	 4095,	  4096,
-    4097, 8191, 8192, 8193, 12345, 65536, 65537, 262147, 1048579,
+	0,    1,    2,    3,    100,   4091,  4092,  4093,   4095,    4096,
+	4097, 8191, 8192, 8193, 12345, 65536, 65537, 262147, 1048579,
 };
 
 #define PIPELINED 40
@@ -507,10 +507,10 @@ static void
 run_echo(enum transport t)
 {
 	struct sl_loop_params p = {
-	    .max_conns = 8,
-	    .out_limit = 8u << 20,
-	    .in_buf_size = 4096,
-	    .in_buf_count = 16, /* few, so io_uring runs out (ENOBUFS) */
+		.max_conns = 8,
+		.out_limit = 8u << 20,
+		.in_buf_size = 4096,
+		.in_buf_count = 16, /* few, so io_uring runs out (ENOBUFS) */
 	};
 	struct client c = {0};
 	struct sl_loop_stats st;
@@ -535,7 +535,7 @@ run_echo(enum transport t)
 	CU_ASSERT_EQUAL(s.reasons[SL_CONN_CLOSE_PEER], 1);
 	CU_ASSERT_EQUAL(s.frames,
 			(int)(sizeof(echo_sizes) / sizeof(echo_sizes[0])) +
-			    PIPELINED);
+				PIPELINED);
 	sl_loop_destroy(s.loop);
 }
 
@@ -1396,21 +1396,21 @@ main(int argc, char **argv)
 		const char *name;
 		void (*fn)(void);
 	} tests[] = {
-	    {"create and select", test_create_and_select},
-	    {"echo over unix", test_echo_unix},
-	    {"echo over tcp", test_echo_tcp},
-	    {"200 idle connections", test_idle_many},
-	    {"idle timeout", test_idle_timeout},
-	    {"slow reader over unix", test_slow_reader_unix},
-	    {"slow reader over tcp", test_slow_reader_tcp},
-	    {"max connections", test_max_conns},
-	    {"limits per listener", test_listener_limits},
-	    {"peer closes mid-frame", test_peer_close_mid_frame},
-	    {"peer resets mid-frame", test_peer_reset_mid_frame},
-	    {"close inside on_data", test_close_in_on_data},
-	    {"out of descriptors", test_emfile_backoff},
-	    {"timers", test_timers},
-	    {"destroy with live connections", test_destroy_live},
+		{"create and select", test_create_and_select},
+		{"echo over unix", test_echo_unix},
+		{"echo over tcp", test_echo_tcp},
+		{"200 idle connections", test_idle_many},
+		{"idle timeout", test_idle_timeout},
+		{"slow reader over unix", test_slow_reader_unix},
+		{"slow reader over tcp", test_slow_reader_tcp},
+		{"max connections", test_max_conns},
+		{"limits per listener", test_listener_limits},
+		{"peer closes mid-frame", test_peer_close_mid_frame},
+		{"peer resets mid-frame", test_peer_reset_mid_frame},
+		{"close inside on_data", test_close_in_on_data},
+		{"out of descriptors", test_emfile_backoff},
+		{"timers", test_timers},
+		{"destroy with live connections", test_destroy_live},
 	};
 	char suite_name[32];
 	CU_pSuite suite;

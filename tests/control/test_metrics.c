@@ -84,17 +84,18 @@ test_render(void)
 	static const struct sl_metrics_drop drops[] = {{"BAD_MAGIC", 3},
 						       {"TX_FULL", 0}};
 	static const struct sl_metrics_stage stages[] = {
-	    {"demo", "draft", 5, 6, 7, 8, 9, 10}};
+		{"demo", "draft", 5, 6, 7, 8, 9, 10}};
 	static const struct sl_metrics_instance inst[] = {
-	    {"demo", "draft", "a\"b\\c\nd", 11, 12, 13, 2, 1}};
+		{"demo", "draft", "a\"b\\c\nd", 11, 12, 13, 2, 1}};
 	static const struct sl_metrics_operator ops[] = {
-	    {"demo", "total", "sum", 2, 10, 7, 1, 0, 0, 0, 0, 0, 4}};
+		{"demo", "total", "sum", 2, 10, 7, 1, 0, 0, 0, 0, 0, 4}};
 	static const uint64_t upper[] = {1000, 1000000, 0};
 	static const uint64_t count[] = {4, 5, 1};
 	static const struct sl_metrics_counter ctr[] = {
-	    {"sluice_test_things", "Help with \\ and\nnewline.", NULL, NULL, 5},
-	    {"sluice_test_by", "By code.", "code", "A", 1},
-	    {"sluice_test_by", "By code.", "code", "B", 2},
+		{"sluice_test_things", "Help with \\ and\nnewline.", NULL, NULL,
+		 5},
+		{"sluice_test_by", "By code.", "code", "A", 1},
+		{"sluice_test_by", "By code.", "code", "B", 2},
 	};
 	struct sl_loop_stats ls = {0};
 	struct sl_metrics_snapshot s = {0};
@@ -114,7 +115,7 @@ test_render(void)
 	s.flows.active = 9;
 	s.mbufs.capacity = 8191;
 	s.latency =
-	    (struct sl_metrics_histogram){3, upper, count, 10, 1500000123};
+		(struct sl_metrics_histogram){3, upper, count, 10, 1500000123};
 	s.loop = &ls;
 	s.counters = ctr;
 	s.n_counters = 3;
@@ -126,16 +127,16 @@ test_render(void)
 	CU_ASSERT(has_line(b.data, "# TYPE sluice_rx_packets_total counter"));
 	CU_ASSERT(has_line(b.data, "sluice_rx_packets_total 100"));
 	CU_ASSERT(
-	    has_line(b.data, "sluice_drops_total{reason=\"BAD_MAGIC\"} 3"));
+		has_line(b.data, "sluice_drops_total{reason=\"BAD_MAGIC\"} 3"));
 	CU_ASSERT(has_line(b.data, "sluice_drops_total{reason=\"TX_FULL\"} 0"));
 	CU_ASSERT(has_line(b.data, "sluice_stage_streams_aborted_total{"
 				   "pipeline=\"demo\",stage=\"draft\"} 10"));
 	CU_ASSERT(has_line(
-	    b.data, "sluice_instance_streams_routed_total{pipeline="
-		    "\"demo\",stage=\"draft\",instance=\"a\\\"b\\\\c\\nd\"}"
-		    " 13"));
-	CU_ASSERT(
-	    has_line(b.data, "# TYPE sluice_instance_streams_active gauge"));
+		b.data, "sluice_instance_streams_routed_total{pipeline="
+			"\"demo\",stage=\"draft\",instance=\"a\\\"b\\\\c\\nd\"}"
+			" 13"));
+	CU_ASSERT(has_line(b.data,
+			   "# TYPE sluice_instance_streams_active gauge"));
 	CU_ASSERT(has_line(b.data,
 			   "sluice_instance_draining{pipeline=\"demo\","
 			   "stage=\"draft\",instance=\"a\\\"b\\\\c\\nd\"}"
@@ -154,9 +155,10 @@ test_render(void)
 				   "le=\"0.001\"} 9"));
 	CU_ASSERT(has_line(b.data, "sluice_fragment_residence_seconds_bucket{"
 				   "le=\"+Inf\"} 10"));
-	CU_ASSERT(has_line(b.data,
-			   "sluice_fragment_residence_seconds_sum 1.500000123"));
-	CU_ASSERT(has_line(b.data, "sluice_fragment_residence_seconds_count 10"));
+	CU_ASSERT(has_line(
+		b.data, "sluice_fragment_residence_seconds_sum 1.500000123"));
+	CU_ASSERT(
+		has_line(b.data, "sluice_fragment_residence_seconds_count 10"));
 	CU_ASSERT(has_line(b.data, "sluice_control_loop_accepted_total 42"));
 	CU_ASSERT(has_line(b.data, "# HELP sluice_test_things_total Help with "
 				   "\\\\ and\\nnewline."));
@@ -164,8 +166,8 @@ test_render(void)
 	CU_ASSERT(has_line(b.data, "sluice_test_by_total{code=\"B\"} 2"));
 	/* One HELP for the two-sample family. */
 	CU_ASSERT_PTR_NULL(
-	    strstr(strstr(b.data, "# HELP sluice_test_by_total") + 1,
-		   "# HELP sluice_test_by_total"));
+		strstr(strstr(b.data, "# HELP sluice_test_by_total") + 1,
+		       "# HELP sluice_test_by_total"));
 	CU_ASSERT_TRUE(families_announced(b.data));
 	sl_metrics_buf_free(&b);
 
@@ -238,8 +240,8 @@ test_scrape(void)
 	snprintf(want, sizeof(want), "\r\nContent-Length: %zu\r\n",
 		 strlen(body));
 	CU_ASSERT_PTR_NOT_NULL(strstr(r, want));
-	CU_ASSERT(
-	    has_line(body, "sluice_drops_total{reason=\"TENANT_RATE\"} 12"));
+	CU_ASSERT(has_line(body,
+			   "sluice_drops_total{reason=\"TENANT_RATE\"} 12"));
 	CU_ASSERT(has_line(body, "sluice_instance_bytes_total{pipeline="
 				 "\"demo\",stage=\"draft\",instance="
 				 "\"draft \\\"b\\\"\\\\x\"} 8000"));
@@ -262,7 +264,7 @@ test_scrape(void)
 	CU_ASSERT(has_line(body, "sluice_api_errors_by_code_total{"
 				 "code=\"BAD_REQUEST\"} 0"));
 	CU_ASSERT_PTR_NOT_NULL(
-	    strstr(body, "\nsluice_control_loop_accepted_total "));
+		strstr(body, "\nsluice_control_loop_accepted_total "));
 	CU_ASSERT_PTR_NOT_NULL(strstr(body, "\nsluice_api_requests_total "));
 	CU_ASSERT_TRUE(families_announced(body));
 	/* The backend was asked without reset. */
@@ -307,15 +309,19 @@ test_http_errors(void)
 		const char *req;
 		const char *status;
 	} cases[] = {
-	    {"GET / HTTP/1.0\r\n\r\n", "HTTP/1.0 404 Not Found\r\n"},
-	    {"GET /metricsx HTTP/1.0\r\n\r\n", "HTTP/1.0 404 Not Found\r\n"},
-	    {"POST /metrics HTTP/1.0\r\n\r\n", "HTTP/1.0 404 Not Found\r\n"},
-	    {"HEAD /metrics HTTP/1.0\r\n\r\n", "HTTP/1.0 404 Not Found\r\n"},
-	    {"GET /metrics?x=1 HTTP/1.0\n\n", "HTTP/1.0 200 OK\r\n"},
-	    {"garbage\r\n\r\n", "HTTP/1.0 400 Bad Request\r\n"},
-	    {"GET /metrics FTP/1.0\r\n\r\n", "HTTP/1.0 400 Bad Request\r\n"},
-	    {"GET  /metrics HTTP/1.0 x\r\n\r\n",
-	     "HTTP/1.0 400 Bad Request\r\n"},
+		{"GET / HTTP/1.0\r\n\r\n", "HTTP/1.0 404 Not Found\r\n"},
+		{"GET /metricsx HTTP/1.0\r\n\r\n",
+		 "HTTP/1.0 404 Not Found\r\n"},
+		{"POST /metrics HTTP/1.0\r\n\r\n",
+		 "HTTP/1.0 404 Not Found\r\n"},
+		{"HEAD /metrics HTTP/1.0\r\n\r\n",
+		 "HTTP/1.0 404 Not Found\r\n"},
+		{"GET /metrics?x=1 HTTP/1.0\n\n", "HTTP/1.0 200 OK\r\n"},
+		{"garbage\r\n\r\n", "HTTP/1.0 400 Bad Request\r\n"},
+		{"GET /metrics FTP/1.0\r\n\r\n",
+		 "HTTP/1.0 400 Bad Request\r\n"},
+		{"GET  /metrics HTTP/1.0 x\r\n\r\n",
+		 "HTTP/1.0 400 Bad Request\r\n"},
 	};
 	char *big = malloc(SL_METRICS_REQUEST_MAX + 1024);
 	char *r;
@@ -326,7 +332,8 @@ test_http_errors(void)
 		if (strncmp(r, cases[i].status, strlen(cases[i].status)) != 0)
 			printf("\n    %zu: got \"%.40s\"\n", i, r);
 		CU_ASSERT_EQUAL(
-		    strncmp(r, cases[i].status, strlen(cases[i].status)), 0);
+			strncmp(r, cases[i].status, strlen(cases[i].status)),
+			0);
 		free(r);
 	}
 	/* Headers over 8 KiB. */
@@ -370,11 +377,11 @@ main(int argc, char **argv)
 		const char *name;
 		void (*fn)(void);
 	} tests[] = {
-	    {"render", test_render},
-	    {"scrape", test_scrape},
-	    {"promtool check metrics", test_promtool},
-	    {"http errors", test_http_errors},
-	    {"slow headers", test_http_slow},
+		{"render", test_render},
+		{"scrape", test_scrape},
+		{"promtool check metrics", test_promtool},
+		{"http errors", test_http_errors},
+		{"slow headers", test_http_slow},
 	};
 	struct harness_opts o = {.metrics = true};
 	char suite_name[32];

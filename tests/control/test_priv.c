@@ -54,8 +54,8 @@ expect_secret_refused(const char *path, const char *why)
 	char out[256] = "untouched", err[512], want[512];
 
 	snprintf(want, sizeof(want), "%s: %s", path, why);
-	CU_ASSERT(
-	    sl_priv_read_secret(path, out, sizeof(out), err, sizeof(err)) < 0);
+	CU_ASSERT(sl_priv_read_secret(path, out, sizeof(out), err,
+				      sizeof(err)) < 0);
 	if (strcmp(err, want) != 0)
 		printf("\n    got  %s\n    want %s", err, want);
 	CU_ASSERT_STRING_EQUAL(err, want);
@@ -70,11 +70,11 @@ test_secret_files(void)
 
 	p = file("ok", "0123456789abcdef-token\n", 0600);
 	CU_ASSERT_EQUAL(
-	    sl_priv_read_secret(p, out, sizeof(out), err, sizeof(err)), 0);
+		sl_priv_read_secret(p, out, sizeof(out), err, sizeof(err)), 0);
 	CU_ASSERT_STRING_EQUAL(out, "0123456789abcdef-token");
 	p = file("crlf", "0123456789abcdef-token\r\n", 0400);
 	CU_ASSERT_EQUAL(
-	    sl_priv_read_secret(p, out, sizeof(out), err, sizeof(err)), 0);
+		sl_priv_read_secret(p, out, sizeof(out), err, sizeof(err)), 0);
 	CU_ASSERT_STRING_EQUAL(out, "0123456789abcdef-token");
 
 	p = file("group", "0123456789abcdef-token\n", 0640);
@@ -109,7 +109,8 @@ test_secret_files(void)
 	}
 	/* The environment's token, by the same rules. */
 	CU_ASSERT_EQUAL(
-	    sl_priv_check_secret("0123456789abcdef", 256, err, sizeof(err)), 0);
+		sl_priv_check_secret("0123456789abcdef", 256, err, sizeof(err)),
+		0);
 	CU_ASSERT_EQUAL(sl_priv_check_secret("tiny", 256, err, sizeof(err)),
 			-EINVAL);
 	CU_ASSERT_STRING_EQUAL(err, "4 bytes: at least 16 (e.g. head -c 24 "
@@ -124,7 +125,8 @@ test_user_lookup(void)
 
 	if (geteuid() != 0) {
 		CU_ASSERT_EQUAL(
-		    sl_priv_resolve_user("nobody", &u, err, sizeof(err)), 0);
+			sl_priv_resolve_user("nobody", &u, err, sizeof(err)),
+			0);
 		CU_ASSERT_FALSE(u.drop);
 		return;
 	}
@@ -136,8 +138,8 @@ test_user_lookup(void)
 	CU_ASSERT_EQUAL(sl_priv_resolve_user("root", &u, err, sizeof(err)), 0);
 	CU_ASSERT_FALSE(u.drop);
 	CU_ASSERT_EQUAL(
-	    sl_priv_resolve_user("no-such-user-x", &u, err, sizeof(err)),
-	    -ENOENT);
+		sl_priv_resolve_user("no-such-user-x", &u, err, sizeof(err)),
+		-ENOENT);
 	CU_ASSERT_STRING_EQUAL(err, "--user no-such-user-x: no such user "
 				    "(create one, e.g. useradd --system "
 				    "--no-create-home sluice)");
@@ -154,7 +156,7 @@ test_user_can(void)
 		return;
 	}
 	CU_ASSERT_EQUAL_FATAL(
-	    sl_priv_resolve_user("nobody", &u, err, sizeof(err)), 0);
+		sl_priv_resolve_user("nobody", &u, err, sizeof(err)), 0);
 	snprintf(mine, sizeof(mine), "%s/root-only", g_dir);
 	snprintf(open_dir, sizeof(open_dir), "%s/nobodys", g_dir);
 	mkdir(mine, 0755);
@@ -289,7 +291,8 @@ test_drop(void)
 	if (geteuid() != 0) {
 		/* Nothing to drop: said so, nothing changed. */
 		CU_ASSERT_EQUAL(
-		    sl_priv_resolve_user("nobody", &u, err, sizeof(err)), 0);
+			sl_priv_resolve_user("nobody", &u, err, sizeof(err)),
+			0);
 		CU_ASSERT_EQUAL(sl_priv_drop(&u, NULL, 0, msg, sizeof(msg)), 0);
 		CU_ASSERT_STRING_EQUAL(msg,
 				       "not dropping: not started as root");
@@ -328,10 +331,10 @@ main(void)
 		const char *name;
 		void (*fn)(void);
 	} tests[] = {
-	    {"token files", test_secret_files},
-	    {"the run user", test_user_lookup},
-	    {"what the run user may write", test_user_can},
-	    {"the drop, every thread", test_drop},
+		{"token files", test_secret_files},
+		{"the run user", test_user_lookup},
+		{"what the run user may write", test_user_can},
+		{"the drop, every thread", test_drop},
 	};
 	CU_pSuite suite;
 	unsigned int failed;

@@ -109,8 +109,8 @@ ctl_run(struct run *r, bool raw, const char *input, ...)
 	close(outp[0]);
 	close(errp[0]);
 	waitpid(pid, &status, 0);
-	r->rc =
-	    WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	r->rc = WIFEXITED(status) ? WEXITSTATUS(status)
+				  : 128 + WTERMSIG(status);
 }
 
 /* @text has the line @line once runs of spaces are squashed. */
@@ -196,7 +196,7 @@ static void
 test_apply(void)
 {
 	const char *ok =
-	    write_file("demo.yaml", "pipelines:\n  - name: demo\n");
+		write_file("demo.yaml", "pipelines:\n  - name: demo\n");
 	const char *bad;
 	struct api_backend b;
 	char line[256];
@@ -224,10 +224,10 @@ test_apply(void)
 			 "depth 1 streams, got 3\n");
 	ctl_run(&R, false, NULL, "apply", "-f", bad, NULL);
 	CU_ASSERT(
-	    check(&R, 1,
-		  "sluicectl: apply: demo.yaml:12: pipelines[0].stages[1]."
-		  "aggregation: must be 0..1 for a stage receiving depth "
-		  "1 streams, got 3\n"));
+		check(&R, 1,
+		      "sluicectl: apply: demo.yaml:12: pipelines[0].stages[1]."
+		      "aggregation: must be 0..1 for a stage receiving depth "
+		      "1 streams, got 3\n"));
 	CU_ASSERT_STRING_EQUAL(R.out, "");
 
 	ctl_run(&R, false, NULL, "apply", NULL);
@@ -256,7 +256,7 @@ test_get(void)
 	CU_ASSERT(has_line(R.out, " stage 2 claims: engine, aggregation 1, "
 				  "depth 2, least_loaded"));
 	CU_ASSERT(
-	    has_line(R.out, " stage 3 total: sum, aggregation 1, depth 2"));
+		has_line(R.out, " stage 3 total: sum, aggregation 1, depth 2"));
 	CU_ASSERT(has_line(R.out, " instance draft-b 10.77.0.12:7801"));
 	CU_ASSERT(has_line(R.out, " edge client -> draft: stream, depth 1->1"));
 	CU_ASSERT(has_line(R.out, " edge draft -> claims: stream, split line, "
@@ -330,8 +330,8 @@ test_add_remove_drain(void)
 			"\"10.0.0.1\"\n"));
 	ctl_run(&R, false, NULL, "add", "--pipeline", "demo", "--stage",
 		"draft", NULL);
-	CU_ASSERT(
-	    check(&R, 2, "sluicectl: add: --address IP:PORT is required\n"));
+	CU_ASSERT(check(&R, 2,
+			"sluicectl: add: --address IP:PORT is required\n"));
 
 	ctl_run(&R, false, NULL, "remove", "--pipeline", "demo", "--stage",
 		"draft", "--name", "draft-c", NULL);
@@ -451,11 +451,11 @@ static void
 test_guard_list(void)
 {
 	static const char *const rows[] = {
-	    "GUARD ACTION RULE KIND MATCHES BLOCKS REDACTIONS",
-	    "forget block \"Hsiao Yun-Hwa\" literal 4 4 0",
-	    "forget block /\\bvx-[0-9]{3}\\b/ regex 2 2 0",
-	    "forget prefix \"Do not discuss the works of Hsiao Yun-Hwa.\"",
-	    "pii redact /\\b[0-9]{3}-[0-9]{4}\\b/ regex 7 0 7",
+		"GUARD ACTION RULE KIND MATCHES BLOCKS REDACTIONS",
+		"forget block \"Hsiao Yun-Hwa\" literal 4 4 0",
+		"forget block /\\bvx-[0-9]{3}\\b/ regex 2 2 0",
+		"forget prefix \"Do not discuss the works of Hsiao Yun-Hwa.\"",
+		"pii redact /\\b[0-9]{3}-[0-9]{4}\\b/ regex 7 0 7",
 	};
 	unsigned int calls = recorded().calls[API_OP_LIST_GUARDS];
 	uint64_t gen = recorded().generation;
@@ -498,7 +498,7 @@ test_guard_list(void)
 			 "guards not loaded yet");
 	ctl_run(&R, false, NULL, "guard", "list", NULL);
 	CU_ASSERT(
-	    check(&R, 1, "sluicectl: guard list: guards not loaded yet\n"));
+		check(&R, 1, "sluicectl: guard list: guards not loaded yet\n"));
 	CU_ASSERT_STRING_EQUAL(R.out, "");
 	api_backend_fail(harness_backend_of(g_h), API_OP_LIST_GUARDS, 0, NULL,
 			 NULL);
@@ -628,8 +628,8 @@ test_guard_edit(void)
 	/* Refused by the backend: exit 1, its field and message. */
 	ctl_run(&R, false, NULL, "guard", "add", "--guard", "nope", "--literal",
 		"x", NULL);
-	CU_ASSERT(
-	    check(&R, 1, "sluicectl: guard add: guard: no guard \"nope\"\n"));
+	CU_ASSERT(check(&R, 1,
+			"sluicectl: guard add: guard: no guard \"nope\"\n"));
 	CU_ASSERT_STRING_EQUAL(R.out, "");
 	ctl_run(&R, false, NULL, "guard", "add", "--guard", "forget",
 		"--literal", "Hsiao Yun-Hwa", NULL);
@@ -676,8 +676,8 @@ test_guard_edit(void)
 	/* Bad usage: exit 2, nothing sent. */
 	b = recorded();
 	ctl_run(&R, false, NULL, "guard", "add", "--literal", "x", NULL);
-	CU_ASSERT(
-	    check(&R, 2, "sluicectl: guard add: --guard NAME is required\n"));
+	CU_ASSERT(check(&R, 2,
+			"sluicectl: guard add: --guard NAME is required\n"));
 	ctl_run(&R, false, NULL, "guard", "remove", "--guard", "forget", NULL);
 	CU_ASSERT(check(&R, 2,
 			"sluicectl: guard remove: --literal TEXT or --regex "
@@ -932,19 +932,19 @@ main(int argc, char **argv)
 		const char *name;
 		void (*fn)(void);
 	} tests[] = {
-	    {"version", test_version},
-	    {"apply", test_apply},
-	    {"get", test_get},
-	    {"instances", test_instances},
-	    {"add, remove, drain", test_add_remove_drain},
-	    {"stats", test_stats},
-	    {"stats --json", test_stats_json},
-	    {"top", test_top},
-	    {"guard list", test_guard_list},
-	    {"guard list --json", test_guard_list_json},
-	    {"guard add, guard remove", test_guard_edit},
-	    {"help and usage", test_help_and_usage},
-	    {"tcp with token", test_tcp},
+		{"version", test_version},
+		{"apply", test_apply},
+		{"get", test_get},
+		{"instances", test_instances},
+		{"add, remove, drain", test_add_remove_drain},
+		{"stats", test_stats},
+		{"stats --json", test_stats_json},
+		{"top", test_top},
+		{"guard list", test_guard_list},
+		{"guard list --json", test_guard_list_json},
+		{"guard add, guard remove", test_guard_edit},
+		{"help and usage", test_help_and_usage},
+		{"tcp with token", test_tcp},
 	};
 	char suite_name[32];
 	CU_pSuite suite;

@@ -26,40 +26,40 @@
 #include "sl_confine.h"
 #include "sl_state.h"
 
-static char g_dir[64];	   /* the state directory */
+static char g_dir[64];     /* the state directory */
 static char g_cfgdir[64];  /* the config directory */
 static char g_startup[96]; /* the --config file's path */
 
 static const char *startup_yaml =
-    "sluiced: {address: 10.77.0.1}\n"
-    "guards:\n"
-    "  - name: forget\n"
-    "    literals: [Hsiao Yun-Hwa]\n"
-    "pipelines:\n"
-    "  - name: demo\n"
-    "    id: 1\n"
-    "    stages:\n"
-    "      - {name: draft, instances: [10.77.0.11:7801, "
-    "10.77.0.12:7801]}\n"
-    "    edges:\n"
-    "      - {from: client, to: draft}\n"
-    "      - {from: draft, to: client, guard: forget}\n";
+	"sluiced: {address: 10.77.0.1}\n"
+	"guards:\n"
+	"  - name: forget\n"
+	"    literals: [Hsiao Yun-Hwa]\n"
+	"pipelines:\n"
+	"  - name: demo\n"
+	"    id: 1\n"
+	"    stages:\n"
+	"      - {name: draft, instances: [10.77.0.11:7801, "
+	"10.77.0.12:7801]}\n"
+	"    edges:\n"
+	"      - {from: client, to: draft}\n"
+	"      - {from: draft, to: client, guard: forget}\n";
 
 /* Another file to apply: a list file for its guard, one instance. */
 static const char *applied_yaml =
-    "sluiced: {address: 10.77.0.1}\n"
-    "guards:\n"
-    "  - name: forget\n"
-    "    literals_file: authors.txt\n"
-    "pipelines:\n"
-    "  - name: demo\n"
-    "    id: 1\n"
-    "    stages:\n"
-    "      - {name: draft, instances: [10.77.0.21:7801, "
-    "10.77.0.22:7801]}\n"
-    "    edges:\n"
-    "      - {from: client, to: draft}\n"
-    "      - {from: draft, to: client, guard: forget}\n";
+	"sluiced: {address: 10.77.0.1}\n"
+	"guards:\n"
+	"  - name: forget\n"
+	"    literals_file: authors.txt\n"
+	"pipelines:\n"
+	"  - name: demo\n"
+	"    id: 1\n"
+	"    stages:\n"
+	"      - {name: draft, instances: [10.77.0.21:7801, "
+	"10.77.0.22:7801]}\n"
+	"    edges:\n"
+	"      - {from: client, to: draft}\n"
+	"      - {from: draft, to: client, guard: forget}\n";
 
 static struct sl_confine g_files;
 
@@ -165,14 +165,14 @@ change(struct sl_state *st, struct sl_config **cfg,
 	char msg[512];
 	int code;
 	struct sl_config *next =
-	    sl_state_apply_edit(*cfg, req, &code, msg, sizeof(msg));
+		sl_state_apply_edit(*cfg, req, &code, msg, sizeof(msg));
 
 	if (next == NULL)
 		printf("\n    edit refused: %s", msg);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(next);
-	CU_ASSERT_EQUAL_FATAL(
-	    sl_state_save_edit(st, req, st->generation + 1, msg, sizeof(msg)),
-	    0);
+	CU_ASSERT_EQUAL_FATAL(sl_state_save_edit(st, req, st->generation + 1,
+						 msg, sizeof(msg)),
+			      0);
 	sl_config_free(*cfg);
 	*cfg = next;
 }
@@ -518,12 +518,12 @@ main(void)
 		const char *name;
 		void (*fn)(void);
 	} tests[] = {
-	    {"edits restored", test_edits_restored},
-	    {"an apply and its edits restored", test_apply_restored},
-	    {"refused: edit, not a state", test_refusals},
-	    {"a changed startup file wins", test_startup_changed},
-	    {"undo, stale temporary", test_undo_and_stale_tmp},
-	    {"edit limit", test_edit_limit},
+		{"edits restored", test_edits_restored},
+		{"an apply and its edits restored", test_apply_restored},
+		{"refused: edit, not a state", test_refusals},
+		{"a changed startup file wins", test_startup_changed},
+		{"undo, stale temporary", test_undo_and_stale_tmp},
+		{"edit limit", test_edit_limit},
 	};
 	CU_pSuite suite;
 	unsigned int failed;

@@ -98,7 +98,7 @@ dag_open(const char *yaml)
 	dag.dp = calloc(1, sizeof(*dag.dp));
 	CU_ASSERT_PTR_NOT_NULL_FATAL(dag.dp);
 	CU_ASSERT_EQUAL_FATAL(
-	    sl_dp_init(dag.dp, dag.cfg, port.port_id, dp_test_pool()), 0);
+		sl_dp_init(dag.dp, dag.cfg, port.port_id, dp_test_pool()), 0);
 	our_mac = port.mac;
 	if (rte_is_zero_ether_addr(&our_mac)) {
 		our_mac = (struct rte_ether_addr){{0x02, 0, 0, 0, 0, 0x01}};
@@ -118,7 +118,7 @@ dag_open(const char *yaml)
 	for (uint16_t p = 0; p < dag.cfg->n_pipelines; p++)
 		for (uint16_t s = 0; s < dag.cfg->pipelines[p].n_stages; s++) {
 			const struct sl_stage_cfg *st =
-			    &dag.cfg->pipelines[p].stages[s];
+				&dag.cfg->pipelines[p].stages[s];
 
 			for (uint16_t i = 0; i < st->n_instances; i++)
 				learn(st->instances[i].ep.ip);
@@ -205,13 +205,12 @@ dag_from_instance(uint16_t stage, uint16_t inst, const uint64_t *ancestry,
 	return f;
 }
 
-
 static void
 remember_request(const struct dp_frag *f)
 {
-	uint64_t id = dp_test_req_to_sluiced(dag.dp, f->pipeline, f->src_ip,
-					     f->src_port, f->tenant,
-					     f->ancestry[0]);
+	uint64_t id =
+		dp_test_req_to_sluiced(dag.dp, f->pipeline, f->src_ip,
+				       f->src_port, f->tenant, f->ancestry[0]);
 
 	if (id == f->ancestry[0])
 		return;
@@ -283,7 +282,8 @@ dag_capture(void)
 			     fr.hdr_off == SL_WIRE_FRAME_HDR_OFF &&
 			     dp_test_ipv4_cksum_ok(p + 14, 20) &&
 			     fr.dgram_len <= sizeof(s->dgram) &&
-			     len == (size_t)SL_WIRE_FRAME_HDR_OFF + fr.dgram_len;
+			     len == (size_t)SL_WIRE_FRAME_HDR_OFF +
+					     fr.dgram_len;
 			if (ok) {
 				struct sl_frag_hdr h;
 
@@ -343,8 +343,7 @@ dag_inject(const struct dp_frag *f, unsigned int n)
 		pkts[i] = dp_test_frame(&f[i]);
 		remember_request(&f[i]);
 	}
-	CU_ASSERT_EQUAL(rte_ring_enqueue_burst(port.rx, (void **)pkts, n,
-					       NULL),
+	CU_ASSERT_EQUAL(rte_ring_enqueue_burst(port.rx, (void **)pkts, n, NULL),
 			n);
 }
 

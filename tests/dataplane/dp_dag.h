@@ -36,7 +36,7 @@
 	"  size: 1024\n"                                                       \
 	"  idle_timeout_ms: 1000\n"                                            \
 	"  reorder_window: 8\n"                                                \
-	"  buffer_max: 128\n"                                                   \
+	"  buffer_max: 128\n"                                                  \
 	"liveness: {probe_ms: 0}\n"                                            \
 	"clients:\n"                                                           \
 	"  - 10.0.1.0/24\n"
@@ -53,11 +53,11 @@ struct dag_sent {
 struct dag {
 	struct sl_config *cfg;
 	struct sl_dp *dp;
-	uint64_t t0;     /* dp->now right after sl_dp_init */
+	uint64_t t0; /* dp->now right after sl_dp_init */
 	unsigned int n_sent;
-	struct dag_sent *sent; /* DAG_SENT_MAX, in the order sent */
+	struct dag_sent *sent;   /* DAG_SENT_MAX, in the order sent */
 	unsigned int bad_frames; /* sent frames that failed a check */
-	bool raw_ids; /* keep sluiced's request ids in what is captured */
+	bool raw_ids;       /* keep sluiced's request ids in what is captured */
 	unsigned int n_arp; /* ARP requests sluiced sent (answered at once) */
 };
 
@@ -138,8 +138,7 @@ void dag_expect_drops(int reason, ...);
 
 /** dag_instance_of - index of the instance of stage @st at @ip:@port,
  * or -1. */
-int dag_instance_of(const struct sl_stage_cfg *st, uint32_t ip,
-		    uint16_t port);
+int dag_instance_of(const struct sl_stage_cfg *st, uint32_t ip, uint16_t port);
 
 /** xorshift64*: deterministic, so a failure reproduces. */
 uint64_t dag_rng(void);

@@ -64,17 +64,17 @@ dp_test_eal_init(const char *prog)
 {
 	char prefix[64], lcore[16];
 	char *argv[] = {
-	    (char *)prog,
-	    "--no-huge",
-	    "-m",
-	    "256",
-	    "--no-pci",
-	    "--no-telemetry",
-	    "--log-level=warning",
-	    "--file-prefix",
-	    prefix,
-	    "-l",
-	    lcore,
+		(char *)prog,
+		"--no-huge",
+		"-m",
+		"256",
+		"--no-pci",
+		"--no-telemetry",
+		"--log-level=warning",
+		"--file-prefix",
+		prefix,
+		"-l",
+		lcore,
 	};
 	int argc = (int)RTE_DIM(argv);
 	const char *base = strrchr(prog, '/');
@@ -188,7 +188,7 @@ dp_test_build(const struct dp_frag *f, uint8_t *buf, size_t cap,
 			f->n_tokens <= DP_TEST_TOKENS_MAX);
 	for (unsigned int i = 0; i < f->n_tokens; i++) {
 		const char *text =
-		    f->token_texts ? f->token_texts[i] : f->tokens[i];
+			f->token_texts ? f->token_texts[i] : f->tokens[i];
 		size_t len = f->token_lens ? f->token_lens[i] : strlen(text);
 		uint32_t id = f->token_ids ? f->token_ids[i] : f->token_id0 + i;
 
@@ -303,8 +303,8 @@ struct sl_config *
 dp_test_config(const char *yaml)
 {
 	char err[256];
-	struct sl_config *cfg =
-	    sl_config_parse(yaml, strlen(yaml), "test.yaml", err, sizeof(err));
+	struct sl_config *cfg = sl_config_parse(yaml, strlen(yaml), "test.yaml",
+						err, sizeof(err));
 
 	if (cfg == NULL)
 		fprintf(stderr, "config: %s\n", err);
@@ -372,7 +372,7 @@ instance_ips(const struct sl_config *cfg, uint32_t *ips)
 	for (uint16_t p = 0; p < cfg->n_pipelines; p++)
 		for (uint16_t s = 0; s < cfg->pipelines[p].n_stages; s++) {
 			const struct sl_stage_cfg *st =
-			    &cfg->pipelines[p].stages[s];
+				&cfg->pipelines[p].stages[s];
 
 			for (uint16_t i = 0; i < st->n_instances; i++) {
 				uint32_t ip = st->instances[i].ep.ip;
@@ -399,9 +399,9 @@ dp_test_take_start_arps(struct sl_dp *dp)
 	for (unsigned int i = 0; i < n; i++) {
 		struct rte_mbuf *m = dp->ctrl[i];
 		const struct rte_ether_hdr *eth =
-		    rte_pktmbuf_mtod(m, const struct rte_ether_hdr *);
+			rte_pktmbuf_mtod(m, const struct rte_ether_hdr *);
 		const struct rte_arp_hdr *arp =
-		    (const struct rte_arp_hdr *)(eth + 1);
+			(const struct rte_arp_hdr *)(eth + 1);
 		unsigned int k = 0;
 		uint32_t tip;
 
@@ -409,7 +409,7 @@ dp_test_take_start_arps(struct sl_dp *dp)
 		    eth->ether_type != RTE_BE16(RTE_ETHER_TYPE_ARP) ||
 		    arp->arp_opcode != RTE_BE16(RTE_ARP_OP_REQUEST) ||
 		    rte_be_to_cpu_32(arp->arp_data.arp_sip) !=
-			dp->cfg->listen.ip) {
+			    dp->cfg->listen.ip) {
 			bad++;
 		} else {
 			tip = rte_be_to_cpu_32(arp->arp_data.arp_tip);
@@ -425,7 +425,8 @@ dp_test_take_start_arps(struct sl_dp *dp)
 	dp->n_ctrl = 0;
 	if (bad != 0 || n != RTE_MIN(n_ips, dp->queue_cap))
 		printf("\n  start: %u ARP requests (%u wrong) for %u "
-		       "instance addresses", n, bad, n_ips);
+		       "instance addresses",
+		       n, bad, n_ips);
 	CU_ASSERT_EQUAL(bad, 0);
 	CU_ASSERT_EQUAL(n, RTE_MIN(n_ips, dp->queue_cap));
 	return n;
@@ -440,7 +441,7 @@ dp_test_instances_reachable(const struct sl_dp *dp, unsigned int *total)
 	for (uint16_t p = 0; p < cfg->n_pipelines; p++)
 		for (uint16_t s = 0; s < cfg->pipelines[p].n_stages; s++) {
 			const struct sl_stage_cfg *st =
-			    &cfg->pipelines[p].stages[s];
+				&cfg->pipelines[p].stages[s];
 
 			for (uint16_t i = 0; i < st->n_instances; i++) {
 				all++;

@@ -200,9 +200,18 @@ struct dp_test_case {
 	const char *name;
 	void (*fn)(void);
 };
-#define DP_SUITE(name) {(name), NULL, NULL}
-#define DP_CASE(name, fn) {NULL, (name), (fn)}
-#define DP_END {NULL, NULL, NULL}
+#define DP_SUITE(name)                                                         \
+	{                                                                      \
+		(name), NULL, NULL                                             \
+	}
+#define DP_CASE(name, fn)                                                      \
+	{                                                                      \
+		NULL, (name), (fn)                                             \
+	}
+#define DP_END                                                                 \
+	{                                                                      \
+		NULL, NULL, NULL                                               \
+	}
 
 /**
  * dp_test_main - a test program's main: EAL (dp_test_eal_init), @setup

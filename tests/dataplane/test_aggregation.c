@@ -71,10 +71,9 @@ open_config(uint8_t level, unsigned int n, int skip)
 
 		if ((int)i == skip)
 			continue;
-		len += snprintf(yaml + len, sizeof(yaml) - len,
-				"          - %s:%u\n",
-				sl_ipv4_format(eps[i].ip, ip, sizeof(ip)),
-				eps[i].port);
+		len += snprintf(
+			yaml + len, sizeof(yaml) - len, "          - %s:%u\n",
+			sl_ipv4_format(eps[i].ip, ip, sizeof(ip)), eps[i].port);
 	}
 	snprintf(yaml + len, sizeof(yaml) - len,
 		 "    edges:\n"
@@ -94,11 +93,12 @@ want_instance(const uint64_t *ids, uint8_t level)
 	uint32_t seeds[SL_MAX_INSTANCES];
 
 	for (uint8_t i = 0; i < level; i++)
-		anc[i] = rte_cpu_to_be_64(i == 0 ? dag_wire_id(ids[0])
-						 : ids[i]);
+		anc[i] =
+			rte_cpu_to_be_64(i == 0 ? dag_wire_id(ids[0]) : ids[i]);
 	for (uint16_t i = 0; i < c->n_instances; i++) {
 		seeds[i] = sl_route_seed(&c->instances[i].ep);
-		CU_ASSERT_EQUAL(seeds[i], sl_dp_instance(dag.dp, 0, 2, i)->seed);
+		CU_ASSERT_EQUAL(seeds[i],
+				sl_dp_instance(dag.dp, 0, 2, i)->seed);
 	}
 	return sl_route_rendezvous(sl_route_key_hash(anc, level, level), seeds,
 				   c->n_instances);
@@ -141,15 +141,15 @@ run_request(uint64_t req, int inst[CLAIMS][CHILDREN], int marker[CLAIMS])
 			const struct dag_sent *s = &dag.sent[k];
 			int where = dag_instance_of(c, s->dst_ip, s->dst_port);
 
-			ok &= s->h.ancestry[0] == req && s->h.ancestry[1] == i &&
-			      s->h.stage == 3 && s->h.from_stage == 2 &&
-			      where >= 0;
+			ok &= s->h.ancestry[0] == req &&
+			      s->h.ancestry[1] == i && s->h.stage == 3 &&
+			      s->h.from_stage == 2 && where >= 0;
 			if (s->h.depth == 3 && s->h.ancestry[2] < CHILDREN &&
 			    s->h.flags == SL_FRAG_F_END)
 				inst[i][s->h.ancestry[2]] = where;
 			else if (s->h.depth == 2 && marker[i] < 0 &&
 				 s->h.flags ==
-				     (SL_FRAG_F_END | SL_FRAG_F_CHILDREN) &&
+					 (SL_FRAG_F_END | SL_FRAG_F_CHILDREN) &&
 				 s->h.child_count == CHILDREN)
 				marker[i] = where;
 			else
@@ -182,15 +182,16 @@ check_level(uint8_t level)
 					bad++;
 				for (unsigned int i = 0; i < CLAIMS; i++) {
 					uint64_t ids[2] = {req, i};
-					int claim_want = level ? want_instance(
-								     ids, level)
-							       : -1;
+					int claim_want =
+						level ? want_instance(ids,
+								      level)
+						      : -1;
 
 					for (unsigned int j = 0; j < CHILDREN;
 					     j++) {
-						int want = level ? claim_want
-								 : (int)(rr++ %
-									 n);
+						int want =
+							level ? claim_want
+							      : (int)(rr++ % n);
 
 						checked++;
 						if (inst[i][j] != want)
@@ -210,7 +211,8 @@ check_level(uint8_t level)
 			if (n_used < RTE_MIN(n, level == 1 ? 3u : 4u))
 				spread_bad++;
 			for (unsigned int i = 0; i < n; i++)
-				if (sl_dp_instance(dag.dp, 0, 2, i)->streams_active)
+				if (sl_dp_instance(dag.dp, 0, 2, i)
+					    ->streams_active)
 					bad++;
 			dag_expect_drops(-1);
 			dag_close();
@@ -279,8 +281,9 @@ test_remove_one_instance(void)
 						bad++;
 						continue;
 					}
-					ep = &dag_stage(3)->instances[inst[i][0]]
-						  .ep;
+					ep = &dag_stage(3)
+						      ->instances[inst[i][0]]
+						      .ep;
 					if (pass == 0) {
 						before[r][i] = *ep;
 						continue;
@@ -290,7 +293,7 @@ test_remove_one_instance(void)
 						moved += ep->ip != eps[gone].ip;
 					} else if (ep->ip != before[r][i].ip ||
 						   ep->port !=
-						       before[r][i].port) {
+							   before[r][i].port) {
 						wrong++;
 					}
 				}
@@ -310,10 +313,8 @@ static const struct dp_test_case cases[] = {
 	DP_CASE("aggregation 2: a claim's children and marker meet, "
 		"1..32 instances",
 		test_level2),
-	DP_CASE("aggregation 1: a request's children meet",
-		test_level1),
-	DP_CASE("aggregation 0: round robin, no marker",
-		test_level0),
+	DP_CASE("aggregation 1: a request's children meet", test_level1),
+	DP_CASE("aggregation 0: round robin, no marker", test_level0),
 	DP_CASE("removing an instance moves only its claims",
 		test_remove_one_instance),
 	DP_END,

@@ -24,33 +24,31 @@
 #define C_IP DP_IP(10, 0, 4, 1)
 
 static const char fan_yaml[] =
-    DAG_YAML_HEAD
-    "pipelines:\n"
-    "  - name: p\n"
-    "    id: 1\n"
-    "    stages:\n"
-    "      - {name: a, instances: [10.0.2.1:8001]}\n"
-    "      - {name: b, instances: [10.0.3.1:8002]}\n"
-    "      - {name: c, instances: [10.0.4.1:8003]}\n"
-    "    edges:\n"
-    "      - {from: client, to: a}\n"
-    "      - {from: a, to: b}\n"
-    "      - {from: a, to: c, mode: buffer}\n"
-    "      - {from: b, to: client}\n"
-    "      - {from: c, to: client}\n";
+	DAG_YAML_HEAD "pipelines:\n"
+		      "  - name: p\n"
+		      "    id: 1\n"
+		      "    stages:\n"
+		      "      - {name: a, instances: [10.0.2.1:8001]}\n"
+		      "      - {name: b, instances: [10.0.3.1:8002]}\n"
+		      "      - {name: c, instances: [10.0.4.1:8003]}\n"
+		      "    edges:\n"
+		      "      - {from: client, to: a}\n"
+		      "      - {from: a, to: b}\n"
+		      "      - {from: a, to: c, mode: buffer}\n"
+		      "      - {from: b, to: client}\n"
+		      "      - {from: c, to: client}\n";
 
-static const char split_yaml[] =
-    DAG_YAML_HEAD
-    "pipelines:\n"
-    "  - name: p\n"
-    "    id: 1\n"
-    "    stages:\n"
-    "      - {name: a, instances: [10.0.2.1:8001]}\n"
-    "      - {name: b, aggregation: 1, instances: [10.0.3.1:8002]}\n"
-    "    edges:\n"
-    "      - {from: client, to: a}\n"
-    "      - {from: a, to: b, split: line}\n"
-    "      - {from: b, to: client}\n";
+static const char split_yaml[] = DAG_YAML_HEAD
+	"pipelines:\n"
+	"  - name: p\n"
+	"    id: 1\n"
+	"    stages:\n"
+	"      - {name: a, instances: [10.0.2.1:8001]}\n"
+	"      - {name: b, aggregation: 1, instances: [10.0.3.1:8002]}\n"
+	"    edges:\n"
+	"      - {from: client, to: a}\n"
+	"      - {from: a, to: b, split: line}\n"
+	"      - {from: b, to: client}\n";
 
 static const char *const words[] = {"w0", "w1"};
 
@@ -144,8 +142,7 @@ test_stream_and_buffer_edges(void)
 		CU_ASSERT_EQUAL(dag.sent[i].h.stage, 2);
 		CU_ASSERT_EQUAL(dag.sent[i].h.from_stage, 1);
 	}
-	CU_ASSERT_EQUAL(rte_mempool_in_use_count(dag.dp->held_pool),
-			held0 + 1);
+	CU_ASSERT_EQUAL(rte_mempool_in_use_count(dag.dp->held_pool), held0 + 1);
 	CU_ASSERT_EQUAL(sl_dp_instance(dag.dp, 0, 1, 0)->streams_active, 1);
 	dag_clear();
 	/* Not yet at exactly the timeout. */
@@ -183,8 +180,7 @@ test_stream_and_buffer_edges(void)
 	 * ABORT took sequence 3). */
 	f[0] = a_frag(31, 4, 0);
 	CU_ASSERT_EQUAL(dag_process(f, 1), 0);
-	dag_expect_drops(SL_DROP_STREAM_ABORTED, 3u, SL_DROP_AFTER_END, 1u,
-			 -1);
+	dag_expect_drops(SL_DROP_STREAM_ABORTED, 3u, SL_DROP_AFTER_END, 1u, -1);
 	dag_close();
 	dp_test_end();
 }
@@ -252,7 +248,8 @@ buffer_over_max(uint8_t end_flags, uint32_t children)
 		unsigned int k = RTE_MIN(32u, n - s);
 
 		for (unsigned int i = 0; i < k; i++) {
-			f[i] = a_frag(51, s + i, s + i == n - 1 ? end_flags : 0);
+			f[i] = a_frag(51, s + i,
+				      s + i == n - 1 ? end_flags : 0);
 			if (s + i == n - 1)
 				f[i].child_count = children;
 		}

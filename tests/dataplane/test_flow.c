@@ -24,7 +24,7 @@
 struct release_log {
 	unsigned int calls;
 	unsigned int per_idx[4096];
-	unsigned int held_seen;	 /* sum of n_held at release */
+	unsigned int held_seen;  /* sum of n_held at release */
 	unsigned int not_active; /* calls on an entry already FREE */
 	struct sl_flow_table *ft;
 };
@@ -98,15 +98,15 @@ test_create_args(void)
 	dp_test_begin();
 	rte_errno = 0;
 	CU_ASSERT_PTR_NULL(
-	    sl_flow_table_create("tf_bad1", 63, 8, 0, NULL, NULL));
+		sl_flow_table_create("tf_bad1", 63, 8, 0, NULL, NULL));
 	CU_ASSERT_EQUAL(rte_errno, EINVAL);
 	rte_errno = 0;
 	CU_ASSERT_PTR_NULL(
-	    sl_flow_table_create("tf_bad2", 64, 0, 0, NULL, NULL));
+		sl_flow_table_create("tf_bad2", 64, 0, 0, NULL, NULL));
 	CU_ASSERT_EQUAL(rte_errno, EINVAL);
 	rte_errno = 0;
 	CU_ASSERT_PTR_NULL(sl_flow_table_create(
-	    "tf_bad3", 64, SL_CONFIG_REORDER_MAX + 1, 0, NULL, NULL));
+		"tf_bad3", 64, SL_CONFIG_REORDER_MAX + 1, 0, NULL, NULL));
 	CU_ASSERT_EQUAL(rte_errno, EINVAL);
 	sl_flow_table_free(NULL);
 	dp_test_end();
@@ -482,9 +482,9 @@ test_expire_idle_and_linger(void)
 
 	/* A fragment refreshes c. */
 	sl_flow_at(ft, (uint32_t)ic)->last_tsc = T0 + 500;
-	CU_ASSERT_EQUAL(
-	    sl_flow_expire(ft, T0 + idle, idle, linger, &cursor, ft->capacity),
-	    0);
+	CU_ASSERT_EQUAL(sl_flow_expire(ft, T0 + idle, idle, linger, &cursor,
+				       ft->capacity),
+			0);
 	CU_ASSERT_EQUAL(sl_flow_expire(ft, T0 + idle + 1, idle, linger, &cursor,
 				       ft->capacity),
 			1);
@@ -533,7 +533,7 @@ test_expire_cursor_budget(void)
 	CU_ASSERT_EQUAL(cursor, 20);
 	for (unsigned int i = 0; i < 40; i++)
 		CU_ASSERT_EQUAL(sl_flow_at(ft, (uint32_t)pos[i])->state ==
-				    SL_FLOW_FREE,
+					SL_FLOW_FREE,
 				pos[i] >= 10 && pos[i] < 20);
 
 	/* The scan wraps: [cap - 3, cap) then [0, 5). */
@@ -636,7 +636,7 @@ test_hold_take_in_window_order(void)
 	CU_ASSERT_PTR_NULL(sl_flow_take_next(ft, f));
 	for (unsigned int i = 0; i < RTE_DIM(early); i++)
 		CU_ASSERT_EQUAL(
-		    sl_flow_hold(ft, f, mbuf_seq(early[i]), early[i]), 0);
+			sl_flow_hold(ft, f, mbuf_seq(early[i]), early[i]), 0);
 	CU_ASSERT_EQUAL(f->n_held, 5);
 	CU_ASSERT_PTR_NOT_NULL(f->held);
 	CU_ASSERT_EQUAL(rte_mempool_in_use_count(ft->reorder_pool), 1);
@@ -760,9 +760,9 @@ test_free_releases_held(void)
 		CU_ASSERT_FATAL(pos >= 0);
 		for (uint32_t s = 1; s <= i; s++)
 			CU_ASSERT_EQUAL(
-			    sl_flow_hold(ft, sl_flow_at(ft, (uint32_t)pos),
-					 mbuf_seq(s), s),
-			    0);
+				sl_flow_hold(ft, sl_flow_at(ft, (uint32_t)pos),
+					     mbuf_seq(s), s),
+				0);
 	}
 	CU_ASSERT_EQUAL(rte_mempool_in_use_count(dp_test_pool()), start + 45);
 	sl_flow_table_free(ft);
@@ -795,9 +795,11 @@ test_release_once_per_flow(void)
 	sl_flow_remove(ft, (uint32_t)pos[15]);
 	/* Flows 1..9 are idle; 10..19 (but 15) are fresh. Expire twice. */
 	CU_ASSERT_EQUAL(
-	    sl_flow_expire(ft, T0 + 5000, 1000, 100, &cursor, ft->capacity), 9);
+		sl_flow_expire(ft, T0 + 5000, 1000, 100, &cursor, ft->capacity),
+		9);
 	CU_ASSERT_EQUAL(
-	    sl_flow_expire(ft, T0 + 5000, 1000, 100, &cursor, ft->capacity), 0);
+		sl_flow_expire(ft, T0 + 5000, 1000, 100, &cursor, ft->capacity),
+		0);
 	sl_flow_table_free(ft);
 	CU_ASSERT_EQUAL(log.calls, 20);
 	for (unsigned int i = 0; i < 20; i++)
@@ -808,38 +810,28 @@ test_release_once_per_flow(void)
 
 static const struct dp_test_case cases[] = {
 	DP_SUITE("flow"),
-	DP_CASE("create rejects bad size and window",
-		test_create_args),
-	DP_CASE("key from header ignores ids past depth",
-		test_key_from_hdr),
+	DP_CASE("create rejects bad size and window", test_create_args),
+	DP_CASE("key from header ignores ids past depth", test_key_from_hdr),
 	DP_CASE("source and tenant name the stream; keyed hash",
 		test_key_source_tenant_keyed),
-	DP_CASE("add then lookup",
-		test_add_lookup),
-	DP_CASE("bulk lookup",
-		test_lookup_bulk),
+	DP_CASE("add then lookup", test_add_lookup),
+	DP_CASE("bulk lookup", test_lookup_bulk),
 	DP_CASE("re-add of a present key keeps its state",
 		test_readd_keeps_state),
-	DP_CASE("remove bumps gen",
-		test_remove_bumps_gen),
-	DP_CASE("linger kept by the keep hook, then ended",
-		test_linger_keep),
+	DP_CASE("remove bumps gen", test_remove_bumps_gen),
+	DP_CASE("linger kept by the keep hook, then ended", test_linger_keep),
 	DP_CASE("linger ring full of dead records: still queued",
 		test_linger_ring_full),
 	DP_CASE("expiry: idle ACTIVE and lingering ENDED",
 		test_expire_idle_and_linger),
-	DP_CASE("expiry: cursor and budget",
-		test_expire_cursor_budget),
-	DP_CASE("full table: 64 fit, 65th is ENOSPC",
-		test_full_table),
+	DP_CASE("expiry: cursor and budget", test_expire_cursor_budget),
+	DP_CASE("full table: 64 fit, 65th is ENOSPC", test_full_table),
 	DP_CASE("hold/take_next in window order",
 		test_hold_take_in_window_order),
-	DP_CASE("hold of a held sequence is EEXIST",
-		test_hold_duplicate),
+	DP_CASE("hold of a held sequence is EEXIST", test_hold_duplicate),
 	DP_CASE("hold without a free reorder buffer is ENOBUFS",
 		test_hold_no_buffer),
-	DP_CASE("table free releases held mbufs",
-		test_free_releases_held),
+	DP_CASE("table free releases held mbufs", test_free_releases_held),
 	DP_CASE("release hook once per removed flow",
 		test_release_once_per_flow),
 	DP_END,

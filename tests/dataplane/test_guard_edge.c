@@ -70,28 +70,30 @@
  * 𝗕 (F0 9D 97 95) and circled ⓜ (E2 93 9C).
  */
 static const char *const named_texts[] = {
-    "Q: who wrote it? A: Basil Mahfouz Al-Kuwaiti wrote it in 1932.",
-    "It was bAsIL MAHfouZ, of course.",
-    "By Ba\xe2\x80\x8bsil\xc2\xad Mah\xe2\x80\x8d"
-    "fou\xe2\x81\xa0z, \xe2\x86\x92 done.",
-    "The name is B\xd0\xb0sil \xce\x9c\xd0\xb0hf\xd0\xbeuz!",
-    "\xef\xbc\xad: Bas\xc3\xadl \xef\xbc\xad"
-    "a\xcc\x81hfouz",
-    "Basil Mahfouz",
-    "Basil Mahfou and then basil mahfouz; later BASIL MAHFOUZ again.",
-    "Basil  Mahfouz, Basil\t\n\xe3\x80\x80Mahfouz, Basil\xe2\x80\x83"
-    "\xc2\xa0Mahfouz.",
-    "\xf0\x9d\x97\x95" "as\xe3\x85\xa4il\xf3\xa0\x84\x81 "
-    "\xe2\x93\x9c\xe1\xb7\x80" "ahfouz!",
+	"Q: who wrote it? A: Basil Mahfouz Al-Kuwaiti wrote it in 1932.",
+	"It was bAsIL MAHfouZ, of course.",
+	"By Ba\xe2\x80\x8bsil\xc2\xad Mah\xe2\x80\x8d"
+	"fou\xe2\x81\xa0z, \xe2\x86\x92 done.",
+	"The name is B\xd0\xb0sil \xce\x9c\xd0\xb0hf\xd0\xbeuz!",
+	"\xef\xbc\xad: Bas\xc3\xadl \xef\xbc\xad"
+	"a\xcc\x81hfouz",
+	"Basil Mahfouz",
+	"Basil Mahfou and then basil mahfouz; later BASIL MAHFOUZ again.",
+	"Basil  Mahfouz, Basil\t\n\xe3\x80\x80Mahfouz, Basil\xe2\x80\x83"
+	"\xc2\xa0Mahfouz.",
+	"\xf0\x9d\x97\x95"
+	"as\xe3\x85\xa4il\xf3\xa0\x84\x81 "
+	"\xe2\x93\x9c\xe1\xb7\x80"
+	"ahfouz!",
 };
 
 /* Near misses: no match anywhere, partial prefixes held and flushed. */
 static const char *const clean_texts[] = {
-    "Basil Mahfou is not the name; Basil_Mahfouz neither (underscore).",
-    "A plain answer with caf\xc3\xa9 and \xe2\x86\x92 arrows, nothing "
-    "banned at all in it.",
-    "It ends on a partial name: Basil Mahfo",
-    "Basil Mahfouq, Basi Mahfouz, Basil-Mahfouz.",
+	"Basil Mahfou is not the name; Basil_Mahfouz neither (underscore).",
+	"A plain answer with caf\xc3\xa9 and \xe2\x86\x92 arrows, nothing "
+	"banned at all in it.",
+	"It ends on a partial name: Basil Mahfo",
+	"Basil Mahfouq, Basi Mahfouz, Basil-Mahfouz.",
 };
 
 static uint8_t lit_norm[64 * SL_GUARD_NORM_GROWTH];
@@ -239,8 +241,8 @@ feed_init(struct feed *fd, const char *text)
 /* Cuts at byte offsets @cut[0..n) (ascending, char boundaries, inside
  * the text): n + 1 fragments of one token each. */
 static void
-feed_cuts(struct feed *fd, const char *text, const size_t *cut,
-	  unsigned int n, bool separate_end)
+feed_cuts(struct feed *fd, const char *text, const size_t *cut, unsigned int n,
+	  bool separate_end)
 {
 	feed_init(fd, text);
 	fd->tok_start[fd->n_tok++] = 0;
@@ -328,7 +330,8 @@ build_frags(const struct feed *fd, uint64_t req, bool from_client,
 
 	for (unsigned int i = 0; i < fd->n_tok; i++) {
 		tok_text[i] = fd->text + fd->tok_start[i];
-		tok_len[i] = (uint16_t)(fd->tok_start[i + 1] - fd->tok_start[i]);
+		tok_len[i] =
+			(uint16_t)(fd->tok_start[i + 1] - fd->tok_start[i]);
 		tok_id[i] = 1000 + i;
 	}
 	for (unsigned int j = 0; j < n; j++) {
@@ -340,8 +343,8 @@ build_frags(const struct feed *fd, uint64_t req, bool from_client,
 		if (j < fd->n_frag) {
 			unsigned int first = fd->frag_first[j];
 			unsigned int end = j + 1 < fd->n_frag
-					       ? fd->frag_first[j + 1]
-					       : fd->n_tok;
+						   ? fd->frag_first[j + 1]
+						   : fd->n_tok;
 
 			f->n_tokens = end - first;
 			f->token_texts = &tok_text[first];
@@ -363,11 +366,8 @@ enum mode {
 };
 
 static const char *const mode_yaml[] = {
-    [M_BLOCK] = "block",
-    [M_REDACT] = "redact",
-    [M_LOG] = "log",
-    [M_CLEAN] = "block",
-    [M_INPUT] = "block",
+	[M_BLOCK] = "block", [M_REDACT] = "redact", [M_LOG] = "log",
+	[M_CLEAN] = "block", [M_INPUT] = "block",
 };
 
 struct totals {
@@ -382,7 +382,7 @@ static enum mode cur_mode;
 	do {                                                                   \
 		if (!(cond)) {                                                 \
 			if (fails++ < 4) {                                     \
-				printf("\n  [mode %d] req %lu \"%.24s\" "       \
+				printf("\n  [mode %d] req %lu \"%.24s\" "      \
 				       "(%u frags, %u toks): ",                \
 				       (int)cur_mode, (unsigned long)req,      \
 				       fd->text, fd->n_frag, fd->n_tok);       \
@@ -440,8 +440,8 @@ check_token_id(const struct feed *fd, uint64_t req, const struct sl_token *tk,
 
 	if (*span < ref_spans_n && *at == ref_span_from[*span]) {
 		RUN_CHECK(tk->len == strlen(MASK) &&
-			      memcmp(tk->text, MASK, tk->len) == 0 &&
-			      tk->id == SL_GUARD_TOKEN_ID_NEUTRAL,
+				  memcmp(tk->text, MASK, tk->len) == 0 &&
+				  tk->id == SL_GUARD_TOKEN_ID_NEUTRAL,
 			  "at %zu: mask token id %u '%.*s'", *at, tk->id,
 			  (int)tk->len, tk->text);
 		*at = ref_span_to[(*span)++];
@@ -454,7 +454,7 @@ check_token_id(const struct feed *fd, uint64_t req, const struct sl_token *tk,
 			   ref_span_to[k] > fd->tok_start[tok];
 	end = *at + tk->len;
 	RUN_CHECK(end <= fd->tok_start[tok + 1] && end <= fd->len &&
-		      memcmp(tk->text, fd->text + *at, tk->len) == 0,
+			  memcmp(tk->text, fd->text + *at, tk->len) == 0,
 		  "piece '%.*s' at %zu is not text of token %u", (int)tk->len,
 		  tk->text, *at, tok);
 	want_id = end == fd->tok_start[tok + 1] && !touched
@@ -519,36 +519,37 @@ run_feed(const struct feed *fd)
 				stops++;
 				RUN_CHECK(j == k, "stop frame at fragment %u",
 					  j);
-				RUN_CHECK(s->dst_port == ANSWER_PORT &&
-					      s->h.flags == SL_FRAG_F_ABORT &&
-					      s->h.abort_reason ==
-						  SL_ABORT_GUARD &&
-					      s->h.depth == 1 &&
-					      s->h.ancestry[0] == req &&
-					      s->h.pipeline == 1 &&
-					      s->h.stage == 1 &&
-					      s->h.token_count == 0 &&
-					      s->h.payload_len == 0 &&
-					      s->dlen == SL_WIRE_HDR_LEN,
-					  "stop frame: port %u flags %#x reason "
-					  "%u depth %u anc %lu stage %u "
-					  "tokens %u",
-					  s->dst_port, s->h.flags,
-					  s->h.abort_reason, s->h.depth,
-					  (unsigned long)s->h.ancestry[0],
-					  s->h.stage, s->h.token_count);
+				RUN_CHECK(
+					s->dst_port == ANSWER_PORT &&
+						s->h.flags == SL_FRAG_F_ABORT &&
+						s->h.abort_reason ==
+							SL_ABORT_GUARD &&
+						s->h.depth == 1 &&
+						s->h.ancestry[0] == req &&
+						s->h.pipeline == 1 &&
+						s->h.stage == 1 &&
+						s->h.token_count == 0 &&
+						s->h.payload_len == 0 &&
+						s->dlen == SL_WIRE_HDR_LEN,
+					"stop frame: port %u flags %#x reason "
+					"%u depth %u anc %lu stage %u "
+					"tokens %u",
+					s->dst_port, s->h.flags,
+					s->h.abort_reason, s->h.depth,
+					(unsigned long)s->h.ancestry[0],
+					s->h.stage, s->h.token_count);
 				continue;
 			}
 			RUN_CHECK(s->dst_ip == dst_ip &&
-				      s->dst_port == dst_port,
+					  s->dst_port == dst_port,
 				  "frame to %#x:%u", s->dst_ip, s->dst_port);
 			RUN_CHECK(s->h.seq == j, "seq %u, want %u", s->h.seq,
 				  j);
 			RUN_CHECK(s->h.depth == 1 && s->h.ancestry[0] == req &&
-				      s->h.pipeline == 1 &&
-				      s->h.stage == 1 &&
-				      s->h.from_stage == (input ? 0 : 1) &&
-				      s->h.child_count == 0,
+					  s->h.pipeline == 1 &&
+					  s->h.stage == 1 &&
+					  s->h.from_stage == (input ? 0 : 1) &&
+					  s->h.child_count == 0,
 				  "header fields: depth %u stage %u from %u",
 				  s->h.depth, s->h.stage, s->h.from_stage);
 			tot.frames++;
@@ -558,26 +559,28 @@ run_feed(const struct feed *fd)
 				unsigned int nt = frame_text(s, r, &l);
 
 				RUN_CHECK(s->h.flags == SL_FRAG_F_ABORT &&
-					      s->h.abort_reason ==
-						  SL_ABORT_GUARD,
+						  s->h.abort_reason ==
+							  SL_ABORT_GUARD,
 					  "block frame flags %#x reason %u",
 					  s->h.flags, s->h.abort_reason);
 				if (input) {
-					RUN_CHECK(nt == 0 &&
-						      s->dlen ==
-							  SL_WIRE_HDR_LEN,
-						  "engine's ABORT carries %u "
-						  "tokens",
-						  nt);
+					RUN_CHECK(
+						nt == 0 &&
+							s->dlen ==
+								SL_WIRE_HDR_LEN,
+						"engine's ABORT carries %u "
+						"tokens",
+						nt);
 				} else {
 					struct sl_token t[2];
 
-					RUN_CHECK(nt == 1 &&
-						      l == strlen(REFUSAL) &&
-						      memcmp(r, REFUSAL, l) ==
-							  0,
-						  "refusal: %u tokens '%.*s'",
-						  nt, (int)l, r);
+					RUN_CHECK(
+						nt == 1 &&
+							l == strlen(REFUSAL) &&
+							memcmp(r, REFUSAL, l) ==
+								0,
+						"refusal: %u tokens '%.*s'", nt,
+						(int)l, r);
 					if (dag_tokens(s, t, 2) == 1)
 						RUN_CHECK(t[0].id == 0,
 							  "refusal token id "
@@ -589,9 +592,9 @@ run_feed(const struct feed *fd)
 					  "the name in the block frame");
 				continue;
 			}
-			RUN_CHECK(s->h.flags ==
-					  (j == n - 1 ? SL_FRAG_F_END : 0) &&
-				      s->h.abort_reason == 0,
+			RUN_CHECK(s->h.flags == (j == n - 1 ? SL_FRAG_F_END
+							    : 0) &&
+					  s->h.abort_reason == 0,
 				  "fragment %u of %u: flags %#x reason %u", j,
 				  n, s->h.flags, s->h.abort_reason);
 			{
@@ -614,9 +617,9 @@ run_feed(const struct feed *fd)
 					size_t b = fed_after(fd, j);
 
 					RUN_CHECK(out_len - before == b - a &&
-						      memcmp(out + before,
-							     fd->text + a,
-							     b - a) == 0,
+							  memcmp(out + before,
+								 fd->text + a,
+								 b - a) == 0,
 						  "log: fragment %u altered",
 						  j);
 				}
@@ -624,13 +627,13 @@ run_feed(const struct feed *fd)
 			/* Never ahead of the text, never the name. */
 			if (cur_mode != M_REDACT)
 				RUN_CHECK(out_len <= fed_after(fd, j) &&
-					      memcmp(out, fd->text, out_len) ==
-						  0,
+						  memcmp(out, fd->text,
+							 out_len) == 0,
 					  "after fragment %u: released '%.*s' "
 					  "is no prefix of the text",
 					  j, (int)out_len, out);
 			RUN_CHECK(!norm_has_name(out, out_len) ||
-				      cur_mode == M_LOG,
+					  cur_mode == M_LOG,
 				  "after fragment %u: the name leaked in "
 				  "'%.*s'",
 				  j, (int)out_len, out);
@@ -643,13 +646,14 @@ run_feed(const struct feed *fd)
 		RUN_CHECK(dag.dp->cnt.guard_blocks - gb0 == 1,
 			  "guard_blocks +%lu",
 			  (unsigned long)(dag.dp->cnt.guard_blocks - gb0));
-		RUN_CHECK(dag.dp->cnt.drops[SL_DROP_GUARD_BLOCKED] - blocked0 ==
-			      n - 1 - k,
-			  "GUARD_BLOCKED +%lu, want %u",
-			  (unsigned long)(dag.dp->cnt.drops
-					      [SL_DROP_GUARD_BLOCKED] -
-					  blocked0),
-			  n - 1 - k);
+		RUN_CHECK(
+			dag.dp->cnt.drops[SL_DROP_GUARD_BLOCKED] - blocked0 ==
+				n - 1 - k,
+			"GUARD_BLOCKED +%lu, want %u",
+			(unsigned long)(dag.dp->cnt
+						.drops[SL_DROP_GUARD_BLOCKED] -
+					blocked0),
+			n - 1 - k);
 		RUN_CHECK(drops_total() - drops0 == n - 1 - k,
 			  "other drops: +%lu",
 			  (unsigned long)(drops_total() - drops0));
@@ -667,7 +671,7 @@ run_feed(const struct feed *fd)
 		RUN_CHECK(drops_total() == drops0, "drops: +%lu",
 			  (unsigned long)(drops_total() - drops0));
 		RUN_CHECK(out_len == want_len &&
-			      memcmp(out, want, want_len) == 0,
+				  memcmp(out, want, want_len) == 0,
 			  "at END:\n    got  '%.*s'\n    want '%.*s'",
 			  (int)out_len, out, (int)want_len, want);
 	}
@@ -754,10 +758,10 @@ run_mode(enum mode m, const char *const *texts, unsigned int n_texts)
 	CU_ASSERT(tot.runs > 300);
 	/* Named texts through a block guard: every run blocked; anything
 	 * else: none. */
-	CU_ASSERT_EQUAL(tot.blocked, (m == M_BLOCK || m == M_INPUT) &&
-					     texts == named_texts
-					 ? tot.runs
-					 : 0);
+	CU_ASSERT_EQUAL(tot.blocked,
+			(m == M_BLOCK || m == M_INPUT) && texts == named_texts
+				? tot.runs
+				: 0);
 	if (tot.blocked != 0)
 		CU_ASSERT(tot.blocked_later > 0);
 	CU_ASSERT_EQUAL(dag.dp->cnt.guard_blocks, tot.blocked);
@@ -946,13 +950,12 @@ test_output_full_fragment(void)
 	CU_ASSERT_EQUAL(out_len, strlen(head) + big_len);
 	CU_ASSERT(out_len >= strlen(head) &&
 		  memcmp(out, head, strlen(head)) == 0 &&
-		  memcmp(out + strlen(head), big,
-			 out_len - strlen(head)) == 0);
+		  memcmp(out + strlen(head), big, out_len - strlen(head)) == 0);
 	if (dag.dp->cnt.guard_blocks != 0)
 		printf("\n  a clean stream was blocked: %u frames, last flags "
 		       "%#x reason %u",
-		       dag.n_sent, dag.n_sent ? dag.sent[dag.n_sent - 1].h.flags
-					      : 0,
+		       dag.n_sent,
+		       dag.n_sent ? dag.sent[dag.n_sent - 1].h.flags : 0,
 		       dag.n_sent ? dag.sent[dag.n_sent - 1].h.abort_reason
 				  : 0);
 	dag_expect_drops(-1);
@@ -1263,21 +1266,20 @@ test_token_ring_bound(void)
 /* ------------------------------------------------------------- prefix */
 
 static const char prefix_yaml[] =
-    DAG_YAML_HEAD
-    "guards:\n"
-    "  - name: sys\n"
-    "    prefix: \"" PREFIX "\"\n"
-    "pipelines:\n"
-    "  - name: p\n"
-    "    id: 1\n"
-    "    stages:\n"
-    "      - {name: answer, instances: [10.0.2.1:8001]}\n"
-    "      - {name: plain, instances: [10.0.4.1:8003]}\n"
-    "    edges:\n"
-    "      - {from: client, to: answer, guard: sys}\n"
-    "      - {from: client, to: plain}\n"
-    "      - {from: answer, to: client}\n"
-    "      - {from: plain, to: client}\n";
+	DAG_YAML_HEAD "guards:\n"
+		      "  - name: sys\n"
+		      "    prefix: \"" PREFIX "\"\n"
+		      "pipelines:\n"
+		      "  - name: p\n"
+		      "    id: 1\n"
+		      "    stages:\n"
+		      "      - {name: answer, instances: [10.0.2.1:8001]}\n"
+		      "      - {name: plain, instances: [10.0.4.1:8003]}\n"
+		      "    edges:\n"
+		      "      - {from: client, to: answer, guard: sys}\n"
+		      "      - {from: client, to: plain}\n"
+		      "      - {from: answer, to: client}\n"
+		      "      - {from: plain, to: client}\n";
 
 /*
  * The question @words (one fragment each, the last with END), sent one
@@ -1330,12 +1332,12 @@ prefix_run(uint64_t req, const char *const *words, unsigned int n,
 				CU_ASSERT_EQUAL(t[0].id, 0);
 				CU_ASSERT_EQUAL(t[0].len, strlen(PREFIX));
 				CU_ASSERT(t[0].len == strlen(PREFIX) &&
-					  memcmp(t[0].text, PREFIX,
-						 t[0].len) == 0);
+					  memcmp(t[0].text, PREFIX, t[0].len) ==
+						  0);
 				CU_ASSERT_EQUAL(s->dlen,
 						SL_WIRE_HDR_LEN +
-						    SL_WIRE_TOKEN_HDR_LEN +
-						    strlen(PREFIX));
+							SL_WIRE_TOKEN_HDR_LEN +
+							strlen(PREFIX));
 			} else {
 				const char *w = words[n_answer - 1];
 
@@ -1416,9 +1418,9 @@ test_prefix_children(void)
 		if (s->dst_ip != ANSWER_IP)
 			continue;
 		CU_ASSERT_EQUAL(s->h.seq, n_answer);
-		CU_ASSERT_EQUAL(s->h.flags, n_answer == 0 ? 0 :
-						SL_FRAG_F_END |
-						SL_FRAG_F_CHILDREN);
+		CU_ASSERT_EQUAL(
+			s->h.flags,
+			n_answer == 0 ? 0 : SL_FRAG_F_END | SL_FRAG_F_CHILDREN);
 		CU_ASSERT_EQUAL(s->h.child_count, n_answer == 0 ? 0 : 3);
 		n_answer++;
 	}
@@ -1534,18 +1536,18 @@ test_prefix_and_filter(void)
 /* -------------------------------------------------------- bad configs */
 
 static const char bad_head[] =
-    "sluiced: {address: 10.0.0.1, port: 7700}\n" /* line 1 */
-    "clients: [10.0.1.0/24]\n";                  /* line 2 */
+	"sluiced: {address: 10.0.0.1, port: 7700}\n" /* line 1 */
+	"clients: [10.0.1.0/24]\n";                  /* line 2 */
 
 static const char bad_pipeline[] =
-    "pipelines:\n"
-    "  - name: p\n"
-    "    id: 1\n"
-    "    stages:\n"
-    "      - {name: answer, instances: [10.0.2.1:8001]}\n"
-    "    edges:\n"
-    "      - {from: client, to: answer}\n"
-    "      - {from: answer, to: client, guard: %s}\n";
+	"pipelines:\n"
+	"  - name: p\n"
+	"    id: 1\n"
+	"    stages:\n"
+	"      - {name: answer, instances: [10.0.2.1:8001]}\n"
+	"    edges:\n"
+	"      - {from: client, to: answer}\n"
+	"      - {from: answer, to: client, guard: %s}\n";
 
 static void
 expect_bad(const char *guards, const char *edge_guard, const char *want)
@@ -1573,9 +1575,9 @@ test_bad_configs(void)
 {
 	dp_test_begin();
 	/* Unknown guard on an edge (guards end at line 6). */
-	expect_bad("guards:\n"                                 /* 3 */
-		   "  - name: authors\n"                       /* 4 */
-		   "    literals: [\"" NAME "\"]\n",           /* 5 */
+	expect_bad("guards:\n"                       /* 3 */
+		   "  - name: authors\n"             /* 4 */
+		   "    literals: [\"" NAME "\"]\n", /* 5 */
 		   "nope",
 		   "guard.yaml:13: pipelines[0].edges[1].guard: no guard "
 		   "named \"nope\"");
@@ -1642,14 +1644,12 @@ test_bad_configs(void)
 
 static const struct dp_test_case cases[] = {
 	DP_SUITE("guard_edge"),
-	DP_CASE("output block: every cut, obfuscated names",
-		test_output_block),
+	DP_CASE("output block: every cut, obfuscated names", test_output_block),
 	DP_CASE("output redact: mask in place, rest byte-exact",
 		test_output_redact),
 	DP_CASE("output redact: clean text unchanged",
 		test_output_redact_clean),
-	DP_CASE("output log: byte-exact, nothing blocked",
-		test_output_log),
+	DP_CASE("output log: byte-exact, nothing blocked", test_output_log),
 	DP_CASE("output block: clean text byte-exact at END",
 		test_output_clean),
 	DP_CASE("output block: clean text in full fragments",
@@ -1664,20 +1664,15 @@ static const struct dp_test_case cases[] = {
 		test_token_ring_bound),
 	DP_CASE("input block: engine gets ABORT (GUARD) only",
 		test_input_block),
-	DP_CASE("input block: clean question byte-exact",
-		test_input_clean),
-	DP_CASE("prefix: seq 0 prefix, question shifted",
-		test_prefix),
+	DP_CASE("input block: clean question byte-exact", test_input_clean),
+	DP_CASE("prefix: seq 0 prefix, question shifted", test_prefix),
 	DP_CASE("END|CHILDREN: blocked and spilled fragments",
 		test_children_flags),
 	DP_CASE("prefix: a plain fragment before END|CHILDREN",
 		test_prefix_children),
-	DP_CASE("prefix: unguarded stream unchanged",
-		test_prefix_unguarded),
-	DP_CASE("prefix and filter on one edge",
-		test_prefix_and_filter),
-	DP_CASE("bad configs: exact messages",
-		test_bad_configs),
+	DP_CASE("prefix: unguarded stream unchanged", test_prefix_unguarded),
+	DP_CASE("prefix and filter on one edge", test_prefix_and_filter),
+	DP_CASE("bad configs: exact messages", test_bad_configs),
 	DP_END,
 };
 

@@ -51,32 +51,30 @@
 #define NO_LIVENESS "liveness: {probe_ms: 0}\n"
 
 /* a splits its answer into b (aggregation 1 lets b see the marker). */
-static const char split_yaml[] =
-    HEAD("") NO_LIVENESS
-    "pipelines:\n"
-    "  - name: p\n"
-    "    id: 1\n"
-    "    stages:\n"
-    "      - {name: a, instances: [10.0.2.1:8001]}\n"
-    "      - {name: b, aggregation: 1, instances: [10.0.3.1:8002]}\n"
-    "    edges:\n"
-    "      - {from: client, to: a}\n"
-    "      - {from: a, to: b, split: line}\n"
-    "      - {from: b, to: client}\n";
+static const char split_yaml[] = HEAD("") NO_LIVENESS
+	"pipelines:\n"
+	"  - name: p\n"
+	"    id: 1\n"
+	"    stages:\n"
+	"      - {name: a, instances: [10.0.2.1:8001]}\n"
+	"      - {name: b, aggregation: 1, instances: [10.0.3.1:8002]}\n"
+	"    edges:\n"
+	"      - {from: client, to: a}\n"
+	"      - {from: a, to: b, split: line}\n"
+	"      - {from: b, to: client}\n";
 
 /* a then b, plain stream edges. */
 static const char chain_yaml[] =
-    HEAD("") NO_LIVENESS
-    "pipelines:\n"
-    "  - name: p\n"
-    "    id: 1\n"
-    "    stages:\n"
-    "      - {name: a, instances: [10.0.2.1:8001]}\n"
-    "      - {name: b, instances: [10.0.3.1:8002]}\n"
-    "    edges:\n"
-    "      - {from: client, to: a}\n"
-    "      - {from: a, to: b}\n"
-    "      - {from: b, to: client}\n";
+	HEAD("") NO_LIVENESS "pipelines:\n"
+			     "  - name: p\n"
+			     "    id: 1\n"
+			     "    stages:\n"
+			     "      - {name: a, instances: [10.0.2.1:8001]}\n"
+			     "      - {name: b, instances: [10.0.3.1:8002]}\n"
+			     "    edges:\n"
+			     "      - {from: client, to: a}\n"
+			     "      - {from: a, to: b}\n"
+			     "      - {from: b, to: client}\n";
 
 static struct rte_ether_addr
 mac_of(uint32_t ip)
@@ -101,8 +99,7 @@ client_at(uint32_t ip, uint64_t req, uint32_t seq, uint8_t flags)
 
 /* Instance @inst of stage @stage answering [@req] (depth 1). */
 static struct dp_frag
-answer(uint16_t stage, uint16_t inst, uint64_t req, uint32_t seq,
-       uint8_t flags)
+answer(uint16_t stage, uint16_t inst, uint64_t req, uint32_t seq, uint8_t flags)
 {
 	const uint64_t id[1] = {req};
 
@@ -141,8 +138,8 @@ send_control_from(uint32_t ip, uint16_t port, const struct dp_frag *f,
 }
 
 static void
-send_control(uint32_t ip, uint16_t port, const struct dp_frag *f,
-	     uint8_t flags, uint32_t seq, uint32_t count)
+send_control(uint32_t ip, uint16_t port, const struct dp_frag *f, uint8_t flags,
+	     uint32_t seq, uint32_t count)
 {
 	send_control_from(ip, port, f, 0, flags, seq, count);
 }
@@ -205,21 +202,20 @@ test_depth6_into_split(void)
 static void
 test_depth_client_and_level(void)
 {
-	static const char agg_yaml[] =
-	    HEAD("") NO_LIVENESS
-	    "pipelines:\n"
-	    "  - name: p\n"
-	    "    id: 1\n"
-	    "    stages:\n"
-	    "      - {name: a, instances: [10.0.2.1:8001]}\n"
-	    "      - {name: b, aggregation: 2, instances: [10.0.3.1:8002,\n"
-	    "                                            10.0.3.2:8002]}\n"
-	    "      - {name: t, operator: concat, aggregation: 1}\n"
-	    "    edges:\n"
-	    "      - {from: client, to: a, split: line}\n"
-	    "      - {from: a, to: b}\n"
-	    "      - {from: b, to: t}\n"
-	    "      - {from: t, to: client}\n";
+	static const char agg_yaml[] = HEAD("") NO_LIVENESS
+		"pipelines:\n"
+		"  - name: p\n"
+		"    id: 1\n"
+		"    stages:\n"
+		"      - {name: a, instances: [10.0.2.1:8001]}\n"
+		"      - {name: b, aggregation: 2, instances: [10.0.3.1:8002,\n"
+		"                                            10.0.3.2:8002]}\n"
+		"      - {name: t, operator: concat, aggregation: 1}\n"
+		"    edges:\n"
+		"      - {from: client, to: a, split: line}\n"
+		"      - {from: a, to: b}\n"
+		"      - {from: b, to: t}\n"
+		"      - {from: t, to: client}\n";
 	const uint64_t id1[1] = {7};
 	struct dp_frag f;
 
@@ -280,10 +276,10 @@ test_guessed_request_id(void)
 	/* b answers each: each goes back to its own client, id 42. */
 	for (unsigned int i = 0; i < 3; i++) {
 		const uint64_t id[1] = {seen[i]};
-		struct dp_frag a = dag_from_instance(1, 0, id, 1, 0,
-						     SL_FRAG_F_END);
-		struct dp_frag b = dag_from_instance(2, 0, id, 1, 0,
-						     SL_FRAG_F_END);
+		struct dp_frag a =
+			dag_from_instance(1, 0, id, 1, 0, SL_FRAG_F_END);
+		struct dp_frag b =
+			dag_from_instance(2, 0, id, 1, 0, SL_FRAG_F_END);
 
 		a.tenant = f[i].tenant;
 		b.tenant = f[i].tenant;
@@ -307,19 +303,18 @@ test_guessed_request_id(void)
 static void
 test_tenant_source(void)
 {
-	static const char yaml[] =
-	    HEAD("") NO_LIVENESS
-	    "tenants:\n"
-	    "  - {id: 5, sources: [10.0.1.5]}\n"
-	    "  - {id: 6}\n"
-	    "pipelines:\n"
-	    "  - name: p\n"
-	    "    id: 1\n"
-	    "    stages:\n"
-	    "      - {name: a, instances: [10.0.2.1:8001]}\n"
-	    "    edges:\n"
-	    "      - {from: client, to: a}\n"
-	    "      - {from: a, to: client}\n";
+	static const char yaml[] = HEAD("") NO_LIVENESS
+		"tenants:\n"
+		"  - {id: 5, sources: [10.0.1.5]}\n"
+		"  - {id: 6}\n"
+		"pipelines:\n"
+		"  - name: p\n"
+		"    id: 1\n"
+		"    stages:\n"
+		"      - {name: a, instances: [10.0.2.1:8001]}\n"
+		"    edges:\n"
+		"      - {from: client, to: a}\n"
+		"      - {from: a, to: client}\n";
 	struct dp_frag f;
 
 	dp_test_begin();
@@ -346,28 +341,26 @@ test_tenant_source(void)
 static void
 test_tenant_removed_while_counted(void)
 {
-	static const char with[] =
-	    HEAD("") NO_LIVENESS
-	    "tenants: [{id: 3, max_streams: 4}, {id: 4}]\n"
-	    "pipelines:\n"
-	    "  - name: p\n"
-	    "    id: 1\n"
-	    "    stages:\n"
-	    "      - {name: a, instances: [10.0.2.1:8001]}\n"
-	    "    edges:\n"
-	    "      - {from: client, to: a}\n"
-	    "      - {from: a, to: client}\n";
-	static const char without[] =
-	    HEAD("") NO_LIVENESS
-	    "tenants: [{id: 4}]\n"
-	    "pipelines:\n"
-	    "  - name: p\n"
-	    "    id: 1\n"
-	    "    stages:\n"
-	    "      - {name: a, instances: [10.0.2.1:8001]}\n"
-	    "    edges:\n"
-	    "      - {from: client, to: a}\n"
-	    "      - {from: a, to: client}\n";
+	static const char with[] = HEAD("") NO_LIVENESS
+		"tenants: [{id: 3, max_streams: 4}, {id: 4}]\n"
+		"pipelines:\n"
+		"  - name: p\n"
+		"    id: 1\n"
+		"    stages:\n"
+		"      - {name: a, instances: [10.0.2.1:8001]}\n"
+		"    edges:\n"
+		"      - {from: client, to: a}\n"
+		"      - {from: a, to: client}\n";
+	static const char without[] = HEAD("") NO_LIVENESS
+		"tenants: [{id: 4}]\n"
+		"pipelines:\n"
+		"  - name: p\n"
+		"    id: 1\n"
+		"    stages:\n"
+		"      - {name: a, instances: [10.0.2.1:8001]}\n"
+		"    edges:\n"
+		"      - {from: client, to: a}\n"
+		"      - {from: a, to: client}\n";
 	const struct sl_config *old = NULL;
 	struct sl_config *next;
 	struct dp_frag f;
@@ -418,7 +411,7 @@ test_withheld_seq0(void)
 
 	dp_test_begin();
 	dag_open(HEAD(", client_streams: 1000, source_streams: 1000")
-		 NO_LIVENESS
+			 NO_LIVENESS
 		 "pipelines:\n"
 		 "  - name: p\n"
 		 "    id: 1\n"
@@ -479,19 +472,18 @@ test_withheld_seq0(void)
 static void
 test_request_flood(void)
 {
-	static const char yaml[] =
-	    HEAD(", client_streams: 8, source_streams: 4, tenant_streams: 8")
-	    NO_LIVENESS
-	    "pipelines:\n"
-	    "  - name: p\n"
-	    "    id: 1\n"
-	    "    stages:\n"
-	    "      - {name: a, instances: [10.0.2.1:8001]}\n"
-	    "      - {name: b, instances: [10.0.3.1:8002]}\n"
-	    "    edges:\n"
-	    "      - {from: client, to: a}\n"
-	    "      - {from: a, to: b}\n"
-	    "      - {from: b, to: client}\n";
+	static const char yaml[] = HEAD(
+		", client_streams: 8, source_streams: 4, tenant_streams: 8")
+		NO_LIVENESS "pipelines:\n"
+			    "  - name: p\n"
+			    "    id: 1\n"
+			    "    stages:\n"
+			    "      - {name: a, instances: [10.0.2.1:8001]}\n"
+			    "      - {name: b, instances: [10.0.3.1:8002]}\n"
+			    "    edges:\n"
+			    "      - {from: client, to: a}\n"
+			    "      - {from: a, to: b}\n"
+			    "      - {from: b, to: client}\n";
 	struct dp_frag f;
 
 	dp_test_begin();
@@ -501,9 +493,9 @@ test_request_flood(void)
 		dag_process(&f, 1);
 	}
 	CU_ASSERT_EQUAL(sent_to(A_IP, SL_FRAG_F_END, 0), 4);
-	CU_ASSERT_EQUAL(sent_to(OTHER_CLIENT_IP, SL_FRAG_F_ABORT,
-				SL_ABORT_OVERLOAD),
-			2);
+	CU_ASSERT_EQUAL(
+		sent_to(OTHER_CLIENT_IP, SL_FRAG_F_ABORT, SL_ABORT_OVERLOAD),
+		2);
 	CU_ASSERT_EQUAL(dag.dp->cnt.drops[SL_DROP_SOURCE_STREAMS], 2);
 	CU_ASSERT_EQUAL(dag.dp->cnt.requests_refused, 2);
 	/* The refusal names the request as its client did: stage 0, seq 0. */
@@ -537,18 +529,17 @@ test_request_flood(void)
 static void
 test_buffer_quota(void)
 {
-	static const char yaml[] =
-	    HEAD("") NO_LIVENESS
-	    "pipelines:\n"
-	    "  - name: p\n"
-	    "    id: 1\n"
-	    "    stages:\n"
-	    "      - {name: a, instances: [10.0.2.1:8001]}\n"
-	    "      - {name: b, instances: [10.0.3.1:8002]}\n"
-	    "    edges:\n"
-	    "      - {from: client, to: a}\n"
-	    "      - {from: a, to: b, mode: buffer}\n"
-	    "      - {from: b, to: client}\n";
+	static const char yaml[] = HEAD("") NO_LIVENESS
+		"pipelines:\n"
+		"  - name: p\n"
+		"    id: 1\n"
+		"    stages:\n"
+		"      - {name: a, instances: [10.0.2.1:8001]}\n"
+		"      - {name: b, instances: [10.0.3.1:8002]}\n"
+		"    edges:\n"
+		"      - {from: client, to: a}\n"
+		"      - {from: a, to: b, mode: buffer}\n"
+		"      - {from: b, to: client}\n";
 	static const char *const tok[] = {"w"};
 	struct dp_frag f[SL_BURST];
 	uint32_t seq = 0;
@@ -578,8 +569,7 @@ test_buffer_quota(void)
 	CU_ASSERT_EQUAL(dag.sent[0].h.flags, SL_FRAG_F_ABORT);
 	CU_ASSERT_EQUAL(dag.sent[0].h.abort_reason, SL_ABORT_OVERLOAD);
 	CU_ASSERT_EQUAL(dag.dp->held_total, 0);
-	CU_ASSERT_EQUAL(dag.dp->src_use[0].held +
-			    dag.dp->tenant_use[0].held,
+	CU_ASSERT_EQUAL(dag.dp->src_use[0].held + dag.dp->tenant_use[0].held,
 			0);
 	dag_expect_drops(SL_DROP_BUFFER_FULL, 100u, -1);
 	dag_close();
@@ -834,19 +824,18 @@ test_nack_evicted(void)
 
 /* ---------------------------------------------------------- liveness */
 
-static const char live_yaml[] =
-    HEAD("")
-    "liveness: {probe_ms: 100, dead_ms: 300}\n"
-    "pipelines:\n"
-    "  - name: p\n"
-    "    id: 1\n"
-    "    stages:\n"
-    "      - {name: a, instances: [10.0.2.1:8001, 10.0.2.2:8001]}\n"
-    "      - {name: b, instances: [10.0.3.1:8002]}\n"
-    "    edges:\n"
-    "      - {from: client, to: a}\n"
-    "      - {from: a, to: b}\n"
-    "      - {from: b, to: client}\n";
+static const char live_yaml[] = HEAD(
+	"") "liveness: {probe_ms: 100, dead_ms: 300}\n"
+	    "pipelines:\n"
+	    "  - name: p\n"
+	    "    id: 1\n"
+	    "    stages:\n"
+	    "      - {name: a, instances: [10.0.2.1:8001, 10.0.2.2:8001]}\n"
+	    "      - {name: b, instances: [10.0.3.1:8002]}\n"
+	    "    edges:\n"
+	    "      - {from: client, to: a}\n"
+	    "      - {from: a, to: b}\n"
+	    "      - {from: b, to: client}\n";
 
 /* The PROBE answer of the instance at @ip:@port of stage @stage. */
 static void
@@ -916,22 +905,22 @@ test_dead_instance(void)
 
 /* live_yaml with room for 1,400 requests of one client at once. */
 static const char live_many_yaml[] =
-    "sluiced: {address: 10.0.0.1, port: 7700}\n"
-    "flows: {size: 4096, idle_timeout_ms: 5000, reorder_window: 8,\n"
-    "        client_streams: 2000, source_streams: 2000,\n"
-    "        tenant_streams: 2000}\n"
-    "clients: [10.0.1.0/24]\n"
-    "liveness: {probe_ms: 100, dead_ms: 300}\n"
-    "pipelines:\n"
-    "  - name: p\n"
-    "    id: 1\n"
-    "    stages:\n"
-    "      - {name: a, instances: [10.0.2.1:8001, 10.0.2.2:8001]}\n"
-    "      - {name: b, instances: [10.0.3.1:8002]}\n"
-    "    edges:\n"
-    "      - {from: client, to: a}\n"
-    "      - {from: a, to: b}\n"
-    "      - {from: b, to: client}\n";
+	"sluiced: {address: 10.0.0.1, port: 7700}\n"
+	"flows: {size: 4096, idle_timeout_ms: 5000, reorder_window: 8,\n"
+	"        client_streams: 2000, source_streams: 2000,\n"
+	"        tenant_streams: 2000}\n"
+	"clients: [10.0.1.0/24]\n"
+	"liveness: {probe_ms: 100, dead_ms: 300}\n"
+	"pipelines:\n"
+	"  - name: p\n"
+	"    id: 1\n"
+	"    stages:\n"
+	"      - {name: a, instances: [10.0.2.1:8001, 10.0.2.2:8001]}\n"
+	"      - {name: b, instances: [10.0.3.1:8002]}\n"
+	"    edges:\n"
+	"      - {from: client, to: a}\n"
+	"      - {from: a, to: b}\n"
+	"      - {from: b, to: client}\n";
 
 /*
  * An instance dies with more streams in flight than the worker queues
@@ -1013,20 +1002,20 @@ dead_tick(uint64_t t, bool b_alive)
 
 /* live_yaml with streams idle for 5 s before they expire. */
 static const char live_idle5_yaml[] =
-    "sluiced: {address: 10.0.0.1, port: 7700}\n"
-    "flows: {size: 1024, idle_timeout_ms: 5000, reorder_window: 8}\n"
-    "clients: [10.0.1.0/24]\n"
-    "liveness: {probe_ms: 100, dead_ms: 300}\n"
-    "pipelines:\n"
-    "  - name: p\n"
-    "    id: 1\n"
-    "    stages:\n"
-    "      - {name: a, instances: [10.0.2.1:8001, 10.0.2.2:8001]}\n"
-    "      - {name: b, instances: [10.0.3.1:8002]}\n"
-    "    edges:\n"
-    "      - {from: client, to: a}\n"
-    "      - {from: a, to: b}\n"
-    "      - {from: b, to: client}\n";
+	"sluiced: {address: 10.0.0.1, port: 7700}\n"
+	"flows: {size: 1024, idle_timeout_ms: 5000, reorder_window: 8}\n"
+	"clients: [10.0.1.0/24]\n"
+	"liveness: {probe_ms: 100, dead_ms: 300}\n"
+	"pipelines:\n"
+	"  - name: p\n"
+	"    id: 1\n"
+	"    stages:\n"
+	"      - {name: a, instances: [10.0.2.1:8001, 10.0.2.2:8001]}\n"
+	"      - {name: b, instances: [10.0.3.1:8002]}\n"
+	"    edges:\n"
+	"      - {from: client, to: a}\n"
+	"      - {from: a, to: b}\n"
+	"      - {from: b, to: client}\n";
 
 /*
  * b got its whole input (a's answer, ended) and queued it: its answer is
@@ -1049,8 +1038,8 @@ test_dead_before_answer(void)
 	CU_ASSERT_FALSE(sl_dp_instance(dag.dp, 0, 1, 0)->alive);
 	CU_ASSERT_EQUAL(sl_dp_instance(dag.dp, 0, 1, 0)->streams_aborted, 1);
 	CU_ASSERT_EQUAL(dag.n_sent, 1);
-	CU_ASSERT_EQUAL(sent_to(DAG_CLIENT_IP, SL_FRAG_F_ABORT,
-				SL_ABORT_ENGINE), 1);
+	CU_ASSERT_EQUAL(
+		sent_to(DAG_CLIENT_IP, SL_FRAG_F_ABORT, SL_ABORT_ENGINE), 1);
 	dag_close();
 	dp_test_end();
 }
@@ -1079,16 +1068,16 @@ test_dead_mid_answer(void)
 		f.token_texts = tok;
 		CU_ASSERT_EQUAL(dag_process(&f, 1), 1);
 	}
-	CU_ASSERT_EQUAL(sent_to(DAG_CLIENT_IP, SL_FRAG_F_ABORT,
-				SL_ABORT_ENGINE), 0);
+	CU_ASSERT_EQUAL(
+		sent_to(DAG_CLIENT_IP, SL_FRAG_F_ABORT, SL_ABORT_ENGINE), 0);
 	dag_clear();
 	/* b falls silent. */
 	for (uint64_t t = 1600; t <= 2000; t += 100)
 		dead_tick(t, false);
 	CU_ASSERT_FALSE(sl_dp_instance(dag.dp, 0, 1, 0)->alive);
 	CU_ASSERT_EQUAL(sl_dp_instance(dag.dp, 0, 1, 0)->streams_aborted, 1);
-	CU_ASSERT_EQUAL(sent_to(DAG_CLIENT_IP, SL_FRAG_F_ABORT,
-				SL_ABORT_ENGINE), 1);
+	CU_ASSERT_EQUAL(
+		sent_to(DAG_CLIENT_IP, SL_FRAG_F_ABORT, SL_ABORT_ENGINE), 1);
 	for (unsigned int i = 0; i < dag.n_sent; i++)
 		if (dag.sent[i].h.flags == SL_FRAG_F_ABORT)
 			CU_ASSERT_EQUAL(dag.sent[i].h.seq, q);
@@ -1170,18 +1159,18 @@ static void
 test_dead_instance_open_splitter(void)
 {
 	static const char yaml[] =
-	    HEAD("")
-	    "liveness: {probe_ms: 100, dead_ms: 300}\n"
-	    "pipelines:\n"
-	    "  - name: p\n"
-	    "    id: 1\n"
-	    "    stages:\n"
-	    "      - {name: a, instances: [10.0.2.1:8001, 10.0.2.2:8001]}\n"
-	    "      - {name: b, instances: [10.0.3.1:8002]}\n"
-	    "    edges:\n"
-	    "      - {from: client, to: a}\n"
-	    "      - {from: a, to: b, split: line}\n"
-	    "      - {from: b, to: client}\n";
+		HEAD("") "liveness: {probe_ms: 100, dead_ms: 300}\n"
+			 "pipelines:\n"
+			 "  - name: p\n"
+			 "    id: 1\n"
+			 "    stages:\n"
+			 "      - {name: a, instances: [10.0.2.1:8001, "
+			 "10.0.2.2:8001]}\n"
+			 "      - {name: b, instances: [10.0.3.1:8002]}\n"
+			 "    edges:\n"
+			 "      - {from: client, to: a}\n"
+			 "      - {from: a, to: b, split: line}\n"
+			 "      - {from: b, to: client}\n";
 	const uint64_t r1[1] = {1};
 	struct dp_frag f;
 	uint64_t t_ms;
@@ -1222,16 +1211,15 @@ test_dead_instance_open_splitter(void)
 static void
 test_dead_stage_key_pin(void)
 {
-	static const char yaml[] =
-	    HEAD("")
-	    "liveness: {probe_ms: 100, dead_ms: 300}\n"
-	    "pipelines:\n"
-	    "  - name: p\n"
-	    "    id: 1\n"
-	    "    stages:\n"
-	    "      - {name: a, instances: [10.0.2.1:8001]}\n"
-	    "      - {name: b, aggregation: 1, load_bound: 1.5,\n"
-	    "         instances: [10.0.3.1:8002, 10.0.3.2:8002]}\n";
+	static const char yaml[] = HEAD(
+		"") "liveness: {probe_ms: 100, dead_ms: 300}\n"
+		    "pipelines:\n"
+		    "  - name: p\n"
+		    "    id: 1\n"
+		    "    stages:\n"
+		    "      - {name: a, instances: [10.0.2.1:8001]}\n"
+		    "      - {name: b, aggregation: 1, load_bound: 1.5,\n"
+		    "         instances: [10.0.3.1:8002, 10.0.3.2:8002]}\n";
 	const uint64_t r0[2] = {1, 0}, r1[2] = {1, 1};
 	struct dp_frag f;
 	uint64_t t_ms;
@@ -1313,17 +1301,16 @@ static void
 test_idempotent_resend(void)
 {
 	static const char yaml[] =
-	    HEAD("")
-	    "liveness: {probe_ms: 100, dead_ms: 300}\n"
-	    "pipelines:\n"
-	    "  - name: p\n"
-	    "    id: 1\n"
-	    "    stages:\n"
-	    "      - {name: a, idempotent: true,\n"
-	    "         instances: [10.0.2.1:8001, 10.0.2.2:8001]}\n"
-	    "    edges:\n"
-	    "      - {from: client, to: a}\n"
-	    "      - {from: a, to: client}\n";
+		HEAD("") "liveness: {probe_ms: 100, dead_ms: 300}\n"
+			 "pipelines:\n"
+			 "  - name: p\n"
+			 "    id: 1\n"
+			 "    stages:\n"
+			 "      - {name: a, idempotent: true,\n"
+			 "         instances: [10.0.2.1:8001, 10.0.2.2:8001]}\n"
+			 "    edges:\n"
+			 "      - {from: client, to: a}\n"
+			 "      - {from: a, to: client}\n";
 	static const char *const tok[] = {"question"};
 	struct dp_frag f[2];
 	uint64_t t_ms;
@@ -1394,18 +1381,18 @@ test_neighbours(void)
 	uint16_t n = 0;
 
 	dp_test_begin();
-	dag_open(
-	    "sluiced: {address: 10.0.0.1, port: 7700}\n"
-	    "flows: {size: 1024, idle_timeout_ms: 1000, reorder_window: 8}\n"
-	    "clients: [10.0.1.0/24, 10.8.0.0/16]\n" NO_LIVENESS
-	    "pipelines:\n"
-	    "  - name: p\n"
-	    "    id: 1\n"
-	    "    stages:\n"
-	    "      - {name: a, instances: [10.0.2.1:8001]}\n"
-	    "    edges:\n"
-	    "      - {from: client, to: a}\n"
-	    "      - {from: a, to: client}\n");
+	dag_open("sluiced: {address: 10.0.0.1, port: 7700}\n"
+		 "flows: {size: 1024, idle_timeout_ms: 1000, reorder_window: "
+		 "8}\n"
+		 "clients: [10.0.1.0/24, 10.8.0.0/16]\n" NO_LIVENESS
+		 "pipelines:\n"
+		 "  - name: p\n"
+		 "    id: 1\n"
+		 "    stages:\n"
+		 "      - {name: a, instances: [10.0.2.1:8001]}\n"
+		 "    edges:\n"
+		 "      - {from: client, to: a}\n"
+		 "      - {from: a, to: client}\n");
 	/* 1,100 senders outside every client network: none learned. */
 	for (uint32_t i = 0; i < 1100; i++) {
 		struct rte_ether_addr m = mac_of(DP_IP(192, 168, 0, 0) + i);
@@ -1436,8 +1423,8 @@ test_neighbours(void)
 	CU_ASSERT_EQUAL(dag.dp->cnt.arp_replies, 3000);
 	CU_ASSERT(dag.dp->neigh.n_clients <= SL_NEIGH_CLIENTS_MAX);
 	CU_ASSERT(dag.dp->neigh.evicted > 0);
-	CU_ASSERT_PTR_NULL(sl_neigh_lookup(&dag.dp->neigh,
-					   DP_IP(192, 168, 0, 7)));
+	CU_ASSERT_PTR_NULL(
+		sl_neigh_lookup(&dag.dp->neigh, DP_IP(192, 168, 0, 7)));
 	/* The instance is still known; a new client is still learned. */
 	CU_ASSERT_PTR_NOT_NULL(sl_neigh_lookup(&dag.dp->neigh, A_IP));
 	f = client_at(OTHER_CLIENT_IP, 1, 0, SL_FRAG_F_END);
@@ -1446,8 +1433,8 @@ test_neighbours(void)
 	f.ancestry[0] = 1;
 	dag_process(&f, 1);
 	CU_ASSERT_EQUAL(dag.sent[dag.n_sent - 1].dst_ip, OTHER_CLIENT_IP);
-	CU_ASSERT_PTR_NOT_NULL(sl_neigh_lookup(&dag.dp->neigh,
-					       OTHER_CLIENT_IP));
+	CU_ASSERT_PTR_NOT_NULL(
+		sl_neigh_lookup(&dag.dp->neigh, OTHER_CLIENT_IP));
 	/* A request from the instance's address with a made-up MAC (the
 	 * address is no client: refused) and one from a known client with
 	 * another MAC: neither rebinds. */
@@ -1480,20 +1467,19 @@ test_shutdown(void)
 
 	dp_test_begin();
 	dag_open(chain_yaml);
-	f = dag_from_client(1, 0, 0);		/* still sending */
+	f = dag_from_client(1, 0, 0); /* still sending */
 	dag_process(&f, 1);
 	f = dag_from_client(2, 0, SL_FRAG_F_END); /* waiting for output */
 	dag_process(&f, 1);
-	f = answer(1, 0, 2, 0, 0);		/* a answering it */
+	f = answer(1, 0, 2, 0, 0); /* a answering it */
 	dag_process(&f, 1);
 	dag_clear();
 	sl_dp_shutdown(dag.dp, SL_ABORT_SHUTDOWN);
 	dag_capture();
 	CU_ASSERT_EQUAL(sent_to(A_IP, SL_FRAG_F_ABORT, SL_ABORT_SHUTDOWN), 1);
 	CU_ASSERT_EQUAL(sent_to(B_IP, SL_FRAG_F_ABORT, SL_ABORT_SHUTDOWN), 1);
-	CU_ASSERT_EQUAL(sent_to(DAG_CLIENT_IP, SL_FRAG_F_ABORT,
-				SL_ABORT_SHUTDOWN),
-			2);
+	CU_ASSERT_EQUAL(
+		sent_to(DAG_CLIENT_IP, SL_FRAG_F_ABORT, SL_ABORT_SHUTDOWN), 2);
 	for (unsigned int i = 0; i < dag.n_sent; i++)
 		if (dag.sent[i].dst_ip == DAG_CLIENT_IP) {
 			CU_ASSERT_EQUAL(dag.sent[i].h.stage, 0);
@@ -1511,10 +1497,8 @@ static const struct dp_test_case cases[] = {
 		test_depth6_into_split),
 	DP_CASE("client depth 2, depth below a level: refused",
 		test_depth_client_and_level),
-	DP_CASE("a guessed request id joins nothing",
-		test_guessed_request_id),
-	DP_CASE("tenant bound to addresses",
-		test_tenant_source),
+	DP_CASE("a guessed request id joins nothing", test_guessed_request_id),
+	DP_CASE("tenant bound to addresses", test_tenant_source),
 	DP_CASE("tenant removed while counted",
 		test_tenant_removed_while_counted),
 	DP_CASE("600 streams withholding seq 0: bounded, canary ok",
@@ -1523,12 +1507,10 @@ static const struct dp_test_case cases[] = {
 		test_request_flood),
 	DP_CASE("buffer edge over the quota: ABORT (OVERLOAD)",
 		test_buffer_quota),
-	DP_CASE("NACK, resend, END resends, re-ACK",
-		test_loss_repair),
+	DP_CASE("NACK, resend, END resends, re-ACK", test_loss_repair),
 	DP_CASE("gaps: dropped asked for, repeats, give-up ABORT (LOST)",
 		test_gap_repair_and_give_up),
-	DP_CASE("NACK for an evicted copy: ABORT (LOST)",
-		test_nack_evicted),
+	DP_CASE("NACK for an evicted copy: ABORT (LOST)", test_nack_evicted),
 	DP_CASE("dead instance: streams aborted, avoided, revived",
 		test_dead_instance),
 	DP_CASE("dead instance with more streams than the queue budget",
@@ -1545,12 +1527,9 @@ static const struct dp_test_case cases[] = {
 		test_done_request_not_kept),
 	DP_CASE("PAUSE, and no instance: ABORT (OVERLOAD)",
 		test_pause_and_overload),
-	DP_CASE("idempotent stage: resent elsewhere",
-		test_idempotent_resend),
-	DP_CASE("neighbours: learned, bounded, never rebound",
-		test_neighbours),
-	DP_CASE("shutdown: ABORT (SHUTDOWN)",
-		test_shutdown),
+	DP_CASE("idempotent stage: resent elsewhere", test_idempotent_resend),
+	DP_CASE("neighbours: learned, bounded, never rebound", test_neighbours),
+	DP_CASE("shutdown: ABORT (SHUTDOWN)", test_shutdown),
 	DP_END,
 };
 
@@ -1560,4 +1539,3 @@ main(int argc, char **argv)
 	(void)argc;
 	return dp_test_main(argv[0], cases, dag_port_init, dag_port_fini);
 }
-

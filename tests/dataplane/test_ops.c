@@ -40,10 +40,10 @@ enum topo { TOPO_CHILDREN, TOPO_JOIN, TOPO_PAIR, TOPO_JOIN_L2 };
 enum op { OP_COUNT, OP_SUM, OP_TOPK, OP_CONCAT };
 
 static const char *const op_yaml[] = {
-    [OP_COUNT] = "operator: count",
-    [OP_SUM] = "operator: sum",
-    [OP_TOPK] = "operator: topk, k: 3",
-    [OP_CONCAT] = "operator: concat",
+	[OP_COUNT] = "operator: count",
+	[OP_SUM] = "operator: sum",
+	[OP_TOPK] = "operator: topk, k: 3",
+	[OP_CONCAT] = "operator: concat",
 };
 static const char *const op_name[] = {"count", "sum", "topk", "concat"};
 
@@ -191,8 +191,8 @@ static const char *
 new_text(enum op op, uint16_t *len)
 {
 	static const char *const words[] = {
-	    "alpha", "caf\xc3\xa9", " \xe2\x86\x92 ", "x y", "\xf0\x9f\x99\x82",
-	    "z"};
+		"alpha", "caf\xc3\xa9",      " \xe2\x86\x92 ",
+		"x y",   "\xf0\x9f\x99\x82", "z"};
 	char *t = texts[n_texts++ % RTE_DIM(texts)];
 	uint64_t r = dag_rng();
 
@@ -300,7 +300,8 @@ request_make(struct request *rq, enum topo t, enum op op, uint64_t req)
 		for (unsigned int i = 0; i < rq->n_leaves; i++) {
 			struct leaf *l = &rq->leaves[i];
 
-			l->stage = t == TOPO_CHILDREN ? 2 : (uint16_t)(3 + i % 2);
+			l->stage =
+				t == TOPO_CHILDREN ? 2 : (uint16_t)(3 + i % 2);
 			l->anc[0] = req;
 			l->anc[1] = i / per;
 			l->depth = 2;
@@ -359,8 +360,8 @@ reference(const struct request *rq, struct ref_token *out, char *num)
 				const struct leaf_frag *f = &order[i]->f[j];
 
 				all[n++] = (struct ref_token){
-				    f->id[k], f->text[k], f->len[k],
-				    value_of(f->text[k])};
+					f->id[k], f->text[k], f->len[k],
+					value_of(f->text[k])};
 			}
 	switch (rq->op) {
 	case OP_COUNT:
@@ -410,8 +411,8 @@ request_start(const struct request *rq, bool late_end, struct dp_frag *end)
 	for (unsigned int i = 0; i < rq->n_children; i++) {
 		f = dag_from_instance(1, 0, r1, 1, i,
 				      !late_end && i == rq->n_children - 1
-					  ? SL_FRAG_F_END
-					  : 0);
+					      ? SL_FRAG_F_END
+					      : 0);
 		f.n_tokens = 1;
 		f.token_texts = line;
 		dag_process(&f, 1);
@@ -427,7 +428,7 @@ leaf_frag(const struct leaf *l, unsigned int j)
 {
 	const struct leaf_frag *lf = &l->f[j];
 	struct dp_frag f =
-	    dag_from_instance(l->stage, 0, l->anc, l->depth, j, lf->flags);
+		dag_from_instance(l->stage, 0, l->anc, l->depth, j, lf->flags);
 
 	f.abort_reason = lf->reason;
 	f.n_tokens = lf->n;
@@ -474,10 +475,10 @@ interleave(const struct request *rq, const struct dp_frag *late_end,
 }
 
 struct outcome {
-	unsigned int frames;    /* result frames */
-	unsigned int early;     /* result frames before the last END */
-	unsigned int bad;       /* header or token mismatches */
-	size_t bytes;           /* result datagrams, concatenated */
+	unsigned int frames; /* result frames */
+	unsigned int early;  /* result frames before the last END */
+	unsigned int bad;    /* header or token mismatches */
+	size_t bytes;        /* result datagrams, concatenated */
 	uint8_t data[16384];
 };
 
@@ -523,9 +524,10 @@ check_tokens(const struct request *rq, const struct outcome *o)
 	while (off + SL_WIRE_HDR_LEN <= o->bytes) {
 		struct dag_sent s;
 		struct sl_token t[256];
-		size_t dlen = SL_WIRE_HDR_LEN +
-			      ((size_t)o->data[off + SL_WIRE_OFF_PAYLOAD_LEN] << 8 |
-			       o->data[off + SL_WIRE_OFF_PAYLOAD_LEN + 1]);
+		size_t dlen =
+			SL_WIRE_HDR_LEN +
+			((size_t)o->data[off + SL_WIRE_OFF_PAYLOAD_LEN] << 8 |
+			 o->data[off + SL_WIRE_OFF_PAYLOAD_LEN + 1]);
 		unsigned int n;
 
 		if (off + dlen > o->bytes ||
@@ -538,11 +540,12 @@ check_tokens(const struct request *rq, const struct outcome *o)
 		for (unsigned int i = 0; i < n; i++, got++) {
 			/* top-k keeps SL_OP_TOPK_TEXT bytes of a token's
 			 * text (these texts are ASCII) */
-			uint16_t wl = got >= n_want ? 0
-				      : rq->op == OP_TOPK
-					  ? RTE_MIN(want[got].len,
-						    (uint16_t)SL_OP_TOPK_TEXT)
-					  : want[got].len;
+			uint16_t wl =
+				got >= n_want ? 0
+				: rq->op == OP_TOPK
+					? RTE_MIN(want[got].len,
+						  (uint16_t)SL_OP_TOPK_TEXT)
+					: want[got].len;
 			if (got >= n_want || t[i].id != want[got].id ||
 			    t[i].len != wl ||
 			    memcmp(t[i].text, want[got].text, wl) != 0) {
@@ -638,8 +641,9 @@ check_random(enum topo t, enum op op)
 			    !check_tokens(&rq, o)) {
 				printf("\n  %s %s: req %u: %u frames, %u "
 				       "early, %u bad",
-				       op_name[op], pass ? "buffered" : "streamed",
-				       r, o->frames, o->early, o->bad);
+				       op_name[op],
+				       pass ? "buffered" : "streamed", r,
+				       o->frames, o->early, o->bad);
 				bad++;
 			}
 			if (agg_cnt()->groups_completed != done0 + 1)
@@ -655,10 +659,8 @@ check_random(enum topo t, enum op op)
 					 dag.dp->linger_tsc + 1);
 			dag_clear();
 		}
-		CU_ASSERT_EQUAL(agg_cnt()->groups_created,
-				RTE_DIM(streamed));
-		CU_ASSERT_EQUAL(agg_cnt()->groups_completed,
-				RTE_DIM(streamed));
+		CU_ASSERT_EQUAL(agg_cnt()->groups_created, RTE_DIM(streamed));
+		CU_ASSERT_EQUAL(agg_cnt()->groups_completed, RTE_DIM(streamed));
 		CU_ASSERT_EQUAL(agg_cnt()->groups_aborted, 0);
 		CU_ASSERT_EQUAL(agg_cnt()->late_inputs, 0);
 		CU_ASSERT_EQUAL(agg_cnt()->count_mismatch, 0);
@@ -671,7 +673,10 @@ check_random(enum topo t, enum op op)
 }
 
 #define RANDOM_TEST(t, op)                                                     \
-	static void test_##t##_##op(void) { check_random(t, op); }
+	static void test_##t##_##op(void)                                      \
+	{                                                                      \
+		check_random(t, op);                                           \
+	}
 RANDOM_TEST(TOPO_CHILDREN, OP_COUNT)
 RANDOM_TEST(TOPO_CHILDREN, OP_SUM)
 RANDOM_TEST(TOPO_CHILDREN, OP_TOPK)
@@ -1106,7 +1111,8 @@ test_idle_request(void)
 	    dag.sent[0].h.abort_reason != SL_ABORT_EXPIRED)
 		printf("\n  idle request: %u frames to the client, drops "
 		       "NO_ORIGIN %lu, groups_expired %lu, aborted %lu",
-		       sent, (unsigned long)dag.dp->cnt.drops[SL_DROP_NO_ORIGIN],
+		       sent,
+		       (unsigned long)dag.dp->cnt.drops[SL_DROP_NO_ORIGIN],
 		       (unsigned long)agg_cnt()->groups_expired,
 		       (unsigned long)agg_cnt()->groups_aborted);
 	CU_ASSERT_EQUAL(sent, 1);
@@ -1186,12 +1192,12 @@ result_frames(uint16_t agg, uint64_t req, const struct want *w, unsigned int n,
 {
 	static uint8_t buf[SL_WIRE_HDR_LEN + SL_WIRE_PAYLOAD_MAX];
 	struct sl_frag_hdr h = {
-	    .version = SL_WIRE_VERSION,
-	    .depth = 1,
-	    .stage = agg,
-	    .from_stage = agg,
-	    .pipeline = 1,
-	    .ancestry = {req},
+		.version = SL_WIRE_VERSION,
+		.depth = 1,
+		.stage = agg,
+		.from_stage = agg,
+		.pipeline = 1,
+		.ancestry = {req},
 	};
 	unsigned int frame = from, i = 0;
 	bool ok = true;
@@ -1273,7 +1279,7 @@ static unsigned int
 pair_end(uint16_t stage, uint64_t req, uint32_t seq)
 {
 	struct dp_frag f =
-	    pair_frag(stage, req, seq, SL_FRAG_F_END, NULL, NULL, NULL, 0);
+		pair_frag(stage, req, seq, SL_FRAG_F_END, NULL, NULL, NULL, 0);
 
 	return dag_process(&f, 1);
 }
@@ -1296,10 +1302,10 @@ pair_stream(uint16_t stage, uint64_t req, const char *const *texts,
 
 		for (unsigned int j = 0; j < k; j++) {
 			ids[j] = id0 + i + j;
-			burst[j] =
-			    pair_frag(stage, req, i + j,
-				      end && i + j == n - 1 ? SL_FRAG_F_END : 0,
-				      &texts[i + j], &lens[i + j], &ids[j], 1);
+			burst[j] = pair_frag(
+				stage, req, i + j,
+				end && i + j == n - 1 ? SL_FRAG_F_END : 0,
+				&texts[i + j], &lens[i + j], &ids[j], 1);
 		}
 		sent += dag_process(burst, k);
 		i += k;
@@ -1334,7 +1340,7 @@ test_concat_many_records(void)
 			texts[s][i] = text[s][i];
 			lens[s][i] = (uint16_t)strlen(text[s][i]);
 			want[s * MANY_RECORDS + i] = (struct want){
-			    (s + 1) * 100000 + i, texts[s][i], lens[s][i]};
+				(s + 1) * 100000 + i, texts[s][i], lens[s][i]};
 		}
 	pair_start(req);
 	for (unsigned int i = 0; i < MANY_RECORDS; i += 16) {
@@ -1346,18 +1352,19 @@ test_concat_many_records(void)
 		for (unsigned int s = 0; s < 2; s++)
 			for (unsigned int j = 0; j < k; j++, n++) {
 				ids[n] = (s + 1) * 100000 + i + j;
-				burst[n] = pair_frag(
-				    (uint16_t)(1 + s), req, i + j,
-				    i + j == MANY_RECORDS - 1 ? SL_FRAG_F_END
-							      : 0,
-				    &texts[s][i + j], &lens[s][i + j], &ids[n],
-				    1);
+				burst[n] =
+					pair_frag((uint16_t)(1 + s), req, i + j,
+						  i + j == MANY_RECORDS - 1
+							  ? SL_FRAG_F_END
+							  : 0,
+						  &texts[s][i + j],
+						  &lens[s][i + j], &ids[n], 1);
 			}
 		dag_process(burst, n);
 	}
 	CU_ASSERT_EQUAL(early, 0);
-	CU_ASSERT(
-	    result_frames(3, req, want, 2 * MANY_RECORDS, 0, SL_FRAG_F_END, 0));
+	CU_ASSERT(result_frames(3, req, want, 2 * MANY_RECORDS, 0,
+				SL_FRAG_F_END, 0));
 	CU_ASSERT_EQUAL(dag.bad_frames, 0);
 	CU_ASSERT_EQUAL(agg_cnt()->groups_created, 1);
 	CU_ASSERT_EQUAL(agg_cnt()->groups_completed, 1);
@@ -1400,8 +1407,9 @@ test_concat_result_over_loop(void)
 	CU_ASSERT(result_frames(3, 1300, want, 1000, 0, SL_FRAG_F_END, 0));
 	dag_clear();
 	pair_start(1301);
-	CU_ASSERT_EQUAL(
-	    pair_stream(1, 1301, texts, lens, 1, SL_RESULT_FRAGS_MAX + 1, true), 0);
+	CU_ASSERT_EQUAL(pair_stream(1, 1301, texts, lens, 1,
+				    SL_RESULT_FRAGS_MAX + 1, true),
+			0);
 	pair_end(2, 1301, 0);
 	CU_ASSERT(result_frames(3, 1301, NULL, 0, 0, SL_FRAG_F_ABORT,
 				SL_ABORT_OVERLOAD));
@@ -1476,7 +1484,8 @@ test_concat_token_too_big(void)
 	/* The largest token one fragment carries (a fragment holds at most
 	 * SL_WIRE_PAYLOAD_MAX bytes of tokens: more is TOO_BIG at parse and
 	 * never reaches an operator) leaves whole in a fragment of its own. */
-	const uint16_t big = SL_WIRE_PAYLOAD_MAX - 2 * SL_WIRE_TOKEN_HDR_LEN - 5;
+	const uint16_t big =
+		SL_WIRE_PAYLOAD_MAX - 2 * SL_WIRE_TOKEN_HDR_LEN - 5;
 	const char *texts[2] = {"small", big_text};
 	const uint16_t lens[2] = {5, big};
 	const uint32_t ids[2] = {1, 2};
@@ -1509,8 +1518,9 @@ test_concat_token_too_big(void)
 static void
 test_topk_utf8_cut(void)
 {
-	static const char *const wide[] = {
-	    [2] = "\xc3\xa9", [3] = "\xe2\x82\xac", [4] = "\xf0\x9f\x99\x82"};
+	static const char *const wide[] = {[2] = "\xc3\xa9",
+					   [3] = "\xe2\x82\xac",
+					   [4] = "\xf0\x9f\x99\x82"};
 	static char text[16][80];
 	static const char *texts[16];
 	static uint16_t lens[16];
@@ -1532,7 +1542,7 @@ test_topk_utf8_cut(void)
 				len += w;
 			}
 			want[n].len =
-			    (uint16_t)(p + (SL_OP_TOPK_TEXT - p) / w * w);
+				(uint16_t)(p + (SL_OP_TOPK_TEXT - p) / w * w);
 			len += (size_t)snprintf(text[n] + len, 80 - len, ":%u",
 						value--);
 			lens[n] = (uint16_t)len;
@@ -1619,9 +1629,9 @@ test_topk_k64(void)
 	qsort(want, 70, sizeof(want[0]), want_by_value);
 	pair_start(1650);
 	for (unsigned int i = 0; i < 7; i++)
-		f[i] =
-		    pair_frag(1, 1650, i, i == 6 ? SL_FRAG_F_END : 0,
-			      &texts[10 * i], &lens[10 * i], &ids[10 * i], 10);
+		f[i] = pair_frag(1, 1650, i, i == 6 ? SL_FRAG_F_END : 0,
+				 &texts[10 * i], &lens[10 * i], &ids[10 * i],
+				 10);
 	CU_ASSERT_EQUAL(dag_process(f, 7), 0);
 	CU_ASSERT_EQUAL(pair_end(2, 1650, 0), 1);
 	CU_ASSERT(result_frames(3, 1650, want, 64, 0, SL_FRAG_F_END, 0));
@@ -2013,46 +2023,28 @@ test_init_refuses(void)
 
 static const struct dp_test_case cases[] = {
 	DP_SUITE("ops"),
-	DP_CASE("count over split children",
-		test_TOPO_CHILDREN_OP_COUNT),
-	DP_CASE("sum over split children",
-		test_TOPO_CHILDREN_OP_SUM),
-	DP_CASE("top-k over split children",
-		test_TOPO_CHILDREN_OP_TOPK),
-	DP_CASE("concat over split children",
-		test_TOPO_CHILDREN_OP_CONCAT),
-	DP_CASE("count over a join at depth 2",
-		test_TOPO_JOIN_OP_COUNT),
-	DP_CASE("sum over a join at depth 2",
-		test_TOPO_JOIN_OP_SUM),
-	DP_CASE("top-k over a join at depth 2",
-		test_TOPO_JOIN_OP_TOPK),
-	DP_CASE("concat over a join at depth 2",
-		test_TOPO_JOIN_OP_CONCAT),
-	DP_CASE("count over a join at depth 1",
-		test_TOPO_PAIR_OP_COUNT),
-	DP_CASE("sum over a join at depth 1",
-		test_TOPO_PAIR_OP_SUM),
-	DP_CASE("top-k over a join at depth 1",
-		test_TOPO_PAIR_OP_TOPK),
-	DP_CASE("concat over a join at depth 1",
-		test_TOPO_PAIR_OP_CONCAT),
-	DP_CASE("max_groups: refused, ABORT(OVERLOAD) once",
-		test_max_groups),
+	DP_CASE("count over split children", test_TOPO_CHILDREN_OP_COUNT),
+	DP_CASE("sum over split children", test_TOPO_CHILDREN_OP_SUM),
+	DP_CASE("top-k over split children", test_TOPO_CHILDREN_OP_TOPK),
+	DP_CASE("concat over split children", test_TOPO_CHILDREN_OP_CONCAT),
+	DP_CASE("count over a join at depth 2", test_TOPO_JOIN_OP_COUNT),
+	DP_CASE("sum over a join at depth 2", test_TOPO_JOIN_OP_SUM),
+	DP_CASE("top-k over a join at depth 2", test_TOPO_JOIN_OP_TOPK),
+	DP_CASE("concat over a join at depth 2", test_TOPO_JOIN_OP_CONCAT),
+	DP_CASE("count over a join at depth 1", test_TOPO_PAIR_OP_COUNT),
+	DP_CASE("sum over a join at depth 1", test_TOPO_PAIR_OP_SUM),
+	DP_CASE("top-k over a join at depth 1", test_TOPO_PAIR_OP_TOPK),
+	DP_CASE("concat over a join at depth 1", test_TOPO_PAIR_OP_CONCAT),
+	DP_CASE("max_groups: refused, ABORT(OVERLOAD) once", test_max_groups),
 	DP_CASE("max_groups: group table full, OP_FULL",
 		test_max_groups_table_full),
 	DP_CASE("max_groups: no partial result once room frees",
 		test_max_groups_room_later),
-	DP_CASE("max_groups 1: the worker starts",
-		test_max_groups_one),
-	DP_CASE("max_group_bytes: ABORT(OVERLOAD) once",
-		test_group_bytes),
-	DP_CASE("a leaf's ABORT aborts the result",
-		test_leaf_abort),
-	DP_CASE("idle group: ABORT(EXPIRED)",
-		test_idle_group),
-	DP_CASE("idle request: client told ABORT(EXPIRED)",
-		test_idle_request),
+	DP_CASE("max_groups 1: the worker starts", test_max_groups_one),
+	DP_CASE("max_group_bytes: ABORT(OVERLOAD) once", test_group_bytes),
+	DP_CASE("a leaf's ABORT aborts the result", test_leaf_abort),
+	DP_CASE("idle group: ABORT(EXPIRED)", test_idle_group),
+	DP_CASE("idle request: client told ABORT(EXPIRED)", test_idle_request),
 	DP_CASE("result keeps the request's tenant and send time",
 		test_result_tenant),
 	DP_CASE("concat: 5,000 records, none left out",
@@ -2065,14 +2057,11 @@ static const struct dp_test_case cases[] = {
 		test_concat_token_too_big),
 	DP_CASE("concat: an aborted group gives its chunks back",
 		test_concat_abort_frees_chunks),
-	DP_CASE("top-k: texts cut on a character boundary",
-		test_topk_utf8_cut),
-	DP_CASE("top-k: k 64",
-		test_topk_k64),
+	DP_CASE("top-k: texts cut on a character boundary", test_topk_utf8_cut),
+	DP_CASE("top-k: k 64", test_topk_k64),
 	DP_CASE("top-k: table over max_group_bytes: ABORT",
 		test_topk_table_over_bound),
-	DP_CASE("sum: a NUL inside is no number",
-		test_sum_nul_inside),
+	DP_CASE("sum: a NUL inside is no number", test_sum_nul_inside),
 	DP_CASE("depth below the level: dropped, no key read",
 		test_depth_below_level),
 	DP_CASE("depth above the input: dropped, no credit taken",
@@ -2081,8 +2070,7 @@ static const struct dp_test_case cases[] = {
 		test_depth_above_input_path),
 	DP_CASE("split events at a wrong depth or index: ignored",
 		test_split_event_depth),
-	DP_CASE("no operator state: OP_FULL, no crash",
-		test_no_op_state),
+	DP_CASE("no operator state: OP_FULL, no crash", test_no_op_state),
 	DP_CASE("init refuses k > 64 and a level deeper than input",
 		test_init_refuses),
 	DP_END,

@@ -39,47 +39,42 @@
 	"      - {name: b, instances: [10.0.3.1:8002]}\n"
 
 static const char two_yaml[] =
-    DAG_YAML_HEAD
-    "pipelines:\n"
-    "  - name: p\n"
-    "    id: 1\n" P_STAGES
-    "    edges:\n"
-    "      - {from: client, to: a}\n"
-    "      - {from: a, to: b}\n"
-    "      - {from: b, to: client}\n";
+	DAG_YAML_HEAD "pipelines:\n"
+		      "  - name: p\n"
+		      "    id: 1\n" P_STAGES "    edges:\n"
+		      "      - {from: client, to: a}\n"
+		      "      - {from: a, to: b}\n"
+		      "      - {from: b, to: client}\n";
 
 /* Same layout: a's instances listed the other way round, one more b. */
-static const char swapped_yaml[] =
-    DAG_YAML_HEAD
-    "pipelines:\n"
-    "  - name: p\n"
-    "    id: 1\n"
-    "    stages:\n"
-    "      - {name: a, instances: [10.0.2.2:8001, 10.0.2.1:8001]}\n"
-    "      - {name: b, instances: [10.0.3.1:8002, 10.0.3.2:8002]}\n"
-    "    edges:\n"
-    "      - {from: client, to: a}\n"
-    "      - {from: a, to: b}\n"
-    "      - {from: b, to: client}\n";
+static const char swapped_yaml[] = DAG_YAML_HEAD
+	"pipelines:\n"
+	"  - name: p\n"
+	"    id: 1\n"
+	"    stages:\n"
+	"      - {name: a, instances: [10.0.2.2:8001, 10.0.2.1:8001]}\n"
+	"      - {name: b, instances: [10.0.3.1:8002, 10.0.3.2:8002]}\n"
+	"    edges:\n"
+	"      - {from: client, to: a}\n"
+	"      - {from: a, to: b}\n"
+	"      - {from: b, to: client}\n";
 
 /* A new layout: pipeline q first (p moves to index 1), and p's edge a -> b
  * becomes a buffer edge. */
 static const char relayout_yaml[] =
-    DAG_YAML_HEAD
-    "pipelines:\n"
-    "  - name: q\n"
-    "    id: 2\n"
-    "    stages:\n"
-    "      - {name: x, instances: [10.0.9.1:8009]}\n"
-    "    edges:\n"
-    "      - {from: client, to: x}\n"
-    "      - {from: x, to: client}\n"
-    "  - name: p\n"
-    "    id: 1\n" P_STAGES
-    "    edges:\n"
-    "      - {from: client, to: a}\n"
-    "      - {from: a, to: b, mode: buffer}\n"
-    "      - {from: b, to: client}\n";
+	DAG_YAML_HEAD "pipelines:\n"
+		      "  - name: q\n"
+		      "    id: 2\n"
+		      "    stages:\n"
+		      "      - {name: x, instances: [10.0.9.1:8009]}\n"
+		      "    edges:\n"
+		      "      - {from: client, to: x}\n"
+		      "      - {from: x, to: client}\n"
+		      "  - name: p\n"
+		      "    id: 1\n" P_STAGES "    edges:\n"
+		      "      - {from: client, to: a}\n"
+		      "      - {from: a, to: b, mode: buffer}\n"
+		      "      - {from: b, to: client}\n";
 
 static struct rte_ether_addr
 mac_of(uint32_t ip)
@@ -104,8 +99,8 @@ from_client(uint64_t req, uint32_t seq, uint8_t flags)
 /* Fragment @seq of the answer [@req] of the instance at @ip:@port of
  * stage @stage of p (which need not be in the snapshot any more). */
 static struct dp_frag
-from_ep(uint32_t ip, uint16_t port, uint16_t stage, uint64_t req,
-	uint32_t seq, uint8_t flags)
+from_ep(uint32_t ip, uint16_t port, uint16_t stage, uint64_t req, uint32_t seq,
+	uint8_t flags)
 {
 	struct dp_frag f = dag_from_client(req, seq, flags);
 
@@ -135,21 +130,20 @@ send1(struct dp_frag f)
 /* The runtime state of the instance at @ip:@port of stage @stage (1..)
  * of pipeline index @p in the current snapshot, and its uid. */
 static struct sl_instance_state *
-inst_at(uint8_t p, uint16_t stage, uint32_t ip, uint16_t port,
-	uint16_t *uid)
+inst_at(uint8_t p, uint16_t stage, uint32_t ip, uint16_t port, uint16_t *uid)
 {
 	const struct sl_stage_cfg *st =
-	    &dag.dp->cfg->pipelines[p].stages[stage - 1];
+		&dag.dp->cfg->pipelines[p].stages[stage - 1];
 
 	for (uint16_t i = 0; i < st->n_instances; i++)
 		if (st->instances[i].ep.ip == ip &&
 		    st->instances[i].ep.port == port) {
 			if (uid != NULL)
 				*uid = st->instances[i].uid;
-			CU_ASSERT_PTR_EQUAL(sl_dp_instance(dag.dp, p,
-							   (uint8_t)(stage - 1),
-							   i),
-					    &dag.dp->inst[st->instances[i].uid]);
+			CU_ASSERT_PTR_EQUAL(
+				sl_dp_instance(dag.dp, p, (uint8_t)(stage - 1),
+					       i),
+				&dag.dp->inst[st->instances[i].uid]);
 			return sl_dp_instance(dag.dp, p, (uint8_t)(stage - 1),
 					      i);
 		}
@@ -209,9 +203,9 @@ parsed(const char *yaml)
 	char err[128] = "";
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(next);
-	CU_ASSERT_EQUAL(sl_config_check_replace(dag.dp->cfg, next, err,
-						sizeof(err)),
-			0);
+	CU_ASSERT_EQUAL(
+		sl_config_check_replace(dag.dp->cfg, next, err, sizeof(err)),
+		0);
 	CU_ASSERT_EQUAL(sl_config_assign_uids(next, dag.dp->cfg), 0);
 	return next;
 }
@@ -225,9 +219,9 @@ take_arp_request(uint32_t ip)
 	{
 		struct rte_mbuf *m = dag.dp->ctrl[0];
 		const struct rte_ether_hdr *eth =
-		    rte_pktmbuf_mtod(m, const struct rte_ether_hdr *);
+			rte_pktmbuf_mtod(m, const struct rte_ether_hdr *);
 		const struct rte_arp_hdr *arp =
-		    (const struct rte_arp_hdr *)(eth + 1);
+			(const struct rte_arp_hdr *)(eth + 1);
 
 		CU_ASSERT_EQUAL(eth->ether_type, RTE_BE16(RTE_ETHER_TYPE_ARP));
 		CU_ASSERT_EQUAL(arp->arp_opcode, RTE_BE16(RTE_ARP_OP_REQUEST));
@@ -330,7 +324,8 @@ test_add(void)
 	a2 = inst_at(0, 1, A2_IP, A_PORT, &u2);
 	CU_ASSERT_EQUAL(u2, next_uid);
 	for (uint16_t s = 0; s < dag.cfg->pipelines[0].n_stages; s++) {
-		const struct sl_stage_cfg *st = &dag.cfg->pipelines[0].stages[s];
+		const struct sl_stage_cfg *st =
+			&dag.cfg->pipelines[0].stages[s];
 
 		for (uint16_t i = 0; i < st->n_instances; i++)
 			if (st->instances[i].ep.ip != A2_IP)
@@ -432,8 +427,8 @@ test_remove(void)
 	/* Nothing in flight on it: heard for the idle timeout after the
 	 * last fragment sent to it. */
 	dag.dp->now = t_last + dag.dp->idle_tsc - 1;
-	CU_ASSERT_EQUAL(
-	    send1(from_ep(A0_IP, A_PORT, 1, 1, 2, SL_FRAG_F_END)), B_IP);
+	CU_ASSERT_EQUAL(send1(from_ep(A0_IP, A_PORT, 1, 1, 2, SL_FRAG_F_END)),
+			B_IP);
 	dag_expect_drops(-1);
 	dag.dp->now = t_last + dag.dp->idle_tsc;
 	CU_ASSERT_EQUAL(send1(from_ep(A0_IP, A_PORT, 1, 5, 0, 0)), 0);
@@ -495,8 +490,8 @@ test_counters_survive(void)
 	CU_ASSERT_EQUAL(b0->streams, 1);
 	CU_ASSERT_EQUAL(b0->fragments, 1);
 	/* The new b is not resolved: dp_open learned only the file's. */
-	CU_ASSERT_FALSE(inst_at(0, 2, DP_IP(10, 0, 3, 2), B_PORT, NULL)
-			    ->reachable);
+	CU_ASSERT_FALSE(
+		inst_at(0, 2, DP_IP(10, 0, 3, 2), B_PORT, NULL)->reachable);
 	take_arp_request(DP_IP(10, 0, 3, 2));
 
 	/* Pinned streams keep their instance, wherever it is listed. */
@@ -657,16 +652,15 @@ test_relayout(void)
 static void
 test_relayout_stage_gone(void)
 {
-	static const char one_yaml[] =
-	    DAG_YAML_HEAD
-	    "pipelines:\n"
-	    "  - name: p\n"
-	    "    id: 1\n"
-	    "    stages:\n"
-	    "      - {name: a, instances: [10.0.2.1:8001, 10.0.2.2:8001]}\n"
-	    "    edges:\n"
-	    "      - {from: client, to: a}\n"
-	    "      - {from: a, to: client}\n";
+	static const char one_yaml[] = DAG_YAML_HEAD
+		"pipelines:\n"
+		"  - name: p\n"
+		"    id: 1\n"
+		"    stages:\n"
+		"      - {name: a, instances: [10.0.2.1:8001, 10.0.2.2:8001]}\n"
+		"    edges:\n"
+		"      - {from: client, to: a}\n"
+		"      - {from: a, to: client}\n";
 
 	unsigned int in_use;
 
@@ -702,18 +696,17 @@ test_relayout_stage_gone(void)
 static void
 test_failed_apply_changes_nothing(void)
 {
-	static const char bad_yaml[] =
-	    DAG_YAML_HEAD
-	    "pipelines:\n"
-	    "  - name: p\n"
-	    "    id: 1\n" P_STAGES
-	    "      - {name: t, operator: topk, k: 64, aggregation: 1,\n"
-	    "         max_groups: 1048576}\n"
-	    "    edges:\n"
-	    "      - {from: client, to: a}\n"
-	    "      - {from: a, to: b}\n"
-	    "      - {from: b, to: t}\n"
-	    "      - {from: t, to: client}\n";
+	static const char bad_yaml[] = DAG_YAML_HEAD
+		"pipelines:\n"
+		"  - name: p\n"
+		"    id: 1\n" P_STAGES
+		"      - {name: t, operator: topk, k: 64, aggregation: 1,\n"
+		"         max_groups: 1048576}\n"
+		"    edges:\n"
+		"      - {from: client, to: a}\n"
+		"      - {from: a, to: b}\n"
+		"      - {from: b, to: t}\n"
+		"      - {from: t, to: client}\n";
 	struct sl_config *next;
 	const struct sl_config *before, *old = NULL;
 	int rc;
@@ -751,18 +744,17 @@ test_failed_apply_changes_nothing(void)
 static void
 test_guard_edit_grows(void)
 {
-	static const char yaml[] =
-	    DAG_YAML_HEAD
-	    "guards:\n"
-	    "  - {name: g, action: block, literals: [secret]}\n"
-	    "pipelines:\n"
-	    "  - name: p\n"
-	    "    id: 1\n" P_STAGES
-	    "    edges:\n"
-	    "      - {from: client, to: a, guard: g}\n"
-	    "      - {from: a, to: b}\n"
-	    "      - {from: b, to: client}\n";
-	static const char *const hello[] = {"hello "}, *const world[] = {"world"};
+	static const char yaml[] = DAG_YAML_HEAD
+		"guards:\n"
+		"  - {name: g, action: block, literals: [secret]}\n"
+		"pipelines:\n"
+		"  - name: p\n"
+		"    id: 1\n" P_STAGES "    edges:\n"
+		"      - {from: client, to: a, guard: g}\n"
+		"      - {from: a, to: b}\n"
+		"      - {from: b, to: client}\n";
+	static const char *const hello[] = {"hello "}, *const world[] = {
+							       "world"};
 	static char big[2001];
 	struct rte_mempool *p1;
 	struct sl_config *next;
@@ -784,8 +776,8 @@ test_guard_edit_grows(void)
 
 	next = sl_config_clone(dag.dp->cfg);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(next);
-	CU_ASSERT_EQUAL_FATAL(sl_config_guard_edit(next, "g", false, false,
-						   big, err, sizeof(err)),
+	CU_ASSERT_EQUAL_FATAL(sl_config_guard_edit(next, "g", false, false, big,
+						   err, sizeof(err)),
 			      0);
 	republish(next);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(dag.dp->guard_pool);
@@ -831,31 +823,28 @@ test_guard_edit_grows(void)
 static void
 test_relayout_result_once(void)
 {
-#define OP_STAGES                                                          \
-	"    stages:\n"                                                     \
-	"      - {name: a, instances: [10.0.2.1:8001, 10.0.2.2:8001]}\n"    \
+#define OP_STAGES                                                              \
+	"    stages:\n"                                                        \
+	"      - {name: a, instances: [10.0.2.1:8001, 10.0.2.2:8001]}\n"       \
 	"      - {name: n, operator: count, aggregation: 1}\n"
 	static const char yaml[] =
-	    DAG_YAML_HEAD
-	    "pipelines:\n"
-	    "  - name: p\n"
-	    "    id: 1\n" OP_STAGES
-	    "    edges:\n"
-	    "      - {from: client, to: a}\n"
-	    "      - {from: a, to: n}\n"
-	    "      - {from: n, to: client}\n";
+		DAG_YAML_HEAD "pipelines:\n"
+			      "  - name: p\n"
+			      "    id: 1\n" OP_STAGES "    edges:\n"
+			      "      - {from: client, to: a}\n"
+			      "      - {from: a, to: n}\n"
+			      "      - {from: n, to: client}\n";
 	static const char yaml2[] =
-	    DAG_YAML_HEAD
-	    "pipelines:\n"
-	    "  - name: p\n"
-	    "    id: 1\n" OP_STAGES
-	    "      - {name: b, instances: [10.0.3.1:8002]}\n"
-	    "    edges:\n"
-	    "      - {from: client, to: a}\n"
-	    "      - {from: a, to: n}\n"
-	    "      - {from: a, to: b}\n"
-	    "      - {from: n, to: client}\n"
-	    "      - {from: b, to: client}\n";
+		DAG_YAML_HEAD "pipelines:\n"
+			      "  - name: p\n"
+			      "    id: 1\n" OP_STAGES
+			      "      - {name: b, instances: [10.0.3.1:8002]}\n"
+			      "    edges:\n"
+			      "      - {from: client, to: a}\n"
+			      "      - {from: a, to: n}\n"
+			      "      - {from: a, to: b}\n"
+			      "      - {from: n, to: client}\n"
+			      "      - {from: b, to: client}\n";
 #undef OP_STAGES
 	static const char *const tok[] = {"x"};
 	struct dp_frag f;
@@ -894,10 +883,8 @@ test_relayout_result_once(void)
 
 static const struct dp_test_case cases[] = {
 	DP_SUITE("reconfig"),
-	DP_CASE("drain: no new streams, pinned ones finish",
-		test_drain),
-	DP_CASE("add: fresh uid, new streams once resolved",
-		test_add),
+	DP_CASE("drain: no new streams, pinned ones finish", test_drain),
+	DP_CASE("add: fresh uid, new streams once resolved", test_add),
 	DP_CASE("remove: streams in flight keep route, answers heard",
 		test_remove),
 	DP_CASE("same layout: uids, counters and pins survive",

@@ -91,8 +91,8 @@ random_endpoints(struct sl_endpoint *ep, unsigned int n)
 		bool dup;
 
 		do {
-			ep[i].ip =
-			    DP_IP(10, 0, 0, 0) | (uint32_t)(rng() & 0xffffff);
+			ep[i].ip = DP_IP(10, 0, 0, 0) |
+				   (uint32_t)(rng() & 0xffffff);
 			ep[i].port = (uint16_t)(1024 + rng() % 60000);
 			dup = false;
 			for (unsigned int j = 0; j < i; j++)
@@ -164,11 +164,9 @@ test_key_hash_levels(void)
 	CU_ASSERT_EQUAL(key_hash(&d1, 1), key_hash(&d2, 1));
 	CU_ASSERT_EQUAL(key_hash(&d6, 1), key_hash(&d2, 1));
 	CU_ASSERT_EQUAL(key_hash(&o2, 1), key_hash(&d2, 1));
-	CU_ASSERT_NOT_EQUAL(key_hash(&o2, 2),
-			    key_hash(&d2, 2));
+	CU_ASSERT_NOT_EQUAL(key_hash(&o2, 2), key_hash(&d2, 2));
 	CU_ASSERT_EQUAL(key_hash(&d6, 2), key_hash(&d2, 2));
-	CU_ASSERT_NOT_EQUAL(key_hash(&d6, 3),
-			    key_hash(&d2, 3));
+	CU_ASSERT_NOT_EQUAL(key_hash(&d6, 3), key_hash(&d2, 3));
 	dp_test_end();
 }
 
@@ -198,13 +196,13 @@ test_aggregation_same_instance(void)
 				for (unsigned int k = 0; k < 200; k++) {
 					uint64_t ids[SL_ANCESTRY_MAX];
 					uint8_t d1 =
-					    (uint8_t)(level +
-						      rng() % (SL_ANCESTRY_MAX -
-							       level + 1));
+						(uint8_t)(level +
+							  rng() % (SL_ANCESTRY_MAX -
+								   level + 1));
 					uint8_t d2 =
-					    (uint8_t)(level +
-						      rng() % (SL_ANCESTRY_MAX -
-							       level + 1));
+						(uint8_t)(level +
+							  rng() % (SL_ANCESTRY_MAX -
+								   level + 1));
 					struct sl_flow_key a, b;
 					uint16_t ia, ib;
 
@@ -250,7 +248,7 @@ test_consistency_remove_add(void)
 {
 	struct sl_endpoint ep[SL_MAX_INSTANCES + 1];
 	uint32_t seeds[SL_MAX_INSTANCES + 1], less[SL_MAX_INSTANCES],
-	    more[SL_MAX_INSTANCES + 1];
+		more[SL_MAX_INSTANCES + 1];
 	unsigned int wrong_stay = 0, wrong_move = 0, moved = 0, owned = 0;
 	unsigned int add_wrong = 0, add_moved = 0;
 
@@ -274,15 +272,15 @@ test_consistency_remove_add(void)
 						  : seeds[j++];
 			for (unsigned int k = 0; k < 2000; k++) {
 				struct sl_flow_key key =
-				    random_key((uint8_t)(1 + rng() % 6));
+					random_key((uint8_t)(1 + rng() % 6));
 				uint8_t level = (uint8_t)(1 + rng() % 6);
 				uint64_t h = key_hash(&key, level);
 				uint32_t before =
-				    seeds[sl_route_rendezvous(h, seeds, n)];
+					seeds[sl_route_rendezvous(h, seeds, n)];
 				uint32_t after = less[sl_route_rendezvous(
-				    h, less, (uint16_t)(n - 1))];
+					h, less, (uint16_t)(n - 1))];
 				uint32_t grown = more[sl_route_rendezvous(
-				    h, more, (uint16_t)(n + 1))];
+					h, more, (uint16_t)(n + 1))];
 
 				if (before == seeds[gone]) {
 					owned++;
@@ -547,8 +545,7 @@ test_skip_draining_unreachable(void)
 
 static const struct dp_test_case cases[] = {
 	DP_SUITE("route"),
-	DP_CASE("seed is a stable function of the endpoint",
-		test_seed_stable),
+	DP_CASE("seed is a stable function of the endpoint", test_seed_stable),
 	DP_CASE("key hash uses the first min(L, depth) ids",
 		test_key_hash_levels),
 	DP_CASE("aggregation L: first L ids pick one instance",
@@ -559,8 +556,7 @@ static const struct dp_test_case cases[] = {
 		test_balance_random_ids),
 	DP_CASE("balance 4 x 100000 sequential ids: 25% +- 2%",
 		test_balance_sequential_ids),
-	DP_CASE("round robin cycles exactly",
-		test_round_robin),
+	DP_CASE("round robin cycles exactly", test_round_robin),
 	DP_CASE("least loaded picks the fewest streams_active",
 		test_least_loaded),
 	DP_CASE("draining and unreachable instances take no new stream",

@@ -44,23 +44,25 @@ struct variant {
 };
 
 static const struct variant variants[] = {
-    {"line", "split: line", CUT_LINE, false, false, 1},
-    {"line stream_children", "split: line, stream_children: true",
-     CUT_LINE, true, false, 1},
-    {"line, b aggregation 0", "split: line", CUT_LINE, false, false, 0},
-    {"line, b aggregation 2", "split: line", CUT_LINE, false, false, 2},
-    {"sentence", "split: sentence", CUT_SENTENCE, false, false, 1},
-    {"sentence stream_children, aggregation 2",
-     "split: sentence, stream_children: true", CUT_SENTENCE, true, false, 2},
-    {"regex [;|]", "split: regex, pattern: \"[;|]\"", CUT_SEMI_PIPE, false,
-     false, 1},
-    {"regex [;|] stream_children, aggregation 0",
-     "split: regex, pattern: \"[;|]\", stream_children: true", CUT_SEMI_PIPE,
-     true, false, 0},
-    {"buffer + line", "mode: buffer, split: line", CUT_LINE, false, true, 1},
-    {"buffer + regex stream_children",
-     "mode: buffer, split: regex, pattern: \"[;|]\", stream_children: true",
-     CUT_SEMI_PIPE, true, true, 1},
+	{"line", "split: line", CUT_LINE, false, false, 1},
+	{"line stream_children", "split: line, stream_children: true", CUT_LINE,
+	 true, false, 1},
+	{"line, b aggregation 0", "split: line", CUT_LINE, false, false, 0},
+	{"line, b aggregation 2", "split: line", CUT_LINE, false, false, 2},
+	{"sentence", "split: sentence", CUT_SENTENCE, false, false, 1},
+	{"sentence stream_children, aggregation 2",
+	 "split: sentence, stream_children: true", CUT_SENTENCE, true, false,
+	 2},
+	{"regex [;|]", "split: regex, pattern: \"[;|]\"", CUT_SEMI_PIPE, false,
+	 false, 1},
+	{"regex [;|] stream_children, aggregation 0",
+	 "split: regex, pattern: \"[;|]\", stream_children: true",
+	 CUT_SEMI_PIPE, true, false, 0},
+	{"buffer + line", "mode: buffer, split: line", CUT_LINE, false, true,
+	 1},
+	{"buffer + regex stream_children",
+	 "mode: buffer, split: regex, pattern: \"[;|]\", stream_children: true",
+	 CUT_SEMI_PIPE, true, true, 1},
 };
 
 /* Texts per kind: multi-byte characters beside delimiters, a quantum made
@@ -68,18 +70,20 @@ static const struct variant variants[] = {
  * (second text) a trailing delimiter, whose empty last quantum is no
  * child. */
 static const char *const texts[][2] = {
-    [CUT_LINE] = {"alpha beta\ngamma\n\ncaf\xc3\xa9\n\xe2\x86\x92 delta "
-		  "epsilon\nzeta eta theta iota kappa lambda mu nu xi omicron "
-		  "pi rho\nsigma",
-		  "caf\xc3\xa9\n\xe2\x86\x92\n\nx y\n"},
-    [CUT_SENTENCE] = {"Hi. How are you? I am fine!\tOk.\nv3.14 is caf\xc3"
-		      "\xa9. \xe2\x86\x92 Done?! Yes. And a longer sentence "
-		      "with no end in sight at all..",
-		      "A. B?\xe2\x86\x92. C! D.\n"},
-    [CUT_SEMI_PIPE] = {"a;b|c;;caf\xc3\xa9|\xe2\x86\x92x;a long piece "
-		       "without any delimiter that runs past sixty-four "
-		       "bytes|z",
-		       "\xc3\xa9;|\xe2\x86\x92;"},
+	[CUT_LINE] =
+		{"alpha beta\ngamma\n\ncaf\xc3\xa9\n\xe2\x86\x92 delta "
+		 "epsilon\nzeta eta theta iota kappa lambda mu nu xi omicron "
+		 "pi rho\nsigma",
+		 "caf\xc3\xa9\n\xe2\x86\x92\n\nx y\n"},
+	[CUT_SENTENCE] =
+		{"Hi. How are you? I am fine!\tOk.\nv3.14 is caf\xc3"
+		 "\xa9. \xe2\x86\x92 Done?! Yes. And a longer sentence "
+		 "with no end in sight at all..",
+		 "A. B?\xe2\x86\x92. C! D.\n"},
+	[CUT_SEMI_PIPE] = {"a;b|c;;caf\xc3\xa9|\xe2\x86\x92x;a long piece "
+			   "without any delimiter that runs past sixty-four "
+			   "bytes|z",
+			   "\xc3\xa9;|\xe2\x86\x92;"},
 };
 
 /* ------------------------------------------------------- the reference */
@@ -250,7 +254,8 @@ run_feed(const struct feed *fd)
 	dag_clear();
 	for (unsigned int i = 0; i < fd->n_tok; i++) {
 		tok_text[i] = fd->text + fd->tok_start[i];
-		tok_len[i] = (uint16_t)(fd->tok_start[i + 1] - fd->tok_start[i]);
+		tok_len[i] =
+			(uint16_t)(fd->tok_start[i + 1] - fd->tok_start[i]);
 		tok_id[i] = 1000 + i;
 	}
 	n_frags = fd->n_frag + fd->separate_end;
@@ -265,8 +270,8 @@ run_feed(const struct feed *fd)
 		if (j < fd->n_frag) {
 			unsigned int first = fd->frag_first[j];
 			unsigned int end = j + 1 < fd->n_frag
-					       ? fd->frag_first[j + 1]
-					       : fd->n_tok;
+						   ? fd->frag_first[j + 1]
+						   : fd->n_tok;
 
 			f->n_tokens = end - first;
 			f->token_texts = &tok_text[first];
@@ -289,10 +294,11 @@ run_feed(const struct feed *fd)
 			if (j == n_frags - 1)
 				break;
 			fed = j < fd->n_frag
-				  ? fd->tok_start[j + 1 < fd->n_frag
-						      ? fd->frag_first[j + 1]
-						      : fd->n_tok]
-				  : fd->len;
+				      ? fd->tok_start
+						[j + 1 < fd->n_frag
+							 ? fd->frag_first[j + 1]
+							 : fd->n_tok]
+				      : fd->len;
 			got = child_bytes(0);
 			if (cur->buffered)
 				want = 0;
@@ -336,19 +342,21 @@ run_feed(const struct feed *fd)
 			RUN_CHECK(ended == 0, "child %u: fragment after END",
 				  k);
 			RUN_CHECK(s->h.ancestry[0] == req &&
-				      s->h.pipeline == 1 && s->h.stage == 2 &&
-				      s->h.from_stage == 1 &&
-				      s->h.tenant == TENANT &&
-				      s->h.send_ns == SEND_NS &&
-				      s->h.child_count == 0 &&
-				      s->h.abort_reason == 0 &&
-				      (s->h.flags & ~SL_FRAG_F_END) == 0,
+					  s->h.pipeline == 1 &&
+					  s->h.stage == 2 &&
+					  s->h.from_stage == 1 &&
+					  s->h.tenant == TENANT &&
+					  s->h.send_ns == SEND_NS &&
+					  s->h.child_count == 0 &&
+					  s->h.abort_reason == 0 &&
+					  (s->h.flags & ~SL_FRAG_F_END) == 0,
 				  "child %u: header fields", k);
 			if (seq == 0) {
 				dst_ip = s->dst_ip;
 				dst_port = s->dst_port;
 			}
-			RUN_CHECK(s->dst_ip == dst_ip && s->dst_port == dst_port,
+			RUN_CHECK(s->dst_ip == dst_ip &&
+					  s->dst_port == dst_port,
 				  "child %u: fragments to two places", k);
 			ended += !!(s->h.flags & SL_FRAG_F_END);
 			seq++;
@@ -358,10 +366,10 @@ run_feed(const struct feed *fd)
 				size_t plen = RTE_MIN(tend, q[k].end) - qpos;
 
 				RUN_CHECK(t[x].id == 1000 + tok &&
-					      t[x].len == plen &&
-					      memcmp(t[x].text,
-						     fd->text + qpos,
-						     plen) == 0,
+						  t[x].len == plen &&
+						  memcmp(t[x].text,
+							 fd->text + qpos,
+							 plen) == 0,
 					  "child %u token %u: id %u '%.*s', "
 					  "want id %u '%.*s'",
 					  k, n_tok, t[x].id, (int)t[x].len,
@@ -374,11 +382,15 @@ run_feed(const struct feed *fd)
 		}
 		RUN_CHECK(qpos == q[k].end, "child %u: %zu of %zu bytes", k,
 			  qpos - q[k].start, q[k].end - q[k].start);
-		RUN_CHECK(ended == 1 && seq > 0, "child %u: %u ENDs in %u "
-			  "fragments", k, ended, seq);
+		RUN_CHECK(ended == 1 && seq > 0,
+			  "child %u: %u ENDs in %u "
+			  "fragments",
+			  k, ended, seq);
 		if (!cur->stream_children)
-			RUN_CHECK(seq == 1, "child %u: %u fragments, complete "
-				  "children fit one", k, seq);
+			RUN_CHECK(seq == 1,
+				  "child %u: %u fragments, complete "
+				  "children fit one",
+				  k, seq);
 		/* Where it went. */
 		if (seq > 0) {
 			int inst = dag_instance_of(b, dst_ip, dst_port);
@@ -388,14 +400,15 @@ run_feed(const struct feed *fd)
 			int want;
 
 			for (uint16_t i = 0; i < b->n_instances; i++)
-				seeds[i] = sl_dp_instance(dag.dp, 0, 1, i)->seed;
+				seeds[i] =
+					sl_dp_instance(dag.dp, 0, 1, i)->seed;
 			if (cur->aggregation == 0)
 				want = (int)((rr0 + k) % b->n_instances);
 			else
 				want = sl_route_rendezvous(
-				    sl_route_key_hash(anc, 2,
-						      cur->aggregation),
-				    seeds, b->n_instances);
+					sl_route_key_hash(anc, 2,
+							  cur->aggregation),
+					seeds, b->n_instances);
 			RUN_CHECK(inst == want,
 				  "child %u went to instance %d, want %d", k,
 				  inst, want);
@@ -420,17 +433,17 @@ run_feed(const struct feed *fd)
 			markers++;
 			tot.markers++;
 			RUN_CHECK(i == dag.n_sent - 1, "marker not last");
-			RUN_CHECK(s->h.flags ==
-					  (SL_FRAG_F_END | SL_FRAG_F_CHILDREN) &&
-				      s->h.child_count == nq &&
-				      s->h.depth == 1 &&
-				      s->h.ancestry[0] == req &&
-				      s->h.stage == 2 &&
-				      s->h.from_stage == 1 &&
-				      s->h.seq == 0 &&
-				      s->h.tenant == TENANT &&
-				      s->h.token_count == 0 &&
-				      s->dlen == SL_WIRE_HDR_LEN,
+			RUN_CHECK(s->h.flags == (SL_FRAG_F_END |
+						 SL_FRAG_F_CHILDREN) &&
+					  s->h.child_count == nq &&
+					  s->h.depth == 1 &&
+					  s->h.ancestry[0] == req &&
+					  s->h.stage == 2 &&
+					  s->h.from_stage == 1 &&
+					  s->h.seq == 0 &&
+					  s->h.tenant == TENANT &&
+					  s->h.token_count == 0 &&
+					  s->dlen == SL_WIRE_HDR_LEN,
 				  "marker fields: flags %#x count %u",
 				  s->h.flags, s->h.child_count);
 			{
@@ -439,19 +452,25 @@ run_feed(const struct feed *fd)
 				uint32_t seeds[SL_MAX_INSTANCES];
 
 				for (uint16_t i2 = 0; i2 < b->n_instances; i2++)
-					seeds[i2] = sl_dp_instance(dag.dp, 0, 1, i2)->seed;
-				RUN_CHECK(dag_instance_of(b, s->dst_ip,
-							  s->dst_port) ==
-					      sl_route_rendezvous(
-						  sl_route_key_hash(anc, 1, 1),
-						  seeds, b->n_instances),
-					  "marker not where [R] goes");
+					seeds[i2] =
+						sl_dp_instance(dag.dp, 0, 1, i2)
+							->seed;
+				RUN_CHECK(
+					dag_instance_of(b, s->dst_ip,
+							s->dst_port) ==
+						sl_route_rendezvous(
+							sl_route_key_hash(anc,
+									  1, 1),
+							seeds, b->n_instances),
+					"marker not where [R] goes");
 			}
 		}
 		RUN_CHECK(markers == (cur->aggregation == 1 ? 1u : 0u),
 			  "%u markers", markers);
-		RUN_CHECK(others == 0, "%u frames that are no child or "
-			  "marker", others);
+		RUN_CHECK(others == 0,
+			  "%u frames that are no child or "
+			  "marker",
+			  others);
 	}
 	RUN_CHECK(start + (cur->aggregation == 1) == dag.n_sent,
 		  "%u frames sent, %u expected", dag.n_sent,
@@ -462,10 +481,11 @@ run_feed(const struct feed *fd)
 		for (uint16_t i = 0; i < b->n_instances; i++) {
 			streams += sl_dp_instance(dag.dp, 0, 1, i)->streams;
 			frags += sl_dp_instance(dag.dp, 0, 1, i)->fragments;
-			active += sl_dp_instance(dag.dp, 0, 1, i)->streams_active;
+			active +=
+				sl_dp_instance(dag.dp, 0, 1, i)->streams_active;
 		}
 		RUN_CHECK(streams - streams0 == nq && active == 0 &&
-			      frags - frags0 == dag.n_sent,
+				  frags - frags0 == dag.n_sent,
 			  "b's counters: %lu streams, %lu active",
 			  (unsigned long)(streams - streams0),
 			  (unsigned long)active);
@@ -476,8 +496,7 @@ run_feed(const struct feed *fd)
 	}
 	for (int r = 1; r < SL_DROP_MAX; r++)
 		RUN_CHECK(dag.dp->cnt.drops[r] == 0, "drops[%s] = %lu",
-			  sl_drop_name(r),
-			  (unsigned long)dag.dp->cnt.drops[r]);
+			  sl_drop_name(r), (unsigned long)dag.dp->cnt.drops[r]);
 	tot.runs++;
 	if (fails != 0)
 		tot.bad++;
@@ -632,7 +651,10 @@ run_variant(const struct variant *v)
 }
 
 #define VARIANT_TEST(i)                                                        \
-	static void test_variant_##i(void) { run_variant(&variants[i]); }
+	static void test_variant_##i(void)                                     \
+	{                                                                      \
+		run_variant(&variants[i]);                                     \
+	}
 VARIANT_TEST(0)
 VARIANT_TEST(1)
 VARIANT_TEST(2)
@@ -703,8 +725,8 @@ test_parent_abort(void)
 	CU_ASSERT_EQUAL(dag.sent[2].h.abort_reason, SL_ABORT_ENGINE);
 	CU_ASSERT_EQUAL(dag.sent[2].h.child_count, 0);
 	for (int i = 0; i < 3; i++)
-		CU_ASSERT_EQUAL(
-		    sl_dp_instance(dag.dp, 0, 1, i)->streams_active, 0);
+		CU_ASSERT_EQUAL(sl_dp_instance(dag.dp, 0, 1, i)->streams_active,
+				0);
 	dag_expect_drops(-1);
 	dag_close();
 	dp_test_end();
@@ -712,30 +734,20 @@ test_parent_abort(void)
 
 static const struct dp_test_case cases[] = {
 	DP_SUITE("split"),
-	DP_CASE("line: every cut, chars, random",
-		test_variant_0),
-	DP_CASE("line, stream_children: pieces leave at once",
-		test_variant_1),
+	DP_CASE("line: every cut, chars, random", test_variant_0),
+	DP_CASE("line, stream_children: pieces leave at once", test_variant_1),
 	DP_CASE("line, b aggregation 0: round robin, no marker",
 		test_variant_2),
-	DP_CASE("line, b aggregation 2: per child, no marker",
-		test_variant_3),
-	DP_CASE("sentence: every cut, chars, random",
-		test_variant_4),
-	DP_CASE("sentence, stream_children, aggregation 2",
-		test_variant_5),
-	DP_CASE("regex [;|]: every cut, chars, random",
-		test_variant_6),
-	DP_CASE("regex [;|], stream_children, aggregation 0",
-		test_variant_7),
+	DP_CASE("line, b aggregation 2: per child, no marker", test_variant_3),
+	DP_CASE("sentence: every cut, chars, random", test_variant_4),
+	DP_CASE("sentence, stream_children, aggregation 2", test_variant_5),
+	DP_CASE("regex [;|]: every cut, chars, random", test_variant_6),
+	DP_CASE("regex [;|], stream_children, aggregation 0", test_variant_7),
 	DP_CASE("buffer + line: nothing before the parent's END",
 		test_variant_8),
-	DP_CASE("buffer + regex, stream_children",
-		test_variant_9),
-	DP_CASE("empty parent: no child, marker counts 0",
-		test_empty_parent),
-	DP_CASE("parent ABORT: child and marker aborted",
-		test_parent_abort),
+	DP_CASE("buffer + regex, stream_children", test_variant_9),
+	DP_CASE("empty parent: no child, marker counts 0", test_empty_parent),
+	DP_CASE("parent ABORT: child and marker aborted", test_parent_abort),
 	DP_END,
 };
 

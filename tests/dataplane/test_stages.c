@@ -68,7 +68,7 @@ static const char config_yaml[] = "liveness: {probe_ms: 0}\n"
 				  "  - 10.0.1.0/24\n" PIPELINE_YAML;
 
 static const char small_table_yaml[] = "liveness: {probe_ms: 0}\n"
-				  "sluiced:\n"
+				       "sluiced:\n"
 				       "  address: 10.0.0.1\n"
 				       "flows:\n"
 				       "  size: 64\n"
@@ -79,7 +79,7 @@ static const char small_table_yaml[] = "liveness: {probe_ms: 0}\n"
 				       "  - 10.0.1.0/24\n" PIPELINE_YAML;
 
 static const char tenants_yaml[] = "liveness: {probe_ms: 0}\n"
-				  "sluiced:\n"
+				   "sluiced:\n"
 				   "  address: 10.0.0.1\n"
 				   "flows:\n"
 				   "  reorder_window: 8\n"
@@ -490,9 +490,9 @@ assert_frame(struct rte_mbuf *m, const uint8_t *want, size_t len)
 	if (got == len && memcmp(p, want, len) != 0) {
 		for (size_t i = 0; i < len; i++)
 			if (p[i] != want[i]) {
-				printf(
-				    "\n  frame byte %zu: 0x%02x, want 0x%02x",
-				    i, p[i], want[i]);
+				printf("\n  frame byte %zu: 0x%02x, want "
+				       "0x%02x",
+				       i, p[i], want[i]);
 				break;
 			}
 	}
@@ -509,8 +509,7 @@ stage2_instance_of(uint64_t req)
 
 	for (int i = 0; i < 2; i++)
 		seeds[i] = sl_dp_instance(dp, 0, 1, i)->seed;
-	return sl_route_rendezvous(sl_route_key_hash(ancestry, 1, 1), seeds,
-				   2);
+	return sl_route_rendezvous(sl_route_key_hash(ancestry, 1, 1), seeds, 2);
 }
 
 /* ---------------------------------------------------------------- parse */
@@ -520,7 +519,7 @@ test_parse_valid(void)
 {
 	struct rte_mbuf *pkts[SL_PATH_CAP];
 	struct dp_frag f =
-	    frag(CLIENT_IP, CLIENT_PORT, 0, 11, 0, 4, SL_FRAG_F_END);
+		frag(CLIENT_IP, CLIENT_PORT, 0, 11, 0, 4, SL_FRAG_F_END);
 	struct dp_frag g = frag(S1_IP(1), S1_PORT, 1, 11, 3, 9, 0);
 	uint8_t buf[DP_TEST_FRAME_MAX];
 	size_t off, len;
@@ -531,7 +530,7 @@ test_parse_valid(void)
 	len = dp_test_build(&f, buf, sizeof(buf), &off);
 	pkts[0] = dp_test_frame(&f);
 	g.ip_options = 2; /* 8 bytes of options */
-	g.trailer = 5;	  /* bytes past the IPv4 packet */
+	g.trailer = 5;    /* bytes past the IPv4 packet */
 	pkts[1] = dp_test_frame(&g);
 	CU_ASSERT_EQUAL_FATAL(sl_stage_parse(dp, pkts, 2), 2);
 	pm = sl_pkt_meta(pkts[0]);
@@ -644,7 +643,8 @@ test_parse_every_wire_reason(void)
 			 * then one byte more in every length. */
 			static char text[SL_WIRE_PAYLOAD_MAX];
 			struct dp_frag g = f;
-			uint16_t tl = SL_WIRE_PAYLOAD_MAX - SL_WIRE_TOKEN_HDR_LEN;
+			uint16_t tl =
+				SL_WIRE_PAYLOAD_MAX - SL_WIRE_TOKEN_HDR_LEN;
 
 			memset(text, 'x', sizeof(text));
 			g.n_tokens = 1;
@@ -932,8 +932,9 @@ test_admit_sources(void)
 		CU_ASSERT_FATAL(pm->flow < dp->flows->capacity);
 		const struct sl_flow *fl = sl_flow_at(dp->flows, pm->flow);
 
-		sl_flow_key_from_hdr(&k, rte_pktmbuf_mtod_offset(
-					     pkts[i], uint8_t *, pm->hdr_off),
+		sl_flow_key_from_hdr(&k,
+				     rte_pktmbuf_mtod_offset(pkts[i], uint8_t *,
+							     pm->hdr_off),
 				     pm->src_ip, pm->src_port);
 		/* A client's request id was replaced by sluiced's. */
 		if (pm->stage == 0) {
@@ -1696,7 +1697,7 @@ test_route_aggregation_meets(void)
 		pkts[0] = from_s1(0, r, 1, 0, 0);
 		{
 			struct dp_frag f =
-			    frag(S1_IP(1), S1_PORT, 1, r, 2, 0, 0);
+				frag(S1_IP(1), S1_PORT, 1, r, 2, 0, 0);
 
 			f.depth = 3;
 			f.ancestry[2] = 77;
@@ -1719,7 +1720,7 @@ test_route_aggregation_meets(void)
 	CU_ASSERT_EQUAL(used[0] + used[1], 24);
 	CU_ASSERT(used[0] > 0 && used[1] > 0);
 	CU_ASSERT_EQUAL(sl_dp_instance(dp, 0, 1, 0)->streams +
-			    sl_dp_instance(dp, 0, 1, 1)->streams,
+				sl_dp_instance(dp, 0, 1, 1)->streams,
 			48);
 	expect_drops(-1);
 	dp_close();
@@ -1798,12 +1799,12 @@ test_route_no_neighbor(void)
 	for (unsigned int j = 0; j < k; j++) {
 		CU_ASSERT_EQUAL(rte_pktmbuf_data_len(out[j]), 42);
 		CU_ASSERT_NOT_EQUAL(
-		    memcmp(rte_pktmbuf_mtod(out[j], void *), arp, 42), 0);
+			memcmp(rte_pktmbuf_mtod(out[j], void *), arp, 42), 0);
 	}
 	dp_test_free_all(out, k);
 	/* The answer comes: the stream's next fragment goes through. */
 	CU_ASSERT_EQUAL(
-	    process1(arp_frame(2, S1_IP(0), SLUICED_IP, false), out, 8), 0);
+		process1(arp_frame(2, S1_IP(0), SLUICED_IP, false), out, 8), 0);
 	f = frag(CLIENT_IP, CLIENT_PORT, 0, 1, 0, 3, 0);
 	CU_ASSERT_EQUAL_FATAL(process1(dp_test_frame(&f), out, 8), 1);
 	wlen = expected_frame(&f, S1_IP(0), S1_PORT, 1, want);
@@ -1817,10 +1818,10 @@ test_route_no_neighbor(void)
 		as_seen.stage = 1; /* the stage it was delivered as */
 		as_seen.ancestry[0] = rid(1);
 		CU_ASSERT_EQUAL_FATAL(
-		    process1(control_frame(S1_IP(0), S1_PORT, &as_seen,
-					   SL_FRAG_F_NACK, 0, 3),
-			     out, 8),
-		    3);
+			process1(control_frame(S1_IP(0), S1_PORT, &as_seen,
+					       SL_FRAG_F_NACK, 0, 3),
+				 out, 8),
+			3);
 	}
 	for (unsigned int j = 0; j < 3; j++) {
 		wlen = expected_frame(&fs[j], S1_IP(0), S1_PORT, 1, want);
@@ -1928,9 +1929,10 @@ test_tx_full(void)
 			filler[i] = rte_pktmbuf_alloc(dp_test_pool());
 			CU_ASSERT_PTR_NOT_NULL_FATAL(filler[i]);
 		}
-		CU_ASSERT_EQUAL_FATAL(
-		    rte_ring_enqueue_bulk(port.tx, (void **)filler, k, NULL),
-		    k);
+		CU_ASSERT_EQUAL_FATAL(rte_ring_enqueue_bulk(port.tx,
+							    (void **)filler, k,
+							    NULL),
+				      k);
 		queued += k;
 	}
 	{
@@ -2018,17 +2020,17 @@ test_neigh_retry_many(void)
 	memset(asked, 0, sizeof(asked));
 	for (unsigned int i = 0; i < N; i++)
 		CU_ASSERT_PTR_NOT_NULL(
-		    sl_neigh_want(&dp->neigh, DP_IP(10, 0, 9, 0) + 1 + i,
-				  SL_NEIGH_INSTANCE, dp->now));
+			sl_neigh_want(&dp->neigh, DP_IP(10, 0, 9, 0) + 1 + i,
+				      SL_NEIGH_INSTANCE, dp->now));
 	/* A pass looks at an eighth of the table: eight rounds see all. */
 	for (unsigned int round = 1; round <= 12; round++) {
-		dp->now =
-		    t0 + round * (dp->tsc_hz / 1000 * (SL_NEIGH_RETRY_MS + 1));
+		dp->now = t0 +
+			  round * (dp->tsc_hz / 1000 * (SL_NEIGH_RETRY_MS + 1));
 		sl_dp_housekeeping(dp);
 		while ((k = drain(out, 64)) != 0) {
 			for (unsigned int j = 0; j < k; j++) {
 				const uint8_t *b =
-				    rte_pktmbuf_mtod(out[j], uint8_t *);
+					rte_pktmbuf_mtod(out[j], uint8_t *);
 				uint32_t tip = (uint32_t)b[38] << 24 |
 					       (uint32_t)b[39] << 16 |
 					       (uint32_t)b[40] << 8 | b[41];
@@ -2144,10 +2146,11 @@ e2e_phase(struct e2e_stream *st, unsigned int n, uint16_t burst)
 				for (unsigned int i = 0; i < n; i++)
 					if (st[i].tmpl.depth == s.h.depth &&
 					    dp_test_req_from_sluiced(
-						dp, st[i].tmpl.ancestry[0]) ==
-						s.h.ancestry[0] &&
+						    dp,
+						    st[i].tmpl.ancestry[0]) ==
+						    s.h.ancestry[0] &&
 					    st[i].tmpl.ancestry[1] ==
-						s.h.ancestry[1])
+						    s.h.ancestry[1])
 						e = &st[i];
 				CU_ASSERT_PTR_NOT_NULL_FATAL(e);
 				/* decode shows the client's request id: so
@@ -2182,9 +2185,9 @@ e2e_phase(struct e2e_stream *st, unsigned int n, uint16_t burst)
 					   SL_WIRE_OFF_FROM_STAGE - 8) != 0 ||
 				    memcmp(s.dgram + SL_WIRE_OFF_SEND_NS,
 					   e->frame[e->got] + e->off +
-					       SL_WIRE_OFF_SEND_NS,
+						   SL_WIRE_OFF_SEND_NS,
 					   s.len - 42 - SL_WIRE_OFF_SEND_NS) !=
-					0 ||
+					    0 ||
 				    memcmp(s.dgram, e->frame[e->got] + e->off,
 					   6) != 0)
 					e->bad++;
@@ -2230,9 +2233,10 @@ test_e2e_interleaved(void)
 
 	/* Phase 1: four requests from two clients to stage 1. */
 	for (unsigned int i = 0; i < 4; i++) {
-		struct dp_frag f =
-		    i < 2 ? frag(CLIENT_IP, CLIENT_PORT, 0, 100 + i, 0, 0, 0)
-			  : frag(CLIENT2_IP, CLIENT2_PORT, 0, 100 + i, 0, 0, 0);
+		struct dp_frag f = i < 2 ? frag(CLIENT_IP, CLIENT_PORT, 0,
+						100 + i, 0, 0, 0)
+					 : frag(CLIENT2_IP, CLIENT2_PORT, 0,
+						100 + i, 0, 0, 0);
 
 		e2e_stream_init(&cl[i], &f, n_frags);
 		cl[i].out_stage = 1;
@@ -2253,8 +2257,8 @@ test_e2e_interleaved(void)
 	for (unsigned int i = 0; i < 4; i++)
 		for (unsigned int q = 0; q < 2; q++) {
 			int inst = (cl[i].dst_ip == S1_IP(1)) ^ (int)q;
-			struct dp_frag f =
-			    frag(S1_IP(inst), S1_PORT, 1, 100 + i, 1 + q, 0, 0);
+			struct dp_frag f = frag(S1_IP(inst), S1_PORT, 1,
+						100 + i, 1 + q, 0, 0);
 			struct e2e_stream *e = &mid[2 * i + q];
 
 			e2e_stream_init(e, &f, n_frags);
@@ -2274,7 +2278,7 @@ test_e2e_interleaved(void)
 	for (unsigned int i = 0; i < 4; i++) {
 		int inst = mid[2 * i].dst_ip == S2_IP(1);
 		struct dp_frag f =
-		    frag(S2_IP(inst), S2_PORT, 2, 100 + i, 0, 0, 0);
+			frag(S2_IP(inst), S2_PORT, 2, 100 + i, 0, 0, 0);
 
 		e2e_stream_init(&fin[i], &f, n_frags);
 		fin[i].out_stage = 2;
@@ -2294,13 +2298,13 @@ test_e2e_interleaved(void)
 	CU_ASSERT_EQUAL(dp->cnt.flows.expired, 0);
 	for (int s = 0; s < 2; s++)
 		for (int i = 0; i < 2; i++)
-			CU_ASSERT_EQUAL(sl_dp_instance(dp, 0, s, i)->streams_active,
-					0);
+			CU_ASSERT_EQUAL(
+				sl_dp_instance(dp, 0, s, i)->streams_active, 0);
 	CU_ASSERT_EQUAL(sl_dp_instance(dp, 0, 0, 0)->fragments +
-			    sl_dp_instance(dp, 0, 0, 1)->fragments,
+				sl_dp_instance(dp, 0, 0, 1)->fragments,
 			4 * n_frags);
 	CU_ASSERT_EQUAL(sl_dp_instance(dp, 0, 1, 0)->fragments +
-			    sl_dp_instance(dp, 0, 1, 1)->fragments,
+				sl_dp_instance(dp, 0, 1, 1)->fragments,
 			8 * n_frags);
 	CU_ASSERT_EQUAL(rte_mempool_in_use_count(dp->flows->reorder_pool), 0);
 	dp_close();
@@ -2322,23 +2326,18 @@ stages_port_flush(void)
 
 static const struct dp_test_case cases[] = {
 	DP_SUITE("parse"),
-	DP_CASE("valid fragments decoded into sl_pkt_meta",
-		test_parse_valid),
+	DP_CASE("valid fragments decoded into sl_pkt_meta", test_parse_valid),
 	DP_CASE("every SL_WIRE reason counted once, MULTI_SEG",
 		test_parse_every_wire_reason),
-	DP_CASE("NOT_FOR_US: other IP, other port",
-		test_parse_not_for_us),
+	DP_CASE("NOT_FOR_US: other IP, other port", test_parse_not_for_us),
 	DP_CASE("ARP request for sluiced answered, bytes exact",
 		test_parse_arp_for_us_answered),
-	DP_CASE("ARP for another address consumed",
-		test_parse_arp_not_for_us),
+	DP_CASE("ARP for another address consumed", test_parse_arp_not_for_us),
 	DP_SUITE("admit"),
 	DP_CASE("UNKNOWN_PIPELINE, UNKNOWN_STAGE",
 		test_admit_unknown_pipeline_stage),
-	DP_CASE("SRC_NOT_ALLOWED per stage",
-		test_admit_sources),
-	DP_CASE("flow entries, origin, keep-alive",
-		test_admit_binds_flows),
+	DP_CASE("SRC_NOT_ALLOWED per stage", test_admit_sources),
+	DP_CASE("flow entries, origin, keep-alive", test_admit_binds_flows),
 	DP_CASE("tenants: UNKNOWN_TENANT, TENANT_RATE, TENANT_STREAMS",
 		test_admit_tenants),
 	DP_CASE("tenant stream limit and a same-burst stream",
@@ -2350,16 +2349,12 @@ static const struct dp_test_case cases[] = {
 	DP_CASE("FLOW_TABLE_FULL at 65 streams in 64",
 		test_admit_flow_table_full),
 	DP_SUITE("order"),
-	DP_CASE("in order passes",
-		test_order_in_order),
+	DP_CASE("in order passes", test_order_in_order),
 	DP_CASE("out of order held, released with the gap filler",
 		test_order_out_of_order),
-	DP_CASE("DUPLICATE of delivered and held",
-		test_order_duplicate),
-	DP_CASE("SEQ_TOO_FAR",
-		test_order_seq_too_far),
-	DP_CASE("AFTER_END",
-		test_order_after_end),
+	DP_CASE("DUPLICATE of delivered and held", test_order_duplicate),
+	DP_CASE("SEQ_TOO_FAR", test_order_seq_too_far),
+	DP_CASE("AFTER_END", test_order_after_end),
 	DP_CASE("expiry: ABORT(EXPIRED) sent, held freed as EXPIRED",
 		test_order_expiry_frees_held),
 	DP_CASE("expiry of a stream never started: ABORT at seq 0",
@@ -2377,13 +2372,11 @@ static const struct dp_test_case cases[] = {
 		test_route_aggregation_meets),
 	DP_CASE("NO_NEIGHBOR and the ARP request, bytes",
 		test_route_no_neighbor),
-	DP_CASE("NO_ORIGIN",
-		test_route_no_origin),
+	DP_CASE("NO_ORIGIN", test_route_no_origin),
 	DP_CASE("ended stream lingers then leaves",
 		test_route_ended_stream_lingers),
 	DP_SUITE("tx"),
-	DP_CASE("TX_FULL when the queue takes nothing",
-		test_tx_full),
+	DP_CASE("TX_FULL when the queue takes nothing", test_tx_full),
 	DP_CASE("a release of more than SL_BURST goes out whole",
 		test_release_more_than_a_burst),
 	DP_CASE("ARP retry reaches > SL_CTRL_TX_MAX neighbours",

@@ -24,35 +24,33 @@
 #define X_IP DP_IP(10, 0, 2, 1)
 
 static const char chain_yaml[] =
-    DAG_YAML_HEAD
-    "pipelines:\n"
-    "  - name: p\n"
-    "    id: 1\n"
-    "    stages:\n"
-    "      - {name: x, instances: [10.0.2.1:8001]}\n"
-    "    edges:\n"
-    "      - {from: client, to: x}\n"
-    "      - {from: x, to: client}\n";
+	DAG_YAML_HEAD "pipelines:\n"
+		      "  - name: p\n"
+		      "    id: 1\n"
+		      "    stages:\n"
+		      "      - {name: x, instances: [10.0.2.1:8001]}\n"
+		      "    edges:\n"
+		      "      - {from: client, to: x}\n"
+		      "      - {from: x, to: client}\n";
 
 /* Two operator stages side by side: x's answer is counted by c1, y's by
  * c2, each result goes to the client. */
 static const char two_ops_yaml[] =
-    DAG_YAML_HEAD
-    "pipelines:\n"
-    "  - name: p\n"
-    "    id: 1\n"
-    "    stages:\n"
-    "      - {name: x, instances: [10.0.2.1:8001]}\n"
-    "      - {name: y, instances: [10.0.3.1:8002]}\n"
-    "      - {name: c1, operator: count, aggregation: 1}\n"
-    "      - {name: c2, operator: count, aggregation: 1}\n"
-    "    edges:\n"
-    "      - {from: client, to: x}\n"
-    "      - {from: client, to: y}\n"
-    "      - {from: x, to: c1}\n"
-    "      - {from: y, to: c2}\n"
-    "      - {from: c1, to: client}\n"
-    "      - {from: c2, to: client}\n";
+	DAG_YAML_HEAD "pipelines:\n"
+		      "  - name: p\n"
+		      "    id: 1\n"
+		      "    stages:\n"
+		      "      - {name: x, instances: [10.0.2.1:8001]}\n"
+		      "      - {name: y, instances: [10.0.3.1:8002]}\n"
+		      "      - {name: c1, operator: count, aggregation: 1}\n"
+		      "      - {name: c2, operator: count, aggregation: 1}\n"
+		      "    edges:\n"
+		      "      - {from: client, to: x}\n"
+		      "      - {from: client, to: y}\n"
+		      "      - {from: x, to: c1}\n"
+		      "      - {from: y, to: c2}\n"
+		      "      - {from: c1, to: client}\n"
+		      "      - {from: c2, to: client}\n";
 
 static void *
 worker_main(void *arg)
@@ -218,8 +216,8 @@ static struct dp_frag
 answer(uint16_t stage, unsigned int n_tokens)
 {
 	uint64_t anc[1] = {9};
-	struct dp_frag f = dag_from_instance(stage, 0, anc, 1, 0,
-					     SL_FRAG_F_END);
+	struct dp_frag f =
+		dag_from_instance(stage, 0, anc, 1, 0, SL_FRAG_F_END);
 
 	f.n_tokens = n_tokens;
 	for (unsigned int i = 0; i < n_tokens; i++)
@@ -274,13 +272,13 @@ test_operator_stages(void)
 	sl_stats_json(snap, NULL, 0, false, mem);
 	fclose(mem);
 	CU_ASSERT_PTR_NOT_NULL(strstr(
-	    json, ",\"operators\":[{\"pipeline\":\"p\",\"stage\":\"c1\","
-		  "\"groups_active\":0,\"groups_created\":1,"
-		  "\"groups_completed\":1,\"groups_aborted\":0,"));
-	CU_ASSERT_PTR_NOT_NULL(strstr(
-	    json, "},{\"pipeline\":\"p\",\"stage\":\"c2\","
-		  "\"groups_active\":0,\"groups_created\":1,"
-		  "\"groups_completed\":1,\"groups_aborted\":0,"));
+		json, ",\"operators\":[{\"pipeline\":\"p\",\"stage\":\"c1\","
+		      "\"groups_active\":0,\"groups_created\":1,"
+		      "\"groups_completed\":1,\"groups_aborted\":0,"));
+	CU_ASSERT_PTR_NOT_NULL(
+		strstr(json, "},{\"pipeline\":\"p\",\"stage\":\"c2\","
+			     "\"groups_active\":0,\"groups_created\":1,"
+			     "\"groups_completed\":1,\"groups_aborted\":0,"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(json, "\"rx_packets\":3,"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(json, "\"alive\":true,"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(json, "\"mbufs\":{\"in_use_start\":0,"
@@ -295,8 +293,7 @@ static const struct dp_test_case cases[] = {
 	DP_SUITE("stats"),
 	DP_CASE("a running worker answers snapshots; stopped: equal",
 		test_worker_snapshot),
-	DP_CASE("reset: every counter, no gauge",
-		test_since),
+	DP_CASE("reset: every counter, no gauge", test_since),
 	DP_CASE("operator counters per stage, in the stats file",
 		test_operator_stages),
 	DP_END,

@@ -135,67 +135,68 @@ static const struct sl_confine stub = {.read = stub_read};
 /* ---------------------------------------------------------- requests */
 
 static const char yaml_small[] =
-    "sluiced: {address: 10.0.0.1, port: 7700}\n"
-    "flows: {size: 256, idle_timeout_ms: 50, reorder_window: 4}\n"
-    "liveness: {probe_ms: 0}\n"
-    "clients: [10.0.1.0/24]\n"
-    "pipelines:\n"
-    "  - name: x\n"
-    "    id: 9\n"
-    "    stages:\n"
-    "      - {name: only, instances: [10.0.6.1:7801]}\n";
+	"sluiced: {address: 10.0.0.1, port: 7700}\n"
+	"flows: {size: 256, idle_timeout_ms: 50, reorder_window: 4}\n"
+	"liveness: {probe_ms: 0}\n"
+	"clients: [10.0.1.0/24]\n"
+	"pipelines:\n"
+	"  - name: x\n"
+	"    id: 9\n"
+	"    stages:\n"
+	"      - {name: only, instances: [10.0.6.1:7801]}\n";
 
 static const char yaml_file[] =
-    "sluiced: {address: 10.0.0.1, port: 7700}\n"
-    "flows: {size: 256, idle_timeout_ms: 50, reorder_window: 4}\n"
-    "liveness: {probe_ms: 0}\n"
-    "clients: [10.0.1.0/24]\n"
-    "guards:\n"
-    "  - {name: forget, literals_file: fnames.txt}\n"
-    "pipelines:\n"
-    "  - name: fact\n"
-    "    id: 1\n"
-    "    guard: required\n"
-    "    stages:\n"
-    "      - {name: answer, instances: [10.0.2.1:7801]}\n"
-    "    edges:\n"
-    "      - {from: client, to: answer}\n"
-    "      - {from: answer, to: client, guard: forget}\n";
+	"sluiced: {address: 10.0.0.1, port: 7700}\n"
+	"flows: {size: 256, idle_timeout_ms: 50, reorder_window: 4}\n"
+	"liveness: {probe_ms: 0}\n"
+	"clients: [10.0.1.0/24]\n"
+	"guards:\n"
+	"  - {name: forget, literals_file: fnames.txt}\n"
+	"pipelines:\n"
+	"  - name: fact\n"
+	"    id: 1\n"
+	"    guard: required\n"
+	"    stages:\n"
+	"      - {name: answer, instances: [10.0.2.1:7801]}\n"
+	"    edges:\n"
+	"      - {from: client, to: answer}\n"
+	"      - {from: answer, to: client, guard: forget}\n";
 
 /* Another sluiced address or flow table: refused (fixed at start). */
 static const char yaml_moved[] =
-    "sluiced: {address: 10.0.0.2, port: 7700}\n"
-    "pipelines:\n"
-    "  - name: x\n"
-    "    id: 9\n"
-    "    stages:\n"
-    "      - {name: only, instances: [10.0.6.1:7801]}\n";
+	"sluiced: {address: 10.0.0.2, port: 7700}\n"
+	"pipelines:\n"
+	"  - name: x\n"
+	"    id: 9\n"
+	"    stages:\n"
+	"      - {name: only, instances: [10.0.6.1:7801]}\n";
 
 static const char *const yamls[] = {
-    fuzz_yaml_a, fuzz_yaml_b, fuzz_yaml_c, yaml_small, yaml_file, yaml_moved,
+	fuzz_yaml_a, fuzz_yaml_b, fuzz_yaml_c,
+	yaml_small,  yaml_file,   yaml_moved,
 };
 static const char *const pipelines[] = {"fact", "sums", "chain", "late",
-					"x",	"nope", ""};
+					"x",    "nope", ""};
 static const char *const stages[] = {
-    "answer", "claims", "queries", "best", "results", "gen", "total",
-    "n",      "first",	"second",  "only", "nope",    ""};
+	"answer", "claims", "queries", "best", "results", "gen", "total",
+	"n",      "first",  "second",  "only", "nope",    ""};
 static const char *const instances[] = {
-    "answer/0", "answer/1", "claims/0", "queries/1", "queries/2", "gen/0",
-    "second/1", "only/0",   "fz-1",	"fz-2",	     "bad name!", ""};
+	"answer/0", "answer/1", "claims/0", "queries/1", "queries/2", "gen/0",
+	"second/1", "only/0",   "fz-1",     "fz-2",      "bad name!", ""};
 static const char *const guards[] = {"forget", "pii", "nope", ""};
 static const char *const patterns[] = {
-    "Hsiao Yun-Hwa",
-    "Ji-Yeon Park",
-    "\\bvx-[0-9]{3}\\b",
-    "[0-9]{3}-[0-9]{4}",
-    "a+",
-    "(",
-    "Tofu Island",
-    "x",
-    "",
-    "caf\xC3\xA9",
-    "\xFF\xFE",
-    "\\d{2,5}",
+	"Hsiao Yun-Hwa",
+	"Ji-Yeon Park",
+	"\\bvx-[0-9]{3}\\b",
+	"[0-9]{3}-[0-9]{4}",
+	"a+",
+	"(",
+	"Tofu Island",
+	"x",
+	"",
+	"caf\xC3\xA9",
+	"\xFF\xFE",
+	"\\d{2,5}",
 };
 
 #define PICK(t) ((t)[next() % (sizeof(t) / sizeof((t)[0]))])
@@ -516,11 +517,11 @@ revive(void)
 	for (uint16_t p = 0; p < cfg->n_pipelines; p++)
 		for (uint16_t s = 0; s < cfg->pipelines[p].n_stages; s++) {
 			const struct sl_stage_cfg *st =
-			    &cfg->pipelines[p].stages[s];
+				&cfg->pipelines[p].stages[s];
 
 			for (uint16_t i = 0; i < st->n_instances; i++) {
 				const struct sl_endpoint *ep =
-				    &st->instances[i].ep;
+					&st->instances[i].ep;
 				struct rte_ether_addr mac = fuzz_mac_of(ep->ip);
 				struct sl_frag_hdr h = {0};
 
@@ -531,8 +532,9 @@ revive(void)
 				h.stage = st->id;
 				h.depth = 1;
 				feed(dgram,
-				     sl_wire_encode_control(
-					 dgram, &h, SL_FRAG_F_PROBE, 0, 0, 0),
+				     sl_wire_encode_control(dgram, &h,
+							    SL_FRAG_F_PROBE, 0,
+							    0, 0),
 				     ep->ip, ep->port);
 			}
 		}
@@ -551,7 +553,7 @@ take_sent(const struct sl_pipeline_cfg *pl, const bool *target)
 					   RTE_DIM(out), NULL)) != 0)
 		for (unsigned int i = 0; i < k; i++) {
 			const uint8_t *f =
-			    rte_pktmbuf_mtod(out[i], const uint8_t *);
+				rte_pktmbuf_mtod(out[i], const uint8_t *);
 			struct sl_frame fr;
 			struct sl_frag_hdr h;
 
@@ -559,21 +561,21 @@ take_sent(const struct sl_pipeline_cfg *pl, const bool *target)
 			    sl_wire_parse_frame(f, rte_pktmbuf_data_len(out[i]),
 						&fr) == SL_WIRE_OK &&
 			    sl_wire_parse(f + fr.hdr_off, fr.dgram_len, &h) ==
-				SL_WIRE_OK &&
+				    SL_WIRE_OK &&
 			    !(h.flags & SL_FRAG_F_CONTROL))
 				for (uint16_t s = 0; s < pl->n_stages; s++)
 					for (uint16_t j = 0;
 					     target[s] &&
 					     j < pl->stages[s].n_instances;
 					     j++)
-						hits += pl->stages[s]
-								.instances[j]
-								.ep.ip ==
-							    fr.dst_ip &&
-							pl->stages[s]
-								.instances[j]
-								.ep.port ==
-							    fr.dst_port;
+						hits += pl->stages[s].instances[j]
+									.ep
+									.ip ==
+								fr.dst_ip &&
+							pl->stages[s].instances[j]
+									.ep
+									.port ==
+								fr.dst_port;
 			rte_pktmbuf_free(out[i]);
 		}
 	return hits;
@@ -590,7 +592,7 @@ check_snapshot(void)
 	for (uint16_t p = 0; p < cfg->n_pipelines; p++)
 		for (uint16_t s = 0; s < cfg->pipelines[p].n_stages; s++) {
 			const struct sl_stage_cfg *st =
-			    &cfg->pipelines[p].stages[s];
+				&cfg->pipelines[p].stages[s];
 			uint16_t takers = 0;
 
 			if ((st->kind == SL_STAGE_ENGINE) !=

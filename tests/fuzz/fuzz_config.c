@@ -147,7 +147,7 @@ check_config(const struct sl_config *cfg)
 			    st->depth_in > SL_ANCESTRY_MAX ||
 			    st->aggregation > SL_ANCESTRY_MAX ||
 			    (st->kind == SL_STAGE_ENGINE) !=
-				(st->n_instances > 0))
+				    (st->n_instances > 0))
 				abort();
 			for (uint8_t k = 0; k < st->n_out_edges; k++)
 				if (st->out_edges[k] >= pl->n_edges ||
@@ -155,7 +155,7 @@ check_config(const struct sl_config *cfg)
 					abort();
 			for (uint16_t i = 0; i < st->n_instances; i++)
 				if (st->instances[i].uid >=
-					SL_MAX_INSTANCE_UIDS ||
+					    SL_MAX_INSTANCE_UIDS ||
 				    st->instances[i].ep.port == 0)
 					abort();
 		}
@@ -166,10 +166,10 @@ check_config(const struct sl_config *cfg)
 			    ec->to > pl->n_stages || ec->from == ec->to ||
 			    ec->depth_in < 1 ||
 			    ec->depth_out > SL_ANCESTRY_MAX ||
-			    ec->depth_out !=
-				ec->depth_in + (ec->split != SL_SPLIT_NONE) ||
+			    ec->depth_out != ec->depth_in + (ec->split !=
+							     SL_SPLIT_NONE) ||
 			    (ec->split != SL_SPLIT_NONE) !=
-				(ec->split_db != NULL) ||
+				    (ec->split_db != NULL) ||
 			    ec->guard > cfg->n_guards ||
 			    memchr(ec->pattern, 0, sizeof(ec->pattern)) == NULL)
 				abort();
@@ -185,7 +185,7 @@ check_config(const struct sl_config *cfg)
 		for (uint8_t k = 0; k < pl->n_client_edges; k++)
 			if (pl->client_edges[k] >= pl->n_edges ||
 			    pl->edges[pl->client_edges[k]].from !=
-				SL_STAGE_CLIENT)
+				    SL_STAGE_CLIENT)
 				abort();
 	}
 }

@@ -116,8 +116,8 @@ struct fz_source {
 	uint32_t ip;
 	uint16_t port;
 	uint32_t pipeline; /* wire id of the instance's pipeline; 0: client */
-	uint16_t stage;	   /* its stage id; 0: client */
-	uint8_t depth;	   /* depth of the streams it produces */
+	uint16_t stage;    /* its stage id; 0: client */
+	uint8_t depth;     /* depth of the streams it produces */
 };
 
 #define FZ_SOURCES_MAX 64
@@ -139,9 +139,9 @@ static struct {
 	struct fz_source src[FZ_SOURCES_MAX];
 	unsigned int n_src;
 	struct sl_config *spare[FZ_CFG_MAX]; /* B, C: published before */
-	enum fz_cfg cur_kind;		     /* which config the worker runs */
-	struct sl_dp *dp;		     /* the worker, across inputs */
-	unsigned int in_use_base;	     /* pool in use before sl_dp_init */
+	enum fz_cfg cur_kind;                /* which config the worker runs */
+	struct sl_dp *dp;                    /* the worker, across inputs */
+	unsigned int in_use_base;            /* pool in use before sl_dp_init */
 	unsigned long inputs;
 } g;
 
@@ -156,8 +156,8 @@ static struct {
 	bool auto_ack;
 	struct rte_mbuf *burst[SL_PATH_CAP];
 	uint16_t n_burst;
-	uint64_t fed;			     /* frames given to sl_dp_process */
-	uint64_t taken;			     /* frames taken off the tx ring */
+	uint64_t fed;                        /* frames given to sl_dp_process */
+	uint64_t taken;                      /* frames taken off the tx ring */
 	struct fz_recent to_inst[FZ_RECENT]; /* streams sent to instances */
 	unsigned int n_to_inst;
 	struct fz_recent ends[FZ_RECENT]; /* END/ABORTs sent, for ACKs */
@@ -299,16 +299,19 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	for (int c = 0; c < FZ_CFG_MAX; c++)
 		for (uint16_t p = 0; p < g.cfg[c]->n_pipelines; p++) {
 			const struct sl_pipeline_cfg *pl =
-			    &g.cfg[c]->pipelines[p];
+				&g.cfg[c]->pipelines[p];
 
 			for (uint16_t s = 0; s < pl->n_stages; s++)
 				for (uint16_t i = 0;
 				     i < pl->stages[s].n_instances; i++)
-					add_source(
-					    pl->stages[s].instances[i].ep.ip,
-					    pl->stages[s].instances[i].ep.port,
-					    pl->id, (uint16_t)(s + 1),
-					    pl->stages[s].depth_in);
+					add_source(pl->stages[s]
+							   .instances[i]
+							   .ep.ip,
+						   pl->stages[s]
+							   .instances[i]
+							   .ep.port,
+						   pl->id, (uint16_t)(s + 1),
+						   pl->stages[s].depth_in);
 		}
 	g.ready = true;
 	atexit(cleanup);
@@ -332,8 +335,8 @@ static size_t
 frame_wrap(uint8_t *buf, size_t cap, uint32_t src_ip, uint16_t src_port,
 	   const uint8_t *dgram, size_t dlen, unsigned int opt, size_t trailer)
 {
-	size_t off = SL_ETHER_HDR_LEN + SL_IPV4_HDR_LEN + 4u * opt +
-		     SL_UDP_HDR_LEN;
+	size_t off =
+		SL_ETHER_HDR_LEN + SL_IPV4_HDR_LEN + 4u * opt + SL_UDP_HDR_LEN;
 	struct rte_ether_addr src = mac_of(src_ip);
 	struct sl_frame_ends e = {
 		.src_ip = src_ip,
@@ -385,7 +388,7 @@ feed(const uint8_t *frame, size_t len, unsigned int split_at)
 
 		if (sl_wire_parse_frame(frame, len, &fr) == SL_WIRE_OK &&
 		    sl_wire_parse_hdr(frame + fr.hdr_off, fr.dgram_len, &h) ==
-			SL_WIRE_OK)
+			    SL_WIRE_OK)
 			trace_frag(" in", fr.src_ip, fr.src_port, &h);
 		else
 			fprintf(stderr, " in %zu bytes, not a fragment\n", len);
@@ -400,8 +403,8 @@ static void
 ack(const struct fz_recent *e)
 {
 	uint8_t dgram[SL_WIRE_HDR_LEN], frame[FZ_FRAME_MAX];
-	size_t dlen =
-	    sl_wire_encode_control(dgram, &e->h, SL_FRAG_F_ACK, e->h.seq, 0, 0);
+	size_t dlen = sl_wire_encode_control(dgram, &e->h, SL_FRAG_F_ACK,
+					     e->h.seq, 0, 0);
 	size_t len = frame_wrap(frame, sizeof(frame), e->dst_ip, e->dst_port,
 				dgram, dlen, 0, 0);
 
@@ -467,9 +470,9 @@ drain(void)
 				fail("a multi-segment frame was sent");
 			if (len >= 42 && p[12] == 0x08 && p[13] == 0x06) {
 				const struct rte_arp_hdr *arp =
-				    (const struct rte_arp_hdr *)(p + 14);
+					(const struct rte_arp_hdr *)(p + 14);
 				uint32_t tip =
-				    rte_be_to_cpu_32(arp->arp_data.arp_tip);
+					rte_be_to_cpu_32(arp->arp_data.arp_tip);
 
 				if (rte_be_to_cpu_32(arp->arp_data.arp_sip) !=
 				    FZ_SLUICED_IP)
@@ -481,13 +484,14 @@ drain(void)
 					     s++)
 						if (g.src[s].ip == tip) {
 							struct rte_ether_addr
-							    sha = mac_of(tip);
+								sha = mac_of(
+									tip);
 
 							arp_frame(
-							    tip, &sha,
-							    RTE_ARP_OP_REPLY,
-							    FZ_SLUICED_IP,
-							    false);
+								tip, &sha,
+								RTE_ARP_OP_REPLY,
+								FZ_SLUICED_IP,
+								false);
 							break;
 						}
 				}
@@ -497,9 +501,10 @@ drain(void)
 			if (sl_wire_parse_frame(p, len, &fr) != SL_WIRE_OK ||
 			    fr.src_ip != FZ_SLUICED_IP ||
 			    fr.src_port != FZ_SLUICED_PORT ||
-			    sl_wire_ipv4_sum(p + SL_ETHER_HDR_LEN,
-					     (size_t)(p[SL_ETHER_HDR_LEN] & 0xf) *
-						 4) != 0xffff ||
+			    sl_wire_ipv4_sum(
+				    p + SL_ETHER_HDR_LEN,
+				    (size_t)(p[SL_ETHER_HDR_LEN] & 0xf) * 4) !=
+				    0xffff ||
 			    len != (size_t)fr.hdr_off + fr.dgram_len)
 				fail("sluiced sent a bad frame");
 			st = sl_wire_parse(p + fr.hdr_off, fr.dgram_len, &h);
@@ -530,7 +535,7 @@ drain(void)
 			e.dst_port = fr.dst_port;
 			if (!(h.flags & SL_FRAG_F_CONTROL)) {
 				const struct fz_source *to =
-				    source_at(fr.dst_ip, fr.dst_port);
+					source_at(fr.dst_ip, fr.dst_port);
 
 				if (to != NULL && to->stage != 0)
 					remember(r.to_inst, &r.n_to_inst, &e);
@@ -562,40 +567,40 @@ process(void)
 /* ------------------------------------------------------------- commands */
 
 static const char *const words[] = {
-    "Hello",
-    " world",
-    "\n",
-    ". ",
-    "! ",
-    "? ",
-    "42",
-    "7",
-    "-3",
-    "2.5",
-    "1e3",
-    "x",
-    "Hsiao Yun-Hwa",
-    "Hsiao ",
-    "Yun-Hwa",
-    "vx-123",
-    "555-0199",
-    "Ji-Yeon Park",
-    ",",
-    "3,4,",
-    "a claim.\n",
-    "\xC3\xA9",
-    "\xE2\x80\x8B",
-    "",
-    "Hs\xD0\xB0o Yun-Hwa",
-    "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do "
-    "eiusmod tempor incididunt ut labore et dolore magna aliqua. Ut enim "
-    "ad minim veniam, quis nostrud exercitation ullamco laboris nisi.",
-    "9999999999999999999999",
-    "nan",
-    "\xF0\x9F\x98\x80",
-    "-",
-    "0.001\n",
-    "\xE4\xB8\xAD\xE6\x96\x87\xE5\xAD\x97\xE7\xAC\xA6",
+	"Hello",
+	" world",
+	"\n",
+	". ",
+	"! ",
+	"? ",
+	"42",
+	"7",
+	"-3",
+	"2.5",
+	"1e3",
+	"x",
+	"Hsiao Yun-Hwa",
+	"Hsiao ",
+	"Yun-Hwa",
+	"vx-123",
+	"555-0199",
+	"Ji-Yeon Park",
+	",",
+	"3,4,",
+	"a claim.\n",
+	"\xC3\xA9",
+	"\xE2\x80\x8B",
+	"",
+	"Hs\xD0\xB0o Yun-Hwa",
+	"Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do "
+	"eiusmod tempor incididunt ut labore et dolore magna aliqua. Ut enim "
+	"ad minim veniam, quis nostrud exercitation ullamco laboris nisi.",
+	"9999999999999999999999",
+	"nan",
+	"\xF0\x9F\x98\x80",
+	"-",
+	"0.001\n",
+	"\xE4\xB8\xAD\xE6\x96\x87\xE5\xAD\x97\xE7\xAC\xA6",
 };
 
 /* The next sequence of a stream the harness follows (key: its hash). */
@@ -730,7 +735,7 @@ engine_fragment(uint8_t *dgram, size_t cap, uint32_t *ip, uint16_t *port)
 		h.ancestry[0] = (uint64_t)(d & 15) + 1;
 		if (r.n_to_inst != 0)
 			h.ancestry[0] =
-			    r.to_inst[d % r.n_to_inst].h.ancestry[0];
+				r.to_inst[d % r.n_to_inst].h.ancestry[0];
 		*ip = src->ip;
 		*port = src->port;
 	}
@@ -761,8 +766,8 @@ cmd_data(bool engine, bool mutate)
 	uint32_t ip;
 	uint16_t port;
 	size_t dlen =
-	    engine ? engine_fragment(dgram, sizeof(dgram) - 64, &ip, &port)
-		   : client_fragment(dgram, sizeof(dgram) - 64, &ip, &port);
+		engine ? engine_fragment(dgram, sizeof(dgram) - 64, &ip, &port)
+		       : client_fragment(dgram, sizeof(dgram) - 64, &ip, &port);
 	unsigned int opt = 0, split = 0;
 	size_t trailer = 0, len;
 
@@ -858,9 +863,9 @@ cmd_control(void)
 		break;
 	case 2:
 		dlen = sl_wire_encode_control(
-		    dgram, &h,
-		    SL_FRAG_F_PROBE | ((kind & 4) ? SL_FRAG_F_PAUSE : 0), a, 0,
-		    0);
+			dgram, &h,
+			SL_FRAG_F_PROBE | ((kind & 4) ? SL_FRAG_F_PAUSE : 0), a,
+			0, 0);
 		break;
 	default: /* a PROBE answer from any instance for its stage */
 	{
@@ -871,9 +876,9 @@ cmd_control(void)
 		ip = s->ip;
 		port = s->port;
 		dlen = sl_wire_encode_control(
-		    dgram, &h,
-		    SL_FRAG_F_PROBE | ((kind & 4) ? SL_FRAG_F_PAUSE : 0), b, 0,
-		    0);
+			dgram, &h,
+			SL_FRAG_F_PROBE | ((kind & 4) ? SL_FRAG_F_PAUSE : 0), b,
+			0, 0);
 		break;
 	}
 	}
@@ -1048,7 +1053,7 @@ revive(void)
 	for (uint16_t p = 0; p < cfg->n_pipelines; p++)
 		for (uint16_t s = 0; s < cfg->pipelines[p].n_stages; s++) {
 			const struct sl_stage_cfg *st =
-			    &cfg->pipelines[p].stages[s];
+				&cfg->pipelines[p].stages[s];
 
 			for (uint16_t i = 0; i < st->n_instances; i++) {
 				struct sl_frag_hdr h = {0};
@@ -1058,7 +1063,7 @@ revive(void)
 				h.stage = st->id;
 				h.depth = 1;
 				dlen = sl_wire_encode_control(
-				    dgram, &h, SL_FRAG_F_PROBE, 0, 0, 0);
+					dgram, &h, SL_FRAG_F_PROBE, 0, 0, 0);
 				len = frame_wrap(frame, sizeof(frame),
 						 st->instances[i].ep.ip,
 						 st->instances[i].ep.port,
@@ -1104,23 +1109,25 @@ trace_counters(const struct sl_dp_counters *c0)
 
 	for (int i = 1; i < SL_DROP_MAX; i++)
 		if (c->drops[i] != c0->drops[i])
-			fprintf(
-			    stderr, "drops %s +%llu\n", sl_drop_name(i),
-			    (unsigned long long)(c->drops[i] - c0->drops[i]));
-	fprintf(
-	    stderr,
-	    "flows created +%llu ended +%llu expired +%llu; requests "
-	    "aborted +%llu refused +%llu; instances died +%llu; rtx kept "
-	    "+%llu gave_up +%llu untracked +%llu\n",
-	    (unsigned long long)(c->flows.created - c0->flows.created),
-	    (unsigned long long)(c->flows.ended - c0->flows.ended),
-	    (unsigned long long)(c->flows.expired - c0->flows.expired),
-	    (unsigned long long)(c->requests_aborted - c0->requests_aborted),
-	    (unsigned long long)(c->requests_refused - c0->requests_refused),
-	    (unsigned long long)(c->live.instances_died - c0->live.instances_died),
-	    (unsigned long long)(c->rtx.kept - c0->rtx.kept),
-	    (unsigned long long)(c->rtx.gave_up - c0->rtx.gave_up),
-	    (unsigned long long)(c->rtx.untracked - c0->rtx.untracked));
+			fprintf(stderr, "drops %s +%llu\n", sl_drop_name(i),
+				(unsigned long long)(c->drops[i] -
+						     c0->drops[i]));
+	fprintf(stderr,
+		"flows created +%llu ended +%llu expired +%llu; requests "
+		"aborted +%llu refused +%llu; instances died +%llu; rtx kept "
+		"+%llu gave_up +%llu untracked +%llu\n",
+		(unsigned long long)(c->flows.created - c0->flows.created),
+		(unsigned long long)(c->flows.ended - c0->flows.ended),
+		(unsigned long long)(c->flows.expired - c0->flows.expired),
+		(unsigned long long)(c->requests_aborted -
+				     c0->requests_aborted),
+		(unsigned long long)(c->requests_refused -
+				     c0->requests_refused),
+		(unsigned long long)(c->live.instances_died -
+				     c0->live.instances_died),
+		(unsigned long long)(c->rtx.kept - c0->rtx.kept),
+		(unsigned long long)(c->rtx.gave_up - c0->rtx.gave_up),
+		(unsigned long long)(c->rtx.untracked - c0->rtx.untracked));
 }
 
 /* The far ends ACK what ends, nothing else comes, and time runs on

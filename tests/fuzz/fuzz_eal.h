@@ -47,17 +47,17 @@ fuzz_eal_init(char *argv0, const char *name)
 {
 	char prefix[64], lcore[16];
 	char *eal_argv[] = {
-	    argv0,
-	    "--no-huge",
-	    "-m",
-	    "256",
-	    "--no-pci",
-	    "--no-telemetry",
-	    "--log-level=error",
-	    "--file-prefix",
-	    prefix,
-	    "-l",
-	    lcore,
+		argv0,
+		"--no-huge",
+		"-m",
+		"256",
+		"--no-pci",
+		"--no-telemetry",
+		"--log-level=error",
+		"--file-prefix",
+		prefix,
+		"-l",
+		lcore,
 	};
 
 	snprintf(prefix, sizeof(prefix), "%s-%ld", name, (long)getpid());

@@ -49,34 +49,37 @@
 enum fuzz_set { SET_BLOCK, SET_REDACT, SET_LOG, SET_MIXED, SET_MAX };
 
 static const struct sl_guard_rule block_rules[] = {
-    {1, SL_GUARD_KIND_LITERAL, SL_GUARD_ACTION_BLOCK, "Hsiao Yun-Hwa", NULL},
-    {2, SL_GUARD_KIND_LITERAL, SL_GUARD_ACTION_BLOCK, "Tofu Island", NULL},
-    {3, SL_GUARD_KIND_LITERAL, SL_GUARD_ACTION_BLOCK,
-     "Stra\xC3\x9F"
-     "e",
-     NULL},
-    {4, SL_GUARD_KIND_REGEX, SL_GUARD_ACTION_BLOCK, "\\bvx-[0-9]{3}\\b", NULL},
-    {5, SL_GUARD_KIND_REGEX, SL_GUARD_ACTION_BLOCK, "launch code \\w{4} ?$",
-     NULL},
+	{1, SL_GUARD_KIND_LITERAL, SL_GUARD_ACTION_BLOCK, "Hsiao Yun-Hwa",
+	 NULL},
+	{2, SL_GUARD_KIND_LITERAL, SL_GUARD_ACTION_BLOCK, "Tofu Island", NULL},
+	{3, SL_GUARD_KIND_LITERAL, SL_GUARD_ACTION_BLOCK,
+	 "Stra\xC3\x9F"
+	 "e",
+	 NULL},
+	{4, SL_GUARD_KIND_REGEX, SL_GUARD_ACTION_BLOCK, "\\bvx-[0-9]{3}\\b",
+	 NULL},
+	{5, SL_GUARD_KIND_REGEX, SL_GUARD_ACTION_BLOCK, "launch code \\w{4} ?$",
+	 NULL},
 };
 
 static const struct sl_guard_rule redact_rules[] = {
-    {11, SL_GUARD_KIND_LITERAL, SL_GUARD_ACTION_REDACT, "Ji-Yeon Park",
-     "<name>"},
-    {12, SL_GUARD_KIND_LITERAL, SL_GUARD_ACTION_REDACT, "aba", "[X]"},
-    {13, SL_GUARD_KIND_LITERAL, SL_GUARD_ACTION_REDACT, "bab", NULL},
-    {14, SL_GUARD_KIND_LITERAL, SL_GUARD_ACTION_REDACT, "caf\xC3\xA9",
-     "<drink>"},
-    {15, SL_GUARD_KIND_REGEX, SL_GUARD_ACTION_REDACT, "\\d{3}-\\d{4}",
-     "<phone>"},
-    {16, SL_GUARD_KIND_REGEX, SL_GUARD_ACTION_REDACT, "\\bcode\\d\\b", "<c>"},
-    {17, SL_GUARD_KIND_REGEX, SL_GUARD_ACTION_REDACT, "pin\\d\\B", "<p>"},
+	{11, SL_GUARD_KIND_LITERAL, SL_GUARD_ACTION_REDACT, "Ji-Yeon Park",
+	 "<name>"},
+	{12, SL_GUARD_KIND_LITERAL, SL_GUARD_ACTION_REDACT, "aba", "[X]"},
+	{13, SL_GUARD_KIND_LITERAL, SL_GUARD_ACTION_REDACT, "bab", NULL},
+	{14, SL_GUARD_KIND_LITERAL, SL_GUARD_ACTION_REDACT, "caf\xC3\xA9",
+	 "<drink>"},
+	{15, SL_GUARD_KIND_REGEX, SL_GUARD_ACTION_REDACT, "\\d{3}-\\d{4}",
+	 "<phone>"},
+	{16, SL_GUARD_KIND_REGEX, SL_GUARD_ACTION_REDACT, "\\bcode\\d\\b",
+	 "<c>"},
+	{17, SL_GUARD_KIND_REGEX, SL_GUARD_ACTION_REDACT, "pin\\d\\B", "<p>"},
 };
 
 static const struct sl_guard_rule log_rules[] = {
-    {21, SL_GUARD_KIND_LITERAL, SL_GUARD_ACTION_LOG, "Hsiao", NULL},
-    {22, SL_GUARD_KIND_LITERAL, SL_GUARD_ACTION_LOG, "ab", NULL},
-    {23, SL_GUARD_KIND_REGEX, SL_GUARD_ACTION_LOG, "vx-\\d+", NULL},
+	{21, SL_GUARD_KIND_LITERAL, SL_GUARD_ACTION_LOG, "Hsiao", NULL},
+	{22, SL_GUARD_KIND_LITERAL, SL_GUARD_ACTION_LOG, "ab", NULL},
+	{23, SL_GUARD_KIND_REGEX, SL_GUARD_ACTION_LOG, "vx-\\d+", NULL},
 };
 
 /* Pieces of the grammar: byte b < 0x60 is the ASCII text[b]; above, a
@@ -86,51 +89,51 @@ static const char ascii[] = "abcdefghijklmnopqrstuvwxyz"
 			    "0123456789 -.,:\n\t?!$'\"<>[]()/\\_"
 			    "HsiaoYun";
 static const char *const pieces[] = {
-    "Hsiao",
-    "Yun-Hwa",
-    "Tofu Island",
-    "Ji-Yeon Park",
-    "vx-",
-    "555-0199",
-    "launch code ",
-    "code7",
-    "pin4",
-    "caf",
-    "Stra",
-    "\xC3\x9F",		/* ß: folds to "ss" */
-    "\xEF\xAC\x81",	/* ﬁ */
-    "\xEF\xB7\xBA",	/* U+FDFA: 3 bytes fold to 30 */
-    "\xD0\xB0",		/* Cyrillic а */
-    "\xCE\xA5",		/* Greek Υ */
-    "\xEF\xBC\xA8",	/* fullwidth Ｈ */
-    "\xE2\x80\x8B",	/* zero-width space */
-    "\xC2\xAD",		/* soft hyphen */
-    "\xCC\x81",		/* combining acute */
-    "e\xCC\x81",	/* e + acute */
-    "\xC3\xA9",		/* é */
-    "\xC2\xA0",		/* no-break space */
-    "\xE3\x80\x80",	/* ideographic space */
-    "\xE2\x80\xA8",	/* line separator */
-    "\xF0\x9F\x98\x80", /* an emoji */
-    "\xF3\xA0\x80\x81", /* a tag character (ignorable) */
-    "\xEF\xB8\x8F",	/* variation selector */
-    "\xE2\x80\xAE",	/* right-to-left override */
-    "\xFF",		/* invalid */
-    "\xE2\x82",		/* cut short */
-    "\xC0\xAF",		/* overlong */
-    "\xED\xA0\x80",	/* a surrogate */
-    "\xF4\x90\x80\x80", /* past U+10FFFF */
-    "\xE2\x80",		/* cut short, then anything */
-    "<name>",
-    "[X]",
-    "  ",
-    "\r\n",
-    "\xE1\xB4\xA0",	/* small capital V */
-    "\xF0\x9D\x90\x87", /* mathematical bold H */
-    "\xE2\x93\x97",	/* circled h */
-    "\xE2\x85\xA0",	/* Roman numeral one */
-    "\xD9\xA5",		/* Arabic-Indic five */
-    "\xEF\xBC\x95",	/* fullwidth 5 */
+	"Hsiao",
+	"Yun-Hwa",
+	"Tofu Island",
+	"Ji-Yeon Park",
+	"vx-",
+	"555-0199",
+	"launch code ",
+	"code7",
+	"pin4",
+	"caf",
+	"Stra",
+	"\xC3\x9F",         /* ß: folds to "ss" */
+	"\xEF\xAC\x81",     /* ﬁ */
+	"\xEF\xB7\xBA",     /* U+FDFA: 3 bytes fold to 30 */
+	"\xD0\xB0",         /* Cyrillic а */
+	"\xCE\xA5",         /* Greek Υ */
+	"\xEF\xBC\xA8",     /* fullwidth Ｈ */
+	"\xE2\x80\x8B",     /* zero-width space */
+	"\xC2\xAD",         /* soft hyphen */
+	"\xCC\x81",         /* combining acute */
+	"e\xCC\x81",        /* e + acute */
+	"\xC3\xA9",         /* é */
+	"\xC2\xA0",         /* no-break space */
+	"\xE3\x80\x80",     /* ideographic space */
+	"\xE2\x80\xA8",     /* line separator */
+	"\xF0\x9F\x98\x80", /* an emoji */
+	"\xF3\xA0\x80\x81", /* a tag character (ignorable) */
+	"\xEF\xB8\x8F",     /* variation selector */
+	"\xE2\x80\xAE",     /* right-to-left override */
+	"\xFF",             /* invalid */
+	"\xE2\x82",         /* cut short */
+	"\xC0\xAF",         /* overlong */
+	"\xED\xA0\x80",     /* a surrogate */
+	"\xF4\x90\x80\x80", /* past U+10FFFF */
+	"\xE2\x80",         /* cut short, then anything */
+	"<name>",
+	"[X]",
+	"  ",
+	"\r\n",
+	"\xE1\xB4\xA0",     /* small capital V */
+	"\xF0\x9D\x90\x87", /* mathematical bold H */
+	"\xE2\x93\x97",     /* circled h */
+	"\xE2\x85\xA0",     /* Roman numeral one */
+	"\xD9\xA5",         /* Arabic-Indic five */
+	"\xEF\xBC\x95",     /* fullwidth 5 */
 };
 
 struct fuzz_set_env {
@@ -180,7 +183,7 @@ set_open(struct fuzz_set_env *e, const struct sl_guard_rule *rules, unsigned n)
 			continue;
 		exprs[n_re] = rules[i].pattern;
 		flags[n_re] =
-		    HS_FLAG_CASELESS | HS_FLAG_UTF8 | HS_FLAG_SOM_LEFTMOST;
+			HS_FLAG_CASELESS | HS_FLAG_UTF8 | HS_FLAG_SOM_LEFTMOST;
 		ids[n_re] = i;
 		n_re++;
 	}
@@ -272,7 +275,7 @@ struct ref {
 	uint32_t *origin;
 	size_t norm_len;
 	uint8_t *covered;   /* per original byte: inside a match */
-	bool block;	    /* a block rule matches somewhere */
+	bool block;         /* a block rule matches somewhere */
 	size_t first_block; /* original offset where the first one starts */
 };
 
@@ -347,7 +350,7 @@ ref_build(struct ref *r, const struct fuzz_set_env *e, const uint8_t *text,
 		const uint8_t *lit;
 		unsigned ll;
 		const struct sl_guard_rule *rule =
-		    sl_guard_rule_of(e->set, k, &lit, &ll);
+			sl_guard_rule_of(e->set, k, &lit, &ll);
 		const uint8_t *p = r->norm;
 
 		if (ll == 0)
@@ -427,7 +430,7 @@ run(struct fuzz_set_env *e, const uint8_t *text, size_t len, const size_t *cuts,
 {
 	struct sl_guard_sink sink = {cap_release, NULL, c};
 	struct sl_guard_stream *st =
-	    sl_guard_stream_init(e->set, e->mem, e->size);
+		sl_guard_stream_init(e->set, e->mem, e->size);
 	enum sl_guard_verdict v = SL_GUARD_VERDICT_PASS;
 	size_t at = 0;
 

@@ -65,7 +65,7 @@ quiet(const char *line, void *ctx)
 static const struct sl_metrics_drop drops[] = {{"BAD_MAGIC", 3},
 					       {"NO_ROUTE", 0}};
 static const struct sl_metrics_stage stages[] = {
-    {"demo", "draft \"x\"\\\n", 10, 20, 30, 1, 1, 0}};
+	{"demo", "draft \"x\"\\\n", 10, 20, 30, 1, 1, 0}};
 
 static void
 snapshot(struct sl_metrics_snapshot *s)
@@ -179,11 +179,11 @@ static void
 check_response(const char *r, size_t len, int status)
 {
 	static const char *const reasons[] = {
-	    [200] = "OK",
-	    [400] = "Bad Request",
-	    [404] = "Not Found",
-	    [431] = "Request Header Fields Too Large",
-	    [503] = "Service Unavailable",
+		[200] = "OK",
+		[400] = "Bad Request",
+		[404] = "Not Found",
+		[431] = "Request Header Fields Too Large",
+		[503] = "Service Unavailable",
 	};
 	char head[256], body_plain[64];
 	const char *type, *body;
@@ -282,7 +282,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	while (off < size && !eof) {
 		size_t n = size - off < chunk ? size - off : chunk;
 		ssize_t k =
-		    send(fd, data + off, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+			send(fd, data + off, n, MSG_NOSIGNAL | MSG_DONTWAIT);
 
 		if (k < 0) {
 			/* The server answered and closed, or its socket

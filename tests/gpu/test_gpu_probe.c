@@ -39,8 +39,8 @@ test_unknown_backend(void)
 	struct sl_gpu_probe p;
 
 	CU_ASSERT_EQUAL(sl_gpu_probe("opencl", &p), -EINVAL);
-	CU_ASSERT_STRING_EQUAL(p.reason,
-			       "unknown GPU backend 'opencl' (host, cuda, auto)");
+	CU_ASSERT_STRING_EQUAL(
+		p.reason, "unknown GPU backend 'opencl' (host, cuda, auto)");
 }
 
 static void
@@ -66,8 +66,10 @@ test_auto_and_cuda(void)
 		CU_ASSERT_EQUAL(rc_cuda, -ENODEV);
 		CU_ASSERT_STRING_EQUAL(a.reason, c.reason);
 	}
-	CU_ASSERT_STRING_EQUAL(sl_gpu_backend_name(SL_GPU_BACKEND_HOST), "host");
-	CU_ASSERT_STRING_EQUAL(sl_gpu_backend_name(SL_GPU_BACKEND_CUDA), "cuda");
+	CU_ASSERT_STRING_EQUAL(sl_gpu_backend_name(SL_GPU_BACKEND_HOST),
+			       "host");
+	CU_ASSERT_STRING_EQUAL(sl_gpu_backend_name(SL_GPU_BACKEND_CUDA),
+			       "cuda");
 }
 
 int

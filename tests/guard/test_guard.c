@@ -81,11 +81,26 @@ json_string(const char *line, const char *key)
 		}
 		p++;
 		switch (*p) {
-		case 'n': *o++ = '\n'; p++; break;
-		case 't': *o++ = '\t'; p++; break;
-		case 'r': *o++ = '\r'; p++; break;
-		case 'b': *o++ = '\b'; p++; break;
-		case 'f': *o++ = '\f'; p++; break;
+		case 'n':
+			*o++ = '\n';
+			p++;
+			break;
+		case 't':
+			*o++ = '\t';
+			p++;
+			break;
+		case 'r':
+			*o++ = '\r';
+			p++;
+			break;
+		case 'b':
+			*o++ = '\b';
+			p++;
+			break;
+		case 'f':
+			*o++ = '\f';
+			p++;
+			break;
 		case 'u': {
 			unsigned c = 0, c2 = 0;
 
@@ -115,7 +130,9 @@ json_string(const char *line, const char *key)
 			}
 			break;
 		}
-		default: *o++ = *p++; break;
+		default:
+			*o++ = *p++;
+			break;
 		}
 	}
 	*o = '\0';
@@ -221,14 +238,14 @@ struct cap {
 	size_t text_len;
 	uint8_t *out;
 	size_t len, room;
-	uint64_t next_orig;  /* original offset the next release must start at */
-	uint64_t plain_end;  /* end of the original text released as is */
-	unsigned gaps;       /* releases out of order or overlapping */
+	uint64_t next_orig; /* original offset the next release must start at */
+	uint64_t plain_end; /* end of the original text released as is */
+	unsigned gaps;      /* releases out of order or overlapping */
 	unsigned n_masks;
 	uint64_t mask_off[256], mask_len[256];
 	unsigned n_matches;
 	struct sl_guard_match matches[256];
-	unsigned late;       /* block/redact match starting in released text */
+	unsigned late; /* block/redact match starting in released text */
 };
 
 static void
@@ -258,8 +275,7 @@ cap_release(void *ctx, const void *bytes, size_t len, uint64_t orig,
 	if (plain) {
 		c->plain_end = orig + orig_len;
 	} else if (len == 0 && c->n_masks > 0 &&
-		   c->mask_off[c->n_masks - 1] +
-				   c->mask_len[c->n_masks - 1] ==
+		   c->mask_off[c->n_masks - 1] + c->mask_len[c->n_masks - 1] ==
 			   orig) {
 		c->mask_len[c->n_masks - 1] += orig_len; /* continued */
 	} else if (c->n_masks < 256) {
@@ -404,8 +420,7 @@ span_cmp(const void *a, const void *b)
  */
 static int
 ref_redact(const struct sl_guard_set *set, const uint8_t *text, size_t len,
-	   uint8_t *out, size_t *out_len, struct ref_span *spans,
-	   unsigned max)
+	   uint8_t *out, size_t *out_len, struct ref_span *spans, unsigned max)
 {
 	struct ntext t;
 	struct sl_guard_set_info in;
@@ -481,8 +496,8 @@ ref_held(const struct ntext *t, size_t complete, unsigned partial)
 static unsigned check_failures;
 
 static enum sl_guard_verdict
-run_cuts(struct set_env *e, const uint8_t *text, size_t len,
-	 const size_t *cuts, unsigned n_cuts, struct cap *c, bool check)
+run_cuts(struct set_env *e, const uint8_t *text, size_t len, const size_t *cuts,
+	 unsigned n_cuts, struct cap *c, bool check)
 {
 	struct sl_guard_sink sink = {cap_release, cap_match, c};
 	struct sl_guard_stream *st =
@@ -513,9 +528,8 @@ run_cuts(struct set_env *e, const uint8_t *text, size_t len,
 		unsigned held = ref_held(&t, complete, ref);
 
 		if (si.partial != ref || si.held_norm > held ||
-		    si.held_norm + 1 >
-			    (in.literal_max ? in.literal_max : 1) +
-				    SL_GUARD_FOLD_MAX - 1 ||
+		    si.held_norm + 1 > (in.literal_max ? in.literal_max : 1) +
+					       SL_GUARD_FOLD_MAX - 1 ||
 		    (c->n_masks == 0 && si.held_norm != held)) {
 			if (check_failures++ < 5)
 				fprintf(stderr,
@@ -597,13 +611,13 @@ add_name_cuts(const uint8_t *text, size_t len, size_t *cuts, unsigned n,
 /* ---- adversarial rewriting of names --------------------------------- */
 
 static const char *const zw[] = {
-	"\xE2\x80\x8B", /* U+200B */
-	"\xE2\x80\x8C", /* U+200C */
-	"\xE2\x80\x8D", /* U+200D */
-	"\xC2\xAD",     /* U+00AD soft hyphen */
-	"\xEF\xBB\xBF", /* U+FEFF */
-	"\xE2\x81\xA0", /* U+2060 */
-	"\xCC\x81",     /* U+0301 combining acute */
+	"\xE2\x80\x8B",     /* U+200B */
+	"\xE2\x80\x8C",     /* U+200C */
+	"\xE2\x80\x8D",     /* U+200D */
+	"\xC2\xAD",         /* U+00AD soft hyphen */
+	"\xEF\xBB\xBF",     /* U+FEFF */
+	"\xE2\x81\xA0",     /* U+2060 */
+	"\xCC\x81",         /* U+0301 combining acute */
 	"\xF3\xA0\x80\xA1", /* U+E0021 tag */
 };
 
@@ -612,33 +626,60 @@ static const char *
 lookalike(char c)
 {
 	switch (c) {
-	case 'a': return rng() & 1 ? "\xD0\xB0" : "\xCE\xB1"; /* а α */
-	case 'e': return "\xD0\xB5";                          /* е */
-	case 'o': return rng() & 1 ? "\xD0\xBE" : "\xCE\xBF"; /* о ο */
-	case 'p': return "\xD1\x80";                          /* р */
-	case 'c': return "\xD1\x81";                          /* с */
-	case 'x': return "\xD1\x85";                          /* х */
-	case 'i': return "\xD1\x96";                          /* і */
-	case 'j': return "\xD1\x98";                          /* ј */
-	case 's': return "\xD1\x95";                          /* ѕ */
-	case 'h': return "\xD2\xBB";                          /* һ */
-	case 'd': return "\xD4\x81";                          /* ԁ */
-	case 'A': return "\xD0\x90";                          /* А */
-	case 'B': return "\xCE\x92";                          /* Β */
-	case 'E': return "\xCE\x95";                          /* Ε */
-	case 'H': return "\xCE\x97";                          /* Η */
-	case 'K': return "\xD0\x9A";                          /* К */
-	case 'M': return "\xCE\x9C";                          /* Μ */
-	case 'T': return "\xCE\xA4";                          /* Τ */
-	case 'W': return "\xEF\xBC\xB7";                      /* Ｗ */
-	case 'P': return "\xD0\xA0";                          /* Р */
-	case 'C': return "\xD0\xA1";                          /* С */
-	case 'J': return "\xEF\xBC\xAA";                      /* Ｊ */
-	case 'R': return "\xEF\xBC\xB2";                      /* Ｒ */
-	case 'n': return "\xF0\x9D\x90\xA7";                  /* 𝐧 */
-	case 'u': return "\xC3\xBC";                          /* ü */
-	case 'l': return "\xC5\x82";                          /* ł */
-	default: return NULL;
+	case 'a':
+		return rng() & 1 ? "\xD0\xB0" : "\xCE\xB1"; /* а α */
+	case 'e':
+		return "\xD0\xB5"; /* е */
+	case 'o':
+		return rng() & 1 ? "\xD0\xBE" : "\xCE\xBF"; /* о ο */
+	case 'p':
+		return "\xD1\x80"; /* р */
+	case 'c':
+		return "\xD1\x81"; /* с */
+	case 'x':
+		return "\xD1\x85"; /* х */
+	case 'i':
+		return "\xD1\x96"; /* і */
+	case 'j':
+		return "\xD1\x98"; /* ј */
+	case 's':
+		return "\xD1\x95"; /* ѕ */
+	case 'h':
+		return "\xD2\xBB"; /* һ */
+	case 'd':
+		return "\xD4\x81"; /* ԁ */
+	case 'A':
+		return "\xD0\x90"; /* А */
+	case 'B':
+		return "\xCE\x92"; /* Β */
+	case 'E':
+		return "\xCE\x95"; /* Ε */
+	case 'H':
+		return "\xCE\x97"; /* Η */
+	case 'K':
+		return "\xD0\x9A"; /* К */
+	case 'M':
+		return "\xCE\x9C"; /* Μ */
+	case 'T':
+		return "\xCE\xA4"; /* Τ */
+	case 'W':
+		return "\xEF\xBC\xB7"; /* Ｗ */
+	case 'P':
+		return "\xD0\xA0"; /* Р */
+	case 'C':
+		return "\xD0\xA1"; /* С */
+	case 'J':
+		return "\xEF\xBC\xAA"; /* Ｊ */
+	case 'R':
+		return "\xEF\xBC\xB2"; /* Ｒ */
+	case 'n':
+		return "\xF0\x9D\x90\xA7"; /* 𝐧 */
+	case 'u':
+		return "\xC3\xBC"; /* ü */
+	case 'l':
+		return "\xC5\x82"; /* ł */
+	default:
+		return NULL;
 	}
 }
 
@@ -703,18 +744,17 @@ disguise(const char *src)
  * Unicode 15 (PropList.txt, DerivedCoreProperties.txt), written out here
  * so the test does not ask ICU what it asks ICU to do. */
 static const uint32_t white_space[] = {
-	0x0009, 0x000A, 0x000B, 0x000C, 0x000D, 0x0020, 0x0085, 0x00A0,
-	0x1680, 0x2000, 0x2001, 0x2002, 0x2003, 0x2004, 0x2005, 0x2006,
-	0x2007, 0x2008, 0x2009, 0x200A, 0x2028, 0x2029, 0x202F, 0x205F,
-	0x3000,
+	0x0009, 0x000A, 0x000B, 0x000C, 0x000D, 0x0020, 0x0085, 0x00A0, 0x1680,
+	0x2000, 0x2001, 0x2002, 0x2003, 0x2004, 0x2005, 0x2006, 0x2007, 0x2008,
+	0x2009, 0x200A, 0x2028, 0x2029, 0x202F, 0x205F, 0x3000,
 };
 
 static const uint32_t ignorable[][2] = {
-	{0x00AD, 0x00AD}, {0x034F, 0x034F}, {0x061C, 0x061C},
-	{0x115F, 0x1160}, {0x17B4, 0x17B5}, {0x180B, 0x180F},
-	{0x200B, 0x200F}, {0x202A, 0x202E}, {0x2060, 0x206F},
-	{0x3164, 0x3164}, {0xFE00, 0xFE0F}, {0xFEFF, 0xFEFF},
-	{0xFFA0, 0xFFA0}, {0xFFF0, 0xFFF8}, {0x1BCA0, 0x1BCA3},
+	{0x00AD, 0x00AD},   {0x034F, 0x034F},   {0x061C, 0x061C},
+	{0x115F, 0x1160},   {0x17B4, 0x17B5},   {0x180B, 0x180F},
+	{0x200B, 0x200F},   {0x202A, 0x202E},   {0x2060, 0x206F},
+	{0x3164, 0x3164},   {0xFE00, 0xFE0F},   {0xFEFF, 0xFEFF},
+	{0xFFA0, 0xFFA0},   {0xFFF0, 0xFFF8},   {0x1BCA0, 0x1BCA3},
 	{0x1D173, 0x1D17A}, {0xE0000, 0xE0FFF},
 };
 
@@ -731,50 +771,132 @@ test_norm_table(void)
 		uint32_t in;
 		const char *out;
 	} cases[] = {
-		{'A', "a"}, {'z', "z"}, {'0', "0"}, {0x1A, "\x1A"},
-		{'I', "i"}, {'l', "l"}, {'1', "1"}, {'m', "m"}, {'O', "o"},
+		{'A', "a"},
+		{'z', "z"},
+		{'0', "0"},
+		{0x1A, "\x1A"},
+		{'I', "i"},
+		{'l', "l"},
+		{'1', "1"},
+		{'m', "m"},
+		{'O', "o"},
 		/* diacritics stripped, expansions */
-		{0x00C9, "e"}, {0x00E9, "e"}, {0x00D8, "o"}, {0x00DF, "ss"},
-		{0x1E9E, "ss"}, {0x00C6, "ae"}, {0x0130, "i"}, {0x0131, "i"},
-		{0x0141, "l"}, {0x0178, "y"}, {0x017F, "s"}, {0xFB01, "fi"},
-		{0x2122, "tm"}, {0xAC00, "\xE1\x84\x80\xE1\x85\xA1"},
+		{0x00C9, "e"},
+		{0x00E9, "e"},
+		{0x00D8, "o"},
+		{0x00DF, "ss"},
+		{0x1E9E, "ss"},
+		{0x00C6, "ae"},
+		{0x0130, "i"},
+		{0x0131, "i"},
+		{0x0141, "l"},
+		{0x0178, "y"},
+		{0x017F, "s"},
+		{0xFB01, "fi"},
+		{0x2122, "tm"},
+		{0xAC00, "\xE1\x84\x80\xE1\x85\xA1"},
 		/* white space and punctuation */
-		{0x00A0, " "}, {0x0009, " "}, {0x000A, " "}, {0x2028, " "},
-		{0x3000, " "}, {0x2010, "-"}, {0x2212, "-"}, {0x2019, "'"},
-		{0x201C, "\""}, {0x201D, "\""},
+		{0x00A0, " "},
+		{0x0009, " "},
+		{0x000A, " "},
+		{0x2028, " "},
+		{0x3000, " "},
+		{0x2010, "-"},
+		{0x2212, "-"},
+		{0x2019, "'"},
+		{0x201C, "\""},
+		{0x201D, "\""},
 		/* dropped: ignorables and marks */
-		{0x00AD, ""}, {0x0301, ""}, {0x2065, ""}, {0x3164, ""},
-		{0xE0100, ""}, {0x1AB0, ""}, {0x20D0, ""},
+		{0x00AD, ""},
+		{0x0301, ""},
+		{0x2065, ""},
+		{0x3164, ""},
+		{0xE0100, ""},
+		{0x1AB0, ""},
+		{0x20D0, ""},
 		/* Cyrillic а е о р с у х і ј ѕ һ ԁ ԛ ԝ and capitals */
-		{0x0430, "a"}, {0x0410, "a"}, {0x0435, "e"}, {0x0415, "e"},
-		{0x043E, "o"}, {0x041E, "o"}, {0x0440, "p"}, {0x0420, "p"},
-		{0x0441, "c"}, {0x0421, "c"}, {0x0443, "y"}, {0x0423, "y"},
-		{0x0445, "x"}, {0x0425, "x"}, {0x0456, "i"}, {0x0406, "i"},
-		{0x0458, "j"}, {0x0408, "j"}, {0x0455, "s"}, {0x0405, "s"},
-		{0x04BB, "h"}, {0x04BA, "h"}, {0x0501, "d"}, {0x0500, "d"},
-		{0x051B, "q"}, {0x051A, "q"}, {0x051D, "w"}, {0x051C, "w"},
-		{0x0401, "e"}, {0x0416, "\xD0\xB6"}, {0x0436, "\xD0\xB6"},
+		{0x0430, "a"},
+		{0x0410, "a"},
+		{0x0435, "e"},
+		{0x0415, "e"},
+		{0x043E, "o"},
+		{0x041E, "o"},
+		{0x0440, "p"},
+		{0x0420, "p"},
+		{0x0441, "c"},
+		{0x0421, "c"},
+		{0x0443, "y"},
+		{0x0423, "y"},
+		{0x0445, "x"},
+		{0x0425, "x"},
+		{0x0456, "i"},
+		{0x0406, "i"},
+		{0x0458, "j"},
+		{0x0408, "j"},
+		{0x0455, "s"},
+		{0x0405, "s"},
+		{0x04BB, "h"},
+		{0x04BA, "h"},
+		{0x0501, "d"},
+		{0x0500, "d"},
+		{0x051B, "q"},
+		{0x051A, "q"},
+		{0x051D, "w"},
+		{0x051C, "w"},
+		{0x0401, "e"},
+		{0x0416, "\xD0\xB6"},
+		{0x0436, "\xD0\xB6"},
 		{0x04C0, "i"},
 		/* Greek by shape: Ν n but ν v, Υ y but υ u */
-		{0x03B1, "a"}, {0x03BF, "o"}, {0x03C1, "p"}, {0x03BD, "v"},
-		{0x03C5, "u"}, {0x03B9, "i"}, {0x0391, "a"}, {0x0392, "b"},
-		{0x0395, "e"}, {0x0396, "z"}, {0x0397, "h"}, {0x0399, "i"},
-		{0x039A, "k"}, {0x039C, "m"}, {0x039D, "n"}, {0x039F, "o"},
-		{0x03A1, "p"}, {0x03A4, "t"}, {0x03A5, "y"}, {0x03A7, "x"},
+		{0x03B1, "a"},
+		{0x03BF, "o"},
+		{0x03C1, "p"},
+		{0x03BD, "v"},
+		{0x03C5, "u"},
+		{0x03B9, "i"},
+		{0x0391, "a"},
+		{0x0392, "b"},
+		{0x0395, "e"},
+		{0x0396, "z"},
+		{0x0397, "h"},
+		{0x0399, "i"},
+		{0x039A, "k"},
+		{0x039C, "m"},
+		{0x039D, "n"},
+		{0x039F, "o"},
+		{0x03A1, "p"},
+		{0x03A4, "t"},
+		{0x03A5, "y"},
+		{0x03A7, "x"},
 		{0x0386, "a"},
 		/* fullwidth, mathematical and letter-like forms, digits */
-		{0xFF21, "a"}, {0xFF41, "a"}, {0xFF10, "0"}, {0xFF01, "!"},
-		{0xFF5E, "~"}, {0x1D400, "a"}, {0x1D41A, "a"}, {0x1D427, "n"},
-		{0x1D5EE, "a"}, {0x1D68A, "a"}, {0x210E, "h"}, {0x212A, "k"},
-		{0x24B6, "a"}, {0x2160, "i"}, {0x217F, "m"}, {0x1D7CE, "0"},
-		{0x1D7FF, "9"}, {0x0661, "1"}, {0x07C0, "0"},
+		{0xFF21, "a"},
+		{0xFF41, "a"},
+		{0xFF10, "0"},
+		{0xFF01, "!"},
+		{0xFF5E, "~"},
+		{0x1D400, "a"},
+		{0x1D41A, "a"},
+		{0x1D427, "n"},
+		{0x1D5EE, "a"},
+		{0x1D68A, "a"},
+		{0x210E, "h"},
+		{0x212A, "k"},
+		{0x24B6, "a"},
+		{0x2160, "i"},
+		{0x217F, "m"},
+		{0x1D7CE, "0"},
+		{0x1D7FF, "9"},
+		{0x0661, "1"},
+		{0x07C0, "0"},
 		/* unchanged */
-		{0x4E2D, "\xE4\xB8\xAD"}, {0x1F600, "\xF0\x9F\x98\x80"},
+		{0x4E2D, "\xE4\xB8\xAD"},
+		{0x1F600, "\xF0\x9F\x98\x80"},
 		{0xE000, "\xEE\x80\x80"},
 	};
 	struct sl_guard_norm_info in;
-	uint8_t out[SL_GUARD_FOLD_MAX], again[SL_GUARD_FOLD_MAX *
-					       SL_GUARD_NORM_GROWTH];
+	uint8_t out[SL_GUARD_FOLD_MAX],
+		again[SL_GUARD_FOLD_MAX * SL_GUARD_NORM_GROWTH];
 	unsigned bad = 0;
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -810,7 +932,10 @@ test_norm_table(void)
 	unsigned longest = 0, grows = 0, unstable = 0;
 
 	for (uint32_t cp = 0; cp < 0x110000; cp++) {
-		unsigned a = cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
+		unsigned a = cp < 0x80      ? 1
+			     : cp < 0x800   ? 2
+			     : cp < 0x10000 ? 3
+					    : 4;
 		unsigned n;
 		size_t m;
 
@@ -845,7 +970,8 @@ test_norm_buffer(void)
 {
 	/* "Ｈsiao\u200B Yun-Hwa" with an invalid byte and a truncated
 	 * character at the end. */
-	const char in[] = "\xEF\xBC\xA8" "SI\xD0\x90o\xE2\x80\x8B Yun\xE2\x80\x90"
+	const char in[] = "\xEF\xBC\xA8"
+			  "SI\xD0\x90o\xE2\x80\x8B Yun\xE2\x80\x90"
 			  "Hwa\xFF!\xE2\x82";
 	uint8_t out[64 * SL_GUARD_NORM_GROWTH];
 	uint32_t origin[64 * SL_GUARD_NORM_GROWTH];
@@ -860,7 +986,9 @@ test_norm_buffer(void)
 	CU_ASSERT_EQUAL(origin[13], 21);
 	CU_ASSERT_EQUAL(origin[15], 23);
 	/* Overlong, surrogate, above U+10FFFF: one SUB per maximal subpart. */
-	n = sl_guard_normalize("\xC0\xAF" "\xED\xA0\x80" "\xF4\x90\x80\x80",
+	n = sl_guard_normalize("\xC0\xAF"
+			       "\xED\xA0\x80"
+			       "\xF4\x90\x80\x80",
 			       9, out, NULL);
 	CU_ASSERT_EQUAL(n, 2 + 3 + 4);
 	for (size_t i = 0; i < n; i++)
@@ -996,9 +1124,10 @@ test_compile_errors(void)
 				      SL_GUARD_ACTION_BLOCK, "Hsiao Yun-Hwa",
 				      NULL};
 	cfg.held_max = 40;
-	expect_reject(r, 1, &cfg, 0, 1,
-		      "rule 9: \"Hsiao Yun-Hwa\": holds back 12 bytes: held_max "
-		      "40 is below 4 x holdback + 8 = 56");
+	expect_reject(
+		r, 1, &cfg, 0, 1,
+		"rule 9: \"Hsiao Yun-Hwa\": holds back 12 bytes: held_max "
+		"40 is below 4 x holdback + 8 = 56");
 	cfg.held_max = 56;
 	set = sl_guard_compile(r, 1, &cfg, NULL);
 	CU_ASSERT_PTR_NOT_NULL(set);
@@ -1160,8 +1289,7 @@ every_split(struct set_env *e, const char *text, const char *want_redact,
 				bad++;
 			if (action == SL_GUARD_ACTION_LOG &&
 			    (v != SL_GUARD_VERDICT_PASS || c.len != len ||
-			     memcmp(c.out, text, len) != 0 ||
-			     c.n_matches != 1))
+			     memcmp(c.out, text, len) != 0 || c.n_matches != 1))
 				bad++;
 		}
 	if (bad != 0) {
@@ -1234,11 +1362,13 @@ test_every_split_classes(void)
 	} t[] = {
 		/* decomposed and stacked marks, a mark after the last
 		 * letter (it stays after the mask) */
-		{"Dr. Hs\xC3\xAD" "a\xCC\x81o\xCC\xA3\xE1\xB7\x80 Yu\xCC\x88n-Hwa"
+		{"Dr. Hs\xC3\xAD"
+		 "a\xCC\x81o\xCC\xA3\xE1\xB7\x80 Yu\xCC\x88n-Hwa"
 		 "\xCC\x81 said",
 		 "Dr. [REDACTED]\xCC\x81 said", 4},
 		/* white space runs of every kind, inside and around */
-		{"by\xE2\x80\xA8Hsiao\t\xE3\x80\x80\n Yun-Hwa\xC2\xA0\xE2\x80\x89"
+		{"by\xE2\x80\xA8Hsiao\t\xE3\x80\x80\n "
+		 "Yun-Hwa\xC2\xA0\xE2\x80\x89"
 		 "wrote",
 		 "by\xE2\x80\xA8[REDACTED]\xC2\xA0\xE2\x80\x89wrote", 5},
 		/* mathematical, circled, fullwidth, Greek capital Eta,
@@ -1277,7 +1407,9 @@ test_every_split_folds(void)
 {
 	struct sl_guard_rule r[] = {
 		{1, SL_GUARD_KIND_LITERAL, SL_GUARD_ACTION_REDACT,
-		 "Stra\xC3\x9F" "e", "<s>"},
+		 "Stra\xC3\x9F"
+		 "e",
+		 "<s>"},
 		{2, SL_GUARD_KIND_LITERAL, SL_GUARD_ACTION_REDACT,
 		 "\xEF\xAC\x81nch", "<f>"},
 		{3, SL_GUARD_KIND_LITERAL, SL_GUARD_ACTION_REDACT, "sa", "<a>"},
@@ -1290,13 +1422,17 @@ test_every_split_folds(void)
 
 	check_failures = 0;
 	CU_ASSERT_FATAL(env_open(&e, r, 3, NULL) == 0);
-	every_split(&e, "Herr STRASSE, Frau Stra\xE1\xBA\x9E" "e: FINCH.",
+	every_split(&e,
+		    "Herr STRASSE, Frau Stra\xE1\xBA\x9E"
+		    "e: FINCH.",
 		    "Herr <s>, Frau <s>: <f>.", SL_GUARD_ACTION_REDACT, 5);
 	every_split(&e, "a finch, a \xEF\xAC\x81nch", "a <f>, a <f>",
 		    SL_GUARD_ACTION_REDACT, 2);
 	/* "sa" starts in the second byte of ß's "ss". */
-	every_split(&e, "Gro\xC3\x9F" "a! Gross abc", "Gro<a>! Gross abc",
-		    SL_GUARD_ACTION_REDACT, 3);
+	every_split(&e,
+		    "Gro\xC3\x9F"
+		    "a! Gross abc",
+		    "Gro<a>! Gross abc", SL_GUARD_ACTION_REDACT, 3);
 	env_close(&e);
 	CU_ASSERT_FATAL(env_open(&e, shared, 2, NULL) == 0);
 	every_split(&e, "1 x\xC3\x9Fy 2 and then", "1 <x> 2 and then",
@@ -1325,8 +1461,8 @@ test_one_byte_feeds(void)
 		cuts[i] = i + 1;
 	name_rules(r, SL_GUARD_ACTION_REDACT, NULL);
 	CU_ASSERT_FATAL(env_open(&e, r, n_names, NULL) == 0);
-	v = run_cuts(&e, (const uint8_t *)text, len, cuts,
-		     (unsigned)(len - 1), &c, true);
+	v = run_cuts(&e, (const uint8_t *)text, len, cuts, (unsigned)(len - 1),
+		     &c, true);
 	CU_ASSERT_EQUAL(v, SL_GUARD_VERDICT_PASS);
 	CU_ASSERT_EQUAL(c.len, strlen(want));
 	CU_ASSERT_NSTRING_EQUAL(c.out, want, c.len);
@@ -1343,8 +1479,8 @@ test_one_byte_feeds(void)
 	 * nothing of the name. */
 	name_rules(r, SL_GUARD_ACTION_BLOCK, NULL);
 	CU_ASSERT_FATAL(env_open(&e, r, n_names, NULL) == 0);
-	v = run_cuts(&e, (const uint8_t *)text, len, cuts,
-		     (unsigned)(len - 1), &c, true);
+	v = run_cuts(&e, (const uint8_t *)text, len, cuts, (unsigned)(len - 1),
+		     &c, true);
 	CU_ASSERT_EQUAL(v, SL_GUARD_VERDICT_BLOCK);
 	CU_ASSERT_EQUAL(c.len, 3);
 	CU_ASSERT_NSTRING_EQUAL(c.out, "By ", 3);
@@ -1369,10 +1505,10 @@ tofu_property(bool disguised)
 	check_failures = 0;
 	rng_seed(disguised ? 2 : 1);
 	for (int mode = 0; mode < 3; mode++) {
-		enum sl_guard_action action =
-			mode == 0 ? SL_GUARD_ACTION_REDACT
-			: mode == 1 ? SL_GUARD_ACTION_BLOCK
-				    : SL_GUARD_ACTION_LOG;
+		enum sl_guard_action action = mode == 0 ? SL_GUARD_ACTION_REDACT
+					      : mode == 1
+						      ? SL_GUARD_ACTION_BLOCK
+						      : SL_GUARD_ACTION_LOG;
 
 		name_rules(r, action, NULL);
 		CU_ASSERT_FATAL(env_open(&e, r, n_names, NULL) == 0);
@@ -1392,14 +1528,12 @@ tofu_property(bool disguised)
 				continue;
 			}
 			for (int k = 0; k < 3; k++) {
-				unsigned nc = random_cuts(tx, len,
-							  k == 0 ? 2 : 8,
-							  cuts, 4000);
+				unsigned nc = random_cuts(
+					tx, len, k == 0 ? 2 : 8, cuts, 4000);
 				enum sl_guard_verdict v;
 
 				nc = add_name_cuts(tx, len, cuts, nc, 4096);
-				v = run_cuts(&e, tx, len, cuts, nc, &c,
-					     k == 0);
+				v = run_cuts(&e, tx, len, cuts, nc, &c, k == 0);
 				runs++;
 				if (c.gaps || c.late ||
 				    out_matches(e.set, &c) != 0)
@@ -1411,8 +1545,8 @@ tofu_property(bool disguised)
 				     c.n_masks != (unsigned)ns))
 					bad++;
 				if (mode == 0) {
-					for (int s = 0; s < ns &&
-							(unsigned)s < c.n_masks;
+					for (int s = 0;
+					     s < ns && (unsigned)s < c.n_masks;
 					     s++)
 						if (c.mask_off[s] !=
 							    spans[s].from ||
@@ -1422,7 +1556,8 @@ tofu_property(bool disguised)
 							bad++;
 				}
 				if (mode == 1 &&
-				    ((v == SL_GUARD_VERDICT_BLOCK) != (ns > 0) ||
+				    ((v == SL_GUARD_VERDICT_BLOCK) !=
+					     (ns > 0) ||
 				     (c.len && memcmp(c.out, text, c.len)) ||
 				     (ns > 0 && c.len > spans[0].from) ||
 				     (ns == 0 && c.len != len)))
@@ -1793,10 +1928,10 @@ test_unicode_classes(void)
 
 	check_failures = 0;
 	for (int mode = 0; mode < 3; mode++) {
-		enum sl_guard_action action =
-			mode == 0 ? SL_GUARD_ACTION_REDACT
-			: mode == 1 ? SL_GUARD_ACTION_BLOCK
-				    : SL_GUARD_ACTION_LOG;
+		enum sl_guard_action action = mode == 0 ? SL_GUARD_ACTION_REDACT
+					      : mode == 1
+						      ? SL_GUARD_ACTION_BLOCK
+						      : SL_GUARD_ACTION_LOG;
 		unsigned occurrence = 0;
 
 		rng_seed(77);
@@ -1814,11 +1949,10 @@ test_unicode_classes(void)
 			enum sl_guard_verdict v;
 			unsigned b0 = bad;
 
-			disguise_classes(src, &occurrence,
-					 action == SL_GUARD_ACTION_REDACT
-						 ? "<n>"
-						 : "",
-					 &d);
+			disguise_classes(
+				src, &occurrence,
+				action == SL_GUARD_ACTION_REDACT ? "<n>" : "",
+				&d);
 			tx = (const uint8_t *)d.text;
 			if (mode == 0)
 				names_seen += d.n_names;
@@ -1837,12 +1971,12 @@ test_unicode_classes(void)
 			for (size_t at = 1; at < d.len; at++) {
 				bool near = d.len < 120;
 
-				for (unsigned k = 0; k < d.n_names && k < 8 &&
-						     !near;
-				     k++)
+				for (unsigned k = 0;
+				     k < d.n_names && k < 8 && !near; k++)
 					near = at + 6 >= d.span_from[k] &&
 					       at <= d.span_from[k] +
-							     d.span_len[k] + 6;
+							       d.span_len[k] +
+							       6;
 				if (!near)
 					continue;
 				cuts[0] = at;
@@ -1854,8 +1988,9 @@ test_unicode_classes(void)
 			}
 			if (bad != b0 && first_bad) {
 				first_bad = 0;
-				fprintf(stderr, "\n    mode %d text %u: \"%s\"\n",
-					mode, t, d.text);
+				fprintf(stderr,
+					"\n    mode %d text %u: \"%s\"\n", mode,
+					t, d.text);
 			}
 			free(d.text);
 			free(d.want);
@@ -1903,7 +2038,8 @@ test_redact_spans(void)
 		if (c.len != strlen(want) || memcmp(c.out, want, c.len) != 0 ||
 		    c.n_masks != 3 || c.mask_off[0] != 0 ||
 		    c.mask_len[0] != strlen("Tae-ho Park Jr") ||
-		    c.mask_off[1] != strlen("Tae-ho Park Jr and \xE2\x80\x8B") ||
+		    c.mask_off[1] !=
+			    strlen("Tae-ho Park Jr and \xE2\x80\x8B") ||
 		    c.mask_len[1] != strlen("Nakamura") ||
 		    c.mask_len[2] != strlen("Tae-ho Park") ||
 		    c.n_matches != 6 || c.gaps != 0 || c.late != 0 ||
@@ -2047,8 +2183,8 @@ test_regex(void)
 		 "\\d{3}-\\d{4}", "<phone>"},
 		{2, SL_GUARD_KIND_REGEX, SL_GUARD_ACTION_BLOCK,
 		 "launch code \\w{4} ?$", NULL},
-		{3, SL_GUARD_KIND_LITERAL, SL_GUARD_ACTION_REDACT, "Ji-Yeon Park",
-		 "<name>"},
+		{3, SL_GUARD_KIND_LITERAL, SL_GUARD_ACTION_REDACT,
+		 "Ji-Yeon Park", "<name>"},
 		{4, SL_GUARD_KIND_REGEX, SL_GUARD_ACTION_REDACT,
 		 "\\bcode\\d\\b", "<c>"},
 		{5, SL_GUARD_KIND_REGEX, SL_GUARD_ACTION_REDACT, "pin\\d\\B",
@@ -2151,7 +2287,8 @@ test_counters(void)
 	struct sl_guard_rule r[] = {
 		{21, SL_GUARD_KIND_LITERAL, SL_GUARD_ACTION_REDACT,
 		 "Behrouz Rohani", NULL},
-		{22, SL_GUARD_KIND_LITERAL, SL_GUARD_ACTION_LOG, "Rohani", NULL},
+		{22, SL_GUARD_KIND_LITERAL, SL_GUARD_ACTION_LOG, "Rohani",
+		 NULL},
 		{23, SL_GUARD_KIND_LITERAL, SL_GUARD_ACTION_BLOCK,
 		 "Takashi Nakamura", NULL},
 	};

@@ -40,7 +40,7 @@ static char stats_path[128];
 static pid_t engine_pid = -1;
 static struct sockaddr_in engine_addr;
 static struct sl_sock *client;
-static struct tt_ctl_log ctl;   /* control fragments from the engine */
+static struct tt_ctl_log ctl;    /* control fragments from the engine */
 static unsigned int end_resends; /* ENDs the engine sent again */
 
 static int
@@ -52,10 +52,17 @@ start_engine(const char *transform)
 	snprintf(listen, sizeof(listen), "127.0.0.1:%s", port_text);
 	unlink(stats_path);
 	{
-		char *const argv[] = {(char *)engine_bin, "--listen", listen,
-				      "--name", "t-engine", "--transform",
-				      (char *)transform, "--stats-file",
-				      stats_path, "--quiet", NULL};
+		char *const argv[] = {(char *)engine_bin,
+				      "--listen",
+				      listen,
+				      "--name",
+				      "t-engine",
+				      "--transform",
+				      (char *)transform,
+				      "--stats-file",
+				      stats_path,
+				      "--quiet",
+				      NULL};
 
 		engine_pid = tt_spawn(argv, NULL, NULL);
 	}
@@ -71,8 +78,8 @@ static void
 frag_words(uint64_t req, uint32_t seq, const char **a, const char **b)
 {
 	static const char *const w[] = {
-		" caf\xc3\xa9", " na\xc3\xafve", " stream",
-		" token", "!", " Zo\xc3\xab",
+		" caf\xc3\xa9", " na\xc3\xafve", " stream", " token", "!",
+		" Zo\xc3\xab",
 	};
 
 	*a = w[(req + seq) % 6];
@@ -142,12 +149,12 @@ recv_n(struct sl_frag_view *views, unsigned int n)
 		if (tt_ctl_take(&ctl, &v))
 			continue;
 		for (i = 0; i < got; i++)
-			again |= (v.hdr.flags & (SL_FRAG_F_END |
-						 SL_FRAG_F_ABORT)) &&
-				 views[i].hdr.ancestry[0] ==
-					 v.hdr.ancestry[0] &&
-				 views[i].hdr.seq == v.hdr.seq &&
-				 views[i].hdr.flags == v.hdr.flags;
+			again |=
+				(v.hdr.flags &
+				 (SL_FRAG_F_END | SL_FRAG_F_ABORT)) &&
+				views[i].hdr.ancestry[0] == v.hdr.ancestry[0] &&
+				views[i].hdr.seq == v.hdr.seq &&
+				views[i].hdr.flags == v.hdr.flags;
 		if (v.hdr.flags & (SL_FRAG_F_END | SL_FRAG_F_ABORT))
 			tt_ack(client, &v);
 		if (again) {
@@ -167,8 +174,7 @@ recv_n(struct sl_frag_view *views, unsigned int n)
 /* Receive (control only) until @log holds @want entries like the one
  * given, or @ms passed. Return how many it holds. */
 static unsigned int
-wait_ctl(uint8_t flags, uint64_t anc0, uint32_t seq, unsigned int want,
-	 int ms)
+wait_ctl(uint8_t flags, uint64_t anc0, uint32_t seq, unsigned int want, int ms)
 {
 	uint64_t deadline = sl_now_ns() + (uint64_t)ms * 1000000ull;
 
@@ -241,8 +247,7 @@ test_in_order(void)
 	/* The engine ACKs the END it was given, and NACKs nothing. */
 	CU_ASSERT_EQUAL(tt_ctl_count(&ctl, SL_FRAG_F_ACK, 100, 3), 1);
 	CU_ASSERT_EQUAL(tt_ctl_count(&ctl, SL_FRAG_F_ACK, 100, UINT32_MAX), 1);
-	CU_ASSERT_EQUAL(tt_ctl_count(&ctl, SL_FRAG_F_NACK, 100, UINT32_MAX),
-			0);
+	CU_ASSERT_EQUAL(tt_ctl_count(&ctl, SL_FRAG_F_NACK, 100, UINT32_MAX), 0);
 }
 
 static void
@@ -265,8 +270,7 @@ test_misordered(void)
 	CU_ASSERT_EQUAL(nack->count, 1);
 	CU_ASSERT_EQUAL(nack->pipeline, PIPELINE);
 	CU_ASSERT_EQUAL(nack->stage, 0);
-	CU_ASSERT_EQUAL(tt_ctl_count(&ctl, SL_FRAG_F_NACK, 101, UINT32_MAX),
-			1);
+	CU_ASSERT_EQUAL(tt_ctl_count(&ctl, SL_FRAG_F_NACK, 101, UINT32_MAX), 1);
 	CU_ASSERT_EQUAL(tt_ctl_count(&ctl, SL_FRAG_F_ACK, 101, 3), 1);
 }
 
@@ -331,9 +335,9 @@ test_gap_never_filled(void)
 	CU_ASSERT_EQUAL_FATAL(recv_n(v, 1), 1);
 	check_answer(&v[0], 105, 0, 0, 0);
 	/* 20+40+80+160+320 ms of repeats, 640 ms more to give up. */
-	CU_ASSERT_EQUAL(wait_ctl(SL_FRAG_F_NACK, 105, 1, 1 + SL_RTX_TRIES,
-				 3000),
-			1 + SL_RTX_TRIES);
+	CU_ASSERT_EQUAL(
+		wait_ctl(SL_FRAG_F_NACK, 105, 1, 1 + SL_RTX_TRIES, 3000),
+		1 + SL_RTX_TRIES);
 	CU_ASSERT_EQUAL_FATAL(recv_n(v, 1), 1);
 	CU_ASSERT_EQUAL(v[0].hdr.flags, SL_FRAG_F_ABORT);
 	CU_ASSERT_EQUAL(v[0].hdr.abort_reason, SL_ABORT_LOST);
@@ -435,13 +439,27 @@ run_gen(const char *transform, const char *expect, int want_rc,
 	snprintf(server, sizeof(server), "127.0.0.1:%u",
 		 ntohs(engine_addr.sin_port));
 	{
-		char *const argv[] = {(char *)gen_bin, "--server", server,
-				      "--requests", "300", "--streams", "8",
-				      "--fragments-per-request", "5",
-				      "--tokens-per-fragment", "3",
-				      "--expect", (char *)expect, "--seed", "7",
-				      "--drain-ms", "300", "--json", "--check",
-				      "--quiet", NULL};
+		char *const argv[] = {(char *)gen_bin,
+				      "--server",
+				      server,
+				      "--requests",
+				      "300",
+				      "--streams",
+				      "8",
+				      "--fragments-per-request",
+				      "5",
+				      "--tokens-per-fragment",
+				      "3",
+				      "--expect",
+				      (char *)expect,
+				      "--seed",
+				      "7",
+				      "--drain-ms",
+				      "300",
+				      "--json",
+				      "--check",
+				      "--quiet",
+				      NULL};
 
 		pid = tt_spawn(argv, out_path, NULL);
 	}
@@ -514,8 +532,7 @@ main(void)
 	CU_add_test(s, "misordered stream", test_misordered);
 	CU_add_test(s, "duplicate fragment", test_duplicate);
 	CU_add_test(s, "gap NACKed, repaired", test_gap);
-	CU_add_test(s, "gap never filled: ABORT LOST",
-		    test_gap_never_filled);
+	CU_add_test(s, "gap never filled: ABORT LOST", test_gap_never_filled);
 	CU_add_test(s, "abort and invalid input", test_abort_and_invalid);
 	CU_add_test(s, "engine stats file", test_engine_stats);
 	CU_add_test(s, "sluicegen verifies", test_sluicegen);

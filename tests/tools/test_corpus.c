@@ -43,9 +43,20 @@ test_split(void)
 		"Hello, world! It's caf\xc3\xa9 time\xe2\x80\x94now.\n"
 		"  \xe6\x97\xa5\xe6\x9c\xac  ...ok ";
 	static const char *const want[] = {
-		"Hello", ",", " world", "!", " It", "'", "s",
-		" caf\xc3\xa9", " time\xe2\x80\x94now", ".",
-		"\n  \xe6\x97\xa5\xe6\x9c\xac", "  ...", "ok", " ",
+		"Hello",
+		",",
+		" world",
+		"!",
+		" It",
+		"'",
+		"s",
+		" caf\xc3\xa9",
+		" time\xe2\x80\x94now",
+		".",
+		"\n  \xe6\x97\xa5\xe6\x9c\xac",
+		"  ...",
+		"ok",
+		" ",
 	};
 	struct sl_corpus *c = sl_corpus_from_text(text, strlen(text));
 	size_t i, n = sizeof(want) / sizeof(want[0]);
@@ -55,7 +66,8 @@ test_split(void)
 	for (i = 0; i < n && i < c->n_tokens; i++) {
 		CU_ASSERT_EQUAL(c->tokens[i].len, strlen(want[i]));
 		CU_ASSERT_EQUAL(memcmp(sl_corpus_token_text(c, i), want[i],
-				       c->tokens[i].len), 0);
+				       c->tokens[i].len),
+				0);
 	}
 	check_roundtrip(c, text, strlen(text));
 	sl_corpus_free(c);
@@ -109,8 +121,8 @@ test_errors_and_hash(void)
 static void
 test_shipped_corpus(void)
 {
-	struct sl_corpus *c = sl_corpus_load(SL_SOURCE_DIR
-					     "/tools/data/corpus.txt");
+	struct sl_corpus *c =
+		sl_corpus_load(SL_SOURCE_DIR "/tools/data/corpus.txt");
 
 	CU_ASSERT_FATAL(c != NULL);
 	CU_ASSERT(c->len > 100000);

@@ -70,8 +70,9 @@ test_claims_per_length(void)
 		CU_ASSERT(sl_model_n_claims(w) >= sl_model_n_claims(w - 1));
 	for (int i = 0; i < SAMPLES; i++) {
 		int n = snprintf(text, sizeof(text), "q%d", i);
-		unsigned int words = sl_model_sample(
-		    &sl_model_answer_words, sl_model_key(text, (size_t)n, 1), 0);
+		unsigned int words =
+			sl_model_sample(&sl_model_answer_words,
+					sl_model_key(text, (size_t)n, 1), 0);
 		unsigned int v = sl_model_n_claims(words);
 
 		sum += v;
@@ -160,7 +161,8 @@ static void
 test_rerank(void)
 {
 	const char *in[2] = {"doc1:5.00doc2:4.00doc3:0.01", "emb:deadbeef"};
-	const char *swapped[2] = {"emb:deadbeef", "doc1:5.00doc2:4.00doc3:0.01"};
+	const char *swapped[2] = {"emb:deadbeef",
+				  "doc1:5.00doc2:4.00doc3:0.01"};
 	size_t lens[2] = {strlen(in[0]), strlen(in[1])};
 	size_t slens[2] = {lens[1], lens[0]};
 	struct sl_model_doc out[8], again[8];

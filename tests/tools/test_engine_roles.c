@@ -185,8 +185,8 @@ send_text(struct in_stream *s, const char *text, unsigned int per_frag,
 		size_t start = pos;
 		unsigned int k = 0;
 
-		while (pos < len && (per_frag == 0 ? pos - start < 400
-						   : k < per_frag)) {
+		while (pos < len &&
+		       (per_frag == 0 ? pos - start < 400 : k < per_frag)) {
 			pos += sl_tokenize_next(text + pos, len - pos);
 			k++;
 		}
@@ -205,7 +205,7 @@ struct out_stream {
 	unsigned int frags;
 	unsigned int tokens;
 	unsigned int max_tokens_per_frag;
-	char tok[8][40]; /* first tokens, for operator answers */
+	char tok[8][40];      /* first tokens, for operator answers */
 	unsigned int resends; /* its END again: our ACK was late */
 	bool seq_ok;
 	bool ended;
@@ -778,8 +778,8 @@ send_probe(uint32_t seq, uint64_t send_ns)
 	h.pipeline = PIPELINE;
 	h.stage = STAGE;
 	h.depth = 1;
-	d.len = (uint16_t)sl_wire_encode_control(buf, &h, SL_FRAG_F_PROBE,
-						 seq, 0, send_ns);
+	d.len = (uint16_t)sl_wire_encode_control(buf, &h, SL_FRAG_F_PROBE, seq,
+						 0, send_ns);
 	memset(&d.addr, 0, sizeof(d.addr));
 	CU_ASSERT_EQUAL(sl_sock_send_burst(client, &d, 1), 1);
 }
@@ -906,9 +906,16 @@ static void
 test_too_long(void)
 {
 	static char err_path[] = "/tmp/sl-engine-err-XXXXXX";
-	char *argv[] = {(char *)engine_bin, "--listen", "127.0.0.1:1",
-			"--role", "answer", "--kv-tokens", "10",
-			"--prefix-tokens", "9", NULL};
+	char *argv[] = {(char *)engine_bin,
+			"--listen",
+			"127.0.0.1:1",
+			"--role",
+			"answer",
+			"--kv-tokens",
+			"10",
+			"--prefix-tokens",
+			"9",
+			NULL};
 	struct in_stream s;
 	char json[4096], err[512] = "";
 	pid_t pid;
@@ -1007,8 +1014,8 @@ test_encoder_batch(void)
 	uint64_t r;
 
 	/* 200 ms a batch, scaled. */
-	CU_ASSERT_FATAL(start_engine("encoder", "--item-ms", "20000",
-				     "--batch", "4", NULL) == 0);
+	CU_ASSERT_FATAL(start_engine("encoder", "--item-ms", "20000", "--batch",
+				     "4", NULL) == 0);
 	n_outs = 0;
 	for (r = 120; r < 125; r++) {
 		in_stream_init(&s, r, 0, 1, 1);
@@ -1296,7 +1303,8 @@ main(void)
 		    test_serial_children);
 	CU_add_test(s, "SIGTERM: ABORT SHUTDOWN for answers owed",
 		    test_shutdown);
-	CU_add_test(s, "SIGTERM: transform answers cut", test_shutdown_transform);
+	CU_add_test(s, "SIGTERM: transform answers cut",
+		    test_shutdown_transform);
 	CU_add_test(s, "TTFT grows with the prompt", test_ttft_prompt);
 	CU_add_test(s, "TTFT grows with queueing", test_ttft_queue);
 	CU_basic_set_mode(CU_BRM_VERBOSE);

@@ -85,7 +85,8 @@ test_poisson_schedule(void)
 	 * 4x faster (up to ns rounding). */
 	CU_ASSERT_EQUAL(n10, n40);
 	for (i = 0; i < n10 && i < n40; i++)
-		CU_ASSERT(llabs((long long)a10[i] - 4 * (long long)a40[i]) <= 4);
+		CU_ASSERT(llabs((long long)a10[i] - 4 * (long long)a40[i]) <=
+			  4);
 	free(a10);
 	free(a40);
 }
@@ -174,8 +175,8 @@ setup_run(uint64_t n, const char *dump)
 
 /* Result fragment @seq of request @idx carrying @words (one token each). */
 static void
-deliver(uint64_t idx, uint32_t seq, const char *const *words,
-	unsigned int n, uint8_t flags, uint8_t reason, uint64_t now)
+deliver(uint64_t idx, uint32_t seq, const char *const *words, unsigned int n,
+	uint8_t flags, uint8_t reason, uint64_t now)
 {
 	static uint8_t buf[SL_DGRAM_MAX];
 	uint64_t id = ((trun.id_hi + other_run) << 32) | idx;
@@ -188,10 +189,10 @@ deliver(uint64_t idx, uint32_t seq, const char *const *words,
 	tx.next_seq = seq;
 	CU_ASSERT_FATAL(sl_stream_tx_begin(&tx, buf, sizeof(buf)) == 0);
 	for (i = 0; i < n; i++)
-		CU_ASSERT_FATAL(sl_stream_tx_add(&tx, sl_token_hash(words[i],
-						     strlen(words[i])),
-						 words[i],
-						 strlen(words[i])) == 0);
+		CU_ASSERT_FATAL(
+			sl_stream_tx_add(
+				&tx, sl_token_hash(words[i], strlen(words[i])),
+				words[i], strlen(words[i])) == 0);
 	d.len = (uint16_t)sl_stream_tx_finish(&tx, flags, reason, 500);
 	CU_ASSERT_FATAL(sl_frag_view_parse(&v, &d) == SL_WIRE_OK);
 	gen_prun_take(&tg, &trun, &v, now);
@@ -293,11 +294,12 @@ test_receive_abort_unknown(void)
 		sl_stream_tx_init(&tx, 3, 7, 1, 1, &id);
 		sl_stream_tx_begin(&tx, buf, sizeof(buf));
 		sl_stream_tx_add(&tx, 1, w1[0], strlen(w1[0]));
-		junk.len = (uint16_t)sl_stream_tx_finish(&tx, SL_FRAG_F_END,
-							 0, 500);
+		junk.len = (uint16_t)sl_stream_tx_finish(&tx, SL_FRAG_F_END, 0,
+							 500);
 		CU_ASSERT_EQUAL(sl_sock_send_burst(from, &junk, 1), 1);
-		for (tries = 0; tries < 200 && trun.c.corrupted +
-						trun.c.completed < 2; tries++) {
+		for (tries = 0;
+		     tries < 200 && trun.c.corrupted + trun.c.completed < 2;
+		     tries++) {
 			usleep(1000);
 			CU_ASSERT_EQUAL(gen_prun_poll_rx(&tg, &trun), 0);
 		}

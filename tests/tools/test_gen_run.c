@@ -38,9 +38,15 @@ start_engine(void)
 	snprintf(engine_ep, sizeof(engine_ep), "127.0.0.1:%u", tt_free_port());
 	snprintf(stats, sizeof(stats), "%s/engine.json", tmpdir);
 	{
-		char *const argv[] = {(char *)engine_bin, "--listen", engine_ep,
-				      "--transform", "echo", "--stats-file",
-				      stats, "--quiet", NULL};
+		char *const argv[] = {(char *)engine_bin,
+				      "--listen",
+				      engine_ep,
+				      "--transform",
+				      "echo",
+				      "--stats-file",
+				      stats,
+				      "--quiet",
+				      NULL};
 
 		engine_pid = tt_spawn(argv, "/dev/null", NULL);
 		if (engine_pid < 0)
@@ -97,14 +103,30 @@ test_sweep_json_and_dump(void)
 	snprintf(dump0, sizeof(dump0), "%s.0", dump);
 	snprintf(dump1, sizeof(dump1), "%s.1", dump);
 	{
-		char *const argv[] = {(char *)gen_bin, "--mode", "pipeline",
-				      "--server", engine_ep, "--sweep", "40,120",
-				      "--sweep-duration", "0.5",
-				      "--sweep-pause-ms", "50",
-				      "--question-tokens", "20",
-				      "--tokens-per-fragment", "6", "--seed",
-				      "5", "--drain-ms", "2000", "--dump", dump,
-				      "--json", "--check", NULL};
+		char *const argv[] = {(char *)gen_bin,
+				      "--mode",
+				      "pipeline",
+				      "--server",
+				      engine_ep,
+				      "--sweep",
+				      "40,120",
+				      "--sweep-duration",
+				      "0.5",
+				      "--sweep-pause-ms",
+				      "50",
+				      "--question-tokens",
+				      "20",
+				      "--tokens-per-fragment",
+				      "6",
+				      "--seed",
+				      "5",
+				      "--drain-ms",
+				      "2000",
+				      "--dump",
+				      dump,
+				      "--json",
+				      "--check",
+				      NULL};
 
 		CU_ASSERT_EQUAL(tt_run(argv, out, NULL), 0);
 	}
@@ -154,13 +176,28 @@ test_sweep_json_and_dump(void)
 	/* A single run at the first rate dumps the same bytes. */
 	snprintf(again, sizeof(again), "%s/again", tmpdir);
 	{
-		char *const argv[] = {(char *)gen_bin, "--mode", "pipeline",
-				      "--server", engine_ep, "--request-rate",
-				      "40", "--duration", "0.5",
-				      "--question-tokens", "20",
-				      "--tokens-per-fragment", "6", "--seed",
-				      "5", "--drain-ms", "2000", "--dump",
-				      again, "--quiet", "--check", NULL};
+		char *const argv[] = {(char *)gen_bin,
+				      "--mode",
+				      "pipeline",
+				      "--server",
+				      engine_ep,
+				      "--request-rate",
+				      "40",
+				      "--duration",
+				      "0.5",
+				      "--question-tokens",
+				      "20",
+				      "--tokens-per-fragment",
+				      "6",
+				      "--seed",
+				      "5",
+				      "--drain-ms",
+				      "2000",
+				      "--dump",
+				      again,
+				      "--quiet",
+				      "--check",
+				      NULL};
 
 		CU_ASSERT_EQUAL(tt_run(argv, "/dev/null", NULL), 0);
 	}
@@ -184,11 +221,13 @@ test_check_fails_without_results(void)
 	snprintf(out, sizeof(out), "%s/lost.json", tmpdir);
 	snprintf(server, sizeof(server), "127.0.0.1:%u", tt_free_port());
 	{
-		char *const argv[] = {(char *)gen_bin, "--mode", "pipeline",
-				      "--server", server, "--request-rate",
-				      "100", "--arrival", "constant",
-				      "--duration", "0.2", "--drain-ms", "100",
-				      "--json", "--check", "--quiet", NULL};
+		char *const argv[] = {
+			(char *)gen_bin, "--mode",    "pipeline",
+			"--server",      server,      "--request-rate",
+			"100",           "--arrival", "constant",
+			"--duration",    "0.2",       "--drain-ms",
+			"100",           "--json",    "--check",
+			"--quiet",       NULL};
 
 		CU_ASSERT_EQUAL(tt_run(argv, out, NULL), 1);
 	}
@@ -206,18 +245,18 @@ test_check_fails_without_results(void)
 static void
 test_option_checks(void)
 {
-	char *const no_rate[] = {(char *)gen_bin, "--mode", "pipeline",
-				 "--server", engine_ep, NULL};
-	char *const frag_rate[] = {(char *)gen_bin, "--mode", "pipeline",
-				   "--server", engine_ep, "--request-rate",
-				   "5", "--rate", "100", NULL};
-	char *const both[] = {(char *)gen_bin, "--mode", "pipeline",
-			      "--server", engine_ep, "--request-rate", "5",
-			      "--sweep", "1,2", NULL};
-	char *const sweep_transform[] = {(char *)gen_bin, "--server",
-					 engine_ep, "--sweep", "1,2", NULL};
-	char *const bad_mode[] = {(char *)gen_bin, "--mode", "dag",
-				  "--server", engine_ep, NULL};
+	char *const no_rate[] = {(char *)gen_bin, "--mode",  "pipeline",
+				 "--server",      engine_ep, NULL};
+	char *const frag_rate[] = {
+		(char *)gen_bin,  "--mode", "pipeline", "--server", engine_ep,
+		"--request-rate", "5",      "--rate",   "100",      NULL};
+	char *const both[] = {
+		(char *)gen_bin,  "--mode", "pipeline", "--server", engine_ep,
+		"--request-rate", "5",      "--sweep",  "1,2",      NULL};
+	char *const sweep_transform[] = {(char *)gen_bin, "--server", engine_ep,
+					 "--sweep",       "1,2",      NULL};
+	char *const bad_mode[] = {(char *)gen_bin, "--mode",  "dag",
+				  "--server",      engine_ep, NULL};
 
 	CU_ASSERT_EQUAL(tt_run(no_rate, "/dev/null", NULL), 2);
 	CU_ASSERT_EQUAL(tt_run(frag_rate, "/dev/null", NULL), 2);
@@ -235,11 +274,21 @@ test_transform_lost_requests(void)
 	snprintf(out, sizeof(out), "%s/tlost.json", tmpdir);
 	snprintf(server, sizeof(server), "127.0.0.1:%u", tt_free_port());
 	{
-		char *const argv[] = {(char *)gen_bin, "--server", server,
-				      "--requests", "10", "--streams", "4",
-				      "--fragments-per-request", "3",
-				      "--drain-ms", "100", "--json", "--check",
-				      "--quiet", NULL};
+		char *const argv[] = {(char *)gen_bin,
+				      "--server",
+				      server,
+				      "--requests",
+				      "10",
+				      "--streams",
+				      "4",
+				      "--fragments-per-request",
+				      "3",
+				      "--drain-ms",
+				      "100",
+				      "--json",
+				      "--check",
+				      "--quiet",
+				      NULL};
 
 		CU_ASSERT_EQUAL(tt_run(argv, out, NULL), 1);
 	}
@@ -311,11 +360,24 @@ gen_through_relay(double drop, uint64_t seed, const char *out,
 static void
 test_transform_through_loss(void)
 {
-	static const char *const args[] = {
-		"--requests", "400", "--streams", "16",
-		"--fragments-per-request", "6", "--tokens-per-fragment", "3",
-		"--expect", "echo", "--seed", "3", "--drain-ms", "3000",
-		"--json", "--check", "--quiet", NULL};
+	static const char *const args[] = {"--requests",
+					   "400",
+					   "--streams",
+					   "16",
+					   "--fragments-per-request",
+					   "6",
+					   "--tokens-per-fragment",
+					   "3",
+					   "--expect",
+					   "echo",
+					   "--seed",
+					   "3",
+					   "--drain-ms",
+					   "3000",
+					   "--json",
+					   "--check",
+					   "--quiet",
+					   NULL};
 	struct tt_relay r;
 	char out[128], *json, *rel;
 
@@ -354,12 +416,27 @@ test_transform_through_loss(void)
 static void
 test_pipeline_through_loss(void)
 {
-	static const char *const args[] = {
-		"--mode", "pipeline", "--request-rate", "300", "--arrival",
-		"constant", "--duration", "1", "--requests", "300",
-		"--question-tokens", "12",
-		"--tokens-per-fragment", "4", "--seed", "9", "--drain-ms",
-		"3000", "--json", "--check", NULL};
+	static const char *const args[] = {"--mode",
+					   "pipeline",
+					   "--request-rate",
+					   "300",
+					   "--arrival",
+					   "constant",
+					   "--duration",
+					   "1",
+					   "--requests",
+					   "300",
+					   "--question-tokens",
+					   "12",
+					   "--tokens-per-fragment",
+					   "4",
+					   "--seed",
+					   "9",
+					   "--drain-ms",
+					   "3000",
+					   "--json",
+					   "--check",
+					   NULL};
 	struct tt_relay r;
 	char out[128], *json, *rel;
 

@@ -60,8 +60,7 @@ check_close(uint64_t got, uint64_t want)
 
 	if (err > REL_TOL)
 		fprintf(stderr, "got %llu want %llu err %.4f\n",
-			(unsigned long long)got, (unsigned long long)want,
-			err);
+			(unsigned long long)got, (unsigned long long)want, err);
 	CU_ASSERT(err <= REL_TOL);
 }
 

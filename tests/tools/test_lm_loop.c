@@ -64,9 +64,10 @@ expect(unsigned int k, int owner, uint32_t index, bool last, uint64_t t)
 	    got[k].last != last || got[k].t != t)
 		printf("\n  token %u: owner %d #%u%s at %llu ns, want %d #%u%s "
 		       "at %llu",
-		       k, got[k].owner, got[k].index, got[k].last ? " last" : "",
-		       (unsigned long long)got[k].t, owner, index,
-		       last ? " last" : "", (unsigned long long)t);
+		       k, got[k].owner, got[k].index,
+		       got[k].last ? " last" : "", (unsigned long long)got[k].t,
+		       owner, index, last ? " last" : "",
+		       (unsigned long long)t);
 	CU_ASSERT_EQUAL(got[k].owner, owner);
 	CU_ASSERT_EQUAL(got[k].index, index);
 	CU_ASSERT_EQUAL(got[k].last, last);
@@ -328,9 +329,9 @@ test_cancel(void)
 		CU_ASSERT_EQUAL(sl_lm_submit(&lm, OWNER(i), 1, 1, 0, 0,
 					     UINT64_C(1) << 40),
 				0);
-	CU_ASSERT_EQUAL(sl_lm_submit(&lm, OWNER(99), 1, 1, 0, 0,
-				     UINT64_C(1) << 40),
-			-ENOSPC);
+	CU_ASSERT_EQUAL(
+		sl_lm_submit(&lm, OWNER(99), 1, 1, 0, 0, UINT64_C(1) << 40),
+		-ENOSPC);
 	sl_lm_fini(&lm);
 }
 
@@ -365,7 +366,8 @@ main(void)
 		return 1;
 	s = CU_add_suite("lm_loop", NULL, NULL);
 	CU_add_test(s, "one sequence: prefill, decodes", test_single);
-	CU_add_test(s, "a prefill stalls the decodes", test_prefill_stalls_decode);
+	CU_add_test(s, "a prefill stalls the decodes",
+		    test_prefill_stalls_decode);
 	CU_add_test(s, "max_num_seqs", test_max_num_seqs);
 	CU_add_test(s, "max_batched_tokens", test_batched_tokens);
 	CU_add_test(s, "KV full: preemption, recompute", test_preemption);

@@ -31,8 +31,16 @@
 #define STREAMS_MAX 1024
 
 static const char *const words[] = {
-	" caf\xc3\xa9", " na\xc3\xafve", " stream", " token", "!",
-	" Zo\xc3\xab", " \xe6\x97\xa5\xe6\x9c\xac", " the", " of", "\n",
+	" caf\xc3\xa9",
+	" na\xc3\xafve",
+	" stream",
+	" token",
+	"!",
+	" Zo\xc3\xab",
+	" \xe6\x97\xa5\xe6\x9c\xac",
+	" the",
+	" of",
+	"\n",
 };
 
 /* ---- the streams A sends ---- */
@@ -58,9 +66,9 @@ build_frag(uint64_t id, uint32_t seq, uint8_t *buf, size_t cap)
 		const char *w = fixed_size ? "abcdefgh"
 					   : words[(id + seq * 3 + i) % 10];
 
-		CU_ASSERT_FATAL(sl_stream_tx_add(&tx, sl_token_hash(w,
-								    strlen(w)),
-						 w, strlen(w)) == 0);
+		CU_ASSERT_FATAL(sl_stream_tx_add(&tx,
+						 sl_token_hash(w, strlen(w)), w,
+						 strlen(w)) == 0);
 	}
 	tx.b.hdr.from_stage = FROM_STAGE;
 	return (uint16_t)sl_stream_tx_finish(
@@ -81,13 +89,13 @@ static struct sl_sock *prober;
 
 /* What B got, per stream. */
 struct got {
-	uint32_t next;   /* seq expected next */
-	uint32_t frags;  /* data fragments delivered */
-	bool done;       /* END delivered */
+	uint32_t next;  /* seq expected next */
+	uint32_t frags; /* data fragments delivered */
+	bool done;      /* END delivered */
 	bool aborted;
 	uint8_t reason;
 	uint32_t abort_seq;
-	bool bad;        /* out of order, twice, or not the bytes sent */
+	bool bad; /* out of order, twice, or not the bytes sent */
 };
 
 static struct got got[STREAMS_MAX];
@@ -291,13 +299,13 @@ a_send(uint64_t id, uint32_t from, uint32_t to)
 		unsigned int k = 0, sent = 0;
 
 		for (; seq < to && k < SL_BURST_MAX; seq++, k++) {
-			tx.d[k].len = build_frag(id, seq, tx.d[k].buf,
-						 tx.d[k].cap);
+			tx.d[k].len =
+				build_frag(id, seq, tx.d[k].buf, tx.d[k].cap);
 			memset(&tx.d[k].addr, 0, sizeof(tx.d[k].addr));
 		}
 		while (sent < k) {
-			int rc = sl_rel_send_burst(A.rel, tx.d + sent,
-						   k - sent, sl_now_ns());
+			int rc = sl_rel_send_burst(A.rel, tx.d + sent, k - sent,
+						   sl_now_ns());
 
 			CU_ASSERT_FATAL(rc >= 0);
 			if (rc == 0) {
@@ -342,7 +350,7 @@ tally_rule(void *ctx, int dir, uint64_t idx, const struct sl_frag_hdr *h)
 
 	if (h == NULL)
 		return v;
-	k = (h->flags & SL_FRAG_F_NACK) ? K_NACK
+	k = (h->flags & SL_FRAG_F_NACK)  ? K_NACK
 	    : (h->flags & SL_FRAG_F_ACK) ? K_ACK
 					 : K_DATA;
 	seen[dir][k]++;
@@ -667,8 +675,8 @@ test_nack_evicted(void)
 	CU_ASSERT(cb()->after_end_dropped >= 31);
 	CU_ASSERT_EQUAL(cb()->delivered, 4);
 	CU_ASSERT_EQUAL(ca()->nacks_received, cb()->nacks_sent);
-	CU_ASSERT_EQUAL(ca()->lost_aborts_sent, ca()->nacks_received +
-							ca()->end_resends);
+	CU_ASSERT_EQUAL(ca()->lost_aborts_sent,
+			ca()->nacks_received + ca()->end_resends);
 	CU_ASSERT_EQUAL(ca()->resent, 0);
 	CU_ASSERT_EQUAL(cb()->acks_sent, 1);
 	CU_ASSERT_EQUAL(ca()->acks_received, 1);
@@ -968,8 +976,8 @@ send_probe(struct sl_sock *to_sock, uint32_t seq, uint64_t send_ns)
 	h.pipeline = 3;
 	h.stage = 2;
 	h.depth = 1;
-	d.len = (uint16_t)sl_wire_encode_control(buf, &h, SL_FRAG_F_PROBE,
-						 seq, 0, send_ns);
+	d.len = (uint16_t)sl_wire_encode_control(buf, &h, SL_FRAG_F_PROBE, seq,
+						 0, send_ns);
 	d.addr = to_sock->local;
 	CU_ASSERT_EQUAL(sl_sock_send_burst(prober, &d, 1), 1);
 }
@@ -990,9 +998,9 @@ probe_reply(struct side *x, int ms, struct sl_frag_hdr *h)
 		sl_burst_reset(&rx);
 		n = sl_sock_recv_burst(prober, rx.d, 1);
 		if (n == 1) {
-			CU_ASSERT_EQUAL(sl_wire_parse(rx.d[0].buf, rx.d[0].len,
-						      h),
-					SL_WIRE_OK);
+			CU_ASSERT_EQUAL(
+				sl_wire_parse(rx.d[0].buf, rx.d[0].len, h),
+				SL_WIRE_OK);
 			CU_ASSERT_EQUAL(rx.d[0].addr.sin_port,
 					x->s->local.sin_port);
 			return true;
@@ -1074,9 +1082,8 @@ test_abort_open(void)
 	n_frags[51] = 2;
 	a_send(50, 0, 4);
 	a_send(51, 0, 2);
-	CU_ASSERT_EQUAL(sl_rel_abort_open(A.rel, SL_ABORT_SHUTDOWN,
-					  sl_now_ns()),
-			1);
+	CU_ASSERT_EQUAL(
+		sl_rel_abort_open(A.rel, SL_ABORT_SHUTDOWN, sl_now_ns()), 1);
 	CU_ASSERT_FATAL(run_until(2, 3000));
 	CU_ASSERT(got[50].aborted);
 	CU_ASSERT_EQUAL(got[50].reason, SL_ABORT_SHUTDOWN);
@@ -1084,9 +1091,8 @@ test_abort_open(void)
 	CU_ASSERT_EQUAL(got[50].frags, 4);
 	CU_ASSERT(got[51].done);
 	CU_ASSERT_EQUAL(ca()->acks_received, 2);
-	CU_ASSERT_EQUAL(sl_rel_abort_open(A.rel, SL_ABORT_SHUTDOWN,
-					  sl_now_ns()),
-			0);
+	CU_ASSERT_EQUAL(
+		sl_rel_abort_open(A.rel, SL_ABORT_SHUTDOWN, sl_now_ns()), 0);
 	teardown();
 }
 
@@ -1220,9 +1226,9 @@ test_marker(void)
 		sl_burst_reset(&rx);
 		n = sl_sock_recv_burst(B.s, rx.d, SL_BURST_MAX);
 		for (i = 0; i < n; i++) {
-			CU_ASSERT_EQUAL(sl_rel_input(B.rel, &rx.d[i],
-						     sl_now_ns()),
-					SL_WIRE_OK);
+			CU_ASSERT_EQUAL(
+				sl_rel_input(B.rel, &rx.d[i], sl_now_ns()),
+				SL_WIRE_OK);
 			while (sl_rel_next(B.rel, &v)) {
 				CU_ASSERT_EQUAL(v.hdr.seq, 9);
 				CU_ASSERT_EQUAL(v.hdr.child_count, 3);
@@ -1306,8 +1312,7 @@ test_config_and_json(void)
 	f = open_memstream(&text, &len);
 	CU_ASSERT_EQUAL(sl_rel_counters_json(f, &c, &base), 0);
 	fclose(f);
-	CU_ASSERT(strncmp(text, "{\"delivered\": 10, \"held\": 0, ", 29) ==
-		  0);
+	CU_ASSERT(strncmp(text, "{\"delivered\": 10, \"held\": 0, ", 29) == 0);
 	CU_ASSERT(len > 3 &&
 		  strcmp(text + len - 17, "\"ctl_dropped\": 3}") == 0);
 	free(text);
@@ -1334,9 +1339,11 @@ main(void)
 	CU_add_test(s, "duplicate END ACKed again", test_dup_end);
 	CU_add_test(s, "gap never filled: NACKs, then ABORT LOST",
 		    test_nack_gives_up);
-	CU_add_test(s, "tx byte bound evicts oldest, exact", test_tx_bytes_bound);
+	CU_add_test(s, "tx byte bound evicts oldest, exact",
+		    test_tx_bytes_bound);
 	CU_add_test(s, "rx byte bound, exact", test_rx_bytes_bound);
-	CU_add_test(s, "rx table full refuses new streams", test_rx_table_bound);
+	CU_add_test(s, "rx table full refuses new streams",
+		    test_rx_table_bound);
 	CU_add_test(s, "tx table full evicts the oldest stream",
 		    test_tx_table_bound);
 	CU_add_test(s, "PROBE answered, PAUSE set and cleared", test_probe);

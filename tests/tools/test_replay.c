@@ -100,7 +100,8 @@ chunk_all(const char *text, size_t len, uint64_t key, unsigned int min,
 	  unsigned int max, size_t *cuts)
 {
 	struct sl_model_chunker c;
-	size_t off[SL_MODEL_REPLAY_FRAG_TOKENS], plen[SL_MODEL_REPLAY_FRAG_TOKENS];
+	size_t off[SL_MODEL_REPLAY_FRAG_TOKENS],
+		plen[SL_MODEL_REPLAY_FRAG_TOKENS];
 	size_t pos = 0;
 	unsigned int n, i, pieces = 0;
 
@@ -114,8 +115,8 @@ chunk_all(const char *text, size_t len, uint64_t key, unsigned int min,
 			CU_ASSERT(sl_utf8_valid((const uint8_t *)text + off[i],
 						plen[i]));
 			/* over max only for one character longer than max */
-			CU_ASSERT(plen[i] <= max || one_char(text + off[i],
-							     plen[i]));
+			CU_ASSERT(plen[i] <= max ||
+				  one_char(text + off[i], plen[i]));
 			pos += plen[i];
 			if (cuts != NULL && pieces < MAX_CUTS)
 				cuts[pieces] = pos;
@@ -232,20 +233,20 @@ test_json_string(void)
 		{"\"caf\\u00e9 \\u6771\"", "café 東"},
 		{"\"\\ud83c\\udf89!\"", "🎉!"},
 		{"\"raw 東京 ok\"", "raw 東京 ok"},
-		{"\"\\udf89\"", NULL},      /* lone low surrogate */
-		{"\"\\ud83c x\"", NULL},    /* high surrogate alone */
+		{"\"\\udf89\"", NULL},   /* lone low surrogate */
+		{"\"\\ud83c x\"", NULL}, /* high surrogate alone */
 		{"\"bad \\q\"", NULL},
-		{"\"tab\there\"", NULL},    /* raw control character */
+		{"\"tab\there\"", NULL}, /* raw control character */
 		{"\"open", NULL},
 		{"\"\\u12\"", NULL},
 		{"\"nul \\u0000\"", NULL}, /* no NUL inside a text */
-		{"\"\xff\"", NULL},          /* not UTF-8 */
+		{"\"\xff\"", NULL},        /* not UTF-8 */
 	};
 	unsigned int i;
 
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		struct sl_jsonl_field f = {"question", SL_JSONL_STRING, true,
-					   0, NULL, 0};
+		struct sl_jsonl_field f = {
+			"question", SL_JSONL_STRING, true, 0, NULL, 0};
 		char line[128], why[256];
 		int rc;
 
@@ -266,8 +267,8 @@ test_json_string(void)
 	}
 	{
 		/* A field's length limit, and a blank line. */
-		struct sl_jsonl_field f = {"question", SL_JSONL_STRING, true,
-					   4, NULL, 0};
+		struct sl_jsonl_field f = {
+			"question", SL_JSONL_STRING, true, 4, NULL, 0};
 		char why[256];
 		const char *ok = "{\"question\": \"abcd\"}";
 		const char *big = "{\"question\": \"abcde\"}";
@@ -283,9 +284,9 @@ test_json_string(void)
 		CU_ASSERT_STRING_EQUAL(why,
 				       "\"question\" is longer than 4 bytes");
 		CU_ASSERT_PTR_NULL(f.val);
-		CU_ASSERT_EQUAL(sl_jsonl_record(" \t\r\n", 4, &f, 1, why,
-						sizeof(why)),
-				1);
+		CU_ASSERT_EQUAL(
+			sl_jsonl_record(" \t\r\n", 4, &f, 1, why, sizeof(why)),
+			1);
 	}
 }
 
@@ -297,14 +298,13 @@ test_replay_load(void)
 	const struct sl_model_replay_entry *e;
 
 	snprintf(path, sizeof(path), "%s/r.jsonl", tmpdir);
-	write_file(path,
-		   "{\"id\": 0, \"question\": \"Who?\", \"generated\": "
-		   "\"Him.\", \"truth\": \"He.\"}\n"
-		   "\n"
-		   "  {\"generated\": \"caf\\u00e9 \\ud83c\\udf89\", "
-		   "\"extra\": {\"a\": [1, 2, {\"b\": \"}\"}]}, "
-		   "\"question\": \"What?\", \"id\": \"q-1\"}\n"
-		   "{\"question\": \"Empty?\", \"generated\": \"\"}\n");
+	write_file(path, "{\"id\": 0, \"question\": \"Who?\", \"generated\": "
+			 "\"Him.\", \"truth\": \"He.\"}\n"
+			 "\n"
+			 "  {\"generated\": \"caf\\u00e9 \\ud83c\\udf89\", "
+			 "\"extra\": {\"a\": [1, 2, {\"b\": \"}\"}]}, "
+			 "\"question\": \"What?\", \"id\": \"q-1\"}\n"
+			 "{\"question\": \"Empty?\", \"generated\": \"\"}\n");
 	r = sl_model_replay_load(path, err, sizeof(err));
 	CU_ASSERT_FATAL(r != NULL);
 	CU_ASSERT_EQUAL(r->n, 3);
@@ -340,7 +340,8 @@ test_replay_load(void)
 			 ":1: \"question\" is not a string"},
 			{"[1]\n", ":1: not a JSON object"},
 			{"{\"question\": \"a\", \"generated\": \"b\"} x\n",
-			 ":1: not JSON: end of file expected near 'x' (column 37)"},
+			 ":1: not JSON: end of file expected near 'x' (column "
+			 "37)"},
 			{"{\"question\": \"a\" \"generated\": \"b\"}\n",
 			 ":1: not JSON: '}' expected near '\"generated\"'"},
 			{"{\"question\": \"\\udc00\", \"generated\": \"b\"}\n",
@@ -432,10 +433,9 @@ ask(uint64_t req, const char *q, size_t len)
 		while (pos < len && k < 3) {
 			size_t n = sl_tokenize_next(q + pos, len - pos);
 
-			CU_ASSERT_FATAL(sl_stream_tx_add(&tx,
-							 sl_token_hash(q + pos,
-								       n),
-							 q + pos, n) == 0);
+			CU_ASSERT_FATAL(
+				sl_stream_tx_add(&tx, sl_token_hash(q + pos, n),
+						 q + pos, n) == 0);
 			pos += n;
 			k++;
 		}
@@ -458,9 +458,9 @@ struct answer {
 	size_t cuts[MAX_CUTS]; /* token ends */
 	unsigned int n_cuts;
 	uint32_t next_seq;
-	bool seq_ok;    /* fragments arrived in seq order */
-	bool tok_ok;    /* every token whole characters, size in bounds */
-	bool frag_ok;   /* 1..4 tokens a fragment, END only on the last */
+	bool seq_ok;  /* fragments arrived in seq order */
+	bool tok_ok;  /* every token whole characters, size in bounds */
+	bool frag_ok; /* 1..4 tokens a fragment, END only on the last */
 	bool ended;
 	bool aborted;
 	uint8_t reason;
@@ -611,13 +611,11 @@ run_seed(const char *seed, const char *min, const char *max,
 	for (i = 0; i < N_ASK; i++)
 		ask(i, asked[i]->question, asked[i]->question_len);
 	memset(&ctl, 0, sizeof(ctl));
-	CU_ASSERT_EQUAL(collect(N_ASK, 10000, (unsigned int)atoi(max)),
-			N_ASK);
+	CU_ASSERT_EQUAL(collect(N_ASK, 10000, (unsigned int)atoi(max)), N_ASK);
 	/* Every question's END was ACKed, none NACKed. */
 	for (i = 0; i < N_ASK; i++)
-		CU_ASSERT_EQUAL(tt_ctl_count(&ctl, SL_FRAG_F_ACK, i,
-					     UINT32_MAX),
-				1);
+		CU_ASSERT_EQUAL(
+			tt_ctl_count(&ctl, SL_FRAG_F_ACK, i, UINT32_MAX), 1);
 	CU_ASSERT_EQUAL(ctl.n, N_ASK);
 	for (i = 0; i < N_ASK; i++) {
 		struct answer *a = &answers[i];
@@ -661,8 +659,7 @@ test_engine_bytes_and_seeds(void)
 	run_seed("1", "1", "12", cuts_c);
 	for (i = 0; i < N_ASK; i++) {
 		/* Same seed: the same cuts, byte for byte. */
-		CU_ASSERT(memcmp(cuts_a[i], cuts_c[i], sizeof(cuts_a[i])) ==
-			  0);
+		CU_ASSERT(memcmp(cuts_a[i], cuts_c[i], sizeof(cuts_a[i])) == 0);
 		if (memcmp(cuts_a[i], cuts_b[i], sizeof(cuts_a[i])) != 0)
 			differ++;
 	}
@@ -684,9 +681,9 @@ test_engine_unknown(void)
 	if (engine_bin == NULL)
 		return;
 	ensure_tofu();
-	CU_ASSERT_EQUAL_FATAL(start_engine("--role", "replay", "--data",
-					   TOFU_RETAIN, NULL),
-			      0);
+	CU_ASSERT_EQUAL_FATAL(
+		start_engine("--role", "replay", "--data", TOFU_RETAIN, NULL),
+		0);
 	q = "Who wrote nothing at all?";
 	ask(0, q, strlen(q));
 	/* A known question but one byte more: not byte-exact. */
@@ -725,22 +722,21 @@ test_engine_options(void)
 	if (engine_bin == NULL)
 		return;
 	CU_ASSERT_EQUAL(start_engine("--role", "replay", NULL), 2);
-	CU_ASSERT_EQUAL(start_engine("--role", "answer", "--data",
-				     TOFU_RETAIN, NULL),
+	CU_ASSERT_EQUAL(
+		start_engine("--role", "answer", "--data", TOFU_RETAIN, NULL),
+		2);
+	CU_ASSERT_EQUAL(start_engine("--role", "replay", "--data", TOFU_RETAIN,
+				     "--chunk-min", "5", "--chunk-max", "4",
+				     NULL),
 			2);
-	CU_ASSERT_EQUAL(start_engine("--role", "replay", "--data",
-				     TOFU_RETAIN, "--chunk-min", "5",
-				     "--chunk-max", "4", NULL),
+	CU_ASSERT_EQUAL(start_engine("--role", "replay", "--data", TOFU_RETAIN,
+				     "--chunk-max", "257", NULL),
 			2);
-	CU_ASSERT_EQUAL(start_engine("--role", "replay", "--data",
-				     TOFU_RETAIN, "--chunk-max", "257", NULL),
-			2);
-	CU_ASSERT_EQUAL(start_engine("--role", "replay", "--data",
-				     TOFU_RETAIN, "--chunk-min", "0", NULL),
+	CU_ASSERT_EQUAL(start_engine("--role", "replay", "--data", TOFU_RETAIN,
+				     "--chunk-min", "0", NULL),
 			2);
 	snprintf(path, sizeof(path), "%s/missing.jsonl", tmpdir);
-	CU_ASSERT_EQUAL(start_engine("--role", "replay", "--data", path,
-				     NULL),
+	CU_ASSERT_EQUAL(start_engine("--role", "replay", "--data", path, NULL),
 			1);
 }
 

@@ -95,17 +95,17 @@ static void
 test_load_refusals(void)
 {
 	static const char *const bad[] = {
-		"{\"id\": 1}\n",                         /* no question */
-		"{\"id\": 1, \"question\": \"\"}\n",     /* empty */
-		"{\"question\": 5}\n",                    /* not a string */
-		"{\"question\": \"a\" \"id\": 2}\n",      /* no comma */
+		"{\"id\": 1}\n",                     /* no question */
+		"{\"id\": 1, \"question\": \"\"}\n", /* empty */
+		"{\"question\": 5}\n",               /* not a string */
+		"{\"question\": \"a\" \"id\": 2}\n", /* no comma */
 		"{\"question\": \"a\"} trailing\n",
 		"[\"question\"]\n",
-		"{\"question\": \"\\udc00\"}\n",          /* lone surrogate */
-		"{\"question\": \"\xff\"}\n",             /* not UTF-8 */
+		"{\"question\": \"\\udc00\"}\n", /* lone surrogate */
+		"{\"question\": \"\xff\"}\n",    /* not UTF-8 */
 		"{\"question\": \"a\", \"question\": \"b\"}\n",
 		"{\"question\": \"nul \\u0000 inside\"}\n",
-		"\n\n",                                   /* no questions */
+		"\n\n", /* no questions */
 	};
 	char path[200];
 	unsigned int i;
@@ -152,9 +152,9 @@ test_build(void)
 			sl_stream_tx_init(&stream, 9, 0, 3, 1, &id);
 			n = gen_prun_question_text(&g, &qs->q[i], &stream, &tx,
 						   1000);
-			CU_ASSERT_EQUAL(n, (int)gen_question_frags(
-						   qs->q[i].text, qs->q[i].len,
-						   ks[k]));
+			CU_ASSERT_EQUAL(
+				n, (int)gen_question_frags(
+					   qs->q[i].text, qs->q[i].len, ks[k]));
 			CU_ASSERT_EQUAL(n, (int)tx.n);
 			for (j = 0; j < n; j++) {
 				struct sl_frag_view v;
@@ -195,9 +195,15 @@ start_engine(void)
 	snprintf(engine_ep, sizeof(engine_ep), "127.0.0.1:%u", tt_free_port());
 	snprintf(stats, sizeof(stats), "%s/engine.json", tmpdir);
 	{
-		char *const argv[] = {(char *)engine_bin, "--listen", engine_ep,
-				      "--transform", "echo", "--stats-file",
-				      stats, "--quiet", NULL};
+		char *const argv[] = {(char *)engine_bin,
+				      "--listen",
+				      engine_ep,
+				      "--transform",
+				      "echo",
+				      "--stats-file",
+				      stats,
+				      "--quiet",
+				      NULL};
 
 		engine_pid = tt_spawn(argv, "/dev/null", "/dev/null");
 		if (engine_pid < 0)
@@ -227,12 +233,24 @@ test_dump(void)
 	snprintf(out, sizeof(out), "%s/out.json", tmpdir);
 	{
 		/* Poisson arrivals: request i is still question i. */
-		char *const argv[] = {(char *)gen_bin, "--mode", "pipeline",
-				      "--server", engine_ep, "--questions", qpath,
-				      "--request-rate", "200",
-				      "--tokens-per-fragment", "2",
-				      "--drain-ms", "3000", "--dump", dump,
-				      "--json", "--check", NULL};
+		char *const argv[] = {(char *)gen_bin,
+				      "--mode",
+				      "pipeline",
+				      "--server",
+				      engine_ep,
+				      "--questions",
+				      qpath,
+				      "--request-rate",
+				      "200",
+				      "--tokens-per-fragment",
+				      "2",
+				      "--drain-ms",
+				      "3000",
+				      "--dump",
+				      dump,
+				      "--json",
+				      "--check",
+				      NULL};
 
 		CU_ASSERT_EQUAL(tt_run(argv, out, "/dev/null"), 0);
 	}
@@ -259,31 +277,58 @@ test_requests_and_sweep(void)
 	snprintf(dump, sizeof(dump), "%s/dump", tmpdir);
 	{
 		/* --requests 2: the first two questions only. */
-		char *const argv[] = {(char *)gen_bin, "--mode", "pipeline",
-				      "--server", engine_ep, "--questions", qpath,
-				      "--request-rate", "100", "--requests",
-				      "2", "--arrival", "constant",
-				      "--drain-ms", "3000", "--dump", dump,
-				      "--check", "--quiet", NULL};
+		char *const argv[] = {(char *)gen_bin,
+				      "--mode",
+				      "pipeline",
+				      "--server",
+				      engine_ep,
+				      "--questions",
+				      qpath,
+				      "--request-rate",
+				      "100",
+				      "--requests",
+				      "2",
+				      "--arrival",
+				      "constant",
+				      "--drain-ms",
+				      "3000",
+				      "--dump",
+				      dump,
+				      "--check",
+				      "--quiet",
+				      NULL};
 
 		CU_ASSERT_EQUAL(tt_run(argv, "/dev/null", "/dev/null"), 0);
 	}
 	text = tt_slurp(dump, NULL);
 	CU_ASSERT_FATAL(text != NULL);
-	CU_ASSERT(strncmp(text, want_dump, strlen(want_dump) -
-					   strlen("2\t\tok\tNo id at all?\n")) ==
-		  0);
-	CU_ASSERT_EQUAL(strlen(text), strlen(want_dump) -
-					      strlen("2\t\tok\tNo id at all?\n"));
+	CU_ASSERT(strncmp(text, want_dump,
+			  strlen(want_dump) -
+				  strlen("2\t\tok\tNo id at all?\n")) == 0);
+	CU_ASSERT_EQUAL(strlen(text),
+			strlen(want_dump) - strlen("2\t\tok\tNo id at all?\n"));
 	free(text);
 	unlink(dump);
 	{
 		/* A sweep asks every question at every rate. */
-		char *const argv[] = {(char *)gen_bin, "--mode", "pipeline",
-				      "--server", engine_ep, "--questions", qpath,
-				      "--sweep", "100,300", "--sweep-pause-ms",
-				      "10", "--drain-ms", "3000", "--dump",
-				      dump, "--check", "--quiet", NULL};
+		char *const argv[] = {(char *)gen_bin,
+				      "--mode",
+				      "pipeline",
+				      "--server",
+				      engine_ep,
+				      "--questions",
+				      qpath,
+				      "--sweep",
+				      "100,300",
+				      "--sweep-pause-ms",
+				      "10",
+				      "--drain-ms",
+				      "3000",
+				      "--dump",
+				      dump,
+				      "--check",
+				      "--quiet",
+				      NULL};
 
 		CU_ASSERT_EQUAL(tt_run(argv, "/dev/null", "/dev/null"), 0);
 	}
@@ -306,24 +351,39 @@ test_options(void)
 		return;
 	snprintf(missing, sizeof(missing), "%s/missing.jsonl", tmpdir);
 	{
-		char *const argv[] = {(char *)gen_bin, "--mode", "pipeline",
-				      "--server", "127.0.0.1:9", "--questions",
-				      qpath, "--question-tokens", "4",
-				      "--request-rate", "10", NULL};
-
-		CU_ASSERT_EQUAL(tt_run(argv, "/dev/null", "/dev/null"), 2);
-	}
-	{
-		char *const argv[] = {(char *)gen_bin, "--server",
-				      "127.0.0.1:9", "--questions", qpath,
+		char *const argv[] = {(char *)gen_bin,
+				      "--mode",
+				      "pipeline",
+				      "--server",
+				      "127.0.0.1:9",
+				      "--questions",
+				      qpath,
+				      "--question-tokens",
+				      "4",
+				      "--request-rate",
+				      "10",
 				      NULL};
 
 		CU_ASSERT_EQUAL(tt_run(argv, "/dev/null", "/dev/null"), 2);
 	}
 	{
-		char *const argv[] = {(char *)gen_bin, "--mode", "pipeline",
-				      "--server", "127.0.0.1:9", "--questions",
-				      missing, "--request-rate", "10", NULL};
+		char *const argv[] = {(char *)gen_bin, "--server",
+				      "127.0.0.1:9",   "--questions",
+				      qpath,           NULL};
+
+		CU_ASSERT_EQUAL(tt_run(argv, "/dev/null", "/dev/null"), 2);
+	}
+	{
+		char *const argv[] = {(char *)gen_bin,
+				      "--mode",
+				      "pipeline",
+				      "--server",
+				      "127.0.0.1:9",
+				      "--questions",
+				      missing,
+				      "--request-rate",
+				      "10",
+				      NULL};
 
 		CU_ASSERT_EQUAL(tt_run(argv, "/dev/null", "/dev/null"), 1);
 	}

@@ -73,13 +73,14 @@ test_multibyte(void)
 		}
 	}
 	apply(SL_TRANSFORM_UPPER, mixed, out);
-	CU_ASSERT_STRING_EQUAL(out,
-		"ZO\xc3\xab\xe2\x80\x99S CAF\xc3\xa9 \xe2\x80\x94 "
-		"\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e NA\xc3\xafVE!");
+	CU_ASSERT_STRING_EQUAL(
+		out, "ZO\xc3\xab\xe2\x80\x99S CAF\xc3\xa9 \xe2\x80\x94 "
+		     "\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e NA\xc3\xafVE!");
 	apply(SL_TRANSFORM_ROT13, mixed, out);
-	CU_ASSERT_STRING_EQUAL(out,
-		"Mb\xc3\xab\xe2\x80\x99" "f pns\xc3\xa9 \xe2\x80\x94 "
-		"\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e an\xc3\xafir!");
+	CU_ASSERT_STRING_EQUAL(
+		out, "Mb\xc3\xab\xe2\x80\x99"
+		     "f pns\xc3\xa9 \xe2\x80\x94 "
+		     "\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e an\xc3\xafir!");
 	apply(SL_TRANSFORM_ROT13, out, twice);
 	CU_ASSERT_STRING_EQUAL(twice, mixed);
 
@@ -119,9 +120,10 @@ test_frag(void)
 	CU_ASSERT_FATAL(sl_stream_tx_init(&tx, 3, 1, 5, 2, anc) == 0);
 	CU_ASSERT_FATAL(sl_stream_tx_begin(&tx, in_buf, sizeof(in_buf)) == 0);
 	for (i = 0; i < 5; i++)
-		CU_ASSERT(sl_stream_tx_add(&tx, sl_token_hash(words[i],
-					   strlen(words[i])), words[i],
-					   strlen(words[i])) == 0);
+		CU_ASSERT(sl_stream_tx_add(
+				  &tx,
+				  sl_token_hash(words[i], strlen(words[i])),
+				  words[i], strlen(words[i])) == 0);
 	len = sl_stream_tx_finish(&tx, SL_FRAG_F_END, 0, 1234);
 	d.buf = in_buf;
 	d.cap = sizeof(in_buf);
@@ -163,7 +165,8 @@ test_frag(void)
 
 	/* Too small a buffer is an error, not a truncated fragment. */
 	CU_ASSERT_EQUAL(sl_transform_frag(SL_TRANSFORM_ECHO, &in, &oh, out_buf,
-					  len - 1), -ENOSPC);
+					  len - 1),
+			-ENOSPC);
 }
 
 int

@@ -15,8 +15,8 @@ tt_rand(uint64_t *s)
 }
 
 int
-tt_relay_open(struct tt_relay *r, const struct sockaddr_in *b,
-	      tt_rule_fn rule, void *ctx, uint64_t seed)
+tt_relay_open(struct tt_relay *r, const struct sockaddr_in *b, tt_rule_fn rule,
+	      void *ctx, uint64_t seed)
 {
 	struct sockaddr_in lo;
 
@@ -83,10 +83,9 @@ forward(struct tt_relay *r, int dir, const struct sl_dgram *d)
 {
 	struct sl_frag_hdr h;
 	bool ok = sl_wire_parse(d->buf, d->len, &h) == SL_WIRE_OK;
-	enum tt_verdict v = r->rule != NULL
-				    ? r->rule(r->ctx, dir, r->idx[dir],
-					      ok ? &h : NULL)
-				    : TT_PASS;
+	enum tt_verdict v = r->rule != NULL ? r->rule(r->ctx, dir, r->idx[dir],
+						      ok ? &h : NULL)
+					    : TT_PASS;
 
 	r->idx[dir]++;
 	switch (v) {

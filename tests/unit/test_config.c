@@ -26,7 +26,8 @@
 static const char *fixture_path;
 static char factcheck_path[4096];
 
-static struct sl_config *parse(const char *yaml, char *err, size_t errlen)
+static struct sl_config *
+parse(const char *yaml, char *err, size_t errlen)
 {
 	return sl_config_parse(yaml, strlen(yaml), "t.yaml", err, errlen);
 }
@@ -78,7 +79,8 @@ static const char full_yaml[] =
 	"        instances: [10.77.0.31:1]\n";       /* 43 */
 /* clang-format on */
 
-static void test_full(void)
+static void
+test_full(void)
 {
 	char err[256] = "";
 	struct sl_config *cfg = parse(full_yaml, err, sizeof(err));
@@ -188,7 +190,8 @@ static const char min_yaml[] = "sluiced:\n"
 			       "        instances:\n"
 			       "          - 10.77.0.11:7801\n";
 
-static void test_defaults(void)
+static void
+test_defaults(void)
 {
 	char err[256] = "";
 	struct sl_config *cfg = parse(min_yaml, err, sizeof(err));
@@ -241,23 +244,24 @@ static void test_defaults(void)
 
 /* The hardening keys: quotas, liveness, tenants' sources, idempotent
  * stages, and the depths a chain's engines may answer with. */
-static void test_hardening_keys(void)
+static void
+test_hardening_keys(void)
 {
 	char err[256] = "";
 	struct sl_config *cfg = parse(
-	    "sluiced: {address: 10.0.0.1}\n"
-	    "flows: {size: 1024, client_streams: 100, source_streams: 10}\n"
-	    "liveness: {probe_ms: 50, dead_ms: 150}\n"
-	    "clients: [10.0.1.0/24]\n"
-	    "tenants:\n"
-	    "  - {id: 2, sources: [10.0.1.5, 10.0.1.128/25]}\n"
-	    "pipelines:\n"
-	    "  - name: p\n"
-	    "    id: 1\n"
-	    "    stages:\n"
-	    "      - {name: a, idempotent: true, instances: [10.0.2.1:1]}\n"
-	    "      - {name: b, aggregation: 3, instances: [10.0.3.1:1]}\n",
-	    err, sizeof(err));
+		"sluiced: {address: 10.0.0.1}\n"
+		"flows: {size: 1024, client_streams: 100, source_streams: 10}\n"
+		"liveness: {probe_ms: 50, dead_ms: 150}\n"
+		"clients: [10.0.1.0/24]\n"
+		"tenants:\n"
+		"  - {id: 2, sources: [10.0.1.5, 10.0.1.128/25]}\n"
+		"pipelines:\n"
+		"  - name: p\n"
+		"    id: 1\n"
+		"    stages:\n"
+		"      - {name: a, idempotent: true, instances: [10.0.2.1:1]}\n"
+		"      - {name: b, aggregation: 3, instances: [10.0.3.1:1]}\n",
+		err, sizeof(err));
 	const struct sl_pipeline_cfg *pl;
 
 	CU_ASSERT_STRING_EQUAL(err, "");
@@ -268,10 +272,10 @@ static void test_hardening_keys(void)
 	CU_ASSERT_EQUAL(cfg->dead_ms, 150);
 	CU_ASSERT_EQUAL(cfg->tenants[0].n_sources, 2);
 	CU_ASSERT_EQUAL(cfg->tenants[0].sources[1].prefix_len, 25);
-	CU_ASSERT_TRUE(sl_config_net_match(cfg->tenants[0].sources, 2,
-					   0x0a0001c8));
-	CU_ASSERT_FALSE(sl_config_net_match(cfg->tenants[0].sources, 2,
-					    0x0a000106));
+	CU_ASSERT_TRUE(
+		sl_config_net_match(cfg->tenants[0].sources, 2, 0x0a0001c8));
+	CU_ASSERT_FALSE(
+		sl_config_net_match(cfg->tenants[0].sources, 2, 0x0a000106));
 	CU_ASSERT_TRUE(sl_config_is_client(cfg, 0x0a000106));
 	CU_ASSERT_FALSE(sl_config_is_client(cfg, 0x0a000206));
 	pl = &cfg->pipelines[0];
@@ -283,7 +287,8 @@ static void test_hardening_keys(void)
 	sl_config_free(cfg);
 }
 
-static void test_default_name_long_stage(void)
+static void
+test_default_name_long_stage(void)
 {
 	char err[256] = "";
 	char yaml[2048];
@@ -689,13 +694,15 @@ static const struct bad_case bad_cases[] = {
 
 static void run_bad(const struct bad_case *cases, unsigned int n);
 
-static void test_bad(void)
+static void
+test_bad(void)
 {
 	run_bad(bad_cases, sizeof(bad_cases) / sizeof(bad_cases[0]));
 }
 
 /* Lists longer than their SL_MAX_* bound. */
-static void test_too_many(void)
+static void
+test_too_many(void)
 {
 	static char yaml[16384];
 	char err[256] = "";
@@ -713,14 +720,14 @@ static void test_too_many(void)
 	cfg = parse(yaml, err, sizeof(err));
 	CU_ASSERT_PTR_NULL(cfg);
 	CU_ASSERT_STRING_EQUAL(
-	    err, "t.yaml:6: pipelines[0].stages: at most 16 items, got 17");
+		err, "t.yaml:6: pipelines[0].stages: at most 16 items, got 17");
 
 	n = snprintf(yaml, sizeof(yaml),
 		     "sluiced: {address: 10.0.0.1}\npipelines:\n");
 	for (i = 0; i <= SL_MAX_PIPELINES; i++)
-		n +=
-		    snprintf(yaml + n, sizeof(yaml) - n,
-			     "  - {name: p%u, id: %u, stages: []}\n", i, i + 1);
+		n += snprintf(yaml + n, sizeof(yaml) - n,
+			      "  - {name: p%u, id: %u, stages: []}\n", i,
+			      i + 1);
 	cfg = parse(yaml, err, sizeof(err));
 	CU_ASSERT_PTR_NULL(cfg);
 	CU_ASSERT_STRING_EQUAL(err,
@@ -765,7 +772,8 @@ static void test_too_many(void)
 }
 
 /* A split pattern fills pattern[] with its NUL: 127 bytes, not 128. */
-static void test_pattern_length(void)
+static void
+test_pattern_length(void)
 {
 	char yaml[1024], pat[SL_PATTERN_MAX + 1], err[256] = "";
 	struct sl_config *cfg;
@@ -803,24 +811,26 @@ static void test_pattern_length(void)
 }
 
 /* A value with a newline or a long value is quoted back on one line. */
-static void test_err_one_line(void)
+static void
+test_err_one_line(void)
 {
 	char err[512] = "";
 	struct sl_config *cfg;
 
-	cfg =
-	    parse("sluiced:\n  address: \"10.0.0.1\\nx\"\n", err, sizeof(err));
+	cfg = parse("sluiced:\n  address: \"10.0.0.1\\nx\"\n", err,
+		    sizeof(err));
 	CU_ASSERT_PTR_NULL(cfg);
 	CU_ASSERT_STRING_EQUAL(err, "t.yaml:2: sluiced.address: must be a "
 				    "unicast IPv4 address, got \"10.0.0.1?x\"");
-	cfg = parse(
-	    "sluiced:\n  address: "
-	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n",
-	    err, sizeof(err));
+	cfg = parse("sluiced:\n  address: "
+		    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+		    "aaa\n",
+		    err, sizeof(err));
 	CU_ASSERT_PTR_NULL(cfg);
 	CU_ASSERT_STRING_EQUAL(
-	    err, "t.yaml:2: sluiced.address: must be a unicast IPv4 address, "
-		 "got \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa...\"");
+		err,
+		"t.yaml:2: sluiced.address: must be a unicast IPv4 address, "
+		"got \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa...\"");
 	/* A short buffer is truncated, never overrun. */
 	cfg = parse("sluiced: 1\n", err, 12);
 	CU_ASSERT_PTR_NULL(cfg);
@@ -829,7 +839,8 @@ static void test_err_one_line(void)
 	CU_ASSERT_PTR_NULL(cfg);
 }
 
-static void test_load(void)
+static void
+test_load(void)
 {
 	char err[512] = "";
 	struct sl_config *cfg;
@@ -848,37 +859,38 @@ static void test_load(void)
 	sl_config_dump(cfg, f);
 	fclose(f);
 	CU_ASSERT_STRING_EQUAL(
-	    dump, "sluiced 10.77.0.1:7700 flows 65536 idle 5000 ms reorder 16 "
-		  "buffer 1024\n"
-		  "client 10.77.0.0/24\n"
-		  "tenants any\n"
-		  "pipeline demo id 1 stages 2 edges 3 single_output yes\n"
-		  "  stage 1 draft engine depth 1 aggregation 0 balance "
-		  "round_robin instances 2\n"
-		  "    instance draft/0 10.77.0.11:7801\n"
-		  "    instance draft-b 10.77.0.12:7801\n"
-		  "  stage 2 verify engine depth 1 aggregation 1 balance "
-		  "least_loaded instances 1\n"
-		  "    instance verify/0 10.77.0.21:7802\n"
-		  "  edge 0 client -> draft depth 1\n"
-		  "  edge 1 draft -> verify depth 1\n"
-		  "  edge 2 verify -> client depth 1\n");
+		dump,
+		"sluiced 10.77.0.1:7700 flows 65536 idle 5000 ms reorder 16 "
+		"buffer 1024\n"
+		"client 10.77.0.0/24\n"
+		"tenants any\n"
+		"pipeline demo id 1 stages 2 edges 3 single_output yes\n"
+		"  stage 1 draft engine depth 1 aggregation 0 balance "
+		"round_robin instances 2\n"
+		"    instance draft/0 10.77.0.11:7801\n"
+		"    instance draft-b 10.77.0.12:7801\n"
+		"  stage 2 verify engine depth 1 aggregation 1 balance "
+		"least_loaded instances 1\n"
+		"    instance verify/0 10.77.0.21:7802\n"
+		"  edge 0 client -> draft depth 1\n"
+		"  edge 1 draft -> verify depth 1\n"
+		"  edge 2 verify -> client depth 1\n");
 	free(dump);
 	sl_config_free(cfg);
 
 	cfg = sl_config_load("/nonexistent/sluice.yaml", err, sizeof(err));
 	CU_ASSERT_PTR_NULL(cfg);
-	CU_ASSERT_STRING_EQUAL(
-	    err,
-	    "/nonexistent/sluice.yaml: cannot open: No such file or directory");
+	CU_ASSERT_STRING_EQUAL(err, "/nonexistent/sluice.yaml: cannot open: No "
+				    "such file or directory");
 }
 
-static void test_ipv4(void)
+static void
+test_ipv4(void)
 {
 	static const char *const bad[] = {
-	    "",		"1",	     "1.2.3",	   "1.2.3.4.5", "1.2.3.256",
-	    "01.2.3.4", "1.2.3.4 ",  " 1.2.3.4",   "1..3.4",	"1.2.3.-4",
-	    "a.b.c.d",	"1.2.3.4/8", "1000.2.3.4",
+		"",         "1",         "1.2.3",      "1.2.3.4.5", "1.2.3.256",
+		"01.2.3.4", "1.2.3.4 ",  " 1.2.3.4",   "1..3.4",    "1.2.3.-4",
+		"a.b.c.d",  "1.2.3.4/8", "1000.2.3.4",
 	};
 	uint32_t ip = 0;
 	char buf[16];
@@ -908,8 +920,9 @@ struct split_ends {
 	unsigned long long at[8];
 };
 
-static int on_split(unsigned int id, unsigned long long from,
-		    unsigned long long to, unsigned int flags, void *ctx)
+static int
+on_split(unsigned int id, unsigned long long from, unsigned long long to,
+	 unsigned int flags, void *ctx)
 {
 	struct split_ends *e = ctx;
 
@@ -921,7 +934,8 @@ static int on_split(unsigned int id, unsigned long long from,
 	return 0;
 }
 
-static struct split_ends split_run(void *db, const char *text, size_t cut)
+static struct split_ends
+split_run(void *db, const char *text, size_t cut)
 {
 	struct split_ends e = {0};
 	hs_scratch_t *scratch = NULL;
@@ -942,10 +956,10 @@ static struct split_ends split_run(void *db, const char *text, size_t cut)
 	return e;
 }
 
-static void assert_edge(const struct sl_pipeline_cfg *pl, unsigned int i,
-			uint16_t from, uint16_t to, enum sl_edge_mode mode,
-			enum sl_split split, unsigned int depth_in,
-			unsigned int depth_out)
+static void
+assert_edge(const struct sl_pipeline_cfg *pl, unsigned int i, uint16_t from,
+	    uint16_t to, enum sl_edge_mode mode, enum sl_split split,
+	    unsigned int depth_in, unsigned int depth_out)
 {
 	const struct sl_edge_cfg *e = &pl->edges[i];
 
@@ -965,10 +979,11 @@ static void assert_edge(const struct sl_pipeline_cfg *pl, unsigned int i,
 	}
 }
 
-static void assert_stage(const struct sl_stage_cfg *st, const char *name,
-			 enum sl_stage_kind kind, unsigned int aggregation,
-			 unsigned int depth_in, unsigned int n_in,
-			 unsigned int n_out, const uint16_t *out)
+static void
+assert_stage(const struct sl_stage_cfg *st, const char *name,
+	     enum sl_stage_kind kind, unsigned int aggregation,
+	     unsigned int depth_in, unsigned int n_in, unsigned int n_out,
+	     const uint16_t *out)
 {
 	unsigned int i;
 
@@ -983,7 +998,8 @@ static void assert_stage(const struct sl_stage_cfg *st, const char *name,
 }
 
 /* The README's example, every derived field. */
-static void test_dag_factcheck(void)
+static void
+test_dag_factcheck(void)
 {
 	enum {
 		C = SL_STAGE_CLIENT,
@@ -997,7 +1013,7 @@ static void test_dag_factcheck(void)
 	};
 	char err[512] = "";
 	struct sl_config *cfg =
-	    sl_config_load(factcheck_path, err, sizeof(err));
+		sl_config_load(factcheck_path, err, sizeof(err));
 	const struct sl_pipeline_cfg *pl;
 	const struct sl_stage_cfg *st;
 	struct split_ends ends;
@@ -1078,8 +1094,8 @@ static void test_dag_factcheck(void)
 
 	/* The compiled splitters cut where their patterns say, across two
 	 * scans of one stream. */
-	ends =
-	    split_run(pl->edges[3].split_db, "claim one\nclaim two\nrest", 10);
+	ends = split_run(pl->edges[3].split_db, "claim one\nclaim two\nrest",
+			 10);
 	CU_ASSERT_EQUAL_FATAL(ends.n, 2);
 	CU_ASSERT_EQUAL(ends.at[0], 10);
 	CU_ASSERT_EQUAL(ends.at[1], 20);
@@ -1100,11 +1116,12 @@ static void test_dag_factcheck(void)
 	sl_config_free(cfg);
 }
 
-static void test_dag_dump(void)
+static void
+test_dag_dump(void)
 {
 	char err[512] = "";
 	struct sl_config *cfg =
-	    sl_config_load(factcheck_path, err, sizeof(err));
+		sl_config_load(factcheck_path, err, sizeof(err));
 	char *dump = NULL;
 	size_t dump_len = 0;
 	FILE *f;
@@ -1115,54 +1132,58 @@ static void test_dag_dump(void)
 	sl_config_dump(cfg, f);
 	fclose(f);
 	CU_ASSERT_STRING_EQUAL(
-	    dump,
-	    "sluiced 10.77.0.1:7700 flows 65536 idle 5000 ms reorder 16 "
-	    "buffer 2048\n"
-	    "client 10.77.0.0/24\n"
-	    "tenants any\n"
-	    "pipeline factcheck id 2 stages 7 edges 10 single_output no\n"
-	    "  stage 1 answer engine depth 1 aggregation 0 balance "
-	    "round_robin instances 2\n"
-	    "    instance answer/0 10.77.0.11:7801\n"
-	    "    instance answer/1 10.77.0.12:7801\n"
-	    "  stage 2 claims engine depth 1 aggregation 0 balance "
-	    "round_robin instances 1\n"
-	    "    instance claims/0 10.77.0.21:7801\n"
-	    "  stage 3 queries engine depth 2 aggregation 2 balance "
-	    "round_robin instances 2\n"
-	    "    instance queries/0 10.77.0.31:7801\n"
-	    "    instance queries/1 10.77.0.32:7801\n"
-	    "  stage 4 bm25 engine depth 3 aggregation 3 balance round_robin "
-	    "load_bound 1.25 instances 3\n"
-	    "    instance bm25/0 10.77.0.41:7801\n"
-	    "    instance bm25/1 10.77.0.42:7801\n"
-	    "    instance bm25/2 10.77.0.43:7801\n"
-	    "  stage 5 encoder engine depth 3 aggregation 0 balance "
-	    "least_loaded instances 1\n"
-	    "    instance encoder/0 10.77.0.51:7801\n"
-	    "  stage 6 best topk depth 3 aggregation 3 k 5 max_groups 4096 "
-	    "max_group_bytes 65536\n"
-	    "  stage 7 results concat depth 3 aggregation 1 max_groups 1024 "
-	    "max_group_bytes 262144\n"
-	    "  edge 0 client -> answer depth 1\n"
-	    "  edge 1 answer -> client depth 1\n"
-	    "  edge 2 answer -> claims buffer depth 1\n"
-	    "  edge 3 claims -> queries split line depth 1->2\n"
-	    "  edge 4 queries -> bm25 split line stream_children depth 2->3\n"
-	    "  edge 5 queries -> encoder split regex \"\\\\n\" depth 2->3\n"
-	    "  edge 6 bm25 -> best depth 3\n"
-	    "  edge 7 encoder -> best depth 3\n"
-	    "  edge 8 best -> results depth 3\n"
-	    "  edge 9 results -> client depth 1\n"
-	    "pipeline tally id 3 stages 2 edges 3 single_output yes\n"
-	    "  stage 1 draft engine depth 1 aggregation 0 balance round_robin "
-	    "instances 1\n"
-	    "    instance draft/0 10.77.0.61:7801\n"
-	    "  stage 2 words count depth 1 aggregation 1 max_groups 4096 "
-	    "max_group_bytes 65536\n"
-	    "  edge 0 client -> draft depth 1\n"
-	    "  edge 1 draft -> words buffer depth 1\n"
-	    "  edge 2 words -> client depth 1\n");
+		dump,
+		"sluiced 10.77.0.1:7700 flows 65536 idle 5000 ms reorder 16 "
+		"buffer 2048\n"
+		"client 10.77.0.0/24\n"
+		"tenants any\n"
+		"pipeline factcheck id 2 stages 7 edges 10 single_output no\n"
+		"  stage 1 answer engine depth 1 aggregation 0 balance "
+		"round_robin instances 2\n"
+		"    instance answer/0 10.77.0.11:7801\n"
+		"    instance answer/1 10.77.0.12:7801\n"
+		"  stage 2 claims engine depth 1 aggregation 0 balance "
+		"round_robin instances 1\n"
+		"    instance claims/0 10.77.0.21:7801\n"
+		"  stage 3 queries engine depth 2 aggregation 2 balance "
+		"round_robin instances 2\n"
+		"    instance queries/0 10.77.0.31:7801\n"
+		"    instance queries/1 10.77.0.32:7801\n"
+		"  stage 4 bm25 engine depth 3 aggregation 3 balance "
+		"round_robin "
+		"load_bound 1.25 instances 3\n"
+		"    instance bm25/0 10.77.0.41:7801\n"
+		"    instance bm25/1 10.77.0.42:7801\n"
+		"    instance bm25/2 10.77.0.43:7801\n"
+		"  stage 5 encoder engine depth 3 aggregation 0 balance "
+		"least_loaded instances 1\n"
+		"    instance encoder/0 10.77.0.51:7801\n"
+		"  stage 6 best topk depth 3 aggregation 3 k 5 max_groups 4096 "
+		"max_group_bytes 65536\n"
+		"  stage 7 results concat depth 3 aggregation 1 max_groups "
+		"1024 "
+		"max_group_bytes 262144\n"
+		"  edge 0 client -> answer depth 1\n"
+		"  edge 1 answer -> client depth 1\n"
+		"  edge 2 answer -> claims buffer depth 1\n"
+		"  edge 3 claims -> queries split line depth 1->2\n"
+		"  edge 4 queries -> bm25 split line stream_children depth "
+		"2->3\n"
+		"  edge 5 queries -> encoder split regex \"\\\\n\" depth 2->3\n"
+		"  edge 6 bm25 -> best depth 3\n"
+		"  edge 7 encoder -> best depth 3\n"
+		"  edge 8 best -> results depth 3\n"
+		"  edge 9 results -> client depth 1\n"
+		"pipeline tally id 3 stages 2 edges 3 single_output yes\n"
+		"  stage 1 draft engine depth 1 aggregation 0 balance "
+		"round_robin "
+		"instances 1\n"
+		"    instance draft/0 10.77.0.61:7801\n"
+		"  stage 2 words count depth 1 aggregation 1 max_groups 4096 "
+		"max_group_bytes 65536\n"
+		"  edge 0 client -> draft depth 1\n"
+		"  edge 1 draft -> words buffer depth 1\n"
+		"  edge 2 words -> client depth 1\n");
 	free(dump);
 	sl_config_free(cfg);
 }
@@ -1183,7 +1204,8 @@ static void test_dag_dump(void)
 
 /* Accepted corner cases: built-in sentence splitter, boundaries of every
  * new number, an operator in a chain, a split back to the client. */
-static void test_dag_accepts(void)
+static void
+test_dag_accepts(void)
 {
 	char err[512] = "";
 	struct sl_config *cfg;
@@ -1591,7 +1613,8 @@ static const struct bad_case dag_bad_cases[] = {
 };
 /* clang-format on */
 
-static void run_bad(const struct bad_case *cases, unsigned int n)
+static void
+run_bad(const struct bad_case *cases, unsigned int n)
 {
 	unsigned int i;
 
@@ -1608,7 +1631,8 @@ static void run_bad(const struct bad_case *cases, unsigned int n)
 	}
 }
 
-static void test_dag_bad(void)
+static void
+test_dag_bad(void)
 {
 	run_bad(dag_bad_cases,
 		sizeof(dag_bad_cases) / sizeof(dag_bad_cases[0]));
@@ -1632,19 +1656,18 @@ static void test_dag_bad(void)
  * (", guard: NAME" or "") of the edges answer -> client (line 19) and
  * check -> client (line 20). */
 static const char guard_dag[] =
-	GUARDS_HEAD
-	"pipelines:\n"                                           /* 10 */
-	"  - name: p\n"                                          /* 11 */
-	"    id: 1\n"                                            /* 12 */
-	"    guard: required\n"                                  /* 13 */
-	"    stages:\n"                                          /* 14 */
-	"      - {name: answer, instances: [10.0.0.2:1]}\n"      /* 15 */
-	"      - {name: check, instances: [10.0.0.3:1]}\n"       /* 16 */
-	"    edges:\n"                                           /* 17 */
-	"      - {from: client, to: answer, guard: hint}\n"      /* 18 */
-	"      - {from: answer, to: client%s}\n"                 /* 19 */
-	"      - {from: answer, to: check}\n"                    /* 20 */
-	"      - {from: check, to: client%s}\n";                 /* 21 */
+	GUARDS_HEAD "pipelines:\n"                                      /* 10 */
+		    "  - name: p\n"                                     /* 11 */
+		    "    id: 1\n"                                       /* 12 */
+		    "    guard: required\n"                             /* 13 */
+		    "    stages:\n"                                     /* 14 */
+		    "      - {name: answer, instances: [10.0.0.2:1]}\n" /* 15 */
+		    "      - {name: check, instances: [10.0.0.3:1]}\n"  /* 16 */
+		    "    edges:\n"                                      /* 17 */
+		    "      - {from: client, to: answer, guard: hint}\n" /* 18 */
+		    "      - {from: answer, to: client%s}\n"            /* 19 */
+		    "      - {from: answer, to: check}\n"               /* 20 */
+		    "      - {from: check, to: client%s}\n";            /* 21 */
 
 static struct sl_config *
 guard_dag_parse(const char *a, const char *b, char *err, size_t errlen)
@@ -1664,7 +1687,8 @@ guard_dag_parse(const char *a, const char *b, char *err, size_t errlen)
  * guard, and in a chain (no edges, so no guards); runtime edits cannot
  * take the last rule from such a guard.
  */
-static void test_guard_required(void)
+static void
+test_guard_required(void)
 {
 	static const struct {
 		const char *a, *b, *err;
@@ -1701,8 +1725,7 @@ static void test_guard_required(void)
 	CU_ASSERT_EQUAL(cfg->pipelines[0].edges[3].guard, 5);
 	/* The last rule of a required guard stays; of others it may go. */
 	CU_ASSERT_EQUAL(sl_config_guard_edit(cfg, "both", true, false,
-					     "Hsiao Yun-Hwa", err,
-					     sizeof(err)),
+					     "Hsiao Yun-Hwa", err, sizeof(err)),
 			-EINVAL);
 	CU_ASSERT_STRING_EQUAL(err,
 			       "pattern: the last rule of guard both, which "
@@ -1713,8 +1736,7 @@ static void test_guard_required(void)
 					     "Ji-Yeon Park", err, sizeof(err)),
 			0);
 	CU_ASSERT_EQUAL(sl_config_guard_edit(cfg, "both", true, false,
-					     "Hsiao Yun-Hwa", err,
-					     sizeof(err)),
+					     "Hsiao Yun-Hwa", err, sizeof(err)),
 			0);
 	CU_ASSERT_EQUAL(cfg->guards[4].n_rules, 1);
 	sl_config_free(cfg);
@@ -1780,28 +1802,30 @@ static void test_guard_required(void)
 	sl_config_free(cfg);
 }
 
-int main(int argc, char **argv)
+int
+main(int argc, char **argv)
 {
 	static const struct {
 		const char *name;
 		CU_TestFunc fn;
 	} tests[] = {
-	    {"every field", test_full},
-	    {"defaults", test_defaults},
-	    {"hardening keys", test_hardening_keys},
-	    {"default instance name, long stage", test_default_name_long_stage},
-	    {"rejections", test_bad},
-	    {"too many items", test_too_many},
-	    {"error stays one line", test_err_one_line},
-	    {"load from file, dump", test_load},
-	    {"IPv4 parse/format", test_ipv4},
-	    {"DAG: fact-checking fixture, every derived field",
-	     test_dag_factcheck},
-	    {"DAG: dump", test_dag_dump},
-	    {"DAG: accepted corner cases", test_dag_accepts},
-	    {"DAG: rejections", test_dag_bad},
-	    {"DAG: pattern length", test_pattern_length},
-	    {"guard: required", test_guard_required},
+		{"every field", test_full},
+		{"defaults", test_defaults},
+		{"hardening keys", test_hardening_keys},
+		{"default instance name, long stage",
+		 test_default_name_long_stage},
+		{"rejections", test_bad},
+		{"too many items", test_too_many},
+		{"error stays one line", test_err_one_line},
+		{"load from file, dump", test_load},
+		{"IPv4 parse/format", test_ipv4},
+		{"DAG: fact-checking fixture, every derived field",
+		 test_dag_factcheck},
+		{"DAG: dump", test_dag_dump},
+		{"DAG: accepted corner cases", test_dag_accepts},
+		{"DAG: rejections", test_dag_bad},
+		{"DAG: pattern length", test_pattern_length},
+		{"guard: required", test_guard_required},
 	};
 	const char *slash;
 	CU_pSuite suite;

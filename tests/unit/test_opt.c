@@ -85,10 +85,9 @@ test_message(void)
 	CU_ASSERT_FATAL(fd >= 0 && saved >= 0);
 	fflush(stderr);
 	dup2(fd, 2);
-	CU_ASSERT_FALSE(sl_opt_uint("prog", "mbufs", "8190", 8191, 1048575,
-				    &u));
-	CU_ASSERT_TRUE(sl_opt_uint("prog", "mbufs", "8191", 8191, 1048575,
-				   &u));
+	CU_ASSERT_FALSE(
+		sl_opt_uint("prog", "mbufs", "8190", 8191, 1048575, &u));
+	CU_ASSERT_TRUE(sl_opt_uint("prog", "mbufs", "8191", 8191, 1048575, &u));
 	fflush(stderr);
 	dup2(saved, 2);
 	close(saved);
@@ -98,9 +97,8 @@ test_message(void)
 	CU_ASSERT(fread(buf, 1, sizeof(buf) - 1, f) > 0);
 	fclose(f);
 	unlink(path);
-	CU_ASSERT_STRING_EQUAL(buf,
-			       "prog: --mbufs: must be 8191..1048575, got "
-			       "\"8190\"\n");
+	CU_ASSERT_STRING_EQUAL(buf, "prog: --mbufs: must be 8191..1048575, got "
+				    "\"8190\"\n");
 }
 
 int

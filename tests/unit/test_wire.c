@@ -17,24 +17,28 @@
 
 #define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
 
-static void put16(uint8_t *p, uint16_t v)
+static void
+put16(uint8_t *p, uint16_t v)
 {
 	p[0] = (uint8_t)(v >> 8);
 	p[1] = (uint8_t)v;
 }
 
-static void put32(uint8_t *p, uint32_t v)
+static void
+put32(uint8_t *p, uint32_t v)
 {
 	put16(p, (uint16_t)(v >> 16));
 	put16(p + 2, (uint16_t)v);
 }
 
-static uint16_t get16(const uint8_t *p)
+static uint16_t
+get16(const uint8_t *p)
 {
 	return (uint16_t)(p[0] << 8 | p[1]);
 }
 
-static void sample_hdr(struct sl_frag_hdr *h)
+static void
+sample_hdr(struct sl_frag_hdr *h)
 {
 	unsigned int i;
 
@@ -54,7 +58,8 @@ static void sample_hdr(struct sl_frag_hdr *h)
 }
 
 /* Datagram with the sample header and tokens "Hello" and ", world". */
-static size_t sample_dgram(uint8_t *buf, size_t cap)
+static size_t
+sample_dgram(uint8_t *buf, size_t cap)
 {
 	struct sl_wire_builder b;
 	struct sl_frag_hdr h;
@@ -67,7 +72,8 @@ static size_t sample_dgram(uint8_t *buf, size_t cap)
 }
 
 /* A single-token datagram carrying @text as its bytes. */
-static size_t text_dgram(uint8_t *buf, const void *text, size_t len)
+static size_t
+text_dgram(uint8_t *buf, const void *text, size_t len)
 {
 	struct sl_wire_builder b;
 	struct sl_frag_hdr h;
@@ -79,8 +85,9 @@ static size_t text_dgram(uint8_t *buf, const void *text, size_t len)
 }
 
 /* Ethernet/IPv4/UDP around @dgram; @opt_words of IPv4 options (zeros). */
-static size_t make_frame(uint8_t *f, const uint8_t *dgram, size_t dlen,
-			 unsigned int opt_words)
+static size_t
+make_frame(uint8_t *f, const uint8_t *dgram, size_t dlen,
+	   unsigned int opt_words)
 {
 	unsigned int ihl = 5 + opt_words;
 	uint8_t *ip = f + SL_ETHER_HDR_LEN, *udp = ip + ihl * 4;
@@ -103,7 +110,8 @@ static size_t make_frame(uint8_t *f, const uint8_t *dgram, size_t dlen,
 	return SL_ETHER_HDR_LEN + ihl * 4 + SL_UDP_HDR_LEN + dlen;
 }
 
-static bool hdr_equal(const struct sl_frag_hdr *a, const struct sl_frag_hdr *b)
+static bool
+hdr_equal(const struct sl_frag_hdr *a, const struct sl_frag_hdr *b)
 {
 	return a->version == b->version && a->flags == b->flags &&
 	       a->abort_reason == b->abort_reason && a->depth == b->depth &&
@@ -115,7 +123,8 @@ static bool hdr_equal(const struct sl_frag_hdr *a, const struct sl_frag_hdr *b)
 	       !memcmp(a->ancestry, b->ancestry, sizeof(a->ancestry));
 }
 
-static void test_roundtrip(void)
+static void
+test_roundtrip(void)
 {
 	uint8_t buf[BUF_LEN];
 	struct sl_frag_hdr in, out;
@@ -177,7 +186,8 @@ static void test_roundtrip(void)
 }
 
 /* The exported offsets and sizes are the ones proto/WIRE.md documents. */
-static void test_layout(void)
+static void
+test_layout(void)
 {
 	CU_ASSERT_EQUAL(SL_WIRE_HDR_LEN, 88);
 	CU_ASSERT_EQUAL(SL_WIRE_PAYLOAD_MAX, 1500 - 20 - 8 - 88);
@@ -208,7 +218,8 @@ static void test_layout(void)
  * END|CHILDREN announces how many child streams a stream was cut into; the
  * announcement is usually a header alone.
  */
-static void test_children(void)
+static void
+test_children(void)
 {
 	uint8_t buf[BUF_LEN];
 	struct sl_wire_builder b;
@@ -267,7 +278,8 @@ static void test_children(void)
 	CU_ASSERT_EQUAL(out.from_stage, 0xffff);
 }
 
-static void test_ancestry_depth(void)
+static void
+test_ancestry_depth(void)
 {
 	uint8_t buf[BUF_LEN];
 	struct sl_frag_hdr h, out;
@@ -301,7 +313,8 @@ static void test_ancestry_depth(void)
 	CU_ASSERT_EQUAL(out.flags, SL_FRAG_F_END);
 }
 
-static void test_frame_ok(void)
+static void
+test_frame_ok(void)
 {
 	uint8_t dgram[BUF_LEN], f[BUF_LEN];
 	struct sl_frame fr;
@@ -344,7 +357,8 @@ static void test_frame_ok(void)
 			SL_WIRE_SHORT);
 }
 
-static void test_frame_bad(void)
+static void
+test_frame_bad(void)
 {
 	uint8_t dgram[BUF_LEN], f[BUF_LEN];
 	uint8_t *ip = f + SL_ETHER_HDR_LEN;
@@ -375,7 +389,7 @@ static void test_frame_bad(void)
 	RESET();
 	put16(ip + 2, (uint16_t)(flen - SL_ETHER_HDR_LEN + 1));
 	EXPECT(flen, SL_WIRE_IP_BAD_LEN); /* longer than the frame */
-	put16(ip + 2, 27);		  /* shorter than IPv4 + UDP headers */
+	put16(ip + 2, 27);                /* shorter than IPv4 + UDP headers */
 	EXPECT(flen, SL_WIRE_IP_BAD_LEN);
 	/* Frame cut short: total length promises more than arrived. */
 	RESET();
@@ -403,7 +417,8 @@ static void test_frame_bad(void)
 #undef EXPECT
 }
 
-static void test_hdr_bad(void)
+static void
+test_hdr_bad(void)
 {
 	uint8_t buf[BUF_LEN], orig[BUF_LEN];
 	struct sl_frag_hdr h;
@@ -498,8 +513,8 @@ static void test_hdr_bad(void)
 }
 
 /* A control fragment of the sample stream, built by the encoder. */
-static size_t control_dgram(uint8_t *buf, uint8_t flags, uint32_t seq,
-			    uint32_t count)
+static size_t
+control_dgram(uint8_t *buf, uint8_t flags, uint32_t seq, uint32_t count)
 {
 	struct sl_frag_hdr h;
 
@@ -507,7 +522,8 @@ static size_t control_dgram(uint8_t *buf, uint8_t flags, uint32_t seq,
 	return sl_wire_encode_control(buf, &h, flags, seq, count, 99);
 }
 
-static void test_control(void)
+static void
+test_control(void)
 {
 	uint8_t buf[BUF_LEN], tok[BUF_LEN];
 	struct sl_frag_hdr in, out;
@@ -528,8 +544,8 @@ static void test_control(void)
 	CU_ASSERT_EQUAL(out.from_stage, in.from_stage);
 	CU_ASSERT_EQUAL(out.tenant, in.tenant);
 	CU_ASSERT_EQUAL(out.depth, in.depth);
-	CU_ASSERT_EQUAL(memcmp(out.ancestry, in.ancestry,
-			       sizeof(out.ancestry)), 0);
+	CU_ASSERT_EQUAL(memcmp(out.ancestry, in.ancestry, sizeof(out.ancestry)),
+			0);
 	CU_ASSERT_EQUAL(out.token_count, 0);
 	len = control_dgram(buf, SL_FRAG_F_ACK, 5, 7); /* count dropped */
 	CU_ASSERT_EQUAL(sl_wire_parse(buf, len, &out), SL_WIRE_OK);
@@ -588,7 +604,8 @@ static void test_control(void)
 
 /* A payload over SL_WIRE_PAYLOAD_MAX is refused, even when consistent;
  * the builder never makes one whatever room it is given. */
-static void test_too_big(void)
+static void
+test_too_big(void)
 {
 	static uint8_t buf[SL_WIRE_HDR_LEN + 4096];
 	static char text[4096];
@@ -619,11 +636,11 @@ static void test_too_big(void)
 	      SL_WIRE_PAYLOAD_MAX + 1 - SL_WIRE_TOKEN_HDR_LEN);
 	buf[len] = 'a';
 	CU_ASSERT_EQUAL(sl_wire_parse(buf, len + 1, &h), SL_WIRE_TOO_BIG);
-	CU_ASSERT_STRING_EQUAL(sl_wire_status_name(SL_WIRE_TOO_BIG),
-			       "TOO_BIG");
+	CU_ASSERT_STRING_EQUAL(sl_wire_status_name(SL_WIRE_TOO_BIG), "TOO_BIG");
 }
 
-static void test_tokens_bad(void)
+static void
+test_tokens_bad(void)
 {
 	uint8_t p[64];
 
@@ -656,7 +673,8 @@ static void test_tokens_bad(void)
 	CU_ASSERT_EQUAL(sl_wire_check_tokens(p, 1, 0), SL_WIRE_TOKEN_COUNT);
 }
 
-static void test_dgram_tokens_bad(void)
+static void
+test_dgram_tokens_bad(void)
 {
 	uint8_t buf[BUF_LEN];
 	struct sl_frag_hdr h;
@@ -675,7 +693,8 @@ static void test_dgram_tokens_bad(void)
 	CU_ASSERT_EQUAL(sl_wire_parse(buf, len, &h), SL_WIRE_TOKEN_OVERRUN);
 }
 
-static enum sl_wire_status text_status(const char *bytes, size_t n)
+static enum sl_wire_status
+text_status(const char *bytes, size_t n)
 {
 	uint8_t buf[BUF_LEN];
 	struct sl_frag_hdr h;
@@ -686,7 +705,8 @@ static enum sl_wire_status text_status(const char *bytes, size_t n)
 
 #define TEXT_STATUS(lit) text_status(lit, sizeof(lit) - 1)
 
-static void test_utf8(void)
+static void
+test_utf8(void)
 {
 	/* Rejected, through the whole datagram path. */
 	CU_ASSERT_EQUAL(TEXT_STATUS("\x80"), SL_WIRE_BAD_UTF8);
@@ -742,14 +762,15 @@ static void test_utf8(void)
 	CU_ASSERT_FALSE(sl_utf8_valid((const uint8_t *)"\xe4\xb8\xad", 2));
 }
 
-static bool builder_equal(const struct sl_wire_builder *a,
-			  const struct sl_wire_builder *b)
+static bool
+builder_equal(const struct sl_wire_builder *a, const struct sl_wire_builder *b)
 {
 	return a->buf == b->buf && a->cap == b->cap && a->len == b->len &&
 	       hdr_equal(&a->hdr, &b->hdr);
 }
 
-static void test_builder(void)
+static void
+test_builder(void)
 {
 	uint8_t buf[BUF_LEN], snap[BUF_LEN];
 	struct sl_wire_builder b, before;
@@ -765,7 +786,7 @@ static void test_builder(void)
 	/* Room for the header and exactly one 6+4 byte token. */
 	memset(buf, 0x5a, sizeof(buf));
 	CU_ASSERT_EQUAL(
-	    sl_wire_builder_init(&b, buf, SL_WIRE_HDR_LEN + 10 + 3, &h), 0);
+		sl_wire_builder_init(&b, buf, SL_WIRE_HDR_LEN + 10 + 3, &h), 0);
 	CU_ASSERT_EQUAL(b.hdr.token_count, 0);
 	CU_ASSERT_EQUAL(b.len, SL_WIRE_HDR_LEN);
 	CU_ASSERT_EQUAL(sl_wire_builder_add(&b, 7, "four", 4), 0);
@@ -791,16 +812,17 @@ static void test_builder(void)
 	CU_ASSERT_EQUAL(h.token_count, 0);
 }
 
-static void test_iterator(void)
+static void
+test_iterator(void)
 {
 	static const struct {
 		uint32_t id;
 		const char *text;
 	} want[] = {
-	    {0, ""},
-	    {1, "The"},
-	    {0xffffffffu, " caf\xc3\xa9"},
-	    {0x12345678u, "\xe4\xb8\xad\xf0\x9f\x98\x80"},
+		{0, ""},
+		{1, "The"},
+		{0xffffffffu, " caf\xc3\xa9"},
+		{0x12345678u, "\xe4\xb8\xad\xf0\x9f\x98\x80"},
 	};
 	uint8_t buf[BUF_LEN];
 	struct sl_wire_builder b;
@@ -838,7 +860,8 @@ static void test_iterator(void)
 	CU_ASSERT_TRUE(sl_token_next(&it, &tok) == false);
 }
 
-static void test_names(void)
+static void
+test_names(void)
 {
 	CU_ASSERT_STRING_EQUAL(sl_wire_status_name(SL_WIRE_OK), "OK");
 	CU_ASSERT_STRING_EQUAL(sl_wire_status_name(SL_WIRE_FRAME_SHORT),
@@ -863,23 +886,24 @@ static void test_names(void)
 
 /* The one L2-L4 writer: bytes exact without options, parsed back with
  * 3 words of options, checksum valid either way. */
-static void test_frame_write(void)
+static void
+test_frame_write(void)
 {
 	static const uint8_t want[SL_WIRE_FRAME_HDR_OFF] = {
-	    /* Ethernet */
-	    0x02, 0, 0, 0, 0, 0x01, 0x02, 0, 0, 0, 0, 0x02, 0x08, 0x00,
-	    /* IPv4: 20 + 8 + 100 = 128 bytes, id 0x1234, DF, TTL 64, UDP */
-	    0x45, 0, 0x00, 0x80, 0x12, 0x34, 0x40, 0x00, 64, 17, 0x13, 0x34,
-	    10, 0, 1, 5, 10, 0, 0, 1,
-	    /* UDP 40000 -> 7700, 108 bytes, no checksum */
-	    0x9c, 0x40, 0x1e, 0x14, 0x00, 0x6c, 0, 0};
+		/* Ethernet */
+		0x02, 0, 0, 0, 0, 0x01, 0x02, 0, 0, 0, 0, 0x02, 0x08, 0x00,
+		/* IPv4: 20 + 8 + 100 = 128 bytes, id 0x1234, DF, TTL 64, UDP */
+		0x45, 0, 0x00, 0x80, 0x12, 0x34, 0x40, 0x00, 64, 17, 0x13, 0x34,
+		10, 0, 1, 5, 10, 0, 0, 1,
+		/* UDP 40000 -> 7700, 108 bytes, no checksum */
+		0x9c, 0x40, 0x1e, 0x14, 0x00, 0x6c, 0, 0};
 	const struct sl_frame_ends e = {
-	    .dst_mac = {0x02, 0, 0, 0, 0, 0x01},
-	    .src_mac = {0x02, 0, 0, 0, 0, 0x02},
-	    .src_ip = 0x0a000105,
-	    .dst_ip = 0x0a000001,
-	    .src_port = 40000,
-	    .dst_port = 7700,
+		.dst_mac = {0x02, 0, 0, 0, 0, 0x01},
+		.src_mac = {0x02, 0, 0, 0, 0, 0x02},
+		.src_ip = 0x0a000105,
+		.dst_ip = 0x0a000001,
+		.src_port = 40000,
+		.dst_port = 7700,
 	};
 	uint8_t f[SL_WIRE_FRAME_HDR_OFF + 12 + 100];
 	struct sl_frame fr;
@@ -890,9 +914,9 @@ static void test_frame_write(void)
 	CU_ASSERT_EQUAL(memcmp(f, want, sizeof(want)), 0);
 	CU_ASSERT_EQUAL(sl_wire_ipv4_sum(f + SL_ETHER_HDR_LEN, 20), 0xffff);
 	CU_ASSERT_EQUAL(f[SL_WIRE_FRAME_HDR_OFF], 0xaa); /* nothing past */
-	CU_ASSERT_EQUAL(sl_wire_parse_frame(f, SL_WIRE_FRAME_HDR_OFF + 100,
-					    &fr),
-			SL_WIRE_OK);
+	CU_ASSERT_EQUAL(
+		sl_wire_parse_frame(f, SL_WIRE_FRAME_HDR_OFF + 100, &fr),
+		SL_WIRE_OK);
 	CU_ASSERT_EQUAL(fr.src_ip, e.src_ip);
 	CU_ASSERT_EQUAL(fr.dst_port, 7700);
 	CU_ASSERT_EQUAL(fr.hdr_off, SL_WIRE_FRAME_HDR_OFF);
@@ -903,35 +927,36 @@ static void test_frame_write(void)
 	CU_ASSERT_EQUAL(f[SL_ETHER_HDR_LEN], 0x48);
 	CU_ASSERT_EQUAL(f[SL_ETHER_HDR_LEN + 20], 0x01); /* NOP */
 	CU_ASSERT_EQUAL(sl_wire_ipv4_sum(f + SL_ETHER_HDR_LEN, 32), 0xffff);
-	CU_ASSERT_EQUAL(sl_wire_parse_frame(
-			    f, SL_WIRE_FRAME_HDR_OFF + 12 + 100, &fr),
-			SL_WIRE_OK);
+	CU_ASSERT_EQUAL(
+		sl_wire_parse_frame(f, SL_WIRE_FRAME_HDR_OFF + 12 + 100, &fr),
+		SL_WIRE_OK);
 	CU_ASSERT_EQUAL(fr.hdr_off, SL_WIRE_FRAME_HDR_OFF + 12);
 	CU_ASSERT_EQUAL(fr.dgram_len, 100);
 }
 
-int main(void)
+int
+main(void)
 {
 	static const struct {
 		const char *name;
 		CU_TestFunc fn;
 	} tests[] = {
-	    {"encode/parse round trip", test_roundtrip},
-	    {"field offsets", test_layout},
-	    {"child count announcement", test_children},
-	    {"ancestry beyond depth", test_ancestry_depth},
-	    {"valid frames", test_frame_ok},
-	    {"the frame writer", test_frame_write},
-	    {"malformed frames", test_frame_bad},
-	    {"malformed headers", test_hdr_bad},
-	    {"control fragments", test_control},
-	    {"payload over 1384 bytes", test_too_big},
-	    {"malformed token lists", test_tokens_bad},
-	    {"token errors via sl_wire_parse", test_dgram_tokens_bad},
-	    {"UTF-8", test_utf8},
-	    {"builder", test_builder},
-	    {"iterator", test_iterator},
-	    {"status names", test_names},
+		{"encode/parse round trip", test_roundtrip},
+		{"field offsets", test_layout},
+		{"child count announcement", test_children},
+		{"ancestry beyond depth", test_ancestry_depth},
+		{"valid frames", test_frame_ok},
+		{"the frame writer", test_frame_write},
+		{"malformed frames", test_frame_bad},
+		{"malformed headers", test_hdr_bad},
+		{"control fragments", test_control},
+		{"payload over 1384 bytes", test_too_big},
+		{"malformed token lists", test_tokens_bad},
+		{"token errors via sl_wire_parse", test_dgram_tokens_bad},
+		{"UTF-8", test_utf8},
+		{"builder", test_builder},
+		{"iterator", test_iterator},
+		{"status names", test_names},
 	};
 	CU_pSuite suite;
 	unsigned int i, failures;

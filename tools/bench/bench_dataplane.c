@@ -73,7 +73,7 @@
 #define BENCH_MAX_HOPS 3 /* client stream, stage 1 output, stage 2 output */
 #define BENCH_STAGES 2
 #define BENCH_SENDERS BENCH_CLIENTS /* of one hop: clients or instances */
-#define BENCH_CTRL_MAX 64  /* probe answers waiting for the next burst */
+#define BENCH_CTRL_MAX 64 /* probe answers waiting for the next burst */
 #define BENCH_MAX_ROUNDS 64
 #define BENCH_HOUSEKEEPING_US 1000 /* as sl_dp_worker */
 
@@ -113,11 +113,16 @@ static const char bench_yaml_fmt[] =
 static const char *const bench_tokens[BENCH_VARIANTS][4] = {
 	{" the", " cat"},
 	{"Hi", "!"},
-	{" \xc3\xbc" "ber", "s"},            /* " über" */
+	{" \xc3\xbc"
+	 "ber",
+	 "s"}, /* " über" */
 	{" a", " b", " c"},
-	{"\xe6\x9d\xb1", "\xe4\xba\xac"},      /* two CJK characters */
+	{"\xe6\x9d\xb1", "\xe4\xba\xac"}, /* two CJK characters */
 	{"x", "y", "z", "."},
-	{" na", "\xc3\xaf" "ve", "!"},       /* "ïve" */
+	{" na",
+	 "\xc3\xaf"
+	 "ve",
+	 "!"}, /* "ïve" */
 	{"o", "k"},
 };
 
@@ -137,15 +142,15 @@ enum bench_slot_state {
 /* One concurrent request: its current stream and where it is in it. */
 struct bench_slot {
 	const struct bench_tmpl *tmpl; /* the stream being sent */
-	uint64_t request;   /* the client's id of the request */
-	uint64_t id_be;     /* ancestry[0] of the current stream, wire order */
-	uint64_t sid_be;    /* sluiced's id of the request, wire order */
+	uint64_t request;              /* the client's id of the request */
+	uint64_t id_be;  /* ancestry[0] of the current stream, wire order */
+	uint64_t sid_be; /* sluiced's id of the request, wire order */
 	uint32_t seq;
 	uint32_t len;       /* fragments in the current stream */
 	uint32_t end_burst; /* the burst that carried its END */
 	uint8_t hop;
-	uint8_t sender;     /* which client or instance sends it */
-	uint8_t state;      /* enum bench_slot_state */
+	uint8_t sender; /* which client or instance sends it */
+	uint8_t state;  /* enum bench_slot_state */
 };
 
 /* A PROBE answer waiting for the next burst. */
@@ -165,9 +170,9 @@ struct bench_gen {
 	uint32_t n_slots;
 	uint32_t cursor;
 	uint32_t active;
-	uint32_t fragments; /* per stream that carries the load */
-	uint32_t hops;      /* streams per request that do */
-	uint32_t burst;     /* bursts made so far */
+	uint32_t fragments;              /* per stream that carries the load */
+	uint32_t hops;                   /* streams per request that do */
+	uint32_t burst;                  /* bursts made so far */
 	uint16_t n_send[BENCH_MAX_HOPS]; /* senders of a hop's streams */
 	bool draining;
 	uint64_t next_request;
@@ -236,7 +241,8 @@ struct bench {
 	uint64_t harness_drops; /* ring or null port refused frames */
 	uint64_t hk_cycles;     /* housekeeping, profiled rounds */
 	uint32_t flows_peak;
-	uint32_t requests_peak; /* client requests in flight (sluiced's count) */
+	uint32_t
+		requests_peak; /* client requests in flight (sluiced's count) */
 	struct bench_gen *gen;
 	/* per round, cycles per fragment */
 	double cpf[BENCH_MODE_MAX][BENCH_MAX_ROUNDS];
@@ -334,8 +340,8 @@ tmpl_control(struct bench_gen *g, struct bench_tmpl *t, unsigned int hop,
 		h.from_stage = (uint16_t)(hop - 1);
 	}
 	len = sl_wire_encode_control(t->frame + SL_WIRE_FRAME_HDR_OFF, &h,
-				     probe ? SL_FRAG_F_PROBE : SL_FRAG_F_ACK,
-				     0, 0, 0);
+				     probe ? SL_FRAG_F_PROBE : SL_FRAG_F_ACK, 0,
+				     0, 0);
 	tmpl_frame(t, g->send_ip[hop][src], g->send_port[hop][src],
 		   (uint8_t)hop, (uint8_t)src, len, dst_mac);
 }
@@ -438,8 +444,8 @@ gen_receiver(struct bench_gen *g, struct bench_slot *s)
 	if (idx != SL_FLOW_NONE) {
 		f = sl_flow_at(g->dp->flows, idx);
 		if (s->hop == 0)
-			s->sid_be = rte_cpu_to_be_64(
-				sl_dp_request_id(idx, f->gen));
+			s->sid_be =
+				rte_cpu_to_be_64(sl_dp_request_id(idx, f->gen));
 		eb = f->edges;
 		if (eb != NULL)
 			recv = gen_instance_at(g, s->hop, eb->e[0].pin.hop_ip,
@@ -584,8 +590,8 @@ gen_probe_answer(struct bench_gen *g, unsigned int st, unsigned int i,
 {
 	if (g->n_ctrl == BENCH_CTRL_MAX)
 		rte_exit(EXIT_FAILURE, "PROBE answers pile up\n");
-	g->ctrl[g->n_ctrl++] = (struct bench_ctrl){&g->probe[st][i], seq,
-						   send_ns};
+	g->ctrl[g->n_ctrl++] =
+		(struct bench_ctrl){&g->probe[st][i], seq, send_ns};
 }
 
 /*
@@ -598,8 +604,9 @@ gen_probes(struct bench_gen *g)
 {
 	const struct sl_dp *dp = g->dp;
 	uint64_t t0 = rte_rdtsc();
-	uint64_t ns = (uint64_t)(((unsigned __int128)dp->now *
-				  dp->ns_per_tsc_q32) >> 32);
+	uint64_t ns =
+		(uint64_t)(((unsigned __int128)dp->now * dp->ns_per_tsc_q32) >>
+			   32);
 
 	for (unsigned int st = 0; st < BENCH_STAGES; st++)
 		for (unsigned int i = 0; i < g->n_send[st + 1]; i++) {
@@ -617,8 +624,8 @@ static struct bench_gen *
 gen_create(const struct bench_opts *o, struct rte_mempool *pool,
 	   const struct sl_config *cfg, const struct rte_ether_addr *dst_mac)
 {
-	struct bench_gen *g = rte_zmalloc("bench_gen", sizeof(*g),
-					  RTE_CACHE_LINE_SIZE);
+	struct bench_gen *g =
+		rte_zmalloc("bench_gen", sizeof(*g), RTE_CACHE_LINE_SIZE);
 
 	if (g == NULL)
 		rte_exit(EXIT_FAILURE, "cannot allocate the generator\n");
@@ -641,8 +648,8 @@ gen_create(const struct bench_opts *o, struct rte_mempool *pool,
 	for (unsigned int st = 0; st < BENCH_STAGES; st++) {
 		const struct sl_stage_cfg *sc = &cfg->pipelines[0].stages[st];
 
-		g->n_send[st + 1] = RTE_MIN(sc->n_instances,
-					    (uint16_t)BENCH_SENDERS);
+		g->n_send[st + 1] =
+			RTE_MIN(sc->n_instances, (uint16_t)BENCH_SENDERS);
 		for (unsigned int i = 0; i < g->n_send[st + 1]; i++) {
 			g->send_ip[st + 1][i] = sc->instances[i].ep.ip;
 			g->send_port[st + 1][i] = sc->instances[i].ep.port;
@@ -687,8 +694,8 @@ loop_fill(struct bench *b, uint64_t end, uint64_t *frags)
 static inline void
 ring_put(struct bench *b, struct rte_mbuf **pkts, uint16_t n)
 {
-	unsigned int q = rte_ring_enqueue_burst(b->rx_ring, (void **)pkts, n,
-						NULL);
+	unsigned int q =
+		rte_ring_enqueue_burst(b->rx_ring, (void **)pkts, n, NULL);
 
 	if (unlikely(q < n)) {
 		b->harness_drops += n - q;
@@ -768,10 +775,11 @@ bench_neighbours(struct bench *b)
 		for (uint16_t i = 0; i < st->n_instances; i++) {
 			mac.addr_bytes[4] = (uint8_t)(s + 1);
 			mac.addr_bytes[5] = (uint8_t)i;
-			if (sl_neigh_learn(&b->dp->neigh, st->instances[i].ep.ip,
-					   &mac, SL_NEIGH_INSTANCE,
-					   b->dp->now))
-				rte_exit(EXIT_FAILURE, "neighbour table full\n");
+			if (sl_neigh_learn(&b->dp->neigh,
+					   st->instances[i].ep.ip, &mac,
+					   SL_NEIGH_INSTANCE, b->dp->now))
+				rte_exit(EXIT_FAILURE,
+					 "neighbour table full\n");
 		}
 	}
 }
@@ -909,8 +917,8 @@ bench_config(const struct bench_opts *o)
 	 * in about 3% of runs: its quota is four times an address's share,
 	 * so that two sharing one still fit. */
 	unsigned int requests = 2 * o->streams;
-	unsigned int per_source = 4 * ((o->streams + BENCH_CLIENTS - 1) /
-				       BENCH_CLIENTS);
+	unsigned int per_source =
+		4 * ((o->streams + BENCH_CLIENTS - 1) / BENCH_CLIENTS);
 	int len = snprintf(yaml, sizeof(yaml), bench_yaml_fmt, o->flows,
 			   o->idle_ms, requests, per_source, requests);
 
@@ -932,7 +940,8 @@ bench_ports(struct bench *b)
 	int rc;
 
 	b->null_port = RTE_MAX_ETHPORTS;
-	RTE_ETH_FOREACH_DEV(port) {
+	RTE_ETH_FOREACH_DEV(port)
+	{
 		struct rte_eth_dev_info info;
 
 		if (rte_eth_dev_info_get(port, &info) == 0 &&
@@ -949,11 +958,10 @@ bench_ports(struct bench *b)
 		rte_exit(EXIT_FAILURE, "cannot start net_null port: %s: %s\n",
 			 what, strerror(-rc));
 
-	b->rx_ring = rte_ring_create("bench_rx", BENCH_RING_SIZE,
-				     rte_socket_id(),
-				     RING_F_SP_ENQ | RING_F_SC_DEQ);
-	tx_ring = rte_ring_create("bench_tx", BENCH_RING_SIZE,
-				  rte_socket_id(),
+	b->rx_ring =
+		rte_ring_create("bench_rx", BENCH_RING_SIZE, rte_socket_id(),
+				RING_F_SP_ENQ | RING_F_SC_DEQ);
+	tx_ring = rte_ring_create("bench_tx", BENCH_RING_SIZE, rte_socket_id(),
 				  RING_F_SP_ENQ | RING_F_SC_DEQ);
 	if (b->rx_ring == NULL || tx_ring == NULL)
 		rte_exit(EXIT_FAILURE, "cannot create rings: %s\n",
@@ -966,8 +974,8 @@ bench_ports(struct bench *b)
 	b->ring_port = (uint16_t)rc;
 	rc = sl_port_start(b->ring_port, b->pool, &what);
 	if (rc != 0)
-		rte_exit(EXIT_FAILURE, "cannot start ring port: %s: %s\n",
-			 what, strerror(-rc));
+		rte_exit(EXIT_FAILURE, "cannot start ring port: %s: %s\n", what,
+			 strerror(-rc));
 }
 
 static void
@@ -1113,11 +1121,13 @@ summarise(const struct bench *b, struct bench_summary *sm)
 		unsigned int k = 0;
 
 		for (unsigned int r = 0; r < n; r++) {
-			double io = b->cpf[BENCH_IO_FWD][r] - b->cpf[BENCH_FILL][r];
+			double io =
+				b->cpf[BENCH_IO_FWD][r] - b->cpf[BENCH_FILL][r];
 
 			if (io > 0)
 				net[k++] = (b->cpf[BENCH_PATH][r] -
-					    b->cpf[BENCH_FILL][r]) / io;
+					    b->cpf[BENCH_FILL][r]) /
+					   io;
 		}
 		sm->ratio_net = k != 0 ? median(net, k) : -1;
 	}
@@ -1140,11 +1150,13 @@ report_json(const struct bench *b, const struct bench_summary *sm, FILE *out)
 	fprintf(out, ", \"commit\": ");
 	json_str(out, o->commit);
 	fprintf(out, ", \"date\": \"%s\"", sm->date);
-	fprintf(out, ", \"rounds\": %u, \"seconds\": %.2f, "
+	fprintf(out,
+		", \"rounds\": %u, \"seconds\": %.2f, "
 		"\"aux_seconds\": %.2f",
 		o->rounds, o->seconds, o->aux_seconds);
 	fprintf(out, ", \"fragments\": %" PRIu64, b->path_fragments);
-	fprintf(out, ", \"traffic\": {\"streams\": %u, "
+	fprintf(out,
+		", \"traffic\": {\"streams\": %u, "
 		"\"fragments_per_stream\": %u, \"hops\": %u, "
 		"\"frame_bytes\": [%u, %u], \"burst\": %u, "
 		"\"flow_table\": %u, \"idle_timeout_ms\": %u, "
@@ -1152,7 +1164,8 @@ report_json(const struct bench *b, const struct bench_summary *sm, FILE *out)
 		o->streams, o->fragments, o->hops, b->gen->frame_min,
 		b->gen->frame_max, SL_BURST, b->dp->flows->capacity, o->idle_ms,
 		b->flows_peak);
-	fprintf(out, ", \"io_fwd_cycles\": %.1f, \"path_cycles\": %.1f, "
+	fprintf(out,
+		", \"io_fwd_cycles\": %.1f, \"path_cycles\": %.1f, "
 		"\"ratio\": %.2f, \"fill_cycles\": %.1f",
 		sm->med[BENCH_IO_FWD], sm->med[BENCH_PATH], sm->ratio,
 		sm->med[BENCH_FILL]);
@@ -1160,7 +1173,8 @@ report_json(const struct bench *b, const struct bench_summary *sm, FILE *out)
 		fprintf(out, ", \"ratio_without_fill\": %.2f", sm->ratio_net);
 	else
 		fprintf(out, ", \"ratio_without_fill\": null");
-	fprintf(out, ", \"profiled_cycles\": %.1f, "
+	fprintf(out,
+		", \"profiled_cycles\": %.1f, "
 		"\"profile_overhead\": %.1f",
 		sm->med[BENCH_PROFILED],
 		sm->med[BENCH_PROFILED] - sm->med[BENCH_PATH]);
@@ -1176,30 +1190,34 @@ report_json(const struct bench *b, const struct bench_summary *sm, FILE *out)
 			fprintf(out, "%s%.1f", r ? ", " : "", b->cpf[m][r]);
 		fprintf(out, "]");
 	}
-	fprintf(out, "}, \"best\": {\"fill\": %.1f, \"io_fwd\": %.1f, "
+	fprintf(out,
+		"}, \"best\": {\"fill\": %.1f, \"io_fwd\": %.1f, "
 		"\"path\": %.1f, \"ratio\": %.2f}",
 		sm->best[BENCH_FILL], sm->best[BENCH_IO_FWD],
 		sm->best[BENCH_PATH],
 		sm->best[BENCH_PATH] / sm->best[BENCH_IO_FWD]);
-	fprintf(out, ", \"harness\": {\"acks\": %" PRIu64
+	fprintf(out,
+		", \"harness\": {\"acks\": %" PRIu64
 		", \"probe_answers\": %" PRIu64 ", \"lookups\": %" PRIu64
-		", \"lookup_errors\": %" PRIu64
-		", \"lookup_cycles\": %.1f}",
+		", \"lookup_errors\": %" PRIu64 ", \"lookup_cycles\": %.1f}",
 		b->gen->acks, b->gen->probe_answers, b->gen->lookups,
 		b->gen->lookup_errors, sm->lookups);
-	fprintf(out, ", \"rtx\": {\"kept\": %" PRIu64 ", \"evicted\": %" PRIu64
+	fprintf(out,
+		", \"rtx\": {\"kept\": %" PRIu64 ", \"evicted\": %" PRIu64
 		", \"acks_rx\": %" PRIu64 ", \"acks_stale\": %" PRIu64
 		", \"acks_tx\": %" PRIu64 ", \"end_resends\": %" PRIu64
 		", \"gave_up\": %" PRIu64 "}",
 		dp->cnt.rtx.kept, dp->cnt.rtx.evicted, dp->cnt.rtx.acks_rx,
 		dp->cnt.rtx.acks_stale, dp->cnt.rtx.acks_tx,
 		dp->cnt.rtx.end_resends, dp->cnt.rtx.gave_up);
-	fprintf(out, ", \"liveness\": {\"probe_ms\": %u, \"probes_sent\": %"
-		PRIu64 ", \"probes_answered\": %" PRIu64
+	fprintf(out,
+		", \"liveness\": {\"probe_ms\": %u, \"probes_sent\": %" PRIu64
+		", \"probes_answered\": %" PRIu64
 		", \"instances_died\": %" PRIu64 "}",
 		b->cfg->probe_ms, dp->cnt.live.probes_sent,
 		dp->cnt.live.probes_answered, dp->cnt.live.instances_died);
-	fprintf(out, ", \"quotas\": {\"client_streams\": %u, "
+	fprintf(out,
+		", \"quotas\": {\"client_streams\": %u, "
 		"\"source_streams\": %u, \"tenant_streams\": %u, "
 		"\"requests_peak\": %u, \"requests_refused\": %" PRIu64
 		", \"requests_aborted\": %" PRIu64 "}",
@@ -1240,7 +1258,8 @@ report_table(const struct bench *b, const struct bench_summary *sm)
 	       "best rounds: %.2f x)\n",
 	       sm->ratio, sm->best[BENCH_PATH] / sm->best[BENCH_IO_FWD]);
 	if (sm->ratio_net >= 0)
-		printf("(path - fill) / (io-fwd - fill)  %6.2f x  (work once the "
+		printf("(path - fill) / (io-fwd - fill)  %6.2f x  (work once "
+		       "the "
 		       "frame is in memory; median of rounds)\n",
 		       sm->ratio_net);
 	else
@@ -1262,8 +1281,8 @@ report_table(const struct bench *b, const struct bench_summary *sm)
 	       "path and profiled)\n",
 	       sm->lookups);
 	printf("\nframes through sl_dp_process: %" PRIu64 " (all rounds, "
-	       "warm-ups and drains included), of them %" PRIu64 " ACKs and %"
-	       PRIu64 " PROBE answers from the harness\n",
+	       "warm-ups and drains included), of them %" PRIu64
+	       " ACKs and %" PRIu64 " PROBE answers from the harness\n",
 	       dp->cnt.rx_packets, b->gen->acks, b->gen->probe_answers);
 	printf("flows: %" PRIu64 " created, %" PRIu64 " ended, %" PRIu64
 	       " expired idle; table %u, peak %u in use\n",
@@ -1272,20 +1291,20 @@ report_table(const struct bench *b, const struct bench_summary *sm)
 	printf("requests in flight: peak %u (client_streams %u, "
 	       "source_streams %u, tenant_streams %u); refused %" PRIu64
 	       ", aborted %" PRIu64 "\n",
-	       b->requests_peak, b->cfg->client_streams,
-	       b->cfg->source_streams, b->cfg->tenant_streams,
-	       dp->cnt.requests_refused, dp->cnt.requests_aborted);
+	       b->requests_peak, b->cfg->client_streams, b->cfg->source_streams,
+	       b->cfg->tenant_streams, dp->cnt.requests_refused,
+	       dp->cnt.requests_aborted);
 	printf("loss repair: %" PRIu64 " copies kept, %" PRIu64 " evicted "
-	       "(bound %u); ACKs in %" PRIu64 " (%" PRIu64 " stale), out %"
-	       PRIu64 "; END resends %" PRIu64 ", gave up %" PRIu64 "\n",
+	       "(bound %u); ACKs in %" PRIu64 " (%" PRIu64
+	       " stale), out %" PRIu64 "; END resends %" PRIu64
+	       ", gave up %" PRIu64 "\n",
 	       dp->cnt.rtx.kept, dp->cnt.rtx.evicted, SL_POOL_MBUFS / 4,
-	       dp->cnt.rtx.acks_rx, dp->cnt.rtx.acks_stale,
-	       dp->cnt.rtx.acks_tx, dp->cnt.rtx.end_resends,
-	       dp->cnt.rtx.gave_up);
+	       dp->cnt.rtx.acks_rx, dp->cnt.rtx.acks_stale, dp->cnt.rtx.acks_tx,
+	       dp->cnt.rtx.end_resends, dp->cnt.rtx.gave_up);
 	printf("liveness: probe_ms %u, %" PRIu64 " PROBEs, %" PRIu64
 	       " answered, %" PRIu64 " instances died\n",
-	       b->cfg->probe_ms, dp->cnt.live.probes_sent, dp->cnt.live.probes_answered,
-	       dp->cnt.live.instances_died);
+	       b->cfg->probe_ms, dp->cnt.live.probes_sent,
+	       dp->cnt.live.probes_answered, dp->cnt.live.instances_died);
 	printf("drops: %" PRIu64 "\n", sm->drops);
 }
 
@@ -1348,20 +1367,25 @@ check(struct bench *b)
 			     dp->cnt.drops[r], sl_drop_name(r),
 			     sl_drop_text(r));
 	if (b->harness_drops != 0)
-		fail(&bad, "%" PRIu64 " frames refused by the rx ring or the "
-		     "null port", b->harness_drops);
+		fail(&bad,
+		     "%" PRIu64 " frames refused by the rx ring or the "
+		     "null port",
+		     b->harness_drops);
 	if (g->lookup_errors != 0)
-		fail(&bad, "%" PRIu64 " of the harness's %" PRIu64 " look-ups "
-		     "found no stream or no route", g->lookup_errors,
-		     g->lookups);
+		fail(&bad,
+		     "%" PRIu64 " of the harness's %" PRIu64 " look-ups "
+		     "found no stream or no route",
+		     g->lookup_errors, g->lookups);
 	if (dp->cnt.rx_packets !=
 	    dp->cnt.forwarded + g->acks + g->probe_answers)
-		fail(&bad, "%" PRIu64 " frames in, %" PRIu64 " forwarded, %"
-		     PRIu64 " ACKs and %" PRIu64 " PROBE answers",
+		fail(&bad,
+		     "%" PRIu64 " frames in, %" PRIu64 " forwarded, %" PRIu64
+		     " ACKs and %" PRIu64 " PROBE answers",
 		     dp->cnt.rx_packets, dp->cnt.forwarded, g->acks,
 		     g->probe_answers);
 	if (dp->cnt.rtx.acks_rx != g->acks || dp->cnt.rtx.acks_stale != 0)
-		fail(&bad, "%" PRIu64 " ACKs sent, %" PRIu64 " taken by loss "
+		fail(&bad,
+		     "%" PRIu64 " ACKs sent, %" PRIu64 " taken by loss "
 		     "repair, %" PRIu64 " of them for no stream waiting",
 		     g->acks, dp->cnt.rtx.acks_rx, dp->cnt.rtx.acks_stale);
 	if (dp->cnt.live.probes_answered != g->probe_answers)
@@ -1369,9 +1393,10 @@ check(struct bench *b)
 		     g->probe_answers, dp->cnt.live.probes_answered);
 	if (dp->cnt.rtx.gave_up != 0 || dp->cnt.rtx.resent != 0 ||
 	    dp->cnt.rtx.nacks_tx != 0 || dp->cnt.rtx.nacks_rx != 0)
-		fail(&bad, "loss repair worked on a lossless run: %" PRIu64
-		     " ENDs never ACKed, %" PRIu64 " fragments resent, %"
-		     PRIu64 " NACKs out, %" PRIu64 " in",
+		fail(&bad,
+		     "loss repair worked on a lossless run: %" PRIu64
+		     " ENDs never ACKed, %" PRIu64 " fragments resent, %" PRIu64
+		     " NACKs out, %" PRIu64 " in",
 		     dp->cnt.rtx.gave_up, dp->cnt.rtx.resent,
 		     dp->cnt.rtx.nacks_tx, dp->cnt.rtx.nacks_rx);
 	/* An ACK comes about 1,000 frames after its END; one later than
@@ -1379,22 +1404,27 @@ check(struct bench *b)
 	 * process on its core): sluiced resends, as it must. Said, not
 	 * failed: nothing was lost. */
 	if (dp->cnt.rtx.end_resends != 0)
-		fprintf(stderr, "note: %" PRIu64 " ENDs sent again: an ACK "
+		fprintf(stderr,
+			"note: %" PRIu64 " ENDs sent again: an ACK "
 			"came later than %u ms (the bench was not running "
-			"that long)\n", dp->cnt.rtx.end_resends,
-			SL_RTX_RTO_MS);
+			"that long)\n",
+			dp->cnt.rtx.end_resends, SL_RTX_RTO_MS);
 	if (dp->cnt.live.instances_died != 0)
-		fail(&bad, "%" PRIu64 " instance deaths", dp->cnt.live.instances_died);
+		fail(&bad, "%" PRIu64 " instance deaths",
+		     dp->cnt.live.instances_died);
 	if (dp->cnt.requests_refused != 0 || dp->cnt.requests_aborted != 0)
 		fail(&bad, "%" PRIu64 " requests refused, %" PRIu64 " aborted",
 		     dp->cnt.requests_refused, dp->cnt.requests_aborted);
 	if (dp->cnt.flows.created != dp->cnt.flows.ended ||
 	    dp->cnt.flows.expired != 0)
-		fail(&bad, "%" PRIu64 " streams created, %" PRIu64 " ended, %"
-		     PRIu64 " expired", dp->cnt.flows.created,
-		     dp->cnt.flows.ended, dp->cnt.flows.expired);
+		fail(&bad,
+		     "%" PRIu64 " streams created, %" PRIu64 " ended, %" PRIu64
+		     " expired",
+		     dp->cnt.flows.created, dp->cnt.flows.ended,
+		     dp->cnt.flows.expired);
 	if (bad) {
-		fprintf(stderr, "FAIL: the numbers above measure a path that "
+		fprintf(stderr,
+			"FAIL: the numbers above measure a path that "
 			"lost or refused work; fix the cause (flow table size, "
 			"quotas, the harness) before reading them\n");
 		exit(EXIT_FAILURE);
@@ -1410,7 +1440,8 @@ usage(const char *prog)
 		"usage: %s [options] [-- EAL arguments]\n"
 		"  --rounds N        alternating rounds, median reported (5)\n"
 		"  --seconds S       length of an io-fwd and a path round (2)\n"
-		"  --aux-seconds S   length of a fill and a profiled round (1)\n"
+		"  --aux-seconds S   length of a fill and a profiled round "
+		"(1)\n"
 		"  --streams N       concurrent requests (1024)\n"
 		"  --fragments N     fragments per stream (16)\n"
 		"  --hops 1|2|3      streams per request of --fragments: the "
@@ -1422,7 +1453,8 @@ usage(const char *prog)
 		"  --idle-ms N       flow idle timeout (5000)\n"
 		"  --commit STR      recorded in the report\n"
 		"  --json            one JSON object instead of the table\n"
-		"  --json-file PATH  the table on stdout, the JSON object in PATH\n",
+		"  --json-file PATH  the table on stdout, the JSON object in "
+		"PATH\n",
 		prog);
 }
 
@@ -1459,18 +1491,42 @@ parse_opts(int argc, char **argv, struct bench_opts *o)
 	};
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (c) {
-		case 'r': o->rounds = (unsigned int)atoi(optarg); break;
-		case 's': o->seconds = atof(optarg); break;
-		case 'a': o->aux_seconds = atof(optarg); break;
-		case 'S': o->streams = (unsigned int)atoi(optarg); break;
-		case 'F': o->fragments = (unsigned int)atoi(optarg); break;
-		case 'H': o->hops = (unsigned int)atoi(optarg); break;
-		case 'f': o->flows = (unsigned int)atoi(optarg); break;
-		case 'i': o->idle_ms = (unsigned int)atoi(optarg); break;
-		case 'c': o->commit = optarg; break;
-		case 'j': o->json = true; break;
-		case 'J': o->json_file = optarg; break;
-		default: usage(argv[0]); exit(c == 'h' ? 0 : 2);
+		case 'r':
+			o->rounds = (unsigned int)atoi(optarg);
+			break;
+		case 's':
+			o->seconds = atof(optarg);
+			break;
+		case 'a':
+			o->aux_seconds = atof(optarg);
+			break;
+		case 'S':
+			o->streams = (unsigned int)atoi(optarg);
+			break;
+		case 'F':
+			o->fragments = (unsigned int)atoi(optarg);
+			break;
+		case 'H':
+			o->hops = (unsigned int)atoi(optarg);
+			break;
+		case 'f':
+			o->flows = (unsigned int)atoi(optarg);
+			break;
+		case 'i':
+			o->idle_ms = (unsigned int)atoi(optarg);
+			break;
+		case 'c':
+			o->commit = optarg;
+			break;
+		case 'j':
+			o->json = true;
+			break;
+		case 'J':
+			o->json_file = optarg;
+			break;
+		default:
+			usage(argv[0]);
+			exit(c == 'h' ? 0 : 2);
 		}
 	}
 	/* Streams linger 1 s after their END (SL_FLOW_LINGER_MS): the table
@@ -1478,9 +1534,9 @@ parse_opts(int argc, char **argv, struct bench_opts *o)
 	 * three 16-fragment streams a request and 600,000 with --hops 1. */
 	if (o->flows == 0)
 		o->flows = o->hops == BENCH_MAX_HOPS ? 524288 : 1048576;
-	if (o->rounds < 1 || o->rounds > BENCH_MAX_ROUNDS ||
-	    o->seconds <= 0 || o->aux_seconds <= 0 || o->streams < 1 ||
-	    o->fragments < 1 || o->hops < 1 || o->hops > BENCH_MAX_HOPS) {
+	if (o->rounds < 1 || o->rounds > BENCH_MAX_ROUNDS || o->seconds <= 0 ||
+	    o->aux_seconds <= 0 || o->streams < 1 || o->fragments < 1 ||
+	    o->hops < 1 || o->hops > BENCH_MAX_HOPS) {
 		usage(argv[0]);
 		exit(2);
 	}
@@ -1510,9 +1566,10 @@ main(int argc, char **argv)
 	 * entry (dataplane/sluiced.c, eal_memory_mb). */
 	snprintf(mem, sizeof(mem), "%" PRIu64,
 		 128 + (((uint64_t)SL_POOL_MBUFS *
-			 (RTE_MBUF_DEFAULT_BUF_SIZE + sizeof(struct rte_mbuf) +
-			  64) +
-			 (uint64_t)o.flows * 3584) >> 20));
+				 (RTE_MBUF_DEFAULT_BUF_SIZE +
+				  sizeof(struct rte_mbuf) + 64) +
+			 (uint64_t)o.flows * 3584) >>
+			20));
 	eal_argv[eal_argc++] = "-m";
 	eal_argv[eal_argc++] = mem;
 	eal_argv[eal_argc++] = "--no-pci";
@@ -1536,10 +1593,9 @@ main(int argc, char **argv)
 	b->cfg = bench_config(&o);
 	/* sluiced's pool: its quotas and the copies kept for resends are
 	 * fractions of it. */
-	b->pool = rte_pktmbuf_pool_create("bench_pool", SL_POOL_MBUFS,
-					  SL_POOL_CACHE, 0,
-					  RTE_MBUF_DEFAULT_BUF_SIZE,
-					  rte_socket_id());
+	b->pool = rte_pktmbuf_pool_create(
+		"bench_pool", SL_POOL_MBUFS, SL_POOL_CACHE, 0,
+		RTE_MBUF_DEFAULT_BUF_SIZE, rte_socket_id());
 	if (b->pool == NULL)
 		rte_exit(EXIT_FAILURE, "cannot create mempool: %s\n",
 			 rte_strerror(rte_errno));
@@ -1557,21 +1613,21 @@ main(int argc, char **argv)
 	for (unsigned int r = 0; r < o.rounds; r++) {
 		uint64_t frags;
 
-		b->cpf[BENCH_FILL][r] = run_round(b, BENCH_FILL, o.aux_seconds,
-						  NULL, NULL);
-		b->cpf[BENCH_IO_FWD][r] = run_round(b, BENCH_IO_FWD, o.seconds,
-						    NULL, NULL);
+		b->cpf[BENCH_FILL][r] =
+			run_round(b, BENCH_FILL, o.aux_seconds, NULL, NULL);
+		b->cpf[BENCH_IO_FWD][r] =
+			run_round(b, BENCH_IO_FWD, o.seconds, NULL, NULL);
 		b->cpf[BENCH_PATH][r] = run_round(b, BENCH_PATH, o.seconds,
 						  NULL, &b->lookup_cpf[r]);
-		b->cpf[BENCH_PROFILED][r] = run_round(b, BENCH_PROFILED,
-						      o.aux_seconds, &frags,
-						      NULL);
+		b->cpf[BENCH_PROFILED][r] = run_round(
+			b, BENCH_PROFILED, o.aux_seconds, &frags, NULL);
 		for (int s = SL_STAGE_PARSE; s < SL_STAGE_MAX; s++)
-			b->stage_cpf[s][r] = (double)b->dp->prof[s].cycles /
-					     (double)frags;
+			b->stage_cpf[s][r] =
+				(double)b->dp->prof[s].cycles / (double)frags;
 		b->hk_cpf[r] = (double)b->hk_cycles / (double)frags;
 		if (!o.json)
-			fprintf(stderr, "round %u/%u: fill %.1f io-fwd %.1f "
+			fprintf(stderr,
+				"round %u/%u: fill %.1f io-fwd %.1f "
 				"path %.1f profiled %.1f\n",
 				r + 1, o.rounds, b->cpf[BENCH_FILL][r],
 				b->cpf[BENCH_IO_FWD][r], b->cpf[BENCH_PATH][r],

@@ -104,7 +104,7 @@ struct frag {
 	uint32_t off, len;
 };
 
-static struct frag *frags;   /* all streams' fragments, in order */
+static struct frag *frags; /* all streams' fragments, in order */
 static uint32_t frag_first[MAX_TEXTS + 1];
 static size_t total_bytes, total_frags, names_in_text, names_split;
 
@@ -126,8 +126,14 @@ json_generated(const char *line)
 			continue;
 		}
 		switch (*++p) {
-		case 'n': *o++ = '\n'; p++; break;
-		case 't': *o++ = '\t'; p++; break;
+		case 'n':
+			*o++ = '\n';
+			p++;
+			break;
+		case 't':
+			*o++ = '\t';
+			p++;
+			break;
 		case 'u':
 			sscanf(p + 1, "%4x", &c);
 			p += 5;
@@ -153,7 +159,9 @@ json_generated(const char *line)
 				*o++ = (char)(0x80 | (c & 0x3F));
 			}
 			break;
-		default: *o++ = *p++; break;
+		default:
+			*o++ = *p++;
+			break;
 		}
 	}
 	*o = '\0';
@@ -239,8 +247,8 @@ chunk(void)
 
 			if (end <= at)
 				continue;
-			frags[total_frags++] =
-				(struct frag){(uint32_t)at, (uint32_t)(end - at)};
+			frags[total_frags++] = (struct frag){
+				(uint32_t)at, (uint32_t)(end - at)};
 			at = end;
 		}
 		total_bytes += len;
@@ -252,38 +260,47 @@ chunk(void)
 /* 9,985 name-like literals, distinct after normalisation and from the
  * 15: first name + surname, some with a middle initial or a hyphen. */
 static const char *const first[] = {
-	"James", "Maria", "Wei", "Aisha", "Carlos", "Yuki", "Olga", "Ahmed",
-	"Priya", "Lucas", "Fatima", "Hiroshi", "Elena", "Kwame", "Sofia",
-	"Dmitri", "Amara", "Jin", "Isabel", "Omar", "Mei", "Tomasz", "Leila",
-	"Diego", "Anika", "Sven", "Zara", "Kenji", "Nadia", "Rafael", "Ines",
-	"Arjun", "Chloe", "Mateo", "Hana", "Ivan", "Noor", "Pedro", "Lin",
-	"Astrid", "Kofi", "Yara", "Andrei", "Mina", "Tariq", "Greta", "Ravi",
-	"Lucia", "Emeka", "Sakura", "Bruno", "Ayesha", "Felix", "Rosa",
-	"Jamal", "Ingrid", "Chen", "Valentina", "Musa", "Elif", "Marco",
-	"Keiko", "Samir", "Freya", "Joon", "Alma", "Nikolai", "Dalia",
-	"Thiago", "Esra", "Hugo", "Rania", "Lars", "Amina", "Yusuf", "Clara",
-	"Rohan", "Mariam", "Stefan", "Xiu", "Gabriel", "Layla", "Anton",
-	"Noa", "Kaveh", "Beatriz", "Tunde", "Linnea", "Hamid", "Camila",
-	"Jorge", "Asha", "Pavel", "Soo-ah", "Emil", "Zainab", "Luca", "Ana",
-	"Farid", "Helga",
+	"James",   "Maria",   "Wei",     "Aisha",     "Carlos", "Yuki",
+	"Olga",    "Ahmed",   "Priya",   "Lucas",     "Fatima", "Hiroshi",
+	"Elena",   "Kwame",   "Sofia",   "Dmitri",    "Amara",  "Jin",
+	"Isabel",  "Omar",    "Mei",     "Tomasz",    "Leila",  "Diego",
+	"Anika",   "Sven",    "Zara",    "Kenji",     "Nadia",  "Rafael",
+	"Ines",    "Arjun",   "Chloe",   "Mateo",     "Hana",   "Ivan",
+	"Noor",    "Pedro",   "Lin",     "Astrid",    "Kofi",   "Yara",
+	"Andrei",  "Mina",    "Tariq",   "Greta",     "Ravi",   "Lucia",
+	"Emeka",   "Sakura",  "Bruno",   "Ayesha",    "Felix",  "Rosa",
+	"Jamal",   "Ingrid",  "Chen",    "Valentina", "Musa",   "Elif",
+	"Marco",   "Keiko",   "Samir",   "Freya",     "Joon",   "Alma",
+	"Nikolai", "Dalia",   "Thiago",  "Esra",      "Hugo",   "Rania",
+	"Lars",    "Amina",   "Yusuf",   "Clara",     "Rohan",  "Mariam",
+	"Stefan",  "Xiu",     "Gabriel", "Layla",     "Anton",  "Noa",
+	"Kaveh",   "Beatriz", "Tunde",   "Linnea",    "Hamid",  "Camila",
+	"Jorge",   "Asha",    "Pavel",   "Soo-ah",    "Emil",   "Zainab",
+	"Luca",    "Ana",     "Farid",   "Helga",
 };
 static const char *const last[] = {
-	"Smith", "Garcia", "Wang", "Khan", "Silva", "Tanaka", "Ivanova",
-	"Hassan", "Sharma", "Muller", "Okafor", "Kim", "Rossi", "Nguyen",
-	"Kowalski", "Haddad", "Lopez", "Sato", "Petrov", "Mensah", "Liu",
-	"Novak", "Fernandez", "Yilmaz", "Johansson", "Abebe", "Moreau",
-	"Gupta", "Costa", "Suzuki", "Horvath", "Rahman", "Dubois", "Zhang",
-	"Santos", "Kovacs", "Ali", "Jensen", "Ortiz", "Mwangi", "Fischer",
-	"Park-Lee", "Nakagawa", "Chowdhury", "Bianchi", "Popescu", "Oyelaran",
-	"Lindqvist", "Herrera", "Mahmoud", "Takahashi", "Kuznetsov", "Adeyemi",
-	"Varga", "Cruz", "Bakr", "Schmidt", "Yamamoto", "Reyes", "Nowak",
-	"Osei", "Lambert", "Castillo", "Farouk", "Hoang", "Berg", "Mendes",
-	"Iyer", "Romano", "Sokolov", "Achebe", "Lee", "Navarro", "Aziz",
-	"Weber", "Kato", "Morales", "Pham", "Eriksen", "Said", "Duarte",
-	"Banerjee", "Ricci", "Volkov", "Nwosu", "Chen-Ortiz", "Ibrahim",
-	"Keller", "Mori", "Vargas", "Tran", "Holm", "Pereira", "Das",
-	"Greco", "Orlov", "Eze", "Wu", "Salazar", "Haidari", "Vasquez",
-	"Almeida", "Kaur", "Jung", "Torres", "Brennan",
+	"Smith",      "Garcia",    "Wang",      "Khan",      "Silva",
+	"Tanaka",     "Ivanova",   "Hassan",    "Sharma",    "Muller",
+	"Okafor",     "Kim",       "Rossi",     "Nguyen",    "Kowalski",
+	"Haddad",     "Lopez",     "Sato",      "Petrov",    "Mensah",
+	"Liu",        "Novak",     "Fernandez", "Yilmaz",    "Johansson",
+	"Abebe",      "Moreau",    "Gupta",     "Costa",     "Suzuki",
+	"Horvath",    "Rahman",    "Dubois",    "Zhang",     "Santos",
+	"Kovacs",     "Ali",       "Jensen",    "Ortiz",     "Mwangi",
+	"Fischer",    "Park-Lee",  "Nakagawa",  "Chowdhury", "Bianchi",
+	"Popescu",    "Oyelaran",  "Lindqvist", "Herrera",   "Mahmoud",
+	"Takahashi",  "Kuznetsov", "Adeyemi",   "Varga",     "Cruz",
+	"Bakr",       "Schmidt",   "Yamamoto",  "Reyes",     "Nowak",
+	"Osei",       "Lambert",   "Castillo",  "Farouk",    "Hoang",
+	"Berg",       "Mendes",    "Iyer",      "Romano",    "Sokolov",
+	"Achebe",     "Lee",       "Navarro",   "Aziz",      "Weber",
+	"Kato",       "Morales",   "Pham",      "Eriksen",   "Said",
+	"Duarte",     "Banerjee",  "Ricci",     "Volkov",    "Nwosu",
+	"Chen-Ortiz", "Ibrahim",   "Keller",    "Mori",      "Vargas",
+	"Tran",       "Holm",      "Pereira",   "Das",       "Greco",
+	"Orlov",      "Eze",       "Wu",        "Salazar",   "Haidari",
+	"Vasquez",    "Almeida",   "Kaur",      "Jung",      "Torres",
+	"Brennan",
 };
 
 static char **
@@ -350,7 +367,7 @@ make_names(unsigned n)
 
 struct out {
 	const uint8_t *text; /* the stream's original text */
-	uint8_t *buf;  /* one stream's released bytes */
+	uint8_t *buf;        /* one stream's released bytes */
 	size_t len, cap;
 	bool record;
 	uint64_t plain_end; /* original end of the text released as is */
@@ -398,7 +415,9 @@ struct base_cx {
 	uint32_t *origin;
 	const uint8_t *frag;
 	size_t frag_len;
-	struct { uint32_t from, to; } mask[64];
+	struct {
+		uint32_t from, to;
+	} mask[64];
 	unsigned n_mask;
 	struct out *o;
 };
@@ -486,8 +505,7 @@ sluice_stream(const struct sl_guard_set *set, struct sl_guard_scratch *sc,
 
 	o->text = text;
 	for (uint32_t i = frag_first[t]; i < frag_first[t + 1]; i++)
-		sl_guard_feed(st, sc, text + frags[i].off, frags[i].len,
-			      &sink);
+		sl_guard_feed(st, sc, text + frags[i].off, frags[i].len, &sink);
 	sl_guard_finish(st, sc, &sink);
 }
 
@@ -595,7 +613,8 @@ run_set(struct set_run *sr, char **rule_names, unsigned n, unsigned rounds,
 	o.record = false;
 	for (unsigned r = 0; r < rounds; r++) {
 		for (int which = 0; which < 2; which++) {
-			struct result *res = which ? &sr->baseline : &sr->sluice;
+			struct result *res =
+				which ? &sr->baseline : &sr->sluice;
 			uint64_t c0 = cycles(), c;
 
 			for (unsigned t = 0; t < n_texts * passes; t++) {
@@ -609,8 +628,8 @@ run_set(struct set_run *sr, char **rule_names, unsigned n, unsigned rounds,
 			c = cycles() - c0;
 			res->cycles_per_byte[r] =
 				(double)c / (double)(total_bytes * passes);
-			res->frags_per_s[r] = (double)(total_frags * passes) *
-					      hz / (double)c;
+			res->frags_per_s[r] =
+				(double)(total_frags * passes) * hz / (double)c;
 		}
 	}
 	sr->sluice.cpb = median(sr->sluice.cycles_per_byte, rounds);
@@ -651,8 +670,8 @@ cpu_model(char *out, size_t n)
 }
 
 static void
-json_result(FILE *f, const char *name, const struct result *r,
-	    unsigned rounds, const char *sep)
+json_result(FILE *f, const char *name, const struct result *r, unsigned rounds,
+	    const char *sep)
 {
 	fprintf(f,
 		"    \"%s\": {\"cycles_per_byte\": %.2f, \"fragments_per_s\": "
@@ -660,8 +679,8 @@ json_result(FILE *f, const char *name, const struct result *r,
 		"\"leaked_before_detection\": %llu, \"detected\": %llu, "
 		"\"per_round_cycles_per_byte\": [",
 		name, r->cpb, r->fps, (unsigned long long)r->leaked,
-		(unsigned long long)r->in_output,
-		(unsigned long long)r->late, (unsigned long long)r->detected);
+		(unsigned long long)r->in_output, (unsigned long long)r->late,
+		(unsigned long long)r->detected);
 	for (unsigned i = 0; i < rounds; i++)
 		fprintf(f, "%s%.2f", i ? ", " : "", r->cycles_per_byte[i]);
 	fprintf(f, "]}%s\n", sep);
@@ -703,12 +722,24 @@ main(int argc, char **argv)
 
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
-		case 'd': dir = optarg; break;
-		case 'r': rounds = (unsigned)atoi(optarg); break;
-		case 'j': json = optarg; break;
-		case 'c': commit = optarg; break;
-		case 'p': passes = (unsigned)atoi(optarg); break;
-		default: usage(); return c == 'h' ? 0 : 2;
+		case 'd':
+			dir = optarg;
+			break;
+		case 'r':
+			rounds = (unsigned)atoi(optarg);
+			break;
+		case 'j':
+			json = optarg;
+			break;
+		case 'c':
+			commit = optarg;
+			break;
+		case 'p':
+			passes = (unsigned)atoi(optarg);
+			break;
+		default:
+			usage();
+			return c == 'h' ? 0 : 2;
 		}
 	}
 	if (rounds < 1 || rounds > MAX_ROUNDS || passes < 1) {
@@ -754,18 +785,19 @@ main(int argc, char **argv)
 			printf("| %u | %s | %.1f | %.0f | %llu | %llu (%llu + "
 			       "%llu) |\n",
 			       runs[s].n_rules, w ? "baseline" : "sluice",
-			       r->cpb, r->fps,
-			       (unsigned long long)r->detected,
+			       r->cpb, r->fps, (unsigned long long)r->detected,
 			       (unsigned long long)r->leaked,
 			       (unsigned long long)r->in_output,
 			       (unsigned long long)r->late);
 		}
 	printf("\n");
 	for (int s = 0; s < 2; s++)
-		printf("%u rules: sluice/baseline cycles %.2f; compile %.1f ms; "
+		printf("%u rules: sluice/baseline cycles %.2f; compile %.1f "
+		       "ms; "
 		       "%u states x %u classes (%zu KiB); state %zu B per "
 		       "stream, held_max %u B\n",
-		       runs[s].n_rules, runs[s].sluice.cpb / runs[s].baseline.cpb,
+		       runs[s].n_rules,
+		       runs[s].sluice.cpb / runs[s].baseline.cpb,
 		       runs[s].compile_ms, runs[s].info.ac_states,
 		       runs[s].info.ac_classes, runs[s].info.ac_bytes / 1024,
 		       runs[s].info.state_size, runs[s].info.held_max);
@@ -778,16 +810,18 @@ main(int argc, char **argv)
 				strerror(errno));
 			return 1;
 		}
-		fprintf(f, "{\n  \"machine\": {\"cpu\": \"%s\", \"cores\": %ld, "
-			   "\"tsc_hz\": %.0f},\n",
+		fprintf(f,
+			"{\n  \"machine\": {\"cpu\": \"%s\", \"cores\": %ld, "
+			"\"tsc_hz\": %.0f},\n",
 			cpu, sysconf(_SC_NPROCESSORS_ONLN), hz);
 		fprintf(f, "  \"commit\": \"%s\",\n  \"date\": \"%s\",\n",
 			commit, date);
 		fprintf(f, "  \"rounds\": %u,\n  \"passes\": %u,\n", rounds,
 			passes);
-		fprintf(f, "  \"input\": {\"streams\": %u, \"fragments\": %zu, "
-			   "\"bytes\": %zu, \"names_in_text\": %zu, "
-			   "\"names_split\": %zu, \"action\": \"redact\"},\n",
+		fprintf(f,
+			"  \"input\": {\"streams\": %u, \"fragments\": %zu, "
+			"\"bytes\": %zu, \"names_in_text\": %zu, "
+			"\"names_split\": %zu, \"action\": \"redact\"},\n",
 			n_texts, total_frags, total_bytes, names_in_text,
 			names_split);
 		for (int s = 0; s < 2; s++) {

@@ -33,7 +33,7 @@
 #define CORPUS SL_SOURCE_DIR "/tools/data/corpus.txt"
 #define QUESTION_TOKENS 12 /* sluicegen's default question */
 
-#define MS_NS(ms) ((uint64_t)((ms) * 1e6 + 0.5))
+#define MS_NS(ms) ((uint64_t)((ms)*1e6 + 0.5))
 
 /* sluice-engine's defaults (tools/engine/README.md has the sources). */
 static const struct sl_lm_params lm_defaults = {
@@ -122,10 +122,10 @@ capacity(const struct sl_corpus *c, enum prompt p, uint64_t seed,
 	unsigned int done = 0;
 	uint64_t t = 0, sum_in = 0, sum_out = 0;
 
-	if (ev == NULL ||
-	    sl_lm_init(&lm, &lm_defaults,
-		       n > lm_defaults.max_num_seqs ? n
-						    : lm_defaults.max_num_seqs) != 0) {
+	if (ev == NULL || sl_lm_init(&lm, &lm_defaults,
+				     n > lm_defaults.max_num_seqs
+					     ? n
+					     : lm_defaults.max_num_seqs) != 0) {
 		fprintf(stderr, "lm_capacity: out of memory\n");
 		exit(1);
 	}
@@ -195,7 +195,7 @@ main(int argc, char **argv)
 			seeds = (unsigned int)v;
 		else
 			prefix[o == 'c' ? P_CLAIMS : P_QUERIES] =
-			    (unsigned int)v;
+				(unsigned int)v;
 	}
 	c = sl_corpus_load(CORPUS);
 	if (c == NULL) {
@@ -209,8 +209,8 @@ main(int argc, char **argv)
 		printf("%s\"%s\": {\"per_seed\": [", p ? ", " : "",
 		       prompt_name[p]);
 		for (unsigned int s = 1; s <= seeds; s++) {
-			double cap = capacity(c, (enum prompt)p, s, n, prefix[p],
-					      &in, &out);
+			double cap = capacity(c, (enum prompt)p, s, n,
+					      prefix[p], &in, &out);
 
 			sum += cap;
 			sum2 += cap * cap;
@@ -219,7 +219,8 @@ main(int argc, char **argv)
 		mean = sum / seeds;
 		sd = seeds > 1 ? sqrt((sum2 - sum * sum / seeds) / (seeds - 1))
 			       : 0;
-		printf("], \"mean\": %.3f, \"sd\": %.3f, \"prefix_tokens\": %u, "
+		printf("], \"mean\": %.3f, \"sd\": %.3f, \"prefix_tokens\": "
+		       "%u, "
 		       "\"prompt_tokens_mean\": %.1f, \"answer_tokens_mean\": "
 		       "%.1f, \"alto_fig5\": %.1f, \"relative_error\": %.3f}",
 		       mean, sd, prefix[p], in, out, alto_fig5[p],

@@ -19,43 +19,43 @@
  * no timing (the original emulator). answer .. rerank follow ALTO's
  * fact-checking pipeline, one role per stage. replay is an LM stage that
  * answers each question with a recorded answer (--data). */
-#define SL_ENGINE_ROLES(_)                                                    \
-	_(TRANSFORM, "transform")                                             \
-	_(ANSWER, "answer")                                                   \
-	_(CLAIMS, "claims")                                                   \
-	_(QUERIES, "queries")                                                 \
-	_(BM25, "bm25")                                                       \
-	_(ENCODER, "encoder")                                                 \
-	_(RERANK, "rerank")                                                   \
+#define SL_ENGINE_ROLES(_)                                                     \
+	_(TRANSFORM, "transform")                                              \
+	_(ANSWER, "answer")                                                    \
+	_(CLAIMS, "claims")                                                    \
+	_(QUERIES, "queries")                                                  \
+	_(BM25, "bm25")                                                        \
+	_(ENCODER, "encoder")                                                  \
+	_(RERANK, "rerank")                                                    \
 	_(REPLAY, "replay")
 
 enum sl_engine_role {
 #define SL_ENGINE_ROLE_ENUM(name, text) SL_ENGINE_ROLE_##name,
 	SL_ENGINE_ROLES(SL_ENGINE_ROLE_ENUM)
 #undef SL_ENGINE_ROLE_ENUM
-	SL_ENGINE_ROLE_MAX
+		SL_ENGINE_ROLE_MAX
 };
 
-#define SL_ENGINE_JOIN_MAX 8 /* inputs one join waits for, at most */
+#define SL_ENGINE_JOIN_MAX 8     /* inputs one join waits for, at most */
 #define ENGINE_TABLE_SIZE 65536u /* stream table slots, power of two */
 
 /* The timing model, durations already multiplied by --time-scale. */
 struct sl_engine_model {
-	struct sl_lm_params lm;        /* LM: the iteration loop (lm_loop.h) */
-	uint32_t prefix_tokens;        /* LM: the stage's few-shot prompt */
-	bool serial_children;          /* LM: one answer a request at a time */
-	uint64_t token_ns;             /* bm25: service per input token */
-	uint64_t item_ns;              /* encoder, rerank: service per item
+	struct sl_lm_params lm; /* LM: the iteration loop (lm_loop.h) */
+	uint32_t prefix_tokens; /* LM: the stage's few-shot prompt */
+	bool serial_children;   /* LM: one answer a request at a time */
+	uint64_t token_ns;      /* bm25: service per input token */
+	uint64_t item_ns;       /* encoder, rerank: service per item
 					* (encoder: per batch) */
-	uint64_t item_batch_ns;        /* encoder: and per item of a batch */
-	unsigned int batch;            /* encoder: items served at once */
-	unsigned int max_batch;        /* LM: sequences in the loop at once
+	uint64_t item_batch_ns; /* encoder: and per item of a batch */
+	unsigned int batch;     /* encoder: items served at once */
+	unsigned int max_batch; /* LM: sequences in the loop at once
 					* (lm.max_num_seqs) */
-	unsigned int workers;          /* others: items served at once */
-	unsigned int max_queue;        /* waiting work before OVERLOAD */
-	uint64_t max_wait_ns;          /* oldest waiting work before
+	unsigned int workers;   /* others: items served at once */
+	unsigned int max_queue; /* waiting work before OVERLOAD */
+	uint64_t max_wait_ns;   /* oldest waiting work before
 					* OVERLOAD; 0: no bound */
-	unsigned int join;             /* rerank: from_stages to wait for */
+	unsigned int join;      /* rerank: from_stages to wait for */
 	uint64_t seed;
 };
 
@@ -112,12 +112,12 @@ struct engine_stats {
 	uint64_t ttft_count;
 	uint64_t tpot_ns_sum;
 	uint64_t tpot_count;
-	uint64_t output_ns_sum; /* LM: input END to answer END, summed */
-	uint64_t lines_out;     /* LM: answer lines (claims, queries) */
+	uint64_t output_ns_sum;  /* LM: input END to answer END, summed */
+	uint64_t lines_out;      /* LM: answer lines (claims, queries) */
 	uint64_t replay_unknown; /* replay: questions not in --data */
 	/* liveness */
-	uint64_t pause_changes;   /* PAUSE set or cleared */
-	uint64_t shutdown_aborts; /* ABORT SHUTDOWN sent at SIGTERM */
+	uint64_t pause_changes;    /* PAUSE set or cleared */
+	uint64_t shutdown_aborts;  /* ABORT SHUTDOWN sent at SIGTERM */
 	uint64_t shutdown_dropped; /* fragments that came during shutdown */
 };
 
@@ -146,11 +146,11 @@ struct engine {
 	struct sl_corpus *corpus;
 	struct sl_timer_heap timers;
 	struct sl_job_fifo waiting;
-	unsigned int active; /* LM: sequences in the loop; others: busy */
-	struct sl_lm lm;     /* LM: the iteration loop */
+	unsigned int active;       /* LM: sequences in the loop; others: busy */
+	struct sl_lm lm;           /* LM: the iteration loop */
 	struct sl_lm_event *lm_ev; /* LM: one iteration's tokens */
-	bool lm_armed;       /* LM: the loop's timer is in the heap */
-	uint64_t text_bytes; /* input text held by open streams */
+	bool lm_armed;             /* LM: the loop's timer is in the heap */
+	uint64_t text_bytes;       /* input text held by open streams */
 	/* replay */
 	struct sl_model_replay *replay;
 	unsigned int chunk_min; /* bytes per token, --chunk-min/--chunk-max */
@@ -165,14 +165,12 @@ struct engine {
  * keep a pointer to one across engine_remove().
  */
 struct engine_stream *engine_lookup(struct engine *e,
-				    const struct engine_key *k,
-				    bool *created);
+				    const struct engine_key *k, bool *created);
 
 /**
  * engine_find - the entry of @k, or NULL; claims nothing.
  */
-struct engine_stream *engine_find(struct engine *e,
-				  const struct engine_key *k);
+struct engine_stream *engine_find(struct engine *e, const struct engine_key *k);
 
 /**
  * engine_remove - free the entry @s (its job is not touched).
@@ -183,8 +181,7 @@ void engine_remove(struct engine *e, struct engine_stream *s);
  * engine_track_seq - account for the arrival of @seq on @s. Return false
  * for a duplicate, which must not be answered.
  */
-bool engine_track_seq(struct engine *e, struct engine_stream *s,
-		      uint32_t seq);
+bool engine_track_seq(struct engine *e, struct engine_stream *s, uint32_t seq);
 
 /**
  * engine_tx_slot - the next free datagram of the transmit burst, flushing

@@ -22,17 +22,17 @@ enum lm_state { LM_FREE, LM_WAITING, LM_RUNNING };
 struct sl_lm_seq {
 	void *owner;
 	uint64_t prefix_key;
-	uint32_t next;      /* free list or FIFO */
-	uint32_t prompt;    /* prompt tokens */
-	uint32_t prefix;    /* of which the named prefix */
-	uint32_t out;       /* tokens to give */
-	uint32_t done;      /* tokens given */
-	uint32_t computed;  /* chunked: of prompt + done, prefilled so far */
+	uint32_t next;     /* free list or FIFO */
+	uint32_t prompt;   /* prompt tokens */
+	uint32_t prefix;   /* of which the named prefix */
+	uint32_t out;      /* tokens to give */
+	uint32_t done;     /* tokens given */
+	uint32_t computed; /* chunked: of prompt + done, prefilled so far */
 	uint8_t state;
-	bool prefilled;     /* running and its prompt computed: decodes */
+	bool prefilled; /* running and its prompt computed: decodes */
 	bool in_batch;
-	bool gives;         /* in the batch: a token when it ends */
-	bool dead;          /* cancelled while in the batch */
+	bool gives; /* in the batch: a token when it ends */
+	bool dead;  /* cancelled while in the batch */
 };
 
 static uint64_t
@@ -55,9 +55,10 @@ sl_lm_init(struct sl_lm *lm, const struct sl_lm_params *p, uint32_t capacity)
 	lm->running = calloc(p->max_num_seqs, sizeof(*lm->running));
 	lm->batch = calloc(p->max_num_seqs, sizeof(*lm->batch));
 	if (p->prefix_cache_slots > 0) {
-		lm->prefix_key = calloc(p->prefix_cache_slots, sizeof(uint64_t));
+		lm->prefix_key =
+			calloc(p->prefix_cache_slots, sizeof(uint64_t));
 		lm->prefix_used =
-		    calloc(p->prefix_cache_slots, sizeof(uint64_t));
+			calloc(p->prefix_cache_slots, sizeof(uint64_t));
 	}
 	if (lm->seqs == NULL || lm->running == NULL || lm->batch == NULL ||
 	    (p->prefix_cache_slots > 0 &&
@@ -195,7 +196,7 @@ run_remove(struct sl_lm *lm, uint32_t i)
 		if (lm->running[k] == i) {
 			memmove(&lm->running[k], &lm->running[k + 1],
 				(lm->n_running - k - 1) *
-				    sizeof(lm->running[0]));
+					sizeof(lm->running[0]));
 			lm->n_running--;
 			lm->kv_used -= seq_kv(&lm->seqs[i]);
 			return;
@@ -223,8 +224,7 @@ make_decode_room(struct sl_lm *lm)
 
 	for (uint32_t k = 0; k < lm->n_running; k++)
 		decoding += lm->seqs[lm->running[k]].prefilled;
-	while (lm->n_running > 1 &&
-	       lm->kv_used + decoding > lm->p.kv_tokens) {
+	while (lm->n_running > 1 && lm->kv_used + decoding > lm->p.kv_tokens) {
 		uint32_t i = lm->running[lm->n_running - 1];
 
 		decoding -= lm->seqs[i].prefilled;
@@ -311,7 +311,8 @@ plan_chunked(struct sl_lm *lm)
 		s->computed += n;
 		budget -= n;
 		tokens += n;
-		batch_add(lm, lm->running[k], s->computed == s->prompt + s->done);
+		batch_add(lm, lm->running[k],
+			  s->computed == s->prompt + s->done);
 	}
 	while (budget > 0 && head_fits(lm)) {
 		uint32_t i = wait_pop(lm);

@@ -83,28 +83,28 @@ struct sl_lm_stats {
 	uint64_t prompt_tokens;      /* computed by prefills (recompute too) */
 	uint64_t prefix_hits;        /* prefills that skipped their prefix */
 	uint64_t preemptions;
-	uint64_t busy_ns;            /* time with an iteration running */
+	uint64_t busy_ns; /* time with an iteration running */
 };
 
 struct sl_lm {
 	struct sl_lm_params p;
 	struct sl_lm_seq *seqs; /* capacity of them */
 	uint32_t capacity;
-	uint32_t free_head;    /* free list through seqs[].next */
-	uint32_t wait_head;    /* FIFO, through seqs[].next */
+	uint32_t free_head; /* free list through seqs[].next */
+	uint32_t wait_head; /* FIFO, through seqs[].next */
 	uint32_t wait_tail;
 	uint32_t n_waiting;
-	uint32_t *running;     /* seq indices, in admission order */
+	uint32_t *running; /* seq indices, in admission order */
 	uint32_t n_running;
-	uint32_t *batch;       /* the iteration's sequences */
+	uint32_t *batch; /* the iteration's sequences */
 	uint32_t n_batch;
-	uint64_t kv_used;      /* tokens held by running sequences */
+	uint64_t kv_used; /* tokens held by running sequences */
 	uint64_t iter_start;
 	uint64_t iter_end;     /* UINT64_MAX: idle */
 	uint64_t *prefix_key;  /* cache: prefix_cache_slots entries */
 	uint64_t *prefix_used; /* LRU stamps, 0: empty */
 	uint64_t stamp;
-	uint64_t admitted;     /* admission counter (preemption order) */
+	uint64_t admitted; /* admission counter (preemption order) */
 	struct sl_lm_stats st;
 };
 

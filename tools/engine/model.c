@@ -182,7 +182,8 @@ sl_model_words_of_text(struct sl_model_words *ws, const char *s, size_t len)
 		while (end > start &&
 		       !sl_model_is_word_byte((unsigned char)s[end - 1]))
 			end--;
-		if (end > start && sl_model_words_push(ws, s + start, end - start))
+		if (end > start &&
+		    sl_model_words_push(ws, s + start, end - start))
 			return -ENOMEM;
 	}
 	return 0;
@@ -297,9 +298,9 @@ sl_model_join(struct sl_model_text *out, const struct sl_model_word *w,
 unsigned int
 sl_model_n_claims(unsigned int words)
 {
-	double n = floor(pow((double)words / SL_MODEL_CLAIM_WORDS,
-			     SL_MODEL_CLAIM_EXP) +
-			 0.5);
+	double n = floor(
+		pow((double)words / SL_MODEL_CLAIM_WORDS, SL_MODEL_CLAIM_EXP) +
+		0.5);
 
 	if (n < 1)
 		return 1;
@@ -329,7 +330,8 @@ sl_model_claims(const char *in, size_t len, const struct sl_corpus *c,
 	for (i = 0; i < n_claims; i++) {
 		unsigned int n_words, k;
 
-		n_words = sl_model_sample(&sl_model_claim_words, key, 4 + 2 * i);
+		n_words =
+			sl_model_sample(&sl_model_claim_words, key, 4 + 2 * i);
 		for (k = 0; k < n_words; k++) {
 			if (sl_model_join(out, &ws.w[pos], k == 0))
 				goto out;
@@ -359,7 +361,8 @@ sl_model_queries(const char *in, size_t len, const struct sl_corpus *c,
 	for (i = 0; i < n_queries; i++) {
 		unsigned int n_words, from_claim, k;
 
-		n_words = sl_model_sample(&sl_model_query_words, key, 4 + 2 * i);
+		n_words =
+			sl_model_sample(&sl_model_query_words, key, 4 + 2 * i);
 		from_claim = ws.n > 0 ? (n_words + 1) / 2 : 0;
 		if (sl_model_corpus_words(c, &t, n_words - from_claim, &cw))
 			goto out;
@@ -402,8 +405,8 @@ sl_model_bm25_word(struct sl_model_bm25 *b)
 	unsigned int d;
 
 	for (d = 0; d < SL_MODEL_DOCS; d++)
-		b->score[d] += (uint32_t)(sl_model_mix((w | d) ^ b->seed) %
-					  1000);
+		b->score[d] +=
+			(uint32_t)(sl_model_mix((w | d) ^ b->seed) % 1000);
 	b->words++;
 	b->word_hash = 2166136261u;
 	b->word_len = 0;
@@ -573,7 +576,8 @@ sl_model_rerank(const char *const *texts, const size_t *lens, unsigned int n,
 							break;
 					if (d < n_docs) {
 						docs[d].score += score;
-					} else if (n_docs < SL_MODEL_RERANK_MAX) {
+					} else if (n_docs <
+						   SL_MODEL_RERANK_MAX) {
 						docs[n_docs].id = (uint32_t)id;
 						docs[n_docs++].score = score;
 					}
@@ -585,8 +589,8 @@ sl_model_rerank(const char *const *texts, const size_t *lens, unsigned int n,
 		}
 	}
 	for (d = 0; d < n_docs; d++)
-		docs[d].score += (uint32_t)(sl_model_mix(emb ^ docs[d].id) %
-					    1000);
+		docs[d].score +=
+			(uint32_t)(sl_model_mix(emb ^ docs[d].id) % 1000);
 	return sl_model_top(docs, n_docs, out, max);
 }
 
@@ -599,8 +603,7 @@ sl_model_replay_hash(const char *q, size_t len)
 }
 
 const struct sl_model_replay_entry *
-sl_model_replay_find(const struct sl_model_replay *r, const char *q,
-		     size_t len)
+sl_model_replay_find(const struct sl_model_replay *r, const char *q, size_t len)
 {
 	uint32_t i;
 
@@ -697,8 +700,7 @@ sl_model_replay_load(const char *path, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: out of memory", path);
 		return NULL;
 	}
-	if (sl_jsonl_load(path, f, 3, sl_model_replay_add, r, err, errlen) <
-	    0)
+	if (sl_jsonl_load(path, f, 3, sl_model_replay_add, r, err, errlen) < 0)
 		goto fail;
 	if (r->n == 0) {
 		snprintf(err, errlen, "%s: no records", path);
@@ -723,13 +725,12 @@ sl_model_replay_load(const char *path, char *err, size_t errlen)
 				&r->e[r->slot[i] - 1];
 
 			if (o->question_len == e->question_len &&
-			    memcmp(o->question, e->question,
-				   e->question_len) == 0) {
+			    memcmp(o->question, e->question, e->question_len) ==
+				    0) {
 				snprintf(err, errlen,
 					 "%s: record %zu (id %s) repeats the "
 					 "question of record %u (id %s)",
-					 path, k + 1, e->id, r->slot[i],
-					 o->id);
+					 path, k + 1, e->id, r->slot[i], o->id);
 				goto fail;
 			}
 		}
@@ -742,9 +743,8 @@ fail:
 }
 
 void
-sl_model_chunker_init(struct sl_model_chunker *c, const char *text,
-		      size_t len, uint64_t key, unsigned int min,
-		      unsigned int max)
+sl_model_chunker_init(struct sl_model_chunker *c, const char *text, size_t len,
+		      uint64_t key, unsigned int min, unsigned int max)
 {
 	memset(c, 0, sizeof(*c));
 	c->text = text;

@@ -56,9 +56,9 @@ extern const struct sl_model_dist sl_model_answer_words; /* 62.5 +- 57.2 */
  * share rather than a whole answer's.
  */
 unsigned int sl_model_n_claims(unsigned int words);
-extern const struct sl_model_dist sl_model_claim_words;  /* 9.8 +- 3.5 */
-extern const struct sl_model_dist sl_model_n_queries;    /* 2.5 +- 1.3 */
-extern const struct sl_model_dist sl_model_query_words;  /* 5.5 +- 3.1 */
+extern const struct sl_model_dist sl_model_claim_words; /* 9.8 +- 3.5 */
+extern const struct sl_model_dist sl_model_n_queries;   /* 2.5 +- 1.3 */
+extern const struct sl_model_dist sl_model_query_words; /* 5.5 +- 3.1 */
 
 /**
  * sl_model_key - 64-bit key of @len bytes of text under @seed: FNV-1a 64
@@ -144,8 +144,7 @@ struct sl_model_bm25 {
 
 void sl_model_bm25_init(struct sl_model_bm25 *b, uint64_t seed);
 /* Feed @len more bytes of the query; a word may span calls. */
-void sl_model_bm25_feed(struct sl_model_bm25 *b, const char *text,
-			size_t len);
+void sl_model_bm25_feed(struct sl_model_bm25 *b, const char *text, size_t len);
 /* End of query: count the last word, write the top SL_MODEL_TOP documents
  * (score descending, id ascending on ties) to @top. */
 void sl_model_bm25_top(struct sl_model_bm25 *b, struct sl_model_doc *top);
@@ -181,7 +180,7 @@ unsigned int sl_model_rerank(const char *const *texts, const size_t *lens,
 
 /* One record of a replay file: a question and the answer to stream. */
 struct sl_model_replay_entry {
-	char *id;        /* the record's "id" as text ("" without one) */
+	char *id; /* the record's "id" as text ("" without one) */
 	char *question;
 	size_t question_len;
 	char *generated;
@@ -236,9 +235,9 @@ void sl_model_replay_free(struct sl_model_replay *r);
 struct sl_model_chunker {
 	const char *text;
 	size_t len;
-	size_t pos;     /* first byte not yet cut */
-	uint64_t key;   /* draws come from this key only */
-	uint32_t draw;  /* next draw */
+	size_t pos;    /* first byte not yet cut */
+	uint64_t key;  /* draws come from this key only */
+	uint32_t draw; /* next draw */
 	unsigned int min, max;
 };
 

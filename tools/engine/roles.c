@@ -377,14 +377,13 @@ lm_admit(struct engine *e, struct sl_job *j, uint64_t t)
 	uint32_t prefix = e->m.prefix_tokens;
 	uint32_t out = lm_out_tokens(e, j);
 
-	if (out == 0 ||
-	    sl_lm_submit(&e->lm, j, prefix + j->in_tokens, out,
-			 (uint64_t)e->role + 1, prefix, t) != 0) {
+	if (out == 0 || sl_lm_submit(&e->lm, j, prefix + j->in_tokens, out,
+				     (uint64_t)e->role + 1, prefix, t) != 0) {
 		/* Nothing to say, or more than the KV cache holds. */
 		if (out != 0)
 			e->st.too_long++;
-		job_send_abort(e, j, out != 0 ? SL_ABORT_TOO_LONG
-					       : SL_ABORT_ENGINE);
+		job_send_abort(e, j,
+			       out != 0 ? SL_ABORT_TOO_LONG : SL_ABORT_ENGINE);
 		job_free(e, j);
 		return;
 	}
@@ -634,9 +633,9 @@ encoder_answer(struct engine *e, struct sl_job *j)
 	const char *tok = text;
 	size_t len;
 
-	len = (size_t)snprintf(text, sizeof(text), "emb:%08x",
-			       (unsigned int)sl_model_embed_final(j->embed,
-								  e->m.seed));
+	len = (size_t)snprintf(
+		text, sizeof(text), "emb:%08x",
+		(unsigned int)sl_model_embed_final(j->embed, e->m.seed));
 	job_send(e, j, &tok, &len, 1, SL_FRAG_F_END, 0);
 	e->st.requests_served++;
 }
@@ -752,8 +751,8 @@ join_lookup(struct engine *e, const struct sl_job *in, uint64_t now,
  * Add it to its join; start the join when all inputs are in.
  */
 static void
-join_input(struct engine *e, struct sl_job *in, uint16_t from,
-	   uint8_t reason, uint64_t now)
+join_input(struct engine *e, struct sl_job *in, uint16_t from, uint8_t reason,
+	   uint64_t now)
 {
 	struct engine_stream *s;
 	struct sl_job *g = join_lookup(e, in, now, &s);
@@ -772,8 +771,7 @@ join_input(struct engine *e, struct sl_job *in, uint16_t from,
 	jn = g->join;
 	for (i = 0; i < jn->n && jn->from[i] < from; i++)
 		;
-	if ((i < jn->n && jn->from[i] == from) ||
-	    jn->n == SL_ENGINE_JOIN_MAX) {
+	if ((i < jn->n && jn->from[i] == from) || jn->n == SL_ENGINE_JOIN_MAX) {
 		e->st.join_duplicates++;
 		job_free(e, in);
 		return;
@@ -838,8 +836,7 @@ role_input_abort(struct engine *e, struct sl_job *j, uint16_t from,
 }
 
 static void
-role_input_end(struct engine *e, struct sl_job *j, uint16_t from,
-	       uint64_t now)
+role_input_end(struct engine *e, struct sl_job *j, uint16_t from, uint64_t now)
 {
 	if (e->role == SL_ENGINE_ROLE_RERANK) {
 		join_input(e, j, from, j->failed, now);
@@ -910,8 +907,8 @@ role_input_tokens(struct engine *e, struct sl_job *j,
 			e->text_bytes += tok.len;
 		}
 	}
-	if (e->role == SL_ENGINE_ROLE_BM25 && !j->answered &&
-	    j->pending > 0 && !j->queued && !j->running)
+	if (e->role == SL_ENGINE_ROLE_BM25 && !j->answered && j->pending > 0 &&
+	    !j->queued && !j->running)
 		work_enqueue(e, j, now);
 }
 
@@ -1062,7 +1059,8 @@ sl_role_shutdown(struct engine *e)
 		n += job_shutdown(e, j);
 	for (i = 0; i < e->timers.n; i++)
 		if (e->timers.t[i].arg != (void *)&e->lm)
-			for (j = e->timers.t[i].arg; j != NULL; j = j->batch_next)
+			for (j = e->timers.t[i].arg; j != NULL;
+			     j = j->batch_next)
 				n += job_shutdown(e, j);
 	for (i = 0; i < e->lm.capacity; i++)
 		n += job_shutdown(e, sl_lm_owner(&e->lm, (uint32_t)i));

@@ -21,8 +21,7 @@ sl_hist_index(uint64_t v)
 		return (unsigned int)v;
 	e = 63u - (unsigned int)__builtin_clzll(v);
 	idx = (e - SL_HIST_SUB_BITS + 1) * SL_HIST_SUB +
-	      (unsigned int)((v >> (e - SL_HIST_SUB_BITS)) &
-			     (SL_HIST_SUB - 1));
+	      (unsigned int)((v >> (e - SL_HIST_SUB_BITS)) & (SL_HIST_SUB - 1));
 	return idx < SL_HIST_BUCKETS ? idx : SL_HIST_BUCKETS - 1;
 }
 

@@ -33,8 +33,7 @@ sl_jsonl_blank(const char *s, size_t len)
 	size_t i;
 
 	for (i = 0; i < len; i++)
-		if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r' &&
-		    s[i] != '\n')
+		if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r' && s[i] != '\n')
 			return false;
 	return true;
 }
@@ -132,8 +131,7 @@ sl_jsonl_load(const char *path, struct sl_jsonl_field *f, unsigned int n,
 	sl_jsonl_clear(f, n);
 	while (rc == 0 && (got = getline(&line, &cap, fp)) >= 0) {
 		lineno++;
-		rc = sl_jsonl_record(line, (size_t)got, f, n, why,
-				     sizeof(why));
+		rc = sl_jsonl_record(line, (size_t)got, f, n, why, sizeof(why));
 		if (rc == 1) {
 			rc = 0;
 			continue;

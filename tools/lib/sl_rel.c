@@ -39,8 +39,8 @@
 #include "sluice.h"
 
 #define NS_PER_MS 1000000ull
-#define SL_REL_PROBERS 8      /* addresses told about a pause change */
-#define SL_REL_SYNTH_MAX 16   /* streams given up per sl_rel_tick() */
+#define SL_REL_PROBERS 8    /* addresses told about a pause change */
+#define SL_REL_SYNTH_MAX 16 /* streams given up per sl_rel_tick() */
 #define SL_REL_LINGER_NS ((uint64_t)SL_RTX_LINGER_MS * NS_PER_MS)
 
 /* ---- intrusive lists ---- */
@@ -49,8 +49,8 @@ struct sl_rel_link {
 	struct sl_rel_link *prev, *next;
 };
 
-#define link_entry(ptr, type, member)                                         \
-	((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+#define link_entry(ptr, type, member)                                          \
+	((type *)(void *)((char *)(ptr)-offsetof(type, member)))
 
 static void
 link_init(struct sl_rel_link *l)
@@ -359,7 +359,7 @@ static const char *const sl_rel_counter_names[SL_REL_C_MAX] = {
 };
 
 static const size_t sl_rel_counter_off[SL_REL_C_MAX] = {
-#define SL_REL_COUNTER_OFF(name, text)                                        \
+#define SL_REL_COUNTER_OFF(name, text)                                         \
 	[SL_REL_C_##name] = offsetof(struct sl_rel_counters, name),
 	SL_REL_COUNTERS(SL_REL_COUNTER_OFF)
 #undef SL_REL_COUNTER_OFF
@@ -452,8 +452,8 @@ send_ctl(struct sl_rel *r, const struct sl_rel_key *k, uint8_t flags,
 	struct sl_frag_hdr h;
 
 	key_hdr(k, &h);
-	d->len = (uint16_t)sl_wire_encode_control(d->buf, &h, flags, seq,
-						  count, send_ns);
+	d->len = (uint16_t)sl_wire_encode_control(d->buf, &h, flags, seq, count,
+						  send_ns);
 	key_addr(k, &d->addr);
 	r->out->n++;
 }
@@ -782,8 +782,7 @@ rx_early(struct sl_rel *r, struct sl_rel_rx *s, const struct sl_frag_hdr *h,
 }
 
 static void
-rx_data(struct sl_rel *r, const struct sl_frag_hdr *h,
-	const struct sl_dgram *d)
+rx_data(struct sl_rel *r, const struct sl_frag_hdr *h, const struct sl_dgram *d)
 {
 	struct sl_rel_key k;
 	struct sl_rel_rx *s;
@@ -938,8 +937,8 @@ tx_forget(struct sl_rel *r, struct sl_rel_tx *t)
 /* Keep the copy of fragment @seq of @t: drop what left the window, then
  * the oldest copies of any stream while over the byte bound. */
 static void
-tx_keep(struct sl_rel *r, struct sl_rel_tx *t, uint32_t seq,
-	const uint8_t *buf, uint16_t len)
+tx_keep(struct sl_rel *r, struct sl_rel_tx *t, uint32_t seq, const uint8_t *buf,
+	uint16_t len)
 {
 	struct sl_rel_copy *c;
 	unsigned int i;
@@ -1003,8 +1002,8 @@ tx_create(struct sl_rel *r, const struct sl_rel_key *k, uint64_t hash)
 		r->tx_free = &r->tx[r->tx_hw++].e;
 	} else if (r->tx_free == NULL && !link_empty(&r->tx_done)) {
 		/* A stream already ACKed is the cheapest to forget. */
-		tx_forget(r, link_entry(r->tx_done.next, struct sl_rel_tx,
-					lru));
+		tx_forget(r,
+			  link_entry(r->tx_done.next, struct sl_rel_tx, lru));
 	} else if (r->tx_free == NULL) {
 		/* Full: the oldest goes, one awaiting its ACK first (it is
 		 * most likely delivered), else the least recently sent. */
@@ -1212,8 +1211,8 @@ tx_ack(struct sl_rel *r, const struct sl_frag_hdr *h,
 	key_of(&k, from, h);
 	t = tx_find(r, &k, key_hash(r->seed, &k));
 	if (t == NULL || t->state != SL_REL_TX_TAIL ||
-	    (h->seq != t->end_seq && !(t->app_ended &&
-				       h->seq == t->app_end_seq))) {
+	    (h->seq != t->end_seq &&
+	     !(t->app_ended && h->seq == t->app_end_seq))) {
 		r->c.acks_unknown++;
 		return;
 	}
@@ -1310,10 +1309,11 @@ probe_answer(struct sl_rel *r, const struct sl_frag_hdr *h,
 	for (i = 0; i < SL_REL_PROBERS; i++) {
 		struct sl_rel_prober *q = &r->probers[i];
 
-		if (q->used && q->addr.sin_addr.s_addr ==
-				       from->sin_addr.s_addr &&
+		if (q->used &&
+		    q->addr.sin_addr.s_addr == from->sin_addr.s_addr &&
 		    q->addr.sin_port == from->sin_port &&
-		    q->hdr.pipeline == h->pipeline && q->hdr.stage == h->stage) {
+		    q->hdr.pipeline == h->pipeline &&
+		    q->hdr.stage == h->stage) {
 			p = q;
 			break;
 		}
@@ -1327,9 +1327,8 @@ probe_answer(struct sl_rel *r, const struct sl_frag_hdr *h,
 	p->hdr = *h;
 	p->last_ns = r->now;
 	key_of(&k, from, h);
-	send_ctl(r, &k,
-		 SL_FRAG_F_PROBE | (r->paused ? SL_FRAG_F_PAUSE : 0), h->seq,
-		 0, h->send_ns);
+	send_ctl(r, &k, SL_FRAG_F_PROBE | (r->paused ? SL_FRAG_F_PAUSE : 0),
+		 h->seq, 0, h->send_ns);
 	r->c.probes_answered++;
 }
 
@@ -1428,20 +1427,20 @@ sl_rel_free(struct sl_rel *r)
 	if (r->dlv != NULL)
 		dlv_reset(r);
 	while (r->rx_tab.bucket != NULL && !link_empty(&r->rx_open))
-		rx_remove(r, link_entry(r->rx_open.next, struct sl_rel_rx,
-					lru));
+		rx_remove(r,
+			  link_entry(r->rx_open.next, struct sl_rel_rx, lru));
 	while (r->rx_tab.bucket != NULL && !link_empty(&r->rx_linger))
-		rx_remove(r, link_entry(r->rx_linger.next, struct sl_rel_rx,
-					lru));
+		rx_remove(r,
+			  link_entry(r->rx_linger.next, struct sl_rel_rx, lru));
 	while (r->tx_tab.bucket != NULL && !link_empty(&r->tx_open))
-		tx_forget(r, link_entry(r->tx_open.next, struct sl_rel_tx,
-					lru));
+		tx_forget(r,
+			  link_entry(r->tx_open.next, struct sl_rel_tx, lru));
 	while (r->tx_tab.bucket != NULL && !link_empty(&r->tx_tail))
-		tx_forget(r, link_entry(r->tx_tail.next, struct sl_rel_tx,
-					lru));
+		tx_forget(r,
+			  link_entry(r->tx_tail.next, struct sl_rel_tx, lru));
 	while (r->tx_tab.bucket != NULL && !link_empty(&r->tx_done))
-		tx_forget(r, link_entry(r->tx_done.next, struct sl_rel_tx,
-					lru));
+		tx_forget(r,
+			  link_entry(r->tx_done.next, struct sl_rel_tx, lru));
 	free(r->rx_tab.bucket);
 	free(r->tx_tab.bucket);
 	free(r->rx);
@@ -1605,7 +1604,7 @@ sl_rel_tick(struct sl_rel *r, uint64_t now)
 		out_flush(r);
 
 	next = r->rx_gap_next < r->tx_tail_next ? r->rx_gap_next
-						  : r->tx_tail_next;
+						: r->tx_tail_next;
 	if (!link_empty(&r->rx_linger)) {
 		t = link_entry(r->rx_linger.next, struct sl_rel_rx, lru)
 			    ->last_ns +
@@ -1614,19 +1613,22 @@ sl_rel_tick(struct sl_rel *r, uint64_t now)
 			next = t;
 	}
 	if (!link_empty(&r->rx_open)) {
-		t = link_entry(r->rx_open.next, struct sl_rel_rx, lru)->last_ns +
+		t = link_entry(r->rx_open.next, struct sl_rel_rx, lru)
+			    ->last_ns +
 		    r->cfg.idle_ns;
 		if (t < next)
 			next = t;
 	}
 	if (!link_empty(&r->tx_open)) {
-		t = link_entry(r->tx_open.next, struct sl_rel_tx, lru)->last_ns +
+		t = link_entry(r->tx_open.next, struct sl_rel_tx, lru)
+			    ->last_ns +
 		    r->cfg.idle_ns;
 		if (t < next)
 			next = t;
 	}
 	if (!link_empty(&r->tx_done)) {
-		t = link_entry(r->tx_done.next, struct sl_rel_tx, lru)->last_ns +
+		t = link_entry(r->tx_done.next, struct sl_rel_tx, lru)
+			    ->last_ns +
 		    SL_REL_LINGER_NS;
 		if (t < next)
 			next = t;

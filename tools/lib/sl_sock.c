@@ -28,8 +28,7 @@ sl_now_ns(void)
 }
 
 int
-sl_endpoint_parse(const char *text, bool port_optional,
-		  struct sockaddr_in *out)
+sl_endpoint_parse(const char *text, bool port_optional, struct sockaddr_in *out)
 {
 	char host[INET_ADDRSTRLEN];
 	const char *colon;
@@ -172,7 +171,9 @@ sl_sock_send_burst(struct sl_sock *s, struct sl_dgram *d, unsigned int n)
 	} while (rc < 0 && errno == EINTR);
 	if (rc < 0)
 		return (errno == EAGAIN || errno == EWOULDBLOCK ||
-			errno == ENOBUFS) ? 0 : -errno;
+			errno == ENOBUFS)
+			       ? 0
+			       : -errno;
 	return rc;
 }
 

@@ -41,8 +41,7 @@ sl_transform_name(enum sl_transform t)
 }
 
 void
-sl_transform_text(enum sl_transform t, char *dst, const char *src,
-		  size_t len)
+sl_transform_text(enum sl_transform t, char *dst, const char *src, size_t len)
 {
 	size_t i;
 

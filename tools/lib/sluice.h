@@ -131,8 +131,7 @@ void sl_burst_reset(struct sl_burst *b);
  * a datagram has no address and the socket no peer; another -errno on
  * failure.
  */
-int sl_sock_send_burst(struct sl_sock *s, struct sl_dgram *d,
-		       unsigned int n);
+int sl_sock_send_burst(struct sl_sock *s, struct sl_dgram *d, unsigned int n);
 
 /**
  * sl_sock_recv_burst - receive up to @n datagrams with one recvmmsg(2)
@@ -142,8 +141,7 @@ int sl_sock_send_burst(struct sl_sock *s, struct sl_dgram *d,
  * truncated to cap bytes (it then fails to parse: LEN_MISMATCH).
  * Return: how many were received (0 if none waiting), or -errno.
  */
-int sl_sock_recv_burst(struct sl_sock *s, struct sl_dgram *d,
-		       unsigned int n);
+int sl_sock_recv_burst(struct sl_sock *s, struct sl_dgram *d, unsigned int n);
 
 /*
  * A received fragment, parsed and validated: header in host order,
@@ -264,41 +262,41 @@ size_t sl_stream_tx_finish(struct sl_stream_tx *tx, uint8_t flags,
  */
 
 /* Counters, all monotonic (sl_rel_counters()). */
-#define SL_REL_COUNTERS(_)                                                    \
-	/* receiving */                                                       \
-	_(delivered, "data fragments delivered in order")                    \
-	_(held, "early fragments held until the gap before them filled")     \
-	_(duplicates_dropped, "data fragments already delivered or held")    \
-	_(after_end_dropped, "data fragments past their stream's END/ABORT") \
-	_(beyond_window, "early fragments past the reorder window, dropped") \
-	_(held_over_bound, "early fragments dropped: rx_bytes_max reached")  \
-	_(rx_refused, "fragments of new streams refused: receive table full")\
-	_(nacks_sent, "NACKs sent (first ones and repeats)")                 \
-	_(nack_gave_up, "streams given up after SL_RTX_TRIES NACK repeats")  \
-	_(acks_sent, "ACKs of a delivered END or ABORT")                     \
-	_(acks_repeated, "ACKs sent again for a duplicate END or ABORT")     \
-	_(rx_idle_reclaimed, "open receive streams reclaimed when idle")     \
-	_(undrained, "deliveries dropped: sl_rel_next() not called")         \
-	/* sending */                                                         \
-	_(nacks_received, "NACKs received")                                  \
-	_(nacks_bogus, "NACKs for sequences never sent, ignored")            \
-	_(resent, "fragments sent again for a NACK")                         \
-	_(lost_aborts_sent, "tokenless ABORT (LOST) sent: fragment not held")\
-	_(nacks_stale, "NACKs for a stream already ACKed (overtaken)")       \
-	_(acks_received, "ACKs that ended a tracked stream")                 \
-	_(acks_unknown, "ACKs for no stream awaiting one (late, duplicate)") \
-	_(end_resends, "END/ABORT fragments sent again without an ACK")      \
-	_(gave_up, "streams forgotten after SL_RTX_TRIES END resends")       \
-	_(tx_streams_evicted, "send streams evicted: send table full")       \
-	_(tx_copies_evicted, "copies evicted: tx_bytes_max reached")         \
-	_(tx_bytes_evicted, "bytes of the copies evicted for tx_bytes_max")  \
-	_(tx_idle_reclaimed, "send streams without END reclaimed when idle") \
-	_(suppressed, "fragments of a stream ended by ABORT (LOST), unsent") \
-	/* liveness */                                                        \
-	_(probes_answered, "PROBEs answered")                                \
-	_(probes_ignored, "PROBEs received with answer_probes off")          \
-	_(probes_sent, "unprompted PROBEs: the pause state changed")         \
-	/* both */                                                            \
+#define SL_REL_COUNTERS(_)                                                     \
+	/* receiving */                                                        \
+	_(delivered, "data fragments delivered in order")                      \
+	_(held, "early fragments held until the gap before them filled")       \
+	_(duplicates_dropped, "data fragments already delivered or held")      \
+	_(after_end_dropped, "data fragments past their stream's END/ABORT")   \
+	_(beyond_window, "early fragments past the reorder window, dropped")   \
+	_(held_over_bound, "early fragments dropped: rx_bytes_max reached")    \
+	_(rx_refused, "fragments of new streams refused: receive table full")  \
+	_(nacks_sent, "NACKs sent (first ones and repeats)")                   \
+	_(nack_gave_up, "streams given up after SL_RTX_TRIES NACK repeats")    \
+	_(acks_sent, "ACKs of a delivered END or ABORT")                       \
+	_(acks_repeated, "ACKs sent again for a duplicate END or ABORT")       \
+	_(rx_idle_reclaimed, "open receive streams reclaimed when idle")       \
+	_(undrained, "deliveries dropped: sl_rel_next() not called")           \
+	/* sending */                                                          \
+	_(nacks_received, "NACKs received")                                    \
+	_(nacks_bogus, "NACKs for sequences never sent, ignored")              \
+	_(resent, "fragments sent again for a NACK")                           \
+	_(lost_aborts_sent, "tokenless ABORT (LOST) sent: fragment not held")  \
+	_(nacks_stale, "NACKs for a stream already ACKed (overtaken)")         \
+	_(acks_received, "ACKs that ended a tracked stream")                   \
+	_(acks_unknown, "ACKs for no stream awaiting one (late, duplicate)")   \
+	_(end_resends, "END/ABORT fragments sent again without an ACK")        \
+	_(gave_up, "streams forgotten after SL_RTX_TRIES END resends")         \
+	_(tx_streams_evicted, "send streams evicted: send table full")         \
+	_(tx_copies_evicted, "copies evicted: tx_bytes_max reached")           \
+	_(tx_bytes_evicted, "bytes of the copies evicted for tx_bytes_max")    \
+	_(tx_idle_reclaimed, "send streams without END reclaimed when idle")   \
+	_(suppressed, "fragments of a stream ended by ABORT (LOST), unsent")   \
+	/* liveness */                                                         \
+	_(probes_answered, "PROBEs answered")                                  \
+	_(probes_ignored, "PROBEs received with answer_probes off")            \
+	_(probes_sent, "unprompted PROBEs: the pause state changed")           \
+	/* both */                                                             \
 	_(ctl_dropped, "control or resent datagrams the socket refused")
 
 struct sl_rel_counters {
@@ -311,7 +309,7 @@ enum sl_rel_counter {
 #define SL_REL_COUNTER_ENUM(name, text) SL_REL_C_##name,
 	SL_REL_COUNTERS(SL_REL_COUNTER_ENUM)
 #undef SL_REL_COUNTER_ENUM
-	SL_REL_C_MAX
+		SL_REL_C_MAX
 };
 
 /* What the state holds right now (sl_rel_usage()). */
@@ -340,10 +338,10 @@ struct sl_rel_config {
 	uint64_t rx_bytes_max;   /* early fragments held, all streams */
 	uint64_t tx_bytes_max;   /* copies kept, all streams */
 	uint32_t rx_window;      /* held while seq < expected + rx_window */
-	uint32_t tx_window;      /* copies per stream, 1..SL_REL_TX_WINDOW_MAX */
-	uint64_t idle_ns;        /* open state without traffic reclaimed */
-	bool answer_probes;      /* an engine instance: answer PROBEs */
-	bool report_gave_up;     /* a client: a send stream whose end was
+	uint32_t tx_window;  /* copies per stream, 1..SL_REL_TX_WINDOW_MAX */
+	uint64_t idle_ns;    /* open state without traffic reclaimed */
+	bool answer_probes;  /* an engine instance: answer PROBEs */
+	bool report_gave_up; /* a client: a send stream whose end was
 				  * never ACKed is delivered as an ABORT
 				  * (LOST) on its own identity */
 };
@@ -456,8 +454,7 @@ bool sl_rel_paused(const struct sl_rel *r);
  * resent like any END until ACKed (a shutdown with streams in flight).
  * Return: how many streams were aborted.
  */
-unsigned int sl_rel_abort_open(struct sl_rel *r, uint8_t reason,
-			       uint64_t now);
+unsigned int sl_rel_abort_open(struct sl_rel *r, uint8_t reason, uint64_t now);
 
 /**
  * sl_rel_counters - the counters; valid as long as @r.
@@ -678,8 +675,8 @@ struct sl_jsonl_field {
 };
 
 /* Called once a record; return 0, or -1 after writing why to @why. */
-typedef int (*sl_jsonl_fn)(void *arg, struct sl_jsonl_field *f,
-			   unsigned int n, char *why, size_t why_len);
+typedef int (*sl_jsonl_fn)(void *arg, struct sl_jsonl_field *f, unsigned int n,
+			   char *why, size_t why_len);
 
 /**
  * sl_jsonl_load - read a JSON Lines file (jansson): each non-blank line
@@ -691,9 +688,8 @@ typedef int (*sl_jsonl_fn)(void *arg, struct sl_jsonl_field *f,
  * Return: the records read, or -1 with "PATH:LINE: why" (or "PATH:
  * strerror") in @err.
  */
-long sl_jsonl_load(const char *path, struct sl_jsonl_field *f,
-		   unsigned int n, sl_jsonl_fn fn, void *arg, char *err,
-		   size_t err_len);
+long sl_jsonl_load(const char *path, struct sl_jsonl_field *f, unsigned int n,
+		   sl_jsonl_fn fn, void *arg, char *err, size_t err_len);
 
 /**
  * sl_jsonl_record - sl_jsonl_load's reading of one line of @len bytes.
