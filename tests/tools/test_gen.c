@@ -7,11 +7,9 @@
  * fragments are accounted (out of order, duplicate, END, ABORT, unknown
  * id) and put back in sequence.
  *
- * sluicegen.c is compiled into this test with SLUICEGEN_NO_MAIN so that
- * its static functions can be called directly.
+ * The functions come from sluicegen's parts (tools/gen/gen.h), linked in.
  */
-/* SLUICEGEN_NO_MAIN comes from meson (c_args). */
-#include "sluicegen.c"
+#include "gen.h"
 
 #include <CUnit/Basic.h>
 

@@ -15,8 +15,7 @@
  * Binaries come from $SL_ENGINE and $SL_SLUICEGEN (set by meson); the
  * suite skips (77) without them.
  */
-/* SLUICEGEN_NO_MAIN comes from meson (c_args). */
-#include "sluicegen.c"
+#include "gen.h"
 
 #include <CUnit/Basic.h>
 #include "tt_proc.h"

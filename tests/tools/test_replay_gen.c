@@ -3,7 +3,7 @@
  * test_replay_gen.c - sluicegen --mode pipeline --questions FILE, the
  * client side of the replay benchmarks (tools/bench/tofu.sh).
  *
- * Function by function (sluicegen.c is compiled in, SLUICEGEN_NO_MAIN):
+ * Function by function (sluicegen's parts, tools/gen/gen.h, linked in):
  * the loader (ids as numbers, strings or absent, JSON escapes, refusals),
  * the fragment count it plans against what the question builder really
  * sends (the tokens concatenate to the question, END on the last). Then
@@ -15,8 +15,7 @@
  * Binaries come from $SL_ENGINE and $SL_SLUICEGEN (set by meson); the
  * binary tests are skipped without them.
  */
-/* SLUICEGEN_NO_MAIN comes from meson (c_args). */
-#include "sluicegen.c"
+#include "gen.h"
 
 #include <CUnit/Basic.h>
 #include "tt_proc.h"

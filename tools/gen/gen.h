@@ -1,0 +1,308 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * gen.h - sluicegen's parts, private to tools/sluicegen.c (main and
+ * signals) and tools/gen/: options (opts.c); the socket, loss repair and
+ * report pieces both modes share (gen.c); --mode transform
+ * (transform.c); --mode pipeline (pipeline.c). The tests in
+ * tests/tools/test_gen*.c call them directly.
+ */
+#ifndef SL_GEN_H
+#define SL_GEN_H
+
+#include <errno.h>
+#include <float.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <math.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sl_opt.h"
+#include "sluice.h"
+#ifndef SL_SOURCE_DIR
+#define SL_SOURCE_DIR "."
+#endif
+#define GEN_DEFAULT_CORPUS SL_SOURCE_DIR "/tools/data/corpus.txt"
+#define GEN_STAGES_MAX 16
+#define GEN_IDLE_WAIT_NS 10000000ull /* longest sleep with nothing to do */
+/* After the last request: how long to wait for sluiced's ACKs of our
+ * requests (their END resends end within 620 ms). */
+#define GEN_LINGER_NS 700000000ull
+/* Streams tracked each way: open ones and those ended in the last
+ * SL_RTX_LINGER_MS. */
+#define GEN_REL_STREAMS 65536
+
+enum gen_mode {
+	GEN_MODE_TRANSFORM = 0, /* check every fragment through transforms */
+	GEN_MODE_PIPELINE,      /* questions in, one result stream out */
+};
+
+#define GEN_SWEEP_MAX 64
+
+struct gen_opts {
+	enum gen_mode mode;
+	struct sockaddr_in server;
+	struct sockaddr_in bind;
+	uint32_t pipeline;
+	uint16_t tenant;
+	uint32_t streams;
+	double rate;
+	uint32_t frags;  /* F: fragments per request */
+	uint32_t tokens; /* K: tokens per fragment */
+	double duration;
+	uint64_t requests; /* 0 = limited by duration */
+	uint64_t drain_ms;
+	enum sl_transform expect[GEN_STAGES_MAX];
+	unsigned int n_expect;
+	const char *expect_text;
+	const char *corpus_path;
+	uint64_t seed;
+	bool json;
+	bool check;
+	bool quiet;
+	/* --mode pipeline */
+	uint32_t question_tokens;
+	double request_rate; /* requests/s */
+	bool poisson;
+	double sweep[GEN_SWEEP_MAX];
+	unsigned int n_sweep; /* 0: one run at request_rate */
+	double sweep_duration;
+	uint64_t sweep_pause_ms;
+	const char *dump_path;
+	const char *times_path; /* --times: per-request timeline */
+	uint64_t id_prefix;     /* high 32 bits of request ids */
+	bool have_id_prefix;
+	const char *questions_path; /* --questions: JSON lines */
+};
+
+/* --questions: one record of the file. */
+struct gen_question {
+	char *id;   /* the record's "id" as text, for the dump */
+	char *text; /* the question, valid UTF-8 */
+	size_t len;
+	uint32_t frags; /* fragments it takes at --tokens-per-fragment */
+};
+
+struct gen_questions {
+	struct gen_question *q;
+	size_t n;
+};
+
+struct gen_request {
+	struct sl_stream_tx tx;
+	uint64_t id;
+	uint64_t first_send_ns;
+	uint64_t last_ns; /* last send or receive: drives the drain timer */
+	size_t tok_off;   /* first corpus token of the request */
+	uint32_t sent;
+	uint32_t received; /* distinct in-range fragments */
+	uint32_t expected; /* lowest output seq not yet received */
+	uint8_t *got;      /* F flags */
+	bool open;
+	bool bad; /* some fragment failed the content check */
+};
+
+struct gen_counters {
+	uint64_t requests;
+	uint64_t completed;
+	uint64_t fragments;
+	uint64_t fragments_received;
+	uint64_t tokens_received;
+	uint64_t lost;           /* requests neither completed nor aborted */
+	uint64_t fragments_lost; /* their answer fragments never received */
+	uint64_t aborted_by[SL_ABORT_MAX + 1]; /* last slot: unknown */
+	uint64_t duplicated;
+	uint64_t misordered;
+	uint64_t corrupted;
+	uint64_t aborted;
+	uint64_t unknown;
+	uint64_t late_aborts; /* an ABORT for a request already ended */
+};
+
+/* Open requests by id: linear probing, backward-shift deletion. */
+struct gen_map {
+	uint64_t *keys;
+	int32_t *slot; /* -1: empty */
+	uint32_t mask;
+};
+
+struct gen {
+	struct gen_opts o;
+	struct sl_corpus *corpus;
+	struct sl_sock *sock;
+	struct sl_rel *rel; /* loss repair of every stream, both ways */
+	struct gen_request *req;
+	uint32_t *free_slots;
+	uint32_t n_free;
+	uint32_t *sendq; /* ring of slots with fragments left to send */
+	uint32_t sendq_head, sendq_len;
+	struct gen_map map;
+	uint32_t n_open;
+	uint64_t id_prefix;
+	uint64_t rng;
+	struct gen_counters c;
+	struct sl_hist frag_lat;
+	struct sl_hist req_lat;
+	uint64_t first_send_ns, last_send_ns;
+	struct gen_questions *questions; /* --questions, else NULL */
+};
+
+/* Set by SIGINT and SIGTERM (sluicegen.c): both modes stop sending. */
+extern volatile sig_atomic_t gen_stop;
+
+static inline uint64_t
+splitmix64(uint64_t *s)
+{
+	uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+/* Where delivered fragments go: a mode's accounting. */
+typedef void (*gen_take_fn)(struct gen *g, void *ctx,
+			    const struct sl_frag_view *v, uint64_t now);
+
+/* ---- options (opts.c) ---- */
+int gen_parse_args(struct gen_opts *o, int argc, char **argv);
+int gen_parse_rates(const char *list, double *rates, unsigned int *n);
+
+/* ---- shared by both modes (gen.c) ---- */
+int gen_rel_rx(struct gen *g, gen_take_fn take, void *ctx, uint64_t *corrupted);
+int gen_setup(struct gen *g);
+int gen_rel_serve(struct gen *g, gen_take_fn take, void *ctx,
+		  uint64_t *corrupted, uint64_t until, bool until_acked);
+void gen_json_reasons(FILE *f, const uint64_t *by);
+void gen_text_rel(const struct sl_rel_counters *c,
+		  const struct sl_rel_counters *base);
+double gen_us(uint64_t ns);
+uint64_t gen_rel_tick(struct gen *g, gen_take_fn take, void *ctx);
+void gen_teardown(struct gen *g);
+
+/* ---- --mode transform (transform.c) ---- */
+void gen_report(const struct gen *g, uint64_t start, uint64_t end);
+int gen_run(struct gen *g, uint64_t *start_out, uint64_t *end_out);
+
+/* ------------------------------------------------------------------ */
+/* Pipeline mode                                                       */
+/* ------------------------------------------------------------------ */
+
+/*
+ * --mode pipeline: every request is a question (a few corpus tokens) sent
+ * as one stage-0 stream; the pipeline answers it with exactly one result
+ * stream of depth 1 that ends with END (or ABORT). Requests arrive open
+ * loop, Poisson or evenly spaced, on a schedule drawn before the run, so
+ * that a run is the same for every rate but the time scale: arrival k of
+ * rate R lies at (sum of the first k unit exponentials) / R.
+ *
+ * The result text is checked for sequence (duplicates, misorder, gaps),
+ * not for content: what a pipeline answers is the engines' business.
+ * --dump writes it per request index so that two runs (streaming and
+ * buffered edges) can be compared byte for byte.
+ */
+
+#define GEN_RESULT_SEQ_MAX (1u << 20) /* longer results are corrupt */
+
+enum gen_preq_state {
+	GEN_PREQ_PENDING = 0, /* not sent yet */
+	GEN_PREQ_OPEN,        /* sent, result not complete */
+	GEN_PREQ_DONE,        /* END received and no gap */
+	GEN_PREQ_ABORTED,     /* a result fragment carried ABORT */
+	GEN_PREQ_LOST,        /* not done by the end of the drain */
+};
+
+/* One received fragment of a result: where its text lies in the buffer. */
+struct gen_piece {
+	uint32_t seq;
+	uint32_t off;
+	uint32_t len;
+};
+
+struct gen_preq {
+	uint64_t at_ns;       /* scheduled arrival, from the start of the run */
+	uint64_t sent_ns;     /* first fragment of the question sent */
+	uint64_t first_rx_ns; /* first fragment of the result received */
+	uint64_t done_ns;
+	size_t q_off;  /* first corpus token of the question */
+	uint8_t state; /* enum gen_preq_state */
+	uint8_t abort_reason;
+	bool have_end;
+	uint32_t end_seq;
+	uint32_t expected; /* lowest seq not yet received */
+	uint64_t *seen;    /* bitmap of received seqs */
+	uint32_t seen_words;
+	struct gen_piece *pieces;
+	uint32_t n_pieces, cap_pieces;
+	bool pieces_sorted;
+	char *text; /* result text, in arrival order until done */
+	uint32_t text_len, text_cap;
+};
+
+struct gen_prun_counters {
+	uint64_t requests; /* sent */
+	uint64_t completed;
+	uint64_t aborted;
+	uint64_t aborted_by[SL_ABORT_MAX + 1]; /* last slot: unknown reason */
+	uint64_t lost;
+	uint64_t duplicated;
+	uint64_t misordered;
+	uint64_t corrupted; /* unparsable, wrong pipeline/depth, seq past END */
+	uint64_t unknown;   /* a request id this run did not send */
+	uint64_t fragments;
+	uint64_t fragments_received;
+	uint64_t result_bytes;
+};
+
+/* One run at one request rate. */
+struct gen_prun {
+	double rate;
+	uint32_t index; /* position in the sweep, 0 without one */
+	uint64_t id_hi; /* high 32 bits of every request id of the run */
+	uint64_t n;     /* requests scheduled */
+	struct gen_preq *req;
+	uint64_t next; /* next request to send */
+	uint64_t n_open;
+	struct gen_prun_counters c;
+	struct sl_hist lat;       /* question sent -> result complete */
+	struct sl_hist first_lat; /* question sent -> first result fragment */
+	uint64_t start_ns, end_ns;
+	uint64_t first_send_ns, last_send_ns, last_done_ns;
+	const struct gen_questions *questions; /* --questions: for the dump */
+	struct sl_rel_counters rel_base; /* repair counters at the start */
+};
+
+/* A double in (0, 1] from 53 random bits: never 0, so log() is finite. */
+
+/* One line of a per-request file (the dump, the times) for request @i. */
+typedef void (*gen_line_fn)(FILE *f, const struct gen_prun *run, uint64_t i);
+
+int gen_run_file_write(const struct gen_prun *run, const char *path,
+		       gen_line_fn line);
+void gen_dump_line(FILE *f, const struct gen_prun *run, uint64_t i);
+void gen_prun_free(struct gen_prun *run);
+void gen_times_line(FILE *f, const struct gen_prun *run, uint64_t i);
+struct gen_questions *gen_questions_load(const char *path,
+					 uint32_t tokens_per_frag);
+size_t gen_question_offset(uint64_t seed, uint64_t index, size_t n_tokens);
+int gen_prun_poll_rx(struct gen *g, struct gen_prun *run);
+int gen_prun_question_text(struct gen *g, const struct gen_question *q,
+			   struct sl_stream_tx *stream, struct sl_burst *tx,
+			   uint64_t now);
+double gen_arrival_gap(uint64_t *rng, double rate, bool poisson);
+void gen_dump_escape(FILE *f, const char *text, size_t len);
+void gen_questions_free(struct gen_questions *qs);
+void gen_prun_take(struct gen *g, struct gen_prun *run,
+		   const struct sl_frag_view *vp, uint64_t now);
+uint64_t *gen_arrivals(double rate, bool poisson, uint64_t seed,
+		       double duration, uint64_t max, uint64_t *n);
+int gen_pipeline_main(struct gen *g);
+uint32_t gen_question_frags(const char *q, size_t len, uint32_t k);
+
+#endif /* SL_GEN_H */
