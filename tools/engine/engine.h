@@ -157,7 +157,10 @@ struct engine {
 	unsigned int chunk_max;
 };
 
-/* sluice-engine.c */
+/* streams.c: the stream table */
+
+/** engine_key_of - the table key of fragment header @h. */
+void engine_key_of(struct engine_key *k, const struct sl_frag_hdr *h);
 
 /**
  * engine_lookup - find the entry of @k, or claim one (*@created set).
@@ -182,6 +185,13 @@ void engine_remove(struct engine *e, struct engine_stream *s);
  * for a duplicate, which must not be answered.
  */
 bool engine_track_seq(struct engine *e, struct engine_stream *s, uint32_t seq);
+
+/**
+ * engine_expire - end (sl_role_expire) and free every stream idle for 10 s.
+ */
+void engine_expire(struct engine *e, uint64_t now);
+
+/* sluice-engine.c */
 
 /**
  * engine_tx_slot - the next free datagram of the transmit burst, flushing
