@@ -932,7 +932,13 @@ config_from_parser(yaml_parser_t *parser, const char *name,
 	}
 	/* Every instance a runtime identity of its own; a snapshot that
 	 * replaces another carries uids over with sl_config_assign_uids. */
-	sl_config_assign_uids(cfg, NULL);
+	if (sl_config_assign_uids(cfg, NULL) != 0) {
+		snprintf(err, errlen,
+			 "%s: pipelines: more than %u instances in all", name,
+			 SL_MAX_INSTANCE_UIDS);
+		sl_config_free(cfg);
+		return NULL;
+	}
 	return cfg;
 }
 

@@ -137,6 +137,13 @@ struct sl_instance_cfg {
 	bool draining; /* takes no new streams; those in flight finish */
 };
 
+/* Where an instance sits: indexes into pipelines, stages, instances. */
+struct sl_instance_at {
+	uint8_t pipeline;
+	uint8_t stage;
+	uint8_t index;
+};
+
 struct sl_stage_cfg {
 	char name[SL_NAME_MAX];
 	uint16_t id; /* 1-based position in the pipeline */
@@ -226,7 +233,22 @@ struct sl_config {
 	struct sl_guard_cfg guards[SL_MAX_GUARDS];
 	uint16_t n_pipelines;
 	struct sl_pipeline_cfg pipelines[SL_MAX_PIPELINES];
+	/* Derived by sl_config_assign_uids (and kept by instance edits):
+	 * every instance of every stage, in pipeline, stage, instance order,
+	 * so that a walk over all of them is one loop. */
+	uint16_t n_instances_all;
+	struct sl_instance_at instances_all[SL_MAX_INSTANCE_UIDS];
 };
+
+/* The instance @at names in @cfg. */
+static inline struct sl_instance_cfg *
+sl_config_instance_at(const struct sl_config *cfg,
+		      const struct sl_instance_at *at)
+{
+	return (struct sl_instance_cfg *)&cfg->pipelines[at->pipeline]
+		.stages[at->stage]
+		.instances[at->index];
+}
 
 /* Defaults applied when the file leaves a field out. */
 #define SL_CONFIG_DEFAULT_FLOWS 65536
@@ -289,8 +311,10 @@ struct sl_config *sl_config_clone(const struct sl_config *cfg);
  * sl_config_assign_uids - give every instance of @cfg its runtime uid: an
  * instance that @prev (may be NULL) also has, same pipeline name, stage
  * name and endpoint, keeps its uid (not its draining state: a file says
- * which instances take streams); new ones get fresh uids after prev's.
- * Return 0.
+ * which instances take streams); new ones get fresh uids after prev's,
+ * never one an instance of @cfg holds. Fills cfg->instances_all.
+ * Return 0, or -ENOSPC when @cfg has more than SL_MAX_INSTANCE_UIDS
+ * instances in all.
  */
 int sl_config_assign_uids(struct sl_config *cfg, const struct sl_config *prev);
 

@@ -268,38 +268,82 @@ find_same_instance(const struct sl_config *prev, const char *pipeline,
 	return NULL;
 }
 
+/* Rebuild cfg->instances_all; -ENOSPC past SL_MAX_INSTANCE_UIDS. */
+static int
+index_instances(struct sl_config *cfg)
+{
+	uint32_t n = 0;
+
+	for (unsigned int p = 0; p < cfg->n_pipelines; p++)
+		for (unsigned int s = 0; s < cfg->pipelines[p].n_stages; s++)
+			for (unsigned int i = 0;
+			     i < cfg->pipelines[p].stages[s].n_instances; i++) {
+				if (n == SL_MAX_INSTANCE_UIDS)
+					return -ENOSPC;
+				cfg->instances_all[n++] =
+					(struct sl_instance_at){(uint8_t)p,
+								(uint8_t)s,
+								(uint8_t)i};
+			}
+	cfg->n_instances_all = (uint16_t)n;
+	return 0;
+}
+
+/* The next uid from cfg->next_uid on that no other instance of @cfg
+ * holds (fresh uids move forward, so a uid still named by streams of a
+ * removed instance is not handed out again before the counter wraps). */
+static uint16_t
+fresh_uid(struct sl_config *cfg, const struct sl_instance_cfg *self)
+{
+	bool used[SL_MAX_INSTANCE_UIDS] = {false};
+	uint16_t u = cfg->next_uid;
+
+	for (uint16_t k = 0; k < cfg->n_instances_all; k++) {
+		const struct sl_instance_cfg *in =
+			sl_config_instance_at(cfg, &cfg->instances_all[k]);
+
+		if (in != self && in->uid < SL_MAX_INSTANCE_UIDS)
+			used[in->uid] = true;
+	}
+	while (used[u]) /* a free one exists: n_instances_all <= the slots */
+		u = (uint16_t)((u + 1) % SL_MAX_INSTANCE_UIDS);
+	cfg->next_uid = (uint16_t)((u + 1) % SL_MAX_INSTANCE_UIDS);
+	return u;
+}
+
 int
 sl_config_assign_uids(struct sl_config *cfg, const struct sl_config *prev)
 {
-	uint32_t next = prev != NULL ? prev->next_uid : 0;
+	bool fresh[SL_MAX_INSTANCE_UIDS] = {false};
 
-	for (unsigned int p = 0; p < cfg->n_pipelines; p++) {
-		struct sl_pipeline_cfg *pl = &cfg->pipelines[p];
+	if (index_instances(cfg) != 0)
+		return -ENOSPC;
+	cfg->next_uid = prev != NULL ? prev->next_uid : 0;
+	/* Kept uids first, so that no fresh one is handed out twice. */
+	for (uint16_t k = 0; k < cfg->n_instances_all; k++) {
+		const struct sl_instance_at *at = &cfg->instances_all[k];
+		struct sl_instance_cfg *in = sl_config_instance_at(cfg, at);
+		const struct sl_instance_cfg *old = find_same_instance(
+			prev, cfg->pipelines[at->pipeline].name,
+			cfg->pipelines[at->pipeline].stages[at->stage].name,
+			&in->ep);
 
-		for (unsigned int s = 0; s < pl->n_stages; s++) {
-			struct sl_stage_cfg *st = &pl->stages[s];
-
-			for (unsigned int i = 0; i < st->n_instances; i++) {
-				struct sl_instance_cfg *in = &st->instances[i];
-				const struct sl_instance_cfg *old =
-					find_same_instance(prev, pl->name,
-							   st->name, &in->ep);
-
-				/* Draining is not carried over: the file
-				 * says which instances take streams. */
-				if (old != NULL) {
-					in->uid = old->uid;
-					continue;
-				}
-				/* Fresh uids only move forward, so a uid still
-				 * named by streams of a removed instance is not
-				 * handed to a new one before it wraps. */
-				in->uid = (uint16_t)(next++ %
-						     SL_MAX_INSTANCE_UIDS);
-			}
+		/* Draining is not carried over: the file says which
+		 * instances take streams. */
+		if (old != NULL) {
+			in->uid = old->uid;
+		} else {
+			in->uid = UINT16_MAX; /* not held yet */
+			fresh[k] = true;
 		}
 	}
-	cfg->next_uid = (uint16_t)(next % SL_MAX_INSTANCE_UIDS);
+	for (uint16_t k = 0; k < cfg->n_instances_all; k++) {
+		struct sl_instance_cfg *in =
+			sl_config_instance_at(cfg, &cfg->instances_all[k]);
+
+		if (fresh[k])
+			in->uid = fresh_uid(cfg, in);
+	}
 	return 0;
 }
 
@@ -377,9 +421,15 @@ sl_config_instance_edit(struct sl_config *cfg, char op, const char *pipeline,
 		memset(in, 0, sizeof(*in));
 		snprintf(in->name, sizeof(in->name), "%s", name);
 		in->ep = *ep;
-		in->uid = cfg->next_uid;
-		cfg->next_uid =
-			(uint16_t)((cfg->next_uid + 1) % SL_MAX_INSTANCE_UIDS);
+		if (index_instances(cfg) != 0) {
+			st->n_instances--;
+			index_instances(cfg);
+			snprintf(err, errlen,
+				 "instance: sluiced runs %u instances at most",
+				 SL_MAX_INSTANCE_UIDS);
+			return -ENOSPC;
+		}
+		in->uid = fresh_uid(cfg, in);
 		return 0;
 	}
 	if (found < 0) {
@@ -402,6 +452,7 @@ sl_config_instance_edit(struct sl_config *cfg, char op, const char *pipeline,
 	memmove(&st->instances[found], &st->instances[found + 1],
 		sizeof(st->instances[0]) * (st->n_instances - found - 1));
 	st->n_instances--;
+	index_instances(cfg); /* fewer: cannot overflow */
 	return 0;
 }
 

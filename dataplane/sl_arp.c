@@ -23,15 +23,10 @@ sl_dp_neigh_kind(const struct sl_dp *dp, uint32_t ip)
 {
 	const struct sl_config *cfg = dp->cfg;
 
-	for (uint16_t p = 0; p < cfg->n_pipelines; p++)
-		for (uint16_t s = 0; s < cfg->pipelines[p].n_stages; s++) {
-			const struct sl_stage_cfg *st =
-				&cfg->pipelines[p].stages[s];
-
-			for (uint16_t i = 0; i < st->n_instances; i++)
-				if (st->instances[i].ep.ip == ip)
-					return SL_NEIGH_INSTANCE;
-		}
+	for (uint16_t k = 0; k < cfg->n_instances_all; k++)
+		if (sl_config_instance_at(cfg, &cfg->instances_all[k])->ep.ip ==
+		    ip)
+			return SL_NEIGH_INSTANCE;
 	if (sl_config_is_client(cfg, ip))
 		return SL_NEIGH_CLIENT;
 	return SL_NEIGH_NONE;

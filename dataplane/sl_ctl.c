@@ -256,7 +256,14 @@ ctl_apply(void *ctx, const char *yaml, size_t len, const char *name,
 		ctl_error(err, CODE(INVALID), msg);
 		return -EINVAL;
 	}
-	sl_config_assign_uids(next, ctl->cfg);
+	if (sl_config_assign_uids(next, ctl->cfg) != 0) {
+		sl_config_free(next);
+		snprintf(msg, sizeof(msg),
+			 "pipelines: more than %u instances in all",
+			 SL_MAX_INSTANCE_UIDS);
+		ctl_error(err, CODE(INVALID), msg);
+		return -EINVAL;
+	}
 	if (pipelines_msg(a, next, NULL, &out->n_pipelines, &out->pipelines)) {
 		sl_config_free(next);
 		return -ENOMEM;

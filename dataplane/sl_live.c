@@ -319,28 +319,22 @@ sl_live_housekeeping(struct sl_dp *dp)
 		return;
 	if (probe)
 		dp->next_probe_tsc = dp->now + ms * cfg->probe_ms;
-	for (uint16_t p = 0; p < cfg->n_pipelines; p++) {
-		const struct sl_pipeline_cfg *pl = &cfg->pipelines[p];
+	for (uint16_t k = 0; k < cfg->n_instances_all; k++) {
+		const struct sl_instance_at *at = &cfg->instances_all[k];
+		const struct sl_pipeline_cfg *pl =
+			&cfg->pipelines[at->pipeline];
+		uint16_t uid = sl_config_instance_at(cfg, at)->uid;
+		struct sl_instance_state *is = &dp->inst[uid];
 
-		for (uint16_t s = 0; s < pl->n_stages; s++) {
-			const struct sl_stage_cfg *st = &pl->stages[s];
-
-			for (uint16_t i = 0; i < st->n_instances; i++) {
-				uint16_t uid = st->instances[i].uid;
-				struct sl_instance_state *is = &dp->inst[uid];
-
-				if (is->alive && dp->now - is->heard_tsc >
-							 ms * cfg->dead_ms) {
-					is->alive = false;
-					is->paused = false;
-					is->deaths++;
-					dp->cnt.live.instances_died++;
-					live_instance_died(dp, uid);
-				}
-				if (probe)
-					sl_live_probe(dp, pl, st, uid);
-			}
+		if (is->alive && dp->now - is->heard_tsc > ms * cfg->dead_ms) {
+			is->alive = false;
+			is->paused = false;
+			is->deaths++;
+			dp->cnt.live.instances_died++;
+			live_instance_died(dp, uid);
 		}
+		if (probe)
+			sl_live_probe(dp, pl, &pl->stages[at->stage], uid);
 	}
 }
 

@@ -139,19 +139,14 @@ dp_reachability(struct sl_dp *dp)
 	if (dp->neigh.resolutions == dp->last_resolutions)
 		return;
 	dp->last_resolutions = dp->neigh.resolutions;
-	for (uint16_t p = 0; p < cfg->n_pipelines; p++)
-		for (uint16_t s = 0; s < cfg->pipelines[p].n_stages; s++) {
-			const struct sl_stage_cfg *st =
-				&cfg->pipelines[p].stages[s];
+	for (uint16_t k = 0; k < cfg->n_instances_all; k++) {
+		struct sl_instance_state *is =
+			&dp->inst[sl_config_instance_at(cfg,
+							&cfg->instances_all[k])
+					  ->uid];
 
-			for (uint16_t i = 0; i < st->n_instances; i++) {
-				struct sl_instance_state *is =
-					&dp->inst[st->instances[i].uid];
-
-				is->reachable = sl_neigh_lookup(&dp->neigh,
-								is->ip) != NULL;
-			}
-		}
+		is->reachable = sl_neigh_lookup(&dp->neigh, is->ip) != NULL;
+	}
 }
 
 void

@@ -59,27 +59,22 @@ sl_stats_fill(const struct sl_dp *dp, struct sl_stats *out)
 	memcpy(out->prof, dp->prof, sizeof(out->prof));
 	/* The config's instances, operator stages and tenants: one flat walk
 	 * each. */
-	for (uint16_t p = 0; p < cfg->n_pipelines; p++) {
-		const struct sl_pipeline_cfg *pl = &cfg->pipelines[p];
+	for (uint16_t k = 0; k < cfg->n_instances_all; k++) {
+		uint16_t uid =
+			sl_config_instance_at(cfg, &cfg->instances_all[k])->uid;
+		const struct sl_instance_state *is = &dp->inst[uid];
+		struct sl_stats_instance *o = &out->inst[uid];
 
-		for (uint16_t s = 0; s < pl->n_stages; s++) {
-			const struct sl_stage_cfg *st = &pl->stages[s];
-
+#define SL_STATS_COPY(m, kind, prom, help) o->m = is->m;
+		SL_STATS_INSTANCE(SL_STATS_COPY)
+#undef SL_STATS_COPY
+	}
+	for (uint16_t p = 0; p < cfg->n_pipelines; p++)
+		for (uint16_t s = 0; s < cfg->pipelines[p].n_stages; s++) {
 			out->op[p][s] = dp->op_cnt[p][s];
 			out->op[p][s].groups_active =
 				sl_op_active(dp, (uint8_t)p, (uint8_t)s);
-			for (uint16_t i = 0; i < st->n_instances; i++) {
-				uint16_t uid = st->instances[i].uid;
-				const struct sl_instance_state *is =
-					&dp->inst[uid];
-				struct sl_stats_instance *o = &out->inst[uid];
-
-#define SL_STATS_COPY(m, kind, prom, help) o->m = is->m;
-				SL_STATS_INSTANCE(SL_STATS_COPY)
-#undef SL_STATS_COPY
-			}
 		}
-	}
 	for (uint16_t t = 0; t < cfg->n_tenants; t++) {
 		const struct sl_use *u = &dp->tenant_use[cfg->tenants[t].id];
 
@@ -282,40 +277,28 @@ static void
 json_instances(const struct sl_stats *s, FILE *out)
 {
 	const struct sl_config *cfg = s->cfg;
-	bool any = false;
 	char ip[16];
 
 	fprintf(out, ",\"instances\":[");
-	for (uint16_t p = 0; p < cfg->n_pipelines; p++) {
-		const struct sl_pipeline_cfg *pl = &cfg->pipelines[p];
+	for (uint16_t k = 0; k < cfg->n_instances_all; k++) {
+		const struct sl_instance_at *at = &cfg->instances_all[k];
+		const struct sl_pipeline_cfg *pl =
+			&cfg->pipelines[at->pipeline];
+		const struct sl_stage_cfg *st = &pl->stages[at->stage];
+		const struct sl_instance_cfg *in = &st->instances[at->index];
+		bool first = false;
 
-		for (uint16_t st_i = 0; st_i < pl->n_stages; st_i++) {
-			const struct sl_stage_cfg *st = &pl->stages[st_i];
-
-			for (uint16_t i = 0; i < st->n_instances; i++) {
-				const struct sl_instance_cfg *in =
-					&st->instances[i];
-				bool first = false;
-
-				fprintf(out,
-					"%s{\"pipeline\":\"%s\",\"stage\":\"%"
-					"s\""
-					",\"stage_id\":%u,\"aggregation\":%u"
-					",\"instance\":\"%s\",\"address\":\"%s:"
-					"%u\""
-					",\"uid\":%u,\"draining\":%s",
-					any ? "," : "", pl->name, st->name,
-					st->id, st->aggregation, in->name,
-					sl_ipv4_format(in->ep.ip, ip,
-						       sizeof(ip)),
-					in->ep.port, in->uid,
-					in->draining ? "true" : "false");
-				JSON_TABLE(out, &first, SL_STATS_INSTANCE,
-					   &s->inst[in->uid]);
-				fputc('}', out);
-				any = true;
-			}
-		}
+		fprintf(out,
+			"%s{\"pipeline\":\"%s\",\"stage\":\"%s\""
+			",\"stage_id\":%u,\"aggregation\":%u"
+			",\"instance\":\"%s\",\"address\":\"%s:%u\""
+			",\"uid\":%u,\"draining\":%s",
+			k ? "," : "", pl->name, st->name, st->id,
+			st->aggregation, in->name,
+			sl_ipv4_format(in->ep.ip, ip, sizeof(ip)), in->ep.port,
+			in->uid, in->draining ? "true" : "false");
+		JSON_TABLE(out, &first, SL_STATS_INSTANCE, &s->inst[in->uid]);
+		fputc('}', out);
 	}
 	fputc(']', out);
 }

@@ -54,48 +54,35 @@ dp_instances_init(struct sl_dp *dp, const struct sl_config *cfg,
 {
 	bool known[SL_MAX_INSTANCE_UIDS] = {false};
 
-	if (prev != NULL)
-		for (uint16_t p = 0; p < prev->n_pipelines; p++)
-			for (uint16_t s = 0; s < prev->pipelines[p].n_stages;
-			     s++) {
-				const struct sl_stage_cfg *st =
-					&prev->pipelines[p].stages[s];
+	for (uint16_t k = 0; prev != NULL && k < prev->n_instances_all; k++)
+		known[sl_config_instance_at(prev, &prev->instances_all[k])
+			      ->uid] = true;
+	for (uint16_t k = 0; k < cfg->n_instances_all; k++) {
+		const struct sl_instance_at *at = &cfg->instances_all[k];
+		const struct sl_instance_cfg *in =
+			sl_config_instance_at(cfg, at);
+		struct sl_instance_state *is = &dp->inst[in->uid];
 
-				for (uint16_t i = 0; i < st->n_instances; i++)
-					known[st->instances[i].uid] = true;
-			}
-	for (uint16_t p = 0; p < cfg->n_pipelines; p++)
-		for (uint16_t s = 0; s < cfg->pipelines[p].n_stages; s++) {
-			const struct sl_stage_cfg *st =
-				&cfg->pipelines[p].stages[s];
-
-			for (uint16_t i = 0; i < st->n_instances; i++) {
-				struct sl_instance_state *is =
-					&dp->inst[st->instances[i].uid];
-
-				if (!known[st->instances[i].uid]) {
-					memset(is, 0, sizeof(*is));
-					/* Alive until proven dead: it has
-					 * liveness.dead_ms to answer. */
-					is->alive = true;
-					is->heard_tsc = dp->now;
-				}
-				is->seed = sl_route_seed(&st->instances[i].ep);
-				is->ip = st->instances[i].ep.ip;
-				is->port = st->instances[i].ep.port;
-				is->stage_id = st->id;
-				is->pipeline_id = cfg->pipelines[p].id;
-				is->reachable = sl_neigh_lookup(&dp->neigh,
-								is->ip) != NULL;
-				/* A new instance is asked for at once (and
-				 * kept: an instance's entry is never
-				 * evicted for a client's). */
-				sl_neigh_want(&dp->neigh, is->ip,
-					      SL_NEIGH_INSTANCE, dp->now);
-				if (!is->reachable && dp->pool != NULL)
-					sl_arp_solicit(dp, is->ip);
-			}
+		if (!known[in->uid]) {
+			memset(is, 0, sizeof(*is));
+			/* Alive until proven dead: it has liveness.dead_ms
+			 * to answer. */
+			is->alive = true;
+			is->heard_tsc = dp->now;
 		}
+		is->seed = sl_route_seed(&in->ep);
+		is->ip = in->ep.ip;
+		is->port = in->ep.port;
+		is->stage_id =
+			cfg->pipelines[at->pipeline].stages[at->stage].id;
+		is->pipeline_id = cfg->pipelines[at->pipeline].id;
+		is->reachable = sl_neigh_lookup(&dp->neigh, is->ip) != NULL;
+		/* A new instance is asked for at once (and kept: an
+		 * instance's entry is never evicted for a client's). */
+		sl_neigh_want(&dp->neigh, is->ip, SL_NEIGH_INSTANCE, dp->now);
+		if (!is->reachable && dp->pool != NULL)
+			sl_arp_solicit(dp, is->ip);
+	}
 }
 
 /*

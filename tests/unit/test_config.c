@@ -1802,6 +1802,95 @@ test_guard_required(void)
 	sl_config_free(cfg);
 }
 
+/* Every instance's uid is its own, and instances_all names each once. */
+static void
+assert_uids_distinct(const struct sl_config *cfg)
+{
+	bool seen[SL_MAX_INSTANCE_UIDS] = {false};
+	unsigned int n = 0;
+
+	for (unsigned int p = 0; p < cfg->n_pipelines; p++)
+		for (unsigned int s = 0; s < cfg->pipelines[p].n_stages; s++)
+			n += cfg->pipelines[p].stages[s].n_instances;
+	CU_ASSERT_EQUAL(cfg->n_instances_all, n);
+	for (unsigned int k = 0; k < cfg->n_instances_all; k++) {
+		const struct sl_instance_cfg *in =
+			sl_config_instance_at(cfg, &cfg->instances_all[k]);
+
+		CU_ASSERT_FATAL(in->uid < SL_MAX_INSTANCE_UIDS);
+		CU_ASSERT_FALSE(seen[in->uid]);
+		seen[in->uid] = true;
+	}
+}
+
+/*
+ * Instance uids across edits: an instance added and removed 1,100 times
+ * walks the uid counter past SL_MAX_INSTANCE_UIDS; a fresh uid must never
+ * be one a live instance holds (draft/0's uid 0, kept all along).
+ */
+static void
+test_uids_wrap(void)
+{
+	char err[256] = "";
+	struct sl_config *cfg = parse(min_yaml, err, sizeof(err));
+	struct sl_endpoint ep = {.ip = 10u << 24 | 9u << 8 | 9u, .port = 9000};
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
+	assert_uids_distinct(cfg);
+	for (unsigned int r = 0; r < 1100; r++) {
+		CU_ASSERT_EQUAL_FATAL(
+			sl_config_instance_edit(cfg, 'a', "demo", "draft",
+						"extra", &ep, err, sizeof(err)),
+			0);
+		assert_uids_distinct(cfg);
+		CU_ASSERT_EQUAL_FATAL(sl_config_instance_edit(
+					      cfg, 'r', "demo", "draft",
+					      "extra", NULL, err, sizeof(err)),
+				      0);
+	}
+	assert_uids_distinct(cfg);
+	sl_config_free(cfg);
+}
+
+/* More instances in all than sluiced has slots for: refused, named. */
+static void
+test_too_many_instances(void)
+{
+	size_t cap = 1 << 20, len = 0;
+	char *yaml = malloc(cap), err[256] = "";
+	struct sl_config *cfg;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(yaml);
+	len += (size_t)snprintf(yaml + len, cap - len,
+				"sluiced: {address: 10.0.0.1}\npipelines:\n");
+	/* 3 pipelines x 11 stages x 32 instances = 1,056 > 1,024 */
+	for (unsigned int p = 0; p < 3; p++) {
+		len += (size_t)snprintf(yaml + len, cap - len,
+					"  - name: p%u\n    id: %u\n"
+					"    stages:\n",
+					p, p + 1);
+		for (unsigned int s = 0; s < 11; s++) {
+			len += (size_t)snprintf(yaml + len, cap - len,
+						"      - name: s%u\n"
+						"        instances:\n",
+						s);
+			for (unsigned int i = 0; i < 32; i++)
+				len += (size_t)snprintf(
+					yaml + len, cap - len,
+					"          - 10.%u.%u.%u:7000\n", p + 1,
+					s + 1, i + 1);
+		}
+	}
+	CU_ASSERT_FATAL(len < cap);
+	cfg = parse(yaml, err, sizeof(err));
+	CU_ASSERT_PTR_NULL(cfg);
+	CU_ASSERT_STRING_EQUAL(err,
+			       "t.yaml: pipelines: more than 1024 instances "
+			       "in all");
+	sl_config_free(cfg);
+	free(yaml);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1826,6 +1915,8 @@ main(int argc, char **argv)
 		{"DAG: rejections", test_dag_bad},
 		{"DAG: pattern length", test_pattern_length},
 		{"guard: required", test_guard_required},
+		{"instance uids: distinct across 1,100 edits", test_uids_wrap},
+		{"more than 1024 instances refused", test_too_many_instances},
 	};
 	const char *slash;
 	CU_pSuite suite;
