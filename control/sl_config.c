@@ -350,12 +350,12 @@ parse_operator(struct sl_cfg_ctx *c, const yaml_node_t *node, const char *path,
 	if (v[1] == NULL)
 		return cfg_fail(c, node, sub,
 				"required for operator %s (1..%u)",
-				cfg_kind_name(st->kind), SL_ANCESTRY_MAX);
+				sl_stage_kind_name(st->kind), SL_ANCESTRY_MAX);
 	if (st->aggregation == 0)
 		return cfg_fail(c, v[1], sub,
 				"must be 1..%u for operator %s, "
 				"got 0",
-				SL_ANCESTRY_MAX, cfg_kind_name(st->kind));
+				SL_ANCESTRY_MAX, sl_stage_kind_name(st->kind));
 	if (st->kind == SL_STAGE_OP_TOPK) {
 		cfg_path_key(sub, path, "k");
 		if (v[6] == NULL)
@@ -676,7 +676,7 @@ parse_edge(struct sl_cfg_ctx *c, const yaml_node_t *node, const char *path,
 			return cfg_fail(c, v[5], sub,
 					"only with split: regex, split: %s "
 					"has its own",
-					cfg_split_name(e->split));
+					sl_split_name(e->split));
 		/* Regex source, as a file's pattern would be. */
 		snprintf(e->pattern, sizeof(e->pattern), "%s",
 			 e->split == SL_SPLIT_LINE ? "\\n" : "[.!?]\\s");

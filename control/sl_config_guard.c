@@ -86,26 +86,6 @@ fail:
 	return NULL;
 }
 
-void
-sl_guard_ref_get(struct sl_guard_ref *ref)
-{
-	if (ref != NULL)
-		__atomic_add_fetch(&ref->refs, 1, __ATOMIC_RELAXED);
-}
-
-void
-sl_guard_ref_put(struct sl_guard_ref *ref)
-{
-	if (ref == NULL || __atomic_sub_fetch(&ref->refs, 1, __ATOMIC_ACQ_REL))
-		return;
-	sl_guard_free(ref->set);
-	for (unsigned int i = 0; i < ref->n_rules; i++)
-		free(ref->patterns[i]);
-	free(ref->patterns);
-	free(ref->regex);
-	free(ref);
-}
-
 /* A list of scalars (literals or regexes) into @r. */
 static int
 guard_list(struct sl_cfg_ctx *c, const yaml_node_t *node, const char *path,

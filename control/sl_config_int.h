@@ -107,10 +107,6 @@ int cfg_parse_prefix_list(struct sl_cfg_ctx *c, const yaml_node_t *node,
 			  const char *where, struct sl_ipv4_net *nets,
 			  unsigned int min, unsigned int max, uint16_t *count);
 
-const char *cfg_kind_name(enum sl_stage_kind kind);
-
-const char *cfg_split_name(enum sl_split split);
-
 int cfg_get_word(struct sl_cfg_ctx *c, const yaml_node_t *node,
 		 const char *path, const char *const *words, const char *expect,
 		 unsigned int *out);

@@ -377,43 +377,6 @@ cfg_ipv4_unicast(uint32_t ip)
 	return ip != 0 && ip != UINT32_MAX && (ip >> 28) != 0xe;
 }
 
-int
-sl_ipv4_parse(const char *s, uint32_t *ip)
-{
-	uint32_t v = 0;
-	unsigned int part;
-
-	for (part = 0; part < 4; part++) {
-		unsigned int octet = 0, digits = 0;
-
-		if (part > 0 && *s++ != '.')
-			return -EINVAL;
-		while (*s >= '0' && *s <= '9') {
-			/* A leading zero reads as octal to inet_aton. */
-			if (digits == 1 && octet == 0)
-				return -EINVAL;
-			octet = octet * 10 + (unsigned int)(*s++ - '0');
-			if (++digits > 3 || octet > 255)
-				return -EINVAL;
-		}
-		if (digits == 0)
-			return -EINVAL;
-		v = v << 8 | octet;
-	}
-	if (*s != '\0')
-		return -EINVAL;
-	*ip = v;
-	return 0;
-}
-
-const char *
-sl_ipv4_format(uint32_t ip, char *buf, size_t len)
-{
-	snprintf(buf, len, "%u.%u.%u.%u", ip >> 24, (ip >> 16) & 0xff,
-		 (ip >> 8) & 0xff, ip & 0xff);
-	return buf;
-}
-
 /* "IP:PORT" with a unicast IPv4 and port 1..65535. */
 static int
 parse_endpoint(const char *s, struct sl_endpoint *ep)
@@ -553,7 +516,7 @@ cfg_only_for(struct sl_cfg_ctx *c, const yaml_node_t *node, const char *parent,
 		return cfg_fail(c, node, sub,
 				"only for %s, not an engine stage", what);
 	return cfg_fail(c, node, sub, "only for %s, not operator %s", what,
-			cfg_kind_name(kind));
+			sl_stage_kind_name(kind));
 }
 
 /* The line of @key's key node in @map: where "edges:" is written. */

@@ -12,15 +12,12 @@
 #include <string.h>
 
 #include <hs.h>
-#include <yaml.h>
 
-#include "sl_confine.h"
-#include "sl_config.h"
-#include "sl_config_int.h"
 #include "sl_guard.h"
+#include "sl_snapshot.h"
 
 const char *
-cfg_kind_name(enum sl_stage_kind kind)
+sl_stage_kind_name(enum sl_stage_kind kind)
 {
 	switch (kind) {
 	case SL_STAGE_OP_COUNT:
@@ -37,7 +34,7 @@ cfg_kind_name(enum sl_stage_kind kind)
 }
 
 const char *
-cfg_split_name(enum sl_split split)
+sl_split_name(enum sl_split split)
 {
 	switch (split) {
 	case SL_SPLIT_LINE:
@@ -49,6 +46,63 @@ cfg_split_name(enum sl_split split)
 	default:
 		return "none";
 	}
+}
+
+int
+sl_ipv4_parse(const char *s, uint32_t *ip)
+{
+	uint32_t v = 0;
+	unsigned int part;
+
+	for (part = 0; part < 4; part++) {
+		unsigned int octet = 0, digits = 0;
+
+		if (part > 0 && *s++ != '.')
+			return -EINVAL;
+		while (*s >= '0' && *s <= '9') {
+			/* A leading zero reads as octal to inet_aton. */
+			if (digits == 1 && octet == 0)
+				return -EINVAL;
+			octet = octet * 10 + (unsigned int)(*s++ - '0');
+			if (++digits > 3 || octet > 255)
+				return -EINVAL;
+		}
+		if (digits == 0)
+			return -EINVAL;
+		v = v << 8 | octet;
+	}
+	if (*s != '\0')
+		return -EINVAL;
+	*ip = v;
+	return 0;
+}
+
+const char *
+sl_ipv4_format(uint32_t ip, char *buf, size_t len)
+{
+	snprintf(buf, len, "%u.%u.%u.%u", ip >> 24, (ip >> 16) & 0xff,
+		 (ip >> 8) & 0xff, ip & 0xff);
+	return buf;
+}
+
+void
+sl_guard_ref_get(struct sl_guard_ref *ref)
+{
+	if (ref != NULL)
+		__atomic_add_fetch(&ref->refs, 1, __ATOMIC_RELAXED);
+}
+
+void
+sl_guard_ref_put(struct sl_guard_ref *ref)
+{
+	if (ref == NULL || __atomic_sub_fetch(&ref->refs, 1, __ATOMIC_ACQ_REL))
+		return;
+	sl_guard_free(ref->set);
+	for (unsigned int i = 0; i < ref->n_rules; i++)
+		free(ref->patterns[i]);
+	free(ref->patterns);
+	free(ref->regex);
+	free(ref);
 }
 
 void
@@ -122,7 +176,7 @@ dump_stage(const struct sl_stage_cfg *st, FILE *out)
 	unsigned int k;
 
 	fprintf(out, "  stage %u %s %s depth %u aggregation %u", st->id,
-		st->name, cfg_kind_name(st->kind), st->depth_in,
+		st->name, sl_stage_kind_name(st->kind), st->depth_in,
 		st->aggregation);
 	if (st->kind != SL_STAGE_ENGINE) {
 		if (st->kind == SL_STAGE_OP_TOPK)
@@ -151,7 +205,7 @@ dump_edge(const struct sl_pipeline_cfg *pl, const struct sl_edge_cfg *e,
 	if (e->mode == SL_EDGE_BUFFER)
 		fputs(" buffer", out);
 	if (e->split != SL_SPLIT_NONE) {
-		fprintf(out, " split %s", cfg_split_name(e->split));
+		fprintf(out, " split %s", sl_split_name(e->split));
 		if (e->split == SL_SPLIT_REGEX) {
 			fputc(' ', out);
 			dump_pattern(out, e->pattern);

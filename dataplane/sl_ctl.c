@@ -13,6 +13,7 @@
 #include <arpa/inet.h>
 
 #include "sl_confine.h"
+#include "sl_config.h"
 #include "sl_ctl.h"
 #include "sl_guard.h"
 #include "sl_op.h"

@@ -31,7 +31,7 @@
 #include <rte_mbuf.h>
 #include <rte_mbuf_dyn.h>
 
-#include "sl_config.h"
+#include "sl_snapshot.h"
 #include "sl_counters.h"
 #include "sl_flow.h"
 #include "sl_neigh.h"

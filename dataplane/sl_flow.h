@@ -27,7 +27,7 @@
 #include <rte_ether.h>
 #include <rte_mbuf.h>
 
-#include "sl_config.h"
+#include "sl_snapshot.h"
 #include "sl_wire.h"
 
 #define SL_FLOW_NONE UINT32_MAX

@@ -10,7 +10,7 @@
 #include <rte_byteorder.h>
 #include <rte_ether.h>
 
-#include "sl_config.h"
+#include "sl_snapshot.h"
 #include "sl_impair.h"
 
 /* xorshift64*: cheap, and a seed makes a run repeat. */

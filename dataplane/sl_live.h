@@ -9,7 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "sl_config.h"
+#include "sl_snapshot.h"
 #include "sl_wire.h"
 
 struct sl_dp;

@@ -50,7 +50,7 @@
 
 #include <rte_mbuf.h>
 
-#include "sl_config.h"
+#include "sl_snapshot.h"
 #include "sl_counters.h"
 
 /* Bytes of a token's text that top-k keeps (fewer: whole characters). */

@@ -16,7 +16,7 @@
 
 #include <stdint.h>
 
-#include "sl_config.h"
+#include "sl_snapshot.h"
 #include "sl_flow.h"
 
 struct sl_stage_state;

@@ -31,7 +31,7 @@
 
 #include <rte_mbuf.h>
 
-#include "sl_config.h"
+#include "sl_snapshot.h"
 #include "sl_wire.h"
 
 struct sl_dp;
