@@ -48,11 +48,9 @@ pipelines:
       - {from: answer, to: client, guard: names}
 YAML
 for i in 11 12; do
-	ip netns exec "$IT_NS" "$SLUICE_ENGINE" --listen "$P.$i:7801" \
-		--name "answer/$i" --role replay --data "$data" --time-scale 0.01 \
-		--seed "$i" --stats-file "$IT_WORK/engine-$i.json" --quiet \
-		>"$IT_WORK/engine-$i.log" 2>&1 &
-	IT_PIDS_ENGINES+=($!)
+	sl_engine_start "$IT_NS" "$SLUICE_ENGINE" "$IT_WORK" "answer/$i" \
+		"$P.$i:7801" --role replay --data "$data" --time-scale 0.01 \
+		--seed "$i"
 done
 it_wait_udp "$P.11:7801" "$P.12:7801"
 it_sluiced "$IT_WORK/pipeline.yaml"

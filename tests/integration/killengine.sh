@@ -32,10 +32,10 @@ it_gen "$gen" --streams 16 --rate 2000 --fragments-per-request 8 \
 	--expect upper,rot13 &
 gen_pid=$!
 sleep 2
-victim=${IT_PIDS_ENGINES[0]}
+victim=${SL_ENGINE_PIDS[0]}
 kill -KILL "$victim"
 wait "$victim" 2>/dev/null || true
-IT_PIDS_ENGINES=("${IT_PIDS_ENGINES[@]:1}")
+SL_ENGINE_PIDS=("${SL_ENGINE_PIDS[@]:1}")
 it_log "killed draft/0 (pid $victim) with SIGKILL"
 sleep 1.5
 jq -e '[.instances[] | select(.instance == "draft/0")][0] | .alive == false and .deaths == 1' \

@@ -17,11 +17,16 @@
 # SLUICEGEN, SLUICE_ENGINE, SLUICE_INJECT, NETNS_SH.
 #
 # Exit codes: 0 pass, 1 fail, 77 skip (not root, or no `ip netns`).
+#
+# Starting and stopping the processes and the namespace is tools/topo.sh's
+# (shared with the benchmarks); this file adds what a test needs: fail
+# with the logs, exact expectations, the pipeline files of the tests.
+
+# shellcheck source=tools/topo.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../../tools/topo.sh"
 
 IT_PREFIX=${IT_PREFIX:-10.77.0}
 IT_PORT=${IT_PORT:-7700}
-IT_PIDS_ENGINES=()
-IT_PID_SLUICED=
 IT_NS=
 IT_WORK=
 IT_EAL_PREFIX=
@@ -83,21 +88,10 @@ it_init() {
 }
 
 it_cleanup() {
-	local rc=$? pid f
+	local rc=$? f
 	trap - EXIT
 
-	for pid in $IT_PID_SLUICED "${IT_PIDS_ENGINES[@]}"; do
-		kill -TERM "$pid" 2>/dev/null || true
-	done
-	for pid in $IT_PID_SLUICED "${IT_PIDS_ENGINES[@]}"; do
-		it_wait_pid "$pid" 5 || kill -KILL "$pid" 2>/dev/null || true
-	done
-	if [[ -n $IT_NS && -n ${NETNS_SH:-} ]]; then
-		"$NETNS_SH" down "$IT_NS" >/dev/null 2>&1 || true
-	fi
-	if [[ -n $IT_EAL_PREFIX ]]; then
-		rm -rf "/var/run/dpdk/$IT_EAL_PREFIX"
-	fi
+	sl_topo_down "$IT_NS" "$IT_EAL_PREFIX"
 	if [[ -n ${IT_SOCK_DIR:-} ]]; then
 		rm -rf "$IT_SOCK_DIR"
 	fi
@@ -112,42 +106,18 @@ it_cleanup() {
 	exit $rc
 }
 
-# it_wait_pid PID SECONDS: wait for a child to exit; 1 if still running.
-it_wait_pid() {
-	local pid=$1 limit=$2 i
-	for ((i = 0; i < limit * 20; i++)); do
-		if ! kill -0 "$pid" 2>/dev/null; then
-			wait "$pid" 2>/dev/null || true
-			return 0
-		fi
-		sleep 0.05
-	done
-	return 1
-}
-
 # it_stop PID NAME: SIGTERM a child and wait for it; its exit status is
 # returned (a process that needs SIGKILL fails the test).
 it_stop() {
-	local pid=$1 name=$2 rc=0 i
-	kill -TERM "$pid" 2>/dev/null || true
-	for ((i = 0; i < 200; i++)); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.05
-	done
-	if kill -0 "$pid" 2>/dev/null; then
-		kill -KILL "$pid" 2>/dev/null || true
-		wait "$pid" 2>/dev/null || true
-		it_fail "$name (pid $pid) ignored SIGTERM for 10 s"
-	fi
-	wait "$pid" || rc=$?
+	local rc=0
+	sl_stop "$1" 10 || rc=$?
+	[[ $SL_STOP_KILLED -eq 0 ]] || it_fail "$2 (pid $1) ignored SIGTERM for 10 s"
 	return $rc
 }
 
 # it_netns_up: creates the namespace; sets HOST_IF NS_IF HOST_MAC NS_MAC.
 it_netns_up() {
-	local assign
-	assign=$("$NETNS_SH" up "$IT_NS" "$IT_PREFIX") || it_fail "netns.sh up failed"
-	eval "$assign"
+	sl_netns_up "$IT_NS" "$IT_PREFIX" || it_fail "netns.sh up failed"
 	it_log "namespace $IT_NS: host $HOST_IF ($HOST_MAC), ns $NS_IF ($NS_MAC)"
 }
 
@@ -162,26 +132,14 @@ it_ns() {
 # it_engine NAME IP:PORT TRANSFORM: start one sluice-engine in the
 # namespace; its stats go to $IT_WORK/engine-<NAME with / as ->.json.
 it_engine() {
-	local name=$1 listen=$2 transform=$3 file
-	file=${name//\//-}
-	# A simple command, not it_ns: $! must be the engine itself (ip netns
-	# exec execs it), not a subshell that SIGTERM would end without it.
-	ip netns exec "$IT_NS" "$SLUICE_ENGINE" --listen "$listen" --name "$name" \
-		--transform "$transform" --stats-file "$IT_WORK/engine-$file.json" \
-		--quiet >"$IT_WORK/engine-$file.log" 2>&1 &
-	IT_PIDS_ENGINES+=($!)
+	sl_engine_start "$IT_NS" "$SLUICE_ENGINE" "$IT_WORK" "$1" "$2" \
+		--transform "$3"
 }
 
 # it_wait_udp IP:PORT...: wait until each UDP port is bound in the namespace.
 it_wait_udp() {
-	local ep i
-	for ep in "$@"; do
-		for ((i = 0; i < 100; i++)); do
-			it_ns ss -Hlun "src $ep" 2>/dev/null | grep -q . && break
-			sleep 0.05
-		done
-		[[ $i -lt 100 ]] || it_fail "nothing listens on $ep after 5 s"
-	done
+	sl_wait_udp "$IT_NS" 5 "$@" ||
+		it_fail "nothing listens on $SL_WAIT_MISSING after 5 s"
 }
 
 # it_sluiced CONFIG: start sluiced on the host end and wait for its ready
@@ -194,24 +152,16 @@ it_sluiced() {
 	# default path another sluiced on this machine may hold.
 	[[ " ${IT_SLUICED_EXTRA[*]} " == *" --control "* ]] ||
 		ctl=(--control "$IT_WORK/sluiced.sock")
-	"$SLUICED" --config "$config" "${port[@]}" \
+	rc=0
+	sl_sluiced_start "$SLUICED" "$IT_WORK/sluiced.log" "$IT_WORK/sluiced.err" \
+		30 --config "$config" "${port[@]}" \
 		--stats-file "$IT_WORK/sluiced-stats.json" --stats-interval-ms 250 \
 		--state-dir "$IT_WORK/state" --user "$IT_SLUICED_USER" "${ctl[@]}" \
-		"${IT_SLUICED_EXTRA[@]}" -- --file-prefix "$IT_EAL_PREFIX" \
-		>"$IT_WORK/sluiced.log" 2>"$IT_WORK/sluiced.err" &
-	IT_PID_SLUICED=$!
-	for ((i = 0; i < 600; i++)); do
-		line=$(grep -m1 '^sluiced: ready port 0 mac ' "$IT_WORK/sluiced.log" 2>/dev/null || true)
-		[[ -n $line ]] && break
-		if ! kill -0 "$IT_PID_SLUICED" 2>/dev/null; then
-			rc=0
-			wait "$IT_PID_SLUICED" || rc=$?
-			IT_PID_SLUICED=
-			it_fail "sluiced exited ($rc) before it was ready"
-		fi
-		sleep 0.05
-	done
-	[[ -n $line ]] || it_fail "sluiced printed no ready line in 30 s"
+		"${IT_SLUICED_EXTRA[@]}" -- --file-prefix "$IT_EAL_PREFIX" || rc=$?
+	[[ $rc -ne 1 ]] || it_fail "sluiced exited ($SL_SLUICED_RC) before it was ready"
+	[[ $rc -ne 2 ]] || it_fail "sluiced printed no ready line in 30 s"
+	line=$SL_READY_LINE
+	[[ $line == 'sluiced: ready port 0 mac '* ]] || it_fail "ready line '$line' is not for port 0"
 	# shellcheck disable=SC2034 # read by the scripts (sluice-inject)
 	SLUICED_MAC=$(awk '{ print $6 }' <<<"$line")
 	local want="address $IT_PREFIX.1:$IT_PORT"
@@ -221,21 +171,15 @@ it_sluiced() {
 
 # it_stop_all: stop sluiced (final stats) then the engines (their stats).
 it_stop_all() {
-	local pid rc
-	if [[ -n $IT_PID_SLUICED ]]; then
-		rc=0
-		it_stop "$IT_PID_SLUICED" sluiced || rc=$?
-		IT_PID_SLUICED=
+	local rc=0
+	if [[ -n $SL_SLUICED_PID ]]; then
+		it_stop "$SL_SLUICED_PID" sluiced || rc=$?
+		SL_SLUICED_PID=
 		[[ $rc -eq 0 ]] || it_fail "sluiced exited $rc on SIGTERM (want 0)"
 	fi
-	for pid in "${IT_PIDS_ENGINES[@]}"; do
-		rc=0
-		it_stop "$pid" sluice-engine || rc=$?
-		# An engine may report its signal; either way its stats must exist.
-		[[ $rc -eq 0 || $rc -eq 143 || $rc -eq 130 ]] ||
-			it_fail "sluice-engine (pid $pid) exited $rc"
-	done
-	IT_PIDS_ENGINES=()
+	# An engine may report its signal; either way its stats must exist.
+	sl_engines_stop 10 || rc=$?
+	[[ $rc -eq 0 ]] || it_fail "a sluice-engine exited $rc"
 	jq -e '.final == true' "$IT_WORK/sluiced-stats.json" >/dev/null ||
 		it_fail "sluiced's stats file is not final"
 }
@@ -406,10 +350,10 @@ it_ctl_wait() {
 			"$SLUICECTL" --socket "$IT_SOCK" version >/dev/null 2>&1; then
 			return 0
 		fi
-		if ! kill -0 "$IT_PID_SLUICED" 2>/dev/null; then
+		if ! kill -0 "$SL_SLUICED_PID" 2>/dev/null; then
 			rc=0
-			wait "$IT_PID_SLUICED" || rc=$?
-			IT_PID_SLUICED=
+			wait "$SL_SLUICED_PID" || rc=$?
+			SL_SLUICED_PID=
 			if grep -q 'io_uring .*unusable' "$IT_WORK/sluiced.err"; then
 				it_skip "$(grep -m1 'io_uring .*unusable' "$IT_WORK/sluiced.err")"
 			fi

@@ -39,8 +39,8 @@ for pct in 1 10; do
 		--expect upper,rot13 "${check[@]}" || rc=$?
 	it_log "$pct%: sluicegen: $(jq -c '{requests, completed, lost, duplicated, misordered, corrupted, aborted, rel: (.rel | {nacks_sent, resent, end_resends})}' "$gen" 2>/dev/null || cat "$gen")"
 	rc2=0
-	it_stop "$IT_PID_SLUICED" sluiced || rc2=$?
-	IT_PID_SLUICED=
+	it_stop "$SL_SLUICED_PID" sluiced || rc2=$?
+	SL_SLUICED_PID=
 	[[ $rc2 -eq 0 ]] || it_fail "$pct%: sluiced exited $rc2 on SIGTERM"
 	stats=$IT_WORK/sluiced-stats-$pct.json
 	cp "$IT_WORK/sluiced-stats.json" "$stats"

@@ -57,7 +57,7 @@ if [[ $kind == af_xdp ]]; then
 fi
 it_sluiced "$IT_WORK/pipeline.yaml"
 it_ctl_wait
-pid=$IT_PID_SLUICED
+pid=$SL_SLUICED_PID
 
 # field PATH NAME: the value of "NAME:" in a status file, tabs as spaces.
 field() {

@@ -88,8 +88,8 @@ before_guards=$CTL_OUT
 
 # ------------------------------------------------------ 2. the restart
 rc=0
-it_stop "$IT_PID_SLUICED" sluiced || rc=$?
-IT_PID_SLUICED=
+it_stop "$SL_SLUICED_PID" sluiced || rc=$?
+SL_SLUICED_PID=
 [[ $rc -eq 0 ]] || it_fail "sluiced exited $rc on SIGTERM"
 mv "$IT_WORK/sluiced.err" "$IT_WORK/sluiced-1.err"
 mv "$IT_WORK/sluiced.log" "$IT_WORK/sluiced-1.log"
@@ -147,8 +147,8 @@ it_ctl_ok apply -f "$IT_WORK/lists.yaml"
 it_ctl_ok guard list
 [[ $CTL_OUT == *'"qqzx-never-seen-3"'* ]] || it_fail "the list file's literal is not in guard list: $CTL_OUT"
 rc=0
-it_stop "$IT_PID_SLUICED" sluiced || rc=$?
-IT_PID_SLUICED=
+it_stop "$SL_SLUICED_PID" sluiced || rc=$?
+SL_SLUICED_PID=
 [[ $rc -eq 0 ]] || it_fail "sluiced exited $rc on SIGTERM"
 rm "$IT_WORK/authors.txt"
 rc=0

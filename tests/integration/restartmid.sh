@@ -28,8 +28,8 @@ it_gen "$gen" --streams 16 --rate 2000 --fragments-per-request 8 \
 gen_pid=$!
 sleep 2
 rc=0
-it_stop "$IT_PID_SLUICED" sluiced || rc=$?
-IT_PID_SLUICED=
+it_stop "$SL_SLUICED_PID" sluiced || rc=$?
+SL_SLUICED_PID=
 [[ $rc -eq 0 ]] || it_fail "sluiced exited $rc on SIGTERM mid-run (want 0)"
 first=$IT_WORK/sluiced-stats-first.json
 cp "$IT_WORK/sluiced-stats.json" "$first"

@@ -177,7 +177,7 @@ run_one() {
 		}
 		at 0.2
 		for i in "${!FC_INSTANCES[@]}"; do
-			[[ ${FC_INSTANCES[$i]} == "$victim "* ]] && victim_pid=${FC_ENGINE_PIDS[$i]}
+			[[ ${FC_INSTANCES[$i]} == "$victim "* ]] && victim_pid=${SL_ENGINE_PIDS[$i]}
 		done
 		[[ -n $victim_pid ]] || fc_die "no pid for $victim"
 		kill -KILL "$victim_pid"
@@ -203,17 +203,17 @@ run_one() {
 	rc=0
 	fc_sluiced_stop || rc=$?
 	count_exit "$mode sluiced" "$rc"
-	for pid in "${FC_ENGINE_PIDS[@]}"; do
+	for pid in "${SL_ENGINE_PIDS[@]}"; do
 		[[ $pid == "$victim_pid" ]] && continue
 		kill -TERM "$pid" 2>/dev/null || true
 	done
-	for pid in "${FC_ENGINE_PIDS[@]}"; do
+	for pid in "${SL_ENGINE_PIDS[@]}"; do
 		[[ $pid == "$victim_pid" ]] && continue
 		rc=0
 		wait "$pid" || rc=$?
 		count_exit "$mode engine pid $pid" "$rc" 143
 	done
-	FC_ENGINE_PIDS=()
+	SL_ENGINE_PIDS=()
 	fc_engine_stats "$logs/$mode-engines.json"
 	for f in "$logs"/engine-*.json; do
 		[[ -e $f ]] && mv "$f" "$logs/$mode-$(basename "$f")"

@@ -37,15 +37,17 @@
 # caller with its own cleanup calls fc_cleanup from it instead
 # (FC_OWN_TRAP=1).
 
+# Processes and the namespace: tools/topo.sh, shared with the tests.
+# shellcheck source=tools/topo.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../topo.sh"
+
 FC_PREFIX=${FC_PREFIX:-10.77.0}
 FC_NS=${FC_NS:-sluice-fc}
 FC_EAL_PREFIX=${FC_EAL_PREFIX:-sluice-fc}
 FC_SERVER=$FC_PREFIX.1:7700
-FC_ENGINE_PIDS=()
 FC_MAX_WAIT_MS=${FC_MAX_WAIT_MS:-4000}
 FC_CLAIMS_PREFIX=${FC_CLAIMS_PREFIX:-570}
 FC_QUERIES_PREFIX=${FC_QUERIES_PREFIX:-300}
-FC_SLUICED_PID=
 FC_TAG=${FC_TAG:-fc}
 # sluiced gives up root after start-up and becomes this user, who must be
 # able to write its stats (kept in FC_LOGS, copied where asked at stop).
@@ -83,35 +85,8 @@ fc_die() {
 	exit 1
 }
 
-# fc_kill PID SECONDS: SIGTERM, wait, SIGKILL. Only our own children.
-fc_kill() {
-	local pid=$1 limit=$2 i
-	[[ -n $pid ]] || return 0
-	kill -TERM "$pid" 2>/dev/null || true
-	for ((i = 0; i < limit * 20; i++)); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.05
-	done
-	if kill -0 "$pid" 2>/dev/null; then
-		kill -KILL "$pid" 2>/dev/null || true
-		fc_say "warning: pid $pid ignored SIGTERM for $limit s and was killed"
-	fi
-	wait "$pid" 2>/dev/null || true
-}
-
 fc_cleanup() {
-	local pid
-	fc_kill "$FC_SLUICED_PID" 10
-	FC_SLUICED_PID=
-	for pid in "${FC_ENGINE_PIDS[@]}"; do
-		kill -TERM "$pid" 2>/dev/null || true
-	done
-	for pid in "${FC_ENGINE_PIDS[@]}"; do
-		fc_kill "$pid" 5
-	done
-	FC_ENGINE_PIDS=()
-	"$FC_ROOT/tools/netns.sh" down "$FC_NS" >/dev/null 2>&1 || true
-	rm -rf "/var/run/dpdk/$FC_EAL_PREFIX"
+	sl_topo_down "$FC_NS" "$FC_EAL_PREFIX"
 }
 
 fc_on_exit() {
@@ -142,9 +117,7 @@ fc_init() {
 		trap 'exit 130' INT
 		trap 'exit 143' TERM
 	fi
-	# A run killed by SIGKILL may have left its namespace behind.
-	"$FC_ROOT/tools/netns.sh" down "$FC_NS" >/dev/null 2>&1 || true
-	eval "$("$FC_ROOT/tools/netns.sh" up "$FC_NS" "$FC_PREFIX")"
+	sl_netns_up "$FC_NS" "$FC_PREFIX" || fc_die "netns.sh up $FC_NS failed"
 	FC_HOST_IF=$HOST_IF
 	fc_say "namespace $FC_NS: sluiced drives $HOST_IF; client and engines on $NS_IF"
 }
@@ -171,49 +144,38 @@ fc_engine_start() {
 	# shellcheck disable=SC2206 # one word per option
 	extra+=(${!role_args:-})
 	# shellcheck disable=SC2086 # FC_ENGINE_ARGS: one word per option
-	ip netns exec "$FC_NS" "$FC_ENGINE" --listen "$ep" --name "$name" \
+	sl_engine_start "$FC_NS" "$FC_ENGINE" "$FC_LOGS" "$name" "$ep" \
 		--role "$role" --time-scale "$FC_TIME_SCALE" "${extra[@]}" \
-		--max-wait-ms "$FC_MAX_WAIT_MS" \
-		${FC_ENGINE_ARGS:-} --stats-file "$FC_LOGS/engine-$file.json" \
-		--quiet >"$FC_LOGS/engine-$file.log" 2>&1 &
-	FC_ENGINE_PIDS+=($!)
+		--max-wait-ms "$FC_MAX_WAIT_MS" ${FC_ENGINE_ARGS:-}
 }
 
 # fc_engines_start: the 16 instances with their roles and the time scale.
 fc_engines_start() {
-	local line name role ep i
+	local line name role ep eps=()
 	for line in "${FC_INSTANCES[@]}"; do
 		read -r name role ep <<<"$line"
 		fc_engine_start "$name" "$role" "$ep"
+		eps+=("$ep")
 	done
-	for line in "${FC_INSTANCES[@]}"; do
-		ep=${line##* }
-		for ((i = 0; i < 100; i++)); do
-			ip netns exec "$FC_NS" ss -Hlun "src $ep" 2>/dev/null | grep -q . && break
-			sleep 0.05
-		done
-		if [[ $i -ge 100 ]]; then
-			tail -n 5 "$FC_LOGS"/engine-*.log >&2 || true
-			fc_die "no engine listens on $ep after 5 s (see $FC_LOGS/)"
-		fi
-	done
+	fc_engines_wait "${eps[@]}"
 	fc_say "16 engines up (time scale $FC_TIME_SCALE): answer 2, claims 2, queries 3, bm25 4, encoder 1, rerank 4"
 }
 
+# fc_engines_wait IP:PORT...: each engine listening, or stop the run.
+fc_engines_wait() {
+	if ! sl_wait_udp "$FC_NS" 5 "$@"; then
+		tail -n 5 "$FC_LOGS"/engine-*.log >&2 || true
+		fc_die "no engine listens on $SL_WAIT_MISSING after 5 s (see $FC_LOGS/)"
+	fi
+}
+
 fc_engines_stop() {
-	local pid
-	for pid in "${FC_ENGINE_PIDS[@]}"; do
-		kill -TERM "$pid" 2>/dev/null || true
-	done
-	for pid in "${FC_ENGINE_PIDS[@]}"; do
-		fc_kill "$pid" 10
-	done
-	FC_ENGINE_PIDS=()
+	sl_engines_stop 10 || true
 }
 
 # fc_sluiced_start CONFIG STATS_FILE: start sluiced, wait for "ready".
 fc_sluiced_start() {
-	local config=$1 stats=$2 ready="" rc i
+	local config=$1 stats=$2 rc
 	fc_check_config "$config"
 	# The control API on a socket of this run's own (FC_CONTROL), and
 	# metrics when FC_METRICS_PORT is set.
@@ -222,48 +184,28 @@ fc_sluiced_start() {
 	# A benchmark starts from its file every time: no saved state.
 	FC_SLUICED_STATS=$stats
 	FC_SLUICED_STATS_RUN=$FC_LOGS/$(basename "$stats")
+	rc=0
 	# shellcheck disable=SC2086 # FC_SLUICED_ARGS: one word per option
-	"$FC_SLUICED" --config "$config" --iface "$FC_HOST_IF" \
+	sl_sluiced_start "$FC_SLUICED" "$FC_LOGS/sluiced.log" \
+		"$FC_LOGS/sluiced.err" 30 --config "$config" --iface "$FC_HOST_IF" \
 		--stats-file "$FC_SLUICED_STATS_RUN" --stats-interval-ms 1000 \
 		--state-dir none --user "$FC_SLUICED_USER" "${control[@]}" \
-		${FC_SLUICED_ARGS:-} -- --file-prefix "$FC_EAL_PREFIX" \
-		>"$FC_LOGS/sluiced.log" 2>"$FC_LOGS/sluiced.err" &
-	FC_SLUICED_PID=$!
-	# The background shell may not have made the log yet: -s.
-	for ((i = 0; i < 600; i++)); do
-		ready=$(grep -s -m1 '^sluiced: ready ' "$FC_LOGS/sluiced.log" || true)
-		[[ -n $ready ]] && break
-		if ! kill -0 "$FC_SLUICED_PID" 2>/dev/null; then
-			rc=0
-			wait "$FC_SLUICED_PID" || rc=$?
-			FC_SLUICED_PID=
-			tail -n 20 "$FC_LOGS/sluiced.err" >&2
-			fc_die "sluiced exited ($rc) before it was ready ($config)"
-		fi
-		sleep 0.05
-	done
-	if [[ -z $ready ]]; then
+		${FC_SLUICED_ARGS:-} -- --file-prefix "$FC_EAL_PREFIX" || rc=$?
+	if [[ $rc -ne 0 ]]; then
 		tail -n 20 "$FC_LOGS/sluiced.err" >&2
+		[[ $rc -ne 1 ]] || fc_die "sluiced exited ($SL_SLUICED_RC) before it was ready ($config)"
 		fc_die "sluiced printed no ready line within 30 s"
 	fi
-	fc_say "${ready#sluiced: } ($(basename "$config"))"
+	fc_say "${SL_READY_LINE#sluiced: } ($(basename "$config"))"
 }
 
 # fc_sluiced_stop: SIGTERM (sluiced writes its final stats); its status.
 fc_sluiced_stop() {
-	local rc=0 i
-	[[ -n $FC_SLUICED_PID ]] || return 0
-	kill -TERM "$FC_SLUICED_PID" 2>/dev/null || true
-	for ((i = 0; i < 200; i++)); do
-		kill -0 "$FC_SLUICED_PID" 2>/dev/null || break
-		sleep 0.05
-	done
-	if kill -0 "$FC_SLUICED_PID" 2>/dev/null; then
-		kill -KILL "$FC_SLUICED_PID" 2>/dev/null || true
+	local rc=0
+	[[ -n $SL_SLUICED_PID ]] || return 0
+	sl_sluiced_stop 10 || rc=$?
+	[[ $SL_STOP_KILLED -eq 0 ]] ||
 		fc_say "warning: sluiced ignored SIGTERM for 10 s and was killed"
-	fi
-	wait "$FC_SLUICED_PID" 2>/dev/null || rc=$?
-	FC_SLUICED_PID=
 	if [[ -n $FC_SLUICED_STATS && $FC_SLUICED_STATS_RUN != "$FC_SLUICED_STATS" &&
 		-f $FC_SLUICED_STATS_RUN ]]; then
 		cp "$FC_SLUICED_STATS_RUN" "$FC_SLUICED_STATS"

@@ -125,63 +125,42 @@ fc_init
 
 # tofu_engines_start FILE.jsonl TAG: the replay instances of FC_INSTANCES.
 tofu_engines_start() {
-	local file=$1 tag=$2 line name role ep base i
+	local file=$1 tag=$2 line name role ep eps=()
 	for line in "${FC_INSTANCES[@]}"; do
 		read -r name role ep <<<"$line"
-		base=$tag-${name//\//-}
-		ip netns exec "$FC_NS" "$FC_ENGINE" --listen "$ep" --name "$name" \
-			--role replay --data "$file" --seed "$seed" \
+		# The engine is named by its instance; its files by the run too.
+		sl_engine_start "$FC_NS" "$FC_ENGINE" "$FC_LOGS" "$tag/$name" \
+			"$ep" --role replay --data "$file" --seed "$seed" \
 			--chunk-min "$chunk_min" --chunk-max "$chunk_max" \
-			--time-scale "$FC_TIME_SCALE" \
-			--stats-file "$FC_LOGS/engine-$base.json" --quiet \
-			>"$FC_LOGS/engine-$base.log" 2>&1 &
-		FC_ENGINE_PIDS+=($!)
+			--time-scale "$FC_TIME_SCALE"
+		eps+=("$ep")
 	done
-	for line in "${FC_INSTANCES[@]}"; do
-		read -r name role ep <<<"$line"
-		for ((i = 0; i < 100; i++)); do
-			ip netns exec "$FC_NS" ss -Hlun "src $ep" 2>/dev/null | grep -q . && break
-			sleep 0.05
-		done
-		if [[ $i -ge 100 ]]; then
-			tail -n 5 "$FC_LOGS"/engine-"$tag"-*.log >&2 || true
-			fc_die "no engine listens on $ep after 5 s (see $FC_LOGS/)"
-		fi
-	done
+	fc_engines_wait "${eps[@]}"
 }
 
 # tofu_sluiced_start CONFIG TAG: sluiced with CONFIG, up to its ready
 # line. Return 1 with sluiced's first error line in tofu_error when it
 # exits before it is ready (a pipeline file it refuses).
 tofu_sluiced_start() {
-	local config=$1 tag=$2 ready="" rc i
+	local config=$1 tag=$2 rc=0
 	tofu_error=
 	fc_check_config "$config"
 	# The guard files are named from the repository root (the config
 	# directory); a run starts from its file, with no saved state.
-	"$FC_SLUICED" --config "$config" --iface "$FC_HOST_IF" \
-		--stats-file "$FC_LOGS/sluiced-$tag-stats.json" \
+	sl_sluiced_start "$FC_SLUICED" "$FC_LOGS/sluiced-$tag.log" \
+		"$FC_LOGS/sluiced-$tag.err" 30 --config "$config" \
+		--iface "$FC_HOST_IF" --stats-file "$FC_LOGS/sluiced-$tag-stats.json" \
 		--stats-interval-ms 1000 --control none --config-dir . \
 		--state-dir none --user "$FC_SLUICED_USER" \
-		-- --file-prefix "$FC_EAL_PREFIX" \
-		>"$FC_LOGS/sluiced-$tag.log" 2>"$FC_LOGS/sluiced-$tag.err" &
-	FC_SLUICED_PID=$!
-	for ((i = 0; i < 600; i++)); do
-		ready=$(grep -m1 '^sluiced: ready ' "$FC_LOGS/sluiced-$tag.log" || true)
-		[[ -n $ready ]] && break
-		if ! kill -0 "$FC_SLUICED_PID" 2>/dev/null; then
-			rc=0
-			wait "$FC_SLUICED_PID" || rc=$?
-			FC_SLUICED_PID=
-			tofu_error=$(grep -m1 '^sluiced: ' "$FC_LOGS/sluiced-$tag.err" || true)
-			[[ -n $tofu_error ]] ||
-				tofu_error=$(grep -m1 . "$FC_LOGS/sluiced-$tag.err" || echo "sluiced exited $rc")
-			return 1
-		fi
-		sleep 0.05
-	done
-	[[ -n $ready ]] || fc_die "sluiced printed no ready line within 30 s ($config)"
-	fc_say "${ready#sluiced: } ($(basename "$config"))"
+		-- --file-prefix "$FC_EAL_PREFIX" || rc=$?
+	if [[ $rc -eq 1 ]]; then
+		tofu_error=$(grep -m1 '^sluiced: ' "$FC_LOGS/sluiced-$tag.err" || true)
+		[[ -n $tofu_error ]] ||
+			tofu_error=$(grep -m1 . "$FC_LOGS/sluiced-$tag.err" || echo "sluiced exited $SL_SLUICED_RC")
+		return 1
+	fi
+	[[ $rc -eq 0 ]] || fc_die "sluiced printed no ready line within 30 s ($config)"
+	fc_say "${SL_READY_LINE#sluiced: } ($(basename "$config"))"
 }
 
 # tofu_questions DATA OUT: the {id, question} of every record, in order.
