@@ -281,61 +281,46 @@ load_tokens(struct sluiced_opts *o)
 static int
 parse_opts(int argc, char **argv, struct sluiced_opts *o)
 {
-	enum {
-		OPT_TOKEN_FILE = 256,
-		OPT_RO_TOKEN_FILE,
-		OPT_USER,
-		OPT_ADMIN_GROUP,
-		OPT_CONTROL_GROUP,
-		OPT_CONTROL_MODE,
-		OPT_AUDIT_LOG,
-		OPT_CONFIG_DIR,
-		OPT_STATE_DIR,
-		OPT_CONNS_UNIX,
-		OPT_CONNS_TCP,
-		OPT_CONNS_METRICS,
-		OPT_IDLE,
-		OPT_METRICS_IDLE,
-		OPT_IMPAIR,
-		OPT_MBUFS,
+	const char *impair = NULL, *token = NULL, *mode = NULL;
+	bool help = false;
+	const struct sl_opt_spec spec[] = {
+		SL_OPT_S("config", &o->config, .letter = 'c'),
+		SL_OPT_S("iface", &o->iface, .letter = 'i'),
+		SL_OPT_S("vdev", &o->vdev),
+		SL_OPT_S("stats-file", &o->stats_file, .letter = 's'),
+		SL_OPT_N("stats-interval-ms", &o->stats_interval_ms, 1,
+			 3600000),
+		SL_OPT_N("duration", &o->duration_s, 0, UINT32_MAX,
+			 .letter = 'd'),
+		SL_OPT_S("lcores", &o->lcores),
+		SL_OPT_F("poll", &o->poll),
+		SL_OPT_F("profile", &o->profile),
+		SL_OPT_S("control", &o->control),
+		SL_OPT_N("control-tcp", &o->control_tcp, 1, 65535),
+		SL_OPT_S("token", &token),
+		SL_OPT_S("token-file", &o->token_file),
+		SL_OPT_S("ro-token-file", &o->ro_token_file),
+		SL_OPT_N("metrics", &o->metrics, 1, 65535),
+		SL_OPT_S("loop-backend", &o->loop_backend),
+		SL_OPT_S("user", &o->user),
+		SL_OPT_S("admin-group", &o->admin_group),
+		SL_OPT_S("control-group", &o->control_group),
+		SL_OPT_S("control-mode", &mode),
+		SL_OPT_S("audit-log", &o->audit_log),
+		SL_OPT_S("config-dir", &o->config_dir),
+		SL_OPT_S("state-dir", &o->state_dir),
+		SL_OPT_N("max-conns-unix", &o->conns_unix, 1, 65536),
+		SL_OPT_N("max-conns-tcp", &o->conns_tcp, 1, 65536),
+		SL_OPT_N("max-conns-metrics", &o->conns_metrics, 1, 65536),
+		SL_OPT_N("idle-timeout-ms", &o->idle_ms, 100, 3600000),
+		SL_OPT_N("metrics-idle-timeout-ms", &o->metrics_idle_ms, 100,
+			 3600000),
+		SL_OPT_S("impair", &impair),
+		SL_OPT_N("mbufs", &o->mbufs, SL_POOL_MBUFS_MIN,
+			 SL_POOL_MBUFS_MAX),
+		SL_OPT_F("help", &help, .letter = 'h'),
 	};
-	static const struct option longopts[] = {
-		{"config", required_argument, NULL, 'c'},
-		{"iface", required_argument, NULL, 'i'},
-		{"vdev", required_argument, NULL, 'V'},
-		{"stats-file", required_argument, NULL, 's'},
-		{"stats-interval-ms", required_argument, NULL, 'I'},
-		{"duration", required_argument, NULL, 'd'},
-		{"lcores", required_argument, NULL, 'l'},
-		{"poll", no_argument, NULL, 'P'},
-		{"profile", no_argument, NULL, 'p'},
-		{"control", required_argument, NULL, 'C'},
-		{"control-tcp", required_argument, NULL, 'T'},
-		{"token", required_argument, NULL, 'k'},
-		{"token-file", required_argument, NULL, OPT_TOKEN_FILE},
-		{"ro-token-file", required_argument, NULL, OPT_RO_TOKEN_FILE},
-		{"metrics", required_argument, NULL, 'M'},
-		{"loop-backend", required_argument, NULL, 'B'},
-		{"user", required_argument, NULL, OPT_USER},
-		{"admin-group", required_argument, NULL, OPT_ADMIN_GROUP},
-		{"control-group", required_argument, NULL, OPT_CONTROL_GROUP},
-		{"control-mode", required_argument, NULL, OPT_CONTROL_MODE},
-		{"audit-log", required_argument, NULL, OPT_AUDIT_LOG},
-		{"config-dir", required_argument, NULL, OPT_CONFIG_DIR},
-		{"state-dir", required_argument, NULL, OPT_STATE_DIR},
-		{"max-conns-unix", required_argument, NULL, OPT_CONNS_UNIX},
-		{"max-conns-tcp", required_argument, NULL, OPT_CONNS_TCP},
-		{"max-conns-metrics", required_argument, NULL,
-		 OPT_CONNS_METRICS},
-		{"idle-timeout-ms", required_argument, NULL, OPT_IDLE},
-		{"metrics-idle-timeout-ms", required_argument, NULL,
-		 OPT_METRICS_IDLE},
-		{"impair", required_argument, NULL, OPT_IMPAIR},
-		{"mbufs", required_argument, NULL, OPT_MBUFS},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
-	};
-	int c;
+	int first;
 
 	o->stats_interval_ms = 1000;
 	o->lcores = "0,1";
@@ -349,154 +334,46 @@ parse_opts(int argc, char **argv, struct sluiced_opts *o)
 	o->conns_metrics = SL_DEF_CONNS_METRICS;
 	o->idle_ms = SL_API_IDLE_TIMEOUT_MS;
 	o->metrics_idle_ms = SL_DEF_METRICS_IDLE_MS;
-	while ((c = getopt_long(argc, argv, "c:i:s:d:h", longopts, NULL)) !=
-	       -1) {
-		switch (c) {
-		case 'c':
-			o->config = optarg;
-			break;
-		case 'i':
-			o->iface = optarg;
-			break;
-		case 'V':
-			o->vdev = optarg;
-			break;
-		case 's':
-			o->stats_file = optarg;
-			break;
-		case 'I':
-			if (!sl_opt_uint("sluiced", "stats-interval-ms", optarg,
-					 1, 3600000, &o->stats_interval_ms))
-				return -1;
-			break;
-		case 'd':
-			if (!sl_opt_uint("sluiced", "duration", optarg, 0,
-					 UINT32_MAX, &o->duration_s))
-				return -1;
-			break;
-		case 'l':
-			o->lcores = optarg;
-			break;
-		case 'P':
-			o->poll = true;
-			break;
-		case 'p':
-			o->profile = true;
-			break;
-		case OPT_IMPAIR: {
-			char err[160];
+	first = sl_opt_parse("sluiced", argc, argv, spec,
+			     sizeof(spec) / sizeof(spec[0]), NULL);
+	if (first < 0) /* it said why */
+		return -1;
+	if (help) {
+		usage(stdout);
+		exit(0);
+	}
+	if (token != NULL) {
+		/* Refused before anything reads it: argv is in ps and
+		 * /proc/PID/cmdline for every local user. */
+		fprintf(stderr,
+			"sluiced: --token: a token on the command line is "
+			"visible to every local user (ps, /proc/PID/cmdline); "
+			"put it in a file only root can read and pass "
+			"--token-file PATH, or set SLUICE_TOKEN\n");
+		return -1;
+	}
+	if (impair != NULL) {
+		char err[160];
 
-			if (sl_impair_parse(&o->impair, optarg, err,
-					    sizeof(err)) != 0) {
-				fprintf(stderr, "sluiced: --impair: %s\n", err);
-				return -1;
-			}
-			o->impaired = true;
-			break;
+		if (sl_impair_parse(&o->impair, impair, err, sizeof(err)) !=
+		    0) {
+			fprintf(stderr, "sluiced: --impair: %s\n", err);
+			return -1;
 		}
-		case 'C':
-			o->control = optarg;
-			break;
-		case 'T':
-		case 'M':
-			if (!sl_opt_uint("sluiced",
-					 c == 'T' ? "control-tcp" : "metrics",
-					 optarg, 1, 65535,
-					 c == 'T' ? &o->control_tcp
-						  : &o->metrics))
-				return -1;
-			break;
-		case 'k':
-			/* Refused before anything reads it: argv is in
-			 * ps and /proc/PID/cmdline for every local user. */
+		o->impaired = true;
+	}
+	if (mode != NULL) {
+		if (strcmp(mode, "0600") && strcmp(mode, "600") &&
+		    strcmp(mode, "0660") && strcmp(mode, "660") &&
+		    strcmp(mode, "0666") && strcmp(mode, "666")) {
 			fprintf(stderr,
-				"sluiced: --token: a token on the command line "
-				"is visible to every local user (ps, "
-				"/proc/PID/cmdline); put it in a file only "
-				"root "
-				"can read and pass --token-file PATH, or set "
-				"SLUICE_TOKEN\n");
-			return -1;
-		case OPT_TOKEN_FILE:
-			o->token_file = optarg;
-			break;
-		case OPT_RO_TOKEN_FILE:
-			o->ro_token_file = optarg;
-			break;
-		case 'B':
-			o->loop_backend = optarg;
-			break;
-		case OPT_USER:
-			o->user = optarg;
-			break;
-		case OPT_ADMIN_GROUP:
-			o->admin_group = optarg;
-			break;
-		case OPT_CONTROL_GROUP:
-			o->control_group = optarg;
-			break;
-		case OPT_CONTROL_MODE:
-			if (strcmp(optarg, "0600") && strcmp(optarg, "600") &&
-			    strcmp(optarg, "0660") && strcmp(optarg, "660") &&
-			    strcmp(optarg, "0666") && strcmp(optarg, "666")) {
-				fprintf(stderr,
-					"sluiced: --control-mode: 0600 (root "
-					"only), 0660 (the socket's group) or "
-					"0666 (every local user), not %s\n",
-					optarg);
-				return -1;
-			}
-			o->control_mode =
-				(unsigned int)strtoul(optarg, NULL, 8);
-			break;
-		case OPT_AUDIT_LOG:
-			o->audit_log = optarg;
-			break;
-		case OPT_CONFIG_DIR:
-			o->config_dir = optarg;
-			break;
-		case OPT_STATE_DIR:
-			o->state_dir = optarg;
-			break;
-		case OPT_MBUFS:
-			if (!sl_opt_uint("sluiced", "mbufs", optarg,
-					 SL_POOL_MBUFS_MIN, SL_POOL_MBUFS_MAX,
-					 &o->mbufs))
-				return -1;
-			break;
-		case OPT_CONNS_UNIX:
-			if (!sl_opt_uint("sluiced", "max-conns-unix", optarg, 1,
-					 65536, &o->conns_unix))
-				return -1;
-			break;
-		case OPT_CONNS_TCP:
-			if (!sl_opt_uint("sluiced", "max-conns-tcp", optarg, 1,
-					 65536, &o->conns_tcp))
-				return -1;
-			break;
-		case OPT_CONNS_METRICS:
-			if (!sl_opt_uint("sluiced", "max-conns-metrics", optarg,
-					 1, 65536, &o->conns_metrics))
-				return -1;
-			break;
-		case OPT_IDLE:
-			if (!sl_opt_uint("sluiced", "idle-timeout-ms", optarg,
-					 100, 3600000, &o->idle_ms))
-				return -1;
-			break;
-		case OPT_METRICS_IDLE:
-			if (!sl_opt_uint("sluiced", "metrics-idle-timeout-ms",
-					 optarg, 100, 3600000,
-					 &o->metrics_idle_ms))
-				return -1;
-			break;
-		case 'h':
-			usage(stdout);
-			exit(0);
-		default:
-			usage(stderr);
+				"sluiced: --control-mode: 0600 (root only), "
+				"0660 (the socket's group) or 0666 (every "
+				"local user), not %s\n",
+				mode);
 			return -1;
 		}
+		o->control_mode = (unsigned int)strtoul(mode, NULL, 8);
 	}
 	if (o->config == NULL) {
 		fprintf(stderr, "sluiced: --config is required\n");
@@ -518,8 +395,8 @@ parse_opts(int argc, char **argv, struct sluiced_opts *o)
 	}
 	if (load_tokens(o) != 0)
 		return -1;
-	o->n_eal_extra = argc - optind;
-	o->eal_extra = argv + optind;
+	o->n_eal_extra = argc - first;
+	o->eal_extra = argv + first;
 	return 0;
 }
 

@@ -495,35 +495,6 @@ struct engine_opts {
 	unsigned int chunk_max;
 };
 
-enum engine_opt {
-	ENGINE_OPT_ROLE = 256,
-	ENGINE_OPT_TIME_SCALE,
-	ENGINE_OPT_MAX_BATCH,
-	ENGINE_OPT_MAX_QUEUE,
-	ENGINE_OPT_MAX_WAIT,
-	ENGINE_OPT_WORKERS,
-	ENGINE_OPT_JOIN,
-	ENGINE_OPT_SEED,
-	ENGINE_OPT_CORPUS,
-	ENGINE_OPT_PREFILL,
-	ENGINE_OPT_PREFILL_TOKEN,
-	ENGINE_OPT_DECODE,
-	ENGINE_OPT_DECODE_SEQ,
-	ENGINE_OPT_BATCHED_TOKENS,
-	ENGINE_OPT_KV_TOKENS,
-	ENGINE_OPT_PREFIX_TOKENS,
-	ENGINE_OPT_PREFIX_CACHE,
-	ENGINE_OPT_CHUNKED,
-	ENGINE_OPT_SERIAL,
-	ENGINE_OPT_TOKEN_MS,
-	ENGINE_OPT_ITEM_MS,
-	ENGINE_OPT_ITEM_BATCH_MS,
-	ENGINE_OPT_BATCH,
-	ENGINE_OPT_DATA,
-	ENGINE_OPT_CHUNK_MIN,
-	ENGINE_OPT_CHUNK_MAX,
-};
-
 /* Turn the flags into the model of @e's role (defaults per role). */
 static int
 engine_setup_model(struct engine *e, const struct engine_opts *o)
@@ -589,52 +560,111 @@ engine_setup_model(struct engine *e, const struct engine_opts *o)
 	return 0;
 }
 
+/*
+ * The command line into @e and @o: *@listen, *@duration and *@help as
+ * given. Return 0, or 2 (the exit status) after a message.
+ */
+static int
+engine_parse_args(int argc, char **argv, struct engine *e,
+		  struct engine_opts *o, const char **listen, double *duration,
+		  bool *help)
+{
+	const char *transform = NULL, *role = NULL;
+	const struct sl_opt_spec spec[] = {
+		SL_OPT_S("listen", listen),
+		SL_OPT_S("name", &e->name),
+		SL_OPT_S("transform", &transform),
+		SL_OPT_D("duration", duration, 0, DBL_MAX),
+		SL_OPT_S("stats-file", &e->stats_file),
+		SL_OPT_F("quiet", &e->quiet),
+		SL_OPT_F("help", help),
+		SL_OPT_S("role", &role),
+		SL_OPT_D("time-scale", &o->time_scale, 0, DBL_MAX),
+		SL_OPT_N("max-num-seqs", &o->max_batch, 1, 65536),
+		SL_OPT_N("max-batch", &o->max_batch, 1, 65536),
+		SL_OPT_N("max-queue", &o->max_queue, 0, ENGINE_TABLE_SIZE),
+		SL_OPT_D("max-wait-ms", &o->max_wait_ms, 0, DBL_MAX),
+		SL_OPT_N("workers", &o->workers, 1, 65536),
+		SL_OPT_N("join", &o->join, 1, SL_ENGINE_JOIN_MAX),
+		SL_OPT_N64("seed", &e->m.seed, 0, UINT64_MAX),
+		SL_OPT_S("corpus", &o->corpus),
+		SL_OPT_D("prefill-ms", &o->prefill_ms, 0, DBL_MAX),
+		SL_OPT_D("prefill-per-token-ms", &o->prefill_per_token_ms, 0,
+			 DBL_MAX),
+		SL_OPT_D("decode-ms", &o->decode_ms, 0, DBL_MAX),
+		SL_OPT_D("decode-per-seq-ms", &o->decode_per_seq_ms, 0,
+			 DBL_MAX),
+		SL_OPT_N("max-batched-tokens", &o->max_batched_tokens, 1,
+			 1u << 24),
+		SL_OPT_N("kv-tokens", &o->kv_tokens, 1, 1u << 30),
+		SL_OPT_N("prefix-tokens", &o->prefix_tokens, 0, 1u << 20),
+		SL_OPT_N("prefix-cache", &o->prefix_cache, 0, 4096),
+		SL_OPT_F("chunked-prefill", &o->chunked_prefill),
+		SL_OPT_F("serial-children", &o->serial_children),
+		SL_OPT_D("token-ms", &o->token_ms, 0, DBL_MAX),
+		SL_OPT_D("item-ms", &o->item_ms, 0, DBL_MAX),
+		SL_OPT_D("item-batch-ms", &o->item_batch_ms, 0, DBL_MAX),
+		SL_OPT_N("batch", &o->batch, 1, 4096),
+		SL_OPT_S("data", &o->data),
+		SL_OPT_N("chunk-min", &o->chunk_min, 1,
+			 SL_MODEL_REPLAY_CHUNK_MAX),
+		SL_OPT_N("chunk-max", &o->chunk_max, 1,
+			 SL_MODEL_REPLAY_CHUNK_MAX),
+	};
+	int first = sl_opt_parse("sluice-engine", argc, argv, spec,
+				 sizeof(spec) / sizeof(spec[0]), NULL);
+
+	if (first < 0) /* it said why */
+		return 2;
+	if (*help)
+		return 0;
+	if (transform != NULL &&
+	    sl_transform_by_name(transform, &e->transform) < 0) {
+		fprintf(stderr,
+			"sluice-engine: unknown transform '%s' (echo, upper, "
+			"rot13)\n",
+			transform);
+		return 2;
+	}
+	if (role != NULL && sl_engine_role_by_name(role, &e->role) < 0) {
+		fprintf(stderr,
+			"sluice-engine: unknown role '%s' (transform, answer, "
+			"claims, queries, bm25, encoder, rerank, replay)\n",
+			role);
+		return 2;
+	}
+	if (*listen == NULL || first != argc) {
+		usage(stderr);
+		return 2;
+	}
+	if ((e->role == SL_ENGINE_ROLE_REPLAY) != (o->data != NULL)) {
+		fprintf(stderr, "sluice-engine: %s\n",
+			o->data ? "--data is for --role replay"
+				: "--role replay needs --data FILE.jsonl");
+		return 2;
+	}
+	if (o->kv_tokens <= o->prefix_tokens + 1) {
+		fprintf(stderr,
+			"sluice-engine: bad --kv-tokens %u: no prompt fits "
+			"(the "
+			"--prefix-tokens %u and one token of input and of "
+			"answer need more)\n",
+			o->kv_tokens, o->prefix_tokens);
+		return 2;
+	}
+	if (o->chunk_min > o->chunk_max) {
+		fprintf(stderr,
+			"sluice-engine: --chunk-min %u is above --chunk-max "
+			"%u\n",
+			o->chunk_min, o->chunk_max);
+		return 2;
+	}
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{"listen", required_argument, NULL, 'l'},
-		{"name", required_argument, NULL, 'n'},
-		{"transform", required_argument, NULL, 't'},
-		{"duration", required_argument, NULL, 'd'},
-		{"stats-file", required_argument, NULL, 's'},
-		{"quiet", no_argument, NULL, 'q'},
-		{"help", no_argument, NULL, 'h'},
-		{"role", required_argument, NULL, ENGINE_OPT_ROLE},
-		{"time-scale", required_argument, NULL, ENGINE_OPT_TIME_SCALE},
-		{"max-num-seqs", required_argument, NULL, ENGINE_OPT_MAX_BATCH},
-		{"max-batch", required_argument, NULL, ENGINE_OPT_MAX_BATCH},
-		{"max-queue", required_argument, NULL, ENGINE_OPT_MAX_QUEUE},
-		{"max-wait-ms", required_argument, NULL, ENGINE_OPT_MAX_WAIT},
-		{"workers", required_argument, NULL, ENGINE_OPT_WORKERS},
-		{"join", required_argument, NULL, ENGINE_OPT_JOIN},
-		{"seed", required_argument, NULL, ENGINE_OPT_SEED},
-		{"corpus", required_argument, NULL, ENGINE_OPT_CORPUS},
-		{"prefill-ms", required_argument, NULL, ENGINE_OPT_PREFILL},
-		{"prefill-per-token-ms", required_argument, NULL,
-		 ENGINE_OPT_PREFILL_TOKEN},
-		{"decode-ms", required_argument, NULL, ENGINE_OPT_DECODE},
-		{"decode-per-seq-ms", required_argument, NULL,
-		 ENGINE_OPT_DECODE_SEQ},
-		{"max-batched-tokens", required_argument, NULL,
-		 ENGINE_OPT_BATCHED_TOKENS},
-		{"kv-tokens", required_argument, NULL, ENGINE_OPT_KV_TOKENS},
-		{"prefix-tokens", required_argument, NULL,
-		 ENGINE_OPT_PREFIX_TOKENS},
-		{"prefix-cache", required_argument, NULL,
-		 ENGINE_OPT_PREFIX_CACHE},
-		{"chunked-prefill", no_argument, NULL, ENGINE_OPT_CHUNKED},
-		{"serial-children", no_argument, NULL, ENGINE_OPT_SERIAL},
-		{"token-ms", required_argument, NULL, ENGINE_OPT_TOKEN_MS},
-		{"item-ms", required_argument, NULL, ENGINE_OPT_ITEM_MS},
-		{"item-batch-ms", required_argument, NULL,
-		 ENGINE_OPT_ITEM_BATCH_MS},
-		{"batch", required_argument, NULL, ENGINE_OPT_BATCH},
-		{"data", required_argument, NULL, ENGINE_OPT_DATA},
-		{"chunk-min", required_argument, NULL, ENGINE_OPT_CHUNK_MIN},
-		{"chunk-max", required_argument, NULL, ENGINE_OPT_CHUNK_MAX},
-		{NULL, 0, NULL, 0},
-	};
 	static struct sl_burst rx, tx;
 	struct engine e = {.transform = SL_TRANSFORM_ECHO,
 			   .role = SL_ENGINE_ROLE_TRANSFORM};
@@ -664,186 +694,15 @@ main(int argc, char **argv)
 	double duration = 0;
 	uint64_t start, next_stats, next_expire, next_timer = UINT64_MAX;
 	struct sigaction sa;
-	int c, rc;
-	bool ok = true;
+	bool help = false;
+	int rc;
 
-	while (ok && (c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-
-		switch (c) {
-		case 'l':
-			listen_arg = optarg;
-			break;
-		case 'n':
-			e.name = optarg;
-			break;
-		case 't':
-			if (sl_transform_by_name(optarg, &e.transform) < 0) {
-				fprintf(stderr,
-					"sluice-engine: unknown transform '%s' "
-					"(echo, upper, rot13)\n",
-					optarg);
-				return 2;
-			}
-			break;
-		case 'd':
-			if (!sl_opt_double("sluice-engine", "duration", optarg,
-					   0, DBL_MAX, &duration))
-				return 2;
-			break;
-		case 's':
-			e.stats_file = optarg;
-			break;
-		case 'q':
-			e.quiet = true;
-			break;
-		case 'h':
+	rc = engine_parse_args(argc, argv, &e, &o, &listen_arg, &duration,
+			       &help);
+	if (rc != 0 || help) {
+		if (help)
 			usage(stdout);
-			return 0;
-		case ENGINE_OPT_ROLE:
-			if (sl_engine_role_by_name(optarg, &e.role) < 0) {
-				fprintf(stderr,
-					"sluice-engine: unknown role '%s' "
-					"(transform, answer, claims, queries, "
-					"bm25, encoder, rerank, replay)\n",
-					optarg);
-				return 2;
-			}
-			break;
-		case ENGINE_OPT_TIME_SCALE:
-			ok = sl_opt_double("sluice-engine", "time-scale",
-					   optarg, 0, DBL_MAX, &o.time_scale);
-			break;
-		case ENGINE_OPT_MAX_BATCH:
-			ok = sl_opt_uint("sluice-engine", "max-num-seqs",
-					 optarg, 1, 65536, &o.max_batch);
-			break;
-		case ENGINE_OPT_MAX_QUEUE:
-			ok = sl_opt_uint("sluice-engine", "max-queue", optarg,
-					 0, ENGINE_TABLE_SIZE, &o.max_queue);
-			break;
-		case ENGINE_OPT_MAX_WAIT:
-			ok = sl_opt_double("sluice-engine", "max-wait-ms",
-					   optarg, 0, DBL_MAX, &o.max_wait_ms);
-			break;
-		case ENGINE_OPT_WORKERS:
-			ok = sl_opt_uint("sluice-engine", "workers", optarg, 1,
-					 65536, &o.workers);
-			break;
-		case ENGINE_OPT_JOIN:
-			ok = sl_opt_uint("sluice-engine", "join", optarg, 1,
-					 SL_ENGINE_JOIN_MAX, &o.join);
-			break;
-		case ENGINE_OPT_SEED:
-			if (!sl_opt_u64("sluice-engine", "seed", optarg, 0,
-					UINT64_MAX, &e.m.seed))
-				return 2;
-			break;
-		case ENGINE_OPT_CORPUS:
-			o.corpus = optarg;
-			break;
-		case ENGINE_OPT_PREFILL:
-			ok = sl_opt_double("sluice-engine", "prefill-ms",
-					   optarg, 0, DBL_MAX, &o.prefill_ms);
-			break;
-		case ENGINE_OPT_PREFILL_TOKEN:
-			ok = sl_opt_double("sluice-engine",
-					   "prefill-per-token-ms", optarg, 0,
-					   DBL_MAX, &o.prefill_per_token_ms);
-			break;
-		case ENGINE_OPT_DECODE:
-			ok = sl_opt_double("sluice-engine", "decode-ms", optarg,
-					   0, DBL_MAX, &o.decode_ms);
-			break;
-		case ENGINE_OPT_DECODE_SEQ:
-			ok = sl_opt_double("sluice-engine", "decode-per-seq-ms",
-					   optarg, 0, DBL_MAX,
-					   &o.decode_per_seq_ms);
-			break;
-		case ENGINE_OPT_BATCHED_TOKENS:
-			ok = sl_opt_uint("sluice-engine", "max-batched-tokens",
-					 optarg, 1, 1u << 24,
-					 &o.max_batched_tokens);
-			break;
-		case ENGINE_OPT_KV_TOKENS:
-			ok = sl_opt_uint("sluice-engine", "kv-tokens", optarg,
-					 1, 1u << 30, &o.kv_tokens);
-			break;
-		case ENGINE_OPT_PREFIX_TOKENS:
-			ok = sl_opt_uint("sluice-engine", "prefix-tokens",
-					 optarg, 0, 1u << 20, &o.prefix_tokens);
-			break;
-		case ENGINE_OPT_PREFIX_CACHE:
-			ok = sl_opt_uint("sluice-engine", "prefix-cache",
-					 optarg, 0, 4096, &o.prefix_cache);
-			break;
-		case ENGINE_OPT_CHUNKED:
-			o.chunked_prefill = true;
-			break;
-		case ENGINE_OPT_SERIAL:
-			o.serial_children = true;
-			break;
-		case ENGINE_OPT_TOKEN_MS:
-			ok = sl_opt_double("sluice-engine", "token-ms", optarg,
-					   0, DBL_MAX, &o.token_ms);
-			break;
-		case ENGINE_OPT_ITEM_MS:
-			ok = sl_opt_double("sluice-engine", "item-ms", optarg,
-					   0, DBL_MAX, &o.item_ms);
-			break;
-		case ENGINE_OPT_ITEM_BATCH_MS:
-			ok = sl_opt_double("sluice-engine", "item-batch-ms",
-					   optarg, 0, DBL_MAX,
-					   &o.item_batch_ms);
-			break;
-		case ENGINE_OPT_BATCH:
-			ok = sl_opt_uint("sluice-engine", "batch", optarg, 1,
-					 4096, &o.batch);
-			break;
-		case ENGINE_OPT_DATA:
-			o.data = optarg;
-			break;
-		case ENGINE_OPT_CHUNK_MIN:
-			ok = sl_opt_uint("sluice-engine", "chunk-min", optarg,
-					 1, SL_MODEL_REPLAY_CHUNK_MAX,
-					 &o.chunk_min);
-			break;
-		case ENGINE_OPT_CHUNK_MAX:
-			ok = sl_opt_uint("sluice-engine", "chunk-max", optarg,
-					 1, SL_MODEL_REPLAY_CHUNK_MAX,
-					 &o.chunk_max);
-			break;
-		default:
-			usage(stderr);
-			return 2;
-		}
-	}
-	if (!ok)
-		return 2;
-	if (listen_arg == NULL || optind != argc) {
-		usage(stderr);
-		return 2;
-	}
-	if ((e.role == SL_ENGINE_ROLE_REPLAY) != (o.data != NULL)) {
-		fprintf(stderr, "sluice-engine: %s\n",
-			o.data ? "--data is for --role replay"
-			       : "--role replay needs --data FILE.jsonl");
-		return 2;
-	}
-	if (o.kv_tokens <= o.prefix_tokens + 1) {
-		fprintf(stderr,
-			"sluice-engine: bad --kv-tokens %u: no prompt fits "
-			"(the "
-			"--prefix-tokens %u and one token of input and of "
-			"answer need more)\n",
-			o.kv_tokens, o.prefix_tokens);
-		return 2;
-	}
-	if (o.chunk_min > o.chunk_max) {
-		fprintf(stderr,
-			"sluice-engine: --chunk-min %u is above --chunk-max "
-			"%u\n",
-			o.chunk_min, o.chunk_max);
-		return 2;
+		return rc;
 	}
 	if (sl_endpoint_parse(listen_arg, false, &listen_addr) < 0) {
 		fprintf(stderr, "sluice-engine: bad --listen '%s'\n",

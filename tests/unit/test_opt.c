@@ -101,6 +101,66 @@ test_message(void)
 				    "\"8190\"\n");
 }
 
+/* A whole command line against a table. */
+static void
+test_parse(void)
+{
+	const char *name = NULL;
+	unsigned int n = 7;
+	uint64_t big = 0;
+	double rate = 0;
+	bool quiet = false, given_rate = false;
+	struct sl_opt_spec spec[] = {
+		SL_OPT_S("name", &name, .letter = 'n'),
+		SL_OPT_N("count", &n, 1, 10),
+		SL_OPT_N64("seed", &big, 0, UINT64_MAX),
+		SL_OPT_D("rate", &rate, 0, 100, .given = &given_rate),
+		SL_OPT_F("quiet", &quiet, .letter = 'q'),
+	};
+	bool seen[5];
+	char *ok[] = {"prog", "-n", "x",  "--count", "3",    "--seed",
+		      "0x10", "-q", "--", "--eal",   "rest", NULL};
+	char *bad_range[] = {"prog", "--count", "11", NULL};
+	char *unknown[] = {"prog", "--nope", NULL};
+	char *missing[] = {"prog", "--count", NULL};
+	char path[] = "/tmp/sl_test_opt.XXXXXX";
+	int fd = mkstemp(path), saved = dup(2);
+
+	CU_ASSERT_FATAL(fd >= 0 && saved >= 0);
+	CU_ASSERT_EQUAL(sl_opt_parse("prog", 11, ok, spec, 5, seen), 9);
+	CU_ASSERT_STRING_EQUAL(ok[9], "--eal");
+	CU_ASSERT_STRING_EQUAL(name, "x");
+	CU_ASSERT_EQUAL(n, 3);
+	CU_ASSERT_EQUAL(big, 16);
+	CU_ASSERT(quiet);
+	CU_ASSERT_FALSE(given_rate);
+	CU_ASSERT(seen[0] && seen[1] && seen[2] && !seen[3] && seen[4]);
+	/* Refusals: messages to stderr (kept out of the test's output). */
+	fflush(stderr);
+	dup2(fd, 2);
+	n = 7;
+	CU_ASSERT_EQUAL(sl_opt_parse("prog", 3, bad_range, spec, 5, NULL), -1);
+	CU_ASSERT_EQUAL(n, 7);
+	CU_ASSERT_EQUAL(sl_opt_parse("prog", 2, unknown, spec, 5, NULL), -1);
+	CU_ASSERT_EQUAL(sl_opt_parse("prog", 2, missing, spec, 5, NULL), -1);
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	{
+		char buf[512] = {0};
+		FILE *f = fdopen(fd, "r");
+
+		rewind(f);
+		CU_ASSERT(fread(buf, 1, sizeof(buf) - 1, f) > 0);
+		fclose(f);
+		CU_ASSERT_PTR_NOT_NULL(strstr(
+			buf, "prog: --count: must be 1..10, got \"11\"\n"));
+		CU_ASSERT_PTR_NOT_NULL(strstr(buf, "nope"));
+		CU_ASSERT_PTR_NOT_NULL(strstr(buf, "requires an argument"));
+	}
+	unlink(path);
+}
+
 int
 main(void)
 {
@@ -113,6 +173,7 @@ main(void)
 	CU_add_test(s, "integers: bounds, hex, refusals", test_u64);
 	CU_add_test(s, "numbers: bounds, finite only", test_double);
 	CU_add_test(s, "the message", test_message);
+	CU_add_test(s, "a command line against a table", test_parse);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
 	fails = CU_get_number_of_failures() + CU_get_number_of_tests_failed();

@@ -93,52 +93,112 @@ gen_parse_rates(const char *list, double *rates, unsigned int *n)
 	return *n ? 0 : -EINVAL;
 }
 
+/* What the options given as text say; -1 after a message. */
+static int
+gen_parse_values(struct gen_opts *o, const char *server, const char *bind,
+		 const char *expect, const char *mode, const char *arrival,
+		 const char *sweep)
+{
+	const char *bad = NULL, *arg = NULL;
+
+	if (server != NULL &&
+	    (sl_endpoint_parse(server, false, &o->server) < 0 ||
+	     o->server.sin_port == 0))
+		bad = "server", arg = server;
+	else if (sl_endpoint_parse(bind ? bind : "0.0.0.0", true, &o->bind) < 0)
+		bad = "bind", arg = bind;
+	else if (expect != NULL && gen_parse_expect(o, expect) < 0)
+		bad = "expect", arg = expect;
+	else if (mode != NULL && strcmp(mode, "transform") != 0 &&
+		 strcmp(mode, "pipeline") != 0)
+		bad = "mode", arg = mode;
+	else if (arrival != NULL && strcmp(arrival, "poisson") != 0 &&
+		 strcmp(arrival, "constant") != 0)
+		bad = "arrival", arg = arrival;
+	else if (sweep != NULL &&
+		 gen_parse_rates(sweep, o->sweep, &o->n_sweep) < 0)
+		bad = "sweep", arg = sweep;
+	if (bad != NULL) {
+		fprintf(stderr, "sluicegen: bad --%s '%s'\n", bad, arg);
+		return -1;
+	}
+	if (expect != NULL)
+		o->expect_text = expect;
+	if (mode != NULL)
+		o->mode = strcmp(mode, "pipeline") == 0 ? GEN_MODE_PIPELINE
+							: GEN_MODE_TRANSFORM;
+	if (arrival != NULL)
+		o->poisson = strcmp(arrival, "poisson") == 0;
+	return 0;
+}
+
+/* Which mode an option is for (sl_opt_spec.tag); 0: both. */
+enum { GEN_ONLY_TRANSFORM = 1, GEN_ONLY_PIPELINE };
+
 int
 gen_parse_args(struct gen_opts *o, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{"server", required_argument, NULL, 's'},
-		{"bind", required_argument, NULL, 'b'},
-		{"pipeline", required_argument, NULL, 'p'},
-		{"tenant", required_argument, NULL, 't'},
-		{"streams", required_argument, NULL, 'n'},
-		{"rate", required_argument, NULL, 'r'},
-		{"fragments-per-request", required_argument, NULL, 'F'},
-		{"tokens-per-fragment", required_argument, NULL, 'K'},
-		{"duration", required_argument, NULL, 'd'},
-		{"requests", required_argument, NULL, 'R'},
-		{"drain-ms", required_argument, NULL, 'D'},
-		{"expect", required_argument, NULL, 'e'},
-		{"corpus", required_argument, NULL, 'c'},
-		{"seed", required_argument, NULL, 'S'},
-		{"json", no_argument, NULL, 'j'},
-		{"check", no_argument, NULL, 'C'},
-		{"quiet", no_argument, NULL, 'q'},
-		{"mode", required_argument, NULL, 'm'},
-		{"question-tokens", required_argument, NULL, 'Q'},
-		{"request-rate", required_argument, NULL, 'A'},
-		{"arrival", required_argument, NULL, 'a'},
-		{"sweep", required_argument, NULL, 'w'},
-		{"sweep-duration", required_argument, NULL, 'W'},
-		{"sweep-pause-ms", required_argument, NULL, 'P'},
-		{"dump", required_argument, NULL, 'u'},
-		{"times", required_argument, NULL, 'T'},
-		{"id-prefix", required_argument, NULL, 'I'},
-		{"questions", required_argument, NULL, 'X'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
-	};
+	const char *server = NULL, *bind = NULL, *expect = NULL;
+	const char *mode = NULL, *arrival = NULL, *sweep = NULL;
+	unsigned int tenant = 1;
 	bool have_server = false, have_duration = false;
 	bool have_drain = false, have_tokens = false;
 	bool have_sweep_duration = false, have_request_rate = false;
-	bool have_question_tokens = false;
+	bool have_question_tokens = false, help = false;
 	const char *transform_only = NULL, *pipeline_only = NULL;
-	uint64_t v;
-	int c;
+	const struct sl_opt_spec spec[] = {
+		SL_OPT_S("server", &server, .given = &have_server),
+		SL_OPT_S("bind", &bind),
+		SL_OPT_N("pipeline", &o->pipeline, 0, UINT32_MAX),
+		SL_OPT_N("tenant", &tenant, 0, UINT16_MAX),
+		SL_OPT_N("streams", &o->streams, 1, 1u << 20,
+			 .tag = GEN_ONLY_TRANSFORM),
+		SL_OPT_D("rate", &o->rate, 0, DBL_MAX,
+			 .tag = GEN_ONLY_TRANSFORM),
+		SL_OPT_N("fragments-per-request", &o->frags, 1, 1u << 20,
+			 .tag = GEN_ONLY_TRANSFORM),
+		SL_OPT_N("tokens-per-fragment", &o->tokens, 1, 1024,
+			 .given = &have_tokens),
+		SL_OPT_D("duration", &o->duration, 0, DBL_MAX,
+			 .given = &have_duration),
+		SL_OPT_N64("requests", &o->requests, 1, UINT32_MAX),
+		SL_OPT_N64("drain-ms", &o->drain_ms, 0, 3600000,
+			   .given = &have_drain),
+		SL_OPT_S("expect", &expect, .tag = GEN_ONLY_TRANSFORM),
+		SL_OPT_S("corpus", &o->corpus_path),
+		SL_OPT_N64("seed", &o->seed, 0, UINT64_MAX),
+		SL_OPT_F("json", &o->json),
+		SL_OPT_F("check", &o->check),
+		SL_OPT_F("quiet", &o->quiet),
+		SL_OPT_S("mode", &mode),
+		/* A question goes out in one burst of fragments. */
+		SL_OPT_N("question-tokens", &o->question_tokens, 1,
+			 SL_BURST_MAX, .given = &have_question_tokens,
+			 .tag = GEN_ONLY_PIPELINE),
+		SL_OPT_D("request-rate", &o->request_rate, 0, DBL_MAX,
+			 .given = &have_request_rate, .tag = GEN_ONLY_PIPELINE),
+		SL_OPT_S("arrival", &arrival, .tag = GEN_ONLY_PIPELINE),
+		SL_OPT_S("sweep", &sweep, .tag = GEN_ONLY_PIPELINE),
+		SL_OPT_D("sweep-duration", &o->sweep_duration, 0, DBL_MAX,
+			 .given = &have_sweep_duration,
+			 .tag = GEN_ONLY_PIPELINE),
+		SL_OPT_N64("sweep-pause-ms", &o->sweep_pause_ms, 0, 3600000,
+			   .tag = GEN_ONLY_PIPELINE),
+		SL_OPT_S("dump", &o->dump_path, .tag = GEN_ONLY_PIPELINE),
+		SL_OPT_S("times", &o->times_path, .tag = GEN_ONLY_PIPELINE),
+		SL_OPT_N64("id-prefix", &o->id_prefix, 0, UINT32_MAX,
+			   .given = &o->have_id_prefix,
+			   .tag = GEN_ONLY_PIPELINE),
+		SL_OPT_S("questions", &o->questions_path,
+			 .tag = GEN_ONLY_PIPELINE),
+		SL_OPT_F("help", &help),
+	};
+	enum { N_SPEC = sizeof(spec) / sizeof(spec[0]) };
+	bool seen[N_SPEC];
+	int first;
 
 	memset(o, 0, sizeof(*o));
 	o->pipeline = 1;
-	o->tenant = 1;
 	o->streams = 16;
 	o->frags = 8;
 	o->tokens = 4;
@@ -152,175 +212,31 @@ gen_parse_args(struct gen_opts *o, int argc, char **argv)
 	o->question_tokens = 12;
 	o->poisson = true;
 	o->sweep_pause_ms = 1000;
-	sl_endpoint_parse("0.0.0.0", true, &o->bind);
-
-#define BAD_ARG(what)                                                          \
-	do {                                                                   \
-		fprintf(stderr, "sluicegen: bad --%s '%s'\n", what, optarg);   \
-		return -EINVAL;                                                \
-	} while (0)
-
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (c) {
-		case 's':
-			if (sl_endpoint_parse(optarg, false, &o->server) < 0 ||
-			    o->server.sin_port == 0)
-				BAD_ARG("server");
-			have_server = true;
-			break;
-		case 'b':
-			if (sl_endpoint_parse(optarg, true, &o->bind) < 0)
-				BAD_ARG("bind");
-			break;
-		case 'p':
-			if (!sl_parse_u64(optarg, 0, UINT32_MAX, &v))
-				BAD_ARG("pipeline");
-			o->pipeline = (uint32_t)v;
-			break;
-		case 't':
-			if (!sl_parse_u64(optarg, 0, UINT16_MAX, &v))
-				BAD_ARG("tenant");
-			o->tenant = (uint16_t)v;
-			break;
-		case 'n':
-			if (!sl_parse_u64(optarg, 1, 1u << 20, &v))
-				BAD_ARG("streams");
-			o->streams = (uint32_t)v;
-			transform_only = "streams";
-			break;
-		case 'r':
-			if (!sl_parse_double(optarg, 0, DBL_MAX, &o->rate))
-				BAD_ARG("rate");
-			transform_only = "rate";
-			break;
-		case 'F':
-			if (!sl_parse_u64(optarg, 1, 1u << 20, &v))
-				BAD_ARG("fragments-per-request");
-			o->frags = (uint32_t)v;
-			transform_only = "fragments-per-request";
-			break;
-		case 'K':
-			if (!sl_parse_u64(optarg, 1, 1024, &v))
-				BAD_ARG("tokens-per-fragment");
-			o->tokens = (uint32_t)v;
-			have_tokens = true;
-			break;
-		case 'd':
-			if (!sl_parse_double(optarg, 0, DBL_MAX, &o->duration))
-				BAD_ARG("duration");
-			have_duration = true;
-			break;
-		case 'R':
-			if (!sl_parse_u64(optarg, 1, UINT32_MAX, &o->requests))
-				BAD_ARG("requests");
-			break;
-		case 'D':
-			if (!sl_parse_u64(optarg, 0, 3600000, &o->drain_ms))
-				BAD_ARG("drain-ms");
-			have_drain = true;
-			break;
-		case 'e':
-			if (gen_parse_expect(o, optarg) < 0)
-				BAD_ARG("expect");
-			o->expect_text = optarg;
-			transform_only = "expect";
-			break;
-		case 'm':
-			if (strcmp(optarg, "transform") == 0)
-				o->mode = GEN_MODE_TRANSFORM;
-			else if (strcmp(optarg, "pipeline") == 0)
-				o->mode = GEN_MODE_PIPELINE;
-			else
-				BAD_ARG("mode");
-			break;
-		case 'Q':
-			/* A question goes out in one burst of fragments. */
-			if (!sl_parse_u64(optarg, 1, SL_BURST_MAX, &v))
-				BAD_ARG("question-tokens");
-			o->question_tokens = (uint32_t)v;
-			have_question_tokens = true;
-			pipeline_only = "question-tokens";
-			break;
-		case 'A':
-			if (!sl_parse_double(optarg, 0, DBL_MAX,
-					     &o->request_rate) ||
-			    o->request_rate <= 0)
-				BAD_ARG("request-rate");
-			have_request_rate = true;
-			pipeline_only = "request-rate";
-			break;
-		case 'a':
-			if (strcmp(optarg, "poisson") == 0)
-				o->poisson = true;
-			else if (strcmp(optarg, "constant") == 0)
-				o->poisson = false;
-			else
-				BAD_ARG("arrival");
-			pipeline_only = "arrival";
-			break;
-		case 'w':
-			if (gen_parse_rates(optarg, o->sweep, &o->n_sweep) < 0)
-				BAD_ARG("sweep");
-			pipeline_only = "sweep";
-			break;
-		case 'W':
-			if (!sl_parse_double(optarg, 0, DBL_MAX,
-					     &o->sweep_duration) ||
-			    o->sweep_duration <= 0)
-				BAD_ARG("sweep-duration");
-			have_sweep_duration = true;
-			pipeline_only = "sweep-duration";
-			break;
-		case 'P':
-			if (!sl_parse_u64(optarg, 0, 3600000,
-					  &o->sweep_pause_ms))
-				BAD_ARG("sweep-pause-ms");
-			pipeline_only = "sweep-pause-ms";
-			break;
-		case 'u':
-			o->dump_path = optarg;
-			pipeline_only = "dump";
-			break;
-		case 'T':
-			o->times_path = optarg;
-			pipeline_only = "times";
-			break;
-		case 'I':
-			if (!sl_parse_u64(optarg, 0, UINT32_MAX, &o->id_prefix))
-				BAD_ARG("id-prefix");
-			o->have_id_prefix = true;
-			pipeline_only = "id-prefix";
-			break;
-		case 'X':
-			o->questions_path = optarg;
-			pipeline_only = "questions";
-			break;
-		case 'c':
-			o->corpus_path = optarg;
-			break;
-		case 'S':
-			if (!sl_parse_u64(optarg, 0, UINT64_MAX, &o->seed))
-				BAD_ARG("seed");
-			break;
-		case 'j':
-			o->json = true;
-			break;
-		case 'C':
-			o->check = true;
-			break;
-		case 'q':
-			o->quiet = true;
-			break;
-		case 'h':
-			usage(stdout);
-			exit(0);
-		default:
-			usage(stderr);
-			return -EINVAL;
-		}
+	first = sl_opt_parse("sluicegen", argc, argv, spec, N_SPEC, seen);
+	if (first < 0) /* it said why */
+		return -EINVAL;
+	if (help) {
+		usage(stdout);
+		exit(0);
 	}
-#undef BAD_ARG
-	if (!have_server || optind != argc) {
+	for (unsigned int i = 0; i < N_SPEC; i++) {
+		if (seen[i] && spec[i].tag == GEN_ONLY_TRANSFORM)
+			transform_only = spec[i].name;
+		if (seen[i] && spec[i].tag == GEN_ONLY_PIPELINE)
+			pipeline_only = spec[i].name;
+	}
+	o->tenant = (uint16_t)tenant;
+	if (gen_parse_values(o, server, bind, expect, mode, arrival, sweep) < 0)
+		return -EINVAL;
+	if ((have_request_rate && o->request_rate <= 0) ||
+	    (have_sweep_duration && o->sweep_duration <= 0)) {
+		fprintf(stderr, "sluicegen: --%s must be above 0\n",
+			have_request_rate && o->request_rate <= 0
+				? "request-rate"
+				: "sweep-duration");
+		return -EINVAL;
+	}
+	if (!have_server || first != argc) {
 		usage(stderr);
 		return -EINVAL;
 	}
