@@ -662,6 +662,166 @@ engine_parse_args(int argc, char **argv, struct engine *e,
 	return 0;
 }
 
+/* Socket, stream table and loss repair of @e on @listen_arg; 0, or 1
+ * after a message. @addr_name gets the address bound. */
+static int
+engine_open(struct engine *e, const char *listen_arg, char *addr_name)
+{
+	struct sockaddr_in listen_addr;
+	struct sl_rel_config rc;
+
+	if (sl_endpoint_parse(listen_arg, false, &listen_addr) < 0) {
+		fprintf(stderr, "sluice-engine: bad --listen '%s'\n",
+			listen_arg);
+		return 2;
+	}
+	e->sock = sl_sock_open(&listen_addr);
+	if (e->sock == NULL) {
+		fprintf(stderr, "sluice-engine: cannot listen on %s: %s\n",
+			listen_arg, strerror(errno));
+		return 1;
+	}
+	sl_endpoint_str(&e->sock->local, addr_name, SL_ENDPOINT_STRLEN);
+	if (e->name == NULL)
+		e->name = addr_name;
+	e->table = calloc(ENGINE_TABLE_SIZE, sizeof(e->table[0]));
+	if (e->table == NULL) {
+		fprintf(stderr,
+			"sluice-engine: cannot allocate stream table\n");
+		return 1;
+	}
+	/* As many streams each way as the stream table holds. */
+	sl_rel_config_default(&rc);
+	rc.rx_streams_max = ENGINE_TABLE_SIZE;
+	rc.tx_streams_max = ENGINE_TABLE_SIZE;
+	rc.answer_probes = true;
+	e->rel = sl_rel_new(e->sock, &rc);
+	if (e->rel == NULL) {
+		fprintf(stderr,
+			"sluice-engine: cannot allocate stream state: %s\n",
+			strerror(errno));
+		return 1;
+	}
+	return 0;
+}
+
+/* Sleep until input arrives, @next_rel (the next modelled event or
+ * repair timer, UINT64_MAX: none) or ENGINE_POLL_NS. */
+static void
+engine_sleep(const struct engine *e, uint64_t next_rel)
+{
+	struct pollfd p = {.fd = e->sock->fd, .events = POLLIN};
+	uint64_t wait = ENGINE_POLL_NS, now;
+	struct timespec ts;
+
+	if (next_rel != UINT64_MAX) {
+		now = sl_now_ns();
+		wait = next_rel <= now ? 0 : next_rel - now;
+		if (wait > ENGINE_POLL_NS)
+			wait = ENGINE_POLL_NS;
+	}
+	if (wait == 0)
+		return;
+	ts.tv_sec = (time_t)(wait / 1000000000ull);
+	ts.tv_nsec = (long)(wait % 1000000000ull);
+	ppoll(&p, 1, &ts, NULL);
+}
+
+/* Serve until a signal, @duration seconds (0: no limit) or an error. */
+static void
+engine_run(struct engine *e, struct sl_burst *rx, struct sl_burst *tx,
+	   double duration)
+{
+	uint64_t start = sl_now_ns(), next_timer = UINT64_MAX;
+	uint64_t next_stats = start + ENGINE_STATS_NS;
+	uint64_t next_expire = start + ENGINE_STATS_NS;
+
+	while (!engine_stop) {
+		struct sl_frag_view v;
+		uint64_t now, next_rel;
+		int n, i;
+
+		n = sl_sock_recv_burst(e->sock, rx->d, SL_BURST_MAX);
+		if (n < 0) {
+			fprintf(stderr, "sluice-engine: recv: %s\n",
+				strerror(-n));
+			break;
+		}
+		now = sl_now_ns();
+		for (i = 0; i < n; i++) {
+			/* Control fragments stop here; data comes out in
+			 * sequence, once per fragment. */
+			if (sl_rel_input(e->rel, &rx->d[i], now) !=
+			    SL_WIRE_OK) {
+				e->st.invalid++;
+				continue;
+			}
+			while (sl_rel_next(e->rel, &v))
+				engine_input(e, &v, now);
+		}
+		if (e->role != SL_ENGINE_ROLE_TRANSFORM) {
+			/* Fire what fell due while we were receiving. */
+			now = sl_now_ns();
+			next_timer = sl_role_run_timers(e, now);
+		}
+		/* NACK repeats, resends; a stream given up comes out as
+		 * ABORT (EXPIRED) and is answered as such. */
+		now = sl_now_ns();
+		next_rel = sl_rel_tick(e->rel, now);
+		while (sl_rel_next(e->rel, &v))
+			engine_input(e, &v, now);
+		engine_update_pause(e, now);
+		if (tx->n > 0 && engine_flush(e, tx) < 0)
+			break;
+
+		if (now >= next_expire) {
+			engine_expire(e, now);
+			next_expire = now + ENGINE_STATS_NS;
+			if (tx->n > 0 && engine_flush(e, tx) < 0)
+				break;
+		}
+		if (now >= next_stats) {
+			engine_write_stats(e);
+			next_stats = now + ENGINE_STATS_NS;
+		}
+		if (duration > 0 && (double)(now - start) >= duration * 1e9)
+			break;
+		/* A full burst means more is probably waiting. */
+		if (n == SL_BURST_MAX)
+			continue;
+		if (next_timer < next_rel)
+			next_rel = next_timer;
+		if (e->role != SL_ENGINE_ROLE_TRANSFORM) {
+			uint64_t due =
+				sl_role_pause_due(e, sl_rel_paused(e->rel));
+
+			if (due < next_rel)
+				next_rel = due;
+		}
+		engine_sleep(e, next_rel);
+	}
+}
+
+/* The last words: a summary line unless --quiet. */
+static void
+engine_summary(const struct engine *e)
+{
+	if (e->quiet)
+		return;
+	fprintf(stderr,
+		"sluice-engine %s: %llu streams (%llu completed), %llu "
+		"fragments in, %llu out, %llu misordered, %llu duplicates, "
+		"%llu incomplete, %llu invalid\n",
+		e->name, (unsigned long long)e->st.streams,
+		(unsigned long long)e->st.streams_completed,
+		(unsigned long long)e->st.fragments_in,
+		(unsigned long long)e->st.fragments_out,
+		(unsigned long long)e->st.misordered,
+		(unsigned long long)e->st.duplicates,
+		(unsigned long long)e->st.incomplete,
+		(unsigned long long)e->st.invalid);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -690,9 +850,7 @@ main(int argc, char **argv)
 	};
 	const char *listen_arg = NULL;
 	char addr_name[SL_ENDPOINT_STRLEN];
-	struct sockaddr_in listen_addr;
 	double duration = 0;
-	uint64_t start, next_stats, next_expire, next_timer = UINT64_MAX;
 	struct sigaction sa;
 	bool help = false;
 	int rc;
@@ -704,47 +862,11 @@ main(int argc, char **argv)
 			usage(stdout);
 		return rc;
 	}
-	if (sl_endpoint_parse(listen_arg, false, &listen_addr) < 0) {
-		fprintf(stderr, "sluice-engine: bad --listen '%s'\n",
-			listen_arg);
-		return 2;
-	}
 	if (engine_setup_model(&e, &o) < 0)
 		return 1;
-
-	e.sock = sl_sock_open(&listen_addr);
-	if (e.sock == NULL) {
-		fprintf(stderr, "sluice-engine: cannot listen on %s: %s\n",
-			listen_arg, strerror(errno));
-		return 1;
-	}
-	sl_endpoint_str(&e.sock->local, addr_name, sizeof(addr_name));
-	if (e.name == NULL)
-		e.name = addr_name;
-	e.table = calloc(ENGINE_TABLE_SIZE, sizeof(e.table[0]));
-	if (e.table == NULL) {
-		fprintf(stderr,
-			"sluice-engine: cannot allocate stream table\n");
-		return 1;
-	}
-	{
-		struct sl_rel_config rc;
-
-		/* As many streams each way as the stream table holds. */
-		sl_rel_config_default(&rc);
-		rc.rx_streams_max = ENGINE_TABLE_SIZE;
-		rc.tx_streams_max = ENGINE_TABLE_SIZE;
-		rc.answer_probes = true;
-		e.rel = sl_rel_new(e.sock, &rc);
-		if (e.rel == NULL) {
-			fprintf(stderr,
-				"sluice-engine: cannot allocate stream "
-				"state: %s\n",
-				strerror(errno));
-			return 1;
-		}
-	}
-
+	rc = engine_open(&e, listen_arg, addr_name);
+	if (rc != 0)
+		return rc;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = engine_on_signal;
 	sigemptyset(&sa.sa_mask);
@@ -754,124 +876,26 @@ main(int argc, char **argv)
 	sl_burst_reset(&rx);
 	sl_burst_reset(&tx);
 	e.tx = &tx;
-	if (!e.quiet) {
-		if (e.role == SL_ENGINE_ROLE_TRANSFORM)
-			fprintf(stderr,
-				"sluice-engine %s: listening on %s, "
-				"transform %s\n",
-				e.name, addr_name,
-				sl_transform_name(e.transform));
-		else
-			fprintf(stderr,
-				"sluice-engine %s: listening on %s, role %s, "
-				"time scale %g\n",
-				e.name, addr_name, sl_engine_role_name(e.role),
-				e.time_scale);
-	}
+	if (!e.quiet && e.role == SL_ENGINE_ROLE_TRANSFORM)
+		fprintf(stderr,
+			"sluice-engine %s: listening on %s, transform %s\n",
+			e.name, addr_name, sl_transform_name(e.transform));
+	else if (!e.quiet)
+		fprintf(stderr,
+			"sluice-engine %s: listening on %s, role %s, time "
+			"scale %g\n",
+			e.name, addr_name, sl_engine_role_name(e.role),
+			e.time_scale);
 	rc = engine_write_stats(&e);
 	if (rc < 0) {
 		fprintf(stderr, "sluice-engine: cannot write %s: %s\n",
 			e.stats_file, strerror(-rc));
 		return 1;
 	}
-
-	start = sl_now_ns();
-	next_stats = start + ENGINE_STATS_NS;
-	next_expire = start + ENGINE_STATS_NS;
-	while (!engine_stop) {
-		struct pollfd p = {.fd = e.sock->fd, .events = POLLIN};
-		struct sl_frag_view v;
-		struct timespec ts;
-		uint64_t now, wait, next_rel;
-		int n, i;
-
-		n = sl_sock_recv_burst(e.sock, rx.d, SL_BURST_MAX);
-		if (n < 0) {
-			fprintf(stderr, "sluice-engine: recv: %s\n",
-				strerror(-n));
-			break;
-		}
-		now = sl_now_ns();
-		for (i = 0; i < n; i++) {
-			/* Control fragments stop here; data comes out in
-			 * sequence, once per fragment. */
-			if (sl_rel_input(e.rel, &rx.d[i], now) != SL_WIRE_OK) {
-				e.st.invalid++;
-				continue;
-			}
-			while (sl_rel_next(e.rel, &v))
-				engine_input(&e, &v, now);
-		}
-		if (e.role != SL_ENGINE_ROLE_TRANSFORM) {
-			/* Fire what fell due while we were receiving. */
-			now = sl_now_ns();
-			next_timer = sl_role_run_timers(&e, now);
-		}
-		/* NACK repeats, resends; a stream given up comes out as
-		 * ABORT (EXPIRED) and is answered as such. */
-		now = sl_now_ns();
-		next_rel = sl_rel_tick(e.rel, now);
-		while (sl_rel_next(e.rel, &v))
-			engine_input(&e, &v, now);
-		engine_update_pause(&e, now);
-		if (tx.n > 0 && engine_flush(&e, &tx) < 0)
-			break;
-
-		if (now >= next_expire) {
-			engine_expire(&e, now);
-			next_expire = now + ENGINE_STATS_NS;
-			if (tx.n > 0 && engine_flush(&e, &tx) < 0)
-				break;
-		}
-		if (now >= next_stats) {
-			engine_write_stats(&e);
-			next_stats = now + ENGINE_STATS_NS;
-		}
-		if (duration > 0 && (double)(now - start) >= duration * 1e9)
-			break;
-		/* A full burst means more is probably waiting. */
-		if (n == SL_BURST_MAX)
-			continue;
-		/* Sleep until input arrives, the next modelled event or
-		 * the next repair timer. */
-		wait = ENGINE_POLL_NS;
-		if (next_timer < next_rel)
-			next_rel = next_timer;
-		if (e.role != SL_ENGINE_ROLE_TRANSFORM) {
-			uint64_t due =
-				sl_role_pause_due(&e, sl_rel_paused(e.rel));
-
-			if (due < next_rel)
-				next_rel = due;
-		}
-		if (next_rel != UINT64_MAX) {
-			now = sl_now_ns();
-			wait = next_rel <= now ? 0 : next_rel - now;
-			if (wait > ENGINE_POLL_NS)
-				wait = ENGINE_POLL_NS;
-		}
-		if (wait == 0)
-			continue;
-		ts.tv_sec = (time_t)(wait / 1000000000ull);
-		ts.tv_nsec = (long)(wait % 1000000000ull);
-		ppoll(&p, 1, &ts, NULL);
-	}
-
+	engine_run(&e, &rx, &tx, duration);
 	engine_shutdown(&e, &rx);
 	rc = engine_write_stats(&e);
-	if (!e.quiet)
-		fprintf(stderr,
-			"sluice-engine %s: %llu streams (%llu completed), "
-			"%llu fragments in, %llu out, %llu misordered, "
-			"%llu duplicates, %llu incomplete, %llu invalid\n",
-			e.name, (unsigned long long)e.st.streams,
-			(unsigned long long)e.st.streams_completed,
-			(unsigned long long)e.st.fragments_in,
-			(unsigned long long)e.st.fragments_out,
-			(unsigned long long)e.st.misordered,
-			(unsigned long long)e.st.duplicates,
-			(unsigned long long)e.st.incomplete,
-			(unsigned long long)e.st.invalid);
+	engine_summary(&e);
 	sl_role_fini(&e);
 	sl_rel_free(e.rel);
 	sl_corpus_free(e.corpus);
