@@ -701,13 +701,154 @@ drop_root(const struct sl_priv_user *u, uint16_t port_id)
 	fprintf(stderr, "sluiced: %s\n", msg);
 }
 
+/*
+ * The pipeline file compiled (before EAL: a bad file costs nothing),
+ * the state directory opened and what it kept applied. Return 0, or 1
+ * after a message.
+ */
+static int
+load_config(const struct sluiced_opts *o, const struct sl_priv_user *user,
+	    char *dir, size_t dirlen, const struct sl_confine *files,
+	    struct sl_state *state, struct sl_state_restored *restored,
+	    struct sl_config **cfg_out, bool *persist)
+{
+	char err[1024];
+	struct sl_config *cfg;
+	char *config_text;
+	size_t config_len;
+	int rc;
+
+	config_dir(o, dir, dirlen);
+	config_text = read_config(o->config, &config_len);
+	cfg = sl_config_parse_in(config_text, config_len, o->config, files, err,
+				 sizeof(err));
+	if (cfg == NULL) {
+		fprintf(stderr, "sluiced: %s\n", err);
+		free(config_text);
+		return 1;
+	}
+	*persist = strcmp(o->state_dir, "none") != 0;
+	if (*persist)
+		state_dir_prepare(o->state_dir, user);
+	rc = sl_state_init(state, *persist ? o->state_dir : NULL, o->config,
+			   config_text, config_len, err, sizeof(err));
+	free(config_text);
+	if (rc != 0) {
+		fprintf(stderr, "sluiced: --state-dir %s\n", err);
+		sl_config_free(cfg);
+		return 1;
+	}
+	rc = sl_state_restore(state, files, &cfg, restored, err, sizeof(err));
+	if (rc < 0) {
+		fprintf(stderr, "sluiced: state: %s\n", err);
+		sl_state_fini(state);
+		sl_config_free(cfg);
+		return 1;
+	}
+	if (rc == 1)
+		fprintf(stderr,
+			"sluiced: restored generation %" PRIu64 " from %s: %s "
+			"and %" PRIu32 " edits\n",
+			restored->generation, state->path, restored->config,
+			restored->edits);
+	else if (rc == 2)
+		fprintf(stderr, "sluiced: state: %s\n", err);
+	if (o->stats_file != NULL)
+		stats_dir_check(o->stats_file, user);
+	if (user->drop && sl_priv_user_can(user, dir, R_OK | X_OK) != 0)
+		fprintf(stderr,
+			"sluiced: warning: user %s cannot read the config "
+			"directory %s: applied files naming files there will "
+			"be refused\n",
+			user->name, dir);
+	*cfg_out = cfg;
+	return 0;
+}
+
+/* EAL with sluiced's defaults, the port's vdev and the caller's extra
+ * arguments; exits when EAL cannot start. */
+static void
+eal_start(const struct sluiced_opts *o, const struct sl_config *cfg,
+	  char *argv0)
+{
+	char prefix[64], vdev[256], mem[16];
+	char *eal_argv[SL_EAL_ARGS_MAX];
+	int eal_argc = 0;
+
+	snprintf(prefix, sizeof(prefix), "--file-prefix=sluiced-%d", getpid());
+	if (o->iface != NULL)
+		snprintf(vdev, sizeof(vdev),
+			 "--vdev=net_af_packet0,iface=%s,qpairs=1", o->iface);
+	else
+		snprintf(vdev, sizeof(vdev), "--vdev=%s", o->vdev);
+	eal_argv[eal_argc++] = argv0;
+	eal_argv[eal_argc++] = "-l";
+	eal_argv[eal_argc++] = (char *)o->lcores;
+	eal_argv[eal_argc++] = "--no-huge";
+	if (!eal_has_memory(o)) {
+		snprintf(mem, sizeof(mem), "%u", eal_memory_mb(cfg, o->mbufs));
+		eal_argv[eal_argc++] = "-m";
+		eal_argv[eal_argc++] = mem;
+	}
+	eal_argv[eal_argc++] = "--no-pci";
+	/* No files in EAL's runtime folder (only root may remove them,
+	 * and sluiced is not root when it ends) and no telemetry socket:
+	 * one process, no secondaries. */
+	eal_argv[eal_argc++] = "--no-shconf";
+	eal_argv[eal_argc++] = "--no-telemetry";
+	eal_argv[eal_argc++] = "--log-level=lib.eal:warning";
+	eal_argv[eal_argc++] = prefix;
+	eal_argv[eal_argc++] = vdev;
+	for (int i = 0; i < o->n_eal_extra && eal_argc < SL_EAL_ARGS_MAX - 1;
+	     i++)
+		eal_argv[eal_argc++] = o->eal_extra[i];
+	eal_argv[eal_argc] = NULL;
+
+	if (rte_eal_init(eal_argc, eal_argv) < 0)
+		rte_exit(EXIT_FAILURE, "cannot init EAL: %s\n",
+			 rte_strerror(rte_errno));
+}
+
+/*
+ * The main lcore's life once the worker runs: the control loop (at most
+ * 50 ms a turn), the stats file every --stats-interval-ms, --duration.
+ */
+static void
+serve(const struct sluiced_opts *o, struct sl_dp *dp, struct sl_loop *loop,
+      struct sl_stats *snap, unsigned int in_use_start)
+{
+	uint64_t elapsed_ms = 0, since_stats = 0, start_ms;
+
+	start_ms = now_ms();
+	while (!force_quit) {
+		uint64_t t;
+
+		/* The control loop waits at most 50 ms: stats and the
+		 * duration are checked at that pace. */
+		if (loop != NULL)
+			sl_loop_run_once(loop, 50);
+		else
+			sleep_ms(50);
+		t = now_ms() - start_ms;
+		since_stats += t - elapsed_ms;
+		elapsed_ms = t;
+		if (o->stats_file != NULL &&
+		    since_stats >= o->stats_interval_ms) {
+			if (sl_stats_take(dp, snap) == 0)
+				sl_stats_write(snap, dp->pool, in_use_start,
+					       false, o->stats_file);
+			since_stats = 0;
+		}
+		if (o->duration_s != 0 && elapsed_ms >= o->duration_s * 1000ull)
+			break;
+	}
+}
+
 int
 main(int argc, char **argv)
 {
 	struct sluiced_opts o = {0};
-	char err[1024], prefix[64], vdev[256], dir[PATH_MAX], mem[16];
-	char *eal_argv[SL_EAL_ARGS_MAX];
-	int eal_argc = 0;
+	char err[1024], dir[PATH_MAX];
 	struct sl_config *cfg;
 	struct rte_mempool *pool;
 	struct sl_dp *dp;
@@ -716,7 +857,7 @@ main(int argc, char **argv)
 	const char *what;
 	uint16_t port_id;
 	char mac[RTE_ETHER_ADDR_FMT_SIZE], ip[16];
-	uint64_t elapsed_ms = 0, since_stats = 0, dropped = 0, start_ms;
+	uint64_t dropped = 0;
 	struct sl_confine files = {.dir = dir};
 	struct sl_state state;
 	struct sl_state_restored restored;
@@ -724,8 +865,6 @@ main(int argc, char **argv)
 	struct sl_loop *loop;
 	struct sl_api *api;
 	struct sl_ctl ctl;
-	char *config_text;
-	size_t config_len;
 	bool persist;
 	int rc;
 
@@ -742,84 +881,10 @@ main(int argc, char **argv)
 		fprintf(stderr, "sluiced: %s\n", err);
 		return 1;
 	}
-	/* The config is checked before EAL: a bad file costs nothing. */
-	config_dir(&o, dir, sizeof(dir));
-	config_text = read_config(o.config, &config_len);
-	cfg = sl_config_parse_in(config_text, config_len, o.config, &files, err,
-				 sizeof(err));
-	if (cfg == NULL) {
-		fprintf(stderr, "sluiced: %s\n", err);
-		free(config_text);
+	if (load_config(&o, &user, dir, sizeof(dir), &files, &state, &restored,
+			&cfg, &persist) != 0)
 		return 1;
-	}
-	persist = strcmp(o.state_dir, "none") != 0;
-	if (persist)
-		state_dir_prepare(o.state_dir, &user);
-	rc = sl_state_init(&state, persist ? o.state_dir : NULL, o.config,
-			   config_text, config_len, err, sizeof(err));
-	free(config_text);
-	if (rc != 0) {
-		fprintf(stderr, "sluiced: --state-dir %s\n", err);
-		sl_config_free(cfg);
-		return 1;
-	}
-	rc = sl_state_restore(&state, &files, &cfg, &restored, err,
-			      sizeof(err));
-	if (rc < 0) {
-		fprintf(stderr, "sluiced: state: %s\n", err);
-		sl_state_fini(&state);
-		sl_config_free(cfg);
-		return 1;
-	}
-	if (rc == 1)
-		fprintf(stderr,
-			"sluiced: restored generation %" PRIu64 " from %s: %s "
-			"and %" PRIu32 " edits\n",
-			restored.generation, state.path, restored.config,
-			restored.edits);
-	else if (rc == 2)
-		fprintf(stderr, "sluiced: state: %s\n", err);
-	if (o.stats_file != NULL)
-		stats_dir_check(o.stats_file, &user);
-	if (user.drop && sl_priv_user_can(&user, dir, R_OK | X_OK) != 0)
-		fprintf(stderr,
-			"sluiced: warning: user %s cannot read the config "
-			"directory %s: applied files naming files there will "
-			"be refused\n",
-			user.name, dir);
-
-	snprintf(prefix, sizeof(prefix), "--file-prefix=sluiced-%d", getpid());
-	if (o.iface != NULL)
-		snprintf(vdev, sizeof(vdev),
-			 "--vdev=net_af_packet0,iface=%s,qpairs=1", o.iface);
-	else
-		snprintf(vdev, sizeof(vdev), "--vdev=%s", o.vdev);
-	eal_argv[eal_argc++] = argv[0];
-	eal_argv[eal_argc++] = "-l";
-	eal_argv[eal_argc++] = (char *)o.lcores;
-	eal_argv[eal_argc++] = "--no-huge";
-	if (!eal_has_memory(&o)) {
-		snprintf(mem, sizeof(mem), "%u", eal_memory_mb(cfg, o.mbufs));
-		eal_argv[eal_argc++] = "-m";
-		eal_argv[eal_argc++] = mem;
-	}
-	eal_argv[eal_argc++] = "--no-pci";
-	/* No files in EAL's runtime folder (only root may remove them,
-	 * and sluiced is not root when it ends) and no telemetry socket:
-	 * one process, no secondaries. */
-	eal_argv[eal_argc++] = "--no-shconf";
-	eal_argv[eal_argc++] = "--no-telemetry";
-	eal_argv[eal_argc++] = "--log-level=lib.eal:warning";
-	eal_argv[eal_argc++] = prefix;
-	eal_argv[eal_argc++] = vdev;
-	for (int i = 0; i < o.n_eal_extra && eal_argc < SL_EAL_ARGS_MAX - 1;
-	     i++)
-		eal_argv[eal_argc++] = o.eal_extra[i];
-	eal_argv[eal_argc] = NULL;
-
-	if (rte_eal_init(eal_argc, eal_argv) < 0)
-		rte_exit(EXIT_FAILURE, "cannot init EAL: %s\n",
-			 rte_strerror(rte_errno));
+	eal_start(&o, cfg, argv[0]);
 	/* Empty with --no-shconf: gone now, while root may remove it. */
 	rmdir(rte_eal_get_runtime_dir());
 	signal(SIGINT, on_signal);
@@ -886,29 +951,7 @@ main(int argc, char **argv)
 	       cfg->listen.port);
 	fflush(stdout);
 
-	start_ms = now_ms();
-	while (!force_quit) {
-		uint64_t t;
-
-		/* The control loop waits at most 50 ms: stats and the
-		 * duration are checked at that pace. */
-		if (loop != NULL)
-			sl_loop_run_once(loop, 50);
-		else
-			sleep_ms(50);
-		t = now_ms() - start_ms;
-		since_stats += t - elapsed_ms;
-		elapsed_ms = t;
-		if (o.stats_file != NULL &&
-		    since_stats >= o.stats_interval_ms) {
-			if (sl_stats_take(dp, snap) == 0)
-				sl_stats_write(snap, pool, in_use_start, false,
-					       o.stats_file);
-			since_stats = 0;
-		}
-		if (o.duration_s != 0 && elapsed_ms >= o.duration_s * 1000ull)
-			break;
-	}
+	serve(&o, dp, loop, snap, in_use_start);
 
 	dp->quit = true;
 	rte_eal_mp_wait_lcore();
