@@ -84,7 +84,11 @@ enum sl_frag_flag {
 	_(LOST, "a lost fragment could not be sent again")                     \
 	_(SHUTDOWN, "sluiced or the engine shut down")                         \
 	_(RECONFIG, "the pipeline changed under the stream")                   \
-	_(TOO_LONG, "the prompt does not fit the engine")
+	_(TOO_LONG, "the prompt does not fit the engine")                      \
+	_(UPSTREAM, "the model server answered an error")                      \
+	_(UPSTREAM_TIMEOUT, "the model server did not answer in time")         \
+	_(UPSTREAM_MALFORMED, "the model server's stream was malformed")       \
+	_(UPSTREAM_CLOSED, "the model server closed the stream early")
 
 enum sl_abort_reason {
 #define SL_ABORT_ENUM(name, text) SL_ABORT_##name,

@@ -16,6 +16,12 @@
  * question is looked up in --data (JSON lines with "question" and
  * "generated") and its answer cut into tokens of --chunk-min..--chunk-max
  * bytes by a draw seeded with --seed.
+ * --role openai is no emulation: the instance bridges its stage to an
+ * OpenAI-compatible model server (vLLM, SGLang, llama.cpp's server, ...):
+ * each input stream's text, put into --prompt, is POSTed to --upstream
+ * with "stream": true and every server-sent event's text goes out as a
+ * fragment as it arrives (engine/upstream.c); built as sluice-bridge, this
+ * is the default role.
  * In every role a tokenless END|CHILDREN fragment (sluiced announcing how
  * many quanta a stream was cut into) is counted and not answered.
  *
@@ -59,6 +65,10 @@
 #define SL_SOURCE_DIR "."
 #endif
 #define ENGINE_DEFAULT_CORPUS SL_SOURCE_DIR "/tools/data/corpus.txt"
+/* sluice-bridge is this program with the openai role by default. */
+#ifndef SL_ENGINE_DEFAULT_ROLE
+#define SL_ENGINE_DEFAULT_ROLE SL_ENGINE_ROLE_TRANSFORM
+#endif
 
 #define ENGINE_POLL_NS (100ull * 1000000ull)
 #define ENGINE_STATS_NS 1000000000ull
@@ -163,6 +173,25 @@ engine_write_stats(const struct engine *e)
 			(unsigned long long)e->lm.st.prompt_tokens,
 			(unsigned long long)e->lm.st.prefix_hits,
 			(unsigned long long)e->lm.st.preemptions);
+	if (e->role == SL_ENGINE_ROLE_OPENAI && e->up != NULL) {
+		const struct sl_upstream_counters *c =
+			sl_upstream_counters(e->up);
+
+		fprintf(f,
+			", \"upstream\": {\"requests\": %llu, \"retries\": "
+			"%llu, \"events\": %llu, \"done\": %llu, \"errors\": "
+			"%llu, \"timeouts\": %llu, \"malformed\": %llu, "
+			"\"closed\": %llu, \"active\": %u}",
+			(unsigned long long)c->requests,
+			(unsigned long long)c->retries,
+			(unsigned long long)c->events,
+			(unsigned long long)c->done,
+			(unsigned long long)c->errors,
+			(unsigned long long)c->timeouts,
+			(unsigned long long)c->malformed,
+			(unsigned long long)c->closed,
+			sl_upstream_active(e->up));
+	}
 	if (e->role == SL_ENGINE_ROLE_REPLAY)
 		fprintf(f,
 			", \"replay_records\": %zu, \"replay_unknown\": %llu",
@@ -457,6 +486,15 @@ usage(FILE *f)
 		"       [--batch N (encoder: 32)] [--item-batch-ms MS"
 		" (encoder: 0.3)]\n"
 		"       [--join N (rerank: 2)]\n"
+		"  openai (a bridge to an OpenAI-compatible server):\n"
+		"       --upstream URL [--api completions|chat (completions)]\n"
+		"       [--model NAME] [--prompt TEXT (\"{input}\")]\n"
+		"       [--api-key-file FILE (else $OPENAI_API_KEY)]\n"
+		"       [--max-tokens N] [--max-num-seqs N (256) streaming at "
+		"once]\n"
+		"       [--first-token-timeout-ms MS (30000)]"
+		" [--idle-timeout-ms MS (30000)]\n"
+		"       [--retries N (1), before the first text]\n"
 		"default corpus: %s\n",
 		ENGINE_DEFAULT_CORPUS);
 }
@@ -493,7 +531,66 @@ struct engine_opts {
 	const char *data;
 	unsigned int chunk_min;
 	unsigned int chunk_max;
+	/* openai */
+	const char *upstream;
+	const char *api;
+	const char *model;
+	const char *api_key_file;
+	double first_token_ms;
+	double idle_ms;
+	unsigned int retries;
+	unsigned int max_tokens;
 };
+
+/* The upstream's key: --api-key-file's first line, else $OPENAI_API_KEY,
+ * else none. Never printed. 0, or -1 after a message. */
+static int
+engine_api_key(const char *path, char *key, size_t cap)
+{
+	const char *env = getenv("OPENAI_API_KEY");
+	FILE *f;
+	size_t n;
+
+	key[0] = '\0';
+	if (path == NULL) {
+		if (env != NULL && strlen(env) < cap)
+			strcpy(key, env);
+		return 0;
+	}
+	f = fopen(path, "r");
+	if (f == NULL || fgets(key, (int)cap, f) == NULL) {
+		fprintf(stderr, "sluice-engine: --api-key-file %s: %s\n", path,
+			f == NULL ? strerror(errno) : "empty");
+		if (f != NULL)
+			fclose(f);
+		return -1;
+	}
+	fclose(f);
+	n = strcspn(key, "\r\n");
+	key[n] = '\0';
+	return 0;
+}
+
+/* The openai role's server (upstream.h). */
+static int
+engine_setup_upstream(struct engine *e, const struct engine_opts *o)
+{
+	static char key[512];
+
+	if (engine_api_key(o->api_key_file, key, sizeof(key)) < 0)
+		return -1;
+	e->up_cfg = (struct sl_upstream_cfg){
+		.url = o->upstream,
+		.chat = o->api != NULL && strcmp(o->api, "chat") == 0,
+		.model = o->model,
+		.api_key = key[0] != '\0' ? key : NULL,
+		.max_tokens = o->max_tokens,
+		.first_token_ns = (uint64_t)(o->first_token_ms * 1e6),
+		.idle_ns = (uint64_t)(o->idle_ms * 1e6),
+		.retries = o->retries,
+	};
+	return 0;
+}
 
 /* Turn the flags into the model of @e's role (defaults per role). */
 static int
@@ -534,6 +631,8 @@ engine_setup_model(struct engine *e, const struct engine_opts *o)
 	e->m.join = o->join;
 	if (e->role == SL_ENGINE_ROLE_TRANSFORM)
 		return 0;
+	if (e->role == SL_ENGINE_ROLE_OPENAI && engine_setup_upstream(e, o) < 0)
+		return -1;
 	if (e->role == SL_ENGINE_ROLE_REPLAY) {
 		char err[512];
 
@@ -610,6 +709,16 @@ engine_parse_args(int argc, char **argv, struct engine *e,
 			 SL_MODEL_REPLAY_CHUNK_MAX),
 		SL_OPT_N("chunk-max", &o->chunk_max, 1,
 			 SL_MODEL_REPLAY_CHUNK_MAX),
+		SL_OPT_S("upstream", &o->upstream),
+		SL_OPT_S("api", &o->api),
+		SL_OPT_S("model", &o->model),
+		SL_OPT_S("prompt", &e->prompt),
+		SL_OPT_S("api-key-file", &o->api_key_file),
+		SL_OPT_D("first-token-timeout-ms", &o->first_token_ms, 1,
+			 3.6e6),
+		SL_OPT_D("idle-timeout-ms", &o->idle_ms, 1, 3.6e6),
+		SL_OPT_N("retries", &o->retries, 0, 10),
+		SL_OPT_N("max-tokens", &o->max_tokens, 0, 1u << 20),
 	};
 	int first = sl_opt_parse("sluice-engine", argc, argv, spec,
 				 sizeof(spec) / sizeof(spec[0]), NULL);
@@ -635,6 +744,19 @@ engine_parse_args(int argc, char **argv, struct engine *e,
 	}
 	if (*listen == NULL || first != argc) {
 		usage(stderr);
+		return 2;
+	}
+	if ((e->role == SL_ENGINE_ROLE_OPENAI) != (o->upstream != NULL)) {
+		fprintf(stderr, "sluice-engine: %s\n",
+			o->upstream ? "--upstream is for --role openai"
+				    : "--role openai needs --upstream URL");
+		return 2;
+	}
+	if (o->api != NULL && strcmp(o->api, "chat") != 0 &&
+	    strcmp(o->api, "completions") != 0) {
+		fprintf(stderr,
+			"sluice-engine: --api: chat or completions, not %s\n",
+			o->api);
 		return 2;
 	}
 	if ((e->role == SL_ENGINE_ROLE_REPLAY) != (o->data != NULL)) {
@@ -722,6 +844,10 @@ engine_sleep(const struct engine *e, uint64_t next_rel)
 	}
 	if (wait == 0)
 		return;
+	if (e->up != NULL) { /* the model server's sockets too */
+		sl_upstream_wait(e->up, e->sock->fd, wait);
+		return;
+	}
 	ts.tv_sec = (time_t)(wait / 1000000000ull);
 	ts.tv_nsec = (long)(wait % 1000000000ull);
 	ppoll(&p, 1, &ts, NULL);
@@ -827,7 +953,7 @@ main(int argc, char **argv)
 {
 	static struct sl_burst rx, tx;
 	struct engine e = {.transform = SL_TRANSFORM_ECHO,
-			   .role = SL_ENGINE_ROLE_TRANSFORM};
+			   .role = SL_ENGINE_DEFAULT_ROLE};
 	struct engine_opts o = {
 		.time_scale = 1,
 		/* tools/engine/README.md gives each one's source. */
@@ -847,6 +973,9 @@ main(int argc, char **argv)
 		.corpus = ENGINE_DEFAULT_CORPUS,
 		.chunk_min = 1,
 		.chunk_max = 12,
+		.first_token_ms = 30000,
+		.idle_ms = 30000,
+		.retries = 1,
 	};
 	const char *listen_arg = NULL;
 	char addr_name[SL_ENDPOINT_STRLEN];

@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "sluice.h"
+#include "tt_openai.h"
 #include "tt_peer.h"
 #include "tt_proc.h"
 
@@ -1262,6 +1263,176 @@ test_ttft_queue(void)
 	CU_ASSERT_EQUAL(tt_json_num(json, "requests_served"), 4);
 }
 
+/* ---- openai: answers from a model server ---- */
+
+static char upstream_url[64];
+
+/* The server and an engine bridging to it with NULL-ended options. */
+static int
+start_bridge(const char *a0, const char *a1, const char *a2, const char *a3)
+{
+	uint16_t port = tt_openai_start();
+
+	if (port == 0)
+		return -1;
+	snprintf(upstream_url, sizeof(upstream_url), "http://127.0.0.1:%u/",
+		 port);
+	return start_engine("openai", "--upstream", upstream_url, a0, a1, a2,
+			    a3, NULL);
+}
+
+/* @req's answer is "echo: " + @prompt, streamed piece by piece. */
+static void
+check_echo(uint64_t req, const char *prompt)
+{
+	static char text[TEXT_MAX], want[TEXT_MAX];
+	const struct out_stream *o = out_of(req, 1);
+
+	snprintf(want, sizeof(want), "echo: %s", prompt);
+	check_stream(o, text, sizeof(text));
+	CU_ASSERT_STRING_EQUAL(text, want);
+	/* One fragment a server event (TT_OPENAI_PIECE bytes), then END. */
+	CU_ASSERT_EQUAL(o->frags,
+			(strlen(want) + TT_OPENAI_PIECE - 1) / TT_OPENAI_PIECE +
+				1);
+}
+
+static void
+run_openai(const char *api)
+{
+	static char prompt[TEXT_MAX];
+	struct in_stream s;
+	char json[8192];
+
+	CU_ASSERT_FATAL(
+		start_bridge("--api", api, "--prompt", "Q: {input} A:") == 0);
+	in_stream_init(&s, 80, 0, 1, 1);
+	send_text(&s, question, 3, SL_FRAG_F_END);
+	CU_ASSERT_EQUAL_FATAL(collect(1, 5000, 50), 1);
+	snprintf(prompt, sizeof(prompt), "Q: %s A:", question);
+	check_echo(80, prompt);
+	stop_and_stats(json, sizeof(json));
+	tt_openai_stop();
+	CU_ASSERT_EQUAL(tt_json_num(json, "requests_served"), 1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(json, "\"upstream\": {\"requests\": 1, "
+					    "\"retries\": 0"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(json, "\"done\": 1, \"errors\": 0"));
+	/* No key was given: none was sent. */
+	CU_ASSERT_STRING_EQUAL(tt_openai_last_auth(), "");
+}
+
+static void
+test_openai_completions(void)
+{
+	run_openai("completions");
+}
+
+static void
+test_openai_chat(void)
+{
+	run_openai("chat");
+}
+
+/*
+ * Every way a server fails, at once on one bridge, each its own ABORT
+ * reason; the clean answer beside them is whole; the 503 is tried again
+ * and answered.
+ */
+static void
+test_openai_faults(void)
+{
+	static const struct {
+		uint64_t req;
+		const char *prompt;
+		uint8_t reason; /* NONE: answered */
+	} cases[] = {
+		{90, "a clean one", SL_ABORT_NONE},
+		{91, "FAULT_500", SL_ABORT_UPSTREAM},
+		{92, "FAULT_GARBAGE", SL_ABORT_UPSTREAM_MALFORMED},
+		{93, "FAULT_ERROR", SL_ABORT_UPSTREAM},
+		{94, "FAULT_CLOSE", SL_ABORT_UPSTREAM_CLOSED},
+		{95, "FAULT_STALL", SL_ABORT_UPSTREAM_TIMEOUT},
+		{96, "FAULT_503ONCE", SL_ABORT_NONE},
+	};
+	unsigned int n = sizeof(cases) / sizeof(cases[0]), i;
+	struct in_stream s;
+	char json[8192];
+
+	CU_ASSERT_FATAL(start_bridge("--idle-timeout-ms", "400",
+				     "--max-num-seqs", "16") == 0);
+	for (i = 0; i < n; i++) {
+		in_stream_init(&s, cases[i].req, 0, 1, 1);
+		send_text(&s, cases[i].prompt, 0, SL_FRAG_F_END);
+	}
+	CU_ASSERT_EQUAL(collect(n, 5000, 50), n);
+	for (i = 0; i < n; i++) {
+		const struct out_stream *o = out_of(cases[i].req, 1);
+
+		if (cases[i].reason == SL_ABORT_NONE) {
+			check_echo(cases[i].req, cases[i].prompt);
+			continue;
+		}
+		CU_ASSERT_FATAL(o != NULL);
+		CU_ASSERT(o->aborted);
+		CU_ASSERT_EQUAL(o->reason, cases[i].reason);
+		CU_ASSERT(o->seq_ok);
+		if (!o->aborted || o->reason != cases[i].reason)
+			printf("\n  request %llu: aborted %d reason %u",
+			       (unsigned long long)cases[i].req, o->aborted,
+			       o->reason);
+	}
+	stop_and_stats(json, sizeof(json));
+	tt_openai_stop();
+	/* 500 and 503 retried once each (--retries 1): 9 requests seen. */
+	CU_ASSERT_EQUAL(tt_openai_requests(), n + 2);
+	CU_ASSERT_PTR_NOT_NULL(
+		strstr(json, "\"upstream\": {\"requests\": 7, \"retries\": 2"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(json,
+				      "\"done\": 2, \"errors\": 2, "
+				      "\"timeouts\": 1, \"malformed\": 1, "
+				      "\"closed\": 1, \"active\": 0"));
+	CU_ASSERT_EQUAL(tt_json_num(json, "requests_served"), 2);
+}
+
+/* A server nobody listens on: CLOSED after the retry; a key from a file
+ * goes out as a bearer token and nowhere else. */
+static void
+test_openai_unreachable_and_key(void)
+{
+	char key_path[160], json[8192];
+	struct in_stream s;
+	FILE *f;
+
+	snprintf(key_path, sizeof(key_path), "%s/key", tmpdir);
+	f = fopen(key_path, "w");
+	CU_ASSERT_FATAL(f != NULL);
+	fputs("sk-test-4f9a\n", f);
+	fclose(f);
+	CU_ASSERT_FATAL(start_bridge("--api-key-file", key_path, NULL, NULL) ==
+			0);
+	in_stream_init(&s, 97, 0, 1, 1);
+	send_text(&s, "hello", 0, SL_FRAG_F_END);
+	CU_ASSERT_EQUAL_FATAL(collect(1, 5000, 50), 1);
+	check_echo(97, "hello");
+	stop_and_stats(json, sizeof(json));
+	tt_openai_stop();
+	CU_ASSERT_STRING_EQUAL(tt_openai_last_auth(), "Bearer sk-test-4f9a");
+	CU_ASSERT_PTR_NULL(strstr(json, "sk-test"));
+
+	snprintf(upstream_url, sizeof(upstream_url), "http://127.0.0.1:%u",
+		 tt_free_port());
+	CU_ASSERT_FATAL(
+		start_engine("openai", "--upstream", upstream_url, NULL) == 0);
+	in_stream_init(&s, 98, 0, 1, 1);
+	send_text(&s, "hello", 0, SL_FRAG_F_END);
+	CU_ASSERT_EQUAL_FATAL(collect(1, 5000, 50), 1);
+	CU_ASSERT(out_of(98, 1)->aborted);
+	CU_ASSERT_EQUAL(out_of(98, 1)->reason, SL_ABORT_UPSTREAM_CLOSED);
+	stop_and_stats(json, sizeof(json));
+	CU_ASSERT_PTR_NOT_NULL(strstr(json, "\"retries\": 1"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(json, "\"closed\": 1"));
+}
+
 int
 main(void)
 {
@@ -1307,6 +1478,13 @@ main(void)
 		    test_shutdown_transform);
 	CU_add_test(s, "TTFT grows with the prompt", test_ttft_prompt);
 	CU_add_test(s, "TTFT grows with queueing", test_ttft_queue);
+	CU_add_test(s, "openai: completions streamed through",
+		    test_openai_completions);
+	CU_add_test(s, "openai: chat streamed through", test_openai_chat);
+	CU_add_test(s, "openai: each server fault its own ABORT",
+		    test_openai_faults);
+	CU_add_test(s, "openai: unreachable server; the key",
+		    test_openai_unreachable_and_key);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
 	fails = CU_get_number_of_failures();

@@ -599,7 +599,7 @@ test_control(void)
 	CU_ASSERT_STRING_EQUAL(sl_abort_reason_name(SL_ABORT_LOST), "LOST");
 	CU_ASSERT_STRING_EQUAL(sl_abort_reason_name(SL_ABORT_SHUTDOWN),
 			       "SHUTDOWN");
-	CU_ASSERT_EQUAL(SL_ABORT_MAX, 11);
+	CU_ASSERT_EQUAL(SL_ABORT_MAX, 15);
 }
 
 /* A payload over SL_WIRE_PAYLOAD_MAX is refused, even when consistent;
@@ -879,9 +879,12 @@ test_names(void)
 	CU_ASSERT_STRING_EQUAL(sl_abort_reason_name(SL_ABORT_GUARD), "GUARD");
 	CU_ASSERT_STRING_EQUAL(sl_abort_reason_name(SL_ABORT_CHILDREN),
 			       "CHILDREN");
+	CU_ASSERT_STRING_EQUAL(sl_abort_reason_name(SL_ABORT_UPSTREAM_CLOSED),
+			       "UPSTREAM_CLOSED");
+	CU_ASSERT_EQUAL(SL_ABORT_UPSTREAM_CLOSED, 14);
 	CU_ASSERT_STRING_EQUAL(sl_abort_reason_name(SL_ABORT_MAX), "UNKNOWN");
 	CU_ASSERT_EQUAL(SL_WIRE_STATUS_MAX, 19);
-	CU_ASSERT_EQUAL(SL_ABORT_MAX, 11);
+	CU_ASSERT_EQUAL(SL_ABORT_MAX, 15);
 }
 
 /* The one L2-L4 writer: bytes exact without options, parsed back with

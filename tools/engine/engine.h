@@ -14,11 +14,14 @@
 #include "model.h"
 #include "sluice.h"
 #include "timer.h"
+#include "upstream.h"
 
 /* What the instance emulates. transform: per-fragment token transform,
  * no timing (the original emulator). answer .. rerank follow ALTO's
  * fact-checking pipeline, one role per stage. replay is an LM stage that
- * answers each question with a recorded answer (--data). */
+ * answers each question with a recorded answer (--data). openai is not an
+ * emulation: each answer comes from an OpenAI-compatible model server
+ * (--upstream, upstream.h), the instance a bridge to it. */
 #define SL_ENGINE_ROLES(_)                                                     \
 	_(TRANSFORM, "transform")                                              \
 	_(ANSWER, "answer")                                                    \
@@ -27,7 +30,8 @@
 	_(BM25, "bm25")                                                        \
 	_(ENCODER, "encoder")                                                  \
 	_(RERANK, "rerank")                                                    \
-	_(REPLAY, "replay")
+	_(REPLAY, "replay")                                                    \
+	_(OPENAI, "openai")
 
 enum sl_engine_role {
 #define SL_ENGINE_ROLE_ENUM(name, text) SL_ENGINE_ROLE_##name,
@@ -151,6 +155,12 @@ struct engine {
 	struct sl_lm_event *lm_ev; /* LM: one iteration's tokens */
 	bool lm_armed;             /* LM: the loop's timer is in the heap */
 	uint64_t text_bytes;       /* input text held by open streams */
+	/* openai: the server, the prompt around the input ("{input}"), the
+	 * answers being streamed (linked by sl_job.next) */
+	struct sl_upstream_cfg up_cfg;
+	struct sl_upstream *up;
+	const char *prompt; /* NULL: the input alone */
+	struct sl_job *up_running;
 	/* replay */
 	struct sl_model_replay *replay;
 	unsigned int chunk_min; /* bytes per token, --chunk-min/--chunk-max */

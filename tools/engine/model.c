@@ -38,6 +38,8 @@ const struct sl_model_dist sl_model_query_words = {
 int
 sl_model_text_append(struct sl_model_text *t, const char *s, size_t n)
 {
+	if (n == 0)
+		return 0; /* t->buf may still be NULL */
 	if (t->len + n > t->cap) {
 		size_t cap = t->cap ? t->cap : 256;
 		char *grown;

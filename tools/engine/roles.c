@@ -30,6 +30,12 @@
  *              (model.h, sl_model_chunker), keyed by prompt and --seed;
  *              a fragment goes out when its last token is decoded, END
  *              on the last.
+ *   openai     at END: the prompt (--prompt with the input in place of
+ *              "{input}") to the model server (--upstream, upstream.c)
+ *              while fewer than --max-num-seqs answers stream, else wait
+ *              in the FIFO; each piece of text its own fragment as it
+ *              arrives, END at the server's [DONE], ABORT with the
+ *              UPSTREAM* reason of whatever went wrong.
  *
  * All durations are timers on one heap: nothing sleeps, every stream
  * progresses concurrently in the one thread. What is said comes from
@@ -99,6 +105,7 @@ struct sl_join {
 };
 
 struct sl_job {
+	struct engine *e;
 	struct sl_frag_hdr out; /* answer identity; out.seq = next seq */
 	struct sockaddr_in dst;
 	struct sl_job *next;       /* in the waiting FIFO */
@@ -165,6 +172,7 @@ job_new(struct engine *e, const struct sl_frag_view *v)
 
 	if (j == NULL)
 		return NULL;
+	j->e = e;
 	j->out = v->hdr;
 	j->out.flags = 0;
 	j->out.abort_reason = 0;
@@ -693,12 +701,184 @@ work_fire(struct engine *e, struct sl_job *j, uint64_t t)
 	work_dispatch(e, t);
 }
 
+/* ---- openai: answers from a model server ---- */
+
+/* The prompt: --prompt with every "{input}" replaced by @j's input. */
+static int
+openai_prompt(const struct engine *e, const struct sl_job *j,
+	      struct sl_model_text *out)
+{
+	const char *p = e->prompt != NULL ? e->prompt : "{input}";
+	const char *hole;
+
+	out->len = 0;
+	while ((hole = strstr(p, "{input}")) != NULL) {
+		if (sl_model_text_append(out, p, (size_t)(hole - p)) ||
+		    sl_model_text_append(out, j->in.buf, j->in.len))
+			return -ENOMEM;
+		p = hole + 7;
+	}
+	if (sl_model_text_append(out, p, strlen(p)))
+		return -ENOMEM;
+	return out->len > ENGINE_PROMPT_MAX ? -E2BIG : 0;
+}
+
+static void
+openai_unlink(struct engine *e, struct sl_job *j)
+{
+	for (struct sl_job **p = &e->up_running; *p != NULL; p = &(*p)->next)
+		if (*p == j) {
+			*p = j->next;
+			j->next = NULL;
+			return;
+		}
+}
+
+/* Send @j's prompt; the job is the transfer's until it ends. */
+static void
+openai_send(struct engine *e, struct sl_job *j, uint64_t now)
+{
+	struct sl_model_text prompt = {0};
+	int rc = openai_prompt(e, j, &prompt);
+
+	e->text_bytes -= j->in.len;
+	sl_model_text_free(&j->in);
+	j->end_ns = now;
+	if (rc == 0)
+		rc = sl_upstream_start(e->up, prompt.buf, prompt.len, j, now);
+	sl_model_text_free(&prompt);
+	if (rc != 0) {
+		if (rc == -E2BIG)
+			e->st.too_long++;
+		job_send_abort(e, j,
+			       rc == -E2BIG ? SL_ABORT_TOO_LONG
+					    : SL_ABORT_ENGINE);
+		job_free(e, j);
+		return;
+	}
+	j->running = true;
+	j->next = e->up_running;
+	e->up_running = j;
+	e->active++;
+}
+
+/* Waiting answers while fewer than --max-num-seqs stream. */
+static void
+openai_admit(struct engine *e, uint64_t now)
+{
+	while (e->active < e->m.max_batch) {
+		struct sl_job *j = fifo_pop(e);
+
+		if (j == NULL)
+			break;
+		if (j->dead)
+			job_free(e, j);
+		else
+			openai_send(e, j, now);
+	}
+}
+
+/* The input of @j ended: its answer is asked for, or waits. */
+static void
+openai_enqueue(struct engine *e, struct sl_job *j, uint64_t now)
+{
+	if (e->active < e->m.max_batch && e->waiting.len == 0) {
+		openai_send(e, j, now);
+	} else if (fifo_full(e, now)) {
+		job_refuse(e, j);
+		job_free(e, j);
+	} else {
+		fifo_push(e, j, now);
+	}
+}
+
+/* Text from the server: pieces of at most OPENAI_PIECE_MAX bytes, cut on
+ * character boundaries, each a token of its own fragment. */
+#define OPENAI_PIECE_MAX 512
+
+static void
+openai_text(void *ctx, const char *s, size_t len)
+{
+	struct sl_job *j = ctx;
+	struct engine *e = j->e;
+
+	if (j->out.seq == 0) {
+		e->st.ttft_ns_sum += sl_now_ns() - j->end_ns;
+		e->st.ttft_count++;
+	}
+	while (len > 0) {
+		size_t n = len < OPENAI_PIECE_MAX ? len : OPENAI_PIECE_MAX;
+
+		while (n < len && n > 1 && ((unsigned char)s[n] & 0xC0) == 0x80)
+			n--;
+		job_send(e, j, &s, &n, 1, 0, 0);
+		s += n;
+		len -= n;
+	}
+}
+
+static void
+openai_end(void *ctx, enum sl_upstream_end how, long status)
+{
+	static const uint8_t reason[] = {
+		[SL_UPSTREAM_ERROR] = SL_ABORT_UPSTREAM,
+		[SL_UPSTREAM_TIMEOUT] = SL_ABORT_UPSTREAM_TIMEOUT,
+		[SL_UPSTREAM_MALFORMED] = SL_ABORT_UPSTREAM_MALFORMED,
+		[SL_UPSTREAM_CLOSED] = SL_ABORT_UPSTREAM_CLOSED,
+	};
+	struct sl_job *j = ctx;
+	struct engine *e = j->e;
+
+	(void)status;
+	openai_unlink(e, j);
+	j->running = false;
+	e->active--;
+	if (how == SL_UPSTREAM_DONE && !j->answered) {
+		job_send(e, j, NULL, NULL, 0, SL_FRAG_F_END, 0);
+		e->st.output_ns_sum += sl_now_ns() - j->end_ns;
+		e->st.requests_served++;
+	} else if (how != SL_UPSTREAM_DONE) {
+		job_send_abort(e, j, reason[how]);
+	}
+	job_free(e, j);
+}
+
+static int
+openai_init(struct engine *e)
+{
+	static const struct sl_upstream_ops ops = {openai_text, openai_end};
+
+	e->up = sl_upstream_new(&e->up_cfg, &ops);
+	return e->up != NULL ? 0 : -ENOMEM;
+}
+
+/* The answers still streaming: stopped, their jobs freed. */
+static void
+openai_fini(struct engine *e)
+{
+	while (e->up_running != NULL) {
+		struct sl_job *j = e->up_running;
+
+		e->up_running = j->next;
+		sl_upstream_cancel(e->up, j);
+		e->active--;
+		job_free(e, j);
+	}
+	sl_upstream_free(e->up);
+	e->up = NULL;
+}
+
 uint64_t
 sl_role_run_timers(struct engine *e, uint64_t now)
 {
 	uint64_t t;
 	struct sl_job *j;
 
+	if (e->role == SL_ENGINE_ROLE_OPENAI) {
+		t = sl_upstream_run(e->up, now);
+		openai_admit(e, now);
+		return t;
+	}
 	while ((j = sl_timer_pop(&e->timers, now, &t)) != NULL) {
 		if ((void *)j == (void *)&e->lm)
 			lm_tick(e, t);
@@ -864,6 +1044,9 @@ role_input_end(struct engine *e, struct sl_job *j, uint16_t from, uint64_t now)
 		if (!work_enqueue(e, j, now))
 			job_free(e, j);
 		break;
+	case SL_ENGINE_ROLE_OPENAI:
+		openai_enqueue(e, j, now);
+		break;
 	default:
 		break;
 	}
@@ -875,7 +1058,8 @@ role_input_tokens(struct engine *e, struct sl_job *j,
 		  const struct sl_frag_view *v, uint64_t now)
 {
 	bool keep_text = sl_engine_role_is_lm(e->role) ||
-			 e->role == SL_ENGINE_ROLE_RERANK;
+			 e->role == SL_ENGINE_ROLE_RERANK ||
+			 e->role == SL_ENGINE_ROLE_OPENAI;
 	struct sl_token_iter it;
 	struct sl_token tok;
 
@@ -998,7 +1182,9 @@ sl_role_pause(const struct engine *e, bool paused, uint64_t now)
 
 	if (e->role == SL_ENGINE_ROLE_TRANSFORM)
 		return false;
-	cap = sl_engine_role_is_lm(e->role) ? e->m.max_batch : e->m.workers;
+	cap = sl_engine_role_is_lm(e->role) || e->role == SL_ENGINE_ROLE_OPENAI
+		      ? e->m.max_batch
+		      : e->m.workers;
 	limit = cap + e->m.max_queue;
 	load = e->active + e->waiting.len;
 	/* A quarter of hysteresis (at least one job), and half the wait:
@@ -1064,6 +1250,8 @@ sl_role_shutdown(struct engine *e)
 				n += job_shutdown(e, j);
 	for (i = 0; i < e->lm.capacity; i++)
 		n += job_shutdown(e, sl_lm_owner(&e->lm, (uint32_t)i));
+	for (j = e->up_running; j != NULL; j = j->next)
+		n += job_shutdown(e, j);
 	return n;
 }
 
@@ -1077,6 +1265,8 @@ sl_role_init(struct engine *e)
 	if (e->timers.t == NULL)
 		return -ENOMEM;
 	e->timers.cap = n + 1;
+	if (e->role == SL_ENGINE_ROLE_OPENAI)
+		return openai_init(e);
 	if (!sl_engine_role_is_lm(e->role))
 		return 0;
 	e->m.lm.max_num_seqs = e->m.max_batch;
@@ -1116,6 +1306,8 @@ sl_role_fini(struct engine *e)
 		if (j != NULL)
 			job_free(e, j);
 	}
+	if (e->role == SL_ENGINE_ROLE_OPENAI)
+		openai_fini(e);
 	sl_lm_fini(&e->lm);
 	free(e->lm_ev);
 	e->lm_ev = NULL;
