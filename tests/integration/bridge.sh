@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+#
+# bridge.sh - a pipeline whose stage is a real HTTP model server: client
+# -> sluiced -> answer (two sluice-bridge instances, one on the
+# completions API, one on chat) -> an OpenAI-compatible server
+# (openai_server.py: HTTP/1.1, chunked server-sent events) -> back the
+# same way. Six questions; each answer must come back byte for byte as
+# the server streamed it ("echo: Q: " and the question), nothing aborted
+# or lost, every mbuf back, and the bridges' stats must show one request,
+# no retry and no failure for every answer.
+#
+# usage: bridge.sh WORK_BASE
+#   (binaries in SLUICED SLUICEGEN SLUICE_BRIDGE NETNS_SH)
+
+set -euo pipefail
+IT_NAME=bridge
+# shellcheck source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+it_init "$@"
+it_need_bin SLUICED SLUICEGEN SLUICE_BRIDGE NETNS_SH
+command -v python3 >/dev/null || it_fail "python3 is not installed (tools/deps.sh)"
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+it_netns_up
+P=$IT_PREFIX
+server=$P.13:8000
+
+# The model server: a process in the namespace, stopped with the rest.
+ip netns exec "$IT_NS" python3 "$here/openai_server.py" "$P.13" 8000 \
+	>"$IT_WORK/server.log" 2>"$IT_WORK/server.err" &
+SL_ENGINE_PIDS+=($!)
+for ((i = 0; i < 100; i++)); do
+	it_ns ss -Hltn "src $server" 2>/dev/null | grep -q . && break
+	sleep 0.05
+done
+((i < 100)) || it_fail "the model server does not listen on $server"
+
+sl_engine_start "$IT_NS" "$SLUICE_BRIDGE" "$IT_WORK" answer/0 "$P.11:7801" \
+	--upstream "http://$server" --api completions --prompt "Q: {input}"
+sl_engine_start "$IT_NS" "$SLUICE_BRIDGE" "$IT_WORK" answer/1 "$P.12:7801" \
+	--upstream "http://$server/" --api chat --prompt "Q: {input}"
+it_wait_udp "$P.11:7801" "$P.12:7801"
+
+cat >"$IT_WORK/pipeline.yaml" <<YAML
+sluiced: {address: $P.1, port: $IT_PORT}
+flows: {size: 4096, idle_timeout_ms: 5000, reorder_window: 16}
+clients: [$P.0/24]
+pipelines:
+  - name: answer
+    id: 1
+    stages:
+      - {name: answer, instances: [$P.11:7801, $P.12:7801]}
+YAML
+it_sluiced "$IT_WORK/pipeline.yaml"
+
+jq -c -n '[
+	"Who wrote the book?",
+	"Ünïcödé: 東京 and 🎉, split anywhere",
+	"A line\nand another",
+	"\"Quotes\" and \\\\ backslashes",
+	"short",
+	"The last question of six, a little longer than the others were."
+] | to_entries[] | {id: .key, question: .value}' >"$IT_WORK/questions.jsonl"
+
+it_gen "$IT_WORK/run.json" --mode pipeline --questions "$IT_WORK/questions.jsonl" \
+	--request-rate 20 --drain-ms 5000 --dump "$IT_WORK/run.tsv" ||
+	it_fail "sluicegen failed: $(tail -n 3 "$IT_WORK/sluicegen.err")"
+it_expect "$IT_WORK/run.json" '.completed == 6 and .aborted == 0 and .lost == 0' \
+	"all six answered"
+# Each answer, unescaped from the dump, is the server's text exactly.
+python3 - "$IT_WORK/questions.jsonl" "$IT_WORK/run.tsv" <<'PY' || it_fail "an answer differs"
+import json, sys
+qs = [json.loads(l)["question"] for l in open(sys.argv[1], encoding="utf-8")]
+got = {}
+for line in open(sys.argv[2], encoding="utf-8"):
+    idx, _id, _flags, text = line.rstrip("\n").split("\t", 3)
+    got[int(idx)] = text.encode().decode("unicode_escape").encode("latin-1").decode()
+bad = [i for i, q in enumerate(qs) if got.get(i) != "echo: Q: " + q]
+for i in bad:
+    print(f"answer {i}: {got.get(i)!r}", file=sys.stderr)
+sys.exit(1 if bad else 0)
+PY
+(($(wc -l <"$IT_WORK/server.log") == 6)) ||
+	it_fail "the server saw $(wc -l <"$IT_WORK/server.log") requests, not 6"
+
+it_stop_all
+it_expect "$IT_WORK/sluiced-stats.json" '.final and .mbufs.in_use == .mbufs.in_use_start' \
+	"every mbuf back"
+jq -s -e 'map(select(.upstream)) | length == 2 and
+	(map(.upstream.done) | add) == 6 and
+	(map(.upstream.requests) | add) == 6 and
+	(map(.upstream.retries + .upstream.errors + .upstream.timeouts +
+	     .upstream.malformed + .upstream.closed) | add) == 0' \
+	"$IT_WORK"/engine-answer-*.json >/dev/null ||
+	it_fail "bridges' stats: $(jq -c .upstream "$IT_WORK"/engine-answer-*.json)"
+it_log "OK"
