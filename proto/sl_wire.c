@@ -119,6 +119,20 @@ sl_abort_reason_name(unsigned int reason)
 	return sl_abort_reason_names[reason];
 }
 
+static const char *const sl_abort_reason_texts[] = {
+#define SL_ABORT_TEXT(name, text) text,
+	SL_ABORT_REASONS(SL_ABORT_TEXT)
+#undef SL_ABORT_TEXT
+};
+
+const char *
+sl_abort_reason_text(unsigned int reason)
+{
+	if (reason >= SL_ABORT_MAX)
+		return "unknown reason";
+	return sl_abort_reason_texts[reason];
+}
+
 enum sl_wire_status
 sl_wire_parse_frame(const uint8_t *frame, size_t len, struct sl_frame *out)
 {

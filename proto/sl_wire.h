@@ -179,10 +179,12 @@ struct sl_token_iter {
  * sl_wire_status_text - one-line description of a status.
  * sl_abort_reason_name - short name of an abort reason ("GUARD");
  * "UNKNOWN" for values out of range.
+ * sl_abort_reason_text - what it means ("blocked by a guard").
  */
 const char *sl_wire_status_name(enum sl_wire_status st);
 const char *sl_wire_status_text(enum sl_wire_status st);
 const char *sl_abort_reason_name(unsigned int reason);
+const char *sl_abort_reason_text(unsigned int reason);
 
 /**
  * sl_wire_parse_frame - validate Ethernet/IPv4/UDP of a frame.

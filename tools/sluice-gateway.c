@@ -1,0 +1,824 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * sluice-gateway - an OpenAI-compatible HTTP front door to sluiced, so
+ * that an application written for the OpenAI API calls a pipeline as if
+ * it were one model.
+ *
+ *   POST /v1/completions, /v1/chat/completions  "model" names a pipeline
+ *        (--model NAME=PIPELINE_ID); the prompt (or the last user
+ *        message) is sent to sluiced as the request's stream; the
+ *        pipeline's result comes back as server-sent events as its
+ *        fragments arrive ("stream": true, "data: [DONE]" at END, an
+ *        error event on ABORT with its reason) or as one JSON object.
+ *   GET  /v1/models  the pipelines.
+ *
+ * Authentication: "Authorization: Bearer TOKEN", each token mapped to a
+ * tenant (--tokens FILE: "TOKEN TENANT" lines); --open-tenant N serves
+ * without tokens, as tenant N. Bounded: --max-body bytes a request,
+ * --max-requests in flight (more: 429), libmicrohttpd's connection limit
+ * and its timeout for slow or idle clients. A client that goes away
+ * before its answer ends has its request ABORTed (CLIENT) in sluiced.
+ *
+ * One thread: libmicrohttpd runs from this program's loop (epoll), beside
+ * the UDP socket to sluiced; every stream goes through libsluice's sl_rel
+ * (loss repair both ways). A connection waiting for its answer is
+ * suspended and resumed when fragments come.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <microhttpd.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sl_opt.h"
+#include "sluice.h"
+
+#define GW_MODELS_MAX 16
+#define GW_TOKENS_MAX 256
+#define GW_OUT_MAX (8u << 20) /* bytes of answer kept for one request */
+
+struct gw_model {
+	char name[64];
+	uint32_t pipeline;
+};
+
+struct gw_token {
+	char token[128];
+	uint16_t tenant;
+};
+
+struct gw_req {
+	struct gw_req *next; /* in flight */
+	struct MHD_Connection *conn;
+	uint64_t id;
+	const struct gw_model *model;
+	uint16_t tenant;
+	char *body;
+	size_t body_len;
+	char *out; /* stream: SSE events; else: the answer's text */
+	size_t out_len, out_pos, out_cap;
+	uint32_t seq; /* the request stream's next seq (for an ABORT) */
+	bool chat, stream;
+	bool too_big, started, finished, aborted, suspended, in_flight;
+	uint8_t reason;
+	time_t created;
+};
+
+static struct {
+	const char *listen;
+	const char *server;
+	const char *bind;
+	const char *tokens_file;
+	unsigned int open_tenant; /* 0: tokens required */
+	unsigned int max_body;
+	unsigned int max_requests;
+	unsigned int conn_limit;
+	unsigned int timeout_s;
+	bool quiet;
+	struct gw_model models[GW_MODELS_MAX];
+	unsigned int n_models;
+	struct gw_token tokens[GW_TOKENS_MAX];
+	unsigned int n_tokens;
+} o = {.max_body = 1u << 20,
+       .max_requests = 1024,
+       .conn_limit = 4096,
+       .timeout_s = 60};
+
+static struct sl_sock *sock;
+static struct sl_rel *rel;
+static struct gw_req *in_flight;
+static unsigned int n_in_flight;
+static uint64_t id_prefix, id_next;
+static volatile sig_atomic_t stop;
+
+/* ---- answers ---- */
+
+static int
+out_put(struct gw_req *r, const char *s, size_t n)
+{
+	if (r->out_len + n > GW_OUT_MAX)
+		return -ENOSPC;
+	if (r->out_len + n > r->out_cap) {
+		size_t cap = r->out_cap ? r->out_cap * 2 : 4096;
+		char *g;
+
+		while (cap < r->out_len + n)
+			cap *= 2;
+		g = realloc(r->out, cap);
+		if (g == NULL)
+			return -ENOMEM;
+		r->out = g;
+		r->out_cap = cap;
+	}
+	memcpy(r->out + r->out_len, s, n);
+	r->out_len += n;
+	return 0;
+}
+
+/* One server-sent event with @j as its data. */
+static int
+out_event(struct gw_req *r, json_t *j)
+{
+	char *s = json_dumps(j, JSON_COMPACT);
+	int rc = s == NULL
+			 ? -ENOMEM
+			 : (out_put(r, "data: ", 6) ||
+			    out_put(r, s, strlen(s)) || out_put(r, "\n\n", 2));
+
+	free(s);
+	json_decref(j);
+	return rc;
+}
+
+/* A chunk of the answer as OpenAI streams it; @text NULL: the last one. */
+static json_t *
+chunk_json(const struct gw_req *r, const char *text, size_t len)
+{
+	char id[40];
+	json_t *choice;
+
+	snprintf(id, sizeof(id), "%s-%016" PRIx64,
+		 r->chat ? "chatcmpl" : "cmpl", r->id);
+	if (r->chat)
+		choice = json_pack(
+			"{s:i, s:o, s:o}", "index", 0, "delta",
+			text ? json_pack("{s:s%}", "content", text, len)
+			     : json_object(),
+			"finish_reason",
+			text ? json_null() : json_string("stop"));
+	else
+		choice = json_pack("{s:i, s:s%, s:o}", "index", 0, "text",
+				   text ? text : "", text ? len : 0,
+				   "finish_reason",
+				   text ? json_null() : json_string("stop"));
+	return json_pack("{s:s, s:s, s:I, s:s, s:[o]}", "id", id, "object",
+			 r->chat ? "chat.completion.chunk" : "text_completion",
+			 "created", (json_int_t)r->created, "model",
+			 r->model->name, "choices", choice);
+}
+
+static json_t *
+error_json(const char *message, const char *type, const char *code)
+{
+	return json_pack("{s:{s:s, s:s, s:s}}", "error", "message", message,
+			 "type", type, "code", code);
+}
+
+/* A fragment of @r's result. */
+static void
+take(struct gw_req *r, const struct sl_frag_view *v)
+{
+	struct sl_token_iter it;
+	struct sl_token t;
+	int rc = 0;
+
+	sl_frag_view_tokens(v, &it);
+	while (rc == 0 && sl_token_next(&it, &t))
+		rc = r->stream ? out_event(r, chunk_json(r, t.text, t.len))
+			       : out_put(r, t.text, t.len);
+	if (rc != 0 && !(v->hdr.flags & SL_FRAG_F_ABORT)) {
+		r->aborted = true; /* more than GW_OUT_MAX: cut, said so */
+		r->reason = SL_ABORT_TOO_LONG;
+	} else if (v->hdr.flags & SL_FRAG_F_ABORT) {
+		r->aborted = true;
+		r->reason = v->hdr.abort_reason;
+	} else if (!(v->hdr.flags & SL_FRAG_F_END)) {
+		goto wake;
+	}
+	r->finished = true;
+	if (r->stream && r->aborted)
+		out_event(r, error_json(sl_abort_reason_text(r->reason),
+					"sluice_abort",
+					sl_abort_reason_name(r->reason)));
+	else if (r->stream && out_event(r, chunk_json(r, NULL, 0)) == 0)
+		out_put(r, "data: [DONE]\n\n", 14);
+wake:
+	if (r->suspended) {
+		r->suspended = false;
+		MHD_resume_connection(r->conn);
+	}
+}
+
+static struct gw_req *
+find(uint64_t id)
+{
+	for (struct gw_req *r = in_flight; r != NULL; r = r->next)
+		if (r->id == id)
+			return r;
+	return NULL;
+}
+
+static void
+unlink_req(struct gw_req *r)
+{
+	for (struct gw_req **p = &in_flight; *p != NULL; p = &(*p)->next)
+		if (*p == r) {
+			*p = r->next;
+			n_in_flight--;
+			r->in_flight = false;
+			return;
+		}
+}
+
+/* Everything sluiced sent: to the requests it answers. */
+static void
+receive(uint64_t now)
+{
+	struct sl_burst rx;
+	struct sl_frag_view v;
+	int n;
+
+	sl_burst_reset(&rx);
+	n = sl_sock_recv_burst(sock, rx.d, SL_BURST_MAX);
+	for (int i = 0; i < n; i++)
+		sl_rel_input(rel, &rx.d[i], now);
+	while (sl_rel_next(rel, &v)) {
+		struct gw_req *r =
+			v.hdr.depth == 1 ? find(v.hdr.ancestry[0]) : NULL;
+
+		if (r != NULL && !r->finished)
+			take(r, &v);
+		if (r != NULL && r->finished)
+			unlink_req(r);
+	}
+}
+
+/* ---- requests ---- */
+
+/* The prompt as @r's request stream: tokens as sl_tokenize_next cuts
+ * them, as many as fit a fragment, END on the last. */
+static int
+send_prompt(struct gw_req *r, const char *text, size_t len, uint64_t now)
+{
+	struct sl_stream_tx tx;
+	struct sl_burst b;
+	size_t pos = 0;
+	int rc;
+
+	rc = sl_stream_tx_init(&tx, r->model->pipeline, 0, r->tenant, 1,
+			       &r->id);
+	if (rc < 0)
+		return rc;
+	sl_burst_reset(&b);
+	do {
+		struct sl_dgram *d = &b.d[b.n];
+
+		if (sl_stream_tx_begin(&tx, d->buf, d->cap) < 0)
+			return -EINVAL;
+		while (pos < len) {
+			size_t t = sl_tokenize_next(text + pos, len - pos);
+
+			rc = sl_stream_tx_add(&tx, sl_token_hash(text + pos, t),
+					      text + pos, t);
+			if (rc == -ENOSPC)
+				break;
+			if (rc < 0)
+				return rc;
+			pos += t;
+		}
+		d->len = (uint16_t)sl_stream_tx_finish(
+			&tx, pos == len ? SL_FRAG_F_END : 0, 0, now);
+		memset(&d->addr, 0, sizeof(d->addr));
+		if (++b.n == SL_BURST_MAX || pos == len) {
+			sl_rel_send_burst(rel, b.d, b.n, now);
+			sl_burst_reset(&b);
+		}
+	} while (pos < len);
+	r->seq = tx.next_seq;
+	return 0;
+}
+
+/* The client went away before the answer ended: ABORT (CLIENT). */
+static void
+send_abort(struct gw_req *r)
+{
+	struct sl_stream_tx tx;
+	struct sl_burst b;
+
+	if (sl_stream_tx_init(&tx, r->model->pipeline, 0, r->tenant, 1,
+			      &r->id) < 0)
+		return;
+	tx.next_seq = r->seq;
+	sl_burst_reset(&b);
+	if (sl_stream_tx_begin(&tx, b.d[0].buf, b.d[0].cap) < 0)
+		return;
+	b.d[0].len = (uint16_t)sl_stream_tx_finish(&tx, SL_FRAG_F_ABORT,
+						   SL_ABORT_CLIENT, 0);
+	memset(&b.d[0].addr, 0, sizeof(b.d[0].addr));
+	sl_rel_send_burst(rel, b.d, 1, sl_now_ns());
+}
+
+static enum MHD_Result
+reply_json(struct MHD_Connection *c, unsigned int status, json_t *j)
+{
+	char *s = json_dumps(j, JSON_COMPACT);
+	struct MHD_Response *resp;
+	enum MHD_Result rc;
+
+	json_decref(j);
+	if (s == NULL)
+		return MHD_NO;
+	resp = MHD_create_response_from_buffer(strlen(s), s,
+					       MHD_RESPMEM_MUST_FREE);
+	MHD_add_response_header(resp, "Content-Type", "application/json");
+	rc = MHD_queue_response(c, status, resp);
+	MHD_destroy_response(resp);
+	return rc;
+}
+
+static enum MHD_Result
+reply_error(struct MHD_Connection *c, unsigned int status, const char *msg,
+	    const char *code)
+{
+	return reply_json(c, status,
+			  error_json(msg, "invalid_request_error", code));
+}
+
+static const struct gw_model *
+model_by_name(const char *name)
+{
+	for (unsigned int i = 0; name != NULL && i < o.n_models; i++)
+		if (strcmp(o.models[i].name, name) == 0)
+			return &o.models[i];
+	return NULL;
+}
+
+/* The tenant of the request's bearer token; -1: none or unknown. */
+static int
+tenant_of(struct MHD_Connection *c)
+{
+	const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+						       "Authorization");
+	int found = -1;
+
+	if (o.n_tokens == 0)
+		return (int)o.open_tenant;
+	if (auth == NULL || strncmp(auth, "Bearer ", 7) != 0)
+		return -1;
+	auth += 7;
+	size_t a = strlen(auth);
+
+	for (unsigned int i = 0; i < o.n_tokens; i++) {
+		const char *t = o.tokens[i].token;
+		size_t n = strlen(t);
+		unsigned char diff = a != n;
+
+		/* Every byte of every token compared: how long it takes says
+		 * nothing of which bytes matched. */
+		for (size_t k = 0; k < n; k++)
+			diff |= (unsigned char)t[k] ^
+				(unsigned char)(k < a ? auth[k] : 0);
+		if (!diff)
+			found = o.tokens[i].tenant;
+	}
+	return found;
+}
+
+static ssize_t
+reader(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	struct gw_req *r = cls;
+	size_t n = r->out_len - r->out_pos;
+
+	(void)pos;
+	if (n == 0) {
+		if (r->finished)
+			return MHD_CONTENT_READER_END_OF_STREAM;
+		r->suspended = true;
+		MHD_suspend_connection(r->conn);
+		return 0;
+	}
+	if (n > max)
+		n = max;
+	memcpy(buf, r->out + r->out_pos, n);
+	r->out_pos += n;
+	return (ssize_t)n;
+}
+
+/* The whole answer, once it ended. */
+static enum MHD_Result
+reply_final(struct gw_req *r)
+{
+	char id[40];
+
+	if (r->aborted)
+		return reply_json(r->conn, MHD_HTTP_BAD_GATEWAY,
+				  error_json(sl_abort_reason_text(r->reason),
+					     "sluice_abort",
+					     sl_abort_reason_name(r->reason)));
+	snprintf(id, sizeof(id), "%s-%016" PRIx64,
+		 r->chat ? "chatcmpl" : "cmpl", r->id);
+	return reply_json(
+		r->conn, MHD_HTTP_OK,
+		json_pack("{s:s, s:s, s:I, s:s, s:[{s:i, s:o, s:s}]}", "id", id,
+			  "object",
+			  r->chat ? "chat.completion" : "text_completion",
+			  "created", (json_int_t)r->created, "model",
+			  r->model->name, "choices", "index", 0,
+			  r->chat ? "message" : "text",
+			  r->chat ? json_pack("{s:s, s:s%}", "role",
+					      "assistant", "content", r->out,
+					      r->out_len)
+				  : json_stringn(r->out, r->out_len),
+			  "finish_reason", "stop"));
+}
+
+/* The request's JSON: its prompt, or why not (an HTTP reply made). */
+static enum MHD_Result
+start(struct gw_req *r, bool *replied)
+{
+	const char *prompt = NULL, *why = NULL;
+	json_t *req, *m;
+	int tenant;
+	size_t len = 0;
+	enum MHD_Result rc = MHD_YES;
+
+	*replied = true;
+	if (r->too_big)
+		return reply_error(r->conn, MHD_HTTP_CONTENT_TOO_LARGE,
+				   "request body too large", "too_large");
+	tenant = tenant_of(r->conn);
+	if (tenant < 0)
+		return reply_error(r->conn, MHD_HTTP_UNAUTHORIZED,
+				   "missing or unknown bearer token",
+				   "invalid_api_key");
+	req = json_loadb(r->body ? r->body : "", r->body_len, 0, NULL);
+	if (!json_is_object(req)) {
+		json_decref(req);
+		return reply_error(r->conn, MHD_HTTP_BAD_REQUEST,
+				   "the body is not a JSON object",
+				   "invalid_json");
+	}
+	r->model =
+		model_by_name(json_string_value(json_object_get(req, "model")));
+	r->stream = json_is_true(json_object_get(req, "stream"));
+	if (r->chat) {
+		json_t *msgs = json_object_get(req, "messages");
+		size_t i;
+
+		json_array_foreach(msgs, i, m)
+		{
+			const char *role =
+				json_string_value(json_object_get(m, "role"));
+			json_t *c = json_object_get(m, "content");
+
+			if (role != NULL && strcmp(role, "user") == 0 &&
+			    json_is_string(c)) {
+				prompt = json_string_value(c);
+				len = json_string_length(c);
+			}
+		}
+		why = prompt ? NULL : "messages: no user message with text";
+	} else {
+		m = json_object_get(req, "prompt");
+		prompt = json_string_value(m);
+		len = json_string_length(m);
+		why = prompt ? NULL : "prompt: must be a string";
+	}
+	if (r->model == NULL)
+		rc = reply_error(r->conn, MHD_HTTP_NOT_FOUND,
+				 "model: no such pipeline", "model_not_found");
+	else if (why != NULL || len == 0)
+		rc = reply_error(r->conn, MHD_HTTP_BAD_REQUEST,
+				 why ? why : "empty prompt", "invalid_request");
+	else if (n_in_flight >= o.max_requests)
+		rc = reply_error(r->conn, MHD_HTTP_TOO_MANY_REQUESTS,
+				 "too many requests in flight", "rate_limit");
+	else {
+		r->tenant = (uint16_t)tenant;
+		r->id = id_prefix | id_next++;
+		r->created = time(NULL);
+		r->next = in_flight;
+		in_flight = r;
+		n_in_flight++;
+		r->in_flight = true;
+		r->started = true;
+		if (send_prompt(r, prompt, len, sl_now_ns()) < 0) {
+			r->finished = r->aborted = true;
+			r->reason = SL_ABORT_ENGINE;
+			unlink_req(r);
+		}
+		*replied = false;
+	}
+	json_decref(req);
+	return rc;
+}
+
+static enum MHD_Result
+handler(void *cls, struct MHD_Connection *c, const char *url,
+	const char *method, const char *version, const char *upload,
+	size_t *upload_size, void **con_cls)
+{
+	struct gw_req *r = *con_cls;
+	struct MHD_Response *resp;
+	bool replied;
+	enum MHD_Result rc;
+
+	(void)cls;
+	(void)version;
+	if (r == NULL) {
+		if (strcmp(method, "GET") == 0 &&
+		    strcmp(url, "/v1/models") == 0) {
+			json_t *list = json_array();
+
+			for (unsigned int i = 0; i < o.n_models; i++)
+				json_array_append_new(
+					list, json_pack("{s:s, s:s, s:s}", "id",
+							o.models[i].name,
+							"object", "model",
+							"owned_by", "sluice"));
+			return reply_json(c, MHD_HTTP_OK,
+					  json_pack("{s:s, s:o}", "object",
+						    "list", "data", list));
+		}
+		if (strcmp(method, "POST") != 0 ||
+		    (strcmp(url, "/v1/completions") != 0 &&
+		     strcmp(url, "/v1/chat/completions") != 0))
+			return reply_error(c, MHD_HTTP_NOT_FOUND,
+					   "no such endpoint", "not_found");
+		r = calloc(1, sizeof(*r));
+		if (r == NULL)
+			return MHD_NO;
+		r->conn = c;
+		r->chat = strcmp(url, "/v1/chat/completions") == 0;
+		*con_cls = r;
+		return MHD_YES;
+	}
+	if (*upload_size != 0) {
+		if (!r->too_big && r->body_len + *upload_size > o.max_body) {
+			r->too_big = true;
+		} else if (!r->too_big) {
+			char *g = realloc(r->body, r->body_len + *upload_size);
+
+			if (g == NULL)
+				return MHD_NO;
+			r->body = g;
+			memcpy(r->body + r->body_len, upload, *upload_size);
+			r->body_len += *upload_size;
+		}
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	if (!r->started) {
+		rc = start(r, &replied);
+		if (replied || !r->started)
+			return rc;
+		if (r->stream && !r->finished) {
+			resp = MHD_create_response_from_callback(
+				MHD_SIZE_UNKNOWN, 16384, reader, r, NULL);
+			MHD_add_response_header(resp, "Content-Type",
+						"text/event-stream");
+			MHD_add_response_header(resp, "Cache-Control",
+						"no-cache");
+			rc = MHD_queue_response(c, MHD_HTTP_OK, resp);
+			MHD_destroy_response(resp);
+			return rc;
+		}
+		if (!r->finished) { /* the whole answer first */
+			r->suspended = true;
+			MHD_suspend_connection(c);
+			return MHD_YES;
+		}
+	}
+	return reply_final(r);
+}
+
+/* A request ended, one way or another: an unanswered one is ABORTed. */
+static void
+completed(void *cls, struct MHD_Connection *c, void **con_cls,
+	  enum MHD_RequestTerminationCode toe)
+{
+	struct gw_req *r = *con_cls;
+
+	(void)cls;
+	(void)c;
+	(void)toe;
+	if (r == NULL)
+		return;
+	if (r->in_flight) {
+		send_abort(r);
+		unlink_req(r);
+	}
+	free(r->body);
+	free(r->out);
+	free(r);
+	*con_cls = NULL;
+}
+
+/* ---- start-up ---- */
+
+static int
+load_tokens(const char *path)
+{
+	char line[256], tok[160];
+	unsigned int tenant;
+	FILE *f = fopen(path, "r");
+	unsigned int lineno = 0;
+
+	if (f == NULL) {
+		fprintf(stderr, "sluice-gateway: --tokens %s: %s\n", path,
+			strerror(errno));
+		return -1;
+	}
+	while (fgets(line, sizeof(line), f) != NULL) {
+		lineno++;
+		if (line[0] == '#' || line[strspn(line, " \t\r\n")] == '\0')
+			continue;
+		if (sscanf(line, "%159s %u", tok, &tenant) != 2 ||
+		    strlen(tok) >= sizeof(o.tokens[0].token) || tenant == 0 ||
+		    tenant > UINT16_MAX || o.n_tokens == GW_TOKENS_MAX) {
+			fprintf(stderr,
+				"sluice-gateway: %s:%u: want \"TOKEN TENANT\" "
+				"(tenant 1..65535, %u tokens at most)\n",
+				path, lineno, GW_TOKENS_MAX);
+			fclose(f);
+			return -1;
+		}
+		snprintf(o.tokens[o.n_tokens].token, sizeof(o.tokens[0].token),
+			 "%s", tok);
+		o.tokens[o.n_tokens++].tenant = (uint16_t)tenant;
+	}
+	fclose(f);
+	explicit_bzero(line, sizeof(line));
+	explicit_bzero(tok, sizeof(tok));
+	return o.n_tokens > 0 ? 0 : -1;
+}
+
+static int
+add_model(const char *spec)
+{
+	const char *eq = strchr(spec, '=');
+	uint64_t id;
+
+	if (eq == NULL || eq == spec ||
+	    (size_t)(eq - spec) >= sizeof(o.models[0].name) ||
+	    !sl_parse_u64(eq + 1, 0, UINT32_MAX, &id) ||
+	    o.n_models == GW_MODELS_MAX) {
+		fprintf(stderr,
+			"sluice-gateway: --model: NAME=PIPELINE_ID (%u at "
+			"most), not %s\n",
+			GW_MODELS_MAX, spec);
+		return -1;
+	}
+	snprintf(o.models[o.n_models].name, sizeof(o.models[0].name), "%.*s",
+		 (int)(eq - spec), spec);
+	o.models[o.n_models++].pipeline = (uint32_t)id;
+	return 0;
+}
+
+static void
+usage(FILE *f)
+{
+	fprintf(f, "usage: sluice-gateway --listen IP:PORT --server IP:PORT\n"
+		   "       --model NAME=PIPELINE_ID [--model ...]\n"
+		   "       (--tokens FILE | --open-tenant N) [--bind IP]\n"
+		   "       [--max-body BYTES (1048576)] [--max-requests N "
+		   "(1024)]\n"
+		   "       [--max-connections N (4096)] [--timeout-s S (60)]\n"
+		   "       [--quiet]\n");
+}
+
+static void
+on_signal(int sig)
+{
+	(void)sig;
+	stop = 1;
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *model_specs[GW_MODELS_MAX];
+	char *rest[256];
+	bool help = false;
+	const struct sl_opt_spec spec[] = {
+		SL_OPT_S("listen", &o.listen),
+		SL_OPT_S("server", &o.server),
+		SL_OPT_S("bind", &o.bind),
+		SL_OPT_S("tokens", &o.tokens_file),
+		SL_OPT_N("open-tenant", &o.open_tenant, 1, UINT16_MAX),
+		SL_OPT_N("max-body", &o.max_body, 1024, 64u << 20),
+		SL_OPT_N("max-requests", &o.max_requests, 1, 1u << 20),
+		SL_OPT_N("max-connections", &o.conn_limit, 1, 1u << 20),
+		SL_OPT_N("timeout-s", &o.timeout_s, 1, 3600),
+		SL_OPT_F("quiet", &o.quiet),
+		SL_OPT_F("help", &help),
+	};
+	unsigned int n_model_args = 0;
+	struct sockaddr_in http_addr, server_addr, bind_addr;
+	struct MHD_Daemon *d;
+	struct sl_rel_config rc;
+	struct sigaction sa;
+	const union MHD_DaemonInfo *info;
+	uint32_t prefix;
+	int n_rest = 0, epfd;
+
+	/* --model NAME=ID may be given again and again: taken out first,
+	 * the rest is a table's. */
+	for (int i = 0; i < argc && n_rest < 255; i++) {
+		if (i > 0 && strcmp(argv[i], "--model") == 0 && i + 1 < argc) {
+			if (n_model_args == GW_MODELS_MAX) {
+				fprintf(stderr,
+					"sluice-gateway: %u --model "
+					"at most\n",
+					GW_MODELS_MAX);
+				return 2;
+			}
+			model_specs[n_model_args++] = argv[++i];
+			continue;
+		}
+		rest[n_rest++] = argv[i];
+	}
+	rest[n_rest] = NULL;
+	if (sl_opt_parse("sluice-gateway", n_rest, rest, spec,
+			 sizeof(spec) / sizeof(spec[0]), NULL) != n_rest)
+		return 2;
+	if (help) {
+		usage(stdout);
+		return 0;
+	}
+	for (unsigned int i = 0; i < n_model_args; i++)
+		if (add_model(model_specs[i]) < 0)
+			return 2;
+	if (o.listen == NULL || o.server == NULL || o.n_models == 0 ||
+	    (o.tokens_file == NULL) == (o.open_tenant == 0)) {
+		usage(stderr);
+		fprintf(stderr, "sluice-gateway: --listen, --server, a --model "
+				"and one of --tokens, --open-tenant\n");
+		return 2;
+	}
+	if (o.tokens_file != NULL && load_tokens(o.tokens_file) < 0)
+		return 2;
+	if (sl_endpoint_parse(o.listen, false, &http_addr) < 0 ||
+	    sl_endpoint_parse(o.server, false, &server_addr) < 0 ||
+	    sl_endpoint_parse(o.bind ? o.bind : "0.0.0.0", true, &bind_addr) <
+		    0) {
+		fprintf(stderr, "sluice-gateway: bad --listen, --server or "
+				"--bind address\n");
+		return 2;
+	}
+	sock = sl_sock_open(&bind_addr);
+	if (sock == NULL) {
+		fprintf(stderr, "sluice-gateway: socket: %s\n",
+			strerror(errno));
+		return 1;
+	}
+	sl_sock_set_peer(sock, &server_addr);
+	sl_rel_config_default(&rc);
+	rc.report_gave_up = true; /* an unacknowledged request: ABORT LOST */
+	rel = sl_rel_new(sock, &rc);
+	if (rel == NULL)
+		return 1;
+	if (getrandom(&prefix, sizeof(prefix), 0) != sizeof(prefix))
+		prefix = (uint32_t)sl_now_ns() ^ (uint32_t)getpid();
+	id_prefix = (uint64_t)prefix << 32;
+	d = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME, 0, NULL,
+			     NULL, handler, NULL, MHD_OPTION_SOCK_ADDR,
+			     &http_addr, MHD_OPTION_NOTIFY_COMPLETED, completed,
+			     NULL, MHD_OPTION_CONNECTION_LIMIT, o.conn_limit,
+			     MHD_OPTION_CONNECTION_TIMEOUT, o.timeout_s,
+			     MHD_OPTION_END);
+	if (d == NULL) {
+		fprintf(stderr, "sluice-gateway: cannot listen on %s\n",
+			o.listen);
+		return 1;
+	}
+	info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_EPOLL_FD);
+	epfd = info->epoll_fd;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	if (!o.quiet)
+		fprintf(stderr, "sluice-gateway: listening on %s, sluiced %s\n",
+			o.listen, o.server);
+	while (!stop) {
+		struct pollfd p[2] = {{.fd = epfd, .events = POLLIN},
+				      {.fd = sock->fd, .events = POLLIN}};
+		MHD_UNSIGNED_LONG_LONG mhd_ms = 100;
+		uint64_t now = sl_now_ns(), next = sl_rel_tick(rel, now);
+		int wait_ms = 100;
+
+		receive(now);
+		if (MHD_get_timeout(d, &mhd_ms) == MHD_YES && mhd_ms < 100)
+			wait_ms = (int)mhd_ms;
+		if (next != UINT64_MAX && next > now &&
+		    (next - now) / 1000000 < (uint64_t)wait_ms)
+			wait_ms = (int)((next - now) / 1000000);
+		poll(p, 2, wait_ms);
+		receive(sl_now_ns());
+		MHD_run(d);
+	}
+	MHD_stop_daemon(d);
+	sl_rel_free(rel);
+	sl_sock_close(sock);
+	explicit_bzero(o.tokens, sizeof(o.tokens));
+	return 0;
+}
