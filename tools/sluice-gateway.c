@@ -17,7 +17,8 @@
  * without tokens, as tenant N. Bounded: --max-body bytes a request,
  * --max-requests in flight (more: 429), libmicrohttpd's connection limit
  * and its timeout for slow or idle clients. A client that goes away
- * before its answer ends has its request ABORTed (CLIENT) in sluiced.
+ * before its answer ends is forgotten; the rest of its answer is dropped
+ * here.
  *
  * One thread: libmicrohttpd runs from this program's loop (epoll), beside
  * the UDP socket to sluiced; every stream goes through libsluice's sl_rel
@@ -64,7 +65,6 @@ struct gw_req {
 	size_t body_len;
 	char *out; /* stream: SSE events; else: the answer's text */
 	size_t out_len, out_pos, out_cap;
-	uint32_t seq; /* the request stream's next seq (for an ABORT) */
 	bool chat, stream;
 	bool too_big, started, finished, aborted, suspended, in_flight;
 	uint8_t reason;
@@ -291,28 +291,7 @@ send_prompt(struct gw_req *r, const char *text, size_t len, uint64_t now)
 			sl_burst_reset(&b);
 		}
 	} while (pos < len);
-	r->seq = tx.next_seq;
 	return 0;
-}
-
-/* The client went away before the answer ended: ABORT (CLIENT). */
-static void
-send_abort(struct gw_req *r)
-{
-	struct sl_stream_tx tx;
-	struct sl_burst b;
-
-	if (sl_stream_tx_init(&tx, r->model->pipeline, 0, r->tenant, 1,
-			      &r->id) < 0)
-		return;
-	tx.next_seq = r->seq;
-	sl_burst_reset(&b);
-	if (sl_stream_tx_begin(&tx, b.d[0].buf, b.d[0].cap) < 0)
-		return;
-	b.d[0].len = (uint16_t)sl_stream_tx_finish(&tx, SL_FRAG_F_ABORT,
-						   SL_ABORT_CLIENT, 0);
-	memset(&b.d[0].addr, 0, sizeof(b.d[0].addr));
-	sl_rel_send_burst(rel, b.d, 1, sl_now_ns());
 }
 
 static enum MHD_Result
@@ -590,7 +569,10 @@ handler(void *cls, struct MHD_Connection *c, const char *url,
 	return reply_final(r);
 }
 
-/* A request ended, one way or another: an unanswered one is ABORTed. */
+/* A request ended, one way or another. One whose client left before its
+ * answer ended is forgotten: what sluiced still sends for it is dropped
+ * here (its prompt has ended, so sluiced would take an ABORT from the
+ * client as AFTER_END; stopping the work downstream is still to come). */
 static void
 completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	  enum MHD_RequestTerminationCode toe)
@@ -602,10 +584,8 @@ completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	(void)toe;
 	if (r == NULL)
 		return;
-	if (r->in_flight) {
-		send_abort(r);
+	if (r->in_flight)
 		unlink_req(r);
-	}
 	free(r->body);
 	free(r->out);
 	free(r);
@@ -722,7 +702,11 @@ main(int argc, char **argv)
 
 	/* --model NAME=ID may be given again and again: taken out first,
 	 * the rest is a table's. */
-	for (int i = 0; i < argc && n_rest < 255; i++) {
+	if (argc > 255) {
+		fprintf(stderr, "sluice-gateway: too many arguments\n");
+		return 2;
+	}
+	for (int i = 0; i < argc; i++) {
 		if (i > 0 && strcmp(argv[i], "--model") == 0 && i + 1 < argc) {
 			if (n_model_args == GW_MODELS_MAX) {
 				fprintf(stderr,
