@@ -227,18 +227,13 @@ unlink_req(struct gw_req *r)
 		}
 }
 
-/* Everything sluiced sent: to the requests it answers. */
+/* What sl_rel has in order: to the requests it answers. It must be
+ * drained after every sl_rel_input() and sl_rel_tick(). */
 static void
-receive(uint64_t now)
+deliver(void)
 {
-	struct sl_burst rx;
 	struct sl_frag_view v;
-	int n;
 
-	sl_burst_reset(&rx);
-	n = sl_sock_recv_burst(sock, rx.d, SL_BURST_MAX);
-	for (int i = 0; i < n; i++)
-		sl_rel_input(rel, &rx.d[i], now);
 	while (sl_rel_next(rel, &v)) {
 		struct gw_req *r =
 			v.hdr.depth == 1 ? find(v.hdr.ancestry[0]) : NULL;
@@ -247,6 +242,21 @@ receive(uint64_t now)
 			take(r, &v);
 		if (r != NULL && r->finished)
 			unlink_req(r);
+	}
+}
+
+/* Everything sluiced sent. */
+static void
+receive(uint64_t now)
+{
+	static struct sl_burst rx;
+	int n;
+
+	sl_burst_reset(&rx);
+	n = sl_sock_recv_burst(sock, rx.d, SL_BURST_MAX);
+	for (int i = 0; i < n; i++) {
+		sl_rel_input(rel, &rx.d[i], now);
+		deliver();
 	}
 }
 
@@ -790,6 +800,7 @@ main(int argc, char **argv)
 		uint64_t now = sl_now_ns(), next = sl_rel_tick(rel, now);
 		int wait_ms = 100;
 
+		deliver();
 		receive(now);
 		if (MHD_get_timeout(d, &mhd_ms) == MHD_YES && mhd_ms < 100)
 			wait_ms = (int)mhd_ms;

@@ -8,17 +8,19 @@
 # same way. Six questions; each answer must come back byte for byte as
 # the server streamed it ("echo: Q: " and the question), nothing aborted
 # or lost, every mbuf back, and the bridges' stats must show one request,
-# no retry and no failure for every answer.
+# no retry and no failure for every answer. Then an application's call
+# end to end: curl -> sluice-gateway -> sluiced -> a bridge -> the model
+# server, streamed back as server-sent events, byte-exact.
 #
 # usage: bridge.sh WORK_BASE
-#   (binaries in SLUICED SLUICEGEN SLUICE_BRIDGE NETNS_SH)
+#   (binaries in SLUICED SLUICEGEN SLUICE_BRIDGE SLUICE_GATEWAY NETNS_SH)
 
 set -euo pipefail
 IT_NAME=bridge
 # shellcheck source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 it_init "$@"
-it_need_bin SLUICED SLUICEGEN SLUICE_BRIDGE NETNS_SH
+it_need_bin SLUICED SLUICEGEN SLUICE_BRIDGE SLUICE_GATEWAY NETNS_SH
 command -v python3 >/dev/null || it_fail "python3 is not installed (tools/deps.sh)"
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -84,12 +86,34 @@ PY
 (($(wc -l <"$IT_WORK/server.log") == 6)) ||
 	it_fail "the server saw $(wc -l <"$IT_WORK/server.log") requests, not 6"
 
+# The whole way, as an application calls it.
+ip netns exec "$IT_NS" "$SLUICE_GATEWAY" --listen "$P.10:8080" \
+	--server "$P.1:$IT_PORT" --bind "$P.10" --model answer=1 \
+	--open-tenant 1 --quiet >"$IT_WORK/gateway.log" 2>&1 &
+SL_ENGINE_PIDS+=($!)
+for ((i = 0; i < 100; i++)); do
+	it_ns ss -Hltn "src $P.10:8080" 2>/dev/null | grep -q . && break
+	sleep 0.05
+done
+((i < 100)) || it_fail "the gateway does not listen"
+for n in 1 2; do
+	status=$(ip netns exec "$IT_NS" curl -sS -N -m 20 -o "$IT_WORK/app-$n.txt" \
+		-w '%{http_code}' -H 'Content-Type: application/json' \
+		-d '{"model": "answer", "stream": true, "messages": [{"role": "user", "content": "Is the whole way streamed?"}]}' \
+		"http://$P.10:8080/v1/chat/completions")
+	[[ $status == 200 ]] || it_fail "gateway: HTTP $status"
+	got=$(sed -n 's/^data: //p' "$IT_WORK/app-$n.txt" | grep -v '^\[DONE\]$' |
+		jq -j '.choices[0].delta.content // empty')
+	[[ $got == "echo: Q: Is the whole way streamed?" ]] ||
+		it_fail "through the gateway: '$got'"
+done
+
 it_stop_all
 it_expect "$IT_WORK/sluiced-stats.json" '.final and .mbufs.in_use == .mbufs.in_use_start' \
 	"every mbuf back"
 jq -s -e 'map(select(.upstream)) | length == 2 and
-	(map(.upstream.done) | add) == 6 and
-	(map(.upstream.requests) | add) == 6 and
+	(map(.upstream.done) | add) == 8 and
+	(map(.upstream.requests) | add) == 8 and
 	(map(.upstream.retries + .upstream.errors + .upstream.timeouts +
 	     .upstream.malformed + .upstream.closed) | add) == 0' \
 	"$IT_WORK"/engine-answer-*.json >/dev/null ||
