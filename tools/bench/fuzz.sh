@@ -5,7 +5,7 @@
 #
 #   tools/bench/fuzz.sh TARGET [RUNS [MAX_SECONDS]]
 #
-# TARGET is frame, config, http, guard, dataplane or api (tests/fuzz/
+# TARGET is frame, config, http, guard, dataplane, api or sse (tests/fuzz/
 # fuzz_TARGET.c); RUNS defaults to 10000000 inputs, MAX_SECONDS (the cap
 # that keeps a slow target from running away) to 7200. Works from a fresh
 # clone: installs what is missing (tools/deps.sh: clang, libclang-rt),
@@ -38,8 +38,9 @@ http) max_len=9000 ;;
 guard) max_len=2048 ;;
 dataplane) max_len=2048 ;;
 api) max_len=8192 ;;
+sse) max_len=4096 ;;
 *)
-	echo "usage: $0 frame|config|http|guard|dataplane|api [RUNS [MAX_SECONDS]]" >&2
+	echo "usage: $0 frame|config|http|guard|dataplane|api|sse [RUNS [MAX_SECONDS]]" >&2
 	exit 2
 	;;
 esac
@@ -69,7 +70,8 @@ ninja -C "$builddir" "tests/fuzz/fuzz_$target" >/dev/null || {
 }
 # Only code makes a campaign's result dirty (not README files).
 commit=$(bench_commit 'control/*.[ch]' 'dataplane/*.[ch]' 'proto/*.[ch]' \
-	proto/sluice.proto 'tests/fuzz/*.[ch]' tests/control/api_backend.c)
+	proto/sluice.proto 'tests/fuzz/*.[ch]' tests/control/api_backend.c \
+	'tools/engine/upstream.[ch]')
 
 mkdir -p "$work/corpus" "$crashes" "$results"
 artifacts=$work/artifacts
