@@ -61,10 +61,9 @@ struct gw_req {
 	uint64_t id;
 	const struct gw_model *model;
 	uint16_t tenant;
-	char *body;
-	size_t body_len;
-	char *out; /* stream: SSE events; else: the answer's text */
-	size_t out_len, out_pos, out_cap;
+	struct sl_text body;
+	struct sl_text out; /* stream: SSE events; else: the answer's text */
+	size_t out_pos;     /* of out, sent */
 	bool chat, stream;
 	bool too_big, started, finished, aborted, suspended, in_flight;
 	uint8_t reason;
@@ -103,23 +102,9 @@ static volatile sig_atomic_t stop;
 static int
 out_put(struct gw_req *r, const char *s, size_t n)
 {
-	if (r->out_len + n > GW_OUT_MAX)
+	if (r->out.len + n > GW_OUT_MAX)
 		return -ENOSPC;
-	if (r->out_len + n > r->out_cap) {
-		size_t cap = r->out_cap ? r->out_cap * 2 : 4096;
-		char *g;
-
-		while (cap < r->out_len + n)
-			cap *= 2;
-		g = realloc(r->out, cap);
-		if (g == NULL)
-			return -ENOMEM;
-		r->out = g;
-		r->out_cap = cap;
-	}
-	memcpy(r->out + r->out_len, s, n);
-	r->out_len += n;
-	return 0;
+	return sl_text_append(&r->out, s, n);
 }
 
 /* One server-sent event with @j as its data. */
@@ -374,7 +359,7 @@ static ssize_t
 reader(void *cls, uint64_t pos, char *buf, size_t max)
 {
 	struct gw_req *r = cls;
-	size_t n = r->out_len - r->out_pos;
+	size_t n = r->out.len - r->out_pos;
 
 	(void)pos;
 	if (n == 0) {
@@ -386,7 +371,7 @@ reader(void *cls, uint64_t pos, char *buf, size_t max)
 	}
 	if (n > max)
 		n = max;
-	memcpy(buf, r->out + r->out_pos, n);
+	memcpy(buf, r->out.buf + r->out_pos, n);
 	r->out_pos += n;
 	return (ssize_t)n;
 }
@@ -413,9 +398,11 @@ reply_final(struct gw_req *r)
 			  r->model->name, "choices", "index", 0,
 			  r->chat ? "message" : "text",
 			  r->chat ? json_pack("{s:s, s:s%}", "role",
-					      "assistant", "content", r->out,
-					      r->out_len)
-				  : json_stringn(r->out, r->out_len),
+					      "assistant", "content",
+					      r->out.buf ? r->out.buf : "",
+					      r->out.len)
+				  : json_stringn(r->out.buf ? r->out.buf : "",
+						 r->out.len),
 			  "finish_reason", "stop"));
 }
 
@@ -438,7 +425,7 @@ start(struct gw_req *r, bool *replied)
 		return reply_error(r->conn, MHD_HTTP_UNAUTHORIZED,
 				   "missing or unknown bearer token",
 				   "invalid_api_key");
-	req = json_loadb(r->body ? r->body : "", r->body_len, 0, NULL);
+	req = json_loadb(r->body.buf ? r->body.buf : "", r->body.len, 0, NULL);
 	if (!json_is_object(req)) {
 		json_decref(req);
 		return reply_error(r->conn, MHD_HTTP_BAD_REQUEST,
@@ -541,17 +528,11 @@ handler(void *cls, struct MHD_Connection *c, const char *url,
 		return MHD_YES;
 	}
 	if (*upload_size != 0) {
-		if (!r->too_big && r->body_len + *upload_size > o.max_body) {
+		if (!r->too_big && r->body.len + *upload_size > o.max_body)
 			r->too_big = true;
-		} else if (!r->too_big) {
-			char *g = realloc(r->body, r->body_len + *upload_size);
-
-			if (g == NULL)
-				return MHD_NO;
-			r->body = g;
-			memcpy(r->body + r->body_len, upload, *upload_size);
-			r->body_len += *upload_size;
-		}
+		else if (!r->too_big &&
+			 sl_text_append(&r->body, upload, *upload_size) != 0)
+			return MHD_NO;
 		*upload_size = 0;
 		return MHD_YES;
 	}
@@ -596,8 +577,8 @@ completed(void *cls, struct MHD_Connection *c, void **con_cls,
 		return;
 	if (r->in_flight)
 		unlink_req(r);
-	free(r->body);
-	free(r->out);
+	sl_text_free(&r->body);
+	sl_text_free(&r->out);
 	free(r);
 	*con_cls = NULL;
 }

@@ -102,7 +102,7 @@ test_answers(void)
 	unsigned int i, words_total = 0;
 
 	for (i = 0; i < 500; i++) {
-		struct sl_model_text t = {0};
+		struct sl_text t = {0};
 		uint64_t key = sl_model_draw(42, i);
 		unsigned int words = 0, nl = 0;
 		bool in = false;
@@ -121,7 +121,7 @@ test_answers(void)
 		CU_ASSERT_EQUAL(nl, 1);
 		CU_ASSERT(t.buf[t.len - 1] == '\n');
 		words_total += words;
-		sl_model_text_free(&t);
+		sl_text_free(&t);
 	}
 	/* Words as a reader counts them (a hyphen or apostrophe splits
 	 * one) run a little above the model's corpus words. */

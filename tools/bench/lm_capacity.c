@@ -67,7 +67,7 @@ static int
 request_sizes(const struct sl_corpus *c, enum prompt p, uint64_t seed,
 	      unsigned int i, uint32_t prefix, uint32_t *in, uint32_t *out)
 {
-	struct sl_model_text answer = {0}, claims = {0}, queries = {0};
+	struct sl_text answer = {0}, claims = {0}, queries = {0};
 	char q[32];
 	int n = snprintf(q, sizeof(q), "question %u", i);
 	uint64_t key = sl_model_key(q, (size_t)n, seed);
@@ -106,9 +106,9 @@ request_sizes(const struct sl_corpus *c, enum prompt p, uint64_t seed,
 	}
 	rc = 0;
 out:
-	sl_model_text_free(&answer);
-	sl_model_text_free(&claims);
-	sl_model_text_free(&queries);
+	sl_text_free(&answer);
+	sl_text_free(&claims);
+	sl_text_free(&queries);
 	return rc;
 }
 

@@ -35,37 +35,6 @@ const struct sl_model_dist sl_model_n_queries = {
 const struct sl_model_dist sl_model_query_words = {
 	.mu = 1.5612, .sigma = 0.5323, .log = true, .lo = 2, .hi = 24};
 
-int
-sl_model_text_append(struct sl_model_text *t, const char *s, size_t n)
-{
-	if (n == 0)
-		return 0; /* t->buf may still be NULL */
-	if (t->len + n > t->cap) {
-		size_t cap = t->cap ? t->cap : 256;
-		char *grown;
-
-		while (cap < t->len + n)
-			cap *= 2;
-		grown = realloc(t->buf, cap);
-		if (grown == NULL)
-			return -ENOMEM;
-		t->buf = grown;
-		t->cap = cap;
-	}
-	memcpy(t->buf + t->len, s, n);
-	t->len += n;
-	return 0;
-}
-
-void
-sl_model_text_free(struct sl_model_text *t)
-{
-	free(t->buf);
-	t->buf = NULL;
-	t->len = 0;
-	t->cap = 0;
-}
-
 static uint64_t
 sl_model_mix(uint64_t z)
 {
@@ -231,8 +200,7 @@ sl_model_corpus_words(const struct sl_corpus *c, size_t *t, size_t n,
 }
 
 int
-sl_model_answer(const struct sl_corpus *c, uint64_t key,
-		struct sl_model_text *out)
+sl_model_answer(const struct sl_corpus *c, uint64_t key, struct sl_text *out)
 {
 	unsigned int want = sl_model_sample(&sl_model_answer_words, key, 0);
 	size_t t = sl_model_draw(key, 2) % c->n_tokens, scanned = 0;
@@ -276,25 +244,24 @@ sl_model_answer(const struct sl_corpus *c, uint64_t key,
 			n -= i;
 		} else if (newline) {
 			/* One paragraph: fold line breaks into a space. */
-			if (sl_model_text_append(out, " ", 1))
+			if (sl_text_append(out, " ", 1))
 				return -ENOMEM;
 			s += i;
 			n -= i;
 		}
-		if (sl_model_text_append(out, s, n))
+		if (sl_text_append(out, s, n))
 			return -ENOMEM;
 		words += word;
 	}
-	return sl_model_text_append(out, "\n", 1);
+	return sl_text_append(out, "\n", 1);
 }
 
 static int
-sl_model_join(struct sl_model_text *out, const struct sl_model_word *w,
-	      bool first)
+sl_model_join(struct sl_text *out, const struct sl_model_word *w, bool first)
 {
-	if (!first && sl_model_text_append(out, " ", 1))
+	if (!first && sl_text_append(out, " ", 1))
 		return -ENOMEM;
-	return sl_model_text_append(out, w->text, w->len);
+	return sl_text_append(out, w->text, w->len);
 }
 
 unsigned int
@@ -311,7 +278,7 @@ sl_model_n_claims(unsigned int words)
 
 int
 sl_model_claims(const char *in, size_t len, const struct sl_corpus *c,
-		uint64_t key, struct sl_model_text *out)
+		uint64_t key, struct sl_text *out)
 {
 	unsigned int n_claims, i;
 	struct sl_model_words ws = {0};
@@ -339,7 +306,7 @@ sl_model_claims(const char *in, size_t len, const struct sl_corpus *c,
 				goto out;
 			pos = (pos + 1) % ws.n;
 		}
-		if (sl_model_text_append(out, ".\n", 2))
+		if (sl_text_append(out, ".\n", 2))
 			goto out;
 	}
 	rc = 0;
@@ -350,7 +317,7 @@ out:
 
 int
 sl_model_queries(const char *in, size_t len, const struct sl_corpus *c,
-		 uint64_t key, struct sl_model_text *out)
+		 uint64_t key, struct sl_text *out)
 {
 	unsigned int n_queries = sl_model_sample(&sl_model_n_queries, key, 0);
 	struct sl_model_words ws = {0}, cw = {0};
@@ -382,7 +349,7 @@ sl_model_queries(const char *in, size_t len, const struct sl_corpus *c,
 			if (sl_model_join(out, w, k == 0))
 				goto out;
 		}
-		if (sl_model_text_append(out, "\n", 1))
+		if (sl_text_append(out, "\n", 1))
 			goto out;
 	}
 	rc = 0;

@@ -18,20 +18,6 @@
 
 #include "sluice.h"
 
-/* A growable byte string: the text an emulated LM is about to emit. */
-struct sl_model_text {
-	char *buf;
-	size_t len;
-	size_t cap;
-};
-
-/**
- * sl_model_text_append - append @n bytes at @s. Return 0 or -ENOMEM.
- * sl_model_text_free - release the buffer (the struct may be reused).
- */
-int sl_model_text_append(struct sl_model_text *t, const char *s, size_t n);
-void sl_model_text_free(struct sl_model_text *t);
-
 /*
  * A count drawn as clamp(round(X), lo, hi) with X normal(mu, sigma), or
  * lognormal (exp of that normal) when log is set. mu/sigma are fitted so
@@ -93,7 +79,7 @@ bool sl_model_is_word_byte(unsigned char c);
  * Return 0 or -ENOMEM.
  */
 int sl_model_answer(const struct sl_corpus *c, uint64_t key,
-		    struct sl_model_text *out);
+		    struct sl_text *out);
 
 /**
  * sl_model_claims - the claims role: sl_model_n_claims(words of the
@@ -105,7 +91,7 @@ int sl_model_answer(const struct sl_corpus *c, uint64_t key,
  * Return 0 or -ENOMEM.
  */
 int sl_model_claims(const char *in, size_t len, const struct sl_corpus *c,
-		    uint64_t key, struct sl_model_text *out);
+		    uint64_t key, struct sl_text *out);
 
 /**
  * sl_model_queries - the queries role: sl_model_sample(n_queries) search
@@ -115,7 +101,7 @@ int sl_model_claims(const char *in, size_t len, const struct sl_corpus *c,
  * Return 0 or -ENOMEM.
  */
 int sl_model_queries(const char *in, size_t len, const struct sl_corpus *c,
-		     uint64_t key, struct sl_model_text *out);
+		     uint64_t key, struct sl_text *out);
 
 /* ---- retrieval: BM25, query encoder, reranker ---- */
 

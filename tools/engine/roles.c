@@ -101,7 +101,7 @@ sl_engine_role_is_lm(enum sl_engine_role r)
 struct sl_join {
 	unsigned int n;
 	uint16_t from[SL_ENGINE_JOIN_MAX];
-	struct sl_model_text text[SL_ENGINE_JOIN_MAX];
+	struct sl_text text[SL_ENGINE_JOIN_MAX];
 };
 
 struct sl_job {
@@ -110,8 +110,8 @@ struct sl_job {
 	struct sockaddr_in dst;
 	struct sl_job *next;       /* in the waiting FIFO */
 	struct sl_job *batch_next; /* encoder: the rest of its batch */
-	struct sl_model_text in;   /* input text (LM, rerank input) */
-	struct sl_model_text text; /* LM: the answer being emitted */
+	struct sl_text in;         /* input text (LM, rerank input) */
+	struct sl_text text;       /* LM: the answer being emitted */
 	size_t text_pos;
 	uint64_t end_ns;        /* input END: the LM's TTFT origin */
 	uint64_t ready_ns;      /* when it last entered the FIFO */
@@ -142,13 +142,13 @@ job_free(struct engine *e, struct sl_job *j)
 	unsigned int i;
 
 	e->text_bytes -= j->in.len;
-	sl_model_text_free(&j->in);
-	sl_model_text_free(&j->text);
+	sl_text_free(&j->in);
+	sl_text_free(&j->text);
 	free(j->bm25);
 	if (j->join != NULL) {
 		for (i = 0; i < j->join->n; i++) {
 			e->text_bytes -= j->join->text[i].len;
-			sl_model_text_free(&j->join->text[i]);
+			sl_text_free(&j->join->text[i]);
 		}
 		free(j->join);
 	}
@@ -429,7 +429,7 @@ replay_answer(struct engine *e, struct sl_job *j, uint64_t key)
 		e->st.replay_unknown++;
 		return -ENOENT;
 	}
-	if (sl_model_text_append(&j->text, r->generated, r->generated_len))
+	if (sl_text_append(&j->text, r->generated, r->generated_len))
 		return -ENOMEM;
 	sl_model_chunker_init(&j->chunk, j->text.buf, j->text.len, key,
 			      e->chunk_min, e->chunk_max);
@@ -482,7 +482,7 @@ lm_start(struct engine *e, struct sl_job *j, uint64_t now)
 		break;
 	}
 	e->text_bytes -= j->in.len;
-	sl_model_text_free(&j->in);
+	sl_text_free(&j->in);
 	j->end_ns = now;
 	if (rc < 0) {
 		job_send_abort(e, j, SL_ABORT_ENGINE);
@@ -706,19 +706,19 @@ work_fire(struct engine *e, struct sl_job *j, uint64_t t)
 /* The prompt: --prompt with every "{input}" replaced by @j's input. */
 static int
 openai_prompt(const struct engine *e, const struct sl_job *j,
-	      struct sl_model_text *out)
+	      struct sl_text *out)
 {
 	const char *p = e->prompt != NULL ? e->prompt : "{input}";
 	const char *hole;
 
 	out->len = 0;
 	while ((hole = strstr(p, "{input}")) != NULL) {
-		if (sl_model_text_append(out, p, (size_t)(hole - p)) ||
-		    sl_model_text_append(out, j->in.buf, j->in.len))
+		if (sl_text_append(out, p, (size_t)(hole - p)) ||
+		    sl_text_append(out, j->in.buf, j->in.len))
 			return -ENOMEM;
 		p = hole + 7;
 	}
-	if (sl_model_text_append(out, p, strlen(p)))
+	if (sl_text_append(out, p, strlen(p)))
 		return -ENOMEM;
 	return out->len > ENGINE_PROMPT_MAX ? -E2BIG : 0;
 }
@@ -738,15 +738,15 @@ openai_unlink(struct engine *e, struct sl_job *j)
 static void
 openai_send(struct engine *e, struct sl_job *j, uint64_t now)
 {
-	struct sl_model_text prompt = {0};
+	struct sl_text prompt = {0};
 	int rc = openai_prompt(e, j, &prompt);
 
 	e->text_bytes -= j->in.len;
-	sl_model_text_free(&j->in);
+	sl_text_free(&j->in);
 	j->end_ns = now;
 	if (rc == 0)
 		rc = sl_upstream_start(e->up, prompt.buf, prompt.len, j, now);
-	sl_model_text_free(&prompt);
+	sl_text_free(&prompt);
 	if (rc != 0) {
 		if (rc == -E2BIG)
 			e->st.too_long++;
@@ -1085,7 +1085,7 @@ role_input_tokens(struct engine *e, struct sl_job *j,
 			input_fail(e, j, SL_ABORT_TOO_LONG);
 		} else if (e->text_bytes + tok.len > ENGINE_TEXT_BUDGET) {
 			input_fail(e, j, SL_ABORT_OVERLOAD);
-		} else if (sl_model_text_append(&j->in, tok.text, tok.len)) {
+		} else if (sl_text_append(&j->in, tok.text, tok.len)) {
 			input_fail(e, j, SL_ABORT_ENGINE);
 		} else {
 			e->text_bytes += tok.len;

@@ -652,6 +652,24 @@ sl_corpus_token_text(const struct sl_corpus *c, size_t i)
 void sl_corpus_free(struct sl_corpus *c);
 
 /* ------------------------------------------------------------------ */
+/* Growable text                                                       */
+/* ------------------------------------------------------------------ */
+
+/* A growable byte string (sl_text.c). Zero-initialised: empty. */
+struct sl_text {
+	char *buf; /* NULL until something was appended */
+	size_t len;
+	size_t cap;
+};
+
+/**
+ * sl_text_append - append @n bytes at @s. Return 0 or -ENOMEM.
+ * sl_text_free - release the buffer (the struct may be reused).
+ */
+int sl_text_append(struct sl_text *t, const char *s, size_t n);
+void sl_text_free(struct sl_text *t);
+
+/* ------------------------------------------------------------------ */
 /* JSON Lines records                                                  */
 /* ------------------------------------------------------------------ */
 
