@@ -59,6 +59,7 @@
 #include <unistd.h>
 
 #include "engine/engine.h"
+#include "engine/http.h"
 #include "sl_opt.h"
 
 #ifndef SL_SOURCE_DIR
@@ -486,6 +487,9 @@ usage(FILE *f)
 		"       [--batch N (encoder: 32)] [--item-batch-ms MS"
 		" (encoder: 0.3)]\n"
 		"       [--join N (rerank: 2)]\n"
+		"  answer, claims, queries, replay served over HTTP too:\n"
+		"       [--http IP:PORT] (POST /v1/completions, "
+		"/v1/chat/completions)\n"
 		"  openai (a bridge to an OpenAI-compatible server):\n"
 		"       --upstream URL [--api completions|chat (completions)]\n"
 		"       [--model NAME] [--prompt TEXT (\"{input}\")]\n"
@@ -531,6 +535,7 @@ struct engine_opts {
 	const char *data;
 	unsigned int chunk_min;
 	unsigned int chunk_max;
+	const char *http; /* --http IP:PORT: serve the LM role over HTTP too */
 	/* openai */
 	const char *upstream;
 	const char *api;
@@ -709,6 +714,7 @@ engine_parse_args(int argc, char **argv, struct engine *e,
 			 SL_MODEL_REPLAY_CHUNK_MAX),
 		SL_OPT_N("chunk-max", &o->chunk_max, 1,
 			 SL_MODEL_REPLAY_CHUNK_MAX),
+		SL_OPT_S("http", &o->http),
 		SL_OPT_S("upstream", &o->upstream),
 		SL_OPT_S("api", &o->api),
 		SL_OPT_S("model", &o->model),
@@ -744,6 +750,11 @@ engine_parse_args(int argc, char **argv, struct engine *e,
 	}
 	if (*listen == NULL || first != argc) {
 		usage(stderr);
+		return 2;
+	}
+	if (o->http != NULL && !sl_engine_role_is_lm(e->role)) {
+		fprintf(stderr, "sluice-engine: --http is for the LM roles "
+				"(answer, claims, queries, replay)\n");
 		return 2;
 	}
 	if ((e->role == SL_ENGINE_ROLE_OPENAI) != (o->upstream != NULL)) {
@@ -848,6 +859,15 @@ engine_sleep(const struct engine *e, uint64_t next_rel)
 		sl_upstream_wait(e->up, e->sock->fd, wait);
 		return;
 	}
+	if (e->http != NULL) { /* and the HTTP clients' */
+		struct pollfd two[2] = {
+			p, {.fd = sl_http_fd(e->http), .events = POLLIN}};
+
+		ts.tv_sec = (time_t)(wait / 1000000000ull);
+		ts.tv_nsec = (long)(wait % 1000000000ull);
+		ppoll(two, 2, &ts, NULL);
+		return;
+	}
 	ts.tv_sec = (time_t)(wait / 1000000000ull);
 	ts.tv_nsec = (long)(wait % 1000000000ull);
 	ppoll(&p, 1, &ts, NULL);
@@ -885,6 +905,8 @@ engine_run(struct engine *e, struct sl_burst *rx, struct sl_burst *tx,
 			while (sl_rel_next(e->rel, &v))
 				engine_input(e, &v, now);
 		}
+		if (e->http != NULL) /* new requests become jobs */
+			sl_http_run(e->http);
 		if (e->role != SL_ENGINE_ROLE_TRANSFORM) {
 			/* Fire what fell due while we were receiving. */
 			now = sl_now_ns();
@@ -996,6 +1018,8 @@ main(int argc, char **argv)
 	rc = engine_open(&e, listen_arg, addr_name);
 	if (rc != 0)
 		return rc;
+	if (o.http != NULL && (e.http = sl_http_open(&e, o.http)) == NULL)
+		return 1;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = engine_on_signal;
 	sigemptyset(&sa.sa_mask);
@@ -1023,6 +1047,11 @@ main(int argc, char **argv)
 	}
 	engine_run(&e, &rx, &tx, duration);
 	engine_shutdown(&e, &rx);
+	/* Every HTTP answer has ended now (SHUTDOWN at the latest). */
+	if (e.http != NULL)
+		sl_http_run(e.http);
+	sl_http_close(e.http);
+	e.http = NULL;
 	rc = engine_write_stats(&e);
 	engine_summary(&e);
 	sl_role_fini(&e);

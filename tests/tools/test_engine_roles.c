@@ -1396,6 +1396,73 @@ test_openai_faults(void)
 
 /* A server nobody listens on: CLOSED after the retry; a key from a file
  * goes out as a bearer token and nowhere else. */
+/*
+ * The emulator's HTTP mode against the bridge: an answer engine serving
+ * both UDP and --http, asked the same question once directly and once
+ * through a bridge: the same text, word for word (the answer depends on
+ * the input's bytes and the seed only).
+ */
+static void
+test_openai_against_emulator(void)
+{
+	static char direct[TEXT_MAX], bridged[TEXT_MAX];
+	char udp[32], http[32], stats[160];
+	struct sockaddr_in emu_addr;
+	struct in_stream s;
+	pid_t emu;
+
+	snprintf(udp, sizeof(udp), "127.0.0.1:%u", tt_free_port());
+	snprintf(http, sizeof(http), "127.0.0.1:%u", tt_free_port());
+	snprintf(stats, sizeof(stats), "%s/emu.json", tmpdir);
+	unlink(stats);
+	{
+		char *argv[] = {(char *)engine_bin,
+				"--listen",
+				udp,
+				"--role",
+				"answer",
+				"--time-scale",
+				"0.01",
+				"--http",
+				http,
+				"--stats-file",
+				stats,
+				"--quiet",
+				NULL};
+
+		emu = tt_spawn(argv, NULL, NULL);
+	}
+	CU_ASSERT_FATAL(emu > 0);
+	CU_ASSERT_FATAL(tt_wait_file(stats, 300, &emu) == 0);
+	/* Directly, over UDP. */
+	sl_endpoint_parse(udp, false, &emu_addr);
+	sl_sock_set_peer(client, &emu_addr);
+	in_stream_init(&s, 120, 0, 1, 1);
+	send_text(&s, question, 2, SL_FRAG_F_END);
+	CU_ASSERT_EQUAL_FATAL(collect(1, 5000, 50), 1);
+	check_stream(out_of(120, 1), direct, sizeof(direct));
+	/* Through a bridge to its HTTP side, completions then chat. */
+	snprintf(upstream_url, sizeof(upstream_url), "http://%s", http);
+	CU_ASSERT_FATAL(
+		start_engine("openai", "--upstream", upstream_url, NULL) == 0);
+	in_stream_init(&s, 121, 0, 1, 1);
+	send_text(&s, question, 3, SL_FRAG_F_END);
+	CU_ASSERT_EQUAL_FATAL(collect(1, 5000, 50), 1);
+	check_stream(out_of(121, 1), bridged, sizeof(bridged));
+	CU_ASSERT_STRING_EQUAL(bridged, direct);
+	CU_ASSERT(strlen(direct) > 20);
+	CU_ASSERT_EQUAL(tt_stop(&engine_pid), 0);
+	CU_ASSERT_FATAL(start_engine("openai", "--upstream", upstream_url,
+				     "--api", "chat", NULL) == 0);
+	in_stream_init(&s, 122, 0, 1, 1);
+	send_text(&s, question, 0, SL_FRAG_F_END);
+	CU_ASSERT_EQUAL_FATAL(collect(1, 5000, 50), 1);
+	check_stream(out_of(122, 1), bridged, sizeof(bridged));
+	CU_ASSERT_STRING_EQUAL(bridged, direct);
+	CU_ASSERT_EQUAL(tt_stop(&engine_pid), 0);
+	CU_ASSERT_EQUAL(tt_stop(&emu), 0);
+}
+
 static void
 test_openai_unreachable_and_key(void)
 {
@@ -1485,6 +1552,8 @@ main(void)
 		    test_openai_faults);
 	CU_add_test(s, "openai: unreachable server; the key",
 		    test_openai_unreachable_and_key);
+	CU_add_test(s, "openai: the emulator's HTTP mode, same words",
+		    test_openai_against_emulator);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
 	fails = CU_get_number_of_failures();

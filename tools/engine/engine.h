@@ -64,6 +64,8 @@ struct sl_engine_model {
 };
 
 struct sl_job;
+struct sl_http;
+struct sl_http_req;
 
 /* Key of the stream table: one input stream, or (join set) the join of
  * all input streams of one ancestry at a joining stage. */
@@ -155,6 +157,7 @@ struct engine {
 	struct sl_lm_event *lm_ev; /* LM: one iteration's tokens */
 	bool lm_armed;             /* LM: the loop's timer is in the heap */
 	uint64_t text_bytes;       /* input text held by open streams */
+	struct sl_http *http; /* --http: OpenAI-compatible serving (http.c) */
 	/* openai: the server, the prompt around the input ("{input}"), the
 	 * answers being streamed (linked by sl_job.next) */
 	struct sl_upstream_cfg up_cfg;
@@ -267,6 +270,14 @@ unsigned int sl_role_shutdown(struct engine *e);
  * jobs. Return 0 or -ENOMEM.
  * sl_role_fini - release every job and timer (at exit).
  */
+/**
+ * sl_role_http_start - an HTTP request's prompt (@len bytes) as a job of
+ * the LM role, answered through sl_http_send(@q) (http.c). An other role,
+ * or no memory: @q is answered ABORT at once and -EINVAL / -ENOMEM
+ * returned.
+ */
+int sl_role_http_start(struct engine *e, struct sl_http_req *q,
+		       const char *prompt, size_t len, uint64_t now);
 int sl_role_init(struct engine *e);
 void sl_role_fini(struct engine *e);
 

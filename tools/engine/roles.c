@@ -56,6 +56,7 @@
 #include <string.h>
 
 #include "engine.h"
+#include "http.h"
 
 /* Longest prompt an LM accepts (its context window, in bytes). */
 #define ENGINE_PROMPT_MAX (64u * 1024u)
@@ -106,7 +107,8 @@ struct sl_join {
 
 struct sl_job {
 	struct engine *e;
-	struct sl_frag_hdr out; /* answer identity; out.seq = next seq */
+	struct sl_http_req *http; /* asked over HTTP (http.c), else NULL */
+	struct sl_frag_hdr out;   /* answer identity; out.seq = next seq */
 	struct sockaddr_in dst;
 	struct sl_job *next;       /* in the waiting FIFO */
 	struct sl_job *batch_next; /* encoder: the rest of its batch */
@@ -202,6 +204,13 @@ job_send(struct engine *e, struct sl_job *j, const char *const *tok,
 	struct sl_frag_hdr h = j->out;
 	unsigned int i;
 
+	if (j->http != NULL) {
+		sl_http_send(j->http, tok, len, n, flags, reason);
+		e->st.tokens_out += n;
+		if (flags & (SL_FRAG_F_END | SL_FRAG_F_ABORT))
+			j->http = NULL; /* the server's again */
+		return;
+	}
 	h.seq = j->out.seq++;
 	h.flags = flags;
 	h.abort_reason = reason;
@@ -1094,6 +1103,44 @@ role_input_tokens(struct engine *e, struct sl_job *j,
 	if (e->role == SL_ENGINE_ROLE_BM25 && !j->answered && j->pending > 0 &&
 	    !j->queued && !j->running)
 		work_enqueue(e, j, now);
+}
+
+int
+sl_role_http_start(struct engine *e, struct sl_http_req *q, const char *prompt,
+		   size_t len, uint64_t now)
+{
+	struct sl_job *j;
+
+	e->st.streams++;
+	if (!sl_engine_role_is_lm(e->role)) {
+		sl_http_send(q, NULL, NULL, 0, SL_FRAG_F_ABORT,
+			     SL_ABORT_ENGINE);
+		return -EINVAL;
+	}
+	j = calloc(1, sizeof(*j));
+	if (j == NULL) {
+		sl_http_send(q, NULL, NULL, 0, SL_FRAG_F_ABORT,
+			     SL_ABORT_OVERLOAD);
+		return -ENOMEM;
+	}
+	j->e = e;
+	j->http = q;
+	if (len > ENGINE_PROMPT_MAX) {
+		e->st.too_long++;
+		job_send_abort(e, j, SL_ABORT_TOO_LONG);
+		job_free(e, j);
+		return 0;
+	}
+	if (e->text_bytes + len > ENGINE_TEXT_BUDGET ||
+	    sl_text_append(&j->in, prompt, len)) {
+		job_refuse(e, j);
+		job_free(e, j);
+		return 0;
+	}
+	e->text_bytes += len;
+	e->st.streams_completed++;
+	role_input_end(e, j, 0, now);
+	return 0;
 }
 
 void

@@ -1,0 +1,361 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * http.c - the engine emulator's OpenAI-compatible HTTP mode (http.h).
+ *
+ * A request's prompt becomes a job of the LM role (sl_role_http_start),
+ * exactly as an input stream that ended; what the role says for it comes
+ * back through sl_http_send instead of a datagram. A connection waiting
+ * for tokens is suspended and resumed when they come. A client that goes
+ * away leaves its request to the role until its END or ABORT, which then
+ * frees it.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <microhttpd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "engine.h"
+#include "http.h"
+
+#define HTTP_BODY_MAX (256u * 1024u)
+
+struct sl_http {
+	struct engine *e;
+	struct MHD_Daemon *d;
+	int fd;
+	uint64_t next_id;
+};
+
+struct sl_http_req {
+	struct sl_http *h;
+	struct MHD_Connection *conn;
+	struct sl_text body;
+	struct sl_text out; /* stream: events; else the answer */
+	size_t out_pos;
+	uint64_t id;
+	time_t created;
+	uint8_t reason;
+	bool chat, stream, started, finished, aborted, suspended, gone;
+};
+
+static void
+req_free(struct sl_http_req *q)
+{
+	sl_text_free(&q->body);
+	sl_text_free(&q->out);
+	free(q);
+}
+
+static void
+out_event(struct sl_http_req *q, json_t *j)
+{
+	char *s = json_dumps(j, JSON_COMPACT);
+
+	if (s != NULL && (sl_text_append(&q->out, "data: ", 6) ||
+			  sl_text_append(&q->out, s, strlen(s)) ||
+			  sl_text_append(&q->out, "\n\n", 2)))
+		q->aborted = true; /* no memory: the answer ends short */
+	free(s);
+	json_decref(j);
+}
+
+static json_t *
+chunk(const struct sl_http_req *q, const char *text, size_t len)
+{
+	json_t *choice =
+		q->chat ? json_pack("{s:i, s:o, s:o}", "index", 0, "delta",
+				    text ? json_pack("{s:s%}", "content", text,
+						     len)
+					 : json_object(),
+				    "finish_reason",
+				    text ? json_null() : json_string("stop"))
+			: json_pack("{s:i, s:s%, s:o}", "index", 0, "text",
+				    text ? text : "", text ? len : 0,
+				    "finish_reason",
+				    text ? json_null() : json_string("stop"));
+
+	return json_pack("{s:s, s:I, s:s, s:[o]}", "object",
+			 q->chat ? "chat.completion.chunk" : "text_completion",
+			 "created", (json_int_t)q->created, "model",
+			 "sluice-engine", "choices", choice);
+}
+
+void
+sl_http_send(struct sl_http_req *q, const char *const *tok, const size_t *len,
+	     unsigned int n, uint8_t flags, uint8_t reason)
+{
+	bool last = flags & (SL_FRAG_F_END | SL_FRAG_F_ABORT);
+
+	if (q->gone) {
+		if (last)
+			req_free(q);
+		return;
+	}
+	for (unsigned int i = 0; i < n && !q->aborted; i++) {
+		if (q->stream)
+			out_event(q, chunk(q, tok[i], len[i]));
+		else if (sl_text_append(&q->out, tok[i], len[i]))
+			q->aborted = true;
+	}
+	if (flags & SL_FRAG_F_ABORT) {
+		q->aborted = true;
+		q->reason = reason;
+	}
+	if (last) {
+		q->finished = true;
+		if (q->stream && q->aborted)
+			out_event(q,
+				  json_pack("{s:{s:s, s:s, s:s}}", "error",
+					    "message",
+					    sl_abort_reason_text(q->reason),
+					    "type", "engine_abort", "code",
+					    sl_abort_reason_name(q->reason)));
+		else if (q->stream) {
+			out_event(q, chunk(q, NULL, 0));
+			sl_text_append(&q->out, "data: [DONE]\n\n", 14);
+		}
+	}
+	if (q->suspended) {
+		q->suspended = false;
+		MHD_resume_connection(q->conn);
+	}
+}
+
+static enum MHD_Result
+reply(struct MHD_Connection *c, unsigned int status, json_t *j)
+{
+	char *s = json_dumps(j, JSON_COMPACT);
+	struct MHD_Response *resp;
+	enum MHD_Result rc;
+
+	json_decref(j);
+	if (s == NULL)
+		return MHD_NO;
+	resp = MHD_create_response_from_buffer(strlen(s), s,
+					       MHD_RESPMEM_MUST_FREE);
+	MHD_add_response_header(resp, "Content-Type", "application/json");
+	rc = MHD_queue_response(c, status, resp);
+	MHD_destroy_response(resp);
+	return rc;
+}
+
+static enum MHD_Result
+refuse(struct MHD_Connection *c, unsigned int status, const char *why)
+{
+	return reply(c, status,
+		     json_pack("{s:{s:s, s:s}}", "error", "message", why,
+			       "type", "invalid_request_error"));
+}
+
+static ssize_t
+reader(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	struct sl_http_req *q = cls;
+	size_t n = q->out.len - q->out_pos;
+
+	(void)pos;
+	if (n == 0) {
+		if (q->finished)
+			return MHD_CONTENT_READER_END_OF_STREAM;
+		q->suspended = true;
+		MHD_suspend_connection(q->conn);
+		return 0;
+	}
+	if (n > max)
+		n = max;
+	memcpy(buf, q->out.buf + q->out_pos, n);
+	q->out_pos += n;
+	return (ssize_t)n;
+}
+
+/* The request's JSON into a job; a refusal replied when it is not one. */
+static enum MHD_Result
+start(struct sl_http_req *q, bool *replied)
+{
+	json_t *req = json_loadb(q->body.buf ? q->body.buf : "", q->body.len, 0,
+				 NULL);
+	const json_t *p = NULL;
+	enum MHD_Result rc = MHD_YES;
+
+	*replied = true;
+	if (!json_is_object(req)) {
+		json_decref(req);
+		return refuse(q->conn, MHD_HTTP_BAD_REQUEST, "not JSON");
+	}
+	q->stream = json_is_true(json_object_get(req, "stream"));
+	if (q->chat) {
+		const json_t *m;
+		size_t i;
+
+		json_array_foreach(json_object_get(req, "messages"), i, m) p =
+			json_object_get(m, "content");
+	} else {
+		p = json_object_get(req, "prompt");
+	}
+	if (!json_is_string(p)) {
+		rc = refuse(q->conn, MHD_HTTP_BAD_REQUEST,
+			    "prompt (or the last message) must be a string");
+	} else {
+		q->created = time(NULL);
+		q->id = q->h->next_id++;
+		q->started = true;
+		*replied = false;
+		sl_role_http_start(q->h->e, q, json_string_value(p),
+				   json_string_length(p), sl_now_ns());
+	}
+	json_decref(req);
+	return rc;
+}
+
+static enum MHD_Result
+handler(void *cls, struct MHD_Connection *c, const char *url,
+	const char *method, const char *version, const char *upload,
+	size_t *upload_size, void **con_cls)
+{
+	struct sl_http *h = cls;
+	struct sl_http_req *q = *con_cls;
+	struct MHD_Response *resp;
+	enum MHD_Result rc;
+	bool replied;
+
+	(void)version;
+	if (q == NULL) {
+		if (strcmp(method, "POST") != 0 ||
+		    (strcmp(url, "/v1/completions") != 0 &&
+		     strcmp(url, "/v1/chat/completions") != 0))
+			return refuse(c, MHD_HTTP_NOT_FOUND,
+				      "no such endpoint");
+		q = calloc(1, sizeof(*q));
+		if (q == NULL)
+			return MHD_NO;
+		q->h = h;
+		q->conn = c;
+		q->chat = strcmp(url, "/v1/chat/completions") == 0;
+		*con_cls = q;
+		return MHD_YES;
+	}
+	if (*upload_size != 0) {
+		if (q->body.len + *upload_size > HTTP_BODY_MAX ||
+		    sl_text_append(&q->body, upload, *upload_size))
+			return MHD_NO;
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	if (!q->started) {
+		rc = start(q, &replied);
+		if (replied)
+			return rc;
+		if (q->stream) {
+			resp = MHD_create_response_from_callback(
+				MHD_SIZE_UNKNOWN, 16384, reader, q, NULL);
+			MHD_add_response_header(resp, "Content-Type",
+						"text/event-stream");
+			rc = MHD_queue_response(c, MHD_HTTP_OK, resp);
+			MHD_destroy_response(resp);
+			return rc;
+		}
+		if (!q->finished) {
+			q->suspended = true;
+			MHD_suspend_connection(c);
+			return MHD_YES;
+		}
+	}
+	if (q->aborted)
+		return reply(c, MHD_HTTP_SERVICE_UNAVAILABLE,
+			     json_pack("{s:{s:s, s:s, s:s}}", "error",
+				       "message",
+				       sl_abort_reason_text(q->reason), "type",
+				       "engine_abort", "code",
+				       sl_abort_reason_name(q->reason)));
+	return reply(
+		c, MHD_HTTP_OK,
+		json_pack("{s:s, s:I, s:s, s:[{s:i, s:o, s:s}]}", "object",
+			  q->chat ? "chat.completion" : "text_completion",
+			  "created", (json_int_t)q->created, "model",
+			  "sluice-engine", "choices", "index", 0,
+			  q->chat ? "message" : "text",
+			  q->chat ? json_pack("{s:s, s:s%}", "role",
+					      "assistant", "content",
+					      q->out.buf ? q->out.buf : "",
+					      q->out.len)
+				  : json_stringn(q->out.buf ? q->out.buf : "",
+						 q->out.len),
+			  "finish_reason", "stop"));
+}
+
+/* The client is done: a request still being answered stays the role's
+ * until its END or ABORT (sl_http_send frees it then). */
+static void
+completed(void *cls, struct MHD_Connection *c, void **con_cls,
+	  enum MHD_RequestTerminationCode toe)
+{
+	struct sl_http_req *q = *con_cls;
+
+	(void)cls;
+	(void)c;
+	(void)toe;
+	*con_cls = NULL;
+	if (q == NULL)
+		return;
+	if (q->started && !q->finished)
+		q->gone = true;
+	else
+		req_free(q);
+}
+
+struct sl_http *
+sl_http_open(struct engine *e, const char *listen)
+{
+	struct sl_http *h = calloc(1, sizeof(*h));
+	struct sockaddr_in addr;
+	const union MHD_DaemonInfo *info;
+
+	if (h == NULL || sl_endpoint_parse(listen, false, &addr) < 0) {
+		fprintf(stderr, "sluice-engine: bad --http '%s'\n", listen);
+		free(h);
+		return NULL;
+	}
+	h->e = e;
+	h->d = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME, 0,
+				NULL, NULL, handler, h, MHD_OPTION_SOCK_ADDR,
+				&addr, MHD_OPTION_NOTIFY_COMPLETED, completed,
+				NULL, MHD_OPTION_CONNECTION_LIMIT, 4096,
+				MHD_OPTION_CONNECTION_TIMEOUT, 60,
+				MHD_OPTION_END);
+	info = h->d ? MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_EPOLL_FD)
+		    : NULL;
+	if (info == NULL) {
+		fprintf(stderr, "sluice-engine: cannot serve HTTP on %s\n",
+			listen);
+		sl_http_close(h);
+		return NULL;
+	}
+	h->fd = info->epoll_fd;
+	return h;
+}
+
+void
+sl_http_close(struct sl_http *h)
+{
+	if (h == NULL)
+		return;
+	if (h->d != NULL)
+		MHD_stop_daemon(h->d);
+	free(h);
+}
+
+int
+sl_http_fd(const struct sl_http *h)
+{
+	return h->fd;
+}
+
+void
+sl_http_run(struct sl_http *h)
+{
+	MHD_run(h->d);
+}
