@@ -843,15 +843,23 @@ engine_open(struct engine *e, const char *listen_arg, char *addr_name)
 static void
 engine_sleep(const struct engine *e, uint64_t next_rel)
 {
-	struct pollfd p = {.fd = e->sock->fd, .events = POLLIN};
+	struct pollfd p[2] = {{.fd = e->sock->fd, .events = POLLIN}};
 	uint64_t wait = ENGINE_POLL_NS, now;
 	struct timespec ts;
+	nfds_t n = 1;
 
+	if (e->http != NULL) { /* the HTTP clients' sockets too */
+		p[n++] = (struct pollfd){.fd = sl_http_fd(e->http),
+					 .events = POLLIN};
+		if (sl_http_wait_ns(e->http) < wait)
+			wait = sl_http_wait_ns(e->http);
+	}
 	if (next_rel != UINT64_MAX) {
 		now = sl_now_ns();
-		wait = next_rel <= now ? 0 : next_rel - now;
-		if (wait > ENGINE_POLL_NS)
-			wait = ENGINE_POLL_NS;
+		if (next_rel <= now)
+			wait = 0;
+		else if (next_rel - now < wait)
+			wait = next_rel - now;
 	}
 	if (wait == 0)
 		return;
@@ -859,18 +867,9 @@ engine_sleep(const struct engine *e, uint64_t next_rel)
 		sl_upstream_wait(e->up, e->sock->fd, wait);
 		return;
 	}
-	if (e->http != NULL) { /* and the HTTP clients' */
-		struct pollfd two[2] = {
-			p, {.fd = sl_http_fd(e->http), .events = POLLIN}};
-
-		ts.tv_sec = (time_t)(wait / 1000000000ull);
-		ts.tv_nsec = (long)(wait % 1000000000ull);
-		ppoll(two, 2, &ts, NULL);
-		return;
-	}
 	ts.tv_sec = (time_t)(wait / 1000000000ull);
 	ts.tv_nsec = (long)(wait % 1000000000ull);
-	ppoll(&p, 1, &ts, NULL);
+	ppoll(p, n, &ts, NULL);
 }
 
 /* Serve until a signal, @duration seconds (0: no limit) or an error. */
@@ -912,6 +911,10 @@ engine_run(struct engine *e, struct sl_burst *rx, struct sl_burst *tx,
 			now = sl_now_ns();
 			next_timer = sl_role_run_timers(e, now);
 		}
+		/* What the timers said for HTTP requests goes out now (a
+		 * resumed connection is served by the next run). */
+		if (e->http != NULL)
+			sl_http_run(e->http);
 		/* NACK repeats, resends; a stream given up comes out as
 		 * ABORT (EXPIRED) and is answered as such. */
 		now = sl_now_ns();

@@ -790,6 +790,9 @@ main(int argc, char **argv)
 			wait_ms = (int)((next - now) / 1000000);
 		poll(p, 2, wait_ms);
 		receive(sl_now_ns());
+		/* A resumed connection takes a run to be woken and another to
+		 * send: two, so that nothing waits for the next event. */
+		MHD_run(d);
 		MHD_run(d);
 	}
 	MHD_stop_daemon(d);

@@ -354,8 +354,23 @@ sl_http_fd(const struct sl_http *h)
 	return h->fd;
 }
 
+uint64_t
+sl_http_wait_ns(const struct sl_http *h)
+{
+	MHD_UNSIGNED_LONG_LONG ms;
+
+	/* Resumed connections and timeouts: MHD says when it wants to run. */
+	if (MHD_get_timeout(h->d, &ms) != MHD_YES)
+		return UINT64_MAX;
+	return (uint64_t)ms * 1000000ull;
+}
+
 void
 sl_http_run(struct sl_http *h)
 {
+	/* A resumed connection takes a run to be woken and another to send
+	 * (or to finish a response): two, so that nothing waits for the
+	 * next event. */
+	MHD_run(h->d);
 	MHD_run(h->d);
 }

@@ -21,8 +21,10 @@ struct sl_http_req; /* one request being answered */
 struct sl_http *sl_http_open(struct engine *e, const char *listen);
 void sl_http_close(struct sl_http *h);
 
-/* The descriptor to wait on (readable: run), and the run. */
+/* The descriptor to wait on (readable: run), how long at most (ns), and
+ * the run. */
 int sl_http_fd(const struct sl_http *h);
+uint64_t sl_http_wait_ns(const struct sl_http *h);
 void sl_http_run(struct sl_http *h);
 
 /*
