@@ -102,11 +102,11 @@ for rate in rates.split():
                 for r in range(1, int(rounds) + 1)]
         for k in ("p50_us", "p99_us", "first_p50_us"):
             vals = [x[k] for x in runs]
-            row[f"{way}_{k}"] = statistics.median(vals)
+            row[f"{way}_{k}"] = round(statistics.median(vals), 1)
             row[f"{way}_{k}_spread"] = [min(vals), max(vals)]
         row[f"{way}_requests"] = sum(x["requests"] for x in runs)
-    row["added_p50_us"] = row["bridged_p50_us"] - row["direct_p50_us"]
-    row["added_p99_us"] = row["bridged_p99_us"] - row["direct_p99_us"]
+    row["added_p50_us"] = round(row["bridged_p50_us"] - row["direct_p50_us"], 1)
+    row["added_p99_us"] = round(row["bridged_p99_us"] - row["direct_p99_us"], 1)
     out["rates"].append(row)
 print(json.dumps(out, indent=1))
 PY
