@@ -162,7 +162,7 @@ done
 . tools/deps.sh || { echo "alto: cannot install the packages sluice needs" >&2; exit 1; }
 # shellcheck source=tools/bench/common.sh
 . tools/bench/common.sh
-bench_build "$builddir" dataplane/sluiced tools/sluicegen tools/sluice-engine \
+bench_build "$builddir" dataplane/sluiced tools/sluicegen tools/sluice-engine tools/sluice-bridge \
 	tools/sluicectl tools/bench/lm_capacity || exit 1
 commit=$(bench_commit dataplane proto control tools)
 

@@ -79,7 +79,7 @@ model_s=$(awk -v d="$duration" -v s="$scale" 'BEGIN { printf "%g", d / s }')
 . tools/deps.sh || { echo "chaos: cannot install the packages sluice needs" >&2; exit 1; }
 # shellcheck source=tools/bench/common.sh
 . tools/bench/common.sh
-bench_build "$builddir" dataplane/sluiced tools/sluicegen tools/sluice-engine \
+bench_build "$builddir" dataplane/sluiced tools/sluicegen tools/sluice-engine tools/sluice-bridge \
 	tools/sluicectl || exit 1
 commit=$(bench_commit dataplane proto control tools)
 

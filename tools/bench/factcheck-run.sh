@@ -27,7 +27,9 @@
 # Environment: FC_RATE (questions/s, default 4), FC_DURATION (s, default
 # 20), FC_TIME_SCALE (engine time scale, default 0.25: a question takes
 # about a quarter of ALTO's seconds), FC_SEED (default 1), FC_CONFIG
-# (default tools/pipelines/factcheck.yaml), FC_ENGINE_ARGS.
+# (default tools/pipelines/factcheck.yaml), FC_ENGINE_ARGS, FC_LM_BRIDGE=1
+# (the answer, claims and queries instances as sluice-bridge processes in
+# front of the emulator's HTTP side: the same answers over real HTTP).
 
 set -euo pipefail
 

@@ -15,7 +15,8 @@
 # it), optionally FC_NS, FC_EAL_PREFIX, FC_ENGINE_ARGS (extra options
 # for every sluice-engine), FC_ARGS_<role> (for that role's instances,
 # e.g. FC_ARGS_queries=--serial-children), FC_SLUICED_ARGS (for sluiced,
-# e.g. --impair),
+# e.g. --impair), FC_LM_BRIDGE=1 (every LM instance a sluice-bridge in
+# front of the emulator's HTTP side),
 # FC_MAX_WAIT_MS and FC_CLAIMS_PREFIX / FC_QUERIES_PREFIX, then calls
 # fc_init.
 #
@@ -106,7 +107,9 @@ fc_init() {
 	FC_SLUICEGEN=$FC_BUILD/tools/sluicegen
 	FC_ENGINE=$FC_BUILD/tools/sluice-engine
 	FC_SLUICECTL=$FC_BUILD/tools/sluicectl
-	for bin in "$FC_SLUICED" "$FC_SLUICEGEN" "$FC_ENGINE" "$FC_SLUICECTL"; do
+	FC_BRIDGE=$FC_BUILD/tools/sluice-bridge
+	for bin in "$FC_SLUICED" "$FC_SLUICEGEN" "$FC_ENGINE" "$FC_SLUICECTL" \
+		"$FC_BRIDGE"; do
 		[[ -x $bin ]] || fc_die "$bin was not built"
 	done
 	mkdir -p "$FC_LOGS"
@@ -143,6 +146,22 @@ fc_engine_start() {
 	local role_args="FC_ARGS_$role"
 	# shellcheck disable=SC2206 # one word per option
 	extra+=(${!role_args:-})
+	# FC_LM_BRIDGE=1: an LM instance is a sluice-bridge on its address in
+	# front of the emulator's HTTP side (its UDP side moved 1000 ports
+	# up, its HTTP side 1100 up): the same answers over real HTTP.
+	if [[ ${FC_LM_BRIDGE:-0} == 1 && $role =~ ^(answer|claims|queries)$ ]]; then
+		local ip=${ep%:*} port=${ep##*:}
+		# shellcheck disable=SC2086 # FC_ENGINE_ARGS: one word per option
+		sl_engine_start "$FC_NS" "$FC_ENGINE" "$FC_LOGS" "$name-model" \
+			"$ip:$((port + 1000))" --role "$role" \
+			--time-scale "$FC_TIME_SCALE" "${extra[@]}" \
+			--max-wait-ms "$FC_MAX_WAIT_MS" ${FC_ENGINE_ARGS:-} \
+			--http "$ip:$((port + 1100))"
+		sl_engine_start "$FC_NS" "$FC_BRIDGE" "$FC_LOGS" "$name" "$ep" \
+			--upstream "http://$ip:$((port + 1100))" \
+			--max-num-seqs 1024 --max-queue 65535
+		return
+	fi
 	# shellcheck disable=SC2086 # FC_ENGINE_ARGS: one word per option
 	sl_engine_start "$FC_NS" "$FC_ENGINE" "$FC_LOGS" "$name" "$ep" \
 		--role "$role" --time-scale "$FC_TIME_SCALE" "${extra[@]}" \

@@ -101,7 +101,7 @@ drain_ms=$(awk -v s="$scale" 'BEGIN { d = 60000 * s; print (d < 5000 ? 5000 : in
 
 # shellcheck source=tools/bench/common.sh
 . tools/bench/common.sh
-bench_build "$builddir" dataplane/sluiced tools/sluicegen tools/sluice-engine \
+bench_build "$builddir" dataplane/sluiced tools/sluicegen tools/sluice-engine tools/sluice-bridge \
 	tools/sluicectl || exit 1
 commit=$(bench_commit dataplane proto control tools)
 
