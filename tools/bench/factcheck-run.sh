@@ -27,7 +27,8 @@
 # Environment: FC_RATE (questions/s, default 4), FC_DURATION (s, default
 # 20), FC_TIME_SCALE (engine time scale, default 0.25: a question takes
 # about a quarter of ALTO's seconds), FC_SEED (default 1), FC_CONFIG
-# (default tools/pipelines/factcheck.yaml), FC_ENGINE_ARGS, FC_LM_BRIDGE=1
+# (default tools/pipelines/factcheck.yaml), FC_RESULTS (default results),
+# FC_ENGINE_ARGS, FC_LM_BRIDGE=1
 # (the answer, claims and queries instances as sluice-bridge processes in
 # front of the emulator's HTTP side: the same answers over real HTTP).
 
@@ -41,7 +42,7 @@ FC_TAG=factcheck
 FC_NS=${FC_NS:-sluice-demo}
 FC_EAL_PREFIX=${FC_EAL_PREFIX:-sluice-demo}
 FC_TIME_SCALE=${FC_TIME_SCALE:-0.25}
-results=results
+results=${FC_RESULTS:-results}
 FC_LOGS=$results/logs
 rate=${FC_RATE:-4}
 duration=${FC_DURATION:-20}
@@ -57,7 +58,10 @@ drain_ms=$(awk -v s="$FC_TIME_SCALE" 'BEGIN { d = 30000 * s; print (d < 5000 ? 5
 rm -rf "$FC_LOGS" "$results/demo.json" "$results/sluiced-stats.json" \
 	"$results/stats.json" "$results/metrics.txt" "$results"/engine-*.json
 mkdir -p "$FC_LOGS"
-FC_CONTROL=$root/$FC_LOGS/sluiced.sock
+case $FC_LOGS in
+/*) FC_CONTROL=$FC_LOGS/sluiced.sock ;;
+*) FC_CONTROL=$root/$FC_LOGS/sluiced.sock ;;
+esac
 FC_METRICS_PORT=${FC_METRICS_PORT:-9464}
 fc_init
 fc_engines_start

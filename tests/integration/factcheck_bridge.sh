@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+#
+# factcheck_bridge.sh - ALTO's fact-checking pipeline with its seven LM
+# instances as sluice-bridge processes in front of sluice-engine --http
+# (tools/bench/factcheck-run.sh with FC_LM_BRIDGE=1), against the same
+# run with the engines speaking to sluiced directly: every question
+# answered both ways, no abort and no loss, and the answers byte for byte
+# the same.
+#
+# usage: factcheck_bridge.sh WORK_BASE   (run through meson test; root)
+
+set -euo pipefail
+name=factcheck-bridge
+work_base=${1:?usage: factcheck_bridge.sh WORK_BASE}
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+build=$(cd "$work_base/../.." && pwd)
+work=$work_base/$name.work
+
+fail() {
+	echo "[$name] FAIL: $*" >&2
+	exit 1
+}
+[[ $(id -u) -eq 0 ]] || { echo "[$name] SKIP: not root"; exit 77; }
+ip netns list >/dev/null 2>&1 || { echo "[$name] SKIP: no ip netns"; exit 77; }
+rm -rf "$work"
+mkdir -p "$work"
+
+# run WAY BRIDGE: one short run; its answers in $work/WAY.tsv.
+run() {
+	local rc=0 port
+	port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	FC_LM_BRIDGE=$2 FC_RESULTS=$work/$1 FC_NS=sl-it-fcb FC_EAL_PREFIX=sl-it-fcb \
+		FC_DURATION=5 FC_RATE=20 FC_TIME_SCALE=0.05 FC_METRICS_PORT=$port \
+		"$root/tools/bench/factcheck-run.sh" "$build" >"$work/$1.out" 2>&1 || rc=$?
+	[[ $rc -eq 0 ]] || fail "$1: factcheck-run.sh exited $rc: $(tail -n 5 "$work/$1.out")"
+	jq -e '.completed == .requests and .aborted == 0 and .lost == 0 and .requests > 50' \
+		"$work/$1/demo.json" >/dev/null || fail "$1: $(jq -c '{requests, completed, aborted, lost}' "$work/$1/demo.json")"
+	cp "$work/$1/logs/results.tsv" "$work/$1.tsv"
+}
+run direct 0
+run bridged 1
+cmp -s "$work/direct.tsv" "$work/bridged.tsv" ||
+	fail "the answers differ: $(diff "$work/direct.tsv" "$work/bridged.tsv" | head -n 4)"
+# The bridges took every LM answer from the engines over HTTP.
+jq -s -e 'map(select(.upstream)) | length == 7 and
+	(map(.upstream.done) | add) > 0 and
+	(map(.upstream.errors + .upstream.timeouts + .upstream.malformed +
+	     .upstream.closed) | add) == 0' "$work"/bridged/engine-*.json >/dev/null ||
+	fail "bridges' stats"
+echo "[$name] OK: $(wc -l <"$work/direct.tsv") answers the same both ways"
