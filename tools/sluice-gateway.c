@@ -15,7 +15,8 @@
  * Authentication: "Authorization: Bearer TOKEN", each token mapped to a
  * tenant (--tokens FILE: "TOKEN TENANT" lines); --open-tenant N serves
  * without tokens, as tenant N. Bounded: --max-body bytes a request,
- * --max-requests in flight (more: 429), libmicrohttpd's connection limit
+ * --max-requests in flight (more: 429), GW_OUT_MAX bytes of answer held
+ * for a request (a whole answer, or what a slow reader has not taken), libmicrohttpd's connection limit
  * and its timeout for slow or idle clients. A client that goes away
  * before its answer ends is forgotten; the rest of its answer is dropped
  * here.
@@ -43,7 +44,7 @@
 
 #define GW_MODELS_MAX 16
 #define GW_TOKENS_MAX 256
-#define GW_OUT_MAX (8u << 20) /* bytes of answer kept for one request */
+#define GW_OUT_MAX (1u << 20) /* answer not yet sent, one request */
 
 struct gw_model {
 	char name[64];
@@ -86,7 +87,7 @@ static struct {
 	struct gw_token tokens[GW_TOKENS_MAX];
 	unsigned int n_tokens;
 } o = {.max_body = 1u << 20,
-       .max_requests = 1024,
+       .max_requests = 256,
        .conn_limit = 4096,
        .timeout_s = 60};
 
@@ -373,6 +374,8 @@ reader(void *cls, uint64_t pos, char *buf, size_t max)
 		n = max;
 	memcpy(buf, r->out.buf + r->out_pos, n);
 	r->out_pos += n;
+	if (r->out_pos == r->out.len) /* all sent: room again */
+		r->out.len = r->out_pos = 0;
 	return (ssize_t)n;
 }
 

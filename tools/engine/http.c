@@ -169,6 +169,8 @@ reader(void *cls, uint64_t pos, char *buf, size_t max)
 		n = max;
 	memcpy(buf, q->out.buf + q->out_pos, n);
 	q->out_pos += n;
+	if (q->out_pos == q->out.len) /* all sent: room again */
+		q->out.len = q->out_pos = 0;
 	return (ssize_t)n;
 }
 
