@@ -39,6 +39,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "sl_openai.h"
 #include "sl_opt.h"
 #include "sluice.h"
 
@@ -63,12 +64,12 @@ struct gw_req {
 	const struct gw_model *model;
 	uint16_t tenant;
 	struct sl_text body;
-	struct sl_text out; /* stream: SSE events; else: the answer's text */
-	size_t out_pos;     /* of out, sent */
+	/* the connection; stream: SSE events, else the answer's text */
+	struct sl_openai_sse sse;
+	struct sl_openai_id ident;
 	bool chat, stream;
-	bool too_big, started, finished, aborted, suspended, in_flight;
+	bool too_big, started, aborted, in_flight;
 	uint8_t reason;
-	time_t created;
 };
 
 static struct {
@@ -100,61 +101,13 @@ static volatile sig_atomic_t stop;
 
 /* ---- answers ---- */
 
+/* The answer's text so far, when it is not streamed. */
 static int
 out_put(struct gw_req *r, const char *s, size_t n)
 {
-	if (r->out.len + n > GW_OUT_MAX)
+	if (r->sse.out.len + n > GW_OUT_MAX)
 		return -ENOSPC;
-	return sl_text_append(&r->out, s, n);
-}
-
-/* One server-sent event with @j as its data. */
-static int
-out_event(struct gw_req *r, json_t *j)
-{
-	char *s = json_dumps(j, JSON_COMPACT);
-	int rc = s == NULL
-			 ? -ENOMEM
-			 : (out_put(r, "data: ", 6) ||
-			    out_put(r, s, strlen(s)) || out_put(r, "\n\n", 2));
-
-	free(s);
-	json_decref(j);
-	return rc;
-}
-
-/* A chunk of the answer as OpenAI streams it; @text NULL: the last one. */
-static json_t *
-chunk_json(const struct gw_req *r, const char *text, size_t len)
-{
-	char id[40];
-	json_t *choice;
-
-	snprintf(id, sizeof(id), "%s-%016" PRIx64,
-		 r->chat ? "chatcmpl" : "cmpl", r->id);
-	if (r->chat)
-		choice = json_pack(
-			"{s:i, s:o, s:o}", "index", 0, "delta",
-			text ? json_pack("{s:s%}", "content", text, len)
-			     : json_object(),
-			"finish_reason",
-			text ? json_null() : json_string("stop"));
-	else
-		choice = json_pack("{s:i, s:s%, s:o}", "index", 0, "text",
-				   text ? text : "", text ? len : 0,
-				   "finish_reason",
-				   text ? json_null() : json_string("stop"));
-	return json_pack("{s:s, s:s, s:I, s:s, s:[o]}", "id", id, "object",
-			 r->chat ? "chat.completion.chunk" : "text_completion",
-			 "created", (json_int_t)r->created, "model",
-			 r->model->name, "choices", choice);
-}
-
-static json_t *
-error_json(const char *message, const char *type, const char *code)
-{
-	return json_pack("{s:{s:s, s:s, s:s}}", "error", "message", message,
-			 "type", type, "code", code);
+	return sl_text_append(&r->sse.out, s, n);
 }
 
 /* A fragment of @r's result. */
@@ -167,7 +120,10 @@ take(struct gw_req *r, const struct sl_frag_view *v)
 
 	sl_frag_view_tokens(v, &it);
 	while (rc == 0 && sl_token_next(&it, &t))
-		rc = r->stream ? out_event(r, chunk_json(r, t.text, t.len))
+		rc = r->stream ? sl_openai_event(&r->sse,
+						 sl_openai_chunk(&r->ident,
+								 t.text, t.len),
+						 GW_OUT_MAX)
 			       : out_put(r, t.text, t.len);
 	if (rc != 0 && !(v->hdr.flags & SL_FRAG_F_ABORT)) {
 		r->aborted = true; /* more than GW_OUT_MAX: cut, said so */
@@ -178,18 +134,20 @@ take(struct gw_req *r, const struct sl_frag_view *v)
 	} else if (!(v->hdr.flags & SL_FRAG_F_END)) {
 		goto wake;
 	}
-	r->finished = true;
+	r->sse.finished = true;
 	if (r->stream && r->aborted)
-		out_event(r, error_json(sl_abort_reason_text(r->reason),
+		sl_openai_event(
+			&r->sse,
+			sl_openai_error(sl_abort_reason_text(r->reason),
 					"sluice_abort",
-					sl_abort_reason_name(r->reason)));
-	else if (r->stream && out_event(r, chunk_json(r, NULL, 0)) == 0)
-		out_put(r, "data: [DONE]\n\n", 14);
+					sl_abort_reason_name(r->reason)),
+			GW_OUT_MAX + 4096);
+	else if (r->stream &&
+		 sl_openai_event(&r->sse, sl_openai_chunk(&r->ident, NULL, 0),
+				 GW_OUT_MAX + 4096) == 0)
+		sl_text_append(&r->sse.out, "data: [DONE]\n\n", 14);
 wake:
-	if (r->suspended) {
-		r->suspended = false;
-		MHD_resume_connection(r->conn);
-	}
+	sl_openai_sse_wake(&r->sse);
 }
 
 static struct gw_req *
@@ -224,9 +182,9 @@ deliver(void)
 		struct gw_req *r =
 			v.hdr.depth == 1 ? find(v.hdr.ancestry[0]) : NULL;
 
-		if (r != NULL && !r->finished)
+		if (r != NULL && !r->sse.finished)
 			take(r, &v);
-		if (r != NULL && r->finished)
+		if (r != NULL && r->sse.finished)
 			unlink_req(r);
 	}
 }
@@ -291,29 +249,11 @@ send_prompt(struct gw_req *r, const char *text, size_t len, uint64_t now)
 }
 
 static enum MHD_Result
-reply_json(struct MHD_Connection *c, unsigned int status, json_t *j)
-{
-	char *s = json_dumps(j, JSON_COMPACT);
-	struct MHD_Response *resp;
-	enum MHD_Result rc;
-
-	json_decref(j);
-	if (s == NULL)
-		return MHD_NO;
-	resp = MHD_create_response_from_buffer(strlen(s), s,
-					       MHD_RESPMEM_MUST_FREE);
-	MHD_add_response_header(resp, "Content-Type", "application/json");
-	rc = MHD_queue_response(c, status, resp);
-	MHD_destroy_response(resp);
-	return rc;
-}
-
-static enum MHD_Result
 reply_error(struct MHD_Connection *c, unsigned int status, const char *msg,
 	    const char *code)
 {
-	return reply_json(c, status,
-			  error_json(msg, "invalid_request_error", code));
+	return sl_openai_reply(
+		c, status, sl_openai_error(msg, "invalid_request_error", code));
 }
 
 static const struct gw_model *
@@ -356,57 +296,19 @@ tenant_of(struct MHD_Connection *c)
 	return found;
 }
 
-static ssize_t
-reader(void *cls, uint64_t pos, char *buf, size_t max)
-{
-	struct gw_req *r = cls;
-	size_t n = r->out.len - r->out_pos;
-
-	(void)pos;
-	if (n == 0) {
-		if (r->finished)
-			return MHD_CONTENT_READER_END_OF_STREAM;
-		r->suspended = true;
-		MHD_suspend_connection(r->conn);
-		return 0;
-	}
-	if (n > max)
-		n = max;
-	memcpy(buf, r->out.buf + r->out_pos, n);
-	r->out_pos += n;
-	if (r->out_pos == r->out.len) /* all sent: room again */
-		r->out.len = r->out_pos = 0;
-	return (ssize_t)n;
-}
-
 /* The whole answer, once it ended. */
 static enum MHD_Result
 reply_final(struct gw_req *r)
 {
-	char id[40];
-
 	if (r->aborted)
-		return reply_json(r->conn, MHD_HTTP_BAD_GATEWAY,
-				  error_json(sl_abort_reason_text(r->reason),
-					     "sluice_abort",
-					     sl_abort_reason_name(r->reason)));
-	snprintf(id, sizeof(id), "%s-%016" PRIx64,
-		 r->chat ? "chatcmpl" : "cmpl", r->id);
-	return reply_json(
+		return sl_openai_reply(
+			r->conn, MHD_HTTP_BAD_GATEWAY,
+			sl_openai_error(sl_abort_reason_text(r->reason),
+					"sluice_abort",
+					sl_abort_reason_name(r->reason)));
+	return sl_openai_reply(
 		r->conn, MHD_HTTP_OK,
-		json_pack("{s:s, s:s, s:I, s:s, s:[{s:i, s:o, s:s}]}", "id", id,
-			  "object",
-			  r->chat ? "chat.completion" : "text_completion",
-			  "created", (json_int_t)r->created, "model",
-			  r->model->name, "choices", "index", 0,
-			  r->chat ? "message" : "text",
-			  r->chat ? json_pack("{s:s, s:s%}", "role",
-					      "assistant", "content",
-					      r->out.buf ? r->out.buf : "",
-					      r->out.len)
-				  : json_stringn(r->out.buf ? r->out.buf : "",
-						 r->out.len),
-			  "finish_reason", "stop"));
+		sl_openai_whole(&r->ident, r->sse.out.buf, r->sse.out.len));
 }
 
 /* The request's JSON: its prompt, or why not (an HTTP reply made). */
@@ -473,14 +375,18 @@ start(struct gw_req *r, bool *replied)
 	else {
 		r->tenant = (uint16_t)tenant;
 		r->id = id_prefix | id_next++;
-		r->created = time(NULL);
+		snprintf(r->ident.id, sizeof(r->ident.id), "%s-%016" PRIx64,
+			 r->chat ? "chatcmpl" : "cmpl", r->id);
+		r->ident.chat = r->chat;
+		r->ident.created = time(NULL);
+		r->ident.model = r->model->name;
 		r->next = in_flight;
 		in_flight = r;
 		n_in_flight++;
 		r->in_flight = true;
 		r->started = true;
 		if (send_prompt(r, prompt, len, sl_now_ns()) < 0) {
-			r->finished = r->aborted = true;
+			r->sse.finished = r->aborted = true;
 			r->reason = SL_ABORT_ENGINE;
 			unlink_req(r);
 		}
@@ -496,7 +402,6 @@ handler(void *cls, struct MHD_Connection *c, const char *url,
 	size_t *upload_size, void **con_cls)
 {
 	struct gw_req *r = *con_cls;
-	struct MHD_Response *resp;
 	bool replied;
 	enum MHD_Result rc;
 
@@ -513,9 +418,9 @@ handler(void *cls, struct MHD_Connection *c, const char *url,
 							o.models[i].name,
 							"object", "model",
 							"owned_by", "sluice"));
-			return reply_json(c, MHD_HTTP_OK,
-					  json_pack("{s:s, s:o}", "object",
-						    "list", "data", list));
+			return sl_openai_reply(c, MHD_HTTP_OK,
+					       json_pack("{s:s, s:o}", "object",
+							 "list", "data", list));
 		}
 		if (strcmp(method, "POST") != 0 ||
 		    (strcmp(url, "/v1/completions") != 0 &&
@@ -526,6 +431,7 @@ handler(void *cls, struct MHD_Connection *c, const char *url,
 		if (r == NULL)
 			return MHD_NO;
 		r->conn = c;
+		r->sse.conn = c;
 		r->chat = strcmp(url, "/v1/chat/completions") == 0;
 		*con_cls = r;
 		return MHD_YES;
@@ -543,19 +449,10 @@ handler(void *cls, struct MHD_Connection *c, const char *url,
 		rc = start(r, &replied);
 		if (replied || !r->started)
 			return rc;
-		if (r->stream && !r->finished) {
-			resp = MHD_create_response_from_callback(
-				MHD_SIZE_UNKNOWN, 16384, reader, r, NULL);
-			MHD_add_response_header(resp, "Content-Type",
-						"text/event-stream");
-			MHD_add_response_header(resp, "Cache-Control",
-						"no-cache");
-			rc = MHD_queue_response(c, MHD_HTTP_OK, resp);
-			MHD_destroy_response(resp);
-			return rc;
-		}
-		if (!r->finished) { /* the whole answer first */
-			r->suspended = true;
+		if (r->stream && !r->sse.finished)
+			return sl_openai_sse_queue(&r->sse);
+		if (!r->sse.finished) { /* the whole answer first */
+			r->sse.suspended = true;
 			MHD_suspend_connection(c);
 			return MHD_YES;
 		}
@@ -581,7 +478,7 @@ completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	if (r->in_flight)
 		unlink_req(r);
 	sl_text_free(&r->body);
-	sl_text_free(&r->out);
+	sl_text_free(&r->sse.out);
 	free(r);
 	*con_cls = NULL;
 }

@@ -20,6 +20,7 @@
 
 #include "engine.h"
 #include "http.h"
+#include "sl_openai.h"
 
 #define HTTP_BODY_MAX (256u * 1024u)
 
@@ -34,54 +35,21 @@ struct sl_http_req {
 	struct sl_http *h;
 	struct MHD_Connection *conn;
 	struct sl_text body;
-	struct sl_text out; /* stream: events; else the answer */
-	size_t out_pos;
-	uint64_t id;
-	time_t created;
+	struct sl_openai_sse sse; /* stream: events; else the answer */
+	struct sl_openai_id ident;
 	uint8_t reason;
-	bool chat, stream, started, finished, aborted, suspended, gone;
+	bool chat, stream, started, aborted, gone;
 };
+
+/* Bytes of answer held for one request, not yet sent. */
+#define HTTP_OUT_MAX (8u << 20)
 
 static void
 req_free(struct sl_http_req *q)
 {
 	sl_text_free(&q->body);
-	sl_text_free(&q->out);
+	sl_text_free(&q->sse.out);
 	free(q);
-}
-
-static void
-out_event(struct sl_http_req *q, json_t *j)
-{
-	char *s = json_dumps(j, JSON_COMPACT);
-
-	if (s != NULL && (sl_text_append(&q->out, "data: ", 6) ||
-			  sl_text_append(&q->out, s, strlen(s)) ||
-			  sl_text_append(&q->out, "\n\n", 2)))
-		q->aborted = true; /* no memory: the answer ends short */
-	free(s);
-	json_decref(j);
-}
-
-static json_t *
-chunk(const struct sl_http_req *q, const char *text, size_t len)
-{
-	json_t *choice =
-		q->chat ? json_pack("{s:i, s:o, s:o}", "index", 0, "delta",
-				    text ? json_pack("{s:s%}", "content", text,
-						     len)
-					 : json_object(),
-				    "finish_reason",
-				    text ? json_null() : json_string("stop"))
-			: json_pack("{s:i, s:s%, s:o}", "index", 0, "text",
-				    text ? text : "", text ? len : 0,
-				    "finish_reason",
-				    text ? json_null() : json_string("stop"));
-
-	return json_pack("{s:s, s:I, s:s, s:[o]}", "object",
-			 q->chat ? "chat.completion.chunk" : "text_completion",
-			 "created", (json_int_t)q->created, "model",
-			 "sluice-engine", "choices", choice);
 }
 
 void
@@ -96,82 +64,48 @@ sl_http_send(struct sl_http_req *q, const char *const *tok, const size_t *len,
 		return;
 	}
 	for (unsigned int i = 0; i < n && !q->aborted; i++) {
-		if (q->stream)
-			out_event(q, chunk(q, tok[i], len[i]));
-		else if (sl_text_append(&q->out, tok[i], len[i]))
+		int rc = q->stream
+				 ? sl_openai_event(&q->sse,
+						   sl_openai_chunk(&q->ident,
+								   tok[i],
+								   len[i]),
+						   HTTP_OUT_MAX)
+				 : sl_text_append(&q->sse.out, tok[i], len[i]);
+
+		if (rc != 0) { /* no room: the answer ends short, said so */
 			q->aborted = true;
+			q->reason = SL_ABORT_TOO_LONG;
+		}
 	}
 	if (flags & SL_FRAG_F_ABORT) {
 		q->aborted = true;
 		q->reason = reason;
 	}
 	if (last) {
-		q->finished = true;
+		q->sse.finished = true;
 		if (q->stream && q->aborted)
-			out_event(q,
-				  json_pack("{s:{s:s, s:s, s:s}}", "error",
-					    "message",
-					    sl_abort_reason_text(q->reason),
-					    "type", "engine_abort", "code",
-					    sl_abort_reason_name(q->reason)));
-		else if (q->stream) {
-			out_event(q, chunk(q, NULL, 0));
-			sl_text_append(&q->out, "data: [DONE]\n\n", 14);
-		}
+			sl_openai_event(
+				&q->sse,
+				sl_openai_error(
+					sl_abort_reason_text(q->reason),
+					"engine_abort",
+					sl_abort_reason_name(q->reason)),
+				HTTP_OUT_MAX + 4096);
+		else if (q->stream &&
+			 sl_openai_event(&q->sse,
+					 sl_openai_chunk(&q->ident, NULL, 0),
+					 HTTP_OUT_MAX + 4096) == 0)
+			sl_text_append(&q->sse.out, "data: [DONE]\n\n", 14);
 	}
-	if (q->suspended) {
-		q->suspended = false;
-		MHD_resume_connection(q->conn);
-	}
-}
-
-static enum MHD_Result
-reply(struct MHD_Connection *c, unsigned int status, json_t *j)
-{
-	char *s = json_dumps(j, JSON_COMPACT);
-	struct MHD_Response *resp;
-	enum MHD_Result rc;
-
-	json_decref(j);
-	if (s == NULL)
-		return MHD_NO;
-	resp = MHD_create_response_from_buffer(strlen(s), s,
-					       MHD_RESPMEM_MUST_FREE);
-	MHD_add_response_header(resp, "Content-Type", "application/json");
-	rc = MHD_queue_response(c, status, resp);
-	MHD_destroy_response(resp);
-	return rc;
+	sl_openai_sse_wake(&q->sse);
 }
 
 static enum MHD_Result
 refuse(struct MHD_Connection *c, unsigned int status, const char *why)
 {
-	return reply(c, status,
-		     json_pack("{s:{s:s, s:s}}", "error", "message", why,
-			       "type", "invalid_request_error"));
-}
-
-static ssize_t
-reader(void *cls, uint64_t pos, char *buf, size_t max)
-{
-	struct sl_http_req *q = cls;
-	size_t n = q->out.len - q->out_pos;
-
-	(void)pos;
-	if (n == 0) {
-		if (q->finished)
-			return MHD_CONTENT_READER_END_OF_STREAM;
-		q->suspended = true;
-		MHD_suspend_connection(q->conn);
-		return 0;
-	}
-	if (n > max)
-		n = max;
-	memcpy(buf, q->out.buf + q->out_pos, n);
-	q->out_pos += n;
-	if (q->out_pos == q->out.len) /* all sent: room again */
-		q->out.len = q->out_pos = 0;
-	return (ssize_t)n;
+	return sl_openai_reply(c, status,
+			       sl_openai_error(why, "invalid_request_error",
+					       "invalid_request"));
 }
 
 /* The request's JSON into a job; a refusal replied when it is not one. */
@@ -202,8 +136,11 @@ start(struct sl_http_req *q, bool *replied)
 		rc = refuse(q->conn, MHD_HTTP_BAD_REQUEST,
 			    "prompt (or the last message) must be a string");
 	} else {
-		q->created = time(NULL);
-		q->id = q->h->next_id++;
+		snprintf(q->ident.id, sizeof(q->ident.id), "%s-%" PRIu64,
+			 q->chat ? "chatcmpl" : "cmpl", q->h->next_id++);
+		q->ident.chat = q->chat;
+		q->ident.created = time(NULL);
+		q->ident.model = "sluice-engine";
 		q->started = true;
 		*replied = false;
 		sl_role_http_start(q->h->e, q, json_string_value(p),
@@ -220,7 +157,6 @@ handler(void *cls, struct MHD_Connection *c, const char *url,
 {
 	struct sl_http *h = cls;
 	struct sl_http_req *q = *con_cls;
-	struct MHD_Response *resp;
 	enum MHD_Result rc;
 	bool replied;
 
@@ -236,6 +172,7 @@ handler(void *cls, struct MHD_Connection *c, const char *url,
 			return MHD_NO;
 		q->h = h;
 		q->conn = c;
+		q->sse.conn = c;
 		q->chat = strcmp(url, "/v1/chat/completions") == 0;
 		*con_cls = q;
 		return MHD_YES;
@@ -251,42 +188,23 @@ handler(void *cls, struct MHD_Connection *c, const char *url,
 		rc = start(q, &replied);
 		if (replied)
 			return rc;
-		if (q->stream) {
-			resp = MHD_create_response_from_callback(
-				MHD_SIZE_UNKNOWN, 16384, reader, q, NULL);
-			MHD_add_response_header(resp, "Content-Type",
-						"text/event-stream");
-			rc = MHD_queue_response(c, MHD_HTTP_OK, resp);
-			MHD_destroy_response(resp);
-			return rc;
-		}
-		if (!q->finished) {
-			q->suspended = true;
+		if (q->stream)
+			return sl_openai_sse_queue(&q->sse);
+		if (!q->sse.finished) {
+			q->sse.suspended = true;
 			MHD_suspend_connection(c);
 			return MHD_YES;
 		}
 	}
 	if (q->aborted)
-		return reply(c, MHD_HTTP_SERVICE_UNAVAILABLE,
-			     json_pack("{s:{s:s, s:s, s:s}}", "error",
-				       "message",
-				       sl_abort_reason_text(q->reason), "type",
-				       "engine_abort", "code",
-				       sl_abort_reason_name(q->reason)));
-	return reply(
+		return sl_openai_reply(
+			c, MHD_HTTP_SERVICE_UNAVAILABLE,
+			sl_openai_error(sl_abort_reason_text(q->reason),
+					"engine_abort",
+					sl_abort_reason_name(q->reason)));
+	return sl_openai_reply(
 		c, MHD_HTTP_OK,
-		json_pack("{s:s, s:I, s:s, s:[{s:i, s:o, s:s}]}", "object",
-			  q->chat ? "chat.completion" : "text_completion",
-			  "created", (json_int_t)q->created, "model",
-			  "sluice-engine", "choices", "index", 0,
-			  q->chat ? "message" : "text",
-			  q->chat ? json_pack("{s:s, s:s%}", "role",
-					      "assistant", "content",
-					      q->out.buf ? q->out.buf : "",
-					      q->out.len)
-				  : json_stringn(q->out.buf ? q->out.buf : "",
-						 q->out.len),
-			  "finish_reason", "stop"));
+		sl_openai_whole(&q->ident, q->sse.out.buf, q->sse.out.len));
 }
 
 /* The client is done: a request still being answered stays the role's
@@ -303,7 +221,7 @@ completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	*con_cls = NULL;
 	if (q == NULL)
 		return;
-	if (q->started && !q->finished)
+	if (q->started && !q->sse.finished)
 		q->gone = true;
 	else
 		req_free(q);
