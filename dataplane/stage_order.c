@@ -20,6 +20,13 @@
  *      the stream with ABORT (LOST) at it (housekeeping). The END or ABORT, once delivered, is ACKed, and
  *      so is each duplicate of it (sl_rtx.h).
  *
+ * A client's ABORT right after its request's END (the next sequence) is
+ * the client giving up waiting (sluice-gateway when its HTTP client
+ * leaves): it is ACKed and the request ends at once with ABORT (CLIENT)
+ * back to the client, its answer dropped as REQUEST_ABORTED on its way to
+ * the client (sl_dp_request_abort), counted as requests_cancelled. The
+ * engines still at work on it are not stopped yet.
+ *
  * Fragments still held when a stream expires are dropped as EXPIRED by
  * the flow table's release hook.
  *
@@ -59,6 +66,21 @@ order_out_of_line(struct sl_dp *dp, struct sl_flow *f, struct rte_mbuf *m,
 {
 	const uint8_t flags = sl_pkt_meta(m)->flags;
 
+	if (f->key.stage == 0 && (flags & SL_FRAG_F_ABORT) &&
+	    f->end_seq != UINT32_MAX && f->next_seq > f->end_seq &&
+	    seq == f->end_seq + 1) {
+		/* The client gave up on its request: its ABORT is ACKed (and
+		 * so is each resend of it) and ends the request, once. */
+		sl_rtx_ack(dp, f, seq, sl_dp_from_stage(m));
+		if (f->request_done) {
+			sl_dp_drop(dp, m, SL_DROP_AFTER_END);
+			return;
+		}
+		dp->cnt.requests_cancelled++;
+		sl_dp_request_abort(dp, sl_pkt_meta(m)->flow, SL_ABORT_CLIENT);
+		rte_pktmbuf_free(m);
+		return;
+	}
 	if (seq < f->next_seq ||
 	    (f->end_seq != UINT32_MAX && f->next_seq > f->end_seq)) {
 		/* The ACK of a delivered END may have been lost. */

@@ -46,6 +46,8 @@
 	  "New requests answered ABORT (OVERLOAD): a quota or a full table.")  \
 	_(requests_aborted, C, "requests_aborted",                             \
 	  "Admitted requests sluiced ended with ABORT on their own stream.")   \
+	_(requests_cancelled, C, "requests_cancelled",                         \
+	  "Requests whose client sent ABORT after their END: ended at once.")  \
 	_(guard_blocks, C, "guard_blocks", "Streams a guard stopped.")         \
 	_(reconfigs, C, "reconfigs", "Config snapshots the worker took.")      \
 	_(reconfig_errors, C, "reconfig_errors",                               \

@@ -18,8 +18,8 @@
  * --max-requests in flight (more: 429), GW_OUT_MAX bytes of answer held
  * for a request (a whole answer, or what a slow reader has not taken), libmicrohttpd's connection limit
  * and its timeout for slow or idle clients. A client that goes away
- * before its answer ends is forgotten; the rest of its answer is dropped
- * here.
+ * before its answer ends has its request ended in sluiced (ABORT CLIENT
+ * after its END).
  *
  * One thread: libmicrohttpd runs from this program's loop (epoll), beside
  * the UDP socket to sluiced; every stream goes through libsluice's sl_rel
@@ -67,6 +67,7 @@ struct gw_req {
 	/* the connection; stream: SSE events, else the answer's text */
 	struct sl_openai_sse sse;
 	struct sl_openai_id ident;
+	uint32_t seq; /* the request stream's next seq: its ABORT's */
 	bool chat, stream;
 	bool too_big, started, aborted, in_flight;
 	uint8_t reason;
@@ -245,6 +246,7 @@ send_prompt(struct gw_req *r, const char *text, size_t len, uint64_t now)
 			sl_burst_reset(&b);
 		}
 	} while (pos < len);
+	r->seq = tx.next_seq;
 	return 0;
 }
 
@@ -460,10 +462,29 @@ handler(void *cls, struct MHD_Connection *c, const char *url,
 	return reply_final(r);
 }
 
-/* A request ended, one way or another. One whose client left before its
- * answer ended is forgotten: what sluiced still sends for it is dropped
- * here (its prompt has ended, so sluiced would take an ABORT from the
- * client as AFTER_END; stopping the work downstream is still to come). */
+/* The client went away before the answer ended: ABORT (CLIENT) on the
+ * request's stream, right after its END, ends the request in sluiced
+ * (stage_order.c); what still comes for it is dropped here. */
+static void
+send_abort(struct gw_req *r)
+{
+	struct sl_stream_tx tx;
+	struct sl_burst b;
+
+	if (sl_stream_tx_init(&tx, r->model->pipeline, 0, r->tenant, 1,
+			      &r->id) < 0)
+		return;
+	tx.next_seq = r->seq;
+	sl_burst_reset(&b);
+	if (sl_stream_tx_begin(&tx, b.d[0].buf, b.d[0].cap) < 0)
+		return;
+	b.d[0].len = (uint16_t)sl_stream_tx_finish(&tx, SL_FRAG_F_ABORT,
+						   SL_ABORT_CLIENT, 0);
+	memset(&b.d[0].addr, 0, sizeof(b.d[0].addr));
+	sl_rel_send_burst(rel, b.d, 1, sl_now_ns());
+}
+
+/* A request ended, one way or another. */
 static void
 completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	  enum MHD_RequestTerminationCode toe)
@@ -475,8 +496,10 @@ completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	(void)toe;
 	if (r == NULL)
 		return;
-	if (r->in_flight)
+	if (r->in_flight) {
+		send_abort(r);
 		unlink_req(r);
+	}
 	sl_text_free(&r->body);
 	sl_text_free(&r->sse.out);
 	free(r);

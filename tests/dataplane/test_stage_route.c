@@ -70,6 +70,53 @@ test_route_client_to_stage1(void)
 	dp_test_end();
 }
 
+/*
+ * A client's ABORT right after its request's END (sluice-gateway when its
+ * HTTP client leaves) cancels the request: ACKed, ABORT (CLIENT) back to
+ * the client on the request's own stream, its answer not sent to the
+ * client (REQUEST_ABORTED), counted once.
+ */
+static void
+test_route_client_cancel(void)
+{
+	struct rte_mbuf *out[8];
+	struct dp_frag f;
+	unsigned int n, to_client = 0;
+	uint64_t acks;
+	struct sent s;
+
+	dp_test_begin();
+	dp_open(config_yaml, true);
+	f = frag(CLIENT_IP, CLIENT_PORT, 0, 1, 0, 0, SL_FRAG_F_END);
+	n = process1(dp_test_frame(&f), out, 8);
+	for (unsigned int i = 0; i < n; i++)
+		rte_pktmbuf_free(out[i]);
+	acks = dp->cnt.rtx.acks_tx;
+	f = frag(CLIENT_IP, CLIENT_PORT, 0, 1, 0, 1, SL_FRAG_F_ABORT);
+	f.abort_reason = SL_ABORT_CLIENT;
+	n = process1(dp_test_frame(&f), out, 8);
+	for (unsigned int i = 0; i < n; i++) {
+		if (decode(out[i], &s) && s.fr.dst_ip == CLIENT_IP &&
+		    s.h.flags == SL_FRAG_F_ABORT &&
+		    s.h.abort_reason == SL_ABORT_CLIENT && s.h.depth == 1 &&
+		    s.h.ancestry[0] == 1 && s.h.token_count == 0)
+			to_client++;
+		rte_pktmbuf_free(out[i]);
+	}
+	CU_ASSERT_EQUAL(to_client, 1);
+	CU_ASSERT_EQUAL(dp->cnt.requests_cancelled, 1);
+	CU_ASSERT_EQUAL(dp->cnt.requests_aborted, 1);
+	CU_ASSERT_EQUAL(dp->cnt.rtx.acks_tx, acks + 1);
+	/* The last stage's answer comes anyway: not sent to the client. */
+	n = process1(from_s2(0, 1, 0, 0, SL_FRAG_F_END), out, 8);
+	for (unsigned int i = 0; i < n; i++)
+		rte_pktmbuf_free(out[i]);
+	CU_ASSERT_EQUAL(dp->cnt.requests_cancelled, 1);
+	expect_drops(SL_DROP_REQUEST_ABORTED, 1u, -1);
+	dp_close();
+	dp_test_end();
+}
+
 /* IPv4 options and bytes after the IPv4 packet are not forwarded. */
 static void
 test_route_rewrite_strips_options(void)
@@ -526,6 +573,8 @@ static const struct dp_test_case cases[] = {
 	DP_SUITE("route"),
 	DP_CASE("client stream pinned to a stage-1 instance, bytes",
 		test_route_client_to_stage1),
+	DP_CASE("a client's ABORT after END cancels its request",
+		test_route_client_cancel),
 	DP_CASE("rewrite drops IPv4 options and trailing bytes",
 		test_route_rewrite_strips_options),
 	DP_CASE("stage 1 -> stage 2 -> client, bytes",
