@@ -487,6 +487,51 @@ bool dp_test_no_acks;
 unsigned int dp_test_ctl_nacks, dp_test_ctl_acks, dp_test_ctl_probes;
 struct sl_frag_hdr dp_test_last_nack;
 
+void
+dp_test_arp(uint8_t b[42], const struct rte_ether_addr *dst,
+	    const struct rte_ether_addr *sha, uint16_t op, uint32_t sip,
+	    const struct rte_ether_addr *tha, uint32_t tip)
+{
+	struct rte_ether_hdr *eth = (struct rte_ether_hdr *)b;
+	struct rte_arp_hdr *arp = (struct rte_arp_hdr *)(eth + 1);
+
+	memset(b, 0, 42);
+	if (dst != NULL)
+		eth->dst_addr = *dst;
+	else
+		memset(&eth->dst_addr, 0xff, 6);
+	eth->src_addr = *sha;
+	eth->ether_type = RTE_BE16(RTE_ETHER_TYPE_ARP);
+	arp->arp_hardware = RTE_BE16(RTE_ARP_HRD_ETHER);
+	arp->arp_protocol = RTE_BE16(RTE_ETHER_TYPE_IPV4);
+	arp->arp_hlen = 6;
+	arp->arp_plen = 4;
+	arp->arp_opcode = rte_cpu_to_be_16(op);
+	arp->arp_data.arp_sha = *sha;
+	arp->arp_data.arp_sip = rte_cpu_to_be_32(sip);
+	if (tha != NULL)
+		arp->arp_data.arp_tha = *tha;
+	arp->arp_data.arp_tip = rte_cpu_to_be_32(tip);
+}
+
+void
+dp_test_expect_drops(const struct sl_dp *dp, int reason, va_list ap)
+{
+	uint64_t want[SL_DROP_MAX] = {0};
+
+	while (reason >= 0) {
+		want[reason] = va_arg(ap, unsigned int);
+		reason = va_arg(ap, int);
+	}
+	for (int r = 1; r < SL_DROP_MAX; r++) {
+		if (dp->cnt.drops[r] != want[r])
+			printf("\n  drops[%s] = %lu, want %lu", sl_drop_name(r),
+			       (unsigned long)dp->cnt.drops[r],
+			       (unsigned long)want[r]);
+		CU_ASSERT_EQUAL(dp->cnt.drops[r], want[r]);
+	}
+}
+
 unsigned int
 dp_test_receivers(struct sl_dp *dp, struct rte_mbuf **out, unsigned int n)
 {

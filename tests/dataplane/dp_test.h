@@ -11,6 +11,7 @@
 #ifndef DP_TEST_H
 #define DP_TEST_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -159,6 +160,22 @@ unsigned int dp_test_take_start_arps(struct sl_dp *dp);
  */
 unsigned int dp_test_instances_reachable(const struct sl_dp *dp,
 					 unsigned int *total);
+
+/**
+ * dp_test_arp - write into @b the 42-byte Ethernet frame of an ARP packet
+ * (Ethernet/IPv4, opcode @op) from @sha/@sip to @dst about @tha/@tip;
+ * @dst NULL is broadcast, @tha NULL is all zeros. IPs are in host order.
+ */
+void dp_test_arp(uint8_t b[42], const struct rte_ether_addr *dst,
+		 const struct rte_ether_addr *sha, uint16_t op, uint32_t sip,
+		 const struct rte_ether_addr *tha, uint32_t tip);
+
+/**
+ * dp_test_expect_drops - CU-assert that every drop counter of @dp is zero
+ * but those named by the (reason, count) pairs in @ap, ended by a negative
+ * reason (@reason is the first); print each counter that differs.
+ */
+void dp_test_expect_drops(const struct sl_dp *dp, int reason, va_list ap);
 
 /*
  * What the far ends of sluiced's hops do (proto/WIRE.md, loss repair),

@@ -131,22 +131,11 @@ dp_close(void)
 void
 expect_drops(int reason, ...)
 {
-	uint64_t want[SL_DROP_MAX] = {0};
 	va_list ap;
 
 	va_start(ap, reason);
-	while (reason >= 0) {
-		want[reason] = va_arg(ap, unsigned int);
-		reason = va_arg(ap, int);
-	}
+	dp_test_expect_drops(dp, reason, ap);
 	va_end(ap);
-	for (int r = 1; r < SL_DROP_MAX; r++) {
-		if (dp->cnt.drops[r] != want[r])
-			printf("\n  drops[%s] = %lu, want %lu", sl_drop_name(r),
-			       (unsigned long)dp->cnt.drops[r],
-			       (unsigned long)want[r]);
-		CU_ASSERT_EQUAL(dp->cnt.drops[r], want[r]);
-	}
 }
 
 /*
@@ -460,24 +449,8 @@ arp_frame(uint16_t op, uint32_t sip, uint32_t tip, bool broadcast)
 	struct rte_ether_addr sha = mac_of(sip);
 	struct rte_mbuf *m;
 
-	if (broadcast)
-		memset(b, 0xff, 6);
-	else
-		memcpy(b, &our_mac, 6);
-	memcpy(b + 6, &sha, 6);
-	put16(b + 12, 0x0806);
-	put16(b + 14, 1);
-	put16(b + 16, 0x0800);
-	b[18] = 6;
-	b[19] = 4;
-	put16(b + 20, op);
-	memcpy(b + 22, &sha, 6);
-	put32(b + 28, sip);
-	if (op == 1)
-		memset(b + 32, 0, 6);
-	else
-		memcpy(b + 32, &our_mac, 6);
-	put32(b + 38, tip);
+	dp_test_arp(b, broadcast ? NULL : &our_mac, &sha, op, sip,
+		    op == 1 ? NULL : &our_mac, tip);
 	m = dp_test_mbuf(b, sizeof(b));
 	CU_ASSERT_PTR_NOT_NULL_FATAL(m);
 	return m;
@@ -486,18 +459,7 @@ arp_frame(uint16_t op, uint32_t sip, uint32_t tip, bool broadcast)
 void
 expected_arp_request(uint32_t for_ip, uint8_t *b)
 {
-	memset(b, 0xff, 6);
-	memcpy(b + 6, &our_mac, 6);
-	put16(b + 12, 0x0806);
-	put16(b + 14, 1);
-	put16(b + 16, 0x0800);
-	b[18] = 6;
-	b[19] = 4;
-	put16(b + 20, 1);
-	memcpy(b + 22, &our_mac, 6);
-	put32(b + 28, SLUICED_IP);
-	memset(b + 32, 0, 6);
-	put32(b + 38, for_ip);
+	dp_test_arp(b, NULL, &our_mac, 1, SLUICED_IP, NULL, for_ip);
 }
 
 /* The client stream of request @req (of either client, any tenant). */

@@ -824,18 +824,21 @@ test_nack_evicted(void)
 
 /* ---------------------------------------------------------- liveness */
 
-static const char live_yaml[] = HEAD(
-	"") "liveness: {probe_ms: 100, dead_ms: 300}\n"
-	    "pipelines:\n"
-	    "  - name: p\n"
-	    "    id: 1\n"
-	    "    stages:\n"
-	    "      - {name: a, instances: [10.0.2.1:8001, 10.0.2.2:8001]}\n"
-	    "      - {name: b, instances: [10.0.3.1:8002]}\n"
-	    "    edges:\n"
-	    "      - {from: client, to: a}\n"
-	    "      - {from: a, to: b}\n"
-	    "      - {from: b, to: client}\n";
+#define LIVENESS "liveness: {probe_ms: 100, dead_ms: 300}\n"
+/* Pipeline p: client -> a (two instances) -> b (one) -> client. */
+#define LIVE_PIPELINE                                                          \
+	"pipelines:\n"                                                         \
+	"  - name: p\n"                                                        \
+	"    id: 1\n"                                                          \
+	"    stages:\n"                                                        \
+	"      - {name: a, instances: [10.0.2.1:8001, 10.0.2.2:8001]}\n"       \
+	"      - {name: b, instances: [10.0.3.1:8002]}\n"                      \
+	"    edges:\n"                                                         \
+	"      - {from: client, to: a}\n"                                      \
+	"      - {from: a, to: b}\n"                                           \
+	"      - {from: b, to: client}\n"
+
+static const char live_yaml[] = HEAD("") LIVENESS LIVE_PIPELINE;
 
 /* The PROBE answer of the instance at @ip:@port of stage @stage. */
 static void
@@ -909,18 +912,7 @@ static const char live_many_yaml[] =
 	"flows: {size: 4096, idle_timeout_ms: 5000, reorder_window: 8,\n"
 	"        client_streams: 2000, source_streams: 2000,\n"
 	"        tenant_streams: 2000}\n"
-	"clients: [10.0.1.0/24]\n"
-	"liveness: {probe_ms: 100, dead_ms: 300}\n"
-	"pipelines:\n"
-	"  - name: p\n"
-	"    id: 1\n"
-	"    stages:\n"
-	"      - {name: a, instances: [10.0.2.1:8001, 10.0.2.2:8001]}\n"
-	"      - {name: b, instances: [10.0.3.1:8002]}\n"
-	"    edges:\n"
-	"      - {from: client, to: a}\n"
-	"      - {from: a, to: b}\n"
-	"      - {from: b, to: client}\n";
+	"clients: [10.0.1.0/24]\n" LIVENESS LIVE_PIPELINE;
 
 /*
  * An instance dies with more streams in flight than the worker queues
@@ -1004,18 +996,7 @@ dead_tick(uint64_t t, bool b_alive)
 static const char live_idle5_yaml[] =
 	"sluiced: {address: 10.0.0.1, port: 7700}\n"
 	"flows: {size: 1024, idle_timeout_ms: 5000, reorder_window: 8}\n"
-	"clients: [10.0.1.0/24]\n"
-	"liveness: {probe_ms: 100, dead_ms: 300}\n"
-	"pipelines:\n"
-	"  - name: p\n"
-	"    id: 1\n"
-	"    stages:\n"
-	"      - {name: a, instances: [10.0.2.1:8001, 10.0.2.2:8001]}\n"
-	"      - {name: b, instances: [10.0.3.1:8002]}\n"
-	"    edges:\n"
-	"      - {from: client, to: a}\n"
-	"      - {from: a, to: b}\n"
-	"      - {from: b, to: client}\n";
+	"clients: [10.0.1.0/24]\n" LIVENESS LIVE_PIPELINE;
 
 /*
  * b got its whole input (a's answer, ended) and queued it: its answer is
@@ -1158,19 +1139,17 @@ test_done_request_not_kept(void)
 static void
 test_dead_instance_open_splitter(void)
 {
-	static const char yaml[] =
-		HEAD("") "liveness: {probe_ms: 100, dead_ms: 300}\n"
-			 "pipelines:\n"
-			 "  - name: p\n"
-			 "    id: 1\n"
-			 "    stages:\n"
-			 "      - {name: a, instances: [10.0.2.1:8001, "
-			 "10.0.2.2:8001]}\n"
-			 "      - {name: b, instances: [10.0.3.1:8002]}\n"
-			 "    edges:\n"
-			 "      - {from: client, to: a}\n"
-			 "      - {from: a, to: b, split: line}\n"
-			 "      - {from: b, to: client}\n";
+	static const char yaml[] = HEAD("") LIVENESS
+		"pipelines:\n"
+		"  - name: p\n"
+		"    id: 1\n"
+		"    stages:\n"
+		"      - {name: a, instances: [10.0.2.1:8001, 10.0.2.2:8001]}\n"
+		"      - {name: b, instances: [10.0.3.1:8002]}\n"
+		"    edges:\n"
+		"      - {from: client, to: a}\n"
+		"      - {from: a, to: b, split: line}\n"
+		"      - {from: b, to: client}\n";
 	const uint64_t r1[1] = {1};
 	struct dp_frag f;
 	uint64_t t_ms;
@@ -1211,15 +1190,14 @@ test_dead_instance_open_splitter(void)
 static void
 test_dead_stage_key_pin(void)
 {
-	static const char yaml[] = HEAD(
-		"") "liveness: {probe_ms: 100, dead_ms: 300}\n"
-		    "pipelines:\n"
-		    "  - name: p\n"
-		    "    id: 1\n"
-		    "    stages:\n"
-		    "      - {name: a, instances: [10.0.2.1:8001]}\n"
-		    "      - {name: b, aggregation: 1, load_bound: 1.5,\n"
-		    "         instances: [10.0.3.1:8002, 10.0.3.2:8002]}\n";
+	static const char yaml[] = HEAD("") LIVENESS
+		"pipelines:\n"
+		"  - name: p\n"
+		"    id: 1\n"
+		"    stages:\n"
+		"      - {name: a, instances: [10.0.2.1:8001]}\n"
+		"      - {name: b, aggregation: 1, load_bound: 1.5,\n"
+		"         instances: [10.0.3.1:8002, 10.0.3.2:8002]}\n";
 	const uint64_t r0[2] = {1, 0}, r1[2] = {1, 1};
 	struct dp_frag f;
 	uint64_t t_ms;
@@ -1300,17 +1278,16 @@ test_pause_and_overload(void)
 static void
 test_idempotent_resend(void)
 {
-	static const char yaml[] =
-		HEAD("") "liveness: {probe_ms: 100, dead_ms: 300}\n"
-			 "pipelines:\n"
-			 "  - name: p\n"
-			 "    id: 1\n"
-			 "    stages:\n"
-			 "      - {name: a, idempotent: true,\n"
-			 "         instances: [10.0.2.1:8001, 10.0.2.2:8001]}\n"
-			 "    edges:\n"
-			 "      - {from: client, to: a}\n"
-			 "      - {from: a, to: client}\n";
+	static const char yaml[] = HEAD("") LIVENESS
+		"pipelines:\n"
+		"  - name: p\n"
+		"    id: 1\n"
+		"    stages:\n"
+		"      - {name: a, idempotent: true,\n"
+		"         instances: [10.0.2.1:8001, 10.0.2.2:8001]}\n"
+		"    edges:\n"
+		"      - {from: client, to: a}\n"
+		"      - {from: a, to: client}\n";
 	static const char *const tok[] = {"question"};
 	struct dp_frag f[2];
 	uint64_t t_ms;
@@ -1345,21 +1322,9 @@ static struct rte_mbuf *
 arp_from(uint32_t sip, const struct rte_ether_addr *sha)
 {
 	uint8_t b[42];
-	struct rte_ether_hdr *eth = (struct rte_ether_hdr *)b;
-	struct rte_arp_hdr *arp = (struct rte_arp_hdr *)(eth + 1);
 
-	memset(b, 0, sizeof(b));
-	memset(&eth->dst_addr, 0xff, 6);
-	eth->src_addr = *sha;
-	eth->ether_type = RTE_BE16(RTE_ETHER_TYPE_ARP);
-	arp->arp_hardware = RTE_BE16(RTE_ARP_HRD_ETHER);
-	arp->arp_protocol = RTE_BE16(RTE_ETHER_TYPE_IPV4);
-	arp->arp_hlen = 6;
-	arp->arp_plen = 4;
-	arp->arp_opcode = RTE_BE16(RTE_ARP_OP_REQUEST);
-	arp->arp_data.arp_sha = *sha;
-	arp->arp_data.arp_sip = rte_cpu_to_be_32(sip);
-	arp->arp_data.arp_tip = rte_cpu_to_be_32(DAG_SLUICED_IP);
+	dp_test_arp(b, NULL, sha, RTE_ARP_OP_REQUEST, sip, NULL,
+		    DAG_SLUICED_IP);
 	return dp_test_mbuf(b, sizeof(b));
 }
 

@@ -221,18 +221,7 @@ expected_arp_reply(uint32_t to_ip, uint8_t *b)
 {
 	struct rte_ether_addr tha = mac_of(to_ip);
 
-	memcpy(b, &tha, 6);
-	memcpy(b + 6, &our_mac, 6);
-	put16(b + 12, 0x0806);
-	put16(b + 14, 1);
-	put16(b + 16, 0x0800);
-	b[18] = 6;
-	b[19] = 4;
-	put16(b + 20, 2);
-	memcpy(b + 22, &our_mac, 6);
-	put32(b + 28, SLUICED_IP);
-	memcpy(b + 32, &tha, 6);
-	put32(b + 38, to_ip);
+	dp_test_arp(b, &tha, &our_mac, 2, SLUICED_IP, &tha, to_ip);
 }
 
 static void
