@@ -9,43 +9,46 @@
 
 /* ---------------------------------------------------------------- route */
 
+/*
+ * @f, sent by its source, comes out as the one frame sluiced forwards to
+ * @ip:@port, stage field @stage, byte for byte.
+ */
+static void
+expect_forwarded(const struct dp_frag *f, uint32_t ip, uint16_t port,
+		 uint16_t stage)
+{
+	struct rte_mbuf *out[8];
+	uint8_t want[DP_TEST_FRAME_MAX];
+	size_t wlen;
+
+	CU_ASSERT_EQUAL_FATAL(process1(dp_test_frame(f), out, 8), 1);
+	wlen = expected_frame(f, ip, port, stage, want);
+	assert_frame(out[0], want, wlen);
+	rte_pktmbuf_free(out[0]);
+}
+
 static void
 test_route_client_to_stage1(void)
 {
-	struct rte_mbuf *out[8];
 	struct dp_frag f;
-	uint8_t want[DP_TEST_FRAME_MAX];
-	size_t wlen;
 
 	dp_test_begin();
 	dp_open(config_yaml, true);
 	/* Stream A's first fragment: round robin starts at instance 0. */
 	f = frag(CLIENT_IP, CLIENT_PORT, 0, 1, 0, 0, 0);
-	CU_ASSERT_EQUAL_FATAL(process1(dp_test_frame(&f), out, 8), 1);
-	wlen = expected_frame(&f, S1_IP(0), S1_PORT, 1, want);
-	assert_frame(out[0], want, wlen);
-	rte_pktmbuf_free(out[0]);
+	expect_forwarded(&f, S1_IP(0), S1_PORT, 1);
 	/* Stream B goes to instance 1. */
 	f = frag(CLIENT2_IP, CLIENT2_PORT, 0, 2, 0, 0, 0);
-	CU_ASSERT_EQUAL_FATAL(process1(dp_test_frame(&f), out, 8), 1);
-	wlen = expected_frame(&f, S1_IP(1), S1_PORT, 1, want);
-	assert_frame(out[0], want, wlen);
-	rte_pktmbuf_free(out[0]);
+	expect_forwarded(&f, S1_IP(1), S1_PORT, 1);
 	/* A's later fragments follow A, B's follow B, whatever the cursor. */
 	for (uint32_t s = 1; s <= 4; s++) {
 		uint8_t fl = s == 4 ? SL_FRAG_F_END : 0;
 
 		f = frag(CLIENT_IP, CLIENT_PORT, 0, 1, 0, s, fl);
-		CU_ASSERT_EQUAL_FATAL(process1(dp_test_frame(&f), out, 8), 1);
-		wlen = expected_frame(&f, S1_IP(0), S1_PORT, 1, want);
-		assert_frame(out[0], want, wlen);
-		rte_pktmbuf_free(out[0]);
+		expect_forwarded(&f, S1_IP(0), S1_PORT, 1);
 	}
 	f = frag(CLIENT2_IP, CLIENT2_PORT, 0, 2, 0, 1, 0);
-	CU_ASSERT_EQUAL_FATAL(process1(dp_test_frame(&f), out, 8), 1);
-	wlen = expected_frame(&f, S1_IP(1), S1_PORT, 1, want);
-	assert_frame(out[0], want, wlen);
-	rte_pktmbuf_free(out[0]);
+	expect_forwarded(&f, S1_IP(1), S1_PORT, 1);
 
 	CU_ASSERT_EQUAL(sl_dp_instance(dp, 0, 0, 0)->streams, 1);
 	CU_ASSERT_EQUAL(sl_dp_instance(dp, 0, 0, 0)->fragments, 5);
@@ -121,20 +124,14 @@ test_route_client_cancel(void)
 static void
 test_route_rewrite_strips_options(void)
 {
-	struct rte_mbuf *out[8];
 	struct dp_frag f;
-	uint8_t want[DP_TEST_FRAME_MAX];
-	size_t wlen;
 
 	dp_test_begin();
 	dp_open(config_yaml, true);
 	f = frag(CLIENT_IP, CLIENT_PORT, 0, 1, 0, 0, 0);
 	f.ip_options = 3;
 	f.trailer = 17;
-	CU_ASSERT_EQUAL_FATAL(process1(dp_test_frame(&f), out, 8), 1);
-	wlen = expected_frame(&f, S1_IP(0), S1_PORT, 1, want);
-	assert_frame(out[0], want, wlen);
-	rte_pktmbuf_free(out[0]);
+	expect_forwarded(&f, S1_IP(0), S1_PORT, 1);
 	expect_drops(-1);
 	dp_close();
 	dp_test_end();
@@ -145,8 +142,6 @@ test_route_stage1_to_stage2_to_client(void)
 {
 	struct rte_mbuf *out[8];
 	struct dp_frag f;
-	uint8_t want[DP_TEST_FRAME_MAX];
-	size_t wlen;
 	uint16_t i2 = 0;
 
 	dp_test_begin();
@@ -161,10 +156,7 @@ test_route_stage1_to_stage2_to_client(void)
 	for (uint32_t s = 0; s < 3; s++) {
 		f = frag(S1_IP(0), S1_PORT, 1, 5, 1, s,
 			 s == 2 ? SL_FRAG_F_END : 0);
-		CU_ASSERT_EQUAL_FATAL(process1(dp_test_frame(&f), out, 8), 1);
-		wlen = expected_frame(&f, S2_IP(i2), S2_PORT, 2, want);
-		assert_frame(out[0], want, wlen);
-		rte_pktmbuf_free(out[0]);
+		expect_forwarded(&f, S2_IP(i2), S2_PORT, 2);
 	}
 	CU_ASSERT_EQUAL(sl_dp_instance(dp, 0, 1, i2)->streams, 1);
 	CU_ASSERT_EQUAL(sl_dp_instance(dp, 0, 1, i2)->fragments, 3);
@@ -175,10 +167,7 @@ test_route_stage1_to_stage2_to_client(void)
 	for (uint32_t s = 0; s < 2; s++) {
 		f = frag(S2_IP(i2), S2_PORT, 2, 5, 0, s,
 			 s == 1 ? SL_FRAG_F_END : 0);
-		CU_ASSERT_EQUAL_FATAL(process1(dp_test_frame(&f), out, 8), 1);
-		wlen = expected_frame(&f, CLIENT_IP, CLIENT_PORT, 2, want);
-		assert_frame(out[0], want, wlen);
-		rte_pktmbuf_free(out[0]);
+		expect_forwarded(&f, CLIENT_IP, CLIENT_PORT, 2);
 	}
 	/* Client stream ended and its request done: it only lingers. */
 	CU_ASSERT_EQUAL(client_flow(5)->state, SL_FLOW_ENDED);
@@ -319,10 +308,7 @@ test_route_no_neighbor(void)
 	CU_ASSERT_EQUAL(
 		process1(arp_frame(2, S1_IP(0), SLUICED_IP, false), out, 8), 0);
 	f = frag(CLIENT_IP, CLIENT_PORT, 0, 1, 0, 3, 0);
-	CU_ASSERT_EQUAL_FATAL(process1(dp_test_frame(&f), out, 8), 1);
-	wlen = expected_frame(&f, S1_IP(0), S1_PORT, 1, want);
-	assert_frame(out[0], want, wlen);
-	rte_pktmbuf_free(out[0]);
+	expect_forwarded(&f, S1_IP(0), S1_PORT, 1);
 	/* The instance saw seq 3 first: its NACK for 0..2 brings the kept
 	 * three, with the MAC now known, byte for byte. */
 	{
