@@ -487,6 +487,17 @@ gen_prun_close(struct gen_prun *run, struct gen_preq *r, uint8_t state,
 	run->n_open--;
 }
 
+/* Open request @r ends by an ABORT of @reason: counted by reason. */
+static void
+gen_prun_abort(struct gen_prun *run, struct gen_preq *r, uint8_t reason,
+	       uint64_t now)
+{
+	r->abort_reason = reason;
+	run->c.aborted++;
+	run->c.aborted_by[reason < SL_ABORT_MAX ? reason : SL_ABORT_MAX]++;
+	gen_prun_close(run, r, GEN_PREQ_ABORTED, now);
+}
+
 /*
  * One fragment of the result streams. Through sl_rel it comes in order
  * and once; the checks below still count what a broken path would do
@@ -518,14 +529,8 @@ gen_prun_take(struct gen *g, struct gen_prun *run,
 	/* sluiced refused or ended the request itself: an ABORT on the
 	 * request's own stream (stage 0; WIRE.md), whatever results came. */
 	if (v.hdr.stage == 0 && (v.hdr.flags & SL_FRAG_F_ABORT)) {
-		if (r->state == GEN_PREQ_OPEN) {
-			r->abort_reason = v.hdr.abort_reason;
-			run->c.aborted++;
-			run->c.aborted_by[v.hdr.abort_reason < SL_ABORT_MAX
-						  ? v.hdr.abort_reason
-						  : SL_ABORT_MAX]++;
-			gen_prun_close(run, r, GEN_PREQ_ABORTED, now);
-		}
+		if (r->state == GEN_PREQ_OPEN)
+			gen_prun_abort(run, r, v.hdr.abort_reason, now);
 		return;
 	}
 	if (r->first_rx_ns == 0) {
@@ -556,12 +561,7 @@ gen_prun_take(struct gen *g, struct gen_prun *run,
 		return;
 	}
 	if (v.hdr.flags & SL_FRAG_F_ABORT) {
-		r->abort_reason = v.hdr.abort_reason;
-		run->c.aborted++;
-		run->c.aborted_by[v.hdr.abort_reason < SL_ABORT_MAX
-					  ? v.hdr.abort_reason
-					  : SL_ABORT_MAX]++;
-		gen_prun_close(run, r, GEN_PREQ_ABORTED, now);
+		gen_prun_abort(run, r, v.hdr.abort_reason, now);
 		return;
 	}
 	if (r->have_end && seq > r->end_seq) {
