@@ -398,7 +398,6 @@ engine_shutdown(struct engine *e, struct sl_burst *rx)
 	for (;;) {
 		struct pollfd p = {.fd = e->sock->fd, .events = POLLIN};
 		struct sl_rel_usage u;
-		struct timespec ts;
 		uint64_t next;
 		int k, i;
 
@@ -421,9 +420,7 @@ engine_shutdown(struct engine *e, struct sl_burst *rx)
 		if (next > end)
 			next = end;
 		next = next > now ? next - now : 0;
-		ts.tv_sec = (time_t)(next / 1000000000ull);
-		ts.tv_nsec = (long)(next % 1000000000ull);
-		ppoll(&p, 1, &ts, NULL);
+		sl_poll_ns(&p, 1, next);
 	}
 }
 
@@ -845,7 +842,6 @@ engine_sleep(const struct engine *e, uint64_t next_rel)
 {
 	struct pollfd p[2] = {{.fd = e->sock->fd, .events = POLLIN}};
 	uint64_t wait = ENGINE_POLL_NS, now;
-	struct timespec ts;
 	nfds_t n = 1;
 
 	if (e->http != NULL) { /* the HTTP clients' sockets too */
@@ -867,9 +863,7 @@ engine_sleep(const struct engine *e, uint64_t next_rel)
 		sl_upstream_wait(e->up, e->sock->fd, wait);
 		return;
 	}
-	ts.tv_sec = (time_t)(wait / 1000000000ull);
-	ts.tv_nsec = (long)(wait % 1000000000ull);
-	ppoll(p, n, &ts, NULL);
+	sl_poll_ns(p, n, wait);
 }
 
 /* Serve until a signal, @duration seconds (0: no limit) or an error. */

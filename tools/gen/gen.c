@@ -178,7 +178,6 @@ gen_rel_serve(struct gen *g, gen_take_fn take, void *ctx, uint64_t *corrupted,
 	for (;;) {
 		struct pollfd p = {.fd = g->sock->fd, .events = POLLIN};
 		struct sl_rel_usage u;
-		struct timespec ts;
 		uint64_t now, next;
 
 		if (gen_rel_rx(g, take, ctx, corrupted) < 0)
@@ -193,9 +192,7 @@ gen_rel_serve(struct gen *g, gen_take_fn take, void *ctx, uint64_t *corrupted,
 		next = next > now ? next - now : 0;
 		if (next > GEN_IDLE_WAIT_NS)
 			next = GEN_IDLE_WAIT_NS;
-		ts.tv_sec = 0;
-		ts.tv_nsec = (long)next;
-		ppoll(&p, 1, &ts, NULL);
+		sl_poll_ns(&p, 1, next);
 	}
 }
 

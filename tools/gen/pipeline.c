@@ -801,7 +801,6 @@ gen_prun_run(struct gen *g, struct gen_prun *run)
 	run->start_ns = start;
 	for (;;) {
 		uint64_t wait_ns = GEN_IDLE_WAIT_NS, next_rel;
-		struct timespec ts;
 		struct pollfd p;
 
 		now = sl_now_ns();
@@ -865,9 +864,7 @@ gen_prun_run(struct gen *g, struct gen_prun *run)
 			continue;
 		p.fd = g->sock->fd;
 		p.events = POLLIN;
-		ts.tv_sec = (time_t)(wait_ns / 1000000000ull);
-		ts.tv_nsec = (long)(wait_ns % 1000000000ull);
-		ppoll(&p, 1, &ts, NULL);
+		sl_poll_ns(&p, 1, wait_ns);
 	}
 	run->end_ns = now;
 	for (i = 0; i < run->next; i++) {

@@ -338,7 +338,6 @@ gen_run(struct gen *g, uint64_t *start_out, uint64_t *end_out)
 
 	for (;;) {
 		uint64_t now = sl_now_ns(), wait_ns, next_rel;
-		struct timespec ts;
 		struct pollfd p;
 
 		if (opening &&
@@ -431,9 +430,7 @@ gen_run(struct gen *g, uint64_t *start_out, uint64_t *end_out)
 			wait_ns = next_rel - now;
 		if (wait_ns == 0)
 			continue;
-		ts.tv_sec = (time_t)(wait_ns / 1000000000ull);
-		ts.tv_nsec = (long)(wait_ns % 1000000000ull);
-		ppoll(&p, 1, &ts, NULL);
+		sl_poll_ns(&p, 1, wait_ns);
 	}
 	*end_out = sl_now_ns();
 	/* Our requests' END resends may still be needed. */

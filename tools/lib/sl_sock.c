@@ -27,6 +27,17 @@ sl_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+void
+sl_poll_ns(struct pollfd *p, nfds_t n, uint64_t wait_ns)
+{
+	struct timespec ts = {
+		.tv_sec = (time_t)(wait_ns / 1000000000ull),
+		.tv_nsec = (long)(wait_ns % 1000000000ull),
+	};
+
+	ppoll(p, n, &ts, NULL);
+}
+
 int
 sl_endpoint_parse(const char *text, bool port_optional, struct sockaddr_in *out)
 {

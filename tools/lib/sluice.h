@@ -20,6 +20,7 @@
 #define SLUICE_H
 
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -39,6 +40,13 @@
  * (network namespaces share the monotonic clock).
  */
 uint64_t sl_now_ns(void);
+
+/**
+ * sl_poll_ns - wait at most @wait_ns nanoseconds for an event on one of
+ * the @n descriptors of @p (ppoll; EINTR and timeouts are not errors: the
+ * caller looks at its sockets again either way).
+ */
+void sl_poll_ns(struct pollfd *p, nfds_t n, uint64_t wait_ns);
 
 /**
  * sl_endpoint_parse - parse "A.B.C.D:PORT" (or "A.B.C.D" when
