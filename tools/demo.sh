@@ -16,7 +16,15 @@
 # Environment: DEMO_DURATION (s, default 20), DEMO_RATE (questions/s,
 # default 60), DEMO_TIME_SCALE (engine time scale, default 0.05: the
 # models run 20 times faster than ALTO's so that 20 s carry over a
-# thousand questions on two cores), DEMO_BUILD (default build).
+# thousand questions on two cores), DEMO_BUILD (default build),
+# DEMO_BRIDGE=1 (the seven LM instances as sluice-bridge processes in
+# front of OpenAI-compatible model servers: the emulator's HTTP side),
+# DEMO_ASK (the question an application asks at the end, through
+# sluice-gateway with the official npm `openai` client, streaming; empty:
+# none).
+#
+# After the load, an application asks one question the way an OpenAI
+# client does (tools/openai-js/ask.mjs) and the answer is printed.
 
 set -euo pipefail
 
@@ -33,4 +41,6 @@ tools/build.sh "$build"
 FC_DURATION=${DEMO_DURATION:-20} \
 FC_RATE=${DEMO_RATE:-60} \
 FC_TIME_SCALE=${DEMO_TIME_SCALE:-0.05} \
+FC_LM_BRIDGE=${DEMO_BRIDGE:-0} \
+FC_ASK=${DEMO_ASK-Which claims about the Eiffel Tower can be checked?} \
 	exec tools/bench/factcheck-run.sh "$build"

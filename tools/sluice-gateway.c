@@ -16,8 +16,12 @@
  * tenant (--tokens FILE: "TOKEN TENANT" lines); --open-tenant N serves
  * without tokens, as tenant N. Bounded: --max-body bytes a request,
  * --max-requests in flight (more: 429), GW_OUT_MAX bytes of answer held
- * for a request (a whole answer, or what a slow reader has not taken), libmicrohttpd's connection limit
- * and its timeout for slow or idle clients. A client that goes away
+ * for a request (a whole answer, or what a slow reader has not taken),
+ * libmicrohttpd's connection limit, and --timeout-s twice over: the
+ * most a connection may stay silent (libmicrohttpd's timeout), and the
+ * most a request's line, headers and body may take to arrive, however
+ * slowly they trickle (this program's deadline: the connection is shut
+ * down). A client that goes away
  * before its answer ends has its request ended in sluiced (ABORT CLIENT
  * after its END).
  *
@@ -36,6 +40,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -93,8 +98,24 @@ static struct {
        .conn_limit = 4096,
        .timeout_s = 60};
 
+/*
+ * A connection, and since when its next request has been arriving: from
+ * its accept, or from the end of its last request (keep-alive). Its line,
+ * headers and body must be whole within --timeout-s, or the connection
+ * is shut down: libmicrohttpd's own timeout only bounds silence, which a
+ * client sending a byte a second never keeps.
+ */
+struct gw_conn {
+	struct gw_conn *prev, *next;
+	struct MHD_Connection *c;
+	uint64_t since;
+	bool receiving; /* a request is arriving, not yet whole */
+};
+
 static struct sl_sock *sock;
 static struct sl_rel *rel;
+static struct gw_conn *conns;
+static uint64_t too_slow; /* connections shut down for a late request */
 static struct gw_req *in_flight;
 static unsigned int n_in_flight;
 static uint64_t id_prefix, id_next;
@@ -148,7 +169,10 @@ take(struct gw_req *r, const struct sl_frag_view *v)
 				 GW_OUT_MAX + 4096) == 0)
 		sl_text_append(&r->sse.out, "data: [DONE]\n\n", 14);
 wake:
-	sl_openai_sse_wake(&r->sse);
+	/* A whole answer's connection sleeps until the answer is whole: woken
+	 * earlier, it would reply with what came so far. */
+	if (r->stream || r->sse.finished)
+		sl_openai_sse_wake(&r->sse);
 }
 
 static struct gw_req *
@@ -398,6 +422,85 @@ start(struct gw_req *r, bool *replied)
 	return rc;
 }
 
+/* ---- connections ---- */
+
+static void
+on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+	      enum MHD_ConnectionNotificationCode toe)
+{
+	struct gw_conn *gc = *socket_context;
+
+	(void)cls;
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		gc = calloc(1, sizeof(*gc));
+		if (gc == NULL) /* untracked: MHD's timeout still holds */
+			return;
+		gc->c = c;
+		gc->since = sl_now_ns();
+		gc->receiving = true;
+		gc->next = conns;
+		if (conns != NULL)
+			conns->prev = gc;
+		conns = gc;
+		*socket_context = gc;
+		return;
+	}
+	if (gc == NULL)
+		return;
+	if (gc->prev != NULL)
+		gc->prev->next = gc->next;
+	else
+		conns = gc->next;
+	if (gc->next != NULL)
+		gc->next->prev = gc->prev;
+	free(gc);
+	*socket_context = NULL;
+}
+
+static struct gw_conn *
+conn_of(struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+	return ci != NULL ? ci->socket_context : NULL;
+}
+
+/* @c's request arrived whole (true), or it ended and the next one may
+ * start arriving (false). */
+static void
+conn_receiving(struct MHD_Connection *c, bool receiving)
+{
+	struct gw_conn *gc = conn_of(c);
+
+	if (gc == NULL)
+		return;
+	gc->receiving = receiving;
+	gc->since = sl_now_ns();
+}
+
+/* Shut down every connection whose request is late: libmicrohttpd sees
+ * the socket end on its next run and closes it (NOTIFY_CLOSED). */
+static void
+conns_expire(uint64_t now)
+{
+	uint64_t limit = (uint64_t)o.timeout_s * 1000000000u;
+
+	for (struct gw_conn *gc = conns; gc != NULL; gc = gc->next) {
+		const union MHD_ConnectionInfo *ci;
+
+		if (!gc->receiving || now - gc->since <= limit)
+			continue;
+		gc->receiving = false; /* once */
+		ci = MHD_get_connection_info(gc->c,
+					     MHD_CONNECTION_INFO_CONNECTION_FD);
+		if (ci != NULL && shutdown(ci->connect_fd, SHUT_RDWR) == 0)
+			too_slow++;
+	}
+}
+
+/* ---- requests ---- */
+
 static enum MHD_Result
 handler(void *cls, struct MHD_Connection *c, const char *url,
 	const char *method, const char *version, const char *upload,
@@ -420,15 +523,18 @@ handler(void *cls, struct MHD_Connection *c, const char *url,
 							o.models[i].name,
 							"object", "model",
 							"owned_by", "sluice"));
+			conn_receiving(c, false);
 			return sl_openai_reply(c, MHD_HTTP_OK,
 					       json_pack("{s:s, s:o}", "object",
 							 "list", "data", list));
 		}
 		if (strcmp(method, "POST") != 0 ||
 		    (strcmp(url, "/v1/completions") != 0 &&
-		     strcmp(url, "/v1/chat/completions") != 0))
+		     strcmp(url, "/v1/chat/completions") != 0)) {
+			conn_receiving(c, false);
 			return reply_error(c, MHD_HTTP_NOT_FOUND,
 					   "no such endpoint", "not_found");
+		}
 		r = calloc(1, sizeof(*r));
 		if (r == NULL)
 			return MHD_NO;
@@ -448,6 +554,7 @@ handler(void *cls, struct MHD_Connection *c, const char *url,
 		return MHD_YES;
 	}
 	if (!r->started) {
+		conn_receiving(c, false); /* and the body */
 		rc = start(r, &replied);
 		if (replied || !r->started)
 			return rc;
@@ -492,8 +599,8 @@ completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	struct gw_req *r = *con_cls;
 
 	(void)cls;
-	(void)c;
 	(void)toe;
+	conn_receiving(c, true); /* the next request's time starts */
 	if (r == NULL)
 		return;
 	if (r->in_flight) {
@@ -574,7 +681,7 @@ usage(FILE *f)
 		   "       --model NAME=PIPELINE_ID [--model ...]\n"
 		   "       (--tokens FILE | --open-tenant N) [--bind IP]\n"
 		   "       [--max-body BYTES (1048576)] [--max-requests N "
-		   "(1024)]\n"
+		   "(256)]\n"
 		   "       [--max-connections N (4096)] [--timeout-s S (60)]\n"
 		   "       [--quiet]\n");
 }
@@ -682,6 +789,7 @@ main(int argc, char **argv)
 			     &http_addr, MHD_OPTION_NOTIFY_COMPLETED, completed,
 			     NULL, MHD_OPTION_CONNECTION_LIMIT, o.conn_limit,
 			     MHD_OPTION_CONNECTION_TIMEOUT, o.timeout_s,
+			     MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL,
 			     MHD_OPTION_END);
 	if (d == NULL) {
 		fprintf(stderr, "sluice-gateway: cannot listen on %s\n",
@@ -706,6 +814,7 @@ main(int argc, char **argv)
 
 		deliver();
 		receive(now);
+		conns_expire(now);
 		if (MHD_get_timeout(d, &mhd_ms) == MHD_YES && mhd_ms < 100)
 			wait_ms = (int)mhd_ms;
 		if (next != UINT64_MAX && next > now &&
@@ -719,6 +828,11 @@ main(int argc, char **argv)
 		MHD_run(d);
 	}
 	MHD_stop_daemon(d);
+	if (!o.quiet)
+		fprintf(stderr,
+			"sluice-gateway: stopped; %" PRIu64 " connections "
+			"shut down for a request not whole in %u s\n",
+			too_slow, o.timeout_s);
 	sl_rel_free(rel);
 	sl_sock_close(sock);
 	explicit_bzero(o.tokens, sizeof(o.tokens));

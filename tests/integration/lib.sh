@@ -234,9 +234,10 @@ it_gen() {
 	return $rc
 }
 
-# it_expect JSON_FILE JQ_FILTER MESSAGE: the filter must yield true.
+# it_expect JSON_FILE JQ_FILTER MESSAGE [JQ_ARG...]: the filter must
+# yield true; JQ_ARGs (e.g. --arg want "$text") are passed to jq.
 it_expect() {
-	jq -e "$2" "$1" >/dev/null 2>&1 || {
+	jq -e "${@:4}" "$2" "$1" >/dev/null 2>&1 || {
 		echo "[$IT_NAME] in $(basename "$1"): $2" >&2
 		it_fail "$3"
 	}

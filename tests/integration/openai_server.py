@@ -10,6 +10,11 @@ POST /v1/completions and /v1/chat/completions with "stream": true answer
 five characters an event, then "data: [DONE]", as vLLM's server does
 (HTTP/1.1, chunked). Anything else is a 400 with an error object. Each
 request is one line on stdout: the path and the prompt's length.
+
+Faults on demand, for the tests of what a client sees: a prompt that
+holds "[fail]" is answered 503 with an error object; one that holds
+"[cut]" streams the first two events and then closes the connection
+without "data: [DONE]".
 """
 import json
 import sys
@@ -54,18 +59,24 @@ class Handler(BaseHTTPRequestHandler):
         if not isinstance(prompt, str) or req.get("stream") is not True:
             return self.refuse(400, "stream must be true")
         print(f"{self.path} {len(prompt.encode())}", flush=True)
+        if "[fail]" in prompt:
+            return self.refuse(503, "the model is unavailable ([fail])")
         text = "echo: " + prompt
+        cut = 2 * PIECE if "[cut]" in prompt else len(text)
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
-        for i in range(0, len(text), PIECE):
+        for i in range(0, min(len(text), cut), PIECE):
             piece = text[i:i + PIECE]
             choice = ({"index": 0, "delta": {"content": piece}} if chat
                       else {"index": 0, "text": piece})
             event = {"object": "chat.completion.chunk" if chat
                      else "text_completion", "choices": [choice]}
             self.chunk(b"data: " + json.dumps(event).encode() + b"\n\n")
+        if cut < len(text):
+            self.close_connection = True
+            return
         self.chunk(b"data: [DONE]\n\n")
         self.chunk(b"")
 

@@ -30,7 +30,10 @@
 # (default tools/pipelines/factcheck.yaml), FC_RESULTS (default results),
 # FC_ENGINE_ARGS, FC_LM_BRIDGE=1
 # (the answer, claims and queries instances as sluice-bridge processes in
-# front of the emulator's HTTP side: the same answers over real HTTP).
+# front of the emulator's HTTP side: the same answers over real HTTP),
+# FC_ASK (a question: after the load, an application asks it through
+# sluice-gateway with the official npm `openai` client, streaming; the
+# answer is printed and kept in results/ask.json).
 
 set -euo pipefail
 
@@ -56,7 +59,7 @@ drain_ms=$(awk -v s="$FC_TIME_SCALE" 'BEGIN { d = 30000 * s; print (d < 5000 ? 5
 
 # Only what this job writes is replaced; results/ may hold other reports.
 rm -rf "$FC_LOGS" "$results/demo.json" "$results/sluiced-stats.json" \
-	"$results/stats.json" "$results/metrics.txt" "$results"/engine-*.json
+	"$results/ask.json" "$results/stats.json" "$results/metrics.txt" "$results"/engine-*.json
 mkdir -p "$FC_LOGS"
 case $FC_LOGS in
 /*) FC_CONTROL=$FC_LOGS/sluiced.sock ;;
@@ -92,6 +95,12 @@ sleep "$(awk -v d="$duration" 'BEGIN { print d / 3 }')"
 ctl drain --pipeline factcheck --stage bm25 --name "$drained" |
 	sed "s/^/$FC_TAG: sluicectl: /"
 wait "$gen_pid" || gen_rc=$?
+ask_rc=skipped
+if [[ -n ${FC_ASK:-} ]]; then
+	fc_say "an application asks through sluice-gateway (npm openai, streaming): $FC_ASK"
+	ask_rc=0
+	fc_ask "$FC_ASK" "$results/ask.json" || ask_rc=$?
+fi
 ctl instances --stage bm25 >"$FC_LOGS/instances-bm25.txt"
 ctl stats --json >"$results/stats.json"
 curl -sf "http://127.0.0.1:$FC_METRICS_PORT/metrics" >"$results/metrics.txt" ||
@@ -162,12 +171,25 @@ echo "reconfiguration: added $added ($added_ep), drained $drained; config genera
 sed 's/^/  /' "$FC_LOGS/instances-bm25.txt"
 echo "metrics: $results/metrics.txt ($(grep -vc '^#' "$results/metrics.txt") samples), promtool check metrics: $promtool_rc"
 echo "results: $demo $stats $results/stats.json $results/engine-*.json; answers in $FC_LOGS/results.tsv"
+if [[ $ask_rc != skipped ]]; then
+	echo "application (npm openai through sluice-gateway): $FC_ASK"
+	if [[ $ask_rc == 0 ]]; then
+		jq -r '"  \(.chunks) chunks in \(.ms) ms, finish_reason \(.finish_reason)\n  answer: \(.answer)"' \
+			"$results/ask.json"
+	else
+		echo "  failed ($ask_rc): $(cat "$results/ask.json" "$FC_LOGS/ask.err" 2>/dev/null | head -c 400)"
+	fi
+fi
 [[ $promtool_rc == 0 || $promtool_rc == skipped ]] ||
 	fc_die "promtool check metrics failed: $(head -3 "$FC_LOGS/promtool.txt")"
 
 damage=$(field '.lost + .duplicated + .misordered')
 if [[ $damage -ne 0 ]]; then
 	echo "factcheck: FAILED: lost, duplicated or misordered results" >&2
+	exit 1
+fi
+if [[ $ask_rc != skipped && $ask_rc != 0 ]]; then
+	echo "factcheck: FAILED: the application's question through the gateway" >&2
 	exit 1
 fi
 echo "factcheck: OK"

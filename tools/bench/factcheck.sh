@@ -243,6 +243,43 @@ fc_gen() {
 	return $rc
 }
 
+# fc_ask QUESTION OUT: an application's call. sluice-gateway on
+# FC_PREFIX.10:8080 in the namespace (a client of sluiced like sluicegen,
+# pipeline factcheck = id 1, one bearer token for tenant 1), and the
+# official OpenAI Node.js client (tools/openai-js/ask.mjs, npm `openai`)
+# asking QUESTION through it, streaming; the client's JSON summary
+# ({answer, chunks, finish_reason, ms} or {error}) in OUT. The gateway
+# stops with the engines. Returns the client's exit status.
+fc_ask() {
+	local question=$1 out=$2 key=$FC_LOGS/gateway.key i rc=0 token
+	local gw=$FC_BUILD/tools/sluice-gateway js=$FC_ROOT/tools/openai-js
+	[[ -x $gw ]] || fc_die "$gw was not built"
+	[[ -d $js/node_modules/openai ]] ||
+		fc_die "the npm openai client is not installed in $js (tools/deps.sh)"
+	# A fresh key for this run, readable by root only.
+	token=sk-sluice-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')
+	(
+		umask 077
+		printf '%s\n' "$token" >"$key"
+		printf '# token tenant\n%s 1\n' "$token" >"$FC_LOGS/gateway.tokens"
+	)
+	ip netns exec "$FC_NS" "$gw" --listen "$FC_PREFIX.10:8080" \
+		--server "$FC_SERVER" --bind "$FC_PREFIX.10" --model factcheck=1 \
+		--tokens "$FC_LOGS/gateway.tokens" --quiet \
+		>"$FC_LOGS/gateway.log" 2>&1 &
+	SL_ENGINE_PIDS+=($!)
+	for ((i = 0; i < 100; i++)); do
+		ip netns exec "$FC_NS" ss -Hltn "src $FC_PREFIX.10:8080" 2>/dev/null |
+			grep -q . && break
+		sleep 0.05
+	done
+	((i < 100)) || fc_die "sluice-gateway does not listen on $FC_PREFIX.10:8080"
+	ip netns exec "$FC_NS" node "$js/ask.mjs" --json --timeout 60 \
+		--base-url "http://$FC_PREFIX.10:8080/v1" --api-key-file "$key" \
+		--model factcheck "$question" >"$out" 2>"$FC_LOGS/ask.err" || rc=$?
+	return $rc
+}
+
 # fc_engine_stats OUT: the engines' stats files as one JSON array.
 fc_engine_stats() {
 	jq -s '.' "$FC_LOGS"/engine-*.json >"$1" 2>/dev/null || echo '[]' >"$1"
