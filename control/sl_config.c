@@ -329,6 +329,41 @@ get_load_bound(struct sl_cfg_ctx *c, const yaml_node_t *node, const char *path,
 	return 0;
 }
 
+/*
+ * An engine stage's prompt template: what a bridge (sluice-bridge
+ * --config) sends its model for each input stream, "{input}" standing
+ * for the stream's text. 1..SL_PROMPT_MAX bytes (libyaml has checked
+ * the UTF-8), with at least one "{input}": a prompt without its input
+ * would ask every request the same question.
+ */
+static int
+parse_prompt(struct sl_cfg_ctx *c, const yaml_node_t *node, const char *path,
+	     struct sl_stage_cfg *st)
+{
+	char sub[SL_CFG_PATH_MAX];
+	const char *s;
+	size_t n;
+
+	cfg_path_key(sub, path, "prompt");
+	if (cfg_expect_scalar(c, node, sub))
+		return -EINVAL;
+	s = (const char *)node->data.scalar.value;
+	n = node->data.scalar.length;
+	if (n == 0 || n > SL_PROMPT_MAX)
+		return cfg_fail(c, node, sub, "must be 1..%u bytes, got %zu",
+				SL_PROMPT_MAX, n);
+	if (memchr(s, '\0', n) != NULL)
+		return cfg_fail(c, node, sub, "must not hold a NUL character");
+	if (strstr(s, "{input}") == NULL)
+		return cfg_fail(c, node, sub,
+				"must hold {input}, where the stream's text "
+				"goes");
+	st->prompt = strndup(s, n);
+	if (st->prompt == NULL)
+		return cfg_fail(c, node, sub, "out of memory");
+	return 0;
+}
+
 /* Operator keys: v[] as collected by parse_stage. */
 static int
 parse_operator(struct sl_cfg_ctx *c, const yaml_node_t *node, const char *path,
@@ -342,7 +377,8 @@ parse_operator(struct sl_cfg_ctx *c, const yaml_node_t *node, const char *path,
 	    cfg_only_for(c, v[5], path, "load_bound", "engine stages",
 			 st->kind) ||
 	    cfg_only_for(c, v[9], path, "idempotent", "engine stages",
-			 st->kind))
+			 st->kind) ||
+	    cfg_only_for(c, v[10], path, "prompt", "engine stages", st->kind))
 		return -EINVAL;
 	/* A group is keyed by the first `aggregation` ids: with none, one
 	 * operator state would mix every request. */
@@ -385,11 +421,11 @@ parse_stage(struct sl_cfg_ctx *c, const yaml_node_t *node, const char *path,
 		"name",       "aggregation", "balance",
 		"instances",  "operator",    "load_bound",
 		"k",          "max_groups",  "max_group_bytes",
-		"idempotent", NULL};
+		"idempotent", "prompt",      NULL};
 	static const char *const operators[] = {"count", "sum", "topk",
 						"concat", NULL};
 	char sub[SL_CFG_PATH_MAX], q[SL_CFG_QUOTE_MAX + 1];
-	yaml_node_t *v[10];
+	yaml_node_t *v[11];
 	uint32_t agg = 0;
 	unsigned int kind;
 
@@ -445,6 +481,8 @@ parse_stage(struct sl_cfg_ctx *c, const yaml_node_t *node, const char *path,
 		if (cfg_get_bool(c, v[9], sub, &st->idempotent))
 			return -EINVAL;
 	}
+	if (v[10] != NULL && parse_prompt(c, v[10], path, st))
+		return -EINVAL;
 	if (v[5] != NULL) {
 		cfg_path_key(sub, path, "load_bound");
 		/* Bounded load spreads keys; with no key there is nothing

@@ -119,6 +119,9 @@ sl_config_free(struct sl_config *cfg)
 			hs_free_database(cfg->pipelines[i].edges[j].split_db);
 	for (i = 0; i < cfg->n_guards; i++)
 		sl_guard_ref_put(cfg->guards[i].ref);
+	for (i = 0; i < SL_MAX_PIPELINES; i++)
+		for (j = 0; j < SL_MAX_STAGES; j++)
+			free(cfg->pipelines[i].stages[j].prompt);
 	free(cfg);
 }
 
@@ -274,15 +277,22 @@ sl_config_clone(const struct sl_config *cfg)
 	/* Guard sets are shared, not recompiled. */
 	for (unsigned int i = 0; i < c->n_guards; i++)
 		sl_guard_ref_get(c->guards[i].ref);
+	/* Split databases and prompts are @c's own, made below: until then
+	 * @c holds none of them (a failure frees what @c made only). */
+	for (unsigned int i = 0; i < SL_MAX_PIPELINES; i++) {
+		for (unsigned int j = 0; j < SL_MAX_EDGES; j++)
+			c->pipelines[i].edges[j].split_db = NULL;
+		for (unsigned int j = 0; j < SL_MAX_STAGES; j++)
+			c->pipelines[i].stages[j].prompt = NULL;
+	}
 	for (unsigned int i = 0; i < SL_MAX_PIPELINES; i++)
 		for (unsigned int j = 0; j < SL_MAX_EDGES; j++) {
 			struct sl_edge_cfg *e = &c->pipelines[i].edges[j];
 			hs_compile_error_t *ce = NULL;
 			hs_database_t *db = NULL;
 
-			if (e->split_db == NULL)
+			if (cfg->pipelines[i].edges[j].split_db == NULL)
 				continue;
-			e->split_db = NULL;
 			if (hs_compile(e->pattern,
 				       HS_FLAG_UTF8 | HS_FLAG_DOTALL,
 				       HS_MODE_STREAM, NULL, &db,
@@ -293,6 +303,19 @@ sl_config_clone(const struct sl_config *cfg)
 				return NULL;
 			}
 			e->split_db = db;
+		}
+	for (unsigned int i = 0; i < SL_MAX_PIPELINES; i++)
+		for (unsigned int j = 0; j < SL_MAX_STAGES; j++) {
+			const char *p = cfg->pipelines[i].stages[j].prompt;
+
+			if (p == NULL)
+				continue;
+			c->pipelines[i].stages[j].prompt = strdup(p);
+			if (c->pipelines[i].stages[j].prompt == NULL) {
+				sl_config_free(c);
+				errno = ENOMEM;
+				return NULL;
+			}
 		}
 	return c;
 }

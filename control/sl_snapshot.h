@@ -21,6 +21,8 @@
 #include "sl_wire.h"
 
 #define SL_NAME_MAX 32
+/* A stage's prompt template (`prompt:`), bytes. */
+#define SL_PROMPT_MAX 16384
 #define SL_MAX_PIPELINES 8
 #define SL_MAX_STAGES 16    /* per pipeline */
 #define SL_MAX_INSTANCES 32 /* per stage */
@@ -164,6 +166,10 @@ struct sl_stage_cfg {
 	/* Engines: a stream whose instance died before answering anything
 	 * may be sent again to another instance (else it is aborted). */
 	bool idempotent;
+	/* Engines: the prompt template a bridge renders for each input
+	 * stream (`prompt:`, "{input}" = the stream's text); NULL: none.
+	 * Not read by the dataplane; the config owns it. */
+	char *prompt;
 	uint8_t n_in_edges;
 	uint8_t n_out_edges;
 	uint16_t out_edges[SL_MAX_OUT_EDGES]; /* indexes into edges[] */

@@ -60,6 +60,7 @@
 
 #include "engine/engine.h"
 #include "engine/http.h"
+#include "sl_config.h"
 #include "sl_opt.h"
 
 #ifndef SL_SOURCE_DIR
@@ -489,7 +490,8 @@ usage(FILE *f)
 		"/v1/chat/completions)\n"
 		"  openai (a bridge to an OpenAI-compatible server):\n"
 		"       --upstream URL [--api completions|chat (completions)]\n"
-		"       [--model NAME] [--prompt TEXT (\"{input}\")]\n"
+		"       [--model NAME] [--prompt TEXT (\"{input}\")"
+		" | --config FILE --stage PIPELINE/STAGE]\n"
 		"       [--api-key-file FILE (else $OPENAI_API_KEY)]\n"
 		"       [--max-tokens N] [--max-num-seqs N (256) streaming at "
 		"once]\n"
@@ -538,11 +540,72 @@ struct engine_opts {
 	const char *api;
 	const char *model;
 	const char *api_key_file;
+	const char *config; /* --config FILE --stage PIPELINE/STAGE: prompt */
+	const char *stage;
 	double first_token_ms;
 	double idle_ms;
 	unsigned int retries;
 	unsigned int max_tokens;
 };
+
+/*
+ * --config FILE --stage PIPELINE/STAGE: the stage's prompt template from
+ * the pipeline file sluiced runs (`prompt:`; none: the input alone). The
+ * file is compiled as sluiced compiles it, so a file sluiced would refuse
+ * is refused here with the same message. 0, or -1 after a message.
+ */
+static int
+engine_config_prompt(struct engine *e, const struct engine_opts *o)
+{
+	char err[512], pipeline[SL_NAME_MAX];
+	const char *slash = o->stage ? strchr(o->stage, '/') : NULL;
+	struct sl_config *cfg;
+	int rc = -1;
+
+	if (slash == NULL || slash == o->stage ||
+	    (size_t)(slash - o->stage) >= sizeof(pipeline)) {
+		fprintf(stderr, "sluice-engine: --config needs --stage "
+				"PIPELINE/STAGE\n");
+		return -1;
+	}
+	if (e->prompt != NULL) {
+		fprintf(stderr, "sluice-engine: --prompt or --config, not "
+				"both\n");
+		return -1;
+	}
+	snprintf(pipeline, sizeof(pipeline), "%.*s", (int)(slash - o->stage),
+		 o->stage);
+	cfg = sl_config_load(o->config, err, sizeof(err));
+	if (cfg == NULL) {
+		fprintf(stderr, "sluice-engine: %s\n", err);
+		return -1;
+	}
+	for (unsigned int p = 0; p < cfg->n_pipelines; p++) {
+		const struct sl_pipeline_cfg *pl = &cfg->pipelines[p];
+
+		for (unsigned int s = 0; s < pl->n_stages; s++) {
+			const char *t = pl->stages[s].prompt;
+
+			if (strcmp(pl->name, pipeline) != 0 ||
+			    strcmp(pl->stages[s].name, slash + 1) != 0)
+				continue;
+			rc = 0;
+			if (t != NULL && (e->prompt_owned = strdup(t)) == NULL)
+				rc = -ENOMEM;
+		}
+	}
+	sl_config_free(cfg);
+	if (rc < 0) {
+		if (rc == -ENOMEM)
+			fprintf(stderr, "sluice-engine: out of memory\n");
+		else
+			fprintf(stderr, "sluice-engine: %s has no stage %s\n",
+				o->config, o->stage);
+		return -1;
+	}
+	e->prompt = e->prompt_owned;
+	return 0;
+}
 
 /* The upstream's key: --api-key-file's first line, else $OPENAI_API_KEY,
  * else none. Never printed. 0, or -1 after a message. */
@@ -716,6 +779,8 @@ engine_parse_args(int argc, char **argv, struct engine *e,
 		SL_OPT_S("api", &o->api),
 		SL_OPT_S("model", &o->model),
 		SL_OPT_S("prompt", &e->prompt),
+		SL_OPT_S("config", &o->config),
+		SL_OPT_S("stage", &o->stage),
 		SL_OPT_S("api-key-file", &o->api_key_file),
 		SL_OPT_D("first-token-timeout-ms", &o->first_token_ms, 1,
 			 3.6e6),
@@ -760,6 +825,19 @@ engine_parse_args(int argc, char **argv, struct engine *e,
 				    : "--role openai needs --upstream URL");
 		return 2;
 	}
+	if ((o->config != NULL || o->stage != NULL) &&
+	    e->role != SL_ENGINE_ROLE_OPENAI) {
+		fprintf(stderr, "sluice-engine: --config and --stage are for "
+				"--role openai\n");
+		return 2;
+	}
+	if ((o->config != NULL) != (o->stage != NULL)) {
+		fprintf(stderr, "sluice-engine: --config and --stage go "
+				"together\n");
+		return 2;
+	}
+	if (o->config != NULL && engine_config_prompt(e, o) < 0)
+		return 2;
 	if (o->api != NULL && strcmp(o->api, "chat") != 0 &&
 	    strcmp(o->api, "completions") != 0) {
 		fprintf(stderr,
@@ -1057,5 +1135,6 @@ main(int argc, char **argv)
 	sl_model_replay_free(e.replay);
 	free(e.table);
 	sl_sock_close(e.sock);
+	free(e.prompt_owned);
 	return rc < 0 ? 1 : 0;
 }

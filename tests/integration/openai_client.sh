@@ -9,7 +9,8 @@
 #     -> sluiced -> polish (sluice-bridge, completions API) -> sluiced
 #     -> sluice-gateway -> ask.mjs,
 #
-# each bridge in front of openai_server.py (HTTP/1.1, server-sent events).
+# each bridge in front of openai_server.py (HTTP/1.1, server-sent events)
+# and rendering its stage's prompt from the pipeline file (`prompt:`).
 # Asserts, byte for byte: streaming and whole answers on both endpoints;
 # the refusals as the client reports them (a wrong key 401, an unknown
 # pipeline 404 model_not_found); a model server that fails (503: the
@@ -54,12 +55,8 @@ wait_tcp() {
 }
 wait_tcp "$server" "the model server"
 
-sl_engine_start "$IT_NS" "$SLUICE_BRIDGE" "$IT_WORK" answer/0 "$P.11:7801" \
-	--upstream "http://$server" --api chat --prompt "Q: {input}"
-sl_engine_start "$IT_NS" "$SLUICE_BRIDGE" "$IT_WORK" polish/0 "$P.12:7801" \
-	--upstream "http://$server" --api completions --prompt "P: {input}"
-it_wait_udp "$P.11:7801" "$P.12:7801"
-
+# The prompts live in the pipeline file (`prompt:`); each bridge renders
+# its stage's (--config, --stage) as sluiced compiles the same file.
 cat >"$IT_WORK/pipeline.yaml" <<YAML
 sluiced: {address: $P.1, port: $IT_PORT}
 flows: {size: 4096, idle_timeout_ms: 5000, reorder_window: 16}
@@ -68,9 +65,24 @@ pipelines:
   - name: ask
     id: 3
     stages:
-      - {name: answer, instances: [$P.11:7801]}
-      - {name: polish, instances: [$P.12:7801]}
+      - {name: answer, prompt: "Q: {input}", instances: [$P.11:7801]}
+      - {name: polish, prompt: "P: {input}", instances: [$P.12:7801]}
 YAML
+sl_engine_start "$IT_NS" "$SLUICE_BRIDGE" "$IT_WORK" answer/0 "$P.11:7801" \
+	--upstream "http://$server" --api chat \
+	--config "$IT_WORK/pipeline.yaml" --stage ask/answer
+sl_engine_start "$IT_NS" "$SLUICE_BRIDGE" "$IT_WORK" polish/0 "$P.12:7801" \
+	--upstream "http://$server" --api completions \
+	--config "$IT_WORK/pipeline.yaml" --stage ask/polish
+it_wait_udp "$P.11:7801" "$P.12:7801"
+
+# A stage the file does not have is refused before anything starts.
+rc=0
+"$SLUICE_BRIDGE" --listen 127.0.0.1:0 --upstream "http://$server" \
+	--config "$IT_WORK/pipeline.yaml" --stage ask/nope >"$IT_WORK/nostage.txt" 2>&1 || rc=$?
+[[ $rc -eq 2 ]] && grep -q "pipeline.yaml has no stage ask/nope" "$IT_WORK/nostage.txt" ||
+	it_fail "a missing stage: exit $rc: $(cat "$IT_WORK/nostage.txt")"
+
 it_sluiced "$IT_WORK/pipeline.yaml"
 
 token=sk-it-$$-$RANDOM

@@ -287,6 +287,47 @@ test_hardening_keys(void)
 	sl_config_free(cfg);
 }
 
+/* A stage's prompt template: kept with the stage, copied by a clone (each
+ * config frees its own), absent where not written. */
+static void
+test_prompt(void)
+{
+	char err[256] = "";
+	struct sl_config *cfg =
+		parse("sluiced: {address: 10.0.0.1}\n"
+		      "clients: [10.0.1.0/24]\n"
+		      "pipelines:\n"
+		      "  - name: p\n"
+		      "    id: 1\n"
+		      "    stages:\n"
+		      "      - name: a\n"
+		      "        prompt: |\n"
+		      "          Q: {input}\n"
+		      "          A ({input}, again): 東京\n"
+		      "        instances: [10.0.2.1:1]\n"
+		      "      - {name: b, instances: [10.0.3.1:1]}\n",
+		      err, sizeof(err));
+	struct sl_config *copy;
+
+	CU_ASSERT_STRING_EQUAL(err, "");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(cfg->pipelines[0].stages[0].prompt);
+	CU_ASSERT_STRING_EQUAL(cfg->pipelines[0].stages[0].prompt,
+			       "Q: {input}\nA ({input}, again): 東京\n");
+	CU_ASSERT_PTR_NULL(cfg->pipelines[0].stages[1].prompt);
+	copy = sl_config_clone(cfg);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(copy);
+	CU_ASSERT_PTR_NOT_EQUAL(copy->pipelines[0].stages[0].prompt,
+				cfg->pipelines[0].stages[0].prompt);
+	CU_ASSERT_STRING_EQUAL(copy->pipelines[0].stages[0].prompt,
+			       cfg->pipelines[0].stages[0].prompt);
+	CU_ASSERT_PTR_NULL(copy->pipelines[0].stages[1].prompt);
+	sl_config_free(cfg); /* the copy's own stays */
+	CU_ASSERT_STRING_EQUAL(copy->pipelines[0].stages[0].prompt,
+			       "Q: {input}\nA ({input}, again): 東京\n");
+	sl_config_free(copy);
+}
+
 static void
 test_default_name_long_stage(void)
 {
@@ -689,6 +730,43 @@ static const struct bad_case bad_cases[] = {
 	  "      - {name: a, instances: [10.0.0.2:1]}\n"
 	  "      - {name: t, operator: count, aggregation: 1, idempotent: true}\n",
 	  "t.yaml:7: pipelines[0].stages[1].idempotent: only for engine stages, not operator count" },
+	/* Prompt templates. */
+	{ "sluiced: {address: 10.77.0.1}\n"
+	  "pipelines:\n"
+	  "  - name: p\n"
+	  "    id: 1\n"
+	  "    stages:\n"
+	  "      - {name: a, prompt: \"Answer briefly.\", instances: [10.0.0.2:1]}\n",
+	  "t.yaml:6: pipelines[0].stages[0].prompt: must hold {input}, where the stream's text goes" },
+	{ "sluiced: {address: 10.77.0.1}\n"
+	  "pipelines:\n"
+	  "  - name: p\n"
+	  "    id: 1\n"
+	  "    stages:\n"
+	  "      - {name: a, prompt: \"\", instances: [10.0.0.2:1]}\n",
+	  "t.yaml:6: pipelines[0].stages[0].prompt: must be 1..16384 bytes, got 0" },
+	{ "sluiced: {address: 10.77.0.1}\n"
+	  "pipelines:\n"
+	  "  - name: p\n"
+	  "    id: 1\n"
+	  "    stages:\n"
+	  "      - {name: a, prompt: [\"{input}\"], instances: [10.0.0.2:1]}\n",
+	  "t.yaml:6: pipelines[0].stages[0].prompt: must be a scalar, got a list" },
+	{ "sluiced: {address: 10.77.0.1}\n"
+	  "pipelines:\n"
+	  "  - name: p\n"
+	  "    id: 1\n"
+	  "    stages:\n"
+	  "      - {name: a, prompt: \"x\\0{input}\", instances: [10.0.0.2:1]}\n",
+	  "t.yaml:6: pipelines[0].stages[0].prompt: must not hold a NUL character" },
+	{ "sluiced: {address: 10.77.0.1}\n"
+	  "pipelines:\n"
+	  "  - name: p\n"
+	  "    id: 1\n"
+	  "    stages:\n"
+	  "      - {name: a, instances: [10.0.0.2:1]}\n"
+	  "      - {name: t, operator: concat, aggregation: 1, prompt: \"{input}\"}\n",
+	  "t.yaml:7: pipelines[0].stages[1].prompt: only for engine stages, not operator concat" },
 };
 /* clang-format on */
 
@@ -1901,6 +1979,7 @@ main(int argc, char **argv)
 		{"every field", test_full},
 		{"defaults", test_defaults},
 		{"hardening keys", test_hardening_keys},
+		{"prompt templates", test_prompt},
 		{"default instance name, long stage",
 		 test_default_name_long_stage},
 		{"rejections", test_bad},

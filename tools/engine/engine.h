@@ -163,6 +163,7 @@ struct engine {
 	struct sl_upstream_cfg up_cfg;
 	struct sl_upstream *up;
 	const char *prompt; /* NULL: the input alone */
+	char *prompt_owned; /* --config's copy, freed at exit */
 	struct sl_job *up_running;
 	/* replay */
 	struct sl_model_replay *replay;
