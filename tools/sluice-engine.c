@@ -62,6 +62,7 @@
 #include "engine/http.h"
 #include "sl_config.h"
 #include "sl_opt.h"
+#include "sl_prom.h"
 
 #ifndef SL_SOURCE_DIR
 #define SL_SOURCE_DIR "."
@@ -89,7 +90,7 @@ engine_on_signal(int sig)
 
 /* Names come from the command line: keep the stats file valid JSON. */
 static void
-json_string(FILE *f, const char *s)
+put_json_string(FILE *f, const char *s)
 {
 	fputc('"', f);
 	for (; *s; s++) {
@@ -105,23 +106,12 @@ json_string(FILE *f, const char *s)
 	fputc('"', f);
 }
 
-static int
-engine_write_stats(const struct engine *e)
+/* The stats object, as --stats-file holds it, to @f. */
+static void
+engine_stats_json(const struct engine *e, FILE *f)
 {
-	char tmp[4096];
-	FILE *f;
-	int n;
-
-	if (e->stats_file == NULL)
-		return 0;
-	n = snprintf(tmp, sizeof(tmp), "%s.tmp", e->stats_file);
-	if (n < 0 || (size_t)n >= sizeof(tmp))
-		return -ENAMETOOLONG;
-	f = fopen(tmp, "w");
-	if (f == NULL)
-		return -errno;
 	fputs("{\"name\": ", f);
-	json_string(f, e->name);
+	put_json_string(f, e->name);
 	fprintf(f,
 		", \"streams\": %llu, "
 		"\"streams_completed\": %llu, \"fragments_in\": %llu, "
@@ -235,19 +225,48 @@ engine_write_stats(const struct engine *e)
 				: 0.0,
 			(unsigned long long)e->st.lines_out);
 	fputs("}\n", f);
-	if (fclose(f) != 0) {
-		int err = errno;
+}
 
-		unlink(tmp);
-		return -err;
-	}
-	if (rename(tmp, e->stats_file) < 0) {
-		int err = errno;
+/* The stats: to --stats-file, and as Prometheus text to --metrics (the
+ * same numbers, sluice_engine_* or sluice_bridge_*, labelled with the
+ * instance's name). 0 or -errno. */
+static int
+engine_write_stats(const struct engine *e)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *m;
+	int rc = 0;
 
-		unlink(tmp);
-		return -err;
+	if (e->stats_file == NULL && e->metrics == NULL)
+		return 0;
+	m = open_memstream(&buf, &len);
+	if (m == NULL)
+		return -errno;
+	engine_stats_json(e, m);
+	if (fclose(m) != 0) {
+		free(buf);
+		return -ENOMEM;
 	}
-	return 0;
+	if (e->stats_file != NULL)
+		rc = sl_file_replace(e->stats_file, buf, len);
+	if (e->metrics != NULL) {
+		json_t *j = json_loadb(buf, len, 0, NULL);
+		struct sl_text t = {0};
+
+		/* Out of memory: /metrics keeps the last text. */
+		if (j != NULL &&
+		    sl_prom_from_json(j,
+				      e->role == SL_ENGINE_ROLE_OPENAI
+					      ? "sluice_bridge"
+					      : "sluice_engine",
+				      "name", e->name, &t) == 0)
+			sl_prom_publish(e->metrics, t.buf, t.len);
+		json_decref(j);
+		sl_text_free(&t);
+	}
+	free(buf);
+	return rc;
 }
 
 /*
@@ -460,7 +479,7 @@ usage(FILE *f)
 		"       [--role transform|answer|claims|queries|bm25|encoder|"
 		"rerank|replay]\n"
 		"       [--transform echo|upper|rot13] [--duration SEC]\n"
-		"       [--stats-file PATH] [--quiet]\n"
+		"       [--stats-file PATH] [--metrics IP:PORT] [--quiet]\n"
 		"  timed roles:\n"
 		"       [--time-scale F (1)] [--seed S (0)] [--corpus FILE]\n"
 		"       [--max-queue N (4096)] [--max-wait-ms MS (0: none)]\n"
@@ -540,7 +559,8 @@ struct engine_opts {
 	const char *api;
 	const char *model;
 	const char *api_key_file;
-	const char *config; /* --config FILE --stage PIPELINE/STAGE: prompt */
+	const char *metrics; /* --metrics IP:PORT: GET /metrics */
+	const char *config;  /* --config FILE --stage PIPELINE/STAGE: prompt */
 	const char *stage;
 	double first_token_ms;
 	double idle_ms;
@@ -740,6 +760,7 @@ engine_parse_args(int argc, char **argv, struct engine *e,
 		SL_OPT_S("transform", &transform),
 		SL_OPT_D("duration", duration, 0, DBL_MAX),
 		SL_OPT_S("stats-file", &e->stats_file),
+		SL_OPT_S("metrics", &o->metrics),
 		SL_OPT_F("quiet", &e->quiet),
 		SL_OPT_F("help", help),
 		SL_OPT_S("role", &role),
@@ -1095,6 +1116,9 @@ main(int argc, char **argv)
 		return rc;
 	if (o.http != NULL && (e.http = sl_http_open(&e, o.http)) == NULL)
 		return 1;
+	if (o.metrics != NULL &&
+	    (e.metrics = sl_prom_serve(o.metrics, "sluice-engine")) == NULL)
+		return 1;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = engine_on_signal;
 	sigemptyset(&sa.sa_mask);
@@ -1135,6 +1159,7 @@ main(int argc, char **argv)
 	sl_model_replay_free(e.replay);
 	free(e.table);
 	sl_sock_close(e.sock);
+	sl_prom_close(e.metrics);
 	free(e.prompt_owned);
 	return rc < 0 ? 1 : 0;
 }

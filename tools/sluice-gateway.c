@@ -29,6 +29,12 @@
  * the UDP socket to sluiced; every stream goes through libsluice's sl_rel
  * (loss repair both ways). A connection waiting for its answer is
  * suspended and resumed when fragments come.
+ *
+ * Counters (requests, answered, aborted, cancelled, refusals by status,
+ * connections shut down as too slow, loss repair): --stats-file (JSON,
+ * once a second and at exit) and --metrics IP:PORT (the same numbers as
+ * Prometheus text, sluice_gateway_*, on GET /metrics: a port of its own,
+ * not the public one).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -46,6 +52,7 @@
 
 #include "sl_openai.h"
 #include "sl_opt.h"
+#include "sl_prom.h"
 #include "sluice.h"
 
 #define GW_MODELS_MAX 16
@@ -83,6 +90,8 @@ static struct {
 	const char *server;
 	const char *bind;
 	const char *tokens_file;
+	const char *stats_file;
+	const char *metrics;
 	unsigned int open_tenant; /* 0: tokens required */
 	unsigned int max_body;
 	unsigned int max_requests;
@@ -112,10 +121,22 @@ struct gw_conn {
 	bool receiving; /* a request is arriving, not yet whole */
 };
 
+/* What happened, for --stats-file and --metrics. */
+static struct {
+	uint64_t requests;  /* sent to sluiced */
+	uint64_t streamed;  /* ... of which with "stream": true */
+	uint64_t answered;  /* ended by the pipeline's END */
+	uint64_t aborted;   /* ended by an ABORT (or an answer too long) */
+	uint64_t cancelled; /* the client went away before the end */
+	uint64_t refused_400, refused_401, refused_404, refused_413;
+	uint64_t refused_429;
+	uint64_t too_slow; /* connections shut down for a late request */
+} st;
+
 static struct sl_sock *sock;
 static struct sl_rel *rel;
 static struct gw_conn *conns;
-static uint64_t too_slow; /* connections shut down for a late request */
+static struct sl_prom_server *metrics;
 static struct gw_req *in_flight;
 static unsigned int n_in_flight;
 static uint64_t id_prefix, id_next;
@@ -157,6 +178,10 @@ take(struct gw_req *r, const struct sl_frag_view *v)
 		goto wake;
 	}
 	r->sse.finished = true;
+	if (r->aborted)
+		st.aborted++;
+	else
+		st.answered++;
 	if (r->stream && r->aborted)
 		sl_openai_event(
 			&r->sse,
@@ -278,6 +303,25 @@ static enum MHD_Result
 reply_error(struct MHD_Connection *c, unsigned int status, const char *msg,
 	    const char *code)
 {
+	switch (status) {
+	case MHD_HTTP_BAD_REQUEST:
+		st.refused_400++;
+		break;
+	case MHD_HTTP_UNAUTHORIZED:
+		st.refused_401++;
+		break;
+	case MHD_HTTP_NOT_FOUND:
+		st.refused_404++;
+		break;
+	case MHD_HTTP_CONTENT_TOO_LARGE:
+		st.refused_413++;
+		break;
+	case MHD_HTTP_TOO_MANY_REQUESTS:
+		st.refused_429++;
+		break;
+	default:
+		break;
+	}
 	return sl_openai_reply(
 		c, status, sl_openai_error(msg, "invalid_request_error", code));
 }
@@ -411,7 +455,10 @@ start(struct gw_req *r, bool *replied)
 		n_in_flight++;
 		r->in_flight = true;
 		r->started = true;
+		st.requests++;
+		st.streamed += r->stream;
 		if (send_prompt(r, prompt, len, sl_now_ns()) < 0) {
+			st.aborted++;
 			r->sse.finished = r->aborted = true;
 			r->reason = SL_ABORT_ENGINE;
 			unlink_req(r);
@@ -420,6 +467,71 @@ start(struct gw_req *r, bool *replied)
 	}
 	json_decref(req);
 	return rc;
+}
+
+/* ---- stats ---- */
+
+/* The counters as one JSON object (@final: the last, at exit). */
+static json_t *
+stats_json(bool final)
+{
+	json_t *j, *relj = NULL;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&buf, &len);
+
+	if (m != NULL) {
+		sl_rel_counters_json(m, sl_rel_counters(rel), NULL);
+		if (fclose(m) == 0)
+			relj = json_loadb(buf, len, 0, NULL);
+		free(buf);
+	}
+	j = json_pack(
+		"{s:b, s:I, s:I, s:I, s:I, s:I, "
+		"s:{s:I, s:I, s:I, s:I, s:I}, s:I, s:i, s:o*}",
+		"final", final, "requests", (json_int_t)st.requests, "streamed",
+		(json_int_t)st.streamed, "answered", (json_int_t)st.answered,
+		"aborted", (json_int_t)st.aborted, "cancelled",
+		(json_int_t)st.cancelled, "refused", "400",
+		(json_int_t)st.refused_400, "401", (json_int_t)st.refused_401,
+		"404", (json_int_t)st.refused_404, "413",
+		(json_int_t)st.refused_413, "429", (json_int_t)st.refused_429,
+		"too_slow", (json_int_t)st.too_slow, "in_flight",
+		(int)n_in_flight, "rel", relj);
+	return j;
+}
+
+/* --stats-file and --metrics, once a second and at exit. */
+static void
+stats_write(bool final)
+{
+	json_t *j;
+
+	if (o.stats_file == NULL && metrics == NULL)
+		return;
+	j = stats_json(final);
+	if (j == NULL)
+		return;
+	if (o.stats_file != NULL) {
+		char *text = json_dumps(j, JSON_COMPACT);
+
+		if (text == NULL ||
+		    sl_file_replace(o.stats_file, text, strlen(text)) < 0)
+			fprintf(stderr, "sluice-gateway: cannot write %s\n",
+				o.stats_file);
+		free(text);
+	}
+	if (metrics != NULL) {
+		struct sl_text t = {0};
+
+		/* Out of memory: /metrics keeps the last text. "final"
+		 * is the file's word, not a measure. */
+		json_object_del(j, "final");
+		if (sl_prom_from_json(j, "sluice_gateway", NULL, NULL, &t) == 0)
+			sl_prom_publish(metrics, t.buf, t.len);
+		sl_text_free(&t);
+	}
+	json_decref(j);
 }
 
 /* ---- connections ---- */
@@ -495,7 +607,7 @@ conns_expire(uint64_t now)
 		ci = MHD_get_connection_info(gc->c,
 					     MHD_CONNECTION_INFO_CONNECTION_FD);
 		if (ci != NULL && shutdown(ci->connect_fd, SHUT_RDWR) == 0)
-			too_slow++;
+			st.too_slow++;
 	}
 }
 
@@ -604,6 +716,7 @@ completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	if (r == NULL)
 		return;
 	if (r->in_flight) {
+		st.cancelled++;
 		send_abort(r);
 		unlink_req(r);
 	}
@@ -677,13 +790,14 @@ add_model(const char *spec)
 static void
 usage(FILE *f)
 {
-	fprintf(f, "usage: sluice-gateway --listen IP:PORT --server IP:PORT\n"
-		   "       --model NAME=PIPELINE_ID [--model ...]\n"
-		   "       (--tokens FILE | --open-tenant N) [--bind IP]\n"
-		   "       [--max-body BYTES (1048576)] [--max-requests N "
-		   "(256)]\n"
-		   "       [--max-connections N (4096)] [--timeout-s S (60)]\n"
-		   "       [--quiet]\n");
+	fprintf(f,
+		"usage: sluice-gateway --listen IP:PORT --server IP:PORT\n"
+		"       --model NAME=PIPELINE_ID [--model ...]\n"
+		"       (--tokens FILE | --open-tenant N) [--bind IP]\n"
+		"       [--max-body BYTES (1048576)] [--max-requests N "
+		"(256)]\n"
+		"       [--max-connections N (4096)] [--timeout-s S (60)]\n"
+		"       [--stats-file PATH] [--metrics IP:PORT] [--quiet]\n");
 }
 
 static void
@@ -709,6 +823,8 @@ main(int argc, char **argv)
 		SL_OPT_N("max-requests", &o.max_requests, 1, 1u << 20),
 		SL_OPT_N("max-connections", &o.conn_limit, 1, 1u << 20),
 		SL_OPT_N("timeout-s", &o.timeout_s, 1, 3600),
+		SL_OPT_S("stats-file", &o.stats_file),
+		SL_OPT_S("metrics", &o.metrics),
 		SL_OPT_F("quiet", &o.quiet),
 		SL_OPT_F("help", &help),
 	};
@@ -720,6 +836,7 @@ main(int argc, char **argv)
 	const union MHD_DaemonInfo *info;
 	uint32_t prefix;
 	int n_rest = 0, epfd;
+	uint64_t next_stats = 0;
 
 	/* --model NAME=ID may be given again and again: taken out first,
 	 * the rest is a table's. */
@@ -796,6 +913,9 @@ main(int argc, char **argv)
 			o.listen);
 		return 1;
 	}
+	if (o.metrics != NULL &&
+	    (metrics = sl_prom_serve(o.metrics, "sluice-gateway")) == NULL)
+		return 1;
 	info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_EPOLL_FD);
 	epfd = info->epoll_fd;
 	memset(&sa, 0, sizeof(sa));
@@ -815,6 +935,10 @@ main(int argc, char **argv)
 		deliver();
 		receive(now);
 		conns_expire(now);
+		if (now >= next_stats) {
+			stats_write(false);
+			next_stats = now + 1000000000u;
+		}
 		if (MHD_get_timeout(d, &mhd_ms) == MHD_YES && mhd_ms < 100)
 			wait_ms = (int)mhd_ms;
 		if (next != UINT64_MAX && next > now &&
@@ -828,11 +952,15 @@ main(int argc, char **argv)
 		MHD_run(d);
 	}
 	MHD_stop_daemon(d);
+	stats_write(true);
+	sl_prom_close(metrics);
 	if (!o.quiet)
 		fprintf(stderr,
-			"sluice-gateway: stopped; %" PRIu64 " connections "
-			"shut down for a request not whole in %u s\n",
-			too_slow, o.timeout_s);
+			"sluice-gateway: stopped; %" PRIu64
+			" requests, %" PRIu64
+			" connections shut down for a request not whole in "
+			"%u s\n",
+			st.requests, st.too_slow, o.timeout_s);
 	sl_rel_free(rel);
 	sl_sock_close(sock);
 	explicit_bzero(o.tokens, sizeof(o.tokens));

@@ -20,7 +20,10 @@
 # slow and idle clients: headers trickled a byte at a time are shut down
 # when the request is not whole within --timeout-s, hundreds of idle
 # connections beyond --max-connections are all closed within their bound,
-# and a real request is answered afterwards. Every mbuf back; the token never logged.
+# and a real request is answered afterwards. The counters of the gateway
+# and the bridges, in their stats files and as Prometheus text on
+# /metrics (promtool-clean), are exactly what happened. Every mbuf back;
+# the token never logged.
 #
 # usage: openai_client.sh WORK_BASE
 #   (binaries in SLUICED SLUICE_BRIDGE SLUICE_GATEWAY NETNS_SH)
@@ -69,10 +72,10 @@ pipelines:
       - {name: polish, prompt: "P: {input}", instances: [$P.12:7801]}
 YAML
 sl_engine_start "$IT_NS" "$SLUICE_BRIDGE" "$IT_WORK" answer/0 "$P.11:7801" \
-	--upstream "http://$server" --api chat \
+	--upstream "http://$server" --api chat --metrics "$P.11:9465" \
 	--config "$IT_WORK/pipeline.yaml" --stage ask/answer
 sl_engine_start "$IT_NS" "$SLUICE_BRIDGE" "$IT_WORK" polish/0 "$P.12:7801" \
-	--upstream "http://$server" --api completions \
+	--upstream "http://$server" --api completions --metrics "$P.12:9465" \
 	--config "$IT_WORK/pipeline.yaml" --stage ask/polish
 it_wait_udp "$P.11:7801" "$P.12:7801"
 
@@ -96,7 +99,8 @@ timeout_s=2
 ip netns exec "$IT_NS" "$SLUICE_GATEWAY" --listen "$P.10:8080" \
 	--server "$P.1:$IT_PORT" --bind "$P.10" --model ask=3 \
 	--tokens "$IT_WORK/tokens" --timeout-s "$timeout_s" \
-	--max-connections 64 --quiet >"$IT_WORK/gateway.log" 2>&1 &
+	--max-connections 64 --stats-file "$IT_WORK/gateway.json" \
+	--metrics "$P.10:9464" >"$IT_WORK/gateway.log" 2>&1 &
 SL_ENGINE_PIDS+=($!)
 wait_tcp "$P.10:8080" "the gateway"
 
@@ -207,9 +211,39 @@ ask after --api-key-file "$IT_WORK/key" "$q"
 [[ $ask_rc -eq 0 ]] || it_fail "a request after the idle flood: exit $ask_rc"
 it_expect "$IT_WORK/after.json" '.answer == $want' "after the idle flood" --arg want "$want"
 
+# The counters as Prometheus scrapes them (published once a second):
+# well-formed (promtool), and the numbers of what happened above.
+# scrape IP:PORT OUT SAMPLE: scrape until SAMPLE is a line of it (3 s).
+scrape() {
+	local i
+	for ((i = 0; i < 30; i++)); do
+		ip netns exec "$IT_NS" curl -sf -m 5 -o "$2" "http://$1/metrics" || true
+		grep -qxF "$3" "$2" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	it_fail "no '$3' in $1/metrics: $(grep -v '^#' "$2" 2>/dev/null | head -n 12)"
+}
+scrape "$P.10:9464" "$IT_WORK/gateway.prom" "sluice_gateway_requests 7"
+scrape "$P.11:9465" "$IT_WORK/answer.prom" 'sluice_bridge_upstream_done{name="answer/0"} 5'
+scrape "$P.12:9465" "$IT_WORK/polish.prom" 'sluice_bridge_upstream_requests{name="polish/0"} 5'
+if command -v promtool >/dev/null; then
+	for f in gateway answer polish; do
+		promtool check metrics <"$IT_WORK/$f.prom" >"$IT_WORK/$f.promtool" 2>&1 ||
+			it_fail "promtool check metrics ($f): $(head -n 3 "$IT_WORK/$f.promtool")"
+	done
+fi
+
 it_stop_all
 it_expect "$IT_WORK/sluiced-stats.json" '.final and .mbufs.in_use == .mbufs.in_use_start' \
 	"every mbuf back"
+# The gateway's last word: 7 requests to sluiced (4 streamed), 5 answered,
+# 2 aborted (the 503, the cut), a 401 and a 404 refused, the trickler shut
+# down (and idle connections, whichever timeout came first).
+it_expect "$IT_WORK/gateway.json" '.final and .requests == 7 and
+	.streamed == 4 and .answered == 5 and .aborted == 2 and
+	.cancelled == 0 and .refused == {"400": 0, "401": 1, "404": 1,
+	"413": 0, "429": 0} and .too_slow >= 1 and .in_flight == 0' \
+	"the gateway's counters: $(jq -c . "$IT_WORK/gateway.json")"
 # The bridges, exactly: answer's model saw the 5 good questions, the cut
 # one and the failing one (tried again once: no token had come), polish's
 # only the 5 good answers.

@@ -134,6 +134,8 @@ struct sl_job_fifo {
 	uint64_t len;
 };
 
+struct sl_prom_server;
+
 struct engine {
 	const char *name;
 	const char *stats_file;
@@ -162,8 +164,9 @@ struct engine {
 	 * answers being streamed (linked by sl_job.next) */
 	struct sl_upstream_cfg up_cfg;
 	struct sl_upstream *up;
-	const char *prompt; /* NULL: the input alone */
-	char *prompt_owned; /* --config's copy, freed at exit */
+	const char *prompt;             /* NULL: the input alone */
+	char *prompt_owned;             /* --config's copy, freed at exit */
+	struct sl_prom_server *metrics; /* --metrics: NULL, none */
 	struct sl_job *up_running;
 	/* replay */
 	struct sl_model_replay *replay;

@@ -1,11 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * sl_text.c - a growable byte string (sluice.h): the text an emulated LM
- * is about to emit, a request body, an answer being gathered.
+ * is about to emit, a request body, an answer being gathered; and a file
+ * replaced whole (the tools' stats files).
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "sluice.h"
 
@@ -38,4 +41,28 @@ sl_text_free(struct sl_text *t)
 	t->buf = NULL;
 	t->len = 0;
 	t->cap = 0;
+}
+
+int
+sl_file_replace(const char *path, const char *buf, size_t len)
+{
+	char tmp[4096];
+	FILE *f;
+	int n, err = 0;
+
+	n = snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	if (n < 0 || (size_t)n >= sizeof(tmp))
+		return -ENAMETOOLONG;
+	f = fopen(tmp, "w");
+	if (f == NULL)
+		return -errno;
+	if (fwrite(buf, 1, len, f) != len)
+		err = errno ? errno : EIO;
+	if (fclose(f) != 0 && err == 0)
+		err = errno;
+	if (err == 0 && rename(tmp, path) < 0)
+		err = errno;
+	if (err != 0)
+		unlink(tmp);
+	return -err;
 }

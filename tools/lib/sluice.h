@@ -677,6 +677,13 @@ struct sl_text {
 int sl_text_append(struct sl_text *t, const char *s, size_t n);
 void sl_text_free(struct sl_text *t);
 
+/**
+ * sl_file_replace - make @path hold the @len bytes of @buf, whole or not
+ * at all: written to "@path.tmp", then renamed over @path (a reader
+ * never sees half a stats file). Return 0 or -errno.
+ */
+int sl_file_replace(const char *path, const char *buf, size_t len);
+
 /* ------------------------------------------------------------------ */
 /* JSON Lines records                                                  */
 /* ------------------------------------------------------------------ */
