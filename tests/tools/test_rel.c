@@ -1259,11 +1259,19 @@ test_idle_and_linger(void)
 	sl_rel_usage(B.rel, &u);
 	CU_ASSERT_EQUAL(u.rx_streams, 2);
 	run_for(150);
-	/* The open one went idle on both sides; the ended one lingers. */
+	/* The open one went idle on both sides: the receiver ended it for
+	 * its application, explicitly (ABORT EXPIRED at the next seq, no
+	 * ACK: nobody sent it), and both it and the ended one linger. */
 	CU_ASSERT_EQUAL(cb()->rx_idle_reclaimed, 1);
 	CU_ASSERT_EQUAL(ca()->tx_idle_reclaimed, 1);
+	CU_ASSERT(got[80].aborted && !got[80].bad);
+	CU_ASSERT_EQUAL(got[80].reason, SL_ABORT_EXPIRED);
+	CU_ASSERT_EQUAL(got[80].abort_seq, 2);
+	CU_ASSERT_EQUAL(got[80].frags, 2);
+	CU_ASSERT(got[81].done && got[81].frags == 1);
+	CU_ASSERT_EQUAL(cb()->acks_sent, 1);
 	sl_rel_usage(B.rel, &u);
-	CU_ASSERT_EQUAL(u.rx_streams, 1);
+	CU_ASSERT_EQUAL(u.rx_streams, 2);
 	sl_rel_usage(A.rel, &u);
 	CU_ASSERT_EQUAL(u.tx_streams, 0);
 	CU_ASSERT_EQUAL(u.tx_copies, 0);

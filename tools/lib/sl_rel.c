@@ -572,8 +572,10 @@ rx_remove(struct sl_rel *r, struct sl_rel_rx *s)
 	r->rx_n--;
 }
 
+static bool rx_expire(struct sl_rel *r, struct sl_rel_rx *s);
+
 /* Make room for one stream: a lingering one past its time, or an open
- * one idle too long. */
+ * one idle too long (ended for the application first: rx_expire). */
 static void
 rx_reclaim_one(struct sl_rel *r)
 {
@@ -590,10 +592,8 @@ rx_reclaim_one(struct sl_rel *r)
 		struct sl_rel_rx *s =
 			link_entry(r->rx_open.next, struct sl_rel_rx, lru);
 
-		if (r->now - s->last_ns >= r->cfg.idle_ns) {
-			r->c.rx_idle_reclaimed++;
-			rx_remove(r, s);
-		}
+		if (r->now - s->last_ns >= r->cfg.idle_ns && rx_expire(r, s))
+			rx_remove(r, s); /* its slot now, not after lingering */
 	}
 }
 
@@ -698,6 +698,31 @@ rx_deliver(struct sl_rel *r, struct sl_rel_rx *s, const struct sl_frag_hdr *h,
 	s->expected = (uint64_t)h->seq + 1;
 	s->last_send_ns = h->send_ns;
 	r->c.delivered++;
+}
+
+/*
+ * @s has been open and silent for idle_ns: its sender is gone, or gave up
+ * resending its END. End it for the application with a tokenless ABORT
+ * (EXPIRED) at the next seq, never silently (a client would wait for its
+ * answer forever), and let it linger. Return: false when there is no
+ * room to deliver in this tick (the caller tries again later).
+ */
+static bool
+rx_expire(struct sl_rel *r, struct sl_rel_rx *s)
+{
+	struct sl_frag_hdr hdr;
+	uint8_t *buf;
+
+	if (r->synth_n >= SL_REL_SYNTH_MAX || r->dlv_n >= r->dlv_cap)
+		return false;
+	buf = r->synth[r->synth_n++];
+	build_abort(buf, &s->e.key, (uint32_t)s->expected, SL_ABORT_EXPIRED,
+		    s->last_send_ns);
+	(void)sl_wire_parse_hdr(buf, SL_WIRE_HDR_LEN, &hdr);
+	rx_deliver(r, s, &hdr, buf + SL_WIRE_HDR_LEN, NULL);
+	r->c.rx_idle_reclaimed++;
+	rx_end(r, s, hdr.seq, true);
+	return true;
 }
 
 /* Deliver the held fragments that are now in sequence. Return true if
@@ -1573,10 +1598,8 @@ sl_rel_tick(struct sl_rel *r, uint64_t now)
 		struct sl_rel_rx *s =
 			link_entry(r->rx_open.next, struct sl_rel_rx, lru);
 
-		if (r->now - s->last_ns < r->cfg.idle_ns)
-			break;
-		r->c.rx_idle_reclaimed++;
-		rx_remove(r, s);
+		if (r->now - s->last_ns < r->cfg.idle_ns || !rx_expire(r, s))
+			break; /* not idle, or no room: the next tick */
 	}
 	while (!link_empty(&r->tx_done)) {
 		struct sl_rel_tx *x =

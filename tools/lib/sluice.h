@@ -283,7 +283,8 @@ size_t sl_stream_tx_finish(struct sl_stream_tx *tx, uint8_t flags,
 	_(nack_gave_up, "streams given up after SL_RTX_TRIES NACK repeats")    \
 	_(acks_sent, "ACKs of a delivered END or ABORT")                       \
 	_(acks_repeated, "ACKs sent again for a duplicate END or ABORT")       \
-	_(rx_idle_reclaimed, "open receive streams reclaimed when idle")       \
+	_(rx_idle_reclaimed, "open receive streams idle past idle_ns, ended "  \
+			     "for the application by ABORT (EXPIRED)")         \
 	_(undrained, "deliveries dropped: sl_rel_next() not called")           \
 	/* sending */                                                          \
 	_(nacks_received, "NACKs received")                                    \
