@@ -79,7 +79,8 @@ struct gw_req {
 	/* the connection; stream: SSE events, else the answer's text */
 	struct sl_openai_sse sse;
 	struct sl_openai_id ident;
-	uint32_t seq; /* the request stream's next seq: its ABORT's */
+	uint32_t seq;      /* the request stream's next seq: its ABORT's */
+	uint64_t heard_ns; /* sent, or the last fragment of its answer */
 	bool chat, stream;
 	bool too_big, started, aborted, in_flight;
 	uint8_t reason;
@@ -97,6 +98,7 @@ static struct {
 	unsigned int max_requests;
 	unsigned int conn_limit;
 	unsigned int timeout_s;
+	unsigned int answer_timeout_s;
 	bool quiet;
 	struct gw_model models[GW_MODELS_MAX];
 	unsigned int n_models;
@@ -105,7 +107,8 @@ static struct {
 } o = {.max_body = 1u << 20,
        .max_requests = 256,
        .conn_limit = 4096,
-       .timeout_s = 60};
+       .timeout_s = 60,
+       .answer_timeout_s = 300};
 
 /*
  * A connection, and since when its next request has been arriving: from
@@ -131,6 +134,7 @@ static struct {
 	uint64_t refused_400, refused_401, refused_404, refused_413;
 	uint64_t refused_429;
 	uint64_t too_slow; /* connections shut down for a late request */
+	uint64_t expired;  /* answers silent past --answer-timeout-s */
 } st;
 
 static struct sl_sock *sock;
@@ -154,29 +158,11 @@ out_put(struct gw_req *r, const char *s, size_t n)
 }
 
 /* A fragment of @r's result. */
+/* @r's answer is over (r->aborted and r->reason say how): its last
+ * event, or the whole answer, to the client. */
 static void
-take(struct gw_req *r, const struct sl_frag_view *v)
+finish(struct gw_req *r)
 {
-	struct sl_token_iter it;
-	struct sl_token t;
-	int rc = 0;
-
-	sl_frag_view_tokens(v, &it);
-	while (rc == 0 && sl_token_next(&it, &t))
-		rc = r->stream ? sl_openai_event(&r->sse,
-						 sl_openai_chunk(&r->ident,
-								 t.text, t.len),
-						 GW_OUT_MAX)
-			       : out_put(r, t.text, t.len);
-	if (rc != 0 && !(v->hdr.flags & SL_FRAG_F_ABORT)) {
-		r->aborted = true; /* more than GW_OUT_MAX: cut, said so */
-		r->reason = SL_ABORT_TOO_LONG;
-	} else if (v->hdr.flags & SL_FRAG_F_ABORT) {
-		r->aborted = true;
-		r->reason = v->hdr.abort_reason;
-	} else if (!(v->hdr.flags & SL_FRAG_F_END)) {
-		goto wake;
-	}
 	r->sse.finished = true;
 	if (r->aborted)
 		st.aborted++;
@@ -193,11 +179,39 @@ take(struct gw_req *r, const struct sl_frag_view *v)
 		 sl_openai_event(&r->sse, sl_openai_chunk(&r->ident, NULL, 0),
 				 GW_OUT_MAX + 4096) == 0)
 		sl_text_append(&r->sse.out, "data: [DONE]\n\n", 14);
-wake:
-	/* A whole answer's connection sleeps until the answer is whole: woken
-	 * earlier, it would reply with what came so far. */
-	if (r->stream || r->sse.finished)
-		sl_openai_sse_wake(&r->sse);
+	sl_openai_sse_wake(&r->sse);
+}
+
+/* A fragment of @r's answer. */
+static void
+take(struct gw_req *r, const struct sl_frag_view *v, uint64_t now)
+{
+	struct sl_token_iter it;
+	struct sl_token t;
+	int rc = 0;
+
+	r->heard_ns = now;
+	sl_frag_view_tokens(v, &it);
+	while (rc == 0 && sl_token_next(&it, &t))
+		rc = r->stream ? sl_openai_event(&r->sse,
+						 sl_openai_chunk(&r->ident,
+								 t.text, t.len),
+						 GW_OUT_MAX)
+			       : out_put(r, t.text, t.len);
+	if (rc != 0 && !(v->hdr.flags & SL_FRAG_F_ABORT)) {
+		r->aborted = true; /* more than GW_OUT_MAX: cut, said so */
+		r->reason = SL_ABORT_TOO_LONG;
+	} else if (v->hdr.flags & SL_FRAG_F_ABORT) {
+		r->aborted = true;
+		r->reason = v->hdr.abort_reason;
+	} else if (!(v->hdr.flags & SL_FRAG_F_END)) {
+		/* A whole answer's connection sleeps until the answer is
+		 * whole: woken earlier, it would reply with what came. */
+		if (r->stream)
+			sl_openai_sse_wake(&r->sse);
+		return;
+	}
+	finish(r);
 }
 
 static struct gw_req *
@@ -224,7 +238,7 @@ unlink_req(struct gw_req *r)
 /* What sl_rel has in order: to the requests it answers. It must be
  * drained after every sl_rel_input() and sl_rel_tick(). */
 static void
-deliver(void)
+deliver(uint64_t now)
 {
 	struct sl_frag_view v;
 
@@ -233,7 +247,7 @@ deliver(void)
 			v.hdr.depth == 1 ? find(v.hdr.ancestry[0]) : NULL;
 
 		if (r != NULL && !r->sse.finished)
-			take(r, &v);
+			take(r, &v, now);
 		if (r != NULL && r->sse.finished)
 			unlink_req(r);
 	}
@@ -250,7 +264,7 @@ receive(uint64_t now)
 	n = sl_sock_recv_burst(sock, rx.d, SL_BURST_MAX);
 	for (int i = 0; i < n; i++) {
 		sl_rel_input(rel, &rx.d[i], now);
-		deliver();
+		deliver(now);
 	}
 }
 
@@ -455,6 +469,7 @@ start(struct gw_req *r, bool *replied)
 		n_in_flight++;
 		r->in_flight = true;
 		r->started = true;
+		r->heard_ns = sl_now_ns();
 		st.requests++;
 		st.streamed += r->stream;
 		if (send_prompt(r, prompt, len, sl_now_ns()) < 0) {
@@ -488,7 +503,7 @@ stats_json(bool final)
 	}
 	j = json_pack(
 		"{s:b, s:I, s:I, s:I, s:I, s:I, "
-		"s:{s:I, s:I, s:I, s:I, s:I}, s:I, s:i, s:o*}",
+		"s:{s:I, s:I, s:I, s:I, s:I}, s:I, s:I, s:i, s:o*}",
 		"final", final, "requests", (json_int_t)st.requests, "streamed",
 		(json_int_t)st.streamed, "answered", (json_int_t)st.answered,
 		"aborted", (json_int_t)st.aborted, "cancelled",
@@ -496,8 +511,9 @@ stats_json(bool final)
 		(json_int_t)st.refused_400, "401", (json_int_t)st.refused_401,
 		"404", (json_int_t)st.refused_404, "413",
 		(json_int_t)st.refused_413, "429", (json_int_t)st.refused_429,
-		"too_slow", (json_int_t)st.too_slow, "in_flight",
-		(int)n_in_flight, "rel", relj);
+		"too_slow", (json_int_t)st.too_slow, "expired",
+		(json_int_t)st.expired, "in_flight", (int)n_in_flight, "rel",
+		relj);
 	return j;
 }
 
@@ -703,6 +719,31 @@ send_abort(struct gw_req *r)
 	sl_rel_send_burst(rel, b.d, 1, sl_now_ns());
 }
 
+/*
+ * Answers that went silent: nothing of @r's answer for --answer-timeout-s
+ * since the request was sent or its last fragment came (sluiced's news of
+ * it lost beyond repair). Ended here with ABORT (EXPIRED) to the client,
+ * and in sluiced with ABORT (CLIENT), so that nothing waits forever.
+ */
+static void
+answers_expire(uint64_t now)
+{
+	uint64_t limit = (uint64_t)o.answer_timeout_s * 1000000000u;
+	struct gw_req *r = in_flight, *next;
+
+	for (; r != NULL; r = next) {
+		next = r->next;
+		if (now - r->heard_ns <= limit)
+			continue;
+		st.expired++;
+		send_abort(r);
+		r->aborted = true;
+		r->reason = SL_ABORT_EXPIRED;
+		finish(r);
+		unlink_req(r);
+	}
+}
+
 /* A request ended, one way or another. */
 static void
 completed(void *cls, struct MHD_Connection *c, void **con_cls,
@@ -790,14 +831,14 @@ add_model(const char *spec)
 static void
 usage(FILE *f)
 {
-	fprintf(f,
-		"usage: sluice-gateway --listen IP:PORT --server IP:PORT\n"
-		"       --model NAME=PIPELINE_ID [--model ...]\n"
-		"       (--tokens FILE | --open-tenant N) [--bind IP]\n"
-		"       [--max-body BYTES (1048576)] [--max-requests N "
-		"(256)]\n"
-		"       [--max-connections N (4096)] [--timeout-s S (60)]\n"
-		"       [--stats-file PATH] [--metrics IP:PORT] [--quiet]\n");
+	fprintf(f, "usage: sluice-gateway --listen IP:PORT --server IP:PORT\n"
+		   "       --model NAME=PIPELINE_ID [--model ...]\n"
+		   "       (--tokens FILE | --open-tenant N) [--bind IP]\n"
+		   "       [--max-body BYTES (1048576)] [--max-requests N "
+		   "(256)]\n"
+		   "       [--max-connections N (4096)] [--timeout-s S (60)]\n"
+		   "       [--answer-timeout-s S (300)] [--stats-file PATH]\n"
+		   "       [--metrics IP:PORT] [--quiet]\n");
 }
 
 static void
@@ -823,6 +864,7 @@ main(int argc, char **argv)
 		SL_OPT_N("max-requests", &o.max_requests, 1, 1u << 20),
 		SL_OPT_N("max-connections", &o.conn_limit, 1, 1u << 20),
 		SL_OPT_N("timeout-s", &o.timeout_s, 1, 3600),
+		SL_OPT_N("answer-timeout-s", &o.answer_timeout_s, 1, 86400),
 		SL_OPT_S("stats-file", &o.stats_file),
 		SL_OPT_S("metrics", &o.metrics),
 		SL_OPT_F("quiet", &o.quiet),
@@ -932,8 +974,9 @@ main(int argc, char **argv)
 		uint64_t now = sl_now_ns(), next = sl_rel_tick(rel, now);
 		int wait_ms = 100;
 
-		deliver();
+		deliver(now);
 		receive(now);
+		answers_expire(now);
 		conns_expire(now);
 		if (now >= next_stats) {
 			stats_write(false);
@@ -951,6 +994,20 @@ main(int argc, char **argv)
 		MHD_run(d);
 		MHD_run(d);
 	}
+	/* Every answer still coming ends now, said so (SHUTDOWN) to its
+	 * client and to sluiced (ABORT CLIENT); libmicrohttpd must not be
+	 * stopped with a connection suspended (it aborts the process). */
+	while (in_flight != NULL) {
+		struct gw_req *r = in_flight;
+
+		send_abort(r);
+		r->aborted = true;
+		r->reason = SL_ABORT_SHUTDOWN;
+		finish(r);
+		unlink_req(r);
+	}
+	for (int i = 0; i < 4; i++) /* resumed: their last bytes out */
+		MHD_run(d);
 	MHD_stop_daemon(d);
 	stats_write(true);
 	sl_prom_close(metrics);

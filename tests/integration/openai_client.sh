@@ -73,6 +73,7 @@ pipelines:
 YAML
 sl_engine_start "$IT_NS" "$SLUICE_BRIDGE" "$IT_WORK" answer/0 "$P.11:7801" \
 	--upstream "http://$server" --api chat --metrics "$P.11:9465" \
+	--first-token-timeout-ms 4000 \
 	--config "$IT_WORK/pipeline.yaml" --stage ask/answer
 sl_engine_start "$IT_NS" "$SLUICE_BRIDGE" "$IT_WORK" polish/0 "$P.12:7801" \
 	--upstream "http://$server" --api completions --metrics "$P.12:9465" \
@@ -99,9 +100,10 @@ timeout_s=2
 ip netns exec "$IT_NS" "$SLUICE_GATEWAY" --listen "$P.10:8080" \
 	--server "$P.1:$IT_PORT" --bind "$P.10" --model ask=3 \
 	--tokens "$IT_WORK/tokens" --timeout-s "$timeout_s" \
-	--max-connections 64 --stats-file "$IT_WORK/gateway.json" \
+	--max-connections 64 --answer-timeout-s 2 --stats-file "$IT_WORK/gateway.json" \
 	--metrics "$P.10:9464" >"$IT_WORK/gateway.log" 2>&1 &
-SL_ENGINE_PIDS+=($!)
+gw_pid=$!
+SL_ENGINE_PIDS+=("$gw_pid")
 wait_tcp "$P.10:8080" "the gateway"
 
 # ask NAME [ASK_OPTION...] QUESTION: the npm client's JSON summary in
@@ -233,23 +235,58 @@ if command -v promtool >/dev/null; then
 	done
 fi
 
+# An answer that never comes (the model server stalls; the bridge waits 4
+# s for a first token): the gateway ends it at --answer-timeout-s (2 s)
+# with EXPIRED, and ends it in sluiced (ABORT CLIENT).
+ask stall --api-key-file "$IT_WORK/key" "[stall] the first"
+[[ $ask_rc -eq 1 ]] || it_fail "a silent answer: exit $ask_rc"
+it_expect "$IT_WORK/stall.json" '.error.code == "EXPIRED" and .error.type == "sluice_abort"' \
+	"a silent answer"
+# The gateway stopped with an answer in flight: the client is told
+# (SHUTDOWN), and the gateway exits 0 with its last stats.
+ask shutdown --api-key-file "$IT_WORK/key" "[stall] the second" &
+ask_pid=$!
+sleep 0.7
+kill -TERM "$gw_pid"
+rc=0
+wait "$gw_pid" || rc=$?
+keep=()
+for pid in "${SL_ENGINE_PIDS[@]}"; do
+	[[ $pid == "$gw_pid" ]] || keep+=("$pid")
+done
+SL_ENGINE_PIDS=("${keep[@]}")
+[[ $rc -eq 0 ]] || it_fail "the gateway exited $rc on SIGTERM: $(tail -n 3 "$IT_WORK/gateway.log")"
+wait "$ask_pid" || true
+it_expect "$IT_WORK/shutdown.json" '.error.code == "SHUTDOWN"' \
+	"an answer in flight at the gateway's stop: $(cat "$IT_WORK/shutdown.json")"
+# The bridge's first-token timeouts of the two stalls (4 s each).
+for ((i = 0; i < 80; i++)); do
+	jq -e '.upstream.timeouts == 2' "$IT_WORK/engine-answer-0.json" >/dev/null 2>&1 && break
+	sleep 0.1
+done
+
 it_stop_all
 it_expect "$IT_WORK/sluiced-stats.json" '.final and .mbufs.in_use == .mbufs.in_use_start' \
 	"every mbuf back"
-# The gateway's last word: 7 requests to sluiced (4 streamed), 5 answered,
-# 2 aborted (the 503, the cut), a 401 and a 404 refused, the trickler shut
-# down (and idle connections, whichever timeout came first).
-it_expect "$IT_WORK/gateway.json" '.final and .requests == 7 and
-	.streamed == 4 and .answered == 5 and .aborted == 2 and
-	.cancelled == 0 and .refused == {"400": 0, "401": 1, "404": 1,
-	"413": 0, "429": 0} and .too_slow >= 1 and .in_flight == 0' \
+# The gateway's last word: 9 requests to sluiced (6 streamed), 5
+# answered, 4 aborted (the 503, the cut, the silent one, the one at the
+# stop), 1 of them expired here, a 401 and a 404 refused, the trickler
+# shut down (and idle connections, whichever timeout came first).
+it_expect "$IT_WORK/gateway.json" '.final and .requests == 9 and
+	.streamed == 6 and .answered == 5 and .aborted == 4 and
+	.expired == 1 and .cancelled == 0 and .refused == {"400": 0,
+	"401": 1, "404": 1, "413": 0, "429": 0} and .too_slow >= 1 and
+	.in_flight == 0' \
 	"the gateway's counters: $(jq -c . "$IT_WORK/gateway.json")"
+# sluiced ended the two requests the gateway gave up on.
+it_expect "$IT_WORK/sluiced-stats.json" '.requests_cancelled == 2' \
+	"sluiced's cancelled requests: $(jq -c '{requests_cancelled, requests_aborted}' "$IT_WORK/sluiced-stats.json")"
 # The bridges, exactly: answer's model saw the 5 good questions, the cut
-# one and the failing one (tried again once: no token had come), polish's
-# only the 5 good answers.
-it_expect "$IT_WORK/engine-answer-0.json" '.upstream | .requests == 7 and
+# one, the failing one (tried again once: no token had come) and the two
+# stalls (no first token in 4 s), polish's only the 5 good answers.
+it_expect "$IT_WORK/engine-answer-0.json" '.upstream | .requests == 9 and
 	.retries == 1 and .done == 5 and .errors == 1 and .closed == 1 and
-	.timeouts == 0 and .malformed == 0 and .active == 0' \
+	.timeouts == 2 and .malformed == 0 and .active == 0' \
 	"answer's bridge: $(jq -c .upstream "$IT_WORK/engine-answer-0.json")"
 it_expect "$IT_WORK/engine-polish-0.json" '.upstream | .requests == 5 and
 	.retries == 0 and .done == 5 and .errors + .closed + .timeouts +

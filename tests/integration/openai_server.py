@@ -14,10 +14,12 @@ request is one line on stdout: the path and the prompt's length.
 Faults on demand, for the tests of what a client sees: a prompt that
 holds "[fail]" is answered 503 with an error object; one that holds
 "[cut]" streams the first two events and then closes the connection
-without "data: [DONE]".
+without "data: [DONE]"; one that holds "[stall]" gets its headers and
+then nothing for 30 s (the connection closed then).
 """
 import json
 import sys
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 PIECE = 5
@@ -63,6 +65,15 @@ class Handler(BaseHTTPRequestHandler):
             return self.refuse(503, "the model is unavailable ([fail])")
         text = "echo: " + prompt
         cut = 2 * PIECE if "[cut]" in prompt else len(text)
+        if "[stall]" in prompt:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            self.wfile.flush()
+            time.sleep(30)
+            self.close_connection = True
+            return
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Transfer-Encoding", "chunked")
