@@ -58,6 +58,7 @@
 #define GW_MODELS_MAX 16
 #define GW_TOKENS_MAX 256
 #define GW_OUT_MAX (1u << 20) /* answer not yet sent, one request */
+#define GW_RX_BURSTS 64       /* bursts from sluiced read in one turn */
 
 struct gw_model {
 	char name[64];
@@ -135,6 +136,7 @@ static struct {
 	uint64_t refused_429;
 	uint64_t too_slow; /* connections shut down for a late request */
 	uint64_t expired;  /* answers silent past --answer-timeout-s */
+	uint64_t aborted_by[SL_ABORT_MAX]; /* aborted, by reason */
 } st;
 
 static struct sl_sock *sock;
@@ -164,9 +166,10 @@ static void
 finish(struct gw_req *r)
 {
 	r->sse.finished = true;
-	if (r->aborted)
+	if (r->aborted) {
 		st.aborted++;
-	else
+		st.aborted_by[r->reason < SL_ABORT_MAX ? r->reason : 0]++;
+	} else
 		st.answered++;
 	if (r->stream && r->aborted)
 		sl_openai_event(
@@ -253,18 +256,26 @@ deliver(uint64_t now)
 	}
 }
 
-/* Everything sluiced sent. */
+/* What sluiced sent: bursts until the socket is empty, at most
+ * GW_RX_BURSTS of them (then HTTP gets its turn). One burst a turn let
+ * the socket's buffer overflow under a thousand streams. */
 static void
 receive(uint64_t now)
 {
 	static struct sl_burst rx;
-	int n;
 
-	sl_burst_reset(&rx);
-	n = sl_sock_recv_burst(sock, rx.d, SL_BURST_MAX);
-	for (int i = 0; i < n; i++) {
-		sl_rel_input(rel, &rx.d[i], now);
-		deliver(now);
+	for (int k = 0; k < GW_RX_BURSTS; k++) {
+		int n;
+
+		sl_burst_reset(&rx);
+		n = sl_sock_recv_burst(sock, rx.d, SL_BURST_MAX);
+		for (int i = 0; i < n; i++) {
+			sl_rel_input(rel, &rx.d[i], now);
+			deliver(now);
+		}
+		if (n < SL_BURST_MAX)
+			return;
+		now = sl_now_ns();
 	}
 }
 
@@ -514,6 +525,15 @@ stats_json(bool final)
 		"too_slow", (json_int_t)st.too_slow, "expired",
 		(json_int_t)st.expired, "in_flight", (int)n_in_flight, "rel",
 		relj);
+	if (j != NULL) { /* aborted answers by reason, by name */
+		json_t *by = json_object();
+
+		for (unsigned int i = 0; i < SL_ABORT_MAX; i++)
+			json_object_set_new(
+				by, sl_abort_reason_name((uint8_t)i),
+				json_integer((json_int_t)st.aborted_by[i]));
+		json_object_set_new(j, "aborted_by_reason", by);
+	}
 	return j;
 }
 
@@ -617,7 +637,8 @@ conns_expire(uint64_t now)
 	for (struct gw_conn *gc = conns; gc != NULL; gc = gc->next) {
 		const union MHD_ConnectionInfo *ci;
 
-		if (!gc->receiving || now - gc->since <= limit)
+		if (!gc->receiving || gc->since >= now ||
+		    now - gc->since <= limit)
 			continue;
 		gc->receiving = false; /* once */
 		ci = MHD_get_connection_info(gc->c,
@@ -733,7 +754,9 @@ answers_expire(uint64_t now)
 
 	for (; r != NULL; r = next) {
 		next = r->next;
-		if (now - r->heard_ns <= limit)
+		/* heard_ns may be later than @now (a fragment taken after
+		 * the loop read its clock): not late. */
+		if (r->heard_ns >= now || now - r->heard_ns <= limit)
 			continue;
 		st.expired++;
 		send_abort(r);
