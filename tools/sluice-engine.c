@@ -1009,7 +1009,8 @@ engine_run(struct engine *e, struct sl_burst *rx, struct sl_burst *tx,
 		if (e->http != NULL)
 			sl_http_run(e->http);
 		/* NACK repeats, resends; a stream given up comes out as
-		 * ABORT (EXPIRED) and is answered as such. */
+		 * ABORT (LOST), one silent past idle as ABORT (EXPIRED), and
+		 * is answered as such. */
 		now = sl_now_ns();
 		next_rel = sl_rel_tick(e->rel, now);
 		while (sl_rel_next(e->rel, &v))
