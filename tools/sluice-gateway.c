@@ -740,6 +740,18 @@ send_abort(struct gw_req *r)
 	sl_rel_send_burst(rel, b.d, 1, sl_now_ns());
 }
 
+/* End @r here, for @reason: ABORT to its client, and ABORT (CLIENT) to
+ * sluiced so that the request ends there too. */
+static void
+end_here(struct gw_req *r, uint8_t reason)
+{
+	send_abort(r);
+	r->aborted = true;
+	r->reason = reason;
+	finish(r);
+	unlink_req(r);
+}
+
 /*
  * Answers that went silent: nothing of @r's answer for --answer-timeout-s
  * since the request was sent or its last fragment came (sluiced's news of
@@ -759,11 +771,7 @@ answers_expire(uint64_t now)
 		if (r->heard_ns >= now || now - r->heard_ns <= limit)
 			continue;
 		st.expired++;
-		send_abort(r);
-		r->aborted = true;
-		r->reason = SL_ABORT_EXPIRED;
-		finish(r);
-		unlink_req(r);
+		end_here(r, SL_ABORT_EXPIRED);
 	}
 }
 
@@ -1020,15 +1028,8 @@ main(int argc, char **argv)
 	/* Every answer still coming ends now, said so (SHUTDOWN) to its
 	 * client and to sluiced (ABORT CLIENT); libmicrohttpd must not be
 	 * stopped with a connection suspended (it aborts the process). */
-	while (in_flight != NULL) {
-		struct gw_req *r = in_flight;
-
-		send_abort(r);
-		r->aborted = true;
-		r->reason = SL_ABORT_SHUTDOWN;
-		finish(r);
-		unlink_req(r);
-	}
+	while (in_flight != NULL)
+		end_here(in_flight, SL_ABORT_SHUTDOWN);
 	for (int i = 0; i < 4; i++) /* resumed: their last bytes out */
 		MHD_run(d);
 	MHD_stop_daemon(d);

@@ -70,12 +70,23 @@ sl_netns_down() {
 # sl_wait_udp NS SECONDS IP:PORT...: wait until each UDP port is bound in
 # NS; 1 with the one that is not in SL_WAIT_MISSING.
 sl_wait_udp() {
-	local ns=$1 limit=$2 ep i
-	shift 2
+	sl_wait_bound -u "$@"
+}
+
+# sl_wait_tcp NS SECONDS IP:PORT...: the same for TCP ports listening (an
+# HTTP server: the gateway, a model server).
+sl_wait_tcp() {
+	sl_wait_bound -t "$@"
+}
+
+# sl_wait_bound -u|-t NS SECONDS IP:PORT...: sl_wait_udp and sl_wait_tcp.
+sl_wait_bound() {
+	local proto=$1 ns=$2 limit=$3 ep i
+	shift 3
 	SL_WAIT_MISSING=
 	for ep in "$@"; do
 		for ((i = 0; i < limit * 20; i++)); do
-			ip netns exec "$ns" ss -Hlun "src $ep" 2>/dev/null |
+			ip netns exec "$ns" ss -Hln"${proto#-}" "src $ep" 2>/dev/null |
 				grep -q . && break
 			sleep 0.05
 		done

@@ -32,11 +32,7 @@ server=$P.13:8000
 ip netns exec "$IT_NS" python3 "$here/openai_server.py" "$P.13" 8000 \
 	>"$IT_WORK/server.log" 2>"$IT_WORK/server.err" &
 SL_ENGINE_PIDS+=($!)
-for ((i = 0; i < 100; i++)); do
-	it_ns ss -Hltn "src $server" 2>/dev/null | grep -q . && break
-	sleep 0.05
-done
-((i < 100)) || it_fail "the model server does not listen on $server"
+sl_wait_tcp "$IT_NS" 5 "$server" || it_fail "the model server does not listen on $server"
 
 sl_engine_start "$IT_NS" "$SLUICE_BRIDGE" "$IT_WORK" answer/0 "$P.11:7801" \
 	--upstream "http://$server" --api completions --prompt "Q: {input}"
@@ -91,11 +87,7 @@ ip netns exec "$IT_NS" "$SLUICE_GATEWAY" --listen "$P.10:8080" \
 	--server "$P.1:$IT_PORT" --bind "$P.10" --model answer=1 \
 	--open-tenant 1 --quiet >"$IT_WORK/gateway.log" 2>&1 &
 SL_ENGINE_PIDS+=($!)
-for ((i = 0; i < 100; i++)); do
-	it_ns ss -Hltn "src $P.10:8080" 2>/dev/null | grep -q . && break
-	sleep 0.05
-done
-((i < 100)) || it_fail "the gateway does not listen"
+sl_wait_tcp "$IT_NS" 5 "$P.10:8080" || it_fail "the gateway does not listen"
 for n in 1 2; do
 	status=$(ip netns exec "$IT_NS" curl -sS -N -m 20 -o "$IT_WORK/app-$n.txt" \
 		-w '%{http_code}' -H 'Content-Type: application/json' \

@@ -45,11 +45,7 @@ ip netns exec "$IT_NS" "$SLUICE_GATEWAY" --listen "$P.10:8080" \
 	--tokens "$IT_WORK/tokens" --max-body 1024 --quiet \
 	>"$IT_WORK/gateway.log" 2>&1 &
 SL_ENGINE_PIDS+=($!)
-for ((i = 0; i < 100; i++)); do
-	it_ns ss -Hltn "src $P.10:8080" 2>/dev/null | grep -q . && break
-	sleep 0.05
-done
-((i < 100)) || it_fail "the gateway does not listen"
+sl_wait_tcp "$IT_NS" 5 "$P.10:8080" || it_fail "the gateway does not listen"
 
 # call OUT STATUS_VAR CURL_ARGS...: status code into STATUS_VAR.
 call() {

@@ -47,16 +47,7 @@ ip netns exec "$IT_NS" python3 "$here/openai_server.py" "$P.13" 8000 \
 	>"$IT_WORK/server.log" 2>"$IT_WORK/server.err" &
 SL_ENGINE_PIDS+=($!)
 
-# wait_tcp IP:PORT WHAT: something listens there, or fail.
-wait_tcp() {
-	local i
-	for ((i = 0; i < 100; i++)); do
-		it_ns ss -Hltn "src $1" 2>/dev/null | grep -q . && return 0
-		sleep 0.05
-	done
-	it_fail "$2 does not listen on $1"
-}
-wait_tcp "$server" "the model server"
+sl_wait_tcp "$IT_NS" 5 "$server" || it_fail "the model server does not listen on $server"
 
 # The prompts live in the pipeline file (`prompt:`); each bridge renders
 # its stage's (--config, --stage) as sluiced compiles the same file.
@@ -104,7 +95,7 @@ ip netns exec "$IT_NS" "$SLUICE_GATEWAY" --listen "$P.10:8080" \
 	--metrics "$P.10:9464" >"$IT_WORK/gateway.log" 2>&1 &
 gw_pid=$!
 SL_ENGINE_PIDS+=("$gw_pid")
-wait_tcp "$P.10:8080" "the gateway"
+sl_wait_tcp "$IT_NS" 5 "$P.10:8080" || it_fail "the gateway does not listen"
 
 # ask NAME [ASK_OPTION...] QUESTION: the npm client's JSON summary in
 # $IT_WORK/NAME.json; its exit status in ask_rc.

@@ -169,10 +169,8 @@ YAML
 	) &
 	SL_ENGINE_PIDS+=($!)
 	gw_pid=$!
-	for ((i = 0; i < 100; i++)); do
-		ip netns exec "$gw_ns" ss -Hltn "src $P.10:8080" | grep -q . && break
-		sleep 0.05
-	done
+	sl_wait_tcp "$gw_ns" 5 "$P.10:8080" ||
+		{ echo "bridge: the gateway does not listen" >&2; exit 1; }
 	cpu0_gw=$(cpu_s "$gw_pid")
 	cpu0_br=$(cpu_s "$gw_bridge_pid")
 	# load WAY C ROUND: one closed-loop run; its JSON in $logs.

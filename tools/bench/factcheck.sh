@@ -251,7 +251,7 @@ fc_gen() {
 # ({answer, chunks, finish_reason, ms} or {error}) in OUT. The gateway
 # stops with the engines. Returns the client's exit status.
 fc_ask() {
-	local question=$1 out=$2 key=$FC_LOGS/gateway.key i rc=0 token
+	local question=$1 out=$2 key=$FC_LOGS/gateway.key rc=0 token
 	local gw=$FC_BUILD/tools/sluice-gateway js=$FC_ROOT/tools/openai-js
 	[[ -x $gw ]] || fc_die "$gw was not built"
 	[[ -d $js/node_modules/openai ]] ||
@@ -268,12 +268,8 @@ fc_ask() {
 		--tokens "$FC_LOGS/gateway.tokens" --quiet \
 		>"$FC_LOGS/gateway.log" 2>&1 &
 	SL_ENGINE_PIDS+=($!)
-	for ((i = 0; i < 100; i++)); do
-		ip netns exec "$FC_NS" ss -Hltn "src $FC_PREFIX.10:8080" 2>/dev/null |
-			grep -q . && break
-		sleep 0.05
-	done
-	((i < 100)) || fc_die "sluice-gateway does not listen on $FC_PREFIX.10:8080"
+	sl_wait_tcp "$FC_NS" 5 "$FC_PREFIX.10:8080" ||
+		fc_die "sluice-gateway does not listen on $FC_PREFIX.10:8080"
 	ip netns exec "$FC_NS" node "$js/ask.mjs" --json --timeout 60 \
 		--base-url "http://$FC_PREFIX.10:8080/v1" --api-key-file "$key" \
 		--model factcheck "$question" >"$out" 2>"$FC_LOGS/ask.err" || rc=$?
