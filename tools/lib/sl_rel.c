@@ -36,57 +36,13 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "sl_list.h"
 #include "sluice.h"
 
 #define NS_PER_MS 1000000ull
 #define SL_REL_PROBERS 8    /* addresses told about a pause change */
 #define SL_REL_SYNTH_MAX 16 /* streams given up per sl_rel_tick() */
 #define SL_REL_LINGER_NS ((uint64_t)SL_RTX_LINGER_MS * NS_PER_MS)
-
-/* ---- intrusive lists ---- */
-
-struct sl_rel_link {
-	struct sl_rel_link *prev, *next;
-};
-
-#define link_entry(ptr, type, member)                                          \
-	((type *)(void *)((char *)(ptr)-offsetof(type, member)))
-
-static void
-link_init(struct sl_rel_link *l)
-{
-	l->prev = l->next = l;
-}
-
-static bool
-link_empty(const struct sl_rel_link *head)
-{
-	return head->next == head;
-}
-
-static void
-link_del(struct sl_rel_link *l)
-{
-	l->prev->next = l->next;
-	l->next->prev = l->prev;
-	link_init(l);
-}
-
-static void
-link_add_tail(struct sl_rel_link *head, struct sl_rel_link *l)
-{
-	l->prev = head->prev;
-	l->next = head;
-	head->prev->next = l;
-	head->prev = l;
-}
-
-static void
-link_move_tail(struct sl_rel_link *head, struct sl_rel_link *l)
-{
-	link_del(l);
-	link_add_tail(head, l);
-}
 
 /* ---- stream identity ---- */
 
@@ -245,8 +201,8 @@ struct sl_rel_held {
 
 struct sl_rel_rx {
 	struct sl_rel_entry e;
-	struct sl_rel_link lru; /* rx_open by activity, or rx_linger */
-	struct sl_rel_link gap; /* rx_gapped while NACKs are scheduled */
+	struct sl_link lru; /* rx_open by activity, or rx_linger */
+	struct sl_link gap; /* rx_gapped while NACKs are scheduled */
 	struct sl_rel_held *held;
 	uint64_t last_ns;      /* last arrival; once ended: when it ended */
 	uint64_t last_send_ns; /* of the last fragment delivered */
@@ -266,7 +222,7 @@ struct sl_rel_rx {
 
 /* A copy of a sent fragment. */
 struct sl_rel_copy {
-	struct sl_rel_link fifo; /* all copies, oldest first */
+	struct sl_link fifo; /* all copies, oldest first */
 	struct sl_rel_tx *owner;
 	uint32_t seq;
 	uint16_t len;
@@ -284,7 +240,7 @@ enum sl_rel_tx_state {
 
 struct sl_rel_tx {
 	struct sl_rel_entry e;
-	struct sl_rel_link lru; /* tx_open by last send, or tx_tail */
+	struct sl_link lru; /* tx_open by last send, or tx_tail */
 	struct sl_rel_copy *ring[SL_REL_TX_WINDOW_MAX]; /* by seq % that */
 	uint64_t last_ns;
 	uint64_t next_seq; /* highest seq sent + 1 */
@@ -325,7 +281,7 @@ struct sl_rel {
 	uint32_t rx_hw; /* entries ever used: pages touched as needed */
 	struct sl_rel_table rx_tab;
 	uint32_t rx_n;
-	struct sl_rel_link rx_open, rx_linger, rx_gapped;
+	struct sl_link rx_open, rx_linger, rx_gapped;
 	uint64_t rx_gap_next;
 	uint64_t rx_bytes;
 	uint32_t rx_held;
@@ -340,9 +296,9 @@ struct sl_rel {
 	uint32_t tx_hw;
 	struct sl_rel_table tx_tab;
 	uint32_t tx_n, tx_pending, tx_lost, tx_n_done;
-	struct sl_rel_link tx_open, tx_tail, tx_done;
+	struct sl_link tx_open, tx_tail, tx_done;
 	uint64_t tx_tail_next;
-	struct sl_rel_link copies;
+	struct sl_link copies;
 	uint64_t tx_bytes;
 	uint32_t tx_copies;
 	/* liveness */
@@ -539,7 +495,7 @@ rx_gap_stop(struct sl_rel *r, struct sl_rel_rx *s)
 {
 	(void)r;
 	if (s->in_gap) {
-		link_del(&s->gap);
+		sl_link_del(&s->gap);
 		s->in_gap = false;
 	}
 }
@@ -565,7 +521,7 @@ rx_remove(struct sl_rel *r, struct sl_rel_rx *s)
 {
 	rx_free_held(r, s, false);
 	rx_gap_stop(r, s);
-	link_del(&s->lru);
+	sl_link_del(&s->lru);
 	table_del(&r->rx_tab, &s->e);
 	s->e.hnext = r->rx_free;
 	r->rx_free = &s->e;
@@ -579,18 +535,18 @@ static bool rx_expire(struct sl_rel *r, struct sl_rel_rx *s);
 static void
 rx_reclaim_one(struct sl_rel *r)
 {
-	if (!link_empty(&r->rx_linger)) {
+	if (!sl_link_empty(&r->rx_linger)) {
 		struct sl_rel_rx *s =
-			link_entry(r->rx_linger.next, struct sl_rel_rx, lru);
+			sl_link_entry(r->rx_linger.next, struct sl_rel_rx, lru);
 
 		if (r->now - s->last_ns >= SL_REL_LINGER_NS) {
 			rx_remove(r, s);
 			return;
 		}
 	}
-	if (!link_empty(&r->rx_open)) {
+	if (!sl_link_empty(&r->rx_open)) {
 		struct sl_rel_rx *s =
-			link_entry(r->rx_open.next, struct sl_rel_rx, lru);
+			sl_link_entry(r->rx_open.next, struct sl_rel_rx, lru);
 
 		if (r->now - s->last_ns >= r->cfg.idle_ns && rx_expire(r, s))
 			rx_remove(r, s); /* its slot now, not after lingering */
@@ -616,8 +572,8 @@ rx_create(struct sl_rel *r, const struct sl_rel_key *k, uint64_t hash)
 	s->e.key = *k;
 	s->e.hash = hash;
 	table_add(&r->rx_tab, &s->e);
-	link_init(&s->gap);
-	link_add_tail(&r->rx_open, &s->lru);
+	sl_link_init(&s->gap);
+	sl_link_add_tail(&r->rx_open, &s->lru);
 	r->rx_n++;
 	return s;
 }
@@ -661,7 +617,7 @@ rx_gap_check(struct sl_rel *r, struct sl_rel_rx *s, bool progress)
 	s->nack_interval = (uint64_t)SL_RTX_NACK_MS * NS_PER_MS;
 	s->nack_due = r->now + s->nack_interval;
 	if (!s->in_gap) {
-		link_add_tail(&r->rx_gapped, &s->gap);
+		sl_link_add_tail(&r->rx_gapped, &s->gap);
 		s->in_gap = true;
 	}
 	if (s->nack_due < r->rx_gap_next)
@@ -678,7 +634,7 @@ rx_end(struct sl_rel *r, struct sl_rel_rx *s, uint32_t seq, bool local)
 	rx_free_held(r, s, true);
 	rx_gap_stop(r, s);
 	s->last_ns = r->now;
-	link_move_tail(&r->rx_linger, &s->lru);
+	sl_link_move_tail(&r->rx_linger, &s->lru);
 	if (!local) {
 		send_ctl(r, &s->e.key, SL_FRAG_F_ACK, seq, 0, r->now);
 		r->c.acks_sent++;
@@ -839,7 +795,7 @@ rx_data(struct sl_rel *r, const struct sl_frag_hdr *h, const struct sl_dgram *d)
 		return;
 	}
 	s->last_ns = r->now;
-	link_move_tail(&r->rx_open, &s->lru);
+	sl_link_move_tail(&r->rx_open, &s->lru);
 	/* A split's child count announcement (tokenless END|CHILDREN) is a
 	 * stream of its own whatever its seq: nothing of it came before. */
 	if (s->expected == 0 && s->top == 0 && s->held == NULL &&
@@ -869,11 +825,11 @@ rx_data(struct sl_rel *r, const struct sl_frag_hdr *h, const struct sl_dgram *d)
 static void
 rx_gap_timers(struct sl_rel *r)
 {
-	struct sl_rel_link *l, *next;
+	struct sl_link *l, *next;
 	uint64_t due = UINT64_MAX;
 
 	for (l = r->rx_gapped.next; l != &r->rx_gapped; l = next) {
-		struct sl_rel_rx *s = link_entry(l, struct sl_rel_rx, gap);
+		struct sl_rel_rx *s = sl_link_entry(l, struct sl_rel_rx, gap);
 
 		next = l->next;
 		if (s->nack_due <= r->now) {
@@ -918,7 +874,7 @@ copy_free(struct sl_rel *r, struct sl_rel_copy *c)
 
 	if (t->ring[slot] == c)
 		t->ring[slot] = NULL;
-	link_del(&c->fifo);
+	sl_link_del(&c->fifo);
 	r->tx_bytes -= c->len;
 	r->tx_copies--;
 	free(c);
@@ -952,7 +908,7 @@ tx_forget(struct sl_rel *r, struct sl_rel_tx *t)
 		r->tx_n_done--;
 	if (t->lost)
 		r->tx_lost--;
-	link_del(&t->lru);
+	sl_link_del(&t->lru);
 	table_del(&r->tx_tab, &t->e);
 	t->e.hnext = r->tx_free;
 	r->tx_free = &t->e;
@@ -975,8 +931,8 @@ tx_keep(struct sl_rel *r, struct sl_rel_tx *t, uint32_t seq, const uint8_t *buf,
 			copy_free(r, c);
 	}
 	while (r->tx_bytes + len > r->cfg.tx_bytes_max &&
-	       !link_empty(&r->copies)) {
-		c = link_entry(r->copies.next, struct sl_rel_copy, fifo);
+	       !sl_link_empty(&r->copies)) {
+		c = sl_link_entry(r->copies.next, struct sl_rel_copy, fifo);
 		r->c.tx_copies_evicted++;
 		r->c.tx_bytes_evicted += c->len;
 		copy_free(r, c);
@@ -996,7 +952,7 @@ tx_keep(struct sl_rel *r, struct sl_rel_tx *t, uint32_t seq, const uint8_t *buf,
 	c->len = len;
 	memcpy(c->data, buf, len);
 	t->ring[seq % SL_REL_TX_WINDOW_MAX] = c;
-	link_add_tail(&r->copies, &c->fifo);
+	sl_link_add_tail(&r->copies, &c->fifo);
 	r->tx_bytes += len;
 	r->tx_copies++;
 }
@@ -1012,7 +968,7 @@ tx_tail_start(struct sl_rel *r, struct sl_rel_tx *t, uint32_t seq)
 	t->tail_tries = 0;
 	t->tail_interval = (uint64_t)SL_RTX_RTO_MS * NS_PER_MS;
 	t->tail_due = r->now + t->tail_interval;
-	link_move_tail(&r->tx_tail, &t->lru);
+	sl_link_move_tail(&r->tx_tail, &t->lru);
 	if (t->tail_due < r->tx_tail_next)
 		r->tx_tail_next = t->tail_due;
 }
@@ -1025,21 +981,21 @@ tx_create(struct sl_rel *r, const struct sl_rel_key *k, uint64_t hash)
 	if (r->tx_free == NULL && r->tx_hw < r->cfg.tx_streams_max) {
 		r->tx[r->tx_hw].e.hnext = NULL;
 		r->tx_free = &r->tx[r->tx_hw++].e;
-	} else if (r->tx_free == NULL && !link_empty(&r->tx_done)) {
+	} else if (r->tx_free == NULL && !sl_link_empty(&r->tx_done)) {
 		/* A stream already ACKed is the cheapest to forget. */
-		tx_forget(r,
-			  link_entry(r->tx_done.next, struct sl_rel_tx, lru));
+		tx_forget(r, sl_link_entry(r->tx_done.next, struct sl_rel_tx,
+					   lru));
 	} else if (r->tx_free == NULL) {
 		/* Full: the oldest goes, one awaiting its ACK first (it is
 		 * most likely delivered), else the least recently sent. */
-		struct sl_rel_link *victim = !link_empty(&r->tx_tail)
-						     ? r->tx_tail.next
-						     : r->tx_open.next;
+		struct sl_link *victim = !sl_link_empty(&r->tx_tail)
+						 ? r->tx_tail.next
+						 : r->tx_open.next;
 
 		if (victim == &r->tx_open)
 			return NULL;
 		r->c.tx_streams_evicted++;
-		tx_forget(r, link_entry(victim, struct sl_rel_tx, lru));
+		tx_forget(r, sl_link_entry(victim, struct sl_rel_tx, lru));
 	}
 	t = (struct sl_rel_tx *)(void *)r->tx_free;
 	r->tx_free = t->e.hnext;
@@ -1047,7 +1003,7 @@ tx_create(struct sl_rel *r, const struct sl_rel_key *k, uint64_t hash)
 	t->e.key = *k;
 	t->e.hash = hash;
 	table_add(&r->tx_tab, &t->e);
-	link_add_tail(&r->tx_open, &t->lru);
+	sl_link_add_tail(&r->tx_open, &t->lru);
 	r->tx_n++;
 	return t;
 }
@@ -1133,7 +1089,7 @@ tx_record(struct sl_rel *r, const struct sl_dgram *d)
 		t->next_seq = (uint64_t)h.seq + 1;
 	tx_keep(r, t, h.seq, d->buf, d->len);
 	t->last_ns = r->now;
-	link_move_tail(&r->tx_open, &t->lru);
+	sl_link_move_tail(&r->tx_open, &t->lru);
 	if (h.flags & (SL_FRAG_F_END | SL_FRAG_F_ABORT)) {
 		t->app_ended = true;
 		t->app_end_seq = h.seq;
@@ -1249,7 +1205,7 @@ tx_ack(struct sl_rel *r, const struct sl_frag_hdr *h,
 		r->tx_pending--;
 		t->state = SL_REL_TX_ZOMBIE;
 		t->last_ns = r->now;
-		link_move_tail(&r->tx_open, &t->lru);
+		sl_link_move_tail(&r->tx_open, &t->lru);
 		return;
 	}
 	tx_free_copies(r, t);
@@ -1260,7 +1216,7 @@ tx_ack(struct sl_rel *r, const struct sl_frag_hdr *h,
 	}
 	t->state = SL_REL_TX_DONE;
 	t->last_ns = r->now;
-	link_move_tail(&r->tx_done, &t->lru);
+	sl_link_move_tail(&r->tx_done, &t->lru);
 	r->tx_n_done++;
 }
 
@@ -1288,11 +1244,11 @@ tx_report_gave_up(struct sl_rel *r, struct sl_rel_tx *t)
 static void
 tx_tail_timers(struct sl_rel *r)
 {
-	struct sl_rel_link *l, *next;
+	struct sl_link *l, *next;
 	uint64_t due = UINT64_MAX;
 
 	for (l = r->tx_tail.next; l != &r->tx_tail; l = next) {
-		struct sl_rel_tx *t = link_entry(l, struct sl_rel_tx, lru);
+		struct sl_rel_tx *t = sl_link_entry(l, struct sl_rel_tx, lru);
 
 		next = l->next;
 		if (t->tail_due <= r->now) {
@@ -1414,13 +1370,13 @@ sl_rel_new(struct sl_sock *sock, const struct sl_rel_config *cfg)
 	r->cfg = *cfg;
 	if (getrandom(&r->seed, sizeof(r->seed), 0) != sizeof(r->seed))
 		r->seed = sl_now_ns() ^ (uint64_t)(uintptr_t)r;
-	link_init(&r->rx_open);
-	link_init(&r->rx_linger);
-	link_init(&r->rx_gapped);
-	link_init(&r->tx_open);
-	link_init(&r->tx_tail);
-	link_init(&r->tx_done);
-	link_init(&r->copies);
+	sl_link_init(&r->rx_open);
+	sl_link_init(&r->rx_linger);
+	sl_link_init(&r->rx_gapped);
+	sl_link_init(&r->tx_open);
+	sl_link_init(&r->tx_tail);
+	sl_link_init(&r->tx_done);
+	sl_link_init(&r->copies);
 	r->rx_gap_next = UINT64_MAX;
 	r->tx_tail_next = UINT64_MAX;
 	r->dlv_cap = cfg->rx_window + 1;
@@ -1451,21 +1407,21 @@ sl_rel_free(struct sl_rel *r)
 		return;
 	if (r->dlv != NULL)
 		dlv_reset(r);
-	while (r->rx_tab.bucket != NULL && !link_empty(&r->rx_open))
-		rx_remove(r,
-			  link_entry(r->rx_open.next, struct sl_rel_rx, lru));
-	while (r->rx_tab.bucket != NULL && !link_empty(&r->rx_linger))
-		rx_remove(r,
-			  link_entry(r->rx_linger.next, struct sl_rel_rx, lru));
-	while (r->tx_tab.bucket != NULL && !link_empty(&r->tx_open))
-		tx_forget(r,
-			  link_entry(r->tx_open.next, struct sl_rel_tx, lru));
-	while (r->tx_tab.bucket != NULL && !link_empty(&r->tx_tail))
-		tx_forget(r,
-			  link_entry(r->tx_tail.next, struct sl_rel_tx, lru));
-	while (r->tx_tab.bucket != NULL && !link_empty(&r->tx_done))
-		tx_forget(r,
-			  link_entry(r->tx_done.next, struct sl_rel_tx, lru));
+	while (r->rx_tab.bucket != NULL && !sl_link_empty(&r->rx_open))
+		rx_remove(r, sl_link_entry(r->rx_open.next, struct sl_rel_rx,
+					   lru));
+	while (r->rx_tab.bucket != NULL && !sl_link_empty(&r->rx_linger))
+		rx_remove(r, sl_link_entry(r->rx_linger.next, struct sl_rel_rx,
+					   lru));
+	while (r->tx_tab.bucket != NULL && !sl_link_empty(&r->tx_open))
+		tx_forget(r, sl_link_entry(r->tx_open.next, struct sl_rel_tx,
+					   lru));
+	while (r->tx_tab.bucket != NULL && !sl_link_empty(&r->tx_tail))
+		tx_forget(r, sl_link_entry(r->tx_tail.next, struct sl_rel_tx,
+					   lru));
+	while (r->tx_tab.bucket != NULL && !sl_link_empty(&r->tx_done))
+		tx_forget(r, sl_link_entry(r->tx_done.next, struct sl_rel_tx,
+					   lru));
 	free(r->rx_tab.bucket);
 	free(r->tx_tab.bucket);
 	free(r->rx);
@@ -1547,13 +1503,13 @@ sl_rel_track(struct sl_rel *r, const struct sl_dgram *d, uint64_t now)
 unsigned int
 sl_rel_abort_open(struct sl_rel *r, uint8_t reason, uint64_t now)
 {
-	struct sl_rel_link *l, *next;
+	struct sl_link *l, *next;
 	unsigned int n = 0;
 
 	if (now > r->now)
 		r->now = now;
 	for (l = r->tx_open.next; l != &r->tx_open; l = next) {
-		struct sl_rel_tx *t = link_entry(l, struct sl_rel_tx, lru);
+		struct sl_rel_tx *t = sl_link_entry(l, struct sl_rel_tx, lru);
 		uint8_t buf[SL_WIRE_HDR_LEN];
 		uint32_t seq = (uint32_t)t->next_seq;
 		struct sl_dgram *d;
@@ -1586,32 +1542,32 @@ sl_rel_tick(struct sl_rel *r, uint64_t now)
 	dlv_reset(r);
 	if (now > r->now)
 		r->now = now;
-	while (!link_empty(&r->rx_linger)) {
+	while (!sl_link_empty(&r->rx_linger)) {
 		struct sl_rel_rx *s =
-			link_entry(r->rx_linger.next, struct sl_rel_rx, lru);
+			sl_link_entry(r->rx_linger.next, struct sl_rel_rx, lru);
 
 		if (r->now - s->last_ns < SL_REL_LINGER_NS)
 			break;
 		rx_remove(r, s);
 	}
-	while (!link_empty(&r->rx_open)) {
+	while (!sl_link_empty(&r->rx_open)) {
 		struct sl_rel_rx *s =
-			link_entry(r->rx_open.next, struct sl_rel_rx, lru);
+			sl_link_entry(r->rx_open.next, struct sl_rel_rx, lru);
 
 		if (r->now - s->last_ns < r->cfg.idle_ns || !rx_expire(r, s))
 			break; /* not idle, or no room: the next tick */
 	}
-	while (!link_empty(&r->tx_done)) {
+	while (!sl_link_empty(&r->tx_done)) {
 		struct sl_rel_tx *x =
-			link_entry(r->tx_done.next, struct sl_rel_tx, lru);
+			sl_link_entry(r->tx_done.next, struct sl_rel_tx, lru);
 
 		if (r->now - x->last_ns < SL_REL_LINGER_NS)
 			break;
 		tx_forget(r, x);
 	}
-	while (!link_empty(&r->tx_open)) {
+	while (!sl_link_empty(&r->tx_open)) {
 		struct sl_rel_tx *x =
-			link_entry(r->tx_open.next, struct sl_rel_tx, lru);
+			sl_link_entry(r->tx_open.next, struct sl_rel_tx, lru);
 
 		if (r->now - x->last_ns < r->cfg.idle_ns)
 			break;
@@ -1628,29 +1584,29 @@ sl_rel_tick(struct sl_rel *r, uint64_t now)
 
 	next = r->rx_gap_next < r->tx_tail_next ? r->rx_gap_next
 						: r->tx_tail_next;
-	if (!link_empty(&r->rx_linger)) {
-		t = link_entry(r->rx_linger.next, struct sl_rel_rx, lru)
+	if (!sl_link_empty(&r->rx_linger)) {
+		t = sl_link_entry(r->rx_linger.next, struct sl_rel_rx, lru)
 			    ->last_ns +
 		    SL_REL_LINGER_NS;
 		if (t < next)
 			next = t;
 	}
-	if (!link_empty(&r->rx_open)) {
-		t = link_entry(r->rx_open.next, struct sl_rel_rx, lru)
+	if (!sl_link_empty(&r->rx_open)) {
+		t = sl_link_entry(r->rx_open.next, struct sl_rel_rx, lru)
 			    ->last_ns +
 		    r->cfg.idle_ns;
 		if (t < next)
 			next = t;
 	}
-	if (!link_empty(&r->tx_open)) {
-		t = link_entry(r->tx_open.next, struct sl_rel_tx, lru)
+	if (!sl_link_empty(&r->tx_open)) {
+		t = sl_link_entry(r->tx_open.next, struct sl_rel_tx, lru)
 			    ->last_ns +
 		    r->cfg.idle_ns;
 		if (t < next)
 			next = t;
 	}
-	if (!link_empty(&r->tx_done)) {
-		t = link_entry(r->tx_done.next, struct sl_rel_tx, lru)
+	if (!sl_link_empty(&r->tx_done)) {
+		t = sl_link_entry(r->tx_done.next, struct sl_rel_tx, lru)
 			    ->last_ns +
 		    SL_REL_LINGER_NS;
 		if (t < next)

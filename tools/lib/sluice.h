@@ -736,4 +736,230 @@ int sl_jsonl_record(const char *line, size_t len, struct sl_jsonl_field *f,
 /** sl_jsonl_clear - free the fields' values and set them to NULL. */
 void sl_jsonl_clear(struct sl_jsonl_field *f, unsigned int n);
 
+/* ------------------------------------------------------------------ */
+/* Stage API: one stage instance's loop (sl_stage.c)                   */
+/* ------------------------------------------------------------------ */
+
+/*
+ * What an engine needs to serve its stage, with no stream table and no
+ * packet of its own: sluiced sends the instance input streams; for each
+ * one the application reads events and writes one output stream, which
+ * goes back to where the input came from.
+ *
+ * - input: sl_stage_poll() receives (everything through sl_rel, so every
+ *   input stream comes in order and once, its gaps repaired, or ends in
+ *   an ABORT); sl_stage_next() then hands out events, in order per stream,
+ *   each once: OPEN at a stream's first fragment; TOKENS for each
+ *   fragment with tokens that does not end the stream (the first one's
+ *   right after its OPEN); last END or ABORT (with the tokens of the
+ *   fragment that ends it), or CHILDREN;
+ * - output: sl_stage_send() appends one token to the stream's output;
+ *   tokens are packed into fragments of up to SL_WIRE_PAYLOAD_MAX bytes,
+ *   and a fragment is closed when the next token does not fit, when the
+ *   stream's next input event is taken (so a stage that answers token for
+ *   token answers fragment for fragment, as sluice-engine does) or at the
+ *   next sl_stage_poll(), which sends it: nothing waits longer than the
+ *   next poll. sl_stage_end() and
+ *   sl_stage_abort() end it. The output repeats the input's identity
+ *   (pipeline, stage, from_stage, tenant, depth, ancestry), numbers its
+ *   own fragments from 0 and carries the send_ns of the last input
+ *   fragment taken, so that latency is measured end to end. sl_rel keeps
+ *   the copies: sluiced's NACKs are answered and the END is resent until
+ *   ACKed;
+ * - liveness: PROBEs are answered (rel.answer_probes), with PAUSE while
+ *   sl_stage_set_pause() says so;
+ * - bounds: streams_max input streams open at once (a new one past it is
+ *   answered at once with ABORT (OVERLOAD) and none of its events are
+ *   given); out_bytes_max bytes of output queued (sl_stage_send() then
+ *   -ENOBUFS); a full socket keeps output queued for the next poll, never
+ *   dropped. Every refusal and error is a counter.
+ *
+ * One thread; no callbacks. The handle of a stream (struct
+ * sl_stage_stream, in every event) stays valid until both its input
+ * ended (its END, ABORT or CHILDREN event was taken) and the application
+ * ended its output; it is freed at the next sl_stage_next() or
+ * sl_stage_poll() after that. Using it later is the caller's bug.
+ *
+ * A CHILDREN event is sluiced's announcement that the stream named by its
+ * identity was cut into child_count child streams (one ancestry level
+ * deeper; each comes as a stream of its own): a tokenless END|CHILDREN
+ * fragment that opens a stream. It owes no output (sluice-engine answers
+ * none): sl_stage_end() and sl_stage_abort() on it do nothing and return
+ * 0, sl_stage_send() is -EPIPE. An END|CHILDREN that ends a stream with
+ * fragments before it is an END event, with child_count set.
+ */
+
+struct sl_stage_config {
+	struct sl_rel_config rel; /* loss repair, bounds of sl_rel */
+	unsigned int streams_max; /* input streams open at once */
+	size_t out_bytes_max;     /* output queued, headers included */
+};
+
+/* Counters, all monotonic (sl_stage_counters()). */
+#define SL_STAGE_COUNTERS(_)                                                   \
+	/* input */                                                            \
+	_(streams_opened, "input streams opened (OPEN events queued)")         \
+	_(streams_freed, "streams freed: input and output ended")              \
+	_(events, "events taken with sl_stage_next()")                         \
+	_(tokens_in, "tokens of the events queued")                            \
+	_(children_events, "CHILDREN events taken (split announcements)")      \
+	_(refused_overload, "new streams refused (streams_max): OVERLOAD")     \
+	_(orphans_dropped, "fragments of no open stream past seq 0, dropped")  \
+	_(after_end_dropped, "fragments of a stream whose input ended here")   \
+	_(rx_invalid, "datagrams that are not valid fragments")                \
+	_(rx_errors, "receive errors of the socket")                           \
+	_(rx_deferred, "polls that did not receive: events left untaken")      \
+	/* output */                                                           \
+	_(tokens_out, "tokens taken by sl_stage_send()")                       \
+	_(tokens_split, "texts over one fragment, sent as several tokens")     \
+	_(frags_out, "output fragments the socket took")                       \
+	_(ends_out, "outputs ended with END")                                  \
+	_(aborts_out, "outputs ended with ABORT, shutdown aborts included")    \
+	_(shutdown_aborts, "outputs aborted (SHUTDOWN) by sl_stage_close()")   \
+	_(socket_full, "times output stayed queued: the socket was full")      \
+	_(tx_errors, "fragments the socket refused with an error (repaired)")  \
+	/* errors returned to the application */                               \
+	_(send_enobufs, "sl_stage_send(): out_bytes_max reached (-ENOBUFS)")   \
+	_(send_einval, "sl_stage_send(): text over 65535 bytes (-EINVAL)")     \
+	_(send_eilseq, "sl_stage_send(): text not UTF-8 (-EILSEQ)")            \
+	_(abort_einval, "sl_stage_abort(): reason out of range (-EINVAL)")     \
+	_(output_ended, "send, end or abort on an ended output (-EPIPE)")      \
+	_(nomem, "allocations that failed (stream, event or fragment)")
+
+struct sl_stage_counters {
+#define SL_STAGE_COUNTER_FIELD(name, text) uint64_t name;
+	SL_STAGE_COUNTERS(SL_STAGE_COUNTER_FIELD)
+#undef SL_STAGE_COUNTER_FIELD
+	struct sl_rel_counters rel; /* the stage's sl_rel */
+};
+
+enum sl_stage_event_kind {
+	SL_STAGE_OPEN = 0, /* a new input stream */
+	SL_STAGE_TOKENS,   /* tokens of one fragment */
+	SL_STAGE_END,      /* the input ended (with its last tokens) */
+	SL_STAGE_ABORT,    /* the input was aborted: abort_reason */
+	SL_STAGE_CHILDREN, /* a split announcement: child_count */
+};
+
+struct sl_stage_stream;
+
+struct sl_stage_event {
+	enum sl_stage_event_kind kind;
+	struct sl_stage_stream *stream;
+	/* TOKENS, END and ABORT: the fragment's tokens (none otherwise),
+	 * readable until the next sl_stage_next() or sl_stage_poll(). */
+	struct sl_token_iter tokens;
+	uint8_t abort_reason; /* ABORT (or a CHILDREN with ABORT) */
+	uint32_t child_count; /* CHILDREN; END of a fragment with CHILDREN */
+};
+
+struct sl_stage;
+
+/**
+ * sl_stage_config_default - fill @cfg with the defaults: sl_rel's
+ * (sl_rel_config_default()) with answer_probes on, 4096 streams, 16 MiB
+ * of queued output.
+ */
+void sl_stage_config_default(struct sl_stage_config *cfg);
+
+/**
+ * sl_stage_open - a stage instance listening on @addr (port 0: one the
+ * kernel picks, then in sl_stage_addr()), bounded by @cfg (NULL: the
+ * defaults).
+ *
+ * Return: the stage, or NULL with errno EINVAL (streams_max 0,
+ * out_bytes_max under one header and one token head, or a bound sl_rel
+ * refuses), ENOMEM, or the error of socket(2)/bind(2).
+ */
+struct sl_stage *sl_stage_open(const struct sockaddr_in *addr,
+			       const struct sl_stage_config *cfg);
+
+/**
+ * sl_stage_close - stop the stage: every output not ended yet ends with
+ * ABORT (SHUTDOWN), then what was sent is given up to 700 ms to be ACKed
+ * (resent meanwhile as sl_rel does; returns at once when all is ACKed;
+ * input meanwhile is not served). Then every stream, event and socket is
+ * freed: no handle may be used after. NULL is accepted.
+ */
+void sl_stage_close(struct sl_stage *st);
+
+/**
+ * sl_stage_fd - the descriptor to wait on (POLLIN) in a loop of one's
+ * own; sl_stage_poll(st, 0) then does the work without waiting.
+ * sl_stage_addr - the bound address (its port resolved).
+ */
+int sl_stage_fd(const struct sl_stage *st);
+const struct sockaddr_in *sl_stage_addr(const struct sl_stage *st);
+
+/**
+ * sl_stage_poll - do the stage's I/O: receive what is waiting (up to 256
+ * datagrams a call; nothing while 4096 events are left untaken), run the
+ * repair and liveness timers, send every output fragment being filled
+ * and what is queued. When that received nothing and no event waits,
+ * wait for the socket up to @wait_ns (less when a timer is due sooner),
+ * then do it once more.
+ *
+ * The event taken last, and the handles of streams done with, are
+ * released here (as by sl_stage_next()).
+ * Return: the events waiting for sl_stage_next(), or -errno when the
+ * socket failed to receive (counted in rx_errors; the stage stays usable).
+ */
+int sl_stage_poll(struct sl_stage *st, uint64_t wait_ns);
+
+/**
+ * sl_stage_next - take the next input event into @ev.
+ *
+ * Events come in the order their fragments were delivered: per stream in
+ * sequence, each once. @ev->tokens points into the stage's copy of the
+ * fragment, valid until the next sl_stage_next() or sl_stage_poll().
+ * Return: false when no event waits.
+ */
+bool sl_stage_next(struct sl_stage *st, struct sl_stage_event *ev);
+
+/**
+ * sl_stage_stream_hdr - the identity of stream @s as its first fragment
+ * named it: pipeline, stage, from_stage, tenant, depth, ancestry (flags,
+ * counts and seq 0), and send_ns of the input fragment taken last.
+ */
+const struct sl_frag_hdr *sl_stage_stream_hdr(const struct sl_stage_stream *s);
+
+/**
+ * sl_stage_send - append one token (@id, @len bytes of UTF-8 at @text) to
+ * @s's output. A text longer than a fragment holds (1378 bytes) goes as
+ * several tokens cut between characters, the first with @id, the rest
+ * with id 0 (WIRE.md's neutral id for a piece of a token).
+ *
+ * Return: 0; -EPIPE when the output was ended; -EINVAL for a text over
+ * 65535 bytes; -EILSEQ when it is not UTF-8; -ENOBUFS when the output
+ * queued would pass out_bytes_max (a poll sends it: try again after);
+ * -ENOMEM. Each is counted; nothing was appended then.
+ */
+int sl_stage_send(struct sl_stage *st, struct sl_stage_stream *s, uint32_t id,
+		  const char *text, size_t len);
+
+/**
+ * sl_stage_end - end @s's output with END (on the tokens not sent yet,
+ * or a tokenless fragment), sent at the next poll.
+ * sl_stage_abort - the same with ABORT and @reason (SL_ABORT_*).
+ *
+ * Return: 0; -EPIPE when the output was already ended; -EINVAL for a
+ * reason >= SL_ABORT_MAX; -ENOMEM (counted; try again). 0 and nothing
+ * sent for a CHILDREN announcement, which owes no output.
+ */
+int sl_stage_end(struct sl_stage *st, struct sl_stage_stream *s);
+int sl_stage_abort(struct sl_stage *st, struct sl_stage_stream *s,
+		   uint8_t reason);
+
+/**
+ * sl_stage_set_pause - ask sluiced for no new streams (PAUSE on every
+ * PROBE answer) or lift it; the instances that probed are told at once.
+ */
+void sl_stage_set_pause(struct sl_stage *st, bool pause);
+
+/**
+ * sl_stage_counters - copy the stage's counters, and its sl_rel's into
+ * @c->rel.
+ */
+void sl_stage_counters(const struct sl_stage *st, struct sl_stage_counters *c);
+
 #endif /* SLUICE_H */
