@@ -284,11 +284,12 @@ sluice-gateway -> sluiced -> sluice-bridge -> the same engine, interleaved
 in one run; microseconds, medians of the rounds (ranges in
 results/bridge.json). "gap" is the time between two chunks of an answer.
 
-| date | commit | machine | time scale | streams | direct p50 | sluice p50 | added p50 | direct p99 | sluice p99 | added p99 | added gap p50 | added gap p99 | sluice chunks/s | requests each way |
-|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|
+| date | commit | machine | time scale | streams | direct p50 | sluice p50 | added p50 | direct p99 | sluice p99 | added p99 | added gap p50 | added gap p99 | sluice chunks/s | requests each way | sluice failed (ABORT) | gateway, bridge chunks per CPU s |
+|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|
 HEAD
 jq -r --arg d "$(date -u +%FT%TZ)" '.commit as $c | .machine as $m | .time_scale as $s |
-	.concurrency[] | "| \($d) | \($c) | \($m) | \($s) | \(.concurrency) | \(.direct_p50_us) | \(.sluice_p50_us) | \(.added_p50_us) | \(.direct_p99_us) | \(.sluice_p99_us) | \(.added_p99_us) | \(.added_gap_p50_us) | \(.added_gap_p99_us) | \(.sluice_chunks_per_s) | \(.direct_requests) / \(.sluice_requests) |"' \
+	.gateway_chunks_per_cpu_s as $g | .gw_bridge_chunks_per_cpu_s as $b |
+	.concurrency[] | "| \($d) | \($c) | \($m) | \($s) | \(.concurrency) | \(.direct_p50_us) | \(.sluice_p50_us) | \(.added_p50_us) | \(.direct_p99_us) | \(.sluice_p99_us) | \(.added_p99_us) | \(.added_gap_p50_us) | \(.added_gap_p99_us) | \(.sluice_chunks_per_s) | \(.direct_requests) / \(.sluice_requests) | \(.sluice_failed) | \($g), \($b) |"' \
 	results/bridge.json >>"$md2"
 jq -r '.rates[] | "\(.rate)/s: p50 \(.direct_p50_us) -> \(.bridged_p50_us) us (+\(.added_p50_us)), p99 \(.direct_p99_us) -> \(.bridged_p99_us) us (+\(.added_p99_us))"' results/bridge.json
 jq -r '.concurrency[] | "\(.concurrency) streams: p50 \(.direct_p50_us) -> \(.sluice_p50_us) us (+\(.added_p50_us)), p99 \(.direct_p99_us) -> \(.sluice_p99_us) us (+\(.added_p99_us)), gap p99 +\(.added_gap_p99_us) us, failed \(.direct_failed)/\(.sluice_failed)"' results/bridge.json
