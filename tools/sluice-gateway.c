@@ -59,6 +59,7 @@
 #define GW_TOKENS_MAX 256
 #define GW_OUT_MAX (1u << 20) /* answer not yet sent, one request */
 #define GW_RX_BURSTS 64       /* bursts from sluiced read in one turn */
+#define GW_SWEEP_NS 50000000u /* deadlines checked this often */
 
 struct gw_model {
 	char name[64];
@@ -909,7 +910,7 @@ main(int argc, char **argv)
 	const union MHD_DaemonInfo *info;
 	uint32_t prefix;
 	int n_rest = 0, epfd;
-	uint64_t next_stats = 0;
+	uint64_t next_stats = 0, next_sweep = 0;
 
 	/* --model NAME=ID may be given again and again: taken out first,
 	 * the rest is a table's. */
@@ -1007,8 +1008,14 @@ main(int argc, char **argv)
 
 		deliver(now);
 		receive(now);
-		answers_expire(now);
-		conns_expire(now);
+		/* The deadlines are seconds: a walk over every request and
+		 * connection each 50 ms, not each turn (thousands a second
+		 * under load, each O(connections)). */
+		if (now >= next_sweep) {
+			answers_expire(now);
+			conns_expire(now);
+			next_sweep = now + GW_SWEEP_NS;
+		}
 		if (now >= next_stats) {
 			stats_write(false);
 			next_stats = now + 1000000000u;
