@@ -90,6 +90,12 @@ sl_stats_fill(const struct sl_dp *dp, struct sl_stats *out)
 		bool rules = out->rules[g] != NULL && r != NULL &&
 			     out->n_rules[g] == r->n_rules;
 
+		/* Zero first: the reader's room (a box that realloc gave) is
+		 * not cleared, and a guard no worker has run yet, or whose
+		 * rules changed under the request, reads nothing below. */
+		if (out->rules[g] != NULL)
+			memset(out->rules[g], 0,
+			       out->n_rules[g] * sizeof(out->rules[g][0]));
 		if (sc == NULL) {
 			memset(out->guard[g], 0, sizeof(out->guard[g]));
 			continue;

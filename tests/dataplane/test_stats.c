@@ -289,6 +289,47 @@ test_operator_stages(void)
 	free(snap);
 }
 
+/* The reader asks for more rules than the worker's guard has (a rule was
+ * added and the worker has not taken the new snapshot yet): the rules'
+ * counters read zero, whatever the reader's memory held (they used to
+ * come back as they were: `sluicectl guard list` after `guard add`
+ * showed 51617 blocks for a rule that never matched). */
+static void
+test_guard_rules_changed(void)
+{
+	static const char yaml[] =
+		DAG_YAML_HEAD "guards:\n"
+			      "  - {name: g, action: block, literals: [a, b]}\n"
+			      "pipelines:\n"
+			      "  - name: p\n"
+			      "    id: 1\n"
+			      "    stages:\n"
+			      "      - {name: x, instances: [10.0.2.1:8001]}\n"
+			      "    edges:\n"
+			      "      - {from: client, to: x}\n"
+			      "      - {from: x, to: client, guard: g}\n";
+	struct sl_stats *snap = calloc(1, sizeof(*snap));
+	struct sl_guard_rule_counters rules[3];
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(snap);
+	dp_test_begin();
+	dag_open(yaml);
+	CU_ASSERT_EQUAL_FATAL(dag.cfg->n_guards, 1);
+	memset(rules, 0xa5, sizeof(rules));
+	snap->rules[0] = rules;
+	snap->n_rules[0] = 3; /* the worker's set has 2 */
+	CU_ASSERT_EQUAL(sl_stats_take(dag.dp, snap), 0);
+	CU_ASSERT_PTR_EQUAL(snap->rules[0], rules);
+	for (int i = 0; i < 3; i++) {
+		CU_ASSERT_EQUAL(rules[i].matches, 0);
+		CU_ASSERT_EQUAL(rules[i].blocks, 0);
+		CU_ASSERT_EQUAL(rules[i].redactions, 0);
+	}
+	dag_close();
+	dp_test_end();
+	free(snap);
+}
+
 static const struct dp_test_case cases[] = {
 	DP_SUITE("stats"),
 	DP_CASE("a running worker answers snapshots; stopped: equal",
@@ -296,6 +337,8 @@ static const struct dp_test_case cases[] = {
 	DP_CASE("reset: every counter, no gauge", test_since),
 	DP_CASE("operator counters per stage, in the stats file",
 		test_operator_stages),
+	DP_CASE("rules asked for that the worker lacks read zero",
+		test_guard_rules_changed),
 	DP_END,
 };
 
