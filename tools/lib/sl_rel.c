@@ -36,6 +36,7 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "sl_hash.h"
 #include "sl_list.h"
 #include "sluice.h"
 
@@ -96,30 +97,12 @@ key_eq(const struct sl_rel_key *a, const struct sl_rel_key *b)
 	       memcmp(a->ancestry, b->ancestry, sizeof(a->ancestry)) == 0;
 }
 
-static uint64_t
-mix64(uint64_t x)
-{
-	x ^= x >> 30;
-	x *= 0xbf58476d1ce4e5b9ull;
-	x ^= x >> 27;
-	x *= 0x94d049bb133111ebull;
-	return x ^ (x >> 31);
-}
-
 /* Keyed: a peer cannot aim its streams at one chain without the seed. */
 static uint64_t
 key_hash(uint64_t seed, const struct sl_rel_key *k)
 {
-	uint64_t h = seed;
-	unsigned int i;
-
-	h = mix64(h ^ ((uint64_t)k->ip << 16 | k->port));
-	h = mix64(h ^ ((uint64_t)k->pipeline << 32 | (uint64_t)k->stage << 16 |
-		       k->from_stage));
-	h = mix64(h ^ ((uint64_t)k->tenant << 8 | k->depth));
-	for (i = 0; i < k->depth; i++)
-		h = mix64(h ^ k->ancestry[i]);
-	return h;
+	return sl_stream_hash(seed, k->ip, k->port, k->pipeline, k->stage,
+			      k->from_stage, k->tenant, k->depth, k->ancestry);
 }
 
 /* The identity header of a stream (for control fragments and ABORTs). */

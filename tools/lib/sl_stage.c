@@ -31,6 +31,7 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "sl_hash.h"
 #include "sl_list.h"
 #include "sluice.h"
 
@@ -125,31 +126,14 @@ sl_stage_config_default(struct sl_stage_config *cfg)
 
 /* ---- streams ---- */
 
-static uint64_t
-mix64(uint64_t x)
-{
-	x ^= x >> 30;
-	x *= 0xbf58476d1ce4e5b9ull;
-	x ^= x >> 27;
-	x *= 0x94d049bb133111ebull;
-	return x ^ (x >> 31);
-}
-
 /* Keyed like sl_rel's tables: a peer cannot aim at one chain. */
 static uint64_t
 stream_hash(const struct sl_stage *st, const struct sockaddr_in *src,
 	    const struct sl_frag_hdr *h)
 {
-	uint64_t x = st->seed;
-	unsigned int i;
-
-	x = mix64(x ^ ((uint64_t)src->sin_addr.s_addr << 16 | src->sin_port));
-	x = mix64(x ^ ((uint64_t)h->pipeline << 32 | (uint64_t)h->stage << 16 |
-		       h->from_stage));
-	x = mix64(x ^ ((uint64_t)h->tenant << 8 | h->depth));
-	for (i = 0; i < h->depth; i++)
-		x = mix64(x ^ h->ancestry[i]);
-	return x;
+	return sl_stream_hash(st->seed, src->sin_addr.s_addr, src->sin_port,
+			      h->pipeline, h->stage, h->from_stage, h->tenant,
+			      h->depth, h->ancestry);
 }
 
 static bool
