@@ -19,26 +19,15 @@ it_need_bin SLUICED SLUICEGEN SLUICE_ENGINE NETNS_SH
 
 it_two_stage
 
+# The client's view: nothing lost, doubled, reordered, altered or aborted.
 gen=$IT_WORK/sluicegen.json
-rc=0
-it_gen "$gen" --streams 16 --rate 4000 --fragments-per-request 8 \
+it_gen_whole "$gen" 200 --streams 16 --rate 4000 --fragments-per-request 8 \
 	--tokens-per-fragment 4 --duration 4 --drain-ms 1500 \
-	--expect upper,rot13 --check || rc=$?
-it_log "sluicegen: $(jq -c '{requests, completed, fragments, fragments_received, lost, duplicated, misordered, corrupted, aborted, p99_us}' "$gen" 2>/dev/null || cat "$gen")"
-it_stop_all
-[[ $rc -eq 0 ]] || it_fail "sluicegen --check exited $rc"
+	--expect upper,rot13 --check
 
 stats=$IT_WORK/sluiced-stats.json
 it_engine_stats
 engines=$IT_WORK/engines.json
-
-# The client's view: nothing lost, doubled, reordered, altered or aborted.
-it_expect "$gen" '.lost == 0 and .duplicated == 0 and .misordered == 0 and
-	.corrupted == 0 and .aborted == 0' "sluicegen saw damage"
-it_expect "$gen" '.completed == .requests and .requests >= 200' \
-	"not every request completed, or fewer than 200"
-it_expect "$gen" '.fragments_received == .fragments' \
-	"fragments received != fragments sent"
 
 # The engines' view: whole, ordered streams on every instance.
 it_expect "$engines" 'length == 4' "want stats from 4 engines"

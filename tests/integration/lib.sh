@@ -234,6 +234,26 @@ it_gen() {
 	return $rc
 }
 
+# it_gen_whole OUT MIN_REQUESTS ARGS...: a checked sluicegen run (ARGS
+# with --check) that must come back whole: then everything is stopped
+# (final stats), and the client's view asserted: at least MIN_REQUESTS
+# requests, each completed, nothing lost, doubled, reordered, altered or
+# aborted, every fragment sent received.
+it_gen_whole() {
+	local gen=$1 min=$2 rc=0
+	shift 2
+	it_gen "$gen" "$@" || rc=$?
+	it_log "sluicegen: $(jq -c '{requests, completed, fragments, fragments_received, lost, duplicated, misordered, corrupted, aborted, p99_us}' "$gen" 2>/dev/null || cat "$gen")"
+	it_stop_all
+	[[ $rc -eq 0 ]] || it_fail "sluicegen --check exited $rc"
+	it_expect "$gen" '.lost == 0 and .duplicated == 0 and .misordered == 0 and
+		.corrupted == 0 and .aborted == 0' "sluicegen saw damage"
+	it_expect "$gen" ".completed == .requests and .requests >= $min" \
+		"not every request completed, or fewer than $min"
+	it_expect "$gen" '.fragments_received == .fragments' \
+		"fragments received != fragments sent"
+}
+
 # it_expect JSON_FILE JQ_FILTER MESSAGE [JQ_ARG...]: the filter must
 # yield true; JQ_ARGs (e.g. --arg want "$text") are passed to jq.
 it_expect() {

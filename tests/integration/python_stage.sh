@@ -46,13 +46,9 @@ it_wait_udp "$IT_PREFIX.11:7801" "$IT_PREFIX.12:7801" \
 it_sluiced "$IT_WORK/pipeline.yaml"
 
 gen=$IT_WORK/sluicegen.json
-rc=0
-it_gen "$gen" --streams 16 --rate 800 --fragments-per-request 8 \
+it_gen_whole "$gen" 100 --streams 16 --rate 800 --fragments-per-request 8 \
 	--tokens-per-fragment 4 --duration 3 --drain-ms 1500 \
-	--expect upper,rot13 --check || rc=$?
-it_log "sluicegen: $(jq -c '{requests, completed, fragments, fragments_received, lost, duplicated, misordered, corrupted, aborted, p99_us}' "$gen" 2>/dev/null || cat "$gen")"
-it_stop_all
-[[ $rc -eq 0 ]] || it_fail "sluicegen --check exited $rc"
+	--expect upper,rot13 --check
 
 stats=$IT_WORK/sluiced-stats.json
 it_engine_stats
@@ -61,12 +57,6 @@ jq -s '.' "$IT_WORK"/py-*.json >"$IT_WORK/py.json" ||
 	it_fail "Python stage stats missing or not JSON"
 py=$IT_WORK/py.json
 
-it_expect "$gen" '.lost == 0 and .duplicated == 0 and .misordered == 0 and
-	.corrupted == 0 and .aborted == 0' "sluicegen saw damage"
-it_expect "$gen" '.completed == .requests and .requests >= 100' \
-	"not every request completed, or fewer than 100"
-it_expect "$gen" '.fragments_received == .fragments' \
-	"fragments received != fragments sent"
 completed=$(jq '.completed' "$gen")
 fragments=$(jq '.fragments' "$gen")
 
