@@ -196,12 +196,25 @@ take(struct gw_req *r, const struct sl_frag_view *v, uint64_t now)
 
 	r->heard_ns = now;
 	sl_frag_view_tokens(v, &it);
-	while (rc == 0 && sl_token_next(&it, &t))
-		rc = r->stream ? sl_openai_event(&r->sse,
-						 sl_openai_chunk(&r->ident,
-								 t.text, t.len),
-						 GW_OUT_MAX)
-			       : out_put(r, t.text, t.len);
+	if (r->stream) {
+		/* One event a fragment, as it arrives: its tokens' text (at
+		 * most a payload; no UTF-8 character is split between two
+		 * tokens, so neither is the event's text). */
+		char text[SL_WIRE_PAYLOAD_MAX];
+		size_t n = 0;
+
+		while (sl_token_next(&it, &t)) {
+			memcpy(text + n, t.text, t.len);
+			n += t.len;
+		}
+		if (n > 0)
+			rc = sl_openai_event(
+				&r->sse, sl_openai_chunk(&r->ident, text, n),
+				GW_OUT_MAX);
+	} else {
+		while (rc == 0 && sl_token_next(&it, &t))
+			rc = out_put(r, t.text, t.len);
+	}
 	if (rc != 0 && !(v->hdr.flags & SL_FRAG_F_ABORT)) {
 		r->aborted = true; /* more than GW_OUT_MAX: cut, said so */
 		r->reason = SL_ABORT_TOO_LONG;
