@@ -26,7 +26,9 @@
  * after its END).
  *
  * One thread: libmicrohttpd runs from this program's loop (epoll), beside
- * the UDP socket to sluiced; every stream goes through libsluice's sl_rel
+ * the UDP socket to sluiced (--reuse-port: several gateways share one
+ * HTTP port, SO_REUSEPORT, the kernel spreading connections: one per
+ * core); every stream goes through libsluice's sl_rel
  * (loss repair both ways). A connection waiting for its answer is
  * suspended and resumed when fragments come.
  *
@@ -101,6 +103,7 @@ static struct {
 	unsigned int conn_limit;
 	unsigned int timeout_s;
 	unsigned int answer_timeout_s;
+	bool reuse_port; /* several gateways on one port: one per core */
 	bool quiet;
 	struct gw_model models[GW_MODELS_MAX];
 	unsigned int n_models;
@@ -882,7 +885,8 @@ usage(FILE *f)
 		   "       [--max-body BYTES (1048576)] [--max-requests N "
 		   "(256)]\n"
 		   "       [--max-connections N (4096)] [--timeout-s S (60)]\n"
-		   "       [--answer-timeout-s S (300)] [--stats-file PATH]\n"
+		   "       [--answer-timeout-s S (300)] [--reuse-port]\n"
+		   "       [--stats-file PATH]\n"
 		   "       [--metrics IP:PORT] [--quiet]\n");
 }
 
@@ -910,6 +914,7 @@ main(int argc, char **argv)
 		SL_OPT_N("max-connections", &o.conn_limit, 1, 1u << 20),
 		SL_OPT_N("timeout-s", &o.timeout_s, 1, 3600),
 		SL_OPT_N("answer-timeout-s", &o.answer_timeout_s, 1, 86400),
+		SL_OPT_F("reuse-port", &o.reuse_port),
 		SL_OPT_S("stats-file", &o.stats_file),
 		SL_OPT_S("metrics", &o.metrics),
 		SL_OPT_F("quiet", &o.quiet),
@@ -994,7 +999,8 @@ main(int argc, char **argv)
 			     NULL, MHD_OPTION_CONNECTION_LIMIT, o.conn_limit,
 			     MHD_OPTION_CONNECTION_TIMEOUT, o.timeout_s,
 			     MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL,
-			     MHD_OPTION_END);
+			     MHD_OPTION_LISTENING_ADDRESS_REUSE,
+			     (unsigned int)o.reuse_port, MHD_OPTION_END);
 	if (d == NULL) {
 		fprintf(stderr, "sluice-gateway: cannot listen on %s\n",
 			o.listen);

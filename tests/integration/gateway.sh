@@ -7,7 +7,8 @@
 # the answer, then [DONE]) and a whole completion (one JSON object), both
 # byte-exact; /v1/models; and the refusals: no token (401), an unknown
 # pipeline (404), a body that is not JSON (400), one over --max-body
-# (413). Every mbuf back at the end.
+# (413); a second gateway on the same port (--reuse-port) sharing the
+# connections. Every mbuf back at the end.
 #
 # usage: gateway.sh WORK_BASE
 #   (binaries in SLUICED SLUICE_ENGINE SLUICE_GATEWAY NETNS_SH)
@@ -42,7 +43,8 @@ token=tok-$$
 api=http://$P.10:8080
 ip netns exec "$IT_NS" "$SLUICE_GATEWAY" --listen "$P.10:8080" \
 	--server "$P.1:$IT_PORT" --bind "$P.10" --model demo=1 \
-	--tokens "$IT_WORK/tokens" --max-body 1024 --quiet \
+	--tokens "$IT_WORK/tokens" --max-body 1024 --reuse-port \
+	--stats-file "$IT_WORK/gateway-1.json" --quiet \
 	>"$IT_WORK/gateway.log" 2>&1 &
 SL_ENGINE_PIDS+=($!)
 sl_wait_tcp "$IT_NS" 5 "$P.10:8080" || it_fail "the gateway does not listen"
@@ -98,7 +100,28 @@ call "$IT_WORK/r.json" status -H "Authorization: Bearer $token" \
 	-d "{\"model\": \"demo\", \"prompt\": \"$big\"}" "$api/v1/completions"
 [[ $status == 413 ]] || it_fail "a body over --max-body: HTTP $status"
 
+# A second gateway on the same port (--reuse-port: one per core): the
+# kernel spreads connections over both, and every answer is whole.
+ip netns exec "$IT_NS" "$SLUICE_GATEWAY" --listen "$P.10:8080" \
+	--server "$P.1:$IT_PORT" --bind "$P.10" --model demo=1 \
+	--tokens "$IT_WORK/tokens" --reuse-port \
+	--stats-file "$IT_WORK/gateway-2.json" --quiet \
+	>"$IT_WORK/gateway-2.log" 2>&1 &
+SL_ENGINE_PIDS+=($!)
+sleep 0.3
+for ((i = 0; i < 20; i++)); do
+	call "$IT_WORK/r.json" status -H "Authorization: Bearer $token" \
+		-d "{\"model\": \"demo\", \"prompt\": \"answer $i\"}" "$api/v1/completions"
+	[[ $status == 200 ]] || it_fail "request $i with two gateways: HTTP $status"
+	it_expect "$IT_WORK/r.json" '.choices[0].text == $want' \
+		"request $i with two gateways" --arg want "ANSWER $i"
+done
+
 it_stop_all
+# 2 requests before the second came, 20 after, both gateways took some.
+jq -s -e '(map(.requests) | add) == 22 and all(.[]; .final and .requests > 0)' \
+	"$IT_WORK/gateway-1.json" "$IT_WORK/gateway-2.json" >/dev/null ||
+	it_fail "two gateways: $(jq -s -c 'map({requests, final})' "$IT_WORK"/gateway-[12].json)"
 it_expect "$IT_WORK/sluiced-stats.json" '.final and .mbufs.in_use == .mbufs.in_use_start' \
 	"every mbuf back"
 grep -q "$token" "$IT_WORK/gateway.log" && it_fail "the gateway logged a token"
