@@ -17,31 +17,23 @@
 # usage: alto.sh WORK_BASE   (run through meson test; needs root)
 
 set -euo pipefail
-name=alto
-work_base=${1:?usage: alto.sh WORK_BASE}
-root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-build=$(cd "$work_base/../.." && pwd)
-work=$work_base/$name.work
-
-fail() {
-	echo "[$name] FAIL: $*" >&2
-	exit 1
-}
-[[ $(id -u) -eq 0 ]] || { echo "[$name] SKIP: not root"; exit 77; }
-ip netns list >/dev/null 2>&1 || { echo "[$name] SKIP: no ip netns"; exit 77; }
-
-rm -rf "$work"
-mkdir -p "$work"
+IT_NAME=alto
+# shellcheck source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+build=$(cd "${1:?usage: alto.sh WORK_BASE}/../.." && pwd)
+it_init "$@"
+root=$IT_SRC_ROOT
+work=$IT_WORK
 rc=0
 ALTO_BUILD=$build ALTO_OUT=$work ALTO_NS=sluice-it-alto \
 	"$root/tools/bench/alto.sh" --quick >"$work/alto.out" 2>&1 || rc=$?
 cat "$work/alto.out"
-[[ $rc -eq 0 ]] || fail "tools/bench/alto.sh --quick exited $rc"
+[[ $rc -eq 0 ]] || it_fail "tools/bench/alto.sh --quick exited $rc"
 
 j=$work/alto.json
-[[ -s $j ]] || fail "no alto.json"
+[[ -s $j ]] || it_fail "no alto.json"
 check() {
-	jq -e "$1" "$j" >/dev/null || fail "alto.json: $2 ($1)"
+	jq -e "$1" "$j" >/dev/null || it_fail "alto.json: $2 ($1)"
 }
 check '.quick == true and .seeds == [1] and .rates_model_rps == [2, 5]' \
 	"a quick run: seed 1, rates 2 and 5"
@@ -71,17 +63,17 @@ check '.constants.engine["--decode-ms (a)"].default == "12" and
 	.constants.pipeline.claims_prefix_tokens == 570' "the constants table"
 
 lines=$(($(wc -l <"$work/alto.csv") - 1))
-[[ $lines -eq 6 ]] || fail "alto.csv has $lines points, not 6"
+[[ $lines -eq 6 ]] || it_fail "alto.csv has $lines points, not 6"
 head -c 8 "$work/alto.png" | od -An -tx1 | grep -q '89 50 4e 47' ||
-	fail "alto.png is not a PNG"
+	it_fail "alto.png is not a PNG"
 
 # Every sluiced: no drop, every mbuf back.
 n=0
 for s in "$work"/alto-logs/*/sluiced-stats.json; do
 	jq -e '.final and .drops_total == 0 and
 		.mbufs.in_use == .mbufs.in_use_start' "$s" >/dev/null ||
-		fail "$s: drops or mbufs not returned"
+		it_fail "$s: drops or mbufs not returned"
 	n=$((n + 1))
 done
-[[ $n -eq 8 ]] || fail "$n sluiced stats files, not 8 (6 points, 2 checks)"
-echo "[$name] OK: 3 arms x 2 rates and the overhead check; streaming = buffered on 20 requests; 8 sluiced runs without a drop or a leaked mbuf"
+[[ $n -eq 8 ]] || it_fail "$n sluiced stats files, not 8 (6 points, 2 checks)"
+it_log "OK: 3 arms x 2 rates and the overhead check; streaming = buffered on 20 requests; 8 sluiced runs without a drop or a leaked mbuf"

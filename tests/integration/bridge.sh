@@ -23,16 +23,12 @@ it_init "$@"
 it_need_bin SLUICED SLUICEGEN SLUICE_BRIDGE SLUICE_GATEWAY NETNS_SH
 command -v python3 >/dev/null || it_fail "python3 is not installed (tools/deps.sh)"
 
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 it_netns_up
 P=$IT_PREFIX
 server=$P.13:8000
 
 # The model server: a process in the namespace, stopped with the rest.
-ip netns exec "$IT_NS" python3 "$here/openai_server.py" "$P.13" 8000 \
-	>"$IT_WORK/server.log" 2>"$IT_WORK/server.err" &
-SL_ENGINE_PIDS+=($!)
-sl_wait_tcp "$IT_NS" 5 "$server" || it_fail "the model server does not listen on $server"
+it_model_server "$P.13" 8000
 
 sl_engine_start "$IT_NS" "$SLUICE_BRIDGE" "$IT_WORK" answer/0 "$P.11:7801" \
 	--upstream "http://$server" --api completions --prompt "Q: {input}"

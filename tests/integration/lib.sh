@@ -234,6 +234,17 @@ it_gen() {
 	return $rc
 }
 
+# it_model_server IP PORT: openai_server.py (an OpenAI-compatible model
+# server) in the namespace on IP:PORT, stopped with the engines; its
+# request log in $IT_WORK/server.log. Returns once it listens.
+it_model_server() {
+	ip netns exec "$IT_NS" python3 "$IT_SRC_ROOT/tests/integration/openai_server.py" \
+		"$1" "$2" >"$IT_WORK/server.log" 2>"$IT_WORK/server.err" &
+	SL_ENGINE_PIDS+=($!)
+	sl_wait_tcp "$IT_NS" 5 "$1:$2" ||
+		it_fail "the model server does not listen on $1:$2"
+}
+
 # it_gen_whole OUT MIN_REQUESTS ARGS...: a checked sluicegen run (ARGS
 # with --check) that must come back whole: then everything is stopped
 # (final stats), and the client's view asserted: at least MIN_REQUESTS

@@ -34,8 +34,7 @@ IT_NAME=openai_client
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 it_init "$@"
 it_need_bin SLUICED SLUICE_BRIDGE SLUICE_GATEWAY NETNS_SH
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-js=$(cd "$here/../../tools/openai-js" && pwd)
+js=$IT_SRC_ROOT/tools/openai-js
 command -v node >/dev/null || it_fail "node is not installed (tools/deps.sh)"
 [[ -d $js/node_modules/openai ]] ||
 	it_fail "the npm openai client is not in $js/node_modules (tools/deps.sh)"
@@ -43,11 +42,8 @@ command -v node >/dev/null || it_fail "node is not installed (tools/deps.sh)"
 it_netns_up
 P=$IT_PREFIX
 server=$P.13:8000
-ip netns exec "$IT_NS" python3 "$here/openai_server.py" "$P.13" 8000 \
-	>"$IT_WORK/server.log" 2>"$IT_WORK/server.err" &
-SL_ENGINE_PIDS+=($!)
-
-sl_wait_tcp "$IT_NS" 5 "$server" || it_fail "the model server does not listen on $server"
+# The model server: a process in the namespace, stopped with the rest.
+it_model_server "$P.13" 8000
 
 # The prompts live in the pipeline file (`prompt:`); each bridge renders
 # its stage's (--config, --stage) as sluiced compiles the same file.
