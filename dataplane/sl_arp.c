@@ -64,7 +64,9 @@ sl_arp_input(struct sl_dp *dp, struct rte_mbuf *m)
 		sl_neigh_learn(&dp->neigh, sip, &arp->arp_data.arp_sha, kind,
 			       dp->now);
 	}
-	if (arp->arp_opcode != RTE_BE16(RTE_ARP_OP_REQUEST))
+	/* Every worker learns (each has its own table, sl_steer.h); the
+	 * first answers. */
+	if (arp->arp_opcode != RTE_BE16(RTE_ARP_OP_REQUEST) || dp->worker != 0)
 		goto consumed;
 
 	/* Turn the request into the reply in place. */

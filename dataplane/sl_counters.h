@@ -51,6 +51,7 @@
 	_(GUARD_BLOCKED, "fragment of a stream a guard stopped")               \
 	_(GUARD_STATE_FULL, "no guard state for a new stream")                 \
 	_(TX_FULL, "transmit queue full")                                      \
+	_(STEER_FULL, "the owning worker's inbox was full")                    \
 	_(UNSOLICITED, "control fragment for no stream sluiced sent")
 
 enum sl_drop {

@@ -174,7 +174,7 @@ ctl_publish(struct sl_ctl *ctl, struct sl_config *next,
 
 	next->generation = ctl->generation + 1;
 	sl_config_share_patterns(next, (struct sl_config *)ctl->cfg);
-	rc = sl_dp_publish(ctl->dp, next, &old);
+	rc = sl_workers_publish(ctl->ws, next, &old);
 	if (rc != 0) {
 		/* Nothing changed: the running snapshot takes its own
 		 * databases back before the refused one goes. */
@@ -313,7 +313,7 @@ ctl_snapshot(struct sl_ctl *ctl, struct sl_api_error *err)
 	int rc;
 
 	memset(ctl->now.rules, 0, sizeof(ctl->now.rules));
-	rc = sl_stats_take(ctl->dp, &ctl->now);
+	rc = sl_workers_stats_take(ctl->ws, &ctl->now);
 	if (rc != 0)
 		sl_api_error_set(err, CODE(UNAVAILABLE), "",
 				 "the dataplane did not answer for its "
@@ -471,7 +471,7 @@ ctl_edit(struct sl_ctl *ctl, char op, const struct sl_api_instance_ref *ref,
 	/* The answer describes the instance as the new snapshot has it (a
 	 * removed one: as it was), with its counters as the worker has them
 	 * now (none, should it not answer: the change goes on). */
-	if (sl_stats_take(ctl->dp, &ctl->now) != 0)
+	if (sl_workers_stats_take(ctl->ws, &ctl->now) != 0)
 		memset(ctl->now.inst, 0, sizeof(ctl->now.inst));
 	for (uint16_t p = 0; p < ctl->cfg->n_pipelines; p++) {
 		const struct sl_config *cfg = op == 'r' ? ctl->cfg : next;
@@ -846,7 +846,7 @@ guards_msg(struct sl_ctl *ctl, Sluice__V1__GuardList *out,
 		ctl->now.rules[g] = rc[g];
 		ctl->now.n_rules[g] = n;
 	}
-	rcode = sl_stats_take(ctl->dp, &ctl->now);
+	rcode = sl_workers_stats_take(ctl->ws, &ctl->now);
 	memset(ctl->now.rules, 0, sizeof(ctl->now.rules));
 	if (rcode != 0) {
 		sl_api_error_set(err, CODE(UNAVAILABLE), "",
@@ -947,13 +947,13 @@ const struct sl_api_backend_ops sl_ctl_ops = {
 };
 
 void
-sl_ctl_init(struct sl_ctl *ctl, struct sl_dp *dp, struct rte_mempool *pool,
+sl_ctl_init(struct sl_ctl *ctl, struct sl_workers *ws, struct rte_mempool *pool,
 	    unsigned int in_use_start, const struct sl_confine *files,
 	    struct sl_state *state, const struct sl_state_restored *restored)
 {
 	memset(ctl, 0, sizeof(*ctl));
-	ctl->dp = dp;
-	ctl->cfg = dp->cfg; /* before the worker starts: ours to read */
+	ctl->ws = ws;
+	ctl->cfg = ws->dp[0]->cfg; /* before the workers start: ours */
 	ctl->pool = pool;
 	ctl->in_use_start = in_use_start;
 	ctl->generation = state != NULL ? state->generation : 1;

@@ -20,11 +20,12 @@
 #include "sl_dp.h"
 #include "sl_stats.h"
 #include "sl_state.h"
+#include "sl_worker.h"
 
 struct sl_confine;
 
 struct sl_ctl {
-	struct sl_dp *dp;
+	struct sl_workers *ws;
 	struct rte_mempool *pool; /* for mbuf use in the stats */
 	unsigned int in_use_start;
 	uint64_t generation;
@@ -48,13 +49,13 @@ struct sl_ctl {
 extern const struct sl_api_backend_ops sl_ctl_ops;
 
 /**
- * sl_ctl_init - a backend for @dp, whose current config becomes
+ * sl_ctl_init - a backend for the workers @ws, whose current config becomes
  * generation 1, or @state's generation when @state is given; @files and
  * @restored (may be NULL) as in struct sl_ctl.
  */
-void sl_ctl_init(struct sl_ctl *ctl, struct sl_dp *dp, struct rte_mempool *pool,
-		 unsigned int in_use_start, const struct sl_confine *files,
-		 struct sl_state *state,
+void sl_ctl_init(struct sl_ctl *ctl, struct sl_workers *ws,
+		 struct rte_mempool *pool, unsigned int in_use_start,
+		 const struct sl_confine *files, struct sl_state *state,
 		 const struct sl_state_restored *restored);
 
 #endif /* SL_CTL_H */

@@ -238,6 +238,38 @@ struct sl_use {
 
 #define SL_SRC_SLOTS 4096 /* client-address slots (power of two) */
 
+/*
+ * What the streams hold against the quotas, for every worker at once: the
+ * workers of one sluiced share one ledger (a client's requests spread over
+ * the workers, its quota does not), so every change is an atomic add and
+ * every check a relaxed read (sl_stream.h). Checks and adds of different
+ * workers may interleave: a bound can be passed by at most one stream or
+ * mbuf per other worker.
+ */
+struct sl_ledger {
+	uint32_t client_streams;  /* client streams in the table */
+	uint32_t held_total;      /* mbufs held (reorder + buffer edges) */
+	uint32_t held_by_clients; /* ... in client streams' reorder buffers */
+	uint64_t src_key;         /* secret of the client-address slots */
+	uint64_t id_key;          /* secret of sluiced's request ids' tags */
+	struct sl_use src_use[SL_SRC_SLOTS];
+	struct sl_use tenant_use[65536];
+};
+
+/* Add @d (may be negative) to a ledger count. */
+static inline void
+sl_ledger_add(uint32_t *v, int32_t d)
+{
+	__atomic_fetch_add(v, (uint32_t)d, __ATOMIC_RELAXED);
+}
+
+/* A ledger count as it is now. */
+static inline uint32_t
+sl_ledger_get(const uint32_t *v)
+{
+	return __atomic_load_n(v, __ATOMIC_RELAXED);
+}
+
 /* Quotas, derived at sl_dp_init from the config and the mempool. */
 struct sl_quota {
 	uint32_t client_streams; /* client streams in the table at once */
@@ -286,6 +318,8 @@ struct sl_stage_prof {
 };
 
 struct rte_rcu_qsbr;
+struct rte_ring;
+struct sl_steer;
 struct sl_stats;
 struct sl_op_state;
 struct sl_keypins;
@@ -302,7 +336,14 @@ struct sl_dp {
 	uint16_t port_id;      /* receives */
 	uint16_t
 		tx_port_id; /* sends; the same port unless a bench splits them */
-	uint16_t queue_id;
+	uint16_t queue_id;  /* receive queue; UINT16_MAX: none (steered
+				 * fragments only) */
+	uint16_t tx_queue_id; /* this worker's own transmit queue */
+	/* Many workers (sl_steer.h): this one's index, how many there are,
+	 * and the steering they share; NULL with one worker. */
+	uint16_t worker;
+	uint16_t n_workers;
+	const struct sl_steer *steer;
 	struct rte_ether_addr mac;
 	struct rte_mempool *pool; /* for ARP frames this worker makes */
 
@@ -338,12 +379,10 @@ struct sl_dp {
 	uint8_t tenant_index[65536]; /* tenant id -> index, SL_TENANT_NONE */
 	struct sl_tenant_state tenants[SL_MAX_TENANTS];
 	struct sl_quota quota;
-	uint32_t client_streams;  /* client streams in the table */
-	uint32_t held_total;      /* mbufs held (reorder + buffer edges) */
-	uint32_t held_by_clients; /* ... in client streams' reorder buffers */
-	uint64_t src_key;         /* secret of the client-address slots */
-	struct sl_use src_use[SL_SRC_SLOTS];
-	struct sl_use tenant_use[65536];
+	/* What clients and tenants hold: the workers' one ledger (the
+	 * first worker's). */
+	struct sl_ledger *led;
+	bool owns_led;
 	struct sl_stage_state stages[SL_MAX_PIPELINES][SL_MAX_STAGES];
 
 	/*

@@ -313,7 +313,9 @@ sl_live_housekeeping(struct sl_dp *dp)
 {
 	const struct sl_config *cfg = dp->cfg;
 	const uint64_t ms = dp->tsc_hz / 1000;
-	bool probe = dp->now >= dp->next_probe_tsc;
+	/* With many workers the first one probes; the answers reach them
+	 * all (sl_steer.h), and each judges deaths for its own streams. */
+	bool probe = dp->now >= dp->next_probe_tsc && dp->worker == 0;
 
 	if (cfg->probe_ms == 0)
 		return;

@@ -23,8 +23,25 @@ sl_pool_create(const char *name, unsigned int n_mbufs, int socket)
 				       RTE_MBUF_DEFAULT_BUF_SIZE, socket);
 }
 
+struct rte_mempool *
+sl_pool_create_shared(const char *name, unsigned int n_mbufs, int socket)
+{
+	return rte_pktmbuf_pool_create_by_ops(name, n_mbufs, SL_POOL_CACHE, 0,
+					      RTE_MBUF_DEFAULT_BUF_SIZE, socket,
+					      "ring_mt_rts");
+}
+
 int
 sl_port_start(uint16_t port_id, struct rte_mempool *pool, const char **what)
+{
+	uint16_t n_rx;
+
+	return sl_port_start_queues(port_id, pool, 1, &n_rx, what);
+}
+
+int
+sl_port_start_queues(uint16_t port_id, struct rte_mempool *pool, uint16_t n,
+		     uint16_t *n_rx, const char **what)
 {
 	struct rte_eth_conf conf = {0};
 	struct rte_eth_dev_info info;
@@ -35,8 +52,20 @@ sl_port_start(uint16_t port_id, struct rte_mempool *pool, const char **what)
 	rc = rte_eth_dev_info_get(port_id, &info);
 	if (rc != 0)
 		return rc;
+	*what = "tx queues";
+	if (info.max_tx_queues < n)
+		return -ENOTSUP;
+	*n_rx = RTE_MAX(RTE_MIN(n, info.max_rx_queues), 1);
+	/* Several receive queues: the NIC spreads by RSS (a kernel fanout
+	 * group for af_packet); the workers steer to the owner anyway. */
+	if (*n_rx > 1 && info.flow_type_rss_offloads != 0) {
+		conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
+		conf.rx_adv_conf.rss_conf.rss_hf =
+			info.flow_type_rss_offloads &
+			(RTE_ETH_RSS_IP | RTE_ETH_RSS_UDP);
+	}
 	*what = "dev_configure";
-	rc = rte_eth_dev_configure(port_id, 1, 1, &conf);
+	rc = rte_eth_dev_configure(port_id, *n_rx, n, &conf);
 	if (rc != 0)
 		return rc;
 	*what = "adjust_nb_rx_tx_desc";
@@ -44,13 +73,17 @@ sl_port_start(uint16_t port_id, struct rte_mempool *pool, const char **what)
 	if (rc != 0)
 		return rc;
 	*what = "rx_queue_setup";
-	rc = rte_eth_rx_queue_setup(port_id, 0, nb_rxd,
-				    rte_eth_dev_socket_id(port_id), NULL, pool);
+	for (uint16_t q = 0; q < *n_rx && rc == 0; q++)
+		rc = rte_eth_rx_queue_setup(port_id, q, nb_rxd,
+					    rte_eth_dev_socket_id(port_id),
+					    NULL, pool);
 	if (rc != 0)
 		return rc;
 	*what = "tx_queue_setup";
-	rc = rte_eth_tx_queue_setup(port_id, 0, nb_txd,
-				    rte_eth_dev_socket_id(port_id), NULL);
+	for (uint16_t q = 0; q < n && rc == 0; q++)
+		rc = rte_eth_tx_queue_setup(port_id, q, nb_txd,
+					    rte_eth_dev_socket_id(port_id),
+					    NULL);
 	if (rc != 0)
 		return rc;
 	*what = "dev_start";

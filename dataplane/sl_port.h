@@ -27,12 +27,30 @@ struct rte_mempool *sl_pool_create(const char *name, unsigned int n_mbufs,
 				   int socket);
 
 /**
+ * sl_pool_create_shared - the same for many workers that may share CPUs:
+ * its ring syncs producers' and consumers' tails relaxed (RTS), so a
+ * worker preempted in the middle of a get or put does not hold the others
+ * spinning for its time slice.
+ */
+struct rte_mempool *sl_pool_create_shared(const char *name,
+					  unsigned int n_mbufs, int socket);
+
+/**
  * sl_port_start - configure @port_id with one rx and one tx queue fed by
  * @pool and start it. Return 0 or a negative errno; @what names the step
  * that failed.
  */
 int sl_port_start(uint16_t port_id, struct rte_mempool *pool,
 		  const char **what);
+
+/**
+ * sl_port_start_queues - the same for @n workers: @n transmit queues
+ * (the port must offer them: -ENOTSUP otherwise, @what "tx queues") and
+ * as many receive queues as the port has, up to @n (*@n_rx: how many;
+ * a worker without one takes what the others steer to it).
+ */
+int sl_port_start_queues(uint16_t port_id, struct rte_mempool *pool, uint16_t n,
+			 uint16_t *n_rx, const char **what);
 
 /**
  * sl_port_stop - stop and close @port_id.

@@ -124,7 +124,8 @@ sl_rtx_init(struct sl_dp *dp)
 	rt->capacity = (uint32_t)rte_hash_max_key_id(rt->hash) + 1;
 	rt->e = rte_zmalloc("sl_rtx_entries", sizeof(*rt->e) * rt->capacity,
 			    RTE_CACHE_LINE_SIZE);
-	rt->copies_max = RTE_MAX(pool / 4, 16u);
+	/* A quarter of the pool for all the workers' copies. */
+	rt->copies_max = RTE_MAX(pool / 4 / RTE_MAX(dp->n_workers, 1), 16u);
 	rt->order = rte_zmalloc("sl_rtx_order",
 				sizeof(*rt->order) * rt->copies_max, 0);
 	/* A block for every stream with copies, and the copies' worth

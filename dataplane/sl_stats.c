@@ -33,12 +33,12 @@ sl_stats_fill(const struct sl_dp *dp, struct sl_stats *out)
 	memset(out->guard, 0, sizeof(out->guard));
 	out->cfg = cfg;
 	out->dp = dp->cnt;
-	q->client_streams = dp->client_streams;
+	q->client_streams = sl_ledger_get(&dp->led->client_streams);
 	q->client_streams_max = dp->quota.client_streams;
 	q->source_streams_max = dp->quota.source_streams;
-	q->held = dp->held_total;
+	q->held = sl_ledger_get(&dp->led->held_total);
 	q->held_max = dp->quota.held_max;
-	q->held_by_clients = dp->held_by_clients;
+	q->held_by_clients = sl_ledger_get(&dp->led->held_by_clients);
 	q->held_clients_max = dp->quota.held_client;
 	q->held_source_max = dp->quota.held_source;
 	q->held_tenant_max = dp->quota.held_tenant;
@@ -76,7 +76,8 @@ sl_stats_fill(const struct sl_dp *dp, struct sl_stats *out)
 				sl_op_active(dp, (uint8_t)p, (uint8_t)s);
 		}
 	for (uint16_t t = 0; t < cfg->n_tenants; t++) {
-		const struct sl_use *u = &dp->tenant_use[cfg->tenants[t].id];
+		const struct sl_use *u =
+			&dp->led->tenant_use[cfg->tenants[t].id];
 
 		out->tenant[t].streams = u->streams;
 		out->tenant[t].requests = u->requests;
@@ -192,6 +193,75 @@ sl_stats_take(struct sl_dp *dp, struct sl_stats *out)
 			       n_rules[g] * sizeof(rules[g][0]));
 	}
 	return 0;
+}
+
+void
+sl_stats_add(struct sl_stats *a, const struct sl_stats *b)
+{
+#define ADD(group, from)                                                       \
+	do {                                                                   \
+		__typeof__(a->from) *d_ = &a->from;                            \
+		const __typeof__(a->from) *s_ = &b->from;                      \
+		group(ADD_ONE)                                                 \
+	} while (0)
+#define ADD_ONE(m, kind, prom, help) d_->m += s_->m;
+	uint64_t reconfigs = a->dp.reconfigs, errors = a->dp.reconfig_errors;
+
+	ADD(SL_STATS_DP, dp);
+	a->dp.reconfigs = reconfigs;
+	a->dp.reconfig_errors = errors;
+	ADD(SL_STATS_FLOWS, dp.flows);
+	ADD(SL_STATS_RTX, dp.rtx);
+	for (unsigned int r = 0; r < SL_DROP_MAX; r++)
+		a->dp.drops[r] += b->dp.drops[r];
+	for (unsigned int i = 0; i < SL_RESIDENCE_BUCKETS; i++)
+		a->dp.residence[i] += b->dp.residence[i];
+	a->dp.residence_sum_ns += b->dp.residence_sum_ns;
+	a->flows_active += b->flows_active;
+	a->flows_capacity += b->flows_capacity;
+	for (unsigned int k = 0; k < SL_MAX_INSTANCE_UIDS; k++) {
+		struct sl_stats_instance *d = &a->inst[k];
+		const struct sl_stats_instance *s = &b->inst[k];
+
+		d->streams += s->streams;
+		d->streams_active += s->streams_active;
+		d->fragments += s->fragments;
+		d->streams_aborted += s->streams_aborted;
+		d->streams_resent += s->streams_resent;
+	}
+	for (unsigned int p = 0; p < SL_MAX_PIPELINES; p++)
+		for (unsigned int s = 0; s < SL_MAX_STAGES; s++)
+			ADD(SL_STATS_OPERATOR, op[p][s]);
+	/* Tenants' levels are the ledger's, which every worker shares. */
+	for (unsigned int g = 0; g < SL_MAX_GUARDS; g++) {
+		for (unsigned int c = 0; c < SL_GUARD_CTR_MAX; c++)
+			a->guard[g][c] += b->guard[g][c];
+		if (a->rules[g] != NULL && b->rules[g] != NULL)
+			for (uint32_t r = 0; r < a->n_rules[g]; r++) {
+				a->rules[g][r].matches +=
+					b->rules[g][r].matches;
+				a->rules[g][r].blocks += b->rules[g][r].blocks;
+				a->rules[g][r].redactions +=
+					b->rules[g][r].redactions;
+			}
+	}
+	for (int d = 0; d < 2; d++) {
+		struct sl_impair_counters *x =
+			d ? &a->impair_tx : &a->impair_rx;
+		const struct sl_impair_counters *y =
+			d ? &b->impair_tx : &b->impair_rx;
+
+		x->seen += y->seen;
+		x->dropped += y->dropped;
+		x->duplicated += y->duplicated;
+		x->reordered += y->reordered;
+	}
+	for (unsigned int s = 0; s < SL_STAGE_MAX; s++) {
+		a->prof[s].cycles += b->prof[s].cycles;
+		a->prof[s].packets += b->prof[s].packets;
+	}
+#undef ADD_ONE
+#undef ADD
 }
 
 /* ---------------------------------------------------------------- reset */

@@ -72,6 +72,16 @@ struct sl_stats {
 int sl_stats_take(struct sl_dp *dp, struct sl_stats *out);
 
 /**
+ * sl_stats_add - add the snapshot of another worker, @b, to @a (same
+ * config; per-rule counters where both have them): counters and levels
+ * are sums (each worker counts what it did and holds); what each worker
+ * keeps a whole copy of stays @a's: the neighbour table, liveness
+ * (instances alive, paused, found dead, PROBEs), the quotas (one ledger,
+ * tenants' levels too) and the count of reconfigurations.
+ */
+void sl_stats_add(struct sl_stats *a, const struct sl_stats *b);
+
+/**
  * sl_stats_fill - the worker's side of sl_stats_take (or whoever owns
  * @dp while no worker runs): copy everything into @out.
  */

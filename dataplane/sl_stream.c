@@ -17,7 +17,7 @@ void
 sl_stream_released(struct sl_dp *dp, struct sl_flow *f, bool ended)
 {
 	if (f->tenant_counted) {
-		dp->tenant_use[f->tenant].streams--;
+		sl_ledger_add(&dp->led->tenant_use[f->tenant].streams, -1);
 		f->tenant_counted = 0;
 	}
 	sl_dp_request_uncharge(dp, f);
@@ -33,14 +33,14 @@ uint32_t
 sl_dp_request_origin(struct sl_dp *dp, uint64_t id_be)
 {
 	uint64_t id = rte_be_to_cpu_64(id_be);
-	uint32_t o = (uint32_t)id;
+	uint32_t o = (uint32_t)id & SL_DP_REQUEST_IDX_MASK;
 	const struct sl_flow *of;
 
 	if (!(id & SL_DP_REQUEST_ID_MARK) || o >= dp->flows->capacity)
 		return SL_FLOW_NONE;
 	of = sl_flow_at(dp->flows, o);
-	if (sl_dp_request_id(o, of->gen) != id || of->state == SL_FLOW_FREE ||
-	    of->key.stage != 0)
+	if (sl_dp_request_id(dp, o, of->gen) != id ||
+	    of->state == SL_FLOW_FREE || of->key.stage != 0)
 		return SL_FLOW_NONE;
 	return o;
 }
@@ -57,9 +57,9 @@ sl_dp_stream_init(struct sl_dp *dp, uint32_t idx, uint8_t pipeline,
 		f->origin = idx;
 		f->origin_gen = f->gen;
 		f->src_slot = sl_dp_src_slot(dp, f->key.src_ip);
-		dp->src_use[f->src_slot].streams++;
-		dp->tenant_use[tenant].requests++;
-		dp->client_streams++;
+		sl_ledger_add(&dp->led->src_use[f->src_slot].streams, 1);
+		sl_ledger_add(&dp->led->tenant_use[tenant].requests, 1);
+		sl_ledger_add(&dp->led->client_streams, 1);
 		f->marks |= SL_FLOW_M_CHARGED;
 	} else {
 		/* Every stream of a request names it by sluiced's id: its
@@ -79,7 +79,7 @@ sl_dp_stream_init(struct sl_dp *dp, uint32_t idx, uint8_t pipeline,
 		}
 	}
 	dp->cnt.flows.created++;
-	dp->tenant_use[f->tenant].streams++;
+	sl_ledger_add(&dp->led->tenant_use[f->tenant].streams, 1);
 	f->tenant_counted = 1;
 }
 
@@ -90,7 +90,7 @@ sl_dp_flow_ancestry(struct sl_dp *dp, uint32_t idx, uint64_t *out)
 
 	memcpy(out, f->key.ancestry, sizeof(f->key.ancestry));
 	if (f->key.stage == 0)
-		out[0] = rte_cpu_to_be_64(sl_dp_request_id(idx, f->gen));
+		out[0] = rte_cpu_to_be_64(sl_dp_request_id(dp, idx, f->gen));
 }
 
 uint32_t

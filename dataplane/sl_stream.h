@@ -16,15 +16,67 @@
 
 #include "sl_dp.h"
 
-/* sluiced's id of the request whose client stream is flow @idx of
- * generation @gen: what instances see as ancestry[0] (host order). The
- * top bit marks it (a reader tells it from a client's id at a glance). */
+/*
+ * sluiced's id of a request (host order), what instances see as
+ * ancestry[0] in place of the client's:
+ *
+ *	bit 63      the mark (a reader tells it from a client's id at a glance)
+ *	bits 55..62 a tag: keyed hash of the rest, with the workers' secret
+ *	bits 32..54 the generation of the client stream's flow entry
+ *	bits 24..31 the worker that holds the request
+ *	bits  0..23 the client stream's flow index (flows.size <= 4,194,304)
+ *
+ * The worker's index steers every stream of the request to the worker
+ * that holds it (sl_steer.h); the tag tells sluiced's ids from a client's
+ * that happen to have the top bit set, which are steered as a client's.
+ */
 #define SL_DP_REQUEST_ID_MARK (1ull << 63)
+#define SL_DP_REQUEST_WORKER_SHIFT 24
+#define SL_DP_REQUEST_IDX_MASK ((1u << SL_DP_REQUEST_WORKER_SHIFT) - 1)
+#define SL_DP_REQUEST_GEN_MASK ((1u << 23) - 1)
+#define SL_DP_REQUEST_TAG_SHIFT 55
+
 static inline uint64_t
-sl_dp_request_id(uint32_t idx, uint32_t gen)
+sl_request_id_tag(uint64_t key, uint64_t untagged)
 {
-	return SL_DP_REQUEST_ID_MARK | (uint64_t)(gen & 0x7fffffffu) << 32 |
-	       idx;
+	uint64_t x = (untagged ^ key) * 0x9e3779b97f4a7c15ull;
+
+	x ^= x >> 31;
+	x *= 0xbf58476d1ce4e5b9ull;
+	return (x >> 56) << SL_DP_REQUEST_TAG_SHIFT;
+}
+
+/* The id of flow @idx of generation @gen on worker @worker, secret @key. */
+static inline uint64_t
+sl_request_id_make(uint64_t key, uint16_t worker, uint32_t idx, uint32_t gen)
+{
+	uint64_t id = SL_DP_REQUEST_ID_MARK |
+		      (uint64_t)(gen & SL_DP_REQUEST_GEN_MASK) << 32 |
+		      (uint64_t)(worker & 0xffu) << SL_DP_REQUEST_WORKER_SHIFT |
+		      (idx & SL_DP_REQUEST_IDX_MASK);
+
+	return id | sl_request_id_tag(key, id);
+}
+
+/* The worker that minted @id if it is sluiced's (mark and tag right,
+ * made with @key), else UINT16_MAX. */
+static inline uint16_t
+sl_request_id_worker(uint64_t key, uint64_t id)
+{
+	const uint64_t tag = 0xffull << SL_DP_REQUEST_TAG_SHIFT;
+
+	if (!(id & SL_DP_REQUEST_ID_MARK) ||
+	    (id & tag) != sl_request_id_tag(key, id & ~tag))
+		return UINT16_MAX;
+	return (uint16_t)((id >> SL_DP_REQUEST_WORKER_SHIFT) & 0xffu);
+}
+
+/* sluiced's id of the request whose client stream is @dp's flow @idx of
+ * generation @gen. */
+static inline uint64_t
+sl_dp_request_id(const struct sl_dp *dp, uint32_t idx, uint32_t gen)
+{
+	return sl_request_id_make(dp->led->id_key, dp->worker, idx, gen);
 }
 
 /*
@@ -37,7 +89,7 @@ static inline void
 sl_dp_tenant_stream_done(struct sl_dp *dp, struct sl_flow *f)
 {
 	if (f->tenant_counted && f->key.stage != 0) {
-		dp->tenant_use[f->tenant].streams--;
+		sl_ledger_add(&dp->led->tenant_use[f->tenant].streams, -1);
 		f->tenant_counted = 0;
 	}
 }
@@ -48,9 +100,9 @@ static inline void
 sl_dp_request_uncharge(struct sl_dp *dp, struct sl_flow *f)
 {
 	if (f->marks & SL_FLOW_M_CHARGED) {
-		dp->src_use[f->src_slot].streams--;
-		dp->tenant_use[f->tenant].requests--;
-		dp->client_streams--;
+		sl_ledger_add(&dp->led->src_use[f->src_slot].streams, -1);
+		sl_ledger_add(&dp->led->tenant_use[f->tenant].requests, -1);
+		sl_ledger_add(&dp->led->client_streams, -1);
 		f->marks &= (uint8_t)~SL_FLOW_M_CHARGED;
 	}
 }
@@ -114,11 +166,11 @@ void sl_dp_abort_output(struct sl_dp *dp, uint8_t pipeline, uint16_t stage,
  */
 void sl_dp_request_abort(struct sl_dp *dp, uint32_t origin, uint8_t reason);
 
-/* The slot of client address @ip in dp->src_use. */
+/* The slot of client address @ip in dp->led->src_use. */
 static inline uint16_t
 sl_dp_src_slot(const struct sl_dp *dp, uint32_t ip)
 {
-	uint64_t x = ((uint64_t)ip ^ dp->src_key) * 0x9e3779b97f4a7c15ull;
+	uint64_t x = ((uint64_t)ip ^ dp->led->src_key) * 0x9e3779b97f4a7c15ull;
 
 	x ^= x >> 29;
 	x *= 0xbf58476d1ce4e5b9ull;
@@ -135,10 +187,15 @@ static inline bool
 sl_dp_hold_ok(const struct sl_dp *dp, uint16_t src_slot, uint16_t tenant,
 	      bool client)
 {
-	return dp->held_total < dp->quota.held_max &&
-	       dp->src_use[src_slot].held < dp->quota.held_source &&
-	       dp->tenant_use[tenant].held < dp->quota.held_tenant &&
-	       (!client || dp->held_by_clients < dp->quota.held_client);
+	const struct sl_ledger *l = dp->led;
+
+	return sl_ledger_get(&l->held_total) < dp->quota.held_max &&
+	       sl_ledger_get(&l->src_use[src_slot].held) <
+		       dp->quota.held_source &&
+	       sl_ledger_get(&l->tenant_use[tenant].held) <
+		       dp->quota.held_tenant &&
+	       (!client ||
+		sl_ledger_get(&l->held_by_clients) < dp->quota.held_client);
 }
 
 /* Count @n mbufs more (or, negative, fewer) held for @src_slot/@tenant. */
@@ -146,11 +203,13 @@ static inline void
 sl_dp_held_charge(struct sl_dp *dp, uint16_t src_slot, uint16_t tenant,
 		  bool client, int n)
 {
-	dp->held_total += (uint32_t)n;
-	dp->src_use[src_slot].held += (uint32_t)n;
-	dp->tenant_use[tenant].held += (uint32_t)n;
+	struct sl_ledger *l = dp->led;
+
+	sl_ledger_add(&l->held_total, n);
+	sl_ledger_add(&l->src_use[src_slot].held, n);
+	sl_ledger_add(&l->tenant_use[tenant].held, n);
 	if (client)
-		dp->held_by_clients += (uint32_t)n;
+		sl_ledger_add(&l->held_by_clients, n);
 }
 
 /**

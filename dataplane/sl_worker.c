@@ -31,6 +31,7 @@
 #include "sl_rtx.h"
 #include "sl_split.h"
 #include "sl_stats.h"
+#include "sl_steer.h"
 #include "sl_stream.h"
 #include "sl_worker.h"
 
@@ -115,7 +116,7 @@ dp_tenants_init(struct sl_dp *dp, const struct sl_config *cfg,
 			dp->tenants[t] = old[k];
 		} else {
 			dp->tenants[t].tokens_milli =
-				(uint64_t)tc->burst * 1000;
+				(uint64_t)tc->burst * 1000 / dp->n_workers;
 			dp->tenants[t].last_tsc = dp->now;
 		}
 	}
@@ -376,20 +377,32 @@ sl_dp_publish(struct sl_dp *dp, const struct sl_config *next,
 	return 0;
 }
 
-int
-sl_dp_init(struct sl_dp *dp, const struct sl_config *cfg, uint16_t port_id,
-	   struct rte_mempool *pool)
+/*
+ * Worker @worker of @n_workers: receives from queue @worker of @port_id
+ * (none if the port has fewer receive queues: sl_workers_init) and sends
+ * on its own transmit queue; @led is the ledger of the first worker, or
+ * NULL for the first (it makes it).
+ */
+static int
+dp_init(struct sl_dp *dp, const struct sl_config *cfg, uint16_t port_id,
+	struct rte_mempool *pool, uint16_t worker, uint16_t n_workers,
+	struct sl_ledger *led)
 {
 	char name[32];
 	static unsigned int seq;
 	uint64_t idle_ms, linger_ms;
+	uint32_t flows;
 	int rc;
 
 	memset(dp, 0, sizeof(*dp));
 	dp->cfg = cfg;
 	dp->port_id = port_id;
 	dp->tx_port_id = port_id;
-	dp->queue_id = 0;
+	dp->queue_id = worker;
+	dp->tx_queue_id = worker;
+	dp->worker = worker;
+	dp->n_workers = n_workers;
+	dp->cnt.workers = 1;
 	dp->pool = pool;
 	dp->tsc_hz = rte_get_tsc_hz();
 	dp->ns_per_tsc_q32 =
@@ -416,17 +429,31 @@ sl_dp_init(struct sl_dp *dp, const struct sl_config *cfg, uint16_t port_id,
 
 	/* Flows start with hop_neigh_gen 0: never a valid generation. */
 	dp->neigh.gen = 1;
-	if (getrandom(&dp->src_key, sizeof(dp->src_key), 0) !=
-	    sizeof(dp->src_key))
-		dp->src_key = rte_rdtsc() * 0x9e3779b97f4a7c15ull;
+	dp->led = led;
+	if (led == NULL) {
+		dp->led = rte_zmalloc("sl_ledger", sizeof(*dp->led),
+				      RTE_CACHE_LINE_SIZE);
+		if (dp->led == NULL) {
+			rc = -ENOMEM;
+			goto fail;
+		}
+		dp->owns_led = true;
+		if (getrandom(&dp->led->src_key, sizeof(dp->led->src_key), 0) !=
+		    sizeof(dp->led->src_key))
+			dp->led->src_key = rte_rdtsc() * 0x9e3779b97f4a7c15ull;
+		if (getrandom(&dp->led->id_key, sizeof(dp->led->id_key), 0) !=
+		    sizeof(dp->led->id_key))
+			dp->led->id_key = rte_rdtsc() * 0xbf58476d1ce4e5b9ull;
+	}
 	dp_tenants_init(dp, cfg, NULL);
 	dp_quota_init(dp, cfg);
 	dp_instances_init(dp, cfg, NULL);
 
+	/* Each worker holds its share of the streams. */
+	flows = RTE_MAX(cfg->flow_table_size / n_workers, 64u);
 	snprintf(name, sizeof(name), "sl_flows_%u", seq++);
-	dp->flows = sl_flow_table_create(name, cfg->flow_table_size,
-					 cfg->reorder_window, rte_socket_id(),
-					 dp_flow_released, dp);
+	dp->flows = sl_flow_table_create(name, flows, cfg->reorder_window,
+					 rte_socket_id(), dp_flow_released, dp);
 	if (dp->flows == NULL) {
 		rc = -rte_errno;
 		goto fail;
@@ -468,6 +495,13 @@ fail:
 	return rc;
 }
 
+int
+sl_dp_init(struct sl_dp *dp, const struct sl_config *cfg, uint16_t port_id,
+	   struct rte_mempool *pool)
+{
+	return dp_init(dp, cfg, port_id, pool, 0, 1, NULL);
+}
+
 void
 sl_dp_shutdown(struct sl_dp *dp, uint8_t reason)
 {
@@ -507,6 +541,10 @@ sl_dp_fini(struct sl_dp *dp)
 	dp->held_pool = NULL;
 	rte_free(dp->qsbr);
 	dp->qsbr = NULL;
+	if (dp->owns_led)
+		rte_free(dp->led);
+	dp->led = NULL;
+	dp->owns_led = false;
 	for (uint32_t i = 0; i < dp->n_out; i++)
 		rte_pktmbuf_free(dp->out[i]);
 	dp->n_out = 0;
@@ -571,7 +609,9 @@ sl_dp_worker(void *arg)
 			sl_dp_adopt(dp);
 		rte_rcu_qsbr_quiescent(dp->qsbr, 0);
 		sl_stats_serve(dp);
-		if (likely(dp->impair == NULL)) {
+		if (unlikely(dp->queue_id == UINT16_MAX)) {
+			n = 0; /* steered frames only */
+		} else if (likely(dp->impair == NULL)) {
 			n = rte_eth_rx_burst(dp->port_id, dp->queue_id, pkts,
 					     SL_BURST);
 		} else {
@@ -582,6 +622,8 @@ sl_dp_worker(void *arg)
 				n = sl_impair_rx(dp->impair, dp->pool, pkts, n,
 						 SL_BURST);
 		}
+		if (dp->steer != NULL)
+			n = sl_steer_burst(dp, pkts, n, SL_BURST);
 
 		dp->now = rte_rdtsc();
 		if (n != 0) {
@@ -603,4 +645,139 @@ sl_dp_worker(void *arg)
 	dp->running = false;
 	rte_rcu_qsbr_thread_offline(dp->qsbr, 0);
 	return 0;
+}
+
+/* ------------------------------------------------------- many workers */
+
+int
+sl_workers_init(struct sl_workers *ws, const struct sl_config *cfg,
+		uint16_t port_id, uint16_t n_rx_queues,
+		struct rte_mempool *pool, uint16_t n)
+{
+	int rc = 0;
+
+	memset(ws, 0, sizeof(*ws));
+	if (n < 1 || n > SL_WORKERS_MAX)
+		return -EINVAL;
+	if (n > 1) {
+		ws->steer = sl_steer_create(n, pool);
+		if (ws->steer == NULL)
+			return -rte_errno;
+	}
+	for (uint16_t w = 0; w < n && rc == 0; w++) {
+		ws->dp[w] = rte_zmalloc("sl_dp", sizeof(*ws->dp[w]),
+					RTE_CACHE_LINE_SIZE);
+		if (ws->dp[w] == NULL) {
+			rc = -ENOMEM;
+			break;
+		}
+		rc = dp_init(ws->dp[w], cfg, port_id, pool, w, n,
+			     w == 0 ? NULL : ws->dp[0]->led);
+		if (rc != 0) {
+			rte_free(ws->dp[w]);
+			ws->dp[w] = NULL;
+			break;
+		}
+		ws->n = (uint16_t)(w + 1);
+		ws->dp[w]->steer = ws->steer;
+		if (ws->steer != NULL)
+			ws->steer->id_key = ws->dp[0]->led->id_key;
+		if (w >= n_rx_queues)
+			ws->dp[w]->queue_id = UINT16_MAX;
+	}
+	if (rc != 0)
+		sl_workers_fini(ws);
+	return rc;
+}
+
+void
+sl_workers_fini(struct sl_workers *ws)
+{
+	/* The first worker's ledger goes last: the others count in it. */
+	for (uint16_t w = ws->n; w-- > 0;) {
+		sl_dp_fini(ws->dp[w]);
+		rte_free(ws->dp[w]);
+		ws->dp[w] = NULL;
+	}
+	ws->n = 0;
+	sl_steer_free(ws->steer);
+	ws->steer = NULL;
+}
+
+void
+sl_workers_shutdown(struct sl_workers *ws, uint8_t reason)
+{
+	for (uint16_t w = 0; w < ws->n; w++)
+		sl_dp_shutdown(ws->dp[w], reason);
+}
+
+/*
+ * The workers share one config snapshot. Each takes it in turn; should
+ * one refuse it (its derived state could not be built), those that took
+ * it already go back to the one before, so all run the same config.
+ */
+int
+sl_workers_publish(struct sl_workers *ws, const struct sl_config *next,
+		   const struct sl_config **old)
+{
+	const struct sl_config *prev = ws->dp[0]->cfg;
+	const struct sl_config *o;
+	int rc = 0;
+	uint16_t w;
+
+	*old = NULL;
+	for (w = 0; w < ws->n; w++) {
+		rc = sl_dp_publish(ws->dp[w], next, &o);
+		if (rc != 0)
+			break;
+	}
+	if (rc == 0) {
+		*old = prev;
+		return 0;
+	}
+	while (w-- > 0)
+		if (sl_dp_publish(ws->dp[w], prev, &o) != 0)
+			fprintf(stderr,
+				"sluiced: worker %u could not go back to the "
+				"previous config\n",
+				w);
+	return rc;
+}
+
+int
+sl_workers_stats_take(struct sl_workers *ws, struct sl_stats *out)
+{
+	struct sl_stats *one;
+	int rc;
+
+	rc = sl_stats_take(ws->dp[0], out);
+	if (rc != 0 || ws->n == 1)
+		return rc;
+	one = malloc(sizeof(*one));
+	if (one == NULL)
+		return -ENOMEM;
+	for (uint16_t w = 1; w < ws->n && rc == 0; w++) {
+		memset(one, 0, sizeof(*one));
+		for (unsigned int g = 0; g < SL_MAX_GUARDS; g++) {
+			one->n_rules[g] = out->n_rules[g];
+			if (out->rules[g] != NULL) {
+				one->rules[g] = calloc(out->n_rules[g] + 1,
+						       sizeof(*one->rules[g]));
+				if (one->rules[g] == NULL)
+					rc = -ENOMEM;
+			}
+		}
+		if (rc == 0)
+			rc = sl_stats_take(ws->dp[w], one);
+		/* A worker that took another snapshot meanwhile (a config
+		 * published between two takes) is read again. */
+		if (rc == 0 && one->cfg != out->cfg)
+			rc = sl_stats_take(ws->dp[w], one);
+		if (rc == 0)
+			sl_stats_add(out, one);
+		for (unsigned int g = 0; g < SL_MAX_GUARDS; g++)
+			free(one->rules[g]);
+	}
+	free(one);
+	return rc;
 }

@@ -13,6 +13,7 @@
 #include <rte_mempool.h>
 
 #include "sl_dp.h"
+#include "sl_steer.h"
 
 /**
  * sl_dp_init - set up a worker context.
@@ -70,5 +71,46 @@ void sl_dp_adopt(struct sl_dp *dp);
  * idle back-off of DESIGN §6 unless dp->poll. @arg is the struct sl_dp.
  */
 int sl_dp_worker(void *arg);
+
+/*
+ * Many workers (sl_steer.h): one context each, sharing the config
+ * snapshot, the ledger of quotas and the steering.
+ */
+struct sl_workers {
+	uint16_t n;
+	struct sl_dp *dp[SL_WORKERS_MAX];
+	struct sl_steer *steer; /* NULL with one worker */
+};
+
+/**
+ * sl_workers_init - @n workers (1..SL_WORKERS_MAX) on @port_id: worker w
+ * receives from queue w when w < @n_rx_queues (else only what the others
+ * hand it) and sends on transmit queue w, which the port must have.
+ * Return 0 or a negative errno (nothing left allocated).
+ * sl_workers_fini - free them (their lcores stopped).
+ * sl_workers_shutdown - sl_dp_shutdown for each.
+ */
+int sl_workers_init(struct sl_workers *ws, const struct sl_config *cfg,
+		    uint16_t port_id, uint16_t n_rx_queues,
+		    struct rte_mempool *pool, uint16_t n);
+void sl_workers_fini(struct sl_workers *ws);
+void sl_workers_shutdown(struct sl_workers *ws, uint8_t reason);
+
+/**
+ * sl_workers_publish - sl_dp_publish to every worker: all of them take
+ * @next, or none (those that had taken it go back to the previous one).
+ * Same return and ownership rules as sl_dp_publish.
+ */
+int sl_workers_publish(struct sl_workers *ws, const struct sl_config *next,
+		       const struct sl_config **old);
+
+struct sl_stats;
+
+/**
+ * sl_workers_stats_take - sl_stats_take of every worker, added up
+ * (sl_stats_add): the first worker's snapshot plus the others'. Same
+ * return as sl_stats_take.
+ */
+int sl_workers_stats_take(struct sl_workers *ws, struct sl_stats *out);
 
 #endif /* SL_WORKER_H */

@@ -17,6 +17,7 @@
 #include <limits.h>
 #include <linux/capability.h>
 #include <netinet/in.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,7 +74,8 @@ struct sluiced_opts {
 	const char *iface;
 	const char *vdev;
 	const char *stats_file;
-	const char *lcores;
+	const char *lcores; /* NULL: main + one lcore per worker */
+	unsigned int workers;
 	unsigned int stats_interval_ms;
 	unsigned int duration_s;
 	bool poll;
@@ -119,8 +121,14 @@ usage(FILE *out)
 		"      --stats-interval-ms MS  (default 1000)\n"
 		"  -d, --duration SEC       stop after SEC seconds (default: "
 		"until a signal)\n"
-		"      --lcores LIST        EAL lcores (default 0,1: main + "
-		"one worker)\n"
+		"      --workers N          worker lcores running the path "
+		"(default 1, at most %u);\n"
+		"                           a stream's fragments all reach "
+		"one worker\n"
+		"      --lcores LIST        EAL lcores, as EAL's --lcores "
+		"(default: main on\n"
+		"                           the first CPU, workers spread over "
+		"the CPUs)\n"
 		"      --poll               never sleep when idle (production "
 		"mode)\n"
 		"      --profile            count cycles per packet stage in "
@@ -173,14 +181,15 @@ usage(FILE *out)
 		"      --user NAME          run as NAME after start-up "
 		"(default " SL_PRIV_DEFAULT_USER ")\n"
 		"  -h, --help\n"
-		"EAL defaults: -l 0,1 --no-huge -m MiB --no-pci --no-shconf "
-		"--no-telemetry\n"
+		"EAL defaults: --lcores (above) --no-huge -m MiB --no-pci "
+		"--no-shconf --no-telemetry\n"
 		"              (MiB from the mbuf pool and flows.size, at "
 		"least 512)\n"
 		"              --file-prefix sluiced-<pid>\n",
-		SL_POOL_MBUFS, SL_POOL_MBUFS_MIN, SL_POOL_MBUFS_MAX,
-		SL_DEF_CONNS_UNIX, SL_DEF_CONNS_TCP, SL_DEF_CONNS_METRICS,
-		SL_API_IDLE_TIMEOUT_MS, SL_DEF_METRICS_IDLE_MS);
+		SL_WORKERS_MAX, SL_POOL_MBUFS, SL_POOL_MBUFS_MIN,
+		SL_POOL_MBUFS_MAX, SL_DEF_CONNS_UNIX, SL_DEF_CONNS_TCP,
+		SL_DEF_CONNS_METRICS, SL_API_IDLE_TIMEOUT_MS,
+		SL_DEF_METRICS_IDLE_MS);
 }
 
 /*
@@ -196,14 +205,19 @@ usage(FILE *out)
 #define SL_MEM_BASE_MB 128
 #define SL_MEM_PER_FLOW 3584
 #define SL_MEM_MIN_MB 512
+#define SL_MEM_PER_WORKER_MB 96
 
 static unsigned int
-eal_memory_mb(const struct sl_config *cfg, unsigned int mbufs)
+eal_memory_mb(const struct sl_config *cfg, unsigned int mbufs,
+	      unsigned int workers)
 {
 	uint64_t b = (uint64_t)mbufs *
 		     (RTE_MBUF_DEFAULT_BUF_SIZE + sizeof(struct rte_mbuf) + 64);
 
 	b += (uint64_t)cfg->flow_table_size * SL_MEM_PER_FLOW;
+	/* Each further worker: its share of the flows is counted above,
+	 * its own tables and queues are not. */
+	b += (uint64_t)(workers - 1) * SL_MEM_PER_WORKER_MB << 20;
 	b = SL_MEM_BASE_MB + (b >> 20) + 1;
 	return (unsigned int)RTE_MAX(b, (uint64_t)SL_MEM_MIN_MB);
 }
@@ -294,6 +308,7 @@ parse_opts(int argc, char **argv, struct sluiced_opts *o)
 		SL_OPT_N("duration", &o->duration_s, 0, UINT32_MAX,
 			 .letter = 'd'),
 		SL_OPT_S("lcores", &o->lcores),
+		SL_OPT_N("workers", &o->workers, 1, SL_WORKERS_MAX),
 		SL_OPT_F("poll", &o->poll),
 		SL_OPT_F("profile", &o->profile),
 		SL_OPT_S("control", &o->control),
@@ -324,7 +339,7 @@ parse_opts(int argc, char **argv, struct sluiced_opts *o)
 	int first;
 
 	o->stats_interval_ms = 1000;
-	o->lcores = "0,1";
+	o->workers = 1;
 	o->control = SL_API_DEFAULT_SOCKET;
 	o->loop_backend = "auto";
 	o->user = SL_PRIV_DEFAULT_USER;
@@ -766,13 +781,39 @@ load_config(const struct sluiced_opts *o, const struct sl_priv_user *user,
 	return 0;
 }
 
+/*
+ * Main lcore 0 on the first CPU sluiced may run on, worker lcores 1..N
+ * spread over the allowed CPUs from the second on (wrapping: on a 2-CPU
+ * host four workers share the CPUs two by two, which the idle back-off
+ * makes bearable), as EAL's --lcores "0@A,1@B,...".
+ */
+static char *
+default_lcores(unsigned int workers, char *buf, size_t len)
+{
+	unsigned int cpus[CPU_SETSIZE], n = 0;
+	cpu_set_t set;
+	size_t at;
+
+	if (sched_getaffinity(0, sizeof(set), &set) == 0)
+		for (unsigned int c = 0; c < CPU_SETSIZE; c++)
+			if (CPU_ISSET(c, &set))
+				cpus[n++] = c;
+	if (n == 0)
+		cpus[n++] = 0;
+	at = (size_t)snprintf(buf, len, "0@%u", cpus[0]);
+	for (unsigned int w = 1; w <= workers && at < len; w++)
+		at += (size_t)snprintf(buf + at, len - at, ",%u@%u", w,
+				       cpus[w % n]);
+	return buf;
+}
+
 /* EAL with sluiced's defaults, the port's vdev and the caller's extra
  * arguments; exits when EAL cannot start. */
 static void
 eal_start(const struct sluiced_opts *o, const struct sl_config *cfg,
 	  char *argv0)
 {
-	char prefix[64], vdev[256], mem[16];
+	char prefix[64], vdev[256], mem[16], lcores[512];
 	char *eal_argv[SL_EAL_ARGS_MAX];
 	int eal_argc = 0;
 
@@ -783,17 +824,21 @@ eal_start(const struct sluiced_opts *o, const struct sl_config *cfg,
 	 * at 2 KiB a frame). */
 	if (o->iface != NULL)
 		snprintf(vdev, sizeof(vdev),
-			 "--vdev=net_af_packet0,iface=%s,qpairs=1,"
+			 "--vdev=net_af_packet0,iface=%s,qpairs=%u,"
 			 "framecnt=%u",
-			 o->iface, SL_AF_PACKET_FRAMES);
+			 o->iface, o->workers, SL_AF_PACKET_FRAMES);
 	else
 		snprintf(vdev, sizeof(vdev), "--vdev=%s", o->vdev);
 	eal_argv[eal_argc++] = argv0;
-	eal_argv[eal_argc++] = "-l";
-	eal_argv[eal_argc++] = (char *)o->lcores;
+	eal_argv[eal_argc++] = "--lcores";
+	eal_argv[eal_argc++] =
+		o->lcores != NULL
+			? (char *)o->lcores
+			: default_lcores(o->workers, lcores, sizeof(lcores));
 	eal_argv[eal_argc++] = "--no-huge";
 	if (!eal_has_memory(o)) {
-		snprintf(mem, sizeof(mem), "%u", eal_memory_mb(cfg, o->mbufs));
+		snprintf(mem, sizeof(mem), "%u",
+			 eal_memory_mb(cfg, o->mbufs, o->workers));
 		eal_argv[eal_argc++] = "-m";
 		eal_argv[eal_argc++] = mem;
 	}
@@ -821,7 +866,7 @@ eal_start(const struct sluiced_opts *o, const struct sl_config *cfg,
  * 50 ms a turn), the stats file every --stats-interval-ms, --duration.
  */
 static void
-serve(const struct sluiced_opts *o, struct sl_dp *dp, struct sl_loop *loop,
+serve(const struct sluiced_opts *o, struct sl_workers *ws, struct sl_loop *loop,
       struct sl_stats *snap, unsigned int in_use_start)
 {
 	uint64_t elapsed_ms = 0, since_stats = 0, start_ms;
@@ -841,9 +886,10 @@ serve(const struct sluiced_opts *o, struct sl_dp *dp, struct sl_loop *loop,
 		elapsed_ms = t;
 		if (o->stats_file != NULL &&
 		    since_stats >= o->stats_interval_ms) {
-			if (sl_stats_take(dp, snap) == 0)
-				sl_stats_write(snap, dp->pool, in_use_start,
-					       false, o->stats_file);
+			if (sl_workers_stats_take(ws, snap) == 0)
+				sl_stats_write(snap, ws->dp[0]->pool,
+					       in_use_start, false,
+					       o->stats_file);
 			since_stats = 0;
 		}
 		if (o->duration_s != 0 && elapsed_ms >= o->duration_s * 1000ull)
@@ -858,8 +904,10 @@ main(int argc, char **argv)
 	char err[1024], dir[PATH_MAX];
 	struct sl_config *cfg;
 	struct rte_mempool *pool;
-	struct sl_dp *dp;
-	unsigned int worker, in_use_start;
+	struct sl_workers ws;
+	struct sl_impair *impair = NULL;
+	unsigned int lcore, in_use_start, queued = 0;
+	uint16_t n_rx;
 	struct sl_stats *snap; /* the stats file's */
 	const char *what;
 	uint16_t port_id;
@@ -900,82 +948,113 @@ main(int argc, char **argv)
 	if (rte_eth_dev_count_avail() == 0)
 		rte_exit(EXIT_FAILURE, "no port: check --iface/--vdev\n");
 	port_id = rte_eth_find_next(0);
-	worker = rte_get_next_lcore(-1, 1, 0);
-	if (worker >= RTE_MAX_LCORE)
+	if (rte_lcore_count() < o.workers + 1)
 		rte_exit(EXIT_FAILURE,
-			 "need a worker lcore besides the main one (-l 0,1)\n");
+			 "--workers %u needs %u lcores besides the main one; "
+			 "--lcores gave %u\n",
+			 o.workers, o.workers, rte_lcore_count() - 1);
+	lcore = rte_get_next_lcore(-1, 1, 0);
 	rc = sl_pkt_meta_register();
 	if (rc != 0)
 		rte_exit(EXIT_FAILURE, "cannot register mbuf dynfield: %s\n",
 			 rte_strerror(-rc));
-	pool = sl_pool_create("sl_mbufs", o.mbufs,
-			      rte_lcore_to_socket_id(worker));
+	pool = (o.workers > 1 ? sl_pool_create_shared : sl_pool_create)(
+		"sl_mbufs", o.mbufs, rte_lcore_to_socket_id(lcore));
 	if (pool == NULL)
 		rte_exit(EXIT_FAILURE, "cannot create mempool: %s\n",
 			 rte_strerror(rte_errno));
-	rc = sl_port_start(port_id, pool, &what);
+	rc = sl_port_start_queues(port_id, pool, (uint16_t)o.workers, &n_rx,
+				  &what);
 	if (rc != 0)
 		rte_exit(EXIT_FAILURE, "cannot start port %u: %s: %s\n",
 			 port_id, what, rte_strerror(-rc));
-	dp = rte_zmalloc("sl_dp", sizeof(*dp), RTE_CACHE_LINE_SIZE);
 	snap = calloc(1, sizeof(*snap));
-	if (dp == NULL || snap == NULL)
-		rte_exit(EXIT_FAILURE, "cannot allocate worker context\n");
-	rc = sl_dp_init(dp, cfg, port_id, pool);
+	if (snap == NULL)
+		rte_exit(EXIT_FAILURE, "cannot allocate the stats\n");
+	rc = sl_workers_init(&ws, cfg, port_id, n_rx, pool,
+			     (uint16_t)o.workers);
 	if (rc != 0)
-		rte_exit(EXIT_FAILURE, "cannot create flow table: %s\n",
+		rte_exit(EXIT_FAILURE, "cannot set up the workers: %s\n",
 			 rte_strerror(-rc));
-	dp->poll = o.poll;
-	dp->profile = o.profile;
 	if (o.impaired) {
-		dp->impair = &o.impair;
+		impair = calloc(ws.n, sizeof(*impair));
+		if (impair == NULL)
+			rte_exit(EXIT_FAILURE, "cannot allocate --impair\n");
+	}
+	for (uint16_t w = 0; w < ws.n; w++) {
+		struct sl_dp *dp = ws.dp[w];
+
+		dp->poll = o.poll;
+		dp->profile = o.profile;
+		if (impair != NULL) {
+			/* Each worker its own injector, its own draws. */
+			impair[w] = o.impair;
+			impair[w].rng += w * 0x9e3779b97f4a7c15ull;
+			dp->impair = &impair[w];
+		}
+		queued += dp->n_ctrl;
+	}
+	if (o.impaired) {
 		printf("sluiced: impairing the port: drop %.2f%% dup %.2f%% "
 		       "reorder %.2f%%\n",
 		       o.impair.drop_ppm / 1e4, o.impair.dup_ppm / 1e4,
 		       o.impair.reorder_ppm / 1e4);
 	}
 
-	/* sl_dp_init asked for every instance (ARP frames queued): they
+	/* The workers asked for every instance (ARP frames queued): they
 	 * are not mbufs the path holds. */
-	in_use_start = rte_mempool_in_use_count(pool) - dp->n_ctrl;
+	in_use_start = rte_mempool_in_use_count(pool) - queued;
 
-	sl_ctl_init(&ctl, dp, pool, in_use_start, &files,
+	sl_ctl_init(&ctl, &ws, pool, in_use_start, &files,
 		    persist ? &state : NULL, &restored);
 	control_start(&o, &ctl, &loop, &api);
 	explicit_bzero(o.token, sizeof(o.token));
 	explicit_bzero(o.ro_token, sizeof(o.ro_token));
 	drop_root(&user, port_id);
 
-	rc = rte_eal_remote_launch(sl_dp_worker, dp, worker);
-	if (rc != 0)
-		rte_exit(EXIT_FAILURE, "cannot launch worker: %s\n",
-			 rte_strerror(-rc));
+	for (uint16_t w = 0; w < ws.n; w++) {
+		rc = rte_eal_remote_launch(sl_dp_worker, ws.dp[w], lcore);
+		if (rc != 0)
+			rte_exit(EXIT_FAILURE, "cannot launch worker %u: %s\n",
+				 w, rte_strerror(-rc));
+		lcore = rte_get_next_lcore(lcore, 1, 0);
+	}
 
 	/* Ready: the port polls and the control API answers. */
-	rte_ether_format_addr(mac, sizeof(mac), &dp->mac);
-	printf("sluiced: ready port %u mac %s address %s:%u\n", port_id, mac,
-	       sl_ipv4_format(cfg->listen.ip, ip, sizeof(ip)),
-	       cfg->listen.port);
+	rte_ether_format_addr(mac, sizeof(mac), &ws.dp[0]->mac);
+	printf("sluiced: ready port %u mac %s address %s:%u workers %u\n",
+	       port_id, mac, sl_ipv4_format(cfg->listen.ip, ip, sizeof(ip)),
+	       cfg->listen.port, ws.n);
 	fflush(stdout);
 
-	serve(&o, dp, loop, snap, in_use_start);
+	serve(&o, &ws, loop, snap, in_use_start);
 
-	dp->quit = true;
+	for (uint16_t w = 0; w < ws.n; w++)
+		ws.dp[w]->quit = true;
 	rte_eal_mp_wait_lcore();
-	/* Streams in flight end with a reason, not silence. */
-	sl_dp_shutdown(dp, SL_ABORT_SHUTDOWN);
-	/* Let the PMD give back what its transmit ring still holds (AF_XDP
+	/* Streams in flight end with a reason, not silence. Frames one
+	 * worker handed another meanwhile wait in the inboxes: freed with
+	 * the steering. */
+	sl_workers_shutdown(&ws, SL_ABORT_SHUTDOWN);
+	/* Let the PMD give back what its transmit rings still hold (AF_XDP
 	 * reclaims sent frames only on its next transmit). */
-	rte_eth_tx_done_cleanup(port_id, 0, 0);
+	for (uint16_t w = 0; w < ws.n; w++)
+		rte_eth_tx_done_cleanup(port_id, w, 0);
 	sl_loop_destroy(loop);
 	sl_api_destroy(api);
 	sl_state_fini(&state);
 	/* Streams still in the table give their held fragments back. */
-	sl_flow_table_free(dp->flows);
-	dp->flows = NULL;
-	sl_dp_fini(dp);
-	/* No worker: the snapshot is taken here. */
-	sl_stats_take(dp, snap);
+	for (uint16_t w = 0; w < ws.n; w++) {
+		sl_flow_table_free(ws.dp[w]->flows);
+		ws.dp[w]->flows = NULL;
+	}
+	/* No worker runs: the snapshot is taken here. */
+	sl_workers_stats_take(&ws, snap);
+	/* The snapshot in use: the one loaded at start unless the control
+	 * plane replaced it (and freed that one then). */
+	cfg = (struct sl_config *)ws.dp[0]->cfg;
+	sl_workers_fini(&ws);
+	free(impair);
 	if (o.stats_file != NULL &&
 	    (rc = sl_stats_write(snap, pool, in_use_start, true,
 				 o.stats_file)) != 0)
@@ -989,10 +1068,6 @@ main(int argc, char **argv)
 	       snap->dp.rx_packets, snap->dp.tx_packets, snap->dp.forwarded,
 	       dropped, rte_mempool_in_use_count(pool), in_use_start);
 	sl_port_stop(port_id);
-	/* The snapshot in use: the one loaded at start unless the control
-	 * plane replaced it (and freed that one then). */
-	cfg = (struct sl_config *)dp->cfg;
-	rte_free(dp);
 	free(snap);
 	rte_mempool_free(pool);
 	sl_config_free(cfg);

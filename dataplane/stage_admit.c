@@ -101,8 +101,12 @@ admit_tenant_rate(struct sl_dp *dp, const struct sl_tenant_cfg *tc,
 {
 	if (tc->fragments_per_s == 0)
 		return true;
-	const uint64_t cap = (uint64_t)tc->burst * 1000;
-	const uint64_t per_s = (uint64_t)tc->fragments_per_s * 1000;
+	/* Each of many workers holds its share of the bucket (the tenant's
+	 * requests spread evenly over them, sl_steer.h). */
+	const uint64_t cap =
+		RTE_MAX((uint64_t)tc->burst * 1000 / dp->n_workers, 1000u);
+	const uint64_t per_s = RTE_MAX(
+		(uint64_t)tc->fragments_per_s * 1000 / dp->n_workers, 1u);
 	uint64_t elapsed = dp->now - ts->last_tsc;
 
 	/* Idle longer than it takes to fill the bucket (whole seconds). */
@@ -191,15 +195,20 @@ admit_request_quota(struct sl_dp *dp, const struct sl_pkt_meta *pm,
 	const struct sl_config *cfg = dp->cfg;
 	uint8_t ti = dp->tenant_index[tenant];
 
-	if (dp->client_streams >= dp->quota.client_streams)
+	const struct sl_ledger *l = dp->led;
+
+	if (sl_ledger_get(&l->client_streams) >= dp->quota.client_streams)
 		return SL_DROP_CLIENT_STREAMS;
-	if (dp->src_use[sl_dp_src_slot(dp, pm->src_ip)].streams >=
+	if (sl_ledger_get(
+		    &l->src_use[sl_dp_src_slot(dp, pm->src_ip)].streams) >=
 	    dp->quota.source_streams)
 		return SL_DROP_SOURCE_STREAMS;
-	if (dp->tenant_use[tenant].requests >= dp->quota.tenant_streams)
+	if (sl_ledger_get(&l->tenant_use[tenant].requests) >=
+	    dp->quota.tenant_streams)
 		return SL_DROP_TENANT_STREAMS;
 	if (ti != SL_TENANT_NONE && cfg->tenants[ti].max_streams != 0 &&
-	    dp->tenant_use[tenant].streams >= cfg->tenants[ti].max_streams)
+	    sl_ledger_get(&l->tenant_use[tenant].streams) >=
+		    cfg->tenants[ti].max_streams)
 		return SL_DROP_TENANT_STREAMS;
 	return 0;
 }
@@ -304,8 +313,8 @@ sl_stage_admit(struct sl_dp *dp, struct rte_mbuf **pkts, uint16_t n)
 		f->last_tsc = dp->now;
 		if (f->key.stage == 0) {
 			/* Towards instances the request has sluiced's id. */
-			uint64_t id =
-				rte_cpu_to_be_64(sl_dp_request_id(fi, f->gen));
+			uint64_t id = rte_cpu_to_be_64(
+				sl_dp_request_id(dp, fi, f->gen));
 
 			memcpy(rte_pktmbuf_mtod_offset(
 				       m, uint8_t *,

@@ -38,7 +38,7 @@ tx_burst_all(struct sl_dp *dp, struct rte_mbuf **pkts, uint16_t n)
 
 	/* A short burst is retried a few times: vdev queues drain fast. */
 	for (int tries = 0; tries < 4 && sent < n; tries++)
-		sent += rte_eth_tx_burst(dp->tx_port_id, dp->queue_id,
+		sent += rte_eth_tx_burst(dp->tx_port_id, dp->tx_queue_id,
 					 pkts + sent, n - sent);
 	for (uint16_t i = sent; i < n; i++)
 		sl_dp_drop(dp, pkts[i], SL_DROP_TX_FULL);

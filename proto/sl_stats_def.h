@@ -53,7 +53,10 @@
 	_(reconfig_errors, C, "reconfig_errors",                               \
 	  "Config snapshots refused: their derived state could not be built.") \
 	_(keypins_full, C, "keypins_full",                                     \
-	  "Keys routed without a pin: the key pin table was full.")
+	  "Keys routed without a pin: the key pin table was full.")            \
+	_(workers, G, "workers", "Worker lcores running the packet path.")     \
+	_(steered, C, "steered",                                               \
+	  "Frames a worker handed to the worker that owns their request.")
 
 /* "flows": the flow table (active and capacity are fixed fields). */
 #define SL_STATS_FLOWS(_)                                                      \

@@ -470,7 +470,7 @@ dp_test_req_to_sluiced(struct sl_dp *dp, uint32_t pipeline_id, uint32_t ip,
 	idx = sl_flow_lookup(dp->flows, &k);
 	if (idx == SL_FLOW_NONE)
 		return req;
-	return sl_dp_request_id(idx, sl_flow_at(dp->flows, idx)->gen);
+	return sl_dp_request_id(dp, idx, sl_flow_at(dp->flows, idx)->gen);
 }
 
 uint64_t

@@ -373,7 +373,7 @@ test_tenant_removed_while_counted(void)
 	f = answer(1, 0, 1, 0, 0);
 	f.tenant = 3;
 	CU_ASSERT_EQUAL(dag_process(&f, 1), 1);
-	CU_ASSERT_EQUAL(dag.dp->tenant_use[3].streams, 2);
+	CU_ASSERT_EQUAL(dag.dp->led->tenant_use[3].streams, 2);
 	next = dp_test_config(without);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(next);
 	CU_ASSERT_EQUAL(sl_config_assign_uids(next, dag.dp->cfg), 0);
@@ -384,12 +384,12 @@ test_tenant_removed_while_counted(void)
 	f = answer(1, 0, 1, 1, SL_FRAG_F_END);
 	f.tenant = 3;
 	CU_ASSERT_EQUAL(dag_process(&f, 1), 1);
-	CU_ASSERT_EQUAL(dag.dp->tenant_use[3].streams, 1);
+	CU_ASSERT_EQUAL(dag.dp->led->tenant_use[3].streams, 1);
 	/* The client stream leaves with its request. */
 	dag_housekeeping(2 * dag.dp->idle_tsc + dag.dp->linger_tsc);
 	dag_housekeeping(3 * dag.dp->idle_tsc + 2 * dag.dp->linger_tsc);
-	CU_ASSERT_EQUAL(dag.dp->tenant_use[3].streams, 0);
-	CU_ASSERT_EQUAL(dag.dp->tenant_use[0xff].streams, 0);
+	CU_ASSERT_EQUAL(dag.dp->led->tenant_use[3].streams, 0);
+	CU_ASSERT_EQUAL(dag.dp->led->tenant_use[0xff].streams, 0);
 	dag_close();
 	dp_test_end();
 }
@@ -436,17 +436,17 @@ test_withheld_seq0(void)
 	}
 	if (n != 0)
 		dag_process(f, n);
-	CU_ASSERT_EQUAL(dag.dp->held_total, bound);
+	CU_ASSERT_EQUAL(dag.dp->led->held_total, bound);
 	CU_ASSERT(rte_mempool_in_use_count(dp_test_pool()) - held_before <=
 		  bound);
 	CU_ASSERT(dag.dp->cnt.drops[SL_DROP_HOLD_QUOTA] > 0);
 	/* Tenant 0's share of the clients' streams (half) refused the
 	 * rest of its new streams. */
-	CU_ASSERT_EQUAL(dag.dp->tenant_use[0].requests,
+	CU_ASSERT_EQUAL(dag.dp->led->tenant_use[0].requests,
 			dag.dp->quota.tenant_streams);
 	CU_ASSERT(dag.dp->cnt.drops[SL_DROP_TENANT_STREAMS] +
 			  dag.dp->cnt.drops[SL_DROP_HOLD_QUOTA] +
-			  dag.dp->held_total ==
+			  dag.dp->led->held_total ==
 		  600 * 7);
 	/* The canary: another client of another tenant, answered through. */
 	f[0] = dag_from_client(7, 0, SL_FRAG_F_END);
@@ -562,14 +562,15 @@ test_buffer_quota(void)
 		}
 		CU_ASSERT_EQUAL(dag_process(f, n), 0);
 	}
-	CU_ASSERT_EQUAL(dag.dp->held_total, 50);
+	CU_ASSERT_EQUAL(dag.dp->led->held_total, 50);
 	f[0] = answer(1, 0, 1, seq, SL_FRAG_F_END);
 	CU_ASSERT_EQUAL_FATAL(dag_process(f, 1), 1);
 	CU_ASSERT_EQUAL(dag.sent[0].dst_ip, B_IP);
 	CU_ASSERT_EQUAL(dag.sent[0].h.flags, SL_FRAG_F_ABORT);
 	CU_ASSERT_EQUAL(dag.sent[0].h.abort_reason, SL_ABORT_OVERLOAD);
-	CU_ASSERT_EQUAL(dag.dp->held_total, 0);
-	CU_ASSERT_EQUAL(dag.dp->src_use[0].held + dag.dp->tenant_use[0].held,
+	CU_ASSERT_EQUAL(dag.dp->led->held_total, 0);
+	CU_ASSERT_EQUAL(dag.dp->led->src_use[0].held +
+				dag.dp->led->tenant_use[0].held,
 			0);
 	dag_expect_drops(SL_DROP_BUFFER_FULL, 100u, -1);
 	dag_close();

@@ -668,7 +668,7 @@ test_relayout_stage_gone(void)
 	dag_open(two_yaml);
 	in_use = rte_mempool_in_use_count(dp_test_pool());
 	CU_ASSERT_EQUAL(send1(from_ep(B_IP, B_PORT, 2, 1, 3, 0)), 0);
-	CU_ASSERT_EQUAL(dag.dp->held_total, 1);
+	CU_ASSERT_EQUAL(dag.dp->led->held_total, 1);
 	republish(parsed(one_yaml));
 	dag_capture();
 	CU_ASSERT_EQUAL(dag.n_sent, 0);
@@ -679,7 +679,7 @@ test_relayout_stage_gone(void)
 		dag_housekeeping(ms * (dag.dp->tsc_hz / 1000));
 	CU_ASSERT_EQUAL(dag.n_sent, 0);
 	CU_ASSERT_EQUAL(dag.dp->flows->active, 0);
-	CU_ASSERT_EQUAL(dag.dp->held_total, 0);
+	CU_ASSERT_EQUAL(dag.dp->led->held_total, 0);
 	CU_ASSERT_EQUAL(rte_mempool_in_use_count(dp_test_pool()), in_use);
 	dag_expect_drops(SL_DROP_UNKNOWN_STAGE, 1u, SL_DROP_EXPIRED, 1u, -1);
 	dag_close();

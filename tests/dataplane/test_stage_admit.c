@@ -83,8 +83,9 @@ test_admit_sources(void)
 				     pm->src_ip, pm->src_port);
 		/* A client's request id was replaced by sluiced's. */
 		if (pm->stage == 0) {
-			CU_ASSERT_EQUAL(rte_be_to_cpu_64(k.ancestry[0]),
-					sl_dp_request_id(pm->flow, fl->gen));
+			CU_ASSERT_EQUAL(
+				rte_be_to_cpu_64(k.ancestry[0]),
+				sl_dp_request_id(dp, pm->flow, fl->gen));
 			k.ancestry[0] = fl->key.ancestry[0];
 		}
 		CU_ASSERT_EQUAL(memcmp(&fl->key, &k, sizeof(k)), 0);
@@ -199,7 +200,7 @@ test_admit_tenants(void)
 	dp_test_free_all(pkts, out);
 	expect_drops(SL_DROP_UNKNOWN_TENANT, 1u, SL_DROP_TENANT_RATE, 3u,
 		     SL_DROP_TENANT_STREAMS, 1u, -1);
-	CU_ASSERT_EQUAL(dp->tenant_use[2].streams, 2);
+	CU_ASSERT_EQUAL(dp->led->tenant_use[2].streams, 2);
 	/* A stream already admitted goes on. */
 	f = frag(CLIENT_IP, CLIENT_PORT, 0, 20, 0, 1, 0);
 	pkts[0] = with_tenant(f, 2);
@@ -218,12 +219,12 @@ test_admit_tenants(void)
 		sl_flow_key_from_hdr(&key, b + off, CLIENT_IP, CLIENT_PORT);
 		sl_flow_remove(dp->flows, sl_flow_lookup(dp->flows, &key));
 	}
-	CU_ASSERT_EQUAL(dp->tenant_use[2].streams, 1);
+	CU_ASSERT_EQUAL(dp->led->tenant_use[2].streams, 1);
 	f = frag(CLIENT_IP, CLIENT_PORT, 0, 22, 0, 0, 0);
 	pkts[0] = with_tenant(f, 2);
 	CU_ASSERT_EQUAL(to_order(pkts, 1), 1);
 	rte_pktmbuf_free(pkts[0]);
-	CU_ASSERT_EQUAL(dp->tenant_use[2].streams, 2);
+	CU_ASSERT_EQUAL(dp->led->tenant_use[2].streams, 2);
 	expect_drops(SL_DROP_UNKNOWN_TENANT, 1u, SL_DROP_TENANT_RATE, 3u,
 		     SL_DROP_TENANT_STREAMS, 1u, -1);
 	dp_close();
@@ -256,7 +257,7 @@ test_admit_tenant_streams_same_burst(void)
 	CU_ASSERT_EQUAL(sl_pkt_meta(pkts[1])->seq, 1);
 	dp_test_free_all(pkts, 2);
 	expect_drops(SL_DROP_TENANT_STREAMS, 1u, -1);
-	CU_ASSERT_EQUAL(dp->tenant_use[2].streams, 2);
+	CU_ASSERT_EQUAL(dp->led->tenant_use[2].streams, 2);
 	CU_ASSERT_EQUAL(dp->cnt.flows.created, 2);
 	dp_close();
 	dp_test_end();

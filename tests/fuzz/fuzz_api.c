@@ -80,6 +80,7 @@ static struct {
 	struct rte_mempool *pool;
 	struct fuzz_ring_port port;
 	struct sl_dp *dp;
+	struct sl_workers ws; /* the one worker, for the backend */
 	struct sl_ctl ctl;
 	struct sl_api *api;
 	unsigned int in_use_base;
@@ -774,7 +775,9 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 		fail("sl_dp_init");
 	if (rte_is_zero_ether_addr(&g.dp->mac))
 		g.dp->mac = g.port.mac;
-	sl_ctl_init(&g.ctl, g.dp, g.pool, 0, &stub, NULL, NULL);
+	g.ws.n = 1;
+	g.ws.dp[0] = g.dp;
+	sl_ctl_init(&g.ctl, &g.ws, g.pool, 0, &stub, NULL, NULL);
 	g.api = sl_api_create(NULL, &ap, &sl_ctl_ops, &g.ctl);
 	if (g.api == NULL)
 		fail("sl_api_create");

@@ -992,21 +992,23 @@ static void __attribute__((noinline, no_sanitize("coverage"))) check_quiet(void)
 	struct sl_dp *dp = r.dp;
 	unsigned int in_use_base = g.in_use_base;
 
-	if (dp->flows->active != 0 || dp->held_total != 0 ||
-	    dp->held_by_clients != 0 || dp->client_streams != 0 ||
+	if (dp->flows->active != 0 || dp->led->held_total != 0 ||
+	    dp->led->held_by_clients != 0 || dp->led->client_streams != 0 ||
 	    rte_mempool_in_use_count(g.pool) != in_use_base) {
 		fprintf(stderr,
 			"fuzz_dataplane: after %d s of quiet: %u flows, "
 			"%u mbufs held (%u by clients), %u client streams, "
 			"%u mbufs in use (%u before the worker)\n",
-			FZ_QUIET_STEPS / 2, dp->flows->active, dp->held_total,
-			dp->held_by_clients, dp->client_streams,
+			FZ_QUIET_STEPS / 2, dp->flows->active,
+			dp->led->held_total, dp->led->held_by_clients,
+			dp->led->client_streams,
 			rte_mempool_in_use_count(g.pool), in_use_base);
 		fail("the dataplane still holds state after a quiet time");
 	}
-	if (memcmp(dp->src_use, zero_use, sizeof(dp->src_use)) != 0)
+	if (memcmp(dp->led->src_use, zero_use, sizeof(dp->led->src_use)) != 0)
 		fail("a client address's quota count did not return to zero");
-	if (memcmp(dp->tenant_use, zero_use, sizeof(dp->tenant_use)) != 0)
+	if (memcmp(dp->led->tenant_use, zero_use,
+		   sizeof(dp->led->tenant_use)) != 0)
 		fail("a tenant's quota count did not return to zero");
 	for (unsigned int u = 0; u < SL_MAX_INSTANCE_UIDS; u++)
 		if (dp->inst[u].streams_active != 0 ||
@@ -1140,7 +1142,7 @@ quiet(void)
 		housekeeping(500);
 		while (r.n_burst != 0)
 			process();
-		if (r.dp->flows->active == 0 && r.dp->held_total == 0 &&
+		if (r.dp->flows->active == 0 && r.dp->led->held_total == 0 &&
 		    rte_mempool_in_use_count(g.pool) == g.in_use_base &&
 		    keys_pinned() == 0) {
 			if (trace)

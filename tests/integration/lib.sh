@@ -74,7 +74,7 @@ it_init() {
 	ip netns list >/dev/null 2>&1 || it_skip "'ip netns' is not available"
 	command -v jq >/dev/null 2>&1 || it_fail "jq is not installed (tools/deps.sh)"
 
-	IT_WORK=$base/$IT_NAME.work
+	IT_WORK=$base/$IT_NAME${IT_WORKERS:+-w$IT_WORKERS}.work
 	rm -rf "$IT_WORK"
 	mkdir -p "$IT_WORK"
 	# sluiced writes its stats (and state) here after dropping root.
@@ -146,18 +146,20 @@ it_wait_udp() {
 # line; sets SLUICED_MAC. Stats go to $IT_WORK/sluiced-stats.json, runtime
 # changes to $IT_WORK/state (each test its own, never /var/lib/sluice).
 it_sluiced() {
-	local config=$1 i line rc port=(--iface "$HOST_IF") ctl=()
+	local config=$1 i line rc port=(--iface "$HOST_IF") ctl=() workers=()
 	((${#IT_SLUICED_PORT[@]} == 0)) || port=("${IT_SLUICED_PORT[@]}")
 	# A control socket of the test's own unless it chose one: never the
 	# default path another sluiced on this machine may hold.
 	[[ " ${IT_SLUICED_EXTRA[*]} " == *" --control "* ]] ||
 		ctl=(--control "$IT_WORK/sluiced.sock")
+	# IT_WORKERS (meson's 2- and 4-worker runs): that many workers.
+	[[ -z ${IT_WORKERS:-} ]] || workers=(--workers "$IT_WORKERS")
 	rc=0
 	sl_sluiced_start "$SLUICED" "$IT_WORK/sluiced.log" "$IT_WORK/sluiced.err" \
 		30 --config "$config" "${port[@]}" \
 		--stats-file "$IT_WORK/sluiced-stats.json" --stats-interval-ms 250 \
 		--state-dir "$IT_WORK/state" --user "$IT_SLUICED_USER" "${ctl[@]}" \
-		"${IT_SLUICED_EXTRA[@]}" -- --file-prefix "$IT_EAL_PREFIX" || rc=$?
+		"${workers[@]}" "${IT_SLUICED_EXTRA[@]}" -- --file-prefix "$IT_EAL_PREFIX" || rc=$?
 	[[ $rc -ne 1 ]] || it_fail "sluiced exited ($SL_SLUICED_RC) before it was ready"
 	[[ $rc -ne 2 ]] || it_fail "sluiced printed no ready line in 30 s"
 	line=$SL_READY_LINE
@@ -165,7 +167,7 @@ it_sluiced() {
 	# shellcheck disable=SC2034 # read by the scripts (sluice-inject)
 	SLUICED_MAC=$(awk '{ print $6 }' <<<"$line")
 	local want="address $IT_PREFIX.1:$IT_PORT"
-	[[ $line == *"$want" ]] || it_fail "ready line '$line' does not end in '$want'"
+	[[ $line == *"$want"* ]] || it_fail "ready line '$line' does not name '$want'"
 	it_log "$line"
 }
 

@@ -444,8 +444,8 @@ gen_receiver(struct bench_gen *g, struct bench_slot *s)
 	if (idx != SL_FLOW_NONE) {
 		f = sl_flow_at(g->dp->flows, idx);
 		if (s->hop == 0)
-			s->sid_be =
-				rte_cpu_to_be_64(sl_dp_request_id(idx, f->gen));
+			s->sid_be = rte_cpu_to_be_64(
+				sl_dp_request_id(g->dp, idx, f->gen));
 		eb = f->edges;
 		if (eb != NULL)
 			recv = gen_instance_at(g, s->hop, eb->e[0].pin.hop_ip,
@@ -745,8 +745,8 @@ path_iteration(struct bench *b, struct rte_mbuf **pkts, bool profiled)
 
 		if (dp->flows->active > b->flows_peak)
 			b->flows_peak = dp->flows->active;
-		if (dp->client_streams > b->requests_peak)
-			b->requests_peak = dp->client_streams;
+		if (dp->led->client_streams > b->requests_peak)
+			b->requests_peak = dp->led->client_streams;
 		sl_dp_housekeeping(dp);
 		dp->next_housekeeping = dp->now + b->hk_interval;
 		if (profiled)
