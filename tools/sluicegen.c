@@ -30,6 +30,11 @@
  * load, rate sweeps and a per-request dump of the results. Its questions
  * are corpus text, or with --questions FILE the given ones in file order.
  *
+ * --dpdk-iface IF (or --dpdk-vdev SPEC) is the DPDK mode (gen/dpdk.c): a
+ * DPDK port of its own, playing client and instance of a one-stage
+ * pipeline, open-loop at a fixed fragment rate, per-hop latency up to
+ * p99.99 corrected for coordinated omission, or --find-capacity.
+ *
  * This file is main and the signals; the rest is in tools/gen/ (gen.h).
  */
 #include <signal.h>
@@ -60,6 +65,9 @@ main(int argc, char **argv)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+
+	if (g.o.mode == GEN_MODE_DPDK)
+		return gen_dpdk_main(&g.o, argv[0]);
 
 	if (g.o.mode == GEN_MODE_PIPELINE) {
 		if (gen_setup(&g) < 0) {

@@ -3,8 +3,9 @@
  * gen.h - sluicegen's parts, private to tools/sluicegen.c (main and
  * signals) and tools/gen/: options (opts.c); the socket, loss repair and
  * report pieces both modes share (gen.c); --mode transform
- * (transform.c); --mode pipeline (pipeline.c). The tests in
- * tests/tools/test_gen*.c call them directly.
+ * (transform.c); --mode pipeline (pipeline.c); the DPDK mode,
+ * --dpdk-iface/--dpdk-vdev (dpdk.c). The tests in tests/tools/test_gen*.c
+ * call them directly.
  */
 #ifndef SL_GEN_H
 #define SL_GEN_H
@@ -41,6 +42,7 @@
 enum gen_mode {
 	GEN_MODE_TRANSFORM = 0, /* check every fragment through transforms */
 	GEN_MODE_PIPELINE,      /* questions in, one result stream out */
+	GEN_MODE_DPDK, /* own DPDK port: open-loop hop latency (dpdk.c) */
 };
 
 #define GEN_SWEEP_MAX 64
@@ -79,6 +81,21 @@ struct gen_opts {
 	uint64_t id_prefix;     /* high 32 bits of request ids */
 	bool have_id_prefix;
 	const char *questions_path; /* --questions: JSON lines */
+	/* DPDK mode (dpdk.c) */
+	const char *dpdk_iface;  /* net_af_packet on this interface */
+	const char *dpdk_vdev;   /* or any vdev, e.g. net_af_xdp0,iface=IF */
+	const char *lcores;      /* EAL -l */
+	const char *file_prefix; /* EAL --file-prefix; NULL: sluicegen-PID */
+	struct sockaddr_in instance; /* the stage instance it plays */
+	uint8_t dst_mac[6];          /* sluiced's MAC, with have_dst_mac */
+	bool have_dst_mac;
+	double warmup;         /* seconds at the rate before samples count */
+	uint32_t calibrate;    /* ARP round trips through sluiced (baseline) */
+	bool find_capacity;    /* search the highest clean rate instead */
+	double capacity_start; /* first rate tried */
+	double capacity_max;   /* never try above */
+	double capacity_trial; /* seconds per trial */
+	double capacity_step;  /* stop when the bounds are this close (ratio) */
 };
 
 /* --questions: one record of the file. */
@@ -303,6 +320,19 @@ void gen_prun_take(struct gen *g, struct gen_prun *run,
 uint64_t *gen_arrivals(double rate, bool poisson, uint64_t seed,
 		       double duration, uint64_t max, uint64_t *n);
 int gen_pipeline_main(struct gen *g);
+
+/* ------------------------------------------------------------------ */
+/* DPDK mode (dpdk.c)                                                  */
+/* ------------------------------------------------------------------ */
+
+/**
+ * gen_dpdk_main - the DPDK mode: start EAL (@argv0 as its program name)
+ * and the port of @o, play client and instance of a one-stage pipeline
+ * through sluiced, and report per-hop latency (or, with find_capacity,
+ * the highest rate every fragment crosses without loss or repair).
+ * Return: the exit status (0; 1 on a failure, or --check and damage).
+ */
+int gen_dpdk_main(const struct gen_opts *o, const char *argv0);
 uint32_t gen_question_frags(const char *q, size_t len, uint32_t k);
 
 #endif /* SL_GEN_H */

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * opts.c - sluicegen's command line: usage, the options of both modes and
- * the checks between them.
+ * opts.c - sluicegen's command line: usage, the options of its modes
+ * (transform, pipeline, DPDK) and the checks between them.
  */
 #include "gen.h"
 
@@ -48,6 +48,21 @@ usage(FILE *f)
 		"       [--corpus FILE | --questions FILE.jsonl] [--seed S]"
 		" [--json] [--check]\n"
 		"       [--quiet]\n"
+		"       sluicegen (--dpdk-iface IF | --dpdk-vdev SPEC)"
+		" --server IP:PORT --bind IP[:PORT]\n"
+		"       --instance IP:PORT [--dst-mac MAC] [--lcores LIST]"
+		" [--file-prefix NAME]\n"
+		"       [--pipeline ID] [--tenant T] [--streams N]"
+		" [--fragments-per-request K]\n"
+		"       [--tokens-per-fragment T] (--rate FRAGS_PER_S |"
+		" --find-capacity\n"
+		"       [--capacity-start R] [--capacity-max R]"
+		" [--capacity-trial SEC]\n"
+		"       [--capacity-step RATIO]) [--arrival constant|poisson]"
+		" [--duration SEC]\n"
+		"       [--warmup SEC] [--calibrate N] [--drain-ms MS]"
+		" [--seed S] [--json]\n"
+		"       [--check] [--quiet]\n"
 		"transforms: echo, upper, rot13 (one per stage, in order)\n"
 		"pipeline mode: defaults --question-tokens 12,"
 		" --tokens-per-fragment 16,\n"
@@ -67,6 +82,24 @@ usage(FILE *f)
 		"  unless --duration/--requests stop sooner; its dump lines"
 		" are\n"
 		"  \"<index>\\t<id>\\t<flags>\\t<escaped text>\"\n"
+		"DPDK mode: the generator owns a DPDK port (EAL --no-huge"
+		" --no-pci, one lcore)\n"
+		"  and plays client (--bind, port 40000 by default) and"
+		" instance (--instance,\n"
+		"  the one instance of the pipeline's one stage) at once;"
+		" latency from each\n"
+		"  fragment's scheduled send time (send_ns); defaults"
+		" --streams 16,\n"
+		"  --fragments-per-request 8, --tokens-per-fragment 4,"
+		" --arrival constant,\n"
+		"  --warmup 0.5, --calibrate 2000, --lcores 0;"
+		" --find-capacity: trials of\n"
+		"  --capacity-trial 2 s from --capacity-start 10000,"
+		" doubling while clean\n"
+		"  (halving to 1/16 of it while not), then halving the"
+		" interval until\n"
+		"  --capacity-step 1.05 (1.2 s between trials, 6 s after"
+		" one that was not clean)\n"
 		"default corpus: %s\n",
 		GEN_DEFAULT_CORPUS);
 }
@@ -93,6 +126,22 @@ gen_parse_rates(const char *list, double *rates, unsigned int *n)
 	return *n ? 0 : -EINVAL;
 }
 
+/* "02:00:00:00:00:01" into @mac; -EINVAL for anything else. */
+static int
+gen_parse_mac(const char *text, uint8_t *mac)
+{
+	unsigned int v[6];
+	int end = 0;
+
+	if (sscanf(text, "%2x:%2x:%2x:%2x:%2x:%2x%n", &v[0], &v[1], &v[2],
+		   &v[3], &v[4], &v[5], &end) != 6 ||
+	    text[end] != '\0' || strlen(text) != 17)
+		return -EINVAL;
+	for (int i = 0; i < 6; i++)
+		mac[i] = (uint8_t)v[i];
+	return 0;
+}
+
 /* What the options given as text say; -1 after a message. */
 static int
 gen_parse_values(struct gen_opts *o, const char *server, const char *bind,
@@ -110,7 +159,7 @@ gen_parse_values(struct gen_opts *o, const char *server, const char *bind,
 	else if (expect != NULL && gen_parse_expect(o, expect) < 0)
 		bad = "expect", arg = expect;
 	else if (mode != NULL && strcmp(mode, "transform") != 0 &&
-		 strcmp(mode, "pipeline") != 0)
+		 strcmp(mode, "pipeline") != 0 && strcmp(mode, "dpdk") != 0)
 		bad = "mode", arg = mode;
 	else if (arrival != NULL && strcmp(arrival, "poisson") != 0 &&
 		 strcmp(arrival, "constant") != 0)
@@ -126,14 +175,86 @@ gen_parse_values(struct gen_opts *o, const char *server, const char *bind,
 		o->expect_text = expect;
 	if (mode != NULL)
 		o->mode = strcmp(mode, "pipeline") == 0 ? GEN_MODE_PIPELINE
+			  : strcmp(mode, "dpdk") == 0   ? GEN_MODE_DPDK
 							: GEN_MODE_TRANSFORM;
 	if (arrival != NULL)
 		o->poisson = strcmp(arrival, "poisson") == 0;
 	return 0;
 }
 
-/* Which mode an option is for (sl_opt_spec.tag); 0: both. */
-enum { GEN_ONLY_TRANSFORM = 1, GEN_ONLY_PIPELINE };
+/* Which modes an option is for (sl_opt_spec.tag, a mask); 0: all. */
+enum {
+	GEN_IN_TRANSFORM = 1,
+	GEN_IN_PIPELINE = 2,
+	GEN_IN_DPDK = 4,
+};
+
+/* The checks of the DPDK mode's options; -1 after a message. */
+static int
+gen_check_dpdk(struct gen_opts *o, const char *bind, const char *instance,
+	       const char *dst_mac, const char *arrival, bool have_rate,
+	       bool have_tokens)
+{
+	if ((o->dpdk_iface != NULL) == (o->dpdk_vdev != NULL)) {
+		fprintf(stderr, "sluicegen: the DPDK mode needs one of "
+				"--dpdk-iface and --dpdk-vdev\n");
+		return -1;
+	}
+	if (bind == NULL || o->bind.sin_addr.s_addr == 0) {
+		fprintf(stderr,
+			"sluicegen: the DPDK mode needs --bind IP[:PORT]"
+			" (the client address it owns)\n");
+		return -1;
+	}
+	if (instance == NULL ||
+	    sl_endpoint_parse(instance, false, &o->instance) < 0 ||
+	    o->instance.sin_port == 0) {
+		fprintf(stderr, "sluicegen: the DPDK mode needs --instance "
+				"IP:PORT (the stage instance it plays)\n");
+		return -1;
+	}
+	if (o->bind.sin_port == 0)
+		o->bind.sin_port = htons(40000);
+	if (o->bind.sin_addr.s_addr == o->instance.sin_addr.s_addr &&
+	    o->bind.sin_port == o->instance.sin_port) {
+		fprintf(stderr, "sluicegen: --bind and --instance must differ "
+				"(address or port)\n");
+		return -1;
+	}
+	if (dst_mac != NULL) {
+		if (gen_parse_mac(dst_mac, o->dst_mac) < 0) {
+			fprintf(stderr, "sluicegen: bad --dst-mac '%s'\n",
+				dst_mac);
+			return -1;
+		}
+		o->have_dst_mac = true;
+	}
+	if (o->find_capacity == (have_rate && o->rate > 0)) {
+		fprintf(stderr, "sluicegen: the DPDK mode needs --rate above 0 "
+				"or --find-capacity (not both)\n");
+		return -1;
+	}
+	if (o->capacity_start <= 0 || o->capacity_max < o->capacity_start ||
+	    o->capacity_trial <= 0 || o->capacity_step <= 1.0) {
+		fprintf(stderr,
+			"sluicegen: --capacity-start must be above 0 and"
+			" at most --capacity-max, --capacity-trial above "
+			"0, --capacity-step above 1\n");
+		return -1;
+	}
+	if (o->duration <= 0) {
+		fprintf(stderr, "sluicegen: --duration must be above 0\n");
+		return -1;
+	}
+	/* The generator's pace: evenly spaced unless asked otherwise. */
+	if (arrival == NULL)
+		o->poisson = false;
+	if (!have_tokens)
+		o->tokens = 4;
+	if (o->lcores == NULL)
+		o->lcores = "0";
+	return 0;
+}
 
 int
 gen_parse_args(struct gen_opts *o, int argc, char **argv)
@@ -144,28 +265,32 @@ gen_parse_args(struct gen_opts *o, int argc, char **argv)
 	bool have_server = false, have_duration = false;
 	bool have_drain = false, have_tokens = false;
 	bool have_sweep_duration = false, have_request_rate = false;
-	bool have_question_tokens = false, help = false;
+	bool have_question_tokens = false, help = false, have_rate = false;
+	const char *instance = NULL, *dst_mac = NULL;
 	const char *transform_only = NULL, *pipeline_only = NULL;
+	const char *dpdk_only = NULL, *not_dpdk = NULL;
 	const struct sl_opt_spec spec[] = {
 		SL_OPT_S("server", &server, .given = &have_server),
 		SL_OPT_S("bind", &bind),
 		SL_OPT_N("pipeline", &o->pipeline, 0, UINT32_MAX),
 		SL_OPT_N("tenant", &tenant, 0, UINT16_MAX),
 		SL_OPT_N("streams", &o->streams, 1, 1u << 20,
-			 .tag = GEN_ONLY_TRANSFORM),
-		SL_OPT_D("rate", &o->rate, 0, DBL_MAX,
-			 .tag = GEN_ONLY_TRANSFORM),
+			 .tag = GEN_IN_TRANSFORM | GEN_IN_DPDK),
+		SL_OPT_D("rate", &o->rate, 0, DBL_MAX, .given = &have_rate,
+			 .tag = GEN_IN_TRANSFORM | GEN_IN_DPDK),
 		SL_OPT_N("fragments-per-request", &o->frags, 1, 1u << 20,
-			 .tag = GEN_ONLY_TRANSFORM),
+			 .tag = GEN_IN_TRANSFORM | GEN_IN_DPDK),
 		SL_OPT_N("tokens-per-fragment", &o->tokens, 1, 1024,
 			 .given = &have_tokens),
 		SL_OPT_D("duration", &o->duration, 0, DBL_MAX,
 			 .given = &have_duration),
-		SL_OPT_N64("requests", &o->requests, 1, UINT32_MAX),
+		SL_OPT_N64("requests", &o->requests, 1, UINT32_MAX,
+			   .tag = GEN_IN_TRANSFORM | GEN_IN_PIPELINE),
 		SL_OPT_N64("drain-ms", &o->drain_ms, 0, 3600000,
 			   .given = &have_drain),
-		SL_OPT_S("expect", &expect, .tag = GEN_ONLY_TRANSFORM),
-		SL_OPT_S("corpus", &o->corpus_path),
+		SL_OPT_S("expect", &expect, .tag = GEN_IN_TRANSFORM),
+		SL_OPT_S("corpus", &o->corpus_path,
+			 .tag = GEN_IN_TRANSFORM | GEN_IN_PIPELINE),
 		SL_OPT_N64("seed", &o->seed, 0, UINT64_MAX),
 		SL_OPT_F("json", &o->json),
 		SL_OPT_F("check", &o->check),
@@ -174,23 +299,41 @@ gen_parse_args(struct gen_opts *o, int argc, char **argv)
 		/* A question goes out in one burst of fragments. */
 		SL_OPT_N("question-tokens", &o->question_tokens, 1,
 			 SL_BURST_MAX, .given = &have_question_tokens,
-			 .tag = GEN_ONLY_PIPELINE),
+			 .tag = GEN_IN_PIPELINE),
 		SL_OPT_D("request-rate", &o->request_rate, 0, DBL_MAX,
-			 .given = &have_request_rate, .tag = GEN_ONLY_PIPELINE),
-		SL_OPT_S("arrival", &arrival, .tag = GEN_ONLY_PIPELINE),
-		SL_OPT_S("sweep", &sweep, .tag = GEN_ONLY_PIPELINE),
+			 .given = &have_request_rate, .tag = GEN_IN_PIPELINE),
+		SL_OPT_S("arrival", &arrival,
+			 .tag = GEN_IN_PIPELINE | GEN_IN_DPDK),
+		SL_OPT_S("sweep", &sweep, .tag = GEN_IN_PIPELINE),
 		SL_OPT_D("sweep-duration", &o->sweep_duration, 0, DBL_MAX,
-			 .given = &have_sweep_duration,
-			 .tag = GEN_ONLY_PIPELINE),
+			 .given = &have_sweep_duration, .tag = GEN_IN_PIPELINE),
 		SL_OPT_N64("sweep-pause-ms", &o->sweep_pause_ms, 0, 3600000,
-			   .tag = GEN_ONLY_PIPELINE),
-		SL_OPT_S("dump", &o->dump_path, .tag = GEN_ONLY_PIPELINE),
-		SL_OPT_S("times", &o->times_path, .tag = GEN_ONLY_PIPELINE),
+			   .tag = GEN_IN_PIPELINE),
+		SL_OPT_S("dump", &o->dump_path, .tag = GEN_IN_PIPELINE),
+		SL_OPT_S("times", &o->times_path, .tag = GEN_IN_PIPELINE),
 		SL_OPT_N64("id-prefix", &o->id_prefix, 0, UINT32_MAX,
-			   .given = &o->have_id_prefix,
-			   .tag = GEN_ONLY_PIPELINE),
+			   .given = &o->have_id_prefix, .tag = GEN_IN_PIPELINE),
 		SL_OPT_S("questions", &o->questions_path,
-			 .tag = GEN_ONLY_PIPELINE),
+			 .tag = GEN_IN_PIPELINE),
+		SL_OPT_S("dpdk-iface", &o->dpdk_iface, .tag = GEN_IN_DPDK),
+		SL_OPT_S("dpdk-vdev", &o->dpdk_vdev, .tag = GEN_IN_DPDK),
+		SL_OPT_S("instance", &instance, .tag = GEN_IN_DPDK),
+		SL_OPT_S("dst-mac", &dst_mac, .tag = GEN_IN_DPDK),
+		SL_OPT_S("lcores", &o->lcores, .tag = GEN_IN_DPDK),
+		SL_OPT_S("file-prefix", &o->file_prefix, .tag = GEN_IN_DPDK),
+		SL_OPT_D("warmup", &o->warmup, 0, 3600, .tag = GEN_IN_DPDK),
+		SL_OPT_N("calibrate", &o->calibrate, 0, 10000000,
+			 .tag = GEN_IN_DPDK),
+		SL_OPT_F("find-capacity", &o->find_capacity,
+			 .tag = GEN_IN_DPDK),
+		SL_OPT_D("capacity-start", &o->capacity_start, 0, 1e9,
+			 .tag = GEN_IN_DPDK),
+		SL_OPT_D("capacity-max", &o->capacity_max, 0, 1e9,
+			 .tag = GEN_IN_DPDK),
+		SL_OPT_D("capacity-trial", &o->capacity_trial, 0, 3600,
+			 .tag = GEN_IN_DPDK),
+		SL_OPT_D("capacity-step", &o->capacity_step, 1, 10,
+			 .tag = GEN_IN_DPDK),
 		SL_OPT_F("help", &help),
 	};
 	enum { N_SPEC = sizeof(spec) / sizeof(spec[0]) };
@@ -212,6 +355,12 @@ gen_parse_args(struct gen_opts *o, int argc, char **argv)
 	o->question_tokens = 12;
 	o->poisson = true;
 	o->sweep_pause_ms = 1000;
+	o->warmup = 0.5;
+	o->calibrate = 2000;
+	o->capacity_start = 10000;
+	o->capacity_max = 5e6;
+	o->capacity_trial = 2;
+	o->capacity_step = 1.05;
 	first = sl_opt_parse("sluicegen", argc, argv, spec, N_SPEC, seen);
 	if (first < 0) /* it said why */
 		return -EINVAL;
@@ -220,10 +369,31 @@ gen_parse_args(struct gen_opts *o, int argc, char **argv)
 		exit(0);
 	}
 	for (unsigned int i = 0; i < N_SPEC; i++) {
-		if (seen[i] && spec[i].tag == GEN_ONLY_TRANSFORM)
+		int tag = spec[i].tag;
+
+		if (!seen[i] || tag == 0)
+			continue;
+		/* What another mode's option is reported as: the mode it
+		 * belongs to, the classic two first. */
+		if (!(tag & GEN_IN_PIPELINE) && (tag & GEN_IN_TRANSFORM))
 			transform_only = spec[i].name;
-		if (seen[i] && spec[i].tag == GEN_ONLY_PIPELINE)
+		if (!(tag & GEN_IN_TRANSFORM) && (tag & GEN_IN_PIPELINE))
 			pipeline_only = spec[i].name;
+		if (tag == GEN_IN_DPDK)
+			dpdk_only = spec[i].name;
+		if (!(tag & GEN_IN_DPDK))
+			not_dpdk = spec[i].name;
+	}
+	/* The port options choose the mode (--mode dpdk says it too). */
+	if (o->dpdk_iface != NULL || o->dpdk_vdev != NULL) {
+		if (mode != NULL && strcmp(mode, "dpdk") != 0) {
+			fprintf(stderr,
+				"sluicegen: --dpdk-iface and --dpdk-vdev "
+				"are the DPDK mode, not --mode %s\n",
+				mode);
+			return -EINVAL;
+		}
+		mode = "dpdk";
 	}
 	o->tenant = (uint16_t)tenant;
 	if (gen_parse_values(o, server, bind, expect, mode, arrival, sweep) < 0)
@@ -238,6 +408,24 @@ gen_parse_args(struct gen_opts *o, int argc, char **argv)
 	}
 	if (!have_server || first != argc) {
 		usage(stderr);
+		return -EINVAL;
+	}
+	if (o->mode == GEN_MODE_DPDK) {
+		if (not_dpdk != NULL) {
+			fprintf(stderr,
+				"sluicegen: --%s is not for the DPDK mode\n",
+				not_dpdk);
+			return -EINVAL;
+		}
+		if (gen_check_dpdk(o, bind, instance, dst_mac, arrival,
+				   have_rate, have_tokens) < 0)
+			return -EINVAL;
+		return 0;
+	}
+	if (dpdk_only != NULL) {
+		fprintf(stderr,
+			"sluicegen: --%s needs --dpdk-iface or --dpdk-vdev\n",
+			dpdk_only);
 		return -EINVAL;
 	}
 	if (o->mode == GEN_MODE_TRANSFORM) {
