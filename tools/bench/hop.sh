@@ -88,7 +88,8 @@ user=nobody
 # shellcheck source=tools/bench/common.sh
 . tools/bench/common.sh
 bench_build "$builddir" dataplane/sluiced tools/sluicegen || exit 1
-commit=$(bench_commit dataplane proto control tools)
+# The code it runs (results written under tools/bench/results are not).
+commit=$(bench_commit dataplane proto control tools/gen tools/lib tools/sluicegen.c tools/bench/hop.sh)
 # shellcheck source=tools/topo.sh
 . tools/topo.sh
 
