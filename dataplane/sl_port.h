@@ -5,6 +5,7 @@
 #ifndef SL_PORT_H
 #define SL_PORT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <rte_mempool.h>
@@ -35,6 +36,45 @@ struct rte_mempool *sl_pool_create(const char *name, unsigned int n_mbufs,
 struct rte_mempool *sl_pool_create_shared(const char *name,
 					  unsigned int n_mbufs, int socket);
 
+/*
+ * An AF_XDP port's pool (net_af_xdp): each mbuf one page-aligned 4 KiB
+ * object (header, struct rte_mbuf, a 3,904-byte data room), the pool one
+ * contiguous range of n x 4 KiB. The PMD makes the pool its umem: DPDK
+ * 22.11 registers populated_size x object size bytes from the pool's
+ * first chunk and posts the mbufs themselves to the fill ring. A pool of
+ * rte_pktmbuf_pool_create's 2,368-byte objects, one to a 4 KiB page
+ * (objects never cross pages under --no-huge), spans 32,767 pages of
+ * which the umem covers 58%: every mbuf beyond it posted to the fill ring
+ * is an invalid address to the kernel, the slot lost for good (and a
+ * transmit from one an invalid descriptor, dropped); with all 2,048 fill
+ * slots gone the port never receives again. The same memory either way:
+ * one page an mbuf.
+ */
+#define SL_XDP_MBUF_SIZE 4096
+
+/**
+ * sl_port_is_xdp - whether @port_id is a net_af_xdp port.
+ */
+bool sl_port_is_xdp(uint16_t port_id);
+
+/**
+ * sl_pool_create_xdp - the packet mempool for an AF_XDP port (above);
+ * @shared as sl_pool_create_shared. Refuses (NULL, rte_errno EINVAL) a
+ * layout the PMD's umem would not cover whole. NULL with rte_errno set
+ * on failure.
+ */
+struct rte_mempool *sl_pool_create_xdp(const char *name, unsigned int n_mbufs,
+				       int socket, bool shared);
+
+/**
+ * sl_port_xdp_reclaim - take back what an AF_XDP port's transmit queues
+ * sent (the PMD frees sent mbufs only on its next transmit and has no
+ * tx_done_cleanup): empty bursts on each of @n_txq queues until nothing
+ * more comes back, at most @max_ms. Workers stopped.
+ */
+void sl_port_xdp_reclaim(uint16_t port_id, uint16_t n_txq,
+			 struct rte_mempool *pool, unsigned int max_ms);
+
 /**
  * sl_port_start - configure @port_id with one rx and one tx queue fed by
  * @pool and start it. Return 0 or a negative errno; @what names the step
@@ -53,7 +93,9 @@ int sl_port_start_queues(uint16_t port_id, struct rte_mempool *pool, uint16_t n,
 			 uint16_t *n_rx, const char **what);
 
 /**
- * sl_port_stop - stop and close @port_id.
+ * sl_port_stop - stop and close @port_id, after a line on stdout with
+ * its counters (received, missed by the kernel or the device, receive
+ * buffer allocation failures, sent, transmit errors).
  */
 void sl_port_stop(uint16_t port_id);
 

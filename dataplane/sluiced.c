@@ -72,6 +72,7 @@ on_signal(int sig)
 struct sluiced_opts {
 	const char *config;
 	const char *iface;
+	const char *xdp_iface; /* --xdp-iface: net_af_xdp on it */
 	const char *vdev;
 	const char *stats_file;
 	const char *lcores; /* NULL: main + one lcore per worker */
@@ -109,11 +110,15 @@ static void
 usage(FILE *out)
 {
 	fprintf(out,
-		"usage: sluiced --config FILE (--iface IF | --vdev SPEC) "
+		"usage: sluiced --config FILE (--iface IF | --xdp-iface IF | "
+		"--vdev SPEC) "
 		"[options] [-- EAL args]\n"
 		"  -c, --config FILE        pipeline file (YAML)\n"
 		"  -i, --iface IF           drive IF with net_af_packet (the "
 		"embedded default)\n"
+		"      --xdp-iface IF       drive IF with net_af_xdp (AF_XDP "
+		"sockets, queues\n"
+		"                           0..workers-1 of IF)\n"
 		"      --vdev SPEC          use this vdev instead (e.g. "
 		"net_ring0)\n"
 		"  -s, --stats-file PATH    write JSON stats here each "
@@ -209,10 +214,13 @@ usage(FILE *out)
 
 static unsigned int
 eal_memory_mb(const struct sl_config *cfg, unsigned int mbufs,
-	      unsigned int workers)
+	      unsigned int workers, bool xdp)
 {
+	/* An AF_XDP port's pool: one page an mbuf (sl_port.h). */
 	uint64_t b = (uint64_t)mbufs *
-		     (RTE_MBUF_DEFAULT_BUF_SIZE + sizeof(struct rte_mbuf) + 64);
+		     (xdp ? SL_XDP_MBUF_SIZE
+			  : RTE_MBUF_DEFAULT_BUF_SIZE +
+				      sizeof(struct rte_mbuf) + 64);
 
 	b += (uint64_t)cfg->flow_table_size * SL_MEM_PER_FLOW;
 	/* Each further worker: its share of the flows is counted above,
@@ -302,6 +310,7 @@ parse_opts(int argc, char **argv, struct sluiced_opts *o)
 		SL_OPT_S("config", &o->config, .letter = 'c'),
 		SL_OPT_S("iface", &o->iface, .letter = 'i'),
 		SL_OPT_S("vdev", &o->vdev),
+		SL_OPT_S("xdp-iface", &o->xdp_iface),
 		SL_OPT_S("stats-file", &o->stats_file, .letter = 's'),
 		SL_OPT_N("stats-interval-ms", &o->stats_interval_ms, 1,
 			 3600000),
@@ -404,9 +413,10 @@ parse_opts(int argc, char **argv, struct sluiced_opts *o)
 			o->loop_backend);
 		return -1;
 	}
-	if ((o->iface == NULL) == (o->vdev == NULL)) {
-		fprintf(stderr,
-			"sluiced: give exactly one of --iface, --vdev\n");
+	if ((o->iface != NULL) + (o->xdp_iface != NULL) + (o->vdev != NULL) !=
+	    1) {
+		fprintf(stderr, "sluiced: give exactly one of --iface, "
+				"--xdp-iface, --vdev\n");
 		return -1;
 	}
 	if (load_tokens(o) != 0)
@@ -700,17 +710,18 @@ stats_dir_check(const char *path, const struct sl_priv_user *u)
 
 /* Give up root: the port, the sockets and every file are open. An
  * af_xdp port detaches its XDP program when it closes, which needs
- * CAP_NET_ADMIN: that one stays, in the main thread only. */
+ * CAP_NET_ADMIN: that one stays, in the main thread only. (libxdp first
+ * tries to drop its own count of the program under its lock in /run/xdp
+ * or bpffs, root's only, and says "please detach program yourself": the
+ * PMD's close then detaches it, bpf_xdp_detach, as the kept capability
+ * allows; integration-privileges-af_xdp and -xdp_load check it is gone.) */
 static void
 drop_root(const struct sl_priv_user *u, uint16_t port_id)
 {
-	struct rte_eth_dev_info info;
 	int keep[1], n_keep = 0;
 	char msg[512];
 
-	if (rte_eth_dev_info_get(port_id, &info) == 0 &&
-	    info.driver_name != NULL &&
-	    strcmp(info.driver_name, "net_af_xdp") == 0)
+	if (sl_port_is_xdp(port_id))
 		keep[n_keep++] = CAP_NET_ADMIN;
 	if (sl_priv_drop(u, keep, n_keep, msg, sizeof(msg)) != 0)
 		rte_exit(EXIT_FAILURE, "cannot drop root: %s\n", msg);
@@ -807,6 +818,14 @@ default_lcores(unsigned int workers, char *buf, size_t len)
 	return buf;
 }
 
+/* --vdev net_af_xdpN,...: its pool is laid out for the umem (sl_port.h). */
+static bool
+vdev_is_xdp(const struct sluiced_opts *o)
+{
+	return o->xdp_iface != NULL ||
+	       (o->vdev != NULL && strncmp(o->vdev, "net_af_xdp", 10) == 0);
+}
+
 /* EAL with sluiced's defaults, the port's vdev and the caller's extra
  * arguments; exits when EAL cannot start. */
 static void
@@ -827,6 +846,14 @@ eal_start(const struct sluiced_opts *o, const struct sl_config *cfg,
 			 "--vdev=net_af_packet0,iface=%s,qpairs=%u,"
 			 "framecnt=%u",
 			 o->iface, o->workers, SL_AF_PACKET_FRAMES);
+	else if (o->xdp_iface != NULL)
+		/* One AF_XDP socket per worker, on the interface's queues
+		 * 0..N-1 (it must have them: a veth has one unless made with
+		 * numrxqueues/numtxqueues). */
+		snprintf(vdev, sizeof(vdev),
+			 "--vdev=net_af_xdp0,iface=%s,start_queue=0,"
+			 "queue_count=%u",
+			 o->xdp_iface, o->workers);
 	else
 		snprintf(vdev, sizeof(vdev), "--vdev=%s", o->vdev);
 	eal_argv[eal_argc++] = argv0;
@@ -838,7 +865,8 @@ eal_start(const struct sluiced_opts *o, const struct sl_config *cfg,
 	eal_argv[eal_argc++] = "--no-huge";
 	if (!eal_has_memory(o)) {
 		snprintf(mem, sizeof(mem), "%u",
-			 eal_memory_mb(cfg, o->mbufs, o->workers));
+			 eal_memory_mb(cfg, o->mbufs, o->workers,
+				       vdev_is_xdp(o)));
 		eal_argv[eal_argc++] = "-m";
 		eal_argv[eal_argc++] = mem;
 	}
@@ -920,7 +948,7 @@ main(int argc, char **argv)
 	struct sl_loop *loop;
 	struct sl_api *api;
 	struct sl_ctl ctl;
-	bool persist;
+	bool persist, xdp;
 	int rc;
 
 	/* Before any thread exists, so every thread has it: nothing
@@ -958,10 +986,18 @@ main(int argc, char **argv)
 	if (rc != 0)
 		rte_exit(EXIT_FAILURE, "cannot register mbuf dynfield: %s\n",
 			 rte_strerror(-rc));
-	pool = (o.workers > 1 ? sl_pool_create_shared : sl_pool_create)(
-		"sl_mbufs", o.mbufs, rte_lcore_to_socket_id(lcore));
+	xdp = sl_port_is_xdp(port_id);
+	/* An AF_XDP port's umem is the pool itself: one laid out for it. */
+	if (xdp)
+		pool = sl_pool_create_xdp("sl_mbufs", o.mbufs,
+					  rte_lcore_to_socket_id(lcore),
+					  o.workers > 1);
+	else
+		pool = (o.workers > 1 ? sl_pool_create_shared : sl_pool_create)(
+			"sl_mbufs", o.mbufs, rte_lcore_to_socket_id(lcore));
 	if (pool == NULL)
-		rte_exit(EXIT_FAILURE, "cannot create mempool: %s\n",
+		rte_exit(EXIT_FAILURE, "cannot create mempool%s: %s\n",
+			 xdp ? " for the AF_XDP umem" : "",
 			 rte_strerror(rte_errno));
 	rc = sl_port_start_queues(port_id, pool, (uint16_t)o.workers, &n_rx,
 				  &what);
@@ -1037,9 +1073,12 @@ main(int argc, char **argv)
 	 * the steering. */
 	sl_workers_shutdown(&ws, SL_ABORT_SHUTDOWN);
 	/* Let the PMD give back what its transmit rings still hold (AF_XDP
-	 * reclaims sent frames only on its next transmit). */
+	 * reclaims sent frames only on its next transmit, and has no
+	 * tx_done_cleanup: empty bursts until the kernel completed them). */
 	for (uint16_t w = 0; w < ws.n; w++)
 		rte_eth_tx_done_cleanup(port_id, w, 0);
+	if (xdp)
+		sl_port_xdp_reclaim(port_id, ws.n, pool, 200);
 	sl_loop_destroy(loop);
 	sl_api_destroy(api);
 	sl_state_fini(&state);

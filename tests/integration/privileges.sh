@@ -117,17 +117,13 @@ it_stop_all
 [[ ! -e $IT_SOCK ]] || it_fail "sluiced (as nobody) left its socket $IT_SOCK"
 stats=$IT_WORK/sluiced-stats.json
 [[ $(stat -c %U "$stats") == nobody ]] || it_fail "the stats file is not nobody's"
-# net_af_xdp transmits the mbufs themselves (the umem is the pool) and
-# takes the sent ones back only on a later transmit: what it sent last
-# (PROBEs and ACKs go out to the end) is still its own at the stop, as
-# root too. af_packet copies, and must give every one back. DUPLICATE is
+# Every mbuf comes back, on both port kinds: net_af_xdp transmits the
+# mbufs themselves and takes sent ones back only on a later transmit, so
+# sluiced reclaims them at the stop (sl_port_xdp_reclaim). DUPLICATE is
 # loss repair at work (an END resent before its ACK came), not loss.
-extra=0
-[[ $kind == af_xdp ]] && extra=32
 it_expect "$stats" ".final and
 	([.drops | to_entries[] | select(.key != \"DUPLICATE\") | .value] | add) == 0 and
-	.mbufs.in_use >= .mbufs.in_use_start and
-	.mbufs.in_use <= .mbufs.in_use_start + $extra" \
+	.mbufs.in_use == .mbufs.in_use_start" \
 	"final stats: drops or leaked mbufs: $(jq -c '{drops_total, mbufs}' "$stats")"
 grep -q '^sluiced: stopped rx ' "$IT_WORK/sluiced.log" || it_fail "no stop line"
 if [[ $kind == af_xdp ]]; then

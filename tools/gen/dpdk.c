@@ -71,6 +71,7 @@
 #include <rte_mempool.h>
 
 #include "gen.h"
+#include "sl_port.h"
 
 #define GD_BURST 32u
 #define GD_TXQ 4096              /* frames waiting for the port */
@@ -1517,9 +1518,15 @@ gd_port(struct gd *d)
 		fprintf(stderr, "sluicegen: want one DPDK port, found %u\n", n);
 		return -1;
 	}
-	d->pool = rte_pktmbuf_pool_create("sluicegen", GD_POOL_MBUFS, 256, 0,
-					  RTE_MBUF_DEFAULT_BUF_SIZE,
-					  (int)rte_socket_id());
+	/* An AF_XDP port makes the pool its umem: sluiced's layout, which
+	 * the PMD's umem covers whole (dataplane/sl_port.h). */
+	if (sl_port_is_xdp(d->port))
+		d->pool = sl_pool_create_xdp("sluicegen", GD_POOL_MBUFS,
+					     (int)rte_socket_id(), false);
+	else
+		d->pool = rte_pktmbuf_pool_create(
+			"sluicegen", GD_POOL_MBUFS, 256, 0,
+			RTE_MBUF_DEFAULT_BUF_SIZE, (int)rte_socket_id());
 	if (d->pool == NULL) {
 		fprintf(stderr, "sluicegen: cannot create mempool: %s\n",
 			rte_strerror(rte_errno));
