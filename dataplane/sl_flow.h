@@ -28,6 +28,7 @@
 #include <rte_mbuf.h>
 
 #include "sl_snapshot.h"
+#include "sl_hash64.h"
 #include "sl_wire.h"
 
 #define SL_FLOW_NONE UINT32_MAX
@@ -195,24 +196,6 @@ extern uint64_t sl_flow_hash_key[2];
  */
 int sl_flow_hash_seed(void);
 
-#define SL_SIP_ROUND(v0, v1, v2, v3)                                           \
-	do {                                                                   \
-		v0 += v1;                                                      \
-		v1 = (v1 << 13) | (v1 >> 51);                                  \
-		v1 ^= v0;                                                      \
-		v0 = (v0 << 32) | (v0 >> 32);                                  \
-		v2 += v3;                                                      \
-		v3 = (v3 << 16) | (v3 >> 48);                                  \
-		v3 ^= v2;                                                      \
-		v0 += v3;                                                      \
-		v3 = (v3 << 21) | (v3 >> 43);                                  \
-		v3 ^= v0;                                                      \
-		v2 += v1;                                                      \
-		v1 = (v1 << 17) | (v1 >> 47);                                  \
-		v1 ^= v2;                                                      \
-		v2 = (v2 << 32) | (v2 >> 32);                                  \
-	} while (0)
-
 /**
  * sl_flow_hash - the key's hash: SipHash-1-3 (Aumasson and Bernstein's
  * keyed PRF, the variant Rust's HashMap uses against hash flooding) under
@@ -226,35 +209,11 @@ int sl_flow_hash_seed(void);
 static inline uint32_t
 sl_flow_hash(const struct sl_flow_key *key)
 {
-	uint64_t v0 = sl_flow_hash_key[0] ^ 0x736f6d6570736575ull;
-	uint64_t v1 = sl_flow_hash_key[1] ^ 0x646f72616e646f6dull;
-	uint64_t v2 = sl_flow_hash_key[0] ^ 0x6c7967656e657261ull;
-	uint64_t v3 = sl_flow_hash_key[1] ^ 0x7465646279746573ull;
 	uint8_t depth =
 		key->depth < SL_ANCESTRY_MAX ? key->depth : SL_ANCESTRY_MAX;
-	uint64_t w[2], b;
+	uint64_t b =
+		sl_siphash13_ids(sl_flow_hash_key, key, key->ancestry, depth);
 
-	memcpy(w, key, sizeof(w));
-	v3 ^= w[0];
-	SL_SIP_ROUND(v0, v1, v2, v3);
-	v0 ^= w[0];
-	v3 ^= w[1];
-	SL_SIP_ROUND(v0, v1, v2, v3);
-	v0 ^= w[1];
-	for (uint8_t i = 0; i < depth; i++) {
-		v3 ^= key->ancestry[i];
-		SL_SIP_ROUND(v0, v1, v2, v3);
-		v0 ^= key->ancestry[i];
-	}
-	b = (uint64_t)(16 + 8u * depth) << 56;
-	v3 ^= b;
-	SL_SIP_ROUND(v0, v1, v2, v3);
-	v0 ^= b;
-	v2 ^= 0xff;
-	SL_SIP_ROUND(v0, v1, v2, v3);
-	SL_SIP_ROUND(v0, v1, v2, v3);
-	SL_SIP_ROUND(v0, v1, v2, v3);
-	b = v0 ^ v1 ^ v2 ^ v3;
 	return (uint32_t)(b ^ (b >> 32));
 }
 

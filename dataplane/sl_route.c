@@ -13,28 +13,17 @@
 #include <rte_malloc.h>
 
 #include "sl_dp.h"
+#include "sl_hash64.h"
 #include "sl_route.h"
 
 #define SL_KEYPIN_NONE UINT32_MAX
-
-/* splitmix64's finaliser: a cheap, well-mixed 64-bit permutation. */
-static inline uint64_t
-mix64(uint64_t x)
-{
-	x ^= x >> 30;
-	x *= 0xbf58476d1ce4e5b9ull;
-	x ^= x >> 27;
-	x *= 0x94d049bb133111ebull;
-	x ^= x >> 31;
-	return x;
-}
 
 uint32_t
 sl_route_seed(const struct sl_endpoint *ep)
 {
 	uint64_t v = ((uint64_t)ep->ip << 16) | ep->port;
 
-	return (uint32_t)mix64(v ^ 0x736c7569636521ull);
+	return (uint32_t)sl_mix64(v ^ 0x736c7569636521ull);
 }
 
 uint64_t
@@ -42,8 +31,8 @@ sl_route_key_hash(const uint64_t *ancestry, uint8_t depth, uint8_t level)
 {
 	uint8_t l = level < depth ? level : depth;
 
-	return mix64(((uint64_t)rte_hash_crc(ancestry, 8u * l, 0x51) << 32) |
-		     rte_hash_crc(ancestry, 8u * l, 0x1ce));
+	return sl_mix64(((uint64_t)rte_hash_crc(ancestry, 8u * l, 0x51) << 32) |
+			rte_hash_crc(ancestry, 8u * l, 0x1ce));
 }
 
 uint16_t
@@ -53,8 +42,8 @@ sl_route_rendezvous(uint64_t key_hash, const uint32_t *seeds, uint16_t n)
 	uint16_t best = 0;
 
 	for (uint16_t i = 0; i < n; i++) {
-		uint64_t score =
-			mix64(key_hash ^ ((uint64_t)seeds[i] << 32 | seeds[i]));
+		uint64_t score = sl_mix64(
+			key_hash ^ ((uint64_t)seeds[i] << 32 | seeds[i]));
 
 		if (i == 0 || score > best_score) {
 			best_score = score;
@@ -210,7 +199,8 @@ route_bounded_choice(struct sl_dp *dp, const struct sl_stage_cfg *st,
 			const struct sl_instance_state *is =
 				&dp->inst[st->instances[i].uid];
 
-			score[i] = mix64(key_hash ^
+			score[i] =
+				sl_mix64(key_hash ^
 					 ((uint64_t)is->seed << 32 | is->seed));
 			tried[i] = !sl_route_takes_new(st, dp->inst, i) ||
 				   (pass == 0 && !is->reachable);

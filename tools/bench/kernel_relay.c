@@ -85,6 +85,7 @@
 
 #include <liburing.h>
 
+#include "sl_hash64.h"
 #include "sl_wire.h"
 
 #ifndef SO_MEMINFO
@@ -378,25 +379,13 @@ enum kr_verdict {
 
 /* ---- hashing ---- */
 
-/* splitmix64's finaliser (sl_route.c's mix64). */
-static inline uint64_t
-kr_mix64(uint64_t x)
-{
-	x ^= x >> 30;
-	x *= 0xbf58476d1ce4e5b9ull;
-	x ^= x >> 27;
-	x *= 0x94d049bb133111ebull;
-	x ^= x >> 31;
-	return x;
-}
-
 /* sl_route_seed: an instance's rendezvous identity (host order). */
 static uint32_t
 kr_seed(uint32_t ip, uint16_t port)
 {
 	uint64_t v = ((uint64_t)ip << 16) | port;
 
-	return (uint32_t)kr_mix64(v ^ 0x736c7569636521ull);
+	return (uint32_t)sl_mix64(v ^ 0x736c7569636521ull);
 }
 
 /* sl_route_rendezvous: the instance with the highest score. The key hash
@@ -404,13 +393,13 @@ kr_seed(uint32_t ip, uint16_t port)
 static uint16_t
 kr_rendezvous(uint64_t id, const uint32_t *seeds, unsigned int n)
 {
-	uint64_t key = kr_mix64(id ^ 0x51ce51ce51ce51ceull);
+	uint64_t key = sl_mix64(id ^ 0x51ce51ce51ce51ceull);
 	uint64_t best_score = 0;
 	uint16_t best = 0;
 
 	for (unsigned int i = 0; i < n; i++) {
 		uint64_t score =
-			kr_mix64(key ^ ((uint64_t)seeds[i] << 32 | seeds[i]));
+			sl_mix64(key ^ ((uint64_t)seeds[i] << 32 | seeds[i]));
 
 		if (i == 0 || score > best_score) {
 			best_score = score;
@@ -420,58 +409,15 @@ kr_rendezvous(uint64_t id, const uint32_t *seeds, unsigned int n)
 	return best;
 }
 
-#define KR_SIP_ROUND(v0, v1, v2, v3)                                           \
-	do {                                                                   \
-		v0 += v1;                                                      \
-		v1 = (v1 << 13) | (v1 >> 51);                                  \
-		v1 ^= v0;                                                      \
-		v0 = (v0 << 32) | (v0 >> 32);                                  \
-		v2 += v3;                                                      \
-		v3 = (v3 << 16) | (v3 >> 48);                                  \
-		v3 ^= v2;                                                      \
-		v0 += v3;                                                      \
-		v3 = (v3 << 21) | (v3 >> 43);                                  \
-		v3 ^= v0;                                                      \
-		v2 += v1;                                                      \
-		v1 = (v1 << 17) | (v1 >> 47);                                  \
-		v1 ^= v2;                                                      \
-		v2 = (v2 << 32) | (v2 >> 32);                                  \
-	} while (0)
-
 /* SipHash-1-3 of the key's bytes in use (the 16-byte head and depth ids)
  * under @k: sl_flow_hash, 64 bits wide (index low, tag high). */
 static inline uint64_t
 kr_siphash(const uint64_t k[2], const struct kr_key *key)
 {
-	uint64_t v0 = k[0] ^ 0x736f6d6570736575ull;
-	uint64_t v1 = k[1] ^ 0x646f72616e646f6dull;
-	uint64_t v2 = k[0] ^ 0x6c7967656e657261ull;
-	uint64_t v3 = k[1] ^ 0x7465646279746573ull;
 	uint8_t depth =
 		key->depth < SL_ANCESTRY_MAX ? key->depth : SL_ANCESTRY_MAX;
-	uint64_t w[2], b;
 
-	memcpy(w, key, sizeof(w));
-	v3 ^= w[0];
-	KR_SIP_ROUND(v0, v1, v2, v3);
-	v0 ^= w[0];
-	v3 ^= w[1];
-	KR_SIP_ROUND(v0, v1, v2, v3);
-	v0 ^= w[1];
-	for (uint8_t i = 0; i < depth; i++) {
-		v3 ^= key->ancestry[i];
-		KR_SIP_ROUND(v0, v1, v2, v3);
-		v0 ^= key->ancestry[i];
-	}
-	b = (uint64_t)(16 + 8u * depth) << 56;
-	v3 ^= b;
-	KR_SIP_ROUND(v0, v1, v2, v3);
-	v0 ^= b;
-	v2 ^= 0xff;
-	KR_SIP_ROUND(v0, v1, v2, v3);
-	KR_SIP_ROUND(v0, v1, v2, v3);
-	KR_SIP_ROUND(v0, v1, v2, v3);
-	return v0 ^ v1 ^ v2 ^ v3;
+	return sl_siphash13_ids(k, key, key->ancestry, depth);
 }
 
 /* ---- clocks ---- */

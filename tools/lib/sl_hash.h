@@ -10,16 +10,7 @@
 
 #include <stdint.h>
 
-/* splitmix64's finaliser. */
-static inline uint64_t
-sl_mix64(uint64_t x)
-{
-	x ^= x >> 30;
-	x *= 0xbf58476d1ce4e5b9ull;
-	x ^= x >> 27;
-	x *= 0x94d049bb133111ebull;
-	return x ^ (x >> 31);
-}
+#include "sl_hash64.h" /* sl_mix64 */
 
 /* The stream of peer @ip:@port (both as in sockaddr_in) named by the
  * other fields, with the first @depth ids of @ancestry. */
