@@ -213,24 +213,34 @@ admit_request_quota(struct sl_dp *dp, const struct sl_pkt_meta *pm,
 	return 0;
 }
 
+/*
+ * A client's request (admitted or refused): the client's kernel may never
+ * ARP for us (it learns our MAC from our own ARP requests), yet the
+ * request's output, or its ABORT, must reach it: learn its MAC from the
+ * request, but only where nothing is known yet. A data packet never
+ * rebinds an address: only ARP does. (With many workers, a worker may
+ * see a client's first request only once the shared quota is full: its
+ * refusal must reach the client all the same.)
+ */
+static void
+admit_learn_client(struct sl_dp *dp, const struct rte_mbuf *m,
+		   const struct sl_pkt_meta *pm)
+{
+	const struct rte_ether_hdr *eth =
+		rte_pktmbuf_mtod(m, const struct rte_ether_hdr *);
+
+	sl_neigh_learn_first(&dp->neigh, pm->src_ip, &eth->src_addr,
+			     SL_NEIGH_CLIENT, dp->now);
+}
+
 /* A new stream's entry. */
 static void
 admit_stream_init(struct sl_dp *dp, uint32_t idx, struct rte_mbuf *m,
 		  const struct sl_pkt_meta *pm, uint16_t tenant)
 {
 	sl_dp_stream_init(dp, idx, pm->pipeline, tenant);
-	if (pm->stage == 0) {
-		const struct rte_ether_hdr *eth =
-			rte_pktmbuf_mtod(m, const struct rte_ether_hdr *);
-
-		/* The client's kernel may never ARP for us (it learns our
-		 * MAC from our own ARP requests), yet its request's output
-		 * must reach it: learn its MAC from the request, but only
-		 * where nothing is known yet. A data packet never rebinds
-		 * an address: only ARP does. */
-		sl_neigh_learn_first(&dp->neigh, pm->src_ip, &eth->src_addr,
-				     SL_NEIGH_CLIENT, dp->now);
-	}
+	if (pm->stage == 0)
+		admit_learn_client(dp, m, pm);
 }
 
 /* A fragment whose stream is not in the table yet: make its entry, or
@@ -261,6 +271,8 @@ admit_new_stream(struct sl_dp *dp, struct rte_mbuf *m, struct sl_pkt_meta *pm,
 		}
 		why = SL_DROP_FLOW_TABLE_FULL;
 	}
+	if (pm->stage == 0)
+		admit_learn_client(dp, m, pm);
 	sl_dp_refuse(dp, m, why);
 	return SL_FLOW_NONE;
 }

@@ -524,6 +524,48 @@ test_request_flood(void)
 	dp_test_end();
 }
 
+/*
+ * Many workers share one ledger: a worker may see a client's first request
+ * only once the others have filled the client's share, and it never
+ * learned the client's MAC from an admitted request. The refusal must
+ * reach the client all the same: the request teaches its MAC.
+ */
+static void
+test_refusal_to_unknown_client(void)
+{
+	static const char yaml[] = HEAD(", source_streams: 2") NO_LIVENESS
+		"pipelines:\n"
+		"  - name: p\n"
+		"    id: 1\n"
+		"    stages:\n"
+		"      - {name: a, instances: [10.0.2.1:8001]}\n"
+		"    edges:\n"
+		"      - {from: client, to: a}\n"
+		"      - {from: a, to: client}\n";
+	struct sl_use *u;
+	struct dp_frag f;
+
+	dp_test_begin();
+	dag_open(yaml);
+	sl_neigh_forget(&dag.dp->neigh, OTHER_CLIENT_IP);
+	CU_ASSERT_PTR_NULL(sl_neigh_lookup(&dag.dp->neigh, OTHER_CLIENT_IP));
+	/* Another worker's two requests from that address. */
+	u = &dag.dp->led->src_use[sl_dp_src_slot(dag.dp, OTHER_CLIENT_IP)];
+	u->streams = 2;
+	f = client_at(OTHER_CLIENT_IP, 300, 0, SL_FRAG_F_END);
+	dag_process(&f, 1);
+	CU_ASSERT_EQUAL(
+		sent_to(OTHER_CLIENT_IP, SL_FRAG_F_ABORT, SL_ABORT_OVERLOAD),
+		1);
+	CU_ASSERT_EQUAL(dag.dp->cnt.drops[SL_DROP_SOURCE_STREAMS], 1);
+	CU_ASSERT_EQUAL(dag.dp->cnt.requests_refused, 1);
+	CU_ASSERT_PTR_NOT_NULL(
+		sl_neigh_lookup(&dag.dp->neigh, OTHER_CLIENT_IP));
+	u->streams = 0;
+	dag_close();
+	dp_test_end();
+}
+
 /* A buffer edge over what its requests may hold: the consumer gets
  * ABORT (OVERLOAD) in place of the stream, the held mbufs go back. */
 static void
@@ -1469,6 +1511,8 @@ static const struct dp_test_case cases[] = {
 		test_tenant_removed_while_counted),
 	DP_CASE("600 streams withholding seq 0: bounded, canary ok",
 		test_withheld_seq0),
+	DP_CASE("a refusal reaches a client only the request names",
+		test_refusal_to_unknown_client),
 	DP_CASE("request flood: refused with ABORT, outputs served",
 		test_request_flood),
 	DP_CASE("buffer edge over the quota: ABORT (OVERLOAD)",
