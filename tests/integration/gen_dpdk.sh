@@ -36,17 +36,7 @@ want=$(((rate * 35 / 10 + block - 1) / block * block))
 want_samples=$((want - rate * 5 / 10))
 
 config=$IT_WORK/pipeline.yaml
-cat >"$config" <<EOF
-sluiced: {address: $IT_PREFIX.1, port: $IT_PORT}
-flows: {size: 65536, idle_timeout_ms: 5000, reorder_window: 16,
-        client_streams: 16384, source_streams: 16384, tenant_streams: 16384}
-clients: [$IT_PREFIX.0/24]
-pipelines:
-  - name: hop
-    id: 1
-    stages:
-      - {name: echo, instances: [$IT_PREFIX.21:7801]}
-EOF
+it_hop_config "$config"
 it_netns_up
 it_sluiced "$config"
 

@@ -217,6 +217,24 @@ pipelines:
 EOF
 }
 
+# it_hop_config FILE: the one-stage pipeline sluicegen's DPDK mode drives
+# (gen_dpdk.sh, xdp_load.sh): its client at PREFIX.20, its only instance,
+# an echo, at PREFIX.21:7801 (addresses the namespace's kernel does not
+# hold), flows sized for an open-loop run.
+it_hop_config() {
+	cat >"$1" <<EOF
+sluiced: {address: $IT_PREFIX.1, port: $IT_PORT}
+flows: {size: 65536, idle_timeout_ms: 5000, reorder_window: 16,
+        client_streams: 16384, source_streams: 16384, tenant_streams: 16384}
+clients: [$IT_PREFIX.0/24]
+pipelines:
+  - name: hop
+    id: 1
+    stages:
+      - {name: echo, instances: [$IT_PREFIX.21:7801]}
+EOF
+}
+
 # it_two_stage: namespace, the four engines of it_write_config, sluiced.
 it_two_stage() {
 	it_write_config "$IT_WORK/pipeline.yaml" 0 1

@@ -47,17 +47,7 @@ block=$((streams * frags))
 want=$(((rate * (seconds * 10 + 5) / 10 + block - 1) / block * block))
 
 config=$IT_WORK/pipeline.yaml
-cat >"$config" <<EOF
-sluiced: {address: $IT_PREFIX.1, port: $IT_PORT}
-flows: {size: 65536, idle_timeout_ms: 5000, reorder_window: 16,
-        client_streams: 16384, source_streams: 16384, tenant_streams: 16384}
-clients: [$IT_PREFIX.0/24]
-pipelines:
-  - name: hop
-    id: 1
-    stages:
-      - {name: echo, instances: [$IT_PREFIX.21:7801]}
-EOF
+it_hop_config "$config"
 # AF_XDP sockets at all (address family 44)?
 python3 -c 'import socket; socket.socket(44, socket.SOCK_RAW).close()' 2>/dev/null ||
 	it_skip "the kernel has no AF_XDP sockets"
