@@ -318,7 +318,6 @@ struct sl_stage_prof {
 };
 
 struct rte_rcu_qsbr;
-struct rte_ring;
 struct sl_steer;
 struct sl_stats;
 struct sl_op_state;

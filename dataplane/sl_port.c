@@ -36,13 +36,19 @@ sl_pool_create_shared(const char *name, unsigned int n_mbufs, int socket)
 }
 
 bool
-sl_port_is_xdp(uint16_t port_id)
+sl_port_driver_is(uint16_t port_id, const char *driver)
 {
 	struct rte_eth_dev_info info;
 
 	return rte_eth_dev_info_get(port_id, &info) == 0 &&
 	       info.driver_name != NULL &&
-	       strcmp(info.driver_name, "net_af_xdp") == 0;
+	       strcmp(info.driver_name, driver) == 0;
+}
+
+bool
+sl_port_is_xdp(uint16_t port_id)
+{
+	return sl_port_driver_is(port_id, "net_af_xdp");
 }
 
 static void

@@ -53,8 +53,10 @@ struct rte_mempool *sl_pool_create_shared(const char *name,
 #define SL_XDP_MBUF_SIZE 4096
 
 /**
+ * sl_port_driver_is - whether @port_id's driver is @driver ("net_null").
  * sl_port_is_xdp - whether @port_id is a net_af_xdp port.
  */
+bool sl_port_driver_is(uint16_t port_id, const char *driver);
 bool sl_port_is_xdp(uint16_t port_id);
 
 /**

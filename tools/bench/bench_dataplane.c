@@ -1063,28 +1063,29 @@ bench_config(const struct bench_opts *o)
 	return cfg;
 }
 
+/* The net_null port the path transmits to (exits when there is none). */
+static uint16_t
+bench_null_port(void)
+{
+	uint16_t port;
+
+	RTE_ETH_FOREACH_DEV(port)
+	{
+		if (sl_port_driver_is(port, "net_null"))
+			return port;
+	}
+	rte_exit(EXIT_FAILURE,
+		 "no net_null port: is the net_null PMD installed?\n");
+}
+
 static void
 bench_ports(struct bench *b)
 {
 	struct rte_ring *tx_ring;
 	const char *what = "";
-	uint16_t port;
 	int rc;
 
-	b->null_port = RTE_MAX_ETHPORTS;
-	RTE_ETH_FOREACH_DEV(port)
-	{
-		struct rte_eth_dev_info info;
-
-		if (rte_eth_dev_info_get(port, &info) == 0 &&
-		    strcmp(info.driver_name, "net_null") == 0) {
-			b->null_port = port;
-			break;
-		}
-	}
-	if (b->null_port == RTE_MAX_ETHPORTS)
-		rte_exit(EXIT_FAILURE,
-			 "no net_null port: is the net_null PMD installed?\n");
+	b->null_port = bench_null_port();
 	rc = sl_port_start(b->null_port, b->pool, &what);
 	if (rc != 0)
 		rte_exit(EXIT_FAILURE, "cannot start net_null port: %s: %s\n",
@@ -1151,7 +1152,7 @@ workers_setup(struct bench *b)
 	struct rte_ring *rx[SL_WORKERS_MAX], *tx[SL_WORKERS_MAX];
 	const char *what = "";
 	unsigned int lcore = UINT_MAX; /* rte_get_next_lcore: from the first */
-	uint16_t port, n_rx;
+	uint16_t n_rx;
 	char name[RTE_RING_NAMESIZE];
 	int rc;
 
@@ -1160,20 +1161,7 @@ workers_setup(struct bench *b)
 			 "--workers %u needs %u lcores besides the main one; "
 			 "EAL has %u\n",
 			 n, n, rte_lcore_count() - 1);
-	b->null_port = RTE_MAX_ETHPORTS;
-	RTE_ETH_FOREACH_DEV(port)
-	{
-		struct rte_eth_dev_info info;
-
-		if (rte_eth_dev_info_get(port, &info) == 0 &&
-		    strcmp(info.driver_name, "net_null") == 0) {
-			b->null_port = port;
-			break;
-		}
-	}
-	if (b->null_port == RTE_MAX_ETHPORTS)
-		rte_exit(EXIT_FAILURE,
-			 "no net_null port: is the net_null PMD installed?\n");
+	b->null_port = bench_null_port();
 	rc = sl_port_start_queues(b->null_port, b->pool, n, &n_rx, &what);
 	if (rc != 0)
 		rte_exit(EXIT_FAILURE, "cannot start net_null port: %s: %s\n",
