@@ -42,16 +42,9 @@ it_sluiced "$config"
 
 gen=$IT_WORK/gen.json
 rc=0
-# A simple command (it_ns is a function: no redirections on it).
-ip netns exec "$IT_NS" "$SLUICEGEN" --dpdk-iface "$NS_IF" \
-	--file-prefix "$IT_EAL_PREFIX-gen" --lcores 0 \
-	--server "$IT_PREFIX.1:$IT_PORT" --bind "$IT_PREFIX.20" \
-	--instance "$IT_PREFIX.21:7801" --pipeline 1 --tenant 1 \
-	--rate "$rate" --duration "$seconds" --warmup "$warmup" \
-	--streams "$streams" --fragments-per-request "$frags" \
-	--tokens-per-fragment 4 --calibrate "$calibrate" --drain-ms 3000 \
-	--json --check >"$gen" 2>"$IT_WORK/sluicegen.err" || rc=$?
-rm -rf "/var/run/dpdk/$IT_EAL_PREFIX-gen"
+it_hop_gen "$gen" --rate "$rate" --duration "$seconds" \
+	--warmup "$warmup" --streams "$streams" --fragments-per-request "$frags" \
+	--calibrate "$calibrate" || rc=$?
 it_log "sluicegen (exit $rc): $(jq -c '.run | {fragments, fragments_at_instance, fragments_received, lost, requests, completed, corrupted, corrupted_at_instance, aborted, p50_us, p99_us, p9999_us, max_us, repair}' "$gen" 2>/dev/null || cat "$gen")"
 it_stop_all
 [[ $rc -eq 0 ]] || it_fail "sluicegen --check exited $rc"

@@ -235,6 +235,24 @@ pipelines:
 EOF
 }
 
+# it_hop_gen OUT ARGS...: sluicegen's DPDK mode on the namespace end, the
+# client (PREFIX.20) and the instance (PREFIX.21:7801) of it_hop_config's
+# pipeline, checking every byte, with ARGS (rate, duration, load); its
+# JSON in OUT, its stderr in sluicegen.err, its EAL folder removed after.
+# Returns sluicegen's exit status.
+it_hop_gen() {
+	local out=$1 rc=0
+	shift
+	ip netns exec "$IT_NS" "$SLUICEGEN" --dpdk-iface "$NS_IF" \
+		--file-prefix "$IT_EAL_PREFIX-gen" --lcores 0 \
+		--server "$IT_PREFIX.1:$IT_PORT" --bind "$IT_PREFIX.20" \
+		--instance "$IT_PREFIX.21:7801" --pipeline 1 --tenant 1 \
+		--tokens-per-fragment 4 --drain-ms 3000 --json --check "$@" \
+		>"$out" 2>"$IT_WORK/sluicegen.err" || rc=$?
+	rm -rf "/var/run/dpdk/$IT_EAL_PREFIX-gen"
+	return "$rc"
+}
+
 # it_two_stage: namespace, the four engines of it_write_config, sluiced.
 it_two_stage() {
 	it_write_config "$IT_WORK/pipeline.yaml" 0 1

@@ -81,15 +81,9 @@ ip link show "$HOST_IF" | grep -q 'xdp' ||
 
 gen=$IT_WORK/gen.json
 rc=0
-ip netns exec "$IT_NS" "$SLUICEGEN" --dpdk-iface "$NS_IF" \
-	--file-prefix "$IT_EAL_PREFIX-gen" --lcores 0 \
-	--server "$IT_PREFIX.1:$IT_PORT" --bind "$IT_PREFIX.20" \
-	--instance "$IT_PREFIX.21:7801" --pipeline 1 --tenant 1 \
-	--rate "$rate" --duration "$seconds" --warmup "$warmup" \
-	--streams "$streams" --fragments-per-request "$frags" \
-	--tokens-per-fragment 4 --calibrate 0 --drain-ms 3000 \
-	--json --check >"$gen" 2>"$IT_WORK/sluicegen.err" || rc=$?
-rm -rf "/var/run/dpdk/$IT_EAL_PREFIX-gen"
+it_hop_gen "$gen" --rate "$rate" --duration "$seconds" \
+	--warmup "$warmup" --streams "$streams" --fragments-per-request "$frags" \
+	--calibrate 0 || rc=$?
 it_log "sluicegen (exit $rc): $(jq -c '.run | {fragments, fragments_at_instance, fragments_received, lost, requests, completed, corrupted, aborted, repair}' "$gen" 2>/dev/null || cat "$gen")"
 it_log "sluiced before the stop: $(jq -c '{rx: .rx_packets, tx: .tx_packets, mbufs, drops: (.drops | with_entries(select(.value > 0)))}' "$IT_WORK/sluiced-stats.json" 2>/dev/null || echo '(no stats)')"
 it_stop_all
