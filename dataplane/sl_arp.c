@@ -16,7 +16,6 @@
 #include "sl_neigh.h"
 
 /* Entries looked at per housekeeping pass: the table every 8 passes. */
-#define SL_NEIGH_SLICE (SL_NEIGH_SIZE / 8)
 
 enum sl_neigh_kind
 sl_dp_neigh_kind(const struct sl_dp *dp, uint32_t ip)
@@ -147,7 +146,7 @@ sl_neigh_retry(struct sl_dp *dp)
 
 	/* Resume where the control queue filled up last time, so that
 	 * more neighbours than fit one pass all get asked. */
-	for (uint32_t n = 0; n < SL_NEIGH_SLICE; n++) {
+	for (uint32_t n = 0; n < SL_NEIGH_SIZE / SL_NEIGH_PASS_CALLS; n++) {
 		struct sl_neigh_entry *e = &t->e[t->retry_cursor];
 
 		if (dp->n_ctrl == dp->queue_cap)

@@ -35,7 +35,7 @@ void sl_arp_solicit(struct sl_dp *dp, uint32_t ip);
  * sl_neigh_retry - housekeeping: ask again for every unresolved entry
  * whose last request is older than SL_NEIGH_RETRY_MS, refresh entries not
  * confirmed for SL_NEIGH_REFRESH_MS and age out those that stopped
- * answering (a bounded slice of the table per call).
+ * answering: 1/SL_NEIGH_PASS_CALLS of the table per call.
  */
 void sl_neigh_retry(struct sl_dp *dp);
 

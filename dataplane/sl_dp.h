@@ -345,6 +345,12 @@ struct sl_dp {
 	const struct sl_steer *steer;
 	struct rte_ether_addr mac;
 	struct rte_mempool *pool; /* for ARP frames this worker makes */
+	/* The L2-L4 headers of every frame sent, from sl_wire_frame_write
+	 * with the destination zero, and its IPv4 sum; made again when the
+	 * config changes (sl_dp_frame_headers). */
+	uint8_t frame_tpl[SL_WIRE_FRAME_HDR_OFF];
+	uint32_t frame_tpl_sum;
+	const struct sl_config *frame_tpl_cfg;
 
 	struct sl_flow_table *flows;
 	uint32_t flows_capacity; /* its size, kept for the last stats */

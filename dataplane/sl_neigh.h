@@ -38,6 +38,11 @@
 #define SL_NEIGH_REFRESH_MS 30000
 #define SL_NEIGH_STALE_MS 5000
 #define SL_NEIGH_EVICT_PROBE 16 /* clients compared to evict one */
+/* Housekeeping calls (one a millisecond) for a retry pass over the whole
+ * table: 64 ms, within a third of SL_NEIGH_RETRY_MS, so a retry is at
+ * most that late; a pass every 8 calls cost 9 cycles a fragment at 3.8
+ * Mpps (tools/bench/dataplane.sh, 30 % of housekeeping's instructions). */
+#define SL_NEIGH_PASS_CALLS 64
 
 enum sl_neigh_kind {
 	SL_NEIGH_NONE = 0, /* may not be learned */

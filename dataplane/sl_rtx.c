@@ -279,14 +279,18 @@ rtx_drop_below(struct sl_rtx *rt, struct rtx_entry *e, uint32_t seq)
 	while (e->head != SL_RTX_NONE && rt->blk[e->head].first < seq) {
 		struct rtx_block *k = &rt->blk[e->head];
 		uint32_t end = RTE_MIN(seq - k->first, (uint32_t)RTX_BLOCK);
+		struct rte_mbuf *gone[RTX_BLOCK];
+		unsigned int n = 0;
 
+		/* A block's copies go in one bulk free (one mempool put). */
 		for (uint32_t i = 0; i < end; i++)
 			if (k->m[i] != NULL) {
-				rte_pktmbuf_free(k->m[i]);
+				gone[n++] = k->m[i];
 				k->m[i] = NULL;
-				rt->copies--;
-				k->n--;
 			}
+		rte_pktmbuf_free_bulk(gone, n);
+		rt->copies -= n;
+		k->n -= n;
 		if (k->n != 0)
 			break;
 		rtx_block_release(rt, e, e->head, SL_RTX_NONE);
@@ -847,23 +851,56 @@ sl_rtx_move(struct sl_dp *dp, struct sl_route_pin *pin, uint16_t uid,
 	return true;
 }
 
+/* The headers every frame shares, and the IPv4 sum of theirs (checksum
+ * field zero, destination zero, total length that of an empty datagram). */
+static __rte_noinline void
+dp_frame_tpl_make(struct sl_dp *dp)
+{
+	struct sl_frame_ends e = {
+		.src_ip = dp->cfg->listen.ip,
+		.src_port = dp->cfg->listen.port,
+	};
+	uint8_t *ip = dp->frame_tpl + SL_ETHER_HDR_LEN;
+
+	memcpy(e.src_mac, dp->mac.addr_bytes, 6);
+	sl_wire_frame_write(dp->frame_tpl, &e, 0, 0, 0);
+	ip[10] = ip[11] = 0;
+	dp->frame_tpl_sum = sl_wire_ipv4_sum(ip, SL_IPV4_HDR_LEN);
+	dp->frame_tpl_cfg = dp->cfg;
+}
+
+/*
+ * The template with what differs put in: destination MAC, IP and port,
+ * the lengths, and the checksum brought up to date from the template's
+ * sum (RFC 1624: the added 16-bit words summed in, folded). The same
+ * bytes sl_wire_frame_write writes (test: every frame the DAG tests see
+ * has its checksum checked); a third of the instructions.
+ */
 void
 sl_dp_frame_headers(struct sl_dp *dp, struct rte_mbuf *m,
 		    const struct rte_ether_addr *mac, uint32_t ip,
 		    uint16_t port, uint16_t dgram_len)
 {
-	struct sl_frame_ends e = {
-		.src_ip = dp->cfg->listen.ip,
-		.dst_ip = ip,
-		.src_port = dp->cfg->listen.port,
-		.dst_port = port,
-	};
+	uint8_t *f = rte_pktmbuf_mtod(m, uint8_t *);
+	uint8_t *iph = f + SL_ETHER_HDR_LEN;
+	uint8_t *udp = iph + SL_IPV4_HDR_LEN;
+	uint32_t sum, a;
 
+	if (unlikely(dp->frame_tpl_cfg != dp->cfg))
+		dp_frame_tpl_make(dp);
+	memcpy(f, dp->frame_tpl, SL_WIRE_FRAME_HDR_OFF);
 	if (mac != NULL)
-		memcpy(e.dst_mac, mac->addr_bytes, 6);
-	memcpy(e.src_mac, dp->mac.addr_bytes, 6);
-	sl_wire_frame_write(rte_pktmbuf_mtod(m, uint8_t *), &e, dgram_len, 0,
-			    0);
+		memcpy(f, mac->addr_bytes, 6);
+	sum = dp->frame_tpl_sum + dgram_len + (ip >> 16) + (ip & 0xffffu);
+	sum = (sum & 0xffffu) + (sum >> 16);
+	sum = (sum & 0xffffu) + (sum >> 16);
+	sl_wire_st16(iph + 2,
+		     (uint16_t)(SL_IPV4_HDR_LEN + SL_UDP_HDR_LEN + dgram_len));
+	a = rte_cpu_to_be_32(ip);
+	memcpy(iph + 16, &a, 4);
+	sl_wire_st16(iph + 10, (uint16_t)~sum);
+	sl_wire_st16(udp + 2, port);
+	sl_wire_st16(udp + 4, (uint16_t)(SL_UDP_HDR_LEN + dgram_len));
 	m->data_len = (uint16_t)(SL_WIRE_FRAME_HDR_OFF + dgram_len);
 	m->pkt_len = m->data_len;
 }

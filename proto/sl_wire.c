@@ -307,13 +307,34 @@ sl_utf8_valid(const uint8_t *s, size_t len)
 /*
  * Tokens are short (a few bytes) and mostly ASCII: OR the bytes together
  * inline and call the full decoder only when a byte has its top bit set.
+ * A text of at most 8 bytes is read as one word from inside the payload
+ * [@lo, @end) when that holds 8 bytes: the word at the text, or, near the
+ * end, the last word of the payload shifted down to it; the bytes past
+ * the text are masked off. Bytes are numbered little-endian (le64toh).
  */
 static inline bool
-token_text_valid(const uint8_t *s, size_t len)
+token_text_valid(const uint8_t *s, size_t len, const uint8_t *lo,
+		 const uint8_t *end)
 {
 	uint64_t acc = 0;
 	size_t i = 0;
 
+	if (len <= 8 && end - lo >= 8) {
+		uint64_t w;
+
+		if (end - s >= 8) {
+			memcpy(&w, s, sizeof(w));
+			w = le64toh(w);
+		} else {
+			memcpy(&w, end - 8, sizeof(w));
+			w = le64toh(w) >> (8 * (8 - (end - s)));
+		}
+		if (len < 8)
+			w &= (1ull << (8 * len)) - 1;
+		if (!(w & 0x8080808080808080ull))
+			return true;
+		return sl_utf8_valid(s, len);
+	}
 	for (; i + 8 <= len; i += 8) {
 		uint64_t w;
 
@@ -344,7 +365,8 @@ sl_wire_check_tokens(const uint8_t *payload, size_t len, uint16_t token_count)
 		text_len = ld16(p + 4);
 		if (text_len > left - SL_WIRE_TOKEN_HDR_LEN)
 			return SL_WIRE_TOKEN_OVERRUN;
-		if (!token_text_valid(p + SL_WIRE_TOKEN_HDR_LEN, text_len))
+		if (!token_text_valid(p + SL_WIRE_TOKEN_HDR_LEN, text_len,
+				      payload, end))
 			return SL_WIRE_BAD_UTF8;
 		p += SL_WIRE_TOKEN_HDR_LEN + text_len;
 		n++;

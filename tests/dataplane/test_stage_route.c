@@ -291,9 +291,9 @@ test_route_no_neighbor(void)
 	rte_pktmbuf_free(out[0]);
 	CU_ASSERT_EQUAL(dp->cnt.arp_deferred, 3);
 	CU_ASSERT_EQUAL(dp->cnt.arp_requests, 5);
-	/* Housekeeping (a pass over the whole table: eight calls) asks for
-	 * the three others, not for it again. */
-	for (int pass = 0; pass < 8; pass++)
+	/* Housekeeping (a pass over the whole table: SL_NEIGH_PASS_CALLS
+	 * calls) asks for the three others, not for it again. */
+	for (int pass = 0; pass < SL_NEIGH_PASS_CALLS; pass++)
 		sl_dp_housekeeping(dp);
 	CU_ASSERT_EQUAL(dp->cnt.arp_requests, 8);
 	k = drain(out, 8);
@@ -521,8 +521,10 @@ test_neigh_retry_many(void)
 		CU_ASSERT_PTR_NOT_NULL(
 			sl_neigh_want(&dp->neigh, DP_IP(10, 0, 9, 0) + 1 + i,
 				      SL_NEIGH_INSTANCE, dp->now));
-	/* A pass looks at an eighth of the table: eight rounds see all. */
-	for (unsigned int round = 1; round <= 12; round++) {
+	/* A call looks at 1/SL_NEIGH_PASS_CALLS of the table: that many
+	 * rounds see all of it (four more for good measure). */
+	for (unsigned int round = 1; round <= SL_NEIGH_PASS_CALLS + 4;
+	     round++) {
 		dp->now = t0 +
 			  round * (dp->tsc_hz / 1000 * (SL_NEIGH_RETRY_MS + 1));
 		sl_dp_housekeeping(dp);

@@ -762,6 +762,70 @@ test_utf8(void)
 	CU_ASSERT_FALSE(sl_utf8_valid((const uint8_t *)"\xe4\xb8\xad", 2));
 }
 
+/*
+ * Texts of up to 8 bytes are checked as one word read from inside the
+ * payload (at the text, or the payload's last word shifted down): only
+ * the text's own bytes count. Around each text, ids of 0xff bytes; every
+ * length 0..8 at every distance from the payload's end; a bad byte at
+ * each position of the text; and a payload shorter than a word.
+ */
+static void
+test_tokens_word_path(void)
+{
+	uint8_t p[64];
+
+	for (unsigned int tlen = 0; tlen <= 8; tlen++) {
+		for (unsigned int tail = 0; tail <= 10; tail++) {
+			/* token 1: tlen ASCII bytes; token 2: tail-byte text
+			 * of 0x7f (still ASCII) after an id of 0xff. */
+			size_t n = 0, t1;
+
+			memset(p, 0xff, sizeof(p));
+			n += 4;
+			put16(p + n, (uint16_t)tlen);
+			n += 2;
+			t1 = n;
+			memset(p + n, 'a', tlen);
+			n += tlen;
+			if (tail != 0) {
+				n += 4;
+				put16(p + n, (uint16_t)(tail - 1));
+				n += 2;
+				memset(p + n, 0x7f, tail - 1);
+				n += tail - 1;
+			}
+			CU_ASSERT_EQUAL(sl_wire_check_tokens(p, n, 1 + !!tail),
+					SL_WIRE_OK);
+			for (unsigned int k = 0; k < tlen; k++) {
+				p[t1 + k] = 0x80;
+				CU_ASSERT_EQUAL(
+					sl_wire_check_tokens(p, n, 1 + !!tail),
+					SL_WIRE_BAD_UTF8);
+				p[t1 + k] = 0xc3; /* a lead byte, cut short */
+				CU_ASSERT_EQUAL(
+					sl_wire_check_tokens(p, n, 1 + !!tail),
+					SL_WIRE_BAD_UTF8);
+				if (k + 1 < tlen) {
+					p[t1 + k + 1] = 0xa9; /* é */
+					CU_ASSERT_EQUAL(
+						sl_wire_check_tokens(
+							p, n, 1 + !!tail),
+						SL_WIRE_OK);
+					p[t1 + k + 1] = 'a';
+				}
+				p[t1 + k] = 'a';
+			}
+		}
+	}
+	/* Shorter than a word: one token of one byte (7 bytes). */
+	memset(p, 0xff, sizeof(p));
+	put16(p + 4, 1);
+	p[6] = 'x';
+	CU_ASSERT_EQUAL(sl_wire_check_tokens(p, 7, 1), SL_WIRE_OK);
+	p[6] = 0xff;
+	CU_ASSERT_EQUAL(sl_wire_check_tokens(p, 7, 1), SL_WIRE_BAD_UTF8);
+}
+
 static bool
 builder_equal(const struct sl_wire_builder *a, const struct sl_wire_builder *b)
 {
@@ -957,6 +1021,7 @@ main(void)
 		{"malformed token lists", test_tokens_bad},
 		{"token errors via sl_wire_parse", test_dgram_tokens_bad},
 		{"UTF-8", test_utf8},
+		{"short texts read as one word", test_tokens_word_path},
 		{"builder", test_builder},
 		{"iterator", test_iterator},
 		{"status names", test_names},
