@@ -17,7 +17,7 @@ SL_DEPS_PACKAGES="meson ninja-build pkg-config gcc libdpdk-dev dpdk-dev
 liburing-dev libprotobuf-c-dev protobuf-c-compiler libcunit1-dev libyaml-dev
 libjansson-dev libcurl4-openssl-dev libmicrohttpd-dev
 libhyperscan-dev libicu-dev iproute2 jq python3 ethtool gnuplot-nox prometheus
-clang clang-format libclang-rt-14-dev curl libcap-dev nodejs"
+clang clang-format libclang-rt-14-dev curl libcap-dev nodejs liblapack-dev"
 
 sl_deps_missing() {
 	local pkg status
