@@ -483,6 +483,32 @@ check_edit_guard(const Sluice__V1__EditGuard *eg, struct sl_api_error *err)
 	return 0;
 }
 
+/* SetPolicy: names well formed, exactly one of stage and pool, a policy
+ * this server knows (protobuf-c keeps an unknown enum value as is). */
+static int
+check_set_policy(const Sluice__V1__SetPolicy *sp, struct sl_api_error *err)
+{
+	if (check_name(sp->pipeline, false, false, "pipeline", err) ||
+	    check_name(sp->stage, true, false, "stage", err) ||
+	    check_name(sp->pool, true, false, "pool", err))
+		return -1;
+	if ((sp->stage[0] != '\0') == (sp->pool[0] != '\0')) {
+		sl_api_error_set(err, SLUICE__V1__ERROR__CODE__CODE_INVALID,
+				 "stage",
+				 "name a stage or a pool (one of the "
+				 "two)");
+		return -1;
+	}
+	if ((unsigned int)sp->policy >
+	    SLUICE__V1__BALANCE__BALANCE_PROMPT_AWARE) {
+		sl_api_error_set(err, SLUICE__V1__ERROR__CODE__CODE_INVALID,
+				 "policy", "not a policy (%d)",
+				 (int)sp->policy);
+		return -1;
+	}
+	return 0;
+}
+
 /* -------------------------------------------------------------- dispatch */
 
 /* Everything one answer points to lives here or in the arena. */
@@ -703,6 +729,21 @@ dispatch_body(struct sl_api *api, const Sluice__V1__Request *req,
 		a->resp.guards = &a->guards;
 		return 0;
 	}
+	case SLUICE__V1__REQUEST__BODY_SET_POLICY: {
+		const Sluice__V1__SetPolicy *sp = req->set_policy;
+
+		if (check_set_policy(sp, err))
+			return -1;
+		if (ops->set_policy == NULL)
+			return unsupported(err);
+		if (ops->set_policy(api->ctx, sp->pipeline, sp->stage, sp->pool,
+				    (int)sp->policy, &a->pipelines, arena,
+				    err) != 0)
+			return 1;
+		a->resp.result_case = SLUICE__V1__RESPONSE__RESULT_PIPELINES;
+		a->resp.pipelines = &a->pipelines;
+		return 0;
+	}
 	default:
 		api->stats.no_body++;
 		sl_api_error_set(err, SLUICE__V1__ERROR__CODE__CODE_BAD_REQUEST,
@@ -804,6 +845,10 @@ sl_api_op_role(const Sluice__V1__Request *req, const char **name)
 		n = req->edit_guard != NULL && req->edit_guard->remove
 			    ? "guard remove"
 			    : "guard add";
+		role = SL_API_ROLE_ADMIN;
+		break;
+	case SLUICE__V1__REQUEST__BODY_SET_POLICY:
+		n = "policy set";
 		role = SL_API_ROLE_ADMIN;
 		break;
 	default:
@@ -918,6 +963,12 @@ line_args(struct sl_api_line *l, const Sluice__V1__Request *req)
 		line_add(l, " kind=%s",
 			 req->edit_guard->regex ? "regex" : "literal");
 		line_quoted(l, "pattern", req->edit_guard->pattern);
+		break;
+	case SLUICE__V1__REQUEST__BODY_SET_POLICY:
+		line_quoted(l, "pipeline", req->set_policy->pipeline);
+		line_quoted(l, "stage", req->set_policy->stage);
+		line_quoted(l, "pool", req->set_policy->pool);
+		line_add(l, " policy=%d", (int)req->set_policy->policy);
 		break;
 	default:
 		break;

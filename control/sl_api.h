@@ -186,6 +186,15 @@ struct sl_api_backend_ops {
 	int (*edit_guard)(void *ctx, const char *guard, bool remove, bool regex,
 			  const char *pattern, Sluice__V1__GuardList *out,
 			  struct sl_api_arena *arena, struct sl_api_error *err);
+	/* Set the policy (a Sluice__V1__Balance) of stage @stage or pool
+	 * @pool of @pipeline (one of the two non-empty) and publish; out:
+	 * that pipeline afterwards. Unknown names: NOT_FOUND (field
+	 * "pipeline", "stage" or "pool"); both or neither, an operator
+	 * stage: INVALID. */
+	int (*set_policy)(void *ctx, const char *pipeline, const char *stage,
+			  const char *pool, int policy,
+			  Sluice__V1__PipelineList *out,
+			  struct sl_api_arena *arena, struct sl_api_error *err);
 };
 
 /* ---------------------------------------------------------------- server */

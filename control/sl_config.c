@@ -198,7 +198,7 @@ parse_tenants(struct sl_cfg_ctx *c, const yaml_node_t *node)
 
 static int
 parse_instance(struct sl_cfg_ctx *c, const yaml_node_t *node, const char *path,
-	       const struct sl_stage_cfg *st, unsigned int idx,
+	       const char *owner, unsigned int idx,
 	       struct sl_instance_cfg *inst)
 {
 	static const char *const keys[] = {"name", "address", NULL};
@@ -209,10 +209,10 @@ parse_instance(struct sl_cfg_ctx *c, const yaml_node_t *node, const char *path,
 	ilen = (size_t)snprintf(idxs, sizeof(idxs), "/%u", idx);
 	/* Cut a long stage name rather than the index: the index is what
 	 * keeps default names unique within the stage. */
-	slen = strlen(st->name);
+	slen = strlen(owner);
 	if (slen > SL_NAME_MAX - 1 - ilen)
 		slen = SL_NAME_MAX - 1 - ilen;
-	memcpy(inst->name, st->name, slen);
+	memcpy(inst->name, owner, slen);
 	memcpy(inst->name + slen, idxs, ilen + 1);
 
 	if (node->type == YAML_SCALAR_NODE)
@@ -235,9 +235,12 @@ parse_instance(struct sl_cfg_ctx *c, const yaml_node_t *node, const char *path,
 	return cfg_get_endpoint(c, v[1], sub, &inst->ep);
 }
 
+/* The `instances:` list under @parent: a stage's or a pool's (@owner
+ * names the defaults "<owner>/<i>"); their count in @n_out. */
 static int
 parse_instances(struct sl_cfg_ctx *c, const yaml_node_t *node,
-		const char *parent, struct sl_stage_cfg *st)
+		const char *parent, const char *owner,
+		struct sl_instance_cfg *instances, uint16_t *n_out)
 {
 	char list_path[SL_CFG_PATH_MAX], path[SL_CFG_PATH_MAX];
 	char a[16];
@@ -250,10 +253,10 @@ parse_instances(struct sl_cfg_ctx *c, const yaml_node_t *node,
 		return -EINVAL;
 	for (i = 0; i < n; i++) {
 		yaml_node_t *item = cfg_list_item(c, node, i);
-		struct sl_instance_cfg *inst = &st->instances[i];
+		struct sl_instance_cfg *inst = &instances[i];
 
 		cfg_path_index(path, list_path, i);
-		if (parse_instance(c, item, path, st, i, inst))
+		if (parse_instance(c, item, path, owner, i, inst))
 			return -EINVAL;
 		first_line[i] = cfg_node_line(item);
 		if (inst->ep.ip == self->ip && inst->ep.port == self->port)
@@ -263,7 +266,7 @@ parse_instances(struct sl_cfg_ctx *c, const yaml_node_t *node,
 				sl_ipv4_format(inst->ep.ip, a, sizeof(a)),
 				inst->ep.port);
 		for (j = 0; j < i; j++) {
-			const struct sl_instance_cfg *o = &st->instances[j];
+			const struct sl_instance_cfg *o = &instances[j];
 
 			if (o->ep.ip == inst->ep.ip &&
 			    o->ep.port == inst->ep.port)
@@ -281,7 +284,7 @@ parse_instances(struct sl_cfg_ctx *c, const yaml_node_t *node,
 						inst->name, first_line[j]);
 		}
 	}
-	st->n_instances = (uint16_t)n;
+	*n_out = (uint16_t)n;
 	return 0;
 }
 
@@ -364,6 +367,27 @@ parse_prompt(struct sl_cfg_ctx *c, const yaml_node_t *node, const char *path,
 	return 0;
 }
 
+/* A policy's name (`policy:`, or a stage's older `balance:`). */
+static int
+get_policy(struct sl_cfg_ctx *c, const yaml_node_t *node, const char *path,
+	   enum sl_balance *out)
+{
+	char q[SL_CFG_QUOTE_MAX + 1];
+	enum sl_balance b;
+
+	if (cfg_expect_scalar(c, node, path))
+		return -EINVAL;
+	b = sl_balance_parse((const char *)node->data.scalar.value);
+	if (b == SL_BALANCE_MAX)
+		return cfg_fail(c, node, path,
+				"must be round_robin, least_loaded (or "
+				"least_outstanding), hash_request or "
+				"prompt_aware, got \"%s\"",
+				cfg_quote(node, q, sizeof(q)));
+	*out = b;
+	return 0;
+}
+
 /* Operator keys: v[] as collected by parse_stage. */
 static int
 parse_operator(struct sl_cfg_ctx *c, const yaml_node_t *node, const char *path,
@@ -373,6 +397,12 @@ parse_operator(struct sl_cfg_ctx *c, const yaml_node_t *node, const char *path,
 
 	if (cfg_only_for(c, v[2], path, "balance", "engine stages", st->kind) ||
 	    cfg_only_for(c, v[3], path, "instances", "engine stages",
+			 st->kind) ||
+	    cfg_only_for(c, v[11], path, "pool", "engine stages", st->kind) ||
+	    cfg_only_for(c, v[12], path, "policy", "engine stages", st->kind) ||
+	    cfg_only_for(c, v[13], path, "cost_ms", "engine stages",
+			 st->kind) ||
+	    cfg_only_for(c, v[14], path, "warm_saving_ms", "engine stages",
 			 st->kind) ||
 	    cfg_only_for(c, v[5], path, "load_bound", "engine stages",
 			 st->kind) ||
@@ -413,19 +443,92 @@ parse_operator(struct sl_cfg_ctx *c, const yaml_node_t *node, const char *path,
 	return 0;
 }
 
+/*
+ * An engine stage's instances: its own `instances:`, or its pool's
+ * (`pool: NAME`, the pool's members in order); one of the two.
+ */
+static int
+stage_instances(struct sl_cfg_ctx *c, const yaml_node_t *node, const char *path,
+		struct sl_pipeline_cfg *pl, struct sl_stage_cfg *st,
+		unsigned int idx, yaml_node_t **v)
+{
+	char sub[SL_CFG_PATH_MAX], q[SL_CFG_QUOTE_MAX + 1];
+	struct sl_pool_cfg *po = NULL;
+
+	if (v[11] == NULL) {
+		if (v[3] == NULL)
+			return cfg_missing(c, node, path, "instances");
+		return parse_instances(c, v[3], path, st->name, st->instances,
+				       &st->n_instances);
+	}
+	cfg_path_key(sub, path, "pool");
+	if (cfg_expect_scalar(c, v[11], sub))
+		return -EINVAL;
+	for (unsigned int k = 0; k < pl->n_pools; k++)
+		if (!strcmp(pl->pools[k].name,
+			    (const char *)v[11]->data.scalar.value)) {
+			po = &pl->pools[k];
+			st->pool = (uint8_t)k;
+		}
+	if (po == NULL)
+		return cfg_fail(c, v[11], sub,
+				"no pool named \"%s\" in this pipeline's "
+				"pools",
+				cfg_quote(v[11], q, sizeof(q)));
+	if (v[3] != NULL) {
+		cfg_path_key(sub, path, "instances");
+		return cfg_fail(c, v[3], sub,
+				"not with pool: pool %s lists the instances",
+				po->name);
+	}
+	memcpy(st->instances, c->pool_instances[st->pool],
+	       sizeof(st->instances[0]) * po->n_instances);
+	st->n_instances = po->n_instances;
+	st->balance = po->policy;
+	po->stages[po->n_stages++] = (uint8_t)idx;
+	return 0;
+}
+
+/* The scheduler's numbers of an engine stage: cost_ms and
+ * warm_saving_ms (at most the cost). */
+static int
+stage_costs(struct sl_cfg_ctx *c, const char *path, struct sl_stage_cfg *st,
+	    yaml_node_t **v)
+{
+	char sub[SL_CFG_PATH_MAX];
+	uint32_t cost = 1, saving = 0;
+
+	if (cfg_opt_u32(c, v[13], path, "cost_ms", 1, 600000, &cost) ||
+	    cfg_opt_u32(c, v[14], path, "warm_saving_ms", 0, 600000, &saving))
+		return -EINVAL;
+	if (saving > cost) {
+		cfg_path_key(sub, path, "warm_saving_ms");
+		return cfg_fail(c, v[14], sub,
+				"must be at most cost_ms (%lu), got %lu",
+				(unsigned long)cost, (unsigned long)saving);
+	}
+	st->cost_us = cost * 1000;
+	st->warm_saving_us = saving * 1000;
+	return 0;
+}
+
 static int
 parse_stage(struct sl_cfg_ctx *c, const yaml_node_t *node, const char *path,
-	    struct sl_stage_cfg *st, struct sl_dag_nodes *dag, unsigned int idx)
+	    struct sl_pipeline_cfg *pl, struct sl_stage_cfg *st,
+	    struct sl_dag_nodes *dag, unsigned int idx)
 {
 	static const char *const keys[] = {
 		"name",       "aggregation", "balance",
 		"instances",  "operator",    "load_bound",
 		"k",          "max_groups",  "max_group_bytes",
-		"idempotent", "prompt",      NULL};
+		"idempotent", "prompt",      "pool",
+		"policy",     "cost_ms",     "warm_saving_ms",
+		NULL};
 	static const char *const operators[] = {"count", "sum", "topk",
 						"concat", NULL};
-	char sub[SL_CFG_PATH_MAX], q[SL_CFG_QUOTE_MAX + 1];
-	yaml_node_t *v[11];
+	char sub[SL_CFG_PATH_MAX];
+	enum sl_balance policy = SL_BALANCE_MAX;
+	yaml_node_t *v[15];
 	uint32_t agg = 0;
 	unsigned int kind;
 
@@ -452,23 +555,20 @@ parse_stage(struct sl_cfg_ctx *c, const yaml_node_t *node, const char *path,
 		return -EINVAL;
 	st->aggregation = (uint8_t)agg;
 	st->balance = SL_BALANCE_ROUND_ROBIN;
+	st->pool = SL_POOL_NONE;
+	st->cost_us = 1000;
 	if (st->kind != SL_STAGE_ENGINE)
 		return parse_operator(c, node, path, st, v);
 
-	if (v[2] != NULL) {
-		const char *s;
-
+	if (v[2] != NULL && v[12] != NULL) {
 		cfg_path_key(sub, path, "balance");
-		if (cfg_expect_scalar(c, v[2], sub))
+		return cfg_fail(c, v[2], sub,
+				"is policy's older name: give one of them");
+	}
+	if (v[2] != NULL || v[12] != NULL) {
+		cfg_path_key(sub, path, v[12] != NULL ? "policy" : "balance");
+		if (get_policy(c, v[12] != NULL ? v[12] : v[2], sub, &policy))
 			return -EINVAL;
-		s = (const char *)v[2]->data.scalar.value;
-		if (!strcmp(s, "least_loaded"))
-			st->balance = SL_BALANCE_LEAST_LOADED;
-		else if (strcmp(s, "round_robin"))
-			return cfg_fail(c, v[2], sub,
-					"must be round_robin or least_loaded, "
-					"got \"%s\"",
-					cfg_quote(v[2], q, sizeof(q)));
 	}
 	if (cfg_only_for(c, v[6], path, "k", "operator topk", st->kind) ||
 	    cfg_only_for(c, v[7], path, "max_groups", "operator stages",
@@ -495,9 +595,14 @@ parse_stage(struct sl_cfg_ctx *c, const yaml_node_t *node, const char *path,
 		if (get_load_bound(c, v[5], sub, &st->load_bound))
 			return -EINVAL;
 	}
-	if (v[3] == NULL)
-		return cfg_missing(c, node, path, "instances");
-	return parse_instances(c, v[3], path, st);
+	if (stage_instances(c, node, path, pl, st, idx, v) ||
+	    stage_costs(c, path, st, v))
+		return -EINVAL;
+	/* A stage's own policy, else its pool's (set with the pool's
+	 * instances), else round robin. */
+	if (policy != SL_BALANCE_MAX)
+		st->balance = policy;
+	return 0;
 }
 
 static int
@@ -517,7 +622,7 @@ parse_stages(struct sl_cfg_ctx *c, const yaml_node_t *node, const char *parent,
 		struct sl_stage_cfg *st = &pl->stages[i];
 
 		cfg_path_index(path, list_path, i);
-		if (parse_stage(c, item, path, st, dag, i))
+		if (parse_stage(c, item, path, pl, st, dag, i))
 			return -EINVAL;
 		st->id = (uint16_t)(i + 1);
 		first_line[i] = cfg_node_line(item);
@@ -758,15 +863,115 @@ parse_edges(struct sl_cfg_ctx *c, const yaml_node_t *node, const char *parent,
 }
 
 static int
+parse_pool(struct sl_cfg_ctx *c, const yaml_node_t *node, const char *path,
+	   struct sl_pool_cfg *po, struct sl_instance_cfg *instances)
+{
+	static const char *const keys[] = {"name",          "instances",
+					   "policy",        "load_bound",
+					   "warm_prefixes", NULL};
+	char sub[SL_CFG_PATH_MAX];
+	yaml_node_t *v[5];
+	uint32_t warm = 1;
+
+	if (cfg_map_collect(c, node, path, keys, v))
+		return -EINVAL;
+	if (v[0] == NULL)
+		return cfg_missing(c, node, path, "name");
+	cfg_path_key(sub, path, "name");
+	if (cfg_get_name(c, v[0], sub, "/", po->name))
+		return -EINVAL;
+	if (v[1] == NULL)
+		return cfg_missing(c, node, path, "instances");
+	if (parse_instances(c, v[1], path, po->name, instances,
+			    &po->n_instances))
+		return -EINVAL;
+	po->policy = SL_BALANCE_ROUND_ROBIN;
+	if (v[2] != NULL) {
+		cfg_path_key(sub, path, "policy");
+		if (get_policy(c, v[2], sub, &po->policy))
+			return -EINVAL;
+	}
+	po->load_bound = 1.25;
+	if (v[3] != NULL) {
+		cfg_path_key(sub, path, "load_bound");
+		if (get_load_bound(c, v[3], sub, &po->load_bound))
+			return -EINVAL;
+		if (po->load_bound <= 1.0)
+			return cfg_fail(c, v[3], sub,
+					"must be above 1.0 (a cap on a "
+					"member's share), got %g",
+					po->load_bound);
+	}
+	if (cfg_opt_u32(c, v[4], path, "warm_prefixes", 1, SL_POOL_WARM_MAX,
+			&warm))
+		return -EINVAL;
+	po->warm_prefixes = (uint8_t)warm;
+	return 0;
+}
+
+/* `pools:` of a pipeline, read before its stages name them. */
+static int
+parse_pools(struct sl_cfg_ctx *c, const yaml_node_t *node, const char *parent,
+	    struct sl_pipeline_cfg *pl)
+{
+	char list_path[SL_CFG_PATH_MAX], path[SL_CFG_PATH_MAX];
+	char sub[SL_CFG_PATH_MAX];
+	unsigned long first_line[SL_MAX_POOLS];
+	unsigned int n, i, j;
+
+	cfg_path_key(list_path, parent, "pools");
+	if (cfg_expect_list(c, node, list_path, 1, SL_MAX_POOLS, &n))
+		return -EINVAL;
+	for (i = 0; i < n; i++) {
+		yaml_node_t *item = cfg_list_item(c, node, i);
+
+		cfg_path_index(path, list_path, i);
+		if (parse_pool(c, item, path, &pl->pools[i],
+			       c->pool_instances[i]))
+			return -EINVAL;
+		first_line[i] = cfg_node_line(item);
+		for (j = 0; j < i; j++)
+			if (!strcmp(pl->pools[j].name, pl->pools[i].name)) {
+				cfg_path_key(sub, path, "name");
+				return cfg_fail(c, item, sub,
+						"duplicate pool name \"%s\" "
+						"(first at line %lu)",
+						pl->pools[i].name,
+						first_line[j]);
+			}
+	}
+	pl->n_pools = (uint8_t)n;
+	return 0;
+}
+
+/* Every pool serves some stage: one no stage names is a mistake. */
+static int
+check_pools_used(struct sl_cfg_ctx *c, const yaml_node_t *node,
+		 const char *parent, const struct sl_pipeline_cfg *pl)
+{
+	char list_path[SL_CFG_PATH_MAX], path[SL_CFG_PATH_MAX];
+
+	cfg_path_key(list_path, parent, "pools");
+	for (unsigned int i = 0; i < pl->n_pools; i++)
+		if (pl->pools[i].n_stages == 0) {
+			cfg_path_index(path, list_path, i);
+			return cfg_fail(c, cfg_list_item(c, node, i), path,
+					"no stage says pool: %s",
+					pl->pools[i].name);
+		}
+	return 0;
+}
+
+static int
 parse_pipeline(struct sl_cfg_ctx *c, const yaml_node_t *node, const char *path,
 	       struct sl_pipeline_cfg *pl)
 {
-	static const char *const keys[] = {"name",  "id",    "stages",
-					   "edges", "guard", NULL};
+	static const char *const keys[] = {"name",  "id",    "stages", "edges",
+					   "guard", "pools", NULL};
 	static const char *const guard_words[] = {"optional", "required", NULL};
 	char sub[SL_CFG_PATH_MAX];
 	struct sl_dag_nodes dag;
-	yaml_node_t *v[5];
+	yaml_node_t *v[6];
 	unsigned int word = 0;
 
 	memset(&dag, 0, sizeof(dag));
@@ -788,9 +993,12 @@ parse_pipeline(struct sl_cfg_ctx *c, const yaml_node_t *node, const char *path,
 			return -EINVAL;
 		pl->guard_required = word == 1;
 	}
+	if (v[5] != NULL && parse_pools(c, v[5], path, pl))
+		return -EINVAL;
 	if (v[2] == NULL)
 		return cfg_missing(c, node, path, "stages");
-	if (parse_stages(c, v[2], path, pl, &dag))
+	if (parse_stages(c, v[2], path, pl, &dag) ||
+	    (v[5] != NULL && check_pools_used(c, v[5], path, pl)))
 		return -EINVAL;
 	if (v[3] == NULL) {
 		cfg_chain_edges(pl);

@@ -30,6 +30,9 @@ struct sl_cfg_ctx {
 	yaml_document_t *doc;
 	struct sl_config *cfg;
 	const struct sl_confine *files; /* every file the config names */
+	/* The pools of the pipeline being read: their members, copied into
+	 * each stage that says `pool:`. */
+	struct sl_instance_cfg pool_instances[SL_MAX_POOLS][SL_MAX_INSTANCES];
 };
 
 /*

@@ -144,10 +144,28 @@ sl_config_find_pipeline(const struct sl_config *cfg, uint32_t id)
 	return NULL;
 }
 
-static const char *
-balance_name(enum sl_balance b)
+static const char *const balance_names[SL_BALANCE_MAX] = {
+	[SL_BALANCE_ROUND_ROBIN] = "round_robin",
+	[SL_BALANCE_LEAST_LOADED] = "least_loaded",
+	[SL_BALANCE_HASH_REQUEST] = "hash_request",
+	[SL_BALANCE_PROMPT_AWARE] = "prompt_aware",
+};
+
+const char *
+sl_balance_name(enum sl_balance b)
 {
-	return b == SL_BALANCE_LEAST_LOADED ? "least_loaded" : "round_robin";
+	return (unsigned int)b < SL_BALANCE_MAX ? balance_names[b] : "?";
+}
+
+enum sl_balance
+sl_balance_parse(const char *s)
+{
+	if (!strcmp(s, "least_outstanding"))
+		return SL_BALANCE_LEAST_LOADED;
+	for (unsigned int b = 0; b < SL_BALANCE_MAX; b++)
+		if (!strcmp(s, balance_names[b]))
+			return (enum sl_balance)b;
+	return SL_BALANCE_MAX;
 }
 
 /* A pattern as a YAML double-quoted scalar would spell it. */
@@ -173,7 +191,8 @@ dump_pattern(FILE *out, const char *s)
 }
 
 static void
-dump_stage(const struct sl_stage_cfg *st, FILE *out)
+dump_stage(const struct sl_pipeline_cfg *pl, const struct sl_stage_cfg *st,
+	   FILE *out)
 {
 	char ip[16];
 	unsigned int k;
@@ -189,7 +208,13 @@ dump_stage(const struct sl_stage_cfg *st, FILE *out)
 			(unsigned long)st->max_group_bytes);
 		return;
 	}
-	fprintf(out, " balance %s", balance_name(st->balance));
+	fprintf(out, " balance %s", sl_balance_name(st->balance));
+	if (st->pool != SL_POOL_NONE)
+		fprintf(out, " pool %s", pl->pools[st->pool].name);
+	if (st->balance == SL_BALANCE_PROMPT_AWARE)
+		fprintf(out, " cost_us %lu warm_saving_us %lu",
+			(unsigned long)st->cost_us,
+			(unsigned long)st->warm_saving_us);
 	if (st->load_bound != 0.0)
 		fprintf(out, " load_bound %g", st->load_bound);
 	fprintf(out, " instances %u\n", st->n_instances);
@@ -259,8 +284,18 @@ sl_config_dump(const struct sl_config *cfg, FILE *out)
 			"%s\n",
 			pl->name, (unsigned long)pl->id, pl->n_stages,
 			pl->n_edges, pl->single_output ? "yes" : "no");
+		for (j = 0; j < pl->n_pools; j++) {
+			const struct sl_pool_cfg *po = &pl->pools[j];
+
+			fprintf(out,
+				"  pool %s policy %s load_bound %g "
+				"warm_prefixes %u instances %u stages %u\n",
+				po->name, sl_balance_name(po->policy),
+				po->load_bound, po->warm_prefixes,
+				po->n_instances, po->n_stages);
+		}
 		for (j = 0; j < pl->n_stages; j++)
-			dump_stage(&pl->stages[j], out);
+			dump_stage(pl, &pl->stages[j], out);
 		for (j = 0; j < pl->n_edges; j++)
 			dump_edge(pl, &pl->edges[j], out);
 	}
@@ -424,6 +459,11 @@ sl_config_assign_uids(struct sl_config *cfg, const struct sl_config *prev)
 	return 0;
 }
 
+static int instance_edit_stage(struct sl_config *cfg, struct sl_stage_cfg *st,
+			       char op, const char *name,
+			       const struct sl_endpoint *ep, char *err,
+			       size_t errlen);
+
 int
 sl_config_instance_edit(struct sl_config *cfg, char op, const char *pipeline,
 			const char *stage, const char *name,
@@ -431,8 +471,7 @@ sl_config_instance_edit(struct sl_config *cfg, char op, const char *pipeline,
 {
 	struct sl_pipeline_cfg *pl = NULL;
 	struct sl_stage_cfg *st = NULL;
-	unsigned int i, live = 0;
-	int found = -1;
+	unsigned int i;
 
 	for (i = 0; i < cfg->n_pipelines && pl == NULL; i++)
 		if (strcmp(cfg->pipelines[i].name, pipeline) == 0)
@@ -456,6 +495,92 @@ sl_config_instance_edit(struct sl_config *cfg, char op, const char *pipeline,
 			 stage);
 		return -EINVAL;
 	}
+	if (st->pool != SL_POOL_NONE) {
+		/* A pool's member is an instance of each of its stages,
+		 * at the same index: the edit is the pool's. */
+		struct sl_pool_cfg *po = &pl->pools[st->pool];
+		int rc = 0;
+
+		for (i = 0; i < po->n_stages && rc == 0; i++)
+			rc = instance_edit_stage(cfg,
+						 &pl->stages[po->stages[i]], op,
+						 name, ep, err, errlen);
+		po->n_instances = st->n_instances;
+		return rc;
+	}
+	return instance_edit_stage(cfg, st, op, name, ep, err, errlen);
+}
+
+int
+sl_config_policy_edit(struct sl_config *cfg, const char *pipeline,
+		      const char *stage, const char *pool,
+		      enum sl_balance policy, char *err, size_t errlen)
+{
+	struct sl_pipeline_cfg *pl = NULL;
+	struct sl_pool_cfg *po = NULL;
+	unsigned int i;
+
+	if ((unsigned int)policy >= SL_BALANCE_MAX) {
+		snprintf(err, errlen, "policy: not a policy (%d)", (int)policy);
+		return -EINVAL;
+	}
+	if ((stage[0] != '\0') == (pool[0] != '\0')) {
+		snprintf(err, errlen,
+			 "stage: name a stage or a pool (one of the two)");
+		return -EINVAL;
+	}
+	for (i = 0; i < cfg->n_pipelines && pl == NULL; i++)
+		if (strcmp(cfg->pipelines[i].name, pipeline) == 0)
+			pl = &cfg->pipelines[i];
+	if (pl == NULL) {
+		snprintf(err, errlen, "pipeline: no pipeline named \"%s\"",
+			 pipeline);
+		return -ENOENT;
+	}
+	if (stage[0] != '\0') {
+		for (i = 0; i < pl->n_stages; i++)
+			if (strcmp(pl->stages[i].name, stage) == 0)
+				break;
+		if (i == pl->n_stages) {
+			snprintf(err, errlen,
+				 "stage: no stage named \"%s\" in %s", stage,
+				 pipeline);
+			return -ENOENT;
+		}
+		if (pl->stages[i].kind != SL_STAGE_ENGINE) {
+			snprintf(err, errlen,
+				 "stage: %s is an operator stage: no policy",
+				 stage);
+			return -EINVAL;
+		}
+		pl->stages[i].balance = policy;
+		return 0;
+	}
+	for (i = 0; i < pl->n_pools; i++)
+		if (strcmp(pl->pools[i].name, pool) == 0)
+			po = &pl->pools[i];
+	if (po == NULL) {
+		snprintf(err, errlen, "pool: no pool named \"%s\" in %s", pool,
+			 pipeline);
+		return -ENOENT;
+	}
+	/* The pool's, and every stage's that takes the pool's instances. */
+	po->policy = policy;
+	for (i = 0; i < po->n_stages; i++)
+		pl->stages[po->stages[i]].balance = policy;
+	return 0;
+}
+
+/* sl_config_instance_edit on one stage. */
+static int
+instance_edit_stage(struct sl_config *cfg, struct sl_stage_cfg *st, char op,
+		    const char *name, const struct sl_endpoint *ep, char *err,
+		    size_t errlen)
+{
+	const char *stage = st->name;
+	unsigned int i, live = 0;
+	int found = -1;
+
 	for (i = 0; i < st->n_instances; i++) {
 		if (name != NULL && strcmp(st->instances[i].name, name) == 0)
 			found = (int)i;
@@ -536,8 +661,10 @@ sl_config_instance_edit(struct sl_config *cfg, char op, const char *pipeline,
 static bool
 same_stage(const struct sl_stage_cfg *a, const struct sl_stage_cfg *b)
 {
+	/* The policy (balance) and the scheduler's costs only steer new
+	 * streams: a change of them is no change of layout. */
 	return strcmp(a->name, b->name) == 0 && a->kind == b->kind &&
-	       a->aggregation == b->aggregation && a->balance == b->balance &&
+	       a->aggregation == b->aggregation && a->pool == b->pool &&
 	       a->load_bound == b->load_bound && a->topk == b->topk &&
 	       a->max_groups == b->max_groups &&
 	       a->max_group_bytes == b->max_group_bytes;
@@ -586,8 +713,12 @@ sl_config_same_layout(const struct sl_config *a, const struct sl_config *b)
 		const struct sl_pipeline_cfg *y = &b->pipelines[p];
 
 		if (x->id != y->id || strcmp(x->name, y->name) != 0 ||
-		    x->n_stages != y->n_stages || x->n_edges != y->n_edges)
+		    x->n_stages != y->n_stages || x->n_edges != y->n_edges ||
+		    x->n_pools != y->n_pools)
 			return false;
+		for (unsigned int k = 0; k < x->n_pools; k++)
+			if (strcmp(x->pools[k].name, y->pools[k].name) != 0)
+				return false;
 		for (unsigned int s = 0; s < x->n_stages; s++)
 			if (!same_stage(&x->stages[s], &y->stages[s]))
 				return false;

@@ -49,11 +49,29 @@ struct sl_ipv4_net {
 	uint8_t prefix_len;
 };
 
-/* How a stage with aggregation level 0 spreads new streams. */
+/*
+ * How a stage with aggregation level 0 spreads new streams (its policy);
+ * a stage with an aggregation level always routes by its key.
+ */
 enum sl_balance {
 	SL_BALANCE_ROUND_ROBIN = 0,
-	SL_BALANCE_LEAST_LOADED, /* fewest streams in flight */
+	SL_BALANCE_LEAST_LOADED, /* fewest streams in flight ("least_loaded",
+				  * "least_outstanding" in a pool: predicted
+				  * work of all the pool's stages) */
+	SL_BALANCE_HASH_REQUEST, /* ALTO's: hash(request id) % instances */
+	SL_BALANCE_PROMPT_AWARE, /* least predicted completion time: work
+				  * outstanding + this stage's cost - the
+				  * prefix-cache saving where its prompt is
+				  * warm, under a bounded-load cap */
+	SL_BALANCE_MAX
 };
+
+/* "round_robin", "least_loaded", "hash_request", "prompt_aware"; "?". */
+const char *sl_balance_name(enum sl_balance b);
+
+/* The policy named @s ("least_outstanding" is least_loaded's other
+ * name), or SL_BALANCE_MAX. */
+enum sl_balance sl_balance_parse(const char *s);
 
 /* What runs a stage. Operators run inline in sluiced and have no
  * instances; their groups are keyed by the first `aggregation` ids. */
@@ -132,6 +150,30 @@ struct sl_guard_cfg {
 
 #define SL_MAX_INSTANCE_UIDS 1024 /* runtime instance slots in sluiced */
 
+#define SL_MAX_POOLS 8 /* per pipeline */
+#define SL_POOL_NONE 0xff
+#define SL_POOL_WARM_MAX 4 /* prompts an instance is assumed to keep warm */
+
+/*
+ * A pool of engine instances that several stages of a pipeline share
+ * (`pools:`, a stage says `pool: NAME`). Each such stage lists the pool's
+ * instances in the pool's order (instance i of the stage is member i of
+ * the pool, named "<pool>/<i>" unless given), so routing state per stage
+ * stays as it is and a policy sees a member's load summed over the
+ * pool's stages.
+ */
+struct sl_pool_cfg {
+	char name[SL_NAME_MAX];
+	enum sl_balance policy; /* its stages' unless one says its own */
+	double load_bound;      /* prompt_aware: no member above this x the mean
+			    * predicted work (> 1; 1.25 unless given) */
+	uint8_t warm_prefixes;  /* prompts a member keeps warm (its engine's
+				* prefix cache), 1..SL_POOL_WARM_MAX */
+	uint16_t n_instances;
+	uint8_t n_stages;
+	uint8_t stages[SL_MAX_STAGES]; /* indexes into pipeline.stages */
+};
+
 struct sl_instance_cfg {
 	char name[SL_NAME_MAX]; /* "<stage>/<index>" unless given */
 	struct sl_endpoint ep;
@@ -166,6 +208,15 @@ struct sl_stage_cfg {
 	/* Engines: a stream whose instance died before answering anything
 	 * may be sent again to another instance (else it is aborted). */
 	bool idempotent;
+	/* Engines: the pool its instances come from (index into
+	 * pipeline.pools), SL_POOL_NONE for its own list. */
+	uint8_t pool;
+	/* The scheduler's view of a stream here (prompt_aware), in
+	 * microseconds of an instance's time: its predicted cost, and what
+	 * a member that has this stage's prompt warm saves of it. From the
+	 * file (`cost_ms`, `warm_saving_ms`); 1000 and 0 unless given. */
+	uint32_t cost_us;
+	uint32_t warm_saving_us;
 	/* Engines: the prompt template a bridge renders for each input
 	 * stream (`prompt:`, "{input}" = the stream's text); NULL: none.
 	 * Not read by the dataplane; the config owns it. */
@@ -204,6 +255,8 @@ struct sl_pipeline_cfg {
 	/* `guard: required`: every edge to the client carries a guard with
 	 * block or redact rules (checked at compile and on guard edits). */
 	bool guard_required;
+	uint8_t n_pools;
+	struct sl_pool_cfg pools[SL_MAX_POOLS];
 };
 
 #define SL_MAX_TENANT_SOURCES 8
@@ -314,12 +367,25 @@ void sl_config_share_patterns(struct sl_config *next, struct sl_config *cur);
  * "FIELD: message" to @err and returns a negative errno: -ENOENT (no such
  * pipeline, stage or instance), -EEXIST (name or endpoint in use),
  * -ENOSPC (stage full), -EINVAL (an operator stage; the last instance
- * that is not draining).
+ * that is not draining). On a stage that takes a pool's instances the
+ * edit is the pool's: every stage of the pool, the same member.
  */
 int sl_config_instance_edit(struct sl_config *cfg, char op,
 			    const char *pipeline, const char *stage,
 			    const char *name, const struct sl_endpoint *ep,
 			    char *err, size_t errlen);
+
+/**
+ * sl_config_policy_edit - set the policy of stage @stage or of pool @pool
+ * (exactly one of the two non-empty) of pipeline @pipeline in place; a
+ * pool's is also every stage's of the pool. New streams follow it, those
+ * in flight keep their instance. On failure writes "FIELD: message" to
+ * @err: -ENOENT (no such pipeline, stage or pool), -EINVAL (both or
+ * neither named, an operator stage, not a policy).
+ */
+int sl_config_policy_edit(struct sl_config *cfg, const char *pipeline,
+			  const char *stage, const char *pool,
+			  enum sl_balance policy, char *err, size_t errlen);
 
 /**
  * sl_stage_name_of - "client" for SL_STAGE_CLIENT, else the stage's name.

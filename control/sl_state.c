@@ -85,6 +85,12 @@ sl_state_apply_edit(const struct sl_config *cur,
 			edit->edit_guard->regex, edit->edit_guard->pattern, msg,
 			msglen);
 		break;
+	case SLUICE__V1__REQUEST__BODY_SET_POLICY:
+		rc = sl_config_policy_edit(
+			next, edit->set_policy->pipeline,
+			edit->set_policy->stage, edit->set_policy->pool,
+			(enum sl_balance)edit->set_policy->policy, msg, msglen);
+		break;
 	default:
 		rc = -EINVAL;
 		snprintf(msg, msglen, "not an edit (request kind %d)",
@@ -158,6 +164,12 @@ edit_name(const Sluice__V1__Request *e, char *buf, size_t len)
 			 e->edit_guard->regex ? "/" : "\"",
 			 e->edit_guard->pattern,
 			 e->edit_guard->regex ? "/" : "\"");
+		break;
+	case SLUICE__V1__REQUEST__BODY_SET_POLICY:
+		snprintf(buf, len, "policy %s/%s%s %s", e->set_policy->pipeline,
+			 e->set_policy->stage, e->set_policy->pool,
+			 sl_balance_name(
+				 (enum sl_balance)e->set_policy->policy));
 		break;
 	default:
 		snprintf(buf, len, "request kind %d", (int)e->body_case);

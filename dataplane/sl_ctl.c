@@ -64,11 +64,73 @@ ctl_error(struct sl_api_error *err, int code, const char *line)
 
 /* ------------------------------------------------------ config to protobuf */
 
+/* @n instances as messages; NULL on no memory. */
+static Sluice__V1__Instance **
+instances_msg(struct sl_api_arena *a, const struct sl_instance_cfg *in,
+	      uint16_t n)
+{
+	Sluice__V1__Instance **v = sl_api_new(a, Sluice__V1__Instance *, n);
+	char ip[16];
+
+	if (v == NULL && n != 0)
+		return NULL;
+	for (uint16_t i = 0; i < n; i++) {
+		Sluice__V1__Instance *im =
+			sl_api_new(a, Sluice__V1__Instance, 1);
+
+		if (im == NULL)
+			return NULL;
+		sluice__v1__instance__init(im);
+		im->name = sl_api_strdup(a, in[i].name);
+		im->address = sl_api_strdup(
+			a, sl_ipv4_format(in[i].ep.ip, ip, sizeof(ip)));
+		im->port = in[i].ep.port;
+		v[i] = im;
+	}
+	return v;
+}
+
+/* The pools of @pl; their members are those of their first stage. */
+static int
+pools_msg(struct sl_api_arena *a, const struct sl_pipeline_cfg *pl,
+	  Sluice__V1__Pipeline *m)
+{
+	m->n_pools = pl->n_pools;
+	m->pools = sl_api_new(a, Sluice__V1__Pool *, pl->n_pools);
+	if (pl->n_pools != 0 && m->pools == NULL)
+		return -ENOMEM;
+	for (uint8_t k = 0; k < pl->n_pools; k++) {
+		const struct sl_pool_cfg *po = &pl->pools[k];
+		const struct sl_stage_cfg *first = &pl->stages[po->stages[0]];
+		Sluice__V1__Pool *pm = sl_api_new(a, Sluice__V1__Pool, 1);
+
+		if (pm == NULL)
+			return -ENOMEM;
+		sluice__v1__pool__init(pm);
+		pm->name = sl_api_strdup(a, po->name);
+		pm->policy = (Sluice__V1__Balance)po->policy;
+		pm->load_bound = po->load_bound;
+		pm->warm_prefixes = po->warm_prefixes;
+		pm->n_instances = first->n_instances;
+		pm->instances =
+			instances_msg(a, first->instances, first->n_instances);
+		pm->n_stages = po->n_stages;
+		pm->stages = sl_api_new(a, char *, po->n_stages);
+		if ((first->n_instances != 0 && pm->instances == NULL) ||
+		    pm->stages == NULL)
+			return -ENOMEM;
+		for (uint8_t j = 0; j < po->n_stages; j++)
+			pm->stages[j] = sl_api_strdup(
+				a, pl->stages[po->stages[j]].name);
+		m->pools[k] = pm;
+	}
+	return 0;
+}
+
 static Sluice__V1__Pipeline *
 pipeline_msg(struct sl_api_arena *a, const struct sl_pipeline_cfg *pl)
 {
 	Sluice__V1__Pipeline *m = sl_api_new(a, Sluice__V1__Pipeline, 1);
-	char ip[16];
 
 	if (m == NULL)
 		return NULL;
@@ -100,23 +162,16 @@ pipeline_msg(struct sl_api_arena *a, const struct sl_pipeline_cfg *pl)
 		sm->topk = st->topk;
 		sm->max_groups = st->max_groups;
 		sm->max_group_bytes = st->max_group_bytes;
+		sm->pool = sl_api_strdup(a, st->pool != SL_POOL_NONE
+						    ? pl->pools[st->pool].name
+						    : "");
+		sm->cost_us = st->cost_us;
+		sm->warm_saving_us = st->warm_saving_us;
 		sm->n_instances = st->n_instances;
 		sm->instances =
-			sl_api_new(a, Sluice__V1__Instance *, st->n_instances);
-		for (uint16_t i = 0; i < st->n_instances; i++) {
-			Sluice__V1__Instance *im =
-				sl_api_new(a, Sluice__V1__Instance, 1);
-
-			if (im == NULL)
-				return NULL;
-			sluice__v1__instance__init(im);
-			im->name = sl_api_strdup(a, st->instances[i].name);
-			im->address = sl_api_strdup(
-				a, sl_ipv4_format(st->instances[i].ep.ip, ip,
-						  sizeof(ip)));
-			im->port = st->instances[i].ep.port;
-			sm->instances[i] = im;
-		}
+			instances_msg(a, st->instances, st->n_instances);
+		if (st->n_instances != 0 && sm->instances == NULL)
+			return NULL;
 		m->stages[s] = sm;
 	}
 	for (uint16_t e = 0; e < pl->n_edges; e++) {
@@ -139,7 +194,7 @@ pipeline_msg(struct sl_api_arena *a, const struct sl_pipeline_cfg *pl)
 		em->depth_out = ec->depth_out;
 		m->edges[e] = em;
 	}
-	return m;
+	return pools_msg(a, pl, m) == 0 ? m : NULL;
 }
 
 static int
@@ -590,10 +645,20 @@ ctl_fill_counters(const struct sl_stats *s, Sluice__V1__Stats *out,
 				&cfg->pipelines[p].stages[st];
 
 			for (uint16_t i = 0; i < sc->n_instances; i++) {
-				/* Unique across pipelines. */
-				snprintf(names[n_inst], sizeof(names[0]),
-					 "%s:%s", cfg->pipelines[p].name,
-					 sc->instances[i].name);
+				/* Unique across pipelines; a pool's member
+				 * is an instance of each of its stages, so
+				 * those name their stage too. */
+				if (sc->pool != SL_POOL_NONE)
+					snprintf(names[n_inst],
+						 sizeof(names[0]), "%s:%s:%s",
+						 cfg->pipelines[p].name,
+						 sc->name,
+						 sc->instances[i].name);
+				else
+					snprintf(names[n_inst],
+						 sizeof(names[0]), "%s:%s",
+						 cfg->pipelines[p].name,
+						 sc->instances[i].name);
 				srcs[n_inst++] = &s->inst[sc->instances[i].uid];
 			}
 		}
@@ -927,6 +992,31 @@ ctl_edit_guard(void *ctx, const char *guard, bool remove, bool regex,
 	return guards_msg(ctl, out, a, err);
 }
 
+static int
+ctl_set_policy(void *ctx, const char *pipeline, const char *stage,
+	       const char *pool, int policy, Sluice__V1__PipelineList *out,
+	       struct sl_api_arena *a, struct sl_api_error *err)
+{
+	Sluice__V1__Request req = SLUICE__V1__REQUEST__INIT;
+	Sluice__V1__SetPolicy sp = SLUICE__V1__SET_POLICY__INIT;
+	struct sl_ctl *ctl = ctx;
+	struct sl_config *next;
+	int rc;
+
+	sp.pipeline = (char *)pipeline;
+	sp.stage = (char *)stage;
+	sp.pool = (char *)pool;
+	sp.policy = (Sluice__V1__Balance)policy;
+	req.body_case = SLUICE__V1__REQUEST__BODY_SET_POLICY;
+	req.set_policy = &sp;
+	rc = ctl_change(ctl, &req, &next, err);
+	if (rc != 0)
+		return rc;
+	if (ctl_commit(ctl, next, err) != 0)
+		return -EAGAIN;
+	return ctl_get_pipelines(ctl, pipeline, out, a, err);
+}
+
 static uint64_t
 ctl_generation(void *ctx)
 {
@@ -944,6 +1034,7 @@ const struct sl_api_backend_ops sl_ctl_ops = {
 	.generation = ctl_generation,
 	.list_guards = ctl_list_guards,
 	.edit_guard = ctl_edit_guard,
+	.set_policy = ctl_set_policy,
 };
 
 void

@@ -212,6 +212,9 @@ sl_route_takes_new(const struct sl_stage_cfg *st,
 
 struct sl_stage_state {
 	uint32_t rr_next; /* round-robin cursor */
+	/* When instance i last took a new stream of this stage (TSC; 0:
+	 * never): whose prompt each member of a pool has warm. */
+	uint64_t warm_tsc[SL_MAX_INSTANCES];
 	uint32_t
 		keys_active; /* bounded-load stages: keys pinned, all instances */
 };

@@ -101,8 +101,8 @@ live_resend_elsewhere(struct sl_dp *dp, uint8_t p, struct sl_route_pin *pin,
 	memcpy(k.ancestry, ls->ancestry, 8u * ls->depth);
 	if (sl_flow_lookup(dp->flows, &k) != SL_FLOW_NONE)
 		return false;
-	i = sl_route_pick(st, &dp->stages[p][pin->stage - 1], dp->inst,
-			  ls->ancestry, ls->depth);
+	i = sl_route_pick(pl, (uint8_t)(pin->stage - 1), dp->stages[p],
+			  dp->inst, ls->ancestry, ls->depth, dp->now);
 	if (i == SL_INSTANCE_NONE)
 		return false;
 	return sl_rtx_move(dp, pin, st->instances[i].uid,

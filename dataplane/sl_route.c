@@ -53,13 +53,110 @@ sl_route_rendezvous(uint64_t key_hash, const uint32_t *seeds, uint16_t n)
 	return best;
 }
 
-uint16_t
-sl_route_pick(const struct sl_stage_cfg *st, struct sl_stage_state *ss,
-	      const struct sl_instance_state *inst, const uint64_t *ancestry,
-	      uint8_t depth)
+/* What stage @s's instance @i holds now: its streams in flight, or in
+ * a pool the member's streams of every stage of the pool (@work: each
+ * weighted by its stage's predicted cost, for prompt_aware). */
+static uint64_t
+route_member_load(const struct sl_pipeline_cfg *pl, uint8_t s,
+		  const struct sl_instance_state *inst, uint16_t i, bool work)
 {
+	const struct sl_stage_cfg *st = &pl->stages[s];
+	const struct sl_pool_cfg *po;
+	uint64_t load = 0;
+
+	if (st->pool == SL_POOL_NONE)
+		return (uint64_t)inst[st->instances[i].uid].streams_active *
+		       (work ? st->cost_us : 1);
+	po = &pl->pools[st->pool];
+	for (uint8_t k = 0; k < po->n_stages; k++) {
+		const struct sl_stage_cfg *o = &pl->stages[po->stages[k]];
+
+		load += (uint64_t)inst[o->instances[i].uid].streams_active *
+			(work ? o->cost_us : 1);
+	}
+	return load;
+}
+
+/*
+ * Is stage @s's prompt warm at member @i: among the prompts (the pool's
+ * stages) routed to it, one of the last warm_prefixes, as an LRU prefix
+ * cache of that many entries would hold. Outside a pool an instance
+ * serves one prompt: warm once it has had a stream.
+ */
+static bool
+route_warm(const struct sl_pipeline_cfg *pl, uint8_t s,
+	   const struct sl_stage_state *row, uint16_t i)
+{
+	const struct sl_stage_cfg *st = &pl->stages[s];
+	const struct sl_pool_cfg *po;
+	uint64_t mine = row[s].warm_tsc[i];
+	unsigned int newer = 0;
+
+	if (mine == 0)
+		return false;
+	if (st->pool == SL_POOL_NONE)
+		return true;
+	po = &pl->pools[st->pool];
+	for (uint8_t k = 0; k < po->n_stages; k++)
+		newer += row[po->stages[k]].warm_tsc[i] > mine;
+	return newer < po->warm_prefixes;
+}
+
+/*
+ * prompt_aware: the live instance with the least predicted completion
+ * time, work outstanding + this stage's cost - the saving where the
+ * prompt is warm, among those whose work is below load_bound x the mean
+ * work with this stream counted (a pool's bound; 1.25 outside one), so
+ * no member ends above that plus one stream; equal times go to a warm
+ * instance, then in round-robin order from @start.
+ */
+static uint16_t
+route_prompt_aware(const struct sl_pipeline_cfg *pl, uint8_t s,
+		   const struct sl_stage_state *row,
+		   const struct sl_instance_state *inst, const uint16_t *live,
+		   uint16_t n, uint16_t start)
+{
+	const struct sl_stage_cfg *st = &pl->stages[s];
+	double bound = st->pool != SL_POOL_NONE ? pl->pools[st->pool].load_bound
+						: 1.25;
+	uint64_t work[SL_MAX_INSTANCES], total = st->cost_us;
+	uint16_t best = UINT16_MAX;
+	uint64_t best_t = 0;
+	bool best_warm = false;
+
+	for (uint16_t k = 0; k < n; k++) {
+		work[k] = route_member_load(pl, s, inst, live[k], true);
+		total += work[k];
+	}
+	for (int capped = 1; capped >= 0 && best == UINT16_MAX; capped--)
+		for (uint16_t j = 0; j < n; j++) {
+			uint16_t k = (uint16_t)((start + j) % n);
+			bool warm = route_warm(pl, s, row, live[k]);
+			uint64_t t = work[k] + st->cost_us -
+				     (warm ? st->warm_saving_us : 0);
+
+			if (capped &&
+			    (double)work[k] >= bound * (double)total / n)
+				continue;
+			if (best == UINT16_MAX || t < best_t ||
+			    (t == best_t && warm && !best_warm)) {
+				best = k;
+				best_t = t;
+				best_warm = warm;
+			}
+		}
+	return live[best];
+}
+
+uint16_t
+sl_route_pick(const struct sl_pipeline_cfg *pl, uint8_t s,
+	      struct sl_stage_state *row, const struct sl_instance_state *inst,
+	      const uint64_t *ancestry, uint8_t depth, uint64_t now)
+{
+	const struct sl_stage_cfg *st = &pl->stages[s];
+	struct sl_stage_state *ss = &row[s];
 	uint16_t live[SL_MAX_INSTANCES];
-	uint16_t n = 0;
+	uint16_t n = 0, pick, start;
 
 	/* Draining, dead and paused instances take no new streams; nor
 	 * does one whose MAC is not known yet (just added), unless no
@@ -79,25 +176,53 @@ sl_route_pick(const struct sl_stage_cfg *st, struct sl_stage_state *ss,
 
 		for (uint16_t k = 0; k < n; k++)
 			seeds[k] = inst[st->instances[live[k]].uid].seed;
-		return live[sl_route_rendezvous(
+		pick = live[sl_route_rendezvous(
 			sl_route_key_hash(ancestry, depth, st->aggregation),
 			seeds, n)];
+		goto picked;
 	}
-	uint16_t start = (uint16_t)(ss->rr_next++ % n);
+	if (st->balance == SL_BALANCE_HASH_REQUEST) {
+		/* ALTO's hash(request_id) % n over the stage's instances
+		 * (sluiced's request id, the same on every stage of a
+		 * request); one that takes no new streams passes it on to
+		 * the next that does. */
+		uint16_t want =
+			(uint16_t)(sl_mix64(rte_be_to_cpu_64(ancestry[0])) %
+				   st->n_instances);
 
+		pick = live[0];
+		for (uint16_t k = 0; k < n; k++)
+			if (live[k] >= want) {
+				pick = live[k];
+				break;
+			}
+		goto picked;
+	}
+	start = (uint16_t)(ss->rr_next++ % n);
 	if (st->balance == SL_BALANCE_LEAST_LOADED) {
 		uint16_t best = start;
+		uint64_t best_load =
+			route_member_load(pl, s, inst, live[start], false);
 
 		for (uint16_t k = 1; k < n; k++) {
 			uint16_t j = (uint16_t)((start + k) % n);
+			uint64_t l =
+				route_member_load(pl, s, inst, live[j], false);
 
-			if (inst[st->instances[live[j]].uid].streams_active <
-			    inst[st->instances[live[best]].uid].streams_active)
+			if (l < best_load) {
 				best = j;
+				best_load = l;
+			}
 		}
-		return live[best];
+		pick = live[best];
+	} else if (st->balance == SL_BALANCE_PROMPT_AWARE) {
+		pick = route_prompt_aware(pl, s, row, inst, live, n, start);
+	} else {
+		pick = live[start];
 	}
-	return live[start];
+picked:
+	ss->warm_tsc[pick] = now != 0 ? now : 1;
+	return pick;
 }
 
 struct keypin {
@@ -296,7 +421,8 @@ sl_route_pick_pinned(struct sl_dp *dp, uint8_t p, uint8_t s,
 			/* No room to remember the key: place it by plain
 			 * rendezvous, which needs no memory to stay put. */
 			dp->cnt.keypins_full++;
-			return sl_route_pick(st, ss, dp->inst, ancestry, depth);
+			return sl_route_pick(pl, s, dp->stages[p], dp->inst,
+					     ancestry, depth, dp->now);
 		}
 		e = &kp->pins[pos];
 		uint32_t gen = e->gen;

@@ -44,15 +44,22 @@ uint16_t sl_route_rendezvous(uint64_t key_hash, const uint32_t *seeds,
 struct sl_instance_state;
 
 /**
- * sl_route_pick - instance index of stage @st for a new stream named by
- * @ancestry (wire order) at @depth, updating the stage's round-robin
- * cursor. @inst is the runtime state of every instance, by uid (seeds,
- * streams in flight). Draining instances are never picked. Return
+ * sl_route_pick - instance index of stage @s of @pl for a new stream named
+ * by @ancestry (wire order) at @depth. @row is the pipeline's stage states
+ * (round-robin cursors, when each member last took each stage's prompt,
+ * updated here with @now); @inst the runtime state of every instance, by
+ * uid (seeds, streams in flight). Draining instances are never picked.
+ * An aggregating stage routes by its key (rendezvous); others by their
+ * policy: round_robin, least_loaded (a pool's members by their streams of
+ * all its stages), hash_request (ALTO's hash(request id) % n, ancestry[0]
+ * being sluiced's request id) or prompt_aware (route_prompt_aware in
+ * sl_route.c). O(instances x the pool's stages) per new stream. Return
  * SL_INSTANCE_NONE if no instance takes new streams.
  */
-uint16_t sl_route_pick(const struct sl_stage_cfg *st, struct sl_stage_state *ss,
+uint16_t sl_route_pick(const struct sl_pipeline_cfg *pl, uint8_t s,
+		       struct sl_stage_state *row,
 		       const struct sl_instance_state *inst,
-		       const uint64_t *ancestry, uint8_t depth);
+		       const uint64_t *ancestry, uint8_t depth, uint64_t now);
 
 struct sl_dp;
 struct sl_route_pin;

@@ -83,7 +83,6 @@ route_decide(struct sl_dp *dp, struct sl_route_pin *pin,
 		return 0;
 	}
 	const struct sl_stage_cfg *st = &pl->stages[e->to - 1];
-	struct sl_stage_state *ss = &dp->stages[pm->pipeline][e->to - 1];
 	uint64_t ancestry[SL_ANCESTRY_MAX];
 	uint16_t i;
 
@@ -97,7 +96,9 @@ route_decide(struct sl_dp *dp, struct sl_route_pin *pin,
 		i = sl_route_pick_pinned(dp, pm->pipeline, e->to - 1, ancestry,
 					 pm->depth, pin);
 	else
-		i = sl_route_pick(st, ss, dp->inst, ancestry, pm->depth);
+		i = sl_route_pick(pl, (uint8_t)(e->to - 1),
+				  dp->stages[pm->pipeline], dp->inst, ancestry,
+				  pm->depth, dp->now);
 	if (i == SL_INSTANCE_NONE) {
 		/* Refused now rather than queued until lost: whoever waits
 		 * for this stage's answer hears ABORT (OVERLOAD). */

@@ -135,7 +135,8 @@
 	_(forgotten, C, "neighbours_forgotten", "Neighbour entries aged out.")
 
 /* One instance ("instances" in the stats file; Prometheus label
- * instance="PIPELINE:NAME"). */
+ * instance="PIPELINE:NAME", "PIPELINE:STAGE:NAME" for a pool's member,
+ * which is an instance of each of the pool's stages). */
 #define SL_STATS_INSTANCE(_)                                                   \
 	_(alive, B, "instance_alive",                                          \
 	  "An instance is alive (1) or found dead (0) by liveness.")           \

@@ -319,6 +319,8 @@ token_text_valid(const uint8_t *s, size_t len, const uint8_t *lo,
 	uint64_t acc = 0;
 	size_t i = 0;
 
+	if (len == 0)
+		return true; /* (and the word below would shift by 64) */
 	if (len <= 8 && end - lo >= 8) {
 		uint64_t w;
 

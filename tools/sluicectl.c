@@ -321,6 +321,7 @@ struct cmd_opts {
 	const char *name;
 	const char *address;
 	const char *guard;
+	const char *pool;
 	const char *literal;
 	const char *regex;
 	bool dry_run;
@@ -346,6 +347,7 @@ enum {
 	OPT_GUARD,
 	OPT_LITERAL,
 	OPT_REGEX,
+	OPT_POOL,
 };
 
 struct command {
@@ -392,6 +394,34 @@ split_name(Sluice__V1__Split s)
 	}
 }
 
+static const char *const policy_names[] = {
+	[SLUICE__V1__BALANCE__BALANCE_ROUND_ROBIN] = "round_robin",
+	[SLUICE__V1__BALANCE__BALANCE_LEAST_LOADED] = "least_loaded",
+	[SLUICE__V1__BALANCE__BALANCE_HASH_REQUEST] = "hash_request",
+	[SLUICE__V1__BALANCE__BALANCE_PROMPT_AWARE] = "prompt_aware",
+};
+
+static const char *
+policy_name(Sluice__V1__Balance b)
+{
+	return (unsigned int)b < sizeof(policy_names) / sizeof(policy_names[0])
+		       ? policy_names[b]
+		       : "?";
+}
+
+/* The policy a word names ("least_outstanding": least_loaded), or -1. */
+static int
+policy_parse(const char *s)
+{
+	if (strcmp(s, "least_outstanding") == 0)
+		return SLUICE__V1__BALANCE__BALANCE_LEAST_LOADED;
+	for (size_t i = 0; i < sizeof(policy_names) / sizeof(policy_names[0]);
+	     i++)
+		if (strcmp(s, policy_names[i]) == 0)
+			return (int)i;
+	return -1;
+}
+
 static void
 print_pipeline(const Sluice__V1__Pipeline *pl)
 {
@@ -405,10 +435,9 @@ print_pipeline(const Sluice__V1__Pipeline *pl)
 		       st->id, st->name, kind_name(st->kind), st->aggregation,
 		       st->depth);
 		if (st->kind == SLUICE__V1__STAGE_KIND__STAGE_KIND_ENGINE)
-			printf(", %s",
-			       st->balance == SLUICE__V1__BALANCE__BALANCE_LEAST_LOADED
-				       ? "least_loaded"
-				       : "round_robin");
+			printf(", %s", policy_name(st->balance));
+		if (st->pool[0] != '\0')
+			printf(", pool %s", st->pool);
 		if (st->kind == SLUICE__V1__STAGE_KIND__STAGE_KIND_TOPK)
 			printf(", k %" PRIu32, st->topk);
 		if (st->load_bound > 1)
@@ -1124,6 +1153,99 @@ print_guards_json(const Sluice__V1__GuardList *gl)
 	printf("]}\n");
 }
 
+/* Every pool and engine stage of @pl with its policy: what routes new
+ * streams (an aggregating stage routes by key whatever its policy). */
+static void
+print_policies(const Sluice__V1__Pipeline *pl)
+{
+	for (size_t k = 0; k < pl->n_pools; k++) {
+		const Sluice__V1__Pool *po = pl->pools[k];
+
+		printf("%s pool %s: %s, load_bound %.2f, warm_prefixes "
+		       "%" PRIu32 ", %zu instances, stages",
+		       pl->name, po->name, policy_name(po->policy),
+		       po->load_bound, po->warm_prefixes, po->n_instances);
+		for (size_t j = 0; j < po->n_stages; j++)
+			printf("%s%s", j ? "," : " ", po->stages[j]);
+		printf("\n");
+	}
+	for (size_t s = 0; s < pl->n_stages; s++) {
+		const Sluice__V1__Stage *st = pl->stages[s];
+
+		if (st->kind != SLUICE__V1__STAGE_KIND__STAGE_KIND_ENGINE)
+			continue;
+		printf("%s stage %s: ", pl->name, st->name);
+		if (st->aggregation > 0)
+			printf("by key (aggregation %" PRIu32 ")",
+			       st->aggregation);
+		else
+			printf("%s", policy_name(st->balance));
+		if (st->pool[0] != '\0')
+			printf(", pool %s", st->pool);
+		if (st->balance == SLUICE__V1__BALANCE__BALANCE_PROMPT_AWARE)
+			printf(", cost %.1f ms, warm saving %.1f ms",
+			       st->cost_us / 1000.0,
+			       st->warm_saving_us / 1000.0);
+		printf("\n");
+	}
+}
+
+static int
+cmd_policy_show(struct ctl *c, const struct cmd_opts *o)
+{
+	Sluice__V1__Request req = SLUICE__V1__REQUEST__INIT;
+	Sluice__V1__GetPipeline gp = SLUICE__V1__GET_PIPELINE__INIT;
+	Sluice__V1__Response *r;
+	int rc;
+
+	gp.name = (char *)(o->positional ? o->positional : "");
+	req.body_case = SLUICE__V1__REQUEST__BODY_GET_PIPELINE;
+	req.get_pipeline = &gp;
+	if ((rc = call(c, &req, &r)) != 0 ||
+	    (rc = expect(c, r, SLUICE__V1__RESPONSE__RESULT_PIPELINES)))
+		return rc;
+	for (size_t i = 0; i < r->pipelines->n_pipelines; i++)
+		print_policies(r->pipelines->pipelines[i]);
+	sluice__v1__response__free_unpacked(r, NULL);
+	return 0;
+}
+
+static int
+cmd_policy_set(struct ctl *c, const struct cmd_opts *o)
+{
+	Sluice__V1__Request req = SLUICE__V1__REQUEST__INIT;
+	Sluice__V1__SetPolicy sp = SLUICE__V1__SET_POLICY__INIT;
+	Sluice__V1__Response *r;
+	int policy, rc;
+
+	if (o->pipeline == NULL || o->positional == NULL ||
+	    (o->stage == NULL) == (o->pool == NULL)) {
+		fail_line(c, "usage: --pipeline P and one of --stage S or "
+			     "--pool NAME, then the policy");
+		return EXIT_USAGE;
+	}
+	policy = policy_parse(o->positional);
+	if (policy < 0) {
+		fail_line(c, "policy: must be round_robin, least_loaded (or "
+			     "least_outstanding), hash_request or "
+			     "prompt_aware");
+		return EXIT_USAGE;
+	}
+	sp.pipeline = (char *)o->pipeline;
+	sp.stage = (char *)(o->stage ? o->stage : "");
+	sp.pool = (char *)(o->pool ? o->pool : "");
+	sp.policy = (Sluice__V1__Balance)policy;
+	req.body_case = SLUICE__V1__REQUEST__BODY_SET_POLICY;
+	req.set_policy = &sp;
+	if ((rc = call(c, &req, &r)) != 0 ||
+	    (rc = expect(c, r, SLUICE__V1__RESPONSE__RESULT_PIPELINES)))
+		return rc;
+	for (size_t i = 0; i < r->pipelines->n_pipelines; i++)
+		print_policies(r->pipelines->pipelines[i]);
+	sluice__v1__response__free_unpacked(r, NULL);
+	return 0;
+}
+
 static int
 cmd_guard_list(struct ctl *c, const struct cmd_opts *o)
 {
@@ -1452,6 +1574,14 @@ static const struct option guard_edit_opts[] = {
 	HELP_OPT,
 	END_OPT};
 
+static const struct option policy_show_opts[] = {HELP_OPT, END_OPT};
+static const struct option policy_set_opts[] = {
+	{"pipeline", required_argument, NULL, OPT_PIPELINE},
+	{"stage", required_argument, NULL, OPT_STAGE},
+	{"pool", required_argument, NULL, OPT_POOL},
+	HELP_OPT,
+	END_OPT};
+
 static const struct command commands[] = {
 	{"apply", "apply -f FILE [--dry-run]",
 	 "Compile a pipeline file in sluiced and publish it as the new\n"
@@ -1484,6 +1614,16 @@ static const struct command commands[] = {
 	 "Live view, refreshed every second (--interval-ms) until q or\n"
 	 "Ctrl-C, or N refreshes.\n",
 	 "h", top_opts, false, cmd_top},
+	{"policy show", "policy show [PIPELINE]",
+	 "How each pool and engine stage routes new streams: its policy\n"
+	 "(round_robin, least_loaded, hash_request, prompt_aware; an\n"
+	 "aggregating stage routes by key), its pool, prompt_aware's costs.\n",
+	 "h", policy_show_opts, true, cmd_policy_show},
+	{"policy set",
+	 "policy set --pipeline P (--stage S | --pool NAME) POLICY",
+	 "Set the policy of a stage, or of a pool and every stage of it;\n"
+	 "new streams follow it, those in flight keep their instance.\n",
+	 "h", policy_set_opts, true, cmd_policy_set},
 	{"guard list", "guard list [--json]",
 	 "The guards in use: one row per rule with its kind and counters\n"
 	 "(matches, blocks, redactions), and each guard's prompt prefix.\n"
@@ -1557,6 +1697,9 @@ run_command(struct ctl *c, const struct command *cmd, int argc, char **argv)
 			break;
 		case OPT_GUARD:
 			o.guard = optarg;
+			break;
+		case OPT_POOL:
+			o.pool = optarg;
 			break;
 		case OPT_LITERAL:
 			o.literal = optarg;

@@ -58,6 +58,7 @@ struct req {
 		Sluice__V1__GetVersion version;
 		Sluice__V1__ListGuards list_guards;
 		Sluice__V1__EditGuard edit_guard;
+		Sluice__V1__SetPolicy set_policy;
 	} b;
 	Sluice__V1__Instance inst;
 };
@@ -196,6 +197,21 @@ req_edit_guard(struct req *q, uint64_t id, const char *guard, bool remove,
 	q->b.edit_guard.pattern = (char *)pattern;
 	q->r.body_case = SLUICE__V1__REQUEST__BODY_EDIT_GUARD;
 	q->r.edit_guard = &q->b.edit_guard;
+	return &q->r;
+}
+
+static Sluice__V1__Request *
+req_set_policy(struct req *q, uint64_t id, const char *pipeline,
+	       const char *stage, const char *pool, int policy)
+{
+	req_init(q, id);
+	sluice__v1__set_policy__init(&q->b.set_policy);
+	q->b.set_policy.pipeline = (char *)pipeline;
+	q->b.set_policy.stage = (char *)stage;
+	q->b.set_policy.pool = (char *)pool;
+	q->b.set_policy.policy = (Sluice__V1__Balance)policy;
+	q->r.body_case = SLUICE__V1__REQUEST__BODY_SET_POLICY;
+	q->r.set_policy = &q->b.set_policy;
 	return &q->r;
 }
 
@@ -888,8 +904,33 @@ test_dispatch_only(void)
 		     true, &after);
 	CU_ASSERT(is_error(r, 8, CODE(INVALID), "pattern", "required"));
 	free_resp(r);
-	CU_ASSERT_EQUAL(sl_api_stats(api).by_code[CODE(UNAVAILABLE)], 4);
-	CU_ASSERT_EQUAL(sl_api_stats(api).invalid, 1);
+	/* SetPolicy: one of stage and pool, a policy the server knows,
+	 * names as everywhere; then the backend (none here). */
+	r = dispatch(api, req_set_policy(&q, 9, "demo", "a", "lm", 1), true,
+		     &after);
+	CU_ASSERT(is_error(r, 9, CODE(INVALID), "stage",
+			   "name a stage or a pool (one of the two)"));
+	free_resp(r);
+	r = dispatch(api, req_set_policy(&q, 10, "demo", "", "", 1), true,
+		     &after);
+	CU_ASSERT(is_error(r, 10, CODE(INVALID), "stage",
+			   "name a stage or a pool (one of the two)"));
+	free_resp(r);
+	r = dispatch(api, req_set_policy(&q, 11, "demo", "", "lm", 4), true,
+		     &after);
+	CU_ASSERT(is_error(r, 11, CODE(INVALID), "policy", "not a policy (4)"));
+	free_resp(r);
+	r = dispatch(api, req_set_policy(&q, 12, "demo", "", "l m", 3), true,
+		     &after);
+	CU_ASSERT(is_error(r, 12, CODE(INVALID), "pool", NULL));
+	free_resp(r);
+	r = dispatch(api, req_set_policy(&q, 13, "demo", "", "lm", 3), true,
+		     &after);
+	CU_ASSERT(is_error(r, 13, CODE(UNAVAILABLE), "",
+			   "not supported by this server"));
+	free_resp(r);
+	CU_ASSERT_EQUAL(sl_api_stats(api).by_code[CODE(UNAVAILABLE)], 5);
+	CU_ASSERT_EQUAL(sl_api_stats(api).invalid, 5);
 	/* Version needs no backend. */
 	r = dispatch(api, req_version(&q, 3), true, &after);
 	CU_ASSERT(r != NULL && r->version != NULL &&
@@ -1386,6 +1427,7 @@ test_op_roles(void)
 		{"version", SL_API_ROLE_READ},
 		{"guard list", SL_API_ROLE_READ},
 		{"guard add", SL_API_ROLE_ADMIN},
+		{"policy set", SL_API_ROLE_ADMIN},
 	};
 	const ProtobufCMessageDescriptor *d = &sluice__v1__request__descriptor;
 	unsigned int kinds = 0;
@@ -1429,7 +1471,7 @@ test_op_roles(void)
 		CU_ASSERT_TRUE(found);
 		free(body);
 	}
-	CU_ASSERT_EQUAL(kinds, 10);
+	CU_ASSERT_EQUAL(kinds, 11);
 	/* What depends on the arguments. */
 	rq.body_case = SLUICE__V1__REQUEST__BODY_GET_STATS;
 	rq.get_stats = &gs;

@@ -255,6 +255,108 @@ test_edits_restored(void)
 	sl_config_free(back);
 }
 
+/* A pool that two stages share. */
+static const char *pool_yaml =
+	"sluiced: {address: 10.77.0.1}\n"
+	"pipelines:\n"
+	"  - name: demo\n"
+	"    id: 1\n"
+	"    pools:\n"
+	"      - {name: lm, instances: [10.77.0.11:7801, 10.77.0.12:7801]}\n"
+	"    stages:\n"
+	"      - {name: draft, pool: lm}\n"
+	"      - {name: polish, pool: lm}\n";
+
+static Sluice__V1__Request *
+policy_req(Sluice__V1__Request *r, Sluice__V1__SetPolicy *p, const char *stage,
+	   const char *pool, Sluice__V1__Balance policy)
+{
+	sluice__v1__request__init(r);
+	sluice__v1__set_policy__init(p);
+	p->pipeline = "demo";
+	p->stage = (char *)stage;
+	p->pool = (char *)pool;
+	p->policy = policy;
+	r->body_case = SLUICE__V1__REQUEST__BODY_SET_POLICY;
+	r->set_policy = p;
+	return r;
+}
+
+/*
+ * Policies and a pool's members, changed at run time and restored: a
+ * pool's policy is every one of its stages', a stage's its own; an
+ * instance added through one stage of a pool joins the pool (every stage
+ * of it). Unknown names are refused with the field named.
+ */
+static void
+test_pool_edits_restored(void)
+{
+	struct sl_state st, st2;
+	struct sl_state_restored info;
+	struct sl_config *cfg, *back;
+	Sluice__V1__Request r;
+	Sluice__V1__SetPolicy sp;
+	Sluice__V1__AddInstance a;
+	Sluice__V1__Instance in;
+	char err[512], msg[512];
+	int code;
+
+	clear_dir();
+	CU_ASSERT_EQUAL_FATAL(restart(&st, pool_yaml, &cfg, &info, err), 0);
+	change(&st, &cfg,
+	       policy_req(&r, &sp, "", "lm",
+			  SLUICE__V1__BALANCE__BALANCE_PROMPT_AWARE));
+	change(&st, &cfg,
+	       policy_req(&r, &sp, "polish", "",
+			  SLUICE__V1__BALANCE__BALANCE_HASH_REQUEST));
+	change(&st, &cfg, add_req(&r, &a, &in, "lm/2", "10.77.0.13"));
+	sl_state_fini(&st);
+	sl_config_free(cfg);
+
+	CU_ASSERT_EQUAL_FATAL(restart(&st2, pool_yaml, &back, &info, err), 1);
+	CU_ASSERT_EQUAL(info.edits, 3);
+	CU_ASSERT_EQUAL(back->pipelines[0].pools[0].policy,
+			SL_BALANCE_PROMPT_AWARE);
+	CU_ASSERT_EQUAL(back->pipelines[0].stages[0].balance,
+			SL_BALANCE_PROMPT_AWARE);
+	CU_ASSERT_EQUAL(back->pipelines[0].stages[1].balance,
+			SL_BALANCE_HASH_REQUEST);
+	CU_ASSERT_EQUAL(back->pipelines[0].pools[0].n_instances, 3);
+	for (unsigned int s = 0; s < 2; s++) {
+		const struct sl_stage_cfg *sc = &back->pipelines[0].stages[s];
+
+		CU_ASSERT_EQUAL_FATAL(sc->n_instances, 3);
+		CU_ASSERT_STRING_EQUAL(sc->instances[2].name, "lm/2");
+		CU_ASSERT_EQUAL(sc->instances[2].ep.ip, 0x0a4d000d);
+	}
+	CU_ASSERT_NOT_EQUAL(back->pipelines[0].stages[0].instances[2].uid,
+			    back->pipelines[0].stages[1].instances[2].uid);
+
+	/* Refusals name the field. */
+	CU_ASSERT_PTR_NULL(sl_state_apply_edit(
+		back,
+		policy_req(&r, &sp, "", "gpu",
+			   SLUICE__V1__BALANCE__BALANCE_ROUND_ROBIN),
+		&code, msg, sizeof(msg)));
+	CU_ASSERT_EQUAL(code, SLUICE__V1__ERROR__CODE__CODE_NOT_FOUND);
+	CU_ASSERT_STRING_EQUAL(msg, "pool: no pool named \"gpu\" in demo");
+	CU_ASSERT_PTR_NULL(sl_state_apply_edit(
+		back,
+		policy_req(&r, &sp, "rerank", "",
+			   SLUICE__V1__BALANCE__BALANCE_ROUND_ROBIN),
+		&code, msg, sizeof(msg)));
+	CU_ASSERT_EQUAL(code, SLUICE__V1__ERROR__CODE__CODE_NOT_FOUND);
+	CU_ASSERT_STRING_EQUAL(msg, "stage: no stage named \"rerank\" in demo");
+	CU_ASSERT_PTR_NULL(sl_state_apply_edit(
+		back,
+		policy_req(&r, &sp, "draft", "lm",
+			   SLUICE__V1__BALANCE__BALANCE_ROUND_ROBIN),
+		&code, msg, sizeof(msg)));
+	CU_ASSERT_EQUAL(code, SLUICE__V1__ERROR__CODE__CODE_INVALID);
+	sl_state_fini(&st2);
+	sl_config_free(back);
+}
+
 static void
 test_apply_restored(void)
 {
@@ -519,6 +621,7 @@ main(void)
 		void (*fn)(void);
 	} tests[] = {
 		{"edits restored", test_edits_restored},
+		{"pool and policy edits restored", test_pool_edits_restored},
 		{"an apply and its edits restored", test_apply_restored},
 		{"refused: edit, not a state", test_refusals},
 		{"a changed startup file wins", test_startup_changed},

@@ -16,6 +16,7 @@
 
 #include "dp_test.h"
 #include "sl_dp.h"
+#include "sl_hash64.h"
 #include "sl_route.h"
 
 /* xorshift64*: deterministic, so a failure reproduces. */
@@ -66,11 +67,19 @@ static struct sl_instance_state route_inst[SL_MAX_INSTANCE_UIDS];
 /* Instance @i of @st's runtime state. */
 #define INST(st, i) (route_inst[(st)->instances[(i)].uid])
 
+/* A one-stage pipeline for the stage-alone tests; the policy tests
+ * build pipelines of their own. */
+static struct sl_pipeline_cfg route_pl;
+
 static uint16_t
 pick(const struct sl_stage_cfg *st, struct sl_stage_state *ss,
      const struct sl_flow_key *k)
 {
-	return sl_route_pick(st, ss, route_inst, k->ancestry, k->depth);
+	route_pl.n_stages = 1;
+	route_pl.n_pools = 0;
+	route_pl.stages[0] = *st;
+	return sl_route_pick(&route_pl, 0, ss, route_inst, k->ancestry,
+			     k->depth, 1);
 }
 
 static struct sl_flow_key
@@ -118,6 +127,8 @@ make_stage(struct sl_stage_cfg *st, struct sl_stage_state *ss,
 	st->id = 1;
 	st->aggregation = level;
 	st->balance = balance;
+	st->pool = SL_POOL_NONE;
+	st->cost_us = 1000;
 	st->n_instances = n;
 	for (uint16_t i = 0; i < n; i++) {
 		st->instances[i].ep = ep[i];
@@ -543,6 +554,228 @@ test_skip_draining_unreachable(void)
 	dp_test_end();
 }
 
+/*
+ * hash_request is ALTO's routing: instance hash(request id) % n, with
+ * sluiced's request id (ancestry[0]) the same on every stage of a
+ * request; exactly that for 2000 ids on 3 and 4 instances. One that
+ * takes no new streams passes its ids to the next that does (wrapping).
+ */
+static void
+test_hash_request(void)
+{
+	static struct sl_stage_cfg st;
+	static struct sl_stage_state ss;
+	struct sl_endpoint ep[4];
+	unsigned int wrong = 0, moved_wrong = 0;
+
+	dp_test_begin();
+	rng_seed(11);
+	random_endpoints(ep, 4);
+	for (uint16_t n = 3; n <= 4; n++) {
+		make_stage(&st, &ss, ep, n, 0, SL_BALANCE_HASH_REQUEST);
+		for (unsigned int r = 0; r < 2000; r++) {
+			uint64_t id = rng();
+			struct sl_flow_key k = key_of(1, &id);
+
+			wrong += pick(&st, &ss, &k) != sl_mix64(id) % n;
+		}
+	}
+	CU_ASSERT_EQUAL(wrong, 0);
+	/* 4 instances, 1 and 3 draining: 1's ids go to 2, 3's wrap to 0. */
+	st.instances[1].draining = true;
+	st.instances[3].draining = true;
+	for (unsigned int r = 0; r < 2000; r++) {
+		uint64_t id = rng();
+		struct sl_flow_key k = key_of(1, &id);
+		static const uint16_t to[4] = {0, 2, 2, 0};
+
+		moved_wrong += pick(&st, &ss, &k) != to[sl_mix64(id) % 4];
+	}
+	CU_ASSERT_EQUAL(moved_wrong, 0);
+	dp_test_end();
+}
+
+/*
+ * A pipeline of stages a, b (pool lm, 3 members) and c (its own 2
+ * instances), for the pool tests: a's member i is uid 10 + i, b's 20 + i.
+ */
+static struct sl_stage_state pool_row[SL_MAX_STAGES];
+
+static void
+make_pool(enum sl_balance policy, uint8_t warm_prefixes)
+{
+	struct sl_endpoint ep[3];
+
+	memset(&route_pl, 0, sizeof(route_pl));
+	memset(pool_row, 0, sizeof(pool_row));
+	memset(route_inst, 0, sizeof(route_inst));
+	random_endpoints(ep, 3);
+	route_pl.n_stages = 2;
+	route_pl.n_pools = 1;
+	strcpy(route_pl.pools[0].name, "lm");
+	route_pl.pools[0].policy = policy;
+	route_pl.pools[0].load_bound = 1.25;
+	route_pl.pools[0].warm_prefixes = warm_prefixes;
+	route_pl.pools[0].n_instances = 3;
+	route_pl.pools[0].n_stages = 2;
+	route_pl.pools[0].stages[0] = 0;
+	route_pl.pools[0].stages[1] = 1;
+	for (uint8_t s = 0; s < 2; s++) {
+		struct sl_stage_cfg *st = &route_pl.stages[s];
+
+		st->id = (uint16_t)(s + 1);
+		st->balance = policy;
+		st->pool = 0;
+		st->n_instances = 3;
+		st->cost_us = s == 0 ? 100000 : 40000; /* a: 100 ms, b: 40 */
+		st->warm_saving_us = s == 0 ? 60000 : 20000;
+		for (uint16_t i = 0; i < 3; i++) {
+			struct sl_instance_state *is;
+
+			st->instances[i].ep = ep[i];
+			st->instances[i].uid = (uint16_t)(10 * (s + 1) + i);
+			is = &route_inst[st->instances[i].uid];
+			is->seed = sl_route_seed(&ep[i]);
+			is->reachable = is->alive = true;
+		}
+	}
+}
+
+static uint16_t
+pool_pick(uint8_t s, uint64_t now)
+{
+	uint64_t id = rng();
+	struct sl_flow_key k = key_of(1, &id);
+
+	return sl_route_pick(&route_pl, s, pool_row, route_inst, k.ancestry,
+			     k.depth, now);
+}
+
+/* In a pool, least_outstanding counts a member's streams of every
+ * stage of the pool, not only the stage picking. */
+static void
+test_pool_least_outstanding(void)
+{
+	dp_test_begin();
+	rng_seed(12);
+	make_pool(SL_BALANCE_LEAST_LOADED, 1);
+	/* a's streams: 0, 3, 1; b's: 4, 0, 2 -> totals 4, 3, 3 */
+	route_inst[11].streams_active = 3;
+	route_inst[12].streams_active = 1;
+	route_inst[20].streams_active = 4;
+	route_inst[22].streams_active = 2;
+	for (unsigned int r = 0; r < 6; r++) {
+		uint16_t i = pool_pick(1, 1 + r);
+
+		CU_ASSERT(i == 1 || i == 2);
+	}
+	/* b alone would pick member 1 (0 streams of b): the pool's view
+	 * with one more on member 1 (a: 4) says member 2. */
+	route_inst[11].streams_active = 4;
+	for (unsigned int r = 0; r < 6; r++)
+		CU_ASSERT_EQUAL(pool_pick(1, 10 + r), 2);
+	dp_test_end();
+}
+
+/*
+ * prompt_aware: completion time = predicted work (streams x their
+ * stage's cost) + this stage's cost - the saving where its prompt is
+ * warm (LRU of warm_prefixes prompts per member), under the cap; equal
+ * times go to the warm member, so a prompt sticks where it is warm.
+ */
+static void
+test_prompt_aware(void)
+{
+	uint16_t first;
+
+	dp_test_begin();
+	rng_seed(13);
+	/* Idle pool: a's first stream takes the round-robin start (0);
+	 * then a sticks to the member that has it warm. */
+	make_pool(SL_BALANCE_PROMPT_AWARE, 1);
+	first = pool_pick(0, 100);
+	CU_ASSERT_EQUAL(first, 0);
+	for (unsigned int r = 0; r < 5; r++)
+		CU_ASSERT_EQUAL(pool_pick(0, 101 + r), 0);
+
+	/* Member 1 took a (t 50) then b (t 60), and holds one b stream
+	 * (40 ms). With one prefix a member, a is no longer warm there:
+	 * 40 + 100 = 140 ms against 100 on an idle member. With two, it
+	 * is: 40 + 100 - 60 = 80 ms, the best. */
+	for (uint8_t warm = 1; warm <= 2; warm++) {
+		make_pool(SL_BALANCE_PROMPT_AWARE, warm);
+		pool_row[0].warm_tsc[1] = 50;
+		pool_row[1].warm_tsc[1] = 60;
+		route_inst[21].streams_active = 1;
+		uint16_t got = pool_pick(0, 70);
+
+		CU_ASSERT(warm == 1 ? got != 1 : got == 1);
+	}
+
+	/* Member 0 has a warm and one b stream: 40 + 100 - 60 = 80 ms <
+	 * 100 cold: the warm member. With one a stream instead, its work
+	 * (100 ms) is at the cap (1.25 x 200 / 3 = 83 ms): elsewhere. */
+	make_pool(SL_BALANCE_PROMPT_AWARE, 1);
+	pool_row[0].warm_tsc[0] = 50;
+	route_inst[20].streams_active = 1;
+	CU_ASSERT_EQUAL(pool_pick(0, 60), 0);
+	make_pool(SL_BALANCE_PROMPT_AWARE, 1);
+	pool_row[0].warm_tsc[0] = 50;
+	route_inst[10].streams_active = 1;
+	CU_ASSERT_NOT_EQUAL(pool_pick(0, 60), 0);
+	dp_test_end();
+}
+
+/*
+ * Bounded load under skew: every stream is a's and a is warm on member
+ * 0, where the saving makes it cheapest; streams stay in flight. No
+ * member's work goes past load_bound x the mean + one stream's cost, and
+ * every member gets some.
+ */
+static void
+test_prompt_aware_bounded(void)
+{
+	uint64_t total = 0, max = 0;
+	unsigned int got[3] = {0};
+
+	dp_test_begin();
+	rng_seed(14);
+	make_pool(SL_BALANCE_PROMPT_AWARE, 4);
+	route_pl.stages[0].warm_saving_us = 99000;
+	pool_row[0].warm_tsc[0] = 1;
+	for (unsigned int r = 0; r < 300; r++) {
+		uint16_t i = pool_pick(0, 10 + r);
+
+		CU_ASSERT_FATAL(i < 3);
+		got[i]++;
+		route_inst[10 + i].streams_active++;
+		total += 100000;
+		max = 0;
+		for (unsigned int m = 0; m < 3; m++)
+			max = RTE_MAX(
+				max,
+				(uint64_t)route_inst[10 + m].streams_active *
+					100000);
+		CU_ASSERT(max <= 1.25 * (double)total / 3 + 100000);
+	}
+	CU_ASSERT(got[0] > 50 && got[1] > 50 && got[2] > 50);
+
+	/* Where the cap decides: a saving of the whole cost makes member 0
+	 * (warm, one a stream) tie with the idle ones, and a tie goes to
+	 * the warm member; but its 100 ms are at the cap (1.25 x 200 / 3
+	 * = 83 ms): an idle member takes it. */
+	make_pool(SL_BALANCE_PROMPT_AWARE, 1);
+	route_pl.stages[0].warm_saving_us = 100000;
+	pool_row[0].warm_tsc[0] = 1;
+	route_inst[10].streams_active = 1;
+	CU_ASSERT_NOT_EQUAL(pool_pick(0, 5), 0);
+	/* Under the cap (no stream), and warm only there: warm wins. */
+	route_inst[10].streams_active = 0;
+	pool_row[0].warm_tsc[1] = pool_row[0].warm_tsc[2] = 0;
+	CU_ASSERT_EQUAL(pool_pick(0, 6), 0);
+	dp_test_end();
+}
+
 static const struct dp_test_case cases[] = {
 	DP_SUITE("route"),
 	DP_CASE("seed is a stable function of the endpoint", test_seed_stable),
@@ -557,6 +790,14 @@ static const struct dp_test_case cases[] = {
 	DP_CASE("balance 4 x 100000 sequential ids: 25% +- 2%",
 		test_balance_sequential_ids),
 	DP_CASE("round robin cycles exactly", test_round_robin),
+	DP_CASE("hash_request is hash(request id) % n, as ALTO routes",
+		test_hash_request),
+	DP_CASE("least_outstanding counts a pool member's every stage",
+		test_pool_least_outstanding),
+	DP_CASE("prompt_aware: work, cost, warm saving, sticky prompt",
+		test_prompt_aware),
+	DP_CASE("prompt_aware: bounded load holds under skew",
+		test_prompt_aware_bounded),
 	DP_CASE("least loaded picks the fewest streams_active",
 		test_least_loaded),
 	DP_CASE("draining and unreachable instances take no new stream",

@@ -362,6 +362,90 @@ test_default_name_long_stage(void)
 	sl_config_free(cfg);
 }
 
+/*
+ * Pools: a pool's members are copied, in order, into every stage that
+ * says pool: (named "<pool>/<i>" unless given), its policy is theirs
+ * unless a stage says its own (policy:, least_outstanding being
+ * least_loaded), an aggregating stage may use one (it routes by key),
+ * and the scheduler's costs are kept in microseconds.
+ */
+static void
+test_pools(void)
+{
+	static const char yaml[] =
+		"sluiced: {address: 10.0.0.1}\n"
+		"pipelines:\n"
+		"  - name: p\n"
+		"    id: 1\n"
+		"    pools:\n"
+		"      - name: lm\n"
+		"        policy: prompt_aware\n"
+		"        load_bound: 1.5\n"
+		"        warm_prefixes: 2\n"
+		"        instances: [10.0.1.1:80, {name: big, address: "
+		"10.0.1.2:80}, 10.0.1.3:80]\n"
+		"      - name: spare\n"
+		"        instances: [10.0.2.1:80]\n"
+		"    stages:\n"
+		"      - {name: answer, pool: lm, cost_ms: 900, "
+		"warm_saving_ms: 300}\n"
+		"      - {name: claims, pool: lm, policy: least_outstanding}\n"
+		"      - {name: queries, pool: lm, aggregation: 1}\n"
+		"      - {name: other, pool: spare}\n"
+		"      - {name: own, instances: [10.0.3.1:80], policy: "
+		"hash_request}\n";
+	char err[256] = "";
+	struct sl_config *cfg = parse(yaml, err, sizeof(err));
+	const struct sl_pipeline_cfg *pl;
+
+	CU_ASSERT_STRING_EQUAL(err, "");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
+	pl = &cfg->pipelines[0];
+	CU_ASSERT_EQUAL(pl->n_pools, 2);
+	CU_ASSERT_STRING_EQUAL(pl->pools[0].name, "lm");
+	CU_ASSERT_EQUAL(pl->pools[0].policy, SL_BALANCE_PROMPT_AWARE);
+	CU_ASSERT_EQUAL(pl->pools[0].load_bound, 1.5);
+	CU_ASSERT_EQUAL(pl->pools[0].warm_prefixes, 2);
+	CU_ASSERT_EQUAL(pl->pools[0].n_instances, 3);
+	CU_ASSERT_EQUAL(pl->pools[0].n_stages, 3);
+	CU_ASSERT_EQUAL(pl->pools[0].stages[0], 0);
+	CU_ASSERT_EQUAL(pl->pools[0].stages[2], 2);
+	CU_ASSERT_EQUAL(pl->pools[1].policy, SL_BALANCE_ROUND_ROBIN);
+	CU_ASSERT_EQUAL(pl->pools[1].load_bound, 1.25);
+	CU_ASSERT_EQUAL(pl->pools[1].warm_prefixes, 1);
+	CU_ASSERT_EQUAL(pl->pools[1].n_stages, 1);
+	for (unsigned int s = 0; s < 3; s++) {
+		const struct sl_stage_cfg *st = &pl->stages[s];
+
+		CU_ASSERT_EQUAL(st->pool, 0);
+		CU_ASSERT_EQUAL(st->n_instances, 3);
+		CU_ASSERT_STRING_EQUAL(st->instances[0].name, "lm/0");
+		CU_ASSERT_STRING_EQUAL(st->instances[1].name, "big");
+		CU_ASSERT_EQUAL(st->instances[2].ep.ip, 0x0a000103u);
+		CU_ASSERT_EQUAL(st->instances[2].ep.port, 80);
+	}
+	CU_ASSERT_EQUAL(pl->stages[0].balance, SL_BALANCE_PROMPT_AWARE);
+	CU_ASSERT_EQUAL(pl->stages[0].cost_us, 900000);
+	CU_ASSERT_EQUAL(pl->stages[0].warm_saving_us, 300000);
+	CU_ASSERT_EQUAL(pl->stages[1].balance, SL_BALANCE_LEAST_LOADED);
+	CU_ASSERT_EQUAL(pl->stages[1].cost_us, 1000);
+	CU_ASSERT_EQUAL(pl->stages[1].warm_saving_us, 0);
+	CU_ASSERT_EQUAL(pl->stages[2].aggregation, 1);
+	CU_ASSERT_EQUAL(pl->stages[3].pool, 1);
+	CU_ASSERT_STRING_EQUAL(pl->stages[3].instances[0].name, "spare/0");
+	CU_ASSERT_EQUAL(pl->stages[4].pool, SL_POOL_NONE);
+	CU_ASSERT_EQUAL(pl->stages[4].balance, SL_BALANCE_HASH_REQUEST);
+	/* Each stage's instance of a member has a uid of its own. */
+	CU_ASSERT_NOT_EQUAL(pl->stages[0].instances[0].uid,
+			    pl->stages[1].instances[0].uid);
+	sl_config_free(cfg);
+	CU_ASSERT_STRING_EQUAL(sl_balance_name(SL_BALANCE_PROMPT_AWARE),
+			       "prompt_aware");
+	CU_ASSERT_EQUAL(sl_balance_parse("least_outstanding"),
+			SL_BALANCE_LEAST_LOADED);
+	CU_ASSERT_EQUAL(sl_balance_parse("hash"), SL_BALANCE_MAX);
+}
+
 struct bad_case {
 	const char *yaml;
 	const char *err;
@@ -625,7 +709,91 @@ static const struct bad_case bad_cases[] = {
 	  "    stages:\n"
 	  "      - name: draft\n"
 	  "        balance: random\n",
-	  "t.yaml:8: pipelines[0].stages[0].balance: must be round_robin or least_loaded, got \"random\"" },
+	  "t.yaml:8: pipelines[0].stages[0].balance: must be round_robin, least_loaded (or least_outstanding), hash_request or prompt_aware, got \"random\"" },
+	/* Pools. */
+	{ "sluiced: {address: 10.0.0.1}\n"
+	  "pipelines:\n"
+	  "  - name: p\n"
+	  "    id: 1\n"
+	  "    pools:\n"
+	  "      - {name: lm, instances: [10.0.1.1:80]}\n"
+	  "    stages:\n"
+	  "      - {name: a, pool: llm}\n",
+	  "t.yaml:8: pipelines[0].stages[0].pool: no pool named \"llm\" in this pipeline's pools" },
+	{ "sluiced: {address: 10.0.0.1}\n"
+	  "pipelines:\n"
+	  "  - name: p\n"
+	  "    id: 1\n"
+	  "    pools:\n"
+	  "      - {name: lm, instances: [10.0.1.1:80]}\n"
+	  "    stages:\n"
+	  "      - {name: a, pool: lm, instances: [10.0.1.2:80]}\n",
+	  "t.yaml:8: pipelines[0].stages[0].instances: not with pool: pool lm lists the instances" },
+	{ "sluiced: {address: 10.0.0.1}\n"
+	  "pipelines:\n"
+	  "  - name: p\n"
+	  "    id: 1\n"
+	  "    pools:\n"
+	  "      - {name: lm, instances: [10.0.1.1:80]}\n"
+	  "      - {name: idle, instances: [10.0.1.2:80]}\n"
+	  "    stages:\n"
+	  "      - {name: a, pool: lm}\n",
+	  "t.yaml:7: pipelines[0].pools[1]: no stage says pool: idle" },
+	{ "sluiced: {address: 10.0.0.1}\n"
+	  "pipelines:\n"
+	  "  - name: p\n"
+	  "    id: 1\n"
+	  "    pools:\n"
+	  "      - {name: lm, instances: [10.0.1.1:80]}\n"
+	  "      - {name: lm, instances: [10.0.1.2:80]}\n"
+	  "    stages:\n"
+	  "      - {name: a, pool: lm}\n",
+	  "t.yaml:7: pipelines[0].pools[1].name: duplicate pool name \"lm\" (first at line 6)" },
+	{ "sluiced: {address: 10.0.0.1}\n"
+	  "pipelines:\n"
+	  "  - name: p\n"
+	  "    id: 1\n"
+	  "    pools:\n"
+	  "      - {name: lm, instances: [10.0.1.1:80], policy: fastest}\n"
+	  "    stages:\n"
+	  "      - {name: a, pool: lm}\n",
+	  "t.yaml:6: pipelines[0].pools[0].policy: must be round_robin, least_loaded (or least_outstanding), hash_request or prompt_aware, got \"fastest\"" },
+	{ "sluiced: {address: 10.0.0.1}\n"
+	  "pipelines:\n"
+	  "  - name: p\n"
+	  "    id: 1\n"
+	  "    pools:\n"
+	  "      - {name: lm, instances: [10.0.1.1:80], load_bound: 1.0}\n"
+	  "    stages:\n"
+	  "      - {name: a, pool: lm}\n",
+	  "t.yaml:6: pipelines[0].pools[0].load_bound: must be above 1.0 (a cap on a member's share), got 1" },
+	{ "sluiced: {address: 10.0.0.1}\n"
+	  "pipelines:\n"
+	  "  - name: p\n"
+	  "    id: 1\n"
+	  "    pools:\n"
+	  "      - {name: lm}\n"
+	  "    stages:\n"
+	  "      - {name: a, pool: lm}\n",
+	  "t.yaml:6: pipelines[0].pools[0].instances: required field missing" },
+	{ "sluiced: {address: 10.0.0.1}\n"
+	  "pipelines:\n"
+	  "  - name: p\n"
+	  "    id: 1\n"
+	  "    pools:\n"
+	  "      - {name: lm, instances: [10.0.1.1:80]}\n"
+	  "    stages:\n"
+	  "      - {name: a, pool: lm, balance: round_robin, policy: hash_request}\n",
+	  "t.yaml:8: pipelines[0].stages[0].balance: is policy's older name: give one of them" },
+	{ "sluiced: {address: 10.0.0.1}\n"
+	  "pipelines:\n"
+	  "  - name: p\n"
+	  "    id: 1\n"
+	  "    pools:\n"
+	  "      - {name: lm, instances: [10.0.1.1:80]}\n"
+	  "    stages:\n"
+	  "      - {name: a, pool: lm, cost_ms: 100, warm_saving_ms: 101}\n",
+	  "t.yaml:8: pipelines[0].stages[0].warm_saving_ms: must be at most cost_ms (100), got 101" },
 	/* Duplicates. */
 	{ "sluiced:\n"
 	  "  address: 10.77.0.1\n"
@@ -1980,6 +2148,7 @@ main(int argc, char **argv)
 		{"defaults", test_defaults},
 		{"hardening keys", test_hardening_keys},
 		{"prompt templates", test_prompt},
+		{"pools and policies", test_pools},
 		{"default instance name, long stage",
 		 test_default_name_long_stage},
 		{"rejections", test_bad},
