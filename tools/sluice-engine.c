@@ -212,7 +212,9 @@ engine_stats_json(const struct engine *e, FILE *f)
 	if (sl_engine_role_is_lm(e->role))
 		fprintf(f,
 			", \"ttft_ms_mean\": %.3f, \"tpot_ms_mean\": %.3f, "
-			"\"output_ms_mean\": %.3f, \"lines_out\": %llu",
+			"\"output_ms_mean\": %.3f, \"lines_out\": %llu, "
+			"\"length_directives\": %llu, "
+			"\"bad_directives\": %llu",
 			e->st.ttft_count ? (double)e->st.ttft_ns_sum / 1e6 /
 						   (double)e->st.ttft_count
 					 : 0.0,
@@ -223,7 +225,9 @@ engine_stats_json(const struct engine *e, FILE *f)
 				? (double)e->st.output_ns_sum / 1e6 /
 					  (double)e->st.requests_served
 				: 0.0,
-			(unsigned long long)e->st.lines_out);
+			(unsigned long long)e->st.lines_out,
+			(unsigned long long)e->st.length_directives,
+			(unsigned long long)e->st.bad_directives);
 	fputs("}\n", f);
 }
 
@@ -267,6 +271,51 @@ engine_write_stats(const struct engine *e)
 	}
 	free(buf);
 	return rc;
+}
+
+/*
+ * --transform NAME, or STAGE:NAME,... (an instance of a pool answers the
+ * streams of several stages, each with its stage's transform; a stage not
+ * named gets echo). Return 0, or -1 on a bad list.
+ */
+static int
+engine_transforms(struct engine *e, const char *arg)
+{
+	char buf[256], *save = NULL, *item;
+
+	if (strchr(arg, ':') == NULL)
+		return sl_transform_by_name(arg, &e->transform) < 0 ? -1 : 0;
+	if (strlen(arg) >= sizeof(buf))
+		return -1;
+	strcpy(buf, arg);
+	for (item = strtok_r(buf, ",", &save); item != NULL;
+	     item = strtok_r(NULL, ",", &save)) {
+		char *colon = strchr(item, ':'), *end;
+		enum sl_transform t;
+		unsigned long stage;
+
+		if (colon == NULL)
+			return -1;
+		*colon = '\0';
+		errno = 0;
+		stage = strtoul(item, &end, 10);
+		if (errno != 0 || end == item || *end != '\0' || stage == 0 ||
+		    stage >= SL_ENGINE_STAGE_TRANSFORMS ||
+		    sl_transform_by_name(colon + 1, &t) < 0)
+			return -1;
+		e->stage_transform[stage] = (uint8_t)(t + 1);
+	}
+	return 0;
+}
+
+/* The transform of a stream of @stage. */
+static enum sl_transform
+engine_transform_of(const struct engine *e, uint16_t stage)
+{
+	if (stage < SL_ENGINE_STAGE_TRANSFORMS &&
+	    e->stage_transform[stage] != 0)
+		return (enum sl_transform)(e->stage_transform[stage] - 1);
+	return e->transform;
 }
 
 /*
@@ -317,8 +366,8 @@ engine_handle(struct engine *e, const struct sl_frag_view *v,
 		sl_wire_builder_init(&b, out->buf, out->cap, &oh);
 		len = (int)sl_wire_builder_finish(&b);
 	} else {
-		len = sl_transform_frag(e->transform, v, &oh, out->buf,
-					out->cap);
+		len = sl_transform_frag(engine_transform_of(e, v->hdr.stage), v,
+					&oh, out->buf, out->cap);
 	}
 	if (len < 0)
 		return;
@@ -478,7 +527,8 @@ usage(FILE *f)
 		"usage: sluice-engine --listen IP:PORT [--name NAME]\n"
 		"       [--role transform|answer|claims|queries|bm25|encoder|"
 		"rerank|replay]\n"
-		"       [--transform echo|upper|rot13] [--duration SEC]\n"
+		"       [--transform echo|upper|rot13|STAGE:NAME,...] "
+		"[--duration SEC]\n"
 		"       [--stats-file PATH] [--metrics IP:PORT] [--quiet]\n"
 		"  timed roles:\n"
 		"       [--time-scale F (1)] [--seed S (0)] [--corpus FILE]\n"
@@ -816,12 +866,12 @@ engine_parse_args(int argc, char **argv, struct engine *e,
 		return 2;
 	if (*help)
 		return 0;
-	if (transform != NULL &&
-	    sl_transform_by_name(transform, &e->transform) < 0) {
+	if (transform != NULL && engine_transforms(e, transform) < 0) {
 		fprintf(stderr,
-			"sluice-engine: unknown transform '%s' (echo, upper, "
-			"rot13)\n",
-			transform);
+			"sluice-engine: bad --transform '%s' (echo, upper or "
+			"rot13; or STAGE:NAME,... for the stages of a pool, "
+			"STAGE 1..%d)\n",
+			transform, SL_ENGINE_STAGE_TRANSFORMS - 1);
 		return 2;
 	}
 	if (role != NULL && sl_engine_role_by_name(role, &e->role) < 0) {

@@ -128,6 +128,137 @@ test_answers(void)
 	CU_ASSERT(words_total / 500.0 > 55 && words_total / 500.0 < 85);
 }
 
+/* Tokens of @len bytes at @s as sl_tokenize_next cuts them. */
+static unsigned int
+count_tokens(const char *s, size_t len)
+{
+	unsigned int n = 0;
+
+	for (size_t pos = 0; pos < len; n++)
+		pos += sl_tokenize_next(s + pos, len - pos);
+	return n;
+}
+
+/* The length directive: what is one, what is refused, what is none. */
+static void
+test_directive_parse(void)
+{
+	static const struct {
+		const char *in;
+		int rc;
+		uint32_t max_tokens, tokens;
+		size_t len;
+	} cases[] = {
+		{"max_tokens: 44\nWho?", 1, 44, 4, 15},
+		{"max_tokens:7", 1, 7, 3, 12},
+		{"max_tokens:\t 8192 \r\nx", 1, 8192, 4, 20},
+		{"max_tokens: 1\n", 1, 1, 4, 14},
+		{"max_tokens: 007\n", 1, 7, 4, 16},
+		{"max_tokens: 8193\nWho?", -EINVAL, 0, 0, 0},
+		{"max_tokens: 0\nWho?", -EINVAL, 0, 0, 0},
+		{"max_tokens: 99999999999999999999\n", -EINVAL, 0, 0, 0},
+		{"max_tokens: -3\n", -EINVAL, 0, 0, 0},
+		{"max_tokens: 12 tokens\n", -EINVAL, 0, 0, 0},
+		{"max_tokens:\n12", -EINVAL, 0, 0, 0},
+		{"max_tokens:", -EINVAL, 0, 0, 0},
+		{"max_tokens 12\n", 0, 0, 0, 0},
+		{"Max_tokens: 12\n", 0, 0, 0, 0},
+		{" max_tokens: 12\n", 0, 0, 0, 0},
+		{"Who wrote it?\nmax_tokens: 12\n", 0, 0, 0, 0},
+		{"max_token", 0, 0, 0, 0},
+		{"", 0, 0, 0, 0},
+	};
+
+	for (unsigned int i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct sl_model_directive d = {99, 99, 99};
+		int rc = sl_model_directive_parse(cases[i].in,
+						  strlen(cases[i].in), &d);
+
+		CU_ASSERT_EQUAL(rc, cases[i].rc);
+		if (rc != cases[i].rc)
+			printf("\n  case %u: %d, want %d\n", i, rc,
+			       cases[i].rc);
+		if (rc != 1) {
+			/* Untouched unless it is one. */
+			CU_ASSERT(d.max_tokens == 99 && d.tokens == 99 &&
+				  d.len == 99);
+			continue;
+		}
+		CU_ASSERT_EQUAL(d.max_tokens, cases[i].max_tokens);
+		CU_ASSERT_EQUAL(d.tokens, cases[i].tokens);
+		CU_ASSERT_EQUAL(d.len, cases[i].len);
+		CU_ASSERT_EQUAL(d.tokens, count_tokens(cases[i].in, d.len));
+	}
+}
+
+/*
+ * A directive gives exactly N tokens, for every role's text, from 1 to
+ * the maximum; the text is the role's usual one continued (an answer of
+ * N tokens opens as the undirected answer does, and a shorter one is a
+ * prefix of a longer one); the same key gives the same bytes.
+ */
+static void
+test_directive_lengths(void)
+{
+	static const uint32_t ns[] = {1,  2,   3,    7,    44,
+				      62, 300, 1000, 1899, SL_MAX_TOKENS_MAX};
+	static const char claim_in[] =
+		"Hsiao Yun-Hwa is part of the LGBTQ+ community and writes "
+		"about leadership.";
+	uint64_t key = sl_model_key("Who?", 4, 1);
+	struct sl_text plain = {0}, prev = {0};
+
+	CU_ASSERT_FATAL(sl_model_answer(corpus, key, &plain) == 0);
+	for (unsigned int i = 0; i < sizeof(ns) / sizeof(ns[0]); i++) {
+		struct sl_text a = {0}, again = {0}, c = {0}, q = {0};
+		size_t common;
+
+		CU_ASSERT_FATAL(
+			sl_model_answer_tokens(corpus, key, ns[i], &a) == 0);
+		CU_ASSERT_EQUAL(count_tokens(a.buf, a.len), ns[i]);
+		CU_ASSERT(sl_utf8_valid((const uint8_t *)a.buf, a.len));
+		CU_ASSERT_FATAL(sl_model_answer_tokens(corpus, key, ns[i],
+						       &again) == 0);
+		CU_ASSERT(a.len == again.len &&
+			  memcmp(a.buf, again.buf, a.len) == 0);
+		/* The undirected answer, continued: they agree on their
+		 * common length but for its final "\n" (the continuation
+		 * folds it into a space). */
+		common = a.len < plain.len - 1 ? a.len : plain.len - 1;
+		CU_ASSERT(memcmp(a.buf, plain.buf, common) == 0);
+		if (prev.len > 0)
+			CU_ASSERT(prev.len <= a.len &&
+				  memcmp(prev.buf, a.buf, prev.len) == 0);
+
+		CU_ASSERT_FATAL(sl_model_claims_tokens(claim_in,
+						       strlen(claim_in), corpus,
+						       key, ns[i], &c) == 0);
+		CU_ASSERT_EQUAL(count_tokens(c.buf, c.len), ns[i]);
+		CU_ASSERT_FATAL(
+			sl_model_queries_tokens(claim_in, strlen(claim_in),
+						corpus, key, ns[i], &q) == 0);
+		CU_ASSERT_EQUAL(count_tokens(q.buf, q.len), ns[i]);
+		sl_text_free(&prev);
+		prev = a;
+		sl_text_free(&again);
+		sl_text_free(&c);
+		sl_text_free(&q);
+	}
+	sl_text_free(&prev);
+	sl_text_free(&plain);
+	/* Many keys: never a token more or less. */
+	for (unsigned int i = 0; i < 300; i++) {
+		struct sl_text a = {0};
+		uint32_t n = 1 + (uint32_t)(sl_model_draw(7, i) % 1200);
+
+		CU_ASSERT_FATAL(sl_model_answer_tokens(corpus,
+						       sl_model_draw(42, i), n,
+						       &a) == 0);
+		CU_ASSERT_EQUAL(count_tokens(a.buf, a.len), n);
+		sl_text_free(&a);
+	}
+}
+
 static void
 test_bm25_top(void)
 {
@@ -203,6 +334,10 @@ main(void)
 	CU_add_test(s, "claims grow with the text", test_claims_per_length);
 	CU_add_test(s, "keys depend on text and seed", test_seed_and_key);
 	CU_add_test(s, "answers: one paragraph of corpus words", test_answers);
+	CU_add_test(s, "length directive: parsed, refused, none",
+		    test_directive_parse);
+	CU_add_test(s, "length directive: exactly N tokens",
+		    test_directive_lengths);
 	CU_add_test(s, "bm25: top documents, cut-independent", test_bm25_top);
 	CU_add_test(s, "rerank: same documents re-scored", test_rerank);
 	CU_basic_set_mode(CU_BRM_VERBOSE);

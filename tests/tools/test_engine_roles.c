@@ -953,6 +953,86 @@ test_too_long(void)
 	CU_ASSERT_EQUAL(tt_json_num(json, "requests_served"), 1);
 }
 
+static unsigned int
+count_tokens(const char *s, size_t len)
+{
+	unsigned int n = 0;
+
+	for (size_t pos = 0; pos < len; n++)
+		pos += sl_tokenize_next(s + pos, len - pos);
+	return n;
+}
+
+/*
+ * The length directive: "max_tokens: N" on the prompt's first line (sent
+ * as its own tokens, as sluicegen --trace does) gives an answer of
+ * exactly N tokens, N fragments; the line is not prompt (the question's
+ * tokens alone are prefilled) and the answer is the undirected one's
+ * text, continued or cut. A directive out of range is refused: ABORT
+ * ENGINE. The claims role honours it too.
+ */
+static void
+test_directive(void)
+{
+	static const unsigned int ns[] = {1, 7, 300};
+	static char plain[TEXT_MAX];
+	unsigned int q_tokens = count_tokens(question, strlen(question));
+	unsigned int i, out_total = 0;
+	struct in_stream s;
+	char json[4096], line[32];
+
+	CU_ASSERT_FATAL(start_engine("answer", NULL) == 0);
+	n_outs = 0;
+	for (i = 0; i < 3; i++) {
+		snprintf(line, sizeof(line), "max_tokens: %u\n", ns[i]);
+		in_stream_init(&s, 170 + i, 0, 1, 1);
+		send_text(&s, line, 0, 0);
+		send_text(&s, question, 0, SL_FRAG_F_END);
+	}
+	in_stream_init(&s, 173, 0, 1, 1);
+	send_text(&s, question, 0, SL_FRAG_F_END);
+	in_stream_init(&s, 174, 0, 1, 1);
+	send_text(&s, "max_tokens: 8193\n", 0, 0);
+	send_text(&s, question, 0, SL_FRAG_F_END);
+	CU_ASSERT_EQUAL_FATAL(collect(5, 5000, 20), 5);
+	check_stream(out_of(173, 1), plain, sizeof(plain));
+	for (i = 0; i < 3; i++) {
+		const struct out_stream *o = out_of(170 + i, 1);
+		size_t common;
+
+		check_stream(o, NULL, 0);
+		CU_ASSERT_EQUAL(o->tokens, ns[i]);
+		CU_ASSERT_EQUAL(o->frags, ns[i]);
+		CU_ASSERT_EQUAL(count_tokens(o->text, o->len), ns[i]);
+		/* The same words as without it, but for the final "\n". */
+		common = strlen(plain) - 1;
+		common = o->len < common ? o->len : common;
+		CU_ASSERT(strncmp(o->text, plain, common) == 0);
+		out_total += ns[i];
+	}
+	check_abort(out_of(174, 1), SL_ABORT_ENGINE);
+	out_total += out_of(173, 1)->tokens;
+	stop_and_stats(json, sizeof(json));
+	CU_ASSERT_EQUAL(tt_json_num(json, "length_directives"), 3);
+	CU_ASSERT_EQUAL(tt_json_num(json, "bad_directives"), 1);
+	CU_ASSERT_EQUAL(tt_json_num(json, "requests_served"), 4);
+	CU_ASSERT_EQUAL(tt_json_num(json, "tokens_out"), out_total);
+	/* Four prompts of the question's tokens: no directive among them. */
+	CU_ASSERT_EQUAL(tt_json_num(json, "lm_prompt_tokens"), 4 * q_tokens);
+
+	CU_ASSERT_FATAL(start_engine("claims", NULL) == 0);
+	n_outs = 0;
+	in_stream_init(&s, 175, 0, 1, 1);
+	send_text(&s, "max_tokens: 25\n", 0, 0);
+	send_text(&s, paragraph, 0, SL_FRAG_F_END);
+	CU_ASSERT_EQUAL_FATAL(collect(1, 5000, 20), 1);
+	check_stream(out_of(175, 1), NULL, 0);
+	CU_ASSERT_EQUAL(out_of(175, 1)->tokens, 25);
+	CU_ASSERT(words_from(out_of(175, 1)->text, paragraph));
+	stop_and_stats(json, sizeof(json));
+	CU_ASSERT_EQUAL(tt_json_num(json, "length_directives"), 1);
+}
+
 /* The answer to child @child of request @req (depth 2), or NULL. */
 static const struct out_stream *
 out_child(uint64_t req, uint64_t child)
@@ -1537,6 +1617,7 @@ main(void)
 	CU_add_test(s, "--max-wait-ms: PAUSE, then OVERLOAD", test_max_wait);
 	CU_add_test(s, "encoder: batches of --batch", test_encoder_batch);
 	CU_add_test(s, "prompt over the KV budget: TOO_LONG", test_too_long);
+	CU_add_test(s, "max_tokens: N gives exactly N tokens", test_directive);
 	CU_add_test(s, "--serial-children: a request's answers in turn",
 		    test_serial_children);
 	CU_add_test(s, "SIGTERM: ABORT SHUTDOWN for answers owed",

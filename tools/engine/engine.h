@@ -118,9 +118,11 @@ struct engine_stats {
 	uint64_t ttft_count;
 	uint64_t tpot_ns_sum;
 	uint64_t tpot_count;
-	uint64_t output_ns_sum;  /* LM: input END to answer END, summed */
-	uint64_t lines_out;      /* LM: answer lines (claims, queries) */
-	uint64_t replay_unknown; /* replay: questions not in --data */
+	uint64_t output_ns_sum;     /* LM: input END to answer END, summed */
+	uint64_t lines_out;         /* LM: answer lines (claims, queries) */
+	uint64_t length_directives; /* LM: prompts with "max_tokens: N" */
+	uint64_t bad_directives;    /* LM: ... with N not 1..the maximum */
+	uint64_t replay_unknown;    /* replay: questions not in --data */
 	/* liveness */
 	uint64_t pause_changes;    /* PAUSE set or cleared */
 	uint64_t shutdown_aborts;  /* ABORT SHUTDOWN sent at SIGTERM */
@@ -136,10 +138,15 @@ struct sl_job_fifo {
 
 struct sl_prom_server;
 
+#define SL_ENGINE_STAGE_TRANSFORMS 17 /* stage ids 1..16 (SL_MAX_STAGES) */
+
 struct engine {
 	const char *name;
 	const char *stats_file;
 	enum sl_transform transform;
+	/* --transform S:NAME,...: the transform of stage S's streams (an
+	 * instance of a pool serves several stages); 0: e->transform. */
+	uint8_t stage_transform[SL_ENGINE_STAGE_TRANSFORMS];
 	enum sl_engine_role role;
 	double time_scale;
 	bool quiet;

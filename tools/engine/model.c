@@ -199,10 +199,11 @@ sl_model_corpus_words(const struct sl_corpus *c, size_t *t, size_t n,
 	return 0;
 }
 
-int
-sl_model_answer(const struct sl_corpus *c, uint64_t key, struct sl_text *out)
+/* One paragraph of @want corpus words from the line @key chooses. */
+static int
+sl_model_paragraph(const struct sl_corpus *c, uint64_t key, unsigned int want,
+		   struct sl_text *out)
 {
-	unsigned int want = sl_model_sample(&sl_model_answer_words, key, 0);
 	size_t t = sl_model_draw(key, 2) % c->n_tokens, scanned = 0;
 	unsigned int words = 0;
 	const char *text;
@@ -256,6 +257,13 @@ sl_model_answer(const struct sl_corpus *c, uint64_t key, struct sl_text *out)
 	return sl_text_append(out, "\n", 1);
 }
 
+int
+sl_model_answer(const struct sl_corpus *c, uint64_t key, struct sl_text *out)
+{
+	return sl_model_paragraph(
+		c, key, sl_model_sample(&sl_model_answer_words, key, 0), out);
+}
+
 static int
 sl_model_join(struct sl_text *out, const struct sl_model_word *w, bool first)
 {
@@ -276,9 +284,10 @@ sl_model_n_claims(unsigned int words)
 	return n > SL_MODEL_CLAIMS_MAX ? SL_MODEL_CLAIMS_MAX : (unsigned int)n;
 }
 
-int
-sl_model_claims(const char *in, size_t len, const struct sl_corpus *c,
-		uint64_t key, struct sl_text *out)
+/* @want claims (0: as many as the text's length gives). */
+static int
+sl_model_claim_lines(const char *in, size_t len, const struct sl_corpus *c,
+		     uint64_t key, unsigned int want, struct sl_text *out)
 {
 	unsigned int n_claims, i;
 	struct sl_model_words ws = {0};
@@ -287,7 +296,7 @@ sl_model_claims(const char *in, size_t len, const struct sl_corpus *c,
 
 	if (sl_model_words_of_text(&ws, in, len))
 		goto out;
-	n_claims = sl_model_n_claims((unsigned int)ws.n);
+	n_claims = want ? want : sl_model_n_claims((unsigned int)ws.n);
 	if (ws.n == 0) {
 		size_t t = sl_model_draw(key, 3) % c->n_tokens;
 
@@ -316,10 +325,19 @@ out:
 }
 
 int
-sl_model_queries(const char *in, size_t len, const struct sl_corpus *c,
-		 uint64_t key, struct sl_text *out)
+sl_model_claims(const char *in, size_t len, const struct sl_corpus *c,
+		uint64_t key, struct sl_text *out)
 {
-	unsigned int n_queries = sl_model_sample(&sl_model_n_queries, key, 0);
+	return sl_model_claim_lines(in, len, c, key, 0, out);
+}
+
+/* @want queries (0: as many as drawn). */
+static int
+sl_model_query_lines(const char *in, size_t len, const struct sl_corpus *c,
+		     uint64_t key, unsigned int want, struct sl_text *out)
+{
+	unsigned int n_queries =
+		want ? want : sl_model_sample(&sl_model_n_queries, key, 0);
 	struct sl_model_words ws = {0}, cw = {0};
 	size_t t = sl_model_draw(key, 2) % c->n_tokens, pos = 0, cpos = 0;
 	unsigned int i;
@@ -357,6 +375,147 @@ out:
 	free(ws.w);
 	free(cw.w);
 	return rc;
+}
+
+int
+sl_model_queries(const char *in, size_t len, const struct sl_corpus *c,
+		 uint64_t key, struct sl_text *out)
+{
+	return sl_model_query_lines(in, len, c, key, 0, out);
+}
+
+/* ---- the length directive ---- */
+
+static bool
+sl_model_is_blank(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+int
+sl_model_directive_parse(const char *in, size_t len,
+			 struct sl_model_directive *d)
+{
+	const size_t key_len = sizeof(SL_MAX_TOKENS_KEY) - 1;
+	size_t i = key_len, end, pos;
+	uint32_t n = 0, tokens = 0;
+
+	if (len < key_len || memcmp(in, SL_MAX_TOKENS_KEY, key_len) != 0)
+		return 0;
+	while (i < len && sl_model_is_blank(in[i]))
+		i++;
+	if (i == len || in[i] < '0' || in[i] > '9')
+		return -EINVAL;
+	while (i < len && in[i] >= '0' && in[i] <= '9') {
+		n = n * 10 + (uint32_t)(in[i++] - '0');
+		if (n > SL_MAX_TOKENS_MAX)
+			return -EINVAL;
+	}
+	while (i < len && sl_model_is_blank(in[i]))
+		i++;
+	if (i < len && in[i] == '\r')
+		i++;
+	if (i < len && in[i] != '\n')
+		return -EINVAL;
+	if (n == 0)
+		return -EINVAL;
+	end = i < len ? i + 1 : i;
+	for (pos = 0; pos < end; tokens++)
+		pos += sl_tokenize_next(in + pos, end - pos);
+	d->max_tokens = n;
+	d->tokens = tokens;
+	d->len = end;
+	return 1;
+}
+
+/*
+ * Cut @t (from byte @from on) after its @n-th token of sl_tokenize_next.
+ * Return 0, or -ENOSPC (nothing cut) if it has fewer.
+ */
+static int
+sl_model_cut_tokens(struct sl_text *t, size_t from, uint32_t n)
+{
+	size_t pos = from;
+	uint32_t k = 0;
+
+	while (k < n && pos < t->len) {
+		pos += sl_tokenize_next(t->buf + pos, t->len - pos);
+		k++;
+	}
+	if (k < n)
+		return -ENOSPC;
+	t->len = pos;
+	return 0;
+}
+
+enum sl_model_kind {
+	SL_MODEL_ANSWER,
+	SL_MODEL_CLAIMS,
+	SL_MODEL_QUERIES,
+};
+
+/*
+ * Text of @kind cut after @n tokens: drawn first with @guess units
+ * (answer words, claims or queries: each gives at least one token as a
+ * rule), doubled until there are @n tokens to cut from.
+ */
+static int
+sl_model_exact(enum sl_model_kind kind, const char *in, size_t len,
+	       const struct sl_corpus *c, uint64_t key, uint32_t n,
+	       unsigned int guess, struct sl_text *out)
+{
+	size_t start = out->len;
+	unsigned int units = guess ? guess : 1;
+
+	for (;;) {
+		int rc;
+
+		out->len = start;
+		if (kind == SL_MODEL_ANSWER)
+			rc = sl_model_paragraph(c, key, units, out);
+		else if (kind == SL_MODEL_CLAIMS)
+			rc = sl_model_claim_lines(in, len, c, key, units, out);
+		else
+			rc = sl_model_query_lines(in, len, c, key, units, out);
+		if (rc < 0)
+			return rc;
+		if (sl_model_cut_tokens(out, start, n) == 0)
+			return 0;
+		/* More units than tokens asked for and still short: the
+		 * text has run dry (an answer stops after twice the
+		 * corpus). */
+		if (units > 2 * n + 64) {
+			out->len = start;
+			return -ENOSPC;
+		}
+		units *= 2;
+	}
+}
+
+int
+sl_model_answer_tokens(const struct sl_corpus *c, uint64_t key, uint32_t n,
+		       struct sl_text *out)
+{
+	/* A word is a token or more: n words are nearly always enough. */
+	return sl_model_exact(SL_MODEL_ANSWER, NULL, 0, c, key, n, n, out);
+}
+
+int
+sl_model_claims_tokens(const char *in, size_t len, const struct sl_corpus *c,
+		       uint64_t key, uint32_t n, struct sl_text *out)
+{
+	/* At least three words and ".\n" a claim. */
+	return sl_model_exact(SL_MODEL_CLAIMS, in, len, c, key, n, n / 4 + 1,
+			      out);
+}
+
+int
+sl_model_queries_tokens(const char *in, size_t len, const struct sl_corpus *c,
+			uint64_t key, uint32_t n, struct sl_text *out)
+{
+	/* At least two words a query. */
+	return sl_model_exact(SL_MODEL_QUERIES, in, len, c, key, n, n / 3 + 1,
+			      out);
 }
 
 void

@@ -103,6 +103,52 @@ int sl_model_claims(const char *in, size_t len, const struct sl_corpus *c,
 int sl_model_queries(const char *in, size_t len, const struct sl_corpus *c,
 		     uint64_t key, struct sl_text *out);
 
+/* ---- the length directive (sluice.h, SL_MAX_TOKENS_KEY) ---- */
+
+struct sl_model_directive {
+	uint32_t max_tokens; /* the answer's length, in tokens */
+	uint32_t tokens;     /* tokens of the line itself (sl_tokenize_next) */
+	size_t len;          /* bytes of the line, its newline included */
+};
+
+/**
+ * sl_model_directive_parse - read the length directive that may open the
+ * @len bytes at @in: a first line "max_tokens:", spaces or tabs, N in
+ * decimal (1 to SL_MAX_TOKENS_MAX), spaces or tabs, then "\n", "\r\n"
+ * or the end of the input. Case and spelling are exact; nothing may
+ * come before it.
+ * Return: 0 when @in does not open with "max_tokens:" (no directive:
+ * @d untouched), 1 with @d filled, -EINVAL when it does but the rest of
+ * the line is not a number in range.
+ */
+int sl_model_directive_parse(const char *in, size_t len,
+			     struct sl_model_directive *d);
+
+/**
+ * sl_model_answer_tokens - the answer role's text for a directive of @n
+ * tokens: the paragraph sl_model_answer() would write under @key,
+ * continued past its drawn length as far as needed (corpus text on from
+ * where it goes, line breaks folded) and cut after exactly @n tokens of
+ * sl_tokenize_next. An answer cut short ends where its last token does,
+ * as a model stopped by max_tokens does: no "\n" unless that token is.
+ * Return 0, -ENOMEM, or -ENOSPC if the corpus cannot give @n tokens.
+ */
+int sl_model_answer_tokens(const struct sl_corpus *c, uint64_t key, uint32_t n,
+			   struct sl_text *out);
+
+/**
+ * sl_model_claims_tokens / sl_model_queries_tokens - likewise for the
+ * claims and queries roles: their lines as sl_model_claims() and
+ * sl_model_queries() draw them, as many more as needed, cut after exactly
+ * @n tokens. Return 0, -ENOMEM or -ENOSPC.
+ */
+int sl_model_claims_tokens(const char *in, size_t len,
+			   const struct sl_corpus *c, uint64_t key, uint32_t n,
+			   struct sl_text *out);
+int sl_model_queries_tokens(const char *in, size_t len,
+			    const struct sl_corpus *c, uint64_t key, uint32_t n,
+			    struct sl_text *out);
+
 /* ---- retrieval: BM25, query encoder, reranker ---- */
 
 #define SL_MODEL_DOCS 50 /* candidate documents scored per query */

@@ -58,8 +58,10 @@
 #include "engine.h"
 #include "http.h"
 
-/* Longest prompt an LM accepts (its context window, in bytes). */
-#define ENGINE_PROMPT_MAX (64u * 1024u)
+/* Longest prompt an LM accepts (its context window, in bytes): room for
+ * the longest prompt sluicegen --trace sends (GEN_TRACE_CONTEXT_MAX,
+ * 16,000 corpus tokens: at most 88,171 bytes of tools/data/corpus.txt). */
+#define ENGINE_PROMPT_MAX (128u * 1024u)
 /* Input text held by all open streams together. */
 #define ENGINE_TEXT_BUDGET (64ull * 1024ull * 1024ull)
 
@@ -467,29 +469,63 @@ replay_token(struct engine *e, struct sl_job *j, bool last)
 	job_send(e, j, tok, len, n, last ? SL_FRAG_F_END : 0, 0);
 }
 
+/*
+ * @j's answer into j->text, keyed by its prompt under --seed. A prompt
+ * that opens with the length directive (sluice.h) is answered with
+ * exactly the tokens it asks for; the line is an API parameter, not
+ * prompt: the text is keyed and read without it and its tokens are not
+ * prefilled. replay answers what was recorded for the whole prompt.
+ */
+static int
+lm_text(struct engine *e, struct sl_job *j)
+{
+	struct sl_model_directive d = {0};
+	const char *in = j->in.buf;
+	size_t len = j->in.len;
+	uint64_t key;
+	int rc = 0;
+
+	if (e->role != SL_ENGINE_ROLE_REPLAY)
+		rc = sl_model_directive_parse(in, len, &d);
+	if (rc < 0) {
+		e->st.bad_directives++;
+		return rc;
+	}
+	if (rc > 0) {
+		e->st.length_directives++;
+		in += d.len;
+		len -= d.len;
+		j->in_tokens =
+			j->in_tokens > d.tokens ? j->in_tokens - d.tokens : 0;
+	}
+	key = sl_model_key(in, len, e->m.seed);
+	switch (e->role) {
+	case SL_ENGINE_ROLE_ANSWER:
+		if (d.max_tokens)
+			return sl_model_answer_tokens(e->corpus, key,
+						      d.max_tokens, &j->text);
+		return sl_model_answer(e->corpus, key, &j->text);
+	case SL_ENGINE_ROLE_CLAIMS:
+		if (d.max_tokens)
+			return sl_model_claims_tokens(in, len, e->corpus, key,
+						      d.max_tokens, &j->text);
+		return sl_model_claims(in, len, e->corpus, key, &j->text);
+	case SL_ENGINE_ROLE_REPLAY:
+		return replay_answer(e, j, key);
+	default:
+		if (d.max_tokens)
+			return sl_model_queries_tokens(in, len, e->corpus, key,
+						       d.max_tokens, &j->text);
+		return sl_model_queries(in, len, e->corpus, key, &j->text);
+	}
+}
+
 /* The prompt is complete: write the answer, then queue for the loop. */
 static void
 lm_start(struct engine *e, struct sl_job *j, uint64_t now)
 {
-	uint64_t key = sl_model_key(j->in.buf, j->in.len, e->m.seed);
-	int rc;
+	int rc = lm_text(e, j);
 
-	switch (e->role) {
-	case SL_ENGINE_ROLE_ANSWER:
-		rc = sl_model_answer(e->corpus, key, &j->text);
-		break;
-	case SL_ENGINE_ROLE_CLAIMS:
-		rc = sl_model_claims(j->in.buf, j->in.len, e->corpus, key,
-				     &j->text);
-		break;
-	case SL_ENGINE_ROLE_REPLAY:
-		rc = replay_answer(e, j, key);
-		break;
-	default:
-		rc = sl_model_queries(j->in.buf, j->in.len, e->corpus, key,
-				      &j->text);
-		break;
-	}
 	e->text_bytes -= j->in.len;
 	sl_text_free(&j->in);
 	j->end_ns = now;

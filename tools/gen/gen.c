@@ -92,6 +92,15 @@ ids:
 		if (g->questions == NULL)
 			return -1;
 	}
+	if (g->o.trace_path != NULL) {
+		char err[512];
+
+		g->trace = gen_trace_load(g->o.trace_path, err, sizeof(err));
+		if (g->trace == NULL) {
+			fprintf(stderr, "sluicegen: %s\n", err);
+			return -1;
+		}
+	}
 	return 0;
 }
 
@@ -112,6 +121,7 @@ gen_teardown(struct gen *g)
 	sl_sock_close(g->sock);
 	sl_corpus_free(g->corpus);
 	gen_questions_free(g->questions);
+	gen_trace_free(g->trace);
 }
 
 /*

@@ -3,9 +3,9 @@
  * gen.h - sluicegen's parts, private to tools/sluicegen.c (main and
  * signals) and tools/gen/: options (opts.c); the socket, loss repair and
  * report pieces both modes share (gen.c); --mode transform
- * (transform.c); --mode pipeline (pipeline.c); the DPDK mode,
- * --dpdk-iface/--dpdk-vdev (dpdk.c). The tests in tests/tools/test_gen*.c
- * call them directly.
+ * (transform.c); --mode pipeline (pipeline.c) and its --trace (trace.c);
+ * the DPDK mode, --dpdk-iface/--dpdk-vdev (dpdk.c). The tests in
+ * tests/tools/test_gen*.c and test_trace.c call them directly.
  */
 #ifndef SL_GEN_H
 #define SL_GEN_H
@@ -81,6 +81,9 @@ struct gen_opts {
 	uint64_t id_prefix;     /* high 32 bits of request ids */
 	bool have_id_prefix;
 	const char *questions_path; /* --questions: JSON lines */
+	const char *trace_path;     /* --trace: an Azure LLM trace (CSV) */
+	double trace_speedup;       /* --trace-speedup: time divided by it */
+	double trace_start;         /* --trace-start: trace seconds skipped */
 	/* DPDK mode (dpdk.c) */
 	const char *dpdk_iface;  /* net_af_packet on this interface */
 	const char *dpdk_vdev;   /* or any vdev, e.g. net_af_xdp0,iface=IF */
@@ -110,6 +113,58 @@ struct gen_questions {
 	struct gen_question *q;
 	size_t n;
 };
+
+/* ---- --trace (trace.c) ---- */
+
+#define GEN_TRACE_HEADER "TIMESTAMP,ContextTokens,GeneratedTokens"
+#define GEN_TRACE_ROWS_MAX (1u << 20)
+/* Prompt tokens of a row (the traces' longest is 14,050): with the
+ * directive's 4, at GEN_TRACE_TOKENS_PER_FRAG a fragment, the longest
+ * prompt is 251 fragments, fewer than the 256 of a stream libsluice keeps
+ * for sluiced's NACKs (SL_REL_TX_WINDOW_MAX): any of them can be sent
+ * again. */
+#define GEN_TRACE_CONTEXT_MAX 16000
+/* Answer tokens of a row: what the length directive may ask. */
+#define GEN_TRACE_GENERATED_MAX SL_MAX_TOKENS_MAX
+#define GEN_TRACE_LINE_MAX 255            /* bytes, without the newline */
+#define GEN_TRACE_SPAN_MAX_S (31 * 86400) /* last row after the first */
+#define GEN_TRACE_TOKENS_PER_FRAG 64      /* --tokens-per-fragment */
+
+struct gen_trace_row {
+	uint64_t off_ns;    /* arrival, after the first row's */
+	uint32_t context;   /* ContextTokens: the prompt's tokens */
+	uint32_t generated; /* GeneratedTokens: the answer's (max_tokens) */
+};
+
+struct gen_trace {
+	struct gen_trace_row *rows;
+	size_t n;
+};
+
+/* Sends and empties @tx (a prompt longer than a burst); 0 or -errno. */
+typedef int (*gen_flush_fn)(void *ctx, struct sl_burst *tx);
+
+/**
+ * gen_trace_load - read a trace: the header GEN_TRACE_HEADER (a UTF-8 BOM
+ * before it allowed), then rows "YYYY-MM-DD HH:MM:SS[.fraction],C,G"
+ * (a zone "Z" or "+HH:MM" may follow the time), LF or CRLF, blank lines
+ * skipped; times never go back, the last within GEN_TRACE_SPAN_MAX_S of
+ * the first; C in 1..GEN_TRACE_CONTEXT_MAX, G in
+ * 1..GEN_TRACE_GENERATED_MAX; at most GEN_TRACE_ROWS_MAX rows of at most
+ * GEN_TRACE_LINE_MAX bytes.
+ * Return the rows, or NULL with "FILE:LINE: FIELD: what" in @err.
+ */
+struct gen_trace *gen_trace_load(const char *path, char *err, size_t errlen);
+void gen_trace_free(struct gen_trace *t);
+uint64_t gen_trace_at(const struct gen_trace *t, size_t first, size_t k,
+		      double speedup);
+int gen_trace_plan(const struct gen_trace *t, double speedup, double start_s,
+		   double duration, uint64_t max, size_t *first, size_t *n);
+size_t gen_trace_directive(uint32_t generated, char *buf, size_t cap);
+int gen_trace_prompt(const struct sl_corpus *c, size_t q_off,
+		     const struct gen_trace_row *row, uint32_t per_frag,
+		     struct sl_stream_tx *stream, struct sl_burst *tx,
+		     uint64_t now, gen_flush_fn flush, void *ctx);
 
 struct gen_request {
 	struct sl_stream_tx tx;
@@ -168,6 +223,7 @@ struct gen {
 	struct sl_hist req_lat;
 	uint64_t first_send_ns, last_send_ns;
 	struct gen_questions *questions; /* --questions, else NULL */
+	struct gen_trace *trace;         /* --trace, else NULL */
 };
 
 /* Set by SIGINT and SIGTERM (sluicegen.c): both modes stop sending. */
@@ -247,8 +303,9 @@ struct gen_preq {
 	uint64_t sent_ns;     /* first fragment of the question sent */
 	uint64_t first_rx_ns; /* first fragment of the result received */
 	uint64_t done_ns;
-	size_t q_off;  /* first corpus token of the question */
-	uint8_t state; /* enum gen_preq_state */
+	size_t q_off;    /* first corpus token of the question */
+	uint32_t tokens; /* result tokens received */
+	uint8_t state;   /* enum gen_preq_state */
 	uint8_t abort_reason;
 	bool have_end;
 	uint32_t end_seq;
@@ -275,6 +332,7 @@ struct gen_prun_counters {
 	uint64_t fragments;
 	uint64_t fragments_received;
 	uint64_t result_bytes;
+	uint64_t result_tokens; /* of the completed results */
 };
 
 /* One run at one request rate. */
@@ -291,6 +349,8 @@ struct gen_prun {
 	struct sl_hist first_lat; /* question sent -> first result fragment */
 	uint64_t start_ns, end_ns;
 	uint64_t first_send_ns, last_send_ns, last_done_ns;
+	uint64_t send_lag_max_ns; /* latest send after its due time */
+	size_t trace_first;       /* --trace: the run's first row */
 	const struct gen_questions *questions; /* --questions: for the dump */
 	struct sl_rel_counters rel_base; /* repair counters at the start */
 };

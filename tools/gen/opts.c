@@ -48,6 +48,15 @@ usage(FILE *f)
 		"       [--corpus FILE | --questions FILE.jsonl] [--seed S]"
 		" [--json] [--check]\n"
 		"       [--quiet]\n"
+		"       sluicegen --trace FILE.csv --server IP:PORT [--bind IP]"
+		" [--pipeline ID]\n"
+		"       [--tenant T] [--trace-speedup X] [--trace-start SEC]"
+		" [--duration SEC]\n"
+		"       [--requests R] [--tokens-per-fragment K]"
+		" [--drain-ms MS] [--dump FILE]\n"
+		"       [--times FILE] [--id-prefix N] [--corpus FILE]"
+		" [--seed S] [--json]\n"
+		"       [--check] [--quiet]\n"
 		"       sluicegen (--dpdk-iface IF | --dpdk-vdev SPEC)"
 		" --server IP:PORT --bind IP[:PORT]\n"
 		"       --instance IP:PORT [--dst-mac MAC] [--lcores LIST]"
@@ -82,6 +91,17 @@ usage(FILE *f)
 		"  unless --duration/--requests stop sooner; its dump lines"
 		" are\n"
 		"  \"<index>\\t<id>\\t<flags>\\t<escaped text>\"\n"
+		"trace mode (--mode pipeline): one request a row of an Azure"
+		" LLM inference\n"
+		"  trace (" GEN_TRACE_HEADER "), due at\n"
+		"  (its time - the first replayed row's) / --trace-speedup"
+		" (1), open loop,\n"
+		"  from the first row at or after --trace-start trace seconds"
+		" (0), until\n"
+		"  --duration or --requests; its prompt is the line"
+		" \"" SL_MAX_TOKENS_KEY " G\"\n"
+		"  (GeneratedTokens) and ContextTokens corpus tokens;"
+		" --tokens-per-fragment 64\n"
 		"DPDK mode: the generator owns a DPDK port (EAL --no-huge"
 		" --no-pci, one lcore)\n"
 		"  and plays client (--bind, port 40000 by default) and"
@@ -256,6 +276,65 @@ gen_check_dpdk(struct gen_opts *o, const char *bind, const char *instance,
 	return 0;
 }
 
+/* Whether option @name of the @n entries of @spec was on the line. */
+static bool
+gen_opt_seen(const struct sl_opt_spec *spec, const bool *seen, unsigned int n,
+	     const char *name)
+{
+	for (unsigned int i = 0; i < n; i++)
+		if (strcmp(spec[i].name, name) == 0)
+			return seen[i];
+	return false;
+}
+
+/*
+ * The checks of --trace (pipeline mode); -EINVAL after a message. The
+ * trace is the schedule and the lengths: what sets them otherwise is
+ * refused.
+ */
+static int
+gen_check_trace(struct gen_opts *o, const struct sl_opt_spec *spec,
+		const bool *seen, unsigned int n, bool have_duration,
+		bool have_drain, bool have_tokens)
+{
+	static const char *const not_with[] = {
+		"request-rate",    "sweep",   "sweep-duration",
+		"sweep-pause-ms",  "arrival", "questions",
+		"question-tokens",
+	};
+
+	if (o->trace_path == NULL) {
+		fprintf(stderr, "sluicegen: --%s needs --trace\n",
+			gen_opt_seen(spec, seen, n, "trace-speedup")
+				? "trace-speedup"
+				: "trace-start");
+		return -EINVAL;
+	}
+	for (unsigned int i = 0; i < sizeof(not_with) / sizeof(not_with[0]);
+	     i++) {
+		if (gen_opt_seen(spec, seen, n, not_with[i])) {
+			fprintf(stderr,
+				"sluicegen: --%s is not for --trace (the trace "
+				"gives arrivals and lengths)\n",
+				not_with[i]);
+			return -EINVAL;
+		}
+	}
+	if (have_duration && o->duration <= 0) {
+		fprintf(stderr, "sluicegen: --duration must be above 0\n");
+		return -EINVAL;
+	}
+	/* The file is the schedule's length unless --duration or
+	 * --requests cut it short. */
+	if (!have_duration)
+		o->duration = 1e9;
+	if (!have_drain)
+		o->drain_ms = 30000;
+	if (!have_tokens)
+		o->tokens = GEN_TRACE_TOKENS_PER_FRAG;
+	return 0;
+}
+
 int
 gen_parse_args(struct gen_opts *o, int argc, char **argv)
 {
@@ -315,6 +394,11 @@ gen_parse_args(struct gen_opts *o, int argc, char **argv)
 			   .given = &o->have_id_prefix, .tag = GEN_IN_PIPELINE),
 		SL_OPT_S("questions", &o->questions_path,
 			 .tag = GEN_IN_PIPELINE),
+		SL_OPT_S("trace", &o->trace_path, .tag = GEN_IN_PIPELINE),
+		SL_OPT_D("trace-speedup", &o->trace_speedup, 0.001, 1e6,
+			 .tag = GEN_IN_PIPELINE),
+		SL_OPT_D("trace-start", &o->trace_start, 0,
+			 GEN_TRACE_SPAN_MAX_S, .tag = GEN_IN_PIPELINE),
 		SL_OPT_S("dpdk-iface", &o->dpdk_iface, .tag = GEN_IN_DPDK),
 		SL_OPT_S("dpdk-vdev", &o->dpdk_vdev, .tag = GEN_IN_DPDK),
 		SL_OPT_S("instance", &instance, .tag = GEN_IN_DPDK),
@@ -361,6 +445,7 @@ gen_parse_args(struct gen_opts *o, int argc, char **argv)
 	o->capacity_max = 5e6;
 	o->capacity_trial = 2;
 	o->capacity_step = 1.05;
+	o->trace_speedup = 1;
 	first = sl_opt_parse("sluicegen", argc, argv, spec, N_SPEC, seen);
 	if (first < 0) /* it said why */
 		return -EINVAL;
@@ -395,6 +480,9 @@ gen_parse_args(struct gen_opts *o, int argc, char **argv)
 		}
 		mode = "dpdk";
 	}
+	/* So does a trace, unless --mode says otherwise (and fails below). */
+	if (o->trace_path != NULL && mode == NULL)
+		mode = "pipeline";
 	o->tenant = (uint16_t)tenant;
 	if (gen_parse_values(o, server, bind, expect, mode, arrival, sweep) < 0)
 		return -EINVAL;
@@ -449,6 +537,11 @@ gen_parse_args(struct gen_opts *o, int argc, char **argv)
 			transform_only);
 		return -EINVAL;
 	}
+	if (o->trace_path != NULL ||
+	    gen_opt_seen(spec, seen, N_SPEC, "trace-speedup") ||
+	    gen_opt_seen(spec, seen, N_SPEC, "trace-start"))
+		return gen_check_trace(o, spec, seen, N_SPEC, have_duration,
+				       have_drain, have_tokens);
 	if (!have_request_rate && o->n_sweep == 0) {
 		fprintf(stderr,
 			"sluicegen: --mode pipeline needs --request-rate or "

@@ -470,6 +470,7 @@ gen_preq_store(struct gen_preq *r, const struct sl_frag_view *v)
 	while (sl_token_next(&it, &tok)) {
 		memcpy(r->text + r->text_len, tok.text, tok.len);
 		r->text_len += tok.len;
+		r->tokens++;
 	}
 	if (r->n_pieces > 0 && r->pieces[r->n_pieces - 1].seq > v->hdr.seq)
 		r->pieces_sorted = false;
@@ -589,6 +590,7 @@ gen_prun_take(struct gen *g, struct gen_prun *run,
 		gen_prun_close(run, r, GEN_PREQ_DONE, now);
 		run->c.completed++;
 		run->c.result_bytes += r->text_len;
+		run->c.result_tokens += r->tokens;
 		sl_hist_record(&run->lat, now - r->sent_ns);
 		run->last_done_ns = now;
 		if (g->o.dump_path == NULL) {
@@ -653,10 +655,28 @@ gen_prun_question_text(struct gen *g, const struct gen_question *q,
 	return (int)frags;
 }
 
+static int gen_prun_flush(struct gen *g, struct gen_prun *run,
+			  struct sl_burst *tx);
+
+struct gen_prun_flush_ctx {
+	struct gen *g;
+	struct gen_prun *run;
+};
+
+/* gen_trace_prompt's flush: a prompt longer than a burst. */
+static int
+gen_prun_flush_cb(void *arg, struct sl_burst *tx)
+{
+	struct gen_prun_flush_ctx *c = arg;
+
+	return gen_prun_flush(c->g, c->run, tx) < 0 ? -EIO : 0;
+}
+
 /*
  * Build request @idx's question into @tx: K tokens a fragment (fewer
  * when they do not fit one), END on the last. Return the fragment
- * count, or a negative errno.
+ * count, or a negative errno. A --trace prompt may take several bursts:
+ * @tx is sent each time it fills.
  */
 static int
 gen_prun_question(struct gen *g, struct gen_prun *run, uint64_t idx,
@@ -672,6 +692,14 @@ gen_prun_question(struct gen *g, struct gen_prun *run, uint64_t idx,
 	if (g->questions != NULL)
 		return gen_prun_question_text(g, &g->questions->q[idx], &stream,
 					      tx, now);
+	if (g->trace != NULL) {
+		struct gen_prun_flush_ctx c = {g, run};
+
+		return gen_trace_prompt(g->corpus, r->q_off,
+					&g->trace->rows[run->trace_first + idx],
+					g->o.tokens, &stream, tx, now,
+					gen_prun_flush_cb, &c);
+	}
 	while (done < g->o.question_tokens) {
 		struct sl_dgram *d = &tx->d[tx->n];
 		uint32_t in_frag = 0;
@@ -746,6 +774,45 @@ gen_prun_flush(struct gen *g, struct gen_prun *run, struct sl_burst *tx)
 	return 0;
 }
 
+/*
+ * --trace: the run replays the rows gen_trace_plan picks, request i the
+ * row first + i, due gen_trace_at; its rate is the trace's, (rows - 1) /
+ * (last due - first due). Request i's question starts where row
+ * first + i's always does.
+ */
+static int
+gen_prun_setup_trace(struct gen *g, struct gen_prun *run, double duration)
+{
+	const struct gen_trace *t = g->trace;
+	size_t first, n, i;
+	uint64_t last;
+
+	if (gen_trace_plan(t, g->o.trace_speedup, g->o.trace_start, duration,
+			   g->o.requests, &first, &n) < 0) {
+		fprintf(stderr,
+			"sluicegen: --trace-start %.3f: the trace's last "
+			"row is at %.3f s\n",
+			g->o.trace_start,
+			(double)t->rows[t->n - 1].off_ns / 1e9);
+		return -ERANGE;
+	}
+	run->req = calloc(n ? n : 1, sizeof(run->req[0]));
+	if (run->req == NULL)
+		return -ENOMEM;
+	run->n = n;
+	run->trace_first = first;
+	for (i = 0; i < n; i++) {
+		run->req[i].at_ns =
+			gen_trace_at(t, first, first + i, g->o.trace_speedup);
+		run->req[i].q_off = gen_question_offset(g->o.seed, first + i,
+							g->corpus->n_tokens);
+	}
+	last = n ? run->req[n - 1].at_ns : 0;
+	run->rate =
+		n > 1 && last > 0 ? (double)(n - 1) / ((double)last / 1e9) : 0;
+	return 0;
+}
+
 static int
 gen_prun_setup(struct gen *g, struct gen_prun *run, double rate, uint32_t index,
 	       double duration)
@@ -756,6 +823,13 @@ gen_prun_setup(struct gen *g, struct gen_prun *run, double rate, uint32_t index,
 	run->rate = rate;
 	run->index = index;
 	run->questions = g->questions;
+	if (g->trace != NULL) {
+		int rc = gen_prun_setup_trace(g, run, duration);
+
+		if (rc < 0)
+			return rc;
+		goto ids;
+	}
 	max = g->o.requests;
 	if (g->questions != NULL && (max == 0 || max > g->questions->n))
 		max = g->questions->n;
@@ -778,6 +852,7 @@ gen_prun_setup(struct gen *g, struct gen_prun *run, double rate, uint32_t index,
 			gen_question_offset(g->o.seed, i, g->corpus->n_tokens);
 	}
 	free(at);
+ids:
 	/* Fresh ids for every run of a sweep: late results of one rate
 	 * cannot be taken for the next one's. */
 	run->id_hi = (g->id_prefix >> 32) + index;
@@ -808,31 +883,38 @@ gen_prun_run(struct gen *g, struct gen_prun *run)
 		while (!gen_stop && run->next < run->n &&
 		       run->req[run->next].at_ns <= now - start) {
 			struct gen_preq *r = &run->req[run->next];
+			/* A trace prompt fills and sends bursts itself. */
 			uint32_t need =
 				g->questions != NULL
 					? g->questions->q[run->next].frags
-					: g->o.question_tokens;
+				: g->trace != NULL ? 1
+						   : g->o.question_tokens;
+			uint64_t idx = run->next;
 			int rc;
 
 			if (tx.n + need > SL_BURST_MAX &&
 			    gen_prun_flush(g, run, &tx) < 0)
 				return -1;
-			rc = gen_prun_question(g, run, run->next, &tx, now);
-			if (rc < 0) {
-				fprintf(stderr,
-					"sluicegen: cannot build the question "
-					"of request %" PRIu64 ": %s\n",
-					run->next, strerror(-rc));
-				return -1;
-			}
+			/* Open before it is built: what comes back while
+			 * a long prompt is sent (an ABORT) is its own. */
 			r->sent_ns = now;
 			r->state = GEN_PREQ_OPEN;
 			if (run->first_send_ns == 0)
 				run->first_send_ns = now;
 			run->last_send_ns = now;
+			if (now - start - r->at_ns > run->send_lag_max_ns)
+				run->send_lag_max_ns = now - start - r->at_ns;
 			run->next++;
 			run->n_open++;
 			run->c.requests++;
+			rc = gen_prun_question(g, run, idx, &tx, now);
+			if (rc < 0) {
+				fprintf(stderr,
+					"sluicegen: cannot build the question "
+					"of request %" PRIu64 ": %s\n",
+					idx, strerror(-rc));
+				return -1;
+			}
 		}
 		if (tx.n > 0 && gen_prun_flush(g, run, &tx) < 0)
 			return -1;
@@ -889,6 +971,69 @@ gen_prun_achieved(const struct gen_prun *run)
 	return (double)run->c.completed / span;
 }
 
+/* --trace: what a run replayed, beside what the trace asked. */
+struct gen_trace_report {
+	uint64_t context_tokens; /* prompts sent, corpus tokens */
+	uint64_t max_tokens;     /* answer tokens they asked for */
+	double sent_rps;         /* (requests - 1) / first to last send */
+	double lag_max_ms;       /* latest send after its due time */
+};
+
+static void
+gen_trace_report(const struct gen *g, const struct gen_prun *run,
+		 struct gen_trace_report *t)
+{
+	uint64_t span = run->last_send_ns - run->first_send_ns;
+
+	memset(t, 0, sizeof(*t));
+	for (uint64_t i = 0; i < run->next; i++) {
+		const struct gen_trace_row *row =
+			&g->trace->rows[run->trace_first + i];
+
+		t->context_tokens += row->context;
+		t->max_tokens += row->generated;
+	}
+	if (run->c.requests > 1 && span > 0)
+		t->sent_rps =
+			(double)(run->c.requests - 1) / ((double)span / 1e9);
+	t->lag_max_ms = (double)run->send_lag_max_ns / 1e6;
+}
+
+static void
+gen_trace_json(FILE *f, const struct gen *g, const struct gen_prun *run)
+{
+	struct gen_trace_report t;
+
+	gen_trace_report(g, run, &t);
+	fprintf(f,
+		", \"trace\": {\"rows_in_file\": %zu, \"first_row\": %zu"
+		", \"rows\": %" PRIu64 ", \"speedup\": %g"
+		", \"trace_rps\": %.3f, \"sent_rps\": %.3f"
+		", \"send_lag_max_ms\": %.3f, \"context_tokens\": %" PRIu64
+		", \"max_tokens\": %" PRIu64 ", \"result_tokens\": %" PRIu64
+		"}",
+		g->trace->n, run->trace_first, run->c.requests,
+		g->o.trace_speedup, run->rate, t.sent_rps, t.lag_max_ms,
+		t.context_tokens, t.max_tokens, run->c.result_tokens);
+}
+
+static void
+gen_trace_text(const struct gen *g, const struct gen_prun *run)
+{
+	struct gen_trace_report t;
+
+	gen_trace_report(g, run, &t);
+	printf("  trace: %" PRIu64 " rows replayed (rows %zu..%zu of %zu), "
+	       "trace %.2f req/s, sent %.2f req/s, achieved %.2f req/s, "
+	       "send lag max %.1f ms\n"
+	       "  tokens: %" PRIu64 " prompt, %" PRIu64 " asked, %" PRIu64
+	       " received\n",
+	       run->c.requests, run->trace_first,
+	       run->trace_first + (run->next ? run->next - 1 : 0), g->trace->n,
+	       run->rate, t.sent_rps, gen_prun_achieved(run), t.lag_max_ms,
+	       t.context_tokens, t.max_tokens, run->c.result_tokens);
+}
+
 static void
 gen_prun_json(FILE *f, const struct gen *g, const struct gen_prun *run)
 {
@@ -903,8 +1048,11 @@ gen_prun_json(FILE *f, const struct gen *g, const struct gen_prun *run)
 		", \"offered_rps\": %.3f, \"achieved_rps\": %.3f"
 		", \"requests\": %" PRIu64 ", \"completed\": %" PRIu64
 		", \"aborted\": %" PRIu64 ", \"aborted_by_reason\": {",
-		g->o.poisson ? "poisson" : "constant", run->rate,
-		gen_prun_achieved(run), c->requests, c->completed, c->aborted);
+		g->trace != NULL ? "trace"
+		: g->o.poisson   ? "poisson"
+				 : "constant",
+		run->rate, gen_prun_achieved(run), c->requests, c->completed,
+		c->aborted);
 	for (k = 0; k <= SL_ABORT_MAX; k++) {
 		if (c->aborted_by[k] == 0)
 			continue;
@@ -936,6 +1084,8 @@ gen_prun_json(FILE *f, const struct gen *g, const struct gen_prun *run)
 		dur > 0 ? (double)c->fragments_received / dur : 0, dur,
 		(double)(run->last_send_ns - run->first_send_ns) / 1e9,
 		g->o.question_tokens, g->o.seed);
+	if (g->trace != NULL)
+		gen_trace_json(f, g, run);
 	fprintf(f, ", \"rel\": ");
 	sl_rel_counters_json(f, sl_rel_counters(g->rel), &run->rel_base);
 	fputc('}', f);
@@ -992,7 +1142,16 @@ gen_pipeline_main(struct gen *g)
 	double duration = g->o.n_sweep ? g->o.sweep_duration : g->o.duration;
 	bool failed = false;
 
-	if (!g->o.quiet && !g->o.json) {
+	if (!g->o.quiet && !g->o.json && g->trace != NULL) {
+		printf("sluicegen: pipeline %u, trace %s (%zu rows), speed-up "
+		       "%g, from %.3f trace s, %u tokens a fragment, seed "
+		       "%" PRIu64 "\n",
+		       g->o.pipeline, g->o.trace_path, g->trace->n,
+		       g->o.trace_speedup, g->o.trace_start, g->o.tokens,
+		       g->o.seed);
+		gen_prun_table_header();
+		fflush(stdout);
+	} else if (!g->o.quiet && !g->o.json) {
 		printf("sluicegen: pipeline %u, %s arrivals, %u-token "
 		       "questions, %.1f s per rate, seed %" PRIu64 "\n",
 		       g->o.pipeline, g->o.poisson ? "poisson" : "constant",
@@ -1009,9 +1168,12 @@ gen_pipeline_main(struct gen *g)
 
 		rc = gen_prun_setup(g, &run, rates[i], i, duration);
 		if (rc < 0) {
-			fprintf(stderr,
-				"sluicegen: cannot plan %.3f req/s: %s\n",
-				rates[i], strerror(-rc));
+			if (rc != -ERANGE) /* --trace-start said why */
+				fprintf(stderr,
+					"sluicegen: cannot plan %.3f req/s: "
+					"%s\n",
+					rates[i], strerror(-rc));
+			gen_prun_free(&run);
 			return 1;
 		}
 		if (gen_prun_run(g, &run) < 0) {
@@ -1058,6 +1220,8 @@ gen_pipeline_main(struct gen *g)
 				printf("\n");
 		} else if (!g->o.quiet) {
 			gen_prun_table_row(&run);
+			if (g->trace != NULL)
+				gen_trace_text(g, &run);
 			gen_text_rel(sl_rel_counters(g->rel), &run.rel_base);
 		}
 		fflush(stdout);

@@ -660,6 +660,17 @@ sl_corpus_token_text(const struct sl_corpus *c, size_t i)
  */
 void sl_corpus_free(struct sl_corpus *c);
 
+/*
+ * The length directive: a request whose text opens with the line
+ * "max_tokens: N" (N decimal, 1 to SL_MAX_TOKENS_MAX) asks for an answer
+ * of exactly N tokens, as an OpenAI client asks with its max_tokens (and
+ * vLLM's benchmarks with ignore_eos). The wire has no field for it: the
+ * text says it. sluicegen --trace writes it; sluice-engine's LM roles
+ * honour it (tools/engine/README.md, "The length directive").
+ */
+#define SL_MAX_TOKENS_KEY "max_tokens:"
+#define SL_MAX_TOKENS_MAX 8192
+
 /* ------------------------------------------------------------------ */
 /* Growable text                                                       */
 /* ------------------------------------------------------------------ */
