@@ -15,6 +15,7 @@
 #include "sl_confine.h"
 #include "sl_config.h"
 #include "sl_ctl.h"
+#include "sl_sched.h"
 #include "sl_guard.h"
 #include "sl_op.h"
 #include "sl_stats.h"
@@ -344,6 +345,68 @@ ctl_apply(void *ctx, const char *yaml, size_t len, const char *name,
 	return 0;
 }
 
+/* The scheduler's observations (sl_sched.h) into the stages of @out. */
+static int
+observed_msg(struct sl_api_arena *a, const struct sl_ctl *ctl,
+	     Sluice__V1__PipelineList *out)
+{
+	const struct sl_config *cfg = ctl->cfg;
+
+	if (ctl->sched == NULL)
+		return 0;
+	for (size_t k = 0; k < out->n_pipelines; k++) {
+		Sluice__V1__Pipeline *pm = out->pipelines[k];
+		const struct sl_pipeline_cfg *pl = NULL;
+		uint16_t p;
+
+		for (p = 0; p < cfg->n_pipelines && pl == NULL; p++)
+			if (strcmp(cfg->pipelines[p].name, pm->name) == 0)
+				pl = &cfg->pipelines[p];
+		if (pl == NULL)
+			continue;
+		p--;
+		for (uint16_t s = 0; s < pl->n_stages && s < pm->n_stages;
+		     s++) {
+			const struct sl_stage_cfg *st = &pl->stages[s];
+			const struct sl_sched_stage *ob =
+				&ctl->sched->stage[p][s];
+			Sluice__V1__Stage *sm = pm->stages[s];
+
+			sm->observed_answers = ob->answers;
+			if (ob->answers != 0) {
+				sm->observed_mean_ms = (double)ob->time_us_sum /
+						       (double)ob->answers /
+						       1000.0;
+				sm->observed_p50_ms =
+					sl_sched_stage_percentile(ob, 0.5) /
+					1000.0;
+				sm->observed_p99_ms =
+					sl_sched_stage_percentile(ob, 0.99) /
+					1000.0;
+				sm->observed_fragments_mean =
+					(double)ob->fragments_sum /
+					(double)ob->answers;
+			}
+			sm->n_instance_outstanding = st->n_instances;
+			sm->instance_outstanding =
+				sl_api_new(a, uint64_t, st->n_instances);
+			if (st->n_instances != 0 &&
+			    sm->instance_outstanding == NULL)
+				return -ENOMEM;
+			for (uint16_t i = 0; i < st->n_instances; i++) {
+				const struct sl_sched_inst *si =
+					&ctl->sched->inst[st->instances[i].uid];
+				uint64_t done = si->ended + si->aborted;
+
+				sm->instance_outstanding[i] =
+					si->routed > done ? si->routed - done
+							  : 0;
+			}
+		}
+	}
+	return 0;
+}
+
 static int
 ctl_get_pipelines(void *ctx, const char *name, Sluice__V1__PipelineList *out,
 		  struct sl_api_arena *a, struct sl_api_error *err)
@@ -351,7 +414,8 @@ ctl_get_pipelines(void *ctx, const char *name, Sluice__V1__PipelineList *out,
 	struct sl_ctl *ctl = ctx;
 
 	if (pipelines_msg(a, ctl->cfg, name, &out->n_pipelines,
-			  &out->pipelines) != 0)
+			  &out->pipelines) != 0 ||
+	    observed_msg(a, ctl, out) != 0)
 		return -ENOMEM;
 	if (name[0] != '\0' && out->n_pipelines == 0) {
 		sl_api_error_set(err, CODE(NOT_FOUND), "name",

@@ -44,6 +44,9 @@ struct sl_ctl {
 	struct sl_state *state;
 	/* What the start restored from the state (GetStats.restored). */
 	struct sl_state_restored restored;
+	/* The scheduler's view of streams and stages (sl_sched.h), shown
+	 * with the pipelines; NULL: none kept. */
+	struct sl_sched *sched;
 };
 
 extern const struct sl_api_backend_ops sl_ctl_ops;

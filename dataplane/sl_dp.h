@@ -352,6 +352,9 @@ struct sl_dp {
 	 * with the destination zero, and its IPv4 sum; made again when the
 	 * config changes (sl_dp_frame_headers). */
 	uint8_t frame_tpl[SL_WIRE_FRAME_HDR_OFF];
+	/* Per-stream events for the scheduler in the control plane
+	 * (sl_sched.h); NULL: none reported. */
+	struct rte_ring *sched_ring;
 	uint32_t frame_tpl_sum;
 	const struct sl_config *frame_tpl_cfg;
 

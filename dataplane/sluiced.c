@@ -45,6 +45,7 @@
 #include "sl_path.h"
 #include "sl_port.h"
 #include "sl_priv.h"
+#include "sl_sched.h"
 #include "sl_state.h"
 #include "sl_stats.h"
 #include "sl_worker.h"
@@ -895,7 +896,7 @@ eal_start(const struct sluiced_opts *o, const struct sl_config *cfg,
  */
 static void
 serve(const struct sluiced_opts *o, struct sl_workers *ws, struct sl_loop *loop,
-      struct sl_stats *snap, unsigned int in_use_start)
+      struct sl_ctl *ctl, struct sl_stats *snap, unsigned int in_use_start)
 {
 	uint64_t elapsed_ms = 0, since_stats = 0, start_ms;
 
@@ -909,6 +910,8 @@ serve(const struct sluiced_opts *o, struct sl_workers *ws, struct sl_loop *loop,
 			sl_loop_run_once(loop, 50);
 		else
 			sleep_ms(50);
+		/* What the workers reported for the scheduler. */
+		sl_sched_poll(ctl->sched, ws, ctl->cfg);
 		t = now_ms() - start_ms;
 		since_stats += t - elapsed_ms;
 		elapsed_ms = t;
@@ -948,6 +951,7 @@ main(int argc, char **argv)
 	struct sl_loop *loop;
 	struct sl_api *api;
 	struct sl_ctl ctl;
+	struct sl_sched *sched;
 	bool persist, xdp;
 	int rc;
 
@@ -1043,6 +1047,12 @@ main(int argc, char **argv)
 
 	sl_ctl_init(&ctl, &ws, pool, in_use_start, &files,
 		    persist ? &state : NULL, &restored);
+	sched = calloc(1, sizeof(*sched));
+	if (sched == NULL ||
+	    (rc = sl_sched_attach(sched, &ws, rte_get_tsc_hz())) != 0)
+		rte_exit(EXIT_FAILURE,
+			 "cannot set up the scheduler's events\n");
+	ctl.sched = sched;
 	control_start(&o, &ctl, &loop, &api);
 	explicit_bzero(o.token, sizeof(o.token));
 	explicit_bzero(o.ro_token, sizeof(o.ro_token));
@@ -1063,7 +1073,7 @@ main(int argc, char **argv)
 	       cfg->listen.port, ws.n);
 	fflush(stdout);
 
-	serve(&o, &ws, loop, snap, in_use_start);
+	serve(&o, &ws, loop, &ctl, snap, in_use_start);
 
 	for (uint16_t w = 0; w < ws.n; w++)
 		ws.dp[w]->quit = true;
@@ -1092,6 +1102,8 @@ main(int argc, char **argv)
 	/* The snapshot in use: the one loaded at start unless the control
 	 * plane replaced it (and freed that one then). */
 	cfg = (struct sl_config *)ws.dp[0]->cfg;
+	sl_sched_detach(sched, &ws);
+	free(sched);
 	sl_workers_fini(&ws);
 	free(impair);
 	if (o.stats_file != NULL &&

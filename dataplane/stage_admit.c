@@ -39,6 +39,7 @@
 #include <rte_byteorder.h>
 
 #include "sl_dp.h"
+#include "sl_sched.h"
 #include "sl_live.h"
 #include "sl_stream.h"
 
@@ -51,10 +52,25 @@ admit_pipeline(const struct sl_config *cfg, uint32_t id)
 	return -1;
 }
 
+/* An instance's answer ended: the scheduler hears of it (sl_sched.h),
+ * by the stream's last ancestry id, as it heard of the routing. */
+static __rte_noinline void
+admit_report_end(struct sl_dp *dp, const struct sl_pkt_meta *pm,
+		 const uint8_t *hdr, uint16_t uid)
+{
+	uint64_t stream;
+
+	memcpy(&stream, hdr + SL_WIRE_OFF_ANCESTRY + 8u * (pm->depth - 1), 8);
+	sl_sched_report(dp,
+			pm->flags & SL_FRAG_F_END ? SL_SCHED_ENDED
+						  : SL_SCHED_ABORTED,
+			uid, stream, pm->seq + 1);
+}
+
 /* Is the sender allowed? An instance that sends is alive (sl_live.c). */
 static bool
 admit_source(struct sl_dp *dp, const struct sl_pipeline_cfg *pl,
-	     const struct sl_pkt_meta *pm)
+	     const struct sl_pkt_meta *pm, const uint8_t *hdr)
 {
 	if (pm->stage == 0)
 		return sl_config_is_client(dp->cfg, pm->src_ip);
@@ -64,6 +80,11 @@ admit_source(struct sl_dp *dp, const struct sl_pipeline_cfg *pl,
 		if (st->instances[i].ep.ip == pm->src_ip &&
 		    st->instances[i].ep.port == pm->src_port) {
 			sl_live_heard(dp, st->instances[i].uid);
+			if (unlikely(dp->sched_ring != NULL &&
+				     (pm->flags &
+				      (SL_FRAG_F_END | SL_FRAG_F_ABORT))))
+				admit_report_end(dp, pm, hdr,
+						 st->instances[i].uid);
 			return true;
 		}
 	return false;
@@ -176,7 +197,7 @@ admit_check(struct sl_dp *dp, struct sl_pkt_meta *pm, const uint8_t *hdr,
 	if (unlikely(pm->depth < pl->depth_min[pm->stage] ||
 		     pm->depth > pl->depth_max[pm->stage]))
 		return SL_DROP_DEPTH_MISMATCH;
-	if (unlikely(!admit_source(dp, pl, pm) &&
+	if (unlikely(!admit_source(dp, pl, pm, hdr) &&
 		     (pm->stage == 0 || !admit_retired_source(dp, pl, pm))))
 		return SL_DROP_SRC_NOT_ALLOWED;
 	memcpy(&t, hdr + SL_WIRE_OFF_TENANT, 2);

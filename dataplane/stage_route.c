@@ -40,6 +40,7 @@
 #include "sl_dp.h"
 #include "sl_route.h"
 #include "sl_rtx.h"
+#include "sl_sched.h"
 #include "sl_split.h"
 #include "sl_stream.h"
 
@@ -117,6 +118,11 @@ route_decide(struct sl_dp *dp, struct sl_route_pin *pin,
 		dp->inst[pin->instance].streams++;
 		dp->inst[pin->instance].streams_active++;
 		pin->in_flight = 1;
+		/* A stream that starts with its ABORT asks for no
+		 * answer: nothing for the scheduler to wait for. */
+		if (dp->sched_ring != NULL && !(pm->flags & SL_FRAG_F_ABORT))
+			sl_sched_report(dp, SL_SCHED_ROUTED, pin->instance,
+					ancestry[pm->depth - 1], 0);
 	}
 	return 0;
 }

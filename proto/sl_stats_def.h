@@ -56,7 +56,9 @@
 	  "Keys routed without a pin: the key pin table was full.")            \
 	_(workers, G, "workers", "Worker lcores running the packet path.")     \
 	_(steered, C, "steered",                                               \
-	  "Frames a worker handed to the worker that owns their request.")
+	  "Frames a worker handed to the worker that owns their request.")     \
+	_(sched_lost, C, "sched_events_lost",                                  \
+	  "Per-stream events the scheduler's ring had no room for.")
 
 /* "flows": the flow table (active and capacity are fixed fields). */
 #define SL_STATS_FLOWS(_)                                                      \

@@ -1187,6 +1187,19 @@ print_policies(const Sluice__V1__Pipeline *pl)
 			       st->cost_us / 1000.0,
 			       st->warm_saving_us / 1000.0);
 		printf("\n");
+		if (st->observed_answers == 0)
+			continue;
+		printf("%s stage %s observed: %" PRIu64 " answers, mean "
+		       "%.1f ms, p50 < %.1f ms, p99 < %.1f ms, %.1f fragments;"
+		       " outstanding",
+		       pl->name, st->name, st->observed_answers,
+		       st->observed_mean_ms, st->observed_p50_ms,
+		       st->observed_p99_ms, st->observed_fragments_mean);
+		for (size_t i = 0;
+		     i < st->n_instance_outstanding && i < st->n_instances; i++)
+			printf(" %s %" PRIu64, st->instances[i]->name,
+			       st->instance_outstanding[i]);
+		printf("\n");
 	}
 }
 

@@ -12,7 +12,8 @@
 #   3. the pool's policy to hash_request,
 #   4. the pool's policy back to round_robin.
 # Asserts: each step answers with the policies afterwards and the next
-# generation, `policy show` reads what was set; the client lost, doubled,
+# generation, `policy show` reads what was set and, at the end, every
+# stream's answer observed by the scheduler; the client lost, doubled,
 # reordered, altered or aborted nothing and every request completed; every
 # member served streams of both stages, whole and in order; sluiced dropped
 # nothing, expired no flow and gave every mbuf back. A policy change is no
@@ -111,6 +112,16 @@ gen_rc=0
 wait "$gen_pid" || gen_rc=$?
 it_log "sluicegen: $(jq -c '{requests, completed, fragments, fragments_received, lost, duplicated, misordered, corrupted, aborted, p99_us}' "$gen" 2>/dev/null || cat "$gen")"
 it_ctl_stats "$IT_WORK/stats-end.json"
+# The scheduler's view (per-stream events from the worker, paired in the
+# control loop): every request's draft and polish answered, none left
+# outstanding on any member.
+completed=$(jq '.completed' "$gen")
+sleep 0.2
+it_ctl_ok policy show demo
+for stage in draft polish; do
+	[[ $CTL_OUT == *"demo stage $stage observed: $completed answers, "*"; outstanding lm/0 0 lm/1 0 lm/2 0"* ]] ||
+		it_fail "policy show: want $completed $stage answers observed, none outstanding: $CTL_OUT"
+done
 it_stop_all
 [[ $gen_rc -eq 0 ]] || it_fail "sluicegen --check exited $gen_rc"
 
@@ -126,7 +137,6 @@ it_expect "$gen" '.completed == .requests and .requests >= 1000' \
 it_expect "$gen" '.fragments_received == .fragments' \
 	"fragments received != fragments sent"
 
-completed=$(jq '.completed' "$gen")
 it_expect "$engines" 'length == 3' "want stats from 3 engines"
 it_expect "$engines" 'all(.[]; .misordered == 0 and .duplicates == 0 and
 	.incomplete == 0 and .invalid == 0 and .aborted_in == 0 and

@@ -1,0 +1,234 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * sl_sched.c - the workers' per-stream events and what the control plane
+ * keeps of them (sl_sched.h).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <rte_errno.h>
+#include <rte_malloc.h>
+#include <rte_ring.h>
+#include <rte_ring_elem.h>
+
+#include "sl_dp.h"
+#include "sl_hash64.h"
+#include "sl_sched.h"
+#include "sl_worker.h"
+
+int
+sl_sched_attach(struct sl_sched *s, struct sl_workers *ws, uint64_t tsc_hz)
+{
+	static unsigned int seq;
+	char name[RTE_RING_NAMESIZE];
+	uint16_t w;
+
+	memset(s, 0, sizeof(*s));
+	s->tsc_hz = tsc_hz;
+	s->pairs = rte_zmalloc("sl_sched_pairs",
+			       sizeof(*s->pairs) * SL_SCHED_PAIRS, 0);
+	if (s->pairs == NULL)
+		return -ENOMEM;
+	for (w = 0; w < ws->n; w++) {
+		snprintf(name, sizeof(name), "sl_sched_%u_%u", seq, w);
+		ws->dp[w]->sched_ring = rte_ring_create_elem(
+			name, sizeof(struct sl_sched_event), SL_SCHED_RING,
+			rte_socket_id(), RING_F_SP_ENQ | RING_F_SC_DEQ);
+		if (ws->dp[w]->sched_ring == NULL) {
+			int rc = -rte_errno;
+
+			sl_sched_detach(s, ws);
+			return rc;
+		}
+	}
+	seq++;
+	return 0;
+}
+
+void
+sl_sched_detach(struct sl_sched *s, struct sl_workers *ws)
+{
+	for (uint16_t w = 0; w < ws->n; w++) {
+		rte_ring_free(ws->dp[w]->sched_ring);
+		ws->dp[w]->sched_ring = NULL;
+	}
+	rte_free(s->pairs);
+	s->pairs = NULL;
+}
+
+void
+sl_sched_report(struct sl_dp *dp, enum sl_sched_kind kind, uint16_t uid,
+		uint64_t stream, uint32_t fragments)
+{
+	struct sl_sched_event ev = {
+		.stream = stream,
+		.tsc = dp->now,
+		.fragments = fragments,
+		.uid = uid,
+		.kind = (uint8_t)kind,
+	};
+
+	if (dp->sched_ring == NULL)
+		return;
+	if (rte_ring_enqueue_elem(dp->sched_ring, &ev, sizeof(ev)) != 0)
+		dp->cnt.sched_lost++;
+}
+
+/* Where stream @stream to instance @uid waits, or would: linear probing
+ * from its hash, at most 64 slots (a crowded stretch counts as full). */
+static struct sl_sched_pair *
+pair_slot(struct sl_sched *s, uint64_t stream, uint16_t uid, bool add,
+	  uint64_t now)
+{
+	uint32_t h = (uint32_t)sl_mix64(stream ^ ((uint64_t)uid << 48));
+	struct sl_sched_pair *free_slot = NULL;
+	uint64_t old = (uint64_t)SL_SCHED_PAIR_MAX_S * s->tsc_hz;
+
+	for (uint32_t k = 0; k < 64; k++) {
+		struct sl_sched_pair *p = &s->pairs[(h + k) % SL_SCHED_PAIRS];
+
+		if (p->tsc != 0 && now > p->tsc && now - p->tsc > old) {
+			/* Its answer never came (dropped event, dead
+			 * instance): forgotten. */
+			p->tsc = 0;
+			s->n_pairs--;
+			s->forgotten++;
+		}
+		if (p->tsc == 0) {
+			if (free_slot == NULL)
+				free_slot = p;
+			continue;
+		}
+		if (p->stream == stream && p->uid == uid)
+			return p;
+	}
+	return add ? free_slot : NULL;
+}
+
+/* Bucket of @us: floor(log2(us)), 0 for under 2 us, capped. */
+static unsigned int
+time_bucket(uint64_t us)
+{
+	unsigned int b = 0;
+
+	while (us > 1 && b < SL_SCHED_BUCKETS - 1) {
+		us >>= 1;
+		b++;
+	}
+	return b;
+}
+
+static void
+sched_event(struct sl_sched *s, const struct sl_sched_event *ev,
+	    const int16_t (*where)[2])
+{
+	struct sl_sched_pair *p;
+
+	s->events++;
+	if (ev->uid >= SL_MAX_INSTANCE_UIDS)
+		return;
+	switch (ev->kind) {
+	case SL_SCHED_ROUTED:
+		s->inst[ev->uid].routed++;
+		p = pair_slot(s, ev->stream, ev->uid, true, ev->tsc);
+		if (p == NULL) {
+			s->pairs_full++;
+			return;
+		}
+		if (p->tsc == 0)
+			s->n_pairs++;
+		p->stream = ev->stream;
+		p->uid = ev->uid;
+		p->tsc = ev->tsc != 0 ? ev->tsc : 1;
+		return;
+	case SL_SCHED_ENDED:
+	case SL_SCHED_ABORTED:
+		if (ev->kind == SL_SCHED_ENDED)
+			s->inst[ev->uid].ended++;
+		else
+			s->inst[ev->uid].aborted++;
+		p = pair_slot(s, ev->stream, ev->uid, false, ev->tsc);
+		if (p == NULL) {
+			s->unpaired++;
+			return;
+		}
+		if (ev->kind == SL_SCHED_ENDED && where[ev->uid][0] >= 0) {
+			struct sl_sched_stage *st =
+				&s->stage[where[ev->uid][0]][where[ev->uid][1]];
+			uint64_t us = ev->tsc > p->tsc
+					      ? (ev->tsc - p->tsc) * 1000000 /
+							s->tsc_hz
+					      : 0;
+
+			st->answers++;
+			st->time_us_sum += us;
+			st->fragments_sum += ev->fragments;
+			st->time_us[time_bucket(us)]++;
+		}
+		p->tsc = 0;
+		s->n_pairs--;
+		return;
+	default:
+		return;
+	}
+}
+
+unsigned int
+sl_sched_poll(struct sl_sched *s, struct sl_workers *ws,
+	      const struct sl_config *cfg)
+{
+	static int16_t where[SL_MAX_INSTANCE_UIDS][2];
+	struct sl_sched_event ev[256];
+	unsigned int total = 0;
+
+	if (s->pairs == NULL)
+		return 0;
+	/* Which pipeline and stage each uid is, in the snapshot in use. */
+	for (unsigned int u = 0; u < SL_MAX_INSTANCE_UIDS; u++)
+		where[u][0] = where[u][1] = -1;
+	for (uint16_t k = 0; k < cfg->n_instances_all; k++) {
+		const struct sl_instance_at *at = &cfg->instances_all[k];
+		uint16_t uid = sl_config_instance_at(cfg, at)->uid;
+
+		if (uid < SL_MAX_INSTANCE_UIDS) {
+			where[uid][0] = at->pipeline;
+			where[uid][1] = at->stage;
+		}
+	}
+	for (uint16_t w = 0; w < ws->n; w++) {
+		struct rte_ring *r = ws->dp[w]->sched_ring;
+		unsigned int n;
+
+		if (r == NULL)
+			continue;
+		while (total < SL_SCHED_POLL_MAX &&
+		       (n = rte_ring_dequeue_burst_elem(r, ev, sizeof(ev[0]),
+							RTE_DIM(ev), NULL)) !=
+			       0) {
+			for (unsigned int i = 0; i < n; i++)
+				sched_event(s, &ev[i],
+					    (const int16_t(*)[2])where);
+			total += n;
+		}
+	}
+	return total;
+}
+
+double
+sl_sched_stage_percentile(const struct sl_sched_stage *st, double q)
+{
+	uint64_t want, seen = 0;
+
+	if (st->answers == 0)
+		return 0;
+	want = (uint64_t)(q * (double)st->answers);
+	if (want >= st->answers)
+		want = st->answers - 1;
+	for (unsigned int b = 0; b < SL_SCHED_BUCKETS; b++) {
+		seen += st->time_us[b];
+		if (seen > want)
+			return (double)(2ull << b);
+	}
+	return (double)(2ull << (SL_SCHED_BUCKETS - 1));
+}
