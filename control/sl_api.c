@@ -509,6 +509,43 @@ check_set_policy(const Sluice__V1__SetPolicy *sp, struct sl_api_error *err)
 	return 0;
 }
 
+/* CostRows: at most SL_API_COST_ROWS_MAX rows, each with a stage and
+ * the tokens of an answer within the model's range, a tenant row of a
+ * tenant (the frame bounds the prompts). */
+static int
+check_cost_rows(const Sluice__V1__CostRows *cr, struct sl_api_error *err)
+{
+	if (cr->n_rows == 0 || cr->n_rows > SL_API_COST_ROWS_MAX) {
+		sl_api_error_set(err, SLUICE__V1__ERROR__CODE__CODE_INVALID,
+				 "rows", "must be 1..%d rows, got %zu",
+				 SL_API_COST_ROWS_MAX, cr->n_rows);
+		return -1;
+	}
+	for (size_t i = 0; i < cr->n_rows; i++) {
+		const Sluice__V1__CostRow *r = cr->rows[i];
+		char field[48];
+
+		snprintf(field, sizeof(field), "rows[%zu]", i);
+		if (r->stage == 0 || r->stage > SL_API_COST_STAGE_MAX) {
+			sl_api_error_set(
+				err, SLUICE__V1__ERROR__CODE__CODE_INVALID,
+				field, "stage must be 1..%d, got %" PRIu32,
+				SL_API_COST_STAGE_MAX, r->stage);
+			return -1;
+		}
+		if (r->output_tokens > (1u << 20)) {
+			sl_api_error_set(err,
+					 SLUICE__V1__ERROR__CODE__CODE_INVALID,
+					 field,
+					 "output_tokens must be at most %u, "
+					 "got %" PRIu64,
+					 1u << 20, r->output_tokens);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 /* -------------------------------------------------------------- dispatch */
 
 /* Everything one answer points to lives here or in the arena. */
@@ -523,6 +560,7 @@ struct sl_api_answer {
 	Sluice__V1__Stats stats;
 	Sluice__V1__Version version;
 	Sluice__V1__GuardList guards;
+	Sluice__V1__CostModel cost_model;
 };
 
 static void
@@ -544,6 +582,8 @@ answer_init(struct sl_api_answer *a)
 	static const Sluice__V1__Version version = SLUICE__V1__VERSION__INIT;
 	static const Sluice__V1__GuardList guards =
 		SLUICE__V1__GUARD_LIST__INIT;
+	static const Sluice__V1__CostModel cost_model =
+		SLUICE__V1__COST_MODEL__INIT;
 
 	a->resp = resp;
 	a->error = error;
@@ -555,6 +595,7 @@ answer_init(struct sl_api_answer *a)
 	a->stats = stats;
 	a->version = version;
 	a->guards = guards;
+	a->cost_model = cost_model;
 }
 
 static int
@@ -729,6 +770,20 @@ dispatch_body(struct sl_api *api, const Sluice__V1__Request *req,
 		a->resp.guards = &a->guards;
 		return 0;
 	}
+	case SLUICE__V1__REQUEST__BODY_COST_ROWS:
+	case SLUICE__V1__REQUEST__BODY_COST_FIT:
+	case SLUICE__V1__REQUEST__BODY_COST_TRAIN:
+	case SLUICE__V1__REQUEST__BODY_GET_COST_MODEL:
+		if (req->body_case == SLUICE__V1__REQUEST__BODY_COST_ROWS &&
+		    check_cost_rows(req->cost_rows, err))
+			return -1;
+		if (ops->cost == NULL)
+			return unsupported(err);
+		if (ops->cost(api->ctx, req, &a->cost_model, arena, err) != 0)
+			return 1;
+		a->resp.result_case = SLUICE__V1__RESPONSE__RESULT_COST_MODEL;
+		a->resp.cost_model = &a->cost_model;
+		return 0;
 	case SLUICE__V1__REQUEST__BODY_SET_POLICY: {
 		const Sluice__V1__SetPolicy *sp = req->set_policy;
 
@@ -851,6 +906,21 @@ sl_api_op_role(const Sluice__V1__Request *req, const char **name)
 		n = "policy set";
 		role = SL_API_ROLE_ADMIN;
 		break;
+	case SLUICE__V1__REQUEST__BODY_COST_ROWS:
+		n = "cost add";
+		role = SL_API_ROLE_ADMIN;
+		break;
+	case SLUICE__V1__REQUEST__BODY_COST_FIT:
+		n = "cost fit";
+		role = SL_API_ROLE_ADMIN;
+		break;
+	case SLUICE__V1__REQUEST__BODY_COST_TRAIN:
+		n = "cost train";
+		role = SL_API_ROLE_ADMIN;
+		break;
+	case SLUICE__V1__REQUEST__BODY_GET_COST_MODEL:
+		n = "cost show";
+		break;
 	default:
 		role = SL_API_ROLE_NONE;
 		break;
@@ -963,6 +1033,11 @@ line_args(struct sl_api_line *l, const Sluice__V1__Request *req)
 		line_add(l, " kind=%s",
 			 req->edit_guard->regex ? "regex" : "literal");
 		line_quoted(l, "pattern", req->edit_guard->pattern);
+		break;
+	case SLUICE__V1__REQUEST__BODY_COST_ROWS:
+		line_add(l, " public=%s rows=%zu",
+			 req->cost_rows->public_ ? "true" : "false",
+			 req->cost_rows->n_rows);
 		break;
 	case SLUICE__V1__REQUEST__BODY_SET_POLICY:
 		line_quoted(l, "pipeline", req->set_policy->pipeline);

@@ -195,7 +195,19 @@ struct sl_api_backend_ops {
 			  const char *pool, int policy,
 			  Sluice__V1__PipelineList *out,
 			  struct sl_api_arena *arena, struct sl_api_error *err);
+	/* The cost model: @req is a CostRows, CostFit, CostTrain or
+	 * GetCostModel (checked by the server); out: the model's state
+	 * afterwards. A fit or training that fails: INVALID with the
+	 * model's reason (field "cost"). */
+	int (*cost)(void *ctx, const Sluice__V1__Request *req,
+		    Sluice__V1__CostModel *out, struct sl_api_arena *arena,
+		    struct sl_api_error *err);
 };
+
+/* Rows one CostRows request may carry; a row's stage id is 1..this
+ * (SL_MAX_STAGES). */
+#define SL_API_COST_ROWS_MAX 4096
+#define SL_API_COST_STAGE_MAX 16
 
 /* ---------------------------------------------------------------- server */
 

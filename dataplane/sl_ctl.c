@@ -14,6 +14,7 @@
 
 #include "sl_confine.h"
 #include "sl_config.h"
+#include "sl_cost.h"
 #include "sl_ctl.h"
 #include "sl_sched.h"
 #include "sl_guard.h"
@@ -1081,6 +1082,139 @@ ctl_set_policy(void *ctx, const char *pipeline, const char *stage,
 	return ctl_get_pipelines(ctl, pipeline, out, a, err);
 }
 
+/* ------------------------------------------------------------ cost model */
+
+/* The model's state into @out; budgets of @tenants (@n), else of the
+ * config's tenants. */
+static int
+cost_msg(const struct sl_ctl *ctl, const uint32_t *tenants, size_t n,
+	 Sluice__V1__CostModel *out, struct sl_api_arena *a)
+{
+	struct sl_cost_params p;
+	struct sl_cost_stats st;
+	uint32_t cfg_tenants[SL_MAX_TENANTS];
+
+	sl_cost_params_default(&p);
+	sl_cost_stats(ctl->cost, &st);
+	out->fitted = st.fitted;
+	out->installed = st.installed;
+	out->public_rows = st.public_train + st.public_heldout;
+	out->heldout_rows = st.public_heldout;
+	out->heldout_mse = st.heldout_mse;
+	out->heldout_mse_mean = st.heldout_mse_mean;
+	out->trainings = st.c[SL_COST_C_TRAININGS];
+	out->rejected = st.c[SL_COST_C_REJECTED];
+	out->epsilon = p.epsilon;
+	out->delta = p.delta;
+	out->budget_epsilon = p.budget_epsilon;
+	out->rank = p.rank;
+	if (n == 0) {
+		for (uint16_t t = 0; t < ctl->cfg->n_tenants; t++)
+			cfg_tenants[t] = ctl->cfg->tenants[t].id;
+		tenants = cfg_tenants;
+		n = ctl->cfg->n_tenants;
+	}
+	out->n_budgets = n;
+	out->budgets = sl_api_new(a, Sluice__V1__CostBudget *, n ? n : 1);
+	if (out->budgets == NULL)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		Sluice__V1__CostBudget *bm =
+			sl_api_new(a, Sluice__V1__CostBudget, 1);
+		struct sl_cost_budget b;
+
+		if (bm == NULL)
+			return -ENOMEM;
+		sluice__v1__cost_budget__init(bm);
+		bm->tenant = tenants[i];
+		if (sl_cost_tenant_budget(ctl->cost, tenants[i], &b) == 0) {
+			bm->rho_spent = b.rho_spent;
+			bm->rho_left = b.rho_left;
+			bm->epsilon_left = b.epsilon_left;
+			bm->trainings_left = b.trainings_left;
+			bm->trainings = b.trainings;
+			bm->window_rows = b.window_rows;
+			bm->rows_capped = b.rows[SL_COST_ROW_CAP];
+			bm->rows_no_budget = b.rows[SL_COST_ROW_BUDGET];
+			bm->personal = b.personal;
+		}
+		out->budgets[i] = bm;
+	}
+	return 0;
+}
+
+static int
+ctl_cost(void *ctx, const Sluice__V1__Request *req, Sluice__V1__CostModel *out,
+	 struct sl_api_arena *a, struct sl_api_error *err)
+{
+	struct sl_ctl *ctl = ctx;
+	const uint32_t *tenants = NULL;
+	size_t n_tenants = 0;
+	int rc = 0;
+
+	if (ctl->cost == NULL) {
+		struct sl_cost_params p;
+
+		sl_cost_params_default(&p);
+		ctl->cost = sl_cost_create(&p, &rc);
+		if (ctl->cost == NULL) {
+			sl_api_error_set(err, CODE(INTERNAL), "cost", "%s",
+					 sl_cost_strerror(rc));
+			return -ENOMEM;
+		}
+	}
+	switch (req->body_case) {
+	case SLUICE__V1__REQUEST__BODY_COST_ROWS: {
+		const Sluice__V1__CostRows *cr = req->cost_rows;
+
+		for (size_t i = 0; i < cr->n_rows; i++) {
+			const Sluice__V1__CostRow *r = cr->rows[i];
+			size_t len = strlen(r->prompt);
+
+			rc = cr->public_
+				     ? sl_cost_add_public_prompt(
+					       ctl->cost, r->stage, r->prompt,
+					       len, r->output_tokens)
+				     : sl_cost_add_tenant_prompt(
+					       ctl->cost, r->tenant, r->stage,
+					       r->prompt, len,
+					       r->output_tokens);
+			/* A tenant row: its fate (STORED or why not). */
+			if (rc == 0 ||
+			    (!cr->public_ && rc == SL_COST_ROW_STORED))
+				out->rows_taken++;
+			else
+				out->rows_left_out++;
+		}
+		rc = 0;
+		break;
+	}
+	case SLUICE__V1__REQUEST__BODY_COST_FIT:
+		rc = sl_cost_fit_public(ctl->cost);
+		break;
+	case SLUICE__V1__REQUEST__BODY_COST_TRAIN: {
+		struct sl_cost_train_report rep;
+		struct sl_cost_rng rng;
+
+		sl_cost_rng_os(&rng);
+		rc = sl_cost_train(ctl->cost, &rng, &rep);
+		break;
+	}
+	case SLUICE__V1__REQUEST__BODY_GET_COST_MODEL:
+		tenants = req->get_cost_model->tenants;
+		n_tenants = req->get_cost_model->n_tenants;
+		break;
+	default:
+		break;
+	}
+	if (rc < 0) {
+		sl_api_error_set(err, CODE(INVALID), "cost", "%s",
+				 sl_cost_strerror(rc));
+		return -EINVAL;
+	}
+	return cost_msg(ctl, tenants, n_tenants, out, a);
+}
+
 static uint64_t
 ctl_generation(void *ctx)
 {
@@ -1099,7 +1233,15 @@ const struct sl_api_backend_ops sl_ctl_ops = {
 	.list_guards = ctl_list_guards,
 	.edit_guard = ctl_edit_guard,
 	.set_policy = ctl_set_policy,
+	.cost = ctl_cost,
 };
+
+void
+sl_ctl_fini(struct sl_ctl *ctl)
+{
+	sl_cost_free(ctl->cost);
+	ctl->cost = NULL;
+}
 
 void
 sl_ctl_init(struct sl_ctl *ctl, struct sl_workers *ws, struct rte_mempool *pool,

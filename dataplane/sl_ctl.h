@@ -47,6 +47,9 @@ struct sl_ctl {
 	/* The scheduler's view of streams and stages (sl_sched.h), shown
 	 * with the pipelines; NULL: none kept. */
 	struct sl_sched *sched;
+	/* The scheduler's cost model (control/sl_cost.h), made on first
+	 * use with the defaults; NULL until then. */
+	struct sl_cost_model *cost;
 };
 
 extern const struct sl_api_backend_ops sl_ctl_ops;
@@ -56,6 +59,10 @@ extern const struct sl_api_backend_ops sl_ctl_ops;
  * generation 1, or @state's generation when @state is given; @files and
  * @restored (may be NULL) as in struct sl_ctl.
  */
+/* sl_ctl_fini - free what sl_ctl_init and the requests made (the cost
+ * model). */
+void sl_ctl_fini(struct sl_ctl *ctl);
+
 void sl_ctl_init(struct sl_ctl *ctl, struct sl_workers *ws,
 		 struct rte_mempool *pool, unsigned int in_use_start,
 		 const struct sl_confine *files, struct sl_state *state,

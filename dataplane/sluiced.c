@@ -1104,6 +1104,7 @@ main(int argc, char **argv)
 	cfg = (struct sl_config *)ws.dp[0]->cfg;
 	sl_sched_detach(sched, &ws);
 	free(sched);
+	sl_ctl_fini(&ctl);
 	sl_workers_fini(&ws);
 	free(impair);
 	if (o.stats_file != NULL &&

@@ -322,6 +322,8 @@ struct cmd_opts {
 	const char *address;
 	const char *guard;
 	const char *pool;
+	const char *tenant;
+	bool public_;
 	const char *literal;
 	const char *regex;
 	bool dry_run;
@@ -348,6 +350,8 @@ enum {
 	OPT_LITERAL,
 	OPT_REGEX,
 	OPT_POOL,
+	OPT_TENANT,
+	OPT_PUBLIC,
 };
 
 struct command {
@@ -1259,6 +1263,238 @@ cmd_policy_set(struct ctl *c, const struct cmd_opts *o)
 	return 0;
 }
 
+/* ------------------------------------------------------------ cost model */
+
+static void
+print_cost(const Sluice__V1__CostModel *m)
+{
+	printf("cost model: fitted %s, installed %s, rank %" PRIu32 ", %" PRIu64
+	       " public rows (%" PRIu64 " held out)\n",
+	       m->fitted ? "yes" : "no", m->installed ? "yes" : "no", m->rank,
+	       m->public_rows, m->heldout_rows);
+	printf("held-out MSE %.4f (the public mean's %.4f), %" PRIu64
+	       " trainings, %" PRIu64 " rejected\n",
+	       m->heldout_mse, m->heldout_mse_mean, m->trainings, m->rejected);
+	printf("privacy: epsilon %.3g a training at delta %.3g, %.3g a "
+	       "tenant in all\n",
+	       m->epsilon, m->delta, m->budget_epsilon);
+	if (m->rows_taken + m->rows_left_out != 0)
+		printf("rows: %" PRIu32 " taken, %" PRIu32 " left out\n",
+		       m->rows_taken, m->rows_left_out);
+	for (size_t i = 0; i < m->n_budgets; i++) {
+		const Sluice__V1__CostBudget *b = m->budgets[i];
+
+		printf("tenant %" PRIu32 ": epsilon left %.3f (rho spent %.4g, "
+		       "%" PRIu32 " trainings left), paid %" PRIu64
+		       " trainings, %" PRIu32 " rows waiting, %" PRIu64
+		       " over its cap, %" PRIu64 " over its budget%s\n",
+		       b->tenant, b->epsilon_left, b->rho_spent,
+		       b->trainings_left, b->trainings, b->window_rows,
+		       b->rows_capped, b->rows_no_budget,
+		       b->personal ? ", its own model" : "");
+	}
+}
+
+/* Send @req (a cost request) and print the model afterwards. */
+static int
+cost_call(struct ctl *c, Sluice__V1__Request *req)
+{
+	Sluice__V1__Response *r;
+	int rc;
+
+	if ((rc = call(c, req, &r)) != 0 ||
+	    (rc = expect(c, r, SLUICE__V1__RESPONSE__RESULT_COST_MODEL)))
+		return rc;
+	print_cost(r->cost_model);
+	sluice__v1__response__free_unpacked(r, NULL);
+	return 0;
+}
+
+static int
+cmd_cost_show(struct ctl *c, const struct cmd_opts *o)
+{
+	Sluice__V1__Request req = SLUICE__V1__REQUEST__INIT;
+	Sluice__V1__GetCostModel g = SLUICE__V1__GET_COST_MODEL__INIT;
+	uint32_t tenant;
+
+	if (o->tenant != NULL) {
+		char *end;
+		unsigned long v = strtoul(o->tenant, &end, 10);
+
+		if (*o->tenant == '\0' || *end != '\0' || v > UINT32_MAX) {
+			fail_line(c, "--tenant: not a tenant id: %s",
+				  o->tenant);
+			return EXIT_USAGE;
+		}
+		tenant = (uint32_t)v;
+		g.n_tenants = 1;
+		g.tenants = &tenant;
+	}
+	req.body_case = SLUICE__V1__REQUEST__BODY_GET_COST_MODEL;
+	req.get_cost_model = &g;
+	return cost_call(c, &req);
+}
+
+static int
+cmd_cost_fit(struct ctl *c, const struct cmd_opts *o)
+{
+	Sluice__V1__Request req = SLUICE__V1__REQUEST__INIT;
+	Sluice__V1__CostFit f = SLUICE__V1__COST_FIT__INIT;
+
+	(void)o;
+	req.body_case = SLUICE__V1__REQUEST__BODY_COST_FIT;
+	req.cost_fit = &f;
+	return cost_call(c, &req);
+}
+
+static int
+cmd_cost_train(struct ctl *c, const struct cmd_opts *o)
+{
+	Sluice__V1__Request req = SLUICE__V1__REQUEST__INIT;
+	Sluice__V1__CostTrain t = SLUICE__V1__COST_TRAIN__INIT;
+
+	(void)o;
+	req.body_case = SLUICE__V1__REQUEST__BODY_COST_TRAIN;
+	req.cost_train = &t;
+	return cost_call(c, &req);
+}
+
+/* A rows file's prompt field: \n, \t and \\ unescaped in place. */
+static void
+unescape(char *s)
+{
+	char *w = s;
+
+	for (; *s != '\0'; s++) {
+		if (*s == '\\' && s[1] != '\0') {
+			s++;
+			*w++ = *s == 'n' ? '\n' : *s == 't' ? '\t' : *s;
+		} else {
+			*w++ = *s;
+		}
+	}
+	*w = '\0';
+}
+
+/*
+ * cost add: rows from a file, one a line: STAGE TAB OUTPUT_TOKENS TAB
+ * PROMPT (\n, \t, \\ escaped), sent in requests of at most 4096 rows;
+ * public ones (--public) or one tenant's (--tenant T).
+ */
+static int
+cmd_cost_add(struct ctl *c, const struct cmd_opts *o)
+{
+	enum { BATCH = 4096 };
+	static Sluice__V1__CostRow rows[BATCH];
+	static Sluice__V1__CostRow *rowp[BATCH];
+	Sluice__V1__Request req = SLUICE__V1__REQUEST__INIT;
+	Sluice__V1__CostRows cr = SLUICE__V1__COST_ROWS__INIT;
+	char *line = NULL, *texts[BATCH] = {0};
+	size_t cap = 0, n = 0, lineno = 0;
+	unsigned long tenant = 0;
+	int rc = 0;
+	FILE *f;
+
+	if (o->file == NULL || (o->public_ == (o->tenant != NULL))) {
+		fail_line(c, "usage: --file ROWS and one of --public or "
+			     "--tenant T");
+		return EXIT_USAGE;
+	}
+	if (o->tenant != NULL) {
+		char *end;
+
+		tenant = strtoul(o->tenant, &end, 10);
+		if (*o->tenant == '\0' || *end != '\0' || tenant > UINT32_MAX) {
+			fail_line(c, "--tenant: not a tenant id: %s",
+				  o->tenant);
+			return EXIT_USAGE;
+		}
+	}
+	f = fopen(o->file, "r");
+	if (f == NULL) {
+		fail_line(c, "%s: %s", o->file, strerror(errno));
+		return EXIT_USAGE;
+	}
+	cr.public_ = o->public_;
+	cr.rows = rowp;
+	req.body_case = SLUICE__V1__REQUEST__BODY_COST_ROWS;
+	req.cost_rows = &cr;
+	for (;;) {
+		ssize_t len = getline(&line, &cap, f);
+		char *stage, *tokens, *prompt, *end1, *end2;
+		unsigned long sv;
+		unsigned long long tv;
+
+		if (len > 0) {
+			lineno++;
+			if (line[len - 1] == '\n')
+				line[--len] = '\0';
+			stage = line;
+			tokens = strchr(stage, '\t');
+			prompt = tokens ? strchr(tokens + 1, '\t') : NULL;
+			if (prompt == NULL) {
+				fail_line(c,
+					  "%s:%zu: want STAGE TAB TOKENS TAB "
+					  "PROMPT",
+					  o->file, lineno);
+				rc = EXIT_USAGE;
+				break;
+			}
+			*tokens++ = '\0';
+			*prompt++ = '\0';
+			sv = strtoul(stage, &end1, 10);
+			tv = strtoull(tokens, &end2, 10);
+			if (*stage == '\0' || *end1 != '\0' ||
+			    *tokens == '\0' || *end2 != '\0') {
+				fail_line(c,
+					  "%s:%zu: stage and tokens must "
+					  "be numbers",
+					  o->file, lineno);
+				rc = EXIT_USAGE;
+				break;
+			}
+			unescape(prompt);
+			free(texts[n]);
+			texts[n] = strdup(prompt);
+			if (texts[n] == NULL) {
+				fail_line(c, "out of memory");
+				rc = EXIT_USAGE;
+				break;
+			}
+			sluice__v1__cost_row__init(&rows[n]);
+			rows[n].tenant = (uint32_t)tenant;
+			rows[n].stage = (uint32_t)sv;
+			rows[n].output_tokens = tv;
+			rows[n].prompt = texts[n];
+			rowp[n] = &rows[n];
+			n++;
+		}
+		if (n == BATCH || (len < 0 && n != 0)) {
+			Sluice__V1__Response *r;
+
+			cr.n_rows = n;
+			if ((rc = call(c, &req, &r)) != 0 ||
+			    (rc = expect(
+				     c, r,
+				     SLUICE__V1__RESPONSE__RESULT_COST_MODEL)))
+				break;
+			printf("%zu rows sent: %" PRIu32 " taken, %" PRIu32
+			       " left out\n",
+			       n, r->cost_model->rows_taken,
+			       r->cost_model->rows_left_out);
+			sluice__v1__response__free_unpacked(r, NULL);
+			n = 0;
+		}
+		if (len < 0)
+			break;
+	}
+	for (size_t i = 0; i < BATCH; i++)
+		free(texts[i]);
+	free(line);
+	fclose(f);
+	return rc;
+}
+
 static int
 cmd_guard_list(struct ctl *c, const struct cmd_opts *o)
 {
@@ -1595,6 +1831,16 @@ static const struct option policy_set_opts[] = {
 	HELP_OPT,
 	END_OPT};
 
+static const struct option cost_show_opts[] = {
+	{"tenant", required_argument, NULL, OPT_TENANT}, HELP_OPT, END_OPT};
+static const struct option cost_plain_opts[] = {HELP_OPT, END_OPT};
+static const struct option cost_add_opts[] = {
+	{"file", required_argument, NULL, OPT_FILE},
+	{"public", no_argument, NULL, OPT_PUBLIC},
+	{"tenant", required_argument, NULL, OPT_TENANT},
+	HELP_OPT,
+	END_OPT};
+
 static const struct command commands[] = {
 	{"apply", "apply -f FILE [--dry-run]",
 	 "Compile a pipeline file in sluiced and publish it as the new\n"
@@ -1637,6 +1883,24 @@ static const struct command commands[] = {
 	 "Set the policy of a stage, or of a pool and every stage of it;\n"
 	 "new streams follow it, those in flight keep their instance.\n",
 	 "h", policy_set_opts, true, cmd_policy_set},
+	{"cost show", "cost show [--tenant T]",
+	 "The scheduler's cost model: fitted, installed, its held-out error\n"
+	 "against the public mean's, trainings, and each tenant's remaining\n"
+	 "privacy budget (the config's tenants, or --tenant T).\n",
+	 "h", cost_show_opts, false, cmd_cost_show},
+	{"cost add", "cost add -f ROWS (--public | --tenant T)",
+	 "Rows for the cost model, one a line: STAGE TAB OUTPUT_TOKENS TAB\n"
+	 "PROMPT (\\n, \\t, \\\\ escaped): public ones, or one tenant's (each\n"
+	 "within its cap a window and its budget).\n",
+	 "f:h", cost_add_opts, false, cmd_cost_add},
+	{"cost fit", "cost fit",
+	 "Fit the public part (whitening, subspace, clip norms) on the\n"
+	 "public rows.\n",
+	 "h", cost_plain_opts, false, cmd_cost_fit},
+	{"cost train", "cost train",
+	 "Train on the tenants' rows (noisy, each tenant charged); installed\n"
+	 "only if it beats the public mean on held-out public rows.\n",
+	 "h", cost_plain_opts, false, cmd_cost_train},
 	{"guard list", "guard list [--json]",
 	 "The guards in use: one row per rule with its kind and counters\n"
 	 "(matches, blocks, redactions), and each guard's prompt prefix.\n"
@@ -1713,6 +1977,12 @@ run_command(struct ctl *c, const struct command *cmd, int argc, char **argv)
 			break;
 		case OPT_POOL:
 			o.pool = optarg;
+			break;
+		case OPT_TENANT:
+			o.tenant = optarg;
+			break;
+		case OPT_PUBLIC:
+			o.public_ = true;
 			break;
 		case OPT_LITERAL:
 			o.literal = optarg;

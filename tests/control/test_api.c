@@ -1428,6 +1428,10 @@ test_op_roles(void)
 		{"guard list", SL_API_ROLE_READ},
 		{"guard add", SL_API_ROLE_ADMIN},
 		{"policy set", SL_API_ROLE_ADMIN},
+		{"cost add", SL_API_ROLE_ADMIN},
+		{"cost fit", SL_API_ROLE_ADMIN},
+		{"cost train", SL_API_ROLE_ADMIN},
+		{"cost show", SL_API_ROLE_READ},
 	};
 	const ProtobufCMessageDescriptor *d = &sluice__v1__request__descriptor;
 	unsigned int kinds = 0;
@@ -1471,7 +1475,7 @@ test_op_roles(void)
 		CU_ASSERT_TRUE(found);
 		free(body);
 	}
-	CU_ASSERT_EQUAL(kinds, 11);
+	CU_ASSERT_EQUAL(kinds, 15);
 	/* What depends on the arguments. */
 	rq.body_case = SLUICE__V1__REQUEST__BODY_GET_STATS;
 	rq.get_stats = &gs;

@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+#
+# cost.sh - the scheduler's cost model through sluiced's control API and
+# sluicectl (control/sl_cost.h behind CostRows, CostFit, CostTrain,
+# GetCostModel). sluiced runs the chain; no traffic is needed.
+#   1. An empty model: not fitted; a fit refused with the model's reason.
+#   2. 600 public rows (the corpus's lines; stage 1..3; output tokens a
+#      function of the words, so there is something to learn): all taken,
+#      then fitted: 120 held out (every 5th).
+#   3. Tenant 7 sends 40 rows: 16 taken (its cap a window), 24 left out.
+#   4. A training: it counts, it is installed or rejected by the held-out
+#      gate, and tenant 7 paid for it: its epsilon left is exactly the
+#      zCDP arithmetic's (budget 8, 1 a training, delta 1e-6).
+#   5. Refusals: rows without a tenant or --public, a stage out of range.
+#
+# usage: cost.sh WORK_BASE
+#   (binaries in SLUICED SLUICE_ENGINE SLUICECTL NETNS_SH)
+
+set -euo pipefail
+IT_NAME=cost
+# shellcheck source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+it_init "$@"
+it_need_bin SLUICED SLUICE_ENGINE SLUICECTL NETNS_SH
+
+it_control_setup auto
+it_chain
+it_ctl_wait
+
+it_ctl_ok cost show --tenant 7
+[[ $CTL_OUT == "cost model: fitted no, installed no, rank 8, 0 public rows (0 held out)"* ]] ||
+	it_fail "cost show at start: $CTL_OUT"
+[[ $CTL_OUT == *"tenant 7: epsilon left 8.000 (rho spent 0, "* ]] ||
+	it_fail "tenant 7 does not have its whole budget: $CTL_OUT"
+it_ctl_refused 1 "sluicectl: cost fit: cost: too few public rows to fit" cost fit
+
+# Public rows: line i of the corpus, stage 1 + i % 3, output tokens
+# 3 x its words x the stage + 5 (a prompt's length and stage set it).
+public=$IT_WORK/public.tsv
+awk '{ gsub(/\\/, "\\\\"); gsub(/\t/, "\\t"); s = 1 + (NR - 1) % 3;
+	printf "%d\t%d\t%s\n", s, 3 * NF * s + 5, $0 }' \
+	"$IT_SRC_ROOT/tools/data/corpus.txt" >"$public"
+[[ $(wc -l <"$public") -eq 600 ]] || it_fail "want 600 public rows"
+it_ctl_ok cost add -f "$public" --public
+[[ $CTL_OUT == "600 rows sent: 600 taken, 0 left out" ]] ||
+	it_fail "cost add --public: $CTL_OUT"
+it_ctl_ok cost fit
+[[ $CTL_OUT == "cost model: fitted yes, installed no, rank 8, 600 public rows (120 held out)"* ]] ||
+	it_fail "cost fit: $CTL_OUT"
+it_log "fitted: ${CTL_OUT//$'\n'/ | }"
+
+# Tenant 7: 40 rows, 16 a window.
+head -40 "$public" >"$IT_WORK/tenant7.tsv"
+it_ctl_ok cost add -f "$IT_WORK/tenant7.tsv" --tenant 7
+[[ $CTL_OUT == "40 rows sent: 16 taken, 24 left out" ]] ||
+	it_fail "cost add --tenant 7: $CTL_OUT"
+it_ctl_ok cost show --tenant 7
+[[ $CTL_OUT == *"tenant 7: epsilon left 8.000 (rho spent 0, "*"16 rows waiting, 24 over its cap, 0 over its budget"* ]] ||
+	it_fail "tenant 7 before the training: $CTL_OUT"
+
+it_ctl_ok cost train
+it_log "trained: ${CTL_OUT//$'\n'/ | }"
+[[ $CTL_OUT == *", 1 trainings, "* ]] || it_fail "cost train: no training counted: $CTL_OUT"
+# The accountant: rho(eps, delta) = (sqrt(ln(1/delta) + eps) -
+# sqrt(ln(1/delta)))^2; what is left of rho(8) after rho(1), as epsilon.
+want=$(python3 -c '
+import math
+L = math.log(1 / 1e-6)
+rho = lambda e: (math.sqrt(L + e) - math.sqrt(L)) ** 2
+left = rho(8) - rho(1)
+print("%.3f" % (left + 2 * math.sqrt(left * L)))')
+it_ctl_ok cost show --tenant 7
+[[ $CTL_OUT == *"tenant 7: epsilon left $want "*"paid 1 trainings, 0 rows waiting"* ]] ||
+	it_fail "tenant 7 after the training: want epsilon left $want: $CTL_OUT"
+
+# Refusals: the client checks its arguments, the server the rows.
+it_ctl_refused 2 "sluicectl: cost add: usage: --file ROWS and one of --public or --tenant T" \
+	cost add -f "$public"
+printf '17\t3\tA prompt\n' >"$IT_WORK/bad.tsv"
+it_ctl_refused 1 "sluicectl: cost add: rows[0]: stage must be 1..16, got 17" \
+	cost add -f "$IT_WORK/bad.tsv" --public
+
+it_stop_all
+it_log "PASS: public fit (600 rows), tenant cap 16, one training paid for (epsilon left $want of 8)"
