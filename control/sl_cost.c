@@ -1152,6 +1152,28 @@ sl_cost_tenant_restore(struct sl_cost_model *m, uint32_t tenant,
 	return 0;
 }
 
+size_t
+sl_cost_tenants_spent(const struct sl_cost_model *m, uint32_t *ids, double *rho,
+		      size_t cap)
+{
+	size_t n = 0;
+
+	if (!m)
+		return 0;
+	for (uint32_t i = 0; i < m->tcap; i++) {
+		const struct cost_tenant *t = &m->tenants[i];
+
+		if (!t->used || t->rho_spent <= 0)
+			continue;
+		if (n < cap) {
+			ids[n] = t->id;
+			rho[n] = t->rho_spent;
+		}
+		n++;
+	}
+	return n;
+}
+
 void
 sl_cost_stats(const struct sl_cost_model *m, struct sl_cost_stats *s)
 {

@@ -489,6 +489,15 @@ int sl_cost_tenant_budget(const struct sl_cost_model *m, uint32_t tenant,
 int sl_cost_tenant_restore(struct sl_cost_model *m, uint32_t tenant,
 			   double rho_spent);
 
+/*
+ * sl_cost_tenants_spent - the tenants that spent some budget: up to @cap
+ * of their ids and spent rho into @ids and @rho; returns how many there
+ * are (more than @cap: call again with room). What a caller saves to
+ * bring back with sl_cost_tenant_restore after a restart.
+ */
+size_t sl_cost_tenants_spent(const struct sl_cost_model *m, uint32_t *ids,
+			     double *rho, size_t cap);
+
 /* The model at large. */
 struct sl_cost_stats {
 	uint64_t c[SL_COST_C_MAX];

@@ -3,12 +3,14 @@
  * sl_ctl.c - the control API backend of sluiced (see sl_ctl.h).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <arpa/inet.h>
 
@@ -1143,6 +1145,96 @@ cost_msg(const struct sl_ctl *ctl, const uint32_t *tenants, size_t n,
 	return 0;
 }
 
+/*
+ * Tenants' spent budgets outlive sluiced: with a state directory they are
+ * saved there (SL_CTL_BUDGETS, one "TENANT RHO" line each, RHO in %a so
+ * it comes back exact) after every training, atomically (a temporary,
+ * fsync, rename), and restored before the model takes any row. A file
+ * that does not read back whole refuses the model: budgets forgotten
+ * would let a tenant's data be used again.
+ */
+#define SL_CTL_BUDGETS "cost-budgets"
+
+static int
+budgets_save(const struct sl_ctl *ctl, char *msg, size_t len)
+{
+	enum { MAX = 65536 };
+	static uint32_t ids[MAX];
+	static double rho[MAX];
+	size_t n = sl_cost_tenants_spent(ctl->cost, ids, rho, MAX);
+	int fd, rc = 0;
+	FILE *f;
+
+	if (ctl->state == NULL || ctl->state->dir_fd < 0)
+		return 0;
+	fd = openat(ctl->state->dir_fd, SL_CTL_BUDGETS ".tmp",
+		    O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
+		    0600);
+	if (fd < 0 || (f = fdopen(fd, "w")) == NULL) {
+		snprintf(msg, len, "%s.tmp: %s", SL_CTL_BUDGETS,
+			 strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -errno;
+	}
+	for (size_t i = 0; i < n && i < MAX; i++)
+		fprintf(f, "%" PRIu32 " %a\n", ids[i], rho[i]);
+	if (fflush(f) != 0 || fsync(fd) != 0)
+		rc = -errno;
+	if (fclose(f) != 0 && rc == 0)
+		rc = -errno;
+	if (rc == 0 && renameat(ctl->state->dir_fd, SL_CTL_BUDGETS ".tmp",
+				ctl->state->dir_fd, SL_CTL_BUDGETS) != 0)
+		rc = -errno;
+	if (rc != 0)
+		snprintf(msg, len, "%s: %s", SL_CTL_BUDGETS, strerror(-rc));
+	return rc;
+}
+
+static int
+budgets_restore(struct sl_ctl *ctl, char *msg, size_t len)
+{
+	unsigned long line = 0;
+	char buf[128];
+	int fd, rc = 0;
+	FILE *f;
+
+	if (ctl->state == NULL || ctl->state->dir_fd < 0)
+		return 0;
+	fd = openat(ctl->state->dir_fd, SL_CTL_BUDGETS,
+		    O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return 0;
+		snprintf(msg, len, "%s: %s", SL_CTL_BUDGETS, strerror(errno));
+		return -errno;
+	}
+	f = fdopen(fd, "r");
+	if (f == NULL) {
+		close(fd);
+		snprintf(msg, len, "%s: %s", SL_CTL_BUDGETS, strerror(errno));
+		return -ENOMEM;
+	}
+	while (rc == 0 && fgets(buf, sizeof(buf), f) != NULL) {
+		unsigned long id;
+		double rho;
+		char end;
+
+		line++;
+		if (sscanf(buf, "%lu %la%c", &id, &rho, &end) != 3 ||
+		    end != '\n' || id > UINT32_MAX ||
+		    sl_cost_tenant_restore(ctl->cost, (uint32_t)id, rho) != 0) {
+			snprintf(msg, len,
+				 "%s:%lu: not \"TENANT RHO\" of a tenant the "
+				 "model can hold",
+				 SL_CTL_BUDGETS, line);
+			rc = -EINVAL;
+		}
+	}
+	fclose(f);
+	return rc;
+}
+
 static int
 ctl_cost(void *ctx, const Sluice__V1__Request *req, Sluice__V1__CostModel *out,
 	 struct sl_api_arena *a, struct sl_api_error *err)
@@ -1150,6 +1242,7 @@ ctl_cost(void *ctx, const Sluice__V1__Request *req, Sluice__V1__CostModel *out,
 	struct sl_ctl *ctl = ctx;
 	const uint32_t *tenants = NULL;
 	size_t n_tenants = 0;
+	char msg[256];
 	int rc = 0;
 
 	if (ctl->cost == NULL) {
@@ -1161,6 +1254,13 @@ ctl_cost(void *ctx, const Sluice__V1__Request *req, Sluice__V1__CostModel *out,
 			sl_api_error_set(err, CODE(INTERNAL), "cost", "%s",
 					 sl_cost_strerror(rc));
 			return -ENOMEM;
+		}
+		if (budgets_restore(ctl, msg, sizeof(msg)) != 0) {
+			sl_cost_free(ctl->cost);
+			ctl->cost = NULL;
+			sl_api_error_set(err, CODE(INTERNAL), "cost", "%s",
+					 msg);
+			return -EIO;
 		}
 	}
 	switch (req->body_case) {
@@ -1196,8 +1296,23 @@ ctl_cost(void *ctx, const Sluice__V1__Request *req, Sluice__V1__CostModel *out,
 		struct sl_cost_train_report rep;
 		struct sl_cost_rng rng;
 
+		/* Budgets a failed save left unsaved are saved first: no
+		 * training while they cannot be. */
+		if (ctl->budgets_unsaved &&
+		    budgets_save(ctl, msg, sizeof(msg)) != 0) {
+			sl_api_error_set(err, CODE(INTERNAL), "cost", "%s",
+					 msg);
+			return -EIO;
+		}
+		ctl->budgets_unsaved = false;
 		sl_cost_rng_os(&rng);
 		rc = sl_cost_train(ctl->cost, &rng, &rep);
+		if (rc == 0 && budgets_save(ctl, msg, sizeof(msg)) != 0) {
+			ctl->budgets_unsaved = true;
+			sl_api_error_set(err, CODE(INTERNAL), "cost",
+					 "trained, but %s", msg);
+			return -EIO;
+		}
 		break;
 	}
 	case SLUICE__V1__REQUEST__BODY_GET_COST_MODEL:

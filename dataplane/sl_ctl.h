@@ -50,6 +50,7 @@ struct sl_ctl {
 	/* The scheduler's cost model (control/sl_cost.h), made on first
 	 * use with the defaults; NULL until then. */
 	struct sl_cost_model *cost;
+	bool budgets_unsaved; /* a training's budgets failed to save */
 };
 
 extern const struct sl_api_backend_ops sl_ctl_ops;

@@ -12,7 +12,10 @@
 #   4. A training: it counts, it is installed or rejected by the held-out
 #      gate, and tenant 7 paid for it: its epsilon left is exactly the
 #      zCDP arithmetic's (budget 8, 1 a training, delta 1e-6).
-#   5. Refusals: rows without a tenant or --public, a stage out of range.
+#   5. A restart of sluiced: tenant 7's spent budget is back, exact (the
+#      state directory's cost-budgets); a file that does not read back
+#      refuses the model.
+#   6. Refusals: rows without a tenant or --public, a stage out of range.
 #
 # usage: cost.sh WORK_BASE
 #   (binaries in SLUICED SLUICE_ENGINE SLUICECTL NETNS_SH)
@@ -73,6 +76,29 @@ print("%.3f" % (left + 2 * math.sqrt(left * L)))')
 it_ctl_ok cost show --tenant 7
 [[ $CTL_OUT == *"tenant 7: epsilon left $want "*"paid 1 trainings, 0 rows waiting"* ]] ||
 	it_fail "tenant 7 after the training: want epsilon left $want: $CTL_OUT"
+
+# A restart: the spent budget comes back from the state directory
+# (cost-budgets), exact; the model itself starts empty.
+[[ -f $IT_WORK/state/cost-budgets ]] || it_fail "no cost-budgets in the state directory"
+rc=0
+it_stop "$SL_SLUICED_PID" sluiced || rc=$?
+SL_SLUICED_PID=
+[[ $rc -eq 0 ]] || it_fail "sluiced exited $rc on SIGTERM"
+it_sluiced "$IT_CONFIG"
+it_ctl_wait
+it_ctl_ok cost show --tenant 7
+[[ $CTL_OUT == "cost model: fitted no, installed no,"* &&
+	$CTL_OUT == *"tenant 7: epsilon left $want (rho spent "* ]] ||
+	it_fail "after the restart: want tenant 7's epsilon left $want: $CTL_OUT"
+# A file that does not read back refuses the model.
+printf '7 banana\n' >"$IT_WORK/state/cost-budgets"
+rc=0
+it_stop "$SL_SLUICED_PID" sluiced || rc=$?
+SL_SLUICED_PID=
+it_sluiced "$IT_CONFIG"
+it_ctl_wait
+it_ctl_refused 1 "sluicectl: cost show: cost: cost-budgets:1: not \"TENANT RHO\" of a tenant the model can hold" \
+	cost show
 
 # Refusals: the client checks its arguments, the server the rows.
 it_ctl_refused 2 "sluicectl: cost add: usage: --file ROWS and one of --public or --tenant T" \
