@@ -215,6 +215,11 @@ struct sl_stage_state {
 	/* When instance i last took a new stream of this stage (TSC; 0:
 	 * never): whose prompt each member of a pool has warm. */
 	uint64_t warm_tsc[SL_MAX_INSTANCES];
+	/* A stream's cost here as the scheduler observed it (us; 0: not
+	 * yet, the file's cost_ms counts). The control loop stores it
+	 * (sl_sched_poll), the worker reads it: one relaxed atomic scalar,
+	 * nothing to keep consistent with anything else, so no snapshot. */
+	uint32_t cost_us_observed;
 	uint32_t
 		keys_active; /* bounded-load stages: keys pinned, all instances */
 };

@@ -53,12 +53,25 @@ sl_route_rendezvous(uint64_t key_hash, const uint32_t *seeds, uint16_t n)
 	return best;
 }
 
+/* A stream's predicted cost at stage @s: what the scheduler observed
+ * (sl_sched_publish) once it has, else the file's cost_ms. */
+static uint64_t
+route_cost(const struct sl_pipeline_cfg *pl, uint8_t s,
+	   const struct sl_stage_state *row)
+{
+	uint32_t seen =
+		__atomic_load_n(&row[s].cost_us_observed, __ATOMIC_RELAXED);
+
+	return seen != 0 ? seen : pl->stages[s].cost_us;
+}
+
 /* What stage @s's instance @i holds now: its streams in flight, or in
- * a pool the member's streams of every stage of the pool (@work: each
- * weighted by its stage's predicted cost, for prompt_aware). */
+ * a pool the member's streams of every stage of the pool (@row given:
+ * each weighted by its stage's predicted cost, for prompt_aware). */
 static uint64_t
 route_member_load(const struct sl_pipeline_cfg *pl, uint8_t s,
-		  const struct sl_instance_state *inst, uint16_t i, bool work)
+		  const struct sl_instance_state *inst, uint16_t i,
+		  const struct sl_stage_state *row)
 {
 	const struct sl_stage_cfg *st = &pl->stages[s];
 	const struct sl_pool_cfg *po;
@@ -66,13 +79,14 @@ route_member_load(const struct sl_pipeline_cfg *pl, uint8_t s,
 
 	if (st->pool == SL_POOL_NONE)
 		return (uint64_t)inst[st->instances[i].uid].streams_active *
-		       (work ? st->cost_us : 1);
+		       (row != NULL ? route_cost(pl, s, row) : 1);
 	po = &pl->pools[st->pool];
 	for (uint8_t k = 0; k < po->n_stages; k++) {
-		const struct sl_stage_cfg *o = &pl->stages[po->stages[k]];
+		uint8_t o = po->stages[k];
 
-		load += (uint64_t)inst[o->instances[i].uid].streams_active *
-			(work ? o->cost_us : 1);
+		load += (uint64_t)inst[pl->stages[o].instances[i].uid]
+				.streams_active *
+			(row != NULL ? route_cost(pl, o, row) : 1);
 	}
 	return load;
 }
@@ -119,21 +133,23 @@ route_prompt_aware(const struct sl_pipeline_cfg *pl, uint8_t s,
 	const struct sl_stage_cfg *st = &pl->stages[s];
 	double bound = st->pool != SL_POOL_NONE ? pl->pools[st->pool].load_bound
 						: 1.25;
-	uint64_t work[SL_MAX_INSTANCES], total = st->cost_us;
+	uint64_t cost = route_cost(pl, s, row);
+	uint64_t work[SL_MAX_INSTANCES], total = cost;
 	uint16_t best = UINT16_MAX;
 	uint64_t best_t = 0;
 	bool best_warm = false;
 
 	for (uint16_t k = 0; k < n; k++) {
-		work[k] = route_member_load(pl, s, inst, live[k], true);
+		work[k] = route_member_load(pl, s, inst, live[k], row);
 		total += work[k];
 	}
 	for (int capped = 1; capped >= 0 && best == UINT16_MAX; capped--)
 		for (uint16_t j = 0; j < n; j++) {
 			uint16_t k = (uint16_t)((start + j) % n);
 			bool warm = route_warm(pl, s, row, live[k]);
-			uint64_t t = work[k] + st->cost_us -
-				     (warm ? st->warm_saving_us : 0);
+			uint64_t save =
+				RTE_MIN((uint64_t)st->warm_saving_us, cost);
+			uint64_t t = work[k] + cost - (warm ? save : 0);
 
 			if (capped &&
 			    (double)work[k] >= bound * (double)total / n)
@@ -202,7 +218,7 @@ sl_route_pick(const struct sl_pipeline_cfg *pl, uint8_t s,
 	if (st->balance == SL_BALANCE_LEAST_LOADED) {
 		uint16_t best = start;
 		uint64_t best_load =
-			route_member_load(pl, s, inst, live[start], false);
+			route_member_load(pl, s, inst, live[start], NULL);
 
 		for (uint16_t k = 1; k < n; k++) {
 			uint16_t j = (uint16_t)((start + k) % n);

@@ -161,6 +161,11 @@ sched_event(struct sl_sched *s, const struct sl_sched_event *ev,
 							s->tsc_hz
 					      : 0;
 
+			st->ewma_us = st->answers == 0
+					      ? (double)us
+					      : st->ewma_us + ((double)us -
+							       st->ewma_us) /
+								      16.0;
 			st->answers++;
 			st->time_us_sum += us;
 			st->fragments_sum += ev->fragments;
@@ -172,6 +177,42 @@ sched_event(struct sl_sched *s, const struct sl_sched_event *ev,
 	default:
 		return;
 	}
+}
+
+/* Each stage's observed cost to every worker, when there is one and it
+ * moved (SL_SCHED_MIN_ANSWERS, SL_SCHED_REPUBLISH_PCT). */
+static void
+sched_publish(struct sl_sched *s, struct sl_workers *ws,
+	      const struct sl_config *cfg)
+{
+	for (uint16_t p = 0; p < cfg->n_pipelines; p++)
+		for (uint16_t k = 0; k < cfg->pipelines[p].n_stages; k++) {
+			struct sl_sched_stage *st = &s->stage[p][k];
+			double v = st->ewma_us < 1.0 ? 1.0 : st->ewma_us;
+			double pub = st->published_us;
+
+			if (st->answers < SL_SCHED_MIN_ANSWERS)
+				continue;
+			if (pub == 0 ||
+			    v > pub * (1 + SL_SCHED_REPUBLISH_PCT / 100.0) ||
+			    v < pub * (1 - SL_SCHED_REPUBLISH_PCT / 100.0)) {
+				st->published_us = v > UINT32_MAX ? UINT32_MAX
+								  : (uint32_t)v;
+				s->published++;
+			}
+			/* Every worker holds it (a new layout zeroes a
+			 * worker's stage states). */
+			for (uint16_t w = 0; w < ws->n; w++) {
+				uint32_t *c = &ws->dp[w]
+						       ->stages[p][k]
+						       .cost_us_observed;
+
+				if (__atomic_load_n(c, __ATOMIC_RELAXED) !=
+				    st->published_us)
+					__atomic_store_n(c, st->published_us,
+							 __ATOMIC_RELAXED);
+			}
+		}
 }
 
 unsigned int
@@ -212,6 +253,7 @@ sl_sched_poll(struct sl_sched *s, struct sl_workers *ws,
 			total += n;
 		}
 	}
+	sched_publish(s, ws, cfg);
 	return total;
 }
 

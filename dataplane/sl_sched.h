@@ -16,7 +16,9 @@
  * The control plane (sl_sched_poll, every turn of its loop) keeps per
  * instance the streams routed, answered, aborted and outstanding, and per
  * stage the observed cost distribution: time from routing to the answer's
- * END (log-spaced histogram, percentiles) and the answer's fragments.
+ * END (log-spaced histogram, percentiles, a moving average) and the
+ * answer's fragments; it gives every worker each stage's moving average
+ * as prompt_aware's cost (sl_stage_state.cost_us_observed).
  * Without sl_sched_attach (tests, benchmarks) workers report nothing.
  */
 #ifndef SL_SCHED_H
@@ -65,7 +67,17 @@ struct sl_sched_stage {
 	uint64_t time_us_sum;
 	uint64_t fragments_sum;
 	uint64_t time_us[SL_SCHED_BUCKETS];
+	double ewma_us;        /* answer time, 1/16 weight to the newest */
+	uint32_t published_us; /* what the workers were given (0: none) */
 };
+
+/* The workers' prompt_aware takes a stage's observed answer time as a
+ * stream's cost once SL_SCHED_MIN_ANSWERS answers were seen, and again
+ * whenever it moved by more than SL_SCHED_REPUBLISH_PCT percent. It is
+ * the time from routing to the answer's END, queueing included: under
+ * load every stage's grows, their ratios stay. */
+#define SL_SCHED_MIN_ANSWERS 16
+#define SL_SCHED_REPUBLISH_PCT 10
 
 /* A routed stream waiting for its answer (open addressing, by stream and
  * uid). */
@@ -85,6 +97,7 @@ struct sl_sched {
 	uint64_t unpaired;   /* ENDs without their ROUTED (duplicates too) */
 	uint64_t pairs_full; /* ROUTED with no room to wait for its END */
 	uint64_t forgotten;  /* routed streams dropped after PAIR_MAX_S */
+	uint64_t published;  /* stage costs given to the workers */
 };
 
 /**

@@ -723,6 +723,20 @@ test_prompt_aware(void)
 	pool_row[0].warm_tsc[0] = 50;
 	route_inst[10].streams_active = 1;
 	CU_ASSERT_NOT_EQUAL(pool_pick(0, 60), 0);
+
+	/* The scheduler's observed cost counts over the file's: b's
+	 * streams seen to take 70 ms, the warm member's one b stream makes
+	 * it 70 + 100 - 60 = 130 ms against 100 cold (the cap, 1.25 x 170
+	 * / 3 = 71 ms, still lets it in): a cold member. */
+	make_pool(SL_BALANCE_PROMPT_AWARE, 1);
+	pool_row[0].warm_tsc[0] = 50;
+	route_inst[20].streams_active = 1;
+	pool_row[1].cost_us_observed = 70000;
+	CU_ASSERT_NOT_EQUAL(pool_pick(0, 60), 0);
+	/* The file's 40 ms (and a warm only on member 0 again): warm. */
+	pool_row[1].cost_us_observed = 0;
+	pool_row[0].warm_tsc[1] = pool_row[0].warm_tsc[2] = 0;
+	CU_ASSERT_EQUAL(pool_pick(0, 61), 0);
 	dp_test_end();
 }
 

@@ -134,6 +134,64 @@ test_routed_and_answered(void)
 	dp_test_end();
 }
 
+/*
+ * Each stage's observed answer time reaches the workers as prompt_aware's
+ * cost once SL_SCHED_MIN_ANSWERS answers were seen (a's 5 ms, b's 15 ms,
+ * exact: every answer took that long), and again only when it moved more
+ * than SL_SCHED_REPUBLISH_PCT.
+ */
+static void
+test_costs_published(void)
+{
+	const struct sl_config *cfg;
+	struct dp_frag f;
+	uint64_t t = 0;
+
+	dp_test_begin();
+	sched_open();
+	cfg = dag.dp->cfg;
+	for (uint64_t r = 0; r < SL_SCHED_MIN_ANSWERS; r++) {
+		if (r == SL_SCHED_MIN_ANSWERS - 1) {
+			sl_sched_poll(&sched, &ws, cfg);
+			CU_ASSERT_EQUAL(dag.dp->stages[0][0].cost_us_observed,
+					0);
+		}
+		at_ms(t);
+		f = dag_from_client(100 + r, 0, SL_FRAG_F_END);
+		dag_process(&f, 1);
+		at_ms(t + 5);
+		answer(1, 100 + r, 1, SL_FRAG_F_END);
+		at_ms(t + 20);
+		answer(2, 100 + r, 1, SL_FRAG_F_END);
+		t += 30;
+		dag_clear();
+	}
+	sl_sched_poll(&sched, &ws, cfg);
+	CU_ASSERT_EQUAL(dag.dp->stages[0][0].cost_us_observed, 5000);
+	CU_ASSERT_EQUAL(dag.dp->stages[0][1].cost_us_observed, 15000);
+	CU_ASSERT_EQUAL(sched.published, 2);
+	/* Answers of 5.4 ms move a's average less than 10 %: kept. */
+	for (uint64_t r = 0; r < 4; r++) {
+		at_ms(t);
+		f = dag_from_client(200 + r, 0, SL_FRAG_F_END);
+		dag_process(&f, 1);
+		dag.dp->now += dag.dp->tsc_hz / 10000 * 54;
+		answer(1, 200 + r, 1, SL_FRAG_F_END);
+		t += 30;
+		dag_clear();
+	}
+	sl_sched_poll(&sched, &ws, cfg);
+	CU_ASSERT_EQUAL(dag.dp->stages[0][0].cost_us_observed, 5000);
+	CU_ASSERT_EQUAL(sched.published, 2);
+	/* A worker whose stage states were zeroed (a new layout) is given
+	 * the cost again. */
+	dag.dp->stages[0][1].cost_us_observed = 0;
+	sl_sched_poll(&sched, &ws, cfg);
+	CU_ASSERT_EQUAL(dag.dp->stages[0][1].cost_us_observed, 15000);
+	sched_close();
+	dp_test_end();
+}
+
 /* A full ring: events lost and counted; what was queued is all taken. */
 static void
 test_ring_full(void)
@@ -175,6 +233,8 @@ static const struct dp_test_case cases[] = {
 	DP_SUITE("sched"),
 	DP_CASE("routed, answered, paired: exact times and sizes",
 		test_routed_and_answered),
+	DP_CASE("observed costs published to the workers",
+		test_costs_published),
 	DP_CASE("a full ring loses events, counted", test_ring_full),
 	DP_CASE("percentiles from the histogram", test_percentiles),
 	DP_END,
