@@ -459,6 +459,39 @@ sl_config_assign_uids(struct sl_config *cfg, const struct sl_config *prev)
 	return 0;
 }
 
+/* The pipeline named @pipeline of @cfg and, when @stage is not empty,
+ * its stage of that name (else *@st NULL); -ENOENT with the field named
+ * in @err when there is none. */
+static int
+edit_target(struct sl_config *cfg, const char *pipeline, const char *stage,
+	    struct sl_pipeline_cfg **pl, struct sl_stage_cfg **st, char *err,
+	    size_t errlen)
+{
+	unsigned int i;
+
+	*pl = NULL;
+	*st = NULL;
+	for (i = 0; i < cfg->n_pipelines && *pl == NULL; i++)
+		if (strcmp(cfg->pipelines[i].name, pipeline) == 0)
+			*pl = &cfg->pipelines[i];
+	if (*pl == NULL) {
+		snprintf(err, errlen, "pipeline: no pipeline named \"%s\"",
+			 pipeline);
+		return -ENOENT;
+	}
+	if (stage[0] == '\0')
+		return 0;
+	for (i = 0; i < (*pl)->n_stages && *st == NULL; i++)
+		if (strcmp((*pl)->stages[i].name, stage) == 0)
+			*st = &(*pl)->stages[i];
+	if (*st == NULL) {
+		snprintf(err, errlen, "stage: no stage named \"%s\" in %s",
+			 stage, pipeline);
+		return -ENOENT;
+	}
+	return 0;
+}
+
 static int instance_edit_stage(struct sl_config *cfg, struct sl_stage_cfg *st,
 			       char op, const char *name,
 			       const struct sl_endpoint *ep, char *err,
@@ -469,24 +502,16 @@ sl_config_instance_edit(struct sl_config *cfg, char op, const char *pipeline,
 			const char *stage, const char *name,
 			const struct sl_endpoint *ep, char *err, size_t errlen)
 {
-	struct sl_pipeline_cfg *pl = NULL;
-	struct sl_stage_cfg *st = NULL;
+	struct sl_pipeline_cfg *pl;
+	struct sl_stage_cfg *st;
 	unsigned int i;
+	int rc = edit_target(cfg, pipeline, stage, &pl, &st, err, errlen);
 
-	for (i = 0; i < cfg->n_pipelines && pl == NULL; i++)
-		if (strcmp(cfg->pipelines[i].name, pipeline) == 0)
-			pl = &cfg->pipelines[i];
-	if (pl == NULL) {
-		snprintf(err, errlen, "pipeline: no pipeline named \"%s\"",
-			 pipeline);
-		return -ENOENT;
-	}
-	for (i = 0; i < pl->n_stages && st == NULL; i++)
-		if (strcmp(pl->stages[i].name, stage) == 0)
-			st = &pl->stages[i];
+	if (rc != 0)
+		return rc;
 	if (st == NULL) {
-		snprintf(err, errlen, "stage: no stage named \"%s\" in %s",
-			 stage, pipeline);
+		snprintf(err, errlen, "stage: no stage named \"\" in %s",
+			 pipeline);
 		return -ENOENT;
 	}
 	if (st->kind != SL_STAGE_ENGINE) {
@@ -516,9 +541,11 @@ sl_config_policy_edit(struct sl_config *cfg, const char *pipeline,
 		      const char *stage, const char *pool,
 		      enum sl_balance policy, char *err, size_t errlen)
 {
-	struct sl_pipeline_cfg *pl = NULL;
+	struct sl_pipeline_cfg *pl;
+	struct sl_stage_cfg *st;
 	struct sl_pool_cfg *po = NULL;
 	unsigned int i;
+	int rc;
 
 	if ((unsigned int)policy >= SL_BALANCE_MAX) {
 		snprintf(err, errlen, "policy: not a policy (%d)", (int)policy);
@@ -529,31 +556,17 @@ sl_config_policy_edit(struct sl_config *cfg, const char *pipeline,
 			 "stage: name a stage or a pool (one of the two)");
 		return -EINVAL;
 	}
-	for (i = 0; i < cfg->n_pipelines && pl == NULL; i++)
-		if (strcmp(cfg->pipelines[i].name, pipeline) == 0)
-			pl = &cfg->pipelines[i];
-	if (pl == NULL) {
-		snprintf(err, errlen, "pipeline: no pipeline named \"%s\"",
-			 pipeline);
-		return -ENOENT;
-	}
-	if (stage[0] != '\0') {
-		for (i = 0; i < pl->n_stages; i++)
-			if (strcmp(pl->stages[i].name, stage) == 0)
-				break;
-		if (i == pl->n_stages) {
-			snprintf(err, errlen,
-				 "stage: no stage named \"%s\" in %s", stage,
-				 pipeline);
-			return -ENOENT;
-		}
-		if (pl->stages[i].kind != SL_STAGE_ENGINE) {
+	rc = edit_target(cfg, pipeline, stage, &pl, &st, err, errlen);
+	if (rc != 0)
+		return rc;
+	if (st != NULL) {
+		if (st->kind != SL_STAGE_ENGINE) {
 			snprintf(err, errlen,
 				 "stage: %s is an operator stage: no policy",
 				 stage);
 			return -EINVAL;
 		}
-		pl->stages[i].balance = policy;
+		st->balance = policy;
 		return 0;
 	}
 	for (i = 0; i < pl->n_pools; i++)

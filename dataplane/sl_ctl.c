@@ -542,6 +542,20 @@ ctl_change(struct sl_ctl *ctl, const Sluice__V1__Request *edit,
 	return 0;
 }
 
+/* An edit that answers with what it changed afterwards: compiled,
+ * saved and published (ctl_change, ctl_commit). */
+static int
+ctl_change_commit(struct sl_ctl *ctl, const Sluice__V1__Request *edit,
+		  struct sl_api_error *err)
+{
+	struct sl_config *next;
+	int rc = ctl_change(ctl, edit, &next, err);
+
+	if (rc != 0)
+		return rc;
+	return ctl_commit(ctl, next, err) != 0 ? -EAGAIN : 0;
+}
+
 static int
 ctl_edit(struct sl_ctl *ctl, char op, const struct sl_api_instance_ref *ref,
 	 Sluice__V1__InstanceState *out, struct sl_api_arena *a,
@@ -1042,7 +1056,6 @@ ctl_edit_guard(void *ctx, const char *guard, bool remove, bool regex,
 	Sluice__V1__Request req = SLUICE__V1__REQUEST__INIT;
 	Sluice__V1__EditGuard eg = SLUICE__V1__EDIT_GUARD__INIT;
 	struct sl_ctl *ctl = ctx;
-	struct sl_config *next;
 	int rc;
 
 	eg.guard = (char *)guard;
@@ -1051,11 +1064,9 @@ ctl_edit_guard(void *ctx, const char *guard, bool remove, bool regex,
 	eg.pattern = (char *)pattern;
 	req.body_case = SLUICE__V1__REQUEST__BODY_EDIT_GUARD;
 	req.edit_guard = &eg;
-	rc = ctl_change(ctl, &req, &next, err);
+	rc = ctl_change_commit(ctl, &req, err);
 	if (rc != 0)
 		return rc;
-	if (ctl_commit(ctl, next, err) != 0)
-		return -EAGAIN;
 	return guards_msg(ctl, out, a, err);
 }
 
@@ -1067,7 +1078,6 @@ ctl_set_policy(void *ctx, const char *pipeline, const char *stage,
 	Sluice__V1__Request req = SLUICE__V1__REQUEST__INIT;
 	Sluice__V1__SetPolicy sp = SLUICE__V1__SET_POLICY__INIT;
 	struct sl_ctl *ctl = ctx;
-	struct sl_config *next;
 	int rc;
 
 	sp.pipeline = (char *)pipeline;
@@ -1076,11 +1086,9 @@ ctl_set_policy(void *ctx, const char *pipeline, const char *stage,
 	sp.policy = (Sluice__V1__Balance)policy;
 	req.body_case = SLUICE__V1__REQUEST__BODY_SET_POLICY;
 	req.set_policy = &sp;
-	rc = ctl_change(ctl, &req, &next, err);
+	rc = ctl_change_commit(ctl, &req, err);
 	if (rc != 0)
 		return rc;
-	if (ctl_commit(ctl, next, err) != 0)
-		return -EAGAIN;
 	return ctl_get_pipelines(ctl, pipeline, out, a, err);
 }
 

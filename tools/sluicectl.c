@@ -1335,28 +1335,36 @@ cmd_cost_show(struct ctl *c, const struct cmd_opts *o)
 	return cost_call(c, &req);
 }
 
+/* cost fit, cost train: requests with an empty body. */
 static int
-cmd_cost_fit(struct ctl *c, const struct cmd_opts *o)
+cost_plain(struct ctl *c, bool train)
 {
 	Sluice__V1__Request req = SLUICE__V1__REQUEST__INIT;
 	Sluice__V1__CostFit f = SLUICE__V1__COST_FIT__INIT;
+	Sluice__V1__CostTrain t = SLUICE__V1__COST_TRAIN__INIT;
 
-	(void)o;
-	req.body_case = SLUICE__V1__REQUEST__BODY_COST_FIT;
-	req.cost_fit = &f;
+	if (train) {
+		req.body_case = SLUICE__V1__REQUEST__BODY_COST_TRAIN;
+		req.cost_train = &t;
+	} else {
+		req.body_case = SLUICE__V1__REQUEST__BODY_COST_FIT;
+		req.cost_fit = &f;
+	}
 	return cost_call(c, &req);
+}
+
+static int
+cmd_cost_fit(struct ctl *c, const struct cmd_opts *o)
+{
+	(void)o;
+	return cost_plain(c, false);
 }
 
 static int
 cmd_cost_train(struct ctl *c, const struct cmd_opts *o)
 {
-	Sluice__V1__Request req = SLUICE__V1__REQUEST__INIT;
-	Sluice__V1__CostTrain t = SLUICE__V1__COST_TRAIN__INIT;
-
 	(void)o;
-	req.body_case = SLUICE__V1__REQUEST__BODY_COST_TRAIN;
-	req.cost_train = &t;
-	return cost_call(c, &req);
+	return cost_plain(c, true);
 }
 
 /* A rows file's prompt field: \n, \t and \\ unescaped in place. */
