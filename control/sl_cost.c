@@ -133,8 +133,12 @@ sl_cost_features(uint32_t stage, const void *prompt, size_t len,
 	memset(x, 0, D * sizeof(*x));
 	x[SL_COST_F_BIAS] = 1;
 	x[SL_COST_F_WORDS] = log1p((double)words);
+	/* Stages 1..SL_COST_STAGE_SLOTS each a slot of their own (a
+	 * hash put claims and queries, 2 and 3, in one); beyond, hashed. */
 	x[SL_COST_F_STAGE +
-	  sl_mix64(stage ^ STAGE_SEED) % SL_COST_STAGE_SLOTS] = 1;
+	  (stage >= 1 && stage <= SL_COST_STAGE_SLOTS
+		   ? stage - 1
+		   : sl_mix64(stage ^ STAGE_SEED) % SL_COST_STAGE_SLOTS)] = 1;
 	for (unsigned int j = 0; j < SL_COST_BUCKETS; j++)
 		x[SL_COST_F_BUCKET + j] = log1p((double)counts[j]);
 	return 0;

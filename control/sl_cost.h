@@ -94,8 +94,8 @@
 
 /*
  * sl_cost_features - the fixed, data-independent feature map.
- * @stage: the stage (or template) id; hashed with a fixed seed into one of
- *   SL_COST_STAGE_SLOTS one-hot slots.
+ * @stage: the stage (or template) id: stages 1..SL_COST_STAGE_SLOTS each
+ *   their own one-hot slot, others hashed with a fixed seed into one.
  * @prompt, @len: the prompt's bytes (any bytes, NUL included; @prompt may
  *   be NULL when @len is 0). Only the first SL_COST_SCAN_MAX are read.
  * @x: receives the SL_COST_DIM features:
