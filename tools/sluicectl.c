@@ -1207,18 +1207,14 @@ print_policies(const Sluice__V1__Pipeline *pl)
 	}
 }
 
+/* Send @req, whose answer is pipelines, and print their policies. */
 static int
-cmd_policy_show(struct ctl *c, const struct cmd_opts *o)
+policy_call(struct ctl *c, Sluice__V1__Request *req)
 {
-	Sluice__V1__Request req = SLUICE__V1__REQUEST__INIT;
-	Sluice__V1__GetPipeline gp = SLUICE__V1__GET_PIPELINE__INIT;
 	Sluice__V1__Response *r;
 	int rc;
 
-	gp.name = (char *)(o->positional ? o->positional : "");
-	req.body_case = SLUICE__V1__REQUEST__BODY_GET_PIPELINE;
-	req.get_pipeline = &gp;
-	if ((rc = call(c, &req, &r)) != 0 ||
+	if ((rc = call(c, req, &r)) != 0 ||
 	    (rc = expect(c, r, SLUICE__V1__RESPONSE__RESULT_PIPELINES)))
 		return rc;
 	for (size_t i = 0; i < r->pipelines->n_pipelines; i++)
@@ -1228,12 +1224,23 @@ cmd_policy_show(struct ctl *c, const struct cmd_opts *o)
 }
 
 static int
+cmd_policy_show(struct ctl *c, const struct cmd_opts *o)
+{
+	Sluice__V1__Request req = SLUICE__V1__REQUEST__INIT;
+	Sluice__V1__GetPipeline gp = SLUICE__V1__GET_PIPELINE__INIT;
+
+	gp.name = (char *)(o->positional ? o->positional : "");
+	req.body_case = SLUICE__V1__REQUEST__BODY_GET_PIPELINE;
+	req.get_pipeline = &gp;
+	return policy_call(c, &req);
+}
+
+static int
 cmd_policy_set(struct ctl *c, const struct cmd_opts *o)
 {
 	Sluice__V1__Request req = SLUICE__V1__REQUEST__INIT;
 	Sluice__V1__SetPolicy sp = SLUICE__V1__SET_POLICY__INIT;
-	Sluice__V1__Response *r;
-	int policy, rc;
+	int policy;
 
 	if (o->pipeline == NULL || o->positional == NULL ||
 	    (o->stage == NULL) == (o->pool == NULL)) {
@@ -1254,13 +1261,7 @@ cmd_policy_set(struct ctl *c, const struct cmd_opts *o)
 	sp.policy = (Sluice__V1__Balance)policy;
 	req.body_case = SLUICE__V1__REQUEST__BODY_SET_POLICY;
 	req.set_policy = &sp;
-	if ((rc = call(c, &req, &r)) != 0 ||
-	    (rc = expect(c, r, SLUICE__V1__RESPONSE__RESULT_PIPELINES)))
-		return rc;
-	for (size_t i = 0; i < r->pipelines->n_pipelines; i++)
-		print_policies(r->pipelines->pipelines[i]);
-	sluice__v1__response__free_unpacked(r, NULL);
-	return 0;
+	return policy_call(c, &req);
 }
 
 /* ------------------------------------------------------------ cost model */
