@@ -55,9 +55,10 @@ struct sl_ipv4_net {
  */
 enum sl_balance {
 	SL_BALANCE_ROUND_ROBIN = 0,
-	SL_BALANCE_LEAST_LOADED, /* fewest streams in flight ("least_loaded",
-				  * "least_outstanding" in a pool: predicted
-				  * work of all the pool's stages) */
+	SL_BALANCE_LEAST_LOADED, /* fewest answers owed: streams routed whose
+				  * answer has not ended ("least_loaded",
+				  * "least_outstanding"; in a pool, of all the
+				  * pool's stages) */
 	SL_BALANCE_HASH_REQUEST, /* ALTO's: hash(request id) % instances */
 	SL_BALANCE_PROMPT_AWARE, /* least predicted completion time: work
 				  * outstanding + this stage's cost - the

@@ -178,8 +178,12 @@ struct sl_instance_state {
 	uint64_t streams;        /* streams ever routed here */
 	uint64_t fragments;      /* fragments sent here */
 	uint32_t streams_active; /* routed and not yet ended */
-	uint32_t seed;           /* rendezvous-hash identity of the endpoint */
-	uint32_t keys_active;    /* bounded-load stages: keys pinned here */
+	/* Streams routed here whose answer (the instance's own stream
+	 * for them) has not ended yet: the work it holds. An LM's input
+	 * ends long before its answer does. */
+	uint32_t answers_owed;
+	uint32_t seed;        /* rendezvous-hash identity of the endpoint */
+	uint32_t keys_active; /* bounded-load stages: keys pinned here */
 	/* Where it is, kept while a snapshot that dropped it still has its
 	 * streams in flight (their output is still admitted). */
 	uint32_t ip;

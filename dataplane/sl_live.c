@@ -332,6 +332,8 @@ sl_live_housekeeping(struct sl_dp *dp)
 			is->alive = false;
 			is->paused = false;
 			is->deaths++;
+			/* What it owed is aborted or sent elsewhere. */
+			is->answers_owed = 0;
 			dp->cnt.live.instances_died++;
 			live_instance_died(dp, uid);
 		}

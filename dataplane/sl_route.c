@@ -65,9 +65,10 @@ route_cost(const struct sl_pipeline_cfg *pl, uint8_t s,
 	return seen != 0 ? seen : pl->stages[s].cost_us;
 }
 
-/* What stage @s's instance @i holds now: its streams in flight, or in
- * a pool the member's streams of every stage of the pool (@row given:
- * each weighted by its stage's predicted cost, for prompt_aware). */
+/* What stage @s's instance @i holds now: the answers it owes (streams
+ * routed to it whose answer has not ended: an LM's input ends long before
+ * its answer), in a pool the member's of every stage of the pool (@row
+ * given: each weighted by its stage's predicted cost, for prompt_aware). */
 static uint64_t
 route_member_load(const struct sl_pipeline_cfg *pl, uint8_t s,
 		  const struct sl_instance_state *inst, uint16_t i,
@@ -78,14 +79,14 @@ route_member_load(const struct sl_pipeline_cfg *pl, uint8_t s,
 	uint64_t load = 0;
 
 	if (st->pool == SL_POOL_NONE)
-		return (uint64_t)inst[st->instances[i].uid].streams_active *
+		return (uint64_t)inst[st->instances[i].uid].answers_owed *
 		       (row != NULL ? route_cost(pl, s, row) : 1);
 	po = &pl->pools[st->pool];
 	for (uint8_t k = 0; k < po->n_stages; k++) {
 		uint8_t o = po->stages[k];
 
 		load += (uint64_t)inst[pl->stages[o].instances[i].uid]
-				.streams_active *
+				.answers_owed *
 			(row != NULL ? route_cost(pl, o, row) : 1);
 	}
 	return load;

@@ -124,11 +124,30 @@ order_out_of_line(struct sl_dp *dp, struct sl_flow *f, struct rte_mbuf *m,
 	order_gap(dp, f, m, seq);
 }
 
-/* The stream's END or ABORT was delivered: tell its sender. */
+/* The stream's END or ABORT was delivered (once): tell its sender; an
+ * instance's answer ended, so it owes one answer less. */
 static __rte_noinline void
 order_ended(struct sl_dp *dp, struct sl_flow *f, const struct rte_mbuf *m)
 {
+	uint16_t stage = rte_be_to_cpu_16(f->key.stage);
+
 	sl_rtx_ack(dp, f, f->end_seq, sl_dp_from_stage(m));
+	if (stage != 0 && f->pipeline < dp->cfg->n_pipelines &&
+	    stage <= dp->cfg->pipelines[f->pipeline].n_stages) {
+		const struct sl_stage_cfg *st =
+			&dp->cfg->pipelines[f->pipeline].stages[stage - 1];
+
+		for (uint16_t i = 0; i < st->n_instances; i++)
+			if (st->instances[i].ep.ip == f->key.src_ip &&
+			    st->instances[i].ep.port == f->key.src_port) {
+				struct sl_instance_state *is =
+					&dp->inst[st->instances[i].uid];
+
+				if (is->answers_owed > 0)
+					is->answers_owed--;
+				break;
+			}
+	}
 }
 
 uint16_t

@@ -119,10 +119,14 @@ route_decide(struct sl_dp *dp, struct sl_route_pin *pin,
 		dp->inst[pin->instance].streams_active++;
 		pin->in_flight = 1;
 		/* A stream that starts with its ABORT asks for no
-		 * answer: nothing for the scheduler to wait for. */
-		if (dp->sched_ring != NULL && !(pm->flags & SL_FRAG_F_ABORT))
-			sl_sched_report(dp, SL_SCHED_ROUTED, pin->instance,
-					ancestry[pm->depth - 1], 0);
+		 * answer: nothing to wait for. */
+		if (!(pm->flags & SL_FRAG_F_ABORT)) {
+			dp->inst[pin->instance].answers_owed++;
+			if (dp->sched_ring != NULL)
+				sl_sched_report(dp, SL_SCHED_ROUTED,
+						pin->instance,
+						ancestry[pm->depth - 1], 0);
+		}
 	}
 	return 0;
 }

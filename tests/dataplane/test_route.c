@@ -436,13 +436,13 @@ test_least_loaded(void)
 	random_endpoints(ep, 4);
 	make_stage(&st, &ss, ep, 4, 0, SL_BALANCE_LEAST_LOADED);
 	for (int i = 0; i < 4; i++)
-		INST(&st, i).streams_active = load[i];
+		INST(&st, i).answers_owed = load[i];
 	/* Whatever the cursor, the unique minimum wins. */
 	for (unsigned int r = 0; r < 8; r++)
 		CU_ASSERT_EQUAL(pick(&st, &ss, &k), 1);
 
 	/* Ties: one of the least loaded, and both get picked in turn. */
-	INST(&st, 3).streams_active = 2;
+	INST(&st, 3).answers_owed = 2;
 	{
 		unsigned int got[4] = {0};
 
@@ -459,16 +459,16 @@ test_least_loaded(void)
 	/* Streams landing where picked: loads even out, and the loaded
 	 * instance gets nothing until the others catch up. */
 	make_stage(&st, &ss, ep, 4, 0, SL_BALANCE_LEAST_LOADED);
-	INST(&st, 0).streams_active = 10;
+	INST(&st, 0).answers_owed = 10;
 	for (unsigned int r = 0; r < 30; r++) {
 		uint16_t i = pick(&st, &ss, &k);
 
 		CU_ASSERT_NOT_EQUAL(i, 0);
 		if (i < 4)
-			INST(&st, i).streams_active++;
+			INST(&st, i).answers_owed++;
 	}
 	for (int i = 0; i < 4; i++)
-		CU_ASSERT_EQUAL(INST(&st, i).streams_active, 10);
+		CU_ASSERT_EQUAL(INST(&st, i).answers_owed, 10);
 	dp_test_end();
 }
 
@@ -510,10 +510,10 @@ test_skip_draining_unreachable(void)
 
 	/* Least loaded ignores a draining instance however idle. */
 	make_stage(&st, &ss, ep, 4, 0, SL_BALANCE_LEAST_LOADED);
-	INST(&st, 0).streams_active = 0;
-	INST(&st, 1).streams_active = 4;
-	INST(&st, 2).streams_active = 3;
-	INST(&st, 3).streams_active = 5;
+	INST(&st, 0).answers_owed = 0;
+	INST(&st, 1).answers_owed = 4;
+	INST(&st, 2).answers_owed = 3;
+	INST(&st, 3).answers_owed = 5;
 	st.instances[0].draining = true;
 	for (unsigned int r = 0; r < 8; r++)
 		CU_ASSERT_EQUAL(pick(&st, &ss, &k), 2);
@@ -660,10 +660,10 @@ test_pool_least_outstanding(void)
 	rng_seed(12);
 	make_pool(SL_BALANCE_LEAST_LOADED, 1);
 	/* a's streams: 0, 3, 1; b's: 4, 0, 2 -> totals 4, 3, 3 */
-	route_inst[11].streams_active = 3;
-	route_inst[12].streams_active = 1;
-	route_inst[20].streams_active = 4;
-	route_inst[22].streams_active = 2;
+	route_inst[11].answers_owed = 3;
+	route_inst[12].answers_owed = 1;
+	route_inst[20].answers_owed = 4;
+	route_inst[22].answers_owed = 2;
 	for (unsigned int r = 0; r < 6; r++) {
 		uint16_t i = pool_pick(1, 1 + r);
 
@@ -671,7 +671,7 @@ test_pool_least_outstanding(void)
 	}
 	/* b alone would pick member 1 (0 streams of b): the pool's view
 	 * with one more on member 1 (a: 4) says member 2. */
-	route_inst[11].streams_active = 4;
+	route_inst[11].answers_owed = 4;
 	for (unsigned int r = 0; r < 6; r++)
 		CU_ASSERT_EQUAL(pool_pick(1, 10 + r), 2);
 	dp_test_end();
@@ -706,7 +706,7 @@ test_prompt_aware(void)
 		make_pool(SL_BALANCE_PROMPT_AWARE, warm);
 		pool_row[0].warm_tsc[1] = 50;
 		pool_row[1].warm_tsc[1] = 60;
-		route_inst[21].streams_active = 1;
+		route_inst[21].answers_owed = 1;
 		uint16_t got = pool_pick(0, 70);
 
 		CU_ASSERT(warm == 1 ? got != 1 : got == 1);
@@ -717,11 +717,11 @@ test_prompt_aware(void)
 	 * (100 ms) is at the cap (1.25 x 200 / 3 = 83 ms): elsewhere. */
 	make_pool(SL_BALANCE_PROMPT_AWARE, 1);
 	pool_row[0].warm_tsc[0] = 50;
-	route_inst[20].streams_active = 1;
+	route_inst[20].answers_owed = 1;
 	CU_ASSERT_EQUAL(pool_pick(0, 60), 0);
 	make_pool(SL_BALANCE_PROMPT_AWARE, 1);
 	pool_row[0].warm_tsc[0] = 50;
-	route_inst[10].streams_active = 1;
+	route_inst[10].answers_owed = 1;
 	CU_ASSERT_NOT_EQUAL(pool_pick(0, 60), 0);
 
 	/* The scheduler's observed cost counts over the file's: b's
@@ -730,7 +730,7 @@ test_prompt_aware(void)
 	 * / 3 = 71 ms, still lets it in): a cold member. */
 	make_pool(SL_BALANCE_PROMPT_AWARE, 1);
 	pool_row[0].warm_tsc[0] = 50;
-	route_inst[20].streams_active = 1;
+	route_inst[20].answers_owed = 1;
 	pool_row[1].cost_us_observed = 70000;
 	CU_ASSERT_NOT_EQUAL(pool_pick(0, 60), 0);
 	/* The file's 40 ms (and a warm only on member 0 again): warm. */
@@ -762,14 +762,13 @@ test_prompt_aware_bounded(void)
 
 		CU_ASSERT_FATAL(i < 3);
 		got[i]++;
-		route_inst[10 + i].streams_active++;
+		route_inst[10 + i].answers_owed++;
 		total += 100000;
 		max = 0;
 		for (unsigned int m = 0; m < 3; m++)
 			max = RTE_MAX(
-				max,
-				(uint64_t)route_inst[10 + m].streams_active *
-					100000);
+				max, (uint64_t)route_inst[10 + m].answers_owed *
+					     100000);
 		CU_ASSERT(max <= 1.25 * (double)total / 3 + 100000);
 	}
 	CU_ASSERT(got[0] > 50 && got[1] > 50 && got[2] > 50);
@@ -781,10 +780,10 @@ test_prompt_aware_bounded(void)
 	make_pool(SL_BALANCE_PROMPT_AWARE, 1);
 	route_pl.stages[0].warm_saving_us = 100000;
 	pool_row[0].warm_tsc[0] = 1;
-	route_inst[10].streams_active = 1;
+	route_inst[10].answers_owed = 1;
 	CU_ASSERT_NOT_EQUAL(pool_pick(0, 5), 0);
 	/* Under the cap (no stream), and warm only there: warm wins. */
-	route_inst[10].streams_active = 0;
+	route_inst[10].answers_owed = 0;
 	pool_row[0].warm_tsc[1] = pool_row[0].warm_tsc[2] = 0;
 	CU_ASSERT_EQUAL(pool_pick(0, 6), 0);
 	dp_test_end();
@@ -812,7 +811,7 @@ static const struct dp_test_case cases[] = {
 		test_prompt_aware),
 	DP_CASE("prompt_aware: bounded load holds under skew",
 		test_prompt_aware_bounded),
-	DP_CASE("least loaded picks the fewest streams_active",
+	DP_CASE("least loaded picks the fewest answers owed",
 		test_least_loaded),
 	DP_CASE("draining and unreachable instances take no new stream",
 		test_skip_draining_unreachable),

@@ -5,7 +5,9 @@
  *
  * A request through client -> a -> b -> client, the clock set by hand:
  * each stage's stream is reported ROUTED when pinned and its answer ENDED
- * (with its fragments) when the instance's END arrives; the control plane
+ * (with its fragments) when the instance's END arrives (the instance owes
+ * the answer from its routing to that END, whenever its input ended); the
+ * control plane
  * pairs the two and keeps the exact time and size per stage, the counts
  * per instance. A duplicate END is unpaired, an answer's ABORT counted as
  * such, a full ring loses events (counted) and never a fragment, and the
@@ -87,10 +89,16 @@ test_routed_and_answered(void)
 	at_ms(0);
 	f = dag_from_client(6, 0, SL_FRAG_F_END);
 	dag_process(&f, 1);
+	/* The request's stream to a ended at once; a owes its answer. */
+	CU_ASSERT_EQUAL(dag.dp->inst[ua].streams_active, 0);
+	CU_ASSERT_EQUAL(dag.dp->inst[ua].answers_owed, 1);
 	at_ms(5);
 	answer(1, 6, 3, SL_FRAG_F_END);
+	CU_ASSERT_EQUAL(dag.dp->inst[ua].answers_owed, 0);
+	CU_ASSERT_EQUAL(dag.dp->inst[ub].answers_owed, 1);
 	at_ms(20);
 	answer(2, 6, 1, SL_FRAG_F_END);
+	CU_ASSERT_EQUAL(dag.dp->inst[ub].answers_owed, 0);
 	CU_ASSERT_EQUAL(sl_sched_poll(&sched, &ws, cfg), 4);
 	CU_ASSERT_EQUAL(sched.events, 4);
 	CU_ASSERT_EQUAL(sched.stage[0][0].answers, 1);
@@ -115,6 +123,7 @@ test_routed_and_answered(void)
 	answer(2, 6, 1, SL_FRAG_F_END);
 	CU_ASSERT_EQUAL(sl_sched_poll(&sched, &ws, cfg), 1);
 	CU_ASSERT_EQUAL(sched.unpaired, 1);
+	CU_ASSERT_EQUAL(dag.dp->inst[ub].answers_owed, 0);
 	CU_ASSERT_EQUAL(sched.stage[0][1].answers, 1);
 
 	/* Request 7: a aborts its answer: counted as aborted, not timed;
