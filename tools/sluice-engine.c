@@ -12,6 +12,13 @@
  * The other roles (answer, claims, queries, bm25, encoder, rerank) emulate
  * the stages of ALTO's fact-checking pipeline with a timing model: see
  * engine/roles.c for the timing and engine/model.c for what they say.
+ * --stage-roles 1:answer,2:claims,3:queries makes the instance a member
+ * of a pool that several LM stages share: each input stream is answered
+ * with the role of its stage (the header's stage id), every role through
+ * the one iteration loop (one GPU: one KV budget, one --max-num-seqs,
+ * one --prefix-cache that the stages' few-shot prompts, --prefix-tokens
+ * STAGE:N,..., compete for). What a stream is answered with is what the
+ * single-role engine of its role answers, byte for byte.
  * --role replay is an LM stage that streams recorded answers: each
  * question is looked up in --data (JSON lines with "question" and
  * "generated") and its answer cut into tokens of --chunk-min..--chunk-max
@@ -106,6 +113,53 @@ put_json_string(FILE *f, const char *s)
 	fputc('"', f);
 }
 
+/* --stage-roles: "unknown_stage" and "stages": {"S": {the role, its
+ * prompt, its answers, and its prefix in the shared cache}, ...}. */
+static void
+engine_stage_stats_json(const struct engine *e, FILE *f)
+{
+	const char *sep = "";
+
+	fprintf(f, ", \"unknown_stage\": %llu, \"stages\": {",
+		(unsigned long long)e->unknown_stage);
+	for (uint16_t s = 1; s < SL_ENGINE_STAGE_TRANSFORMS; s++) {
+		const struct engine_stage_stats *ss = &e->st_stage[s];
+		uint64_t key = sl_engine_prefix_key(e, s);
+		const struct sl_lm_prefix_stats *ps =
+			key < SL_LM_PREFIX_KEYS ? &e->lm.st.by_prefix[key]
+						: NULL;
+
+		if (e->stage_role[s] == 0)
+			continue;
+		fprintf(f,
+			"%s\"%u\": {\"role\": \"%s\", \"prefix_tokens\": %u, "
+			"\"streams\": %llu, \"requests_served\": %llu, "
+			"\"tokens_out\": %llu, \"lines_out\": %llu, "
+			"\"ttft_ms_mean\": %.3f, \"output_ms_mean\": %.3f, "
+			"\"prefix_hits\": %llu, \"prefix_misses\": %llu, "
+			"\"prefix_evictions\": %llu}",
+			sep, (unsigned int)s,
+			sl_engine_role_name(sl_engine_role_of(e, s)),
+			sl_engine_prefix_tokens(e, s),
+			(unsigned long long)ss->streams,
+			(unsigned long long)ss->requests_served,
+			(unsigned long long)ss->tokens_out,
+			(unsigned long long)ss->lines_out,
+			ss->ttft_count ? (double)ss->ttft_ns_sum / 1e6 /
+						 (double)ss->ttft_count
+				       : 0.0,
+			ss->requests_served
+				? (double)ss->output_ns_sum / 1e6 /
+					  (double)ss->requests_served
+				: 0.0,
+			(unsigned long long)(ps ? ps->hits : 0),
+			(unsigned long long)(ps ? ps->misses : 0),
+			(unsigned long long)(ps ? ps->evictions : 0));
+		sep = ", ";
+	}
+	fputc('}', f);
+}
+
 /* The stats object, as --stats-file holds it, to @f. */
 static void
 engine_stats_json(const struct engine *e, FILE *f)
@@ -138,7 +192,7 @@ engine_stats_json(const struct engine *e, FILE *f)
 		"\"overload_aborts\": %llu, \"expired\": %llu, "
 		"\"too_long\": %llu, \"join_duplicates\": %llu, "
 		"\"tx_dropped\": %llu, \"busy_ms\": %.3f",
-		sl_engine_role_name(e->role),
+		e->pooled ? "pool" : sl_engine_role_name(e->role),
 		(unsigned long long)e->st.requests_served,
 		(unsigned long long)e->st.tokens_out,
 		(unsigned long long)e->st.queue_max,
@@ -159,12 +213,18 @@ engine_stats_json(const struct engine *e, FILE *f)
 			", \"lm_iterations\": %llu, "
 			"\"lm_prefill_iterations\": %llu, "
 			"\"lm_prompt_tokens\": %llu, \"lm_prefix_hits\": %llu, "
+			"\"lm_prefix_misses\": %llu, "
+			"\"lm_prefix_evictions\": %llu, "
 			"\"lm_preemptions\": %llu",
 			(unsigned long long)e->lm.st.iterations,
 			(unsigned long long)e->lm.st.prefill_iterations,
 			(unsigned long long)e->lm.st.prompt_tokens,
 			(unsigned long long)e->lm.st.prefix_hits,
+			(unsigned long long)e->lm.st.prefix_misses,
+			(unsigned long long)e->lm.st.prefix_evictions,
 			(unsigned long long)e->lm.st.preemptions);
+	if (e->pooled)
+		engine_stage_stats_json(e, f);
 	if (e->role == SL_ENGINE_ROLE_OPENAI && e->up != NULL) {
 		const struct sl_upstream_counters *c =
 			sl_upstream_counters(e->up);
@@ -274,24 +334,24 @@ engine_write_stats(const struct engine *e)
 }
 
 /*
- * --transform NAME, or STAGE:NAME,... (an instance of a pool answers the
- * streams of several stages, each with its stage's transform; a stage not
- * named gets echo). Return 0, or -1 on a bad list.
+ * A per-stage list, STAGE:VALUE,... (STAGE 1..16, each at most once):
+ * @fn(@ctx, stage, value) for each item. Return 0, or -1 on a bad list or
+ * when @fn refuses a value (returns < 0).
  */
 static int
-engine_transforms(struct engine *e, const char *arg)
+engine_stage_items(const char *arg,
+		   int (*fn)(void *ctx, unsigned int stage, const char *value),
+		   void *ctx)
 {
 	char buf[256], *save = NULL, *item;
+	bool seen[SL_ENGINE_STAGE_TRANSFORMS] = {false};
 
-	if (strchr(arg, ':') == NULL)
-		return sl_transform_by_name(arg, &e->transform) < 0 ? -1 : 0;
-	if (strlen(arg) >= sizeof(buf))
+	if (strlen(arg) >= sizeof(buf) || arg[0] == '\0')
 		return -1;
 	strcpy(buf, arg);
 	for (item = strtok_r(buf, ",", &save); item != NULL;
 	     item = strtok_r(NULL, ",", &save)) {
 		char *colon = strchr(item, ':'), *end;
-		enum sl_transform t;
 		unsigned long stage;
 
 		if (colon == NULL)
@@ -300,11 +360,67 @@ engine_transforms(struct engine *e, const char *arg)
 		errno = 0;
 		stage = strtoul(item, &end, 10);
 		if (errno != 0 || end == item || *end != '\0' || stage == 0 ||
-		    stage >= SL_ENGINE_STAGE_TRANSFORMS ||
-		    sl_transform_by_name(colon + 1, &t) < 0)
+		    stage >= SL_ENGINE_STAGE_TRANSFORMS || seen[stage] ||
+		    fn(ctx, (unsigned int)stage, colon + 1) < 0)
 			return -1;
-		e->stage_transform[stage] = (uint8_t)(t + 1);
+		seen[stage] = true;
 	}
+	return 0;
+}
+
+static int
+engine_transform_item(void *ctx, unsigned int stage, const char *value)
+{
+	struct engine *e = ctx;
+	enum sl_transform t;
+
+	if (sl_transform_by_name(value, &t) < 0)
+		return -1;
+	e->stage_transform[stage] = (uint8_t)(t + 1);
+	return 0;
+}
+
+/*
+ * --transform NAME, or STAGE:NAME,... (an instance of a pool answers the
+ * streams of several stages, each with its stage's transform; a stage not
+ * named gets echo). Return 0, or -1 on a bad list.
+ */
+static int
+engine_transforms(struct engine *e, const char *arg)
+{
+	if (strchr(arg, ':') == NULL)
+		return sl_transform_by_name(arg, &e->transform) < 0 ? -1 : 0;
+	return engine_stage_items(arg, engine_transform_item, e);
+}
+
+/* --stage-roles: an LM role a stage; the first listed is e->role. */
+static int
+engine_stage_role_item(void *ctx, unsigned int stage, const char *value)
+{
+	struct engine *e = ctx;
+	enum sl_engine_role r;
+
+	if (sl_engine_role_by_name(value, &r) < 0 ||
+	    (r != SL_ENGINE_ROLE_ANSWER && r != SL_ENGINE_ROLE_CLAIMS &&
+	     r != SL_ENGINE_ROLE_QUERIES))
+		return -1;
+	if (!e->pooled)
+		e->role = r;
+	e->pooled = true;
+	e->stage_role[stage] = (uint8_t)(r + 1);
+	return 0;
+}
+
+/* --prefix-tokens STAGE:N,...: a few-shot prompt's length a stage. */
+static int
+engine_prefix_item(void *ctx, unsigned int stage, const char *value)
+{
+	struct sl_engine_model *m = ctx;
+	uint64_t n;
+
+	if (!sl_parse_u64(value, 0, 1u << 20, &n))
+		return -1;
+	m->stage_prefix_tokens[stage] = (uint32_t)n;
 	return 0;
 }
 
@@ -533,6 +649,8 @@ usage(FILE *f)
 		"  timed roles:\n"
 		"       [--time-scale F (1)] [--seed S (0)] [--corpus FILE]\n"
 		"       [--max-queue N (4096)] [--max-wait-ms MS (0: none)]\n"
+		"       [--length-model table|lowrank (table): answer, "
+		"claims, queries]\n"
 		"  answer, claims, queries (LM: an iteration loop like "
 		"vLLM's,\n"
 		"  constants of a 7B model on an A100, "
@@ -545,6 +663,10 @@ usage(FILE *f)
 		"       [--kv-tokens N (110000)] [--prefix-tokens N (0)]\n"
 		"       [--prefix-cache SLOTS (0: none)] [--chunked-prefill]\n"
 		"       [--serial-children]\n"
+		"  a member of a pool: several stages, one iteration loop:\n"
+		"       --stage-roles STAGE:answer|claims|queries,... "
+		"(instead of --role)\n"
+		"       [--prefix-tokens STAGE:N,... (each stage's prompt)]\n"
 		"  replay (LM timing as above, no corpus):\n"
 		"       --data FILE.jsonl [--chunk-min BYTES (1)]"
 		" [--chunk-max BYTES (12)]\n"
@@ -586,6 +708,7 @@ struct engine_opts {
 	double prefill_per_token_ms;
 	unsigned int max_batched_tokens;
 	unsigned int kv_tokens;
+	const char *prefix_arg; /* --prefix-tokens N or STAGE:N,... */
 	unsigned int prefix_tokens;
 	unsigned int prefix_cache;
 	bool chunked_prefill;
@@ -753,6 +876,7 @@ engine_setup_model(struct engine *e, const struct engine_opts *o)
 		.prefix_cache_slots = o->prefix_cache,
 		.chunked_prefill = o->chunked_prefill,
 	};
+	/* e->m.prefix_by_stage and its table: engine_parse_args. */
 	e->m.prefix_tokens = o->prefix_tokens;
 	e->m.serial_children = o->serial_children;
 	e->m.token_ns = engine_ms_to_ns(o->token_ms, o->time_scale);
@@ -803,7 +927,9 @@ engine_parse_args(int argc, char **argv, struct engine *e,
 		  struct engine_opts *o, const char **listen, double *duration,
 		  bool *help)
 {
-	const char *transform = NULL, *role = NULL;
+	const char *transform = NULL, *role = NULL, *stage_roles = NULL;
+	const char *length_model = "table";
+	uint32_t prefix_max = 0;
 	const struct sl_opt_spec spec[] = {
 		SL_OPT_S("listen", listen),
 		SL_OPT_S("name", &e->name),
@@ -814,6 +940,7 @@ engine_parse_args(int argc, char **argv, struct engine *e,
 		SL_OPT_F("quiet", &e->quiet),
 		SL_OPT_F("help", help),
 		SL_OPT_S("role", &role),
+		SL_OPT_S("stage-roles", &stage_roles),
 		SL_OPT_D("time-scale", &o->time_scale, 0, DBL_MAX),
 		SL_OPT_N("max-num-seqs", &o->max_batch, 1, 65536),
 		SL_OPT_N("max-batch", &o->max_batch, 1, 65536),
@@ -822,6 +949,7 @@ engine_parse_args(int argc, char **argv, struct engine *e,
 		SL_OPT_N("workers", &o->workers, 1, 65536),
 		SL_OPT_N("join", &o->join, 1, SL_ENGINE_JOIN_MAX),
 		SL_OPT_N64("seed", &e->m.seed, 0, UINT64_MAX),
+		SL_OPT_S("length-model", &length_model),
 		SL_OPT_S("corpus", &o->corpus),
 		SL_OPT_D("prefill-ms", &o->prefill_ms, 0, DBL_MAX),
 		SL_OPT_D("prefill-per-token-ms", &o->prefill_per_token_ms, 0,
@@ -832,7 +960,7 @@ engine_parse_args(int argc, char **argv, struct engine *e,
 		SL_OPT_N("max-batched-tokens", &o->max_batched_tokens, 1,
 			 1u << 24),
 		SL_OPT_N("kv-tokens", &o->kv_tokens, 1, 1u << 30),
-		SL_OPT_N("prefix-tokens", &o->prefix_tokens, 0, 1u << 20),
+		SL_OPT_S("prefix-tokens", &o->prefix_arg),
 		SL_OPT_N("prefix-cache", &o->prefix_cache, 0, 4096),
 		SL_OPT_F("chunked-prefill", &o->chunked_prefill),
 		SL_OPT_F("serial-children", &o->serial_children),
@@ -874,6 +1002,13 @@ engine_parse_args(int argc, char **argv, struct engine *e,
 			transform, SL_ENGINE_STAGE_TRANSFORMS - 1);
 		return 2;
 	}
+	if (sl_model_lengths_parse(length_model, &e->m.lengths) < 0) {
+		fprintf(stderr,
+			"sluice-engine: --length-model: must be table or "
+			"lowrank, got '%s'\n",
+			length_model);
+		return 2;
+	}
 	if (role != NULL && sl_engine_role_by_name(role, &e->role) < 0) {
 		fprintf(stderr,
 			"sluice-engine: unknown role '%s' (transform, answer, "
@@ -881,6 +1016,38 @@ engine_parse_args(int argc, char **argv, struct engine *e,
 			role);
 		return 2;
 	}
+	if (stage_roles != NULL &&
+	    (role != NULL || transform != NULL ||
+	     engine_stage_items(stage_roles, engine_stage_role_item, e) < 0)) {
+		fprintf(stderr,
+			"sluice-engine: bad --stage-roles '%s' (STAGE:ROLE,... "
+			"with STAGE 1..%d once each and ROLE answer, claims or "
+			"queries; not with --role or --transform)\n",
+			stage_roles, SL_ENGINE_STAGE_TRANSFORMS - 1);
+		return 2;
+	}
+	if (o->prefix_arg != NULL && strchr(o->prefix_arg, ':') == NULL &&
+	    !sl_opt_uint("sluice-engine", "prefix-tokens", o->prefix_arg, 0,
+			 1u << 20, &o->prefix_tokens))
+		return 2;
+	if (o->prefix_arg != NULL && strchr(o->prefix_arg, ':') != NULL) {
+		e->m.prefix_by_stage = true;
+		if (!e->pooled ||
+		    engine_stage_items(o->prefix_arg, engine_prefix_item,
+				       &e->m) < 0) {
+			fprintf(stderr,
+				"sluice-engine: bad --prefix-tokens '%s' "
+				"(N, or STAGE:N,... with --stage-roles: "
+				"STAGE 1..%d once each, N 0..%u)\n",
+				o->prefix_arg, SL_ENGINE_STAGE_TRANSFORMS - 1,
+				1u << 20);
+			return 2;
+		}
+	}
+	prefix_max = o->prefix_tokens;
+	for (unsigned int s = 0; s < SL_ENGINE_STAGE_TRANSFORMS; s++)
+		if (e->m.stage_prefix_tokens[s] > prefix_max)
+			prefix_max = e->m.stage_prefix_tokens[s];
 	if (*listen == NULL || first != argc) {
 		usage(stderr);
 		return 2;
@@ -888,6 +1055,11 @@ engine_parse_args(int argc, char **argv, struct engine *e,
 	if (o->http != NULL && !sl_engine_role_is_lm(e->role)) {
 		fprintf(stderr, "sluice-engine: --http is for the LM roles "
 				"(answer, claims, queries, replay)\n");
+		return 2;
+	}
+	if (o->http != NULL && e->pooled) {
+		fprintf(stderr, "sluice-engine: --http serves one role, not "
+				"--stage-roles\n");
 		return 2;
 	}
 	if ((e->role == SL_ENGINE_ROLE_OPENAI) != (o->upstream != NULL)) {
@@ -922,13 +1094,13 @@ engine_parse_args(int argc, char **argv, struct engine *e,
 				: "--role replay needs --data FILE.jsonl");
 		return 2;
 	}
-	if (o->kv_tokens <= o->prefix_tokens + 1) {
+	if (o->kv_tokens <= prefix_max + 1) {
 		fprintf(stderr,
 			"sluice-engine: bad --kv-tokens %u: no prompt fits "
 			"(the "
 			"--prefix-tokens %u and one token of input and of "
 			"answer need more)\n",
-			o->kv_tokens, o->prefix_tokens);
+			o->kv_tokens, prefix_max);
 		return 2;
 	}
 	if (o->chunk_min > o->chunk_max) {
@@ -1187,7 +1359,8 @@ main(int argc, char **argv)
 		fprintf(stderr,
 			"sluice-engine %s: listening on %s, role %s, time "
 			"scale %g\n",
-			e.name, addr_name, sl_engine_role_name(e.role),
+			e.name, addr_name,
+			e.pooled ? "pool" : sl_engine_role_name(e.role),
 			e.time_scale);
 	rc = engine_write_stats(&e);
 	if (rc < 0) {

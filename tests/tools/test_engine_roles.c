@@ -8,7 +8,8 @@
  * would (stage, from_stage, ancestry), and checks the answers: their
  * structure per role, that they depend on the input bytes only (two runs,
  * different fragmentings), TTFT against prompt length and queueing, joins,
- * markers, ABORT in -> ABORT out, OVERLOAD, and the stats file. The
+ * markers, ABORT in -> ABORT out, OVERLOAD, and the stats file; a member
+ * of a pool (--stage-roles) against single-role engines. The
  * client socket is raw and ACKs by hand (tt_peer.c), so that every
  * control fragment the engine sends is seen: ACKs of its inputs, PROBE
  * answers with PAUSE while its admission queue is full, and at SIGTERM
@@ -63,7 +64,8 @@ static const char query[] = "Hsiao Yun-Hwa father civil engineer\n";
 
 /* ---- engine process ---- */
 
-/* Start the engine with --role @role and further NULL-ended arguments. */
+/* Start the engine with --role @role (NULL: none, e.g. for
+ * --stage-roles) and further NULL-ended arguments. */
 static int
 start_engine(const char *role, ...)
 {
@@ -80,8 +82,10 @@ start_engine(const char *role, ...)
 	argv[n++] = (char *)engine_bin;
 	argv[n++] = "--listen";
 	argv[n++] = listen;
-	argv[n++] = "--role";
-	argv[n++] = (char *)role;
+	if (role != NULL) {
+		argv[n++] = "--role";
+		argv[n++] = (char *)role;
+	}
 	argv[n++] = "--time-scale";
 	argv[n++] = "0.01";
 	argv[n++] = "--stats-file";
@@ -119,6 +123,7 @@ stop_and_stats(char *json, size_t cap)
 struct in_stream {
 	uint64_t ancestry[SL_ANCESTRY_MAX];
 	uint8_t depth;
+	uint16_t stage; /* STAGE unless a test sets it */
 	uint16_t from_stage;
 	uint32_t seq;
 	uint64_t first_send_ns;
@@ -133,6 +138,7 @@ in_stream_init(struct in_stream *s, uint64_t req, uint64_t quantum,
 	s->ancestry[1] = quantum;
 	s->ancestry[2] = quantum + 1;
 	s->depth = depth;
+	s->stage = STAGE;
 	s->from_stage = from_stage;
 }
 
@@ -147,7 +153,8 @@ send_frag(struct in_stream *s, const char *text, size_t len, uint8_t flags,
 	size_t pos = 0;
 	int rc;
 
-	sl_stream_tx_init(&tx, PIPELINE, STAGE, TENANT, s->depth, s->ancestry);
+	sl_stream_tx_init(&tx, PIPELINE, s->stage, TENANT, s->depth,
+			  s->ancestry);
 	tx.next_seq = s->seq++;
 	sl_stream_tx_begin(&tx, buf, sizeof(buf));
 	while (text != NULL && pos < len) {
@@ -201,6 +208,7 @@ send_text(struct in_stream *s, const char *text, unsigned int per_frag,
 struct out_stream {
 	uint64_t ancestry[SL_ANCESTRY_MAX];
 	uint8_t depth;
+	uint16_t stage; /* of its first fragment */
 	char text[TEXT_MAX];
 	size_t len;
 	unsigned int frags;
@@ -214,9 +222,16 @@ struct out_stream {
 	uint8_t reason;
 	bool header_ok;
 	uint64_t send_ns;
-	uint64_t first_ns; /* arrival of the first fragment */
+	uint64_t first_ns;   /* arrival of the first fragment */
+	uint64_t last_ns;    /* ... of the latest */
+	uint64_t max_gap_ns; /* longest wait from one fragment to the next */
 	uint64_t end_ns;
 };
+
+/* The stage every answer must carry (stage and from_stage: an answer
+ * keeps its input's stage, and says it comes from it); 0: each its own
+ * first fragment's, for the tests of a pool member. */
+static uint16_t want_stage = STAGE;
 
 static struct out_stream outs[MAX_STREAMS];
 static unsigned int n_outs;
@@ -240,6 +255,7 @@ out_find(const struct sl_frag_hdr *h)
 	outs[n_outs].seq_ok = true;
 	outs[n_outs].header_ok = true;
 	outs[n_outs].send_ns = h->send_ns;
+	outs[n_outs].stage = h->stage;
 	return &outs[n_outs++];
 }
 
@@ -269,11 +285,15 @@ take(const struct sl_dgram *d, uint64_t now)
 	if (v.hdr.seq != o->frags || o->ended || o->aborted)
 		o->seq_ok = false;
 	if (v.hdr.pipeline != PIPELINE || v.hdr.tenant != TENANT ||
-	    v.hdr.stage != STAGE || v.hdr.from_stage != STAGE ||
+	    v.hdr.stage != o->stage || v.hdr.from_stage != o->stage ||
+	    (want_stage != 0 && o->stage != want_stage) ||
 	    v.hdr.send_ns != o->send_ns)
 		o->header_ok = false;
 	if (o->frags == 0)
 		o->first_ns = now;
+	else if (now - o->last_ns > o->max_gap_ns)
+		o->max_gap_ns = now - o->last_ns;
+	o->last_ns = now;
 	o->frags++;
 	sl_frag_view_tokens(&v, &it);
 	while (sl_token_next(&it, &tok)) {
@@ -1343,6 +1363,324 @@ test_ttft_queue(void)
 	CU_ASSERT_EQUAL(tt_json_num(json, "requests_served"), 4);
 }
 
+/* ---- a member of a pool: --stage-roles ---- */
+
+/* What each role is asked in these tests, by the stage that asks it. */
+static const struct {
+	uint16_t stage;
+	const char *role;
+	const char *prefix;
+	const char *input;
+} pool_asks[] = {
+	{1, "answer", "0", question},
+	{2, "claims", "570", paragraph},
+	{3, "queries", "300", claim},
+};
+
+#define POOL_ROLES "1:answer,2:claims,3:queries"
+#define POOL_PREFIXES "2:570,3:300"
+
+/* The number after "@key" in the stats of stage @stage ("stages"), or
+ * -1 when there is none. */
+static double
+stage_num(const char *json, unsigned int stage, const char *key)
+{
+	const char *stages = strstr(json, "\"stages\": {");
+	char head[16];
+
+	if (stages == NULL)
+		return -1;
+	snprintf(head, sizeof(head), "\"%u\": {", stage);
+	stages = strstr(stages, head);
+	return stages != NULL ? tt_json_num(stages, key) : -1;
+}
+
+static unsigned int
+n_done(void)
+{
+	unsigned int n = 0;
+
+	for (unsigned int i = 0; i < n_outs; i++)
+		n += outs[i].ended || outs[i].aborted;
+	return n;
+}
+
+/*
+ * One process serving three stages with their roles says, stream for
+ * stream, what three single-role processes say: the same text, token for
+ * token, each answer on its input's stage (from_stage too). A stage it
+ * does not serve is refused: ABORT ENGINE.
+ */
+static void
+test_pool_identical(void)
+{
+	static char single[3][TEXT_MAX], text[TEXT_MAX];
+	unsigned int tokens[3], i;
+	struct in_stream s[4];
+	char json[8192];
+
+	for (i = 0; i < 3; i++) {
+		CU_ASSERT_FATAL(start_engine(pool_asks[i].role,
+					     "--prefix-tokens",
+					     pool_asks[i].prefix, NULL) == 0);
+		want_stage = pool_asks[i].stage;
+		in_stream_init(&s[0], 200 + i, 0, 1, pool_asks[i].stage - 1);
+		s[0].stage = pool_asks[i].stage;
+		send_text(&s[0], pool_asks[i].input, 2, SL_FRAG_F_END);
+		CU_ASSERT_EQUAL_FATAL(collect(1, 5000, 20), 1);
+		check_stream(out_of(200 + i, 1), single[i], TEXT_MAX);
+		tokens[i] = out_of(200 + i, 1)->tokens;
+		CU_ASSERT_EQUAL(tt_stop(&engine_pid), 0);
+	}
+
+	want_stage = 0;
+	CU_ASSERT_FATAL(start_engine(NULL, "--stage-roles", POOL_ROLES,
+				     "--prefix-tokens", POOL_PREFIXES,
+				     "--prefix-cache", "1", NULL) == 0);
+	for (i = 0; i < 4; i++) {
+		in_stream_init(&s[i], 210 + i, 0, 1, (uint16_t)i);
+		s[i].stage = (uint16_t)(i + 1);
+	}
+	/* In the loop together: every input whole, then the ENDs. */
+	for (i = 0; i < 3; i++)
+		send_text(&s[i], pool_asks[i].input, 3, 0);
+	send_text(&s[3], question, 0, 0);
+	for (i = 0; i < 4; i++)
+		send_frag(&s[i], NULL, 0, SL_FRAG_F_END, 0, 0);
+	CU_ASSERT_EQUAL_FATAL(collect(4, 5000, 20), 4);
+	for (i = 0; i < 3; i++) {
+		const struct out_stream *o = out_of(210 + i, 1);
+
+		check_stream(o, text, sizeof(text));
+		CU_ASSERT_STRING_EQUAL(text, single[i]);
+		CU_ASSERT_EQUAL(o->tokens, tokens[i]);
+		CU_ASSERT_EQUAL(o->stage, pool_asks[i].stage);
+		CU_ASSERT_EQUAL(o->max_tokens_per_frag, 1);
+	}
+	check_abort(out_of(213, 1), SL_ABORT_ENGINE);
+	CU_ASSERT_EQUAL(out_of(213, 1)->stage, 4);
+	stop_and_stats(json, sizeof(json));
+	want_stage = STAGE;
+	CU_ASSERT_PTR_NOT_NULL(strstr(json, "\"role\": \"pool\""));
+	CU_ASSERT_EQUAL(tt_json_num(json, "unknown_stage"), 1);
+	CU_ASSERT_EQUAL(tt_json_num(json, "requests_served"), 3);
+	CU_ASSERT_EQUAL(tt_json_num(json, "tokens_out"),
+			tokens[0] + tokens[1] + tokens[2]);
+	for (i = 0; i < 3; i++) {
+		char role[32];
+
+		snprintf(role, sizeof(role), "\"%u\": {\"role\": \"%s\"",
+			 pool_asks[i].stage, pool_asks[i].role);
+		CU_ASSERT_PTR_NOT_NULL(strstr(json, role));
+		CU_ASSERT_EQUAL(stage_num(json, pool_asks[i].stage, "streams"),
+				1);
+		CU_ASSERT_EQUAL(
+			stage_num(json, pool_asks[i].stage, "requests_served"),
+			1);
+		CU_ASSERT_EQUAL(
+			stage_num(json, pool_asks[i].stage, "tokens_out"),
+			tokens[i]);
+		CU_ASSERT_EQUAL(
+			stage_num(json, pool_asks[i].stage, "prefix_tokens"),
+			atoi(pool_asks[i].prefix));
+	}
+	CU_ASSERT_EQUAL(stage_num(json, 4, "streams"), -1);
+}
+
+static bool
+pool_answer_going(void)
+{
+	const struct out_stream *o = out_of(220, 1);
+
+	return o != NULL && o->frags >= 20;
+}
+
+static bool
+pool_answer_done(void)
+{
+	const struct out_stream *o = out_of(220, 1);
+
+	return o != NULL && (o->ended || o->aborted);
+}
+
+static bool
+pool_both_done(void)
+{
+	return n_done() >= 2;
+}
+
+/* An answer of 300 tokens (2 ms each at 200 ms a token, scaled by 0.01);
+ * when 20 are out, a claims prompt of a 6000-token few-shot prefix (10
+ * ms a prompt token: 0.6 s of prefill) if @claims. The answer's longest
+ * wait between two tokens. */
+static uint64_t
+pool_answer_gap(bool claims)
+{
+	struct in_stream a, c;
+	uint64_t gap;
+
+	n_outs = 0;
+	want_stage = 0;
+	in_stream_init(&a, 220, 0, 1, 0);
+	a.stage = 1;
+	send_text(&a, "max_tokens: 300\n", 0, 0);
+	send_text(&a, question, 0, SL_FRAG_F_END);
+	pump(5000, pool_answer_going);
+	CU_ASSERT_FATAL(pool_answer_going());
+	if (claims) {
+		in_stream_init(&c, 221, 0, 1, 1);
+		c.stage = 2;
+		send_text(&c, paragraph, 0, SL_FRAG_F_END);
+		pump(10000, pool_both_done);
+		check_stream(out_of(221, 1), NULL, 0);
+		/* Its first token came after its prefill (0.6 s). */
+		CU_ASSERT(out_of(221, 1)->first_ns >
+			  out_of(220, 1)->first_ns + 500000000ull);
+	} else {
+		pump(10000, pool_answer_done);
+	}
+	check_stream(out_of(220, 1), NULL, 0);
+	CU_ASSERT_EQUAL(out_of(220, 1)->tokens, 300);
+	gap = out_of(220, 1)->max_gap_ns;
+	want_stage = STAGE;
+	return gap;
+}
+
+/*
+ * One loop for all the member's stages: a claims prefill of 0.6 s stops
+ * the answer's decodes meanwhile (vLLM 0.2's prefill iterations), as it
+ * would in a single-role engine holding both; an answer engine alone
+ * decodes without such a wait.
+ */
+static void
+test_pool_shared_loop(void)
+{
+	uint64_t pooled, alone;
+
+	CU_ASSERT_FATAL(start_engine(NULL, "--stage-roles", "1:answer,2:claims",
+				     "--prefix-tokens", "2:6000", "--decode-ms",
+				     "200", "--prefill-per-token-ms", "10",
+				     NULL) == 0);
+	pooled = pool_answer_gap(true);
+	CU_ASSERT_EQUAL(tt_stop(&engine_pid), 0);
+	CU_ASSERT_FATAL(start_engine("answer", "--decode-ms", "200",
+				     "--prefill-per-token-ms", "10",
+				     NULL) == 0);
+	alone = pool_answer_gap(false);
+	CU_ASSERT_EQUAL(tt_stop(&engine_pid), 0);
+	if (pooled < 550000000ull || alone > 300000000ull)
+		printf("\n  longest wait between answer tokens: %.1f ms with "
+		       "the claims prefill, %.1f ms alone",
+		       (double)pooled / 1e6, (double)alone / 1e6);
+	CU_ASSERT(pooled >= 550000000ull);
+	CU_ASSERT(alone < 300000000ull);
+}
+
+/*
+ * The stages' few-shot prefixes compete for the member's prefix cache
+ * (LRU). Claims (C, stage 2), answer (A, stage 1, no prefix) and queries
+ * (Q, stage 3) one after another: C C A C Q C Q Q. With one slot a
+ * switch between C and Q evicts the other's prefix; with two both stay.
+ */
+static void
+test_pool_evictions(void)
+{
+	static const unsigned int order[] = {1, 1, 0, 1, 2, 1, 2, 2};
+	/* per slot count: stage 2 {hits, misses, evictions}, stage 3 ... */
+	static const int want[2][2][3] = {
+		{{2, 2, 2}, {1, 2, 1}},
+		{{3, 1, 0}, {2, 1, 0}},
+	};
+	char json[8192];
+
+	for (unsigned int slots = 1; slots <= 2; slots++) {
+		const int(*w)[3] = want[slots - 1];
+		char cache[4];
+
+		snprintf(cache, sizeof(cache), "%u", slots);
+		CU_ASSERT_FATAL(start_engine(NULL, "--stage-roles", POOL_ROLES,
+					     "--prefix-tokens", POOL_PREFIXES,
+					     "--prefix-cache", cache,
+					     NULL) == 0);
+		want_stage = 0;
+		for (unsigned int k = 0; k < 8; k++) {
+			const unsigned int r = order[k];
+			struct in_stream s;
+
+			in_stream_init(&s, 230 + k, 0, 1,
+				       pool_asks[r].stage - 1);
+			s.stage = pool_asks[r].stage;
+			send_text(&s, pool_asks[r].input, 0, SL_FRAG_F_END);
+			CU_ASSERT_EQUAL_FATAL(collect(1, 5000, 0), 1);
+			check_stream(out_of(230 + k, 1), NULL, 0);
+		}
+		want_stage = STAGE;
+		stop_and_stats(json, sizeof(json));
+		CU_ASSERT_EQUAL(tt_json_num(json, "requests_served"), 8);
+		CU_ASSERT_EQUAL(tt_json_num(json, "lm_prefix_hits"),
+				w[0][0] + w[1][0]);
+		CU_ASSERT_EQUAL(tt_json_num(json, "lm_prefix_misses"),
+				w[0][1] + w[1][1]);
+		CU_ASSERT_EQUAL(tt_json_num(json, "lm_prefix_evictions"),
+				w[0][2] + w[1][2]);
+		for (unsigned int k = 0; k < 2; k++) {
+			unsigned int st = k + 2;
+
+			CU_ASSERT_EQUAL(stage_num(json, st, "prefix_hits"),
+					w[k][0]);
+			CU_ASSERT_EQUAL(stage_num(json, st, "prefix_misses"),
+					w[k][1]);
+			CU_ASSERT_EQUAL(stage_num(json, st, "prefix_evictions"),
+					w[k][2]);
+		}
+		/* The answer has no prefix: it takes no slot. */
+		CU_ASSERT_EQUAL(stage_num(json, 1, "prefix_misses"), 0);
+		CU_ASSERT_EQUAL(stage_num(json, 1, "requests_served"), 1);
+		CU_ASSERT_EQUAL(stage_num(json, 2, "requests_served"), 4);
+		CU_ASSERT_EQUAL(stage_num(json, 3, "requests_served"), 3);
+	}
+}
+
+/* Lists it cannot serve: exit 2, nothing started. */
+static void
+test_pool_refusals(void)
+{
+	static const char *const bad[][6] = {
+		{"--stage-roles", "1:bm25"},
+		{"--stage-roles", "0:answer"},
+		{"--stage-roles", "17:answer"},
+		{"--stage-roles", "1:answer,1:claims"},
+		{"--stage-roles", "1:answer", "--role", "answer"},
+		{"--stage-roles", "1:answer", "--transform", "upper"},
+		{"--stage-roles", "1:answer", "--http", "127.0.0.1:0"},
+		{"--stage-roles", "2:claims", "--prefix-tokens", "2:x"},
+		{"--stage-roles", "2:claims", "--prefix-tokens", "2:5,2:6"},
+		{"--role", "claims", "--prefix-tokens", "2:570"},
+		{"--stage-roles", "2:claims", "--prefix-tokens", "2:200000",
+		 "--kv-tokens"},
+	};
+	char listen[32];
+
+	snprintf(listen, sizeof(listen), "127.0.0.1:%u", tt_free_port());
+	for (unsigned int i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char *argv[12];
+		unsigned int n = 0;
+
+		argv[n++] = (char *)engine_bin;
+		argv[n++] = "--listen";
+		argv[n++] = listen;
+		for (unsigned int k = 0; k < 6 && bad[i][k] != NULL; k++)
+			argv[n++] = (char *)bad[i][k];
+		if (i == sizeof(bad) / sizeof(bad[0]) - 1)
+			argv[n++] = "100000"; /* the prefix does not fit */
+		argv[n] = NULL;
+		if (tt_run(argv, "/dev/null", "/dev/null") != 2)
+			printf("\n  not refused: %s %s %s %s", argv[3], argv[4],
+			       n > 5 ? argv[5] : "", n > 6 ? argv[6] : "");
+		CU_ASSERT_EQUAL(tt_run(argv, "/dev/null", "/dev/null"), 2);
+	}
+}
+
 /* ---- openai: answers from a model server ---- */
 
 static char upstream_url[64];
@@ -1626,6 +1964,14 @@ main(void)
 		    test_shutdown_transform);
 	CU_add_test(s, "TTFT grows with the prompt", test_ttft_prompt);
 	CU_add_test(s, "TTFT grows with queueing", test_ttft_queue);
+	CU_add_test(s, "pool: three roles, each as its single-role engine",
+		    test_pool_identical);
+	CU_add_test(s, "pool: one loop, a prefill stalls the other's decodes",
+		    test_pool_shared_loop);
+	CU_add_test(s, "pool: prefix evictions counted per stage",
+		    test_pool_evictions);
+	CU_add_test(s, "pool: bad --stage-roles, --prefix-tokens refused",
+		    test_pool_refusals);
 	CU_add_test(s, "openai: completions streamed through",
 		    test_openai_completions);
 	CU_add_test(s, "openai: chat streamed through", test_openai_chat);

@@ -3,8 +3,9 @@
  * test_lm_loop.c - the LM iteration loop (tools/engine/lm_loop.c): exact
  * iteration times and token order for prefill-only iterations that stall
  * decodes, synchronised decodes, the running-set, token-budget and KV
- * bounds, preemption with recompute, the prefix cache, chunked prefill,
- * cancellation and refusals.
+ * bounds, preemption with recompute, the prefix cache (and two prompts
+ * competing for it, counted per key), chunked prefill, cancellation and
+ * refusals.
  */
 #include <CUnit/Basic.h>
 #include <errno.h>
@@ -271,6 +272,91 @@ test_prefix_cache(void)
 	sl_lm_fini(&lm);
 }
 
+/*
+ * Two prompts in one loop (a pool member serving two stages: prefix keys
+ * 2 and 3), a cache of one slot: B's prefill stalls A's decodes, and each
+ * switch of prompt evicts the other's prefix, counted per key; a key past
+ * SL_LM_PREFIX_KEYS counts in the totals only. With two slots both stay.
+ */
+static void
+test_prefix_keys(void)
+{
+	struct sl_lm_params p = base;
+	struct sl_lm lm;
+
+	n_got = 0;
+	p.prefix_cache_slots = 1;
+	CU_ASSERT_EQUAL_FATAL(sl_lm_init(&lm, &p, 8), 0);
+	/* A: 100 tokens (80 of prefix 2), 3 out; B: 60 (50 of prefix 3). */
+	CU_ASSERT_EQUAL(sl_lm_submit(&lm, OWNER(1), 100, 3, 2, 80, 0), 0);
+	run_to(&lm, 20 * MS);
+	CU_ASSERT_EQUAL(sl_lm_submit(&lm, OWNER(2), 60, 1, 3, 50, 20 * MS), 0);
+	run_to(&lm, UINT64_MAX - 1);
+	CU_ASSERT_EQUAL_FATAL(n_got, 4);
+	expect(0, 1, 0, false, 18 * MS);    /* 10 + 100 x 0.08 */
+	expect(1, 1, 1, false, 30300 * US); /* + 12 + 0.3 */
+	expect(2, 2, 0, true, 45100 * US);  /* + 10 + 60 x 0.08: A waits */
+	expect(3, 1, 2, true, 57400 * US);  /* + 12.3 */
+	CU_ASSERT_EQUAL(lm.st.by_prefix[2].misses, 1);
+	CU_ASSERT_EQUAL(lm.st.by_prefix[2].evictions, 1);
+	CU_ASSERT_EQUAL(lm.st.by_prefix[3].misses, 1);
+	CU_ASSERT_EQUAL(lm.st.by_prefix[3].evictions, 0);
+	/* Prefix 2 again: computed whole (evicting 3), then cached. */
+	CU_ASSERT_EQUAL(sl_lm_submit(&lm, OWNER(3), 100, 1, 2, 80, 100 * MS),
+			0);
+	run_to(&lm, UINT64_MAX - 1);
+	expect(4, 3, 0, true, 118 * MS);
+	CU_ASSERT_EQUAL(sl_lm_submit(&lm, OWNER(4), 100, 1, 2, 80, 200 * MS),
+			0);
+	run_to(&lm, UINT64_MAX - 1);
+	expect(5, 4, 0, true, 211600 * US);
+	/* A key not counted apart evicts 2. */
+	CU_ASSERT_EQUAL(sl_lm_submit(&lm, OWNER(5), 20, 1, 1000, 10, 300 * MS),
+			0);
+	run_to(&lm, UINT64_MAX - 1);
+	expect(6, 5, 0, true, 311600 * US);
+	CU_ASSERT_EQUAL(lm.st.prefix_hits, 1);
+	CU_ASSERT_EQUAL(lm.st.prefix_misses, 4);
+	CU_ASSERT_EQUAL(lm.st.prefix_evictions, 3);
+	CU_ASSERT_EQUAL(lm.st.by_prefix[2].hits, 1);
+	CU_ASSERT_EQUAL(lm.st.by_prefix[2].misses, 2);
+	CU_ASSERT_EQUAL(lm.st.by_prefix[2].evictions, 2);
+	CU_ASSERT_EQUAL(lm.st.by_prefix[3].hits, 0);
+	CU_ASSERT_EQUAL(lm.st.by_prefix[3].misses, 1);
+	CU_ASSERT_EQUAL(lm.st.by_prefix[3].evictions, 1);
+	sl_lm_fini(&lm);
+
+	/* Two slots: 2 and 3 both stay; 1000 pushes out the older, 3. */
+	n_got = 0;
+	p.prefix_cache_slots = 2;
+	CU_ASSERT_EQUAL_FATAL(sl_lm_init(&lm, &p, 8), 0);
+	CU_ASSERT_EQUAL(sl_lm_submit(&lm, OWNER(1), 100, 3, 2, 80, 0), 0);
+	run_to(&lm, 20 * MS);
+	CU_ASSERT_EQUAL(sl_lm_submit(&lm, OWNER(2), 60, 1, 3, 50, 20 * MS), 0);
+	run_to(&lm, UINT64_MAX - 1);
+	CU_ASSERT_EQUAL(sl_lm_submit(&lm, OWNER(3), 100, 1, 2, 80, 100 * MS),
+			0);
+	run_to(&lm, UINT64_MAX - 1);
+	expect(4, 3, 0, true, 111600 * US);
+	CU_ASSERT_EQUAL(sl_lm_submit(&lm, OWNER(5), 20, 1, 1000, 10, 300 * MS),
+			0);
+	run_to(&lm, UINT64_MAX - 1);
+	CU_ASSERT_EQUAL(lm.st.prefix_hits, 1);
+	CU_ASSERT_EQUAL(lm.st.prefix_misses, 3);
+	CU_ASSERT_EQUAL(lm.st.prefix_evictions, 1);
+	CU_ASSERT_EQUAL(lm.st.by_prefix[2].evictions, 0);
+	CU_ASSERT_EQUAL(lm.st.by_prefix[3].evictions, 1);
+	sl_lm_fini(&lm);
+
+	/* No cache: nothing is counted. */
+	CU_ASSERT_EQUAL_FATAL(sl_lm_init(&lm, &base, 8), 0);
+	CU_ASSERT_EQUAL(sl_lm_submit(&lm, OWNER(1), 100, 1, 2, 80, 0), 0);
+	run_to(&lm, UINT64_MAX - 1);
+	CU_ASSERT_EQUAL(lm.st.prefix_misses, 0);
+	CU_ASSERT_EQUAL(lm.st.by_prefix[2].misses, 0);
+	sl_lm_fini(&lm);
+}
+
 /* Chunked prefill: 64 tokens an iteration, decodes ride along. */
 static void
 test_chunked(void)
@@ -372,6 +458,8 @@ main(void)
 	CU_add_test(s, "max_batched_tokens", test_batched_tokens);
 	CU_add_test(s, "KV full: preemption, recompute", test_preemption);
 	CU_add_test(s, "prefix cache, LRU", test_prefix_cache);
+	CU_add_test(s, "two prompts, one loop: stalls, evictions per key",
+		    test_prefix_keys);
 	CU_add_test(s, "chunked prefill", test_chunked);
 	CU_add_test(s, "cancel", test_cancel);
 	CU_add_test(s, "refusals", test_refusals);

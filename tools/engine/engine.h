@@ -43,10 +43,16 @@ enum sl_engine_role {
 #define SL_ENGINE_JOIN_MAX 8     /* inputs one join waits for, at most */
 #define ENGINE_TABLE_SIZE 65536u /* stream table slots, power of two */
 
+#define SL_ENGINE_STAGE_TRANSFORMS 17 /* stage ids 1..16 (SL_MAX_STAGES) */
+
 /* The timing model, durations already multiplied by --time-scale. */
 struct sl_engine_model {
 	struct sl_lm_params lm; /* LM: the iteration loop (lm_loop.h) */
 	uint32_t prefix_tokens; /* LM: the stage's few-shot prompt */
+	/* --prefix-tokens S:N,...: stage S's prompt instead (a pool member
+	 * serves several stages, each with its own few-shot prompt) */
+	bool prefix_by_stage;
+	uint32_t stage_prefix_tokens[SL_ENGINE_STAGE_TRANSFORMS];
 	bool serial_children;   /* LM: one answer a request at a time */
 	uint64_t token_ns;      /* bm25: service per input token */
 	uint64_t item_ns;       /* encoder, rerank: service per item
@@ -61,6 +67,7 @@ struct sl_engine_model {
 					* OVERLOAD; 0: no bound */
 	unsigned int join;      /* rerank: from_stages to wait for */
 	uint64_t seed;
+	enum sl_model_lengths lengths; /* --length-model (model.h) */
 };
 
 struct sl_job;
@@ -136,9 +143,18 @@ struct sl_job_fifo {
 	uint64_t len;
 };
 
-struct sl_prom_server;
+/* A pool member's counters for the streams of one stage (--stage-roles). */
+struct engine_stage_stats {
+	uint64_t streams;         /* input streams */
+	uint64_t requests_served; /* answers completed (END sent) */
+	uint64_t tokens_out;
+	uint64_t lines_out;
+	uint64_t ttft_ns_sum;
+	uint64_t ttft_count;
+	uint64_t output_ns_sum; /* input END to answer END, summed */
+};
 
-#define SL_ENGINE_STAGE_TRANSFORMS 17 /* stage ids 1..16 (SL_MAX_STAGES) */
+struct sl_prom_server;
 
 struct engine {
 	const char *name;
@@ -148,6 +164,15 @@ struct engine {
 	 * instance of a pool serves several stages); 0: e->transform. */
 	uint8_t stage_transform[SL_ENGINE_STAGE_TRANSFORMS];
 	enum sl_engine_role role;
+	/* --stage-roles S:ROLE,...: one LM instance of a pool answers each
+	 * stage's streams with that stage's role (role + 1; 0: a stage it
+	 * does not serve, refused with ABORT ENGINE), all of them through
+	 * the one iteration loop, KV budget and prefix cache. role is then
+	 * the first listed stage's, for what every LM role shares. */
+	bool pooled;
+	uint8_t stage_role[SL_ENGINE_STAGE_TRANSFORMS];
+	struct engine_stage_stats st_stage[SL_ENGINE_STAGE_TRANSFORMS];
+	uint64_t unknown_stage; /* pooled: streams of a stage not served */
 	double time_scale;
 	bool quiet;
 	struct sl_sock *sock;
@@ -228,6 +253,22 @@ void engine_tx_commit(struct engine *e, struct sl_dgram *d);
 /* roles.c */
 
 const char *sl_engine_role_name(enum sl_engine_role r);
+
+/**
+ * sl_engine_role_of - the role that answers streams of @stage: the
+ * stage's own with --stage-roles (SL_ENGINE_ROLE_MAX for a stage not
+ * served), else the instance's.
+ */
+enum sl_engine_role sl_engine_role_of(const struct engine *e, uint16_t stage);
+
+/**
+ * sl_engine_prefix_key - the prefix-cache key of stage @stage's few-shot
+ * prompt: the stage id in a pool (one prompt a stage), role + 1 otherwise
+ * (one prompt an instance). Below SL_LM_PREFIX_KEYS: counted apart.
+ * sl_engine_prefix_tokens - that prompt's length in tokens.
+ */
+uint64_t sl_engine_prefix_key(const struct engine *e, uint16_t stage);
+uint32_t sl_engine_prefix_tokens(const struct engine *e, uint16_t stage);
 int sl_engine_role_by_name(const char *name, enum sl_engine_role *out);
 bool sl_engine_role_is_lm(enum sl_engine_role r);
 

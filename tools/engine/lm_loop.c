@@ -88,11 +88,20 @@ sl_lm_fini(struct sl_lm *lm)
 
 /* ---- the prefix cache ---- */
 
-/* Whether @key is cached; a hit or an insertion makes it the newest. */
+/* The per-key counters of @key, NULL for a key not counted apart. */
+static struct sl_lm_prefix_stats *
+prefix_stats(struct sl_lm *lm, uint64_t key)
+{
+	return key < SL_LM_PREFIX_KEYS ? &lm->st.by_prefix[key] : NULL;
+}
+
+/* Whether @key is cached; a hit or an insertion makes it the newest. An
+ * insertion into a full cache evicts the least recently used prefix. */
 static bool
 prefix_lookup(struct sl_lm *lm, uint64_t key, bool insert)
 {
 	uint32_t n = lm->p.prefix_cache_slots, oldest = 0;
+	struct sl_lm_prefix_stats *ps;
 
 	if (n == 0 || key == 0)
 		return false;
@@ -105,6 +114,12 @@ prefix_lookup(struct sl_lm *lm, uint64_t key, bool insert)
 			oldest = i;
 	}
 	if (insert) {
+		if (lm->prefix_used[oldest] != 0) {
+			lm->st.prefix_evictions++;
+			ps = prefix_stats(lm, lm->prefix_key[oldest]);
+			if (ps != NULL)
+				ps->evictions++;
+		}
 		lm->prefix_key[oldest] = key;
 		lm->prefix_used[oldest] = ++lm->stamp;
 	}
@@ -118,10 +133,25 @@ static uint32_t
 prefill_tokens(struct sl_lm *lm, struct sl_lm_seq *s)
 {
 	uint32_t n = s->prompt + s->done;
+	struct sl_lm_prefix_stats *ps;
+	bool hit;
 
-	if (s->prefix > 0 && prefix_lookup(lm, s->prefix_key, true)) {
+	if (s->prefix == 0 || s->prefix_key == 0 ||
+	    lm->p.prefix_cache_slots == 0)
+		return n;
+	hit = prefix_lookup(lm, s->prefix_key, true);
+	ps = prefix_stats(lm, s->prefix_key);
+	if (hit) {
 		lm->st.prefix_hits++;
 		n -= s->prefix;
+	} else {
+		lm->st.prefix_misses++;
+	}
+	if (ps != NULL) {
+		if (hit)
+			ps->hits++;
+		else
+			ps->misses++;
 	}
 	return n;
 }

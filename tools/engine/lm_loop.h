@@ -30,7 +30,10 @@
  * and its length in tokens). With prefix_cache_slots > 0 the instance
  * keeps that many prefixes (LRU); a prefill whose prefix is cached
  * computes only the rest of its prompt. Off (0) by default: vLLM 0.2.6,
- * which ALTO ran, had no prefix cache.
+ * which ALTO ran, had no prefix cache. Several prompts share one loop
+ * (a member of a pool serving several stages): one iteration at a time,
+ * one KV budget, one max_num_seqs, and one cache their prefixes compete
+ * for; hits, misses and evictions are counted per prefix key.
  *
  * Everything is integer nanoseconds of model time; the loop never reads
  * a clock: the caller says when (sl_lm_submit, sl_lm_step) and arms one
@@ -67,6 +70,18 @@ struct sl_lm_params {
 	bool chunked_prefill;
 };
 
+/* Prefix keys 1 .. SL_LM_PREFIX_KEYS - 1 are also counted apart
+ * (sl_lm_stats.by_prefix): an instance that serves several prompts (a
+ * member of a pool) names each prompt's prefix by a small key. */
+#define SL_LM_PREFIX_KEYS 32
+
+/* The prefix cache, for one prefix key or for all. */
+struct sl_lm_prefix_stats {
+	uint64_t hits;      /* prefills that found it cached */
+	uint64_t misses;    /* prefills that computed it (then cached it) */
+	uint64_t evictions; /* pushed out of the cache by another prefix */
+};
+
 /* One token given out by an iteration. */
 struct sl_lm_event {
 	void *owner;    /* as submitted */
@@ -82,8 +97,11 @@ struct sl_lm_stats {
 	uint64_t tokens;             /* given out */
 	uint64_t prompt_tokens;      /* computed by prefills (recompute too) */
 	uint64_t prefix_hits;        /* prefills that skipped their prefix */
+	uint64_t prefix_misses;      /* cache on: prefills that computed it */
+	uint64_t prefix_evictions;   /* cached prefixes pushed out */
 	uint64_t preemptions;
 	uint64_t busy_ns; /* time with an iteration running */
+	struct sl_lm_prefix_stats by_prefix[SL_LM_PREFIX_KEYS];
 };
 
 struct sl_lm {

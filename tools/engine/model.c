@@ -9,14 +9,20 @@
  * percent). Skewed quantities (answer length, counts, query length) are
  * lognormal; claim length, nearly symmetric, is normal.
  * tests/tools/test_engine_model.c checks the empirical moments.
+ *
+ * The low-rank length model (--length-model lowrank) and the public rows
+ * for the cost model follow sl_model_queries; tests/tools/test_lengths.c
+ * checks them.
  */
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "model.h"
+#include "sl_cost.h"
 
 /* QA: answer paragraph, 62.5 +- 57.2 words, clipped to [8, 300]. */
 const struct sl_model_dist sl_model_answer_words = {
@@ -110,6 +116,7 @@ struct sl_model_words {
 	struct sl_model_word *w;
 	size_t n;
 	size_t cap;
+	bool count_only; /* count in n, keep nothing */
 };
 
 static int
@@ -153,8 +160,10 @@ sl_model_words_of_text(struct sl_model_words *ws, const char *s, size_t len)
 		while (end > start &&
 		       !sl_model_is_word_byte((unsigned char)s[end - 1]))
 			end--;
-		if (end > start &&
-		    sl_model_words_push(ws, s + start, end - start))
+		if (end > start && ws->count_only)
+			ws->n++;
+		else if (end > start &&
+			 sl_model_words_push(ws, s + start, end - start))
 			return -ENOMEM;
 	}
 	return 0;
@@ -382,6 +391,451 @@ sl_model_queries(const char *in, size_t len, const struct sl_corpus *c,
 		 uint64_t key, struct sl_text *out)
 {
 	return sl_model_query_lines(in, len, c, key, 0, out);
+}
+
+/* ---- length models ---- */
+
+_Static_assert(SL_MODEL_LOWRANK_DIM == SL_COST_DIM,
+	       "the low-rank model reads the cost model's features");
+_Static_assert(SL_MODEL_LOWRANK_K <= SL_COST_RANK_MAX,
+	       "the cost model's rank can hold the structure");
+
+/*
+ * The low-rank model's constants (tools/engine/README.md, "Length
+ * models", has the derivations at length):
+ *   mean, lo, hi: ALTO Table 1's mean and the table model's clamps
+ *     (answer words 62.5 in [8, 300], claims 3.3 in [1, 8], queries 2.5
+ *     in [1, 6]);
+ *   tau: Table 1's spread of log units: the lognormal sigmas fitted
+ *     above for answer words (0.8671) and queries (0.5242); claims, which
+ *     the table model derives from the text's length, the sigma of the
+ *     lognormal with Table 1's 3.3 +- 1.8: sqrt(ln(1 + (1.8 / 3.3)^2));
+ *   sigma = tau / 2: a quarter of the variance of log units is noise,
+ *     three quarters come from the prompt. A choice, not a measurement
+ *     (no source says how much of an LM's output length its prompt
+ *     fixes): it leaves a linear predictor on phi an R^2 of at most 0.75
+ *     before rounding;
+ *   scale, offset: calibrated on the public prompts by
+ *     `costrows --calibrate` (tools/bench/costrows.c), which printed the
+ *     values below: scale so that scale x std(u_r . B^T phi) =
+ *     tau sqrt(3) / 2 (with sigma, the spread before rounding is tau, as
+ *     the table's), then offset so that the mean units are Table 1's.
+ *     The public prompts of a role are those the pipeline hands it from
+ *     the 600 TOFU questions (tools/data/tofu, forget and retain): the
+ *     questions, the answers to them, the claim lines of those answers,
+ *     at --seed 0 to 7 (eight draws of eps a prompt stand for its
+ *     expectation); each role calibrated after the ones before it, whose
+ *     answers are its prompts. The offsets absorb the constant part of
+ *     phi^T B alpha_r (the bias and the stage's slot), so they hold for
+ *     the stage ids SL_MODEL_STAGE_ID gives, and change with them.
+ */
+#define LOWRANK_TAU_CLAIMS 0.5103 /* sqrt(log1p(pow(1.8 / 3.3, 2))) */
+const struct sl_model_lowrank_role sl_model_lowrank[SL_MODEL_ROLES] = {
+	[SL_MODEL_ROLE_ANSWER] = {.name = "answer",
+				  .mean = 62.5,
+				  .lo = 8,
+				  .hi = 300,
+				  .tau = 0.8671,
+				  .sigma = 0.8671 / 2,
+				  .scale = 2.188005,
+				  .offset = -1.338731},
+	[SL_MODEL_ROLE_CLAIMS] = {.name = "claims",
+				  .mean = 3.3,
+				  .lo = 1,
+				  .hi = SL_MODEL_CLAIMS_MAX,
+				  .tau = LOWRANK_TAU_CLAIMS,
+				  .sigma = LOWRANK_TAU_CLAIMS / 2,
+				  .scale = 0.767024,
+				  .offset = -0.217105},
+	[SL_MODEL_ROLE_QUERIES] = {.name = "queries",
+				   .mean = 2.5,
+				   .lo = 1,
+				   .hi = 6,
+				   .tau = 0.5242,
+				   .sigma = 0.5242 / 2,
+				   .scale = 1.360224,
+				   .offset = 0.238591},
+};
+
+/* Fixed seeds (any constants: changing one changes every low-rank
+ * length, and calls for a new calibration). */
+#define LOWRANK_B_SEED 0x736c6c6f77726b42ull   /* "sllowrkB" */
+#define LOWRANK_DIR_SEED 0x736c6c6f77726b55ull /* "sllowrkU" */
+#define LOWRANK_EPS_SALT 0x736c6c6f77726b45ull /* "sllowrkE" */
+
+#define LR_D SL_MODEL_LOWRANK_DIM
+#define LR_K SL_MODEL_LOWRANK_K
+
+static struct {
+	double b[LR_D * LR_K];          /* column-major */
+	double u[SL_MODEL_ROLES][LR_K]; /* unit */
+} lowrank;
+static pthread_once_t lowrank_once = PTHREAD_ONCE_INIT;
+
+/* The @draw-th pair of draws of @key as one N(0, 1) (Box-Muller). */
+static double
+sl_model_normal(uint64_t key, uint32_t draw)
+{
+	double u1 = sl_model_unit(key, 2 * draw),
+	       u2 = sl_model_unit(key, 2 * draw + 1);
+
+	return sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2);
+}
+
+static double
+sl_model_dot(const double *a, const double *b, unsigned int n)
+{
+	double s = 0;
+
+	for (unsigned int i = 0; i < n; i++)
+		s += a[i] * b[i];
+	return s;
+}
+
+/* B: Gaussian columns made orthonormal by modified Gram-Schmidt, twice
+ * over (the second pass removes what rounding left); u_r: a Gaussian
+ * k-vector per role, normalised. */
+static void
+sl_model_lowrank_init(void)
+{
+	for (unsigned int j = 0; j < LR_K; j++) {
+		double *v = lowrank.b + (size_t)j * LR_D, norm;
+
+		for (unsigned int i = 0; i < LR_D; i++)
+			v[i] = sl_model_normal(LOWRANK_B_SEED, j * LR_D + i);
+		for (int pass = 0; pass < 2; pass++)
+			for (unsigned int p = 0; p < j; p++) {
+				const double *q = lowrank.b + (size_t)p * LR_D;
+				double d = sl_model_dot(v, q, LR_D);
+
+				for (unsigned int i = 0; i < LR_D; i++)
+					v[i] -= d * q[i];
+			}
+		norm = sqrt(sl_model_dot(v, v, LR_D));
+		for (unsigned int i = 0; i < LR_D; i++)
+			v[i] /= norm;
+	}
+	for (unsigned int r = 0; r < SL_MODEL_ROLES; r++) {
+		double *u = lowrank.u[r], norm;
+
+		for (unsigned int j = 0; j < LR_K; j++)
+			u[j] = sl_model_normal(LOWRANK_DIR_SEED, r * LR_K + j);
+		norm = sqrt(sl_model_dot(u, u, LR_K));
+		for (unsigned int j = 0; j < LR_K; j++)
+			u[j] /= norm;
+	}
+}
+
+const double *
+sl_model_lowrank_basis(void)
+{
+	pthread_once(&lowrank_once, sl_model_lowrank_init);
+	return lowrank.b;
+}
+
+const double *
+sl_model_lowrank_dir(enum sl_model_role role)
+{
+	pthread_once(&lowrank_once, sl_model_lowrank_init);
+	return lowrank.u[role < SL_MODEL_ROLES ? role : 0];
+}
+
+int
+sl_model_lengths_parse(const char *name, enum sl_model_lengths *out)
+{
+	if (name != NULL && strcmp(name, "table") == 0)
+		*out = SL_MODEL_LENGTHS_TABLE;
+	else if (name != NULL && strcmp(name, "lowrank") == 0)
+		*out = SL_MODEL_LENGTHS_LOWRANK;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+const char *
+sl_model_lengths_name(enum sl_model_lengths lengths)
+{
+	return lengths == SL_MODEL_LENGTHS_TABLE     ? "table"
+	       : lengths == SL_MODEL_LENGTHS_LOWRANK ? "lowrank"
+						     : "?";
+}
+
+int
+sl_model_lowrank_terms(enum sl_model_role role, const char *in, size_t len,
+		       uint64_t key, double z[SL_MODEL_LOWRANK_K], double *eps)
+{
+	const double *b = sl_model_lowrank_basis();
+	double phi[LR_D];
+
+	if (role >= SL_MODEL_ROLES ||
+	    sl_cost_features(SL_MODEL_STAGE_ID(role), in, len, phi) != 0)
+		return -EINVAL;
+	for (unsigned int j = 0; j < LR_K; j++)
+		z[j] = sl_model_dot(b + (size_t)j * LR_D, phi, LR_D);
+	/* Its own stream of the key: the texts' draws stay as they were. */
+	*eps = sl_model_normal(sl_model_mix(key ^ LOWRANK_EPS_SALT), 0);
+	return 0;
+}
+
+double
+sl_model_lowrank_log_units(enum sl_model_role role,
+			   const struct sl_model_lowrank_role *p,
+			   const double z[SL_MODEL_LOWRANK_K], double eps)
+{
+	return log(p->mean) + p->offset +
+	       p->scale * sl_model_dot(sl_model_lowrank_dir(role), z, LR_K) +
+	       p->sigma * eps;
+}
+
+unsigned int
+sl_model_lowrank_round(const struct sl_model_lowrank_role *p, double log_units)
+{
+	double x = floor(exp(log_units) + 0.5);
+
+	if (!(x >= p->lo))
+		return p->lo;
+	return x > p->hi ? p->hi : (unsigned int)x;
+}
+
+unsigned int
+sl_model_units(enum sl_model_role role, enum sl_model_lengths lengths,
+	       const char *in, size_t len, uint64_t key)
+{
+	struct sl_model_words ws = {.count_only = true};
+	double z[LR_K], eps;
+
+	if (lengths == SL_MODEL_LENGTHS_LOWRANK && role < SL_MODEL_ROLES &&
+	    sl_model_lowrank_terms(role, in, len, key, z, &eps) == 0)
+		return sl_model_lowrank_round(
+			&sl_model_lowrank[role],
+			sl_model_lowrank_log_units(
+				role, &sl_model_lowrank[role], z, eps));
+	switch (role) {
+	case SL_MODEL_ROLE_ANSWER:
+		return sl_model_sample(&sl_model_answer_words, key, 0);
+	case SL_MODEL_ROLE_CLAIMS:
+		/* Counting allocates nothing: it cannot fail. */
+		(void)sl_model_words_of_text(&ws, in, len);
+		return sl_model_n_claims((unsigned int)ws.n);
+	default:
+		return sl_model_sample(&sl_model_n_queries, key, 0);
+	}
+}
+
+int
+sl_model_say_units(enum sl_model_role role, unsigned int units, const char *in,
+		   size_t len, const struct sl_corpus *c, uint64_t key,
+		   struct sl_text *out)
+{
+	if (units == 0)
+		return -EINVAL;
+	switch (role) {
+	case SL_MODEL_ROLE_ANSWER:
+		return sl_model_paragraph(c, key, units, out);
+	case SL_MODEL_ROLE_CLAIMS:
+		return sl_model_claim_lines(in, len, c, key, units, out);
+	case SL_MODEL_ROLE_QUERIES:
+		return sl_model_query_lines(in, len, c, key, units, out);
+	default:
+		return -EINVAL;
+	}
+}
+
+int
+sl_model_say(enum sl_model_role role, enum sl_model_lengths lengths,
+	     const char *in, size_t len, const struct sl_corpus *c,
+	     uint64_t key, struct sl_text *out)
+{
+	if (lengths == SL_MODEL_LENGTHS_LOWRANK)
+		return sl_model_say_units(
+			role, sl_model_units(role, lengths, in, len, key), in,
+			len, c, key, out);
+	switch (role) {
+	case SL_MODEL_ROLE_ANSWER:
+		return sl_model_answer(c, key, out);
+	case SL_MODEL_ROLE_CLAIMS:
+		return sl_model_claims(in, len, c, key, out);
+	case SL_MODEL_ROLE_QUERIES:
+		return sl_model_queries(in, len, c, key, out);
+	default:
+		return -EINVAL;
+	}
+}
+
+/* ---- public rows ---- */
+
+static uint32_t
+sl_model_tokens_of(const char *s, size_t len)
+{
+	uint32_t n = 0;
+
+	for (size_t pos = 0; pos < len; n++)
+		pos += sl_tokenize_next(s + pos, len - pos);
+	return n;
+}
+
+struct sl_model_rows {
+	const struct sl_model_rows_spec *s;
+	const struct sl_model_lowrank_role *lowrank;
+	sl_model_row_fn fn;
+	void *arg;
+};
+
+/* @role answers (@in, @len) into @out (emptied first); one row to fn. */
+static int
+sl_model_row(struct sl_model_rows *rs, enum sl_model_role role,
+	     const char *source, const char *in, size_t len,
+	     struct sl_text *out)
+{
+	const struct sl_model_lowrank_role *p = &rs->lowrank[role];
+	uint64_t key = sl_model_key(in, len, rs->s->seed);
+	struct sl_model_row r = {.role = role,
+				 .stage = SL_MODEL_STAGE_ID(role),
+				 .source = source,
+				 .prompt = in,
+				 .prompt_len = len};
+	int rc;
+
+	out->len = 0;
+	if (sl_model_lowrank_terms(role, in, len, key, r.z, &r.eps) != 0)
+		return -EINVAL;
+	if (rs->s->lengths == SL_MODEL_LENGTHS_LOWRANK) {
+		r.units = sl_model_lowrank_round(
+			p, sl_model_lowrank_log_units(role, p, r.z, r.eps));
+		rc = sl_model_say_units(role, r.units, in, len, rs->s->corpus,
+					key, out);
+	} else {
+		r.units = sl_model_units(role, SL_MODEL_LENGTHS_TABLE, in, len,
+					 key);
+		rc = sl_model_say(role, SL_MODEL_LENGTHS_TABLE, in, len,
+				  rs->s->corpus, key, out);
+	}
+	if (rc < 0)
+		return rc;
+	r.tokens = sl_model_tokens_of(out->buf, out->len);
+	return rs->fn(rs->arg, &r);
+}
+
+/* The claims role on @text, then the queries role on each claim line. */
+static int
+sl_model_rows_claims(struct sl_model_rows *rs, const char *source,
+		     const char *text, size_t len)
+{
+	struct sl_text claims = {0}, queries = {0};
+	int rc = sl_model_row(rs, SL_MODEL_ROLE_CLAIMS, source, text, len,
+			      &claims);
+
+	for (size_t pos = 0; rc == 0 && pos < claims.len;) {
+		const char *nl =
+			memchr(claims.buf + pos, '\n', claims.len - pos);
+		size_t l = nl ? (size_t)(nl - claims.buf) - pos + 1
+			      : claims.len - pos;
+
+		rc = sl_model_row(rs, SL_MODEL_ROLE_QUERIES, source,
+				  claims.buf + pos, l, &queries);
+		pos += l;
+	}
+	sl_text_free(&claims);
+	sl_text_free(&queries);
+	return rc;
+}
+
+int
+sl_model_public_rows(const struct sl_model_rows_spec *s, sl_model_row_fn fn,
+		     void *arg)
+{
+	struct sl_model_rows rs = {
+		.s = s,
+		.lowrank = s->lowrank ? s->lowrank : sl_model_lowrank,
+		.fn = fn,
+		.arg = arg,
+	};
+	struct sl_text answer = {0};
+	int rc = 0;
+
+	if (s->corpus == NULL || s->corpus->n_tokens == 0 ||
+	    (s->n_questions > 0 &&
+	     (s->questions == NULL || s->question_lens == NULL)) ||
+	    s->lengths >= SL_MODEL_LENGTHS_MAX)
+		return -EINVAL;
+	for (size_t i = 0; rc == 0 && i < s->n_questions; i++) {
+		rc = sl_model_row(&rs, SL_MODEL_ROLE_ANSWER, "tofu",
+				  s->questions[i], s->question_lens[i],
+				  &answer);
+		if (rc == 0)
+			rc = sl_model_rows_claims(&rs, "tofu", answer.buf,
+						  answer.len);
+	}
+	sl_text_free(&answer);
+	for (size_t pos = 0; rc == 0 && s->passages && pos < s->corpus->len;) {
+		const char *line = s->corpus->text + pos;
+		const char *nl = memchr(line, '\n', s->corpus->len - pos);
+		size_t l = nl ? (size_t)(nl - line) : s->corpus->len - pos;
+
+		if (l > 0)
+			rc = sl_model_rows_claims(&rs, "corpus", line, l);
+		pos += l + 1;
+	}
+	return rc;
+}
+
+const char *const sl_model_tofu_files[SL_MODEL_TOFU_NFILES] = {
+	"llama2-7b-full.forget.jsonl",
+	"llama2-7b-full.retain.jsonl",
+};
+
+void
+sl_model_tofu_free(struct sl_model_questions *q)
+{
+	free(q->text);
+	free(q->len);
+	for (unsigned int f = 0; f < SL_MODEL_TOFU_NFILES; f++)
+		sl_model_replay_free(q->file[f]);
+	memset(q, 0, sizeof(*q));
+}
+
+int
+sl_model_tofu_load(struct sl_model_questions *q, const char *dir, char *err,
+		   size_t errlen)
+{
+	size_t total = 0;
+
+	memset(q, 0, sizeof(*q));
+	for (unsigned int f = 0; f < SL_MODEL_TOFU_NFILES; f++) {
+		char path[4096];
+
+		snprintf(path, sizeof(path), "%s/%s", dir,
+			 sl_model_tofu_files[f]);
+		q->file[f] = sl_model_replay_load(path, err, errlen);
+		if (q->file[f] == NULL)
+			goto fail;
+		total += q->file[f]->n;
+	}
+	q->text = calloc(total, sizeof(*q->text));
+	q->len = calloc(total, sizeof(*q->len));
+	if (q->text == NULL || q->len == NULL) {
+		snprintf(err, errlen, "%s: out of memory", dir);
+		goto fail;
+	}
+	for (unsigned int f = 0; f < SL_MODEL_TOFU_NFILES; f++)
+		for (size_t i = 0; i < q->file[f]->n; i++) {
+			const struct sl_model_replay_entry *e =
+				&q->file[f]->e[i];
+			bool seen = false;
+
+			for (unsigned int g = 0; g < f && !seen; g++)
+				seen = sl_model_replay_find(q->file[g],
+							    e->question,
+							    e->question_len);
+			if (seen)
+				continue;
+			q->text[q->n] = e->question;
+			q->len[q->n++] = e->question_len;
+		}
+	return 0;
+fail:
+	sl_model_tofu_free(q);
+	return -1;
 }
 
 /* ---- the length directive ---- */

@@ -7,7 +7,9 @@
  * of timing, arrival order or how the input was cut into fragments or
  * tokens, so a streaming run and a buffered run of the same requests give
  * byte-identical answers. Lengths and counts are drawn from distributions
- * fitted to ALTO Table 1 (EuroMLSys '24), keyed by a hash of the input.
+ * fitted to ALTO Table 1 (EuroMLSys '24), keyed by a hash of the input;
+ * under the low-rank length model (sl_model_say, "length models" below)
+ * the LM roles' lengths depend on the prompt's features as well.
  */
 #ifndef SL_ENGINE_MODEL_H
 #define SL_ENGINE_MODEL_H
@@ -102,6 +104,215 @@ int sl_model_claims(const char *in, size_t len, const struct sl_corpus *c,
  */
 int sl_model_queries(const char *in, size_t len, const struct sl_corpus *c,
 		     uint64_t key, struct sl_text *out);
+
+/* ---- length models: how many units an LM role answers with ---- */
+
+/*
+ * The LM roles a length model sizes. Each counts its output in units:
+ * answer words, claim lines, query lines (the words of a claim or query
+ * line stay Table 1 draws under either model).
+ */
+enum sl_model_role {
+	SL_MODEL_ROLE_ANSWER,
+	SL_MODEL_ROLE_CLAIMS,
+	SL_MODEL_ROLE_QUERIES,
+	SL_MODEL_ROLES
+};
+
+/* A role's stage id in the cost model's feature map (control/sl_cost.h)
+ * and in its rows (the control API's CostRow.stage, 1..16): the role's
+ * stage number in sluiced's fact-checking pipeline, answer 1, claims 2,
+ * queries 3. */
+#define SL_MODEL_STAGE_ID(role) ((uint32_t)(role) + 1)
+
+/*
+ * SL_MODEL_LENGTHS_TABLE (the default, `--length-model table`): units
+ * drawn from ALTO's Table 1 keyed by the input's hash, as
+ * sl_model_answer/claims/queries always did. SL_MODEL_LENGTHS_LOWRANK
+ * (`--length-model lowrank`): units depend on the prompt through a
+ * low-rank linear structure shared by the roles (paper A of
+ * ../shared/docs/research/private_fedhpo.md, y = x^T B alpha + eta):
+ *
+ *   units = clamp(round(mean_r exp(c_r + phi^T B alpha_r + sigma_r eps)),
+ *                 lo_r, hi_r)
+ *
+ * phi = sl_cost_features(SL_MODEL_STAGE_ID(r), prompt) (the cost
+ * model's own feature map, SL_MODEL_LOWRANK_DIM values), B a fixed
+ * SL_MODEL_LOWRANK_DIM x SL_MODEL_LOWRANK_K orthonormal matrix,
+ * alpha_r = scale_r u_r with u_r a fixed unit vector per role,
+ * eps ~ N(0, 1) drawn from the input's key (so a run is reproducible and
+ * --seed changes eps only), c_r calibrated so that the mean over the
+ * public prompts is Table 1's (model.c and tools/engine/README.md give
+ * every constant's source).
+ */
+enum sl_model_lengths {
+	SL_MODEL_LENGTHS_TABLE,
+	SL_MODEL_LENGTHS_LOWRANK,
+	SL_MODEL_LENGTHS_MAX
+};
+
+#define SL_MODEL_LOWRANK_DIM 64 /* = SL_COST_DIM (checked in model.c) */
+/* The rank k: small against d = 64 and below the cost model's default
+ * rank 8 (sl_cost_params_default), so its subspace can hold B. */
+#define SL_MODEL_LOWRANK_K 4
+
+/* One role's constants under SL_MODEL_LENGTHS_LOWRANK. */
+struct sl_model_lowrank_role {
+	const char *name;    /* "answer", "claims", "queries" */
+	double mean;         /* Table 1's mean units */
+	unsigned int lo, hi; /* the table model's clamp */
+	double tau;          /* Table 1's spread of log units */
+	double sigma;        /* noise: tau / 2 */
+	double scale;        /* |alpha_r| (calibrated) */
+	double offset;       /* c_r (calibrated) */
+};
+
+extern const struct sl_model_lowrank_role sl_model_lowrank[SL_MODEL_ROLES];
+
+/**
+ * sl_model_lengths_parse - "table" or "lowrank" into @out.
+ * Return 0, or -EINVAL for any other name (@out untouched).
+ */
+int sl_model_lengths_parse(const char *name, enum sl_model_lengths *out);
+
+/** sl_model_lengths_name - "table", "lowrank" (or "?"). */
+const char *sl_model_lengths_name(enum sl_model_lengths lengths);
+
+/**
+ * sl_model_lowrank_basis - B, SL_MODEL_LOWRANK_DIM x SL_MODEL_LOWRANK_K
+ * column-major (column j at + j * SL_MODEL_LOWRANK_DIM), orthonormal
+ * columns.
+ */
+const double *sl_model_lowrank_basis(void);
+
+/** sl_model_lowrank_dir - u_r, @role's unit k-vector (alpha_r / scale_r). */
+const double *sl_model_lowrank_dir(enum sl_model_role role);
+
+/**
+ * sl_model_lowrank_terms - what the low-rank model reads of a prompt:
+ * @z = B^T phi (SL_MODEL_LOWRANK_K values) of the @len bytes at @in as
+ * @role's prompt, and @eps, the N(0, 1) draw of @key (sl_model_key of the
+ * prompt under --seed). Return 0 or -EINVAL (@in NULL with @len > 0).
+ */
+int sl_model_lowrank_terms(enum sl_model_role role, const char *in, size_t len,
+			   uint64_t key, double z[SL_MODEL_LOWRANK_K],
+			   double *eps);
+
+/**
+ * sl_model_lowrank_log_units - the exponent before rounding:
+ * ln(mean) + offset + scale (u_role . @z) + sigma @eps, with @p's
+ * constants (sl_model_lowrank[role] in the engine; the calibration tries
+ * others).
+ */
+double sl_model_lowrank_log_units(enum sl_model_role role,
+				  const struct sl_model_lowrank_role *p,
+				  const double z[SL_MODEL_LOWRANK_K],
+				  double eps);
+
+/** sl_model_lowrank_round - clamp(round(exp(@log_units)), lo, hi) of @p. */
+unsigned int sl_model_lowrank_round(const struct sl_model_lowrank_role *p,
+				    double log_units);
+
+/**
+ * sl_model_units - the units @role answers the prompt (@in, @len, keyed
+ * @key) with under @lengths. Table: answer sl_model_sample(answer_words),
+ * claims sl_model_n_claims(words of the prompt), queries
+ * sl_model_sample(n_queries), exactly what sl_model_answer/claims/queries
+ * use. Lowrank: sl_model_lowrank_round of the built-in constants.
+ */
+unsigned int sl_model_units(enum sl_model_role role,
+			    enum sl_model_lengths lengths, const char *in,
+			    size_t len, uint64_t key);
+
+/**
+ * sl_model_say_units - @role's text for the prompt (@in, @len) under
+ * @key with exactly @units units (>= 1): answer a paragraph of @units
+ * words, claims @units claim lines, queries @units query lines, each
+ * drawn as sl_model_answer/claims/queries draw them.
+ * Return 0, -EINVAL (@units 0, a bad role) or -ENOMEM.
+ */
+int sl_model_say_units(enum sl_model_role role, unsigned int units,
+		       const char *in, size_t len, const struct sl_corpus *c,
+		       uint64_t key, struct sl_text *out);
+
+/**
+ * sl_model_say - @role's answer to the prompt (@in, @len) under @lengths:
+ * with SL_MODEL_LENGTHS_TABLE exactly sl_model_answer (which reads only
+ * @key), sl_model_claims or sl_model_queries, byte for byte; with
+ * SL_MODEL_LENGTHS_LOWRANK sl_model_say_units of sl_model_units.
+ * Return 0, -EINVAL or -ENOMEM.
+ */
+int sl_model_say(enum sl_model_role role, enum sl_model_lengths lengths,
+		 const char *in, size_t len, const struct sl_corpus *c,
+		 uint64_t key, struct sl_text *out);
+
+/* ---- public rows for the cost model ---- */
+
+/* One row: a role's prompt and what the model answered it with. */
+struct sl_model_row {
+	enum sl_model_role role;
+	uint32_t stage;     /* SL_MODEL_STAGE_ID(role) */
+	const char *source; /* "tofu" or "corpus": where the chain began */
+	const char *prompt; /* valid during the call */
+	size_t prompt_len;
+	unsigned int units;
+	uint32_t tokens; /* output tokens (sl_tokenize_next), as the engine
+			  * counts them for its loop */
+	double z[SL_MODEL_LOWRANK_K]; /* sl_model_lowrank_terms */
+	double eps;
+};
+
+/* Called once a row; return 0 to go on, anything else to stop (returned
+ * by sl_model_public_rows). */
+typedef int (*sl_model_row_fn)(void *arg, const struct sl_model_row *row);
+
+struct sl_model_rows_spec {
+	const struct sl_corpus *corpus;
+	const char *const *questions; /* public questions (TOFU) */
+	const size_t *question_lens;
+	size_t n_questions;
+	bool passages; /* also every line of the corpus as a text to claim */
+	enum sl_model_lengths lengths;
+	uint64_t seed; /* --seed: the keys */
+	/* Constants for SL_MODEL_LENGTHS_LOWRANK, SL_MODEL_ROLES of them;
+	 * NULL: sl_model_lowrank (the calibration passes others). */
+	const struct sl_model_lowrank_role *lowrank;
+};
+
+/* The public questions: the TOFU benchmark's 300 forget and 300 retain
+ * questions (tools/data/tofu; the full and retain90 files repeat them). */
+#define SL_MODEL_TOFU_NFILES 2
+extern const char *const sl_model_tofu_files[SL_MODEL_TOFU_NFILES];
+
+struct sl_model_questions {
+	const char **text; /* into the loaded files */
+	size_t *len;
+	size_t n;
+	struct sl_model_replay *file[SL_MODEL_TOFU_NFILES];
+};
+
+/**
+ * sl_model_tofu_load - the questions of sl_model_tofu_files in @dir, in
+ * file order, each once (a question already read is skipped).
+ * Return 0, or -1 with "PATH: what is wrong" in @err (@q then empty).
+ */
+int sl_model_tofu_load(struct sl_model_questions *q, const char *dir, char *err,
+		       size_t errlen);
+
+/** sl_model_tofu_free - free what sl_model_tofu_load kept (@q reusable). */
+void sl_model_tofu_free(struct sl_model_questions *q);
+
+/**
+ * sl_model_public_rows - run the fact-checking pipeline's LM templates on
+ * public prompts, as the engine's roles answer them: each question to the
+ * answer role, its answer to the claims role, each claim line ("...\n",
+ * as a `split: line` edge hands it on) to the queries role; then, with
+ * @s->passages, each corpus line to the claims role and its claim lines
+ * to the queries role. Every answer is one row to @fn, in that order.
+ * Return 0, -ENOMEM, -EINVAL, or what @fn returned to stop.
+ */
+int sl_model_public_rows(const struct sl_model_rows_spec *s, sl_model_row_fn fn,
+			 void *arg);
 
 /* ---- the length directive (sluice.h, SL_MAX_TOKENS_KEY) ---- */
 

@@ -100,6 +100,41 @@ sl_engine_role_is_lm(enum sl_engine_role r)
 	       r == SL_ENGINE_ROLE_QUERIES || r == SL_ENGINE_ROLE_REPLAY;
 }
 
+enum sl_engine_role
+sl_engine_role_of(const struct engine *e, uint16_t stage)
+{
+	if (!e->pooled)
+		return e->role;
+	if (stage >= SL_ENGINE_STAGE_TRANSFORMS || e->stage_role[stage] == 0)
+		return SL_ENGINE_ROLE_MAX;
+	return (enum sl_engine_role)(e->stage_role[stage] - 1);
+}
+
+uint64_t
+sl_engine_prefix_key(const struct engine *e, uint16_t stage)
+{
+	return e->pooled ? stage : (uint64_t)e->role + 1;
+}
+
+uint32_t
+sl_engine_prefix_tokens(const struct engine *e, uint16_t stage)
+{
+	if (!e->m.prefix_by_stage)
+		return e->m.prefix_tokens;
+	return stage < SL_ENGINE_STAGE_TRANSFORMS
+		       ? e->m.stage_prefix_tokens[stage]
+		       : 0;
+}
+
+/* A pool member's counters of @stage's streams; NULL outside a pool. */
+static struct engine_stage_stats *
+stage_stats(struct engine *e, uint16_t stage)
+{
+	if (!e->pooled || stage >= SL_ENGINE_STAGE_TRANSFORMS)
+		return NULL;
+	return &e->st_stage[stage];
+}
+
 /* The inputs of one join, kept in from_stage order (deterministic). */
 struct sl_join {
 	unsigned int n;
@@ -109,6 +144,7 @@ struct sl_join {
 
 struct sl_job {
 	struct engine *e;
+	enum sl_engine_role role; /* sl_engine_role_of its stage */
 	struct sl_http_req *http; /* asked over HTTP (http.c), else NULL */
 	struct sl_frag_hdr out;   /* answer identity; out.seq = next seq */
 	struct sockaddr_in dst;
@@ -177,6 +213,7 @@ job_new(struct engine *e, const struct sl_frag_view *v)
 	if (j == NULL)
 		return NULL;
 	j->e = e;
+	j->role = sl_engine_role_of(e, v->hdr.stage);
 	j->out = v->hdr;
 	j->out.flags = 0;
 	j->out.abort_reason = 0;
@@ -185,7 +222,7 @@ job_new(struct engine *e, const struct sl_frag_view *v)
 	j->out.from_stage = v->hdr.stage;
 	j->dst = v->src;
 	j->embed = SL_MODEL_EMBED_INIT;
-	if (e->role == SL_ENGINE_ROLE_BM25) {
+	if (j->role == SL_ENGINE_ROLE_BM25) {
 		j->bm25 = malloc(sizeof(*j->bm25));
 		if (j->bm25 == NULL) {
 			free(j);
@@ -371,7 +408,8 @@ lm_out_tokens(const struct engine *e, const struct sl_job *j)
 {
 	uint32_t n = 0;
 
-	if (e->role == SL_ENGINE_ROLE_REPLAY) {
+	(void)e;
+	if (j->role == SL_ENGINE_ROLE_REPLAY) {
 		struct sl_model_chunker c = j->chunk;
 		size_t off[SL_MODEL_REPLAY_FRAG_TOKENS];
 		size_t len[SL_MODEL_REPLAY_FRAG_TOKENS];
@@ -393,11 +431,12 @@ static void lm_finish(struct engine *e, struct sl_job *j, uint64_t t);
 static void
 lm_admit(struct engine *e, struct sl_job *j, uint64_t t)
 {
-	uint32_t prefix = e->m.prefix_tokens;
+	uint32_t prefix = sl_engine_prefix_tokens(e, j->out.stage);
 	uint32_t out = lm_out_tokens(e, j);
 
 	if (out == 0 || sl_lm_submit(&e->lm, j, prefix + j->in_tokens, out,
-				     (uint64_t)e->role + 1, prefix, t) != 0) {
+				     sl_engine_prefix_key(e, j->out.stage),
+				     prefix, t) != 0) {
 		/* Nothing to say, or more than the KV cache holds. */
 		if (out != 0)
 			e->st.too_long++;
@@ -485,7 +524,7 @@ lm_text(struct engine *e, struct sl_job *j)
 	uint64_t key;
 	int rc = 0;
 
-	if (e->role != SL_ENGINE_ROLE_REPLAY)
+	if (j->role != SL_ENGINE_ROLE_REPLAY)
 		rc = sl_model_directive_parse(in, len, &d);
 	if (rc < 0) {
 		e->st.bad_directives++;
@@ -499,24 +538,27 @@ lm_text(struct engine *e, struct sl_job *j)
 			j->in_tokens > d.tokens ? j->in_tokens - d.tokens : 0;
 	}
 	key = sl_model_key(in, len, e->m.seed);
-	switch (e->role) {
+	switch (j->role) {
 	case SL_ENGINE_ROLE_ANSWER:
 		if (d.max_tokens)
 			return sl_model_answer_tokens(e->corpus, key,
 						      d.max_tokens, &j->text);
-		return sl_model_answer(e->corpus, key, &j->text);
+		return sl_model_say(SL_MODEL_ROLE_ANSWER, e->m.lengths, in, len,
+				    e->corpus, key, &j->text);
 	case SL_ENGINE_ROLE_CLAIMS:
 		if (d.max_tokens)
 			return sl_model_claims_tokens(in, len, e->corpus, key,
 						      d.max_tokens, &j->text);
-		return sl_model_claims(in, len, e->corpus, key, &j->text);
+		return sl_model_say(SL_MODEL_ROLE_CLAIMS, e->m.lengths, in, len,
+				    e->corpus, key, &j->text);
 	case SL_ENGINE_ROLE_REPLAY:
 		return replay_answer(e, j, key);
 	default:
 		if (d.max_tokens)
 			return sl_model_queries_tokens(in, len, e->corpus, key,
 						       d.max_tokens, &j->text);
-		return sl_model_queries(in, len, e->corpus, key, &j->text);
+		return sl_model_say(SL_MODEL_ROLE_QUERIES, e->m.lengths, in,
+				    len, e->corpus, key, &j->text);
 	}
 }
 
@@ -551,15 +593,23 @@ static void
 lm_token(struct engine *e, struct sl_job *j, uint32_t index, bool last,
 	 uint64_t t)
 {
+	struct engine_stage_stats *ss = stage_stats(e, j->out.stage);
+
 	if (index == 0) {
 		e->st.ttft_ns_sum += t - j->end_ns;
 		e->st.ttft_count++;
+		if (ss != NULL) {
+			ss->ttft_ns_sum += t - j->end_ns;
+			ss->ttft_count++;
+		}
 	} else {
 		e->st.tpot_ns_sum += t - j->last_token_ns;
 		e->st.tpot_count++;
 	}
+	if (ss != NULL)
+		ss->tokens_out++;
 	j->last_token_ns = t;
-	if (e->role == SL_ENGINE_ROLE_REPLAY) {
+	if (j->role == SL_ENGINE_ROLE_REPLAY) {
 		replay_token(e, j, last);
 	} else {
 		const char *tok = j->text.buf + j->text_pos;
@@ -594,10 +644,19 @@ lm_tick(struct engine *e, uint64_t t)
 static void
 lm_finish(struct engine *e, struct sl_job *j, uint64_t t)
 {
-	e->st.output_ns_sum += t - j->end_ns;
+	struct engine_stage_stats *ss = stage_stats(e, j->out.stage);
+	uint64_t lines = 0;
+
 	for (size_t i = 0; i < j->text.len; i++)
-		e->st.lines_out += j->text.buf[i] == '\n';
+		lines += j->text.buf[i] == '\n';
+	e->st.output_ns_sum += t - j->end_ns;
+	e->st.lines_out += lines;
 	e->st.requests_served++;
+	if (ss != NULL) {
+		ss->output_ns_sum += t - j->end_ns;
+		ss->lines_out += lines;
+		ss->requests_served++;
+	}
 	e->active--;
 	job_free(e, j);
 	lm_admit_waiting(e, t);
@@ -1071,7 +1130,7 @@ role_input_end(struct engine *e, struct sl_job *j, uint16_t from, uint64_t now)
 		job_put(e, j);
 		return;
 	}
-	switch (e->role) {
+	switch (j->role) {
 	case SL_ENGINE_ROLE_ANSWER:
 	case SL_ENGINE_ROLE_CLAIMS:
 	case SL_ENGINE_ROLE_QUERIES:
@@ -1160,6 +1219,7 @@ sl_role_http_start(struct engine *e, struct sl_http_req *q, const char *prompt,
 		return -ENOMEM;
 	}
 	j->e = e;
+	j->role = e->role;
 	j->http = q;
 	if (len > ENGINE_PROMPT_MAX) {
 		e->st.too_long++;
@@ -1215,8 +1275,18 @@ sl_role_handle(struct engine *e, const struct sl_frag_view *v, uint64_t now)
 	if (!engine_track_seq(e, s, h->seq))
 		return;
 	s->fragments++;
-	if (s->job == NULL)
+	if (s->job == NULL) {
 		s->job = job_new(e, v);
+		if (s->job != NULL && stage_stats(e, h->stage) != NULL)
+			stage_stats(e, h->stage)->streams++;
+		/* A pool member asked for a stage it does not serve: no
+		 * answer will come, say so at once (what follows of the
+		 * stream is taken and dropped). */
+		if (s->job != NULL && s->job->role == SL_ENGINE_ROLE_MAX) {
+			e->unknown_stage++;
+			job_send_abort(e, s->job, SL_ABORT_ENGINE);
+		}
+	}
 	j = s->job;
 	if (j == NULL) {
 		engine_remove(e, s);
