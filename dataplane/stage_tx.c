@@ -30,7 +30,9 @@ tx_burst_all(struct sl_dp *dp, struct rte_mbuf **pkts, uint16_t n)
 
 	/* The fault injector (tests, chaos runs) sees every frame out. */
 	if (unlikely(dp->impair != NULL)) {
-		memcpy(impaired, pkts, n * sizeof(pkts[0]));
+		/* (Housekeeping's call has no burst: pkts NULL, n 0.) */
+		if (n != 0)
+			memcpy(impaired, pkts, n * sizeof(pkts[0]));
 		n = sl_impair_tx(dp->impair, dp->pool, impaired, n,
 				 RTE_DIM(impaired));
 		pkts = impaired;
