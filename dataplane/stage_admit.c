@@ -30,10 +30,10 @@
  *
  * Flow lookups are done in bulk for the burst (rte_hash_lookup_bulk).
  *
- * Cost: 117.4 and 117.8 cycles per fragment in two runs of
- *      `tools/bench/dataplane.sh` at d7c2c28 (medians of the profiled
- *      rounds; 2-vCPU Xeon at 2.10 GHz, shared; 1024 streams x 16
- *      fragments, 3 hops; tools/bench/results/dataplane.md has every run).
+ * Cost: 129.3 cycles per fragment in `tools/bench/dataplane.sh` at
+ *      2c1fee9 (median of 5 profiled rounds; 2-vCPU Xeon at 2.10 GHz,
+ *      quiet; 1024 streams x 16 fragments, 3 hops;
+ *      tools/bench/results/dataplane.md has every run).
  */
 #include <rte_branch_prediction.h>
 #include <rte_byteorder.h>

@@ -26,11 +26,11 @@
  * mempool at the stream's first fragment and returned when the stream
  * leaves the flow table.
  *
- * Cost: 53.6 and 54.8 cycles per fragment (operator results
- *      passing through it included) in two runs of
- *      `tools/bench/dataplane.sh` at d7c2c28 (medians of the profiled
- *      rounds; 2-vCPU Xeon at 2.10 GHz, shared; 1024 streams x 16
- *      fragments, 3 hops; tools/bench/results/dataplane.md has every run).
+ * Cost: 61.5 cycles per fragment (operator results
+ *      passing through it included) in `tools/bench/dataplane.sh` at
+ *      2c1fee9 (median of 5 profiled rounds; 2-vCPU Xeon at 2.10 GHz,
+ *      quiet; 1024 streams x 16 fragments, 3 hops;
+ *      tools/bench/results/dataplane.md has every run).
  */
 #include <rte_branch_prediction.h>
 #include <rte_byteorder.h>

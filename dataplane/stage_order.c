@@ -30,10 +30,10 @@
  * Fragments still held when a stream expires are dropped as EXPIRED by
  * the flow table's release hook.
  *
- * Cost: 15.5 and 15.4 cycles per fragment in two runs of
- *      `tools/bench/dataplane.sh` at d7c2c28 (medians of the profiled
- *      rounds; 2-vCPU Xeon at 2.10 GHz, shared; 1024 streams x 16
- *      fragments, 3 hops; tools/bench/results/dataplane.md has every run).
+ * Cost: 13.6 cycles per fragment in `tools/bench/dataplane.sh` at
+ *      2c1fee9 (median of 5 profiled rounds; 2-vCPU Xeon at 2.10 GHz,
+ *      quiet; 1024 streams x 16 fragments, 3 hops;
+ *      tools/bench/results/dataplane.md has every run).
  */
 #include <errno.h>
 

@@ -12,12 +12,12 @@
  *      sl_live_probe_input) are consumed there.
  *
  * All validation is sl_wire's, the same code the tools use; nothing in a
- * frame is trusted before it passed. Cost: see tools/bench/results/.
+ * frame is trusted before it passed.
  *
- * Cost: 87.2 and 88.8 cycles per fragment in two runs of
- *      `tools/bench/dataplane.sh` at d7c2c28 (medians of the profiled
- *      rounds; 2-vCPU Xeon at 2.10 GHz, shared; 1024 streams x 16
- *      fragments, 3 hops; tools/bench/results/dataplane.md has every run).
+ * Cost: 105.2 cycles per fragment in `tools/bench/dataplane.sh` at
+ *      2c1fee9 (median of 5 profiled rounds; 2-vCPU Xeon at 2.10 GHz,
+ *      quiet; 1024 streams x 16 fragments, 3 hops;
+ *      tools/bench/results/dataplane.md has every run).
  */
 #include <rte_byteorder.h>
 #include <rte_ether.h>

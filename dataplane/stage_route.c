@@ -27,10 +27,10 @@
  * flight at its instance; on a pipeline with a single output, the END of
  * the output marks the request done.
  *
- * Cost: 189.8 and 195.7 cycles per fragment in two runs of
- *      `tools/bench/dataplane.sh` at d7c2c28 (medians of the profiled
- *      rounds; 2-vCPU Xeon at 2.10 GHz, shared; 1024 streams x 16
- *      fragments, 3 hops; tools/bench/results/dataplane.md has every run).
+ * Cost: 186.0 cycles per fragment in `tools/bench/dataplane.sh` at
+ *      2c1fee9 (median of 5 profiled rounds; 2-vCPU Xeon at 2.10 GHz,
+ *      quiet; 1024 streams x 16 fragments, 3 hops;
+ *      tools/bench/results/dataplane.md has every run).
  */
 #include <rte_branch_prediction.h>
 #include <rte_byteorder.h>

@@ -10,10 +10,10 @@
  * Also records each burst's residence time (receive to transmit) in the
  *      counters' log2 histogram.
  *
- * Cost: 29.4 and 26.6 cycles per fragment in two runs of
- *      `tools/bench/dataplane.sh` at d7c2c28 (medians of the profiled
- *      rounds; 2-vCPU Xeon at 2.10 GHz, shared; 1024 streams x 16
- *      fragments, 3 hops; tools/bench/results/dataplane.md has every run).
+ * Cost: 27.9 cycles per fragment in `tools/bench/dataplane.sh` at
+ *      2c1fee9 (median of 5 profiled rounds; 2-vCPU Xeon at 2.10 GHz,
+ *      quiet; 1024 streams x 16 fragments, 3 hops;
+ *      tools/bench/results/dataplane.md has every run).
  */
 #include <string.h>
 
