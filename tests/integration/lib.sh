@@ -441,6 +441,27 @@ it_ctl_stats() {
 	jq -e 'type == "object"' "$1" >/dev/null || it_fail "stats --json is not a JSON object"
 }
 
+# it_ctl_step prefix|holds WANT ARGS...: one change through sluicectl
+# (reconfig.sh, policy.sh): its answer must start with (prefix) or hold
+# (holds) WANT, and the generation, IT_CTL_GENERATION (1 at start), moves
+# on by one.
+IT_CTL_GENERATION=1
+it_ctl_step() {
+	local how=$1 want=$2 ok=1
+	shift 2
+	it_ctl_ok "$@"
+	case $how in
+	prefix) [[ $CTL_OUT == "$want"* ]] || ok=0 ;;
+	holds) [[ $CTL_OUT == *"$want"* ]] || ok=0 ;;
+	*) it_fail "it_ctl_step: prefix or holds, not '$how'" ;;
+	esac
+	((ok)) || it_fail "sluicectl $*: want '$want' ($how) in: $CTL_OUT"
+	IT_CTL_GENERATION=$((IT_CTL_GENERATION + 1))
+	[[ $(it_generation) -eq $IT_CTL_GENERATION ]] ||
+		it_fail "after sluicectl $*: generation is not $IT_CTL_GENERATION"
+	it_log "t=$SECONDS s: sluicectl $*: ${CTL_OUT%%$'\n'*}"
+}
+
 # it_generation: the generation sluiced reports (GetVersion).
 it_generation() {
 	it_ctl_ok version

@@ -77,34 +77,20 @@ it_gen "$gen" --mode transform --streams 64 --rate 20000 \
 	--drain-ms 2000 --expect upper,rot13 --check &
 gen_pid=$!
 
-generation=1
-# step LINE ARGS...: one change; the answer must hold LINE and the
-# generation move on by one.
-step() {
-	local want=$1
-	shift
-	it_ctl_ok "$@"
-	[[ $CTL_OUT == *"$want"* ]] || it_fail "sluicectl $*: want '$want' in: $CTL_OUT"
-	generation=$((generation + 1))
-	[[ $(it_generation) -eq $generation ]] ||
-		it_fail "after sluicectl $*: generation is not $generation"
-	it_log "t=$SECONDS s: sluicectl $*"
-}
-
 sleep 1
 kill -0 "$gen_pid" 2>/dev/null || it_fail "sluicegen ended before the first change"
-step "demo stage polish: least_loaded, pool lm" \
+it_ctl_step holds "demo stage polish: least_loaded, pool lm" \
 	policy set --pipeline demo --pool lm least_outstanding
 sleep 1.3
-step "demo stage polish: prompt_aware, pool lm, cost 30.0 ms, warm saving 10.0 ms" \
+it_ctl_step holds "demo stage polish: prompt_aware, pool lm, cost 30.0 ms, warm saving 10.0 ms" \
 	policy set --pipeline demo --stage polish prompt_aware
 it_ctl_ok policy show demo
 [[ $CTL_OUT == *"demo stage draft: least_loaded, pool lm"* ]] ||
 	it_fail "draft lost the pool's policy: $CTL_OUT"
 sleep 1.3
-step "demo pool lm: hash_request" policy set --pipeline demo --pool lm hash_request
+it_ctl_step holds "demo pool lm: hash_request" policy set --pipeline demo --pool lm hash_request
 sleep 1.3
-step "demo stage draft: round_robin, pool lm" \
+it_ctl_step holds "demo stage draft: round_robin, pool lm" \
 	policy set --pipeline demo --pool lm round_robin
 kill -0 "$gen_pid" 2>/dev/null || it_fail "sluicegen ended before the last change (changes were too slow)"
 

@@ -59,23 +59,9 @@ it_gen "$gen" --mode transform --streams 64 --rate 20000 \
 	--drain-ms 2000 --expect upper,rot13 --check &
 gen_pid=$!
 
-generation=1
-# step TEXT_PREFIX ARGS...: one change; its answer must start with
-# TEXT_PREFIX and, for apply, name the next generation.
-step() {
-	local want=$1
-	shift
-	it_ctl_ok "$@"
-	[[ $CTL_OUT == "$want"* ]] || it_fail "sluicectl $*: unexpected answer: $CTL_OUT"
-	generation=$((generation + 1))
-	[[ $(it_generation) -eq $generation ]] ||
-		it_fail "after sluicectl $*: generation is not $generation"
-	it_log "t=$SECONDS s: sluicectl $*: ${CTL_OUT%%$'\n'*}"
-}
-
 sleep 1
 kill -0 "$gen_pid" 2>/dev/null || it_fail "sluicegen ended before the first change"
-step "added demo/polish/polish/extra $P.15:7801" \
+it_ctl_step prefix "added demo/polish/polish/extra $P.15:7801" \
 	add --pipeline demo --stage polish --name polish/extra --address "$P.15:7801"
 sleep 1.3
 it_ctl_stats "$IT_WORK/stats-added.json"
@@ -88,15 +74,15 @@ extra_routed=$(jq '[.instances[] | select(.instance == "polish/extra") | .stream
 # end: polish/extra served streams, all of them whole.
 it_log "polish/extra: $extra_routed streams routed 1.3 s after it was added"
 
-step "draining demo/polish/polish/0 $P.13:7801" \
+it_ctl_step prefix "draining demo/polish/polish/0 $P.13:7801" \
 	drain --pipeline demo --stage polish --name polish/0
 sleep 1.3
-step "$IT_CONFIG: applied as generation $((generation + 1))" apply -f "$IT_CONFIG"
+it_ctl_step prefix "$IT_CONFIG: applied as generation $((IT_CTL_GENERATION + 1))" apply -f "$IT_CONFIG"
 it_ctl_ok get
 [[ $CTL_OUT == "$before_config" ]] || it_fail "chain.yaml applied again is not the config of the start:
 $CTL_OUT"
 sleep 1.3
-step "$same: applied as generation $((generation + 1))" apply -f "$same"
+it_ctl_step prefix "$same: applied as generation $((IT_CTL_GENERATION + 1))" apply -f "$same"
 it_ctl_ok get
 [[ $CTL_OUT == "$before_config" ]] || it_fail "the unchanged file changed the config:
 $CTL_OUT"
