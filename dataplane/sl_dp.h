@@ -364,6 +364,10 @@ struct sl_dp {
 	/* Per-stream events for the scheduler in the control plane
 	 * (sl_sched.h); NULL: none reported. */
 	struct rte_ring *sched_ring;
+	/* Routing plans the scheduler publishes (sl_route.h; NULL: none),
+	 * shared by the workers, taken between quiescent points. */
+	struct sl_route_plans *plans;
+	uint64_t plan_stale_tsc; /* SL_PLAN_STALE_MS in TSC cycles */
 	uint32_t frame_tpl_sum;
 	const struct sl_config *frame_tpl_cfg;
 

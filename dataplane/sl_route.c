@@ -224,7 +224,7 @@ sl_route_pick(const struct sl_pipeline_cfg *pl, uint8_t s,
 		for (uint16_t k = 1; k < n; k++) {
 			uint16_t j = (uint16_t)((start + k) % n);
 			uint64_t l =
-				route_member_load(pl, s, inst, live[j], false);
+				route_member_load(pl, s, inst, live[j], NULL);
 
 			if (l < best_load) {
 				best = j;
@@ -240,6 +240,75 @@ sl_route_pick(const struct sl_pipeline_cfg *pl, uint8_t s,
 picked:
 	ss->warm_tsc[pick] = now != 0 ? now : 1;
 	return pick;
+}
+
+bool
+sl_route_planned(const struct sl_stage_cfg *st)
+{
+	return st->aggregation == 0 &&
+	       (st->balance == SL_BALANCE_LEAST_LOADED ||
+		st->balance == SL_BALANCE_PROMPT_AWARE);
+}
+
+unsigned int
+sl_route_plan_build(const struct sl_pipeline_cfg *pl, uint8_t s,
+		    struct sl_stage_state *row, struct sl_instance_state *inst,
+		    uint64_t now, struct sl_route_plan *plan)
+{
+	const struct sl_stage_cfg *st = &pl->stages[s];
+
+	plan->cursor = 0;
+	plan->n = 0;
+	if (!sl_route_planned(st))
+		return 0;
+	for (unsigned int k = 0; k < SL_PLAN_SLOTS; k++) {
+		/* Later picks are the newer prompts. */
+		uint16_t i =
+			sl_route_pick(pl, s, row, inst, NULL, 0, now + k + 1);
+
+		if (i == SL_INSTANCE_NONE)
+			return 0;
+		plan->slot[k] = (uint8_t)i;
+		inst[st->instances[i].uid].answers_owed++;
+	}
+	plan->n = SL_PLAN_SLOTS;
+	return SL_PLAN_SLOTS;
+}
+
+uint16_t
+sl_route_take(struct sl_dp *dp, uint8_t p, uint8_t s, const uint64_t *ancestry,
+	      uint8_t depth)
+{
+	const struct sl_pipeline_cfg *pl = &dp->cfg->pipelines[p];
+	const struct sl_stage_cfg *st = &pl->stages[s];
+	struct sl_route_plans *plans =
+		__atomic_load_n(&dp->plans, __ATOMIC_ACQUIRE);
+
+	if (plans != NULL && sl_route_planned(st)) {
+		struct sl_route_plan *plan = &plans->stage[p][s];
+
+		if (plans->cfg == dp->cfg &&
+		    plans->generation == dp->cfg->generation &&
+		    (int64_t)(dp->now - plans->tsc) <
+			    (int64_t)dp->plan_stale_tsc &&
+		    plan->n != 0) {
+			uint32_t c = __atomic_fetch_add(&plan->cursor, 1,
+							__ATOMIC_RELAXED);
+			uint16_t i = plan->slot[c % plan->n];
+
+			if (likely(i < st->n_instances &&
+				   sl_route_takes_new(st, dp->inst, i) &&
+				   dp->inst[st->instances[i].uid].reachable)) {
+				dp->stages[p][s].warm_tsc[i] =
+					dp->now != 0 ? dp->now : 1;
+				dp->cnt.route_planned++;
+				return i;
+			}
+		}
+		dp->cnt.route_plan_missed++;
+	}
+	return sl_route_pick(pl, s, dp->stages[p], dp->inst, ancestry, depth,
+			     dp->now);
 }
 
 struct keypin {

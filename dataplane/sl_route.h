@@ -8,12 +8,15 @@
  * own seed, derived from its endpoint, and the highest score wins. It is
  * consistent: removing an instance moves only the keys it owned, adding
  * one takes only the keys it now wins, and no ring needs rebuilding.
- * L = 0 stages spread streams round robin or to the least loaded
- * instance (fewest streams in flight).
+ * L = 0 stages spread streams by their policy: round robin, ALTO's hash
+ * of the request, the least loaded instance, or prompt-aware (predicted
+ * completion time, prefix locality, bounded load); the last two from
+ * plans the control plane publishes (below).
  */
 #ifndef SL_ROUTE_H
 #define SL_ROUTE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "sl_snapshot.h"
@@ -53,7 +56,8 @@ struct sl_instance_state;
  * policy: round_robin, least_loaded (a pool's members by their streams of
  * all its stages), hash_request (ALTO's hash(request id) % n, ancestry[0]
  * being sluiced's request id) or prompt_aware (route_prompt_aware in
- * sl_route.c). O(instances x the pool's stages) per new stream. Return
+ * sl_route.c). O(instances x the pool's stages) per new stream (workers
+ * take planned stages' picks from plans: sl_route_take). Return
  * SL_INSTANCE_NONE if no instance takes new streams.
  */
 uint16_t sl_route_pick(const struct sl_pipeline_cfg *pl, uint8_t s,
@@ -63,6 +67,67 @@ uint16_t sl_route_pick(const struct sl_pipeline_cfg *pl, uint8_t s,
 
 struct sl_dp;
 struct sl_route_pin;
+
+/*
+ * Routing plans (issue 12). For stages whose policy weighs the load of
+ * every instance (least_loaded, prompt_aware), the scheduler in the
+ * control plane works out every SL_PLAN_MS, from what every worker
+ * reported (sl_sched.h), where each of a stage's next SL_PLAN_SLOTS new
+ * streams goes: sl_route_pick's own choice, SL_PLAN_SLOTS times over, each
+ * pick counted as work on its member before the next. It publishes the
+ * plans for all stages at once, one pointer swap per worker, and reuses a
+ * buffer only after every worker passed a quiescent state (the workers'
+ * RCU, as for config snapshots). A worker takes a stream's instance from
+ * the plan in O(1): one atomic increment of the plan's cursor (the plan is
+ * the workers' together) and one check that the member still takes new
+ * streams; it falls back to its own sl_route_pick when there is no plan,
+ * the plan was made for another snapshot or is older than
+ * SL_PLAN_STALE_MS, or its member stopped taking streams. A plan whose
+ * slots all went before the next one came is taken again from the start.
+ */
+#define SL_PLAN_SLOTS 32
+#define SL_PLAN_MS 2
+#define SL_PLAN_STALE_MS 50
+
+struct sl_route_plan {
+	uint32_t cursor; /* streams taken from it, by every worker */
+	uint8_t n;       /* slots: 0 (no plan) or SL_PLAN_SLOTS */
+	uint8_t slot[SL_PLAN_SLOTS]; /* member indexes, in order */
+} __attribute__((aligned(64)));
+
+struct sl_route_plans {
+	const struct sl_config *cfg; /* the snapshot they were made for */
+	uint64_t generation;         /* ... and its generation */
+	uint64_t tsc;                /* when they were made */
+	struct sl_route_plan stage[SL_MAX_PIPELINES][SL_MAX_STAGES];
+};
+
+/**
+ * sl_route_planned - does stage @st's policy take its picks from plans:
+ * least_loaded or prompt_aware, not aggregating.
+ */
+bool sl_route_planned(const struct sl_stage_cfg *st);
+
+/**
+ * sl_route_plan_build - @plan for stage @s of @pl: sl_route_pick's choice
+ * for each of the next SL_PLAN_SLOTS streams, counting each in @inst's
+ * answers_owed and @row's warm state before the next (@row and @inst are
+ * the planner's own view, changed here). Return the slots planned: 0
+ * (no member takes new streams) or SL_PLAN_SLOTS.
+ */
+unsigned int sl_route_plan_build(const struct sl_pipeline_cfg *pl, uint8_t s,
+				 struct sl_stage_state *row,
+				 struct sl_instance_state *inst, uint64_t now,
+				 struct sl_route_plan *plan);
+
+/**
+ * sl_route_take - the instance index of stage @s of pipeline index @p
+ * for a new stream of worker @dp: from the published plan when it holds
+ * (see above; counted in route_planned, a plan that did not hold in
+ * route_plan_missed), else sl_route_pick.
+ */
+uint16_t sl_route_take(struct sl_dp *dp, uint8_t p, uint8_t s,
+		       const uint64_t *ancestry, uint8_t depth);
 
 /*
  * Bounded-load consistent hashing (stages with load_bound > 1). Plain

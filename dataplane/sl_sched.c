@@ -9,13 +9,13 @@
 
 #include <rte_errno.h>
 #include <rte_malloc.h>
+#include <rte_rcu_qsbr.h>
 #include <rte_ring.h>
 #include <rte_ring_elem.h>
 
 #include "sl_dp.h"
 #include "sl_hash64.h"
 #include "sl_sched.h"
-#include "sl_worker.h"
 
 int
 sl_sched_attach(struct sl_sched *s, struct sl_workers *ws, uint64_t tsc_hz)
@@ -28,8 +28,16 @@ sl_sched_attach(struct sl_sched *s, struct sl_workers *ws, uint64_t tsc_hz)
 	s->tsc_hz = tsc_hz;
 	s->pairs = rte_zmalloc("sl_sched_pairs",
 			       sizeof(*s->pairs) * SL_SCHED_PAIRS, 0);
-	if (s->pairs == NULL)
+	s->view = rte_zmalloc("sl_sched_view",
+			      sizeof(*s->view) * SL_MAX_INSTANCE_UIDS, 0);
+	for (unsigned int b = 0; b < 2; b++)
+		s->plans[b] =
+			rte_zmalloc("sl_sched_plans", sizeof(*s->plans[b]), 64);
+	if (s->pairs == NULL || s->view == NULL || s->plans[0] == NULL ||
+	    s->plans[1] == NULL) {
+		sl_sched_detach(s, ws);
 		return -ENOMEM;
+	}
 	for (w = 0; w < ws->n; w++) {
 		snprintf(name, sizeof(name), "sl_sched_%u_%u", seq, w);
 		ws->dp[w]->sched_ring = rte_ring_create_elem(
@@ -52,9 +60,17 @@ sl_sched_detach(struct sl_sched *s, struct sl_workers *ws)
 	for (uint16_t w = 0; w < ws->n; w++) {
 		rte_ring_free(ws->dp[w]->sched_ring);
 		ws->dp[w]->sched_ring = NULL;
+		ws->dp[w]->plans = NULL;
 	}
 	rte_free(s->pairs);
 	s->pairs = NULL;
+	rte_free(s->view);
+	s->view = NULL;
+	for (unsigned int b = 0; b < 2; b++) {
+		rte_free(s->plans[b]);
+		s->plans[b] = NULL;
+	}
+	s->plans_out = false;
 }
 
 void
@@ -94,6 +110,8 @@ pair_slot(struct sl_sched *s, uint64_t stream, uint16_t uid, bool add,
 			p->tsc = 0;
 			s->n_pairs--;
 			s->forgotten++;
+			if (s->waiting[p->uid] > 0)
+				s->waiting[p->uid]--;
 		}
 		if (p->tsc == 0) {
 			if (free_slot == NULL)
@@ -119,9 +137,13 @@ time_bucket(uint64_t us)
 	return b;
 }
 
+/* Where each uid is in the snapshot in use: pipeline, stage, member
+ * index (-1: nowhere). */
+typedef int16_t sched_where_t[3];
+
 static void
 sched_event(struct sl_sched *s, const struct sl_sched_event *ev,
-	    const int16_t (*where)[2])
+	    const sched_where_t *where)
 {
 	struct sl_sched_pair *p;
 
@@ -136,8 +158,14 @@ sched_event(struct sl_sched *s, const struct sl_sched_event *ev,
 			s->pairs_full++;
 			return;
 		}
-		if (p->tsc == 0)
+		if (where[ev->uid][0] >= 0)
+			s->warm[where[ev->uid][0]][where[ev->uid][1]]
+				.warm_tsc[where[ev->uid][2]] =
+				ev->tsc != 0 ? ev->tsc : 1;
+		if (p->tsc == 0) {
 			s->n_pairs++;
+			s->waiting[ev->uid]++;
+		}
 		p->stream = ev->stream;
 		p->uid = ev->uid;
 		p->tsc = ev->tsc != 0 ? ev->tsc : 1;
@@ -173,6 +201,8 @@ sched_event(struct sl_sched *s, const struct sl_sched_event *ev,
 		}
 		p->tsc = 0;
 		s->n_pairs--;
+		if (s->waiting[ev->uid] > 0)
+			s->waiting[ev->uid]--;
 		return;
 	default:
 		return;
@@ -219,7 +249,7 @@ unsigned int
 sl_sched_poll(struct sl_sched *s, struct sl_workers *ws,
 	      const struct sl_config *cfg)
 {
-	static int16_t where[SL_MAX_INSTANCE_UIDS][2];
+	static sched_where_t where[SL_MAX_INSTANCE_UIDS];
 	struct sl_sched_event ev[256];
 	unsigned int total = 0;
 
@@ -227,7 +257,14 @@ sl_sched_poll(struct sl_sched *s, struct sl_workers *ws,
 		return 0;
 	/* Which pipeline and stage each uid is, in the snapshot in use. */
 	for (unsigned int u = 0; u < SL_MAX_INSTANCE_UIDS; u++)
-		where[u][0] = where[u][1] = -1;
+		where[u][0] = where[u][1] = where[u][2] = -1;
+	/* Warm state is by stage and member index: a new snapshot starts
+	 * it again. */
+	if (s->warm_cfg != cfg || s->warm_generation != cfg->generation) {
+		memset(s->warm, 0, sizeof(s->warm));
+		s->warm_cfg = cfg;
+		s->warm_generation = cfg->generation;
+	}
 	for (uint16_t k = 0; k < cfg->n_instances_all; k++) {
 		const struct sl_instance_at *at = &cfg->instances_all[k];
 		uint16_t uid = sl_config_instance_at(cfg, at)->uid;
@@ -235,6 +272,7 @@ sl_sched_poll(struct sl_sched *s, struct sl_workers *ws,
 		if (uid < SL_MAX_INSTANCE_UIDS) {
 			where[uid][0] = at->pipeline;
 			where[uid][1] = at->stage;
+			where[uid][2] = at->index;
 		}
 	}
 	for (uint16_t w = 0; w < ws->n; w++) {
@@ -249,12 +287,131 @@ sl_sched_poll(struct sl_sched *s, struct sl_workers *ws,
 			       0) {
 			for (unsigned int i = 0; i < n; i++)
 				sched_event(s, &ev[i],
-					    (const int16_t(*)[2])where);
+					    (const sched_where_t *)where);
 			total += n;
 		}
 	}
 	sched_publish(s, ws, cfg);
 	return total;
+}
+
+/* Stage @k of pipeline index @p: its plan from the planner's view (every
+ * worker's reports; liveness as worker 0 sees it). */
+static void
+sched_plan_stage(struct sl_sched *s, struct sl_workers *ws,
+		 const struct sl_config *cfg, uint16_t p, uint8_t k,
+		 uint64_t now, struct sl_route_plan *plan)
+{
+	const struct sl_pipeline_cfg *pl = &cfg->pipelines[p];
+	const struct sl_stage_cfg *st = &pl->stages[k];
+	const struct sl_instance_state *seen = ws->dp[0]->inst;
+	struct sl_stage_state row[SL_MAX_STAGES];
+	uint8_t own[1] = {k};
+	const uint8_t *members = own;
+	uint8_t n_members = 1;
+
+	if (!sl_route_planned(st))
+		return;
+	/* The pool's stages (or the stage alone) weigh in: their members'
+	 * waiting answers, each at its stage's cost. */
+	if (st->pool != SL_POOL_NONE) {
+		members = pl->pools[st->pool].stages;
+		n_members = pl->pools[st->pool].n_stages;
+	}
+	for (uint8_t m = 0; m < n_members; m++) {
+		const struct sl_stage_cfg *o = &pl->stages[members[m]];
+
+		for (uint16_t i = 0; i < o->n_instances; i++) {
+			uint16_t uid = o->instances[i].uid;
+			struct sl_instance_state *v = &s->view[uid];
+
+			v->answers_owed = s->waiting[uid];
+			v->alive = __atomic_load_n(&seen[uid].alive,
+						   __ATOMIC_RELAXED);
+			v->paused = __atomic_load_n(&seen[uid].paused,
+						    __ATOMIC_RELAXED);
+			v->reachable = __atomic_load_n(&seen[uid].reachable,
+						       __ATOMIC_RELAXED);
+		}
+	}
+	memcpy(row, s->warm[p], sizeof(row[0]) * pl->n_stages);
+	for (uint8_t o = 0; o < pl->n_stages; o++)
+		row[o].cost_us_observed = s->stage[p][o].published_us;
+	/* Equal choices go round robin from one plan to the next. */
+	row[k].rr_next = s->warm[p][k].rr_next++;
+	sl_route_plan_build(pl, k, row, s->view, now, plan);
+}
+
+int
+sl_sched_plan(struct sl_sched *s, struct sl_workers *ws,
+	      const struct sl_config *cfg, uint64_t now)
+{
+	struct sl_route_plans *next;
+	bool any = false;
+
+	if (s->plans[0] == NULL || ws->n == 0 ||
+	    (s->plan_tsc != 0 &&
+	     now - s->plan_tsc < s->tsc_hz / 1000 * SL_PLAN_MS))
+		return 0;
+	for (uint16_t p = 0; p < cfg->n_pipelines && !any; p++)
+		for (uint8_t k = 0; k < cfg->pipelines[p].n_stages; k++)
+			any |= sl_route_planned(&cfg->pipelines[p].stages[k]);
+	if (!any && !s->plans_out)
+		return 0;
+	/* The spare buffer is written only once no worker can read it. */
+	if (s->retiring) {
+		for (uint16_t w = 0; w < ws->n; w++)
+			if (ws->dp[w]->qsbr != NULL &&
+			    rte_rcu_qsbr_check(ws->dp[w]->qsbr,
+					       s->retire_token[w],
+					       false) != 1) {
+				s->plans_waited++;
+				return 0;
+			}
+		s->retiring = false;
+	}
+	next = s->plans_out ? s->plans[s->plans_cur ^ 1]
+			    : s->plans[s->plans_cur];
+	if (any) {
+		memset(next, 0, sizeof(*next));
+		for (uint16_t p = 0; p < cfg->n_pipelines; p++)
+			for (uint8_t k = 0; k < cfg->pipelines[p].n_stages; k++)
+				sched_plan_stage(s, ws, cfg, p, k, now,
+						 &next->stage[p][k]);
+		next->cfg = cfg;
+		next->generation = cfg->generation;
+		next->tsc = now;
+	} else {
+		next = NULL; /* withdrawn */
+	}
+	for (uint16_t w = 0; w < ws->n; w++)
+		__atomic_store_n(&ws->dp[w]->plans, next, __ATOMIC_RELEASE);
+	/* What the workers read before is retired now. */
+	for (uint16_t w = 0; w < ws->n; w++)
+		s->retire_token[w] =
+			ws->dp[w]->qsbr != NULL
+				? rte_rcu_qsbr_start(ws->dp[w]->qsbr)
+				: 0;
+	s->retiring = true;
+	if (next != NULL) {
+		s->plans_cur = next == s->plans[0] ? 0 : 1;
+		s->plans_made++;
+	}
+	s->plans_out = next != NULL;
+	s->plan_tsc = now;
+	return 1;
+}
+
+int
+sl_sched_wait_ms(const struct sl_sched *s, const struct sl_config *cfg)
+{
+	if (s == NULL || s->plans[0] == NULL)
+		return 50;
+	for (uint16_t p = 0; p < cfg->n_pipelines; p++)
+		for (uint8_t k = 0; k < cfg->pipelines[p].n_stages; k++)
+			if (sl_route_planned(&cfg->pipelines[p].stages[k]))
+				return SL_PLAN_MS;
+	return 50;
 }
 
 double

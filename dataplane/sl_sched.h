@@ -18,7 +18,10 @@
  * stage the observed cost distribution: time from routing to the answer's
  * END (log-spaced histogram, percentiles, a moving average) and the
  * answer's fragments; it gives every worker each stage's moving average
- * as prompt_aware's cost (sl_stage_state.cost_us_observed).
+ * as prompt_aware's cost (sl_stage_state.cost_us_observed), and from it
+ * all makes the routing plans of least_loaded and prompt_aware stages
+ * (sl_sched_plan; sl_route.h) that the workers take new streams' instances
+ * from.
  * Without sl_sched_attach (tests, benchmarks) workers report nothing.
  */
 #ifndef SL_SCHED_H
@@ -27,10 +30,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "sl_dp.h"
+#include "sl_route.h"
 #include "sl_snapshot.h"
-
-struct sl_dp;
-struct sl_workers;
+#include "sl_worker.h"
 
 enum sl_sched_kind {
 	SL_SCHED_ROUTED = 1,
@@ -98,6 +101,27 @@ struct sl_sched {
 	uint64_t pairs_full; /* ROUTED with no room to wait for its END */
 	uint64_t forgotten;  /* routed streams dropped after PAIR_MAX_S */
 	uint64_t published;  /* stage costs given to the workers */
+
+	/* Routing plans (sl_route.h). What they are made from, every
+	 * worker's reports together: per instance (by uid) the streams
+	 * waiting for its answer; per stage when each member last took
+	 * one (warm prefixes), cleared when the snapshot changes. */
+	uint32_t waiting[SL_MAX_INSTANCE_UIDS];
+	struct sl_stage_state warm[SL_MAX_PIPELINES][SL_MAX_STAGES];
+	const struct sl_config *warm_cfg;
+	uint64_t warm_generation;
+	struct sl_instance_state *view; /* the planner's, by uid */
+	/* Two buffers: the one the workers read, and the next, made only
+	 * once every worker passed a quiescent state after it was
+	 * retired (retire_token, the workers' RCU). */
+	struct sl_route_plans *plans[2];
+	unsigned int plans_cur; /* the published one, once there is one */
+	bool plans_out;         /* dp->plans points at plans[plans_cur] */
+	bool retiring;          /* retire_token still to be passed */
+	uint64_t retire_token[SL_WORKERS_MAX];
+	uint64_t plan_tsc;     /* when the last was made */
+	uint64_t plans_made;   /* published */
+	uint64_t plans_waited; /* turns a worker had not passed the token */
 };
 
 /**
@@ -123,6 +147,19 @@ void sl_sched_report(struct sl_dp *dp, enum sl_sched_kind kind, uint16_t uid,
  */
 unsigned int sl_sched_poll(struct sl_sched *s, struct sl_workers *ws,
 			   const struct sl_config *cfg);
+
+/**
+ * sl_sched_plan - control side: every SL_PLAN_MS (@now, TSC), the plans
+ * of @cfg's planned stages (sl_route_planned) from what was polled,
+ * published to every worker of @ws; withdrawn when no stage is planned.
+ * Return 1 if it published (or withdrew) plans, else 0 (not due, a worker
+ * still reading the spare buffer, nothing attached).
+ * sl_sched_wait_ms - how long the control loop may wait for its next
+ * turn: SL_PLAN_MS while @cfg has a planned stage, else 50.
+ */
+int sl_sched_plan(struct sl_sched *s, struct sl_workers *ws,
+		  const struct sl_config *cfg, uint64_t now);
+int sl_sched_wait_ms(const struct sl_sched *s, const struct sl_config *cfg);
 
 /**
  * sl_sched_stage_percentile - the time (microseconds) under which @q

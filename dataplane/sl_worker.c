@@ -405,6 +405,7 @@ dp_init(struct sl_dp *dp, const struct sl_config *cfg, uint16_t port_id,
 	dp->cnt.workers = 1;
 	dp->pool = pool;
 	dp->tsc_hz = rte_get_tsc_hz();
+	dp->plan_stale_tsc = dp->tsc_hz / 1000 * SL_PLAN_STALE_MS;
 	dp->ns_per_tsc_q32 =
 		(uint64_t)(((unsigned __int128)1000000000 << 32) / dp->tsc_hz);
 	dp->now = rte_rdtsc();

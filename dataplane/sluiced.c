@@ -892,7 +892,7 @@ eal_start(const struct sluiced_opts *o, const struct sl_config *cfg,
 
 /*
  * The main lcore's life once the worker runs: the control loop (at most
- * 50 ms a turn), the stats file every --stats-interval-ms, --duration.
+ * 50 ms a turn, SL_PLAN_MS while routing plans are made), the stats file every --stats-interval-ms, --duration.
  */
 static void
 serve(const struct sluiced_opts *o, struct sl_workers *ws, struct sl_loop *loop,
@@ -904,14 +904,19 @@ serve(const struct sluiced_opts *o, struct sl_workers *ws, struct sl_loop *loop,
 	while (!force_quit) {
 		uint64_t t;
 
-		/* The control loop waits at most 50 ms: stats and the
+		/* The control loop waits at most 50 ms (SL_PLAN_MS while
+		 * the scheduler makes routing plans): stats and the
 		 * duration are checked at that pace. */
+		int wait_ms = sl_sched_wait_ms(ctl->sched, ctl->cfg);
+
 		if (loop != NULL)
-			sl_loop_run_once(loop, 50);
+			sl_loop_run_once(loop, wait_ms);
 		else
-			sleep_ms(50);
-		/* What the workers reported for the scheduler. */
+			sleep_ms(wait_ms);
+		/* What the workers reported for the scheduler, and the
+		 * routing plans made from it. */
 		sl_sched_poll(ctl->sched, ws, ctl->cfg);
+		sl_sched_plan(ctl->sched, ws, ctl->cfg, rte_rdtsc());
 		t = now_ms() - start_ms;
 		since_stats += t - elapsed_ms;
 		elapsed_ms = t;

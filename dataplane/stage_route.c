@@ -8,9 +8,10 @@
  *      header's stage and from_stage), ready for tx.
  * Decision: made once per outgoing stream, at its first fragment, and
  *      pinned: an edge to the client returns to the address the request
- *      came from; an edge to a stage picks an instance with sl_route_pick
+ *      came from; an edge to a stage picks an instance with sl_route_take
  *      (rendezvous hash on the first L ancestry ids for aggregation level
- *      L, else round robin / least loaded). The next hop's MAC is cached
+ *      L, else the stage's policy; least_loaded and prompt_aware from
+ *      the scheduler's published plan, O(1)). The next hop's MAC is cached
  *      in the pin and re-read only when the neighbour table changes.
  * Drops: NO_ORIGIN (the request's client is no longer known),
  *      NO_INSTANCE (no instance of the stage can take a new stream: its
@@ -97,9 +98,8 @@ route_decide(struct sl_dp *dp, struct sl_route_pin *pin,
 		i = sl_route_pick_pinned(dp, pm->pipeline, e->to - 1, ancestry,
 					 pm->depth, pin);
 	else
-		i = sl_route_pick(pl, (uint8_t)(e->to - 1),
-				  dp->stages[pm->pipeline], dp->inst, ancestry,
-				  pm->depth, dp->now);
+		i = sl_route_take(dp, pm->pipeline, (uint8_t)(e->to - 1),
+				  ancestry, pm->depth);
 	if (i == SL_INSTANCE_NONE) {
 		/* Refused now rather than queued until lost: whoever waits
 		 * for this stage's answer hears ABORT (OVERLOAD). */

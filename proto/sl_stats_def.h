@@ -58,7 +58,12 @@
 	_(steered, C, "steered",                                               \
 	  "Frames a worker handed to the worker that owns their request.")     \
 	_(sched_lost, C, "sched_events_lost",                                  \
-	  "Per-stream events the scheduler's ring had no room for.")
+	  "Per-stream events the scheduler's ring had no room for.")           \
+	_(route_planned, C, "route_planned",                                   \
+	  "New streams routed from the scheduler's published plan.")           \
+	_(route_plan_missed, C, "route_plan_missed",                           \
+	  "New streams whose plan did not hold (stale, other snapshot, "       \
+	  "member not taking streams): routed by the worker itself.")
 
 /* "flows": the flow table (active and capacity are fixed fields). */
 #define SL_STATS_FLOWS(_)                                                      \

@@ -14,7 +14,10 @@
  * percentiles read the histogram's bucket edges.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include <rte_rcu_qsbr.h>
 
 #include <CUnit/Basic.h>
 
@@ -220,6 +223,169 @@ test_ring_full(void)
 	dp_test_end();
 }
 
+/* A pool of three LM instances that both stages share, prompt_aware. */
+static const char pool_yaml[] =
+	DAG_YAML_HEAD "pipelines:\n"
+		      "  - name: p\n"
+		      "    id: 1\n"
+		      "    pools:\n"
+		      "      - name: lm\n"
+		      "        policy: prompt_aware\n"
+		      "        load_bound: 1.25\n"
+		      "        warm_prefixes: 1\n"
+		      "        instances: [10.0.2.1:8001, 10.0.2.2:8001, "
+		      "10.0.2.3:8001]\n"
+		      "    stages:\n"
+		      "      - {name: a, pool: lm, cost_ms: 100, "
+		      "warm_saving_ms: 50}\n"
+		      "      - {name: b, pool: lm, cost_ms: 100, "
+		      "warm_saving_ms: 50}\n";
+
+/* Request @req from the client; the member of stage a it went to. */
+static int
+request_member(uint64_t req)
+{
+	struct dp_frag f = dag_from_client(req, 0, SL_FRAG_F_END);
+	const struct dag_sent *s;
+
+	dag_clear();
+	dag_process(&f, 1);
+	if (dag.n_sent != 1)
+		return -1;
+	s = &dag.sent[0];
+	return dag_instance_of(dag_stage(1), s->dst_ip, s->dst_port);
+}
+
+/*
+ * Routing plans: made from every worker's reports, published to the
+ * workers, taken in O(1) in order, not taken when stale, made for
+ * another snapshot or naming a member that stopped taking streams,
+ * withdrawn when no stage is planned, and a buffer is made again only
+ * after the workers passed a quiescent state.
+ */
+static void
+test_plans(void)
+{
+	const struct sl_config *cfg;
+	struct sl_route_plans *plans;
+	struct sl_route_plan *pa;
+	struct sl_config *rr;
+	uint64_t now, ms;
+	uint16_t uid0b;
+	unsigned int n0 = 0;
+
+	dp_test_begin();
+	dag_open(pool_yaml);
+	memset(&ws, 0, sizeof(ws));
+	ws.n = 1;
+	ws.dp[0] = dag.dp;
+	CU_ASSERT_EQUAL_FATAL(sl_sched_attach(&sched, &ws, dag.dp->tsc_hz), 0);
+	cfg = dag.dp->cfg;
+	ms = dag.dp->tsc_hz / 1000;
+	now = dag.dp->now;
+	CU_ASSERT_PTR_NULL(dag.dp->plans);
+	CU_ASSERT_EQUAL(sl_sched_wait_ms(&sched, cfg), SL_PLAN_MS);
+
+	/* Idle and cold: the first three go round the pool; then every
+	 * member is warm for a at equal work, equal times: round robin. */
+	CU_ASSERT_EQUAL(sl_sched_plan(&sched, &ws, cfg, now), 1);
+	plans = dag.dp->plans;
+	CU_ASSERT_PTR_NOT_NULL_FATAL(plans);
+	CU_ASSERT_PTR_EQUAL(plans->cfg, cfg);
+	CU_ASSERT_EQUAL(plans->generation, cfg->generation);
+	pa = &plans->stage[0][0];
+	CU_ASSERT_EQUAL(pa->n, SL_PLAN_SLOTS);
+	CU_ASSERT_EQUAL(plans->stage[0][1].n, SL_PLAN_SLOTS);
+	for (unsigned int k = 0; k < SL_PLAN_SLOTS; k++)
+		CU_ASSERT_EQUAL(pa->slot[k], k % 3);
+	/* Not due again before SL_PLAN_MS. */
+	CU_ASSERT_EQUAL(sl_sched_plan(&sched, &ws, cfg, now + ms / 2), 0);
+
+	/* The worker takes them in order. */
+	for (uint64_t r = 0; r < 4; r++)
+		CU_ASSERT_EQUAL(request_member(10 + r), (int)(r % 3));
+	CU_ASSERT_EQUAL(pa->cursor, 4);
+	CU_ASSERT_EQUAL(dag.dp->cnt.route_planned, 4);
+	CU_ASSERT_EQUAL(dag.dp->cnt.route_plan_missed, 0);
+
+	/* Slot 4 names member 1: dead now, so the worker decides itself. */
+	dag.dp->inst[dag_stage(1)->instances[1].uid].alive = false;
+	CU_ASSERT_NOT_EQUAL(request_member(20), 1);
+	CU_ASSERT_EQUAL(dag.dp->cnt.route_plan_missed, 1);
+	dag.dp->inst[dag_stage(1)->instances[1].uid].alive = true;
+	/* Made for another snapshot; then too old. */
+	plans->generation++;
+	CU_ASSERT(request_member(21) >= 0);
+	plans->generation--;
+	dag.dp->now = plans->tsc + dag.dp->plan_stale_tsc;
+	CU_ASSERT(request_member(22) >= 0);
+	CU_ASSERT_EQUAL(dag.dp->cnt.route_plan_missed, 3);
+	CU_ASSERT_EQUAL(dag.dp->cnt.route_planned, 4);
+
+	/* Member 0 owes five answers of b (every worker's reports): the
+	 * next plan keeps a's streams off it while it is above the load
+	 * bound (500 ms of work against a mean of 200 with the stream). */
+	sl_sched_poll(&sched, &ws, cfg);
+	memset(sched.waiting, 0, sizeof(sched.waiting));
+	uid0b = cfg->pipelines[0].stages[1].instances[0].uid;
+	for (uint64_t r = 0; r < 5; r++)
+		sl_sched_report(dag.dp, SL_SCHED_ROUTED, uid0b, 100 + r, 0);
+	sl_sched_poll(&sched, &ws, cfg);
+	CU_ASSERT_EQUAL(sched.waiting[uid0b], 5);
+	now += 3 * ms;
+	CU_ASSERT_EQUAL(sl_sched_plan(&sched, &ws, cfg, now), 1);
+	CU_ASSERT_PTR_NOT_EQUAL(dag.dp->plans, plans); /* the other buffer */
+	plans = dag.dp->plans;
+	pa = &plans->stage[0][0];
+	CU_ASSERT_EQUAL(pa->cursor, 0);
+	for (unsigned int k = 0; k < 10; k++)
+		CU_ASSERT_NOT_EQUAL(pa->slot[k], 0);
+	for (unsigned int k = 0; k < SL_PLAN_SLOTS; k++)
+		n0 += pa->slot[k] == 0;
+	CU_ASSERT(n0 < SL_PLAN_SLOTS / 3);
+	/* b is warm at member 0 and its work is member 0's own: b's plan
+	 * still starts elsewhere (bounded load), but gives it b's streams
+	 * before a's plan gives it a's. */
+	CU_ASSERT_NOT_EQUAL(plans->stage[0][1].slot[0], 0);
+
+	/* A worker inside its burst (online, no quiescent state since the
+	 * last plan): the retired buffer is not made again. */
+	rte_rcu_qsbr_thread_online(dag.dp->qsbr, 0);
+	now += 3 * ms;
+	CU_ASSERT_EQUAL(sl_sched_plan(&sched, &ws, cfg, now), 1);
+	plans = dag.dp->plans;
+	now += 3 * ms;
+	CU_ASSERT_EQUAL(sl_sched_plan(&sched, &ws, cfg, now), 0);
+	CU_ASSERT_EQUAL(sched.plans_waited, 1);
+	CU_ASSERT_PTR_EQUAL(dag.dp->plans, plans);
+	rte_rcu_qsbr_quiescent(dag.dp->qsbr, 0);
+	CU_ASSERT_EQUAL(sl_sched_plan(&sched, &ws, cfg, now), 1);
+	CU_ASSERT_PTR_NOT_EQUAL(dag.dp->plans, plans);
+	rte_rcu_qsbr_thread_offline(dag.dp->qsbr, 0);
+	CU_ASSERT_EQUAL(sched.plans_made, 4);
+
+	/* No stage planned any more (round_robin): withdrawn; the worker
+	 * decides itself, not counted as a plan missed. */
+	rr = malloc(sizeof(*rr));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(rr);
+	memcpy(rr, cfg, sizeof(*rr));
+	rr->pipelines[0].stages[0].balance = SL_BALANCE_ROUND_ROBIN;
+	rr->pipelines[0].stages[1].balance = SL_BALANCE_ROUND_ROBIN;
+	CU_ASSERT_EQUAL(sl_sched_wait_ms(&sched, rr), 50);
+	now += 3 * ms;
+	CU_ASSERT_EQUAL(sl_sched_plan(&sched, &ws, rr, now), 1);
+	CU_ASSERT_PTR_NULL(dag.dp->plans);
+	now += 3 * ms;
+	CU_ASSERT_EQUAL(sl_sched_plan(&sched, &ws, rr, now), 0);
+	free(rr);
+	dag.dp->now = now;
+	CU_ASSERT(request_member(30) >= 0);
+	CU_ASSERT_EQUAL(dag.dp->cnt.route_plan_missed, 3);
+	CU_ASSERT_EQUAL(dag.dp->cnt.sched_lost, 0);
+	sched_close();
+	dp_test_end();
+}
+
 /* Percentiles: the upper edge of the bucket the q-th answer is in. */
 static void
 test_percentiles(void)
@@ -245,6 +411,7 @@ static const struct dp_test_case cases[] = {
 	DP_CASE("observed costs published to the workers",
 		test_costs_published),
 	DP_CASE("a full ring loses events, counted", test_ring_full),
+	DP_CASE("routing plans: made, published, taken, withdrawn", test_plans),
 	DP_CASE("percentiles from the histogram", test_percentiles),
 	DP_END,
 };

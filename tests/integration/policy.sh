@@ -146,6 +146,11 @@ it_expect "$IT_WORK/stats-end.json" '[.counters | keys[] |
 	 "sluice_instance_alive{instance=demo:polish:lm/2}"]' \
 	"pool members' counters are not named by stage"
 
+# least_outstanding and prompt_aware take new streams from the plans the
+# scheduler publishes (sl_route.h): most streams under them went so.
+it_log "plans: $(jq -c '{route_planned, route_plan_missed}' "$stats")"
+it_expect "$stats" '.route_planned > .route_plan_missed' \
+	"streams were not routed from the scheduler's plans: $(jq -c '{route_planned, route_plan_missed}' "$stats")"
 it_expect "$stats" '.drops_total == 0' \
 	"sluiced dropped packets: $(jq -c '.drops | with_entries(select(.value > 0))' "$stats")"
 it_expect "$stats" '.mbufs.in_use == .mbufs.in_use_start' \
