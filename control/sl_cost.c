@@ -97,36 +97,54 @@ word_end(uint64_t h, uint64_t *prev, bool *have_prev, uint32_t *counts,
 	*have_prev = true;
 }
 
-int
-sl_cost_features(uint32_t stage, const void *prompt, size_t len,
-		 double x[SL_COST_DIM])
+void
+sl_cost_scan_init(struct sl_cost_scan *s)
 {
-	const unsigned char *b = prompt;
-	size_t n = len < SL_COST_SCAN_MAX ? len : SL_COST_SCAN_MAX;
-	uint32_t counts[SL_COST_BUCKETS] = {0};
-	uint64_t words = 0, h = 0, prev = 0;
-	bool in_word = false, have_prev = false;
+	memset(s, 0, sizeof(*s));
+}
 
-	if (!x || (!prompt && len))
-		return -SL_COST_E_INVAL;
+void
+sl_cost_scan_feed(struct sl_cost_scan *s, const void *bytes, size_t len)
+{
+	const unsigned char *b = bytes;
+	size_t n;
+
+	if (b == NULL || s->scanned >= SL_COST_SCAN_MAX)
+		return;
+	n = len < SL_COST_SCAN_MAX - s->scanned ? len
+						: SL_COST_SCAN_MAX - s->scanned;
+	s->scanned += n;
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = b[i];
 
 		if (c <= 0x20) {
-			if (in_word)
-				word_end(h, &prev, &have_prev, counts, &words);
-			in_word = false;
+			if (s->in_word)
+				word_end(s->h, &s->prev, &s->have_prev,
+					 s->counts, &s->words);
+			s->in_word = false;
 			continue;
 		}
 		if (c >= 'A' && c <= 'Z')
 			c += 'a' - 'A';
-		if (!in_word)
-			h = FNV_OFFSET ^ FEATURE_SEED;
-		in_word = true;
-		h = (h ^ c) * FNV_PRIME;
+		if (!s->in_word)
+			s->h = FNV_OFFSET ^ FEATURE_SEED;
+		s->in_word = true;
+		s->h = (s->h ^ c) * FNV_PRIME;
 	}
-	if (in_word)
-		word_end(h, &prev, &have_prev, counts, &words);
+}
+
+void
+sl_cost_scan_features(const struct sl_cost_scan *s, uint32_t stage,
+		      double x[SL_COST_DIM])
+{
+	uint32_t counts[SL_COST_BUCKETS];
+	uint64_t words = s->words, prev = s->prev;
+	bool have_prev = s->have_prev;
+
+	/* The word being read ends with the prompt. */
+	memcpy(counts, s->counts, sizeof(counts));
+	if (s->in_word)
+		word_end(s->h, &prev, &have_prev, counts, &words);
 
 	/* 1 MiB holds at most 2^19 words and 2^20 - 1 unigrams and pairs:
 	 * every value below is in [0, log(1 + 2^20)]. */
@@ -141,6 +159,19 @@ sl_cost_features(uint32_t stage, const void *prompt, size_t len,
 		   : sl_mix64(stage ^ STAGE_SEED) % SL_COST_STAGE_SLOTS)] = 1;
 	for (unsigned int j = 0; j < SL_COST_BUCKETS; j++)
 		x[SL_COST_F_BUCKET + j] = log1p((double)counts[j]);
+}
+
+int
+sl_cost_features(uint32_t stage, const void *prompt, size_t len,
+		 double x[SL_COST_DIM])
+{
+	struct sl_cost_scan s;
+
+	if (!x || (!prompt && len))
+		return -SL_COST_E_INVAL;
+	sl_cost_scan_init(&s);
+	sl_cost_scan_feed(&s, prompt, len);
+	sl_cost_scan_features(&s, stage, x);
 	return 0;
 }
 
@@ -866,7 +897,7 @@ sl_cost_add_tenant(struct sl_cost_model *m, uint32_t tenant, const double *x,
 	double xc[D], z[KMAX], yc;
 	unsigned int k;
 
-	if (!m || !x)
+	if (!m || !x || tenant == SL_COST_SHARED)
 		return -SL_COST_E_INVAL;
 	if (!sl_cost_all_finite(x, D) || !isfinite(y))
 		return -SL_COST_E_NONFINITE;
@@ -1083,7 +1114,8 @@ sl_cost_predict(const struct sl_cost_model *m, uint32_t tenant, const double *x,
 		xc[c] = fmax(-SL_COST_ABS_MAX, fmin(SL_COST_ABS_MAX, x[c]));
 	project_clipped(m, xc, z);
 	alpha = m->alpha;
-	t = m->personal ? tenant_find(m, tenant) : NULL;
+	t = m->personal && tenant != SL_COST_SHARED ? tenant_find(m, tenant)
+						    : NULL;
 	if (t && t->personal)
 		alpha = personal_of(m, t) + m->k * m->k + m->k;
 	*y = predict_z(m, alpha, z);

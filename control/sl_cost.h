@@ -113,6 +113,34 @@
 int sl_cost_features(uint32_t stage, const void *prompt, size_t len,
 		     double x[SL_COST_DIM]);
 
+/*
+ * The feature map over a prompt that comes in pieces (a stream's
+ * fragments): sl_cost_scan_feed the pieces in order, then
+ * sl_cost_scan_features gives exactly what sl_cost_features gives for
+ * them put together, at any stage. What it keeps is what the map needs
+ * of the bytes so far: the word being read, the word before it, the word
+ * count and the buckets' counts (232 bytes).
+ */
+struct sl_cost_scan {
+	uint64_t words;   /* words ended so far */
+	uint64_t h;       /* the current word's hash so far */
+	uint64_t prev;    /* the word before's mixed hash */
+	uint64_t scanned; /* bytes looked at, at most SL_COST_SCAN_MAX */
+	bool in_word;
+	bool have_prev;
+	uint32_t counts[SL_COST_BUCKETS];
+};
+
+/* sl_cost_scan_init - an empty prompt. */
+void sl_cost_scan_init(struct sl_cost_scan *s);
+/* sl_cost_scan_feed - @len more bytes of the prompt (@bytes may be NULL
+ * when @len is 0); past SL_COST_SCAN_MAX in all, nothing more is read. */
+void sl_cost_scan_feed(struct sl_cost_scan *s, const void *bytes, size_t len);
+/* sl_cost_scan_features - sl_cost_features of the bytes fed, at @stage,
+ * into @x (@s is not changed: more may be fed after). */
+void sl_cost_scan_features(const struct sl_cost_scan *s, uint32_t stage,
+			   double x[SL_COST_DIM]);
+
 /* sl_cost_target - the regression target of @tokens output tokens:
  * log(1 + min(tokens, SL_COST_TOKENS_MAX)). */
 double sl_cost_target(uint64_t tokens);
@@ -404,7 +432,8 @@ int sl_cost_add_public_prompt(struct sl_cost_model *m, uint32_t stage,
 int sl_cost_fit_public(struct sl_cost_model *m);
 
 /*
- * sl_cost_add_tenant - one row of tenant @tenant's own traffic: features
+ * sl_cost_add_tenant - one row of tenant @tenant's own traffic (not
+ * SL_COST_SHARED: -SL_COST_E_INVAL): features
  * @x, target @y (clipped to the public range, counted). Every row goes to
  * the tenant's personal statistics (when personalisation is on); it joins
  * the training window only if the tenant has fewer than m rows there, can
@@ -447,12 +476,16 @@ struct sl_cost_train_report {
 int sl_cost_train(struct sl_cost_model *m, struct sl_cost_rng *rng,
 		  struct sl_cost_train_report *rep);
 
+/* The tenant "everyone": predictions from the installed (private) model
+ * alone, never a tenant's personal one; no tenant's rows go by it. */
+#define SL_COST_SHARED UINT32_MAX
+
 /*
  * sl_cost_predict - the predicted target (log(1 + tokens)) of features
  * @x for @tenant: ybar + alpha^T clip_Cz(z), alpha the tenant's own when
- * it has personal_min_rows rows, else the installed model's (none: the
- * public mean), clipped to the public target range. O(d k). Returns 0, or
- * -SL_COST_E_NOFIT / NONFINITE / INVAL.
+ * it has personal_min_rows rows (never for SL_COST_SHARED), else the
+ * installed model's (none: the public mean), clipped to the public target
+ * range. O(d k). Returns 0, or -SL_COST_E_NOFIT / NONFINITE / INVAL.
  */
 int sl_cost_predict(const struct sl_cost_model *m, uint32_t tenant,
 		    const double *x, double *y);

@@ -1114,6 +1114,17 @@ cost_msg(const struct sl_ctl *ctl, const uint32_t *tenants, size_t n,
 	out->heldout_mse_mean = st.heldout_mse_mean;
 	out->trainings = st.c[SL_COST_C_TRAININGS];
 	out->rejected = st.c[SL_COST_C_REJECTED];
+	if (ctl->sched != NULL) {
+		const struct sl_sched *s = ctl->sched;
+
+		out->live_prompts = s->prompts;
+		out->live_predicted = s->predicted;
+		out->live_rows_stored = s->rows[SL_COST_ROW_STORED];
+		out->live_rows_left_out = s->rows_refused;
+		for (int k = 0; k < SL_COST_ROW_MAX; k++)
+			if (k != SL_COST_ROW_STORED)
+				out->live_rows_left_out += s->rows[k];
+	}
 	out->epsilon = p.epsilon;
 	out->delta = p.delta;
 	out->budget_epsilon = p.budget_epsilon;
@@ -1243,6 +1254,31 @@ budgets_restore(struct sl_ctl *ctl, char *msg, size_t len)
 	return rc;
 }
 
+struct sl_cost_model *
+sl_ctl_cost_model(struct sl_ctl *ctl, char *msg, size_t len)
+{
+	struct sl_cost_params p;
+	int rc = 0;
+
+	if (ctl->cost != NULL)
+		return ctl->cost;
+	sl_cost_params_default(&p);
+	ctl->cost = sl_cost_create(&p, &rc);
+	if (ctl->cost == NULL) {
+		snprintf(msg, len, "%s", sl_cost_strerror(rc));
+		return NULL;
+	}
+	if (budgets_restore(ctl, msg, len) != 0) {
+		sl_cost_free(ctl->cost);
+		ctl->cost = NULL;
+		return NULL;
+	}
+	/* The scheduler gives it rows and asks it for predictions. */
+	if (ctl->sched != NULL)
+		ctl->sched->cost = ctl->cost;
+	return ctl->cost;
+}
+
 static int
 ctl_cost(void *ctx, const Sluice__V1__Request *req, Sluice__V1__CostModel *out,
 	 struct sl_api_arena *a, struct sl_api_error *err)
@@ -1253,23 +1289,9 @@ ctl_cost(void *ctx, const Sluice__V1__Request *req, Sluice__V1__CostModel *out,
 	char msg[256];
 	int rc = 0;
 
-	if (ctl->cost == NULL) {
-		struct sl_cost_params p;
-
-		sl_cost_params_default(&p);
-		ctl->cost = sl_cost_create(&p, &rc);
-		if (ctl->cost == NULL) {
-			sl_api_error_set(err, CODE(INTERNAL), "cost", "%s",
-					 sl_cost_strerror(rc));
-			return -ENOMEM;
-		}
-		if (budgets_restore(ctl, msg, sizeof(msg)) != 0) {
-			sl_cost_free(ctl->cost);
-			ctl->cost = NULL;
-			sl_api_error_set(err, CODE(INTERNAL), "cost", "%s",
-					 msg);
-			return -EIO;
-		}
+	if (sl_ctl_cost_model(ctl, msg, sizeof(msg)) == NULL) {
+		sl_api_error_set(err, CODE(INTERNAL), "cost", "%s", msg);
+		return -EIO;
 	}
 	switch (req->body_case) {
 	case SLUICE__V1__REQUEST__BODY_COST_ROWS: {
@@ -1362,6 +1384,8 @@ const struct sl_api_backend_ops sl_ctl_ops = {
 void
 sl_ctl_fini(struct sl_ctl *ctl)
 {
+	if (ctl->sched != NULL)
+		ctl->sched->cost = NULL;
 	sl_cost_free(ctl->cost);
 	ctl->cost = NULL;
 }

@@ -47,8 +47,9 @@ struct sl_ctl {
 	/* The scheduler's view of streams and stages (sl_sched.h), shown
 	 * with the pipelines; NULL: none kept. */
 	struct sl_sched *sched;
-	/* The scheduler's cost model (control/sl_cost.h), made on first
-	 * use with the defaults; NULL until then. */
+	/* The scheduler's cost model (control/sl_cost.h), made with the
+	 * defaults by sl_ctl_cost_model (sluiced's start, else the first
+	 * cost request); NULL until then. */
 	struct sl_cost_model *cost;
 	bool budgets_unsaved; /* a training's budgets failed to save */
 };
@@ -68,5 +69,15 @@ void sl_ctl_init(struct sl_ctl *ctl, struct sl_workers *ws,
 		 struct rte_mempool *pool, unsigned int in_use_start,
 		 const struct sl_confine *files, struct sl_state *state,
 		 const struct sl_state_restored *restored);
+
+/**
+ * sl_ctl_cost_model - the cost model, made now if it is not yet (the
+ * defaults; tenants' spent budgets restored from the state directory) and
+ * given to the scheduler (ctl->sched, when set). Return it, or NULL with
+ * why in @msg (@len): no memory, or budgets that do not read back (no
+ * model then: a tenant's data would be used again).
+ */
+struct sl_cost_model *sl_ctl_cost_model(struct sl_ctl *ctl, char *msg,
+					size_t len);
 
 #endif /* SL_CTL_H */

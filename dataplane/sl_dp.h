@@ -182,6 +182,10 @@ struct sl_instance_state {
 	 * for them) has not ended yet: the work it holds. An LM's input
 	 * ends long before its answer does. */
 	uint32_t answers_owed;
+	/* The scheduler's predicted work of those answers (us; its
+	 * planner's view only, sl_sched.h; 0 in a worker: answers_owed x
+	 * the stage's cost counts). */
+	uint64_t work_us;
 	uint32_t seed;        /* rendezvous-hash identity of the endpoint */
 	uint32_t keys_active; /* bounded-load stages: keys pinned here */
 	/* Where it is, kept while a snapshot that dropped it still has its
@@ -364,6 +368,11 @@ struct sl_dp {
 	/* Per-stream events for the scheduler in the control plane
 	 * (sl_sched.h); NULL: none reported. */
 	struct rte_ring *sched_ring;
+	/* Client prompts for the cost model (sl_sched.h): the scans of
+	 * client streams in flight, and their ring to the control plane;
+	 * NULL: none. */
+	struct sl_sched_scans *scans;
+	struct rte_ring *prompt_ring;
 	/* Routing plans the scheduler publishes (sl_route.h; NULL: none),
 	 * shared by the workers, taken between quiescent points. */
 	struct sl_route_plans *plans;

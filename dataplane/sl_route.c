@@ -65,6 +65,20 @@ route_cost(const struct sl_pipeline_cfg *pl, uint8_t s,
 	return seen != 0 ? seen : pl->stages[s].cost_us;
 }
 
+/* What instance @is of stage @s owes: its answers (@row NULL), or their
+ * predicted work (the scheduler's where it has it, else each at the
+ * stage's cost). */
+static uint64_t
+route_work(const struct sl_pipeline_cfg *pl, uint8_t s,
+	   const struct sl_instance_state *is, const struct sl_stage_state *row)
+{
+	if (row == NULL)
+		return is->answers_owed;
+	if (is->work_us != 0)
+		return is->work_us;
+	return (uint64_t)is->answers_owed * route_cost(pl, s, row);
+}
+
 /* What stage @s's instance @i holds now: the answers it owes (streams
  * routed to it whose answer has not ended: an LM's input ends long before
  * its answer), in a pool the member's of every stage of the pool (@row
@@ -79,15 +93,13 @@ route_member_load(const struct sl_pipeline_cfg *pl, uint8_t s,
 	uint64_t load = 0;
 
 	if (st->pool == SL_POOL_NONE)
-		return (uint64_t)inst[st->instances[i].uid].answers_owed *
-		       (row != NULL ? route_cost(pl, s, row) : 1);
+		return route_work(pl, s, &inst[st->instances[i].uid], row);
 	po = &pl->pools[st->pool];
 	for (uint8_t k = 0; k < po->n_stages; k++) {
 		uint8_t o = po->stages[k];
 
-		load += (uint64_t)inst[pl->stages[o].instances[i].uid]
-				.answers_owed *
-			(row != NULL ? route_cost(pl, o, row) : 1);
+		load += route_work(pl, o, &inst[pl->stages[o].instances[i].uid],
+				   row);
 	}
 	return load;
 }
@@ -270,6 +282,9 @@ sl_route_plan_build(const struct sl_pipeline_cfg *pl, uint8_t s,
 			return 0;
 		plan->slot[k] = (uint8_t)i;
 		inst[st->instances[i].uid].answers_owed++;
+		if (inst[st->instances[i].uid].work_us != 0)
+			inst[st->instances[i].uid].work_us +=
+				route_cost(pl, s, row);
 	}
 	plan->n = SL_PLAN_SLOTS;
 	return SL_PLAN_SLOTS;

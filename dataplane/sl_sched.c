@@ -4,6 +4,7 @@
  * keeps of them (sl_sched.h).
  */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -16,6 +17,7 @@
 #include "sl_dp.h"
 #include "sl_hash64.h"
 #include "sl_sched.h"
+#include "sl_stream.h"
 
 int
 sl_sched_attach(struct sl_sched *s, struct sl_workers *ws, uint64_t tsc_hz)
@@ -28,26 +30,41 @@ sl_sched_attach(struct sl_sched *s, struct sl_workers *ws, uint64_t tsc_hz)
 	s->tsc_hz = tsc_hz;
 	s->pairs = rte_zmalloc("sl_sched_pairs",
 			       sizeof(*s->pairs) * SL_SCHED_PAIRS, 0);
+	s->reqs = rte_zmalloc("sl_sched_reqs", sizeof(*s->reqs) * SL_SCHED_REQS,
+			      0);
 	s->view = rte_zmalloc("sl_sched_view",
 			      sizeof(*s->view) * SL_MAX_INSTANCE_UIDS, 0);
 	for (unsigned int b = 0; b < 2; b++)
 		s->plans[b] =
 			rte_zmalloc("sl_sched_plans", sizeof(*s->plans[b]), 64);
-	if (s->pairs == NULL || s->view == NULL || s->plans[0] == NULL ||
-	    s->plans[1] == NULL) {
+	if (s->pairs == NULL || s->reqs == NULL || s->view == NULL ||
+	    s->plans[0] == NULL || s->plans[1] == NULL) {
 		sl_sched_detach(s, ws);
 		return -ENOMEM;
 	}
 	for (w = 0; w < ws->n; w++) {
+		struct sl_dp *dp = ws->dp[w];
+
 		snprintf(name, sizeof(name), "sl_sched_%u_%u", seq, w);
-		ws->dp[w]->sched_ring = rte_ring_create_elem(
+		dp->sched_ring = rte_ring_create_elem(
 			name, sizeof(struct sl_sched_event), SL_SCHED_RING,
 			rte_socket_id(), RING_F_SP_ENQ | RING_F_SC_DEQ);
-		if (ws->dp[w]->sched_ring == NULL) {
+		snprintf(name, sizeof(name), "sl_prompt_%u_%u", seq, w);
+		dp->prompt_ring = rte_ring_create_elem(
+			name, sizeof(struct sl_sched_prompt),
+			SL_SCHED_PROMPT_RING, rte_socket_id(),
+			RING_F_SP_ENQ | RING_F_SC_DEQ);
+		if (dp->sched_ring == NULL || dp->prompt_ring == NULL) {
 			int rc = -rte_errno;
 
 			sl_sched_detach(s, ws);
 			return rc;
+		}
+		dp->scans =
+			rte_zmalloc("sl_sched_scans", sizeof(*dp->scans), 64);
+		if (dp->scans == NULL) {
+			sl_sched_detach(s, ws);
+			return -ENOMEM;
 		}
 	}
 	seq++;
@@ -60,10 +77,16 @@ sl_sched_detach(struct sl_sched *s, struct sl_workers *ws)
 	for (uint16_t w = 0; w < ws->n; w++) {
 		rte_ring_free(ws->dp[w]->sched_ring);
 		ws->dp[w]->sched_ring = NULL;
+		rte_ring_free(ws->dp[w]->prompt_ring);
+		ws->dp[w]->prompt_ring = NULL;
+		rte_free(ws->dp[w]->scans);
+		ws->dp[w]->scans = NULL;
 		ws->dp[w]->plans = NULL;
 	}
 	rte_free(s->pairs);
 	s->pairs = NULL;
+	rte_free(s->reqs);
+	s->reqs = NULL;
 	rte_free(s->view);
 	s->view = NULL;
 	for (unsigned int b = 0; b < 2; b++) {
@@ -75,10 +98,11 @@ sl_sched_detach(struct sl_sched *s, struct sl_workers *ws)
 
 void
 sl_sched_report(struct sl_dp *dp, enum sl_sched_kind kind, uint16_t uid,
-		uint64_t stream, uint32_t fragments)
+		uint64_t request, uint64_t stream, uint32_t fragments)
 {
 	struct sl_sched_event ev = {
 		.stream = stream,
+		.request = request,
 		.tsc = dp->now,
 		.fragments = fragments,
 		.uid = uid,
@@ -89,6 +113,97 @@ sl_sched_report(struct sl_dp *dp, enum sl_sched_kind kind, uint16_t uid,
 		return;
 	if (rte_ring_enqueue_elem(dp->sched_ring, &ev, sizeof(ev)) != 0)
 		dp->cnt.sched_lost++;
+}
+
+void
+sl_sched_prompt_feed(struct sl_dp *dp, struct rte_mbuf *m,
+		     const struct sl_flow *f, uint32_t flow)
+{
+	const struct sl_pkt_meta *pm = sl_pkt_meta(m);
+	struct sl_sched_scan *sc = &dp->scans->slot[flow % SL_SCHED_SCANS];
+	uint64_t request = rte_cpu_to_be_64(sl_dp_request_id(dp, flow, f->gen));
+	struct sl_token_iter it;
+	struct sl_token tok;
+
+	if (sc->request != request) {
+		/* Only a stream seen from its start is scanned; its slot is
+		 * taken from another only when that one went quiet. */
+		if (pm->seq != 0)
+			return;
+		if (sc->request != 0 &&
+		    dp->now - sc->last_tsc <
+			    (uint64_t)SL_SCHED_SCAN_IDLE_S * dp->tsc_hz) {
+			dp->cnt.prompts_unscanned++;
+			return;
+		}
+		sc->request = request;
+		sc->tenant = f->tenant;
+		sl_cost_scan_init(&sc->scan);
+	}
+	sc->last_tsc = dp->now;
+	/* Parse checked the tokens. */
+	sl_token_iter_init(
+		&it,
+		rte_pktmbuf_mtod_offset(m, const uint8_t *,
+					pm->hdr_off + SL_WIRE_HDR_LEN),
+		pm->dgram_len - SL_WIRE_HDR_LEN);
+	while (sl_token_next(&it, &tok))
+		sl_cost_scan_feed(&sc->scan, tok.text, tok.len);
+	if (pm->flags & SL_FRAG_F_END) {
+		struct sl_sched_prompt pr = {
+			.request = request,
+			.tenant = sc->tenant,
+			.scan = sc->scan,
+		};
+
+		if (rte_ring_enqueue_elem(dp->prompt_ring, &pr, sizeof(pr)) !=
+		    0)
+			dp->cnt.sched_lost++;
+		sc->request = 0;
+	} else if (pm->flags & SL_FRAG_F_ABORT) {
+		sc->request = 0;
+	}
+}
+
+/* A routed stream no longer waits: its instance's counts give it back. */
+static void
+pair_free(struct sl_sched *s, struct sl_sched_pair *p)
+{
+	p->tsc = 0;
+	s->n_pairs--;
+	if (s->waiting[p->uid] > 0)
+		s->waiting[p->uid]--;
+	s->work_us[p->uid] -= RTE_MIN(s->work_us[p->uid], p->pred_us);
+}
+
+/* The prompt of @request, or where it would go (@add): linear probing as
+ * for pairs, entries older than SL_SCHED_REQ_MAX_S taken over. */
+static struct sl_sched_req *
+req_slot(struct sl_sched *s, uint64_t request, bool add, uint64_t now)
+{
+	uint32_t h = (uint32_t)sl_mix64(request ^ 0x72657173ull);
+	struct sl_sched_req *free_slot = NULL;
+	uint64_t old = (uint64_t)SL_SCHED_REQ_MAX_S * s->tsc_hz;
+
+	for (uint32_t k = 0; k < 64; k++) {
+		struct sl_sched_req *r = &s->reqs[(h + k) % SL_SCHED_REQS];
+
+		if (r->tsc != 0 && now > r->tsc && now - r->tsc > old)
+			r->tsc = 0;
+		if (r->tsc == 0) {
+			if (free_slot == NULL)
+				free_slot = r;
+			continue;
+		}
+		if (r->request == request)
+			return r;
+	}
+	if (!add || free_slot == NULL)
+		return NULL;
+	memset(free_slot, 0, sizeof(*free_slot));
+	free_slot->request = request;
+	free_slot->tsc = now != 0 ? now : 1;
+	return free_slot;
 }
 
 /* Where stream @stream to instance @uid waits, or would: linear probing
@@ -107,11 +222,8 @@ pair_slot(struct sl_sched *s, uint64_t stream, uint16_t uid, bool add,
 		if (p->tsc != 0 && now > p->tsc && now - p->tsc > old) {
 			/* Its answer never came (dropped event, dead
 			 * instance): forgotten. */
-			p->tsc = 0;
-			s->n_pairs--;
+			pair_free(s, p);
 			s->forgotten++;
-			if (s->waiting[p->uid] > 0)
-				s->waiting[p->uid]--;
 		}
 		if (p->tsc == 0) {
 			if (free_slot == NULL)
@@ -141,15 +253,64 @@ time_bucket(uint64_t us)
  * index (-1: nowhere). */
 typedef int16_t sched_where_t[3];
 
+/*
+ * The work (us) a stream of stage @k of pipeline index @p is predicted to
+ * be: the stage's cost (observed, else the file's), scaled by how much
+ * longer than the stage's typical answer the cost model predicts this
+ * request's to be, exp(predicted - mean of log(1 + fragments)), within
+ * [1/16, 16]; the cost alone where there is no prompt, no installed
+ * (trained, private) model, or too few answers seen.
+ */
+static uint64_t
+sched_predict(struct sl_sched *s, const struct sl_config *cfg, int p, int k,
+	      const struct sl_sched_req *r)
+{
+	const struct sl_stage_cfg *st = &cfg->pipelines[p].stages[k];
+	const struct sl_sched_stage *ob = &s->stage[p][k];
+	double cost = ob->published_us != 0 ? ob->published_us : st->cost_us;
+	double x[SL_COST_DIM], y, ratio;
+	struct sl_cost_stats cs;
+
+	if (r == NULL || !r->have_prompt || s->cost == NULL ||
+	    ob->answers < SL_SCHED_MIN_ANSWERS)
+		return (uint64_t)cost;
+	/* The public mean alone says nothing of this request. The
+	 * installed model only: routing weighs every tenant's streams
+	 * against each other, and a tenant's personal model (no noise) must
+	 * never arbitrate between tenants (sl_cost.h). */
+	sl_cost_stats(s->cost, &cs);
+	if (!cs.installed)
+		return (uint64_t)cost;
+	sl_cost_scan_features(&r->scan, st->id, x);
+	if (sl_cost_predict(s->cost, SL_COST_SHARED, x, &y) != 0)
+		return (uint64_t)cost;
+	ratio = exp(y - ob->log_fragments_sum / (double)ob->answers);
+	ratio = ratio < 1.0 / 16 ? 1.0 / 16 : ratio > 16 ? 16 : ratio;
+	s->predicted++;
+	return (uint64_t)(cost * ratio);
+}
+
+/* @p waits for instance @uid with work @us. */
+static void
+pair_predict(struct sl_sched *s, struct sl_sched_pair *p, uint64_t us)
+{
+	s->work_us[p->uid] -= RTE_MIN(s->work_us[p->uid], p->pred_us);
+	p->pred_us = us;
+	s->work_us[p->uid] += us;
+}
+
 static void
 sched_event(struct sl_sched *s, const struct sl_sched_event *ev,
-	    const sched_where_t *where)
+	    const sched_where_t *where, const struct sl_config *cfg)
 {
+	const int16_t *at = where[ev->uid < SL_MAX_INSTANCE_UIDS ? ev->uid : 0];
 	struct sl_sched_pair *p;
+	struct sl_sched_req *r;
 
 	s->events++;
 	if (ev->uid >= SL_MAX_INSTANCE_UIDS)
 		return;
+	r = req_slot(s, ev->request, false, ev->tsc);
 	switch (ev->kind) {
 	case SL_SCHED_ROUTED:
 		s->inst[ev->uid].routed++;
@@ -158,17 +319,29 @@ sched_event(struct sl_sched *s, const struct sl_sched_event *ev,
 			s->pairs_full++;
 			return;
 		}
-		if (where[ev->uid][0] >= 0)
-			s->warm[where[ev->uid][0]][where[ev->uid][1]]
-				.warm_tsc[where[ev->uid][2]] =
+		if (at[0] >= 0)
+			s->warm[at[0]][at[1]].warm_tsc[at[2]] =
 				ev->tsc != 0 ? ev->tsc : 1;
 		if (p->tsc == 0) {
 			s->n_pairs++;
 			s->waiting[ev->uid]++;
+			p->pred_us = 0;
 		}
 		p->stream = ev->stream;
+		p->request = ev->request;
 		p->uid = ev->uid;
 		p->tsc = ev->tsc != 0 ? ev->tsc : 1;
+		/* A stream of the request routed before its prompt came
+		 * (the client still sending it): predicted again when it
+		 * comes. */
+		if (ev->stream == ev->request && r == NULL)
+			r = req_slot(s, ev->request, true, ev->tsc);
+		if (ev->stream == ev->request && r != NULL && !r->have_prompt &&
+		    r->n_early < RTE_DIM(r->early_uid))
+			r->early_uid[r->n_early++] = ev->uid;
+		if (at[0] >= 0)
+			pair_predict(s, p,
+				     sched_predict(s, cfg, at[0], at[1], r));
 		return;
 	case SL_SCHED_ENDED:
 	case SL_SCHED_ABORTED:
@@ -181,9 +354,8 @@ sched_event(struct sl_sched *s, const struct sl_sched_event *ev,
 			s->unpaired++;
 			return;
 		}
-		if (ev->kind == SL_SCHED_ENDED && where[ev->uid][0] >= 0) {
-			struct sl_sched_stage *st =
-				&s->stage[where[ev->uid][0]][where[ev->uid][1]];
+		if (ev->kind == SL_SCHED_ENDED && at[0] >= 0) {
+			struct sl_sched_stage *st = &s->stage[at[0]][at[1]];
 			uint64_t us = ev->tsc > p->tsc
 					      ? (ev->tsc - p->tsc) * 1000000 /
 							s->tsc_hz
@@ -197,16 +369,63 @@ sched_event(struct sl_sched *s, const struct sl_sched_event *ev,
 			st->answers++;
 			st->time_us_sum += us;
 			st->fragments_sum += ev->fragments;
+			st->log_fragments_sum += sl_cost_target(ev->fragments);
 			st->time_us[time_bucket(us)]++;
+			/* A row of the tenant's own traffic. */
+			if (r != NULL && r->have_prompt && s->cost != NULL) {
+				double x[SL_COST_DIM];
+				int rc;
+
+				sl_cost_scan_features(
+					&r->scan,
+					cfg->pipelines[at[0]].stages[at[1]].id,
+					x);
+				rc = sl_cost_add_tenant(
+					s->cost, r->tenant, x,
+					sl_cost_target(ev->fragments));
+				if (rc >= 0 && rc < SL_COST_ROW_MAX)
+					s->rows[rc]++;
+				else
+					s->rows_refused++;
+			}
 		}
-		p->tsc = 0;
-		s->n_pairs--;
-		if (s->waiting[ev->uid] > 0)
-			s->waiting[ev->uid]--;
+		pair_free(s, p);
 		return;
 	default:
 		return;
 	}
+}
+
+/* A request's prompt came: kept, and its streams routed before it
+ * predicted again. */
+static void
+sched_prompt(struct sl_sched *s, const struct sl_sched_prompt *pr,
+	     const sched_where_t *where, const struct sl_config *cfg,
+	     uint64_t now)
+{
+	struct sl_sched_req *r = req_slot(s, pr->request, true, now);
+
+	if (r == NULL) {
+		s->prompts_full++;
+		return;
+	}
+	s->prompts++;
+	r->tenant = pr->tenant;
+	r->scan = pr->scan;
+	r->have_prompt = true;
+	for (uint8_t i = 0; i < r->n_early; i++) {
+		uint16_t uid = r->early_uid[i];
+		const int16_t *at = where[uid];
+		struct sl_sched_pair *p;
+
+		if (uid >= SL_MAX_INSTANCE_UIDS || at[0] < 0)
+			continue;
+		p = pair_slot(s, pr->request, uid, false, now);
+		if (p != NULL)
+			pair_predict(s, p,
+				     sched_predict(s, cfg, at[0], at[1], r));
+	}
+	r->n_early = 0;
 }
 
 /* Each stage's observed cost to every worker, when there is one and it
@@ -275,6 +494,20 @@ sl_sched_poll(struct sl_sched *s, struct sl_workers *ws,
 			where[uid][2] = at->index;
 		}
 	}
+	/* Prompts first: a request's prompt is reported before its
+	 * answers end (at its END, its first stream's routing at the
+	 * latest). */
+	for (uint16_t w = 0; w < ws->n; w++) {
+		struct rte_ring *r = ws->dp[w]->prompt_ring;
+		struct sl_sched_prompt pr;
+
+		while (r != NULL && total < SL_SCHED_POLL_MAX &&
+		       rte_ring_dequeue_elem(r, &pr, sizeof(pr)) == 0) {
+			sched_prompt(s, &pr, (const sched_where_t *)where, cfg,
+				     rte_rdtsc());
+			total++;
+		}
+	}
 	for (uint16_t w = 0; w < ws->n; w++) {
 		struct rte_ring *r = ws->dp[w]->sched_ring;
 		unsigned int n;
@@ -287,7 +520,7 @@ sl_sched_poll(struct sl_sched *s, struct sl_workers *ws,
 			       0) {
 			for (unsigned int i = 0; i < n; i++)
 				sched_event(s, &ev[i],
-					    (const sched_where_t *)where);
+					    (const sched_where_t *)where, cfg);
 			total += n;
 		}
 	}
@@ -326,6 +559,7 @@ sched_plan_stage(struct sl_sched *s, struct sl_workers *ws,
 			struct sl_instance_state *v = &s->view[uid];
 
 			v->answers_owed = s->waiting[uid];
+			v->work_us = s->work_us[uid];
 			v->alive = __atomic_load_n(&seen[uid].alive,
 						   __ATOMIC_RELAXED);
 			v->paused = __atomic_load_n(&seen[uid].paused,

@@ -30,6 +30,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "sl_cost.h"
 #include "sl_dp.h"
 #include "sl_route.h"
 #include "sl_snapshot.h"
@@ -41,14 +42,69 @@ enum sl_sched_kind {
 	SL_SCHED_ABORTED,
 };
 
-/* One event, 24 bytes (the ring's element). */
+/* One event, 32 bytes (the ring's element). */
 struct sl_sched_event {
 	uint64_t stream;    /* last ancestry id of the stream, wire order */
+	uint64_t request;   /* its first: sluiced's id of the request */
 	uint64_t tsc;       /* the worker's TSC when it happened */
 	uint32_t fragments; /* ENDED/ABORTED: the answer's (END seq + 1) */
 	uint16_t uid;       /* the instance */
 	uint8_t kind;       /* enum sl_sched_kind */
 	uint8_t pad;
+};
+
+/*
+ * Client prompts, for the cost model (control/sl_cost.h). A worker reads
+ * the text of every client request's stream as it passes fanout (in
+ * order, once) with the cost model's feature map (sl_cost_scan, in one of
+ * SL_SCHED_SCANS slots by flow index; a slot busy with another stream
+ * leaves this one unscanned, counted as prompts_unscanned, unless that
+ * one was idle SL_SCHED_SCAN_IDLE_S), and at the stream's END reports
+ * what the map needs on a ring of its own: the request's prompt. The
+ * control plane keeps it by request (SL_SCHED_REQS, SL_SCHED_REQ_MAX_S),
+ * predicts from it, with the installed (private) model only, the answer
+ * each stage of the request will give (outstanding predicted work, for
+ * the routing plans), and gives the cost
+ * model a row of the tenant's own traffic when each answer ends: the
+ * prompt's features at the stage, and the answer's fragments as its
+ * output tokens (an engine sends a token a fragment).
+ */
+struct sl_sched_prompt {
+	uint64_t request; /* sluiced's id of the request, wire order */
+	uint32_t tenant;
+	uint32_t pad;
+	struct sl_cost_scan scan;
+};
+
+#define SL_SCHED_SCANS 512
+#define SL_SCHED_SCAN_IDLE_S 10
+#define SL_SCHED_PROMPT_RING 1024
+#define SL_SCHED_REQS 8192
+#define SL_SCHED_REQ_MAX_S 120
+
+struct sl_sched_scan {
+	uint64_t request; /* 0: free */
+	uint64_t last_tsc;
+	uint32_t tenant;
+	struct sl_cost_scan scan;
+};
+
+/* A worker's scans (sl_dp.scans). */
+struct sl_sched_scans {
+	struct sl_sched_scan slot[SL_SCHED_SCANS];
+};
+
+/* What the control plane keeps of a request's prompt. */
+struct sl_sched_req {
+	uint64_t request;
+	uint64_t tsc; /* when it was first heard of; 0: free */
+	uint32_t tenant;
+	/* Its depth-1 streams routed before the prompt came (the first
+	 * four), by instance: predicted again when it comes. */
+	uint16_t early_uid[4];
+	uint8_t n_early;
+	bool have_prompt;
+	struct sl_cost_scan scan;
 };
 
 #define SL_SCHED_RING 16384     /* events a worker may have waiting */
@@ -69,6 +125,8 @@ struct sl_sched_stage {
 	uint64_t answers; /* paired ENDs */
 	uint64_t time_us_sum;
 	uint64_t fragments_sum;
+	double log_fragments_sum; /* of log(1 + fragments): the cost
+				   * model's scale */
 	uint64_t time_us[SL_SCHED_BUCKETS];
 	double ewma_us;        /* answer time, 1/16 weight to the newest */
 	uint32_t published_us; /* what the workers were given (0: none) */
@@ -86,7 +144,9 @@ struct sl_sched_stage {
  * uid). */
 struct sl_sched_pair {
 	uint64_t stream;
-	uint64_t tsc; /* 0: free */
+	uint64_t request;
+	uint64_t tsc;     /* 0: free */
+	uint64_t pred_us; /* its predicted work, counted in work_us */
 	uint16_t uid;
 };
 
@@ -107,6 +167,19 @@ struct sl_sched {
 	 * waiting for its answer; per stage when each member last took
 	 * one (warm prefixes), cleared when the snapshot changes. */
 	uint32_t waiting[SL_MAX_INSTANCE_UIDS];
+	/* ... and the work they are predicted to be (us): each stream's
+	 * stage cost scaled by the answer the cost model predicts for its
+	 * request's prompt over the stage's mean answer, where it can. */
+	uint64_t work_us[SL_MAX_INSTANCE_UIDS];
+	/* The cost model (sl_ctl's; NULL: none): predictions, and rows of
+	 * tenants' traffic. */
+	struct sl_cost_model *cost;
+	struct sl_sched_req *reqs;      /* SL_SCHED_REQS */
+	uint64_t prompts;               /* prompts taken */
+	uint64_t prompts_full;          /* ... with no room to keep */
+	uint64_t predicted;             /* streams given a predicted cost */
+	uint64_t rows[SL_COST_ROW_MAX]; /* tenant rows by fate */
+	uint64_t rows_refused;          /* rows the model refused (error) */
 	struct sl_stage_state warm[SL_MAX_PIPELINES][SL_MAX_STAGES];
 	const struct sl_config *warm_cfg;
 	uint64_t warm_generation;
@@ -138,7 +211,15 @@ void sl_sched_detach(struct sl_sched *s, struct sl_workers *ws);
  * ring); a full ring counts it lost.
  */
 void sl_sched_report(struct sl_dp *dp, enum sl_sched_kind kind, uint16_t uid,
-		     uint64_t stream, uint32_t fragments);
+		     uint64_t request, uint64_t stream, uint32_t fragments);
+
+/**
+ * sl_sched_prompt_feed - worker side: client fragment @m of flow @flow
+ * (@f), in order: its text to the stream's scan; at its END the prompt
+ * is reported. Only with scans (sl_sched_attach).
+ */
+void sl_sched_prompt_feed(struct sl_dp *dp, struct rte_mbuf *m,
+			  const struct sl_flow *f, uint32_t flow);
 
 /**
  * sl_sched_poll - control side: take what the workers reported (at most

@@ -1058,6 +1058,11 @@ main(int argc, char **argv)
 		rte_exit(EXIT_FAILURE,
 			 "cannot set up the scheduler's events\n");
 	ctl.sched = sched;
+	if (sl_ctl_cost_model(&ctl, err, sizeof(err)) == NULL)
+		fprintf(stderr,
+			"sluiced: no cost model (%s): the scheduler predicts "
+			"from stage costs only\n",
+			err);
 	control_start(&o, &ctl, &loop, &api);
 	explicit_bzero(o.token, sizeof(o.token));
 	explicit_bzero(o.ro_token, sizeof(o.ro_token));
@@ -1107,9 +1112,9 @@ main(int argc, char **argv)
 	/* The snapshot in use: the one loaded at start unless the control
 	 * plane replaced it (and freed that one then). */
 	cfg = (struct sl_config *)ws.dp[0]->cfg;
+	sl_ctl_fini(&ctl);
 	sl_sched_detach(sched, &ws);
 	free(sched);
-	sl_ctl_fini(&ctl);
 	sl_workers_fini(&ws);
 	free(impair);
 	if (o.stats_file != NULL &&

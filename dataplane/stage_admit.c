@@ -53,18 +53,20 @@ admit_pipeline(const struct sl_config *cfg, uint32_t id)
 }
 
 /* An instance's answer ended: the scheduler hears of it (sl_sched.h),
- * by the stream's last ancestry id, as it heard of the routing. */
+ * by the stream's last ancestry id and its request's, as it heard of the
+ * routing. */
 static __rte_noinline void
 admit_report_end(struct sl_dp *dp, const struct sl_pkt_meta *pm,
 		 const uint8_t *hdr, uint16_t uid)
 {
-	uint64_t stream;
+	uint64_t stream, request;
 
+	memcpy(&request, hdr + SL_WIRE_OFF_ANCESTRY, 8);
 	memcpy(&stream, hdr + SL_WIRE_OFF_ANCESTRY + 8u * (pm->depth - 1), 8);
 	sl_sched_report(dp,
 			pm->flags & SL_FRAG_F_END ? SL_SCHED_ENDED
 						  : SL_SCHED_ABORTED,
-			uid, stream, pm->seq + 1);
+			uid, request, stream, pm->seq + 1);
 }
 
 /* Is the sender allowed? An instance that sends is alive (sl_live.c). */

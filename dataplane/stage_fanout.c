@@ -38,6 +38,7 @@
 #include <rte_mempool.h>
 
 #include "sl_dp.h"
+#include "sl_sched.h"
 #include "sl_guard_edge.h"
 #include "sl_op.h"
 #include "sl_route.h"
@@ -217,6 +218,9 @@ fanout_one(struct sl_dp *dp, struct rte_mbuf *m)
 	uint32_t flow = pm->flow;
 
 	if (pm->stage == SL_STAGE_CLIENT) {
+		/* The scheduler's cost model reads the request's prompt. */
+		if (dp->scans != NULL)
+			sl_sched_prompt_feed(dp, m, f, flow);
 		edges = pl->client_edges;
 		n_edges = pl->n_client_edges;
 	} else if (unlikely(pm->stage > pl->n_stages)) {

@@ -124,7 +124,7 @@ route_decide(struct sl_dp *dp, struct sl_route_pin *pin,
 			dp->inst[pin->instance].answers_owed++;
 			if (dp->sched_ring != NULL)
 				sl_sched_report(dp, SL_SCHED_ROUTED,
-						pin->instance,
+						pin->instance, ancestry[0],
 						ancestry[pm->depth - 1], 0);
 		}
 	}

@@ -59,6 +59,9 @@
 	  "Frames a worker handed to the worker that owns their request.")     \
 	_(sched_lost, C, "sched_events_lost",                                  \
 	  "Per-stream events the scheduler's ring had no room for.")           \
+	_(prompts_unscanned, C, "prompts_unscanned",                           \
+	  "Client requests whose prompt the cost model did not see: every "    \
+	  "scan slot for them was busy.")                                      \
 	_(route_planned, C, "route_planned",                                   \
 	  "New streams routed from the scheduler's published plan.")           \
 	_(route_plan_missed, C, "route_plan_missed",                           \

@@ -1282,6 +1282,11 @@ print_cost(const Sluice__V1__CostModel *m)
 	if (m->rows_taken + m->rows_left_out != 0)
 		printf("rows: %" PRIu32 " taken, %" PRIu32 " left out\n",
 		       m->rows_taken, m->rows_left_out);
+	printf("live traffic: %" PRIu64 " prompts read, %" PRIu64
+	       " streams predicted, rows %" PRIu64 " stored, %" PRIu64
+	       " left out\n",
+	       m->live_prompts, m->live_predicted, m->live_rows_stored,
+	       m->live_rows_left_out);
 	for (size_t i = 0; i < m->n_budgets; i++) {
 		const Sluice__V1__CostBudget *b = m->budgets[i];
 

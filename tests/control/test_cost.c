@@ -574,6 +574,79 @@ test_features(void)
 	free(huge);
 }
 
+/*
+ * A prompt fed in pieces is featurised exactly as whole: split at every
+ * position, and in many random pieces; past SL_COST_SCAN_MAX nothing
+ * more counts, however it is cut.
+ */
+static void
+test_features_pieces(void)
+{
+	static const char text[] =
+		"Who wrote The Hobbit?  It was J.R.R. Tolkien,\tin 1937;\n"
+		"the HOBBIT\0was his first  novel. who wrote it";
+	const size_t len = sizeof(text) - 1;
+	double whole[SL_COST_DIM], x[SL_COST_DIM];
+	struct sl_cost_scan s;
+	uint64_t r = 0x9e3779b97f4a7c15ull;
+	char *huge;
+
+	CU_ASSERT_EQUAL(sl_cost_features(2, text, len, whole), 0);
+	for (size_t cut = 0; cut <= len; cut++) {
+		sl_cost_scan_init(&s);
+		sl_cost_scan_feed(&s, text, cut);
+		sl_cost_scan_feed(&s, text + cut, len - cut);
+		sl_cost_scan_features(&s, 2, x);
+		CU_ASSERT(memcmp(x, whole, sizeof(x)) == 0);
+	}
+	for (int round = 0; round < 200; round++) {
+		size_t at = 0;
+
+		sl_cost_scan_init(&s);
+		while (at < len) {
+			size_t n;
+
+			r = r * 6364136223846793005ull + 1442695040888963407ull;
+			n = (size_t)(r >> 33) % 9;
+			if (n > len - at)
+				n = len - at;
+			sl_cost_scan_feed(&s, text + at, n);
+			at += n;
+		}
+		sl_cost_scan_features(&s, 2, x);
+		CU_ASSERT(memcmp(x, whole, sizeof(x)) == 0);
+	}
+	/* Features do not change the scan: more may come after. */
+	sl_cost_scan_init(&s);
+	sl_cost_scan_feed(&s, text, 10);
+	sl_cost_scan_features(&s, 5, x);
+	sl_cost_scan_feed(&s, text + 10, len - 10);
+	sl_cost_scan_features(&s, 2, x);
+	CU_ASSERT(memcmp(x, whole, sizeof(x)) == 0);
+	/* Another stage: only the stage slot differs. */
+	sl_cost_scan_features(&s, 3, x);
+	CU_ASSERT_EQUAL(x[SL_COST_F_STAGE + 1], 0);
+	CU_ASSERT_EQUAL(x[SL_COST_F_STAGE + 2], 1);
+	CU_ASSERT(memcmp(x + SL_COST_F_BUCKET, whole + SL_COST_F_BUCKET,
+			 sizeof(double) * SL_COST_BUCKETS) == 0);
+
+	/* 1 MiB + 7 in pieces of 3 MiB - 3 and 10: only the first 1 MiB. */
+	huge = malloc(SL_COST_SCAN_MAX + 16);
+	CU_ASSERT_FATAL(huge != NULL);
+	for (size_t i = 0; i < SL_COST_SCAN_MAX + 16; i++)
+		huge[i] = "ab c"[i % 4];
+	CU_ASSERT_EQUAL(sl_cost_features(0, huge, SL_COST_SCAN_MAX, whole), 0);
+	sl_cost_scan_init(&s);
+	sl_cost_scan_feed(&s, huge, SL_COST_SCAN_MAX - 3);
+	sl_cost_scan_feed(&s, huge + SL_COST_SCAN_MAX - 3, 10);
+	sl_cost_scan_feed(&s, huge, 7);
+	CU_ASSERT_EQUAL(s.scanned, SL_COST_SCAN_MAX);
+	sl_cost_scan_features(&s, 0, x);
+	CU_ASSERT(memcmp(x, whole, sizeof(x)) == 0);
+	sl_cost_scan_feed(&s, NULL, 0);
+	free(huge);
+}
+
 /* --- the model on synthetic rows ---------------------------------------- */
 
 /* A world for the model: features x[0] = 1, x[1..63] ~ N(0, 1); a true
@@ -952,6 +1025,14 @@ test_personal(void)
 	CU_ASSERT_EQUAL(sl_cost_predict(m, 1, x, &ya), 0);
 	CU_ASSERT_EQUAL(sl_cost_predict(m, 123456, x, &yb), 0);
 	CU_ASSERT_DOUBLE_EQUAL(ya, yb, 0);
+	/* "Everyone" (the scheduler's routing) never gets a personal
+	 * model, and has no rows. */
+	CU_ASSERT_EQUAL(sl_cost_predict(m, SL_COST_SHARED, x, &yb), 0);
+	CU_ASSERT_DOUBLE_EQUAL(ya, yb, 0);
+	CU_ASSERT_EQUAL(sl_cost_predict(m, 9999, x, &ya), 0);
+	CU_ASSERT(ya != yb);
+	CU_ASSERT_EQUAL(sl_cost_add_tenant(m, SL_COST_SHARED, x, y),
+			-SL_COST_E_INVAL);
 	sl_cost_free(m);
 }
 
@@ -1201,6 +1282,7 @@ main(void)
 		{"sin theta", test_sin_theta},
 		{"method of moments falls with public data", test_mom},
 		{"features of absurd prompts", test_features},
+		{"features of a prompt in pieces", test_features_pieces},
 		{"tenant unit: row cap and window", test_tenant_cap},
 		{"tenant unit: accountant", test_accountant},
 		{"install gate keeps the previous model", test_gate},

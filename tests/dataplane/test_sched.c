@@ -102,8 +102,10 @@ test_routed_and_answered(void)
 	at_ms(20);
 	answer(2, 6, 1, SL_FRAG_F_END);
 	CU_ASSERT_EQUAL(dag.dp->inst[ub].answers_owed, 0);
-	CU_ASSERT_EQUAL(sl_sched_poll(&sched, &ws, cfg), 4);
+	/* Four events, and the request's prompt. */
+	CU_ASSERT_EQUAL(sl_sched_poll(&sched, &ws, cfg), 5);
 	CU_ASSERT_EQUAL(sched.events, 4);
+	CU_ASSERT_EQUAL(sched.prompts, 1);
 	CU_ASSERT_EQUAL(sched.stage[0][0].answers, 1);
 	CU_ASSERT_EQUAL(sched.stage[0][0].time_us_sum, 5000);
 	CU_ASSERT_EQUAL(sched.stage[0][0].fragments_sum, 3);
@@ -211,7 +213,7 @@ test_ring_full(void)
 	dp_test_begin();
 	sched_open();
 	for (unsigned int i = 0; i < SL_SCHED_RING + 5; i++)
-		sl_sched_report(dag.dp, SL_SCHED_ROUTED, 1, i + 1, 0);
+		sl_sched_report(dag.dp, SL_SCHED_ROUTED, 1, i + 1, i + 1, 0);
 	/* An rte_ring of SL_SCHED_RING slots holds one less. */
 	CU_ASSERT_EQUAL(dag.dp->cnt.sched_lost, 6);
 	CU_ASSERT_EQUAL(sl_sched_poll(&sched, &ws, dag.dp->cfg),
@@ -329,7 +331,8 @@ test_plans(void)
 	memset(sched.waiting, 0, sizeof(sched.waiting));
 	uid0b = cfg->pipelines[0].stages[1].instances[0].uid;
 	for (uint64_t r = 0; r < 5; r++)
-		sl_sched_report(dag.dp, SL_SCHED_ROUTED, uid0b, 100 + r, 0);
+		sl_sched_report(dag.dp, SL_SCHED_ROUTED, uid0b, 100 + r,
+				100 + r, 0);
 	sl_sched_poll(&sched, &ws, cfg);
 	CU_ASSERT_EQUAL(sched.waiting[uid0b], 5);
 	now += 3 * ms;
@@ -386,6 +389,208 @@ test_plans(void)
 	dp_test_end();
 }
 
+/* client -> a -> b -> client, each stage a stream's cost 10 ms. */
+static const char costed_yaml[] = DAG_YAML_HEAD
+	"pipelines:\n"
+	"  - name: p\n"
+	"    id: 1\n"
+	"    stages:\n"
+	"      - {name: a, cost_ms: 10, instances: [10.0.2.1:8001]}\n"
+	"      - {name: b, cost_ms: 10, instances: [10.0.3.1:8002]}\n";
+
+static const char *const loop_words[] = {"alpha ", "beta ",    "gamma ",
+					 "delta ", "epsilon ", "zeta ",
+					 "eta ",   "theta "};
+
+/* A cost model fitted on public rows in which stage 1's answer is two
+ * tokens a word of its prompt (1..8 words), stage 2's always 2. Windows
+ * of 64 rows, all of one tenant may be, and an epsilon so large that the
+ * training's noise is negligible: this tests the wiring, not privacy
+ * (tests/control/test_cost.c does). */
+static struct sl_cost_model *
+loop_model(void)
+{
+	struct sl_cost_params p;
+	struct sl_cost_model *m;
+	char prompt[128];
+	int err;
+
+	sl_cost_params_default(&p);
+	p.rank = 2;
+	p.epsilon = 1e5;
+	p.budget_epsilon = 1e6;
+	p.window_rows = 64;
+	p.tenant_rows = 64;
+	p.personal_min_rows = 0;
+	p.public_max_rows = 1000;
+	m = sl_cost_create(&p, &err);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+	for (unsigned int i = 0; i < 640; i++) {
+		unsigned int words = 1 + i % 8;
+
+		prompt[0] = 0;
+		for (unsigned int w = 0; w < words; w++)
+			strcat(prompt, loop_words[(i / 8 + w) % 8]);
+		CU_ASSERT_EQUAL(sl_cost_add_public_prompt(
+					m, 1 + i % 2, prompt, strlen(prompt),
+					i % 2 ? 2 : 2 * words),
+				0);
+	}
+	CU_ASSERT_EQUAL_FATAL(sl_cost_fit_public(m), 0);
+	return m;
+}
+
+/* Request @req: its prompt the first @words of loop_words in @pieces
+ * fragments (the last with END), through a; a answers with 2 x @words
+ * fragments, b with one. @answer false: a does not answer yet. */
+static uint64_t loop_ms;
+
+static void
+loop_request(uint64_t req, unsigned int words, unsigned int pieces,
+	     bool answer_it)
+{
+	loop_ms += 100;
+	at_ms(loop_ms);
+	for (unsigned int k = 0; k < pieces; k++) {
+		struct dp_frag f = dag_from_client(
+			req, k, k + 1 == pieces ? SL_FRAG_F_END : 0);
+		unsigned int from = words * k / pieces,
+			     to = words * (k + 1) / pieces;
+
+		f.n_tokens = to - from;
+		for (unsigned int w = from; w < to; w++)
+			f.tokens[w - from] = loop_words[w];
+		dag_process(&f, 1);
+	}
+	if (answer_it) {
+		/* Answered 10 ms later: every answer of a takes 10 ms. */
+		at_ms(loop_ms + 10);
+		answer(1, req, 2 * words, SL_FRAG_F_END);
+		answer(2, req, 1, SL_FRAG_F_END);
+	}
+	dag_clear();
+}
+
+/*
+ * The cost model in the loop: a client's prompt, read as it passes
+ * fanout, reaches the control plane at its END; every answer then gives
+ * the model a row of the tenant's traffic (its features at the stage,
+ * the answer's fragments); once a trained model is installed each new
+ * stream's predicted work is the stage's cost scaled by the answer
+ * predicted for its prompt, and the instance's work is the sum of its
+ * streams'. A prompt that ends after its first stream was routed
+ * predicts that stream again.
+ */
+static void
+test_prompts_predict(void)
+{
+	const struct sl_config *cfg;
+	struct sl_cost_model *m;
+	struct sl_cost_stats cs;
+	struct sl_cost_train_report rep;
+	struct sl_cost_rng rng;
+	uint16_t ua;
+	uint64_t cost, shrt, lng;
+	uint64_t req = 500;
+
+	dp_test_begin();
+	loop_ms = 0;
+	dag_open(costed_yaml);
+	memset(&ws, 0, sizeof(ws));
+	ws.n = 1;
+	ws.dp[0] = dag.dp;
+	CU_ASSERT_EQUAL_FATAL(sl_sched_attach(&sched, &ws, dag.dp->tsc_hz), 0);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(dag.dp->scans);
+	m = loop_model();
+	sched.cost = m;
+	cfg = dag.dp->cfg;
+	ua = cfg->pipelines[0].stages[0].instances[0].uid;
+
+	/* One request: its prompt, one row per answer. */
+	loop_request(req++, 3, 1, true);
+	sl_sched_poll(&sched, &ws, cfg);
+	CU_ASSERT_EQUAL(sched.prompts, 1);
+	CU_ASSERT_EQUAL(sched.rows[SL_COST_ROW_STORED], 2);
+	CU_ASSERT_EQUAL(sched.rows_refused, 0);
+	CU_ASSERT_EQUAL(sched.predicted, 0);
+	CU_ASSERT_EQUAL(sched.n_pairs, 0);
+	CU_ASSERT_EQUAL(sched.work_us[ua], 0);
+
+	/* Enough answers (SL_SCHED_MIN_ANSWERS) and rows for the tenant's
+	 * own model: prompts of 1..4 words, in one or two fragments. */
+	for (unsigned int i = 0; i < SL_SCHED_MIN_ANSWERS; i++) {
+		loop_request(req++, 1 + i % 4, 1 + i % 2, true);
+		sl_sched_poll(&sched, &ws, cfg);
+	}
+	CU_ASSERT_EQUAL(sched.prompts, 1 + SL_SCHED_MIN_ANSWERS);
+	/* Until a training (the operator's sluicectl cost train) no model
+	 * is installed: streams cost the stage's cost. */
+	sl_cost_stats(m, &cs);
+	CU_ASSERT(!cs.installed);
+	loop_request(req++, 4, 1, false);
+	sl_sched_poll(&sched, &ws, cfg);
+	CU_ASSERT_EQUAL(sched.predicted, 0);
+	CU_ASSERT_EQUAL(sched.work_us[ua], 10000);
+	at_ms(loop_ms + 10);
+	answer(1, req - 1, 8, SL_FRAG_F_END);
+	answer(2, req - 1, 1, SL_FRAG_F_END);
+	sl_sched_poll(&sched, &ws, cfg);
+	sl_cost_rng_seeded(&rng, 12);
+	CU_ASSERT_EQUAL(sl_cost_train(m, &rng, &rep), 0);
+	CU_ASSERT_EQUAL(rep.rows, 36);
+	CU_ASSERT(rep.installed);
+	CU_ASSERT_EQUAL(sched.n_pairs, 0);
+	CU_ASSERT_EQUAL(sched.work_us[ua], 0);
+
+	/* Now each stream is predicted: a short prompt under the stage's
+	 * cost, a long one over it; a's work is their sum. */
+	cost = sched.stage[0][0].published_us;
+	CU_ASSERT_EQUAL(cost, 10000);
+	loop_request(req++, 1, 1, false);
+	sl_sched_poll(&sched, &ws, cfg);
+	shrt = sched.work_us[ua];
+	loop_request(req++, 4, 1, false);
+	sl_sched_poll(&sched, &ws, cfg);
+	lng = sched.work_us[ua] - shrt;
+	CU_ASSERT_EQUAL(sched.predicted, 2);
+	CU_ASSERT(shrt < cost);
+	CU_ASSERT(lng > cost);
+	CU_ASSERT_EQUAL(sched.waiting[ua], 2);
+	/* A prompt in two fragments, polled between: routed at the first
+	 * (the stage's cost), predicted again at its END. */
+	{
+		struct dp_frag f = dag_from_client(req, 0, 0);
+
+		f.n_tokens = 2;
+		f.tokens[0] = loop_words[0];
+		f.tokens[1] = loop_words[1];
+		dag_process(&f, 1);
+		sl_sched_poll(&sched, &ws, cfg);
+		CU_ASSERT_EQUAL(sched.work_us[ua], shrt + lng + cost);
+		f = dag_from_client(req, 1, SL_FRAG_F_END);
+		f.n_tokens = 2;
+		f.tokens[0] = loop_words[2];
+		f.tokens[1] = loop_words[3];
+		dag_process(&f, 1);
+		sl_sched_poll(&sched, &ws, cfg);
+		CU_ASSERT_EQUAL(sched.work_us[ua], shrt + 2 * lng);
+		CU_ASSERT_EQUAL(sched.predicted, 3);
+	}
+	/* Their answers: nothing left waiting, no work. */
+	answer(1, req - 2, 2, SL_FRAG_F_END);
+	answer(1, req - 1, 8, SL_FRAG_F_END);
+	answer(1, req, 8, SL_FRAG_F_END);
+	sl_sched_poll(&sched, &ws, cfg);
+	CU_ASSERT_EQUAL(sched.waiting[ua], 0);
+	CU_ASSERT_EQUAL(sched.work_us[ua], 0);
+	CU_ASSERT_EQUAL(dag.dp->cnt.prompts_unscanned, 0);
+	CU_ASSERT_EQUAL(dag.dp->cnt.sched_lost, 0);
+	sched.cost = NULL;
+	sl_cost_free(m);
+	sched_close();
+	dp_test_end();
+}
+
 /* Percentiles: the upper edge of the bucket the q-th answer is in. */
 static void
 test_percentiles(void)
@@ -412,6 +617,8 @@ static const struct dp_test_case cases[] = {
 		test_costs_published),
 	DP_CASE("a full ring loses events, counted", test_ring_full),
 	DP_CASE("routing plans: made, published, taken, withdrawn", test_plans),
+	DP_CASE("prompts, rows of tenants' traffic, predicted work",
+		test_prompts_predict),
 	DP_CASE("percentiles from the histogram", test_percentiles),
 	DP_END,
 };

@@ -3,7 +3,7 @@
 #
 # cost.sh - the scheduler's cost model through sluiced's control API and
 # sluicectl (control/sl_cost.h behind CostRows, CostFit, CostTrain,
-# GetCostModel). sluiced runs the chain; no traffic is needed.
+# GetCostModel). sluiced runs the chain.
 #   1. An empty model: not fitted; a fit refused with the model's reason.
 #   2. 600 public rows (the corpus's lines; stage 1..3; output tokens a
 #      function of the words, so there is something to learn): all taken,
@@ -12,20 +12,23 @@
 #   4. A training: it counts, it is installed or rejected by the held-out
 #      gate, and tenant 7 paid for it: its epsilon left is exactly the
 #      zCDP arithmetic's (budget 8, 1 a training, delta 1e-6).
-#   5. A restart of sluiced: tenant 7's spent budget is back, exact (the
+#   5. Live traffic (sluicegen, tenant 1, 40 requests): 40 prompts read,
+#      a row for each of the 80 answers, 16 in tenant 1's window (its
+#      cap), 64 left out.
+#   6. A restart of sluiced: tenant 7's spent budget is back, exact (the
 #      state directory's cost-budgets); a file that does not read back
 #      refuses the model.
-#   6. Refusals: rows without a tenant or --public, a stage out of range.
+#   7. Refusals: rows without a tenant or --public, a stage out of range.
 #
 # usage: cost.sh WORK_BASE
-#   (binaries in SLUICED SLUICE_ENGINE SLUICECTL NETNS_SH)
+#   (binaries in SLUICED SLUICEGEN SLUICE_ENGINE SLUICECTL NETNS_SH)
 
 set -euo pipefail
 IT_NAME=cost
 # shellcheck source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 it_init "$@"
-it_need_bin SLUICED SLUICE_ENGINE SLUICECTL NETNS_SH
+it_need_bin SLUICED SLUICEGEN SLUICE_ENGINE SLUICECTL NETNS_SH
 
 it_control_setup auto
 it_chain
@@ -76,6 +79,24 @@ print("%.3f" % (left + 2 * math.sqrt(left * L)))')
 it_ctl_ok cost show --tenant 7
 [[ $CTL_OUT == *"tenant 7: epsilon left $want "*"paid 1 trainings, 0 rows waiting"* ]] ||
 	it_fail "tenant 7 after the training: want epsilon left $want: $CTL_OUT"
+
+# Live traffic (sluicegen, tenant 1): sluiced reads each request's prompt
+# as it passes and, when each of its two answers (draft, polish) ends,
+# gives the model a row of tenant 1's traffic: 16 go into the window
+# (tenant 1's cap a window), the others are left out.
+gen=$IT_WORK/sluicegen.json
+it_gen "$gen" --mode transform --streams 4 --rate 2000 \
+	--fragments-per-request 3 --tokens-per-fragment 4 --requests 40 \
+	--drain-ms 2000 --expect upper,rot13 --check ||
+	it_fail "sluicegen --check exited $?: $(cat "$gen")"
+it_expect "$gen" '.completed == 40 and .aborted == 0' "not 40 requests completed"
+sleep 0.2
+it_ctl_ok cost show --tenant 1
+it_log "live: ${CTL_OUT//$'\n'/ | }"
+[[ $CTL_OUT == *"live traffic: 40 prompts read, "*" streams predicted, rows 16 stored, 64 left out"* ]] ||
+	it_fail "live traffic: want 40 prompts, 16 + 64 rows of 80 answers: $CTL_OUT"
+[[ $CTL_OUT == *"tenant 1: epsilon left 8.000 (rho spent 0, "*"16 rows waiting, 64 over its cap, 0 over its budget"* ]] ||
+	it_fail "tenant 1's rows: $CTL_OUT"
 
 # A restart: the spent budget comes back from the state directory
 # (cost-budgets), exact; the model itself starts empty.
