@@ -1211,6 +1211,12 @@ sl_cost_tenants_spent(const struct sl_cost_model *m, uint32_t *ids, double *rho,
 }
 
 void
+sl_cost_params_of(const struct sl_cost_model *m, struct sl_cost_params *p)
+{
+	*p = m->p;
+}
+
+void
 sl_cost_stats(const struct sl_cost_model *m, struct sl_cost_stats *s)
 {
 	memset(s, 0, sizeof(*s));

@@ -549,6 +549,8 @@ struct sl_cost_stats {
 
 /* sl_cost_stats - fill @s. */
 void sl_cost_stats(const struct sl_cost_model *m, struct sl_cost_stats *s);
+/* sl_cost_params_of - the settings @m was made with, into @p. */
+void sl_cost_params_of(const struct sl_cost_model *m, struct sl_cost_params *p);
 
 /*
  * sl_cost_basis - the fitted B^ (d x k column-major, in whitened

@@ -1104,7 +1104,7 @@ cost_msg(const struct sl_ctl *ctl, const uint32_t *tenants, size_t n,
 	struct sl_cost_stats st;
 	uint32_t cfg_tenants[SL_MAX_TENANTS];
 
-	sl_cost_params_default(&p);
+	sl_cost_params_of(ctl->cost, &p);
 	sl_cost_stats(ctl->cost, &st);
 	out->fitted = st.fitted;
 	out->installed = st.installed;

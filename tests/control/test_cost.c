@@ -1002,6 +1002,18 @@ test_personal(void)
 
 	world_init(&w, 14);
 	m = model_fitted(&w, &p);
+	/* It keeps the settings it was made with. */
+	{
+		struct sl_cost_params q;
+
+		sl_cost_params_of(m, &q);
+		CU_ASSERT_EQUAL(q.rank, 4);
+		CU_ASSERT_EQUAL(q.epsilon, 4);
+		CU_ASSERT_EQUAL(q.budget_epsilon, 16);
+		CU_ASSERT_EQUAL(q.window_rows, 20000);
+		CU_ASSERT_EQUAL(q.tenant_rows, 10);
+		CU_ASSERT_EQUAL(q.personal_min_rows, 500);
+	}
 	sl_cost_rng_seeded(&rng, 8);
 	add_tenants(m, &w, 2000, 10, 1);
 	for (int i = 0; i < 2000; i++) {
