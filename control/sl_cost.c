@@ -1015,7 +1015,7 @@ personal_refresh(struct sl_cost_model *m)
 }
 
 int
-sl_cost_train(struct sl_cost_model *m, struct sl_cost_rng *rng,
+sl_cost_train(struct sl_cost_model *m, struct sl_rng *rng,
 	      struct sl_cost_train_report *rep)
 {
 	struct sl_cost_train_report r = {0};

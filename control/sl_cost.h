@@ -54,6 +54,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sl_rng.h"
+
 /* --- features ---------------------------------------------------------- */
 
 /* Feature vector length d, and its layout. */
@@ -217,35 +219,12 @@ extern const char *const sl_cost_counter_names[SL_COST_C_MAX];
 /* --- random sources ---------------------------------------------------- */
 
 /*
- * A source of uniform 64-bit words: next() returns 0 and fills *out, or a
- * negative SL_COST_E_RNG. Privacy noise is drawn from it (exact discrete
- * Gaussian: integers only, so no floating-point low bits to leak, the
- * note's point 6). A caller may plug in its own by embedding the struct.
+ * Privacy noise is drawn from an sl_rng (sl_rng.h): sl_rng_os in
+ * production, sl_rng_seeded in tests and benchmarks. The noise is an exact
+ * discrete Gaussian (integers only, so no floating-point low bits to leak,
+ * the note's point 6); a source that fails makes the call fail with
+ * -SL_COST_E_RNG.
  */
-struct sl_cost_rng {
-	int (*next)(struct sl_cost_rng *rng, uint64_t *out);
-	union {
-		uint64_t xo[4]; /* sl_cost_rng_seeded's xoshiro256** state */
-		struct {
-			uint64_t buf[32]; /* one getrandom(2) call's words */
-			unsigned int pos; /* next unused word; 32 = refill */
-		} os;
-	} u;
-};
-
-/*
- * sl_cost_rng_os - the production source: getrandom(2) (the kernel's
- * ChaCha20 CSPRNG), 256 bytes a call, each word wiped once used. A forked
- * child must initialise its own.
- */
-void sl_cost_rng_os(struct sl_cost_rng *rng);
-
-/*
- * sl_cost_rng_seeded - TESTS AND BENCHMARKS ONLY: xoshiro256** seeded
- * through splitmix64 from @seed, reproducible and predictable, so noise
- * drawn from it protects nothing.
- */
-void sl_cost_rng_seeded(struct sl_cost_rng *rng, uint64_t seed);
 
 /* --- the mechanism (row-level, any dimension p) ------------------------- */
 
@@ -284,8 +263,7 @@ double sl_cost_clip_residual(double r, double r_max);
  * below e^-2000). @s > 0. Returns 0, -SL_COST_E_INVAL (|v[j] / g| >= 2^52)
  * or -SL_COST_E_RNG.
  */
-int sl_cost_dp_noise(struct sl_cost_rng *rng, double s, double *v,
-		     unsigned int p);
+int sl_cost_dp_noise(struct sl_rng *rng, double s, double *v, unsigned int p);
 
 /* Settings of one private regression. */
 struct sl_cost_dp {
@@ -329,7 +307,7 @@ struct sl_cost_dp_report {
  */
 int sl_cost_dp_regress(const double *z, const double *y, size_t n,
 		       unsigned int p, const struct sl_cost_dp *dp,
-		       struct sl_cost_rng *rng, double *w,
+		       struct sl_rng *rng, double *w,
 		       struct sl_cost_dp_report *rep);
 
 /*
@@ -469,11 +447,11 @@ struct sl_cost_train_report {
  * installed when its held-out MSE is below the mean predictor's, else
  * counted as rejected and the previous one stays. Personal models are
  * refitted. An empty window trains nothing and charges nobody (rows 0).
- * @rng: the noise source (sl_cost_rng_os in production). Returns 0 or
+ * @rng: the noise source (sl_rng_os in production). Returns 0 or
  * -SL_COST_E_NOFIT / PRIVACY / RNG / INVAL / NOMEM / LAPACK; on error
  * nobody is charged and the window is kept.
  */
-int sl_cost_train(struct sl_cost_model *m, struct sl_cost_rng *rng,
+int sl_cost_train(struct sl_cost_model *m, struct sl_rng *rng,
 		  struct sl_cost_train_report *rep);
 
 /* The tenant "everyone": predictions from the installed (private) model
@@ -609,6 +587,6 @@ int sl_cost_synth_mom(unsigned int d, unsigned int k, unsigned int tasks,
 
 /* sl_cost_synth_normal - a N(0, 1) draw from @rng (Marsaglia's polar
  * method in doubles): synthetic data only, never privacy noise. */
-double sl_cost_synth_normal(struct sl_cost_rng *rng);
+double sl_cost_synth_normal(struct sl_rng *rng);
 
 #endif /* SL_COST_H */

@@ -21,7 +21,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/types.h>
 
 #include "sl_cost_int.h"
@@ -96,76 +95,11 @@ sl_cost_clip_residual(double r, double r_max)
 	return r > r_max ? r_max : r < -r_max ? -r_max : r;
 }
 
-/* --- random sources ---------------------------------------------------- */
-
-/* The production source: words from getrandom(2), 32 at a time. */
-static int
-rng_os_next(struct sl_cost_rng *rng, uint64_t *out)
-{
-	if (rng->u.os.pos >= 32) {
-		size_t got = 0;
-		char *b = (char *)rng->u.os.buf;
-
-		while (got < sizeof(rng->u.os.buf)) {
-			ssize_t r = getrandom(b + got,
-					      sizeof(rng->u.os.buf) - got, 0);
-
-			if (r < 0 && errno == EINTR)
-				continue;
-			if (r <= 0)
-				return -SL_COST_E_RNG;
-			got += (size_t)r;
-		}
-		rng->u.os.pos = 0;
-	}
-	*out = rng->u.os.buf[rng->u.os.pos];
-	/* Noise must stay secret: the buffer keeps no used word. */
-	rng->u.os.buf[rng->u.os.pos++] = 0;
-	return 0;
-}
-
-void
-sl_cost_rng_os(struct sl_cost_rng *rng)
-{
-	memset(rng, 0, sizeof(*rng));
-	rng->next = rng_os_next;
-	rng->u.os.pos = 32;
-}
-
-/* xoshiro256** (Blackman and Vigna): tests and benchmarks only. */
-static int
-rng_seeded_next(struct sl_cost_rng *rng, uint64_t *out)
-{
-	uint64_t *s = rng->u.xo, t = s[1] << 17, r = s[1] * 5;
-
-	*out = ((r << 7) | (r >> 57)) * 9;
-	s[2] ^= s[0];
-	s[3] ^= s[1];
-	s[1] ^= s[2];
-	s[0] ^= s[3];
-	s[2] ^= t;
-	s[3] = (s[3] << 45) | (s[3] >> 19);
-	return 0;
-}
-
-void
-sl_cost_rng_seeded(struct sl_cost_rng *rng, uint64_t seed)
-{
-	memset(rng, 0, sizeof(*rng));
-	rng->next = rng_seeded_next;
-	/* splitmix64 (its increment is the golden ratio's 2^64 fraction)
-	 * never yields an all-zero xoshiro state. */
-	for (int i = 0; i < 4; i++) {
-		seed += 0x9e3779b97f4a7c15ull;
-		rng->u.xo[i] = sl_mix64(seed);
-	}
-}
-
 /* --- the discrete Gaussian (CKS 2020) ---------------------------------- */
 
 /* A uniform integer in [0, @n), n >= 1, without modulo bias. */
 static int
-uniform_below(struct sl_cost_rng *rng, uint64_t n, uint64_t *out)
+uniform_below(struct sl_rng *rng, uint64_t n, uint64_t *out)
 {
 	uint64_t v, floor = -n % n; /* 2^64 mod n: the biased low range */
 	int rc;
@@ -180,7 +114,7 @@ uniform_below(struct sl_cost_rng *rng, uint64_t n, uint64_t *out)
 
 /* A uniform 128-bit integer in [0, @n), n >= 1, by masked rejection. */
 static int
-uniform_below128(struct sl_cost_rng *rng, sl_u128 n, sl_u128 *out)
+uniform_below128(struct sl_rng *rng, sl_u128 n, sl_u128 *out)
 {
 	sl_u128 top = n - 1, mask, v;
 	uint64_t hi = (uint64_t)(top >> 64), lo = (uint64_t)top, a, b;
@@ -209,7 +143,7 @@ uniform_below128(struct sl_cost_rng *rng, sl_u128 n, sl_u128 *out)
 /* *@b = Bernoulli(exp(-num/den)) for 0 <= num <= den (CKS Algorithm 1):
  * K counts successive Bernoulli(gamma / K) successes; K odd is a 1. */
 static int
-bern_exp_le1(struct sl_cost_rng *rng, sl_u128 num, sl_u128 den, int *b)
+bern_exp_le1(struct sl_rng *rng, sl_u128 num, sl_u128 den, int *b)
 {
 	uint64_t k = 1;
 	sl_u128 u;
@@ -231,7 +165,7 @@ bern_exp_le1(struct sl_cost_rng *rng, sl_u128 num, sl_u128 den, int *b)
 /* *@b = Bernoulli(exp(-num/den)), any num >= 0 (CKS Algorithm 2): one
  * Bernoulli(e^-1) per whole unit of the exponent, then the fraction. */
 static int
-bern_exp(struct sl_cost_rng *rng, sl_u128 num, sl_u128 den, int *b)
+bern_exp(struct sl_rng *rng, sl_u128 num, sl_u128 den, int *b)
 {
 	int rc;
 
@@ -249,7 +183,7 @@ bern_exp(struct sl_cost_rng *rng, sl_u128 num, sl_u128 den, int *b)
  * Algorithm 3: a discrete Laplace proposal of scale t, accepted with
  * probability exp(-(|Y| - sigma^2/t)^2 / (2 sigma^2)). */
 static int
-discrete_gaussian(struct sl_cost_rng *rng, int64_t *out)
+discrete_gaussian(struct sl_rng *rng, int64_t *out)
 {
 	const sl_u128 den = 2 * DG_SIGMA2 * DG_T * DG_T;
 	uint64_t u, v, x, sign;
@@ -292,7 +226,7 @@ discrete_gaussian(struct sl_cost_rng *rng, int64_t *out)
 }
 
 int
-sl_cost_dp_noise(struct sl_cost_rng *rng, double s, double *v, unsigned int p)
+sl_cost_dp_noise(struct sl_rng *rng, double s, double *v, unsigned int p)
 {
 	double g = s / (double)DG_SIGMA;
 
@@ -330,8 +264,8 @@ dp_valid(const struct sl_cost_dp *dp, size_t n)
 
 int
 sl_cost_dp_regress(const double *z, const double *y, size_t n, unsigned int p,
-		   const struct sl_cost_dp *dp, struct sl_cost_rng *rng,
-		   double *w, struct sl_cost_dp_report *rep)
+		   const struct sl_cost_dp *dp, struct sl_rng *rng, double *w,
+		   struct sl_cost_dp_report *rep)
 {
 	struct sl_cost_dp_report r = {0};
 	double *zc, *g, a, corr;

@@ -61,7 +61,7 @@ sl_cost_all_finite(const double *v, size_t p)
 /* sl_cost_next - a word from @rng, as the sources promise: 0 or
  * -SL_COST_E_RNG. */
 static inline int
-sl_cost_next(struct sl_cost_rng *rng, uint64_t *out)
+sl_cost_next(struct sl_rng *rng, uint64_t *out)
 {
 	return rng->next(rng, out) ? -SL_COST_E_RNG : 0;
 }

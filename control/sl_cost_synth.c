@@ -18,7 +18,7 @@
 #define FULL_NOISE_SALT 0x66756c6c6e6f6973ull /* "fullnois" */
 
 double
-sl_cost_synth_normal(struct sl_cost_rng *rng)
+sl_cost_synth_normal(struct sl_rng *rng)
 {
 	for (;;) {
 		uint64_t a, b;
@@ -38,7 +38,7 @@ sl_cost_synth_normal(struct sl_cost_rng *rng)
 /* @c orthonormal columns of length @d (column-major into @q): Gaussian
  * columns, Gram-Schmidt twice (enough for full double accuracy). */
 static void
-orthonormal(struct sl_cost_rng *rng, unsigned int d, unsigned int c, double *q)
+orthonormal(struct sl_rng *rng, unsigned int d, unsigned int c, double *q)
 {
 	for (unsigned int j = 0; j < c; j++) {
 		double *v = q + (size_t)j * d, nrm;
@@ -61,7 +61,7 @@ orthonormal(struct sl_cost_rng *rng, unsigned int d, unsigned int c, double *q)
 
 /* A uniform direction in R^@k scaled to norm @len, into @a. */
 static void
-sphere(struct sl_cost_rng *rng, unsigned int k, double len, double *a)
+sphere(struct sl_rng *rng, unsigned int k, double len, double *a)
 {
 	double nrm;
 
@@ -114,7 +114,7 @@ sl_cost_synth_er(const struct sl_cost_synth *cfg, struct sl_cost_synth_er *out)
 {
 	unsigned int d, k;
 	bool full, sub;
-	struct sl_cost_rng rng;
+	struct sl_rng rng;
 	struct sl_cost_dp dp;
 	double *q = NULL, *bh = NULL, *theta = NULL, *x = NULL, *z = NULL;
 	double *y = NULL, *w = NULL, alpha[SL_COST_P_MAX], xi[SL_COST_P_MAX];
@@ -143,7 +143,7 @@ sl_cost_synth_er(const struct sl_cost_synth *cfg, struct sl_cost_synth_er *out)
 		goto out;
 	}
 
-	sl_cost_rng_seeded(&rng, cfg->data_seed);
+	sl_rng_seeded(&rng, cfg->data_seed);
 	/* B = q's first k columns, B_perp the next k. */
 	orthonormal(&rng, d, 2 * k, q);
 	sphere(&rng, k, 1, alpha);
@@ -190,7 +190,7 @@ sl_cost_synth_er(const struct sl_cost_synth *cfg, struct sl_cost_synth_er *out)
 		out->gd_sub = er_sub(bh, w, theta, d, k);
 	}
 	if (cfg->arms & SL_COST_ARM_DP_SUB) {
-		sl_cost_rng_seeded(&rng, cfg->noise_seed);
+		sl_rng_seeded(&rng, cfg->noise_seed);
 		rc = sl_cost_dp_regress(z, y, cfg->n, k, &dp, &rng, w,
 					&out->dp_sub_rep);
 		if (rc)
@@ -199,7 +199,7 @@ sl_cost_synth_er(const struct sl_cost_synth *cfg, struct sl_cost_synth_er *out)
 	}
 	if (cfg->arms & SL_COST_ARM_DP_FULL) {
 		dp.clip_z = sqrt(d) + 2;
-		sl_cost_rng_seeded(&rng, cfg->noise_seed ^ FULL_NOISE_SALT);
+		sl_rng_seeded(&rng, cfg->noise_seed ^ FULL_NOISE_SALT);
 		rc = sl_cost_dp_regress(x, y, cfg->n, d, &dp, &rng, w,
 					&out->dp_full_rep);
 		if (rc)
@@ -221,7 +221,7 @@ int
 sl_cost_synth_mom(unsigned int d, unsigned int k, unsigned int tasks, size_t n1,
 		  double alpha_norm, uint64_t seed, double *sin_theta)
 {
-	struct sl_cost_rng rng;
+	struct sl_rng rng;
 	double *b, *bh, *alpha, *theta, *x, *y;
 	int rc;
 
@@ -239,7 +239,7 @@ sl_cost_synth_mom(unsigned int d, unsigned int k, unsigned int tasks, size_t n1,
 		rc = -SL_COST_E_NOMEM;
 		goto out;
 	}
-	sl_cost_rng_seeded(&rng, seed);
+	sl_rng_seeded(&rng, seed);
 	orthonormal(&rng, d, k, b);
 	for (unsigned int t = 0; t < tasks; t++) {
 		double *th = theta + (size_t)t * d;

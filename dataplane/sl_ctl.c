@@ -1324,7 +1324,7 @@ ctl_cost(void *ctx, const Sluice__V1__Request *req, Sluice__V1__CostModel *out,
 		break;
 	case SLUICE__V1__REQUEST__BODY_COST_TRAIN: {
 		struct sl_cost_train_report rep;
-		struct sl_cost_rng rng;
+		struct sl_rng rng;
 
 		/* Budgets a failed save left unsaved are saved first: no
 		 * training while they cannot be. */
@@ -1335,7 +1335,7 @@ ctl_cost(void *ctx, const Sluice__V1__Request *req, Sluice__V1__CostModel *out,
 			return -EIO;
 		}
 		ctl->budgets_unsaved = false;
-		sl_cost_rng_os(&rng);
+		sl_rng_os(&rng);
 		rc = sl_cost_train(ctl->cost, &rng, &rep);
 		if (rc == 0 && budgets_save(ctl, msg, sizeof(msg)) != 0) {
 			ctl->budgets_unsaved = true;

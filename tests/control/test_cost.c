@@ -143,7 +143,7 @@ static void
 test_noise_std(void)
 {
 	enum { DRAWS = 100000 };
-	struct sl_cost_rng rng;
+	struct sl_rng rng;
 	struct sl_cost_dp_report rep;
 	struct sl_cost_dp dp = {
 		.epsilon = 1,
@@ -162,7 +162,7 @@ test_noise_std(void)
 	CU_ASSERT_FATAL(v != NULL);
 	for (int i = 0; i < 4 * FIX_K; i++)
 		z[i] = (i % 7) - 3.0;
-	sl_cost_rng_seeded(&rng, 42);
+	sl_rng_seeded(&rng, 42);
 	CU_ASSERT_EQUAL(sl_cost_dp_regress(z, y, 4, FIX_K, &dp, &rng, w, &rep),
 			0);
 	rho = sl_cost_zcdp_rho(1, FIX_DELTA);
@@ -205,7 +205,7 @@ test_noise_std(void)
 static void
 test_clip_bounds(void)
 {
-	struct sl_cost_rng rng;
+	struct sl_rng rng;
 	double v[SL_COST_P_MAX], keep[SL_COST_P_MAX];
 	static const double scales[] = {1e-300, 1e-20, 1e-3, 0.3,
 					1,      7,     1e20, 1e300};
@@ -224,7 +224,7 @@ test_clip_bounds(void)
 		.unit_rows = 1,
 	};
 
-	sl_cost_rng_seeded(&rng, 7);
+	sl_rng_seeded(&rng, 7);
 	for (unsigned int si = 0; si < sizeof(scales) / sizeof(*scales); si++)
 		for (unsigned int di = 0; di < sizeof(dims) / sizeof(*dims);
 		     di++)
@@ -281,7 +281,7 @@ test_clip_bounds(void)
 static void
 test_noiseless_is_ols(void)
 {
-	struct sl_cost_rng rng;
+	struct sl_rng rng;
 	enum { N = 2000, P = 5 };
 	double *z = malloc(N * P * sizeof(*z)), y[N], w_ols[P], w_gd[P];
 	struct sl_cost_dp dp = {
@@ -295,7 +295,7 @@ test_noiseless_is_ols(void)
 	};
 
 	CU_ASSERT_FATAL(z != NULL);
-	sl_cost_rng_seeded(&rng, 3);
+	sl_rng_seeded(&rng, 3);
 	for (int i = 0; i < N; i++) {
 		y[i] = sl_cost_synth_normal(&rng);
 		for (int j = 0; j < P; j++) {
@@ -655,7 +655,7 @@ test_features_pieces(void)
 #define W_RANK 3
 #define W_ICPT 2.0
 struct world {
-	struct sl_cost_rng rng;
+	struct sl_rng rng;
 	double b[SL_COST_DIM * W_RANK]; /* column-major, row 0 zero */
 	double alpha0[W_RANK];
 };
@@ -665,7 +665,7 @@ static void
 world_init(struct world *w, uint64_t seed)
 {
 	memset(w, 0, sizeof(*w));
-	sl_cost_rng_seeded(&w->rng, seed);
+	sl_rng_seeded(&w->rng, seed);
 	for (int j = 0; j < W_RANK; j++) {
 		double *v = w->b + j * SL_COST_DIM, nrm = 0;
 
@@ -791,7 +791,7 @@ test_gate(void)
 	struct sl_cost_model *m;
 	struct sl_cost_stats st;
 	struct sl_cost_train_report rep;
-	struct sl_cost_rng rng;
+	struct sl_rng rng;
 	double bt[SL_COST_DIM * W_RANK], sin, x[SL_COST_DIM], y0, y1, mse_good;
 
 	world_init(&w, 11);
@@ -813,7 +813,7 @@ test_gate(void)
 	/* A random 3-dim subspace of 63 dims is at sin theta ~ 0.99. */
 	CU_ASSERT(sin < 0.9);
 
-	sl_cost_rng_seeded(&rng, 5);
+	sl_rng_seeded(&rng, 5);
 	add_tenants(m, &w, 2000, 10, 1);
 	CU_ASSERT_EQUAL(sl_cost_train(m, &rng, &rep), 0);
 	printf("\n    training: %zu rows, %u tenants, s %.4f, held-out MSE "
@@ -918,7 +918,7 @@ test_accountant(void)
 	struct sl_cost_model *m;
 	struct sl_cost_budget b;
 	struct sl_cost_train_report rep;
-	struct sl_cost_rng rng;
+	struct sl_rng rng;
 	double rho, x[SL_COST_DIM], y;
 
 	rho = sl_cost_zcdp_rho(p.epsilon, p.delta);
@@ -927,7 +927,7 @@ test_accountant(void)
 	p.window_rows = 100;
 	world_init(&w, 13);
 	m = model_fitted(&w, &p);
-	sl_cost_rng_seeded(&rng, 6);
+	sl_rng_seeded(&rng, 6);
 
 	CU_ASSERT_EQUAL(sl_cost_tenant_budget(m, 3, &b), 0);
 	CU_ASSERT(rel(b.rho_left, 2.5 * rho) < 1e-12);
@@ -996,7 +996,7 @@ test_personal(void)
 	struct sl_cost_model *m;
 	struct sl_cost_budget b;
 	struct sl_cost_train_report rep;
-	struct sl_cost_rng rng;
+	struct sl_rng rng;
 	double own[W_RANK] = {-0.5, 1.0, 0.8}, x[SL_COST_DIM], y, ya, yb;
 	double mse_own, mse_other;
 
@@ -1014,7 +1014,7 @@ test_personal(void)
 		CU_ASSERT_EQUAL(q.tenant_rows, 10);
 		CU_ASSERT_EQUAL(q.personal_min_rows, 500);
 	}
-	sl_cost_rng_seeded(&rng, 8);
+	sl_rng_seeded(&rng, 8);
 	add_tenants(m, &w, 2000, 10, 1);
 	for (int i = 0; i < 2000; i++) {
 		world_row(&w, own, 1, x, &y);
@@ -1058,7 +1058,7 @@ test_prompts(void)
 					    "in",   "this", "answer", "why"};
 	struct sl_cost_params p = model_params();
 	struct sl_cost_model *m;
-	struct sl_cost_rng rng;
+	struct sl_rng rng;
 	struct sl_cost_train_report rep;
 	struct sl_cost_stats st;
 	char buf[512];
@@ -1074,7 +1074,7 @@ test_prompts(void)
 	 * about 2, plus up to 4; then one row each from 2000 tenants. */
 	m = sl_cost_create(&p, NULL);
 	CU_ASSERT_FATAL(m != NULL);
-	sl_cost_rng_seeded(&rng, 9);
+	sl_rng_seeded(&rng, 9);
 	for (int phase = 0; phase < 2; phase++) {
 		if (phase)
 			CU_ASSERT_EQUAL_FATAL(sl_cost_fit_public(m), 0);
@@ -1169,7 +1169,7 @@ test_errors(void)
 {
 	struct sl_cost_params p = model_params(), bad;
 	struct sl_cost_model *m;
-	struct sl_cost_rng rng;
+	struct sl_rng rng;
 	struct sl_cost_stats st;
 	double x[SL_COST_DIM] = {1}, y;
 	int err = 0;
@@ -1216,7 +1216,7 @@ test_errors(void)
 	m = sl_cost_create(&p, &err);
 	CU_ASSERT_FATAL(m != NULL);
 	CU_ASSERT_EQUAL(err, 0);
-	sl_cost_rng_seeded(&rng, 1);
+	sl_rng_seeded(&rng, 1);
 	CU_ASSERT_EQUAL(sl_cost_train(m, &rng, NULL), -SL_COST_E_NOFIT);
 	CU_ASSERT_EQUAL(sl_cost_predict(m, 1, x, &y), -SL_COST_E_NOFIT);
 	CU_ASSERT_EQUAL(sl_cost_add_tenant(m, 1, x, 1), SL_COST_ROW_NOFIT);
@@ -1260,11 +1260,11 @@ test_errors(void)
 static void
 test_rng_os(void)
 {
-	struct sl_cost_rng rng;
+	struct sl_rng rng;
 	uint64_t a = 0, b = 0;
 	double v[64] = {0};
 
-	sl_cost_rng_os(&rng);
+	sl_rng_os(&rng);
 	for (int i = 0; i < 100; i++) {
 		CU_ASSERT_EQUAL(rng.next(&rng, &a), 0);
 		CU_ASSERT_EQUAL(rng.next(&rng, &b), 0);

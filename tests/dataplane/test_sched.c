@@ -488,7 +488,7 @@ test_prompts_predict(void)
 	struct sl_cost_model *m;
 	struct sl_cost_stats cs;
 	struct sl_cost_train_report rep;
-	struct sl_cost_rng rng;
+	struct sl_rng rng;
 	uint16_t ua;
 	uint64_t cost, shrt, lng;
 	uint64_t req = 500;
@@ -535,7 +535,7 @@ test_prompts_predict(void)
 	answer(1, req - 1, 8, SL_FRAG_F_END);
 	answer(2, req - 1, 1, SL_FRAG_F_END);
 	sl_sched_poll(&sched, &ws, cfg);
-	sl_cost_rng_seeded(&rng, 12);
+	sl_rng_seeded(&rng, 12);
 	CU_ASSERT_EQUAL(sl_cost_train(m, &rng, &rep), 0);
 	CU_ASSERT_EQUAL(rep.rows, 36);
 	CU_ASSERT(rep.installed);

@@ -543,7 +543,7 @@ cost_fit(enum sl_model_lengths lengths, const uint32_t *stage_id, struct fit *f)
 	struct rows pub = {.stage_id = stage_id}, ten = {.stage_id = stage_id};
 	struct sl_cost_params p;
 	struct sl_cost_model *m;
-	struct sl_cost_rng rng;
+	struct sl_rng rng;
 	struct sl_cost_train_report rep;
 	double mean[SL_MODEL_ROLES] = {0}, se[SL_MODEL_ROLES][3] = {{0}};
 	double w_pooled[POOLED], w_stage[SL_MODEL_ROLES][VARYING];
@@ -570,7 +570,7 @@ cost_fit(enum sl_model_lengths lengths, const uint32_t *stage_id, struct fit *f)
 		CU_ASSERT_FATAL(sl_cost_add_tenant(m, (uint32_t)i,
 						   ten.x + i * D, ten.y[i]) ==
 				SL_COST_ROW_STORED);
-	sl_cost_rng_seeded(&rng, 12);
+	sl_rng_seeded(&rng, 12);
 	CU_ASSERT_FATAL(sl_cost_train(m, &rng, &rep) == 0);
 	f->installed = rep.installed;
 	f->mse = rep.heldout_mse;

@@ -73,7 +73,7 @@ synth_params(void *ctx, size_t index, double *params)
 
 /* A continuous space: x ~ U(0, 1); error (x - 0.3)^2 on every node. */
 static int
-cont_sample(void *ctx, struct sl_tune_rng *rng, double *params)
+cont_sample(void *ctx, struct sl_rng *rng, double *params)
 {
 	(void)ctx;
 	return sl_tune_uniform(rng, &params[0]);
@@ -129,7 +129,7 @@ struct fixture {
 	struct synth synth;
 	struct sl_tune_space space;
 	struct sl_tune_objective obj;
-	struct sl_tune_rng rng, noise_rng;
+	struct sl_rng rng, noise_rng;
 	struct sl_tune_budget budget;
 	struct steps steps;
 	struct sl_tune_job job;
@@ -146,8 +146,8 @@ fixture_init(struct fixture *fx, unsigned int n_c, double b, double eps)
 					   .ctx = &fx->synth};
 	fx->obj = (struct sl_tune_objective){
 		.nodes = NODES, .node_errors = synth_errors, .ctx = &fx->synth};
-	sl_tune_rng_seeded(&fx->rng, 42);
-	sl_tune_rng_seeded(&fx->noise_rng, 4242);
+	sl_rng_seeded(&fx->rng, 42);
+	sl_rng_seeded(&fx->noise_rng, 4242);
 	CU_ASSERT_EQUAL(sl_tune_budget_init(&fx->budget, 1e12), 0);
 	fx->job = (struct sl_tune_job){
 		.space = &fx->space,
@@ -190,15 +190,15 @@ static void
 check_released_variance(double scale)
 {
 	static double err[NODES], v[VAR_DRAWS];
-	struct sl_tune_rng rng, noise;
+	struct sl_rng rng, noise;
 	struct sl_tune_eval ev;
 	double m, var, want = 2 * scale * scale;
 
 	CU_ASSERT_FATAL(scale > 0 && scale < 0.02);
 	for (int i = 0; i < NODES; i++)
 		err[i] = 0.5;
-	sl_tune_rng_seeded(&rng, 1);
-	sl_tune_rng_seeded(&noise, 2);
+	sl_rng_seeded(&rng, 1);
+	sl_rng_seeded(&noise, 2);
 	for (int k = 0; k < VAR_DRAWS; k++) {
 		CU_ASSERT_EQUAL_FATAL(sl_tune_evaluate(&rng, &noise, err, NULL,
 						       NODES, NODES, 0, scale,
@@ -221,11 +221,11 @@ static void
 test_laplace_draws(void)
 {
 	static double v[VAR_DRAWS];
-	struct sl_tune_rng rng;
+	struct sl_rng rng;
 	double m, var, x;
 	unsigned int pos = 0;
 
-	sl_tune_rng_seeded(&rng, 7);
+	sl_rng_seeded(&rng, 7);
 	for (int k = 0; k < VAR_DRAWS; k++) {
 		CU_ASSERT_EQUAL_FATAL(sl_tune_laplace(&rng, 3.0, &v[k]), 0);
 		pos += v[k] > 0;
@@ -264,9 +264,9 @@ test_rs_scale(void)
 static uint64_t counted;
 
 static int
-counting_next(struct sl_tune_rng *rng, uint64_t *out)
+counting_next(struct sl_rng *rng, uint64_t *out)
 {
-	struct sl_tune_rng *inner = rng->ctx;
+	struct sl_rng *inner = rng->ctx;
 
 	counted++;
 	return inner->next(inner, out);
@@ -277,10 +277,10 @@ test_rs_composition(void)
 {
 	struct fixture fx;
 	struct sl_tune_result r;
-	struct sl_tune_rng inner, counting = {0};
+	struct sl_rng inner, counting = {0};
 
 	fixture_init(&fx, 10, 0, 2.0);
-	sl_tune_rng_seeded(&inner, 5);
+	sl_rng_seeded(&inner, 5);
 	counting.next = counting_next;
 	counting.ctx = &inner;
 	fx.job.noise_rng = &counting;
@@ -433,7 +433,7 @@ static void
 test_bias_sampling(void)
 {
 	static const double err[5] = {0.0, 0.2, 0.5, 0.8, 1.0};
-	struct sl_tune_rng rng;
+	struct sl_rng rng;
 	double w[5], p[5], sum = 0;
 	unsigned int idx[5], hits[5] = {0}, hits2[5] = {0}, hits0[5] = {0};
 
@@ -446,7 +446,7 @@ test_bias_sampling(void)
 	for (int i = 0; i < 5; i++)
 		CU_ASSERT(fabs(w[i] - p[i]) <= 1e-12 * p[i] + 1e-300);
 
-	sl_tune_rng_seeded(&rng, 11);
+	sl_rng_seeded(&rng, 11);
 	for (int k = 0; k < BIAS_DRAWS; k++) {
 		CU_ASSERT_EQUAL_FATAL(sl_tune_sample(&rng, err, 5, 1, 3, idx),
 				      0);
@@ -490,7 +490,7 @@ test_bias_sampling(void)
 	CU_ASSERT_EQUAL(idx[1], 1);
 	/* n_c = N: every node, in order, no draw. */
 	{
-		struct sl_tune_rng before = rng;
+		struct sl_rng before = rng;
 
 		CU_ASSERT_EQUAL(sl_tune_sample(&rng, err, 5, 5, 3, idx), 0);
 		for (unsigned int i = 0; i < 5; i++)
@@ -507,7 +507,7 @@ static void
 test_clipping(void)
 {
 	static double zeros[NODES], ones[NODES];
-	struct sl_tune_rng rng, noise;
+	struct sl_rng rng, noise;
 	struct sl_tune_eval ev;
 	unsigned int at0 = 0, at1 = 0;
 
@@ -520,8 +520,8 @@ test_clipping(void)
 	CU_ASSERT_EQUAL(sl_tune_clip01(0.375), 0.375);
 	for (int i = 0; i < NODES; i++)
 		ones[i] = 1.0;
-	sl_tune_rng_seeded(&rng, 3);
-	sl_tune_rng_seeded(&noise, 4);
+	sl_rng_seeded(&rng, 3);
+	sl_rng_seeded(&noise, 4);
 	/* True mean 0 (resp. 1): half the draws fall outside and are
 	 * clipped to exactly 0 (resp. 1); none leaves [0, 1]. */
 	for (int k = 0; k < CLIP_DRAWS; k++) {
@@ -548,11 +548,11 @@ test_means(void)
 {
 	static const double err[4] = {0.1, 0.2, 0.6, 1.0};
 	static const double wt[4] = {1, 3, 4, 2};
-	struct sl_tune_rng rng, noise;
+	struct sl_rng rng, noise;
 	struct sl_tune_eval ev;
 
-	sl_tune_rng_seeded(&rng, 8);
-	sl_tune_rng_seeded(&noise, 9);
+	sl_rng_seeded(&rng, 8);
+	sl_rng_seeded(&noise, 9);
 	/* Non-DP, every node: the weighted mean, no noise. */
 	CU_ASSERT_EQUAL(sl_tune_evaluate(&rng, NULL, err, wt, 4, 4, 0, 0, &ev),
 			0);
@@ -781,7 +781,7 @@ test_budget(void)
 	struct sl_tune_budget b, snap;
 	struct fixture fx;
 	struct sl_tune_result r, r0;
-	struct sl_tune_rng rng_before;
+	struct sl_rng rng_before;
 
 	CU_ASSERT_EQUAL(sl_tune_budget_init(&b, 0), -EINVAL);
 	CU_ASSERT_EQUAL(sl_tune_budget_init(&b, -1), -EINVAL);
@@ -851,7 +851,7 @@ expect_inval(struct fixture *fx, const char *what)
 {
 	struct sl_tune_result r, r0;
 	struct sl_tune_budget b0 = fx->budget;
-	struct sl_tune_rng g0 = fx->rng, n0 = fx->noise_rng;
+	struct sl_rng g0 = fx->rng, n0 = fx->noise_rng;
 	int a, h;
 
 	memset(&r, 0x5a, sizeof(r));
@@ -878,7 +878,7 @@ test_bad_input(void)
 	struct sl_tune_hb_plan p;
 	struct sl_tune_eval ev;
 	unsigned int idx[NODES];
-	struct sl_tune_rng rng, rng0;
+	struct sl_rng rng, rng0;
 
 	fixture_init(&fx, NODES + 1, 0, 1); /* n_c > N */
 	expect_inval(&fx, "n_c > N");
@@ -944,7 +944,7 @@ test_bad_input(void)
 	/* The mechanisms themselves. */
 	for (int i = 0; i < NODES; i++)
 		err[i] = 0.5;
-	sl_tune_rng_seeded(&rng, 1);
+	sl_rng_seeded(&rng, 1);
 	rng0 = rng;
 	memset(&ev, 0, sizeof(ev));
 	CU_ASSERT_EQUAL(sl_tune_sample(&rng, err, NODES, NODES + 1, 0, idx),
@@ -992,12 +992,12 @@ test_bad_input(void)
 static void
 test_sources(void)
 {
-	struct sl_tune_rng a, b, os;
+	struct sl_rng a, b, os;
 	uint64_t x, y, z;
 	double u;
 
-	sl_tune_rng_seeded(&a, 99);
-	sl_tune_rng_seeded(&b, 99);
+	sl_rng_seeded(&a, 99);
+	sl_rng_seeded(&b, 99);
 	for (int k = 0; k < 1000; k++) {
 		CU_ASSERT_EQUAL(a.next(&a, &x), 0);
 		CU_ASSERT_EQUAL(b.next(&b, &y), 0);
@@ -1006,7 +1006,7 @@ test_sources(void)
 		CU_ASSERT(u > 0 && u < 1);
 		CU_ASSERT_EQUAL(b.next(&b, &y), 0);
 	}
-	sl_tune_rng_os(&os);
+	sl_rng_os(&os);
 	CU_ASSERT_EQUAL(os.next(&os, &x), 0);
 	CU_ASSERT_EQUAL(os.next(&os, &y), 0);
 	CU_ASSERT_EQUAL(os.next(&os, &z), 0);

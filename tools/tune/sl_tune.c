@@ -100,8 +100,8 @@ cfg_params(const struct cfg_set *c, unsigned int j)
  * sampler, numbered from *@next_draw on.
  */
 static int
-cfg_draw(const struct sl_tune_space *space, struct sl_tune_rng *rng,
-	 unsigned int n, size_t *next_draw, struct cfg_set *c)
+cfg_draw(const struct sl_tune_space *space, struct sl_rng *rng, unsigned int n,
+	 size_t *next_draw, struct cfg_set *c)
 {
 	int rc;
 
@@ -209,8 +209,7 @@ evaluate(struct run *run, const struct cfg_set *c, unsigned int j,
 	 struct sl_tune_step *step)
 {
 	const struct sl_tune_job *job = run->job;
-	struct sl_tune_rng *noise_rng =
-		job->noise_rng ? job->noise_rng : job->rng;
+	struct sl_rng *noise_rng = job->noise_rng ? job->noise_rng : job->rng;
 	struct sl_tune_eval ev;
 	int rc;
 

@@ -34,7 +34,7 @@
  *
  * Two random sources: @rng draws configurations and subsamples (public
  * choices, reproducible); @noise_rng draws the Laplace noise and must be a
- * CSPRNG in production (sl_tune_rng_os, or the caller's own next()).
+ * CSPRNG in production (sl_rng_os, or the caller's own next()).
  *
  * Errors: functions return 0 or a negative errno: -EINVAL for an argument
  * out of range (nothing is changed: no output written, no budget spent, no
@@ -51,6 +51,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "sl_rng.h"
 
 /* Parameters per configuration, at most. */
 #define SL_TUNE_DIM_MAX 16
@@ -77,41 +79,16 @@
 /* --- random sources ---------------------------------------------------- */
 
 /*
- * A source of uniform 64-bit words: next() returns 0 and fills *out, or a
- * negative errno (-EIO). A caller plugs in its own (an HSM, sl_cost's
- * source) by setting next and ctx on a zeroed struct.
+ * Draws come from an sl_rng (control/sl_rng.h, shared with the cost
+ * model): sl_rng_seeded for configurations and subsamples (and tests),
+ * sl_rng_os (getrandom) or the caller's own source for the Laplace noise.
  */
-struct sl_tune_rng {
-	int (*next)(struct sl_tune_rng *rng, uint64_t *out);
-	void *ctx; /* the caller's, for its own next() */
-	union {
-		uint64_t xo[4]; /* sl_tune_rng_seeded's xoshiro256** state */
-		struct {
-			uint64_t buf[32]; /* one getrandom(2) call's words */
-			unsigned int pos; /* next unused word; 32 = refill */
-		} os;
-	} u;
-};
-
-/*
- * sl_tune_rng_seeded - TESTS, BENCHMARKS AND SIMULATION ONLY: xoshiro256**
- * seeded through splitmix64 from @seed; reproducible, so noise drawn from
- * it protects nothing. Fine for @rng (configuration draws, subsamples).
- */
-void sl_tune_rng_seeded(struct sl_tune_rng *rng, uint64_t seed);
-
-/*
- * sl_tune_rng_os - the production noise source: getrandom(2) (the kernel's
- * CSPRNG), 256 bytes a call, each word wiped once used. A forked child
- * must initialise its own.
- */
-void sl_tune_rng_os(struct sl_tune_rng *rng);
 
 /*
  * sl_tune_uniform - a uniform double in the open interval (0, 1):
  * (k + 1/2) 2^-53 for a uniform 53-bit k. Returns 0, or next()'s error.
  */
-int sl_tune_uniform(struct sl_tune_rng *rng, double *u);
+int sl_tune_uniform(struct sl_rng *rng, double *u);
 
 /*
  * sl_tune_laplace - one draw of Laplace(0, @scale), density
@@ -120,7 +97,7 @@ int sl_tune_uniform(struct sl_tune_rng *rng, double *u);
  * exactly 0 and draws nothing. Returns 0; -EINVAL for a negative or
  * non-finite @scale; next()'s error.
  */
-int sl_tune_laplace(struct sl_tune_rng *rng, double scale, double *out);
+int sl_tune_laplace(struct sl_rng *rng, double scale, double *out);
 
 /* --- noise models -------------------------------------------------------- */
 
@@ -148,9 +125,8 @@ int sl_tune_bias_weights(const double *error, unsigned int nodes, double b,
  * -EINVAL for @n_c 0 or > @nodes, @nodes > SL_TUNE_NODES_MAX, a bad @b or
  * error; -ENOMEM; next()'s error.
  */
-int sl_tune_sample(struct sl_tune_rng *rng, const double *error,
-		   unsigned int nodes, unsigned int n_c, double b,
-		   unsigned int *out);
+int sl_tune_sample(struct sl_rng *rng, const double *error, unsigned int nodes,
+		   unsigned int n_c, double b, unsigned int *out);
 
 /*
  * sl_tune_rs_scale - the Laplace scale of one RS evaluation under basic
@@ -186,7 +162,7 @@ struct sl_tune_eval {
  * Returns 0; -EINVAL (a bad count, bias, scale, an error outside [0, 1],
  * a weight not > 0); -ENOMEM; a random source's error.
  */
-int sl_tune_evaluate(struct sl_tune_rng *rng, struct sl_tune_rng *noise_rng,
+int sl_tune_evaluate(struct sl_rng *rng, struct sl_rng *noise_rng,
 		     const double *error, const double *weight,
 		     unsigned int nodes, unsigned int n_c, double b,
 		     double scale, struct sl_tune_eval *out);
@@ -235,7 +211,7 @@ struct sl_tune_space {
 	unsigned int dim;
 	size_t size;
 	void (*params)(void *ctx, size_t index, double *params);
-	int (*sample)(void *ctx, struct sl_tune_rng *rng, double *params);
+	int (*sample)(void *ctx, struct sl_rng *rng, double *params);
 	void *ctx;
 };
 
@@ -286,8 +262,8 @@ struct sl_tune_job {
 	const struct sl_tune_objective *objective;
 	struct sl_tune_noise noise;
 	struct sl_tune_budget *budget; /* NULL only with epsilon INFINITY */
-	struct sl_tune_rng *rng;       /* configurations and subsamples */
-	struct sl_tune_rng *noise_rng; /* Laplace noise; NULL: @rng */
+	struct sl_rng *rng;            /* configurations and subsamples */
+	struct sl_rng *noise_rng;      /* Laplace noise; NULL: @rng */
 	void (*progress)(void *ctx, const struct sl_tune_step *step);
 	void *progress_ctx;
 };

@@ -8,78 +8,13 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "sl_tune_priv.h"
 
 /* --- random sources ---------------------------------------------------- */
 
 static int
-rng_os_next(struct sl_tune_rng *rng, uint64_t *out)
-{
-	if (rng->u.os.pos >= 32) {
-		size_t got = 0;
-		char *b = (char *)rng->u.os.buf;
-
-		while (got < sizeof(rng->u.os.buf)) {
-			ssize_t r = getrandom(b + got,
-					      sizeof(rng->u.os.buf) - got, 0);
-
-			if (r < 0 && errno == EINTR)
-				continue;
-			if (r <= 0)
-				return -EIO;
-			got += (size_t)r;
-		}
-		rng->u.os.pos = 0;
-	}
-	*out = rng->u.os.buf[rng->u.os.pos];
-	/* Noise must stay secret: the buffer keeps no used word. */
-	rng->u.os.buf[rng->u.os.pos++] = 0;
-	return 0;
-}
-
-void
-sl_tune_rng_os(struct sl_tune_rng *rng)
-{
-	memset(rng, 0, sizeof(*rng));
-	rng->next = rng_os_next;
-	rng->u.os.pos = 32;
-}
-
-/* xoshiro256** (Blackman and Vigna): reproducible, not secret. */
-static int
-rng_seeded_next(struct sl_tune_rng *rng, uint64_t *out)
-{
-	uint64_t *s = rng->u.xo, t = s[1] << 17, r = s[1] * 5;
-
-	*out = ((r << 7) | (r >> 57)) * 9;
-	s[2] ^= s[0];
-	s[3] ^= s[1];
-	s[1] ^= s[2];
-	s[0] ^= s[3];
-	s[2] ^= t;
-	s[3] = (s[3] << 45) | (s[3] >> 19);
-	return 0;
-}
-
-void
-sl_tune_rng_seeded(struct sl_tune_rng *rng, uint64_t seed)
-{
-	memset(rng, 0, sizeof(*rng));
-	rng->next = rng_seeded_next;
-	/* splitmix64 never yields an all-zero xoshiro state. */
-	for (int i = 0; i < 4; i++) {
-		uint64_t z = (seed += 0x9e3779b97f4a7c15ull);
-
-		z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-		z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-		rng->u.xo[i] = z ^ (z >> 31);
-	}
-}
-
-static int
-rng_word(struct sl_tune_rng *rng, uint64_t *out)
+rng_word(struct sl_rng *rng, uint64_t *out)
 {
 	int rc = rng->next(rng, out);
 
@@ -94,7 +29,7 @@ open_unit(uint64_t k53)
 }
 
 int
-sl_tune_uniform(struct sl_tune_rng *rng, double *u)
+sl_tune_uniform(struct sl_rng *rng, double *u)
 {
 	uint64_t x;
 	int rc = rng_word(rng, &x);
@@ -106,7 +41,7 @@ sl_tune_uniform(struct sl_tune_rng *rng, double *u)
 }
 
 int
-sl_tune_uniform_below(struct sl_tune_rng *rng, uint64_t n, uint64_t *out)
+sl_tune_uniform_below(struct sl_rng *rng, uint64_t n, uint64_t *out)
 {
 	/* Lemire's multiply-and-reject: no modulo bias. */
 	uint64_t x, floor = -n % n;
@@ -123,7 +58,7 @@ sl_tune_uniform_below(struct sl_tune_rng *rng, uint64_t n, uint64_t *out)
 }
 
 int
-sl_tune_laplace(struct sl_tune_rng *rng, double scale, double *out)
+sl_tune_laplace(struct sl_rng *rng, double scale, double *out)
 {
 	uint64_t x;
 	double mag;
@@ -242,7 +177,7 @@ sl_tune_ws_free(struct sl_tune_ws *ws)
  * marks a drawn node); all-zero remaining weights (underflow) fall back
  * to a uniform draw among the remaining. */
 static int
-sample_weighted(struct sl_tune_rng *rng, double *w, unsigned int nodes,
+sample_weighted(struct sl_rng *rng, double *w, unsigned int nodes,
 		unsigned int n_c, unsigned int *out)
 {
 	for (unsigned int k = 0; k < n_c; k++) {
@@ -288,7 +223,7 @@ sample_weighted(struct sl_tune_rng *rng, double *w, unsigned int nodes,
 }
 
 int
-sl_tune_sample_ws(struct sl_tune_ws *ws, struct sl_tune_rng *rng,
+sl_tune_sample_ws(struct sl_tune_ws *ws, struct sl_rng *rng,
 		  const double *error, unsigned int n_c, double b)
 {
 	unsigned int nodes = ws->nodes;
@@ -320,7 +255,7 @@ sl_tune_sample_ws(struct sl_tune_ws *ws, struct sl_tune_rng *rng,
 }
 
 int
-sl_tune_sample(struct sl_tune_rng *rng, const double *error, unsigned int nodes,
+sl_tune_sample(struct sl_rng *rng, const double *error, unsigned int nodes,
 	       unsigned int n_c, double b, unsigned int *out)
 {
 	struct sl_tune_ws ws;
@@ -356,8 +291,8 @@ sl_tune_mean(const double *error, const double *weight, const unsigned *idx,
 }
 
 int
-sl_tune_release_ws(struct sl_tune_ws *ws, struct sl_tune_rng *rng,
-		   struct sl_tune_rng *noise_rng, const double *error,
+sl_tune_release_ws(struct sl_tune_ws *ws, struct sl_rng *rng,
+		   struct sl_rng *noise_rng, const double *error,
 		   const double *weight, unsigned int n_c, double b,
 		   double scale, struct sl_tune_eval *out)
 {
@@ -378,7 +313,7 @@ sl_tune_release_ws(struct sl_tune_ws *ws, struct sl_tune_rng *rng,
 }
 
 int
-sl_tune_evaluate(struct sl_tune_rng *rng, struct sl_tune_rng *noise_rng,
+sl_tune_evaluate(struct sl_rng *rng, struct sl_rng *noise_rng,
 		 const double *error, const double *weight, unsigned int nodes,
 		 unsigned int n_c, double b, double scale,
 		 struct sl_tune_eval *out)

@@ -25,7 +25,7 @@ int sl_tune_ws_init(struct sl_tune_ws *ws, unsigned int nodes);
 void sl_tune_ws_free(struct sl_tune_ws *ws);
 
 /* sl_tune_uniform_below - a uniform integer in [0, @n), n >= 1. */
-int sl_tune_uniform_below(struct sl_tune_rng *rng, uint64_t n, uint64_t *out);
+int sl_tune_uniform_below(struct sl_rng *rng, uint64_t n, uint64_t *out);
 
 /* sl_tune_errors_ok - every error in [0, 1] (NaN is not). */
 bool sl_tune_errors_ok(const double *error, unsigned int nodes);
@@ -34,7 +34,7 @@ bool sl_tune_errors_ok(const double *error, unsigned int nodes);
 bool sl_tune_weights_ok(const double *weight, unsigned int nodes);
 
 /* sl_tune_sample_ws - sl_tune_sample into ws->idx, arguments checked. */
-int sl_tune_sample_ws(struct sl_tune_ws *ws, struct sl_tune_rng *rng,
+int sl_tune_sample_ws(struct sl_tune_ws *ws, struct sl_rng *rng,
 		      const double *error, unsigned int n_c, double b);
 
 /* sl_tune_mean - mean of @error over @idx[0..n-1] (@idx NULL: 0..n-1),
@@ -44,8 +44,8 @@ double sl_tune_mean(const double *error, const double *weight,
 
 /* sl_tune_release_ws - one released evaluation (sl_tune_evaluate's body),
  * arguments checked. */
-int sl_tune_release_ws(struct sl_tune_ws *ws, struct sl_tune_rng *rng,
-		       struct sl_tune_rng *noise_rng, const double *error,
+int sl_tune_release_ws(struct sl_tune_ws *ws, struct sl_rng *rng,
+		       struct sl_rng *noise_rng, const double *error,
 		       const double *weight, unsigned int n_c, double b,
 		       double scale, struct sl_tune_eval *out);
 
