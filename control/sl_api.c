@@ -791,9 +791,8 @@ dispatch_body(struct sl_api *api, const Sluice__V1__Request *req,
 			return -1;
 		if (ops->set_policy == NULL)
 			return unsupported(err);
-		if (ops->set_policy(api->ctx, sp->pipeline, sp->stage, sp->pool,
-				    (int)sp->policy, &a->pipelines, arena,
-				    err) != 0)
+		if (ops->set_policy(api->ctx, sp, &a->pipelines, arena, err) !=
+		    0)
 			return 1;
 		a->resp.result_case = SLUICE__V1__RESPONSE__RESULT_PIPELINES;
 		a->resp.pipelines = &a->pipelines;
@@ -1044,6 +1043,12 @@ line_args(struct sl_api_line *l, const Sluice__V1__Request *req)
 		line_quoted(l, "stage", req->set_policy->stage);
 		line_quoted(l, "pool", req->set_policy->pool);
 		line_add(l, " policy=%d", (int)req->set_policy->policy);
+		if (req->set_policy->load_bound != 0)
+			line_add(l, " load_bound=%g",
+				 req->set_policy->load_bound);
+		if (req->set_policy->warm_prefixes != 0)
+			line_add(l, " warm_prefixes=%u",
+				 req->set_policy->warm_prefixes);
 		break;
 	default:
 		break;

@@ -191,8 +191,7 @@ struct sl_api_backend_ops {
 	 * that pipeline afterwards. Unknown names: NOT_FOUND (field
 	 * "pipeline", "stage" or "pool"); both or neither, an operator
 	 * stage: INVALID. */
-	int (*set_policy)(void *ctx, const char *pipeline, const char *stage,
-			  const char *pool, int policy,
+	int (*set_policy)(void *ctx, const Sluice__V1__SetPolicy *sp,
 			  Sluice__V1__PipelineList *out,
 			  struct sl_api_arena *arena, struct sl_api_error *err);
 	/* The cost model: @req is a CostRows, CostFit, CostTrain or

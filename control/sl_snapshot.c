@@ -539,8 +539,9 @@ sl_config_instance_edit(struct sl_config *cfg, char op, const char *pipeline,
 int
 sl_config_policy_edit(struct sl_config *cfg, const char *pipeline,
 		      const char *stage, const char *pool,
-		      enum sl_balance policy, char *err, size_t errlen)
+		      const struct sl_policy_edit *e, char *err, size_t errlen)
 {
+	enum sl_balance policy = e->policy;
 	struct sl_pipeline_cfg *pl;
 	struct sl_stage_cfg *st;
 	struct sl_pool_cfg *po = NULL;
@@ -554,6 +555,26 @@ sl_config_policy_edit(struct sl_config *cfg, const char *pipeline,
 	if ((stage[0] != '\0') == (pool[0] != '\0')) {
 		snprintf(err, errlen,
 			 "stage: name a stage or a pool (one of the two)");
+		return -EINVAL;
+	}
+	/* The file's bounds (sl_config.c, parse_pool). */
+	if (e->load_bound != 0 &&
+	    !(e->load_bound > 1.0 && e->load_bound <= 16.0)) {
+		snprintf(err, errlen,
+			 "load_bound: must be above 1.0 and at most 16.0, "
+			 "got %g",
+			 e->load_bound);
+		return -EINVAL;
+	}
+	if (e->warm_prefixes > SL_POOL_WARM_MAX) {
+		snprintf(err, errlen, "warm_prefixes: must be 1..%d, got %u",
+			 SL_POOL_WARM_MAX, e->warm_prefixes);
+		return -EINVAL;
+	}
+	if (stage[0] != '\0' && (e->load_bound != 0 || e->warm_prefixes != 0)) {
+		snprintf(err, errlen,
+			 "%s: a pool's setting: name the pool (--pool)",
+			 e->load_bound != 0 ? "load_bound" : "warm_prefixes");
 		return -EINVAL;
 	}
 	rc = edit_target(cfg, pipeline, stage, &pl, &st, err, errlen);
@@ -581,6 +602,10 @@ sl_config_policy_edit(struct sl_config *cfg, const char *pipeline,
 	po->policy = policy;
 	for (i = 0; i < po->n_stages; i++)
 		pl->stages[po->stages[i]].balance = policy;
+	if (e->load_bound != 0)
+		po->load_bound = e->load_bound;
+	if (e->warm_prefixes != 0)
+		po->warm_prefixes = (uint8_t)e->warm_prefixes;
 	return 0;
 }
 

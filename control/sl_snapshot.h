@@ -376,17 +376,28 @@ int sl_config_instance_edit(struct sl_config *cfg, char op,
 			    const char *name, const struct sl_endpoint *ep,
 			    char *err, size_t errlen);
 
+/* A change of policy (SetPolicy): the policy, and for a pool its
+ * prompt_aware settings (0: unchanged). */
+struct sl_policy_edit {
+	enum sl_balance policy;
+	double load_bound;      /* (1.0, 16.0], as in the file */
+	uint32_t warm_prefixes; /* 1..SL_POOL_WARM_MAX */
+};
+
 /**
  * sl_config_policy_edit - set the policy of stage @stage or of pool @pool
- * (exactly one of the two non-empty) of pipeline @pipeline in place; a
- * pool's is also every stage's of the pool. New streams follow it, those
- * in flight keep their instance. On failure writes "FIELD: message" to
- * @err: -ENOENT (no such pipeline, stage or pool), -EINVAL (both or
- * neither named, an operator stage, not a policy).
+ * (exactly one of the two non-empty) of pipeline @pipeline in place, and
+ * a pool's load_bound and warm_prefixes where @e gives them; a pool's
+ * policy is also every stage's of the pool. New streams follow it, those
+ * in flight keep their instance. Nothing changes on failure, which writes
+ * "FIELD: message" to @err: -ENOENT (no such pipeline, stage or pool),
+ * -EINVAL (both or neither named, an operator stage, not a policy, a
+ * load_bound or warm_prefixes out of range or given for a stage).
  */
 int sl_config_policy_edit(struct sl_config *cfg, const char *pipeline,
 			  const char *stage, const char *pool,
-			  enum sl_balance policy, char *err, size_t errlen);
+			  const struct sl_policy_edit *e, char *err,
+			  size_t errlen);
 
 /**
  * sl_stage_name_of - "client" for SL_STAGE_CLIENT, else the stage's name.

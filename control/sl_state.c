@@ -85,12 +85,18 @@ sl_state_apply_edit(const struct sl_config *cur,
 			edit->edit_guard->regex, edit->edit_guard->pattern, msg,
 			msglen);
 		break;
-	case SLUICE__V1__REQUEST__BODY_SET_POLICY:
-		rc = sl_config_policy_edit(
-			next, edit->set_policy->pipeline,
-			edit->set_policy->stage, edit->set_policy->pool,
-			(enum sl_balance)edit->set_policy->policy, msg, msglen);
+	case SLUICE__V1__REQUEST__BODY_SET_POLICY: {
+		const Sluice__V1__SetPolicy *sp = edit->set_policy;
+		struct sl_policy_edit pe = {
+			.policy = (enum sl_balance)sp->policy,
+			.load_bound = sp->load_bound,
+			.warm_prefixes = sp->warm_prefixes,
+		};
+
+		rc = sl_config_policy_edit(next, sp->pipeline, sp->stage,
+					   sp->pool, &pe, msg, msglen);
 		break;
+	}
 	default:
 		rc = -EINVAL;
 		snprintf(msg, msglen, "not an edit (request kind %d)",
@@ -165,12 +171,23 @@ edit_name(const Sluice__V1__Request *e, char *buf, size_t len)
 			 e->edit_guard->pattern,
 			 e->edit_guard->regex ? "/" : "\"");
 		break;
-	case SLUICE__V1__REQUEST__BODY_SET_POLICY:
-		snprintf(buf, len, "policy %s/%s%s %s", e->set_policy->pipeline,
-			 e->set_policy->stage, e->set_policy->pool,
-			 sl_balance_name(
-				 (enum sl_balance)e->set_policy->policy));
+	case SLUICE__V1__REQUEST__BODY_SET_POLICY: {
+		int n = snprintf(
+			buf, len, "policy %s/%s%s %s", e->set_policy->pipeline,
+			e->set_policy->stage, e->set_policy->pool,
+			sl_balance_name(
+				(enum sl_balance)e->set_policy->policy));
+
+		if (n > 0 && (size_t)n < len && e->set_policy->load_bound != 0)
+			n += snprintf(buf + n, len - (size_t)n,
+				      " load_bound %g",
+				      e->set_policy->load_bound);
+		if (n > 0 && (size_t)n < len &&
+		    e->set_policy->warm_prefixes != 0)
+			snprintf(buf + n, len - (size_t)n, " warm_prefixes %u",
+				 e->set_policy->warm_prefixes);
 		break;
+	}
 	default:
 		snprintf(buf, len, "request kind %d", (int)e->body_case);
 		break;

@@ -1071,25 +1071,20 @@ ctl_edit_guard(void *ctx, const char *guard, bool remove, bool regex,
 }
 
 static int
-ctl_set_policy(void *ctx, const char *pipeline, const char *stage,
-	       const char *pool, int policy, Sluice__V1__PipelineList *out,
-	       struct sl_api_arena *a, struct sl_api_error *err)
+ctl_set_policy(void *ctx, const Sluice__V1__SetPolicy *sp,
+	       Sluice__V1__PipelineList *out, struct sl_api_arena *a,
+	       struct sl_api_error *err)
 {
 	Sluice__V1__Request req = SLUICE__V1__REQUEST__INIT;
-	Sluice__V1__SetPolicy sp = SLUICE__V1__SET_POLICY__INIT;
 	struct sl_ctl *ctl = ctx;
 	int rc;
 
-	sp.pipeline = (char *)pipeline;
-	sp.stage = (char *)stage;
-	sp.pool = (char *)pool;
-	sp.policy = (Sluice__V1__Balance)policy;
 	req.body_case = SLUICE__V1__REQUEST__BODY_SET_POLICY;
-	req.set_policy = &sp;
+	req.set_policy = (Sluice__V1__SetPolicy *)sp;
 	rc = ctl_change_commit(ctl, &req, err);
 	if (rc != 0)
 		return rc;
-	return ctl_get_pipelines(ctl, pipeline, out, a, err);
+	return ctl_get_pipelines(ctl, sp->pipeline, out, a, err);
 }
 
 /* ------------------------------------------------------------ cost model */

@@ -331,6 +331,8 @@ struct cmd_opts {
 	bool reset;
 	uint64_t iterations;
 	uint64_t interval_ms;
+	double load_bound;      /* 0: not given */
+	uint64_t warm_prefixes; /* 0: not given */
 	const char *positional;
 };
 
@@ -352,6 +354,8 @@ enum {
 	OPT_POOL,
 	OPT_TENANT,
 	OPT_PUBLIC,
+	OPT_LOAD_BOUND,
+	OPT_WARM_PREFIXES,
 };
 
 struct command {
@@ -1259,6 +1263,8 @@ cmd_policy_set(struct ctl *c, const struct cmd_opts *o)
 	sp.stage = (char *)(o->stage ? o->stage : "");
 	sp.pool = (char *)(o->pool ? o->pool : "");
 	sp.policy = (Sluice__V1__Balance)policy;
+	sp.load_bound = o->load_bound;
+	sp.warm_prefixes = (uint32_t)o->warm_prefixes;
 	req.body_case = SLUICE__V1__REQUEST__BODY_SET_POLICY;
 	req.set_policy = &sp;
 	return policy_call(c, &req);
@@ -1842,6 +1848,8 @@ static const struct option policy_set_opts[] = {
 	{"pipeline", required_argument, NULL, OPT_PIPELINE},
 	{"stage", required_argument, NULL, OPT_STAGE},
 	{"pool", required_argument, NULL, OPT_POOL},
+	{"load-bound", required_argument, NULL, OPT_LOAD_BOUND},
+	{"warm-prefixes", required_argument, NULL, OPT_WARM_PREFIXES},
 	HELP_OPT,
 	END_OPT};
 
@@ -1893,9 +1901,12 @@ static const struct command commands[] = {
 	 "aggregating stage routes by key), its pool, prompt_aware's costs.\n",
 	 "h", policy_show_opts, true, cmd_policy_show},
 	{"policy set",
-	 "policy set --pipeline P (--stage S | --pool NAME) POLICY",
-	 "Set the policy of a stage, or of a pool and every stage of it;\n"
-	 "new streams follow it, those in flight keep their instance.\n",
+	 "policy set --pipeline P (--stage S | --pool NAME [--load-bound X]\n"
+	 "           [--warm-prefixes N]) POLICY",
+	 "Set the policy of a stage, or of a pool and every stage of it, and\n"
+	 "a pool's prompt_aware settings (load_bound above 1.0 up to 16,\n"
+	 "warm_prefixes 1..4); new streams follow them, those in flight keep\n"
+	 "their instance.\n",
 	 "h", policy_set_opts, true, cmd_policy_set},
 	{"cost show", "cost show [--tenant T]",
 	 "The scheduler's cost model: fitted, installed, its held-out error\n"
@@ -2018,6 +2029,31 @@ run_command(struct ctl *c, const struct command *cmd, int argc, char **argv)
 					  &o.iterations)) {
 				fail_line(c,
 					  "--iterations: must be 1.., got "
+					  "\"%s\"",
+					  optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		case OPT_LOAD_BOUND: {
+			char *end;
+
+			/* The server checks the range, as for a file. */
+			errno = 0;
+			o.load_bound = strtod(optarg, &end);
+			if (errno != 0 || end == optarg || *end != '\0' ||
+			    !(o.load_bound > 0)) {
+				fail_line(c,
+					  "--load-bound: must be a number "
+					  "above 1.0, got \"%s\"",
+					  optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		}
+		case OPT_WARM_PREFIXES:
+			if (!sl_parse_u64(optarg, 1, 4, &o.warm_prefixes)) {
+				fail_line(c,
+					  "--warm-prefixes: must be 1..4, got "
 					  "\"%s\"",
 					  optarg);
 				return EXIT_USAGE;

@@ -303,9 +303,11 @@ test_pool_edits_restored(void)
 
 	clear_dir();
 	CU_ASSERT_EQUAL_FATAL(restart(&st, pool_yaml, &cfg, &info, err), 0);
-	change(&st, &cfg,
-	       policy_req(&r, &sp, "", "lm",
-			  SLUICE__V1__BALANCE__BALANCE_PROMPT_AWARE));
+	policy_req(&r, &sp, "", "lm",
+		   SLUICE__V1__BALANCE__BALANCE_PROMPT_AWARE);
+	sp.load_bound = 2.5;
+	sp.warm_prefixes = 3;
+	change(&st, &cfg, &r);
 	change(&st, &cfg,
 	       policy_req(&r, &sp, "polish", "",
 			  SLUICE__V1__BALANCE__BALANCE_HASH_REQUEST));
@@ -317,6 +319,8 @@ test_pool_edits_restored(void)
 	CU_ASSERT_EQUAL(info.edits, 3);
 	CU_ASSERT_EQUAL(back->pipelines[0].pools[0].policy,
 			SL_BALANCE_PROMPT_AWARE);
+	CU_ASSERT_EQUAL(back->pipelines[0].pools[0].load_bound, 2.5);
+	CU_ASSERT_EQUAL(back->pipelines[0].pools[0].warm_prefixes, 3);
 	CU_ASSERT_EQUAL(back->pipelines[0].stages[0].balance,
 			SL_BALANCE_PROMPT_AWARE);
 	CU_ASSERT_EQUAL(back->pipelines[0].stages[1].balance,
@@ -353,6 +357,30 @@ test_pool_edits_restored(void)
 			   SLUICE__V1__BALANCE__BALANCE_ROUND_ROBIN),
 		&code, msg, sizeof(msg)));
 	CU_ASSERT_EQUAL(code, SLUICE__V1__ERROR__CODE__CODE_INVALID);
+	/* A pool's settings: in range, and only for a pool; a refusal
+	 * changes nothing. */
+	policy_req(&r, &sp, "", "lm", SLUICE__V1__BALANCE__BALANCE_ROUND_ROBIN);
+	sp.load_bound = 1.0;
+	CU_ASSERT_PTR_NULL(
+		sl_state_apply_edit(back, &r, &code, msg, sizeof(msg)));
+	CU_ASSERT_EQUAL(code, SLUICE__V1__ERROR__CODE__CODE_INVALID);
+	CU_ASSERT_STRING_EQUAL(
+		msg, "load_bound: must be above 1.0 and at most 16.0, got 1");
+	sp.load_bound = 0;
+	sp.warm_prefixes = 5;
+	CU_ASSERT_PTR_NULL(
+		sl_state_apply_edit(back, &r, &code, msg, sizeof(msg)));
+	CU_ASSERT_STRING_EQUAL(msg, "warm_prefixes: must be 1..4, got 5");
+	policy_req(&r, &sp, "polish", "",
+		   SLUICE__V1__BALANCE__BALANCE_ROUND_ROBIN);
+	sp.load_bound = 2;
+	CU_ASSERT_PTR_NULL(
+		sl_state_apply_edit(back, &r, &code, msg, sizeof(msg)));
+	CU_ASSERT_STRING_EQUAL(
+		msg, "load_bound: a pool's setting: name the pool (--pool)");
+	CU_ASSERT_EQUAL(back->pipelines[0].pools[0].policy,
+			SL_BALANCE_PROMPT_AWARE);
+	CU_ASSERT_EQUAL(back->pipelines[0].pools[0].load_bound, 2.5);
 	sl_state_fini(&st2);
 	sl_config_free(back);
 }

@@ -8,9 +8,13 @@
 # requests at a high rate for 8 s and checks every fragment byte by byte,
 # while sluicectl, one step every ~1.3 s, sets:
 #   1. the pool's policy to least_outstanding (its two stages with it),
+#      its load_bound to 2 and warm_prefixes to 2,
 #   2. polish's policy to prompt_aware,
 #   3. the pool's policy to hash_request,
 #   4. the pool's policy back to round_robin.
+# Refused first, nothing changed: an unknown pool, both a stage and a
+# pool, not a policy, a load_bound out of range or for a stage,
+# warm_prefixes out of range.
 # Asserts: each step answers with the policies afterwards and the next
 # generation, `policy show` reads what was set and, at the end, every
 # stream's answer observed by the scheduler; the client lost, doubled,
@@ -69,6 +73,12 @@ it_ctl_refused 2 "sluicectl: policy set: usage: --pipeline P and one of --stage 
 	policy set --pipeline demo --pool lm --stage draft round_robin
 it_ctl_refused 2 "sluicectl: policy set: policy: must be round_robin, least_loaded (or least_outstanding), hash_request or prompt_aware" \
 	policy set --pipeline demo --pool lm fastest
+it_ctl_refused 1 "sluicectl: policy set: load_bound: must be above 1.0 and at most 16.0, got 20" \
+	policy set --pipeline demo --pool lm --load-bound 20 prompt_aware
+it_ctl_refused 1 "sluicectl: policy set: load_bound: a pool's setting: name the pool (--pool)" \
+	policy set --pipeline demo --stage draft --load-bound 2 prompt_aware
+it_ctl_refused 2 "sluicectl: policy set: --warm-prefixes: must be 1..4, got \"9\"" \
+	policy set --pipeline demo --pool lm --warm-prefixes 9 prompt_aware
 [[ $(it_generation) -eq 1 ]] || it_fail "a refused change moved the generation"
 
 gen=$IT_WORK/sluicegen.json
@@ -79,8 +89,10 @@ gen_pid=$!
 
 sleep 1
 kill -0 "$gen_pid" 2>/dev/null || it_fail "sluicegen ended before the first change"
-it_ctl_step holds "demo stage polish: least_loaded, pool lm" \
-	policy set --pipeline demo --pool lm least_outstanding
+it_ctl_step holds "demo pool lm: least_loaded, load_bound 2.00, warm_prefixes 2, 3 instances" \
+	policy set --pipeline demo --pool lm --load-bound 2 --warm-prefixes 2 least_outstanding
+[[ $CTL_OUT == *"demo stage polish: least_loaded, pool lm"* ]] ||
+	it_fail "polish did not take the pool's policy: $CTL_OUT"
 sleep 1.3
 it_ctl_step holds "demo stage polish: prompt_aware, pool lm, cost 30.0 ms, warm saving 10.0 ms" \
 	policy set --pipeline demo --stage polish prompt_aware

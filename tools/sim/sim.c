@@ -1134,17 +1134,21 @@ load_config(struct sim *m)
 		if (pl->stages[s].pool != SL_POOL_NONE) {
 			struct sl_pool_cfg *po = &pl->pools[pl->stages[s].pool];
 
-			if (k->policy < SL_BALANCE_MAX &&
-			    sl_config_policy_edit(m->cfg, pl->name, "",
-						  po->name, k->policy, why,
+			struct sl_policy_edit pe = {
+				.policy = k->policy < SL_BALANCE_MAX
+						  ? k->policy
+						  : po->policy,
+				.load_bound = k->load_bound,
+				.warm_prefixes = k->warm_prefixes,
+			};
+
+			/* As sluicectl policy set --pool does. */
+			if (sl_config_policy_edit(m->cfg, pl->name, "",
+						  po->name, &pe, why,
 						  sizeof(why)) < 0) {
 				snprintf(m->err, m->errlen, "%s", why);
 				return -EINVAL;
 			}
-			if (k->load_bound != 0)
-				po->load_bound = k->load_bound;
-			if (k->warm_prefixes != 0)
-				po->warm_prefixes = (uint8_t)k->warm_prefixes;
 		} else {
 			if (k->load_bound != 0 || k->warm_prefixes != 0) {
 				snprintf(m->err, m->errlen,
@@ -1154,10 +1158,12 @@ load_config(struct sim *m)
 					 role_names[r]);
 				return -EINVAL;
 			}
+			struct sl_policy_edit pe = {.policy = k->policy};
+
 			if (k->policy < SL_BALANCE_MAX &&
 			    sl_config_policy_edit(m->cfg, pl->name,
-						  role_names[r], "", k->policy,
-						  why, sizeof(why)) < 0) {
+						  role_names[r], "", &pe, why,
+						  sizeof(why)) < 0) {
 				snprintf(m->err, m->errlen, "%s", why);
 				return -EINVAL;
 			}
