@@ -22,7 +22,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "sl_gpu_ring.h"
+#include "sl_gpu.h"
+#include "sl_gpu_ring_layout.h"
+
+struct sl_gpu_ctx;
+struct sl_gpu_ring;
 
 /* Who writes and who reads a region decides where a backend puts it. */
 enum sl_gpu_mem {

@@ -16,7 +16,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "sl_gpu_cuda.h"
 #include "sl_gpu_ops.h"
+#include "sl_gpu_ring.h"
 #include "sl_wire.h"
 
 /* The record flags and the consumer's abort reasons are the wire's. */
@@ -100,8 +102,9 @@ sl_gpu_open(enum sl_gpu_backend backend)
 	struct sl_gpu_ctx *ctx;
 	int rc;
 
+	if (backend == SL_GPU_BACKEND_CUDA)
+		return sl_gpu_cuda_open(NULL, 0); /* errno says why not */
 	if (backend != SL_GPU_BACKEND_HOST) {
-		/* The cuda backend plugs in here (sl_gpu_ops.h). */
 		errno = ENOTSUP;
 		return NULL;
 	}

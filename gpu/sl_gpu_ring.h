@@ -24,26 +24,6 @@
 struct sl_gpu_ctx;
 struct sl_gpu_ring;
 
-/* The producer's counters (sl_gpu_ring_pstat), declared once. */
-#define SL_GPU_PRODUCER_STATS(_)                                               \
-	_(FRAGS, "fragments queued")                                           \
-	_(TOKENS, "tokens queued (as the fragments announce them)")            \
-	_(BATCHES, "batches published")                                        \
-	_(RECYCLED, "batches recycled to FREE")                                \
-	_(ERRORS_SEEN, "batches the consumer refused (ERROR)")                 \
-	_(RESTARTS, "consumer started again after an idle timeout")            \
-	_(DROP_RING_FULL, "refused: no FREE batch (backpressure)")             \
-	_(DROP_TOO_BIG, "refused: fragment larger than a batch")               \
-	_(DROP_BAD_STREAM, "refused: stream slot out of range")                \
-	_(DROP_BAD_ARG, "refused: flags or payload inconsistent")
-
-enum sl_gpu_pstat {
-#define SL_GPU_PSTAT_ENUM(name, text) SL_GPU_P_##name,
-	SL_GPU_PRODUCER_STATS(SL_GPU_PSTAT_ENUM)
-#undef SL_GPU_PSTAT_ENUM
-		SL_GPU_P_MAX
-};
-
 /* One fragment as the producer hands it over. */
 struct sl_gpu_frag_in {
 	uint32_t stream; /* slot, < cfg.streams */
@@ -59,8 +39,9 @@ struct sl_gpu_frag_in {
  * sl_gpu_open - set up a backend.
  * @backend: SL_GPU_BACKEND_HOST or SL_GPU_BACKEND_CUDA.
  *
- * Return: a context, or NULL with errno: ENOTSUP for a backend that is
- * not built (cuda today), ENOMEM, or the backend's init error.
+ * Return: a context, or NULL with errno: ENOMEM, the backend's init
+ * error, or for cuda what sl_gpu_cuda_open says (ENOTSUP built without
+ * nvcc, ENODEV no usable driver or device, ...).
  */
 struct sl_gpu_ctx *sl_gpu_open(enum sl_gpu_backend backend);
 

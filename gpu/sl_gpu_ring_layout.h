@@ -115,6 +115,26 @@ enum sl_gpu_drop {
 		SL_GPU_DROP_MAX
 };
 
+/* The producer's counters (sl_gpu_ring_pstat), declared once. */
+#define SL_GPU_PRODUCER_STATS(_)                                               \
+	_(FRAGS, "fragments queued")                                           \
+	_(TOKENS, "tokens queued (as the fragments announce them)")            \
+	_(BATCHES, "batches published")                                        \
+	_(RECYCLED, "batches recycled to FREE")                                \
+	_(ERRORS_SEEN, "batches the consumer refused (ERROR)")                 \
+	_(RESTARTS, "consumer started again after an idle timeout")            \
+	_(DROP_RING_FULL, "refused: no FREE batch (backpressure)")             \
+	_(DROP_TOO_BIG, "refused: fragment larger than a batch")               \
+	_(DROP_BAD_STREAM, "refused: stream slot out of range")                \
+	_(DROP_BAD_ARG, "refused: flags or payload inconsistent")
+
+enum sl_gpu_pstat {
+#define SL_GPU_PSTAT_ENUM(name, text) SL_GPU_P_##name,
+	SL_GPU_PRODUCER_STATS(SL_GPU_PSTAT_ENUM)
+#undef SL_GPU_PSTAT_ENUM
+		SL_GPU_P_MAX
+};
+
 /* The consumer's counters (status.counters[]), declared once. */
 #define SL_GPU_CONSUMER_STATS(_)                                               \
 	_(BATCHES, "batches consumed (DONE)")                                  \

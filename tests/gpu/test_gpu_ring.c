@@ -3,7 +3,7 @@
  * test_gpu_ring - the token ring protocol (gpu/sl_gpu_ring*.h) on a
  * backend: `test_gpu_ring host` (default) or `test_gpu_ring cuda`, which
  * exits 77 (SKIP) where the cuda backend cannot run (no driver, no device,
- * or not built yet).
+ * or built without nvcc), and adds a test of its own (module, memory).
  *
  * Every test asserts exact outcomes: batch states, the bytes, ids and text
  * offsets in each stream's token buffer, and every counter, drops by
@@ -20,6 +20,8 @@
 #include <CUnit/Basic.h>
 
 #include "sl_gpu.h"
+#include "sl_gpu_cuda.h"
+#include "sl_gpu_ops.h" /* the regions, for the cuda test */
 #include "sl_gpu_ring.h"
 #include "sl_wire.h"
 
@@ -639,9 +641,8 @@ test_quit_and_timeout(void)
 	check_stream(r, 1, one, 1, SL_GPU_STREAM_COMPLETE, 0, 1);
 	sl_gpu_ring_destroy(r);
 
-	/* Stop's timeout: a consumer busy for 400 ms on one batch. */
-	if (g_backend != SL_GPU_BACKEND_HOST)
-		return;
+	/* Stop's timeout: a consumer busy for 400 ms on one batch (the
+	 * cuda kernel honours consumer_delay_ns as the host thread does). */
 	c = small_cfg();
 	c.consumer_delay_ns = 400 * MS;
 	r = ring_new(&c);
@@ -883,6 +884,33 @@ test_torture(void)
 	free(text);
 }
 
+/*
+ * cuda only: the embedded module loaded (the context exists), the token
+ * buffers are device memory (no CPU address) and the ring host-mapped,
+ * and a kernel launched on an empty ring leaves on quit within a second.
+ */
+static void
+test_cuda_module(void)
+{
+	struct sl_gpu_ring_cfg c = small_cfg();
+	struct sl_gpu_ring *r = ring_new(&c);
+	char name[128] = "";
+
+	CU_ASSERT_EQUAL(sl_gpu_cuda_built(), 1);
+	CU_ASSERT_EQUAL(sl_gpu_cuda_device_name(g_ctx, name, sizeof(name)), 0);
+	CU_ASSERT_NOT_EQUAL(name[0], '\0');
+	CU_ASSERT_PTR_NULL(r->tokens.host);
+	CU_ASSERT(r->tokens.dev != 0);
+	CU_ASSERT(r->ring.host != NULL && r->ring.dev != 0);
+	CU_ASSERT(r->status.host != NULL && r->status.dev != 0);
+	CU_ASSERT_EQUAL(sl_gpu_ring_start(r), 0);
+	CU_ASSERT_EQUAL(sl_gpu_ring_consumer_state(r), SL_GPU_CONSUMER_RUNNING);
+	CU_ASSERT_EQUAL(sl_gpu_ring_stop(r, 1000 * MS), 0);
+	CU_ASSERT_EQUAL(sl_gpu_ring_consumer_state(r), SL_GPU_CONSUMER_STOPPED);
+	CU_ASSERT_EQUAL(sl_gpu_ring_cstat(r, SL_GPU_C_BATCHES), 0);
+	sl_gpu_ring_destroy(r);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -901,12 +929,23 @@ main(int argc, char **argv)
 		fprintf(stderr, "usage: test_gpu_ring [host|cuda]\n");
 		return 2;
 	}
-	g_ctx = sl_gpu_open(g_backend);
-	if (g_ctx == NULL) {
-		if (g_backend == SL_GPU_BACKEND_CUDA && errno == ENOTSUP) {
-			printf("SKIP: the cuda backend is not built yet\n");
+	if (g_backend == SL_GPU_BACKEND_CUDA) {
+		char why[256];
+
+		g_ctx = sl_gpu_cuda_open(why, sizeof(why));
+		if (g_ctx == NULL && (errno == ENOTSUP || errno == ENODEV)) {
+			printf("SKIP: %s\n", why);
 			return SKIP;
 		}
+		if (g_ctx == NULL) {
+			fprintf(stderr, "cuda backend: %s\n", why);
+			return 1;
+		}
+		printf("cuda backend: %s\n", why);
+	} else {
+		g_ctx = sl_gpu_open(g_backend);
+	}
+	if (g_ctx == NULL) {
 		perror("sl_gpu_open");
 		return 1;
 	}
@@ -923,6 +962,8 @@ main(int argc, char **argv)
 	CU_add_test(s, "sequence", test_sequence);
 	CU_add_test(s, "quit and timeout", test_quit_and_timeout);
 	CU_add_test(s, "torture", test_torture);
+	if (g_backend == SL_GPU_BACKEND_CUDA)
+		CU_add_test(s, "cuda module and memory", test_cuda_module);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
 	failures = CU_get_number_of_failures();
