@@ -130,23 +130,6 @@ sl_gpu_cuda_built(void)
 #endif
 }
 
-static uint64_t
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static void
-nap_ns(long ns)
-{
-	struct timespec ts = {.tv_sec = 0, .tv_nsec = ns};
-
-	nanosleep(&ts, NULL);
-}
-
 static struct cuda_ctx *
 cuda_of(const struct sl_gpu_ctx *ctx)
 {
@@ -434,7 +417,7 @@ cuda_stop(struct sl_gpu_ring *r, uint64_t timeout_ns)
 {
 	struct cuda_ctx *c = r->ctx->priv;
 	struct cuda_consumer *cc = r->consumer;
-	uint64_t deadline = now_ns() + timeout_ns;
+	uint64_t deadline = sl_gpu_now_ns() + timeout_ns;
 
 	if (cc == NULL || !cc->launched)
 		return 0;
@@ -453,9 +436,9 @@ cuda_stop(struct sl_gpu_ring *r, uint64_t timeout_ns)
 			atomic_store(&r->st->consumer, SL_GPU_CONSUMER_STOPPED);
 			return -EIO;
 		}
-		if (now_ns() >= deadline)
+		if (sl_gpu_now_ns() >= deadline)
 			return -ETIMEDOUT;
-		nap_ns(20000);
+		sl_gpu_nap_ns(20000);
 	}
 }
 

@@ -28,25 +28,6 @@ struct host_consumer {
 	atomic_int exited; /* the thread is past its last access to the ring */
 };
 
-static uint64_t
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static void
-nap_ns(uint64_t ns)
-{
-	struct timespec ts = {.tv_sec = (time_t)(ns / 1000000000ull),
-			      .tv_nsec = (long)(ns % 1000000000ull)};
-
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
-}
-
 static int
 host_init(struct sl_gpu_ctx *ctx)
 {
@@ -124,7 +105,7 @@ consumer_main(void *arg)
 		}
 		if (sl_gpu_load_acquire(&v->batches[idx].state) !=
 		    SL_GPU_BATCH_READY) {
-			uint64_t now = now_ns();
+			uint64_t now = sl_gpu_now_ns();
 
 			if (idle_since == 0) {
 				idle_since = now;
@@ -137,13 +118,13 @@ consumer_main(void *arg)
 			if (++polls < HOST_IDLE_YIELDS)
 				sched_yield();
 			else
-				nap_ns(HOST_IDLE_NAP_NS);
+				sl_gpu_nap_ns(HOST_IDLE_NAP_NS);
 			continue;
 		}
 		idle_since = 0;
 		polls = 0;
 		if (v->cfg.consumer_delay_ns != 0)
-			nap_ns(v->cfg.consumer_delay_ns);
+			sl_gpu_nap_ns(v->cfg.consumer_delay_ns);
 		memset(&t, 0, sizeof(t));
 		done = sl_gpu_batch_consume(v, idx, next, &t);
 		/* Counters before the state: who sees DONE sees them. */
@@ -161,14 +142,14 @@ static int
 host_stop(struct sl_gpu_ring *r, uint64_t timeout_ns)
 {
 	struct host_consumer *hc = r->consumer;
-	uint64_t deadline = now_ns() + timeout_ns;
+	uint64_t deadline = sl_gpu_now_ns() + timeout_ns;
 
 	if (hc == NULL)
 		return 0;
 	while (!atomic_load_explicit(&hc->exited, memory_order_acquire)) {
-		if (now_ns() >= deadline)
+		if (sl_gpu_now_ns() >= deadline)
 			return -ETIMEDOUT;
-		nap_ns(20000);
+		sl_gpu_nap_ns(20000);
 	}
 	pthread_join(hc->thread, NULL);
 	free(hc);

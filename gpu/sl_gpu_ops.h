@@ -19,8 +19,10 @@
 #ifndef SL_GPU_OPS_H
 #define SL_GPU_OPS_H
 
+#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "sl_gpu.h"
 #include "sl_gpu_ring_layout.h"
@@ -100,5 +102,26 @@ struct sl_gpu_ring {
  * served by this consumer. Return 1 to leave, 0 to keep consuming.
  */
 int sl_gpu_consumer_idle(struct sl_gpu_ring *r, uint64_t next);
+
+/* The monotonic clock in nanoseconds, and a nap of @ns: the producer's
+ * and the backends' waits (drain, stop, the host consumer's idling). */
+static inline uint64_t
+sl_gpu_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static inline void
+sl_gpu_nap_ns(uint64_t ns)
+{
+	struct timespec ts = {.tv_sec = (time_t)(ns / 1000000000ull),
+			      .tv_nsec = (long)(ns % 1000000000ull)};
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
 
 #endif /* SL_GPU_OPS_H */

@@ -79,23 +79,6 @@ pcount(struct sl_gpu_ring *r, enum sl_gpu_pstat s, uint64_t n)
 		memory_order_relaxed);
 }
 
-static uint64_t
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static void
-nap(long ns)
-{
-	struct timespec ts = {.tv_sec = 0, .tv_nsec = ns};
-
-	nanosleep(&ts, NULL);
-}
-
 struct sl_gpu_ctx *
 sl_gpu_open(enum sl_gpu_backend backend)
 {
@@ -423,7 +406,7 @@ sl_gpu_tx(struct sl_gpu_ring *r, const struct sl_gpu_frag_in *f)
 int
 sl_gpu_ring_drain(struct sl_gpu_ring *r, uint64_t timeout_ns)
 {
-	uint64_t deadline = now_ns() + timeout_ns;
+	uint64_t deadline = sl_gpu_now_ns() + timeout_ns;
 	int rc = sl_gpu_tx_flush(r);
 
 	if (rc < 0)
@@ -432,9 +415,9 @@ sl_gpu_ring_drain(struct sl_gpu_ring *r, uint64_t timeout_ns)
 		sl_gpu_tx_reclaim(r);
 		if (r->tail == r->head)
 			return 0;
-		if (now_ns() >= deadline)
+		if (sl_gpu_now_ns() >= deadline)
 			return -ETIMEDOUT;
-		nap(20000);
+		sl_gpu_nap_ns(20000);
 	}
 }
 
