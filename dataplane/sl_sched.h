@@ -64,10 +64,11 @@ struct sl_sched_event {
  * control plane keeps it by request (SL_SCHED_REQS, SL_SCHED_REQ_MAX_S),
  * predicts from it, with the installed (private) model only, the answer
  * each stage of the request will give (outstanding predicted work, for
- * the routing plans), and gives the cost
- * model a row of the tenant's own traffic when each answer ends: the
- * prompt's features at the stage, and the answer's fragments as its
- * output tokens (an engine sends a token a fragment).
+ * the routing plans), and gives the cost model a row of the tenant's own
+ * traffic when each answer ends: the prompt's features at the stage, and
+ * the answer's fragments as its output tokens (an engine sends a token a
+ * fragment). Bounded: SL_SCHED_SCANS scans a worker, SL_SCHED_REQS
+ * prompts kept, the model's own cap and budget per tenant.
  */
 struct sl_sched_prompt {
 	uint64_t request; /* sluiced's id of the request, wire order */
