@@ -306,6 +306,9 @@ cli_connect(const struct srv *s, int rcvbuf)
 	if (rcvbuf > 0)
 		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
 	if (connect(fd, (const struct sockaddr *)&s->addr, s->addrlen) < 0) {
+		/* Seen once (limits per listener, uring, a fresh clone's
+		 * run): say why, should it come back. */
+		fprintf(stderr, "cli_connect: connect: %s\n", strerror(errno));
 		close(fd);
 		return -1;
 	}
