@@ -249,10 +249,6 @@ time_bucket(uint64_t us)
 	return b;
 }
 
-/* Where each uid is in the snapshot in use: pipeline, stage, member
- * index (-1: nowhere). */
-typedef int16_t sched_where_t[3];
-
 /*
  * The work (us) a stream of stage @k of pipeline index @p is predicted to
  * be: the stage's cost (observed, else the file's), scaled by how much
@@ -269,17 +265,13 @@ sched_predict(struct sl_sched *s, const struct sl_config *cfg, int p, int k,
 	const struct sl_sched_stage *ob = &s->stage[p][k];
 	double cost = ob->published_us != 0 ? ob->published_us : st->cost_us;
 	double x[SL_COST_DIM], y, ratio;
-	struct sl_cost_stats cs;
 
-	if (r == NULL || !r->have_prompt || s->cost == NULL ||
-	    ob->answers < SL_SCHED_MIN_ANSWERS)
-		return (uint64_t)cost;
 	/* The public mean alone says nothing of this request. The
 	 * installed model only: routing weighs every tenant's streams
 	 * against each other, and a tenant's personal model (no noise) must
 	 * never arbitrate between tenants (sl_cost.h). */
-	sl_cost_stats(s->cost, &cs);
-	if (!cs.installed)
+	if (r == NULL || !r->have_prompt || s->cost == NULL ||
+	    !s->cost_installed || ob->answers < SL_SCHED_MIN_ANSWERS)
 		return (uint64_t)cost;
 	sl_cost_scan_features(&r->scan, st->id, x);
 	if (sl_cost_predict(s->cost, SL_COST_SHARED, x, &y) != 0)
@@ -301,9 +293,10 @@ pair_predict(struct sl_sched *s, struct sl_sched_pair *p, uint64_t us)
 
 static void
 sched_event(struct sl_sched *s, const struct sl_sched_event *ev,
-	    const sched_where_t *where, const struct sl_config *cfg)
+	    const struct sl_config *cfg)
 {
-	const int16_t *at = where[ev->uid < SL_MAX_INSTANCE_UIDS ? ev->uid : 0];
+	const int16_t *at =
+		s->where[ev->uid < SL_MAX_INSTANCE_UIDS ? ev->uid : 0];
 	struct sl_sched_pair *p;
 	struct sl_sched_req *r;
 
@@ -400,8 +393,7 @@ sched_event(struct sl_sched *s, const struct sl_sched_event *ev,
  * predicted again. */
 static void
 sched_prompt(struct sl_sched *s, const struct sl_sched_prompt *pr,
-	     const sched_where_t *where, const struct sl_config *cfg,
-	     uint64_t now)
+	     const struct sl_config *cfg, uint64_t now)
 {
 	struct sl_sched_req *r = req_slot(s, pr->request, true, now);
 
@@ -415,7 +407,7 @@ sched_prompt(struct sl_sched *s, const struct sl_sched_prompt *pr,
 	r->have_prompt = true;
 	for (uint8_t i = 0; i < r->n_early; i++) {
 		uint16_t uid = r->early_uid[i];
-		const int16_t *at = where[uid];
+		const int16_t *at = s->where[uid];
 		struct sl_sched_pair *p;
 
 		if (uid >= SL_MAX_INSTANCE_UIDS || at[0] < 0)
@@ -468,31 +460,35 @@ unsigned int
 sl_sched_poll(struct sl_sched *s, struct sl_workers *ws,
 	      const struct sl_config *cfg)
 {
-	static sched_where_t where[SL_MAX_INSTANCE_UIDS];
 	struct sl_sched_event ev[256];
 	unsigned int total = 0;
 
 	if (s->pairs == NULL)
 		return 0;
-	/* Which pipeline and stage each uid is, in the snapshot in use. */
-	for (unsigned int u = 0; u < SL_MAX_INSTANCE_UIDS; u++)
-		where[u][0] = where[u][1] = where[u][2] = -1;
-	/* Warm state is by stage and member index: a new snapshot starts
-	 * it again. */
+	/* A new snapshot: where each uid is in it; warm state (by stage and
+	 * member index) starts again. */
 	if (s->warm_cfg != cfg || s->warm_generation != cfg->generation) {
 		memset(s->warm, 0, sizeof(s->warm));
+		memset(s->where, 0xff, sizeof(s->where)); /* -1: nowhere */
+		for (uint16_t k = 0; k < cfg->n_instances_all; k++) {
+			const struct sl_instance_at *at =
+				&cfg->instances_all[k];
+			uint16_t uid = sl_config_instance_at(cfg, at)->uid;
+
+			if (uid < SL_MAX_INSTANCE_UIDS) {
+				s->where[uid][0] = at->pipeline;
+				s->where[uid][1] = at->stage;
+				s->where[uid][2] = at->index;
+			}
+		}
 		s->warm_cfg = cfg;
 		s->warm_generation = cfg->generation;
 	}
-	for (uint16_t k = 0; k < cfg->n_instances_all; k++) {
-		const struct sl_instance_at *at = &cfg->instances_all[k];
-		uint16_t uid = sl_config_instance_at(cfg, at)->uid;
+	if (s->cost != NULL) {
+		struct sl_cost_stats cs;
 
-		if (uid < SL_MAX_INSTANCE_UIDS) {
-			where[uid][0] = at->pipeline;
-			where[uid][1] = at->stage;
-			where[uid][2] = at->index;
-		}
+		sl_cost_stats(s->cost, &cs);
+		s->cost_installed = cs.installed;
 	}
 	/* Prompts first: a request's prompt is reported before its
 	 * answers end (at its END, its first stream's routing at the
@@ -503,8 +499,7 @@ sl_sched_poll(struct sl_sched *s, struct sl_workers *ws,
 
 		while (r != NULL && total < SL_SCHED_POLL_MAX &&
 		       rte_ring_dequeue_elem(r, &pr, sizeof(pr)) == 0) {
-			sched_prompt(s, &pr, (const sched_where_t *)where, cfg,
-				     rte_rdtsc());
+			sched_prompt(s, &pr, cfg, rte_rdtsc());
 			total++;
 		}
 	}
@@ -519,8 +514,7 @@ sl_sched_poll(struct sl_sched *s, struct sl_workers *ws,
 							RTE_DIM(ev), NULL)) !=
 			       0) {
 			for (unsigned int i = 0; i < n; i++)
-				sched_event(s, &ev[i],
-					    (const sched_where_t *)where, cfg);
+				sched_event(s, &ev[i], cfg);
 			total += n;
 		}
 	}

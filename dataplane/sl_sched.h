@@ -184,6 +184,11 @@ struct sl_sched {
 	struct sl_stage_state warm[SL_MAX_PIPELINES][SL_MAX_STAGES];
 	const struct sl_config *warm_cfg;
 	uint64_t warm_generation;
+	/* ... and, for that snapshot, where each uid is: pipeline, stage,
+	 * member index (-1: nowhere). */
+	int16_t where[SL_MAX_INSTANCE_UIDS][3];
+	bool cost_installed; /* the cost model has an installed model (each
+			      * poll) */
 	struct sl_instance_state *view; /* the planner's, by uid */
 	/* Two buffers: the one the workers read, and the next, made only
 	 * once every worker passed a quiescent state after it was
