@@ -201,9 +201,9 @@ parse_instance(struct sl_cfg_ctx *c, const yaml_node_t *node, const char *path,
 	       const char *owner, unsigned int idx,
 	       struct sl_instance_cfg *inst)
 {
-	static const char *const keys[] = {"name", "address", NULL};
+	static const char *const keys[] = {"name", "address", "gpu", NULL};
 	char sub[SL_CFG_PATH_MAX], idxs[12];
-	yaml_node_t *v[2];
+	yaml_node_t *v[3];
 	size_t ilen, slen;
 
 	ilen = (size_t)snprintf(idxs, sizeof(idxs), "/%u", idx);
@@ -220,13 +220,18 @@ parse_instance(struct sl_cfg_ctx *c, const yaml_node_t *node, const char *path,
 	if (node->type != YAML_MAPPING_NODE)
 		return cfg_fail(c, node, path,
 				"must be \"IP:PORT\" or a mapping {name, "
-				"address}, got %s",
+				"address, gpu}, got %s",
 				cfg_node_kind(node));
 	if (cfg_map_collect(c, node, path, keys, v))
 		return -EINVAL;
 	if (v[0] != NULL) {
 		cfg_path_key(sub, path, "name");
 		if (cfg_get_name(c, v[0], sub, "/", inst->name))
+			return -EINVAL;
+	}
+	if (v[2] != NULL) {
+		cfg_path_key(sub, path, "gpu");
+		if (cfg_get_bool(c, v[2], sub, &inst->gpu))
 			return -EINVAL;
 	}
 	if (v[1] == NULL)

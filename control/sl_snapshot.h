@@ -183,6 +183,10 @@ struct sl_instance_cfg {
 	 * survive reconfiguration (sl_config_assign_uids). */
 	uint16_t uid;
 	bool draining; /* takes no new streams; those in flight finish */
+	/* A local GPU engine (`gpu: true`): its input streams go into
+	 * sluiced's token rings (the gpu_tx node), not onto the network;
+	 * its answers, PROBEs and PAUSE come over the network as usual. */
+	bool gpu;
 };
 
 /* Where an instance sits: indexes into pipelines, stages, instances. */

@@ -52,6 +52,9 @@
 	_(GUARD_STATE_FULL, "no guard state for a new stream")                 \
 	_(TX_FULL, "transmit queue full")                                      \
 	_(STEER_FULL, "the owning worker's inbox was full")                    \
+	_(GPU_NO_SLOT, "no free stream slot in the GPU token ring")            \
+	_(GPU_RING_FULL, "the GPU token ring had no free batch")               \
+	_(GPU_STREAM_LOST, "fragment of a stream the GPU ring ended")          \
 	_(UNSOLICITED, "control fragment for no stream sluiced sent")
 
 enum sl_drop {

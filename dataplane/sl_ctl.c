@@ -89,6 +89,7 @@ instances_msg(struct sl_api_arena *a, const struct sl_instance_cfg *in,
 		im->address = sl_api_strdup(
 			a, sl_ipv4_format(in[i].ep.ip, ip, sizeof(ip)));
 		im->port = in[i].ep.port;
+		im->gpu = in[i].gpu;
 		v[i] = im;
 	}
 	return v;
@@ -223,14 +224,45 @@ pipelines_msg(struct sl_api_arena *a, const struct sl_config *cfg,
 
 /* ------------------------------------------------------------- publishing */
 
+bool
+sl_ctl_gpu_refused(const struct sl_config *cfg, bool have_gpu, char *msg,
+		   size_t len)
+{
+	if (have_gpu)
+		return false;
+	for (uint16_t k = 0; k < cfg->n_instances_all; k++) {
+		const struct sl_instance_at *at = &cfg->instances_all[k];
+		const struct sl_instance_cfg *in =
+			sl_config_instance_at(cfg, at);
+		const struct sl_pipeline_cfg *pl =
+			&cfg->pipelines[at->pipeline];
+
+		if (!in->gpu)
+			continue;
+		snprintf(msg, len,
+			 "pipelines.%s.stages.%s.instances.%s.gpu: a local GPU "
+			 "instance, but sluiced runs with --gpu=off (start it "
+			 "with --gpu=host, cuda or auto)",
+			 pl->name, pl->stages[at->stage].name, in->name);
+		return true;
+	}
+	return false;
+}
+
 /* Make @next the snapshot in use; @next is consumed either way. */
 static int
 ctl_publish(struct sl_ctl *ctl, struct sl_config *next,
 	    struct sl_api_error *err)
 {
 	const struct sl_config *old = NULL;
+	char why[512];
 	int rc;
 
+	if (sl_ctl_gpu_refused(next, ctl->gpu, why, sizeof(why))) {
+		sl_api_error_set(err, CODE(INVALID), "", "%s", why);
+		sl_config_free(next);
+		return -EINVAL;
+	}
 	next->generation = ctl->generation + 1;
 	sl_config_share_patterns(next, (struct sl_config *)ctl->cfg);
 	rc = sl_workers_publish(ctl->ws, next, &old);

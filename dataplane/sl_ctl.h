@@ -52,7 +52,18 @@ struct sl_ctl {
 	 * cost request); NULL until then. */
 	struct sl_cost_model *cost;
 	bool budgets_unsaved; /* a training's budgets failed to save */
+	/* The workers have token rings (--gpu other than off): instances
+	 * declared `gpu: true` can be served. */
+	bool gpu;
 };
+
+/**
+ * sl_ctl_gpu_refused - whether @cfg declares a local GPU instance that a
+ * sluiced without token rings (@have_gpu false) cannot serve; then @msg
+ * names the first one (pipeline, stage, instance) and says what to do.
+ */
+bool sl_ctl_gpu_refused(const struct sl_config *cfg, bool have_gpu, char *msg,
+			size_t len);
 
 extern const struct sl_api_backend_ops sl_ctl_ops;
 

@@ -79,6 +79,8 @@ struct sl_pkt_meta {
 	uint8_t edge;     /* fanout: the edge it leaves on (pipeline index) */
 	uint8_t slot;     /* fanout: that edge's slot in the edge block */
 	uint8_t pin_kind; /* fanout: enum sl_pin_kind */
+	uint8_t gpu;      /* route: for a local GPU instance, its ring slot
+			   * in .pin (the gpu_tx node's) */
 };
 
 /*
@@ -94,6 +96,9 @@ struct sl_route_pin {
 	uint8_t oneshot;   /* a single tokenless fragment: not a stream */
 	uint16_t hop_port;
 	uint32_t hop_ip;
+	/* To a local GPU instance: the stream's slot in the worker's token
+	 * ring (sl_gtx.h); SL_GTX_SLOT_NONE (UINT32_MAX) otherwise. */
+	uint32_t gpu_slot;
 	uint64_t client_req; /* to the client: its own request id (wire) */
 	uint32_t hop_neigh_gen;
 	struct rte_ether_addr hop_mac;
@@ -113,6 +118,7 @@ sl_route_pin_reset(struct sl_route_pin *pin)
 	pin->instance = SL_INSTANCE_NONE;
 	pin->rtx = UINT32_MAX;
 	pin->keypin = UINT32_MAX;
+	pin->gpu_slot = UINT32_MAX;
 }
 
 _Static_assert(sizeof(struct sl_pkt_meta) <= 36,
@@ -196,6 +202,7 @@ struct sl_instance_state {
 	uint32_t pipeline_id;
 	uint64_t last_tsc; /* last fragment sent to it */
 	bool reachable;    /* its MAC is known: it can take streams */
+	bool gpu;          /* a local GPU instance: streams into the ring */
 	/* Liveness (sl_live.c): heard from within liveness.dead_ms, and
 	 * whether its last PROBE answer asked for no new streams. */
 	bool alive;
@@ -316,6 +323,7 @@ struct sl_quota {
 	_(ORDER, "order", sl_stage_order, BURST)                               \
 	_(FANOUT, "fanout", sl_stage_fanout, BURST)                            \
 	_(ROUTE, "route", sl_stage_route, OUT)                                 \
+	_(GPU_TX, "gpu_tx", sl_stage_gpu_tx, OUT)                              \
 	_(TX, "tx", sl_stage_tx, OUT)
 
 enum sl_stage_id {
@@ -339,6 +347,7 @@ struct sl_stats;
 struct sl_op_state;
 struct sl_keypins;
 struct sl_rtx;
+struct sl_gtx;
 
 struct sl_dp {
 	const struct sl_config *cfg;
@@ -367,6 +376,9 @@ struct sl_dp {
 	uint8_t frame_tpl[SL_WIRE_FRAME_HDR_OFF];
 	/* Per-stream events for the scheduler in the control plane
 	 * (sl_sched.h); NULL: none reported. */
+	/* The worker's token ring into GPU memory (sl_gtx.h); NULL:
+	 * sluiced runs --gpu=off. */
+	struct sl_gtx *gtx;
 	struct rte_ring *sched_ring;
 	/* Client prompts for the cost model (sl_sched.h): the scans of
 	 * client streams in flight, and their ring to the control plane;

@@ -24,6 +24,7 @@
 #include <rte_byteorder.h>
 
 #include "sl_dp.h"
+#include "sl_gtx.h"
 #include "sl_live.h"
 #include "sl_route.h"
 #include "sl_rtx.h"
@@ -88,7 +89,9 @@ live_resend_elsewhere(struct sl_dp *dp, uint8_t p, struct sl_route_pin *pin,
 	struct sl_flow_key k;
 	uint16_t i;
 
-	if (!st->idempotent || pin->keypin != UINT32_MAX)
+	/* A GPU stream has no copies to send again. */
+	if (!st->idempotent || pin->keypin != UINT32_MAX ||
+	    pin->gpu_slot != SL_GTX_SLOT_NONE)
 		return false;
 	/* Nothing answered yet: no output stream from it in the table. */
 	memset(&k, 0, sizeof(k));
@@ -103,7 +106,7 @@ live_resend_elsewhere(struct sl_dp *dp, uint8_t p, struct sl_route_pin *pin,
 		return false;
 	i = sl_route_pick(pl, (uint8_t)(pin->stage - 1), dp->stages[p],
 			  dp->inst, ls->ancestry, ls->depth, dp->now);
-	if (i == SL_INSTANCE_NONE)
+	if (i == SL_INSTANCE_NONE || st->instances[i].gpu)
 		return false;
 	return sl_rtx_move(dp, pin, st->instances[i].uid,
 			   st->instances[i].ep.ip, st->instances[i].ep.port);

@@ -18,6 +18,7 @@ uint16_t sl_stage_admit(struct sl_dp *dp, struct rte_mbuf **pkts, uint16_t n);
 uint16_t sl_stage_order(struct sl_dp *dp, struct rte_mbuf **pkts, uint16_t n);
 uint16_t sl_stage_fanout(struct sl_dp *dp, struct rte_mbuf **pkts, uint16_t n);
 uint16_t sl_stage_route(struct sl_dp *dp, struct rte_mbuf **pkts, uint16_t n);
+uint16_t sl_stage_gpu_tx(struct sl_dp *dp, struct rte_mbuf **pkts, uint16_t n);
 uint16_t sl_stage_tx(struct sl_dp *dp, struct rte_mbuf **pkts, uint16_t n);
 
 /**

@@ -12,6 +12,7 @@
 #include "sl_arp.h"
 #include "sl_dp.h"
 #include "sl_guard_edge.h"
+#include "sl_gtx.h"
 #include "sl_live.h"
 #include "sl_node.h"
 #include "sl_op.h"
@@ -169,6 +170,7 @@ sl_dp_housekeeping(struct sl_dp *dp)
 	sl_stream_expire_idle(dp);
 	sl_op_housekeeping(dp);
 	sl_route_housekeeping(dp);
+	sl_gtx_housekeeping(dp);
 	if (dp->n_guard_retired != 0)
 		sl_guard_edge_reap(dp, false);
 	sl_dp_drain(dp);

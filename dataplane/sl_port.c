@@ -7,15 +7,19 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <rte_bus.h>
+#include <rte_dev.h>
 #include <rte_eal.h>
 #include <rte_errno.h>
 #include <rte_ethdev.h>
 #include <rte_mbuf.h>
 #include <rte_mbuf_pool_ops.h>
+#include <rte_memory.h>
 #include <rte_memzone.h>
 
 #include "sl_port.h"
@@ -167,6 +171,286 @@ fail:
 	rte_mempool_free(mp);
 	rte_errno = -rc;
 	return NULL;
+}
+
+/* rte_is_power_of_2 takes 32 bits. */
+static bool
+pow2(size_t n)
+{
+	return n != 0 && (n & (n - 1)) == 0;
+}
+
+size_t
+sl_extmem_len(unsigned int n_mbufs, size_t page_sz)
+{
+	size_t per_page, pages, len;
+
+	if (n_mbufs == 0 || !pow2(page_sz) || page_sz < SL_EXTMEM_ELT_SIZE)
+		return 0;
+	per_page = page_sz / SL_EXTMEM_ELT_SIZE;
+	pages = n_mbufs / per_page + (n_mbufs % per_page != 0);
+	if (__builtin_mul_overflow(pages, page_sz, &len))
+		return 0;
+	return len;
+}
+
+int
+sl_extmem_host_alloc(struct sl_extmem_region *mem, size_t len, size_t page_sz)
+{
+	long sys = sysconf(_SC_PAGESIZE);
+	void *va;
+
+	memset(mem, 0, sizeof(*mem));
+	if (page_sz == 0)
+		page_sz = sys > 0 ? (size_t)sys : 4096;
+	if (len == 0 || !pow2(page_sz) || len % page_sz != 0)
+		return -EINVAL;
+	/* aligned_alloc wants a multiple of the alignment: len is one. */
+	va = aligned_alloc(page_sz, len);
+	if (va == NULL)
+		return -ENOMEM;
+	memset(va, 0, len);
+	*mem = (struct sl_extmem_region){
+		.va = va,
+		.iova = RTE_BAD_IOVA,
+		.len = len,
+		.page_sz = page_sz,
+	};
+	return 0;
+}
+
+void
+sl_extmem_host_free(struct sl_extmem_region *mem)
+{
+	free(mem->va);
+	memset(mem, 0, sizeof(*mem));
+}
+
+/* What sl_pool_free_extmem undoes, kept in a memzone named after the pool
+ * (SL_EXTMEM_ZONE + the pool's name): rte_pktmbuf_pool_create_extbuf's
+ * pool has no room of its own for it. */
+#define SL_EXTMEM_ZONE "SLX"
+struct extmem_record {
+	struct rte_mempool *pool;
+	struct sl_extmem_region mem;
+	struct rte_device *dev; /* the area is DMA-mapped to it; NULL: none */
+	rte_iova_t dma_iova;
+};
+
+static int
+extmem_zone_name(char *zone, size_t cap, const char *pool_name)
+{
+	int n = snprintf(zone, cap, SL_EXTMEM_ZONE "%s", pool_name);
+
+	return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
+}
+
+/* rte_dev_dma_map and _unmap: 0 done, 1 nothing to map (a bus or driver
+ * without DMA mapping, a vdev without a driver), else a negative errno. */
+static int
+extmem_dma(struct rte_device *dev, bool map, void *va, rte_iova_t iova,
+	   size_t len)
+{
+	int rc, err;
+
+	rte_errno = 0;
+	rc = map ? rte_dev_dma_map(dev, va, iova, len)
+		 : rte_dev_dma_unmap(dev, va, iova, len);
+	if (rc == 0)
+		return 0;
+	if (rc > 0) /* the vdev bus: no driver attached */
+		return 1;
+	/* The bus says -1 with rte_errno; a driver may return -errno. */
+	err = rc < -1 ? -rc : rte_errno;
+	if (err == ENOTSUP)
+		return 1;
+	return err > 0 ? -err : -EIO;
+}
+
+struct extmem_span {
+	uintptr_t lo, hi; /* [lo, hi) */
+};
+
+static int
+extmem_overlap(const struct rte_memseg_list *msl, void *arg)
+{
+	const struct extmem_span *a = arg;
+	uintptr_t lo = (uintptr_t)msl->base_va;
+
+	return msl->base_va != NULL && msl->len != 0 && lo < a->hi &&
+	       a->lo < lo + msl->len;
+}
+
+struct rte_mempool *
+sl_pool_create_extmem(const char *name, unsigned int n_mbufs, int socket,
+		      uint16_t port_id, const struct sl_extmem_region *mem)
+{
+	char zone[RTE_MEMZONE_NAMESIZE];
+	struct rte_pktmbuf_extmem *segs = NULL;
+	const struct rte_memzone *mz = NULL;
+	struct extmem_record rec = {0};
+	struct extmem_span span;
+	rte_iova_t *page_iova = NULL;
+	size_t need, n_pages, used_pages;
+	bool registered = false, mapped = false;
+	unsigned int cache;
+	rte_iova_t iova;
+	int rc;
+
+	if (name == NULL || mem == NULL || n_mbufs == 0 || mem->va == NULL ||
+	    mem->len == 0 || !pow2(mem->page_sz) ||
+	    mem->page_sz < SL_EXTMEM_ELT_SIZE ||
+	    ((uintptr_t)mem->va & (mem->page_sz - 1)) != 0 ||
+	    mem->len % mem->page_sz != 0) {
+		rte_errno = EINVAL;
+		return NULL;
+	}
+	if (strlen(name) >= RTE_MEMPOOL_NAMESIZE ||
+	    extmem_zone_name(zone, sizeof(zone), name) != 0) {
+		rte_errno = ENAMETOOLONG;
+		return NULL;
+	}
+	need = sl_extmem_len(n_mbufs, mem->page_sz);
+	if (need == 0 || mem->len < need) {
+		rte_errno = ENOSPC;
+		return NULL;
+	}
+	n_pages = mem->len / mem->page_sz;
+	used_pages = need / mem->page_sz;
+	/* The IOVA each page is registered with and each mbuf carries. */
+	iova = mem->iova;
+	if (iova == RTE_BAD_IOVA && rte_eal_iova_mode() == RTE_IOVA_VA)
+		iova = (rte_iova_t)(uintptr_t)mem->va;
+	if (iova != RTE_BAD_IOVA && iova + (mem->len - 1) < iova) {
+		rte_errno = EINVAL;
+		return NULL;
+	}
+	if (port_id != SL_EXTMEM_NO_PORT) {
+		struct rte_eth_dev_info info;
+
+		rc = rte_eth_dev_info_get(port_id, &info);
+		if (rc != 0 || info.device == NULL) {
+			rte_errno = ENODEV;
+			return NULL;
+		}
+		rec.dev = info.device;
+		/* A device that DMAs needs to know where; a vdev copies. */
+		if (iova == RTE_BAD_IOVA &&
+		    strcmp(rte_bus_name(rte_dev_bus(rec.dev)), "vdev") != 0) {
+			rte_errno = EINVAL;
+			return NULL;
+		}
+	}
+	mz = rte_memzone_reserve(zone, sizeof(rec), socket, 0);
+	if (mz == NULL) {
+		if (rte_errno == 0)
+			rte_errno = ENOMEM;
+		return NULL;
+	}
+	if (iova != RTE_BAD_IOVA) {
+		page_iova = malloc(n_pages * sizeof(*page_iova));
+		if (page_iova == NULL) {
+			rc = -ENOMEM;
+			goto fail;
+		}
+		for (size_t i = 0; i < n_pages; i++)
+			page_iova[i] = iova + i * mem->page_sz;
+	}
+	/* Each page a segment: buffers never cross a page. */
+	segs = calloc(used_pages, sizeof(*segs));
+	if (segs == NULL) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	for (size_t i = 0; i < used_pages; i++)
+		segs[i] = (struct rte_pktmbuf_extmem){
+			.buf_ptr = RTE_PTR_ADD(mem->va, i * mem->page_sz),
+			.buf_iova = iova == RTE_BAD_IOVA
+					    ? RTE_BAD_IOVA
+					    : iova + i * mem->page_sz,
+			.buf_len = mem->page_sz,
+			.elt_size = SL_EXTMEM_ELT_SIZE,
+		};
+
+	/* rte_extmem_register refuses the same range twice (EEXIST) but
+	 * not one that overlaps another: refuse that too. */
+	span = (struct extmem_span){(uintptr_t)mem->va,
+				    (uintptr_t)mem->va + mem->len};
+	if (rte_memseg_list_walk(extmem_overlap, &span) != 0) {
+		rc = -EEXIST;
+		goto fail;
+	}
+	if (rte_extmem_register(
+		    mem->va, mem->len, page_iova,
+		    (unsigned int)RTE_MIN(n_pages, (size_t)UINT_MAX),
+		    mem->page_sz) != 0) {
+		rc = -rte_errno;
+		goto fail;
+	}
+	registered = true;
+	if (rec.dev != NULL) {
+		rec.dma_iova = iova;
+		rc = extmem_dma(rec.dev, true, mem->va, iova, mem->len);
+		if (rc < 0)
+			goto fail;
+		mapped = rc == 0;
+		if (!mapped)
+			rec.dev = NULL;
+	}
+	cache = RTE_MIN((unsigned int)SL_POOL_CACHE, n_mbufs / 2);
+	rec.pool = rte_pktmbuf_pool_create_extbuf(
+		name, n_mbufs, cache, 0, SL_EXTMEM_DATA_ROOM, socket, segs,
+		(unsigned int)used_pages);
+	if (rec.pool == NULL) {
+		rc = -rte_errno;
+		goto fail;
+	}
+	rec.mem = *mem;
+	memcpy(mz->addr, &rec, sizeof(rec));
+	free(segs);
+	free(page_iova);
+	return rec.pool;
+fail:
+	if (mapped)
+		(void)extmem_dma(rec.dev, false, mem->va, iova, mem->len);
+	if (registered)
+		(void)rte_extmem_unregister(mem->va, mem->len);
+	rte_memzone_free(mz);
+	free(segs);
+	free(page_iova);
+	rte_errno = rc < 0 ? -rc : EIO;
+	return NULL;
+}
+
+int
+sl_pool_free_extmem(struct rte_mempool *pool)
+{
+	char zone[RTE_MEMZONE_NAMESIZE];
+	const struct rte_memzone *mz;
+	struct extmem_record rec;
+	int rc = 0, r;
+
+	if (pool == NULL ||
+	    extmem_zone_name(zone, sizeof(zone), pool->name) != 0 ||
+	    (mz = rte_memzone_lookup(zone)) == NULL)
+		return -ENOENT;
+	memcpy(&rec, mz->addr, sizeof(rec));
+	if (rec.pool != pool)
+		return -ENOENT;
+	/* The device might still write into a buffer that is out. */
+	if (!rte_mempool_full(pool))
+		return -EBUSY;
+	rte_mempool_free(pool);
+	if (rec.dev != NULL) {
+		r = extmem_dma(rec.dev, false, rec.mem.va, rec.dma_iova,
+			       rec.mem.len);
+		if (r < 0)
+			rc = r;
+	}
+	if (rte_extmem_unregister(rec.mem.va, rec.mem.len) != 0 && rc == 0)
+		rc = -rte_errno;
+	rte_memzone_free(mz);
+	return rc;
 }
 
 void

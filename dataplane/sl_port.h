@@ -6,8 +6,11 @@
 #define SL_PORT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
+#include <rte_mbuf.h>
+#include <rte_memory.h>
 #include <rte_mempool.h>
 
 #define SL_PORT_RXD 1024
@@ -67,6 +70,122 @@ bool sl_port_is_xdp(uint16_t port_id);
  */
 struct rte_mempool *sl_pool_create_xdp(const char *name, unsigned int n_mbufs,
 				       int socket, bool shared);
+
+/*
+ * Receive into memory outside EAL (issue 14): a pool whose mbufs (struct
+ * rte_mbuf and its shared info, in EAL memory) carry pinned external data
+ * buffers in an area someone else allocated: GPU memory for GPUDirect
+ * receive, CUDA-registered pinned host memory, or (CI, and any port
+ * without a GPU) aligned host memory. The area is laid out in pages: each
+ * page holds page_sz / SL_EXTMEM_ELT_SIZE buffers of
+ * SL_EXTMEM_DATA_ROOM bytes (headroom included, the same data room as
+ * sl_pool_create), SL_EXTMEM_ELT_SIZE apart from the page's start, so no
+ * buffer crosses a page and a device may DMA into pages whose IOVAs are
+ * not contiguous. 4 KiB pages hold one buffer each (47% of the area
+ * unused); 64 KiB GPU pages 30, 2 MiB pages 963.
+ */
+#define SL_EXTMEM_DATA_ROOM RTE_MBUF_DEFAULT_BUF_SIZE
+#define SL_EXTMEM_ELT_SIZE                                                     \
+	RTE_ALIGN_CEIL(SL_EXTMEM_DATA_ROOM, RTE_CACHE_LINE_SIZE)
+/* sl_pool_create_extmem's @port_id for an area mapped to no device. */
+#define SL_EXTMEM_NO_PORT RTE_MAX_ETHPORTS
+
+/*
+ * An area for mbuf data buffers, as its provider hands it over. The
+ * provider keeps it allocated until the pool made on it is freed
+ * (sl_pool_free_extmem), and frees it itself.
+ */
+struct sl_extmem_region {
+	void *va;        /* start, aligned to page_sz */
+	rte_iova_t iova; /* bus address of va, the area contiguous in IOVA
+			  * space; RTE_BAD_IOVA: not known (then va itself
+			  * where EAL runs IOVA as VA) */
+	size_t len;      /* bytes, a multiple of page_sz */
+	size_t page_sz;  /* the memory's page size: a power of two, at least
+			  * SL_EXTMEM_ELT_SIZE (4 KiB host pages, 64 KiB GPU
+			  * pages, 2 MiB or 1 GiB hugepages) */
+};
+
+/**
+ * sl_extmem_len - the bytes of an area of @page_sz pages that holds
+ * @n_mbufs data buffers (above): ceil(@n_mbufs / buffers per page) pages.
+ * Return 0 when no area can: @n_mbufs 0, @page_sz not a power of two or
+ * smaller than SL_EXTMEM_ELT_SIZE, or a size past SIZE_MAX.
+ */
+size_t sl_extmem_len(unsigned int n_mbufs, size_t page_sz);
+
+/**
+ * sl_extmem_host_alloc - the host-memory provider: @len bytes aligned to
+ * @page_sz (0: the system's page size), zeroed (every page touched, so
+ * resident before any device is told of it), into @mem with iova
+ * RTE_BAD_IOVA. Return 0, -EINVAL (@len 0 or not a multiple of @page_sz,
+ * @page_sz not a power of two) or -ENOMEM. sl_extmem_host_free - free
+ * it (after sl_pool_free_extmem) and zero @mem; a zeroed @mem is left
+ * alone.
+ */
+int sl_extmem_host_alloc(struct sl_extmem_region *mem, size_t len,
+			 size_t page_sz);
+void sl_extmem_host_free(struct sl_extmem_region *mem);
+
+/**
+ * sl_pool_create_extmem - a pool of @n_mbufs mbufs named @name on
+ * @socket whose data buffers lie in @mem, for @port_id's receive queues
+ * (rte_eth_rx_queue_setup, sl_port_start). In order:
+ *
+ *  1. rte_extmem_register of the whole area with its page size, each
+ *     page's IOVA given (@mem->iova + offset, or the VA where EAL runs
+ *     IOVA as VA; none when neither is known);
+ *  2. rte_dev_dma_map of the area to @port_id's device, so the device may
+ *     DMA into it (VFIO's IOMMU, mlx5's memory registration); a device
+ *     with nothing to map is left as it is: a vdev whose driver has no
+ *     dma_map (net_ring, net_null, net_af_packet copy; the vdev bus
+ *     answers 0) or a bus or driver that answers ENOTSUP (a PCI device
+ *     on UIO). Skipped for SL_EXTMEM_NO_PORT;
+ *  3. rte_pktmbuf_pool_create_extbuf with one segment per page used;
+ *     every mbuf carries RTE_MBUF_F_EXTERNAL, buf_addr in the area and
+ *     buf_iova its IOVA (RTE_BAD_IOVA when not known).
+ *
+ * A step that fails undoes those before it. The pool's mempool driver is
+ * rte_mbuf_best_mempool_ops() (rte_pktmbuf_pool_create_extbuf takes no
+ * other); per-lcore caches of SL_POOL_CACHE (less for a small pool).
+ * The CPU must not read a payload that lies in GPU memory: such a pool
+ * is for a port that splits headers into a host pool
+ * (RTE_ETH_RX_OFFLOAD_BUFFER_SPLIT) or whose payloads only the GPU reads.
+ * Mbufs of the pool can be cloned (rte_pktmbuf_clone: the clone shares
+ * the pinned buffer, which returns to the pool when both are freed).
+ *
+ * Return the pool, or NULL with rte_errno set: EINVAL (@name or @mem
+ * NULL, @n_mbufs 0, @mem->va NULL or not aligned to @mem->page_sz,
+ * @mem->len 0 or not a multiple of it, @mem->page_sz not a power of two
+ * or smaller than SL_EXTMEM_ELT_SIZE, or no IOVA known for a device that
+ * is not a vdev), ENAMETOOLONG (@name of RTE_MEMPOOL_NAMESIZE bytes or
+ * more), ENOSPC (@mem->len below sl_extmem_len(@n_mbufs, page_sz)),
+ * ENODEV (@port_id names no port), EEXIST (@name in use, or the area
+ * overlaps memory EAL knows: an area registered already, by another pool
+ * for one, or EAL's own), or what rte_extmem_register (ENOSPC: no
+ * memseg list left), rte_dev_dma_map or the pool's creation set
+ * (ENOMEM...).
+ */
+struct rte_mempool *sl_pool_create_extmem(const char *name,
+					  unsigned int n_mbufs, int socket,
+					  uint16_t port_id,
+					  const struct sl_extmem_region *mem);
+
+/**
+ * sl_pool_free_extmem - the reverse of sl_pool_create_extmem: free the
+ * pool, rte_dev_dma_unmap the area from the device it was mapped to,
+ * rte_extmem_unregister it. Call it once the port no longer holds mbufs
+ * of the pool (stopped, and for PMDs that keep mbufs in their rings
+ * until then, closed), while the device is still attached (before
+ * rte_dev_remove); then the provider frees the area. rte_mempool_free
+ * on such a pool would leave the area registered and mapped.
+ *
+ * Return 0, -EBUSY (mbufs of @pool are still out: nothing done),
+ * -ENOENT (@pool was not made by sl_pool_create_extmem), or the first
+ * error of the unmap or the unregistration (each is tried: the pool is
+ * freed either way).
+ */
+int sl_pool_free_extmem(struct rte_mempool *pool);
 
 /**
  * sl_port_xdp_reclaim - take back what an AF_XDP port's transmit queues

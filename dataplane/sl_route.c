@@ -13,6 +13,7 @@
 #include <rte_malloc.h>
 
 #include "sl_dp.h"
+#include "sl_gtx.h"
 #include "sl_hash64.h"
 #include "sl_route.h"
 
@@ -549,6 +550,12 @@ void
 sl_route_unpin(struct sl_dp *dp, struct sl_route_pin *pin)
 {
 	struct keypin *e;
+
+	/* A GPU stream leaving before its END reached gpu_tx. */
+	if (unlikely(pin->gpu_slot < SL_GTX_SLOT_MARKER)) {
+		sl_gtx_abandon(dp->gtx, pin->gpu_slot);
+		pin->gpu_slot = SL_GTX_SLOT_NONE;
+	}
 
 	if (dp->keypins == NULL || pin->keypin == SL_KEYPIN_NONE)
 		return;

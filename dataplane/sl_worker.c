@@ -74,6 +74,7 @@ dp_instances_init(struct sl_dp *dp, const struct sl_config *cfg,
 		is->seed = sl_route_seed(&in->ep);
 		is->ip = in->ep.ip;
 		is->port = in->ep.port;
+		is->gpu = in->gpu;
 		is->stage_id =
 			cfg->pipelines[at->pipeline].stages[at->stage].id;
 		is->pipeline_id = cfg->pipelines[at->pipeline].id;

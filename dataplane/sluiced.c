@@ -29,6 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <rte_cycles.h>
 #include <rte_eal.h>
 #include <rte_errno.h>
 #include <rte_ethdev.h>
@@ -36,6 +37,9 @@
 #include <rte_malloc.h>
 
 #include "sl_api.h"
+#include "sl_gpu_cuda.h"
+#include "sl_gpu_ring.h"
+#include "sl_gtx.h"
 #include "sl_config.h"
 #include "sl_confine.h"
 #include "sl_ctl.h"
@@ -56,6 +60,7 @@
 #define SL_CONFIG_MAX_BYTES (1u << 20) /* the --config file */
 #define SL_AF_PACKET_FRAMES 4096       /* --iface: frames in each kernel ring */
 /* Connection limits and idle timeouts per listener (defaults). */
+#define SL_GPU_DEFAULT_DIR "/dev/shm/sluice-gpu"
 #define SL_DEF_CONNS_UNIX 64
 #define SL_DEF_CONNS_TCP 64
 #define SL_DEF_CONNS_METRICS 16
@@ -75,6 +80,9 @@ struct sluiced_opts {
 	const char *iface;
 	const char *xdp_iface; /* --xdp-iface: net_af_xdp on it */
 	const char *vdev;
+	const char *gpu;     /* --gpu: off, host, cuda or auto */
+	const char *gpu_dir; /* --gpu-dir: where the rings' files go */
+	bool rx_extmem;      /* --rx-extmem: receive pool in external memory */
 	const char *stats_file;
 	const char *lcores; /* NULL: main + one lcore per worker */
 	unsigned int workers;
@@ -142,6 +150,20 @@ usage(FILE *out)
 		"      --mbufs N            mbufs in the pool (default %u, "
 		"%u..%u); the\n"
 		"                           hold quotas are shares of it\n"
+		"      --gpu MODE           local GPU instances' token rings: "
+		"off (default),\n"
+		"                           host, cuda or auto (cuda, else "
+		"host, saying why)\n"
+		"      --gpu-dir DIR        the rings' files engines attach to "
+		"(default\n"
+		"                           " SL_GPU_DEFAULT_DIR ")\n"
+		"      --rx-extmem          receive into mbufs whose buffers "
+		"lie "
+		"outside EAL\n"
+		"                           (registered external memory: the "
+		"path GPU memory\n"
+		"                           takes; page-aligned host memory "
+		"here)\n"
 		"      --impair SPEC        inject faults on the port, e.g.\n"
 		"                           "
 		"drop=5,dup=1,reorder=3,dir=both,hop=A.B.C.D,seed=N\n"
@@ -342,6 +364,9 @@ parse_opts(int argc, char **argv, struct sluiced_opts *o)
 		SL_OPT_N("metrics-idle-timeout-ms", &o->metrics_idle_ms, 100,
 			 3600000),
 		SL_OPT_S("impair", &impair),
+		SL_OPT_S("gpu", &o->gpu),
+		SL_OPT_S("gpu-dir", &o->gpu_dir),
+		SL_OPT_F("rx-extmem", &o->rx_extmem),
 		SL_OPT_N("mbufs", &o->mbufs, SL_POOL_MBUFS_MIN,
 			 SL_POOL_MBUFS_MAX),
 		SL_OPT_F("help", &help, .letter = 'h'),
@@ -360,6 +385,8 @@ parse_opts(int argc, char **argv, struct sluiced_opts *o)
 	o->conns_metrics = SL_DEF_CONNS_METRICS;
 	o->idle_ms = SL_API_IDLE_TIMEOUT_MS;
 	o->metrics_idle_ms = SL_DEF_METRICS_IDLE_MS;
+	o->gpu = "off";
+	o->gpu_dir = SL_GPU_DEFAULT_DIR;
 	first = sl_opt_parse("sluiced", argc, argv, spec,
 			     sizeof(spec) / sizeof(spec[0]), NULL);
 	if (first < 0) /* it said why */
@@ -412,6 +439,25 @@ parse_opts(int argc, char **argv, struct sluiced_opts *o)
 			"sluiced: --loop-backend: auto, uring or epoll, "
 			"not %s\n",
 			o->loop_backend);
+		return -1;
+	}
+	if (strcmp(o->gpu, "off") != 0 && strcmp(o->gpu, "host") != 0 &&
+	    strcmp(o->gpu, "cuda") != 0 && strcmp(o->gpu, "auto") != 0) {
+		fprintf(stderr,
+			"sluiced: --gpu: off, host, cuda or auto, not %s\n",
+			o->gpu);
+		return -1;
+	}
+	if (o->gpu_dir[0] != '/') {
+		fprintf(stderr,
+			"sluiced: --gpu-dir: an absolute path, not %s\n",
+			o->gpu_dir);
+		return -1;
+	}
+	if (o->rx_extmem && o->xdp_iface != NULL) {
+		fprintf(stderr,
+			"sluiced: --rx-extmem: an AF_XDP port's umem is "
+			"its own pool (--xdp-iface)\n");
 		return -1;
 	}
 	if ((o->iface != NULL) + (o->xdp_iface != NULL) + (o->vdev != NULL) !=
@@ -933,6 +979,82 @@ serve(const struct sluiced_opts *o, struct sl_workers *ws, struct sl_loop *loop,
 	}
 }
 
+/*
+ * --gpu: a backend and one token ring per worker, each a file in
+ * --gpu-dir (mode 0700, the run user's) that local GPU engines attach to.
+ * auto tries cuda and falls back to host with one line saying why.
+ * Exits on failure: a GPU instance that cannot be served is refused at
+ * start, not found out stream by stream.
+ */
+static struct sl_gpu_ctx *
+gpu_start(const struct sluiced_opts *o, const struct sl_priv_user *user,
+	  struct sl_workers *ws, const struct sl_config *cfg)
+{
+	struct sl_gpu_ctx *ctx = NULL;
+	char why[256] = "", path[PATH_MAX];
+	uint64_t run_id;
+	bool cuda = strcmp(o->gpu, "cuda") == 0,
+	     host = strcmp(o->gpu, "host") == 0;
+
+	if (strcmp(o->gpu, "off") == 0)
+		return NULL;
+	if (!host) {
+		ctx = sl_gpu_cuda_open(why, sizeof(why));
+		if (ctx != NULL) {
+			/* The engines' side of cuda rings (CUDA IPC handles
+			 * of the token buffers) is not built yet. */
+			sl_gpu_close(ctx);
+			ctx = NULL;
+			snprintf(why, sizeof(why),
+				 "cuda works here, but engine attach through "
+				 "CUDA IPC is not built yet");
+		}
+		if (cuda)
+			rte_exit(EXIT_FAILURE, "--gpu=cuda: %s\n", why);
+		printf("sluiced: --gpu=auto: host backend: %s\n", why);
+	}
+	ctx = sl_gpu_open(SL_GPU_BACKEND_HOST);
+	if (ctx == NULL)
+		rte_exit(EXIT_FAILURE, "--gpu: host backend: %s\n",
+			 strerror(errno));
+	if (mkdir(o->gpu_dir, 0700) != 0 && errno != EEXIST)
+		rte_exit(EXIT_FAILURE, "--gpu-dir %s: %s\n", o->gpu_dir,
+			 strerror(errno));
+	if (user->drop && chown(o->gpu_dir, user->uid, user->gid) != 0)
+		rte_exit(EXIT_FAILURE, "--gpu-dir %s: chown: %s\n", o->gpu_dir,
+			 strerror(errno));
+	/* Tells an engine that a ring file was made again. */
+	run_id = rte_rdtsc() ^ ((uint64_t)getpid() << 32);
+	for (uint16_t w = 0; w < ws->n; w++) {
+		snprintf(path, sizeof(path), "%s/ring-%u", o->gpu_dir, w);
+		ws->dp[w]->gtx = sl_gtx_create(ctx, path, SL_GTX_STREAMS,
+					       user->drop ? (int)user->uid : -1,
+					       user->drop ? (int)user->gid : -1,
+					       cfg->listen.ip, cfg->listen.port,
+					       w, run_id);
+		if (ws->dp[w]->gtx == NULL)
+			rte_exit(EXIT_FAILURE, "--gpu: ring %s: %s\n", path,
+				 strerror(errno));
+	}
+	printf("sluiced: gpu backend %s, %u token rings in %s (%u streams "
+	       "each)\n",
+	       sl_gpu_backend_name(sl_gpu_ctx_backend(ctx)), ws->n, o->gpu_dir,
+	       SL_GTX_STREAMS);
+	return ctx;
+}
+
+static void
+gpu_stop(struct sl_workers *ws, struct sl_gpu_ctx *ctx)
+{
+	if (ctx == NULL)
+		return;
+	for (uint16_t w = 0; w < ws->n; w++) {
+		sl_gtx_destroy(ws->dp[w]->gtx);
+		ws->dp[w]->gtx = NULL;
+	}
+	sl_gpu_close(ctx);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -957,6 +1079,8 @@ main(int argc, char **argv)
 	struct sl_api *api;
 	struct sl_ctl ctl;
 	struct sl_sched *sched;
+	struct sl_gpu_ctx *gpu;
+	struct sl_extmem_region extmem = {0};
 	bool persist, xdp;
 	int rc;
 
@@ -976,6 +1100,11 @@ main(int argc, char **argv)
 	if (load_config(&o, &user, dir, sizeof(dir), &files, &state, &restored,
 			&cfg, &persist) != 0)
 		return 1;
+	if (sl_ctl_gpu_refused(cfg, strcmp(o.gpu, "off") != 0, err,
+			       sizeof(err))) {
+		fprintf(stderr, "sluiced: %s: %s\n", o.config, err);
+		return 1;
+	}
 	eal_start(&o, cfg, argv[0]);
 	/* Empty with --no-shconf: gone now, while root may remove it. */
 	rmdir(rte_eal_get_runtime_dir());
@@ -997,13 +1126,33 @@ main(int argc, char **argv)
 			 rte_strerror(-rc));
 	xdp = sl_port_is_xdp(port_id);
 	/* An AF_XDP port's umem is the pool itself: one laid out for it. */
-	if (xdp)
+	if (xdp) {
 		pool = sl_pool_create_xdp("sl_mbufs", o.mbufs,
 					  rte_lcore_to_socket_id(lcore),
 					  o.workers > 1);
-	else
+	} else if (o.rx_extmem) {
+		/* The buffers in memory EAL does not own (host memory here;
+		 * GPU or CUDA-pinned memory is the same call with another
+		 * provider), registered and mapped for the port. */
+		size_t page = (size_t)sysconf(_SC_PAGESIZE);
+
+		rc = sl_extmem_host_alloc(&extmem, sl_extmem_len(o.mbufs, page),
+					  page);
+		if (rc != 0)
+			rte_exit(EXIT_FAILURE, "--rx-extmem: %s\n",
+				 strerror(-rc));
+		pool = sl_pool_create_extmem("sl_mbufs", o.mbufs,
+					     rte_lcore_to_socket_id(lcore),
+					     port_id, &extmem);
+		if (pool != NULL)
+			printf("sluiced: receive pool in external memory: %u "
+			       "mbufs, %zu KiB of %zu KiB pages\n",
+			       o.mbufs, extmem.len / 1024,
+			       extmem.page_sz / 1024);
+	} else {
 		pool = (o.workers > 1 ? sl_pool_create_shared : sl_pool_create)(
 			"sl_mbufs", o.mbufs, rte_lcore_to_socket_id(lcore));
+	}
 	if (pool == NULL)
 		rte_exit(EXIT_FAILURE, "cannot create mempool%s: %s\n",
 			 xdp ? " for the AF_XDP umem" : "",
@@ -1021,6 +1170,7 @@ main(int argc, char **argv)
 	if (rc != 0)
 		rte_exit(EXIT_FAILURE, "cannot set up the workers: %s\n",
 			 rte_strerror(-rc));
+	gpu = gpu_start(&o, &user, &ws, cfg);
 	if (o.impaired) {
 		impair = calloc(ws.n, sizeof(*impair));
 		if (impair == NULL)
@@ -1052,6 +1202,7 @@ main(int argc, char **argv)
 
 	sl_ctl_init(&ctl, &ws, pool, in_use_start, &files,
 		    persist ? &state : NULL, &restored);
+	ctl.gpu = gpu != NULL;
 	sched = calloc(1, sizeof(*sched));
 	if (sched == NULL ||
 	    (rc = sl_sched_attach(sched, &ws, rte_get_tsc_hz())) != 0)
@@ -1115,6 +1266,7 @@ main(int argc, char **argv)
 	sl_ctl_fini(&ctl);
 	sl_sched_detach(sched, &ws);
 	free(sched);
+	gpu_stop(&ws, gpu);
 	sl_workers_fini(&ws);
 	free(impair);
 	if (o.stats_file != NULL &&
@@ -1131,7 +1283,18 @@ main(int argc, char **argv)
 	       dropped, rte_mempool_in_use_count(pool), in_use_start);
 	sl_port_stop(port_id);
 	free(snap);
-	rte_mempool_free(pool);
+	if (o.rx_extmem) {
+		rc = sl_pool_free_extmem(pool);
+		if (rc != 0)
+			fprintf(stderr,
+				"sluiced: --rx-extmem: the pool's area stays "
+				"registered: %s\n",
+				strerror(-rc));
+		else
+			sl_extmem_host_free(&extmem);
+	} else {
+		rte_mempool_free(pool);
+	}
 	sl_config_free(cfg);
 	sl_eal_cleanup();
 	return 0;

@@ -39,6 +39,7 @@
 
 #include "sl_arp.h"
 #include "sl_dp.h"
+#include "sl_gtx.h"
 #include "sl_route.h"
 #include "sl_rtx.h"
 #include "sl_sched.h"
@@ -110,6 +111,26 @@ route_decide(struct sl_dp *dp, struct sl_route_pin *pin,
 				SL_ABORT_OVERLOAD);
 		return SL_DROP_NO_INSTANCE;
 	}
+	if (unlikely(st->instances[i].gpu)) {
+		/* A local GPU instance: the stream takes a ring slot. */
+		if (pin->oneshot) {
+			pin->gpu_slot = SL_GTX_SLOT_MARKER;
+		} else {
+			pin->gpu_slot =
+				sl_gtx_slot_take(dp->gtx, hdr, e->to, pm->stage,
+						 st->instances[i].ep.ip,
+						 st->instances[i].ep.port);
+			if (pin->gpu_slot == SL_GTX_SLOT_NONE) {
+				sl_route_unpin(dp, pin);
+				sl_dp_abort_output(
+					dp, pm->pipeline, e->to, ancestry,
+					pm->depth,
+					sl_flow_at(dp->flows, pm->flow)->tenant,
+					0, 0, SL_ABORT_OVERLOAD);
+				return SL_DROP_GPU_NO_SLOT;
+			}
+		}
+	}
 	pin->stage = e->to;
 	pin->instance = st->instances[i].uid;
 	pin->hop_ip = st->instances[i].ep.ip;
@@ -159,6 +180,29 @@ route_stream_end(struct sl_dp *dp, struct sl_route_pin *pin,
 						       ->origin);
 		}
 	}
+}
+
+/*
+ * A fragment for a local GPU instance: marked for gpu_tx with its ring
+ * slot, not rewritten and not kept for resends (nothing is lost between
+ * here and the ring; the ring's own refusals end the stream there).
+ */
+static __rte_noinline void
+route_gpu(struct sl_dp *dp, struct rte_mbuf *m, struct sl_pkt_meta *pm,
+	  struct sl_route_pin *pin)
+{
+	pm->gpu = 1;
+	pm->pin = pin->gpu_slot;
+	dp->inst[pin->instance].fragments++;
+	dp->inst[pin->instance].last_tsc = dp->now;
+	if (pm->flags & (SL_FRAG_F_END | SL_FRAG_F_ABORT)) {
+		/* The slot goes with its last fragment: gpu_tx closes it,
+		 * the unpin below must not. */
+		if (pin->gpu_slot != SL_GTX_SLOT_MARKER)
+			pin->gpu_slot = SL_GTX_SLOT_NONE;
+		route_stream_end(dp, pin, pm);
+	}
+	(void)m;
 }
 
 static inline void
@@ -238,6 +282,12 @@ sl_stage_route(struct sl_dp *dp, struct rte_mbuf **pkts, uint16_t n)
 				continue;
 			}
 		}
+		if (unlikely(pin->gpu_slot != SL_GTX_SLOT_NONE)) {
+			route_gpu(dp, m, pm, pin);
+			pkts[out++] = m;
+			continue;
+		}
+		pm->gpu = 0;
 		if (unlikely(pin->hop_neigh_gen != dp->neigh.gen)) {
 			mac = sl_neigh_lookup(&dp->neigh, pin->hop_ip);
 			if (likely(mac != NULL)) {

@@ -77,6 +77,7 @@ struct sl_gpu_ring {
 	struct sl_gpu_ctx *ctx;
 	struct sl_gpu_ring_cfg cfg;
 	struct sl_gpu_region ring, status, tokens;
+	int tokens_lent; /* tokens is the caller's (sl_gpu_ring_create_in) */
 	struct sl_gpu_tokens_layout layout;
 	/* CPU addresses of the ring and status regions. */
 	struct sl_gpu_batch *batches;
@@ -94,6 +95,16 @@ struct sl_gpu_ring {
 	SL_GPU_ATOMIC(uint64_t) pstats[SL_GPU_P_MAX];
 	void *consumer; /* the backend's per-ring state */
 };
+
+/*
+ * sl_gpu_ring_create_in - sl_gpu_ring_create with the tokens region given
+ * (@tokens, at least sl_gpu_ring_tokens_len bytes, zeroed, the backend's
+ * kind of memory; NULL: allocated as usual). The ring does not free a
+ * given region. sl_gpu_share.c puts it in a file an engine maps.
+ */
+struct sl_gpu_ring *sl_gpu_ring_create_in(struct sl_gpu_ctx *ctx,
+					  const struct sl_gpu_ring_cfg *cfg,
+					  const struct sl_gpu_region *tokens);
 
 /*
  * sl_gpu_consumer_idle - the consumer found no READY batch and its idle

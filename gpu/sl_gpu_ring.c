@@ -135,6 +135,24 @@ cfg_valid(const struct sl_gpu_ring_cfg *c)
 struct sl_gpu_ring *
 sl_gpu_ring_create(struct sl_gpu_ctx *ctx, const struct sl_gpu_ring_cfg *cfg)
 {
+	return sl_gpu_ring_create_in(ctx, cfg, NULL);
+}
+
+size_t
+sl_gpu_ring_tokens_len(const struct sl_gpu_ring_cfg *cfg)
+{
+	struct sl_gpu_tokens_layout l;
+
+	if (!cfg_valid(cfg))
+		return 0;
+	sl_gpu_tokens_layout(cfg, &l);
+	return (size_t)l.len;
+}
+
+struct sl_gpu_ring *
+sl_gpu_ring_create_in(struct sl_gpu_ctx *ctx, const struct sl_gpu_ring_cfg *cfg,
+		      const struct sl_gpu_region *tokens)
+{
 	const struct sl_gpu_ops *ops = ctx->ops;
 	size_t hdr_len, ring_len;
 	struct sl_gpu_ring *r;
@@ -158,9 +176,16 @@ sl_gpu_ring_create(struct sl_gpu_ctx *ctx, const struct sl_gpu_ring_cfg *cfg)
 	if (rc == 0)
 		rc = ops->alloc(ctx, SL_GPU_MEM_STATUS,
 				sizeof(struct sl_gpu_status), &r->status);
-	if (rc == 0)
+	if (rc == 0 && tokens != NULL) {
+		if (tokens->len < r->layout.len)
+			rc = -EINVAL;
+		else
+			r->tokens = *tokens;
+		r->tokens_lent = 1;
+	} else if (rc == 0) {
 		rc = ops->alloc(ctx, SL_GPU_MEM_TOKENS, r->layout.len,
 				&r->tokens);
+	}
 	if (rc != 0) {
 		sl_gpu_ring_destroy(r);
 		errno = -rc;
@@ -194,7 +219,7 @@ sl_gpu_ring_destroy(struct sl_gpu_ring *r)
 	if (r->st != NULL)
 		while (sl_gpu_ring_stop(r, 1000000000ull) == -ETIMEDOUT)
 			;
-	if (r->tokens.len != 0)
+	if (r->tokens.len != 0 && !r->tokens_lent)
 		ops->free(r->ctx, &r->tokens);
 	if (r->status.len != 0)
 		ops->free(r->ctx, &r->status);

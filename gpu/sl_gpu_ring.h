@@ -64,6 +64,12 @@ struct sl_gpu_ring *sl_gpu_ring_create(struct sl_gpu_ctx *ctx,
 				       const struct sl_gpu_ring_cfg *cfg);
 
 /**
+ * sl_gpu_ring_tokens_len - bytes of the tokens region of a ring of @cfg,
+ * or 0 for a configuration sl_gpu_ring_create would refuse.
+ */
+size_t sl_gpu_ring_tokens_len(const struct sl_gpu_ring_cfg *cfg);
+
+/**
  * sl_gpu_ring_destroy - stop the consumer (waiting as long as it takes)
  * and free the ring. Batches still READY are lost; drain first.
  */

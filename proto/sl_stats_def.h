@@ -66,7 +66,16 @@
 	  "New streams routed from the scheduler's published plan.")           \
 	_(route_plan_missed, C, "route_plan_missed",                           \
 	  "New streams whose plan did not hold (stale, other snapshot, "       \
-	  "member not taking streams): routed by the worker itself.")
+	  "member not taking streams): routed by the worker itself.")          \
+	_(gpu_fragments, C, "gpu_fragments",                                   \
+	  "Fragments queued into the GPU token rings (gpu_tx).")               \
+	_(gpu_streams, C, "gpu_streams",                                       \
+	  "Streams opened in the GPU token rings.")                            \
+	_(gpu_aborts, C, "gpu_aborts",                                         \
+	  "ABORT records ending ring streams that lost a fragment or left "    \
+	  "unended.")                                                          \
+	_(gpu_markers, C, "gpu_markers",                                       \
+	  "Tokenless CHILDREN announcements for GPU instances, not queued.")
 
 /* "flows": the flow table (active and capacity are fixed fields). */
 #define SL_STATS_FLOWS(_)                                                      \

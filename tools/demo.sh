@@ -25,6 +25,14 @@
 #
 # After the load, an application asks one question the way an OpenAI
 # client does (tools/openai-js/ask.mjs) and the answer is printed.
+#
+#   tools/demo.sh [--gpu=off|host|cuda|auto]
+#
+# --gpu=host (or DEMO_GPU): the answer stage's two instances are local GPU
+# engines: sluiced delivers their input streams into token rings (the
+# host backend here; cuda on a GPU machine once engines can map device
+# memory) and the engines read them from there (FC_GPU in
+# tools/bench/factcheck-run.sh).
 
 set -euo pipefail
 
@@ -32,6 +40,23 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 
 build=${DEMO_BUILD:-build}
+gpu=${DEMO_GPU:-off}
+for arg in "$@"; do
+	case $arg in
+	--gpu=*) gpu=${arg#--gpu=} ;;
+	*)
+		echo "usage: $0 [--gpu=off|host|cuda|auto]" >&2
+		exit 2
+		;;
+	esac
+done
+case $gpu in
+off | host | cuda | auto) ;;
+*)
+	echo "demo: --gpu: off, host, cuda or auto, not $gpu" >&2
+	exit 2
+	;;
+esac
 
 # shellcheck source=tools/deps.sh
 . tools/deps.sh
@@ -43,4 +68,5 @@ FC_RATE=${DEMO_RATE:-60} \
 FC_TIME_SCALE=${DEMO_TIME_SCALE:-0.05} \
 FC_LM_BRIDGE=${DEMO_BRIDGE:-0} \
 FC_ASK=${DEMO_ASK-Which claims about the Eiffel Tower can be checked?} \
+FC_GPU=$gpu \
 	exec tools/bench/factcheck-run.sh "$build"

@@ -51,6 +51,12 @@
  * front these stay 0. Duplicates are not answered: an engine must not
  * emit the same output twice.
  *
+ * --gpu-attach DIR makes the instance a local GPU instance: besides UDP,
+ * its input streams come from the token rings sluiced's gpu_tx node
+ * fills (the files ring-* in DIR, engine/gpu_attach.h), each final stream
+ * rebuilt as the fragments sluiced would have sent and answered as they
+ * would be; answers, PROBEs and loss repair stay on UDP.
+ *
  * Deterministic: no randomness, one thread, answers in arrival order.
  */
 #include <errno.h>
@@ -66,6 +72,7 @@
 #include <unistd.h>
 
 #include "engine/engine.h"
+#include "engine/gpu_attach.h"
 #include "engine/http.h"
 #include "sl_config.h"
 #include "sl_opt.h"
@@ -244,6 +251,17 @@ engine_stats_json(const struct engine *e, FILE *f)
 			(unsigned long long)c->closed,
 			sl_upstream_active(e->up));
 	}
+	if (e->gpu != NULL)
+		fprintf(f,
+			", \"gpu_rings\": %u, \"gpu_streams_taken\": %llu, "
+			"\"gpu_fragments_in\": %llu, \"gpu_tokens_in\": %llu, "
+			"\"gpu_aborted_in\": %llu, \"gpu_attach_errors\": %llu",
+			sl_engine_gpu_rings(e->gpu),
+			(unsigned long long)e->st.gpu_streams_taken,
+			(unsigned long long)e->st.gpu_fragments_in,
+			(unsigned long long)e->st.gpu_tokens_in,
+			(unsigned long long)e->st.gpu_aborted_in,
+			(unsigned long long)e->st.gpu_attach_errors);
 	if (e->role == SL_ENGINE_ROLE_REPLAY)
 		fprintf(f,
 			", \"replay_records\": %zu, \"replay_unknown\": %llu",
@@ -610,7 +628,7 @@ engine_shutdown(struct engine *e, struct sl_burst *rx)
 }
 
 /* One valid fragment, any role. */
-static void
+void
 engine_input(struct engine *e, const struct sl_frag_view *v, uint64_t now)
 {
 	e->st.fragments_in++;
@@ -646,6 +664,8 @@ usage(FILE *f)
 		"       [--transform echo|upper|rot13|STAGE:NAME,...] "
 		"[--duration SEC]\n"
 		"       [--stats-file PATH] [--metrics IP:PORT] [--quiet]\n"
+		"       [--gpu-attach DIR (input also from sluiced's token "
+		"rings, DIR/ring-*)]\n"
 		"  timed roles:\n"
 		"       [--time-scale F (1)] [--seed S (0)] [--corpus FILE]\n"
 		"       [--max-queue N (4096)] [--max-wait-ms MS (0: none)]\n"
@@ -739,6 +759,7 @@ struct engine_opts {
 	double idle_ms;
 	unsigned int retries;
 	unsigned int max_tokens;
+	const char *gpu_attach; /* --gpu-attach DIR: input from token rings */
 };
 
 /*
@@ -986,6 +1007,7 @@ engine_parse_args(int argc, char **argv, struct engine *e,
 		SL_OPT_D("idle-timeout-ms", &o->idle_ms, 1, 3.6e6),
 		SL_OPT_N("retries", &o->retries, 0, 10),
 		SL_OPT_N("max-tokens", &o->max_tokens, 0, 1u << 20),
+		SL_OPT_S("gpu-attach", &o->gpu_attach),
 	};
 	int first = sl_opt_parse("sluice-engine", argc, argv, spec,
 				 sizeof(spec) / sizeof(spec[0]), NULL);
@@ -1156,6 +1178,30 @@ engine_open(struct engine *e, const char *listen_arg, char *addr_name)
 	return 0;
 }
 
+/* --gpu-attach @dir: the rings' streams for the address @e is bound to
+ * (a wildcard address names no instance). 0, or -1 after a message. */
+static int
+engine_gpu_open(struct engine *e, const char *dir)
+{
+	const struct sockaddr_in *a = &e->sock->local;
+
+	if (a->sin_addr.s_addr == htonl(INADDR_ANY)) {
+		fprintf(stderr,
+			"sluice-engine: --gpu-attach needs --listen with the "
+			"instance's own address, not 0.0.0.0 (sluiced names "
+			"the instance by it)\n");
+		return -1;
+	}
+	e->gpu = sl_engine_gpu_open(dir, ntohl(a->sin_addr.s_addr),
+				    ntohs(a->sin_port));
+	if (e->gpu == NULL) {
+		fprintf(stderr, "sluice-engine: --gpu-attach %s: %s\n", dir,
+			strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 /* Sleep until input arrives, @next_rel (the next modelled event or
  * repair timer, UINT64_MAX: none) or ENGINE_POLL_NS. */
 static void
@@ -1178,6 +1224,13 @@ engine_sleep(const struct engine *e, uint64_t next_rel)
 		else if (next_rel - now < wait)
 			wait = next_rel - now;
 	}
+	/* The rings have no file descriptor to wait on: poll them. */
+	if (e->gpu != NULL) {
+		uint64_t gpu_wait = sl_engine_gpu_wait_ns(e->gpu, sl_now_ns());
+
+		if (gpu_wait < wait)
+			wait = gpu_wait;
+	}
 	if (wait == 0)
 		return;
 	if (e->up != NULL) { /* the model server's sockets too */
@@ -1199,6 +1252,7 @@ engine_run(struct engine *e, struct sl_burst *rx, struct sl_burst *tx,
 	while (!engine_stop) {
 		struct sl_frag_view v;
 		uint64_t now, next_rel;
+		unsigned int taken = 0;
 		int n, i;
 
 		n = sl_sock_recv_burst(e->sock, rx->d, SL_BURST_MAX);
@@ -1219,6 +1273,9 @@ engine_run(struct engine *e, struct sl_burst *rx, struct sl_burst *tx,
 			while (sl_rel_next(e->rel, &v))
 				engine_input(e, &v, now);
 		}
+		/* Streams for us in sluiced's token rings: whole, in order. */
+		if (e->gpu != NULL)
+			taken = sl_engine_gpu_poll(e->gpu, e, now);
 		if (e->http != NULL) /* new requests become jobs */
 			sl_http_run(e->http);
 		if (e->role != SL_ENGINE_ROLE_TRANSFORM) {
@@ -1254,7 +1311,7 @@ engine_run(struct engine *e, struct sl_burst *rx, struct sl_burst *tx,
 		if (duration > 0 && (double)(now - start) >= duration * 1e9)
 			break;
 		/* A full burst means more is probably waiting. */
-		if (n == SL_BURST_MAX)
+		if (n == SL_BURST_MAX || taken == SL_ENGINE_GPU_TAKE_MAX)
 			continue;
 		if (next_timer < next_rel)
 			next_rel = next_timer;
@@ -1337,6 +1394,12 @@ main(int argc, char **argv)
 	rc = engine_open(&e, listen_arg, addr_name);
 	if (rc != 0)
 		return rc;
+	if (o.gpu_attach != NULL && engine_gpu_open(&e, o.gpu_attach) < 0) {
+		sl_rel_free(e.rel);
+		free(e.table);
+		sl_sock_close(e.sock);
+		return 1;
+	}
 	if (o.http != NULL && (e.http = sl_http_open(&e, o.http)) == NULL)
 		return 1;
 	if (o.metrics != NULL &&
@@ -1381,6 +1444,7 @@ main(int argc, char **argv)
 	sl_rel_free(e.rel);
 	sl_corpus_free(e.corpus);
 	sl_model_replay_free(e.replay);
+	sl_engine_gpu_close(e.gpu);
 	free(e.table);
 	sl_sock_close(e.sock);
 	sl_prom_close(e.metrics);

@@ -22,6 +22,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <math.h>
 #include <netdb.h>
 #include <poll.h>
 #include <signal.h>
@@ -41,6 +42,7 @@
 #include "sl_frame.h"
 #include "sl_opt.h"
 #include "sl_stats_def.h"
+#include "sl_tune_sim.h"
 #include "sluice.pb-c.h"
 
 #ifndef SL_VERSION
@@ -334,6 +336,9 @@ struct cmd_opts {
 	double load_bound;      /* 0: not given */
 	uint64_t warm_prefixes; /* 0: not given */
 	const char *positional;
+	bool apply;                     /* tune: apply the winner */
+	struct sl_tune_sim_params tune; /* tune: the job */
+	bool tune_trials_given;         /* --trials (not for Hyperband) */
 };
 
 enum {
@@ -356,6 +361,24 @@ enum {
 	OPT_PUBLIC,
 	OPT_LOAD_BOUND,
 	OPT_WARM_PREFIXES,
+	OPT_APPLY,
+	/* tune's job, parsed by tune_opt() */
+	OPT_TUNER,
+	OPT_NODES,
+	OPT_N_C,
+	OPT_TRIALS,
+	OPT_EPSILON,
+	OPT_BUDGET,
+	OPT_BIAS,
+	OPT_HETEROGENEITY,
+	OPT_SEED,
+	OPT_NOISE_SEED,
+	OPT_UNIT_REQUESTS,
+	OPT_MAX_UNITS,
+	OPT_ETA,
+	OPT_PREFIX_CACHE,
+	OPT_PROXY_NODES,
+	OPT_SLO_MS,
 };
 
 struct command {
@@ -452,10 +475,11 @@ print_pipeline(const Sluice__V1__Pipeline *pl)
 			printf(", load_bound %.2f", st->load_bound);
 		printf("\n");
 		for (size_t i = 0; i < st->n_instances; i++)
-			printf("    instance %s %s:%" PRIu32 "\n",
+			printf("    instance %s %s:%" PRIu32 "%s\n",
 			       st->instances[i]->name,
 			       st->instances[i]->address,
-			       st->instances[i]->port);
+			       st->instances[i]->port,
+			       st->instances[i]->gpu ? " (local GPU)" : "");
 	}
 	for (size_t e = 0; e < pl->n_edges; e++) {
 		const Sluice__V1__Edge *ed = pl->edges[e];
@@ -1270,6 +1294,317 @@ cmd_policy_set(struct ctl *c, const struct cmd_opts *o)
 	return policy_call(c, &req);
 }
 
+/* ------------------------------------------------------------------- tune */
+
+/* One of tune's job options into @t; false after saying why. */
+static bool
+tune_opt(const struct ctl *c, int opt, const char *arg,
+	 struct sl_tune_sim_params *t)
+{
+	static const struct {
+		int opt;
+		const char *name;
+		uint64_t min, max;
+	} counts[] = {
+		{OPT_NODES, "nodes", 1, SL_TUNE_SIM_NODES_MAX},
+		{OPT_N_C, "n-c", 1, SL_TUNE_SIM_NODES_MAX},
+		{OPT_TRIALS, "trials", 1, SL_TUNE_SIM_TRIALS_MAX},
+		{OPT_SEED, "seed", 0, UINT64_MAX},
+		{OPT_NOISE_SEED, "noise-seed", 0, UINT64_MAX},
+		{OPT_UNIT_REQUESTS, "unit-requests", 1, SL_TUNE_SIM_UNIT_MAX},
+		{OPT_MAX_UNITS, "max-units", 1, SL_TUNE_SIM_UNITS_MAX},
+		{OPT_ETA, "eta", 2, 16},
+		{OPT_PREFIX_CACHE, "prefix-cache", 0, 64},
+		{OPT_PROXY_NODES, "proxy-nodes", 1, SL_TUNE_SIM_NODES_MAX},
+	};
+	uint64_t v;
+	double d;
+	int tuner;
+
+	for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++) {
+		if (counts[i].opt != opt)
+			continue;
+		if (!sl_parse_u64(arg, counts[i].min, counts[i].max, &v)) {
+			fail_line(c,
+				  "--%s: must be %" PRIu64 "..%" PRIu64
+				  ", got \"%s\"",
+				  counts[i].name, counts[i].min, counts[i].max,
+				  arg);
+			return false;
+		}
+		switch (opt) {
+		case OPT_NODES:
+			t->nodes = (unsigned int)v;
+			break;
+		case OPT_N_C:
+			t->n_c = (unsigned int)v;
+			break;
+		case OPT_TRIALS:
+			t->trials = (unsigned int)v;
+			break;
+		case OPT_SEED:
+			t->seed = v;
+			break;
+		case OPT_NOISE_SEED:
+			t->noise_seeded = true;
+			t->noise_seed = v;
+			break;
+		case OPT_UNIT_REQUESTS:
+			t->unit_requests = (unsigned int)v;
+			break;
+		case OPT_MAX_UNITS:
+			t->max_units = (unsigned int)v;
+			break;
+		case OPT_ETA:
+			t->eta = (unsigned int)v;
+			break;
+		case OPT_PREFIX_CACHE:
+			t->cache = (unsigned int)v;
+			break;
+		default:
+			t->proxy_nodes = (unsigned int)v;
+			break;
+		}
+		return true;
+	}
+	switch (opt) {
+	case OPT_TUNER:
+		tuner = sl_tune_sim_tuner_parse(arg);
+		if (tuner < 0) {
+			fail_line(c,
+				  "--tuner: must be rs, hb or proxy, got "
+				  "\"%s\"",
+				  arg);
+			return false;
+		}
+		t->tuner = (enum sl_tune_sim_tuner)tuner;
+		return true;
+	case OPT_EPSILON:
+		if (strcmp(arg, "inf") == 0) {
+			t->epsilon = INFINITY;
+			return true;
+		}
+		if (!sl_parse_double(arg, 0, 1e9, &d) || !(d > 0)) {
+			fail_line(c,
+				  "--epsilon: must be a number above 0 (or "
+				  "inf: no noise), got \"%s\"",
+				  arg);
+			return false;
+		}
+		t->epsilon = d;
+		return true;
+	case OPT_BUDGET:
+		if (!sl_parse_double(arg, 0, 1e9, &d) || !(d > 0)) {
+			fail_line(c,
+				  "--budget: must be a number above 0, got "
+				  "\"%s\"",
+				  arg);
+			return false;
+		}
+		t->budget = d;
+		return true;
+	case OPT_BIAS:
+		if (!sl_parse_double(arg, 0, 1000, &d)) {
+			fail_line(c, "--bias: must be 0..1000, got \"%s\"",
+				  arg);
+			return false;
+		}
+		t->bias = d;
+		return true;
+	case OPT_HETEROGENEITY:
+		if (!sl_parse_double(arg, 0, 1, &d)) {
+			fail_line(c,
+				  "--heterogeneity: must be in [0, 1], got "
+				  "\"%s\"",
+				  arg);
+			return false;
+		}
+		t->heterogeneity = d;
+		return true;
+	default: /* OPT_SLO_MS */
+		if (!sl_parse_double(arg, 0, 1e9, &d) || !(d > 0)) {
+			fail_line(c,
+				  "--slo-ms: must be a number above 0, got "
+				  "\"%s\"",
+				  arg);
+			return false;
+		}
+		t->slo_ms = d;
+		return true;
+	}
+}
+
+/* What tune prints as it goes: text lines or JSON Lines. */
+struct tune_out {
+	const struct sl_tune_sim_params *p;
+	bool json;
+};
+
+static void
+json_double(const char *name, double v, bool comma)
+{
+	if (isfinite(v))
+		printf("\"%s\": %.17g%s", name, v, comma ? ", " : "");
+	else
+		printf("\"%s\": null%s", name, comma ? ", " : "");
+}
+
+static void
+tune_json_config(const struct sl_tune_sim_config *cfg)
+{
+	printf("\"policy\": \"%s\", ", cfg->policy);
+	json_double("load_bound", cfg->load_bound, true);
+	printf("\"warm_prefixes\": %u", cfg->warm_prefixes);
+}
+
+static void
+tune_progress(void *ctx, const struct sl_tune_sim_progress *pr)
+{
+	const struct tune_out *to = ctx;
+	const struct sl_tune_step *st = pr->step;
+	if (to->json) {
+		printf("{\"trial\": %" PRIu64 ", \"trials\": %" PRIu64
+		       ", \"proxy\": %s, \"bracket\": %u, \"rung\": %u, "
+		       "\"units\": %u, \"config\": %zu, ",
+		       pr->trial, pr->trials, pr->proxy ? "true" : "false",
+		       st->bracket, st->rung, st->resource, st->index);
+		tune_json_config(pr->config);
+		printf(", ");
+		json_double("value", st->value, true);
+		json_double("noisy_attainment", 1 - st->value, true);
+		json_double("scale", st->scale, true);
+		json_double("epsilon_charged", st->charged, true);
+		json_double("epsilon_spent", pr->epsilon_spent, true);
+		json_double("epsilon_left", pr->epsilon_left, false);
+		printf("}\n");
+	} else {
+		printf("%strial %" PRIu64 "/%" PRIu64,
+		       pr->proxy ? "proxy " : "", pr->trial, pr->trials);
+		if (to->p->tuner == SL_TUNE_SIM_HB)
+			printf(" (bracket %u rung %u)", st->bracket, st->rung);
+		printf(": %s at %u units: %s attainment %.4f; epsilon spent "
+		       "%.4g, left %.4g\n",
+		       pr->config->name, st->resource,
+		       pr->proxy ? "proxy" : "noisy", 1 - st->value,
+		       pr->epsilon_spent, pr->epsilon_left);
+	}
+	fflush(stdout);
+}
+
+/* The `sluicectl policy set` line that applies @cfg. */
+static void
+tune_apply_line(const struct cmd_opts *o, const struct sl_tune_sim_config *cfg,
+		char *buf, size_t cap)
+{
+	int n = snprintf(buf, cap,
+			 "sluicectl policy set --pipeline %s --pool %s",
+			 o->pipeline ? o->pipeline : "PIPELINE",
+			 o->pool ? o->pool : "POOL");
+
+	if (n > 0 && (size_t)n < cap && cfg->load_bound > 0)
+		n += snprintf(buf + n, cap - (size_t)n, " --load-bound %.2f",
+			      cfg->load_bound);
+	if (n > 0 && (size_t)n < cap && cfg->warm_prefixes > 0)
+		n += snprintf(buf + n, cap - (size_t)n, " --warm-prefixes %u",
+			      cfg->warm_prefixes);
+	if (n > 0 && (size_t)n < cap)
+		snprintf(buf + n, cap - (size_t)n, " %s", cfg->policy);
+}
+
+static int
+cmd_tune(struct ctl *c, const struct cmd_opts *o)
+{
+	const struct sl_tune_sim_params *p = &o->tune;
+	struct tune_out to = {.p = p, .json = o->json};
+	struct sl_tune_sim_result res;
+	char err[256], line[256];
+	double total = p->budget > 0 ? p->budget : p->epsilon;
+	uint64_t trials;
+	unsigned int space;
+	int rc;
+
+	if (o->positional != NULL) {
+		fail_line(c, "unexpected argument \"%s\" (see --help)",
+			  o->positional);
+		return EXIT_USAGE;
+	}
+	if (o->tune_trials_given && p->tuner == SL_TUNE_SIM_HB) {
+		fail_line(c, "--trials: Hyperband's evaluations follow from "
+			     "--max-units and --eta, not --trials");
+		return EXIT_USAGE;
+	}
+	if (sl_tune_sim_plan(p, &trials, &space, err, sizeof(err)) != 0) {
+		fail_line(c, "--%s", err);
+		return EXIT_USAGE;
+	}
+	if (o->apply && (o->pipeline == NULL || o->pool == NULL)) {
+		fail_line(c, "--apply: needs --pipeline P and --pool NAME");
+		return EXIT_USAGE;
+	}
+	if (!o->json) {
+		printf("tune: %s on %u simulated nodes (n_c %u, epsilon %g, "
+		       "budget %g, bias %g, heterogeneity %g, seed %" PRIu64
+		       "), %u configurations, %" PRIu64
+		       " evaluations, full = %u units of %u requests a "
+		       "node\n",
+		       sl_tune_sim_tuner_name(p->tuner), p->nodes,
+		       p->n_c ? p->n_c
+			      : (unsigned int)fmax(1, lround(p->nodes / 100.0)),
+		       p->epsilon, total, p->bias, p->heterogeneity, p->seed,
+		       space, trials, p->max_units, p->unit_requests);
+		fflush(stdout);
+	}
+	rc = sl_tune_sim_run(p, tune_progress, &to, &res, err, sizeof(err));
+	if (rc != 0) {
+		fail_line(c, "%s", err);
+		return rc == -EINVAL ? EXIT_USAGE : EXIT_REFUSED;
+	}
+	tune_apply_line(o, &res.config, line, sizeof(line));
+	if (o->json) {
+		printf("{\"winner\": {\"config\": %zu, ", res.tune.index);
+		tune_json_config(&res.config);
+		printf("}, \"tuner\": \"%s\", ",
+		       sl_tune_sim_tuner_name(p->tuner));
+		json_double("value", res.value, true);
+		json_double("true_attainment", res.true_attainment, true);
+		printf("\"evaluations\": %" PRIu64 ", \"private_evaluations\": "
+		       "%" PRIu64 ", \"sim_runs\": %" PRIu64 ", ",
+		       res.trials, res.tune.private_evaluations, res.sim_runs);
+		json_double("epsilon_spent", res.epsilon_spent, true);
+		json_double("epsilon_left", res.epsilon_left, true);
+		json_double("budget", total, true);
+		printf("\"apply\": \"%s\"}\n", line);
+	} else {
+		printf("winner: %s (config %zu): %s attainment %.4f, true SLO "
+		       "attainment %.4f (every node, %u requests each, no "
+		       "noise); epsilon spent %g of %g, %g left; %" PRIu64
+		       " evaluations, %" PRIu64 " simulations\n",
+		       res.config.name, res.tune.index,
+		       p->tuner == SL_TUNE_SIM_PROXY ? "proxy" : "released",
+		       1 - res.value, res.true_attainment,
+		       p->max_units * p->unit_requests, res.epsilon_spent,
+		       total, res.epsilon_left, res.trials, res.sim_runs);
+		printf("%s: %s\n",
+		       o->apply && !o->dry_run ? "applying" : "apply with",
+		       line);
+	}
+	fflush(stdout);
+	if (o->apply && !o->dry_run) {
+		struct cmd_opts set = {
+			.pipeline = o->pipeline,
+			.pool = o->pool,
+			.positional = res.config.policy,
+			.load_bound = res.config.load_bound,
+			.warm_prefixes = res.config.warm_prefixes,
+		};
+
+		/* sluicectl policy set's own request: SetPolicy, so streams
+		 * in flight keep their instance and nothing stops. */
+		return cmd_policy_set(c, &set);
+	}
+	return 0;
+}
+
 /* ------------------------------------------------------------ cost model */
 
 static void
@@ -1853,6 +2188,31 @@ static const struct option policy_set_opts[] = {
 	HELP_OPT,
 	END_OPT};
 
+static const struct option tune_opts[] = {
+	{"tuner", required_argument, NULL, OPT_TUNER},
+	{"nodes", required_argument, NULL, OPT_NODES},
+	{"n-c", required_argument, NULL, OPT_N_C},
+	{"trials", required_argument, NULL, OPT_TRIALS},
+	{"epsilon", required_argument, NULL, OPT_EPSILON},
+	{"budget", required_argument, NULL, OPT_BUDGET},
+	{"bias", required_argument, NULL, OPT_BIAS},
+	{"heterogeneity", required_argument, NULL, OPT_HETEROGENEITY},
+	{"seed", required_argument, NULL, OPT_SEED},
+	{"noise-seed", required_argument, NULL, OPT_NOISE_SEED},
+	{"unit-requests", required_argument, NULL, OPT_UNIT_REQUESTS},
+	{"max-units", required_argument, NULL, OPT_MAX_UNITS},
+	{"eta", required_argument, NULL, OPT_ETA},
+	{"prefix-cache", required_argument, NULL, OPT_PREFIX_CACHE},
+	{"proxy-nodes", required_argument, NULL, OPT_PROXY_NODES},
+	{"slo-ms", required_argument, NULL, OPT_SLO_MS},
+	{"json", no_argument, NULL, OPT_JSON},
+	{"apply", no_argument, NULL, OPT_APPLY},
+	{"dry-run", no_argument, NULL, OPT_DRY_RUN},
+	{"pipeline", required_argument, NULL, OPT_PIPELINE},
+	{"pool", required_argument, NULL, OPT_POOL},
+	HELP_OPT,
+	END_OPT};
+
 static const struct option cost_show_opts[] = {
 	{"tenant", required_argument, NULL, OPT_TENANT}, HELP_OPT, END_OPT};
 static const struct option cost_plain_opts[] = {HELP_OPT, END_OPT};
@@ -1908,6 +2268,37 @@ static const struct command commands[] = {
 	 "warm_prefixes 1..4); new streams follow them, those in flight keep\n"
 	 "their instance.\n",
 	 "h", policy_set_opts, true, cmd_policy_set},
+	{"tune",
+	 "tune [--tuner rs|hb|proxy] [--nodes N] [--n-c K] [--trials T]\n"
+	 "           [--epsilon E|inf] [--budget B] [--bias b] "
+	 "[--heterogeneity p]\n"
+	 "           [--seed S] [--noise-seed S] [--unit-requests U] "
+	 "[--max-units R]\n"
+	 "           [--eta H] [--prefix-cache C] [--proxy-nodes M] "
+	 "[--slo-ms MS]\n"
+	 "           [--json] [--apply --pipeline P --pool NAME "
+	 "[--dry-run]]",
+	 "Tune a pool's policy, load_bound and warm_prefixes (the 11\n"
+	 "configurations SetPolicy applies: prompt_aware with load_bound\n"
+	 "1.1, 1.25, 1.5, 2 and warm_prefixes 1, 2; least_loaded,\n"
+	 "round_robin, hash_request) against N simulated nodes (sluice-sim,\n"
+	 "each its own traffic seed and rate; 20), from noisy, private\n"
+	 "evaluations (tools/tune/README.md): each a fresh subsample of K\n"
+	 "nodes (1% of N, at least 1) drawn with systems bias b (0),\n"
+	 "Laplace noise for epsilon E (10; inf: none) clipped to [0, 1].\n"
+	 "--tuner rs (default) draws T configurations (8) and evaluates each\n"
+	 "at R units (9) of U simulated requests a node (20); hb runs\n"
+	 "Hyperband with R and eta H (3); proxy tunes noiselessly on M\n"
+	 "public proxy nodes (10) and deploys once (no epsilon). The job's\n"
+	 "epsilon is charged to a budget of B (E): a job it cannot pay is\n"
+	 "refused before it starts. Prints a line per evaluation (--json:\n"
+	 "one JSON object a line) and the winner with its true SLO\n"
+	 "attainment (every node, R units, no noise). The noise comes from\n"
+	 "getrandom(2) unless --noise-seed. --apply sends the winner to\n"
+	 "sluiced as `policy set --pipeline P --pool NAME` does (no traffic\n"
+	 "stops); --dry-run or no --apply only prints that command. Exit 1:\n"
+	 "the budget cannot pay the job, or sluiced refused the change.\n",
+	 "h", tune_opts, false, cmd_tune},
 	{"cost show", "cost show [--tenant T]",
 	 "The scheduler's cost model: fitted, installed, its held-out error\n"
 	 "against the public mean's, trainings, and each tenant's remaining\n"
@@ -1972,6 +2363,7 @@ run_command(struct ctl *c, const struct command *cmd, int argc, char **argv)
 	struct cmd_opts o = {.interval_ms = 1000};
 	int opt;
 
+	sl_tune_sim_defaults(&o.tune);
 	c->cmd = cmd->name;
 	optind = 0; /* glibc: start over on the new argv */
 	opterr = 0;
@@ -2058,6 +2450,29 @@ run_command(struct ctl *c, const struct command *cmd, int argc, char **argv)
 					  optarg);
 				return EXIT_USAGE;
 			}
+			break;
+		case OPT_APPLY:
+			o.apply = true;
+			break;
+		case OPT_TUNER:
+		case OPT_NODES:
+		case OPT_N_C:
+		case OPT_TRIALS:
+		case OPT_EPSILON:
+		case OPT_BUDGET:
+		case OPT_BIAS:
+		case OPT_HETEROGENEITY:
+		case OPT_SEED:
+		case OPT_NOISE_SEED:
+		case OPT_UNIT_REQUESTS:
+		case OPT_MAX_UNITS:
+		case OPT_ETA:
+		case OPT_PREFIX_CACHE:
+		case OPT_PROXY_NODES:
+		case OPT_SLO_MS:
+			if (!tune_opt(c, opt, optarg, &o.tune))
+				return EXIT_USAGE;
+			o.tune_trials_given |= opt == OPT_TRIALS;
 			break;
 		case OPT_INTERVAL:
 			if (!sl_parse_u64(optarg, 10, 4000, &o.interval_ms)) {

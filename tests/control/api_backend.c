@@ -30,6 +30,12 @@ api_backend_init(struct api_backend *b)
 		.n_rules = 1,
 		.rules = {{true, "\\b[0-9]{3}-[0-9]{4}\\b", 7, 0, 7}},
 	};
+	b->pool = (struct api_pool){
+		.name = "lm",
+		.policy = SLUICE__V1__BALANCE__BALANCE_ROUND_ROBIN,
+		.load_bound = 1.25,
+		.warm_prefixes = 1,
+	};
 }
 
 void
@@ -128,10 +134,11 @@ mk_edge(struct sl_api_arena *a, uint32_t id, const char *from, uint32_t fs,
 }
 
 static Sluice__V1__Pipeline *
-mk_pipeline(struct sl_api_arena *a)
+mk_pipeline(struct sl_api_arena *a, const struct api_pool *pool)
 {
 	Sluice__V1__Pipeline *pl = sl_api_new(a, Sluice__V1__Pipeline, 1);
 	Sluice__V1__Stage *draft, *claims, *total;
+	Sluice__V1__Pool *po;
 
 	sluice__v1__pipeline__init(pl);
 	pl->name = sl_api_strdup(a, "demo");
@@ -143,6 +150,22 @@ mk_pipeline(struct sl_api_arena *a)
 	draft->instances = sl_api_new(a, Sluice__V1__Instance *, 2);
 	draft->instances[0] = mk_instance(a, "draft/0", "10.77.0.11", 7801);
 	draft->instances[1] = mk_instance(a, "draft-b", "10.77.0.12", 7801);
+	draft->pool = sl_api_strdup(a, pool->name);
+	draft->balance = (Sluice__V1__Balance)pool->policy;
+	po = sl_api_new(a, Sluice__V1__Pool, 1);
+	sluice__v1__pool__init(po);
+	po->name = sl_api_strdup(a, pool->name);
+	po->policy = (Sluice__V1__Balance)pool->policy;
+	po->load_bound = pool->load_bound;
+	po->warm_prefixes = pool->warm_prefixes;
+	po->n_instances = 2;
+	po->instances = draft->instances;
+	po->n_stages = 1;
+	po->stages = sl_api_new(a, char *, 1);
+	po->stages[0] = sl_api_strdup(a, "draft");
+	pl->n_pools = 1;
+	pl->pools = sl_api_new(a, Sluice__V1__Pool *, 1);
+	pl->pools[0] = po;
 	claims = mk_stage(a, 2, "claims",
 			  SLUICE__V1__STAGE_KIND__STAGE_KIND_ENGINE, 1, 2);
 	claims->balance = SLUICE__V1__BALANCE__BALANCE_LEAST_LOADED;
@@ -225,7 +248,7 @@ be_apply(void *ctx, const char *yaml, size_t len, const char *name,
 		out->dry_run = dry_run;
 		out->n_pipelines = 1;
 		out->pipelines = sl_api_new(arena, Sluice__V1__Pipeline *, 1);
-		out->pipelines[0] = mk_pipeline(arena);
+		out->pipelines[0] = mk_pipeline(arena, &b->pool);
 	}
 	pthread_mutex_unlock(&b->lock);
 	return rc;
@@ -249,7 +272,7 @@ be_get_pipelines(void *ctx, const char *name, Sluice__V1__PipelineList *out,
 	} else {
 		out->n_pipelines = 1;
 		out->pipelines = sl_api_new(arena, Sluice__V1__Pipeline *, 1);
-		out->pipelines[0] = mk_pipeline(arena);
+		out->pipelines[0] = mk_pipeline(arena, &b->pool);
 	}
 	pthread_mutex_unlock(&b->lock);
 	return rc;
@@ -592,6 +615,65 @@ be_generation(void *ctx)
 	return g;
 }
 
+static int
+be_set_policy(void *ctx, const Sluice__V1__SetPolicy *sp,
+	      Sluice__V1__PipelineList *out, struct sl_api_arena *arena,
+	      struct sl_api_error *err)
+{
+	struct api_backend *b = ctx;
+	int rc = -1;
+
+	pthread_mutex_lock(&b->lock);
+	COPY(b->last_pipeline, sp->pipeline);
+	COPY(b->last_stage, sp->stage);
+	COPY(b->last_pool, sp->pool);
+	b->last_policy = (int)sp->policy;
+	b->last_load_bound = sp->load_bound;
+	b->last_warm_prefixes = sp->warm_prefixes;
+	if (record(b, API_OP_SET_POLICY, err))
+		goto out;
+	if (strcmp(sp->pipeline, "demo") != 0) {
+		sl_api_error_set(err, SLUICE__V1__ERROR__CODE__CODE_NOT_FOUND,
+				 "pipeline", "no pipeline \"%s\"",
+				 sp->pipeline);
+		goto out;
+	}
+	if (sp->pool[0] != '\0' && strcmp(sp->pool, b->pool.name) != 0) {
+		sl_api_error_set(err, SLUICE__V1__ERROR__CODE__CODE_NOT_FOUND,
+				 "pool", "no pool \"%s\" in demo", sp->pool);
+		goto out;
+	}
+	if (sp->load_bound != 0 &&
+	    (sp->stage[0] != '\0' ||
+	     !(sp->load_bound > 1.0 && sp->load_bound <= 16.0))) {
+		sl_api_error_set(err, SLUICE__V1__ERROR__CODE__CODE_INVALID,
+				 "load_bound",
+				 "must be above 1.0 up to 16, for a pool");
+		goto out;
+	}
+	if (sp->warm_prefixes != 0 &&
+	    (sp->stage[0] != '\0' || sp->warm_prefixes > 4)) {
+		sl_api_error_set(err, SLUICE__V1__ERROR__CODE__CODE_INVALID,
+				 "warm_prefixes", "must be 1..4, for a pool");
+		goto out;
+	}
+	if (sp->pool[0] != '\0') {
+		b->pool.policy = (int)sp->policy;
+		if (sp->load_bound != 0)
+			b->pool.load_bound = sp->load_bound;
+		if (sp->warm_prefixes != 0)
+			b->pool.warm_prefixes = sp->warm_prefixes;
+		b->generation++;
+	}
+	out->n_pipelines = 1;
+	out->pipelines = sl_api_new(arena, Sluice__V1__Pipeline *, 1);
+	out->pipelines[0] = mk_pipeline(arena, &b->pool);
+	rc = 0;
+out:
+	pthread_mutex_unlock(&b->lock);
+	return rc;
+}
+
 const struct sl_api_backend_ops api_backend_ops = {
 	.apply = be_apply,
 	.get_pipelines = be_get_pipelines,
@@ -603,4 +685,5 @@ const struct sl_api_backend_ops api_backend_ops = {
 	.generation = be_generation,
 	.list_guards = be_list_guards,
 	.edit_guard = be_edit_guard,
+	.set_policy = be_set_policy,
 };

@@ -23,6 +23,15 @@
  * with '*' or '+' INVALID ("/RE/: unbounded match width"), a ninth rule
  * LIMIT (all field "pattern").
  *
+ * Pool: "lm" of demo, the draft stage's two instances, round_robin,
+ * load_bound 1.25, warm_prefixes 1, kept as state: set_policy on it
+ * changes its policy (and draft's, its stage) and, where given, its
+ * load_bound ((1.0, 16]) and warm_prefixes (1..4), as
+ * sl_config_policy_edit does, and answers with the pipeline. Refusals:
+ * another pipeline NOT_FOUND (field "pipeline"), another pool NOT_FOUND
+ * ("pool"), load_bound or warm_prefixes out of range or given for a
+ * stage INVALID (their field); a stage's policy is recorded only.
+ *
  * apply: a file containing "ERROR: " fails with CODE_INVALID, the rest of
  * that line being the compiler's line ("demo.yaml:12: FIELD: message");
  * otherwise it succeeds, bumps the generation unless it is a dry run, and
@@ -50,6 +59,7 @@ enum api_op {
 	API_OP_STATS,
 	API_OP_LIST_GUARDS,
 	API_OP_EDIT_GUARD,
+	API_OP_SET_POLICY,
 	API_OP_MAX
 };
 
@@ -68,6 +78,13 @@ struct api_guard {
 	char prefix[64];
 	unsigned int n_rules;
 	struct api_guard_rule rules[API_GUARD_RULES];
+};
+
+struct api_pool {
+	char name[32];
+	int policy; /* Sluice__V1__Balance */
+	double load_bound;
+	uint32_t warm_prefixes;
 };
 
 struct api_backend {
@@ -89,7 +106,12 @@ struct api_backend {
 	bool last_remove;
 	bool last_regex;
 	char last_pattern[512];
+	char last_pool[64];
+	int last_policy;
+	double last_load_bound;
+	uint32_t last_warm_prefixes;
 	struct api_guard guards[API_GUARDS];
+	struct api_pool pool;
 	uint64_t generation;
 	/* When fail[op].code is set, op fails with this error. */
 	struct sl_api_error fail[API_OP_MAX];

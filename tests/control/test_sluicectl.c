@@ -8,6 +8,9 @@
  * Each command runs as a child process; the tests check its exit status,
  * its stdout lines (runs of spaces squashed, so column widths may change)
  * and the one stderr line of a failure, and what the backend was asked.
+ * `policy set` and `tune --apply` change the backend's pool (lm of demo)
+ * through SetPolicy; the pool's policy, load_bound and warm_prefixes are
+ * checked afterwards.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -252,7 +255,7 @@ test_get(void)
 	CU_ASSERT(check(&R, 0, ""));
 	CU_ASSERT(has_line(R.out, "pipeline demo (id 7): 3 stages, 4 edges"));
 	CU_ASSERT(has_line(R.out, " stage 1 draft: engine, aggregation 0, "
-				  "depth 1, round_robin"));
+				  "depth 1, round_robin, pool lm"));
 	CU_ASSERT(has_line(R.out, " stage 2 claims: engine, aggregation 1, "
 				  "depth 2, least_loaded"));
 	CU_ASSERT(
@@ -925,6 +928,117 @@ test_tcp(void)
 	harness_stop(h);
 }
 
+/* The winner line of `tune --json`: its policy, load_bound and
+ * warm_prefixes. */
+static bool
+tune_winner(const char *out, char *policy, double *load_bound,
+	    unsigned int *warm)
+{
+	const char *w = strstr(out, "{\"winner\": {\"config\": ");
+
+	if (w == NULL || (w = strstr(w, "\"policy\": \"")) == NULL)
+		return false;
+	return sscanf(w,
+		      "\"policy\": \"%23[a-z_]\", \"load_bound\": %lf, "
+		      "\"warm_prefixes\": %u}",
+		      policy, load_bound, warm) == 3;
+}
+
+static void
+test_policy_and_tune_apply(void)
+{
+	struct api_backend b;
+	unsigned int sets, warm = 0;
+	double lb = -1;
+	char policy[24] = "", line[160];
+	int want;
+
+	ctl_run(&R, false, NULL, "policy", "show", NULL);
+	CU_ASSERT(check(&R, 0, ""));
+	CU_ASSERT(has_line(R.out, "demo pool lm: round_robin, load_bound "
+				  "1.25, warm_prefixes 1, 2 instances, "
+				  "stages draft"));
+	CU_ASSERT(has_line(R.out, "demo stage draft: round_robin, pool lm"));
+	/* policy set: the SetPolicy that tune --apply sends */
+	ctl_run(&R, false, NULL, "policy", "set", "--pipeline", "demo",
+		"--pool", "lm", "--load-bound", "1.75", "--warm-prefixes", "3",
+		"least_loaded", NULL);
+	CU_ASSERT(check(&R, 0, ""));
+	CU_ASSERT(has_line(R.out, "demo pool lm: least_loaded, load_bound "
+				  "1.75, warm_prefixes 3, 2 instances, "
+				  "stages draft"));
+	b = recorded();
+	CU_ASSERT_EQUAL(b.last_op, API_OP_SET_POLICY);
+	CU_ASSERT_STRING_EQUAL(b.last_pipeline, "demo");
+	CU_ASSERT_STRING_EQUAL(b.last_pool, "lm");
+	CU_ASSERT_STRING_EQUAL(b.last_stage, "");
+	CU_ASSERT_EQUAL(b.last_policy,
+			SLUICE__V1__BALANCE__BALANCE_LEAST_LOADED);
+	CU_ASSERT_EQUAL(b.last_load_bound, 1.75);
+	CU_ASSERT_EQUAL(b.last_warm_prefixes, 3);
+	sets = b.calls[API_OP_SET_POLICY];
+
+	/* tune --apply: a small simulated job, then the winner through
+	 * SetPolicy on the pool; the pool holds it afterwards */
+	ctl_run(&R, false, NULL, "tune", "--json", "--apply", "--pipeline",
+		"demo", "--pool", "lm", "--nodes", "2", "--trials", "3",
+		"--unit-requests", "3", "--max-units", "1", "--seed", "1",
+		"--noise-seed", "1", NULL);
+	CU_ASSERT(check(&R, 0, ""));
+	CU_ASSERT_FATAL(tune_winner(R.out, policy, &lb, &warm));
+	want = !strcmp(policy, "prompt_aware")
+		       ? SLUICE__V1__BALANCE__BALANCE_PROMPT_AWARE
+	       : !strcmp(policy, "least_loaded")
+		       ? SLUICE__V1__BALANCE__BALANCE_LEAST_LOADED
+	       : !strcmp(policy, "hash_request")
+		       ? SLUICE__V1__BALANCE__BALANCE_HASH_REQUEST
+		       : SLUICE__V1__BALANCE__BALANCE_ROUND_ROBIN;
+	b = recorded();
+	CU_ASSERT_EQUAL(b.calls[API_OP_SET_POLICY], sets + 1);
+	CU_ASSERT_EQUAL(b.last_op, API_OP_SET_POLICY);
+	CU_ASSERT_STRING_EQUAL(b.last_pipeline, "demo");
+	CU_ASSERT_STRING_EQUAL(b.last_pool, "lm");
+	CU_ASSERT_EQUAL(b.last_policy, want);
+	CU_ASSERT_EQUAL(b.last_load_bound, lb);
+	CU_ASSERT_EQUAL(b.last_warm_prefixes, warm);
+	/* the pool's state: the winner's; what it leaves (0) unchanged */
+	CU_ASSERT_EQUAL(b.pool.policy, want);
+	CU_ASSERT_EQUAL(b.pool.load_bound, lb > 0 ? lb : 1.75);
+	CU_ASSERT_EQUAL(b.pool.warm_prefixes, warm > 0 ? warm : 3);
+	snprintf(line, sizeof(line),
+		 "demo pool lm: %s, load_bound %.2f, warm_prefixes %u, 2 "
+		 "instances, stages draft",
+		 policy, lb > 0 ? lb : 1.75, warm > 0 ? warm : 3);
+	CU_ASSERT(has_line(R.out, line));
+	/* seeds 1/1 pick prompt_aware, load_bound 2, warm_prefixes 2: its
+	 * bound and warm prefixes are applied too */
+	CU_ASSERT_STRING_EQUAL(policy, "prompt_aware");
+	CU_ASSERT_EQUAL(lb, 2);
+	CU_ASSERT_EQUAL(warm, 2);
+	CU_ASSERT(has_line(R.out, "demo pool lm: prompt_aware, load_bound "
+				  "2.00, warm_prefixes 2, 2 instances, "
+				  "stages draft"));
+
+	/* --dry-run: printed, nothing sent */
+	ctl_run(&R, false, NULL, "tune", "--apply", "--dry-run", "--pipeline",
+		"demo", "--pool", "lm", "--nodes", "2", "--trials", "3",
+		"--unit-requests", "3", "--max-units", "1", "--seed", "1",
+		"--noise-seed", "1", NULL);
+	CU_ASSERT(check(&R, 0, ""));
+	CU_ASSERT_PTR_NOT_NULL(strstr(R.out, "\napply with: sluicectl policy "
+					     "set --pipeline demo --pool lm "));
+	CU_ASSERT_EQUAL(recorded().calls[API_OP_SET_POLICY], sets + 1);
+	/* a pool sluiced does not have: SetPolicy's refusal, exit 1 */
+	ctl_run(&R, false, NULL, "tune", "--apply", "--pipeline", "demo",
+		"--pool", "gpu", "--nodes", "2", "--trials", "2",
+		"--unit-requests", "3", "--max-units", "1", "--noise-seed", "1",
+		NULL);
+	CU_ASSERT(check(&R, 1,
+			"sluicectl: tune: pool: no pool \"gpu\" in demo\n"));
+	CU_ASSERT_EQUAL(recorded().calls[API_OP_SET_POLICY], sets + 2);
+	CU_ASSERT_EQUAL(recorded().pool.policy, want);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -945,6 +1059,7 @@ main(int argc, char **argv)
 		{"guard add, guard remove", test_guard_edit},
 		{"help and usage", test_help_and_usage},
 		{"tcp with token", test_tcp},
+		{"policy set, tune --apply", test_policy_and_tune_apply},
 	};
 	char suite_name[32];
 	CU_pSuite suite;

@@ -33,7 +33,12 @@
 # front of the emulator's HTTP side: the same answers over real HTTP),
 # FC_ASK (a question: after the load, an application asks it through
 # sluice-gateway with the official npm `openai` client, streaming; the
-# answer is printed and kept in results/ask.json).
+# answer is printed and kept in results/ask.json), FC_GPU (host, cuda or
+# auto: the answer stage's two instances are local GPU engines, `gpu:
+# true`: sluiced --gpu FC_GPU delivers their input streams into its token
+# rings and the engines read them there, sluice-engine --gpu-attach; the
+# report then shows the rings' counters and fails unless every question's
+# input went through a ring and none was lost).
 
 set -euo pipefail
 
@@ -66,6 +71,22 @@ case $FC_LOGS in
 *) FC_CONTROL=$root/$FC_LOGS/sluiced.sock ;;
 esac
 FC_METRICS_PORT=${FC_METRICS_PORT:-9464}
+gpu=${FC_GPU:-off}
+if [[ $gpu != off ]]; then
+	[[ ${FC_LM_BRIDGE:-0} != 1 ]] ||
+		{ echo "$FC_TAG: FC_GPU needs the emulator's own answer instances (not FC_LM_BRIDGE=1)" >&2; exit 2; }
+	# The answer stage behind gpu_tx: its instances marked gpu: true in a
+	# copy of the file, sluiced with token rings, its engines attached.
+	gpu_dir=/dev/shm/sluice-gpu-$FC_TAG
+	gpu_config=$FC_LOGS/$(basename "$config" .yaml)-gpu.yaml
+	sed 's|instances: \[10.77.0.11:7801, 10.77.0.12:7801\]|instances: [{address: "10.77.0.11:7801", gpu: true}, {address: "10.77.0.12:7801", gpu: true}]|' \
+		"$config" >"$gpu_config"
+	grep -q 'gpu: true' "$gpu_config" ||
+		fc_die "$config: the answer stage's instances are not 10.77.0.11:7801, 10.77.0.12:7801"
+	config=$gpu_config
+	FC_SLUICED_ARGS="${FC_SLUICED_ARGS:-} --gpu $gpu --gpu-dir $gpu_dir"
+	FC_ARGS_answer="${FC_ARGS_answer:-} --gpu-attach $gpu_dir"
+fi
 fc_init
 fc_engines_start
 stats=$results/sluiced-stats.json
@@ -162,6 +183,9 @@ echo "sluiced: rx $(field '.sluiced.rx_packets // "?"') tx $(field '.sluiced.tx_
 drops=$(field '(.sluiced.drops // {}) | to_entries | map(select(.value > 0) |
 	"\(.key)=\(.value)") | join(" ")')
 echo "drops: ${drops:-none} (total $(field '.sluiced.drops_total // "?"'))"
+if [[ $gpu != off ]]; then
+	echo "gpu ($gpu): answer's input through token rings: $(field '.sluiced.gpu_streams') streams, $(field '.sluiced.gpu_fragments') fragments, $(field '.sluiced.gpu_aborts') ABORT records; engines took $(field '[.engines[] | .gpu_streams_taken // 0] | add') streams ($(field '[.engines[] | .gpu_tokens_in // 0] | add') tokens)"
+fi
 printf '  %-10s %10s %10s %10s %10s\n' engine "streams in" "served" "frags out" aborts
 jq -r '.engines[] | "\(.name) \(.streams // 0) \(.requests_served // .streams_completed // 0) \(.fragments_out // 0) \((.overload_aborts // 0) + (.incomplete // 0) + (.expired // 0))"' "$demo" |
 	while read -r name streams served frags aborts; do
@@ -184,6 +208,17 @@ fi
 	fc_die "promtool check metrics failed: $(head -3 "$FC_LOGS/promtool.txt")"
 
 damage=$(field '.lost + .duplicated + .misordered')
+if [[ $gpu != off ]]; then
+	# Every question's input went through a ring (the gateway's question
+	# too), and the engines took each.
+	asked=$(field '.requests')
+	[[ $ask_rc == skipped ]] || asked=$((asked + 1))
+	if [[ $(field '.sluiced.gpu_streams') -ne $asked ||
+		$(field '[.engines[] | .gpu_streams_taken // 0] | add') -ne $(field '.sluiced.gpu_streams') ]]; then
+		echo "factcheck: FAILED: not every question's input went through a token ring" >&2
+		exit 1
+	fi
+fi
 if [[ $damage -ne 0 ]]; then
 	echo "factcheck: FAILED: lost, duplicated or misordered results" >&2
 	exit 1

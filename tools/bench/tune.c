@@ -14,7 +14,8 @@
  * layout, load_bound, warm_prefixes, prefix cache slots); a node's error
  * is 1 - SLO attainment at 4 s, computed by sl_sim_run once per
  * (configuration, node, fidelity) into a table in memory; trials only draw
- * from the table. Hyperband's resource is the simulated requests per node:
+ * from the table (the space and the fleet are tools/sim/sim_space.h's,
+ * which sluicectl tune shares). Hyperband's resource is the simulated requests per node:
  * fidelities 1/27, 1/9, 1/3 and 1 of the full count (R 27, eta 3, as paper
  * B's rounds).
  *
@@ -45,6 +46,7 @@
 #include <time.h>
 
 #include "sim.h"
+#include "sim_space.h"
 #include "sl_tune.h"
 
 /* Hyperband's plan: R 27 units, eta 3 (fidelities 1, 3, 9, 27 units). */
@@ -61,127 +63,45 @@ static const unsigned int level_units[LEVELS] = {1, 3, 9, 27};
 
 /* --- the search space ---------------------------------------------------- */
 
-/* Layouts of the 7 LM instances: a pool shared by the three stages, or
- * instances pinned to each stage (hash_request, ALTO's). */
-struct layout {
-	const char *name;
-	unsigned int pinned[SL_SIM_ROLES]; /* 0: the pool of 7 */
-};
-
-static const struct layout layouts[] = {
-	{"pool:7", {0, 0, 0}},       {"pinned:2/2/3", {2, 2, 3}},
-	{"pinned:3/2/2", {3, 2, 2}}, {"pinned:2/3/2", {2, 3, 2}},
-	{"pinned:3/1/3", {3, 1, 3}}, {"pinned:1/3/3", {1, 3, 3}},
-};
-#define N_LAYOUTS (sizeof(layouts) / sizeof(*layouts))
-
-/* The pipeline has two few-shot prefixes (claims, queries; the answer
- * has none), so 2 cache slots hold them all and warm_prefixes 2 assumes
- * both: larger values are the same configuration again. */
-static const double load_bounds[] = {1.1, 1.25, 1.5, 2.0};
-static const unsigned int warm_prefixes[] = {1, 2};
-static const unsigned int cache_slots[] = {0, 1, 2};
-#define N_BOUNDS (sizeof(load_bounds) / sizeof(*load_bounds))
-#define N_WARM (sizeof(warm_prefixes) / sizeof(*warm_prefixes))
-#define N_CACHE (sizeof(cache_slots) / sizeof(*cache_slots))
-
-/* One configuration; params for the tuner: policy, layout index,
- * load_bound (0: none), warm_prefixes (0: none), prefix cache slots. */
-struct config {
-	enum sl_balance policy;
-	unsigned int layout;
-	double load_bound;
-	unsigned int warm;
-	unsigned int cache;
-};
-
-#define CONFIGS_MAX 128
-static struct config configs[CONFIGS_MAX];
+/* tools/sim/sim_space.h's bench space: policy and layout, load_bound,
+ * warm_prefixes, prefix cache slots (45 configurations). */
+static struct sl_sim_config configs[SL_SIM_SPACE_MAX];
 static unsigned int n_configs;
 
 static void
 space_build(void)
 {
-	n_configs = 0;
-	/* prompt_aware: the only policy that reads load_bound and
-	 * warm_prefixes, so the only one they are crossed with */
-	for (size_t c = 0; c < N_CACHE; c++)
-		for (size_t b = 0; b < N_BOUNDS; b++)
-			for (size_t w = 0; w < N_WARM; w++)
-				configs[n_configs++] = (struct config){
-					SL_BALANCE_PROMPT_AWARE, 0,
-					load_bounds[b], warm_prefixes[w],
-					cache_slots[c]};
-	for (size_t c = 0; c < N_CACHE; c++) {
-		configs[n_configs++] = (struct config){SL_BALANCE_LEAST_LOADED,
-						       0, 0, 0, cache_slots[c]};
-		configs[n_configs++] = (struct config){SL_BALANCE_ROUND_ROBIN,
-						       0, 0, 0, cache_slots[c]};
-		for (unsigned int l = 1; l < N_LAYOUTS; l++)
-			configs[n_configs++] =
-				(struct config){SL_BALANCE_HASH_REQUEST, l, 0,
-						0, cache_slots[c]};
-	}
+	n_configs = sl_sim_space_bench(configs);
 }
 
 static void
-config_name(const struct config *c, char *buf, size_t cap)
+config_name(const struct sl_sim_config *c, char *buf, size_t cap)
 {
-	if (c->policy == SL_BALANCE_PROMPT_AWARE)
-		snprintf(buf, cap, "%s %s lb %.2f warm %u cache %u",
-			 sl_balance_name(c->policy), layouts[c->layout].name,
-			 c->load_bound, c->warm, c->cache);
-	else
-		snprintf(buf, cap, "%s %s cache %u", sl_balance_name(c->policy),
-			 layouts[c->layout].name, c->cache);
+	sl_sim_config_name(c, buf, cap);
 }
 
 static void
 space_params(void *ctx, size_t index, double *params)
 {
-	const struct config *c = &configs[index];
+	const struct sl_sim_config *c = &configs[index];
 
 	(void)ctx;
 	params[0] = c->policy;
 	params[1] = c->layout;
 	params[2] = c->load_bound;
-	params[3] = c->warm;
+	params[3] = c->warm_prefixes;
 	params[4] = c->cache;
 }
 
 /* --- the fleet ----------------------------------------------------------- */
 
-enum traffic { T_POISSON, T_CONV, T_CODE, T_KINDS };
-static const char *const traffic_name[T_KINDS] = {"poisson", "azure-conv",
-						  "azure-code"};
-#define TRACE_DIR SL_SOURCE_DIR "/tools/data/azure-llm-trace/"
-static const char *const trace_file[T_KINDS] = {
-	NULL, TRACE_DIR "AzureLLMInferenceTrace_conv.csv",
-	TRACE_DIR "AzureLLMInferenceTrace_code.csv"};
-/* Each kind's median rate (model requests/s), the spread of its log, and
- * its range; trace windows start in [0, window_s) trace seconds (both
- * traces span about 3,420 s; a full run replays at most 27 x --unit rows,
- * 300 s of the code trace at 50 requests a unit). */
-static const double kind_rate[T_KINDS] = {20, 2, 3};
-static const double kind_sigma[T_KINDS] = {0.45, 0.5, 0.5};
-static const double kind_lo[T_KINDS] = {4, 0.5, 0.5};
-static const double kind_hi[T_KINDS] = {40, 6, 8};
-static const double window_s = 2800;
-
-struct node {
-	enum traffic kind;
-	double rate;
-	double trace_start_s;
-	uint64_t seed;
-};
-
 struct fleet {
 	const char *name;
 	unsigned int nodes;
-	struct node *node;
-	unsigned int levels;      /* fidelities in the table */
-	double *err;              /* [level][config][node] */
-	double full[CONFIGS_MAX]; /* uniform mean at full fidelity */
+	struct sl_sim_node *node;
+	unsigned int levels;           /* fidelities in the table */
+	double *err;                   /* [level][config][node] */
+	double full[SL_SIM_SPACE_MAX]; /* uniform mean at full fidelity */
 	double heterogeneity;
 };
 
@@ -191,47 +111,19 @@ fleet_err(struct fleet *f, unsigned int level, size_t config)
 	return f->err + ((size_t)level * n_configs + config) * f->nodes;
 }
 
-static double
-uniform(struct sl_rng *rng)
-{
-	double u;
-
-	if (sl_tune_uniform(rng, &u) != 0)
-		abort(); /* a seeded source never fails */
-	return u;
-}
-
-/* The private fleet: trace_share of the nodes replay a trace window (half
- * conv, half code), the others Poisson questions; each its own seed and a
- * log-normal rate around its kind's, moved towards it by @p. */
+/* The private fleet (sl_sim_fleet): trace_share of the nodes replay a
+ * trace window (half conv, half code), the others Poisson questions; each
+ * its own seed and a log-normal rate around its kind's, moved towards it
+ * by @p. */
 static void
 fleet_private(struct fleet *f, unsigned int nodes, double trace_share, double p,
 	      uint64_t seed)
 {
-	struct sl_rng rng;
-
-	sl_rng_seeded(&rng, seed);
 	f->name = "private";
 	f->nodes = nodes;
 	f->heterogeneity = p;
 	f->node = calloc(nodes, sizeof(*f->node));
-	for (unsigned int i = 0; i < nodes; i++) {
-		struct node *n = &f->node[i];
-		double u = uniform(&rng), u1 = uniform(&rng),
-		       u2 = uniform(&rng);
-		double z = sqrt(-2 * log(u1)) * cos(2 * M_PI * u2);
-		double r;
-
-		n->kind = u < trace_share / 2 ? T_CONV
-			  : u < trace_share   ? T_CODE
-					      : T_POISSON;
-		r = kind_rate[n->kind] * exp((1 - p) * kind_sigma[n->kind] * z);
-		n->rate = fmin(kind_hi[n->kind], fmax(kind_lo[n->kind], r));
-		n->trace_start_s = n->kind == T_POISSON
-					   ? 0
-					   : floor(uniform(&rng) * window_s);
-		n->seed = 1000 + i;
-	}
+	sl_sim_fleet(f->node, nodes, trace_share, p, seed);
 }
 
 /* The public proxy: the operator's own benchmark traffic, Poisson
@@ -244,15 +136,7 @@ fleet_proxy(struct fleet *f, unsigned int nodes)
 	f->nodes = nodes;
 	f->heterogeneity = 0;
 	f->node = calloc(nodes, sizeof(*f->node));
-	for (unsigned int i = 0; i < nodes; i++) {
-		double t = nodes > 1 ? (double)i / (nodes - 1) : 0.5;
-
-		f->node[i] = (struct node){
-			.kind = T_POISSON,
-			.rate = 6 * pow(30.0 / 6, t),
-			.seed = 900000 + i,
-		};
-	}
+	sl_sim_fleet_proxy(f->node, nodes);
 }
 
 /* A mismatched proxy, for contrast (paper B's cross-modality pairs): the
@@ -266,17 +150,19 @@ fleet_proxy_light(struct fleet *f, unsigned int nodes)
 	f->heterogeneity = 0;
 	f->node = calloc(nodes, sizeof(*f->node));
 	for (unsigned int i = 0; i < nodes; i++)
-		f->node[i] = (struct node){
-			.kind = T_POISSON, .rate = 4, .seed = 910000 + i};
+		f->node[i] =
+			(struct sl_sim_node){.kind = SL_SIM_TRAFFIC_POISSON,
+					     .rate = 4,
+					     .seed = 910000 + i};
 }
 
-static struct sl_sim_data *sim_data[T_KINDS];
+static struct sl_sim_data *sim_data[SL_SIM_TRAFFIC_KINDS];
 static unsigned int unit_requests;
 
 /* The error of configuration @c on node @n after @units units. */
 static int
-simulate(const struct config *c, const struct node *n, unsigned int units,
-	 double *err)
+simulate(const struct sl_sim_config *c, const struct sl_sim_node *n,
+	 unsigned int units, double *err)
 {
 	struct sl_sim_knobs k;
 	struct sl_sim_result r;
@@ -284,18 +170,10 @@ simulate(const struct config *c, const struct node *n, unsigned int units,
 	int rc;
 
 	sl_sim_knobs_default(&k);
-	k.policy = c->policy;
-	if (layouts[c->layout].pinned[0])
-		memcpy(k.pinned, layouts[c->layout].pinned, sizeof(k.pinned));
-	k.load_bound = c->load_bound;
-	k.warm_prefixes = c->warm;
-	k.prefix_cache_slots = c->cache;
-	k.trace_path = trace_file[n->kind];
-	k.trace_start_s = n->trace_start_s;
-	k.rate = n->rate;
+	sl_sim_config_knobs(c, &k);
+	sl_sim_node_knobs(n, &k);
 	k.requests = units * unit_requests;
 	k.warmup = 0;
-	k.seed = n->seed;
 	k.slo_ms = SLO_MS;
 	rc = sl_sim_check(&k, msg, sizeof(msg));
 	if (rc == 0)
@@ -551,8 +429,8 @@ cell_label(const struct cell *c, char *buf, size_t cap)
 static double
 rank_correlation(const double *a, const double *b, unsigned int n)
 {
-	double ra[CONFIGS_MAX], rb[CONFIGS_MAX], ma = 0, mb = 0, sab = 0,
-						 saa = 0, sbb = 0;
+	double ra[SL_SIM_SPACE_MAX], rb[SL_SIM_SPACE_MAX],
+		ma = 0, mb = 0, sab = 0, saa = 0, sbb = 0;
 
 	for (unsigned int i = 0; i < n; i++) {
 		double la = 0, ea = 0, lb = 0, eb = 0;
@@ -678,9 +556,9 @@ main(int argc, char **argv)
 		n_c = 1;
 
 	space_build();
-	for (int k = 0; k < T_KINDS; k++) {
-		sim_data[k] =
-			sl_sim_data_open(NULL, trace_file[k], err, sizeof(err));
+	for (int k = 0; k < SL_SIM_TRAFFIC_KINDS; k++) {
+		sim_data[k] = sl_sim_data_open(NULL, sl_sim_traffic_trace(k),
+					       err, sizeof(err));
 		if (!sim_data[k]) {
 			fprintf(stderr, "tune: cannot open the data: %s\n",
 				err);
@@ -739,7 +617,7 @@ main(int argc, char **argv)
 			rank_correlation(fleet.full, proxy.full, n_configs);
 		double rho_light =
 			rank_correlation(fleet.full, light.full, n_configs);
-		int kinds[T_KINDS] = {0};
+		int kinds[SL_SIM_TRAFFIC_KINDS] = {0};
 		/* aim 2 read literally (regret) and as paper B reads its
 		 * proxy results (the picked configuration's error) */
 		bool aim2_regret =
@@ -754,8 +632,9 @@ main(int argc, char **argv)
 		       "azure-code), heterogeneity p %g, %u configurations, "
 		       "full = %u requests a node, n_c %u, %u trials a cell, "
 		       "tables in %.0f s\n",
-		       nodes, kinds[T_POISSON], kinds[T_CONV], kinds[T_CODE], p,
-		       n_configs, 27 * unit_requests, n_c, trials, table_s);
+		       nodes, kinds[SL_SIM_TRAFFIC_POISSON],
+		       kinds[SL_SIM_TRAFFIC_CONV], kinds[SL_SIM_TRAFFIC_CODE],
+		       p, n_configs, 27 * unit_requests, n_c, trials, table_s);
 		printf("best configuration: %s, true SLO attainment %.4f; "
 		       "rank correlation with the fleet: proxy %.3f, light "
 		       "proxy %.3f\n",
@@ -819,8 +698,10 @@ main(int argc, char **argv)
 				nodes, n_c, trials, unit_requests,
 				27 * unit_requests, HB_R, HB_ETA, RS_CONFIGS,
 				SLO_MS, p, trace_share, proxy_nodes,
-				(unsigned long long)seed, kinds[T_POISSON],
-				kinds[T_CONV], kinds[T_CODE], table_s);
+				(unsigned long long)seed,
+				kinds[SL_SIM_TRAFFIC_POISSON],
+				kinds[SL_SIM_TRAFFIC_CONV],
+				kinds[SL_SIM_TRAFFIC_CODE], table_s);
 			fprintf(f,
 				" \"best\": {\"config\": %zu, "
 				"\"attainment\": %.6f}, "
@@ -883,14 +764,14 @@ main(int argc, char **argv)
 			}
 			fprintf(f, " ],\n \"fleet\": [\n");
 			for (unsigned int i = 0; i < nodes; i++) {
-				const struct node *n = &fleet.node[i];
+				const struct sl_sim_node *n = &fleet.node[i];
 
 				fprintf(f,
 					"  {\"traffic\": \"%s\", \"rate\": "
 					"%.4g, \"trace_start_s\": %g, "
 					"\"seed\": %llu, \"best_attainment\": "
 					"%.4f}%s\n",
-					traffic_name[n->kind], n->rate,
+					sl_sim_traffic_name(n->kind), n->rate,
 					n->trace_start_s,
 					(unsigned long long)n->seed,
 					1 - fleet_err(&fleet, LEVELS - 1,
@@ -901,7 +782,7 @@ main(int argc, char **argv)
 			fclose(f);
 		}
 	}
-	for (int k = 0; k < T_KINDS; k++)
+	for (int k = 0; k < SL_SIM_TRAFFIC_KINDS; k++)
 		sl_sim_data_close(sim_data[k]);
 	free(fleet.err);
 	free(proxy.err);

@@ -134,6 +134,14 @@ struct engine_stats {
 	uint64_t pause_changes;    /* PAUSE set or cleared */
 	uint64_t shutdown_aborts;  /* ABORT SHUTDOWN sent at SIGTERM */
 	uint64_t shutdown_dropped; /* fragments that came during shutdown */
+	/* --gpu-attach (gpu_attach.h): input taken from token rings */
+	uint64_t gpu_streams_taken; /* streams taken and handed on */
+	uint64_t gpu_fragments_in;  /* fragments rebuilt from them */
+	uint64_t gpu_tokens_in;
+	uint64_t gpu_aborted_in;    /* ... ending in ABORT (the stream's, or
+				     * TOO_LONG for the engine's buffers) */
+	uint64_t gpu_attach_errors; /* files refused, slots that do not add
+				     * up, the directory unreadable */
 };
 
 /* A FIFO of jobs waiting for a batch slot or a worker. */
@@ -155,6 +163,7 @@ struct engine_stage_stats {
 };
 
 struct sl_prom_server;
+struct sl_engine_gpu;
 
 struct engine {
 	const char *name;
@@ -204,6 +213,7 @@ struct engine {
 	struct sl_model_replay *replay;
 	unsigned int chunk_min; /* bytes per token, --chunk-min/--chunk-max */
 	unsigned int chunk_max;
+	struct sl_engine_gpu *gpu; /* --gpu-attach: NULL, none */
 };
 
 /* streams.c: the stream table */
@@ -249,6 +259,13 @@ void engine_expire(struct engine *e, uint64_t now);
  */
 struct sl_dgram *engine_tx_slot(struct engine *e);
 void engine_tx_commit(struct engine *e, struct sl_dgram *d);
+
+/**
+ * engine_input - one valid input fragment @v at @now, any role: what
+ * sl_rel delivers in sequence, or what gpu_attach.c rebuilds from a
+ * token ring. Answers go to @v->src.
+ */
+void engine_input(struct engine *e, const struct sl_frag_view *v, uint64_t now);
 
 /* roles.c */
 

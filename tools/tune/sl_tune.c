@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sl_tune_priv.h"
+#include "sl_tune_int.h"
 
 /* --- job checks ------------------------------------------------------------ */
 

@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * sl_tune_priv.h - helpers shared by sl_tune_noise.c and sl_tune.c; not
+ * sl_tune_int.h - helpers shared by sl_tune_noise.c and sl_tune.c; not
  * part of the public interface.
  */
-#ifndef SL_TUNE_PRIV_H
-#define SL_TUNE_PRIV_H
+#ifndef SL_TUNE_INT_H
+#define SL_TUNE_INT_H
 
 #include "sl_tune.h"
 
@@ -49,4 +49,4 @@ int sl_tune_release_ws(struct sl_tune_ws *ws, struct sl_rng *rng,
 		       const double *weight, unsigned int n_c, double b,
 		       double scale, struct sl_tune_eval *out);
 
-#endif /* SL_TUNE_PRIV_H */
+#endif /* SL_TUNE_INT_H */
