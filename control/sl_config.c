@@ -967,6 +967,39 @@ check_pools_used(struct sl_cfg_ctx *c, const yaml_node_t *node,
 	return 0;
 }
 
+/*
+ * A local GPU instance (`gpu: true`) gets its streams through a token
+ * ring, which carries tokens, END and ABORT but not the CHILDREN
+ * announcements an aggregating stage counts its inputs with: refused
+ * there, the instance named.
+ */
+static int
+check_gpu_stages(struct sl_cfg_ctx *c, const struct sl_pipeline_cfg *pl,
+		 const struct sl_dag_nodes *dag, const char *parent)
+{
+	char path[SL_CFG_PATH_MAX];
+
+	for (unsigned int i = 0; i < pl->n_stages; i++) {
+		const struct sl_stage_cfg *st = &pl->stages[i];
+
+		if (st->aggregation == 0)
+			continue;
+		for (unsigned int k = 0; k < st->n_instances; k++) {
+			if (!st->instances[k].gpu)
+				continue;
+			cfg_path_fmt(path, "%s.stages[%u].instances[%u].gpu",
+				     parent, i, k);
+			return cfg_fail(c, dag->stage[i], path,
+					"a local GPU instance cannot serve a "
+					"stage with aggregation %u: its token "
+					"ring does not carry the children "
+					"counts aggregation needs",
+					st->aggregation);
+		}
+	}
+	return 0;
+}
+
 static int
 parse_pipeline(struct sl_cfg_ctx *c, const yaml_node_t *node, const char *path,
 	       struct sl_pipeline_cfg *pl)
@@ -1012,7 +1045,8 @@ parse_pipeline(struct sl_cfg_ctx *c, const yaml_node_t *node, const char *path,
 		if (parse_edges(c, v[3], path, pl, &dag))
 			return -EINVAL;
 	}
-	if (cfg_check_dag(c, pl, &dag, path))
+	if (cfg_check_dag(c, pl, &dag, path) ||
+	    check_gpu_stages(c, pl, &dag, path))
 		return -EINVAL;
 	return pl->guard_required
 		       ? cfg_check_guard_required(c, pl, &dag, v[4], path)

@@ -37,6 +37,20 @@ enum sl_gtx_slot_state {
 
 enum { GTX_LIST_NONE = 0, GTX_LIST_DUE, GTX_LIST_ENDED };
 
+static void gtx_aborts(struct sl_gtx *g, uint64_t *aborts, uint64_t *opened);
+
+/* The ring and its file (when made), then the slot tables. */
+static void
+gtx_free(struct sl_gtx *g)
+{
+	sl_gpu_share_destroy(g->share);
+	free(g->slots);
+	free(g->free_slots);
+	free(g->due);
+	free(g->ended);
+	free(g);
+}
+
 struct sl_gtx *
 sl_gtx_create(struct sl_gpu_ctx *ctx, const char *path, uint32_t streams,
 	      int uid, int gid, uint32_t sluiced_ip, uint16_t sluiced_port,
@@ -51,7 +65,7 @@ sl_gtx_create(struct sl_gpu_ctx *ctx, const char *path, uint32_t streams,
 	};
 	const struct sl_gpu_share_cfg sc = {
 		.path = path,
-		.mode = 0600,
+		.mode = 0640,
 		.uid = uid,
 		.gid = gid,
 		.sluiced_ip = sluiced_ip,
@@ -91,12 +105,7 @@ sl_gtx_create(struct sl_gpu_ctx *ctx, const char *path, uint32_t streams,
 	return g;
 fail:
 	err = errno;
-	sl_gpu_share_destroy(g->share);
-	free(g->slots);
-	free(g->free_slots);
-	free(g->due);
-	free(g->ended);
-	free(g);
+	gtx_free(g);
 	errno = err;
 	return NULL;
 }
@@ -104,16 +113,16 @@ fail:
 void
 sl_gtx_destroy(struct sl_gtx *g)
 {
+	uint64_t aborts = 0, opened = 0;
+
 	if (g == NULL)
 		return;
-	/* What was queued reaches the token buffers before they go. */
+	/* Streams ended at the last moment (the table freed) end in the
+	 * ring too, and what was queued reaches the token buffers before
+	 * they go (bounded: a second). */
+	gtx_aborts(g, &aborts, &opened);
 	(void)sl_gpu_ring_drain(g->ring, 1000000000ull);
-	sl_gpu_share_destroy(g->share);
-	free(g->slots);
-	free(g->free_slots);
-	free(g->due);
-	free(g->ended);
-	free(g);
+	gtx_free(g);
 }
 
 static void
@@ -135,6 +144,8 @@ gtx_list(struct sl_gtx *g, uint32_t slot, uint8_t list)
 static void
 gtx_reap(struct sl_gtx *g)
 {
+	if (g->n_ended == 0 || sl_gpu_share_acks_read(g->share) != 0)
+		return;
 	for (uint32_t i = 0; i < g->n_ended;) {
 		uint32_t slot = g->ended[i];
 		struct sl_gtx_slot *s = &g->slots[slot];
@@ -233,9 +244,11 @@ gtx_queued(struct sl_gtx *g, struct sl_gtx_slot *s)
 	g->queued++;
 }
 
-/* ABORT records still due, each once the ring has room. */
+/* ABORT records still due, each once the ring has room; how many went
+ * in, and how many of those opened their stream, added to *@aborts and
+ * *@opened. */
 static void
-gtx_aborts(struct sl_dp *dp, struct sl_gtx *g)
+gtx_aborts(struct sl_gtx *g, uint64_t *aborts, uint64_t *opened)
 {
 	for (uint32_t i = 0; i < g->n_due;) {
 		uint32_t slot = g->due[i];
@@ -249,8 +262,9 @@ gtx_aborts(struct sl_dp *dp, struct sl_gtx *g)
 
 		if (sl_gpu_tx(g->ring, &f) != 0)
 			break; /* full: the rest wait too */
+		*opened += s->next == 0;
 		gtx_queued(g, s);
-		dp->cnt.gpu_aborts++;
+		(*aborts)++;
 		g->due[i] = g->due[--g->n_due];
 		s->listed = GTX_LIST_NONE;
 		if (s->end_seen) {
@@ -333,7 +347,7 @@ sl_gtx_flush(struct sl_dp *dp)
 	struct sl_gtx *g = dp->gtx;
 
 	if (g->n_due != 0)
-		gtx_aborts(dp, g);
+		gtx_aborts(g, &dp->cnt.gpu_aborts, &dp->cnt.gpu_streams);
 	if (g->queued != 0) {
 		g->queued = 0;
 		(void)sl_gpu_tx_flush(g->ring);

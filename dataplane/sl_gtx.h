@@ -65,8 +65,8 @@ struct sl_gtx {
 
 /**
  * sl_gtx_create - a worker's ring of @streams slots (SL_GTX_STREAMS in
- * sluiced): the share file @path (mode 0600, owned by @uid/@gid unless
- * -1) in @ctx's backend, its consumer started.
+ * sluiced): the share files @path (mode 0640) and @path.acks (0660),
+ * owned by @uid/@gid unless -1, in @ctx's backend, its consumer started.
  * @sluiced_ip, @sluiced_port: where the engines answer (host order).
  * Return: the ring, or NULL with errno (sl_gpu_share_create's).
  */

@@ -217,11 +217,7 @@ live_handle_pin(struct sl_dp *dp, uint8_t p, struct sl_route_pin *pin,
 
 	if (live_answered(dp, p, pin->stage, ls, tenant, ip, port)) {
 		/* Nothing owed: later fragments need no route. */
-		if (pin->in_flight) {
-			is->streams_active--;
-			pin->in_flight = 0;
-			sl_route_unpin(dp, pin);
-		}
+		sl_route_pin_release(dp, pin);
 		return;
 	}
 	if (live_resend_elsewhere(dp, p, pin, ls, tenant)) {
@@ -229,11 +225,7 @@ live_handle_pin(struct sl_dp *dp, uint8_t p, struct sl_route_pin *pin,
 		return;
 	}
 	is->streams_aborted++;
-	if (pin->in_flight) {
-		is->streams_active--;
-		pin->in_flight = 0;
-		sl_route_unpin(dp, pin);
-	}
+	sl_route_pin_release(dp, pin);
 	sl_rtx_forget(dp, pin);
 	pin->instance = SL_INSTANCE_REFUSED;
 	sl_dp_abort_output(dp, p, pin->stage, ls->ancestry, ls->depth, tenant,

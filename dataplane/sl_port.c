@@ -245,8 +245,9 @@ extmem_zone_name(char *zone, size_t cap, const char *pool_name)
 	return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
 }
 
-/* rte_dev_dma_map and _unmap: 0 done, 1 nothing to map (a bus or driver
- * without DMA mapping, a vdev without a driver), else a negative errno. */
+/* rte_dev_dma_map and _unmap: 0 done, 1 nothing to map (a vdev: no DMA
+ * of its own), else a negative errno. A device on any other bus that
+ * cannot map (ENOTSUP) would DMA to addresses no IOMMU maps: an error. */
 static int
 extmem_dma(struct rte_device *dev, bool map, void *va, rte_iova_t iova,
 	   size_t len)
@@ -262,7 +263,8 @@ extmem_dma(struct rte_device *dev, bool map, void *va, rte_iova_t iova,
 		return 1;
 	/* The bus says -1 with rte_errno; a driver may return -errno. */
 	err = rc < -1 ? -rc : rte_errno;
-	if (err == ENOTSUP)
+	if (err == ENOTSUP &&
+	    strcmp(rte_bus_name(rte_dev_bus(dev)), "vdev") == 0)
 		return 1;
 	return err > 0 ? -err : -EIO;
 }

@@ -568,6 +568,16 @@ sl_route_unpin(struct sl_dp *dp, struct sl_route_pin *pin)
 }
 
 void
+sl_route_pin_release(struct sl_dp *dp, struct sl_route_pin *pin)
+{
+	if (!pin->in_flight)
+		return;
+	dp->inst[pin->instance].streams_active--;
+	pin->in_flight = 0;
+	sl_route_unpin(dp, pin);
+}
+
+void
 sl_route_housekeeping(struct sl_dp *dp)
 {
 	struct sl_keypins *kp = dp->keypins;

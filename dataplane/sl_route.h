@@ -156,9 +156,17 @@ uint16_t sl_route_pick_pinned(struct sl_dp *dp, uint8_t p, uint8_t s,
 			      struct sl_route_pin *pin);
 
 /**
- * sl_route_unpin - a stream of a pinned key ended.
+ * sl_route_unpin - a stream of a pinned key ended (and a GPU stream's
+ * ring slot, if its END never reached gpu_tx, is ended there).
  */
 void sl_route_unpin(struct sl_dp *dp, struct sl_route_pin *pin);
+
+/**
+ * sl_route_pin_release - @pin is given up while its stream may still be
+ * counted in flight at its instance (no END passed route): uncount it
+ * and unpin. Nothing when it is not in flight.
+ */
+void sl_route_pin_release(struct sl_dp *dp, struct sl_route_pin *pin);
 
 /**
  * sl_route_housekeeping - forget keys idle for the idle timeout.

@@ -15,6 +15,7 @@
 #include "sl_dp.h"
 #include "sl_frag.h"
 #include "sl_op.h"
+#include "sl_route.h"
 #include "sl_split.h"
 
 /* Bytes scanned per Hyperscan call: bounds the cuts one call can report. */
@@ -115,10 +116,14 @@ split_pin_put(struct sl_dp *dp, struct sl_splitter *sp)
 {
 	if (sp->pin == UINT32_MAX)
 		return;
-	if (sp->pin_staged)
+	if (sp->pin_staged) {
 		dp->child_retired[dp->n_child_retired++] = sp->pin;
-	else
+	} else {
+		/* A child whose END never went out (no mbuf for it) must
+		 * not stay counted, nor keep a GPU ring slot. */
+		sl_route_pin_release(dp, &dp->child_pins[sp->pin]);
 		dp->child_free[dp->n_child_free++] = sp->pin;
+	}
 	sp->pin = UINT32_MAX;
 	sp->pin_staged = false;
 }
@@ -126,9 +131,14 @@ split_pin_put(struct sl_dp *dp, struct sl_splitter *sp)
 void
 sl_split_pins_routed(struct sl_dp *dp)
 {
-	while (dp->n_child_retired != 0)
-		dp->child_free[dp->n_child_free++] =
-			dp->child_retired[--dp->n_child_retired];
+	while (dp->n_child_retired != 0) {
+		uint32_t pin = dp->child_retired[--dp->n_child_retired];
+
+		/* Route has passed its staged fragments: an END among them
+		 * ended it; else (none was made) it ends here. */
+		sl_route_pin_release(dp, &dp->child_pins[pin]);
+		dp->child_free[dp->n_child_free++] = pin;
+	}
 }
 
 int

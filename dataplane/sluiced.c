@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -979,9 +980,62 @@ serve(const struct sluiced_opts *o, struct sl_workers *ws, struct sl_loop *loop,
 	}
 }
 
+/* --gpu-dir's lock (held while the rings exist) and its path. */
+static int gpu_lock_fd = -1;
+static char gpu_lock_path[PATH_MAX];
+
 /*
- * --gpu: a backend and one token ring per worker, each a file in
- * --gpu-dir (mode 0700, the run user's) that local GPU engines attach to.
+ * --gpu-dir: made (0750, then given to the run user) or, if it exists, a
+ * directory (not a link) that belongs to the user sluiced runs as and no
+ * group or other may write: nobody else can then plant or replace ring
+ * files engines would trust. Only a directory sluiced made is chowned.
+ * Its .lock is held while the rings live: two sluiced never share one.
+ * Exits on failure.
+ */
+static void
+gpu_dir_take(const char *dir, const struct sl_priv_user *user)
+{
+	uid_t owner = user->drop ? user->uid : geteuid();
+	bool made = mkdir(dir, 0750) == 0;
+	struct stat sb;
+	int fd;
+
+	if (!made && errno != EEXIST)
+		rte_exit(EXIT_FAILURE, "--gpu-dir %s: %s\n", dir,
+			 strerror(errno));
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &sb) != 0)
+		rte_exit(EXIT_FAILURE, "--gpu-dir %s: not a directory: %s\n",
+			 dir, strerror(errno));
+	if (made && user->drop && fchown(fd, user->uid, user->gid) != 0)
+		rte_exit(EXIT_FAILURE, "--gpu-dir %s: chown: %s\n", dir,
+			 strerror(errno));
+	if (!made && (sb.st_uid != owner || (sb.st_mode & 0022) != 0))
+		rte_exit(EXIT_FAILURE,
+			 "--gpu-dir %s: must belong to uid %u (the user "
+			 "sluiced runs as) and be writable by no group or "
+			 "other (it is uid %u, mode %04o)\n",
+			 dir, (unsigned int)owner, (unsigned int)sb.st_uid,
+			 (unsigned int)(sb.st_mode & 07777));
+	close(fd);
+	if ((size_t)snprintf(gpu_lock_path, sizeof(gpu_lock_path), "%s/.lock",
+			     dir) >= sizeof(gpu_lock_path))
+		rte_exit(EXIT_FAILURE, "--gpu-dir %s: too long\n", dir);
+	gpu_lock_fd = open(gpu_lock_path,
+			   O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (gpu_lock_fd < 0 || flock(gpu_lock_fd, LOCK_EX | LOCK_NB) != 0)
+		rte_exit(EXIT_FAILURE,
+			 "--gpu-dir %s: %s (another sluiced uses it?)\n", dir,
+			 strerror(errno));
+	if (user->drop && fchown(gpu_lock_fd, user->uid, user->gid) != 0)
+		rte_exit(EXIT_FAILURE, "--gpu-dir %s/.lock: chown: %s\n", dir,
+			 strerror(errno));
+}
+
+/*
+ * --gpu: a backend and one token ring per worker, each two files in
+ * --gpu-dir (gpu_dir_take; ring-N mode 0640, ring-N.acks 0660, the run
+ * user's and group's) that local GPU engines attach to.
  * auto tries cuda and falls back to host with one line saying why.
  * Exits on failure: a GPU instance that cannot be served is refused at
  * start, not found out stream by stream.
@@ -1017,16 +1071,14 @@ gpu_start(const struct sluiced_opts *o, const struct sl_priv_user *user,
 	if (ctx == NULL)
 		rte_exit(EXIT_FAILURE, "--gpu: host backend: %s\n",
 			 strerror(errno));
-	if (mkdir(o->gpu_dir, 0700) != 0 && errno != EEXIST)
-		rte_exit(EXIT_FAILURE, "--gpu-dir %s: %s\n", o->gpu_dir,
-			 strerror(errno));
-	if (user->drop && chown(o->gpu_dir, user->uid, user->gid) != 0)
-		rte_exit(EXIT_FAILURE, "--gpu-dir %s: chown: %s\n", o->gpu_dir,
-			 strerror(errno));
+	gpu_dir_take(o->gpu_dir, user);
 	/* Tells an engine that a ring file was made again. */
 	run_id = rte_rdtsc() ^ ((uint64_t)getpid() << 32);
 	for (uint16_t w = 0; w < ws->n; w++) {
-		snprintf(path, sizeof(path), "%s/ring-%u", o->gpu_dir, w);
+		if ((size_t)snprintf(path, sizeof(path), "%s/ring-%u",
+				     o->gpu_dir, w) >= sizeof(path) - 16)
+			rte_exit(EXIT_FAILURE, "--gpu-dir %s: too long\n",
+				 o->gpu_dir);
 		ws->dp[w]->gtx = sl_gtx_create(ctx, path, SL_GTX_STREAMS,
 					       user->drop ? (int)user->uid : -1,
 					       user->drop ? (int)user->gid : -1,
@@ -1053,6 +1105,9 @@ gpu_stop(struct sl_workers *ws, struct sl_gpu_ctx *ctx)
 		ws->dp[w]->gtx = NULL;
 	}
 	sl_gpu_close(ctx);
+	(void)unlink(gpu_lock_path);
+	close(gpu_lock_fd);
+	gpu_lock_fd = -1;
 }
 
 int

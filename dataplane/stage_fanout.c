@@ -279,10 +279,7 @@ sl_fanout_release(struct sl_dp *dp, struct sl_flow *f)
 		struct sl_edge_state *es = &eb->e[i];
 		struct sl_route_pin *pin = &es->pin;
 
-		if (pin->in_flight) {
-			dp->inst[pin->instance].streams_active--;
-			sl_route_unpin(dp, pin);
-		}
+		sl_route_pin_release(dp, pin);
 		held_free(dp, &es->buffered, SL_DROP_EXPIRED);
 		sl_split_discard(dp, &es->split);
 		sl_guard_edge_release(dp, es);

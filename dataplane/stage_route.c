@@ -112,8 +112,10 @@ route_decide(struct sl_dp *dp, struct sl_route_pin *pin,
 		return SL_DROP_NO_INSTANCE;
 	}
 	if (unlikely(st->instances[i].gpu)) {
-		/* A local GPU instance: the stream takes a ring slot. */
-		if (pin->oneshot) {
+		/* A local GPU instance: the stream takes a ring slot (none
+		 * without rings: the config was refused then, but a
+		 * fragment must never go out unrewritten). */
+		if (pin->oneshot && dp->gtx != NULL) {
 			pin->gpu_slot = SL_GTX_SLOT_MARKER;
 		} else {
 			pin->gpu_slot =

@@ -376,7 +376,7 @@ sl_gpu_frag_deliver(const struct sl_gpu_view *v, const struct sl_gpu_frag *f,
 	const uint8_t *payload = (const uint8_t *)(f + 1);
 	uint32_t cap_tok = v->cfg.stream_tokens, cap_text = v->cfg.stream_text;
 	struct sl_gpu_stream *s;
-	uint32_t text_bytes, state, *ids, *offs, off;
+	uint32_t text_bytes, state, *ids, *offs, off, ntok, tlen;
 	uint8_t *text;
 
 	if (f->stream >= v->cfg.streams)
@@ -410,30 +410,39 @@ sl_gpu_frag_deliver(const struct sl_gpu_view *v, const struct sl_gpu_frag *f,
 		sl_gpu_stream_abort(s, SL_GPU_ABORT_LOST, t);
 		return SL_GPU_DROP_BAD_TOKENS;
 	}
-	/* s->tokens <= cap_tok and s->text_len <= cap_text always hold. */
-	if (f->token_count > cap_tok - s->tokens) {
+	/* s->tokens <= cap_tok and s->text_len <= cap_text hold unless
+	 * someone else wrote the tokens region (it lies in a file engines
+	 * map, sl_gpu_share.h): each is read once, checked, and the writes
+	 * below use those values only, so none leaves the slot. */
+	ntok = s->tokens;
+	tlen = s->text_len;
+	if (ntok > cap_tok || tlen > cap_text) {
+		sl_gpu_stream_abort(s, SL_GPU_ABORT_LOST, t);
+		return SL_GPU_DROP_TOKEN_OVERFLOW;
+	}
+	if (f->token_count > cap_tok - ntok) {
 		sl_gpu_stream_abort(s, SL_GPU_ABORT_TOO_LONG, t);
 		return SL_GPU_DROP_TOKEN_OVERFLOW;
 	}
-	if (text_bytes > cap_text - s->text_len) {
+	if (text_bytes > cap_text - tlen) {
 		sl_gpu_stream_abort(s, SL_GPU_ABORT_TOO_LONG, t);
 		return SL_GPU_DROP_TEXT_OVERFLOW;
 	}
-	ids = v->ids + (uint64_t)f->stream * cap_tok + s->tokens;
-	offs = v->text_off + (uint64_t)f->stream * cap_tok + s->tokens;
+	ids = v->ids + (uint64_t)f->stream * cap_tok + ntok;
+	offs = v->text_off + (uint64_t)f->stream * cap_tok + ntok;
 	text = v->text + (uint64_t)f->stream * cap_text;
 	off = 0;
 	for (uint32_t i = 0; i < f->token_count; i++) {
 		uint32_t tl = sl_gpu_be16(payload + off + 4);
 
 		ids[i] = sl_gpu_be32(payload + off);
-		offs[i] = s->text_len;
-		memcpy(text + s->text_len, payload + off + SL_GPU_TOKEN_HDR_LEN,
-		       tl);
-		s->text_len += tl;
+		offs[i] = tlen;
+		memcpy(text + tlen, payload + off + SL_GPU_TOKEN_HDR_LEN, tl);
+		tlen += tl;
 		off += SL_GPU_TOKEN_HDR_LEN + tl;
 	}
-	s->tokens += f->token_count;
+	s->tokens = ntok + f->token_count;
+	s->text_len = tlen;
 	s->next_seq = f->seq + 1;
 	s->frags++;
 	t->c[SL_GPU_C_FRAGS]++;

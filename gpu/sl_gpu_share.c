@@ -1,11 +1,19 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * sl_gpu_share.c - the file a token ring's engine maps (sl_gpu_share.h):
- * sluiced's side makes it and describes each stream; the engine's side
- * checks it, takes final streams and acks them.
+ * sl_gpu_share.c - the files a token ring's engines map (sl_gpu_share.h):
+ * sluiced's side makes them and describes each stream; the engine's side
+ * checks them, takes final streams and acks them.
+ *
+ * Two files, so that what an engine may write is only what sluiced reads
+ * with care: PATH (header, descriptors, token buffers) is written by
+ * sluiced alone, and engines open it read-only; PATH.acks holds the acks,
+ * written by engines, which sluiced never maps: it reads them with
+ * pread(2) into a private copy (a shortened or garbled file only keeps
+ * slots busy or frees them).
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,13 +39,18 @@ page_up(uint64_t n)
 
 struct sl_gpu_share {
 	struct sl_gpu_ring *ring;
+	uint32_t n_slots; /* a private copy, not the file's word */
 	uint8_t *base;
 	size_t len;
 	struct sl_gpu_share_hdr *hdr;
 	struct sl_gpu_desc *desc;
-	SL_GPU_ATOMIC(uint32_t) * acks;
 	struct sl_gpu_stream *streams; /* the tokens region's, in the file */
+	int acks_fd;                   /* PATH.acks, read with pread */
+	uint32_t *acks;                /* the last read, private */
 	char *path;
+	char *acks_path;
+	dev_t dev; /* of the files made: removed only if still them */
+	ino_t ino, acks_ino;
 };
 
 /* Where each part lies for @cfg; 0 when it does not fit a size_t. */
@@ -49,16 +62,18 @@ share_layout(const struct sl_gpu_ring_cfg *cfg, struct sl_gpu_share_hdr *h)
 	if (tokens == 0)
 		return 0;
 	h->desc_off = SHARE_PAGE;
-	h->acks_off = page_up(h->desc_off + (uint64_t)cfg->streams *
-						    sizeof(struct sl_gpu_desc));
-	h->tokens_off = page_up(h->acks_off +
-				(uint64_t)cfg->streams * sizeof(uint32_t));
+	/* The acks live in their own file (PATH.acks) of acks_len bytes. */
+	h->acks_off = 0;
+	h->acks_len = page_up((uint64_t)cfg->streams * sizeof(uint32_t));
+	h->tokens_off =
+		page_up(h->desc_off +
+			(uint64_t)cfg->streams * sizeof(struct sl_gpu_desc));
 	h->tokens_len = tokens;
 	h->file_len = page_up(h->tokens_off + tokens);
 	return h->file_len;
 }
 
-/* "DIR/.NAME.tmp" for "DIR/NAME": where the file is made (not `ring-*`,
+/* "DIR/.NAME.tmp" for "DIR/NAME": where a file is made (not `ring-*`,
  * so no engine attaches it before it is whole). */
 static char *
 tmp_path(const char *path)
@@ -73,6 +88,48 @@ tmp_path(const char *path)
 	return tmp;
 }
 
+/*
+ * A new file of @len bytes at @tmp, mode @mode, owned by @uid/@gid
+ * (unless -1), every block allocated (a full tmpfs fails here, not with
+ * SIGBUS at a first touch later). Return its descriptor or -1 (errno).
+ */
+static int
+file_make(const char *tmp, unsigned int mode, int uid, int gid, uint64_t len)
+{
+	int fd, rc;
+
+	(void)unlink(tmp);
+	fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
+		  mode & 0777);
+	if (fd < 0)
+		return -1;
+	if (fchmod(fd, mode & 0777) != 0 ||
+	    ((uid >= 0 || gid >= 0) &&
+	     fchown(fd, (uid_t)uid, (gid_t)gid) != 0) ||
+	    ftruncate(fd, (off_t)len) != 0)
+		goto fail;
+	rc = posix_fallocate(fd, 0, (off_t)len);
+	if (rc != 0) {
+		errno = rc;
+		goto fail;
+	}
+	return fd;
+fail:
+	rc = errno;
+	close(fd);
+	(void)unlink(tmp);
+	errno = rc;
+	return -1;
+}
+
+/* Engines may write the acks where they may read the rest. */
+static unsigned int
+acks_mode(unsigned int mode)
+{
+	return (mode & 0666) | 0600 | ((mode & 0040) ? 0020 : 0) |
+	       ((mode & 0004) ? 0002 : 0);
+}
+
 struct sl_gpu_share *
 sl_gpu_share_create(struct sl_gpu_ctx *ctx, const struct sl_gpu_ring_cfg *cfg,
 		    const struct sl_gpu_share_cfg *sc)
@@ -80,8 +137,9 @@ sl_gpu_share_create(struct sl_gpu_ctx *ctx, const struct sl_gpu_ring_cfg *cfg,
 	struct sl_gpu_share_hdr h = {0};
 	struct sl_gpu_region tokens = {0};
 	struct sl_gpu_share *s;
-	char *tmp;
-	int fd, err;
+	char *tmp = NULL, *acks_tmp = NULL;
+	struct stat sb;
+	int fd = -1, err;
 
 	if (sl_gpu_ctx_backend(ctx) != SL_GPU_BACKEND_HOST) {
 		errno = ENOTSUP;
@@ -94,42 +152,45 @@ sl_gpu_share_create(struct sl_gpu_ctx *ctx, const struct sl_gpu_ring_cfg *cfg,
 	s = calloc(1, sizeof(*s));
 	if (s == NULL)
 		return NULL;
+	s->acks_fd = -1;
+	s->n_slots = cfg->streams;
 	s->path = strdup(sc->path);
+	s->acks = calloc(cfg->streams, sizeof(uint32_t));
+	if (s->path != NULL && asprintf(&s->acks_path, "%s.acks", sc->path) < 0)
+		s->acks_path = NULL;
 	tmp = tmp_path(sc->path);
-	if (s->path == NULL || tmp == NULL) {
-		free(s->path);
-		free(s);
-		free(tmp);
+	acks_tmp = s->acks_path != NULL ? tmp_path(s->acks_path) : NULL;
+	if (s->path == NULL || s->acks == NULL || s->acks_path == NULL ||
+	    tmp == NULL || acks_tmp == NULL) {
 		errno = ENOMEM;
-		return NULL;
+		goto fail;
 	}
-	/* Made whole under another name, then renamed over sc->path: an
-	 * engine scanning the directory never finds a file half made, and a
-	 * file of an earlier run is replaced at once (its engine sees another
-	 * inode and run id). */
-	(void)unlink(tmp);
-	fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
-		  sc->mode & 0777);
+	/* Both made whole under other names, then renamed into place, the
+	 * acks first: an engine scanning the directory never finds a ring
+	 * half made, and a file of an earlier run is replaced at once (its
+	 * engine sees another inode and run id). */
+	s->acks_fd = file_make(acks_tmp, acks_mode(sc->mode), sc->uid, sc->gid,
+			       h.acks_len);
+	if (s->acks_fd < 0)
+		goto fail;
+	fd = file_make(tmp, sc->mode, sc->uid, sc->gid, h.file_len);
 	if (fd < 0)
 		goto fail;
-	if (fchmod(fd, sc->mode & 0777) != 0 ||
-	    ((sc->uid >= 0 || sc->gid >= 0) &&
-	     fchown(fd, (uid_t)sc->uid, (gid_t)sc->gid) != 0) ||
-	    ftruncate(fd, (off_t)h.file_len) != 0) {
-		err = errno;
-		close(fd);
-		errno = err;
-		goto fail;
-	}
 	s->len = (size_t)h.file_len;
 	s->base = mmap(NULL, s->len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	err = errno;
-	close(fd);
 	if (s->base == MAP_FAILED) {
 		s->base = NULL;
-		errno = err;
 		goto fail;
 	}
+	if (fstat(fd, &sb) != 0)
+		goto fail;
+	s->dev = sb.st_dev;
+	s->ino = sb.st_ino;
+	if (fstat(s->acks_fd, &sb) != 0)
+		goto fail;
+	s->acks_ino = sb.st_ino;
+	close(fd);
+	fd = -1;
 	s->hdr = (struct sl_gpu_share_hdr *)s->base;
 	memcpy(h.magic, SL_GPU_SHARE_MAGIC, sizeof(h.magic));
 	h.version = SL_GPU_SHARE_VERSION;
@@ -142,7 +203,6 @@ sl_gpu_share_create(struct sl_gpu_ctx *ctx, const struct sl_gpu_ring_cfg *cfg,
 	h.sluiced_ip = sc->sluiced_ip;
 	h.sluiced_port = sc->sluiced_port;
 	s->desc = (struct sl_gpu_desc *)(s->base + h.desc_off);
-	s->acks = (SL_GPU_ATOMIC(uint32_t) *)(s->base + h.acks_off);
 	s->streams = (struct sl_gpu_stream *)(s->base + h.tokens_off);
 	tokens.where = SL_GPU_MEM_TOKENS;
 	tokens.host = s->base + h.tokens_off;
@@ -158,21 +218,44 @@ sl_gpu_share_create(struct sl_gpu_ctx *ctx, const struct sl_gpu_ring_cfg *cfg,
 	       sizeof(h) - sizeof(h.magic));
 	atomic_thread_fence(memory_order_release);
 	memcpy(s->hdr->magic, h.magic, sizeof(h.magic));
-	if (rename(tmp, sc->path) != 0)
+	if (rename(acks_tmp, s->acks_path) != 0 || rename(tmp, sc->path) != 0)
 		goto fail;
 	free(tmp);
+	free(acks_tmp);
 	return s;
 fail:
 	err = errno;
+	if (fd >= 0)
+		close(fd);
 	sl_gpu_ring_destroy(s->ring);
 	if (s->base != NULL)
 		munmap(s->base, s->len);
-	(void)unlink(tmp);
+	if (s->acks_fd >= 0)
+		close(s->acks_fd);
+	if (tmp != NULL)
+		(void)unlink(tmp);
+	if (acks_tmp != NULL)
+		(void)unlink(acks_tmp);
+	if (s->acks_path != NULL && s->acks_ino != 0)
+		(void)unlink(s->acks_path);
 	free(tmp);
+	free(acks_tmp);
+	free(s->acks);
+	free(s->acks_path);
 	free(s->path);
 	free(s);
 	errno = err;
 	return NULL;
+}
+
+/* Remove @path if it is still the file this share made. */
+static void
+unlink_own(const char *path, dev_t dev, ino_t ino)
+{
+	struct stat sb;
+
+	if (lstat(path, &sb) == 0 && sb.st_dev == dev && sb.st_ino == ino)
+		(void)unlink(path);
 }
 
 void
@@ -182,7 +265,12 @@ sl_gpu_share_destroy(struct sl_gpu_share *s)
 		return;
 	sl_gpu_ring_destroy(s->ring);
 	munmap(s->base, s->len);
-	(void)unlink(s->path);
+	close(s->acks_fd);
+	/* Another sluiced may have made its files here since. */
+	unlink_own(s->path, s->dev, s->ino);
+	unlink_own(s->acks_path, s->dev, s->acks_ino);
+	free(s->acks);
+	free(s->acks_path);
 	free(s->path);
 	free(s);
 }
@@ -201,7 +289,7 @@ sl_gpu_share_describe(struct sl_gpu_share *s, uint32_t slot, uint32_t epoch,
 	struct sl_gpu_desc *d;
 	uint32_t state;
 
-	if (slot >= s->hdr->streams)
+	if (slot >= s->n_slots)
 		return -EINVAL;
 	d = &s->desc[slot];
 	st = &s->streams[slot];
@@ -224,11 +312,25 @@ sl_gpu_share_describe(struct sl_gpu_share *s, uint32_t slot, uint32_t epoch,
 }
 
 int
+sl_gpu_share_acks_read(struct sl_gpu_share *s)
+{
+	size_t want = (size_t)s->n_slots * sizeof(uint32_t);
+	ssize_t n = pread(s->acks_fd, s->acks, want, 0);
+
+	if (n < 0)
+		return -errno;
+	/* A file cut short by someone: what is missing is no ack. */
+	if ((size_t)n < want)
+		memset((uint8_t *)s->acks + n, 0, want - (size_t)n);
+	return 0;
+}
+
+int
 sl_gpu_share_acked(const struct sl_gpu_share *s, uint32_t slot, uint32_t epoch)
 {
-	if (slot >= s->hdr->streams)
+	if (slot >= s->n_slots)
 		return 0;
-	return sl_gpu_load_acquire(&s->acks[slot]) == epoch;
+	return s->acks[slot] == epoch;
 }
 
 /* ------------------------------------------------------------------ */
@@ -238,6 +340,8 @@ sl_gpu_share_acked(const struct sl_gpu_share *s, uint32_t slot, uint32_t epoch)
 struct sl_gpu_attach {
 	uint8_t *base;
 	size_t len;
+	void *acks_base; /* PATH.acks, mapped writable */
+	size_t acks_len;
 	struct sl_gpu_share_hdr hdr; /* a checked copy */
 	const struct sl_gpu_desc *desc;
 	SL_GPU_ATOMIC(uint32_t) * acks;
@@ -276,12 +380,54 @@ attach_check(const struct sl_gpu_share_hdr *h, uint64_t len)
 	if (share_layout(&cfg, &want) == 0)
 		return -1;
 	return want.desc_off == h->desc_off && want.acks_off == h->acks_off &&
+			       want.acks_len == h->acks_len &&
 			       want.tokens_off == h->tokens_off &&
 			       want.tokens_len == h->tokens_len &&
 			       want.file_len == h->file_len &&
 			       h->file_len <= len
 		       ? 0
 		       : -1;
+}
+
+/* PATH.acks of the ring file @path, mapped writable: 0 or -errno. */
+static int
+attach_acks(struct sl_gpu_attach *a, const char *path, char *why,
+	    size_t why_len)
+{
+	char acks[PATH_MAX];
+	struct stat sb;
+	int fd, err;
+
+	if ((size_t)snprintf(acks, sizeof(acks), "%s.acks", path) >=
+	    sizeof(acks)) {
+		why_set(why, why_len, path, "path too long", 0);
+		return -ENAMETOOLONG;
+	}
+	fd = open(acks, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0) {
+		err = errno;
+		why_set(why, why_len, acks, "cannot open", err);
+		return -err;
+	}
+	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) ||
+	    (uint64_t)sb.st_size < a->hdr.acks_len) {
+		close(fd);
+		why_set(why, why_len, acks,
+			"not the ring's acks (not a regular file this long)",
+			0);
+		return -EINVAL;
+	}
+	a->acks_len = (size_t)a->hdr.acks_len;
+	a->acks_base = mmap(NULL, a->acks_len, PROT_READ | PROT_WRITE,
+			    MAP_SHARED, fd, 0);
+	err = errno;
+	close(fd);
+	if (a->acks_base == MAP_FAILED) {
+		a->acks_base = NULL;
+		why_set(why, why_len, acks, "cannot map", err);
+		return -err;
+	}
+	return 0;
 }
 
 struct sl_gpu_attach *
@@ -293,7 +439,8 @@ sl_gpu_attach_open(const char *path, char *why, size_t why_len)
 	struct stat sb;
 	int fd, err;
 
-	fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+	/* Read-only: only sluiced writes the ring file. */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0) {
 		err = errno;
 		why_set(why, why_len, path, "cannot open", err);
@@ -310,17 +457,25 @@ sl_gpu_attach_open(const char *path, char *why, size_t why_len)
 		errno = EINVAL;
 		return NULL;
 	}
+	/* A file others may write is no sluiced's: not served. */
+	if (sb.st_mode & 0022) {
+		close(fd);
+		why_set(why, why_len, path,
+			"writable by group or others: not a file sluiced made",
+			0);
+		errno = EPERM;
+		return NULL;
+	}
 	a = calloc(1, sizeof(*a));
 	if (a == NULL) {
 		close(fd);
 		return NULL;
 	}
 	a->len = (size_t)sb.st_size;
-	/* Read-only but for the acks, mapped writable on their own below. */
 	a->base = mmap(NULL, a->len, PROT_READ, MAP_SHARED, fd, 0);
+	err = errno;
+	close(fd);
 	if (a->base == MAP_FAILED) {
-		err = errno;
-		close(fd);
 		free(a);
 		why_set(why, why_len, path, "cannot map", err);
 		errno = err;
@@ -346,26 +501,19 @@ sl_gpu_attach_open(const char *path, char *why, size_t why_len)
 		why_set(why, why_len, path, "layout does not fit the file", 0);
 		goto bad;
 	}
-	/* The acks, writable: MAP_FIXED over the read-only pages. */
-	if (mmap(a->base + a->hdr.acks_off, a->hdr.tokens_off - a->hdr.acks_off,
-		 PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd,
-		 (off_t)a->hdr.acks_off) == MAP_FAILED) {
-		err = errno;
-		why_set(why, why_len, path, "cannot map its acks writable",
-			err);
-		close(fd);
+	err = attach_acks(a, path, why, why_len);
+	if (err != 0) {
 		munmap(a->base, a->len);
 		free(a);
-		errno = err;
+		errno = -err;
 		return NULL;
 	}
-	close(fd);
 	cfg.streams = a->hdr.streams;
 	cfg.stream_tokens = a->hdr.stream_tokens;
 	cfg.stream_text = a->hdr.stream_text;
 	sl_gpu_tokens_layout(&cfg, &l);
 	a->desc = (const struct sl_gpu_desc *)(a->base + a->hdr.desc_off);
-	a->acks = (SL_GPU_ATOMIC(uint32_t) *)(a->base + a->hdr.acks_off);
+	a->acks = (SL_GPU_ATOMIC(uint32_t) *)a->acks_base;
 	a->streams = (struct sl_gpu_stream *)(a->base + a->hdr.tokens_off);
 	a->ids = (const uint32_t *)(a->base + a->hdr.tokens_off + l.ids_off);
 	a->text_off = (const uint32_t *)(a->base + a->hdr.tokens_off +
@@ -373,7 +521,6 @@ sl_gpu_attach_open(const char *path, char *why, size_t why_len)
 	a->text = a->base + a->hdr.tokens_off + l.text_off;
 	return a;
 bad:
-	close(fd);
 	munmap(a->base, a->len);
 	free(a);
 	errno = EINVAL;
@@ -386,6 +533,8 @@ sl_gpu_attach_close(struct sl_gpu_attach *a)
 	if (a == NULL)
 		return;
 	munmap(a->base, a->len);
+	if (a->acks_base != NULL)
+		munmap(a->acks_base, a->acks_len);
 	free(a);
 }
 

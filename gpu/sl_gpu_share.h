@@ -3,10 +3,13 @@
  * sl_gpu_share.h - a token ring's streams, shared with the engine that
  * reads them (engine attach; gpu/README.md, "Engine attach").
  *
- * sluiced (the producer: the dataplane's gpu_tx node) makes one file per
- * ring. The file holds what an engine process needs and nothing it could
- * use to disturb the ring itself (the batches and the consumer's status
- * stay in sluiced's private memory):
+ * sluiced (the producer: the dataplane's gpu_tx node) makes two files per
+ * ring, PATH and PATH.acks. They hold what an engine process needs and
+ * nothing it could use to disturb the ring itself (the batches and the
+ * consumer's status stay in sluiced's private memory). PATH is written
+ * by sluiced alone (engines open it read-only: the group may read it
+ * with mode 0640); PATH.acks is the one thing engines write, and sluiced
+ * never maps it, it reads it with pread(2) (sl_gpu_share_acks_read):
  *
  *   header   magic, version, the ring's sizes, where each part starts,
  *            sluiced's address (where the engine sends its answers) and
@@ -15,11 +18,11 @@
  *            fragment is published: the epoch the slot will have, the
  *            instance the stream is for, and the stream's wire header as
  *            that instance would receive it (stage, ancestry, tenant...)
- *   acks     per slot, engine-written: the epoch it has taken; a slot is
- *            given to a new stream only after its engine took the last
- *            one (sl_gpu_share_acked)
  *   tokens   the ring's tokens region (host backend; the consumer
  *            writes it, the engine reads it)
+ *   PATH.acks per slot, engine-written: the epoch it has taken; a slot
+ *            is given to a new stream only after its engine took the
+ *            last one (sl_gpu_share_acked)
  *
  * The engine side (sl_gpu_attach_*) maps the file, checks every offset
  * and size in it against the file's length, and takes a stream once it
@@ -39,7 +42,7 @@
 #include "sl_gpu_ring.h"
 
 #define SL_GPU_SHARE_MAGIC "SLGPUSH1"
-#define SL_GPU_SHARE_VERSION 1u
+#define SL_GPU_SHARE_VERSION 2u
 #define SL_GPU_DESC_HDR_LEN 88u /* SL_WIRE_HDR_LEN */
 
 /* The file's first page. Offsets are from the start of the file. */
@@ -52,7 +55,8 @@ struct sl_gpu_share_hdr {
 	uint32_t stream_text;
 	uint32_t worker; /* the sluiced worker that produces into it */
 	uint64_t desc_off;
-	uint64_t acks_off;
+	uint64_t acks_off; /* 0: the acks are the file PATH.acks */
+	uint64_t acks_len; /* ... of this many bytes */
 	uint64_t tokens_off;
 	uint64_t tokens_len;
 	uint64_t file_len;
@@ -79,8 +83,10 @@ struct sl_gpu_desc {
 struct sl_gpu_share;
 
 struct sl_gpu_share_cfg {
-	const char *path;      /* the file to make (replaced if it exists) */
-	unsigned int mode;     /* its permission bits, e.g. 0600 */
+	const char *path;      /* the file to make (replaced if it exists),
+				* and PATH.acks */
+	unsigned int mode;     /* its permission bits, e.g. 0640 (PATH.acks:
+				* the same, writable where readable) */
 	int uid, gid;          /* its owner (-1: leave) */
 	uint32_t sluiced_ip;   /* host order */
 	uint16_t sluiced_port; /* host order */
@@ -123,10 +129,19 @@ int sl_gpu_share_describe(struct sl_gpu_share *s, uint32_t slot, uint32_t epoch,
 			  const uint8_t *hdr);
 
 /**
+ * sl_gpu_share_acks_read - read PATH.acks into the share's private copy
+ * (a file cut short reads as no ack past its end).
+ * Return: 0 or -errno.
+ */
+int sl_gpu_share_acks_read(struct sl_gpu_share *s);
+
+/**
  * sl_gpu_share_acked - whether the engine took slot @slot's stream of
- * epoch @epoch (its ack, loaded with acquire, equals it). The engine's
- * word is trusted for nothing else: a wrong ack only keeps or frees that
- * one slot.
+ * epoch @epoch, as the last sl_gpu_share_acks_read saw. The engines'
+ * word is trusted for nothing else: an ack frees that one slot (an
+ * early or foreign ack can lose that slot's stream: the engines of one
+ * sluiced trust each other, as members of the group the files give
+ * write access to).
  */
 int sl_gpu_share_acked(const struct sl_gpu_share *s, uint32_t slot,
 		       uint32_t epoch);

@@ -30,6 +30,7 @@
 
 #include <CUnit/Basic.h>
 
+#include "gpu_test.h"
 #include "sl_gpu_ring.h"
 #include "sl_gpu_share.h"
 #include "sluice.h"
@@ -63,24 +64,6 @@ struct want {
 	uint16_t ans_len[FRAGS_MAX];
 	bool got[FRAGS_MAX];
 };
-
-static uint64_t
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static void
-nap_us(long us)
-{
-	struct timespec ts = {.tv_sec = us / 1000000,
-			      .tv_nsec = (us % 1000000) * 1000};
-
-	nanosleep(&ts, NULL);
-}
 
 /* Stream @anc0's wire header as its instance would receive it. */
 static struct sl_frag_hdr
@@ -148,7 +131,7 @@ ring_tx(struct sl_gpu_share *s, uint32_t slot, uint32_t seq, uint8_t flags,
 		.token_count = (uint16_t)n,
 		.payload = dgram + SL_WIRE_HDR_LEN,
 	};
-	uint64_t deadline = now_ns() + WAIT_NS;
+	uint64_t deadline = gpu_test_now_ns() + WAIT_NS;
 	int rc;
 
 	CU_ASSERT_FATAL(sl_wire_builder_init(&b, dgram, sizeof(dgram), &h) ==
@@ -158,9 +141,10 @@ ring_tx(struct sl_gpu_share *s, uint32_t slot, uint32_t seq, uint8_t flags,
 						    strlen(texts[i])) == 0);
 	f.payload_len =
 		(uint16_t)(sl_wire_builder_finish(&b) - SL_WIRE_HDR_LEN);
-	while ((rc = sl_gpu_tx(r, &f)) == -ENOBUFS && now_ns() < deadline) {
+	while ((rc = sl_gpu_tx(r, &f)) == -ENOBUFS &&
+	       gpu_test_now_ns() < deadline) {
 		(void)sl_gpu_tx_flush(r);
-		nap_us(50);
+		gpu_test_nap_us(50);
 	}
 	CU_ASSERT_EQUAL_FATAL(rc, 0);
 }
@@ -236,7 +220,7 @@ static unsigned int
 recv_answers(struct want *w, unsigned int n)
 {
 	static struct sl_burst rx;
-	uint64_t deadline = now_ns() + WAIT_NS;
+	uint64_t deadline = gpu_test_now_ns() + WAIT_NS;
 	struct tt_ctl_log ctl = {0};
 	unsigned int stray = 0, missing;
 
@@ -280,7 +264,7 @@ recv_answers(struct want *w, unsigned int n)
 				missing += !w[q].got[f];
 		if (missing != 0 && k == 0)
 			sl_poll_ns(&p, 1, 10 * MS);
-	} while (missing != 0 && now_ns() < deadline);
+	} while (missing != 0 && gpu_test_now_ns() < deadline);
 	CU_ASSERT_EQUAL(missing, 0);
 	/* The engine asked for nothing: its input was not over UDP. */
 	CU_ASSERT_EQUAL(ctl.n, 0);
@@ -291,11 +275,11 @@ recv_answers(struct want *w, unsigned int n)
 static bool
 wait_acked(struct sl_gpu_share *s, uint32_t slot, uint32_t epoch)
 {
-	uint64_t deadline = now_ns() + WAIT_NS;
+	uint64_t deadline = gpu_test_now_ns() + WAIT_NS;
 
-	while (!sl_gpu_share_acked(s, slot, epoch) && now_ns() < deadline)
-		nap_us(200);
-	return sl_gpu_share_acked(s, slot, epoch);
+	while (!gpu_test_acked(s, slot, epoch) && gpu_test_now_ns() < deadline)
+		gpu_test_nap_us(200);
+	return gpu_test_acked(s, slot, epoch);
 }
 
 /* @name in the ring directory: @len zero bytes. */
@@ -379,7 +363,7 @@ test_answers(void)
 	CU_ASSERT_TRUE(wait_acked(g_ring0, 1, 1));
 	CU_ASSERT_TRUE(wait_acked(g_ring0, 2, 1));
 	/* Never the engine's to take. */
-	CU_ASSERT_FALSE(sl_gpu_share_acked(g_ring0, 3, 1));
+	CU_ASSERT_FALSE(gpu_test_acked(g_ring0, 3, 1));
 }
 
 static void

@@ -19,6 +19,7 @@
 
 #include <CUnit/Basic.h>
 
+#include "gpu_test.h"
 #include "sl_gpu.h"
 #include "sl_gpu_cuda.h"
 #include "sl_gpu_ops.h" /* the regions, for the cuda test */
@@ -31,29 +32,6 @@
 
 static enum sl_gpu_backend g_backend = SL_GPU_BACKEND_HOST;
 static struct sl_gpu_ctx *g_ctx;
-
-struct tok {
-	uint32_t id;
-	const char *text;
-};
-
-static void
-nap_us(long us)
-{
-	struct timespec ts = {.tv_sec = us / 1000000,
-			      .tv_nsec = (us % 1000000) * 1000};
-
-	nanosleep(&ts, NULL);
-}
-
-static uint64_t
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static struct sl_gpu_ring_cfg
 small_cfg(void)
@@ -76,43 +54,6 @@ ring_new(const struct sl_gpu_ring_cfg *c)
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(r);
 	return r;
-}
-
-/* Wire-format tokens of @n tokens, built by proto's own builder. */
-static uint16_t
-payload_of(uint8_t *out, const struct tok *t, unsigned int n)
-{
-	uint8_t dgram[SL_WIRE_HDR_LEN + SL_WIRE_PAYLOAD_MAX];
-	struct sl_frag_hdr h = {.version = SL_WIRE_VERSION, .depth = 1};
-	struct sl_wire_builder b;
-	size_t len;
-
-	CU_ASSERT_FATAL(sl_wire_builder_init(&b, dgram, sizeof(dgram), &h) ==
-			0);
-	for (unsigned int i = 0; i < n; i++)
-		CU_ASSERT_FATAL(sl_wire_builder_add(&b, t[i].id, t[i].text,
-						    strlen(t[i].text)) == 0);
-	len = sl_wire_builder_finish(&b) - SL_WIRE_HDR_LEN;
-	memcpy(out, dgram + SL_WIRE_HDR_LEN, len);
-	return (uint16_t)len;
-}
-
-static int
-tx_toks(struct sl_gpu_ring *r, uint32_t stream, uint32_t seq, uint8_t flags,
-	uint8_t reason, const struct tok *t, unsigned int n)
-{
-	uint8_t payload[SL_WIRE_PAYLOAD_MAX];
-	struct sl_gpu_frag_in f = {
-		.stream = stream,
-		.seq = seq,
-		.flags = flags,
-		.abort_reason = reason,
-		.token_count = (uint16_t)n,
-		.payload = payload,
-	};
-
-	f.payload_len = payload_of(payload, t, n);
-	return sl_gpu_tx(r, &f);
 }
 
 /* A raw record at @area + @off; returns its length. */
@@ -139,7 +80,7 @@ put_toks(uint8_t *area, uint32_t off, uint32_t stream, uint32_t seq,
 	 uint8_t flags, const struct tok *t, unsigned int n)
 {
 	uint8_t payload[SL_WIRE_PAYLOAD_MAX];
-	uint16_t plen = payload_of(payload, t, n);
+	uint16_t plen = gpu_test_payload(payload, t, n);
 
 	return put_rec(area, off, stream, seq, flags, (uint16_t)n, payload,
 		       plen);
@@ -148,26 +89,26 @@ put_toks(uint8_t *area, uint32_t off, uint32_t stream, uint32_t seq,
 static bool
 wait_state(struct sl_gpu_ring *r, uint32_t idx, int want)
 {
-	uint64_t deadline = now_ns() + LONG_WAIT;
+	uint64_t deadline = gpu_test_now_ns() + LONG_WAIT;
 
 	while (sl_gpu_ring_batch_state(r, idx) != want)
-		if (now_ns() > deadline)
+		if (gpu_test_now_ns() > deadline)
 			return false;
 		else
-			nap_us(100);
+			gpu_test_nap_us(100);
 	return true;
 }
 
 static bool
 wait_consumer(struct sl_gpu_ring *r, enum sl_gpu_consumer_state want)
 {
-	uint64_t deadline = now_ns() + LONG_WAIT;
+	uint64_t deadline = gpu_test_now_ns() + LONG_WAIT;
 
 	while (sl_gpu_ring_consumer_state(r) != want)
-		if (now_ns() > deadline)
+		if (gpu_test_now_ns() > deadline)
 			return false;
 		else
-			nap_us(200);
+			gpu_test_nap_us(200);
 	return true;
 }
 
@@ -295,7 +236,8 @@ test_state_machine(void)
 	/* The ring goes round: 3 * batches more publishes, all DONE. */
 	for (uint32_t i = 0; i < 3 * c.batches; i++) {
 		CU_ASSERT_EQUAL(
-			tx_toks(r, 2 + i % 4, 0, SL_GPU_FRAG_END, 0, hi, 1), 0);
+			gpu_test_tx(r, 2 + i % 4, 0, SL_GPU_FRAG_END, 0, hi, 1),
+			0);
 		CU_ASSERT_EQUAL(sl_gpu_tx_flush(r), 1);
 		CU_ASSERT_EQUAL(sl_gpu_tx_flush(r), 0);
 		CU_ASSERT_EQUAL(sl_gpu_ring_drain(r, LONG_WAIT), 0);
@@ -331,16 +273,16 @@ test_scatter_exact(void)
 	CU_ASSERT_EQUAL(sl_gpu_ring_start(r), 0);
 	CU_ASSERT_EQUAL(sl_gpu_ring_start(r), -EALREADY);
 	/* Two bursts, streams interleaved, several fragments per batch. */
-	CU_ASSERT_EQUAL(tx_toks(r, 2, 0, 0, 0, s2a, 2), 0);
-	CU_ASSERT_EQUAL(tx_toks(r, 5, 0, 0, 0, s5a, 1), 0);
-	CU_ASSERT_EQUAL(tx_toks(r, 6, 0, 0, 0, s6, 1), 0);
-	CU_ASSERT_EQUAL(tx_toks(r, 2, 1, 0, 0, s2b, 2), 0);
+	CU_ASSERT_EQUAL(gpu_test_tx(r, 2, 0, 0, 0, s2a, 2), 0);
+	CU_ASSERT_EQUAL(gpu_test_tx(r, 5, 0, 0, 0, s5a, 1), 0);
+	CU_ASSERT_EQUAL(gpu_test_tx(r, 6, 0, 0, 0, s6, 1), 0);
+	CU_ASSERT_EQUAL(gpu_test_tx(r, 2, 1, 0, 0, s2b, 2), 0);
 	CU_ASSERT_EQUAL(sl_gpu_tx_flush(r), 1);
-	CU_ASSERT_EQUAL(tx_toks(r, 5, 1, SL_GPU_FRAG_END, 0, s5b, 1), 0);
-	CU_ASSERT_EQUAL(
-		tx_toks(r, 6, 1, SL_GPU_FRAG_ABORT, SL_ABORT_CLIENT, NULL, 0),
-		0);
-	CU_ASSERT_EQUAL(tx_toks(r, 2, 2, SL_GPU_FRAG_END, 0, s2c, 1), 0);
+	CU_ASSERT_EQUAL(gpu_test_tx(r, 5, 1, SL_GPU_FRAG_END, 0, s5b, 1), 0);
+	CU_ASSERT_EQUAL(gpu_test_tx(r, 6, 1, SL_GPU_FRAG_ABORT, SL_ABORT_CLIENT,
+				    NULL, 0),
+			0);
+	CU_ASSERT_EQUAL(gpu_test_tx(r, 2, 2, SL_GPU_FRAG_END, 0, s2c, 1), 0);
 	CU_ASSERT_EQUAL(sl_gpu_ring_drain(r, LONG_WAIT), 0);
 
 	check_stream(r, 2, s2, 5, SL_GPU_STREAM_COMPLETE, 0, 3);
@@ -366,7 +308,7 @@ test_scatter_exact(void)
 		CU_ASSERT_EQUAL(sl_gpu_ring_cstat(r, (enum sl_gpu_cstat)i), 0);
 
 	/* seq 0 on a finished slot opens a new stream there. */
-	CU_ASSERT_EQUAL(tx_toks(r, 5, 0, SL_GPU_FRAG_END, 0, s5new, 2), 0);
+	CU_ASSERT_EQUAL(gpu_test_tx(r, 5, 0, SL_GPU_FRAG_END, 0, s5new, 2), 0);
 	CU_ASSERT_EQUAL(sl_gpu_ring_drain(r, LONG_WAIT), 0);
 	check_stream(r, 5, s5new, 2, SL_GPU_STREAM_COMPLETE, 0, 1);
 	CU_ASSERT_EQUAL(
@@ -387,13 +329,14 @@ test_ring_full(void)
 	r = ring_new(&c);
 	/* No consumer: four batches fill the ring. */
 	for (uint32_t i = 0; i < 4; i++) {
-		CU_ASSERT_EQUAL(tx_toks(r, i, 0, SL_GPU_FRAG_END, 0, one, 1),
-				0);
+		CU_ASSERT_EQUAL(
+			gpu_test_tx(r, i, 0, SL_GPU_FRAG_END, 0, one, 1), 0);
 		CU_ASSERT_EQUAL(sl_gpu_tx_flush(r), 1);
 	}
 	for (uint32_t i = 4; i < 7; i++)
-		CU_ASSERT_EQUAL(tx_toks(r, i, 0, SL_GPU_FRAG_END, 0, one, 1),
-				-ENOBUFS);
+		CU_ASSERT_EQUAL(
+			gpu_test_tx(r, i, 0, SL_GPU_FRAG_END, 0, one, 1),
+			-ENOBUFS);
 	CU_ASSERT_EQUAL(sl_gpu_tx_flush(r), 0);
 	CU_ASSERT_PTR_NULL(sl_gpu_batch_claim(r, &cap));
 	CU_ASSERT_EQUAL(errno, ENOBUFS);
@@ -406,8 +349,8 @@ test_ring_full(void)
 	CU_ASSERT_EQUAL(sl_gpu_ring_start(r), 0);
 	CU_ASSERT_EQUAL(sl_gpu_ring_drain(r, LONG_WAIT), 0);
 	for (uint32_t i = 4; i < 7; i++)
-		CU_ASSERT_EQUAL(tx_toks(r, i, 0, SL_GPU_FRAG_END, 0, one, 1),
-				0);
+		CU_ASSERT_EQUAL(
+			gpu_test_tx(r, i, 0, SL_GPU_FRAG_END, 0, one, 1), 0);
 	CU_ASSERT_EQUAL(sl_gpu_ring_drain(r, LONG_WAIT), 0);
 	for (uint32_t i = 0; i < 7; i++)
 		check_stream(r, i, one, 1, SL_GPU_STREAM_COMPLETE, 0, 1);
@@ -422,8 +365,9 @@ test_ring_full(void)
 	c.batch_bytes = 128;
 	r = ring_new(&c);
 	for (uint32_t i = 0; i < 10; i++)
-		CU_ASSERT_EQUAL(tx_toks(r, 0, i, i == 9 ? SL_GPU_FRAG_END : 0,
-					0, one, 1),
+		CU_ASSERT_EQUAL(gpu_test_tx(r, 0, i,
+					    i == 9 ? SL_GPU_FRAG_END : 0, 0,
+					    one, 1),
 				0);
 	CU_ASSERT_EQUAL(sl_gpu_ring_pstat(r, SL_GPU_P_BATCHES), 2);
 	CU_ASSERT_EQUAL(sl_gpu_tx_flush(r), 1);
@@ -591,8 +535,8 @@ test_sequence(void)
 	CU_ASSERT_EQUAL(sl_gpu_ring_cstat(r, SL_GPU_C_STREAMS_ABORTED), 2);
 
 	/* An aborted slot opens again at seq 0 and completes. */
-	CU_ASSERT_EQUAL(tx_toks(r, 0, 0, 0, 0, t1, 1), 0);
-	CU_ASSERT_EQUAL(tx_toks(r, 0, 1, SL_GPU_FRAG_END, 0, t2, 1), 0);
+	CU_ASSERT_EQUAL(gpu_test_tx(r, 0, 0, 0, 0, t1, 1), 0);
+	CU_ASSERT_EQUAL(gpu_test_tx(r, 0, 1, SL_GPU_FRAG_END, 0, t2, 1), 0);
 	CU_ASSERT_EQUAL(sl_gpu_ring_drain(r, LONG_WAIT), 0);
 	check_stream(r, 0, t12, 2, SL_GPU_STREAM_COMPLETE, 0, 2);
 	CU_ASSERT_EQUAL(sl_gpu_ring_cstat(r, SL_GPU_C_FRAGS), 4);
@@ -613,7 +557,7 @@ test_quit_and_timeout(void)
 	CU_ASSERT_EQUAL(sl_gpu_ring_start(r), 0);
 	CU_ASSERT(wait_consumer(r, SL_GPU_CONSUMER_TIMED_OUT));
 	CU_ASSERT_EQUAL(sl_gpu_ring_cstat(r, SL_GPU_C_IDLE_TIMEOUTS), 1);
-	CU_ASSERT_EQUAL(tx_toks(r, 0, 0, SL_GPU_FRAG_END, 0, one, 1), 0);
+	CU_ASSERT_EQUAL(gpu_test_tx(r, 0, 0, SL_GPU_FRAG_END, 0, one, 1), 0);
 	CU_ASSERT_EQUAL(sl_gpu_tx_flush(r), 1);
 	CU_ASSERT_EQUAL(sl_gpu_ring_pstat(r, SL_GPU_P_RESTARTS), 1);
 	CU_ASSERT_EQUAL(sl_gpu_ring_drain(r, LONG_WAIT), 0);
@@ -632,7 +576,7 @@ test_quit_and_timeout(void)
 	CU_ASSERT_EQUAL(sl_gpu_ring_start(r), 0);
 	CU_ASSERT_EQUAL(sl_gpu_ring_stop(r, LONG_WAIT), 0);
 	CU_ASSERT_EQUAL(sl_gpu_ring_consumer_state(r), SL_GPU_CONSUMER_STOPPED);
-	CU_ASSERT_EQUAL(tx_toks(r, 1, 0, SL_GPU_FRAG_END, 0, one, 1), 0);
+	CU_ASSERT_EQUAL(gpu_test_tx(r, 1, 0, SL_GPU_FRAG_END, 0, one, 1), 0);
 	CU_ASSERT_EQUAL(sl_gpu_ring_drain(r, 20 * MS), -ETIMEDOUT);
 	CU_ASSERT_EQUAL(sl_gpu_ring_batch_state(r, 0), SL_GPU_BATCH_READY);
 	CU_ASSERT_EQUAL(sl_gpu_ring_pstat(r, SL_GPU_P_RESTARTS), 0);
@@ -647,9 +591,9 @@ test_quit_and_timeout(void)
 	c.consumer_delay_ns = 400 * MS;
 	r = ring_new(&c);
 	CU_ASSERT_EQUAL(sl_gpu_ring_start(r), 0);
-	CU_ASSERT_EQUAL(tx_toks(r, 2, 0, SL_GPU_FRAG_END, 0, one, 1), 0);
+	CU_ASSERT_EQUAL(gpu_test_tx(r, 2, 0, SL_GPU_FRAG_END, 0, one, 1), 0);
 	CU_ASSERT_EQUAL(sl_gpu_tx_flush(r), 1);
-	nap_us(100000);
+	gpu_test_nap_us(100000);
 	CU_ASSERT_EQUAL(sl_gpu_ring_stop(r, 10 * MS), -ETIMEDOUT);
 	CU_ASSERT_EQUAL(sl_gpu_ring_stop(r, LONG_WAIT), 0);
 	CU_ASSERT_EQUAL(sl_gpu_ring_consumer_state(r), SL_GPU_CONSUMER_STOPPED);
@@ -735,7 +679,7 @@ torture_send(struct torture *t, uint32_t stream, uint8_t flags)
 	while ((rc = sl_gpu_tx(t->r, &f)) == -ENOBUFS) {
 		t->refusals++;
 		if (sl_gpu_tx_reclaim(t->r) == 0)
-			nap_us(20);
+			gpu_test_nap_us(20);
 	}
 	if (rc != 0) {
 		t->other_errors++;

@@ -24,6 +24,7 @@
 
 #include <CUnit/Basic.h>
 
+#include "gpu_test.h"
 #include "sl_gpu_ring.h"
 #include "sl_gpu_share.h"
 #include "sl_wire.h"
@@ -39,29 +40,6 @@
 
 static struct sl_gpu_ctx *g_ctx;
 static char g_dir[64];
-
-struct tok {
-	uint32_t id;
-	const char *text;
-};
-
-static uint64_t
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static void
-nap_us(long us)
-{
-	struct timespec ts = {.tv_sec = us / 1000000,
-			      .tv_nsec = (us % 1000000) * 1000};
-
-	nanosleep(&ts, NULL);
-}
 
 static struct sl_gpu_ring_cfg
 small_cfg(void)
@@ -116,44 +94,6 @@ desc_hdr(uint8_t *out, uint64_t id)
 	};
 
 	sl_wire_encode_hdr(out, &h);
-}
-
-/* Wire-format tokens of @n tokens, built by proto's own builder. */
-static uint16_t
-payload_of(uint8_t *out, const struct tok *t, unsigned int n)
-{
-	uint8_t dgram[SL_WIRE_HDR_LEN + SL_WIRE_PAYLOAD_MAX];
-	struct sl_frag_hdr h = {.version = SL_WIRE_VERSION, .depth = 1};
-	struct sl_wire_builder b;
-	size_t len;
-
-	if (sl_wire_builder_init(&b, dgram, sizeof(dgram), &h) != 0)
-		return 0;
-	for (unsigned int i = 0; i < n; i++)
-		if (sl_wire_builder_add(&b, t[i].id, t[i].text,
-					strlen(t[i].text)) != 0)
-			return 0;
-	len = sl_wire_builder_finish(&b) - SL_WIRE_HDR_LEN;
-	memcpy(out, dgram + SL_WIRE_HDR_LEN, len);
-	return (uint16_t)len;
-}
-
-static int
-tx_toks(struct sl_gpu_ring *r, uint32_t slot, uint32_t seq, uint8_t flags,
-	uint8_t reason, const struct tok *t, unsigned int n)
-{
-	uint8_t payload[SL_WIRE_PAYLOAD_MAX];
-	struct sl_gpu_frag_in f = {
-		.stream = slot,
-		.seq = seq,
-		.flags = flags,
-		.abort_reason = reason,
-		.token_count = (uint16_t)n,
-		.payload = payload,
-	};
-
-	f.payload_len = payload_of(payload, t, n);
-	return sl_gpu_tx(r, &f);
 }
 
 /* Describe @slot for epoch @epoch of stream @id for an instance. */
@@ -240,12 +180,12 @@ test_take_exact(void)
 		sl_gpu_share_describe(s, 4, 1, INST_A_IP, INST_A_PORT, text),
 		-EINVAL);
 	CU_ASSERT_EQUAL(sl_gpu_ring_start(r), 0);
-	CU_ASSERT_EQUAL(tx_toks(r, 0, 0, 0, 0, s0a, 2), 0);
-	CU_ASSERT_EQUAL(tx_toks(r, 1, 0, SL_GPU_FRAG_END, 0, s1, 1), 0);
-	CU_ASSERT_EQUAL(tx_toks(r, 2, 0, 0, 0, s2, 1), 0);
-	CU_ASSERT_EQUAL(
-		tx_toks(r, 2, 1, SL_GPU_FRAG_ABORT, SL_ABORT_GUARD, s2 + 1, 1),
-		0);
+	CU_ASSERT_EQUAL(gpu_test_tx(r, 0, 0, 0, 0, s0a, 2), 0);
+	CU_ASSERT_EQUAL(gpu_test_tx(r, 1, 0, SL_GPU_FRAG_END, 0, s1, 1), 0);
+	CU_ASSERT_EQUAL(gpu_test_tx(r, 2, 0, 0, 0, s2, 1), 0);
+	CU_ASSERT_EQUAL(gpu_test_tx(r, 2, 1, SL_GPU_FRAG_ABORT, SL_ABORT_GUARD,
+				    s2 + 1, 1),
+			0);
 	CU_ASSERT_EQUAL(sl_gpu_ring_drain(r, LONG_WAIT), 0);
 
 	a = sl_gpu_attach_open(sc.path, why, sizeof(why));
@@ -273,17 +213,17 @@ test_take_exact(void)
 					   offs, 64, text, sizeof(text)),
 			1);
 	CU_ASSERT_EQUAL(got.slot, 2);
-	CU_ASSERT_FALSE(sl_gpu_share_acked(s, 2, 1));
+	CU_ASSERT_FALSE(gpu_test_acked(s, 2, 1));
 	sl_gpu_attach_ack(a, got.slot, got.epoch);
-	CU_ASSERT_TRUE(sl_gpu_share_acked(s, 2, 1));
-	CU_ASSERT_FALSE(sl_gpu_share_acked(s, 2, 2));
-	CU_ASSERT_FALSE(sl_gpu_share_acked(s, 4, 0));
+	CU_ASSERT_TRUE(gpu_test_acked(s, 2, 1));
+	CU_ASSERT_FALSE(gpu_test_acked(s, 2, 2));
+	CU_ASSERT_FALSE(gpu_test_acked(s, 4, 0));
 	CU_ASSERT_EQUAL(sl_gpu_attach_take(a, INST_A_IP, INST_A_PORT, &got, ids,
 					   offs, 64, text, sizeof(text)),
 			0);
 
 	/* Slot 0 ends now; B's stream is not A's. */
-	CU_ASSERT_EQUAL(tx_toks(r, 0, 1, SL_GPU_FRAG_END, 0, s0b, 2), 0);
+	CU_ASSERT_EQUAL(gpu_test_tx(r, 0, 1, SL_GPU_FRAG_END, 0, s0b, 2), 0);
 	CU_ASSERT_EQUAL(sl_gpu_ring_drain(r, LONG_WAIT), 0);
 	CU_ASSERT_EQUAL(sl_gpu_attach_take(a, INST_A_IP, INST_A_PORT, &got, ids,
 					   offs, 64, text, sizeof(text)),
@@ -291,7 +231,7 @@ test_take_exact(void)
 	check_taken(&got, ids, offs, text, 0, 1, 100, s0_all, 4,
 		    SL_GPU_STREAM_COMPLETE, 0);
 	sl_gpu_attach_ack(a, got.slot, got.epoch);
-	CU_ASSERT_TRUE(sl_gpu_share_acked(s, 0, 1));
+	CU_ASSERT_TRUE(gpu_test_acked(s, 0, 1));
 	CU_ASSERT_EQUAL(sl_gpu_attach_take(a, INST_A_IP, INST_A_PORT, &got, ids,
 					   offs, 64, text, sizeof(text)),
 			0);
@@ -299,14 +239,14 @@ test_take_exact(void)
 	CU_ASSERT_EQUAL(sl_gpu_attach_take(a, INST_A_IP, 9999, &got, ids, offs,
 					   64, text, sizeof(text)),
 			0);
-	CU_ASSERT_FALSE(sl_gpu_share_acked(s, 1, 1));
+	CU_ASSERT_FALSE(gpu_test_acked(s, 1, 1));
 	CU_ASSERT_EQUAL(sl_gpu_attach_take(a, INST_B_IP, INST_B_PORT, &got, ids,
 					   offs, 64, text, sizeof(text)),
 			1);
 	check_taken(&got, ids, offs, text, 1, 1, 101, s1, 1,
 		    SL_GPU_STREAM_COMPLETE, 0);
 	sl_gpu_attach_ack(a, got.slot, got.epoch);
-	CU_ASSERT_TRUE(sl_gpu_share_acked(s, 1, 1));
+	CU_ASSERT_TRUE(gpu_test_acked(s, 1, 1));
 	CU_ASSERT_EQUAL(sl_gpu_attach_take(a, INST_B_IP, INST_B_PORT, &got, ids,
 					   offs, 64, text, sizeof(text)),
 			0);
@@ -330,7 +270,7 @@ test_reopen(void)
 
 	describe(s, 3, 1, 200, INST_A_IP, INST_A_PORT);
 	CU_ASSERT_EQUAL(sl_gpu_ring_start(r), 0);
-	CU_ASSERT_EQUAL(tx_toks(r, 3, 0, SL_GPU_FRAG_END, 0, s1, 1), 0);
+	CU_ASSERT_EQUAL(gpu_test_tx(r, 3, 0, SL_GPU_FRAG_END, 0, s1, 1), 0);
 	CU_ASSERT_EQUAL(sl_gpu_ring_drain(r, LONG_WAIT), 0);
 	a = sl_gpu_attach_open(sc.path, NULL, 0);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(a);
@@ -340,7 +280,7 @@ test_reopen(void)
 	check_taken(&got, ids, offs, text, 3, 1, 200, s1, 1,
 		    SL_GPU_STREAM_COMPLETE, 0);
 	sl_gpu_attach_ack(a, 3, 1);
-	CU_ASSERT_TRUE(sl_gpu_share_acked(s, 3, 1));
+	CU_ASSERT_TRUE(gpu_test_acked(s, 3, 1));
 
 	/* The slot's next stream: described (EMPTY until its seq 0), then
 	 * produced from seq 0 again; the consumer's epoch is 2. */
@@ -353,22 +293,23 @@ test_reopen(void)
 	CU_ASSERT_EQUAL(sl_gpu_attach_take(a, INST_A_IP, INST_A_PORT, &got, ids,
 					   offs, 64, text, sizeof(text)),
 			0);
-	CU_ASSERT_EQUAL(tx_toks(r, 3, 0, 0, 0, again, 1), 0);
+	CU_ASSERT_EQUAL(gpu_test_tx(r, 3, 0, 0, 0, again, 1), 0);
 	CU_ASSERT_EQUAL(sl_gpu_ring_drain(r, LONG_WAIT), 0);
 	CU_ASSERT_EQUAL(sl_gpu_attach_take(a, INST_A_IP, INST_A_PORT, &got, ids,
 					   offs, 64, text, sizeof(text)),
 			0);
-	CU_ASSERT_EQUAL(tx_toks(r, 3, 1, SL_GPU_FRAG_END, 0, again + 1, 1), 0);
+	CU_ASSERT_EQUAL(gpu_test_tx(r, 3, 1, SL_GPU_FRAG_END, 0, again + 1, 1),
+			0);
 	CU_ASSERT_EQUAL(sl_gpu_ring_drain(r, LONG_WAIT), 0);
-	CU_ASSERT_FALSE(sl_gpu_share_acked(s, 3, 2));
+	CU_ASSERT_FALSE(gpu_test_acked(s, 3, 2));
 	CU_ASSERT_EQUAL(sl_gpu_attach_take(a, INST_A_IP, INST_A_PORT, &got, ids,
 					   offs, 64, text, sizeof(text)),
 			1);
 	check_taken(&got, ids, offs, text, 3, 2, 201, again, 2,
 		    SL_GPU_STREAM_COMPLETE, 0);
 	sl_gpu_attach_ack(a, got.slot, got.epoch);
-	CU_ASSERT_TRUE(sl_gpu_share_acked(s, 3, 2));
-	CU_ASSERT_FALSE(sl_gpu_share_acked(s, 3, 1));
+	CU_ASSERT_TRUE(gpu_test_acked(s, 3, 2));
+	CU_ASSERT_FALSE(gpu_test_acked(s, 3, 1));
 	CU_ASSERT_EQUAL(sl_gpu_attach_take(a, INST_A_IP, INST_A_PORT, &got, ids,
 					   offs, 64, text, sizeof(text)),
 			0);
@@ -389,7 +330,7 @@ test_small_buffers(void)
 
 	describe(s, 1, 1, 300, INST_A_IP, INST_A_PORT);
 	CU_ASSERT_EQUAL(sl_gpu_ring_start(r), 0);
-	CU_ASSERT_EQUAL(tx_toks(r, 1, 0, SL_GPU_FRAG_END, 0, s0_all, 4), 0);
+	CU_ASSERT_EQUAL(gpu_test_tx(r, 1, 0, SL_GPU_FRAG_END, 0, s0_all, 4), 0);
 	CU_ASSERT_EQUAL(sl_gpu_ring_drain(r, LONG_WAIT), 0);
 	a = sl_gpu_attach_open(sc.path, NULL, 0);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(a);
@@ -461,7 +402,7 @@ test_attach_refuses(void)
 	struct sl_gpu_share_cfg sc;
 	struct sl_gpu_share *s = share_new("ring-3", &sc);
 	struct sl_gpu_share_hdr h;
-	char missing[128], bad[128];
+	char missing[128], bad[128], bad_acks[160], acks[160];
 	struct sl_gpu_attach *a;
 	uint64_t v;
 	FILE *f;
@@ -473,7 +414,7 @@ test_attach_refuses(void)
 	copy_file(sc.path, bad, 100, 0, NULL, 0);
 	expect_refused(bad, EINVAL, "not a ring file");
 	/* A directory. */
-	expect_refused(g_dir, EISDIR, "cannot open");
+	expect_refused(g_dir, EINVAL, "not a ring file");
 	/* The magic, then the version. */
 	copy_file(sc.path, bad, 0, 0, "SLGPUSH2", 8);
 	expect_refused(bad, EINVAL, "magic or version");
@@ -510,12 +451,23 @@ test_attach_refuses(void)
 	copy_file(sc.path, bad, 0, offsetof(struct sl_gpu_share_hdr, backend),
 		  &v, 4);
 	expect_refused(bad, EINVAL, "backend not host");
-	/* The good file, copied whole, attaches. */
+	/* The good file, copied whole, needs its acks file too, of the
+	 * header's length at least. */
 	copy_file(sc.path, bad, 0, 0, NULL, 0);
+	expect_refused(bad, ENOENT, ".acks: cannot open");
+	snprintf(bad_acks, sizeof(bad_acks), "%s.acks", bad);
+	copy_file("/proc/self/cmdline", bad_acks, 0, 0, NULL, 0);
+	expect_refused(bad, EINVAL, "not the ring's acks");
+	snprintf(acks, sizeof(acks), "%s.acks", sc.path);
+	copy_file(acks, bad_acks, 0, 0, NULL, 0);
 	a = sl_gpu_attach_open(bad, NULL, 0);
 	CU_ASSERT_PTR_NOT_NULL(a);
 	sl_gpu_attach_close(a);
+	/* A ring file someone besides its owner may write is not served. */
+	CU_ASSERT_EQUAL(chmod(bad, 0664), 0);
+	expect_refused(bad, EPERM, "writable by group or others");
 	unlink(bad);
+	unlink(bad_acks);
 	sl_gpu_share_destroy(s);
 }
 
@@ -525,7 +477,7 @@ test_file_mode_owner(void)
 	struct sl_gpu_ring_cfg c = small_cfg();
 	struct sl_gpu_share_cfg sc;
 	struct sl_gpu_share *s;
-	char path[128];
+	char path[128], acks[160];
 	struct stat sb;
 	int uid = geteuid() == 0 ? 1234 : (int)geteuid();
 	int gid = geteuid() == 0 ? 2345 : (int)getegid();
@@ -546,7 +498,16 @@ test_file_mode_owner(void)
 	CU_ASSERT_EQUAL(sb.st_gid, (gid_t)gid);
 	CU_ASSERT_EQUAL(sb.st_size % 4096, 0);
 	CU_ASSERT_TRUE((size_t)sb.st_size >= 4096 + sl_gpu_ring_tokens_len(&c));
+	/* The acks: writable where the ring file is readable. */
+	snprintf(acks, sizeof(acks), "%s.acks", path);
+	CU_ASSERT_EQUAL_FATAL(stat(acks, &sb), 0);
+	CU_ASSERT_EQUAL(sb.st_mode & 07777, 0660);
+	CU_ASSERT_EQUAL(sb.st_uid, (uid_t)uid);
+	CU_ASSERT_EQUAL(sb.st_gid, (gid_t)gid);
+	CU_ASSERT_EQUAL(sb.st_size, 4096);
 	sl_gpu_share_destroy(s);
+	CU_ASSERT_EQUAL(access(path, F_OK), -1);
+	CU_ASSERT_EQUAL(access(acks, F_OK), -1);
 
 	/* Mode as given whatever the umask; owner left as is. */
 	sc.mode = 0666;
@@ -607,14 +568,14 @@ fork_engine(const char *path, struct fork_totals *out)
 {
 	struct fork_totals tot = {0};
 	uint32_t ids[64], offs[64], seen_epoch[4] = {0};
-	uint64_t deadline = now_ns() + 4 * LONG_WAIT;
+	uint64_t deadline = gpu_test_now_ns() + 4 * LONG_WAIT;
 	uint8_t text[512];
 	struct sl_gpu_attach *a;
 
 	a = sl_gpu_attach_open(path, NULL, 0);
 	if (a == NULL)
 		return 10;
-	while (tot.streams < FORK_STREAMS && now_ns() < deadline) {
+	while (tot.streams < FORK_STREAMS && gpu_test_now_ns() < deadline) {
 		struct sl_gpu_taken got;
 		struct tok want[16];
 		char wtext[16][16];
@@ -626,7 +587,7 @@ fork_engine(const char *path, struct fork_totals *out)
 					    ids, offs, 64, text, sizeof(text));
 
 		if (rc == 0) {
-			nap_us(20);
+			gpu_test_nap_us(20);
 			continue;
 		}
 		if (rc != 1) {
@@ -703,20 +664,20 @@ test_fork(void)
 	CU_ASSERT_EQUAL(sl_gpu_ring_start(r), 0);
 	for (uint32_t i = 0; i < FORK_STREAMS; i++) {
 		uint32_t slot = i % 4, epoch = i / 4 + 1;
-		uint64_t deadline = now_ns() + LONG_WAIT;
+		uint64_t deadline = gpu_test_now_ns() + LONG_WAIT;
 		struct tok t[16];
 		char text[16][16];
 		unsigned int n = fork_tokens(i, t, text);
 
 		/* A slot goes to its next stream once the engine took the
 		 * last one. */
-		while (epoch > 1 && !sl_gpu_share_acked(s, slot, epoch - 1) &&
-		       now_ns() < deadline) {
+		while (epoch > 1 && !gpu_test_acked(s, slot, epoch - 1) &&
+		       gpu_test_now_ns() < deadline) {
 			(void)sl_gpu_tx_flush(r);
-			nap_us(20);
+			gpu_test_nap_us(20);
 		}
 		CU_ASSERT_FATAL(epoch == 1 ||
-				sl_gpu_share_acked(s, slot, epoch - 1));
+				gpu_test_acked(s, slot, epoch - 1));
 		describe(s, slot, epoch, i, INST_A_IP, INST_A_PORT);
 		for (unsigned int k = 0; k < n; k += 2) {
 			bool last = k + 2 == n;
@@ -726,14 +687,15 @@ test_fork(void)
 			int rc;
 
 			do {
-				rc = tx_toks(r, slot, k / 2, flags,
-					     flags == SL_GPU_FRAG_ABORT
-						     ? SL_ABORT_OVERLOAD
-						     : 0,
-					     t + k, 2);
+				rc = gpu_test_tx(r, slot, k / 2, flags,
+						 flags == SL_GPU_FRAG_ABORT
+							 ? SL_ABORT_OVERLOAD
+							 : 0,
+						 t + k, 2);
 				if (rc == -ENOBUFS)
-					nap_us(20);
-			} while (rc == -ENOBUFS && now_ns() < deadline);
+					gpu_test_nap_us(20);
+			} while (rc == -ENOBUFS &&
+				 gpu_test_now_ns() < deadline);
 			CU_ASSERT_EQUAL_FATAL(rc, 0);
 		}
 		for (unsigned int k = 0; k < n; k++)
@@ -757,7 +719,7 @@ test_fork(void)
 	for (uint32_t slot = 0; slot < 4; slot++) {
 		uint32_t last = (FORK_STREAMS - 1 - slot) / 4 + 1;
 
-		CU_ASSERT_TRUE(sl_gpu_share_acked(s, slot, last));
+		CU_ASSERT_TRUE(gpu_test_acked(s, slot, last));
 	}
 	CU_ASSERT_EQUAL(sl_gpu_ring_cstat(r, SL_GPU_C_STREAMS_COMPLETE) +
 				sl_gpu_ring_cstat(r, SL_GPU_C_STREAMS_ABORTED),

@@ -363,6 +363,46 @@ test_default_name_long_stage(void)
 }
 
 /*
+ * `gpu: true` marks a local GPU instance (its own or a pool's), false
+ * unless given; an aggregating stage may have none.
+ */
+static void
+test_gpu_instances(void)
+{
+	static const char yaml[] =
+		"sluiced: {address: 10.0.0.1}\n"
+		"pipelines:\n"
+		"  - name: p\n"
+		"    id: 1\n"
+		"    pools:\n"
+		"      - name: lm\n"
+		"        instances: [{address: \"10.0.1.1:80\", gpu: true}, "
+		"10.0.1.2:80]\n"
+		"    stages:\n"
+		"      - {name: answer, pool: lm}\n"
+		"      - name: own\n"
+		"        instances:\n"
+		"          - {name: g, address: 10.0.3.1:80, gpu: true}\n"
+		"          - {address: 10.0.3.2:80, gpu: false}\n"
+		"      - {name: agg, aggregation: 1, instances: "
+		"[10.0.4.1:80]}\n";
+	char err[256] = "";
+	struct sl_config *cfg = parse(yaml, err, sizeof(err));
+	const struct sl_pipeline_cfg *pl;
+
+	CU_ASSERT_STRING_EQUAL(err, "");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
+	pl = &cfg->pipelines[0];
+	CU_ASSERT_TRUE(pl->stages[0].instances[0].gpu);
+	CU_ASSERT_FALSE(pl->stages[0].instances[1].gpu);
+	CU_ASSERT_STRING_EQUAL(pl->stages[1].instances[0].name, "g");
+	CU_ASSERT_TRUE(pl->stages[1].instances[0].gpu);
+	CU_ASSERT_FALSE(pl->stages[1].instances[1].gpu);
+	CU_ASSERT_FALSE(pl->stages[2].instances[0].gpu);
+	sl_config_free(cfg);
+}
+
+/*
  * Pools: a pool's members are copied, in order, into every stage that
  * says pool: (named "<pool>/<i>" unless given), its policy is theirs
  * unless a stage says its own (policy:, least_outstanding being
@@ -1632,6 +1672,13 @@ static const struct bad_case dag_bad_cases[] = {
 	  "        load_bound: 1.25\n"
 	  "        instances: [10.0.0.2:1]\n",
 	  "t.yaml:8: pipelines[0].stages[0].load_bound: only with aggregation 1..6, this stage has aggregation 0" },
+	/* Local GPU instances. */
+	{ P_HEAD
+	  "      - {name: a, instances: [{address: \"10.0.0.2:1\", gpu: yes}]}\n",
+	  "t.yaml:7: pipelines[0].stages[0].instances[0].gpu: must be true or false, got \"yes\"" },
+	{ P_HEAD
+	  "      - {name: a, aggregation: 1, instances: [10.0.0.2:1, {address: \"10.0.0.3:1\", gpu: true}]}\n",
+	  "t.yaml:7: pipelines[0].stages[0].instances[1].gpu: a local GPU instance cannot serve a stage with aggregation 1: its token ring does not carry the children counts aggregation needs" },
 	/* Edge syntax. */
 	{ P_HEAD S_AB
 	  "    edges: []\n",
@@ -2149,6 +2196,7 @@ main(int argc, char **argv)
 		{"hardening keys", test_hardening_keys},
 		{"prompt templates", test_prompt},
 		{"pools and policies", test_pools},
+		{"local GPU instances", test_gpu_instances},
 		{"default instance name, long stage",
 		 test_default_name_long_stage},
 		{"rejections", test_bad},

@@ -166,8 +166,16 @@ gpu_scan(struct sl_engine_gpu *g, struct engine *e)
 	char path[PATH_MAX];
 	struct dirent *de;
 	DIR *d = opendir(g->dir);
+	struct stat dsb;
 	unsigned int i;
 
+	/* A directory others may write could hold anyone's ring files:
+	 * nothing in it is served (sluiced makes it 0750). */
+	if (d != NULL && (fstat(dirfd(d), &dsb) != 0 || (dsb.st_mode & 0022))) {
+		closedir(d);
+		d = NULL;
+		errno = EPERM;
+	}
 	if (d == NULL) {
 		if (!g->dir_failed) {
 			e->st.gpu_attach_errors++;
@@ -187,7 +195,9 @@ gpu_scan(struct sl_engine_gpu *g, struct engine *e)
 		struct gpu_ring_file *f = NULL;
 		struct stat sb;
 
+		/* ring-N, not its ring-N.acks (or a .tmp being made). */
 		if (strncmp(de->d_name, "ring-", 5) != 0 ||
+		    strchr(de->d_name, '.') != NULL ||
 		    (size_t)snprintf(path, sizeof(path), "%s/%s", g->dir,
 				     de->d_name) >= sizeof(path) ||
 		    lstat(path, &sb) != 0 || !S_ISREG(sb.st_mode))
