@@ -501,6 +501,13 @@ sl_split_input(struct sl_dp *dp, struct sl_splitter **state,
 	if (sp != NULL && sp->closed)
 		return;
 	if (sp == NULL) {
+		/* A splitter starts with its stream: one refused at the first
+		 * fragment (SPLIT_FULL) must not start later, on the rest of
+		 * the text, as a shorter stream that looks whole. */
+		if (pm->seq != 0) {
+			dp->cnt.drops[SL_DROP_SPLIT_FULL]++;
+			return;
+		}
 		sp = split_open(dp, e, slot, m);
 		if (sp == NULL)
 			return;

@@ -112,6 +112,8 @@ dag_open(const char *yaml)
 	dag.n_sent = 0;
 	dag.bad_frames = 0;
 	dag.raw_ids = false;
+	dag.arp_quiet = false;
+	dag.n_arp_asked = 0;
 	dag_n_reqs = 0;
 	dp_test_ctl_nacks = dp_test_ctl_acks = dp_test_ctl_probes = 0;
 	/* sl_dp_init asked for every instance's MAC; the worker's first
@@ -270,10 +272,19 @@ dag_capture(void)
 			/* sluiced asking for a neighbour: it answers (a
 			 * reply sluiced sent is just counted). */
 			if (len >= 42 && p[12] == 0x08 && p[13] == 0x06) {
-				if (p[21] == RTE_ARP_OP_REQUEST)
-					learn((uint32_t)p[38] << 24 |
-					      (uint32_t)p[39] << 16 |
-					      (uint32_t)p[40] << 8 | p[41]);
+				if (p[21] == RTE_ARP_OP_REQUEST) {
+					uint32_t tip = (uint32_t)p[38] << 24 |
+						       (uint32_t)p[39] << 16 |
+						       (uint32_t)p[40] << 8 |
+						       p[41];
+
+					if (dag.n_arp_asked < DAG_ARP_ASKED)
+						dag.arp_asked[dag.n_arp_asked] =
+							tip;
+					dag.n_arp_asked++;
+					if (!dag.arp_quiet)
+						learn(tip);
+				}
 				dag.n_arp++;
 				rte_pktmbuf_free(out[i]);
 				continue;

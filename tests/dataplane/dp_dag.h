@@ -26,6 +26,7 @@
 #define DAG_CLIENT_IP DP_IP(10, 0, 1, 5)
 #define DAG_CLIENT_PORT 40000
 #define DAG_SENT_MAX 8192
+#define DAG_ARP_ASKED 64
 
 /* The head of every DAG suite's config; pipelines follow. */
 #define DAG_YAML_HEAD                                                          \
@@ -59,6 +60,9 @@ struct dag {
 	unsigned int bad_frames; /* sent frames that failed a check */
 	bool raw_ids;       /* keep sluiced's request ids in what is captured */
 	unsigned int n_arp; /* ARP requests sluiced sent (answered at once) */
+	bool arp_quiet;     /* leave sluiced's ARP requests unanswered */
+	unsigned int n_arp_asked;          /* ARP requests, their targets: */
+	uint32_t arp_asked[DAG_ARP_ASKED]; /* the first DAG_ARP_ASKED */
 };
 
 extern struct dag dag;

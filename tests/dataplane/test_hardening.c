@@ -10,15 +10,17 @@
  * - isolation: a request id guessed by another client or tenant names
  *   another stream, and instances see sluiced's own ids; tenants bound
  *   to addresses; a tenant removed while its streams are counted;
- * - quotas: mbufs held for one address, the clients' share of the table,
- *   one address's streams, buffer edges; engine outputs of admitted
- *   requests never starved; refused requests told ABORT (OVERLOAD);
+ * - quotas: mbufs held for one address, one tenant and the clients
+ *   together, the clients' share of the table, one address's streams,
+ *   buffer edges, the splitters; engine outputs of admitted requests
+ *   never starved; refused requests told ABORT (OVERLOAD);
  * - loss repair: a gap NACKed, a NACK answered byte for byte or with
  *   ABORT (LOST), an END resent until ACKed, duplicates of it re-ACKed;
  * - liveness: a silent instance found dead, its streams aborted (or sent
  *   again elsewhere when its stage is idempotent), PAUSE, no instance;
  * - neighbours: learned only for instances and clients, bounded with
- *   room kept for instances, never rebound by a data packet;
+ *   room kept for instances, never rebound by a data packet; aged (asked
+ *   again, a client forgotten, an instance asked until it answers);
  * - shutdown: streams in flight end with ABORT (SHUTDOWN).
  *
  * The worker runs on the DAG fixture (dp_dag.h): a ring port, time driven
@@ -51,17 +53,29 @@
 #define NO_LIVENESS "liveness: {probe_ms: 0}\n"
 
 /* a splits its answer into b (aggregation 1 lets b see the marker). */
-static const char split_yaml[] = HEAD("") NO_LIVENESS
-	"pipelines:\n"
-	"  - name: p\n"
-	"    id: 1\n"
-	"    stages:\n"
-	"      - {name: a, instances: [10.0.2.1:8001]}\n"
-	"      - {name: b, aggregation: 1, instances: [10.0.3.1:8002]}\n"
-	"    edges:\n"
-	"      - {from: client, to: a}\n"
-	"      - {from: a, to: b, split: line}\n"
-	"      - {from: b, to: client}\n";
+#define SPLIT_PIPELINE                                                         \
+	"pipelines:\n"                                                         \
+	"  - name: p\n"                                                        \
+	"    id: 1\n"                                                          \
+	"    stages:\n"                                                        \
+	"      - {name: a, instances: [10.0.2.1:8001]}\n"                      \
+	"      - {name: b, aggregation: 1, instances: [10.0.3.1:8002]}\n"      \
+	"    edges:\n"                                                         \
+	"      - {from: client, to: a}\n"                                      \
+	"      - {from: a, to: b, split: line}\n"                              \
+	"      - {from: b, to: client}\n"
+static const char split_yaml[] = HEAD("") NO_LIVENESS SPLIT_PIPELINE;
+
+/* a alone: it answers the client. */
+#define A_PIPELINE                                                             \
+	"pipelines:\n"                                                         \
+	"  - name: p\n"                                                        \
+	"    id: 1\n"                                                          \
+	"    stages:\n"                                                        \
+	"      - {name: a, instances: [10.0.2.1:8001]}\n"                      \
+	"    edges:\n"                                                         \
+	"      - {from: client, to: a}\n"                                      \
+	"      - {from: a, to: client}\n"
 
 /* a then b, plain stream edges. */
 static const char chain_yaml[] =
@@ -195,6 +209,109 @@ test_depth6_into_split(void)
 	dp_test_end();
 }
 
+/*
+ * The splitters are a bounded pool (sl_split.h): with every one of them
+ * taken by a's open streams, a's next stream into the split edge is
+ * dropped (SPLIT_FULL, each fragment; no ABORT in its place), nothing
+ * of it reaches b, not even once splitters are free again (before, its
+ * next fragment took one and b got the rest of its text as a whole
+ * stream), and its request is not lost silently: when the streams idle
+ * out, every request's client is told ABORT (EXPIRED), the refused one
+ * included, and every splitter is back.
+ */
+static void
+test_split_full(void)
+{
+	static const char *const part[] = {"part of a line"};
+	static const char *const rest[] = {" and its end\n"};
+	struct dp_frag f[SL_BURST];
+	unsigned int n = 0, told = 0, refused_told = 0, to_b = 0;
+	uint32_t cap, seq = 0;
+	uint64_t t_ms;
+
+	dp_test_begin();
+	dag_open("sluiced: {address: 10.0.0.1, port: 7700}\n"
+		 "flows: {size: 4096, idle_timeout_ms: 1000, "
+		 "reorder_window: 8, client_streams: 2000, "
+		 "source_streams: 2000, tenant_streams: 2000}\n"
+		 "clients: [10.0.1.0/24]\n" NO_LIVENESS SPLIT_PIPELINE);
+	cap = dag.dp->split_pool->size;
+	t_ms = dag.dp->tsc_hz / 1000;
+	CU_ASSERT_FATAL(cap >= 1 && cap < 2000);
+	CU_ASSERT_EQUAL_FATAL(rte_mempool_in_use_count(dag.dp->split_pool), 0);
+	/* cap + 1 requests, each answered by a with part of a line. */
+	for (uint64_t r = 1; r <= cap + 1; r++) {
+		f[n++] = dag_from_client(r, 0, SL_FRAG_F_END);
+		if (n == SL_BURST || r == cap + 1) {
+			CU_ASSERT_EQUAL(dag_process(f, n), n);
+			n = 0;
+		}
+	}
+	dag_clear();
+	for (uint64_t r = 1; r <= cap; r++) {
+		f[n] = answer(1, 0, r, 0, 0);
+		f[n].n_tokens = 1;
+		f[n++].token_texts = part;
+		if (n == SL_BURST || r == cap) {
+			CU_ASSERT_EQUAL(dag_process(f, n), 0);
+			n = 0;
+		}
+	}
+	CU_ASSERT_EQUAL(rte_mempool_in_use_count(dag.dp->split_pool), cap);
+	dag_expect_drops(-1);
+	/* The last request's answer: no splitter for it. It goes on every
+	 * 500 ms (so it does not idle out) while the other streams idle
+	 * out and give their splitters back: still none for it, or b would
+	 * get the rest of its text as a stream that looks whole. */
+	for (uint64_t ms = 0; ms <= 3000; ms += 10) {
+		if (ms % 500 == 0) {
+			f[0] = answer(1, 0, cap + 1, seq, 0);
+			f[0].n_tokens = 1;
+			f[0].token_texts = part;
+			CU_ASSERT_EQUAL(dag_process(f, 1), 0);
+			CU_ASSERT_EQUAL(dag.dp->cnt.drops[SL_DROP_SPLIT_FULL],
+					++seq);
+		}
+		dag_housekeeping(t_ms * (ms + 5));
+	}
+	CU_ASSERT_EQUAL(rte_mempool_in_use_count(dag.dp->split_pool), 0);
+	CU_ASSERT_EQUAL(dag.dp->flows->active, 2);
+	f[0] = answer(1, 0, cap + 1, seq, SL_FRAG_F_END);
+	f[0].n_tokens = 1;
+	f[0].token_texts = rest;
+	CU_ASSERT_EQUAL(dag_process(f, 1), 0);
+	CU_ASSERT_EQUAL(seq, 7);
+	dag_expect_drops(SL_DROP_SPLIT_FULL, 8u, -1);
+	CU_ASSERT_EQUAL(rte_mempool_in_use_count(dag.dp->split_pool), 0);
+	/* Idle past the timeout: every request's client told ABORT
+	 * (EXPIRED), the refused one included; b told for each splitter's
+	 * open child and marker, nothing for the refused stream. */
+	for (uint64_t ms = 3100; ms <= 6000; ms += 10)
+		dag_housekeeping(t_ms * ms);
+	for (unsigned int i = 0; i < dag.n_sent; i++) {
+		const struct dag_sent *x = &dag.sent[i];
+
+		CU_ASSERT_EQUAL(x->h.flags, SL_FRAG_F_ABORT);
+		CU_ASSERT_EQUAL(x->h.abort_reason, SL_ABORT_EXPIRED);
+		if (x->dst_ip == DAG_CLIENT_IP) {
+			told++;
+			refused_told += x->h.ancestry[0] == cap + 1;
+		} else {
+			CU_ASSERT_EQUAL(x->dst_ip, B_IP);
+			to_b++;
+			CU_ASSERT_NOT_EQUAL(x->h.ancestry[0], cap + 1);
+		}
+	}
+	CU_ASSERT_EQUAL(told, cap + 1);
+	CU_ASSERT_EQUAL(refused_told, 1);
+	CU_ASSERT_EQUAL(to_b, 2 * cap);
+	dag_expect_drops(SL_DROP_SPLIT_FULL, 8u, -1);
+	CU_ASSERT_EQUAL(dag.dp->flows->active, 0);
+	CU_ASSERT_EQUAL(rte_mempool_in_use_count(dag.dp->split_pool), 0);
+	dag_close();
+	dp_test_end();
+}
+
 /* A client stream deeper than 1 was forwarded and every result dropped
  * as NO_ORIGIN; an instance's stream shallower than its stage's level
  * made the aggregation key read ids that were never sent. Both are
@@ -303,18 +420,10 @@ test_guessed_request_id(void)
 static void
 test_tenant_source(void)
 {
-	static const char yaml[] = HEAD("") NO_LIVENESS
-		"tenants:\n"
-		"  - {id: 5, sources: [10.0.1.5]}\n"
-		"  - {id: 6}\n"
-		"pipelines:\n"
-		"  - name: p\n"
-		"    id: 1\n"
-		"    stages:\n"
-		"      - {name: a, instances: [10.0.2.1:8001]}\n"
-		"    edges:\n"
-		"      - {from: client, to: a}\n"
-		"      - {from: a, to: client}\n";
+	static const char yaml[] =
+		HEAD("") NO_LIVENESS "tenants:\n"
+				     "  - {id: 5, sources: [10.0.1.5]}\n"
+				     "  - {id: 6}\n" A_PIPELINE;
 	struct dp_frag f;
 
 	dp_test_begin();
@@ -342,25 +451,9 @@ static void
 test_tenant_removed_while_counted(void)
 {
 	static const char with[] = HEAD("") NO_LIVENESS
-		"tenants: [{id: 3, max_streams: 4}, {id: 4}]\n"
-		"pipelines:\n"
-		"  - name: p\n"
-		"    id: 1\n"
-		"    stages:\n"
-		"      - {name: a, instances: [10.0.2.1:8001]}\n"
-		"    edges:\n"
-		"      - {from: client, to: a}\n"
-		"      - {from: a, to: client}\n";
-	static const char without[] = HEAD("") NO_LIVENESS
-		"tenants: [{id: 4}]\n"
-		"pipelines:\n"
-		"  - name: p\n"
-		"    id: 1\n"
-		"    stages:\n"
-		"      - {name: a, instances: [10.0.2.1:8001]}\n"
-		"    edges:\n"
-		"      - {from: client, to: a}\n"
-		"      - {from: a, to: client}\n";
+		"tenants: [{id: 3, max_streams: 4}, {id: 4}]\n" A_PIPELINE;
+	static const char without[] =
+		HEAD("") NO_LIVENESS "tenants: [{id: 4}]\n" A_PIPELINE;
 	const struct sl_config *old = NULL;
 	struct sl_config *next;
 	struct dp_frag f;
@@ -463,6 +556,161 @@ test_withheld_seq0(void)
 	dp_test_end();
 }
 
+/* A stream of a alone (a answers its client), the clients' and
+ * sources' stream shares large enough for every test stream. */
+static const char hold_yaml[] =
+	HEAD(", client_streams: 1000, source_streams: 1000, "
+	     "tenant_streams: 1000") NO_LIVENESS A_PIPELINE;
+
+/* @n requests from @ip of @tenant, ids @req0.., each sending seq 1..7
+ * of an 8-fragment window but never seq 0: all of it early. */
+static void
+withhold(uint32_t ip, uint16_t tenant, uint64_t req0, unsigned int n)
+{
+	struct dp_frag f[SL_BURST];
+	unsigned int k = 0;
+
+	for (uint64_t r = req0; r < req0 + n; r++)
+		for (uint32_t s = 1; s < 8; s++) {
+			f[k] = client_at(ip, r, s, 0);
+			f[k++].tenant = tenant;
+			if (k == SL_BURST) {
+				dag_process(f, k);
+				k = 0;
+			}
+		}
+	if (k != 0)
+		dag_process(f, k);
+}
+
+/* a's answer to @ip's request @req (of @tenant) withholding seq 0: seq
+ * 1..7 sent, then seq 0 with END at 7; return frames sent to @ip when
+ * seq 0 came. */
+static unsigned int
+answer_withheld(uint32_t ip, uint16_t tenant, uint64_t req, uint32_t *held)
+{
+	struct dp_frag f[8];
+	unsigned int before;
+
+	f[0] = client_at(ip, req, 0, SL_FRAG_F_END);
+	f[0].tenant = tenant;
+	CU_ASSERT_EQUAL(dag_process(f, 1), 1);
+	before = dag.dp->led->held_total;
+	for (uint32_t s = 1; s < 8; s++) {
+		f[s - 1] = answer(1, 0, req, s, s == 7 ? SL_FRAG_F_END : 0);
+		f[s - 1].tenant = tenant;
+	}
+	CU_ASSERT_EQUAL(dag_process(f, 7), 0);
+	*held = dag.dp->led->held_total - before;
+	dag_clear();
+	f[0] = answer(1, 0, req, 0, 0);
+	f[0].tenant = tenant;
+	dag_process(f, 1);
+	for (unsigned int i = 0; i < dag.n_sent; i++)
+		CU_ASSERT_EQUAL(dag.sent[i].dst_ip, ip);
+	return dag.n_sent;
+}
+
+/* Source slots of the test's addresses, made distinct (and the same in
+ * every run) by the fixed secret. */
+static void
+hold_open(const uint32_t *ips, unsigned int n)
+{
+	dag_open(hold_yaml);
+	dag.dp->led->src_key = 0x5eed5eedu;
+	for (unsigned int i = 0; i < n; i++)
+		for (unsigned int j = 0; j < i; j++)
+			CU_ASSERT_NOT_EQUAL_FATAL(
+				sl_dp_src_slot(dag.dp, ips[i]),
+				sl_dp_src_slot(dag.dp, ips[j]));
+}
+
+/*
+ * The clients' streams together may hold a quarter of the pool: two
+ * addresses of two tenants hold an eighth each (their own bound) but
+ * one, then a third address of a third tenant, far below its own and
+ * its tenant's bounds, gets one mbuf held and HOLD_QUOTA for the rest.
+ * An engine output (not a client stream) still holds its early
+ * fragments, and its client gets the whole answer.
+ */
+static void
+test_hold_clients_bound(void)
+{
+	const uint32_t ip[3] = {DP_IP(10, 0, 1, 11), DP_IP(10, 0, 1, 12),
+				DP_IP(10, 0, 1, 13)};
+	uint32_t src, clients, held;
+
+	dp_test_begin();
+	hold_open(ip, 3);
+	src = dag.dp->quota.held_source;
+	clients = dag.dp->quota.held_client;
+	CU_ASSERT_FATAL(2 * src < clients && 2 * src + 700 > clients &&
+			clients < dag.dp->quota.held_tenant + 1 &&
+			clients < dag.dp->quota.held_max);
+	withhold(ip[0], 1, 1000, 100);
+	withhold(ip[1], 2, 2000, 100);
+	CU_ASSERT_EQUAL(dag.dp->led->held_by_clients, 2 * src);
+	CU_ASSERT_EQUAL(dag.dp->cnt.drops[SL_DROP_HOLD_QUOTA], 2 * (700 - src));
+	withhold(ip[2], 3, 3000, 100);
+	CU_ASSERT_EQUAL(dag.dp->led->held_by_clients, clients);
+	CU_ASSERT_EQUAL(dag.dp->led->held_total, clients);
+	CU_ASSERT_EQUAL(dag.dp->led->tenant_use[3].held, clients - 2 * src);
+	CU_ASSERT_EQUAL(dag.dp->cnt.drops[SL_DROP_HOLD_QUOTA],
+			3 * 700 - clients);
+	/* The third address's request, answered with seq 0 last: the
+	 * answer's early fragments are held all the same. */
+	CU_ASSERT_EQUAL(answer_withheld(ip[2], 3, 3999, &held), 8);
+	CU_ASSERT_EQUAL(held, 7);
+	CU_ASSERT_EQUAL(dag.sent[0].h.seq, 0);
+	CU_ASSERT_EQUAL(dag.sent[7].h.seq, 7);
+	CU_ASSERT_EQUAL(dag.sent[7].h.flags, SL_FRAG_F_END);
+	CU_ASSERT_EQUAL(dag.dp->led->held_total, clients);
+	CU_ASSERT_EQUAL(dag.dp->cnt.drops[SL_DROP_HOLD_QUOTA],
+			3 * 700 - clients);
+	dag_close();
+	dp_test_end();
+}
+
+/*
+ * One tenant's requests may hold a quarter of the pool. Two addresses of
+ * tenant 1 hold an eighth each (their own bound) but one; an answer to a
+ * third address of tenant 1 then gets one early fragment held and
+ * HOLD_QUOTA for the rest, though its address holds nothing and engine
+ * outputs are not the clients' share; the same answer to tenant 2 is
+ * held whole and delivered whole.
+ */
+static void
+test_hold_tenant_bound(void)
+{
+	const uint32_t ip[4] = {DP_IP(10, 0, 1, 11), DP_IP(10, 0, 1, 12),
+				DP_IP(10, 0, 1, 13), DP_IP(10, 0, 1, 14)};
+	uint32_t src, tenant, held;
+
+	dp_test_begin();
+	hold_open(ip, 4);
+	src = dag.dp->quota.held_source;
+	tenant = dag.dp->quota.held_tenant;
+	CU_ASSERT_FATAL(2 * src + 1 == tenant);
+	withhold(ip[0], 1, 1000, 100);
+	withhold(ip[1], 1, 2000, 100);
+	CU_ASSERT_EQUAL(dag.dp->led->tenant_use[1].held, tenant - 1);
+	CU_ASSERT_EQUAL(dag.dp->cnt.drops[SL_DROP_HOLD_QUOTA], 2 * (700 - src));
+	/* Tenant 2 first: held whole, answered whole. */
+	CU_ASSERT_EQUAL(answer_withheld(ip[3], 2, 4000, &held), 8);
+	CU_ASSERT_EQUAL(held, 7);
+	CU_ASSERT_EQUAL(dag.sent[7].h.flags, SL_FRAG_F_END);
+	CU_ASSERT_EQUAL(dag.dp->cnt.drops[SL_DROP_HOLD_QUOTA], 2 * (700 - src));
+	/* Tenant 1's: one held (the tenant at its bound), six refused;
+	 * seq 0 releases seq 0 and 1, the rest waits for a resend. */
+	CU_ASSERT_EQUAL(answer_withheld(ip[2], 1, 3000, &held), 2);
+	CU_ASSERT_EQUAL(held, 1);
+	CU_ASSERT_EQUAL(dag.dp->led->tenant_use[1].held, tenant - 1);
+	CU_ASSERT_EQUAL(dag.dp->cnt.drops[SL_DROP_HOLD_QUOTA],
+			2 * (700 - src) + 6);
+	dag_close();
+	dp_test_end();
+}
+
 /*
  * One address floods new requests: past its share (flows.source_streams)
  * each is refused with ABORT (OVERLOAD) on the request's own stream; past
@@ -533,15 +781,8 @@ test_request_flood(void)
 static void
 test_refusal_to_unknown_client(void)
 {
-	static const char yaml[] = HEAD(", source_streams: 2") NO_LIVENESS
-		"pipelines:\n"
-		"  - name: p\n"
-		"    id: 1\n"
-		"    stages:\n"
-		"      - {name: a, instances: [10.0.2.1:8001]}\n"
-		"    edges:\n"
-		"      - {from: client, to: a}\n"
-		"      - {from: a, to: client}\n";
+	static const char yaml[] =
+		HEAD(", source_streams: 2") NO_LIVENESS A_PIPELINE;
 	struct sl_use *u;
 	struct dp_frag f;
 
@@ -1389,18 +1630,11 @@ test_neighbours(void)
 	uint16_t n = 0;
 
 	dp_test_begin();
-	dag_open("sluiced: {address: 10.0.0.1, port: 7700}\n"
-		 "flows: {size: 1024, idle_timeout_ms: 1000, reorder_window: "
-		 "8}\n"
-		 "clients: [10.0.1.0/24, 10.8.0.0/16]\n" NO_LIVENESS
-		 "pipelines:\n"
-		 "  - name: p\n"
-		 "    id: 1\n"
-		 "    stages:\n"
-		 "      - {name: a, instances: [10.0.2.1:8001]}\n"
-		 "    edges:\n"
-		 "      - {from: client, to: a}\n"
-		 "      - {from: a, to: client}\n");
+	dag_open(
+		"sluiced: {address: 10.0.0.1, port: 7700}\n"
+		"flows: {size: 1024, idle_timeout_ms: 1000, reorder_window: "
+		"8}\n"
+		"clients: [10.0.1.0/24, 10.8.0.0/16]\n" NO_LIVENESS A_PIPELINE);
 	/* 1,100 senders outside every client network: none learned. */
 	for (uint32_t i = 0; i < 1100; i++) {
 		struct rte_ether_addr m = mac_of(DP_IP(192, 168, 0, 0) + i);
@@ -1462,6 +1696,131 @@ test_neighbours(void)
 	dp_test_end();
 }
 
+/* One housekeeping pass over the whole neighbour table at @dt_ms after
+ * the worker started (a call looks at 1/SL_NEIGH_PASS_CALLS of it). */
+static void
+neigh_pass(uint64_t dt_ms)
+{
+	for (unsigned int k = 0; k < SL_NEIGH_PASS_CALLS; k++)
+		dag_housekeeping(dag.dp->tsc_hz / 1000 * dt_ms);
+}
+
+/* Whether sluiced's ARP requests since @from asked for @ip, how often. */
+static unsigned int
+arp_asked_for(unsigned int from, uint32_t ip)
+{
+	unsigned int n = 0;
+
+	CU_ASSERT_FATAL(dag.n_arp_asked <= DAG_ARP_ASKED);
+	for (unsigned int i = from; i < dag.n_arp_asked; i++)
+		n += dag.arp_asked[i] == ip;
+	return n;
+}
+
+/*
+ * Entries age (sl_neigh.h): one not confirmed by ARP for
+ * SL_NEIGH_REFRESH_MS is asked again, its MAC still in use; with no
+ * answer SL_NEIGH_STALE_MS later a client entry is forgotten and an
+ * instance's goes back to unresolved (asked until it answers). A
+ * fragment to the forgotten client is kept, sent once its ARP answers.
+ */
+static void
+test_neighbour_ageing(void)
+{
+	struct rte_ether_addr cm = mac_of(DAG_CLIENT_IP);
+	struct rte_mbuf *pkts[1];
+	struct sl_neigh_entry *e;
+	uint64_t arp0, ms, t;
+	struct dp_frag f;
+	bool found;
+
+	dp_test_begin();
+	dag_open("sluiced: {address: 10.0.0.1, port: 7700}\n"
+		 "flows: {size: 1024, idle_timeout_ms: 100000, "
+		 "reorder_window: 8}\n"
+		 "clients: [10.0.1.0/24]\n" NO_LIVENESS A_PIPELINE);
+	ms = dag.dp->tsc_hz / 1000;
+	dag.arp_quiet = true;
+	CU_ASSERT_EQUAL(dag.dp->neigh.n_entries, 2);
+	/* A request, and a's answer under way to the client. */
+	f = dag_from_client(1, 0, SL_FRAG_F_END);
+	CU_ASSERT_EQUAL(dag_process(&f, 1), 1);
+	f = answer(1, 0, 1, 0, 0);
+	CU_ASSERT_EQUAL(dag_process(&f, 1), 1);
+	CU_ASSERT_EQUAL(dag.sent[1].dst_ip, DAG_CLIENT_IP);
+	arp0 = dag.dp->cnt.arp_requests;
+	/* Quiet for exactly the refresh time: nobody asked yet. */
+	neigh_pass(SL_NEIGH_REFRESH_MS);
+	CU_ASSERT_EQUAL(dag.dp->cnt.arp_requests, arp0);
+	CU_ASSERT_EQUAL(dag.n_arp_asked, 0);
+	/* Past it: both asked once, their MACs still in use. */
+	neigh_pass(SL_NEIGH_REFRESH_MS + 1);
+	CU_ASSERT_EQUAL(dag.dp->cnt.arp_requests, arp0 + 2);
+	CU_ASSERT_EQUAL(arp_asked_for(0, DAG_CLIENT_IP), 1);
+	CU_ASSERT_EQUAL(arp_asked_for(0, A_IP), 1);
+	CU_ASSERT_PTR_NOT_NULL(sl_neigh_lookup(&dag.dp->neigh, DAG_CLIENT_IP));
+	CU_ASSERT_PTR_NOT_NULL(sl_neigh_lookup(&dag.dp->neigh, A_IP));
+	CU_ASSERT_EQUAL(dag.dp->neigh.n_unresolved, 0);
+	/* Not again within SL_NEIGH_RETRY_MS; again at it. */
+	neigh_pass(SL_NEIGH_REFRESH_MS + SL_NEIGH_RETRY_MS);
+	CU_ASSERT_EQUAL(dag.dp->cnt.arp_requests, arp0 + 2);
+	neigh_pass(SL_NEIGH_REFRESH_MS + 1 + SL_NEIGH_RETRY_MS);
+	CU_ASSERT_EQUAL(dag.dp->cnt.arp_requests, arp0 + 4);
+	CU_ASSERT_EQUAL(arp_asked_for(2, DAG_CLIENT_IP), 1);
+	CU_ASSERT_EQUAL(arp_asked_for(2, A_IP), 1);
+	CU_ASSERT_EQUAL(dag.dp->neigh.forgotten, 0);
+	/* Stale: the client forgotten (not asked), the instance kept,
+	 * unresolved and asked. */
+	t = SL_NEIGH_REFRESH_MS + SL_NEIGH_STALE_MS + 1;
+	neigh_pass(t);
+	CU_ASSERT_EQUAL(dag.dp->neigh.forgotten, 1);
+	CU_ASSERT_EQUAL(dag.dp->cnt.arp_requests, arp0 + 5);
+	CU_ASSERT_EQUAL(arp_asked_for(4, A_IP), 1);
+	CU_ASSERT_EQUAL(dag.dp->neigh.n_entries, 1);
+	CU_ASSERT_EQUAL(dag.dp->neigh.n_clients, 0);
+	CU_ASSERT_EQUAL(dag.dp->neigh.n_unresolved, 1);
+	CU_ASSERT_PTR_NULL(sl_neigh_lookup(&dag.dp->neigh, DAG_CLIENT_IP));
+	CU_ASSERT_PTR_NULL(sl_neigh_lookup(&dag.dp->neigh, A_IP));
+	e = sl_neigh_find(&dag.dp->neigh, DAG_CLIENT_IP, &found);
+	CU_ASSERT_FALSE(found);
+	e = sl_neigh_find(&dag.dp->neigh, A_IP, &found);
+	CU_ASSERT_FATAL(e != NULL && found);
+	CU_ASSERT_EQUAL(e->kind, SL_NEIGH_INSTANCE);
+	CU_ASSERT_FALSE(e->resolved);
+	/* The end of a's answer, to the forgotten client: nothing sent, the
+	 * fragment kept (arp_deferred), the client asked for again. a's
+	 * own fragment teaches nothing (only a client's request may): a
+	 * stays unresolved until its ARP answers. */
+	dag_clear();
+	f = answer(1, 0, 1, 1, SL_FRAG_F_END);
+	CU_ASSERT_EQUAL(dag_process(&f, 1), 0);
+	CU_ASSERT_EQUAL(dag.dp->cnt.arp_deferred, 1);
+	CU_ASSERT_EQUAL(dag.dp->cnt.drops[SL_DROP_NO_NEIGHBOR], 0);
+	CU_ASSERT_EQUAL(dag.dp->cnt.arp_requests, arp0 + 6);
+	CU_ASSERT_EQUAL(arp_asked_for(5, DAG_CLIENT_IP), 1);
+	e = sl_neigh_find(&dag.dp->neigh, DAG_CLIENT_IP, &found);
+	CU_ASSERT_FATAL(e != NULL && found);
+	CU_ASSERT_EQUAL(e->kind, SL_NEIGH_CLIENT);
+	CU_ASSERT_FALSE(e->resolved);
+	CU_ASSERT_PTR_NULL(sl_neigh_lookup(&dag.dp->neigh, A_IP));
+	/* The client answers: the kept END goes out on its resend. */
+	pkts[0] = arp_from(DAG_CLIENT_IP, &cm);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(pkts[0]);
+	sl_dp_process(dag.dp, pkts, 1);
+	dag_capture();
+	CU_ASSERT_PTR_NOT_NULL(sl_neigh_lookup(&dag.dp->neigh, DAG_CLIENT_IP));
+	CU_ASSERT_EQUAL(dag.n_sent, 0);
+	dag_housekeeping(ms * (t + SL_RTX_RTO_MS + 1));
+	CU_ASSERT_EQUAL_FATAL(dag.n_sent, 1);
+	CU_ASSERT_EQUAL(dag.sent[0].dst_ip, DAG_CLIENT_IP);
+	CU_ASSERT_EQUAL(dag.sent[0].h.flags, SL_FRAG_F_END);
+	CU_ASSERT_EQUAL(dag.sent[0].h.seq, 1);
+	CU_ASSERT_EQUAL(dag.dp->cnt.rtx.end_resends, 1);
+	dag_expect_drops(-1);
+	dag_close();
+	dp_test_end();
+}
+
 /* ----------------------------------------------------------- shutdown */
 
 /* At a stop every stream in flight ends with ABORT (SHUTDOWN), and every
@@ -1503,6 +1862,8 @@ static const struct dp_test_case cases[] = {
 	DP_SUITE("hardening"),
 	DP_CASE("depth 2..6 into a split edge: DEPTH_MISMATCH",
 		test_depth6_into_split),
+	DP_CASE("every splitter taken: SPLIT_FULL, the request told",
+		test_split_full),
 	DP_CASE("client depth 2, depth below a level: refused",
 		test_depth_client_and_level),
 	DP_CASE("a guessed request id joins nothing", test_guessed_request_id),
@@ -1517,6 +1878,10 @@ static const struct dp_test_case cases[] = {
 		test_request_flood),
 	DP_CASE("buffer edge over the quota: ABORT (OVERLOAD)",
 		test_buffer_quota),
+	DP_CASE("held mbufs: the clients' bound, outputs still held",
+		test_hold_clients_bound),
+	DP_CASE("held mbufs: one tenant's bound, another tenant's held",
+		test_hold_tenant_bound),
 	DP_CASE("NACK, resend, END resends, re-ACK", test_loss_repair),
 	DP_CASE("gaps: dropped asked for, repeats, give-up ABORT (LOST)",
 		test_gap_repair_and_give_up),
@@ -1539,6 +1904,9 @@ static const struct dp_test_case cases[] = {
 		test_pause_and_overload),
 	DP_CASE("idempotent stage: resent elsewhere", test_idempotent_resend),
 	DP_CASE("neighbours: learned, bounded, never rebound", test_neighbours),
+	DP_CASE("neighbours age: asked again, a client forgotten, an "
+		"instance kept",
+		test_neighbour_ageing),
 	DP_CASE("shutdown: ABORT (SHUTDOWN)", test_shutdown),
 	DP_END,
 };

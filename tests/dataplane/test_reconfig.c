@@ -642,6 +642,109 @@ test_relayout(void)
 }
 
 /*
+ * A stream a guard blocked stays blocked across a new layout (issue 8:
+ * the new layout wiped its guard state and the rest of it reached the
+ * client unfiltered). b's answer names the secret: the client gets the
+ * refusal (ABORT, GUARD), b an ABORT (GUARD). A new layout (q first, p's
+ * a -> b a buffer edge, the guard still on b -> client) is published;
+ * the ABORT (RECONFIG) that ends b's stream is dropped by the guard
+ * that blocked it (GUARD_BLOCKED), so nobody hears more. What b sends
+ * after it, the name again and clean text with the END, reaches nobody
+ * (DUPLICATE: the ABORT took its seq; AFTER_END), nothing leaks.
+ */
+static void
+test_relayout_guard_blocked(void)
+{
+#define GUARD_HEAD                                                             \
+	DAG_YAML_HEAD "guards:\n"                                              \
+		      "  - {name: g, action: block, literals: [secret],\n"     \
+		      "     refusal: \"not that.\"}\n"                         \
+		      "pipelines:\n"
+#define GUARD_P                                                                \
+	"  - name: p\n"                                                        \
+	"    id: 1\n" P_STAGES "    edges:\n"                                  \
+	"      - {from: client, to: a}\n"
+	static const char yaml[] =
+		GUARD_HEAD GUARD_P "      - {from: a, to: b}\n"
+				   "      - {from: b, to: client, guard: g}\n";
+	static const char yaml2[] =
+		GUARD_HEAD "  - name: q\n"
+			   "    id: 2\n"
+			   "    stages:\n"
+			   "      - {name: x, instances: [10.0.9.1:8009]}\n"
+			   "    edges:\n"
+			   "      - {from: client, to: x}\n"
+			   "      - {from: x, to: client}\n" GUARD_P
+			   "      - {from: a, to: b, mode: buffer}\n"
+			   "      - {from: b, to: client, guard: g}\n";
+#undef GUARD_HEAD
+#undef GUARD_P
+	static const char *const named[] = {"the secret is out"};
+	static const char *const again[] = {"secret, once more"};
+	static const char *const clean[] = {"and a clean end"};
+	struct sl_token t[2];
+	struct sl_flow *fl;
+	struct dp_frag f;
+	uint64_t blocks;
+
+	dp_test_begin();
+	dag_open(yaml);
+	CU_ASSERT_EQUAL(send1(from_client(1, 0, SL_FRAG_F_END)), A0_IP);
+	CU_ASSERT_EQUAL(send1(from_ep(A0_IP, A_PORT, 1, 1, 0, SL_FRAG_F_END)),
+			B_IP);
+	/* b names the secret: the refusal in its place, b told. */
+	f = from_ep(B_IP, B_PORT, 2, 1, 0, 0);
+	f.n_tokens = 1;
+	f.token_texts = named;
+	CU_ASSERT_EQUAL_FATAL(dag_process(&f, 1), 2);
+	/* b's ABORT leaves first, then the client's refusal. */
+	CU_ASSERT_EQUAL(dag.sent[0].dst_ip, B_IP);
+	CU_ASSERT_EQUAL(dag.sent[0].h.flags, SL_FRAG_F_ABORT);
+	CU_ASSERT_EQUAL(dag.sent[0].h.abort_reason, SL_ABORT_GUARD);
+	CU_ASSERT_EQUAL(dag.sent[1].dst_ip, DAG_CLIENT_IP);
+	CU_ASSERT_EQUAL(dag.sent[1].h.flags, SL_FRAG_F_ABORT);
+	CU_ASSERT_EQUAL(dag.sent[1].h.abort_reason, SL_ABORT_GUARD);
+	CU_ASSERT_EQUAL(dag.sent[1].h.seq, 0);
+	CU_ASSERT_EQUAL_FATAL(dag_tokens(&dag.sent[1], t, 2), 1);
+	CU_ASSERT(t[0].len == strlen("not that.") &&
+		  memcmp(t[0].text, "not that.", t[0].len) == 0);
+	blocks = dag.dp->cnt.guard_blocks;
+	CU_ASSERT_EQUAL(blocks, 1);
+	dag_expect_drops(-1);
+	dag_clear();
+
+	republish(parsed(yaml2));
+	dag_capture();
+	/* The ABORT (RECONFIG) that ended b's stream met the guard that
+	 * blocked it: dropped there, nobody told anything more (q's new
+	 * instance is asked for). The entry stays, ended. */
+	CU_ASSERT_EQUAL(dag.n_sent, 0);
+	take_arp_request(DP_IP(10, 0, 9, 1));
+	dag_expect_drops(SL_DROP_GUARD_BLOCKED, 1u, -1);
+	f = from_ep(B_IP, B_PORT, 2, 1, 1, 0);
+	fl = flow_of(&f);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(fl);
+	CU_ASSERT_EQUAL(fl->pipeline, 1);
+	CU_ASSERT_EQUAL(fl->state, SL_FLOW_ENDED);
+	/* The rest of b's answer: the name again (its seq taken by the
+	 * ABORT), then clean text with the END. Neither reaches anyone. */
+	f = from_ep(B_IP, B_PORT, 2, 1, 1, 0);
+	f.n_tokens = 1;
+	f.token_texts = again;
+	CU_ASSERT_EQUAL(dag_process(&f, 1), 0);
+	f = from_ep(B_IP, B_PORT, 2, 1, 2, SL_FRAG_F_END);
+	f.n_tokens = 1;
+	f.token_texts = clean;
+	CU_ASSERT_EQUAL(dag_process(&f, 1), 0);
+	CU_ASSERT_EQUAL(dag.n_sent, 0);
+	CU_ASSERT_EQUAL(dag.dp->cnt.guard_blocks, blocks);
+	dag_expect_drops(SL_DROP_GUARD_BLOCKED, 1u, SL_DROP_DUPLICATE, 1u,
+			 SL_DROP_AFTER_END, 1u, -1);
+	dag_close();
+	dp_test_end();
+}
+
+/*
  * A stream of stage b that had delivered nothing (its fragment waits in
  * the reorder buffer) outlives a new layout in which p has no stage b.
  * When it expires, its ABORT has no edge to leave on: it is dropped
@@ -891,6 +994,8 @@ static const struct dp_test_case cases[] = {
 		test_counters_survive),
 	DP_CASE("new layout: started streams ABORT (RECONFIG), old freed",
 		test_relayout),
+	DP_CASE("new layout: a guard-blocked stream stays blocked",
+		test_relayout_guard_blocked),
 	DP_CASE("new layout: a stream of a stage gone expires clean",
 		test_relayout_stage_gone),
 	DP_CASE("a failed apply changes nothing",
