@@ -5,16 +5,7 @@
  */
 #include "stage_fixture.h"
 
-const char config_yaml[] = "liveness: {probe_ms: 0}\n"
-			   "sluiced:\n"
-			   "  address: 10.0.0.1\n"
-			   "  port: 7700\n"
-			   "flows:\n"
-			   "  size: 1024\n"
-			   "  idle_timeout_ms: 1000\n"
-			   "  reorder_window: 8\n"
-			   "clients:\n"
-			   "  - 10.0.1.0/24\n" PIPELINE_YAML;
+const char config_yaml[] = CONFIG_HEAD_YAML PIPELINE_YAML;
 
 const char small_table_yaml[] = "liveness: {probe_ms: 0}\n"
 				"sluiced:\n"

@@ -43,6 +43,19 @@
 #define S1_IP(i) DP_IP(10, 0, 2, 1 + (i))
 #define S2_IP(i) DP_IP(10, 0, 3, 1 + (i))
 #define WINDOW 8
+/* config_yaml's settings, before its pipelines: (CONFIG_HEAD_YAML
+ * "pipelines: ..." is config_yaml with other stages). */
+#define CONFIG_HEAD_YAML                                                       \
+	"liveness: {probe_ms: 0}\n"                                            \
+	"sluiced:\n"                                                           \
+	"  address: 10.0.0.1\n"                                                \
+	"  port: 7700\n"                                                       \
+	"flows:\n"                                                             \
+	"  size: 1024\n"                                                       \
+	"  idle_timeout_ms: 1000\n"                                            \
+	"  reorder_window: 8\n"                                                \
+	"clients:\n"                                                           \
+	"  - 10.0.1.0/24\n"
 #define PIPELINE_YAML                                                          \
 	"pipelines:\n"                                                         \
 	"  - name: p1\n"                                                       \

@@ -20,29 +20,19 @@
 #include "stage_fixture.h"
 
 static const char gpu_yaml[] =
-	"liveness: {probe_ms: 0}\n"
-	"sluiced:\n"
-	"  address: 10.0.0.1\n"
-	"  port: 7700\n"
-	"flows:\n"
-	"  size: 1024\n"
-	"  idle_timeout_ms: 1000\n"
-	"  reorder_window: 8\n"
-	"clients:\n"
-	"  - 10.0.1.0/24\n"
-	"pipelines:\n"
-	"  - name: p1\n"
-	"    id: 1\n"
-	"    stages:\n"
-	"      - name: draft\n"
-	"        instances:\n"
-	"          - {address: \"10.0.2.1:8001\", gpu: true}\n"
-	"          - {address: \"10.0.2.2:8001\", gpu: true}\n"
-	"      - name: verify\n"
-	"        aggregation: 1\n"
-	"        instances:\n"
-	"          - 10.0.3.1:8002\n"
-	"          - 10.0.3.2:8002\n";
+	CONFIG_HEAD_YAML "pipelines:\n"
+			 "  - name: p1\n"
+			 "    id: 1\n"
+			 "    stages:\n"
+			 "      - name: draft\n"
+			 "        instances:\n"
+			 "          - {address: \"10.0.2.1:8001\", gpu: true}\n"
+			 "          - {address: \"10.0.2.2:8001\", gpu: true}\n"
+			 "      - name: verify\n"
+			 "        aggregation: 1\n"
+			 "        instances:\n"
+			 "          - 10.0.3.1:8002\n"
+			 "          - 10.0.3.2:8002\n";
 
 static struct sl_gpu_ctx *gctx;
 static char dir[64], path[96];

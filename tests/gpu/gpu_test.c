@@ -53,6 +53,23 @@ gpu_test_acked(struct sl_gpu_share *s, uint32_t slot, uint32_t epoch)
 	return sl_gpu_share_acked(s, slot, epoch);
 }
 
+struct sl_frag_hdr
+gpu_test_stream_hdr(uint64_t id, uint64_t sub, uint64_t send0)
+{
+	struct sl_frag_hdr h = {
+		.version = SL_WIRE_VERSION,
+		.depth = 2,
+		.stage = 3,
+		.from_stage = 2,
+		.tenant = 5,
+		.pipeline = 7,
+		.send_ns = send0 + id,
+		.ancestry = {id, sub},
+	};
+
+	return h;
+}
+
 uint64_t
 gpu_test_now_ns(void)
 {

@@ -10,6 +10,7 @@
 
 #include "sl_gpu_ring.h"
 #include "sl_gpu_share.h"
+#include "sl_wire.h"
 
 /* One token: its id and its text (NUL-terminated here). */
 struct tok {
@@ -37,6 +38,14 @@ int gpu_test_tx(struct sl_gpu_ring *r, uint32_t slot, uint32_t seq,
  * (sl_gpu_share_acks_read, CU-asserted to succeed).
  */
 int gpu_test_acked(struct sl_gpu_share *s, uint32_t slot, uint32_t epoch);
+
+/**
+ * gpu_test_stream_hdr - the wire header of stream [@id, @sub] (pipeline 7,
+ * stage 3 from stage 2, tenant 5, send_ns @send0 + @id) as its instance
+ * would receive it: seq 0, no flags, no tokens.
+ */
+struct sl_frag_hdr gpu_test_stream_hdr(uint64_t id, uint64_t sub,
+				       uint64_t send0);
 
 /** The monotonic clock in ns; a nap of @us microseconds. */
 uint64_t gpu_test_now_ns(void);

@@ -65,24 +65,6 @@ struct want {
 	bool got[FRAGS_MAX];
 };
 
-/* Stream @anc0's wire header as its instance would receive it. */
-static struct sl_frag_hdr
-stream_hdr(uint64_t anc0)
-{
-	struct sl_frag_hdr h = {
-		.version = SL_WIRE_VERSION,
-		.depth = 2,
-		.stage = 3,
-		.from_stage = 2,
-		.tenant = 5,
-		.pipeline = 7,
-		.send_ns = 5000 + anc0,
-		.ancestry = {anc0, 77},
-	};
-
-	return h;
-}
-
 static struct sl_gpu_share *
 share_make(const char *name, uint32_t worker, uint64_t run_id)
 {
@@ -121,7 +103,7 @@ ring_tx(struct sl_gpu_share *s, uint32_t slot, uint32_t seq, uint8_t flags,
 {
 	struct sl_gpu_ring *r = sl_gpu_share_ring(s);
 	uint8_t dgram[SL_WIRE_HDR_LEN + SL_WIRE_PAYLOAD_MAX];
-	struct sl_frag_hdr h = stream_hdr(0);
+	struct sl_frag_hdr h = gpu_test_stream_hdr(0, 77, 5000);
 	struct sl_wire_builder b;
 	struct sl_gpu_frag_in f = {
 		.stream = slot,
@@ -154,7 +136,7 @@ ring_describe(struct sl_gpu_share *s, uint32_t slot, uint32_t epoch,
 	      uint64_t anc0, uint16_t port)
 {
 	uint8_t hdr[SL_WIRE_HDR_LEN];
-	struct sl_frag_hdr h = stream_hdr(anc0);
+	struct sl_frag_hdr h = gpu_test_stream_hdr(anc0, 77, 5000);
 
 	sl_wire_encode_hdr(hdr, &h);
 	CU_ASSERT_EQUAL_FATAL(
@@ -184,7 +166,7 @@ want_stream(struct want *w, uint64_t anc0, const char *const *texts,
 	w->anc0 = anc0;
 	do {
 		uint8_t in[SL_WIRE_HDR_LEN + SL_WIRE_PAYLOAD_MAX];
-		struct sl_frag_hdr h = stream_hdr(anc0);
+		struct sl_frag_hdr h = gpu_test_stream_hdr(anc0, 77, 5000);
 		struct sl_wire_builder b;
 		struct sl_dgram d = {.buf = in, .cap = sizeof(in)};
 		struct sl_frag_view v;
@@ -372,7 +354,7 @@ test_too_long(void)
 	static char big[208][1301];
 	static const char *t[208];
 	static struct want w;
-	struct sl_frag_hdr h = stream_hdr(1004);
+	struct sl_frag_hdr h = gpu_test_stream_hdr(1004, 77, 5000);
 	uint8_t ans[SL_WIRE_HDR_LEN];
 	struct sl_wire_builder b;
 

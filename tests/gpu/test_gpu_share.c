@@ -82,16 +82,7 @@ share_cfg(const char *path)
 static void
 desc_hdr(uint8_t *out, uint64_t id)
 {
-	struct sl_frag_hdr h = {
-		.version = SL_WIRE_VERSION,
-		.depth = 2,
-		.stage = 3,
-		.from_stage = 2,
-		.tenant = 5,
-		.pipeline = 7,
-		.send_ns = 1000 + id,
-		.ancestry = {id, 9},
-	};
+	struct sl_frag_hdr h = gpu_test_stream_hdr(id, 9, 1000);
 
 	sl_wire_encode_hdr(out, &h);
 }
