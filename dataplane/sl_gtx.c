@@ -365,3 +365,16 @@ sl_gtx_housekeeping(struct sl_dp *dp)
 	sl_gtx_flush(dp);
 	gtx_reap(g);
 }
+
+void
+sl_gtx_stats(const struct sl_gtx *g, struct sl_dp_counters *cnt)
+{
+	uint64_t dropped = 0;
+
+	cnt->gpu_slots_used = g->n_slots - g->n_free;
+	for (int c = SL_GPU_C_DROP_BAD_STREAM; c < SL_GPU_C_MAX; c++)
+		dropped += sl_gpu_ring_cstat(g->ring, (enum sl_gpu_cstat)c);
+	cnt->gpu_ring_dropped = dropped;
+	cnt->gpu_ring_batch_errors =
+		sl_gpu_ring_cstat(g->ring, SL_GPU_C_BATCH_ERRORS);
+}

@@ -106,6 +106,12 @@ void sl_gtx_deliver(struct sl_dp *dp, uint32_t slot, struct rte_mbuf *m);
 void sl_gtx_flush(struct sl_dp *dp);
 
 /**
+ * sl_gtx_stats - the ring's levels and its consumer's counters into
+ * @cnt (gpu_slots_used, gpu_ring_dropped, gpu_ring_batch_errors).
+ */
+void sl_gtx_stats(const struct sl_gtx *g, struct sl_dp_counters *cnt);
+
+/**
  * sl_gtx_housekeeping - ABORT records still due, recycle consumed
  * batches, free the slots their engines acked.
  */

@@ -13,6 +13,7 @@
 #include <rte_cycles.h>
 
 #include "sl_guard_edge.h"
+#include "sl_gtx.h"
 #include "sl_op.h"
 #include "sl_stats.h"
 
@@ -33,6 +34,8 @@ sl_stats_fill(const struct sl_dp *dp, struct sl_stats *out)
 	memset(out->guard, 0, sizeof(out->guard));
 	out->cfg = cfg;
 	out->dp = dp->cnt;
+	if (dp->gtx != NULL)
+		sl_gtx_stats(dp->gtx, &out->dp);
 	q->client_streams = sl_ledger_get(&dp->led->client_streams);
 	q->client_streams_max = dp->quota.client_streams;
 	q->source_streams_max = dp->quota.source_streams;

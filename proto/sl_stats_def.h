@@ -75,7 +75,15 @@
 	  "ABORT records ending ring streams that lost a fragment or left "    \
 	  "unended.")                                                          \
 	_(gpu_markers, C, "gpu_markers",                                       \
-	  "Tokenless CHILDREN announcements for GPU instances, not queued.")
+	  "Tokenless one-shot fragments for GPU instances, not queued.")       \
+	_(gpu_slots_used, G, "gpu_slots_used",                                 \
+	  "GPU token ring stream slots held: open, or ended and not yet "      \
+	  "acked by their engine.")                                            \
+	_(gpu_ring_dropped, C, "gpu_ring_dropped",                             \
+	  "Fragments the GPU rings' consumers dropped (sequence, bounds, "     \
+	  "overflow; each ends its stream ABORTED).")                          \
+	_(gpu_ring_batch_errors, C, "gpu_ring_batch_errors",                   \
+	  "Batches the GPU rings' consumers refused whole.")
 
 /* "flows": the flow table (active and capacity are fixed fields). */
 #define SL_STATS_FLOWS(_)                                                      \

@@ -134,6 +134,7 @@ static uint8_t text[65536];
 static void
 test_gpu_tx_delivers(void)
 {
+	struct sl_dp_counters cnt = {0};
 	struct rte_mbuf *out[8];
 	struct sl_gpu_attach *a;
 	struct sl_gpu_taken t;
@@ -195,12 +196,19 @@ test_gpu_tx_delivers(void)
 	CU_ASSERT_EQUAL(h.token_count, 0);
 	/* Instances see sluiced's request id. */
 	CU_ASSERT_EQUAL(h.ancestry[0], rid(1));
-	/* Its slot comes back with the ack; taken once. */
+	/* Its slot comes back with the ack; taken once. The stats say
+	 * so too. */
 	CU_ASSERT_EQUAL(dp->gtx->n_free, 3);
+	sl_gtx_stats(dp->gtx, &cnt);
+	CU_ASSERT_EQUAL(cnt.gpu_slots_used, 1);
+	CU_ASSERT_EQUAL(cnt.gpu_ring_dropped, 0);
+	CU_ASSERT_EQUAL(cnt.gpu_ring_batch_errors, 0);
 	sl_gpu_attach_ack(a, t.slot, t.epoch);
 	CU_ASSERT_EQUAL(take(a, 0, &t, ids, offs, text), 0);
 	sl_dp_housekeeping(dp);
 	CU_ASSERT_EQUAL(dp->gtx->n_free, 4);
+	sl_gtx_stats(dp->gtx, &cnt);
+	CU_ASSERT_EQUAL(cnt.gpu_slots_used, 0);
 	CU_ASSERT_EQUAL(dp->gtx->n_ended, 0);
 	/* The engine's answer goes on as ever: to verify, over the net. */
 	CU_ASSERT_EQUAL(

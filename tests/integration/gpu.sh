@@ -93,8 +93,9 @@ it_expect "$stats" ".gpu_fragments == $fragments" \
 	"gpu_fragments $(jq .gpu_fragments "$stats") != client fragments $fragments"
 it_expect "$stats" ".gpu_streams == $completed" \
 	"gpu_streams $(jq .gpu_streams "$stats") != requests $completed"
-it_expect "$stats" '.gpu_aborts == 0 and .gpu_markers == 0' \
-	"ring streams aborted: $(jq -c '{gpu_aborts, gpu_markers}' "$stats")"
+it_expect "$stats" '.gpu_aborts == 0 and .gpu_markers == 0 and
+	.gpu_ring_dropped == 0 and .gpu_ring_batch_errors == 0' \
+	"ring streams aborted or dropped: $(jq -c '{gpu_aborts, gpu_markers, gpu_ring_dropped, gpu_ring_batch_errors}' "$stats")"
 it_expect "$engines" "[.[] | select(.name | startswith(\"draft/\")) |
 	.gpu_streams_taken] | add == $completed" \
 	"draft engines did not take one ring stream per request"
