@@ -53,6 +53,7 @@
 	_(TX_FULL, "transmit queue full")                                      \
 	_(STEER_FULL, "the owning worker's inbox was full")                    \
 	_(GPU_NO_SLOT, "no free stream slot in the GPU token ring")            \
+	_(GPU_SOURCE_SLOTS, "client address over its share of GPU ring slots") \
 	_(GPU_RING_FULL, "the GPU token ring had no free batch")               \
 	_(GPU_STREAM_LOST, "fragment of a stream the GPU ring ended")          \
 	_(UNSOLICITED, "control fragment for no stream sluiced sent")

@@ -80,6 +80,7 @@ sl_gtx_create(struct sl_gpu_ctx *ctx, const char *path, uint32_t streams,
 	if (g == NULL)
 		return NULL;
 	g->n_slots = rc.streams;
+	g->source_max = streams / 4 != 0 ? streams / 4 : 1;
 	g->slots = calloc(g->n_slots, sizeof(*g->slots));
 	g->free_slots = calloc(g->n_slots, sizeof(uint32_t));
 	g->due = calloc(g->n_slots, sizeof(uint32_t));
@@ -163,11 +164,12 @@ gtx_reap(struct sl_gtx *g)
 
 uint32_t
 sl_gtx_slot_take(struct sl_gtx *g, const uint8_t *hdr, uint16_t stage,
-		 uint16_t from_stage, uint32_t ip, uint16_t port)
+		 uint16_t from_stage, uint32_t ip, uint16_t port,
+		 uint32_t source)
 {
 	uint8_t desc[SL_WIRE_HDR_LEN];
 	struct sl_gtx_slot *s;
-	uint32_t slot;
+	uint32_t slot, held = 0;
 	uint16_t v;
 
 	if (g == NULL)
@@ -176,8 +178,16 @@ sl_gtx_slot_take(struct sl_gtx *g, const uint8_t *hdr, uint16_t stage,
 		gtx_reap(g);
 	if (g->n_free == 0)
 		return SL_GTX_SLOT_NONE;
+	/* The client's share: one pass over the slots, at a new stream
+	 * only (a few hundred compares). */
+	for (uint32_t k = 0; k < g->n_slots; k++)
+		held += g->slots[k].state != GTX_FREE &&
+			g->slots[k].source == source;
+	if (held >= g->source_max)
+		return SL_GTX_SLOT_QUOTA;
 	slot = g->free_slots[--g->n_free];
 	s = &g->slots[slot];
+	s->source = source;
 	s->state = GTX_OPEN;
 	s->next = 0;
 	s->end_seen = 0;

@@ -28,10 +28,12 @@ struct sl_gpu_ctx;
 struct sl_gpu_share;
 struct sl_gpu_ring;
 
-#define SL_GTX_SLOT_NONE UINT32_MAX /* pin: not a GPU stream */
-#define SL_GTX_SLOT_MARKER                                                     \
-	(UINT32_MAX - 1) /* pin: a tokenless one-shot
-					     * fragment (CHILDREN marker) */
+/* A pin's gpu_slot: not a GPU stream; a tokenless one-shot fragment (a
+ * split parent's CHILDREN or ABORT announcement); and what
+ * sl_gtx_slot_take answers when the client holds its share of slots. */
+#define SL_GTX_SLOT_NONE UINT32_MAX
+#define SL_GTX_SLOT_MARKER (UINT32_MAX - 1)
+#define SL_GTX_SLOT_QUOTA (UINT32_MAX - 2)
 
 /* The ring's sizes in sluiced (per worker). */
 #define SL_GTX_BATCHES 256u
@@ -47,6 +49,7 @@ struct sl_gtx_slot {
 	uint8_t end_seen; /* the stream's END/ABORT passed (or it left) */
 	uint8_t listed;   /* on the due or the ended list */
 	uint8_t reason;   /* the ABORT record's, when one is due */
+	uint32_t source;  /* the request's client address (its share) */
 };
 
 struct sl_gtx {
@@ -61,6 +64,9 @@ struct sl_gtx {
 	uint32_t *ended; /* closed slots waiting for their engine's ack */
 	uint32_t n_ended;
 	uint32_t queued; /* records since the last flush */
+	/* Slots one client address may hold (its requests' streams to
+	 * GPU instances): a quarter of them unless set otherwise. */
+	uint32_t source_max;
 };
 
 /**
@@ -82,12 +88,16 @@ void sl_gtx_destroy(struct sl_gtx *g);
  * sl_gtx_slot_take - a slot for a new outgoing stream to instance
  * @ip:@port, its descriptor written: @hdr is the stream's first
  * fragment's wire header, @stage the stage it goes to and @from_stage
- * the one that produced it (as route_rewrite would write them).
- * Return: the slot, or SL_GTX_SLOT_NONE when every slot is in use (or
- * @g is NULL: sluiced runs without a GPU backend).
+ * the one that produced it (as route_rewrite would write them), @source
+ * the address of the client whose request it serves (0: none known).
+ * Return: the slot; SL_GTX_SLOT_QUOTA when @source holds source_max
+ * slots already (one client cannot take every slot from the others);
+ * SL_GTX_SLOT_NONE when every slot is in use (or @g is NULL: sluiced
+ * runs without a GPU backend).
  */
 uint32_t sl_gtx_slot_take(struct sl_gtx *g, const uint8_t *hdr, uint16_t stage,
-			  uint16_t from_stage, uint32_t ip, uint16_t port);
+			  uint16_t from_stage, uint32_t ip, uint16_t port,
+			  uint32_t source);
 
 /**
  * sl_gtx_abandon - the stream on @slot left without its END passing

@@ -6,8 +6,9 @@
  *
  * Off unless sluiced is started with `--impair SPEC`; then every frame
  * received (rx) and/or sent (tx) on a chosen hop is, independently and
- * with the given probabilities, dropped, sent twice, or held back and
- * sent after the next frames of its burst (reordered). A hop is named by
+ * with the given probabilities, dropped, sent twice (the copy after the
+ * next burst), or held back and sent after the next burst's own frames
+ * (reordered). A hop is named by
  * the address at its far end (an instance or a client); without one every
  * hop is impaired. ARP is never impaired.
  *
@@ -66,8 +67,9 @@ int sl_impair_parse(struct sl_impair *im, const char *spec, char *err,
 
 /**
  * sl_impair_rx - impair a received burst in place: @pkts holds @n frames
- * and room for @cap; frames held back earlier come first. Return the new
- * count. Consumes what it drops.
+ * and room for @cap; frames held back earlier (copies, reordered ones)
+ * come after this burst's own. Return the new count. Consumes what it
+ * drops.
  */
 uint16_t sl_impair_rx(struct sl_impair *im, struct rte_mempool *pool,
 		      struct rte_mbuf **pkts, uint16_t n, uint16_t cap);

@@ -118,19 +118,27 @@ route_decide(struct sl_dp *dp, struct sl_route_pin *pin,
 		if (pin->oneshot && dp->gtx != NULL) {
 			pin->gpu_slot = SL_GTX_SLOT_MARKER;
 		} else {
-			pin->gpu_slot =
+			const struct sl_flow *o = route_origin(
+				dp, sl_flow_at(dp->flows, pm->flow));
+			uint32_t slot =
 				sl_gtx_slot_take(dp->gtx, hdr, e->to, pm->stage,
 						 st->instances[i].ep.ip,
-						 st->instances[i].ep.port);
-			if (pin->gpu_slot == SL_GTX_SLOT_NONE) {
+						 st->instances[i].ep.port,
+						 o != NULL ? o->key.src_ip : 0);
+
+			if (slot == SL_GTX_SLOT_NONE ||
+			    slot == SL_GTX_SLOT_QUOTA) {
 				sl_route_unpin(dp, pin);
 				sl_dp_abort_output(
 					dp, pm->pipeline, e->to, ancestry,
 					pm->depth,
 					sl_flow_at(dp->flows, pm->flow)->tenant,
 					0, 0, SL_ABORT_OVERLOAD);
-				return SL_DROP_GPU_NO_SLOT;
+				return slot == SL_GTX_SLOT_QUOTA
+					       ? SL_DROP_GPU_SOURCE_SLOTS
+					       : SL_DROP_GPU_NO_SLOT;
 			}
+			pin->gpu_slot = slot;
 		}
 	}
 	pin->stage = e->to;

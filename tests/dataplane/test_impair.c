@@ -33,8 +33,8 @@
 #define HOP_C DP_IP(10, 0, 3, 1) /* a client */
 #define SLUICED DP_IP(10, 0, 0, 1)
 #define ALWAYS 1000000u /* 100% in ppm */
-#define BURST 32
-#define MANY 10000
+#define BURST 32u
+#define MANY 10000u
 
 /* A sluice fragment from @src to @dst, its sequence number @seq. */
 static struct rte_mbuf *

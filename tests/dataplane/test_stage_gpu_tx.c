@@ -45,6 +45,9 @@ gpu_open(uint32_t slots)
 	dp->gtx = sl_gtx_create(gctx, path, slots, -1, -1, SLUICED_IP,
 				SLUICED_PORT, 0, 42);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(dp->gtx);
+	/* A quarter of the slots a client unless a test says otherwise. */
+	CU_ASSERT_EQUAL(dp->gtx->source_max, slots / 4 ? slots / 4 : 1);
+	dp->gtx->source_max = UINT32_MAX;
 }
 
 static void
@@ -323,6 +326,56 @@ test_gpu_tx_no_slot(void)
 }
 
 /*
+ * One client's share: with 8 slots a client address holds at most 2
+ * (a quarter). The client's third request is refused (GPU_SOURCE_SLOTS,
+ * ABORT (OVERLOAD) to verify in place of its answer) while another
+ * client's is served; once the engine acked the first client's streams
+ * it is served again.
+ */
+static void
+test_gpu_tx_source_share(void)
+{
+	struct rte_mbuf *out[8];
+	struct sl_gpu_attach *a;
+	struct sl_gpu_taken t;
+	struct dp_frag f;
+	unsigned int n;
+
+	dp_test_begin();
+	gpu_open(8);
+	dp->gtx->source_max = 8 / 4;
+	for (uint64_t r = 1; r <= 2; r++)
+		CU_ASSERT_EQUAL(process1(client(r, 0, SL_FRAG_F_END), out, 8),
+				0);
+	n = process1(client(3, 0, SL_FRAG_F_END), out, 8);
+	CU_ASSERT_EQUAL(verify_aborts(out, n, 3), 1);
+	expect_drops(SL_DROP_GPU_SOURCE_SLOTS, 1u, -1);
+	/* Another client is not held back by the first one's share. */
+	f = frag(CLIENT2_IP, CLIENT2_PORT, 0, 4, 0, 0, SL_FRAG_F_END);
+	CU_ASSERT_EQUAL(process1(dp_test_frame(&f), out, 8), 0);
+	CU_ASSERT_EQUAL(dp->cnt.gpu_streams, 3);
+	CU_ASSERT_EQUAL(sl_gpu_ring_drain(dp->gtx->ring, 2000000000ull), 0);
+	a = sl_gpu_attach_open(path, NULL, 0);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+	n = 0;
+	for (int inst = 0; inst < 2; inst++)
+		while (take(a, inst, &t, ids, offs, text) == 1) {
+			sl_gpu_attach_ack(a, t.slot, t.epoch);
+			n++;
+		}
+	CU_ASSERT_EQUAL(n, 3);
+	sl_dp_housekeeping(dp);
+	CU_ASSERT_EQUAL(dp->gtx->n_free, 8);
+	/* Acked: the first client's share is free again. */
+	CU_ASSERT_EQUAL(process1(client(5, 0, SL_FRAG_F_END), out, 8), 0);
+	CU_ASSERT_EQUAL(dp->cnt.gpu_streams, 4);
+	expect_drops(SL_DROP_GPU_SOURCE_SLOTS, 1u, -1);
+	sl_gpu_attach_close(a);
+	gpu_close();
+	dp_test_end();
+}
+
+/*
  * A request whose END never comes expires: its stream leaves the table,
  * and an ABORT record (EXPIRED) ends it in the ring after the 2
  * fragments it got, so the engine answers ABORT rather than wait for
@@ -392,6 +445,7 @@ static const struct dp_test_case cases[] = {
 		test_gpu_tx_ring_full),
 	DP_CASE("no free slot: ABORT (OVERLOAD), slot reused",
 		test_gpu_tx_no_slot),
+	DP_CASE("one client's share of the slots", test_gpu_tx_source_share),
 	DP_CASE("an expired stream is ended in the ring", test_gpu_tx_expiry),
 	DP_END,
 };
