@@ -129,6 +129,24 @@ take(struct sl_gpu_attach *a, int inst, struct sl_gpu_taken *t, uint32_t *ids,
 static uint32_t ids[4096], offs[4096];
 static uint8_t text[65536];
 
+/* Take and ack every stream waiting for either draft instance, each
+ * COMPLETE at epoch @epoch; how many there were. */
+static unsigned int
+take_all(struct sl_gpu_attach *a, uint32_t epoch)
+{
+	struct sl_gpu_taken t;
+	unsigned int n = 0;
+
+	for (int inst = 0; inst < 2; inst++)
+		while (take(a, inst, &t, ids, offs, text) == 1) {
+			CU_ASSERT_EQUAL(t.state, SL_GPU_STREAM_COMPLETE);
+			CU_ASSERT_EQUAL(t.epoch, epoch);
+			sl_gpu_attach_ack(a, t.slot, t.epoch);
+			n++;
+		}
+	return n;
+}
+
 /*
  * A client request of 4 fragments: nothing of it goes onto the network
  * but the ACK of its END; the engine's side reads its 8 tokens, ids and
@@ -284,7 +302,6 @@ test_gpu_tx_no_slot(void)
 {
 	struct rte_mbuf *out[8];
 	struct sl_gpu_attach *a;
-	struct sl_gpu_taken t;
 	unsigned int n;
 
 	dp_test_begin();
@@ -299,26 +316,11 @@ test_gpu_tx_no_slot(void)
 	CU_ASSERT_EQUAL(sl_gpu_ring_drain(dp->gtx->ring, 2000000000ull), 0);
 	a = sl_gpu_attach_open(path, NULL, 0);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(a);
-	n = 0;
-	for (int inst = 0; inst < 2; inst++)
-		while (take(a, inst, &t, ids, offs, text) == 1) {
-			CU_ASSERT_EQUAL(t.state, SL_GPU_STREAM_COMPLETE);
-			CU_ASSERT_EQUAL(t.epoch, 1);
-			sl_gpu_attach_ack(a, t.slot, t.epoch);
-			n++;
-		}
-	CU_ASSERT_EQUAL(n, 2);
+	CU_ASSERT_EQUAL(take_all(a, 1), 2);
 	CU_ASSERT_EQUAL(process1(client(4, 0, SL_FRAG_F_END), out, 8), 0);
 	CU_ASSERT_EQUAL(dp->cnt.gpu_streams, 3);
 	CU_ASSERT_EQUAL(sl_gpu_ring_drain(dp->gtx->ring, 2000000000ull), 0);
-	n = 0;
-	for (int inst = 0; inst < 2; inst++)
-		while (take(a, inst, &t, ids, offs, text) == 1) {
-			CU_ASSERT_EQUAL(t.epoch, 2);
-			sl_gpu_attach_ack(a, t.slot, t.epoch);
-			n++;
-		}
-	CU_ASSERT_EQUAL(n, 1);
+	CU_ASSERT_EQUAL(take_all(a, 2), 1);
 	sl_gpu_attach_close(a);
 	/* Requests 1, 2 and 4 wait for answers: released by the close. */
 	gpu_close();
@@ -337,7 +339,6 @@ test_gpu_tx_source_share(void)
 {
 	struct rte_mbuf *out[8];
 	struct sl_gpu_attach *a;
-	struct sl_gpu_taken t;
 	struct dp_frag f;
 	unsigned int n;
 
@@ -357,13 +358,7 @@ test_gpu_tx_source_share(void)
 	CU_ASSERT_EQUAL(sl_gpu_ring_drain(dp->gtx->ring, 2000000000ull), 0);
 	a = sl_gpu_attach_open(path, NULL, 0);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(a);
-	n = 0;
-	for (int inst = 0; inst < 2; inst++)
-		while (take(a, inst, &t, ids, offs, text) == 1) {
-			sl_gpu_attach_ack(a, t.slot, t.epoch);
-			n++;
-		}
-	CU_ASSERT_EQUAL(n, 3);
+	CU_ASSERT_EQUAL(take_all(a, 1), 3);
 	sl_dp_housekeeping(dp);
 	CU_ASSERT_EQUAL(dp->gtx->n_free, 8);
 	/* Acked: the first client's share is free again. */
