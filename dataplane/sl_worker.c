@@ -598,6 +598,18 @@ sl_dp_worker(void *arg)
 	/* Short naps must be short: the default 50 us timer slack would
 	 * round every nap up. */
 	prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
+	/* Instances have liveness.dead_ms to answer from now, not from the
+	 * worker's set-up: sluiced's start (the cost model, the control
+	 * plane, leaving root) can take longer than that, and every
+	 * instance would be found dead at the first housekeeping. */
+	dp->now = rte_rdtsc();
+	for (uint16_t k = 0; dp->cfg != NULL && k < dp->cfg->n_instances_all;
+	     k++) {
+		const struct sl_instance_cfg *in = sl_config_instance_at(
+			dp->cfg, &dp->cfg->instances_all[k]);
+
+		dp->inst[in->uid].heard_tsc = dp->now;
+	}
 	dp->next_housekeeping = rte_rdtsc() + hk_interval;
 	rte_rcu_qsbr_thread_online(dp->qsbr, 0);
 	dp->running = true;
