@@ -46,6 +46,7 @@
 	_(BUFFER_FULL, "buffer edge over flows.buffer_max")                    \
 	_(STREAM_ABORTED, "held by a buffer edge for an aborted stream")       \
 	_(SPLIT_FULL, "no splitter state for a new stream")                    \
+	_(SPLIT_SOURCE_FULL, "client address over its share of splitters")     \
 	_(OP_FULL, "operator stage over max_groups")                           \
 	_(LOOP_FULL, "the worker's fanout queue was full")                     \
 	_(GUARD_BLOCKED, "fragment of a stream a guard stopped")               \

@@ -17,6 +17,7 @@
 #include "sl_op.h"
 #include "sl_route.h"
 #include "sl_split.h"
+#include "sl_stream.h"
 
 /* Bytes scanned per Hyperscan call: bounds the cuts one call can report. */
 #define SPLIT_SCAN_CHUNK 64
@@ -40,6 +41,7 @@ struct sl_splitter {
 	uint16_t from_stage;
 	uint8_t pipeline;
 	uint8_t depth;
+	uint16_t src_slot; /* the request's client address: its share */
 	uint64_t send_ns;
 	struct sl_op_request rq;            /* tenant and first send time */
 	uint64_t ancestry[SL_ANCESTRY_MAX]; /* wire order */
@@ -54,6 +56,22 @@ struct sl_splitter {
 /* Hyperscan allocates stream state through a global hook: point it at a
  * mempool so that opening a stream never reaches malloc. */
 static struct rte_mempool *hs_stream_pool;
+
+/*
+ * One client address's share of the splitters: the requests of one
+ * address (sl_dp_src_slot of the request's client) may hold a quarter of
+ * the pool, so that one client cannot take every splitter from the
+ * others. Counted per address slot for every worker at once, as the pool
+ * is theirs together (atomic adds, as the ledger's: a check and a take
+ * on different workers may interleave, one over the share per worker).
+ */
+static uint32_t split_src_use[SL_SRC_SLOTS];
+
+static inline uint32_t
+split_source_max(const struct sl_dp *dp)
+{
+	return RTE_MAX(dp->split_pool->size / 4, 1u);
+}
 
 static void *
 split_hs_alloc(size_t size)
@@ -422,6 +440,7 @@ split_free(struct sl_dp *dp, struct sl_splitter **state)
 	if (sp->hs != NULL)
 		hs_close_stream(sp->hs, NULL, NULL, NULL);
 	split_pin_put(dp, sp);
+	sl_ledger_add(&split_src_use[sp->src_slot], -1);
 	rte_mempool_put(dp->split_pool, sp);
 	*state = NULL;
 }
@@ -444,6 +463,45 @@ sl_split_pin(struct sl_dp *dp, struct sl_splitter *sp, bool marker)
 	return sp->pin != UINT32_MAX ? &dp->child_pins[sp->pin] : NULL;
 }
 
+/*
+ * No splitter for the stream of flow @flow: its request cannot be
+ * answered whole, so it ends now with ABORT (OVERLOAD) to its client
+ * rather than by expiry; the rest of the request's output is dropped
+ * (REQUEST_ABORTED).
+ */
+static void
+split_refuse(struct sl_dp *dp, uint32_t flow, enum sl_drop reason)
+{
+	const struct sl_flow *f = sl_flow_at(dp->flows, flow);
+
+	dp->cnt.drops[reason]++;
+	if (f->origin != SL_FLOW_NONE) {
+		const struct sl_flow *o = sl_flow_at(dp->flows, f->origin);
+
+		if (o->gen == f->origin_gen && o->state != SL_FLOW_FREE &&
+		    o->key.stage == 0)
+			sl_dp_request_abort(dp, f->origin, SL_ABORT_OVERLOAD);
+	}
+}
+
+/* Why a later fragment of a stream refused a splitter is dropped: its
+ * request aborted (REQUEST_ABORTED) or gone (NO_ORIGIN), else
+ * SPLIT_FULL. */
+static enum sl_drop
+split_late_reason(const struct sl_dp *dp, uint32_t flow)
+{
+	const struct sl_flow *f = sl_flow_at(dp->flows, flow);
+	const struct sl_flow *o;
+
+	if (f->origin == SL_FLOW_NONE)
+		return SL_DROP_SPLIT_FULL;
+	o = sl_flow_at(dp->flows, f->origin);
+	if (o->gen != f->origin_gen || o->state == SL_FLOW_FREE)
+		return SL_DROP_NO_ORIGIN;
+	return (o->marks & SL_FLOW_M_ABORTED) ? SL_DROP_REQUEST_ABORTED
+					      : SL_DROP_SPLIT_FULL;
+}
+
 static struct sl_splitter *
 split_open(struct sl_dp *dp, const struct sl_edge_cfg *e, uint8_t slot,
 	   struct rte_mbuf *m)
@@ -451,6 +509,7 @@ split_open(struct sl_dp *dp, const struct sl_edge_cfg *e, uint8_t slot,
 	const struct sl_pkt_meta *pm = sl_pkt_meta(m);
 	const uint8_t *hdr =
 		rte_pktmbuf_mtod_offset(m, const uint8_t *, pm->hdr_off);
+	uint16_t src_slot = sl_flow_at(dp->flows, pm->flow)->src_slot;
 	struct sl_splitter *sp;
 	void *obj;
 
@@ -460,8 +519,12 @@ split_open(struct sl_dp *dp, const struct sl_edge_cfg *e, uint8_t slot,
 		dp->cnt.drops[SL_DROP_DEPTH_MISMATCH]++;
 		return NULL;
 	}
+	if (sl_ledger_get(&split_src_use[src_slot]) >= split_source_max(dp)) {
+		split_refuse(dp, pm->flow, SL_DROP_SPLIT_SOURCE_FULL);
+		return NULL;
+	}
 	if (rte_mempool_get(dp->split_pool, &obj) != 0) {
-		dp->cnt.drops[SL_DROP_SPLIT_FULL]++;
+		split_refuse(dp, pm->flow, SL_DROP_SPLIT_FULL);
 		return NULL;
 	}
 	sp = obj;
@@ -471,9 +534,11 @@ split_open(struct sl_dp *dp, const struct sl_edge_cfg *e, uint8_t slot,
 	sl_route_pin_reset(&sp->marker_pin);
 	if (hs_open_stream(e->split_db, 0, &sp->hs) != HS_SUCCESS) {
 		rte_mempool_put(dp->split_pool, sp);
-		dp->cnt.drops[SL_DROP_SPLIT_FULL]++;
+		split_refuse(dp, pm->flow, SL_DROP_SPLIT_FULL);
 		return NULL;
 	}
+	sp->src_slot = src_slot;
+	sl_ledger_add(&split_src_use[src_slot], 1);
 	sp->slot = slot;
 	sp->flow = pm->flow;
 	sp->pipeline = pm->pipeline;
@@ -502,10 +567,11 @@ sl_split_input(struct sl_dp *dp, struct sl_splitter **state,
 		return;
 	if (sp == NULL) {
 		/* A splitter starts with its stream: one refused at the first
-		 * fragment (SPLIT_FULL) must not start later, on the rest of
-		 * the text, as a shorter stream that looks whole. */
+		 * fragment (SPLIT_FULL, SPLIT_SOURCE_FULL: its request was
+		 * aborted then) must not start later, on the rest of the
+		 * text, as a shorter stream that looks whole. */
 		if (pm->seq != 0) {
-			dp->cnt.drops[SL_DROP_SPLIT_FULL]++;
+			dp->cnt.drops[split_late_reason(dp, pm->flow)]++;
 			return;
 		}
 		sp = split_open(dp, e, slot, m);

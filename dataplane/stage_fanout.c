@@ -13,7 +13,9 @@
  *      (a bounded list per stream and edge) and lets them go, in order,
  *      when the stream's END arrives; a split edge hands the fragment to
  *      its splitter, which cuts child streams (sl_split.c).
- * Drops: EDGE_STATE_FULL (no edge state for a new stream), BUFFER_FULL
+ * Drops: EDGE_STATE_FULL (no edge state for a new stream: its request
+ *      is aborted, OVERLOAD; unreachable while the edge pool has a block
+ *      per flow entry), BUFFER_FULL
  *      (a buffered stream over flows.buffer_max: the stream's consumers
  *      get ABORT (OVERLOAD) instead of its data), STREAM_ABORTED (held by a
  *      buffer edge for a stream that ended in ABORT), NO_MBUF (no copy),
@@ -185,13 +187,15 @@ edge_buffer(struct sl_dp *dp, const struct sl_edge_cfg *e,
 }
 
 static inline struct sl_edge_block *
-fanout_block(struct sl_dp *dp, struct sl_flow *f)
+fanout_block(struct sl_dp *dp, struct sl_flow *f, uint32_t seq)
 {
 	void *obj;
 
 	if (likely(f->edges != NULL))
 		return f->edges;
-	if (rte_mempool_get(dp->edge_pool, &obj) != 0)
+	/* Edge state starts with its stream: one refused it at its first
+	 * fragment must not start mid-stream (fanout_refuse). */
+	if (seq != 0 || rte_mempool_get(dp->edge_pool, &obj) != 0)
 		return NULL;
 	struct sl_edge_block *eb = obj;
 
@@ -203,6 +207,45 @@ fanout_block(struct sl_dp *dp, struct sl_flow *f)
 	}
 	f->edges = eb;
 	return eb;
+}
+
+/*
+ * No edge state for the stream of flow @flow. The pool has a block for
+ * every entry of the flow table and a block goes back before its entry
+ * is reused, so this cannot happen while that holds (dataplane/README.md,
+ * "Quotas"); should it, the stream's request cannot be answered whole:
+ * at the stream's first fragment it ends at once with ABORT (OVERLOAD)
+ * to its client, and the stream's later fragments are dropped as the
+ * output of an aborted request (or of one gone: NO_ORIGIN). Consumes @m.
+ */
+static __rte_noinline void
+fanout_refuse(struct sl_dp *dp, struct rte_mbuf *m, uint32_t flow)
+{
+	const struct sl_pkt_meta *pm = sl_pkt_meta(m);
+	const struct sl_flow *f = sl_flow_at(dp->flows, flow);
+	const struct sl_flow *o = NULL;
+	enum sl_drop reason = SL_DROP_EDGE_STATE_FULL;
+	uint8_t flags = pm->flags;
+
+	if (f->origin != SL_FLOW_NONE) {
+		o = sl_flow_at(dp->flows, f->origin);
+		if (o->gen != f->origin_gen || o->state == SL_FLOW_FREE ||
+		    o->key.stage != 0)
+			o = NULL;
+	}
+	if (pm->seq == 0) {
+		if (o != NULL)
+			sl_dp_request_abort(dp, f->origin, SL_ABORT_OVERLOAD);
+	} else if (o == NULL) {
+		reason = f->origin != SL_FLOW_NONE ? SL_DROP_NO_ORIGIN
+						   : SL_DROP_EDGE_STATE_FULL;
+	} else if (o->marks & SL_FLOW_M_ABORTED) {
+		reason = SL_DROP_REQUEST_ABORTED;
+	}
+	sl_dp_drop(dp, m, reason);
+	/* It leaves the table like any stream that ended. */
+	if (flags & (SL_FRAG_F_END | SL_FRAG_F_ABORT))
+		sl_dp_stream_ended(dp, flow);
 }
 
 /* Fanout for one in-order fragment. Consumes @m. */
@@ -235,9 +278,9 @@ fanout_one(struct sl_dp *dp, struct rte_mbuf *m)
 		edges = pl->stages[pm->stage - 1].out_edges;
 		n_edges = pl->stages[pm->stage - 1].n_out_edges;
 	}
-	eb = fanout_block(dp, f);
+	eb = fanout_block(dp, f, pm->seq);
 	if (unlikely(eb == NULL)) {
-		sl_dp_drop(dp, m, SL_DROP_EDGE_STATE_FULL);
+		fanout_refuse(dp, m, flow);
 		return;
 	}
 	for (uint8_t i = 0; i < n_edges; i++) {

@@ -12,7 +12,8 @@
  *   to addresses; a tenant removed while its streams are counted;
  * - quotas: mbufs held for one address, one tenant and the clients
  *   together, the clients' share of the table, one address's streams,
- *   buffer edges, the splitters; engine outputs of admitted requests
+ *   buffer edges (one tenant's bound), the splitters and one address's
+ *   share of them, edge state; engine outputs of admitted requests
  *   never starved; refused requests told ABORT (OVERLOAD);
  * - loss repair: a gap NACKed, a NACK answered byte for byte or with
  *   ABORT (LOST), an END resent until ACKed, duplicates of it re-ACKed;
@@ -209,83 +210,141 @@ test_depth6_into_split(void)
 	dp_test_end();
 }
 
+/* Config of the splitter quota tests: the split pipeline on a table of
+ * 4,096 (a pool of 1,023 splitters), every stream share large enough. */
+#define SPLIT_QUOTA_YAML(idle)                                                 \
+	"sluiced: {address: 10.0.0.1, port: 7700}\n"                           \
+	"flows: {size: 4096, idle_timeout_ms: " idle ", "                      \
+	"reorder_window: 8, client_streams: 2000, "                            \
+	"source_streams: 2000, tenant_streams: 2000}\n"                        \
+	"clients: [10.0.1.0/24]\n" NO_LIVENESS SPLIT_PIPELINE
+
+/* The n client addresses 10.0.1.11.., in distinct source slots (a fixed
+ * secret: the same slots in every run). */
+static void
+split_quota_open(const char *yaml, uint32_t *ip, unsigned int n)
+{
+	dag_open(yaml);
+	dag.dp->led->src_key = 0x5eed5eedu;
+	for (unsigned int i = 0; i < n; i++) {
+		ip[i] = DP_IP(10, 0, 1, 11 + i);
+		for (unsigned int j = 0; j < i; j++)
+			CU_ASSERT_NOT_EQUAL_FATAL(
+				sl_dp_src_slot(dag.dp, ip[i]),
+				sl_dp_src_slot(dag.dp, ip[j]));
+	}
+}
+
+/* Requests @r0..@r1 from the addresses @ip (@n_ip of them, in turn), then
+ * a's answer to each: @text, no END (each takes a splitter). */
+static void
+split_quota_fill(const uint32_t *ip, unsigned int n_ip, uint64_t r0,
+		 uint64_t r1, const char *const *text)
+{
+	struct dp_frag f[SL_BURST];
+	unsigned int n = 0;
+
+	for (uint64_t r = r0; r <= r1; r++) {
+		f[n++] = client_at(ip[(r - r0) % n_ip], r, 0, SL_FRAG_F_END);
+		if (n == SL_BURST || r == r1) {
+			CU_ASSERT_EQUAL(dag_process(f, n), n);
+			n = 0;
+		}
+	}
+	dag_clear();
+	for (uint64_t r = r0; r <= r1; r++) {
+		f[n] = answer(1, 0, r, 0, 0);
+		f[n].n_tokens = 1;
+		f[n++].token_texts = text;
+		if (n == SL_BURST || r == r1) {
+			CU_ASSERT_EQUAL(dag_process(f, n), 0);
+			n = 0;
+		}
+	}
+}
+
 /*
  * The splitters are a bounded pool (sl_split.h): with every one of them
- * taken by a's open streams, a's next stream into the split edge is
- * dropped (SPLIT_FULL, each fragment; no ABORT in its place), nothing
- * of it reaches b, not even once splitters are free again (before, its
- * next fragment took one and b got the rest of its text as a whole
- * stream), and its request is not lost silently: when the streams idle
- * out, every request's client is told ABORT (EXPIRED), the refused one
- * included, and every splitter is back.
+ * taken by a's open streams (five addresses, each within its share), a's
+ * next stream into the split edge is refused (SPLIT_FULL, once) and its
+ * request ends at once with ABORT (OVERLOAD) to its client, not by
+ * expiry. Nothing of the stream reaches b, not even once splitters are
+ * free again (before, its next fragment took one and b got the rest of
+ * its text as a whole stream); its later fragments are dropped as output
+ * of an aborted request (REQUEST_ABORTED) and, once the request has left
+ * the table, of an unknown one (NO_ORIGIN). When the other streams idle
+ * out, each of their clients is told ABORT (EXPIRED), the refused one
+ * not again, and every splitter is back.
  */
 static void
 test_split_full(void)
 {
 	static const char *const part[] = {"part of a line"};
 	static const char *const rest[] = {" and its end\n"};
-	struct dp_frag f[SL_BURST];
-	unsigned int n = 0, told = 0, refused_told = 0, to_b = 0;
-	uint32_t cap, seq = 0;
-	uint64_t t_ms;
+	uint32_t ip[5], cap, seq = 1, late = 0;
+	unsigned int told = 0, to_b = 0;
+	struct dp_frag f;
+	uint64_t t_ms, refused;
 
 	dp_test_begin();
-	dag_open("sluiced: {address: 10.0.0.1, port: 7700}\n"
-		 "flows: {size: 4096, idle_timeout_ms: 1000, "
-		 "reorder_window: 8, client_streams: 2000, "
-		 "source_streams: 2000, tenant_streams: 2000}\n"
-		 "clients: [10.0.1.0/24]\n" NO_LIVENESS SPLIT_PIPELINE);
+	split_quota_open(SPLIT_QUOTA_YAML("1000"), ip, 5);
 	cap = dag.dp->split_pool->size;
 	t_ms = dag.dp->tsc_hz / 1000;
-	CU_ASSERT_FATAL(cap >= 1 && cap < 2000);
+	refused = cap + 1;
+	/* Five addresses share the pool; none over its quarter. */
+	CU_ASSERT_FATAL(cap >= 4 && (cap + 4) / 5 <= cap / 4 && cap < 2000);
 	CU_ASSERT_EQUAL_FATAL(rte_mempool_in_use_count(dag.dp->split_pool), 0);
-	/* cap + 1 requests, each answered by a with part of a line. */
-	for (uint64_t r = 1; r <= cap + 1; r++) {
-		f[n++] = dag_from_client(r, 0, SL_FRAG_F_END);
-		if (n == SL_BURST || r == cap + 1) {
-			CU_ASSERT_EQUAL(dag_process(f, n), n);
-			n = 0;
-		}
-	}
-	dag_clear();
-	for (uint64_t r = 1; r <= cap; r++) {
-		f[n] = answer(1, 0, r, 0, 0);
-		f[n].n_tokens = 1;
-		f[n++].token_texts = part;
-		if (n == SL_BURST || r == cap) {
-			CU_ASSERT_EQUAL(dag_process(f, n), 0);
-			n = 0;
-		}
-	}
+	split_quota_fill(ip, 5, 1, cap, part);
 	CU_ASSERT_EQUAL(rte_mempool_in_use_count(dag.dp->split_pool), cap);
 	dag_expect_drops(-1);
-	/* The last request's answer: no splitter for it. It goes on every
-	 * 500 ms (so it does not idle out) while the other streams idle
-	 * out and give their splitters back: still none for it, or b would
-	 * get the rest of its text as a stream that looks whole. */
+	/* The next request, from ip[cap % 5]: no splitter for its answer. */
+	f = client_at(ip[cap % 5], refused, 0, SL_FRAG_F_END);
+	CU_ASSERT_EQUAL(dag_process(&f, 1), 1);
+	dag_clear();
+	f = answer(1, 0, refused, 0, 0);
+	f.n_tokens = 1;
+	f.token_texts = part;
+	CU_ASSERT_EQUAL_FATAL(dag_process(&f, 1), 1);
+	CU_ASSERT_EQUAL(dag.sent[0].dst_ip, ip[cap % 5]);
+	CU_ASSERT_EQUAL(dag.sent[0].h.flags, SL_FRAG_F_ABORT);
+	CU_ASSERT_EQUAL(dag.sent[0].h.abort_reason, SL_ABORT_OVERLOAD);
+	CU_ASSERT_EQUAL(dag.sent[0].h.stage, 0);
+	CU_ASSERT_EQUAL(dag.sent[0].h.ancestry[0], refused);
+	CU_ASSERT_EQUAL(dag.dp->cnt.requests_aborted, 1);
+	dag_expect_drops(SL_DROP_SPLIT_FULL, 1u, -1);
+	dag_clear();
+	/* It goes on every 500 ms (so it does not idle out) while the other
+	 * streams idle out and give their splitters back: still none for
+	 * it, or b would get the rest of its text as a stream that looks
+	 * whole. Its request lingers out 1 s after its ABORT. */
 	for (uint64_t ms = 0; ms <= 3000; ms += 10) {
 		if (ms % 500 == 0) {
-			f[0] = answer(1, 0, cap + 1, seq, 0);
-			f[0].n_tokens = 1;
-			f[0].token_texts = part;
-			CU_ASSERT_EQUAL(dag_process(f, 1), 0);
-			CU_ASSERT_EQUAL(dag.dp->cnt.drops[SL_DROP_SPLIT_FULL],
-					++seq);
+			f = answer(1, 0, refused, seq++, 0);
+			f.n_tokens = 1;
+			f.token_texts = part;
+			CU_ASSERT_EQUAL(dag_process(&f, 1), 0);
+			late++;
+			CU_ASSERT_EQUAL(
+				dag.dp->cnt.drops[SL_DROP_REQUEST_ABORTED],
+				RTE_MIN(late, 3u));
+			CU_ASSERT_EQUAL(dag.dp->cnt.drops[SL_DROP_NO_ORIGIN],
+					late > 3 ? late - 3 : 0);
 		}
 		dag_housekeeping(t_ms * (ms + 5));
 	}
 	CU_ASSERT_EQUAL(rte_mempool_in_use_count(dag.dp->split_pool), 0);
-	CU_ASSERT_EQUAL(dag.dp->flows->active, 2);
-	f[0] = answer(1, 0, cap + 1, seq, SL_FRAG_F_END);
-	f[0].n_tokens = 1;
-	f[0].token_texts = rest;
-	CU_ASSERT_EQUAL(dag_process(f, 1), 0);
-	CU_ASSERT_EQUAL(seq, 7);
-	dag_expect_drops(SL_DROP_SPLIT_FULL, 8u, -1);
+	CU_ASSERT_EQUAL(dag.dp->flows->active, 1);
+	f = answer(1, 0, refused, seq, SL_FRAG_F_END);
+	f.n_tokens = 1;
+	f.token_texts = rest;
+	CU_ASSERT_EQUAL(dag_process(&f, 1), 0);
+	CU_ASSERT_EQUAL(seq, 8);
+	dag_expect_drops(SL_DROP_SPLIT_FULL, 1u, SL_DROP_REQUEST_ABORTED, 3u,
+			 SL_DROP_NO_ORIGIN, 5u, -1);
 	CU_ASSERT_EQUAL(rte_mempool_in_use_count(dag.dp->split_pool), 0);
-	/* Idle past the timeout: every request's client told ABORT
-	 * (EXPIRED), the refused one included; b told for each splitter's
-	 * open child and marker, nothing for the refused stream. */
+	/* The others idled out: each request's client told ABORT (EXPIRED)
+	 * once, b told for each splitter's open child and marker, nothing
+	 * for the refused stream. */
 	for (uint64_t ms = 3100; ms <= 6000; ms += 10)
 		dag_housekeeping(t_ms * ms);
 	for (unsigned int i = 0; i < dag.n_sent; i++) {
@@ -293,21 +352,234 @@ test_split_full(void)
 
 		CU_ASSERT_EQUAL(x->h.flags, SL_FRAG_F_ABORT);
 		CU_ASSERT_EQUAL(x->h.abort_reason, SL_ABORT_EXPIRED);
-		if (x->dst_ip == DAG_CLIENT_IP) {
-			told++;
-			refused_told += x->h.ancestry[0] == cap + 1;
-		} else {
-			CU_ASSERT_EQUAL(x->dst_ip, B_IP);
+		CU_ASSERT_NOT_EQUAL(x->h.ancestry[0], refused);
+		if (x->dst_ip == B_IP) {
 			to_b++;
-			CU_ASSERT_NOT_EQUAL(x->h.ancestry[0], cap + 1);
+			continue;
 		}
+		CU_ASSERT_EQUAL(x->dst_ip, ip[(x->h.ancestry[0] - 1) % 5]);
+		told++;
 	}
-	CU_ASSERT_EQUAL(told, cap + 1);
-	CU_ASSERT_EQUAL(refused_told, 1);
+	CU_ASSERT_EQUAL(told, cap);
 	CU_ASSERT_EQUAL(to_b, 2 * cap);
-	dag_expect_drops(SL_DROP_SPLIT_FULL, 8u, -1);
+	CU_ASSERT_EQUAL(dag.dp->cnt.requests_aborted, cap + 1);
 	CU_ASSERT_EQUAL(dag.dp->flows->active, 0);
 	CU_ASSERT_EQUAL(rte_mempool_in_use_count(dag.dp->split_pool), 0);
+	dag_close();
+	dp_test_end();
+}
+
+/*
+ * One address's requests may hold a quarter of the splitters (before,
+ * one client could take them all and every other client's split edge
+ * was refused). Past its share the address's next stream into the split
+ * edge is refused (SPLIT_SOURCE_FULL) with its request ended at once by
+ * ABORT (OVERLOAD) to that client; its later fragments are dropped
+ * (REQUEST_ABORTED). Another address's request is split as ever, and the
+ * share is given back as the address's streams leave: a stream of it
+ * that ended and lingered out makes room for its next request.
+ */
+static void
+test_split_source_share(void)
+{
+	static const char *const part[] = {"part of a line"};
+	static const char *const line[] = {"one line\n"};
+	struct sl_token t[4];
+	uint32_t ip[2], share, used;
+	uint64_t t_ms, over;
+	struct dp_frag f;
+
+	dp_test_begin();
+	split_quota_open(SPLIT_QUOTA_YAML("10000"), ip, 2);
+	share = dag.dp->split_pool->size / 4;
+	t_ms = dag.dp->tsc_hz / 1000;
+	CU_ASSERT_FATAL(share >= 2 && 2 * share < dag.dp->split_pool->size);
+	/* ip[0] takes its share. */
+	split_quota_fill(ip, 1, 1, share, part);
+	used = rte_mempool_in_use_count(dag.dp->split_pool);
+	CU_ASSERT_EQUAL(used, share);
+	dag_expect_drops(-1);
+	/* Its next request: refused a splitter, told ABORT (OVERLOAD). */
+	over = share + 1;
+	f = client_at(ip[0], over, 0, SL_FRAG_F_END);
+	CU_ASSERT_EQUAL(dag_process(&f, 1), 1);
+	CU_ASSERT_EQUAL(dag.sent[0].dst_ip, A_IP);
+	dag_clear();
+	f = answer(1, 0, over, 0, 0);
+	f.n_tokens = 1;
+	f.token_texts = part;
+	CU_ASSERT_EQUAL_FATAL(dag_process(&f, 1), 1);
+	CU_ASSERT_EQUAL(dag.sent[0].dst_ip, ip[0]);
+	CU_ASSERT_EQUAL(dag.sent[0].h.flags, SL_FRAG_F_ABORT);
+	CU_ASSERT_EQUAL(dag.sent[0].h.abort_reason, SL_ABORT_OVERLOAD);
+	CU_ASSERT_EQUAL(dag.sent[0].h.stage, 0);
+	CU_ASSERT_EQUAL(dag.sent[0].h.ancestry[0], over);
+	CU_ASSERT_EQUAL(dag.dp->cnt.requests_aborted, 1);
+	CU_ASSERT_EQUAL(rte_mempool_in_use_count(dag.dp->split_pool), used);
+	dag_expect_drops(SL_DROP_SPLIT_SOURCE_FULL, 1u, -1);
+	dag_clear();
+	/* The rest of that answer: dropped, nothing to b or the client. */
+	f = answer(1, 0, over, 1, SL_FRAG_F_END);
+	f.n_tokens = 1;
+	f.token_texts = line;
+	CU_ASSERT_EQUAL(dag_process(&f, 1), 0);
+	dag_expect_drops(SL_DROP_SPLIT_SOURCE_FULL, 1u, SL_DROP_REQUEST_ABORTED,
+			 1u, -1);
+	/* Another address: its answer is split, the child and the marker
+	 * to b. */
+	f = client_at(ip[1], 900, 0, SL_FRAG_F_END);
+	CU_ASSERT_EQUAL(dag_process(&f, 1), 1);
+	dag_clear();
+	f = answer(1, 0, 900, 0, SL_FRAG_F_END);
+	f.n_tokens = 1;
+	f.token_texts = line;
+	CU_ASSERT_EQUAL_FATAL(dag_process(&f, 1), 2);
+	CU_ASSERT_EQUAL(dag.sent[0].dst_ip, B_IP);
+	CU_ASSERT_EQUAL(dag.sent[0].h.depth, 2);
+	CU_ASSERT_EQUAL(dag.sent[0].h.flags, SL_FRAG_F_END);
+	CU_ASSERT_EQUAL_FATAL(dag_tokens(&dag.sent[0], t, 4), 1);
+	CU_ASSERT_EQUAL(t[0].len, strlen(line[0]));
+	CU_ASSERT_NSTRING_EQUAL(t[0].text, line[0], strlen(line[0]));
+	CU_ASSERT_EQUAL(dag.sent[1].dst_ip, B_IP);
+	CU_ASSERT_EQUAL(dag.sent[1].h.flags,
+			SL_FRAG_F_END | SL_FRAG_F_CHILDREN);
+	CU_ASSERT_EQUAL(dag.sent[1].h.child_count, 1);
+	CU_ASSERT_EQUAL(rte_mempool_in_use_count(dag.dp->split_pool), used + 1);
+	dag_clear();
+	/* One of ip[0]'s answers ends and lingers out: its splitter goes
+	 * back, and ip[0]'s next request gets one. */
+	f = answer(1, 0, 1, 1, SL_FRAG_F_END);
+	f.n_tokens = 1;
+	f.token_texts = line;
+	CU_ASSERT_EQUAL(dag_process(&f, 1), 2);
+	dag_housekeeping(t_ms * 1500);
+	/* ip[1]'s ended stream lingered out as well. */
+	CU_ASSERT_EQUAL(rte_mempool_in_use_count(dag.dp->split_pool), used - 1);
+	dag_clear();
+	f = client_at(ip[0], over + 1, 0, SL_FRAG_F_END);
+	CU_ASSERT_EQUAL(dag_process(&f, 1), 1);
+	dag_clear();
+	f = answer(1, 0, over + 1, 0, SL_FRAG_F_END);
+	f.n_tokens = 1;
+	f.token_texts = line;
+	CU_ASSERT_EQUAL(dag_process(&f, 1), 2);
+	CU_ASSERT_EQUAL(dag.sent[0].dst_ip, B_IP);
+	CU_ASSERT_EQUAL(dag.sent[1].h.flags,
+			SL_FRAG_F_END | SL_FRAG_F_CHILDREN);
+	CU_ASSERT_EQUAL(rte_mempool_in_use_count(dag.dp->split_pool), used);
+	dag_expect_drops(SL_DROP_SPLIT_SOURCE_FULL, 1u, SL_DROP_REQUEST_ABORTED,
+			 1u, -1);
+	CU_ASSERT_EQUAL(dag.dp->cnt.requests_aborted, 1);
+	dag_close();
+	dp_test_end();
+}
+
+/* A table of 64 streams, every stream share as large. */
+static const char edge_state_yaml[] =
+	"sluiced: {address: 10.0.0.1, port: 7700}\n"
+	"flows: {size: 64, idle_timeout_ms: 1000, reorder_window: 8, "
+	"client_streams: 64, source_streams: 64, tenant_streams: 64}\n"
+	"clients: [10.0.1.0/24]\n" NO_LIVENESS A_PIPELINE;
+
+/*
+ * Edge state (a stream's route pins, buffers, splitters) comes from a
+ * pool with a block for every entry of the flow table (every position
+ * rte_hash can give), so it cannot run out before the table does: with
+ * the table's 64 entries all streams that went through fanout, a block
+ * is still free, and the next request is refused for the table
+ * (FLOW_TABLE_FULL, ABORT (OVERLOAD) to its client), never
+ * EDGE_STATE_FULL.
+ */
+static void
+test_edge_state_per_entry(void)
+{
+	struct dp_frag f;
+	uint32_t cap;
+
+	dp_test_begin();
+	dag_open(edge_state_yaml);
+	cap = dag.dp->flows->capacity;
+	CU_ASSERT_EQUAL_FATAL(dag.dp->edge_pool->size, cap);
+	CU_ASSERT_FATAL(cap >= 64);
+	/* Each request and a's answer to it: two entries, two blocks. */
+	for (uint64_t r = 1; r <= 32; r++) {
+		f = client_at(OTHER_CLIENT_IP, r, 0, SL_FRAG_F_END);
+		CU_ASSERT_EQUAL(dag_process(&f, 1), 1);
+		f = answer(1, 0, r, 0, 0);
+		CU_ASSERT_EQUAL(dag_process(&f, 1), 1);
+	}
+	/* The table holds its 64; the pool has a block for each. */
+	CU_ASSERT_EQUAL(dag.dp->flows->active, 64);
+	CU_ASSERT_EQUAL(rte_mempool_avail_count(dag.dp->edge_pool), cap - 64);
+	dag_expect_drops(-1);
+	dag_clear();
+	f = client_at(OTHER_CLIENT_IP, 33, 0, SL_FRAG_F_END);
+	CU_ASSERT_EQUAL_FATAL(dag_process(&f, 1), 1);
+	CU_ASSERT_EQUAL(dag.sent[0].dst_ip, OTHER_CLIENT_IP);
+	CU_ASSERT_EQUAL(dag.sent[0].h.flags, SL_FRAG_F_ABORT);
+	CU_ASSERT_EQUAL(dag.sent[0].h.abort_reason, SL_ABORT_OVERLOAD);
+	CU_ASSERT_EQUAL(dag.sent[0].h.ancestry[0], 33);
+	CU_ASSERT_EQUAL(rte_mempool_avail_count(dag.dp->edge_pool), cap - 64);
+	dag_expect_drops(SL_DROP_FLOW_TABLE_FULL, 1u, -1);
+	dag_close();
+	dp_test_end();
+}
+
+/*
+ * Should edge state run out anyway (here: the test holds every free
+ * block, as if the pool were smaller than the table), a stream refused
+ * it at its first fragment (EDGE_STATE_FULL) ends its request at once
+ * with ABORT (OVERLOAD) to the client, a client's stream and an engine's
+ * answer alike (before, the fragment was dropped and the request left to
+ * expire). The stream does not start later, mid-way, once blocks are
+ * free again: its later fragments are dropped (REQUEST_ABORTED).
+ */
+static void
+test_edge_state_full(void)
+{
+	static void *held[64];
+	unsigned int n_held;
+	struct dp_frag f;
+
+	dp_test_begin();
+	dag_open(edge_state_yaml);
+	/* Request 1 goes to a (its client stream has its block). */
+	f = client_at(OTHER_CLIENT_IP, 1, 0, SL_FRAG_F_END);
+	CU_ASSERT_EQUAL(dag_process(&f, 1), 1);
+	n_held = rte_mempool_avail_count(dag.dp->edge_pool);
+	CU_ASSERT_FATAL(n_held <= RTE_DIM(held));
+	CU_ASSERT_EQUAL_FATAL(
+		rte_mempool_get_bulk(dag.dp->edge_pool, held, n_held), 0);
+	dag_clear();
+	/* Request 2's client stream: admitted, no edge state. */
+	f = client_at(OTHER_CLIENT_IP, 2, 0, 0);
+	CU_ASSERT_EQUAL_FATAL(dag_process(&f, 1), 1);
+	CU_ASSERT_EQUAL(dag.sent[0].dst_ip, OTHER_CLIENT_IP);
+	CU_ASSERT_EQUAL(dag.sent[0].h.flags, SL_FRAG_F_ABORT);
+	CU_ASSERT_EQUAL(dag.sent[0].h.abort_reason, SL_ABORT_OVERLOAD);
+	CU_ASSERT_EQUAL(dag.sent[0].h.stage, 0);
+	CU_ASSERT_EQUAL(dag.sent[0].h.ancestry[0], 2);
+	dag_expect_drops(SL_DROP_EDGE_STATE_FULL, 1u, -1);
+	dag_clear();
+	/* a's answer to request 1: a new stream, no edge state. */
+	f = answer(1, 0, 1, 0, 0);
+	CU_ASSERT_EQUAL_FATAL(dag_process(&f, 1), 1);
+	CU_ASSERT_EQUAL(dag.sent[0].dst_ip, OTHER_CLIENT_IP);
+	CU_ASSERT_EQUAL(dag.sent[0].h.flags, SL_FRAG_F_ABORT);
+	CU_ASSERT_EQUAL(dag.sent[0].h.abort_reason, SL_ABORT_OVERLOAD);
+	CU_ASSERT_EQUAL(dag.sent[0].h.ancestry[0], 1);
+	CU_ASSERT_EQUAL(dag.dp->cnt.requests_aborted, 2);
+	dag_expect_drops(SL_DROP_EDGE_STATE_FULL, 2u, -1);
+	dag_clear();
+	/* Blocks free again: neither stream starts mid-way. */
+	rte_mempool_put_bulk(dag.dp->edge_pool, held, n_held);
+	f = client_at(OTHER_CLIENT_IP, 2, 1, SL_FRAG_F_END);
+	CU_ASSERT_EQUAL(dag_process(&f, 1), 0);
+	f = answer(1, 0, 1, 1, SL_FRAG_F_END);
+	CU_ASSERT_EQUAL(dag_process(&f, 1), 0);
+	dag_expect_drops(SL_DROP_EDGE_STATE_FULL, 2u, SL_DROP_REQUEST_ABORTED,
+			 2u, -1);
+	CU_ASSERT_EQUAL(dag.dp->cnt.requests_aborted, 2);
 	dag_close();
 	dp_test_end();
 }
@@ -856,6 +1128,114 @@ test_buffer_quota(void)
 				dag.dp->led->tenant_use[0].held,
 			0);
 	dag_expect_drops(SL_DROP_BUFFER_FULL, 100u, -1);
+	dag_close();
+	dp_test_end();
+}
+
+/* a's answer to [@req] of @tenant: @n fragments of one token "w" from
+ * seq *@seq on, no END; through a buffer edge none leaves. */
+static void
+buffer_fill(uint64_t req, uint16_t tenant, uint32_t *seq, uint32_t n)
+{
+	static const char *const tok[] = {"w"};
+	struct dp_frag f[SL_BURST];
+	uint32_t end = *seq + n;
+
+	while (*seq < end) {
+		unsigned int k = 0;
+
+		while (k < SL_BURST && *seq < end) {
+			f[k] = answer(1, 0, req, (*seq)++, 0);
+			f[k].tenant = tenant;
+			f[k].n_tokens = 1;
+			f[k].token_texts = tok;
+			k++;
+		}
+		CU_ASSERT_EQUAL(dag_process(f, k), 0);
+	}
+}
+
+/*
+ * Buffer edges and one tenant's bound (flows' held mbufs, a quarter of
+ * the pool; lowered here to 50): two requests from one address, of
+ * tenants 1 and 2, answered with 60 and 40 fragments into a buffer
+ * edge. Tenant 1's answer holds 50 (BUFFER_FULL for the rest) and b
+ * gets ABORT (OVERLOAD) in its place; tenant 2's holds all 40, though
+ * the address's requests then hold 90 and the clients' share is lowered
+ * to 10 (a buffer edge holds engine output, not the clients' streams),
+ * and b gets it whole, in order.
+ */
+static void
+test_buffer_tenant_quota(void)
+{
+	static const char yaml[] = HEAD("") NO_LIVENESS
+		"pipelines:\n"
+		"  - name: p\n"
+		"    id: 1\n"
+		"    stages:\n"
+		"      - {name: a, instances: [10.0.2.1:8001]}\n"
+		"      - {name: b, instances: [10.0.3.1:8002]}\n"
+		"    edges:\n"
+		"      - {from: client, to: a}\n"
+		"      - {from: a, to: b, mode: buffer}\n"
+		"      - {from: b, to: client}\n";
+	uint32_t seq1 = 0, seq2 = 0;
+	struct sl_token t[2];
+	struct dp_frag f;
+	uint16_t src;
+
+	dp_test_begin();
+	dag_open(yaml);
+	for (uint64_t r = 1; r <= 2; r++) {
+		f = dag_from_client(r, 0, SL_FRAG_F_END);
+		f.tenant = (uint16_t)r;
+		CU_ASSERT_EQUAL(dag_process(&f, 1), 1);
+	}
+	dag_clear();
+	src = sl_dp_src_slot(dag.dp, DAG_CLIENT_IP);
+	CU_ASSERT_FATAL(dag.dp->quota.held_source > 120 &&
+			dag.dp->quota.held_max > 120);
+	dag.dp->quota.held_tenant = 50;
+	dag.dp->quota.held_client = 10;
+	buffer_fill(1, 1, &seq1, 60);
+	CU_ASSERT_EQUAL(dag.dp->led->tenant_use[1].held, 50);
+	dag_expect_drops(SL_DROP_BUFFER_FULL, 10u, -1);
+	buffer_fill(2, 2, &seq2, 40);
+	CU_ASSERT_EQUAL(dag.dp->led->tenant_use[2].held, 40);
+	CU_ASSERT_EQUAL(dag.dp->led->src_use[src].held, 90);
+	CU_ASSERT_EQUAL(dag.dp->led->held_total, 90);
+	CU_ASSERT_EQUAL(dag.dp->led->held_by_clients, 0);
+	dag_expect_drops(SL_DROP_BUFFER_FULL, 10u, -1);
+	/* Tenant 1's END: ABORT (OVERLOAD) to b, what it held let go. */
+	f = answer(1, 0, 1, seq1, SL_FRAG_F_END);
+	f.tenant = 1;
+	CU_ASSERT_EQUAL_FATAL(dag_process(&f, 1), 1);
+	CU_ASSERT_EQUAL(dag.sent[0].dst_ip, B_IP);
+	CU_ASSERT_EQUAL(dag.sent[0].h.flags, SL_FRAG_F_ABORT);
+	CU_ASSERT_EQUAL(dag.sent[0].h.abort_reason, SL_ABORT_OVERLOAD);
+	CU_ASSERT_EQUAL(dag.sent[0].h.ancestry[0], 1);
+	CU_ASSERT_EQUAL(dag.dp->led->tenant_use[1].held, 0);
+	dag_expect_drops(SL_DROP_BUFFER_FULL, 60u, -1);
+	dag_clear();
+	/* Tenant 2's END: all 40 and the END, in order. */
+	f = answer(1, 0, 2, seq2, SL_FRAG_F_END);
+	f.tenant = 2;
+	CU_ASSERT_EQUAL_FATAL(dag_process(&f, 1), 41);
+	for (unsigned int i = 0; i < 41; i++) {
+		CU_ASSERT_EQUAL(dag.sent[i].dst_ip, B_IP);
+		CU_ASSERT_EQUAL(dag.sent[i].h.seq, i);
+		CU_ASSERT_EQUAL(dag.sent[i].h.ancestry[0], 2);
+		CU_ASSERT_EQUAL(dag.sent[i].h.flags,
+				i == 40 ? SL_FRAG_F_END : 0);
+		if (i == 40)
+			continue;
+		CU_ASSERT_EQUAL_FATAL(dag_tokens(&dag.sent[i], t, 2), 1);
+		CU_ASSERT_NSTRING_EQUAL(t[0].text, "w", 1);
+	}
+	CU_ASSERT_EQUAL(dag.dp->led->held_total, 0);
+	CU_ASSERT_EQUAL(dag.dp->led->src_use[src].held, 0);
+	CU_ASSERT_EQUAL(dag.dp->led->tenant_use[2].held, 0);
+	dag_expect_drops(SL_DROP_BUFFER_FULL, 60u, -1);
 	dag_close();
 	dp_test_end();
 }
@@ -1600,6 +1980,72 @@ test_idempotent_resend(void)
 	dp_test_end();
 }
 
+/* An idempotent stage's stream is not sent again when its instance dies
+ * having answered part of it: the answer under way ends with ABORT
+ * (ENGINE) after what was delivered, and a/1 gets nothing. */
+static void
+test_idempotent_emitted(void)
+{
+	static const char yaml[] = HEAD("") LIVENESS
+		"pipelines:\n"
+		"  - name: p\n"
+		"    id: 1\n"
+		"    stages:\n"
+		"      - {name: a, idempotent: true,\n"
+		"         instances: [10.0.2.1:8001, 10.0.2.2:8001]}\n"
+		"    edges:\n"
+		"      - {from: client, to: a}\n"
+		"      - {from: a, to: client}\n";
+	static const char *const tok[] = {"question"};
+	static const char *const said[] = {"half an answer"};
+	struct sl_token t[2];
+	struct dp_frag f[2];
+	uint64_t t_ms;
+
+	dp_test_begin();
+	dag_open(yaml);
+	t_ms = dag.dp->tsc_hz / 1000;
+	f[0] = dag_from_client(1, 0, 0);
+	f[0].n_tokens = 1;
+	f[0].token_texts = tok;
+	f[1] = dag_from_client(1, 1, SL_FRAG_F_END);
+	CU_ASSERT_EQUAL(dag_process(f, 2), 2);
+	CU_ASSERT_EQUAL(dag.sent[0].dst_ip, A_IP);
+	dag_clear();
+	/* a/0 answers part, then falls silent. */
+	f[0] = answer(1, 0, 1, 0, 0);
+	f[0].n_tokens = 1;
+	f[0].token_texts = said;
+	CU_ASSERT_EQUAL_FATAL(dag_process(f, 1), 1);
+	CU_ASSERT_EQUAL(dag.sent[0].dst_ip, DAG_CLIENT_IP);
+	dag_clear();
+	for (uint64_t t = 100; t <= 400; t += 100) {
+		dag_housekeeping(t * t_ms);
+		probe_answer(A2_IP, SL_FRAG_F_PROBE);
+	}
+	CU_ASSERT_FALSE(sl_dp_instance(dag.dp, 0, 0, 0)->alive);
+	CU_ASSERT_EQUAL(sl_dp_instance(dag.dp, 0, 0, 0)->streams_resent, 0);
+	CU_ASSERT_EQUAL(sl_dp_instance(dag.dp, 0, 0, 0)->streams_aborted, 1);
+	/* Nothing of the request to a/1; the client told, after the part
+	 * it has, ABORT (ENGINE) from stage a. */
+	CU_ASSERT_EQUAL(sent_to(A2_IP, 0, 0), 0);
+	CU_ASSERT_EQUAL(sent_to(A2_IP, SL_FRAG_F_END, 0), 0);
+	CU_ASSERT_EQUAL(sl_dp_instance(dag.dp, 0, 0, 1)->streams, 0);
+	CU_ASSERT_EQUAL(sent_to(DAG_CLIENT_IP, 0, 0), 0);
+	CU_ASSERT_EQUAL(
+		sent_to(DAG_CLIENT_IP, SL_FRAG_F_ABORT, SL_ABORT_ENGINE), 1);
+	for (unsigned int i = 0; i < dag.n_sent; i++)
+		if (dag.sent[i].dst_ip == DAG_CLIENT_IP) {
+			CU_ASSERT_EQUAL(dag.sent[i].h.seq, 1);
+			CU_ASSERT_EQUAL(dag.sent[i].h.stage, 1);
+			CU_ASSERT_EQUAL(dag.sent[i].h.ancestry[0], 1);
+			CU_ASSERT_EQUAL(dag_tokens(&dag.sent[i], t, 2), 0);
+		}
+	dag_expect_drops(-1);
+	dag_close();
+	dp_test_end();
+}
+
 /* --------------------------------------------------------- neighbours */
 
 static struct rte_mbuf *
@@ -1862,6 +2308,12 @@ static const struct dp_test_case cases[] = {
 	DP_SUITE("hardening"),
 	DP_CASE("depth 2..6 into a split edge: DEPTH_MISMATCH",
 		test_depth6_into_split),
+	DP_CASE("edge state: a block per table entry, table full first",
+		test_edge_state_per_entry),
+	DP_CASE("edge state refused: EDGE_STATE_FULL, ABORT (OVERLOAD)",
+		test_edge_state_full),
+	DP_CASE("one address's share of the splitters: SPLIT_SOURCE_FULL",
+		test_split_source_share),
 	DP_CASE("every splitter taken: SPLIT_FULL, the request told",
 		test_split_full),
 	DP_CASE("client depth 2, depth below a level: refused",
@@ -1878,6 +2330,8 @@ static const struct dp_test_case cases[] = {
 		test_request_flood),
 	DP_CASE("buffer edge over the quota: ABORT (OVERLOAD)",
 		test_buffer_quota),
+	DP_CASE("buffer edge over one tenant's bound: ABORT (OVERLOAD)",
+		test_buffer_tenant_quota),
 	DP_CASE("held mbufs: the clients' bound, outputs still held",
 		test_hold_clients_bound),
 	DP_CASE("held mbufs: one tenant's bound, another tenant's held",
@@ -1903,6 +2357,8 @@ static const struct dp_test_case cases[] = {
 	DP_CASE("PAUSE, and no instance: ABORT (OVERLOAD)",
 		test_pause_and_overload),
 	DP_CASE("idempotent stage: resent elsewhere", test_idempotent_resend),
+	DP_CASE("idempotent stage, part answered: ABORT (ENGINE), not resent",
+		test_idempotent_emitted),
 	DP_CASE("neighbours: learned, bounded, never rebound", test_neighbours),
 	DP_CASE("neighbours age: asked again, a client forgotten, an "
 		"instance kept",

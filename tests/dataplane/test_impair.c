@@ -11,7 +11,9 @@
  * frame, a duplicate is a distinct copy from the given pool, byte for
  * byte, sent after the next burst, as a reordered frame is; at most
  * SL_IMPAIR_HELD are held back per way. A fixed seed repeats the exact
- * set of frames dropped, and 30% drops 30% +- 2% of 10,000 frames.
+ * set of frames dropped, and 30% drops 30% +- 2% of 10,000 frames; with
+ * every fault on at once on one hop, each burst comes out exactly as a
+ * model of the injector's draws says, with exact counters.
  * Probabilities of 100% (above what the spec accepts) are set in the
  * struct by hand. The pool holds as many mbufs in use after each test as
  * before it.
@@ -639,6 +641,182 @@ test_seeded(void)
 	free(b);
 }
 
+/*
+ * The injector's decisions, computed apart: the same xorshift64* from the
+ * seed, one draw per chance asked, in the order sl_impair.h gives (drop;
+ * else reorder while fewer than SL_IMPAIR_HELD are held back; else the
+ * frame passes and dup), only for a chosen hop's frames; what is held
+ * back goes after the next burst's own frames.
+ */
+struct impair_model {
+	uint64_t rng;
+	uint32_t held[2][SL_IMPAIR_HELD];
+	uint16_t n_held[2];
+	struct sl_impair_counters c[2];
+};
+
+static bool
+model_chance(struct impair_model *md, uint32_t ppm)
+{
+	uint64_t r;
+
+	if (ppm == 0)
+		return false;
+	md->rng ^= md->rng >> 12;
+	md->rng ^= md->rng << 25;
+	md->rng ^= md->rng >> 27;
+	r = md->rng * 0x2545f4914f6cdd1dull;
+	return r % 1000000u < ppm;
+}
+
+/* The sequence numbers a burst of @n frames (@seq, @hop: of the chosen
+ * hop) comes out as, into @out; return how many. */
+static uint16_t
+model_burst(struct impair_model *md, const struct sl_impair *cfg, int way,
+	    const uint32_t *seq, const bool *hop, uint16_t n, uint32_t *out)
+{
+	struct sl_impair_counters *c = &md->c[way];
+	uint32_t later[SL_IMPAIR_HELD];
+	uint16_t k = 0, n_later = 0;
+
+	for (uint16_t i = 0; i < n; i++) {
+		if (!hop[i]) {
+			out[k++] = seq[i];
+			continue;
+		}
+		c->seen++;
+		if (model_chance(md, cfg->drop_ppm)) {
+			c->dropped++;
+			continue;
+		}
+		if (n_later < SL_IMPAIR_HELD &&
+		    model_chance(md, cfg->reorder_ppm)) {
+			c->reordered++;
+			later[n_later++] = seq[i];
+			continue;
+		}
+		out[k++] = seq[i];
+		if (model_chance(md, cfg->dup_ppm) &&
+		    n_later < SL_IMPAIR_HELD) {
+			c->duplicated++;
+			later[n_later++] = seq[i];
+		}
+	}
+	for (uint16_t i = 0; i < md->n_held[way]; i++)
+		out[k++] = md->held[way][i];
+	memcpy(md->held[way], later, n_later * sizeof(later[0]));
+	md->n_held[way] = n_later;
+	return k;
+}
+
+/*
+ * drop=5,dup=1,reorder=3 on hop 10.0.1.1 (A), both ways, seed 7: 300
+ * bursts each way, alternating, of frames from (to) A, B and C and an
+ * ARP from A. Every burst comes out exactly as the model says (which
+ * frames, copies included, in which order); B's, C's and ARP frames are
+ * never touched and take no draw (else the model would part from the
+ * injector from then on); the counters are the model's, exactly, and
+ * count only A's frames, and are pinned (rx: 77 dropped, 60 reordered,
+ * 18 duplicated of 1,800; tx: 66, 68, 15). Under dir=rx the way out
+ * passes untouched and takes no draw (rx: 65, 75, 14).
+ */
+static void
+test_seeded_exact(void)
+{
+	static const uint32_t far[4] = {HOP_A, HOP_B, HOP_C, HOP_A};
+	const unsigned int bursts = 300, per = 24;
+	const char *const specs[2] = {
+		"drop=5,dup=1,reorder=3,hop=10.0.1.1,seed=7",
+		"drop=5,dup=1,reorder=3,hop=10.0.1.1,seed=7,dir=rx"};
+
+	dp_test_begin();
+	for (int v = 0; v < 2; v++) {
+		struct impair_model md = {0};
+		struct sl_impair im;
+		uint64_t hop_frames[2] = {0, 0};
+
+		parse_ok(&im, specs[v]);
+		md.rng = 7;
+		for (unsigned int b = 0; b <= bursts; b++) {
+			for (int way = 0; way < 2; way++) {
+				struct rte_mbuf *pkts[BURST + SL_IMPAIR_HELD];
+				uint32_t seq[BURST],
+					want[BURST + SL_IMPAIR_HELD];
+				bool hop[BURST];
+				/* The last round: empty bursts let out
+				 * what is held. */
+				uint16_t n = b < bursts ? (uint16_t)per : 0;
+				uint16_t got, k;
+				bool rx = way == 0;
+
+				for (uint16_t i = 0; i < n; i++) {
+					uint32_t ip = far[i % 4];
+
+					seq[i] = (uint32_t)(way * 1000000 +
+							    b * per + i);
+					/* The 4th of each 4: ARP from A. */
+					if (i % 4 == 3) {
+						pkts[i] = arp_frame(HOP_A,
+								    SLUICED);
+						seq[i] = UINT32_MAX;
+					} else {
+						pkts[i] =
+							rx ? frame(ip, SLUICED,
+								   seq[i])
+							   : frame(SLUICED, ip,
+								   seq[i]);
+					}
+					hop[i] = i % 4 == 0 && (v == 0 || rx);
+					hop_frames[way] += hop[i];
+				}
+				got = rx ? sl_impair_rx(&im, dp_test_pool(),
+							pkts, n, RTE_DIM(pkts))
+					 : sl_impair_tx(&im, dp_test_pool(),
+							pkts, n, RTE_DIM(pkts));
+				k = model_burst(&md, &im, way, seq, hop, n,
+						want);
+				CU_ASSERT_EQUAL_FATAL(got, k);
+				for (uint16_t i = 0; i < got; i++) {
+					bool arp = want[i] == UINT32_MAX;
+					const uint8_t *p = rte_pktmbuf_mtod(
+						pkts[i], const uint8_t *);
+
+					if (arp) {
+						CU_ASSERT(p[12] == 0x08 &&
+							  p[13] == 0x06);
+						continue;
+					}
+					CU_ASSERT_EQUAL(frame_seq(pkts[i]),
+							want[i]);
+				}
+				dp_test_free_all(pkts, got);
+			}
+		}
+		CU_ASSERT_EQUAL(im.n_held_rx, 0);
+		CU_ASSERT_EQUAL(im.n_held_tx, 0);
+		CU_ASSERT(memcmp(&im.rx, &md.c[0], sizeof(im.rx)) == 0);
+		CU_ASSERT(memcmp(&im.tx, &md.c[1], sizeof(im.tx)) == 0);
+		/* Only A's frames seen: a quarter of each burst. */
+		CU_ASSERT_EQUAL(im.rx.seen, hop_frames[0]);
+		CU_ASSERT_EQUAL(im.rx.seen, bursts * per / 4);
+		CU_ASSERT_EQUAL(im.tx.seen, hop_frames[1]);
+		CU_ASSERT_EQUAL(im.tx.seen, v == 0 ? bursts * per / 4 : 0);
+		/* Every fault happened, near its rate (1,800 frames). */
+		CU_ASSERT(im.rx.dropped >= 45 && im.rx.dropped <= 135);
+		CU_ASSERT(im.rx.reordered >= 20 && im.rx.reordered <= 90);
+		CU_ASSERT(im.rx.duplicated >= 5 && im.rx.duplicated <= 40);
+		/* And the numbers seed 7 gives, pinned: a change to the
+		 * injector's draws shows here. */
+		CU_ASSERT_EQUAL(im.rx.dropped, v == 0 ? 77 : 65);
+		CU_ASSERT_EQUAL(im.rx.reordered, v == 0 ? 60 : 75);
+		CU_ASSERT_EQUAL(im.rx.duplicated, v == 0 ? 18 : 14);
+		CU_ASSERT_EQUAL(im.tx.dropped, v == 0 ? 66 : 0);
+		CU_ASSERT_EQUAL(im.tx.reordered, v == 0 ? 68 : 0);
+		CU_ASSERT_EQUAL(im.tx.duplicated, v == 0 ? 15 : 0);
+	}
+	dp_test_end();
+}
+
 static const struct dp_test_case cases[] = {
 	DP_SUITE("impair spec"),
 	DP_CASE("defaults; empty items skipped", test_parse_defaults),
@@ -650,6 +828,8 @@ static const struct dp_test_case cases[] = {
 	DP_CASE("dup: a distinct copy, after the next burst", test_dup),
 	DP_CASE("reorder: held back until the next burst", test_reorder),
 	DP_CASE("a seed repeats the same drops; 30% +- 2%", test_seeded),
+	DP_CASE("seed 7, every fault on one hop: exact frames and counts",
+		test_seeded_exact),
 	DP_END,
 };
 
