@@ -196,14 +196,98 @@ parse_tenants(struct sl_cfg_ctx *c, const yaml_node_t *node)
 	return 0;
 }
 
+/* An instance's `node:`, the name of one of `nodes:`. */
+static int
+parse_instance_node(struct sl_cfg_ctx *c, const yaml_node_t *node,
+		    const char *path, struct sl_instance_cfg *inst)
+{
+	char sub[SL_CFG_PATH_MAX], name[SL_NAME_MAX];
+
+	cfg_path_key(sub, path, "node");
+	if (cfg_get_name(c, node, sub, "", name))
+		return -EINVAL;
+	for (uint8_t k = 0; k < c->cfg->n_nodes; k++)
+		if (strcmp(c->cfg->nodes[k].name, name) == 0) {
+			inst->node = (uint8_t)(k + 1);
+			return 0;
+		}
+	return cfg_fail(c, node, sub, "no node \"%s\" in nodes:", name);
+}
+
+/*
+ * `nodes:` (cluster mode): the sluiced nodes of a cluster, each
+ * {name, address, port}; port defaults to sluiced.port. Names and
+ * endpoints unique.
+ */
+static int
+parse_nodes(struct sl_cfg_ctx *c, const yaml_node_t *node)
+{
+	static const char *const keys[] = {"name", "address", "port", NULL};
+	char path[SL_CFG_PATH_MAX], sub[SL_CFG_PATH_MAX];
+	char q[SL_CFG_QUOTE_MAX + 1];
+	unsigned int n, i, j;
+
+	if (node == NULL)
+		return 0;
+	if (cfg_expect_list(c, node, "nodes", 1, SL_MAX_NODES, &n))
+		return -EINVAL;
+	for (i = 0; i < n; i++) {
+		yaml_node_t *item = cfg_list_item(c, node, i);
+		struct sl_node_cfg *nd = &c->cfg->nodes[i];
+		yaml_node_t *v[3];
+		uint32_t port = c->cfg->listen.port;
+
+		cfg_path_index(path, "nodes", i);
+		if (cfg_map_collect(c, item, path, keys, v))
+			return -EINVAL;
+		if (v[0] == NULL)
+			return cfg_missing(c, item, path, "name");
+		cfg_path_key(sub, path, "name");
+		if (cfg_get_name(c, v[0], sub, "", nd->name))
+			return -EINVAL;
+		if (v[1] == NULL)
+			return cfg_missing(c, item, path, "address");
+		cfg_path_key(sub, path, "address");
+		if (cfg_expect_scalar(c, v[1], sub))
+			return -EINVAL;
+		if (sl_ipv4_parse((const char *)v[1]->data.scalar.value,
+				  &nd->listen.ip) ||
+		    !cfg_ipv4_unicast(nd->listen.ip))
+			return cfg_fail(c, v[1], sub,
+					"must be a unicast IPv4 address, got "
+					"\"%s\"",
+					cfg_quote(v[1], q, sizeof(q)));
+		if (cfg_opt_u32(c, v[2], path, "port", 1, 65535, &port))
+			return -EINVAL;
+		nd->listen.port = (uint16_t)port;
+		for (j = 0; j < i; j++) {
+			if (strcmp(c->cfg->nodes[j].name, nd->name) == 0) {
+				cfg_path_key(sub, path, "name");
+				return cfg_fail(c, v[0], sub,
+						"duplicate node \"%s\"",
+						nd->name);
+			}
+			if (c->cfg->nodes[j].listen.ip == nd->listen.ip &&
+			    c->cfg->nodes[j].listen.port == nd->listen.port)
+				return cfg_fail(c, v[1], sub,
+						"the same address and port as "
+						"node \"%s\"",
+						c->cfg->nodes[j].name);
+		}
+		c->cfg->n_nodes = (uint8_t)(i + 1);
+	}
+	return 0;
+}
+
 static int
 parse_instance(struct sl_cfg_ctx *c, const yaml_node_t *node, const char *path,
 	       const char *owner, unsigned int idx,
 	       struct sl_instance_cfg *inst)
 {
-	static const char *const keys[] = {"name", "address", "gpu", NULL};
+	static const char *const keys[] = {"name", "address", "gpu", "node",
+					   NULL};
 	char sub[SL_CFG_PATH_MAX], idxs[12];
-	yaml_node_t *v[3];
+	yaml_node_t *v[4];
 	size_t ilen, slen;
 
 	ilen = (size_t)snprintf(idxs, sizeof(idxs), "/%u", idx);
@@ -220,7 +304,7 @@ parse_instance(struct sl_cfg_ctx *c, const yaml_node_t *node, const char *path,
 	if (node->type != YAML_MAPPING_NODE)
 		return cfg_fail(c, node, path,
 				"must be \"IP:PORT\" or a mapping {name, "
-				"address, gpu}, got %s",
+				"address, gpu, node}, got %s",
 				cfg_node_kind(node));
 	if (cfg_map_collect(c, node, path, keys, v))
 		return -EINVAL;
@@ -234,6 +318,8 @@ parse_instance(struct sl_cfg_ctx *c, const yaml_node_t *node, const char *path,
 		if (cfg_get_bool(c, v[2], sub, &inst->gpu))
 			return -EINVAL;
 	}
+	if (v[3] != NULL && parse_instance_node(c, v[3], path, inst))
+		return -EINVAL;
 	if (v[1] == NULL)
 		return cfg_missing(c, node, path, "address");
 	cfg_path_key(sub, path, "address");
@@ -1129,8 +1215,8 @@ parse_root(struct sl_cfg_ctx *c, const yaml_node_t *root)
 {
 	static const char *const keys[] = {"sluiced",  "flows",     "clients",
 					   "tenants",  "pipelines", "guards",
-					   "liveness", NULL};
-	yaml_node_t *v[7];
+					   "liveness", "nodes",     NULL};
+	yaml_node_t *v[8];
 
 	if (root == NULL)
 		return cfg_fail(c, NULL, "document", "empty document");
@@ -1140,7 +1226,8 @@ parse_root(struct sl_cfg_ctx *c, const yaml_node_t *root)
 		return cfg_missing(c, root, "", "sluiced");
 	if (parse_sluiced(c, v[0]) || parse_flows(c, v[1]) ||
 	    parse_clients(c, v[2]) || parse_tenants(c, v[3]) ||
-	    cfg_parse_guards(c, v[5]) || parse_liveness(c, v[6]))
+	    cfg_parse_guards(c, v[5]) || parse_liveness(c, v[6]) ||
+	    parse_nodes(c, v[7]))
 		return -EINVAL;
 	if (v[4] == NULL)
 		return cfg_missing(c, root, "", "pipelines");
@@ -1225,6 +1312,45 @@ config_from_parser(yaml_parser_t *parser, const char *name,
 		return NULL;
 	}
 	return cfg;
+}
+
+int
+sl_config_localize(struct sl_config *cfg, const char *node, char *err,
+		   size_t errlen)
+{
+	uint8_t me = 0;
+
+	for (uint8_t k = 0; k < cfg->n_nodes; k++)
+		if (strcmp(cfg->nodes[k].name, node) == 0)
+			me = (uint8_t)(k + 1);
+	if (me == 0) {
+		snprintf(err, errlen,
+			 "nodes: no node \"%s\" (this sluiced's "
+			 "--node)",
+			 node);
+		return -ENOENT;
+	}
+	for (uint16_t k = 0; k < cfg->n_instances_all; k++) {
+		const struct sl_instance_at *at = &cfg->instances_all[k];
+		struct sl_instance_cfg *in = sl_config_instance_at(cfg, at);
+
+		if (in->node == 0) {
+			snprintf(err, errlen,
+				 "pipelines.%s.stages.%s.instances.%s.node: "
+				 "missing: in a cluster every instance names "
+				 "its node",
+				 cfg->pipelines[at->pipeline].name,
+				 cfg->pipelines[at->pipeline]
+					 .stages[at->stage]
+					 .name,
+				 in->name);
+			return -EINVAL;
+		}
+		in->remote = in->node != me;
+	}
+	cfg->local_node = me;
+	cfg->listen = cfg->nodes[me - 1].listen;
+	return 0;
 }
 
 struct sl_config *

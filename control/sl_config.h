@@ -73,4 +73,15 @@ int sl_config_guard_edit(struct sl_config *cfg, const char *guard, bool remove,
 			 bool regex, const char *pattern, char *err,
 			 size_t errlen);
 
+/**
+ * sl_config_localize - make @cfg (a cluster's document, with `nodes:`)
+ * the snapshot of node @node: sluiced's own address becomes that node's,
+ * and every instance of another node is marked remote (this sluiced sends
+ * it none of its own streams). Every instance must name its node. On
+ * failure writes "FIELD: message" to @err and returns -ENOENT (no such
+ * node) or -EINVAL.
+ */
+int sl_config_localize(struct sl_config *cfg, const char *node, char *err,
+		       size_t errlen);
+
 #endif /* SL_CONFIG_H */

@@ -187,6 +187,15 @@ struct sl_instance_cfg {
 	 * sluiced's token rings (the gpu_tx node), not onto the network;
 	 * its answers, PROBEs and PAUSE come over the network as usual. */
 	bool gpu;
+	/* Cluster mode: the node whose sluiced serves it (`node:`; 1 +
+	 * an index into sl_config.nodes, 0: none given), and whether that
+	 * is another node than this sluiced's (sl_config_localize): this
+	 * sluiced sends it no streams of its own. */
+	uint8_t node;
+	bool remote;
+	/* Its node left the cluster (lease expired): dead to routing and
+	 * liveness until a snapshot says otherwise. */
+	bool down;
 };
 
 /* Where an instance sits: indexes into pipelines, stages, instances. */
@@ -277,6 +286,14 @@ struct sl_tenant_cfg {
 	struct sl_ipv4_net sources[SL_MAX_TENANT_SOURCES];
 };
 
+/* A sluiced of a cluster (`nodes:`): its name and its own address. */
+struct sl_node_cfg {
+	char name[SL_NAME_MAX];
+	struct sl_endpoint listen;
+};
+
+#define SL_MAX_NODES 16
+
 struct sl_config {
 	uint64_t generation;       /* snapshot number, set when published */
 	uint16_t next_uid;         /* next instance uid to hand out */
@@ -300,6 +317,11 @@ struct sl_config {
 	struct sl_guard_cfg guards[SL_MAX_GUARDS];
 	uint16_t n_pipelines;
 	struct sl_pipeline_cfg pipelines[SL_MAX_PIPELINES];
+	/* Cluster mode (`nodes:`): every node's sluiced, and which one this
+	 * is (1 + index; 0: not localized, every instance is local). */
+	uint8_t n_nodes;
+	uint8_t local_node;
+	struct sl_node_cfg nodes[SL_MAX_NODES];
 	/* Derived by sl_config_assign_uids (and kept by instance edits):
 	 * every instance of every stage, in pipeline, stage, instance order,
 	 * so that a walk over all of them is one loop. */

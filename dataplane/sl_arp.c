@@ -22,10 +22,17 @@ sl_dp_neigh_kind(const struct sl_dp *dp, uint32_t ip)
 {
 	const struct sl_config *cfg = dp->cfg;
 
-	for (uint16_t k = 0; k < cfg->n_instances_all; k++)
-		if (sl_config_instance_at(cfg, &cfg->instances_all[k])->ep.ip ==
-		    ip)
-			return SL_NEIGH_INSTANCE;
+	for (uint16_t k = 0; k < cfg->n_instances_all; k++) {
+		const struct sl_instance_cfg *in =
+			sl_config_instance_at(cfg, &cfg->instances_all[k]);
+
+		if (in->ep.ip == ip)
+			return in->remote ? SL_NEIGH_VIA : SL_NEIGH_INSTANCE;
+	}
+	/* The other nodes of a cluster: kept and refreshed as instances. */
+	for (uint8_t k = 0; cfg->local_node != 0 && k < cfg->n_nodes; k++)
+		if (cfg->nodes[k].listen.ip == ip && k + 1 != cfg->local_node)
+			return SL_NEIGH_NODE;
 	if (sl_config_is_client(cfg, ip))
 		return SL_NEIGH_CLIENT;
 	return SL_NEIGH_NONE;
@@ -54,7 +61,9 @@ sl_arp_input(struct sl_dp *dp, struct rte_mbuf *m)
 	{
 		enum sl_neigh_kind kind = sl_dp_neigh_kind(dp, sip);
 
-		if (kind == SL_NEIGH_NONE ||
+		/* Another node's instance is reached through that node,
+		 * whatever ARP says of its address. */
+		if (kind == SL_NEIGH_NONE || kind == SL_NEIGH_VIA ||
 		    rte_is_zero_ether_addr(&arp->arp_data.arp_sha) ||
 		    !rte_is_unicast_ether_addr(&arp->arp_data.arp_sha)) {
 			dp->cnt.arp_ignored++;
@@ -130,7 +139,9 @@ sl_arp_solicit(struct sl_dp *dp, uint32_t ip)
 		e = sl_neigh_want(&dp->neigh, ip, sl_dp_neigh_kind(dp, ip),
 				  dp->now);
 
-	if (e == NULL || (e->asked_tsc != 0 && dp->now - e->asked_tsc < retry))
+	/* Another node's instance: never asked for (sl_relay_refresh). */
+	if (e == NULL || e->kind == SL_NEIGH_VIA ||
+	    (e->asked_tsc != 0 && dp->now - e->asked_tsc < retry))
 		return;
 	neigh_ask(dp, e);
 }
@@ -151,7 +162,7 @@ sl_neigh_retry(struct sl_dp *dp)
 
 		if (dp->n_ctrl == dp->queue_cap)
 			return;
-		if (e->ip != 0) {
+		if (e->ip != 0 && e->kind != SL_NEIGH_VIA) {
 			uint64_t quiet = dp->now - e->seen_tsc;
 
 			if (e->resolved && quiet > stale) {

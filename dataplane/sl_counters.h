@@ -57,7 +57,9 @@
 	_(GPU_SOURCE_SLOTS, "client address over its share of GPU ring slots") \
 	_(GPU_RING_FULL, "the GPU token ring had no free batch")               \
 	_(GPU_STREAM_LOST, "fragment of a stream the GPU ring ended")          \
-	_(UNSOLICITED, "control fragment for no stream sluiced sent")
+	_(UNSOLICITED, "control fragment for no stream sluiced sent")          \
+	_(RELAY_NO_NEIGHBOR, "to relay, but the next hop's MAC is not known")  \
+	_(RELAY_TTL, "to relay, but its IPv4 TTL ran out")
 
 enum sl_drop {
 #define SL_DROP_WIRE(name, text) SL_DROP_##name = SL_WIRE_##name,

@@ -327,6 +327,121 @@ ctl_commit(struct sl_ctl *ctl, struct sl_config *next, struct sl_api_error *err)
 	return -EAGAIN;
 }
 
+/* A node of a cluster takes its changes from etcd only: one changed
+ * through its own API would run apart from the others. */
+static int
+ctl_cluster_refuses(const struct sl_ctl *ctl, struct sl_api_error *err)
+{
+	if (ctl->cluster_node == NULL)
+		return 0;
+	sl_api_error_set(err, CODE(UNAVAILABLE), "",
+			 "this sluiced is node %s of the cluster at %s: change "
+			 "the cluster's config there (sluicectl --cluster "
+			 "ENDPOINTS apply FILE), not one node",
+			 ctl->cluster_node, ctl->cluster_endpoints);
+	return -EPERM;
+}
+
+/* Mark the instances of nodes that are not live members down in @cfg;
+ * return whether any flag changed. */
+static bool
+ctl_mark_down(const struct sl_ctl *ctl, struct sl_config *cfg)
+{
+	bool live[SL_MAX_NODES] = {false}, changed = false;
+
+	for (uint8_t k = 0; k < cfg->n_nodes; k++)
+		for (uint32_t m = 0; m < ctl->n_members; m++)
+			if (strcmp(cfg->nodes[k].name, ctl->members[m]) == 0)
+				live[k] = true;
+	for (uint16_t k = 0; k < cfg->n_instances_all; k++) {
+		struct sl_instance_cfg *in =
+			sl_config_instance_at(cfg, &cfg->instances_all[k]);
+		bool down = in->remote && in->node != 0 && !live[in->node - 1];
+
+		changed |= in->down != down;
+		in->down = down;
+	}
+	return changed;
+}
+
+int
+sl_ctl_cluster_members(struct sl_ctl *ctl, const char (*names)[32], uint32_t n,
+		       char *msg, size_t msglen)
+{
+	struct sl_api_error err = {0};
+	struct sl_config *next;
+
+	if (n > RTE_DIM(ctl->members))
+		n = RTE_DIM(ctl->members);
+	memcpy(ctl->members, names, n * sizeof(names[0]));
+	ctl->n_members = n;
+	next = sl_config_clone(ctl->cfg);
+	if (next == NULL) {
+		snprintf(msg, msglen, "out of memory");
+		return -ENOMEM;
+	}
+	if (!ctl_mark_down(ctl, next)) {
+		sl_config_free(next);
+		return 0;
+	}
+	if (ctl_publish(ctl, next, &err) != 0) {
+		snprintf(msg, msglen, "%s", err.message);
+		return -EAGAIN;
+	}
+	return 0;
+}
+
+/* Compile @yaml as the next snapshot of @ctl (localized to the cluster
+ * node, in cluster mode): NULL with the compiler's line in @msg. */
+static struct sl_config *
+ctl_compile(struct sl_ctl *ctl, const char *yaml, size_t len, const char *name,
+	    char *msg, size_t msglen)
+{
+	struct sl_config *next;
+	char why[768];
+
+	next = sl_config_parse_in(yaml, len, name, ctl->files, msg, msglen);
+	if (next == NULL || ctl->cluster_node == NULL)
+		return next;
+	if (sl_config_localize(next, ctl->cluster_node, why, sizeof(why)) !=
+	    0) {
+		/* As the compiler says it: "NAME:0: FIELD: why". */
+		snprintf(msg, msglen, "%s:0: %s", name, why);
+		sl_config_free(next);
+		return NULL;
+	}
+	ctl_mark_down(ctl, next);
+	return next;
+}
+
+int
+sl_ctl_apply_cluster(struct sl_ctl *ctl, const char *yaml, size_t len,
+		     const char *name, char *msg, size_t msglen)
+{
+	struct sl_api_error err = {0};
+	struct sl_config *next;
+
+	next = ctl_compile(ctl, yaml, len, name, msg, msglen);
+	if (next == NULL)
+		return -EINVAL;
+	if (sl_config_check_replace(ctl->cfg, next, msg, msglen) != 0) {
+		sl_config_free(next);
+		return -EINVAL;
+	}
+	if (sl_config_assign_uids(next, ctl->cfg) != 0) {
+		sl_config_free(next);
+		snprintf(msg, msglen,
+			 "pipelines: more than %u instances in all",
+			 SL_MAX_INSTANCE_UIDS);
+		return -EINVAL;
+	}
+	if (ctl_publish(ctl, next, &err) != 0) {
+		snprintf(msg, msglen, "%s", err.message);
+		return -EAGAIN;
+	}
+	return 0;
+}
+
 static int
 ctl_apply(void *ctx, const char *yaml, size_t len, const char *name,
 	  bool dry_run, Sluice__V1__ApplyPipelineResult *out,
@@ -337,8 +452,9 @@ ctl_apply(void *ctx, const char *yaml, size_t len, const char *name,
 	struct sl_config *next;
 	int rc;
 
-	next = sl_config_parse_in(yaml, len, name, ctl->files, msg,
-				  sizeof(msg));
+	if (!dry_run && ctl_cluster_refuses(ctl, err))
+		return -EPERM;
+	next = ctl_compile(ctl, yaml, len, name, msg, sizeof(msg));
 	if (next == NULL) {
 		sl_api_error_from_line(err, CODE(INVALID), msg);
 		return -EINVAL;
@@ -555,6 +671,9 @@ ctl_change(struct sl_ctl *ctl, const Sluice__V1__Request *edit,
 	char msg[1024];
 	int code, rc;
 
+	*next = NULL;
+	if (ctl_cluster_refuses(ctl, err))
+		return -EPERM;
 	*next = sl_state_apply_edit(ctl->cfg, edit, &code, msg, sizeof(msg));
 	if (*next == NULL) {
 		ctl_error(err, code, msg);
@@ -740,8 +859,8 @@ ctl_add_counter(Sluice__V1__Stats *out, struct sl_api_arena *a,
 /* Everything the fixed fields of Stats do not carry, into
  * @out->counters. */
 static int
-ctl_fill_counters(const struct sl_stats *s, Sluice__V1__Stats *out,
-		  struct sl_api_arena *a)
+ctl_fill_counters(const struct sl_ctl *ctl, const struct sl_stats *s,
+		  Sluice__V1__Stats *out, struct sl_api_arena *a)
 {
 	const struct sl_config *cfg = s->cfg;
 	const struct sl_stats_instance
@@ -777,7 +896,8 @@ ctl_fill_counters(const struct sl_stats *s, Sluice__V1__Stats *out,
 		}
 	max = (0 SL_STATS_DP(CTL_ENTRIES) SL_STATS_RTX(CTL_ENTRIES)
 		       SL_STATS_LIVE(CTL_ENTRIES) SL_STATS_QUOTA(CTL_ENTRIES)
-			       SL_STATS_NEIGH(CTL_ENTRIES)) +
+			       SL_STATS_NEIGH(CTL_ENTRIES)
+				       SL_STATS_CLUSTER(CTL_ENTRIES)) +
 	      n_inst * (0 SL_STATS_INSTANCE(CTL_ENTRIES)) +
 	      cfg->n_tenants * (0 SL_STATS_TENANT(CTL_ENTRIES));
 	out->counters = sl_api_new(a, Sluice__V1__Counter *, max);
@@ -788,6 +908,8 @@ ctl_fill_counters(const struct sl_stats *s, Sluice__V1__Stats *out,
 	CTL_COUNTERS(SL_STATS_LIVE, &s->dp.live);
 	CTL_COUNTERS(SL_STATS_QUOTA, &s->quota);
 	CTL_COUNTERS(SL_STATS_NEIGH, &s->neigh);
+	if (ctl->cluster_node != NULL)
+		CTL_COUNTERS(SL_STATS_CLUSTER, &ctl->cluster);
 	{
 		const struct sl_stats_instance *const *src_ = srcs;
 		char(*who_)[SL_CTL_WHO] = names;
@@ -976,8 +1098,26 @@ ctl_get_stats(void *ctx, bool reset, Sluice__V1__Stats *out,
 		out->restored->config = sl_api_strdup(a, ctl->restored.config);
 		out->restored->edits = ctl->restored.edits;
 	}
-	if (ctl_fill_counters(s, out, a) != 0)
+	if (ctl_fill_counters(ctl, s, out, a) != 0)
 		return -ENOMEM;
+	if (ctl->cluster_node != NULL) {
+		Sluice__V1__ClusterState *cs =
+			sl_api_new(a, Sluice__V1__ClusterState, 1);
+
+		if (cs == NULL)
+			return -ENOMEM;
+		sluice__v1__cluster_state__init(cs);
+		cs->node = sl_api_strdup(a, ctl->cluster_node);
+		cs->endpoints = sl_api_strdup(a, ctl->cluster_endpoints);
+		cs->revision = ctl->cluster.revision;
+		cs->connected = ctl->cluster.connected != 0;
+		cs->members = (uint32_t)ctl->cluster.members;
+		cs->last_error = sl_api_strdup(a, ctl->cluster_error);
+		if (cs->node == NULL || cs->endpoints == NULL ||
+		    cs->last_error == NULL)
+			return -ENOMEM;
+		out->cluster = cs;
+	}
 	out->rx_packets = c->rx_packets;
 	out->tx_packets = c->tx_packets;
 	out->forwarded = c->forwarded;

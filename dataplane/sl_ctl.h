@@ -55,7 +55,38 @@ struct sl_ctl {
 	/* The workers have token rings (--gpu other than off): instances
 	 * declared `gpu: true` can be served. */
 	bool gpu;
+	/* Cluster mode (sluiced --cluster): this node's name and etcd's
+	 * endpoints. Changes come from etcd only (sl_ctl_apply_cluster);
+	 * the API's changes are refused. NULL: not in a cluster. */
+	const char *cluster_node;
+	const char *cluster_endpoints;
+	/* The node's membership, as sluiced last read it (GetStats). */
+	struct sl_stats_cluster cluster;
+	char cluster_error[640];
+	/* The live members (sl_ctl_cluster_members): other nodes' instances
+	 * are `down` in every snapshot while their node is not one. */
+	uint32_t n_members;
+	char members[SL_MAX_NODES * 4][32];
 };
+
+/**
+ * sl_ctl_cluster_members - the cluster's live members are now @names
+ * (@n): when that changes which other nodes' instances are down, publish
+ * the snapshot in use again with them marked (a node that left: its
+ * instances leave routing, streams pinned to them are aborted). Return 0,
+ * or a negative errno with @msg.
+ */
+int sl_ctl_cluster_members(struct sl_ctl *ctl, const char (*names)[32],
+			   uint32_t n, char *msg, size_t msglen);
+
+/**
+ * sl_ctl_apply_cluster - compile @yaml (@len bytes, NUL-terminated; @name
+ * in messages: "etcd KEY@REVISION") as node ctl->cluster_node's snapshot
+ * and publish it, all or nothing. Return 0, or a negative errno with one
+ * line in @msg naming the field.
+ */
+int sl_ctl_apply_cluster(struct sl_ctl *ctl, const char *yaml, size_t len,
+			 const char *name, char *msg, size_t msglen);
 
 /**
  * sl_ctl_gpu_refused - whether @cfg declares a local GPU instance that a

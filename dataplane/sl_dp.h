@@ -214,15 +214,17 @@ struct sl_instance_state {
 	uint64_t streams_resent;  /* ... sent again to another instance */
 };
 
-/* May instance @i of stage @st take a new stream: not draining, alive
- * (liveness, sl_live.c) and not paused by its own PROBE answers. */
+/* May instance @i of stage @st take a new stream: not draining, not on
+ * a cluster node that left, alive (liveness, sl_live.c) and not paused by
+ * its own PROBE answers. */
 static inline bool
 sl_route_takes_new(const struct sl_stage_cfg *st,
 		   const struct sl_instance_state *inst, uint16_t i)
 {
 	const struct sl_instance_state *is = &inst[st->instances[i].uid];
 
-	return !st->instances[i].draining && is->alive && !is->paused;
+	return !st->instances[i].draining && !st->instances[i].down &&
+	       is->alive && !is->paused;
 }
 
 struct sl_stage_state {

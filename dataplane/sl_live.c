@@ -320,10 +320,15 @@ sl_live_housekeeping(struct sl_dp *dp)
 		const struct sl_instance_at *at = &cfg->instances_all[k];
 		const struct sl_pipeline_cfg *pl =
 			&cfg->pipelines[at->pipeline];
-		uint16_t uid = sl_config_instance_at(cfg, at)->uid;
+		const struct sl_instance_cfg *in =
+			sl_config_instance_at(cfg, at);
+		uint16_t uid = in->uid;
 		struct sl_instance_state *is = &dp->inst[uid];
 
-		if (is->alive && dp->now - is->heard_tsc > ms * cfg->dead_ms) {
+		/* On a cluster node that left (its lease expired): dead
+		 * now, and not asked again until the node is back. */
+		if (is->alive &&
+		    (in->down || dp->now - is->heard_tsc > ms * cfg->dead_ms)) {
 			is->alive = false;
 			is->paused = false;
 			is->deaths++;
@@ -332,7 +337,7 @@ sl_live_housekeeping(struct sl_dp *dp)
 			dp->cnt.live.instances_died++;
 			live_instance_died(dp, uid);
 		}
-		if (probe)
+		if (probe && !in->down)
 			sl_live_probe(dp, pl, &pl->stages[at->stage], uid);
 	}
 }

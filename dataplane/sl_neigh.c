@@ -121,6 +121,19 @@ sl_neigh_want(struct sl_neigh_table *t, uint32_t ip, enum sl_neigh_kind kind,
 			e->kind = SL_NEIGH_INSTANCE;
 			t->n_clients--;
 		}
+		/* An address that moved between this node and another (a
+		 * new config): what was known of it no longer holds. */
+		if ((kind == SL_NEIGH_VIA) != (e->kind == SL_NEIGH_VIA)) {
+			if (e->kind == SL_NEIGH_CLIENT)
+				t->n_clients--;
+			e->kind = (uint8_t)kind;
+			if (e->resolved) {
+				e->resolved = false;
+				t->n_unresolved++;
+				t->gen++;
+			}
+			e->asked_tsc = 0;
+		}
 		return e;
 	}
 	if (kind == SL_NEIGH_CLIENT && t->n_clients >= SL_NEIGH_CLIENTS_MAX) {

@@ -48,6 +48,13 @@ enum sl_neigh_kind {
 	SL_NEIGH_NONE = 0, /* may not be learned */
 	SL_NEIGH_CLIENT,
 	SL_NEIGH_INSTANCE,
+	/* Cluster mode: another node's instance, reached through that
+	 * node's sluiced: its MAC is the node's (sl_relay_refresh), never
+	 * asked for or learned from ARP, never aged here. */
+	SL_NEIGH_VIA,
+	/* Cluster mode: another node's sluiced; kept and refreshed as an
+	 * instance. */
+	SL_NEIGH_NODE,
 };
 
 struct sl_neigh_entry {

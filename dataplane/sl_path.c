@@ -17,6 +17,7 @@
 #include "sl_node.h"
 #include "sl_op.h"
 #include "sl_path.h"
+#include "sl_relay.h"
 #include "sl_route.h"
 #include "sl_rtx.h"
 #include "sl_split.h"
@@ -153,6 +154,7 @@ dp_reachability(struct sl_dp *dp)
 void
 sl_dp_housekeeping(struct sl_dp *dp)
 {
+	sl_relay_refresh(dp);
 	dp_reachability(dp);
 	/* Each producer of many ABORTs stops when the queues fill, and goes
 	 * on once they are drained. */

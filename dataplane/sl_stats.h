@@ -29,6 +29,10 @@ struct sl_stats_neigh {
 	SL_STATS_NEIGH(SL_STATS_FIELD)
 };
 
+struct sl_stats_cluster {
+	SL_STATS_CLUSTER(SL_STATS_FIELD)
+};
+
 struct sl_stats_instance {
 	SL_STATS_INSTANCE(SL_STATS_FIELD)
 };

@@ -78,6 +78,15 @@ dp_instances_init(struct sl_dp *dp, const struct sl_config *cfg,
 		is->stage_id =
 			cfg->pipelines[at->pipeline].stages[at->stage].id;
 		is->pipeline_id = cfg->pipelines[at->pipeline].id;
+		/* Another node's instance: reached through that node's
+		 * sluiced, whose MAC sl_relay_refresh gives it. */
+		if (in->remote) {
+			sl_neigh_want(&dp->neigh, is->ip, SL_NEIGH_VIA,
+				      dp->now);
+			is->reachable =
+				sl_neigh_lookup(&dp->neigh, is->ip) != NULL;
+			continue;
+		}
 		is->reachable = sl_neigh_lookup(&dp->neigh, is->ip) != NULL;
 		/* A new instance is asked for at once (and kept: an
 		 * instance's entry is never evicted for a client's). */

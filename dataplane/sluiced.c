@@ -38,6 +38,7 @@
 #include <rte_malloc.h>
 
 #include "sl_api.h"
+#include "sl_cluster.h"
 #include "sl_gpu_cuda.h"
 #include "sl_gpu_ring.h"
 #include "sl_gtx.h"
@@ -66,6 +67,7 @@
 #define SL_DEF_CONNS_TCP 64
 #define SL_DEF_CONNS_METRICS 16
 #define SL_DEF_METRICS_IDLE_MS 2000
+#define SL_CLUSTER_TURN_MS 10 /* --cluster: the loop's longest wait */
 
 static volatile sig_atomic_t force_quit;
 
@@ -114,6 +116,11 @@ struct sluiced_opts {
 	/* --impair: the fault injector on the port (tests, chaos runs). */
 	bool impaired;
 	struct sl_impair impair;
+	/* --cluster: a node of the cluster whose state is in etcd. */
+	const char *cluster;        /* etcd endpoints; NULL: not a cluster */
+	const char *node;           /* --node: this node's name */
+	const char *cluster_prefix; /* NULL: SL_CLUSTER_PREFIX_DEFAULT */
+	unsigned int cluster_ttl_s; /* 0: SL_CLUSTER_TTL_DEFAULT */
 };
 
 static void
@@ -198,6 +205,18 @@ usage(FILE *out)
 		"      --audit-log FILE     append an audit line per change "
 		"here too\n"
 		"      --loop-backend B     auto (default), uring or epoll\n"
+		"cluster (state in etcd; instead of --config):\n"
+		"      --cluster URLS       etcd endpoints, http://H:P[,...]: "
+		"the config is\n"
+		"                           PREFIXconfig there, followed at "
+		"every revision\n"
+		"      --node NAME          this node: one of the config's "
+		"nodes:\n"
+		"      --cluster-prefix P   the cluster's keys "
+		"(default " SL_CLUSTER_PREFIX_DEFAULT ")\n"
+		"      --cluster-ttl SEC    membership lease (default 5): a "
+		"node gone this\n"
+		"                           long leaves the members\n"
 		"files and privileges:\n"
 		"      --config-dir DIR     files a config names are read "
 		"beneath DIR only\n"
@@ -370,6 +389,10 @@ parse_opts(int argc, char **argv, struct sluiced_opts *o)
 		SL_OPT_F("rx-extmem", &o->rx_extmem),
 		SL_OPT_N("mbufs", &o->mbufs, SL_POOL_MBUFS_MIN,
 			 SL_POOL_MBUFS_MAX),
+		SL_OPT_S("cluster", &o->cluster),
+		SL_OPT_S("node", &o->node),
+		SL_OPT_S("cluster-prefix", &o->cluster_prefix),
+		SL_OPT_N("cluster-ttl", &o->cluster_ttl_s, 2, 3600),
 		SL_OPT_F("help", &help, .letter = 'h'),
 	};
 	int first;
@@ -429,8 +452,26 @@ parse_opts(int argc, char **argv, struct sluiced_opts *o)
 		}
 		o->control_mode = (unsigned int)strtoul(mode, NULL, 8);
 	}
-	if (o->config == NULL) {
-		fprintf(stderr, "sluiced: --config is required\n");
+	if (o->cluster != NULL && o->config != NULL) {
+		fprintf(stderr, "sluiced: --config or --cluster, not both: a "
+				"cluster's node reads its config from etcd\n");
+		return -1;
+	}
+	if (o->cluster != NULL && o->node == NULL) {
+		fprintf(stderr, "sluiced: --cluster needs --node NAME (one of "
+				"the cluster config's nodes:)\n");
+		return -1;
+	}
+	if (o->cluster == NULL &&
+	    (o->node != NULL || o->cluster_prefix != NULL ||
+	     o->cluster_ttl_s != 0)) {
+		fprintf(stderr, "sluiced: --node, --cluster-prefix and "
+				"--cluster-ttl go with --cluster\n");
+		return -1;
+	}
+	if (o->config == NULL && o->cluster == NULL) {
+		fprintf(stderr,
+			"sluiced: --config (or --cluster) is required\n");
 		return -1;
 	}
 	if (strcmp(o->loop_backend, "auto") != 0 &&
@@ -686,8 +727,12 @@ config_dir(const struct sluiced_opts *o, char *dir, size_t len)
 	const char *want = copy;
 	struct stat st;
 
+	/* A cluster's node has no config file: its working directory
+	 * unless --config-dir says. */
 	snprintf(copy, sizeof(copy), "%s",
-		 o->config_dir != NULL ? o->config_dir : o->config);
+		 o->config_dir != NULL ? o->config_dir
+		 : o->config != NULL   ? o->config
+				       : "./.");
 	if (o->config_dir == NULL)
 		want = dirname(copy);
 	errno = 0;
@@ -840,6 +885,122 @@ load_config(const struct sluiced_opts *o, const struct sl_priv_user *user,
 	return 0;
 }
 
+/* "etcd KEY@REVISION": the name a cluster revision has in messages. */
+static void
+cluster_doc_name(const struct sl_cluster_doc *doc, char *buf, size_t len)
+{
+	snprintf(buf, len, "etcd %s@%" PRId64, doc->key, doc->revision);
+}
+
+/*
+ * --cluster: join (sl_cluster_open: clock, protocol and name checked) and
+ * compile the cluster's config for this node. Runtime changes come from
+ * etcd, so nothing is kept in --state-dir. Return 0 or 1 after saying why.
+ */
+static int
+load_cluster(const struct sluiced_opts *o, char *dir, size_t dirlen,
+	     const struct sl_confine *files, struct sl_cluster **cluster,
+	     struct sl_config **cfg_out, int64_t *revision)
+{
+	struct sl_cluster_params p = {
+		.endpoints = o->cluster,
+		.prefix = o->cluster_prefix,
+		.node = o->node,
+		.version = "sluiced " SL_VERSION,
+		.ttl_s = o->cluster_ttl_s,
+	};
+	struct sl_cluster_doc doc;
+	char err[1024], name[200], why[768];
+
+	config_dir(o, dir, dirlen);
+	*cluster = sl_cluster_open(&p, &doc, err, sizeof(err));
+	if (*cluster == NULL) {
+		fprintf(stderr, "sluiced: --cluster %s: %s\n", o->cluster, err);
+		return 1;
+	}
+	cluster_doc_name(&doc, name, sizeof(name));
+	*cfg_out = sl_config_parse_in(doc.yaml, doc.len, name, files, err,
+				      sizeof(err));
+	if (*cfg_out != NULL &&
+	    sl_config_localize(*cfg_out, o->node, why, sizeof(why)) != 0) {
+		snprintf(err, sizeof(err), "%s:0: %s", name, why);
+		sl_config_free(*cfg_out);
+		*cfg_out = NULL;
+	}
+	*revision = doc.revision;
+	sl_cluster_doc_free(&doc);
+	if (*cfg_out == NULL) {
+		fprintf(stderr, "sluiced: cluster: %s\n", err);
+		sl_cluster_close(*cluster);
+		*cluster = NULL;
+		return 1;
+	}
+	printf("sluiced: cluster %s: node %s, revision %" PRId64 "\n",
+	       o->cluster, o->node, *revision);
+	return 0;
+}
+
+/*
+ * A turn of the control loop for the cluster: the newest revision the
+ * watch brought, if any, applied (or refused whole, the last good one
+ * running on), and the membership read into the stats.
+ */
+static void
+cluster_turn(struct sl_cluster *cluster, struct sl_ctl *ctl)
+{
+	/* The membership the snapshot in use was marked for. */
+	static uint64_t members_gen = UINT64_MAX;
+	struct sl_cluster_doc doc;
+	struct sl_cluster_status st;
+
+	if (cluster == NULL)
+		return;
+	if (sl_cluster_take(cluster, &doc) == 1) {
+		char name[200], msg[1024];
+
+		cluster_doc_name(&doc, name, sizeof(name));
+		if (sl_ctl_apply_cluster(ctl, doc.yaml, doc.len, name, msg,
+					 sizeof(msg)) == 0) {
+			sl_cluster_report(cluster, doc.revision, NULL);
+			printf("sluiced: cluster: running revision %" PRId64
+			       " (generation %" PRIu64 ")\n",
+			       doc.revision, ctl->generation);
+			fflush(stdout);
+		} else {
+			sl_cluster_report(cluster, doc.revision, msg);
+			fprintf(stderr,
+				"sluiced: cluster: revision %" PRId64
+				" refused, revision %" PRIu64 " runs on: %s\n",
+				doc.revision, ctl->cluster.revision, msg);
+		}
+		sl_cluster_doc_free(&doc);
+	}
+	sl_cluster_status(cluster, &st);
+	if (st.members_gen != members_gen) {
+		char names[SL_MAX_NODES * 4][32], msg[1024];
+		uint32_t n = sl_cluster_members(cluster, names, RTE_DIM(names));
+
+		if (sl_ctl_cluster_members(ctl, (const char(*)[32])names, n,
+					   msg, sizeof(msg)) == 0)
+			members_gen = st.members_gen;
+		else
+			fprintf(stderr,
+				"sluiced: cluster: members changed, not "
+				"published yet: %s\n",
+				msg);
+	}
+	ctl->cluster.revision = (uint64_t)st.running;
+	ctl->cluster.seen = (uint64_t)st.seen;
+	ctl->cluster.connected = st.connected;
+	ctl->cluster.members = st.members;
+	ctl->cluster.applied = st.applied;
+	ctl->cluster.rejected = st.rejected;
+	ctl->cluster.disconnects = st.disconnects;
+	ctl->cluster.rejoins = st.rejoins;
+	snprintf(ctl->cluster_error, sizeof(ctl->cluster_error), "%s",
+		 st.last_error);
+}
+
 /*
  * Main lcore 0 on the first CPU sluiced may run on, worker lcores 1..N
  * spread over the allowed CPUs from the second on (wrapping: on a 2-CPU
@@ -943,7 +1104,8 @@ eal_start(const struct sluiced_opts *o, const struct sl_config *cfg,
  */
 static void
 serve(const struct sluiced_opts *o, struct sl_workers *ws, struct sl_loop *loop,
-      struct sl_ctl *ctl, struct sl_stats *snap, unsigned int in_use_start)
+      struct sl_ctl *ctl, struct sl_cluster *cluster, struct sl_stats *snap,
+      unsigned int in_use_start)
 {
 	uint64_t elapsed_ms = 0, since_stats = 0, start_ms;
 
@@ -956,12 +1118,17 @@ serve(const struct sluiced_opts *o, struct sl_workers *ws, struct sl_loop *loop,
 		 * duration are checked at that pace. */
 		int wait_ms = sl_sched_wait_ms(ctl->sched, ctl->cfg);
 
+		/* A cluster's revision is taken within SL_CLUSTER_TURN_MS
+		 * of its arrival. */
+		if (cluster != NULL && wait_ms > SL_CLUSTER_TURN_MS)
+			wait_ms = SL_CLUSTER_TURN_MS;
 		if (loop != NULL)
 			sl_loop_run_once(loop, wait_ms);
 		else
 			sleep_ms(wait_ms);
 		/* What the workers reported for the scheduler, and the
 		 * routing plans made from it. */
+		cluster_turn(cluster, ctl);
 		sl_sched_poll(ctl->sched, ws, ctl->cfg);
 		sl_sched_plan(ctl->sched, ws, ctl->cfg, rte_rdtsc());
 		t = now_ms() - start_ms;
@@ -1136,6 +1303,8 @@ main(int argc, char **argv)
 	struct sl_sched *sched;
 	struct sl_gpu_ctx *gpu;
 	struct sl_extmem_region extmem = {0};
+	struct sl_cluster *cluster = NULL;
+	int64_t cluster_rev = 0;
 	bool persist, xdp;
 	int rc;
 
@@ -1152,12 +1321,22 @@ main(int argc, char **argv)
 		fprintf(stderr, "sluiced: %s\n", err);
 		return 1;
 	}
-	if (load_config(&o, &user, dir, sizeof(dir), &files, &state, &restored,
-			&cfg, &persist) != 0)
+	if (o.cluster != NULL) {
+		persist = false;
+		memset(&restored, 0, sizeof(restored));
+		if (load_cluster(&o, dir, sizeof(dir), &files, &cluster, &cfg,
+				 &cluster_rev) != 0 ||
+		    sl_state_init(&state, NULL, "cluster", "", 0, err,
+				  sizeof(err)) != 0)
+			return 1;
+	} else if (load_config(&o, &user, dir, sizeof(dir), &files, &state,
+			       &restored, &cfg, &persist) != 0) {
 		return 1;
+	}
 	if (sl_ctl_gpu_refused(cfg, strcmp(o.gpu, "off") != 0, err,
 			       sizeof(err))) {
-		fprintf(stderr, "sluiced: %s: %s\n", o.config, err);
+		fprintf(stderr, "sluiced: %s: %s\n",
+			o.config != NULL ? o.config : "cluster config", err);
 		return 1;
 	}
 	eal_start(&o, cfg, argv[0]);
@@ -1258,6 +1437,10 @@ main(int argc, char **argv)
 	sl_ctl_init(&ctl, &ws, pool, in_use_start, &files,
 		    persist ? &state : NULL, &restored);
 	ctl.gpu = gpu != NULL;
+	if (cluster != NULL) {
+		ctl.cluster_node = o.node;
+		ctl.cluster_endpoints = o.cluster;
+	}
 	sched = calloc(1, sizeof(*sched));
 	if (sched == NULL ||
 	    (rc = sl_sched_attach(sched, &ws, rte_get_tsc_hz())) != 0)
@@ -1289,7 +1472,28 @@ main(int argc, char **argv)
 	       cfg->listen.port, ws.n);
 	fflush(stdout);
 
-	serve(&o, &ws, loop, &ctl, snap, in_use_start);
+	/* A member from here on: the others see this node, and the watch
+	 * follows the revisions after the one it runs. */
+	if (cluster != NULL) {
+		char self[32];
+
+		snprintf(self, sizeof(self), "%s:%u",
+			 sl_ipv4_format(cfg->listen.ip, ip, sizeof(ip)),
+			 cfg->listen.port);
+		rc = sl_cluster_start(cluster, self, cluster_rev, err,
+				      sizeof(err));
+		if (rc != 0)
+			rte_exit(EXIT_FAILURE, "cannot join the cluster: %s\n",
+				 err);
+		printf("sluiced: cluster: node %s joined\n", o.node);
+		fflush(stdout);
+		cluster_turn(cluster, &ctl);
+	}
+
+	serve(&o, &ws, loop, &ctl, cluster, snap, in_use_start);
+
+	/* Leave first: peers stop counting on this node at once. */
+	sl_cluster_close(cluster);
 
 	for (uint16_t w = 0; w < ws.n; w++)
 		ws.dp[w]->quit = true;

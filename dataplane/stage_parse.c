@@ -7,6 +7,8 @@
  *      filled (source, header offset, stage, seq, flags, depth).
  * Drops: every SL_WIRE_* reason (malformed Ethernet/IPv4/UDP, sluice
  *      header or tokens, including bad UTF-8), NOT_FOR_US, MULTI_SEG.
+ *      In cluster mode a frame between another node's sluiced and an
+ *      instance here is relayed instead (sl_relay.h).
  * Side exits: ARP frames go to sl_arp_input (answered or consumed);
  *      control fragments (NACK, ACK: sl_rtx_input; PROBE answers:
  *      sl_live_probe_input) are consumed there.
@@ -27,6 +29,7 @@
 #include "sl_arp.h"
 #include "sl_dp.h"
 #include "sl_live.h"
+#include "sl_relay.h"
 #include "sl_rtx.h"
 
 static __rte_noinline void
@@ -92,7 +95,10 @@ sl_stage_parse(struct sl_dp *dp, struct rte_mbuf **pkts, uint16_t n)
 			continue;
 		}
 		if (unlikely(fr.dst_ip != my_ip || fr.dst_port != my_port)) {
-			sl_dp_drop(dp, m, SL_DROP_NOT_FOR_US);
+			/* Cluster mode: between another node and an
+			 * instance here, forwarded (sl_relay.h). */
+			if (!sl_relay_frame(dp, m, &fr))
+				sl_dp_drop(dp, m, SL_DROP_NOT_FOR_US);
 			continue;
 		}
 		st = sl_wire_parse(frame + fr.hdr_off, fr.dgram_len, &hdr);

@@ -83,7 +83,13 @@
 	  "Fragments the GPU rings' consumers dropped (sequence, bounds, "     \
 	  "overflow; each ends its stream ABORTED).")                          \
 	_(gpu_ring_batch_errors, C, "gpu_ring_batch_errors",                   \
-	  "Batches the GPU rings' consumers refused whole.")
+	  "Batches the GPU rings' consumers refused whole.")                   \
+	_(relayed_in, C, "relayed_in",                                         \
+	  "Cluster: frames relayed from another node's sluiced to an "         \
+	  "instance here.")                                                    \
+	_(relayed_out, C, "relayed_out",                                       \
+	  "Cluster: frames relayed from an instance here to another node's "   \
+	  "sluiced.")
 
 /* "flows": the flow table (active and capacity are fixed fields). */
 #define SL_STATS_FLOWS(_)                                                      \
@@ -160,6 +166,25 @@
 	_(refused, C, "neighbours_refused",                                    \
 	  "Neighbours not learned: no room.")                                  \
 	_(forgotten, C, "neighbours_forgotten", "Neighbour entries aged out.")
+
+/* "cluster": this node's membership of a cluster in etcd (sluiced
+ * --cluster; control/sl_cluster.h). Kept by the control plane. */
+#define SL_STATS_CLUSTER(_)                                                    \
+	_(revision, G, "cluster_revision",                                     \
+	  "Cluster: the etcd revision of the cluster config this node runs.")  \
+	_(seen, G, "cluster_revision_seen",                                    \
+	  "Cluster: the newest revision of the cluster config seen.")          \
+	_(connected, B, "cluster_connected",                                   \
+	  "Cluster: etcd answered within the lease's TTL (0: serving the "     \
+	  "last revision without etcd).")                                      \
+	_(members, G, "cluster_members", "Cluster: live members seen.")        \
+	_(applied, C, "cluster_applied", "Cluster: revisions applied.")        \
+	_(rejected, C, "cluster_rejected",                                     \
+	  "Cluster: revisions refused (the last good one kept).")              \
+	_(disconnects, C, "cluster_disconnects",                               \
+	  "Cluster: times etcd was lost.")                                     \
+	_(rejoins, C, "cluster_rejoins",                                       \
+	  "Cluster: times the lease had expired and the node joined again.")
 
 /* One instance ("instances" in the stats file; Prometheus label
  * instance="PIPELINE:NAME", "PIPELINE:STAGE:NAME" for a pool's member,

@@ -17,7 +17,8 @@ SL_DEPS_PACKAGES="meson ninja-build pkg-config gcc libdpdk-dev dpdk-dev
 liburing-dev libprotobuf-c-dev protobuf-c-compiler libcunit1-dev libyaml-dev
 libjansson-dev libcurl4-openssl-dev libmicrohttpd-dev
 libhyperscan-dev libicu-dev iproute2 jq python3 ethtool gnuplot-nox prometheus
-clang clang-format libclang-rt-14-dev curl libcap-dev nodejs liblapack-dev"
+clang clang-format libclang-rt-14-dev curl libcap-dev nodejs liblapack-dev
+etcd-server etcd-client"
 
 sl_deps_missing() {
 	local pkg status
@@ -56,6 +57,7 @@ sl_deps_install() {
 	[ -z "$missing" ] && { sl_deps_npm; return $?; }
 
 	echo "deps.sh: installing: ${missing//$'\n'/ }" >&2
+	SL_DEPS_JUST_INSTALLED=$missing
 	if [ "$(id -u)" -ne 0 ]; then
 		echo "deps.sh: need root to install packages" >&2
 		return 1
@@ -78,6 +80,15 @@ sl_deps_install() {
 	if [ -n "$missing" ]; then
 		echo "deps.sh: still missing after install: ${missing//$'\n'/ }" >&2
 		return 1
+	fi
+	# Debian starts a default etcd on 127.0.0.1:2379 when it installs
+	# etcd-server; the cluster tests and benchmarks start their own
+	# members on ports of their own, so an idle daemon is not left
+	# behind. Only when this run installed it: an etcd someone runs on
+	# purpose is theirs.
+	if [[ $'\n'"$SL_DEPS_JUST_INSTALLED"$'\n' == *$'\n'etcd-server$'\n'* ]] &&
+		command -v systemctl >/dev/null 2>&1; then
+		systemctl disable --now etcd >/dev/null 2>&1 || true
 	fi
 	sl_deps_npm
 }

@@ -39,6 +39,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ctl_cluster.h"
+#include "sl_cluster.h"
 #include "sl_frame.h"
 #include "sl_opt.h"
 #include "sl_stats_def.h"
@@ -609,6 +611,19 @@ print_stats_json(const Sluice__V1__Stats *st)
 	} else {
 		printf(",\"restored\":null");
 	}
+	if (st->cluster != NULL) {
+		printf(",\"cluster\":{\"node\":");
+		json_str(stdout, st->cluster->node);
+		printf(",\"endpoints\":");
+		json_str(stdout, st->cluster->endpoints);
+		printf(",\"revision\":%" PRIu64 ",\"connected\":%s"
+		       ",\"members\":%" PRIu32 ",\"last_error\":",
+		       st->cluster->revision,
+		       st->cluster->connected ? "true" : "false",
+		       st->cluster->members);
+		json_str(stdout, st->cluster->last_error);
+		printf("}");
+	}
 	if (st->flows != NULL)
 		printf(",\"flows\":{\"active\":%" PRIu64
 		       ",\"capacity\":%" PRIu64 ",\"created\":%" PRIu64
@@ -696,6 +711,16 @@ print_stats(const Sluice__V1__Stats *st)
 		       " from %s (%s and %" PRIu32 " edits)\n",
 		       st->restored->generation, st->restored->path,
 		       st->restored->config, st->restored->edits);
+	if (st->cluster != NULL)
+		printf("cluster: node %s, revision %" PRIu64 ", %s, %" PRIu32
+		       " members%s%s\n",
+		       st->cluster->node, st->cluster->revision,
+		       st->cluster->connected ? "connected to etcd"
+					      : "etcd LOST (serving this "
+						"revision)",
+		       st->cluster->members,
+		       st->cluster->last_error[0] ? "; last: " : "",
+		       st->cluster->last_error);
 	if (st->flows != NULL)
 		printf("flows: %" PRIu64 " active of %" PRIu64 ", %" PRIu64
 		       " created, %" PRIu64 " ended, %" PRIu64 " expired\n",
@@ -2342,8 +2367,14 @@ usage(FILE *f)
 {
 	fprintf(f,
 		"usage: sluicectl [--socket PATH | --tcp HOST:PORT "
-		"[--token-file PATH]] COMMAND [ARGS]\n\n"
+		"[--token-file PATH] | --cluster URLS] COMMAND [ARGS]\n\n"
 		"  --socket PATH      unix socket (default %s)\n"
+		"  --cluster URLS     the cluster's state in etcd instead "
+		"(http://H:P,...):\n"
+		"                     apply FILE [--base REV] [--dry-run], "
+		"get, members [--json]\n"
+		"  --cluster-prefix P its keys "
+		"(default " SL_CLUSTER_PREFIX_DEFAULT ")\n"
 		"  --tcp HOST:PORT    TCP instead, with a token from\n"
 		"  --token-file PATH  a file only you can read (mode 0600), "
 		"or\n"
@@ -2603,6 +2634,7 @@ main(int argc, char **argv)
 	struct ctl c = {.socket_path = DEFAULT_SOCKET, .fd = -1};
 	static char token[TOKEN_MAX + 2];
 	const char *token_file = NULL;
+	const char *cluster = NULL, *cluster_prefix = NULL;
 	int i = 1, rc;
 
 	signal(SIGPIPE, SIG_IGN);
@@ -2627,7 +2659,8 @@ main(int argc, char **argv)
 		}
 		if (i + 1 >= argc ||
 		    (strcmp(a, "--socket") && strcmp(a, "--tcp") &&
-		     strcmp(a, "--token-file"))) {
+		     strcmp(a, "--token-file") && strcmp(a, "--cluster") &&
+		     strcmp(a, "--cluster-prefix"))) {
 			fail_line(NULL,
 				  "%s: unknown option or missing value "
 				  "(see --help)",
@@ -2638,6 +2671,10 @@ main(int argc, char **argv)
 			c.socket_path = argv[i + 1];
 		else if (!strcmp(a, "--tcp"))
 			c.tcp = argv[i + 1];
+		else if (!strcmp(a, "--cluster"))
+			cluster = argv[i + 1];
+		else if (!strcmp(a, "--cluster-prefix"))
+			cluster_prefix = argv[i + 1];
 		else
 			token_file = argv[i + 1];
 		i += 2;
@@ -2646,6 +2683,10 @@ main(int argc, char **argv)
 		usage(stderr);
 		return EXIT_USAGE;
 	}
+	/* The cluster's state in etcd, not one sluiced. */
+	if (cluster != NULL)
+		return sl_ctl_cluster_main(cluster, cluster_prefix, argc - i,
+					   argv + i);
 	if (token_file != NULL) {
 		rc = read_token_file(token_file, token, sizeof(token));
 		if (rc != 0)

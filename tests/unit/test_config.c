@@ -363,6 +363,86 @@ test_default_name_long_stage(void)
 }
 
 /*
+ * Cluster mode: `nodes:` and each instance's `node:`; localized for one
+ * node, sluiced's address becomes that node's and the other nodes'
+ * instances are remote. Refusals name the field.
+ */
+static void
+test_cluster_nodes(void)
+{
+	static const char yaml[] =
+		"sluiced: {address: 10.0.0.1, port: 7000}\n"
+		"nodes:\n"
+		"  - {name: n1, address: 10.0.1.1}\n"
+		"  - {name: n2, address: 10.0.2.1, port: 7100}\n"
+		"pipelines:\n"
+		"  - name: p\n"
+		"    id: 1\n"
+		"    pools:\n"
+		"      - name: lm\n"
+		"        instances: [{address: \"10.0.1.5:80\", node: n1}, "
+		"{address: \"10.0.2.5:80\", node: n2}]\n"
+		"    stages:\n"
+		"      - {name: answer, pool: lm}\n"
+		"      - name: own\n"
+		"        instances:\n"
+		"          - {name: g, address: 10.0.2.6:80, node: n2}\n";
+	char err[512] = "";
+	struct sl_config *cfg = parse(yaml, err, sizeof(err));
+	const struct sl_pipeline_cfg *pl;
+
+	CU_ASSERT_STRING_EQUAL(err, "");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
+	CU_ASSERT_EQUAL(cfg->n_nodes, 2);
+	CU_ASSERT_STRING_EQUAL(cfg->nodes[0].name, "n1");
+	CU_ASSERT_EQUAL(cfg->nodes[0].listen.ip, 0x0a000101);
+	CU_ASSERT_EQUAL(cfg->nodes[0].listen.port, 7000); /* sluiced.port */
+	CU_ASSERT_EQUAL(cfg->nodes[1].listen.port, 7100);
+	pl = &cfg->pipelines[0];
+	CU_ASSERT_EQUAL(pl->stages[0].instances[0].node, 1);
+	CU_ASSERT_EQUAL(pl->stages[0].instances[1].node, 2);
+	CU_ASSERT_EQUAL(pl->stages[1].instances[0].node, 2);
+	/* Not localized: every instance is this sluiced's. */
+	CU_ASSERT_EQUAL(cfg->local_node, 0);
+	CU_ASSERT_FALSE(pl->stages[0].instances[1].remote);
+	CU_ASSERT_EQUAL(cfg->listen.ip, 0x0a000001);
+
+	CU_ASSERT_EQUAL(sl_config_localize(cfg, "n2", err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(cfg->local_node, 2);
+	CU_ASSERT_EQUAL(cfg->listen.ip, 0x0a000201);
+	CU_ASSERT_EQUAL(cfg->listen.port, 7100);
+	CU_ASSERT_TRUE(pl->stages[0].instances[0].remote);
+	CU_ASSERT_FALSE(pl->stages[0].instances[1].remote);
+	CU_ASSERT_FALSE(pl->stages[1].instances[0].remote);
+	CU_ASSERT_EQUAL(sl_config_localize(cfg, "n1", err, sizeof(err)), 0);
+	CU_ASSERT_FALSE(pl->stages[0].instances[0].remote);
+	CU_ASSERT_TRUE(pl->stages[0].instances[1].remote);
+	CU_ASSERT_TRUE(pl->stages[1].instances[0].remote);
+	CU_ASSERT_EQUAL(sl_config_localize(cfg, "n3", err, sizeof(err)),
+			-ENOENT);
+	CU_ASSERT_STRING_EQUAL(err, "nodes: no node \"n3\" (this sluiced's "
+				    "--node)");
+	sl_config_free(cfg);
+
+	/* An instance without its node cannot be placed. */
+	cfg = parse("sluiced: {address: 10.0.0.1}\n"
+		    "nodes: [{name: n1, address: 10.0.1.1}]\n"
+		    "pipelines:\n"
+		    "  - name: p\n"
+		    "    id: 1\n"
+		    "    stages:\n"
+		    "      - {name: a, instances: [10.0.1.5:80]}\n",
+		    err, sizeof(err));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
+	CU_ASSERT_EQUAL(sl_config_localize(cfg, "n1", err, sizeof(err)),
+			-EINVAL);
+	CU_ASSERT_STRING_EQUAL(err, "pipelines.p.stages.a.instances.a/0.node: "
+				    "missing: in a cluster every instance "
+				    "names its node");
+	sl_config_free(cfg);
+}
+
+/*
  * `gpu: true` marks a local GPU instance (its own or a pool's), false
  * unless given; an aggregating stage may have none.
  */
@@ -1672,6 +1752,22 @@ static const struct bad_case dag_bad_cases[] = {
 	  "        load_bound: 1.25\n"
 	  "        instances: [10.0.0.2:1]\n",
 	  "t.yaml:8: pipelines[0].stages[0].load_bound: only with aggregation 1..6, this stage has aggregation 0" },
+	/* Cluster nodes. */
+	{ "sluiced: {address: 10.77.0.1}\nnodes: [{name: n1, address: 10.0.0.9}, {name: n1, address: 10.0.0.8}]\n"
+	  "pipelines: [{name: p, id: 1, stages: [{name: a, instances: [10.0.0.2:1]}]}]\n",
+	  "t.yaml:2: nodes[1].name: duplicate node \"n1\"" },
+	{ "sluiced: {address: 10.77.0.1}\nnodes: [{name: n1, address: 10.0.0.9}, {name: n2, address: 10.0.0.9}]\n"
+	  "pipelines: [{name: p, id: 1, stages: [{name: a, instances: [10.0.0.2:1]}]}]\n",
+	  "t.yaml:2: nodes[1].address: the same address and port as node \"n1\"" },
+	{ "sluiced: {address: 10.77.0.1}\nnodes: [{name: n1, address: 224.0.0.1}]\n"
+	  "pipelines: [{name: p, id: 1, stages: [{name: a, instances: [10.0.0.2:1]}]}]\n",
+	  "t.yaml:2: nodes[0].address: must be a unicast IPv4 address, got \"224.0.0.1\"" },
+	{ "sluiced: {address: 10.77.0.1}\nnodes: [{address: 10.0.0.9}]\n"
+	  "pipelines: [{name: p, id: 1, stages: [{name: a, instances: [10.0.0.2:1]}]}]\n",
+	  "t.yaml:2: nodes[0].name: required field missing" },
+	{ "sluiced: {address: 10.77.0.1}\nnodes: [{name: n1, address: 10.0.0.9}]\n"
+	  "pipelines: [{name: p, id: 1, stages: [{name: a, instances: [{address: 10.0.0.2:1, node: n2}]}]}]\n",
+	  "t.yaml:3: pipelines[0].stages[0].instances[0].node: no node \"n2\" in nodes:" },
 	/* Local GPU instances. */
 	{ P_HEAD
 	  "      - {name: a, instances: [{address: \"10.0.0.2:1\", gpu: yes}]}\n",
@@ -2213,6 +2309,7 @@ main(int argc, char **argv)
 		{"guard: required", test_guard_required},
 		{"instance uids: distinct across 1,100 edits", test_uids_wrap},
 		{"more than 1024 instances refused", test_too_many_instances},
+		{"cluster: nodes, node, localize", test_cluster_nodes},
 	};
 	const char *slash;
 	CU_pSuite suite;
