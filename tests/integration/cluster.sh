@@ -5,9 +5,14 @@
 #
 # cluster.sh - a sluice cluster (issue 15): a 3-member etcd and three
 # sluiced nodes, each with its own port into one fabric and its own hosts
-# (tools/cluster_topo.sh). The client is on node 1; every stage's
-# instances are on nodes 2 and 3, so every request crosses nodes: node 1
-# routes, nodes 2 and 3 relay to and from their engines.
+# (tools/cluster_topo.sh). Two pipelines: ALTO's fact-checking pipeline
+# (tools/pipelines/factcheck.yaml's stages, edges, splitters, aggregation
+# and concat; the timed engine roles at time scale 0.05) and a two-stage
+# chain of exact transforms (upper, rot13) whose bytes sluicegen checks.
+# The clients are on node 1; every stage's instances are on nodes 2 and 3
+# (the encoder gets a second instance so that either node alone can serve),
+# so every request crosses nodes: node 1 routes, nodes 2 and 3 relay to
+# and from their engines.
 #
 # Before traffic: a conflicting apply (a stale --base) is refused; a
 # document that does not compile, written into etcd behind sluicectl's
@@ -15,13 +20,16 @@
 # good revision runs on; a second node with a live member's name and a
 # member speaking another cluster protocol are refused at join.
 #
-# Then `sluicegen --check` runs throughout while (a) a pipeline change is
-# applied through etcd (every node runs it, the time until the last one
-# does is printed), (b) node 3's sluiced is killed (SIGKILL): its lease
-# expires and it leaves everyone's members, (c) an etcd member is
-# stopped. Expected: every request completes byte-exact or ends with ABORT
-# ENGINE (streams pinned to node 3's instances), none is lost; nodes 1 and
-# 2 run the same revision at the end, connected, and give every mbuf back.
+# Then the fact-checking questions and `sluicegen --check` on the chain
+# run throughout while (a) a pipeline change is applied through etcd
+# (every node runs it, the time until the last one does is printed), (b)
+# node 3's sluiced is killed (SIGKILL): its lease expires and it leaves
+# everyone's members, (c) an etcd member is stopped. Expected: every
+# request completes (the chain's byte-exact) or ends with ABORT ENGINE
+# (streams pinned to node 3's instances), none is lost; nodes 1 and 2 run
+# the same revision at the end, connected. (d) Then etcd is lost
+# altogether: the nodes serve on and say so, and join again when it is
+# back; they give every mbuf back.
 #
 # usage: cluster.sh WORK_BASE (binaries in SLUICED SLUICEGEN SLUICE_ENGINE
 # SLUICECTL)
@@ -100,11 +108,12 @@ node_stats() {
 	"$SLUICECTL" --socket "${NODE_SOCK[$1]}" stats --json
 }
 
+# write_config [EXTRA_DRAFT_LINE]: the cluster's document.
 write_config() {
 	local extra_draft=${1:-}
 	cat <<EOF
 sluiced: {address: $P.1.1, port: 7700}
-flows: {size: 65536, idle_timeout_ms: 5000, reorder_window: 16}
+flows: {size: 262144, idle_timeout_ms: 60000, reorder_window: 16, buffer_max: 4096}
 clients: [$P.0.0/16]
 liveness: {probe_ms: 50, dead_ms: 400}
 nodes:
@@ -117,14 +126,84 @@ pipelines:
     stages:
       - name: draft
         instances:
-          - {name: d2, address: "$P.2.11:7801", node: n2}
-          - {name: d3, address: "$P.3.11:7801", node: n3}$extra_draft
+          - {name: d2, address: "$P.2.12:7901", node: n2}
+          - {name: d3, address: "$P.3.12:7901", node: n3}$extra_draft
       - name: polish
         aggregation: 1
         instances:
-          - {name: p2, address: "$P.2.13:7801", node: n2}
-          - {name: p3, address: "$P.3.13:7801", node: n3}
+          - {name: p2, address: "$P.2.14:7901", node: n2}
+          - {name: p3, address: "$P.3.14:7901", node: n3}
+  - name: factcheck
+    id: 2
+    stages:
+      - name: answer
+        instances: [$(fc_list answer)]
+      - name: claims
+        instances: [$(fc_list claims)]
+      - name: queries
+        instances: [$(fc_list queries)]
+      - name: bm25
+        aggregation: 3
+        instances: [$(fc_list bm25)]
+      - name: encoder
+        instances: [$(fc_list encoder)]
+      - name: rerank
+        aggregation: 3
+        instances: [$(fc_list rerank)]
+      - name: results
+        operator: concat
+        aggregation: 1
+        max_group_bytes: 65536
+    edges:
+      - {from: client, to: answer}
+      - {from: answer, to: claims, mode: buffer}
+      - {from: claims, to: queries, split: line}
+      - {from: queries, to: bm25, split: line, stream_children: true}
+      - {from: queries, to: encoder, split: line}
+      - {from: bm25, to: rerank, mode: buffer}
+      - {from: encoder, to: rerank, mode: buffer}
+      - {from: rerank, to: results}
+      - {from: results, to: client}
 EOF
+}
+
+# The fact-checking instances: ROLE NODE HOST PORT (ALTO's counts, the
+# encoder doubled), spread over nodes 2 and 3.
+FC=(
+	"answer 2 11 7801" "answer 3 11 7801"
+	"claims 2 13 7801" "claims 3 13 7801"
+	"queries 2 15 7801" "queries 2 16 7801" "queries 3 15 7801"
+	"bm25 2 11 7802" "bm25 2 13 7802" "bm25 3 11 7802" "bm25 3 13 7802"
+	"encoder 2 18 7801" "encoder 3 18 7801"
+	"rerank 2 15 7802" "rerank 2 16 7802" "rerank 3 15 7802" "rerank 3 18 7802"
+)
+
+# fc_list ROLE: that role's instances as a YAML flow list's items.
+fc_list() {
+	local line role node host port sep=''
+	for line in "${FC[@]}"; do
+		read -r role node host port <<<"$line"
+		[[ $role == "$1" ]] || continue
+		printf '%s{address: "%s", node: n%s}' "$sep" "$P.$node.$host:$port" "$node"
+		sep=', '
+	done
+}
+
+# fc_engines: the fact-checking engines (tools/bench/factcheck.sh's
+# options: the claims and queries prompts' prefix, rerank's join of two
+# inputs, a bounded wait).
+fc_engines() {
+	local line role node host port extra
+	for line in "${FC[@]}"; do
+		read -r role node host port <<<"$line"
+		extra=()
+		[[ $role == rerank ]] && extra=(--join 2)
+		[[ $role == claims ]] && extra=(--prefix-tokens 570)
+		[[ $role == queries ]] && extra=(--prefix-tokens 300)
+		sl_engine_start "${SL_CL_NS[node]}" "$SLUICE_ENGINE" "$IT_WORK" \
+			"$role-n$node-$host-$port" "$P.$node.$host:$port" --role "$role" \
+			--time-scale 0.05 --max-wait-ms 4000 "${extra[@]}"
+	done
 }
 
 # ---------------------------------------------------------------- set-up
@@ -135,15 +214,17 @@ sl_cl_net_up "$P" "$NODES" || it_fail "cannot make the cluster's namespaces"
 
 for k in 2 3; do
 	sl_engine_start "${SL_CL_NS[k]}" "$SLUICE_ENGINE" "$IT_WORK" "draft-n$k" \
-		"$P.$k.11:7801" --transform upper
+		"$P.$k.12:7901" --transform upper
 	sl_engine_start "${SL_CL_NS[k]}" "$SLUICE_ENGINE" "$IT_WORK" "polish-n$k" \
-		"$P.$k.13:7801" --transform rot13
+		"$P.$k.14:7901" --transform rot13
 done
 sl_engine_start "${SL_CL_NS[2]}" "$SLUICE_ENGINE" "$IT_WORK" "draft-n2b" \
-	"$P.2.12:7801" --transform upper
+	"$P.2.17:7901" --transform upper
+fc_engines
 for k in 2 3; do
-	sl_wait_udp "${SL_CL_NS[k]}" 5 "$P.$k.11:7801" "$P.$k.13:7801" ||
-		it_fail "node $k's engines do not listen"
+	sl_wait_udp "${SL_CL_NS[k]}" 5 "$P.$k.12:7901" "$P.$k.14:7901" \
+		"$P.$k.11:7801" "$P.$k.15:7802" "$P.$k.18:7801" ||
+		it_fail "node $k's engines do not listen ($SL_WAIT_MISSING)"
 done
 
 # The first revision, then a conflicting apply: refused.
@@ -188,7 +269,7 @@ it_log "refused: a second n1, a member of protocol 2"
 
 # A bad document written straight into etcd: every node refuses it whole
 # and names the field; the last good revision runs on.
-sed 's/aggregation: 1/aggregation: 9/' "$IT_WORK/cluster.yaml" >"$IT_WORK/bad.yaml"
+sed '0,/aggregation: 1/s//aggregation: 9/' "$IT_WORK/cluster.yaml" >"$IT_WORK/bad.yaml"
 ETCDCTL_API=3 etcdctl --endpoints "$SL_CL_ETCD_ENDPOINTS" put /sluice/config \
 	<"$IT_WORK/bad.yaml" >/dev/null 2>&1 ||
 	ETCDCTL_API=3 etcdctl --endpoints "$SL_CL_ETCD_ENDPOINTS" put /sluice/config "$(cat "$IT_WORK/bad.yaml")" >/dev/null
@@ -209,15 +290,21 @@ wait_running "$rev2" 3 10
 
 # ------------------------------------------------------------- traffic
 gen=$IT_WORK/sluicegen.json
+fcgen=$IT_WORK/sluicegen-factcheck.json
 ip netns exec "${SL_CL_NS[1]}" "$SLUICEGEN" --server "$P.1.1:7700" --bind "$P.1.10" \
-	--pipeline 1 --tenant 1 --seed 7 --json --quiet --streams 8 --rate 1200 \
+	--pipeline 1 --tenant 1 --seed 7 --json --quiet --streams 8 --rate 800 \
 	--fragments-per-request 4 --tokens-per-fragment 4 --duration 12 \
 	--drain-ms 4000 --expect upper,rot13 >"$gen" 2>"$IT_WORK/sluicegen.err" &
 gen_pid=$!
+ip netns exec "${SL_CL_NS[1]}" "$SLUICEGEN" --mode pipeline --server "$P.1.1:7700" \
+	--bind "$P.1.11" --pipeline 2 --tenant 1 --request-rate 6 --arrival poisson \
+	--duration 12 --drain-ms 8000 --seed 7 --dump "$IT_WORK/results.tsv" \
+	--json --quiet >"$fcgen" 2>"$IT_WORK/sluicegen-factcheck.err" &
+fcgen_pid=$!
 sleep 2.5
 
 # (a) A change through etcd: a third draft instance on node 2.
-write_config $'\n          - {name: d2b, address: "'"$P"'.2.12:7801", node: n2}' >"$IT_WORK/cluster2.yaml"
+write_config $'\n          - {name: d2b, address: "'"$P"'.2.17:7901", node: n2}' >"$IT_WORK/cluster2.yaml"
 t0=$(date +%s%N)
 out=$(ctlc apply "$IT_WORK/cluster2.yaml") || it_fail "apply: $out"
 rev3=$(sed -n 's/^applied: .* revision \([0-9]*\)$/\1/p' <<<"$out")
@@ -258,7 +345,10 @@ it_log "(c) etcd member e1 stopped"
 
 rc=0
 wait "$gen_pid" || rc=$?
-it_log "sluicegen (exit $rc): $(jq -c '{requests, completed, lost, duplicated, misordered, corrupted, aborted, aborted_by_reason, p99_us}' "$gen" 2>/dev/null || cat "$gen")"
+it_log "chain: sluicegen (exit $rc): $(jq -c '{requests, completed, lost, duplicated, misordered, corrupted, aborted, aborted_by_reason, p99_us}' "$gen" 2>/dev/null || cat "$gen")"
+rc=0
+wait "$fcgen_pid" || rc=$?
+it_log "factcheck: sluicegen (exit $rc): $(jq -c '{requests, completed, lost, duplicated, misordered, aborted, aborted_by_reason, cut_off, p50_us, p99_us}' "$fcgen" 2>/dev/null || cat "$fcgen")"
 
 # ------------------------------------------------------------- verdicts
 for k in 1 2; do node_stats "$k" >"$IT_WORK/n$k-final.json"; done
@@ -267,6 +357,12 @@ it_expect "$gen" '.requests >= 1000 and .lost == 0 and .duplicated == 0 and
 	"a request was lost or damaged"
 it_expect "$gen" '(.aborted_by_reason // {}) | to_entries | all(.key == "ENGINE")' \
 	"aborts other than ENGINE: $(jq -c '.aborted_by_reason' "$gen")"
+it_expect "$fcgen" '.requests >= 50 and .lost == 0 and .duplicated == 0 and
+	.misordered == 0 and .corrupted == 0 and .cut_off == 0 and
+	.completed + .aborted == .requests and .completed > 0' \
+	"a question was lost or damaged"
+it_expect "$fcgen" '(.aborted_by_reason // {}) | to_entries | all(.key == "ENGINE")' \
+	"questions aborted other than ENGINE: $(jq -c '.aborted_by_reason' "$fcgen")"
 for k in 1 2; do
 	it_expect "$IT_WORK/n$k-final.json" \
 		'.cluster.revision == $r and .cluster.connected and .cluster.members == 2' \
@@ -326,4 +422,4 @@ for k in 1 2; do
 done
 members_json | jq -e '.members == []' >/dev/null ||
 	it_fail "members left behind after the nodes stopped: $(members_json)"
-it_log "PASS: $(jq '.completed' "$gen") completed, $(jq '.aborted' "$gen") aborted (ENGINE), none lost; revision $rev3 on every node"
+it_log "PASS: chain $(jq '.completed' "$gen") completed, $(jq '.aborted' "$gen") aborted (ENGINE); factcheck $(jq '.completed' "$fcgen") completed, $(jq '.aborted' "$fcgen") aborted (ENGINE); none lost; revision $rev3 on every node"
