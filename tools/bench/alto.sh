@@ -77,7 +77,13 @@
 #   ALTO_MBUFS           sluiced --mbufs (262143: hold quotas 8x the
 #                        default's, for one client address carrying all)
 #   ALTO_MAX_WAIT_MS     engines refuse work that waited this long (0,
-#                        the default: never, as ALTO's queues)
+#                        the default: never, as ALTO's queues; past
+#                        capacity requests are then still queued when a
+#                        point's drain ends: sluicegen --cancel-ms cuts
+#                        them off, ABORT (CLIENT), so that none is left
+#                        unanswered; alto.json counts them as aborted,
+#                        aborted_by_reason.CLIENT, and `unfinished` is
+#                        only what the path lost)
 #   ALTO_LM_ARGS         extra options for the LM instances only (answer,
 #                        claims, queries), e.g. --chunked-prefill
 #   ALTO_PREFIX_CACHE    N > 0: every LM instance keeps N prompt prefixes
@@ -234,10 +240,13 @@ point() {
 	[[ $arm == buffered-serial ]] && FC_ARGS_queries+=" --serial-children"
 	fc_engines_start >/dev/null
 	fc_sluiced_start "$(arm_config "$arm")" "$dir/sluiced-stats.json" >/dev/null
+	# What is still queued when the drain ends (past capacity the
+	# unbounded queues hold hundreds) is cut off: ABORT (CLIENT) to
+	# sluiced, which ends each request and says so within the second.
 	fc_gen "$dir/gen.json" "$dir/gen.err" --request-rate "$real" \
 		--requests $((warm + measured)) --arrival poisson \
-		--drain-ms "$drain_ms" --seed "$seed" --dump "$dir/dump" \
-		--times "$dir/times" --json || rc=$?
+		--drain-ms "$drain_ms" --cancel-ms 1000 --seed "$seed" \
+		--dump "$dir/dump" --times "$dir/times" --json || rc=$?
 	jq -e '.requests > 0' "$dir/gen.json" >/dev/null 2>&1 || {
 		cat "$dir/gen.err" >&2
 		fc_die "sluicegen ($tag) exited $rc without its report"
@@ -257,7 +266,7 @@ point() {
 		>>"$logs/points.jsonl"
 	jq -r --arg t "$tag" --argjson s "$pscale" \
 		--arg secs "$((SECONDS - t0))" \
-		'"  \($t): \(.completed)/\(.requests) done, \(.aborted) aborted, \(.lost) unfinished; p50 \(.p50_us / 1000 / $s | round) ms model (warm-up included) [\($secs) s]"' \
+		'"  \($t): \(.completed)/\(.requests) done, \(.aborted) aborted \(.aborted_by_reason | tojson), \(.cut_off) cut off at the drain end, \(.lost) lost; p50 \(.p50_us / 1000 / $s | round) ms model (warm-up included) [\($secs) s]"' \
 		"$dir/gen.json"
 }
 

@@ -60,6 +60,7 @@ struct gen_opts {
 	double duration;
 	uint64_t requests; /* 0 = limited by duration */
 	uint64_t drain_ms;
+	uint64_t cancel_ms; /* pipeline: cut off at the drain's end, 0: no */
 	enum sl_transform expect[GEN_STAGES_MAX];
 	unsigned int n_expect;
 	const char *expect_text;
@@ -288,7 +289,7 @@ enum gen_preq_state {
 	GEN_PREQ_OPEN,        /* sent, result not complete */
 	GEN_PREQ_DONE,        /* END received and no gap */
 	GEN_PREQ_ABORTED,     /* a result fragment carried ABORT */
-	GEN_PREQ_LOST,        /* not done by the end of the drain */
+	GEN_PREQ_LOST,        /* neither done nor aborted, even once cut off */
 };
 
 /* One received fragment of a result: where its text lies in the buffer. */
@@ -303,9 +304,10 @@ struct gen_preq {
 	uint64_t sent_ns;     /* first fragment of the question sent */
 	uint64_t first_rx_ns; /* first fragment of the result received */
 	uint64_t done_ns;
-	size_t q_off;    /* first corpus token of the question */
-	uint32_t tokens; /* result tokens received */
-	uint8_t state;   /* enum gen_preq_state */
+	size_t q_off;     /* first corpus token of the question */
+	uint32_t q_frags; /* fragments of the question: its END is the last */
+	uint32_t tokens;  /* result tokens received */
+	uint8_t state;    /* enum gen_preq_state */
 	uint8_t abort_reason;
 	bool have_end;
 	uint32_t end_seq;
@@ -324,7 +326,9 @@ struct gen_prun_counters {
 	uint64_t completed;
 	uint64_t aborted;
 	uint64_t aborted_by[SL_ABORT_MAX + 1]; /* last slot: unknown reason */
-	uint64_t lost;
+	/* Open when the drain ended: cancelled (ABORT CLIENT to sluiced). */
+	uint64_t cut_off;
+	uint64_t lost; /* no END nor ABORT, not even once cut off */
 	uint64_t duplicated;
 	uint64_t misordered;
 	uint64_t corrupted; /* unparsable, wrong pipeline/depth, seq past END */

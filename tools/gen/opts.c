@@ -43,8 +43,9 @@ usage(FILE *f)
 		"       (--request-rate REQ_PER_S [--duration SEC] |\n"
 		"        --sweep R1,R2,... [--sweep-duration SEC]"
 		" [--sweep-pause-ms MS])\n"
-		"       [--requests R] [--drain-ms MS] [--dump FILE]"
-		" [--times FILE] [--id-prefix N]\n"
+		"       [--requests R] [--drain-ms MS] [--cancel-ms MS]"
+		" [--dump FILE]\n"
+		"       [--times FILE] [--id-prefix N]\n"
 		"       [--corpus FILE | --questions FILE.jsonl] [--seed S]"
 		" [--json] [--check]\n"
 		"       [--quiet]\n"
@@ -53,9 +54,9 @@ usage(FILE *f)
 		"       [--tenant T] [--trace-speedup X] [--trace-start SEC]"
 		" [--duration SEC]\n"
 		"       [--requests R] [--tokens-per-fragment K]"
-		" [--drain-ms MS] [--dump FILE]\n"
-		"       [--times FILE] [--id-prefix N] [--corpus FILE]"
-		" [--seed S] [--json]\n"
+		" [--drain-ms MS] [--cancel-ms MS]\n"
+		"       [--dump FILE] [--times FILE] [--id-prefix N]"
+		" [--corpus FILE] [--seed S] [--json]\n"
 		"       [--check] [--quiet]\n"
 		"       sluicegen (--dpdk-iface IF | --dpdk-vdev SPEC)"
 		" --server IP:PORT --bind IP[:PORT]\n"
@@ -77,6 +78,13 @@ usage(FILE *f)
 		" --tokens-per-fragment 16,\n"
 		"  --drain-ms 30000 (after the last question), --arrival"
 		" poisson;\n"
+		"  --cancel-ms MS: a request still open when the drain"
+		" ends is cut off,\n"
+		"  ABORT (CLIENT) to sluiced, which ends it and answers"
+		" ABORT (CLIENT), taken\n"
+		"  for MS more (\"cut_off\" counts them; 0, the default:"
+		" no cut-off);\n"
+		"  \"lost\": neither completed nor aborted at the end;\n"
 		"  --dump writes \"<index>\\t<ok|lost|aborted:REASON>\\t"
 		"<escaped text>\"\n"
 		"  per request (FILE.<i> for rate i of a sweep);\n"
@@ -367,6 +375,8 @@ gen_parse_args(struct gen_opts *o, int argc, char **argv)
 			   .tag = GEN_IN_TRANSFORM | GEN_IN_PIPELINE),
 		SL_OPT_N64("drain-ms", &o->drain_ms, 0, 3600000,
 			   .given = &have_drain),
+		SL_OPT_N64("cancel-ms", &o->cancel_ms, 0, 3600000,
+			   .tag = GEN_IN_PIPELINE),
 		SL_OPT_S("expect", &expect, .tag = GEN_IN_TRANSFORM),
 		SL_OPT_S("corpus", &o->corpus_path,
 			 .tag = GEN_IN_TRANSFORM | GEN_IN_PIPELINE),

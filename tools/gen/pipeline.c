@@ -864,6 +864,73 @@ ids:
 	return 0;
 }
 
+/*
+ * --cancel-ms: the drain is over and requests are still open. The
+ * pipeline holds them (an unbounded queue past capacity, as alto.sh's
+ * engines have) or lost them; counting them all `lost` says neither.
+ * Each is cut off the way sluice-gateway cancels a request whose client
+ * left: ABORT (CLIENT) on the request's stream right after its END,
+ * which sluiced ACKs and answers with ABORT (CLIENT) on the same stream
+ * (stage_order.c, requests_cancelled), taken by gen_prun_take like any
+ * ABORT. For --cancel-ms the results are still taken: a request cut off
+ * ends aborted (CLIENT), or completed if its END was on its way; what
+ * stays silent even then is lost. So every request ends answered or
+ * with a reason within drain + cancel, and `lost` is a request the path
+ * dropped (or that sluiced no longer knew).
+ */
+static int
+gen_prun_cut_off(struct gen *g, struct gen_prun *run, struct sl_burst *tx)
+{
+	uint64_t now = sl_now_ns(), until, i;
+	uint64_t question_frags = run->c.fragments;
+
+	for (i = 0; i < run->next; i++) {
+		struct gen_preq *r = &run->req[i];
+		uint64_t id = (run->id_hi << 32) | i;
+		struct sl_stream_tx stream;
+		struct sl_dgram *d;
+
+		if (r->state != GEN_PREQ_OPEN)
+			continue;
+		if (tx->n == SL_BURST_MAX && gen_prun_flush(g, run, tx) < 0)
+			return -1;
+		d = &tx->d[tx->n];
+		sl_stream_tx_init(&stream, g->o.pipeline, 0, g->o.tenant, 1,
+				  &id);
+		stream.next_seq = r->q_frags;
+		if (sl_stream_tx_begin(&stream, d->buf, d->cap) < 0)
+			return -1;
+		d->len = (uint16_t)sl_stream_tx_finish(&stream, SL_FRAG_F_ABORT,
+						       SL_ABORT_CLIENT, now);
+		memset(&d->addr, 0, sizeof(d->addr));
+		tx->n++;
+		run->c.cut_off++;
+	}
+	if (tx->n > 0 && gen_prun_flush(g, run, tx) < 0)
+		return -1;
+	/* `fragments` counts the questions' fragments only. */
+	run->c.fragments = question_frags;
+	until = sl_now_ns() + g->o.cancel_ms * 1000000ull;
+	while (run->n_open > 0) {
+		struct pollfd p = {.fd = g->sock->fd, .events = POLLIN};
+		uint64_t next;
+
+		if (gen_prun_poll_rx(g, run) < 0)
+			return -1;
+		next = gen_rel_tick(g, gen_prun_take_cb, run);
+		now = sl_now_ns();
+		if (now >= until || run->n_open == 0)
+			break;
+		if (next > until)
+			next = until;
+		next = next > now ? next - now : 0;
+		if (next > GEN_IDLE_WAIT_NS)
+			next = GEN_IDLE_WAIT_NS;
+		sl_poll_ns(&p, 1, next);
+	}
+	return 0;
+}
+
 static int
 gen_prun_run(struct gen *g, struct gen_prun *run)
 {
@@ -915,6 +982,7 @@ gen_prun_run(struct gen *g, struct gen_prun *run)
 					idx, strerror(-rc));
 				return -1;
 			}
+			r->q_frags = (uint32_t)rc;
 		}
 		if (tx.n > 0 && gen_prun_flush(g, run, &tx) < 0)
 			return -1;
@@ -949,6 +1017,10 @@ gen_prun_run(struct gen *g, struct gen_prun *run)
 		sl_poll_ns(&p, 1, wait_ns);
 	}
 	run->end_ns = now;
+	if (run->n_open > 0 && g->o.cancel_ms > 0 &&
+	    gen_prun_cut_off(g, run, &tx) < 0)
+		return -1;
+	now = sl_now_ns();
 	for (i = 0; i < run->next; i++) {
 		struct gen_preq *r = &run->req[i];
 
@@ -1062,10 +1134,10 @@ gen_prun_json(FILE *f, const struct gen *g, const struct gen_prun *run)
 		first = false;
 	}
 	fprintf(f,
-		"}, \"lost\": %" PRIu64 ", \"duplicated\": %" PRIu64
-		", \"misordered\": %" PRIu64 ", \"corrupted\": %" PRIu64
-		", \"unknown\": %" PRIu64 ", \"fragments\": %" PRIu64
-		", \"fragments_received\": %" PRIu64
+		"}, \"cut_off\": %" PRIu64 ", \"lost\": %" PRIu64
+		", \"duplicated\": %" PRIu64 ", \"misordered\": %" PRIu64
+		", \"corrupted\": %" PRIu64 ", \"unknown\": %" PRIu64
+		", \"fragments\": %" PRIu64 ", \"fragments_received\": %" PRIu64
 		", \"result_bytes\": %" PRIu64
 		", \"p50_us\": %.3f, \"p90_us\": %.3f, \"p99_us\": %.3f"
 		", \"p999_us\": %.3f, \"max_us\": %.3f, \"mean_us\": %.3f"
@@ -1073,9 +1145,9 @@ gen_prun_json(FILE *f, const struct gen *g, const struct gen_prun *run)
 		", \"fragments_per_s\": %.1f, \"duration_s\": %.3f"
 		", \"send_duration_s\": %.3f, \"question_tokens\": %u"
 		", \"seed\": %" PRIu64,
-		c->lost, c->duplicated, c->misordered, c->corrupted, c->unknown,
-		c->fragments, c->fragments_received, c->result_bytes,
-		gen_us(sl_hist_percentile(h, 50)),
+		c->cut_off, c->lost, c->duplicated, c->misordered, c->corrupted,
+		c->unknown, c->fragments, c->fragments_received,
+		c->result_bytes, gen_us(sl_hist_percentile(h, 50)),
 		gen_us(sl_hist_percentile(h, 90)),
 		gen_us(sl_hist_percentile(h, 99)),
 		gen_us(sl_hist_percentile(h, 99.9)), gen_us(h->max),
@@ -1094,9 +1166,9 @@ gen_prun_json(FILE *f, const struct gen *g, const struct gen_prun *run)
 static void
 gen_prun_table_header(void)
 {
-	printf("  %10s %10s %8s %8s %7s %5s %5s %5s %10s %10s %10s\n",
+	printf("  %10s %10s %8s %8s %7s %5s %5s %5s %5s %10s %10s %10s\n",
 	       "offered/s", "achieved/s", "requests", "complete", "aborted",
-	       "lost", "dup", "misord", "p50 ms", "p99 ms", "max ms");
+	       "cut", "lost", "dup", "misord", "p50 ms", "p99 ms", "max ms");
 }
 
 static void
@@ -1105,10 +1177,12 @@ gen_prun_table_row(const struct gen_prun *run)
 	const struct sl_hist *h = &run->lat;
 
 	printf("  %10.2f %10.2f %8" PRIu64 " %8" PRIu64 " %7" PRIu64
-	       " %5" PRIu64 " %5" PRIu64 " %5" PRIu64 " %10.1f %10.1f %10.1f\n",
+	       " %5" PRIu64 " %5" PRIu64 " %5" PRIu64 " %5" PRIu64
+	       " %10.1f %10.1f %10.1f\n",
 	       run->rate, gen_prun_achieved(run), run->c.requests,
-	       run->c.completed, run->c.aborted, run->c.lost, run->c.duplicated,
-	       run->c.misordered, (double)sl_hist_percentile(h, 50) / 1e6,
+	       run->c.completed, run->c.aborted, run->c.cut_off, run->c.lost,
+	       run->c.duplicated, run->c.misordered,
+	       (double)sl_hist_percentile(h, 50) / 1e6,
 	       (double)sl_hist_percentile(h, 99) / 1e6, (double)h->max / 1e6);
 }
 
