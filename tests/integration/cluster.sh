@@ -90,15 +90,19 @@ wait_running() {
 	it_fail "not $n members running revision $rev after $limit s: $(members_json 2>&1)"
 }
 
-# node_start K [NAME]: sluiced node K (as NAME, default nK); waits for ready.
+# node_start K: sluiced node K; waits for ready. Nodes 2 and 3, the
+# relays, drop 2%, duplicate 1% and reorder 2% of their datagrams both
+# ways (sluiced --impair): the node-to-node link's losses are repaired
+# end to end like any hop's.
 node_start() {
-	local k=$1 name=${2:-n$1} rc=0
+	local k=$1 name=n$1 rc=0 impair=()
+	((k == 1)) || impair=(--impair "drop=2,dup=1,reorder=2,seed=$k")
 	NODE_SOCK[k]=$SOCK_DIR/n$k.sock
 	sl_sluiced_start "$SLUICED" "$IT_WORK/n$k.log" "$IT_WORK/n$k.err" 30 \
 		--cluster "$SL_CL_ETCD_ENDPOINTS" --node "$name" --cluster-ttl "$TTL" \
 		--iface "${SL_CL_PORT[k]}" --control "${NODE_SOCK[k]}" \
 		--stats-file "$IT_WORK/n$k-stats.json" --stats-interval-ms 250 \
-		--user nobody -- --file-prefix "$IT_EAL_PREFIX-n$k" || rc=$?
+		"${impair[@]}" --user nobody -- --file-prefix "$IT_EAL_PREFIX-n$k" || rc=$?
 	NODE_PID[k]=$SL_SLUICED_PID
 	SL_SLUICED_PID=
 	return $rc
@@ -368,6 +372,8 @@ for k in 1 2; do
 		'.cluster.revision == $r and .cluster.connected and .cluster.members == 2' \
 		"node $k: $(jq -c '.cluster' "$IT_WORK/n$k-final.json")" --argjson r "$rev3"
 done
+it_expect "$IT_WORK/n2-stats.json" '.impair.rx.dropped + .impair.tx.dropped > 0' \
+	"node 2's injector dropped nothing: $(jq -c '.impair' "$IT_WORK/n2-stats.json")"
 it_expect "$IT_WORK/n2-final.json" '.counters.sluice_relayed_in > 0 and
 	.counters.sluice_relayed_out > 0' \
 	"node 2 relayed nothing: $(jq -c '.counters | with_entries(select(.key | test("relay")))' "$IT_WORK/n2-final.json")"
@@ -422,4 +428,5 @@ for k in 1 2; do
 done
 members_json | jq -e '.members == []' >/dev/null ||
 	it_fail "members left behind after the nodes stopped: $(members_json)"
+it_log "node 2 relayed $(jq '.counters.sluice_relayed_in' "$IT_WORK/n2-final.json") in, $(jq '.counters.sluice_relayed_out' "$IT_WORK/n2-final.json") out; its injector dropped $(jq '.impair.rx.dropped + .impair.tx.dropped' "$IT_WORK/n2-stats.json")"
 it_log "PASS: chain $(jq '.completed' "$gen") completed, $(jq '.aborted' "$gen") aborted (ENGINE); factcheck $(jq '.completed' "$fcgen") completed, $(jq '.aborted' "$fcgen") aborted (ENGINE); none lost; revision $rev3 on every node"
