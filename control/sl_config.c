@@ -1354,6 +1354,25 @@ sl_config_localize(struct sl_config *cfg, const char *node, char *err,
 }
 
 struct sl_config *
+sl_config_parse_node(const char *yaml, size_t len, const char *name,
+		     const struct sl_confine *files, const char *node,
+		     char *err, size_t errlen)
+{
+	struct sl_config *cfg;
+	char why[768];
+
+	cfg = sl_config_parse_in(yaml, len, name, files, err, errlen);
+	if (cfg == NULL || node == NULL)
+		return cfg;
+	if (sl_config_localize(cfg, node, why, sizeof(why)) != 0) {
+		snprintf(err, errlen, "%s:0: %s", name, why);
+		sl_config_free(cfg);
+		return NULL;
+	}
+	return cfg;
+}
+
+struct sl_config *
 sl_config_parse_in(const char *yaml, size_t len, const char *name,
 		   const struct sl_confine *files, char *err, size_t errlen)
 {

@@ -84,4 +84,15 @@ int sl_config_guard_edit(struct sl_config *cfg, const char *guard, bool remove,
 int sl_config_localize(struct sl_config *cfg, const char *node, char *err,
 		       size_t errlen);
 
+/**
+ * sl_config_parse_node - sl_config_parse_in, then sl_config_localize for
+ * @node (NULL: not a cluster's node, as sl_config_parse_in). A refusal of
+ * the localizing reads "NAME:0: FIELD: message", as the compiler's do.
+ */
+struct sl_config *sl_config_parse_node(const char *yaml, size_t len,
+				       const char *name,
+				       const struct sl_confine *files,
+				       const char *node, char *err,
+				       size_t errlen);
+
 #endif /* SL_CONFIG_H */

@@ -398,19 +398,11 @@ ctl_compile(struct sl_ctl *ctl, const char *yaml, size_t len, const char *name,
 	    char *msg, size_t msglen)
 {
 	struct sl_config *next;
-	char why[768];
 
-	next = sl_config_parse_in(yaml, len, name, ctl->files, msg, msglen);
-	if (next == NULL || ctl->cluster_node == NULL)
-		return next;
-	if (sl_config_localize(next, ctl->cluster_node, why, sizeof(why)) !=
-	    0) {
-		/* As the compiler says it: "NAME:0: FIELD: why". */
-		snprintf(msg, msglen, "%s:0: %s", name, why);
-		sl_config_free(next);
-		return NULL;
-	}
-	ctl_mark_down(ctl, next);
+	next = sl_config_parse_node(yaml, len, name, ctl->files,
+				    ctl->cluster_node, msg, msglen);
+	if (next != NULL && ctl->cluster_node != NULL)
+		ctl_mark_down(ctl, next);
 	return next;
 }
 

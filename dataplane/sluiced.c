@@ -910,7 +910,7 @@ load_cluster(const struct sluiced_opts *o, char *dir, size_t dirlen,
 		.ttl_s = o->cluster_ttl_s,
 	};
 	struct sl_cluster_doc doc;
-	char err[1024], name[200], why[768];
+	char err[1024], name[200];
 
 	config_dir(o, dir, dirlen);
 	*cluster = sl_cluster_open(&p, &doc, err, sizeof(err));
@@ -919,14 +919,8 @@ load_cluster(const struct sluiced_opts *o, char *dir, size_t dirlen,
 		return 1;
 	}
 	cluster_doc_name(&doc, name, sizeof(name));
-	*cfg_out = sl_config_parse_in(doc.yaml, doc.len, name, files, err,
-				      sizeof(err));
-	if (*cfg_out != NULL &&
-	    sl_config_localize(*cfg_out, o->node, why, sizeof(why)) != 0) {
-		snprintf(err, sizeof(err), "%s:0: %s", name, why);
-		sl_config_free(*cfg_out);
-		*cfg_out = NULL;
-	}
+	*cfg_out = sl_config_parse_node(doc.yaml, doc.len, name, files, o->node,
+					err, sizeof(err));
 	*revision = doc.revision;
 	sl_cluster_doc_free(&doc);
 	if (*cfg_out == NULL) {
