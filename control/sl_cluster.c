@@ -616,6 +616,7 @@ sl_cluster_open(const struct sl_cluster_params *p, struct sl_cluster_doc *doc,
 	}
 	c->st.seen = doc->revision;
 	c->st.store_revision = kvs.revision;
+	c->was_connected = true;
 	c->watch_from = kvs.revision + 1;
 	sl_etcd_kvs_free(&kvs);
 	heard(c);

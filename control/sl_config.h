@@ -76,8 +76,9 @@ int sl_config_guard_edit(struct sl_config *cfg, const char *guard, bool remove,
 /**
  * sl_config_localize - make @cfg (a cluster's document, with `nodes:`)
  * the snapshot of node @node: sluiced's own address becomes that node's,
- * and every instance of another node is marked remote (this sluiced sends
- * it none of its own streams). Every instance must name its node. On
+ * and every instance of another node is marked remote (reached through
+ * that node's sluiced: dataplane/sl_relay.h). Every instance must name
+ * its node. On
  * failure writes "FIELD: message" to @err and returns -ENOENT (no such
  * node) or -EINVAL.
  */

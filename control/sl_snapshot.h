@@ -189,8 +189,8 @@ struct sl_instance_cfg {
 	bool gpu;
 	/* Cluster mode: the node whose sluiced serves it (`node:`; 1 +
 	 * an index into sl_config.nodes, 0: none given), and whether that
-	 * is another node than this sluiced's (sl_config_localize): this
-	 * sluiced sends it no streams of its own. */
+	 * is another node than this sluiced's (sl_config_localize): reached
+	 * through that node's sluiced (dataplane/sl_relay.h). */
 	uint8_t node;
 	bool remote;
 	/* Its node left the cluster (lease expired): dead to routing and

@@ -406,6 +406,7 @@ struct sl_dp {
 	uint64_t linger_tsc;    /* how long an ended flow stays for dedupe */
 	uint32_t expire_cursor;
 	uint32_t last_resolutions; /* neighbour resolutions at the last check */
+	uint32_t last_neigh_gen;   /* ... and the table's generation */
 	uint32_t
 		expire_budget; /* flows scanned for idleness per housekeeping */
 	uint64_t next_housekeeping;

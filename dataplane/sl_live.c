@@ -303,6 +303,20 @@ sl_live_deaths(struct sl_dp *dp)
 	return false;
 }
 
+/* Instance @uid found dead: what it owed is aborted or sent elsewhere. */
+static void
+live_kill(struct sl_dp *dp, uint16_t uid)
+{
+	struct sl_instance_state *is = &dp->inst[uid];
+
+	is->alive = false;
+	is->paused = false;
+	is->deaths++;
+	is->answers_owed = 0;
+	dp->cnt.live.instances_died++;
+	live_instance_died(dp, uid);
+}
+
 void
 sl_live_housekeeping(struct sl_dp *dp)
 {
@@ -312,8 +326,19 @@ sl_live_housekeeping(struct sl_dp *dp)
 	 * all (sl_steer.h), and each judges deaths for its own streams. */
 	bool probe = dp->now >= dp->next_probe_tsc && dp->worker == 0;
 
-	if (cfg->probe_ms == 0)
+	/* Liveness off (probe_ms 0): only the instances of a cluster node
+	 * that left die, so that their streams end at once. */
+	if (cfg->probe_ms == 0) {
+		for (uint16_t k = 0; k < cfg->n_instances_all; k++) {
+			const struct sl_instance_cfg *in =
+				sl_config_instance_at(cfg,
+						      &cfg->instances_all[k]);
+
+			if (in->down && dp->inst[in->uid].alive)
+				live_kill(dp, in->uid);
+		}
 		return;
+	}
 	if (probe)
 		dp->next_probe_tsc = dp->now + ms * cfg->probe_ms;
 	for (uint16_t k = 0; k < cfg->n_instances_all; k++) {
@@ -328,15 +353,8 @@ sl_live_housekeeping(struct sl_dp *dp)
 		/* On a cluster node that left (its lease expired): dead
 		 * now, and not asked again until the node is back. */
 		if (is->alive &&
-		    (in->down || dp->now - is->heard_tsc > ms * cfg->dead_ms)) {
-			is->alive = false;
-			is->paused = false;
-			is->deaths++;
-			/* What it owed is aborted or sent elsewhere. */
-			is->answers_owed = 0;
-			dp->cnt.live.instances_died++;
-			live_instance_died(dp, uid);
-		}
+		    (in->down || dp->now - is->heard_tsc > ms * cfg->dead_ms))
+			live_kill(dp, uid);
 		if (probe && !in->down)
 			sl_live_probe(dp, pl, &pl->stages[at->stage], uid);
 	}

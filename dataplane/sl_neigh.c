@@ -117,8 +117,17 @@ sl_neigh_want(struct sl_neigh_table *t, uint32_t ip, enum sl_neigh_kind kind,
 		return NULL;
 	e = sl_neigh_find(t, ip, &found);
 	if (e != NULL && found) {
-		if (kind == SL_NEIGH_INSTANCE && e->kind == SL_NEIGH_CLIENT) {
-			e->kind = SL_NEIGH_INSTANCE;
+		/* Another node's instance stays one whatever a packet says
+		 * of its address (a client's request from it): only a new
+		 * config (the instance moved here) takes the entry back. */
+		if (e->kind == SL_NEIGH_VIA && kind != SL_NEIGH_VIA &&
+		    kind != SL_NEIGH_INSTANCE)
+			return e;
+		/* An instance or another node learned first as a client
+		 * (its address is in the client networks) is kept as one. */
+		if ((kind == SL_NEIGH_INSTANCE || kind == SL_NEIGH_NODE) &&
+		    e->kind == SL_NEIGH_CLIENT) {
+			e->kind = (uint8_t)kind;
 			t->n_clients--;
 		}
 		/* An address that moved between this node and another (a
@@ -189,6 +198,9 @@ sl_neigh_learn(struct sl_neigh_table *t, uint32_t ip,
 	e = sl_neigh_want(t, ip, kind, now);
 	if (e == NULL)
 		return -ENOSPC;
+	/* Bound to its node's MAC by sl_relay_refresh alone. */
+	if (e->kind == SL_NEIGH_VIA && kind != SL_NEIGH_VIA)
+		return -EPERM;
 	neigh_bind(t, e, mac, now);
 	return 0;
 }
@@ -205,6 +217,8 @@ sl_neigh_learn_first(struct sl_neigh_table *t, uint32_t ip,
 	e = sl_neigh_want(t, ip, kind, now);
 	if (e == NULL)
 		return -ENOSPC;
+	if (e->kind == SL_NEIGH_VIA && kind != SL_NEIGH_VIA)
+		return -EPERM;
 	if (e->resolved)
 		return -EEXIST;
 	neigh_bind(t, e, mac, now);

@@ -120,7 +120,8 @@ struct sl_neigh_entry *sl_neigh_want(struct sl_neigh_table *t, uint32_t ip,
 /**
  * sl_neigh_learn - ARP said @ip is at @mac: record it (a changed MAC is
  * taken: routes re-read it) and count it as confirmed at @now. Return 0,
- * -EPERM for kind NONE, or -ENOSPC when there is no room.
+ * -EPERM for kind NONE or for another node's instance's entry
+ * (SL_NEIGH_VIA) unless @kind is VIA, or -ENOSPC when there is no room.
  */
 int sl_neigh_learn(struct sl_neigh_table *t, uint32_t ip,
 		   const struct rte_ether_addr *mac, enum sl_neigh_kind kind,

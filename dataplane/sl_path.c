@@ -132,15 +132,19 @@ sl_dp_make_room(struct sl_dp *dp)
 
 /* --------------------------------------------------------- housekeeping */
 
-/* Instances whose MAC became known can take streams. */
+/* Instances whose MAC became known can take streams; those whose MAC is
+ * no longer known (gone stale, or their node's: a remote instance's) are
+ * the last choice again. */
 static void
 dp_reachability(struct sl_dp *dp)
 {
 	const struct sl_config *cfg = dp->cfg;
 
-	if (dp->neigh.resolutions == dp->last_resolutions)
+	if (dp->neigh.resolutions == dp->last_resolutions &&
+	    dp->neigh.gen == dp->last_neigh_gen)
 		return;
 	dp->last_resolutions = dp->neigh.resolutions;
+	dp->last_neigh_gen = dp->neigh.gen;
 	for (uint16_t k = 0; k < cfg->n_instances_all; k++) {
 		struct sl_instance_state *is =
 			&dp->inst[sl_config_instance_at(cfg,
