@@ -145,6 +145,37 @@ sl_cl_net_up() {
 	done
 }
 
+# sl_cl_node_start K SLUICED LOGDIR SOCKDIR EAL_PREFIX TTL [OPTION...]:
+# sluiced as node nK of the cluster (after sl_cl_etcd_up and sl_cl_net_up)
+# on its port, its control socket SOCKDIR/nK.sock (SL_CL_SOCK[K]), its
+# stats LOGDIR/nK-stats.json, logs LOGDIR/nK.log and .err, the lease TTL,
+# running as nobody, with OPTIONs; waits for its ready line. Its pid in
+# SL_CL_NODE_PID[K]; returns sl_sluiced_start's status.
+SL_CL_NODE_PID=()
+SL_CL_SOCK=()
+sl_cl_node_start() {
+	local k=$1 sluiced=$2 logs=$3 socks=$4 eal=$5 ttl=$6 rc=0
+	shift 6
+	SL_CL_SOCK[k]=$socks/n$k.sock
+	sl_sluiced_start "$sluiced" "$logs/n$k.log" "$logs/n$k.err" 30 \
+		--cluster "$SL_CL_ETCD_ENDPOINTS" --node "n$k" --cluster-ttl "$ttl" \
+		--iface "${SL_CL_PORT[k]}" --control "${SL_CL_SOCK[k]}" \
+		--stats-file "$logs/n$k-stats.json" --user nobody "$@" \
+		-- --file-prefix "$eal-n$k" || rc=$?
+	SL_CL_NODE_PID[k]=$SL_SLUICED_PID
+	SL_SLUICED_PID=
+	return $rc
+}
+
+# sl_cl_nodes_stop: SIGTERM every node still running, and wait.
+sl_cl_nodes_stop() {
+	local k
+	for k in "${!SL_CL_NODE_PID[@]}"; do
+		[[ -z ${SL_CL_NODE_PID[k]} ]] || sl_stop "${SL_CL_NODE_PID[k]}" 10 || true
+		SL_CL_NODE_PID[k]=
+	done
+}
+
 # sl_cl_down: everything sl_cl_etcd_up and sl_cl_net_up made (the work
 # folder stays).
 sl_cl_down() {

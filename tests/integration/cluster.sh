@@ -48,17 +48,12 @@ command -v setpriv >/dev/null 2>&1 || it_skip "setpriv (util-linux) is missing"
 P=10.78
 NODES=3
 TTL=2
-declare -a NODE_PID NODE_SOCK
 SOCK_DIR=/tmp/sl-cl-$$
 
 cl_cleanup() {
 	local rc=$? k
 	trap - EXIT
-	for k in "${!NODE_PID[@]}"; do
-		[[ -n ${NODE_PID[k]} ]] || continue
-		kill -TERM "${NODE_PID[k]}" 2>/dev/null || true
-		sl_stop "${NODE_PID[k]}" 10 || true
-	done
+	sl_cl_nodes_stop
 	sl_engines_stop 5 || true
 	sl_cl_down
 	rm -rf "$SOCK_DIR"
@@ -95,21 +90,15 @@ wait_running() {
 # ways (sluiced --impair): the node-to-node link's losses are repaired
 # end to end like any hop's.
 node_start() {
-	local k=$1 name=n$1 rc=0 impair=()
+	local k=$1 impair=()
 	((k == 1)) || impair=(--impair "drop=2,dup=1,reorder=2,seed=$k")
-	NODE_SOCK[k]=$SOCK_DIR/n$k.sock
-	sl_sluiced_start "$SLUICED" "$IT_WORK/n$k.log" "$IT_WORK/n$k.err" 30 \
-		--cluster "$SL_CL_ETCD_ENDPOINTS" --node "$name" --cluster-ttl "$TTL" \
-		--iface "${SL_CL_PORT[k]}" --control "${NODE_SOCK[k]}" \
-		--stats-file "$IT_WORK/n$k-stats.json" --stats-interval-ms 250 \
-		"${impair[@]}" --user nobody -- --file-prefix "$IT_EAL_PREFIX-n$k" || rc=$?
-	NODE_PID[k]=$SL_SLUICED_PID
-	SL_SLUICED_PID=
-	return $rc
+	# shellcheck disable=SC2153 # SLUICED comes from meson's environment
+	sl_cl_node_start "$k" "$SLUICED" "$IT_WORK" "$SOCK_DIR" "$IT_EAL_PREFIX" \
+		"$TTL" --stats-interval-ms 250 "${impair[@]}"
 }
 
 node_stats() {
-	"$SLUICECTL" --socket "${NODE_SOCK[$1]}" stats --json
+	"$SLUICECTL" --socket "${SL_CL_SOCK[$1]}" stats --json
 }
 
 # write_config [EXTRA_DRAFT_LINE]: the cluster's document.
@@ -318,9 +307,9 @@ it_log "(a) revision $rev3 (a third draft instance) runs on 3 nodes $(((t1 - t0)
 
 sleep 2
 # (b) Node 3's sluiced killed: its lease expires, it leaves.
-kill -KILL "${NODE_PID[3]}"
-wait "${NODE_PID[3]}" 2>/dev/null || true
-NODE_PID[3]=
+kill -KILL "${SL_CL_NODE_PID[3]}"
+wait "${SL_CL_NODE_PID[3]}" 2>/dev/null || true
+SL_CL_NODE_PID[3]=
 rm -rf "/var/run/dpdk/$IT_EAL_PREFIX-n3"
 t0=$(date +%s%N)
 for ((i = 0; i < 300; i++)); do
@@ -420,8 +409,8 @@ it_log "(d) etcd back: nodes 1 and 2 joined again"
 
 for k in 1 2; do
 	rc=0
-	sl_stop "${NODE_PID[k]}" 10 || rc=$?
-	NODE_PID[k]=
+	sl_stop "${SL_CL_NODE_PID[k]}" 10 || rc=$?
+	SL_CL_NODE_PID[k]=
 	[[ $rc -eq 0 ]] || it_fail "node $k exited $rc on SIGTERM"
 	it_expect "$IT_WORK/n$k-stats.json" '.final == true and .mbufs.in_use == .mbufs.in_use_start' \
 		"node $k: mbufs leaked: $(jq -c '.mbufs' "$IT_WORK/n$k-stats.json")"

@@ -69,16 +69,13 @@ SLUICECTL=$builddir/tools/sluicectl
 # shellcheck source=tools/cluster_topo.sh
 . tools/cluster_topo.sh
 
-declare -a NODE_PID NODE_SOCK
 sock_dir=/tmp/sl-cl-bench-$$
 eal=sl-cl-bench-$$
 
 on_exit() {
 	local rc=$? k
 	trap - EXIT INT TERM
-	for k in "${!NODE_PID[@]}"; do
-		[[ -z ${NODE_PID[k]} ]] || sl_stop "${NODE_PID[k]}" 10 || true
-	done
+	sl_cl_nodes_stop
 	sl_engines_stop 5 || true
 	sl_cl_down
 	rm -rf "$sock_dir"
@@ -126,20 +123,12 @@ EOF
 }
 
 node_start() {
-	local k=$1 rc=0
-	NODE_SOCK[k]=$sock_dir/n$k.sock
-	sl_sluiced_start "$SLUICED" "$logs/n$k.log" "$logs/n$k.err" 30 \
-		--cluster "$SL_CL_ETCD_ENDPOINTS" --node "n$k" --cluster-ttl "$ttl" \
-		--iface "${SL_CL_PORT[k]}" --control "${NODE_SOCK[k]}" \
-		--stats-file "$logs/n$k-stats.json" --user nobody \
-		-- --file-prefix "$eal-n$k" || rc=$?
-	NODE_PID[k]=$SL_SLUICED_PID
-	SL_SLUICED_PID=
-	[[ $rc -eq 0 ]] || die "node $k did not start: $(tail -3 "$logs/n$k.err")"
+	sl_cl_node_start "$1" "$SLUICED" "$logs" "$sock_dir" "$eal" "$ttl" ||
+		die "node $1 did not start: $(tail -3 "$logs/n$1.err")"
 }
 
 members_count() {
-	"$SLUICECTL" --socket "${NODE_SOCK[$1]}" stats --json | jq '.cluster.members'
+	"$SLUICECTL" --socket "${SL_CL_SOCK[$1]}" stats --json | jq '.cluster.members'
 }
 
 # gen OUT PIPELINE RATE: a checked sluicegen run from node 1's client.
@@ -213,9 +202,9 @@ for ((d = 1; d <= n_deaths; d++)); do
 	watch_pid=$!
 	sleep 0.5 # the watch is set up
 	t0=$(date +%s%N)
-	kill -KILL "${NODE_PID[3]}"
-	wait "${NODE_PID[3]}" 2>/dev/null || true
-	NODE_PID[3]=
+	kill -KILL "${SL_CL_NODE_PID[3]}"
+	wait "${SL_CL_NODE_PID[3]}" 2>/dev/null || true
+	SL_CL_NODE_PID[3]=
 	rm -rf "/var/run/dpdk/$eal-n3"
 	seen=()
 	for k in 1 2; do
@@ -242,10 +231,7 @@ for ((d = 1; d <= n_deaths; d++)); do
 done
 
 # --------------------------------------------------------------- record
-for k in 1 2 3; do
-	[[ -n ${NODE_PID[k]} ]] && { sl_stop "${NODE_PID[k]}" 10 || true; }
-	NODE_PID[k]=
-done
+sl_cl_nodes_stop
 machine=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo | sed 's/ [0-9]*-Core Processor//')
 machine="${machine:-unknown}, $(nproc) cores"
 out=$results/cluster.json
