@@ -391,17 +391,36 @@ sl_ctl_cluster_members(struct sl_ctl *ctl, const char (*names)[32], uint32_t n,
 	return 0;
 }
 
-/* Compile @yaml as the next snapshot of @ctl (localized to the cluster
- * node, in cluster mode): NULL with the compiler's line in @msg. */
+/*
+ * @yaml compiled as the snapshot that would replace the one in use
+ * (localized to the cluster node, in cluster mode): checked against it,
+ * instance uids carried over. NULL with one line in @msg; *@compiler
+ * says whether it is the compiler's "FILE:LINE: FIELD: ..." line.
+ */
 static struct sl_config *
-ctl_compile(struct sl_ctl *ctl, const char *yaml, size_t len, const char *name,
-	    char *msg, size_t msglen)
+ctl_prepare(struct sl_ctl *ctl, const char *yaml, size_t len, const char *name,
+	    char *msg, size_t msglen, bool *compiler)
 {
 	struct sl_config *next;
 
+	*compiler = true;
 	next = sl_config_parse_node(yaml, len, name, ctl->files,
 				    ctl->cluster_node, msg, msglen);
-	if (next != NULL && ctl->cluster_node != NULL)
+	if (next == NULL)
+		return NULL;
+	*compiler = false;
+	if (sl_config_check_replace(ctl->cfg, next, msg, msglen) != 0) {
+		sl_config_free(next);
+		return NULL;
+	}
+	if (sl_config_assign_uids(next, ctl->cfg) != 0) {
+		sl_config_free(next);
+		snprintf(msg, msglen,
+			 "pipelines: more than %u instances in all",
+			 SL_MAX_INSTANCE_UIDS);
+		return NULL;
+	}
+	if (ctl->cluster_node != NULL)
 		ctl_mark_down(ctl, next);
 	return next;
 }
@@ -412,21 +431,11 @@ sl_ctl_apply_cluster(struct sl_ctl *ctl, const char *yaml, size_t len,
 {
 	struct sl_api_error err = {0};
 	struct sl_config *next;
+	bool compiler;
 
-	next = ctl_compile(ctl, yaml, len, name, msg, msglen);
+	next = ctl_prepare(ctl, yaml, len, name, msg, msglen, &compiler);
 	if (next == NULL)
 		return -EINVAL;
-	if (sl_config_check_replace(ctl->cfg, next, msg, msglen) != 0) {
-		sl_config_free(next);
-		return -EINVAL;
-	}
-	if (sl_config_assign_uids(next, ctl->cfg) != 0) {
-		sl_config_free(next);
-		snprintf(msg, msglen,
-			 "pipelines: more than %u instances in all",
-			 SL_MAX_INSTANCE_UIDS);
-		return -EINVAL;
-	}
 	if (ctl_publish(ctl, next, &err) != 0) {
 		snprintf(msg, msglen, "%s", err.message);
 		return -EAGAIN;
@@ -442,26 +451,17 @@ ctl_apply(void *ctx, const char *yaml, size_t len, const char *name,
 	struct sl_ctl *ctl = ctx;
 	char msg[1024];
 	struct sl_config *next;
+	bool compiler;
 	int rc;
 
 	if (!dry_run && ctl_cluster_refuses(ctl, err))
 		return -EPERM;
-	next = ctl_compile(ctl, yaml, len, name, msg, sizeof(msg));
+	next = ctl_prepare(ctl, yaml, len, name, msg, sizeof(msg), &compiler);
 	if (next == NULL) {
-		sl_api_error_from_line(err, CODE(INVALID), msg);
-		return -EINVAL;
-	}
-	if (sl_config_check_replace(ctl->cfg, next, msg, sizeof(msg)) != 0) {
-		sl_config_free(next);
-		ctl_error(err, CODE(INVALID), msg);
-		return -EINVAL;
-	}
-	if (sl_config_assign_uids(next, ctl->cfg) != 0) {
-		sl_config_free(next);
-		snprintf(msg, sizeof(msg),
-			 "pipelines: more than %u instances in all",
-			 SL_MAX_INSTANCE_UIDS);
-		ctl_error(err, CODE(INVALID), msg);
+		if (compiler)
+			sl_api_error_from_line(err, CODE(INVALID), msg);
+		else
+			ctl_error(err, CODE(INVALID), msg);
 		return -EINVAL;
 	}
 	if (pipelines_msg(a, next, NULL, &out->n_pipelines, &out->pipelines)) {
