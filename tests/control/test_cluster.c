@@ -17,130 +17,22 @@
  *
  * Needs no etcd: the gateway is the fake.
  */
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <CUnit/Basic.h>
 
+#include "fake_http.h"
 #include "sl_cluster.h"
 
 /* --- the fake gateway ---------------------------------------------- */
 
 /* Answers every connection with the answer set last, then closes; keeps
- * the path of the last request. */
-static struct {
-	int fd;
-	int port;
-	char url[64];
-	pthread_t thread;
-	pthread_mutex_t lock;
-	char *answer;
-	size_t len;
-	char path[128];
-	unsigned int requests;
-	volatile bool quit;
-} g_fake = {.fd = -1, .lock = PTHREAD_MUTEX_INITIALIZER};
-
-/* Read the request (headers, then Content-Length bytes); its path into
- * g_fake.path. */
-static void
-fake_read_request(int fd)
-{
-	char buf[65536], *end, *cl;
-	size_t have = 0, want = 0;
-	ssize_t n;
-
-	while (have < sizeof(buf) - 1) {
-		n = recv(fd, buf + have, sizeof(buf) - 1 - have, 0);
-		if (n <= 0)
-			return;
-		have += (size_t)n;
-		buf[have] = '\0';
-		end = strstr(buf, "\r\n\r\n");
-		if (end == NULL)
-			continue;
-		cl = strcasestr(buf, "Content-Length:");
-		want = (size_t)(end + 4 - buf) +
-		       (cl ? strtoul(cl + 15, NULL, 10) : 0);
-		if (have >= want)
-			break;
-	}
-	pthread_mutex_lock(&g_fake.lock);
-	if (sscanf(buf, "%*s %127s", g_fake.path) != 1)
-		g_fake.path[0] = '\0';
-	g_fake.requests++;
-	pthread_mutex_unlock(&g_fake.lock);
-}
-
-static void *
-fake_serve(void *arg)
-{
-	(void)arg;
-	while (!g_fake.quit) {
-		int fd = accept(g_fake.fd, NULL, NULL);
-		char *answer;
-		size_t len, off = 0;
-
-		if (fd < 0)
-			continue;
-		fake_read_request(fd);
-		pthread_mutex_lock(&g_fake.lock);
-		len = g_fake.len;
-		answer = malloc(len + 1);
-		if (answer != NULL)
-			memcpy(answer, g_fake.answer, len);
-		pthread_mutex_unlock(&g_fake.lock);
-		while (answer != NULL && off < len) {
-			ssize_t sent =
-				send(fd, answer + off, len - off, MSG_NOSIGNAL);
-
-			if (sent <= 0)
-				break;
-			off += (size_t)sent;
-		}
-		free(answer);
-		close(fd);
-	}
-	return NULL;
-}
-
-static int
-fake_start(void)
-{
-	struct sockaddr_in a = {.sin_family = AF_INET};
-	socklen_t alen = sizeof(a);
-
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	g_fake.fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (g_fake.fd < 0 || bind(g_fake.fd, (struct sockaddr *)&a, alen) ||
-	    getsockname(g_fake.fd, (struct sockaddr *)&a, &alen) ||
-	    listen(g_fake.fd, 16) != 0)
-		return -1;
-	g_fake.port = ntohs(a.sin_port);
-	snprintf(g_fake.url, sizeof(g_fake.url), "http://127.0.0.1:%d",
-		 g_fake.port);
-	return pthread_create(&g_fake.thread, NULL, fake_serve, NULL);
-}
-
-static void
-fake_stop(void)
-{
-	if (g_fake.fd < 0)
-		return;
-	g_fake.quit = true;
-	shutdown(g_fake.fd, SHUT_RDWR);
-	pthread_join(g_fake.thread, NULL);
-	close(g_fake.fd);
-	free(g_fake.answer);
-}
+ * the path of the last request and counts them. */
+static struct fake_http g_fake = FAKE_HTTP_INIT;
 
 /* @s in base64 (etcd's gateway spells keys and values so). */
 static void
@@ -215,13 +107,8 @@ fake_range(const char *kvs, bool date, long skew_s)
 		     "%sContent-Length: %zu\r\nConnection: close\r\n\r\n%s",
 		     hdr, strlen(body), body);
 	CU_ASSERT_FATAL(n > 0);
-	pthread_mutex_lock(&g_fake.lock);
-	free(g_fake.answer);
-	g_fake.answer = text;
-	g_fake.len = (size_t)n;
-	g_fake.requests = 0;
-	g_fake.path[0] = '\0';
-	pthread_mutex_unlock(&g_fake.lock);
+	fake_http_set(&g_fake, text, (size_t)n, 0, 0);
+	free(text);
 }
 
 /* sl_cluster_open as node @node on the fake: NULL expected, the error
@@ -236,6 +123,7 @@ open_refused(const char *node, char *err, size_t errlen)
 	};
 	struct sl_cluster_doc doc;
 	struct sl_cluster *c;
+	char path[128];
 
 	err[0] = '\0';
 	c = sl_cluster_open(&p, &doc, err, errlen);
@@ -243,8 +131,8 @@ open_refused(const char *node, char *err, size_t errlen)
 	sl_cluster_close(c);
 	CU_ASSERT_PTR_NULL(doc.yaml);
 	/* It asked etcd for everything under the prefix, once. */
-	CU_ASSERT_EQUAL(g_fake.requests, 1);
-	CU_ASSERT_STRING_EQUAL(g_fake.path, "/v3/kv/range");
+	CU_ASSERT_EQUAL(fake_http_requests(&g_fake, path, sizeof(path)), 1);
+	CU_ASSERT_STRING_EQUAL(path, "/v3/kv/range");
 }
 
 static void
@@ -398,7 +286,7 @@ test_open_ok(void)
 	sl_cluster_status(c, &st);
 	CU_ASSERT_EQUAL(st.seen, 6);
 	CU_ASSERT_EQUAL(st.store_revision, 9);
-	CU_ASSERT_EQUAL(g_fake.requests, 1);
+	CU_ASSERT_EQUAL(fake_http_requests(&g_fake, NULL, 0), 1);
 	sl_cluster_doc_free(&doc);
 	sl_cluster_close(c);
 }
@@ -409,7 +297,7 @@ main(void)
 	CU_pSuite s;
 	unsigned int failures;
 
-	if (fake_start() != 0) {
+	if (fake_http_start(&g_fake) != 0) {
 		fprintf(stderr,
 			"test_cluster: cannot start the fake gateway\n");
 		return 1;
@@ -436,6 +324,6 @@ main(void)
 	failures =
 		CU_get_number_of_failures() + CU_get_number_of_tests_failed();
 	CU_cleanup_registry();
-	fake_stop();
+	fake_http_stop(&g_fake);
 	return failures == 0 ? 0 : 1;
 }

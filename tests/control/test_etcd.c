@@ -36,6 +36,7 @@
 #include <CUnit/Basic.h>
 #include <curl/curl.h>
 
+#include "fake_http.h"
 #include "sl_etcd.h"
 
 #define ETCD_BIN "/usr/bin/etcd"
@@ -225,138 +226,12 @@ client(const char *endpoints, long timeout_ms)
 
 /* Answers every connection with the bytes set last, @chunk bytes at a
  * time (0: at once), then @filler bytes of 'x', then closes. */
-static struct {
-	int fd;
-	int port;
-	char url[64];
-	pthread_t thread;
-	pthread_mutex_t lock;
-	char *answer;
-	size_t len;
-	size_t chunk;
-	size_t filler;
-	volatile bool quit;
-} g_fake = {.fd = -1, .lock = PTHREAD_MUTEX_INITIALIZER};
-
-/* Read the request: its headers, then Content-Length bytes. */
-static void
-fake_read_request(int fd)
-{
-	char buf[65536], *end, *cl;
-	size_t have = 0, want = 0;
-	ssize_t n;
-
-	while (have < sizeof(buf) - 1) {
-		n = recv(fd, buf + have, sizeof(buf) - 1 - have, 0);
-		if (n <= 0)
-			return;
-		have += (size_t)n;
-		buf[have] = '\0';
-		end = strstr(buf, "\r\n\r\n");
-		if (end == NULL)
-			continue;
-		cl = strcasestr(buf, "Content-Length:");
-		want = (size_t)(end + 4 - buf) +
-		       (cl ? strtoul(cl + 15, NULL, 10) : 0);
-		if (have >= want)
-			return;
-	}
-}
-
-static void
-fake_send(int fd, const char *data, size_t len, size_t chunk)
-{
-	size_t off = 0, n;
-	ssize_t sent;
-
-	while (off < len) {
-		n = chunk && chunk < len - off ? chunk : len - off;
-		sent = send(fd, data + off, n, MSG_NOSIGNAL);
-		if (sent <= 0)
-			return;
-		off += (size_t)sent;
-		if (chunk)
-			usleep(200);
-	}
-}
-
-static void *
-fake_serve(void *arg)
-{
-	static char filler[1 << 20];
-	size_t len, chunk, left;
-	char *answer;
-	int fd;
-
-	(void)arg;
-	memset(filler, 'x', sizeof(filler));
-	while (!g_fake.quit) {
-		fd = accept(g_fake.fd, NULL, NULL);
-		if (fd < 0)
-			continue;
-		fake_read_request(fd);
-		pthread_mutex_lock(&g_fake.lock);
-		len = g_fake.len;
-		chunk = g_fake.chunk;
-		left = g_fake.filler;
-		answer = malloc(len + 1);
-		if (answer != NULL)
-			memcpy(answer, g_fake.answer, len);
-		pthread_mutex_unlock(&g_fake.lock);
-		if (answer != NULL)
-			fake_send(fd, answer, len, chunk);
-		free(answer);
-		while (left > 0) {
-			len = left < sizeof(filler) ? left : sizeof(filler);
-			if (send(fd, filler, len, MSG_NOSIGNAL) <= 0)
-				break;
-			left -= len;
-		}
-		close(fd);
-	}
-	return NULL;
-}
-
-static int
-fake_start(void)
-{
-	g_fake.fd = bound_socket(&g_fake.port);
-	if (g_fake.fd < 0 || listen(g_fake.fd, 16) != 0)
-		return -1;
-	snprintf(g_fake.url, sizeof(g_fake.url), "http://127.0.0.1:%d",
-		 g_fake.port);
-	return pthread_create(&g_fake.thread, NULL, fake_serve, NULL);
-}
-
-static void
-fake_stop(void)
-{
-	if (g_fake.fd < 0)
-		return;
-	g_fake.quit = true;
-	shutdown(g_fake.fd, SHUT_RDWR);
-	pthread_join(g_fake.thread, NULL);
-	close(g_fake.fd);
-	free(g_fake.answer);
-}
-
-static void
-fake_raw(const char *bytes, size_t len, size_t chunk, size_t filler)
-{
-	pthread_mutex_lock(&g_fake.lock);
-	free(g_fake.answer);
-	g_fake.answer = malloc(len + 1);
-	memcpy(g_fake.answer, bytes, len);
-	g_fake.len = len;
-	g_fake.chunk = chunk;
-	g_fake.filler = filler;
-	pthread_mutex_unlock(&g_fake.lock);
-}
+static struct fake_http g_fake = FAKE_HTTP_INIT;
 
 static void
 fake_text(const char *text, size_t filler)
 {
-	fake_raw(text, strlen(text), 0, filler);
+	fake_http_set(&g_fake, text, strlen(text), 0, filler);
 }
 
 /* A whole answer: @status, @body as JSON. */
@@ -372,7 +247,7 @@ fake_answer(int status, const char *body)
 		     status, strlen(body), body);
 	if (n < 0)
 		return;
-	fake_raw(text, (size_t)n, 0, 0);
+	fake_http_set(&g_fake, text, (size_t)n, 0, 0);
 	free(text);
 }
 
@@ -390,7 +265,7 @@ fake_stream(const char *lines, size_t chunk, size_t filler)
 		     lines);
 	if (n < 0)
 		return;
-	fake_raw(text, (size_t)n, chunk, filler);
+	fake_http_set(&g_fake, text, (size_t)n, chunk, filler);
 	free(text);
 }
 
@@ -1275,7 +1150,7 @@ setup(void)
 {
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		return -1;
-	if (fake_start() != 0)
+	if (fake_http_start(&g_fake) != 0)
 		return -1;
 	return etcd_start();
 }
@@ -1283,7 +1158,7 @@ setup(void)
 static int
 teardown(void)
 {
-	fake_stop();
+	fake_http_stop(&g_fake);
 	return etcd_stop();
 }
 
