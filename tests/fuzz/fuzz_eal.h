@@ -29,23 +29,35 @@
 #include "sl_port.h"
 #include "sl_wire.h"
 
-static inline int
-fuzz_first_allowed_cpu(void)
+/*
+ * EAL's --lcores for the one lcore a fuzzer needs: lcore 0 on every CPU
+ * this process may run on ("0@(0,1)"), not pinned to the first. Several
+ * jobs (SL_FUZZ_JOBS) each init EAL: pinned, they all shared CPU 0 while
+ * the others stayed idle.
+ */
+static inline void
+fuzz_lcores(char *buf, size_t len)
 {
 	cpu_set_t set;
+	size_t at;
 
-	if (sched_getaffinity(0, sizeof(set), &set) != 0)
-		return 0;
-	for (int c = 0; c < CPU_SETSIZE; c++)
+	at = (size_t)snprintf(buf, len, "0@(");
+	if (sched_getaffinity(0, sizeof(set), &set) != 0) {
+		snprintf(buf, len, "0@0");
+		return;
+	}
+	for (int c = 0; c < CPU_SETSIZE && at + 8 < len; c++)
 		if (CPU_ISSET(c, &set))
-			return c;
-	return 0;
+			at += (size_t)snprintf(buf + at, len - at, "%s%d",
+					       buf[at - 1] == '(' ? "" : ",",
+					       c);
+	snprintf(buf + at, len - at, ")");
 }
 
 static inline void
 fuzz_eal_init(char *argv0, const char *name)
 {
-	char prefix[64], lcore[16];
+	char prefix[64], lcore[256];
 	char *eal_argv[] = {
 		argv0,
 		"--no-huge",
@@ -56,12 +68,12 @@ fuzz_eal_init(char *argv0, const char *name)
 		"--log-level=error",
 		"--file-prefix",
 		prefix,
-		"-l",
+		"--lcores",
 		lcore,
 	};
 
 	snprintf(prefix, sizeof(prefix), "%s-%ld", name, (long)getpid());
-	snprintf(lcore, sizeof(lcore), "%d", fuzz_first_allowed_cpu());
+	fuzz_lcores(lcore, sizeof(lcore));
 	if (rte_eal_init((int)RTE_DIM(eal_argv), eal_argv) < 0) {
 		fprintf(stderr, "%s: EAL: %s\n", name, rte_strerror(rte_errno));
 		exit(1);
