@@ -31,12 +31,17 @@ SL_CL_ETCD_INITIAL=
 SL_CL_ETCD_ENDPOINTS=
 SL_CL_WORK=
 
-# sl_cl_free_port: a TCP port on 127.0.0.1 nothing listens on.
+# sl_cl_free_port: a TCP port no socket uses, below the kernel's range of
+# ephemeral ports (which a connection may take between this check and the
+# bind) and none handed out already.
 sl_cl_free_port() {
-	local p=$((20000 + (RANDOM * 7 + $$) % 40000)) i
+	local low hi p i
+	read -r low _ </proc/sys/net/ipv4/ip_local_port_range || low=32768
+	hi=$((low > 21000 ? low : 32768))
+	p=$((20000 + (RANDOM * 7 + $$) % (hi - 20000)))
 	for ((i = 0; i < 500; i++, p++)); do
-		((p < 64000)) || p=20000
-		if ! ss -Hltn "sport = :$p" 2>/dev/null | grep -q . &&
+		((p < hi)) || p=20000
+		if ! ss -Hatn "sport = :$p" 2>/dev/null | grep -q . &&
 			[[ " ${SL_CL_ETCD_CLIENT[*]} ${SL_CL_PEERS:-} " != *" $p "* ]]; then
 			echo "$p"
 			return 0
