@@ -342,48 +342,61 @@ ctl_cluster_refuses(const struct sl_ctl *ctl, struct sl_api_error *err)
 	return -EPERM;
 }
 
-/* Mark the instances of nodes that are not live members down in @cfg;
- * return whether any flag changed. */
+/* Whether instance @in of @cfg is on a cluster node that is not a live
+ * member. */
 static bool
+ctl_instance_down(const struct sl_ctl *ctl, const struct sl_config *cfg,
+		  const struct sl_instance_cfg *in)
+{
+	if (!in->remote || in->node == 0)
+		return false;
+	for (uint32_t m = 0; m < ctl->n_members; m++)
+		if (strcmp(cfg->nodes[in->node - 1].name, ctl->members[m]) == 0)
+			return false;
+	return true;
+}
+
+/* Mark the instances of nodes that are not live members down in @cfg. */
+static void
 ctl_mark_down(const struct sl_ctl *ctl, struct sl_config *cfg)
 {
-	bool live[SL_MAX_NODES] = {false}, changed = false;
-
-	for (uint8_t k = 0; k < cfg->n_nodes; k++)
-		for (uint32_t m = 0; m < ctl->n_members; m++)
-			if (strcmp(cfg->nodes[k].name, ctl->members[m]) == 0)
-				live[k] = true;
 	for (uint16_t k = 0; k < cfg->n_instances_all; k++) {
 		struct sl_instance_cfg *in =
 			sl_config_instance_at(cfg, &cfg->instances_all[k]);
-		bool down = in->remote && in->node != 0 && !live[in->node - 1];
 
-		changed |= in->down != down;
-		in->down = down;
+		in->down = ctl_instance_down(ctl, cfg, in);
 	}
-	return changed;
 }
 
 int
 sl_ctl_cluster_members(struct sl_ctl *ctl, const char (*names)[32], uint32_t n,
 		       char *msg, size_t msglen)
 {
+	const struct sl_config *cfg = ctl->cfg;
 	struct sl_api_error err = {0};
 	struct sl_config *next;
+	uint16_t k;
 
 	if (n > RTE_DIM(ctl->members))
 		n = RTE_DIM(ctl->members);
 	memcpy(ctl->members, names, n * sizeof(names[0]));
 	ctl->n_members = n;
-	next = sl_config_clone(ctl->cfg);
+	/* A copy (its splitters compiled again) only when a flag moves. */
+	for (k = 0; k < cfg->n_instances_all; k++) {
+		const struct sl_instance_cfg *in =
+			sl_config_instance_at(cfg, &cfg->instances_all[k]);
+
+		if (in->down != ctl_instance_down(ctl, cfg, in))
+			break;
+	}
+	if (k == cfg->n_instances_all)
+		return 0;
+	next = sl_config_clone(cfg);
 	if (next == NULL) {
 		snprintf(msg, msglen, "out of memory");
 		return -ENOMEM;
 	}
-	if (!ctl_mark_down(ctl, next)) {
-		sl_config_free(next);
-		return 0;
-	}
+	ctl_mark_down(ctl, next);
 	if (ctl_publish(ctl, next, &err) != 0) {
 		snprintf(msg, msglen, "%s", err.message);
 		return -EAGAIN;
